@@ -1,0 +1,121 @@
+/*  config.h: the node's one config file (deploy/alys-sync.toml).
+ *
+ *  The file is TOML. Debian 12 packages no C TOML library, so config.c carries
+ *  a small strict parser of the subset the file uses (tables, strings, integers,
+ *  floats, booleans, arrays of strings, comments). Unknown keys, wrong types and
+ *  out-of-range values are errors naming file:line:column and the key; nothing
+ *  starts on a bad config.
+ *
+ *  Ownership: alys_config_t is a plain value (fixed-size fields, no heap), so it
+ *  can be copied freely and needs no destroy.
+ */
+#ifndef ALYS_CONFIG_H
+#define ALYS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ALYS_PATH_MAX      512
+#define ALYS_ENDPOINT_MAX  256
+#define ALYS_NAME_MAX      64
+#define ALYS_MAX_BOOTSTRAP 32
+#define ALYS_ERR_MAX       512
+
+typedef struct {
+    /* [node] */
+    char     node_name[ALYS_NAME_MAX];     /* "node" */
+    char     data_dir[ALYS_PATH_MAX];      /* RocksDB and everything durable */
+    char     run_dir[ALYS_PATH_MAX];       /* ipc sockets, pid files */
+    char     genesis_file[ALYS_PATH_MAX];  /* "" = none yet */
+    char     log_level[16];                /* debug, info, warn, error */
+
+    /* [sync]: every key of the seed's [sync] section, with its defaults */
+    char     strategy[16];                 /* parallel | sequential */
+    uint32_t max_parallel_downloads;       /* 3 */
+    char     batch_size[16];               /* adaptive | fixed */
+    uint32_t fixed_batch_size;             /* 256 */
+    uint32_t min_batch_size;               /* 16 (adaptive clamp) */
+    uint32_t max_batch_size;               /* 1024 (adaptive clamp) */
+    uint64_t checkpoint_interval;          /* 100 blocks */
+    uint32_t max_checkpoints;              /* 10 */
+    char     checkpoint_storage[ALYS_PATH_MAX]; /* "checkpoints", relative to data_dir */
+    uint32_t max_recovery_attempts;        /* 5 */
+    uint32_t recovery_backoff_secs;        /* 60 */
+    bool     auto_recovery;                /* true */
+    char     peer_selection[32];           /* weighted | round_robin | lowest_latency | most_reliable | proximity */
+    double   latency_weight;               /* 0.4 */
+    double   reliability_weight;           /* 0.4 */
+    double   bandwidth_weight;             /* 0.2 */
+    uint32_t min_sync_peers;               /* 3 */
+    uint32_t max_sync_peers;               /* 10 */
+    double   peer_score_threshold;         /* 0.5 */
+    uint32_t validation_workers;           /* 4 */
+    uint32_t max_memory_gb;                /* 8 */
+    uint32_t cache_size_mb;                /* 512 */
+    double   production_threshold;         /* 99.5 (percent) */
+    uint64_t production_max_blocks_behind; /* 10 */
+    uint64_t download_window;              /* 1024 blocks ahead of the head */
+    uint32_t request_timeout_ms;           /* 5000: upper bound of the adaptive timeout */
+
+    /* [storage] */
+    uint32_t max_reorg_depth;              /* 64 */
+    bool     wal_sync;                     /* true: fsync the WAL on every batch commit */
+
+    /* [network] */
+    char     listen[ALYS_ENDPOINT_MAX];    /* "tcp://127.0.0.1:30303", "" = do not serve */
+    char     bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
+    uint32_t bootstrap_peer_count;
+    uint32_t serve_rate_limit;             /* requests per second per peer, 200 */
+
+    /* [validation] remote validator access */
+    char     worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */
+    bool     curve_enabled;                /* CURVE on tcp worker links */
+    char     curve_server_cert[ALYS_PATH_MAX]; /* server secret cert file */
+    char     curve_allowed_dir[ALYS_PATH_MAX]; /* directory of allowed worker public certs */
+    uint32_t task_timeout_ms;              /* 2000: re-dispatch work held by a silent worker */
+
+    /* [endpoints]: "" = ipc://<run_dir>/<name>.sock */
+    char     ep_supervisor[ALYS_ENDPOINT_MAX];
+    char     ep_events_in[ALYS_ENDPOINT_MAX];  /* actors' PUB connect here (XSUB) */
+    char     ep_events[ALYS_ENDPOINT_MAX];     /* tools SUB here (XPUB) */
+    char     ep_storage[ALYS_ENDPOINT_MAX];
+    char     ep_peer_manager[ALYS_ENDPOINT_MAX];
+    char     ep_block_processor[ALYS_ENDPOINT_MAX];
+    char     ep_validators[ALYS_ENDPOINT_MAX]; /* BlockProcessor's worker ROUTER */
+    char     ep_sync[ALYS_ENDPOINT_MAX];
+
+    /* [supervisor] */
+    uint32_t start_timeout_ms;             /* 5000 */
+    uint32_t heartbeat_interval_ms;        /* 500 */
+    uint32_t heartbeat_timeout_ms;         /* 3000 */
+    uint32_t restart_backoff_min_ms;       /* 100 */
+    uint32_t restart_backoff_max_ms;       /* 5000 */
+    uint32_t max_restarts;                 /* 5 */
+    uint32_t restart_window_secs;          /* 60 */
+    uint32_t shutdown_timeout_ms;          /* 3000 */
+
+    /* [metrics] */
+    bool     metrics_enabled;              /* true */
+    uint16_t metrics_port;                 /* 9091 */
+    char     metrics_bind[64];             /* "127.0.0.1" */
+
+    char     path[ALYS_PATH_MAX];          /* the file this was loaded from */
+} alys_config_t;
+
+/* Fill every field with its default; endpoints are derived from run_dir. */
+void alys_config_defaults(alys_config_t *cfg);
+
+/* Load and validate FILE over the defaults. On error returns -1 and writes
+ * "file:line:col: message naming the key" into err (errlen bytes). */
+int  alys_config_load(alys_config_t *cfg, const char *file, char *err, size_t errlen);
+
+/* Same, from a string (name is used in messages). For tests and tools. */
+int  alys_config_parse(alys_config_t *cfg, const char *text, const char *name,
+                       char *err, size_t errlen);
+
+/* Fill empty endpoints with ipc://<run_dir>/<name>.sock. Called by load/parse;
+ * public so tools that change run_dir can re-derive. */
+void alys_config_derive_endpoints(alys_config_t *cfg);
+
+#endif
