@@ -1,0 +1,69 @@
+/*  state.h: account state, its incremental commitment, and sequential block
+ *  execution.
+ *
+ *  State root: a lattice hash (as in Solana's accounts lattice hash). Each
+ *  account (pubkey, balance, nonce) maps through SHAKE256 to a vector of 1024
+ *  uint16 lanes; the state's lattice is the lane-wise sum (mod 2^16) of its
+ *  accounts' vectors; the state root is SHA-256 of the lattice. Changing one
+ *  account subtracts its old vector and adds its new one, so a block costs
+ *  O(accounts it touches), not O(all accounts). An account with balance 0 and
+ *  nonce 0 is absent (contributes nothing).
+ *
+ *  Execution runs over alys_state_view_t: a read callback to the committed
+ *  state (RocksDB in StorageActor, a hash map in chaingen and tests) plus an
+ *  in-memory overlay of accounts changed since the last commit. The caller
+ *  commits the overlay (alys_overlay_foreach) and then resets it.
+ */
+#ifndef ALYS_STATE_H
+#define ALYS_STATE_H
+
+#include "chain.h"
+
+#define ALYS_LATTICE_LANES 1024
+
+typedef struct { uint16_t lane[ALYS_LATTICE_LANES]; } alys_lattice_t;
+
+typedef struct {
+    uint64_t balance;
+    uint64_t nonce;        /* next nonce expected from this account */
+} alys_account_t;
+
+void alys_lattice_zero(alys_lattice_t *l);
+void alys_lattice_add_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *a);
+void alys_lattice_sub_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *a);
+void alys_lattice_root(const alys_lattice_t *l, alys_hash_t out);
+
+/* Read the committed account. Return 1 found, 0 absent (zero account), -1 on I/O error. */
+typedef int (*alys_state_read_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out);
+
+typedef struct alys_overlay alys_overlay_t;   /* hash map of changed accounts */
+
+alys_overlay_t *alys_overlay_new(void);
+void alys_overlay_destroy(alys_overlay_t **self_p);
+void alys_overlay_reset(alys_overlay_t *self);
+size_t alys_overlay_size(const alys_overlay_t *self);
+/* Visit every changed account (its value after the last executed block). */
+typedef int (*alys_overlay_visit_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                                     const alys_account_t *now, const alys_account_t *before);
+int alys_overlay_foreach(const alys_overlay_t *self, alys_overlay_visit_fn fn, void *ctx);
+
+typedef struct {
+    const alys_genesis_t *genesis;
+    alys_state_read_fn    read;
+    void                 *read_ctx;
+    alys_overlay_t       *overlay;     /* borrowed */
+    alys_lattice_t        lattice;     /* current lattice, updated per block */
+    /* Optional: after a block executes, called once per account it touched,
+     * with the account's value before and after that block (undo data). */
+    void (*on_change)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                      const alys_account_t *before, const alys_account_t *after);
+    void                 *change_ctx;
+} alys_state_view_t;
+
+/* Execute one block on top of view (txs in order: nonce, balance, amount+fee,
+ * fee to the proposer's account) and compare the resulting state root with the
+ * header's. On failure the view is left exactly as before the block. */
+bool alys_execute_block(alys_state_view_t *view, const alys_block_t *b, alys_verdict_t *v);
+
+
+#endif
