@@ -1,1 +1,507 @@
-/* placeholder: being written */
+#include "actor.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define METRICS_FLUSH_MS 1000
+
+typedef struct {
+    alys_actor_t   *actor;
+    zsock_t        *sock;
+    alys_reader_fn *fn;
+    void           *arg;
+    bool            owned;     /* runtime-made socket: destroyed with the actor */
+    char            label[32]; /* for monitor sockets: whose events */
+} reader_t;
+
+typedef struct {
+    alys_actor_t  *actor;
+    alys_timer_fn *fn;
+    void          *arg;
+    size_t         times;
+    int            id;
+} timer_t_;
+
+struct alys_actor {
+    char            kind[ALYS_NAME_MAX];
+    char            name[ALYS_NAME_MAX];
+    char            endpoint[ALYS_ENDPOINT_MAX];
+    char           *connect;          /* --connect */
+    char           *cert;             /* --cert */
+    bool            supervised;
+    alys_config_t   config;
+    zloop_t        *loop;
+    zsock_t        *control;          /* DEALER -> supervisor */
+    zsock_t        *events;           /* PUB -> supervisor's XSUB */
+    zsock_t        *mailbox;          /* ROUTER */
+    alys_mailbox_fn *on_message;
+    void           *on_message_arg;
+    zlistx_t       *readers;          /* reader_t* */
+    zlistx_t       *timers;           /* timer_t_* */
+    alys_metrics_t *metrics;
+    int             monitors;
+    bool            stopping;
+};
+
+static void usage(const char *kind)
+{
+    fprintf(stderr,
+            "usage: alys-%s --config FILE [--name NAME] [--connect ENDPOINT] [--cert FILE]\n"
+            "  --config FILE      the node's config (deploy/alys-sync.toml)\n"
+            "  --name NAME        actor name on the bus (default: %s)\n"
+            "  --connect ENDPOINT work endpoint to connect to (remote validators)\n"
+            "  --cert FILE        CURVE client certificate (remote validators)\n",
+            kind, kind);
+}
+
+static int parse_args(alys_actor_t *self, int argc, char **argv, const char **config_path)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"name", required_argument, 0, 'n'},
+        {"connect", required_argument, 0, 'C'}, {"cert", required_argument, 0, 'k'},
+        {"supervised", no_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': *config_path = optarg; break;
+        case 'n':
+            if (alys_strlcpy(self->name, optarg, sizeof self->name) != 0) {
+                fprintf(stderr, "alys-%s: --name is longer than %d bytes\n", self->kind, ALYS_NAME_MAX - 1);
+                return -1;
+            }
+            break;
+        case 'C': self->connect = strdup(optarg); break;
+        case 'k': self->cert = strdup(optarg); break;
+        case 's': self->supervised = true; break;
+        default: usage(self->kind); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "alys-%s: unexpected argument '%s'\n", self->kind, argv[optind]);
+        usage(self->kind);
+        return -1;
+    }
+    if (!*config_path && !self->connect) {
+        fprintf(stderr, "alys-%s: --config FILE is required\n", self->kind);
+        usage(self->kind);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_config(alys_actor_t *self, const char *path)
+{
+    alys_config_defaults(&self->config);
+    if (!path)
+        return 0;
+    char err[ALYS_ERR_MAX];
+    if (alys_config_load(&self->config, path, err, sizeof err) != 0) {
+        fprintf(stderr, "alys-%s: config error: %s\n", self->kind, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_control(zloop_t *loop, zsock_t *sock, void *arg);
+static int on_flush(zloop_t *loop, int timer_id, void *arg);
+
+static int connect_bus(alys_actor_t *self)
+{
+    const alys_config_t *cfg = &self->config;
+    self->loop = zloop_new();
+    self->events = alys_pub_connect(cfg->ep_events_in);
+    self->control = alys_dealer_connect(cfg->ep_supervisor, self->name);
+    if (!self->loop || !self->events || !self->control)
+        return -1;
+    if (zloop_reader(self->loop, self->control, on_control, self) != 0)
+        return -1;
+    if (zloop_timer(self->loop, METRICS_FLUSH_MS, 0, on_flush, self) < 0)
+        return -1;
+    return 0;
+}
+
+alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
+{
+    alys_actor_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf(self->kind, sizeof self->kind, "%s", kind);
+    snprintf(self->name, sizeof self->name, "%s", kind);
+    const char *config_path = NULL;
+    if (parse_args(self, argc, argv, &config_path) != 0 || load_config(self, config_path) != 0) {
+        alys_actor_destroy(&self);
+        return NULL;
+    }
+    /* Supervised actors must not outlive the supervisor: it set
+     * PR_SET_PDEATHSIG before exec; if it already died in between, go now. */
+    if (self->supervised && getppid() == 1) {
+        fprintf(stderr, "alys-%s: supervisor is gone, exiting\n", kind);
+        alys_actor_destroy(&self);
+        return NULL;
+    }
+    alys_log_init(self->name, self->config.log_level);
+    alys_bus_set_name(self->name);
+    self->readers = zlistx_new();
+    self->timers = zlistx_new();
+    self->metrics = alys_metrics_new();
+    if (!self->readers || !self->timers || !self->metrics || connect_bus(self) != 0) {
+        log_error("cannot set up the bus");
+        alys_actor_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void alys_actor_destroy(alys_actor_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    alys_actor_t *self = *self_p;
+    zloop_destroy(&self->loop);
+    if (self->readers) {
+        for (reader_t *r = zlistx_first(self->readers); r; r = zlistx_next(self->readers)) {
+            if (r->owned)
+                zsock_destroy(&r->sock);
+            free(r);
+        }
+        zlistx_destroy(&self->readers);
+    }
+    if (self->timers) {
+        for (timer_t_ *t = zlistx_first(self->timers); t; t = zlistx_next(self->timers))
+            free(t);
+        zlistx_destroy(&self->timers);
+    }
+    zsock_destroy(&self->mailbox);
+    zsock_destroy(&self->control);
+    zsock_destroy(&self->events);
+    alys_metrics_destroy(&self->metrics);
+    free(self->connect);
+    free(self->cert);
+    free(self);
+    *self_p = NULL;
+}
+
+const alys_config_t *alys_actor_config(alys_actor_t *self) { return &self->config; }
+const char *alys_actor_name(alys_actor_t *self) { return self->name; }
+const char *alys_actor_kind(alys_actor_t *self) { return self->kind; }
+bool alys_actor_supervised(alys_actor_t *self) { return self->supervised; }
+alys_metrics_t *alys_actor_metrics(alys_actor_t *self) { return self->metrics; }
+zsock_t *alys_actor_mailbox(alys_actor_t *self) { return self->mailbox; }
+zsock_t *alys_actor_events(alys_actor_t *self) { return self->events; }
+
+const char *alys_actor_arg(alys_actor_t *self, const char *option)
+{
+    if (strcmp(option, "connect") == 0)
+        return self->connect;
+    if (strcmp(option, "cert") == 0)
+        return self->cert;
+    return NULL;
+}
+
+/* ---- control plane: ping/pong, stop */
+
+static void send_pong(alys_actor_t *self, uint64_t seq)
+{
+    Alys__Control__Pong pong = ALYS__CONTROL__PONG__INIT;
+    pong.seq = seq;
+    Alys__Control__Control ctl = ALYS__CONTROL__CONTROL__INIT;
+    ctl.msg_case = ALYS__CONTROL__CONTROL__MSG_PONG;
+    ctl.pong = &pong;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_CONTROL;
+    env.control = &ctl;
+    if (alys_send(self->control, &env) != 0)
+        log_warn("cannot answer heartbeat %llu", (unsigned long long) seq);
+}
+
+static int on_control(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    alys_actor_t *self = arg;
+    alys_env_t *env = NULL;
+    int rc = alys_recv(sock, &env);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    int result = 0;
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_CONTROL) {
+        Alys__Control__Control *ctl = env->control;
+        if (ctl->msg_case == ALYS__CONTROL__CONTROL__MSG_PING)
+            send_pong(self, ctl->ping->seq);
+        else if (ctl->msg_case == ALYS__CONTROL__CONTROL__MSG_STOP) {
+            log_info("stop requested by the supervisor: %s", ctl->stop->reason);
+            self->stopping = true;
+            result = -1;
+        }
+    }
+    alys_env_free(&env);
+    return result;
+}
+
+static int on_flush(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    alys_actor_t *self = arg;
+    const alys_bus_stats_t *st = alys_bus_stats();
+    alys_metric_set(self->metrics, "alys_bus_dropped_total", "reason=\"malformed\"",
+                    "Bus messages dropped on receipt, by reason", (double) st->malformed);
+    alys_metric_set(self->metrics, "alys_bus_dropped_total", "reason=\"oversize\"",
+                    "Bus messages dropped on receipt, by reason", (double) st->oversize);
+    alys_metric_set(self->metrics, "alys_bus_dropped_total", "reason=\"bad_framing\"",
+                    "Bus messages dropped on receipt, by reason", (double) st->bad_framing);
+    if (alys_metrics_flush(self->metrics, self->events) < 0)
+        log_debug("metrics flush failed");
+    return 0;
+}
+
+/* ---- mailbox, readers, timers */
+
+static int on_mailbox(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    alys_actor_t *self = arg;
+    zframe_t *from = NULL;
+    alys_env_t *env = NULL;
+    int rc = alys_recv_from(sock, &from, &env);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    int result = self->on_message ? self->on_message(self, from, env, self->on_message_arg) : 0;
+    alys_env_free(&env);
+    zframe_destroy(&from);
+    return self->stopping ? -1 : result;
+}
+
+int alys_actor_bind(alys_actor_t *self, const char *endpoint, alys_mailbox_fn *fn, void *arg)
+{
+    self->mailbox = alys_router_bind(endpoint);
+    if (!self->mailbox)
+        return -1;
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    self->on_message = fn;
+    self->on_message_arg = arg;
+    if (zloop_reader(self->loop, self->mailbox, on_mailbox, self) != 0)
+        return -1;
+    alys_actor_monitor(self, self->mailbox, "mailbox");
+    return 0;
+}
+
+static int on_reader(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    reader_t *r = arg;
+    int rc = r->fn(r->actor, sock, r->arg);
+    return r->actor->stopping ? -1 : rc;
+}
+
+static reader_t *add_reader(alys_actor_t *self, zsock_t *sock, alys_reader_fn *fn, void *arg, bool owned)
+{
+    reader_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    *r = (reader_t){.actor = self, .sock = sock, .fn = fn, .arg = arg, .owned = owned};
+    if (!zlistx_add_end(self->readers, r) || zloop_reader(self->loop, sock, on_reader, r) != 0) {
+        zlistx_delete(self->readers, zlistx_find(self->readers, r));
+        free(r);
+        return NULL;
+    }
+    zloop_reader_set_tolerant(self->loop, sock);
+    return r;
+}
+
+int alys_actor_add_reader(alys_actor_t *self, zsock_t *sock, alys_reader_fn *fn, void *arg)
+{
+    return add_reader(self, sock, fn, arg, false) ? 0 : -1;
+}
+
+void alys_actor_remove_reader(alys_actor_t *self, zsock_t *sock)
+{
+    zloop_reader_end(self->loop, sock);
+    for (reader_t *r = zlistx_first(self->readers); r; r = zlistx_next(self->readers)) {
+        if (r->sock == sock) {
+            zlistx_delete(self->readers, zlistx_cursor(self->readers));
+            free(r);
+            return;
+        }
+    }
+}
+
+static int on_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    timer_t_ *t = arg;
+    alys_actor_t *self = t->actor;
+    int rc = t->fn(self, t->arg);
+    if (t->times == 1) {
+        /* One-shot: zloop forgets it now, so do we. */
+        void *handle = zlistx_find(self->timers, t);
+        if (handle)
+            zlistx_delete(self->timers, handle);
+        free(t);
+    }
+    return self->stopping ? -1 : rc;
+}
+
+int alys_actor_add_timer(alys_actor_t *self, size_t delay_ms, size_t times, alys_timer_fn *fn, void *arg)
+{
+    timer_t_ *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    *t = (timer_t_){.actor = self, .fn = fn, .arg = arg, .times = times};
+    t->id = zloop_timer(self->loop, delay_ms, times, on_timer, t);
+    if (t->id < 0 || !zlistx_add_end(self->timers, t)) {
+        if (t->id >= 0)
+            zloop_timer_end(self->loop, t->id);
+        free(t);
+        return -1;
+    }
+    return t->id;
+}
+
+void alys_actor_cancel_timer(alys_actor_t *self, int timer_id)
+{
+    for (timer_t_ *t = zlistx_first(self->timers); t; t = zlistx_next(self->timers)) {
+        if (t->id == timer_id) {
+            zloop_timer_end(self->loop, timer_id);
+            zlistx_delete(self->timers, zlistx_cursor(self->timers));
+            free(t);
+            return;
+        }
+    }
+}
+
+/* ---- ZeroMQ socket monitor -> event bus */
+
+static const char *monitor_event_name(uint16_t ev)
+{
+    switch (ev) {
+    case ZMQ_EVENT_CONNECTED: return "connected";
+    case ZMQ_EVENT_CONNECT_DELAYED: return "connect_delayed";
+    case ZMQ_EVENT_CONNECT_RETRIED: return "connect_retried";
+    case ZMQ_EVENT_LISTENING: return "listening";
+    case ZMQ_EVENT_BIND_FAILED: return "bind_failed";
+    case ZMQ_EVENT_ACCEPTED: return "accepted";
+    case ZMQ_EVENT_ACCEPT_FAILED: return "accept_failed";
+    case ZMQ_EVENT_CLOSED: return "closed";
+    case ZMQ_EVENT_DISCONNECTED: return "disconnected";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return "handshake_failed";
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: return "handshake_succeeded";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: return "handshake_failed_protocol";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return "handshake_failed_auth";
+    default: return "other";
+    }
+}
+
+static int on_monitor(alys_actor_t *self, zsock_t *sock, void *arg)
+{
+    reader_t *r = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *head = zmsg_first(msg);
+    zframe_t *addr = zmsg_next(msg);
+    if (head && zframe_size(head) >= 6 && addr) {
+        uint16_t ev;
+        memcpy(&ev, zframe_data(head), sizeof ev);
+        /* Connect retries every few ms would drown the stream: skip them. */
+        if (ev != ZMQ_EVENT_CONNECT_RETRIED && ev != ZMQ_EVENT_CONNECT_DELAYED)
+            alys_actor_event(self, "zmq", monitor_event_name(ev), "%s %.*s", r->label,
+                             (int) zframe_size(addr), (const char *) zframe_data(addr));
+    }
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+int alys_actor_monitor(alys_actor_t *self, zsock_t *sock, const char *label)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://alys-monitor-%d", self->monitors++);
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED |
+                 ZMQ_EVENT_LISTENING | ZMQ_EVENT_BIND_FAILED | ZMQ_EVENT_CLOSED |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
+        return -1;
+    zsock_t *pair = zsock_new(ZMQ_PAIR);
+    if (!pair || zsock_connect(pair, "%s", ep) != 0) {
+        zsock_destroy(&pair);
+        return -1;
+    }
+    zsock_set_linger(pair, 0);
+    reader_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        zsock_destroy(&pair);
+        return -1;
+    }
+    *r = (reader_t){.actor = self, .sock = pair, .fn = on_monitor, .owned = true};
+    r->arg = r;
+    snprintf(r->label, sizeof r->label, "%s", label);
+    if (!zlistx_add_end(self->readers, r) || zloop_reader(self->loop, pair, on_reader, r) != 0) {
+        zsock_destroy(&pair);
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- lifecycle */
+
+int alys_actor_ready(alys_actor_t *self)
+{
+    Alys__Control__Ready ready = ALYS__CONTROL__READY__INIT;
+    ready.name = self->name;
+    ready.pid = (int32_t) getpid();
+    ready.endpoint = self->endpoint;
+    ready.kind = self->kind;
+    ready.external = !self->supervised;
+    Alys__Control__Control ctl = ALYS__CONTROL__CONTROL__INIT;
+    ctl.msg_case = ALYS__CONTROL__CONTROL__MSG_READY;
+    ctl.ready = &ready;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_CONTROL;
+    env.control = &ctl;
+    log_info("ready (mailbox %s)", *self->endpoint ? self->endpoint : "none");
+    return alys_send(self->control, &env);
+}
+
+int alys_actor_event(alys_actor_t *self, const char *topic, const char *kind, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    Alys__Control__Event ev = ALYS__CONTROL__EVENT__INIT;
+    ev.topic = (char *) topic;
+    ev.actor = self->name;
+    ev.kind = (char *) kind;
+    ev.detail = detail;
+    ev.time_ms = alys_now_ms();
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_EVENT;
+    env.event = &ev;
+    return alys_publish(self->events, topic, &env);
+}
+
+int alys_actor_run(alys_actor_t *self)
+{
+    zloop_start(self->loop);
+    if (zsys_interrupted)
+        log_info("stopping on signal");
+    on_flush(self->loop, 0, self);
+    return 0;
+}
+
+void alys_actor_stop(alys_actor_t *self)
+{
+    self->stopping = true;
+}

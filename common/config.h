@@ -25,8 +25,8 @@
 typedef struct {
     /* [node] */
     char     node_name[ALYS_NAME_MAX];     /* "node" */
-    char     data_dir[ALYS_PATH_MAX];      /* RocksDB and everything durable */
-    char     run_dir[ALYS_PATH_MAX];       /* ipc sockets, pid files */
+    char     data_dir[ALYS_PATH_MAX];      /* "./data": RocksDB and everything durable */
+    char     run_dir[ALYS_PATH_MAX];       /* "./run": ipc sockets, pid files */
     char     genesis_file[ALYS_PATH_MAX];  /* "" = none yet */
     char     log_level[16];                /* debug, info, warn, error */
 
@@ -63,14 +63,14 @@ typedef struct {
     bool     wal_sync;                     /* true: fsync the WAL on every batch commit */
 
     /* [network] */
-    char     listen[ALYS_ENDPOINT_MAX];    /* "tcp://127.0.0.1:30303", "" = do not serve */
+    char     listen[ALYS_ENDPOINT_MAX];    /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
     char     bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
     uint32_t bootstrap_peer_count;
     uint32_t serve_rate_limit;             /* requests per second per peer, 200 */
 
     /* [validation] remote validator access */
     char     worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */
-    bool     curve_enabled;                /* CURVE on tcp worker links */
+    bool     curve_enabled;                /* false; CURVE on tcp worker links (needs the two below) */
     char     curve_server_cert[ALYS_PATH_MAX]; /* server secret cert file */
     char     curve_allowed_dir[ALYS_PATH_MAX]; /* directory of allowed worker public certs */
     uint32_t task_timeout_ms;              /* 2000: re-dispatch work held by a silent worker */
@@ -106,16 +106,23 @@ typedef struct {
 /* Fill every field with its default; endpoints are derived from run_dir. */
 void alys_config_defaults(alys_config_t *cfg);
 
-/* Load and validate FILE over the defaults. On error returns -1 and writes
- * "file:line:col: message naming the key" into err (errlen bytes). */
+/* Load and validate FILE over the defaults (it starts from
+ * alys_config_defaults itself). Relative data_dir, run_dir, genesis_file and
+ * curve paths (and the defaults "./data", "./run") are made absolute relative
+ * to the directory of FILE. On error returns -1, leaves cfg untouched and
+ * writes "file:line:col: message naming the key" into err (errlen bytes). */
 int  alys_config_load(alys_config_t *cfg, const char *file, char *err, size_t errlen);
 
-/* Same, from a string (name is used in messages). For tests and tools. */
+/* Same, from a string (name is used in messages, and its directory, against
+ * the cwd, anchors relative paths). For tests and tools. */
 int  alys_config_parse(alys_config_t *cfg, const char *text, const char *name,
                        char *err, size_t errlen);
 
 /* Fill empty endpoints with ipc://<run_dir>/<name>.sock. Called by load/parse;
- * public so tools that change run_dir can re-derive. */
-void alys_config_derive_endpoints(alys_config_t *cfg);
+ * public so tools that change run_dir can re-derive (clear the endpoints
+ * first). Returns -1 if some ipc path would exceed the 107-byte unix socket
+ * path limit (that endpoint is left empty; load/parse report it as an error
+ * naming run_dir), else 0. */
+int  alys_config_derive_endpoints(alys_config_t *cfg);
 
 #endif

@@ -47,6 +47,9 @@ typedef enum {
     ALYS_BLOCK_BAD_NONCE,
     ALYS_BLOCK_INSUFFICIENT_BALANCE,
     ALYS_BLOCK_STATE_ROOT_MISMATCH,
+    /* Not the block's fault (state read I/O error, out of memory): retry,
+     * never ban a peer or record the block as invalid for this. */
+    ALYS_BLOCK_INTERNAL_ERROR,
     ALYS_BLOCK_ERROR_COUNT
 } alys_block_error_t;
 
@@ -109,6 +112,11 @@ void alys_tx_root(const alys_tx_t *txs, uint32_t n, alys_hash_t out); /* Merkle,
 /* Derive a keypair from 32 secret bytes; returns -1 if the secret is invalid. */
 int  alys_keypair_pubkey(const uint8_t seckey[ALYS_SECKEY_LEN], uint8_t pubkey[ALYS_PUBKEY_LEN]);
 int  alys_sign(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg, uint8_t sig[ALYS_SIG_LEN]);
+/* As alys_sign with BIP340 auxiliary randomness aux32 (32 bytes, or NULL as in
+ * alys_sign: deterministic). For the BIP340 test vectors and for callers who
+ * want side-channel hardening more than reproducible bytes. */
+int  alys_sign_aux(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg,
+                   const uint8_t *aux32, uint8_t sig[ALYS_SIG_LEN]);
 bool alys_verify(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_hash_t msg, const uint8_t sig[ALYS_SIG_LEN]);
 void alys_hex(const uint8_t *bytes, size_t n, char *out);          /* out: 2n+1 chars */
 int  alys_unhex(const char *hex, uint8_t *out, size_t n);          /* exactly n bytes, -1 on error */
@@ -142,5 +150,11 @@ bool alys_header_check_link(const alys_header_t *parent, const alys_hash_t paren
                             const alys_header_t *child, uint64_t now_slot, alys_verdict_t *v);
 /* The slot the wall clock is in at unix time now_ms (0 before genesis). */
 uint64_t alys_genesis_slot_at(const alys_genesis_t *g, uint64_t now_ms);
+/* The virtual parent of block 1: height 0, slot 0, timestamp genesis_time,
+ * state_root = g->state_root, zero parent/tx root and signature. Block 1 links
+ * to it with parent_hash = g->hash (pass g->hash as parent_hash to
+ * alys_header_check_link; it is NOT alys_header_hash of this header). So
+ * block 1 has height 1 and slot >= 1. Call after alys_genesis_finalize. */
+void alys_genesis_parent(const alys_genesis_t *g, alys_header_t *out);
 
 #endif

@@ -20,6 +20,7 @@
 #include "chain.h"
 
 #define ALYS_LATTICE_LANES 1024
+#define ALYS_LATTICE_BYTES (2 * ALYS_LATTICE_LANES)   /* serialized: lanes little-endian */
 
 typedef struct { uint16_t lane[ALYS_LATTICE_LANES]; } alys_lattice_t;
 
@@ -32,6 +33,11 @@ void alys_lattice_zero(alys_lattice_t *l);
 void alys_lattice_add_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *a);
 void alys_lattice_sub_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *a);
 void alys_lattice_root(const alys_lattice_t *l, alys_hash_t out);
+/* Persisted form of a lattice (what StorageActor stores beside the head). */
+void alys_lattice_to_bytes(const alys_lattice_t *l, uint8_t out[ALYS_LATTICE_BYTES]);
+void alys_lattice_from_bytes(alys_lattice_t *l, const uint8_t in[ALYS_LATTICE_BYTES]);
+/* Lattice of the genesis accounts (nonce 0); its root is g->state_root. */
+void alys_lattice_from_genesis(alys_lattice_t *l, const alys_genesis_t *g);
 
 /* Read the committed account. Return 1 found, 0 absent (zero account), -1 on I/O error. */
 typedef int (*alys_state_read_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out);
@@ -45,7 +51,11 @@ size_t alys_overlay_size(const alys_overlay_t *self);
 /* Visit every changed account (its value after the last executed block). */
 typedef int (*alys_overlay_visit_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
                                      const alys_account_t *now, const alys_account_t *before);
+/* Visits in first-touch order (deterministic); stops at and returns the first
+ * non-zero fn result, else 0. */
 int alys_overlay_foreach(const alys_overlay_t *self, alys_overlay_visit_fn fn, void *ctx);
+/* The overlay's current value of an account: 1 if the overlay holds it, else 0. */
+int alys_overlay_get(const alys_overlay_t *self, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *now);
 
 typedef struct {
     const alys_genesis_t *genesis;
@@ -64,6 +74,9 @@ typedef struct {
  * fee to the proposer's account) and compare the resulting state root with the
  * header's. On failure the view is left exactly as before the block. */
 bool alys_execute_block(alys_state_view_t *view, const alys_block_t *b, alys_verdict_t *v);
+/* An account as the view sees it (overlay, else committed state). Returns 1
+ * found, 0 absent (zero account), -1 on read error. */
+int alys_state_view_get(const alys_state_view_t *view, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out);
 
 
 #endif

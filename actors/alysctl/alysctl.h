@@ -1,0 +1,22 @@
+/*  alysctl.h: the operator's command-line tool. Each subcommand lives in its
+ *  own cmd_*.c file; main.c only dispatches. A subcommand whose file is not
+ *  built is reported as unavailable (weak symbols), so areas can land apart.
+ */
+#ifndef ALYSCTL_H
+#define ALYSCTL_H
+
+#include "config.h"
+
+/* argc/argv start at the subcommand's own arguments (argv[0] = subcommand).
+ * Return the process exit code. */
+typedef int (alysctl_cmd_fn)(const alys_config_t *cfg, int argc, char **argv);
+
+alysctl_cmd_fn alysctl_status;      /* status [--json] */
+alysctl_cmd_fn alysctl_monitor;     /* monitor */
+alysctl_cmd_fn alysctl_import;      /* import FILE */
+alysctl_cmd_fn alysctl_export;      /* export FILE [--from H] [--to H] */
+alysctl_cmd_fn alysctl_peers;       /* peers [--json] */
+alysctl_cmd_fn alysctl_sync;        /* sync pause|resume|start [--from H] [--target H] */
+alysctl_cmd_fn alysctl_checkpoint;  /* checkpoint list|create */
+
+#endif

@@ -1,0 +1,349 @@
+/*  sync_machine.h: the SyncActor's pure logic. Events in, actions out.
+ *
+ *  No sockets, no clock reads, no I/O: every input takes now_ms (the caller's
+ *  clock; a monotonic one is best, the machine only subtracts times) and the
+ *  machine answers by queueing actions that the caller drains with
+ *  sync_machine_next_action(). actors/sync/main.c owns the sockets and is a
+ *  thin translator: message in -> one sync_machine_on_*() call -> drain the
+ *  actions -> messages out.
+ *
+ *  States are the seed's SyncState: Discovering, DownloadingHeaders,
+ *  DownloadingBlocks, CatchingUp, Synced, Failed, plus a Paused flag.
+ *
+ *  Data path. The machine never sees block bytes. It asks PeerManager for
+ *  header ranges (FETCH_HEADERS; main.c verifies them with the chain module and
+ *  reports the verified hashes) and for body ranges (FETCH_BLOCKS with the
+ *  expected header hashes; PeerManager delivers the bodies straight to
+ *  BlockProcessor). It learns the outcome of every request id from PeerManager
+ *  and the committed head from BlockProcessor/Storage.
+ *
+ *  Who scores what. PeerManager scores the outcomes it reports itself
+ *  (timeout, invalid, short, violation), so the machine does NOT emit
+ *  PENALISE_PEER for those. It emits PENALISE_PEER only for what PeerManager
+ *  cannot know: a staller reassigned by the window logic, an implausible
+ *  reported height, headers that main.c found invalid, and a block that
+ *  BlockProcessor refused (blamed on the peer that served its range).
+ *
+ *  Ownership. sync_machine_new() allocates everything the machine will ever
+ *  use (batch pool, header ring, action queue), so memory is bounded by the
+ *  config; sync_machine_destroy() frees it and nulls the pointer. Actions are
+ *  copied out by value; the one pointer in an action (FETCH_BLOCKS.expected)
+ *  points into the machine and stays valid until the next sync_machine_*()
+ *  input call. Drain all actions after every input call.
+ */
+#ifndef SYNC_MACHINE_H
+#define SYNC_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chain/chain.h"     /* alys_hash_t */
+#include "config.h"          /* alys_config_t */
+
+#define SYNC_PEER_ID_MAX     64     /* bytes, without the NUL */
+#define SYNC_MAX_PEERS       128    /* peers the machine tracks at once */
+#define SYNC_MAX_PARALLEL    32     /* cap on max_parallel_downloads */
+#define SYNC_REASON_MAX      160
+#define SYNC_LOG_MAX         200
+#define SYNC_SEQUENTIAL_BATCH 1024  /* the old code's fixed batch */
+
+typedef char sync_peer_id_t[SYNC_PEER_ID_MAX + 1];
+
+/* The seed's SyncState. The numbers are alys_sync_state's gauge values. */
+typedef enum {
+    SYNC_DISCOVERING          = 0,
+    SYNC_DOWNLOADING_HEADERS  = 1,
+    SYNC_DOWNLOADING_BLOCKS   = 2,
+    SYNC_CATCHING_UP          = 3,
+    SYNC_SYNCED               = 4,
+    SYNC_FAILED               = 5,
+} sync_state_kind_t;
+
+typedef enum { SYNC_STRATEGY_PARALLEL, SYNC_STRATEGY_SEQUENTIAL } sync_strategy_t;
+
+/* Outcome of one request id, as PeerManager (or main.c for header checks)
+ * reports it. */
+typedef enum {
+    SYNC_OUTCOME_OK = 0,       /* bodies delivered to BlockProcessor / headers verified */
+    SYNC_OUTCOME_TIMEOUT,
+    SYNC_OUTCOME_INVALID,      /* data did not verify (body vs header, bad header) */
+    SYNC_OUTCOME_SHORT,        /* fewer items than asked */
+    SYNC_OUTCOME_VIOLATION,    /* protocol violation (PeerManager drops the peer) */
+} sync_outcome_t;
+
+typedef enum {
+    SYNC_PENALTY_STALL = 0,    /* held up the download window past its timeout */
+    SYNC_PENALTY_INVALID_BLOCK,/* served a block BlockProcessor refused */
+    SYNC_PENALTY_INVALID_HEADER,
+    SYNC_PENALTY_LIED_HEIGHT,  /* reported a height above the wall-clock slot */
+} sync_penalty_t;
+
+/* Range ("batch") states, as the issue names them. DONE batches are freed at
+ * once; FAILED ones wait to be retried on another peer. */
+typedef enum {
+    SYNC_BATCH_AWAITING_DOWNLOAD = 0,
+    SYNC_BATCH_DOWNLOADING,
+    SYNC_BATCH_AWAITING_PROCESSING,
+    SYNC_BATCH_PROCESSING,
+    SYNC_BATCH_DONE,
+    SYNC_BATCH_FAILED,
+} sync_batch_state_t;
+
+typedef enum { SYNC_LOG_DEBUG, SYNC_LOG_INFO, SYNC_LOG_WARN, SYNC_LOG_ERROR } sync_log_level_t;
+
+typedef enum {
+    SYNC_ACTION_FETCH_HEADERS,
+    SYNC_ACTION_FETCH_BLOCKS,
+    SYNC_ACTION_CANCEL,
+    SYNC_ACTION_PENALISE_PEER,
+    SYNC_ACTION_STATE_CHANGED,
+    SYNC_ACTION_CAN_PRODUCE_CHANGED,
+    SYNC_ACTION_CREATE_CHECKPOINT,
+    SYNC_ACTION_ROLLBACK,
+    SYNC_ACTION_RECOVERED,
+    SYNC_ACTION_LOG,
+} sync_action_kind_t;
+
+typedef struct {
+    sync_action_kind_t kind;
+    union {
+        struct {                       /* GetHeaders [start, start+count) */
+            uint64_t req_id;
+            sync_peer_id_t peer;
+            uint64_t start;
+            uint32_t count;
+            alys_hash_t parent_hash;   /* hash of height start-1: verify linkage */
+        } fetch_headers;
+        struct {                       /* GetBlocks [start, start+count) */
+            uint64_t req_id;
+            sync_peer_id_t peer;
+            uint64_t start;
+            uint32_t count;
+            const alys_hash_t *expected;   /* header hash per height, or NULL */
+            uint32_t expected_count;       /* == count, or 0 (sequential) */
+            bool deliver_to_processor;     /* always true today */
+        } fetch_blocks;
+        struct { uint64_t req_id; sync_peer_id_t peer; } cancel;
+        struct { sync_peer_id_t peer; sync_penalty_t kind; } penalise;
+        struct {                       /* from == to when only paused flips */
+            sync_state_kind_t from, to;
+            bool paused;
+            char reason[SYNC_REASON_MAX];
+        } state_changed;
+        struct { bool value; } can_produce;
+        struct { uint64_t height; } create_checkpoint;   /* at the head, now */
+        struct { uint64_t height; } rollback;            /* roll storage back to height */
+        struct { uint64_t from_height; uint32_t attempt; } recovered;
+        struct { sync_log_level_t level; char text[SYNC_LOG_MAX]; } log;
+    };
+} sync_action_t;
+
+/* Everything the machine is tuned by. Fill with sync_machine_config_from()
+ * (from the node config) or sync_machine_config_defaults(), then adjust. */
+typedef struct {
+    sync_strategy_t strategy;
+    uint32_t max_parallel_downloads;   /* ranges in flight, [1, SYNC_MAX_PARALLEL] */
+    bool     adaptive_batch;           /* batch size from PeerManager, else fixed */
+    uint32_t fixed_batch_size;
+    uint32_t min_batch_size, max_batch_size;
+    uint64_t checkpoint_interval;
+    uint32_t max_recovery_attempts;
+    uint32_t recovery_backoff_secs;
+    bool     auto_recovery;
+    double   production_threshold;     /* percent, 99.5 */
+    uint64_t production_max_blocks_behind;
+    uint64_t download_window;          /* blocks ahead of the committed head */
+    uint32_t request_timeout_ms;       /* upper bound of the adaptive timeout */
+    /* Machine tunables (not in the TOML; defaults are sound). */
+    uint64_t header_lookahead;         /* verified header hashes kept, 4 * window */
+    uint32_t header_batch;             /* headers per GetHeaders, 512 */
+    uint32_t max_range_attempts;       /* attempts per range before Failed, 5 */
+    uint32_t stall_floor_ms;           /* adaptive timeout floor, 1000 */
+    double   stall_k;                  /* timeout = k * expected time, 4 */
+    uint32_t lost_request_ms;          /* no outcome at all: request lost, 2*timeout+1000 */
+    uint32_t processing_timeout_ms;    /* delivered but head still: processor lost them, 30000 */
+    uint32_t discovery_interval_ms;    /* one Discovering attempt per interval, 1000 */
+    uint32_t max_discovery_attempts;   /* then Failed; 0 = keep discovering, 30 */
+    bool     solo;                     /* no bootstrap peers: we are the network */
+    uint64_t genesis_height;           /* 0 */
+    uint64_t random_seed;              /* sequential peer choice; deterministic */
+    uint64_t req_id_base;              /* first request id; make it unique per
+                                          incarnation (e.g. unix ms << 16) so a
+                                          restarted actor never matches a stale one */
+} sync_machine_config_t;
+
+typedef struct {
+    sync_peer_id_t peer_id;
+    double score;                      /* PeerManager's, [-100, 100] */
+} sync_peer_score_t;
+
+/* The seed's SyncProgress, as a plain struct. */
+typedef struct {
+    sync_state_kind_t state;
+    bool     paused;
+    uint64_t genesis_height;
+    uint64_t current_height;           /* committed head */
+    uint64_t target_height;            /* max plausible peer height, capped by StartSync */
+    uint64_t highest_peer_height;      /* uncapped */
+    uint64_t blocks_behind;
+    double   percent;                  /* current/target*100, 100 when target is 0 */
+    uint64_t blocks_processed;
+    uint64_t blocks_failed;
+    uint64_t sync_start_time;          /* now_ms of the sync's start */
+    double   blocks_per_second;        /* head advance over the last 10 s */
+    double   eta_seconds;              /* -1 when unknown */
+    uint64_t last_checkpoint;          /* height, 0 = none */
+    uint64_t checkpoint_frequency;
+    uint32_t active_peers;             /* connected and usable for sync */
+    uint32_t total_peers;              /* connected */
+    uint32_t peer_score_count;
+    sync_peer_score_t peer_scores[SYNC_MAX_PEERS];
+    bool     can_produce_blocks;
+    /* Diagnostics */
+    uint64_t header_height;            /* highest verified header */
+    uint32_t ranges_in_flight;
+    uint64_t retries;                  /* range attempts that failed */
+    uint64_t reassignments;            /* stalls moved to another peer */
+    uint32_t stall_timeout_ms;         /* current adaptive timeout for a full batch */
+    uint32_t batch_size;               /* effective size of new ranges */
+} sync_progress_t;
+
+/* The seed's SyncState with its fields, filled at query time. */
+typedef struct {
+    sync_state_kind_t kind;
+    bool paused;
+    union {
+        struct { uint64_t started_at; uint32_t attempts; } discovering;
+        struct {
+            uint64_t start_height, target_height, current_height;
+            sync_peer_id_t peer;               /* "" when no request in flight */
+        } downloading_headers;
+        struct {
+            uint64_t start_height, target_height, current_height;
+            uint32_t batch_size;
+            uint32_t peer_count;
+            sync_peer_id_t peers[SYNC_MAX_PARALLEL];
+        } downloading_blocks;
+        struct { uint64_t blocks_behind; double sync_speed; double estimated_time; } catching_up;
+        struct { uint64_t last_check; uint64_t peer_height; } synced;
+        struct {
+            char reason[SYNC_REASON_MAX];
+            uint64_t last_good_height;
+            uint32_t recovery_attempts;
+            uint64_t next_retry;               /* 0 = none: waits for StartSync */
+        } failed;
+    };
+} sync_state_t;
+
+/* One range, for status and tests. */
+typedef struct {
+    uint64_t start;
+    uint32_t count;
+    sync_batch_state_t state;
+    uint64_t req_id;
+    sync_peer_id_t peer;                       /* downloading from / served by */
+    uint32_t attempts;
+} sync_batch_info_t;
+
+typedef struct _sync_machine_t sync_machine_t;
+
+/* ---- config ---------------------------------------------------------- */
+void sync_machine_config_defaults(sync_machine_config_t *cfg);
+/* The [sync] keys of the node config, plus solo = no bootstrap peers. */
+void sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node);
+
+/* ---- lifecycle ------------------------------------------------------- */
+/* NULL on allocation failure or a NULL config. Values out of range are clamped. */
+sync_machine_t *sync_machine_new(const sync_machine_config_t *cfg);
+void sync_machine_destroy(sync_machine_t **self_p);
+
+/* Start (or restart) from the committed head that Storage reports. Sync
+ * always resumes from here, never from genesis. Until init, peer reports are
+ * recorded but nothing is fetched. */
+int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
+                      const alys_hash_t head_hash, uint64_t checkpoint_height);
+
+/* ---- SyncMessage inputs (0 = ok, -1 = bad argument) ------------------- */
+/* StartSync{from?, target?}: leaves Failed, resets recovery attempts, sets
+ * the target cap (has_target false = no cap). from_height is advisory: the
+ * machine never redoes committed work (use RecoverFromCheckpoint to roll back)
+ * and cannot skip blocks, so a from other than head+1 only logs. */
+int sync_machine_start(sync_machine_t *self, uint64_t now_ms, bool has_from, uint64_t from_height,
+                       bool has_target, uint64_t target_height);
+int sync_machine_pause(sync_machine_t *self, uint64_t now_ms);
+int sync_machine_resume(sync_machine_t *self, uint64_t now_ms);
+
+/* PeerDiscovered and every later status/NewBlock height. max_plausible_height
+ * is the current wall-clock slot (0 = unknown): a higher claim is a lie, is
+ * ignored and penalised. */
+int sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const char *peer_id,
+                                uint64_t reported_height, uint64_t max_plausible_height);
+int sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms,
+                                      const char *peer_id, const char *reason);
+/* PeerManager's current score for a peer; ranks peers for new ranges. */
+int sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double score);
+/* PeerManager's adaptive batch size (ignored when the batch size is fixed). */
+int sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size);
+
+/* Headers for a FETCH_HEADERS request. OK: hashes[0..count) are the verified
+ * header hashes of [start, start+count) (count may be less than asked).
+ * INVALID: main.c's verification failed (the machine penalises the peer).
+ * Other outcomes: PeerManager's report (it scored them). */
+int sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                            sync_outcome_t outcome, uint64_t start, uint32_t count,
+                            const alys_hash_t *hashes);
+/* Outcome of a FETCH_BLOCKS request. Unknown, late or duplicate ids are
+ * ignored (returns 0). */
+int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                                  sync_outcome_t outcome);
+
+/* ProcessBlockBatch results. committed: the head is now height/hash.
+ * failed: the block at height was refused; BlockProcessor is assumed to have
+ * dropped what it held at and above height, so those ranges are fetched
+ * again. peer_at_fault false (e.g. a storage error) retries without blame. */
+int sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                              const alys_hash_t hash);
+int sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                                 bool peer_at_fault, const char *reason);
+/* An actor restarted (main.c sees it on the lifecycle events): what it held
+ * is lost, so the machine re-issues it without blaming anyone. */
+int sync_machine_on_processor_restarted(sync_machine_t *self, uint64_t now_ms);
+int sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms);
+
+/* CreateCheckpoint: queues CREATE_CHECKPOINT at the head. Storage also writes
+ * one every checkpoint_interval blocks and reports it: on_checkpoint_written. */
+int sync_machine_create_checkpoint(sync_machine_t *self, uint64_t now_ms);
+int sync_machine_on_checkpoint_written(sync_machine_t *self, uint64_t now_ms, uint64_t height);
+/* RecoverFromCheckpoint: queues ROLLBACK{height} and resumes from there.
+ * -1 when height is above the head (nothing to roll back to). */
+int sync_machine_recover_from_checkpoint(sync_machine_t *self, uint64_t now_ms,
+                                         uint64_t height, const alys_hash_t hash);
+
+/* Timers: staller detection, lost requests, discovery attempts, recovery. */
+int sync_machine_tick(sync_machine_t *self, uint64_t now_ms);
+
+/* ---- queries ----------------------------------------------------------- */
+bool sync_machine_can_produce_blocks(const sync_machine_t *self);
+void sync_machine_get_state(const sync_machine_t *self, uint64_t now_ms, sync_state_t *out);
+void sync_machine_get_progress(const sync_machine_t *self, uint64_t now_ms, sync_progress_t *out);
+/* Fills up to cap ranges, lowest first; returns how many exist. */
+size_t sync_machine_get_batches(const sync_machine_t *self, sync_batch_info_t *out, size_t cap);
+/* Current adaptive request timeout for a range of count blocks. */
+uint32_t sync_machine_request_timeout_ms(const sync_machine_t *self, uint32_t count);
+
+/* ---- actions ----------------------------------------------------------- */
+/* Copies the oldest queued action into out; false when none is left. */
+bool sync_machine_next_action(sync_machine_t *self, sync_action_t *out);
+size_t sync_machine_pending_actions(const sync_machine_t *self);
+/* Actions lost because the queue was full (0 unless a bug). */
+uint64_t sync_machine_dropped_actions(const sync_machine_t *self);
+
+/* ---- names (stable, for logs, events and metric labels) ---------------- */
+const char *sync_state_name(sync_state_kind_t s);        /* "Discovering", ... */
+const char *sync_outcome_name(sync_outcome_t o);         /* "ok", "timeout", ... */
+const char *sync_penalty_name(sync_penalty_t p);         /* "stall", ... */
+const char *sync_batch_state_name(sync_batch_state_t s); /* "awaiting_download", ... */
+const char *sync_action_name(sync_action_kind_t k);
+
+#endif
