@@ -244,34 +244,43 @@ static void set_defaults(alys_config_t *c)
     SET_STR(c->metrics_bind, "127.0.0.1");
 }
 
-/* Writes ipc://<run_dir>/<name>.sock into every empty endpoint. One whose path
- * would not fit a unix socket path is left empty; the first such name and its
- * path length go to *bad and *badlen (when given). */
+/* ipc://<run_dir>/<name>.sock into endpoint i if it is empty. Returns the
+ * socket path's length when that exceeds a unix socket path (the endpoint
+ * stays empty), else 0. */
+static size_t derive_one(alys_config_t *c, size_t i)
+{
+    char *f = (char *) c + endpoint_fields[i].off;
+    if (f[0] != '\0')
+        return 0;
+    const char *name = endpoint_fields[i].name;
+    size_t dirlen = strnlen(c->run_dir, sizeof c->run_dir);
+    size_t namelen = strlen(name);
+    size_t need = dirlen + 1 + namelen + strlen(".sock");
+    if (need > IPC_PATH_MAX)
+        return need;
+    /* Lengths are checked: "ipc://" + 107 + NUL always fits ALYS_ENDPOINT_MAX. */
+    memcpy(f, "ipc://", 6);
+    memcpy(f + 6, c->run_dir, dirlen);
+    f[6 + dirlen] = '/';
+    memcpy(f + 7 + dirlen, name, namelen);
+    memcpy(f + 7 + dirlen + namelen, ".sock", sizeof ".sock");
+    return 0;
+}
+
+/* Fills every empty endpoint. The first one that does not fit is named in
+ * *bad with its path length in *badlen (when given). */
 static int derive_all(alys_config_t *c, const char **bad, size_t *badlen)
 {
     int rc = 0;
-    size_t dirlen = strnlen(c->run_dir, sizeof c->run_dir);
     for (size_t i = 0; i < NENDPOINTS; i++) {
-        char *f = (char *) c + endpoint_fields[i].off;
-        if (f[0] != '\0')
+        size_t need = derive_one(c, i);
+        if (need == 0)
             continue;
-        const char *name = endpoint_fields[i].name;
-        size_t need = dirlen + 1 + strlen(name) + strlen(".sock");
-        if (need > IPC_PATH_MAX || dirlen == sizeof c->run_dir) {
-            if (bad && !*bad) {
-                *bad = name;
-                *badlen = need;
-            }
-            rc = -1;
-            continue;
+        if (bad && !*bad) {
+            *bad = endpoint_fields[i].name;
+            *badlen = need;
         }
-        /* Lengths are known: 6 + 107 + 1 bytes always fit ALYS_ENDPOINT_MAX. */
-        char *w = f;
-        memcpy(w, "ipc://", 6), w += 6;
-        memcpy(w, c->run_dir, dirlen), w += dirlen;
-        *w++ = '/';
-        memcpy(w, name, strlen(name)), w += strlen(name);
-        memcpy(w, ".sock", 6);
+        rc = -1;
     }
     return rc;
 }

@@ -45,7 +45,7 @@ typedef struct {
     uint32_t count;
     uint64_t req_id;              /* of the current download; 0 = none */
     sync_peer_id_t peer;          /* downloading from / served by */
-    uint64_t assigned_at;
+    uint64_t since;               /* now_ms when it entered its state */
     uint32_t attempts;            /* failed attempts so far */
     sync_peer_id_t excluded[SYNC_EXCLUDE_MAX];
     uint32_t excluded_count;      /* ring: the last SYNC_EXCLUDE_MAX failures */
@@ -95,6 +95,7 @@ struct _sync_machine_t {
     uint64_t hdr_tip;
     sync_header_req_t hreq;
     uint32_t hdr_failures;         /* consecutive */
+    sync_peer_id_t hdr_last_failed;/* avoided for the next header request */
 
     /* Range window: batches cover (head, sched_tip] without gaps */
     sync_batch_t *batches;

@@ -265,13 +265,13 @@ static void ref_root(const alys_tx_t *txs, uint32_t n, alys_hash_t out)
         memset(out, 0, 32);
         return;
     }
-    uint8_t (*level)[32] = malloc(n * 32);
+    uint8_t (*level)[32] = malloc((n + 1) * 32);
     cr_assert(level);
     for (uint32_t i = 0; i < n; i++)
         alys_tx_hash(&txs[i], level[i]);
     while (n > 1) {
         if (n & 1) {
-            memcpy(level[n], level[n - 1], 32);   /* room: n < original n only after first pass */
+            memcpy(level[n], level[n - 1], 32);
             n++;
         }
         for (uint32_t i = 0; i < n / 2; i++) {
