@@ -21,13 +21,12 @@
  *  re-derives the key pair per call, which doubles the cost. The tests check
  *  every generated signature with alys_verify.
  */
-#include "chaingen.h"
+#include "chaingen_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,212 +34,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <secp256k1.h>
-#include <secp256k1_extrakeys.h>
 #include <secp256k1_schnorrsig.h>
 
-#include "chain.pb-c.h"
 #include "chain/export.h"
 #include "chain/memstate.h"
 #include "chain/state.h"
 
-#define KDF_TAG      "alys-chaingen/v1"
 #define RNG_TAG      "alys-chaingen/v1/rng"
 #define SKIP_ONE_IN  20            /* 1 slot in 20 is left empty */
 #define MAX_AMOUNT   1000
 #define MAX_FEE      10
-#define FAR_FUTURE_MS 31557600000000ULL   /* 1000 Julian years */
 #define BATCH_TXS    16384         /* txs per batch: bounds the pipeline's memory */
 #define MAX_BATCH    256
 #define VCACHE_MAX   16384         /* accounts whose lattice vector we keep (32 MiB) */
 #define POOL         3             /* batches alive: emitting, executing, building */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static uint32_t online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        return 1;
-    return n > ALYS_CHAINGEN_MAX_THREADS ? ALYS_CHAINGEN_MAX_THREADS : (uint32_t)n;
-}
-
-/* ================================================================ parallel */
-
-/* Fork-join over n items with a shared counter (dynamic balance). If a
- * thread cannot be started the caller simply does more of the work. */
-typedef void (*par_fn)(void *ctx, size_t i);
-
-typedef struct {
-    par_fn        fn;
-    void         *ctx;
-    size_t        n;
-    atomic_size_t next;
-} par_t;
-
-static void *par_worker(void *arg)
-{
-    par_t *p = arg;
-    for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;)
-        p->fn(p->ctx, i);
-    return NULL;
-}
-
-static void parallel_for(size_t n, uint32_t threads, par_fn fn, void *ctx)
-{
-    par_t p = { .fn = fn, .ctx = ctx, .n = n };
-    atomic_init(&p.next, 0);
-    pthread_t tid[ALYS_CHAINGEN_MAX_THREADS];
-    uint32_t started = 0;
-    for (uint32_t k = 1; k < threads && k < n; k++)
-        if (pthread_create(&tid[started], NULL, par_worker, &p) == 0)
-            started++;
-    par_worker(&p);
-    for (uint32_t k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
-}
-
-/* ================================================================ keys */
-
-/* One secp256k1 context for all signing threads: signing only reads it. Not
- * randomized: these keys come from a public seed, blinding protects nothing. */
-static secp256k1_context *s_ctx;
-static pthread_once_t s_ctx_once = PTHREAD_ONCE_INIT;
-
-static void ctx_init(void)
-{
-    s_ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-}
-
-static const secp256k1_context *sctx(void)
-{
-    (void)pthread_once(&s_ctx_once, ctx_init);
-    return s_ctx;
-}
-
-/* SHA-256(tag 0 seed 0 label 0 index-u32le [counter]) until it is a valid
- * secret key (fails with probability ~2^-128, so counter is ~always absent). */
-static void derive_secret(const char *seed, const char *label, uint32_t index,
-                          uint8_t out[ALYS_SECKEY_LEN])
-{
-    uint8_t buf[sizeof KDF_TAG + ALYS_CHAINGEN_MAX_SEED + 1 + 16 + 4 + 1];
-    size_t n = 0, sl = strnlen(seed, ALYS_CHAINGEN_MAX_SEED), ll = strlen(label);
-    memcpy(buf + n, KDF_TAG, sizeof KDF_TAG);          /* includes the NUL */
-    n += sizeof KDF_TAG;
-    memcpy(buf + n, seed, sl);
-    n += sl;
-    buf[n++] = 0;
-    memcpy(buf + n, label, ll);
-    n += ll;
-    buf[n++] = 0;
-    for (int i = 0; i < 4; i++)
-        buf[n++] = (uint8_t)(index >> (8 * i));
-    alys_sha256(buf, n, out);
-    for (uint8_t counter = 1; !secp256k1_ec_seckey_verify(sctx(), out); counter++) {
-        buf[n] = counter;
-        alys_sha256(buf, n + 1, out);
-    }
-}
-
-typedef struct {
-    const char           *seed;
-    alys_chaingen_keys_t *k;
-    secp256k1_keypair    *kp;      /* authorities then accounts, may be NULL */
-    atomic_int            failed;
-} derive_job_t;
-
-static void derive_one(void *arg, size_t i)
-{
-    derive_job_t *j = arg;
-    bool auth = i < j->k->authority_count;
-    uint32_t idx = auth ? (uint32_t)i : (uint32_t)(i - j->k->authority_count);
-    uint8_t *sec = auth ? j->k->authority_sec[idx] : j->k->account_sec[idx];
-    uint8_t *pub = auth ? j->k->authority_pub[idx] : j->k->account_pub[idx];
-    secp256k1_keypair local, *kp = j->kp ? &j->kp[i] : &local;
-    secp256k1_xonly_pubkey x;
-    derive_secret(j->seed, auth ? "authority" : "account", idx, sec);
-    if (!secp256k1_keypair_create(sctx(), kp, sec) ||
-        !secp256k1_keypair_xonly_pub(sctx(), &x, NULL, kp) ||
-        !secp256k1_xonly_pubkey_serialize(sctx(), pub, &x))
-        atomic_store(&j->failed, 1);
-}
-
-static int keys_alloc(alys_chaingen_keys_t *k, uint32_t authorities, uint32_t accounts)
-{
-    memset(k, 0, sizeof *k);
-    k->authority_count = authorities;
-    k->account_count = accounts;
-    k->authority_sec = calloc(authorities ? authorities : 1, ALYS_SECKEY_LEN);
-    k->authority_pub = calloc(authorities ? authorities : 1, ALYS_PUBKEY_LEN);
-    k->account_sec = calloc(accounts ? accounts : 1, ALYS_SECKEY_LEN);
-    k->account_pub = calloc(accounts ? accounts : 1, ALYS_PUBKEY_LEN);
-    if (!k->authority_sec || !k->authority_pub || !k->account_sec || !k->account_pub) {
-        alys_chaingen_keys_clear(k);
-        return -1;
-    }
-    return 0;
-}
-
-/* kp (may be NULL): receives the F + A key pairs, authorities first. */
-static int keys_derive(const char *seed, uint32_t authorities, uint32_t accounts,
-                       uint32_t threads, alys_chaingen_keys_t *out, secp256k1_keypair *kp)
-{
-    if (!sctx() || keys_alloc(out, authorities, accounts) != 0)
-        return -1;
-    derive_job_t j = { .seed = seed, .k = out, .kp = kp };
-    atomic_init(&j.failed, 0);
-    parallel_for((size_t)authorities + accounts, threads, derive_one, &j);
-    if (atomic_load(&j.failed)) {
-        alys_chaingen_keys_clear(out);
-        return -1;
-    }
-    return 0;
-}
-
-int alys_chaingen_keys_derive(const char *seed, uint32_t authorities, uint32_t accounts,
-                              alys_chaingen_keys_t *out)
-{
-    return keys_derive(seed, authorities, accounts, online_cpus(), out, NULL);
-}
-
-void alys_chaingen_keys_clear(alys_chaingen_keys_t *k)
-{
-    if (!k)
-        return;
-    /* secret keys: wipe before free, they sign for the chain */
-    if (k->authority_sec)
-        memset(k->authority_sec, 0, (size_t)k->authority_count * ALYS_SECKEY_LEN);
-    if (k->account_sec)
-        memset(k->account_sec, 0, (size_t)k->account_count * ALYS_SECKEY_LEN);
-    free(k->authority_sec);
-    free(k->authority_pub);
-    free(k->account_sec);
-    free(k->account_pub);
-    memset(k, 0, sizeof *k);
-}
-
-const uint8_t *alys_chaingen_keys_secret(const alys_chaingen_keys_t *k,
-                                         const uint8_t pubkey[ALYS_PUBKEY_LEN])
-{
-    for (uint32_t i = 0; i < k->authority_count; i++)
-        if (memcmp(k->authority_pub[i], pubkey, ALYS_PUBKEY_LEN) == 0)
-            return k->authority_sec[i];
-    for (uint32_t i = 0; i < k->account_count; i++)
-        if (memcmp(k->account_pub[i], pubkey, ALYS_PUBKEY_LEN) == 0)
-            return k->account_sec[i];
-    return NULL;
-}
 
 /* ================================================================ rng */
 
@@ -295,247 +102,6 @@ static void rng_seed(rng_t *r, const char *seed)
         r->s[0] = 1;        /* the one state xoshiro cannot leave */
 }
 
-/* ================================================================ faults */
-
-static bool is_fault_kind(alys_block_error_t k)
-{
-    return k > ALYS_BLOCK_OK && k < ALYS_BLOCK_ERROR_COUNT && k != ALYS_BLOCK_INTERNAL_ERROR;
-}
-
-static bool fault_needs_tx(alys_block_error_t k)
-{
-    return k == ALYS_BLOCK_BAD_TX_SIG || k == ALYS_BLOCK_BAD_NONCE ||
-           k == ALYS_BLOCK_INSUFFICIENT_BALANCE;
-}
-
-bool alys_chaingen_fault_is_encoding(alys_block_error_t kind)
-{
-    return kind == ALYS_BLOCK_MALFORMED || kind == ALYS_BLOCK_OVERSIZE;
-}
-
-int alys_chaingen_fault_parse(const char *name, alys_block_error_t *kind, char *err, size_t errlen)
-{
-    char list[512] = "";
-    size_t used = 0;
-    for (int k = 0; k < ALYS_BLOCK_ERROR_COUNT; k++) {
-        if (!is_fault_kind((alys_block_error_t)k))
-            continue;
-        const char *n = alys_block_error_name((alys_block_error_t)k);
-        if (strcmp(n, name) == 0) {
-            *kind = (alys_block_error_t)k;
-            return 0;
-        }
-        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", n);
-        if (w > 0 && (size_t)w < sizeof list - used)
-            used += (size_t)w;
-    }
-    set_err(err, errlen, "--fault %s: unknown kind (one of: %s)", name, list);
-    return -1;
-}
-
-/* The slot, and the proposer and timestamp that go with it, so that a slot
- * fault breaks the slot rule only. */
-static void set_slot(alys_header_t *h, const alys_genesis_t *g, uint64_t slot)
-{
-    h->slot = slot;
-    h->proposer = (uint32_t)(slot % g->authority_count);
-    h->timestamp = g->genesis_time + slot * g->slot_duration_ms / 1000;
-}
-
-static uint64_t far_future_slots(const alys_genesis_t *g)
-{
-    return FAR_FUTURE_MS / g->slot_duration_ms;
-}
-
-/* Check the preconditions of kind on b. Returns 0 or -1 with err. */
-static int fault_applies(const alys_block_t *b, alys_block_error_t kind,
-                         const alys_chaingen_fault_ctx_t *ctx, char *err, size_t errlen)
-{
-    if (!is_fault_kind(kind) || alys_chaingen_fault_is_encoding(kind)) {
-        set_err(err, errlen, "fault %s does not apply to a block value", alys_block_error_name(kind));
-        return -1;
-    }
-    if (fault_needs_tx(kind) && b->tx_count == 0) {
-        set_err(err, errlen, "fault %s needs a block with txs", alys_block_error_name(kind));
-        return -1;
-    }
-    if (kind == ALYS_BLOCK_WRONG_PROPOSER && ctx->genesis->authority_count < 2) {
-        set_err(err, errlen, "fault wrong_proposer needs at least 2 authorities");
-        return -1;
-    }
-    if (kind == ALYS_BLOCK_NON_INCREASING_SLOT && !ctx->parent) {
-        set_err(err, errlen, "fault non_increasing_slot needs the parent header");
-        return -1;
-    }
-    return 0;
-}
-
-/* The change alone, without re-signing: the generator signs later anyway.
- * Returns the altered tx index or -1. */
-static int32_t fault_mutate(alys_block_t *b, alys_block_error_t kind,
-                            const alys_chaingen_fault_ctx_t *ctx)
-{
-    alys_header_t *h = &b->header;
-    int32_t m = (int32_t)(b->tx_count / 2);
-    switch (kind) {
-    case ALYS_BLOCK_BAD_PROPOSER_SIG:     h->signature[0] ^= 1; break;
-    case ALYS_BLOCK_WRONG_PROPOSER:       h->proposer = (uint32_t)((h->slot + 1) % ctx->genesis->authority_count); break;
-    case ALYS_BLOCK_BAD_TX_SIG:           b->txs[m].signature[0] ^= 1; return m;
-    case ALYS_BLOCK_TX_ROOT_MISMATCH:     h->tx_root[0] ^= 1; break;
-    case ALYS_BLOCK_PARENT_MISMATCH:      h->parent_hash[0] ^= 1; break;
-    case ALYS_BLOCK_HEIGHT_GAP:           h->height += 1; break;
-    case ALYS_BLOCK_NON_INCREASING_SLOT:  set_slot(h, ctx->genesis, ctx->parent->slot); break;
-    case ALYS_BLOCK_FUTURE_SLOT:          set_slot(h, ctx->genesis, h->slot + far_future_slots(ctx->genesis)); break;
-    case ALYS_BLOCK_BAD_TIMESTAMP:        h->timestamp += 1; break;
-    case ALYS_BLOCK_BAD_NONCE:            b->txs[m].nonce += 1; return m;
-    case ALYS_BLOCK_INSUFFICIENT_BALANCE: b->txs[m].amount = 1ULL << 62; return m;
-    case ALYS_BLOCK_STATE_ROOT_MISMATCH:  h->state_root[0] ^= 1; break;
-    default: break;
-    }
-    return -1;
-}
-
-static int sign_hash(const uint8_t *sec, const alys_hash_t msg, uint8_t sig[ALYS_SIG_LEN])
-{
-    return sec ? alys_sign(sec, msg, sig) : -1;
-}
-
-int alys_chaingen_corrupt_block(alys_block_t *b, alys_block_error_t kind,
-                                const alys_chaingen_fault_ctx_t *ctx, int32_t *tx_index,
-                                char *err, size_t errlen)
-{
-    if (fault_applies(b, kind, ctx, err, errlen) != 0)
-        return -1;
-    int32_t m = fault_mutate(b, kind, ctx);
-    if (tx_index)
-        *tx_index = m;
-    alys_hash_t hash;
-    if (kind == ALYS_BLOCK_BAD_NONCE || kind == ALYS_BLOCK_INSUFFICIENT_BALANCE) {
-        alys_tx_t *tx = &b->txs[m];
-        alys_tx_hash(tx, hash);
-        if (sign_hash(alys_chaingen_keys_secret(ctx->keys, tx->from), hash, tx->signature) != 0) {
-            set_err(err, errlen, "fault %s: no secret key for the sender of tx %d",
-                    alys_block_error_name(kind), m);
-            return -1;
-        }
-        alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
-    }
-    if (kind == ALYS_BLOCK_BAD_PROPOSER_SIG || kind == ALYS_BLOCK_BAD_TX_SIG)
-        return 0;
-    uint32_t p = b->header.proposer;
-    alys_header_hash(&b->header, hash);
-    if (p >= ctx->keys->authority_count ||
-        sign_hash(ctx->keys->authority_sec[p], hash, b->header.signature) != 0) {
-        set_err(err, errlen, "fault %s: no secret key for authority %u", alys_block_error_name(kind), p);
-        return -1;
-    }
-    return 0;
-}
-
-/* One tx as protobuf bytes, for padding an oversize record. */
-static int encode_tx_pb(const alys_tx_t *tx, uint8_t **out, size_t *len)
-{
-    Alys__Chain__Tx m = ALYS__CHAIN__TX__INIT;
-    m.from = (ProtobufCBinaryData){ ALYS_PUBKEY_LEN, (uint8_t *)tx->from };
-    m.to = (ProtobufCBinaryData){ ALYS_PUBKEY_LEN, (uint8_t *)tx->to };
-    m.amount = tx->amount;
-    m.fee = tx->fee;
-    m.nonce = tx->nonce;
-    m.signature = (ProtobufCBinaryData){ ALYS_SIG_LEN, (uint8_t *)tx->signature };
-    *len = alys__chain__tx__get_packed_size(&m);
-    *out = malloc(*len);
-    if (!*out)
-        return -1;
-    alys__chain__tx__pack(&m, *out);
-    return 0;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-/* Block.txs is field 2, length-delimited: protobuf appends repeated
- * elements found later in the bytes, so extra "0x12 len tx" entries after a
- * valid encoding add txs without re-encoding the rest. */
-static int pad_txs(const alys_block_t *b, uint8_t *enc, size_t enc_len,
-                   uint8_t **out, size_t *len)
-{
-    static const alys_tx_t zero_tx;
-    uint8_t *tx_bytes = NULL;
-    size_t tx_len = 0;
-    if (encode_tx_pb(b->tx_count ? &b->txs[0] : &zero_tx, &tx_bytes, &tx_len) != 0)
-        return -1;
-    size_t extra = (size_t)ALYS_MAX_TXS_PER_BLOCK + 1 - b->tx_count;
-    size_t per = 1 + 10 + tx_len;
-    uint8_t *buf = malloc(enc_len + extra * per);
-    if (!buf) {
-        free(tx_bytes);
-        return -1;
-    }
-    memcpy(buf, enc, enc_len);
-    size_t n = enc_len;
-    for (size_t i = 0; i < extra; i++) {
-        buf[n++] = 0x12;
-        n += put_varint(buf + n, tx_len);
-        memcpy(buf + n, tx_bytes, tx_len);
-        n += tx_len;
-    }
-    free(tx_bytes);
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-int alys_chaingen_corrupt_encoding(const alys_block_t *b, alys_block_error_t kind,
-                                   uint8_t **out, size_t *len, char *err, size_t errlen)
-{
-    if (!alys_chaingen_fault_is_encoding(kind) || b->tx_count > ALYS_MAX_TXS_PER_BLOCK) {
-        set_err(err, errlen, "fault %s is not an encoding fault", alys_block_error_name(kind));
-        return -1;
-    }
-    uint8_t *enc = NULL;
-    size_t enc_len = 0;
-    if (alys_block_encode(b, &enc, &enc_len) != 0) {
-        set_err(err, errlen, "fault %s: the block does not encode", alys_block_error_name(kind));
-        return -1;
-    }
-    int rc = 0;
-    if (kind == ALYS_BLOCK_MALFORMED) {
-        /* field 1 (header), length 127, then the end: a field running past
-         * the end of the bytes, which no decoder can accept */
-        uint8_t *buf = realloc(enc, enc_len + 2);
-        if (!buf) {
-            rc = -1;
-        } else {
-            buf[enc_len] = 0x0A;
-            buf[enc_len + 1] = 0x7F;
-            enc = NULL;
-            *out = buf;
-            *len = enc_len + 2;
-        }
-    } else {
-        rc = pad_txs(b, enc, enc_len, out, len);
-    }
-    free(enc);
-    if (rc != 0)
-        set_err(err, errlen, "fault %s: out of memory", alys_block_error_name(kind));
-    else if (*len > ALYS_MAX_BLOCK_BYTES) {
-        set_err(err, errlen, "fault %s: record of %zu bytes would not fit the export stream",
-                alys_block_error_name(kind), *len);
-        free(*out);
-        *out = NULL;
-        rc = -1;
-    }
-    return rc;
-}
-
 /* ================================================================ config */
 
 void alys_chaingen_config_default(alys_chaingen_config_t *c)
@@ -550,22 +116,22 @@ void alys_chaingen_config_default(alys_chaingen_config_t *c)
 static int check_sizes(const alys_chaingen_config_t *c, char *err, size_t errlen)
 {
     if (c->blocks > ALYS_CHAINGEN_MAX_BLOCKS)
-        return set_err(err, errlen, "--blocks %" PRIu64 " exceeds the limit %llu", c->blocks,
+        return cg_err(err, errlen, "--blocks %" PRIu64 " exceeds the limit %llu", c->blocks,
                        ALYS_CHAINGEN_MAX_BLOCKS), -1;
     if (c->txs_per_block > ALYS_MAX_TXS_PER_BLOCK)
-        return set_err(err, errlen, "--txs-per-block %" PRIu32 " exceeds the limit %d",
+        return cg_err(err, errlen, "--txs-per-block %" PRIu32 " exceeds the limit %d",
                        c->txs_per_block, ALYS_MAX_TXS_PER_BLOCK), -1;
     if (c->accounts < 1 || c->accounts > ALYS_MAX_GENESIS_ACCOUNTS)
-        return set_err(err, errlen, "--accounts %" PRIu32 " is outside 1..%d", c->accounts,
+        return cg_err(err, errlen, "--accounts %" PRIu32 " is outside 1..%d", c->accounts,
                        ALYS_MAX_GENESIS_ACCOUNTS), -1;
     if (c->txs_per_block > 0 && c->accounts < 2)
-        return set_err(err, errlen, "--accounts %" PRIu32 ": transfers need at least 2 accounts "
+        return cg_err(err, errlen, "--accounts %" PRIu32 ": transfers need at least 2 accounts "
                        "(or --txs-per-block 0)", c->accounts), -1;
     if (c->authorities < 1 || c->authorities > ALYS_MAX_AUTHORITIES)
-        return set_err(err, errlen, "--authorities %" PRIu32 " is outside 1..%d", c->authorities,
+        return cg_err(err, errlen, "--authorities %" PRIu32 " is outside 1..%d", c->authorities,
                        ALYS_MAX_AUTHORITIES), -1;
     if (c->threads > ALYS_CHAINGEN_MAX_THREADS)
-        return set_err(err, errlen, "--threads %" PRIu32 " exceeds the limit %d", c->threads,
+        return cg_err(err, errlen, "--threads %" PRIu32 " exceeds the limit %d", c->threads,
                        ALYS_CHAINGEN_MAX_THREADS), -1;
     return 0;
 }
@@ -574,13 +140,13 @@ static int check_chain_id(const char *id, char *err, size_t errlen)
 {
     size_t n = strnlen(id, 64);
     if (n == 0 || n > 63)
-        return set_err(err, errlen, "--chain-id must be 1..63 characters"), -1;
+        return cg_err(err, errlen, "--chain-id must be 1..63 characters"), -1;
     for (size_t i = 0; i < n; i++) {
         char ch = id[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
         if (!ok)
-            return set_err(err, errlen, "--chain-id may hold only letters, digits, '-', '_' and '.'"), -1;
+            return cg_err(err, errlen, "--chain-id may hold only letters, digits, '-', '_' and '.'"), -1;
     }
     return 0;
 }
@@ -589,14 +155,14 @@ static int check_chain(const alys_chaingen_config_t *c, char *err, size_t errlen
 {
     size_t sl = strnlen(c->seed, sizeof c->seed);
     if (sl == 0)
-        return set_err(err, errlen, "--seed is required (any text; it determines every byte)"), -1;
+        return cg_err(err, errlen, "--seed is required (any text; it determines every byte)"), -1;
     if (sl > ALYS_CHAINGEN_MAX_SEED)
-        return set_err(err, errlen, "--seed is longer than %d characters", ALYS_CHAINGEN_MAX_SEED), -1;
+        return cg_err(err, errlen, "--seed is longer than %d characters", ALYS_CHAINGEN_MAX_SEED), -1;
     if (c->slot_ms < 1 || c->slot_ms > ALYS_CHAINGEN_MAX_SLOT_MS)
-        return set_err(err, errlen, "--slot-ms %" PRIu64 " is outside 1..%llu", c->slot_ms,
+        return cg_err(err, errlen, "--slot-ms %" PRIu64 " is outside 1..%llu", c->slot_ms,
                        ALYS_CHAINGEN_MAX_SLOT_MS), -1;
     if (c->genesis_time > ALYS_CHAINGEN_MAX_GENESIS_TIME)
-        return set_err(err, errlen, "--genesis-time %" PRIu64 " exceeds the limit %llu",
+        return cg_err(err, errlen, "--genesis-time %" PRIu64 " exceeds the limit %llu",
                        c->genesis_time, ALYS_CHAINGEN_MAX_GENESIS_TIME), -1;
     return check_chain_id(c->chain_id, err, errlen);
 }
@@ -605,19 +171,19 @@ static int check_fault(const alys_chaingen_config_t *c, char *err, size_t errlen
 {
     if (c->fault == ALYS_BLOCK_OK) {
         if (c->fault_height != 0)
-            return set_err(err, errlen, "--fault-height needs --fault"), -1;
+            return cg_err(err, errlen, "--fault-height needs --fault"), -1;
         return 0;
     }
     const char *name = alys_block_error_name(c->fault);
-    if (!is_fault_kind(c->fault))
-        return set_err(err, errlen, "--fault %s is not a fault kind", name), -1;
+    if (!cg_is_fault_kind(c->fault))
+        return cg_err(err, errlen, "--fault %s is not a fault kind", name), -1;
     if (c->fault_height < 1 || c->fault_height > c->blocks)
-        return set_err(err, errlen, "--fault-height %" PRIu64 " is outside 1..%" PRIu64
+        return cg_err(err, errlen, "--fault-height %" PRIu64 " is outside 1..%" PRIu64
                        " (--blocks)", c->fault_height, c->blocks), -1;
-    if (fault_needs_tx(c->fault) && c->txs_per_block == 0)
-        return set_err(err, errlen, "--fault %s needs --txs-per-block >= 1", name), -1;
+    if (cg_fault_needs_tx(c->fault) && c->txs_per_block == 0)
+        return cg_err(err, errlen, "--fault %s needs --txs-per-block >= 1", name), -1;
     if (c->fault == ALYS_BLOCK_WRONG_PROPOSER && c->authorities < 2)
-        return set_err(err, errlen, "--fault wrong_proposer needs --authorities >= 2"), -1;
+        return cg_err(err, errlen, "--fault wrong_proposer needs --authorities >= 2"), -1;
     return 0;
 }
 
@@ -646,12 +212,8 @@ typedef struct {
     /* execution status, guarded by the generator's mutex */
     bool      queued, done;
     int       exec_rc;
-    char      exec_err[256];
+    char      exec_err[512];
 } batch_t;
-
-typedef struct {
-    uint64_t bal, nonce;
-} sim_acct_t;
 
 struct alys_chaingen {
     alys_chaingen_config_t cfg;
@@ -663,11 +225,11 @@ struct alys_chaingen {
 
     /* the generator's own view of the state: accounts 0..A-1, then the
      * authorities A..A+F-1 (they receive the fees) */
-    sim_acct_t    *acct;
+    alys_account_t    *acct;
     uint64_t      *stamp;               /* last block that touched it */
     uint32_t      *touched;
     size_t         touched_n;
-    sim_acct_t    *touched_before;
+    alys_account_t    *touched_before;
     alys_lattice_t lattice;
     alys_lattice_t *vcache;             /* current vector per account, or NULL */
 
@@ -694,7 +256,7 @@ struct alys_chaingen {
     alys_state_view_t view;
 
     alys_chaingen_result_t result;
-    char            err[256];           /* sticky */
+    char            err[512];           /* sticky */
 };
 
 const alys_genesis_t *alys_chaingen_genesis(const alys_chaingen_t *self)
@@ -710,4 +272,749 @@ const alys_chaingen_keys_t *alys_chaingen_keys(const alys_chaingen_t *self)
 void alys_chaingen_result(const alys_chaingen_t *self, alys_chaingen_result_t *out)
 {
     *out = self->result;
+}
+
+/* ================================================================ genesis and the generator's state */
+
+static const uint8_t *pub_of(const alys_chaingen_t *self, uint32_t idx)
+{
+    uint32_t a = self->cfg.accounts;
+    return idx < a ? self->keys.account_pub[idx] : self->keys.authority_pub[idx - a];
+}
+
+static int build_genesis(alys_chaingen_t *self)
+{
+    const alys_chaingen_config_t *c = &self->cfg;
+    alys_genesis_t *g = &self->genesis;
+    memset(g, 0, sizeof *g);
+    snprintf(g->chain_id, sizeof g->chain_id, "%s", c->chain_id);
+    g->authorities = malloc((size_t)c->authorities * ALYS_PUBKEY_LEN);
+    g->balances = malloc((size_t)c->accounts * sizeof *g->balances);
+    if (!g->authorities || !g->balances)
+        return -1;
+    g->authority_count = c->authorities;
+    memcpy(g->authorities, self->keys.authority_pub, (size_t)c->authorities * ALYS_PUBKEY_LEN);
+    g->slot_duration_ms = c->slot_ms;
+    g->genesis_time = c->genesis_time;
+    g->balance_count = c->accounts;
+    for (uint32_t i = 0; i < c->accounts; i++) {
+        memcpy(g->balances[i].pubkey, self->keys.account_pub[i], ALYS_PUBKEY_LEN);
+        g->balances[i].balance = ALYS_CHAINGEN_FUNDING;
+    }
+    alys_genesis_finalize(g);
+    return 0;
+}
+
+static void lattice_add(alys_lattice_t *l, const alys_lattice_t *v)
+{
+    for (int i = 0; i < ALYS_LATTICE_LANES; i++)
+        l->lane[i] = (uint16_t)(l->lane[i] + v->lane[i]);
+}
+
+static void lattice_sub(alys_lattice_t *l, const alys_lattice_t *v)
+{
+    for (int i = 0; i < ALYS_LATTICE_LANES; i++)
+        l->lane[i] = (uint16_t)(l->lane[i] - v->lane[i]);
+}
+
+/* The account's vector alone: the lattice of a state holding only it. */
+static void account_vector(alys_lattice_t *out, const uint8_t *pub, const alys_account_t *a)
+{
+    alys_lattice_zero(out);
+    alys_lattice_add_account(out, pub, a);
+}
+
+static void genesis_vector(void *arg, size_t i)
+{
+    alys_chaingen_t *self = arg;
+    account_vector(&self->vcache[i], pub_of(self, (uint32_t)i), &self->acct[i]);
+}
+
+/* Accounts funded, authorities empty; the lattice of that state, and the
+ * per-account vector cache when it fits (it halves the SHAKE work: an
+ * account's old vector is the one computed at its previous change). */
+static int sim_init(alys_chaingen_t *self)
+{
+    uint32_t a = self->cfg.accounts, n = a + self->cfg.authorities;
+    size_t t = 2 * (size_t)self->cfg.txs_per_block + 1;
+    self->acct = calloc(n, sizeof *self->acct);
+    self->stamp = calloc(n, sizeof *self->stamp);
+    self->touched = calloc(t, sizeof *self->touched);
+    self->touched_before = calloc(t, sizeof *self->touched_before);
+    if (!self->acct || !self->stamp || !self->touched || !self->touched_before)
+        return -1;
+    for (uint32_t i = 0; i < a; i++)
+        self->acct[i].balance = ALYS_CHAINGEN_FUNDING;
+    if (n <= VCACHE_MAX && (self->vcache = calloc(n, sizeof *self->vcache)) != NULL) {
+        cg_parallel_for(a, self->threads, genesis_vector, self);
+        alys_lattice_zero(&self->lattice);
+        for (uint32_t i = 0; i < a; i++)
+            lattice_add(&self->lattice, &self->vcache[i]);
+    } else {
+        alys_lattice_from_genesis(&self->lattice, &self->genesis);
+    }
+    alys_hash_t root;
+    alys_lattice_root(&self->lattice, root);
+    if (memcmp(root, self->genesis.state_root, ALYS_HASH_LEN) != 0) {
+        snprintf(self->err, sizeof self->err,
+                 "chaingen: internal: genesis state root disagrees with alys_genesis_finalize");
+        return -1;
+    }
+    alys_genesis_parent(&self->genesis, &self->prev);
+    memcpy(self->prev_hash, self->genesis.hash, ALYS_HASH_LEN);
+    return 0;
+}
+
+/* ================================================================ phase 1: draft */
+
+static void touch(alys_chaingen_t *self, uint32_t idx, uint64_t epoch)
+{
+    if (self->stamp[idx] == epoch)
+        return;
+    self->stamp[idx] = epoch;
+    self->touched[self->touched_n] = idx;
+    self->touched_before[self->touched_n] = self->acct[idx];
+    self->touched_n++;
+}
+
+/* A random funded account that can pay cost (scanning on from a random
+ * start, so a drained account is skipped deterministically). */
+static int pick_sender(alys_chaingen_t *self, uint64_t cost, uint32_t *out)
+{
+    uint32_t a = self->cfg.accounts;
+    uint32_t from = (uint32_t)rng_below(&self->rng, a);
+    for (uint32_t k = 0; k < a; k++, from = (from + 1) % a) {
+        if (self->acct[from].balance >= cost) {
+            *out = from;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int draft_txs(alys_chaingen_t *self, batch_t *bt, size_t j, uint64_t epoch)
+{
+    alys_block_t *b = &bt->b[j].block;
+    uint32_t k = self->cfg.txs_per_block, a = self->cfg.accounts;
+    uint32_t prop = a + b->header.proposer;
+    self->touched_n = 0;
+    b->tx_count = k;
+    for (uint32_t i = 0; i < k; i++) {
+        alys_tx_t *tx = &b->txs[i];
+        uint64_t amount = 1 + rng_below(&self->rng, MAX_AMOUNT);
+        uint64_t fee = 1 + rng_below(&self->rng, MAX_FEE);
+        uint32_t from;
+        if (pick_sender(self, amount + fee, &from) != 0) {
+            snprintf(self->err, sizeof self->err, "chaingen: block %" PRIu64
+                     ": every account ran dry (use more --accounts)", epoch);
+            return -1;
+        }
+        uint32_t to = (uint32_t)rng_below(&self->rng, a - 1);
+        to += to >= from;
+        touch(self, from, epoch);
+        touch(self, to, epoch);
+        touch(self, prop, epoch);
+        memcpy(tx->from, pub_of(self, from), ALYS_PUBKEY_LEN);
+        memcpy(tx->to, pub_of(self, to), ALYS_PUBKEY_LEN);
+        tx->amount = amount;
+        tx->fee = fee;
+        tx->nonce = self->acct[from].nonce++;
+        self->acct[from].balance -= amount + fee;
+        self->acct[to].balance += amount;
+        self->acct[prop].balance += fee;
+        bt->signer[j * k + i] = from;
+    }
+    return 0;
+}
+
+/* Fold this block's account changes into the lattice; the root is the
+ * block's state root. */
+static void sim_root(alys_chaingen_t *self, alys_hash_t out)
+{
+    for (size_t k = 0; k < self->touched_n; k++) {
+        uint32_t idx = self->touched[k];
+        const alys_account_t *before = &self->touched_before[k], *after = &self->acct[idx];
+        if (before->balance == after->balance && before->nonce == after->nonce)
+            continue;
+        if (self->vcache) {
+            lattice_sub(&self->lattice, &self->vcache[idx]);
+            account_vector(&self->vcache[idx], pub_of(self, idx), after);
+            lattice_add(&self->lattice, &self->vcache[idx]);
+        } else {
+            alys_lattice_sub_account(&self->lattice, pub_of(self, idx), before);
+            alys_lattice_add_account(&self->lattice, pub_of(self, idx), after);
+        }
+    }
+    alys_lattice_root(&self->lattice, out);
+}
+
+/* When the generator applies each kind (see the file comment): draft kinds
+ * before execution, because they may change the fee recipient; tx kinds
+ * after it, because the state goes on as if the tx were valid; link kinds
+ * once hashes exist; signature kinds once signatures exist. */
+typedef enum { PH_NONE, PH_DRAFT, PH_TXS, PH_LINK, PH_SIGNED, PH_ENCODING } phase_t;
+
+static phase_t fault_phase(alys_block_error_t k)
+{
+    switch (k) {
+    case ALYS_BLOCK_WRONG_PROPOSER: case ALYS_BLOCK_HEIGHT_GAP:
+    case ALYS_BLOCK_NON_INCREASING_SLOT: case ALYS_BLOCK_FUTURE_SLOT:
+    case ALYS_BLOCK_BAD_TIMESTAMP:
+        return PH_DRAFT;
+    case ALYS_BLOCK_BAD_NONCE: case ALYS_BLOCK_INSUFFICIENT_BALANCE:
+        return PH_TXS;
+    case ALYS_BLOCK_PARENT_MISMATCH: case ALYS_BLOCK_TX_ROOT_MISMATCH:
+    case ALYS_BLOCK_STATE_ROOT_MISMATCH:
+        return PH_LINK;
+    case ALYS_BLOCK_BAD_PROPOSER_SIG: case ALYS_BLOCK_BAD_TX_SIG:
+        return PH_SIGNED;
+    case ALYS_BLOCK_MALFORMED: case ALYS_BLOCK_OVERSIZE:
+        return PH_ENCODING;
+    default:
+        return PH_NONE;
+    }
+}
+
+/* The fault's phase if block position pos is the faulty one, else PH_NONE. */
+static phase_t fault_here(const alys_chaingen_t *self, uint64_t pos)
+{
+    if (self->cfg.fault == ALYS_BLOCK_OK || self->cfg.fault_height != pos)
+        return PH_NONE;
+    return fault_phase(self->cfg.fault);
+}
+
+static void mutate_here(alys_chaingen_t *self, alys_block_t *b, const alys_header_t *parent)
+{
+    alys_chaingen_fault_ctx_t ctx = { &self->genesis, &self->keys, parent };
+    (void)cg_fault_mutate(b, self->cfg.fault, &ctx);
+}
+
+static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
+{
+    gblock_t *gb = &bt->b[j];
+    alys_header_t *h = &gb->block.header;
+    uint64_t pos = self->built + 1;
+    phase_t ph = fault_here(self, pos);
+    memset(h, 0, sizeof *h);
+    h->height = self->prev.height + 1;
+    cg_set_slot(h, &self->genesis, self->prev.slot + 1 + (rng_below(&self->rng, SKIP_ONE_IN) == 0));
+    if (ph == PH_DRAFT)
+        mutate_here(self, &gb->block, &self->prev);
+    if (draft_txs(self, bt, j, pos) != 0)
+        return -1;
+    sim_root(self, gb->sim_root);
+    memcpy(h->state_root, gb->sim_root, ALYS_HASH_LEN);
+    if (ph == PH_TXS) {
+        size_t n = (size_t)gb->block.tx_count * sizeof *gb->exec_txs;
+        if (!(gb->exec_txs = malloc(n)))
+            return -1;
+        memcpy(gb->exec_txs, gb->block.txs, n);
+        mutate_here(self, &gb->block, &self->prev);
+    }
+    self->prev = *h;
+    self->built++;
+    return 0;
+}
+
+/* ================================================================ phases 2-5 */
+
+typedef struct {
+    alys_chaingen_t *self;
+    batch_t         *bt;
+    atomic_int       failed;
+} phase_job_t;
+
+static void seal_txs(void *arg, size_t j)
+{
+    phase_job_t *p = arg;
+    alys_chaingen_t *self = p->self;
+    alys_block_t *b = &p->bt->b[j].block;
+    uint32_t k = self->cfg.txs_per_block, f = self->cfg.authorities;
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        alys_hash_t hh;
+        alys_tx_hash(&b->txs[i], hh);
+        const secp256k1_keypair *kp = &self->kp[f + p->bt->signer[j * k + i]];
+        if (!secp256k1_schnorrsig_sign32(cg_secp(), b->txs[i].signature, hh, kp, NULL))
+            atomic_store(&p->failed, 1);
+    }
+    alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
+}
+
+static void link_batch(alys_chaingen_t *self, batch_t *bt)
+{
+    for (size_t j = 0; j < bt->count; j++) {
+        gblock_t *gb = &bt->b[j];
+        memcpy(gb->block.header.parent_hash, self->prev_hash, ALYS_HASH_LEN);
+        uint64_t pos = self->built - bt->count + j + 1;
+        if (fault_here(self, pos) == PH_LINK)
+            mutate_here(self, &gb->block, NULL);
+        alys_header_hash(&gb->block.header, gb->hash);
+        memcpy(self->prev_hash, gb->hash, ALYS_HASH_LEN);
+    }
+}
+
+static void seal_header(void *arg, size_t j)
+{
+    phase_job_t *p = arg;
+    alys_chaingen_t *self = p->self;
+    gblock_t *gb = &p->bt->b[j];
+    alys_header_t *h = &gb->block.header;
+    if (!secp256k1_schnorrsig_sign32(cg_secp(), h->signature, gb->hash, &self->kp[h->proposer], NULL))
+        atomic_store(&p->failed, 1);
+    uint64_t pos = self->built - p->bt->count + j + 1;
+    phase_t ph = fault_here(self, pos);
+    if (ph == PH_SIGNED || ph == PH_ENCODING)
+        return;             /* encoded by fault_batch, after its change */
+    if (alys_block_encode(&gb->block, &gb->bytes, &gb->len) != 0)
+        atomic_store(&p->failed, 1);
+}
+
+static int fault_batch(alys_chaingen_t *self, batch_t *bt)
+{
+    uint64_t first = self->built - bt->count + 1;
+    if (self->cfg.fault == ALYS_BLOCK_OK || self->cfg.fault_height < first ||
+        self->cfg.fault_height > self->built)
+        return 0;
+    gblock_t *gb = &bt->b[self->cfg.fault_height - first];
+    phase_t ph = fault_phase(self->cfg.fault);
+    if (ph == PH_ENCODING)
+        return alys_chaingen_corrupt_encoding(&gb->block, self->cfg.fault, &gb->bytes, &gb->len,
+                                              self->err, sizeof self->err);
+    if (ph == PH_SIGNED) {
+        mutate_here(self, &gb->block, NULL);
+        if (alys_block_encode(&gb->block, &gb->bytes, &gb->len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ================================================================ batches */
+
+static void batch_release(batch_t *bt)
+{
+    for (size_t j = 0; j < bt->count; j++) {
+        free(bt->b[j].bytes);
+        free(bt->b[j].exec_txs);
+        bt->b[j].bytes = NULL;
+        bt->b[j].exec_txs = NULL;
+    }
+    bt->count = 0;
+    bt->queued = bt->done = false;
+    bt->exec_rc = 0;
+    bt->exec_err[0] = '\0';
+}
+
+static void batch_free(batch_t *bt)
+{
+    if (!bt->b)
+        return;
+    batch_release(bt);
+    for (size_t j = 0; j < bt->cap; j++)
+        free(bt->b[j].block.txs);
+    free(bt->b);
+    free(bt->signer);
+    memset(bt, 0, sizeof *bt);
+}
+
+static int batch_alloc(batch_t *bt, size_t cap, uint32_t k)
+{
+    bt->b = calloc(cap, sizeof *bt->b);
+    bt->signer = calloc(cap * (k ? k : 1), sizeof *bt->signer);
+    if (!bt->b || !bt->signer)
+        return -1;
+    bt->cap = cap;
+    for (size_t j = 0; j < cap; j++)
+        if (!(bt->b[j].block.txs = calloc(k ? k : 1, sizeof(alys_tx_t))))
+            return -1;
+    return 0;
+}
+
+static batch_t *batch_get(alys_chaingen_t *self)
+{
+    for (int i = 0; i < POOL; i++) {
+        batch_t *bt = &self->pool[i];
+        if (bt != self->cur && bt != self->ahead && !bt->queued) {
+            if (!bt->b && batch_alloc(bt, self->batch_blocks, self->cfg.txs_per_block) != 0) {
+                batch_free(bt);
+                return NULL;
+            }
+            return bt;
+        }
+    }
+    return NULL;
+}
+
+/* Build the next batch through phases 1-5. NULL with self->err on error. */
+static batch_t *build_batch(alys_chaingen_t *self)
+{
+    batch_t *bt = batch_get(self);
+    if (!bt) {
+        snprintf(self->err, sizeof self->err, "chaingen: out of memory for a batch");
+        return NULL;
+    }
+    uint64_t left = self->cfg.blocks - self->built;
+    bt->count = left < self->batch_blocks ? (size_t)left : self->batch_blocks;
+    for (size_t j = 0; j < bt->count; j++) {
+        if (draft_block(self, bt, j) != 0) {
+            if (!self->err[0])
+                snprintf(self->err, sizeof self->err, "chaingen: out of memory");
+            return NULL;
+        }
+    }
+    phase_job_t job = { .self = self, .bt = bt };
+    atomic_init(&job.failed, 0);
+    cg_parallel_for(bt->count, self->threads, seal_txs, &job);
+    link_batch(self, bt);
+    cg_parallel_for(bt->count, self->threads, seal_header, &job);
+    if (atomic_load(&job.failed) || fault_batch(self, bt) != 0) {
+        if (!self->err[0])
+            snprintf(self->err, sizeof self->err, "chaingen: signing or encoding failed");
+        return NULL;
+    }
+    return bt;
+}
+
+/* ================================================================ execution thread */
+
+/* Execute the batch with the chain's own rules over the memstate; a block
+ * that does not execute to the root the generator computed means the two
+ * disagree, which is a bug to report, never a chain to write. */
+static int exec_batch(alys_chaingen_t *self, batch_t *bt)
+{
+    for (size_t j = 0; j < bt->count; j++) {
+        gblock_t *gb = &bt->b[j];
+        alys_block_t eb = gb->block;         /* shallow: same txs */
+        memcpy(eb.header.state_root, gb->sim_root, ALYS_HASH_LEN);
+        if (gb->exec_txs)
+            eb.txs = gb->exec_txs;
+        alys_verdict_t v;
+        if (!alys_execute_block(&self->view, &eb, &v)) {
+            snprintf(bt->exec_err, sizeof bt->exec_err,
+                     "chaingen: internal: block at height %" PRIu64 " does not execute (%s: %s); "
+                     "the generator and the chain's rules disagree",
+                     eb.header.height, alys_block_error_name(v.code), v.detail);
+            return -1;
+        }
+        if (alys_memstate_commit_overlay(self->ms, self->ov) != 0) {
+            snprintf(bt->exec_err, sizeof bt->exec_err, "chaingen: out of memory in the state");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void *exec_main(void *arg)
+{
+    alys_chaingen_t *self = arg;
+    bool failed = false;
+    pthread_mutex_lock(&self->mu);
+    for (;;) {
+        while (!self->exec_stop && self->exec_len == 0)
+            pthread_cond_wait(&self->cv, &self->mu);
+        if (self->exec_stop)
+            break;
+        batch_t *bt = self->exec_queue[self->exec_head];
+        self->exec_head = (self->exec_head + 1) % POOL;
+        self->exec_len--;
+        pthread_mutex_unlock(&self->mu);
+        int rc = -1;
+        if (failed)     /* the state is no longer the chain's: refuse the rest */
+            snprintf(bt->exec_err, sizeof bt->exec_err, "chaingen: an earlier batch failed");
+        else
+            rc = exec_batch(self, bt);
+        failed = failed || rc != 0;
+        pthread_mutex_lock(&self->mu);
+        bt->exec_rc = rc;
+        bt->done = true;
+        pthread_cond_broadcast(&self->cv);
+    }
+    pthread_mutex_unlock(&self->mu);
+    return NULL;
+}
+
+static void exec_enqueue(alys_chaingen_t *self, batch_t *bt)
+{
+    if (!self->exec_started) {      /* no_verify: nothing to confirm */
+        bt->queued = bt->done = true;
+        return;
+    }
+    pthread_mutex_lock(&self->mu);
+    bt->queued = true;
+    self->exec_queue[(self->exec_head + self->exec_len) % POOL] = bt;
+    self->exec_len++;
+    pthread_cond_broadcast(&self->cv);
+    pthread_mutex_unlock(&self->mu);
+}
+
+static int exec_wait(alys_chaingen_t *self, batch_t *bt)
+{
+    if (self->exec_started) {
+        pthread_mutex_lock(&self->mu);
+        while (!bt->done)
+            pthread_cond_wait(&self->cv, &self->mu);
+        pthread_mutex_unlock(&self->mu);
+    }
+    if (bt->exec_rc != 0)
+        snprintf(self->err, sizeof self->err, "%s", bt->exec_err);
+    return bt->exec_rc;
+}
+
+static int exec_start(alys_chaingen_t *self)
+{
+    if (self->cfg.no_verify)
+        return 0;
+    self->ms = alys_memstate_new();
+    self->ov = alys_overlay_new();
+    if (!self->ms || !self->ov || alys_memstate_load_genesis(self->ms, &self->genesis) != 0)
+        return -1;
+    /* Not alys_memstate_view_init: that recomputes the lattice over every
+     * account, and sim_init has just checked this one against the genesis. */
+    memset(&self->view, 0, sizeof self->view);
+    self->view.genesis = &self->genesis;
+    self->view.read = alys_memstate_read;
+    self->view.read_ctx = self->ms;
+    self->view.overlay = self->ov;
+    self->view.lattice = self->lattice;
+    if (pthread_mutex_init(&self->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&self->cv, NULL) != 0) {
+        pthread_mutex_destroy(&self->mu);
+        return -1;
+    }
+    if (pthread_create(&self->exec_tid, NULL, exec_main, self) != 0) {
+        pthread_cond_destroy(&self->cv);
+        pthread_mutex_destroy(&self->mu);
+        return -1;
+    }
+    self->exec_started = true;
+    return 0;
+}
+
+/* ================================================================ public generator */
+
+alys_chaingen_t *alys_chaingen_new(const alys_chaingen_config_t *c, char *err, size_t errlen)
+{
+    if (alys_chaingen_config_check(c, err, errlen) != 0)
+        return NULL;
+    alys_chaingen_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        cg_err(err, errlen, "chaingen: out of memory");
+        return NULL;
+    }
+    self->cfg = *c;
+    self->threads = c->threads ? c->threads : cg_online_cpus();
+    uint32_t k = c->txs_per_block;
+    size_t per = BATCH_TXS / (k ? k : 1);
+    self->batch_blocks = per < 1 ? 1 : per > MAX_BATCH ? MAX_BATCH : per;
+    self->kp = calloc((size_t)c->authorities + c->accounts, sizeof *self->kp);
+    rng_seed(&self->rng, c->seed);
+    if (!self->kp ||
+        cg_keys_derive(c->seed, c->authorities, c->accounts, self->threads, &self->keys, self->kp) != 0 ||
+        build_genesis(self) != 0 || sim_init(self) != 0 || exec_start(self) != 0) {
+        cg_err(err, errlen, "%s", self->err[0] ? self->err : "chaingen: out of memory or no secp256k1 context");
+        alys_chaingen_destroy(&self);
+        return NULL;
+    }
+    memcpy(self->result.genesis_hash, self->genesis.hash, ALYS_HASH_LEN);
+    return self;
+}
+
+void alys_chaingen_destroy(alys_chaingen_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    alys_chaingen_t *self = *self_p;
+    if (self->exec_started) {
+        pthread_mutex_lock(&self->mu);
+        self->exec_stop = true;
+        pthread_cond_broadcast(&self->cv);
+        pthread_mutex_unlock(&self->mu);
+        pthread_join(self->exec_tid, NULL);
+        pthread_cond_destroy(&self->cv);
+        pthread_mutex_destroy(&self->mu);
+    }
+    for (int i = 0; i < POOL; i++)
+        batch_free(&self->pool[i]);
+    alys_memstate_destroy(&self->ms);
+    alys_overlay_destroy(&self->ov);
+    if (self->kp)
+        memset(self->kp, 0, ((size_t)self->cfg.authorities + self->cfg.accounts) * sizeof *self->kp);
+    free(self->kp);
+    alys_chaingen_keys_clear(&self->keys);
+    alys_genesis_clear(&self->genesis);
+    free(self->acct);
+    free(self->stamp);
+    free(self->touched);
+    free(self->touched_before);
+    free(self->vcache);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Move on to the next executed batch, building the one after it meanwhile
+ * (the execution thread works on `ahead` while this thread builds). Returns
+ * 1, 0 when the chain is complete, -1 on error. */
+static int advance(alys_chaingen_t *self)
+{
+    if (self->cur) {
+        batch_release(self->cur);
+        self->cur = NULL;
+    }
+    if (!self->ahead) {
+        if (self->built == self->cfg.blocks)
+            return 0;
+        if (!(self->ahead = build_batch(self)))
+            return -1;
+        exec_enqueue(self, self->ahead);
+    }
+    batch_t *behind = NULL;
+    if (self->built < self->cfg.blocks) {
+        if (!(behind = build_batch(self)))
+            return -1;
+        exec_enqueue(self, behind);
+    }
+    if (exec_wait(self, self->ahead) != 0)
+        return -1;
+    self->cur = self->ahead;
+    self->cur_pos = 0;
+    self->ahead = behind;
+    return 1;
+}
+
+int alys_chaingen_next(alys_chaingen_t *self, const uint8_t **bytes, size_t *len,
+                       const alys_block_t **block, char *err, size_t errlen)
+{
+    if (!self->err[0] && (!self->cur || self->cur_pos >= self->cur->count)) {
+        int rc = advance(self);
+        if (rc == 0)
+            return 0;
+    }
+    if (self->err[0]) {
+        cg_err(err, errlen, "%s", self->err);
+        return -1;
+    }
+    gblock_t *gb = &self->cur->b[self->cur_pos++];
+    *bytes = gb->bytes;
+    *len = gb->len;
+    if (block)
+        *block = &gb->block;
+    alys_chaingen_result_t *r = &self->result;
+    r->blocks++;
+    r->txs += gb->block.tx_count;
+    r->head_height = gb->block.header.height;
+    memcpy(r->head_hash, gb->hash, ALYS_HASH_LEN);
+    memcpy(r->state_root, gb->block.header.state_root, ALYS_HASH_LEN);
+    return 1;
+}
+
+/* ================================================================ files */
+
+static int join_path(char *out, size_t outlen, const char *dir, const char *name)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* mkdir -p: every missing component, 0755. */
+static int make_dirs(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return errno = ENAMETOOLONG, -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (stat(buf, &st) != 0)
+        return -1;
+    return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+}
+
+/* Authority secret keys, hex, one per line, readable by the owner only
+ * (fchmod too: an existing file keeps its old mode through O_CREAT). */
+static int write_keys(const char *path, const alys_chaingen_keys_t *k)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = fchmod(fd, 0600);
+    for (uint32_t i = 0; rc == 0 && i < k->authority_count; i++) {
+        char line[2 * ALYS_SECKEY_LEN + 2];
+        alys_hex(k->authority_sec[i], ALYS_SECKEY_LEN, line);
+        line[2 * ALYS_SECKEY_LEN] = '\n';
+        if (write(fd, line, sizeof line - 1) != (ssize_t)(sizeof line - 1))
+            rc = -1;
+        memset(line, 0, sizeof line);
+    }
+    if (rc == 0)
+        rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+static int write_export(alys_chaingen_t *gen, const char *tmp, const char *final,
+                        char *err, size_t errlen)
+{
+    const alys_genesis_t *g = alys_chaingen_genesis(gen);
+    alys_export_writer_t *w = alys_export_writer_new(tmp, g->hash, 1, gen->cfg.blocks, err, errlen);
+    if (!w)
+        return -1;
+    const uint8_t *bytes;
+    size_t len;
+    int rc;
+    while ((rc = alys_chaingen_next(gen, &bytes, &len, NULL, err, errlen)) == 1) {
+        if (alys_export_writer_write_block(w, bytes, len) != 0) {
+            cg_err(err, errlen, "%s", alys_export_writer_error(w));
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && alys_export_writer_close(w) != 0) {
+        cg_err(err, errlen, "%s", alys_export_writer_error(w));
+        rc = -1;
+    }
+    alys_export_writer_destroy(&w);
+    if (rc == 0 && rename(tmp, final) != 0) {
+        cg_err(err, errlen, "chaingen: rename %s -> %s: %s", tmp, final, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0)
+        (void)unlink(tmp);
+    return rc;
+}
+
+int alys_chaingen_run(const alys_chaingen_config_t *c, const char *out_dir,
+                      alys_chaingen_result_t *res, char *err, size_t errlen)
+{
+    char gpath[4096], kpath[4096], tmp[4096], epath[4096];
+    if (join_path(gpath, sizeof gpath, out_dir, "genesis") || join_path(kpath, sizeof kpath, out_dir, "keys") ||
+        join_path(tmp, sizeof tmp, out_dir, "chain.export.tmp") ||
+        join_path(epath, sizeof epath, out_dir, "chain.export")) {
+        cg_err(err, errlen, "--out %s: path too long", out_dir);
+        return -1;
+    }
+    alys_chaingen_t *gen = alys_chaingen_new(c, err, errlen);
+    if (!gen)
+        return -1;
+    int rc = -1;
+    if (make_dirs(out_dir) != 0)
+        cg_err(err, errlen, "--out %s: %s", out_dir, strerror(errno));
+    else if (alys_genesis_save(gpath, alys_chaingen_genesis(gen)) != 0)
+        cg_err(err, errlen, "chaingen: cannot write %s: %s", gpath, strerror(errno));
+    else if (write_keys(kpath, alys_chaingen_keys(gen)) != 0)
+        cg_err(err, errlen, "chaingen: cannot write %s: %s", kpath, strerror(errno));
+    else
+        rc = write_export(gen, tmp, epath, err, errlen);
+    if (rc == 0 && res)
+        alys_chaingen_result(gen, res);
+    alys_chaingen_destroy(&gen);
+    return rc;
 }

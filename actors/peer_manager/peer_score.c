@@ -25,8 +25,8 @@ static double clamp(double v, double lo, double hi)
 
 void peer_score_decay(peer_score_t *s, uint64_t now_ms, uint64_t half_life_ms)
 {
-    /* Clock stepped back: no decay, and re-anchor so the step is not counted
-     * twice when it steps forward again. */
+    /* Clock stepped back: no decay now, and re-anchor so that from here on
+     * only time that really passes decays the score. */
     if (now_ms <= s->as_of_ms || half_life_ms == 0) {
         s->as_of_ms = now_ms;
         return;
@@ -156,17 +156,34 @@ static void update_metrics(peer_t *p, const peer_outcome_t *o, uint64_t now_ms)
                            : m->timeout_backoff * 2;
         return;
     }
-    p->info.last_response = now_ms;
-    if (o->kind == PEER_OUTCOME_OK || o->kind == PEER_OUTCOME_SHORT) {
+    /* An empty short answer says nothing about speed; an OK is always a
+     * sample (0 ms is a real loopback reading). Invalid and violation are
+     * verdicts, possibly reached long after the response: no sample. */
+    bool delivered = o->kind == PEER_OUTCOME_OK
+                  || (o->kind == PEER_OUTCOME_SHORT && (o->blocks > 0 || o->bytes > 0));
+    if (delivered) {
+        p->info.last_response = now_ms;
         note_delivery(m, o);
         m->timeout_backoff = 1;
     }
 }
 
-/* ---- score ---------------------------------------------------------------- */
+/* ---- bans on table entries ------------------------------------------------ */
 
 static void ban_peer(peer_table_t *self, peer_t *p, uint64_t duration_ms,
-                     const char *reason, uint64_t now_ms);
+                     const char *reason, uint64_t now_ms)
+{
+    uint64_t until = now_ms + duration_ms;
+    if (until < now_ms)
+        until = UINT64_MAX;                 /* absurd duration: ban "forever" */
+    if (until > p->info.ban_until)
+        p->info.ban_until = until;
+    p->info.state = PEER_STATE_BANNED;
+    p->dropped_for_score = false;
+    pt_ban_list_put(self, p->info.peer_id, p->info.endpoint, p->info.ban_until, reason);
+}
+
+/* ---- score ---------------------------------------------------------------- */
 
 static double penalty_for(const peer_table_config_t *c, peer_outcome_kind_t k)
 {
@@ -208,13 +225,15 @@ static peer_action_t apply_thresholds(peer_table_t *self, peer_t *p, const peer_
         ban_peer(self, p, c->ban_ms, why, now_ms);
         return PEER_ACTION_BAN;
     }
-    if (p->score.value <= c->disconnect_score && p->info.state != PEER_STATE_DISCONNECTED) {
-        p->info.state = PEER_STATE_DISCONNECTED;
-        p->disconnected_at = now_ms;
-        p->dropped_for_score = true;
-        return PEER_ACTION_DISCONNECT;
-    }
-    return PEER_ACTION_NONE;
+    if (p->score.value > c->disconnect_score)
+        return PEER_ACTION_NONE;
+    /* Also when already disconnected: no redial until the score recovers. */
+    p->dropped_for_score = true;
+    if (p->info.state == PEER_STATE_DISCONNECTED)
+        return PEER_ACTION_NONE;
+    p->info.state = PEER_STATE_DISCONNECTED;
+    p->disconnected_at = now_ms;
+    return PEER_ACTION_DISCONNECT;
 }
 
 peer_action_t pt_apply(peer_table_t *self, peer_t *p, const peer_outcome_t *o,
@@ -281,20 +300,7 @@ int peer_table_blame_now(peer_table_t *self, const char *peer_id, peer_outcome_k
     return peer_table_record(self, peer_id, &o, now_ms, action);
 }
 
-/* ---- bans on table entries ------------------------------------------------ */
-
-static void ban_peer(peer_table_t *self, peer_t *p, uint64_t duration_ms,
-                     const char *reason, uint64_t now_ms)
-{
-    uint64_t until = now_ms + duration_ms;
-    if (until < now_ms)
-        until = UINT64_MAX;                 /* absurd duration: ban "forever" */
-    if (until > p->info.ban_until)
-        p->info.ban_until = until;
-    p->info.state = PEER_STATE_BANNED;
-    p->dropped_for_score = false;
-    pt_ban_list_put(self, p->info.peer_id, p->info.endpoint, p->info.ban_until, reason);
-}
+/* ---- bans and housekeeping ------------------------------------------------ */
 
 void pt_ban_entry(peer_table_t *self, peer_t *p, uint64_t duration_ms, const char *reason,
                   uint64_t now_ms)

@@ -127,8 +127,11 @@ static const char *config_problem(const peer_table_config_t *c)
     if (!(c->ban_score < c->disconnect_score && c->disconnect_score < 0
           && c->ban_score > PEER_SCORE_MIN - 1))
         return "need -100 <= ban_score < disconnect_score < 0";
-    if (c->half_life_ms == 0)
-        return "half_life_ms must be > 0";
+    if (c->half_life_ms == 0 || c->ban_ms == 0)
+        return "half_life_ms and ban_ms must be > 0";
+    if (c->ok_reward < 0 || c->ok_cap < 0 || c->short_penalty > 0
+        || c->timeout_penalty > 0 || c->invalid_penalty > 0)
+        return "rewards must be >= 0 and penalties <= 0";
     if (!(c->score_threshold >= 0.0 && c->score_threshold <= 1.0))
         return "peer_score_threshold must be in [0, 1]";
     if ((size_t) c->strategy >= STRATEGY_COUNT)

@@ -115,7 +115,8 @@ typedef struct {
     uint64_t     reported_height;
     uint8_t      head_hash[PEER_HASH_LEN];
     uint64_t     connected_at;          /* ms; 0 = never connected */
-    uint64_t     last_response;         /* ms; 0 = never answered */
+    uint64_t     last_response;         /* ms of the last data or status received;
+                                           0 = never answered */
     char         protocol_version[PEER_VERSION_MAX];
     peer_state_t state;
     uint64_t     ban_until;             /* ms; 0 = not banned */
@@ -130,7 +131,7 @@ typedef struct {
     double   min_rtt_ms;           /* lowest round trip seen: proximity's distance */
     double   error_rate;           /* EWMA (0.1) of failures, 0..1: the recent view */
     double   bandwidth_bps;        /* EWMA (0.2) of bytes/s of responses */
-    double   reliability_score;    /* (ok + 1) / (requests + 2): the long view */
+    double   reliability_score;    /* (ok + 1) / (outcomes + 2): the long view */
     double   avg_request_blocks;   /* EWMA of blocks per answered request */
     uint32_t timeout_backoff;      /* 1, doubled per timeout (Karn), reset on ok */
     bool     has_latency;

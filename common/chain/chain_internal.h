@@ -15,6 +15,7 @@ void achain_sha256_final(achain_sha256_t *st, alys_hash_t out);
 
 /* SHAKE256(data) truncated/extended to outlen bytes. */
 void achain_shake256(const void *data, size_t len, uint8_t *out, size_t outlen);
+void achain_expand(const void *data, size_t len, uint8_t *out, size_t outlen);
 
 /* Keyed 64-bit hash of a public key (SipHash-2-4 with a per-process random
  * key): hash-map index that an adversary choosing recipient keys cannot

@@ -307,7 +307,7 @@ struct alys_export_reader {
     alys_export_header_t header;
     uint64_t count;          /* block records returned */
     uint64_t offset;         /* byte offset of the next record */
-    char     err[ERR_BYTES]; /* sticky error, "" if none */
+    char     err[2 * ERR_BYTES]; /* sticky error, "" if none */
 };
 
 /* Fill self->err with "chain.export: record I at offset O: <why>". */

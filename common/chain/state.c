@@ -1,7 +1,8 @@
 /*  state.c: the lattice-hash state commitment and sequential execution.
  *
- *  Lattice. An account's vector is SHAKE256("alys/account/v1" || pubkey[32]
- *  || balance u64 le || nonce u64 le), 2048 bytes read as 1024 little-endian
+ *  Lattice. An account's vector is the ChaCha20 keystream (zero IV) keyed by
+ *  SHA-256("alys/account/v1" || pubkey[32] || balance u64 le || nonce u64 le),
+ *  2048 bytes read as 1024 little-endian
  *  uint16 lanes. The state lattice is the lane-wise sum mod 2^16 of all
  *  present accounts' vectors; the state root is SHA-256 of the lattice's
  *  2048 bytes (lanes little-endian). Addition commutes, so the root depends on
@@ -67,7 +68,7 @@ static void account_vector(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_acc
     memcpy(in + ACCOUNT_TAG_LEN, pubkey, ALYS_PUBKEY_LEN);
     achain_put_le64(in + ACCOUNT_TAG_LEN + ALYS_PUBKEY_LEN, a->balance);
     achain_put_le64(in + ACCOUNT_TAG_LEN + ALYS_PUBKEY_LEN + 8, a->nonce);
-    achain_shake256(in, sizeof in, out, sizeof out);
+    achain_expand(in, sizeof in, out, sizeof out);
     for (int i = 0; i < ALYS_LATTICE_LANES; i++)
         lanes[i] = (uint16_t) (out[2 * i] | out[2 * i + 1] << 8);
 }
@@ -297,7 +298,9 @@ static entry_t *insert(alys_overlay_t *self, slot_t *s, const uint8_t *key, uint
 }
 
 /* Removes the newest entry. Backward-shift deletion keeps every other key
- * reachable from its home slot without tombstones. */
+ * reachable from its home slot without tombstones. (While entries go newest
+ * first and no rehash happened since they came, simply clearing the slot
+ * would do too; the shift keeps this correct without relying on that.) */
 static void pop_newest(alys_overlay_t *self)
 {
     entry_t *e = &self->entries[self->count - 1];

@@ -2,7 +2,8 @@
  *  execution.
  *
  *  State root: a lattice hash (as in Solana's accounts lattice hash). Each
- *  account (pubkey, balance, nonce) maps through SHAKE256 to a vector of 1024
+ *  account (pubkey, balance, nonce) maps through SHA-256 then a ChaCha20
+ *  keystream (an XOF; cheaper than SHAKE256) to a vector of 1024
  *  uint16 lanes; the state's lattice is the lane-wise sum (mod 2^16) of its
  *  accounts' vectors; the state root is SHA-256 of the lattice. Changing one
  *  account subtracts its old vector and adds its new one, so a block costs

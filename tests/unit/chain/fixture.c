@@ -143,7 +143,7 @@ int ledger_read(void *ctx, const uint8_t pk[ALYS_PUBKEY_LEN], alys_account_t *ou
 }
 
 /* From scratch and independent of state.c: the account layout written out
- * again here, SHAKE256 and SHA-256 called through OpenSSL directly. */
+ * again here, SHA-256 and ChaCha20 called through OpenSSL directly. */
 static void ref_vector(const uint8_t pk[ALYS_PUBKEY_LEN], const alys_account_t *a,
                        uint8_t out[ALYS_LATTICE_BYTES])
 {
@@ -154,12 +154,15 @@ static void ref_vector(const uint8_t pk[ALYS_PUBKEY_LEN], const alys_account_t *
         in[47 + i] = (uint8_t) (a->balance >> (8 * i));
         in[55 + i] = (uint8_t) (a->nonce >> (8 * i));
     }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t key[32], iv[16] = {0}, zeros[ALYS_LATTICE_BYTES] = {0};
+    SHA256(in, sizeof in, key);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     assert(ctx);
-    assert(EVP_DigestInit_ex(ctx, EVP_shake256(), NULL) == 1);
-    assert(EVP_DigestUpdate(ctx, in, sizeof in) == 1);
-    assert(EVP_DigestFinalXOF(ctx, out, ALYS_LATTICE_BYTES) == 1);
-    EVP_MD_CTX_free(ctx);
+    int outl = 0;
+    assert(EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, key, iv) == 1);
+    assert(EVP_EncryptUpdate(ctx, out, &outl, zeros, ALYS_LATTICE_BYTES) == 1);
+    assert(outl == ALYS_LATTICE_BYTES);
+    EVP_CIPHER_CTX_free(ctx);
 }
 
 void ledger_lattice(const ledger_t *l, alys_lattice_t *out)

@@ -9,6 +9,11 @@
 
 #include "fixture.h"
 
+/* Layout pins, computed independently (Python hashlib over the layouts
+ * documented in common/chain/chain.c) for sample_header() and sample_tx(). */
+#define HEADER_HASH_PIN "bf0299203c9b84c5b40532aa696e09e1a9e041d34f040ad173dcfcff45524aac"
+#define TX_HASH_PIN     "7aac513bfbbabc90c50766e3a4ab3488d4c7a711df3c2ea45ccd20d9189e7948"
+
 static void unhex_any(const char *hex, uint8_t *out, size_t n)
 {
     cr_assert_eq(alys_unhex(hex, out, n), 0, "bad hex %s", hex);

@@ -88,7 +88,7 @@ Test(score, decay_is_a_parameter_and_tolerates_clock_steps)
     assert_near(s.value, -40, 1e-9);
     peer_score_decay(&s, T0, 1000);                   /* clock stepped back */
     assert_near(s.value, -40, 1e-9);
-    peer_score_decay(&s, T0 + 1000, 1000);            /* forward again: counted once */
+    peer_score_decay(&s, T0 + 1000, 1000);   /* forward again: 1 s really passed */
     assert_near(s.value, -20, 1e-9);
 }
 
@@ -314,4 +314,35 @@ Test(config, strategy_names_round_trip)
     peer_strategy_t s = PEER_SELECT_WEIGHTED;
     cr_expect_eq(peer_strategy_parse("geo", &s), -1);
     cr_expect_eq(s, PEER_SELECT_WEIGHTED);
+}
+
+Test(score, late_penalties_on_a_disconnected_peer_delay_redial)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 10, T0);
+    cr_assert_eq(peer_table_set_disconnected(t, "a", T0), PEER_OK);
+    cr_expect(peer_table_may_connect(t, "a", T0));
+    /* Requests that were in flight time out after the disconnect. */
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(record(t, "a", PEER_OUTCOME_TIMEOUT, T0 + 1), PEER_ACTION_NONE);
+    cr_expect_not(peer_table_may_connect(t, "a", T0 + 1));
+    cr_expect(peer_table_may_connect(t, "a", T0 + MINUTE));
+    peer_table_destroy(&t);
+}
+
+Test(score, only_deliveries_are_latency_samples)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 10, T0);
+    record_ok(t, "a", 100, 1000, 10, T0 + 1);
+    record(t, "a", PEER_OUTCOME_SHORT, T0 + 2);              /* empty: no sample */
+    peer_outcome_t o = { .kind = PEER_OUTCOME_SHORT, .latency_ms = 300, .blocks = 3 };
+    cr_assert_eq(peer_table_record(t, "a", &o, T0 + 3, NULL), PEER_OK);
+    record(t, "a", PEER_OUTCOME_INVALID, T0 + 4);            /* a verdict, not a reply */
+    peer_view_t v = view_of(t, "a", T0 + 4);
+    assert_near(v.metrics.average_latency_ms, 125, 1e-9);    /* 100 + (300-100)/8 */
+    cr_expect_eq(v.metrics.blocks_served, 13);
+    cr_expect_eq(v.metrics.requests_short, 2);
+    cr_expect_eq(v.info.last_response, T0 + 3);
+    peer_table_destroy(&t);
 }

@@ -1,0 +1,63 @@
+/*  alys-storage: StorageActor. Binds its mailbox, opens the store and moves
+ *  bytes: every request goes to storage_serve (service.c) and its reply goes
+ *  back to the requester. When the head moves it publishes an event (topic
+ *  "storage", kind head_advanced or rolled_back) so SyncActor and tools see
+ *  progress without polling.
+ */
+#include <czmq.h>
+
+#include "actor.h"
+#include "log.h"
+#include "service.h"
+
+static void publish_head(alys_actor_t *actor, const storage_reply_t *rep)
+{
+    char hash[2 * ALYS_HASH_LEN + 1], root[2 * ALYS_HASH_LEN + 1];
+    alys_hex(rep->head_value.hash, ALYS_HASH_LEN, hash);
+    alys_hex(rep->head_value.state_root, ALYS_HASH_LEN, root);
+    alys_actor_event(actor, "storage", rep->head_event, "height=%llu hash=%s state_root=%s",
+                     (unsigned long long) rep->head_value.height, hash, root);
+}
+
+static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
+{
+    storage_t *store = arg;
+    if (env->reply) {
+        log_debug("ignoring a reply (%s) from %s", alys_env_body_name(env), env->sender);
+        return 0;
+    }
+    storage_reply_t rep;
+    storage_serve(store, env, &rep);
+    /* corr_id 0: the sender wants no reply. */
+    if (env->corr_id != 0 && alys_reply(alys_actor_mailbox(actor), from, env, &rep.env) != 0)
+        log_warn("reply to %s failed", env->sender);
+    if (rep.head_changed)
+        publish_head(actor, &rep);
+    storage_reply_clear(&rep);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    alys_actor_t *actor = alys_actor_new("storage", argc, argv);
+    if (!actor)
+        return 2;
+    const alys_config_t *cfg = alys_actor_config(actor);
+    char err[512];
+    storage_t *store = storage_open(cfg, err, sizeof err);
+    if (!store) {
+        log_error("cannot start: %s", err);
+        alys_actor_destroy(&actor);
+        return 1;
+    }
+    storage_set_metrics(store, alys_actor_metrics(actor));
+    int rc = 1;
+    if (alys_actor_bind(actor, cfg->ep_storage, on_message, store) == 0
+        && alys_actor_ready(actor) == 0)
+        rc = alys_actor_run(actor) == 0 ? 0 : 1;
+    else
+        log_error("cannot bind the mailbox %s", cfg->ep_storage);
+    storage_destroy(&store);
+    alys_actor_destroy(&actor);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/*  service.h: StorageActor's mailbox protocol (proto/storage.proto) over the
+ *  store, without sockets: one request envelope in, one reply envelope out.
+ *  main.c receives and sends; tests call storage_serve directly, including
+ *  with malformed requests, which get an Error body and never crash.
+ *
+ *  Replies (see the table at the top of proto/storage.proto): a StorageMsg
+ *  body, or an alys.bus.Error with code ALYS_ERR_BAD_REQUEST (malformed or
+ *  not a storage request), ALYS_ERR_INVALID (refused: rollback too deep,
+ *  checkpoint at genesis, ...) or ALYS_ERR_INTERNAL (RocksDB failed; nothing
+ *  was written) and a message naming what was wrong.
+ *
+ *  Ownership: storage_serve fills a caller-provided storage_reply_t whose
+ *  env points into the reply itself and into memory it allocated; send
+ *  rep->env, then storage_reply_clear(rep). Nothing of req is kept.
+ */
+#ifndef ALYS_STORAGE_SERVICE_H
+#define ALYS_STORAGE_SERVICE_H
+
+#include <stdbool.h>
+
+#include "bus.h"
+#include "storage.h"
+
+/* Byte budget of a Blocks reply: the frame limit minus room for the
+ * envelope around the blocks. */
+#define STORAGE_REPLY_BLOCK_BYTES (ALYS_MAX_MSG_BYTES - 64 * 1024)
+
+typedef struct {
+    alys_env_t env;                   /* the reply: body_case and body set */
+    bool head_changed;                /* the head moved: publish an event */
+    const char *head_event;           /* "head_advanced" or "rolled_back" */
+
+    /* Storage the env points into. */
+    Alys__Bus__Error error;
+    char error_text[512];
+    Alys__Storage__StorageMsg msg;
+    Alys__Storage__BatchResult batch;
+    Alys__Storage__Head head;
+    Alys__Storage__Blocks blocks;
+    Alys__Storage__AccountState account;
+    Alys__Storage__Checkpoints checkpoints;
+    Alys__Storage__PeerBans bans;
+    Alys__Storage__BlockRef ref;
+    storage_head_t head_value;
+    alys_hash_t failed_hash;
+    uint8_t pubkey[ALYS_PUBKEY_LEN];
+    alys_hash_t ref_hash;
+    char reason[48];
+    char detail[sizeof(((alys_verdict_t *) 0)->detail)];
+    storage_blobs_t blobs;
+    Alys__Chain__BlockCheckpoint **cps;   /* owned */
+    size_t ncps;
+    Alys__Storage__PeerBan **ban_list;    /* owned */
+    size_t nbans;
+} storage_reply_t;
+
+/* Serve one request. Always fills rep (a reply body or an Error). */
+void storage_serve(storage_t *store, const alys_env_t *req, storage_reply_t *rep);
+void storage_reply_clear(storage_reply_t *rep);
+
+#endif

@@ -1,0 +1,235 @@
+/*  storage.h: StorageActor's store. RocksDB, sequential execution of blocks
+ *  against the account state, one atomic commit per batch. No sockets: main.c
+ *  and service.c move bytes; tests drive this module directly.
+ *
+ *  DATABASE
+ *  --------
+ *  One RocksDB database at <data_dir>/db with these column families. Heights
+ *  are 8-byte big-endian keys (so byte order = height order for iterators and
+ *  for `ldb scan`); hashes are the 32-byte alys_header_hash of the header.
+ *
+ *    headers      height BE64        -> alys.chain.Header (alys_header_encode)
+ *    bodies       height BE64        -> alys.chain.Block, the bytes exactly as
+ *                                       received (so export gives back the
+ *                                       imported bytes)
+ *    hash_index   header hash [32]   -> height BE64
+ *    state        pubkey [32]        -> balance LE64 || nonce LE64 (16 bytes);
+ *                                       a zero account is deleted, not stored
+ *    undo         height BE64        -> undo record of that block (below)
+ *    meta         "format"           -> "alys-storage/1"
+ *                 "genesis_hash"     -> 32 bytes
+ *                 "genesis"          -> alys.chain.Genesis (alys_genesis_encode)
+ *                 "head"             -> height BE64 || hash[32] || state_root[32]
+ *                                       || slot BE64   (80 bytes)
+ *                 "lattice"          -> the state lattice, ALYS_LATTICE_BYTES
+ *                                       (2048; alys_lattice_to_bytes)
+ *    checkpoints  height BE64        -> alys.chain.BlockCheckpoint
+ *    peers        peer id (UTF-8)    -> alys.storage.PeerBan
+ *
+ *  Undo record (the accounts block H touched, with their values before H):
+ *      version u8 = 1 || count u32 LE || count x (pubkey[32] || balance LE64
+ *      || nonce LE64)
+ *  Undo records are kept for the heights (head - max_reorg_depth, head] and
+ *  pruned in the batch that moves the head past them.
+ *
+ *  GENESIS AND HEIGHT 0
+ *  --------------------
+ *  The genesis is not a block. An empty database is initialised from the
+ *  configured genesis_file: its accounts (nonce 0), lattice, the genesis
+ *  itself and head = { height 0, hash = genesis hash, state_root = genesis
+ *  state root, slot 0 }. Block 1 links to that head exactly as to any other:
+ *  its parent_hash is the genesis hash (alys_genesis_parent in chain.h).
+ *  A database whose stored genesis hash differs from the configured genesis
+ *  is refused; with no genesis_file configured, a non-empty database runs on
+ *  the genesis it stores, and an empty one is refused.
+ *
+ *  ATOMICITY AND WAL POLICY
+ *  ------------------------
+ *  Every change (a batch of blocks, a rollback, a checkpoint, the ban list)
+ *  is ONE rocksdb WriteBatch: the blocks' headers, bodies and hash index, the
+ *  state changes, undo records, undo pruning, checkpoints and their pruning,
+ *  and the new head and lattice. RocksDB applies a write batch atomically,
+ *  including on WAL replay after a crash (point-in-time recovery drops a torn
+ *  last record whole), so after a crash at any instant the database is at the
+ *  old head or the new one, never between. The in-memory head is updated only
+ *  after the write returned OK.
+ *  WAL sync (config [storage] wal_sync, default true): with true every commit
+ *  fsyncs the WAL before it is acknowledged, so an acknowledged commit survives
+ *  power loss and OS crashes. With false the WAL is still written (write(2))
+ *  before the acknowledgement, so commits survive a crash of the process
+ *  (kill -9) but the last ones can be lost to an OS crash or power loss; the
+ *  database then reopens at an older, still consistent head and sync simply
+ *  fetches those blocks again. true costs one fsync per batch (not per block).
+ *
+ *  TRUST
+ *  -----
+ *  Blocks reaching the store have passed the stateless checks (signatures,
+ *  proposer, timestamp) in the BlockProcessor. The store checks what needs
+ *  the chain or the state: linkage to its head (alys_header_check_link with
+ *  the wall clock's slot), execution and the state root. It also recomputes
+ *  the tx root (hashes only, no signatures): cheap, and it guarantees the
+ *  body stored under a header is the body that header commits to.
+ *
+ *  Ownership: storage_open returns a store freed by storage_destroy(&p),
+ *  which sets p to NULL. Outputs that carry memory say who frees them. Not
+ *  thread-safe: one thread (the actor loop) owns a store.
+ */
+#ifndef ALYS_STORAGE_H
+#define ALYS_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "chain/chain.h"
+#include "chain/state.h"
+#include "config.h"
+#include "metrics_client.h"
+#include "storage.pb-c.h"
+
+#define STORAGE_MAX_BATCH_BLOCKS 4096   /* blocks in one ExecuteBatch */
+#define STORAGE_MAX_GET_BLOCKS   1024   /* blocks in one GetBlocks answer */
+#define STORAGE_MAX_PEER_BANS    4096   /* entries in one PutPeerBans */
+#define STORAGE_MAX_PEER_ID      256    /* bytes of a peer id */
+#define STORAGE_FORMAT           "alys-storage/1"
+
+/* Results of calls that can be refused. */
+#define STORAGE_OK      0
+#define STORAGE_EINVAL  (-1)   /* the request is wrong or refused; err says why */
+#define STORAGE_EIO     (-2)   /* RocksDB (or memory) failed; nothing was written */
+
+typedef struct storage storage_t;
+
+typedef struct {
+    uint64_t    height;
+    alys_hash_t hash;            /* genesis hash at height 0 */
+    alys_hash_t state_root;
+    uint64_t    slot;
+    alys_hash_t genesis_hash;
+    uint64_t    last_checkpoint; /* height of the newest checkpoint, 0 = none */
+} storage_head_t;
+
+typedef struct {
+    uint32_t    committed;          /* leading blocks of the batch now in the chain */
+    uint32_t    already_committed;  /* of those, how many were there before */
+    bool        failed;
+    uint64_t    failed_height;      /* the expected height if it did not decode */
+    alys_hash_t failed_hash;        /* zeros if it did not decode */
+    alys_verdict_t verdict;         /* code, tx_index, detail of the failure */
+    storage_head_t head;            /* after the commit */
+} storage_batch_result_t;
+
+/* A list of byte strings the caller owns; free with storage_blobs_clear. The
+ * items are laid out as protobuf-c binary data so they can be handed to a
+ * message as they are. */
+typedef struct {
+    ProtobufCBinaryData *items;
+    size_t count;
+    size_t bytes;                   /* sum of the lengths */
+} storage_blobs_t;
+
+typedef struct {
+    uint64_t accounts;              /* records in the state CF */
+    uint64_t undo_records;
+    uint64_t undo_lowest;           /* 0 when there are none */
+    uint64_t checkpoints;
+    uint64_t blocks;                /* records in the bodies CF */
+} storage_stats_t;
+
+/* ---- life cycle ---- */
+
+/* Open (or create and initialise from the genesis) <cfg->data_dir>/db and
+ * check it: stored genesis against cfg->genesis_file, lattice root against
+ * the head's state root, the head's header against its hash. Returns NULL
+ * with a one-line reason in err. Reads data_dir, genesis_file,
+ * checkpoint_interval, max_checkpoints, max_reorg_depth, wal_sync and
+ * cache_size_mb; keeps no pointer to cfg. */
+storage_t *storage_open(const alys_config_t *cfg, char *err, size_t errlen);
+void storage_destroy(storage_t **self_p);
+
+/* Record metrics into m (borrowed; NULL = none). */
+void storage_set_metrics(storage_t *self, alys_metrics_t *m);
+
+const alys_genesis_t *storage_genesis(const storage_t *self);
+void storage_head(const storage_t *self, storage_head_t *out);
+const char *storage_db_path(const storage_t *self);
+
+/* ---- the one writer ---- */
+
+/* Execute blocks[0..n) (encoded alys.chain.Block) in order on top of the head
+ * and commit every block up to the first failing one in one WriteBatch,
+ * with checkpoints (BlockCheckpoint.sync_progress = progress, or one the
+ * store fills when progress is NULL). Blocks at or below the head equal to
+ * the committed ones are acknowledged, not re-executed. A block at or below
+ * the head that differs from the committed one fails as parent_mismatch
+ * (a fork: failed_height <= head height; roll back first).
+ * Returns STORAGE_OK with *out filled (out->failed says whether a block
+ * failed), STORAGE_EINVAL (too many blocks) or STORAGE_EIO (the commit failed:
+ * nothing of the batch was written). */
+int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, size_t n,
+                          const Alys__Progress__SyncProgress *progress,
+                          storage_batch_result_t *out, char *err, size_t errlen);
+
+/* Undo the blocks above height, atomically. Refused (STORAGE_EINVAL) if
+ * height is above the head, more than max_reorg_depth below it, or undo data
+ * for a block in between is missing. The resulting lattice is checked against
+ * the state root of the block at height before anything is written. */
+int storage_rollback(storage_t *self, uint64_t height, char *err, size_t errlen);
+
+/* A checkpoint of the head now (refused at height 0). *out (may be NULL) is
+ * the stored record, freed by the caller with
+ * alys__chain__block_checkpoint__free_unpacked(*out, NULL). */
+int storage_create_checkpoint(storage_t *self, const Alys__Progress__SyncProgress *progress,
+                              Alys__Chain__BlockCheckpoint **out, char *err, size_t errlen);
+
+/* Replace the stored ban list with bans[0..n). Empty or over-long peer ids are
+ * refused; a repeated peer id keeps its last entry. */
+int storage_put_peer_bans(storage_t *self, Alys__Storage__PeerBan *const *bans, size_t n,
+                          char *err, size_t errlen);
+
+/* ---- reads ---- */
+
+/* Blocks (or headers) from max(start, 1) while height <= head, at most
+ * min(count, STORAGE_MAX_GET_BLOCKS) of them and at most max_bytes counting
+ * 6 bytes of protobuf framing per item. *first is the height of item 0. */
+int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool headers_only,
+                       size_t max_bytes, uint64_t *first, storage_blobs_t *out,
+                       char *err, size_t errlen);
+void storage_blobs_clear(storage_blobs_t *b);
+
+/* One block, decoded (alys_block_clear frees it). 1 found, 0 not, -1 error. */
+int storage_get_block(storage_t *self, uint64_t height, alys_block_t *out);
+
+/* 1 found, 0 absent (*out zeroed), -1 on error. */
+int storage_get_account(storage_t *self, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out);
+
+/* Height of the committed block with this header hash: 1 found, 0 not, -1 error. */
+int storage_find_block(storage_t *self, const alys_hash_t hash, uint64_t *height);
+
+/* Checkpoints, oldest first. *out is a malloc'ed array of unpacked messages;
+ * free with storage_checkpoints_free(*out, *n). */
+int storage_list_checkpoints(storage_t *self, Alys__Chain__BlockCheckpoint ***out, size_t *n,
+                             char *err, size_t errlen);
+void storage_checkpoints_free(Alys__Chain__BlockCheckpoint **list, size_t n);
+
+/* The stored bans; free with storage_peer_bans_free(*out, *n). */
+int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t *n,
+                          char *err, size_t errlen);
+void storage_peer_bans_free(Alys__Storage__PeerBan **list, size_t n);
+
+/* ---- checks and figures ---- */
+
+/* Consistency of the database with its head, as persisted: the stored head
+ * and lattice equal the ones in memory, lattice root == head state root, the
+ * head's header hashes to the head hash. full also recomputes the state root
+ * from every account (O(accounts)) and walks the chain: every height 1..head
+ * has a header linking to its parent, a body carrying that header and a
+ * hash-index entry, and nothing is stored above the head (O(blocks)).
+ * 0 consistent, -1 with the first problem in err. */
+int storage_check(storage_t *self, bool full, char *err, size_t errlen);
+
+int storage_stats(storage_t *self, storage_stats_t *out);
+
+#endif

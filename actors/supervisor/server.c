@@ -1,0 +1,715 @@
+/*  server.c: sockets, signals, processes and metrics around supervisor.c.
+ *
+ *  Every input (a control message, a reaped child, a signal, the timer) is
+ *  fed to the logic, then the logic's actions are executed until none is
+ *  left (executing a SPAWN feeds sup_spawned back, which may queue more).
+ */
+#include "server.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "collector.h"
+#include "log.h"
+#include "metrics_http.h"
+#include "spawn.h"
+#include "supervisor.h"
+#include "util.h"
+
+/* Actor kinds in dependency (start) order; validators start together last. */
+typedef struct {
+    const char *kind;
+    const char *binary;
+    const char *subdir;     /* folder of the binary in a meson build tree */
+} kind_info_t;
+
+static const kind_info_t s_kinds[] = {
+    {"storage", "alys-storage", "storage"},
+    {"peer_manager", "alys-peer-manager", "peer_manager"},
+    {"block_processor", "alys-block-processor", "block_processor"},
+    {"sync", "alys-sync", "sync"},
+    {"validator", "alys-validator", "validator"},
+};
+#define NKINDS (sizeof s_kinds / sizeof s_kinds[0])
+
+struct sup_server {
+    alys_config_t   cfg;
+    char            config_path[PATH_MAX];
+    char            binaries[NKINDS][PATH_MAX];
+    sup_t          *sup;
+    collector_t    *collector;
+    metrics_http_t *http;
+    zloop_t        *loop;
+    zsock_t        *control;        /* ROUTER at ep_supervisor */
+    zsock_t        *xsub;           /* ep_events_in */
+    zsock_t        *xpub;           /* ep_events */
+    int             sigfd;
+    int             lockfd;         /* run_dir/supervisor.pid, flock'ed */
+    zmq_pollitem_t  sigitem;
+    int             timer_id;
+    int64_t         armed;          /* deadline the timer is armed for */
+    uint64_t        metrics_version;
+    int64_t         started_ms;
+    bool            done;
+    int             exit_code;
+};
+
+/* ---- setup helpers */
+
+static int block_signals(sup_server_t *self, char *err, size_t errlen)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked before any thread exists, so every thread inherits the mask
+     * and the signals are only ever read from the signalfd in the loop. */
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0 ||
+        (self->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* One supervisor per run_dir: binding would otherwise unlink the live one's
+ * ipc sockets and steal its actors. */
+static int lock_run_dir(sup_server_t *self, char *err, size_t errlen)
+{
+    char path[ALYS_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/supervisor.pid", self->cfg.run_dir);
+    self->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (self->lockfd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(self->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(self->lockfd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen, "another supervisor (pid %s) is running on %s", pid,
+                 self->cfg.run_dir);
+        return -1;
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%d\n", (int) getpid());
+    if (ftruncate(self->lockfd, 0) != 0 || pwrite(self->lockfd, line, (size_t) len, 0) != len) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int make_dirs(const alys_config_t *cfg, char *err, size_t errlen)
+{
+    const char *dirs[] = {cfg->run_dir, cfg->data_dir};
+    for (size_t i = 0; i < 2; i++)
+        if (alys_mkdir_p(dirs[i], 0755) != 0) {
+            snprintf(err, errlen, "cannot create %s: %s", dirs[i], strerror(errno));
+            return -1;
+        }
+    return 0;
+}
+
+static int find_binaries(sup_server_t *self, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < NKINDS; k++) {
+        bool needed = strcmp(s_kinds[k].kind, "validator") != 0 || self->cfg.validation_workers > 0;
+        if (needed && spawn_find_binary(s_kinds[k].binary, s_kinds[k].subdir, self->binaries[k],
+                                        sizeof self->binaries[k], err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static zsock_t *bind_proxy_end(int type, const char *endpoint, char *err, size_t errlen)
+{
+    zsock_t *sock = zsock_new(type);
+    if (!sock) {
+        snprintf(err, errlen, "cannot create a socket");
+        return NULL;
+    }
+    alys_sock_limits(sock);
+    alys_unlink_ipc(endpoint);
+    if (zsock_bind(sock, "%s", endpoint) < 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
+static int bind_sockets(sup_server_t *self, char *err, size_t errlen)
+{
+    self->control = alys_router_bind(self->cfg.ep_supervisor);
+    if (!self->control) {
+        snprintf(err, errlen, "cannot bind the control socket %s: %s", self->cfg.ep_supervisor,
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    self->xsub = bind_proxy_end(ZMQ_XSUB, self->cfg.ep_events_in, err, errlen);
+    if (!self->xsub)
+        return -1;
+    self->xpub = bind_proxy_end(ZMQ_XPUB, self->cfg.ep_events, err, errlen);
+    if (!self->xpub)
+        return -1;
+    /* Subscribe the XSUB to everything: the collector needs every "metric"
+     * message whether or not a tool subscribes on the XPUB side. */
+    if (zmq_send(zsock_resolve(self->xsub), "\x01", 1, 0) != 1) {
+        snprintf(err, errlen, "cannot subscribe the event proxy: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static int add_children(sup_server_t *self)
+{
+    for (int k = 0; k < (int) NKINDS - 1; k++)
+        if (sup_add_child(self->sup, s_kinds[k].kind, s_kinds[k].kind, k) != 0)
+            return -1;
+    for (uint32_t i = 1; i <= self->cfg.validation_workers; i++) {
+        char name[SUP_NAME_MAX];
+        snprintf(name, sizeof name, "validator-%u", i);
+        if (sup_add_child(self->sup, name, "validator", (int) NKINDS - 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static sup_policy_t policy_of(const alys_config_t *cfg)
+{
+    return (sup_policy_t){
+        .start_timeout_ms = cfg->start_timeout_ms,
+        .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
+        .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms,
+        .backoff_min_ms = cfg->restart_backoff_min_ms,
+        .backoff_max_ms = cfg->restart_backoff_max_ms,
+        .max_restarts = cfg->max_restarts,
+        .restart_window_ms = cfg->restart_window_secs * 1000,
+        .shutdown_timeout_ms = cfg->shutdown_timeout_ms,
+    };
+}
+
+static int start_metrics(sup_server_t *self, char *err, size_t errlen)
+{
+    self->collector = collector_new();
+    if (!self->collector) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!self->cfg.metrics_enabled)
+        return 0;
+    self->http = metrics_http_new(self->collector, self->cfg.metrics_bind, self->cfg.metrics_port,
+                                  err, errlen);
+    if (!self->http)
+        return -1;
+    log_info("metrics at http://%s:%u/metrics", self->cfg.metrics_bind,
+             (unsigned) self->cfg.metrics_port);
+    return 0;
+}
+
+static int setup(sup_server_t *self, char *err, size_t errlen)
+{
+    if (block_signals(self, err, errlen) != 0 || make_dirs(&self->cfg, err, errlen) != 0 ||
+        lock_run_dir(self, err, errlen) != 0 || find_binaries(self, err, errlen) != 0)
+        return -1;
+    /* Our signalfd handles SIGINT/SIGTERM; CZMQ's handler must not eat them. */
+    zsys_handler_set(NULL);
+    if (bind_sockets(self, err, errlen) != 0 || start_metrics(self, err, errlen) != 0)
+        return -1;
+    sup_policy_t policy = policy_of(&self->cfg);
+    self->sup = sup_new(&policy);
+    if (!self->sup || add_children(self) != 0) {
+        snprintf(err, errlen, "cannot build the child table");
+        return -1;
+    }
+    return 0;
+}
+
+sup_server_t *sup_server_new(const alys_config_t *cfg, char *err, size_t errlen)
+{
+    sup_server_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    self->sigfd = self->lockfd = self->timer_id = -1;
+    self->armed = INT64_MAX;
+    /* Children get an absolute path: they may resolve it after we chdir'ed,
+     * and a relative --config in a log line says little. */
+    if (!realpath(cfg->path, self->config_path))
+        snprintf(self->config_path, sizeof self->config_path, "%s", cfg->path);
+    if (setup(self, err, errlen) != 0)
+        sup_server_destroy(&self);
+    return self;
+}
+
+void sup_server_destroy(sup_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sup_server_t *self = *self_p;
+    metrics_http_destroy(&self->http);
+    collector_destroy(&self->collector);
+    zloop_destroy(&self->loop);
+    zsock_destroy(&self->control);
+    zsock_destroy(&self->xsub);
+    zsock_destroy(&self->xpub);
+    sup_destroy(&self->sup);
+    if (self->sigfd >= 0)
+        close(self->sigfd);
+    if (self->lockfd >= 0)
+        close(self->lockfd);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- executing the logic's actions */
+
+static const kind_info_t *kind_index(const char *kind, size_t *index)
+{
+    for (size_t k = 0; k < NKINDS; k++)
+        if (strcmp(s_kinds[k].kind, kind) == 0) {
+            *index = k;
+            return &s_kinds[k];
+        }
+    return NULL;
+}
+
+static void do_spawn(sup_server_t *self, const char *name)
+{
+    int64_t now = alys_mono_ms();
+    const sup_child_t *c = sup_child_find(self->sup, name);
+    size_t k = 0;
+    if (!c || !kind_index(c->kind, &k)) {
+        sup_spawn_failed(self->sup, name, "unknown actor kind", now);
+        return;
+    }
+    /* Built before fork: the child may not allocate. */
+    char *argv[] = {self->binaries[k], "--config", self->config_path, "--name", (char *) name,
+                    "--supervised", NULL};
+    pid_t pid = spawn_child(self->binaries[k], argv);
+    if (pid < 0) {
+        sup_spawn_failed(self->sup, name, strerror(errno), alys_mono_ms());
+        return;
+    }
+    log_debug("spawned %s as pid %d", name, (int) pid);
+    sup_spawned(self->sup, name, pid, alys_mono_ms());
+}
+
+static void do_kill(const sup_action_t *a)
+{
+    /* Never 0 or -1 (process group, everyone), never init. */
+    if (a->pid <= 1)
+        return;
+    if (kill(a->pid, a->signal) != 0 && errno != ESRCH)
+        log_warn("kill(%d, %d) for %s: %s", (int) a->pid, a->signal, a->name, strerror(errno));
+}
+
+static void send_control(sup_server_t *self, const char *name, Alys__Control__Control *ctl)
+{
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_CONTROL;
+    env.control = ctl;
+    /* EHOSTUNREACH (router mandatory) while the actor is not connected: the
+     * heartbeat timeout covers it. */
+    if (alys_send_to_name(self->control, name, &env) != 0)
+        log_debug("cannot send %s to %s: %s", alys_env_body_name(&env), name,
+                  zmq_strerror(zmq_errno()));
+}
+
+static void do_ping(sup_server_t *self, const sup_action_t *a)
+{
+    Alys__Control__Ping ping = ALYS__CONTROL__PING__INIT;
+    ping.seq = a->seq;
+    Alys__Control__Control ctl = ALYS__CONTROL__CONTROL__INIT;
+    ctl.msg_case = ALYS__CONTROL__CONTROL__MSG_PING;
+    ctl.ping = &ping;
+    send_control(self, a->name, &ctl);
+}
+
+static void do_stop(sup_server_t *self, const sup_action_t *a)
+{
+    Alys__Control__Stop stop = ALYS__CONTROL__STOP__INIT;
+    stop.reason = (char *) a->detail;
+    Alys__Control__Control ctl = ALYS__CONTROL__CONTROL__INIT;
+    ctl.msg_case = ALYS__CONTROL__CONTROL__MSG_STOP;
+    ctl.stop = &stop;
+    send_control(self, a->name, &ctl);
+}
+
+static void do_event(sup_server_t *self, const sup_action_t *a)
+{
+    Alys__Control__Field fields[SUP_MAX_FIELDS + 1];
+    Alys__Control__Field *fp[SUP_MAX_FIELDS + 1];
+    size_t n = 0;
+    for (int i = 0; i < a->nfields; i++, n++) {
+        alys__control__field__init(&fields[n]);
+        fields[n].key = (char *) a->fields[i].key;
+        fields[n].value = (char *) a->fields[i].value;
+        fp[n] = &fields[n];
+    }
+    /* Microseconds of wall clock: the restart benchmark compares this with
+     * the time it sent SIGKILL. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char time_us[32];
+    snprintf(time_us, sizeof time_us, "%lld",
+             (long long) ts.tv_sec * 1000000 + (long long) ts.tv_nsec / 1000);
+    alys__control__field__init(&fields[n]);
+    fields[n].key = "time_us";
+    fields[n].value = time_us;
+    fp[n] = &fields[n];
+    n++;
+    Alys__Control__Event ev = ALYS__CONTROL__EVENT__INIT;
+    ev.topic = "lifecycle";
+    ev.actor = (char *) a->name;
+    ev.kind = (char *) a->event;
+    ev.detail = (char *) a->detail;
+    ev.time_ms = alys_now_ms();
+    ev.n_fields = n;
+    ev.fields = fp;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_EVENT;
+    env.event = &ev;
+    if (alys_publish(self->xpub, "lifecycle", &env) != 0)
+        log_debug("cannot publish lifecycle %s of %s", a->event, a->name);
+    if (strcmp(a->event, "removed") == 0)
+        collector_forget(self->collector, a->name);
+}
+
+static void do_exit(sup_server_t *self, const sup_action_t *a)
+{
+    self->done = true;
+    self->exit_code = a->exit_code;
+    if (*a->detail)
+        fprintf(stderr, "alys-supervisor: %s\n", a->detail);
+    log_info("all actors stopped, exiting with %d", a->exit_code);
+}
+
+static void execute(sup_server_t *self, const sup_action_t *a)
+{
+    switch (a->kind) {
+    case SUP_ACT_SPAWN: do_spawn(self, a->name); break;
+    case SUP_ACT_KILL: do_kill(a); break;
+    case SUP_ACT_PING: do_ping(self, a); break;
+    case SUP_ACT_STOP: do_stop(self, a); break;
+    case SUP_ACT_EVENT: do_event(self, a); break;
+    case SUP_ACT_EXIT: do_exit(self, a); break;
+    }
+}
+
+/* ---- metrics of the supervisor itself */
+
+static void escape_label(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    for (; *in && o + 3 < len; in++) {
+        if (*in == '"' || *in == '\\') {
+            out[o++] = '\\';
+            out[o++] = *in;
+        } else if (*in == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void child_metrics(sup_server_t *self, const sup_child_t *c)
+{
+    char labels[SUP_NAME_MAX + SUP_REASON_MAX * 2 + 32], reason[SUP_REASON_MAX * 2];
+    snprintf(labels, sizeof labels, "actor=\"%s\"", c->name);
+    bool up = c->state == SUP_READY || c->state == SUP_EXTERNAL;
+    collector_set(self->collector, "alys_actor_up", labels, COLLECTOR_GAUGE,
+                  "1 if the actor is running and answering heartbeats", up ? 1 : 0);
+    collector_set(self->collector, "alys_actor_restarts_total", labels, COLLECTOR_COUNTER,
+                  "Restarts of the actor by the supervisor", c->restarts);
+    if (up && c->ready_at)
+        collector_set(self->collector, "alys_actor_start_seconds", labels, COLLECTOR_GAUGE,
+                      "Spawn to Ready of the actor's current process, seconds",
+                      (double) (c->ready_at - c->spawned_at) / 1000.0);
+    if (up && c->restarts && c->ready_at >= c->died_at && c->died_at)
+        collector_set(self->collector, "alys_actor_restart_seconds", labels, COLLECTOR_GAUGE,
+                      "Death to Ready of the actor's last restart, seconds",
+                      (double) (c->ready_at - c->died_at) / 1000.0);
+    if (*c->last_exit) {
+        /* Info-style: one series per actor, its reason label replaced. */
+        escape_label(c->last_exit, reason, sizeof reason);
+        snprintf(labels, sizeof labels, "actor=\"%s\",reason=\"%s\"", c->name, reason);
+        collector_remove(self->collector, "alys_actor_last_exit", c->name);
+        collector_set(self->collector, "alys_actor_last_exit", labels, COLLECTOR_GAUGE,
+                      "Last exit reason of the actor (value 1; the reason is the label)", 1);
+    }
+}
+
+static void refresh_metrics(sup_server_t *self)
+{
+    uint64_t v = sup_version(self->sup);
+    if (v == self->metrics_version)
+        return;
+    self->metrics_version = v;
+    for (size_t i = 0; i < sup_child_count(self->sup); i++)
+        child_metrics(self, sup_child_at(self->sup, i));
+    collector_set(self->collector, "alys_collector_dropped_total", "", COLLECTOR_COUNTER,
+                  "Metric updates refused by the collector (bad name, labels or type)",
+                  (double) collector_dropped(self->collector));
+}
+
+/* ---- the loop */
+
+static int on_timer(zloop_t *loop, int timer_id, void *arg);
+
+static void rearm(sup_server_t *self)
+{
+    int64_t next = sup_next_deadline(self->sup);
+    if (next == self->armed)
+        return;
+    if (self->timer_id >= 0)
+        zloop_timer_end(self->loop, self->timer_id);
+    self->timer_id = -1;
+    self->armed = INT64_MAX;
+    if (next == INT64_MAX)
+        return;
+    int64_t delay = next - alys_mono_ms();
+    self->timer_id = zloop_timer(self->loop, delay > 0 ? (size_t) delay : 0, 1, on_timer, self);
+    if (self->timer_id >= 0)
+        self->armed = next;
+    else
+        log_error("cannot arm the supervisor timer");
+}
+
+/* After every input: run the actions, refresh derived state. -1 ends the loop. */
+static int process(sup_server_t *self)
+{
+    sup_action_t a;
+    while (sup_next_action(self->sup, &a))
+        execute(self, &a);
+    refresh_metrics(self);
+    if (self->done)
+        return -1;
+    rearm(self);
+    return 0;
+}
+
+static int on_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    sup_server_t *self = arg;
+    self->timer_id = -1;       /* one-shot: zloop has already forgotten it */
+    self->armed = INT64_MAX;
+    sup_tick(self->sup, alys_mono_ms());
+    return process(self);
+}
+
+static void reap(sup_server_t *self)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (!sup_exited(self->sup, pid, status, alys_mono_ms()))
+            log_debug("reaped pid %d, not a current child", (int) pid);
+    }
+}
+
+static int on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    sup_server_t *self = arg;
+    struct signalfd_siginfo si;
+    bool child = false;
+    while (read(self->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
+        if (si.ssi_signo == SIGCHLD)
+            child = true;
+        else
+            sup_shutdown(self->sup, strsignal((int) si.ssi_signo), alys_mono_ms());
+    }
+    /* Signals coalesce: reap every exited child, not one per SIGCHLD. */
+    if (child)
+        reap(self);
+    return process(self);
+}
+
+static void on_ready(sup_server_t *self, zframe_t *from, const Alys__Control__Ready *r)
+{
+    if (!r->name || zframe_size(from) != strlen(r->name) ||
+        memcmp(zframe_data(from), r->name, zframe_size(from)) != 0) {
+        /* Heartbeats are routed by name: a Ready from another routing id
+         * could never be answered. */
+        log_warn("Ready for '%s' from a socket with another routing id: ignored",
+                 r->name ? r->name : "");
+        return;
+    }
+    sup_ready_t ready = {.name = r->name, .pid = r->pid, .endpoint = r->endpoint,
+                         .kind = r->kind, .external = r->external};
+    sup_ready(self->sup, &ready, alys_mono_ms());
+}
+
+static void reply_status(sup_server_t *self, zframe_t *from, const alys_env_t *req);
+
+static int on_control(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    sup_server_t *self = arg;
+    zframe_t *from = NULL;
+    alys_env_t *env = NULL;
+    int rc = alys_recv_from(sock, &from, &env);
+    if (rc != 0)
+        return 0;                       /* bad message: logged and counted by the bus */
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_CONTROL) {
+        const Alys__Control__Control *ctl = env->control;
+        char name[SUP_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int) zframe_size(from), (char *) zframe_data(from));
+        switch (ctl->msg_case) {
+        case ALYS__CONTROL__CONTROL__MSG_READY: on_ready(self, from, ctl->ready); break;
+        case ALYS__CONTROL__CONTROL__MSG_PONG:
+            sup_pong(self->sup, name, ctl->pong->seq, alys_mono_ms());
+            break;
+        case ALYS__CONTROL__CONTROL__MSG_STATUS_REQUEST: reply_status(self, from, env); break;
+        default: log_debug("ignored control message %d", (int) ctl->msg_case); break;
+        }
+    } else {
+        alys_reply_error(sock, from, env, ALYS_ERR_BAD_REQUEST, "the supervisor takes control messages only");
+    }
+    alys_env_free(&env);
+    zframe_destroy(&from);
+    return process(self);
+}
+
+static void reply_status(sup_server_t *self, zframe_t *from, const alys_env_t *req)
+{
+    size_t n = sup_child_count(self->sup);
+    Alys__Control__ActorStatus *rows = calloc(n ? n : 1, sizeof *rows);
+    Alys__Control__ActorStatus **rp = calloc(n ? n : 1, sizeof *rp);
+    if (!rows || !rp) {
+        free(rows);
+        free(rp);
+        alys_reply_error(self->control, from, req, ALYS_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    int64_t now = alys_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        alys__control__actor_status__init(&rows[i]);
+        rows[i].name = (char *) c->name;
+        rows[i].pid = c->pid;
+        rows[i].state = (char *) sup_state_name(c->state);
+        rows[i].restarts = c->restarts;
+        rows[i].uptime_s = c->pid > 0 && c->spawned_at ? (double) (now - c->spawned_at) / 1000.0 : 0;
+        rows[i].endpoint = (char *) c->endpoint;
+        rows[i].last_exit = (char *) c->last_exit;
+        rp[i] = &rows[i];
+    }
+    Alys__Control__StatusReply reply = ALYS__CONTROL__STATUS_REPLY__INIT;
+    reply.n_actors = n;
+    reply.actors = rp;
+    reply.supervisor_pid = (int32_t) getpid();
+    reply.uptime_s = (double) (now - self->started_ms) / 1000.0;
+    Alys__Control__Control ctl = ALYS__CONTROL__CONTROL__INIT;
+    ctl.msg_case = ALYS__CONTROL__CONTROL__MSG_STATUS_REPLY;
+    ctl.status_reply = &reply;
+    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+    rep.body_case = ALYS__BUS__ENVELOPE__BODY_CONTROL;
+    rep.control = &ctl;
+    if (alys_reply(self->control, from, req, &rep) != 0)
+        log_debug("status reply not delivered: %s", zmq_strerror(zmq_errno()));
+    free(rows);
+    free(rp);
+}
+
+static void collect_metric(sup_server_t *self, zframe_t *frame)
+{
+    char err[256];
+    alys_env_t *env = alys_env_decode(zframe_data(frame), zframe_size(frame), err, sizeof err);
+    if (!env) {
+        log_debug("dropped metric: %s", err);
+        return;
+    }
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_METRIC) {
+        const Alys__Control__Metric *m = env->metric;
+        if (collector_push(self->collector, env->sender, m->name, m->labels,
+                           (collector_kind_t) m->kind, m->help, m->value, err, sizeof err) != 0)
+            log_debug("metric from %s refused: %s", env->sender, err);
+    }
+    alys_env_free(&env);
+}
+
+/* The proxy: XSUB -> XPUB, collecting metrics on the way. */
+static int on_events_in(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    sup_server_t *self = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *topic = zmsg_first(msg);
+    if (zmsg_size(msg) == 2 && zframe_streq(topic, "metric"))
+        collect_metric(self, zmsg_next(msg));
+    if (zmsg_send(&msg, self->xpub) != 0)
+        zmsg_destroy(&msg);
+    return 0;
+}
+
+/* Subscriptions from tools. The XSUB already takes everything, so they only
+ * need draining. */
+static int on_events_sub(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    zframe_t *f = zframe_recv(sock);
+    zframe_destroy(&f);
+    return 0;
+}
+
+int sup_server_run(sup_server_t *self)
+{
+    self->loop = zloop_new();
+    if (!self->loop)
+        return 1;
+    zloop_set_nonstop(self->loop, true);   /* signals come through our signalfd */
+    self->sigitem = (zmq_pollitem_t){.socket = NULL, .fd = self->sigfd, .events = ZMQ_POLLIN};
+    if (zloop_reader(self->loop, self->control, on_control, self) != 0 ||
+        zloop_reader(self->loop, self->xsub, on_events_in, self) != 0 ||
+        zloop_reader(self->loop, self->xpub, on_events_sub, self) != 0 ||
+        zloop_poller(self->loop, &self->sigitem, on_signal, self) != 0) {
+        log_error("cannot set up the event loop");
+        return 1;
+    }
+    self->started_ms = alys_mono_ms();
+    log_info("supervising %zu actors (config %s)", sup_child_count(self->sup), self->config_path);
+    sup_start(self->sup, self->started_ms);
+    if (process(self) == 0)
+        zloop_start(self->loop);
+    if (!self->done) {
+        /* The loop failed under us: leave no actor behind. */
+        log_error("event loop ended unexpectedly: killing every actor");
+        for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+            const sup_child_t *c = sup_child_at(self->sup, i);
+            if (c->pid > 1 && c->state != SUP_EXTERNAL)
+                kill(c->pid, SIGKILL);
+        }
+        while (waitpid(-1, NULL, 0) > 0)
+            ;
+        return 1;
+    }
+    return self->exit_code;
+}

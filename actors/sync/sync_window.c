@@ -1,0 +1,707 @@
+/*  sync_window.c: headers first, then bodies in a moving window of ranges.
+ *
+ *  Headers and bodies are interleaved, not phased: one header request is kept
+ *  in flight whenever the verified header tip is below the target and fewer
+ *  than header_lookahead hashes are held above the head; at the same time up
+ *  to max_parallel_downloads body ranges are in flight, each covering heights
+ *  whose headers are already verified (the range carries their hashes, so a
+ *  body is checked against its header on arrival). Headers are small and
+ *  verify fast, so a lookahead of 4 windows keeps them ahead of the bodies
+ *  while bounding memory.
+ *
+ *  Ranges ("batches") cover (head, sched_tip] without gaps and never reach
+ *  beyond head + download_window: a range that cannot be processed yet waits
+ *  in the window, and memory in flight is at most the window's blocks.
+ *
+ *  Stalls (after Bitcoin Core's block stalling logic): only the lowest
+ *  unfinished range holds the window up, so only it is watched. Its timeout
+ *  adapts: k times the expected time (EWMA of ms per block times its length),
+ *  times a multiplier, clamped to [stall_floor_ms, request_timeout_ms]. Past
+ *  it, the range moves to another peer, the slow one is penalised and the
+ *  multiplier doubles, so a network that is slow for everyone does not
+ *  cascade into disconnecting every peer in turn; each completed range decays
+ *  the multiplier by 0.85 back toward 1.
+ */
+#include <string.h>
+
+#include "sync_internal.h"
+
+/* ---- batch helpers ---------------------------------------------------- */
+
+static uint64_t
+batch_end(const sync_batch_t *b)          /* last height, inclusive */
+{
+    return b->start + b->count - 1;
+}
+
+static bool
+delivered(const sync_batch_t *b)
+{
+    return b->state == SYNC_BATCH_AWAITING_PROCESSING || b->state == SYNC_BATCH_PROCESSING;
+}
+
+static bool
+waiting(const sync_batch_t *b)
+{
+    return b->state == SYNC_BATCH_AWAITING_DOWNLOAD || b->state == SYNC_BATCH_FAILED;
+}
+
+static sync_batch_t *
+batch_alloc(sync_machine_t *self)
+{
+    for (size_t i = 0; i < self->batch_cap; i++)
+        if (!self->batches[i].used) {
+            sync_batch_t *b = &self->batches[i];
+            alys_hash_t *keep = b->hashes;     /* the slot's buffer outlives batches */
+            memset(b, 0, sizeof *b);
+            b->hashes = keep;
+            b->used = true;
+            return b;
+        }
+    return NULL;
+}
+
+static void
+batch_release(sync_batch_t *b)
+{
+    b->used = false;
+}
+
+static sync_batch_t *
+batch_by_req(sync_machine_t *self, uint64_t req_id)
+{
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && b->state == SYNC_BATCH_DOWNLOADING && b->req_id == req_id)
+            return b;
+    }
+    return NULL;
+}
+
+static sync_batch_t *
+batch_lowest(sync_machine_t *self, bool only_waiting)
+{
+    sync_batch_t *low = NULL;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && (!only_waiting || waiting(b)) && (!low || b->start < low->start))
+            low = b;
+    }
+    return low;
+}
+
+static void
+batch_exclude(sync_batch_t *b, const char *peer)
+{
+    sync_copy_id(b->excluded[b->excluded_count % SYNC_EXCLUDE_MAX], peer);
+    b->excluded_count++;
+}
+
+static uint32_t
+excluded_len(const sync_batch_t *b)
+{
+    return b->excluded_count < SYNC_EXCLUDE_MAX ? b->excluded_count : SYNC_EXCLUDE_MAX;
+}
+
+/* Back to the queue without blame: the request was lost, not failed. */
+static void
+batch_unassign(sync_machine_t *self, sync_batch_t *b)
+{
+    sync_peer_t *p = b->peer[0] ? sync_peer_find(self, b->peer) : NULL;
+    if (p && b->state == SYNC_BATCH_DOWNLOADING && p->in_flight)
+        p->in_flight--;
+    b->state = SYNC_BATCH_AWAITING_DOWNLOAD;
+    b->req_id = 0;
+}
+
+uint32_t
+sync_in_flight(const sync_machine_t *self)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < self->batch_cap; i++)
+        n += self->batches[i].used && self->batches[i].state == SYNC_BATCH_DOWNLOADING;
+    return n;
+}
+
+/* Adaptive (PeerManager's hint, clamped) or fixed, and never more than a
+ * window's share per parallel range. */
+uint32_t
+sync_batch_size(const sync_machine_t *self)
+{
+    const sync_machine_config_t *c = &self->cfg;
+    if (sync_is_sequential(self))
+        return SYNC_SEQUENTIAL_BATCH;
+    uint32_t b = c->fixed_batch_size;
+    if (c->adaptive_batch) {
+        if (self->batch_size_hint)
+            b = self->batch_size_hint;
+        b = b < c->min_batch_size ? c->min_batch_size : b > c->max_batch_size ? c->max_batch_size : b;
+    }
+    if (b > self->batch_hash_cap)
+        b = self->batch_hash_cap;
+    return b ? b : 1;
+}
+
+uint32_t
+sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
+{
+    const sync_machine_config_t *c = &self->cfg;
+    double base = self->ewma_ms_per_block > 0
+                ? c->stall_k * self->ewma_ms_per_block * (double) count
+                : (double) c->request_timeout_ms;
+    double t = base * self->stall_mult;
+    if (t < c->stall_floor_ms)
+        t = c->stall_floor_ms;
+    if (t > c->request_timeout_ms)
+        t = c->request_timeout_ms;
+    return (uint32_t) t;
+}
+
+/* ---- requests out -------------------------------------------------------- */
+
+static void
+assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_peer_t *p)
+{
+    b->req_id = self->next_req_id++;
+    b->state = SYNC_BATCH_DOWNLOADING;
+    sync_copy_id(b->peer, p->id);
+    b->since = now_ms;
+    p->in_flight++;
+    p->last_assigned = now_ms;
+    sync_action_t *a = sync_push(self, SYNC_ACTION_FETCH_BLOCKS);
+    if (!a)
+        return;
+    a->fetch_blocks.req_id = b->req_id;
+    sync_copy_id(a->fetch_blocks.peer, p->id);
+    a->fetch_blocks.start = b->start;
+    a->fetch_blocks.count = b->count;
+    a->fetch_blocks.expected = sync_is_sequential(self) ? NULL : (const alys_hash_t *) b->hashes;
+    a->fetch_blocks.expected_count = sync_is_sequential(self) ? 0 : b->count;
+    a->fetch_blocks.deliver_to_processor = true;
+}
+
+static const uint8_t *
+header_hash(const sync_machine_t *self, uint64_t height)
+{
+    if (height <= self->head)
+        return self->head_hash;            /* only ever asked for the head itself */
+    return self->hdr_ring[height % self->hdr_cap];
+}
+
+static void
+request_headers(sync_machine_t *self, uint64_t now_ms)
+{
+    if (self->hreq.active)
+        return;
+    uint64_t target = sync_target(self, now_ms);
+    uint64_t held = self->hdr_tip - self->head;
+    if (self->hdr_tip >= target || held >= self->hdr_cap)
+        return;
+    uint64_t count = target - self->hdr_tip;
+    if (count > self->cfg.header_batch)
+        count = self->cfg.header_batch;
+    if (count > self->hdr_cap - held)
+        count = self->hdr_cap - held;
+    sync_peer_t *p = sync_pick_peer(self, now_ms, self->hdr_tip + count,
+                                    (const sync_peer_id_t *) &self->hdr_last_failed, 1);
+    if (!p)                                 /* nobody has them all: take what one has */
+        p = sync_pick_peer(self, now_ms, self->hdr_tip + 1,
+                           (const sync_peer_id_t *) &self->hdr_last_failed, 1);
+    if (!p)
+        return;
+    uint64_t has = sync_peer_height(p, now_ms);
+    if (self->hdr_tip + count > has)
+        count = has - self->hdr_tip;
+    self->hreq = (sync_header_req_t) { .active = true, .req_id = self->next_req_id++,
+                                       .start = self->hdr_tip + 1, .count = (uint32_t) count,
+                                       .sent_at = now_ms };
+    sync_copy_id(self->hreq.peer, p->id);
+    /* Not counted in p->in_flight: headers are light, and bodies should
+     * spread over all peers, the header peer included. */
+    sync_action_t *a = sync_push(self, SYNC_ACTION_FETCH_HEADERS);
+    if (!a)
+        return;
+    a->fetch_headers.req_id = self->hreq.req_id;
+    sync_copy_id(a->fetch_headers.peer, p->id);
+    a->fetch_headers.start = self->hreq.start;
+    a->fetch_headers.count = self->hreq.count;
+    memcpy(a->fetch_headers.parent_hash, header_hash(self, self->hdr_tip), sizeof(alys_hash_t));
+}
+
+static void
+header_req_drop(sync_machine_t *self, bool cancel)
+{
+    if (!self->hreq.active)
+        return;
+    if (cancel)
+        sync_cancel(self, self->hreq.req_id, self->hreq.peer);
+    self->hreq.active = false;
+}
+
+/* Drop the part of a waiting range that got committed meanwhile (a partly
+ * processed range that failed above its start). false: nothing is left. */
+static bool
+trim_to_head(sync_machine_t *self, sync_batch_t *b)
+{
+    if (b->start > self->head)
+        return true;
+    if (batch_end(b) <= self->head) {
+        batch_release(b);
+        return false;
+    }
+    uint32_t cut = (uint32_t) (self->head + 1 - b->start);
+    if (b->hashes)
+        memmove(b->hashes, b->hashes + cut, (size_t) (b->count - cut) * sizeof(alys_hash_t));
+    b->start += cut;
+    b->count -= cut;
+    return true;
+}
+
+/* A new range above sched_tip, if the window, the verified headers and a
+ * peer allow it. Partial ranges only at the target or when at least half a
+ * batch fits, so the window does not fragment into slivers. */
+static bool
+new_batch(sync_machine_t *self, uint64_t now_ms)
+{
+    uint64_t target = sync_target(self, now_ms);
+    uint64_t limit = self->head + self->cfg.download_window;
+    if (self->hdr_tip < limit)
+        limit = self->hdr_tip;
+    if (target < limit)
+        limit = target;
+    if (limit <= self->sched_tip)
+        return false;
+    uint32_t bsize = sync_batch_size(self);
+    uint64_t room = limit - self->sched_tip;
+    uint32_t count = room < bsize ? (uint32_t) room : bsize;
+    if (count < bsize && limit != target && 2 * (uint64_t) count < bsize)
+        return false;
+    sync_peer_t *p = sync_pick_peer(self, now_ms, self->sched_tip + count, NULL, 0);
+    sync_batch_t *b = p ? batch_alloc(self) : NULL;
+    if (!b)
+        return false;
+    b->start = self->sched_tip + 1;
+    b->count = count;
+    for (uint32_t i = 0; i < count; i++)
+        memcpy(b->hashes[i], self->hdr_ring[(b->start + i) % self->hdr_cap], sizeof(alys_hash_t));
+    self->sched_tip += count;
+    assign(self, now_ms, b, p);
+    return true;
+}
+
+/* Lowest first: a retried range is always nearer the window head than a new one. */
+static void
+dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
+{
+    request_headers(self, now_ms);
+    while (sync_in_flight(self) < self->cfg.max_parallel_downloads) {
+        sync_batch_t *b = batch_lowest(self, true);
+        if (b) {
+            if (!trim_to_head(self, b))
+                continue;
+            sync_peer_t *p = sync_pick_peer(self, now_ms, batch_end(b),
+                                            (const sync_peer_id_t *) b->excluded, excluded_len(b));
+            if (!p)
+                break;
+            assign(self, now_ms, b, p);
+        } else if (!new_batch(self, now_ms)) {
+            break;
+        }
+    }
+}
+
+static void
+choose_sequential_peer(sync_machine_t *self, uint64_t now_ms)
+{
+    sync_peer_t *cand[SYNC_MAX_PEERS];
+    size_t n = 0;
+    for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
+        if (sync_peer_usable(&self->peers[i])
+            && sync_peer_height(&self->peers[i], now_ms) > self->head)
+            cand[n++] = &self->peers[i];
+    if (n == 0)
+        return;
+    sync_copy_id(self->seq_peer, cand[sync_rand(self) % n]->id);
+    sync_log(self, SYNC_LOG_INFO, "sequential sync from peer %s", self->seq_peer);
+}
+
+/* The old behaviour: one peer, 1024 blocks, the next request only once the
+ * previous range is committed. */
+static void
+dispatch_sequential(sync_machine_t *self, uint64_t now_ms)
+{
+    if (batch_lowest(self, false))
+        return;
+    uint64_t target = sync_target(self, now_ms);
+    if (self->head >= target)
+        return;
+    sync_peer_t *p = self->seq_peer[0] ? sync_peer_find(self, self->seq_peer) : NULL;
+    if (!p) {
+        choose_sequential_peer(self, now_ms);
+        p = self->seq_peer[0] ? sync_peer_find(self, self->seq_peer) : NULL;
+    }
+    sync_batch_t *b = p ? batch_alloc(self) : NULL;
+    if (!b)
+        return;
+    uint64_t left = target - self->head;
+    b->start = self->head + 1;
+    b->count = left < SYNC_SEQUENTIAL_BATCH ? (uint32_t) left : SYNC_SEQUENTIAL_BATCH;
+    self->sched_tip = batch_end(b);
+    assign(self, now_ms, b, p);
+}
+
+void
+sync_dispatch(sync_machine_t *self, uint64_t now_ms)
+{
+    if (sync_is_sequential(self))
+        dispatch_sequential(self, now_ms);
+    else
+        dispatch_parallel(self, now_ms);
+}
+
+/* ---- resets ---------------------------------------------------------------- */
+
+void
+sync_window_reset(sync_machine_t *self, bool keep_headers)
+{
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && b->state == SYNC_BATCH_DOWNLOADING)
+            sync_cancel(self, b->req_id, b->peer);
+        batch_release(b);
+    }
+    header_req_drop(self, true);
+    for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
+        self->peers[i].in_flight = 0;
+    self->sched_tip = self->head;
+    if (!keep_headers)
+        self->hdr_tip = self->head;
+    self->hdr_failures = 0;
+}
+
+void
+sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
+{
+    (void) now_ms;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (!b->used)
+            continue;
+        if (batch_end(b) <= self->head) {              /* DONE */
+            if (b->state == SYNC_BATCH_DOWNLOADING) {  /* someone else's copy won */
+                sync_cancel(self, b->req_id, b->peer);
+                batch_unassign(self, b);
+            }
+            batch_release(b);
+        } else if (b->state == SYNC_BATCH_AWAITING_PROCESSING && b->start <= self->head + 1) {
+            b->state = SYNC_BATCH_PROCESSING;
+            b->since = now_ms;
+        }
+    }
+    if (self->sched_tip < self->head)
+        self->sched_tip = self->head;
+    if (self->hdr_tip < self->head) {                   /* the head overtook the headers */
+        self->hdr_tip = self->head;
+        header_req_drop(self, true);
+    }
+}
+
+/* StartSync{target}: nothing above the cap is fetched. */
+void
+sync_window_on_cap(sync_machine_t *self, uint64_t cap)
+{
+    uint64_t tip = self->head;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (!b->used)
+            continue;
+        if (b->start > cap) {
+            if (b->state == SYNC_BATCH_DOWNLOADING) {
+                sync_cancel(self, b->req_id, b->peer);
+                batch_unassign(self, b);
+            }
+            batch_release(b);
+        } else if (batch_end(b) > tip) {
+            tip = batch_end(b);
+        }
+    }
+    self->sched_tip = tip;
+}
+
+void
+sync_window_peer_gone(sync_machine_t *self, uint64_t now_ms, const char *peer)
+{
+    (void) now_ms;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && b->state == SYNC_BATCH_DOWNLOADING && strcmp(b->peer, peer) == 0)
+            batch_unassign(self, b);
+    }
+    if (self->hreq.active && strcmp(self->hreq.peer, peer) == 0)
+        header_req_drop(self, false);
+}
+
+/* Ranges BlockProcessor no longer holds go back to the queue, no blame. */
+void
+sync_window_requeue_delivered(sync_machine_t *self, uint64_t from_height)
+{
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && delivered(b) && b->start >= from_height)
+            batch_unassign(self, b);
+    }
+}
+
+void
+sync_window_requeue_downloads(sync_machine_t *self)
+{
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && b->state == SYNC_BATCH_DOWNLOADING)
+            batch_unassign(self, b);
+    }
+    header_req_drop(self, false);
+    for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
+        self->peers[i].in_flight = 0;
+}
+
+/* ---- outcomes -------------------------------------------------------------- */
+
+/* One failed attempt of a range: retried elsewhere, unless it is the
+ * sequential baseline (stops on the first error) or out of attempts.
+ * blame: the peer is cooled down and the range avoids it next time. */
+static void
+range_failed(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, bool blame, const char *why)
+{
+    sync_peer_t *p = b->peer[0] ? sync_peer_find(self, b->peer) : NULL;
+    unsigned long long s = b->start, e = b->start + b->count;
+    self->retries++;
+    b->attempts++;
+    if (blame) {
+        batch_exclude(b, b->peer);
+        if (p)
+            sync_peer_failed(self, p, now_ms);
+    }
+    b->state = SYNC_BATCH_FAILED;
+    b->req_id = 0;
+    if (sync_is_sequential(self)) {
+        sync_fail(self, now_ms, "sequential: range [%llu,%llu) %s from %s", s, e, why, b->peer);
+        return;
+    }
+    if (b->attempts >= self->cfg.max_range_attempts) {
+        sync_fail(self, now_ms, "range [%llu,%llu) failed %u times (last: %s from %s)", s, e,
+                  b->attempts, why, b->peer);
+        return;
+    }
+    sync_log(self, SYNC_LOG_WARN, "range [%llu,%llu) %s from %s: retry %u/%u on another peer",
+             s, e, why, b->peer, b->attempts, self->cfg.max_range_attempts);
+}
+
+static void
+learn_speed(sync_machine_t *self, const sync_batch_t *b, uint64_t now_ms)
+{
+    double per_block = (double) (now_ms - b->since) / (double) b->count;
+    self->ewma_ms_per_block = self->ewma_ms_per_block > 0
+        ? (1 - SYNC_EWMA_ALPHA) * self->ewma_ms_per_block + SYNC_EWMA_ALPHA * per_block
+        : per_block;
+    self->stall_mult *= SYNC_STALL_DECAY;
+    if (self->stall_mult < 1.0)
+        self->stall_mult = 1.0;
+}
+
+int
+sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                       sync_outcome_t outcome)
+{
+    sync_batch_t *b = batch_by_req(self, req_id);
+    if (!b) {                    /* reassigned, cancelled or duplicate: nothing to do */
+        sync_log(self, SYNC_LOG_DEBUG, "late %s outcome for request %llu ignored",
+                 sync_outcome_name(outcome), (unsigned long long) req_id);
+        return 0;
+    }
+    sync_peer_t *p = sync_peer_find(self, b->peer);
+    if (p && p->in_flight)
+        p->in_flight--;
+    if (outcome != SYNC_OUTCOME_OK) {
+        if (outcome == SYNC_OUTCOME_SHORT && p && b->start > 0)
+            sync_peer_cap_height(p, b->start - 1, now_ms);
+        range_failed(self, now_ms, b, true, sync_outcome_name(outcome));
+        return 0;
+    }
+    learn_speed(self, b, now_ms);
+    if (p)
+        sync_peer_succeeded(p);
+    b->state = b->start <= self->head + 1 ? SYNC_BATCH_PROCESSING : SYNC_BATCH_AWAITING_PROCESSING;
+    b->since = now_ms;
+    if (batch_end(b) <= self->head)
+        batch_release(b);
+    return 0;
+}
+
+static int
+headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p, sync_outcome_t outcome)
+{
+    self->hdr_failures++;
+    self->retries++;
+    sync_copy_id(self->hdr_last_failed, self->hreq.peer);
+    if (p) {
+        if (outcome == SYNC_OUTCOME_INVALID)
+            sync_penalise(self, p->id, SYNC_PENALTY_INVALID_HEADER);
+        if (outcome != SYNC_OUTCOME_TIMEOUT)   /* it could not show the next header */
+            sync_peer_cap_height(p, self->hreq.start - 1, now_ms);
+        sync_peer_failed(self, p, now_ms);
+    }
+    unsigned long long s = self->hreq.start;
+    if (self->hdr_failures >= self->cfg.max_range_attempts) {
+        sync_fail(self, now_ms, "headers from %llu failed %u times (last: %s from %s)", s,
+                  self->hdr_failures, sync_outcome_name(outcome), self->hdr_last_failed);
+        return 0;
+    }
+    sync_log(self, SYNC_LOG_WARN, "headers from %llu: %s from %s, retrying elsewhere", s,
+             sync_outcome_name(outcome), self->hdr_last_failed);
+    return 0;
+}
+
+int
+sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                       sync_outcome_t outcome, uint64_t start, uint32_t count,
+                       const alys_hash_t *hashes)
+{
+    if (!self->hreq.active || self->hreq.req_id != req_id) {
+        sync_log(self, SYNC_LOG_DEBUG, "late header reply %llu ignored", (unsigned long long) req_id);
+        return 0;
+    }
+    sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
+    header_req_drop(self, false);
+    bool fits = start == self->hreq.start && count <= self->hreq.count;
+    if (outcome != SYNC_OUTCOME_OK || count == 0 || !fits)
+        return headers_failed(self, now_ms, p, outcome == SYNC_OUTCOME_OK
+                              ? (fits ? SYNC_OUTCOME_SHORT : SYNC_OUTCOME_VIOLATION) : outcome);
+    for (uint32_t i = 0; i < count; i++)
+        memcpy(self->hdr_ring[(start + i) % self->hdr_cap], hashes[i], sizeof(alys_hash_t));
+    self->hdr_tip = start + count - 1;
+    self->hdr_failures = 0;
+    self->hdr_last_failed[0] = '\0';
+    /* A partial reply is normal (PeerManager bounds bytes per message): the
+     * next request simply continues from the new tip. */
+    if (p)
+        sync_peer_succeeded(p);
+    return 0;
+}
+
+static sync_batch_t *
+delivered_covering(sync_machine_t *self, uint64_t height)
+{
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (b->used && delivered(b) && b->start <= height && height <= batch_end(b))
+            return b;
+    }
+    return NULL;
+}
+
+int
+sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                      bool peer_at_fault, const char *reason)
+{
+    sync_batch_t *b = delivered_covering(self, height);
+    self->blocks_failed++;
+    if (!b) {
+        sync_log(self, SYNC_LOG_INFO, "block %llu failed (%s): no delivered range holds it, ignored",
+                 (unsigned long long) height, reason);
+        return 0;
+    }
+    if (peer_at_fault) {
+        sync_penalise(self, b->peer, SYNC_PENALTY_INVALID_BLOCK);
+        sync_log(self, SYNC_LOG_WARN, "block %llu refused (%s): blaming %s, who served [%llu,%llu)",
+                 (unsigned long long) height, reason, b->peer, (unsigned long long) b->start,
+                 (unsigned long long) (b->start + b->count));
+    }
+    /* BlockProcessor dropped what it held above the failure: fetch it again. */
+    sync_window_requeue_delivered(self, b->start + b->count);
+    range_failed(self, now_ms, b, peer_at_fault, reason);
+    return 0;
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+/* No outcome at all long after PeerManager's own timeout: the request died
+ * with a PeerManager restart. Re-issue it, blaming nobody. */
+static void
+lost_requests(sync_machine_t *self, uint64_t now_ms)
+{
+    uint64_t lost = self->cfg.lost_request_ms;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (!b->used || b->state != SYNC_BATCH_DOWNLOADING || now_ms - b->since < lost)
+            continue;
+        sync_log(self, SYNC_LOG_WARN, "request %llu for [%llu,%llu) lost: re-issuing",
+                 (unsigned long long) b->req_id, (unsigned long long) b->start,
+                 (unsigned long long) (b->start + b->count));
+        sync_cancel(self, b->req_id, b->peer);
+        batch_unassign(self, b);
+    }
+    if (self->hreq.active && now_ms - self->hreq.sent_at >= lost) {
+        sync_log(self, SYNC_LOG_WARN, "header request %llu lost: re-issuing",
+                 (unsigned long long) self->hreq.req_id);
+        header_req_drop(self, true);
+    }
+}
+
+/* The window head was delivered but the head has not moved for a long time:
+ * BlockProcessor lost it (crash between our restart notices). */
+static void
+lost_processing(sync_machine_t *self, uint64_t now_ms)
+{
+    sync_batch_t *low = batch_lowest(self, false);
+    uint64_t limit = self->cfg.processing_timeout_ms;
+    if (!low || !delivered(low) || now_ms - low->since < limit
+        || now_ms - self->last_head_advance < limit)
+        return;
+    sync_log(self, SYNC_LOG_WARN, "no commit for %llu ms with [%llu,...) delivered: re-fetching",
+             (unsigned long long) (now_ms - self->last_head_advance),
+             (unsigned long long) low->start);
+    sync_window_requeue_delivered(self, 0);
+    self->last_head_advance = now_ms;
+}
+
+static void
+stall_check(sync_machine_t *self, uint64_t now_ms)
+{
+    sync_batch_t *b = batch_lowest(self, false);
+    if (!b || b->state != SYNC_BATCH_DOWNLOADING
+        || now_ms - b->since < sync_stall_timeout_ms(self, b->count))
+        return;
+    sync_peer_t *slow = sync_peer_find(self, b->peer);
+    sync_peer_id_t avoid[SYNC_EXCLUDE_MAX + 1];
+    uint32_t n = excluded_len(b);
+    memcpy(avoid, b->excluded, n * sizeof(sync_peer_id_t));
+    sync_copy_id(avoid[n++], b->peer);
+    sync_peer_t *alt = sync_pick_peer(self, now_ms, batch_end(b), (const sync_peer_id_t *) avoid, n);
+    if (!alt || alt == slow)
+        return;                  /* nobody else: PeerManager's own timeout decides */
+    sync_cancel(self, b->req_id, b->peer);
+    sync_penalise(self, b->peer, SYNC_PENALTY_STALL);
+    sync_log(self, SYNC_LOG_WARN, "peer %s stalled the window at [%llu,%llu) for %llu ms: "
+             "moving it to %s", b->peer, (unsigned long long) b->start,
+             (unsigned long long) (b->start + b->count), (unsigned long long) (now_ms - b->since),
+             alt->id);
+    if (slow && slow->in_flight)
+        slow->in_flight--;
+    self->reassignments++;
+    self->stall_mult *= 2;
+    if (self->stall_mult > SYNC_STALL_MULT_MAX)
+        self->stall_mult = SYNC_STALL_MULT_MAX;
+    range_failed(self, now_ms, b, true, "stalled");
+    if (self->state != SYNC_FAILED)
+        assign(self, now_ms, b, alt);
+}
+
+void
+sync_window_timers(sync_machine_t *self, uint64_t now_ms)
+{
+    lost_requests(self, now_ms);
+    lost_processing(self, now_ms);
+    if (!sync_is_sequential(self) && !self->paused && sync_is_downloading(self))
+        stall_check(self, now_ms);
+}

@@ -1,0 +1,149 @@
+/*  Adaptive batch size (the seed's formula and its bounds, fixed mode) and the
+ *  per-peer adaptive request timeout. */
+#include "peer_test_util.h"
+
+#define MB 1e6
+
+Test(batch, formula_no_data_is_the_base)
+{
+    cr_expect_eq(peer_batch_size_formula(0, 0, 0, 16, 1024), 128);
+    cr_expect_eq(peer_batch_size_formula(50 * MB, 0, 3, 16, 1024), 128);   /* no latency */
+    cr_expect_eq(peer_batch_size_formula(0, 0, 0, 200, 1024), 200);        /* base clamped */
+}
+
+Test(batch, formula_factors)
+{
+    /* 20 MB/s -> 2, 100 ms -> 1, 5 peers -> 1 */
+    cr_expect_eq(peer_batch_size_formula(20 * MB, 100, 5, 16, 1024), 256);
+    /* no bandwidth measured -> 1; 50 ms -> 2; 10 peers -> 2 */
+    cr_expect_eq(peer_batch_size_formula(0, 50, 10, 16, 1024), 512);
+    /* slow: factor floors 1 * 0.5 * 0.5 */
+    cr_expect_eq(peer_batch_size_formula(0.1 * MB, 1000, 1, 16, 1024), 32);
+}
+
+Test(batch, formula_clamps)
+{
+    /* Fast big network: 128 * 8 * 4 * 2 = 8192 -> max. */
+    cr_expect_eq(peer_batch_size_formula(500 * MB, 1, 50, 16, 1024), 1024);
+    /* Slow single peer: 32 -> min. */
+    cr_expect_eq(peer_batch_size_formula(0.1 * MB, 5000, 1, 64, 1024), 64);
+}
+
+Test(batch, table_fast_network_clamps_to_max)
+{
+    peer_table_t *t = table_with(NULL);
+    char id[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "p%d", i);
+        add_connected(t, id, 10, T0);
+        record_ok(t, id, 2, 1000000, 128, T0);            /* 500 MB/s, 2 ms */
+    }
+    cr_expect_eq(peer_table_batch_size(t, T0), 1024);
+    peer_table_destroy(&t);
+}
+
+Test(batch, table_slow_single_peer_clamps_to_min)
+{
+    peer_table_config_t cfg;
+    peer_table_config_defaults(&cfg);
+    cfg.min_batch_size = 64;
+    peer_table_t *t = table_with(&cfg);
+    add_connected(t, "slow", 10, T0);
+    record_ok(t, "slow", 2000, 100000, 16, T0);            /* 50 kB/s, 2 s */
+    cr_expect_eq(peer_table_batch_size(t, T0), 64);
+    peer_table_destroy(&t);
+}
+
+Test(batch, table_no_data_is_base_and_fixed_mode)
+{
+    peer_table_t *t = table_with(NULL);
+    cr_expect_eq(peer_table_batch_size(t, T0), 128);         /* no peers at all */
+    add_connected(t, "a", 10, T0);
+    cr_expect_eq(peer_table_batch_size(t, T0), 128);         /* peer, nothing measured */
+    peer_table_destroy(&t);
+
+    peer_table_config_t cfg;
+    peer_table_config_defaults(&cfg);
+    cfg.adaptive_batch = false;
+    cfg.fixed_batch_size = 256;
+    t = table_with(&cfg);
+    add_connected(t, "a", 10, T0);
+    record_ok(t, "a", 1, 10000000, 128, T0);
+    cr_expect_eq(peer_table_batch_size(t, T0), 256);
+    peer_table_destroy(&t);
+}
+
+Test(batch, banned_peers_do_not_count)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "slow", 10, T0);
+    add_connected(t, "fast-liar", 10, T0);
+    record_ok(t, "slow", 100, 2000000, 128, T0);             /* 20 MB/s, 100 ms */
+    record_ok(t, "fast-liar", 1, 10000000, 128, T0);
+    record(t, "fast-liar", PEER_OUTCOME_VIOLATION, T0);
+    /* slow alone: 2 * 1 * 0.5 (1 peer) */
+    cr_expect_eq(peer_table_batch_size(t, T0), 128);
+    peer_table_destroy(&t);
+}
+
+Test(timeout, unmeasured_gets_the_ceiling)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 10, T0);
+    cr_expect_eq(peer_table_request_timeout(t, "a", 128), 5000);
+    cr_expect_eq(peer_table_request_timeout(t, "nobody", 128), 5000);
+    peer_table_destroy(&t);
+}
+
+Test(timeout, adapts_to_latency_and_its_variance)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 10, T0);
+    record_ok(t, "a", 1000, 100000, 100, T0);
+    /* First sample: srtt 1000, rttvar 500 -> 3000. */
+    cr_expect_eq(peer_table_request_timeout(t, "a", 100), 3000);
+    for (int i = 0; i < 30; i++)
+        record_ok(t, "a", 1000, 100000, 100, T0);
+    /* Steady latency: the variance term fades, the timeout tightens. */
+    uint32_t steady = peer_table_request_timeout(t, "a", 100);
+    cr_expect(steady >= 1000 && steady < 1100, "steady %u", steady);
+    /* Twice the usual request size: twice the time. */
+    uint32_t big = peer_table_request_timeout(t, "a", 200);
+    cr_expect(big >= 2 * steady - 2 && big <= 2 * steady + 2, "big %u", big);
+    /* Smaller requests are not given less than the usual. */
+    cr_expect_eq(peer_table_request_timeout(t, "a", 10), steady);
+    peer_table_destroy(&t);
+}
+
+Test(timeout, stays_within_bounds)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "fast", 10, T0);
+    add_connected(t, "slow", 10, T0);
+    for (int i = 0; i < 10; i++) {
+        record_ok(t, "fast", 2, 100000, 128, T0);
+        record_ok(t, "slow", 6000, 100000, 128, T0);
+    }
+    cr_expect_eq(peer_table_request_timeout(t, "fast", 128), 500);      /* floor */
+    cr_expect_eq(peer_table_request_timeout(t, "slow", 128), 5000);     /* ceiling */
+    cr_expect_eq(peer_table_request_timeout(t, "fast", 1000000), 5000);
+    peer_table_destroy(&t);
+}
+
+Test(timeout, backs_off_after_a_timeout_and_resets)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 10, T0);
+    for (int i = 0; i < 30; i++)
+        record_ok(t, "a", 1000, 100000, 100, T0);
+    uint32_t base = peer_table_request_timeout(t, "a", 100);
+    record(t, "a", PEER_OUTCOME_TIMEOUT, T0);
+    uint32_t once = peer_table_request_timeout(t, "a", 100);
+    cr_expect(once >= 2 * base - 2 && once <= 2 * base + 2, "base %u once %u", base, once);
+    record(t, "a", PEER_OUTCOME_TIMEOUT, T0);
+    record(t, "a", PEER_OUTCOME_TIMEOUT, T0);
+    cr_expect_eq(peer_table_request_timeout(t, "a", 100), 5000);     /* 8x, capped */
+    record_ok(t, "a", 1000, 100000, 100, T0);
+    cr_expect(peer_table_request_timeout(t, "a", 100) <= base + 5);
+    peer_table_destroy(&t);
+}

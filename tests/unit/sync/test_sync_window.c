@@ -1,0 +1,419 @@
+/*  test_sync_window.c: headers first, the parallel window, stallers and the
+ *  adaptive timeout, retries, blame, duplicates, restarts of other actors.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sync_test_util.h"
+
+static t_harness_t H;
+static t_harness_t *t = &H;
+
+static void teardown(void) { if (t->m) t_teardown(t); }
+TestSuite(sync_window, .fini = teardown);
+
+static void
+peers(uint64_t height, int n)
+{
+    const char *ids[] = { "A", "B", "C", "D" };
+    for (int i = 0; i < n; i++)
+        t_peer(t, ids[i], height);
+}
+
+/* Requests of the last FETCH_BLOCKS actions still open, per our bookkeeping. */
+static const sync_action_t *
+fetch_for(uint64_t start)
+{
+    for (size_t k = t->n; k > 0; k--)
+        if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_BLOCKS
+            && t->acts[k - 1].fetch_blocks.start == start)
+            return &t->acts[k - 1];
+    return NULL;
+}
+
+static void
+copy_peer(char *dst, uint64_t start)
+{
+    const sync_action_t *f = fetch_for(start);
+    cr_assert_not_null(f);
+    snprintf(dst, SYNC_PEER_ID_MAX + 1, "%s", f->fetch_blocks.peer);
+}
+
+static void
+outcome(uint64_t start, sync_outcome_t o)
+{
+    const sync_action_t *f = fetch_for(start);
+    cr_assert_not_null(f, "no fetch for %llu", (unsigned long long) start);
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, f->fetch_blocks.req_id, o), 0);
+    t_drain(t);
+}
+
+static uint32_t
+in_flight(void)
+{
+    return t_progress(t)->ranges_in_flight;
+}
+
+/* ---- headers first ------------------------------------------------------------------------------ */
+
+Test(sync_window, bodies_only_for_verified_headers_with_hashes)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 2);
+    const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    cr_assert_eq(h->fetch_headers.count, 512);
+    /* A partial reply (100 of 512): too little for a range, nothing fetched. */
+    alys_hash_t hs[300];
+    for (int i = 0; i < 300; i++)
+        t_hash(1 + i, hs[i]);
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
+                                         1, 100, (const alys_hash_t *) hs), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0);
+    cr_assert_eq(t_progress(t)->header_height, 100);
+    h = t_last(t, SYNC_ACTION_FETCH_HEADERS);
+    cr_assert_eq(h->fetch_headers.start, 101, "headers continue from the new tip");
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
+                                         101, 200, (const alys_hash_t *) &hs[100]), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 1, "[1,256]; [257,300] is too small");
+    const sync_action_t *f = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0);
+    cr_assert_eq(f->fetch_blocks.start, 1);
+    cr_assert_eq(f->fetch_blocks.count, 256);
+    cr_assert(f->fetch_blocks.deliver_to_processor);
+    cr_assert_eq(f->fetch_blocks.expected_count, 256);
+    for (uint32_t i = 0; i < 256; i++)
+        cr_assert_arr_eq(f->fetch_blocks.expected[i], hs[i], sizeof(alys_hash_t));
+}
+
+Test(sync_window, invalid_headers_penalised_and_retried_elsewhere)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 2);
+    const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    char bad[SYNC_PEER_ID_MAX + 1];
+    strcpy(bad, h->fetch_headers.peer);
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id,
+                                         SYNC_OUTCOME_INVALID, 0, 0, NULL), 0);
+    t_drain(t);
+    cr_assert(t_penalised(t, bad, SYNC_PENALTY_INVALID_HEADER));
+    h = t_last(t, SYNC_ACTION_FETCH_HEADERS);
+    cr_assert_str_neq(h->fetch_headers.peer, bad);
+    cr_assert_eq(h->fetch_headers.start, 1);
+    /* A late reply for the first request changes nothing. */
+    size_t before = t->n;
+    alys_hash_t x;
+    t_hash(1, x);
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now, t_find(t, SYNC_ACTION_FETCH_HEADERS, 0)
+                                         ->fetch_headers.req_id, SYNC_OUTCOME_OK, 1, 1,
+                                         (const alys_hash_t *) &x), 0);
+    t_drain(t);
+    cr_assert_eq(t_progress(t)->header_height, 0);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0);
+    (void) before;
+}
+
+/* ---- the parallel window ---------------------------------------------------------------------- */
+
+static void
+check_window(uint64_t head)
+{
+    sync_batch_info_t b[64];
+    size_t n = sync_machine_get_batches(t->m, b, 64);
+    cr_assert_leq(in_flight(), 3, "never more than max_parallel_downloads in flight");
+    for (size_t i = 0; i < n && i < 64; i++)
+        cr_assert_leq(b[i].start + b[i].count - 1, head + 1024, "never beyond head + window");
+}
+
+Test(sync_window, parallel_window_bounds_and_distinct_peers)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    cr_assert_eq(t_progress(t)->header_height, 4096, "header lookahead is 4 windows");
+    cr_assert_eq(in_flight(), 3);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 3);
+    const char *p0 = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0)->fetch_blocks.peer;
+    const char *p1 = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 1)->fetch_blocks.peer;
+    const char *p2 = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 2)->fetch_blocks.peer;
+    cr_assert(strcmp(p0, p1) && strcmp(p1, p2) && strcmp(p0, p2), "three different peers");
+    check_window(0);
+
+    /* Delivered but not processed: the window fills, then stops. */
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    check_window(0);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 4, "only [769,1024] fits");
+    outcome(769, SYNC_OUTCOME_OK);
+    cr_assert_eq(in_flight(), 0, "window full: head + 1024 reached");
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 4);
+
+    /* The head moves: the window moves with it. */
+    t_commit(t, 256);
+    check_window(256);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 5);
+    cr_assert_eq(t_last(t, SYNC_ACTION_FETCH_BLOCKS)->fetch_blocks.start, 1025);
+    sync_batch_info_t b[8];
+    cr_assert_eq(sync_machine_get_batches(t->m, b, 8), 4);
+    cr_assert_eq(b[0].start, 257);
+    cr_assert_eq(b[0].state, SYNC_BATCH_PROCESSING, "next in line for BlockProcessor");
+    cr_assert_eq(b[1].state, SYNC_BATCH_AWAITING_PROCESSING);
+    cr_assert_eq(b[3].state, SYNC_BATCH_DOWNLOADING);
+}
+
+Test(sync_window, adaptive_batch_size_clamped)
+{
+    sync_machine_config_t c = t_config();
+    c.adaptive_batch = true;
+    t_setup(t, &c, 0);
+    cr_assert_eq(sync_machine_on_batch_size(t->m, 5), 0);
+    cr_assert_eq(t_progress(t)->batch_size, 16, "min_batch_size");
+    sync_machine_on_batch_size(t->m, 100);
+    cr_assert_eq(t_progress(t)->batch_size, 100);
+    sync_machine_on_batch_size(t->m, 5000);
+    cr_assert_eq(t_progress(t)->batch_size, 341, "a window's share per parallel range");
+}
+
+/* ---- stallers ---------------------------------------------------------------------------------- */
+
+Test(sync_window, staller_reassigned_penalised_timeout_doubles_then_decays)
+{
+    sync_machine_config_t c = t_config();
+    c.request_timeout_ms = 60000;
+    c.stall_floor_ms = 100;
+    c.stall_k = 4;
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 60000, "no sample yet: the bound");
+
+    /* Three ranges of 256 in 256 ms: 1 ms per block. */
+    t->now += 256;
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 4 * 256);
+    t_commit(t, 768);
+    cr_assert_eq(in_flight(), 3);
+    const sync_action_t *head = fetch_for(769);
+    uint64_t old_req = head->fetch_blocks.req_id;
+    char slow[SYNC_PEER_ID_MAX + 1];
+    strcpy(slow, head->fetch_blocks.peer);
+    uint64_t since = t->now;
+
+    t_clear(t);
+    t_tick(t, 1023);
+    cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0, "not yet");
+    t_tick(t, 1);
+    cr_assert_eq(t->now - since, 1024);
+    const sync_action_t *cancel = t_find(t, SYNC_ACTION_CANCEL, 0);
+    cr_assert_not_null(cancel);
+    cr_assert_eq(cancel->cancel.req_id, old_req);
+    cr_assert(t_penalised(t, slow, SYNC_PENALTY_STALL));
+    const sync_action_t *moved = fetch_for(769);
+    cr_assert_not_null(moved);
+    cr_assert_str_neq(moved->fetch_blocks.peer, slow, "another peer takes the window head");
+    cr_assert_eq(moved->fetch_blocks.count, 256);
+    cr_assert_eq(t_progress(t)->reassignments, 1);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 2 * 1024, "doubled");
+    cr_assert_eq(in_flight(), 3);
+
+    /* The slow peer's late answer is ignored safely. */
+    size_t fetches = t_count(t, SYNC_ACTION_FETCH_BLOCKS);
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, old_req, SYNC_OUTCOME_OK), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), fetches);
+    sync_batch_info_t b[8];
+    sync_machine_get_batches(t->m, b, 8);
+    cr_assert_eq(b[0].start, 769);
+    cr_assert_eq(b[0].state, SYNC_BATCH_DOWNLOADING);
+    cr_assert_eq(b[0].req_id, moved->fetch_blocks.req_id);
+
+    /* Success at the same pace decays the multiplier by 0.85. */
+    t->now += 256;
+    outcome(769, SYNC_OUTCOME_OK);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), (uint32_t) (1024 * 2 * 0.85));
+}
+
+Test(sync_window, no_reassignment_without_another_peer)
+{
+    sync_machine_config_t c = t_config();
+    c.request_timeout_ms = 5000;
+    t_setup(t, &c, 0);
+    peers(20000, 1);
+    t_answer_headers(t, 1);
+    uint64_t req = fetch_for(1)->fetch_blocks.req_id;
+    t_clear(t);
+    t_tick(t, 6000);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+    cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0);
+    /* ...but a request with no outcome at all is lost and re-issued. */
+    t_tick(t, 6000);
+    cr_assert_eq(t_find(t, SYNC_ACTION_CANCEL, 0)->cancel.req_id, req);
+    cr_assert_neq(fetch_for(1)->fetch_blocks.req_id, req);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "nobody is blamed for a lost request");
+}
+
+/* ---- retries and blame ------------------------------------------------------------------------ */
+
+Test(sync_window, failed_range_retried_on_another_peer)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    char first[SYNC_PEER_ID_MAX + 1];
+    copy_peer(first, 1);
+    outcome(1, SYNC_OUTCOME_INVALID);
+    const sync_action_t *retry = fetch_for(1);
+    cr_assert_str_neq(retry->fetch_blocks.peer, first);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "PeerManager scored its own report");
+    sync_batch_info_t b[8];
+    sync_machine_get_batches(t->m, b, 8);
+    cr_assert_eq(b[0].attempts, 1);
+    cr_assert_eq(t_progress(t)->retries, 1);
+    outcome(1, SYNC_OUTCOME_SHORT);
+    outcome(1, SYNC_OUTCOME_VIOLATION);
+    cr_assert_eq(t_progress(t)->retries, 3);
+    cr_assert_neq(t_state(t), SYNC_FAILED, "never stops on one error");
+}
+
+Test(sync_window, invalid_block_blames_the_peer_that_served_it)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    char served[3][SYNC_PEER_ID_MAX + 1];
+    copy_peer(served[0], 1);
+    copy_peer(served[1], 257);
+    copy_peer(served[2], 513);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
+    t_drain(t);
+    cr_assert(t_penalised(t, served[1], SYNC_PENALTY_INVALID_BLOCK));
+    cr_assert_not(t_penalised(t, served[0], SYNC_PENALTY_INVALID_BLOCK));
+    cr_assert_not(t_penalised(t, served[2], SYNC_PENALTY_INVALID_BLOCK));
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 1);
+    const sync_action_t *again = fetch_for(257);
+    cr_assert_not_null(again);
+    cr_assert_str_neq(again->fetch_blocks.peer, served[1]);
+    cr_assert_not_null(fetch_for(513), "dropped by the processor above the failure: re-fetched");
+    cr_assert_null(fetch_for(1), "below the failure stays delivered");
+    cr_assert_eq(t_progress(t)->blocks_failed, 1);
+
+    /* Not the peer's fault (a storage error): retried, nobody blamed. */
+    outcome(257, SYNC_OUTCOME_OK);
+    t_clear(t);
+    sync_machine_on_block_failed(t->m, t->now, 260, false, "storage write failed");
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+    cr_assert_not_null(fetch_for(257));
+}
+
+Test(sync_window, duplicate_and_unknown_outcomes_ignored)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    uint64_t req = fetch_for(1)->fetch_blocks.req_id;
+    outcome(1, SYNC_OUTCOME_OK);
+    size_t fetches = t_count(t, SYNC_ACTION_FETCH_BLOCKS);
+    uint32_t flying = in_flight();
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, req, SYNC_OUTCOME_OK), 0);
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, req, SYNC_OUTCOME_TIMEOUT), 0);
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, 987654321, SYNC_OUTCOME_OK), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), fetches);
+    cr_assert_eq(in_flight(), flying);
+    cr_assert_eq(t_progress(t)->retries, 0);
+    /* Stale or duplicate commits do not move the head back. */
+    t_commit(t, 100);
+    t_commit(t, 50);
+    cr_assert_eq(t_progress(t)->current_height, 100);
+}
+
+/* ---- peers and actors going away ----------------------------------------------------------------- */
+
+Test(sync_window, disconnected_peer_range_goes_elsewhere)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 2);
+    t_answer_headers(t, 1);
+    char gone[SYNC_PEER_ID_MAX + 1];
+    copy_peer(gone, 1);
+    uint64_t req = fetch_for(1)->fetch_blocks.req_id;
+    cr_assert_eq(sync_machine_on_peer_disconnected(t->m, t->now, gone, "eof"), 0);
+    t_drain(t);
+    cr_assert_str_neq(fetch_for(1)->fetch_blocks.peer, gone);
+    cr_assert_eq(t_progress(t)->total_peers, 1);
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, req, SYNC_OUTCOME_OK), 0);
+    t_drain(t);
+    sync_batch_info_t b[8];
+    sync_machine_get_batches(t->m, b, 8);
+    cr_assert_eq(b[0].state, SYNC_BATCH_DOWNLOADING, "the gone peer's late answer is ignored");
+}
+
+Test(sync_window, peer_manager_restart_reissues_in_flight)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    uint64_t old = fetch_for(1)->fetch_blocks.req_id;
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_peer_manager_restarted(t->m, t->now), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 3);
+    cr_assert_neq(fetch_for(1)->fetch_blocks.req_id, old);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+}
+
+Test(sync_window, processor_restart_refetches_delivered)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    t_commit(t, 100);                           /* part of [1,256] made it */
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_processor_restarted(t->m, t->now), 0);
+    t_drain(t);
+    const sync_action_t *f = fetch_for(101);
+    cr_assert_not_null(f, "the uncommitted rest of the range, not from 1");
+    cr_assert_eq(f->fetch_blocks.count, 156);
+    alys_hash_t h;
+    t_hash(101, h);
+    cr_assert_arr_eq(f->fetch_blocks.expected[0], h, sizeof h);
+    cr_assert_null(fetch_for(1));
+}
+
+Test(sync_window, processing_timeout_refetches_when_processor_silent)
+{
+    sync_machine_config_t c = t_config();
+    c.processing_timeout_ms = 30000;
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_clear(t);
+    for (int i = 0; i < 29; i++)
+        t_tick(t, 1000);
+    cr_assert_null(fetch_for(1));
+    t_tick(t, 1000);
+    cr_assert_not_null(fetch_for(1));
+}
