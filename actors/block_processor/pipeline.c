@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "check.h"
 #include "log.h"
 #include "util.h"
 
@@ -154,18 +155,6 @@ static void verdict_set(alys_verdict_t *v, uint32_t code, int32_t tx_index, cons
     v->code = (alys_block_error_t) code;
     v->tx_index = tx_index;
     snprintf(v->detail, sizeof v->detail, "%s", detail ? detail : "");
-}
-
-bool pipeline_validate_block(const alys_genesis_t *g, const uint8_t *buf, size_t len,
-                             alys_verdict_t *v)
-{
-    alys_block_t b;
-    memset(&b, 0, sizeof b);
-    if (alys_block_decode(buf, len, &b, v) != 0)
-        return false;
-    bool ok = alys_block_check_stateless(g, &b, v);
-    alys_block_clear(&b);
-    return ok;
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -721,7 +710,7 @@ size_t pipeline_run_inline(pipeline_t *self, size_t max_blocks, int64_t now_ms)
         size_t n = 0;
         while (n < t->count) {
             const ProtobufCBinaryData *raw = &b->bytes[t->first + n];
-            bool ok = pipeline_validate_block(self->genesis, raw->data, raw->len, &v[n]);
+            bool ok = validator_check_block(self->genesis, raw->data, raw->len, &v[n]);
             n++;
             if (!ok)
                 break;

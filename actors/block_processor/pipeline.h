@@ -197,9 +197,4 @@ bool     pipeline_storage_busy(const pipeline_t *self);
 /* Name of a verdict code: alys_block_error_name, or "header_mismatch". */
 const char *pipeline_reason_name(uint32_t code);
 
-/* Decode one encoded block and run the stateless checks (what a worker does
- * per block). Also used by alys-validator. */
-bool pipeline_validate_block(const alys_genesis_t *g, const uint8_t *buf, size_t len,
-                             alys_verdict_t *v);
-
 #endif

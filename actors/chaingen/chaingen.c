@@ -1,14 +1,15 @@
 /*  chaingen.c: the deterministic chain generator (contract in chaingen.h).
  *
  *  Speed. A block costs K+1 signatures (~17 us each with a cached key pair)
- *  and, for its state root, two SHAKE256 lattice vectors (~4.5 us each) per
- *  touched account, done once by the generator to learn the root and once
- *  more by alys_execute_block to confirm it. Blocks are therefore built in
- *  batches, in a pipeline:
- *    1. draft  (sequential): slots, txs, the generator's own account
- *       arithmetic and incremental lattice -> state root; draft and tx faults
- *    2. txs    (parallel):   sign every tx, tx root
- *    3. link   (sequential): parent hashes, header hashes; link faults
+ *  and, for its state root, SHAKE256 lattice vectors (~4.5 us each) of the
+ *  accounts it changes: one each for the generator to learn the root (the
+ *  old vector is cached), two each for alys_execute_block to confirm it.
+ *  Blocks are therefore built in batches, in a pipeline:
+ *    1. draft  (sequential, cheap): slots, txs, the generator's own account
+ *       arithmetic; draft and tx faults
+ *    2. txs    (parallel):   sign every tx, tx root, lattice vectors
+ *    3. link   (sequential): fold vectors -> state roots, parent and header
+ *       hashes; link faults
  *    4. seal   (parallel):   sign headers, encode records
  *    5. fault  (sequential): faults on signed or encoded blocks
  *  while a separate thread executes the previous batch with
@@ -44,7 +45,7 @@
 #define SKIP_ONE_IN  20            /* 1 slot in 20 is left empty */
 #define MAX_AMOUNT   1000
 #define MAX_FEE      10
-#define BATCH_TXS    16384         /* txs per batch: bounds the pipeline's memory */
+#define BATCH_TXS    4096          /* txs per batch: bounds the pipeline's memory */
 #define MAX_BATCH    256
 #define VCACHE_MAX   16384         /* accounts whose lattice vector we keep (32 MiB) */
 #define POOL         3             /* batches alive: emitting, executing, building */
@@ -197,6 +198,7 @@ int alys_chaingen_config_check(const alys_chaingen_config_t *c, char *err, size_
 /* ================================================================ generator state */
 
 typedef struct {
+    uint64_t     pos;            /* 1..N: position in the chain */
     alys_block_t block;          /* txs: capacity K, owned */
     alys_tx_t   *exec_txs;       /* tx faults only: the valid twin's txs, owned */
     alys_hash_t  sim_root;       /* the state root the generator computed */
@@ -209,6 +211,11 @@ typedef struct {
     gblock_t *b;
     size_t    count, cap;
     uint32_t *signer;            /* cap * K sender account indices */
+    /* accounts each block changed, recorded by the draft: entries
+     * t_off[j] .. t_off[j+1]-1 belong to block j */
+    size_t         *t_off;       /* cap + 1 */
+    uint32_t       *t_idx;       /* cap * (2K+1) account indices */
+    alys_account_t *t_before, *t_after;
     /* execution status, guarded by the generator's mutex */
     bool      queued, done;
     int       exec_rc;
@@ -225,13 +232,15 @@ struct alys_chaingen {
 
     /* the generator's own view of the state: accounts 0..A-1, then the
      * authorities A..A+F-1 (they receive the fees) */
-    alys_account_t    *acct;
-    uint64_t      *stamp;               /* last block that touched it */
-    uint32_t      *touched;
-    size_t         touched_n;
-    alys_account_t    *touched_before;
+    alys_account_t *acct;
+    uint64_t       *stamp;              /* last block that touched it */
+    uint32_t       *touched;            /* this block's accounts, first-touch order */
+    size_t          touched_n;
+    alys_account_t *touched_before;
     alys_lattice_t lattice;
     alys_lattice_t *vcache;             /* current vector per account, or NULL */
+    alys_lattice_t *scratch;            /* per changed account of a batch: its
+                                         * new vector (or new - old, no vcache) */
 
     /* chain position */
     uint64_t       built;               /* blocks drafted so far */
@@ -341,7 +350,8 @@ static int sim_init(alys_chaingen_t *self)
     self->stamp = calloc(n, sizeof *self->stamp);
     self->touched = calloc(t, sizeof *self->touched);
     self->touched_before = calloc(t, sizeof *self->touched_before);
-    if (!self->acct || !self->stamp || !self->touched || !self->touched_before)
+    self->scratch = calloc(self->batch_blocks * t, sizeof *self->scratch);
+    if (!self->acct || !self->stamp || !self->touched || !self->touched_before || !self->scratch)
         return -1;
     for (uint32_t i = 0; i < a; i++)
         self->acct[i].balance = ALYS_CHAINGEN_FUNDING;
@@ -427,25 +437,22 @@ static int draft_txs(alys_chaingen_t *self, batch_t *bt, size_t j, uint64_t epoc
     return 0;
 }
 
-/* Fold this block's account changes into the lattice; the root is the
- * block's state root. */
-static void sim_root(alys_chaingen_t *self, alys_hash_t out)
+/* Record the accounts this block changed, with their values before and
+ * after it, for the lattice work of phases 2 and 3. */
+static void record_changes(alys_chaingen_t *self, batch_t *bt, size_t j)
 {
+    size_t e = bt->t_off[j];
     for (size_t k = 0; k < self->touched_n; k++) {
         uint32_t idx = self->touched[k];
         const alys_account_t *before = &self->touched_before[k], *after = &self->acct[idx];
         if (before->balance == after->balance && before->nonce == after->nonce)
             continue;
-        if (self->vcache) {
-            lattice_sub(&self->lattice, &self->vcache[idx]);
-            account_vector(&self->vcache[idx], pub_of(self, idx), after);
-            lattice_add(&self->lattice, &self->vcache[idx]);
-        } else {
-            alys_lattice_sub_account(&self->lattice, pub_of(self, idx), before);
-            alys_lattice_add_account(&self->lattice, pub_of(self, idx), after);
-        }
+        bt->t_idx[e] = idx;
+        bt->t_before[e] = *before;
+        bt->t_after[e] = *after;
+        e++;
     }
-    alys_lattice_root(&self->lattice, out);
+    bt->t_off[j + 1] = e;
 }
 
 /* When the generator applies each kind (see the file comment): draft kinds
@@ -493,7 +500,7 @@ static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
 {
     gblock_t *gb = &bt->b[j];
     alys_header_t *h = &gb->block.header;
-    uint64_t pos = self->built + 1;
+    uint64_t pos = gb->pos = self->built + 1;
     phase_t ph = fault_here(self, pos);
     memset(h, 0, sizeof *h);
     h->height = self->prev.height + 1;
@@ -502,8 +509,7 @@ static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
         mutate_here(self, &gb->block, &self->prev);
     if (draft_txs(self, bt, j, pos) != 0)
         return -1;
-    sim_root(self, gb->sim_root);
-    memcpy(h->state_root, gb->sim_root, ALYS_HASH_LEN);
+    record_changes(self, bt, j);
     if (ph == PH_TXS) {
         size_t n = (size_t)gb->block.tx_count * sizeof *gb->exec_txs;
         if (!(gb->exec_txs = malloc(n)))
@@ -538,15 +544,43 @@ static void seal_txs(void *arg, size_t j)
             atomic_store(&p->failed, 1);
     }
     alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
+    /* The lattice vectors of the accounts the block changed: the SHAKE256
+     * work, done here in parallel; phase 3 only adds them up in order. */
+    for (size_t e = p->bt->t_off[j]; e < p->bt->t_off[j + 1]; e++) {
+        const uint8_t *pub = pub_of(self, p->bt->t_idx[e]);
+        account_vector(&self->scratch[e], pub, &p->bt->t_after[e]);
+        if (!self->vcache) {
+            alys_lattice_t old;
+            account_vector(&old, pub, &p->bt->t_before[e]);
+            lattice_sub(&self->scratch[e], &old);
+        }
+    }
+}
+
+/* The state root after block j: the lattice moves by each changed
+ * account's new vector minus its old one (from the cache, or already
+ * subtracted in phase 2). */
+static void fold_root(alys_chaingen_t *self, batch_t *bt, size_t j, alys_hash_t out)
+{
+    for (size_t e = bt->t_off[j]; e < bt->t_off[j + 1]; e++) {
+        if (self->vcache) {
+            alys_lattice_t *cached = &self->vcache[bt->t_idx[e]];
+            lattice_sub(&self->lattice, cached);
+            *cached = self->scratch[e];
+        }
+        lattice_add(&self->lattice, &self->scratch[e]);
+    }
+    alys_lattice_root(&self->lattice, out);
 }
 
 static void link_batch(alys_chaingen_t *self, batch_t *bt)
 {
     for (size_t j = 0; j < bt->count; j++) {
         gblock_t *gb = &bt->b[j];
+        fold_root(self, bt, j, gb->sim_root);
+        memcpy(gb->block.header.state_root, gb->sim_root, ALYS_HASH_LEN);
         memcpy(gb->block.header.parent_hash, self->prev_hash, ALYS_HASH_LEN);
-        uint64_t pos = self->built - bt->count + j + 1;
-        if (fault_here(self, pos) == PH_LINK)
+        if (fault_here(self, gb->pos) == PH_LINK)
             mutate_here(self, &gb->block, NULL);
         alys_header_hash(&gb->block.header, gb->hash);
         memcpy(self->prev_hash, gb->hash, ALYS_HASH_LEN);
@@ -561,8 +595,7 @@ static void seal_header(void *arg, size_t j)
     alys_header_t *h = &gb->block.header;
     if (!secp256k1_schnorrsig_sign32(cg_secp(), h->signature, gb->hash, &self->kp[h->proposer], NULL))
         atomic_store(&p->failed, 1);
-    uint64_t pos = self->built - p->bt->count + j + 1;
-    phase_t ph = fault_here(self, pos);
+    phase_t ph = fault_here(self, gb->pos);
     if (ph == PH_SIGNED || ph == PH_ENCODING)
         return;             /* encoded by fault_batch, after its change */
     if (alys_block_encode(&gb->block, &gb->bytes, &gb->len) != 0)
@@ -571,9 +604,9 @@ static void seal_header(void *arg, size_t j)
 
 static int fault_batch(alys_chaingen_t *self, batch_t *bt)
 {
-    uint64_t first = self->built - bt->count + 1;
+    uint64_t first = bt->b[0].pos;
     if (self->cfg.fault == ALYS_BLOCK_OK || self->cfg.fault_height < first ||
-        self->cfg.fault_height > self->built)
+        self->cfg.fault_height >= first + bt->count)
         return 0;
     gblock_t *gb = &bt->b[self->cfg.fault_height - first];
     phase_t ph = fault_phase(self->cfg.fault);
@@ -613,14 +646,23 @@ static void batch_free(batch_t *bt)
         free(bt->b[j].block.txs);
     free(bt->b);
     free(bt->signer);
+    free(bt->t_off);
+    free(bt->t_idx);
+    free(bt->t_before);
+    free(bt->t_after);
     memset(bt, 0, sizeof *bt);
 }
 
 static int batch_alloc(batch_t *bt, size_t cap, uint32_t k)
 {
+    size_t t = cap * (2 * (size_t)k + 1);
     bt->b = calloc(cap, sizeof *bt->b);
     bt->signer = calloc(cap * (k ? k : 1), sizeof *bt->signer);
-    if (!bt->b || !bt->signer)
+    bt->t_off = calloc(cap + 1, sizeof *bt->t_off);
+    bt->t_idx = calloc(t, sizeof *bt->t_idx);
+    bt->t_before = calloc(t, sizeof *bt->t_before);
+    bt->t_after = calloc(t, sizeof *bt->t_after);
+    if (!bt->b || !bt->signer || !bt->t_off || !bt->t_idx || !bt->t_before || !bt->t_after)
         return -1;
     bt->cap = cap;
     for (size_t j = 0; j < cap; j++)
@@ -847,6 +889,7 @@ void alys_chaingen_destroy(alys_chaingen_t **self_p)
     free(self->touched);
     free(self->touched_before);
     free(self->vcache);
+    free(self->scratch);
     free(self);
     *self_p = NULL;
 }

@@ -76,6 +76,17 @@ void pt_ban_list_expire(peer_table_t *self, uint64_t now_ms)
     self->ban_count = kept;
 }
 
+const char *pt_ban_reason(peer_table_t *self, const char *peer_id, const char *endpoint,
+                          uint64_t now_ms)
+{
+    for (size_t i = 0; i < self->ban_count; i++) {
+        const peer_ban_t *b = &self->bans[i];
+        if (b->ban_until > now_ms && ban_matches(b, peer_id, endpoint))
+            return b->reason;
+    }
+    return NULL;
+}
+
 int peer_table_ban(peer_table_t *self, const char *peer_id, uint64_t duration_ms,
                    const char *reason, uint64_t now_ms)
 {

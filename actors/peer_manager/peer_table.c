@@ -365,6 +365,9 @@ static void fill_view(peer_table_t *self, peer_t *p, uint64_t now_ms, peer_view_
     out->info = p->info;
     out->metrics = p->m;
     out->score = p->score.value;
+    const char *why = p->info.state == PEER_STATE_BANNED
+        ? pt_ban_reason(self, p->info.peer_id, p->info.endpoint, now_ms) : NULL;
+    pt_copy_trunc(out->ban_reason, sizeof out->ban_reason, why);
     uint32_t blocks = p->m.avg_request_blocks > 0 ? (uint32_t) p->m.avg_request_blocks : 1;
     out->timeout_ms = peer_table_request_timeout(self, p->info.peer_id, blocks);
 }

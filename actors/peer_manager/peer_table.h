@@ -155,7 +155,9 @@ typedef struct {
 void peer_score_decay(peer_score_t *s, uint64_t now_ms, uint64_t half_life_ms);
 
 /* What happened to one request. latency_ms/bytes/blocks matter for OK and
- * SHORT (both delivered data); reason is optional and ends up in a ban. */
+ * SHORT (both delivered data); reason is optional and ends up in a ban.
+ * The values are those of proto alys.peer.Outcome 0..4; its NO_PEER and
+ * BUSY are not the peer's doing and are never recorded here. */
 typedef enum {
     PEER_OUTCOME_OK = 0,
     PEER_OUTCOME_TIMEOUT,
@@ -326,6 +328,7 @@ typedef struct {
     peer_info_t    info;
     peer_metrics_t metrics;
     double         score;         /* decayed to now */
+    char           ban_reason[PEER_REASON_MAX];  /* "" unless banned */
     bool           eligible;      /* for sync selection, ignoring height */
     uint32_t       timeout_ms;    /* for a request of avg_request_blocks */
 } peer_view_t;

@@ -55,6 +55,9 @@ void    pt_ban_entry(peer_table_t *self, peer_t *p, uint64_t duration_ms,
 void    pt_ban_list_put(peer_table_t *self, const char *peer_id, const char *endpoint,
                         uint64_t ban_until, const char *reason);
 void    pt_ban_list_expire(peer_table_t *self, uint64_t now_ms);
+/* Reason of the active ban on this id or endpoint, or NULL. */
+const char *pt_ban_reason(peer_table_t *self, const char *peer_id, const char *endpoint,
+                          uint64_t now_ms);
 
 /* peer_blame.c: drop suspicions older than suspect_ttl_ms. */
 void    pt_suspects_expire(peer_table_t *self, uint64_t now_ms);

@@ -472,8 +472,15 @@ static void format_value(double v, char *buf, size_t len)
         snprintf(buf, len, "%s", v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 1e15)
         snprintf(buf, len, "%.0f", v);
-    else
-        snprintf(buf, len, "%.17g", v);
+    else {
+        /* Shortest of 15..17 digits that reads back exactly: 0.009, not
+         * 0.0089999999999999993. */
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(buf, len, "%.*g", digits, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+    }
 }
 
 static void write_help(FILE *out, const char *family, const char *help)

@@ -758,7 +758,7 @@ recover(sync_machine_t *self, uint64_t now_ms)
 static void
 discovery_timer(sync_machine_t *self, uint64_t now_ms)
 {
-    if (now_ms - self->disc_last_attempt < self->cfg.discovery_interval_ms)
+    if (now_ms < self->disc_last_attempt + self->cfg.discovery_interval_ms)
         return;
     self->disc_last_attempt = now_ms;
     self->disc_attempts++;

@@ -28,6 +28,13 @@
 
 /* ---- batch helpers ---------------------------------------------------- */
 
+/* now - since, 0 if the caller's clock stepped back (it should be monotonic). */
+static uint64_t
+elapsed(uint64_t now_ms, uint64_t since)
+{
+    return now_ms > since ? now_ms - since : 0;
+}
+
 static uint64_t
 batch_end(const sync_batch_t *b)          /* last height, inclusive */
 {
@@ -500,7 +507,7 @@ range_failed(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, bool blame,
 static void
 learn_speed(sync_machine_t *self, const sync_batch_t *b, uint64_t now_ms)
 {
-    double per_block = (double) (now_ms - b->since) / (double) b->count;
+    double per_block = (double) elapsed(now_ms, b->since) / (double) b->count;
     self->ewma_ms_per_block = self->ewma_ms_per_block > 0
         ? (1 - SYNC_EWMA_ALPHA) * self->ewma_ms_per_block + SYNC_EWMA_ALPHA * per_block
         : per_block;
@@ -523,8 +530,9 @@ sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     if (p && p->in_flight)
         p->in_flight--;
     if (outcome != SYNC_OUTCOME_OK) {
-        if (outcome == SYNC_OUTCOME_SHORT && p && b->start > 0)
-            sync_peer_cap_height(p, b->start - 1, now_ms);
+        /* No height cap here: one truncated body reply from a lone honest
+         * peer must not lower the target and make us "Synced" early. Only a
+         * header reply disproves a claimed height (headers_failed). */
         range_failed(self, now_ms, b, true, sync_outcome_name(outcome));
         return 0;
     }
@@ -633,7 +641,7 @@ lost_requests(sync_machine_t *self, uint64_t now_ms)
     uint64_t lost = self->cfg.lost_request_ms;
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
-        if (!b->used || b->state != SYNC_BATCH_DOWNLOADING || now_ms - b->since < lost)
+        if (!b->used || b->state != SYNC_BATCH_DOWNLOADING || elapsed(now_ms, b->since) < lost)
             continue;
         sync_log(self, SYNC_LOG_WARN, "request %llu for [%llu,%llu) lost: re-issuing",
                  (unsigned long long) b->req_id, (unsigned long long) b->start,
@@ -641,7 +649,7 @@ lost_requests(sync_machine_t *self, uint64_t now_ms)
         sync_cancel(self, b->req_id, b->peer);
         batch_unassign(self, b);
     }
-    if (self->hreq.active && now_ms - self->hreq.sent_at >= lost) {
+    if (self->hreq.active && elapsed(now_ms, self->hreq.sent_at) >= lost) {
         sync_log(self, SYNC_LOG_WARN, "header request %llu lost: re-issuing",
                  (unsigned long long) self->hreq.req_id);
         header_req_drop(self, true);
@@ -655,11 +663,11 @@ lost_processing(sync_machine_t *self, uint64_t now_ms)
 {
     sync_batch_t *low = batch_lowest(self, false);
     uint64_t limit = self->cfg.processing_timeout_ms;
-    if (!low || !delivered(low) || now_ms - low->since < limit
-        || now_ms - self->last_head_advance < limit)
+    if (!low || !delivered(low) || elapsed(now_ms, low->since) < limit
+        || elapsed(now_ms, self->last_head_advance) < limit)
         return;
     sync_log(self, SYNC_LOG_WARN, "no commit for %llu ms with [%llu,...) delivered: re-fetching",
-             (unsigned long long) (now_ms - self->last_head_advance),
+             (unsigned long long) elapsed(now_ms, self->last_head_advance),
              (unsigned long long) low->start);
     sync_window_requeue_delivered(self, 0);
     self->last_head_advance = now_ms;
@@ -670,7 +678,7 @@ stall_check(sync_machine_t *self, uint64_t now_ms)
 {
     sync_batch_t *b = batch_lowest(self, false);
     if (!b || b->state != SYNC_BATCH_DOWNLOADING
-        || now_ms - b->since < sync_stall_timeout_ms(self, b->count))
+        || elapsed(now_ms, b->since) < sync_stall_timeout_ms(self, b->count))
         return;
     sync_peer_t *slow = sync_peer_find(self, b->peer);
     sync_peer_id_t avoid[SYNC_EXCLUDE_MAX + 1];
@@ -684,7 +692,7 @@ stall_check(sync_machine_t *self, uint64_t now_ms)
     sync_penalise(self, b->peer, SYNC_PENALTY_STALL);
     sync_log(self, SYNC_LOG_WARN, "peer %s stalled the window at [%llu,%llu) for %llu ms: "
              "moving it to %s", b->peer, (unsigned long long) b->start,
-             (unsigned long long) (b->start + b->count), (unsigned long long) (now_ms - b->since),
+             (unsigned long long) (b->start + b->count), (unsigned long long) elapsed(now_ms, b->since),
              alt->id);
     if (slow && slow->in_flight)
         slow->in_flight--;

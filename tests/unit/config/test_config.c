@@ -427,6 +427,9 @@ Test(config, relative_paths_follow_the_file_not_the_cwd)
     cr_assert_str_eq(c2.run_dir, c.run_dir);
     cr_assert_str_eq(c2.data_dir, c.data_dir);
     cr_assert_str_eq(c2.path, file);
+    cr_assert_eq(unlink(file), 0);
+    cr_assert_eq(rmdir(sub), 0);
+    cr_assert_eq(rmdir(dir), 0);
 }
 
 Test(config, default_dirs_are_next_to_the_file)
@@ -704,6 +707,8 @@ Test(config, over_size_file)
     /* Exactly 1 MiB is accepted. */
     cr_assert_eq(truncate(file, 1024 * 1024), 0);
     cr_assert_eq(alys_config_load(&c, file, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(unlink(file), 0);
+    cr_assert_eq(rmdir(dir), 0);
 }
 
 Test(config, missing_file)
@@ -729,6 +734,8 @@ Test(config, control_bytes_are_rejected)
     cr_assert_eq(alys_config_load(&c, file, err, sizeof err), -1);
     (void) snprintf(want, sizeof want, "%s:2:10: control character 0x00 in string", file);
     cr_assert_str_eq(err, want);
+    cr_assert_eq(unlink(file), 0);
+    cr_assert_eq(rmdir(dir), 0);
     expect_error("[node] # bell \a\n", "t.toml:1:15: control character 0x07 in comment");
 }
 

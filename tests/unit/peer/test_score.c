@@ -129,6 +129,7 @@ Test(score, ban_threshold_ban_period_and_expiry)
     v = view_of(t, "a", T0 + HOUR);
     cr_expect_eq(v.info.state, PEER_STATE_DISCONNECTED);
     cr_expect_eq(v.info.ban_until, 0);
+    cr_expect_str_eq(v.ban_reason, "");
     cr_expect_not(peer_table_is_banned(t, "a", NULL, T0 + HOUR));
     cr_expect(peer_table_may_connect(t, "a", T0 + HOUR));
     cr_expect_eq(peer_table_on_status(t, "a", 10, NULL, NULL, T0 + HOUR), PEER_OK);
@@ -146,6 +147,7 @@ Test(score, violation_is_an_immediate_ban)
     cr_assert_eq(peer_table_record(t, "a", &o, T0, &a), PEER_OK);
     cr_expect_eq(a, PEER_ACTION_BAN);
     cr_expect_eq(view_of(t, "a", T0).info.state, PEER_STATE_BANNED);
+    cr_expect(strstr(view_of(t, "a", T0).ban_reason, "larger than asked") != NULL);
     peer_ban_t bans[4];
     cr_assert_eq(peer_table_export_bans(t, T0, bans, 4), 1);
     cr_expect(strstr(bans[0].reason, "violation") != NULL);

@@ -3,6 +3,7 @@
  *  recovery, and the sequential baseline.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sync_test_util.h"
@@ -404,7 +405,6 @@ Test(sync_state, repeated_failures_fail_with_details_then_recover)
     t_setup(t, &c, 0);
     t_peer(t, "A", 5000);
     t_peer(t, "B", 5000);
-    t_commit(t, 0);
     fail_window_head();
     cr_assert(reason_has(last_transition(), "range [1,257) failed 5 times (last: timeout"));
     sync_state_t s;
@@ -496,7 +496,7 @@ Test(sync_state, sequential_one_peer_1024_one_at_a_time)
     cr_assert_eq(f->fetch_blocks.count, 1024);
     cr_assert_null(f->fetch_blocks.expected);
     char peer[SYNC_PEER_ID_MAX + 1];
-    strcpy(peer, f->fetch_blocks.peer);
+    snprintf(peer, sizeof peer, "%s", f->fetch_blocks.peer);
 
     sync_machine_on_range_outcome(t->m, t->now, f->fetch_blocks.req_id, SYNC_OUTCOME_OK);
     t_drain(t);
@@ -511,11 +511,9 @@ Test(sync_state, sequential_one_peer_1024_one_at_a_time)
     cr_assert_str_eq(f->fetch_blocks.peer, peer, "the same one peer");
 
     /* Deterministic from the seed. */
-    uint64_t req = f->fetch_blocks.req_id;
     t_teardown(t);
     setup_sequential(42);
     cr_assert_str_eq(t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0)->fetch_blocks.peer, peer);
-    (void) req;
 }
 
 Test(sync_state, sequential_stops_on_first_error)

@@ -6,7 +6,7 @@
 
 #include "sync_test_util.h"
 
-enum { HONEST, STALLER, LIAR_DATA };
+enum { HONEST, STALLER, LIAR_DATA, LIAR_HEIGHT };
 
 typedef struct {
     const char *id;
@@ -15,6 +15,7 @@ typedef struct {
     double   ms_per_block;
     uint64_t served;              /* body ranges answered OK */
     bool     penalised;
+    uint64_t claim_extra;         /* LIAR_HEIGHT: claims this many blocks it lacks */
 } sim_peer_t;
 
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
     uint64_t fetches;
     bool can_produce_seen;
     uint64_t state_changes;
+    uint64_t height;              /* the real chain's tip */
 } sim_t;
 
 static sim_t S;
@@ -161,6 +163,14 @@ static void
 answer(sim_t *s, sim_req_t *r)
 {
     sim_peer_t *p = &s->peers[r->peer];
+    if (p->kind == LIAR_HEIGHT && r->start + r->count - 1 > s->height) {
+        /* It cannot show what it claims: zero headers, or a short range. */
+        if (r->headers)
+            sync_machine_on_headers(s->m, s->now, r->req, SYNC_OUTCOME_SHORT, r->start, 0, NULL);
+        else
+            sync_machine_on_range_outcome(s->m, s->now, r->req, SYNC_OUTCOME_SHORT);
+        return;
+    }
     if (r->headers) {
         if (r->outcome != SYNC_OUTCOME_OK) {
             sync_machine_on_headers(s->m, s->now, r->req, r->outcome, 0, 0, NULL);
@@ -226,13 +236,15 @@ sim_run(sim_t *s, const sync_machine_config_t *cfg, sim_peer_t *peers, int n, ui
     s->peers = peers;
     s->npeers = n;
     s->now = 1000;
+    s->height = height;
     s->m = sync_machine_new(cfg);
     cr_assert_not_null(s->m);
     alys_hash_t h;
     t_hash(0, h);
     cr_assert_eq(sync_machine_init(s->m, s->now, 0, h, 0), 0);
     for (int i = 0; i < n; i++)
-        cr_assert_eq(sync_machine_on_peer_status(s->m, s->now, peers[i].id, height, height + 100), 0);
+        cr_assert_eq(sync_machine_on_peer_status(s->m, s->now, peers[i].id,
+                                                 height + peers[i].claim_extra, height + 100), 0);
     for (uint64_t step = 0; step < max_steps; step++) {
         sim_step(s, 5);
         sync_state_t st;
@@ -324,4 +336,21 @@ Test(sync_sim, sequential_baseline_syncs_one_range_at_a_time)
         used += peers[i].served > 0;
     cr_assert_eq(used, 1, "one peer");
     sim_finish(&S, 5000);
+}
+
+Test(sync_sim, plausible_height_liar_does_not_hold_sync_up)
+{
+    sim_peer_t peers[] = {
+        { .id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05 },
+        { .id = "tall-tale", .kind = LIAR_HEIGHT, .claim_extra = 50, .latency_ms = 10 },
+        { .id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05 },
+    };
+    sync_machine_config_t c = t_config();
+    sim_run(&S, &c, peers, 3, 3000, 100000);
+    sync_progress_t p;
+    sync_machine_get_progress(S.m, S.now, &p);
+    cr_assert_eq(p.target_height, 3000, "the unproven claim no longer sets the target");
+    cr_assert_not(peers[0].penalised);
+    cr_assert_not(peers[2].penalised);
+    sim_finish(&S, 3000);
 }

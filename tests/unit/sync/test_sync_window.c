@@ -104,7 +104,6 @@ Test(sync_window, invalid_headers_penalised_and_retried_elsewhere)
     cr_assert_str_neq(h->fetch_headers.peer, bad);
     cr_assert_eq(h->fetch_headers.start, 1);
     /* A late reply for the first request changes nothing. */
-    size_t before = t->n;
     alys_hash_t x;
     t_hash(1, x);
     cr_assert_eq(sync_machine_on_headers(t->m, t->now, t_find(t, SYNC_ACTION_FETCH_HEADERS, 0)
@@ -113,7 +112,6 @@ Test(sync_window, invalid_headers_penalised_and_retried_elsewhere)
     t_drain(t);
     cr_assert_eq(t_progress(t)->header_height, 0);
     cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0);
-    (void) before;
 }
 
 /* ---- the parallel window ---------------------------------------------------------------------- */

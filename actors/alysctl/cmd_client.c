@@ -1,0 +1,76 @@
+/*  cmd_client.c: see cmd_client.h. */
+#include "cmd_client.h"
+
+#include <czmq.h>
+
+#include "util.h"
+
+struct alysctl_client {
+    zsock_t   *dealer;
+    zpoller_t *poller;
+};
+
+alysctl_client_t *alysctl_client_new(const char *endpoint)
+{
+    alysctl_client_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->dealer = alys_dealer_connect(endpoint, NULL);
+    self->poller = self->dealer ? zpoller_new(self->dealer, NULL) : NULL;
+    if (!self->poller)
+        alysctl_client_destroy(&self);
+    return self;
+}
+
+void alysctl_client_destroy(alysctl_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    alysctl_client_t *self = *self_p;
+    zpoller_destroy(&self->poller);
+    zsock_destroy(&self->dealer);
+    free(self);
+    *self_p = NULL;
+}
+
+int alysctl_client_request(alysctl_client_t *self, alys_env_t *req, int timeout_ms,
+                           alys_env_t **reply)
+{
+    *reply = NULL;
+    req->corr_id = alys_next_corr_id();
+    if (alys_send(self->dealer, req) != 0)
+        return -1;
+    int64_t deadline = alys_mono_ms() + timeout_ms;
+    for (int64_t left = timeout_ms; left > 0; left = deadline - alys_mono_ms()) {
+        if (!zpoller_wait(self->poller, (int) left))
+            return -1;                  /* timeout or Ctrl-C */
+        alys_env_t *env = NULL;
+        int rc = alys_recv(self->dealer, &env);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && env->reply && env->corr_id == req->corr_id) {
+            *reply = env;
+            return 0;
+        }
+        alys_env_free(&env);            /* late reply to something else */
+    }
+    return -1;
+}
+
+int alysctl_request(const char *endpoint, alys_env_t *req, int timeout_ms, alys_env_t **reply)
+{
+    *reply = NULL;
+    alysctl_client_t *client = alysctl_client_new(endpoint);
+    if (!client)
+        return -1;
+    int rc = alysctl_client_request(client, req, timeout_ms, reply);
+    alysctl_client_destroy(&client);
+    return rc;
+}
+
+const char *alysctl_reply_error(const alys_env_t *reply)
+{
+    if (reply->body_case != ALYS__BUS__ENVELOPE__BODY_ERROR)
+        return NULL;
+    return reply->error && reply->error->message ? reply->error->message : "error";
+}

@@ -1,0 +1,165 @@
+/*  alysctl status [--json]: what the supervisor knows about every actor.
+ *
+ *  One StatusRequest to the supervisor's control socket (ep_supervisor);
+ *  no answer within 2 s is "no supervisor answering at ENDPOINT", exit 1.
+ *  The text form is a table; --json prints
+ *    {"supervisor": {"pid", "uptime_s"},
+ *     "actors": [{"name", "pid", "state", "restarts", "uptime_s", "endpoint",
+ *                 "last_exit"}, ...]}
+ *  and later issues add objects beside "actors" (see EXTENSION POINT).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alysctl.h"
+#include "cmd_client.h"
+
+typedef Alys__Control__StatusReply status_t;
+
+/* ===================== EXTENSION POINT: the "sync" section =====================
+ * A later issue (sync) adds the SyncActor's state to `alysctl status` here:
+ * query the SyncActor's mailbox (cfg->ep_sync) with alysctl_request and
+ *   - status_sync_json: json_object_set_new(root, "sync", <object>);
+ *   - status_sync_text: print its lines after the actor table.
+ * Keep it optional: if the SyncActor does not answer, status still succeeds
+ * (print "sync: not answering" / "sync": null) and exits 0.
+ * =============================================================================== */
+static void status_sync_json(const alys_config_t *cfg, json_t *root)
+{
+    (void) cfg;
+    (void) root;
+}
+
+static void status_sync_text(const alys_config_t *cfg)
+{
+    (void) cfg;
+}
+/* ============================ end of extension point =========================== */
+
+static const char *str(const char *s) { return s ? s : ""; }
+
+/* "3d04h", "2h05m", "1m02s", "7s"; "-" when not running. */
+static void format_uptime(double secs, char *buf, size_t len)
+{
+    long s = (long) secs;
+    if (secs <= 0)
+        snprintf(buf, len, "-");
+    else if (s >= 86400)
+        snprintf(buf, len, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%lds", s);
+}
+
+static void print_table(const status_t *st)
+{
+    char up[32];
+    format_uptime(st->uptime_s, up, sizeof up);
+    printf("supervisor pid %d, up %s\n", (int) st->supervisor_pid, up);
+    printf("%-20s %8s  %-10s %8s  %-8s  %-40s %s\n", "NAME", "PID", "STATE", "RESTARTS", "UPTIME",
+           "ENDPOINT", "LAST EXIT");
+    for (size_t i = 0; i < st->n_actors; i++) {
+        const Alys__Control__ActorStatus *a = st->actors[i];
+        char pid[16];
+        snprintf(pid, sizeof pid, a->pid > 0 ? "%d" : "-", (int) a->pid);
+        format_uptime(a->uptime_s, up, sizeof up);
+        printf("%-20s %8s  %-10s %8u  %-8s  %-40s %s\n", str(a->name), pid, str(a->state),
+               a->restarts, up, *str(a->endpoint) ? a->endpoint : "-", str(a->last_exit));
+    }
+}
+
+static json_t *actor_json(const Alys__Control__ActorStatus *a)
+{
+    return json_pack("{s:s, s:I, s:s, s:I, s:f, s:s, s:s}",
+                     "name", str(a->name), "pid", (json_int_t) a->pid, "state", str(a->state),
+                     "restarts", (json_int_t) a->restarts, "uptime_s", a->uptime_s,
+                     "endpoint", str(a->endpoint), "last_exit", str(a->last_exit));
+}
+
+static int print_json(const alys_config_t *cfg, const status_t *st)
+{
+    json_t *actors = json_array();
+    json_t *root = json_pack("{s:{s:I, s:f}}", "supervisor", "pid", (json_int_t) st->supervisor_pid,
+                             "uptime_s", st->uptime_s);
+    if (!actors || !root) {
+        json_decref(actors);
+        json_decref(root);
+        return -1;
+    }
+    for (size_t i = 0; i < st->n_actors; i++) {
+        json_t *a = actor_json(st->actors[i]);
+        if (!a || json_array_append_new(actors, a) != 0) {
+            json_decref(actors);
+            json_decref(root);
+            return -1;
+        }
+    }
+    json_object_set_new(root, "actors", actors);
+    status_sync_json(cfg, root);
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text)
+        return -1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+/* The supervisor's StatusReply, or NULL after printing why. Caller frees env. */
+static const status_t *ask(const alys_config_t *cfg, alys_env_t **env)
+{
+    Alys__Control__StatusRequest req_body = ALYS__CONTROL__STATUS_REQUEST__INIT;
+    Alys__Control__Control ctl = ALYS__CONTROL__CONTROL__INIT;
+    ctl.msg_case = ALYS__CONTROL__CONTROL__MSG_STATUS_REQUEST;
+    ctl.status_request = &req_body;
+    alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
+    req.body_case = ALYS__BUS__ENVELOPE__BODY_CONTROL;
+    req.control = &ctl;
+    if (alysctl_request(cfg->ep_supervisor, &req, ALYSCTL_TIMEOUT_MS, env) != 0) {
+        fprintf(stderr, "alysctl: no supervisor answering at %s\n", cfg->ep_supervisor);
+        return NULL;
+    }
+    const char *error = alysctl_reply_error(*env);
+    if (error) {
+        fprintf(stderr, "alysctl: the supervisor refused: %s\n", error);
+        return NULL;
+    }
+    if ((*env)->body_case != ALYS__BUS__ENVELOPE__BODY_CONTROL ||
+        (*env)->control->msg_case != ALYS__CONTROL__CONTROL__MSG_STATUS_REPLY) {
+        fprintf(stderr, "alysctl: unexpected %s reply from %s\n", alys_env_body_name(*env),
+                cfg->ep_supervisor);
+        return NULL;
+    }
+    return (*env)->control->status_reply;
+}
+
+int alysctl_status(const alys_config_t *cfg, int argc, char **argv)
+{
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else {
+            fprintf(stderr, "usage: alysctl --config FILE status [--json]\n");
+            return 2;
+        }
+    }
+    alys_env_t *env = NULL;
+    const status_t *st = ask(cfg, &env);
+    int rc = 1;
+    if (st) {
+        if (json)
+            rc = print_json(cfg, st) == 0 ? 0 : 1;
+        else {
+            print_table(st);
+            status_sync_text(cfg);
+            rc = 0;
+        }
+    }
+    alys_env_free(&env);
+    return rc;
+}

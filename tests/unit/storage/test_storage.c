@@ -1,0 +1,894 @@
+/*  test_storage.c: the store module (actors/storage/storage.h) and its
+ *  mailbox protocol (service.h) on temporary directories, with chains built
+ *  by testchain.c. No sockets.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "service.h"
+#include "storage.h"
+#include "testchain.h"
+#include "util.h"
+
+/* ------------------------------------------------------------ fixture */
+
+typedef struct {
+    char dir[64];
+    char genesis[128];
+    alys_config_t cfg;
+    tchain_t *chain;
+} fx_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    return remove(path);
+}
+
+static void fx_init(fx_t *f, uint32_t accounts)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/alys-storage-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    snprintf(f->genesis, sizeof f->genesis, "%s/genesis", f->dir);
+    alys_config_defaults(&f->cfg);
+    snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s/data", f->dir);
+    snprintf(f->cfg.genesis_file, sizeof f->cfg.genesis_file, "%s", f->genesis);
+    f->cfg.cache_size_mb = 8;
+    f->cfg.wal_sync = false;       /* speed; the kill test uses true */
+    f->chain = tchain_new(accounts, 42, "storage-test");
+    cr_assert_not_null(f->chain);
+    cr_assert_eq(tchain_save_genesis(f->chain, f->genesis), 0);
+}
+
+static void fx_fini(fx_t *f)
+{
+    tchain_destroy(&f->chain);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static storage_t *fx_open(fx_t *f)
+{
+    char err[512] = "";
+    storage_t *s = storage_open(&f->cfg, err, sizeof err);
+    cr_assert_not_null(s, "storage_open: %s", err);
+    return s;
+}
+
+/* Execute chain blocks [from, to] (heights) as one batch. */
+static void run_batch(storage_t *s, const tchain_t *c, uint64_t from, uint64_t to,
+                      storage_batch_result_t *r)
+{
+    char err[256] = "";
+    int rc = storage_execute_batch(s, &c->blocks[from - 1], (size_t) (to - from + 1), NULL, r,
+                                   err, sizeof err);
+    cr_assert_eq(rc, STORAGE_OK, "execute_batch: %s", err);
+}
+
+static void expect_head(storage_t *s, const tchain_t *c, uint64_t height)
+{
+    storage_head_t h;
+    storage_head(s, &h);
+    cr_assert_eq(h.height, height, "head %llu, want %llu", (unsigned long long) h.height,
+                 (unsigned long long) height);
+    const uint8_t *hash = height ? c->hashes[height - 1] : c->genesis.hash;
+    const uint8_t *root = height ? c->roots[height - 1] : c->genesis.state_root;
+    cr_assert_arr_eq(h.hash, hash, ALYS_HASH_LEN, "head hash at %llu", (unsigned long long) height);
+    cr_assert_arr_eq(h.state_root, root, ALYS_HASH_LEN, "state root at %llu", (unsigned long long) height);
+    cr_assert_arr_eq(h.genesis_hash, c->genesis.hash, ALYS_HASH_LEN);
+}
+
+static void expect_consistent(storage_t *s)
+{
+    char err[256] = "";
+    cr_assert_eq(storage_check(s, true, err, sizeof err), 0, "storage_check: %s", err);
+}
+
+static int compare_account(void *ctx, const uint8_t pk[ALYS_PUBKEY_LEN], const alys_account_t *a)
+{
+    alys_account_t got;
+    if (storage_get_account(ctx, pk, &got) != 1)
+        return 1;
+    return got.balance == a->balance && got.nonce == a->nonce ? 0 : 2;
+}
+
+/* Every account of the chain builder's state equals the store's, and the
+ * store has no others. */
+static void expect_state_equals_chain(storage_t *s, const tchain_t *c)
+{
+    cr_assert_eq(alys_memstate_foreach(c->state, compare_account, s), 0, "an account differs");
+    storage_stats_t st;
+    storage_stats(s, &st);
+    cr_assert_eq(st.accounts, alys_memstate_size(c->state));
+}
+
+/* ------------------------------------------------------------ genesis */
+
+Test(storage, genesis_init_and_reopen)
+{
+    fx_t f;
+    fx_init(&f, 16);
+    storage_t *s = fx_open(&f);
+    expect_head(s, f.chain, 0);
+    expect_state_equals_chain(s, f.chain);
+    expect_consistent(s);
+    storage_destroy(&s);
+    cr_assert_null(s);
+    s = fx_open(&f);
+    expect_head(s, f.chain, 0);
+    expect_consistent(s);
+    storage_destroy(&s);
+    /* A non-empty database runs on its stored genesis without genesis_file. */
+    f.cfg.genesis_file[0] = '\0';
+    s = fx_open(&f);
+    expect_head(s, f.chain, 0);
+    cr_assert_arr_eq(storage_genesis(s)->hash, f.chain->genesis.hash, ALYS_HASH_LEN);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, empty_db_without_genesis_refused)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    f.cfg.genesis_file[0] = '\0';
+    char err[512] = "";
+    storage_t *s = storage_open(&f.cfg, err, sizeof err);
+    cr_assert_null(s);
+    cr_assert(strstr(err, "no genesis is configured"), "err: %s", err);
+    fx_fini(&f);
+}
+
+Test(storage, wrong_genesis_refused)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    storage_destroy(&s);
+    tchain_t *other = tchain_new(4, 42, "another-chain");
+    char path[160];
+    snprintf(path, sizeof path, "%s/genesis2", f.dir);
+    cr_assert_eq(tchain_save_genesis(other, path), 0);
+    snprintf(f.cfg.genesis_file, sizeof f.cfg.genesis_file, "%s", path);
+    char err[512] = "", a[65], b[65];
+    s = storage_open(&f.cfg, err, sizeof err);
+    cr_assert_null(s);
+    alys_hex(f.chain->genesis.hash, ALYS_HASH_LEN, a);
+    alys_hex(other->genesis.hash, ALYS_HASH_LEN, b);
+    cr_assert(strstr(err, "belongs to genesis") && strstr(err, a) && strstr(err, b), "err: %s", err);
+    tchain_destroy(&other);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ batches */
+
+Test(storage, commit_valid_batch)
+{
+    fx_t f;
+    fx_init(&f, 32);
+    cr_assert_eq(tchain_extend(f.chain, 30, 10), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 30, &r);
+    cr_assert_not(r.failed, "failed at %llu: %s", (unsigned long long) r.failed_height, r.verdict.detail);
+    cr_assert_eq(r.committed, 30);
+    cr_assert_eq(r.already_committed, 0);
+    cr_assert_eq(r.head.height, 30);
+    expect_head(s, f.chain, 30);
+    expect_state_equals_chain(s, f.chain);
+    expect_consistent(s);
+    uint64_t at;
+    cr_assert_eq(storage_find_block(s, f.chain->hashes[16], &at), 1);
+    cr_assert_eq(at, 17);
+    storage_destroy(&s);
+    s = fx_open(&f);
+    expect_head(s, f.chain, 30);
+    expect_state_equals_chain(s, f.chain);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+static void expect_prefix_commit(tchain_fault_t kind, const char *reason, bool about_tx)
+{
+    fx_t f;
+    fx_init(&f, 16);
+    cr_assert_eq(tchain_extend(f.chain, 10, 6), 0);
+    storage_t *s = fx_open(&f);
+    ProtobufCBinaryData bad;
+    cr_assert_eq(tchain_corrupt(f.chain, 6, kind, &bad), 0);
+    ProtobufCBinaryData batch[10];
+    memcpy(batch, f.chain->blocks, sizeof batch);
+    batch[5] = bad;
+    storage_batch_result_t r;
+    char err[256];
+    cr_assert_eq(storage_execute_batch(s, batch, 10, NULL, &r, err, sizeof err), STORAGE_OK);
+    cr_assert(r.failed);
+    cr_assert_eq(r.committed, 5);
+    cr_assert_eq(r.failed_height, 6);
+    cr_assert_str_eq(alys_block_error_name(r.verdict.code), reason, "detail: %s", r.verdict.detail);
+    cr_assert_eq(r.verdict.tx_index, about_tx ? 3 : -1, "tx_index %d", r.verdict.tx_index);
+    alys_hash_t h;
+    alys_block_t blk;
+    alys_verdict_t v;
+    cr_assert_eq(alys_block_decode(bad.data, bad.len, &blk, &v), 0);
+    alys_header_hash(&blk.header, h);
+    alys_block_clear(&blk);
+    cr_assert_arr_eq(r.failed_hash, h, ALYS_HASH_LEN);
+    expect_head(s, f.chain, 5);
+    expect_consistent(s);
+    cr_assert_eq(storage_get_block(s, 6, &blk), 0, "nothing after the failing block");
+    /* The valid blocks then go in on top of the prefix. */
+    run_batch(s, f.chain, 6, 10, &r);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    expect_head(s, f.chain, 10);
+    expect_state_equals_chain(s, f.chain);
+    free(bad.data);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, invalid_state_root_commits_prefix)
+{
+    expect_prefix_commit(TBAD_STATE_ROOT, "state_root_mismatch", false);
+}
+
+Test(storage, bad_nonce_commits_prefix)
+{
+    expect_prefix_commit(TBAD_NONCE, "bad_nonce", true);
+}
+
+Test(storage, insufficient_balance_commits_prefix)
+{
+    expect_prefix_commit(TBAD_BALANCE, "insufficient_balance", true);
+}
+
+Test(storage, malformed_block_commits_prefix)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 4, 2), 0);
+    storage_t *s = fx_open(&f);
+    uint8_t junk[] = { 0x0a, 0xff, 0xff, 0x01 };
+    ProtobufCBinaryData batch[4] = { f.chain->blocks[0], f.chain->blocks[1], { sizeof junk, junk },
+                                     f.chain->blocks[3] };
+    storage_batch_result_t r;
+    char err[256];
+    cr_assert_eq(storage_execute_batch(s, batch, 4, NULL, &r, err, sizeof err), STORAGE_OK);
+    cr_assert(r.failed);
+    cr_assert_eq(r.committed, 2);
+    cr_assert_eq(r.failed_height, 3);
+    cr_assert_str_eq(alys_block_error_name(r.verdict.code), "malformed");
+    expect_head(s, f.chain, 2);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, idempotent_replay)
+{
+    fx_t f;
+    fx_init(&f, 16);
+    cr_assert_eq(tchain_extend(f.chain, 15, 4), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 10, &r);
+    cr_assert_eq(r.committed, 10);
+    /* The same batch again (a retry after a restart): acknowledged. */
+    run_batch(s, f.chain, 1, 10, &r);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    cr_assert_eq(r.committed, 10);
+    cr_assert_eq(r.already_committed, 10);
+    expect_head(s, f.chain, 10);
+    /* Overlapping: 5..10 known, 11..15 new. */
+    run_batch(s, f.chain, 5, 15, &r);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    cr_assert_eq(r.committed, 11);
+    cr_assert_eq(r.already_committed, 6);
+    expect_head(s, f.chain, 15);
+    expect_state_equals_chain(s, f.chain);
+    /* A different block at a committed height is a fork, not a duplicate. */
+    ProtobufCBinaryData other;
+    cr_assert_eq(tchain_corrupt(f.chain, 8, TBAD_STATE_ROOT, &other), 0);
+    char err[256];
+    cr_assert_eq(storage_execute_batch(s, &other, 1, NULL, &r, err, sizeof err), STORAGE_OK);
+    cr_assert(r.failed);
+    cr_assert_eq(r.committed, 0);
+    cr_assert_eq(r.failed_height, 8);
+    cr_assert_str_eq(alys_block_error_name(r.verdict.code), "parent_mismatch");
+    cr_assert(strstr(r.verdict.detail, "conflicts"), "%s", r.verdict.detail);
+    free(other.data);
+    expect_head(s, f.chain, 15);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, height_gap)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 6, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 3, 5, &r);
+    cr_assert(r.failed);
+    cr_assert_eq(r.committed, 0);
+    cr_assert_eq(r.failed_height, 3);
+    cr_assert_str_eq(alys_block_error_name(r.verdict.code), "height_gap");
+    expect_head(s, f.chain, 0);
+    /* A hole inside a batch: 1, 2, 4. */
+    ProtobufCBinaryData batch[3] = { f.chain->blocks[0], f.chain->blocks[1], f.chain->blocks[3] };
+    char err[256];
+    cr_assert_eq(storage_execute_batch(s, batch, 3, NULL, &r, err, sizeof err), STORAGE_OK);
+    cr_assert(r.failed);
+    cr_assert_eq(r.committed, 2);
+    cr_assert_eq(r.failed_height, 4);
+    cr_assert_str_eq(alys_block_error_name(r.verdict.code), "height_gap");
+    expect_head(s, f.chain, 2);
+    /* Empty batch: nothing to do, not a failure. */
+    cr_assert_eq(storage_execute_batch(s, NULL, 0, NULL, &r, err, sizeof err), STORAGE_OK);
+    cr_assert_not(r.failed);
+    cr_assert_eq(r.committed, 0);
+    /* Over the batch bound: refused before anything is looked at. */
+    cr_assert_eq(storage_execute_batch(s, f.chain->blocks, STORAGE_MAX_BATCH_BLOCKS + 1, NULL, &r,
+                                       err, sizeof err), STORAGE_EINVAL);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+Test(storage, checkpoints_every_interval_and_pruned)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    f.cfg.checkpoint_interval = 5;
+    f.cfg.max_checkpoints = 3;
+    cr_assert_eq(tchain_extend(f.chain, 23, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 7, &r);
+    cr_assert_eq(r.head.last_checkpoint, 5);
+    Alys__Progress__SyncProgress p = ALYS__PROGRESS__SYNC_PROGRESS__INIT;
+    p.target_height = 999;
+    char err[256];
+    cr_assert_eq(storage_execute_batch(s, &f.chain->blocks[7], 9, &p, &r, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(r.head.last_checkpoint, 15);
+    run_batch(s, f.chain, 17, 23, &r);
+    cr_assert_eq(r.head.last_checkpoint, 20);
+    Alys__Chain__BlockCheckpoint **cps;
+    size_t n;
+    cr_assert_eq(storage_list_checkpoints(s, &cps, &n, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(n, 3);
+    uint64_t want[] = { 10, 15, 20 };
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = want[i];
+        cr_assert_eq(cps[i]->height, h);
+        cr_assert(cps[i]->verified);
+        cr_assert_arr_eq(cps[i]->hash.data, f.chain->hashes[h - 1], ALYS_HASH_LEN);
+        cr_assert_arr_eq(cps[i]->parent_hash.data, f.chain->hashes[h - 2], ALYS_HASH_LEN);
+        cr_assert_arr_eq(cps[i]->state_root.data, f.chain->roots[h - 1], ALYS_HASH_LEN);
+        cr_assert_not_null(cps[i]->sync_progress);
+        cr_assert(cps[i]->timestamp > 0);
+    }
+    cr_assert_eq(cps[0]->sync_progress->target_height, 999, "batch progress copied");
+    cr_assert_eq(cps[2]->sync_progress->current_height, 20, "progress filled by the store");
+    storage_checkpoints_free(cps, n);
+    /* On demand, at the head (23). */
+    Alys__Chain__BlockCheckpoint *cp;
+    cr_assert_eq(storage_create_checkpoint(s, &p, &cp, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_eq(cp->height, 23);
+    cr_assert_arr_eq(cp->state_root.data, f.chain->roots[22], ALYS_HASH_LEN);
+    alys__chain__block_checkpoint__free_unpacked(cp, NULL);
+    storage_destroy(&s);
+    s = fx_open(&f);     /* the list survives a restart */
+    cr_assert_eq(storage_list_checkpoints(s, &cps, &n, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(cps[0]->height, 15);
+    cr_assert_eq(cps[2]->height, 23);
+    storage_checkpoints_free(cps, n);
+    storage_head_t head;
+    storage_head(s, &head);
+    cr_assert_eq(head.last_checkpoint, 23);
+    storage_stats_t st;
+    storage_stats(s, &st);
+    cr_assert_eq(st.checkpoints, 3);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, checkpoint_refused_at_genesis)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    char err[256] = "";
+    cr_assert_eq(storage_create_checkpoint(s, NULL, NULL, err, sizeof err), STORAGE_EINVAL);
+    cr_assert(strstr(err, "height 0"), "%s", err);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ rollback */
+
+typedef struct {
+    uint8_t pk[ALYS_PUBKEY_LEN];
+    alys_account_t a;
+} snap_t;
+
+typedef struct {
+    snap_t *v;
+    size_t n, cap;
+} snaps_t;
+
+static int snap_one(void *ctx, const uint8_t pk[ALYS_PUBKEY_LEN], const alys_account_t *a)
+{
+    snaps_t *s = ctx;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+    }
+    memcpy(s->v[s->n].pk, pk, ALYS_PUBKEY_LEN);
+    s->v[s->n++].a = *a;
+    return 0;
+}
+
+Test(storage, rollback_restores_state_exactly)
+{
+    fx_t f;
+    fx_init(&f, 16);
+    f.cfg.max_reorg_depth = 8;
+    f.cfg.checkpoint_interval = 5;
+    cr_assert_eq(tchain_extend(f.chain, 12, 8), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 12, &r);
+    snaps_t at12 = { 0 };
+    alys_memstate_foreach(f.chain->state, snap_one, &at12);     /* state at 12 */
+    cr_assert_eq(tchain_extend(f.chain, 8, 8), 0);
+    run_batch(s, f.chain, 13, 16, &r);
+    run_batch(s, f.chain, 17, 20, &r);
+    expect_head(s, f.chain, 20);
+    cr_assert_eq(r.head.last_checkpoint, 20);
+    storage_stats_t st;
+    storage_stats(s, &st);
+    cr_assert_eq(st.undo_records, 8, "undo kept for max_reorg_depth blocks");
+    cr_assert_eq(st.undo_lowest, 13);
+    size_t accounts_at_20 = st.accounts;
+
+    char err[256] = "";
+    cr_assert_eq(storage_rollback(s, 11, err, sizeof err), STORAGE_EINVAL);
+    cr_assert(strstr(err, "max_reorg_depth"), "%s", err);
+    cr_assert_eq(storage_rollback(s, 21, err, sizeof err), STORAGE_EINVAL);
+    expect_head(s, f.chain, 20);
+
+    cr_assert_eq(storage_rollback(s, 12, err, sizeof err), STORAGE_OK, "%s", err);
+    expect_head(s, f.chain, 12);
+    expect_consistent(s);
+    for (size_t i = 0; i < at12.n; i++) {
+        alys_account_t a;
+        cr_assert_eq(storage_get_account(s, at12.v[i].pk, &a), 1);
+        cr_assert_eq(a.balance, at12.v[i].a.balance);
+        cr_assert_eq(a.nonce, at12.v[i].a.nonce);
+    }
+    storage_stats(s, &st);
+    cr_assert_eq(st.accounts, at12.n, "accounts created after 12 are gone (%zu at 20)", accounts_at_20);
+    cr_assert_eq(st.blocks, 12);
+    cr_assert_eq(r.head.last_checkpoint, 20);
+    storage_head_t head;
+    storage_head(s, &head);
+    cr_assert_eq(head.last_checkpoint, 10, "checkpoints above the target are dropped");
+    uint64_t at;
+    cr_assert_eq(storage_find_block(s, f.chain->hashes[14], &at), 0);
+
+    /* The chain goes on again from 12, and a restart sees the rolled-back db. */
+    storage_destroy(&s);
+    s = fx_open(&f);
+    expect_head(s, f.chain, 12);
+    run_batch(s, f.chain, 13, 20, &r);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    expect_head(s, f.chain, 20);
+    expect_state_equals_chain(s, f.chain);
+    expect_consistent(s);
+    free(at12.v);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, rollback_to_genesis)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 5, 4), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 5, &r);
+    char err[256] = "";
+    cr_assert_eq(storage_rollback(s, 0, err, sizeof err), STORAGE_OK, "%s", err);
+    expect_head(s, f.chain, 0);
+    expect_consistent(s);
+    storage_stats_t st;
+    storage_stats(s, &st);
+    cr_assert_eq(st.accounts, f.chain->genesis.balance_count);
+    cr_assert_eq(st.undo_records, 0);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, rollback_refused_without_undo)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    f.cfg.max_reorg_depth = 4;
+    cr_assert_eq(tchain_extend(f.chain, 10, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 10, &r);
+    storage_destroy(&s);
+    /* A larger depth after a restart: undo exists only for the last 4. */
+    f.cfg.max_reorg_depth = 8;
+    s = fx_open(&f);
+    char err[256] = "";
+    cr_assert_eq(storage_rollback(s, 4, err, sizeof err), STORAGE_EINVAL);
+    cr_assert(strstr(err, "no undo data for block 6"), "%s", err);
+    expect_head(s, f.chain, 10);
+    expect_consistent(s);
+    cr_assert_eq(storage_rollback(s, 6, err, sizeof err), STORAGE_OK, "%s", err);
+    expect_head(s, f.chain, 6);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ peers */
+
+Test(storage, peer_bans_persist)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    Alys__Storage__PeerBan b[3];
+    Alys__Storage__PeerBan *list[3];
+    const char *ids[] = { "peer-a", "peer-b", "peer-c" };
+    for (int i = 0; i < 3; i++) {
+        b[i] = (Alys__Storage__PeerBan) ALYS__STORAGE__PEER_BAN__INIT;
+        b[i].peer_id = (char *) ids[i];
+        b[i].endpoint = "tcp://10.0.0.1:30303";
+        b[i].ban_until = 1700000000000ULL + (uint64_t) i;
+        b[i].reason = "invalid block";
+        list[i] = &b[i];
+    }
+    char err[256];
+    cr_assert_eq(storage_put_peer_bans(s, list, 3, err, sizeof err), STORAGE_OK, "%s", err);
+    storage_destroy(&s);
+    s = fx_open(&f);
+    Alys__Storage__PeerBan **got;
+    size_t n;
+    cr_assert_eq(storage_get_peer_bans(s, &got, &n, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(got[i]->peer_id, ids[i]);
+        cr_assert_eq(got[i]->ban_until, 1700000000000ULL + i);
+        cr_assert_str_eq(got[i]->reason, "invalid block");
+    }
+    storage_peer_bans_free(got, n);
+    /* Replaced whole. */
+    cr_assert_eq(storage_put_peer_bans(s, &list[1], 1, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(storage_get_peer_bans(s, &got, &n, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(got[0]->peer_id, "peer-b");
+    storage_peer_bans_free(got, n);
+    b[0].peer_id = "";
+    cr_assert_eq(storage_put_peer_bans(s, list, 1, err, sizeof err), STORAGE_EINVAL);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ reads */
+
+Test(storage, get_blocks_bounds)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 20, 3), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 20, &r);
+    storage_blobs_t b;
+    uint64_t first;
+    char err[256];
+    cr_assert_eq(storage_get_blocks(s, 0, 5, false, 1 << 20, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(first, 1);
+    cr_assert_eq(b.count, 5);
+    for (size_t i = 0; i < b.count; i++) {
+        cr_assert_eq(b.items[i].len, f.chain->blocks[i].len);
+        cr_assert_arr_eq(b.items[i].data, f.chain->blocks[i].data, b.items[i].len, "bytes as imported");
+    }
+    storage_blobs_clear(&b);
+    cr_assert_eq(storage_get_blocks(s, 18, 100000, true, 1 << 20, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(b.count, 3, "stops at the head");
+    alys_header_t h;
+    alys_verdict_t v;
+    cr_assert_eq(alys_header_decode(b.items[0].data, b.items[0].len, &h, &v), 0);
+    cr_assert_eq(h.height, 18);
+    storage_blobs_clear(&b);
+    size_t one = f.chain->blocks[0].len + 6;
+    cr_assert_eq(storage_get_blocks(s, 1, 20, false, 2 * one + 10, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert(b.count >= 1 && b.count <= 3, "byte budget: %zu", b.count);
+    cr_assert(b.bytes + 6 * b.count <= 2 * one + 10);
+    storage_blobs_clear(&b);
+    cr_assert_eq(storage_get_blocks(s, 21, 5, false, 1 << 20, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(b.count, 0);
+    storage_blobs_clear(&b);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ service */
+
+static void serve(storage_t *s, Alys__Storage__StorageMsg *m, storage_reply_t *rep)
+{
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = 7;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = m;
+    storage_serve(s, &env, rep);
+}
+
+static void expect_error(storage_reply_t *rep, uint32_t code, const char *text)
+{
+    cr_assert_eq(rep->env.body_case, ALYS__BUS__ENVELOPE__BODY_ERROR);
+    cr_assert_eq(rep->env.error->code, code, "code %u: %s", rep->env.error->code,
+                 rep->env.error->message);
+    cr_assert(strstr(rep->env.error->message, text), "message: %s", rep->env.error->message);
+}
+
+Test(storage, service_requests_and_malformed_input)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 4, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_reply_t rep;
+
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;    /* not a storage body */
+    storage_serve(s, &env, &rep);
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "storage serves");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    serve(s, &m, &rep);                             /* oneof not set */
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "does not serve");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__BatchResult br = ALYS__STORAGE__BATCH_RESULT__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT;   /* a reply as request */
+    m.batch_result = &br;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "batch_result");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__GetAccount ga = ALYS__STORAGE__GET_ACCOUNT__INIT;
+    uint8_t short_key[3] = { 1, 2, 3 };
+    ga.pubkey = (ProtobufCBinaryData) { 3, short_key };
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_ACCOUNT;
+    m.get_account = &ga;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "pubkey of 3 bytes");
+    storage_reply_clear(&rep);
+
+    ga.pubkey = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, f.chain->acc_pub[0] };
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+    cr_assert(rep.env.storage->account_state->found);
+    cr_assert_eq(rep.env.storage->account_state->balance, f.chain->genesis.balances[0].balance);
+    storage_reply_clear(&rep);
+
+    /* ExecuteBatch with junk and then valid blocks. */
+    uint8_t junk[64];
+    memset(junk, 0xff, sizeof junk);
+    ProtobufCBinaryData blocks[2] = { { sizeof junk, junk }, f.chain->blocks[0] };
+    Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
+    eb.batch_id = 99;
+    eb.n_blocks = 2;
+    eb.blocks = blocks;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
+    m.execute_batch = &eb;
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+    Alys__Storage__BatchResult *res = rep.env.storage->batch_result;
+    cr_assert_eq(res->batch_id, 99);
+    cr_assert(res->failed);
+    cr_assert_eq(res->failed_height, 1);
+    cr_assert_str_eq(res->reason, "malformed");
+    cr_assert_eq(res->failed_hash.len, 0);
+    cr_assert_not(rep.head_changed);
+    storage_reply_clear(&rep);
+
+    eb.blocks = f.chain->blocks;
+    eb.n_blocks = 4;
+    serve(s, &m, &rep);
+    res = rep.env.storage->batch_result;
+    cr_assert_not(res->failed, "%s", res->detail);
+    cr_assert_eq(res->committed, 4);
+    cr_assert_eq(res->head_height, 4);
+    cr_assert_eq(res->tx_index, -1);
+    cr_assert_arr_eq(res->state_root.data, f.chain->roots[3], ALYS_HASH_LEN);
+    cr_assert(rep.head_changed);
+    /* The reply encodes (the runtime would send it). */
+    zframe_t *frame = alys_env_encode(&rep.env);
+    cr_assert_not_null(frame);
+    zframe_destroy(&frame);
+    storage_reply_clear(&rep);
+
+    Alys__Storage__Rollback rb = ALYS__STORAGE__ROLLBACK__INIT;
+    rb.height = 100;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK;
+    m.rollback = &rb;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_INVALID, "above the head");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__GetBlocks gb = ALYS__STORAGE__GET_BLOCKS__INIT;
+    gb.start = 2;
+    gb.count = 4000000000u;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS;
+    m.get_blocks = &gb;
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.storage->blocks->n_blocks, 3);
+    cr_assert_eq(rep.env.storage->blocks->start, 2);
+    storage_reply_clear(&rep);
+
+    Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
+    m.get_head = &gh;
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.storage->head->height, 4);
+    cr_assert_arr_eq(rep.env.storage->head->genesis_hash.data, f.chain->genesis.hash, ALYS_HASH_LEN);
+    storage_reply_clear(&rep);
+
+    Alys__Storage__FindBlock fb = ALYS__STORAGE__FIND_BLOCK__INIT;
+    fb.hash = (ProtobufCBinaryData) { ALYS_HASH_LEN, f.chain->hashes[2] };
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK;
+    m.find_block = &fb;
+    serve(s, &m, &rep);
+    cr_assert(rep.env.storage->block_ref->found);
+    cr_assert_eq(rep.env.storage->block_ref->height, 3);
+    storage_reply_clear(&rep);
+
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ crash atomicity */
+
+/* Child: open the store and commit the chain in batches of 7 from its head. */
+static void commit_forever(fx_t *f)
+{
+    char err[512];
+    storage_t *s = storage_open(&f->cfg, err, sizeof err);
+    if (!s)
+        _exit(3);
+    for (;;) {
+        storage_head_t h;
+        storage_head(s, &h);
+        if (h.height >= f->chain->nblocks)
+            break;
+        uint64_t n = f->chain->nblocks - h.height < 7 ? f->chain->nblocks - h.height : 7;
+        storage_batch_result_t r;
+        if (storage_execute_batch(s, &f->chain->blocks[h.height], n, NULL, &r, err, sizeof err) != 0
+            || r.failed)
+            _exit(4);
+    }
+    storage_destroy(&s);
+    _exit(0);
+}
+
+Test(storage, crash_at_any_instant_leaves_old_or_new_head, .timeout = 120)
+{
+    fx_t f;
+    fx_init(&f, 32);
+    f.cfg.wal_sync = true;
+    f.cfg.checkpoint_interval = 10;
+    f.cfg.max_reorg_depth = 16;
+    cr_assert_eq(tchain_extend(f.chain, 300, 10), 0);
+    unsigned seed = (unsigned) time(NULL) ^ (unsigned) getpid();
+    srand(seed);
+    uint64_t last = 0;
+    int kills = 0;
+    for (int round = 0; round < 40 && kills < 8; round++) {
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0)
+            commit_forever(&f);
+        usleep((useconds_t) (20000 + rand() % 80000));
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        if (WIFSIGNALED(status))
+            kills++;
+        else
+            cr_assert_eq(WEXITSTATUS(status), 0, "child failed (seed %u)", seed);
+        storage_t *s = fx_open(&f);
+        storage_head_t h;
+        storage_head(s, &h);
+        cr_assert_geq(h.height, last, "head went back from %llu to %llu (seed %u)",
+                      (unsigned long long) last, (unsigned long long) h.height, seed);
+        expect_head(s, f.chain, h.height);
+        expect_consistent(s);
+        last = h.height;
+        storage_destroy(&s);
+        if (last == f.chain->nblocks)
+            break;
+    }
+    cr_assert_geq(kills, 1, "no kill landed mid-run (seed %u)", seed);
+    /* Finish and compare with the chain's final state. */
+    storage_t *s = fx_open(&f);
+    storage_head_t h;
+    storage_head(s, &h);
+    storage_batch_result_t r;
+    if (h.height < f.chain->nblocks)
+        run_batch(s, f.chain, h.height + 1, f.chain->nblocks, &r);
+    expect_head(s, f.chain, f.chain->nblocks);
+    expect_state_equals_chain(s, f.chain);
+    expect_consistent(s);
+    storage_destroy(&s);
+    cr_log_info("crash test: %d kills, seed %u", kills, seed);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------ RocksDB's own ldb */
+
+/* Run ldb and return the first 16 hex digits after "0x" (the head height). */
+static int ldb_head_height(const char *cmd, uint64_t *height)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[8192] = "";
+    char *got = fgets(line, sizeof line, p);
+    int rc = pclose(p);
+    if (!got || rc != 0)
+        return -1;
+    char *x = strstr(line, "0x");
+    if (!x || strlen(x) < 18)
+        return -1;
+    char digits[17];
+    memcpy(digits, x + 2, 16);
+    digits[16] = '\0';
+    *height = strtoull(digits, NULL, 16);
+    return 0;
+}
+
+Test(storage, ldb_reads_the_head, .timeout = 60)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 7, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 7, &r);
+    char cmd[1024];
+    uint64_t height = 0;
+    /* While the store is open: as a secondary instance (read-only). */
+    snprintf(cmd, sizeof cmd, "ldb --db=%s/data/db --secondary_path=%s/ldb-secondary "
+             "--column_family=meta --value_hex get head 2>/dev/null", f.dir, f.dir);
+    cr_assert_eq(ldb_head_height(cmd, &height), 0, "ldb failed: %s", cmd);
+    cr_assert_eq(height, 7);
+    storage_destroy(&s);
+    /* After close: plain open. */
+    snprintf(cmd, sizeof cmd, "ldb --db=%s/data/db --column_family=meta --value_hex get head 2>/dev/null",
+             f.dir);
+    cr_assert_eq(ldb_head_height(cmd, &height), 0, "ldb failed: %s", cmd);
+    cr_assert_eq(height, 7);
+    /* And the store still opens after ldb had it. */
+    s = fx_open(&f);
+    expect_head(s, f.chain, 7);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
