@@ -7,7 +7,6 @@
  *  Prints blocks/s and tx/s with wal_sync on and off. Figures, not
  *  assertions.
  */
-#define _GNU_SOURCE
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

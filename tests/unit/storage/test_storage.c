@@ -2,7 +2,6 @@
  *  mailbox protocol (service.h) on temporary directories, with chains built
  *  by testchain.c. No sockets.
  */
-#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <signal.h>
