@@ -86,6 +86,7 @@ struct worker {
     uint32_t nheld;
     uint64_t ready_seq;          /* LRU order: lowest waited longest */
     int64_t  last_seen;
+    bool     suspect;            /* a task timed out: no work until it speaks again */
 };
 
 typedef struct {
@@ -424,6 +425,8 @@ static worker_t *find_worker(pipeline_t *self, int sock, const char *id, uint32_
 
 static uint32_t credits(const worker_t *w)
 {
+    if (w->suspect)
+        return 0;
     uint32_t used = w->nheld + w->phantom;
     return used >= w->capacity ? 0 : w->capacity - used;
 }
@@ -498,6 +501,7 @@ pl_worker_t pipeline_worker_seen(pipeline_t *self, int sock, const char *id, int
     if (queued == 0)
         w->phantom = 0;
     w->last_seen = now_ms;
+    w->suspect = false;
     pump(self, now_ms);
     return PL_WORKER_OK;
 }
@@ -658,6 +662,7 @@ bool pipeline_task_result(pipeline_t *self, int sock, const char *id, uint64_t t
     worker_t *w = find_worker(self, sock, id, NULL);
     if (w) {
         w->last_seen = now_ms;
+        w->suspect = false;
         if (!unhold(self, w, task_id) && w->phantom > 0)
             w->phantom--;
     }
@@ -861,6 +866,9 @@ static void expire_tasks(pipeline_t *self, worker_t *w, int64_t now_ms)
                      w->id, self->cfg.task_timeout_ms);
             requeue(b, t);
         }
+        /* Its credit comes back, but not before it shows it is alive: else
+         * the task would go straight back to the worker that sat on it. */
+        w->suspect = true;
     }
 }
 

@@ -1,7 +1,7 @@
 /*  chaingen.c: the deterministic chain generator (contract in chaingen.h).
  *
- *  Speed. A block costs K+1 signatures (~17 us each with a cached key pair)
- *  and, for its state root, SHAKE256 lattice vectors (~4.5 us each) of the
+ *  Speed. A block costs K+1 signatures (~18 us each with a cached key pair)
+ *  and, for its state root, lattice vectors (~1.5 us each, state.c) of the
  *  accounts it changes: one each for the generator to learn the root (the
  *  old vector is cached), two each for alys_execute_block to confirm it.
  *  Blocks are therefore built in batches, in a pipeline:
@@ -178,7 +178,10 @@ static int check_fault(const alys_chaingen_config_t *c, char *err, size_t errlen
     const char *name = alys_block_error_name(c->fault);
     if (!cg_is_fault_kind(c->fault))
         return cg_err(err, errlen, "--fault %s is not a fault kind", name), -1;
-    if (c->fault_height < 1 || c->fault_height > c->blocks)
+    if (c->fault_height == 0)
+        return cg_err(err, errlen, "--fault %s needs --fault-height H (1..%" PRIu64 ")",
+                      name, c->blocks), -1;
+    if (c->fault_height > c->blocks)
         return cg_err(err, errlen, "--fault-height %" PRIu64 " is outside 1..%" PRIu64
                        " (--blocks)", c->fault_height, c->blocks), -1;
     if (cg_fault_needs_tx(c->fault) && c->txs_per_block == 0)
@@ -340,7 +343,7 @@ static void genesis_vector(void *arg, size_t i)
 }
 
 /* Accounts funded, authorities empty; the lattice of that state, and the
- * per-account vector cache when it fits (it halves the SHAKE work: an
+ * per-account vector cache when it fits (it halves the vector work: an
  * account's old vector is the one computed at its previous change). */
 static int sim_init(alys_chaingen_t *self)
 {
@@ -544,7 +547,7 @@ static void seal_txs(void *arg, size_t j)
             atomic_store(&p->failed, 1);
     }
     alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
-    /* The lattice vectors of the accounts the block changed: the SHAKE256
+    /* The lattice vectors of the accounts the block changed: the hashing
      * work, done here in parallel; phase 3 only adds them up in order. */
     for (size_t e = p->bt->t_off[j]; e < p->bt->t_off[j + 1]; e++) {
         const uint8_t *pub = pub_of(self, p->bt->t_idx[e]);
@@ -880,7 +883,7 @@ void alys_chaingen_destroy(alys_chaingen_t **self_p)
     alys_memstate_destroy(&self->ms);
     alys_overlay_destroy(&self->ov);
     if (self->kp)
-        memset(self->kp, 0, ((size_t)self->cfg.authorities + self->cfg.accounts) * sizeof *self->kp);
+        explicit_bzero(self->kp, ((size_t)self->cfg.authorities + self->cfg.accounts) * sizeof *self->kp);
     free(self->kp);
     alys_chaingen_keys_clear(&self->keys);
     alys_genesis_clear(&self->genesis);
@@ -994,7 +997,7 @@ static int write_keys(const char *path, const alys_chaingen_keys_t *k)
         line[2 * ALYS_SECKEY_LEN] = '\n';
         if (write(fd, line, sizeof line - 1) != (ssize_t)(sizeof line - 1))
             rc = -1;
-        memset(line, 0, sizeof line);
+        explicit_bzero(line, sizeof line);
     }
     if (rc == 0)
         rc = fsync(fd);

@@ -13,8 +13,6 @@
 
 #define FAR_FUTURE_MS 31557600000000ULL   /* 1000 Julian years */
 
-/* ================================================================ faults */
-
 bool cg_is_fault_kind(alys_block_error_t k)
 {
     return k > ALYS_BLOCK_OK && k < ALYS_BLOCK_ERROR_COUNT && k != ALYS_BLOCK_INTERNAL_ERROR;
@@ -88,22 +86,21 @@ static int fault_applies(const alys_block_t *b, alys_block_error_t kind,
     return 0;
 }
 
-/* The change alone, without re-signing: the generator signs later anyway.
- * Returns the altered tx index or -1. */
 int32_t cg_fault_mutate(alys_block_t *b, alys_block_error_t kind,
-                            const alys_chaingen_fault_ctx_t *ctx)
+                        const alys_chaingen_fault_ctx_t *ctx)
 {
     alys_header_t *h = &b->header;
+    const alys_genesis_t *g = ctx->genesis;
     int32_t m = (int32_t)(b->tx_count / 2);
     switch (kind) {
     case ALYS_BLOCK_BAD_PROPOSER_SIG:     h->signature[0] ^= 1; break;
-    case ALYS_BLOCK_WRONG_PROPOSER:       h->proposer = (uint32_t)((h->slot + 1) % ctx->genesis->authority_count); break;
+    case ALYS_BLOCK_WRONG_PROPOSER:       h->proposer = (uint32_t)((h->slot + 1) % g->authority_count); break;
     case ALYS_BLOCK_BAD_TX_SIG:           b->txs[m].signature[0] ^= 1; return m;
     case ALYS_BLOCK_TX_ROOT_MISMATCH:     h->tx_root[0] ^= 1; break;
     case ALYS_BLOCK_PARENT_MISMATCH:      h->parent_hash[0] ^= 1; break;
     case ALYS_BLOCK_HEIGHT_GAP:           h->height += 1; break;
-    case ALYS_BLOCK_NON_INCREASING_SLOT:  cg_set_slot(h, ctx->genesis, ctx->parent->slot); break;
-    case ALYS_BLOCK_FUTURE_SLOT:          cg_set_slot(h, ctx->genesis, h->slot + far_future_slots(ctx->genesis)); break;
+    case ALYS_BLOCK_NON_INCREASING_SLOT:  cg_set_slot(h, g, ctx->parent->slot); break;
+    case ALYS_BLOCK_FUTURE_SLOT:          cg_set_slot(h, g, h->slot + far_future_slots(g)); break;
     case ALYS_BLOCK_BAD_TIMESTAMP:        h->timestamp += 1; break;
     case ALYS_BLOCK_BAD_NONCE:            b->txs[m].nonce += 1; return m;
     case ALYS_BLOCK_INSUFFICIENT_BALANCE: b->txs[m].amount = 1ULL << 62; return m;
@@ -118,22 +115,18 @@ static int sign_hash(const uint8_t *sec, const alys_hash_t msg, uint8_t sig[ALYS
     return sec ? alys_sign(sec, msg, sig) : -1;
 }
 
-int alys_chaingen_corrupt_block(alys_block_t *b, alys_block_error_t kind,
-                                const alys_chaingen_fault_ctx_t *ctx, int32_t *tx_index,
-                                char *err, size_t errlen)
+/* Re-sign tx m and redo the tx root (tx kinds), then re-sign the header
+ * (every kind but the two that break a signature on purpose). */
+static int resign(alys_block_t *b, alys_block_error_t kind, int32_t m,
+                  const alys_chaingen_fault_ctx_t *ctx, char *err, size_t errlen)
 {
-    if (fault_applies(b, kind, ctx, err, errlen) != 0)
-        return -1;
-    int32_t m = cg_fault_mutate(b, kind, ctx);
-    if (tx_index)
-        *tx_index = m;
     alys_hash_t hash;
     if (kind == ALYS_BLOCK_BAD_NONCE || kind == ALYS_BLOCK_INSUFFICIENT_BALANCE) {
         alys_tx_t *tx = &b->txs[m];
         alys_tx_hash(tx, hash);
         if (sign_hash(alys_chaingen_keys_secret(ctx->keys, tx->from), hash, tx->signature) != 0) {
             cg_err(err, errlen, "fault %s: no secret key for the sender of tx %d",
-                    alys_block_error_name(kind), m);
+                   alys_block_error_name(kind), m);
             return -1;
         }
         alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
@@ -147,6 +140,30 @@ int alys_chaingen_corrupt_block(alys_block_t *b, alys_block_error_t kind,
         cg_err(err, errlen, "fault %s: no secret key for authority %u", alys_block_error_name(kind), p);
         return -1;
     }
+    return 0;
+}
+
+int alys_chaingen_corrupt_block(alys_block_t *b, alys_block_error_t kind,
+                                const alys_chaingen_fault_ctx_t *ctx, int32_t *tx_index,
+                                char *err, size_t errlen)
+{
+    if (fault_applies(b, kind, ctx, err, errlen) != 0)
+        return -1;
+    /* a fault touches the header and at most tx m: keep both to restore */
+    alys_header_t header = b->header;
+    int32_t m = (int32_t)(b->tx_count / 2);
+    alys_tx_t tx = { 0 };
+    if (b->tx_count)
+        tx = b->txs[m];
+    int32_t changed = cg_fault_mutate(b, kind, ctx);
+    if (resign(b, kind, changed, ctx, err, errlen) != 0) {
+        b->header = header;
+        if (b->tx_count)
+            b->txs[m] = tx;
+        return -1;
+    }
+    if (tx_index)
+        *tx_index = changed;
     return 0;
 }
 

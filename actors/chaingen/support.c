@@ -67,7 +67,8 @@ void cg_parallel_for(size_t n, uint32_t threads, cg_par_fn fn, void *ctx)
 /* ================================================================ keys */
 
 /* One secp256k1 context for all signing threads: signing only reads it. Not
- * randomized: these keys come from a public seed, blinding protects nothing. */
+ * randomized: these keys come from a public seed, blinding protects nothing.
+ * Lives as long as the process. */
 static secp256k1_context *s_ctx;
 static pthread_once_t s_ctx_once = PTHREAD_ONCE_INIT;
 
@@ -146,7 +147,7 @@ static int keys_alloc(alys_chaingen_keys_t *k, uint32_t authorities, uint32_t ac
 }
 
 int cg_keys_derive(const char *seed, uint32_t authorities, uint32_t accounts,
-                       uint32_t threads, alys_chaingen_keys_t *out, secp256k1_keypair *kp)
+                   uint32_t threads, alys_chaingen_keys_t *out, secp256k1_keypair *kp)
 {
     if (!cg_secp() || keys_alloc(out, authorities, accounts) != 0)
         return -1;
@@ -170,11 +171,12 @@ void alys_chaingen_keys_clear(alys_chaingen_keys_t *k)
 {
     if (!k)
         return;
-    /* secret keys: wipe before free, they sign for the chain */
+    /* secret keys: wipe before free (explicit_bzero: a plain memset before
+     * free may be optimised away), they sign for the chain */
     if (k->authority_sec)
-        memset(k->authority_sec, 0, (size_t)k->authority_count * ALYS_SECKEY_LEN);
+        explicit_bzero(k->authority_sec, (size_t)k->authority_count * ALYS_SECKEY_LEN);
     if (k->account_sec)
-        memset(k->account_sec, 0, (size_t)k->account_count * ALYS_SECKEY_LEN);
+        explicit_bzero(k->account_sec, (size_t)k->account_count * ALYS_SECKEY_LEN);
     free(k->authority_sec);
     free(k->authority_pub);
     free(k->account_sec);

@@ -49,8 +49,8 @@ static const char *const s_cf_names[CF_COUNT] = {
 /* Memtables: a bounded total (write buffer manager) rather than 64 MiB per
  * column family by default, so the process's memory stays flat however long
  * the chain gets. */
-#define WRITE_BUFFER_BYTES     (8u << 20)
-#define DB_WRITE_BUFFER_BYTES  (32u << 20)
+#define WRITE_BUFFER_BYTES     (4u << 20)
+#define DB_WRITE_BUFFER_BYTES  (16u << 20)
 #define MIN_CACHE_BYTES        (8u << 20)
 
 struct storage {
@@ -705,8 +705,10 @@ static void cps_apply(storage_t *self, const uint64_t *added, size_t nadded, siz
                 log_warn("checkpoint list: out of memory (list is rebuilt on restart)");
     if (drop > self->ncps)
         drop = self->ncps;
-    memmove(self->cps, self->cps + drop, (self->ncps - drop) * sizeof *self->cps);
-    self->ncps -= drop;
+    if (drop) {
+        memmove(self->cps, self->cps + drop, (self->ncps - drop) * sizeof *self->cps);
+        self->ncps -= drop;
+    }
     self->head.last_checkpoint = self->ncps ? self->cps[self->ncps - 1] : 0;
 }
 

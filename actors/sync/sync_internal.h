@@ -22,6 +22,7 @@
 #define SYNC_COOLDOWN_BASE_MS 500
 #define SYNC_COOLDOWN_MAX_MS  30000
 #define SYNC_HEIGHT_CAP_MS    30000   /* how long a peer's disproved height stays capped */
+#define SYNC_BUSY_BACKOFF_MS  250     /* BlockProcessor said BUSY: hold new bodies back */
 
 typedef struct {
     bool     used;
@@ -36,6 +37,7 @@ typedef struct {
     uint32_t consecutive_failures;
     uint64_t cooldown_until;
     uint64_t last_assigned;
+    uint32_t rank;                /* PeerSet order, UINT32_MAX = unranked */
 } sync_peer_t;
 
 typedef struct {
@@ -49,6 +51,9 @@ typedef struct {
     uint32_t attempts;            /* failed attempts so far */
     sync_peer_id_t excluded[SYNC_EXCLUDE_MAX];
     uint32_t excluded_count;      /* ring: the last SYNC_EXCLUDE_MAX failures */
+    sync_peer_id_t suspects[SYNC_EXCLUDE_MAX];   /* served copies that failed processing */
+    uint32_t suspect_count;
+    char     suspect_reason[SYNC_LOG_MAX / 2];
     alys_hash_t *hashes;          /* expected header hashes, batch_hash_cap each */
 } sync_batch_t;
 
@@ -103,6 +108,7 @@ struct _sync_machine_t {
     uint32_t batch_hash_cap;       /* hashes per batch slot = largest batch */
     uint64_t sched_tip;
     uint32_t batch_size_hint;      /* PeerManager's adaptive size */
+    uint64_t busy_until;           /* BlockProcessor BUSY: no new bodies before */
 
     /* Adaptive timeout */
     double   ewma_ms_per_block;    /* 0 until the first completed range */

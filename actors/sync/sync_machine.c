@@ -610,6 +610,17 @@ sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double sco
 }
 
 int
+sync_machine_on_peer_rank(sync_machine_t *self, const char *peer_id, uint32_t rank)
+{
+    if (!self || !valid_id(peer_id))
+        return -1;
+    sync_peer_t *p = sync_peer_find(self, peer_id);
+    if (p)
+        p->rank = rank;
+    return 0;
+}
+
+int
 sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size)
 {
     if (!self)
@@ -800,14 +811,15 @@ sync_state_name(sync_state_kind_t s)
 const char *
 sync_outcome_name(sync_outcome_t o)
 {
-    static const char *names[] = { "ok", "timeout", "invalid", "short", "violation" };
+    static const char *names[] = { "ok", "timeout", "invalid", "short", "violation",
+                                   "no_peer", "busy" };
     return (unsigned) o < sizeof names / sizeof names[0] ? names[o] : "unknown";
 }
 
 const char *
 sync_penalty_name(sync_penalty_t p)
 {
-    static const char *names[] = { "stall", "invalid_block", "invalid_header", "lied_height" };
+    static const char *names[] = { "stall", "invalid_header", "lied_height" };
     return (unsigned) p < sizeof names / sizeof names[0] ? names[p] : "unknown";
 }
 
@@ -824,6 +836,6 @@ sync_action_name(sync_action_kind_t k)
 {
     static const char *names[] = { "fetch_headers", "fetch_blocks", "cancel", "penalise_peer",
                                    "state_changed", "can_produce_changed", "create_checkpoint",
-                                   "rollback", "recovered", "log" };
+                                   "rollback", "recovered", "log", "range_verdict" };
     return (unsigned) k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }

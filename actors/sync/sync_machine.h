@@ -21,8 +21,46 @@
  *  (timeout, invalid, short, violation), so the machine does NOT emit
  *  PENALISE_PEER for those. It emits PENALISE_PEER only for what PeerManager
  *  cannot know: a staller reassigned by the window logic, an implausible
- *  reported height, headers that main.c found invalid, and a block that
- *  BlockProcessor refused (blamed on the peer that served its range).
+ *  reported height, and headers that main.c found invalid. A block that
+ *  BlockProcessor refused makes the serving peer a suspect only: the range is
+ *  fetched from another peer, and once a copy validates the machine emits
+ *  RANGE_VERDICT{valid=false} for the suspect (and valid=true for the peer
+ *  whose copy was good), so the peer that really served bad data is blamed and
+ *  nobody is blamed for our own failures.
+ *
+ *  Design rules (details in sync_window.c):
+ *  - Headers first, interleaved: one header request (bounded by header_batch)
+ *    is in flight whenever fewer than header_lookahead verified hashes are
+ *    held above the head, beside up to max_parallel_downloads body ranges
+ *    (the limit counts body ranges only). Bodies are fetched only for heights
+ *    with verified headers. DownloadingHeaders is the opening phase; once
+ *    bodies flow the state stays DownloadingBlocks/CatchingUp.
+ *  - Window: ranges cover (head, head + download_window] at most; new ranges
+ *    are a window's share (download_window / max_parallel) at most.
+ *  - Stalls: only the lowest unfinished range is watched. Timeout =
+ *    clamp(stall_k * EWMA(ms per block) * count * mult, stall_floor_ms,
+ *    request_timeout_ms); mult doubles per reassignment (max 32) and decays
+ *    x0.85 per completed range (Bitcoin Core's m_block_stalling_timeout).
+ *  - A peer whose header reply shows it lacks a height it claimed (zero
+ *    headers, or invalid ones) is believed only up to what it showed, for
+ *    30 s, so a plausible height lie cannot hold the target up.
+ *
+ *  main.c, in short:
+ *    cfg from sync_machine_config_from(&node_cfg), req_id_base unique per
+ *    start; new(); init(head from Storage); then per message: the matching
+ *    sync_machine_on_*() call, per timer (every ~100 ms): tick(); after each
+ *    call drain next_action() and translate: FETCH_* -> PeerManager,
+ *    CANCEL -> PeerManager, PENALISE_PEER -> alys.peer.Penalise (stall ->
+ *    TIMEOUT, invalid_header and lied_height -> INVALID, reason =
+ *    sync_penalty_name()), RANGE_VERDICT -> alys.peer.RangeVerdict,
+ *    CREATE_CHECKPOINT/ROLLBACK -> Storage, STATE_CHANGED/CAN_PRODUCE_CHANGED
+ *    -> event bus + log + metrics, RECOVERED -> alys_sync_recoveries_total,
+ *    LOG -> log. Inputs: alys.peer.FetchResult -> on_range_outcome (the
+ *    Outcome values are sync_outcome_t's), HeadersResult -> verify, then
+ *    on_headers; BatchOutcome -> on_committed(head) then, if failed,
+ *    on_block_failed; PeerSet -> on_peer_status/score/rank per entry and
+ *    on_batch_size. Queries (GetSyncStatus, CanProduceBlocks) read
+ *    get_progress()/get_state()/can_produce_blocks() directly.
  *
  *  Ownership. sync_machine_new() allocates everything the machine will ever
  *  use (batch pool, header ring, action queue), so memory is bounded by the
@@ -63,19 +101,20 @@ typedef enum {
 typedef enum { SYNC_STRATEGY_PARALLEL, SYNC_STRATEGY_SEQUENTIAL } sync_strategy_t;
 
 /* Outcome of one request id, as PeerManager (or main.c for header checks)
- * reports it. */
+ * reports it. The values are alys.peer.Outcome's (proto/peer.proto). */
 typedef enum {
     SYNC_OUTCOME_OK = 0,       /* bodies delivered to BlockProcessor / headers verified */
-    SYNC_OUTCOME_TIMEOUT,
-    SYNC_OUTCOME_INVALID,      /* data did not verify (body vs header, bad header) */
-    SYNC_OUTCOME_SHORT,        /* fewer items than asked */
-    SYNC_OUTCOME_VIOLATION,    /* protocol violation (PeerManager drops the peer) */
+    SYNC_OUTCOME_TIMEOUT = 1,
+    SYNC_OUTCOME_INVALID = 2,  /* data did not verify (body vs header, bad header) */
+    SYNC_OUTCOME_SHORT = 3,    /* fewer items than asked */
+    SYNC_OUTCOME_VIOLATION = 4,/* protocol violation (PeerManager drops the peer) */
+    SYNC_OUTCOME_NO_PEER = 5,  /* peer unknown or gone: re-issued, nobody blamed */
+    SYNC_OUTCOME_BUSY = 6,     /* BlockProcessor full: re-issued a little later */
 } sync_outcome_t;
 
 typedef enum {
     SYNC_PENALTY_STALL = 0,    /* held up the download window past its timeout */
-    SYNC_PENALTY_INVALID_BLOCK,/* served a block BlockProcessor refused */
-    SYNC_PENALTY_INVALID_HEADER,
+    SYNC_PENALTY_INVALID_HEADER,/* main.c's header verification failed */
     SYNC_PENALTY_LIED_HEIGHT,  /* reported a height above the wall-clock slot */
 } sync_penalty_t;
 
@@ -103,6 +142,7 @@ typedef enum {
     SYNC_ACTION_ROLLBACK,
     SYNC_ACTION_RECOVERED,
     SYNC_ACTION_LOG,
+    SYNC_ACTION_RANGE_VERDICT,
 } sync_action_kind_t;
 
 typedef struct {
@@ -114,6 +154,7 @@ typedef struct {
             uint64_t start;
             uint32_t count;
             alys_hash_t parent_hash;   /* hash of height start-1: verify linkage */
+            uint32_t timeout_ms;       /* upper bound; PeerManager may use less */
         } fetch_headers;
         struct {                       /* GetBlocks [start, start+count) */
             uint64_t req_id;
@@ -123,6 +164,7 @@ typedef struct {
             const alys_hash_t *expected;   /* header hash per height, or NULL */
             uint32_t expected_count;       /* == count, or 0 (sequential) */
             bool deliver_to_processor;     /* always true today */
+            uint32_t timeout_ms;           /* upper bound; PeerManager may use less */
         } fetch_blocks;
         struct { uint64_t req_id; sync_peer_id_t peer; } cancel;
         struct { sync_peer_id_t peer; sync_penalty_t kind; } penalise;
@@ -136,6 +178,15 @@ typedef struct {
         struct { uint64_t height; } rollback;            /* roll storage back to height */
         struct { uint64_t from_height; uint32_t attempt; } recovered;
         struct { sync_log_level_t level; char text[SYNC_LOG_MAX]; } log;
+        struct {                       /* alys.peer.RangeVerdict: sent when a range
+                                          that failed processing from one peer later
+                                          validated from another (or the same) peer */
+            uint64_t start;
+            uint32_t count;
+            sync_peer_id_t peer;
+            bool valid;                /* false: this peer served bad data */
+            char reason[SYNC_LOG_MAX / 2];
+        } range_verdict;
     };
 } sync_action_t;
 
@@ -281,8 +332,12 @@ int sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const cha
                                 uint64_t reported_height, uint64_t max_plausible_height);
 int sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms,
                                       const char *peer_id, const char *reason);
-/* PeerManager's current score for a peer; ranks peers for new ranges. */
+/* PeerManager's current score for a peer (reported in SyncProgress). */
 int sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double score);
+/* The peer's place in PeerManager's PeerSet order (0 = preferred by the
+ * configured selection strategy). Among peers with equally many ranges in
+ * flight, lower rank wins, then higher score. */
+int sync_machine_on_peer_rank(sync_machine_t *self, const char *peer_id, uint32_t rank);
 /* PeerManager's adaptive batch size (ignored when the batch size is fixed). */
 int sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size);
 
@@ -298,10 +353,11 @@ int sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_
 int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                                   sync_outcome_t outcome);
 
-/* ProcessBlockBatch results. committed: the head is now height/hash.
+/* Processing results (alys.peer.BatchOutcome / alys.processor.BatchProcessed):
+ * committed: the head is now height/hash (call it first, with head_height).
  * failed: the block at height was refused; BlockProcessor is assumed to have
  * dropped what it held at and above height, so those ranges are fetched
- * again. peer_at_fault false (e.g. a storage error) retries without blame. */
+ * again. peer_at_fault false (e.g. a storage error) retries without suspicion. */
 int sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
                               const alys_hash_t hash);
 int sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,

@@ -30,6 +30,7 @@ sync_peer_add(sync_machine_t *self, const char *id)
         p->used = true;
         sync_copy_id(p->id, id);
         p->served_cap = UINT64_MAX;
+        p->rank = UINT32_MAX;
         return p;
     }
     return NULL;
@@ -116,13 +117,15 @@ avoided(const sync_peer_t *p, const sync_peer_id_t *avoid, uint32_t n)
 }
 
 /* Is a better than b for the next range? Fewest ranges in flight first (so
- * ranges land on different peers), then PeerManager's score (which carries
- * its selection strategy), then the least recently used. */
+ * ranges land on different peers), then PeerManager's order (its configured
+ * selection strategy), then its score, then the least recently used. */
 static bool
 better(const sync_peer_t *a, const sync_peer_t *b)
 {
     if (a->in_flight != b->in_flight)
         return a->in_flight < b->in_flight;
+    if (a->rank != b->rank)
+        return a->rank < b->rank;
     double sa = a->has_score ? a->score : 0, sb = b->has_score ? b->score : 0;
     if (sa != sb)
         return sa > sb;

@@ -22,6 +22,7 @@
  *  cascade into disconnecting every peer in turn; each completed range decays
  *  the multiplier by 0.85 back toward 1.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "sync_internal.h"
@@ -110,6 +111,45 @@ excluded_len(const sync_batch_t *b)
     return b->excluded_count < SYNC_EXCLUDE_MAX ? b->excluded_count : SYNC_EXCLUDE_MAX;
 }
 
+static void
+emit_verdict(sync_machine_t *self, const sync_batch_t *b, const char *peer, bool valid)
+{
+    sync_action_t *a = sync_push(self, SYNC_ACTION_RANGE_VERDICT);
+    if (!a)
+        return;
+    a->range_verdict.start = b->start;
+    a->range_verdict.count = b->count;
+    sync_copy_id(a->range_verdict.peer, peer);
+    a->range_verdict.valid = valid;
+    snprintf(a->range_verdict.reason, sizeof a->range_verdict.reason, "%s", b->suspect_reason);
+}
+
+/* A range is committed. If copies of it failed processing before, the peers
+ * that served them lied (this copy validated): convict them, and clear the
+ * one whose copy was good. A suspect whose own later copy validated is
+ * cleared: the first failure was not its data. */
+static void
+batch_done(sync_machine_t *self, sync_batch_t *b)
+{
+    for (uint32_t i = 0; i < b->suspect_count; i++)
+        if (strcmp(b->suspects[i], b->peer) != 0)
+            emit_verdict(self, b, b->suspects[i], false);
+    if (b->suspect_count)
+        emit_verdict(self, b, b->peer, true);
+    batch_release(b);
+}
+
+static void
+batch_suspect(sync_batch_t *b, const char *reason)
+{
+    for (uint32_t i = 0; i < b->suspect_count; i++)
+        if (strcmp(b->suspects[i], b->peer) == 0)
+            return;
+    if (b->suspect_count < SYNC_EXCLUDE_MAX)
+        sync_copy_id(b->suspects[b->suspect_count++], b->peer);
+    snprintf(b->suspect_reason, sizeof b->suspect_reason, "%s", reason);
+}
+
 /* Back to the queue without blame: the request was lost, not failed. */
 static void
 batch_unassign(sync_machine_t *self, sync_batch_t *b)
@@ -185,6 +225,7 @@ assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_peer_t *p)
     a->fetch_blocks.expected = sync_is_sequential(self) ? NULL : (const alys_hash_t *) b->hashes;
     a->fetch_blocks.expected_count = sync_is_sequential(self) ? 0 : b->count;
     a->fetch_blocks.deliver_to_processor = true;
+    a->fetch_blocks.timeout_ms = self->cfg.request_timeout_ms;
 }
 
 static const uint8_t *
@@ -233,6 +274,7 @@ request_headers(sync_machine_t *self, uint64_t now_ms)
     a->fetch_headers.start = self->hreq.start;
     a->fetch_headers.count = self->hreq.count;
     memcpy(a->fetch_headers.parent_hash, header_hash(self, self->hdr_tip), sizeof(alys_hash_t));
+    a->fetch_headers.timeout_ms = self->cfg.request_timeout_ms;
 }
 
 static void
@@ -301,6 +343,8 @@ static void
 dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
 {
     request_headers(self, now_ms);
+    if (now_ms < self->busy_until)
+        return;
     while (sync_in_flight(self) < self->cfg.max_parallel_downloads) {
         sync_batch_t *b = batch_lowest(self, true);
         if (b) {
@@ -337,17 +381,25 @@ choose_sequential_peer(sync_machine_t *self, uint64_t now_ms)
 static void
 dispatch_sequential(sync_machine_t *self, uint64_t now_ms)
 {
-    if (batch_lowest(self, false))
+    sync_batch_t *b = batch_lowest(self, false);
+    if ((b && !waiting(b)) || now_ms < self->busy_until)
         return;
     uint64_t target = sync_target(self, now_ms);
-    if (self->head >= target)
+    if (!b && self->head >= target)
         return;
     sync_peer_t *p = self->seq_peer[0] ? sync_peer_find(self, self->seq_peer) : NULL;
     if (!p) {
         choose_sequential_peer(self, now_ms);
         p = self->seq_peer[0] ? sync_peer_find(self, self->seq_peer) : NULL;
     }
-    sync_batch_t *b = p ? batch_alloc(self) : NULL;
+    if (!p)
+        return;
+    if (b) {                    /* re-issue a lost or refused request: not an error */
+        if (trim_to_head(self, b))
+            assign(self, now_ms, b, p);
+        return;
+    }
+    b = batch_alloc(self);
     if (!b)
         return;
     uint64_t left = target - self->head;
@@ -398,8 +450,10 @@ sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
             if (b->state == SYNC_BATCH_DOWNLOADING) {  /* someone else's copy won */
                 sync_cancel(self, b->req_id, b->peer);
                 batch_unassign(self, b);
+                batch_release(b);
+            } else {
+                batch_done(self, b);
             }
-            batch_release(b);
         } else if (b->state == SYNC_BATCH_AWAITING_PROCESSING && b->start <= self->head + 1) {
             b->state = SYNC_BATCH_PROCESSING;
             b->since = now_ms;
@@ -516,6 +570,21 @@ learn_speed(sync_machine_t *self, const sync_batch_t *b, uint64_t now_ms)
         self->stall_mult = 1.0;
 }
 
+/* NO_PEER / BUSY: nobody served anything wrong. Re-issue; after BUSY hold
+ * new bodies back briefly so a full BlockProcessor is not hammered. */
+static void
+not_served(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_outcome_t outcome)
+{
+    sync_peer_t *p = sync_peer_find(self, b->peer);
+    sync_log(self, SYNC_LOG_DEBUG, "range [%llu,%llu) %s: re-issuing", (unsigned long long) b->start,
+             (unsigned long long) (b->start + b->count), sync_outcome_name(outcome));
+    batch_unassign(self, b);
+    if (outcome == SYNC_OUTCOME_BUSY)
+        self->busy_until = now_ms + SYNC_BUSY_BACKOFF_MS;
+    else if (p)
+        sync_peer_failed(self, p, now_ms);   /* PeerDisconnected usually follows */
+}
+
 int
 sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                        sync_outcome_t outcome)
@@ -524,6 +593,10 @@ sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     if (!b) {                    /* reassigned, cancelled or duplicate: nothing to do */
         sync_log(self, SYNC_LOG_DEBUG, "late %s outcome for request %llu ignored",
                  sync_outcome_name(outcome), (unsigned long long) req_id);
+        return 0;
+    }
+    if (outcome == SYNC_OUTCOME_NO_PEER || outcome == SYNC_OUTCOME_BUSY) {
+        not_served(self, now_ms, b, outcome);
         return 0;
     }
     sync_peer_t *p = sync_peer_find(self, b->peer);
@@ -542,7 +615,7 @@ sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     b->state = b->start <= self->head + 1 ? SYNC_BATCH_PROCESSING : SYNC_BATCH_AWAITING_PROCESSING;
     b->since = now_ms;
     if (batch_end(b) <= self->head)
-        batch_release(b);
+        batch_done(self, b);
     return 0;
 }
 
@@ -581,6 +654,11 @@ sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     }
     sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
     header_req_drop(self, false);
+    if (outcome == SYNC_OUTCOME_NO_PEER || outcome == SYNC_OUTCOME_BUSY) {
+        if (p)                                   /* not a failure of the headers */
+            sync_peer_failed(self, p, now_ms);
+        return 0;
+    }
     bool fits = start == self->hreq.start && count <= self->hreq.count;
     if (outcome != SYNC_OUTCOME_OK || count == 0 || !fits)
         return headers_failed(self, now_ms, p, outcome == SYNC_OUTCOME_OK
@@ -620,10 +698,11 @@ sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
         return 0;
     }
     if (peer_at_fault) {
-        sync_penalise(self, b->peer, SYNC_PENALTY_INVALID_BLOCK);
-        sync_log(self, SYNC_LOG_WARN, "block %llu refused (%s): blaming %s, who served [%llu,%llu)",
-                 (unsigned long long) height, reason, b->peer, (unsigned long long) b->start,
-                 (unsigned long long) (b->start + b->count));
+        /* Suspect, not convicted: the verdict comes when another copy validates. */
+        batch_suspect(b, reason);
+        sync_log(self, SYNC_LOG_WARN, "block %llu refused (%s): %s served [%llu,%llu), "
+                 "fetching it elsewhere", (unsigned long long) height, reason, b->peer,
+                 (unsigned long long) b->start, (unsigned long long) (b->start + b->count));
     }
     /* BlockProcessor dropped what it held above the failure: fetch it again. */
     sync_window_requeue_delivered(self, b->start + b->count);

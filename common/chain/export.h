@@ -28,6 +28,16 @@
  *  of record i is meant to have height first_height + i - 1). N must be at most
  *  ALYS_MAX_BLOCK_BYTES (1 MiB).
  *
+ *  Example, the start of a 30-block export (hex):
+ *      00 00 00 36                      header record, N = 54
+ *      0a 0e "alys-export-v1"           magic        (field 1, 14 bytes)
+ *      12 20 80 74 1f ... 57 b8         genesis_hash (field 2, 32 bytes)
+ *      18 01                            first_height (field 3) = 1
+ *      20 1e                            block_count  (field 4) = 30
+ *      00 00 02 ed 0a b4 ...            record 1: N = 749, an alys.chain.Block
+ *  (protobuf field order and encoding are the protobuf-c writer's; a reader
+ *  must accept any valid protobuf encoding of the same message.)
+ *
  *  The stream ends at end of file exactly on a record boundary. When
  *  block_count is not 0 the stream must hold exactly block_count block records,
  *  so a file cut at any byte is detected; with block_count 0 a cut on a record
@@ -46,7 +56,10 @@
  *  offset of the record's length prefix, e.g.
  *      chain.export: record 1234 at offset 5678: truncated (need 300 bytes, have 12)
  *      chain.export: record 7 at offset 901: length 2000000 exceeds the limit 1048576
- *      chain.export: record 0 at offset 0: wrong magic "alys-export-v0" (want "alys-export-v1")
+ *      chain.export: record 0 at offset 0: wrong magic "alys-export-v0" (want
+ *          "alys-export-v1"): not an alys export stream
+ *      chain.export: record 12 at offset 9001: truncated (the header announces
+ *          30 blocks, the stream ends after 11)
  *  No input crashes the reader or makes it allocate more than the bound.
  *
  *  OWNERSHIP

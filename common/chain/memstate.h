@@ -16,6 +16,10 @@
  *          alys_execute_block(&view, &b, &v);   // on success:
  *          alys_memstate_commit_overlay(ms, ov); // also resets ov
  *
+ *  The unkeyed hash is for trusted key sets (generated, or test data): keys
+ *  chosen by a remote party could be picked to collide. StorageActor keeps
+ *  such state in RocksDB, not here.
+ *
  *  Ownership: the store owns its entries; destroy with alys_memstate_destroy,
  *  which sets the pointer to NULL. Not thread-safe.
  */

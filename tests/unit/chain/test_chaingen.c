@@ -488,6 +488,26 @@ Test(chaingen, corrupt_block_refuses_what_does_not_apply)
     cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_OK, &ctx, NULL, err, sizeof err), -1);
     cr_assert_eq(memcmp(&copy, b, sizeof copy), 0, "a refused fault changes nothing");
     alys_chaingen_destroy(&gen);
+
+    /* without the keys to re-sign, the block is left exactly as it was */
+    c.txs_per_block = 3;
+    c.authorities = 2;
+    gen = alys_chaingen_new(&c, err, sizeof err);
+    cr_assert(gen, "%s", err);
+    cr_assert_eq(alys_chaingen_next(gen, &bytes, &len, &b, err, sizeof err), 1);
+    alys_tx_t txs[3];
+    memcpy(txs, b->txs, sizeof txs);
+    copy = *b;
+    copy.txs = txs;
+    alys_chaingen_keys_t none = { 0 };
+    ctx = (alys_chaingen_fault_ctx_t){ alys_chaingen_genesis(gen), &none, NULL };
+    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "no secret key for the sender"), "%s", err);
+    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_PARENT_MISMATCH, &ctx, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "no secret key for authority"), "%s", err);
+    cr_assert_eq(memcmp(&copy.header, &b->header, sizeof copy.header), 0);
+    cr_assert_eq(memcmp(txs, b->txs, sizeof txs), 0);
+    alys_chaingen_destroy(&gen);
 }
 
 /* ---------------------------------------------------------------- arguments */
@@ -530,7 +550,7 @@ Test(chaingen, arguments_validated)
     expect_config_error(&c, "--chain-id may hold only");
     small_config(&c, "args");
     c.fault = ALYS_BLOCK_BAD_NONCE;
-    expect_config_error(&c, "--fault-height 0 is outside 1..30");
+    expect_config_error(&c, "--fault bad_nonce needs --fault-height H (1..30)");
     c.fault_height = 31;
     expect_config_error(&c, "--fault-height 31 is outside 1..30");
     c.fault_height = 30;

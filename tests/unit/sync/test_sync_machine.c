@@ -541,5 +541,20 @@ Test(sync_state, sequential_stops_on_invalid_block)
     cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 10, true, "bad_tx_signature"), 0);
     t_drain(t);
     cr_assert_eq(t_state(t), SYNC_FAILED);
-    cr_assert(t_penalised(t, f->fetch_blocks.peer, SYNC_PENALTY_INVALID_BLOCK));
+    cr_assert(reason_has(last_transition(), "bad_tx_signature"));
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 1);
+}
+
+Test(sync_state, sequential_reissues_lost_requests_without_stopping)
+{
+    setup_sequential(7);
+    uint64_t req = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0)->fetch_blocks.req_id;
+    cr_assert_eq(sync_machine_on_peer_manager_restarted(t->m, t->now), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 2);
+    const sync_action_t *f = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 1);
+    cr_assert_neq(f->fetch_blocks.req_id, req);
+    cr_assert_eq(f->fetch_blocks.start, 1);
+    cr_assert_str_eq(f->fetch_blocks.peer, t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0)->fetch_blocks.peer);
+    cr_assert_neq(t_state(t), SYNC_FAILED, "a lost request is not the peer's error");
 }

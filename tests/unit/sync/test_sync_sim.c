@@ -6,7 +6,7 @@
 
 #include "sync_test_util.h"
 
-enum { HONEST, STALLER, LIAR_DATA, LIAR_HEIGHT };
+enum { HONEST, STALLER, LIAR_DATA, LIAR_HEIGHT, BAD_BLOCKS };
 
 typedef struct {
     const char *id;
@@ -16,6 +16,7 @@ typedef struct {
     uint64_t served;              /* body ranges answered OK */
     bool     penalised;
     uint64_t claim_extra;         /* LIAR_HEIGHT: claims this many blocks it lacks */
+    uint64_t convicted;           /* RANGE_VERDICT valid=false against it */
 } sim_peer_t;
 
 typedef struct {
@@ -29,7 +30,7 @@ typedef struct {
     sync_outcome_t outcome;
 } sim_req_t;
 
-typedef struct { bool used; uint64_t start, end; } sim_range_t;   /* end exclusive */
+typedef struct { bool used; uint64_t start, end; int peer; } sim_range_t;   /* end exclusive */
 
 #define SIM_REQS   256
 #define SIM_RANGES 256
@@ -138,6 +139,10 @@ drain(sim_t *s)
         case SYNC_ACTION_STATE_CHANGED:
             s->state_changes++;
             break;
+        case SYNC_ACTION_RANGE_VERDICT:
+            if (!a.range_verdict.valid)
+                s->peers[peer_index(s, a.range_verdict.peer)].convicted++;
+            break;
         default:
             break;
         }
@@ -149,11 +154,11 @@ drain(sim_t *s)
 }
 
 static void
-add_delivered(sim_t *s, uint64_t start, uint32_t count)
+add_delivered(sim_t *s, uint64_t start, uint32_t count, int peer)
 {
     for (int i = 0; i < SIM_RANGES; i++)
         if (!s->delivered[i].used) {
-            s->delivered[i] = (sim_range_t) { true, start, start + count };
+            s->delivered[i] = (sim_range_t) { true, start, start + count, peer };
             return;
         }
     cr_assert_fail("processor queue overflow");
@@ -186,7 +191,7 @@ answer(sim_t *s, sim_req_t *r)
     cr_assert_eq(sync_machine_on_range_outcome(s->m, s->now, r->req, r->outcome), 0);
     if (r->outcome == SYNC_OUTCOME_OK) {
         p->served++;
-        add_delivered(s, r->start, r->count);
+        add_delivered(s, r->start, r->count, r->peer);
     }
 }
 
@@ -198,7 +203,15 @@ process(sim_t *s)
         sim_range_t *d = &s->delivered[i];
         if (d->used && d->end - 1 <= s->head)
             d->used = false;
-        else if (d->used && d->start <= s->head + 1) {
+        else if (d->used && d->start <= s->head + 1 && s->peers[d->peer].kind == BAD_BLOCKS) {
+            /* Matches its headers but fails validation: the processor drops
+             * it and everything it held above. */
+            cr_assert_eq(sync_machine_on_block_failed(s->m, s->now, s->head + 1, true,
+                                                      "bad_tx_signature"), 0);
+            for (int k = 0; k < SIM_RANGES; k++)
+                s->delivered[k].used = false;
+            return;
+        } else if (d->used && d->start <= s->head + 1) {
             s->head = d->end - 1;
             d->used = false;
             alys_hash_t h;
@@ -353,4 +366,21 @@ Test(sync_sim, plausible_height_liar_does_not_hold_sync_up)
     cr_assert_not(peers[0].penalised);
     cr_assert_not(peers[2].penalised);
     sim_finish(&S, 3000);
+}
+
+Test(sync_sim, bad_blocks_convict_only_the_peer_that_served_them)
+{
+    sim_peer_t peers[] = {
+        { .id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05 },
+        { .id = "bad-blocks", .kind = BAD_BLOCKS, .latency_ms = 5, .ms_per_block = 0.01 },
+        { .id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05 },
+    };
+    sync_machine_config_t c = t_config();
+    sim_run(&S, &c, peers, 3, 8000, 200000);
+    cr_assert_gt(peers[1].convicted, 0, "the peer that served bad blocks is convicted");
+    cr_assert_eq(peers[0].convicted, 0);
+    cr_assert_eq(peers[2].convicted, 0);
+    cr_assert_not(peers[0].penalised);
+    cr_assert_not(peers[2].penalised);
+    sim_finish(&S, 8000);
 }

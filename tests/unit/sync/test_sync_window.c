@@ -297,24 +297,85 @@ Test(sync_window, invalid_block_blames_the_peer_that_served_it)
     t_clear(t);
     cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
     t_drain(t);
-    cr_assert(t_penalised(t, served[1], SYNC_PENALTY_INVALID_BLOCK));
-    cr_assert_not(t_penalised(t, served[0], SYNC_PENALTY_INVALID_BLOCK));
-    cr_assert_not(t_penalised(t, served[2], SYNC_PENALTY_INVALID_BLOCK));
-    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 1);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "a suspect, not yet convicted");
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0);
     const sync_action_t *again = fetch_for(257);
     cr_assert_not_null(again);
     cr_assert_str_neq(again->fetch_blocks.peer, served[1]);
+    char good[SYNC_PEER_ID_MAX + 1];
+    copy_peer(good, 257);
     cr_assert_not_null(fetch_for(513), "dropped by the processor above the failure: re-fetched");
     cr_assert_null(fetch_for(1), "below the failure stays delivered");
     cr_assert_eq(t_progress(t)->blocks_failed, 1);
 
-    /* Not the peer's fault (a storage error): retried, nobody blamed. */
+    /* Another peer's copy validates: the first peer lied. */
     outcome(257, SYNC_OUTCOME_OK);
+    t_commit(t, 256);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0);
+    t_commit(t, 512);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
+    const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
+    cr_assert_str_eq(v->range_verdict.peer, served[1]);
+    cr_assert_not(v->range_verdict.valid);
+    cr_assert_eq(v->range_verdict.start, 257);
+    cr_assert_eq(v->range_verdict.count, 256);
+    cr_assert_str_eq(v->range_verdict.reason, "bad_tx_signature");
+    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
+    cr_assert_str_eq(v->range_verdict.peer, good);
+    cr_assert(v->range_verdict.valid);
+}
+
+Test(sync_window, our_own_failure_convicts_nobody)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
     t_clear(t);
-    sync_machine_on_block_failed(t->m, t->now, 260, false, "storage write failed");
+    cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 5, false, "storage write failed"), 0);
     t_drain(t);
+    cr_assert_not_null(fetch_for(1), "retried");
+    outcome(1, SYNC_OUTCOME_OK);
+    t_commit(t, 256);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0);
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
-    cr_assert_not_null(fetch_for(257));
+}
+
+Test(sync_window, no_peer_and_busy_reissue_without_blame)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    uint64_t req = fetch_for(1)->fetch_blocks.req_id;
+    outcome(1, SYNC_OUTCOME_BUSY);
+    cr_assert_eq(fetch_for(1)->fetch_blocks.req_id, req, "held back while BlockProcessor is full");
+    t_tick(t, 300);
+    cr_assert_neq(fetch_for(1)->fetch_blocks.req_id, req, "re-issued after the backoff");
+    outcome(1, SYNC_OUTCOME_NO_PEER);
+    cr_assert_neq(t_state(t), SYNC_FAILED);
+    sync_batch_info_t b[8];
+    sync_machine_get_batches(t->m, b, 8);
+    cr_assert_eq(b[0].attempts, 0, "neither counts as a failed attempt");
+    cr_assert_eq(t_progress(t)->retries, 0);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+    cr_assert_eq(fetch_for(1)->fetch_blocks.timeout_ms, 5000);
+}
+
+Test(sync_window, peer_manager_order_breaks_ties)
+{
+    sync_machine_config_t c = t_config();
+    c.max_parallel_downloads = 1;
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    cr_assert_eq(sync_machine_on_peer_rank(t->m, "C", 0), 0);
+    cr_assert_eq(sync_machine_on_peer_rank(t->m, "A", 1), 0);
+    cr_assert_eq(sync_machine_on_peer_rank(t->m, "B", 2), 0);
+    t_answer_headers(t, 1);
+    cr_assert_str_eq(fetch_for(1)->fetch_blocks.peer, "C");
 }
 
 Test(sync_window, duplicate_and_unknown_outcomes_ignored)

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# bench_restart.sh: restart latency of every actor under alys-supervisor.
+#
+# For each actor, KILLS times: SIGKILL its process and time until the
+# supervisor has its replacement's Ready (the "ready" lifecycle event's
+# time_us field, wall clock, against the time taken here just before kill).
+# Prints median and p99 per actor. Figures, not assertions (exit 0 unless the
+# node cannot be run at all).
+#
+# Every kill is a restart "after a healthy run" (immediate, no backoff): the
+# node runs with restart_window_secs = 1 and each actor is killed at most once
+# per 1.1 s, killing the actors in turn. So 100 kills take about 2 minutes.
+#
+# usage: scripts/bench_restart.sh [BUILD_DIR]     (default: build)
+# env:   KILLS=N (default 100), ALYS_BIN_DIR as for alys-supervisor.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="$(cd "${1:-$ROOT/build}" 2>/dev/null && pwd)" || { echo "bench_restart: no build dir ${1:-$ROOT/build}" >&2; exit 2; }
+KILLS="${KILLS:-100}"
+SUP="$BUILD/actors/supervisor/alys-supervisor"
+CTL="$BUILD/actors/alysctl/alysctl"
+GEN="$BUILD/actors/chaingen/alys-chaingen"
+for b in "$SUP" "$CTL" "$GEN"; do
+    [[ -x "$b" ]] || { echo "bench_restart: $b is not built" >&2; exit 2; }
+done
+ACTORS=(storage peer_manager block_processor sync validator-1)
+
+DIR="$(mktemp -d /tmp/alys-bench-XXXXXX)"    # short: ipc paths are <= 107 bytes
+SUP_PID=""
+MON_PID=""
+cleanup() {
+    [[ -n "$MON_PID" ]] && kill "$MON_PID" 2>/dev/null || true
+    if [[ -n "$SUP_PID" ]]; then
+        kill -TERM "$SUP_PID" 2>/dev/null || true
+        wait "$SUP_PID" 2>/dev/null || true
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+free_port() {
+    # A port nobody listens on: try from a random start with bash's /dev/tcp.
+    local p=$((20000 + RANDOM % 20000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+    echo "$p"
+}
+
+"$GEN" --blocks 1 --txs-per-block 1 --accounts 4 --authorities 1 --seed 1 --out "$DIR/chain" >/dev/null
+sed -e "s|^data_dir = .*|data_dir = \"$DIR/data\"|" \
+    -e "s|^run_dir = .*|run_dir = \"$DIR/run\"|" \
+    -e "s|^genesis_file = .*|genesis_file = \"$DIR/chain/genesis\"|" \
+    -e "s|^metrics_port = .*|metrics_port = $(free_port)|" \
+    -e "s|^validation_workers = .*|validation_workers = 1|" \
+    -e "s|^log_level = .*|log_level = \"warn\"|" \
+    -e "s|^restart_window_secs = .*|restart_window_secs = 1|" \
+    "$ROOT/deploy/alys-sync.toml" >"$DIR/node.toml"
+
+"$SUP" --config "$DIR/node.toml" 2>"$DIR/supervisor.log" &
+SUP_PID=$!
+
+# Wait for every actor to be ready; remember their pids.
+declare -A PID
+for _ in $(seq 200); do
+    if "$CTL" --config "$DIR/node.toml" status >"$DIR/status" 2>/dev/null &&
+       [[ $(awk 'NR > 2 && $3 == "ready"' "$DIR/status" | wc -l) -eq ${#ACTORS[@]} ]]; then
+        break
+    fi
+    sleep 0.05
+done
+for a in "${ACTORS[@]}"; do
+    PID[$a]=$(awk -v n="$a" 'NR > 2 && $1 == n && $3 == "ready" { print $2 }' "$DIR/status")
+    [[ -n "${PID[$a]}" ]] || { echo "bench_restart: $a never became ready" >&2; cat "$DIR/supervisor.log" >&2; exit 1; }
+done
+
+# Lifecycle events as lines on fd 3.
+exec 3< <(exec "$CTL" --config "$DIR/node.toml" monitor --fields)
+MON_PID=$!
+sleep 0.5    # the SUB connects asynchronously
+
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
+
+# Kill actor $1 and print the microseconds until its replacement is ready.
+kill_and_time() {
+    local actor=$1 old=${PID[$1]} t0 line pid ready_us
+    t0=$(now_us)
+    kill -9 "$old"
+    while IFS= read -r -t 10 -u 3 line; do
+        [[ "$line" == *" lifecycle $actor ready "* ]] || continue
+        pid=$(sed -n 's/.* pid=\([0-9]*\).*/\1/p' <<<"$line")
+        [[ "$pid" != "$old" ]] || continue
+        ready_us=$(sed -n 's/.* time_us=\([0-9]*\).*/\1/p' <<<"$line")
+        PID[$actor]=$pid
+        echo $((ready_us - t0))
+        return 0
+    done
+    echo "bench_restart: no ready event for $actor after killing $old" >&2
+    return 1
+}
+
+echo "restart latency: $KILLS SIGKILLs per actor, SIGKILL -> replacement Ready ($(nproc) cores)" >&2
+for i in $(seq "$KILLS"); do
+    round_start=$(now_us)
+    for a in "${ACTORS[@]}"; do
+        kill_and_time "$a" >>"$DIR/lat.$a"
+    done
+    # Keep each actor's kills > restart_window (1 s) apart: healthy runs only.
+    left=$(( 1100000 - ($(now_us) - round_start) ))
+    if (( left > 0 )); then sleep "$(printf '%d.%06d' $((left / 1000000)) $((left % 1000000)))"; fi
+    (( i % 10 == 0 )) && echo "  $i/$KILLS" >&2
+done
+
+printf '%-16s %6s %10s %10s %10s %10s\n' actor kills median_ms p99_ms min_ms max_ms
+for a in "${ACTORS[@]}"; do
+    sort -n "$DIR/lat.$a" | awk -v name="$a" '
+        { v[NR] = $1 }
+        END {
+            n = NR; if (n == 0) { printf "%-16s %6d\n", name, 0; exit }
+            med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            r = int(0.99 * n + 0.999999); if (r < 1) r = 1; if (r > n) r = n
+            printf "%-16s %6d %10.2f %10.2f %10.2f %10.2f\n", name, n, med / 1000, v[r] / 1000, v[1] / 1000, v[n] / 1000
+        }'
+done

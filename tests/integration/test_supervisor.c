@@ -1,0 +1,318 @@
+/*  Supervisor, with real processes: every actor restarted after SIGKILL, a
+ *  hung (SIGSTOPped) actor detected and restarted, a crash loop hitting the
+ *  intensity limit, clean SIGTERM shutdown in reverse order, nothing left
+ *  after SIGKILL of the supervisor, the metrics endpoint, alysctl monitor and
+ *  status, and a validator started by hand.
+ *
+ *  Timing is shortened in the node's config (heartbeats every 100 ms, hung
+ *  after 1 s) so the whole program runs in well under two minutes.
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "prom_parse.h"
+
+static it_node_t node;
+
+static const char *const s_timing[] = {
+    "heartbeat_interval_ms = 100",
+    "heartbeat_timeout_ms = 1000",
+    "start_timeout_ms = 5000",
+    "restart_backoff_min_ms = 50",
+    "restart_backoff_max_ms = 500",
+    "max_restarts = 5",
+    "restart_window_secs = 10",
+    "shutdown_timeout_ms = 2000",
+    NULL,
+};
+
+static const char *s_actors[] = {"storage", "peer_manager", "block_processor", "sync",
+                                 "validator-1", "validator-2"};
+#define NACTORS 6
+
+static void cleanup(void) { it_node_cleanup(&node); }
+
+/* A node with the test timing, started and fully ready. */
+static json_t *start_node(void)
+{
+    cr_assert_eq(it_node_init(&node, s_timing), 0, "node set-up failed");
+    cr_assert_eq(it_node_start(&node), 0);
+    json_t *st = it_wait_all_ready(&node, 20000);
+    if (!st) {
+        char *log = it_read_file(node.log);
+        cr_assert_fail("not every actor became ready; supervisor log:\n%s", log ? log : "(none)");
+    }
+    cr_assert_eq(json_array_size(json_object_get(st, "actors")), NACTORS);
+    return st;
+}
+
+static pid_t pid_of(json_t *st, const char *name)
+{
+    json_t *a = it_actor(st, name);
+    cr_assert_not_null(a, "%s not in status", name);
+    return (pid_t) json_integer_value(json_object_get(a, "pid"));
+}
+
+static int restarts_of(json_t *st, const char *name)
+{
+    return (int) json_integer_value(json_object_get(it_actor(st, name), "restarts"));
+}
+
+static bool wait_dead(pid_t pid, int timeout_ms)
+{
+    int64_t end = it_now_ms() + timeout_ms;
+    while (it_pid_alive(pid)) {
+        if (it_now_ms() > end)
+            return false;
+        it_sleep_ms(10);
+    }
+    return true;
+}
+
+TestSuite(supervisor, .fini = cleanup, .timeout = 120);
+
+Test(supervisor, every_actor_killed_with_sigkill_is_restarted)
+{
+    json_t *st = start_node();
+    for (int i = 0; i < NACTORS; i++) {
+        const char *name = s_actors[i];
+        pid_t old = pid_of(st, name);
+        int restarts = restarts_of(st, name);
+        cr_assert_gt(old, 1);
+        cr_assert_eq(kill(old, SIGKILL), 0);
+        json_decref(st);
+        st = it_wait_restarted(&node, name, old, restarts + 1, 10000);
+        cr_assert_not_null(st, "%s was not restarted", name);
+        cr_assert_neq(pid_of(st, name), old, "%s has a new pid", name);
+        cr_assert_eq(restarts_of(st, name), restarts + 1, "%s restarts +1", name);
+        cr_assert(wait_dead(old, 2000), "old %s process %d is gone", name, (int) old);
+        cr_assert_str_eq(json_string_value(json_object_get(it_actor(st, name), "last_exit")),
+                         "signal 9 (Killed)");
+    }
+    /* One_for_one: the others kept their single restart. */
+    for (int i = 0; i < NACTORS; i++)
+        cr_assert_eq(restarts_of(st, s_actors[i]), 1, "%s", s_actors[i]);
+    json_decref(st);
+    char *log = it_read_file(node.log);
+    cr_assert(strstr(log, "storage (pid") && strstr(log, "exited: signal 9 (Killed)"),
+              "deaths are logged with their signal");
+    free(log);
+}
+
+Test(supervisor, a_hung_actor_is_detected_and_restarted)
+{
+    json_t *st = start_node();
+    const char *name = "block_processor";
+    pid_t old = pid_of(st, name);
+    json_decref(st);
+    int64_t stopped_at = it_now_ms();
+    cr_assert_eq(kill(old, SIGSTOP), 0);
+    st = it_wait_restarted(&node, name, old, 1, 10000);
+    cr_assert_not_null(st, "a SIGSTOPped %s was not restarted", name);
+    int64_t took = it_now_ms() - stopped_at;
+    cr_assert_geq(took, 900, "not declared hung before the 1 s heartbeat timeout (%lld ms)",
+                  (long long) took);
+    cr_assert(wait_dead(old, 2000), "the hung process was killed");
+    cr_assert_str_eq(json_string_value(json_object_get(it_actor(st, name), "last_exit")),
+                     "hung: signal 9 (Killed)");
+    json_decref(st);
+}
+
+Test(supervisor, an_actor_dying_at_start_hits_the_intensity_limit)
+{
+    /* A real failure: storage cannot bind its mailbox in a missing folder. */
+    char bad[200];
+    snprintf(bad, sizeof bad, "storage = \"ipc:///tmp/alys-it-no-such-dir-%d/storage.sock\"",
+             (int) getpid());
+    const char *overrides[] = {"max_restarts = 3", "restart_window_secs = 30",
+                               "restart_backoff_min_ms = 20", "restart_backoff_max_ms = 100", bad,
+                               NULL};
+    cr_assert_eq(it_node_init(&node, overrides), 0);
+    cr_assert_eq(it_node_start(&node), 0);
+    int status = it_wait_exit(node.supervisor, 30000);
+    cr_assert_neq(status, -1, "the supervisor did not give up");
+    node.supervisor = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0, "exit status %d", status);
+    char *log = it_read_file(node.log);
+    cr_assert(strstr(log, "alys-supervisor: giving up on storage: more than 3 restarts within 30 s"),
+              "message naming the actor:\n%s", log);
+    cr_assert(strstr(log, "last exits: exit"), "last exit reasons given:\n%s", log);
+    cr_assert_null(strstr(log, "peer_manager ready"), "nothing after storage was started");
+    free(log);
+}
+
+Test(supervisor, sigterm_stops_everything_in_reverse_order)
+{
+    json_t *st = start_node();
+    pid_t pids[NACTORS];
+    for (int i = 0; i < NACTORS; i++)
+        pids[i] = pid_of(st, s_actors[i]);
+    json_decref(st);
+    cr_assert_eq(kill(node.supervisor, SIGTERM), 0);
+    int status = it_wait_exit(node.supervisor, 20000);
+    cr_assert_neq(status, -1, "the supervisor did not stop");
+    node.supervisor = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+    for (int i = 0; i < NACTORS; i++)
+        cr_assert_not(it_pid_alive(pids[i]), "%s (pid %d) outlived the supervisor", s_actors[i],
+                      (int) pids[i]);
+    /* Reverse start order: validators, sync, block_processor, peer_manager, storage. */
+    char *log = it_read_file(node.log);
+    const char *order[] = {"stopping validator-", "stopping sync ", "stopping block_processor ",
+                           "stopping peer_manager ", "stopping storage "};
+    const char *at = log;
+    for (int i = 0; i < 5; i++) {
+        const char *next = strstr(at, order[i]);
+        cr_assert_not_null(next, "'%s' missing or out of order in:\n%s", order[i], log);
+        at = next;
+    }
+    cr_assert(strstr(log, "storage (pid") && strstr(log, "all actors stopped, exiting with 0"));
+    free(log);
+}
+
+Test(supervisor, sigkill_of_the_supervisor_leaves_no_process)
+{
+    json_t *st = start_node();
+    pid_t pids[NACTORS];
+    for (int i = 0; i < NACTORS; i++)
+        pids[i] = pid_of(st, s_actors[i]);
+    json_decref(st);
+    cr_assert_eq(kill(node.supervisor, SIGKILL), 0);
+    cr_assert_neq(it_wait_exit(node.supervisor, 5000), -1);
+    node.supervisor = 0;
+    for (int i = 0; i < NACTORS; i++)
+        cr_assert(wait_dead(pids[i], 3000), "%s (pid %d) outlived a SIGKILLed supervisor",
+                  s_actors[i], (int) pids[i]);
+}
+
+Test(supervisor, the_metrics_endpoint_serves_text_that_parses)
+{
+    json_decref(start_node());
+    /* Actors push their first snapshot within about a second. */
+    char *text = NULL;
+    double v = -1;
+    int64_t end = it_now_ms() + 5000;
+    do {
+        free(text);
+        text = it_http_get(node.metrics_port, "/metrics");
+        cr_assert_not_null(text, "no 200 answer on port %d", node.metrics_port);
+        if (prom_value(text, "alys_bus_dropped_total{actor=\"storage\",reason=\"malformed\"}", &v) == 0)
+            break;
+        it_sleep_ms(100);
+    } while (it_now_ms() < end);
+    prom_summary_t sum;
+    char err[256];
+    cr_assert_eq(prom_parse(text, &sum, err, sizeof err), 0, "%s\n%s", err, text);
+    cr_assert_geq(v, 0, "an actor's own metric reached the collector:\n%s", text);
+    for (int i = 0; i < NACTORS; i++) {
+        char series[128];
+        snprintf(series, sizeof series, "alys_actor_up{actor=\"%s\"}", s_actors[i]);
+        cr_assert_eq(prom_value(text, series, &v), 0, "%s missing", series);
+        cr_assert_eq(v, 1, "%s", series);
+        snprintf(series, sizeof series, "alys_actor_restarts_total{actor=\"%s\"}", s_actors[i]);
+        cr_assert_eq(prom_value(text, series, &v), 0, "%s missing", series);
+    }
+    free(text);
+    cr_assert_null(it_http_get(node.metrics_port, "/nothing-here"), "only /metrics answers 200");
+}
+
+Test(supervisor, a_metrics_port_in_use_is_a_startup_error)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 1), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+    char port[64];
+    snprintf(port, sizeof port, "metrics_port = %d", ntohs(a.sin_port));
+    const char *overrides[] = {port, NULL};
+    cr_assert_eq(it_node_init(&node, overrides), 0);
+    cr_assert_eq(it_node_start(&node), 0);
+    int status = it_wait_exit(node.supervisor, 10000);
+    node.supervisor = 0;
+    close(fd);
+    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    char *log = it_read_file(node.log);
+    cr_assert(strstr(log, "Address already in use"), "clear reason:\n%s", log);
+    cr_assert_null(strstr(log, "spawned"), "no actor started:\n%s", log);
+    free(log);
+}
+
+Test(supervisor, monitor_shows_lifecycle_events)
+{
+    json_t *st = start_node();
+    pid_t victim = pid_of(st, "sync");
+    json_decref(st);
+    char out[256];
+    snprintf(out, sizeof out, "%s/monitor.txt", node.dir);
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.config, "monitor",
+                          "--count", "4", NULL};
+    pid_t mon = it_spawn(argv, out);
+    it_sleep_ms(500);                       /* SUB connects asynchronously */
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    cr_assert(it_wait_file_contains(out, "lifecycle sync exited signal 9 (Killed)", 5000),
+              "no exit event");
+    int status = it_wait_exit(mon, 5000);
+    cr_assert_neq(status, -1, "monitor --count 4 did not stop after 4 events");
+    char *text = it_read_file(out);
+    cr_assert(strstr(text, "lifecycle sync restarting in 0 ms"), "%s", text);
+    cr_assert(strstr(text, "lifecycle sync spawned pid"), "%s", text);
+    cr_assert(strstr(text, "lifecycle sync ready pid"), "%s", text);
+    cr_assert_null(strstr(text, " metric "), "metrics hidden without --metrics");
+    free(text);
+}
+
+Test(supervisor, a_validator_started_by_hand_is_listed_as_external)
+{
+    json_decref(start_node());
+    char out[256];
+    snprintf(out, sizeof out, "%s/external.log", node.dir);
+    const char *argv[] = {it_bin("actors/validator/alys-validator"), "--config", node.config, NULL};
+    pid_t ext = it_spawn(argv, out);
+    json_t *found = NULL;
+    for (int64_t end = it_now_ms() + 5000; !found && it_now_ms() < end; it_sleep_ms(50)) {
+        json_t *st = it_status(&node);
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(st, "actors"), i, a) {
+            if (json_integer_value(json_object_get(a, "pid")) == ext)
+                found = json_incref(a);
+        }
+        json_decref(st);
+    }
+    cr_assert_not_null(found, "the hand-started validator (pid %d) is not in status", (int) ext);
+    cr_assert_str_eq(json_string_value(json_object_get(found, "state")), "external");
+    json_decref(found);
+    /* It is not restarted when it goes: it just leaves the list. */
+    cr_assert_eq(kill(ext, SIGKILL), 0);
+    cr_assert_neq(it_wait_exit(ext, 3000), -1);
+    bool gone = false;
+    for (int64_t end = it_now_ms() + 5000; !gone && it_now_ms() < end; it_sleep_ms(100)) {
+        json_t *st = it_status(&node);
+        gone = st && json_array_size(json_object_get(st, "actors")) == NACTORS;
+        json_decref(st);
+    }
+    cr_assert(gone, "the external validator was not removed after the heartbeat timeout");
+}
+
+Test(supervisor, status_without_a_supervisor_says_so)
+{
+    cr_assert_eq(it_node_init(&node, NULL), 0);
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.config, "status", NULL};
+    char out[1024];
+    int64_t t0 = it_now_ms();
+    int rc = it_run(argv, out, sizeof out, 10000);
+    cr_assert_eq(rc, 1, "exit code %d: %s", rc, out);
+    cr_assert(strstr(out, "no supervisor answering at ipc://"), "%s", out);
+    cr_assert(strstr(out, "/run/supervisor.sock"), "%s", out);
+    cr_assert_lt(it_now_ms() - t0, 5000);
+}
