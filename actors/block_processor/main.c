@@ -386,6 +386,7 @@ static void copy_hash(uint8_t *dst, ProtobufCBinaryData src)
 
 static void from_batch_result(const Alys__Storage__BatchResult *br, pl_outcome_t *o)
 {
+    o->committed = br->committed;
     o->head_height = br->head_height;
     copy_hash(o->head_hash, br->head_hash);
     copy_hash(o->state_root, br->state_root);
@@ -453,11 +454,16 @@ static int on_remote_event(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
     (void) arg;
+    static int64_t last_log;
     char addr[128];
     int ev = sockmon_read(sock, addr, sizeof addr);
-    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-        ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    bool refused = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    /* A refused worker retries every few ms: one line every few seconds. */
+    if (refused && alys_mono_ms() - last_log >= 5000) {
+        last_log = alys_mono_ms();
         log_warn("remote validator refused at %s: CURVE handshake or authentication failed", addr);
+    }
     return 0;
 }
 

@@ -753,17 +753,9 @@ static void storage_start(pipeline_t *self, int64_t now_ms)
     storage_send(self, now_ms);
 }
 
-static uint64_t position_height(const batch_t *b, uint32_t i, const pl_outcome_t *r)
-{
-    if (b->n > 0 && b->blocks[0].decoded)
-        return b->blocks[0].height + i;
-    return r->head_height + 1 + i;   /* block 0 does not decode: it was due after the head */
-}
-
 static void fill_failure(pl_outcome_t *o, const batch_t *b, uint32_t i, const alys_verdict_t *v)
 {
     o->failed = true;
-    o->failed_height = position_height(b, i, o);
     o->has_failed_hash = b->blocks[i].decoded;
     if (o->has_failed_hash)
         memcpy(o->failed_hash, b->blocks[i].hash, ALYS_HASH_LEN);
@@ -772,7 +764,11 @@ static void fill_failure(pl_outcome_t *o, const batch_t *b, uint32_t i, const al
     o->tx_index = v->tx_index;
 }
 
-/* Storage's answer plus the batch's own failure make the outcome. */
+/* Storage's answer plus the batch's own failure make the outcome. The
+ * failing block is named by its place in the chain, the height after the
+ * head the valid prefix reached (not by the height its header claims: a
+ * height_gap block claims another), except when storage refused a block at
+ * or below its head (a fork), which storage names itself. */
 static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_outcome_t *r,
                           int64_t now_ms, pl_outcome_t *o)
 {
@@ -782,23 +778,21 @@ static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_out
     o->received = b->n;
     o->duration_ms = now_ms - b->started_ms;
     snprintf(o->origin, sizeof o->origin, "%s", b->origin);
-    uint64_t first = position_height(b, 0, r);
-    uint32_t committed = prefix;
+    uint32_t committed = r->committed < prefix ? r->committed : prefix;
     if (r->failed) {
-        committed = r->failed_height > first ? (uint32_t) (r->failed_height - first) : 0;
-    } else if (prefix > 0 && r->head_height < first + prefix - 1) {
-        committed = r->head_height >= first ? (uint32_t) (r->head_height - first + 1) : 0;
+        if (r->failed_height > r->head_height)
+            o->failed_height = r->head_height + 1;
+    } else if (committed < prefix) {
         o->failed = true;
-        o->failed_height = first + committed;
+        o->failed_height = r->head_height + 1;
         snprintf(o->reason, sizeof o->reason, "%s", alys_block_error_name(ALYS_BLOCK_INTERNAL_ERROR));
-        snprintf(o->detail, sizeof o->detail, "storage reported head %llu below the batch's last block %llu",
-                 (unsigned long long) r->head_height, (unsigned long long) (first + prefix - 1));
+        snprintf(o->detail, sizeof o->detail, "storage committed %u of %u blocks and named no failure",
+                 committed, prefix);
         o->tx_index = -1;
     } else if (prefix < b->n) {
         fill_failure(o, b, prefix, b->sl_idx == prefix ? &b->sl_v : &b->adm_v);
+        o->failed_height = r->head_height + 1;
     }
-    if (committed > prefix)
-        committed = prefix;
     o->committed = committed;
     o->committed_txs = 0;
     for (uint32_t i = 0; i < committed; i++)

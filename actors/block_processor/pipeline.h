@@ -87,11 +87,12 @@ typedef struct {
  * per task, timeouts 2000 ms, storage 15000 / 200 ms, overlap on. */
 void pipeline_config_default(pl_config_t *c);
 
-/* What a requester gets back (BatchProcessed) and what storage reported
- * (pipeline_storage_result fills the head_* and failure fields). */
+/* What a requester gets back (BatchProcessed), and what storage reported
+ * (the caller of pipeline_storage_result fills committed, head_*, failed*,
+ * reason, detail, tx_index, checkpoint_height; 0 / has_head for a Head). */
 typedef struct {
     uint64_t batch_id;
-    uint32_t committed;
+    uint32_t committed;          /* leading blocks of the batch now in the chain */
     uint64_t committed_txs;      /* txs in the committed blocks */
     uint32_t received;           /* blocks in the batch */
     uint64_t head_height;
@@ -167,9 +168,8 @@ void pipeline_worker_lost(pipeline_t *self, int sock, const char *id, int64_t no
 bool pipeline_task_result(pipeline_t *self, int sock, const char *id, uint64_t task_id,
                           const alys_verdict_t *verdicts, size_t n, int64_t now_ms);
 
-/* Storage answered request req_id (BatchResult or Head, converted into r:
- * head_*, failed*, reason, detail, tx_index, checkpoint_height). Returns
- * true if it matched the outstanding request. */
+/* Storage answered request req_id (a BatchResult or Head, converted into
+ * r). Returns true if it matched the outstanding request. */
 bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome_t *r,
                              int64_t now_ms);
 /* Storage answered req_id with an error: retry after storage_retry_ms. */

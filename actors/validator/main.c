@@ -42,6 +42,8 @@ typedef struct {
     bool           have_genesis;
     zlistx_t      *backlog;          /* alys_env_t* holding a ValidateTask */
     bool           work_scheduled;
+    uint64_t       tasks;            /* done, for the exit log */
+    uint64_t       blocks;
 } val_t;
 
 /* ---------------------------------------------------------------- sending */
@@ -145,6 +147,8 @@ static void run_task(val_t *v, const Alys__Processor__ValidateTask *t)
     msg.validate_result = &r;
     if (send_msg(v, &msg) != 0)
         log_warn("cannot send the result of task %llu", (unsigned long long) t->task_id);
+    v->tasks++;
+    v->blocks += n;
     alys_metrics_t *m = alys_actor_metrics(v->actor);
     alys_metric_add(m, "alys_validator_tasks_total", NULL, "Validation tasks done by this worker", 1);
     alys_metric_add(m, "alys_validator_blocks_total", NULL, "Blocks checked by this worker", (double) n);
@@ -364,6 +368,8 @@ int main(int argc, char **argv)
     if (rc == 0) {
         alys_actor_ready(v.actor);
         rc = alys_actor_run(v.actor);
+        log_info("stopping: %llu tasks, %llu blocks validated", (unsigned long long) v.tasks,
+                 (unsigned long long) v.blocks);
     } else {
         log_error("cannot start");
     }

@@ -39,6 +39,11 @@ const char *it_bin(const char *relative);
  * "key = value" replaces that key's line (the key must exist in the
  * template). overrides is NULL-terminated, may be NULL. 0 or -1. */
 int  it_node_init(it_node_t *n, const char *const *overrides);
+/* The actor binaries the supervisor needs that are not built, as
+ * "alys-sync alys-peer-manager" ("" if none). With ALYS_IT_STANDIN=1 in the
+ * environment, missing ones are replaced by tests/integration's stand-in
+ * actor (through ALYS_BIN_DIR, with a warning) and this returns "". */
+const char *it_missing_actors(it_node_t *n);
 /* Start alys-supervisor --config n->config, output to n->log. */
 int  it_node_start(it_node_t *n);
 void it_node_cleanup(it_node_t *n);

@@ -40,10 +40,19 @@ static const char *s_actors[] = {"storage", "peer_manager", "block_processor", "
 
 static void cleanup(void) { it_node_cleanup(&node); }
 
+/* The real actor binaries, or a clear failure naming the missing ones. */
+static void require_actors(void)
+{
+    const char *missing = it_missing_actors(&node);
+    cr_assert_str_empty(missing, "actor binaries not built: %s (ALYS_IT_STANDIN=1 runs a stand-in "
+                        "for them)", missing);
+}
+
 /* A node with the test timing, started and fully ready. */
 static json_t *start_node(void)
 {
     cr_assert_eq(it_node_init(&node, s_timing), 0, "node set-up failed");
+    require_actors();
     cr_assert_eq(it_node_start(&node), 0);
     json_t *st = it_wait_all_ready(&node, 20000);
     if (!st) {
@@ -136,6 +145,7 @@ Test(supervisor, an_actor_dying_at_start_hits_the_intensity_limit)
                                "restart_backoff_min_ms = 20", "restart_backoff_max_ms = 100", bad,
                                NULL};
     cr_assert_eq(it_node_init(&node, overrides), 0);
+    require_actors();
     cr_assert_eq(it_node_start(&node), 0);
     int status = it_wait_exit(node.supervisor, 30000);
     cr_assert_neq(status, -1, "the supervisor did not give up");
@@ -236,6 +246,7 @@ Test(supervisor, a_metrics_port_in_use_is_a_startup_error)
     snprintf(port, sizeof port, "metrics_port = %d", ntohs(a.sin_port));
     const char *overrides[] = {port, NULL};
     cr_assert_eq(it_node_init(&node, overrides), 0);
+    require_actors();
     cr_assert_eq(it_node_start(&node), 0);
     int status = it_wait_exit(node.supervisor, 10000);
     node.supervisor = 0;

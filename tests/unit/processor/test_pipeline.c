@@ -207,10 +207,12 @@ static bool answer(pipeline_t *p, size_t i, uint64_t fail_h, int64_t now)
     return pipeline_task_result(p, t->sock, t->id, t->task_id, v, n, now);
 }
 
-static pl_outcome_t head_at(uint64_t h)
+/* Storage's answer: `committed` blocks of the batch in, head at h. */
+static pl_outcome_t stored(uint32_t committed, uint64_t h)
 {
     pl_outcome_t o;
     memset(&o, 0, sizeof o);
+    o.committed = committed;
     o.head_height = h;
     o.has_head = true;
     memset(o.head_hash, 0xab, sizeof o.head_hash);
@@ -440,7 +442,7 @@ Test(pipeline, valid_prefix_cut_at_first_invalid_block)
     cr_assert_eq(R.nstores, 1);
     cr_assert_eq(R.stores[0].n, 12, "blocks 1..12 go to storage, nothing after");
     cr_assert_eq(R.stores[0].first_height, 1);
-    pl_outcome_t st = head_at(12);
+    pl_outcome_t st = stored(12, 12);
     cr_assert(pipeline_storage_result(p, R.stores[0].req, &st, 2));
     cr_assert_eq(R.nreplies, 1);
     pl_outcome_t *o = &R.replies[0];
@@ -491,7 +493,7 @@ Test(pipeline, linkage_inside_the_batch)
         answer(p, i, 0, 1);
     cr_assert_eq(R.nstores, 1);
     cr_assert_eq(R.stores[0].n, 5);
-    pl_outcome_t st = head_at(5);
+    pl_outcome_t st = stored(5, 5);
     pipeline_storage_result(p, R.stores[0].req, &st, 2);
     cr_assert_str_eq(R.replies[0].reason, "height_gap");
     cr_assert_eq(R.replies[0].failed_height, 6, "the position of the block that does not link");
@@ -514,7 +516,7 @@ Test(pipeline, stateless_failure_ranks_before_linkage_at_the_same_block)
     ok_verdicts(v, 3);
     v[2].code = ALYS_BLOCK_BAD_TX_SIG;
     cr_assert(pipeline_task_result(p, W, "w", R.tasks[0].task_id, v, 3, 1));
-    pl_outcome_t st = head_at(2);
+    pl_outcome_t st = stored(2, 2);
     pipeline_storage_result(p, R.stores[0].req, &st, 2);
     cr_assert_str_eq(R.replies[0].reason, "bad_tx_signature");
     pipeline_destroy(&p);
@@ -533,7 +535,7 @@ Test(pipeline, undecodable_block_and_empty_prefix)
     cr_assert_eq(R.ntasks, 0, "nothing to validate before the broken block");
     cr_assert_eq(R.nstores, 1);
     cr_assert_eq(R.stores[0].n, 0, "empty prefix: storage is only asked for the head");
-    pl_outcome_t st = head_at(41);
+    pl_outcome_t st = stored(0, 41);
     pipeline_storage_result(p, R.stores[0].req, &st, 1);
     cr_assert(R.replies[0].failed);
     cr_assert_str_eq(R.replies[0].reason, "malformed");
@@ -564,7 +566,7 @@ Test(pipeline, expected_hash_mismatch)
     for (size_t i = 0; i < R.ntasks; i++)
         answer(p, i, 0, 1);
     cr_assert_eq(R.stores[0].n, 2);
-    pl_outcome_t st = head_at(2);
+    pl_outcome_t st = stored(2, 2);
     pipeline_storage_result(p, R.stores[0].req, &st, 2);
     cr_assert_str_eq(R.replies[0].reason, "header_mismatch");
     cr_assert_eq(R.replies[0].failed_height, 3);
@@ -580,7 +582,7 @@ Test(pipeline, storage_failure_is_the_outcome)
     answer(p, 0, 0, 1);
     answer(p, 1, 0, 1);
     cr_assert_eq(R.stores[0].n, 8);
-    pl_outcome_t st = head_at(4);
+    pl_outcome_t st = stored(4, 4);
     st.failed = true;
     st.failed_height = 5;
     snprintf(st.reason, sizeof st.reason, "bad_nonce");
@@ -613,14 +615,14 @@ Test(pipeline, storage_gets_batches_in_order_one_at_a_time)
     answer(p, 4, 0, 1);
     answer(p, 5, 0, 1);
     cr_assert_eq(R.nstores, 1, "one storage request at a time");
-    pl_outcome_t st = head_at(8);
+    pl_outcome_t st = stored(8, 8);
     pipeline_storage_result(p, R.stores[0].req, &st, 2);
     cr_assert_eq(R.nstores, 2);
     cr_assert_eq(R.stores[1].first_height, 9);
-    st = head_at(16);
+    st = stored(8, 16);
     pipeline_storage_result(p, R.stores[1].req, &st, 3);
     cr_assert_eq(R.stores[2].first_height, 17);
-    st = head_at(24);
+    st = stored(8, 24);
     pipeline_storage_result(p, R.stores[2].req, &st, 4);
     cr_assert_eq(R.nreplies, 3);
     for (int i = 0; i < 3; i++) {
@@ -647,7 +649,7 @@ Test(pipeline, storage_resend_on_timeout_and_reconnect)
     pipeline_storage_reconnected(p, 1100);
     cr_assert_eq(R.nstores, 3, "resent when storage came back");
     cr_assert_eq(R.stores[2].seq, R.stores[0].seq, "same batch");
-    pl_outcome_t st = head_at(4);
+    pl_outcome_t st = stored(4, 4);
     cr_assert_not(pipeline_storage_result(p, 12345, &st, 1200), "unknown request ignored");
     cr_assert(pipeline_storage_result(p, R.stores[0].req, &st, 1200), "a late answer counts");
     cr_assert_not(pipeline_storage_result(p, R.stores[2].req, &st, 1300), "only once");
@@ -690,11 +692,11 @@ Test(pipeline, in_flight_bound_and_duplicates)
     cr_assert_eq(R.freed, 1, "the replaced reply context is released");
     cr_assert_eq(submit(p, "other", 2, 4, 4, 4, 0), PL_BUSY, "batch ids are per requester");
     answer(p, 0, 0, 1);
-    pl_outcome_t st = head_at(4);
+    pl_outcome_t st = stored(4, 4);
     pipeline_storage_result(p, R.stores[0].req, &st, 2);
     cr_assert_eq(submit(p, "req", 3, 8, 4, 3, 3), PL_ACCEPTED, "room again");
     answer(p, 1, 0, 4);
-    st = head_at(8);
+    st = stored(4, 8);
     pipeline_storage_result(p, R.stores[1].req, &st, 5);
     cr_assert_eq(R.reply_tag[1], 22, "the newest request is answered");
     pipeline_destroy(&p);
@@ -779,7 +781,7 @@ Test(pipeline, sequential_never_uses_workers_and_does_not_overlap)
     cr_assert_eq(pipeline_run_inline(p, 100, 0), 3, "batch 1 only");
     cr_assert_eq(R.nstores, 1);
     cr_assert_not(pipeline_inline_wanted(p, 0), "batch 2 waits for batch 1's commit");
-    pl_outcome_t st = head_at(4);
+    pl_outcome_t st = stored(4, 4);
     pipeline_storage_result(p, R.stores[0].req, &st, 1);
     cr_assert_eq(pipeline_run_inline(p, 100, 1), 4);
     cr_assert_eq(R.nstores, 2);
@@ -797,7 +799,7 @@ Test(pipeline, sequential_finds_a_real_fault)
     cr_assert_eq(submit(p, "req", 1, 0, 12, 1, 0), PL_ACCEPTED);
     cr_assert_eq(pipeline_run_inline(p, 100, 0), 7, "stops at the bad block");
     cr_assert_eq(R.stores[0].n, 6);
-    pl_outcome_t st = head_at(6);
+    pl_outcome_t st = stored(6, 6);
     pipeline_storage_result(p, R.stores[0].req, &st, 1);
     cr_assert_str_eq(R.replies[0].reason, "bad_proposer_signature");
     cr_assert_eq(R.replies[0].failed_height, 7);
