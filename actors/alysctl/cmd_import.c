@@ -474,8 +474,11 @@ static void summary(const import_t *im)
 {
     double secs = (double) (alys_mono_ms() - im->t0) / 1000.0;
     uint64_t done = im->head > im->start_head ? im->head - im->start_head : 0;
-    printf("imported %" PRIu64 " blocks (%" PRIu64 "..%" PRIu64 ") in %.2f s: %.0f blocks/s\n", done,
-           im->start_head + 1, im->head, secs, secs > 0 ? (double) done / secs : 0);
+    char range[64] = "";
+    if (done > 0)
+        snprintf(range, sizeof range, " (%" PRIu64 "..%" PRIu64 ")", im->start_head + 1, im->head);
+    printf("imported %" PRIu64 " blocks%s in %.2f s: %.0f blocks/s\n", done, range, secs,
+           secs > 0 ? (double) done / secs : 0);
     print_state(im);
     if (!im->invalid)
         return;

@@ -1,6 +1,7 @@
 /*  peer_wire.c: see peer_wire.h. */
 #include "peer_wire.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

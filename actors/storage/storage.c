@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <rocksdb/c.h>
 
@@ -150,6 +149,20 @@ static bool rdb_failed(char **e, char *err, size_t errlen, const char *what)
     rocksdb_free(*e);
     *e = NULL;
     return true;
+}
+
+/* Destroy an iterator, folding its error (if any) into rc and err. */
+static int iter_close(rocksdb_iterator_t *it, int rc, const char *what, char *err, size_t errlen)
+{
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    rocksdb_iter_destroy(it);
+    if (!e)
+        return rc;
+    if (rc == STORAGE_OK)
+        rc = set_err(err, errlen, STORAGE_EIO, "%s: %s", what, e);
+    rocksdb_free(e);
+    return rc;
 }
 
 static void hex_short(const uint8_t *h, char out[17])
@@ -504,13 +517,7 @@ static int load_checkpoints(storage_t *self, char *err, size_t errlen)
             break;
         }
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    if (rc == STORAGE_OK && rdb_failed(&e, err, errlen, "checkpoints"))
-        rc = STORAGE_EIO;
-    if (e)
-        rocksdb_free(e);
-    rocksdb_iter_destroy(it);
+    rc = iter_close(it, rc, "checkpoints", err, errlen);
     self->head.last_checkpoint = self->ncps ? self->cps[self->ncps - 1] : 0;
     return rc;
 }
@@ -1386,10 +1393,7 @@ static int wb_clear_bans(storage_t *self, rocksdb_writebatch_t *wb, char *err, s
         const char *k = rocksdb_iter_key(it, &klen);
         rocksdb_writebatch_delete_cf(wb, self->cf[CF_PEERS], k, klen);
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    rocksdb_iter_destroy(it);
-    return rdb_failed(&e, err, errlen, "peers") ? STORAGE_EIO : STORAGE_OK;
+    return iter_close(it, STORAGE_OK, "peers", err, errlen);
 }
 
 int storage_put_peer_bans(storage_t *self, Alys__Storage__PeerBan *const *bans, size_t n,
@@ -1464,13 +1468,7 @@ int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t
             break;
         }
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    rocksdb_iter_destroy(it);
-    if (rc == STORAGE_OK && rdb_failed(&e, err, errlen, "peers"))
-        rc = STORAGE_EIO;
-    if (e)
-        rocksdb_free(e);
+    rc = iter_close(it, rc, "peers", err, errlen);
     if (rc != STORAGE_OK) {
         storage_peer_bans_free(list, count);
         return rc;
@@ -1547,13 +1545,7 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
         }
         framed += vlen + BLOB_FRAMING;
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    rocksdb_iter_destroy(it);
-    if (rc == STORAGE_OK && rdb_failed(&e, err, errlen, "blocks"))
-        rc = STORAGE_EIO;
-    if (e)
-        rocksdb_free(e);
+    rc = iter_close(it, rc, "blocks", err, errlen);
     if (rc != STORAGE_OK)
         storage_blobs_clear(out);
     return rc;
@@ -1603,6 +1595,8 @@ int storage_find_block(storage_t *self, const alys_hash_t hash, uint64_t *height
 
 /* ------------------------------------------------------------ checks and figures */
 
+/* Records in a column family (figures only: an iterator error shows as a
+ * short count, which storage_check reports as an inconsistency). */
 static uint64_t count_keys(storage_t *self, int cf, uint64_t *lowest)
 {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db, self->ropts, self->cf[cf]);
@@ -1677,9 +1671,8 @@ static int check_state(storage_t *self, char *err, size_t errlen)
             break;
         }
     }
-    rocksdb_iter_destroy(it);
-    if (rc != 0)
-        return rc;
+    if (iter_close(it, rc, "state", err, errlen) != 0)
+        return -1;
     alys_hash_t root;
     alys_lattice_root(&l, root);
     if (memcmp(root, self->head.state_root, ALYS_HASH_LEN) != 0)

@@ -55,6 +55,8 @@ struct sup_server {
     zsock_t        *control;        /* ROUTER at ep_supervisor */
     zsock_t        *xsub;           /* ep_events_in */
     zsock_t        *xpub;           /* ep_events */
+    zsock_t        *monitors[2];    /* socket-monitor PAIRs of control and xsub */
+    const char     *monitor_labels[2];
     int             sigfd;
     int             lockfd;         /* run_dir/supervisor.pid, flock'ed */
     zmq_pollitem_t  sigitem;
@@ -267,6 +269,8 @@ void sup_server_destroy(sup_server_t **self_p)
     metrics_http_destroy(&self->http);
     collector_destroy(&self->collector);
     zloop_destroy(&self->loop);
+    for (int i = 0; i < 2; i++)
+        zsock_destroy(&self->monitors[i]);
     zsock_destroy(&self->control);
     zsock_destroy(&self->xsub);
     zsock_destroy(&self->xpub);
@@ -473,6 +477,85 @@ static void refresh_metrics(sup_server_t *self)
                   (double) collector_dropped(self->collector));
 }
 
+/* ---- ZeroMQ events of the supervisor's own sockets
+ *
+ * Actors publish their sockets' monitor events themselves, but an event
+ * raised before an actor's PUB is connected is lost. The supervisor's side
+ * of every actor connection (control and event sockets) is published here,
+ * on the XPUB it owns, so `alysctl monitor` always shows actors connecting
+ * and disconnecting. */
+
+static const char *zmq_event_name(uint16_t ev)
+{
+    switch (ev) {
+    case ZMQ_EVENT_CONNECTED: return "connected";
+    case ZMQ_EVENT_LISTENING: return "listening";
+    case ZMQ_EVENT_BIND_FAILED: return "bind_failed";
+    case ZMQ_EVENT_ACCEPTED: return "accepted";
+    case ZMQ_EVENT_ACCEPT_FAILED: return "accept_failed";
+    case ZMQ_EVENT_CLOSED: return "closed";
+    case ZMQ_EVENT_DISCONNECTED: return "disconnected";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return "handshake_failed";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: return "handshake_failed_protocol";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return "handshake_failed_auth";
+    default: return "other";
+    }
+}
+
+static void publish_zmq_event(sup_server_t *self, const char *kind, const char *detail)
+{
+    Alys__Control__Event ev = ALYS__CONTROL__EVENT__INIT;
+    ev.topic = "zmq";
+    ev.actor = "supervisor";
+    ev.kind = (char *) kind;
+    ev.detail = (char *) detail;
+    ev.time_ms = alys_now_ms();
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_EVENT;
+    env.event = &ev;
+    if (alys_publish(self->xpub, "zmq", &env) != 0)
+        log_debug("cannot publish zmq %s", kind);
+}
+
+static int on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    sup_server_t *self = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *head = zmsg_first(msg);
+    zframe_t *addr = zmsg_next(msg);
+    const char *label = sock == self->monitors[0] ? self->monitor_labels[0] : self->monitor_labels[1];
+    if (head && zframe_size(head) >= 6 && addr) {
+        uint16_t ev;
+        memcpy(&ev, zframe_data(head), sizeof ev);
+        char detail[300];
+        snprintf(detail, sizeof detail, "%s %.*s", label, (int) zframe_size(addr),
+                 (const char *) zframe_data(addr));
+        publish_zmq_event(self, zmq_event_name(ev), detail);
+    }
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+static int watch_socket(sup_server_t *self, int index, zsock_t *sock, const char *label)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://supervisor-monitor-%d", index);
+    int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPT_FAILED |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
+        return -1;
+    self->monitors[index] = zsock_new(ZMQ_PAIR);
+    self->monitor_labels[index] = label;
+    if (!self->monitors[index] || zsock_connect(self->monitors[index], "%s", ep) != 0)
+        return -1;
+    zsock_set_linger(self->monitors[index], 0);
+    return zloop_reader(self->loop, self->monitors[index], on_monitor, self);
+}
+
 /* ---- the loop */
 
 static int on_timer(zloop_t *loop, int timer_id, void *arg);
@@ -587,8 +670,9 @@ static int on_control(zloop_t *loop, zsock_t *sock, void *arg)
         case ALYS__CONTROL__CONTROL__MSG_STATUS_REQUEST: reply_status(self, from, env); break;
         default: log_debug("ignored control message %d", (int) ctl->msg_case); break;
         }
-    } else {
-        alys_reply_error(sock, from, env, ALYS_ERR_BAD_REQUEST, "the supervisor takes control messages only");
+    } else if (env->corr_id && !env->reply) {
+        alys_reply_error(sock, from, env, ALYS_ERR_BAD_REQUEST,
+                         "the supervisor takes control messages only");
     }
     alys_env_free(&env);
     zframe_destroy(&from);
@@ -669,14 +753,17 @@ static int on_events_in(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-/* Subscriptions from tools. The XSUB already takes everything, so they only
- * need draining. */
+/* Subscriptions from tools, passed upstream as a proxy does. The XSUB's own
+ * subscribe-all stays in force whatever they add or remove (libzmq counts
+ * subscriptions per topic), so this changes nothing today; it keeps the
+ * proxy standard if the subscribe-all ever goes. */
 static int on_events_sub(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop;
-    (void) arg;
+    sup_server_t *self = arg;
     zframe_t *f = zframe_recv(sock);
-    zframe_destroy(&f);
+    if (f && zframe_send(&f, self->xsub, ZFRAME_DONTWAIT) != 0)
+        zframe_destroy(&f);
     return 0;
 }
 
@@ -694,6 +781,9 @@ int sup_server_run(sup_server_t *self)
         log_error("cannot set up the event loop");
         return 1;
     }
+    if (watch_socket(self, 0, self->control, "control") != 0 ||
+        watch_socket(self, 1, self->xsub, "events_in") != 0)
+        log_warn("cannot monitor the supervisor's sockets: no zmq events of its own");
     self->started_ms = alys_mono_ms();
     log_info("supervising %zu actors (config %s)", sup_child_count(self->sup), self->config_path);
     sup_start(self->sup, self->started_ms);

@@ -9,6 +9,10 @@
  *  exec it only makes async-signal-safe calls: the supervisor is
  *  multi-threaded (ZeroMQ I/O threads, the metrics HTTP thread), so nothing
  *  that allocates or locks may run there, ZeroMQ least of all.
+ *
+ *  PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the
+ *  process: call spawn_child from the supervisor's main thread only (the one
+ *  that lives as long as the process).
  */
 #ifndef ALYS_SPAWN_H
 #define ALYS_SPAWN_H

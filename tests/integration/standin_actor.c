@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     alys_actor_t *actor = alys_actor_new(kind, argc, argv);
     if (!actor)
         return 2;
-    char ep[ALYS_ENDPOINT_MAX + 64];
+    char ep[ALYS_PATH_MAX + ALYS_NAME_MAX + 16];
     mailbox_endpoint(alys_actor_config(actor), kind, alys_actor_name(actor), ep, sizeof ep);
     int rc = 1;
     if (alys_actor_bind(actor, ep, on_message, NULL) == 0 && alys_actor_ready(actor) == 0)

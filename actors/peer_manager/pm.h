@@ -1,0 +1,163 @@
+/*  pm.h: the PeerManagerActor process, shared by its I/O modules (private to
+ *  actors/peer_manager; the pure logic is in peer_table.h, peer_wire.h and
+ *  peer_reorder.h).
+ *
+ *    main.c          actor set-up, mailbox dispatch (FetchHeaders,
+ *                    FetchBlocks, RangeVerdict, Penalise, GetPeers), timers
+ *    pm_storage.c    the StorageActor client: requests with deadlines, the
+ *                    cached head/genesis (our Status), ban load and save
+ *    peer_net.c      client side: one DEALER per remote peer, handshake,
+ *                    Status refresh, peer exchange, fetches and their checks
+ *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
+ *                    BatchProcessed -> SyncActor, blame; messages to SyncActor
+ *    peer_serve.c    server side: the ROUTER at [network] listen
+ *
+ *  Everything runs on the actor's one zloop thread; no locks.
+ *
+ *  Clocks: peer_table takes unix ms (bans are persisted), everything else
+ *  (deadlines, RTT) uses the monotonic clock. pm_now() / pm_mono() read them.
+ *
+ *  Ownership: pm_t is made and freed by main.c; each module's state hangs
+ *  off it (net, serve, reorder) and is freed by its *_destroy.
+ */
+#ifndef PM_H
+#define PM_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "chain/chain.h"
+#include "peer_reorder.h"
+#include "peer_table.h"
+#include "peer_wire.h"
+
+#define PM_STORE_TIMEOUT_MS  2000     /* a storage request unanswered this long failed */
+#define PM_MAX_STORE_REQS    128      /* storage requests in flight */
+
+typedef struct pn pn_t;     /* peer_net.c */
+typedef struct ps ps_t;     /* peer_serve.c */
+
+typedef struct pm {
+    alys_actor_t        *actor;
+    const alys_config_t *cfg;
+    peer_table_t        *table;
+    reorder_t           *reorder;
+    pn_t                *net;
+    ps_t                *serve;
+    zsock_t             *storage;        /* DEALER -> StorageActor */
+    zsock_t             *sync;           /* DEALER -> SyncActor */
+    zsock_t             *bp;             /* DEALER -> BlockProcessorActor */
+    zsock_t             *bp_mon;         /* connection events of bp (may be NULL) */
+    char                 identity[ALYS_NAME_MAX + 16];  /* routing id towards peers */
+
+    /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
+    bool                 have_head;
+    uint64_t             head_height;
+    uint8_t              head_hash[ALYS_HASH_LEN];
+    uint8_t              genesis_hash[ALYS_HASH_LEN];
+    uint64_t             checkpoint;
+    int64_t              head_at;        /* mono ms of the last Head */
+
+    /* Bans: loaded once from storage before any peer is dialled, saved on change. */
+    bool                 bans_loaded;
+    bool                 bans_dirty;
+    bool                 bans_saving;
+    size_t               bans_saved_count;
+
+    /* PeerSet push to SyncActor: on change, and at least every 2 s. */
+    bool                 peerset_dirty;
+    int64_t              peerset_at;
+    uint64_t             batches_sent;   /* ProcessBatch messages sent */
+} pm_t;
+
+uint64_t pm_now(void);                   /* unix ms, for peer_table */
+int64_t  pm_mono(void);                  /* monotonic ms */
+
+/* ---- pm_storage.c ---------------------------------------------------------- */
+
+/* reply is the storage answer (a StorageMsg or an Error body), or NULL when
+ * the request timed out or could not be sent. Borrowed for the call. */
+typedef void (pm_store_cb)(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply);
+
+/* Send msg to StorageActor; cb runs exactly once (reply or timeout). -1 when
+ * the request cannot be sent (table full, socket): cb is then NOT called. */
+int  pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeout_ms,
+                        pm_store_cb *cb, void *arg, uint64_t tag);
+/* Forget pending requests whose arg is arg (its owner is going away): their
+ * callbacks will not run. */
+void pm_storage_cancel(pm_t *pm, void *arg);
+int  pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
+void pm_storage_tick(pm_t *pm);          /* deadlines */
+void pm_storage_refresh_head(pm_t *pm);  /* GetHead; every 500 ms */
+void pm_bans_tick(pm_t *pm);             /* load once, then save when dirty */
+/* Our Status as a wire message (fields borrowed from pm). false until the
+ * head and genesis are known. */
+bool pm_status(pm_t *pm, Alys__Wire__Status *out);
+
+/* ---- peer_deliver.c -------------------------------------------------------- */
+
+int  pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
+int  pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
+void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
+void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
+/* The ordered PeerSet: eligible peers best first. all = also every other
+ * table entry, every ban and every refused connection (alysctl peers).
+ * Free with pm_peerset_free. */
+Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all);
+void pm_peerset_free(Alys__Peer__PeerSet **set_p);
+void pm_push_peerset(pm_t *pm, bool force);
+
+/* A checked download [start, start + n) from peer_id for SyncActor's
+ * request_id: into the reorder buffer, then to BlockProcessor in order.
+ * Returns the outcome to report in FetchResult (OK, or BUSY when the buffer
+ * is full) and sets *delivered. */
+int  pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t start,
+                const ProtobufCBinaryData *blocks, size_t n,
+                const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered);
+void pm_deliver_pump(pm_t *pm);
+void pm_deliver_tick(pm_t *pm);
+void pm_deliver_on_head(pm_t *pm, uint64_t head);
+int  pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
+int  pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
+
+/* Record an outcome against a peer and carry out the action it earns
+ * (disconnect, ban + save). kind OK/SHORT/TIMEOUT use peer_table_record,
+ * INVALID/VIOLATION blame at once. */
+void pm_record(pm_t *pm, const char *peer_id, const peer_outcome_t *o);
+void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const char *reason);
+void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v);
+void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p);
+
+/* ---- peer_net.c ------------------------------------------------------------ */
+
+pn_t *pn_new(pm_t *pm);
+void  pn_destroy(pn_t **self_p);
+void  pn_tick(pm_t *pm);                 /* every 100 ms */
+void  pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req);
+void  pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req);
+/* An endpoint heard of (inbound Status, Peers): dial it if new and allowed. */
+void  pn_learn_endpoint(pm_t *pm, const char *endpoint);
+/* Close the connection to peer_id (action or ban); it is re-dialled later
+ * only if peer_table_may_connect allows. */
+void  pn_disconnect(pm_t *pm, const char *peer_id, const char *reason);
+/* Endpoints of connected peers (for GetPeers answers): up to cap. */
+size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
+/* Connections refused without a table entry, for listings: up to cap. */
+typedef struct {
+    char endpoint[PEER_ENDPOINT_MAX];
+    char reason[PEER_REASON_MAX];
+} pn_refused_t;
+size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap);
+size_t pn_connected_count(pm_t *pm);
+
+/* ---- peer_serve.c ---------------------------------------------------------- */
+
+ps_t *ps_new(pm_t *pm);                  /* binds [network] listen if set; NULL on error */
+void  ps_destroy(ps_t **self_p);
+void  ps_tick(pm_t *pm);
+/* Inbound peers refused at the handshake, for listings. */
+size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap);
+
+#endif

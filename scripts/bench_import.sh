@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Import throughput of the validation pipeline (figures and ratios, not
+# assertions). Called by scripts/bench.sh; runs alone too:
+#
+#   scripts/bench_import.sh [BUILD_DIR]        (default: build)
+#
+# For generated chains with 10 and with 100 txs per block it imports into a
+# fresh node, three ways: strategy "sequential" (checks inside the
+# BlockProcessor, one block at a time, each batch committed before the next
+# is checked: the seed's behaviour), "parallel" with 1 validator and with 2.
+# It prints blocks/s and tx/s of each, the ratios parallel(2)/sequential and
+# 2 validators/1, and end-to-end tx/s divided by the raw 2-core BIP340
+# verification rate that alys-verify-bench measures in the same run. Then it
+# imports 10k and 100k blocks (10 txs) with 2 validators and prints every
+# process's peak RSS (VmHWM, read from /proc before stopping it).
+#
+# The actors are started by hand (storage, block_processor, validators), not
+# through the supervisor, so nothing else shares the machine with them.
+# Environment: BENCH_DIR (work dir, default /tmp/alys-bench; chains are kept
+# there between runs), BLOCKS10 (20000), BLOCKS100 (3000), RSS_SMALL (10000),
+# RSS_LARGE (100000), VERIFY_SECONDS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${1:-build}
+[ -x "$build/actors/alysctl/alysctl" ] || { echo "bench_import: build $build first (ninja -C $build)" >&2; exit 2; }
+bench_dir=${BENCH_DIR:-/tmp/alys-bench}
+blocks10=${BLOCKS10:-20000}
+blocks100=${BLOCKS100:-3000}
+rss_small=${RSS_SMALL:-10000}
+rss_large=${RSS_LARGE:-100000}
+verify_seconds=${VERIFY_SECONDS:-3}
+mkdir -p "$bench_dir"
+
+bin() { echo "$build/actors/$1"; }
+pids=()
+stop_all() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+trap stop_all EXIT
+
+# chain NAME BLOCKS TXS: generate once (chaingen is deterministic).
+chain() {
+  local dir="$bench_dir/chains/$1"
+  if [ ! -s "$dir/result.txt" ]; then
+    mkdir -p "$dir"
+    echo "generating $1: $2 blocks x $3 txs ..." >&2
+    "$(bin chaingen/alys-chaingen)" --blocks "$2" --txs-per-block "$3" --accounts 1000 \
+      --authorities 5 --seed "bench-$1" --out "$dir" --no-verify > "$dir/result.txt.tmp"
+    mv "$dir/result.txt.tmp" "$dir/result.txt"
+  fi
+  echo "$dir"
+}
+
+# node DIR STRATEGY WORKERS GENESIS: a config and the actors, started.
+start_node() {
+  local dir=$1 strategy=$2 workers=$3 genesis=$4
+  rm -rf "$dir"; mkdir -p "$dir/run" "$dir/data"
+  sed -e "s|^data_dir = .*|data_dir = \"$dir/data\"|" \
+      -e "s|^run_dir = .*|run_dir = \"$dir/run\"|" \
+      -e "s|^genesis_file = .*|genesis_file = \"$genesis\"|" \
+      -e "s|^strategy = .*|strategy = \"$strategy\"|" \
+      -e "s|^log_level = .*|log_level = \"warn\"|" \
+      deploy/alys-sync.toml > "$dir/node.toml"
+  "$(bin storage/alys-storage)" --config "$dir/node.toml" 2> "$dir/storage.log" & pids+=($!)
+  storage_pid=$!
+  "$(bin block_processor/alys-block-processor)" --config "$dir/node.toml" 2> "$dir/bp.log" & pids+=($!)
+  bp_pid=$!
+  validator_pids=()
+  for i in $(seq 1 "$workers"); do
+    "$(bin validator/alys-validator)" --config "$dir/node.toml" --name "validator-$i" 2> "$dir/v$i.log" & pids+=($!)
+    validator_pids+=($!)
+  done
+  sleep 1
+}
+
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# run_import DIR CHAIN: import, print "SECONDS BLOCKS".
+run_import() {
+  local out
+  out=$("$(bin alysctl/alysctl)" --config "$1/node.toml" import "$2/chain.export" | grep '^imported')
+  # "imported N blocks (1..N) in S s: R blocks/s"
+  awk '{for (i = 1; i <= NF; i++) if ($i == "in") print $(i+1), $2}' <<< "$out"
+}
+
+verify_rates=$("$(bin benchtools/alys-verify-bench)" --seconds "$verify_seconds" --threads 2)
+v1=$(awk '/verify_1core_per_s/ {print $2}' <<< "$verify_rates")
+v2=$(awk '/verify_2core_per_s/ {print $2}' <<< "$verify_rates")
+
+declare -A tps bps
+echo "== import throughput ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-5s %-22s %8s %10s %10s\n' txs mode blocks blocks/s tx/s
+for txs in 10 100; do
+  n=$([ "$txs" = 10 ] && echo "$blocks10" || echo "$blocks100")
+  c=$(chain "b$n-t$txs" "$n" "$txs")
+  for mode in sequential parallel-1 parallel-2; do
+    case $mode in
+      sequential) start_node "$bench_dir/node" sequential 0 "$c/genesis" ;;
+      parallel-1) start_node "$bench_dir/node" parallel 1 "$c/genesis" ;;
+      parallel-2) start_node "$bench_dir/node" parallel 2 "$c/genesis" ;;
+    esac
+    read -r secs blocks < <(run_import "$bench_dir/node" "$c")
+    stop_all
+    bps[$txs,$mode]=$(awk -v b="$blocks" -v s="$secs" 'BEGIN {printf "%.0f", b / s}')
+    tps[$txs,$mode]=$(awk -v b="$blocks" -v s="$secs" -v t="$txs" 'BEGIN {printf "%.0f", b * t / s}')
+    printf '%-5s %-22s %8s %10s %10s\n' "$txs" "$mode" "$blocks" "${bps[$txs,$mode]}" "${tps[$txs,$mode]}"
+  done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+echo
+echo "== ratios"
+for txs in 10 100; do
+  echo "txs/block $txs: parallel(2)/sequential $(ratio "${tps[$txs,parallel-2]}" "${tps[$txs,sequential]}")x" \
+       " 2 validators/1 $(ratio "${tps[$txs,parallel-2]}" "${tps[$txs,parallel-1]}")x"
+done
+echo "raw BIP340 verification: 1 core ${v1}/s, 2 cores ${v2}/s"
+for txs in 10 100; do
+  echo "txs/block $txs: end-to-end tx/s (parallel 2) / raw 2-core verify rate = $(ratio "${tps[$txs,parallel-2]}" "$v2")" \
+       "(blocks carry one more signature each: the header's)"
+done
+echo "goals: parallel(2) >= 1.7x sequential for 100-tx blocks; end-to-end >= 0.70 of the 2-core rate"
+
+echo
+echo "== peak RSS (VmHWM, KiB), parallel with 2 validators, 10 txs/block"
+printf '%-8s %10s %10s %10s %10s\n' blocks storage processor valid-1 valid-2
+for n in $rss_small $rss_large; do
+  c=$(chain "b$n-t10" "$n" 10)
+  start_node "$bench_dir/node" parallel 2 "$c/genesis"
+  run_import "$bench_dir/node" "$c" > /dev/null
+  printf '%-8s %10s %10s %10s %10s\n' "$n" "$(hwm_kb "$storage_pid")" "$(hwm_kb "$bp_pid")" \
+         "$(hwm_kb "${validator_pids[0]}")" "$(hwm_kb "${validator_pids[1]}")"
+  stop_all
+done
+rm -rf "$bench_dir/node"
