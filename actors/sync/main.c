@@ -55,6 +55,7 @@
 #define MAX_BATCH_BLOCKS    1024       /* ProcessBlockBatch bound */
 #define HDR_RING            16384
 #define READ_BURST          64
+#define FETCH_CORR          256        /* recent fetch corr_ids, for Error replies */
 
 typedef enum { P_GET_HEAD, P_CREATE_CP, P_LIST_CP, P_ROLLBACK, P_PROCESS, P_GET_PEERS } pend_kind_t;
 
@@ -97,6 +98,14 @@ typedef struct {
 
 enum { W_STORAGE, W_PEER_MANAGER, W_PROCESSOR, W_COUNT };
 
+/* A fetch sent to PeerManager: its envelope corr_id and the machine's
+ * request id, so an Error reply instead of a result still reaches it. */
+typedef struct {
+    uint64_t corr;
+    uint64_t req_id;
+    bool     headers;
+} fetch_corr_t;
+
 typedef struct {
     alys_actor_t  *actor;
     const alys_config_t *cfg;
@@ -114,6 +123,8 @@ typedef struct {
     pending_t pend[MAX_PENDING];
     hdr_ctx_t hctx[MAX_HDR_CTX];
     alys_hash_t hashes[SYNC_HEADERS_MAX];
+    fetch_corr_t fcorr[FETCH_CORR];
+    size_t   fcorr_next;
     ProtobufCBinaryData *expected;      /* FetchBlocks expected_hashes scratch */
     size_t   expected_cap;
 
@@ -294,6 +305,13 @@ static void request_list_checkpoints(sa_t *sa, uint64_t height)
 
 /* ---------------------------------------------------------------- actions */
 
+static uint64_t fetch_corr(sa_t *sa, uint64_t req_id, bool headers)
+{
+    uint64_t corr = alys_next_corr_id();
+    sa->fcorr[sa->fcorr_next++ % FETCH_CORR] = (fetch_corr_t){corr, req_id, headers};
+    return corr;
+}
+
 static hdr_ctx_t *hctx_find(sa_t *sa, uint64_t req_id)
 {
     for (size_t i = 0; i < MAX_HDR_CTX; i++)
@@ -333,7 +351,7 @@ static void act_fetch_headers(sa_t *sa, const sync_action_t *a)
     pm.fetch_headers = &fh;
     log_debug("fetch headers [%" PRIu64 ",+%u) from %s (request %" PRIu64 ")", fh.start, fh.count,
               fh.peer_id, fh.request_id);
-    send_peer(sa, &pm, alys_next_corr_id());
+    send_peer(sa, &pm, fetch_corr(sa, fh.request_id, true));
 }
 
 static void act_fetch_blocks(sa_t *sa, const sync_action_t *a)
@@ -369,7 +387,7 @@ static void act_fetch_blocks(sa_t *sa, const sync_action_t *a)
                     "Blocks asked of PeerManager (re-requests included)", fb.count);
     alys_metric_add(sa->metrics, "alys_sync_range_requests_total", NULL,
                     "Block ranges asked of PeerManager", 1);
-    send_peer(sa, &pm, alys_next_corr_id());
+    send_peer(sa, &pm, fetch_corr(sa, fb.request_id, false));
 }
 
 static void act_cancel(sa_t *sa, const sync_action_t *a)
@@ -989,6 +1007,33 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
     }
 }
 
+/* PeerManager answered a fetch with an Error instead of a result: nobody
+ * served anything, so the machine re-issues it without blame. */
+static void on_fetch_error(sa_t *sa, const alys_env_t *env)
+{
+    for (size_t i = 0; i < FETCH_CORR; i++) {
+        fetch_corr_t *f = &sa->fcorr[i];
+        if (!f->corr || f->corr != env->corr_id)
+            continue;
+        const char *msg = env->error && env->error->message ? env->error->message : "";
+        sync_outcome_t o = env->error && env->error->code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY
+                                                                           : SYNC_OUTCOME_NO_PEER;
+        log_warn("peer_manager refused request %" PRIu64 ": %s", f->req_id, msg);
+        if (f->headers) {
+            hdr_ctx_t *c = hctx_find(sa, f->req_id);
+            if (c) {
+                c->used = false;
+                sync_machine_on_headers(sa->m, now_ms(), f->req_id, o, c->start, 0, NULL);
+            }
+        } else {
+            sync_machine_on_range_outcome(sa->m, now_ms(), f->req_id, o);
+        }
+        drain(sa);
+        f->corr = 0;
+        return;
+    }
+}
+
 static void dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
     if (env->reply && env->corr_id && pend_find(sa, env->corr_id)) {
@@ -1003,6 +1048,10 @@ static void dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
     case ALYS__BUS__ENVELOPE__BODY_SYNC:
         if (!env->reply)
             on_sync_msg(sa, from, env);
+        break;
+    case ALYS__BUS__ENVELOPE__BODY_ERROR:
+        if (env->reply)
+            on_fetch_error(sa, env);
         break;
     default:
         if (!env->reply && from && env->corr_id)
