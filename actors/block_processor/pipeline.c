@@ -644,7 +644,9 @@ static void apply_verdicts(batch_t *b, task_t *t, const alys_verdict_t *v, size_
         b->ok_prefix++;
 }
 
-static void unusable_result(pipeline_t *self, batch_t *b, task_t *t, uint64_t task_id)
+/* A worker answered nonsense or could not check (internal error): retry,
+ * and after PL_MAX_ATTEMPTS check the task here. */
+static void unusable_result(batch_t *b, task_t *t, uint64_t task_id)
 {
     t->attempts++;
     if (t->attempts >= PL_MAX_ATTEMPTS && !t->inline_only) {
@@ -652,7 +654,6 @@ static void unusable_result(pipeline_t *self, batch_t *b, task_t *t, uint64_t ta
         log_warn("task %llu got %u unusable results from workers: validating it in-process",
                  (unsigned long long) task_id, (unsigned) t->attempts);
     }
-    (void) self;
     requeue(b, t);
 }
 
@@ -674,7 +675,7 @@ bool pipeline_task_result(pipeline_t *self, int sock, const char *id, uint64_t t
             apply_verdicts(b, t, verdicts, n);
             used = true;
         } else if (t->state == T_QUEUED || t->worker == w) {
-            unusable_result(self, b, t, task_id);
+            unusable_result(b, t, task_id);
         }
     }
     pump(self, now_ms);
@@ -724,7 +725,7 @@ size_t pipeline_run_inline(pipeline_t *self, size_t max_blocks, int64_t now_ms)
         if (result_usable(t, v, n))
             apply_verdicts(b, t, v, n);
         else
-            unusable_result(self, b, t, task_id_of(b, t));
+            unusable_result(b, t, task_id_of(b, t));
         pump(self, now_ms);
     }
     return checked;

@@ -476,6 +476,20 @@ reorder_done_t reorder_on_processed(reorder_t *self, const reorder_result_t *r, 
     return on_failure(self, e, r, ref, drops, cap, n_drops);
 }
 
+reorder_done_t reorder_on_refused(reorder_t *self, uint64_t batch_id, uint64_t now_ms,
+                                  reorder_ref_t *ref, reorder_ref_t *drops, size_t cap,
+                                  size_t *n_drops)
+{
+    (void) now_ms;
+    *n_drops = 0;
+    entry_t *e = find_sent(self, batch_id);
+    if (!e)
+        return REORDER_UNKNOWN;
+    reorder_result_t r = {.batch_id = batch_id, .head_height = self->head, .failed = true,
+                          .failed_height = e->sent_from};
+    return on_failure(self, e, &r, ref, drops, cap, n_drops);
+}
+
 static uint64_t backoff_ms(const reorder_config_t *cfg, uint32_t attempts)
 {
     uint64_t ms = cfg->busy_backoff_min_ms;

@@ -163,6 +163,12 @@ bool reorder_next(reorder_t *self, uint64_t now_ms, uint64_t batch_id, reorder_s
 reorder_done_t reorder_on_processed(reorder_t *self, const reorder_result_t *r, uint64_t now_ms,
                                     reorder_ref_t *ref, reorder_ref_t *drops, size_t cap,
                                     size_t *n_drops);
+/* BlockProcessor refused the chunk batch_id outright (a bad request: it
+ * will never take it): handled as a failure at the chunk's first block,
+ * without blame. */
+reorder_done_t reorder_on_refused(reorder_t *self, uint64_t batch_id, uint64_t now_ms,
+                                  reorder_ref_t *ref, reorder_ref_t *drops, size_t cap,
+                                  size_t *n_drops);
 /* BlockProcessor refused batch_id as busy (or unavailable). false if unknown. */
 bool   reorder_on_busy(reorder_t *self, uint64_t batch_id, uint64_t now_ms);
 /* BlockProcessor restarted: everything sent goes back to waiting. Returns how many. */

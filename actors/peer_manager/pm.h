@@ -70,6 +70,8 @@ typedef struct pm {
     bool                 peerset_dirty;
     int64_t              peerset_at;
     uint64_t             batches_sent;   /* ProcessBatch messages sent */
+    int64_t              bp_reply_at;    /* mono ms of the last BatchProcessed */
+    bool                 bp_was_down;    /* the processor's socket disconnected */
 } pm_t;
 
 uint64_t pm_now(void);                   /* unix ms, for peer_table */
@@ -118,8 +120,13 @@ int  pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t sta
                 const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered);
 void pm_deliver_pump(pm_t *pm);
 void pm_deliver_tick(pm_t *pm);
-void pm_deliver_on_head(pm_t *pm, uint64_t head);
+/* Storage's head, asked at asked_at (mono ms): ignored when a BatchProcessed
+ * arrived since (it is fresher). */
+void pm_deliver_on_head(pm_t *pm, uint64_t head, int64_t asked_at);
 int  pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
+/* A PAIR socket carrying bp's connect/disconnect events (NULL on failure),
+ * read by pm_bp_on_monitor. The caller destroys it before bp. */
+zsock_t *pm_bp_monitor_new(zsock_t *bp);
 int  pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
 
 /* Record an outcome against a peer and carry out the action it earns

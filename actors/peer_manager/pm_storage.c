@@ -116,7 +116,6 @@ static const Alys__Storage__StorageMsg *storage_body(const alys_env_t *reply,
 static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
 {
     (void) arg;
-    (void) tag;
     s_head_pending = false;
     const Alys__Storage__StorageMsg *m = storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
     if (!m)
@@ -132,14 +131,17 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
         log_info("head %llu from storage; serving and dialling peers",
                  (unsigned long long) h->height);
     memcpy(pm->genesis_hash, h->genesis_hash.data, ALYS_HASH_LEN);
+    pm->checkpoint = h->last_checkpoint;
+    pm->head_at = pm_mono();
+    pm->have_head = true;
+    /* A BatchProcessed that arrived after we asked knows a fresher head. */
+    if ((int64_t) tag < pm->bp_reply_at)
+        return;
     memset(pm->head_hash, 0, ALYS_HASH_LEN);
     if (h->hash.len == ALYS_HASH_LEN)
         memcpy(pm->head_hash, h->hash.data, ALYS_HASH_LEN);
     pm->head_height = h->height;
-    pm->checkpoint = h->last_checkpoint;
-    pm->head_at = pm_mono();
-    pm->have_head = true;
-    pm_deliver_on_head(pm, h->height);
+    pm_deliver_on_head(pm, h->height, (int64_t) tag);
 }
 
 void pm_storage_refresh_head(pm_t *pm)
@@ -150,7 +152,7 @@ void pm_storage_refresh_head(pm_t *pm)
     Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
     msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     msg.get_head = &get;
-    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, 0) == 0)
+    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, (uint64_t) pm_mono()) == 0)
         s_head_pending = true;
 }
 

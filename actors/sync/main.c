@@ -730,11 +730,15 @@ static void on_batch_outcome(sa_t *sa, const Alys__Peer__BatchOutcome *bo)
     committed(sa, bo->head_height, bo->head_hash.data, bo->head_hash.len);
     if (!bo->failed)
         return;
-    bool fault = sync_bus_reason_is_peer_fault(bo->reason);
-    log_warn("block %" PRIu64 " from %s refused: %s %s", bo->failed_height, bo->peer_id,
-             bo->reason ? bo->reason : "", bo->detail ? bo->detail : "");
+    const char *reason = bo->reason ? bo->reason : "";
+    const char *detail = bo->detail ? bo->detail : "";
+    if (strcmp(reason, "dropped") == 0 && strcmp(detail, "after_failure") == 0)
+        return;             /* on_block_failed of the lower range re-queued it already */
+    bool fault = sync_bus_reason_is_peer_fault(reason, bo->failed_height, bo->start);
+    log_warn("block %" PRIu64 " from %s refused: %s %s", bo->failed_height, bo->peer_id, reason,
+             detail);
     error_metric(sa, fault ? "block_invalid" : "block_processing");
-    sync_machine_on_block_failed(sa->m, now_ms(), bo->failed_height, fault, bo->reason);
+    sync_machine_on_block_failed(sa->m, now_ms(), bo->failed_height, fault, reason);
     drain(sa);
 }
 

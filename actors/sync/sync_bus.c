@@ -141,19 +141,28 @@ sync_outcome_t sync_bus_outcome(uint32_t outcome)
     return outcome <= SYNC_OUTCOME_BUSY ? (sync_outcome_t) outcome : SYNC_OUTCOME_NO_PEER;
 }
 
-bool sync_bus_reason_is_peer_fault(const char *reason)
+static bool name_in(const char *s, const char *const *list)
 {
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+/* The same split as PeerManager's (peer_deliver.c): content errors are the
+ * serving peer's; a linkage error inside a range is too, at its first block
+ * it is the previous range's (or ours); storage, busy, restarts are nobody's. */
+bool sync_bus_reason_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start)
+{
+    static const char *const content[] = {"bad_proposer_signature", "wrong_proposer",
+        "bad_tx_signature", "tx_root_mismatch", "bad_timestamp", "bad_nonce",
+        "insufficient_balance", "state_root_mismatch", "malformed", "oversize",
+        "header_mismatch", NULL};
+    static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
+                                          NULL};
     if (!reason || !*reason)
         return false;
-    if (strcmp(reason, "header_mismatch") == 0)
-        return true;
-    for (int e = ALYS_BLOCK_OK + 1; e < ALYS_BLOCK_ERROR_COUNT; e++) {
-        if (e == ALYS_BLOCK_INTERNAL_ERROR)
-            continue;
-        if (strcmp(reason, alys_block_error_name((alys_block_error_t) e)) == 0)
-            return true;
-    }
-    return false;
+    return name_in(reason, content) || (name_in(reason, linkage) && failed_height > range_start);
 }
 
 uint32_t sync_bus_penalty_outcome(sync_penalty_t p)

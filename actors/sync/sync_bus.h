@@ -66,8 +66,9 @@ int sync_verify_headers(const alys_genesis_t *g, sync_hdr_ring_t *ring, uint64_t
  * (re-issued, nobody blamed). */
 sync_outcome_t sync_bus_outcome(uint32_t outcome);
 /* Was a block refused for its own content (the serving peer may have lied),
- * rather than for something on our side (storage error, busy, restart)? */
-bool sync_bus_reason_is_peer_fault(const char *reason);
+ * rather than for something on our side (storage error, busy, restart)?
+ * range_start: first height of the range the block came in. */
+bool sync_bus_reason_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start);
 /* alys.peer.Penalise outcome for a machine penalty. */
 uint32_t sync_bus_penalty_outcome(sync_penalty_t p);
 

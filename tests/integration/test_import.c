@@ -11,7 +11,7 @@
  *  ALYS_IT_STANDIN=1 stands in for the missing ones); otherwise the test
  *  starts storage, block_processor and the validators itself and restarts
  *  what it kills, as the supervisor would. Generated chains are cached under
- *  /tmp/alys-it-chains, keyed by the chaingen binary and the arguments
+ *  /tmp/alys-import-chains, keyed by the chaingen binary and the arguments
  *  (chaingen is deterministic).
  */
 #include <criterion/criterion.h>
@@ -72,7 +72,7 @@ static void chain_get(chain_t *c, const char *seed, const char *blocks, const ch
     cr_assert_eq(stat(gen, &st), 0, "%s not built", gen);
     char fhs[32];
     snprintf(fhs, sizeof fhs, "%llu", fh);
-    snprintf(c->dir, sizeof c->dir, "/tmp/alys-it-chains/%lld-%s-%s-%s-%s-%s", (long long) st.st_mtime,
+    snprintf(c->dir, sizeof c->dir, "/tmp/alys-import-chains/%lld-%s-%s-%s-%s-%s", (long long) st.st_mtime,
              seed, blocks, txs, fault ? fault : "none", fhs);
     snprintf(c->export_path, sizeof c->export_path, "%s/chain.export", c->dir);
     snprintf(c->genesis, sizeof c->genesis, "%s/genesis", c->dir);

@@ -1,0 +1,115 @@
+/*  faultproxy.h: the misbehaviour of alys-faultproxy as pure functions (no
+ *  sockets, no clock), so tests can check that each fault kind changes what
+ *  it should and nothing else.
+ *
+ *  alys-faultproxy sits between a syncing node and an honest serving node
+ *  and forwards WireMsg frames both ways (main.c). Requests (downstream ->
+ *  upstream) go through fp_request, responses (upstream -> downstream)
+ *  through fp_response, which says whether to forward, delay, drop, or send
+ *  other bytes instead. Kinds (--fault KIND, --fault-arg N):
+ *
+ *    delay N            every response held N ms (default 50) before it goes
+ *    drop N             every N-th Headers/Blocks response dropped (default 3)
+ *    stall K            per client, Blocks responses flow until K blocks were
+ *                       served (default 256), then GetBlocks are never
+ *                       answered again: the peer stalls mid-sync while its
+ *                       Status keeps saying it is alive and high
+ *    corrupt:<kind>     one block of every Blocks response (the middle one)
+ *                       made invalid in exactly that way, using chaingen's
+ *                       alys_chaingen_corrupt_block / _corrupt_encoding and
+ *                       the authority (--keys) or all (--seed) keys to re-sign
+ *                       what the kind changes; kinds: alys-chaingen's fault
+ *                       names (bad_proposer_signature, bad_tx_signature,
+ *                       tx_root_mismatch, state_root_mismatch, bad_nonce, ...)
+ *    truncate           Headers/Blocks responses of 2+ items cut to half,
+ *                       truncated = false (a short answer without reason)
+ *    lie_height         Status head_height = 2^40, beyond any wall-clock slot
+ *    lie_height_near N  Status head_height + N (default 1000): plausible, but
+ *                       the proxy's upstream cannot serve it
+ *    disconnect N       every N-th request (default 20) is swallowed and the
+ *                       proxy goes down (closes its sockets) for a while,
+ *                       then comes back
+ *    wrong_genesis      Status genesis_hash bits flipped
+ *  In every mode, Status responses name the node "<node_id>/<tag>" and give
+ *  the proxy's listen endpoint, so a proxied node and the same node reached
+ *  directly are two peers, as they behave differently.
+ *
+ *  Ownership: fp_new copies the config but borrows genesis and keys, which
+ *  must outlive it; fp_destroy(&self) frees. Replacement bytes in fp_out_t
+ *  are malloc'ed and the caller's to free.
+ */
+#ifndef ALYS_FAULTPROXY_H
+#define ALYS_FAULTPROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chaingen.h"
+#include "peer_table.h"
+
+typedef enum {
+    FP_NONE = 0,
+    FP_DELAY,
+    FP_DROP,
+    FP_STALL,
+    FP_CORRUPT,
+    FP_TRUNCATE,
+    FP_LIE_HEIGHT,
+    FP_LIE_HEIGHT_NEAR,
+    FP_DISCONNECT,
+    FP_WRONG_GENESIS,
+} fp_kind_t;
+
+#define FP_LIE_HEIGHT_VALUE (1ULL << 40)
+#define FP_TAG_MAX          24
+
+typedef struct {
+    fp_kind_t                   kind;
+    uint64_t                    arg;          /* 0 = the kind's default */
+    alys_block_error_t          corrupt;      /* FP_CORRUPT: which invalid kind */
+    const alys_genesis_t       *genesis;      /* FP_CORRUPT: required */
+    const alys_chaingen_keys_t *keys;         /* FP_CORRUPT: for re-signing; may be NULL */
+    char                        tag[FP_TAG_MAX];            /* appended to node ids */
+    char                        listen[PEER_ENDPOINT_MAX];  /* replaces Status.listen; "" = keep */
+} fp_config_t;
+
+/* Parse "--fault KIND" (and the corrupt kind after "corrupt:") into cfg->kind,
+ * cfg->corrupt, with the arg's default filled in when arg is 0. Returns 0, or
+ * -1 with err naming the valid kinds. */
+int  fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t errlen);
+const char *fp_kind_name(fp_kind_t k);
+/* Whether cfg has what its kind needs (genesis, keys); -1 with err if not. */
+int  fp_check(const fp_config_t *cfg, char *err, size_t errlen);
+
+typedef struct fp fp_t;
+
+fp_t *fp_new(const fp_config_t *cfg);
+void  fp_destroy(fp_t **self_p);
+
+typedef struct {
+    bool      drop;        /* swallow it */
+    uint32_t  delay_ms;    /* hold it this long first */
+    uint8_t  *bytes;       /* send these instead (malloc'ed; NULL = unchanged) */
+    size_t    len;
+    char      note[128];   /* what was done, "" = nothing */
+} fp_out_t;
+
+/* A response from upstream for the downstream client `client` (its routing
+ * id). Always fills out; undecodable frames are forwarded unchanged. */
+void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_t *in, size_t len,
+                 fp_out_t *out);
+/* A request from downstream. true = swallow it and go down now
+ * (disconnect mode). */
+bool fp_request(fp_t *self, const uint8_t *in, size_t len);
+
+/* Counters, for logs and tests. */
+uint64_t fp_responses(const fp_t *self);
+uint64_t fp_altered(const fp_t *self);
+
+/* Authority keys from a chaingen keys file (hex secret key per line, in
+ * authority order). Returns 0, or -1 with err. Free with
+ * alys_chaingen_keys_clear. */
+int  fp_load_keys(const char *path, alys_chaingen_keys_t *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,458 @@
+/*  peer_serve.c: the server side of the wire protocol (see peer_serve.h). */
+#include "peer_serve.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rate_limit.h"
+#include "util.h"
+
+#define ID_MAX 255
+
+typedef enum { CL_NEW = 0, CL_OK, CL_REFUSED } clstate_t;
+
+typedef struct {
+    bool      used;
+    uint8_t   id[ID_MAX];
+    size_t    id_len;
+    clstate_t state;
+    int64_t   last_seen;
+    int64_t   refused_at;
+    char      node_id[PEER_ID_MAX];
+    char      listen[PEER_ENDPOINT_MAX];
+    char      reason[PEER_REASON_MAX];
+} client_t;
+
+typedef struct {
+    uint64_t             job_id;       /* 0 = free; the storage request's tag */
+    uint8_t              id[ID_MAX];   /* the client's routing id */
+    size_t               id_len;
+    uint64_t             request_id;   /* the client's wire request id */
+    bool                 headers;
+    uint64_t             start;
+    uint32_t             count;
+    uint64_t             next;         /* next height to read */
+    ProtobufCBinaryData *items;        /* headers collected so far (owned copies) */
+    size_t               n;
+} job_t;
+
+struct ps {
+    pm_t            *pm;
+    zsock_t         *router;
+    serve_limiter_t *limiter;
+    client_t        *clients;          /* PS_MAX_CLIENTS */
+    job_t            jobs[PS_MAX_JOBS];
+    uint64_t         next_job;
+};
+
+static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg);
+
+ps_t *ps_new(pm_t *pm)
+{
+    ps_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pm = pm;
+    const alys_config_t *cfg = pm->cfg;
+    if (!cfg->listen[0])
+        return self;                       /* not serving: nothing else to make */
+    self->clients = calloc(PS_MAX_CLIENTS, sizeof *self->clients);
+    self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
+    self->router = self->clients && self->limiter ? alys_router_bind(cfg->listen) : NULL;
+    if (!self->router || alys_actor_add_reader(pm->actor, self->router, on_router, self) != 0) {
+        log_error("cannot serve peers at %s", cfg->listen);
+        ps_destroy(&self);
+        return NULL;
+    }
+    alys_actor_monitor(pm->actor, self->router, "peers");
+    log_info("serving peers at %s (rate limit %u/s per peer)", cfg->listen, cfg->serve_rate_limit);
+    return self;
+}
+
+static void job_clear(job_t *j)
+{
+    for (size_t i = 0; j->items && i < j->n; i++)
+        free(j->items[i].data);
+    free(j->items);
+    memset(j, 0, sizeof *j);
+}
+
+void ps_destroy(ps_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ps_t *self = *self_p;
+    pm_storage_cancel(self->pm, self);
+    for (size_t i = 0; i < PS_MAX_JOBS; i++)
+        job_clear(&self->jobs[i]);
+    if (self->router) {
+        alys_actor_remove_reader(self->pm->actor, self->router);
+        zsock_destroy(&self->router);
+    }
+    serve_limiter_destroy(&self->limiter);
+    free(self->clients);
+    free(self);
+    *self_p = NULL;
+}
+
+void ps_tick(pm_t *pm)
+{
+    (void) pm;                             /* jobs end by storage deadline; nothing to do */
+}
+
+/* ---- sending ----------------------------------------------------------------- */
+
+static void send_to(ps_t *self, const uint8_t *id, size_t id_len, const wire_msg_t *m)
+{
+    zframe_t *f = pw_encode(m);
+    zframe_t *who = zframe_new(id, id_len);
+    if (!f || !who || zframe_send(&who, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) != 0 ||
+        zframe_send(&f, self->router, ZFRAME_DONTWAIT) != 0)
+        log_debug("answer to a peer dropped (gone, or over the limit)");
+    zframe_destroy(&who);
+    zframe_destroy(&f);
+}
+
+static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t request_id,
+                       Alys__Wire__WireError__Code code, const char *text)
+{
+    Alys__Wire__WireError e = ALYS__WIRE__WIRE_ERROR__INIT;
+    e.code = code;
+    e.message = (char *) text;
+    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = request_id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_ERROR;
+    m.error = &e;
+    send_to(self, id, id_len, &m);
+    char labels[64];
+    snprintf(labels, sizeof labels, "code=\"%d\"", (int) code);
+    alys_metric_add(alys_actor_metrics(self->pm->actor), "alys_peer_serve_errors_total", labels,
+                    "Requests from peers answered with an error, by WireError code", 1);
+}
+
+/* ---- clients ----------------------------------------------------------------- */
+
+/* The client with this routing id; a new one takes a free slot, else the
+ * least recently seen one. */
+static client_t *client_get(ps_t *self, const uint8_t *id, size_t id_len, int64_t now)
+{
+    client_t *victim = NULL;
+    for (size_t i = 0; i < PS_MAX_CLIENTS; i++) {
+        client_t *c = &self->clients[i];
+        if (c->used && c->id_len == id_len && memcmp(c->id, id, id_len) == 0) {
+            c->last_seen = now;
+            return c;
+        }
+        if (!c->used) {
+            if (!victim || victim->used)
+                victim = c;
+        } else if (!victim || (victim->used && c->last_seen < victim->last_seen)) {
+            victim = c;
+        }
+    }
+    *victim = (client_t){.used = true, .id_len = id_len, .last_seen = now};
+    memcpy(victim->id, id, id_len);
+    return victim;
+}
+
+static void refuse(ps_t *self, client_t *c, const char *why, int64_t now)
+{
+    c->state = CL_REFUSED;
+    c->refused_at = now;
+    snprintf(c->reason, sizeof c->reason, "%s", why);
+    log_warn("inbound peer %s (%s) refused: %s", c->node_id[0] ? c->node_id : "?",
+             c->listen[0] ? c->listen : "no listen endpoint", why);
+    self->pm->peerset_dirty = true;
+}
+
+static void on_status(ps_t *self, client_t *c, const wire_msg_t *m, int64_t now)
+{
+    pm_t *pm = self->pm;
+    const Alys__Wire__Status *st = m->status;
+    snprintf(c->node_id, sizeof c->node_id, "%s", pw_valid_node_id(st->node_id) ? st->node_id : "?");
+    snprintf(c->listen, sizeof c->listen, "%s", pw_valid_endpoint(st->listen) ? st->listen : "");
+    Alys__Wire__Status ours;
+    if (!pm_status(pm, &ours)) {
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE,
+                   "starting: storage not answering yet");
+        return;
+    }
+    if (memcmp(st->genesis_hash.data, pm->genesis_hash, ALYS_HASH_LEN) != 0) {
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__WRONG_GENESIS,
+                   "another genesis");
+        refuse(self, c, "wrong genesis", now);
+        return;
+    }
+    const char *nid = c->node_id[0] != '?' ? c->node_id : NULL;
+    if (peer_table_is_banned(pm->table, nid, c->listen[0] ? c->listen : NULL, pm_now())) {
+        refuse(self, c, "banned", now);
+        return;
+    }
+    c->state = CL_OK;
+    wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
+    r.request_id = m->request_id;
+    r.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    r.status = &ours;
+    send_to(self, c->id, c->id_len, &r);
+    if (c->listen[0])
+        pn_learn_endpoint(pm, c->listen);
+}
+
+/* ---- serving ranges ---------------------------------------------------------- */
+
+static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply);
+
+static job_t *job_by_id(ps_t *self, uint64_t job_id)
+{
+    for (size_t i = 0; i < PS_MAX_JOBS; i++)
+        if (self->jobs[i].job_id == job_id)
+            return &self->jobs[i];
+    return NULL;
+}
+
+static int job_read(ps_t *self, job_t *j)
+{
+    uint64_t left = j->start + j->count - j->next;
+    Alys__Storage__GetBlocks gb = ALYS__STORAGE__GET_BLOCKS__INIT;
+    gb.start = j->next;
+    gb.count = (uint32_t) (left < PS_STORAGE_CHUNK ? left : PS_STORAGE_CHUNK);
+    gb.headers_only = j->headers;
+    Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
+    msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS;
+    msg.get_blocks = &gb;
+    return pm_storage_request(self->pm, &msg, PM_STORE_TIMEOUT_MS, on_storage, self, j->job_id);
+}
+
+/* Send the answer: items up to the frame limit (truncated when cut). */
+static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, size_t n)
+{
+    size_t fit = pw_fit_items(items, n, 64, ALYS_MAX_MSG_BYTES);
+    /* Fewer than asked while more exist below our head: only the frame
+     * limit (ours or storage's) cuts an answer short. */
+    bool truncated = fit < n || (n < j->count && j->start + n <= self->pm->head_height);
+    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
+    m.request_id = j->request_id;
+    if (j->headers) {
+        h = (Alys__Wire__Headers){.base = h.base, .start = j->start, .n_headers = fit,
+                                  .headers = (ProtobufCBinaryData *) items, .truncated = truncated};
+        m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
+        m.headers = &h;
+    } else {
+        b = (Alys__Wire__Blocks){.base = b.base, .start = j->start, .n_blocks = fit,
+                                 .blocks = (ProtobufCBinaryData *) items, .truncated = truncated};
+        m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
+        m.blocks = &b;
+    }
+    send_to(self, j->id, j->id_len, &m);
+    alys_metric_add(alys_actor_metrics(self->pm->actor), "alys_peer_served_items_total",
+                    j->headers ? "kind=\"headers\"" : "kind=\"blocks\"",
+                    "Headers and blocks served to peers", (double) fit);
+}
+
+static void job_fail(ps_t *self, job_t *j, const char *why)
+{
+    send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, why);
+    job_clear(j);
+}
+
+/* Keep copies of a header chunk (a second read may follow). */
+static int job_keep(job_t *j, const Alys__Storage__Blocks *b)
+{
+    size_t total = j->n + b->n_blocks;
+    if (total > j->count)
+        return -1;
+    ProtobufCBinaryData *grown = realloc(j->items, (total ? total : 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    j->items = grown;
+    for (size_t i = 0; i < b->n_blocks; i++) {
+        ProtobufCBinaryData *it = &j->items[j->n];
+        it->len = b->blocks[i].len;
+        it->data = malloc(it->len ? it->len : 1);
+        if (!it->data)
+            return -1;
+        memcpy(it->data, b->blocks[i].data, it->len);
+        j->n++;
+    }
+    return 0;
+}
+
+static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
+{
+    ps_t *self = arg;
+    job_t *j = job_by_id(self, tag);
+    if (!j)
+        return;
+    if (!reply || reply->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE ||
+        reply->storage->msg_case != ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS) {
+        job_fail(self, j, reply ? "storage refused the read" : "storage not answering");
+        return;
+    }
+    const Alys__Storage__Blocks *b = reply->storage->blocks;
+    if (b->n_blocks > 0 && b->start != j->next) {
+        job_fail(self, j, "storage answered another range");
+        return;
+    }
+    if (!j->headers) {
+        job_answer(self, j, b->blocks, b->n_blocks);
+        job_clear(j);
+        return;
+    }
+    if (job_keep(j, b) != 0) {
+        job_fail(self, j, "out of memory");
+        return;
+    }
+    j->next += b->n_blocks;
+    bool more = b->n_blocks == PS_STORAGE_CHUNK && j->n < j->count && j->next <= pm->head_height;
+    if (more && job_read(self, j) == 0)
+        return;
+    job_answer(self, j, j->items, j->n);
+    job_clear(j);
+}
+
+static job_t *job_new(ps_t *self, const client_t *c, uint64_t request_id, bool headers,
+                      uint64_t start, uint32_t count)
+{
+    for (size_t i = 0; i < PS_MAX_JOBS; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->job_id)
+            continue;
+        *j = (job_t){.job_id = ++self->next_job, .request_id = request_id, .headers = headers,
+                     .start = start, .count = count, .next = start, .id_len = c->id_len};
+        memcpy(j->id, c->id, c->id_len);
+        return j;
+    }
+    return NULL;
+}
+
+static void serve_range(ps_t *self, client_t *c, const wire_msg_t *m, bool headers)
+{
+    uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
+    uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
+    uint32_t max = headers ? PW_MAX_HEADERS : PW_MAX_BLOCKS;
+    char why[96];
+    if (count == 0 || count > max || start == 0) {
+        snprintf(why, sizeof why, "count must be 1..%u and start >= 1", max);
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, why);
+        return;
+    }
+    if (start > self->pm->head_height) {
+        snprintf(why, sizeof why, "start %llu is above our head %llu", (unsigned long long) start,
+                 (unsigned long long) self->pm->head_height);
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND, why);
+        return;
+    }
+    job_t *j = job_new(self, c, m->request_id, headers, start, count);
+    if (!j) {
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE,
+                   "too many reads in flight");
+        return;
+    }
+    if (job_read(self, j) != 0)
+        job_fail(self, j, "storage not reachable");
+}
+
+static void serve_peers(ps_t *self, client_t *c, const wire_msg_t *m)
+{
+    const char *eps[PW_MAX_ENDPOINTS];
+    size_t n = pn_endpoints(self->pm, eps, PW_MAX_ENDPOINTS);
+    Alys__Wire__Peers p = ALYS__WIRE__PEERS__INIT;
+    p.n_endpoints = n;
+    p.endpoints = (char **) eps;
+    wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
+    r.request_id = m->request_id;
+    r.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
+    r.peers = &p;
+    send_to(self, c->id, c->id_len, &r);
+}
+
+static void forward_new_block(ps_t *self, client_t *c, const wire_msg_t *m)
+{
+    Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
+    ProtobufCBinaryData block = m->new_block->block;
+    pbb.n_blocks = 1;
+    pbb.blocks = &block;
+    pbb.from_peer = c->node_id;
+    Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
+    msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH;
+    msg.process_block_batch = &pbb;
+    if (pm_send_sync_msg(self->pm, &msg) != 0)
+        log_debug("cannot forward a new block from %s", c->node_id);
+}
+
+static void handle(ps_t *self, client_t *c, const wire_msg_t *m, int64_t now)
+{
+    if (c->state == CL_REFUSED) {
+        if (now - c->refused_at < PS_REFUSED_TTL_MS)
+            return;                        /* ignored thereafter */
+        c->state = CL_NEW;
+    }
+    if (!serve_limiter_allow(self->limiter, c->id, c->id_len, (uint64_t) now)) {
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED,
+                   "over the per-peer rate limit");
+        return;
+    }
+    if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS) {
+        on_status(self, c, m, now);
+        return;
+    }
+    if (c->state != CL_OK) {
+        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST,
+                   "handshake first: send Status");
+        return;
+    }
+    switch (m->body_case) {
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS: serve_range(self, c, m, true); break;
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS: serve_range(self, c, m, false); break;
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS: serve_peers(self, c, m); break;
+    case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK: forward_new_block(self, c, m); break;
+    default: break;                        /* responses have no business here */
+    }
+}
+
+static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    ps_t *self = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *id = zmsg_first(msg);
+    zframe_t *data = zmsg_next(msg);
+    if (zmsg_size(msg) == 2 && zframe_size(id) > 0 && zframe_size(id) <= ID_MAX) {
+        int64_t now = pm_mono();
+        client_t *c = client_get(self, zframe_data(id), zframe_size(id), now);
+        char err[160];
+        wire_msg_t *m = pw_decode(zframe_data(data), zframe_size(data), err, sizeof err);
+        if (m) {
+            handle(self, c, m, now);
+            pw_free(&m);
+        } else if (c->state != CL_REFUSED) {
+            send_error(self, c->id, c->id_len, 0, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, err);
+        }
+    }
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap)
+{
+    ps_t *self = pm->serve;
+    size_t n = 0;
+    int64_t now = pm_mono();
+    for (size_t i = 0; self && self->clients && i < PS_MAX_CLIENTS && n < cap; i++) {
+        const client_t *c = &self->clients[i];
+        if (!c->used || c->state != CL_REFUSED || now - c->refused_at >= PS_REFUSED_TTL_MS)
+            continue;
+        if (c->listen[0])
+            snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->listen);
+        else
+            snprintf(out[n].endpoint, sizeof out[n].endpoint, "inbound:%s", c->node_id);
+        snprintf(out[n].reason, sizeof out[n].reason, "inbound: %.80s", c->reason);
+        n++;
+    }
+    return n;
+}

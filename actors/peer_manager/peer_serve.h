@@ -1,0 +1,47 @@
+/*  peer_serve.h: PeerManager's server side of the wire protocol: a ROUTER
+ *  bound at [network] listen (tcp), when that is set.
+ *
+ *  Handshake. A client's first message must be Status. We answer with our
+ *  own (genesis, head and checkpoint from StorageActor's cached Head, at
+ *  most ~500 ms old); a Status with another genesis gets WireError
+ *  WRONG_GENESIS and the client is refused: its later messages are ignored
+ *  (for PS_REFUSED_TTL_MS, then it may try again) and it is listed as
+ *  "refused" by GetPeers. A client whose node id or listen endpoint is
+ *  banned is ignored the same way. Before the handshake anything else gets
+ *  BAD_REQUEST. A client's Status also tells us its listen endpoint, which
+ *  the client side may dial (discovery without a round of GetPeers).
+ *
+ *  Serving. GetHeaders (count 1..2048) and GetBlocks (count 1..1024) are read
+ *  from StorageActor (GetBlocks, headers_only for headers; storage gives at
+ *  most 1024 items per read, so a long header range takes two reads). Each
+ *  storage read has a deadline (PM_STORE_TIMEOUT_MS): a storage that is
+ *  restarting gives UNAVAILABLE, never silence.
+ *    - count 0 or above the bound, start 0: BAD_REQUEST (the requester
+ *      breaks the protocol; nothing is clamped silently);
+ *    - a range that starts above our head: NOT_FOUND;
+ *    - a range that runs past our head: a short answer (the items up to the
+ *      head, truncated = false) -- the requester sees SHORT;
+ *    - an answer that would exceed the frame limit is cut at the last item
+ *      that fits, with truncated = true (only then).
+ *  Every request counts against the client's token bucket (rate_limit.h,
+ *  [network] serve_rate_limit per second, bursts of twice that); over it:
+ *  RATE_LIMITED. At most PS_MAX_JOBS reads are in flight; beyond: UNAVAILABLE.
+ *  GetPeers answers with the listen endpoints of our connected peers.
+ *  NewBlock from a client is forwarded to SyncActor (ProcessBlockBatch).
+ *
+ *  Memory: clients are tracked in a bounded table (PS_MAX_CLIENTS, least
+ *  recently seen recycled); header answers are assembled in copies (at most
+ *  2048 headers of at most PW_MAX_HEADER_BYTES), block answers are sent
+ *  straight from storage's reply.
+ */
+#ifndef PEER_SERVE_H
+#define PEER_SERVE_H
+
+#include "pm.h"
+
+#define PS_MAX_CLIENTS     1024
+#define PS_MAX_JOBS        64
+#define PS_REFUSED_TTL_MS  600000
+#define PS_STORAGE_CHUNK   1024     /* items per storage read (STORAGE_MAX_GET_BLOCKS) */
+
+#endif

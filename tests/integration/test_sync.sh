@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# test_sync.sh GROUP: sync between real nodes on loopback (TAP output).
+#
+#   main     20,000 blocks from 3 peers and from 1 peer: Synced, head hash and
+#            state root equal chaingen's, production allowed.
+#   faults   one faulty peer (behind alys-faultproxy) among two honest ones,
+#            per fault kind, 3,000 blocks: sync completes, the head equals
+#            chaingen's (nothing invalid committed), the faulty peer is
+#            penalised or banned and no honest one is; a peer lying about its
+#            height above the wall-clock slot is ignored.
+#   kills    kill -9 of each actor (storage, peer_manager, block_processor,
+#            sync, validator-1) mid-sync, and a whole-node restart: sync
+#            completes, correct head, and the servers served at most one
+#            download window more than the chain (re-downloads bounded).
+#   control  pause and resume; StartSync with a target (Synced exactly at
+#            the target, then on to the tip after a plain start); a node of
+#            another genesis is refused; checkpoint create/list.
+#
+# Chains (deterministic) and their imported databases are cached under
+# $ALYS_BUILD_DIR/tests/integration/sync-cache. Nodes live in
+# /tmp/alys-its-XXXXXX (kept on failure, or always with ALYS_IT_KEEP=1).
+# ALYS_SOAK=1 adds the long variants (repeated kills, 100k blocks).
+set -uo pipefail
+
+group=${1:-}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export ALYS_ROOT=${ALYS_SOURCE_DIR:-$(cd "$HERE/../.." && pwd)}
+export ALYS_BUILD=${ALYS_BUILD_DIR:-$ALYS_ROOT/build}
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+CACHE=$ALYS_BUILD/tests/integration/sync-cache
+WORK=$(mktemp -d /tmp/alys-its-XXXXXX)
+WINDOW=1024
+tests=0 failures=0
+
+finish() {
+  alys_cleanup
+  if [ "$failures" -gt 0 ] || [ "${ALYS_IT_KEEP:-0}" = 1 ]; then
+    echo "# nodes and logs kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+ok() { tests=$((tests + 1)); echo "ok $tests - $*"; }
+not_ok() {
+  tests=$((tests + 1)); failures=$((failures + 1))
+  echo "not ok $tests - $*"
+}
+diag() { echo "# $*"; }
+# check NAME CONDITION-COMMAND...: one TAP line.
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+
+for b in supervisor alysctl chaingen; do
+  if [ ! -x "$(alys_bin $b)" ]; then
+    echo "1..0 # SKIP $(alys_bin $b) is not built"
+    exit 0
+  fi
+done
+
+# ---- fixtures ------------------------------------------------------------------------
+
+# chain_db NAME BLOCKS TXS [chaingen args]: the chain and its imported
+# database, once; echoes the chain dir.
+chain_db() {
+  local name=$1 blocks=$2 txs=$3
+  shift 3
+  local dir=$CACHE/$name
+  mkdir -p "$CACHE"
+  alys_chain "$dir" "$blocks" "$txs" "it-$name" --no-verify "$@" >&2 || return 1
+  if [ ! -f "$dir/db.done" ]; then
+    local node=$WORK/import-$name
+    rm -rf "$dir/db"
+    alys_node_config "$node" "$WORK/r/imp-$name" "$dir/genesis" 'name="import"' \
+      'validation_workers=2' 'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)" || return 1
+    alys_node_start "$node"
+    alys_node_wait_ready "$node" 60 || { diag "import node did not start"; return 1; }
+    alys_ctl "$node" import "$dir/chain.export" > "$node/import.out" 2>&1 ||
+      { diag "import failed: $(tail -n 3 "$node/import.out")"; return 1; }
+    alys_node_stop "$node"
+    mv "$node/data" "$dir/db" && touch "$dir/db.done"
+  fi
+  echo "$dir"
+}
+
+# start_servers PREFIX CHAIN N: N serving nodes holding CHAIN.
+# Sets SERVERS (node dirs) and SERVER_EPS (listen endpoints).
+SERVERS=() SERVER_EPS=()
+start_servers() {
+  local prefix=$1 chain=$2 n=$3 i node port
+  SERVERS=() SERVER_EPS=()
+  for i in $(seq 1 "$n"); do
+    node=$WORK/$prefix$i
+    mkdir -p "$node"
+    cp -a "$chain/db" "$node/data"
+    port=$(alys_free_port)
+    alys_node_config "$node" "$WORK/r/$prefix$i" "$chain/genesis" "name=\"$prefix$i\"" \
+      'validation_workers=1' 'log_level="info"' "listen=\"tcp://127.0.0.1:$port\"" \
+      "metrics_port=$(alys_free_port)" || return 1
+    alys_node_start "$node"
+    SERVERS+=("$node")
+    SERVER_EPS+=("tcp://127.0.0.1:$port")
+  done
+  for node in "${SERVERS[@]}"; do
+    alys_node_wait_ready "$node" 60 || { diag "server $node did not start"; return 1; }
+  done
+}
+
+stop_nodes() { local n; for n in "$@"; do alys_node_stop "$n" 5; done; }
+
+# start_fresh NAME CHAIN_GENESIS "EP EP..." [overrides]: a fresh node.
+start_fresh() {
+  local name=$1 node=$WORK/$1 genesis=$2 eps=$3
+  shift 3
+  local list="" e
+  for e in $eps; do list+="\"$e\", "; done
+  list="[${list%, }]"
+  rm -rf "$node"
+  mkdir -p "$node"
+  alys_node_config "$node" "$WORK/r/$name" "$genesis" "name=\"$name\"" 'validation_workers=2' \
+    'log_level="info"' "bootstrap_peers=$list" "metrics_port=$(alys_free_port)" "$@" || return 1
+  alys_node_start "$node"
+  FRESH=$node
+}
+
+# served: blocks the servers have served so far (sum of their counters).
+served() {
+  local n total=0 v
+  for n in "${SERVERS[@]}"; do
+    v=$(alys_metric "$n" alys_peer_served_items_total 'kind="blocks"')
+    total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN {printf "%.0f", a + b}')
+  done
+  echo "$total"
+}
+
+head_matches() {   # head_matches NODE CHAIN
+  local h r
+  h=$(alys_head "$1" head_hash)
+  r=$(alys_head "$1" state_root)
+  [ "$h" = "$(alys_chain_value "$2" head_hash)" ] && [ "$r" = "$(alys_chain_value "$2" state_root)" ] ||
+    { diag "head $h root $r, chaingen $(alys_chain_value "$2" head_hash) $(alys_chain_value "$2" state_root)"; return 1; }
+}
+
+# out_has NODE PATTERN ALYSCTL-ARGS...: the command's output matches.
+out_has() { local node=$1 pat=$2; shift 2; alys_ctl "$node" "$@" 2>/dev/null | grep -qi -- "$pat"; }
+
+sync_field() { alys_sync_json "$1" | alys_jget "$2"; }
+
+# wait_height NODE H TIMEOUT_S: current_height >= H.
+wait_height() {
+  local deadline=$((SECONDS + $3)) cur
+  while ((SECONDS < deadline)); do
+    cur=$(sync_field "$1" current_height)
+    [ -n "$cur" ] && [ "$cur" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# peer_states NODE: "peer_id state score" lines from `alysctl peers --json`.
+peer_states() {
+  alys_ctl "$1" peers --json 2>/dev/null | jq -r '
+    (if type == "array" then . else (.peers // []) end)[]
+    | "\(.peer_id // .id // "?") \(.state // "?") \(.score // 0) \(.endpoint // "")"' 2>/dev/null
+}
+
+# ---- main ----------------------------------------------------------------------------
+
+group_main() {
+  local chain
+  chain=$(chain_db b20000 20000 10) || { not_ok "main: chain and database"; return; }
+  start_servers main "$chain" 3 || { not_ok "main: servers start"; return; }
+  local t0 secs
+  for peers in 3 1; do
+    local eps="${SERVER_EPS[*]:0:$peers}"
+    t0=$(alys_now_ms)
+    start_fresh "fresh$peers" "$chain/genesis" "$eps"
+    if alys_wait_synced "$FRESH" 20000 240; then
+      secs=$(( ($(alys_now_ms) - t0) ))
+      ok "main: 20000 blocks from $peers peer(s) in $((secs / 1000)).$(( secs % 1000 / 100 )) s"
+    else
+      not_ok "main: 20000 blocks from $peers peer(s) (state $(sync_field "$FRESH" state), height $(sync_field "$FRESH" current_height))"
+    fi
+    check "main: $peers peer(s): head and state root equal chaingen's" head_matches "$FRESH" "$chain"
+    check "main: $peers peer(s): block production allowed" \
+      test "$(sync_field "$FRESH" can_produce_blocks)" = true
+    stop_nodes "$FRESH"
+  done
+  if [ "${ALYS_SOAK:-0}" = 1 ]; then
+    stop_nodes "${SERVERS[@]}"
+    chain=$(chain_db b100000 100000 10) || { not_ok "soak: chain"; return; }
+    start_servers soak "$chain" 3 || { not_ok "soak: servers"; return; }
+    start_fresh soakfresh "$chain/genesis" "${SERVER_EPS[*]}"
+    check "soak: 100000 blocks from 3 peers" alys_wait_synced "$FRESH" 100000 900
+    check "soak: head equal to chaingen's" head_matches "$FRESH" "$chain"
+  fi
+  stop_nodes "${SERVERS[@]}"
+}
+
+# ---- kills ------------------------------------------------------------------------------
+
+# kill_case ACTOR: kill -9 ACTOR of the fresh node at ~30% and finish.
+kill_case() {
+  local actor=$1 chain=$2 before after extra pid node
+  before=$(served)
+  start_fresh "kill-$actor" "$chain/genesis" "${SERVER_EPS[*]}"
+  node=$FRESH
+  if ! wait_height "$node" 6000 120; then
+    not_ok "kill -9 $actor: sync did not reach 6000 first"
+    stop_nodes "$node"; return
+  fi
+  if [ "$actor" = node ]; then
+    # The whole node: SIGKILL the supervisor (its actors die with it) and start it again.
+    kill -9 "$(alys_node_pid "$node")"
+    sleep 1
+    alys_node_start "$node"
+  else
+    pid=$(alys_actor_pid "$node" "$actor")
+    if [ -z "$pid" ]; then
+      not_ok "kill -9 $actor: no pid in status"
+      stop_nodes "$node"; return
+    fi
+    kill -9 "$pid"
+  fi
+  diag "killed $actor at height $(sync_field "$node" current_height)"
+  check "kill -9 $actor: sync completes" alys_wait_synced "$node" 20000 180
+  check "kill -9 $actor: head equal to chaingen's" head_matches "$node" "$chain"
+  if [ "$actor" = node ]; then
+    check "kill -9 node: resumed from the committed head, not genesis" \
+      grep -q 'starting from committed head [1-9]' "$node/node.log"
+  fi
+  sleep 1.5                           # let the servers' metrics flush
+  after=$(served)
+  extra=$((after - before - 20000))
+  diag "kill -9 $actor: servers served $((after - before)) blocks for a 20000-block chain"
+  check "kill -9 $actor: re-downloaded $extra <= one window ($WINDOW)" test "$extra" -le "$WINDOW"
+  stop_nodes "$node"
+}
+
+group_kills() {
+  local chain a
+  chain=$(chain_db b20000 20000 10) || { not_ok "kills: chain and database"; return; }
+  start_servers kill "$chain" 3 || { not_ok "kills: servers start"; return; }
+  for a in storage peer_manager block_processor sync validator-1 node; do
+    kill_case "$a" "$chain"
+  done
+  if [ "${ALYS_SOAK:-0}" = 1 ]; then
+    for round in 1 2 3; do
+      for a in storage peer_manager block_processor sync validator-1; do
+        kill_case "$a" "$chain"
+      done
+    done
+  fi
+  stop_nodes "${SERVERS[@]}"
+}
+
+# ---- control ----------------------------------------------------------------------------
+
+group_control() {
+  local chain node h1 h2
+  chain=$(chain_db b20000 20000 10) || { not_ok "control: chain and database"; return; }
+  start_servers ctl "$chain" 2 || { not_ok "control: servers start"; return; }
+
+  # Pause and resume.
+  start_fresh pause "$chain/genesis" "${SERVER_EPS[*]}"
+  node=$FRESH
+  if wait_height "$node" 3000 120; then
+    check "pause: alysctl sync pause" alys_ctl "$node" sync pause
+    sleep 3                                  # what was in flight lands
+    h1=$(sync_field "$node" current_height)
+    sleep 3
+    h2=$(sync_field "$node" current_height)
+    check "pause: status says paused" test "$(sync_field "$node" paused)" = true
+    check "pause: the head stays put while paused ($h1 -> $h2)" test "$h1" = "$h2"
+    check "pause: not synced while paused" test "$h2" -lt 20000
+    check "resume: alysctl sync resume" alys_ctl "$node" sync resume
+    check "resume: sync completes" alys_wait_synced "$node" 20000 120
+    check "resume: head equal to chaingen's" head_matches "$node" "$chain"
+  else
+    not_ok "pause: sync did not reach 3000"
+  fi
+  # Checkpoints: create at the head, list shows it.
+  check "checkpoint: create" alys_ctl "$node" checkpoint create
+  check "checkpoint: list shows the head's" out_has "$node" '^ *20000 ' checkpoint list
+  stop_nodes "$node"
+
+  # StartSync with a target: Synced exactly there, then on to the tip.
+  start_fresh target "$chain/genesis" "${SERVER_EPS[*]}"
+  node=$FRESH
+  local deadline=$((SECONDS + 30))
+  until alys_ctl "$node" sync start --target 12000 >/dev/null 2>&1 || ((SECONDS > deadline)); do sleep 0.05; done
+  if alys_wait_synced "$node" 12000 120; then
+    sleep 2
+    check "target: Synced exactly at 12000" test "$(sync_field "$node" current_height)" = 12000
+    check "target: target_height is 12000" test "$(sync_field "$node" target_height)" = 12000
+    check "target: state still Synced" test "$(sync_field "$node" state)" = Synced
+    check "target: sync start without a target" alys_ctl "$node" sync start
+    check "target: then on to the tip" alys_wait_synced "$node" 20000 120
+  else
+    not_ok "target: Synced at 12000 (state $(sync_field "$node" state), height $(sync_field "$node" current_height))"
+  fi
+  stop_nodes "$node"
+
+  # A node of another genesis is refused; with an honest peer beside it the
+  # sync completes from that one.
+  local other
+  other=$(chain_db other 500 2) || { not_ok "genesis: other chain"; return; }
+  start_fresh alien "$other/genesis" "${SERVER_EPS[*]}"
+  node=$FRESH
+  sleep 8
+  check "genesis: a node of another genesis syncs nothing" test "$(sync_field "$node" current_height)" = 0
+  check "genesis: and has no usable peer" test "$(sync_field "$node" active_peers)" = 0
+  if alys_ctl "$node" peers --json >/dev/null 2>&1; then
+    check "genesis: the refusal is reported (alysctl peers)" out_has "$node" genesis peers --json
+  fi
+  stop_nodes "$node" "${SERVERS[@]}"
+}
+
+# ---- faults -------------------------------------------------------------------------------
+
+# fault_case KIND CHAIN: servers 1-2 honest, server 3 behind the proxy.
+fault_case() {
+  local kind=$1 chain=$2 ppid pport node proxy_ep states
+  pport=$(alys_free_port)
+  proxy_ep="tcp://127.0.0.1:$pport"
+  "$(alys_bin faultproxy)" --listen "$proxy_ep" --upstream "${SERVER_EPS[2]}" --fault "$kind" \
+    > "$WORK/proxy-$kind.log" 2>&1 &
+  ppid=$!
+  ALYS_PIDS+=("$ppid")
+  start_fresh "fault-$kind" "$chain/genesis" "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" \
+    'request_timeout_ms=3000'
+  node=$FRESH
+  check "fault $kind: sync completes" alys_wait_synced "$node" 3000 120
+  check "fault $kind: head and state root equal chaingen's" head_matches "$node" "$chain"
+  states=$(peer_states "$node")
+  diag "fault $kind: peers: $(tr '\n' ';' <<< "$states")"
+  local faulty honest_bad
+  faulty=$(awk -v ep="$proxy_ep" '$4 == ep && ($2 == "banned" || $3 < 0) {print "yes"; exit}' <<< "$states")
+  honest_bad=$(awk -v ep="$proxy_ep" '$4 != ep && $4 != "" && ($2 == "banned" || $3 < 0) {print $1}' <<< "$states")
+  case $kind in
+    delay) check "fault delay: no honest peer penalised" test -z "$honest_bad" ;;
+    *) check "fault $kind: the faulty peer is penalised or banned" test "$faulty" = yes
+       check "fault $kind: no honest peer is penalised ($honest_bad)" test -z "$honest_bad" ;;
+  esac
+  stop_nodes "$node"
+  alys_stop_pid "$ppid" 3
+}
+
+group_faults() {
+  local chain kinds k
+  if [ ! -x "$(alys_bin faultproxy)" ]; then
+    echo "# SKIP faults: alys-faultproxy is not built"
+    ok "faults # SKIP alys-faultproxy is not built"
+    return
+  fi
+  chain=$(chain_db b3000 3000 10) || { not_ok "faults: chain and database"; return; }
+  start_servers flt "$chain" 3 || { not_ok "faults: servers start"; return; }
+  kinds=${ALYS_FAULT_KINDS:-"delay drop stall corrupt truncate lie_height disconnect"}
+  for k in $kinds; do
+    fault_case "$k" "$chain"
+  done
+  stop_nodes "${SERVERS[@]}"
+}
+
+case $group in
+  main) group_main ;;
+  kills) group_kills ;;
+  control) group_control ;;
+  faults) group_faults ;;
+  *) echo "usage: test_sync.sh main|faults|kills|control" >&2; exit 2 ;;
+esac
+echo "1..$tests"
+[ "$failures" -eq 0 ]
