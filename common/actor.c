@@ -61,7 +61,8 @@ static void usage(const char *kind)
             kind, kind);
 }
 
-static int parse_args(alys_actor_t *self, int argc, char **argv, const char **config_path)
+static int parse_args(alys_actor_t *self, int argc, char **argv, const char **config_path,
+                      bool *name_given)
 {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'}, {"name", required_argument, 0, 'n'},
@@ -74,6 +75,7 @@ static int parse_args(alys_actor_t *self, int argc, char **argv, const char **co
         switch (c) {
         case 'c': *config_path = optarg; break;
         case 'n':
+            *name_given = true;
             if (alys_strlcpy(self->name, optarg, sizeof self->name) != 0) {
                 fprintf(stderr, "alys-%s: --name is longer than %d bytes\n", self->kind, ALYS_NAME_MAX - 1);
                 return -1;
@@ -137,7 +139,8 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
     snprintf(self->kind, sizeof self->kind, "%s", kind);
     snprintf(self->name, sizeof self->name, "%s", kind);
     const char *config_path = NULL;
-    if (parse_args(self, argc, argv, &config_path) != 0 || load_config(self, config_path) != 0) {
+    bool name_given = false;
+    if (parse_args(self, argc, argv, &config_path, &name_given) != 0 || load_config(self, config_path) != 0) {
         alys_actor_destroy(&self);
         return NULL;
     }
@@ -148,6 +151,10 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
         alys_actor_destroy(&self);
         return NULL;
     }
+    /* Validators started by hand need distinct names on the bus, or two of
+     * them would take over each other's routing id. */
+    if (!self->supervised && !name_given && strcmp(kind, "validator") == 0)
+        snprintf(self->name, sizeof self->name, "validator-ext-%d", (int) getpid());
     alys_log_init(self->name, self->config.log_level);
     alys_bus_set_name(self->name);
     self->readers = zlistx_new();
@@ -246,18 +253,24 @@ static int on_control(zloop_t *loop, zsock_t *sock, void *arg)
     return result;
 }
 
+/* The bus keeps its own totals; carry them into the counter as deltas so the
+ * series keeps counter semantics. */
+static void sync_counter(alys_metrics_t *m, const char *labels, uint64_t total)
+{
+    const char *name = "alys_bus_dropped_total";
+    double delta = (double) total - alys_metric_value(m, name, labels);
+    alys_metric_add(m, name, labels, "Bus messages dropped on receipt, by reason", delta);
+}
+
 static int on_flush(zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
     alys_actor_t *self = arg;
     const alys_bus_stats_t *st = alys_bus_stats();
-    alys_metric_set(self->metrics, "alys_bus_dropped_total", "reason=\"malformed\"",
-                    "Bus messages dropped on receipt, by reason", (double) st->malformed);
-    alys_metric_set(self->metrics, "alys_bus_dropped_total", "reason=\"oversize\"",
-                    "Bus messages dropped on receipt, by reason", (double) st->oversize);
-    alys_metric_set(self->metrics, "alys_bus_dropped_total", "reason=\"bad_framing\"",
-                    "Bus messages dropped on receipt, by reason", (double) st->bad_framing);
+    sync_counter(self->metrics, "reason=\"malformed\"", st->malformed);
+    sync_counter(self->metrics, "reason=\"oversize\"", st->oversize);
+    sync_counter(self->metrics, "reason=\"bad_framing\"", st->bad_framing);
     if (alys_metrics_flush(self->metrics, self->events) < 0)
         log_debug("metrics flush failed");
     return 0;

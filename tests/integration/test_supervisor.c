@@ -329,6 +329,9 @@ Test(supervisor, a_validator_started_by_hand_is_listed_as_external)
     }
     cr_assert_not_null(found, "the hand-started validator (pid %d) is not in status", (int) ext);
     cr_assert_str_eq(json_string_value(json_object_get(found, "state")), "external");
+    char want[64];
+    snprintf(want, sizeof want, "validator-ext-%d", (int) ext);
+    cr_assert_str_eq(json_string_value(json_object_get(found, "name")), want);
     json_decref(found);
     /* It is not restarted when it goes: it just leaves the list. */
     cr_assert_eq(kill(ext, SIGKILL), 0);

@@ -202,14 +202,15 @@ group_main() {
 
 # ---- kills ------------------------------------------------------------------------------
 
-# kill_case ACTOR: kill -9 ACTOR of the fresh node at ~30% and finish.
+KILL_BLOCKS=6000 KILL_AT=2000
+# kill_case ACTOR CHAIN: kill -9 ACTOR of the fresh node at KILL_AT and finish.
 kill_case() {
   local actor=$1 chain=$2 before after extra pid node
   before=$(served)
   start_fresh "kill-$actor" "$chain/genesis" "${SERVER_EPS[*]}"
   node=$FRESH
-  if ! wait_height "$node" 6000 120; then
-    not_ok "kill -9 $actor: sync did not reach 6000 first"
+  if ! wait_height "$node" "$KILL_AT" 120; then
+    not_ok "kill -9 $actor: sync did not reach $KILL_AT first"
     stop_nodes "$node"; return
   fi
   if [ "$actor" = node ]; then
@@ -226,7 +227,7 @@ kill_case() {
     kill -9 "$pid"
   fi
   diag "killed $actor at height $(sync_field "$node" current_height)"
-  check "kill -9 $actor: sync completes" alys_wait_synced "$node" 20000 180
+  check "kill -9 $actor: sync completes" alys_wait_synced "$node" "$KILL_BLOCKS" 180
   check "kill -9 $actor: head equal to chaingen's" head_matches "$node" "$chain"
   if [ "$actor" = node ]; then
     check "kill -9 node: resumed from the committed head, not genesis" \
@@ -234,17 +235,17 @@ kill_case() {
   fi
   sleep 1.5                           # let the servers' metrics flush
   after=$(served)
-  extra=$((after - before - 20000))
-  diag "kill -9 $actor: servers served $((after - before)) blocks for a 20000-block chain"
+  extra=$((after - before - KILL_BLOCKS))
+  diag "kill -9 $actor: servers served $((after - before)) blocks for a $KILL_BLOCKS-block chain"
   check "kill -9 $actor: re-downloaded $extra <= one window ($WINDOW)" test "$extra" -le "$WINDOW"
   stop_nodes "$node"
 }
 
 group_kills() {
   local chain a
-  chain=$(chain_db b20000 20000 10) || { not_ok "kills: chain and database"; return; }
+  chain=$(chain_db b$KILL_BLOCKS $KILL_BLOCKS 10) || { not_ok "kills: chain and database"; return; }
   start_servers kill "$chain" 3 || { not_ok "kills: servers start"; return; }
-  for a in storage peer_manager block_processor sync validator-1 node; do
+  for a in ${ALYS_KILL_ACTORS:-storage peer_manager block_processor sync validator-1 node}; do
     kill_case "$a" "$chain"
   done
   if [ "${ALYS_SOAK:-0}" = 1 ]; then

@@ -1,0 +1,430 @@
+/*  alys-faultproxy: a fault-injecting proxy for the node-to-node protocol.
+ *
+ *    alys-faultproxy --listen tcp://127.0.0.1:P --upstream tcp://127.0.0.1:Q
+ *                    --fault KIND [--fault-arg N] [--keys FILE] [--genesis FILE]
+ *                    [--seed S] [--down-ms MS] [--tag NAME]
+ *
+ *  A ROUTER at --listen takes the syncing node's connection; for every
+ *  downstream client a DEALER with the same routing id connects to
+ *  --upstream (an honest serving node), so the upstream sees the client as
+ *  it is. Requests go up unchanged, responses come back through
+ *  fp_response (faultproxy.c) which decides what misbehaviour to apply.
+ *  There is no tc/netem on the test machines: this is how tests get slow,
+ *  lossy, stalling, lying and corrupting peers.
+ *
+ *  A plain zmq_poll loop over a pollset rebuilt every pass (sockets come and
+ *  go in disconnect mode; zloop would need care removing them). Delayed
+ *  responses wait in a bounded queue. SIGINT/SIGTERM end it.
+ *  Exit codes: 0 on a signal, 1 socket trouble, 2 bad arguments.
+ */
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "faultproxy.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_CLIENTS   64
+#define MAX_DELAYED   4096
+#define POLL_MAX_MS   50
+
+typedef struct {
+    bool     used;
+    uint8_t  id[255];
+    size_t   len;
+    zsock_t *up;             /* DEALER -> upstream, same routing id */
+    int64_t  seen;
+} client_t;
+
+typedef struct {
+    int64_t   due;
+    size_t    client;        /* index; checked against id on delivery */
+    uint8_t   id[255];
+    size_t    len;
+    zframe_t *frame;
+} delayed_t;
+
+typedef struct {
+    char        listen[ALYS_ENDPOINT_MAX];
+    char        upstream[ALYS_ENDPOINT_MAX];
+    uint32_t    down_ms;
+    fp_t       *fp;
+    zsock_t    *router;
+    int64_t     down_until;  /* 0 = up */
+    client_t    clients[MAX_CLIENTS];
+    delayed_t   delayed[MAX_DELAYED];
+    size_t      n_delayed;
+} proxy_t;
+
+/* ---- arguments --------------------------------------------------------------- */
+
+typedef struct {
+    const char *listen, *upstream, *fault, *keys, *genesis, *seed, *tag;
+    uint64_t    arg;
+    uint32_t    down_ms;
+} args_t;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: alys-faultproxy --listen tcp://HOST:P --upstream tcp://HOST:Q --fault KIND\n"
+            "                       [--fault-arg N] [--keys FILE] [--genesis FILE] [--seed S]\n"
+            "                       [--down-ms 2000] [--tag NAME]\n"
+            "kinds: delay N(ms) | drop N(1 in N) | stall K(blocks) | corrupt:<block error> |\n"
+            "       truncate | lie_height | lie_height_near N | disconnect N(requests) |\n"
+            "       wrong_genesis   (see actors/faultproxy/faultproxy.h)\n");
+}
+
+static int parse_num(const char *opt, const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+    if (!end || *end || errno) {
+        fprintf(stderr, "alys-faultproxy: --%s %s: not a non-negative integer\n", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'}, {"upstream", required_argument, 0, 'u'},
+        {"fault", required_argument, 0, 'f'},  {"fault-arg", required_argument, 0, 'a'},
+        {"keys", required_argument, 0, 'k'},   {"genesis", required_argument, 0, 'g'},
+        {"seed", required_argument, 0, 's'},   {"down-ms", required_argument, 0, 'd'},
+        {"tag", required_argument, 0, 't'},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    *a = (args_t){.down_ms = 2000};
+    uint64_t v;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': a->listen = optarg; break;
+        case 'u': a->upstream = optarg; break;
+        case 'f': a->fault = optarg; break;
+        case 'k': a->keys = optarg; break;
+        case 'g': a->genesis = optarg; break;
+        case 's': a->seed = optarg; break;
+        case 't': a->tag = optarg; break;
+        case 'a':
+            if (parse_num("fault-arg", optarg, &a->arg) != 0)
+                return -1;
+            break;
+        case 'd':
+            if (parse_num("down-ms", optarg, &v) != 0 || v > 600000)
+                return -1;
+            a->down_ms = (uint32_t) v;
+            break;
+        default: usage(); return -1;
+        }
+    }
+    if (optind < argc || !a->listen || !a->upstream || !a->fault) {
+        usage();
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- keys and genesis --------------------------------------------------------- */
+
+typedef struct {
+    alys_genesis_t       genesis;
+    bool                 has_genesis;
+    alys_chaingen_keys_t keys;
+    bool                 has_keys;
+} material_t;
+
+static int load_material(const args_t *a, material_t *m, fp_config_t *cfg)
+{
+    char err[256];
+    if (a->genesis) {
+        if (alys_genesis_load(a->genesis, &m->genesis, err, sizeof err) != 0) {
+            fprintf(stderr, "alys-faultproxy: --genesis: %s\n", err);
+            return -1;
+        }
+        m->has_genesis = true;
+        cfg->genesis = &m->genesis;
+    }
+    if (a->seed) {
+        /* every key of the chain: the genesis says how many of each */
+        if (!m->has_genesis || alys_chaingen_keys_derive(a->seed, m->genesis.authority_count,
+                                                         m->genesis.balance_count, &m->keys) != 0) {
+            fprintf(stderr, "alys-faultproxy: --seed needs --genesis (and memory)\n");
+            return -1;
+        }
+        m->has_keys = true;
+    } else if (a->keys) {
+        if (fp_load_keys(a->keys, &m->keys, err, sizeof err) != 0) {
+            fprintf(stderr, "alys-faultproxy: --keys: %s\n", err);
+            return -1;
+        }
+        m->has_keys = true;
+    }
+    cfg->keys = m->has_keys ? &m->keys : NULL;
+    if (fp_check(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "alys-faultproxy: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void material_clear(material_t *m)
+{
+    if (m->has_genesis)
+        alys_genesis_clear(&m->genesis);
+    if (m->has_keys)
+        alys_chaingen_keys_clear(&m->keys);
+}
+
+/* ---- sockets ------------------------------------------------------------------- */
+
+static void drop_clients(proxy_t *p)
+{
+    for (size_t i = 0; i < MAX_CLIENTS; i++) {
+        zsock_destroy(&p->clients[i].up);
+        p->clients[i].used = false;
+    }
+}
+
+static int go_up(proxy_t *p)
+{
+    p->router = zsock_new(ZMQ_ROUTER);
+    if (!p->router)
+        return -1;
+    alys_sock_limits(p->router);
+    zsock_set_router_handover(p->router, 1);
+    if (zsock_bind(p->router, "%s", p->listen) < 0) {
+        log_error("cannot bind %s: %s", p->listen, zmq_strerror(zmq_errno()));
+        zsock_destroy(&p->router);
+        return -1;
+    }
+    p->down_until = 0;
+    return 0;
+}
+
+/* Disconnect mode: every connection closes, for down_ms. */
+static void go_down(proxy_t *p, int64_t now)
+{
+    zsock_destroy(&p->router);
+    drop_clients(p);
+    p->down_until = now + p->down_ms;
+    log_info("going down for %u ms (disconnect fault)", p->down_ms);
+}
+
+static client_t *client_for(proxy_t *p, const uint8_t *id, size_t len, int64_t now)
+{
+    client_t *victim = &p->clients[0];
+    for (size_t i = 0; i < MAX_CLIENTS; i++) {
+        client_t *c = &p->clients[i];
+        if (c->used && c->len == len && memcmp(c->id, id, len) == 0) {
+            c->seen = now;
+            return c;
+        }
+        if (!c->used || (victim->used && c->seen < victim->seen))
+            victim = c;
+    }
+    zsock_destroy(&victim->up);
+    *victim = (client_t){.used = true, .len = len, .seen = now};
+    memcpy(victim->id, id, len);
+    victim->up = zsock_new(ZMQ_DEALER);
+    if (victim->up) {
+        alys_sock_limits(victim->up);
+        /* ids are < 255 bytes and the slot was zeroed: a C string */
+        zsock_set_identity(victim->up, (const char *) victim->id);
+        zsock_set_reconnect_ivl(victim->up, 100);
+        if (zsock_connect(victim->up, "%s", p->upstream) != 0)
+            zsock_destroy(&victim->up);
+    }
+    return victim;
+}
+
+static void send_down(proxy_t *p, const uint8_t *id, size_t len, zframe_t **frame)
+{
+    zframe_t *who = zframe_new(id, len);
+    if (!p->router || !who || zframe_send(&who, p->router, ZFRAME_MORE | ZFRAME_DONTWAIT) != 0 ||
+        zframe_send(frame, p->router, ZFRAME_DONTWAIT) != 0)
+        log_debug("response to a client dropped (gone)");
+    zframe_destroy(&who);
+    zframe_destroy(frame);
+}
+
+/* ---- traffic ------------------------------------------------------------------- */
+
+static void on_downstream(proxy_t *p, int64_t now)
+{
+    zmsg_t *msg = zmsg_recv(p->router);
+    if (!msg)
+        return;
+    zframe_t *id = zmsg_first(msg);
+    zframe_t *data = zmsg_next(msg);
+    if (zmsg_size(msg) == 2 && zframe_size(id) > 0 && zframe_size(id) < 255) {
+        if (fp_request(p->fp, zframe_data(data), zframe_size(data))) {
+            zmsg_destroy(&msg);
+            go_down(p, now);
+            return;
+        }
+        client_t *c = client_for(p, zframe_data(id), zframe_size(id), now);
+        zframe_t *copy = zframe_dup(data);
+        if (c->up && copy && zframe_send(&copy, c->up, ZFRAME_DONTWAIT) != 0)
+            log_debug("request not forwarded (upstream not there)");
+        zframe_destroy(&copy);
+    }
+    zmsg_destroy(&msg);
+}
+
+static void delay_push(proxy_t *p, const client_t *c, zframe_t **frame, int64_t due)
+{
+    if (p->n_delayed >= MAX_DELAYED) {
+        send_down(p, c->id, c->len, frame);   /* queue full: late is better than lost */
+        return;
+    }
+    delayed_t *d = &p->delayed[p->n_delayed++];
+    d->due = due;
+    d->len = c->len;
+    memcpy(d->id, c->id, c->len);
+    d->frame = *frame;
+    *frame = NULL;
+}
+
+static void on_upstream(proxy_t *p, client_t *c, int64_t now)
+{
+    zframe_t *frame = zframe_recv(c->up);
+    if (!frame)
+        return;
+    fp_out_t out;
+    fp_response(p->fp, c->id, c->len, zframe_data(frame), zframe_size(frame), &out);
+    if (out.note[0])
+        log_info("%s", out.note);
+    if (out.drop) {
+        zframe_destroy(&frame);
+        free(out.bytes);
+        return;
+    }
+    if (out.bytes) {
+        zframe_destroy(&frame);
+        frame = zframe_new(out.bytes, out.len);
+        free(out.bytes);
+    }
+    if (!frame)
+        return;
+    if (out.delay_ms)
+        delay_push(p, c, &frame, now + out.delay_ms);
+    else
+        send_down(p, c->id, c->len, &frame);
+}
+
+static void deliver_due(proxy_t *p, int64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n_delayed; i++) {
+        delayed_t *d = &p->delayed[i];
+        if (d->due <= now)
+            send_down(p, d->id, d->len, &d->frame);
+        else
+            p->delayed[kept++] = *d;
+    }
+    p->n_delayed = kept;
+}
+
+static int poll_timeout(const proxy_t *p, int64_t now)
+{
+    int64_t t = POLL_MAX_MS;
+    for (size_t i = 0; i < p->n_delayed; i++)
+        if (p->delayed[i].due - now < t)
+            t = p->delayed[i].due - now;
+    return t < 0 ? 0 : (int) t;
+}
+
+static int run(proxy_t *p)
+{
+    zmq_pollitem_t items[1 + MAX_CLIENTS];
+    client_t *owner[1 + MAX_CLIENTS];
+    while (!zsys_interrupted) {
+        int64_t now = alys_mono_ms();
+        if (!p->router && now >= p->down_until && go_up(p) != 0)
+            return 1;
+        size_t n = 0;
+        if (p->router)
+            items[n++] = (zmq_pollitem_t){zsock_resolve(p->router), 0, ZMQ_POLLIN, 0};
+        for (size_t i = 0; i < MAX_CLIENTS; i++) {
+            if (p->clients[i].used && p->clients[i].up) {
+                owner[n] = &p->clients[i];
+                items[n++] = (zmq_pollitem_t){zsock_resolve(p->clients[i].up), 0, ZMQ_POLLIN, 0};
+            }
+        }
+        int rc = zmq_poll(items, (int) n, poll_timeout(p, now));
+        if (rc < 0 && zmq_errno() != EINTR)
+            return 1;
+        now = alys_mono_ms();
+        for (size_t i = 0; rc > 0 && i < n; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            if (i == 0 && p->router && items[0].socket == zsock_resolve(p->router)) {
+                on_downstream(p, now);
+                if (!p->router)
+                    break;             /* went down: the pollset is stale */
+            } else if (owner[i]->used && owner[i]->up) {
+                on_upstream(p, owner[i], now);
+            }
+        }
+        deliver_due(p, now);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    args_t a;
+    if (parse_args(argc, argv, &a) != 0)
+        return 2;
+    alys_log_init("faultproxy", "info");
+    fp_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char err[256];
+    if (fp_parse(a.fault, a.arg, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "alys-faultproxy: %s\n", err);
+        return 2;
+    }
+    const char *port = strrchr(a.listen, ':');
+    snprintf(cfg.tag, sizeof cfg.tag, "%s", a.tag ? a.tag : "fp");
+    if (!a.tag && port)
+        snprintf(cfg.tag, sizeof cfg.tag, "fp%.16s", port + 1);
+    snprintf(cfg.listen, sizeof cfg.listen, "%s", a.listen);
+    material_t m;
+    memset(&m, 0, sizeof m);
+    if (load_material(&a, &m, &cfg) != 0) {
+        material_clear(&m);
+        return 2;
+    }
+    proxy_t *p = calloc(1, sizeof *p);
+    int rc = 1;
+    if (p && (p->fp = fp_new(&cfg))) {
+        snprintf(p->listen, sizeof p->listen, "%s", a.listen);
+        snprintf(p->upstream, sizeof p->upstream, "%s", a.upstream);
+        p->down_ms = a.down_ms;
+        log_info("%s -> %s, fault %s (arg %" PRIu64 ")", a.listen, a.upstream, fp_kind_name(cfg.kind),
+                 cfg.arg);
+        rc = run(p);
+        log_info("stopping: %" PRIu64 " responses, %" PRIu64 " altered", fp_responses(p->fp),
+                 fp_altered(p->fp));
+    }
+    if (p) {
+        for (size_t i = 0; i < p->n_delayed; i++)
+            zframe_destroy(&p->delayed[i].frame);
+        drop_clients(p);
+        zsock_destroy(&p->router);
+        fp_destroy(&p->fp);
+        free(p);
+    }
+    material_clear(&m);
+    return rc;
+}
