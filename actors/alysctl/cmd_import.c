@@ -44,6 +44,7 @@
 #define BUSY_BACKOFF_MS      100
 #define RETRY_BACKOFF_MS     500
 #define STORAGE_WAIT_MS      60000
+#define NO_PROGRESS_MS       180000   /* give up when the head has not moved this long */
 #define TTY_EVERY_MS         200
 #define PLAIN_EVERY_MS       2000
 
@@ -91,6 +92,7 @@ typedef struct {
     bool     proc_lost;              /* disconnected since the last connect */
     int64_t  resync_at;              /* 0 = none due */
     uint64_t start_head;
+    int64_t  progress_ms;            /* when the head last moved */
     uint64_t head;
     uint8_t  head_hash[ALYS_HASH_LEN];
     uint8_t  state_root[ALYS_HASH_LEN];
@@ -325,6 +327,8 @@ static void note_head(import_t *im, const Alys__Processor__BatchProcessed *r)
 {
     if (r->head_height < im->head || r->head_hash.len != ALYS_HASH_LEN)
         return;
+    if (r->head_height > im->head)
+        im->progress_ms = alys_mono_ms();
     im->head = r->head_height;
     memcpy(im->head_hash, r->head_hash.data, ALYS_HASH_LEN);
     if (r->state_root.len == ALYS_HASH_LEN)
@@ -352,10 +356,11 @@ static void on_processed(import_t *im, ibatch_t *b, const Alys__Processor__Batch
         pop_done(im);
         return;
     }
-    /* The blocks before this batch are not all in (a batch overtook one
-     * lost in a restart), or the node had a problem of its own: not the
-     * block's fault. Resend from the head. */
-    if (strcmp(r->reason, "internal_error") == 0 || r->head_height + 1 < b->first) {
+    /* An earlier batch of ours is not in yet (this one overtook it, e.g.
+     * after a restart lost it), or the node had a problem of its own: not
+     * the block's fault. Resend from the head. */
+    bool overtook = b != im->win[0] && r->head_height + 1 < b->first;
+    if (strcmp(r->reason, "internal_error") == 0 || overtook) {
         resync_later(im, RETRY_BACKOFF_MS);
         return;
     }
@@ -408,9 +413,15 @@ static void on_proc_event(import_t *im)
     }
 }
 
-static void check_timeouts(import_t *im)
+/* Returns -1 when the node has made no progress for NO_PROGRESS_MS. */
+static int check_timeouts(import_t *im)
 {
     int64_t now = alys_mono_ms();
+    if (now - im->progress_ms > NO_PROGRESS_MS) {
+        fprintf(stderr, "\nalysctl: no block committed for %d s: giving up at head %" PRIu64 "\n",
+                NO_PROGRESS_MS / 1000, im->head);
+        return -1;
+    }
     for (size_t i = 0; i < im->nwin; i++) {
         ibatch_t *b = im->win[i];
         if (b->done || !b->corr_id)
@@ -420,8 +431,9 @@ static void check_timeouts(import_t *im)
                      REPLY_TIMEOUT_MS / 1000);
             resync_later(im, 0);
         }
-        return;   /* only the oldest outstanding one matters */
+        return 0;   /* only the oldest outstanding one matters */
     }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -557,6 +569,12 @@ static int connect_node(import_t *im)
                 im->path, a, b);
         return -1;
     }
+    if (h->first_height > im->head + 1) {
+        fprintf(stderr, "alysctl: %s starts at height %" PRIu64 " but the node's head is %" PRIu64
+                        ": blocks %" PRIu64 "..%" PRIu64 " are missing\n", im->path, h->first_height,
+                im->head, im->head + 1, h->first_height - 1);
+        return -1;
+    }
     char id[64];
     snprintf(id, sizeof id, "alysctl-import-%d", (int) getpid());
     im->proc = alys_dealer_connect(im->cfg->ep_block_processor, id);
@@ -588,7 +606,8 @@ static int step(import_t *im)
         return -1;
     if (which == im->proc_mon)
         on_proc_event(im);
-    check_timeouts(im);
+    if (check_timeouts(im) != 0)
+        return -1;
     if (im->resync_at && alys_mono_ms() >= im->resync_at && resync(im) != 0)
         return -1;
     progress(im, false);
@@ -635,7 +654,7 @@ int alysctl_import(const alys_config_t *cfg, int argc, char **argv)
     int rc = IMPORT_ERROR;
     if (open_file(&im) == 0 && connect_node(&im) == 0) {
         im.start_head = im.head;
-        im.t0 = im.last_print = alys_mono_ms();
+        im.t0 = im.last_print = im.progress_ms = alys_mono_ms();
         rc = run(&im);
     }
     cleanup(&im);

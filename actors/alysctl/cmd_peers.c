@@ -3,7 +3,8 @@
  *  One GetPeers to the peer manager's mailbox (ep_peer_manager); the reply
  *  is a PeerSet listing, in this order: the peers eligible for sync, best
  *  first by the configured strategy; every other known peer (connecting,
- *  disconnected, banned); bans of peers not in the table (a ban outlives the
+ *  disconnected, banned, or low_score: connected but below the score
+ *  cutoff for sync); bans of peers not in the table (a ban outlives the
  *  entry and survives restarts); connections refused at the handshake (state
  *  "refused": another genesis, ...). No answer within 2 s: exit 1.
  *

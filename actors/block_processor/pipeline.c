@@ -404,6 +404,8 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
     }
     b->reply_ctx = reply_ctx;
     self->batches[self->nbatches++] = b;
+    log_debug("batch %llu from %s: %u blocks, %u tasks, %u in flight", (unsigned long long) batch_id,
+              requester, b->n, b->ntasks, self->nbatches);
     pump(self, now_ms);
     return PL_ACCEPTED;
 }
@@ -751,6 +753,8 @@ static void storage_start(pipeline_t *self, int64_t now_ms)
         return;
     batch_t *b = self->batches[0];
     self->store = (store_t){.batch = b, .prefix = batch_cut(b)};
+    log_debug("batch %llu validated in %lld ms: %u blocks to storage", (unsigned long long) b->batch_id,
+              (long long) (now_ms - b->started_ms), self->store.prefix);
     storage_send(self, now_ms);
 }
 

@@ -80,13 +80,16 @@ int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t
     for (size_t i = 0; i < NKINDS; i++) {
         if (strcmp(name, s_kinds[i].name) != 0)
             continue;
-        if ((s_kinds[i].kind == FP_CORRUPT) != (colon != NULL)) {
-            say(err, errlen, "--fault %s: corrupt takes a kind (corrupt:bad_nonce), others none", spec);
+        if (colon && s_kinds[i].kind != FP_CORRUPT) {
+            say(err, errlen, "--fault %s: only corrupt takes a kind (corrupt:bad_nonce)", spec);
             return -1;
         }
         cfg->kind = s_kinds[i].kind;
         cfg->arg = arg ? arg : s_kinds[i].default_arg;
-        if (cfg->kind == FP_CORRUPT)
+        /* Bare "corrupt": a bad tx signature, which needs no key and keeps
+         * the header hash, so only validation can tell (the blame path). */
+        cfg->corrupt = ALYS_BLOCK_BAD_TX_SIG;
+        if (cfg->kind == FP_CORRUPT && colon)
             return alys_chaingen_fault_parse(colon + 1, &cfg->corrupt, err, errlen);
         return 0;
     }
@@ -102,13 +105,20 @@ static bool needs_authority(alys_block_error_t k)
            !alys_chaingen_fault_is_encoding(k);
 }
 
+/* Kinds whose change reads the genesis (authority count, slot timing). */
+static bool needs_genesis(alys_block_error_t k)
+{
+    return k == ALYS_BLOCK_WRONG_PROPOSER || k == ALYS_BLOCK_NON_INCREASING_SLOT ||
+           k == ALYS_BLOCK_FUTURE_SLOT;
+}
+
 int fp_check(const fp_config_t *cfg, char *err, size_t errlen)
 {
     if (cfg->kind != FP_CORRUPT)
         return 0;
     alys_block_error_t k = cfg->corrupt;
-    if (!cfg->genesis) {
-        say(err, errlen, "corrupt needs --genesis");
+    if (needs_genesis(k) && !cfg->genesis) {
+        say(err, errlen, "corrupt:%s needs --genesis", alys_block_error_name(k));
         return -1;
     }
     if (needs_authority(k) && (!cfg->keys || cfg->keys->authority_count == 0)) {
@@ -378,7 +388,8 @@ static void apply(fp_t *self, const void *client, size_t client_len, const wire_
         out->delay_ms = (uint32_t) self->cfg.arg;
         break;
     case FP_DROP:
-        if (is_items(m) && ++self->data_responses % self->cfg.arg == 0) {
+        /* the 1st, (N+1)th, ...: even a peer asked only once misbehaves */
+        if (is_items(m) && self->data_responses++ % self->cfg.arg == 0) {
             out->drop = true;
             say(out->note, sizeof out->note, "%s: dropped", pw_body_name(m));
             self->altered++;
@@ -419,12 +430,27 @@ void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_
     pw_free(&m);
 }
 
-bool fp_request(fp_t *self, const uint8_t *in, size_t len)
+bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out)
 {
-    (void) in;
-    (void) len;
+    memset(out, 0, sizeof *out);
     self->requests++;
-    return self->cfg.kind == FP_DISCONNECT && self->cfg.arg && self->requests % self->cfg.arg == 0;
+    if (self->cfg.kind == FP_DISCONNECT && self->cfg.arg && self->requests % self->cfg.arg == 0) {
+        say(out->note, sizeof out->note, "request %llu: going down",
+            (unsigned long long) self->requests);
+        return true;
+    }
+    char err[160];
+    wire_msg_t *m = pw_decode(in, len, err, sizeof err);
+    if (m && m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS && m->status->listen &&
+        m->status->listen[0]) {
+        Alys__Wire__Status st = *m->status;
+        st.listen = "";
+        wire_msg_t copy = *m;
+        copy.status = &st;
+        pack(&copy, out);
+    }
+    pw_free(&m);
+    return false;
 }
 
 /* ---- keys -------------------------------------------------------------------- */

@@ -9,13 +9,15 @@
  *  other bytes instead. Kinds (--fault KIND, --fault-arg N):
  *
  *    delay N            every response held N ms (default 50) before it goes
- *    drop N             every N-th Headers/Blocks response dropped (default 3)
+ *    drop N             1 in N Headers/Blocks responses dropped, from the
+ *                       first (the 1st, N+1th, ...; default 3)
  *    stall K            per client, Blocks responses flow until K blocks were
  *                       served (default 256), then GetBlocks are never
  *                       answered again: the peer stalls mid-sync while its
  *                       Status keeps saying it is alive and high
- *    corrupt:<kind>     one block of every Blocks response (the middle one)
- *                       made invalid in exactly that way, using chaingen's
+ *    corrupt[:<kind>]   one block of every Blocks response (the middle one)
+ *                       made invalid in exactly that way (bare "corrupt":
+ *                       bad_tx_signature), using chaingen's
  *                       alys_chaingen_corrupt_block / _corrupt_encoding and
  *                       the authority (--keys) or all (--seed) keys to re-sign
  *                       what the kind changes; kinds: alys-chaingen's fault
@@ -32,7 +34,8 @@
  *    wrong_genesis      Status genesis_hash bits flipped
  *  In every mode, Status responses name the node "<node_id>/<tag>" and give
  *  the proxy's listen endpoint, so a proxied node and the same node reached
- *  directly are two peers, as they behave differently.
+ *  directly are two peers, as they behave differently; Status requests go
+ *  up without the client's listen endpoint (see fp_request).
  *
  *  Ownership: fp_new copies the config but borrows genesis and keys, which
  *  must outlive it; fp_destroy(&self) frees. Replacement bytes in fp_out_t
@@ -68,7 +71,7 @@ typedef struct {
     fp_kind_t                   kind;
     uint64_t                    arg;          /* 0 = the kind's default */
     alys_block_error_t          corrupt;      /* FP_CORRUPT: which invalid kind */
-    const alys_genesis_t       *genesis;      /* FP_CORRUPT: required */
+    const alys_genesis_t       *genesis;      /* FP_CORRUPT: wrong_proposer, *_slot need it */
     const alys_chaingen_keys_t *keys;         /* FP_CORRUPT: for re-signing; may be NULL */
     char                        tag[FP_TAG_MAX];            /* appended to node ids */
     char                        listen[PEER_ENDPOINT_MAX];  /* replaces Status.listen; "" = keep */
@@ -100,8 +103,11 @@ typedef struct {
 void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_t *in, size_t len,
                  fp_out_t *out);
 /* A request from downstream. true = swallow it and go down now
- * (disconnect mode). */
-bool fp_request(fp_t *self, const uint8_t *in, size_t len);
+ * (disconnect mode). Otherwise out says what to send up: a Status goes with
+ * its listen endpoint blanked, so the upstream node does not learn the
+ * client's address and dial it back (the client would then reach it
+ * directly, around the proxy). */
+bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out);
 
 /* Counters, for logs and tests. */
 uint64_t fp_responses(const fp_t *self);

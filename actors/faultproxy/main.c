@@ -5,9 +5,8 @@
  *                    [--seed S] [--down-ms MS] [--tag NAME]
  *
  *  A ROUTER at --listen takes the syncing node's connection; for every
- *  downstream client a DEALER with the same routing id connects to
- *  --upstream (an honest serving node), so the upstream sees the client as
- *  it is. Requests go up unchanged, responses come back through
+ *  downstream client a DEALER connects to --upstream (an honest serving
+ *  node) with routing id "<client id>~<tag>". Requests go up unchanged, responses come back through
  *  fp_response (faultproxy.c) which decides what misbehaviour to apply.
  *  There is no tc/netem on the test machines: this is how tests get slow,
  *  lossy, stalling, lying and corrupting peers.
@@ -51,6 +50,7 @@ typedef struct {
 } delayed_t;
 
 typedef struct {
+    char        tag[FP_TAG_MAX];
     char        listen[ALYS_ENDPOINT_MAX];
     char        upstream[ALYS_ENDPOINT_MAX];
     uint32_t    down_ms;
@@ -238,8 +238,12 @@ static client_t *client_for(proxy_t *p, const uint8_t *id, size_t len, int64_t n
     victim->up = zsock_new(ZMQ_DEALER);
     if (victim->up) {
         alys_sock_limits(victim->up);
-        /* ids are < 255 bytes and the slot was zeroed: a C string */
-        zsock_set_identity(victim->up, (const char *) victim->id);
+        /* Not the client's own id: the client may also be connected to the
+         * upstream directly, and a ROUTER with handover gives an id to the
+         * newest connection: the direct one would go deaf. */
+        char up_id[255];
+        snprintf(up_id, sizeof up_id, "%.200s~%s", (const char *) victim->id, p->tag);
+        zsock_set_identity(victim->up, up_id);
         zsock_set_reconnect_ivl(victim->up, 100);
         if (zsock_connect(victim->up, "%s", p->upstream) != 0)
             zsock_destroy(&victim->up);
@@ -267,16 +271,19 @@ static void on_downstream(proxy_t *p, int64_t now)
     zframe_t *id = zmsg_first(msg);
     zframe_t *data = zmsg_next(msg);
     if (zmsg_size(msg) == 2 && zframe_size(id) > 0 && zframe_size(id) < 255) {
-        if (fp_request(p->fp, zframe_data(data), zframe_size(data))) {
+        fp_out_t out;
+        if (fp_request(p->fp, zframe_data(data), zframe_size(data), &out)) {
+            log_info("%s", out.note);
             zmsg_destroy(&msg);
             go_down(p, now);
             return;
         }
         client_t *c = client_for(p, zframe_data(id), zframe_size(id), now);
-        zframe_t *copy = zframe_dup(data);
-        if (c->up && copy && zframe_send(&copy, c->up, ZFRAME_DONTWAIT) != 0)
+        zframe_t *up = out.bytes ? zframe_new(out.bytes, out.len) : zframe_dup(data);
+        free(out.bytes);
+        if (c->up && up && zframe_send(&up, c->up, ZFRAME_DONTWAIT) != 0)
             log_debug("request not forwarded (upstream not there)");
-        zframe_destroy(&copy);
+        zframe_destroy(&up);
     }
     zmsg_destroy(&msg);
 }
@@ -408,6 +415,7 @@ int main(int argc, char **argv)
     proxy_t *p = calloc(1, sizeof *p);
     int rc = 1;
     if (p && (p->fp = fp_new(&cfg))) {
+        snprintf(p->tag, sizeof p->tag, "%s", cfg.tag);
         snprintf(p->listen, sizeof p->listen, "%s", a.listen);
         snprintf(p->upstream, sizeof p->upstream, "%s", a.upstream);
         p->down_ms = a.down_ms;

@@ -9,11 +9,14 @@
  *      root, nonces, balances, state root, linkage inside the chunk): the
  *      serving peer is only suspected for [h, h+1) (peer_table_suspect): the
  *      failure could be ours;
- *    - every committed chunk validates its range: peer_table_range_validated
- *      convicts whoever was suspected of a height inside it (they served
- *      something else for blocks that are now proven good);
- *    - RangeVerdict from SyncActor does the same for what it verified
- *      (valid) or suspects (invalid); Penalise applies what SyncActor saw.
+ *    - SyncActor re-fetches the range elsewhere; when a copy validates it
+ *      sends RangeVerdict{valid=false} for each peer whose copy failed (one
+ *      more suspicion, of the whole range) and then RangeVerdict{valid=true}
+ *      for the peer whose copy was good: peer_table_range_validated convicts
+ *      the suspects inside it, once per verdict however many suspicions
+ *      (a suspect whose own copy validated is cleared instead);
+ *    - Penalise applies what only SyncActor sees (stalls, lies about the
+ *      height, invalid headers).
  *  Failures not about the block (future slot: our clock; internal errors;
  *  linkage of a chunk's first block: the previous batch's fault) blame no one.
  */
@@ -119,7 +122,10 @@ static void entry_from_view(Alys__Peer__PeerEntry *e, peer_view_t *v)
 {
     e->peer_id = v->info.peer_id;
     e->endpoint = v->info.endpoint;
-    e->state = (char *) peer_state_name(v->info.state);
+    /* Connected but below the score cutoff: not for sync, and said so, as
+     * SyncActor reads "connected" as usable. */
+    e->state = v->info.state == PEER_STATE_CONNECTED && !v->eligible
+                   ? "low_score" : (char *) peer_state_name(v->info.state);
     e->reported_height = v->info.reported_height;
     e->score = v->score;
     e->latency_ms = v->metrics.average_latency_ms;
@@ -198,6 +204,7 @@ static void add_refused(pm_t *pm, holder_t *h)
         Alys__Peer__PeerEntry *e = entry_add(h);
         if (!e)
             return;
+        e->peer_id = h->refused[i].peer_id;
         e->endpoint = h->refused[i].endpoint;
         e->state = "refused";
         e->ban_reason = h->refused[i].reason;
@@ -324,6 +331,8 @@ static void validated(pm_t *pm, const char *peer_id, uint64_t start, uint64_t en
         pm->peerset_dirty = true;
 }
 
+/* valid=false: a suspicion (SyncActor's view of which copy failed);
+ * valid=true: the range is proven good, suspects inside it lied. */
 void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v)
 {
     const char *peer = v->peer_id ? v->peer_id : "";
@@ -529,8 +538,9 @@ static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
         log_debug("batch %llu waits for its parent", (unsigned long long) bp->batch_id);
         return;
     }
-    if (ref.count > 0)
-        validated(pm, ref.peer_id, ref.start, ref.start + ref.count);
+    /* No conviction here: SyncActor knows which copies of a range failed
+     * and sends RangeVerdicts once one validates (pm_range_verdict); doing
+     * it here as well would convict the same lie twice. */
     Alys__Peer__BatchOutcome bo = ALYS__PEER__BATCH_OUTCOME__INIT;
     bo.request_id = ref.request_id;
     bo.peer_id = ref.peer_id;

@@ -927,6 +927,7 @@ size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap)
             continue;
         snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->endpoint);
         snprintf(out[n].reason, sizeof out[n].reason, "%s", c->reason);
+        pw_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
         n++;
     }
     return n;

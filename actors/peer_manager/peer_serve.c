@@ -452,6 +452,7 @@ size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap)
         else
             snprintf(out[n].endpoint, sizeof out[n].endpoint, "inbound:%s", c->node_id);
         snprintf(out[n].reason, sizeof out[n].reason, "inbound: %.80s", c->reason);
+        snprintf(out[n].peer_id, sizeof out[n].peer_id, "%s", c->node_id[0] ? c->node_id : "?");
         n++;
     }
     return n;

@@ -153,6 +153,7 @@ void  pn_disconnect(pm_t *pm, const char *peer_id, const char *reason);
 size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
 /* Connections refused without a table entry, for listings: up to cap. */
 typedef struct {
+    char peer_id[PEER_ID_MAX];          /* "@host:port", or the inbound node id */
     char endpoint[PEER_ENDPOINT_MAX];
     char reason[PEER_REASON_MAX];
 } pn_refused_t;

@@ -46,7 +46,7 @@
 #define PROGRESS_MS         1000
 #define STORAGE_TIMEOUT_MS  2000
 #define HEAD_POLL_MS        5000
-#define PEERS_POLL_MS       2000
+#define PEERS_POLL_MS       2500       /* PeerManager pushes one at least every 2 s */
 #define PROCESS_TIMEOUT_MS  30000
 #define RESTART_DEDUP_MS    5000
 #define GENESIS_RETRY_MS    2000
@@ -135,7 +135,7 @@ typedef struct {
     sync_peer_id_t known[SYNC_MAX_PEERS];   /* peers the machine was told about */
     bool     known_used[SYNC_MAX_PEERS];
 
-    int64_t  last_peer_msg;             /* PeerSet or any PeerManager message */
+    int64_t  last_peer_set;             /* mono ms of the last PeerSet */
     int64_t  last_head_poll;
     int64_t  last_genesis_try;
     uint64_t production_allowed_at;     /* unix ms */
@@ -585,6 +585,7 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h)
             sa->initialised = true;
             sync_machine_start(sa->m, now, false, 0, false, 0);     /* auto start */
             drain(sa);
+            request_peers(sa);         /* the peers now, not at the next push */
         }
         sa->last_checkpoint_seen = h->last_checkpoint;
         return;
@@ -716,6 +717,8 @@ static void on_fetch_result(sa_t *sa, const Alys__Peer__FetchResult *fr)
         log_debug("range [%" PRIu64 ",...) from %s: %s %s", fr->start, fr->peer_id,
                   sync_outcome_name(outcome), fr->detail ? fr->detail : "");
     } else {
+        log_debug("range [%" PRIu64 ",+%u) from %s delivered (request %" PRIu64 ", %u ms)", fr->start,
+                  fr->delivered, fr->peer_id, fr->request_id, fr->latency_ms);
         alys_metric_add(sa->metrics, "alys_sync_blocks_downloaded_total", NULL,
                         "Blocks PeerManager delivered to BlockProcessor for us", fr->delivered);
         alys_metric_add(sa->metrics, "alys_sync_bytes_downloaded_total", NULL,
@@ -745,7 +748,6 @@ static void on_batch_outcome(sa_t *sa, const Alys__Peer__BatchOutcome *bo)
 static void on_peer_msg(sa_t *sa, const alys_env_t *env)
 {
     const Alys__Peer__PeerMsg *pm = env->peer;
-    sa->last_peer_msg = alys_mono_ms();
     switch (pm->msg_case) {
     case ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT: on_headers_result(sa, pm->headers_result); break;
     case ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT: on_fetch_result(sa, pm->fetch_result); break;
@@ -754,6 +756,7 @@ static void on_peer_msg(sa_t *sa, const alys_env_t *env)
         pending_t *p = env->reply ? pend_find(sa, env->corr_id) : NULL;
         if (p)
             pend_free(p);
+        sa->last_peer_set = alys_mono_ms();
         on_peer_set(sa, pm->peer_set);
         break;
     }
@@ -972,12 +975,10 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
     bool ready = sa->initialised;
     switch (sm->msg_case) {
     case ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCOVERED:
-        sa->last_peer_msg = alys_mono_ms();
         peer_status(sa, sm->peer_discovered->peer_id, sm->peer_discovered->reported_height);
         reply_ack(sa, from, env->corr_id, true, "ok");
         return;
     case ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED:
-        sa->last_peer_msg = alys_mono_ms();
         peer_gone(sa, sm->peer_disconnected->peer_id,
                   sm->peer_disconnected->reason ? sm->peer_disconnected->reason : "");
         reply_ack(sa, from, env->corr_id, true, "ok");
@@ -1110,9 +1111,15 @@ static void restarted(sa_t *sa, int w, const char *how)
     switch (w) {
     case W_STORAGE: request_head(sa); break;
     case W_PEER_MANAGER:
+        /* Its requests in flight are lost, and so are the ranges it had
+         * downloaded but not yet handed to BlockProcessor (its reorder
+         * buffer): re-issue both. Ranges it had handed over and that commit
+         * after all are dropped from the window when the head passes them. */
         for (size_t i = 0; i < MAX_HDR_CTX; i++)
             sa->hctx[i].used = false;
         sync_machine_on_peer_manager_restarted(sa->m, now_ms());
+        drain(sa);
+        sync_machine_on_processor_restarted(sa->m, now_ms());
         drain(sa);
         request_peers(sa);
         break;
@@ -1262,7 +1269,7 @@ static int on_tick(alys_actor_t *actor, void *arg)
     }
     if (now - sa->last_head_poll >= HEAD_POLL_MS)
         request_head(sa);
-    if (now - sa->last_peer_msg >= PEERS_POLL_MS)
+    if (now - sa->last_peer_set >= PEERS_POLL_MS)
         request_peers(sa);
     sync_machine_tick(sa->m, now_ms());
     drain(sa);
@@ -1366,7 +1373,6 @@ static int setup(sa_t *sa)
     load_genesis(sa);
     if (sa->have_genesis)
         request_head(sa);
-    sa->last_peer_msg = alys_mono_ms() - PEERS_POLL_MS;
     return 0;
 }
 

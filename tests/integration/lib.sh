@@ -43,8 +43,10 @@ alys_now_ms() { date +%s%3N; }
 
 # A TCP port nobody listens on (and not handed out before in this shell).
 ALYS_PORTS_GIVEN=" "
+# Below the kernel's ephemeral range (32768+ here), where outgoing
+# connections would take ports that look free to a connect probe.
 alys_free_port() {
-  local p=$((20000 + RANDOM % 30000))
+  local p=$((12000 + RANDOM % 20000))
   while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || [[ $ALYS_PORTS_GIVEN == *" $p "* ]]; do
     p=$((p + 1))
   done
@@ -183,8 +185,13 @@ alys_head() { alys_ctl "$1" sync head 2>/dev/null | awk -v k="$2" '$1 == k {prin
 
 # alys_wait_synced NODE HEIGHT TIMEOUT_S: state Synced at >= HEIGHT.
 alys_wait_synced() {
-  local node=$1 height=$2 deadline=$((SECONDS + $3)) js st cur
+  local node=$1 height=$2 deadline=$((SECONDS + $3)) js st cur pid
   while ((SECONDS < deadline)); do
+    pid=$(alys_node_pid "$node")
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "alys_wait_synced: the supervisor of $node exited" >&2
+      return 1
+    fi
     js=$(alys_sync_json "$node") || js=""
     st=$(alys_jget state <<< "$js")
     cur=$(alys_jget current_height <<< "$js")

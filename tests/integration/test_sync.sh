@@ -51,8 +51,13 @@ not_ok() {
   echo "not ok $tests - $*"
 }
 diag() { echo "# $*"; }
-# check NAME CONDITION-COMMAND...: one TAP line.
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+# check NAME CONDITION-COMMAND...: one TAP line (the command's output goes
+# to $WORK/checks.log, so it does not mix with TAP).
+check() {
+  local name=$1
+  shift
+  if "$@" >> "$WORK/checks.log" 2>&1; then ok "$name"; else not_ok "$name"; fi
+}
 
 for b in supervisor alysctl chaingen; do
   if [ ! -x "$(alys_bin $b)" ]; then
@@ -121,9 +126,23 @@ start_fresh() {
   rm -rf "$node"
   mkdir -p "$node"
   alys_node_config "$node" "$WORK/r/$name" "$genesis" "name=\"$name\"" 'validation_workers=2' \
-    'log_level="info"' "bootstrap_peers=$list" "metrics_port=$(alys_free_port)" "$@" || return 1
+    "log_level=\"${ALYS_IT_LOG:-info}\"" "bootstrap_peers=$list" "metrics_port=$(alys_free_port)" "$@" || return 1
   alys_node_start "$node"
   FRESH=$node
+}
+
+# hold_until_peers NODE N TIMEOUT_S: pause the node's sync as soon as it
+# answers, wait until N peers are usable (or the timeout), resume.
+hold_until_peers() {
+  local node=$1 n=$2 deadline=$((SECONDS + 15)) ap
+  until alys_ctl "$node" sync pause >/dev/null 2>&1 || ((SECONDS > deadline)); do sleep 0.05; done
+  deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    ap=$(sync_field "$node" active_peers)
+    [ -n "$ap" ] && [ "$ap" -ge "$n" ] && break
+    sleep 0.1
+  done
+  alys_ctl "$node" sync resume >/dev/null 2>&1
 }
 
 # served: blocks the servers have served so far (sum of their counters).
@@ -160,11 +179,12 @@ wait_height() {
   return 1
 }
 
-# peer_states NODE: "peer_id state score" lines from `alysctl peers --json`.
+# peer_states NODE: "peer_id state score endpoint error_rate" lines from
+# `alysctl peers --json`.
 peer_states() {
   alys_ctl "$1" peers --json 2>/dev/null | jq -r '
     (if type == "array" then . else (.peers // []) end)[]
-    | "\(.peer_id // .id // "?") \(.state // "?") \(.score // 0) \(.endpoint // "")"' 2>/dev/null
+    | "\(.peer_id // .id // "?") \(.state // "?") \(.score // 0) \(.endpoint // "") \(.error_rate // 0)"' 2>/dev/null
 }
 
 # ---- main ----------------------------------------------------------------------------
@@ -213,6 +233,7 @@ kill_case() {
     not_ok "kill -9 $actor: sync did not reach $KILL_AT first"
     stop_nodes "$node"; return
   fi
+  diag "killing $actor at height $(sync_field "$node" current_height)"
   if [ "$actor" = node ]; then
     # The whole node: SIGKILL the supervisor (its actors die with it) and start it again.
     kill -9 "$(alys_node_pid "$node")"
@@ -226,7 +247,6 @@ kill_case() {
     fi
     kill -9 "$pid"
   fi
-  diag "killed $actor at height $(sync_field "$node" current_height)"
   check "kill -9 $actor: sync completes" alys_wait_synced "$node" "$KILL_BLOCKS" 180
   check "kill -9 $actor: head equal to chaingen's" head_matches "$node" "$chain"
   if [ "$actor" = node ]; then
@@ -322,24 +342,34 @@ group_control() {
 
 # ---- faults -------------------------------------------------------------------------------
 
-# fault_case KIND CHAIN: servers 1-2 honest, server 3 behind the proxy.
+# fault_case KIND[=ARG] CHAIN: servers 1-2 honest, server 3 behind the proxy.
 fault_case() {
-  local kind=$1 chain=$2 ppid pport node proxy_ep states
+  local kind=${1%%=*} chain=$2 ppid pport node proxy_ep states arg=()
+  local tag=${kind//:/-}
+  [[ $1 == *=* ]] && arg=(--fault-arg "${1#*=}")
   pport=$(alys_free_port)
   proxy_ep="tcp://127.0.0.1:$pport"
-  "$(alys_bin faultproxy)" --listen "$proxy_ep" --upstream "${SERVER_EPS[2]}" --fault "$kind" \
-    > "$WORK/proxy-$kind.log" 2>&1 &
+  "$(alys_bin faultproxy)" --listen "$proxy_ep" --upstream "${SERVER_EPS[2]}" --fault "$kind" "${arg[@]}" \
+    --genesis "$chain/genesis" --seed "it-$(basename "$chain")" > "$WORK/proxy-$tag.log" 2>&1 &
   ppid=$!
   ALYS_PIDS+=("$ppid")
-  start_fresh "fault-$kind" "$chain/genesis" "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" \
-    'request_timeout_ms=3000'
+  # Six ranges in flight over three peers: every peer, the faulty one too,
+  # gets work all along (with three, a processing-bound sync hands each
+  # freed slot to the best-ranked idle peer, rarely the proxied one).
+  start_fresh "fault-$tag" "$chain/genesis" "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" \
+    'request_timeout_ms=3000' 'max_parallel_downloads=6'
   node=$FRESH
+  # A 3000-block sync takes a second or two: hold it until the faulty peer
+  # is connected too, so that it gets its share of the ranges.
+  hold_until_peers "$node" 3 5
   check "fault $kind: sync completes" alys_wait_synced "$node" 3000 120
   check "fault $kind: head and state root equal chaingen's" head_matches "$node" "$chain"
   states=$(peer_states "$node")
   diag "fault $kind: peers: $(tr '\n' ';' <<< "$states")"
+  # Penalised: banned or disconnected by PeerManager, a negative score, or
+  # failures on record (error_rate); honest: not banned, score >= 0.
   local faulty honest_bad
-  faulty=$(awk -v ep="$proxy_ep" '$4 == ep && ($2 == "banned" || $3 < 0) {print "yes"; exit}' <<< "$states")
+  faulty=$(awk -v ep="$proxy_ep" '$4 == ep && ($2 == "banned" || $2 == "disconnected" || $2 == "refused" || $3 < 0 || $5 > 0) {print "yes"; exit}' <<< "$states")
   honest_bad=$(awk -v ep="$proxy_ep" '$4 != ep && $4 != "" && ($2 == "banned" || $3 < 0) {print $1}' <<< "$states")
   case $kind in
     delay) check "fault delay: no honest peer penalised" test -z "$honest_bad" ;;
@@ -359,7 +389,14 @@ group_faults() {
   fi
   chain=$(chain_db b3000 3000 10) || { not_ok "faults: chain and database"; return; }
   start_servers flt "$chain" 3 || { not_ok "faults: servers start"; return; }
-  kinds=${ALYS_FAULT_KINDS:-"delay drop stall corrupt truncate lie_height disconnect"}
+  local corrupt="bad_proposer_signature wrong_proposer bad_tx_signature tx_root_mismatch
+    parent_mismatch height_gap non_increasing_slot future_slot bad_timestamp bad_nonce
+    insufficient_balance state_root_mismatch malformed oversize"
+  # stall after 64 blocks and disconnect every 3rd request, so that both
+  # happen within a 3000-block sync.
+  kinds="delay drop stall=64 truncate lie_height lie_height_near disconnect=3 wrong_genesis"
+  for k in $corrupt; do kinds+=" corrupt:$k"; done
+  kinds=${ALYS_FAULT_KINDS:-$kinds}
   for k in $kinds; do
     fault_case "$k" "$chain"
   done

@@ -805,3 +805,50 @@ Test(pipeline, sequential_finds_a_real_fault)
     cr_assert_eq(R.replies[0].failed_height, 7);
     pipeline_destroy(&p);
 }
+
+Test(pipeline, storage_failures_are_named_by_their_place_in_the_chain)
+{
+    pl_config_t c = small_chunks();
+    pipeline_t *p = make(&c);
+    join(p, "w", 16, 0);
+    /* A block whose header claims height 12 where 11 was due: storage
+     * reports the header's height; the outcome names the place, 11. */
+    cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED);
+    answer(p, 0, 0, 1);
+    pl_outcome_t st = stored(0, 10);
+    st.failed = true;
+    st.failed_height = 12;
+    snprintf(st.reason, sizeof st.reason, "height_gap");
+    pipeline_storage_result(p, R.stores[0].req, &st, 2);
+    cr_assert_eq(R.replies[0].failed_height, 11);
+    cr_assert_eq(R.replies[0].committed, 0);
+    /* A block at or below the head that differs from the committed one (a
+     * fork): storage's own height stands. */
+    cr_assert_eq(submit(p, "req", 2, 0, 4, 2, 3), PL_ACCEPTED);
+    answer(p, 1, 0, 4);
+    st = stored(0, 10);
+    st.failed = true;
+    st.failed_height = 1;
+    snprintf(st.reason, sizeof st.reason, "parent_mismatch");
+    pipeline_storage_result(p, R.stores[1].req, &st, 5);
+    cr_assert_eq(R.replies[1].failed_height, 1);
+    pipeline_destroy(&p);
+}
+
+Test(pipeline, a_worker_that_timed_out_gets_work_again_once_it_speaks)
+{
+    pl_config_t c = small_chunks();
+    c.task_timeout_ms = 1000;
+    c.worker_timeout_ms = 5000;
+    pipeline_t *p = make(&c);
+    join(p, "w", 1, 0);
+    cr_assert_eq(submit(p, "req", 1, 0, 8, 1, 0), PL_ACCEPTED);
+    cr_assert_eq(R.ntasks, 1);
+    pipeline_tick(p, 1001);
+    cr_assert_eq(R.ntasks, 1, "not straight back to the worker that sat on it");
+    cr_assert_eq(pipeline_worker_credits(p, W, "w"), 0);
+    pipeline_worker_seen(p, W, "w", 100, 1, 0, true, false, 1100);   /* a heartbeat */
+    cr_assert_eq(R.ntasks, 2);
+    cr_assert_eq(R.tasks[1].task_id, R.tasks[0].task_id, "the timed-out task first");
+    pipeline_destroy(&p);
+}

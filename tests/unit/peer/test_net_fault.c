@@ -1,0 +1,452 @@
+/*  alys-faultproxy's transformations (actors/faultproxy/faultproxy.c): each
+ *  fault kind changes what it should, and only that. */
+#include <unistd.h>
+
+#include "bus.h"
+#include "faultproxy.h"
+#include "peer_wire.h"
+#include "test_net_util.h"
+
+static chain_fx_t fx;
+
+static void fx_setup(void) { chain_fx_make(&fx, 12, 3); }
+static void fx_teardown(void) { chain_fx_free(&fx); }
+
+TestSuite(net_fault, .init = fx_setup, .fini = fx_teardown);
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static fp_t *proxy(const char *spec, uint64_t arg)
+{
+    fp_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char err[256];
+    cr_assert_eq(fp_parse(spec, arg, &cfg, err, sizeof err), 0, "%s", err);
+    cfg.genesis = alys_chaingen_genesis(fx.gen);
+    cfg.keys = alys_chaingen_keys(fx.gen);
+    snprintf(cfg.tag, sizeof cfg.tag, "fp9");
+    snprintf(cfg.listen, sizeof cfg.listen, "tcp://127.0.0.1:9");
+    cr_assert_eq(fp_check(&cfg, err, sizeof err), 0, "%s", err);
+    fp_t *fp = fp_new(&cfg);
+    cr_assert_not_null(fp);
+    return fp;
+}
+
+typedef struct {
+    uint8_t *bytes;
+    size_t   len;
+} frame_t;
+
+static frame_t pack(const wire_msg_t *m)
+{
+    frame_t f = {.len = alys__wire__wire_msg__get_packed_size(m)};
+    f.bytes = malloc(f.len);
+    cr_assert_not_null(f.bytes);
+    alys__wire__wire_msg__pack(m, f.bytes);
+    return f;
+}
+
+static frame_t blocks_frame(uint64_t start, size_t n)
+{
+    Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
+    b.start = start;
+    b.n_blocks = n;
+    b.blocks = &fx.blocks[start - 1];
+    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 5;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
+    m.blocks = &b;
+    return pack(&m);
+}
+
+static uint8_t s_genesis_hash[ALYS_HASH_LEN];
+
+static frame_t status_frame(uint64_t height)
+{
+    memset(s_genesis_hash, 7, sizeof s_genesis_hash);
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = 1;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, s_genesis_hash};
+    st.head_height = height;
+    st.node_id = "nodeA";
+    st.listen = "tcp://127.0.0.1:30411";
+    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 9;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    return pack(&m);
+}
+
+/* The message the proxy sends on (its replacement or the original). */
+static wire_msg_t *passed(const frame_t *in, const fp_out_t *out)
+{
+    char err[160];
+    wire_msg_t *m = out->bytes ? pw_decode(out->bytes, out->len, err, sizeof err)
+                               : pw_decode(in->bytes, in->len, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    return m;
+}
+
+/* ---- parsing ------------------------------------------------------------------- */
+
+Test(net_fault, parse_kinds_and_defaults)
+{
+    fp_config_t c;
+    char err[512];
+    memset(&c, 0, sizeof c);
+    cr_expect_eq(fp_parse("delay", 0, &c, err, sizeof err), 0);
+    cr_expect_eq(c.kind, FP_DELAY);
+    cr_expect_eq(c.arg, 50);
+    cr_expect_eq(fp_parse("drop", 7, &c, err, sizeof err), 0);
+    cr_expect_eq(c.arg, 7);
+    cr_expect_eq(fp_parse("corrupt:bad_nonce", 0, &c, err, sizeof err), 0);
+    cr_expect_eq(c.kind, FP_CORRUPT);
+    cr_expect_eq(c.corrupt, ALYS_BLOCK_BAD_NONCE);
+    cr_expect_eq(fp_parse("lie_height_near", 0, &c, err, sizeof err), 0);
+    cr_expect_eq(c.arg, 1000);
+    cr_expect_eq(fp_parse("corrupt", 0, &c, err, sizeof err), 0);
+    cr_expect_eq(c.corrupt, ALYS_BLOCK_BAD_TX_SIG, "bare corrupt: a bad tx signature");
+    cr_expect_eq(fp_check(&c, err, sizeof err), 0, "which needs no key nor genesis");
+    cr_expect_neq(fp_parse("corrupt:not_a_kind", 0, &c, err, sizeof err), 0);
+    cr_expect_neq(fp_parse("delay:5", 0, &c, err, sizeof err), 0);
+    cr_expect_neq(fp_parse("explode", 0, &c, err, sizeof err), 0);
+    cr_expect(strstr(err, "wrong_genesis") != NULL, "%s", err);
+}
+
+Test(net_fault, corrupt_needs_its_material)
+{
+    fp_config_t c;
+    char err[256];
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(fp_parse("corrupt:wrong_proposer", 0, &c, err, sizeof err), 0);
+    cr_expect_neq(fp_check(&c, err, sizeof err), 0, "no genesis");
+    c.genesis = alys_chaingen_genesis(fx.gen);
+    cr_assert_eq(fp_parse("corrupt:tx_root_mismatch", 0, &c, err, sizeof err), 0);
+    cr_expect_neq(fp_check(&c, err, sizeof err), 0, "no keys to re-sign");
+    cr_assert_eq(fp_parse("corrupt:bad_proposer_signature", 0, &c, err, sizeof err), 0);
+    cr_expect_eq(fp_check(&c, err, sizeof err), 0, "flipping a signature needs no key");
+    alys_chaingen_keys_t auth = *alys_chaingen_keys(fx.gen);
+    auth.account_count = 0;
+    c.keys = &auth;
+    cr_assert_eq(fp_parse("corrupt:bad_nonce", 0, &c, err, sizeof err), 0);
+    cr_expect_neq(fp_check(&c, err, sizeof err), 0, "a transfer needs the account keys (--seed)");
+}
+
+/* ---- Status -------------------------------------------------------------------- */
+
+Test(net_fault, status_always_names_the_proxy)
+{
+    fp_t *fp = proxy("drop", 0);
+    frame_t in = status_frame(2000);
+    fp_out_t out;
+    fp_response(fp, "c", 1, in.bytes, in.len, &out);
+    wire_msg_t *m = passed(&in, &out);
+    cr_expect_str_eq(m->status->node_id, "nodeA/fp9");
+    cr_expect_str_eq(m->status->listen, "tcp://127.0.0.1:9");
+    cr_expect_eq(m->status->head_height, 2000, "height untouched");
+    cr_expect_eq(memcmp(m->status->genesis_hash.data, s_genesis_hash, 32), 0, "genesis untouched");
+    cr_expect(!out.drop);
+    pw_free(&m);
+    free(out.bytes);
+    free(in.bytes);
+    fp_destroy(&fp);
+    cr_expect_null(fp);
+}
+
+Test(net_fault, wrong_genesis_rewrites_the_genesis_hash)
+{
+    fp_t *fp = proxy("wrong_genesis", 0);
+    frame_t in = status_frame(10);
+    fp_out_t out;
+    fp_response(fp, "c", 1, in.bytes, in.len, &out);
+    wire_msg_t *m = passed(&in, &out);
+    cr_expect_eq(m->status->genesis_hash.len, 32);
+    cr_expect_neq(memcmp(m->status->genesis_hash.data, s_genesis_hash, 32), 0);
+    cr_expect_eq(m->status->head_height, 10);
+    pw_free(&m);
+    free(out.bytes);
+    free(in.bytes);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, lie_height_far_and_near)
+{
+    fp_t *far = proxy("lie_height", 0);
+    fp_t *near = proxy("lie_height_near", 500);
+    frame_t in = status_frame(2000);
+    fp_out_t out;
+    fp_response(far, "c", 1, in.bytes, in.len, &out);
+    wire_msg_t *m = passed(&in, &out);
+    cr_expect_eq(m->status->head_height, FP_LIE_HEIGHT_VALUE);
+    pw_free(&m);
+    free(out.bytes);
+    fp_response(near, "c", 1, in.bytes, in.len, &out);
+    m = passed(&in, &out);
+    cr_expect_eq(m->status->head_height, 2500);
+    pw_free(&m);
+    free(out.bytes);
+    /* blocks are left alone */
+    frame_t b = blocks_frame(1, 4);
+    fp_response(near, "c", 1, b.bytes, b.len, &out);
+    cr_expect_null(out.bytes);
+    cr_expect(!out.drop);
+    free(b.bytes);
+    free(in.bytes);
+    fp_destroy(&far);
+    fp_destroy(&near);
+}
+
+/* ---- timing and loss ----------------------------------------------------------- */
+
+Test(net_fault, delay_holds_every_response)
+{
+    fp_t *fp = proxy("delay", 75);
+    frame_t b = blocks_frame(1, 4), s = status_frame(1);
+    fp_out_t out;
+    fp_response(fp, "c", 1, b.bytes, b.len, &out);
+    cr_expect_eq(out.delay_ms, 75);
+    cr_expect_null(out.bytes, "content unchanged");
+    fp_response(fp, "c", 1, s.bytes, s.len, &out);
+    cr_expect_eq(out.delay_ms, 75);
+    free(out.bytes);
+    free(b.bytes);
+    free(s.bytes);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, drop_one_in_n_data_responses)
+{
+    fp_t *fp = proxy("drop", 3);
+    frame_t b = blocks_frame(1, 2), s = status_frame(1);
+    int dropped = 0;
+    for (int i = 0; i < 9; i++) {
+        fp_out_t out;
+        fp_response(fp, "c", 1, b.bytes, b.len, &out);
+        dropped += out.drop;
+        fp_response(fp, "c", 1, s.bytes, s.len, &out);
+        cr_expect(!out.drop, "status is never dropped");
+        free(out.bytes);
+    }
+    cr_expect_eq(dropped, 3);
+    free(b.bytes);
+    free(s.bytes);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, stall_after_k_blocks_per_client)
+{
+    fp_t *fp = proxy("stall", 8);
+    frame_t b = blocks_frame(1, 4);
+    fp_out_t out;
+    fp_response(fp, "a", 1, b.bytes, b.len, &out);
+    cr_expect(!out.drop);
+    fp_response(fp, "a", 1, b.bytes, b.len, &out);
+    cr_expect(!out.drop);
+    fp_response(fp, "a", 1, b.bytes, b.len, &out);
+    cr_expect(out.drop, "8 blocks served: never again");
+    fp_response(fp, "b", 1, b.bytes, b.len, &out);
+    cr_expect(!out.drop, "another client has its own count");
+    frame_t s = status_frame(1);
+    fp_response(fp, "a", 1, s.bytes, s.len, &out);
+    cr_expect(!out.drop, "the staller keeps answering Status");
+    free(out.bytes);
+    free(s.bytes);
+    free(b.bytes);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, disconnect_every_n_requests)
+{
+    fp_t *fp = proxy("disconnect", 4);
+    uint8_t req[1] = {0};
+    int downs = 0;
+    fp_out_t out;
+    for (int i = 1; i <= 12; i++) {
+        bool down = fp_request(fp, req, sizeof req, &out);
+        cr_expect_eq(down, i % 4 == 0, "request %d", i);
+        cr_expect_null(out.bytes);
+        downs += down;
+    }
+    cr_expect_eq(downs, 3);
+    fp_destroy(&fp);
+    fp = proxy("delay", 1);
+    cr_expect(!fp_request(fp, req, sizeof req, &out));
+    fp_destroy(&fp);
+}
+
+Test(net_fault, status_requests_go_up_without_the_clients_address)
+{
+    fp_t *fp = proxy("delay", 1);
+    frame_t in = status_frame(0);
+    fp_out_t out;
+    cr_expect(!fp_request(fp, in.bytes, in.len, &out));
+    wire_msg_t *m = passed(&in, &out);
+    cr_expect_str_eq(m->status->listen, "");
+    cr_expect_str_eq(m->status->node_id, "nodeA", "the client keeps its name");
+    pw_free(&m);
+    free(out.bytes);
+    free(in.bytes);
+    /* other requests go unchanged */
+    frame_t b = blocks_frame(1, 1);
+    cr_expect(!fp_request(fp, b.bytes, b.len, &out));
+    cr_expect_null(out.bytes);
+    free(b.bytes);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, truncate_cuts_without_the_flag)
+{
+    fp_t *fp = proxy("truncate", 0);
+    frame_t b = blocks_frame(1, 12);
+    fp_out_t out;
+    fp_response(fp, "c", 1, b.bytes, b.len, &out);
+    wire_msg_t *m = passed(&b, &out);
+    cr_expect_eq(m->blocks->n_blocks, 6);
+    cr_expect(!m->blocks->truncated);
+    cr_expect_eq(pw_check_range(1, 12, m->blocks->start, m->blocks->n_blocks, m->blocks->truncated,
+                                NULL, NULL, 0), PEER_OUTCOME_SHORT);
+    pw_free(&m);
+    free(out.bytes);
+    /* a single block cannot be halved */
+    frame_t one = blocks_frame(3, 1);
+    fp_response(fp, "c", 1, one.bytes, one.len, &out);
+    cr_expect_null(out.bytes);
+    free(one.bytes);
+    free(b.bytes);
+    fp_destroy(&fp);
+}
+
+/* ---- corruption ---------------------------------------------------------------- */
+
+/* Index of the one block that differs from the original range 1..n. */
+static size_t changed_block(const wire_msg_t *m, size_t n)
+{
+    cr_assert_eq(m->blocks->n_blocks, n, "no block added or removed");
+    size_t found = n, count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCBinaryData *a = &m->blocks->blocks[i], *o = &fx.blocks[i];
+        if (a->len != o->len || memcmp(a->data, o->data, a->len) != 0) {
+            found = i;
+            count++;
+        }
+    }
+    cr_assert_eq(count, 1, "exactly one block altered, got %zu", count);
+    return found;
+}
+
+static const char *const s_stateless[] = {"bad_proposer_signature", "wrong_proposer",
+                                          "bad_tx_signature", "tx_root_mismatch", "bad_timestamp"};
+static const char *const s_resigned[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
+                                         "future_slot", "bad_nonce", "insufficient_balance",
+                                         "state_root_mismatch"};
+
+static wire_msg_t *corrupted(const char *kind, size_t *at)
+{
+    char spec[64];
+    snprintf(spec, sizeof spec, "corrupt:%s", kind);
+    fp_t *fp = proxy(spec, 0);
+    frame_t b = blocks_frame(1, 12);
+    fp_out_t out;
+    fp_response(fp, "c", 1, b.bytes, b.len, &out);
+    cr_assert_not_null(out.bytes, "%s: %s", kind, out.note);
+    cr_expect_eq(fp_altered(fp), 1);
+    wire_msg_t *m = passed(&b, &out);
+    *at = changed_block(m, 12);
+    free(out.bytes);
+    free(b.bytes);
+    fp_destroy(&fp);
+    return m;
+}
+
+Test(net_fault, corrupt_stateless_kinds_fail_exactly_their_check)
+{
+    const alys_genesis_t *g = alys_chaingen_genesis(fx.gen);
+    for (size_t k = 0; k < sizeof s_stateless / sizeof s_stateless[0]; k++) {
+        size_t at;
+        wire_msg_t *m = corrupted(s_stateless[k], &at);
+        alys_block_t b;
+        alys_verdict_t v;
+        cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v), 0);
+        cr_expect(!alys_block_check_stateless(g, &b, &v), "%s passed", s_stateless[k]);
+        cr_expect_str_eq(alys_block_error_name(v.code), s_stateless[k]);
+        alys_block_clear(&b);
+        pw_free(&m);
+    }
+}
+
+Test(net_fault, corrupt_kinds_that_resign_pass_the_signature_checks)
+{
+    /* Their change is re-signed, so the block is well signed but wrong in
+     * one rule; the header hash changes, so a body fetched against verified
+     * headers is caught on arrival (pw_check_blocks). */
+    const alys_genesis_t *g = alys_chaingen_genesis(fx.gen);
+    for (size_t k = 0; k < sizeof s_resigned / sizeof s_resigned[0]; k++) {
+        size_t at;
+        wire_msg_t *m = corrupted(s_resigned[k], &at);
+        alys_block_t b;
+        alys_verdict_t v;
+        cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v), 0);
+        cr_expect(alys_block_check_stateless(g, &b, &v), "%s: %s", s_resigned[k], v.detail);
+        alys_hash_t h;
+        alys_header_hash(&b.header, h);
+        cr_expect_neq(memcmp(h, fx.hash[at], 32), 0, "%s: header changed", s_resigned[k]);
+        cr_expect_eq(pw_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
+                                     NULL, NULL, 0), PEER_OUTCOME_INVALID, "%s", s_resigned[k]);
+        alys_block_clear(&b);
+        pw_free(&m);
+    }
+}
+
+Test(net_fault, bad_tx_signature_keeps_the_header_hash)
+{
+    /* The tx root covers tx hashes without signatures: the header still
+     * matches, only validation (BlockProcessor) can tell. */
+    size_t at;
+    wire_msg_t *m = corrupted("bad_tx_signature", &at);
+    cr_expect_eq(pw_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
+                                 NULL, NULL, 0), PEER_OUTCOME_OK);
+    pw_free(&m);
+}
+
+Test(net_fault, corrupt_encoding_kinds_do_not_decode)
+{
+    const char *kinds[] = {"malformed", "oversize"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t at;
+        wire_msg_t *m = corrupted(kinds[k], &at);
+        size_t bad = 99;
+        cr_expect_eq(pw_check_blocks(m->blocks->blocks, 12, 1, NULL, 0, &bad, NULL, 0),
+                     PEER_OUTCOME_INVALID, "%s", kinds[k]);
+        cr_expect_eq(bad, at);
+        pw_free(&m);
+    }
+}
+
+/* ---- keys file ----------------------------------------------------------------- */
+
+Test(net_fault, keys_file_loads_the_authorities_in_order)
+{
+    const alys_chaingen_keys_t *k = alys_chaingen_keys(fx.gen);
+    char path[] = "/tmp/alys-fp-keys-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (uint32_t i = 0; i < k->authority_count; i++) {
+        char hex[65];
+        alys_hex(k->authority_sec[i], 32, hex);
+        fprintf(f, "%s\n", hex);
+    }
+    fclose(f);
+    alys_chaingen_keys_t got;
+    char err[256];
+    cr_assert_eq(fp_load_keys(path, &got, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(got.authority_count, k->authority_count);
+    for (uint32_t i = 0; i < k->authority_count; i++)
+        cr_expect_eq(memcmp(got.authority_pub[i], k->authority_pub[i], 32), 0);
+    alys_chaingen_keys_clear(&got);
+    f = fopen(path, "w");
+    fprintf(f, "not-a-key\n");
+    fclose(f);
+    cr_expect_neq(fp_load_keys(path, &got, err, sizeof err), 0);
+    unlink(path);
+}
