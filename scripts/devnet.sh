@@ -20,9 +20,11 @@
 # head and state root checked against chaingen's, retries, peers banned,
 # and when block production became allowed.
 #
-# --fault KIND puts the first server behind alys-faultproxy (delay, drop,
-# stall, corrupt, truncate, lie_height, disconnect); --strategy sequential
-# runs the fresh node with the old one-peer behaviour (the baseline).
+# --fault KIND[=ARG] puts the first server behind alys-faultproxy: delay,
+# drop, stall, truncate, lie_height, lie_height_near, disconnect,
+# wrong_genesis, corrupt:<invalid-block kind> (e.g. corrupt:bad_nonce); ARG
+# is the kind's --fault-arg (delay=200: 200 ms). --strategy sequential runs
+# the fresh node with the old one-peer behaviour (the baseline).
 #
 # Everything lives in devnet/ (nodes/<name>/node.toml, node.log, data/);
 # ipc sockets under /tmp/alys-devnet-<uid>/. Every process is stopped on exit
@@ -186,8 +188,11 @@ done
 if [ -n "$fault" ]; then
   pport=$(alys_free_port)
   node=$DEVNET/nodes/server1
+  fault_args=(--fault "${fault%%=*}")
+  [[ $fault == *=* ]] && fault_args+=(--fault-arg "${fault#*=}")
+  # corrupt:<kind> re-signs what it changes: it needs the chain's keys.
   "$(alys_bin faultproxy)" --listen "tcp://127.0.0.1:$pport" --upstream "${server_eps[0]}" \
-    --fault "$fault" > "$node/faultproxy.log" 2>&1 &
+    "${fault_args[@]}" --genesis "$chain/genesis" --seed devnet > "$node/faultproxy.log" 2>&1 &
   echo $! > "$node/faultproxy.pid"
   ALYS_PIDS+=($!)
   proxy_ep="tcp://127.0.0.1:$pport"
@@ -225,8 +230,8 @@ bar() {   # bar CUR TARGET WIDTH
   printf '%*s' "$f" '' | tr ' ' '#'
   printf '%*s' $((w - f)) '' | tr ' ' '-'
 }
-fmt_eta() {
-  awk -v s="$1" 'BEGIN { if (s == "" || s < 0) { print "?"; exit }
+fmt_eta() {   # fmt_eta SECONDS TARGET
+  awk -v s="$1" -v t="${2:-0}" 'BEGIN { if (s == "" || s < 0 || t == 0) { print "?"; exit }
                          if (s >= 60) printf "%dm%02ds\n", s / 60, s % 60; else printf "%ds\n", s + 0.5 }'
 }
 fields=(state current_height target_height blocks_per_second eta_seconds active_peers total_peers can_produce_blocks paused)
@@ -246,7 +251,7 @@ while :; do
     pct=$(awk -v c="$cur" -v t="$target" 'BEGIN {printf "%5.1f", (t > 0 ? 100 * c / t : 0)}')
     line=$(printf '%-18s %6s/%-6s [%s] %s%%  %6.0f blk/s  ETA %-6s peers %s/%s  produce: %s' \
            "$state$([ "$paused" = true ] && echo ' (paused)')" "$cur" "$target" "$(bar "$cur" "$target" 30)" "$pct" "${bps:-0}" \
-           "$(fmt_eta "$eta")" "$ap" "$tp" "$([ "$canp" = true ] && echo yes || echo no)")
+           "$(fmt_eta "$eta" "$target")" "$ap" "$tp" "$([ "$canp" = true ] && echo yes || echo no)")
   else
     line="waiting for the fresh node's SyncActor..."
   fi
@@ -270,6 +275,7 @@ t1=$(alys_now_ms)
 [ "$tty" = 1 ] && echo
 
 # ---- summary ---------------------------------------------------------------------------
+sleep 1.2                  # the actors publish their metrics every second
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
 js=$(alys_sync_json "$fresh")
 IFS=$'\t' read -r retries allowed_at < <(alys_jfields retries production_allowed_at <<< "$js")
@@ -289,7 +295,9 @@ echo "== devnet summary"
 echo "chain:        $blocks blocks x $txs txs ($chain)"
 echo "sync:         $blocks blocks from $peers peer(s) in ${secs} s (strategy $strategy${fault:+, fault $fault on server1})"
 awk -v n="$blocks" -v k="$txs" -v s="$secs" 'BEGIN {printf "throughput:   %.0f blocks/s, %.0f tx/s\n", n / s, n * k / s}'
-echo "retries:      ${retries:-?} range(s) re-fetched, ${reassign:-?} stall reassignment(s), ${requested:-?} blocks requested"
+rereq=$(awk -v r="${requested:-0}" -v n="$blocks" 'BEGIN {printf "%.0f", (r > n ? r - n : 0)}')
+echo "retries:      ${retries:-?} failed range attempt(s) retried, ${reassign:-?} stall reassignment(s);"
+echo "              ${requested:-?} blocks requested for $blocks ($rereq re-requested)"
 echo "peers banned: $banned"
 echo "production:   allowed at height ${prod:-?}, ${prod_s} s after the fresh node started"
 if [ "$got_hash" = "$want_hash" ] && [ "$got_root" = "$want_root" ]; then

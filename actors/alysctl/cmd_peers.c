@@ -5,8 +5,10 @@
  *  first by the configured strategy; every other known peer (connecting,
  *  disconnected, banned, or low_score: connected but below the score
  *  cutoff for sync); bans of peers not in the table (a ban outlives the
- *  entry and survives restarts); connections refused at the handshake (state
- *  "refused": another genesis, ...). No answer within 2 s: exit 1.
+ *  entry and survives restarts); endpoints refused at the handshake (state
+ *  "refused": another genesis, ...) or dialled without an answer yet (state
+ *  "connecting": e.g. an unreachable bootstrap peer). No answer within 2 s:
+ *  exit 1.
  *
  *  --json prints
  *    {"strategy", "batch_size",

@@ -3,8 +3,8 @@
  *
  *  Data layout. Batches live in an array in admission order (at most
  *  max_batches); batches[0] is the next one to go to storage. Each batch owns
- *  copies of its block bytes, a small per-block record (header hash, height,
- *  tx count, stateless verdict) and its tasks, whose ids are a contiguous
+ *  copies of its block bytes, a small per-block record (header hash, tx
+ *  count, stateless verdict) and its tasks, whose ids are a contiguous
  *  range [first_task_id, first_task_id + ntasks), so a result finds its task
  *  by a range check per batch. Workers live in an array; each remembers the
  *  task ids it holds with their deadlines, which is its credit count
@@ -35,7 +35,6 @@ typedef struct worker worker_t;
 
 typedef struct {
     alys_hash_t hash;
-    uint64_t    height;
     uint32_t    tx_count;
     bool        decoded;
     uint8_t     sl;              /* stateless verdict: SL_* */
@@ -270,7 +269,6 @@ static void admit(pipeline_t *self, batch_t *b, const ProtobufCBinaryData *expec
         }
         block_t *k = &b->blocks[i];
         k->decoded = true;
-        k->height = blk.header.height;
         k->tx_count = blk.tx_count;
         alys_header_hash(&blk.header, k->hash);
         bool ok = i == 0 || alys_header_check_link(&prev, b->blocks[i - 1].hash, &blk.header,
@@ -506,15 +504,6 @@ pl_worker_t pipeline_worker_seen(pipeline_t *self, int sock, const char *id, int
     w->suspect = false;
     pump(self, now_ms);
     return PL_WORKER_OK;
-}
-
-void pipeline_worker_lost(pipeline_t *self, int sock, const char *id, int64_t now_ms)
-{
-    uint32_t idx;
-    if (find_worker(self, sock, id, &idx)) {
-        evict(self, idx, "unreachable", now_ms);
-        pump(self, now_ms);
-    }
 }
 
 /* Drop task_id from what w holds; true if it held it (a credit comes back). */
@@ -940,16 +929,6 @@ void pipeline_set_genesis(pipeline_t *self, const alys_genesis_t *genesis)
 
 size_t pipeline_worker_count(const pipeline_t *self) { return self->nworkers; }
 size_t pipeline_batch_count(const pipeline_t *self) { return self->nbatches; }
-bool pipeline_storage_busy(const pipeline_t *self) { return self->store.batch != NULL; }
-
-size_t pipeline_queued_tasks(const pipeline_t *self)
-{
-    size_t n = 0;
-    for (uint32_t i = 0; i < self->nbatches; i++)
-        for (uint32_t k = 0; k < self->batches[i]->ntasks; k++)
-            n += self->batches[i]->tasks[k].state == T_QUEUED;
-    return n;
-}
 
 uint32_t pipeline_worker_credits(const pipeline_t *self, int sock, const char *id)
 {

@@ -159,8 +159,6 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
 pl_worker_t pipeline_worker_seen(pipeline_t *self, int sock, const char *id, int32_t pid,
                                  uint32_t capacity, uint32_t queued, bool has_genesis,
                                  bool ready, int64_t now_ms);
-/* The worker is gone (unroutable): re-dispatch what it held. */
-void pipeline_worker_lost(pipeline_t *self, int sock, const char *id, int64_t now_ms);
 
 /* A ValidateResult: verdicts for the task's blocks in order, stopping at
  * the first failure. Returns true if it was used, false if ignored (unknown,
@@ -190,9 +188,7 @@ size_t pipeline_run_inline(pipeline_t *self, size_t max_blocks, int64_t now_ms);
 /* Introspection (metrics, tests). */
 size_t   pipeline_worker_count(const pipeline_t *self);
 size_t   pipeline_batch_count(const pipeline_t *self);
-size_t   pipeline_queued_tasks(const pipeline_t *self);
 uint32_t pipeline_worker_credits(const pipeline_t *self, int sock, const char *id);
-bool     pipeline_storage_busy(const pipeline_t *self);
 
 /* Name of a verdict code: alys_block_error_name, or "header_mismatch". */
 const char *pipeline_reason_name(uint32_t code);

@@ -36,7 +36,7 @@ static const struct {
 } s_kinds[] = {
     {"delay", FP_DELAY, 50},
     {"drop", FP_DROP, 3},
-    {"stall", FP_STALL, 256},
+    {"stall", FP_STALL, 64},
     {"corrupt", FP_CORRUPT, 0},
     {"truncate", FP_TRUNCATE, 0},
     {"lie_height", FP_LIE_HEIGHT, 0},

@@ -12,7 +12,7 @@
  *    drop N             1 in N Headers/Blocks responses dropped, from the
  *                       first (the 1st, N+1th, ...; default 3)
  *    stall K            per client, Blocks responses flow until K blocks were
- *                       served (default 256), then GetBlocks are never
+ *                       served (default 64), then GetBlocks are never
  *                       answered again: the peer stalls mid-sync while its
  *                       Status keeps saying it is alive and high
  *    corrupt[:<kind>]   one block of every Blocks response (the middle one)

@@ -163,6 +163,8 @@ static int setup(pm_t *pm)
         alys_actor_add_timer(pm->actor, HEAD_TICK_MS, 0, on_head, pm) < 0 ||
         alys_actor_add_timer(pm->actor, SLOW_TICK_MS, 0, on_slow, pm) < 0)
         return -1;
+    /* Counters exist from the start, so a dashboard shows 0, not "no data". */
+    alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL, "Peers banned", 0);
     /* Ask at once: peers are dialled only after both answers. */
     pm_storage_refresh_head(pm);
     pm_bans_tick(pm);

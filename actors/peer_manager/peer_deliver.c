@@ -77,8 +77,8 @@ void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason)
 
 /* ---- PeerSet ----------------------------------------------------------------- */
 
+#define PN_REFUSED_CAP 64     /* unlisted endpoints taken from each side */
 #define PS_CAP (PEER_TABLE_MAX_PEERS + PEER_MAX_BANS + PN_REFUSED_CAP * 2)
-#define PN_REFUSED_CAP 64
 
 /* Everything a PeerSet points to; set is first so a PeerSet* is a holder*. */
 typedef struct {
@@ -206,7 +206,7 @@ static void add_refused(pm_t *pm, holder_t *h)
             return;
         e->peer_id = h->refused[i].peer_id;
         e->endpoint = h->refused[i].endpoint;
-        e->state = "refused";
+        e->state = (char *) h->refused[i].state;
         e->ban_reason = h->refused[i].reason;
         h->timeouts[h->set.n_timeout_ms++] = 0;
     }

@@ -922,12 +922,16 @@ size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap)
     size_t n = 0;
     for (size_t i = 0; i < PN_MAX_CONNS && n < cap; i++) {
         const conn_t *c = &pm->net->conns[i];
-        /* Those with a table entry (or ban) are listed from the table. */
-        if (c->state != C_REFUSED || (c->peer_id[0] && peer_table_contains(pm->table, c->peer_id)))
+        bool refused = c->state == C_REFUSED;
+        bool dialling = (c->state == C_IDLE || c->state == C_DIALING) && !c->peer_id[0];
+        /* Those with a table entry (or a ban) are listed from the table. */
+        if ((!refused && !dialling) || (c->peer_id[0] && peer_table_contains(pm->table, c->peer_id)))
             continue;
         snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->endpoint);
-        snprintf(out[n].reason, sizeof out[n].reason, "%s", c->reason);
+        snprintf(out[n].reason, sizeof out[n].reason, "%s",
+                 refused ? c->reason : c->failures ? "no answer yet" : "");
         pw_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
+        out[n].state = refused ? "refused" : "connecting";
         n++;
     }
     return n;

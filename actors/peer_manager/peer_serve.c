@@ -227,6 +227,12 @@ static int job_read(ps_t *self, job_t *j)
 /* Send the answer: items up to the frame limit (truncated when cut). */
 static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, size_t n)
 {
+    if (n == 0) {
+        /* Our cached head was ahead of storage's (a rollback): nothing there. */
+        send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND,
+                   "range above our head");
+        return;
+    }
     size_t fit = pw_fit_items(items, n, 64, ALYS_MAX_MSG_BYTES);
     /* Fewer than asked while more exist below our head: only the frame
      * limit (ours or storage's) cuts an answer short. */
@@ -453,6 +459,7 @@ size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap)
             snprintf(out[n].endpoint, sizeof out[n].endpoint, "inbound:%s", c->node_id);
         snprintf(out[n].reason, sizeof out[n].reason, "inbound: %.80s", c->reason);
         snprintf(out[n].peer_id, sizeof out[n].peer_id, "%s", c->node_id[0] ? c->node_id : "?");
+        out[n].state = "refused";
         n++;
     }
     return n;

@@ -151,11 +151,14 @@ void  pn_learn_endpoint(pm_t *pm, const char *endpoint);
 void  pn_disconnect(pm_t *pm, const char *peer_id, const char *reason);
 /* Endpoints of connected peers (for GetPeers answers): up to cap. */
 size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
-/* Connections refused without a table entry, for listings: up to cap. */
+/* Endpoints known but not (or no longer) in the peer table, for listings:
+ * refused at the handshake ("refused"), or dialled and never answered yet
+ * ("connecting": an unreachable bootstrap peer shows here). */
 typedef struct {
-    char peer_id[PEER_ID_MAX];          /* "@host:port", or the inbound node id */
-    char endpoint[PEER_ENDPOINT_MAX];
-    char reason[PEER_REASON_MAX];
+    char        peer_id[PEER_ID_MAX];   /* "@host:port", or the inbound node id */
+    char        endpoint[PEER_ENDPOINT_MAX];
+    const char *state;                  /* "refused" or "connecting" (static) */
+    char        reason[PEER_REASON_MAX];
 } pn_refused_t;
 size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);

@@ -22,6 +22,11 @@
  *  recover_from_checkpoint (with the checkpoint's hash from Storage).
  *  Machine -> messages: drained after EVERY input call (see drain()).
  *
+ *  ALYS_SYNC_START_PAUSED=1 in the environment starts the first sync paused
+ *  (`alysctl sync resume` lets it go): tests and benchmarks use it to hold
+ *  a sync until every peer is connected (the process pauses at each start:
+ *  do not combine it with killing the SyncActor).
+ *
  *  Restarts: a peer actor's restart is seen on the lifecycle events (a
  *  "ready" with a new pid) and on our own socket to it (disconnected, then
  *  connected again); the first of the two acts, the other is ignored for
@@ -56,6 +61,7 @@
 #define HDR_RING            16384
 #define READ_BURST          64
 #define FETCH_CORR          256        /* recent fetch corr_ids, for Error replies */
+#define PEER_ABSENT_MS      1500       /* missing from PeerSets this long: gone */
 
 typedef enum { P_GET_HEAD, P_CREATE_CP, P_LIST_CP, P_ROLLBACK, P_PROCESS, P_GET_PEERS } pend_kind_t;
 
@@ -134,12 +140,17 @@ typedef struct {
 
     sync_peer_id_t known[SYNC_MAX_PEERS];   /* peers the machine was told about */
     bool     known_used[SYNC_MAX_PEERS];
+    int64_t  known_seen[SYNC_MAX_PEERS];    /* mono ms last reported connected */
 
     int64_t  last_peer_set;             /* mono ms of the last PeerSet */
     int64_t  last_head_poll;
     int64_t  last_genesis_try;
     uint64_t production_allowed_at;     /* unix ms */
     uint64_t last_checkpoint_seen;
+    /* Our Rollback in flight (and a moment after): commit reports then may
+     * predate it and would move the machine back above storage's head. */
+    bool     rolling_back;
+    int64_t  rollback_settled_at;
 } sa_t;
 
 static uint64_t now_ms(void) { return (uint64_t) alys_mono_ms(); }
@@ -258,6 +269,8 @@ static void pend_free(pending_t *p)
 
 /* ---------------------------------------------------------------- requests out */
 
+static uint64_t machine_head(sa_t *sa);
+
 static void request_head(sa_t *sa)
 {
     if (pend_has(sa, P_GET_HEAD))
@@ -265,6 +278,7 @@ static void request_head(sa_t *sa)
     pending_t *p = pend_add(sa, P_GET_HEAD, STORAGE_TIMEOUT_MS);
     if (!p)
         return;
+    p->height = sa->initialised ? machine_head(sa) : 0;     /* what we knew when asking */
     Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
@@ -482,6 +496,10 @@ static void act_create_checkpoint(sa_t *sa, const sync_action_t *a)
 
 static void act_rollback(sa_t *sa, const sync_action_t *a)
 {
+    /* A head asked for before the rollback would move the machine back up. */
+    for (size_t i = 0; i < MAX_PENDING; i++)
+        if (sa->pend[i].used && sa->pend[i].kind == P_GET_HEAD)
+            pend_free(&sa->pend[i]);
     pending_t *p = pend_add(sa, P_ROLLBACK, STORAGE_TIMEOUT_MS * 5);
     if (!p) {
         reply_ack(sa, sa->client, sa->client_corr, false, "too many requests in flight");
@@ -489,6 +507,7 @@ static void act_rollback(sa_t *sa, const sync_action_t *a)
     }
     pend_take_client(sa, p);
     p->height = a->rollback.height;
+    sa->rolling_back = true;
     Alys__Storage__Rollback rb = ALYS__STORAGE__ROLLBACK__INIT;
     rb.height = a->rollback.height;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
@@ -544,28 +563,42 @@ static uint64_t machine_head(sa_t *sa)
     return p.current_height;
 }
 
-static void checkpoint_seen(sa_t *sa, uint64_t height)
+/* A checkpoint exists at height: ours (explicit, CreateCheckpoint) or one
+ * Storage wrote on its own every checkpoint_interval blocks as it committed
+ * (we only see the latest: count the interval multiples passed). */
+static void checkpoint_seen(sa_t *sa, uint64_t height, bool explicit)
 {
+    if (explicit)
+        alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
+                        "Total checkpoints created", 1);
     if (height <= sa->last_checkpoint_seen)
         return;
     uint64_t interval = sa->cfg->checkpoint_interval ? sa->cfg->checkpoint_interval : 1;
-    uint64_t n = sa->last_checkpoint_seen ? (height - sa->last_checkpoint_seen) / interval : 1;
-    alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL, "Total checkpoints created",
-                    (double) (n ? n : 1));
+    uint64_t n = (height - sa->last_checkpoint_seen) / interval;
+    if (!explicit)
+        alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
+                        "Total checkpoints created", (double) (n ? n : 1));
     sa->last_checkpoint_seen = height;
     sync_machine_on_checkpoint_written(sa->m, now_ms(), height);
     drain(sa);
 }
 
+#define ROLLBACK_QUIET_MS 300
+
 static void committed(sa_t *sa, uint64_t height, const uint8_t *hash, size_t hash_len)
 {
     if (!sa->initialised || hash_len != ALYS_HASH_LEN)
+        return;
+    if (sa->rolling_back || alys_mono_ms() - sa->rollback_settled_at < ROLLBACK_QUIET_MS)
         return;
     sync_machine_on_committed(sa->m, now_ms(), height, hash);
     drain(sa);
 }
 
-static void on_head(sa_t *sa, const Alys__Storage__Head *h)
+/* Storage's head. asked_at_head: the machine's head when we asked; a
+ * reply below it means storage went back (a rollback), while a reply below
+ * the machine's head now may only be older than a commit reported since. */
+static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_head)
 {
     if (h->hash.len != ALYS_HASH_LEN)
         return;
@@ -574,7 +607,7 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h)
         log_error("storage holds another chain than genesis_file %s", sa->cfg->genesis_file);
     sync_hdr_ring_put(sa->ring, h->height, h->slot, h->hash.data);
     uint64_t now = now_ms();
-    if (!sa->initialised || h->height < machine_head(sa)) {
+    if (!sa->initialised || h->height < asked_at_head) {
         /* First start (or the head went back: a rollback we did not ask
          * for): resume from the committed head, never from genesis. */
         log_info("%s from committed head %" PRIu64 " (last checkpoint %" PRIu64 ")",
@@ -585,13 +618,19 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h)
             sa->initialised = true;
             sync_machine_start(sa->m, now, false, 0, false, 0);     /* auto start */
             drain(sa);
+            const char *hold = getenv("ALYS_SYNC_START_PAUSED");
+            if (hold && strcmp(hold, "1") == 0) {
+                log_info("ALYS_SYNC_START_PAUSED=1: waiting for `alysctl sync resume`");
+                sync_machine_pause(sa->m, now);
+                drain(sa);
+            }
             request_peers(sa);         /* the peers now, not at the next push */
         }
         sa->last_checkpoint_seen = h->last_checkpoint;
         return;
     }
     committed(sa, h->height, h->hash.data, h->hash.len);
-    checkpoint_seen(sa, h->last_checkpoint);
+    checkpoint_seen(sa, h->last_checkpoint, false);
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -606,14 +645,15 @@ static int known_find(sa_t *sa, const char *id)
 
 static void known_add(sa_t *sa, const char *id)
 {
-    if (known_find(sa, id) >= 0)
-        return;
-    for (int i = 0; i < SYNC_MAX_PEERS; i++)
+    int k = known_find(sa, id);
+    for (int i = 0; i < SYNC_MAX_PEERS && k < 0; i++)
         if (!sa->known_used[i]) {
             sa->known_used[i] = true;
             snprintf(sa->known[i], sizeof sa->known[i], "%s", id);
-            return;
+            k = i;
         }
+    if (k >= 0)
+        sa->known_seen[k] = alys_mono_ms();
 }
 
 static uint64_t plausible_height(sa_t *sa)
@@ -641,9 +681,19 @@ static void peer_gone(sa_t *sa, const char *id, const char *reason)
     drain(sa);
 }
 
+/* PeerSet: connected entries are (re)reported to the machine with their
+ * rank and score; entries disconnected/banned/refused are gone at once;
+ * peers missing from the sets for PEER_ABSENT_MS are gone too (a peer just
+ * announced by PeerDiscovered may miss one push, and a restarted
+ * PeerManager's first sets are empty: no flapping for those). */
+static bool gone_state(const char *state)
+{
+    return state && (strcmp(state, "disconnected") == 0 || strcmp(state, "banned") == 0
+                     || strcmp(state, "refused") == 0);
+}
+
 static void on_peer_set(sa_t *sa, const Alys__Peer__PeerSet *ps)
 {
-    bool seen[SYNC_MAX_PEERS] = {false};
     for (size_t i = 0; i < ps->n_peers; i++) {
         const Alys__Peer__PeerEntry *e = ps->peers[i];
         if (!e->peer_id || !*e->peer_id || strlen(e->peer_id) > SYNC_PEER_ID_MAX)
@@ -655,16 +705,16 @@ static void on_peer_set(sa_t *sa, const Alys__Peer__PeerSet *ps)
             sync_machine_on_peer_rank(sa->m, e->peer_id, (uint32_t) i);
             sync_machine_on_peer_score(sa->m, e->peer_id, e->score);
             drain(sa);
-            int k = known_find(sa, e->peer_id);
-            if (k >= 0)
-                seen[k] = true;
+        } else if (gone_state(e->state)) {
+            peer_gone(sa, e->peer_id, e->state);
         }
     }
+    int64_t now = alys_mono_ms();
     for (int k = 0; k < SYNC_MAX_PEERS; k++)
-        if (sa->known_used[k] && !seen[k]) {
+        if (sa->known_used[k] && now - sa->known_seen[k] >= PEER_ABSENT_MS) {
             char id[SYNC_PEER_ID_MAX + 1];
             snprintf(id, sizeof id, "%s", sa->known[k]);
-            peer_gone(sa, id, "not connected in PeerManager's peer set");
+            peer_gone(sa, id, "no longer in PeerManager's peer set");
         }
     if (ps->batch_size) {
         sync_machine_on_batch_size(sa->m, ps->batch_size);
@@ -775,7 +825,7 @@ static void on_checkpoints(sa_t *sa, pending_t *p, const Alys__Storage__Checkpoi
         if (cp) {
             alys_metric_set(sa->metrics, "alys_checkpoint_height", NULL, "Latest checkpoint height",
                             (double) cp->height);
-            checkpoint_seen(sa, cp->height);
+            checkpoint_seen(sa, cp->height, true);
             log_info("checkpoint written at height %" PRIu64, cp->height);
         }
         Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
@@ -813,8 +863,10 @@ static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
         const char *msg = env->error && env->error->message ? env->error->message : "error";
         log_warn("storage refused %s: %s", pend_name(p->kind), msg);
         reply_ack(sa, p->client, p->client_corr, false, "storage refused: %s", msg);
-        if (p->kind == P_ROLLBACK)
+        if (p->kind == P_ROLLBACK) {
+            sa->rolling_back = false;
             request_head(sa);              /* the machine moved; storage did not */
+        }
         return;
     }
     if (env->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE)
@@ -824,7 +876,12 @@ static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
         if (p->kind == P_ROLLBACK)
             reply_ack(sa, p->client, p->client_corr, true, "rolled back to height %" PRIu64,
                       sm->head->height);
-        on_head(sa, sm->head);
+        /* After a rollback, storage's head is the truth whatever we knew. */
+        if (p->kind == P_ROLLBACK) {
+            sa->rolling_back = false;
+            sa->rollback_settled_at = alys_mono_ms();
+        }
+        on_head(sa, sm->head, p->kind == P_GET_HEAD ? p->height : UINT64_MAX);
     } else if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS) {
         on_checkpoints(sa, p, sm->checkpoints);
     }
@@ -1247,8 +1304,10 @@ static void expire_pending(sa_t *sa)
         reply_ack(sa, p->client, p->client_corr, false, "%s timed out", pend_name(p->kind));
         pending_t copy = *p;
         pend_free(p);
-        if (copy.kind == P_ROLLBACK)
+        if (copy.kind == P_ROLLBACK) {
+            sa->rolling_back = false;
             request_head(sa);
+        }
     }
     for (size_t i = 0; i < MAX_HDR_CTX; i++)
         if (sa->hctx[i].used && now >= sa->hctx[i].deadline)
@@ -1267,8 +1326,12 @@ static int on_tick(alys_actor_t *actor, void *arg)
         request_head(sa);              /* retried until StorageActor answers */
         return 0;
     }
-    if (now - sa->last_head_poll >= HEAD_POLL_MS)
+    if (sa->rollback_settled_at && now - sa->rollback_settled_at >= ROLLBACK_QUIET_MS) {
+        sa->rollback_settled_at = 0;   /* commits reported meanwhile were ignored: catch up */
         request_head(sa);
+    } else if (now - sa->last_head_poll >= HEAD_POLL_MS) {
+        request_head(sa);
+    }
     if (now - sa->last_peer_set >= PEERS_POLL_MS)
         request_peers(sa);
     sync_machine_tick(sa->m, now_ms());

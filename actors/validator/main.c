@@ -314,22 +314,6 @@ static int connect_work(val_t *v)
     return 0;
 }
 
-/* The routing id is the actor name; a hand-started worker that kept the
- * default name gets host and pid added so two of them do not collide. */
-static void choose_id(val_t *v)
-{
-    const char *name = alys_actor_name(v->actor);
-    if (strcmp(name, alys_actor_kind(v->actor)) != 0) {
-        snprintf(v->id, sizeof v->id, "%s", name);
-        return;
-    }
-    char host[64] = "host";
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "host");
-    host[sizeof host - 1] = '\0';
-    snprintf(v->id, sizeof v->id, "%s-%s-%d", name, host, (int) getpid());
-}
-
 static void load_genesis(val_t *v)
 {
     if (!*v->cfg->genesis_file)
@@ -348,7 +332,9 @@ static int setup(val_t *v)
     if (!v->backlog)
         return -1;
     zlistx_set_destructor(v->backlog, backlog_free);
-    choose_id(v);
+    /* The routing id is the actor name: validator-N under the supervisor,
+     * validator-ext-PID (or --name) when started by hand. */
+    snprintf(v->id, sizeof v->id, "%s", alys_actor_name(v->actor));
     load_genesis(v);
     if (connect_work(v) != 0 || alys_actor_add_reader(v->actor, v->work, on_socket, v) != 0 ||
         alys_actor_add_timer(v->actor, HEARTBEAT_MS, 0, on_heartbeat, v) < 0)

@@ -4,10 +4,13 @@
 #   main     20,000 blocks from 3 peers and from 1 peer: Synced, head hash and
 #            state root equal chaingen's, production allowed.
 #   faults   one faulty peer (behind alys-faultproxy) among two honest ones,
-#            per fault kind, 3,000 blocks: sync completes, the head equals
-#            chaingen's (nothing invalid committed), the faulty peer is
-#            penalised or banned and no honest one is; a peer lying about its
-#            height above the wall-clock slot is ignored.
+#            per fault kind (delay, drop, stall, truncate, lie_height,
+#            lie_height_near, disconnect, wrong_genesis and corrupt:<kind>
+#            for each of chaingen's 14 invalid-block kinds), 3,000 blocks:
+#            sync completes, the head equals chaingen's (nothing invalid
+#            committed), the faulty peer is penalised or banned and no honest
+#            one is; a height claimed above the wall-clock slot is ignored.
+#            ALYS_FAULT_KINDS="kind[=arg] ..." runs a subset.
 #   kills    kill -9 of each actor (storage, peer_manager, block_processor,
 #            sync, validator-1) mid-sync, and a whole-node restart: sync
 #            completes, correct head, and the servers served at most one
@@ -131,12 +134,11 @@ start_fresh() {
   FRESH=$node
 }
 
-# hold_until_peers NODE N TIMEOUT_S: pause the node's sync as soon as it
-# answers, wait until N peers are usable (or the timeout), resume.
+# hold_until_peers NODE N TIMEOUT_S: for a node started with
+# ALYS_SYNC_START_PAUSED=1: wait until N peers are usable (or the
+# timeout), then resume its sync.
 hold_until_peers() {
-  local node=$1 n=$2 deadline=$((SECONDS + 15)) ap
-  until alys_ctl "$node" sync pause >/dev/null 2>&1 || ((SECONDS > deadline)); do sleep 0.05; done
-  deadline=$((SECONDS + $3))
+  local node=$1 n=$2 deadline=$((SECONDS + $3)) ap
   while ((SECONDS < deadline)); do
     ap=$(sync_field "$node" active_peers)
     [ -n "$ap" ] && [ "$ap" -ge "$n" ] && break
@@ -309,7 +311,8 @@ group_control() {
   stop_nodes "$node"
 
   # StartSync with a target: Synced exactly there, then on to the tip.
-  start_fresh target "$chain/genesis" "${SERVER_EPS[*]}"
+  # (max_reorg_depth 1000: the RecoverFromCheckpoint case below rolls back 100.)
+  start_fresh target "$chain/genesis" "${SERVER_EPS[*]}" 'max_reorg_depth=1000' 
   node=$FRESH
   local deadline=$((SECONDS + 30))
   until alys_ctl "$node" sync start --target 12000 >/dev/null 2>&1 || ((SECONDS > deadline)); do sleep 0.05; done
@@ -320,6 +323,15 @@ group_control() {
     check "target: state still Synced" test "$(sync_field "$node" state)" = Synced
     check "target: sync start without a target" alys_ctl "$node" sync start
     check "target: then on to the tip" alys_wait_synced "$node" 20000 120
+    # RecoverFromCheckpoint: storage rolls back to the checkpoint at 19900,
+    # sync resumes from there and gets back to the tip.
+    check "recover: alysctl checkpoint recover 19900" out_has "$node" 'rolled back to height 19900' \
+      checkpoint recover 19900
+    check "recover: not below the checkpoint" test "$(alys_head "$node" head_height)" -ge 19900
+    check "recover: synced again at the tip" alys_wait_synced "$node" 20000 60
+    check "recover: head equal to chaingen's" head_matches "$node" "$chain"
+    check "recover: a height that is no checkpoint is refused" \
+      bash -c "! '$(alys_bin alysctl)' --config '$node/node.toml' checkpoint recover 19950"
   else
     not_ok "target: Synced at 12000 (state $(sync_field "$node" state), height $(sync_field "$node" current_height))"
   fi
@@ -356,8 +368,8 @@ fault_case() {
   # Six ranges in flight over three peers: every peer, the faulty one too,
   # gets work all along (with three, a processing-bound sync hands each
   # freed slot to the best-ranked idle peer, rarely the proxied one).
-  start_fresh "fault-$tag" "$chain/genesis" "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" \
-    'request_timeout_ms=3000' 'max_parallel_downloads=6'
+  ALYS_SYNC_START_PAUSED=1 start_fresh "fault-$tag" "$chain/genesis" \
+    "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" 'request_timeout_ms=3000' 'max_parallel_downloads=6'
   node=$FRESH
   # A 3000-block sync takes a second or two: hold it until the faulty peer
   # is connected too, so that it gets its share of the ranges.
@@ -371,6 +383,14 @@ fault_case() {
   local faulty honest_bad
   faulty=$(awk -v ep="$proxy_ep" '$4 == ep && ($2 == "banned" || $2 == "disconnected" || $2 == "refused" || $3 < 0 || $5 > 0) {print "yes"; exit}' <<< "$states")
   honest_bad=$(awk -v ep="$proxy_ep" '$4 != ep && $4 != "" && ($2 == "banned" || $3 < 0) {print $1}' <<< "$states")
+  case $kind in
+    lie_height)
+      # 2^40 is far above the wall-clock slot: ignored, never the target.
+      check "fault lie_height: the claimed height is ignored (target 3000)" \
+        test "$(sync_field "$node" target_height)" = 3000
+      check "fault lie_height: and is not the best peer height" \
+        test "$(sync_field "$node" highest_peer_height)" = 3000 ;;
+  esac
   case $kind in
     delay) check "fault delay: no honest peer penalised" test -z "$honest_bad" ;;
     *) check "fault $kind: the faulty peer is penalised or banned" test "$faulty" = yes

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# bench_sync.sh: sync benchmarks between real nodes on loopback (figures and
+# ratios, never assertions). Called by scripts/bench.sh; runs alone too:
+#
+#   scripts/bench_sync.sh [BUILD_DIR]        (default: build)
+#
+#   1. throughput: a fresh node syncs BLOCKS blocks (10 txs each) from 3
+#      local serving nodes, strategy "parallel" vs "sequential" (the seed's
+#      behaviour: one random peer, 1024-block batches, one after another,
+#      blocks checked one at a time): blocks/s, tx/s and the ratio;
+#   2. the same with 50 ms injected on every response of every peer
+#      (alys-faultproxy --fault delay 50 in front of each server);
+#   3. blocks re-downloaded after kill -9 of each actor of the syncing node
+#      at about a third of the sync: what the servers served beyond the
+#      chain's length (their alys_peer_served_items_total{kind="blocks"});
+#   4. peak RSS (VmHWM) of every process of the syncing node, of a serving
+#      node and of a fault proxy, read from /proc just before they stop.
+#
+# The syncing node starts paused (ALYS_SYNC_START_PAUSED=1) and is resumed
+# once all three peers are connected, so every run starts from the same
+# place and the clock measures the sync, not the dialling.
+# Environment: BENCH_DIR (default /tmp/alys-bench; chains are kept there),
+# BLOCKS (20000), REPEAT (1: best of N per figure), DELAY_MS (50),
+# KILL_BLOCKS (6000: chain of the kill runs).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export ALYS_ROOT=$ROOT
+export ALYS_BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+# shellcheck source=../tests/integration/lib.sh
+source "$ROOT/tests/integration/lib.sh"
+for b in supervisor alysctl chaingen faultproxy; do
+  [ -x "$(alys_bin $b)" ] || { echo "bench_sync: $(alys_bin $b) is not built" >&2; exit 2; }
+done
+
+bench_dir=${BENCH_DIR:-/tmp/alys-bench}/sync
+blocks=${BLOCKS:-20000}
+repeat=${REPEAT:-1}
+delay=${DELAY_MS:-50}
+kill_blocks=${KILL_BLOCKS:-6000}
+txs=10
+mkdir -p "$bench_dir"
+WORK=$(mktemp -d /tmp/alys-bsync-XXXXXX)
+trap 'alys_cleanup; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+# chain_db BLOCKS: chain + imported database, once.
+chain_db() {
+  local dir=$bench_dir/chain-b$1-t$txs
+  alys_chain "$dir" "$1" "$txs" "bench-sync-$1" --no-verify >/dev/null
+  if [ ! -f "$dir/db.done" ]; then
+    local node=$WORK/import
+    rm -rf "$node" "$dir/db"
+    alys_node_config "$node" "$WORK/r/import" "$dir/genesis" 'validation_workers=2' \
+      'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)"
+    alys_node_start "$node"
+    alys_node_wait_ready "$node" 60
+    alys_ctl "$node" import "$dir/chain.export" >/dev/null
+    alys_node_stop "$node"
+    mv "$node/data" "$dir/db"
+    touch "$dir/db.done"
+    rm -rf "$node"
+  fi
+  echo "$dir"
+}
+
+SERVERS=() SERVER_EPS=() PROXY_EPS=() PROXY_PIDS=()
+start_servers() {   # start_servers CHAIN
+  local i node port
+  SERVERS=() SERVER_EPS=()
+  for i in 1 2 3; do
+    node=$WORK/s$i
+    rm -rf "$node"
+    mkdir -p "$node"
+    cp -a "$1/db" "$node/data"
+    port=$(alys_free_port)
+    alys_node_config "$node" "$WORK/r/s$i" "$1/genesis" "name=\"server$i\"" \
+      'validation_workers=1' 'log_level="warn"' "listen=\"tcp://127.0.0.1:$port\"" \
+      "metrics_port=$(alys_free_port)"
+    alys_node_start "$node"
+    SERVERS+=("$node")
+    SERVER_EPS+=("tcp://127.0.0.1:$port")
+  done
+  for node in "${SERVERS[@]}"; do alys_node_wait_ready "$node" 60; done
+}
+
+start_proxies() {   # a delay proxy in front of each server
+  local ep port
+  PROXY_EPS=() PROXY_PIDS=()
+  for ep in "${SERVER_EPS[@]}"; do
+    port=$(alys_free_port)
+    "$(alys_bin faultproxy)" --listen "tcp://127.0.0.1:$port" --upstream "$ep" --fault delay \
+      --fault-arg "$delay" > "$WORK/proxy-$port.log" 2>&1 &
+    ALYS_PIDS+=($!)
+    PROXY_PIDS+=($!)
+    PROXY_EPS+=("tcp://127.0.0.1:$port")
+  done
+  sleep 0.3
+}
+
+stop_proxies() { local p; for p in "${PROXY_PIDS[@]}"; do alys_stop_pid "$p" 3; done; PROXY_PIDS=(); }
+
+# fresh NAME STRATEGY EPS...: a syncing node, started paused.
+fresh() {
+  local name=$1 strategy=$2
+  shift 2
+  local node=$WORK/$name list
+  list=$(printf '"%s", ' "$@")
+  rm -rf "$node" "$WORK/r/$name"
+  mkdir -p "$node"
+  alys_node_config "$node" "$WORK/r/$name" "$CHAIN/genesis" "name=\"$name\"" \
+    'validation_workers=2' 'log_level="warn"' "strategy=\"$strategy\"" \
+    "bootstrap_peers=[${list%, }]" "metrics_port=$(alys_free_port)"
+  if [ "${HOLD:-1}" = 1 ]; then
+    ALYS_SYNC_START_PAUSED=1 alys_node_start "$node"
+  else
+    alys_node_start "$node"
+  fi
+  FRESH=$node
+}
+
+sync_field() { alys_sync_json "$1" | alys_jget "$2"; }
+
+# run_sync: resume FRESH once its peers are there; print the seconds to Synced.
+run_sync() {
+  local node=$FRESH deadline=$((SECONDS + 20)) ap t0 t1
+  while ((SECONDS < deadline)); do
+    ap=$(sync_field "$node" total_peers)
+    [ -n "$ap" ] && [ "$ap" -ge 3 ] && break
+    sleep 0.1
+  done
+  t0=$(alys_now_ms)
+  alys_ctl "$node" sync resume >/dev/null
+  alys_wait_synced "$node" "$BLOCKS_NOW" 1200 || { echo "bench_sync: sync did not finish" >&2; return 1; }
+  t1=$(alys_now_ms)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", (b - a) / 1000}'
+}
+
+declare -A secs
+measure() {   # measure LABEL STRATEGY EPS...
+  local label=$1 strategy=$2 best="" s r
+  shift 2
+  for r in $(seq 1 "$repeat"); do
+    fresh "f-$label-$r" "$strategy" "$@"
+    s=$(run_sync)
+    alys_node_stop "$FRESH"
+    best=$(awk -v a="$s" -v b="$best" 'BEGIN {print (b == "" || a < b) ? a : b}')
+  done
+  secs[$label]=$best
+  awk -v l="$label" -v n="$BLOCKS_NOW" -v t="$txs" -v s="$best" \
+    'BEGIN {printf "%-28s %8d %8.2f %10.0f %10.0f\n", l, n, s, n / s, n * t / s}'
+}
+ratio() { awk -v a="${secs[$1]}" -v b="${secs[$2]}" 'BEGIN {printf "%.2f", (a > 0 ? a / b : 0)}'; }
+
+echo "== sync throughput: $blocks blocks x $txs txs from 3 local peers ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+CHAIN=$(chain_db "$blocks")
+BLOCKS_NOW=$blocks
+start_servers "$CHAIN"
+printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
+measure parallel parallel "${SERVER_EPS[@]}"
+measure sequential sequential "${SERVER_EPS[@]}"
+start_proxies
+measure "parallel+${delay}ms" parallel "${PROXY_EPS[@]}"
+measure "sequential+${delay}ms" sequential "${PROXY_EPS[@]}"
+echo
+echo "parallel / sequential:               $(ratio sequential parallel)x"
+echo "parallel / sequential, ${delay} ms latency: $(ratio "sequential+${delay}ms" "parallel+${delay}ms")x"
+echo "latency cost: parallel $(ratio "parallel+${delay}ms" parallel)x slower, sequential $(ratio "sequential+${delay}ms" sequential)x slower"
+
+# ---- peak RSS: a parallel sync through the proxies, all processes alive at the end
+echo
+echo "== peak RSS (VmHWM, KiB) after a parallel sync of $blocks blocks"
+fresh f-rss parallel "${PROXY_EPS[@]}"
+run_sync >/dev/null
+printf '%-18s %10s %10s\n' process syncing serving
+for a in supervisor storage peer_manager block_processor sync validator-1 validator-2; do
+  if [ "$a" = supervisor ]; then
+    p1=$(alys_node_pid "$FRESH"); p2=$(alys_node_pid "${SERVERS[0]}")
+  else
+    p1=$(alys_actor_pid "$FRESH" "$a"); p2=$(alys_actor_pid "${SERVERS[0]}" "$a")
+  fi
+  printf '%-18s %10s %10s\n' "$a" "$( [ -n "$p1" ] && alys_hwm_kb "$p1" || echo -)" \
+    "$( [ -n "$p2" ] && alys_hwm_kb "$p2" || echo -)"
+done
+printf '%-18s %10s\n' alys-faultproxy "$(alys_hwm_kb "${PROXY_PIDS[0]}")"
+alys_node_stop "$FRESH"
+stop_proxies
+for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
+
+# ---- re-downloads after kill -9
+echo
+echo "== blocks re-downloaded after kill -9 at ~1/3 of a $kill_blocks-block sync (window 1024)"
+CHAIN=$(chain_db "$kill_blocks")
+BLOCKS_NOW=$kill_blocks
+start_servers "$CHAIN"
+served() {
+  local n total=0 v
+  for n in "${SERVERS[@]}"; do
+    v=$(alys_metric "$n" alys_peer_served_items_total 'kind="blocks"')
+    total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN {printf "%.0f", a + b}')
+  done
+  echo "$total"
+}
+printf '%-18s %10s %12s %14s\n' killed at_height served re-downloaded
+for a in none storage peer_manager block_processor sync validator-1; do
+  sleep 1.2
+  before=$(served)
+  HOLD=0 fresh "k-$a" parallel "${SERVER_EPS[@]}"
+  node=$FRESH
+  at="-"
+  deadline=$((SECONDS + 60))
+  while [ "$a" != none ] && ((SECONDS < deadline)); do
+    cur=$(sync_field "$node" current_height)
+    if [ -n "$cur" ] && [ "$cur" -ge $((kill_blocks / 3)) ]; then
+      at=$cur
+      kill -9 "$(alys_actor_pid "$node" "$a")"
+      break
+    fi
+    sleep 0.05
+  done
+  alys_wait_synced "$node" "$kill_blocks" 300 || echo "bench_sync: kill $a: no sync" >&2
+  sleep 1.5
+  after=$(served)
+  printf '%-18s %10s %12s %14s\n' "$a" "$at" "$((after - before))" "$((after - before - kill_blocks))"
+  alys_node_stop "$node"
+done
+for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
