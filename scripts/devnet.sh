@@ -99,10 +99,16 @@ t_setup=$(alys_now_ms)
 bash "$ROOT/scripts/deps.sh"
 if [ ! -f "$ALYS_BUILD/build.ninja" ]; then
   echo "devnet: configuring the build (meson setup $ALYS_BUILD)"
-  meson setup "$ALYS_BUILD" "$ROOT" >/dev/null
+  meson setup "$ALYS_BUILD" "$ROOT" >/dev/null ||
+    { echo "devnet: meson setup failed" >&2; exit 1; }
 fi
 echo "devnet: building (ninja -C $ALYS_BUILD)"
-ninja -C "$ALYS_BUILD" >/dev/null
+mkdir -p "$DEVNET"
+if ! ninja -C "$ALYS_BUILD" > "$DEVNET/build.log" 2>&1; then
+  tail -n 30 "$DEVNET/build.log" >&2
+  echo "devnet: the build failed (whole output in $DEVNET/build.log)" >&2
+  exit 1
+fi
 for b in supervisor alysctl chaingen; do
   [ -x "$(alys_bin $b)" ] || { echo "devnet: $(alys_bin $b) was not built" >&2; exit 1; }
 done
@@ -277,8 +283,8 @@ t1=$(alys_now_ms)
 # ---- summary ---------------------------------------------------------------------------
 sleep 1.2                  # the actors publish their metrics every second
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
-js=$(alys_sync_json "$fresh")
-IFS=$'\t' read -r retries allowed_at < <(alys_jfields retries production_allowed_at <<< "$js")
+js=$(alys_sync_json "$fresh") || js=""
+IFS=$'\t' read -r retries allowed_at < <(alys_jfields retries production_allowed_at <<< "$js") || true
 got_hash=$(alys_head "$fresh" head_hash)
 got_root=$(alys_head "$fresh" state_root)
 banned="n/a"
@@ -306,7 +312,7 @@ else
   echo "head:         $got_hash / state root $got_root DIFFER from chaingen's $want_hash / $want_root" >&2
   exit 1
 fi
-echo "set-up took $(( (t0 - t_setup) / 1000 )) s (packages, build, chain, servers)"
+awk -v a="$t_setup" -v b="$t0" 'BEGIN {printf "set-up took %.1f s (packages, build, chain, servers)\n", (b - a) / 1000}'
 failed=0
 
 if [ "$keep" = 1 ]; then

@@ -412,12 +412,6 @@ int pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t star
         return ALYS__PEER__OUTCOME__BUSY;
     }
     *delivered = (uint32_t) n;
-    if (rc == REORDER_COMMITTED) {
-        reorder_ref_t self = {.request_id = request_id, .start = start, .count = (uint32_t) n,
-                              .why = REORDER_DROP_COMMITTED};
-        snprintf(self.peer_id, sizeof self.peer_id, "%s", peer_id);
-        report_drops(pm, &self, 1);
-    }
     pm_deliver_pump(pm);
     return ALYS__PEER__OUTCOME__OK;
 }
@@ -480,13 +474,13 @@ void pm_deliver_tick(pm_t *pm)
     pm_deliver_pump(pm);
 }
 
-void pm_deliver_on_head(pm_t *pm, uint64_t head, int64_t asked_at)
+void pm_deliver_on_head(pm_t *pm, uint64_t head, int64_t asked_at, uint64_t seen_seq)
 {
     if (asked_at < pm->bp_reply_at)
         return;
     reorder_ref_t drops[DROPS_MAX];
     size_t nd = 0;
-    reorder_set_head(pm->reorder, head, drops, DROPS_MAX, &nd);
+    reorder_set_head(pm->reorder, head, seen_seq, drops, DROPS_MAX, &nd);
     report_drops(pm, drops, nd);
     pm_deliver_pump(pm);
 }

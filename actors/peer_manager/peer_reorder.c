@@ -31,6 +31,7 @@ struct _reorder_t {
     reorder_config_t cfg;
     entry_t         *entries;          /* cfg.max_entries slots */
     uint64_t         head;
+    uint64_t         head_seq;         /* entries up to this seq arrived before head was seen */
     uint64_t         next_seq;
     size_t           used;
     size_t           bytes;
@@ -144,12 +145,12 @@ static void note_drop(const entry_t *e, reorder_drop_t why, reorder_ref_t *drops
     (*n)++;
 }
 
-/* Drop waiting entries wholly at or below the head. */
+/* Drop waiting entries wholly at or below a head seen after they arrived. */
 static void drop_committed(reorder_t *self, reorder_ref_t *drops, size_t cap, size_t *n)
 {
     for (uint32_t i = 0; i < self->cfg.max_entries; i++) {
         entry_t *e = &self->entries[i];
-        if (e->state == E_WAITING && committed(self, e)) {
+        if (e->state == E_WAITING && committed(self, e) && e->seq <= self->head_seq) {
             note_drop(e, REORDER_DROP_COMMITTED, drops, cap, n);
             entry_free(self, e);
         }
@@ -209,15 +210,18 @@ uint64_t reorder_next_height(const reorder_t *self)
 
 /* ---- head ------------------------------------------------------------------ */
 
-void reorder_set_head(reorder_t *self, uint64_t head, reorder_ref_t *drops, size_t cap,
-                      size_t *n_drops)
+void reorder_set_head(reorder_t *self, uint64_t head, uint64_t seen_seq, reorder_ref_t *drops,
+                      size_t cap, size_t *n_drops)
 {
     *n_drops = 0;
     if (reorder_inflight(self) > 0)
         return;
     self->head = head;
+    self->head_seq = seen_seq;
     drop_committed(self, drops, cap, n_drops);
 }
+
+uint64_t reorder_seq(const reorder_t *self) { return self->next_seq; }
 
 /* ---- insert ---------------------------------------------------------------- */
 
@@ -324,8 +328,6 @@ reorder_insert_t reorder_insert(reorder_t *self, const reorder_batch_t *b, reord
     *n_drops = 0;
     if (!b || b->n == 0 || !b->blocks || b->n > UINT32_MAX)
         return REORDER_INVALID;
-    if (b->start + b->n <= self->head + 1)
-        return REORDER_COMMITTED;
     size_t total = batch_bytes(b);
     size_t freed_entries = 0, freed_bytes = 0;
     for (uint32_t i = 0; i < self->cfg.max_entries; i++)
@@ -465,6 +467,7 @@ reorder_done_t reorder_on_processed(reorder_t *self, const reorder_result_t *r, 
     if (!e)
         return REORDER_UNKNOWN;
     self->head = r->head_height;
+    self->head_seq = self->next_seq;      /* fresh: every entry arrived before it */
     e->busy_attempts = 0;
     if (!r->failed)
         return on_success(self, e, r, ref, drops, cap, n_drops);

@@ -11,8 +11,13 @@
  *  every BatchProcessed.head_height after. The next height to hand over is
  *  max(head + 1, end of every chunk now at BlockProcessor). An entry that
  *  covers that height is sent from it (its leading blocks at or below it are
- *  trimmed off: already committed or in flight); an entry wholly at or below
- *  the head is dropped as already committed (storage is idempotent anyway).
+ *  trimmed off: already committed or in flight). An entry wholly at or below
+ *  the head is dropped as already committed (storage is idempotent anyway),
+ *  but only once a head observed after the entry arrived says so: the head
+ *  also goes down (SyncActor rolls storage back to a checkpoint), and a
+ *  range dropped on a head from before the rollback would never be
+ *  committed. (A chunk trimmed on such a stale head fails for its missing
+ *  parent and waits, see below, until the next head read corrects it.)
  *
  *  Chunks. An entry goes to BlockProcessor in chunks of at most chunk_blocks
  *  blocks and chunk_bytes bytes (a full 8 MiB download exceeds what one
@@ -108,7 +113,6 @@ typedef struct {
 
 typedef enum {
     REORDER_ACCEPTED = 0,
-    REORDER_COMMITTED,     /* wholly at or below the head: not kept */
     REORDER_FULL,          /* does not fit: refused, nothing evicted */
     REORDER_INVALID,       /* empty, or out of memory */
 } reorder_insert_t;
@@ -148,11 +152,15 @@ typedef struct _reorder_t reorder_t;
 reorder_t *reorder_new(const reorder_config_t *cfg);
 void       reorder_destroy(reorder_t **self_p);
 
-/* The committed head as storage reports it. Ignored while chunks are at
- * BlockProcessor (their replies carry the head). Entries now wholly at or
- * below the head are dropped into drops (up to cap; *n_drops counts all). */
-void reorder_set_head(reorder_t *self, uint64_t head, reorder_ref_t *drops, size_t cap,
-                      size_t *n_drops);
+/* The committed head as storage reports it, read after the entries up to
+ * seen_seq (reorder_seq() when the read was asked) had arrived. Ignored while
+ * chunks are at BlockProcessor (their replies carry the head). Entries up to
+ * seen_seq now wholly at or below the head are dropped into drops (up to
+ * cap; *n_drops counts all). */
+void reorder_set_head(reorder_t *self, uint64_t head, uint64_t seen_seq, reorder_ref_t *drops,
+                      size_t cap, size_t *n_drops);
+/* Sequence number of the newest entry inserted so far. */
+uint64_t reorder_seq(const reorder_t *self);
 
 reorder_insert_t reorder_insert(reorder_t *self, const reorder_batch_t *b, reorder_ref_t *drops,
                                 size_t cap, size_t *n_drops);

@@ -71,6 +71,7 @@ typedef struct pm {
     int64_t              peerset_at;
     uint64_t             batches_sent;   /* ProcessBatch messages sent */
     int64_t              bp_reply_at;    /* mono ms of the last BatchProcessed */
+    uint64_t             head_ask_seq;   /* reorder_seq() when GetHead was sent */
     bool                 bp_was_down;    /* the processor's socket disconnected */
 } pm_t;
 
@@ -120,9 +121,10 @@ int  pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t sta
                 const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered);
 void pm_deliver_pump(pm_t *pm);
 void pm_deliver_tick(pm_t *pm);
-/* Storage's head, asked at asked_at (mono ms): ignored when a BatchProcessed
- * arrived since (it is fresher). */
-void pm_deliver_on_head(pm_t *pm, uint64_t head, int64_t asked_at);
+/* Storage's head, asked at asked_at (mono ms) when the reorder buffer's
+ * newest entry was seen_seq: ignored when a BatchProcessed arrived since
+ * (it is fresher). */
+void pm_deliver_on_head(pm_t *pm, uint64_t head, int64_t asked_at, uint64_t seen_seq);
 int  pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
 /* A PAIR socket carrying bp's connect/disconnect events (NULL on failure),
  * read by pm_bp_on_monitor. The caller destroys it before bp. */

@@ -141,7 +141,7 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
     if (h->hash.len == ALYS_HASH_LEN)
         memcpy(pm->head_hash, h->hash.data, ALYS_HASH_LEN);
     pm->head_height = h->height;
-    pm_deliver_on_head(pm, h->height, (int64_t) tag);
+    pm_deliver_on_head(pm, h->height, (int64_t) tag, pm->head_ask_seq);
 }
 
 void pm_storage_refresh_head(pm_t *pm)
@@ -152,8 +152,11 @@ void pm_storage_refresh_head(pm_t *pm)
     Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
     msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     msg.get_head = &get;
-    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, (uint64_t) pm_mono()) == 0)
+    uint64_t seq = reorder_seq(pm->reorder);
+    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, (uint64_t) pm_mono()) == 0) {
         s_head_pending = true;
+        pm->head_ask_seq = seq;
+    }
 }
 
 bool pm_status(pm_t *pm, Alys__Wire__Status *out)

@@ -20,7 +20,17 @@
  *  head_advanced and Head -> on_committed, then on_block_failed if it failed;
  *  CreateCheckpoint -> create_checkpoint; RecoverFromCheckpoint ->
  *  recover_from_checkpoint (with the checkpoint's hash from Storage).
- *  Machine -> messages: drained after EVERY input call (see drain()).
+ *  Machine -> messages: drained after EVERY input call (see drain()):
+ *  FETCH_HEADERS/FETCH_BLOCKS -> FetchHeaders/FetchBlocks to PeerManager;
+ *  CANCEL -> dropped here (no Cancel message: the machine ignores late
+ *  results); PENALISE_PEER -> Penalise; RANGE_VERDICT -> RangeVerdict;
+ *  CREATE_CHECKPOINT / ROLLBACK -> Storage; STATE_CHANGED,
+ *  CAN_PRODUCE_CHANGED -> log, event, metric; RECOVERED -> metric; LOG -> log.
+ *
+ *  Events (topic "sync"): state_changed ("From -> To: reason"),
+ *  can_produce_blocks ("true"/"false"), and every second progress
+ *  ("state=... height=... target=... bps=... eta=... peers=a/t ...").
+ *  Metrics: alys_sync_* and alys_checkpoint* (publish_metrics()).
  *
  *  ALYS_SYNC_START_PAUSED=1 in the environment starts the first sync paused
  *  (`alysctl sync resume` lets it go): tests and benchmarks use it to hold
@@ -30,8 +40,10 @@
  *  Restarts: a peer actor's restart is seen on the lifecycle events (a
  *  "ready" with a new pid) and on our own socket to it (disconnected, then
  *  connected again); the first of the two acts, the other is ignored for
- *  RESTART_DEDUP_MS. PeerManager -> on_peer_manager_restarted; BlockProcessor
- *  -> on_processor_restarted; Storage -> GetHead again.
+ *  RESTART_DEDUP_MS. PeerManager -> on_peer_manager_restarted and
+ *  on_processor_restarted (its reorder buffer of downloaded ranges is lost
+ *  with it); BlockProcessor -> nothing (PeerManager resends what it held);
+ *  Storage -> GetHead again.
  */
 #include <czmq.h>
 #include <inttypes.h>
@@ -1181,8 +1193,10 @@ static void restarted(sa_t *sa, int w, const char *how)
         request_peers(sa);
         break;
     case W_PROCESSOR:
-        sync_machine_on_processor_restarted(sa->m, now_ms());
-        drain(sa);
+        /* Nothing to re-fetch: PeerManager keeps every range in its reorder
+         * buffer until it is committed and resends what the old
+         * BlockProcessor held (peer_reorder.h). Should that fail, the
+         * machine's processing timeout re-fetches. */
         break;
     }
 }

@@ -181,7 +181,7 @@ alys_node_wait_ready() {
 alys_sync_json() { alys_ctl "$1" sync status --json 2>/dev/null; }
 
 # alys_head NODE KEY: head_height | head_hash | state_root from StorageActor.
-alys_head() { alys_ctl "$1" sync head 2>/dev/null | awk -v k="$2" '$1 == k {print $2}'; }
+alys_head() { { alys_ctl "$1" sync head 2>/dev/null || true; } | awk -v k="$2" '$1 == k {print $2}'; }
 
 # alys_wait_synced NODE HEIGHT TIMEOUT_S: state Synced at >= HEIGHT.
 alys_wait_synced() {
@@ -208,7 +208,7 @@ alys_wait_synced() {
 alys_metric() {
   local port
   port=$(sed -n 's/^metrics_port = \([0-9]*\).*/\1/p' "$1/node.toml")
-  curl -s --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null |
+  { curl -s --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null || true; } |
     awk -v n="$2" -v m="${3:-}" '$1 ~ "^" n "([{]|$)" && index($0, m) {print $NF; exit}'
 }
 

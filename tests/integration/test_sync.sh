@@ -184,9 +184,19 @@ wait_height() {
 # peer_states NODE: "peer_id state score endpoint error_rate" lines from
 # `alysctl peers --json`.
 peer_states() {
-  alys_ctl "$1" peers --json 2>/dev/null | jq -r '
-    (if type == "array" then . else (.peers // []) end)[]
-    | "\(.peer_id // .id // "?") \(.state // "?") \(.score // 0) \(.endpoint // "") \(.error_rate // 0)"' 2>/dev/null
+  local js
+  js=$(alys_ctl "$1" peers --json 2>/dev/null) || return 0
+  if command -v jq >/dev/null 2>&1; then
+    jq -r '(if type == "array" then . else (.peers // []) end)[]
+      | "\(.peer_id // "?") \(.state // "?") \(.score // 0) \(.endpoint // "") \(.error_rate // 0)"' \
+      <<< "$js" 2>/dev/null
+  else                      # pretty-printed: one "key": value per line
+    awk -F': ' '
+      function val(s) { gsub(/^"|",?$|,$/, "", s); return s }
+      /"peer_id":/ {id = val($2)} /"state":/ {st = val($2)} /"score":/ {sc = val($2)}
+      /"endpoint":/ {ep = val($2)} /"error_rate":/ {er = val($2)}
+      /^ *}/ && id != "" {print id, st, sc, ep, er; id = ""}' <<< "$js"
+  fi
 }
 
 # ---- main ----------------------------------------------------------------------------

@@ -68,7 +68,7 @@ static reorder_done_t ok(reorder_t *r, uint64_t batch_id, uint32_t committed, ui
 Test(net_reorder, out_of_order_arrivals_are_handed_over_in_height_order)
 {
     reorder_t *r = make(8, 1 << 20, 2);
-    reorder_set_head(r, 100, NULL, 0, &(size_t){0});
+    reorder_set_head(r, 100, reorder_seq(r), NULL, 0, &(size_t){0});
     cr_assert_eq(put(r, 2, 111, 10, NULL, NULL), REORDER_ACCEPTED);
     cr_assert_eq(put(r, 3, 121, 10, NULL, NULL), REORDER_ACCEPTED);
     /* 101..110 has not come: nothing may go, whatever is buffered above it */
@@ -112,14 +112,20 @@ Test(net_reorder, late_or_unknown_replies_are_ignored)
 Test(net_reorder, committed_ranges_and_duplicates_are_dropped)
 {
     reorder_t *r = make(8, 1 << 20, 2);
-    reorder_set_head(r, 50, NULL, 0, &(size_t){0});
-    /* wholly at or below the head: not kept */
-    cr_expect_eq(put(r, 1, 41, 10, NULL, NULL), REORDER_COMMITTED);
-    cr_expect_eq(put(r, 1, 1, 50, NULL, NULL), REORDER_COMMITTED);
-    /* the same range again (re-fetched after a reassignment): the newer wins */
-    cr_assert_eq(put(r, 2, 61, 10, NULL, NULL), REORDER_ACCEPTED);
+    reorder_set_head(r, 50, reorder_seq(r), NULL, 0, &(size_t){0});
+    /* wholly at or below the head: kept until a head read after its arrival
+     * confirms it (the head may have gone down meanwhile), never sent */
+    cr_expect_eq(put(r, 1, 41, 10, NULL, NULL), REORDER_ACCEPTED);
+    cr_expect_eq(next(r, 0, 7).count, 0);
     reorder_ref_t drops[8];
     size_t nd = 0;
+    reorder_set_head(r, 50, reorder_seq(r), drops, 8, &nd);
+    cr_expect_eq(nd, 1);
+    cr_expect_eq(drops[0].why, REORDER_DROP_COMMITTED);
+    cr_expect_eq(drops[0].request_id, 1);
+    cr_expect_eq(reorder_entries(r), 0);
+    /* the same range again (re-fetched after a reassignment): the newer wins */
+    cr_assert_eq(put(r, 2, 61, 10, NULL, NULL), REORDER_ACCEPTED);
     cr_assert_eq(put(r, 3, 61, 10, drops, &nd), REORDER_ACCEPTED);
     cr_expect_eq(nd, 1);
     cr_expect_eq(drops[0].request_id, 2);
@@ -127,7 +133,7 @@ Test(net_reorder, committed_ranges_and_duplicates_are_dropped)
     cr_expect_eq(reorder_entries(r), 1);
     /* the head passes a buffered range (committed by someone else) */
     cr_assert_eq(put(r, 4, 71, 10, NULL, NULL), REORDER_ACCEPTED);
-    reorder_set_head(r, 80, drops, 8, &nd);
+    reorder_set_head(r, 80, reorder_seq(r), drops, 8, &nd);
     cr_expect_eq(nd, 2);
     cr_expect_eq(drops[0].why, REORDER_DROP_COMMITTED);
     cr_expect_eq(drops[1].why, REORDER_DROP_COMMITTED);
@@ -135,10 +141,32 @@ Test(net_reorder, committed_ranges_and_duplicates_are_dropped)
     reorder_destroy(&r);
 }
 
+Test(net_reorder, a_rollback_is_not_mistaken_for_committed_blocks)
+{
+    reorder_t *r = make(8, 1 << 20, 2);
+    reorder_set_head(r, 200, reorder_seq(r), NULL, 0, &(size_t){0});
+    /* storage was rolled back to 150 behind our back; 151..200 is re-fetched
+     * before we have read the head again */
+    uint64_t asked = reorder_seq(r);       /* a head read asked now ... */
+    cr_assert_eq(put(r, 1, 151, 50, NULL, NULL), REORDER_ACCEPTED);
+    reorder_ref_t drops[8];
+    size_t nd = 9;
+    /* ... answers the old head: it says nothing about the new range */
+    reorder_set_head(r, 200, asked, drops, 8, &nd);
+    cr_expect_eq(nd, 0, "not dropped on a head read older than it");
+    /* the next read shows the rollback: the range goes to the processor */
+    reorder_set_head(r, 150, reorder_seq(r), drops, 8, &nd);
+    cr_expect_eq(nd, 0);
+    reorder_send_t s = next(r, 0, 5);
+    cr_expect_eq(s.start, 151);
+    cr_expect_eq(s.count, 50);
+    reorder_destroy(&r);
+}
+
 Test(net_reorder, overlap_with_the_head_is_trimmed)
 {
     reorder_t *r = make(8, 1 << 20, 2);
-    reorder_set_head(r, 105, NULL, 0, &(size_t){0});
+    reorder_set_head(r, 105, reorder_seq(r), NULL, 0, &(size_t){0});
     cr_assert_eq(put(r, 1, 101, 10, NULL, NULL), REORDER_ACCEPTED);
     reorder_send_t s = next(r, 0, 9);
     cr_expect_eq(s.start, 106);
@@ -354,7 +382,7 @@ Test(net_reorder, expected_hashes_travel_with_their_blocks)
     uint8_t hashes[10][ALYS_HASH_LEN];
     for (int i = 0; i < 10; i++)
         memset(hashes[i], i + 1, ALYS_HASH_LEN);
-    reorder_set_head(r, 3, NULL, 0, &(size_t){0});
+    reorder_set_head(r, 3, reorder_seq(r), NULL, 0, &(size_t){0});
     reorder_ref_t drops[4];
     size_t nd;
     reorder_batch_t b = {.request_id = 9, .peer_id = "peer-x", .start = 1, .blocks = s_blocks,
