@@ -99,35 +99,57 @@ run_import() {
   awk -v cpu="$cpu" '{split(cpu, c, " "); for (i = 1; i <= NF; i++) if ($i == "in") print $(i+1), $2, c[1] + c[2]}' <<< "$line"
 }
 
-verify_rates=$("$(bin benchtools/alys-verify-bench)" --seconds "$verify_seconds" --threads 2)
-v1=$(awk '/verify_1core_per_s/ {print $2}' <<< "$verify_rates")
-v2=$(awk '/verify_2core_per_s/ {print $2}' <<< "$verify_rates")
+# The yardstick, also best of $repeat: a rate, like the imports, only ever
+# comes out too low when something else runs.
+v1=0 v2=0
+for r in $(seq 1 "$repeat"); do
+  rates=$("$(bin benchtools/alys-verify-bench)" --seconds "$verify_seconds" --threads 2)
+  v1=$(awk -v b="$v1" '/verify_1core_per_s/ {print ($2 > b ? $2 : b)}' <<< "$rates")
+  v2=$(awk -v b="$v2" '/verify_2core_per_s/ {print ($2 > b ? $2 : b)}' <<< "$rates")
+done
 
-declare -A tps bps
-echo "== import throughput, best of $repeat ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-5s %-12s %8s %10s %10s %6s\n' txs mode blocks blocks/s tx/s cpu%
+# one_run TXS MODE CHAIN: import once into a fresh node; keep the best.
+declare -A best util blocks_of
+one_run() {
+  local txs=$1 mode=$2 c=$3 s blocks ctl_cpu node_cpu
+  case $mode in
+    sequential) start_node "$bench_dir/node" sequential 0 "$c/genesis" ;;
+    parallel-1) start_node "$bench_dir/node" parallel 1 "$c/genesis" ;;
+    parallel-2) start_node "$bench_dir/node" parallel 2 "$c/genesis" ;;
+  esac
+  read -r s blocks ctl_cpu < <(run_import "$bench_dir/node" "$c")
+  node_cpu=$(cpu_s "$storage_pid" "$bp_pid" "${validator_pids[@]}")
+  stop_all
+  blocks_of[$txs]=$blocks
+  if [ -z "${best[$txs,$mode]:-}" ] || awk -v a="$s" -v b="${best[$txs,$mode]}" 'BEGIN {exit !(a < b)}'; then
+    best[$txs,$mode]=$s
+    util[$txs,$mode]=$(awk -v n="$node_cpu" -v c="$ctl_cpu" -v s="$s" -v k="$(nproc)" \
+                           'BEGIN {printf "%.0f", 100 * (n + c) / (s * k)}')
+  fi
+}
+
+modes=(sequential parallel-1 parallel-2)
+declare -A tps bps chain_of
 for txs in 10 100; do
   n=$([ "$txs" = 10 ] && echo "$blocks10" || echo "$blocks100")
-  c=$(chain "b$n-t$txs" "$n" "$txs")
-  for mode in sequential parallel-1 parallel-2; do
-    secs="" util=""
-    for r in $(seq 1 "$repeat"); do
-      case $mode in
-        sequential) start_node "$bench_dir/node" sequential 0 "$c/genesis" ;;
-        parallel-1) start_node "$bench_dir/node" parallel 1 "$c/genesis" ;;
-        parallel-2) start_node "$bench_dir/node" parallel 2 "$c/genesis" ;;
-      esac
-      read -r s blocks ctl_cpu < <(run_import "$bench_dir/node" "$c")
-      node_cpu=$(cpu_s "$storage_pid" "$bp_pid" "${validator_pids[@]}")
-      stop_all
-      if [ -z "$secs" ] || awk -v a="$s" -v b="$secs" 'BEGIN {exit !(a < b)}'; then
-        secs=$s
-        util=$(awk -v n="$node_cpu" -v c="$ctl_cpu" -v s="$s" -v k="$(nproc)" 'BEGIN {printf "%.0f", 100 * (n + c) / (s * k)}')
-      fi
-    done
+  chain_of[$txs]=$(chain "b$n-t$txs" "$n" "$txs")
+done
+echo "== import throughput, best of $repeat ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+# Rounds go through every mode in turn, so a burst of other load does not
+# fall on one mode only.
+for r in $(seq 1 "$repeat"); do
+  for txs in 10 100; do
+    for mode in "${modes[@]}"; do one_run "$txs" "$mode" "${chain_of[$txs]}"; done
+  done
+done
+printf '%-5s %-12s %8s %10s %10s %6s\n' txs mode blocks blocks/s tx/s cpu%
+for txs in 10 100; do
+  for mode in "${modes[@]}"; do
+    secs=${best[$txs,$mode]} blocks=${blocks_of[$txs]}
     bps[$txs,$mode]=$(awk -v b="$blocks" -v s="$secs" 'BEGIN {printf "%.0f", b / s}')
     tps[$txs,$mode]=$(awk -v b="$blocks" -v s="$secs" -v t="$txs" 'BEGIN {printf "%.0f", b * t / s}')
-    printf '%-5s %-12s %8s %10s %10s %6s\n' "$txs" "$mode" "$blocks" "${bps[$txs,$mode]}" "${tps[$txs,$mode]}" "$util"
+    printf '%-5s %-12s %8s %10s %10s %6s\n' "$txs" "$mode" "$blocks" "${bps[$txs,$mode]}" "${tps[$txs,$mode]}" \
+           "${util[$txs,$mode]}"
   done
 done
 

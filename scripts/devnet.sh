@@ -66,10 +66,18 @@ export ALYS_BUILD=${ALYS_BUILD:-$ROOT/build}
 # shellcheck source=../tests/integration/lib.sh
 source "$ROOT/tests/integration/lib.sh"
 
+# Nodes whose supervisor is still running (the pid is checked to still be an
+# alys-supervisor: a stale pid file must not make us signal a stranger).
 running_nodes() {
-  local f
+  local f pid
   for f in "$DEVNET"/nodes/*/supervisor.pid; do
-    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && dirname "$f"
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q alys-supervisor; then
+      dirname "$f"
+    else
+      rm -f "$f"
+    fi
   done
   return 0
 }
@@ -82,7 +90,10 @@ if [ "$stop" = 1 ]; then
     n=$((n + 1))
   done
   for f in "$DEVNET"/nodes/*/faultproxy.pid; do
-    [ -f "$f" ] && { alys_stop_pid "$(cat "$f")" 3; rm -f "$f"; }
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q alys-faultproxy && alys_stop_pid "$pid" 3
+    rm -f "$f"
   done
   echo "stopped $n node(s)"
   exit 0
@@ -128,7 +139,11 @@ on_exit() {
   alys_cleanup
   rm -f "$DEVNET"/nodes/*/supervisor.pid "$DEVNET"/nodes/*/faultproxy.pid
   if [ "$failed" = 1 ]; then
-    echo "devnet: FAILED (exit $rc). Logs:" >&2
+    if [ "$rc" = 130 ]; then
+      echo "devnet: interrupted; every node was stopped. Logs:" >&2
+    else
+      echo "devnet: FAILED (exit $rc). Logs:" >&2
+    fi
     for l in "$DEVNET"/nodes/*/node.log "$DEVNET"/nodes/*/faultproxy.log; do
       [ -f "$l" ] && echo "  $l" >&2
     done

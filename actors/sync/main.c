@@ -747,6 +747,11 @@ static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
     }
     hdr_ctx_t ctx = *c;
     c->used = false;
+    /* A short answer still carries headers (PeerManager scored the peer for
+     * it): keep what verifies; the next request continues from there, and a
+     * peer that has nothing more answers with none and is capped then. */
+    if (outcome == SYNC_OUTCOME_SHORT && hr->n_headers > 0)
+        outcome = SYNC_OUTCOME_OK;
     if (outcome != SYNC_OUTCOME_OK) {
         error_metric(sa, sync_outcome_name(outcome));
         sync_machine_on_headers(sa->m, now, ctx.req_id, outcome, ctx.start, 0, NULL);

@@ -110,11 +110,14 @@ alys_node_start() {
 
 alys_node_pid() { cat "$1/supervisor.pid" 2>/dev/null; }
 
-# alys_stop_pid PID [GRACE_S]: SIGTERM, then SIGKILL after the grace period.
+# alys_stop_pid PID [GRACE_S] [noterm]: SIGTERM (unless "noterm": already
+# sent), then SIGKILL after the grace period.
 alys_stop_pid() {
   local pid=$1 grace=${2:-10} i
   [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
+  if [ "${3:-}" != noterm ]; then
+    kill -TERM "$pid" 2>/dev/null || return 0
+  fi
   for ((i = 0; i < grace * 10; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -131,7 +134,7 @@ alys_node_stop() {
 alys_cleanup() {
   local p
   for p in "${ALYS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${ALYS_PIDS[@]}"; do alys_stop_pid "$p" 5; done
+  for p in "${ALYS_PIDS[@]}"; do alys_stop_pid "$p" 5 noterm; done
   ALYS_PIDS=()
 }
 
