@@ -6,7 +6,7 @@
  *    {"supervisor": {"pid", "uptime_s"},
  *     "actors": [{"name", "pid", "state", "restarts", "uptime_s", "endpoint",
  *                 "last_exit"}, ...]}
- *  and later issues add objects beside "actors" (see EXTENSION POINT).
+ *  and a "sync" object beside it (the SyncActor's state and SyncProgress).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -14,28 +14,24 @@
 
 #include "alysctl.h"
 #include "cmd_client.h"
+#include "cmd_sync.h"
 
 typedef Alys__Control__StatusReply status_t;
 
-/* ===================== EXTENSION POINT: the "sync" section =====================
- * A later issue (sync) adds the SyncActor's state to `alysctl status` here:
- * query the SyncActor's mailbox (cfg->ep_sync) with alysctl_request and
- *   - status_sync_json: json_object_set_new(root, "sync", <object>);
- *   - status_sync_text: print its lines after the actor table.
- * Keep it optional: if the SyncActor does not answer, status still succeeds
- * (print "sync: not answering" / "sync": null) and exits 0.
- * =============================================================================== */
+/* The "sync" section comes from the SyncActor (cmd_sync.c). It is optional:
+ * a node whose SyncActor does not answer still has a status ("sync": null). */
 static void status_sync_json(const alys_config_t *cfg, json_t *root)
 {
-    (void) cfg;
-    (void) root;
+    json_t *sync = NULL;
+    if (alysctl_sync_status_json(cfg, &sync) != 0 || !sync)
+        sync = json_null();
+    json_object_set_new(root, "sync", sync);
 }
 
 static void status_sync_text(const alys_config_t *cfg)
 {
-    (void) cfg;
+    (void) alysctl_sync_status_print(cfg);
 }
-/* ============================ end of extension point =========================== */
 
 static const char *str(const char *s) { return s ? s : ""; }
 
