@@ -12,7 +12,7 @@ PACKAGES=(
   libsecp256k1-dev libssl-dev
   libmicrohttpd-dev libjansson-dev
   libcriterion-dev
-  iproute2 procps curl
+  iproute2 procps curl jq
 )
 
 missing=()
