@@ -99,14 +99,15 @@ run_import() {
   awk -v cpu="$cpu" '{split(cpu, c, " "); for (i = 1; i <= NF; i++) if ($i == "in") print $(i+1), $2, c[1] + c[2]}' <<< "$line"
 }
 
-# The yardstick, also best of $repeat: a rate, like the imports, only ever
-# comes out too low when something else runs.
+# The yardstick, measured once per round and also best of $repeat: a rate,
+# like the imports, only ever comes out too low when something else runs.
 v1=0 v2=0
-for r in $(seq 1 "$repeat"); do
+measure_verify() {
+  local rates
   rates=$("$(bin benchtools/alys-verify-bench)" --seconds "$verify_seconds" --threads 2)
   v1=$(awk -v b="$v1" '/verify_1core_per_s/ {print ($2 > b ? $2 : b)}' <<< "$rates")
   v2=$(awk -v b="$v2" '/verify_2core_per_s/ {print ($2 > b ? $2 : b)}' <<< "$rates")
-done
+}
 
 # one_run TXS MODE CHAIN: import once into a fresh node; keep the best.
 declare -A best util blocks_of
@@ -135,9 +136,10 @@ for txs in 10 100; do
   chain_of[$txs]=$(chain "b$n-t$txs" "$n" "$txs")
 done
 echo "== import throughput, best of $repeat ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-# Rounds go through every mode in turn, so a burst of other load does not
-# fall on one mode only.
+# Rounds go through the verify rate and every mode in turn, so a burst of
+# other load does not fall on one figure only.
 for r in $(seq 1 "$repeat"); do
+  measure_verify
   for txs in 10 100; do
     for mode in "${modes[@]}"; do one_run "$txs" "$mode" "${chain_of[$txs]}"; done
   done
