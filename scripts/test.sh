@@ -44,7 +44,7 @@ rc=${PIPESTATUS[0]}
 set -e
 
 log="$builddir/test-output.txt"
-count() { sed -n "s/^$1: *\([0-9][0-9]*\)$/\1/p" "$log" | tail -n1; }
+count() { sed -n "s/^$1: *\([0-9][0-9]*\) *$/\1/p" "$log" | tail -n1; }
 ok=$(count Ok); fail=$(count Fail); timeout=$(count Timeout); upass=$(count 'Unexpected Pass')
 ok=${ok:-0}; fail=${fail:-0}; timeout=${timeout:-0}; upass=${upass:-0}
 failed=$((fail + timeout + upass))
