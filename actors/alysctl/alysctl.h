@@ -18,5 +18,6 @@ alysctl_cmd_fn alysctl_export;      /* export FILE [--from H] [--to H] */
 alysctl_cmd_fn alysctl_peers;       /* peers [--json] */
 alysctl_cmd_fn alysctl_sync;        /* sync pause|resume|start [--from H] [--target H] */
 alysctl_cmd_fn alysctl_checkpoint;  /* checkpoint list|create */
+alysctl_cmd_fn alysctl_cert;        /* cert new PATH */
 
 #endif

@@ -14,6 +14,7 @@
 #pragma weak alysctl_peers
 #pragma weak alysctl_sync
 #pragma weak alysctl_checkpoint
+#pragma weak alysctl_cert
 
 typedef struct {
     const char     *name;
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
         {"peers", alysctl_peers, "[--json]  peer table with scores and bans"},
         {"sync", alysctl_sync, "pause|resume|start [--from H] [--target H]"},
         {"checkpoint", alysctl_checkpoint, "list|create"},
+        {"cert", alysctl_cert, "new PATH  make a CURVE certificate pair (remote validators)"},
     };
     size_t n = sizeof cmds / sizeof cmds[0];
     const char *config_path = NULL;

@@ -92,7 +92,7 @@ import_chain() { alys_ctl "$WORK/$1" import "$2" > "$WORK/import-$1.log" 2>&1; }
 
 # ---- chains and nodes ----------------------------------------------------------------
 
-echo "1..14"
+echo "1..15"
 alys_chain "$WORK/chain" 2000 4 peers-it || { not_ok "chaingen"; exit 1; }
 alys_chain "$WORK/other" 3 1 peers-it-other || { not_ok "chaingen (other genesis)"; exit 1; }
 HEIGHT=$(alys_chain_value "$WORK/chain" head_height)
@@ -158,4 +158,14 @@ fi
 alys_node_stop "$WORK/B"
 alys_node_stop "$WORK/A"
 alys_node_stop "$WORK/C"
+
+# Remote validators and links use CURVE certs made by `alysctl cert new`:
+# the public file must carry the public key only, the _secret file both.
+cert_pair_ok() {
+  alys_ctl "$WORK/A" cert new "$WORK/cert/w1" > "$WORK/cert.log" 2>&1 &&
+    grep -q 'public-key' "$WORK/cert/w1" && ! grep -q 'secret-key' "$WORK/cert/w1" &&
+    grep -q 'secret-key' "$WORK/cert/w1_secret"
+}
+mkdir -p "$WORK/cert"
+check "alysctl cert new writes a CURVE cert pair" cert_pair_ok
 [ "$failures" -eq 0 ]
