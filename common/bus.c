@@ -56,11 +56,13 @@ static void plain_free(void *data, void *ptr)
 
 static ProtobufCAllocator s_free_allocator = {.alloc = NULL, .free = plain_free, .allocator_data = NULL};
 
-alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
+ProtobufCMessage *alys_pb_unpack_bounded(const ProtobufCMessageDescriptor *desc,
+                                         const uint8_t *data, size_t len, const char *what,
+                                         bool *oversize, char *err, size_t errlen)
 {
-    s_stats.received++;
+    *oversize = false;
     if (len > ALYS_MAX_MSG_BYTES) {
-        s_stats.oversize++;
+        *oversize = true;
         snprintf(err, errlen, "frame of %zu bytes exceeds the limit of %d", len, ALYS_MAX_MSG_BYTES);
         return NULL;
     }
@@ -68,21 +70,40 @@ alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t e
      * empty sub-messages); 16x plus a floor covers every legitimate message. */
     budget_t budget = {.budget = len * 16 + 64 * 1024, .used = 0, .exhausted = false};
     ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = plain_free, .allocator_data = &budget};
-    alys_env_t *env = alys__bus__envelope__unpack(&alloc, len, data);
-    if (!env) {
-        if (budget.exhausted) {
-            s_stats.oversize++;
+    ProtobufCMessage *msg = protobuf_c_message_unpack(desc, &alloc, len, data);
+    if (!msg) {
+        *oversize = budget.exhausted;
+        if (budget.exhausted)
             snprintf(err, errlen, "frame of %zu bytes unpacks beyond its memory budget", len);
-        } else {
+        else
+            snprintf(err, errlen, "frame of %zu bytes is not a valid %s", len, what);
+    }
+    return msg;
+}
+
+void alys_pb_free(ProtobufCMessage *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, &s_free_allocator);
+}
+
+alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    s_stats.received++;
+    bool oversize = false;
+    alys_env_t *env = (alys_env_t *) alys_pb_unpack_bounded(&alys__bus__envelope__descriptor, data, len,
+                                                            "envelope", &oversize, err, errlen);
+    if (!env) {
+        if (oversize)
+            s_stats.oversize++;
+        else
             s_stats.malformed++;
-            snprintf(err, errlen, "frame of %zu bytes is not a valid envelope", len);
-        }
         return NULL;
     }
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY__NOT_SET) {
         s_stats.malformed++;
         snprintf(err, errlen, "envelope from '%s' has no body", env->sender ? env->sender : "?");
-        alys__bus__envelope__free_unpacked(env, &s_free_allocator);
+        alys_pb_free(&env->base);
         return NULL;
     }
     return env;
@@ -91,7 +112,7 @@ alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t e
 void alys_env_free(alys_env_t **env_p)
 {
     if (env_p && *env_p) {
-        alys__bus__envelope__free_unpacked(*env_p, &s_free_allocator);
+        alys_pb_free(&(*env_p)->base);
         *env_p = NULL;
     }
 }

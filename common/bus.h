@@ -54,6 +54,16 @@ void        alys_bus_set_name(const char *name);
 const char *alys_bus_name(void);
 const alys_bus_stats_t *alys_bus_stats(void);
 
+/* Unpack any protobuf message from a frame with the bus's bounds: the frame
+ * at most ALYS_MAX_MSG_BYTES, and the unpacked structure at most 16x the
+ * frame plus 64 KiB (so a small frame cannot inflate into a huge one).
+ * NULL on error with the reason in err ("what" names the message kind).
+ * Free the result with alys_pb_free. Shared by the bus and the wire protocol. */
+ProtobufCMessage *alys_pb_unpack_bounded(const ProtobufCMessageDescriptor *desc,
+                                         const uint8_t *data, size_t len, const char *what,
+                                         bool *oversize, char *err, size_t errlen);
+void alys_pb_free(ProtobufCMessage *msg);
+
 /* Decode with bounds. NULL on error, with the reason in err. */
 alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t errlen);
 void        alys_env_free(alys_env_t **env_p);

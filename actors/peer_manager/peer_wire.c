@@ -10,31 +10,6 @@
 
 /* ---- bounded decode ----------------------------------------------------- */
 
-typedef struct {
-    size_t budget;
-    size_t used;
-    bool   exhausted;
-} budget_t;
-
-static void *budget_alloc(void *data, size_t size)
-{
-    budget_t *b = data;
-    if (size > b->budget - b->used) {
-        b->exhausted = true;
-        return NULL;
-    }
-    b->used += size;
-    return malloc(size);
-}
-
-static void plain_free(void *data, void *ptr)
-{
-    (void) data;
-    free(ptr);
-}
-
-static ProtobufCAllocator s_free_allocator = {.alloc = NULL, .free = plain_free, .allocator_data = NULL};
-
 static size_t str_len(const char *s)
 {
     return s ? strlen(s) : 0;
@@ -95,20 +70,11 @@ static const char *bounds_problem(const wire_msg_t *m)
 
 wire_msg_t *pw_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
 {
-    if (len > ALYS_MAX_MSG_BYTES) {
-        snprintf(err, errlen, "frame of %zu bytes exceeds the limit of %d", len, ALYS_MAX_MSG_BYTES);
+    bool oversize;
+    wire_msg_t *m = (wire_msg_t *) alys_pb_unpack_bounded(&alys__wire__wire_msg__descriptor, data, len,
+                                                          "WireMsg", &oversize, err, errlen);
+    if (!m)
         return NULL;
-    }
-    /* Same budget as the bus: unpacked structures are bigger than their wire
-     * form, 16x plus a floor covers every legitimate message. */
-    budget_t budget = {.budget = len * 16 + 64 * 1024, .used = 0, .exhausted = false};
-    ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = plain_free, .allocator_data = &budget};
-    wire_msg_t *m = alys__wire__wire_msg__unpack(&alloc, len, data);
-    if (!m) {
-        snprintf(err, errlen, budget.exhausted ? "frame of %zu bytes unpacks beyond its memory budget"
-                                               : "frame of %zu bytes is not a valid WireMsg", len);
-        return NULL;
-    }
     const char *problem = bounds_problem(m);
     if (problem) {
         snprintf(err, errlen, "%s: %s", pw_body_name(m), problem);
@@ -121,7 +87,7 @@ wire_msg_t *pw_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
 void pw_free(wire_msg_t **msg_p)
 {
     if (msg_p && *msg_p) {
-        alys__wire__wire_msg__free_unpacked(*msg_p, &s_free_allocator);
+        alys_pb_free(&(*msg_p)->base);
         *msg_p = NULL;
     }
 }
