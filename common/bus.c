@@ -188,15 +188,10 @@ zsock_t *alys_router_bind(const char *endpoint)
     return sock;
 }
 
-zsock_t *alys_dealer_connect(const char *endpoint, const char *identity)
+/* Connect a configured socket; on failure log, destroy it and return NULL.
+ * Reconnect fast after a peer restarts; back off to 1 s when it stays away. */
+static zsock_t *connect_or_drop(zsock_t *sock, const char *endpoint)
 {
-    zsock_t *sock = zsock_new(ZMQ_DEALER);
-    if (!sock)
-        return NULL;
-    alys_sock_limits(sock);
-    if (identity)
-        zsock_set_identity(sock, identity);
-    /* Reconnect fast after a peer restarts; back off to 1 s when it stays away. */
     zsock_set_reconnect_ivl(sock, 10);
     zsock_set_reconnect_ivl_max(sock, 1000);
     if (zsock_connect(sock, "%s", endpoint) < 0) {
@@ -207,20 +202,24 @@ zsock_t *alys_dealer_connect(const char *endpoint, const char *identity)
     return sock;
 }
 
+zsock_t *alys_dealer_connect(const char *endpoint, const char *identity)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    alys_sock_limits(sock);
+    if (identity)
+        zsock_set_identity(sock, identity);
+    return connect_or_drop(sock, endpoint);
+}
+
 zsock_t *alys_pub_connect(const char *endpoint)
 {
     zsock_t *sock = zsock_new(ZMQ_PUB);
     if (!sock)
         return NULL;
     alys_sock_limits(sock);
-    zsock_set_reconnect_ivl(sock, 10);
-    zsock_set_reconnect_ivl_max(sock, 1000);
-    if (zsock_connect(sock, "%s", endpoint) < 0) {
-        log_error("cannot connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    return sock;
+    return connect_or_drop(sock, endpoint);
 }
 
 zsock_t *alys_sub_connect(const char *endpoint, const char *topic)
@@ -230,12 +229,7 @@ zsock_t *alys_sub_connect(const char *endpoint, const char *topic)
         return NULL;
     alys_sock_limits(sock);
     zsock_set_subscribe(sock, topic ? topic : "");
-    if (zsock_connect(sock, "%s", endpoint) < 0) {
-        log_error("cannot connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    return sock;
+    return connect_or_drop(sock, endpoint);
 }
 
 /* ---- send */

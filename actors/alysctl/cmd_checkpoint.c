@@ -84,11 +84,8 @@ static int cmd_list(const alys_config_t *cfg, bool json)
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_LIST_CHECKPOINTS;
     sm.list_checkpoints = &lc;
-    alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
-    req.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
-    req.storage = &sm;
     alys_env_t *reply = NULL;
-    if (alysctl_request(cfg->ep_storage, &req, ALYSCTL_TIMEOUT_MS, &reply) != 0) {
+    if (alysctl_storage_request(NULL, cfg->ep_storage, &sm, ALYSCTL_TIMEOUT_MS, &reply) != 0) {
         fprintf(stderr, "alysctl: no StorageActor answering at %s\n", cfg->ep_storage);
         return 1;
     }

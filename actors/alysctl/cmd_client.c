@@ -68,6 +68,17 @@ int alysctl_request(const char *endpoint, alys_env_t *req, int timeout_ms, alys_
     return rc;
 }
 
+int alysctl_storage_request(alysctl_client_t *client, const char *endpoint,
+                            Alys__Storage__StorageMsg *msg, int timeout_ms, alys_env_t **reply)
+{
+    alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
+    req.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    req.storage = msg;
+    if (client)
+        return alysctl_client_request(client, &req, timeout_ms, reply);
+    return alysctl_request(endpoint, &req, timeout_ms, reply);
+}
+
 const char *alysctl_reply_error(const alys_env_t *reply)
 {
     if (reply->body_case != ALYS__BUS__ENVELOPE__BODY_ERROR)

@@ -30,6 +30,11 @@ int alysctl_client_request(alysctl_client_t *self, alys_env_t *req, int timeout_
 /* One request on a short-lived client. */
 int alysctl_request(const char *endpoint, alys_env_t *req, int timeout_ms, alys_env_t **reply);
 
+/* A StorageActor request: wraps msg in an envelope and sends it on client,
+ * or on a short-lived client to endpoint when client is NULL. As above. */
+int alysctl_storage_request(alysctl_client_t *client, const char *endpoint,
+                            Alys__Storage__StorageMsg *msg, int timeout_ms, alys_env_t **reply);
+
 /* The message of an Error reply, or NULL if reply is not an error. */
 const char *alysctl_reply_error(const alys_env_t *reply);
 

@@ -77,10 +77,7 @@ static int storage_call(alysctl_client_t *c, Alys__Storage__StorageMsg *msg,
 {
     int64_t deadline = alys_mono_ms() + STORAGE_WAIT_MS;
     while (alys_mono_ms() < deadline && !zsys_interrupted) {
-        alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
-        req.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
-        req.storage = msg;
-        if (alysctl_client_request(c, &req, REQUEST_MS, reply) != 0) {
+        if (alysctl_storage_request(c, NULL, msg, REQUEST_MS, reply) != 0) {
             zclock_sleep(100);
             continue;
         }

@@ -238,11 +238,8 @@ static int read_head(import_t *im, uint8_t genesis[ALYS_HASH_LEN])
         Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
         msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
         msg.get_head = &gh;
-        alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
-        req.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
-        req.storage = &msg;
         alys_env_t *rep = NULL;
-        if (alysctl_client_request(im->storage, &req, 2000, &rep) != 0)
+        if (alysctl_storage_request(im->storage, NULL, &msg, 2000, &rep) != 0)
             continue;
         const Alys__Storage__Head *h = rep->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
                                        rep->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD

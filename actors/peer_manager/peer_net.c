@@ -636,23 +636,43 @@ static const char *send_range(pm_t *pm, conn_t *c, req_t *r, uint32_t timeout_ms
     return NULL;
 }
 
+/* What FetchHeaders and FetchBlocks share: a usable connection, a free
+ * request slot and a count within the wire bound. Returns the slot, filled
+ * with the request, or NULL with *why (and *outcome) set. */
+static req_t *admit_range(pm_t *pm, rkind_t kind, uint64_t request_id, const char *peer,
+                          uint64_t start, uint32_t count, uint32_t max, conn_t **conn,
+                          char *why_buf, size_t why_len, const char **why, int *outcome)
+{
+    *outcome = ALYS__PEER__OUTCOME__NO_PEER;
+    *conn = usable_conn(pm, peer, why);
+    if (!*conn)
+        return NULL;
+    req_t *r = req_free_slot(pm->net);
+    if (!r) {
+        *why = "too many requests in flight";
+        *outcome = ALYS__PEER__OUTCOME__BUSY;
+        return NULL;
+    }
+    if (count == 0 || count > max || start == 0) {
+        snprintf(why_buf, why_len, "bad request: count must be 1..%u and start >= 1", max);
+        *why = why_buf;
+        return NULL;
+    }
+    *r = (req_t){.kind = kind, .request_id = request_id, .start = start, .count = count};
+    snprintf(r->peer_id, sizeof r->peer_id, "%s", peer);
+    return r;
+}
+
 void pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req)
 {
     const char *why = NULL;
+    char why_buf[96];
     const char *peer = req->peer_id ? req->peer_id : "";
-    int outcome = ALYS__PEER__OUTCOME__NO_PEER;
-    conn_t *c = usable_conn(pm, peer, &why);
-    req_t *r = c ? req_free_slot(pm->net) : NULL;
-    if (c && !r) {
-        why = "too many requests in flight";
-        outcome = ALYS__PEER__OUTCOME__BUSY;
-    } else if (c && (req->count == 0 || req->count > PW_MAX_HEADERS || req->start == 0)) {
-        why = "bad request: count must be 1..2048 and start >= 1";
-    }
-    if (!why) {
-        *r = (req_t){.kind = R_HEADERS, .request_id = req->request_id, .start = req->start,
-                     .count = req->count};
-        snprintf(r->peer_id, sizeof r->peer_id, "%s", peer);
+    int outcome;
+    conn_t *c;
+    req_t *r = admit_range(pm, R_HEADERS, req->request_id, peer, req->start, req->count,
+                           PW_MAX_HEADERS, &c, why_buf, sizeof why_buf, &why, &outcome);
+    if (r) {
         why = send_range(pm, c, r, req->timeout_ms);
         if (why)
             req_clear(r);
@@ -682,20 +702,13 @@ static int copy_expected(const Alys__Peer__FetchBlocks *req, req_t *r)
 void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req)
 {
     const char *why = NULL;
+    char why_buf[96];
     const char *peer = req->peer_id ? req->peer_id : "";
-    int outcome = ALYS__PEER__OUTCOME__NO_PEER;
-    conn_t *c = usable_conn(pm, peer, &why);
-    req_t *r = c ? req_free_slot(pm->net) : NULL;
-    if (c && !r) {
-        why = "too many requests in flight";
-        outcome = ALYS__PEER__OUTCOME__BUSY;
-    } else if (c && (req->count == 0 || req->count > PW_MAX_BLOCKS || req->start == 0)) {
-        why = "bad request: count must be 1..1024 and start >= 1";
-    }
-    if (!why) {
-        *r = (req_t){.kind = R_BLOCKS, .request_id = req->request_id, .start = req->start,
-                     .count = req->count};
-        snprintf(r->peer_id, sizeof r->peer_id, "%s", peer);
+    int outcome;
+    conn_t *c;
+    req_t *r = admit_range(pm, R_BLOCKS, req->request_id, peer, req->start, req->count,
+                           PW_MAX_BLOCKS, &c, why_buf, sizeof why_buf, &why, &outcome);
+    if (r) {
         if (copy_expected(req, r) != 0)
             why = "bad request: expected_hashes must be count 32-byte hashes";
         else
