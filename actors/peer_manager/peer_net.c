@@ -313,12 +313,35 @@ static int64_t backoff(uint32_t failures)
     return ms < PN_BACKOFF_MAX_MS ? ms : PN_BACKOFF_MAX_MS;
 }
 
+/* A ready peer stopped answering. It took our requests and dropped them, so
+ * each one counts as a timeout (a small cost, as when its deadline passes),
+ * and so do the unanswered probes: a peer that keeps dropping out must not
+ * look as good as a steady one just because it vanished before a deadline. */
+static void conn_down(pm_t *pm, conn_t *c, int64_t now)
+{
+    for (size_t i = 0; i < PN_MAX_REQS; i++) {
+        req_t *r = &pm->net->reqs[i];
+        if (!r->wire_id || r->conn != c || r->kind == R_PEERS)
+            continue;
+        peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .latency_ms = (uint32_t) (now - r->sent_at)};
+        pm_record(pm, r->peer_id, &o);
+        report_failure(pm, r, ALYS__PEER__OUTCOME__TIMEOUT, "peer stopped answering");
+        req_clear(r);
+    }
+    if (c->peer_id[0]) {
+        peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .reason = "status probes unanswered"};
+        pm_record(pm, c->peer_id, &o);
+    }
+    if (c->state == C_READY)             /* a record may have closed it already */
+        conn_lost(pm, c, C_DOWN, "not answering");
+}
+
 static void probe_failed(pm_t *pm, conn_t *c, int64_t now)
 {
     c->probe_id = 0;
     c->failures++;
     if (c->state == C_READY && c->failures >= PN_DOWN_AFTER)
-        conn_lost(pm, c, C_DOWN, "not answering");
+        conn_down(pm, c, now);
     c->next_probe = now + (c->state == C_READY ? PN_STATUS_EVERY_MS : backoff(c->failures));
 }
 
