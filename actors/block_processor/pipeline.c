@@ -762,7 +762,8 @@ static void fill_failure(pl_outcome_t *o, const batch_t *b, uint32_t i, const al
  * failing block is named by its place in the chain, the height after the
  * head the valid prefix reached (not by the height its header claims: a
  * height_gap block claims another), except when storage refused a block at
- * or below its head (a fork), which storage names itself. */
+ * or below its head (a fork), which storage names itself. Storage names a
+ * link failure by its place too; the correction stays for an older store. */
 static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_outcome_t *r,
                           int64_t now_ms, pl_outcome_t *o)
 {

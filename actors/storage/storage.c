@@ -943,7 +943,8 @@ static bool process_block(batch_t *b, const ProtobufCBinaryData *raw)
     if (!b->started && blk.header.height <= b->self->head.height && blk.header.height > 0)
         ok = accept_duplicate(b, &blk, hash);   /* no link: equal to a committed block */
     else if (!alys_header_check_link(&b->cursor, b->cursor_hash, &blk.header, b->now_slot, &v))
-        ok = batch_fail(b, blk.header.height, hash, &v);
+        ok = batch_fail(b, expect, hash, &v);   /* its place, as BlockProcessor names it;
+                                                 * the claimed height is in the detail */
     else if (blk.header.height <= b->self->head.height)
         ok = accept_duplicate(b, &blk, hash);
     else

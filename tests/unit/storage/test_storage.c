@@ -372,7 +372,10 @@ Test(storage, height_gap)
     run_batch(s, f.chain, 3, 5, &r);
     cr_assert(r.failed);
     cr_assert_eq(r.committed, 0);
-    cr_assert_eq(r.failed_height, 3);
+    /* Named by its place in the chain (the height after the head), as
+     * BlockProcessor names it; the height it claims is in the detail. */
+    cr_assert_eq(r.failed_height, 1);
+    cr_assert(strstr(r.verdict.detail, "height 3") != NULL, "%s", r.verdict.detail);
     cr_assert_str_eq(alys_block_error_name(r.verdict.code), "height_gap");
     expect_head(s, f.chain, 0);
     /* A hole inside a batch: 1, 2, 4. */
@@ -381,7 +384,8 @@ Test(storage, height_gap)
     cr_assert_eq(storage_execute_batch(s, batch, 3, NULL, &r, err, sizeof err), STORAGE_OK);
     cr_assert(r.failed);
     cr_assert_eq(r.committed, 2);
-    cr_assert_eq(r.failed_height, 4);
+    cr_assert_eq(r.failed_height, 3);
+    cr_assert(strstr(r.verdict.detail, "height 4") != NULL, "%s", r.verdict.detail);
     cr_assert_str_eq(alys_block_error_name(r.verdict.code), "height_gap");
     expect_head(s, f.chain, 2);
     /* Empty batch: nothing to do, not a failure. */
