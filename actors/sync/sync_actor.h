@@ -1,0 +1,164 @@
+/*  sync_actor.h: the SyncActor process, shared by its three files (private
+ *  to actors/sync; the pure machine is sync_machine.h, the message builders
+ *  and header verification sync_bus.h).
+ *
+ *    main.c         sockets, the loop, timers: receives and hands over
+ *    sync_inbox.c   messages and events in -> machine inputs; the pending
+ *                   request table and the requests we make on our own
+ *    sync_act.c     machine actions -> messages out (drained after every
+ *                   input), the send/reply helpers, the metrics
+ *
+ *  Everything runs on the actor's one zloop thread; no locks.
+ *
+ *  Clock: the machine is given the monotonic clock (sa_now_ms); messages
+ *  carry unix ms (sync_bus_unix converts).
+ *
+ *  Ownership: one sa_t, made and freed by main.c; sockets are main.c's, the
+ *  other files only send on them. A pending_t owns its client frame.
+ */
+#ifndef SYNC_ACTOR_H
+#define SYNC_ACTOR_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "chain/chain.h"
+#include "sync_bus.h"
+#include "sync_machine.h"
+
+#define STORAGE_TIMEOUT_MS  2000
+#define PEERS_POLL_MS       2500       /* PeerManager pushes one at least every 2 s */
+#define MAX_PENDING         64
+#define MAX_HDR_CTX         8
+#define FETCH_CORR          256        /* recent fetch corr_ids, for Error replies */
+/* After our Rollback, commit reports may predate it: ignored this long. */
+#define ROLLBACK_QUIET_MS   300
+
+typedef enum { P_GET_HEAD, P_CREATE_CP, P_LIST_CP, P_ROLLBACK, P_PROCESS, P_GET_PEERS } pend_kind_t;
+
+/* A request to another actor awaiting its reply, and who asked us for it. */
+typedef struct {
+    bool        used;
+    pend_kind_t kind;
+    uint64_t    corr_id;
+    int64_t     deadline;       /* monotonic ms */
+    zframe_t   *client;         /* owned; NULL when no client waits */
+    uint64_t    client_corr;
+    uint64_t    height;
+} pending_t;
+
+/* A FETCH_HEADERS in flight: what its answer must link to. */
+typedef struct {
+    bool        used;
+    uint64_t    req_id;
+    sync_peer_id_t peer;
+    uint64_t    start;
+    uint32_t    count;
+    alys_hash_t parent;
+    int64_t     deadline;
+} hdr_ctx_t;
+
+/* A peer actor whose restarts we act on. */
+typedef struct {
+    const char *name;
+    int         pid;            /* from its last "ready", 0 = unknown */
+    bool        lost;           /* our socket to it disconnected */
+    int64_t     handled_at;
+} watch_t;
+
+enum { W_STORAGE, W_PEER_MANAGER, W_PROCESSOR, W_COUNT };
+
+/* A fetch sent to PeerManager: its envelope corr_id and the machine's
+ * request id, so an Error reply instead of a result still reaches it. */
+typedef struct {
+    uint64_t corr;
+    uint64_t req_id;
+    bool     headers;
+} fetch_corr_t;
+
+typedef struct {
+    alys_actor_t  *actor;
+    const alys_config_t *cfg;
+    alys_metrics_t *metrics;
+    alys_genesis_t genesis;
+    bool           have_genesis;
+    sync_machine_t *m;
+    bool           initialised;
+    sync_hdr_ring_t *ring;
+
+    zsock_t *pm, *storage, *bp, *sub;
+    zsock_t *mon[W_COUNT];
+    watch_t  watch[W_COUNT];
+
+    pending_t pend[MAX_PENDING];
+    hdr_ctx_t hctx[MAX_HDR_CTX];
+    alys_hash_t hashes[SYNC_HEADERS_MAX];
+    fetch_corr_t fcorr[FETCH_CORR];
+    size_t   fcorr_next;
+    ProtobufCBinaryData *expected;      /* FetchBlocks expected_hashes scratch */
+    size_t   expected_cap;
+
+    /* Client of the input call being made (its actions answer it). */
+    zframe_t *client;
+    uint64_t  client_corr;
+
+    sync_peer_id_t known[SYNC_MAX_PEERS];   /* peers the machine was told about */
+    bool     known_used[SYNC_MAX_PEERS];
+    int64_t  known_seen[SYNC_MAX_PEERS];    /* mono ms last reported connected */
+
+    int64_t  last_peer_set;             /* mono ms of the last PeerSet */
+    int64_t  last_head_poll;
+    int64_t  last_genesis_try;
+    uint64_t production_allowed_at;     /* unix ms */
+    uint64_t last_checkpoint_seen;
+    /* Our Rollback in flight (and a moment after): commit reports then may
+     * predate it and would move the machine back above storage's head. */
+    bool     rolling_back;
+    int64_t  rollback_settled_at;
+} sa_t;
+
+/* ---- sync_act.c ------------------------------------------------------------- */
+
+uint64_t sa_now_ms(void);                /* the machine's clock: monotonic ms */
+
+/* -1 when the message could not be queued; logged at debug only, since the
+ * machine's timers and our pending deadlines recover from a lost send. */
+int  sa_send_env(zsock_t *sock, alys_env_t *env, const char *to);
+int  sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr);
+int  sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr);
+/* Reply to a client (identity + its corr_id); nothing when no one waits
+ * (client NULL or corr 0). */
+void sa_reply_sync(sa_t *sa, zframe_t *client, uint64_t corr, Alys__Sync__SyncMsg *msg);
+void sa_reply_ack(sa_t *sa, zframe_t *client, uint64_t corr, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void sa_error_metric(sa_t *sa, const char *type);   /* alys_sync_errors_total{error_type} */
+
+hdr_ctx_t *sa_hctx_find(sa_t *sa, uint64_t req_id);
+/* Translate every queued action. Called after EVERY machine input: the
+ * FETCH_BLOCKS expected pointer is only valid until the next input. */
+void sa_drain(sa_t *sa);
+void sa_publish_metrics(sa_t *sa, const sync_progress_t *p);
+
+/* ---- sync_inbox.c ----------------------------------------------------------- */
+
+/* NULL when the table is full: the caller answers its client or retries
+ * on a later tick. */
+pending_t *sa_pend_add(sa_t *sa, pend_kind_t kind, int64_t timeout_ms);
+void sa_pend_take_client(sa_t *sa, pending_t *p);  /* the current input's client */
+void sa_pend_free(pending_t *p);
+void sa_expire_pending(sa_t *sa);
+
+void sa_request_head(sa_t *sa);          /* GetHead, unless one is in flight */
+void sa_request_peers(sa_t *sa);         /* GetPeers, unless one is in flight */
+
+/* from: the mailbox client, NULL for replies on our DEALERs. */
+void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env);
+void sa_on_lifecycle(sa_t *sa, const Alys__Control__Event *ev);
+void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev);
+/* Peer actor w (W_*) restarted; how: what showed it, for the log. Repeats
+ * within a few seconds are the same restart seen another way: ignored. */
+void sa_restarted(sa_t *sa, int w, const char *how);
+
+#endif

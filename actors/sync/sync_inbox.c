@@ -1,0 +1,815 @@
+/*  sync_inbox.c: messages and events in -> machine inputs (see
+ *  sync_actor.h), with the pending-request table their replies are matched
+ *  against. Every input call is followed by sa_drain, so what the machine
+ *  decides goes out before the next message is read.
+ *
+ *  StartSync/PauseSync/ResumeSync -> start/pause/resume; PeerDiscovered and
+ *  every connected PeerSet entry -> on_peer_status (+score, rank);
+ *  PeerDisconnected and entries that left the set -> on_peer_disconnected;
+ *  HeadersResult -> verified here, then on_headers (OK with hashes, or
+ *  INVALID); FetchResult -> on_range_outcome; BatchOutcome, storage
+ *  head_advanced and Head -> on_committed, then on_block_failed if it failed;
+ *  CreateCheckpoint -> create_checkpoint; RecoverFromCheckpoint ->
+ *  recover_from_checkpoint (with the checkpoint's hash from Storage).
+ *
+ *  Restarts: a peer actor's restart is seen on the lifecycle events (a
+ *  "ready" with a new pid) and on our own socket to it (disconnected, then
+ *  connected again: main.c's on_sockmon); the first of the two acts, the
+ *  other is ignored for RESTART_DEDUP_MS. PeerManager ->
+ *  on_peer_manager_restarted and on_processor_restarted (its reorder buffer
+ *  of downloaded ranges is lost with it); BlockProcessor -> nothing
+ *  (PeerManager resends what it held); Storage -> GetHead again.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sync_actor.h"
+#include "util.h"
+
+#define PROCESS_TIMEOUT_MS  30000
+#define RESTART_DEDUP_MS    5000
+#define MAX_BATCH_BLOCKS    1024       /* ProcessBlockBatch bound */
+#define PEER_ABSENT_MS      1500       /* missing from PeerSets this long: gone */
+
+/* ---------------------------------------------------------------- pending */
+
+static const char *pend_name(pend_kind_t k)
+{
+    static const char *n[] = {"GetHead", "CreateCheckpoint", "ListCheckpoints", "Rollback",
+                              "ProcessBatch", "GetPeers"};
+    return n[k];
+}
+
+pending_t *sa_pend_add(sa_t *sa, pend_kind_t kind, int64_t timeout_ms)
+{
+    pending_t *slot = NULL;
+    for (size_t i = 0; i < MAX_PENDING && !slot; i++)
+        if (!sa->pend[i].used)
+            slot = &sa->pend[i];
+    if (!slot)
+        return NULL;
+    *slot = (pending_t){.used = true, .kind = kind, .corr_id = alys_next_corr_id(),
+                        .deadline = alys_mono_ms() + timeout_ms};
+    return slot;
+}
+
+void sa_pend_take_client(sa_t *sa, pending_t *p)
+{
+    if (sa->client) {
+        p->client = zframe_dup(sa->client);
+        p->client_corr = sa->client_corr;
+    }
+}
+
+static pending_t *pend_find(sa_t *sa, uint64_t corr_id)
+{
+    for (size_t i = 0; i < MAX_PENDING; i++)
+        if (sa->pend[i].used && sa->pend[i].corr_id == corr_id)
+            return &sa->pend[i];
+    return NULL;
+}
+
+static bool pend_has(sa_t *sa, pend_kind_t kind)
+{
+    for (size_t i = 0; i < MAX_PENDING; i++)
+        if (sa->pend[i].used && sa->pend[i].kind == kind)
+            return true;
+    return false;
+}
+
+void sa_pend_free(pending_t *p)
+{
+    zframe_destroy(&p->client);
+    p->used = false;
+}
+
+/* ---------------------------------------------------------------- requests out */
+
+static uint64_t machine_head(sa_t *sa);
+
+void sa_request_head(sa_t *sa)
+{
+    if (pend_has(sa, P_GET_HEAD))
+        return;
+    pending_t *p = sa_pend_add(sa, P_GET_HEAD, STORAGE_TIMEOUT_MS);
+    if (!p)
+        return;
+    p->height = sa->initialised ? machine_head(sa) : 0;     /* what we knew when asking */
+    Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
+    sm.get_head = &gh;
+    sa_send_storage(sa, &sm, p->corr_id);
+    sa->last_head_poll = alys_mono_ms();
+}
+
+void sa_request_peers(sa_t *sa)
+{
+    if (pend_has(sa, P_GET_PEERS))
+        return;
+    pending_t *p = sa_pend_add(sa, P_GET_PEERS, PEERS_POLL_MS);
+    if (!p)
+        return;
+    Alys__Peer__GetPeers gp = ALYS__PEER__GET_PEERS__INIT;
+    Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
+    pm.msg_case = ALYS__PEER__PEER_MSG__MSG_GET_PEERS;
+    pm.get_peers = &gp;
+    sa_send_peer(sa, &pm, p->corr_id);
+}
+
+static void request_list_checkpoints(sa_t *sa, uint64_t height)
+{
+    pending_t *p = sa_pend_add(sa, P_LIST_CP, STORAGE_TIMEOUT_MS);
+    if (!p) {
+        sa_reply_ack(sa, sa->client, sa->client_corr, false, "too many requests in flight");
+        return;
+    }
+    sa_pend_take_client(sa, p);
+    p->height = height;
+    Alys__Storage__ListCheckpoints lc = ALYS__STORAGE__LIST_CHECKPOINTS__INIT;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_LIST_CHECKPOINTS;
+    sm.list_checkpoints = &lc;
+    sa_send_storage(sa, &sm, p->corr_id);
+}
+
+/* ---------------------------------------------------------------- head */
+
+static uint64_t machine_head(sa_t *sa)
+{
+    sync_progress_t p;
+    sync_machine_get_progress(sa->m, sa_now_ms(), &p);
+    return p.current_height;
+}
+
+/* A checkpoint exists at height: ours (explicit, CreateCheckpoint) or one
+ * Storage wrote on its own every checkpoint_interval blocks as it committed
+ * (we only see the latest: count the interval multiples passed). */
+static void checkpoint_seen(sa_t *sa, uint64_t height, bool explicit)
+{
+    if (explicit)
+        alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
+                        "Total checkpoints created", 1);
+    if (height <= sa->last_checkpoint_seen)
+        return;
+    uint64_t interval = sa->cfg->checkpoint_interval ? sa->cfg->checkpoint_interval : 1;
+    uint64_t n = (height - sa->last_checkpoint_seen) / interval;
+    if (!explicit)
+        alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
+                        "Total checkpoints created", (double) (n ? n : 1));
+    sa->last_checkpoint_seen = height;
+    sync_machine_on_checkpoint_written(sa->m, sa_now_ms(), height);
+    sa_drain(sa);
+}
+
+
+static void committed(sa_t *sa, uint64_t height, const uint8_t *hash, size_t hash_len)
+{
+    if (!sa->initialised || hash_len != ALYS_HASH_LEN)
+        return;
+    if (sa->rolling_back || alys_mono_ms() - sa->rollback_settled_at < ROLLBACK_QUIET_MS)
+        return;
+    sync_machine_on_committed(sa->m, sa_now_ms(), height, hash);
+    sa_drain(sa);
+}
+
+/* Storage's head. asked_at_head: the machine's head when we asked; a
+ * reply below it means storage went back (a rollback), while a reply below
+ * the machine's head now may only be older than a commit reported since. */
+static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_head)
+{
+    if (h->hash.len != ALYS_HASH_LEN)
+        return;
+    if (sa->have_genesis && h->genesis_hash.len == ALYS_HASH_LEN
+        && memcmp(h->genesis_hash.data, sa->genesis.hash, ALYS_HASH_LEN) != 0)
+        log_error("storage holds another chain than genesis_file %s", sa->cfg->genesis_file);
+    sync_hdr_ring_put(sa->ring, h->height, h->slot, h->hash.data);
+    uint64_t now = sa_now_ms();
+    if (!sa->initialised || h->height < asked_at_head) {
+        /* First start (or the head went back: a rollback we did not ask
+         * for): resume from the committed head, never from genesis. */
+        log_info("%s from committed head %" PRIu64 " (last checkpoint %" PRIu64 ")",
+                 sa->initialised ? "restarting" : "starting", h->height, h->last_checkpoint);
+        sync_machine_init(sa->m, now, h->height, h->hash.data, h->last_checkpoint);
+        sa_drain(sa);
+        if (!sa->initialised) {
+            sa->initialised = true;
+            sync_machine_start(sa->m, now, false, 0, false, 0);     /* auto start */
+            sa_drain(sa);
+            const char *hold = getenv("ALYS_SYNC_START_PAUSED");
+            if (hold && strcmp(hold, "1") == 0) {
+                log_info("ALYS_SYNC_START_PAUSED=1: waiting for `alysctl sync resume`");
+                sync_machine_pause(sa->m, now);
+                sa_drain(sa);
+            }
+            sa_request_peers(sa);      /* the peers now, not at the next push */
+        }
+        sa->last_checkpoint_seen = h->last_checkpoint;
+        return;
+    }
+    committed(sa, h->height, h->hash.data, h->hash.len);
+    checkpoint_seen(sa, h->last_checkpoint, false);
+}
+
+/* ---------------------------------------------------------------- peers */
+
+static int known_find(sa_t *sa, const char *id)
+{
+    for (int i = 0; i < SYNC_MAX_PEERS; i++)
+        if (sa->known_used[i] && strcmp(sa->known[i], id) == 0)
+            return i;
+    return -1;
+}
+
+static void known_add(sa_t *sa, const char *id)
+{
+    int k = known_find(sa, id);
+    for (int i = 0; i < SYNC_MAX_PEERS && k < 0; i++)
+        if (!sa->known_used[i]) {
+            sa->known_used[i] = true;
+            snprintf(sa->known[i], sizeof sa->known[i], "%s", id);
+            k = i;
+        }
+    if (k >= 0)
+        sa->known_seen[k] = alys_mono_ms();
+}
+
+static uint64_t plausible_height(sa_t *sa)
+{
+    return sa->have_genesis ? alys_genesis_slot_at(&sa->genesis, (uint64_t) alys_now_ms()) : 0;
+}
+
+static void peer_status(sa_t *sa, const char *id, uint64_t height)
+{
+    if (!id || !*id || strlen(id) > SYNC_PEER_ID_MAX)
+        return;
+    known_add(sa, id);
+    sync_machine_on_peer_status(sa->m, sa_now_ms(), id, height, plausible_height(sa));
+    sa_drain(sa);
+}
+
+static void peer_gone(sa_t *sa, const char *id, const char *reason)
+{
+    int k = id ? known_find(sa, id) : -1;
+    if (k < 0)
+        return;
+    sa->known_used[k] = false;
+    log_info("peer %s gone: %s", id, reason);
+    sync_machine_on_peer_disconnected(sa->m, sa_now_ms(), id, reason);
+    sa_drain(sa);
+}
+
+/* PeerSet: connected entries are (re)reported to the machine with their
+ * rank and score; entries disconnected/banned/refused are gone at once;
+ * peers missing from the sets for PEER_ABSENT_MS are gone too (a peer just
+ * announced by PeerDiscovered may miss one push, and a restarted
+ * PeerManager's first sets are empty: no flapping for those). */
+static bool gone_state(const char *state)
+{
+    return state && (strcmp(state, "disconnected") == 0 || strcmp(state, "banned") == 0
+                     || strcmp(state, "refused") == 0);
+}
+
+static void on_peer_set(sa_t *sa, const Alys__Peer__PeerSet *ps)
+{
+    for (size_t i = 0; i < ps->n_peers; i++) {
+        const Alys__Peer__PeerEntry *e = ps->peers[i];
+        if (!e->peer_id || !*e->peer_id || strlen(e->peer_id) > SYNC_PEER_ID_MAX)
+            continue;
+        if (e->state && strcmp(e->state, "connected") == 0) {
+            sync_machine_on_peer_rank(sa->m, e->peer_id, (uint32_t) i);
+            sync_machine_on_peer_score(sa->m, e->peer_id, e->score);
+            peer_status(sa, e->peer_id, e->reported_height);
+            sync_machine_on_peer_rank(sa->m, e->peer_id, (uint32_t) i);
+            sync_machine_on_peer_score(sa->m, e->peer_id, e->score);
+            sa_drain(sa);
+        } else if (gone_state(e->state)) {
+            peer_gone(sa, e->peer_id, e->state);
+        }
+    }
+    int64_t now = alys_mono_ms();
+    for (int k = 0; k < SYNC_MAX_PEERS; k++)
+        if (sa->known_used[k] && now - sa->known_seen[k] >= PEER_ABSENT_MS) {
+            char id[SYNC_PEER_ID_MAX + 1];
+            snprintf(id, sizeof id, "%s", sa->known[k]);
+            peer_gone(sa, id, "no longer in PeerManager's peer set");
+        }
+    if (ps->batch_size) {
+        sync_machine_on_batch_size(sa->m, ps->batch_size);
+        sa_drain(sa);
+    }
+}
+
+/* ---------------------------------------------------------------- peer results */
+
+static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
+{
+    uint64_t now = sa_now_ms();
+    sync_outcome_t outcome = sync_bus_outcome(hr->outcome);
+    hdr_ctx_t *c = sa_hctx_find(sa, hr->request_id);
+    if (!c) {
+        log_debug("headers for unknown request %" PRIu64 " ignored", hr->request_id);
+        return;
+    }
+    hdr_ctx_t ctx = *c;
+    c->used = false;
+    /* A short answer still carries headers (PeerManager scored the peer for
+     * it): keep what verifies; the next request continues from there, and a
+     * peer that has nothing more answers with none and is capped then. */
+    if (outcome == SYNC_OUTCOME_SHORT && hr->n_headers > 0)
+        outcome = SYNC_OUTCOME_OK;
+    if (outcome != SYNC_OUTCOME_OK) {
+        sa_error_metric(sa, sync_outcome_name(outcome));
+        sync_machine_on_headers(sa->m, now, ctx.req_id, outcome, ctx.start, 0, NULL);
+        sa_drain(sa);
+        return;
+    }
+    char why[256];
+    if (!sa->have_genesis
+        || sync_verify_headers(&sa->genesis, sa->ring, (uint64_t) alys_now_ms(), ctx.start, ctx.count,
+                               ctx.parent, hr->headers, hr->n_headers, sa->hashes, why,
+                               sizeof why) != 0) {
+        if (!sa->have_genesis)
+            snprintf(why, sizeof why, "no genesis loaded");
+        log_warn("invalid headers from %s for [%" PRIu64 ",+%u): %s", ctx.peer, ctx.start, ctx.count, why);
+        sa_error_metric(sa, "invalid_header");
+        sync_machine_on_headers(sa->m, now, ctx.req_id, SYNC_OUTCOME_INVALID, ctx.start, 0, NULL);
+        sa_drain(sa);
+        return;
+    }
+    sync_machine_on_headers(sa->m, now, ctx.req_id, SYNC_OUTCOME_OK, ctx.start,
+                            (uint32_t) hr->n_headers, (const alys_hash_t *) sa->hashes);
+    sa_drain(sa);
+}
+
+static void on_fetch_result(sa_t *sa, const Alys__Peer__FetchResult *fr)
+{
+    sync_outcome_t outcome = sync_bus_outcome(fr->outcome);
+    if (outcome != SYNC_OUTCOME_OK) {
+        sa_error_metric(sa, sync_outcome_name(outcome));
+        log_debug("range [%" PRIu64 ",...) from %s: %s %s", fr->start, fr->peer_id,
+                  sync_outcome_name(outcome), fr->detail ? fr->detail : "");
+    } else {
+        log_debug("range [%" PRIu64 ",+%u) from %s delivered (request %" PRIu64 ", %u ms)", fr->start,
+                  fr->delivered, fr->peer_id, fr->request_id, fr->latency_ms);
+        alys_metric_add(sa->metrics, "alys_sync_blocks_downloaded_total", NULL,
+                        "Blocks PeerManager delivered to BlockProcessor for us", fr->delivered);
+        alys_metric_add(sa->metrics, "alys_sync_bytes_downloaded_total", NULL,
+                        "Bytes of the ranges PeerManager fetched for us", (double) fr->bytes);
+    }
+    sync_machine_on_range_outcome(sa->m, sa_now_ms(), fr->request_id, outcome);
+    sa_drain(sa);
+}
+
+static void on_batch_outcome(sa_t *sa, const Alys__Peer__BatchOutcome *bo)
+{
+    committed(sa, bo->head_height, bo->head_hash.data, bo->head_hash.len);
+    if (!bo->failed)
+        return;
+    const char *reason = bo->reason ? bo->reason : "";
+    const char *detail = bo->detail ? bo->detail : "";
+    if (strcmp(reason, "dropped") == 0 && strcmp(detail, "after_failure") == 0)
+        return;             /* on_block_failed of the lower range re-queued it already */
+    bool fault = sync_bus_reason_is_peer_fault(reason, bo->failed_height, bo->start);
+    log_warn("block %" PRIu64 " from %s refused: %s %s", bo->failed_height, bo->peer_id, reason,
+             detail);
+    sa_error_metric(sa, fault ? "block_invalid" : "block_processing");
+    sync_machine_on_block_failed(sa->m, sa_now_ms(), bo->failed_height, fault, reason);
+    sa_drain(sa);
+}
+
+static void on_peer_msg(sa_t *sa, const alys_env_t *env)
+{
+    const Alys__Peer__PeerMsg *pm = env->peer;
+    switch (pm->msg_case) {
+    case ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT: on_headers_result(sa, pm->headers_result); break;
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT: on_fetch_result(sa, pm->fetch_result); break;
+    case ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME: on_batch_outcome(sa, pm->batch_outcome); break;
+    case ALYS__PEER__PEER_MSG__MSG_PEER_SET: {
+        pending_t *p = env->reply ? pend_find(sa, env->corr_id) : NULL;
+        if (p)
+            sa_pend_free(p);
+        sa->last_peer_set = alys_mono_ms();
+        on_peer_set(sa, pm->peer_set);
+        break;
+    }
+    default:
+        log_debug("ignoring peer message %d from %s", (int) pm->msg_case, env->sender);
+        break;
+    }
+}
+
+/* PeerManager answered a fetch with an Error instead of a result: nobody
+ * served anything, so the machine re-issues it without blame. */
+static void on_fetch_error(sa_t *sa, const alys_env_t *env)
+{
+    for (size_t i = 0; i < FETCH_CORR; i++) {
+        fetch_corr_t *f = &sa->fcorr[i];
+        if (!f->corr || f->corr != env->corr_id)
+            continue;
+        const char *msg = env->error && env->error->message ? env->error->message : "";
+        sync_outcome_t o = env->error && env->error->code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY
+                                                                           : SYNC_OUTCOME_NO_PEER;
+        log_warn("peer_manager refused request %" PRIu64 ": %s", f->req_id, msg);
+        if (f->headers) {
+            hdr_ctx_t *c = sa_hctx_find(sa, f->req_id);
+            if (c) {
+                c->used = false;
+                sync_machine_on_headers(sa->m, sa_now_ms(), f->req_id, o, c->start, 0, NULL);
+            }
+        } else {
+            sync_machine_on_range_outcome(sa->m, sa_now_ms(), f->req_id, o);
+        }
+        sa_drain(sa);
+        f->corr = 0;
+        return;
+    }
+}
+
+/* ---------------------------------------------------------------- storage replies */
+
+static void on_checkpoints(sa_t *sa, pending_t *p, const Alys__Storage__Checkpoints *cps)
+{
+    if (p->kind == P_CREATE_CP) {
+        Alys__Chain__BlockCheckpoint *cp = cps->n_checkpoints ? cps->checkpoints[0] : NULL;
+        if (cp) {
+            alys_metric_set(sa->metrics, "alys_checkpoint_height", NULL, "Latest checkpoint height",
+                            (double) cp->height);
+            checkpoint_seen(sa, cp->height, true);
+            log_info("checkpoint written at height %" PRIu64, cp->height);
+        }
+        Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
+        msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_CHECKPOINT;
+        msg.checkpoint = cp;
+        if (cp)
+            sa_reply_sync(sa, p->client, p->client_corr, &msg);
+        else
+            sa_reply_ack(sa, p->client, p->client_corr, false, "storage wrote no checkpoint");
+        return;
+    }
+    /* P_LIST_CP: RecoverFromCheckpoint{height} needs the checkpoint's hash. */
+    const Alys__Chain__BlockCheckpoint *found = NULL;
+    for (size_t i = 0; i < cps->n_checkpoints; i++)
+        if (cps->checkpoints[i]->height == p->height && cps->checkpoints[i]->hash.len == ALYS_HASH_LEN)
+            found = cps->checkpoints[i];
+    if (!found) {
+        sa_reply_ack(sa, p->client, p->client_corr, false,
+                  "no checkpoint at height %" PRIu64 " (see alysctl checkpoint list)", p->height);
+        return;
+    }
+    sa->client = p->client;                /* the ROLLBACK action answers it */
+    sa->client_corr = p->client_corr;
+    int rc = sync_machine_recover_from_checkpoint(sa->m, sa_now_ms(), found->height, found->hash.data);
+    sa_drain(sa);
+    sa->client = NULL;
+    if (rc != 0)
+        sa_reply_ack(sa, p->client, p->client_corr, false,
+                  "cannot recover to %" PRIu64 ": above the committed head", p->height);
+}
+
+static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
+{
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR) {
+        const char *msg = env->error && env->error->message ? env->error->message : "error";
+        log_warn("storage refused %s: %s", pend_name(p->kind), msg);
+        sa_reply_ack(sa, p->client, p->client_corr, false, "storage refused: %s", msg);
+        if (p->kind == P_ROLLBACK) {
+            sa->rolling_back = false;
+            sa_request_head(sa);           /* the machine moved; storage did not */
+        }
+        return;
+    }
+    if (env->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE)
+        return;
+    const Alys__Storage__StorageMsg *sm = env->storage;
+    if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
+        if (p->kind == P_ROLLBACK)
+            sa_reply_ack(sa, p->client, p->client_corr, true, "rolled back to height %" PRIu64,
+                      sm->head->height);
+        /* After a rollback, storage's head is the truth whatever we knew. */
+        if (p->kind == P_ROLLBACK) {
+            sa->rolling_back = false;
+            sa->rollback_settled_at = alys_mono_ms();
+        }
+        on_head(sa, sm->head, p->kind == P_GET_HEAD ? p->height : UINT64_MAX);
+    } else if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS) {
+        on_checkpoints(sa, p, sm->checkpoints);
+    }
+}
+
+/* ---------------------------------------------------------------- processor replies */
+
+static void on_processed(sa_t *sa, pending_t *p, const alys_env_t *env)
+{
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR) {
+        sa_reply_ack(sa, p->client, p->client_corr, false, "block processor refused: %s",
+                  env->error && env->error->message ? env->error->message : "error");
+        return;
+    }
+    if (env->body_case != ALYS__BUS__ENVELOPE__BODY_PROCESSOR
+        || env->processor->msg_case != ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)
+        return;
+    const Alys__Processor__BatchProcessed *bp = env->processor->batch_processed;
+    /* Not a range of ours: no on_block_failed (it would suspect whoever
+     * served an overlapping range). The head moves all the same. */
+    committed(sa, bp->head_height, bp->head_hash.data, bp->head_hash.len);
+    if (bp->failed) {
+        sa_error_metric(sa, "block_pushed_invalid");
+        sa_reply_ack(sa, p->client, p->client_corr, false, "block %" PRIu64 " refused: %s",
+                  bp->failed_height, bp->reason ? bp->reason : "");
+    } else {
+        sa_reply_ack(sa, p->client, p->client_corr, true, "%u committed, head %" PRIu64, bp->committed,
+                  bp->head_height);
+    }
+}
+
+/* ---------------------------------------------------------------- replies (any socket) */
+
+static void on_reply(sa_t *sa, const alys_env_t *env)
+{
+    pending_t *p = pend_find(sa, env->corr_id);
+    if (!p) {
+        log_debug("late or unknown reply %s %" PRIu64 " from %s", alys_env_body_name(env),
+                  env->corr_id, env->sender);
+        return;
+    }
+    pending_t copy = *p;                  /* handlers may add pendings */
+    p->used = false;
+    p->client = NULL;
+    switch (copy.kind) {
+    case P_GET_HEAD: case P_CREATE_CP: case P_LIST_CP: case P_ROLLBACK:
+        on_storage_reply(sa, &copy, env);
+        break;
+    case P_PROCESS: on_processed(sa, &copy, env); break;
+    case P_GET_PEERS: break;
+    }
+    zframe_destroy(&copy.client);
+}
+
+/* ---------------------------------------------------------------- sync mailbox */
+
+static void on_status_request(sa_t *sa, zframe_t *from, const alys_env_t *env)
+{
+    static sync_status_buf_t buf;
+    sync_bus_status(&buf, sa->m, sa_now_ms(), sa->production_allowed_at);
+    Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
+    msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_SYNC_STATUS;
+    msg.sync_status = &buf.msg;
+    sa_reply_sync(sa, from, env->corr_id, &msg);
+}
+
+static void on_can_produce(sa_t *sa, zframe_t *from, const alys_env_t *env)
+{
+    char reason[256];
+    sync_bus_can_produce_reason(sa->m, sa_now_ms(), reason, sizeof reason);
+    Alys__Sync__CanProduceBlocksReply r = ALYS__SYNC__CAN_PRODUCE_BLOCKS_REPLY__INIT;
+    r.can_produce = sync_machine_can_produce_blocks(sa->m);
+    r.reason = reason;
+    Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
+    msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_REPLY;
+    msg.can_produce_reply = &r;
+    sa_reply_sync(sa, from, env->corr_id, &msg);
+}
+
+static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *env)
+{
+    const Alys__Sync__ProcessBlockBatch *b = env->sync->process_block_batch;
+    if (b->n_blocks == 0 || b->n_blocks > MAX_BATCH_BLOCKS) {
+        sa_reply_ack(sa, from, env->corr_id, false, "%zu blocks: 1..%d per batch", b->n_blocks,
+                  MAX_BATCH_BLOCKS);
+        return;
+    }
+    pending_t *p = sa_pend_add(sa, P_PROCESS, PROCESS_TIMEOUT_MS);
+    if (!p) {
+        sa_reply_ack(sa, from, env->corr_id, false, "too many batches in flight");
+        return;
+    }
+    if (from && env->corr_id) {
+        p->client = zframe_dup(from);
+        p->client_corr = env->corr_id;
+    }
+    Alys__Processor__ProcessBatch pb = ALYS__PROCESSOR__PROCESS_BATCH__INIT;
+    pb.batch_id = p->corr_id;
+    pb.n_blocks = b->n_blocks;
+    pb.blocks = b->blocks;
+    pb.origin = b->from_peer && *b->from_peer ? b->from_peer : (char *) env->sender;
+    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH;
+    pm.process_batch = &pb;
+    alys_env_t out = ALYS__BUS__ENVELOPE__INIT;
+    out.corr_id = p->corr_id;
+    out.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    out.processor = &pm;
+    if (sa_send_env(sa->bp, &out, "block_processor") != 0) {
+        sa_reply_ack(sa, p->client, p->client_corr, false, "block processor unreachable");
+        sa_pend_free(p);
+    }
+}
+
+/* A command that is one machine call; answered with Ack. */
+static void on_command(sa_t *sa, zframe_t *from, const alys_env_t *env)
+{
+    const Alys__Sync__SyncMsg *sm = env->sync;
+    uint64_t now = sa_now_ms();
+    int rc = 0;
+    const char *what = "";
+    switch (sm->msg_case) {
+    case ALYS__SYNC__SYNC_MSG__MSG_START_SYNC: {
+        const Alys__Sync__StartSync *s = sm->start_sync;
+        rc = sync_machine_start(sa->m, now, s->has_from, s->from_height, s->has_target, s->target_height);
+        what = "sync started";
+        break;
+    }
+    case ALYS__SYNC__SYNC_MSG__MSG_PAUSE_SYNC:
+        rc = sync_machine_pause(sa->m, now);
+        what = "sync paused";
+        break;
+    case ALYS__SYNC__SYNC_MSG__MSG_RESUME_SYNC:
+        rc = sync_machine_resume(sa->m, now);
+        what = "sync resumed";
+        break;
+    default:
+        return;
+    }
+    sa_drain(sa);
+    log_info("%s by %s", what, env->sender ? env->sender : "?");
+    sa_reply_ack(sa, from, env->corr_id, rc == 0, "%s", rc == 0 ? what : "refused");
+}
+
+static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
+{
+    const Alys__Sync__SyncMsg *sm = env->sync;
+    bool ready = sa->initialised;
+    switch (sm->msg_case) {
+    case ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCOVERED:
+        peer_status(sa, sm->peer_discovered->peer_id, sm->peer_discovered->reported_height);
+        sa_reply_ack(sa, from, env->corr_id, true, "ok");
+        return;
+    case ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED:
+        peer_gone(sa, sm->peer_disconnected->peer_id,
+                  sm->peer_disconnected->reason ? sm->peer_disconnected->reason : "");
+        sa_reply_ack(sa, from, env->corr_id, true, "ok");
+        return;
+    case ALYS__SYNC__SYNC_MSG__MSG_GET_SYNC_STATUS: on_status_request(sa, from, env); return;
+    case ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_BLOCKS: on_can_produce(sa, from, env); return;
+    case ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH: on_process_block_batch(sa, from, env); return;
+    default: break;
+    }
+    if (!ready) {
+        sa_reply_ack(sa, from, env->corr_id, false, "not started yet: waiting for StorageActor's head");
+        return;
+    }
+    switch (sm->msg_case) {
+    case ALYS__SYNC__SYNC_MSG__MSG_CREATE_CHECKPOINT:
+        sa->client = from;
+        sa->client_corr = env->corr_id;
+        sync_machine_create_checkpoint(sa->m, sa_now_ms());
+        sa_drain(sa);
+        sa->client = NULL;
+        return;
+    case ALYS__SYNC__SYNC_MSG__MSG_RECOVER_FROM_CHECKPOINT:
+        sa->client = from;
+        sa->client_corr = env->corr_id;
+        request_list_checkpoints(sa, sm->recover_from_checkpoint->height);
+        sa->client = NULL;
+        return;
+    default:
+        on_command(sa, from, env);
+        return;
+    }
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
+{
+    if (env->reply && env->corr_id && pend_find(sa, env->corr_id)) {
+        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PEER)
+            on_peer_msg(sa, env);          /* GetPeers -> PeerSet */
+        else
+            on_reply(sa, env);
+        return;
+    }
+    switch (env->body_case) {
+    case ALYS__BUS__ENVELOPE__BODY_PEER: on_peer_msg(sa, env); break;
+    case ALYS__BUS__ENVELOPE__BODY_SYNC:
+        if (!env->reply)
+            on_sync_msg(sa, from, env);
+        break;
+    case ALYS__BUS__ENVELOPE__BODY_ERROR:
+        if (env->reply)
+            on_fetch_error(sa, env);
+        break;
+    default:
+        if (!env->reply && from && env->corr_id)
+            alys_reply_error(alys_actor_mailbox(sa->actor), from, env, ALYS_ERR_BAD_REQUEST,
+                             "sync does not serve %s", alys_env_body_name(env));
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- restarts */
+
+void sa_restarted(sa_t *sa, int w, const char *how)
+{
+    watch_t *wt = &sa->watch[w];
+    int64_t now = alys_mono_ms();
+    if (wt->handled_at && now - wt->handled_at < RESTART_DEDUP_MS)
+        return;
+    wt->handled_at = now;
+    log_warn("%s restarted (%s)", wt->name, how);
+    char labels[64];
+    snprintf(labels, sizeof labels, "actor=\"%s\"", wt->name);
+    alys_metric_add(sa->metrics, "alys_sync_actor_restarts_seen_total", labels,
+                    "Restarts of other actors the SyncActor acted on", 1);
+    if (!sa->initialised) {
+        if (w == W_STORAGE)
+            sa_request_head(sa);
+        return;
+    }
+    switch (w) {
+    case W_STORAGE: sa_request_head(sa); break;
+    case W_PEER_MANAGER:
+        /* Its requests in flight are lost, and so are the ranges it had
+         * downloaded but not yet handed to BlockProcessor (its reorder
+         * buffer): re-issue both. Ranges it had handed over and that commit
+         * after all are dropped from the window when the head passes them. */
+        for (size_t i = 0; i < MAX_HDR_CTX; i++)
+            sa->hctx[i].used = false;
+        sync_machine_on_peer_manager_restarted(sa->m, sa_now_ms());
+        sa_drain(sa);
+        sync_machine_on_processor_restarted(sa->m, sa_now_ms());
+        sa_drain(sa);
+        sa_request_peers(sa);
+        break;
+    case W_PROCESSOR:
+        /* Nothing to re-fetch: PeerManager keeps every range in its reorder
+         * buffer until it is committed and resends what the old
+         * BlockProcessor held (peer_reorder.h). Should that fail, the
+         * machine's processing timeout re-fetches. */
+        break;
+    }
+}
+/* ---------------------------------------------------------------- events */
+
+void sa_on_lifecycle(sa_t *sa, const Alys__Control__Event *ev)
+{
+    if (!ev->kind || strcmp(ev->kind, "ready") != 0 || !ev->actor || !ev->detail)
+        return;
+    const char *p = strstr(ev->detail, "pid ");
+    int pid = p ? atoi(p + 4) : 0;
+    for (int w = 0; w < W_COUNT; w++) {
+        watch_t *wt = &sa->watch[w];
+        if (strcmp(ev->actor, wt->name) != 0 || pid <= 0)
+            continue;
+        int old = wt->pid;
+        wt->pid = pid;
+        if (old && old != pid)
+            sa_restarted(sa, w, "a new process is ready");
+    }
+}
+
+void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev)
+{
+    if (!ev->kind || !ev->detail || !sa->initialised)
+        return;
+    if (strcmp(ev->kind, "rolled_back") == 0) {
+        sa_request_head(sa);
+        return;
+    }
+    if (strcmp(ev->kind, "head_advanced") != 0)
+        return;
+    unsigned long long height = 0;
+    char hex[2 * ALYS_HASH_LEN + 1];
+    alys_hash_t hash;
+    if (sscanf(ev->detail, "height=%llu hash=%64s", &height, hex) == 2
+        && alys_unhex(hex, hash, ALYS_HASH_LEN) == 0)
+        committed(sa, height, hash, ALYS_HASH_LEN);
+}
+/* ---------------------------------------------------------------- deadlines */
+
+void sa_expire_pending(sa_t *sa)
+{
+    int64_t now = alys_mono_ms();
+    for (size_t i = 0; i < MAX_PENDING; i++) {
+        pending_t *p = &sa->pend[i];
+        if (!p->used || now < p->deadline)
+            continue;
+        log_debug("%s %" PRIu64 " timed out", pend_name(p->kind), p->corr_id);
+        if (p->kind != P_GET_PEERS && p->kind != P_GET_HEAD)
+            sa_error_metric(sa, "request_timeout");
+        sa_reply_ack(sa, p->client, p->client_corr, false, "%s timed out", pend_name(p->kind));
+        pending_t copy = *p;
+        sa_pend_free(p);
+        if (copy.kind == P_ROLLBACK) {
+            sa->rolling_back = false;
+            sa_request_head(sa);
+        }
+    }
+    for (size_t i = 0; i < MAX_HDR_CTX; i++)
+        if (sa->hctx[i].used && now >= sa->hctx[i].deadline)
+            sa->hctx[i].used = false;
+}
