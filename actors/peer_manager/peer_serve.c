@@ -436,7 +436,10 @@ static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg)
         if (m) {
             handle(self, c, m, now);
             pw_free(&m);
-        } else if (c->state != CL_REFUSED) {
+        } else if (c->state != CL_REFUSED
+                   && serve_limiter_allow(self->limiter, c->id, c->id_len, (uint64_t) now)) {
+            /* Garbage costs a token too, and past the limit gets no answer:
+             * otherwise a peer could make us reply to a flood for free. */
             send_error(self, c->id, c->id_len, 0, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, err);
         }
     }
