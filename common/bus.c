@@ -117,20 +117,21 @@ void alys_env_free(alys_env_t **env_p)
     }
 }
 
+/* The caller's envelope is left as it was: a decoded one is freed by
+ * protobuf-c later, which must not find our static name in it. */
 zframe_t *alys_env_encode(alys_env_t *env)
 {
-    if (!env->sender || !*env->sender)
+    char *sender = env->sender;
+    if (!sender || !*sender)
         env->sender = s_name;
     size_t len = alys__bus__envelope__get_packed_size(env);
-    if (len > ALYS_MAX_MSG_BYTES) {
+    zframe_t *frame = NULL;
+    if (len > ALYS_MAX_MSG_BYTES)
         log_error("refusing to send a %zu-byte %s envelope (limit %d)", len,
                   alys_env_body_name(env), ALYS_MAX_MSG_BYTES);
-        return NULL;
-    }
-    zframe_t *frame = zframe_new(NULL, len);
-    if (!frame)
-        return NULL;
-    alys__bus__envelope__pack(env, zframe_data(frame));
+    else if ((frame = zframe_new(NULL, len)) != NULL)
+        alys__bus__envelope__pack(env, zframe_data(frame));
+    env->sender = sender;
     return frame;
 }
 
