@@ -2,6 +2,8 @@
 # Install, with apt-get, exactly the Debian 12 packages alys-sync needs to
 # build, test, run the devnet and benchmark. Idempotent and quiet when all is
 # present: it asks dpkg first and only calls apt-get for what is missing.
+# Extra package names as arguments are installed the same way (scripts/fuzz.sh
+# adds clang).
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +15,7 @@ PACKAGES=(
   libmicrohttpd-dev libjansson-dev
   libcriterion-dev
   iproute2 procps curl jq
+  "$@"
 )
 
 missing=()

@@ -42,21 +42,7 @@ max_len() {
 
 # ---- packages: the project's, and clang with its runtimes (libFuzzer, ASan,
 # UBSan live in libclang-rt-dev, only a Recommends of clang).
-bash scripts/deps.sh
-missing=()
-for p in clang libclang-rt-dev; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/deps.sh clang libclang-rt-dev
 
 # ---- build: only the fuzz targets, the seed writer and the chain generator.
 work=$builddir/fuzz

@@ -516,3 +516,17 @@ char *it_http_get(int port, const char *path)
     memmove(buf, body + 4, strlen(body + 4) + 1);
     return buf;
 }
+
+const char *it_kv(const char *text, const char *key, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    size_t klen = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
+            size_t n = strcspn(p + klen + 1, "\n");
+            snprintf(out, outlen, "%.*s", (int) n, p + klen + 1);
+            break;
+        }
+    }
+    return out;
+}

@@ -77,6 +77,8 @@ char *it_http_get(int port, const char *path);
 char *it_read_file(const char *path);
 /* Wait until file contains needle; true if it did within timeout_ms. */
 bool it_wait_file_contains(const char *path, const char *needle, int timeout_ms);
+/* Value of "key VALUE" on a line of text (tool output), or "" (copied into out). */
+const char *it_kv(const char *text, const char *key, char *out, size_t outlen);
 int64_t it_now_ms(void);
 void it_sleep_ms(int ms);
 

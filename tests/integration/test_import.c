@@ -42,25 +42,10 @@ typedef struct {
     char state_root[80];
 } chain_t;
 
-/* Value of "key VALUE" on a line of text, or "" (copied into out). */
-static const char *kv(const char *text, const char *key, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    size_t klen = strlen(key);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
-            size_t n = strcspn(p + klen + 1, "\n");
-            snprintf(out, outlen, "%.*s", (int) n, p + klen + 1);
-            break;
-        }
-    }
-    return out;
-}
-
 static unsigned long long kv_u64(const char *text, const char *key)
 {
     char v[64];
-    return strtoull(kv(text, key, v, sizeof v), NULL, 10);
+    return strtoull(it_kv(text, key, v, sizeof v), NULL, 10);
 }
 
 /* Generate (or reuse) a chain: blocks x txs, fault kind (NULL = none) at fh. */
@@ -89,8 +74,8 @@ static void chain_get(chain_t *c, const char *seed, const char *blocks, const ch
         free(cached);
         cached = strdup(out);
     }
-    kv(cached, "head_hash", c->head_hash, sizeof c->head_hash);
-    kv(cached, "state_root", c->state_root, sizeof c->state_root);
+    it_kv(cached, "head_hash", c->head_hash, sizeof c->head_hash);
+    it_kv(cached, "state_root", c->state_root, sizeof c->state_root);
     free(cached);
 }
 
@@ -227,9 +212,9 @@ static int alysctl(char *out, size_t outlen, const char *cmd, const char *a1, co
 static void assert_final_state(const char *out, const chain_t *c, const char *blocks)
 {
     char v[100];
-    cr_assert_str_eq(kv(out, "head_height", v, sizeof v), blocks, "output:\n%s", out);
-    cr_assert_str_eq(kv(out, "head_hash", v, sizeof v), c->head_hash, "output:\n%s", out);
-    cr_assert_str_eq(kv(out, "state_root", v, sizeof v), c->state_root, "output:\n%s", out);
+    cr_assert_str_eq(it_kv(out, "head_height", v, sizeof v), blocks, "output:\n%s", out);
+    cr_assert_str_eq(it_kv(out, "head_hash", v, sizeof v), c->head_hash, "output:\n%s", out);
+    cr_assert_str_eq(it_kv(out, "state_root", v, sizeof v), c->state_root, "output:\n%s", out);
 }
 
 static void assert_export_identical(const chain_t *c)
@@ -320,7 +305,7 @@ Test(import, every_invalid_kind_is_refused_at_its_height_and_nothing_after_commi
             int rc = alysctl(out, sizeof out, "import", c.export_path, NULL, NULL);
             char reason[64];
             cr_assert_eq(rc, 1, "%s at %llu: exit %d, want 1:\n%s", kind, h, rc, out);
-            cr_assert_str_eq(kv(out, "reason", reason, sizeof reason), kind, "%s:\n%s", kind, out);
+            cr_assert_str_eq(it_kv(out, "reason", reason, sizeof reason), kind, "%s:\n%s", kind, out);
             cr_assert_eq(kv_u64(out, "failed_height"), h, "%s:\n%s", kind, out);
             cr_assert_eq(kv_u64(out, "head_height"), h - 1, "%s: blocks after it committed:\n%s", kind, out);
         }
