@@ -279,7 +279,7 @@ static int print_ack(const Alys__Sync__SyncMsg *r)
 static int cmd_start(const alys_config_t *cfg, int argc, char **argv)
 {
     Alys__Sync__StartSync s = ALYS__SYNC__START_SYNC__INIT;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) {          /* OPTION VALUE pairs */
         uint64_t *h = NULL;
         if (strcmp(argv[i], "--from") == 0) {
             s.has_from = true;
@@ -292,7 +292,6 @@ static int cmd_start(const alys_config_t *cfg, int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
     msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_START_SYNC;

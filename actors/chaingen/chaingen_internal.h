@@ -8,9 +8,11 @@
 #include <secp256k1_extrakeys.h>
 
 #include "chaingen.h"
+#include "util.h"
 
 /* snprintf into err (NULL-safe). */
-void cg_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An error message into err; chaingen returns its status apart. */
+#define cg_err(err, errlen, ...) ((void) alys_set_err((err), (errlen), -1, __VA_ARGS__))
 
 uint32_t cg_online_cpus(void);
 

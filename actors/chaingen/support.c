@@ -2,7 +2,6 @@
  *  generator (chaingen.c) and the fault injector (fault.c).
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +11,6 @@
 #include "chaingen_internal.h"
 
 #define KDF_TAG "alys-chaingen/v1"
-
-void cg_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 uint32_t cg_online_cpus(void)
 {

@@ -9,7 +9,6 @@
  *  returns is freed with rocksdb_free and copied into the caller's err.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,27 +127,12 @@ static bool account_is_zero(const alys_account_t *a)
     return a->balance == 0 && a->nonce == 0;
 }
 
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Write a message into err and return rc, so callers can `return set_err(...)`. */
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* True (and err filled, *e freed) if a RocksDB call reported an error. */
 static bool rdb_failed(char **e, char *err, size_t errlen, const char *what)
 {
     if (!*e)
         return false;
-    set_err(err, errlen, STORAGE_EIO, "%s: %s", what, *e);
+    alys_set_err(err, errlen, STORAGE_EIO, "%s: %s", what, *e);
     rocksdb_free(*e);
     *e = NULL;
     return true;
@@ -163,7 +147,7 @@ static int iter_close(rocksdb_iterator_t *it, int rc, const char *what, char *er
     if (!e)
         return rc;
     if (rc == STORAGE_OK)
-        rc = set_err(err, errlen, STORAGE_EIO, "%s: %s", what, e);
+        rc = alys_set_err(err, errlen, STORAGE_EIO, "%s: %s", what, e);
     rocksdb_free(e);
     return rc;
 }
@@ -199,7 +183,7 @@ static int db_get_fixed(storage_t *self, int cf, const void *key, size_t klen,
         return rc;
     if (vlen != want) {
         rocksdb_free(val);
-        return set_err(err, errlen, STORAGE_EIO, "%s: value of %zu bytes, want %zu (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "%s: value of %zu bytes, want %zu (damaged)",
                        s_cf_names[cf], vlen, want);
     }
     memcpy(out, val, want);
@@ -300,7 +284,7 @@ static int load_header(storage_t *self, uint64_t height, alys_header_t *h, alys_
     rc = alys_header_decode((const uint8_t *) val, vlen, h, &v);
     rocksdb_free(val);
     if (rc != 0)
-        return set_err(err, errlen, STORAGE_EIO, "header %llu does not decode (%s): damaged",
+        return alys_set_err(err, errlen, STORAGE_EIO, "header %llu does not decode (%s): damaged",
                        (unsigned long long) height, v.detail);
     if (hash)
         alys_header_hash(h, hash);
@@ -352,7 +336,7 @@ static int open_db(storage_t *self, const alys_config_t *cfg, char *err, size_t 
     self->db = rocksdb_open_column_families(self->opts, self->db_path, CF_COUNT, s_cf_names,
                                             cf_opts, self->cf, &e);
     if (e) {
-        set_err(err, errlen, STORAGE_EIO, "cannot open database at %s: %s", self->db_path, e);
+        alys_set_err(err, errlen, STORAGE_EIO, "cannot open database at %s: %s", self->db_path, e);
         rocksdb_free(e);
         self->db = NULL;
         return STORAGE_EIO;
@@ -373,16 +357,16 @@ static void wb_put_meta(rocksdb_writebatch_t *wb, storage_t *self, const char *k
 static int init_genesis(storage_t *self, const alys_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->genesis_file[0])
-        return set_err(err, errlen, STORAGE_EINVAL,
+        return alys_set_err(err, errlen, STORAGE_EINVAL,
                        "database at %s is empty and no genesis is configured "
                        "(set genesis_file in [node])", self->db_path);
     char gerr[256];
     if (alys_genesis_load(cfg->genesis_file, &self->genesis, gerr, sizeof gerr) != 0)
-        return set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s", cfg->genesis_file, gerr);
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s", cfg->genesis_file, gerr);
     uint8_t *genc;
     size_t glen;
     if (alys_genesis_encode(&self->genesis, &genc, &glen) != 0)
-        return set_err(err, errlen, STORAGE_EIO, "cannot encode the genesis (out of memory?)");
+        return alys_set_err(err, errlen, STORAGE_EIO, "cannot encode the genesis (out of memory?)");
 
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (uint32_t i = 0; i < self->genesis.balance_count; i++) {
@@ -421,7 +405,7 @@ static int load_stored_genesis(storage_t *self, char *err, size_t errlen)
     size_t vlen;
     int rc = db_get(self, CF_META, META_GENESIS, strlen(META_GENESIS), &val, &vlen, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "database at %s has a genesis hash but no genesis",
+        return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has a genesis hash but no genesis",
                        self->db_path);
     if (rc != 1)
         return rc;
@@ -429,7 +413,7 @@ static int load_stored_genesis(storage_t *self, char *err, size_t errlen)
     rc = alys_genesis_decode((const uint8_t *) val, vlen, &self->genesis, gerr, sizeof gerr);
     rocksdb_free(val);
     if (rc != 0)
-        return set_err(err, errlen, STORAGE_EIO, "stored genesis: %s", gerr);
+        return alys_set_err(err, errlen, STORAGE_EIO, "stored genesis: %s", gerr);
     return STORAGE_OK;
 }
 
@@ -443,18 +427,18 @@ static int check_genesis(storage_t *self, const alys_config_t *cfg, const alys_h
     char a[2 * ALYS_HASH_LEN + 1], b[2 * ALYS_HASH_LEN + 1];
     alys_hex(stored, ALYS_HASH_LEN, a);
     if (memcmp(self->genesis.hash, stored, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, STORAGE_EIO, "stored genesis does not hash to %s (damaged)", a);
+        return alys_set_err(err, errlen, STORAGE_EIO, "stored genesis does not hash to %s (damaged)", a);
     if (!cfg->genesis_file[0])
         return STORAGE_OK;
     alys_genesis_t g;
     char gerr[256];
     if (alys_genesis_load(cfg->genesis_file, &g, gerr, sizeof gerr) != 0)
-        return set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s", cfg->genesis_file, gerr);
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s", cfg->genesis_file, gerr);
     alys_hex(g.hash, ALYS_HASH_LEN, b);
     bool same = memcmp(g.hash, stored, ALYS_HASH_LEN) == 0;
     alys_genesis_clear(&g);
     if (!same)
-        return set_err(err, errlen, STORAGE_EINVAL,
+        return alys_set_err(err, errlen, STORAGE_EINVAL,
                        "database at %s belongs to genesis %s, config names genesis %s (%s)",
                        self->db_path, a, b, cfg->genesis_file);
     return STORAGE_OK;
@@ -465,12 +449,12 @@ static int load_head(storage_t *self, char *err, size_t errlen)
     uint8_t rec[HEAD_RECORD_LEN], lat[ALYS_LATTICE_BYTES];
     int rc = db_get_fixed(self, CF_META, META_HEAD, strlen(META_HEAD), rec, sizeof rec, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "database at %s has no head record", self->db_path);
+        return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has no head record", self->db_path);
     if (rc != 1)
         return rc;
     rc = db_get_fixed(self, CF_META, META_LATTICE, strlen(META_LATTICE), lat, sizeof lat, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "database at %s has no lattice", self->db_path);
+        return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has no lattice", self->db_path);
     if (rc != 1)
         return rc;
     uint64_t last_cp = self->head.last_checkpoint;
@@ -488,17 +472,17 @@ static int load_head_header(storage_t *self, char *err, size_t errlen)
         alys_genesis_parent(&self->genesis, &self->head_header);
         return memcmp(self->head.hash, self->genesis.hash, ALYS_HASH_LEN) == 0
                    ? STORAGE_OK
-                   : set_err(err, errlen, STORAGE_EIO, "head at height 0 is not the genesis hash");
+                   : alys_set_err(err, errlen, STORAGE_EIO, "head at height 0 is not the genesis hash");
     }
     alys_hash_t hash;
     int rc = load_header(self, self->head.height, &self->head_header, hash, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "no header for the head %llu (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "no header for the head %llu (damaged)",
                        (unsigned long long) self->head.height);
     if (rc != 1)
         return rc;
     if (memcmp(hash, self->head.hash, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, STORAGE_EIO, "header %llu does not hash to the head hash (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "header %llu does not hash to the head hash (damaged)",
                        (unsigned long long) self->head.height);
     return STORAGE_OK;
 }
@@ -525,7 +509,7 @@ static int load_checkpoints(storage_t *self, char *err, size_t errlen)
         size_t klen;
         const char *k = rocksdb_iter_key(it, &klen);
         if (klen != 8 || cps_push(self, get_be64((const uint8_t *) k)) != 0) {
-            rc = set_err(err, errlen, STORAGE_EIO, "checkpoints: bad key or out of memory");
+            rc = alys_set_err(err, errlen, STORAGE_EIO, "checkpoints: bad key or out of memory");
             break;
         }
     }
@@ -555,12 +539,12 @@ static int check_format(storage_t *self, char *err, size_t errlen)
     size_t vlen;
     int rc = db_get(self, CF_META, META_FORMAT, strlen(META_FORMAT), &val, &vlen, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "database at %s has no format record", self->db_path);
+        return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has no format record", self->db_path);
     if (rc != 1)
         return rc;
     bool ok = vlen == strlen(STORAGE_FORMAT) && memcmp(val, STORAGE_FORMAT, vlen) == 0;
     if (!ok)
-        set_err(err, errlen, STORAGE_EINVAL, "database at %s has format \"%.*s\", this build reads \"%s\"",
+        alys_set_err(err, errlen, STORAGE_EINVAL, "database at %s has format \"%.*s\", this build reads \"%s\"",
                 self->db_path, (int) (vlen > 64 ? 64 : vlen), val, STORAGE_FORMAT);
     rocksdb_free(val);
     return ok ? STORAGE_OK : STORAGE_EINVAL;
@@ -589,7 +573,7 @@ static int load_state(storage_t *self, const alys_config_t *cfg, char *err, size
     alys_hash_t root;
     alys_lattice_root(&self->lattice, root);
     if (memcmp(root, self->head.state_root, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, STORAGE_EIO, "lattice root != state root of head %llu (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "lattice root != state root of head %llu (damaged)",
                        (unsigned long long) self->head.height);
     return prune_stale_undo(self, err, errlen);
 }
@@ -598,7 +582,7 @@ storage_t *storage_open(const alys_config_t *cfg, char *err, size_t errlen)
 {
     storage_t *self = calloc(1, sizeof *self);
     if (!self) {
-        set_err(err, errlen, STORAGE_EIO, "out of memory");
+        alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
         return NULL;
     }
     self->checkpoint_interval = cfg->checkpoint_interval;
@@ -608,14 +592,14 @@ storage_t *storage_open(const alys_config_t *cfg, char *err, size_t errlen)
     snprintf(self->db_path, sizeof self->db_path, "%s/db", cfg->data_dir);
     int rc = STORAGE_OK;
     if (alys_mkdir_p(cfg->data_dir, 0750) != 0)
-        rc = set_err(err, errlen, STORAGE_EIO, "cannot create data_dir %s: %s", cfg->data_dir,
+        rc = alys_set_err(err, errlen, STORAGE_EIO, "cannot create data_dir %s: %s", cfg->data_dir,
                      strerror(errno));
     if (rc == STORAGE_OK)
         rc = open_db(self, cfg, err, errlen);
     if (rc == STORAGE_OK)
         rc = load_state(self, cfg, err, errlen);
     if (rc == STORAGE_OK && !(self->overlay = alys_overlay_new()))
-        rc = set_err(err, errlen, STORAGE_EIO, "out of memory");
+        rc = alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
     if (rc != STORAGE_OK) {
         storage_destroy(&self);
         return NULL;
@@ -1076,7 +1060,7 @@ int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, si
     memset(out, 0, sizeof *out);
     out->verdict.tx_index = -1;
     if (n > STORAGE_MAX_BATCH_BLOCKS)
-        return set_err(err, errlen, STORAGE_EINVAL, "batch of %zu blocks exceeds the limit %d",
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "batch of %zu blocks exceeds the limit %d",
                        n, STORAGE_MAX_BATCH_BLOCKS);
     batch_t b;
     batch_init(&b, self, progress, out);
@@ -1085,7 +1069,7 @@ int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, si
             break;
     int rc = STORAGE_OK;
     if (b.executed == UINT32_MAX)
-        rc = set_err(err, errlen, STORAGE_EIO, "out of memory staging block %llu: nothing written",
+        rc = alys_set_err(err, errlen, STORAGE_EIO, "out of memory staging block %llu: nothing written",
                      (unsigned long long) out->failed_height);
     else if (b.executed > 0)
         rc = commit_batch(&b, err, errlen);
@@ -1125,7 +1109,7 @@ static int rb_read(rollback_t *r, const uint8_t *pubkey, alys_account_t *out, ch
     if (vlen == ACCOUNT_LEN)
         account_from_bytes((const uint8_t *) val, out);
     else
-        rc = set_err(err, errlen, STORAGE_EIO, "state: account value of %zu bytes (damaged)", vlen);
+        rc = alys_set_err(err, errlen, STORAGE_EIO, "state: account value of %zu bytes (damaged)", vlen);
     rocksdb_free(val);
     return rc;
 }
@@ -1134,12 +1118,12 @@ static int rb_apply_undo(rollback_t *r, uint64_t h, const uint8_t *rec, size_t l
                          char *err, size_t errlen)
 {
     if (len < UNDO_HEADER_LEN || rec[0] != UNDO_VERSION)
-        return set_err(err, errlen, STORAGE_EIO, "undo record %llu: bad header (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "undo record %llu: bad header (damaged)",
                        (unsigned long long) h);
     uint32_t count = (uint32_t) rec[1] | (uint32_t) rec[2] << 8 | (uint32_t) rec[3] << 16
                      | (uint32_t) rec[4] << 24;
     if ((len - UNDO_HEADER_LEN) / UNDO_ENTRY_LEN != count || (len - UNDO_HEADER_LEN) % UNDO_ENTRY_LEN)
-        return set_err(err, errlen, STORAGE_EIO, "undo record %llu: bad length (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "undo record %llu: bad length (damaged)",
                        (unsigned long long) h);
     rocksdb_column_family_handle_t *cf = r->self->cf[CF_STATE];
     for (uint32_t i = 0; i < count; i++) {
@@ -1169,7 +1153,7 @@ static int rb_undo_block(rollback_t *r, uint64_t h, char *err, size_t errlen)
     size_t len;
     int rc = db_get(self, CF_UNDO, key, 8, &rec, &len, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EINVAL, "no undo data for block %llu",
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "no undo data for block %llu",
                        (unsigned long long) h);
     if (rc != 1)
         return rc;
@@ -1181,7 +1165,7 @@ static int rb_undo_block(rollback_t *r, uint64_t h, char *err, size_t errlen)
     alys_hash_t hash;
     rc = load_header(self, h, &hdr, hash, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
                        (unsigned long long) h);
     if (rc != 1)
         return rc;
@@ -1207,7 +1191,7 @@ static int rb_target_head(storage_t *self, uint64_t height, storage_head_t *head
     }
     int rc = load_header(self, height, hdr, head->hash, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
                        (unsigned long long) height);
     if (rc != 1)
         return rc;
@@ -1219,10 +1203,10 @@ static int rb_target_head(storage_t *self, uint64_t height, storage_head_t *head
 static int rollback_check(storage_t *self, uint64_t height, char *err, size_t errlen)
 {
     if (height > self->head.height)
-        return set_err(err, errlen, STORAGE_EINVAL, "rollback target %llu is above the head %llu",
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "rollback target %llu is above the head %llu",
                        (unsigned long long) height, (unsigned long long) self->head.height);
     if (self->head.height - height > self->max_reorg_depth)
-        return set_err(err, errlen, STORAGE_EINVAL,
+        return alys_set_err(err, errlen, STORAGE_EINVAL,
                        "rollback to %llu is %llu blocks below the head %llu; max_reorg_depth is %u",
                        (unsigned long long) height, (unsigned long long) (self->head.height - height),
                        (unsigned long long) self->head.height, self->max_reorg_depth);
@@ -1245,7 +1229,7 @@ static int rollback_stage(rollback_t *r, uint64_t height, storage_head_t *head,
     alys_hash_t root;
     alys_lattice_root(&r->lattice, root);
     if (memcmp(root, head->state_root, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, STORAGE_EIO,
+        return alys_set_err(err, errlen, STORAGE_EIO,
                        "undo data does not restore the state root of block %llu (damaged); "
                        "nothing written", (unsigned long long) height);
     size_t keep = self->ncps;
@@ -1310,13 +1294,13 @@ static int read_checkpoint(storage_t *self, uint64_t h, Alys__Chain__BlockCheckp
     size_t vlen;
     int rc = db_get(self, CF_CHECKPOINTS, key, 8, &val, &vlen, err, errlen);
     if (rc == 0)
-        return set_err(err, errlen, STORAGE_EIO, "checkpoint %llu vanished", (unsigned long long) h);
+        return alys_set_err(err, errlen, STORAGE_EIO, "checkpoint %llu vanished", (unsigned long long) h);
     if (rc != 1)
         return rc;
     *out = alys__chain__block_checkpoint__unpack(NULL, vlen, (const uint8_t *) val);
     rocksdb_free(val);
     if (!*out)
-        return set_err(err, errlen, STORAGE_EIO, "checkpoint %llu does not decode (damaged)",
+        return alys_set_err(err, errlen, STORAGE_EIO, "checkpoint %llu does not decode (damaged)",
                        (unsigned long long) h);
     return STORAGE_OK;
 }
@@ -1327,14 +1311,14 @@ int storage_create_checkpoint(storage_t *self, const Alys__Progress__SyncProgres
     if (out)
         *out = NULL;
     if (self->head.height == 0)
-        return set_err(err, errlen, STORAGE_EINVAL, "no checkpoint at height 0: nothing is synced yet");
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "no checkpoint at height 0: nothing is synced yet");
     if (!self->checkpoint_interval || !self->max_checkpoints)
-        return set_err(err, errlen, STORAGE_EINVAL, "checkpoints are disabled (max_checkpoints 0)");
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "checkpoints are disabled (max_checkpoints 0)");
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     uint64_t h = self->head.height;
     int rc = STORAGE_OK;
     if (wb_put_checkpoint(wb, self, &self->head_header, self->head.hash, progress) != 0)
-        rc = set_err(err, errlen, STORAGE_EIO, "out of memory");
+        rc = alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
     bool replaces = self->ncps && self->cps[self->ncps - 1] == h;
     size_t drop = replaces ? 0 : wb_prune_checkpoints(wb, self, &h, 1);
     if (rc == STORAGE_OK)
@@ -1367,7 +1351,7 @@ int storage_list_checkpoints(storage_t *self, Alys__Chain__BlockCheckpoint ***ou
         return STORAGE_OK;
     Alys__Chain__BlockCheckpoint **list = calloc(self->ncps, sizeof *list);
     if (!list)
-        return set_err(err, errlen, STORAGE_EIO, "out of memory");
+        return alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
     for (size_t i = 0; i < self->ncps; i++) {
         int rc = read_checkpoint(self, self->cps[i], &list[i], err, errlen);
         if (rc != STORAGE_OK) {
@@ -1385,13 +1369,13 @@ int storage_list_checkpoints(storage_t *self, Alys__Chain__BlockCheckpoint ***ou
 static int check_bans(Alys__Storage__PeerBan *const *bans, size_t n, char *err, size_t errlen)
 {
     if (n > STORAGE_MAX_PEER_BANS)
-        return set_err(err, errlen, STORAGE_EINVAL, "%zu bans exceed the limit %d", n,
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "%zu bans exceed the limit %d", n,
                        STORAGE_MAX_PEER_BANS);
     for (size_t i = 0; i < n; i++) {
         const char *id = bans[i] ? bans[i]->peer_id : NULL;
         size_t len = id ? strlen(id) : 0;
         if (len == 0 || len > STORAGE_MAX_PEER_ID)
-            return set_err(err, errlen, STORAGE_EINVAL, "ban %zu: peer_id empty or over %d bytes",
+            return alys_set_err(err, errlen, STORAGE_EINVAL, "ban %zu: peer_id empty or over %d bytes",
                            i, STORAGE_MAX_PEER_ID);
     }
     return STORAGE_OK;
@@ -1421,7 +1405,7 @@ int storage_put_peer_bans(storage_t *self, Alys__Storage__PeerBan *const *bans, 
         size_t len = alys__storage__peer_ban__get_packed_size(bans[i]);
         uint8_t *buf = malloc(len ? len : 1);
         if (!buf) {
-            rc = set_err(err, errlen, STORAGE_EIO, "out of memory");
+            rc = alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
             break;
         }
         alys__storage__peer_ban__pack(bans[i], buf);
@@ -1477,7 +1461,7 @@ int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t
         size_t vlen;
         const char *v = rocksdb_iter_value(it, &vlen);
         if (push_ban(&list, &count, &cap, v, vlen) != 0) {
-            rc = set_err(err, errlen, STORAGE_EIO, "out of memory");
+            rc = alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
             break;
         }
     }
@@ -1545,7 +1529,7 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
         size_t klen, vlen;
         const char *k = rocksdb_iter_key(it, &klen);
         if (klen != 8 || get_be64((const uint8_t *) k) != want) {
-            rc = set_err(err, errlen, STORAGE_EIO, "block %llu missing below the head (damaged)",
+            rc = alys_set_err(err, errlen, STORAGE_EIO, "block %llu missing below the head (damaged)",
                          (unsigned long long) want);
             break;
         }
@@ -1553,7 +1537,7 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
         if (framed + vlen + BLOB_FRAMING > max_bytes)
             break;
         if (blobs_push(out, &cap, v, vlen) != 0) {
-            rc = set_err(err, errlen, STORAGE_EIO, "out of memory");
+            rc = alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
             break;
         }
         framed += vlen + BLOB_FRAMING;
@@ -1649,11 +1633,11 @@ static int check_head(storage_t *self, char *err, size_t errlen)
     if (rc != STORAGE_OK)
         return -1;
     if (!same)
-        return set_err(err, errlen, -1, "persisted head or lattice differs from the one in memory");
+        return alys_set_err(err, errlen, -1, "persisted head or lattice differs from the one in memory");
     alys_hash_t root;
     alys_lattice_root(&self->lattice, root);
     if (memcmp(root, self->head.state_root, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, -1, "lattice root != head state root");
+        return alys_set_err(err, errlen, -1, "lattice root != head state root");
     return load_head_header(self, err, errlen) == STORAGE_OK ? 0 : -1;
 }
 
@@ -1680,7 +1664,7 @@ static int check_state(storage_t *self, char *err, size_t errlen)
         const char *k = rocksdb_iter_key(it, &klen);
         const char *v = rocksdb_iter_value(it, &vlen);
         if (lattice_add_kv(&l, k, klen, v, vlen) != 0) {
-            rc = set_err(err, errlen, -1, "state: malformed or zero account record");
+            rc = alys_set_err(err, errlen, -1, "state: malformed or zero account record");
             break;
         }
     }
@@ -1689,7 +1673,7 @@ static int check_state(storage_t *self, char *err, size_t errlen)
     alys_hash_t root;
     alys_lattice_root(&l, root);
     if (memcmp(root, self->head.state_root, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, -1, "recomputed state root over all accounts != head state root");
+        return alys_set_err(err, errlen, -1, "recomputed state root over all accounts != head state root");
     return 0;
 }
 
@@ -1700,20 +1684,20 @@ static int check_block(storage_t *self, uint64_t h, alys_header_t *parent, alys_
     alys_header_t hdr;
     alys_hash_t hash;
     if (load_header(self, h, &hdr, hash, err, errlen) != 1)
-        return set_err(err, errlen, -1, "header %llu missing or damaged", (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "header %llu missing or damaged", (unsigned long long) h);
     alys_verdict_t v;
     if (!alys_header_check_link(parent, parent_hash, &hdr, UINT64_MAX, &v))
-        return set_err(err, errlen, -1, "block %llu: %s", (unsigned long long) h, v.detail);
+        return alys_set_err(err, errlen, -1, "block %llu: %s", (unsigned long long) h, v.detail);
     alys_block_t blk;
     if (storage_get_block(self, h, &blk) != 1)
-        return set_err(err, errlen, -1, "body %llu missing or damaged", (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "body %llu missing or damaged", (unsigned long long) h);
     bool same = memcmp(&blk.header, &hdr, sizeof hdr) == 0;
     alys_block_clear(&blk);
     if (!same)
-        return set_err(err, errlen, -1, "body %llu has another header", (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "body %llu has another header", (unsigned long long) h);
     uint64_t at;
     if (storage_find_block(self, hash, &at) != 1 || at != h)
-        return set_err(err, errlen, -1, "hash index misses block %llu", (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "hash index misses block %llu", (unsigned long long) h);
     *parent = hdr;
     memcpy(parent_hash, hash, ALYS_HASH_LEN);
     return 0;
@@ -1729,13 +1713,13 @@ static int check_chain(storage_t *self, char *err, size_t errlen)
         if (check_block(self, h, &parent, parent_hash, err, errlen) != 0)
             return -1;
     if (memcmp(parent_hash, self->head.hash, ALYS_HASH_LEN) != 0)
-        return set_err(err, errlen, -1, "chain does not end at the head hash");
+        return alys_set_err(err, errlen, -1, "chain does not end at the head hash");
     storage_stats_t st;
     storage_stats(self, &st);
     uint64_t indexed = count_keys(self, CF_HASH_INDEX, NULL);
     uint64_t headers = count_keys(self, CF_HEADERS, NULL);
     if (st.blocks != self->head.height || headers != self->head.height || indexed != self->head.height)
-        return set_err(err, errlen, -1, "%llu bodies, %llu headers, %llu indexed for head %llu",
+        return alys_set_err(err, errlen, -1, "%llu bodies, %llu headers, %llu indexed for head %llu",
                        (unsigned long long) st.blocks, (unsigned long long) headers,
                        (unsigned long long) indexed, (unsigned long long) self->head.height);
     return 0;

@@ -16,22 +16,13 @@
 #include <unistd.h>
 
 #include "chain.pb-c.h"
+#include "util.h"
 
 #define STDIO_BUF_BYTES (1024 * 1024)
 #define ERR_BYTES       256
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+/* The reader's and writer's errors: a message, the status is returned apart. */
+#define set_err(err, errlen, ...) ((void) alys_set_err((err), (errlen), -1, __VA_ARGS__))
 
 static void put_be32(uint8_t out[4], uint32_t v)
 {
