@@ -192,14 +192,7 @@ echo "== blocks re-downloaded after kill -9 at ~1/3 of a $kill_blocks-block sync
 CHAIN=$(chain_db "$kill_blocks")
 BLOCKS_NOW=$kill_blocks
 start_servers "$CHAIN"
-served() {
-  local n total=0 v
-  for n in "${SERVERS[@]}"; do
-    v=$(alys_metric "$n" alys_peer_served_items_total 'kind="blocks"')
-    total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN {printf "%.0f", a + b}')
-  done
-  echo "$total"
-}
+served() { alys_served_blocks "${SERVERS[@]}"; }
 printf '%-18s %10s %12s %14s\n' killed at_height served re-downloaded
 for a in none storage peer_manager block_processor sync validator-1; do
   sleep 1.2

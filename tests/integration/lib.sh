@@ -215,5 +215,16 @@ alys_metric() {
     awk -v n="$2" -v m="${3:-}" '$1 ~ "^" n "([{]|$)" && index($0, m) {print $NF; exit}'
 }
 
+# alys_served_blocks NODE...: blocks these serving nodes have served so far
+# (the sum of their alys_peer_served_items_total{kind="blocks"}).
+alys_served_blocks() {
+  local n total=0 v
+  for n in "$@"; do
+    v=$(alys_metric "$n" alys_peer_served_items_total 'kind="blocks"')
+    total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN {printf "%.0f", a + b}')
+  done
+  echo "$total"
+}
+
 # Peak RSS of a process in KiB (VmHWM).
 alys_hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -148,14 +148,7 @@ hold_until_peers() {
 }
 
 # served: blocks the servers have served so far (sum of their counters).
-served() {
-  local n total=0 v
-  for n in "${SERVERS[@]}"; do
-    v=$(alys_metric "$n" alys_peer_served_items_total 'kind="blocks"')
-    total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN {printf "%.0f", a + b}')
-  done
-  echo "$total"
-}
+served() { alys_served_blocks "${SERVERS[@]}"; }
 
 head_matches() {   # head_matches NODE CHAIN
   local h r
