@@ -11,6 +11,11 @@
  * Return the process exit code. */
 typedef int (alysctl_cmd_fn)(const alys_config_t *cfg, int argc, char **argv);
 
+/* The optional "--json" of a subcommand: argv[first..argc) may hold only
+ * "--json". Returns 1 (given), 0 (not given) or -1 (anything else: the
+ * caller prints its usage). */
+int alysctl_json_flag(int argc, char **argv, int first);
+
 alysctl_cmd_fn alysctl_status;      /* status [--json] */
 alysctl_cmd_fn alysctl_monitor;     /* monitor */
 alysctl_cmd_fn alysctl_import;      /* import FILE */

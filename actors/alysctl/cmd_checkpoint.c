@@ -192,12 +192,12 @@ static int cmd_recover(const alys_config_t *cfg, const char *arg)
 int alysctl_checkpoint(const alys_config_t *cfg, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-        bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
-        if (argc > 3 || (argc == 3 && !json)) {
+        int json = alysctl_json_flag(argc, argv, 2);
+        if (json < 0) {
             usage();
             return 2;
         }
-        return cmd_list(cfg, json);
+        return cmd_list(cfg, json == 1);
     }
     if (argc == 2 && strcmp(argv[1], "create") == 0)
         return cmd_create(cfg);

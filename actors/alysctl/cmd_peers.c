@@ -105,14 +105,10 @@ static void print_table(const peerset_t *set)
 
 int alysctl_peers(const alys_config_t *cfg, int argc, char **argv)
 {
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else {
-            fprintf(stderr, "usage: alysctl peers [--json]\n");
-            return 2;
-        }
+    int json = alysctl_json_flag(argc, argv, 1);
+    if (json < 0) {
+        fprintf(stderr, "usage: alysctl peers [--json]\n");
+        return 2;
     }
     Alys__Peer__GetPeers get = ALYS__PEER__GET_PEERS__INIT;
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;

@@ -135,14 +135,10 @@ static const status_t *ask(const alys_config_t *cfg, alys_env_t **env)
 
 int alysctl_status(const alys_config_t *cfg, int argc, char **argv)
 {
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else {
-            fprintf(stderr, "usage: alysctl --config FILE status [--json]\n");
-            return 2;
-        }
+    int json = alysctl_json_flag(argc, argv, 1);
+    if (json < 0) {
+        fprintf(stderr, "usage: alysctl --config FILE status [--json]\n");
+        return 2;
     }
     alys_env_t *env = NULL;
     const status_t *st = ask(cfg, &env);

@@ -234,13 +234,10 @@ int alysctl_sync_status_print(const alys_config_t *cfg)
 
 static int cmd_status(const alys_config_t *cfg, int argc, char **argv)
 {
-    bool json = false;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--json") != 0) {
-            usage();
-            return 2;
-        }
-        json = true;
+    int json = alysctl_json_flag(argc, argv, 2);
+    if (json < 0) {
+        usage();
+        return 2;
     }
     if (!json)
         return alysctl_sync_status_print(cfg) == 0 ? 0 : 1;

@@ -22,6 +22,17 @@ typedef struct {
     const char     *usage;
 } command_t;
 
+int alysctl_json_flag(int argc, char **argv, int first)
+{
+    int json = 0;
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "--json") != 0)
+            return -1;
+        json = 1;
+    }
+    return json;
+}
+
 static void usage(const command_t *cmds, size_t n)
 {
     fprintf(stderr, "usage: alysctl --config FILE COMMAND [ARGS]\ncommands:\n");
