@@ -194,6 +194,18 @@ static void report_failure(pm_t *pm, const req_t *r, int outcome, const char *de
         report_fetch(pm, r->request_id, r->peer_id, outcome, r->start, 0, latency, 0, detail);
 }
 
+/* r got no answer: a timeout on the peer's record (a small cost) and for
+ * whoever asked; a GetPeers of our own only goes away. */
+static void req_timed_out(pm_t *pm, req_t *r, int64_t now, const char *why)
+{
+    if (r->kind != R_PEERS) {
+        peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .latency_ms = (uint32_t) (now - r->sent_at)};
+        pm_record(pm, r->peer_id, &o);
+        report_failure(pm, r, ALYS__PEER__OUTCOME__TIMEOUT, why);
+    }
+    req_clear(r);
+}
+
 /* ---- connections ----------------------------------------------------------- */
 
 static zsock_t *make_socket(pm_t *pm)
@@ -321,12 +333,8 @@ static void conn_down(pm_t *pm, conn_t *c, int64_t now)
 {
     for (size_t i = 0; i < PN_MAX_REQS; i++) {
         req_t *r = &pm->net->reqs[i];
-        if (!r->wire_id || r->conn != c || r->kind == R_PEERS)
-            continue;
-        peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .latency_ms = (uint32_t) (now - r->sent_at)};
-        pm_record(pm, r->peer_id, &o);
-        report_failure(pm, r, ALYS__PEER__OUTCOME__TIMEOUT, "peer stopped answering");
-        req_clear(r);
+        if (r->wire_id && r->conn == c)
+            req_timed_out(pm, r, now, "peer stopped answering");
     }
     if (c->peer_id[0]) {
         peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .reason = "status probes unanswered"};
@@ -452,14 +460,8 @@ static void requests_tick(pm_t *pm, int64_t now)
 {
     for (size_t i = 0; i < PN_MAX_REQS; i++) {
         req_t *r = &pm->net->reqs[i];
-        if (!r->wire_id || now < r->deadline)
-            continue;
-        if (r->kind != R_PEERS) {
-            peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .latency_ms = (uint32_t) (now - r->sent_at)};
-            pm_record(pm, r->peer_id, &o);
-            report_failure(pm, r, ALYS__PEER__OUTCOME__TIMEOUT, "no answer before the deadline");
-        }
-        req_clear(r);
+        if (r->wire_id && now >= r->deadline)
+            req_timed_out(pm, r, now, "no answer before the deadline");
     }
 }
 
