@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sockmon.h"
 #include "util.h"
 
 #define METRICS_FLUSH_MS 1000
@@ -46,7 +47,6 @@ struct alys_actor {
     zlistx_t       *readers;          /* reader_t* */
     zlistx_t       *timers;           /* timer_t_* */
     alys_metrics_t *metrics;
-    int             monitors;
     bool            stopping;
 };
 
@@ -394,62 +394,26 @@ void alys_actor_cancel_timer(alys_actor_t *self, int timer_id)
 
 /* ---- ZeroMQ socket monitor -> event bus */
 
-static const char *monitor_event_name(uint16_t ev)
-{
-    switch (ev) {
-    case ZMQ_EVENT_CONNECTED: return "connected";
-    case ZMQ_EVENT_CONNECT_DELAYED: return "connect_delayed";
-    case ZMQ_EVENT_CONNECT_RETRIED: return "connect_retried";
-    case ZMQ_EVENT_LISTENING: return "listening";
-    case ZMQ_EVENT_BIND_FAILED: return "bind_failed";
-    case ZMQ_EVENT_ACCEPTED: return "accepted";
-    case ZMQ_EVENT_ACCEPT_FAILED: return "accept_failed";
-    case ZMQ_EVENT_CLOSED: return "closed";
-    case ZMQ_EVENT_DISCONNECTED: return "disconnected";
-    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return "handshake_failed";
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: return "handshake_succeeded";
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: return "handshake_failed_protocol";
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return "handshake_failed_auth";
-    default: return "other";
-    }
-}
-
 static int on_monitor(alys_actor_t *self, zsock_t *sock, void *arg)
 {
     reader_t *r = arg;
-    zmsg_t *msg = zmsg_recv(sock);
-    if (!msg)
-        return 0;
-    zframe_t *head = zmsg_first(msg);
-    zframe_t *addr = zmsg_next(msg);
-    if (head && zframe_size(head) >= 6 && addr) {
-        uint16_t ev;
-        memcpy(&ev, zframe_data(head), sizeof ev);
-        /* Connect retries every few ms would drown the stream: skip them. */
-        if (ev != ZMQ_EVENT_CONNECT_RETRIED && ev != ZMQ_EVENT_CONNECT_DELAYED)
-            alys_actor_event(self, "zmq", monitor_event_name(ev), "%s %.*s", r->label,
-                             (int) zframe_size(addr), (const char *) zframe_data(addr));
-    }
-    zmsg_destroy(&msg);
+    char addr[256];
+    int ev = sockmon_read(sock, addr, sizeof addr);
+    /* Connect retries every few ms would drown the stream: skip them. */
+    if (ev != 0 && ev != ZMQ_EVENT_CONNECT_RETRIED && ev != ZMQ_EVENT_CONNECT_DELAYED)
+        alys_actor_event(self, "zmq", sockmon_event_name(ev), "%s %s", r->label, addr);
     return 0;
 }
 
 int alys_actor_monitor(alys_actor_t *self, zsock_t *sock, const char *label)
 {
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://alys-monitor-%d", self->monitors++);
     int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED |
                  ZMQ_EVENT_LISTENING | ZMQ_EVENT_BIND_FAILED | ZMQ_EVENT_CLOSED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
-    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
+    zsock_t *pair = sockmon_new(sock, label, events);
+    if (!pair)
         return -1;
-    zsock_t *pair = zsock_new(ZMQ_PAIR);
-    if (!pair || zsock_connect(pair, "%s", ep) != 0) {
-        zsock_destroy(&pair);
-        return -1;
-    }
-    zsock_set_linger(pair, 0);
     reader_t *r = calloc(1, sizeof *r);
     if (!r) {
         zsock_destroy(&pair);

@@ -53,7 +53,7 @@ void alys_actor_remove_reader(alys_actor_t *self, zsock_t *sock);
 /* times = 0 repeats forever. Returns a timer id for alys_actor_cancel_timer. */
 int  alys_actor_add_timer(alys_actor_t *self, size_t delay_ms, size_t times, alys_timer_fn *fn, void *arg);
 void alys_actor_cancel_timer(alys_actor_t *self, int timer_id);
-/* Watch a socket with zmq_socket_monitor; events are published as topic "zmq". */
+/* Watch a socket (common/sockmon.h); its events are published as topic "zmq". */
 int  alys_actor_monitor(alys_actor_t *self, zsock_t *sock, const char *label);
 
 /* Tell the supervisor we are ready (after binding). */

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "check.h"
 #include "log.h"
 #include "util.h"
 
@@ -707,7 +706,7 @@ size_t pipeline_run_inline(pipeline_t *self, size_t max_blocks, int64_t now_ms)
         size_t n = 0;
         while (n < t->count) {
             const ProtobufCBinaryData *raw = &b->bytes[t->first + n];
-            bool ok = validator_check_block(self->genesis, raw->data, raw->len, &v[n]);
+            bool ok = alys_block_decode_check(self->genesis, raw->data, raw->len, &v[n]);
             n++;
             if (!ok)
                 break;

@@ -24,6 +24,7 @@
 #include "collector.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "sockmon.h"
 #include "spawn.h"
 #include "supervisor.h"
 #include "util.h"
@@ -485,23 +486,6 @@ static void refresh_metrics(sup_server_t *self)
  * on the XPUB it owns, so `alysctl monitor` always shows actors connecting
  * and disconnecting. */
 
-static const char *zmq_event_name(uint16_t ev)
-{
-    switch (ev) {
-    case ZMQ_EVENT_CONNECTED: return "connected";
-    case ZMQ_EVENT_LISTENING: return "listening";
-    case ZMQ_EVENT_BIND_FAILED: return "bind_failed";
-    case ZMQ_EVENT_ACCEPTED: return "accepted";
-    case ZMQ_EVENT_ACCEPT_FAILED: return "accept_failed";
-    case ZMQ_EVENT_CLOSED: return "closed";
-    case ZMQ_EVENT_DISCONNECTED: return "disconnected";
-    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return "handshake_failed";
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: return "handshake_failed_protocol";
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return "handshake_failed_auth";
-    default: return "other";
-    }
-}
-
 static void publish_zmq_event(sup_server_t *self, const char *kind, const char *detail)
 {
     Alys__Control__Event ev = ALYS__CONTROL__EVENT__INIT;
@@ -521,38 +505,26 @@ static int on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop;
     sup_server_t *self = arg;
-    zmsg_t *msg = zmsg_recv(sock);
-    if (!msg)
-        return 0;
-    zframe_t *head = zmsg_first(msg);
-    zframe_t *addr = zmsg_next(msg);
     const char *label = sock == self->monitors[0] ? self->monitor_labels[0] : self->monitor_labels[1];
-    if (head && zframe_size(head) >= 6 && addr) {
-        uint16_t ev;
-        memcpy(&ev, zframe_data(head), sizeof ev);
+    char addr[256];
+    int ev = sockmon_read(sock, addr, sizeof addr);
+    if (ev != 0) {
         char detail[300];
-        snprintf(detail, sizeof detail, "%s %.*s", label, (int) zframe_size(addr),
-                 (const char *) zframe_data(addr));
-        publish_zmq_event(self, zmq_event_name(ev), detail);
+        snprintf(detail, sizeof detail, "%s %s", label, addr);
+        publish_zmq_event(self, sockmon_event_name(ev), detail);
     }
-    zmsg_destroy(&msg);
     return 0;
 }
 
 static int watch_socket(sup_server_t *self, int index, zsock_t *sock, const char *label)
 {
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://supervisor-monitor-%d", index);
     int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPT_FAILED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
-        return -1;
-    self->monitors[index] = zsock_new(ZMQ_PAIR);
+    self->monitors[index] = sockmon_new(sock, label, events);
     self->monitor_labels[index] = label;
-    if (!self->monitors[index] || zsock_connect(self->monitors[index], "%s", ep) != 0)
+    if (!self->monitors[index])
         return -1;
-    zsock_set_linger(self->monitors[index], 0);
     return zloop_reader(self->loop, self->monitors[index], on_monitor, self);
 }
 

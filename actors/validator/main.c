@@ -26,7 +26,6 @@
 #include "actor.h"
 #include "chain/chain.h"
 #include "log.h"
-#include "check.h"
 #include "util.h"
 
 #define HEARTBEAT_MS 500
@@ -106,7 +105,7 @@ static size_t validate_task(val_t *v, const Alys__Processor__ValidateTask *t,
     while (n < t->n_blocks) {
         alys_verdict_t *vd = &verdicts[n];
         bool ok = v->have_genesis
-                      ? validator_check_block(&v->genesis, t->blocks[n].data, t->blocks[n].len, vd)
+                      ? alys_block_decode_check(&v->genesis, t->blocks[n].data, t->blocks[n].len, vd)
                       : (vd->code = ALYS_BLOCK_INTERNAL_ERROR, vd->tx_index = -1,
                          snprintf(vd->detail, sizeof vd->detail, "worker has no genesis"), false);
         alys__processor__block_verdict__init(&items[n]);

@@ -267,8 +267,19 @@ bool alys_block_check_stateless(const alys_genesis_t *g, const alys_block_t *b, 
                            (unsigned) ALYS_MAX_TXS_PER_BLOCK);
     if (b->tx_count > 0 && !b->txs)
         return achain_fail(v, ALYS_BLOCK_MALFORMED, -1, "tx_count %u with no txs", b->tx_count);
-    if (!check_proposer(g, &b->header, v) || !check_timestamp(g, &b->header, v))
+    if (!check_proposer(g, &b->header, v) || !check_timestamp(g, &b->header, v) ||
+        !alys_block_check_tx_root(b, v))
         return false;
+    if (!alys_header_check(g, &b->header, v) || !check_tx_sigs(b, v))
+        return false;
+    achain_ok(v);
+    return true;
+}
+
+bool alys_block_check_tx_root(const alys_block_t *b, alys_verdict_t *v)
+{
+    if (b->tx_count > 0 && !b->txs)
+        return achain_fail(v, ALYS_BLOCK_MALFORMED, -1, "tx_count %u with no txs", b->tx_count);
     alys_hash_t root;
     alys_tx_root(b->txs, b->tx_count, root);
     if (memcmp(root, b->header.tx_root, ALYS_HASH_LEN) != 0) {
@@ -278,10 +289,20 @@ bool alys_block_check_stateless(const alys_genesis_t *g, const alys_block_t *b, 
         return achain_fail(v, ALYS_BLOCK_TX_ROOT_MISMATCH, -1,
                            "tx root %s.. != Merkle root of %u txs %s..", got, b->tx_count, want);
     }
-    if (!alys_header_check(g, &b->header, v) || !check_tx_sigs(b, v))
-        return false;
     achain_ok(v);
     return true;
+}
+
+bool alys_block_decode_check(const alys_genesis_t *g, const uint8_t *buf, size_t len,
+                             alys_verdict_t *v)
+{
+    alys_block_t b;
+    memset(&b, 0, sizeof b);
+    if (alys_block_decode(buf, len, &b, v) != 0)
+        return false;
+    bool ok = alys_block_check_stateless(g, &b, v);
+    alys_block_clear(&b);
+    return ok;
 }
 
 bool alys_header_check_link(const alys_header_t *parent, const alys_hash_t parent_hash,

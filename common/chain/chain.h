@@ -141,6 +141,18 @@ void alys_genesis_clear(alys_genesis_t *g);
 /* ---- stateless validation (safe to run in parallel, no state) ---- */
 /* Proposer for the slot, proposer signature, tx root, every tx signature, sizes. */
 bool alys_block_check_stateless(const alys_genesis_t *g, const alys_block_t *b, alys_verdict_t *v);
+/* The tx root rule alone: header.tx_root is the Merkle root (alys_tx_root)
+ * of the block's txs. True, or false with v = TX_ROOT_MISMATCH. The one
+ * implementation: alys_block_check_stateless runs it, and so may a store
+ * that receives blocks it did not check statelessly itself. */
+bool alys_block_check_tx_root(const alys_block_t *b, alys_verdict_t *v);
+/* Decode one encoded alys.chain.Block (bounded, alys_block_decode) and run
+ * alys_block_check_stateless: the per-block work of a validator worker, and
+ * of the BlockProcessor when it checks in process (sequential mode, no
+ * worker connected), so both check exactly the same things. True if valid,
+ * else false with v filled (MALFORMED/OVERSIZE when it does not decode). */
+bool alys_block_decode_check(const alys_genesis_t *g, const uint8_t *buf, size_t len,
+                             alys_verdict_t *v);
 /* Header-only checks: proposer for the slot, proposer signature, timestamp. */
 bool alys_header_check(const alys_genesis_t *g, const alys_header_t *h, alys_verdict_t *v);
 /* Linkage of child to parent: height = parent + 1, parent hash, slot strictly
