@@ -22,10 +22,9 @@
  *  re-derives the key pair per call, which doubles the cost. The tests check
  *  every generated signature with alys_verify.
  */
-#include "chaingen_internal.h"
+#include "chaingen.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,6 +39,10 @@
 #include "chain/export.h"
 #include "chain/memstate.h"
 #include "chain/state.h"
+#include "util.h"
+
+/* An error message into err; chaingen returns its status apart. */
+#define cg_err(err, errlen, ...) ((void) alys_set_err((err), (errlen), -1, __VA_ARGS__))
 
 #define RNG_TAG      "alys-chaingen/v1/rng"
 #define SKIP_ONE_IN  20            /* 1 slot in 20 is left empty */
@@ -176,7 +179,7 @@ static int check_fault(const alys_chaingen_config_t *c, char *err, size_t errlen
         return 0;
     }
     const char *name = alys_block_error_name(c->fault);
-    if (!cg_is_fault_kind(c->fault))
+    if (!alys_forge_fault_is_kind(c->fault))
         return cg_err(err, errlen, "--fault %s is not a fault kind", name), -1;
     if (c->fault_height == 0)
         return cg_err(err, errlen, "--fault %s needs --fault-height H (1..%" PRIu64 ")",
@@ -184,7 +187,7 @@ static int check_fault(const alys_chaingen_config_t *c, char *err, size_t errlen
     if (c->fault_height > c->blocks)
         return cg_err(err, errlen, "--fault-height %" PRIu64 " is outside 1..%" PRIu64
                        " (--blocks)", c->fault_height, c->blocks), -1;
-    if (cg_fault_needs_tx(c->fault) && c->txs_per_block == 0)
+    if (alys_forge_fault_needs_tx(c->fault) && c->txs_per_block == 0)
         return cg_err(err, errlen, "--fault %s needs --txs-per-block >= 1", name), -1;
     if (c->fault == ALYS_BLOCK_WRONG_PROPOSER && c->authorities < 2)
         return cg_err(err, errlen, "--fault wrong_proposer needs --authorities >= 2"), -1;
@@ -228,7 +231,7 @@ typedef struct {
 struct alys_chaingen {
     alys_chaingen_config_t cfg;
     uint32_t               threads;
-    alys_chaingen_keys_t   keys;
+    alys_forge_keys_t   keys;
     secp256k1_keypair     *kp;          /* F authorities then A accounts */
     alys_genesis_t         genesis;
     rng_t                  rng;
@@ -276,7 +279,7 @@ const alys_genesis_t *alys_chaingen_genesis(const alys_chaingen_t *self)
     return &self->genesis;
 }
 
-const alys_chaingen_keys_t *alys_chaingen_keys(const alys_chaingen_t *self)
+const alys_forge_keys_t *alys_chaingen_keys(const alys_chaingen_t *self)
 {
     return &self->keys;
 }
@@ -359,7 +362,7 @@ static int sim_init(alys_chaingen_t *self)
     for (uint32_t i = 0; i < a; i++)
         self->acct[i].balance = ALYS_CHAINGEN_FUNDING;
     if (n <= VCACHE_MAX && (self->vcache = calloc(n, sizeof *self->vcache)) != NULL) {
-        cg_parallel_for(a, self->threads, genesis_vector, self);
+        alys_forge_parallel_for(a, self->threads, genesis_vector, self);
         alys_lattice_zero(&self->lattice);
         for (uint32_t i = 0; i < a; i++)
             lattice_add(&self->lattice, &self->vcache[i]);
@@ -495,8 +498,8 @@ static phase_t fault_here(const alys_chaingen_t *self, uint64_t pos)
 
 static void mutate_here(alys_chaingen_t *self, alys_block_t *b, const alys_header_t *parent)
 {
-    alys_chaingen_fault_ctx_t ctx = { &self->genesis, &self->keys, parent };
-    (void)cg_fault_mutate(b, self->cfg.fault, &ctx);
+    alys_forge_fault_ctx_t ctx = { &self->genesis, &self->keys, parent };
+    (void)alys_forge_fault_mutate(b, self->cfg.fault, &ctx);
 }
 
 static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
@@ -507,7 +510,7 @@ static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
     phase_t ph = fault_here(self, pos);
     memset(h, 0, sizeof *h);
     h->height = self->prev.height + 1;
-    cg_set_slot(h, &self->genesis, self->prev.slot + 1 + (rng_below(&self->rng, SKIP_ONE_IN) == 0));
+    alys_forge_set_slot(h, &self->genesis, self->prev.slot + 1 + (rng_below(&self->rng, SKIP_ONE_IN) == 0));
     if (ph == PH_DRAFT)
         mutate_here(self, &gb->block, &self->prev);
     if (draft_txs(self, bt, j, pos) != 0)
@@ -543,7 +546,7 @@ static void seal_txs(void *arg, size_t j)
         alys_hash_t hh;
         alys_tx_hash(&b->txs[i], hh);
         const secp256k1_keypair *kp = &self->kp[f + p->bt->signer[j * k + i]];
-        if (!secp256k1_schnorrsig_sign32(cg_secp(), b->txs[i].signature, hh, kp, NULL))
+        if (!secp256k1_schnorrsig_sign32(alys_forge_secp(), b->txs[i].signature, hh, kp, NULL))
             atomic_store(&p->failed, 1);
     }
     alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
@@ -596,7 +599,7 @@ static void seal_header(void *arg, size_t j)
     alys_chaingen_t *self = p->self;
     gblock_t *gb = &p->bt->b[j];
     alys_header_t *h = &gb->block.header;
-    if (!secp256k1_schnorrsig_sign32(cg_secp(), h->signature, gb->hash, &self->kp[h->proposer], NULL))
+    if (!secp256k1_schnorrsig_sign32(alys_forge_secp(), h->signature, gb->hash, &self->kp[h->proposer], NULL))
         atomic_store(&p->failed, 1);
     phase_t ph = fault_here(self, gb->pos);
     if (ph == PH_SIGNED || ph == PH_ENCODING)
@@ -614,7 +617,7 @@ static int fault_batch(alys_chaingen_t *self, batch_t *bt)
     gblock_t *gb = &bt->b[self->cfg.fault_height - first];
     phase_t ph = fault_phase(self->cfg.fault);
     if (ph == PH_ENCODING)
-        return alys_chaingen_corrupt_encoding(&gb->block, self->cfg.fault, &gb->bytes, &gb->len,
+        return alys_forge_corrupt_encoding(&gb->block, self->cfg.fault, &gb->bytes, &gb->len,
                                               self->err, sizeof self->err);
     if (ph == PH_SIGNED) {
         mutate_here(self, &gb->block, NULL);
@@ -708,9 +711,9 @@ static batch_t *build_batch(alys_chaingen_t *self)
     }
     phase_job_t job = { .self = self, .bt = bt };
     atomic_init(&job.failed, 0);
-    cg_parallel_for(bt->count, self->threads, seal_txs, &job);
+    alys_forge_parallel_for(bt->count, self->threads, seal_txs, &job);
     link_batch(self, bt);
-    cg_parallel_for(bt->count, self->threads, seal_header, &job);
+    alys_forge_parallel_for(bt->count, self->threads, seal_header, &job);
     if (atomic_load(&job.failed) || fault_batch(self, bt) != 0) {
         if (!self->err[0])
             snprintf(self->err, sizeof self->err, "chaingen: signing or encoding failed");
@@ -847,14 +850,14 @@ alys_chaingen_t *alys_chaingen_new(const alys_chaingen_config_t *c, char *err, s
         return NULL;
     }
     self->cfg = *c;
-    self->threads = c->threads ? c->threads : cg_online_cpus();
+    self->threads = c->threads ? c->threads : alys_forge_online_cpus();
     uint32_t k = c->txs_per_block;
     size_t per = BATCH_TXS / (k ? k : 1);
     self->batch_blocks = per < 1 ? 1 : per > MAX_BATCH ? MAX_BATCH : per;
     self->kp = calloc((size_t)c->authorities + c->accounts, sizeof *self->kp);
     rng_seed(&self->rng, c->seed);
     if (!self->kp ||
-        cg_keys_derive(c->seed, c->authorities, c->accounts, self->threads, &self->keys, self->kp) != 0 ||
+        alys_forge_keys_derive_par(c->seed, c->authorities, c->accounts, self->threads, &self->keys, self->kp) != 0 ||
         build_genesis(self) != 0 || sim_init(self) != 0 || exec_start(self) != 0) {
         cg_err(err, errlen, "%s", self->err[0] ? self->err : "chaingen: out of memory or no secp256k1 context");
         alys_chaingen_destroy(&self);
@@ -885,7 +888,7 @@ void alys_chaingen_destroy(alys_chaingen_t **self_p)
     if (self->kp)
         explicit_bzero(self->kp, ((size_t)self->cfg.authorities + self->cfg.accounts) * sizeof *self->kp);
     free(self->kp);
-    alys_chaingen_keys_clear(&self->keys);
+    alys_forge_keys_clear(&self->keys);
     alys_genesis_clear(&self->genesis);
     free(self->acct);
     free(self->stamp);
@@ -983,29 +986,6 @@ static int make_dirs(const char *dir)
     return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
 }
 
-/* Authority secret keys, hex, one per line, readable by the owner only
- * (fchmod too: an existing file keeps its old mode through O_CREAT). */
-static int write_keys(const char *path, const alys_chaingen_keys_t *k)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    int rc = fchmod(fd, 0600);
-    for (uint32_t i = 0; rc == 0 && i < k->authority_count; i++) {
-        char line[2 * ALYS_SECKEY_LEN + 2];
-        alys_hex(k->authority_sec[i], ALYS_SECKEY_LEN, line);
-        line[2 * ALYS_SECKEY_LEN] = '\n';
-        if (write(fd, line, sizeof line - 1) != (ssize_t)(sizeof line - 1))
-            rc = -1;
-        explicit_bzero(line, sizeof line);
-    }
-    if (rc == 0)
-        rc = fsync(fd);
-    if (close(fd) != 0)
-        rc = -1;
-    return rc;
-}
-
 static int write_export(alys_chaingen_t *gen, const char *tmp, const char *final,
                         char *err, size_t errlen)
 {
@@ -1055,9 +1035,7 @@ int alys_chaingen_run(const alys_chaingen_config_t *c, const char *out_dir,
         cg_err(err, errlen, "--out %s: %s", out_dir, strerror(errno));
     else if (alys_genesis_save(gpath, alys_chaingen_genesis(gen)) != 0)
         cg_err(err, errlen, "chaingen: cannot write %s: %s", gpath, strerror(errno));
-    else if (write_keys(kpath, alys_chaingen_keys(gen)) != 0)
-        cg_err(err, errlen, "chaingen: cannot write %s: %s", kpath, strerror(errno));
-    else
+    else if (alys_forge_keys_save(kpath, alys_chaingen_keys(gen), err, errlen) == 0)
         rc = write_export(gen, tmp, epath, err, errlen);
     if (rc == 0 && res)
         alys_chaingen_result(gen, res);

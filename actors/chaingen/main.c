@@ -106,7 +106,7 @@ static int apply_opt(int o, const char *name, const char *arg, alys_chaingen_con
     case O_THREADS:  return parse_u32(name, arg, &c->threads);
     case O_NO_VERIFY: c->no_verify = true; return 0;
     case O_FAULT:
-        if (alys_chaingen_fault_parse(arg, &c->fault, err, sizeof err) != 0) {
+        if (alys_forge_fault_parse(arg, &c->fault, err, sizeof err) != 0) {
             fprintf(stderr, "alys-chaingen: %s\n", err);
             return -1;
         }

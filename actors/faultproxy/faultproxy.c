@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forge/fault.h"
 #include "peer_wire.h"
 #include "util.h"
 
@@ -90,7 +91,7 @@ int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t
          * the header hash, so only validation can tell (the blame path). */
         cfg->corrupt = ALYS_BLOCK_BAD_TX_SIG;
         if (cfg->kind == FP_CORRUPT && colon)
-            return alys_chaingen_fault_parse(colon + 1, &cfg->corrupt, err, errlen);
+            return alys_forge_fault_parse(colon + 1, &cfg->corrupt, err, errlen);
         return 0;
     }
     say(err, errlen, "--fault %s: unknown kind (delay, drop, stall, corrupt:<kind>, truncate, "
@@ -102,7 +103,7 @@ int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t
 static bool needs_authority(alys_block_error_t k)
 {
     return k != ALYS_BLOCK_BAD_PROPOSER_SIG && k != ALYS_BLOCK_BAD_TX_SIG &&
-           !alys_chaingen_fault_is_encoding(k);
+           !alys_forge_fault_is_encoding(k);
 }
 
 /* Kinds whose change reads the genesis (authority count, slot timing). */
@@ -314,14 +315,14 @@ static int corrupt_block(const fp_config_t *cfg, const ProtobufCBinaryData *bloc
     if (alys_block_decode(blocks[i].data, blocks[i].len, &b, NULL) != 0)
         return -1;
     int rc = 0;
-    if (alys_chaingen_fault_is_encoding(cfg->corrupt)) {
-        rc = alys_chaingen_corrupt_encoding(&b, cfg->corrupt, bytes, len, err, errlen);
+    if (alys_forge_fault_is_encoding(cfg->corrupt)) {
+        rc = alys_forge_corrupt_encoding(&b, cfg->corrupt, bytes, len, err, errlen);
     } else {
         bool has_parent = i > 0 && alys_block_decode(blocks[i - 1].data, blocks[i - 1].len,
                                                      &parent, NULL) == 0;
-        alys_chaingen_fault_ctx_t ctx = {.genesis = cfg->genesis, .keys = cfg->keys,
-                                         .parent = has_parent ? &parent.header : NULL};
-        rc = alys_chaingen_corrupt_block(&b, cfg->corrupt, &ctx, NULL, err, errlen);
+        alys_forge_fault_ctx_t ctx = {.genesis = cfg->genesis, .keys = cfg->keys,
+                                      .parent = has_parent ? &parent.header : NULL};
+        rc = alys_forge_corrupt_block(&b, cfg->corrupt, &ctx, NULL, err, errlen);
         if (rc == 0)
             rc = alys_block_encode(&b, bytes, len);
         alys_block_clear(&parent);
@@ -451,55 +452,4 @@ bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out)
     }
     pw_free(&m);
     return false;
-}
-
-/* ---- keys -------------------------------------------------------------------- */
-
-static int parse_keys(const char *text, alys_chaingen_keys_t *k, char *err, size_t errlen)
-{
-    const char *p = text;
-    while (*p) {
-        while (*p == '\n' || *p == '\r' || *p == ' ')
-            p++;
-        if (!*p)
-            break;
-        char hex[2 * ALYS_SECKEY_LEN + 1];
-        size_t n = strcspn(p, "\r\n ");
-        if (n != 2 * ALYS_SECKEY_LEN || k->authority_count >= ALYS_MAX_AUTHORITIES) {
-            say(err, errlen, "keys file: line %u is not a 64-hex-digit key", k->authority_count + 1);
-            return -1;
-        }
-        memcpy(hex, p, n);
-        hex[n] = '\0';
-        uint32_t i = k->authority_count;
-        if (alys_unhex(hex, k->authority_sec[i], ALYS_SECKEY_LEN) != 0 ||
-            alys_keypair_pubkey(k->authority_sec[i], k->authority_pub[i]) != 0) {
-            say(err, errlen, "keys file: key %u is not a valid secret key", i + 1);
-            return -1;
-        }
-        k->authority_count++;
-        p += n;
-    }
-    return 0;
-}
-
-int fp_load_keys(const char *path, alys_chaingen_keys_t *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof *out);
-    uint8_t *text = NULL;
-    size_t len = 0;
-    if (alys_read_file(path, 64 * 1024, &text, &len, err, errlen) != 0)
-        return -1;
-    out->authority_sec = calloc(ALYS_MAX_AUTHORITIES, ALYS_SECKEY_LEN);
-    out->authority_pub = calloc(ALYS_MAX_AUTHORITIES, ALYS_PUBKEY_LEN);
-    int rc = out->authority_sec && out->authority_pub ? parse_keys((char *) text, out, err, errlen) : -1;
-    explicit_bzero(text, len);
-    free(text);
-    if (rc == 0 && out->authority_count == 0) {
-        say(err, errlen, "keys file %s holds no key", path);
-        rc = -1;
-    }
-    if (rc != 0)
-        alys_chaingen_keys_clear(out);
-    return rc;
 }

@@ -17,10 +17,10 @@
  *                       Status keeps saying it is alive and high
  *    corrupt[:<kind>]   one block of every Blocks response (the middle one)
  *                       made invalid in exactly that way (bare "corrupt":
- *                       bad_tx_signature), using chaingen's
- *                       alys_chaingen_corrupt_block / _corrupt_encoding and
+ *                       bad_tx_signature), using common/forge's
+ *                       alys_forge_corrupt_block / _corrupt_encoding and
  *                       the authority (--keys) or all (--seed) keys to re-sign
- *                       what the kind changes; kinds: alys-chaingen's fault
+ *                       what the kind changes; kinds: forge/fault.h's fault
  *                       names (bad_proposer_signature, bad_tx_signature,
  *                       tx_root_mismatch, state_root_mismatch, bad_nonce, ...)
  *    truncate           Headers/Blocks responses of 2+ items cut to half,
@@ -48,7 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chaingen.h"
+#include "chain/chain.h"
+#include "forge/keys.h"
 #include "peer_table.h"
 
 typedef enum {
@@ -72,7 +73,7 @@ typedef struct {
     uint64_t                    arg;          /* 0 = the kind's default */
     alys_block_error_t          corrupt;      /* FP_CORRUPT: which invalid kind */
     const alys_genesis_t       *genesis;      /* FP_CORRUPT: wrong_proposer, *_slot need it */
-    const alys_chaingen_keys_t *keys;         /* FP_CORRUPT: for re-signing; may be NULL */
+    const alys_forge_keys_t    *keys;         /* FP_CORRUPT: for re-signing; may be NULL */
     char                        tag[FP_TAG_MAX];            /* appended to node ids */
     char                        listen[PEER_ENDPOINT_MAX];  /* replaces Status.listen; "" = keep */
 } fp_config_t;
@@ -112,10 +113,5 @@ bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out);
 /* Counters, for logs and tests. */
 uint64_t fp_responses(const fp_t *self);
 uint64_t fp_altered(const fp_t *self);
-
-/* Authority keys from a chaingen keys file (hex secret key per line, in
- * authority order). Returns 0, or -1 with err. Free with
- * alys_chaingen_keys_clear. */
-int  fp_load_keys(const char *path, alys_chaingen_keys_t *out, char *err, size_t errlen);
 
 #endif

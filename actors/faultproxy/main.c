@@ -137,10 +137,10 @@ static int parse_args(int argc, char **argv, args_t *a)
 /* ---- keys and genesis --------------------------------------------------------- */
 
 typedef struct {
-    alys_genesis_t       genesis;
-    bool                 has_genesis;
-    alys_chaingen_keys_t keys;
-    bool                 has_keys;
+    alys_genesis_t    genesis;
+    bool              has_genesis;
+    alys_forge_keys_t keys;
+    bool              has_keys;
 } material_t;
 
 static int load_material(const args_t *a, material_t *m, fp_config_t *cfg)
@@ -156,14 +156,14 @@ static int load_material(const args_t *a, material_t *m, fp_config_t *cfg)
     }
     if (a->seed) {
         /* every key of the chain: the genesis says how many of each */
-        if (!m->has_genesis || alys_chaingen_keys_derive(a->seed, m->genesis.authority_count,
-                                                         m->genesis.balance_count, &m->keys) != 0) {
+        if (!m->has_genesis || alys_forge_keys_derive(a->seed, m->genesis.authority_count,
+                                                      m->genesis.balance_count, &m->keys) != 0) {
             fprintf(stderr, "alys-faultproxy: --seed needs --genesis (and memory)\n");
             return -1;
         }
         m->has_keys = true;
     } else if (a->keys) {
-        if (fp_load_keys(a->keys, &m->keys, err, sizeof err) != 0) {
+        if (alys_forge_keys_load(a->keys, &m->keys, err, sizeof err) != 0) {
             fprintf(stderr, "alys-faultproxy: --keys: %s\n", err);
             return -1;
         }
@@ -182,7 +182,7 @@ static void material_clear(material_t *m)
     if (m->has_genesis)
         alys_genesis_clear(&m->genesis);
     if (m->has_keys)
-        alys_chaingen_keys_clear(&m->keys);
+        alys_forge_keys_clear(&m->keys);
 }
 
 /* ---- sockets ------------------------------------------------------------------- */

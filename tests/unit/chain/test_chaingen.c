@@ -441,12 +441,12 @@ Test(chaingen, corrupt_block_on_served_blocks)
         memcpy(copy.txs, b->txs, b->tx_count * sizeof *b->txs);
         uint8_t *enc = NULL;
         size_t enc_len = 0;
-        if (alys_chaingen_fault_is_encoding(kind)) {
-            cr_assert_eq(alys_chaingen_corrupt_encoding(&copy, kind, &enc, &enc_len, err, sizeof err), 0, "%s", err);
+        if (alys_forge_fault_is_encoding(kind)) {
+            cr_assert_eq(alys_forge_corrupt_encoding(&copy, kind, &enc, &enc_len, err, sizeof err), 0, "%s", err);
         } else {
-            alys_chaingen_fault_ctx_t ctx = { g, alys_chaingen_keys(gen), &k.parent };
+            alys_forge_fault_ctx_t ctx = { g, alys_chaingen_keys(gen), &k.parent };
             int32_t txi = -2;
-            cr_assert_eq(alys_chaingen_corrupt_block(&copy, kind, &ctx, &txi, err, sizeof err), 0,
+            cr_assert_eq(alys_forge_corrupt_block(&copy, kind, &ctx, &txi, err, sizeof err), 0,
                          "%s: %s", alys_block_error_name(kind), err);
             cr_assert_eq(alys_block_encode(&copy, &enc, &enc_len), 0);
         }
@@ -479,13 +479,13 @@ Test(chaingen, corrupt_block_refuses_what_does_not_apply)
     const alys_block_t *b;
     cr_assert_eq(alys_chaingen_next(gen, &bytes, &len, &b, err, sizeof err), 1);
     alys_block_t copy = *b;
-    alys_chaingen_fault_ctx_t ctx = { alys_chaingen_genesis(gen), alys_chaingen_keys(gen), NULL };
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
+    alys_forge_fault_ctx_t ctx = { alys_chaingen_genesis(gen), alys_chaingen_keys(gen), NULL };
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
     cr_assert(strstr(err, "needs a block with txs"), "%s", err);
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_WRONG_PROPOSER, &ctx, NULL, err, sizeof err), -1);
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_NON_INCREASING_SLOT, &ctx, NULL, err, sizeof err), -1);
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_MALFORMED, &ctx, NULL, err, sizeof err), -1);
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_OK, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_WRONG_PROPOSER, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_NON_INCREASING_SLOT, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_MALFORMED, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_OK, &ctx, NULL, err, sizeof err), -1);
     cr_assert_eq(memcmp(&copy, b, sizeof copy), 0, "a refused fault changes nothing");
     alys_chaingen_destroy(&gen);
 
@@ -499,11 +499,11 @@ Test(chaingen, corrupt_block_refuses_what_does_not_apply)
     memcpy(txs, b->txs, sizeof txs);
     copy = *b;
     copy.txs = txs;
-    alys_chaingen_keys_t none = { 0 };
-    ctx = (alys_chaingen_fault_ctx_t){ alys_chaingen_genesis(gen), &none, NULL };
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
+    alys_forge_keys_t none = { 0 };
+    ctx = (alys_forge_fault_ctx_t){ alys_chaingen_genesis(gen), &none, NULL };
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
     cr_assert(strstr(err, "no secret key for the sender"), "%s", err);
-    cr_assert_eq(alys_chaingen_corrupt_block(&copy, ALYS_BLOCK_PARENT_MISMATCH, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_PARENT_MISMATCH, &ctx, NULL, err, sizeof err), -1);
     cr_assert(strstr(err, "no secret key for authority"), "%s", err);
     cr_assert_eq(memcmp(&copy.header, &b->header, sizeof copy.header), 0);
     cr_assert_eq(memcmp(txs, b->txs, sizeof txs), 0);
@@ -566,11 +566,11 @@ Test(chaingen, arguments_validated)
     expect_config_error(&c, "--fault-height needs --fault");
 
     alys_block_error_t k;
-    cr_assert_eq(alys_chaingen_fault_parse("height_gap", &k, err, sizeof err), 0);
+    cr_assert_eq(alys_forge_fault_parse("height_gap", &k, err, sizeof err), 0);
     cr_assert_eq(k, ALYS_BLOCK_HEIGHT_GAP);
-    cr_assert_eq(alys_chaingen_fault_parse("ok", &k, err, sizeof err), -1);
-    cr_assert_eq(alys_chaingen_fault_parse("internal_error", &k, err, sizeof err), -1);
-    cr_assert_eq(alys_chaingen_fault_parse("nope", &k, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_fault_parse("ok", &k, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_fault_parse("internal_error", &k, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_fault_parse("nope", &k, err, sizeof err), -1);
     cr_assert(strstr(err, "--fault nope: unknown kind (one of: malformed, oversize,"), "%s", err);
 
     /* new() checks too, and an error leaves nothing behind */
@@ -581,21 +581,21 @@ Test(chaingen, arguments_validated)
 
 Test(chaingen, keys_are_derived_from_the_seed)
 {
-    alys_chaingen_keys_t a, b;
-    cr_assert_eq(alys_chaingen_keys_derive("s", 2, 3, &a), 0);
-    cr_assert_eq(alys_chaingen_keys_derive("s", 2, 3, &b), 0);
+    alys_forge_keys_t a, b;
+    cr_assert_eq(alys_forge_keys_derive("s", 2, 3, &a), 0);
+    cr_assert_eq(alys_forge_keys_derive("s", 2, 3, &b), 0);
     cr_assert_eq(memcmp(a.account_sec, b.account_sec, 3 * ALYS_SECKEY_LEN), 0);
     cr_assert_neq(memcmp(a.account_sec[0], a.authority_sec[0], ALYS_SECKEY_LEN), 0);
     for (uint32_t i = 0; i < 3; i++) {
         uint8_t pk[ALYS_PUBKEY_LEN];
         cr_assert_eq(alys_keypair_pubkey(a.account_sec[i], pk), 0);
         cr_assert_eq(memcmp(pk, a.account_pub[i], ALYS_PUBKEY_LEN), 0);
-        cr_assert_eq(alys_chaingen_keys_secret(&a, pk), a.account_sec[i]);
+        cr_assert_eq(alys_forge_keys_secret(&a, pk), a.account_sec[i]);
     }
     uint8_t unknown[ALYS_PUBKEY_LEN] = { 0 };
-    cr_assert_null(alys_chaingen_keys_secret(&a, unknown));
-    alys_chaingen_keys_clear(&a);
-    alys_chaingen_keys_clear(&b);
+    cr_assert_null(alys_forge_keys_secret(&a, unknown));
+    alys_forge_keys_clear(&a);
+    alys_forge_keys_clear(&b);
     cr_assert_null(a.account_sec);
 }
 

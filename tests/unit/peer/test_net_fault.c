@@ -125,7 +125,7 @@ Test(net_fault, corrupt_needs_its_material)
     cr_expect_neq(fp_check(&c, err, sizeof err), 0, "no keys to re-sign");
     cr_assert_eq(fp_parse("corrupt:bad_proposer_signature", 0, &c, err, sizeof err), 0);
     cr_expect_eq(fp_check(&c, err, sizeof err), 0, "flipping a signature needs no key");
-    alys_chaingen_keys_t auth = *alys_chaingen_keys(fx.gen);
+    alys_forge_keys_t auth = *alys_chaingen_keys(fx.gen);
     auth.account_count = 0;
     c.keys = &auth;
     cr_assert_eq(fp_parse("corrupt:bad_nonce", 0, &c, err, sizeof err), 0);
@@ -420,33 +420,4 @@ Test(net_fault, corrupt_encoding_kinds_do_not_decode)
         cr_expect_eq(bad, at);
         pw_free(&m);
     }
-}
-
-/* ---- keys file ----------------------------------------------------------------- */
-
-Test(net_fault, keys_file_loads_the_authorities_in_order)
-{
-    const alys_chaingen_keys_t *k = alys_chaingen_keys(fx.gen);
-    char path[] = "/tmp/alys-fp-keys-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    for (uint32_t i = 0; i < k->authority_count; i++) {
-        char hex[65];
-        alys_hex(k->authority_sec[i], 32, hex);
-        fprintf(f, "%s\n", hex);
-    }
-    fclose(f);
-    alys_chaingen_keys_t got;
-    char err[256];
-    cr_assert_eq(fp_load_keys(path, &got, err, sizeof err), 0, "%s", err);
-    cr_expect_eq(got.authority_count, k->authority_count);
-    for (uint32_t i = 0; i < k->authority_count; i++)
-        cr_expect_eq(memcmp(got.authority_pub[i], k->authority_pub[i], 32), 0);
-    alys_chaingen_keys_clear(&got);
-    f = fopen(path, "w");
-    fprintf(f, "not-a-key\n");
-    fclose(f);
-    cr_expect_neq(fp_load_keys(path, &got, err, sizeof err), 0);
-    unlink(path);
 }

@@ -1,40 +1,41 @@
-/*  fault.c: making one block invalid in exactly one way (the kinds and what
- *  each does are listed in chaingen.h). Shared by the generator, which
- *  applies cg_fault_mutate at the point of its pipeline where the change
- *  belongs, and by alys_chaingen_corrupt_block, which applies it to a
- *  finished block and re-signs what the change touched.
+/*  forge/fault.c: see fault.h. alys_forge_fault_mutate is the change
+ *  alone (the generator applies it where the change belongs in its
+ *  pipeline); alys_forge_corrupt_block applies it to a finished block and
+ *  re-signs what the change touched.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "forge/fault.h"
+
 #include "chain.pb-c.h"
-#include "chaingen_internal.h"
+#include "util.h"
 
 #define FAR_FUTURE_MS 31557600000000ULL   /* 1000 Julian years */
 
-bool cg_is_fault_kind(alys_block_error_t k)
+bool alys_forge_fault_is_kind(alys_block_error_t k)
 {
     return k > ALYS_BLOCK_OK && k < ALYS_BLOCK_ERROR_COUNT && k != ALYS_BLOCK_INTERNAL_ERROR;
 }
 
-bool cg_fault_needs_tx(alys_block_error_t k)
+bool alys_forge_fault_needs_tx(alys_block_error_t k)
 {
     return k == ALYS_BLOCK_BAD_TX_SIG || k == ALYS_BLOCK_BAD_NONCE ||
            k == ALYS_BLOCK_INSUFFICIENT_BALANCE;
 }
 
-bool alys_chaingen_fault_is_encoding(alys_block_error_t kind)
+bool alys_forge_fault_is_encoding(alys_block_error_t kind)
 {
     return kind == ALYS_BLOCK_MALFORMED || kind == ALYS_BLOCK_OVERSIZE;
 }
 
-int alys_chaingen_fault_parse(const char *name, alys_block_error_t *kind, char *err, size_t errlen)
+int alys_forge_fault_parse(const char *name, alys_block_error_t *kind, char *err, size_t errlen)
 {
     char list[512] = "";
     size_t used = 0;
     for (int k = 0; k < ALYS_BLOCK_ERROR_COUNT; k++) {
-        if (!cg_is_fault_kind((alys_block_error_t)k))
+        if (!alys_forge_fault_is_kind((alys_block_error_t)k))
             continue;
         const char *n = alys_block_error_name((alys_block_error_t)k);
         if (strcmp(n, name) == 0) {
@@ -45,13 +46,12 @@ int alys_chaingen_fault_parse(const char *name, alys_block_error_t *kind, char *
         if (w > 0 && (size_t)w < sizeof list - used)
             used += (size_t)w;
     }
-    cg_err(err, errlen, "--fault %s: unknown kind (one of: %s)", name, list);
-    return -1;
+    return alys_set_err(err, errlen, -1, "--fault %s: unknown kind (one of: %s)", name, list);
 }
 
 /* The slot, and the proposer and timestamp that go with it, so that a slot
  * fault breaks the slot rule only. */
-void cg_set_slot(alys_header_t *h, const alys_genesis_t *g, uint64_t slot)
+void alys_forge_set_slot(alys_header_t *h, const alys_genesis_t *g, uint64_t slot)
 {
     h->slot = slot;
     h->proposer = (uint32_t)(slot % g->authority_count);
@@ -65,29 +65,23 @@ static uint64_t far_future_slots(const alys_genesis_t *g)
 
 /* Check the preconditions of kind on b. Returns 0 or -1 with err. */
 static int fault_applies(const alys_block_t *b, alys_block_error_t kind,
-                         const alys_chaingen_fault_ctx_t *ctx, char *err, size_t errlen)
+                         const alys_forge_fault_ctx_t *ctx, char *err, size_t errlen)
 {
-    if (!cg_is_fault_kind(kind) || alys_chaingen_fault_is_encoding(kind)) {
-        cg_err(err, errlen, "fault %s does not apply to a block value", alys_block_error_name(kind));
-        return -1;
-    }
-    if (cg_fault_needs_tx(kind) && b->tx_count == 0) {
-        cg_err(err, errlen, "fault %s needs a block with txs", alys_block_error_name(kind));
-        return -1;
-    }
-    if (kind == ALYS_BLOCK_WRONG_PROPOSER && ctx->genesis->authority_count < 2) {
-        cg_err(err, errlen, "fault wrong_proposer needs at least 2 authorities");
-        return -1;
-    }
-    if (kind == ALYS_BLOCK_NON_INCREASING_SLOT && !ctx->parent) {
-        cg_err(err, errlen, "fault non_increasing_slot needs the parent header");
-        return -1;
-    }
+    if (!alys_forge_fault_is_kind(kind) || alys_forge_fault_is_encoding(kind))
+        return alys_set_err(err, errlen, -1, "fault %s does not apply to a block value",
+                            alys_block_error_name(kind));
+    if (alys_forge_fault_needs_tx(kind) && b->tx_count == 0)
+        return alys_set_err(err, errlen, -1, "fault %s needs a block with txs",
+                            alys_block_error_name(kind));
+    if (kind == ALYS_BLOCK_WRONG_PROPOSER && ctx->genesis->authority_count < 2)
+        return alys_set_err(err, errlen, -1, "fault wrong_proposer needs at least 2 authorities");
+    if (kind == ALYS_BLOCK_NON_INCREASING_SLOT && !ctx->parent)
+        return alys_set_err(err, errlen, -1, "fault non_increasing_slot needs the parent header");
     return 0;
 }
 
-int32_t cg_fault_mutate(alys_block_t *b, alys_block_error_t kind,
-                        const alys_chaingen_fault_ctx_t *ctx)
+int32_t alys_forge_fault_mutate(alys_block_t *b, alys_block_error_t kind,
+                                const alys_forge_fault_ctx_t *ctx)
 {
     alys_header_t *h = &b->header;
     const alys_genesis_t *g = ctx->genesis;
@@ -99,8 +93,8 @@ int32_t cg_fault_mutate(alys_block_t *b, alys_block_error_t kind,
     case ALYS_BLOCK_TX_ROOT_MISMATCH:     h->tx_root[0] ^= 1; break;
     case ALYS_BLOCK_PARENT_MISMATCH:      h->parent_hash[0] ^= 1; break;
     case ALYS_BLOCK_HEIGHT_GAP:           h->height += 1; break;
-    case ALYS_BLOCK_NON_INCREASING_SLOT:  cg_set_slot(h, g, ctx->parent->slot); break;
-    case ALYS_BLOCK_FUTURE_SLOT:          cg_set_slot(h, g, h->slot + far_future_slots(g)); break;
+    case ALYS_BLOCK_NON_INCREASING_SLOT:  alys_forge_set_slot(h, g, ctx->parent->slot); break;
+    case ALYS_BLOCK_FUTURE_SLOT:          alys_forge_set_slot(h, g, h->slot + far_future_slots(g)); break;
     case ALYS_BLOCK_BAD_TIMESTAMP:        h->timestamp += 1; break;
     case ALYS_BLOCK_BAD_NONCE:            b->txs[m].nonce += 1; return m;
     case ALYS_BLOCK_INSUFFICIENT_BALANCE: b->txs[m].amount = 1ULL << 62; return m;
@@ -118,17 +112,15 @@ static int sign_hash(const uint8_t *sec, const alys_hash_t msg, uint8_t sig[ALYS
 /* Re-sign tx m and redo the tx root (tx kinds), then re-sign the header
  * (every kind but the two that break a signature on purpose). */
 static int resign(alys_block_t *b, alys_block_error_t kind, int32_t m,
-                  const alys_chaingen_fault_ctx_t *ctx, char *err, size_t errlen)
+                  const alys_forge_fault_ctx_t *ctx, char *err, size_t errlen)
 {
     alys_hash_t hash;
     if (kind == ALYS_BLOCK_BAD_NONCE || kind == ALYS_BLOCK_INSUFFICIENT_BALANCE) {
         alys_tx_t *tx = &b->txs[m];
         alys_tx_hash(tx, hash);
-        if (sign_hash(alys_chaingen_keys_secret(ctx->keys, tx->from), hash, tx->signature) != 0) {
-            cg_err(err, errlen, "fault %s: no secret key for the sender of tx %d",
-                   alys_block_error_name(kind), m);
-            return -1;
-        }
+        if (sign_hash(alys_forge_keys_secret(ctx->keys, tx->from), hash, tx->signature) != 0)
+            return alys_set_err(err, errlen, -1, "fault %s: no secret key for the sender of tx %d",
+                                alys_block_error_name(kind), m);
         alys_tx_root(b->txs, b->tx_count, b->header.tx_root);
     }
     if (kind == ALYS_BLOCK_BAD_PROPOSER_SIG || kind == ALYS_BLOCK_BAD_TX_SIG)
@@ -136,16 +128,15 @@ static int resign(alys_block_t *b, alys_block_error_t kind, int32_t m,
     uint32_t p = b->header.proposer;
     alys_header_hash(&b->header, hash);
     if (p >= ctx->keys->authority_count ||
-        sign_hash(ctx->keys->authority_sec[p], hash, b->header.signature) != 0) {
-        cg_err(err, errlen, "fault %s: no secret key for authority %u", alys_block_error_name(kind), p);
-        return -1;
-    }
+        sign_hash(ctx->keys->authority_sec[p], hash, b->header.signature) != 0)
+        return alys_set_err(err, errlen, -1, "fault %s: no secret key for authority %u",
+                            alys_block_error_name(kind), p);
     return 0;
 }
 
-int alys_chaingen_corrupt_block(alys_block_t *b, alys_block_error_t kind,
-                                const alys_chaingen_fault_ctx_t *ctx, int32_t *tx_index,
-                                char *err, size_t errlen)
+int alys_forge_corrupt_block(alys_block_t *b, alys_block_error_t kind,
+                             const alys_forge_fault_ctx_t *ctx, int32_t *tx_index, char *err,
+                             size_t errlen)
 {
     if (fault_applies(b, kind, ctx, err, errlen) != 0)
         return -1;
@@ -155,7 +146,7 @@ int alys_chaingen_corrupt_block(alys_block_t *b, alys_block_error_t kind,
     alys_tx_t tx = { 0 };
     if (b->tx_count)
         tx = b->txs[m];
-    int32_t changed = cg_fault_mutate(b, kind, ctx);
+    int32_t changed = alys_forge_fault_mutate(b, kind, ctx);
     if (resign(b, kind, changed, ctx, err, errlen) != 0) {
         b->header = header;
         if (b->tx_count)
@@ -228,19 +219,17 @@ static int pad_txs(const alys_block_t *b, uint8_t *enc, size_t enc_len,
     return 0;
 }
 
-int alys_chaingen_corrupt_encoding(const alys_block_t *b, alys_block_error_t kind,
-                                   uint8_t **out, size_t *len, char *err, size_t errlen)
+int alys_forge_corrupt_encoding(const alys_block_t *b, alys_block_error_t kind, uint8_t **out,
+                                size_t *len, char *err, size_t errlen)
 {
-    if (!alys_chaingen_fault_is_encoding(kind) || b->tx_count > ALYS_MAX_TXS_PER_BLOCK) {
-        cg_err(err, errlen, "fault %s is not an encoding fault", alys_block_error_name(kind));
-        return -1;
-    }
+    if (!alys_forge_fault_is_encoding(kind) || b->tx_count > ALYS_MAX_TXS_PER_BLOCK)
+        return alys_set_err(err, errlen, -1, "fault %s is not an encoding fault",
+                            alys_block_error_name(kind));
     uint8_t *enc = NULL;
     size_t enc_len = 0;
-    if (alys_block_encode(b, &enc, &enc_len) != 0) {
-        cg_err(err, errlen, "fault %s: the block does not encode", alys_block_error_name(kind));
-        return -1;
-    }
+    if (alys_block_encode(b, &enc, &enc_len) != 0)
+        return alys_set_err(err, errlen, -1, "fault %s: the block does not encode",
+                            alys_block_error_name(kind));
     int rc = 0;
     if (kind == ALYS_BLOCK_MALFORMED) {
         /* field 1 (header), length 127, then the end: a field running past
@@ -260,10 +249,11 @@ int alys_chaingen_corrupt_encoding(const alys_block_t *b, alys_block_error_t kin
     }
     free(enc);
     if (rc != 0)
-        cg_err(err, errlen, "fault %s: out of memory", alys_block_error_name(kind));
+        (void) alys_set_err(err, errlen, -1, "fault %s: out of memory", alys_block_error_name(kind));
     else if (*len > ALYS_MAX_BLOCK_BYTES) {
-        cg_err(err, errlen, "fault %s: record of %zu bytes would not fit the export stream",
-                alys_block_error_name(kind), *len);
+        (void) alys_set_err(err, errlen, -1,
+                            "fault %s: record of %zu bytes would not fit the export stream",
+                            alys_block_error_name(kind), *len);
         free(*out);
         *out = NULL;
         rc = -1;
