@@ -2,8 +2,10 @@
  *  supervisor's control socket or an actor's mailbox), with a deadline.
  *
  *  A DEALER with a random routing id sends one envelope with a fresh
- *  correlation id and waits for the reply carrying the same id; anything
+ *  correlation id and waits for the reply carrying the same id (the id and
+ *  its deadline are a common/pending entry, so it completes once); anything
  *  else arriving meanwhile (a late reply to an earlier request) is skipped.
+ *  One request at a time per client.
  *  ZeroMQ connects asynchronously, so "nobody there" shows as a timeout.
  *
  *  Ownership: alysctl_client_new returns a client freed by

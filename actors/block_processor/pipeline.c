@@ -13,6 +13,16 @@
  *  Ids (tasks, storage requests) start from random 64-bit values so a
  *  result addressed to an earlier incarnation of the processor (a worker or
  *  storage answering across a restart) cannot match a task of this one.
+ *
+ *  Storage requests. One storage operation (a batch) at a time, resent on a
+ *  timeout or a reconnect under a new id each time; an answer to any of the
+ *  sends completes it (storage's ExecuteBatch is idempotent, so a late answer
+ *  to an earlier send is as good as the newest), exactly once. The ids of the
+ *  operation's sends are a common/pending table of PL_STORE_SENDS entries:
+ *  the first answer takes its entry and ends the others, so every later
+ *  answer finds nothing. When storage stays silent through more resends than
+ *  that, the oldest send is forgotten (an answer to it would be ignored and
+ *  the newest one answered instead).
  */
 #include "pipeline.h"
 
@@ -22,9 +32,11 @@
 #include <sys/random.h>
 
 #include "log.h"
+#include "pending.h"
 #include "util.h"
 
 #define PL_MAX_CHUNK     64     /* blocks per task, hard cap */
+#define PL_STORE_SENDS   32     /* sends of one storage operation remembered */
 #define PL_MAX_ATTEMPTS  3      /* unusable results before a task goes in-process */
 
 enum { SL_PENDING = 0, SL_OK, SL_FAIL };
@@ -90,8 +102,6 @@ struct worker {
 typedef struct {
     batch_t *batch;              /* NULL = storage idle */
     uint32_t prefix;             /* blocks sent */
-    uint64_t first_req;          /* every request id of this operation is in */
-    uint64_t last_req;           /* [first_req, last_req]: late answers count */
     int64_t  deadline;           /* resend when reached */
 } store_t;
 
@@ -111,6 +121,7 @@ struct pipeline {
     int64_t   no_workers_since;  /* -1 = not known yet */
     bool      inline_logged;
     store_t   store;
+    alys_pending_t *store_reqs;  /* ids of store's sends: any answer counts, once */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -723,15 +734,40 @@ size_t pipeline_run_inline(pipeline_t *self, size_t max_blocks, int64_t now_ms)
 
 /* ---------------------------------------------------------------- storage */
 
+/* Register a send before it goes out (so no answer can precede it). A full
+ * table forgets its oldest send: the earliest deadline, as every send gets
+ * the same timeout. Returns false only if the id cannot be registered. */
+static bool store_track(pipeline_t *self, uint64_t req, int64_t deadline)
+{
+    alys_pending_t *t = self->store_reqs;
+    if (alys_pending_count(t) == alys_pending_capacity(t) &&
+        alys_pending_expire(t, INT64_MAX, NULL, NULL))
+        log_debug("storage silent through %d sends: the oldest is forgotten", PL_STORE_SENDS);
+    return alys_pending_add(t, req, deadline) != NULL;
+}
+
+static bool any_request(const void *payload, void *arg)
+{
+    (void) payload;
+    (void) arg;
+    return true;
+}
+
 static void storage_send(pipeline_t *self, int64_t now_ms)
 {
     store_t *s = &self->store;
     batch_t *b = s->batch;
     uint64_t req = self->next_req_id++;
-    if (s->first_req == 0)
-        s->first_req = req;
-    s->last_req = req;
+    if (req == 0)                /* 0 is no correlation id */
+        req = self->next_req_id++;
+    if (!store_track(self, req, now_ms + self->cfg.storage_timeout_ms)) {
+        log_warn("storage request %llu cannot be tracked: retrying", (unsigned long long) req);
+        s->deadline = now_ms + self->cfg.storage_retry_ms;
+        return;
+    }
     int rc = self->ops.send_storage(self->ctx, req, b->seq, b->bytes, s->prefix, b->origin);
+    if (rc != 0)                 /* it never left: no answer can come */
+        (void) alys_pending_take(self->store_reqs, req, NULL);
     s->deadline = now_ms + (rc == 0 ? self->cfg.storage_timeout_ms : self->cfg.storage_retry_ms);
 }
 
@@ -797,8 +833,10 @@ bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome
                              int64_t now_ms)
 {
     store_t *s = &self->store;
-    if (!s->batch || req_id < s->first_req || req_id > s->last_req)
+    if (!s->batch || !alys_pending_take(self->store_reqs, req_id, NULL))
         return false;
+    /* The operation is over: answers to its other sends come too late. */
+    (void) alys_pending_remove_if(self->store_reqs, any_request, NULL, NULL);
     batch_t *b = s->batch;
     pl_outcome_t o;
     build_outcome(self, b, r, now_ms, &o);
@@ -815,7 +853,9 @@ bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome
 void pipeline_storage_error(pipeline_t *self, uint64_t req_id, int64_t now_ms)
 {
     store_t *s = &self->store;
-    if (s->batch && req_id >= s->first_req && req_id <= s->last_req)
+    /* That send is answered (storage answers a request once); the
+     * operation's other sends may still be. */
+    if (s->batch && alys_pending_take(self->store_reqs, req_id, NULL))
         s->deadline = now_ms + self->cfg.storage_retry_ms;
 }
 
@@ -894,7 +934,10 @@ pipeline_t *pipeline_new(const pl_config_t *cfg, const alys_genesis_t *genesis,
     if (self->cfg.chunk_max_blocks == 0 || self->cfg.chunk_max_blocks > PL_MAX_CHUNK)
         self->cfg.chunk_max_blocks = PL_MAX_CHUNK;
     self->batches = calloc(self->cfg.max_batches, sizeof *self->batches);
-    if (!self->batches) {
+    self->store_reqs = alys_pending_new(PL_STORE_SENDS, 0);
+    if (!self->batches || !self->store_reqs) {
+        alys_pending_destroy(&self->store_reqs);
+        free(self->batches);
         free(self);
         return NULL;
     }
@@ -918,6 +961,7 @@ void pipeline_destroy(pipeline_t **self_p)
     free(self->batches);
     for (uint32_t i = 0; i < self->nworkers; i++)
         free(self->workers[i]);
+    alys_pending_destroy(&self->store_reqs);
     free(self);
     *self_p = NULL;
 }

@@ -677,6 +677,69 @@ Test(pipeline, storage_error_and_unreachable_retry)
     pipeline_destroy(&p);
 }
 
+/* The sends of one storage operation are a bounded table (common/pending):
+ * an answer to any remembered send completes the batch, once. */
+Test(pipeline, storage_error_answers_that_send_only)
+{
+    pl_config_t c = small_chunks();
+    c.storage_timeout_ms = 1000;
+    c.storage_retry_ms = 200;
+    pipeline_t *p = make(&c);
+    join(p, "w", 16, 0);
+    cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED);
+    answer(p, 0, 0, 0);
+    pipeline_tick(p, 1000);
+    cr_assert_eq(R.nstores, 2);
+    pipeline_storage_error(p, R.stores[0].req, 1100);
+    pl_outcome_t st = stored(4, 4);
+    cr_assert_not(pipeline_storage_result(p, R.stores[0].req, &st, 1150),
+                  "a send answered with an error is not answered again");
+    cr_assert(pipeline_storage_result(p, R.stores[1].req, &st, 1160), "the other send still counts");
+    cr_assert_eq(R.nreplies, 1);
+    pipeline_destroy(&p);
+}
+
+Test(pipeline, a_send_that_failed_is_never_an_answer)
+{
+    pl_config_t c = small_chunks();
+    c.storage_retry_ms = 200;
+    pipeline_t *p = make(&c);
+    join(p, "w", 16, 0);
+    cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED);
+    R.storage_down = true;
+    answer(p, 0, 0, 0);             /* the send fails: id 1 of the sequence is used */
+    R.storage_down = false;
+    pipeline_tick(p, 200);
+    cr_assert_eq(R.nstores, 1);
+    pl_outcome_t st = stored(4, 4);
+    cr_assert_not(pipeline_storage_result(p, R.stores[0].req - 1, &st, 250),
+                  "the id of the send that never left matches nothing");
+    cr_assert(pipeline_storage_result(p, R.stores[0].req, &st, 260));
+    pipeline_destroy(&p);
+}
+
+Test(pipeline, storage_silent_through_many_resends_keeps_the_latest_sends)
+{
+    pl_config_t c = small_chunks();
+    c.storage_timeout_ms = 1000;
+    pipeline_t *p = make(&c);
+    join(p, "w", 16, 0);
+    cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED);
+    answer(p, 0, 0, 0);
+    int64_t now = 0;
+    for (int i = 0; i < 40; i++)
+        pipeline_tick(p, now += 1000);
+    cr_assert_eq(R.nstores, 41, "one send, then one per timeout");
+    pl_outcome_t st = stored(4, 4);
+    cr_assert_not(pipeline_storage_result(p, R.stores[0].req, &st, now),
+                  "the oldest sends are forgotten (the table is bounded)");
+    cr_assert(pipeline_storage_result(p, R.stores[41 - 32].req, &st, now),
+              "the 32 latest sends are remembered");
+    cr_assert_not(pipeline_storage_result(p, R.stores[40].req, &st, now), "only once");
+    cr_assert_eq(R.nreplies, 1);
+    pipeline_destroy(&p);
+}
+
 /* ---------------------------------------------------------------- admission */
 
 Test(pipeline, in_flight_bound_and_duplicates)
