@@ -8,8 +8,8 @@
  *  be passed to alys_actor_monitor (which uses sockmon_new itself).
  *
  *  Ownership: sockmon_new returns a PAIR socket the caller polls and frees
- *  with zsock_destroy (before the monitored socket, or after: libzmq stops
- *  the monitor when either end closes). sockmon_decode does not take msg.
+ *  with zsock_destroy (before the monitored socket). sockmon_decode does
+ *  not take msg.
  */
 #ifndef ALYS_SOCKMON_H
 #define ALYS_SOCKMON_H
