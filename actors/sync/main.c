@@ -44,11 +44,22 @@
 #define HDR_RING            16384
 #define READ_BURST          64
 
+/* ---------------------------------------------------------------- clock */
+
+/* The one place the SyncActor reads a clock: at the start of every
+ * callback; the inputs it makes all see this moment. */
+static void sa_clock(sa_t *sa)
+{
+    sa->now = (uint64_t) alys_mono_ms();
+    sa->now_unix = (uint64_t) alys_now_ms();
+}
+
 /* ---------------------------------------------------------------- readers */
 
 static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
     (void) actor;
+    sa_clock(arg);
     sa_dispatch(arg, from, env);
     return 0;
 }
@@ -62,6 +73,7 @@ static int on_dealer(alys_actor_t *actor, zsock_t *sock, void *arg)
         if (rc < 0)
             return 0;
         if (rc == 0) {
+            sa_clock(arg);
             sa_dispatch(arg, NULL, env);
             alys_env_free(&env);
         }
@@ -73,18 +85,17 @@ static int on_sockmon(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
     sa_t *sa = arg;
-    int w = 0;
-    while (w < W_COUNT && sa->mon[w] != sock)
+    sync_watch_t w = 0;
+    while (w < SYNC_WATCH_COUNT && sa->mon[w] != sock)
         w++;
     int ev = sockmon_read(sock, NULL, 0);
-    if (w == W_COUNT)
+    if (w == SYNC_WATCH_COUNT)
         return 0;
+    sa_clock(sa);
     if (ev == ZMQ_EVENT_DISCONNECTED)
-        sa->watch[w].lost = true;
-    else if (ev == ZMQ_EVENT_CONNECTED && sa->watch[w].lost) {
-        sa->watch[w].lost = false;
+        sync_restart_on_socket_lost(sa->restarts, w);
+    else if (ev == ZMQ_EVENT_CONNECTED && sync_restart_on_socket_back(sa->restarts, w))
         sa_restarted(sa, w, "its socket reconnected");
-    }
     return 0;
 }
 
@@ -100,6 +111,7 @@ static int on_event(alys_actor_t *actor, zsock_t *sock, void *arg)
             return 0;
         if (rc != 0)
             continue;
+        sa_clock(sa);
         if (env->body_case == ALYS__BUS__ENVELOPE__BODY_EVENT && env->event) {
             if (strcmp(topic, "lifecycle") == 0)
                 sa_on_lifecycle(sa, env->event);
@@ -117,10 +129,9 @@ static bool load_genesis(sa_t *sa)
 {
     if (sa->have_genesis)
         return true;
-    int64_t now = alys_mono_ms();
-    if (sa->last_genesis_try && now - sa->last_genesis_try < GENESIS_RETRY_MS)
+    if (sa->last_genesis_try && sa->now - sa->last_genesis_try < GENESIS_RETRY_MS)
         return false;
-    sa->last_genesis_try = now;
+    sa->last_genesis_try = sa->now;
     char err[256];
     if (!*sa->cfg->genesis_file) {
         log_error("no genesis_file in [node]: cannot verify headers; waiting");
@@ -142,23 +153,22 @@ static int on_tick(alys_actor_t *actor, void *arg)
 {
     (void) actor;
     sa_t *sa = arg;
+    sa_clock(sa);
     if (!load_genesis(sa))
         return 0;
     sa_expire_pending(sa);
-    int64_t now = alys_mono_ms();
+    uint64_t now = sa->now;
     if (!sa->initialised) {
         sa_request_head(sa);           /* retried until StorageActor answers */
         return 0;
     }
-    if (sa->rollback_settled_at && now - sa->rollback_settled_at >= ROLLBACK_QUIET_MS) {
-        sa->rollback_settled_at = 0;   /* commits reported meanwhile were ignored: catch up */
+    if (sync_rollback_window_closed(sa->rollback, now))
+        sa_request_head(sa);           /* commits reported meanwhile were ignored: catch up */
+    else if (now - sa->last_head_poll >= HEAD_POLL_MS)
         sa_request_head(sa);
-    } else if (now - sa->last_head_poll >= HEAD_POLL_MS) {
-        sa_request_head(sa);
-    }
     if (now - sa->last_peer_set >= PEERS_POLL_MS)
         sa_request_peers(sa);
-    sync_machine_tick(sa->m, sa_now_ms());
+    sync_machine_tick(sa->m, now);
     sa_drain(sa);
     return 0;
 }
@@ -168,8 +178,9 @@ static int on_progress(alys_actor_t *actor, void *arg)
     sa_t *sa = arg;
     if (!sa->initialised)
         return 0;
+    sa_clock(sa);
     sync_progress_t p;
-    sync_machine_get_progress(sa->m, sa_now_ms(), &p);
+    sync_machine_get_progress(sa->m, sa->now, &p);
     sa_publish_metrics(sa, &p);
     char line[400];
     sync_bus_progress_line(&p, line, sizeof line);
@@ -179,12 +190,12 @@ static int on_progress(alys_actor_t *actor, void *arg)
 
 /* ---------------------------------------------------------------- setup */
 
-static int connect_peer_actor(sa_t *sa, int w, zsock_t **sock, const char *endpoint)
+static int connect_peer_actor(sa_t *sa, sync_watch_t w, zsock_t **sock, const char *endpoint)
 {
     *sock = alys_dealer_connect(endpoint, alys_actor_name(sa->actor));
     if (!*sock)
         return -1;
-    sa->mon[w] = sockmon_new(*sock, sa->watch[w].name, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    sa->mon[w] = sockmon_new(*sock, sync_restart_name(w), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
     if (alys_actor_add_reader(sa->actor, *sock, on_dealer, sa) != 0)
         return -1;
     if (sa->mon[w] && alys_actor_add_reader(sa->actor, sa->mon[w], on_sockmon, sa) != 0)
@@ -195,17 +206,19 @@ static int connect_peer_actor(sa_t *sa, int w, zsock_t **sock, const char *endpo
 static int setup(sa_t *sa)
 {
     const alys_config_t *cfg = sa->cfg;
-    sa->watch[W_STORAGE] = (watch_t){.name = "storage"};
-    sa->watch[W_PEER_MANAGER] = (watch_t){.name = "peer_manager"};
-    sa->watch[W_PROCESSOR] = (watch_t){.name = "block_processor"};
+    sa_clock(sa);
     sync_machine_config_t mcfg;
     sync_machine_config_from(&mcfg, cfg);
     /* Unique per incarnation: a restarted actor never matches a stale id. */
-    mcfg.req_id_base = ((uint64_t) alys_now_ms() << 16) | ((uint64_t) getpid() & 0xffff);
-    mcfg.random_seed = (uint64_t) alys_now_ms() ^ ((uint64_t) getpid() << 32);
+    mcfg.req_id_base = (sa->now_unix << 16) | ((uint64_t) getpid() & 0xffff);
+    mcfg.random_seed = sa->now_unix ^ ((uint64_t) getpid() << 32);
     sa->m = sync_machine_new(&mcfg);
     sa->ring = sync_hdr_ring_new(HDR_RING);
-    if (!sa->m || !sa->ring) {
+    sa->hreqs = sync_hdr_reqs_new(MAX_HDR_REQS);
+    sa->known = sync_known_new(SYNC_MAX_PEERS, SYNC_KNOWN_ABSENT_MS);
+    sa->restarts = sync_restart_new();
+    sa->rollback = sync_rollback_new(SYNC_ROLLBACK_QUIET_MS);
+    if (!sa->m || !sa->ring || !sa->hreqs || !sa->known || !sa->restarts || !sa->rollback) {
         log_error("out of memory");
         return -1;
     }
@@ -213,9 +226,9 @@ static int setup(sa_t *sa)
         log_error("cannot bind the mailbox %s", cfg->ep_sync);
         return -1;
     }
-    if (connect_peer_actor(sa, W_PEER_MANAGER, &sa->pm, cfg->ep_peer_manager) != 0
-        || connect_peer_actor(sa, W_STORAGE, &sa->storage, cfg->ep_storage) != 0
-        || connect_peer_actor(sa, W_PROCESSOR, &sa->bp, cfg->ep_block_processor) != 0) {
+    if (connect_peer_actor(sa, SYNC_WATCH_PEER_MANAGER, &sa->pm, cfg->ep_peer_manager) != 0
+        || connect_peer_actor(sa, SYNC_WATCH_STORAGE, &sa->storage, cfg->ep_storage) != 0
+        || connect_peer_actor(sa, SYNC_WATCH_PROCESSOR, &sa->bp, cfg->ep_block_processor) != 0) {
         log_error("cannot connect to the other actors");
         return -1;
     }
@@ -238,7 +251,7 @@ static void teardown(sa_t *sa)
     for (size_t i = 0; i < MAX_PENDING; i++)
         if (sa->pend[i].used)
             sa_pend_free(&sa->pend[i]);
-    for (int w = 0; w < W_COUNT; w++)
+    for (int w = 0; w < SYNC_WATCH_COUNT; w++)
         zsock_destroy(&sa->mon[w]);
     zsock_destroy(&sa->pm);
     zsock_destroy(&sa->storage);
@@ -246,6 +259,10 @@ static void teardown(sa_t *sa)
     zsock_destroy(&sa->sub);
     sync_machine_destroy(&sa->m);
     sync_hdr_ring_destroy(&sa->ring);
+    sync_hdr_reqs_destroy(&sa->hreqs);
+    sync_known_destroy(&sa->known);
+    sync_restart_destroy(&sa->restarts);
+    sync_rollback_destroy(&sa->rollback);
     free(sa->expected);
     if (sa->have_genesis)
         alys_genesis_clear(&sa->genesis);

@@ -21,8 +21,6 @@
 #include "sync_actor.h"
 #include "util.h"
 
-uint64_t sa_now_ms(void) { return (uint64_t) alys_mono_ms(); }
-
 /* ---------------------------------------------------------------- sending */
 
 int sa_send_env(zsock_t *sock, alys_env_t *env, const char *to)
@@ -97,34 +95,9 @@ static uint64_t fetch_corr(sa_t *sa, uint64_t req_id, bool headers)
     return corr;
 }
 
-hdr_ctx_t *sa_hctx_find(sa_t *sa, uint64_t req_id)
-{
-    for (size_t i = 0; i < MAX_HDR_CTX; i++)
-        if (sa->hctx[i].used && sa->hctx[i].req_id == req_id)
-            return &sa->hctx[i];
-    return NULL;
-}
-
-static hdr_ctx_t *hctx_alloc(sa_t *sa)
-{
-    hdr_ctx_t *oldest = &sa->hctx[0];
-    for (size_t i = 0; i < MAX_HDR_CTX; i++) {
-        if (!sa->hctx[i].used)
-            return &sa->hctx[i];
-        if (sa->hctx[i].deadline < oldest->deadline)
-            oldest = &sa->hctx[i];
-    }
-    return oldest;                     /* evict: its answer will be ignored */
-}
-
 static void act_fetch_headers(sa_t *sa, const sync_action_t *a)
 {
-    hdr_ctx_t *c = hctx_alloc(sa);
-    *c = (hdr_ctx_t){.used = true, .req_id = a->fetch_headers.req_id,
-                     .start = a->fetch_headers.start, .count = a->fetch_headers.count,
-                     .deadline = alys_mono_ms() + 2 * (int64_t) a->fetch_headers.timeout_ms + 3000};
-    memcpy(c->peer, a->fetch_headers.peer, sizeof c->peer);
-    memcpy(c->parent, a->fetch_headers.parent_hash, ALYS_HASH_LEN);
+    sync_hdr_reqs_add(sa->hreqs, a, sa->now);
     Alys__Peer__FetchHeaders fh = ALYS__PEER__FETCH_HEADERS__INIT;
     fh.request_id = a->fetch_headers.req_id;
     fh.peer_id = (char *) a->fetch_headers.peer;
@@ -179,9 +152,7 @@ static void act_cancel(sa_t *sa, const sync_action_t *a)
 {
     /* No Cancel message exists: PeerManager finishes or times the request
      * out and the machine ignores the late result. Forget our context. */
-    hdr_ctx_t *c = sa_hctx_find(sa, a->cancel.req_id);
-    if (c)
-        c->used = false;
+    sync_hdr_reqs_take(sa->hreqs, a->cancel.req_id, NULL);
 }
 
 static void act_penalise(sa_t *sa, const sync_action_t *a)
@@ -235,9 +206,9 @@ static void act_can_produce(sa_t *sa, const sync_action_t *a)
 {
     bool v = a->can_produce.value;
     sync_progress_t p;
-    sync_machine_get_progress(sa->m, sa_now_ms(), &p);
+    sync_machine_get_progress(sa->m, sa->now, &p);
     if (v)
-        sa->production_allowed_at = (uint64_t) alys_now_ms();
+        sa->production_allowed_at = sa->now_unix;
     log_info("block production %s at height %" PRIu64 " (target %" PRIu64 ")",
              v ? "allowed" : "not allowed", p.current_height, p.target_height);
     alys_actor_event(sa->actor, "sync", "can_produce_blocks", "%s", v ? "true" : "false");
@@ -255,7 +226,7 @@ static void act_create_checkpoint(sa_t *sa, const sync_action_t *a)
     sa_pend_take_client(sa, p);
     p->height = a->create_checkpoint.height;
     static sync_progress_buf_t buf;    /* large; one at a time */
-    sync_bus_progress(&buf, sa->m, sa_now_ms());
+    sync_bus_progress(&buf, sa->m, sa->now, sa->now_unix);
     Alys__Storage__CreateCheckpoint cc = ALYS__STORAGE__CREATE_CHECKPOINT__INIT;
     cc.progress = &buf.msg;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
@@ -278,7 +249,7 @@ static void act_rollback(sa_t *sa, const sync_action_t *a)
     }
     sa_pend_take_client(sa, p);
     p->height = a->rollback.height;
-    sa->rolling_back = true;
+    sync_rollback_sent(sa->rollback);
     Alys__Storage__Rollback rb = ALYS__STORAGE__ROLLBACK__INIT;
     rb.height = a->rollback.height;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;

@@ -10,8 +10,9 @@
  *
  *  Everything runs on the actor's one zloop thread; no locks.
  *
- *  Clock: the machine is given the monotonic clock (sa_now_ms); messages
- *  carry unix ms (sync_bus_unix converts).
+ *  Clock: main.c reads both clocks at the start of every callback into
+ *  sa->now (monotonic ms, the machine's clock) and sa->now_unix; nothing
+ *  else reads a clock. Messages carry unix ms (sync_bus_unix converts).
  *
  *  Ownership: one sa_t, made and freed by main.c; sockets are main.c's, the
  *  other files only send on them. A pending_t owns its client frame.
@@ -26,15 +27,17 @@
 #include "actor.h"
 #include "chain/chain.h"
 #include "sync_bus.h"
+#include "sync_headers.h"
+#include "sync_known.h"
 #include "sync_machine.h"
+#include "sync_restart.h"
+#include "sync_rollback.h"
 
 #define STORAGE_TIMEOUT_MS  2000
 #define PEERS_POLL_MS       2500       /* PeerManager pushes one at least every 2 s */
 #define MAX_PENDING         64
-#define MAX_HDR_CTX         8
+#define MAX_HDR_REQS        8
 #define FETCH_CORR          256        /* recent fetch corr_ids, for Error replies */
-/* After our Rollback, commit reports may predate it: ignored this long. */
-#define ROLLBACK_QUIET_MS   300
 
 typedef enum { P_GET_HEAD, P_CREATE_CP, P_LIST_CP, P_ROLLBACK, P_PROCESS, P_GET_PEERS } pend_kind_t;
 
@@ -43,32 +46,11 @@ typedef struct {
     bool        used;
     pend_kind_t kind;
     uint64_t    corr_id;
-    int64_t     deadline;       /* monotonic ms */
+    uint64_t    deadline;       /* monotonic ms */
     zframe_t   *client;         /* owned; NULL when no client waits */
     uint64_t    client_corr;
     uint64_t    height;
 } pending_t;
-
-/* A FETCH_HEADERS in flight: what its answer must link to. */
-typedef struct {
-    bool        used;
-    uint64_t    req_id;
-    sync_peer_id_t peer;
-    uint64_t    start;
-    uint32_t    count;
-    alys_hash_t parent;
-    int64_t     deadline;
-} hdr_ctx_t;
-
-/* A peer actor whose restarts we act on. */
-typedef struct {
-    const char *name;
-    int         pid;            /* from its last "ready", 0 = unknown */
-    bool        lost;           /* our socket to it disconnected */
-    int64_t     handled_at;
-} watch_t;
-
-enum { W_STORAGE, W_PEER_MANAGER, W_PROCESSOR, W_COUNT };
 
 /* A fetch sent to PeerManager: its envelope corr_id and the machine's
  * request id, so an Error reply instead of a result still reaches it. */
@@ -86,14 +68,22 @@ typedef struct {
     bool           have_genesis;
     sync_machine_t *m;
     bool           initialised;
+    /* The pure modules: every decision is theirs or the machine's. */
     sync_hdr_ring_t *ring;
+    sync_hdr_reqs_t *hreqs;
+    sync_known_t    *known;
+    sync_restart_t  *restarts;
+    sync_rollback_t *rollback;
+
+    /* The clocks, read by main.c once per callback (sa_clock) and passed
+     * from here to every input: the other files read no clock. */
+    uint64_t now;                       /* monotonic ms: the machine's clock */
+    uint64_t now_unix;                  /* unix ms, read at the same moment */
 
     zsock_t *pm, *storage, *bp, *sub;
-    zsock_t *mon[W_COUNT];
-    watch_t  watch[W_COUNT];
+    zsock_t *mon[SYNC_WATCH_COUNT];     /* monitors of pm, storage, bp */
 
     pending_t pend[MAX_PENDING];
-    hdr_ctx_t hctx[MAX_HDR_CTX];
     alys_hash_t hashes[SYNC_HEADERS_MAX];
     fetch_corr_t fcorr[FETCH_CORR];
     size_t   fcorr_next;
@@ -104,24 +94,14 @@ typedef struct {
     zframe_t *client;
     uint64_t  client_corr;
 
-    sync_peer_id_t known[SYNC_MAX_PEERS];   /* peers the machine was told about */
-    bool     known_used[SYNC_MAX_PEERS];
-    int64_t  known_seen[SYNC_MAX_PEERS];    /* mono ms last reported connected */
-
-    int64_t  last_peer_set;             /* mono ms of the last PeerSet */
-    int64_t  last_head_poll;
-    int64_t  last_genesis_try;
+    uint64_t last_peer_set;             /* mono ms of the last PeerSet */
+    uint64_t last_head_poll;
+    uint64_t last_genesis_try;
     uint64_t production_allowed_at;     /* unix ms */
     uint64_t last_checkpoint_seen;
-    /* Our Rollback in flight (and a moment after): commit reports then may
-     * predate it and would move the machine back above storage's head. */
-    bool     rolling_back;
-    int64_t  rollback_settled_at;
 } sa_t;
 
 /* ---- sync_act.c ------------------------------------------------------------- */
-
-uint64_t sa_now_ms(void);                /* the machine's clock: monotonic ms */
 
 /* -1 when the message could not be queued; logged at debug only, since the
  * machine's timers and our pending deadlines recover from a lost send. */
@@ -135,7 +115,6 @@ void sa_reply_ack(sa_t *sa, zframe_t *client, uint64_t corr, bool ok, const char
     __attribute__((format(printf, 5, 6)));
 void sa_error_metric(sa_t *sa, const char *type);   /* alys_sync_errors_total{error_type} */
 
-hdr_ctx_t *sa_hctx_find(sa_t *sa, uint64_t req_id);
 /* Translate every queued action. Called after EVERY machine input: the
  * FETCH_BLOCKS expected pointer is only valid until the next input. */
 void sa_drain(sa_t *sa);
@@ -157,8 +136,7 @@ void sa_request_peers(sa_t *sa);         /* GetPeers, unless one is in flight */
 void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env);
 void sa_on_lifecycle(sa_t *sa, const Alys__Control__Event *ev);
 void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev);
-/* Peer actor w (W_*) restarted; how: what showed it, for the log. Repeats
- * within a few seconds are the same restart seen another way: ignored. */
-void sa_restarted(sa_t *sa, int w, const char *how);
+/* A restart of w that sync_restart said to act on; how: what showed it. */
+void sa_restarted(sa_t *sa, sync_watch_t w, const char *how);
 
 #endif

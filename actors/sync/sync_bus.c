@@ -1,7 +1,6 @@
 /*  sync_bus.c: see sync_bus.h. */
 #include "sync_bus.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,128 +9,12 @@
 
 /* ---- time ------------------------------------------------------------------ */
 
-uint64_t sync_bus_unix(uint64_t mono_ms)
+uint64_t sync_bus_unix(uint64_t mono_ms, uint64_t now_ms, uint64_t now_unix_ms)
 {
     if (mono_ms == 0)
         return 0;
-    int64_t unix_ms = alys_now_ms() - alys_mono_ms() + (int64_t) mono_ms;
+    int64_t unix_ms = (int64_t) now_unix_ms - (int64_t) now_ms + (int64_t) mono_ms;
     return unix_ms > 0 ? (uint64_t) unix_ms : 0;
-}
-
-/* ---- verified headers ----------------------------------------------------------- */
-
-typedef struct {
-    bool used;
-    uint64_t height;
-    uint64_t slot;
-    alys_hash_t hash;
-} ring_entry_t;
-
-struct sync_hdr_ring {
-    size_t cap;
-    ring_entry_t *e;
-};
-
-sync_hdr_ring_t *sync_hdr_ring_new(size_t cap)
-{
-    sync_hdr_ring_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->cap = cap ? cap : 1;
-    self->e = calloc(self->cap, sizeof *self->e);
-    if (!self->e) {
-        free(self);
-        return NULL;
-    }
-    return self;
-}
-
-void sync_hdr_ring_destroy(sync_hdr_ring_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    free((*self_p)->e);
-    free(*self_p);
-    *self_p = NULL;
-}
-
-void sync_hdr_ring_put(sync_hdr_ring_t *self, uint64_t height, uint64_t slot, const alys_hash_t hash)
-{
-    ring_entry_t *e = &self->e[height % self->cap];
-    e->used = true;
-    e->height = height;
-    e->slot = slot;
-    memcpy(e->hash, hash, ALYS_HASH_LEN);
-}
-
-bool sync_hdr_ring_slot(const sync_hdr_ring_t *self, uint64_t height, const alys_hash_t hash,
-                        uint64_t *slot)
-{
-    const ring_entry_t *e = &self->e[height % self->cap];
-    if (!e->used || e->height != height || memcmp(e->hash, hash, ALYS_HASH_LEN) != 0)
-        return false;
-    *slot = e->slot;
-    return true;
-}
-
-static int fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-int sync_verify_headers(const alys_genesis_t *g, sync_hdr_ring_t *ring, uint64_t now_unix_ms,
-                        uint64_t start, uint32_t asked, const alys_hash_t parent_hash,
-                        const ProtobufCBinaryData *headers, size_t n, alys_hash_t *hashes,
-                        char *why, size_t whylen)
-{
-    if (n == 0)
-        return fail(why, whylen, "no headers");
-    if (n > asked || n > SYNC_HEADERS_MAX)
-        return fail(why, whylen, "%zu headers for a request of %u", n, asked);
-    if (start == 0)
-        return fail(why, whylen, "headers from height 0");
-    uint64_t now_slot = alys_genesis_slot_at(g, now_unix_ms);
-    /* The parent: height start-1 with the hash the machine expects. Its slot
-     * comes from the ring (slot 0 for the genesis' virtual parent); when it
-     * is not held, slot 0 still checks height, parent hash and the clock. */
-    alys_header_t parent;
-    memset(&parent, 0, sizeof parent);
-    parent.height = start - 1;
-    if (start > 1 && !sync_hdr_ring_slot(ring, start - 1, parent_hash, &parent.slot))
-        parent.slot = 0;
-    alys_hash_t prev_hash;
-    memcpy(prev_hash, parent_hash, ALYS_HASH_LEN);
-    uint64_t slots[SYNC_HEADERS_MAX];
-    alys_header_t h;
-    alys_verdict_t v;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t height = start + i;
-        if (!headers[i].data || headers[i].len == 0 || headers[i].len > SYNC_HEADER_MAX_BYTES)
-            return fail(why, whylen, "header %llu: %zu bytes", (unsigned long long) height,
-                        headers[i].len);
-        if (alys_header_decode(headers[i].data, headers[i].len, &h, &v) != 0)
-            return fail(why, whylen, "header %llu: %s: %s", (unsigned long long) height,
-                        alys_block_error_name(v.code), v.detail);
-        if (h.height != height)
-            return fail(why, whylen, "header at position %zu has height %llu, expected %llu", i,
-                        (unsigned long long) h.height, (unsigned long long) height);
-        if (!alys_header_check(g, &h, &v) || !alys_header_check_link(&parent, prev_hash, &h, now_slot, &v))
-            return fail(why, whylen, "header %llu: %s: %s", (unsigned long long) height,
-                        alys_block_error_name(v.code), v.detail);
-        alys_header_hash(&h, hashes[i]);
-        memcpy(prev_hash, hashes[i], ALYS_HASH_LEN);
-        slots[i] = h.slot;
-        parent = h;
-    }
-    /* Recorded only once the whole reply verified. */
-    for (size_t i = 0; i < n; i++)
-        sync_hdr_ring_put(ring, start + i, slots[i], hashes[i]);
-    return 0;
 }
 
 /* ---- outcomes ----------------------------------------------------------------------- */
@@ -172,7 +55,8 @@ uint32_t sync_bus_penalty_outcome(sync_penalty_t p)
 
 /* ---- SyncProgress / SyncStatus --------------------------------------------------------- */
 
-void sync_bus_progress(sync_progress_buf_t *buf, const sync_machine_t *m, uint64_t now_ms)
+void sync_bus_progress(sync_progress_buf_t *buf, const sync_machine_t *m, uint64_t now_ms,
+                       uint64_t now_unix_ms)
 {
     sync_machine_get_progress(m, now_ms, &buf->p);
     const sync_progress_t *p = &buf->p;
@@ -184,7 +68,7 @@ void sync_bus_progress(sync_progress_buf_t *buf, const sync_machine_t *m, uint64
     msg->highest_peer_height = p->highest_peer_height;
     msg->blocks_processed = p->blocks_processed;
     msg->blocks_failed = p->blocks_failed;
-    msg->sync_start_time = sync_bus_unix(p->sync_start_time);
+    msg->sync_start_time = sync_bus_unix(p->sync_start_time, now_ms, now_unix_ms);
     msg->blocks_per_second = p->blocks_per_second;
     msg->last_checkpoint = p->last_checkpoint;
     msg->checkpoint_frequency = p->checkpoint_frequency;
@@ -203,7 +87,7 @@ void sync_bus_progress(sync_progress_buf_t *buf, const sync_machine_t *m, uint64
     msg->can_produce_blocks = p->can_produce_blocks;
 }
 
-static void fill_state_info(sync_status_buf_t *buf)
+static void fill_state_info(sync_status_buf_t *buf, uint64_t now_ms, uint64_t now_unix_ms)
 {
     const sync_state_t *s = &buf->s;
     Alys__Sync__SyncStateInfo *i = &buf->info;
@@ -212,7 +96,7 @@ static void fill_state_info(sync_status_buf_t *buf)
     i->paused = s->paused;
     switch (s->kind) {
     case SYNC_DISCOVERING:
-        i->started_at = sync_bus_unix(s->discovering.started_at);
+        i->started_at = sync_bus_unix(s->discovering.started_at, now_ms, now_unix_ms);
         i->attempts = s->discovering.attempts;
         break;
     case SYNC_DOWNLOADING_HEADERS:
@@ -237,14 +121,14 @@ static void fill_state_info(sync_status_buf_t *buf)
         i->estimated_time = s->catching_up.estimated_time;
         break;
     case SYNC_SYNCED:
-        i->last_check = sync_bus_unix(s->synced.last_check);
+        i->last_check = sync_bus_unix(s->synced.last_check, now_ms, now_unix_ms);
         i->peer_height = s->synced.peer_height;
         break;
     case SYNC_FAILED:
         i->reason = (char *) s->failed.reason;
         i->last_good_height = s->failed.last_good_height;
         i->recovery_attempts = s->failed.recovery_attempts;
-        i->next_retry = sync_bus_unix(s->failed.next_retry);
+        i->next_retry = sync_bus_unix(s->failed.next_retry, now_ms, now_unix_ms);
         break;
     }
     if (!i->peer)
@@ -254,11 +138,11 @@ static void fill_state_info(sync_status_buf_t *buf)
 }
 
 void sync_bus_status(sync_status_buf_t *buf, const sync_machine_t *m, uint64_t now_ms,
-                     uint64_t production_allowed_at)
+                     uint64_t now_unix_ms, uint64_t production_allowed_at)
 {
     sync_machine_get_state(m, now_ms, &buf->s);
-    fill_state_info(buf);
-    sync_bus_progress(&buf->progress, m, now_ms);
+    fill_state_info(buf, now_ms, now_unix_ms);
+    sync_bus_progress(&buf->progress, m, now_ms, now_unix_ms);
     alys__sync__sync_status__init(&buf->msg);
     buf->msg.state = &buf->info;
     buf->msg.progress = &buf->progress.msg;

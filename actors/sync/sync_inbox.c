@@ -14,11 +14,12 @@
  *
  *  Restarts: a peer actor's restart is seen on the lifecycle events (a
  *  "ready" with a new pid) and on our own socket to it (disconnected, then
- *  connected again: main.c's on_sockmon); the first of the two acts, the
- *  other is ignored for RESTART_DEDUP_MS. PeerManager ->
- *  on_peer_manager_restarted and on_processor_restarted (its reorder buffer
- *  of downloaded ranges is lost with it); BlockProcessor -> nothing
- *  (PeerManager resends what it held); Storage -> GetHead again.
+ *  connected again: main.c's on_sockmon); sync_restart.h decides which of
+ *  those are new process instances (each acted on once, at once) and what
+ *  each means (sync_restart_effects). Peers: sync_known.h; the rollback
+ *  quiet window: sync_rollback.h; header verification: sync_headers.h.
+ *
+ *  Clock: sa->now / sa->now_unix, set by main.c for this callback.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,9 +31,7 @@
 #include "util.h"
 
 #define PROCESS_TIMEOUT_MS  30000
-#define RESTART_DEDUP_MS    5000
 #define MAX_BATCH_BLOCKS    1024       /* ProcessBlockBatch bound */
-#define PEER_ABSENT_MS      1500       /* missing from PeerSets this long: gone */
 
 /* ---------------------------------------------------------------- pending */
 
@@ -52,7 +51,7 @@ pending_t *sa_pend_add(sa_t *sa, pend_kind_t kind, int64_t timeout_ms)
     if (!slot)
         return NULL;
     *slot = (pending_t){.used = true, .kind = kind, .corr_id = alys_next_corr_id(),
-                        .deadline = alys_mono_ms() + timeout_ms};
+                        .deadline = sa->now + (uint64_t) timeout_ms};
     return slot;
 }
 
@@ -103,7 +102,7 @@ void sa_request_head(sa_t *sa)
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     sm.get_head = &gh;
     sa_send_storage(sa, &sm, p->corr_id);
-    sa->last_head_poll = alys_mono_ms();
+    sa->last_head_poll = sa->now;
 }
 
 void sa_request_peers(sa_t *sa)
@@ -141,7 +140,7 @@ static void request_list_checkpoints(sa_t *sa, uint64_t height)
 static uint64_t machine_head(sa_t *sa)
 {
     sync_progress_t p;
-    sync_machine_get_progress(sa->m, sa_now_ms(), &p);
+    sync_machine_get_progress(sa->m, sa->now, &p);
     return p.current_height;
 }
 
@@ -161,7 +160,7 @@ static void checkpoint_seen(sa_t *sa, uint64_t height, bool explicit)
         alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
                         "Total checkpoints created", (double) (n ? n : 1));
     sa->last_checkpoint_seen = height;
-    sync_machine_on_checkpoint_written(sa->m, sa_now_ms(), height);
+    sync_machine_on_checkpoint_written(sa->m, sa->now, height);
     sa_drain(sa);
 }
 
@@ -170,9 +169,9 @@ static void committed(sa_t *sa, uint64_t height, const uint8_t *hash, size_t has
 {
     if (!sa->initialised || hash_len != ALYS_HASH_LEN)
         return;
-    if (sa->rolling_back || alys_mono_ms() - sa->rollback_settled_at < ROLLBACK_QUIET_MS)
+    if (!sync_rollback_accepts_commit(sa->rollback, sa->now))
         return;
-    sync_machine_on_committed(sa->m, sa_now_ms(), height, hash);
+    sync_machine_on_committed(sa->m, sa->now, height, hash);
     sa_drain(sa);
 }
 
@@ -187,7 +186,7 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
         && memcmp(h->genesis_hash.data, sa->genesis.hash, ALYS_HASH_LEN) != 0)
         log_error("storage holds another chain than genesis_file %s", sa->cfg->genesis_file);
     sync_hdr_ring_put(sa->ring, h->height, h->slot, h->hash.data);
-    uint64_t now = sa_now_ms();
+    uint64_t now = sa->now;
     if (!sa->initialised || h->height < asked_at_head) {
         /* First start (or the head went back: a rollback we did not ask
          * for): resume from the committed head, never from genesis. */
@@ -216,87 +215,63 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
 
 /* ---------------------------------------------------------------- peers */
 
-static int known_find(sa_t *sa, const char *id)
-{
-    for (int i = 0; i < SYNC_MAX_PEERS; i++)
-        if (sa->known_used[i] && strcmp(sa->known[i], id) == 0)
-            return i;
-    return -1;
-}
-
-static void known_add(sa_t *sa, const char *id)
-{
-    int k = known_find(sa, id);
-    for (int i = 0; i < SYNC_MAX_PEERS && k < 0; i++)
-        if (!sa->known_used[i]) {
-            sa->known_used[i] = true;
-            snprintf(sa->known[i], sizeof sa->known[i], "%s", id);
-            k = i;
-        }
-    if (k >= 0)
-        sa->known_seen[k] = alys_mono_ms();
-}
-
 static uint64_t plausible_height(sa_t *sa)
 {
-    return sa->have_genesis ? alys_genesis_slot_at(&sa->genesis, (uint64_t) alys_now_ms()) : 0;
-}
-
-static void peer_status(sa_t *sa, const char *id, uint64_t height)
-{
-    if (!id || !*id || strlen(id) > SYNC_PEER_ID_MAX)
-        return;
-    known_add(sa, id);
-    sync_machine_on_peer_status(sa->m, sa_now_ms(), id, height, plausible_height(sa));
-    sa_drain(sa);
+    return sa->have_genesis ? alys_genesis_slot_at(&sa->genesis, sa->now_unix) : 0;
 }
 
 static void peer_gone(sa_t *sa, const char *id, const char *reason)
 {
-    int k = id ? known_find(sa, id) : -1;
-    if (k < 0)
-        return;
-    sa->known_used[k] = false;
     log_info("peer %s gone: %s", id, reason);
-    sync_machine_on_peer_disconnected(sa->m, sa_now_ms(), id, reason);
+    sync_machine_on_peer_disconnected(sa->m, sa->now, id, reason);
     sa_drain(sa);
 }
 
-/* PeerSet: connected entries are (re)reported to the machine with their
- * rank and score; entries disconnected/banned/refused are gone at once;
- * peers missing from the sets for PEER_ABSENT_MS are gone too (a peer just
- * announced by PeerDiscovered may miss one push, and a restarted
- * PeerManager's first sets are empty: no flapping for those). */
-static bool gone_state(const char *state)
+/* PeerManager reports id connected: the known table first (it may evict
+ * the peer reported longest ago, which the machine then forgets too). */
+static bool peer_status(sa_t *sa, const char *id, uint64_t height)
 {
-    return state && (strcmp(state, "disconnected") == 0 || strcmp(state, "banned") == 0
-                     || strcmp(state, "refused") == 0);
+    bool evicted;
+    sync_peer_id_t old;
+    if (!sync_known_seen(sa->known, id, sa->now, &evicted, old))
+        return false;
+    if (evicted)
+        peer_gone(sa, old, "evicted: the known-peer table is full");
+    sync_machine_on_peer_status(sa->m, sa->now, id, height, plausible_height(sa));
+    sa_drain(sa);
+    return true;
 }
 
+static void peer_left(sa_t *sa, const char *id, const char *reason)
+{
+    if (sync_known_gone(sa->known, id))
+        peer_gone(sa, id, reason);
+}
+
+/* PeerSet: connected entries are (re)reported to the machine with their
+ * rank and score; entries gone are gone at once; peers missing from the
+ * sets for SYNC_KNOWN_ABSENT_MS are gone too (sync_known.h). */
 static void on_peer_set(sa_t *sa, const Alys__Peer__PeerSet *ps)
 {
     for (size_t i = 0; i < ps->n_peers; i++) {
         const Alys__Peer__PeerEntry *e = ps->peers[i];
-        if (!e->peer_id || !*e->peer_id || strlen(e->peer_id) > SYNC_PEER_ID_MAX)
-            continue;
-        if (e->state && strcmp(e->state, "connected") == 0) {
+        sync_entry_kind_t kind = sync_known_entry_kind(e->state);
+        if (kind == SYNC_ENTRY_CONNECTED && sync_known_valid_id(e->peer_id)) {
+            /* Rank and score before the status (a known peer's new work is
+             * handed out on it) and after (a new peer exists only then). */
             sync_machine_on_peer_rank(sa->m, e->peer_id, (uint32_t) i);
             sync_machine_on_peer_score(sa->m, e->peer_id, e->score);
             peer_status(sa, e->peer_id, e->reported_height);
             sync_machine_on_peer_rank(sa->m, e->peer_id, (uint32_t) i);
             sync_machine_on_peer_score(sa->m, e->peer_id, e->score);
             sa_drain(sa);
-        } else if (gone_state(e->state)) {
-            peer_gone(sa, e->peer_id, e->state);
+        } else if (kind == SYNC_ENTRY_GONE) {
+            peer_left(sa, e->peer_id, e->state);
         }
     }
-    int64_t now = alys_mono_ms();
-    for (int k = 0; k < SYNC_MAX_PEERS; k++)
-        if (sa->known_used[k] && now - sa->known_seen[k] >= PEER_ABSENT_MS) {
-            char id[SYNC_PEER_ID_MAX + 1];
-            snprintf(id, sizeof id, "%s", sa->known[k]);
-            peer_gone(sa, id, "no longer in PeerManager's peer set");
-        }
+    sync_peer_id_t id;
+    while (sync_known_next_absent(sa->known, sa->now, id))
+        peer_gone(sa, id, "no longer in PeerManager's peer set");
     if (ps->batch_size) {
         sync_machine_on_batch_size(sa->m, ps->batch_size);
         sa_drain(sa);
@@ -307,41 +282,23 @@ static void on_peer_set(sa_t *sa, const Alys__Peer__PeerSet *ps)
 
 static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
 {
-    uint64_t now = sa_now_ms();
-    sync_outcome_t outcome = sync_bus_outcome(hr->outcome);
-    hdr_ctx_t *c = sa_hctx_find(sa, hr->request_id);
-    if (!c) {
+    sync_hdr_req_t req;
+    if (!sync_hdr_reqs_take(sa->hreqs, hr->request_id, &req)) {
         log_debug("headers for unknown request %" PRIu64 " ignored", hr->request_id);
         return;
     }
-    hdr_ctx_t ctx = *c;
-    c->used = false;
-    /* A short answer still carries headers (PeerManager scored the peer for
-     * it): keep what verifies; the next request continues from there, and a
-     * peer that has nothing more answers with none and is capped then. */
-    if (outcome == SYNC_OUTCOME_SHORT && hr->n_headers > 0)
-        outcome = SYNC_OUTCOME_OK;
-    if (outcome != SYNC_OUTCOME_OK) {
-        sa_error_metric(sa, sync_outcome_name(outcome));
-        sync_machine_on_headers(sa->m, now, ctx.req_id, outcome, ctx.start, 0, NULL);
-        sa_drain(sa);
-        return;
-    }
     char why[256];
-    if (!sa->have_genesis
-        || sync_verify_headers(&sa->genesis, sa->ring, (uint64_t) alys_now_ms(), ctx.start, ctx.count,
-                               ctx.parent, hr->headers, hr->n_headers, sa->hashes, why,
-                               sizeof why) != 0) {
-        if (!sa->have_genesis)
-            snprintf(why, sizeof why, "no genesis loaded");
-        log_warn("invalid headers from %s for [%" PRIu64 ",+%u): %s", ctx.peer, ctx.start, ctx.count, why);
+    uint32_t n = 0;
+    sync_outcome_t o = sync_headers_judge(sa->have_genesis ? &sa->genesis : NULL, sa->ring,
+                                          sa->now_unix, &req, sync_bus_outcome(hr->outcome),
+                                          hr->headers, hr->n_headers, sa->hashes, &n, why, sizeof why);
+    if (*why) {
+        log_warn("invalid headers from %s for [%" PRIu64 ",+%u): %s", req.peer, req.start, req.count, why);
         sa_error_metric(sa, "invalid_header");
-        sync_machine_on_headers(sa->m, now, ctx.req_id, SYNC_OUTCOME_INVALID, ctx.start, 0, NULL);
-        sa_drain(sa);
-        return;
+    } else if (o != SYNC_OUTCOME_OK) {
+        sa_error_metric(sa, sync_outcome_name(o));
     }
-    sync_machine_on_headers(sa->m, now, ctx.req_id, SYNC_OUTCOME_OK, ctx.start,
-                            (uint32_t) hr->n_headers, (const alys_hash_t *) sa->hashes);
+    sync_machine_on_headers(sa->m, sa->now, req.req_id, o, req.start, n, (const alys_hash_t *) sa->hashes);
     sa_drain(sa);
 }
 
@@ -360,7 +317,7 @@ static void on_fetch_result(sa_t *sa, const Alys__Peer__FetchResult *fr)
         alys_metric_add(sa->metrics, "alys_sync_bytes_downloaded_total", NULL,
                         "Bytes of the ranges PeerManager fetched for us", (double) fr->bytes);
     }
-    sync_machine_on_range_outcome(sa->m, sa_now_ms(), fr->request_id, outcome);
+    sync_machine_on_range_outcome(sa->m, sa->now, fr->request_id, outcome);
     sa_drain(sa);
 }
 
@@ -377,7 +334,7 @@ static void on_batch_outcome(sa_t *sa, const Alys__Peer__BatchOutcome *bo)
     log_warn("block %" PRIu64 " from %s refused: %s %s", bo->failed_height, bo->peer_id, reason,
              detail);
     sa_error_metric(sa, fault ? "block_invalid" : "block_processing");
-    sync_machine_on_block_failed(sa->m, sa_now_ms(), bo->failed_height, fault, reason);
+    sync_machine_on_block_failed(sa->m, sa->now, bo->failed_height, fault, reason);
     sa_drain(sa);
 }
 
@@ -392,7 +349,7 @@ static void on_peer_msg(sa_t *sa, const alys_env_t *env)
         pending_t *p = env->reply ? pend_find(sa, env->corr_id) : NULL;
         if (p)
             sa_pend_free(p);
-        sa->last_peer_set = alys_mono_ms();
+        sa->last_peer_set = sa->now;
         on_peer_set(sa, pm->peer_set);
         break;
     }
@@ -414,15 +371,11 @@ static void on_fetch_error(sa_t *sa, const alys_env_t *env)
         sync_outcome_t o = env->error && env->error->code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY
                                                                            : SYNC_OUTCOME_NO_PEER;
         log_warn("peer_manager refused request %" PRIu64 ": %s", f->req_id, msg);
-        if (f->headers) {
-            hdr_ctx_t *c = sa_hctx_find(sa, f->req_id);
-            if (c) {
-                c->used = false;
-                sync_machine_on_headers(sa->m, sa_now_ms(), f->req_id, o, c->start, 0, NULL);
-            }
-        } else {
-            sync_machine_on_range_outcome(sa->m, sa_now_ms(), f->req_id, o);
-        }
+        sync_hdr_req_t req;
+        if (!f->headers)
+            sync_machine_on_range_outcome(sa->m, sa->now, f->req_id, o);
+        else if (sync_hdr_reqs_take(sa->hreqs, f->req_id, &req))
+            sync_machine_on_headers(sa->m, sa->now, f->req_id, o, req.start, 0, NULL);
         sa_drain(sa);
         f->corr = 0;
         return;
@@ -462,7 +415,7 @@ static void on_checkpoints(sa_t *sa, pending_t *p, const Alys__Storage__Checkpoi
     }
     sa->client = p->client;                /* the ROLLBACK action answers it */
     sa->client_corr = p->client_corr;
-    int rc = sync_machine_recover_from_checkpoint(sa->m, sa_now_ms(), found->height, found->hash.data);
+    int rc = sync_machine_recover_from_checkpoint(sa->m, sa->now, found->height, found->hash.data);
     sa_drain(sa);
     sa->client = NULL;
     if (rc != 0)
@@ -477,7 +430,7 @@ static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
         log_warn("storage refused %s: %s", pend_name(p->kind), msg);
         sa_reply_ack(sa, p->client, p->client_corr, false, "storage refused: %s", msg);
         if (p->kind == P_ROLLBACK) {
-            sa->rolling_back = false;
+            sync_rollback_failed(sa->rollback);
             sa_request_head(sa);           /* the machine moved; storage did not */
         }
         return;
@@ -486,13 +439,11 @@ static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
         return;
     const Alys__Storage__StorageMsg *sm = env->storage;
     if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
-        if (p->kind == P_ROLLBACK)
-            sa_reply_ack(sa, p->client, p->client_corr, true, "rolled back to height %" PRIu64,
-                      sm->head->height);
         /* After a rollback, storage's head is the truth whatever we knew. */
         if (p->kind == P_ROLLBACK) {
-            sa->rolling_back = false;
-            sa->rollback_settled_at = alys_mono_ms();
+            sa_reply_ack(sa, p->client, p->client_corr, true, "rolled back to height %" PRIu64,
+                         sm->head->height);
+            sync_rollback_done(sa->rollback, sa->now);
         }
         on_head(sa, sm->head, p->kind == P_GET_HEAD ? p->height : UINT64_MAX);
     } else if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS) {
@@ -554,7 +505,7 @@ static void on_reply(sa_t *sa, const alys_env_t *env)
 static void on_status_request(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
     static sync_status_buf_t buf;
-    sync_bus_status(&buf, sa->m, sa_now_ms(), sa->production_allowed_at);
+    sync_bus_status(&buf, sa->m, sa->now, sa->now_unix, sa->production_allowed_at);
     Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
     msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_SYNC_STATUS;
     msg.sync_status = &buf.msg;
@@ -564,7 +515,7 @@ static void on_status_request(sa_t *sa, zframe_t *from, const alys_env_t *env)
 static void on_can_produce(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
     char reason[256];
-    sync_bus_can_produce_reason(sa->m, sa_now_ms(), reason, sizeof reason);
+    sync_bus_can_produce_reason(sa->m, sa->now, reason, sizeof reason);
     Alys__Sync__CanProduceBlocksReply r = ALYS__SYNC__CAN_PRODUCE_BLOCKS_REPLY__INIT;
     r.can_produce = sync_machine_can_produce_blocks(sa->m);
     r.reason = reason;
@@ -613,7 +564,7 @@ static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *e
 static void on_command(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
     const Alys__Sync__SyncMsg *sm = env->sync;
-    uint64_t now = sa_now_ms();
+    uint64_t now = sa->now;
     int rc = 0;
     const char *what = "";
     switch (sm->msg_case) {
@@ -649,7 +600,7 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
         sa_reply_ack(sa, from, env->corr_id, true, "ok");
         return;
     case ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED:
-        peer_gone(sa, sm->peer_disconnected->peer_id,
+        peer_left(sa, sm->peer_disconnected->peer_id,
                   sm->peer_disconnected->reason ? sm->peer_disconnected->reason : "");
         sa_reply_ack(sa, from, env->corr_id, true, "ok");
         return;
@@ -666,7 +617,7 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
     case ALYS__SYNC__SYNC_MSG__MSG_CREATE_CHECKPOINT:
         sa->client = from;
         sa->client_corr = env->corr_id;
-        sync_machine_create_checkpoint(sa->m, sa_now_ms());
+        sync_machine_create_checkpoint(sa->m, sa->now);
         sa_drain(sa);
         sa->client = NULL;
         return;
@@ -713,63 +664,46 @@ void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
 
 /* ---------------------------------------------------------------- restarts */
 
-void sa_restarted(sa_t *sa, int w, const char *how)
+void sa_restarted(sa_t *sa, sync_watch_t w, const char *how)
 {
-    watch_t *wt = &sa->watch[w];
-    int64_t now = alys_mono_ms();
-    if (wt->handled_at && now - wt->handled_at < RESTART_DEDUP_MS)
-        return;
-    wt->handled_at = now;
-    log_warn("%s restarted (%s)", wt->name, how);
+    const char *name = sync_restart_name(w);
+    log_warn("%s restarted (%s)", name, how);
     char labels[64];
-    snprintf(labels, sizeof labels, "actor=\"%s\"", wt->name);
+    snprintf(labels, sizeof labels, "actor=\"%s\"", name);
     alys_metric_add(sa->metrics, "alys_sync_actor_restarts_seen_total", labels,
                     "Restarts of other actors the SyncActor acted on", 1);
-    if (!sa->initialised) {
-        if (w == W_STORAGE)
-            sa_request_head(sa);
-        return;
+    unsigned fx = sync_restart_effects(w, sa->initialised);
+    if (fx & SYNC_RESTART_GET_HEAD)
+        sa_request_head(sa);
+    if (fx & SYNC_RESTART_REISSUE) {
+        sync_hdr_reqs_clear(sa->hreqs);
+        sync_machine_on_peer_manager_restarted(sa->m, sa->now);
+        sa_drain(sa);
+        sync_machine_on_processor_restarted(sa->m, sa->now);
+        sa_drain(sa);
     }
-    switch (w) {
-    case W_STORAGE: sa_request_head(sa); break;
-    case W_PEER_MANAGER:
-        /* Its requests in flight are lost, and so are the ranges it had
-         * downloaded but not yet handed to BlockProcessor (its reorder
-         * buffer): re-issue both. Ranges it had handed over and that commit
-         * after all are dropped from the window when the head passes them. */
-        for (size_t i = 0; i < MAX_HDR_CTX; i++)
-            sa->hctx[i].used = false;
-        sync_machine_on_peer_manager_restarted(sa->m, sa_now_ms());
-        sa_drain(sa);
-        sync_machine_on_processor_restarted(sa->m, sa_now_ms());
-        sa_drain(sa);
+    if (fx & SYNC_RESTART_GET_PEERS)
         sa_request_peers(sa);
-        break;
-    case W_PROCESSOR:
-        /* Nothing to re-fetch: PeerManager keeps every range in its reorder
-         * buffer until it is committed and resends what the old
-         * BlockProcessor held (peer_reorder.h). Should that fail, the
-         * machine's processing timeout re-fetches. */
-        break;
-    }
 }
+
 /* ---------------------------------------------------------------- events */
+
+static const char *event_field(const Alys__Control__Event *ev, const char *key)
+{
+    for (size_t i = 0; i < ev->n_fields; i++)
+        if (ev->fields[i]->key && strcmp(ev->fields[i]->key, key) == 0)
+            return ev->fields[i]->value;
+    return NULL;
+}
 
 void sa_on_lifecycle(sa_t *sa, const Alys__Control__Event *ev)
 {
-    if (!ev->kind || strcmp(ev->kind, "ready") != 0 || !ev->actor || !ev->detail)
+    if (!ev->kind || strcmp(ev->kind, "ready") != 0)
         return;
-    const char *p = strstr(ev->detail, "pid ");
-    int pid = p ? atoi(p + 4) : 0;
-    for (int w = 0; w < W_COUNT; w++) {
-        watch_t *wt = &sa->watch[w];
-        if (strcmp(ev->actor, wt->name) != 0 || pid <= 0)
-            continue;
-        int old = wt->pid;
-        wt->pid = pid;
-        if (old && old != pid)
-            sa_restarted(sa, w, "a new process is ready");
-    }
+    sync_watch_t w = sync_restart_watch_of(ev->actor);
+    int pid = sync_restart_event_pid(event_field(ev, "pid"), ev->detail);
+    if (w < SYNC_WATCH_COUNT && sync_restart_on_ready(sa->restarts, w, pid))
+        sa_restarted(sa, w, "a new process is ready");
 }
 
 void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev)
@@ -793,7 +727,7 @@ void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev)
 
 void sa_expire_pending(sa_t *sa)
 {
-    int64_t now = alys_mono_ms();
+    uint64_t now = sa->now;
     for (size_t i = 0; i < MAX_PENDING; i++) {
         pending_t *p = &sa->pend[i];
         if (!p->used || now < p->deadline)
@@ -805,11 +739,9 @@ void sa_expire_pending(sa_t *sa)
         pending_t copy = *p;
         sa_pend_free(p);
         if (copy.kind == P_ROLLBACK) {
-            sa->rolling_back = false;
+            sync_rollback_failed(sa->rollback);
             sa_request_head(sa);
         }
     }
-    for (size_t i = 0; i < MAX_HDR_CTX; i++)
-        if (sa->hctx[i].used && now >= sa->hctx[i].deadline)
-            sa->hctx[i].used = false;
+    sync_hdr_reqs_expire(sa->hreqs, now);
 }
