@@ -16,26 +16,11 @@
 
 /* ---- config ---------------------------------------------------------- */
 
-void
-sync_machine_config_defaults(sync_machine_config_t *cfg)
+/* The machine's own tunables: not keys of the node config (config.c does
+ * not know them), so their defaults live here and only here. */
+static void
+machine_tunables(sync_machine_config_t *cfg)
 {
-    if (!cfg)
-        return;
-    memset(cfg, 0, sizeof *cfg);
-    cfg->strategy = SYNC_STRATEGY_PARALLEL;
-    cfg->max_parallel_downloads = 3;
-    cfg->adaptive_batch = true;
-    cfg->fixed_batch_size = 256;
-    cfg->min_batch_size = 16;
-    cfg->max_batch_size = 1024;
-    cfg->checkpoint_interval = 100;
-    cfg->max_recovery_attempts = 5;
-    cfg->recovery_backoff_secs = 60;
-    cfg->auto_recovery = true;
-    cfg->production_threshold = 99.5;
-    cfg->production_max_blocks_behind = 10;
-    cfg->download_window = 1024;
-    cfg->request_timeout_ms = 5000;
     cfg->header_lookahead = 0;          /* 0 = 4 * download_window */
     cfg->header_batch = 512;
     cfg->max_range_attempts = 5;
@@ -50,14 +35,32 @@ sync_machine_config_defaults(sync_machine_config_t *cfg)
     cfg->req_id_base = 1;
 }
 
+/* The [sync] keys come from the node config, whose defaults are the one
+ * source of theirs (alys_config_defaults): none are repeated here. */
+void
+sync_machine_config_defaults(sync_machine_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    alys_config_t node;                 /* ~15 KB, once per machine */
+    alys_config_defaults(&node);
+    sync_machine_config_from(cfg, &node);
+    /* A default node has no bootstrap peers, but a machine built from the
+     * defaults (tests, the simulator) is told its peers: not solo. */
+    cfg->solo = false;
+}
+
 void
 sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node)
 {
     if (!cfg)
         return;
-    sync_machine_config_defaults(cfg);
-    if (!node)
+    if (!node) {
+        sync_machine_config_defaults(cfg);
         return;
+    }
+    memset(cfg, 0, sizeof *cfg);
+    machine_tunables(cfg);
     cfg->strategy = strcmp(node->strategy, "sequential") == 0
                   ? SYNC_STRATEGY_SEQUENTIAL : SYNC_STRATEGY_PARALLEL;
     cfg->max_parallel_downloads = node->max_parallel_downloads;
