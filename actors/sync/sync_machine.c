@@ -90,12 +90,20 @@ clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
 static void
 normalise_config(sync_machine_config_t *c)
 {
+    /* A zero window or timeout (a hand-built config: the node config
+     * refuses them) takes the node config's default, not a copy of it. */
+    if (c->download_window == 0 || c->request_timeout_ms == 0) {
+        sync_machine_config_t d;
+        sync_machine_config_defaults(&d);
+        if (c->download_window == 0)
+            c->download_window = d.download_window;
+        if (c->request_timeout_ms == 0)
+            c->request_timeout_ms = d.request_timeout_ms;
+    }
     c->max_parallel_downloads = clamp_u32(c->max_parallel_downloads, 1, SYNC_MAX_PARALLEL);
     c->max_batch_size = clamp_u32(c->max_batch_size, 1, 1u << 16);
     c->min_batch_size = clamp_u32(c->min_batch_size, 1, c->max_batch_size);
     c->fixed_batch_size = clamp_u32(c->fixed_batch_size, 1, 1u << 16);
-    if (c->download_window == 0)
-        c->download_window = 1024;
     if (c->download_window > (1u << 20))
         c->download_window = 1u << 20;
     if (c->header_lookahead == 0)
@@ -103,8 +111,6 @@ normalise_config(sync_machine_config_t *c)
     if (c->header_lookahead < c->download_window)
         c->header_lookahead = c->download_window;
     c->header_batch = clamp_u32(c->header_batch, 1, 1u << 16);
-    if (c->request_timeout_ms == 0)
-        c->request_timeout_ms = 5000;
     c->stall_floor_ms = clamp_u32(c->stall_floor_ms, 1, c->request_timeout_ms);
     if (c->stall_k <= 0)
         c->stall_k = 4.0;

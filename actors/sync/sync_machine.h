@@ -3,15 +3,19 @@
  *  No sockets, no clock reads, no I/O: every input takes now_ms (the caller's
  *  clock; a monotonic one is best, the machine only subtracts times) and the
  *  machine answers by queueing actions that the caller drains with
- *  sync_machine_next_action(). actors/sync/main.c owns the sockets and is a
- *  thin translator: message in -> one sync_machine_on_*() call -> drain the
- *  actions -> messages out.
+ *  sync_machine_next_action(). The actor's shell (main.c: sockets, loop,
+ *  clock; sync_inbox.c: messages in; sync_act.c: actions out) is a thin
+ *  translator: message in -> one sync_machine_on_*() call -> drain the
+ *  actions -> messages out. The decisions around the machine are pure
+ *  modules too: sync_headers.h (header verification), sync_known.h (the
+ *  peers the machine was told about), sync_restart.h (restarts of other
+ *  actors), sync_rollback.h (the quiet window after a Rollback).
  *
  *  States are the seed's SyncState: Discovering, DownloadingHeaders,
  *  DownloadingBlocks, CatchingUp, Synced, Failed, plus a Paused flag.
  *
  *  Data path. The machine never sees block bytes. It asks PeerManager for
- *  header ranges (FETCH_HEADERS; main.c verifies them with the chain module and
+ *  header ranges (FETCH_HEADERS; the caller verifies them, sync_headers.h, and
  *  reports the verified hashes) and for body ranges (FETCH_BLOCKS with the
  *  expected header hashes; PeerManager delivers the bodies straight to
  *  BlockProcessor). It learns the outcome of every request id from PeerManager
@@ -21,7 +25,8 @@
  *  (timeout, invalid, short, violation), so the machine does NOT emit
  *  PENALISE_PEER for those. It emits PENALISE_PEER only for what PeerManager
  *  cannot know: a staller reassigned by the window logic, an implausible
- *  reported height, and headers that main.c found invalid. A block that
+ *  reported height, and headers that failed verification (INVALID from
+ *  on_headers). A block that
  *  BlockProcessor refused makes the serving peer a suspect only: the range is
  *  fetched from another peer, and once a copy validates the machine emits
  *  RANGE_VERDICT{valid=false} for the suspect (and valid=true for the peer
@@ -29,42 +34,61 @@
  *  nobody is blamed for our own failures.
  *
  *  Design rules (details in sync_window.c):
- *  - Headers first, interleaved: one header request (bounded by header_batch)
- *    is in flight whenever fewer than header_lookahead verified hashes are
- *    held above the head, beside up to max_parallel_downloads body ranges
- *    (the limit counts body ranges only). Bodies are fetched only for heights
- *    with verified headers. DownloadingHeaders is the opening phase; once
- *    bodies flow the state stays DownloadingBlocks/CatchingUp.
- *  - Window: ranges cover (head, head + download_window] at most; new ranges
- *    are a window's share (download_window / max_parallel) at most.
+ *  - Headers first, interleaved: one header request (at most header_batch
+ *    headers) is in flight whenever the verified header tip is below the
+ *    target and fewer than header_lookahead verified hashes are held above
+ *    the head, beside up to max_parallel_downloads body ranges (the limit
+ *    counts body ranges only). Bodies are fetched only for heights with
+ *    verified headers (the sequential strategy fetches without them).
+ *    DownloadingHeaders is entered only from Discovering, far from the
+ *    target; once headers are held the state is DownloadingBlocks, and
+ *    CatchingUp within one download_window of the target.
+ *  - Window: ranges cover (head, head + download_window] at most; a new
+ *    range is the batch size (PeerManager's adaptive hint clamped to
+ *    [min_batch_size, max_batch_size], or fixed_batch_size) and at most a
+ *    window's share (download_window / max_parallel).
  *  - Stalls: only the lowest unfinished range is watched. Timeout =
  *    clamp(stall_k * EWMA(ms per block) * count * mult, stall_floor_ms,
  *    request_timeout_ms); mult doubles per reassignment (max 32) and decays
  *    x0.85 per completed range (Bitcoin Core's m_block_stalling_timeout).
+ *  - A range that fails is retried on another peer (the last
+ *    SYNC_EXCLUDE_MAX peers it failed on are avoided) up to
+ *    max_range_attempts times, then the sync is Failed (auto_recovery
+ *    retries after recovery_backoff_secs, max_recovery_attempts times).
  *  - A peer whose header reply shows it lacks a height it claimed (zero
  *    headers, or invalid ones) is believed only up to what it showed, for
- *    30 s, so a plausible height lie cannot hold the target up.
+ *    SYNC_HEIGHT_CAP_MS (30 s), so a plausible height lie cannot hold the
+ *    target up.
  *
- *  main.c, in short:
- *    cfg from sync_machine_config_from(&node_cfg), req_id_base unique per
- *    start; new(); init(head from Storage); then per message: the matching
- *    sync_machine_on_*() call, per timer (every ~100 ms): tick(); after each
+ *  The caller, in short (the SyncActor's shell; tests/unit/sync and the
+ *  simulator do the same):
+ *    cfg from sync_machine_config_from(&node_cfg) (the loaded config) or
+ *    sync_machine_config_defaults(), req_id_base unique per start; new();
+ *    init(head from Storage); then per message: the matching
+ *    sync_machine_on_*() call, per timer (every 100 ms): tick(); after each
  *    call drain next_action() and translate: FETCH_* -> PeerManager,
- *    CANCEL -> PeerManager, PENALISE_PEER -> alys.peer.Penalise (stall ->
- *    TIMEOUT, invalid_header and lied_height -> INVALID, reason =
- *    sync_penalty_name()), RANGE_VERDICT -> alys.peer.RangeVerdict,
- *    CREATE_CHECKPOINT/ROLLBACK -> Storage, STATE_CHANGED/CAN_PRODUCE_CHANGED
- *    -> event bus + log + metrics, RECOVERED -> alys_sync_recoveries_total,
- *    LOG -> log. Inputs: alys.peer.FetchResult -> on_range_outcome (the
- *    Outcome values are sync_outcome_t's), HeadersResult -> verify, then
- *    on_headers; BatchOutcome -> on_committed(head) then, if failed,
- *    on_block_failed; PeerSet -> on_peer_status/score/rank per entry and
- *    on_batch_size. Queries (GetSyncStatus, CanProduceBlocks) read
- *    get_progress()/get_state()/can_produce_blocks() directly.
+ *    CANCEL -> nothing is sent (there is no Cancel message: PeerManager
+ *    finishes or times the request out and the machine ignores the late
+ *    result; the caller forgets its own context), PENALISE_PEER ->
+ *    alys.peer.Penalise (stall -> TIMEOUT, invalid_header and lied_height ->
+ *    INVALID, reason = sync_penalty_name()), RANGE_VERDICT ->
+ *    alys.peer.RangeVerdict, CREATE_CHECKPOINT/ROLLBACK -> Storage,
+ *    STATE_CHANGED/CAN_PRODUCE_CHANGED -> event bus + log + metrics,
+ *    RECOVERED -> alys_sync_recoveries_total, LOG -> log. Inputs:
+ *    alys.peer.FetchResult -> on_range_outcome (the Outcome values are
+ *    sync_outcome_t's), HeadersResult -> verify, then on_headers;
+ *    BatchOutcome -> on_committed(head) then, if failed, on_block_failed;
+ *    PeerDiscovered / PeerSet "connected" entries -> on_peer_status (with
+ *    rank and score), PeerDisconnected / entries gone / peers absent from
+ *    the sets -> on_peer_disconnected (sync_known.h keeps the two in step),
+ *    PeerSet batch_size -> on_batch_size; a restart of PeerManager ->
+ *    on_peer_manager_restarted and on_processor_restarted. Queries
+ *    (GetSyncStatus, CanProduceBlocks) read get_progress()/get_state()/
+ *    can_produce_blocks() directly.
  *
  *  Ownership. sync_machine_new() allocates everything the machine will ever
- *  use (batch pool, header ring, action queue), so memory is bounded by the
- *  config; sync_machine_destroy() frees it and nulls the pointer. Actions are
+ *  use (range pool with its header hashes, header hash ring, action queue),
+ *  so memory is bounded by the config; sync_machine_destroy() frees it and nulls the pointer. Actions are
  *  copied out by value; the one pointer in an action (FETCH_BLOCKS.expected)
  *  points into the machine and stays valid until the next sync_machine_*()
  *  input call. Drain all actions after every input call.
@@ -100,8 +124,8 @@ typedef enum {
 
 typedef enum { SYNC_STRATEGY_PARALLEL, SYNC_STRATEGY_SEQUENTIAL } sync_strategy_t;
 
-/* Outcome of one request id, as PeerManager (or main.c for header checks)
- * reports it. The values are alys.peer.Outcome's (proto/peer.proto). */
+/* Outcome of one request id, as PeerManager (or the header verification,
+ * sync_headers.h) reports it. The values are alys.peer.Outcome's (proto/peer.proto). */
 typedef enum {
     SYNC_OUTCOME_OK = 0,       /* bodies delivered to BlockProcessor / headers verified */
     SYNC_OUTCOME_TIMEOUT = 1,
@@ -114,7 +138,7 @@ typedef enum {
 
 typedef enum {
     SYNC_PENALTY_STALL = 0,    /* held up the download window past its timeout */
-    SYNC_PENALTY_INVALID_HEADER,/* main.c's header verification failed */
+    SYNC_PENALTY_INVALID_HEADER,/* header verification failed (INVALID from on_headers) */
     SYNC_PENALTY_LIED_HEIGHT,  /* reported a height above the wall-clock slot */
 } sync_penalty_t;
 
@@ -191,7 +215,10 @@ typedef struct {
 } sync_action_t;
 
 /* Everything the machine is tuned by. Fill with sync_machine_config_from()
- * (from the node config) or sync_machine_config_defaults(), then adjust. */
+ * (from the loaded node config) or sync_machine_config_defaults() (the node
+ * config's defaults), then adjust. The [sync] keys' defaults live in the
+ * node config only (alys_config_defaults); the machine tunables below have
+ * theirs in sync_machine.c. Out-of-range values are clamped by new(). */
 typedef struct {
     sync_strategy_t strategy;
     uint32_t max_parallel_downloads;   /* ranges in flight, [1, SYNC_MAX_PARALLEL] */
@@ -207,12 +234,14 @@ typedef struct {
     uint64_t download_window;          /* blocks ahead of the committed head */
     uint32_t request_timeout_ms;       /* upper bound of the adaptive timeout */
     /* Machine tunables (not in the TOML; defaults are sound). */
-    uint64_t header_lookahead;         /* verified header hashes kept, 4 * window */
+    uint64_t header_lookahead;         /* verified header hashes kept above the head;
+                                          0 = 4 * download_window, at least the window */
     uint32_t header_batch;             /* headers per GetHeaders, 512 */
     uint32_t max_range_attempts;       /* attempts per range before Failed, 5 */
     uint32_t stall_floor_ms;           /* adaptive timeout floor, 1000 */
     double   stall_k;                  /* timeout = k * expected time, 4 */
-    uint32_t lost_request_ms;          /* no outcome at all: request lost, 2*timeout+1000 */
+    uint32_t lost_request_ms;          /* no outcome at all: request lost;
+                                          0 = 2 * request_timeout_ms + 1000 */
     uint32_t processing_timeout_ms;    /* delivered but head still: processor lost them, 30000 */
     uint32_t discovery_interval_ms;    /* one Discovering attempt per interval, 1000 */
     uint32_t max_discovery_attempts;   /* then Failed; 0 = keep discovering, 30 */
@@ -300,8 +329,11 @@ typedef struct {
 typedef struct _sync_machine_t sync_machine_t;
 
 /* ---- config ---------------------------------------------------------- */
+/* The node config's defaults (alys_config_defaults) through config_from,
+ * with solo false (a machine built from defaults is told its peers). */
 void sync_machine_config_defaults(sync_machine_config_t *cfg);
-/* The [sync] keys of the node config, plus solo = no bootstrap peers. */
+/* The [sync] keys of the loaded node config, plus solo = no bootstrap
+ * peers, plus the machine tunables' defaults. node NULL: the defaults. */
 void sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node);
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -343,7 +375,7 @@ int sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size);
 
 /* Headers for a FETCH_HEADERS request. OK: hashes[0..count) are the verified
  * header hashes of [start, start+count) (count may be less than asked).
- * INVALID: main.c's verification failed (the machine penalises the peer).
+ * INVALID: the caller's verification failed (the machine penalises the peer).
  * Other outcomes: PeerManager's report (it scored them). */
 int sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                             sync_outcome_t outcome, uint64_t start, uint32_t count,
@@ -362,7 +394,8 @@ int sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t he
                               const alys_hash_t hash);
 int sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
                                  bool peer_at_fault, const char *reason);
-/* An actor restarted (main.c sees it on the lifecycle events): what it held
+/* An actor restarted (the caller sees it on the lifecycle events and its
+ * sockets; sync_restart.h decides, once per process instance): what it held
  * is lost, so the machine re-issues it without blaming anyone. */
 int sync_machine_on_processor_restarted(sync_machine_t *self, uint64_t now_ms);
 int sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms);
