@@ -218,7 +218,9 @@ static int setup(sa_t *sa)
     sa->known = sync_known_new(SYNC_MAX_PEERS, SYNC_KNOWN_ABSENT_MS);
     sa->restarts = sync_restart_new();
     sa->rollback = sync_rollback_new(SYNC_ROLLBACK_QUIET_MS);
-    if (!sa->m || !sa->ring || !sa->hreqs || !sa->known || !sa->restarts || !sa->rollback) {
+    sa->pend = sync_pending_new(MAX_PENDING);
+    if (!sa->m || !sa->ring || !sa->hreqs || !sa->known || !sa->restarts || !sa->rollback
+        || !sa->pend) {
         log_error("out of memory");
         return -1;
     }
@@ -248,9 +250,9 @@ static int setup(sa_t *sa)
 
 static void teardown(sa_t *sa)
 {
-    for (size_t i = 0; i < MAX_PENDING; i++)
-        if (sa->pend[i].used)
-            sa_pend_free(&sa->pend[i]);
+    sync_pend_t p;
+    while (sa->pend && sync_pending_next_expired(sa->pend, UINT64_MAX, &p))
+        sa_pend_done(&p);                  /* every client frame */
     for (int w = 0; w < SYNC_WATCH_COUNT; w++)
         zsock_destroy(&sa->mon[w]);
     zsock_destroy(&sa->pm);
@@ -263,6 +265,7 @@ static void teardown(sa_t *sa)
     sync_known_destroy(&sa->known);
     sync_restart_destroy(&sa->restarts);
     sync_rollback_destroy(&sa->rollback);
+    sync_pending_destroy(&sa->pend);
     free(sa->expected);
     if (sa->have_genesis)
         alys_genesis_clear(&sa->genesis);

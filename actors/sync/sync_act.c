@@ -91,7 +91,7 @@ void sa_error_metric(sa_t *sa, const char *type)
 static uint64_t fetch_corr(sa_t *sa, uint64_t req_id, bool headers)
 {
     uint64_t corr = alys_next_corr_id();
-    sa->fcorr[sa->fcorr_next++ % FETCH_CORR] = (fetch_corr_t){corr, req_id, headers};
+    sync_pending_fetch_sent(sa->pend, corr, req_id, headers);
     return corr;
 }
 
@@ -218,7 +218,7 @@ static void act_can_produce(sa_t *sa, const sync_action_t *a)
 
 static void act_create_checkpoint(sa_t *sa, const sync_action_t *a)
 {
-    pending_t *p = sa_pend_add(sa, P_CREATE_CP, STORAGE_TIMEOUT_MS);
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_CREATE_CP, STORAGE_TIMEOUT_MS);
     if (!p) {
         sa_reply_ack(sa, sa->client, sa->client_corr, false, "too many requests in flight");
         return;
@@ -239,10 +239,10 @@ static void act_create_checkpoint(sa_t *sa, const sync_action_t *a)
 static void act_rollback(sa_t *sa, const sync_action_t *a)
 {
     /* A head asked for before the rollback would move the machine back up. */
-    for (size_t i = 0; i < MAX_PENDING; i++)
-        if (sa->pend[i].used && sa->pend[i].kind == P_GET_HEAD)
-            sa_pend_free(&sa->pend[i]);
-    pending_t *p = sa_pend_add(sa, P_ROLLBACK, STORAGE_TIMEOUT_MS * 5);
+    sync_pend_t stale;
+    while (sync_pending_next_of_kind(sa->pend, SYNC_PEND_GET_HEAD, &stale))
+        sa_pend_done(&stale);
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_ROLLBACK, STORAGE_TIMEOUT_MS * 5);
     if (!p) {
         sa_reply_ack(sa, sa->client, sa->client_corr, false, "too many requests in flight");
         return;

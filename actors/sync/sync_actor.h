@@ -15,7 +15,9 @@
  *  else reads a clock. Messages carry unix ms (sync_bus_unix converts).
  *
  *  Ownership: one sa_t, made and freed by main.c; sockets are main.c's, the
- *  other files only send on them. A pending_t owns its client frame.
+ *  other files only send on them. A request in sync_pending holds a zframe_t
+ *  client (a copy of the asker's identity) that whoever takes the request
+ *  out frees (sa_pend_done).
  */
 #ifndef SYNC_ACTOR_H
 #define SYNC_ACTOR_H
@@ -30,6 +32,7 @@
 #include "sync_headers.h"
 #include "sync_known.h"
 #include "sync_machine.h"
+#include "sync_pending.h"
 #include "sync_restart.h"
 #include "sync_rollback.h"
 
@@ -37,28 +40,6 @@
 #define PEERS_POLL_MS       2500       /* PeerManager pushes one at least every 2 s */
 #define MAX_PENDING         64
 #define MAX_HDR_REQS        8
-#define FETCH_CORR          256        /* recent fetch corr_ids, for Error replies */
-
-typedef enum { P_GET_HEAD, P_CREATE_CP, P_LIST_CP, P_ROLLBACK, P_PROCESS, P_GET_PEERS } pend_kind_t;
-
-/* A request to another actor awaiting its reply, and who asked us for it. */
-typedef struct {
-    bool        used;
-    pend_kind_t kind;
-    uint64_t    corr_id;
-    uint64_t    deadline;       /* monotonic ms */
-    zframe_t   *client;         /* owned; NULL when no client waits */
-    uint64_t    client_corr;
-    uint64_t    height;
-} pending_t;
-
-/* A fetch sent to PeerManager: its envelope corr_id and the machine's
- * request id, so an Error reply instead of a result still reaches it. */
-typedef struct {
-    uint64_t corr;
-    uint64_t req_id;
-    bool     headers;
-} fetch_corr_t;
 
 typedef struct {
     alys_actor_t  *actor;
@@ -74,6 +55,7 @@ typedef struct {
     sync_known_t    *known;
     sync_restart_t  *restarts;
     sync_rollback_t *rollback;
+    sync_pending_t  *pend;              /* our requests awaiting replies */
 
     /* The clocks, read by main.c once per callback (sa_clock) and passed
      * from here to every input: the other files read no clock. */
@@ -83,10 +65,7 @@ typedef struct {
     zsock_t *pm, *storage, *bp, *sub;
     zsock_t *mon[SYNC_WATCH_COUNT];     /* monitors of pm, storage, bp */
 
-    pending_t pend[MAX_PENDING];
     alys_hash_t hashes[SYNC_HEADERS_MAX];
-    fetch_corr_t fcorr[FETCH_CORR];
-    size_t   fcorr_next;
     ProtobufCBinaryData *expected;      /* FetchBlocks expected_hashes scratch */
     size_t   expected_cap;
 
@@ -124,9 +103,9 @@ void sa_publish_metrics(sa_t *sa, const sync_progress_t *p);
 
 /* NULL when the table is full: the caller answers its client or retries
  * on a later tick. */
-pending_t *sa_pend_add(sa_t *sa, pend_kind_t kind, int64_t timeout_ms);
-void sa_pend_take_client(sa_t *sa, pending_t *p);  /* the current input's client */
-void sa_pend_free(pending_t *p);
+sync_pend_t *sa_pend_add(sa_t *sa, sync_pend_kind_t kind, uint32_t timeout_ms);
+void sa_pend_take_client(sa_t *sa, sync_pend_t *p);  /* the current input's client */
+void sa_pend_done(sync_pend_t *p);                   /* frees its client frame */
 void sa_expire_pending(sa_t *sa);
 
 void sa_request_head(sa_t *sa);          /* GetHead, unless one is in flight */

@@ -35,27 +35,12 @@
 
 /* ---------------------------------------------------------------- pending */
 
-static const char *pend_name(pend_kind_t k)
+sync_pend_t *sa_pend_add(sa_t *sa, sync_pend_kind_t kind, uint32_t timeout_ms)
 {
-    static const char *n[] = {"GetHead", "CreateCheckpoint", "ListCheckpoints", "Rollback",
-                              "ProcessBatch", "GetPeers"};
-    return n[k];
+    return sync_pending_add(sa->pend, kind, alys_next_corr_id(), sa->now, timeout_ms);
 }
 
-pending_t *sa_pend_add(sa_t *sa, pend_kind_t kind, int64_t timeout_ms)
-{
-    pending_t *slot = NULL;
-    for (size_t i = 0; i < MAX_PENDING && !slot; i++)
-        if (!sa->pend[i].used)
-            slot = &sa->pend[i];
-    if (!slot)
-        return NULL;
-    *slot = (pending_t){.used = true, .kind = kind, .corr_id = alys_next_corr_id(),
-                        .deadline = sa->now + (uint64_t) timeout_ms};
-    return slot;
-}
-
-void sa_pend_take_client(sa_t *sa, pending_t *p)
+void sa_pend_take_client(sa_t *sa, sync_pend_t *p)
 {
     if (sa->client) {
         p->client = zframe_dup(sa->client);
@@ -63,26 +48,11 @@ void sa_pend_take_client(sa_t *sa, pending_t *p)
     }
 }
 
-static pending_t *pend_find(sa_t *sa, uint64_t corr_id)
+void sa_pend_done(sync_pend_t *p)
 {
-    for (size_t i = 0; i < MAX_PENDING; i++)
-        if (sa->pend[i].used && sa->pend[i].corr_id == corr_id)
-            return &sa->pend[i];
-    return NULL;
-}
-
-static bool pend_has(sa_t *sa, pend_kind_t kind)
-{
-    for (size_t i = 0; i < MAX_PENDING; i++)
-        if (sa->pend[i].used && sa->pend[i].kind == kind)
-            return true;
-    return false;
-}
-
-void sa_pend_free(pending_t *p)
-{
-    zframe_destroy(&p->client);
-    p->used = false;
+    zframe_t *client = p->client;
+    zframe_destroy(&client);
+    p->client = NULL;
 }
 
 /* ---------------------------------------------------------------- requests out */
@@ -91,9 +61,9 @@ static uint64_t machine_head(sa_t *sa);
 
 void sa_request_head(sa_t *sa)
 {
-    if (pend_has(sa, P_GET_HEAD))
+    if (sync_pending_has_kind(sa->pend, SYNC_PEND_GET_HEAD))
         return;
-    pending_t *p = sa_pend_add(sa, P_GET_HEAD, STORAGE_TIMEOUT_MS);
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_GET_HEAD, STORAGE_TIMEOUT_MS);
     if (!p)
         return;
     p->height = sa->initialised ? machine_head(sa) : 0;     /* what we knew when asking */
@@ -107,9 +77,9 @@ void sa_request_head(sa_t *sa)
 
 void sa_request_peers(sa_t *sa)
 {
-    if (pend_has(sa, P_GET_PEERS))
+    if (sync_pending_has_kind(sa->pend, SYNC_PEND_GET_PEERS))
         return;
-    pending_t *p = sa_pend_add(sa, P_GET_PEERS, PEERS_POLL_MS);
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_GET_PEERS, PEERS_POLL_MS);
     if (!p)
         return;
     Alys__Peer__GetPeers gp = ALYS__PEER__GET_PEERS__INIT;
@@ -121,7 +91,7 @@ void sa_request_peers(sa_t *sa)
 
 static void request_list_checkpoints(sa_t *sa, uint64_t height)
 {
-    pending_t *p = sa_pend_add(sa, P_LIST_CP, STORAGE_TIMEOUT_MS);
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_LIST_CP, STORAGE_TIMEOUT_MS);
     if (!p) {
         sa_reply_ack(sa, sa->client, sa->client_corr, false, "too many requests in flight");
         return;
@@ -346,9 +316,8 @@ static void on_peer_msg(sa_t *sa, const alys_env_t *env)
     case ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT: on_fetch_result(sa, pm->fetch_result); break;
     case ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME: on_batch_outcome(sa, pm->batch_outcome); break;
     case ALYS__PEER__PEER_MSG__MSG_PEER_SET: {
-        pending_t *p = env->reply ? pend_find(sa, env->corr_id) : NULL;
-        if (p)
-            sa_pend_free(p);
+        if (env->reply)
+            sync_pending_take(sa->pend, env->corr_id, NULL);    /* our GetPeers: no client */
         sa->last_peer_set = sa->now;
         on_peer_set(sa, pm->peer_set);
         break;
@@ -363,30 +332,27 @@ static void on_peer_msg(sa_t *sa, const alys_env_t *env)
  * served anything, so the machine re-issues it without blame. */
 static void on_fetch_error(sa_t *sa, const alys_env_t *env)
 {
-    for (size_t i = 0; i < FETCH_CORR; i++) {
-        fetch_corr_t *f = &sa->fcorr[i];
-        if (!f->corr || f->corr != env->corr_id)
-            continue;
-        const char *msg = env->error && env->error->message ? env->error->message : "";
-        sync_outcome_t o = env->error && env->error->code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY
-                                                                           : SYNC_OUTCOME_NO_PEER;
-        log_warn("peer_manager refused request %" PRIu64 ": %s", f->req_id, msg);
-        sync_hdr_req_t req;
-        if (!f->headers)
-            sync_machine_on_range_outcome(sa->m, sa->now, f->req_id, o);
-        else if (sync_hdr_reqs_take(sa->hreqs, f->req_id, &req))
-            sync_machine_on_headers(sa->m, sa->now, f->req_id, o, req.start, 0, NULL);
-        sa_drain(sa);
-        f->corr = 0;
+    uint64_t req_id;
+    bool headers;
+    if (!sync_pending_fetch_refused(sa->pend, env->corr_id, &req_id, &headers))
         return;
-    }
+    const char *msg = env->error && env->error->message ? env->error->message : "";
+    sync_outcome_t o = env->error && env->error->code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY
+                                                                       : SYNC_OUTCOME_NO_PEER;
+    log_warn("peer_manager refused request %" PRIu64 ": %s", req_id, msg);
+    sync_hdr_req_t req;
+    if (!headers)
+        sync_machine_on_range_outcome(sa->m, sa->now, req_id, o);
+    else if (sync_hdr_reqs_take(sa->hreqs, req_id, &req))
+        sync_machine_on_headers(sa->m, sa->now, req_id, o, req.start, 0, NULL);
+    sa_drain(sa);
 }
 
 /* ---------------------------------------------------------------- storage replies */
 
-static void on_checkpoints(sa_t *sa, pending_t *p, const Alys__Storage__Checkpoints *cps)
+static void on_checkpoints(sa_t *sa, sync_pend_t *p, const Alys__Storage__Checkpoints *cps)
 {
-    if (p->kind == P_CREATE_CP) {
+    if (p->kind == SYNC_PEND_CREATE_CP) {
         Alys__Chain__BlockCheckpoint *cp = cps->n_checkpoints ? cps->checkpoints[0] : NULL;
         if (cp) {
             alys_metric_set(sa->metrics, "alys_checkpoint_height", NULL, "Latest checkpoint height",
@@ -403,7 +369,7 @@ static void on_checkpoints(sa_t *sa, pending_t *p, const Alys__Storage__Checkpoi
             sa_reply_ack(sa, p->client, p->client_corr, false, "storage wrote no checkpoint");
         return;
     }
-    /* P_LIST_CP: RecoverFromCheckpoint{height} needs the checkpoint's hash. */
+    /* SYNC_PEND_LIST_CP: RecoverFromCheckpoint{height} needs the checkpoint's hash. */
     const Alys__Chain__BlockCheckpoint *found = NULL;
     for (size_t i = 0; i < cps->n_checkpoints; i++)
         if (cps->checkpoints[i]->height == p->height && cps->checkpoints[i]->hash.len == ALYS_HASH_LEN)
@@ -423,13 +389,13 @@ static void on_checkpoints(sa_t *sa, pending_t *p, const Alys__Storage__Checkpoi
                   "cannot recover to %" PRIu64 ": above the committed head", p->height);
 }
 
-static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
+static void on_storage_reply(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
 {
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR) {
         const char *msg = env->error && env->error->message ? env->error->message : "error";
-        log_warn("storage refused %s: %s", pend_name(p->kind), msg);
+        log_warn("storage refused %s: %s", sync_pending_kind_name(p->kind), msg);
         sa_reply_ack(sa, p->client, p->client_corr, false, "storage refused: %s", msg);
-        if (p->kind == P_ROLLBACK) {
+        if (p->kind == SYNC_PEND_ROLLBACK) {
             sync_rollback_failed(sa->rollback);
             sa_request_head(sa);           /* the machine moved; storage did not */
         }
@@ -440,12 +406,12 @@ static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
     const Alys__Storage__StorageMsg *sm = env->storage;
     if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
         /* After a rollback, storage's head is the truth whatever we knew. */
-        if (p->kind == P_ROLLBACK) {
+        if (p->kind == SYNC_PEND_ROLLBACK) {
             sa_reply_ack(sa, p->client, p->client_corr, true, "rolled back to height %" PRIu64,
                          sm->head->height);
             sync_rollback_done(sa->rollback, sa->now);
         }
-        on_head(sa, sm->head, p->kind == P_GET_HEAD ? p->height : UINT64_MAX);
+        on_head(sa, sm->head, p->kind == SYNC_PEND_GET_HEAD ? p->height : UINT64_MAX);
     } else if (sm->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS) {
         on_checkpoints(sa, p, sm->checkpoints);
     }
@@ -453,7 +419,7 @@ static void on_storage_reply(sa_t *sa, pending_t *p, const alys_env_t *env)
 
 /* ---------------------------------------------------------------- processor replies */
 
-static void on_processed(sa_t *sa, pending_t *p, const alys_env_t *env)
+static void on_processed(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
 {
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR) {
         sa_reply_ack(sa, p->client, p->client_corr, false, "block processor refused: %s",
@@ -481,23 +447,20 @@ static void on_processed(sa_t *sa, pending_t *p, const alys_env_t *env)
 
 static void on_reply(sa_t *sa, const alys_env_t *env)
 {
-    pending_t *p = pend_find(sa, env->corr_id);
-    if (!p) {
+    sync_pend_t copy;                     /* out of the table: handlers may add pendings */
+    if (!sync_pending_take(sa->pend, env->corr_id, &copy)) {
         log_debug("late or unknown reply %s %" PRIu64 " from %s", alys_env_body_name(env),
                   env->corr_id, env->sender);
         return;
     }
-    pending_t copy = *p;                  /* handlers may add pendings */
-    p->used = false;
-    p->client = NULL;
     switch (copy.kind) {
-    case P_GET_HEAD: case P_CREATE_CP: case P_LIST_CP: case P_ROLLBACK:
+    case SYNC_PEND_GET_HEAD: case SYNC_PEND_CREATE_CP: case SYNC_PEND_LIST_CP: case SYNC_PEND_ROLLBACK:
         on_storage_reply(sa, &copy, env);
         break;
-    case P_PROCESS: on_processed(sa, &copy, env); break;
-    case P_GET_PEERS: break;
+    case SYNC_PEND_PROCESS: on_processed(sa, &copy, env); break;
+    case SYNC_PEND_GET_PEERS: break;
     }
-    zframe_destroy(&copy.client);
+    sa_pend_done(&copy);
 }
 
 /* ---------------------------------------------------------------- sync mailbox */
@@ -533,7 +496,7 @@ static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *e
                   MAX_BATCH_BLOCKS);
         return;
     }
-    pending_t *p = sa_pend_add(sa, P_PROCESS, PROCESS_TIMEOUT_MS);
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_PROCESS, PROCESS_TIMEOUT_MS);
     if (!p) {
         sa_reply_ack(sa, from, env->corr_id, false, "too many batches in flight");
         return;
@@ -555,8 +518,10 @@ static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *e
     out.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
     out.processor = &pm;
     if (sa_send_env(sa->bp, &out, "block_processor") != 0) {
-        sa_reply_ack(sa, p->client, p->client_corr, false, "block processor unreachable");
-        sa_pend_free(p);
+        sync_pend_t failed;
+        sync_pending_take(sa->pend, out.corr_id, &failed);
+        sa_reply_ack(sa, failed.client, failed.client_corr, false, "block processor unreachable");
+        sa_pend_done(&failed);
     }
 }
 
@@ -637,7 +602,7 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
 
 void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
-    if (env->reply && env->corr_id && pend_find(sa, env->corr_id)) {
+    if (env->reply && sync_pending_known(sa->pend, env->corr_id)) {
         if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PEER)
             on_peer_msg(sa, env);          /* GetPeers -> PeerSet */
         else
@@ -727,21 +692,18 @@ void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev)
 
 void sa_expire_pending(sa_t *sa)
 {
-    uint64_t now = sa->now;
-    for (size_t i = 0; i < MAX_PENDING; i++) {
-        pending_t *p = &sa->pend[i];
-        if (!p->used || now < p->deadline)
-            continue;
-        log_debug("%s %" PRIu64 " timed out", pend_name(p->kind), p->corr_id);
-        if (p->kind != P_GET_PEERS && p->kind != P_GET_HEAD)
+    sync_pend_t p;
+    while (sync_pending_next_expired(sa->pend, sa->now, &p)) {
+        const char *name = sync_pending_kind_name(p.kind);
+        log_debug("%s %" PRIu64 " timed out", name, p.corr_id);
+        if (p.kind != SYNC_PEND_GET_PEERS && p.kind != SYNC_PEND_GET_HEAD)
             sa_error_metric(sa, "request_timeout");
-        sa_reply_ack(sa, p->client, p->client_corr, false, "%s timed out", pend_name(p->kind));
-        pending_t copy = *p;
-        sa_pend_free(p);
-        if (copy.kind == P_ROLLBACK) {
+        sa_reply_ack(sa, p.client, p.client_corr, false, "%s timed out", name);
+        sa_pend_done(&p);
+        if (p.kind == SYNC_PEND_ROLLBACK) {
             sync_rollback_failed(sa->rollback);
             sa_request_head(sa);
         }
     }
-    sync_hdr_reqs_expire(sa->hreqs, now);
+    sync_hdr_reqs_expire(sa->hreqs, sa->now);
 }
