@@ -53,6 +53,56 @@ uint32_t sync_bus_penalty_outcome(sync_penalty_t p)
     return p == SYNC_PENALTY_STALL ? ALYS__PEER__OUTCOME__TIMEOUT : ALYS__PEER__OUTCOME__INVALID;
 }
 
+sync_refusal_t sync_bus_refusal(const char *reason, const char *detail, uint64_t failed_height,
+                                uint64_t range_start)
+{
+    if (reason && detail && strcmp(reason, "dropped") == 0 && strcmp(detail, "after_failure") == 0)
+        return SYNC_REFUSAL_REPEAT;
+    return sync_bus_reason_is_peer_fault(reason, failed_height, range_start) ? SYNC_REFUSAL_PEER_FAULT
+                                                                             : SYNC_REFUSAL_OURS;
+}
+
+sync_outcome_t sync_bus_error_outcome(uint32_t code)
+{
+    return code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY : SYNC_OUTCOME_NO_PEER;
+}
+
+/* ---- Storage -------------------------------------------------------------------------- */
+
+bool sync_bus_head_resets(bool initialised, uint64_t height, uint64_t asked_at_head)
+{
+    return !initialised || height < asked_at_head;
+}
+
+bool sync_bus_parse_head_advanced(const char *detail, uint64_t *height, alys_hash_t hash)
+{
+    unsigned long long h = 0;
+    char hex[2 * ALYS_HASH_LEN + 1];
+    if (!detail || sscanf(detail, "height=%llu hash=%64s", &h, hex) != 2
+        || alys_unhex(hex, hash, ALYS_HASH_LEN) != 0)
+        return false;
+    *height = h;
+    return true;
+}
+
+uint64_t sync_bus_checkpoints_passed(uint64_t last_seen, uint64_t height, uint64_t interval)
+{
+    if (height <= last_seen)
+        return 0;
+    uint64_t n = (height - last_seen) / (interval ? interval : 1);
+    return n ? n : 1;
+}
+
+const Alys__Chain__BlockCheckpoint *sync_bus_find_checkpoint(const Alys__Storage__Checkpoints *cps,
+                                                             uint64_t height)
+{
+    const Alys__Chain__BlockCheckpoint *found = NULL;
+    for (size_t i = 0; cps && i < cps->n_checkpoints; i++)
+        if (cps->checkpoints[i]->height == height && cps->checkpoints[i]->hash.len == ALYS_HASH_LEN)
+            found = cps->checkpoints[i];
+    return found;
+}
+
 /* ---- SyncProgress / SyncStatus --------------------------------------------------------- */
 
 void sync_bus_progress(sync_progress_buf_t *buf, const sync_machine_t *m, uint64_t now_ms,

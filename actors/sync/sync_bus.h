@@ -42,6 +42,40 @@ sync_outcome_t sync_bus_outcome(uint32_t outcome);
 bool sync_bus_reason_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start);
 /* alys.peer.Penalise outcome for a machine penalty. */
 uint32_t sync_bus_penalty_outcome(sync_penalty_t p);
+/* What a refused block of a BatchOutcome means (reason, detail: its
+ * fields; failed_height, range_start: the block and its range's first). */
+typedef enum {
+    SYNC_REFUSAL_REPEAT,        /* "dropped"/"after_failure": the lower range's
+                                   failure re-queued it already: nothing */
+    SYNC_REFUSAL_PEER_FAULT,    /* its content: the serving peer may have lied */
+    SYNC_REFUSAL_OURS,          /* storage, busy, restart: nobody's fault */
+} sync_refusal_t;
+sync_refusal_t sync_bus_refusal(const char *reason, const char *detail, uint64_t failed_height,
+                                uint64_t range_start);
+/* PeerManager answered a fetch with an Error of code (alys_err_t): nobody
+ * served anything; BUSY is re-issued a little later, the rest at once. */
+sync_outcome_t sync_bus_error_outcome(uint32_t code);
+
+/* ---- Storage ------------------------------------------------------------- */
+/* Storage's head as a reply to our GetHead: true when the machine must be
+ * (re)initialised from it (the first head, or one below what the machine
+ * held when we asked: storage went back, a rollback we did not ask for);
+ * false: it is a commit report like any other. A reply below the machine's
+ * head now but not below asked_at_head is only older than a commit since.
+ * The answer to our Rollback is passed with asked_at_head UINT64_MAX: after
+ * a rollback, Storage's head is the truth whatever the machine knew. */
+bool sync_bus_head_resets(bool initialised, uint64_t height, uint64_t asked_at_head);
+/* Storage's "head_advanced" event detail "height=H hash=HEX": true and
+ * height/hash filled when it parses. */
+bool sync_bus_parse_head_advanced(const char *detail, uint64_t *height, alys_hash_t hash);
+/* Checkpoints written between the last one seen and one at height: Storage
+ * writes one every interval blocks and reports only the latest. 0 when
+ * height is not above last_seen, at least 1 otherwise. */
+uint64_t sync_bus_checkpoints_passed(uint64_t last_seen, uint64_t height, uint64_t interval);
+/* The checkpoint at height in a Checkpoints reply (with a full hash), or
+ * NULL (RecoverFromCheckpoint needs its hash). */
+const Alys__Chain__BlockCheckpoint *sync_bus_find_checkpoint(const Alys__Storage__Checkpoints *cps,
+                                                             uint64_t height);
 
 /* ---- SyncProgress / SyncStatus ------------------------------------------------ */
 typedef struct {

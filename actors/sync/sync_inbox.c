@@ -122,13 +122,13 @@ static void checkpoint_seen(sa_t *sa, uint64_t height, bool explicit)
     if (explicit)
         alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
                         "Total checkpoints created", 1);
-    if (height <= sa->last_checkpoint_seen)
+    uint64_t n = sync_bus_checkpoints_passed(sa->last_checkpoint_seen, height,
+                                             sa->cfg->checkpoint_interval);
+    if (n == 0)
         return;
-    uint64_t interval = sa->cfg->checkpoint_interval ? sa->cfg->checkpoint_interval : 1;
-    uint64_t n = (height - sa->last_checkpoint_seen) / interval;
     if (!explicit)
         alys_metric_add(sa->metrics, "alys_checkpoints_created_total", NULL,
-                        "Total checkpoints created", (double) (n ? n : 1));
+                        "Total checkpoints created", (double) n);
     sa->last_checkpoint_seen = height;
     sync_machine_on_checkpoint_written(sa->m, sa->now, height);
     sa_drain(sa);
@@ -157,7 +157,7 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
         log_error("storage holds another chain than genesis_file %s", sa->cfg->genesis_file);
     sync_hdr_ring_put(sa->ring, h->height, h->slot, h->hash.data);
     uint64_t now = sa->now;
-    if (!sa->initialised || h->height < asked_at_head) {
+    if (sync_bus_head_resets(sa->initialised, h->height, asked_at_head)) {
         /* First start (or the head went back: a rollback we did not ask
          * for): resume from the committed head, never from genesis. */
         log_info("%s from committed head %" PRIu64 " (last checkpoint %" PRIu64 ")",
@@ -298,9 +298,10 @@ static void on_batch_outcome(sa_t *sa, const Alys__Peer__BatchOutcome *bo)
         return;
     const char *reason = bo->reason ? bo->reason : "";
     const char *detail = bo->detail ? bo->detail : "";
-    if (strcmp(reason, "dropped") == 0 && strcmp(detail, "after_failure") == 0)
-        return;             /* on_block_failed of the lower range re-queued it already */
-    bool fault = sync_bus_reason_is_peer_fault(reason, bo->failed_height, bo->start);
+    sync_refusal_t why = sync_bus_refusal(reason, detail, bo->failed_height, bo->start);
+    if (why == SYNC_REFUSAL_REPEAT)
+        return;
+    bool fault = why == SYNC_REFUSAL_PEER_FAULT;
     log_warn("block %" PRIu64 " from %s refused: %s %s", bo->failed_height, bo->peer_id, reason,
              detail);
     sa_error_metric(sa, fault ? "block_invalid" : "block_processing");
@@ -337,8 +338,7 @@ static void on_fetch_error(sa_t *sa, const alys_env_t *env)
     if (!sync_pending_fetch_refused(sa->pend, env->corr_id, &req_id, &headers))
         return;
     const char *msg = env->error && env->error->message ? env->error->message : "";
-    sync_outcome_t o = env->error && env->error->code == ALYS_ERR_BUSY ? SYNC_OUTCOME_BUSY
-                                                                       : SYNC_OUTCOME_NO_PEER;
+    sync_outcome_t o = sync_bus_error_outcome(env->error ? env->error->code : 0);
     log_warn("peer_manager refused request %" PRIu64 ": %s", req_id, msg);
     sync_hdr_req_t req;
     if (!headers)
@@ -370,10 +370,7 @@ static void on_checkpoints(sa_t *sa, sync_pend_t *p, const Alys__Storage__Checkp
         return;
     }
     /* SYNC_PEND_LIST_CP: RecoverFromCheckpoint{height} needs the checkpoint's hash. */
-    const Alys__Chain__BlockCheckpoint *found = NULL;
-    for (size_t i = 0; i < cps->n_checkpoints; i++)
-        if (cps->checkpoints[i]->height == p->height && cps->checkpoints[i]->hash.len == ALYS_HASH_LEN)
-            found = cps->checkpoints[i];
+    const Alys__Chain__BlockCheckpoint *found = sync_bus_find_checkpoint(cps, p->height);
     if (!found) {
         sa_reply_ack(sa, p->client, p->client_corr, false,
                   "no checkpoint at height %" PRIu64 " (see alysctl checkpoint list)", p->height);
@@ -681,11 +678,9 @@ void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev)
     }
     if (strcmp(ev->kind, "head_advanced") != 0)
         return;
-    unsigned long long height = 0;
-    char hex[2 * ALYS_HASH_LEN + 1];
+    uint64_t height;
     alys_hash_t hash;
-    if (sscanf(ev->detail, "height=%llu hash=%64s", &height, hex) == 2
-        && alys_unhex(hex, hash, ALYS_HASH_LEN) == 0)
+    if (sync_bus_parse_head_advanced(ev->detail, &height, hash))
         committed(sa, height, hash, ALYS_HASH_LEN);
 }
 /* ---------------------------------------------------------------- deadlines */

@@ -43,3 +43,71 @@ Test(sync_bus, the_progress_line_keeps_its_fields)
     cr_expect(strstr(line, "state=Synced height=12 target=12 ") == line, "%s", line);
     cr_expect_not_null(strstr(line, "can_produce=false paused=false"));
 }
+
+Test(sync_bus, a_block_refused_again_after_a_lower_failure_is_nothing)
+{
+    cr_expect_eq(sync_bus_refusal("dropped", "after_failure", 20, 10), SYNC_REFUSAL_REPEAT);
+    cr_expect_eq(sync_bus_refusal("dropped", "", 20, 10), SYNC_REFUSAL_OURS);
+    cr_expect_eq(sync_bus_refusal("state_root_mismatch", "", 20, 10), SYNC_REFUSAL_PEER_FAULT);
+    cr_expect_eq(sync_bus_refusal(NULL, NULL, 20, 10), SYNC_REFUSAL_OURS);
+}
+
+Test(sync_bus, a_refused_fetch_is_nobodys_fault)
+{
+    cr_expect_eq(sync_bus_error_outcome(ALYS_ERR_BUSY), SYNC_OUTCOME_BUSY);
+    cr_expect_eq(sync_bus_error_outcome(ALYS_ERR_BAD_REQUEST), SYNC_OUTCOME_NO_PEER);
+    cr_expect_eq(sync_bus_error_outcome(0), SYNC_OUTCOME_NO_PEER);
+}
+
+Test(sync_bus, storage_heads_reset_the_machine_only_when_first_or_gone_back)
+{
+    cr_expect(sync_bus_head_resets(false, 100, 0), "the first head");
+    cr_expect(sync_bus_head_resets(true, 90, 100), "storage went back");
+    cr_expect_not(sync_bus_head_resets(true, 100, 100));
+    cr_expect(sync_bus_head_resets(true, 100, UINT64_MAX), "the answer to our Rollback: the truth");
+    cr_expect_not(sync_bus_head_resets(true, 150, 100), "a commit report");
+}
+
+Test(sync_bus, head_advanced_details_parse)
+{
+    char detail[128] = "height=42 hash=";
+    for (int i = 0; i < ALYS_HASH_LEN; i++)
+        strcat(detail, "ab");
+    uint64_t h = 0;
+    alys_hash_t hash;
+    cr_assert(sync_bus_parse_head_advanced(detail, &h, hash));
+    cr_expect_eq(h, 42);
+    cr_expect_eq(hash[0], 0xab);
+    cr_expect_not(sync_bus_parse_head_advanced("height=42 hash=zz", &h, hash));
+    cr_expect_not(sync_bus_parse_head_advanced("", &h, hash));
+    cr_expect_not(sync_bus_parse_head_advanced(NULL, &h, hash));
+}
+
+Test(sync_bus, checkpoints_passed_count_the_interval_multiples)
+{
+    cr_expect_eq(sync_bus_checkpoints_passed(100, 100, 100), 0);
+    cr_expect_eq(sync_bus_checkpoints_passed(100, 50, 100), 0);
+    cr_expect_eq(sync_bus_checkpoints_passed(100, 400, 100), 3);
+    cr_expect_eq(sync_bus_checkpoints_passed(100, 150, 100), 1, "at least one");
+    cr_expect_eq(sync_bus_checkpoints_passed(0, 7, 0), 7, "interval 0 counts as 1");
+}
+
+Test(sync_bus, the_checkpoint_at_a_height_needs_a_full_hash)
+{
+    uint8_t hash[ALYS_HASH_LEN] = {1};
+    Alys__Chain__BlockCheckpoint a = ALYS__CHAIN__BLOCK_CHECKPOINT__INIT;
+    Alys__Chain__BlockCheckpoint b = ALYS__CHAIN__BLOCK_CHECKPOINT__INIT;
+    a.height = 100;
+    a.hash.data = hash;
+    a.hash.len = ALYS_HASH_LEN;
+    b.height = 200;
+    b.hash.data = hash;
+    b.hash.len = 3;
+    Alys__Chain__BlockCheckpoint *list[] = {&a, &b};
+    Alys__Storage__Checkpoints cps = ALYS__STORAGE__CHECKPOINTS__INIT;
+    cps.n_checkpoints = 2;
+    cps.checkpoints = list;
+    cr_expect_eq(sync_bus_find_checkpoint(&cps, 100), &a);
+    cr_expect_null(sync_bus_find_checkpoint(&cps, 200), "short hash");
+    cr_expect_null(sync_bus_find_checkpoint(&cps, 300));
+}
