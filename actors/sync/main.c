@@ -1,8 +1,6 @@
-/*  alys-sync: SyncActor. Sockets, the loop and the timers; every decision is
- *  the machine's (sync_machine.h). The readers here only receive and hand
- *  over: messages and events in -> sync_inbox.c, the machine's actions out
- *  -> sync_act.c; message builders and header verification: sync_bus.c.
- *  Their shared state: sync_actor.h.
+/*  alys-sync: SyncActor. The shell: sockets, the loop, the timers and the
+ *  clocks. It only receives, hands over and sends: every decision is the
+ *  core's (sync_core.h: the machine and the pure modules around it).
  *
  *    mailbox ROUTER (ep_sync)          SyncMsg from alysctl and PeerManager,
  *                                      PeerMsg pushes from PeerManager
@@ -13,11 +11,15 @@
  *    DEALER -> ep_block_processor      ProcessBatch (ProcessBlockBatch)
  *    SUB    -> ep_events               "lifecycle" (actor restarts) and
  *                                      "storage" (head_advanced, rolled_back)
+ *    socket monitors of the 3 DEALERs  connected / disconnected: restarts
  *
  *  Events (topic "sync"): state_changed ("From -> To: reason"),
  *  can_produce_blocks ("true"/"false"), and every second progress
  *  ("state=... height=... target=... bps=... eta=... peers=a/t ...").
- *  Metrics: alys_sync_* and alys_checkpoint* (sa_publish_metrics()).
+ *  Metrics: alys_sync_* and alys_checkpoint* (sync_act.c).
+ *
+ *  Clock: read here only, at the start of every callback (shell_clock),
+ *  and handed to the core; nothing else reads a clock.
  *
  *  ALYS_SYNC_START_PAUSED=1 in the environment starts the first sync paused
  *  (`alysctl sync resume` lets it go): tests and benchmarks use it to hold
@@ -34,24 +36,73 @@
 #include "chain/chain.h"
 #include "log.h"
 #include "sockmon.h"
-#include "sync_actor.h"
+#include "sync_core.h"
 #include "util.h"
 
 #define TICK_MS             100
 #define PROGRESS_MS         1000
-#define HEAD_POLL_MS        5000
 #define GENESIS_RETRY_MS    2000
-#define HDR_RING            16384
 #define READ_BURST          64
+
+typedef struct {
+    alys_actor_t *actor;
+    const alys_config_t *cfg;
+    sync_core_t *core;
+    zsock_t *to[3];                    /* DEALERs, by sync_dest_t */
+    zsock_t *mon[SYNC_WATCH_COUNT];    /* their monitors, by sync_watch_t */
+    zsock_t *sub;
+    int64_t  last_genesis_try;
+} shell_t;
+
+static const char *const dest_name[] = {"peer_manager", "storage", "block_processor"};
 
 /* ---------------------------------------------------------------- clock */
 
 /* The one place the SyncActor reads a clock: at the start of every
  * callback; the inputs it makes all see this moment. */
-static void sa_clock(sa_t *sa)
+static void shell_clock(shell_t *sh)
 {
-    sa->now = (uint64_t) alys_mono_ms();
-    sa->now_unix = (uint64_t) alys_now_ms();
+    sync_core_clock(sh->core, (uint64_t) alys_mono_ms(), (uint64_t) alys_now_ms());
+}
+
+/* ---------------------------------------------------------------- the core's port */
+
+static int port_send(void *ctx, sync_dest_t to, alys_env_t *env)
+{
+    shell_t *sh = ctx;
+    if (alys_send(sh->to[to], env) == 0)
+        return 0;
+    log_debug("cannot send %s to %s: %s", alys_env_body_name(env), dest_name[to],
+              zmq_strerror(zmq_errno()));
+    return -1;
+}
+
+static int port_reply(void *ctx, zframe_t *client, alys_env_t *env)
+{
+    shell_t *sh = ctx;
+    if (alys_send_to(alys_actor_mailbox(sh->actor), client, env) == 0)
+        return 0;
+    log_debug("reply to a client failed: %s", zmq_strerror(zmq_errno()));
+    return -1;
+}
+
+static void port_reply_error(void *ctx, zframe_t *client, const alys_env_t *req, uint32_t code,
+                             const char *text)
+{
+    shell_t *sh = ctx;
+    alys_reply_error(alys_actor_mailbox(sh->actor), client, req, code, "%s", text);
+}
+
+static void port_event(void *ctx, const char *kind, const char *text)
+{
+    shell_t *sh = ctx;
+    alys_actor_event(sh->actor, "sync", kind, "%s", text);
+}
+
+static uint64_t port_next_corr(void *ctx)
+{
+    (void) ctx;
+    return alys_next_corr_id();
 }
 
 /* ---------------------------------------------------------------- readers */
@@ -59,22 +110,24 @@ static void sa_clock(sa_t *sa)
 static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
     (void) actor;
-    sa_clock(arg);
-    sa_dispatch(arg, from, env);
+    shell_t *sh = arg;
+    shell_clock(sh);
+    sync_core_on_message(sh->core, from, env);
     return 0;
 }
 
 static int on_dealer(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
+    shell_t *sh = arg;
     for (int i = 0; i < READ_BURST && (zsock_events(sock) & ZMQ_POLLIN); i++) {
         alys_env_t *env = NULL;
         int rc = alys_recv(sock, &env);
         if (rc < 0)
             return 0;
         if (rc == 0) {
-            sa_clock(arg);
-            sa_dispatch(arg, NULL, env);
+            shell_clock(sh);
+            sync_core_on_message(sh->core, NULL, env);
             alys_env_free(&env);
         }
     }
@@ -84,25 +137,22 @@ static int on_dealer(alys_actor_t *actor, zsock_t *sock, void *arg)
 static int on_sockmon(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
-    sa_t *sa = arg;
+    shell_t *sh = arg;
     sync_watch_t w = 0;
-    while (w < SYNC_WATCH_COUNT && sa->mon[w] != sock)
+    while (w < SYNC_WATCH_COUNT && sh->mon[w] != sock)
         w++;
     int ev = sockmon_read(sock, NULL, 0);
-    if (w == SYNC_WATCH_COUNT)
+    if (w == SYNC_WATCH_COUNT || (ev != ZMQ_EVENT_CONNECTED && ev != ZMQ_EVENT_DISCONNECTED))
         return 0;
-    sa_clock(sa);
-    if (ev == ZMQ_EVENT_DISCONNECTED)
-        sync_restart_on_socket_lost(sa->restarts, w);
-    else if (ev == ZMQ_EVENT_CONNECTED && sync_restart_on_socket_back(sa->restarts, w))
-        sa_restarted(sa, w, "its socket reconnected");
+    shell_clock(sh);
+    sync_core_on_socket(sh->core, w, ev == ZMQ_EVENT_CONNECTED);
     return 0;
 }
 
 static int on_event(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
-    sa_t *sa = arg;
+    shell_t *sh = arg;
     for (int i = 0; i < READ_BURST && (zsock_events(sock) & ZMQ_POLLIN); i++) {
         char topic[32];
         alys_env_t *env = NULL;
@@ -111,13 +161,9 @@ static int on_event(alys_actor_t *actor, zsock_t *sock, void *arg)
             return 0;
         if (rc != 0)
             continue;
-        sa_clock(sa);
-        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_EVENT && env->event) {
-            if (strcmp(topic, "lifecycle") == 0)
-                sa_on_lifecycle(sa, env->event);
-            else if (strcmp(topic, "storage") == 0)
-                sa_on_storage_event(sa, env->event);
-        }
+        shell_clock(sh);
+        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_EVENT && env->event)
+            sync_core_on_event(sh->core, topic, env->event);
         alys_env_free(&env);
     }
     return 0;
@@ -125,165 +171,132 @@ static int on_event(alys_actor_t *actor, zsock_t *sock, void *arg)
 
 /* ---------------------------------------------------------------- timers */
 
-static bool load_genesis(sa_t *sa)
+/* The genesis file, until it loads (it may appear after we start). */
+static void load_genesis(shell_t *sh)
 {
-    if (sa->have_genesis)
-        return true;
-    if (sa->last_genesis_try && sa->now - sa->last_genesis_try < GENESIS_RETRY_MS)
-        return false;
-    sa->last_genesis_try = sa->now;
-    char err[256];
-    if (!*sa->cfg->genesis_file) {
+    int64_t now = alys_mono_ms();
+    if (sync_core_has_genesis(sh->core)
+        || (sh->last_genesis_try && now - sh->last_genesis_try < GENESIS_RETRY_MS))
+        return;
+    sh->last_genesis_try = now;
+    if (!*sh->cfg->genesis_file) {
         log_error("no genesis_file in [node]: cannot verify headers; waiting");
-        return false;
+        return;
     }
-    if (alys_genesis_load(sa->cfg->genesis_file, &sa->genesis, err, sizeof err) != 0) {
+    alys_genesis_t g;
+    char err[256];
+    if (alys_genesis_load(sh->cfg->genesis_file, &g, err, sizeof err) != 0) {
         log_error("cannot load the genesis: %s", err);
-        return false;
+        return;
     }
-    sa->have_genesis = true;
     char hex[2 * ALYS_HASH_LEN + 1];
-    alys_hex(sa->genesis.hash, ALYS_HASH_LEN, hex);
-    log_info("genesis %s (%s, %u authorities, slot %" PRIu64 " ms)", hex, sa->genesis.chain_id,
-             sa->genesis.authority_count, sa->genesis.slot_duration_ms);
-    return true;
+    alys_hex(g.hash, ALYS_HASH_LEN, hex);
+    log_info("genesis %s (%s, %u authorities, slot %" PRIu64 " ms)", hex, g.chain_id,
+             g.authority_count, g.slot_duration_ms);
+    sync_core_set_genesis(sh->core, &g);           /* the core owns it now */
 }
 
 static int on_tick(alys_actor_t *actor, void *arg)
 {
     (void) actor;
-    sa_t *sa = arg;
-    sa_clock(sa);
-    if (!load_genesis(sa))
-        return 0;
-    sa_expire_pending(sa);
-    uint64_t now = sa->now;
-    if (!sa->initialised) {
-        sa_request_head(sa);           /* retried until StorageActor answers */
-        return 0;
-    }
-    if (sync_rollback_window_closed(sa->rollback, now))
-        sa_request_head(sa);           /* commits reported meanwhile were ignored: catch up */
-    else if (now - sa->last_head_poll >= HEAD_POLL_MS)
-        sa_request_head(sa);
-    if (now - sa->last_peer_set >= PEERS_POLL_MS)
-        sa_request_peers(sa);
-    sync_machine_tick(sa->m, now);
-    sa_drain(sa);
+    shell_t *sh = arg;
+    shell_clock(sh);
+    load_genesis(sh);
+    sync_core_tick(sh->core);
     return 0;
 }
 
 static int on_progress(alys_actor_t *actor, void *arg)
 {
-    sa_t *sa = arg;
-    if (!sa->initialised)
-        return 0;
-    sa_clock(sa);
-    sync_progress_t p;
-    sync_machine_get_progress(sa->m, sa->now, &p);
-    sa_publish_metrics(sa, &p);
-    char line[400];
-    sync_bus_progress_line(&p, line, sizeof line);
-    alys_actor_event(actor, "sync", "progress", "%s", line);
+    (void) actor;
+    shell_t *sh = arg;
+    shell_clock(sh);
+    sync_core_progress(sh->core);
     return 0;
 }
 
 /* ---------------------------------------------------------------- setup */
 
-static int connect_peer_actor(sa_t *sa, sync_watch_t w, zsock_t **sock, const char *endpoint)
+static int connect_peer_actor(shell_t *sh, sync_watch_t w, sync_dest_t to, const char *endpoint)
 {
-    *sock = alys_dealer_connect(endpoint, alys_actor_name(sa->actor));
-    if (!*sock)
+    sh->to[to] = alys_dealer_connect(endpoint, alys_actor_name(sh->actor));
+    if (!sh->to[to])
         return -1;
-    sa->mon[w] = sockmon_new(*sock, sync_restart_name(w), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
-    if (alys_actor_add_reader(sa->actor, *sock, on_dealer, sa) != 0)
+    sh->mon[w] = sockmon_new(sh->to[to], sync_restart_name(w),
+                             ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    if (alys_actor_add_reader(sh->actor, sh->to[to], on_dealer, sh) != 0)
         return -1;
-    if (sa->mon[w] && alys_actor_add_reader(sa->actor, sa->mon[w], on_sockmon, sa) != 0)
+    if (sh->mon[w] && alys_actor_add_reader(sh->actor, sh->mon[w], on_sockmon, sh) != 0)
         return -1;
     return 0;
 }
 
-static int setup(sa_t *sa)
+static sync_core_t *make_core(shell_t *sh, alys_metrics_t *metrics)
 {
-    const alys_config_t *cfg = sa->cfg;
-    sa_clock(sa);
-    sync_machine_config_t mcfg;
-    sync_machine_config_from(&mcfg, cfg);
+    sync_port_t port = {.ctx = sh, .send = port_send, .reply = port_reply,
+                        .reply_error = port_reply_error, .event = port_event,
+                        .next_corr = port_next_corr};
+    uint64_t now_unix = (uint64_t) alys_now_ms();
     /* Unique per incarnation: a restarted actor never matches a stale id. */
-    mcfg.req_id_base = (sa->now_unix << 16) | ((uint64_t) getpid() & 0xffff);
-    mcfg.random_seed = sa->now_unix ^ ((uint64_t) getpid() << 32);
-    sa->m = sync_machine_new(&mcfg);
-    sa->ring = sync_hdr_ring_new(HDR_RING);
-    sa->hreqs = sync_hdr_reqs_new(MAX_HDR_REQS);
-    sa->known = sync_known_new(SYNC_MAX_PEERS, SYNC_KNOWN_ABSENT_MS);
-    sa->restarts = sync_restart_new();
-    sa->rollback = sync_rollback_new(SYNC_ROLLBACK_QUIET_MS);
-    sa->pend = sync_pending_new(MAX_PENDING);
-    if (!sa->m || !sa->ring || !sa->hreqs || !sa->known || !sa->restarts || !sa->rollback
-        || !sa->pend) {
+    uint64_t instance = (now_unix << 16) | ((uint64_t) getpid() & 0xffff);
+    const char *hold = getenv("ALYS_SYNC_START_PAUSED");
+    return sync_core_new(sh->cfg, metrics, &port, (uint64_t) alys_mono_ms(), now_unix, instance,
+                         hold && strcmp(hold, "1") == 0);
+}
+
+static int setup(shell_t *sh)
+{
+    const alys_config_t *cfg = sh->cfg;
+    sh->core = make_core(sh, alys_actor_metrics(sh->actor));
+    if (!sh->core) {
         log_error("out of memory");
         return -1;
     }
-    if (alys_actor_bind(sa->actor, cfg->ep_sync, on_mailbox, sa) != 0) {
+    if (alys_actor_bind(sh->actor, cfg->ep_sync, on_mailbox, sh) != 0) {
         log_error("cannot bind the mailbox %s", cfg->ep_sync);
         return -1;
     }
-    if (connect_peer_actor(sa, SYNC_WATCH_PEER_MANAGER, &sa->pm, cfg->ep_peer_manager) != 0
-        || connect_peer_actor(sa, SYNC_WATCH_STORAGE, &sa->storage, cfg->ep_storage) != 0
-        || connect_peer_actor(sa, SYNC_WATCH_PROCESSOR, &sa->bp, cfg->ep_block_processor) != 0) {
+    if (connect_peer_actor(sh, SYNC_WATCH_PEER_MANAGER, SYNC_TO_PEER_MANAGER, cfg->ep_peer_manager) != 0
+        || connect_peer_actor(sh, SYNC_WATCH_STORAGE, SYNC_TO_STORAGE, cfg->ep_storage) != 0
+        || connect_peer_actor(sh, SYNC_WATCH_PROCESSOR, SYNC_TO_PROCESSOR, cfg->ep_block_processor) != 0) {
         log_error("cannot connect to the other actors");
         return -1;
     }
-    sa->sub = alys_sub_connect(cfg->ep_events, "lifecycle");
-    if (!sa->sub)
+    sh->sub = alys_sub_connect(cfg->ep_events, "lifecycle");
+    if (!sh->sub)
         return -1;
-    zsock_set_subscribe(sa->sub, "storage");
-    if (alys_actor_add_reader(sa->actor, sa->sub, on_event, sa) != 0
-        || alys_actor_add_timer(sa->actor, TICK_MS, 0, on_tick, sa) < 0
-        || alys_actor_add_timer(sa->actor, PROGRESS_MS, 0, on_progress, sa) < 0)
+    zsock_set_subscribe(sh->sub, "storage");
+    if (alys_actor_add_reader(sh->actor, sh->sub, on_event, sh) != 0
+        || alys_actor_add_timer(sh->actor, TICK_MS, 0, on_tick, sh) < 0
+        || alys_actor_add_timer(sh->actor, PROGRESS_MS, 0, on_progress, sh) < 0)
         return -1;
-    load_genesis(sa);
-    if (sa->have_genesis)
-        sa_request_head(sa);
+    shell_clock(sh);
+    load_genesis(sh);
     return 0;
 }
 
-static void teardown(sa_t *sa)
+static void teardown(shell_t *sh)
 {
-    sync_pend_t p;
-    while (sa->pend && sync_pending_next_expired(sa->pend, UINT64_MAX, &p))
-        sa_pend_done(&p);                  /* every client frame */
     for (int w = 0; w < SYNC_WATCH_COUNT; w++)
-        zsock_destroy(&sa->mon[w]);
-    zsock_destroy(&sa->pm);
-    zsock_destroy(&sa->storage);
-    zsock_destroy(&sa->bp);
-    zsock_destroy(&sa->sub);
-    sync_machine_destroy(&sa->m);
-    sync_hdr_ring_destroy(&sa->ring);
-    sync_hdr_reqs_destroy(&sa->hreqs);
-    sync_known_destroy(&sa->known);
-    sync_restart_destroy(&sa->restarts);
-    sync_rollback_destroy(&sa->rollback);
-    sync_pending_destroy(&sa->pend);
-    free(sa->expected);
-    if (sa->have_genesis)
-        alys_genesis_clear(&sa->genesis);
+        zsock_destroy(&sh->mon[w]);
+    for (int d = 0; d < 3; d++)
+        zsock_destroy(&sh->to[d]);
+    zsock_destroy(&sh->sub);
+    sync_core_destroy(&sh->core);
 }
 
 int main(int argc, char **argv)
 {
-    static sa_t sa;                        /* large (hash scratch); zeroed */
-    sa.actor = alys_actor_new("sync", argc, argv);
-    if (!sa.actor)
+    shell_t sh = {0};
+    sh.actor = alys_actor_new("sync", argc, argv);
+    if (!sh.actor)
         return 2;
-    sa.cfg = alys_actor_config(sa.actor);
-    sa.metrics = alys_actor_metrics(sa.actor);
+    sh.cfg = alys_actor_config(sh.actor);
     int rc = 1;
-    if (setup(&sa) == 0 && alys_actor_ready(sa.actor) == 0)
-        rc = alys_actor_run(sa.actor) == 0 ? 0 : 1;
+    if (setup(&sh) == 0 && alys_actor_ready(sh.actor) == 0)
+        rc = alys_actor_run(sh.actor) == 0 ? 0 : 1;
     /* The actor's loop and readers go first: they reference our sockets. */
-    alys_actor_destroy(&sa.actor);
-    teardown(&sa);
+    alys_actor_destroy(&sh.actor);
+    teardown(&sh);
     return rc;
 }

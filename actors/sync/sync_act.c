@@ -1,5 +1,5 @@
 /*  sync_act.c: the machine's actions -> messages, and the send and reply
- *  helpers every part of the SyncActor uses (see sync_actor.h).
+ *  helpers every part of the core uses (see sync_core_internal.h).
  *
  *  Drained after EVERY input call (sa_drain): FETCH_HEADERS/FETCH_BLOCKS ->
  *  FetchHeaders/FetchBlocks to PeerManager; CANCEL -> dropped here (no
@@ -8,7 +8,7 @@
  *  Storage; STATE_CHANGED, CAN_PRODUCE_CHANGED -> log, event, metric;
  *  RECOVERED -> metric; LOG -> log.
  *
- *  The gauges main.c refreshes every second (sa_publish_metrics) live here
+ *  The gauges refreshed every second (sa_publish_metrics) live here
  *  too, so that alys_sync_state has one encoding (state_gauge) whoever sets it.
  */
 #include <inttypes.h>
@@ -18,17 +18,14 @@
 #include <string.h>
 
 #include "log.h"
-#include "sync_actor.h"
+#include "sync_core_internal.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- sending */
 
-int sa_send_env(zsock_t *sock, alys_env_t *env, const char *to)
+int sa_send_env(sa_t *sa, sync_dest_t to, alys_env_t *env)
 {
-    if (alys_send(sock, env) == 0)
-        return 0;
-    log_debug("cannot send %s to %s: %s", alys_env_body_name(env), to, zmq_strerror(zmq_errno()));
-    return -1;
+    return sa->port.send(sa->port.ctx, to, env);
 }
 
 int sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr)
@@ -37,7 +34,7 @@ int sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr)
     env.corr_id = corr;
     env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
     env.peer = pm;
-    return sa_send_env(sa->pm, &env, "peer_manager");
+    return sa_send_env(sa, SYNC_TO_PEER_MANAGER, &env);
 }
 
 int sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr)
@@ -46,7 +43,7 @@ int sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr)
     env.corr_id = corr;
     env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
     env.storage = sm;
-    return sa_send_env(sa->storage, &env, "storage");
+    return sa_send_env(sa, SYNC_TO_STORAGE, &env);
 }
 
 /* Reply with a SyncMsg body to a client (identity + its corr_id). */
@@ -59,8 +56,7 @@ void sa_reply_sync(sa_t *sa, zframe_t *client, uint64_t corr, Alys__Sync__SyncMs
     rep.reply = true;
     rep.body_case = ALYS__BUS__ENVELOPE__BODY_SYNC;
     rep.sync = msg;
-    if (alys_send_to(alys_actor_mailbox(sa->actor), client, &rep) != 0)
-        log_debug("reply to a client failed: %s", zmq_strerror(zmq_errno()));
+    sa->port.reply(sa->port.ctx, client, &rep);
 }
 
 void sa_reply_ack(sa_t *sa, zframe_t *client, uint64_t corr, bool ok, const char *fmt, ...)
@@ -90,7 +86,7 @@ void sa_error_metric(sa_t *sa, const char *type)
 
 static uint64_t fetch_corr(sa_t *sa, uint64_t req_id, bool headers)
 {
-    uint64_t corr = alys_next_corr_id();
+    uint64_t corr = sa->port.next_corr(sa->port.ctx);
     sync_pending_fetch_sent(sa->pend, corr, req_id, headers);
     return corr;
 }
@@ -193,8 +189,9 @@ static void act_state_changed(sa_t *sa, const sync_action_t *a)
     const char *to = sync_state_name(a->state_changed.to);
     const char *paused = a->state_changed.paused ? " (paused)" : "";
     log_info("state %s -> %s%s: %s", from, to, paused, a->state_changed.reason);
-    alys_actor_event(sa->actor, "sync", "state_changed", "%s -> %s%s: %s", from, to, paused,
-                     a->state_changed.reason);
+    char text[SYNC_REASON_MAX + 64];
+    snprintf(text, sizeof text, "%s -> %s%s: %s", from, to, paused, a->state_changed.reason);
+    sa->port.event(sa->port.ctx, "state_changed", text);
     alys_metric_set(sa->metrics, "alys_sync_state", NULL,
                     "Current sync state (0=discovering, 1=headers, 2=blocks, 3=catchup, 4=synced, 5=failed)",
                     state_gauge(a->state_changed.to));
@@ -211,7 +208,7 @@ static void act_can_produce(sa_t *sa, const sync_action_t *a)
         sa->production_allowed_at = sa->now_unix;
     log_info("block production %s at height %" PRIu64 " (target %" PRIu64 ")",
              v ? "allowed" : "not allowed", p.current_height, p.target_height);
-    alys_actor_event(sa->actor, "sync", "can_produce_blocks", "%s", v ? "true" : "false");
+    sa->port.event(sa->port.ctx, "can_produce_blocks", v ? "true" : "false");
     alys_metric_set(sa->metrics, "alys_sync_can_produce_blocks", NULL,
                     "1 when block production is allowed (CanProduceBlocks)", v ? 1 : 0);
 }

@@ -1,5 +1,5 @@
 /*  sync_inbox.c: messages and events in -> machine inputs (see
- *  sync_actor.h), with the pending-request table their replies are matched
+ *  sync_core_internal.h), with the pending-request table their replies are matched
  *  against. Every input call is followed by sa_drain, so what the machine
  *  decides goes out before the next message is read.
  *
@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "sync_actor.h"
+#include "sync_core_internal.h"
 #include "util.h"
 
 #define PROCESS_TIMEOUT_MS  30000
@@ -37,7 +37,7 @@
 
 sync_pend_t *sa_pend_add(sa_t *sa, sync_pend_kind_t kind, uint32_t timeout_ms)
 {
-    return sync_pending_add(sa->pend, kind, alys_next_corr_id(), sa->now, timeout_ms);
+    return sync_pending_add(sa->pend, kind, sa->port.next_corr(sa->port.ctx), sa->now, timeout_ms);
 }
 
 void sa_pend_take_client(sa_t *sa, sync_pend_t *p)
@@ -168,8 +168,7 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
             sa->initialised = true;
             sync_machine_start(sa->m, now, false, 0, false, 0);     /* auto start */
             sa_drain(sa);
-            const char *hold = getenv("ALYS_SYNC_START_PAUSED");
-            if (hold && strcmp(hold, "1") == 0) {
+            if (sa->start_paused) {
                 log_info("ALYS_SYNC_START_PAUSED=1: waiting for `alysctl sync resume`");
                 sync_machine_pause(sa->m, now);
                 sa_drain(sa);
@@ -514,7 +513,7 @@ static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *e
     out.corr_id = p->corr_id;
     out.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
     out.processor = &pm;
-    if (sa_send_env(sa->bp, &out, "block_processor") != 0) {
+    if (sa_send_env(sa, SYNC_TO_PROCESSOR, &out) != 0) {
         sync_pend_t failed;
         sync_pending_take(sa->pend, out.corr_id, &failed);
         sa_reply_ack(sa, failed.client, failed.client_corr, false, "block processor unreachable");
@@ -617,9 +616,11 @@ void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
             on_fetch_error(sa, env);
         break;
     default:
-        if (!env->reply && from && env->corr_id)
-            alys_reply_error(alys_actor_mailbox(sa->actor), from, env, ALYS_ERR_BAD_REQUEST,
-                             "sync does not serve %s", alys_env_body_name(env));
+        if (!env->reply && from && env->corr_id) {
+            char text[96];
+            snprintf(text, sizeof text, "sync does not serve %s", alys_env_body_name(env));
+            sa->port.reply_error(sa->port.ctx, from, env, ALYS_ERR_BAD_REQUEST, text);
+        }
         break;
     }
 }

@@ -1,32 +1,31 @@
-/*  sync_actor.h: the SyncActor process, shared by its three files (private
- *  to actors/sync; the pure machine is sync_machine.h, the message builders
- *  and header verification sync_bus.h).
+/*  sync_core_internal.h: the SyncActor's core (sync_core.h), shared by its
+ *  files; private to actors/sync.
  *
- *    main.c         sockets, the loop, timers: receives and hands over
- *    sync_inbox.c   messages and events in -> machine inputs; the pending
- *                   request table and the requests we make on our own
+ *    sync_core.c    lifecycle, timers, progress, sockets and events seen
+ *    sync_inbox.c   messages and events in -> machine inputs; the requests
+ *                   we make on our own
  *    sync_act.c     machine actions -> messages out (drained after every
  *                   input), the send/reply helpers, the metrics
  *
- *  Everything runs on the actor's one zloop thread; no locks.
+ *  Every decision is the machine's (sync_machine.h) or a pure module's:
+ *  sync_headers.h, sync_known.h, sync_restart.h, sync_rollback.h,
+ *  sync_pending.h, sync_bus.h. Messages leave through the port (main.c's
+ *  sockets); no file here reads a clock: sa->now and sa->now_unix are what
+ *  sync_core_clock() was given. Messages carry unix ms (sync_bus_unix).
  *
- *  Clock: main.c reads both clocks at the start of every callback into
- *  sa->now (monotonic ms, the machine's clock) and sa->now_unix; nothing
- *  else reads a clock. Messages carry unix ms (sync_bus_unix converts).
- *
- *  Ownership: one sa_t, made and freed by main.c; sockets are main.c's, the
- *  other files only send on them. A request in sync_pending holds a zframe_t
- *  client (a copy of the asker's identity) that whoever takes the request
- *  out frees (sa_pend_done).
+ *  Ownership: the core owns every module and the genesis it was given; a
+ *  request in sync_pending holds a zframe_t client (a copy of the asker's
+ *  identity) that whoever takes the request out frees (sa_pend_done).
  */
-#ifndef SYNC_ACTOR_H
-#define SYNC_ACTOR_H
+#ifndef SYNC_CORE_INTERNAL_H
+#define SYNC_CORE_INTERNAL_H
 
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "actor.h"
+#include "metrics_client.h"
+#include "sync_core.h"
 #include "chain/chain.h"
 #include "sync_bus.h"
 #include "sync_headers.h"
@@ -37,12 +36,14 @@
 #include "sync_rollback.h"
 
 #define STORAGE_TIMEOUT_MS  2000
+#define HEAD_POLL_MS        5000
 #define PEERS_POLL_MS       2500       /* PeerManager pushes one at least every 2 s */
 #define MAX_PENDING         64
 #define MAX_HDR_REQS        8
 
-typedef struct {
-    alys_actor_t  *actor;
+struct sync_core {
+    sync_port_t    port;
+    bool           start_paused;        /* pause the first sync (sync_core_new) */
     const alys_config_t *cfg;
     alys_metrics_t *metrics;
     alys_genesis_t genesis;
@@ -57,13 +58,11 @@ typedef struct {
     sync_rollback_t *rollback;
     sync_pending_t  *pend;              /* our requests awaiting replies */
 
-    /* The clocks, read by main.c once per callback (sa_clock) and passed
-     * from here to every input: the other files read no clock. */
+    /* The clocks main.c read at the start of this callback
+     * (sync_core_clock): every input of the callback sees this moment. */
     uint64_t now;                       /* monotonic ms: the machine's clock */
     uint64_t now_unix;                  /* unix ms, read at the same moment */
 
-    zsock_t *pm, *storage, *bp, *sub;
-    zsock_t *mon[SYNC_WATCH_COUNT];     /* monitors of pm, storage, bp */
 
     alys_hash_t hashes[SYNC_HEADERS_MAX];
     ProtobufCBinaryData *expected;      /* FetchBlocks expected_hashes scratch */
@@ -78,13 +77,14 @@ typedef struct {
     uint64_t last_genesis_try;
     uint64_t production_allowed_at;     /* unix ms */
     uint64_t last_checkpoint_seen;
-} sa_t;
+};
+typedef struct sync_core sa_t;
 
 /* ---- sync_act.c ------------------------------------------------------------- */
 
-/* -1 when the message could not be queued; logged at debug only, since the
- * machine's timers and our pending deadlines recover from a lost send. */
-int  sa_send_env(zsock_t *sock, alys_env_t *env, const char *to);
+/* -1 when the message could not be queued (the port logs it at debug only:
+ * the machine's timers and our pending deadlines recover from a lost send). */
+int  sa_send_env(sa_t *sa, sync_dest_t to, alys_env_t *env);
 int  sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr);
 int  sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr);
 /* Reply to a client (identity + its corr_id); nothing when no one waits
