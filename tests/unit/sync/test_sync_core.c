@@ -1,0 +1,311 @@
+/*  test_sync_core.c: the SyncActor's core (sync_core.h) behind a fake
+ *  port: no sockets, no clock, no sleeps. Restarts of other actors are
+ *  acted on once per process instance and at once; the machine's peers stay
+ *  those PeerManager reports connected. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "sync_core.h"
+#include "sync_known.h"
+
+#define MAX_SENT 256
+
+typedef struct {
+    sync_dest_t to;                       /* or -1 for a reply to a client */
+    int body;                             /* alys_env_t body_case */
+    int msg;                              /* the body's msg_case */
+    uint64_t corr;
+    bool error;
+} sent_t;
+
+static sent_t sent[MAX_SENT];
+static size_t n_sent;
+static int n_events;
+static uint64_t corr_seq;
+static fx_t fx;
+static alys_config_t cfg;
+static alys_metrics_t *metrics;
+static sync_core_t *core;
+static uint64_t now;
+
+static int msg_case(const alys_env_t *env)
+{
+    switch (env->body_case) {
+    case ALYS__BUS__ENVELOPE__BODY_PEER: return (int) env->peer->msg_case;
+    case ALYS__BUS__ENVELOPE__BODY_STORAGE: return (int) env->storage->msg_case;
+    case ALYS__BUS__ENVELOPE__BODY_SYNC: return (int) env->sync->msg_case;
+    case ALYS__BUS__ENVELOPE__BODY_PROCESSOR: return (int) env->processor->msg_case;
+    default: return 0;
+    }
+}
+
+static void record(int to, const alys_env_t *env, bool error)
+{
+    cr_assert_lt(n_sent, MAX_SENT);
+    sent[n_sent++] = (sent_t){.to = (sync_dest_t) to, .body = (int) env->body_case,
+                              .msg = msg_case(env), .corr = env->corr_id, .error = error};
+}
+
+static int f_send(void *ctx, sync_dest_t to, alys_env_t *env)
+{
+    (void) ctx;
+    record((int) to, env, false);
+    return 0;
+}
+
+static int f_reply(void *ctx, zframe_t *client, alys_env_t *env)
+{
+    (void) ctx;
+    (void) client;
+    record(-1, env, false);
+    return 0;
+}
+
+static void f_reply_error(void *ctx, zframe_t *client, const alys_env_t *req, uint32_t code,
+                          const char *text)
+{
+    (void) ctx, (void) client, (void) code, (void) text;
+    record(-1, req, true);
+}
+
+static void f_event(void *ctx, const char *kind, const char *text)
+{
+    (void) ctx, (void) kind, (void) text;
+    n_events++;
+}
+
+static uint64_t f_next_corr(void *ctx)
+{
+    (void) ctx;
+    return ++corr_seq;
+}
+
+/* The last message of (to, msg) sent, or NULL. */
+static const sent_t *last_sent(int to, int msg)
+{
+    for (size_t i = n_sent; i-- > 0;)
+        if ((int) sent[i].to == to && sent[i].msg == msg && !sent[i].error)
+            return &sent[i];
+    return NULL;
+}
+
+static size_t count_sent(int to, int msg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_sent; i++)
+        n += (int) sent[i].to == to && sent[i].msg == msg;
+    return n;
+}
+
+static void storage_head(uint64_t corr, uint64_t height)
+{
+    uint8_t hash[ALYS_HASH_LEN] = {7};
+    Alys__Storage__Head h = ALYS__STORAGE__HEAD__INIT;
+    h.height = height;
+    h.hash.data = hash;
+    h.hash.len = ALYS_HASH_LEN;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_HEAD;
+    sm.head = &h;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.reply = true;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &sm;
+    sync_core_on_message(core, NULL, &env);
+}
+
+static void setup(void)
+{
+    n_sent = 0;
+    n_events = 0;
+    now = 1000;
+    alys_config_defaults(&cfg);
+    metrics = alys_metrics_new();
+    cr_assert_not_null(metrics);
+    sync_port_t port = {.send = f_send, .reply = f_reply, .reply_error = f_reply_error,
+                        .event = f_event, .next_corr = f_next_corr};
+    core = sync_core_new(&cfg, metrics, &port, now, FX_GENESIS_TIME * 1000 + 100000, 42, false);
+    cr_assert_not_null(core);
+    fx_init(&fx);
+    sync_core_set_genesis(core, &fx.g);   /* taken over: asks Storage for its head */
+    const sent_t *gh = last_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD);
+    cr_assert_not_null(gh);
+    storage_head(gh->corr, 0);
+    cr_assert_not_null(last_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS),
+                       "started: asks for the peers");
+}
+
+static void teardown(void)
+{
+    sync_core_destroy(&core);
+    cr_assert_null(core);
+    alys_metrics_destroy(&metrics);
+    fx_fini(&fx);
+}
+
+TestSuite(sync_core, .init = setup, .fini = teardown);
+
+static void ready(const char *actor, int pid)
+{
+    char detail[64];
+    snprintf(detail, sizeof detail, "pid %d, ipc://x", pid);
+    Alys__Control__Event ev = ALYS__CONTROL__EVENT__INIT;
+    ev.actor = (char *) actor;
+    ev.kind = "ready";
+    ev.detail = detail;
+    sync_core_clock(core, now, FX_GENESIS_TIME * 1000 + now);
+    sync_core_on_event(core, "lifecycle", &ev);
+}
+
+static double restarts_seen(const char *actor)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "actor=\"%s\"", actor);
+    return alys_metric_value(metrics, "alys_sync_actor_restarts_seen_total", labels);
+}
+
+static void answer_peers(void)
+{
+    const sent_t *gp = last_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS);
+    if (!gp)
+        return;
+    Alys__Peer__PeerSet ps = ALYS__PEER__PEER_SET__INIT;
+    Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
+    pm.msg_case = ALYS__PEER__PEER_MSG__MSG_PEER_SET;
+    pm.peer_set = &ps;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = gp->corr;
+    env.reply = true;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    env.peer = &pm;
+    sync_core_on_message(core, NULL, &env);
+}
+
+/* The fault of issue 7 at the actor's level: PeerManager dies again 100 ms
+ * after its previous restart; both are acted on at once (the time-based
+ * de-duplication ignored the second for 5 s). */
+Test(sync_core, two_peer_manager_restarts_100_ms_apart_are_both_acted_on)
+{
+    ready("peer_manager", 100);                     /* its first start */
+    cr_expect_eq(restarts_seen("peer_manager"), 0);
+    answer_peers();
+    size_t asked = count_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS);
+    sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, false);
+    ready("peer_manager", 101);
+    cr_expect_eq(restarts_seen("peer_manager"), 1);
+    cr_expect_eq(count_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS), asked + 1,
+                 "the restart asks for the peers at once");
+    answer_peers();
+    sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, true);   /* same instance */
+    now += 100;
+    sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, false);
+    ready("peer_manager", 102);
+    sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, true);
+    cr_expect_eq(restarts_seen("peer_manager"), 2);
+    cr_expect_eq(count_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS), asked + 2);
+}
+
+Test(sync_core, a_restart_seen_on_the_socket_and_then_its_ready_is_acted_on_once)
+{
+    ready("storage", 200);
+    sync_core_on_socket(core, SYNC_WATCH_STORAGE, true);        /* first connect */
+    sync_core_on_socket(core, SYNC_WATCH_STORAGE, false);
+    size_t heads = count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD);
+    sync_core_on_socket(core, SYNC_WATCH_STORAGE, true);
+    ready("storage", 201);
+    ready("storage", 201);
+    cr_expect_eq(restarts_seen("storage"), 1);
+    cr_expect_eq(count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD), heads + 1);
+}
+
+static void sync_msg(Alys__Sync__SyncMsg *sm)
+{
+    zframe_t *client = zframe_new("c", 1);
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = 77;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_SYNC;
+    env.sync = sm;
+    sync_core_on_message(core, client, &env);
+    zframe_destroy(&client);
+}
+
+static void discovered(const char *id)
+{
+    Alys__Sync__PeerDiscovered pd = ALYS__SYNC__PEER_DISCOVERED__INIT;
+    pd.peer_id = (char *) id;
+    pd.reported_height = 50;
+    Alys__Sync__SyncMsg sm = ALYS__SYNC__SYNC_MSG__INIT;
+    sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCOVERED;
+    sm.peer_discovered = &pd;
+    sync_msg(&sm);
+}
+
+static void disconnected(const char *id)
+{
+    Alys__Sync__PeerDisconnected pd = ALYS__SYNC__PEER_DISCONNECTED__INIT;
+    pd.peer_id = (char *) id;
+    pd.reason = "test";
+    Alys__Sync__SyncMsg sm = ALYS__SYNC__SYNC_MSG__INIT;
+    sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED;
+    sm.peer_disconnected = &pd;
+    sync_msg(&sm);
+}
+
+static uint32_t machine_peers(void)
+{
+    sync_progress_t p;
+    sync_machine_get_progress(sync_core_machine(core), now, &p);
+    return p.total_peers;
+}
+
+Test(sync_core, the_machines_peers_are_peer_managers_connected_ones)
+{
+    discovered("a");
+    discovered("b");
+    cr_expect_eq(machine_peers(), 2);
+    cr_expect_not_null(last_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS),
+                       "peers ahead: headers first");
+    disconnected("a");
+    disconnected("a");
+    disconnected("never-seen");
+    cr_expect_eq(machine_peers(), 1);
+    /* b stays in no PeerSet: gone once it is absent long enough. */
+    now += SYNC_KNOWN_ABSENT_MS;
+    sync_core_clock(core, now, FX_GENESIS_TIME * 1000 + now);
+    sync_core_tick(core);
+    answer_peers();
+    cr_expect_eq(machine_peers(), 0);
+}
+
+Test(sync_core, status_requests_are_answered_and_unknown_requests_refused)
+{
+    Alys__Sync__GetSyncStatus gs = ALYS__SYNC__GET_SYNC_STATUS__INIT;
+    Alys__Sync__SyncMsg sm = ALYS__SYNC__SYNC_MSG__INIT;
+    sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_GET_SYNC_STATUS;
+    sm.get_sync_status = &gs;
+    sync_msg(&sm);
+    const sent_t *r = last_sent(-1, ALYS__SYNC__SYNC_MSG__MSG_SYNC_STATUS);
+    cr_assert_not_null(r);
+    cr_expect_eq(r->corr, 77);
+    Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
+    Alys__Storage__StorageMsg st = ALYS__STORAGE__STORAGE_MSG__INIT;
+    st.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
+    st.get_head = &gh;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = 78;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &st;
+    zframe_t *client = zframe_new("c", 1);
+    sync_core_on_message(core, client, &env);
+    zframe_destroy(&client);
+    cr_expect(n_sent > 0 && sent[n_sent - 1].error && sent[n_sent - 1].corr == 78);
+}
+
+Test(sync_core, progress_publishes_an_event_every_call_once_started)
+{
+    int before = n_events;
+    sync_core_progress(core);
+    cr_expect_eq(n_events, before + 1);
+}
