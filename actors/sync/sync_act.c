@@ -236,9 +236,7 @@ static void act_create_checkpoint(sa_t *sa, const sync_action_t *a)
 static void act_rollback(sa_t *sa, const sync_action_t *a)
 {
     /* A head asked for before the rollback would move the machine back up. */
-    sync_pend_t stale;
-    while (sync_pending_next_of_kind(sa->pend, SYNC_PEND_GET_HEAD, &stale))
-        sa_pend_done(&stale);
+    sync_pending_drop_kind(sa->pend, SYNC_PEND_GET_HEAD, sa_pend_done);
     sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_ROLLBACK, STORAGE_TIMEOUT_MS * 5);
     if (!p) {
         sa_reply_ack(sa, sa->client, sa->client_corr, false, "too many requests in flight");

@@ -1,8 +1,11 @@
-/*  sync_pending.c: see sync_pending.h. */
+/*  sync_pending.c: see sync_pending.h. The requests are common/pending's
+ *  entries with a sync_pend_t payload. */
 #include "sync_pending.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "pending.h"
 
 typedef struct {
     uint64_t corr;
@@ -11,22 +14,24 @@ typedef struct {
 } fetch_t;
 
 struct sync_pending {
-    size_t cap;
-    bool *used;
-    sync_pend_t *p;
+    alys_pending_t *table;
     fetch_t fetch[SYNC_PENDING_FETCHES];
     size_t fetch_next;
 };
+
+/* common/pending's deadlines are int64_t; ours never come near the top. */
+static int64_t to_deadline(uint64_t ms)
+{
+    return ms > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) ms;
+}
 
 sync_pending_t *sync_pending_new(size_t cap)
 {
     sync_pending_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->cap = cap ? cap : 1;
-    self->used = calloc(self->cap, sizeof *self->used);
-    self->p = calloc(self->cap, sizeof *self->p);
-    if (!self->used || !self->p)
+    self->table = alys_pending_new(cap ? cap : 1, sizeof(sync_pend_t));
+    if (!self->table)
         sync_pending_destroy(&self);
     return self;
 }
@@ -35,8 +40,7 @@ void sync_pending_destroy(sync_pending_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free((*self_p)->used);
-    free((*self_p)->p);
+    alys_pending_destroy(&(*self_p)->table);
     free(*self_p);
     *self_p = NULL;
 }
@@ -44,67 +48,76 @@ void sync_pending_destroy(sync_pending_t **self_p)
 sync_pend_t *sync_pending_add(sync_pending_t *self, sync_pend_kind_t kind, uint64_t corr_id,
                               uint64_t now_ms, uint32_t timeout_ms)
 {
-    for (size_t i = 0; i < self->cap; i++) {
-        if (self->used[i])
-            continue;
-        self->used[i] = true;
-        self->p[i] = (sync_pend_t){.kind = kind, .corr_id = corr_id,
-                                   .deadline = now_ms + timeout_ms};
-        return &self->p[i];
-    }
-    return NULL;
-}
-
-static long find(const sync_pending_t *self, uint64_t corr_id)
-{
-    for (size_t i = 0; i < self->cap; i++)
-        if (self->used[i] && self->p[i].corr_id == corr_id)
-            return (long) i;
-    return -1;
+    uint64_t deadline = now_ms + timeout_ms;
+    sync_pend_t *p = alys_pending_add(self->table, corr_id, to_deadline(deadline));
+    if (p)
+        *p = (sync_pend_t){.kind = kind, .corr_id = corr_id, .deadline = deadline};
+    return p;
 }
 
 bool sync_pending_known(const sync_pending_t *self, uint64_t corr_id)
 {
-    return corr_id != 0 && find(self, corr_id) >= 0;
+    return corr_id != 0 && alys_pending_find(self->table, corr_id) != NULL;
+}
+
+typedef struct {
+    sync_pend_kind_t kind;
+    bool found;
+} kind_q_t;
+
+static void kind_seen(uint64_t corr_id, void *payload, void *arg)
+{
+    (void) corr_id;
+    kind_q_t *q = arg;
+    if (((const sync_pend_t *) payload)->kind == q->kind)
+        q->found = true;
 }
 
 bool sync_pending_has_kind(const sync_pending_t *self, sync_pend_kind_t kind)
 {
-    for (size_t i = 0; i < self->cap; i++)
-        if (self->used[i] && self->p[i].kind == kind)
-            return true;
-    return false;
-}
-
-static bool take_at(sync_pending_t *self, long i, sync_pend_t *out)
-{
-    if (i < 0)
-        return false;
-    if (out)
-        *out = self->p[i];
-    self->used[i] = false;
-    return true;
+    kind_q_t q = {kind, false};
+    alys_pending_each(self->table, kind_seen, &q);
+    return q.found;
 }
 
 bool sync_pending_take(sync_pending_t *self, uint64_t corr_id, sync_pend_t *out)
 {
-    return corr_id != 0 && take_at(self, find(self, corr_id), out);
+    return corr_id != 0 && alys_pending_take(self->table, corr_id, out);
 }
 
 bool sync_pending_next_expired(sync_pending_t *self, uint64_t now_ms, sync_pend_t *out)
 {
-    for (size_t i = 0; i < self->cap; i++)
-        if (self->used[i] && now_ms >= self->p[i].deadline)
-            return take_at(self, (long) i, out);
-    return false;
+    return alys_pending_expire(self->table, to_deadline(now_ms), NULL, out);
 }
 
-bool sync_pending_next_of_kind(sync_pending_t *self, sync_pend_kind_t kind, sync_pend_t *out)
+static bool is_kind(const void *payload, void *arg)
 {
-    for (size_t i = 0; i < self->cap; i++)
-        if (self->used[i] && self->p[i].kind == kind)
-            return take_at(self, (long) i, out);
-    return false;
+    return ((const sync_pend_t *) payload)->kind == *(const sync_pend_kind_t *) arg;
+}
+
+typedef struct {
+    sync_pend_kind_t kind;
+    void (*done)(sync_pend_t *p);
+} drop_t;
+
+static bool drop_match(const void *payload, void *arg)
+{
+    return is_kind(payload, &((drop_t *) arg)->kind);
+}
+
+static void drop_one(uint64_t corr_id, void *payload, void *arg)
+{
+    (void) corr_id;
+    drop_t *d = arg;
+    if (d->done)
+        d->done(payload);
+}
+
+size_t sync_pending_drop_kind(sync_pending_t *self, sync_pend_kind_t kind,
+                              void (*done)(sync_pend_t *p))
+{
+    drop_t d = {kind, done};
+    return alys_pending_remove_if(self->table, drop_match, drop_one, &d);
 }
 
 const char *sync_pending_kind_name(sync_pend_kind_t kind)

@@ -8,8 +8,9 @@
  *  timers cover a lost fetch): the most recent SYNC_PENDING_FETCHES are
  *  remembered.
  *
- *  (issue 7 plans one pending-request table in common/ for every actor;
- *  this one takes its place in the SyncActor when it lands.)
+ *  The requests live in common/pending.h's table (bounded, exactly once);
+ *  this adds what the SyncActor keeps with each (its kind, its client) and
+ *  the fetch ring.
  *
  *  Ownership: sync_pending_new/destroy. A request's client is the caller's
  *  opaque pointer: the table never frees it; whoever takes a request out
@@ -46,8 +47,8 @@ sync_pending_t *sync_pending_new(size_t cap);
 void sync_pending_destroy(sync_pending_t **self_p);
 
 /* A request sent at now_ms with corr_id; NULL when the table is full (the
- * caller answers its client or retries later). The entry is valid until
- * the next call that removes an entry. */
+ * caller answers its client or retries later), or corr_id is 0 or already
+ * pending. The entry is valid until it ends. */
 sync_pend_t *sync_pending_add(sync_pending_t *self, sync_pend_kind_t kind, uint64_t corr_id,
                               uint64_t now_ms, uint32_t timeout_ms);
 bool sync_pending_known(const sync_pending_t *self, uint64_t corr_id);
@@ -57,9 +58,11 @@ bool sync_pending_has_kind(const sync_pending_t *self, sync_pend_kind_t kind);
 bool sync_pending_take(sync_pending_t *self, uint64_t corr_id, sync_pend_t *out);
 /* One request past its deadline at now_ms, removed; false when none. */
 bool sync_pending_next_expired(sync_pending_t *self, uint64_t now_ms, sync_pend_t *out);
-/* One request of kind, removed (e.g. a GetHead made stale by a Rollback);
- * false when none. */
-bool sync_pending_next_of_kind(sync_pending_t *self, sync_pend_kind_t kind, sync_pend_t *out);
+/* End every request of kind (e.g. GetHeads made stale by a Rollback), each
+ * handed to done first (its client is then done's to free). Returns how
+ * many ended. */
+size_t sync_pending_drop_kind(sync_pending_t *self, sync_pend_kind_t kind,
+                              void (*done)(sync_pend_t *p));
 const char *sync_pending_kind_name(sync_pend_kind_t kind);     /* "GetHead", ... */
 
 /* A fetch sent with envelope corr_id for the machine's req_id. */

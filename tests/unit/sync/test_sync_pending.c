@@ -20,6 +20,14 @@ static void teardown(void)
 
 TestSuite(sync_pending, .init = setup, .fini = teardown);
 
+static int n_done;
+
+static void count_done(sync_pend_t *p)
+{
+    (void) p;
+    n_done++;
+}
+
 Test(sync_pending, a_reply_completes_its_request_once)
 {
     int client;
@@ -53,17 +61,20 @@ Test(sync_pending, the_table_is_bounded)
     cr_assert_not_null(sync_pending_add(t, SYNC_PEND_GET_PEERS, 2, 0, 10));
     cr_expect_null(sync_pending_add(t, SYNC_PEND_ROLLBACK, 3, 0, 10));
     cr_expect(sync_pending_has_kind(t, SYNC_PEND_GET_PEERS));
-    sync_pend_t out;
-    cr_assert(sync_pending_next_of_kind(t, SYNC_PEND_GET_HEAD, &out));
-    cr_expect_eq(out.corr_id, 1);
+    cr_expect_eq(sync_pending_drop_kind(t, SYNC_PEND_GET_HEAD, count_done), 1);
+    cr_expect_eq(n_done, 1);
+    cr_expect_not(sync_pending_known(t, 1));
+    cr_expect(sync_pending_known(t, 2));
     cr_expect_not_null(sync_pending_add(t, SYNC_PEND_ROLLBACK, 3, 0, 10));
 }
 
-Test(sync_pending, corr_id_zero_is_never_a_reply)
+Test(sync_pending, corr_id_zero_and_duplicates_are_refused)
 {
-    cr_assert_not_null(sync_pending_add(t, SYNC_PEND_GET_HEAD, 0, 0, 10));
+    cr_expect_null(sync_pending_add(t, SYNC_PEND_GET_HEAD, 0, 0, 10));
     cr_expect_not(sync_pending_known(t, 0));
     cr_expect_not(sync_pending_take(t, 0, NULL));
+    cr_assert_not_null(sync_pending_add(t, SYNC_PEND_GET_HEAD, 5, 0, 10));
+    cr_expect_null(sync_pending_add(t, SYNC_PEND_GET_PEERS, 5, 0, 10));
 }
 
 Test(sync_pending, a_refused_fetch_reaches_its_request_once)
