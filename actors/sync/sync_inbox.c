@@ -14,12 +14,12 @@
  *
  *  Restarts: a peer actor's restart is seen on the lifecycle events (a
  *  "ready" with a new pid) and on our own socket to it (disconnected, then
- *  connected again: main.c's on_sockmon); sync_restart.h decides which of
+ *  connected again: main.c's socket monitors); sync_restart.h decides which of
  *  those are new process instances (each acted on once, at once) and what
  *  each means (sync_restart_effects). Peers: sync_known.h; the rollback
  *  quiet window: sync_rollback.h; header verification: sync_headers.h.
  *
- *  Clock: sa->now / sa->now_unix, set by main.c for this callback.
+ *  Clock: sa->now / sa->now_unix, given by main.c for this callback.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  *  sync_window.c    header lookahead, range batches, dispatch, stallers
  *  sync_progress.c  blocks/s window, progress and state getters, CanProduceBlocks
  *
- *  Not installed, not for main.c: main.c uses sync_machine.h only.
+ *  Not installed, not for the actor: the core and main.c use sync_machine.h only.
  */
 #ifndef SYNC_INTERNAL_H
 #define SYNC_INTERNAL_H

@@ -3,13 +3,15 @@
  *  No sockets, no clock reads, no I/O: every input takes now_ms (the caller's
  *  clock; a monotonic one is best, the machine only subtracts times) and the
  *  machine answers by queueing actions that the caller drains with
- *  sync_machine_next_action(). The actor's shell (main.c: sockets, loop,
- *  clock; sync_inbox.c: messages in; sync_act.c: actions out) is a thin
- *  translator: message in -> one sync_machine_on_*() call -> drain the
- *  actions -> messages out. The decisions around the machine are pure
- *  modules too: sync_headers.h (header verification), sync_known.h (the
- *  peers the machine was told about), sync_restart.h (restarts of other
- *  actors), sync_rollback.h (the quiet window after a Rollback).
+ *  sync_machine_next_action(). The actor's core (sync_core.h: sync_inbox.c
+ *  messages in, sync_act.c actions out; no sockets, no clock either) is a
+ *  thin translator: message in -> one sync_machine_on_*() call -> drain the
+ *  actions -> messages out; main.c (the shell) owns sockets, loop and
+ *  clock. The decisions around the machine are pure modules too:
+ *  sync_headers.h (header verification), sync_known.h (the peers the
+ *  machine was told about), sync_restart.h (restarts of other actors),
+ *  sync_rollback.h (the quiet window after a Rollback), sync_pending.h (our
+ *  requests awaiting replies), sync_bus.h (message translations).
  *
  *  States are the seed's SyncState: Discovering, DownloadingHeaders,
  *  DownloadingBlocks, CatchingUp, Synced, Failed, plus a Paused flag.

@@ -1,5 +1,6 @@
 /*  sync_restart.h: which restarts of the other actors the SyncActor acts
- *  on. Pure: no sockets, no clock; main.c feeds it what it sees.
+ *  on. Pure: no sockets, no clock; the core (sync_core.c) feeds it what
+ *  main.c saw.
  *
  *  A restart is seen two ways: the supervisor's lifecycle "ready" event of
  *  the actor (it carries the new process's pid; "spawned" carries it too)
