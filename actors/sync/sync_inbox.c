@@ -1,12 +1,12 @@
 /*  sync_inbox.c: messages and events in -> machine inputs (see
- *  sync_core_internal.h), with the pending-request table their replies are matched
- *  against. Every input call is followed by sa_drain, so what the machine
+ *  sync_core_internal.h); replies are matched against our pending requests
+ *  (sync_pending.h). Every input call is followed by sa_drain, so what the machine
  *  decides goes out before the next message is read.
  *
  *  StartSync/PauseSync/ResumeSync -> start/pause/resume; PeerDiscovered and
  *  every connected PeerSet entry -> on_peer_status (+score, rank);
  *  PeerDisconnected and entries that left the set -> on_peer_disconnected;
- *  HeadersResult -> verified here, then on_headers (OK with hashes, or
+ *  HeadersResult -> verified (sync_headers.h), then on_headers (OK with hashes, or
  *  INVALID); FetchResult -> on_range_outcome; BatchOutcome, storage
  *  head_advanced and Head -> on_committed, then on_block_failed if it failed;
  *  CreateCheckpoint -> create_checkpoint; RecoverFromCheckpoint ->
