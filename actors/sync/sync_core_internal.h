@@ -24,10 +24,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "metrics_client.h"
-#include "sync_core.h"
 #include "chain/chain.h"
+#include "metrics_client.h"
 #include "sync_bus.h"
+#include "sync_core.h"
 #include "sync_headers.h"
 #include "sync_known.h"
 #include "sync_machine.h"
@@ -63,7 +63,6 @@ struct sync_core {
     uint64_t now;                       /* monotonic ms: the machine's clock */
     uint64_t now_unix;                  /* unix ms, read at the same moment */
 
-
     alys_hash_t hashes[SYNC_HEADERS_MAX];
     ProtobufCBinaryData *expected;      /* FetchBlocks expected_hashes scratch */
     size_t   expected_cap;
@@ -74,11 +73,12 @@ struct sync_core {
 
     uint64_t last_peer_set;             /* mono ms of the last PeerSet */
     uint64_t last_head_poll;
-    uint64_t last_genesis_try;
     uint64_t production_allowed_at;     /* unix ms */
     uint64_t last_checkpoint_seen;
 };
 typedef struct sync_core sa_t;
+
+/* ---- sync_core.c: see sync_core.h ------------------------------------------- */
 
 /* ---- sync_act.c ------------------------------------------------------------- */
 
