@@ -78,8 +78,6 @@ struct sync_core {
 };
 typedef struct sync_core sa_t;
 
-/* ---- sync_core.c: see sync_core.h ------------------------------------------- */
-
 /* ---- sync_act.c ------------------------------------------------------------- */
 
 /* -1 when the message could not be queued (the port logs it at debug only:
