@@ -309,3 +309,82 @@ Test(sync_core, progress_publishes_an_event_every_call_once_started)
     sync_core_progress(core);
     cr_expect_eq(n_events, before + 1);
 }
+
+static void head_advanced(uint64_t height)
+{
+    char detail[160];
+    int n = snprintf(detail, sizeof detail, "height=%llu hash=", (unsigned long long) height);
+    for (int i = 0; i < ALYS_HASH_LEN; i++)
+        n += snprintf(detail + n, sizeof detail - (size_t) n, "%02x", (unsigned) (height + 1) & 0xff);
+    Alys__Control__Event ev = ALYS__CONTROL__EVENT__INIT;
+    ev.actor = "storage";
+    ev.kind = "head_advanced";
+    ev.detail = detail;
+    sync_core_clock(core, now, FX_GENESIS_TIME * 1000 + now);
+    sync_core_on_event(core, "storage", &ev);
+}
+
+static uint64_t machine_head(void)
+{
+    sync_progress_t p;
+    sync_machine_get_progress(sync_core_machine(core), now, &p);
+    return p.current_height;
+}
+
+static void checkpoints_reply(uint64_t corr, uint64_t height)
+{
+    uint8_t hash[ALYS_HASH_LEN] = {9};
+    Alys__Chain__BlockCheckpoint cp = ALYS__CHAIN__BLOCK_CHECKPOINT__INIT;
+    cp.height = height;
+    cp.hash.data = hash;
+    cp.hash.len = ALYS_HASH_LEN;
+    Alys__Chain__BlockCheckpoint *list[] = {&cp};
+    Alys__Storage__Checkpoints cps = ALYS__STORAGE__CHECKPOINTS__INIT;
+    cps.n_checkpoints = 1;
+    cps.checkpoints = list;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS;
+    sm.checkpoints = &cps;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.reply = true;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &sm;
+    sync_core_on_message(core, NULL, &env);
+}
+
+/* Commit reports that predate our Rollback must not move the machine back
+ * up: dropped while it is in flight and for the quiet window after, then
+ * the head is asked for once. */
+Test(sync_core, commit_reports_are_dropped_around_our_rollback)
+{
+    head_advanced(100);
+    cr_assert_eq(machine_head(), 100);
+    Alys__Sync__RecoverFromCheckpoint rc = ALYS__SYNC__RECOVER_FROM_CHECKPOINT__INIT;
+    rc.height = 50;
+    Alys__Sync__SyncMsg sm = ALYS__SYNC__SYNC_MSG__INIT;
+    sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_RECOVER_FROM_CHECKPOINT;
+    sm.recover_from_checkpoint = &rc;
+    sync_msg(&sm);
+    const sent_t *lc = last_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_LIST_CHECKPOINTS);
+    cr_assert_not_null(lc);
+    checkpoints_reply(lc->corr, 50);
+    const sent_t *rb = last_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK);
+    cr_assert_not_null(rb);
+    cr_expect_eq(machine_head(), 50);
+    head_advanced(101);                               /* from before the rollback */
+    cr_expect_eq(machine_head(), 50, "in flight: dropped");
+    storage_head(rb->corr, 50);                       /* Storage rolled back */
+    cr_expect_eq(machine_head(), 50);
+    now += 100;
+    head_advanced(102);
+    cr_expect_eq(machine_head(), 50, "quiet window: dropped");
+    size_t heads = count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD);
+    now += 200;                                       /* the window (300 ms) has passed */
+    sync_core_clock(core, now, FX_GENESIS_TIME * 1000 + now);
+    sync_core_tick(core);
+    cr_expect_eq(count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD), heads + 1,
+                 "catch up: the head is asked for");
+    head_advanced(51);
+    cr_expect_eq(machine_head(), 51, "commits count again");
+}
