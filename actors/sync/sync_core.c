@@ -2,11 +2,9 @@
  *  subscriptions hand in (see sync_core.h); messages are sync_inbox.c's,
  *  actions sync_act.c's.
  */
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "sync_core_internal.h"
 
 #define HDR_RING            16384      /* verified headers whose slot we keep */
