@@ -11,29 +11,16 @@
 #include "log.h"
 #include "service.h"
 
-static void publish_head(alys_actor_t *actor, const storage_reply_t *rep)
-{
-    char hash[2 * ALYS_HASH_LEN + 1], root[2 * ALYS_HASH_LEN + 1];
-    alys_hex(rep->head_value.hash, ALYS_HASH_LEN, hash);
-    alys_hex(rep->head_value.state_root, ALYS_HASH_LEN, root);
-    alys_actor_event(actor, "storage", rep->head_event, "height=%llu hash=%s state_root=%s",
-                     (unsigned long long) rep->head_value.height, hash, root);
-}
-
+/* What to answer and what to publish is decided by storage_serve. */
 static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
     storage_t *store = arg;
-    if (env->reply) {
-        log_debug("ignoring a reply (%s) from %s", alys_env_body_name(env), env->sender);
-        return 0;
-    }
     storage_reply_t rep;
     storage_serve(store, env, &rep);
-    /* corr_id 0: the sender wants no reply. */
-    if (env->corr_id != 0 && alys_reply(alys_actor_mailbox(actor), from, env, &rep.env) != 0)
+    if (rep.answer && alys_reply(alys_actor_mailbox(actor), from, env, &rep.env) != 0)
         log_warn("reply to %s failed", env->sender);
     if (rep.head_changed)
-        publish_head(actor, &rep);
+        alys_actor_event(actor, "storage", rep.head_event, "%s", rep.event_text);
     storage_reply_clear(&rep);
     return 0;
 }

@@ -331,17 +331,38 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
     }
 }
 
+/* The head event's detail, from the head the reply carries. */
+static void fill_event_text(storage_reply_t *rep)
+{
+    char hash[2 * ALYS_HASH_LEN + 1], root[2 * ALYS_HASH_LEN + 1];
+    alys_hex(rep->head_value.hash, ALYS_HASH_LEN, hash);
+    alys_hex(rep->head_value.state_root, ALYS_HASH_LEN, root);
+    snprintf(rep->event_text, sizeof rep->event_text, "height=%llu hash=%s state_root=%s",
+             (unsigned long long) rep->head_value.height, hash, root);
+}
+
 void storage_serve(storage_t *store, const alys_env_t *req, storage_reply_t *rep)
 {
     memset(rep, 0, sizeof *rep);
     rep->env = (alys_env_t) ALYS__BUS__ENVELOPE__INIT;
     rep->msg = (Alys__Storage__StorageMsg) ALYS__STORAGE__STORAGE_MSG__INIT;
+    if (req->reply) {
+        /* Storage asks nobody anything: a reply here is stray. Answering it
+         * could start a ping-pong of errors with another actor. */
+        log_debug("ignoring a reply (%s) from %s", alys_env_body_name(req),
+                  req->sender ? req->sender : "?");
+        return;
+    }
+    /* corr_id 0: the sender wants no reply (it is still served). */
+    rep->answer = req->corr_id != 0;
     if (req->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE || !req->storage) {
         reply_error(rep, ALYS_ERR_BAD_REQUEST, "storage serves alys.storage.StorageMsg, got %s",
                     alys_env_body_name(req));
         return;
     }
     dispatch(rep, store, req->storage);
+    if (rep->head_changed)
+        fill_event_text(rep);
 }
 
 void storage_reply_clear(storage_reply_t *rep)

@@ -9,9 +9,15 @@
  *  checkpoint at genesis, ...) or ALYS_ERR_INTERNAL (RocksDB failed; nothing
  *  was written) and a message naming what was wrong.
  *
+ *  What the shell does with the outcome is decided here too: whether to
+ *  send the reply at all (rep->answer: not for a reply that arrived as a
+ *  request, nor for corr_id 0, which asks for none) and the event to publish
+ *  when the head moved (rep->head_event, rep->event_text).
+ *
  *  Ownership: storage_serve fills a caller-provided storage_reply_t whose
  *  env points into the reply itself and into memory it allocated; send
- *  rep->env, then storage_reply_clear(rep). Nothing of req is kept.
+ *  rep->env if rep->answer, then storage_reply_clear(rep). Nothing of req is
+ *  kept.
  */
 #ifndef ALYS_STORAGE_SERVICE_H
 #define ALYS_STORAGE_SERVICE_H
@@ -25,10 +31,15 @@
  * envelope around the blocks. */
 #define STORAGE_REPLY_BLOCK_BYTES (ALYS_MAX_MSG_BYTES - 64 * 1024)
 
+/* Room for "height=H hash=<64 hex> state_root=<64 hex>". */
+#define STORAGE_EVENT_TEXT (64 + 4 * ALYS_HASH_LEN)
+
 typedef struct {
-    alys_env_t env;                   /* the reply: body_case and body set */
-    bool head_changed;                /* the head moved: publish an event */
-    const char *head_event;           /* "head_advanced" or "rolled_back" */
+    alys_env_t env;          /* the reply: body_case and body set */
+    bool answer;             /* send env back to the requester */
+    bool head_changed;       /* the head moved: publish an event */
+    const char *head_event;  /* "head_advanced" or "rolled_back" */
+    char event_text[STORAGE_EVENT_TEXT]; /* its detail: the new head */
 
     /* Storage the env points into. */
     Alys__Bus__Error error;
@@ -54,7 +65,8 @@ typedef struct {
     size_t nbans;
 } storage_reply_t;
 
-/* Serve one request. Always fills rep (a reply body or an Error). */
+/* Serve one request. Always fills rep (a reply body or an Error). A reply
+ * envelope (req->reply set) is not served: rep->answer false, no body. */
 void storage_serve(storage_t *store, const alys_env_t *req, storage_reply_t *rep);
 void storage_reply_clear(storage_reply_t *rep);
 

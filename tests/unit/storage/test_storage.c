@@ -821,6 +821,171 @@ Test(storage, service_requests_and_malformed_input)
     fx_fini(&f);
 }
 
+/* What main.c does with a reply is decided by storage_serve: a reply
+ * envelope is not served and not answered; corr_id 0 is served but not
+ * answered; anything else is answered. */
+Test(storage, service_answers_requests_only)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 3, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_reply_t rep;
+    Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
+    eb.blocks = f.chain->blocks;
+    eb.n_blocks = 2;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
+    m.execute_batch = &eb;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &m;
+
+    env.corr_id = 5;
+    env.reply = true;             /* a stray reply: neither served nor answered */
+    storage_serve(s, &env, &rep);
+    cr_assert_not(rep.answer);
+    cr_assert_not(rep.head_changed);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY__NOT_SET);
+    storage_reply_clear(&rep);
+    expect_head(s, f.chain, 0);
+
+    env.reply = false;
+    env.corr_id = 0;              /* served, no reply wanted */
+    storage_serve(s, &env, &rep);
+    cr_assert_not(rep.answer);
+    cr_assert(rep.head_changed);
+    storage_reply_clear(&rep);
+    expect_head(s, f.chain, 2);
+
+    env.corr_id = 6;              /* an error is answered too */
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT;
+    storage_serve(s, &env, &rep);
+    cr_assert(rep.answer);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_ERROR);
+    storage_reply_clear(&rep);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+static void expect_event(const storage_reply_t *rep, const char *kind, const tchain_t *c,
+                         uint64_t height)
+{
+    cr_assert(rep->head_changed);
+    cr_assert_str_eq(rep->head_event, kind);
+    char hash[2 * ALYS_HASH_LEN + 1], root[2 * ALYS_HASH_LEN + 1], want[STORAGE_EVENT_TEXT];
+    alys_hex(c->hashes[height - 1], ALYS_HASH_LEN, hash);
+    alys_hex(c->roots[height - 1], ALYS_HASH_LEN, root);
+    snprintf(want, sizeof want, "height=%llu hash=%s state_root=%s", (unsigned long long) height,
+             hash, root);
+    cr_assert_str_eq(rep->event_text, want);
+}
+
+/* The event main.c publishes: only when the head moved, naming the new head. */
+Test(storage, service_head_events)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 6, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_reply_t rep;
+    Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
+    eb.blocks = f.chain->blocks;
+    eb.n_blocks = 6;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
+    m.execute_batch = &eb;
+    serve(s, &m, &rep);
+    expect_event(&rep, "head_advanced", f.chain, 6);
+    storage_reply_clear(&rep);
+
+    serve(s, &m, &rep);           /* a replay of committed blocks moves nothing */
+    cr_assert_eq(rep.env.storage->batch_result->already_committed, 6);
+    cr_assert_not(rep.head_changed);
+    cr_assert_str_eq(rep.event_text, "");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__Rollback rb = ALYS__STORAGE__ROLLBACK__INIT;
+    rb.height = 4;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK;
+    m.rollback = &rb;
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.storage->head->height, 4);
+    expect_event(&rep, "rolled_back", f.chain, 4);
+    storage_reply_clear(&rep);
+
+    serve(s, &m, &rep);           /* to where it already is */
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+    cr_assert_not(rep.head_changed);
+    storage_reply_clear(&rep);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* Checkpoints and bans through the mailbox: bodies, refusals as INVALID. */
+Test(storage, service_checkpoints_and_bans)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 3, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_reply_t rep;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    Alys__Storage__CreateCheckpoint cc = ALYS__STORAGE__CREATE_CHECKPOINT__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_CREATE_CHECKPOINT;
+    m.create_checkpoint = &cc;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_INVALID, "height 0");
+    storage_reply_clear(&rep);
+
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 3, &r);
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+    cr_assert_eq(rep.env.storage->checkpoints->n_checkpoints, 1);
+    cr_assert_eq(rep.env.storage->checkpoints->checkpoints[0]->height, 3);
+    cr_assert_not(rep.head_changed, "a checkpoint does not move the head");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__ListCheckpoints lc = ALYS__STORAGE__LIST_CHECKPOINTS__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_LIST_CHECKPOINTS;
+    m.list_checkpoints = &lc;
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.storage->checkpoints->n_checkpoints, 1);
+    cr_assert_arr_eq(rep.env.storage->checkpoints->checkpoints[0]->hash.data, f.chain->hashes[2],
+                     ALYS_HASH_LEN);
+    storage_reply_clear(&rep);
+
+    Alys__Storage__PeerBan ban = ALYS__STORAGE__PEER_BAN__INIT;
+    Alys__Storage__PeerBan *list[1] = {&ban};
+    ban.peer_id = "peer-z";
+    ban.ban_until = 42;
+    Alys__Storage__PutPeerBans pb = ALYS__STORAGE__PUT_PEER_BANS__INIT;
+    pb.bans = list;
+    pb.n_bans = 1;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS;
+    m.put_peer_bans = &pb;
+    serve(s, &m, &rep);           /* answered with the stored list */
+    cr_assert_eq(rep.env.storage->peer_bans->n_bans, 1);
+    cr_assert_str_eq(rep.env.storage->peer_bans->bans[0]->peer_id, "peer-z");
+    storage_reply_clear(&rep);
+
+    ban.peer_id = "";
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_INVALID, "peer_id empty");
+    storage_reply_clear(&rep);
+
+    Alys__Storage__GetPeerBans gp = ALYS__STORAGE__GET_PEER_BANS__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS;
+    m.get_peer_bans = &gp;
+    serve(s, &m, &rep);           /* the refused list changed nothing */
+    cr_assert_eq(rep.env.storage->peer_bans->n_bans, 1);
+    cr_assert_eq(rep.env.storage->peer_bans->bans[0]->ban_until, 42);
+    storage_reply_clear(&rep);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
 /* ------------------------------------------------------------ crash atomicity */
 
 /* Child: open the store and commit the chain in batches of 7 from its head;
