@@ -54,8 +54,7 @@ int main(int argc, char **argv)
     }
     storage_set_metrics(store, alys_actor_metrics(actor));
     int rc = 1;
-    if (alys_actor_bind(actor, cfg->ep_storage, on_message, store) == 0
-        && alys_actor_ready(actor) == 0)
+    if (alys_actor_bind(actor, cfg->ep_storage, on_message, store) == 0 && alys_actor_ready(actor) == 0)
         rc = alys_actor_run(actor) == 0 ? 0 : 1;
     else
         log_error("cannot bind the mailbox %s", cfg->ep_storage);

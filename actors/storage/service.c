@@ -41,7 +41,7 @@ static void reply_body(storage_reply_t *rep, Alys__Storage__StorageMsg__MsgCase 
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
 {
-    return (ProtobufCBinaryData) { n, (uint8_t *) p };
+    return (ProtobufCBinaryData){n, (uint8_t *) p};
 }
 
 static void fill_head(storage_reply_t *rep, storage_t *store)
@@ -73,8 +73,7 @@ static void log_batch(const Alys__Storage__ExecuteBatch *req, const storage_batc
                   (unsigned long long) r->head.height);
 }
 
-static void fill_batch_result(storage_reply_t *rep, uint64_t batch_id,
-                              const storage_batch_result_t *r)
+static void fill_batch_result(storage_reply_t *rep, uint64_t batch_id, const storage_batch_result_t *r)
 {
     Alys__Storage__BatchResult *b = &rep->batch;
     *b = (Alys__Storage__BatchResult) ALYS__STORAGE__BATCH_RESULT__INIT;
@@ -102,14 +101,15 @@ static void fill_batch_result(storage_reply_t *rep, uint64_t batch_id,
     b->tx_index = r->verdict.tx_index;
 }
 
-static void serve_execute(storage_reply_t *rep, storage_t *store, const Alys__Storage__ExecuteBatch *req)
+static void serve_execute(storage_reply_t *rep, storage_t *store,
+                          const Alys__Storage__ExecuteBatch *req)
 {
     storage_batch_result_t r;
     char err[256];
     storage_head(store, &rep->head_value);
     uint64_t before = rep->head_value.height;
-    int rc = storage_execute_batch(store, req->blocks, req->n_blocks, req->progress, &r,
-                                   err, sizeof err);
+    int rc = storage_execute_batch(store, req->blocks, req->n_blocks, req->progress, &r, err,
+                                   sizeof err);
     if (rc != STORAGE_OK) {
         log_error("batch %llu: %s", (unsigned long long) req->batch_id, err);
         reply_store_error(rep, rc, err);
@@ -134,7 +134,8 @@ static void serve_get_head(storage_reply_t *rep, storage_t *store)
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
 }
 
-static void serve_get_blocks(storage_reply_t *rep, storage_t *store, const Alys__Storage__GetBlocks *req)
+static void serve_get_blocks(storage_reply_t *rep, storage_t *store,
+                             const Alys__Storage__GetBlocks *req)
 {
     char err[256];
     uint64_t first;
@@ -152,7 +153,8 @@ static void serve_get_blocks(storage_reply_t *rep, storage_t *store, const Alys_
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS);
 }
 
-static void serve_get_account(storage_reply_t *rep, storage_t *store, const Alys__Storage__GetAccount *req)
+static void serve_get_account(storage_reply_t *rep, storage_t *store,
+                              const Alys__Storage__GetAccount *req)
 {
     if (req->pubkey.len != ALYS_PUBKEY_LEN) {
         reply_error(rep, ALYS_ERR_BAD_REQUEST, "get_account: pubkey of %zu bytes, want %d",
@@ -175,7 +177,8 @@ static void serve_get_account(storage_reply_t *rep, storage_t *store, const Alys
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_ACCOUNT_STATE);
 }
 
-static void serve_find_block(storage_reply_t *rep, storage_t *store, const Alys__Storage__FindBlock *req)
+static void serve_find_block(storage_reply_t *rep, storage_t *store,
+                             const Alys__Storage__FindBlock *req)
 {
     if (req->hash.len != ALYS_HASH_LEN) {
         reply_error(rep, ALYS_ERR_BAD_REQUEST, "find_block: hash of %zu bytes, want %d",
@@ -273,7 +276,8 @@ static void serve_peer_bans(storage_reply_t *rep, storage_t *store)
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
 }
 
-static void serve_put_peer_bans(storage_reply_t *rep, storage_t *store, const Alys__Storage__PutPeerBans *req)
+static void serve_put_peer_bans(storage_reply_t *rep, storage_t *store,
+                                const Alys__Storage__PutPeerBans *req)
 {
     char err[256];
     int rc = storage_put_peer_bans(store, req->bans, req->n_bans, err, sizeof err);
@@ -299,18 +303,14 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
     case ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH:
         serve_execute(rep, store, m->execute_batch);
         break;
-    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD:
-        serve_get_head(rep, store);
-        break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD: serve_get_head(rep, store); break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS:
         serve_get_blocks(rep, store, m->get_blocks);
         break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_ACCOUNT:
         serve_get_account(rep, store, m->get_account);
         break;
-    case ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK:
-        serve_rollback(rep, store, m->rollback);
-        break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK: serve_rollback(rep, store, m->rollback); break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_CREATE_CHECKPOINT:
         serve_create_checkpoint(rep, store, m->create_checkpoint);
         break;
@@ -320,9 +320,7 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
     case ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS:
         serve_put_peer_bans(rep, store, m->put_peer_bans);
         break;
-    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS:
-        serve_peer_bans(rep, store);
-        break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS: serve_peer_bans(rep, store); break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK:
         serve_find_block(rep, store, m->find_block);
         break;

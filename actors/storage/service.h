@@ -35,10 +35,10 @@
 #define STORAGE_EVENT_TEXT (64 + 4 * ALYS_HASH_LEN)
 
 typedef struct {
-    alys_env_t env;          /* the reply: body_case and body set */
-    bool answer;             /* send env back to the requester */
-    bool head_changed;       /* the head moved: publish an event */
-    const char *head_event;  /* "head_advanced" or "rolled_back" */
+    alys_env_t env;                      /* the reply: body_case and body set */
+    bool answer;                         /* send env back to the requester */
+    bool head_changed;                   /* the head moved: publish an event */
+    const char *head_event;              /* "head_advanced" or "rolled_back" */
     char event_text[STORAGE_EVENT_TEXT]; /* its detail: the new head */
 
     /* Storage the env points into. */
@@ -59,9 +59,9 @@ typedef struct {
     char reason[48];
     char detail[sizeof(((alys_verdict_t *) 0)->detail)];
     storage_blobs_t blobs;
-    Alys__Chain__BlockCheckpoint **cps;   /* owned */
+    Alys__Chain__BlockCheckpoint **cps; /* owned */
     size_t ncps;
-    Alys__Storage__PeerBan **ban_list;    /* owned */
+    Alys__Storage__PeerBan **ban_list; /* owned */
     size_t nbans;
 } storage_reply_t;
 

@@ -1,6 +1,9 @@
 /*  storage.h: StorageActor's store. RocksDB, sequential execution of blocks
  *  against the account state, one atomic commit per batch. No sockets: main.c
- *  and service.c move bytes; tests drive this module directly.
+ *  and service.c move bytes; tests drive this module directly. The
+ *  implementation is one file per seam (schema and records, open and
+ *  recovery, execute and commit, rollback, checkpoints and bans, reads,
+ *  check); storage_internal.h lists them and holds what they share.
  *
  *  DATABASE
  *  --------
@@ -89,36 +92,36 @@
 #include "metrics_client.h"
 #include "storage.pb-c.h"
 
-#define STORAGE_MAX_BATCH_BLOCKS 4096   /* blocks in one ExecuteBatch */
-#define STORAGE_MAX_GET_BLOCKS   1024   /* blocks in one GetBlocks answer */
-#define STORAGE_MAX_PEER_BANS    4096   /* entries in one PutPeerBans */
-#define STORAGE_MAX_PEER_ID      256    /* bytes of a peer id */
+#define STORAGE_MAX_BATCH_BLOCKS 4096 /* blocks in one ExecuteBatch */
+#define STORAGE_MAX_GET_BLOCKS   1024 /* blocks in one GetBlocks answer */
+#define STORAGE_MAX_PEER_BANS    4096 /* entries in one PutPeerBans */
+#define STORAGE_MAX_PEER_ID      256  /* bytes of a peer id */
 #define STORAGE_FORMAT           "alys-storage/1"
 
 /* Results of calls that can be refused. */
-#define STORAGE_OK      0
-#define STORAGE_EINVAL  (-1)   /* the request is wrong or refused; err says why */
-#define STORAGE_EIO     (-2)   /* RocksDB (or memory) failed; nothing was written */
+#define STORAGE_OK     0
+#define STORAGE_EINVAL (-1) /* the request is wrong or refused; err says why */
+#define STORAGE_EIO    (-2) /* RocksDB (or memory) failed; nothing was written */
 
 typedef struct storage storage_t;
 
 typedef struct {
-    uint64_t    height;
-    alys_hash_t hash;            /* genesis hash at height 0 */
+    uint64_t height;
+    alys_hash_t hash; /* genesis hash at height 0 */
     alys_hash_t state_root;
-    uint64_t    slot;
+    uint64_t slot;
     alys_hash_t genesis_hash;
-    uint64_t    last_checkpoint; /* height of the newest checkpoint, 0 = none */
+    uint64_t last_checkpoint; /* height of the newest checkpoint, 0 = none */
 } storage_head_t;
 
 typedef struct {
-    uint32_t    committed;          /* leading blocks of the batch now in the chain */
-    uint32_t    already_committed;  /* of those, how many were there before */
-    bool        failed;
-    uint64_t    failed_height;      /* the expected height if it did not decode */
-    alys_hash_t failed_hash;        /* zeros if it did not decode */
-    alys_verdict_t verdict;         /* code, tx_index, detail of the failure */
-    storage_head_t head;            /* after the commit */
+    uint32_t committed;         /* leading blocks of the batch now in the chain */
+    uint32_t already_committed; /* of those, how many were there before */
+    bool failed;
+    uint64_t failed_height;  /* the expected height if it did not decode */
+    alys_hash_t failed_hash; /* zeros if it did not decode */
+    alys_verdict_t verdict;  /* code, tx_index, detail of the failure */
+    storage_head_t head;     /* after the commit */
 } storage_batch_result_t;
 
 /* A list of byte strings the caller owns; free with storage_blobs_clear. The
@@ -127,15 +130,15 @@ typedef struct {
 typedef struct {
     ProtobufCBinaryData *items;
     size_t count;
-    size_t bytes;                   /* sum of the lengths */
+    size_t bytes; /* sum of the lengths */
 } storage_blobs_t;
 
 typedef struct {
-    uint64_t accounts;              /* records in the state CF */
+    uint64_t accounts; /* records in the state CF */
     uint64_t undo_records;
-    uint64_t undo_lowest;           /* 0 when there are none */
+    uint64_t undo_lowest; /* 0 when there are none */
     uint64_t checkpoints;
-    uint64_t blocks;                /* records in the bodies CF */
+    uint64_t blocks; /* records in the bodies CF */
 } storage_stats_t;
 
 /* ---- life cycle ---- */
@@ -195,8 +198,8 @@ int storage_put_peer_bans(storage_t *self, Alys__Storage__PeerBan *const *bans, 
  * min(count, STORAGE_MAX_GET_BLOCKS) of them and at most max_bytes counting
  * 6 bytes of protobuf framing per item. *first is the height of item 0. */
 int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool headers_only,
-                       size_t max_bytes, uint64_t *first, storage_blobs_t *out,
-                       char *err, size_t errlen);
+                       size_t max_bytes, uint64_t *first, storage_blobs_t *out, char *err,
+                       size_t errlen);
 void storage_blobs_clear(storage_blobs_t *b);
 
 /* One block, decoded (alys_block_clear frees it). 1 found, 0 not, -1 error. */
@@ -215,8 +218,8 @@ int storage_list_checkpoints(storage_t *self, Alys__Chain__BlockCheckpoint ***ou
 void storage_checkpoints_free(Alys__Chain__BlockCheckpoint **list, size_t n);
 
 /* The stored bans; free with storage_peer_bans_free(*out, *n). */
-int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t *n,
-                          char *err, size_t errlen);
+int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t *n, char *err,
+                          size_t errlen);
 void storage_peer_bans_free(Alys__Storage__PeerBan **list, size_t n);
 
 /* ---- checks and figures ---- */

@@ -11,8 +11,7 @@
  * short count, which storage_check reports as an inconsistency). */
 static uint64_t count_keys(storage_t *self, int cf, uint64_t *lowest)
 {
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(self->db.db, self->db.ropts, self->db.cf[cf]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts, self->db.cf[cf]);
     uint64_t n = 0;
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         if (n == 0 && lowest) {
@@ -42,8 +41,8 @@ static int check_head(storage_t *self, char *err, size_t errlen)
     storage_head_t mem = self->head;
     alys_lattice_t lat = self->lattice;
     int rc = storage_load_head(self, err, errlen);
-    bool same = memcmp(&mem, &self->head, sizeof mem) == 0
-                && memcmp(&lat, &self->lattice, sizeof lat) == 0;
+    bool same = memcmp(&mem, &self->head, sizeof mem) == 0 &&
+                memcmp(&lat, &self->lattice, sizeof lat) == 0;
     self->head = mem;
     self->lattice = lat;
     if (rc != STORAGE_OK)
@@ -58,8 +57,7 @@ static int check_head(storage_t *self, char *err, size_t errlen)
     return storage_load_head_header(self, err, errlen) == STORAGE_OK ? 0 : -1;
 }
 
-static int lattice_add_kv(alys_lattice_t *l, const char *k, size_t klen, const char *v,
-                          size_t vlen)
+static int lattice_add_kv(alys_lattice_t *l, const char *k, size_t klen, const char *v, size_t vlen)
 {
     if (klen != ALYS_PUBKEY_LEN || vlen != ACCOUNT_LEN)
         return -1;
@@ -75,8 +73,8 @@ static int check_state(storage_t *self, char *err, size_t errlen)
 {
     alys_lattice_t l;
     alys_lattice_zero(&l);
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(self->db.db, self->db.ropts, self->db.cf[CF_STATE]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts,
+                                                        self->db.cf[CF_STATE]);
     int rc = 0;
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen, vlen;
@@ -104,24 +102,20 @@ static int check_block(storage_t *self, uint64_t h, alys_header_t *parent,
     alys_header_t hdr;
     alys_hash_t hash;
     if (storage_load_header(self, h, &hdr, hash, err, errlen) != 1)
-        return alys_set_err(err, errlen, -1, "header %llu missing or damaged",
-                            (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "header %llu missing or damaged", (unsigned long long) h);
     alys_verdict_t v;
     if (!alys_header_check_link(parent, parent_hash, &hdr, UINT64_MAX, &v))
         return alys_set_err(err, errlen, -1, "block %llu: %s", (unsigned long long) h, v.detail);
     alys_block_t blk;
     if (storage_get_block(self, h, &blk) != 1)
-        return alys_set_err(err, errlen, -1, "body %llu missing or damaged",
-                            (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "body %llu missing or damaged", (unsigned long long) h);
     bool same = memcmp(&blk.header, &hdr, sizeof hdr) == 0;
     alys_block_clear(&blk);
     if (!same)
-        return alys_set_err(err, errlen, -1, "body %llu has another header",
-                            (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "body %llu has another header", (unsigned long long) h);
     uint64_t at;
     if (storage_find_block(self, hash, &at) != 1 || at != h)
-        return alys_set_err(err, errlen, -1, "hash index misses block %llu",
-                            (unsigned long long) h);
+        return alys_set_err(err, errlen, -1, "hash index misses block %llu", (unsigned long long) h);
     *parent = hdr;
     memcpy(parent_hash, hash, ALYS_HASH_LEN);
     return 0;

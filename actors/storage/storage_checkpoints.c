@@ -49,14 +49,12 @@ void storage_cps_apply(storage_t *self, const uint64_t *added, size_t nadded, si
 /* ------------------------------------------------------------ records in a batch */
 
 int storage_wb_put_checkpoint(rocksdb_writebatch_t *wb, storage_t *self, const alys_header_t *h,
-                              const alys_hash_t hash,
-                              const Alys__Progress__SyncProgress *progress)
+                              const alys_hash_t hash, const Alys__Progress__SyncProgress *progress)
 {
     uint8_t *buf;
     size_t len;
     if (storage_checkpoint_pack(h, hash, progress, self->policy.checkpoint_interval,
-                                (uint64_t) alys_now_ms(), &buf, &len)
-        != 0)
+                                (uint64_t) alys_now_ms(), &buf, &len) != 0)
         return -1;
     storage_wb_put_height(wb, self, CF_CHECKPOINTS, h->height, buf, len);
     free(buf);
@@ -174,8 +172,7 @@ static int check_bans(Alys__Storage__PeerBan *const *bans, size_t n, char *err, 
         size_t len = id ? strlen(id) : 0;
         if (len == 0 || len > STORAGE_MAX_PEER_ID)
             return alys_set_err(err, errlen, STORAGE_EINVAL,
-                                "ban %zu: peer_id empty or over %d bytes", i,
-                                STORAGE_MAX_PEER_ID);
+                                "ban %zu: peer_id empty or over %d bytes", i, STORAGE_MAX_PEER_ID);
     }
     return STORAGE_OK;
 }
@@ -183,8 +180,8 @@ static int check_bans(Alys__Storage__PeerBan *const *bans, size_t n, char *err, 
 /* Delete every stored ban key into wb (the list is replaced whole). */
 static int wb_clear_bans(storage_t *self, rocksdb_writebatch_t *wb, char *err, size_t errlen)
 {
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(self->db.db, self->db.ropts, self->db.cf[CF_PEERS]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts,
+                                                        self->db.cf[CF_PEERS]);
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
         const char *k = rocksdb_iter_key(it, &klen);
@@ -228,11 +225,9 @@ void storage_peer_bans_free(Alys__Storage__PeerBan **list, size_t n)
 
 /* Append one stored ban to the growing list; undecodable records are
  * skipped with a warning (a damaged ban must not stop the node). */
-static int push_ban(Alys__Storage__PeerBan ***list, size_t *n, size_t *cap, const char *val,
-                    size_t vlen)
+static int push_ban(Alys__Storage__PeerBan ***list, size_t *n, size_t *cap, const char *val, size_t vlen)
 {
-    Alys__Storage__PeerBan *ban =
-        alys__storage__peer_ban__unpack(NULL, vlen, (const uint8_t *) val);
+    Alys__Storage__PeerBan *ban = alys__storage__peer_ban__unpack(NULL, vlen, (const uint8_t *) val);
     if (!ban) {
         log_warn("peers: skipping a ban record that does not decode");
         return 0;
@@ -257,8 +252,8 @@ int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t
     Alys__Storage__PeerBan **list = NULL;
     size_t count = 0, cap = 0;
     int rc = STORAGE_OK;
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(self->db.db, self->db.ropts, self->db.cf[CF_PEERS]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts,
+                                                        self->db.cf[CF_PEERS]);
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t vlen;
         const char *v = rocksdb_iter_value(it, &vlen);

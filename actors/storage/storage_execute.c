@@ -60,8 +60,7 @@ static bool batch_fail(batch_t *b, uint64_t h, const alys_hash_t hash, const aly
     return false;
 }
 
-static bool batch_fail_internal(batch_t *b, uint64_t h, const alys_hash_t hash,
-                                const char *what)
+static bool batch_fail_internal(batch_t *b, uint64_t h, const alys_hash_t hash, const char *what)
 {
     alys_verdict_t v = {.code = ALYS_BLOCK_INTERNAL_ERROR, .tx_index = -1};
     snprintf(v.detail, sizeof v.detail, "%s", what);
@@ -109,8 +108,7 @@ static bool check_tx_root(const alys_block_t *blk, alys_verdict_t *v)
         return true;
     v->code = ALYS_BLOCK_TX_ROOT_MISMATCH;
     v->tx_index = -1;
-    snprintf(v->detail, sizeof v->detail, "tx root does not match the block's %u txs",
-             blk->tx_count);
+    snprintf(v->detail, sizeof v->detail, "tx root does not match the block's %u txs", blk->tx_count);
     return false;
 }
 
@@ -253,10 +251,8 @@ static void count_commit(storage_t *self, const batch_t *b, int64_t t0_us)
     alys_metric_observe(m, "alys_storage_commit_duration_seconds", NULL,
                         "One atomic RocksDB write of a batch",
                         (double) (alys_mono_us() - t0_us) / 1e6);
-    alys_metric_add(m, "alys_storage_blocks_committed_total", NULL, "Blocks committed",
-                    b->executed);
-    alys_metric_add(m, "alys_storage_txs_committed_total", NULL, "Txs committed",
-                    (double) b->txs);
+    alys_metric_add(m, "alys_storage_blocks_committed_total", NULL, "Blocks committed", b->executed);
+    alys_metric_add(m, "alys_storage_txs_committed_total", NULL, "Txs committed", (double) b->txs);
     alys_metric_add(m, "alys_checkpoints_created_total", NULL, "Checkpoints written",
                     (double) b->cps.count);
     alys_metric_set(m, "alys_storage_head_height", NULL, "Height of the committed head",
@@ -306,7 +302,7 @@ static void batch_init(batch_t *b, storage_t *self, const Alys__Progress__SyncPr
     b->cursor = self->head_header;
     memcpy(b->cursor_hash, self->head.hash, ALYS_HASH_LEN);
     alys_overlay_reset(self->overlay);
-    b->view = (alys_state_view_t) {
+    b->view = (alys_state_view_t){
         .genesis = &self->genesis,
         .read = storage_state_read,
         .read_ctx = self,

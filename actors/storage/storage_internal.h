@@ -113,7 +113,7 @@ struct storage {
 static inline void put_be64(uint8_t *p, uint64_t x)
 {
     for (int i = 7; i >= 0; i--, x >>= 8)
-        p[i] = (uint8_t)x;
+        p[i] = (uint8_t) x;
 }
 
 static inline uint64_t get_be64(const uint8_t *p)
@@ -127,7 +127,7 @@ static inline uint64_t get_be64(const uint8_t *p)
 static inline void put_le64(uint8_t *p, uint64_t x)
 {
     for (int i = 0; i < 8; i++, x >>= 8)
-        p[i] = (uint8_t)x;
+        p[i] = (uint8_t) x;
 }
 
 static inline uint64_t get_le64(const uint8_t *p)
@@ -186,8 +186,7 @@ int storage_checkpoint_pack(const alys_header_t *h, const alys_hash_t hash,
 /* True (and err filled, *e freed) if a RocksDB call reported an error. */
 bool storage_rdb_failed(char **e, char *err, size_t errlen, const char *what);
 /* Destroy an iterator, folding its error (if any) into rc and err. */
-int storage_iter_close(rocksdb_iterator_t *it, int rc, const char *what, char *err,
-                       size_t errlen);
+int storage_iter_close(rocksdb_iterator_t *it, int rc, const char *what, char *err, size_t errlen);
 /* A value (malloc'ed by RocksDB, freed by the caller with rocksdb_free).
  * 1 found, 0 absent, STORAGE_EIO on error. */
 int storage_db_get(storage_t *self, int cf, const void *key, size_t klen, char **val,
@@ -228,8 +227,7 @@ int storage_load_head_header(storage_t *self, char *err, size_t errlen);
 int storage_cps_push(storage_cps_t *cps, uint64_t h);
 /* The checkpoint record of a block into wb. 0, or -1 out of memory. */
 int storage_wb_put_checkpoint(rocksdb_writebatch_t *wb, storage_t *self, const alys_header_t *h,
-                              const alys_hash_t hash,
-                              const Alys__Progress__SyncProgress *progress);
+                              const alys_hash_t hash, const Alys__Progress__SyncProgress *progress);
 /* Delete from wb the oldest checkpoints beyond max_checkpoints once
  * added[0..nadded) (ascending, above the stored ones) join the list. Returns
  * how many of the merged list are dropped from its front. */

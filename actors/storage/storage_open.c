@@ -21,7 +21,7 @@
 #define MIN_CACHE_BYTES       (8u << 20)
 /* Table files kept open at once (the rest are opened on demand): bounds file
  * descriptors and keeps the open from touching every table file. */
-#define MAX_OPEN_TABLE_FILES 512
+#define MAX_OPEN_TABLE_FILES  512
 
 /* ------------------------------------------------------------ RocksDB */
 
@@ -74,8 +74,7 @@ static int open_db(storage_t *self, const alys_config_t *cfg, char *err, size_t 
     d->db = rocksdb_open_column_families(d->opts, self->db_path, CF_COUNT, storage_cf_names,
                                          cf_opts, d->cf, &e);
     if (e) {
-        alys_set_err(err, errlen, STORAGE_EIO, "cannot open database at %s: %s", self->db_path,
-                     e);
+        alys_set_err(err, errlen, STORAGE_EIO, "cannot open database at %s: %s", self->db_path, e);
         rocksdb_free(e);
         d->db = NULL;
         return STORAGE_EIO;
@@ -98,13 +97,12 @@ static int init_genesis(storage_t *self, const alys_config_t *cfg, char *err, si
                             self->db_path);
     char gerr[256];
     if (alys_genesis_load(cfg->genesis_file, &self->genesis, gerr, sizeof gerr) != 0)
-        return alys_set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s",
-                            cfg->genesis_file, gerr);
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s", cfg->genesis_file,
+                            gerr);
     uint8_t *genc;
     size_t glen;
     if (alys_genesis_encode(&self->genesis, &genc, &glen) != 0)
-        return alys_set_err(err, errlen, STORAGE_EIO,
-                            "cannot encode the genesis (out of memory?)");
+        return alys_set_err(err, errlen, STORAGE_EIO, "cannot encode the genesis (out of memory?)");
 
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (uint32_t i = 0; i < self->genesis.balance_count; i++) {
@@ -175,8 +173,8 @@ static int check_genesis(storage_t *self, const alys_config_t *cfg, const alys_h
     alys_genesis_t g;
     char gerr[256];
     if (alys_genesis_load(cfg->genesis_file, &g, gerr, sizeof gerr) != 0)
-        return alys_set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s",
-                            cfg->genesis_file, gerr);
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "genesis_file %s: %s", cfg->genesis_file,
+                            gerr);
     alys_hex(g.hash, ALYS_HASH_LEN, b);
     bool same = memcmp(g.hash, stored, ALYS_HASH_LEN) == 0;
     alys_genesis_clear(&g);
@@ -197,11 +195,10 @@ int storage_load_head(storage_t *self, char *err, size_t errlen)
                             self->db_path);
     if (rc != 1)
         return rc;
-    rc = storage_db_get_fixed(self, CF_META, META_LATTICE, strlen(META_LATTICE), lat,
-                              sizeof lat, err, errlen);
+    rc = storage_db_get_fixed(self, CF_META, META_LATTICE, strlen(META_LATTICE), lat, sizeof lat,
+                              err, errlen);
     if (rc == 0)
-        return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has no lattice",
-                            self->db_path);
+        return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has no lattice", self->db_path);
     if (rc != 1)
         return rc;
     storage_head_decode(rec, &self->head);
@@ -235,14 +232,14 @@ int storage_load_head_header(storage_t *self, char *err, size_t errlen)
 
 static int load_checkpoints(storage_t *self, char *err, size_t errlen)
 {
-    rocksdb_iterator_t *it =
-        rocksdb_create_iterator_cf(self->db.db, self->db.ropts, self->db.cf[CF_CHECKPOINTS]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts,
+                                                        self->db.cf[CF_CHECKPOINTS]);
     int rc = STORAGE_OK;
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
         const char *k = rocksdb_iter_key(it, &klen);
-        if (klen != HEIGHT_KEY_LEN
-            || storage_cps_push(&self->cps, get_be64((const uint8_t *) k)) != 0) {
+        if (klen != HEIGHT_KEY_LEN ||
+            storage_cps_push(&self->cps, get_be64((const uint8_t *) k)) != 0) {
             rc = alys_set_err(err, errlen, STORAGE_EIO, "checkpoints: bad key or out of memory");
             break;
         }
@@ -262,8 +259,8 @@ static int prune_stale_undo(storage_t *self, char *err, size_t errlen)
     put_be64(lo, 0);
     put_be64(hi, keep_from);
     char *e = NULL;
-    rocksdb_delete_range_cf(self->db.db, self->db.wopts, self->db.cf[CF_UNDO],
-                            (const char *) lo, sizeof lo, (const char *) hi, sizeof hi, &e);
+    rocksdb_delete_range_cf(self->db.db, self->db.wopts, self->db.cf[CF_UNDO], (const char *) lo,
+                            sizeof lo, (const char *) hi, sizeof hi, &e);
     return storage_rdb_failed(&e, err, errlen, "undo prune") ? STORAGE_EIO : STORAGE_OK;
 }
 
@@ -271,8 +268,7 @@ static int check_format(storage_t *self, char *err, size_t errlen)
 {
     char *val;
     size_t vlen;
-    int rc = storage_db_get(self, CF_META, META_FORMAT, strlen(META_FORMAT), &val, &vlen, err,
-                            errlen);
+    int rc = storage_db_get(self, CF_META, META_FORMAT, strlen(META_FORMAT), &val, &vlen, err, errlen);
     if (rc == 0)
         return alys_set_err(err, errlen, STORAGE_EIO, "database at %s has no format record",
                             self->db_path);
@@ -281,8 +277,8 @@ static int check_format(storage_t *self, char *err, size_t errlen)
     bool ok = vlen == strlen(STORAGE_FORMAT) && memcmp(val, STORAGE_FORMAT, vlen) == 0;
     if (!ok)
         alys_set_err(err, errlen, STORAGE_EINVAL,
-                     "database at %s has format \"%.*s\", this build reads \"%s\"",
-                     self->db_path, (int) (vlen > 64 ? 64 : vlen), val, STORAGE_FORMAT);
+                     "database at %s has format \"%.*s\", this build reads \"%s\"", self->db_path,
+                     (int) (vlen > 64 ? 64 : vlen), val, STORAGE_FORMAT);
     rocksdb_free(val);
     return ok ? STORAGE_OK : STORAGE_EINVAL;
 }
@@ -325,7 +321,7 @@ storage_t *storage_open(const alys_config_t *cfg, char *err, size_t errlen)
         alys_set_err(err, errlen, STORAGE_EIO, "out of memory");
         return NULL;
     }
-    self->policy = (storage_policy_t) {
+    self->policy = (storage_policy_t){
         .checkpoint_interval = cfg->checkpoint_interval,
         .max_checkpoints = cfg->max_checkpoints,
         .max_reorg_depth = cfg->max_reorg_depth,

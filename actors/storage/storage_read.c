@@ -30,7 +30,7 @@ static int blobs_push(storage_blobs_t *b, size_t *cap, const char *data, size_t 
     if (!copy)
         return -1;
     memcpy(copy, data, len);
-    b->items[b->count++] = (ProtobufCBinaryData) {len, copy};
+    b->items[b->count++] = (ProtobufCBinaryData){len, copy};
     b->bytes += len;
     return 0;
 }
@@ -61,8 +61,7 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
         size_t klen, vlen;
         const char *k = rocksdb_iter_key(it, &klen);
         if (klen != HEIGHT_KEY_LEN || get_be64((const uint8_t *) k) != want) {
-            rc = alys_set_err(err, errlen, STORAGE_EIO,
-                              "block %llu missing below the head (damaged)",
+            rc = alys_set_err(err, errlen, STORAGE_EIO, "block %llu missing below the head (damaged)",
                               (unsigned long long) want);
             break;
         }
@@ -100,8 +99,7 @@ int storage_get_block(storage_t *self, uint64_t height, alys_block_t *out)
     return rc == 0 ? 1 : -1;
 }
 
-int storage_get_account(storage_t *self, const uint8_t pubkey[ALYS_PUBKEY_LEN],
-                        alys_account_t *out)
+int storage_get_account(storage_t *self, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out)
 {
     memset(out, 0, sizeof *out);
     int rc = storage_state_read(self, pubkey, out);

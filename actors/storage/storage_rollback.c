@@ -21,15 +21,14 @@ typedef struct {
 } rollback_t;
 
 /* The account as the rollback batch sees it (its own writes first). */
-static int rb_read(rollback_t *r, const uint8_t *pubkey, alys_account_t *out, char *err,
-                   size_t errlen)
+static int rb_read(rollback_t *r, const uint8_t *pubkey, alys_account_t *out, char *err, size_t errlen)
 {
     storage_db_t *d = &r->self->db;
     char *e = NULL;
     size_t vlen;
-    char *val = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
-        r->wb, d->db, d->ropts, d->cf[CF_STATE], (const char *) pubkey, ALYS_PUBKEY_LEN, &vlen,
-        &e);
+    char *val = rocksdb_writebatch_wi_get_from_batch_and_db_cf(r->wb, d->db, d->ropts,
+                                                               d->cf[CF_STATE], (const char *) pubkey,
+                                                               ALYS_PUBKEY_LEN, &vlen, &e);
     if (storage_rdb_failed(&e, err, errlen, "state"))
         return STORAGE_EIO;
     memset(out, 0, sizeof *out);
@@ -98,8 +97,7 @@ static int rb_undo_block(rollback_t *r, uint64_t h, char *err, size_t errlen)
     if (rc != 1)
         return rc;
     storage_db_t *d = &self->db;
-    rocksdb_writebatch_wi_delete_cf(r->wb, d->cf[CF_HASH_INDEX], (const char *) hash,
-                                    ALYS_HASH_LEN);
+    rocksdb_writebatch_wi_delete_cf(r->wb, d->cf[CF_HASH_INDEX], (const char *) hash, ALYS_HASH_LEN);
     rocksdb_writebatch_wi_delete_cf(r->wb, d->cf[CF_HEADERS], (const char *) key, sizeof key);
     rocksdb_writebatch_wi_delete_cf(r->wb, d->cf[CF_BODIES], (const char *) key, sizeof key);
     rocksdb_writebatch_wi_delete_cf(r->wb, d->cf[CF_UNDO], (const char *) key, sizeof key);
@@ -134,15 +132,13 @@ static int rollback_check(const storage_t *self, uint64_t height, char *err, siz
 {
     uint64_t head = self->head.height;
     if (height > head)
-        return alys_set_err(err, errlen, STORAGE_EINVAL,
-                            "rollback target %llu is above the head %llu",
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "rollback target %llu is above the head %llu",
                             (unsigned long long) height, (unsigned long long) head);
     if (head - height > self->policy.max_reorg_depth)
-        return alys_set_err(
-            err, errlen, STORAGE_EINVAL,
-            "rollback to %llu is %llu blocks below the head %llu; max_reorg_depth is %u",
-            (unsigned long long) height, (unsigned long long) (head - height),
-            (unsigned long long) head, self->policy.max_reorg_depth);
+        return alys_set_err(err, errlen, STORAGE_EINVAL,
+                            "rollback to %llu is %llu blocks below the head %llu; max_reorg_depth is %u",
+                            (unsigned long long) height, (unsigned long long) (head - height),
+                            (unsigned long long) head, self->policy.max_reorg_depth);
     return STORAGE_OK;
 }
 
@@ -155,8 +151,8 @@ static size_t rb_drop_checkpoints(rollback_t *r, uint64_t height)
         keep--;
         uint8_t key[HEIGHT_KEY_LEN];
         put_be64(key, cps->heights[keep]);
-        rocksdb_writebatch_wi_delete_cf(r->wb, r->self->db.cf[CF_CHECKPOINTS],
-                                        (const char *) key, sizeof key);
+        rocksdb_writebatch_wi_delete_cf(r->wb, r->self->db.cf[CF_CHECKPOINTS], (const char *) key,
+                                        sizeof key);
     }
     return keep;
 }
@@ -198,8 +194,7 @@ int storage_rollback(storage_t *self, uint64_t height, char *err, size_t errlen)
     int rc = rollback_check(self, height, err, errlen);
     if (rc != STORAGE_OK || height == self->head.height)
         return rc;
-    rollback_t r = {
-        .self = self, .wb = rocksdb_writebatch_wi_create(0, 1), .lattice = self->lattice};
+    rollback_t r = {.self = self, .wb = rocksdb_writebatch_wi_create(0, 1), .lattice = self->lattice};
     storage_head_t head;
     alys_header_t hdr;
     size_t keep = 0;

@@ -14,8 +14,7 @@
 #include "util.h"
 
 const char *const storage_cf_names[CF_COUNT] = {
-    "default", "headers", "bodies",      "hash_index", "state",
-    "undo",    "meta",    "checkpoints", "peers",
+    "default", "headers", "bodies", "hash_index", "state", "undo", "meta", "checkpoints", "peers",
 };
 
 /* ------------------------------------------------------------ records */
@@ -91,8 +90,8 @@ int storage_undo_count(const uint8_t *rec, size_t len, uint32_t *count)
 {
     if (len < UNDO_HEADER_LEN || rec[0] != UNDO_VERSION)
         return -1;
-    uint32_t n = (uint32_t) rec[1] | (uint32_t) rec[2] << 8 | (uint32_t) rec[3] << 16
-                 | (uint32_t) rec[4] << 24;
+    uint32_t n = (uint32_t) rec[1] | (uint32_t) rec[2] << 8 | (uint32_t) rec[3] << 16 |
+                 (uint32_t) rec[4] << 24;
     if ((len - UNDO_HEADER_LEN) / UNDO_ENTRY_LEN != n || (len - UNDO_HEADER_LEN) % UNDO_ENTRY_LEN)
         return -2;
     *count = n;
@@ -113,9 +112,9 @@ int storage_checkpoint_pack(const alys_header_t *h, const alys_hash_t hash,
     }
     Alys__Chain__BlockCheckpoint cp = ALYS__CHAIN__BLOCK_CHECKPOINT__INIT;
     cp.height = h->height;
-    cp.hash = (ProtobufCBinaryData) {ALYS_HASH_LEN, (uint8_t *) hash};
-    cp.parent_hash = (ProtobufCBinaryData) {ALYS_HASH_LEN, (uint8_t *) h->parent_hash};
-    cp.state_root = (ProtobufCBinaryData) {ALYS_HASH_LEN, (uint8_t *) h->state_root};
+    cp.hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) hash};
+    cp.parent_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) h->parent_hash};
+    cp.state_root = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) h->state_root};
     cp.timestamp = now_ms;
     cp.sync_progress = (Alys__Progress__SyncProgress *) progress;
     cp.verified = true;
@@ -139,8 +138,7 @@ bool storage_rdb_failed(char **e, char *err, size_t errlen, const char *what)
     return true;
 }
 
-int storage_iter_close(rocksdb_iterator_t *it, int rc, const char *what, char *err,
-                       size_t errlen)
+int storage_iter_close(rocksdb_iterator_t *it, int rc, const char *what, char *err, size_t errlen)
 {
     char *e = NULL;
     rocksdb_iter_get_error(it, &e);
@@ -173,9 +171,8 @@ int storage_db_get_fixed(storage_t *self, int cf, const void *key, size_t klen, 
         return rc;
     if (vlen != want) {
         rocksdb_free(val);
-        return alys_set_err(err, errlen, STORAGE_EIO,
-                            "%s: value of %zu bytes, want %zu (damaged)", storage_cf_names[cf],
-                            vlen, want);
+        return alys_set_err(err, errlen, STORAGE_EIO, "%s: value of %zu bytes, want %zu (damaged)",
+                            storage_cf_names[cf], vlen, want);
     }
     memcpy(out, val, want);
     rocksdb_free(val);
@@ -224,9 +221,9 @@ int storage_state_read(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_ac
 {
     storage_t *self = ctx;
     char *e = NULL;
-    rocksdb_pinnableslice_t *v =
-        rocksdb_get_pinned_cf(self->db.db, self->db.ropts, self->db.cf[CF_STATE],
-                              (const char *) pubkey, ALYS_PUBKEY_LEN, &e);
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(self->db.db, self->db.ropts,
+                                                       self->db.cf[CF_STATE],
+                                                       (const char *) pubkey, ALYS_PUBKEY_LEN, &e);
     if (e) {
         log_error("state read: %s", e);
         rocksdb_free(e);

@@ -41,8 +41,8 @@ Test(records, account_layout)
     storage_account_decode(out, &back);
     cr_assert_eq(back.balance, a.balance);
     cr_assert_eq(back.nonce, a.nonce);
-    cr_assert(account_is_zero(&(alys_account_t) {0}));
-    cr_assert_not(account_is_zero(&(alys_account_t) {.nonce = 1}));
+    cr_assert(account_is_zero(&(alys_account_t){0}));
+    cr_assert_not(account_is_zero(&(alys_account_t){.nonce = 1}));
 }
 
 /* height BE64 || hash[32] || state_root[32] || slot BE64 (80 bytes) */
@@ -84,9 +84,9 @@ Test(records, undo_layout_and_parse)
     uint8_t pk[ALYS_PUBKEY_LEN];
     for (int i = 0; i < 3; i++) {
         memset(pk, 0x10 + i, sizeof pk);
-        storage_undo_append(&u, pk, &(alys_account_t) {.balance = (uint64_t) i + 1, .nonce = 2});
+        storage_undo_append(&u, pk, &(alys_account_t){.balance = (uint64_t) i + 1, .nonce = 2});
     }
-    storage_undo_append(&u, pk, &(alys_account_t) {0}); /* beyond the reservation: dropped */
+    storage_undo_append(&u, pk, &(alys_account_t){0}); /* beyond the reservation: dropped */
     storage_undo_finish(&u);
     cr_assert_eq(u.len, UNDO_HEADER_LEN + 3 * UNDO_ENTRY_LEN);
     const uint8_t head[UNDO_HEADER_LEN] = {1, 3, 0, 0, 0};

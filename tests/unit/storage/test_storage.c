@@ -56,7 +56,7 @@ static void fx_init(fx_t *f, uint32_t accounts)
     snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s/data", f->dir);
     snprintf(f->cfg.genesis_file, sizeof f->cfg.genesis_file, "%s", f->genesis);
     f->cfg.cache_size_mb = 8;
-    f->cfg.wal_sync = false;       /* speed; the kill test uses true */
+    f->cfg.wal_sync = false; /* speed; the kill test uses true */
     f->chain = tchain_new(accounts, 42, "storage-test");
     cr_assert_not_null(f->chain);
     cr_assert_eq(tchain_save_genesis(f->chain, f->genesis), 0);
@@ -95,7 +95,8 @@ static void expect_head(storage_t *s, const tchain_t *c, uint64_t height)
     const uint8_t *hash = height ? c->hashes[height - 1] : c->genesis.hash;
     const uint8_t *root = height ? c->roots[height - 1] : c->genesis.state_root;
     cr_assert_arr_eq(h.hash, hash, ALYS_HASH_LEN, "head hash at %llu", (unsigned long long) height);
-    cr_assert_arr_eq(h.state_root, root, ALYS_HASH_LEN, "state root at %llu", (unsigned long long) height);
+    cr_assert_arr_eq(h.state_root, root, ALYS_HASH_LEN, "state root at %llu",
+                     (unsigned long long) height);
     cr_assert_arr_eq(h.genesis_hash, c->genesis.hash, ALYS_HASH_LEN);
 }
 
@@ -191,7 +192,8 @@ Test(storage, commit_valid_batch)
     storage_t *s = fx_open(&f);
     storage_batch_result_t r;
     run_batch(s, f.chain, 1, 30, &r);
-    cr_assert_not(r.failed, "failed at %llu: %s", (unsigned long long) r.failed_height, r.verdict.detail);
+    cr_assert_not(r.failed, "failed at %llu: %s", (unsigned long long) r.failed_height,
+                  r.verdict.detail);
     cr_assert_eq(r.committed, 30);
     cr_assert_eq(r.already_committed, 0);
     cr_assert_eq(r.head.height, 30);
@@ -269,9 +271,11 @@ Test(storage, malformed_block_commits_prefix)
     fx_init(&f, 8);
     cr_assert_eq(tchain_extend(f.chain, 4, 2), 0);
     storage_t *s = fx_open(&f);
-    uint8_t junk[] = { 0x0a, 0xff, 0xff, 0x01 };
-    ProtobufCBinaryData batch[4] = { f.chain->blocks[0], f.chain->blocks[1], { sizeof junk, junk },
-                                     f.chain->blocks[3] };
+    uint8_t junk[] = {0x0a, 0xff, 0xff, 0x01};
+    ProtobufCBinaryData batch[4] = {f.chain->blocks[0],
+                                    f.chain->blocks[1],
+                                    {sizeof junk, junk},
+                                    f.chain->blocks[3]};
     storage_batch_result_t r;
     char err[256];
     cr_assert_eq(storage_execute_batch(s, batch, 4, NULL, &r, err, sizeof err), STORAGE_OK);
@@ -299,14 +303,15 @@ Test(storage, damaged_blocks_never_crash)
     int refused = 0;
     for (int i = 0; i < 300; i++) {
         memcpy(buf, good->data, good->len);
-        ProtobufCBinaryData d = { good->len, buf };
+        ProtobufCBinaryData d = {good->len, buf};
         if (i % 3 == 0)
-            d.len = (size_t) rand() % good->len;                 /* truncated */
+            d.len = (size_t) rand() % good->len; /* truncated */
         else
             buf[(size_t) rand() % good->len] ^= (uint8_t) (1u << (rand() % 8));
         storage_batch_result_t r;
         char err[256];
-        cr_assert_eq(storage_execute_batch(s, &d, 1, NULL, &r, err, sizeof err), STORAGE_OK, "%s", err);
+        cr_assert_eq(storage_execute_batch(s, &d, 1, NULL, &r, err, sizeof err), STORAGE_OK, "%s",
+                     err);
         if (r.failed) {
             refused++;
             cr_assert_eq(r.committed, 0);
@@ -379,7 +384,7 @@ Test(storage, height_gap)
     cr_assert_str_eq(alys_block_error_name(r.verdict.code), "height_gap");
     expect_head(s, f.chain, 0);
     /* A hole inside a batch: 1, 2, 4. */
-    ProtobufCBinaryData batch[3] = { f.chain->blocks[0], f.chain->blocks[1], f.chain->blocks[3] };
+    ProtobufCBinaryData batch[3] = {f.chain->blocks[0], f.chain->blocks[1], f.chain->blocks[3]};
     char err[256];
     cr_assert_eq(storage_execute_batch(s, batch, 3, NULL, &r, err, sizeof err), STORAGE_OK);
     cr_assert(r.failed);
@@ -394,7 +399,8 @@ Test(storage, height_gap)
     cr_assert_eq(r.committed, 0);
     /* Over the batch bound: refused before anything is looked at. */
     cr_assert_eq(storage_execute_batch(s, f.chain->blocks, STORAGE_MAX_BATCH_BLOCKS + 1, NULL, &r,
-                                       err, sizeof err), STORAGE_EINVAL);
+                                       err, sizeof err),
+                 STORAGE_EINVAL);
     storage_destroy(&s);
     fx_fini(&f);
 }
@@ -415,7 +421,8 @@ Test(storage, checkpoints_every_interval_and_pruned)
     Alys__Progress__SyncProgress p = ALYS__PROGRESS__SYNC_PROGRESS__INIT;
     p.target_height = 999;
     char err[256];
-    cr_assert_eq(storage_execute_batch(s, &f.chain->blocks[7], 9, &p, &r, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(storage_execute_batch(s, &f.chain->blocks[7], 9, &p, &r, err, sizeof err),
+                 STORAGE_OK);
     cr_assert_eq(r.head.last_checkpoint, 15);
     run_batch(s, f.chain, 17, 23, &r);
     cr_assert_eq(r.head.last_checkpoint, 20);
@@ -423,7 +430,7 @@ Test(storage, checkpoints_every_interval_and_pruned)
     size_t n;
     cr_assert_eq(storage_list_checkpoints(s, &cps, &n, err, sizeof err), STORAGE_OK);
     cr_assert_eq(n, 3);
-    uint64_t want[] = { 10, 15, 20 };
+    uint64_t want[] = {10, 15, 20};
     for (size_t i = 0; i < n; i++) {
         uint64_t h = want[i];
         cr_assert_eq(cps[i]->height, h);
@@ -444,7 +451,7 @@ Test(storage, checkpoints_every_interval_and_pruned)
     cr_assert_arr_eq(cp->state_root.data, f.chain->roots[22], ALYS_HASH_LEN);
     alys__chain__block_checkpoint__free_unpacked(cp, NULL);
     storage_destroy(&s);
-    s = fx_open(&f);     /* the list survives a restart */
+    s = fx_open(&f); /* the list survives a restart */
     cr_assert_eq(storage_list_checkpoints(s, &cps, &n, err, sizeof err), STORAGE_OK);
     cr_assert_eq(n, 3);
     cr_assert_eq(cps[0]->height, 15);
@@ -506,8 +513,8 @@ Test(storage, rollback_restores_state_exactly)
     storage_t *s = fx_open(&f);
     storage_batch_result_t r;
     run_batch(s, f.chain, 1, 12, &r);
-    snaps_t at12 = { 0 };
-    alys_memstate_foreach(f.chain->state, snap_one, &at12);     /* state at 12 */
+    snaps_t at12 = {0};
+    alys_memstate_foreach(f.chain->state, snap_one, &at12); /* state at 12 */
     cr_assert_eq(tchain_extend(f.chain, 8, 8), 0);
     run_batch(s, f.chain, 13, 16, &r);
     run_batch(s, f.chain, 17, 20, &r);
@@ -535,7 +542,8 @@ Test(storage, rollback_restores_state_exactly)
         cr_assert_eq(a.nonce, at12.v[i].a.nonce);
     }
     storage_stats(s, &st);
-    cr_assert_eq(st.accounts, at12.n, "accounts created after 12 are gone (%zu at 20)", accounts_at_20);
+    cr_assert_eq(st.accounts, at12.n, "accounts created after 12 are gone (%zu at 20)",
+                 accounts_at_20);
     cr_assert_eq(st.blocks, 12);
     storage_head_t head;
     storage_head(s, &head);
@@ -610,7 +618,7 @@ Test(storage, peer_bans_persist)
     storage_t *s = fx_open(&f);
     Alys__Storage__PeerBan b[3];
     Alys__Storage__PeerBan *list[3];
-    const char *ids[] = { "peer-a", "peer-b", "peer-c" };
+    const char *ids[] = {"peer-a", "peer-b", "peer-c"};
     for (int i = 0; i < 3; i++) {
         b[i] = (Alys__Storage__PeerBan) ALYS__STORAGE__PEER_BAN__INIT;
         b[i].peer_id = (char *) ids[i];
@@ -663,10 +671,12 @@ Test(storage, get_blocks_bounds)
     cr_assert_eq(b.count, 5);
     for (size_t i = 0; i < b.count; i++) {
         cr_assert_eq(b.items[i].len, f.chain->blocks[i].len);
-        cr_assert_arr_eq(b.items[i].data, f.chain->blocks[i].data, b.items[i].len, "bytes as imported");
+        cr_assert_arr_eq(b.items[i].data, f.chain->blocks[i].data, b.items[i].len,
+                         "bytes as imported");
     }
     storage_blobs_clear(&b);
-    cr_assert_eq(storage_get_blocks(s, 18, 100000, true, 1 << 20, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(storage_get_blocks(s, 18, 100000, true, 1 << 20, &first, &b, err, sizeof err),
+                 STORAGE_OK);
     cr_assert_eq(b.count, 3, "stops at the head");
     alys_header_t h;
     alys_verdict_t v;
@@ -674,11 +684,13 @@ Test(storage, get_blocks_bounds)
     cr_assert_eq(h.height, 18);
     storage_blobs_clear(&b);
     size_t one = f.chain->blocks[0].len + 6;
-    cr_assert_eq(storage_get_blocks(s, 1, 20, false, 2 * one + 10, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(storage_get_blocks(s, 1, 20, false, 2 * one + 10, &first, &b, err, sizeof err),
+                 STORAGE_OK);
     cr_assert(b.count >= 1 && b.count <= 3, "byte budget: %zu", b.count);
     cr_assert(b.bytes + 6 * b.count <= 2 * one + 10);
     storage_blobs_clear(&b);
-    cr_assert_eq(storage_get_blocks(s, 21, 5, false, 1 << 20, &first, &b, err, sizeof err), STORAGE_OK);
+    cr_assert_eq(storage_get_blocks(s, 21, 5, false, 1 << 20, &first, &b, err, sizeof err),
+                 STORAGE_OK);
     cr_assert_eq(b.count, 0);
     storage_blobs_clear(&b);
     storage_destroy(&s);
@@ -712,33 +724,33 @@ Test(storage, service_requests_and_malformed_input)
     storage_t *s = fx_open(&f);
     storage_reply_t rep;
 
-    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;    /* not a storage body */
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT; /* not a storage body */
     storage_serve(s, &env, &rep);
     expect_error(&rep, ALYS_ERR_BAD_REQUEST, "storage serves");
     storage_reply_clear(&rep);
 
     Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
-    serve(s, &m, &rep);                             /* oneof not set */
+    serve(s, &m, &rep); /* oneof not set */
     expect_error(&rep, ALYS_ERR_BAD_REQUEST, "does not serve");
     storage_reply_clear(&rep);
 
     Alys__Storage__BatchResult br = ALYS__STORAGE__BATCH_RESULT__INIT;
-    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT;   /* a reply as request */
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT; /* a reply as request */
     m.batch_result = &br;
     serve(s, &m, &rep);
     expect_error(&rep, ALYS_ERR_BAD_REQUEST, "batch_result");
     storage_reply_clear(&rep);
 
     Alys__Storage__GetAccount ga = ALYS__STORAGE__GET_ACCOUNT__INIT;
-    uint8_t short_key[3] = { 1, 2, 3 };
-    ga.pubkey = (ProtobufCBinaryData) { 3, short_key };
+    uint8_t short_key[3] = {1, 2, 3};
+    ga.pubkey = (ProtobufCBinaryData){3, short_key};
     m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_ACCOUNT;
     m.get_account = &ga;
     serve(s, &m, &rep);
     expect_error(&rep, ALYS_ERR_BAD_REQUEST, "pubkey of 3 bytes");
     storage_reply_clear(&rep);
 
-    ga.pubkey = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, f.chain->acc_pub[0] };
+    ga.pubkey = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, f.chain->acc_pub[0]};
     serve(s, &m, &rep);
     cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
     cr_assert(rep.env.storage->account_state->found);
@@ -748,7 +760,7 @@ Test(storage, service_requests_and_malformed_input)
     /* ExecuteBatch with junk and then valid blocks. */
     uint8_t junk[64];
     memset(junk, 0xff, sizeof junk);
-    ProtobufCBinaryData blocks[2] = { { sizeof junk, junk }, f.chain->blocks[0] };
+    ProtobufCBinaryData blocks[2] = {{sizeof junk, junk}, f.chain->blocks[0]};
     Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
     eb.batch_id = 99;
     eb.n_blocks = 2;
@@ -809,7 +821,7 @@ Test(storage, service_requests_and_malformed_input)
     storage_reply_clear(&rep);
 
     Alys__Storage__FindBlock fb = ALYS__STORAGE__FIND_BLOCK__INIT;
-    fb.hash = (ProtobufCBinaryData) { ALYS_HASH_LEN, f.chain->hashes[2] };
+    fb.hash = (ProtobufCBinaryData){ALYS_HASH_LEN, f.chain->hashes[2]};
     m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK;
     m.find_block = &fb;
     serve(s, &m, &rep);
@@ -842,7 +854,7 @@ Test(storage, service_answers_requests_only)
     env.storage = &m;
 
     env.corr_id = 5;
-    env.reply = true;             /* a stray reply: neither served nor answered */
+    env.reply = true; /* a stray reply: neither served nor answered */
     storage_serve(s, &env, &rep);
     cr_assert_not(rep.answer);
     cr_assert_not(rep.head_changed);
@@ -851,14 +863,14 @@ Test(storage, service_answers_requests_only)
     expect_head(s, f.chain, 0);
 
     env.reply = false;
-    env.corr_id = 0;              /* served, no reply wanted */
+    env.corr_id = 0; /* served, no reply wanted */
     storage_serve(s, &env, &rep);
     cr_assert_not(rep.answer);
     cr_assert(rep.head_changed);
     storage_reply_clear(&rep);
     expect_head(s, f.chain, 2);
 
-    env.corr_id = 6;              /* an error is answered too */
+    env.corr_id = 6; /* an error is answered too */
     m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT;
     storage_serve(s, &env, &rep);
     cr_assert(rep.answer);
@@ -899,7 +911,7 @@ Test(storage, service_head_events)
     expect_event(&rep, "head_advanced", f.chain, 6);
     storage_reply_clear(&rep);
 
-    serve(s, &m, &rep);           /* a replay of committed blocks moves nothing */
+    serve(s, &m, &rep); /* a replay of committed blocks moves nothing */
     cr_assert_eq(rep.env.storage->batch_result->already_committed, 6);
     cr_assert_not(rep.head_changed);
     cr_assert_str_eq(rep.event_text, "");
@@ -914,7 +926,7 @@ Test(storage, service_head_events)
     expect_event(&rep, "rolled_back", f.chain, 4);
     storage_reply_clear(&rep);
 
-    serve(s, &m, &rep);           /* to where it already is */
+    serve(s, &m, &rep); /* to where it already is */
     cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
     cr_assert_not(rep.head_changed);
     storage_reply_clear(&rep);
@@ -965,7 +977,7 @@ Test(storage, service_checkpoints_and_bans)
     pb.n_bans = 1;
     m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS;
     m.put_peer_bans = &pb;
-    serve(s, &m, &rep);           /* answered with the stored list */
+    serve(s, &m, &rep); /* answered with the stored list */
     cr_assert_eq(rep.env.storage->peer_bans->n_bans, 1);
     cr_assert_str_eq(rep.env.storage->peer_bans->bans[0]->peer_id, "peer-z");
     storage_reply_clear(&rep);
@@ -978,7 +990,7 @@ Test(storage, service_checkpoints_and_bans)
     Alys__Storage__GetPeerBans gp = ALYS__STORAGE__GET_PEER_BANS__INIT;
     m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS;
     m.get_peer_bans = &gp;
-    serve(s, &m, &rep);           /* the refused list changed nothing */
+    serve(s, &m, &rep); /* the refused list changed nothing */
     cr_assert_eq(rep.env.storage->peer_bans->n_bans, 1);
     cr_assert_eq(rep.env.storage->peer_bans->bans[0]->ban_until, 42);
     storage_reply_clear(&rep);
@@ -1006,11 +1018,11 @@ static void commit_forever(fx_t *f)
             break;
         uint64_t n = f->chain->nblocks - h.height < 7 ? f->chain->nblocks - h.height : 7;
         storage_batch_result_t r;
-        if (storage_execute_batch(s, &f->chain->blocks[h.height], n, NULL, &r, err, sizeof err) != 0
-            || r.failed)
+        if (storage_execute_batch(s, &f->chain->blocks[h.height], n, NULL, &r, err, sizeof err) != 0 ||
+            r.failed)
             _exit(4);
-        if (i % 3 == 2 && r.head.height < f->chain->nblocks
-            && storage_rollback(s, r.head.height - CRASH_ROLLBACK, err, sizeof err) != 0)
+        if (i % 3 == 2 && r.head.height < f->chain->nblocks &&
+            storage_rollback(s, r.head.height - CRASH_ROLLBACK, err, sizeof err) != 0)
             _exit(5);
     }
     storage_destroy(&s);
@@ -1034,7 +1046,7 @@ Test(storage, crash_at_any_instant_leaves_old_or_new_head, .timeout = 120)
         cr_assert(pid >= 0);
         if (pid == 0)
             commit_forever(&f);
-        usleep((useconds_t) (2000 + rand() % 38000));   /* the whole chain takes ~0.5 s */
+        usleep((useconds_t) (2000 + rand() % 38000)); /* the whole chain takes ~0.5 s */
         kill(pid, SIGKILL);
         int status;
         waitpid(pid, &status, 0);
@@ -1101,17 +1113,21 @@ Test(storage, ldb_reads_the_head, .timeout = 60)
     storage_t *s = fx_open(&f);
     storage_batch_result_t r;
     run_batch(s, f.chain, 1, 7, &r);
-    cr_assert_eq(access("/usr/bin/ldb", X_OK), 0, "RocksDB's ldb is missing: apt-get install rocksdb-tools");
+    cr_assert_eq(access("/usr/bin/ldb", X_OK), 0,
+                 "RocksDB's ldb is missing: apt-get install rocksdb-tools");
     char cmd[1024];
     uint64_t height = 0;
     /* While the store is open: as a secondary instance (read-only). */
-    snprintf(cmd, sizeof cmd, "/usr/bin/ldb --db=%s/data/db --secondary_path=%s/ldb-secondary "
-             "--column_family=meta --value_hex get head 2>/dev/null", f.dir, f.dir);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/ldb --db=%s/data/db --secondary_path=%s/ldb-secondary "
+             "--column_family=meta --value_hex get head 2>/dev/null",
+             f.dir, f.dir);
     cr_assert_eq(ldb_head_height(cmd, &height), 0, "ldb failed: %s", cmd);
     cr_assert_eq(height, 7);
     storage_destroy(&s);
     /* After close: plain open. */
-    snprintf(cmd, sizeof cmd, "/usr/bin/ldb --db=%s/data/db --column_family=meta --value_hex get head 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/ldb --db=%s/data/db --column_family=meta --value_hex get head 2>/dev/null",
              f.dir);
     cr_assert_eq(ldb_head_height(cmd, &height), 0, "ldb failed: %s", cmd);
     cr_assert_eq(height, 7);

@@ -65,8 +65,8 @@ tchain_t *tchain_new(uint32_t accounts, uint64_t seed, const char *chain_id)
     self->acc_sec = calloc(accounts, ALYS_SECKEY_LEN);
     self->acc_pub = calloc(accounts, ALYS_PUBKEY_LEN);
     self->state = alys_memstate_new();
-    if (!self->acc_sec || !self->acc_pub || !self->state || make_genesis(self, chain_id) != 0
-        || alys_memstate_load_genesis(self->state, &self->genesis) != 0) {
+    if (!self->acc_sec || !self->acc_pub || !self->state || make_genesis(self, chain_id) != 0 ||
+        alys_memstate_load_genesis(self->state, &self->genesis) != 0) {
         tchain_destroy(&self);
         return NULL;
     }
@@ -124,7 +124,7 @@ static void make_tx(tchain_t *self, alys_tx_t *tx, const uint8_t *proposer)
     memset(tx, 0, sizeof *tx);
     memcpy(tx->from, self->acc_pub[from], ALYS_PUBKEY_LEN);
     if (rng_next(&self->rng) % 8 == 0)
-        for (int i = 0; i < 4; i++) {   /* a fresh recipient nobody holds a key for */
+        for (int i = 0; i < 4; i++) { /* a fresh recipient nobody holds a key for */
             uint64_t r = rng_next(&self->rng);
             memcpy(tx->to + 8 * i, &r, 8);
         }

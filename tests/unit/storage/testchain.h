@@ -28,9 +28,9 @@ typedef struct {
     uint32_t naccounts;
     uint8_t (*acc_sec)[ALYS_SECKEY_LEN];
     uint8_t (*acc_pub)[ALYS_PUBKEY_LEN];
-    alys_memstate_t *state;      /* state after the last block built */
+    alys_memstate_t *state; /* state after the last block built */
     alys_lattice_t lattice;
-    alys_header_t tip;           /* genesis parent before any block */
+    alys_header_t tip; /* genesis parent before any block */
     alys_hash_t tip_hash;
     uint64_t rng;
     /* blocks[i] is height i + 1 */
@@ -43,13 +43,13 @@ typedef struct {
 /* NULL on failure. chain_id lets tests make a second, different genesis. */
 tchain_t *tchain_new(uint32_t accounts, uint64_t seed, const char *chain_id);
 void tchain_destroy(tchain_t **self_p);
-int  tchain_save_genesis(const tchain_t *self, const char *path);
+int tchain_save_genesis(const tchain_t *self, const char *path);
 /* Append n blocks of txs transfers each. Returns 0 or -1. */
-int  tchain_extend(tchain_t *self, uint32_t n, uint32_t txs);
+int tchain_extend(tchain_t *self, uint32_t n, uint32_t txs);
 
 /* Re-encoded copies of block `height` made invalid. Caller frees ->data. */
 typedef enum { TBAD_STATE_ROOT, TBAD_NONCE, TBAD_BALANCE } tchain_fault_t;
-int  tchain_corrupt(const tchain_t *self, uint64_t height, tchain_fault_t kind,
-                    ProtobufCBinaryData *out);
+int tchain_corrupt(const tchain_t *self, uint64_t height, tchain_fault_t kind,
+                   ProtobufCBinaryData *out);
 
 #endif
