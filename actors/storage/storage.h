@@ -69,9 +69,10 @@
  *  Blocks reaching the store have passed the stateless checks (signatures,
  *  proposer, timestamp) in the BlockProcessor. The store checks what needs
  *  the chain or the state: linkage to its head (alys_header_check_link with
- *  the wall clock's slot), execution and the state root. It also recomputes
- *  the tx root (hashes only, no signatures): cheap, and it guarantees the
- *  body stored under a header is the body that header commits to.
+ *  the wall clock's slot), execution and the state root. It also checks the
+ *  tx root (alys_block_check_tx_root: hashes only, no signatures): cheap,
+ *  and it guarantees the body stored under a header is the body that header
+ *  commits to.
  *
  *  Ownership: storage_open returns a store freed by storage_destroy(&p),
  *  which sets p to NULL. Outputs that carry memory say who frees them. Not

@@ -1,9 +1,9 @@
 /*  storage_execute.c: execution of a batch of blocks and its commit.
  *
  *  Blocks are decoded, linked to the head (or acknowledged as already
- *  committed), their tx root recomputed, then executed in order against a
- *  view of the committed state (an in-memory overlay over RocksDB). The batch
- *  stops at the first failing block. Everything of the blocks before it
+ *  committed), their tx root checked (alys_block_check_tx_root), then
+ *  executed in order against a view of the committed state (an in-memory
+ *  overlay over RocksDB). The batch stops at the first failing block. Everything of the blocks before it
  *  (headers, bodies, hash index, undo records, checkpoints, the state changes
  *  from the overlay, undo and checkpoint pruning, the new head and lattice)
  *  goes into ONE WriteBatch; the in-memory head moves only after RocksDB
@@ -96,22 +96,6 @@ static bool accept_duplicate(batch_t *b, const alys_block_t *blk, const alys_has
     return batch_fail(b, h, hash, &v);
 }
 
-/* The body stored under a header must be the body that header commits to.
- * common/chain checks the tx root only inside alys_block_check_stateless,
- * with the signatures, which the store does not redo; so the comparison is
- * here, over alys_tx_root. */
-static bool check_tx_root(const alys_block_t *blk, alys_verdict_t *v)
-{
-    alys_hash_t root;
-    alys_tx_root(blk->txs, blk->tx_count, root);
-    if (memcmp(root, blk->header.tx_root, ALYS_HASH_LEN) == 0)
-        return true;
-    v->code = ALYS_BLOCK_TX_ROOT_MISMATCH;
-    v->tx_index = -1;
-    snprintf(v->detail, sizeof v->detail, "tx root does not match the block's %u txs", blk->tx_count);
-    return false;
-}
-
 /* Everything of an executed block except the state (written from the
  * overlay at commit) into the write batch. */
 static bool stage_block(batch_t *b, const ProtobufCBinaryData *raw, const alys_block_t *blk,
@@ -153,7 +137,10 @@ static bool execute_one(batch_t *b, const ProtobufCBinaryData *raw, const alys_b
 {
     uint64_t h = blk->header.height;
     alys_verdict_t v;
-    if (!check_tx_root(blk, &v))
+    /* The body stored under a header must be the body that header commits
+     * to: the tx root rule of common/chain (hashes only; the signatures
+     * were checked by the BlockProcessor). */
+    if (!alys_block_check_tx_root(blk, &v))
         return batch_fail(b, h, hash, &v);
     uint8_t *henc;
     size_t hlen;

@@ -255,6 +255,13 @@ Test(storage, invalid_state_root_commits_prefix)
     expect_prefix_commit(TBAD_STATE_ROOT, "state_root_mismatch", false);
 }
 
+/* A body that is not the one its header commits to is refused by the tx
+ * root rule (common/chain's alys_block_check_tx_root) before execution. */
+Test(storage, body_not_matching_header_commits_prefix)
+{
+    expect_prefix_commit(TBAD_TX_ROOT, "tx_root_mismatch", false);
+}
+
 Test(storage, bad_nonce_commits_prefix)
 {
     expect_prefix_commit(TBAD_NONCE, "bad_nonce", true);

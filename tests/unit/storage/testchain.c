@@ -239,6 +239,9 @@ int tchain_corrupt(const tchain_t *self, uint64_t height, tchain_fault_t kind, P
         return -1;
     if (kind == TBAD_STATE_ROOT) {
         b.header.state_root[0] ^= 1;
+    } else if (kind == TBAD_TX_ROOT) {
+        if (b.tx_count > 0)
+            b.txs[b.tx_count / 2].amount ^= 1; /* the header keeps the old root */
     } else if (b.tx_count > 0) {
         alys_tx_t *tx = &b.txs[b.tx_count / 2];
         if (kind == TBAD_NONCE)

@@ -48,7 +48,9 @@ int tchain_save_genesis(const tchain_t *self, const char *path);
 int tchain_extend(tchain_t *self, uint32_t n, uint32_t txs);
 
 /* Re-encoded copies of block `height` made invalid. Caller frees ->data. */
-typedef enum { TBAD_STATE_ROOT, TBAD_NONCE, TBAD_BALANCE } tchain_fault_t;
+/* TBAD_TX_ROOT: one tx changed under the header's tx root (the header and its
+ * hash stay those of the chain's block). */
+typedef enum { TBAD_STATE_ROOT, TBAD_NONCE, TBAD_BALANCE, TBAD_TX_ROOT } tchain_fault_t;
 int tchain_corrupt(const tchain_t *self, uint64_t height, tchain_fault_t kind,
                    ProtobufCBinaryData *out);
 
