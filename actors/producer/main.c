@@ -1,0 +1,314 @@
+/*  alys-producer: the ProducerActor's process (issue 9), SKELETAL.
+ *
+ *  What it does now: loads the genesis (genesis_file of --config) and the
+ *  authority key (--key-file FILE, see keyfile.h: exit 78 on a key that is
+ *  not one of the genesis authorities or a file others may read), then at
+ *  the start of each of its own Aura slots asks SyncActor CanProduceBlocks
+ *  and StorageActor GetHead, and WAIT_MS later (or at once when both have
+ *  answered) runs the pure decision (aura.h) and logs and counts it
+ *  (alys_producer_slots_total{decision}).
+ *
+ *  What it does NOT do yet, and never claims to: build, fence, sign or hand
+ *  over a block. A "produce" decision is logged as such with the words "not
+ *  produced: block hand-off is not wired yet" and counted as
+ *  alys_producer_missed_slots_total{reason="not_wired"}. The pure parts it
+ *  will use are built and unit-tested: builder.h (assembly, self-check,
+ *  signing), fence.h (the signing rule) and common/chain/mempool.h.
+ *
+ *  --key-file is a command-line option until [producer] key_file exists in
+ *  common/config; everything else on the command line goes to the common
+ *  actor runtime (actor.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "aura.h"
+#include "chain/chain.h"
+#include "keyfile.h"
+#include "log.h"
+#include "util.h"
+
+#define WAIT_DIVISOR 4          /* wait for the answers a quarter of a slot at most */
+#define LATE_DIVISOR 2          /* start building no later than half-way into the slot */
+#define MAX_ARGS     64
+
+typedef struct {
+    alys_actor_t  *actor;
+    const alys_config_t *cfg;
+    alys_genesis_t genesis;
+    bool           have_genesis;
+    uint8_t        seckey[ALYS_SECKEY_LEN];
+    uint32_t       index;
+    zsock_t       *sync;          /* DEALER to SyncActor */
+    zsock_t       *storage;       /* DEALER to StorageActor */
+    uint64_t       next_corr;
+    /* the own slot being decided (0: none) */
+    uint64_t       slot;
+    uint64_t       corr_sync, corr_head;
+    aura_sync_answer_t answer;
+    bool           head_known;
+    uint64_t       head_slot;
+    int            decide_timer;
+    uint64_t       decided, would_produce, missed;
+} prod_t;
+
+static void schedule_next(prod_t *p);
+
+/* ---------------------------------------------------------------- decision */
+
+static void count(prod_t *p, const char *decision, bool miss, const char *reason)
+{
+    alys_metrics_t *m = alys_actor_metrics(p->actor);
+    char labels[96];
+    snprintf(labels, sizeof labels, "decision=\"%s\"", decision);
+    alys_metric_add(m, "alys_producer_slots_total", labels,
+                    "own slots seen, by the decision taken at their start", 1);
+    if (miss) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+        alys_metric_add(m, "alys_producer_missed_slots_total", labels,
+                        "own slots without a block of ours, by reason", 1);
+        p->missed++;
+    }
+}
+
+static void decide(prod_t *p)
+{
+    if (p->decide_timer >= 0)
+        alys_actor_cancel_timer(p->actor, p->decide_timer);
+    p->decide_timer = -1;
+    uint64_t dur = p->genesis.slot_duration_ms;
+    aura_input_t in = { .genesis = &p->genesis, .authority = p->index, .slot = p->slot,
+                        .now_ms = (uint64_t) alys_now_ms(), .late_ms = dur / LATE_DIVISOR,
+                        .can_produce = p->answer, .busy = false,
+                        .head_slot = p->head_known ? p->head_slot : 0 };
+    aura_decision_t d = aura_decide(&in);
+    p->decided++;
+    const char *name = aura_decision_name(d);
+    if (d == AURA_PRODUCE) {
+        p->would_produce++;
+        log_info("slot %llu: decision produce; not produced: block hand-off is not wired yet "
+                 "(issue 9)", (unsigned long long) p->slot);
+        count(p, name, true, "not_wired");
+        alys_actor_event(p->actor, "producer", "slot_missed", "slot=%llu reason=not_wired",
+                         (unsigned long long) p->slot);
+    } else {
+        log_info("slot %llu: %s%s", (unsigned long long) p->slot, name,
+                 p->head_known ? "" : " (head unknown: storage did not answer)");
+        count(p, name, aura_decision_is_miss(d), name);
+        if (aura_decision_is_miss(d))
+            alys_actor_event(p->actor, "producer", "slot_missed", "slot=%llu reason=%s",
+                             (unsigned long long) p->slot, name);
+    }
+    p->slot = 0;
+    schedule_next(p);
+}
+
+static int on_decide(alys_actor_t *actor, void *arg)
+{
+    (void) actor;
+    prod_t *p = arg;
+    p->decide_timer = -1;      /* one-shot: fired, nothing to cancel */
+    if (p->slot)
+        decide(p);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void ask_sync(prod_t *p)
+{
+    Alys__Sync__CanProduceBlocks q = ALYS__SYNC__CAN_PRODUCE_BLOCKS__INIT;
+    Alys__Sync__SyncMsg sm = ALYS__SYNC__SYNC_MSG__INIT;
+    sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_BLOCKS;
+    sm.can_produce_blocks = &q;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = p->corr_sync = ++p->next_corr;
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_SYNC;
+    env.sync = &sm;
+    if (alys_send(p->sync, &env) != 0)
+        log_warn("slot %llu: cannot ask SyncActor", (unsigned long long) p->slot);
+}
+
+static void ask_head(prod_t *p)
+{
+    Alys__Storage__GetHead q = ALYS__STORAGE__GET_HEAD__INIT;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
+    sm.get_head = &q;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = p->corr_head = ++p->next_corr;
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &sm;
+    if (alys_send(p->storage, &env) != 0)
+        log_warn("slot %llu: cannot ask StorageActor", (unsigned long long) p->slot);
+}
+
+static int on_slot_start(alys_actor_t *actor, void *arg)
+{
+    prod_t *p = arg;
+    p->answer = AURA_SYNC_NO_ANSWER;
+    p->head_known = false;
+    ask_sync(p);
+    ask_head(p);
+    size_t wait = (size_t) (p->genesis.slot_duration_ms / WAIT_DIVISOR);
+    p->decide_timer = alys_actor_add_timer(actor, wait ? wait : 1, 1, on_decide, p);
+    if (p->decide_timer < 0)
+        decide(p);
+    return 0;
+}
+
+static void schedule_next(prod_t *p)
+{
+    uint64_t now = (uint64_t) alys_now_ms(), slot, start;
+    if (!aura_next_own_slot(&p->genesis, p->index, now + 1, &slot, &start)) {
+        log_error("no next own slot can be computed: the producer idles");
+        return;
+    }
+    p->slot = slot;
+    size_t delay = start > now ? (size_t) (start - now) : 1;
+    if (alys_actor_add_timer(p->actor, delay, 1, on_slot_start, p) < 0)
+        log_error("cannot arm the slot timer: the producer idles");
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void take_reply(prod_t *p, zsock_t *sock)
+{
+    alys_env_t *env = NULL;
+    if (alys_recv(sock, &env) != 0)
+        return;
+    bool current = p->slot && env->reply;
+    if (current && env->corr_id == p->corr_sync && env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
+        env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_REPLY) {
+        p->answer = env->sync->can_produce_reply->can_produce ? AURA_SYNC_YES : AURA_SYNC_NO;
+    } else if (current && env->corr_id == p->corr_head &&
+               env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+               env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
+        p->head_known = true;
+        p->head_slot = env->storage->head->slot;
+    }
+    /* Anything else (a late answer for an older slot, an error) is dropped. */
+    alys_env_free(&env);
+    if (p->slot && p->decide_timer >= 0 && p->answer != AURA_SYNC_NO_ANSWER && p->head_known)
+        decide(p);
+}
+
+static int on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    prod_t *p = arg;
+    while (zsock_events(sock) & ZMQ_POLLIN)
+        take_reply(p, sock);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+/* Take --key-file FILE / --key-file=FILE out of argv (the common runtime
+ * refuses options it does not know). Returns 0, or -1 on a usage error. */
+static int take_key_file(int *argc, char **argv, const char **path)
+{
+    int out = 0;
+    *path = NULL;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--key-file") == 0) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "alys-producer: --key-file needs a FILE\n");
+                return -1;
+            }
+            *path = argv[++i];
+        } else if (strncmp(argv[i], "--key-file=", 11) == 0) {
+            *path = argv[i] + 11;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
+static int load_identity(prod_t *p, const char *key_file)
+{
+    char err[512];
+    if (!*p->cfg->genesis_file) {
+        log_error("genesis_file is not set: the producer needs the authorities");
+        return -1;
+    }
+    if (alys_genesis_load(p->cfg->genesis_file, &p->genesis, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    p->have_genesis = true;
+    if (p->genesis.slot_duration_ms == 0 || p->genesis.authority_count == 0) {
+        log_error("genesis has no slot duration or no authorities");
+        return -1;
+    }
+    int idx = keyfile_load(key_file, &p->genesis, p->seckey, err, sizeof err);
+    if (idx < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "alys-producer: %s\n", err);
+        return -1;
+    }
+    p->index = (uint32_t) idx;
+    log_info("authority %u of %u, slot %llu ms", p->index, p->genesis.authority_count,
+             (unsigned long long) p->genesis.slot_duration_ms);
+    return 0;
+}
+
+static int connect_peers(prod_t *p)
+{
+    char id[ALYS_NAME_MAX + 16];
+    snprintf(id, sizeof id, "%s", alys_actor_name(p->actor));
+    p->sync = alys_dealer_connect(p->cfg->ep_sync, id);
+    p->storage = alys_dealer_connect(p->cfg->ep_storage, id);
+    if (!p->sync || !p->storage)
+        return -1;
+    if (alys_actor_add_reader(p->actor, p->sync, on_reply, p) != 0 ||
+        alys_actor_add_reader(p->actor, p->storage, on_reply, p) != 0)
+        return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *key_file = NULL;
+    if (argc > MAX_ARGS || take_key_file(&argc, argv, &key_file) != 0)
+        return 2;
+    if (!key_file) {
+        fprintf(stderr, "alys-producer: --key-file FILE is required (the authority's secret "
+                        "key, 64 hex digits, mode 0600)\n");
+        return 2;
+    }
+    prod_t p;
+    memset(&p, 0, sizeof p);
+    p.decide_timer = -1;
+    p.actor = alys_actor_new("producer", argc, argv);
+    if (!p.actor)
+        return 2;
+    p.cfg = alys_actor_config(p.actor);
+    int rc = load_identity(&p, key_file) != 0 ? KEYFILE_EXIT_CONFIG : 0;
+    if (rc == 0 && connect_peers(&p) != 0) {
+        log_error("cannot connect to SyncActor/StorageActor");
+        rc = 1;
+    }
+    if (rc == 0) {
+        schedule_next(&p);
+        alys_actor_ready(p.actor);
+        rc = alys_actor_run(p.actor) == 0 ? 0 : 1;
+        log_info("stopping: %llu own slots decided, %llu would have produced, %llu missed",
+                 (unsigned long long) p.decided, (unsigned long long) p.would_produce,
+                 (unsigned long long) p.missed);
+    }
+    explicit_bzero(p.seckey, sizeof p.seckey);
+    alys_actor_destroy(&p.actor);
+    zsock_destroy(&p.sync);
+    zsock_destroy(&p.storage);
+    if (p.have_genesis)
+        alys_genesis_clear(&p.genesis);
+    return rc;
+}

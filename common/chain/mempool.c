@@ -1,0 +1,506 @@
+/*  mempool.c: see mempool.h for the rules.
+ *
+ *  Layout: a czmq zhashx from the sender key's hex form to a sender_t that
+ *  holds the sender's pooled txs as one array in nonce order (always a
+ *  contiguous run, so "the next nonce" is first + count and eviction takes
+ *  the tail) and their summed cost (amount + fee), which the balance rule
+ *  needs on every admission.
+ */
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mempool.h"
+
+#define KEY_HEX_LEN (2 * ALYS_PUBKEY_LEN + 1)
+
+typedef struct {
+    uint8_t   key[ALYS_PUBKEY_LEN];
+    alys_tx_t *txs;        /* nonce order, contiguous */
+    uint32_t  count;
+    uint32_t  cap;
+    uint64_t  cost;        /* sum of amount + fee; admission keeps it <= a balance */
+} sender_t;
+
+struct alys_mempool {
+    alys_mempool_limits_t limits;
+    zhashx_t *senders;     /* hex key -> sender_t*, owned */
+    size_t    total;
+};
+
+static const char *result_names[ALYS_MEMPOOL_RESULT_COUNT] = {
+    [ALYS_MEMPOOL_ADDED] = "added",
+    [ALYS_MEMPOOL_ADDED_EVICTED] = "added_evicted",
+    [ALYS_MEMPOOL_DUPLICATE] = "duplicate",
+    [ALYS_MEMPOOL_NONCE_TAKEN] = "nonce_taken",
+    [ALYS_MEMPOOL_BAD_SIGNATURE] = "bad_signature",
+    [ALYS_MEMPOOL_NONCE_TOO_LOW] = "nonce_too_low",
+    [ALYS_MEMPOOL_NONCE_GAP] = "nonce_gap",
+    [ALYS_MEMPOOL_INSUFFICIENT_BALANCE] = "insufficient_balance",
+    [ALYS_MEMPOOL_SENDER_FULL] = "sender_full",
+    [ALYS_MEMPOOL_POOL_FULL] = "pool_full",
+    [ALYS_MEMPOOL_STATE_ERROR] = "state_error",
+    [ALYS_MEMPOOL_NO_MEMORY] = "no_memory",
+};
+
+const char *alys_mempool_result_name(alys_mempool_result_t r)
+{
+    if ((unsigned) r >= ALYS_MEMPOOL_RESULT_COUNT)
+        return "unknown";
+    return result_names[r];
+}
+
+/* ---------------------------------------------------------------- senders */
+
+static void sender_free(void **item)
+{
+    sender_t *s = *item;
+    if (s) {
+        free(s->txs);
+        free(s);
+    }
+    *item = NULL;
+}
+
+static void key_hex(const uint8_t key[ALYS_PUBKEY_LEN], char out[KEY_HEX_LEN])
+{
+    alys_hex(key, ALYS_PUBKEY_LEN, out);
+}
+
+static sender_t *sender_find(const alys_mempool_t *self, const uint8_t key[ALYS_PUBKEY_LEN])
+{
+    char hex[KEY_HEX_LEN];
+    key_hex(key, hex);
+    return zhashx_lookup(self->senders, hex);
+}
+
+static sender_t *sender_get_or_add(alys_mempool_t *self, const uint8_t key[ALYS_PUBKEY_LEN])
+{
+    sender_t *s = sender_find(self, key);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    memcpy(s->key, key, ALYS_PUBKEY_LEN);
+    char hex[KEY_HEX_LEN];
+    key_hex(key, hex);
+    if (zhashx_insert(self->senders, hex, s) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void sender_remove(alys_mempool_t *self, sender_t *s)
+{
+    char hex[KEY_HEX_LEN];
+    key_hex(s->key, hex);
+    self->total -= s->count;
+    zhashx_delete(self->senders, hex);   /* frees s */
+}
+
+static uint64_t tx_cost(const alys_tx_t *tx)
+{
+    /* Admission refuses amount + fee overflowing, so this never saturates
+     * for a pooled tx. */
+    return tx->amount > UINT64_MAX - tx->fee ? UINT64_MAX : tx->amount + tx->fee;
+}
+
+/* Drop the tail tx of s (eviction); frees s when it empties. */
+static void sender_pop_tail(alys_mempool_t *self, sender_t *s)
+{
+    s->count--;
+    s->cost -= tx_cost(&s->txs[s->count]);
+    self->total--;
+    if (s->count == 0)
+        sender_remove(self, s);   /* subtracts s->count, now 0 */
+}
+
+/* Drop the first k txs of s; frees s when it empties. */
+static void sender_drop_head(alys_mempool_t *self, sender_t *s, uint32_t k)
+{
+    for (uint32_t i = 0; i < k; i++)
+        s->cost -= tx_cost(&s->txs[i]);
+    memmove(s->txs, s->txs + k, (size_t) (s->count - k) * sizeof *s->txs);
+    s->count -= k;
+    self->total -= k;
+    if (s->count == 0)
+        sender_remove(self, s);
+}
+
+static int sender_append(sender_t *s, const alys_tx_t *tx)
+{
+    if (s->count == s->cap) {
+        uint32_t cap = s->cap ? 2 * s->cap : 4;
+        alys_tx_t *txs = realloc(s->txs, (size_t) cap * sizeof *txs);
+        if (!txs)
+            return -1;
+        s->txs = txs;
+        s->cap = cap;
+    }
+    s->txs[s->count++] = *tx;
+    s->cost += tx_cost(tx);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- life */
+
+alys_mempool_t *alys_mempool_new(const alys_mempool_limits_t *limits)
+{
+    if (!limits || limits->max_txs == 0 || limits->max_txs > ALYS_MEMPOOL_MAX_TXS ||
+        limits->max_per_sender == 0 || limits->max_per_sender > ALYS_MEMPOOL_MAX_PER_SENDER)
+        return NULL;
+    alys_mempool_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->limits = *limits;
+    self->senders = zhashx_new();
+    if (!self->senders) {
+        free(self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->senders, sender_free);
+    return self;
+}
+
+void alys_mempool_destroy(alys_mempool_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    alys_mempool_t *self = *self_p;
+    zhashx_destroy(&self->senders);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t alys_mempool_size(const alys_mempool_t *self)
+{
+    return self->total;
+}
+
+size_t alys_mempool_senders(const alys_mempool_t *self)
+{
+    return zhashx_size(self->senders);
+}
+
+size_t alys_mempool_sender_count(const alys_mempool_t *self, const uint8_t from[ALYS_PUBKEY_LEN])
+{
+    const sender_t *s = sender_find(self, from);
+    return s ? s->count : 0;
+}
+
+static const alys_tx_t *sender_tx(const sender_t *s, uint64_t nonce)
+{
+    if (!s || s->count == 0 || nonce < s->txs[0].nonce || nonce - s->txs[0].nonce >= s->count)
+        return NULL;
+    return &s->txs[nonce - s->txs[0].nonce];
+}
+
+bool alys_mempool_get(const alys_mempool_t *self, const uint8_t from[ALYS_PUBKEY_LEN],
+                      uint64_t nonce, alys_tx_t *out)
+{
+    const alys_tx_t *tx = sender_tx(sender_find(self, from), nonce);
+    if (tx && out)
+        *out = *tx;
+    return tx != NULL;
+}
+
+/* ---------------------------------------------------------------- admission */
+
+static bool same_tx(const alys_tx_t *a, const alys_tx_t *b)
+{
+    return memcmp(a->from, b->from, ALYS_PUBKEY_LEN) == 0 &&
+           memcmp(a->to, b->to, ALYS_PUBKEY_LEN) == 0 && a->amount == b->amount &&
+           a->fee == b->fee && a->nonce == b->nonce &&
+           memcmp(a->signature, b->signature, ALYS_SIG_LEN) == 0;
+}
+
+static bool signature_ok(const alys_tx_t *tx)
+{
+    alys_hash_t h;
+    alys_tx_hash(tx, h);
+    return alys_verify(tx->from, h, tx->signature);
+}
+
+/* Nonce and balance against the view and what the sender already pools. */
+static alys_mempool_result_t check_account(const sender_t *s, const alys_tx_t *tx,
+                                           const alys_state_view_t *view)
+{
+    alys_account_t acct;
+    if (alys_state_view_get(view, tx->from, &acct) < 0)
+        return ALYS_MEMPOOL_STATE_ERROR;
+    if (tx->nonce < acct.nonce)
+        return ALYS_MEMPOOL_NONCE_TOO_LOW;
+    uint64_t next = (s && s->count) ? s->txs[0].nonce + s->count : acct.nonce;
+    if (tx->nonce < next)
+        return ALYS_MEMPOOL_NONCE_TOO_LOW;   /* unreachable: taken/duplicate caught first */
+    if (tx->nonce > next)
+        return ALYS_MEMPOOL_NONCE_GAP;
+    uint64_t pooled = s ? s->cost : 0;
+    if (tx->amount > UINT64_MAX - tx->fee)
+        return ALYS_MEMPOOL_INSUFFICIENT_BALANCE;
+    uint64_t cost = tx->amount + tx->fee;
+    if (pooled > acct.balance || cost > acct.balance - pooled)
+        return ALYS_MEMPOOL_INSUFFICIENT_BALANCE;
+    return ALYS_MEMPOOL_ADDED;
+}
+
+/* Is tail tx a a better eviction victim than b? Lowest fee, then highest
+ * nonce, then greatest sender key. */
+static bool worse(const alys_tx_t *a, const alys_tx_t *b)
+{
+    if (a->fee != b->fee)
+        return a->fee < b->fee;
+    if (a->nonce != b->nonce)
+        return a->nonce > b->nonce;
+    return memcmp(a->from, b->from, ALYS_PUBKEY_LEN) > 0;
+}
+
+/* The sender whose tail is the eviction victim, other than except; NULL if none. */
+static sender_t *find_victim(alys_mempool_t *self, const uint8_t except[ALYS_PUBKEY_LEN])
+{
+    sender_t *best = NULL;
+    for (sender_t *s = zhashx_first(self->senders); s; s = zhashx_next(self->senders)) {
+        if (memcmp(s->key, except, ALYS_PUBKEY_LEN) == 0)
+            continue;
+        if (!best || worse(&s->txs[s->count - 1], &best->txs[best->count - 1]))
+            best = s;
+    }
+    return best;
+}
+
+alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx,
+                                       const alys_state_view_t *view, alys_tx_t *evicted)
+{
+    sender_t *s = sender_find(self, tx->from);
+    const alys_tx_t *have = sender_tx(s, tx->nonce);
+    if (have)
+        return same_tx(have, tx) ? ALYS_MEMPOOL_DUPLICATE : ALYS_MEMPOOL_NONCE_TAKEN;
+    if (!signature_ok(tx))
+        return ALYS_MEMPOOL_BAD_SIGNATURE;
+    alys_mempool_result_t r = check_account(s, tx, view);
+    if (r != ALYS_MEMPOOL_ADDED)
+        return r;
+    if (s && s->count >= self->limits.max_per_sender)
+        return ALYS_MEMPOOL_SENDER_FULL;
+    if (self->total >= self->limits.max_txs) {
+        sender_t *victim = find_victim(self, tx->from);
+        if (!victim || victim->txs[victim->count - 1].fee >= tx->fee)
+            return ALYS_MEMPOOL_POOL_FULL;
+        if (evicted)
+            *evicted = victim->txs[victim->count - 1];
+        sender_pop_tail(self, victim);
+        r = ALYS_MEMPOOL_ADDED_EVICTED;
+    }
+    s = sender_get_or_add(self, tx->from);
+    if (!s || sender_append(s, tx) != 0) {
+        if (s && s->count == 0)
+            sender_remove(self, s);
+        return ALYS_MEMPOOL_NO_MEMORY;
+    }
+    self->total++;
+    return r;
+}
+
+/* ---------------------------------------------------------------- commit, undo */
+
+size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b)
+{
+    size_t removed = 0;
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        const alys_tx_t *tx = &b->txs[i];
+        sender_t *s = sender_find(self, tx->from);
+        if (!s || tx->nonce < s->txs[0].nonce)
+            continue;
+        uint64_t upto = tx->nonce - s->txs[0].nonce + 1;
+        uint32_t k = upto >= s->count ? s->count : (uint32_t) upto;
+        removed += k;
+        sender_drop_head(self, s, k);
+    }
+    return removed;
+}
+
+typedef struct {
+    alys_tx_t tx;
+    bool      undone;     /* came from an undone block (counts in the result) */
+} readmit_t;
+
+static int readmit_cmp(const void *pa, const void *pb)
+{
+    const readmit_t *a = pa, *b = pb;
+    int c = memcmp(a->tx.from, b->tx.from, ALYS_PUBKEY_LEN);
+    if (c)
+        return c;
+    if (a->tx.nonce != b->tx.nonce)
+        return a->tx.nonce < b->tx.nonce ? -1 : 1;
+    return (int) b->undone - (int) a->undone;   /* the undone copy first */
+}
+
+/* Undone txs plus the pooled txs of their senders (whose senders are then
+ * removed from the pool), into a malloc'ed array; *n its length. */
+static readmit_t *gather(alys_mempool_t *self, const alys_block_t *blocks, size_t nb, size_t *n)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < nb; i++) {
+        cap += blocks[i].tx_count;
+        for (uint32_t j = 0; j < blocks[i].tx_count; j++) {
+            const sender_t *s = sender_find(self, blocks[i].txs[j].from);
+            cap += s ? s->count : 0;   /* counted per tx: an upper bound */
+        }
+    }
+    readmit_t *all = calloc(cap ? cap : 1, sizeof *all);
+    if (!all)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < nb; i++)
+        for (uint32_t j = 0; j < blocks[i].tx_count; j++) {
+            const alys_tx_t *tx = &blocks[i].txs[j];
+            all[k++] = (readmit_t) { .tx = *tx, .undone = true };
+            sender_t *s = sender_find(self, tx->from);
+            if (!s)
+                continue;
+            for (uint32_t t = 0; t < s->count; t++)
+                all[k++] = (readmit_t) { .tx = s->txs[t], .undone = false };
+            sender_remove(self, s);
+        }
+    *n = k;
+    return all;
+}
+
+long alys_mempool_readmit(alys_mempool_t *self, const alys_block_t *blocks, size_t n,
+                          const alys_state_view_t *view)
+{
+    size_t count = 0;
+    readmit_t *all = gather(self, blocks, n, &count);
+    if (!all)
+        return -1;
+    qsort(all, count, sizeof *all, readmit_cmp);
+    long back = 0;
+    bool oom = false;
+    for (size_t i = 0; i < count; i++) {
+        alys_mempool_result_t r = alys_mempool_add(self, &all[i].tx, view, NULL);
+        if (r == ALYS_MEMPOOL_NO_MEMORY)
+            oom = true;
+        if (alys_mempool_admitted(r) && all[i].undone)
+            back++;
+    }
+    free(all);
+    return oom ? -1 : back;
+}
+
+/* ---------------------------------------------------------------- selection */
+
+typedef struct {
+    const sender_t *s;
+    uint32_t        cur;
+} cursor_t;
+
+struct alys_mempool_iter {
+    cursor_t *heap;        /* max-heap by the fee of each cursor's tx */
+    size_t    n;
+    cursor_t  pending;     /* last returned; pushed back (cur + 1) on next() */
+    bool      has_pending;
+};
+
+static bool before(const cursor_t *a, const cursor_t *b)
+{
+    const alys_tx_t *x = &a->s->txs[a->cur], *y = &b->s->txs[b->cur];
+    if (x->fee != y->fee)
+        return x->fee > y->fee;
+    return memcmp(a->s->key, b->s->key, ALYS_PUBKEY_LEN) < 0;
+}
+
+static void heap_swap(cursor_t *h, size_t i, size_t j)
+{
+    cursor_t t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+}
+
+static void heap_up(cursor_t *h, size_t i)
+{
+    while (i > 0 && before(&h[i], &h[(i - 1) / 2])) {
+        heap_swap(h, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(cursor_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && before(&h[l], &h[m]))
+            m = l;
+        if (r < n && before(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(h, i, m);
+        i = m;
+    }
+}
+
+alys_mempool_iter_t *alys_mempool_iter_new(const alys_mempool_t *self)
+{
+    alys_mempool_iter_t *it = calloc(1, sizeof *it);
+    size_t ns = zhashx_size(self->senders);
+    if (!it || !(it->heap = calloc(ns ? ns : 1, sizeof *it->heap))) {
+        free(it);
+        return NULL;
+    }
+    /* zhashx iteration needs a non-const table; it moves only its cursor. */
+    zhashx_t *senders = self->senders;
+    for (sender_t *s = zhashx_first(senders); s; s = zhashx_next(senders)) {
+        it->heap[it->n] = (cursor_t) { .s = s, .cur = 0 };
+        heap_up(it->heap, it->n++);
+    }
+    return it;
+}
+
+void alys_mempool_iter_destroy(alys_mempool_iter_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->heap);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+const alys_tx_t *alys_mempool_iter_next(alys_mempool_iter_t *self)
+{
+    if (self->has_pending) {
+        self->has_pending = false;
+        cursor_t c = self->pending;
+        if (++c.cur < c.s->count) {
+            self->heap[self->n] = c;
+            heap_up(self->heap, self->n++);
+        }
+    }
+    if (self->n == 0)
+        return NULL;
+    cursor_t top = self->heap[0];
+    self->heap[0] = self->heap[--self->n];
+    heap_down(self->heap, self->n, 0);
+    self->pending = top;
+    self->has_pending = true;
+    return &top.s->txs[top.cur];
+}
+
+void alys_mempool_iter_drop_sender(alys_mempool_iter_t *self)
+{
+    self->has_pending = false;
+}
+
+size_t alys_mempool_select(const alys_mempool_t *self, alys_tx_t *out, size_t max)
+{
+    alys_mempool_iter_t *it = alys_mempool_iter_new(self);
+    if (!it)
+        return 0;
+    size_t n = 0;
+    const alys_tx_t *tx;
+    while (n < max && (tx = alys_mempool_iter_next(it)))
+        out[n++] = *tx;
+    alys_mempool_iter_destroy(&it);
+    return n;
+}
