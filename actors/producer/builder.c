@@ -117,7 +117,9 @@ size_t builder_tx_encoded_bound(const alys_tx_t *tx)
 /* ---------------------------------------------------------------- one tx */
 
 /* Apply tx to the running state as state.c does, or leave it unchanged and
- * say why not. 0 applied, 1 skipped (stats counted), -1 read error. */
+ * say why not. 0 applied; 1 skipped, and the sender's later txs cannot
+ * follow (nonce gap, cannot pay); 2 skipped alone (nonce already used: the
+ * head moved past it, the sender's next txs may still fit); -1 read error. */
 static int try_tx(table_t *t, const uint8_t *proposer, const alys_tx_t *tx, builder_stats_t *st)
 {
     acct_t *s = table_touch(t, tx->from);
@@ -125,6 +127,10 @@ static int try_tx(table_t *t, const uint8_t *proposer, const alys_tx_t *tx, buil
     acct_t *p = r ? table_touch(t, proposer) : NULL;
     if (!p)
         return -1;
+    if (tx->nonce < s->now.nonce) {
+        st->skipped_nonce++;
+        return 2;
+    }
     if (tx->nonce != s->now.nonce || s->now.nonce == UINT64_MAX) {
         st->skipped_nonce++;
         return 1;
@@ -259,10 +265,10 @@ static builder_result_t select_txs(const builder_input_t *in, const alys_mempool
         int rc = try_tx(t, proposer, tx, st);
         if (rc < 0)
             break;
-        if (rc > 0) {
+        if (rc == 1)
             alys_mempool_iter_drop_sender(it);
+        if (rc > 0)
             continue;
-        }
         b->txs[b->tx_count++] = *tx;
         bytes += need;
     }

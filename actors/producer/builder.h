@@ -8,8 +8,9 @@
  *  its selection order (alys_mempool_iter) and each is checked against the
  *  block's running state with the execution rules of state.c (nonce equal
  *  to the sender's next, amount + fee within its balance, fee credited to
- *  the proposer at once); a tx that fails is skipped with all later txs of
- *  its sender (they could not follow it). Bounds: at most max_txs txs and
+ *  the proposer at once); a tx whose nonce the head already used is skipped
+ *  alone; any other failing tx with all later txs of its sender (they could
+ *  not follow it). Bounds: at most max_txs txs and
  *  max_bytes encoded bytes (an exact upper bound of each tx's encoding is
  *  counted; the real encoding is checked at the end).
  *
