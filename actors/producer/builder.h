@@ -20,7 +20,7 @@
  *  signed. The head state is only read.
  *
  *  The signature is separate (builder_sign) because the signing fence must
- *  record (slot, header hash) durably between the two (fence.h).
+ *  record (slot, header hash) durably between the two (common/chain/fence.h).
  *
  *  Ownership: out is filled with a malloc'ed tx array; the caller frees it
  *  with alys_block_clear.

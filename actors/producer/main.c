@@ -13,7 +13,7 @@
  *  produced: block hand-off is not wired yet" and counted as
  *  alys_producer_missed_slots_total{reason="not_wired"}. The pure parts it
  *  will use are built and unit-tested: builder.h (assembly, self-check,
- *  signing), fence.h (the signing rule) and common/chain/mempool.h.
+ *  signing), common/chain/fence.h (the signing rule) and common/chain/mempool.h.
  *
  *  --key-file is a command-line option until [producer] key_file exists in
  *  common/config; everything else on the command line goes to the common
