@@ -251,7 +251,6 @@ static int load_identity(prod_t *p, const char *key_file)
     int idx = keyfile_load(key_file, &p->genesis, p->seckey, err, sizeof err);
     if (idx < 0) {
         log_error("%s", err);
-        fprintf(stderr, "alys-producer: %s\n", err);
         return -1;
     }
     p->index = (uint32_t) idx;

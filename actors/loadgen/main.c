@@ -1,0 +1,252 @@
+/*  alys-loadgen: writes valid signed transfers from a chain's generated
+ *  accounts at a given rate, for the devnet and benchmarks.
+ *
+ *  For now the txs go to a file or stdout in the chain's tx encoding (see
+ *  loadgen.h); submitting them to a node (SubmitTx, proto/producer.proto)
+ *  comes with the node's mempool service. Everything it decides is in
+ *  loadgen.c; this file parses arguments, paces with the clock and writes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loadgen.h"
+
+#define MAX_ACCOUNTS 100000
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void) sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: alys-loadgen --seed S --accounts A --rate TPS [--count N] [--duration SECONDS]\n"
+        "                    [--out FILE] [--format hex|bin] [--genesis FILE]\n"
+        "                    [--first-nonce N] [--amount-max X] [--fee-min F] [--fee-max F]\n"
+        "                    [--rng-seed R]\n"
+        "Writes signed transfers between the first A accounts of the chain generated\n"
+        "with seed S (alys-chaingen --seed S: the same keys), TPS per second (0: as fast\n"
+        "as possible, at most %d), until N txs or SECONDS have passed (whichever comes\n"
+        "first; neither: until SIGINT/SIGTERM).\n"
+        "  --out FILE       write there (default: stdout, also '-')\n"
+        "  --format hex     one hex-encoded alys.chain.Tx per line (default)\n"
+        "  --format bin     per tx: u32 little-endian length, then the encoded Tx\n"
+        "  --genesis FILE   check the accounts are funded there and never let one spend\n"
+        "                   more than its genesis balance\n"
+        "  --first-nonce N  every account's next nonce (default 0: a chain whose\n"
+        "                   history has txs needs the accounts' current nonces)\n"
+        "  --amount-max X   amounts in [1, X] (default 1000)\n"
+        "  --fee-min F, --fee-max G  fees in [F, G] (default 1 .. 10)\n"
+        "  --rng-seed R     recipient/amount/fee stream (default 1): runs are reproducible\n",
+        LOADGEN_MAX_RATE);
+}
+
+/* Decimal only, whole string, no sign, at most max. */
+static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *s == '+' || errno || !end || *end) {
+        fprintf(stderr, "alys-loadgen: --%s %s: not a non-negative integer\n", opt, s);
+        return -1;
+    }
+    if (v > max) {
+        fprintf(stderr, "alys-loadgen: --%s %s exceeds the limit %" PRIu64 "\n", opt, s, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+typedef struct {
+    const char *seed, *out, *genesis;
+    bool        hex;
+    uint64_t    accounts, rate, count, duration;
+    bool        has_rate;
+    loadgen_params_t p;
+} args_t;
+
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    static const struct option opts[] = {
+        {"seed", required_argument, 0, 's'},       {"accounts", required_argument, 0, 'a'},
+        {"rate", required_argument, 0, 'r'},       {"count", required_argument, 0, 'n'},
+        {"duration", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
+        {"format", required_argument, 0, 'f'},     {"genesis", required_argument, 0, 'g'},
+        {"first-nonce", required_argument, 0, 'N'}, {"amount-max", required_argument, 0, 'A'},
+        {"fee-min", required_argument, 0, 'm'},    {"fee-max", required_argument, 0, 'M'},
+        {"rng-seed", required_argument, 0, 'R'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    *a = (args_t) { .hex = true, .p = { .amount_max = 1000, .fee_min = 1, .fee_max = 10,
+                                        .rng_seed = 1 } };
+    int c, rc = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': a->seed = optarg; break;
+        case 'a': rc = parse_u64("accounts", optarg, MAX_ACCOUNTS, &a->accounts); break;
+        case 'r': rc = parse_u64("rate", optarg, LOADGEN_MAX_RATE, &a->rate); a->has_rate = true; break;
+        case 'n': rc = parse_u64("count", optarg, UINT64_MAX, &a->count); break;
+        case 'd': rc = parse_u64("duration", optarg, 365ULL * 24 * 3600, &a->duration); break;
+        case 'o': a->out = optarg; break;
+        case 'g': a->genesis = optarg; break;
+        case 'N': rc = parse_u64("first-nonce", optarg, UINT64_MAX - 1, &a->p.first_nonce); break;
+        case 'A': rc = parse_u64("amount-max", optarg, UINT64_MAX / 2, &a->p.amount_max); break;
+        case 'm': rc = parse_u64("fee-min", optarg, UINT64_MAX / 2, &a->p.fee_min); break;
+        case 'M': rc = parse_u64("fee-max", optarg, UINT64_MAX / 2, &a->p.fee_max); break;
+        case 'R': rc = parse_u64("rng-seed", optarg, UINT64_MAX, &a->p.rng_seed); break;
+        case 'f':
+            if (strcmp(optarg, "hex") == 0 || strcmp(optarg, "bin") == 0) {
+                a->hex = strcmp(optarg, "hex") == 0;
+            } else {
+                fprintf(stderr, "alys-loadgen: --format %s: hex or bin\n", optarg);
+                rc = -1;
+            }
+            break;
+        case 'h': usage(stdout); exit(0);
+        default: rc = -1; break;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        fprintf(stderr, "alys-loadgen: unexpected argument '%s'\n", argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0 && (!a->seed || a->accounts == 0 || !a->has_rate)) {
+        fprintf(stderr, "alys-loadgen: --seed, --accounts (>= 1) and --rate are required\n");
+        rc = -1;
+    }
+    if (rc == 0 && (a->p.amount_max == 0 || a->p.fee_min > a->p.fee_max)) {
+        fprintf(stderr, "alys-loadgen: need --amount-max >= 1 and --fee-min <= --fee-max\n");
+        rc = -1;
+    }
+    if (rc != 0)
+        usage(stderr);
+    return rc;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);    /* EINTR: the loop re-checks stop_requested */
+}
+
+static int write_tx(FILE *f, bool hex, const alys_tx_t *tx)
+{
+    uint8_t buf[LOADGEN_TX_MAX_BYTES];
+    size_t len = loadgen_encode_tx(tx, buf, sizeof buf);
+    if (len == 0)
+        return -1;
+    if (hex) {
+        char line[2 * LOADGEN_TX_MAX_BYTES + 2];
+        alys_hex(buf, len, line);
+        return fprintf(f, "%s\n", line) < 0 ? -1 : 0;
+    }
+    uint8_t hdr[4] = { (uint8_t) len, (uint8_t) (len >> 8), (uint8_t) (len >> 16), (uint8_t) (len >> 24) };
+    return fwrite(hdr, 1, 4, f) == 4 && fwrite(buf, 1, len, f) == len ? 0 : -1;
+}
+
+/* Generate and write until a bound, the accounts' funds or a signal. */
+static int run(const args_t *a, loadgen_t *gen, FILE *out, uint64_t *sent)
+{
+    uint64_t start = now_ms();
+    for (;;) {
+        if (stop_requested || (a->count && *sent >= a->count) ||
+            (a->duration && now_ms() - start >= a->duration * 1000))
+            return 0;
+        uint64_t wait = loadgen_wait_ms(a->rate, start, now_ms(), *sent);
+        if (wait) {
+            fflush(out);
+            sleep_ms(wait > 100 ? 100 : wait);
+            continue;
+        }
+        alys_tx_t tx;
+        int rc = loadgen_next(gen, &tx);
+        if (rc == 0) {
+            fprintf(stderr, "alys-loadgen: every account has spent its genesis balance\n");
+            return 0;
+        }
+        if (rc < 0 || write_tx(out, a->hex, &tx) != 0) {
+            fprintf(stderr, "alys-loadgen: %s\n", rc < 0 ? "signing failed" : strerror(errno));
+            return -1;
+        }
+        (*sent)++;
+    }
+}
+
+static int load_inputs(const args_t *a, alys_forge_keys_t *keys, alys_genesis_t *g, bool *have_g)
+{
+    char err[512];
+    if (a->genesis) {
+        if (alys_genesis_load(a->genesis, g, err, sizeof err) != 0) {
+            fprintf(stderr, "alys-loadgen: %s\n", err);
+            return -1;
+        }
+        *have_g = true;
+    }
+    if (alys_forge_keys_derive(a->seed, 0, (uint32_t) a->accounts, keys) != 0) {
+        fprintf(stderr, "alys-loadgen: cannot derive the accounts' keys\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    args_t a;
+    if (parse_args(argc, argv, &a) != 0)
+        return 2;
+    alys_forge_keys_t keys;
+    memset(&keys, 0, sizeof keys);
+    alys_genesis_t g;
+    memset(&g, 0, sizeof g);
+    bool have_g = false;
+    int rc = load_inputs(&a, &keys, &g, &have_g);
+    char err[512];
+    loadgen_t *gen = rc == 0 ? loadgen_new(&keys, have_g ? &g : NULL, &a.p, err, sizeof err) : NULL;
+    if (rc == 0 && !gen) {
+        fprintf(stderr, "alys-loadgen: %s\n", err);
+        rc = -1;
+    }
+    FILE *out = NULL;
+    if (rc == 0) {
+        out = (!a.out || strcmp(a.out, "-") == 0) ? stdout : fopen(a.out, a.hex ? "w" : "wb");
+        if (!out) {
+            fprintf(stderr, "alys-loadgen: %s: %s\n", a.out, strerror(errno));
+            rc = -1;
+        }
+    }
+    uint64_t sent = 0;
+    if (rc == 0) {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGPIPE, SIG_IGN);
+        rc = run(&a, gen, out, &sent);
+        if ((out != stdout ? fclose(out) : fflush(out)) != 0 && rc == 0) {
+            fprintf(stderr, "alys-loadgen: write: %s\n", strerror(errno));
+            rc = -1;
+        }
+        fprintf(stderr, "alys-loadgen: %" PRIu64 " txs written\n", sent);
+    }
+    loadgen_destroy(&gen);
+    alys_forge_keys_clear(&keys);
+    if (have_g)
+        alys_genesis_clear(&g);
+    return rc == 0 ? 0 : 1;
+}
