@@ -20,6 +20,7 @@ typedef struct {
     uint32_t  count;
     uint32_t  cap;
     uint64_t  cost;        /* sum of amount + fee; admission keeps it <= a balance */
+    bool      gathered;    /* readmit: already counted */
 } sender_t;
 
 struct alys_mempool {
@@ -129,19 +130,24 @@ static void sender_drop_head(alys_mempool_t *self, sender_t *s, uint32_t k)
         sender_remove(self, s);
 }
 
-static int sender_append(sender_t *s, const alys_tx_t *tx)
+/* Room for one more tx (so the append after an eviction cannot fail). */
+static int sender_reserve(sender_t *s)
 {
-    if (s->count == s->cap) {
-        uint32_t cap = s->cap ? 2 * s->cap : 4;
-        alys_tx_t *txs = realloc(s->txs, (size_t) cap * sizeof *txs);
-        if (!txs)
-            return -1;
-        s->txs = txs;
-        s->cap = cap;
-    }
+    if (s->count < s->cap)
+        return 0;
+    uint32_t cap = s->cap ? 2 * s->cap : 4;
+    alys_tx_t *txs = realloc(s->txs, (size_t) cap * sizeof *txs);
+    if (!txs)
+        return -1;
+    s->txs = txs;
+    s->cap = cap;
+    return 0;
+}
+
+static void sender_append(sender_t *s, const alys_tx_t *tx)
+{
     s->txs[s->count++] = *tx;
     s->cost += tx_cost(tx);
-    return 0;
 }
 
 /* ---------------------------------------------------------------- life */
@@ -284,21 +290,26 @@ alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx
         return r;
     if (s && s->count >= self->limits.max_per_sender)
         return ALYS_MEMPOOL_SENDER_FULL;
+    sender_t *victim = NULL;
     if (self->total >= self->limits.max_txs) {
-        sender_t *victim = find_victim(self, tx->from);
+        victim = find_victim(self, tx->from);
         if (!victim || victim->txs[victim->count - 1].fee >= tx->fee)
             return ALYS_MEMPOOL_POOL_FULL;
-        if (evicted)
-            *evicted = victim->txs[victim->count - 1];
-        sender_pop_tail(self, victim);
-        r = ALYS_MEMPOOL_ADDED_EVICTED;
     }
+    /* Allocate before evicting: out of memory must not cost the victim. */
     s = sender_get_or_add(self, tx->from);
-    if (!s || sender_append(s, tx) != 0) {
+    if (!s || sender_reserve(s) != 0) {
         if (s && s->count == 0)
             sender_remove(self, s);
         return ALYS_MEMPOOL_NO_MEMORY;
     }
+    if (victim) {
+        if (evicted)
+            *evicted = victim->txs[victim->count - 1];
+        sender_pop_tail(self, victim);   /* never s: find_victim skipped tx->from */
+        r = ALYS_MEMPOOL_ADDED_EVICTED;
+    }
+    sender_append(s, tx);
     self->total++;
     return r;
 }
@@ -337,21 +348,36 @@ static int readmit_cmp(const void *pa, const void *pb)
     return (int) b->undone - (int) a->undone;   /* the undone copy first */
 }
 
-/* Undone txs plus the pooled txs of their senders (whose senders are then
- * removed from the pool), into a malloc'ed array; *n its length. */
-static readmit_t *gather(alys_mempool_t *self, const alys_block_t *blocks, size_t nb, size_t *n)
+/* Mark (or unmark) the pooled senders of the undone txs; returns the
+ * undone txs plus those senders' pooled txs, each sender counted once. */
+static size_t mark_senders(alys_mempool_t *self, const alys_block_t *blocks, size_t nb, bool mark)
 {
-    size_t cap = 0;
+    size_t n = 0;
     for (size_t i = 0; i < nb; i++) {
-        cap += blocks[i].tx_count;
+        n += blocks[i].tx_count;
         for (uint32_t j = 0; j < blocks[i].tx_count; j++) {
-            const sender_t *s = sender_find(self, blocks[i].txs[j].from);
-            cap += s ? s->count : 0;   /* counted per tx: an upper bound */
+            sender_t *s = sender_find(self, blocks[i].txs[j].from);
+            if (s && s->gathered != mark) {
+                s->gathered = mark;
+                n += s->count;
+            }
         }
     }
+    return n;
+}
+
+/* Undone txs plus the pooled txs of their senders (whose senders are then
+ * removed from the pool), into a malloc'ed array; *n its length. The
+ * caller bounds the undone blocks (max_reorg_depth); the pooled part is
+ * bounded by the pool's own bound. */
+static readmit_t *gather(alys_mempool_t *self, const alys_block_t *blocks, size_t nb, size_t *n)
+{
+    size_t cap = mark_senders(self, blocks, nb, true);
     readmit_t *all = calloc(cap ? cap : 1, sizeof *all);
-    if (!all)
+    if (!all) {
+        mark_senders(self, blocks, nb, false);
         return NULL;
+    }
     size_t k = 0;
     for (size_t i = 0; i < nb; i++)
         for (uint32_t j = 0; j < blocks[i].tx_count; j++) {

@@ -303,3 +303,24 @@ Test(mempool, result_names_are_stable)
         cr_assert_not_null(alys_mempool_result_name((alys_mempool_result_t) r));
     cr_assert_str_eq(alys_mempool_result_name(ALYS_MEMPOOL_RESULT_COUNT), "unknown");
 }
+
+Test(mempool, readmitting_many_txs_of_one_sender_keeps_them_all_in_order)
+{
+    alys_mempool_destroy(&pool);
+    alys_mempool_limits_t lim = { .max_txs = 1000, .max_per_sender = 100 };
+    pool = alys_mempool_new(&lim);
+    alys_tx_t undone[50];
+    for (uint64_t n = 0; n < 50; n++)
+        undone[n] = mpf_tx(&f, 0, 7, 1, 1, n);
+    mpf_set(&f, 0, BAL - 100, 50);           /* the head after the undone block */
+    for (uint64_t n = 50; n < 60; n++)
+        cr_assert_eq(add(0, 1, 1, n), ALYS_MEMPOOL_ADDED);
+    mpf_set(&f, 0, BAL, 0);                  /* the new head: the block is undone */
+    alys_block_t b = block_of(undone, 50);
+    cr_assert_eq(alys_mempool_readmit(pool, &b, 1, &f.view), 50);
+    cr_assert_eq(alys_mempool_size(pool), 60);
+    alys_tx_t out[60];
+    cr_assert_eq(alys_mempool_select(pool, out, 60), 60);
+    for (uint64_t n = 0; n < 60; n++)
+        cr_assert_eq(out[n].nonce, n);
+}
