@@ -310,13 +310,22 @@ builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_
     return r;
 }
 
-int builder_sign(const alys_genesis_t *g, alys_block_t *b, const uint8_t seckey[ALYS_SECKEY_LEN])
+int builder_sign(const alys_genesis_t *g, const alys_fence_record_t *durable, alys_block_t *b,
+                 const uint8_t seckey[ALYS_SECKEY_LEN])
 {
+    memset(b->header.signature, 0, ALYS_SIG_LEN);
+    alys_hash_t h;
+    alys_header_hash(&b->header, h);
+    if (!durable || !durable->any || durable->slot != b->header.slot ||
+        memcmp(durable->hash, h, ALYS_HASH_LEN) != 0)
+        return -1;
     uint8_t pub[ALYS_PUBKEY_LEN];
     if (b->header.proposer >= g->authority_count || alys_keypair_pubkey(seckey, pub) != 0 ||
         memcmp(pub, g->authorities[b->header.proposer], ALYS_PUBKEY_LEN) != 0)
         return -1;
-    alys_hash_t h;
-    alys_header_hash(&b->header, h);
-    return alys_sign(seckey, h, b->header.signature);
+    if (alys_sign(seckey, h, b->header.signature) != 0) {
+        memset(b->header.signature, 0, ALYS_SIG_LEN);
+        return -1;
+    }
+    return 0;
 }

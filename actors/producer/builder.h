@@ -20,7 +20,8 @@
  *  signed. The head state is only read.
  *
  *  The signature is separate (builder_sign) because the signing fence must
- *  record (slot, header hash) durably between the two (common/chain/fence.h).
+ *  record (slot, header hash) durably between the two (common/chain/fence.h);
+ *  builder_sign refuses a block the durable record does not name.
  *
  *  Ownership: out is filled with a malloc'ed tx array; the caller frees it
  *  with alys_block_clear.
@@ -32,6 +33,7 @@
 #include <stdint.h>
 
 #include "chain/chain.h"
+#include "chain/fence.h"
 #include "chain/mempool.h"
 #include "chain/state.h"
 
@@ -71,9 +73,15 @@ const char *builder_result_name(builder_result_t r);
 builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_t *pool,
                                   alys_block_t *out, builder_stats_t *st,
                                   char *err, size_t errlen);
-/* Sign the header with the authority's secret key. 0, or -1 if the key
- * does not sign or is not the key of the header's proposer. */
-int builder_sign(const alys_genesis_t *g, alys_block_t *b, const uint8_t seckey[ALYS_SECKEY_LEN]);
+/* Sign the header with the authority's secret key, only if durable, the
+ * fence record StorageActor acknowledged as written (FenceRecorded ok), names
+ * exactly this block: its slot and its header hash. So no signature can
+ * exist for a block the fence does not hold, whatever the caller's order
+ * of steps. 0, or -1 (nothing signed, signature zeroed) if the record does
+ * not name this block, the key does not sign, or it is not the key of the
+ * header's proposer. */
+int builder_sign(const alys_genesis_t *g, const alys_fence_record_t *durable, alys_block_t *b,
+                 const uint8_t seckey[ALYS_SECKEY_LEN]);
 
 /* An exact upper bound of one tx's bytes inside an encoded Block (field tag
  * and length included). */

@@ -7,6 +7,7 @@
 
 #include "aura.h"
 #include "builder.h"
+#include "chain/fence.h"
 #include "chain/mempool.h"
 #include "mp_fixture.h"
 
@@ -17,6 +18,8 @@ static mpf_t f;                  /* the producer's node: its state is f.view */
 static alys_mempool_t *pool;
 static alys_header_t head;
 static alys_hash_t head_hash;
+/* The producer's durable fence record, as StorageActor acknowledged it. */
+static alys_fence_record_t fence;
 
 static void setup(void)
 {
@@ -24,6 +27,7 @@ static void setup(void)
     alys_mempool_limits_t lim = { .max_txs = 4096, .max_per_sender = 64 };
     pool = alys_mempool_new(&lim);
     cr_assert_not_null(pool);
+    memset(&fence, 0, sizeof fence);
     alys_genesis_parent(&f.g, &head);
     memcpy(head_hash, f.g.hash, ALYS_HASH_LEN);
 }
@@ -56,6 +60,16 @@ static void add_ok(uint32_t from, uint32_t to, uint64_t amount, uint64_t fee)
     cr_assert(alys_mempool_admitted(r), "admission: %s", alys_mempool_result_name(r));
 }
 
+/* Record b in the fence as the producer does before signing (the check,
+ * then the durable write, then advance). */
+static void record(const alys_block_t *b)
+{
+    alys_hash_t h;
+    alys_header_hash(&b->header, h);
+    cr_assert(alys_fence_allows(alys_fence_check(&fence, b->header.slot, h)));
+    alys_fence_advance(&fence, b->header.slot, h);
+}
+
 static void build_signed(uint64_t slot, const builder_input_t *in, alys_block_t *b,
                          builder_stats_t *st)
 {
@@ -63,7 +77,10 @@ static void build_signed(uint64_t slot, const builder_input_t *in, alys_block_t 
     builder_result_t r = builder_assemble(in, pool, b, st, err, sizeof err);
     cr_assert_eq(r, BUILD_OK, "assemble: %s: %s", builder_result_name(r), err);
     uint32_t author = aura_author(&f.g, slot);
-    cr_assert_eq(builder_sign(&f.g, b, f.keys.authority_sec[author]), 0);
+    cr_assert_eq(builder_sign(&f.g, &fence, b, f.keys.authority_sec[author]), -1,
+                 "signed before the fence recorded the block");
+    record(b);
+    cr_assert_eq(builder_sign(&f.g, &fence, b, f.keys.authority_sec[author]), 0);
 }
 
 /* Commit b on the producer's side: execute, store, follow in the pool. */
@@ -308,8 +325,9 @@ Test(builder, signing_with_a_key_not_the_slots_author_is_refused)
     alys_block_t b;
     char err[128];
     cr_assert_eq(builder_assemble(&in, pool, &b, NULL, err, sizeof err), BUILD_OK);
-    cr_assert_eq(builder_sign(&f.g, &b, f.keys.authority_sec[0]), -1);   /* slot 1 is authority 1's */
-    cr_assert_eq(builder_sign(&f.g, &b, f.keys.authority_sec[1]), 0);
+    record(&b);
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[0]), -1);   /* slot 1 is authority 1's */
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), 0);
     alys_verdict_t v;
     cr_assert(alys_header_check(&f.g, &b.header, &v), "%s", v.detail);
     alys_block_clear(&b);
@@ -321,10 +339,42 @@ Test(builder, resigning_the_same_header_gives_the_same_signature)
     alys_block_t b;
     char err[128];
     cr_assert_eq(builder_assemble(&in, pool, &b, NULL, err, sizeof err), BUILD_OK);
-    cr_assert_eq(builder_sign(&f.g, &b, f.keys.authority_sec[1]), 0);
+    record(&b);
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), 0);
     uint8_t first[ALYS_SIG_LEN];
     memcpy(first, b.header.signature, ALYS_SIG_LEN);
-    cr_assert_eq(builder_sign(&f.g, &b, f.keys.authority_sec[1]), 0);
+    /* After a crash: the same block again, the fence says resign. */
+    alys_hash_t h;
+    alys_header_hash(&b.header, h);
+    cr_assert_eq(alys_fence_check(&fence, 1, h), ALYS_FENCE_ALLOW_RESIGN);
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), 0);
     cr_assert_eq(memcmp(first, b.header.signature, ALYS_SIG_LEN), 0);
+    alys_block_clear(&b);
+}
+
+Test(builder, a_block_the_durable_fence_record_does_not_name_is_never_signed)
+{
+    add_ok(0, 5, 10, 1);
+    builder_input_t in = input(1);
+    alys_block_t b, other;
+    char err[128];
+    cr_assert_eq(builder_assemble(&in, pool, &b, NULL, err, sizeof err), BUILD_OK);
+    uint8_t zero[ALYS_SIG_LEN] = { 0 };
+    /* No record at all. */
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), -1);
+    cr_assert_eq(memcmp(b.header.signature, zero, ALYS_SIG_LEN), 0);
+    /* The record names another block for the same slot (built before the
+     * pool changed): this one may not be signed, ever. */
+    alys_mempool_t *empty = alys_mempool_new(&(alys_mempool_limits_t) { 10, 10 });
+    cr_assert_eq(builder_assemble(&in, empty, &other, NULL, err, sizeof err), BUILD_OK);
+    record(&other);
+    alys_hash_t h;
+    alys_header_hash(&b.header, h);
+    cr_assert_eq(alys_fence_check(&fence, 1, h), ALYS_FENCE_REFUSE_DOUBLE);
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), -1);
+    cr_assert_eq(memcmp(b.header.signature, zero, ALYS_SIG_LEN), 0);
+    cr_assert_eq(builder_sign(&f.g, &fence, &other, f.keys.authority_sec[1]), 0);
+    alys_mempool_destroy(&empty);
+    alys_block_clear(&other);
     alys_block_clear(&b);
 }
