@@ -4,16 +4,17 @@
  *  authority key (--key-file FILE, see keyfile.h: exit 78 on a key that is
  *  not one of the genesis authorities or a file others may read), then at
  *  the start of each of its own Aura slots asks SyncActor CanProduceBlocks
- *  and StorageActor GetHead, and WAIT_MS later (or at once when both have
- *  answered) runs the pure decision (aura.h) and logs and counts it
- *  (alys_producer_slots_total{decision}).
+ *  and StorageActor GetHead, and a quarter of a slot later (or at once when
+ *  both have answered) takes the pure decision (slot_session.h, aura.h),
+ *  logs it and counts misses (alys_producer_missed_slots_total{reason}).
  *
  *  What it does NOT do yet, and never claims to: build, fence, sign or hand
  *  over a block. A "produce" decision is logged as such with the words "not
  *  produced: block hand-off is not wired yet" and counted as
  *  alys_producer_missed_slots_total{reason="not_wired"}. The pure parts it
- *  will use are built and unit-tested: builder.h (assembly, self-check,
- *  signing), common/chain/fence.h (the signing rule) and common/chain/mempool.h.
+ *  will use are built and unit-tested: slot_session.h (the whole slot:
+ *  ask, decide, build, fence, sign), builder.h (assembly, self-check,
+ *  fenced signing), common/chain/fence.h and common/chain/mempool.h.
  *
  *  --key-file is a command-line option until [producer] key_file exists in
  *  common/config; everything else on the command line goes to the common
@@ -28,11 +29,13 @@
 #include "chain/chain.h"
 #include "keyfile.h"
 #include "log.h"
+#include "slot_session.h"
 #include "util.h"
 
-#define WAIT_DIVISOR 4          /* wait for the answers a quarter of a slot at most */
-#define LATE_DIVISOR 2          /* start building no later than half-way into the slot */
-#define MAX_ARGS     64
+#define WAIT_DIVISOR  4         /* wait for the answers a quarter of a slot at most */
+#define LATE_DIVISOR  2         /* start building no later than half-way into the slot */
+#define FENCE_DIVISOR 4         /* the fence's durable write: a quarter of a slot at most */
+#define MAX_ARGS      64
 
 typedef struct {
     alys_actor_t  *actor;
@@ -43,121 +46,113 @@ typedef struct {
     uint32_t       index;
     zsock_t       *sync;          /* DEALER to SyncActor */
     zsock_t       *storage;       /* DEALER to StorageActor */
-    uint64_t       next_corr;
-    /* the own slot being decided (0: none) */
-    uint64_t       slot;
-    uint64_t       corr_sync, corr_head;
-    aura_sync_answer_t answer;
-    bool           head_known;
-    uint64_t       head_slot;
-    int            decide_timer;
-    uint64_t       decided, would_produce, missed;
+    slot_session_t ss;            /* every decision about an own slot */
+    uint64_t       own_slots;
+    uint64_t       next_slot;     /* the own slot the slot timer is armed for */
+    bool           armed;         /* the slot timer is armed */
 } prod_t;
 
 static void schedule_next(prod_t *p);
-
-/* ---------------------------------------------------------------- decision */
-
-static void count(prod_t *p, const char *decision, bool miss, const char *reason)
-{
-    alys_metrics_t *m = alys_actor_metrics(p->actor);
-    char labels[96];
-    snprintf(labels, sizeof labels, "decision=\"%s\"", decision);
-    alys_metric_add(m, "alys_producer_slots_total", labels,
-                    "own slots seen, by the decision taken at their start", 1);
-    if (miss) {
-        snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
-        alys_metric_add(m, "alys_producer_missed_slots_total", labels,
-                        "own slots without a block of ours, by reason", 1);
-        p->missed++;
-    }
-}
-
-static void decide(prod_t *p)
-{
-    if (p->decide_timer >= 0)
-        alys_actor_cancel_timer(p->actor, p->decide_timer);
-    p->decide_timer = -1;
-    uint64_t dur = p->genesis.slot_duration_ms;
-    aura_input_t in = { .genesis = &p->genesis, .authority = p->index, .slot = p->slot,
-                        .now_ms = (uint64_t) alys_now_ms(), .late_ms = dur / LATE_DIVISOR,
-                        .can_produce = p->answer, .busy = false,
-                        .head_slot = p->head_known ? p->head_slot : 0 };
-    aura_decision_t d = aura_decide(&in);
-    p->decided++;
-    const char *name = aura_decision_name(d);
-    if (d == AURA_PRODUCE) {
-        p->would_produce++;
-        log_info("slot %llu: decision produce; not produced: block hand-off is not wired yet "
-                 "(issue 9)", (unsigned long long) p->slot);
-        count(p, name, true, "not_wired");
-        alys_actor_event(p->actor, "producer", "slot_missed", "slot=%llu reason=not_wired",
-                         (unsigned long long) p->slot);
-    } else {
-        log_info("slot %llu: %s%s", (unsigned long long) p->slot, name,
-                 p->head_known ? "" : " (head unknown: storage did not answer)");
-        count(p, name, aura_decision_is_miss(d), name);
-        if (aura_decision_is_miss(d))
-            alys_actor_event(p->actor, "producer", "slot_missed", "slot=%llu reason=%s",
-                             (unsigned long long) p->slot, name);
-    }
-    p->slot = 0;
-    schedule_next(p);
-}
-
-static int on_decide(alys_actor_t *actor, void *arg)
-{
-    (void) actor;
-    prod_t *p = arg;
-    p->decide_timer = -1;      /* one-shot: fired, nothing to cancel */
-    if (p->slot)
-        decide(p);
-    return 0;
-}
+static void act(prod_t *p, ss_action_t a);
 
 /* ---------------------------------------------------------------- requests */
 
-static void ask_sync(prod_t *p)
+static void ask_sync(prod_t *p, uint64_t corr)
 {
     Alys__Sync__CanProduceBlocks q = ALYS__SYNC__CAN_PRODUCE_BLOCKS__INIT;
     Alys__Sync__SyncMsg sm = ALYS__SYNC__SYNC_MSG__INIT;
     sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_BLOCKS;
     sm.can_produce_blocks = &q;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = p->corr_sync = ++p->next_corr;
+    env.corr_id = corr;
     env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_SYNC;
     env.sync = &sm;
     if (alys_send(p->sync, &env) != 0)
-        log_warn("slot %llu: cannot ask SyncActor", (unsigned long long) p->slot);
+        log_warn("slot %llu: cannot ask SyncActor", (unsigned long long) p->ss.slot);
 }
 
-static void ask_head(prod_t *p)
+static void ask_head(prod_t *p, uint64_t corr)
 {
     Alys__Storage__GetHead q = ALYS__STORAGE__GET_HEAD__INIT;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     sm.get_head = &q;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = p->corr_head = ++p->next_corr;
+    env.corr_id = corr;
     env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
     env.storage = &sm;
     if (alys_send(p->storage, &env) != 0)
-        log_warn("slot %llu: cannot ask StorageActor", (unsigned long long) p->slot);
+        log_warn("slot %llu: cannot ask StorageActor", (unsigned long long) p->ss.slot);
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static int on_tick(alys_actor_t *actor, void *arg)
+{
+    (void) actor;
+    prod_t *p = arg;
+    act(p, ss_tick(&p->ss, (uint64_t) alys_now_ms()));
+    return 0;
+}
+
+static void missed(prod_t *p, const ss_action_t *a)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", a->reason);
+    alys_metric_add(alys_actor_metrics(p->actor), "alys_producer_missed_slots_total", labels,
+                    "own slots without a block of ours, by reason", 1);
+    alys_actor_event(p->actor, "producer", "slot_missed", "slot=%llu reason=%s",
+                     (unsigned long long) a->slot, a->reason);
+    log_info("slot %llu: missed (%s)", (unsigned long long) a->slot, a->reason);
+}
+
+static void act(prod_t *p, ss_action_t a)
+{
+    switch (a.kind) {
+    case SS_NONE:
+        break;
+    case SS_ASK:
+        ask_sync(p, a.corr_sync);
+        ask_head(p, a.corr_head);
+        /* The decision deadline: the session decides at wait_ms whatever came. */
+        if (alys_actor_add_timer(p->actor, (size_t) p->ss.wait_ms + 1, 1, on_tick, p) < 0)
+            act(p, ss_abandon(&p->ss, "timer_failed"));
+        break;
+    case SS_BUILD:
+        /* Building, the fence and the hand-off are pure and tested
+         * (builder.h, slot_session.h) but not wired to StorageActor and
+         * BlockProcessor yet: say so, never claim a block. */
+        log_info("slot %llu: decision produce; not produced: block hand-off is not wired yet "
+                 "(issue 9)", (unsigned long long) a.slot);
+        act(p, ss_abandon(&p->ss, "not_wired"));
+        return;
+    case SS_RECORD_FENCE:
+    case SS_SIGN_SUBMIT:
+        /* Unreachable until SS_BUILD is wired (ss_built is never called). */
+        log_error("slot %llu: unexpected action %d", (unsigned long long) a.slot, (int) a.kind);
+        break;
+    case SS_MISSED:
+        missed(p, &a);
+        break;
+    }
+    /* Once the slot's work is over, wait for the next own slot. */
+    if (p->ss.phase == SS_IDLE && !p->armed)
+        schedule_next(p);
 }
 
 static int on_slot_start(alys_actor_t *actor, void *arg)
 {
+    (void) actor;
     prod_t *p = arg;
-    p->answer = AURA_SYNC_NO_ANSWER;
-    p->head_known = false;
-    ask_sync(p);
-    ask_head(p);
-    size_t wait = (size_t) (p->genesis.slot_duration_ms / WAIT_DIVISOR);
-    p->decide_timer = alys_actor_add_timer(actor, wait ? wait : 1, 1, on_decide, p);
-    if (p->decide_timer < 0)
-        decide(p);
+    uint64_t now = (uint64_t) alys_now_ms();
+    uint64_t slot = p->next_slot;     /* a late timer: the decision says too_late */
+    p->armed = false;
+    p->own_slots++;
+    alys_metric_add(alys_actor_metrics(p->actor), "alys_producer_own_slots_total", NULL,
+                    "own Aura slots whose start this producer saw", 1);
+    act(p, ss_slot_start(&p->ss, slot, now));
     return 0;
 }
 
@@ -168,10 +163,12 @@ static void schedule_next(prod_t *p)
         log_error("no next own slot can be computed: the producer idles");
         return;
     }
-    p->slot = slot;
     size_t delay = start > now ? (size_t) (start - now) : 1;
+    p->next_slot = slot;
     if (alys_actor_add_timer(p->actor, delay, 1, on_slot_start, p) < 0)
         log_error("cannot arm the slot timer: the producer idles");
+    else
+        p->armed = true;
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -181,20 +178,18 @@ static void take_reply(prod_t *p, zsock_t *sock)
     alys_env_t *env = NULL;
     if (alys_recv(sock, &env) != 0)
         return;
-    bool current = p->slot && env->reply;
-    if (current && env->corr_id == p->corr_sync && env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
-        env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_REPLY) {
-        p->answer = env->sync->can_produce_reply->can_produce ? AURA_SYNC_YES : AURA_SYNC_NO;
-    } else if (current && env->corr_id == p->corr_head &&
-               env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
-               env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
-        p->head_known = true;
-        p->head_slot = env->storage->head->slot;
-    }
-    /* Anything else (a late answer for an older slot, an error) is dropped. */
+    uint64_t now = (uint64_t) alys_now_ms();
+    ss_action_t a = { .kind = SS_NONE };
+    if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
+        env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_REPLY)
+        a = ss_on_can_produce(&p->ss, env->corr_id, env->sync->can_produce_reply->can_produce, now);
+    else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+             env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD)
+        a = ss_on_head(&p->ss, env->corr_id, env->storage->head->slot, now);
+    /* Anything else (an error reply, a stray message) is dropped; the
+     * session's deadline decides without it. */
     alys_env_free(&env);
-    if (p->slot && p->decide_timer >= 0 && p->answer != AURA_SYNC_NO_ANSWER && p->head_known)
-        decide(p);
+    act(p, a);
 }
 
 static int on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
@@ -254,6 +249,9 @@ static int load_identity(prod_t *p, const char *key_file)
         return -1;
     }
     p->index = (uint32_t) idx;
+    uint64_t dur = p->genesis.slot_duration_ms;
+    ss_init(&p->ss, &p->genesis, p->index, dur / WAIT_DIVISOR, dur / LATE_DIVISOR,
+            dur / FENCE_DIVISOR);
     log_info("authority %u of %u, slot %llu ms", p->index, p->genesis.authority_count,
              (unsigned long long) p->genesis.slot_duration_ms);
     return 0;
@@ -285,7 +283,6 @@ int main(int argc, char **argv)
     }
     prod_t p;
     memset(&p, 0, sizeof p);
-    p.decide_timer = -1;
     p.actor = alys_actor_new("producer", argc, argv);
     if (!p.actor)
         return 2;
@@ -299,9 +296,10 @@ int main(int argc, char **argv)
         schedule_next(&p);
         alys_actor_ready(p.actor);
         rc = alys_actor_run(p.actor) == 0 ? 0 : 1;
-        log_info("stopping: %llu own slots decided, %llu would have produced, %llu missed",
-                 (unsigned long long) p.decided, (unsigned long long) p.would_produce,
-                 (unsigned long long) p.missed);
+        log_info("stopping: %llu own slots, %llu produced, %llu missed (last: %s)",
+                 (unsigned long long) p.own_slots, (unsigned long long) p.ss.produced,
+                 (unsigned long long) p.ss.missed,
+                 p.ss.last_missed_reason ? p.ss.last_missed_reason : "none");
     }
     explicit_bzero(p.seckey, sizeof p.seckey);
     alys_actor_destroy(&p.actor);

@@ -1,0 +1,178 @@
+/*  test_slot_session.c: one own slot's work, event by event. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "mp_fixture.h"
+#include "slot_session.h"
+
+static mpf_t f;
+static slot_session_t ss;
+static const alys_hash_t H1 = { 1 }, H2 = { 2 };
+#define WAIT  500
+#define LATE  1000
+#define FENCE 300
+
+static uint64_t start_of(uint64_t slot)
+{
+    uint64_t s;
+    cr_assert(aura_slot_start_ms(&f.g, slot, &s));
+    return s;
+}
+
+static void setup(void)
+{
+    mpf_init(&f, 2, 100);
+    ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE);     /* authority 1: slots 1, 4, 7, ... */
+}
+
+static void teardown(void) { mpf_fini(&f); }
+TestSuite(slot_session, .init = setup, .fini = teardown);
+
+/* Start slot, answer both (sync says yes/no), return the action. */
+static ss_action_t start_and_answer(uint64_t slot, bool yes, uint64_t head_slot)
+{
+    uint64_t t = start_of(slot);
+    ss_action_t a = ss_slot_start(&ss, slot, t);
+    cr_assert_eq(a.kind, SS_ASK);
+    cr_assert_eq(a.slot, slot);
+    cr_assert_neq(a.corr_sync, a.corr_head);
+    cr_assert_eq(ss_on_can_produce(&ss, a.corr_sync, yes, t + 5).kind, SS_NONE,
+                 "no decision before the head is known");
+    return ss_on_head(&ss, a.corr_head, head_slot, t + 10);
+}
+
+Test(slot_session, allowed_slot_goes_ask_build_fence_sign)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    cr_assert_eq(a.kind, SS_BUILD);
+    a = ss_built(&ss, 4, H1, start_of(4) + 20);
+    cr_assert_eq(a.kind, SS_RECORD_FENCE);
+    cr_assert_eq(ss.fence.any, false, "not advanced before storage acknowledges");
+    a = ss_on_fence_recorded(&ss, a.corr_fence, true);
+    cr_assert_eq(a.kind, SS_SIGN_SUBMIT);
+    cr_assert_eq(a.slot, 4);
+    cr_assert(ss.fence.any);
+    cr_assert_eq(ss.fence.slot, 4);
+    cr_assert_eq(memcmp(ss.fence.hash, H1, ALYS_HASH_LEN), 0);
+    ss_on_committed(&ss, 4);
+    cr_assert_eq(ss.produced, 1);
+    cr_assert_eq(ss.missed, 0);
+}
+
+Test(slot_session, silent_sync_is_decided_no_answer_at_the_wait_deadline)
+{
+    uint64_t t = start_of(4);
+    ss_action_t a = ss_slot_start(&ss, 4, t);
+    cr_assert_eq(ss_on_head(&ss, a.corr_head, 3, t + 1).kind, SS_NONE);
+    cr_assert_eq(ss_tick(&ss, t + WAIT - 1).kind, SS_NONE);
+    a = ss_tick(&ss, t + WAIT);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "no_answer");
+    cr_assert_eq(ss_missed_count(&ss, "no_answer"), 1);
+    cr_assert_eq(ss.last_missed_slot, 4);
+    cr_assert_str_eq(ss.last_missed_reason, "no_answer");
+}
+
+Test(slot_session, sync_saying_no_misses_not_allowed)
+{
+    ss_action_t a = start_and_answer(4, false, 3);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "not_allowed");
+    cr_assert_eq(ss.phase, SS_IDLE);
+}
+
+Test(slot_session, an_answer_for_an_older_slot_changes_nothing)
+{
+    uint64_t t = start_of(4);
+    ss_action_t old = ss_slot_start(&ss, 4, t);
+    cr_assert_eq(ss_tick(&ss, t + WAIT).kind, SS_MISSED);
+    ss_action_t a = ss_slot_start(&ss, 7, start_of(7));
+    cr_assert_eq(a.kind, SS_ASK);
+    cr_assert_eq(ss_on_can_produce(&ss, old.corr_sync, true, start_of(7) + 1).kind, SS_NONE);
+    cr_assert_eq(ss_on_head(&ss, old.corr_head, 6, start_of(7) + 1).kind, SS_NONE);
+    cr_assert_eq(ss.answer, AURA_SYNC_NO_ANSWER);
+    cr_assert_not(ss.head_known);
+}
+
+Test(slot_session, a_slot_starting_while_the_last_is_unfinished_is_busy)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    a = ss_built(&ss, 4, H1, start_of(4) + 20);
+    uint64_t corr = a.corr_fence;
+    a = ss_slot_start(&ss, 7, start_of(7));
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_eq(a.slot, 7);
+    cr_assert_str_eq(a.reason, "busy");
+    cr_assert_eq(ss_on_fence_recorded(&ss, corr, true).kind, SS_SIGN_SUBMIT, "slot 4 goes on");
+}
+
+Test(slot_session, no_fence_answer_in_time_misses_and_a_late_ok_never_signs)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    uint64_t t = start_of(4) + 20;
+    a = ss_built(&ss, 4, H1, t);
+    uint64_t corr = a.corr_fence;
+    cr_assert_eq(ss_tick(&ss, t + FENCE - 1).kind, SS_NONE);
+    a = ss_tick(&ss, t + FENCE);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "fence_unavailable");
+    cr_assert_eq(ss_on_fence_recorded(&ss, corr, true).kind, SS_NONE);
+    cr_assert_not(ss.fence.any);
+}
+
+Test(slot_session, fence_write_refused_misses)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    a = ss_built(&ss, 4, H1, start_of(4) + 20);
+    a = ss_on_fence_recorded(&ss, a.corr_fence, false);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "fence_unavailable");
+    cr_assert_not(ss.fence.any);
+}
+
+Test(slot_session, a_block_the_fence_refuses_is_never_recorded)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    cr_assert_eq(a.kind, SS_BUILD);
+    /* The durable record, read meanwhile, names another block of slot 4. */
+    alys_fence_record_t r = { .any = true, .slot = 4 };
+    memcpy(r.hash, H2, ALYS_HASH_LEN);
+    ss_set_fence(&ss, &r);
+    a = ss_built(&ss, 4, H1, start_of(4) + 20);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "fence_refused");
+}
+
+Test(slot_session, after_a_restart_a_signed_slot_is_already_signed)
+{
+    alys_fence_record_t r = { .any = true, .slot = 4 };
+    memcpy(r.hash, H1, ALYS_HASH_LEN);
+    ss_set_fence(&ss, &r);
+    ss_action_t a = start_and_answer(4, true, 3);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "already_signed");
+}
+
+Test(slot_session, build_failure_and_abandon_are_misses_with_their_reason)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    a = ss_build_failed(&ss, 4);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "build_failed");
+    a = start_and_answer(7, true, 4);
+    cr_assert_eq(a.kind, SS_BUILD);
+    a = ss_abandon(&ss, "not_wired");
+    cr_assert_str_eq(a.reason, "not_wired");
+    cr_assert_eq(ss_abandon(&ss, "not_wired").kind, SS_NONE, "nothing in progress");
+    cr_assert_eq(ss.missed, 2);
+    cr_assert_eq(ss_missed_count(&ss, "build_failed"), 1);
+    cr_assert_eq(ss_missed_count(&ss, "not_wired"), 1);
+}
+
+Test(slot_session, another_authoritys_slot_is_neither_built_nor_missed)
+{
+    ss_action_t a = start_and_answer(5, true, 4);
+    cr_assert_eq(a.kind, SS_NONE);
+    cr_assert_eq(ss.missed, 0);
+    cr_assert_eq(ss.phase, SS_IDLE);
+}
