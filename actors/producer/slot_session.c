@@ -19,10 +19,10 @@ static ss_action_t none(void)
     return (ss_action_t) { .kind = SS_NONE };
 }
 
-static void count_miss(slot_session_t *ss, const char *reason)
+static void count_miss(slot_session_t *ss, uint64_t slot, const char *reason)
 {
     ss->missed++;
-    ss->last_missed_slot = ss->slot;
+    ss->last_missed_slot = slot;
     ss->last_missed_reason = reason;
     for (int i = 0; i < SS_REASONS_MAX; i++) {
         if (!ss->missed_by[i].reason) {
@@ -46,12 +46,10 @@ uint64_t ss_missed_count(const slot_session_t *ss, const char *reason)
     return 0;
 }
 
+/* A miss of slot (the one in progress, or a new one found busy). */
 static ss_action_t missed(slot_session_t *ss, uint64_t slot, const char *reason)
 {
-    uint64_t current = ss->slot;
-    ss->slot = slot;
-    count_miss(ss, reason);
-    ss->slot = current;
+    count_miss(ss, slot, reason);
     return (ss_action_t) { .kind = SS_MISSED, .slot = slot, .reason = reason };
 }
 
