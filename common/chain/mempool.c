@@ -316,7 +316,36 @@ alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx
 
 /* ---------------------------------------------------------------- commit, undo */
 
-size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b)
+/* Keep the longest prefix of s's txs that still starts at the account's
+ * nonce and that its balance covers; drop the rest (frees s if emptied).
+ * Returns the number dropped. A read error keeps everything (the builder
+ * checks again against the head). */
+static size_t sender_revalidate(alys_mempool_t *self, sender_t *s, const alys_state_view_t *view)
+{
+    alys_account_t a;
+    if (alys_state_view_get(view, s->key, &a) < 0)
+        return 0;
+    uint32_t keep = 0;
+    uint64_t cost = 0;
+    if (s->txs[0].nonce == a.nonce)
+        for (; keep < s->count; keep++) {
+            uint64_t c = tx_cost(&s->txs[keep]);
+            if (cost > a.balance || c > a.balance - cost)
+                break;
+            cost += c;
+        }
+    size_t dropped = s->count - keep;
+    if (keep == 0) {
+        sender_remove(self, s);       /* frees s, subtracts its count */
+        return dropped;
+    }
+    while (s->count > keep)
+        sender_pop_tail(self, s);     /* keep > 0: s stays */
+    return dropped;
+}
+
+size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b,
+                             const alys_state_view_t *view)
 {
     size_t removed = 0;
     for (uint32_t i = 0; i < b->tx_count; i++) {
@@ -328,6 +357,13 @@ size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b)
         uint32_t k = upto >= s->count ? s->count : (uint32_t) upto;
         removed += k;
         sender_drop_head(self, s, k);
+    }
+    if (!view)
+        return removed;
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        sender_t *s = sender_find(self, b->txs[i].from);
+        if (s)
+            removed += sender_revalidate(self, s, view);
     }
     return removed;
 }

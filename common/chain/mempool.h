@@ -31,7 +31,8 @@
  *                Txs all have the same size, so fee is the fee rate.
  *    commit      alys_mempool_on_block removes, per sender of a committed
  *                block, every pooled tx with a nonce at or below the highest
- *                one the block included (included, or made stale by it).
+ *                one the block included (included, or made stale by it),
+ *                then cuts what the sender's new balance no longer covers.
  *    undo        alys_mempool_readmit puts the txs of blocks undone by a
  *                reorg back, with the affected senders' pooled txs, through
  *                admission against the new head's state (txs the new branch
@@ -118,8 +119,14 @@ alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx
                                        const alys_state_view_t *view, alys_tx_t *evicted);
 
 /* A block was committed on the head the pool follows: drop what it included
- * or made stale (see RULES). Returns the number of txs removed. */
-size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b);
+ * or made stale (see RULES). With view (the state after b; may be NULL),
+ * each of the block's senders still pooled is re-checked against it: its
+ * pooled run must start at its account nonce and its balance must cover
+ * them, else the run is cut where it fails (a tx of the block the pool did
+ * not hold may have cost more than the pooled one it replaced). Returns
+ * the number of txs removed. */
+size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b,
+                             const alys_state_view_t *view);
 
 /* Blocks[0..n) were undone by a reorg; view is the new head's state (after
  * the new branch's blocks were applied and passed to on_block). Returns the

@@ -208,7 +208,7 @@ Test(mempool, committed_block_removes_included_and_stale_txs)
      * never saw (another tx with nonce 1): both pooled 0 and 1 go. */
     alys_tx_t txs[2] = { mpf_tx(&f, 0, 7, 1, 1, 0), mpf_tx(&f, 0, 6, 2, 2, 1) };
     alys_block_t b = block_of(txs, 2);
-    cr_assert_eq(alys_mempool_on_block(pool, &b), 2);
+    cr_assert_eq(alys_mempool_on_block(pool, &b, NULL), 2);
     cr_assert_not(alys_mempool_get(pool, f.keys.account_pub[0], 1, NULL));
     cr_assert(alys_mempool_get(pool, f.keys.account_pub[0], 2, NULL));
     cr_assert(alys_mempool_get(pool, f.keys.account_pub[0], 3, NULL));
@@ -216,12 +216,41 @@ Test(mempool, committed_block_removes_included_and_stale_txs)
     cr_assert_eq(alys_mempool_size(pool), 3);
 }
 
+Test(mempool, committed_block_cuts_what_the_senders_new_balance_no_longer_covers)
+{
+    cr_assert_eq(add(0, 590, 10, 0), ALYS_MEMPOOL_ADDED);
+    cr_assert_eq(add(0, 190, 10, 1), ALYS_MEMPOOL_ADDED);
+    cr_assert_eq(add(0, 90, 10, 2), ALYS_MEMPOOL_ADDED);
+    /* The block holds another nonce-0 tx of account 0 costing 750: the
+     * state after it has 250 left, which covers nonce 1 (200), not also
+     * nonce 2 (100). */
+    alys_tx_t txs[1] = { mpf_tx(&f, 0, 6, 740, 10, 0) };
+    mpf_set(&f, 0, BAL - 750, 1);
+    alys_block_t b = block_of(txs, 1);
+    cr_assert_eq(alys_mempool_on_block(pool, &b, &f.view), 2);
+    cr_assert(alys_mempool_get(pool, f.keys.account_pub[0], 1, NULL));
+    cr_assert_not(alys_mempool_get(pool, f.keys.account_pub[0], 2, NULL));
+    cr_assert_eq(alys_mempool_size(pool), 1);
+}
+
+Test(mempool, committed_block_drops_a_run_that_no_longer_starts_at_the_account_nonce)
+{
+    cr_assert_eq(add(0, 1, 1, 0), ALYS_MEMPOOL_ADDED);
+    cr_assert_eq(add(0, 1, 1, 1), ALYS_MEMPOOL_ADDED);
+    alys_tx_t txs[1] = { mpf_tx(&f, 0, 6, 1, 1, 0) };
+    mpf_set(&f, 0, BAL, 5);        /* the account moved on further than the block says */
+    alys_block_t b = block_of(txs, 1);
+    cr_assert_eq(alys_mempool_on_block(pool, &b, &f.view), 2);
+    cr_assert_eq(alys_mempool_size(pool), 0);
+    cr_assert_eq(alys_mempool_senders(pool), 0);
+}
+
 Test(mempool, committed_block_of_unknown_senders_changes_nothing)
 {
     cr_assert_eq(add(0, 1, 1, 0), ALYS_MEMPOOL_ADDED);
     alys_tx_t txs[1] = { mpf_tx(&f, 3, 7, 1, 1, 0) };
     alys_block_t b = block_of(txs, 1);
-    cr_assert_eq(alys_mempool_on_block(pool, &b), 0);
+    cr_assert_eq(alys_mempool_on_block(pool, &b, &f.view), 0);
     cr_assert_eq(alys_mempool_size(pool), 1);
 }
 

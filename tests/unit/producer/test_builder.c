@@ -89,7 +89,7 @@ static void commit_local(const alys_block_t *b)
     alys_verdict_t v;
     cr_assert(alys_execute_block(&f.view, b, &v), "local execution: %s", v.detail);
     cr_assert_eq(alys_memstate_commit_overlay(f.ms, f.ov), 0);
-    alys_mempool_on_block(pool, b);
+    alys_mempool_on_block(pool, b, &f.view);
     head = b->header;
     alys_header_hash(&b->header, head_hash);
 }
