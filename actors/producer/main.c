@@ -16,6 +16,9 @@
  *  ask, decide, build, fence, sign), builder.h (assembly, self-check,
  *  fenced signing), common/chain/fence.h and common/chain/mempool.h.
  *
+ *  Its mailbox (ipc://<run_dir>/producer.sock) answers GetProducerStatus
+ *  (proto/producer.proto) and refuses SubmitTx (no mempool yet).
+ *
  *  --key-file is a command-line option until [producer] key_file exists in
  *  common/config; everything else on the command line goes to the common
  *  actor runtime (actor.h).
@@ -30,6 +33,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "slot_session.h"
+#include "status.h"
 #include "util.h"
 
 #define WAIT_DIVISOR  4         /* wait for the answers a quarter of a slot at most */
@@ -201,6 +205,51 @@ static int on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
     return 0;
 }
 
+/* ---------------------------------------------------------------- mailbox */
+
+static void reply_status(prod_t *p, zframe_t *from, const alys_env_t *req)
+{
+    producer_status_t st;
+    producer_status_fill(&st, &p->ss, true, p->armed ? p->next_slot : 0);
+    Alys__Producer__ProducerMsg pm = ALYS__PRODUCER__PRODUCER_MSG__INIT;
+    pm.msg_case = ALYS__PRODUCER__PRODUCER_MSG__MSG_PRODUCER_STATUS;
+    pm.producer_status = &st.msg;
+    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+    rep.sender = (char *) alys_actor_name(p->actor);
+    rep.body_case = ALYS__BUS__ENVELOPE__BODY_PRODUCER;
+    rep.producer = &pm;
+    if (alys_reply(alys_actor_mailbox(p->actor), from, req, &rep) != 0)
+        log_warn("cannot answer a status request");
+}
+
+static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
+{
+    prod_t *p = arg;
+    zsock_t *mb = alys_actor_mailbox(actor);
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PRODUCER &&
+        env->producer->msg_case == ALYS__PRODUCER__PRODUCER_MSG__MSG_GET_PRODUCER_STATUS)
+        reply_status(p, from, env);
+    else if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PRODUCER &&
+             env->producer->msg_case == ALYS__PRODUCER__PRODUCER_MSG__MSG_SUBMIT_TX)
+        alys_reply_error(mb, from, env, ALYS_ERR_UNAVAILABLE,
+                         "the producer holds no mempool yet (issue 9)");
+    else if (env->corr_id)
+        alys_reply_error(mb, from, env, ALYS_ERR_BAD_REQUEST, "alys-producer does not serve %s",
+                         alys_env_body_name(env));
+    return 0;
+}
+
+/* The mailbox: ipc://<run_dir>/producer.sock, derived as common/config
+ * derives the others, until [endpoints] producer exists there. Without it
+ * the producer still works (nobody can ask its status). */
+static void bind_mailbox(prod_t *p)
+{
+    char ep[ALYS_PATH_MAX + 32];
+    int n = snprintf(ep, sizeof ep, "ipc://%s/producer.sock", p->cfg->run_dir);
+    if (n < 0 || (size_t) n >= sizeof ep || alys_actor_bind(p->actor, ep, on_mailbox, p) != 0)
+        log_warn("cannot bind the mailbox %s: status requests will not be answered", ep);
+}
+
 /* ---------------------------------------------------------------- setup */
 
 /* Take --key-file FILE / --key-file=FILE out of argv (the common runtime
@@ -293,6 +342,7 @@ int main(int argc, char **argv)
         rc = 1;
     }
     if (rc == 0) {
+        bind_mailbox(&p);
         schedule_next(&p);
         alys_actor_ready(p.actor);
         rc = alys_actor_run(p.actor) == 0 ? 0 : 1;
