@@ -320,8 +320,25 @@ static int connect_peers(prod_t *p)
     return 0;
 }
 
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
+    if (wants_help(argc, argv)) {
+        printf("usage: alys-producer --config FILE --key-file FILE [--name NAME]\n"
+               "  --config FILE    the node's config (genesis_file, run_dir, endpoints)\n"
+               "  --key-file FILE  the authority's secret key: 64 hex digits on one line\n"
+               "                   (a line of alys-chaingen's keys file), mode 0600; a key\n"
+               "                   that is not a genesis authority is refused (exit 78)\n"
+               "Decides each own Aura slot and logs it; it does not produce blocks yet.\n");
+        return 0;
+    }
     const char *key_file = NULL;
     if (argc > MAX_ARGS || take_key_file(&argc, argv, &key_file) != 0)
         return 2;
