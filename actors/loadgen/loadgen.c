@@ -89,6 +89,15 @@ void loadgen_destroy(loadgen_t **self_p)
     *self_p = NULL;
 }
 
+int loadgen_set_account(loadgen_t *self, uint32_t i, uint64_t nonce, uint64_t balance)
+{
+    if (i >= self->keys->account_count || !self->budget)
+        return -1;
+    self->nonce[i] = nonce;
+    self->budget[i] = balance;
+    return 0;
+}
+
 /* Fill tx from sender i if it can pay (amount shrinks to fit the budget). */
 static bool draft(loadgen_t *self, uint32_t i, alys_tx_t *tx)
 {

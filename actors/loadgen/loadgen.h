@@ -13,7 +13,9 @@
  *  loadgen_new fails: the seed is not the chain's), and an account stops
  *  sending once its next tx would take its total spent over its genesis
  *  balance (received amounts and history before first_nonce are not
- *  counted: conservative). loadgen_next returns 0 when no account can pay.
+ *  counted: conservative), or over the balance loadgen_set_account gave it
+ *  (the head's, after replaying the chain). loadgen_next returns 0 when no
+ *  account can pay.
  *
  *  Encoding: a tx is an encoded alys.chain.Tx (proto/chain.proto), the
  *  chain's tx encoding; a stream is either one lowercase hex line per tx
@@ -50,6 +52,12 @@ typedef struct loadgen loadgen_t;
 loadgen_t *loadgen_new(const alys_forge_keys_t *keys, const alys_genesis_t *genesis,
                        const loadgen_params_t *p, char *err, size_t errlen);
 void loadgen_destroy(loadgen_t **self_p);
+
+/* Start account i at (nonce, balance), its state at the chain's head (e.g.
+ * after replaying the chain's export: alys-loadgen --chain). Needs a
+ * generator made with a genesis (budgets on). 0, or -1 if i is out of
+ * range or budgets are off. */
+int loadgen_set_account(loadgen_t *self, uint32_t i, uint64_t nonce, uint64_t balance);
 
 /* The next signed tx: 1, or 0 when no account can pay any more, -1 if
  * signing failed. */

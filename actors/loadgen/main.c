@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "chain/export.h"
+#include "chain/memstate.h"
+#include "chain/state.h"
 #include "loadgen.h"
 
 #define MAX_ACCOUNTS 100000
@@ -31,7 +34,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: alys-loadgen --seed S --accounts A --rate TPS [--count N] [--duration SECONDS]\n"
-        "                    [--out FILE] [--format hex|bin] [--genesis FILE]\n"
+        "                    [--out FILE] [--format hex|bin] [--genesis FILE [--chain FILE]]\n"
         "                    [--first-nonce N] [--amount-max X] [--fee-min F] [--fee-max F]\n"
         "                    [--rng-seed R]\n"
         "Writes signed transfers between the first A accounts of the chain generated\n"
@@ -43,8 +46,11 @@ static void usage(FILE *f)
         "  --format bin     per tx: u32 little-endian length, then the encoded Tx\n"
         "  --genesis FILE   check the accounts are funded there and never let one spend\n"
         "                   more than its genesis balance\n"
-        "  --first-nonce N  every account's next nonce (default 0: a chain whose\n"
-        "                   history has txs needs the accounts' current nonces)\n"
+        "  --chain FILE     the chain's export (alys-chaingen's chain.export): replayed\n"
+        "                   with the chain's own execution rules to start every account\n"
+        "                   at its head nonce and balance (needs --genesis)\n"
+        "  --first-nonce N  every account's next nonce when there is no --chain\n"
+        "                   (default 0)\n"
         "  --amount-max X   amounts in [1, X] (default 1000)\n"
         "  --fee-min F, --fee-max G  fees in [F, G] (default 1 .. 10)\n"
         "  --rng-seed R     recipient/amount/fee stream (default 1): runs are reproducible\n",
@@ -70,7 +76,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out
 }
 
 typedef struct {
-    const char *seed, *out, *genesis;
+    const char *seed, *out, *genesis, *chain;
     bool        hex;
     uint64_t    accounts, rate, count, duration;
     bool        has_rate;
@@ -86,7 +92,8 @@ static int parse_args(int argc, char **argv, args_t *a)
         {"format", required_argument, 0, 'f'},     {"genesis", required_argument, 0, 'g'},
         {"first-nonce", required_argument, 0, 'N'}, {"amount-max", required_argument, 0, 'A'},
         {"fee-min", required_argument, 0, 'm'},    {"fee-max", required_argument, 0, 'M'},
-        {"rng-seed", required_argument, 0, 'R'},   {"help", no_argument, 0, 'h'},
+        {"rng-seed", required_argument, 0, 'R'},   {"chain", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     *a = (args_t) { .hex = true, .p = { .amount_max = 1000, .fee_min = 1, .fee_max = 10,
                                         .rng_seed = 1 } };
@@ -100,6 +107,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         case 'd': rc = parse_u64("duration", optarg, 365ULL * 24 * 3600, &a->duration); break;
         case 'o': a->out = optarg; break;
         case 'g': a->genesis = optarg; break;
+        case 'c': a->chain = optarg; break;
         case 'N': rc = parse_u64("first-nonce", optarg, UINT64_MAX - 1, &a->p.first_nonce); break;
         case 'A': rc = parse_u64("amount-max", optarg, UINT64_MAX / 2, &a->p.amount_max); break;
         case 'm': rc = parse_u64("fee-min", optarg, UINT64_MAX / 2, &a->p.fee_min); break;
@@ -123,6 +131,10 @@ static int parse_args(int argc, char **argv, args_t *a)
     }
     if (rc == 0 && (!a->seed || a->accounts == 0 || !a->has_rate)) {
         fprintf(stderr, "alys-loadgen: --seed, --accounts (>= 1) and --rate are required\n");
+        rc = -1;
+    }
+    if (rc == 0 && a->chain && !a->genesis) {
+        fprintf(stderr, "alys-loadgen: --chain needs --genesis (the chain's genesis file)\n");
         rc = -1;
     }
     if (rc == 0 && (a->p.amount_max == 0 || a->p.fee_min > a->p.fee_max)) {
@@ -190,6 +202,78 @@ static int run(const args_t *a, loadgen_t *gen, FILE *out, uint64_t *sent)
     }
 }
 
+/* Execute every block of the export on st (checks every state root). */
+static int replay_blocks(alys_export_reader_t *r, const alys_genesis_t *g, alys_memstate_t *st,
+                         uint64_t *blocks)
+{
+    alys_overlay_t *ov = alys_overlay_new();
+    if (!ov)
+        return -1;
+    alys_state_view_t view;
+    alys_memstate_view_init(st, g, ov, &view);
+    char err[256];
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc, out = 0;
+    while (out == 0 && (rc = alys_export_reader_next(r, &bytes, &len, err, sizeof err)) == 1) {
+        alys_block_t b;
+        alys_verdict_t v;
+        memset(&b, 0, sizeof b);
+        if (alys_block_decode(bytes, len, &b, &v) != 0 || !alys_execute_block(&view, &b, &v)) {
+            fprintf(stderr, "alys-loadgen: --chain block %" PRIu64 ": %s\n", *blocks + 1, v.detail);
+            out = -1;
+        } else if (alys_memstate_commit_overlay(st, ov) != 0) {
+            fprintf(stderr, "alys-loadgen: out of memory replaying --chain\n");
+            out = -1;
+        }
+        alys_block_clear(&b);
+        free(bytes);
+        (*blocks)++;
+    }
+    if (out == 0 && rc < 0) {
+        fprintf(stderr, "alys-loadgen: %s\n", err);
+        out = -1;
+    }
+    alys_overlay_destroy(&ov);
+    return out;
+}
+
+/* Start every account at its state after the chain's last block. The
+ * state is an alys_memstate (unkeyed hash: for trusted, generated chains;
+ * see memstate.h). */
+static int replay_chain(const char *path, const alys_genesis_t *g, const alys_forge_keys_t *keys,
+                        loadgen_t *gen)
+{
+    char err[512];
+    alys_export_reader_t *r = alys_export_reader_new(path, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "alys-loadgen: %s\n", err);
+        return -1;
+    }
+    alys_memstate_t *st = alys_memstate_new();
+    uint64_t blocks = 0;
+    int rc = -1;
+    const alys_export_header_t *h = alys_export_reader_header(r);
+    if (memcmp(h->genesis_hash, g->hash, ALYS_HASH_LEN) != 0)
+        fprintf(stderr, "alys-loadgen: %s is not a chain of this genesis\n", path);
+    else if (h->first_height != 1)
+        fprintf(stderr, "alys-loadgen: %s starts at height %" PRIu64 ": a replay needs the "
+                "whole chain from height 1\n", path, h->first_height);
+    else if (st && alys_memstate_load_genesis(st, g) == 0 && replay_blocks(r, g, st, &blocks) == 0)
+        rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < keys->account_count; i++) {
+        alys_account_t a;
+        alys_memstate_get(st, keys->account_pub[i], &a);
+        rc = loadgen_set_account(gen, i, a.nonce, a.balance);
+    }
+    if (rc == 0)
+        fprintf(stderr, "alys-loadgen: replayed %" PRIu64 " blocks: accounts start at the head\n",
+                blocks);
+    alys_memstate_destroy(&st);
+    alys_export_reader_destroy(&r);
+    return rc;
+}
+
 static int load_inputs(const args_t *a, alys_forge_keys_t *keys, alys_genesis_t *g, bool *have_g)
 {
     char err[512];
@@ -224,6 +308,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "alys-loadgen: %s\n", err);
         rc = -1;
     }
+    if (rc == 0 && a.chain && replay_chain(a.chain, &g, &keys, gen) != 0)
+        rc = -1;
     FILE *out = NULL;
     if (rc == 0) {
         out = (!a.out || strcmp(a.out, "-") == 0) ? stdout : fopen(a.out, a.hex ? "w" : "wb");

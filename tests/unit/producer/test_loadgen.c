@@ -152,3 +152,29 @@ Test(loadgen, pacing_releases_rate_txs_per_second)
     cr_assert_eq(loadgen_due(0, s, s, 12345), 1, "rate 0: always one more");
     cr_assert_eq(loadgen_wait_ms(0, s, s, 12345), 0);
 }
+
+Test(loadgen, set_account_starts_an_account_at_the_heads_nonce_and_balance)
+{
+    char err[256] = "";
+    loadgen_t *gen = loadgen_new(&f.keys, &f.g, &P, err, sizeof err);
+    cr_assert_not_null(gen, "%s", err);
+    for (uint32_t i = 0; i < ACCOUNTS; i++)
+        cr_assert_eq(loadgen_set_account(gen, i, 7, i == 0 ? 30 : 0), 0);
+    cr_assert_eq(loadgen_set_account(gen, ACCOUNTS, 0, 0), -1);
+    alys_tx_t tx;
+    uint64_t spent = 0;
+    int n = 0;
+    while (loadgen_next(gen, &tx) == 1) {
+        cr_assert_eq(memcmp(tx.from, f.keys.account_pub[0], ALYS_PUBKEY_LEN), 0,
+                     "only the funded account sends");
+        cr_assert_eq(tx.nonce, 7 + (uint64_t) n);
+        spent += tx.amount + tx.fee;
+        n++;
+    }
+    cr_assert_gt(n, 0);
+    cr_assert_leq(spent, 30);
+    loadgen_destroy(&gen);
+    gen = loadgen_new(&f.keys, NULL, &P, err, sizeof err);
+    cr_assert_eq(loadgen_set_account(gen, 0, 1, 1), -1, "no budgets without a genesis");
+    loadgen_destroy(&gen);
+}
