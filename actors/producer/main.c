@@ -3,6 +3,8 @@
  *  What it does now: loads the genesis (genesis_file of --config) and the
  *  authority key (--key-file FILE, see keyfile.h: exit 78 on a key that is
  *  not one of the genesis authorities or a file others may read), then at
+ *  asks StorageActor for its durable fence record (GetFence; again at each
+ *  own slot until read: no block before it is known, fence_unknown), then at
  *  the start of each of its own Aura slots asks SyncActor CanProduceBlocks
  *  and StorageActor GetHead, and a quarter of a slot later (or at once when
  *  both have answered) takes the pure decision (slot_session.h, aura.h),
@@ -54,6 +56,7 @@ typedef struct {
     uint64_t       own_slots;
     uint64_t       next_slot;     /* the own slot the slot timer is armed for */
     bool           armed;         /* the slot timer is armed */
+    uint64_t       corr_get_fence;  /* the GetFence in flight (0: none) */
 } prod_t;
 
 static void schedule_next(prod_t *p);
@@ -89,6 +92,39 @@ static void ask_head(prod_t *p, uint64_t corr)
     env.storage = &sm;
     if (alys_send(p->storage, &env) != 0)
         log_warn("slot %llu: cannot ask StorageActor", (unsigned long long) p->ss.slot);
+}
+
+/* Read the durable fence record; asked again at each own slot until read. */
+static void ask_fence(prod_t *p)
+{
+    Alys__Storage__GetFence q = ALYS__STORAGE__GET_FENCE__INIT;
+    q.authority = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, p->genesis.authorities[p->index] };
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_FENCE;
+    sm.get_fence = &q;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    /* Its own corr space (high bit): the session numbers from 1 upwards. */
+    env.corr_id = p->corr_get_fence = (1ULL << 63) | (uint64_t) alys_now_ms();
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &sm;
+    if (alys_send(p->storage, &env) != 0)
+        log_warn("cannot ask StorageActor for the fence record");
+}
+
+static void take_fence(prod_t *p, const Alys__Storage__Fence *fm)
+{
+    alys_fence_record_t r = { .any = fm->found, .slot = fm->slot };
+    if (fm->found && fm->block_hash.len != ALYS_HASH_LEN) {
+        log_error("StorageActor's fence record has a %zu-byte hash: ignored", fm->block_hash.len);
+        return;
+    }
+    if (fm->found)
+        memcpy(r.hash, fm->block_hash.data, ALYS_HASH_LEN);
+    ss_set_fence(&p->ss, &r);
+    p->corr_get_fence = 0;
+    log_info("fence record: %s%llu", fm->found ? "signed up to slot " : "nothing signed",
+             fm->found ? (unsigned long long) fm->slot : 0ULL);
 }
 
 /* ---------------------------------------------------------------- actions */
@@ -154,6 +190,8 @@ static int on_slot_start(alys_actor_t *actor, void *arg)
     uint64_t slot = p->next_slot;     /* a late timer: the decision says too_late */
     p->armed = false;
     p->own_slots++;
+    if (!p->ss.fence_loaded)
+        ask_fence(p);
     alys_metric_add(alys_actor_metrics(p->actor), "alys_producer_own_slots_total", NULL,
                     "own Aura slots whose start this producer saw", 1);
     act(p, ss_slot_start(&p->ss, slot, now));
@@ -190,6 +228,10 @@ static void take_reply(prod_t *p, zsock_t *sock)
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD)
         a = ss_on_head(&p->ss, env->corr_id, env->storage->head->slot, now);
+    else if (env->reply && p->corr_get_fence && env->corr_id == p->corr_get_fence &&
+             env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+             env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_FENCE)
+        take_fence(p, env->storage->fence);
     /* Anything else (an error reply, a stray message) is dropped; the
      * session's deadline decides without it. */
     alys_env_free(&env);
@@ -360,6 +402,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0) {
         bind_mailbox(&p);
+        ask_fence(&p);
         schedule_next(&p);
         alys_actor_ready(p.actor);
         rc = alys_actor_run(p.actor) == 0 ? 0 : 1;

@@ -84,6 +84,10 @@ static ss_action_t decide(slot_session_t *ss, uint64_t now_ms)
                         .busy = false, .head_slot = ss->head_slot,
                         .fence_any = ss->fence.any, .fence_slot = ss->fence.slot };
     aura_decision_t d = aura_decide(&in);
+    if (d == AURA_PRODUCE && !ss->fence_loaded) {
+        ss->phase = SS_IDLE;
+        return missed(ss, ss->slot, "fence_unknown");
+    }
     if (d == AURA_PRODUCE) {
         ss->phase = SS_BUILDING;
         return (ss_action_t) { .kind = SS_BUILD, .slot = ss->slot };
@@ -176,6 +180,7 @@ void ss_on_committed(slot_session_t *ss, uint64_t slot)
 
 void ss_set_fence(slot_session_t *ss, const alys_fence_record_t *durable)
 {
+    ss->fence_loaded = true;
     if (durable->any)
         alys_fence_advance(&ss->fence, durable->slot, durable->hash);
 }

@@ -6,7 +6,11 @@
  *    slot start        -> ASK: CanProduceBlocks to SyncActor and GetHead to
  *                         StorageActor (corr ids given in the action)
  *    both answers, or wait_ms after the start -> the Aura decision
- *                         (aura.h): BUILD, or MISSED(reason)
+ *                         (aura.h): BUILD, or MISSED(reason); a produce
+ *                         decision before the durable fence record is known
+ *                         (ss_set_fence: read from StorageActor at start) is
+ *                         MISSED(fence_unknown): after a restart only that
+ *                         record says whether this slot was already signed
  *    built(hash)       -> the fence rule against the durable record: refused
  *                         -> MISSED(fence_refused); else RECORD_FENCE
  *    FenceRecorded ok  -> SIGN_SUBMIT (the durable record now names the
@@ -69,6 +73,7 @@ typedef struct {
     alys_hash_t building;          /* the block being fenced */
     /* the durable fence record (as acknowledged, or read at start) */
     alys_fence_record_t fence;
+    bool       fence_loaded;       /* read from StorageActor (found or not) */
     /* status */
     uint64_t produced, missed, last_missed_slot;
     const char *last_missed_reason;
@@ -93,7 +98,8 @@ ss_action_t ss_on_fence_recorded(slot_session_t *ss, uint64_t corr, bool ok);
 ss_action_t ss_abandon(slot_session_t *ss, const char *reason);
 /* The block handed over was committed (counts as produced). */
 void ss_on_committed(slot_session_t *ss, uint64_t slot);
-/* The durable record read at start (GetFence) or re-read. */
+/* The durable record read at start (GetFence; durable->any false when
+ * storage holds none) or re-read. Production waits for the first. */
 void ss_set_fence(slot_session_t *ss, const alys_fence_record_t *durable);
 
 uint64_t ss_missed_count(const slot_session_t *ss, const char *reason);

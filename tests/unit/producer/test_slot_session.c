@@ -23,6 +23,8 @@ static void setup(void)
 {
     mpf_init(&f, 2, 100);
     ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE);     /* authority 1: slots 1, 4, 7, ... */
+    alys_fence_record_t none = { .any = false };
+    ss_set_fence(&ss, &none);                     /* storage holds no record */
 }
 
 static void teardown(void) { mpf_fini(&f); }
@@ -175,4 +177,18 @@ Test(slot_session, another_authoritys_slot_is_neither_built_nor_missed)
     cr_assert_eq(a.kind, SS_NONE);
     cr_assert_eq(ss.missed, 0);
     cr_assert_eq(ss.phase, SS_IDLE);
+}
+
+Test(slot_session, no_production_before_the_durable_record_is_known)
+{
+    ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE);     /* a restart: the record not read yet */
+    ss_action_t a = start_and_answer(4, true, 3);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "fence_unknown");
+    a = start_and_answer(7, false, 3);
+    cr_assert_str_eq(a.reason, "not_allowed", "other reasons still come first");
+    alys_fence_record_t none = { .any = false };
+    ss_set_fence(&ss, &none);
+    a = start_and_answer(10, true, 3);
+    cr_assert_eq(a.kind, SS_BUILD);
 }

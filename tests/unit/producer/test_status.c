@@ -30,6 +30,8 @@ Test(status, misses_by_reason_signed_slot_and_produced_are_reported)
 {
     slot_session_t ss;
     ss_init(&ss, &f.g, 1, 500, 1000, 300);
+    alys_fence_record_t none = { .any = false };
+    ss_set_fence(&ss, &none);
     uint64_t t;
     cr_assert(aura_slot_start_ms(&f.g, 4, &t));
     ss_action_t a = ss_slot_start(&ss, 4, t);
