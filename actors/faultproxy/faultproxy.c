@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "forge/fault.h"
-#include "peer_wire.h"
 #include "util.h"
+#include "wire/wire.h"
 
 #define FP_CLIENTS 64
 
@@ -180,7 +180,7 @@ static fp_client_t *client_get(fp_t *self, const void *id, size_t len)
     return victim;
 }
 
-static int pack(const wire_msg_t *m, fp_out_t *out)
+static int pack(const alys_wire_msg_t *m, fp_out_t *out)
 {
     size_t len = alys__wire__wire_msg__get_packed_size(m);
     uint8_t *bytes = malloc(len ? len : 1);
@@ -194,13 +194,13 @@ static int pack(const wire_msg_t *m, fp_out_t *out)
 
 /* ---- Status ------------------------------------------------------------------ */
 
-static void status_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
+static void status_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
 {
     Alys__Wire__Status st = *m->status;
-    char node_id[PEER_ID_MAX];
+    char node_id[ALYS_WIRE_ID_MAX];
     /* "<node_id>/<tag>", cut so the tag survives */
     size_t tag = strlen(self->cfg.tag);
-    int keep = (int) (PEER_ID_MAX - 2 - tag);
+    int keep = (int) (ALYS_WIRE_ID_MAX - 2 - tag);
     snprintf(node_id, sizeof node_id, "%.*s/%s", keep > 0 ? keep : 0, st.node_id ? st.node_id : "",
              self->cfg.tag);
     st.node_id = node_id;
@@ -227,7 +227,7 @@ static void status_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
         st.head_height += self->cfg.arg;
         self->altered++;
     }
-    wire_msg_t copy = *m;
+    alys_wire_msg_t copy = *m;
     copy.status = &st;
     pack(&copy, out);
 }
@@ -235,7 +235,7 @@ static void status_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
 /* ---- item responses ---------------------------------------------------------- */
 
 /* Headers/Blocks: the item array and count of m. */
-static void items_of(const wire_msg_t *m, ProtobufCBinaryData **items, size_t *n)
+static void items_of(const alys_wire_msg_t *m, ProtobufCBinaryData **items, size_t *n)
 {
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_HEADERS) {
         *items = m->headers->headers;
@@ -247,10 +247,10 @@ static void items_of(const wire_msg_t *m, ProtobufCBinaryData **items, size_t *n
 }
 
 /* m with its items replaced by items[0..n), truncated flag as given. */
-static void pack_items(const wire_msg_t *m, ProtobufCBinaryData *items, size_t n, bool truncated,
+static void pack_items(const alys_wire_msg_t *m, ProtobufCBinaryData *items, size_t n, bool truncated,
                        fp_out_t *out)
 {
-    wire_msg_t copy = *m;
+    alys_wire_msg_t copy = *m;
     Alys__Wire__Headers h;
     Alys__Wire__Blocks b;
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_HEADERS) {
@@ -269,7 +269,7 @@ static void pack_items(const wire_msg_t *m, ProtobufCBinaryData *items, size_t n
     pack(&copy, out);
 }
 
-static void truncate_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
+static void truncate_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
 {
     ProtobufCBinaryData *items;
     size_t n;
@@ -278,7 +278,7 @@ static void truncate_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
         return;
     pack_items(m, items, n / 2, false, out);
     say(out->note, sizeof out->note, "%s: %zu of %zu items, not flagged truncated",
-        pw_body_name(m), n / 2, n);
+        alys_wire_body_name(m), n / 2, n);
     self->altered++;
 }
 
@@ -331,7 +331,7 @@ static int corrupt_block(const fp_config_t *cfg, const ProtobufCBinaryData *bloc
     return rc;
 }
 
-static void corrupt_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
+static void corrupt_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
 {
     ProtobufCBinaryData *blocks = m->blocks->blocks;
     size_t n = m->blocks->n_blocks, at = 0;
@@ -358,13 +358,13 @@ static void corrupt_out(fp_t *self, const wire_msg_t *m, fp_out_t *out)
     free(copy);
 }
 
-static bool is_items(const wire_msg_t *m)
+static bool is_items(const alys_wire_msg_t *m)
 {
     return m->body_case == ALYS__WIRE__WIRE_MSG__BODY_HEADERS ||
            m->body_case == ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
 }
 
-static void stall_out(fp_t *self, const void *client, size_t client_len, const wire_msg_t *m,
+static void stall_out(fp_t *self, const void *client, size_t client_len, const alys_wire_msg_t *m,
                       fp_out_t *out)
 {
     fp_client_t *c = client_get(self, client, client_len);
@@ -380,7 +380,7 @@ static void stall_out(fp_t *self, const void *client, size_t client_len, const w
 
 /* ---- entry points ------------------------------------------------------------ */
 
-static void apply(fp_t *self, const void *client, size_t client_len, const wire_msg_t *m,
+static void apply(fp_t *self, const void *client, size_t client_len, const alys_wire_msg_t *m,
                   fp_out_t *out)
 {
     bool blocks = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
@@ -392,7 +392,7 @@ static void apply(fp_t *self, const void *client, size_t client_len, const wire_
         /* the 1st, (N+1)th, ...: even a peer asked only once misbehaves */
         if (is_items(m) && self->data_responses++ % self->cfg.arg == 0) {
             out->drop = true;
-            say(out->note, sizeof out->note, "%s: dropped", pw_body_name(m));
+            say(out->note, sizeof out->note, "%s: dropped", alys_wire_body_name(m));
             self->altered++;
         }
         break;
@@ -419,7 +419,7 @@ void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_
     memset(out, 0, sizeof *out);
     self->responses++;
     char err[160];
-    wire_msg_t *m = pw_decode(in, len, err, sizeof err);
+    alys_wire_msg_t *m = alys_wire_decode(in, len, err, sizeof err);
     if (!m)
         return;                            /* not ours to judge: pass it on */
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS)
@@ -428,7 +428,7 @@ void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_
         out->delay_ms = (uint32_t) self->cfg.arg;
     else if (m->body_case != ALYS__WIRE__WIRE_MSG__BODY_STATUS)
         apply(self, client, client_len, m, out);
-    pw_free(&m);
+    alys_wire_free(&m);
 }
 
 bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out)
@@ -441,15 +441,15 @@ bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out)
         return true;
     }
     char err[160];
-    wire_msg_t *m = pw_decode(in, len, err, sizeof err);
+    alys_wire_msg_t *m = alys_wire_decode(in, len, err, sizeof err);
     if (m && m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS && m->status->listen &&
         m->status->listen[0]) {
         Alys__Wire__Status st = *m->status;
         st.listen = "";
-        wire_msg_t copy = *m;
+        alys_wire_msg_t copy = *m;
         copy.status = &st;
         pack(&copy, out);
     }
-    pw_free(&m);
+    alys_wire_free(&m);
     return false;
 }

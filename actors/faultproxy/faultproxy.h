@@ -49,8 +49,8 @@
 #include <stdint.h>
 
 #include "chain/chain.h"
+#include "config.h"
 #include "forge/keys.h"
-#include "peer_table.h"
 
 typedef enum {
     FP_NONE = 0,
@@ -75,7 +75,7 @@ typedef struct {
     const alys_genesis_t       *genesis;      /* FP_CORRUPT: wrong_proposer, *_slot need it */
     const alys_forge_keys_t    *keys;         /* FP_CORRUPT: for re-signing; may be NULL */
     char                        tag[FP_TAG_MAX];            /* appended to node ids */
-    char                        listen[PEER_ENDPOINT_MAX];  /* replaces Status.listen; "" = keep */
+    char                        listen[ALYS_ENDPOINT_MAX];  /* replaces Status.listen; "" = keep */
 } fp_config_t;
 
 /* Parse "--fault KIND" (and the corrupt kind after "corrupt:") into cfg->kind,

@@ -92,9 +92,9 @@ void pn_destroy(pn_t **self_p)
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static int conn_send(conn_t *c, const wire_msg_t *m)
+static int conn_send(conn_t *c, const alys_wire_msg_t *m)
 {
-    zframe_t *f = pw_encode(m);
+    zframe_t *f = alys_wire_encode(m);
     if (!f || !c->sock)
         return -1;
     int rc = zframe_send(&f, c->sock, ZFRAME_DONTWAIT);
@@ -288,7 +288,7 @@ static bool is_our_listen(pm_t *pm, const char *ep)
 
 static conn_t *conn_add(pn_t *self, const char *ep)
 {
-    if (!pw_valid_endpoint(ep) || is_our_listen(self->pm, ep))
+    if (!alys_wire_valid_endpoint(ep) || is_our_listen(self->pm, ep))
         return NULL;
     conn_t *c = conn_by_endpoint(self, ep);
     if (c)
@@ -358,7 +358,7 @@ static void send_probe(pm_t *pm, conn_t *c, int64_t now)
     Alys__Wire__Status st;
     if (!pm_status(pm, &st))
         return;
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = alys_next_corr_id();
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     m.status = &st;
@@ -423,7 +423,7 @@ static void conn_tick(pm_t *pm, conn_t *c, int64_t now)
     if (!c->probe_id && now >= c->next_probe)
         send_probe(pm, c, now);
     if (c->state == C_READY && now >= c->next_peers) {
-        wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         Alys__Wire__GetPeers gp = ALYS__WIRE__GET_PEERS__INIT;
         m.request_id = alys_next_corr_id();
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS;
@@ -482,7 +482,7 @@ void pn_tick(pm_t *pm)
 static void wrong_genesis(pm_t *pm, conn_t *c, const char *node_id)
 {
     char id[PEER_ID_MAX], why[PEER_REASON_MAX];
-    pw_endpoint_id(c->endpoint, id, sizeof id);
+    alys_wire_endpoint_id(c->endpoint, id, sizeof id);
     snprintf(why, sizeof why, "wrong genesis (node %s)", node_id && *node_id ? node_id : "?");
     uint64_t now = pm_now();
     int rc = peer_table_add(pm->table, id, c->endpoint, now);
@@ -510,7 +510,7 @@ static bool choose_id(pm_t *pm, conn_t *c, const char *node_id, char *id, size_t
     conn_t *other = conn_by_peer(pm->net, node_id);
     bool taken = other && other != c && other->state == C_READY;
     if (taken)
-        pw_endpoint_id(c->endpoint, id, idlen);
+        alys_wire_endpoint_id(c->endpoint, id, idlen);
     else
         snprintf(id, idlen, "%s", node_id);
     if (other && other != c && !taken)
@@ -533,7 +533,7 @@ static bool table_admit(pm_t *pm, conn_t *c, const char *id)
     return true;
 }
 
-static void on_status(pm_t *pm, conn_t *c, const wire_msg_t *m, int64_t now)
+static void on_status(pm_t *pm, conn_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     const Alys__Wire__Status *st = m->status;
     if (m->request_id != c->probe_id || c->state == C_REFUSED || c->state == C_CLOSED)
@@ -550,7 +550,7 @@ static void on_status(pm_t *pm, conn_t *c, const wire_msg_t *m, int64_t now)
         log_info("%s is this node: not a peer", c->endpoint);
         return;
     }
-    if (!pw_valid_node_id(node_id)) {
+    if (!alys_wire_valid_node_id(node_id)) {
         conn_refuse(pm, c, "handshake with an invalid node id");
         return;
     }
@@ -583,7 +583,7 @@ static void on_status(pm_t *pm, conn_t *c, const wire_msg_t *m, int64_t now)
         pn_learn_endpoint(pm, st->listen);
 }
 
-static void on_status_error(pm_t *pm, conn_t *c, const wire_msg_t *m, int64_t now)
+static void on_status_error(pm_t *pm, conn_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     if (m->request_id != c->probe_id)
         return;
@@ -637,7 +637,7 @@ static uint32_t deadline_ms(pm_t *pm, const char *peer_id, uint32_t count, uint3
 /* Send GetHeaders/GetBlocks; the request slot is filled on success. */
 static const char *send_range(pm_t *pm, conn_t *c, req_t *r, uint32_t timeout_ms)
 {
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
     Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
     m.request_id = alys_next_corr_id();
@@ -696,7 +696,7 @@ void pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req)
     int outcome;
     conn_t *c;
     req_t *r = admit_range(pm, R_HEADERS, req->request_id, peer, req->start, req->count,
-                           PW_MAX_HEADERS, &c, why_buf, sizeof why_buf, &why, &outcome);
+                           ALYS_WIRE_MAX_HEADERS, &c, why_buf, sizeof why_buf, &why, &outcome);
     if (r) {
         why = send_range(pm, c, r, req->timeout_ms);
         if (why)
@@ -732,7 +732,7 @@ void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req)
     int outcome;
     conn_t *c;
     req_t *r = admit_range(pm, R_BLOCKS, req->request_id, peer, req->start, req->count,
-                           PW_MAX_BLOCKS, &c, why_buf, sizeof why_buf, &why, &outcome);
+                           ALYS_WIRE_MAX_BLOCKS, &c, why_buf, sizeof why_buf, &why, &outcome);
     if (r) {
         if (copy_expected(req, r) != 0)
             why = "bad request: expected_hashes must be count 32-byte hashes";
@@ -755,63 +755,63 @@ static void observe_latency(pm_t *pm, const char *peer_id, uint32_t ms)
                         "Response time of remote peers", ms / 1000.0);
 }
 
-static void on_headers(pm_t *pm, req_t *r, const wire_msg_t *m)
+static void on_headers(pm_t *pm, req_t *r, const alys_wire_msg_t *m)
 {
     const Alys__Wire__Headers *h = m->headers;
     uint32_t latency = (uint32_t) (pm_mono() - r->sent_at);
-    char detail[PW_DETAIL_MAX];
+    char detail[ALYS_WIRE_DETAIL_MAX];
     bool partial = false;
-    peer_outcome_kind_t k = pw_check_range(r->start, r->count, h->start, h->n_headers,
+    alys_wire_verdict_t k = alys_wire_check_range(r->start, r->count, h->start, h->n_headers,
                                            h->truncated, &partial, detail, sizeof detail);
-    if (k == PEER_OUTCOME_OK)
-        k = pw_check_headers(h->headers, h->n_headers, r->start, NULL, detail, sizeof detail);
+    if (k == ALYS_WIRE_OK)
+        k = alys_wire_check_headers(h->headers, h->n_headers, r->start, NULL, detail, sizeof detail);
     observe_latency(pm, r->peer_id, latency);
     /* A latency sample only: header bytes and counts would skew the
      * bandwidth and blocks-per-request that batch sizes and timeouts use. */
-    peer_outcome_t o = {.kind = k, .latency_ms = latency, .reason = detail};
+    peer_outcome_t o = {.kind = (peer_outcome_kind_t) k, .latency_ms = latency, .reason = detail};
     pm_record(pm, r->peer_id, &o);
     /* Headers are only as good as SyncActor's verification: a short answer
      * still carries them, it verifies what it got. */
-    bool data = k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT;
-    int outcome = k == PEER_OUTCOME_OK && partial ? ALYS__PEER__OUTCOME__OK : (int) k;
+    bool data = k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT;
+    int outcome = k == ALYS_WIRE_OK && partial ? ALYS__PEER__OUTCOME__OK : (int) k;
     report_headers(pm, r->request_id, r->peer_id, outcome, r->start, data ? h->headers : NULL,
                    data ? h->n_headers : 0, detail, latency);
 }
 
-static void on_blocks(pm_t *pm, req_t *r, const wire_msg_t *m, size_t frame_len)
+static void on_blocks(pm_t *pm, req_t *r, const alys_wire_msg_t *m, size_t frame_len)
 {
     const Alys__Wire__Blocks *b = m->blocks;
     uint32_t latency = (uint32_t) (pm_mono() - r->sent_at);
-    char detail[PW_DETAIL_MAX];
+    char detail[ALYS_WIRE_DETAIL_MAX];
     bool partial = false;
-    peer_outcome_kind_t k = pw_check_range(r->start, r->count, b->start, b->n_blocks,
+    alys_wire_verdict_t k = alys_wire_check_range(r->start, r->count, b->start, b->n_blocks,
                                            b->truncated, &partial, detail, sizeof detail);
-    if (k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT)
-        k = pw_check_blocks(b->blocks, b->n_blocks, r->start,
+    if (k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT)
+        k = alys_wire_check_blocks(b->blocks, b->n_blocks, r->start,
                             (const uint8_t (*)[ALYS_HASH_LEN]) r->expected,
-                            r->expected ? r->count : 0, NULL, detail, sizeof detail) == PEER_OUTCOME_OK
-                ? k : PEER_OUTCOME_INVALID;
+                            r->expected ? r->count : 0, NULL, detail, sizeof detail) == ALYS_WIRE_OK
+                ? k : ALYS_WIRE_INVALID;
     observe_latency(pm, r->peer_id, latency);
-    peer_outcome_t o = {.kind = k, .latency_ms = latency, .bytes = frame_len,
+    peer_outcome_t o = {.kind = (peer_outcome_kind_t) k, .latency_ms = latency, .bytes = frame_len,
                         .blocks = (uint32_t) b->n_blocks, .reason = detail};
     pm_record(pm, r->peer_id, &o);
     uint32_t delivered = 0;
     int outcome = (int) k;
-    if ((k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT) && b->n_blocks > 0) {
+    if ((k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) && b->n_blocks > 0) {
         outcome = pm_deliver(pm, r->request_id, r->peer_id, r->start, b->blocks, b->n_blocks,
                              (const uint8_t (*)[ALYS_HASH_LEN]) r->expected, &delivered);
-        if (outcome == ALYS__PEER__OUTCOME__OK && (k == PEER_OUTCOME_SHORT || partial))
+        if (outcome == ALYS__PEER__OUTCOME__OK && (k == ALYS_WIRE_SHORT || partial))
             outcome = ALYS__PEER__OUTCOME__SHORT;  /* SyncActor fetches the rest */
     }
     report_fetch(pm, r->request_id, r->peer_id, outcome, r->start, delivered, latency, frame_len,
                  detail);
 }
 
-static void on_error(pm_t *pm, req_t *r, const wire_msg_t *m)
+static void on_error(pm_t *pm, req_t *r, const alys_wire_msg_t *m)
 {
     const Alys__Wire__WireError *e = m->error;
     uint32_t latency = (uint32_t) (pm_mono() - r->sent_at);
-    char detail[PW_DETAIL_MAX];
+    char detail[ALYS_WIRE_DETAIL_MAX];
     snprintf(detail, sizeof detail, "peer answered error %d: %s", (int) e->code,
              e->message ? e->message : "");
     peer_outcome_t o = {.kind = PEER_OUTCOME_SHORT, .latency_ms = latency, .reason = detail};
@@ -833,14 +833,14 @@ static void on_error(pm_t *pm, req_t *r, const wire_msg_t *m)
     report_failure(pm, r, outcome, detail);
 }
 
-static void on_peers(pm_t *pm, const wire_msg_t *m)
+static void on_peers(pm_t *pm, const alys_wire_msg_t *m)
 {
     for (size_t i = 0; i < m->peers->n_endpoints; i++)
         pn_learn_endpoint(pm, m->peers->endpoints[i]);
 }
 
 /* A response of the wrong kind for its request is a violation. */
-static bool body_matches(const req_t *r, const wire_msg_t *m)
+static bool body_matches(const req_t *r, const alys_wire_msg_t *m)
 {
     switch (m->body_case) {
     case ALYS__WIRE__WIRE_MSG__BODY_HEADERS: return r->kind == R_HEADERS;
@@ -851,7 +851,7 @@ static bool body_matches(const req_t *r, const wire_msg_t *m)
     }
 }
 
-static void on_response(pm_t *pm, conn_t *c, const wire_msg_t *m, size_t frame_len)
+static void on_response(pm_t *pm, conn_t *c, const alys_wire_msg_t *m, size_t frame_len)
 {
     req_t *r = req_take(pm->net, c, m->request_id);
     if (!r) {
@@ -878,7 +878,7 @@ static void on_response(pm_t *pm, conn_t *c, const wire_msg_t *m, size_t frame_l
 }
 
 /* NewBlock pushed by a peer: SyncActor decides (ProcessBlockBatch). */
-static void on_new_block(pm_t *pm, conn_t *c, const wire_msg_t *m)
+static void on_new_block(pm_t *pm, conn_t *c, const alys_wire_msg_t *m)
 {
     Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
     ProtobufCBinaryData block = m->new_block->block;
@@ -900,7 +900,7 @@ static conn_t *conn_by_sock(pn_t *self, zsock_t *sock)
     return NULL;
 }
 
-static void dispatch(pm_t *pm, conn_t *c, const wire_msg_t *m, size_t frame_len)
+static void dispatch(pm_t *pm, conn_t *c, const alys_wire_msg_t *m, size_t frame_len)
 {
     int64_t now = pm_mono();
     bool handshaking = c->state == C_DIALING || c->state == C_DOWN || c->state == C_READY;
@@ -929,10 +929,10 @@ static int on_conn(alys_actor_t *actor, zsock_t *sock, void *arg)
     zframe_t *f = zmsg_first(msg);
     if (c && c->state != C_FREE && zmsg_size(msg) == 1) {
         char err[160];
-        wire_msg_t *m = pw_decode(zframe_data(f), zframe_size(f), err, sizeof err);
+        alys_wire_msg_t *m = alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err);
         if (m) {
             dispatch(pm, c, m, zframe_size(f));
-            pw_free(&m);
+            alys_wire_free(&m);
         } else if (c->peer_id[0] && c->state == C_READY) {
             /* Undecodable or over its bounds: its fault, whatever it was. */
             log_warn("peer %s sent a bad frame: %s", c->peer_id, err);
@@ -968,7 +968,7 @@ size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap)
         snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->endpoint);
         snprintf(out[n].reason, sizeof out[n].reason, "%s",
                  refused ? c->reason : c->failures ? "no answer yet" : "");
-        pw_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
+        alys_wire_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
         out[n].state = refused ? "refused" : "connecting";
         n++;
     }

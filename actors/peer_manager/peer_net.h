@@ -30,7 +30,7 @@
  *  alys_next_corr_id) and a deadline (the request's timeout_ms, or the
  *  peer's adaptive timeout). A response is matched by id and connection;
  *  unknown ids (late answers to requests that timed out, duplicates) are
- *  counted and ignored. The checks are peer_wire.h's; the outcome is
+ *  counted and ignored. The checks are wire/wire.h's; the outcome is
  *  recorded in the peer table and reported to SyncActor:
  *    HeadersResult: OK (+ header bytes), TIMEOUT, VIOLATION, SHORT (fewer,
  *      not truncated; or a NOT_FOUND answer), INVALID (undecodable or wrong

@@ -103,9 +103,9 @@ void ps_tick(pm_t *pm)
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void send_to(ps_t *self, const uint8_t *id, size_t id_len, const wire_msg_t *m)
+static void send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
 {
-    zframe_t *f = pw_encode(m);
+    zframe_t *f = alys_wire_encode(m);
     zframe_t *who = zframe_new(id, id_len);
     if (!f || !who || zframe_send(&who, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) != 0 ||
         zframe_send(&f, self->router, ZFRAME_DONTWAIT) != 0)
@@ -120,7 +120,7 @@ static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t re
     Alys__Wire__WireError e = ALYS__WIRE__WIRE_ERROR__INIT;
     e.code = code;
     e.message = (char *) text;
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = request_id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_ERROR;
     m.error = &e;
@@ -166,12 +166,12 @@ static void refuse(ps_t *self, client_t *c, const char *why, int64_t now)
     self->pm->peerset_dirty = true;
 }
 
-static void on_status(ps_t *self, client_t *c, const wire_msg_t *m, int64_t now)
+static void on_status(ps_t *self, client_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     pm_t *pm = self->pm;
     const Alys__Wire__Status *st = m->status;
-    snprintf(c->node_id, sizeof c->node_id, "%s", pw_valid_node_id(st->node_id) ? st->node_id : "?");
-    snprintf(c->listen, sizeof c->listen, "%s", pw_valid_endpoint(st->listen) ? st->listen : "");
+    snprintf(c->node_id, sizeof c->node_id, "%s", alys_wire_valid_node_id(st->node_id) ? st->node_id : "?");
+    snprintf(c->listen, sizeof c->listen, "%s", alys_wire_valid_endpoint(st->listen) ? st->listen : "");
     Alys__Wire__Status ours;
     if (!pm_status(pm, &ours)) {
         send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE,
@@ -190,7 +190,7 @@ static void on_status(ps_t *self, client_t *c, const wire_msg_t *m, int64_t now)
         return;
     }
     c->state = CL_OK;
-    wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     r.status = &ours;
@@ -233,11 +233,11 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
                    "range above our head");
         return;
     }
-    size_t fit = pw_fit_items(items, n, 64, ALYS_MAX_MSG_BYTES);
+    size_t fit = alys_wire_fit_items(items, n, 64, ALYS_MAX_MSG_BYTES);
     /* Fewer than asked while more exist below our head: only the frame
      * limit (ours or storage's) cuts an answer short. */
     bool truncated = fit < n || (n < j->count && j->start + n <= self->pm->head_height);
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
     Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
     m.request_id = j->request_id;
@@ -334,11 +334,11 @@ static job_t *job_new(ps_t *self, const client_t *c, uint64_t request_id, bool h
     return NULL;
 }
 
-static void serve_range(ps_t *self, client_t *c, const wire_msg_t *m, bool headers)
+static void serve_range(ps_t *self, client_t *c, const alys_wire_msg_t *m, bool headers)
 {
     uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
-    uint32_t max = headers ? PW_MAX_HEADERS : PW_MAX_BLOCKS;
+    uint32_t max = headers ? ALYS_WIRE_MAX_HEADERS : ALYS_WIRE_MAX_BLOCKS;
     char why[96];
     if (count == 0 || count > max || start == 0) {
         snprintf(why, sizeof why, "count must be 1..%u and start >= 1", max);
@@ -361,21 +361,21 @@ static void serve_range(ps_t *self, client_t *c, const wire_msg_t *m, bool heade
         job_fail(self, j, "storage not reachable");
 }
 
-static void serve_peers(ps_t *self, client_t *c, const wire_msg_t *m)
+static void serve_peers(ps_t *self, client_t *c, const alys_wire_msg_t *m)
 {
-    const char *eps[PW_MAX_ENDPOINTS];
-    size_t n = pn_endpoints(self->pm, eps, PW_MAX_ENDPOINTS);
+    const char *eps[ALYS_WIRE_MAX_ENDPOINTS];
+    size_t n = pn_endpoints(self->pm, eps, ALYS_WIRE_MAX_ENDPOINTS);
     Alys__Wire__Peers p = ALYS__WIRE__PEERS__INIT;
     p.n_endpoints = n;
     p.endpoints = (char **) eps;
-    wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
     r.peers = &p;
     send_to(self, c->id, c->id_len, &r);
 }
 
-static void forward_new_block(ps_t *self, client_t *c, const wire_msg_t *m)
+static void forward_new_block(ps_t *self, client_t *c, const alys_wire_msg_t *m)
 {
     Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
     ProtobufCBinaryData block = m->new_block->block;
@@ -389,7 +389,7 @@ static void forward_new_block(ps_t *self, client_t *c, const wire_msg_t *m)
         log_debug("cannot forward a new block from %s", c->node_id);
 }
 
-static void handle(ps_t *self, client_t *c, const wire_msg_t *m, int64_t now)
+static void handle(ps_t *self, client_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     if (c->state == CL_REFUSED) {
         if (now - c->refused_at < PS_REFUSED_TTL_MS)
@@ -432,10 +432,10 @@ static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg)
         int64_t now = pm_mono();
         client_t *c = client_get(self, zframe_data(id), zframe_size(id), now);
         char err[160];
-        wire_msg_t *m = pw_decode(zframe_data(data), zframe_size(data), err, sizeof err);
+        alys_wire_msg_t *m = alys_wire_decode(zframe_data(data), zframe_size(data), err, sizeof err);
         if (m) {
             handle(self, c, m, now);
-            pw_free(&m);
+            alys_wire_free(&m);
         } else if (c->state != CL_REFUSED
                    && serve_limiter_allow(self->limiter, c->id, c->id_len, (uint64_t) now)) {
             /* Garbage costs a token too, and past the limit gets no answer:

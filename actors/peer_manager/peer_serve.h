@@ -31,7 +31,7 @@
  *
  *  Memory: clients are tracked in a bounded table (PS_MAX_CLIENTS, least
  *  recently seen recycled); header answers are assembled in copies (at most
- *  2048 headers of at most PW_MAX_HEADER_BYTES), block answers are sent
+ *  2048 headers of at most ALYS_WIRE_MAX_HEADER_BYTES), block answers are sent
  *  straight from storage's reply.
  */
 #ifndef PEER_SERVE_H

@@ -1,5 +1,5 @@
 /*  pm.h: the PeerManagerActor process, shared by its I/O modules (private to
- *  actors/peer_manager; the pure logic is in peer_table.h, peer_wire.h and
+ *  actors/peer_manager; the pure logic is in peer_table.h, common wire/wire.h and
  *  peer_reorder.h).
  *
  *    main.c          actor set-up, mailbox dispatch (FetchHeaders,
@@ -31,7 +31,7 @@
 #include "chain/chain.h"
 #include "peer_reorder.h"
 #include "peer_table.h"
-#include "peer_wire.h"
+#include "wire/wire.h"
 
 #define PM_STORE_TIMEOUT_MS  2000     /* a storage request unanswered this long failed */
 #define PM_MAX_STORE_REQS    128      /* storage requests in flight */

@@ -164,7 +164,7 @@ bool pm_status(pm_t *pm, Alys__Wire__Status *out)
     if (!pm->have_head)
         return false;
     *out = (Alys__Wire__Status) ALYS__WIRE__STATUS__INIT;
-    out->protocol_version = PW_PROTOCOL_VERSION;
+    out->protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     out->genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->genesis_hash};
     out->head_height = pm->head_height;
     out->head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->head_hash};

@@ -21,7 +21,7 @@
 #include "bus.h"
 #include "chain/export.h"
 #include "fuzz_util.h"
-#include "peer_wire.h"
+#include "wire/wire.h"
 
 #define MAX_RECORDS 16
 #define MAX_DEPTH   6
@@ -241,9 +241,9 @@ static bool env_accepts(const uint8_t *buf, size_t len)
 static bool wire_accepts(const uint8_t *buf, size_t len)
 {
     char err[256];
-    wire_msg_t *m = pw_decode(buf, len, err, sizeof err);
+    alys_wire_msg_t *m = alys_wire_decode(buf, len, err, sizeof err);
     bool ok = m != NULL;
-    pw_free(&m);
+    alys_wire_free(&m);
     return ok;
 }
 
@@ -327,7 +327,7 @@ static void wire_seeds(const chain_seeds_t *cs, const alys_genesis_t *g)
     alys_hash_t head;
     alys_header_hash(&cs->last, head);
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
-    st.protocol_version = PW_PROTOCOL_VERSION;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData) {ALYS_HASH_LEN, (uint8_t *) g->hash};
     st.head_height = cs->last.height;
     st.head_hash = (ProtobufCBinaryData) {ALYS_HASH_LEN, head};

@@ -3,7 +3,7 @@
  *  with `alysctl import`, listens at [network] listen on a loopback tcp port
  *  with serve_rate_limit = 5, and this test is its remote peer: a ZeroMQ
  *  DEALER speaking proto/wire.proto exactly as PeerManager's client side does
- *  (one WireMsg per frame, encoded and decoded with peer_wire.h, Status
+ *  (one WireMsg per frame, encoded and decoded with common/wire/wire.h, Status
  *  first). What is checked is what peer_serve.h and rate_limit.h document:
  *    - GetBlocks inside the chain: exactly the asked blocks, byte for byte the
  *      ones chaingen wrote, decoding and hash-linked up to chaingen's head;
@@ -45,7 +45,7 @@
 #include "chain/chain.h"
 #include "chain/export.h"
 #include "harness.h"
-#include "peer_wire.h"
+#include "wire/wire.h"
 
 #define CHAIN_BLOCKS  1100       /* the chain of most tests: 1100 blocks of 2 txs (above */
                                  /* the 1024-block bound and storage's 1024-item read) */
@@ -205,10 +205,10 @@ static void send_raw(peer_t *p, const void *data, size_t len)
     cr_assert_eq(rc, (int) len, "send of %zu bytes failed: %s", len, zmq_strerror(zmq_errno()));
 }
 
-static uint64_t send_msg(peer_t *p, wire_msg_t *m)
+static uint64_t send_msg(peer_t *p, alys_wire_msg_t *m)
 {
     m->request_id = ++p->next_id;
-    zframe_t *f = pw_encode(m);
+    zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
     send_raw(p, zframe_data(f), zframe_size(f));
     zframe_destroy(&f);
@@ -218,11 +218,11 @@ static uint64_t send_msg(peer_t *p, wire_msg_t *m)
 static uint64_t send_status(peer_t *p, const uint8_t genesis[ALYS_HASH_LEN], const char *node_id)
 {
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
-    st.protocol_version = PW_PROTOCOL_VERSION;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) genesis};
     st.node_id = (char *) node_id;
     st.listen = (char *) "";                 /* we do not serve: not to be dialled */
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     m.status = &st;
     return send_msg(p, &m);
@@ -230,7 +230,7 @@ static uint64_t send_status(peer_t *p, const uint8_t genesis[ALYS_HASH_LEN], con
 
 static uint64_t send_range(peer_t *p, bool headers, uint64_t start, uint32_t count)
 {
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
     Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
     if (headers) {
@@ -250,7 +250,7 @@ static uint64_t send_range(peer_t *p, bool headers, uint64_t start, uint32_t cou
 static uint64_t send_get_peers(peer_t *p)
 {
     Alys__Wire__GetPeers gp = ALYS__WIRE__GET_PEERS__INIT;
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS;
     m.get_peers = &gp;
     return send_msg(p, &m);
@@ -258,7 +258,7 @@ static uint64_t send_get_peers(peer_t *p)
 
 /* The next message from the node within timeout_ms, decoded with the wire
  * bounds (the node's answers must pass them); NULL if none came. */
-static wire_msg_t *recv_msg(peer_t *p, int timeout_ms)
+static alys_wire_msg_t *recv_msg(peer_t *p, int timeout_ms)
 {
     zmq_pollitem_t item = {.socket = zsock_resolve(p->sock), .events = ZMQ_POLLIN};
     int64_t end = it_now_ms() + timeout_ms;
@@ -275,67 +275,67 @@ static wire_msg_t *recv_msg(peer_t *p, int timeout_ms)
     zframe_t *f = zframe_recv(p->sock);
     cr_assert_not_null(f);
     char err[160];
-    wire_msg_t *m = pw_decode(zframe_data(f), zframe_size(f), err, sizeof err);
+    alys_wire_msg_t *m = alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err);
     cr_assert_not_null(m, "the node's answer (%zu bytes) does not decode: %s", zframe_size(f), err);
     zframe_destroy(&f);
     return m;
 }
 
-static const char *describe(const wire_msg_t *m)
+static const char *describe(const alys_wire_msg_t *m)
 {
     static char buf[256];
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR)
         snprintf(buf, sizeof buf, "request %llu: error %d (%s)", (unsigned long long) m->request_id,
                  (int) m->error->code, m->error->message ? m->error->message : "");
     else
-        snprintf(buf, sizeof buf, "request %llu: %s", (unsigned long long) m->request_id, pw_body_name(m));
+        snprintf(buf, sizeof buf, "request %llu: %s", (unsigned long long) m->request_id, alys_wire_body_name(m));
     return buf;
 }
 
 /* The answer to request id: nothing else may arrive before it. */
-static wire_msg_t *answer(peer_t *p, uint64_t id)
+static alys_wire_msg_t *answer(peer_t *p, uint64_t id)
 {
-    wire_msg_t *m = recv_msg(p, ANSWER_MS);
+    alys_wire_msg_t *m = recv_msg(p, ANSWER_MS);
     cr_assert_not_null(m, "no answer to request %llu within %d ms", (unsigned long long) id, ANSWER_MS);
     cr_assert_eq(m->request_id, id, "waiting for request %llu, got %s", (unsigned long long) id,
                  describe(m));
     return m;
 }
 
-static void assert_error(wire_msg_t **m_p, wire_code_t code, const char *what)
+static void assert_error(alys_wire_msg_t **m_p, wire_code_t code, const char *what)
 {
-    wire_msg_t *m = *m_p;
+    alys_wire_msg_t *m = *m_p;
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR, "%s: want error %d, got %s", what,
                  (int) code, describe(m));
     cr_assert_eq(m->error->code, code, "%s: want error %d, got %s", what, (int) code, describe(m));
-    pw_free(m_p);
+    alys_wire_free(m_p);
 }
 
 static void expect_error(peer_t *p, uint64_t id, wire_code_t code, const char *what)
 {
-    wire_msg_t *m = answer(p, id);
+    alys_wire_msg_t *m = answer(p, id);
     assert_error(&m, code, what);
 }
 
 /* Status with our genesis; the node answers with its own Status. */
 static void handshake(peer_t *p)
 {
-    wire_msg_t *m = answer(p, send_status(p, s_chain.genesis_hash, "serve-it"));
+    alys_wire_msg_t *m = answer(p, send_status(p, s_chain.genesis_hash, "serve-it"));
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_STATUS, "handshake: %s", describe(m));
     const Alys__Wire__Status *st = m->status;
     cr_assert_eq(memcmp(st->genesis_hash.data, s_chain.genesis_hash, ALYS_HASH_LEN), 0);
     cr_assert_eq(st->head_height, s_chain.n);
     cr_assert_eq(st->head_hash.len, ALYS_HASH_LEN);
     cr_assert_eq(memcmp(st->head_hash.data, s_chain.head_hash, ALYS_HASH_LEN), 0);
-    cr_assert_eq(st->protocol_version, PW_PROTOCOL_VERSION);
-    pw_free(&m);
+    cr_assert_eq(st->protocol_version, ALYS_WIRE_PROTOCOL_VERSION);
+    alys_wire_free(&m);
 }
 
 /* Blocks [start, start + n) as chaingen wrote them, with that truncated flag. */
-static void assert_blocks_flag(wire_msg_t **m_p, uint64_t start, size_t n, bool truncated,
+static void assert_blocks_flag(alys_wire_msg_t **m_p, uint64_t start, size_t n, bool truncated,
                                const char *what)
 {
-    wire_msg_t *m = *m_p;
+    alys_wire_msg_t *m = *m_p;
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s: got %s", what, describe(m));
     const Alys__Wire__Blocks *b = m->blocks;
     cr_assert_eq(b->start, start, "%s: answer starts at %llu", what, (unsigned long long) b->start);
@@ -347,20 +347,20 @@ static void assert_blocks_flag(wire_msg_t **m_p, uint64_t start, size_t n, bool 
         cr_assert(b->blocks[i].len == want->len && memcmp(b->blocks[i].data, want->data, want->len) == 0,
                   "%s: block %llu differs from chaingen's", what, (unsigned long long) (start + i));
     }
-    char detail[PW_DETAIL_MAX];
-    cr_assert_eq(pw_check_blocks(b->blocks, n, start, (const uint8_t (*)[ALYS_HASH_LEN]) &s_chain.hash[start - 1],
-                                 n, NULL, detail, sizeof detail), PEER_OUTCOME_OK, "%s: %s", what, detail);
-    pw_free(m_p);
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_assert_eq(alys_wire_check_blocks(b->blocks, n, start, (const uint8_t (*)[ALYS_HASH_LEN]) &s_chain.hash[start - 1],
+                                 n, NULL, detail, sizeof detail), ALYS_WIRE_OK, "%s: %s", what, detail);
+    alys_wire_free(m_p);
 }
 
-static void assert_blocks(wire_msg_t **m_p, uint64_t start, size_t n, const char *what)
+static void assert_blocks(alys_wire_msg_t **m_p, uint64_t start, size_t n, const char *what)
 {
     assert_blocks_flag(m_p, start, n, false, what);
 }
 
-static void assert_headers(wire_msg_t **m_p, uint64_t start, size_t n, const char *what)
+static void assert_headers(alys_wire_msg_t **m_p, uint64_t start, size_t n, const char *what)
 {
-    wire_msg_t *m = *m_p;
+    alys_wire_msg_t *m = *m_p;
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_HEADERS, "%s: got %s", what, describe(m));
     const Alys__Wire__Headers *h = m->headers;
     cr_assert_eq(h->start, start, "%s: answer starts at %llu", what, (unsigned long long) h->start);
@@ -378,7 +378,7 @@ static void assert_headers(wire_msg_t **m_p, uint64_t start, size_t n, const cha
         cr_assert_eq(memcmp(got, s_chain.hash[start - 1 + i], ALYS_HASH_LEN), 0,
                      "%s: header %llu differs from chaingen's", what, (unsigned long long) (start + i));
     }
-    pw_free(m_p);
+    alys_wire_free(m_p);
 }
 
 /* An actor's pid from `alysctl status --json` (0 if none). */
@@ -420,12 +420,12 @@ static void wait_head_served(void)
     uint64_t height = 0;
     while (it_now_ms() < end) {
         uint64_t id = send_status(p, s_chain.genesis_hash, "serve-it-warmup");
-        wire_msg_t *m;
+        alys_wire_msg_t *m;
         while ((m = recv_msg(p, 1000)) && m->request_id != id)
-            pw_free(&m);
+            alys_wire_free(&m);
         bool done = m && m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS &&
                     (height = m->status->head_height) == s_chain.n;
-        pw_free(&m);
+        alys_wire_free(&m);
         if (done)
             break;
         it_sleep_ms(300);                        /* below the rate limit */
@@ -487,15 +487,15 @@ Test(serve, get_blocks_inside_the_chain_returns_exactly_the_asked_blocks_decoded
     peer_t *p = peer_open();
     handshake(p);
 
-    wire_msg_t *m = answer(p, send_range(p, false, 101, 50));
+    alys_wire_msg_t *m = answer(p, send_range(p, false, 101, 50));
     assert_blocks(&m, 101, 50, "GetBlocks 101+50");
 
     /* The whole chain in two answers (1024 blocks at most in one): it
      * links from the genesis to the head chaingen reported. */
     alys_hash_t prev;
     memcpy(prev, s_chain.genesis_hash, ALYS_HASH_LEN);
-    for (uint64_t start = 1; start <= CHAIN_BLOCKS; start += PW_MAX_BLOCKS) {
-        uint64_t count = CHAIN_BLOCKS - start + 1 < PW_MAX_BLOCKS ? CHAIN_BLOCKS - start + 1 : PW_MAX_BLOCKS;
+    for (uint64_t start = 1; start <= CHAIN_BLOCKS; start += ALYS_WIRE_MAX_BLOCKS) {
+        uint64_t count = CHAIN_BLOCKS - start + 1 < ALYS_WIRE_MAX_BLOCKS ? CHAIN_BLOCKS - start + 1 : ALYS_WIRE_MAX_BLOCKS;
         m = answer(p, send_range(p, false, start, (uint32_t) count));
         cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s", describe(m));
         cr_assert_eq(m->blocks->n_blocks, count);
@@ -548,7 +548,7 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
     bool seen[N] = {false};
     int served = 0, limited = 0;
     for (int k = 0; k < N; k++) {
-        wire_msg_t *m = recv_msg(p, ANSWER_MS);
+        alys_wire_msg_t *m = recv_msg(p, ANSWER_MS);
         cr_assert_not_null(m, "only %d of %d requests answered", k, N);
         cr_assert(m->request_id >= first && m->request_id < first + N, "stray answer %s", describe(m));
         int i = (int) (m->request_id - first);
@@ -566,7 +566,7 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
             assert_headers(&m, (uint64_t) (1 + i), 1, "a GetHeaders of the burst");
         else {
             cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_PEERS, "%s", describe(m));
-            pw_free(&m);
+            alys_wire_free(&m);
         }
     }
     int64_t elapsed = it_now_ms() - t0;
@@ -584,7 +584,7 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
     /* The limit is per peer: another one is served at once. */
     peer_t *q = peer_open();
     handshake(q);
-    wire_msg_t *m = answer(q, send_range(q, false, 7, 3));
+    alys_wire_msg_t *m = answer(q, send_range(q, false, 7, 3));
     assert_blocks(&m, 7, 3, "another peer during the flood");
 
     /* After the bucket's refill time (2 x rate tokens at rate per second),
@@ -611,7 +611,7 @@ Test(serve, a_flood_of_undecodable_frames_is_rate_limited_like_requests)
     /* Every answer is BAD_REQUEST; past the bucket there is no answer at
      * all (the node does not reply to a flood for free). */
     int answered = 0;
-    wire_msg_t *m;
+    alys_wire_msg_t *m;
     while ((m = recv_msg(p, QUIET_MS)) != NULL) {
         assert_error(&m, E_BAD_REQUEST, "an undecodable frame");
         answered++;
@@ -640,12 +640,12 @@ Test(serve, a_range_beyond_the_head_gets_not_found_or_the_part_up_to_the_head)
 
     /* Running past the head: what there is, not flagged truncated (the
      * requester sees SHORT), never a block above the head. */
-    wire_msg_t *m = answer(p, send_range(p, false, CHAIN_BLOCKS - 4, 10));
-    char detail[PW_DETAIL_MAX];
+    alys_wire_msg_t *m = answer(p, send_range(p, false, CHAIN_BLOCKS - 4, 10));
+    char detail[ALYS_WIRE_DETAIL_MAX];
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s", describe(m));
-    cr_assert_eq(pw_check_range(CHAIN_BLOCKS - 4, 10, m->blocks->start, m->blocks->n_blocks,
+    cr_assert_eq(alys_wire_check_range(CHAIN_BLOCKS - 4, 10, m->blocks->start, m->blocks->n_blocks,
                                 m->blocks->truncated, NULL, detail, sizeof detail),
-                 PEER_OUTCOME_SHORT, "%s", detail);
+                 ALYS_WIRE_SHORT, "%s", detail);
     assert_blocks(&m, CHAIN_BLOCKS - 4, 5, "GetBlocks head-4 + 10");
     m = answer(p, send_range(p, true, CHAIN_BLOCKS - 9, 2048));
     assert_headers(&m, CHAIN_BLOCKS - 9, 10, "GetHeaders head-9 + 2048");
@@ -655,21 +655,21 @@ Test(serve, a_count_above_the_per_request_bound_is_refused_with_bad_request_not_
 {
     peer_t *p = peer_open();
     handshake(p);
-    expect_error(p, send_range(p, false, 1, PW_MAX_BLOCKS + 1), E_BAD_REQUEST, "GetBlocks count 1025");
-    expect_error(p, send_range(p, true, 1, PW_MAX_HEADERS + 1), E_BAD_REQUEST, "GetHeaders count 2049");
+    expect_error(p, send_range(p, false, 1, ALYS_WIRE_MAX_BLOCKS + 1), E_BAD_REQUEST, "GetBlocks count 1025");
+    expect_error(p, send_range(p, true, 1, ALYS_WIRE_MAX_HEADERS + 1), E_BAD_REQUEST, "GetHeaders count 2049");
     expect_error(p, send_range(p, false, 1, UINT32_MAX), E_BAD_REQUEST, "GetBlocks count 2^32-1");
     expect_error(p, send_range(p, false, 1, 0), E_BAD_REQUEST, "GetBlocks count 0");
     expect_error(p, send_range(p, false, 0, 1), E_BAD_REQUEST, "GetBlocks start 0");
     /* At the bound: served in full (1024 blocks); 2048 headers from 1 are
      * the whole chain (1100), read from storage in two reads of <= 1024. */
-    wire_msg_t *m = answer(p, send_range(p, false, 1, PW_MAX_BLOCKS));
-    assert_blocks(&m, 1, PW_MAX_BLOCKS, "GetBlocks count 1024");
-    m = answer(p, send_range(p, true, 1, PW_MAX_HEADERS));
+    alys_wire_msg_t *m = answer(p, send_range(p, false, 1, ALYS_WIRE_MAX_BLOCKS));
+    assert_blocks(&m, 1, ALYS_WIRE_MAX_BLOCKS, "GetBlocks count 1024");
+    m = answer(p, send_range(p, true, 1, ALYS_WIRE_MAX_HEADERS));
     assert_headers(&m, 1, CHAIN_BLOCKS, "GetHeaders count 2048");
 }
 
 /* An encoded WireMsg (caller frees *out). */
-static size_t pack(const wire_msg_t *m, uint8_t **out)
+static size_t pack(const alys_wire_msg_t *m, uint8_t **out)
 {
     size_t len = alys__wire__wire_msg__get_packed_size(m);
     *out = malloc(len ? len : 1);
@@ -678,9 +678,9 @@ static size_t pack(const wire_msg_t *m, uint8_t **out)
     return len;
 }
 
-/* Send m packed by protobuf-c itself (bypassing pw_encode's bounds), less its
+/* Send m packed by protobuf-c itself (bypassing alys_wire_encode's bounds), less its
  * last `cut` bytes: how a broken or hostile peer's frames are made. */
-static void send_packed(peer_t *p, const wire_msg_t *m, size_t cut)
+static void send_packed(peer_t *p, const alys_wire_msg_t *m, size_t cut)
 {
     uint8_t *buf;
     size_t len = pack(m, &buf);
@@ -705,7 +705,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
         gb.start = 1;
         gb.count = 5;
-        wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         m.request_id = 77;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS;
         m.get_blocks = &gb;
@@ -717,7 +717,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
         st.protocol_version = 1;
         st.genesis_hash = (ProtobufCBinaryData){sizeof g, g};
-        wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         m.request_id = 78;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
         m.status = &st;
@@ -729,7 +729,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         nb.block.len = ALYS_MAX_BLOCK_BYTES + 1;
         nb.block.data = calloc(1, nb.block.len);
         cr_assert_not_null(nb.block.data);
-        wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         m.request_id = 79;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
         m.new_block = &nb;
@@ -746,7 +746,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         Alys__Wire__Peers pe = ALYS__WIRE__PEERS__INIT;
         pe.n_endpoints = EPS;
         pe.endpoints = eps;
-        wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         m.request_id = 80;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
         m.peers = &pe;
@@ -760,7 +760,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         /* A response where a request belongs (a Blocks nobody asked for). */
         Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
         b.start = 1;
-        wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         m.request_id = 81;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
         m.blocks = &b;
@@ -772,7 +772,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
      * undecodable frame; then that request is served as usual. */
     uint64_t id = send_range(p, false, 11, 5);
     int bad = 0;
-    wire_msg_t *m;
+    alys_wire_msg_t *m;
     while ((m = recv_msg(p, ANSWER_MS)) && m->request_id != id) {
         assert_error(&m, E_BAD_REQUEST, "an answer to a malformed frame");
         bad++;
@@ -790,14 +790,14 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         nb.block.len = ALYS_MAX_MSG_BYTES;
         nb.block.data = calloc(1, nb.block.len);
         cr_assert_not_null(nb.block.data);
-        wire_msg_t big = ALYS__WIRE__WIRE_MSG__INIT;
+        alys_wire_msg_t big = ALYS__WIRE__WIRE_MSG__INIT;
         big.request_id = 82;
         big.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
         big.new_block = &nb;
         uint8_t *buf;
         size_t len = pack(&big, &buf);
         cr_assert_gt(len, ALYS_MAX_MSG_BYTES);
-        cr_assert_null(pw_encode(&big), "pw_encode must refuse an over-size message");
+        cr_assert_null(alys_wire_encode(&big), "alys_wire_encode must refuse an over-size message");
         zactor_t *mon = zactor_new(zmonitor, p->sock);
         cr_assert_not_null(mon);
         zstr_sendx(mon, "LISTEN", "DISCONNECTED", NULL);
@@ -839,7 +839,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
             cr_assert(ours, "unexpected %s after the over-size frame", describe(m));
             cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s", describe(m));
             back = true;
-            pw_free(&m);
+            alys_wire_free(&m);
         }
     }
     cr_assert(back, "the node never answered again after the over-size frame");
@@ -864,7 +864,7 @@ Test(serve, a_storage_read_without_answer_gets_unavailable_never_silence)
      * heartbeat timeout (3 s); should it be restarted all the same, the
      * loop below waits for it. */
     cr_assert_eq(kill(storage, SIGSTOP), 0);
-    wire_msg_t *m = recv_msg(p, 0);
+    alys_wire_msg_t *m = recv_msg(p, 0);
     cr_assert_null(m);
     uint64_t id = send_range(p, false, 500, 10);
     m = recv_msg(p, ANSWER_MS);
@@ -927,7 +927,7 @@ Test(serve, a_status_with_another_genesis_is_refused_with_wrong_genesis_and_the_
     send_range(p, false, 1, 5);
     send_status(p, s_chain.genesis_hash, "serve-it-other");
     send_get_peers(p);
-    wire_msg_t *m = recv_msg(p, QUIET_MS);
+    alys_wire_msg_t *m = recv_msg(p, QUIET_MS);
     cr_assert_null(m, "a refused peer got an answer: %s", m ? describe(m) : "");
 
     int64_t end = it_now_ms() + 10000;
@@ -953,7 +953,7 @@ Test(serve, requests_before_the_handshake_get_bad_request)
     expect_error(p, send_range(p, true, 1, 5), E_BAD_REQUEST, "GetHeaders before Status");
     expect_error(p, send_get_peers(p), E_BAD_REQUEST, "GetPeers before Status");
     handshake(p);
-    wire_msg_t *m = answer(p, send_range(p, false, 1, 5));
+    alys_wire_msg_t *m = answer(p, send_range(p, false, 1, 5));
     assert_blocks(&m, 1, 5, "GetBlocks after Status");
 }
 
@@ -971,13 +971,13 @@ Test(serve_frame, an_answer_over_the_frame_limit_is_cut_at_a_block_with_truncate
     cr_assert_gt(total, ALYS_MAX_MSG_BYTES, "the chain is too small to overflow a frame");
 
     /* The whole chain does not fit in one frame: a prefix, truncated. */
-    wire_msg_t *m = answer(p, send_range(p, false, 1, BIG_BLOCKS));
+    alys_wire_msg_t *m = answer(p, send_range(p, false, 1, BIG_BLOCKS));
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s", describe(m));
     size_t n = m->blocks->n_blocks;
     bool partial = false;
-    char detail[PW_DETAIL_MAX];
-    cr_assert_eq(pw_check_range(1, BIG_BLOCKS, m->blocks->start, n, m->blocks->truncated, &partial,
-                                detail, sizeof detail), PEER_OUTCOME_OK, "%s", detail);
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_assert_eq(alys_wire_check_range(1, BIG_BLOCKS, m->blocks->start, n, m->blocks->truncated, &partial,
+                                detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
     cr_assert(partial && n >= 1 && n < BIG_BLOCKS, "%zu of %d blocks, truncated %d", n, BIG_BLOCKS,
               (int) m->blocks->truncated);
     cr_log_info("GetBlocks 1+%d: %zu blocks, truncated", BIG_BLOCKS, n);

@@ -4,7 +4,7 @@
 
 #include "bus.h"
 #include "faultproxy.h"
-#include "peer_wire.h"
+#include "wire/wire.h"
 #include "test_net_util.h"
 
 static chain_fx_t fx;
@@ -37,7 +37,7 @@ typedef struct {
     size_t   len;
 } frame_t;
 
-static frame_t pack(const wire_msg_t *m)
+static frame_t pack(const alys_wire_msg_t *m)
 {
     frame_t f = {.len = alys__wire__wire_msg__get_packed_size(m)};
     f.bytes = malloc(f.len);
@@ -52,7 +52,7 @@ static frame_t blocks_frame(uint64_t start, size_t n)
     b.start = start;
     b.n_blocks = n;
     b.blocks = &fx.blocks[start - 1];
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = 5;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
     m.blocks = &b;
@@ -70,7 +70,7 @@ static frame_t status_frame(uint64_t height)
     st.head_height = height;
     st.node_id = "nodeA";
     st.listen = "tcp://127.0.0.1:30411";
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = 9;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     m.status = &st;
@@ -78,11 +78,11 @@ static frame_t status_frame(uint64_t height)
 }
 
 /* The message the proxy sends on (its replacement or the original). */
-static wire_msg_t *passed(const frame_t *in, const fp_out_t *out)
+static alys_wire_msg_t *passed(const frame_t *in, const fp_out_t *out)
 {
     char err[160];
-    wire_msg_t *m = out->bytes ? pw_decode(out->bytes, out->len, err, sizeof err)
-                               : pw_decode(in->bytes, in->len, err, sizeof err);
+    alys_wire_msg_t *m = out->bytes ? alys_wire_decode(out->bytes, out->len, err, sizeof err)
+                               : alys_wire_decode(in->bytes, in->len, err, sizeof err);
     cr_assert_not_null(m, "%s", err);
     return m;
 }
@@ -140,13 +140,13 @@ Test(net_fault, status_always_names_the_proxy)
     frame_t in = status_frame(2000);
     fp_out_t out;
     fp_response(fp, "c", 1, in.bytes, in.len, &out);
-    wire_msg_t *m = passed(&in, &out);
+    alys_wire_msg_t *m = passed(&in, &out);
     cr_expect_str_eq(m->status->node_id, "nodeA/fp9");
     cr_expect_str_eq(m->status->listen, "tcp://127.0.0.1:9");
     cr_expect_eq(m->status->head_height, 2000, "height untouched");
     cr_expect_eq(memcmp(m->status->genesis_hash.data, s_genesis_hash, 32), 0, "genesis untouched");
     cr_expect(!out.drop);
-    pw_free(&m);
+    alys_wire_free(&m);
     free(out.bytes);
     free(in.bytes);
     fp_destroy(&fp);
@@ -159,11 +159,11 @@ Test(net_fault, wrong_genesis_rewrites_the_genesis_hash)
     frame_t in = status_frame(10);
     fp_out_t out;
     fp_response(fp, "c", 1, in.bytes, in.len, &out);
-    wire_msg_t *m = passed(&in, &out);
+    alys_wire_msg_t *m = passed(&in, &out);
     cr_expect_eq(m->status->genesis_hash.len, 32);
     cr_expect_neq(memcmp(m->status->genesis_hash.data, s_genesis_hash, 32), 0);
     cr_expect_eq(m->status->head_height, 10);
-    pw_free(&m);
+    alys_wire_free(&m);
     free(out.bytes);
     free(in.bytes);
     fp_destroy(&fp);
@@ -176,14 +176,14 @@ Test(net_fault, lie_height_far_and_near)
     frame_t in = status_frame(2000);
     fp_out_t out;
     fp_response(far, "c", 1, in.bytes, in.len, &out);
-    wire_msg_t *m = passed(&in, &out);
+    alys_wire_msg_t *m = passed(&in, &out);
     cr_expect_eq(m->status->head_height, FP_LIE_HEIGHT_VALUE);
-    pw_free(&m);
+    alys_wire_free(&m);
     free(out.bytes);
     fp_response(near, "c", 1, in.bytes, in.len, &out);
     m = passed(&in, &out);
     cr_expect_eq(m->status->head_height, 2500);
-    pw_free(&m);
+    alys_wire_free(&m);
     free(out.bytes);
     /* blocks are left alone */
     frame_t b = blocks_frame(1, 4);
@@ -280,10 +280,10 @@ Test(net_fault, status_requests_go_up_without_the_clients_address)
     frame_t in = status_frame(0);
     fp_out_t out;
     cr_expect(!fp_request(fp, in.bytes, in.len, &out));
-    wire_msg_t *m = passed(&in, &out);
+    alys_wire_msg_t *m = passed(&in, &out);
     cr_expect_str_eq(m->status->listen, "");
     cr_expect_str_eq(m->status->node_id, "nodeA", "the client keeps its name");
-    pw_free(&m);
+    alys_wire_free(&m);
     free(out.bytes);
     free(in.bytes);
     /* other requests go unchanged */
@@ -300,12 +300,12 @@ Test(net_fault, truncate_cuts_without_the_flag)
     frame_t b = blocks_frame(1, 12);
     fp_out_t out;
     fp_response(fp, "c", 1, b.bytes, b.len, &out);
-    wire_msg_t *m = passed(&b, &out);
+    alys_wire_msg_t *m = passed(&b, &out);
     cr_expect_eq(m->blocks->n_blocks, 6);
     cr_expect(!m->blocks->truncated);
-    cr_expect_eq(pw_check_range(1, 12, m->blocks->start, m->blocks->n_blocks, m->blocks->truncated,
-                                NULL, NULL, 0), PEER_OUTCOME_SHORT);
-    pw_free(&m);
+    cr_expect_eq(alys_wire_check_range(1, 12, m->blocks->start, m->blocks->n_blocks, m->blocks->truncated,
+                                NULL, NULL, 0), ALYS_WIRE_SHORT);
+    alys_wire_free(&m);
     free(out.bytes);
     /* a single block cannot be halved */
     frame_t one = blocks_frame(3, 1);
@@ -319,7 +319,7 @@ Test(net_fault, truncate_cuts_without_the_flag)
 /* ---- corruption ---------------------------------------------------------------- */
 
 /* Index of the one block that differs from the original range 1..n. */
-static size_t changed_block(const wire_msg_t *m, size_t n)
+static size_t changed_block(const alys_wire_msg_t *m, size_t n)
 {
     cr_assert_eq(m->blocks->n_blocks, n, "no block added or removed");
     size_t found = n, count = 0;
@@ -340,7 +340,7 @@ static const char *const s_resigned[] = {"parent_mismatch", "height_gap", "non_i
                                          "future_slot", "bad_nonce", "insufficient_balance",
                                          "state_root_mismatch"};
 
-static wire_msg_t *corrupted(const char *kind, size_t *at)
+static alys_wire_msg_t *corrupted(const char *kind, size_t *at)
 {
     char spec[64];
     snprintf(spec, sizeof spec, "corrupt:%s", kind);
@@ -350,7 +350,7 @@ static wire_msg_t *corrupted(const char *kind, size_t *at)
     fp_response(fp, "c", 1, b.bytes, b.len, &out);
     cr_assert_not_null(out.bytes, "%s: %s", kind, out.note);
     cr_expect_eq(fp_altered(fp), 1);
-    wire_msg_t *m = passed(&b, &out);
+    alys_wire_msg_t *m = passed(&b, &out);
     *at = changed_block(m, 12);
     free(out.bytes);
     free(b.bytes);
@@ -363,14 +363,14 @@ Test(net_fault, corrupt_stateless_kinds_fail_exactly_their_check)
     const alys_genesis_t *g = alys_chaingen_genesis(fx.gen);
     for (size_t k = 0; k < sizeof s_stateless / sizeof s_stateless[0]; k++) {
         size_t at;
-        wire_msg_t *m = corrupted(s_stateless[k], &at);
+        alys_wire_msg_t *m = corrupted(s_stateless[k], &at);
         alys_block_t b;
         alys_verdict_t v;
         cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v), 0);
         cr_expect(!alys_block_check_stateless(g, &b, &v), "%s passed", s_stateless[k]);
         cr_expect_str_eq(alys_block_error_name(v.code), s_stateless[k]);
         alys_block_clear(&b);
-        pw_free(&m);
+        alys_wire_free(&m);
     }
 }
 
@@ -378,11 +378,11 @@ Test(net_fault, corrupt_kinds_that_resign_pass_the_signature_checks)
 {
     /* Their change is re-signed, so the block is well signed but wrong in
      * one rule; the header hash changes, so a body fetched against verified
-     * headers is caught on arrival (pw_check_blocks). */
+     * headers is caught on arrival (alys_wire_check_blocks). */
     const alys_genesis_t *g = alys_chaingen_genesis(fx.gen);
     for (size_t k = 0; k < sizeof s_resigned / sizeof s_resigned[0]; k++) {
         size_t at;
-        wire_msg_t *m = corrupted(s_resigned[k], &at);
+        alys_wire_msg_t *m = corrupted(s_resigned[k], &at);
         alys_block_t b;
         alys_verdict_t v;
         cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v), 0);
@@ -390,10 +390,10 @@ Test(net_fault, corrupt_kinds_that_resign_pass_the_signature_checks)
         alys_hash_t h;
         alys_header_hash(&b.header, h);
         cr_expect_neq(memcmp(h, fx.hash[at], 32), 0, "%s: header changed", s_resigned[k]);
-        cr_expect_eq(pw_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
-                                     NULL, NULL, 0), PEER_OUTCOME_INVALID, "%s", s_resigned[k]);
+        cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
+                                     NULL, NULL, 0), ALYS_WIRE_INVALID, "%s", s_resigned[k]);
         alys_block_clear(&b);
-        pw_free(&m);
+        alys_wire_free(&m);
     }
 }
 
@@ -402,10 +402,10 @@ Test(net_fault, bad_tx_signature_keeps_the_header_hash)
     /* The tx root covers tx hashes without signatures: the header still
      * matches, only validation (BlockProcessor) can tell. */
     size_t at;
-    wire_msg_t *m = corrupted("bad_tx_signature", &at);
-    cr_expect_eq(pw_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
-                                 NULL, NULL, 0), PEER_OUTCOME_OK);
-    pw_free(&m);
+    alys_wire_msg_t *m = corrupted("bad_tx_signature", &at);
+    cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
+                                 NULL, NULL, 0), ALYS_WIRE_OK);
+    alys_wire_free(&m);
 }
 
 Test(net_fault, corrupt_encoding_kinds_do_not_decode)
@@ -413,11 +413,11 @@ Test(net_fault, corrupt_encoding_kinds_do_not_decode)
     const char *kinds[] = {"malformed", "oversize"};
     for (size_t k = 0; k < 2; k++) {
         size_t at;
-        wire_msg_t *m = corrupted(kinds[k], &at);
+        alys_wire_msg_t *m = corrupted(kinds[k], &at);
         size_t bad = 99;
-        cr_expect_eq(pw_check_blocks(m->blocks->blocks, 12, 1, NULL, 0, &bad, NULL, 0),
-                     PEER_OUTCOME_INVALID, "%s", kinds[k]);
+        cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1, NULL, 0, &bad, NULL, 0),
+                     ALYS_WIRE_INVALID, "%s", kinds[k]);
         cr_expect_eq(bad, at);
-        pw_free(&m);
+        alys_wire_free(&m);
     }
 }

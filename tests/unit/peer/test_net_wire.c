@@ -1,8 +1,9 @@
-/*  The wire protocol's pure parts (actors/peer_manager/peer_wire.c): the
+/*  The wire protocol's pure parts (common/wire/wire.c): the
  *  bounded decode, the request/response matching rules, and the content
  *  checks of blocks against their verified header hashes. */
 #include "bus.h"
-#include "peer_wire.h"
+#include "peer_table.h"
+#include "wire/wire.h"
 #include "test_net_util.h"
 
 /* ---- matching rules ---------------------------------------------------------- */
@@ -13,33 +14,33 @@ typedef struct {
     uint64_t resp_start;
     size_t   n;
     bool     truncated;
-    peer_outcome_kind_t want;
+    alys_wire_verdict_t want;
     bool     want_partial;
 } range_case_t;
 
 Test(net_wire, range_rules)
 {
     const range_case_t cases[] = {
-        {100, 10, 100, 10, false, PEER_OUTCOME_OK, false},         /* as asked */
-        {100, 10, 100, 10, true, PEER_OUTCOME_OK, false},          /* flag on a full answer: harmless */
-        {100, 10, 100, 11, false, PEER_OUTCOME_VIOLATION, false},  /* more than asked */
-        {100, 10, 100, 11, true, PEER_OUTCOME_VIOLATION, false},
-        {100, 10, 101, 10, false, PEER_OUTCOME_VIOLATION, false},  /* wrong start */
-        {100, 10, 99, 3, true, PEER_OUTCOME_VIOLATION, false},
-        {100, 10, 100, 4, false, PEER_OUTCOME_SHORT, false},       /* fewer, no reason */
-        {100, 10, 100, 4, true, PEER_OUTCOME_OK, true},            /* fewer, frame limit */
-        {100, 10, 0, 0, false, PEER_OUTCOME_SHORT, false},         /* nothing at all */
-        {100, 10, 100, 0, true, PEER_OUTCOME_VIOLATION, false},    /* empty "truncated" */
-        {100, 1, 100, 1, false, PEER_OUTCOME_OK, false},
+        {100, 10, 100, 10, false, ALYS_WIRE_OK, false},         /* as asked */
+        {100, 10, 100, 10, true, ALYS_WIRE_OK, false},          /* flag on a full answer: harmless */
+        {100, 10, 100, 11, false, ALYS_WIRE_VIOLATION, false},  /* more than asked */
+        {100, 10, 100, 11, true, ALYS_WIRE_VIOLATION, false},
+        {100, 10, 101, 10, false, ALYS_WIRE_VIOLATION, false},  /* wrong start */
+        {100, 10, 99, 3, true, ALYS_WIRE_VIOLATION, false},
+        {100, 10, 100, 4, false, ALYS_WIRE_SHORT, false},       /* fewer, no reason */
+        {100, 10, 100, 4, true, ALYS_WIRE_OK, true},            /* fewer, frame limit */
+        {100, 10, 0, 0, false, ALYS_WIRE_SHORT, false},         /* nothing at all */
+        {100, 10, 100, 0, true, ALYS_WIRE_VIOLATION, false},    /* empty "truncated" */
+        {100, 1, 100, 1, false, ALYS_WIRE_OK, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const range_case_t *c = &cases[i];
         bool partial = true;
-        char detail[PW_DETAIL_MAX] = "";
-        peer_outcome_kind_t k = pw_check_range(c->req_start, c->req_count, c->resp_start, c->n,
+        char detail[ALYS_WIRE_DETAIL_MAX] = "";
+        alys_wire_verdict_t k = alys_wire_check_range(c->req_start, c->req_count, c->resp_start, c->n,
                                                c->truncated, &partial, detail, sizeof detail);
-        cr_expect_eq(k, c->want, "case %zu: got %s want %s (%s)", i, peer_outcome_name(k),
-                     peer_outcome_name(c->want), detail);
+        cr_expect_eq(k, c->want, "case %zu: got %s want %s (%s)", i, peer_outcome_name((peer_outcome_kind_t) k),
+                     peer_outcome_name((peer_outcome_kind_t) c->want), detail);
         cr_expect_eq(partial, c->want_partial, "case %zu partial", i);
         cr_expect(detail[0] != '\0', "case %zu has a detail", i);
     }
@@ -56,13 +57,13 @@ TestSuite(net_blocks, .init = fx_setup, .fini = fx_teardown);
 
 Test(net_blocks, matching_blocks_pass_with_and_without_expected_hashes)
 {
-    char detail[PW_DETAIL_MAX];
-    cr_expect_eq(pw_check_blocks(fx.blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12, NULL,
-                                 detail, sizeof detail), PEER_OUTCOME_OK, "%s", detail);
-    cr_expect_eq(pw_check_blocks(fx.blocks + 4, 5, 5, (const uint8_t (*)[32]) &fx.hash[4], 5, NULL,
-                                 detail, sizeof detail), PEER_OUTCOME_OK, "%s", detail);
-    cr_expect_eq(pw_check_blocks(fx.blocks, 12, 1, NULL, 0, NULL, detail, sizeof detail),
-                 PEER_OUTCOME_OK, "%s", detail);
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12, NULL,
+                                 detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks + 4, 5, 5, (const uint8_t (*)[32]) &fx.hash[4], 5, NULL,
+                                 detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, NULL, 0, NULL, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s", detail);
 }
 
 Test(net_blocks, body_not_matching_its_verified_header_is_invalid_at_once)
@@ -71,14 +72,14 @@ Test(net_blocks, body_not_matching_its_verified_header_is_invalid_at_once)
     memcpy(expected, fx.hash, sizeof expected);
     expected[6][0] ^= 1;                   /* the verified header of height 7 says otherwise */
     size_t bad = 99;
-    char detail[PW_DETAIL_MAX];
-    cr_expect_eq(pw_check_blocks(fx.blocks, 12, 1, (const uint8_t (*)[32]) expected, 12, &bad,
-                                 detail, sizeof detail), PEER_OUTCOME_INVALID);
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, (const uint8_t (*)[32]) expected, 12, &bad,
+                                 detail, sizeof detail), ALYS_WIRE_INVALID);
     cr_expect_eq(bad, 6);
     cr_expect(strstr(detail, "block 7") != NULL, "%s", detail);
     /* A short answer is checked against the hashes of the heights it holds. */
-    cr_expect_eq(pw_check_blocks(fx.blocks, 6, 1, (const uint8_t (*)[32]) expected, 12, &bad,
-                                 detail, sizeof detail), PEER_OUTCOME_OK, "%s", detail);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 6, 1, (const uint8_t (*)[32]) expected, 12, &bad,
+                                 detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
 }
 
 Test(net_blocks, undecodable_block_is_invalid)
@@ -87,9 +88,9 @@ Test(net_blocks, undecodable_block_is_invalid)
     uint8_t junk[] = {0x0a, 0xff, 0xff, 0x01};   /* a field running past the end */
     blocks[1] = (ProtobufCBinaryData){sizeof junk, junk};
     size_t bad = 99;
-    char detail[PW_DETAIL_MAX];
-    cr_expect_eq(pw_check_blocks(blocks, 3, 1, NULL, 0, &bad, detail, sizeof detail),
-                 PEER_OUTCOME_INVALID);
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_expect_eq(alys_wire_check_blocks(blocks, 3, 1, NULL, 0, &bad, detail, sizeof detail),
+                 ALYS_WIRE_INVALID);
     cr_expect_eq(bad, 1);
     cr_expect(strstr(detail, "does not decode") != NULL, "%s", detail);
 }
@@ -98,31 +99,31 @@ Test(net_blocks, blocks_at_the_wrong_heights_are_invalid)
 {
     /* heights 2..4 served as if they started at 1 */
     size_t bad = 99;
-    char detail[PW_DETAIL_MAX];
-    cr_expect_eq(pw_check_blocks(fx.blocks + 1, 3, 1, NULL, 0, &bad, detail, sizeof detail),
-                 PEER_OUTCOME_INVALID);
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks + 1, 3, 1, NULL, 0, &bad, detail, sizeof detail),
+                 ALYS_WIRE_INVALID);
     cr_expect_eq(bad, 0);
 }
 
 Test(net_blocks, headers_checked_for_decoding_and_heights)
 {
-    char detail[PW_DETAIL_MAX];
-    cr_expect_eq(pw_check_headers(fx.headers, 12, 1, NULL, detail, sizeof detail), PEER_OUTCOME_OK,
+    char detail[ALYS_WIRE_DETAIL_MAX];
+    cr_expect_eq(alys_wire_check_headers(fx.headers, 12, 1, NULL, detail, sizeof detail), ALYS_WIRE_OK,
                  "%s", detail);
     size_t bad = 99;
-    cr_expect_eq(pw_check_headers(fx.headers + 2, 4, 2, &bad, detail, sizeof detail),
-                 PEER_OUTCOME_INVALID);
+    cr_expect_eq(alys_wire_check_headers(fx.headers + 2, 4, 2, &bad, detail, sizeof detail),
+                 ALYS_WIRE_INVALID);
     cr_expect_eq(bad, 0);
     ProtobufCBinaryData h[2] = {fx.headers[0], {3, (uint8_t *) "\x08\x80\x80"}};
-    cr_expect_eq(pw_check_headers(h, 2, 1, &bad, detail, sizeof detail), PEER_OUTCOME_INVALID);
+    cr_expect_eq(alys_wire_check_headers(h, 2, 1, &bad, detail, sizeof detail), ALYS_WIRE_INVALID);
     cr_expect_eq(bad, 1);
 }
 
 /* ---- bounded decode ---------------------------------------------------------- */
 
-static zframe_t *encode(const wire_msg_t *m)
+static zframe_t *encode(const alys_wire_msg_t *m)
 {
-    zframe_t *f = pw_encode(m);
+    zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
     return f;
 }
@@ -133,18 +134,18 @@ Test(net_blocks, blocks_roundtrip)
     b.start = 1;
     b.n_blocks = 12;
     b.blocks = fx.blocks;
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = 77;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
     m.blocks = &b;
     zframe_t *f = encode(&m);
     char err[128];
-    wire_msg_t *d = pw_decode(zframe_data(f), zframe_size(f), err, sizeof err);
+    alys_wire_msg_t *d = alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err);
     cr_assert_not_null(d, "%s", err);
     cr_expect_eq(d->request_id, 77);
     cr_expect_eq(d->blocks->n_blocks, 12);
-    cr_expect_str_eq(pw_body_name(d), "blocks");
-    pw_free(&d);
+    cr_expect_str_eq(alys_wire_body_name(d), "blocks");
+    alys_wire_free(&d);
     cr_expect_null(d);
     zframe_destroy(&f);
 }
@@ -154,21 +155,21 @@ Test(net_wire, decode_refuses_what_breaks_the_bounds)
     char err[160];
     /* garbage */
     uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
-    cr_expect_null(pw_decode(junk, sizeof junk, err, sizeof err));
+    cr_expect_null(alys_wire_decode(junk, sizeof junk, err, sizeof err));
     /* an over-size frame, refused before unpacking */
-    cr_expect_null(pw_decode(junk, (size_t) ALYS_MAX_MSG_BYTES + 1, err, sizeof err));
+    cr_expect_null(alys_wire_decode(junk, (size_t) ALYS_MAX_MSG_BYTES + 1, err, sizeof err));
     cr_expect(strstr(err, "exceeds") != NULL, "%s", err);
     /* more blocks than any request may ask */
-    ProtobufCBinaryData *many = calloc(PW_MAX_BLOCKS + 1, sizeof *many);
+    ProtobufCBinaryData *many = calloc(ALYS_WIRE_MAX_BLOCKS + 1, sizeof *many);
     cr_assert_not_null(many);
     Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
-    b.n_blocks = PW_MAX_BLOCKS + 1;
+    b.n_blocks = ALYS_WIRE_MAX_BLOCKS + 1;
     b.blocks = many;
-    wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
     m.blocks = &b;
     zframe_t *f = encode(&m);
-    cr_expect_null(pw_decode(zframe_data(f), zframe_size(f), err, sizeof err));
+    cr_expect_null(alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err));
     cr_expect(strstr(err, "too many") != NULL, "%s", err);
     zframe_destroy(&f);
     free(many);
@@ -179,12 +180,12 @@ Test(net_wire, decode_refuses_what_breaks_the_bounds)
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     m.status = &st;
     f = encode(&m);
-    cr_expect_null(pw_decode(zframe_data(f), zframe_size(f), err, sizeof err));
+    cr_expect_null(alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err));
     zframe_destroy(&f);
     /* no body at all */
-    wire_msg_t empty = ALYS__WIRE__WIRE_MSG__INIT;
+    alys_wire_msg_t empty = ALYS__WIRE__WIRE_MSG__INIT;
     f = encode(&empty);
-    cr_expect_null(pw_decode(zframe_data(f), zframe_size(f), err, sizeof err));
+    cr_expect_null(alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err));
     zframe_destroy(&f);
 }
 
@@ -192,33 +193,33 @@ Test(net_wire, fit_items_cuts_at_the_frame_limit)
 {
     size_t big = 3u * 1024 * 1024;
     ProtobufCBinaryData items[4] = {{big, NULL}, {big, NULL}, {big, NULL}, {10, NULL}};
-    cr_expect_eq(pw_fit_items(items, 4, 64, ALYS_MAX_MSG_BYTES), 2);
-    cr_expect_eq(pw_fit_items(items + 3, 1, 64, ALYS_MAX_MSG_BYTES), 1);
-    cr_expect_eq(pw_fit_items(items, 4, 64, 100), 0);
-    cr_expect_eq(pw_fit_items(items, 0, 64, 100), 0);
+    cr_expect_eq(alys_wire_fit_items(items, 4, 64, ALYS_MAX_MSG_BYTES), 2);
+    cr_expect_eq(alys_wire_fit_items(items + 3, 1, 64, ALYS_MAX_MSG_BYTES), 1);
+    cr_expect_eq(alys_wire_fit_items(items, 4, 64, 100), 0);
+    cr_expect_eq(alys_wire_fit_items(items, 0, 64, 100), 0);
 }
 
 Test(net_wire, names_and_endpoints)
 {
-    cr_expect(pw_valid_node_id("nodeA"));
-    cr_expect(pw_valid_node_id("@127.0.0.1:30303"));
-    cr_expect(!pw_valid_node_id(""));
-    cr_expect(!pw_valid_node_id(NULL));
-    cr_expect(!pw_valid_node_id("a b"));
-    cr_expect(!pw_valid_node_id("quote\""));
+    cr_expect(alys_wire_valid_node_id("nodeA"));
+    cr_expect(alys_wire_valid_node_id("@127.0.0.1:30303"));
+    cr_expect(!alys_wire_valid_node_id(""));
+    cr_expect(!alys_wire_valid_node_id(NULL));
+    cr_expect(!alys_wire_valid_node_id("a b"));
+    cr_expect(!alys_wire_valid_node_id("quote\""));
     char long_id[80];
     memset(long_id, 'x', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
-    cr_expect(!pw_valid_node_id(long_id));
-    cr_expect(pw_valid_endpoint("tcp://127.0.0.1:30303"));
-    cr_expect(pw_valid_endpoint("tcp://host.example:1"));
-    cr_expect(!pw_valid_endpoint("ipc:///tmp/x.sock"));
-    cr_expect(!pw_valid_endpoint("tcp://127.0.0.1"));
-    cr_expect(!pw_valid_endpoint("tcp://127.0.0.1:30x"));
-    cr_expect(!pw_valid_endpoint("tcp://:30303"));
-    cr_expect(!pw_valid_endpoint("tcp://a b:1"));
-    char id[PEER_ID_MAX];
-    pw_endpoint_id("tcp://127.0.0.1:30303", id, sizeof id);
+    cr_expect(!alys_wire_valid_node_id(long_id));
+    cr_expect(alys_wire_valid_endpoint("tcp://127.0.0.1:30303"));
+    cr_expect(alys_wire_valid_endpoint("tcp://host.example:1"));
+    cr_expect(!alys_wire_valid_endpoint("ipc:///tmp/x.sock"));
+    cr_expect(!alys_wire_valid_endpoint("tcp://127.0.0.1"));
+    cr_expect(!alys_wire_valid_endpoint("tcp://127.0.0.1:30x"));
+    cr_expect(!alys_wire_valid_endpoint("tcp://:30303"));
+    cr_expect(!alys_wire_valid_endpoint("tcp://a b:1"));
+    char id[ALYS_WIRE_ID_MAX];
+    alys_wire_endpoint_id("tcp://127.0.0.1:30303", id, sizeof id);
     cr_expect_str_eq(id, "@127.0.0.1:30303");
-    cr_expect(pw_valid_node_id(id));
+    cr_expect(alys_wire_valid_node_id(id));
 }

@@ -1,5 +1,5 @@
-/*  peer_wire.c: see peer_wire.h. */
-#include "peer_wire.h"
+/*  wire/wire.c: see wire.h. */
+#include "wire/wire.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,34 +33,34 @@ static const char *status_problem(const Alys__Wire__Status *s)
         return "status genesis hash is not 32 bytes";
     if (s->head_hash.len != 0 && s->head_hash.len != ALYS_HASH_LEN)
         return "status head hash is not 32 bytes";
-    if (str_len(s->node_id) > PW_MAX_TEXT || str_len(s->listen) > PW_MAX_TEXT)
+    if (str_len(s->node_id) > ALYS_WIRE_MAX_TEXT || str_len(s->listen) > ALYS_WIRE_MAX_TEXT)
         return "status text field too long";
     return NULL;
 }
 
 /* The protocol's bounds on a decoded message. NULL = within bounds. */
-static const char *bounds_problem(const wire_msg_t *m)
+static const char *bounds_problem(const alys_wire_msg_t *m)
 {
     switch (m->body_case) {
     case ALYS__WIRE__WIRE_MSG__BODY_STATUS:
         return m->status ? status_problem(m->status) : "empty status";
     case ALYS__WIRE__WIRE_MSG__BODY_HEADERS:
-        return items_problem(m->headers->headers, m->headers->n_headers, PW_MAX_HEADERS,
-                             PW_MAX_HEADER_BYTES);
+        return items_problem(m->headers->headers, m->headers->n_headers, ALYS_WIRE_MAX_HEADERS,
+                             ALYS_WIRE_MAX_HEADER_BYTES);
     case ALYS__WIRE__WIRE_MSG__BODY_BLOCKS:
-        return items_problem(m->blocks->blocks, m->blocks->n_blocks, PW_MAX_BLOCKS,
+        return items_problem(m->blocks->blocks, m->blocks->n_blocks, ALYS_WIRE_MAX_BLOCKS,
                              ALYS_MAX_BLOCK_BYTES);
     case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK:
         return m->new_block->block.len > ALYS_MAX_BLOCK_BYTES ? "new block too large" : NULL;
     case ALYS__WIRE__WIRE_MSG__BODY_PEERS:
-        if (m->peers->n_endpoints > PW_MAX_ENDPOINTS)
+        if (m->peers->n_endpoints > ALYS_WIRE_MAX_ENDPOINTS)
             return "too many endpoints";
         for (size_t i = 0; i < m->peers->n_endpoints; i++)
-            if (str_len(m->peers->endpoints[i]) >= PEER_ENDPOINT_MAX)
+            if (str_len(m->peers->endpoints[i]) >= ALYS_ENDPOINT_MAX)
                 return "endpoint too long";
         return NULL;
     case ALYS__WIRE__WIRE_MSG__BODY_ERROR:
-        return str_len(m->error->message) > PW_MAX_TEXT ? "error text too long" : NULL;
+        return str_len(m->error->message) > ALYS_WIRE_MAX_TEXT ? "error text too long" : NULL;
     case ALYS__WIRE__WIRE_MSG__BODY__NOT_SET:
         return "no body";
     default:
@@ -68,23 +68,23 @@ static const char *bounds_problem(const wire_msg_t *m)
     }
 }
 
-wire_msg_t *pw_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
+alys_wire_msg_t *alys_wire_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     bool oversize;
-    wire_msg_t *m = (wire_msg_t *) alys_pb_unpack_bounded(&alys__wire__wire_msg__descriptor, data, len,
-                                                          "WireMsg", &oversize, err, errlen);
+    alys_wire_msg_t *m = (alys_wire_msg_t *) alys_pb_unpack_bounded(
+        &alys__wire__wire_msg__descriptor, data, len, "WireMsg", &oversize, err, errlen);
     if (!m)
         return NULL;
     const char *problem = bounds_problem(m);
     if (problem) {
-        snprintf(err, errlen, "%s: %s", pw_body_name(m), problem);
-        pw_free(&m);
+        snprintf(err, errlen, "%s: %s", alys_wire_body_name(m), problem);
+        alys_wire_free(&m);
         return NULL;
     }
     return m;
 }
 
-void pw_free(wire_msg_t **msg_p)
+void alys_wire_free(alys_wire_msg_t **msg_p)
 {
     if (msg_p && *msg_p) {
         alys_pb_free(&(*msg_p)->base);
@@ -92,7 +92,7 @@ void pw_free(wire_msg_t **msg_p)
     }
 }
 
-zframe_t *pw_encode(const wire_msg_t *msg)
+zframe_t *alys_wire_encode(const alys_wire_msg_t *msg)
 {
     size_t len = alys__wire__wire_msg__get_packed_size(msg);
     if (len > ALYS_MAX_MSG_BYTES)
@@ -104,7 +104,7 @@ zframe_t *pw_encode(const wire_msg_t *msg)
     return frame;
 }
 
-const char *pw_body_name(const wire_msg_t *msg)
+const char *alys_wire_body_name(const alys_wire_msg_t *msg)
 {
     switch (msg->body_case) {
     case ALYS__WIRE__WIRE_MSG__BODY_STATUS: return "status";
@@ -131,7 +131,8 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-size_t pw_fit_items(const ProtobufCBinaryData *items, size_t count, size_t overhead, size_t limit)
+size_t alys_wire_fit_items(const ProtobufCBinaryData *items, size_t count, size_t overhead,
+                           size_t limit)
 {
     /* The items sit inside a length-delimited sub-message (Headers/Blocks)
      * inside WireMsg: reserve 16 bytes for those two tags and lengths. */
@@ -147,7 +148,8 @@ size_t pw_fit_items(const ProtobufCBinaryData *items, size_t count, size_t overh
 
 /* ---- checks ------------------------------------------------------------- */
 
-static void say(char *detail, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *detail, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *detail, size_t len, const char *fmt, ...)
 {
@@ -159,35 +161,35 @@ static void say(char *detail, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-peer_outcome_kind_t pw_check_range(uint64_t req_start, uint32_t req_count, uint64_t resp_start,
-                                   size_t n, bool truncated, bool *partial,
-                                   char *detail, size_t detail_len)
+alys_wire_verdict_t alys_wire_check_range(uint64_t req_start, uint32_t req_count,
+                                          uint64_t resp_start, size_t n, bool truncated,
+                                          bool *partial, char *detail, size_t detail_len)
 {
     if (partial)
         *partial = false;
     say(detail, detail_len, "ok");
     if (n > req_count) {
         say(detail, detail_len, "%zu items for a request of %u", n, req_count);
-        return PEER_OUTCOME_VIOLATION;
+        return ALYS_WIRE_VIOLATION;
     }
     if (n > 0 && resp_start != req_start) {
         say(detail, detail_len, "answer starts at %llu, asked %llu",
             (unsigned long long) resp_start, (unsigned long long) req_start);
-        return PEER_OUTCOME_VIOLATION;
+        return ALYS_WIRE_VIOLATION;
     }
     if (n == 0 && truncated) {
         say(detail, detail_len, "empty answer flagged truncated");
-        return PEER_OUTCOME_VIOLATION;
+        return ALYS_WIRE_VIOLATION;
     }
     if (n < req_count && !truncated) {
         say(detail, detail_len, "%zu of %u items, not truncated", n, req_count);
-        return PEER_OUTCOME_SHORT;
+        return ALYS_WIRE_SHORT;
     }
     if (n < req_count && partial) {
         *partial = true;
         say(detail, detail_len, "%zu of %u items, truncated at the frame limit", n, req_count);
     }
-    return PEER_OUTCOME_OK;
+    return ALYS_WIRE_OK;
 }
 
 static bool hash_differs(const alys_header_t *h, const uint8_t expected[ALYS_HASH_LEN])
@@ -197,9 +199,11 @@ static bool hash_differs(const alys_header_t *h, const uint8_t expected[ALYS_HAS
     return memcmp(got, expected, ALYS_HASH_LEN) != 0;
 }
 
-peer_outcome_kind_t pw_check_blocks(const ProtobufCBinaryData *blocks, size_t n, uint64_t start,
-                                    const uint8_t (*expected)[ALYS_HASH_LEN], size_t n_expected,
-                                    size_t *bad, char *detail, size_t detail_len)
+alys_wire_verdict_t alys_wire_check_blocks(const ProtobufCBinaryData *blocks, size_t n,
+                                           uint64_t start,
+                                           const uint8_t (*expected)[ALYS_HASH_LEN],
+                                           size_t n_expected, size_t *bad, char *detail,
+                                           size_t detail_len)
 {
     say(detail, detail_len, "ok");
     for (size_t i = 0; i < n; i++) {
@@ -210,7 +214,7 @@ peer_outcome_kind_t pw_check_blocks(const ProtobufCBinaryData *blocks, size_t n,
         alys_verdict_t v;
         if (alys_block_decode(blocks[i].data, blocks[i].len, &b, &v) != 0) {
             say(detail, detail_len, "block %llu does not decode: %s", h, v.detail);
-            return PEER_OUTCOME_INVALID;
+            return ALYS_WIRE_INVALID;
         }
         bool wrong_height = b.header.height != start + i;
         bool mismatch = expected && i < n_expected && hash_differs(&b.header, expected[i]);
@@ -218,18 +222,19 @@ peer_outcome_kind_t pw_check_blocks(const ProtobufCBinaryData *blocks, size_t n,
         alys_block_clear(&b);
         if (mismatch) {
             say(detail, detail_len, "block %llu does not match its verified header", h);
-            return PEER_OUTCOME_INVALID;
+            return ALYS_WIRE_INVALID;
         }
         if (wrong_height) {
             say(detail, detail_len, "block at position of height %llu has height %llu", h, got);
-            return PEER_OUTCOME_INVALID;
+            return ALYS_WIRE_INVALID;
         }
     }
-    return PEER_OUTCOME_OK;
+    return ALYS_WIRE_OK;
 }
 
-peer_outcome_kind_t pw_check_headers(const ProtobufCBinaryData *headers, size_t n, uint64_t start,
-                                     size_t *bad, char *detail, size_t detail_len)
+alys_wire_verdict_t alys_wire_check_headers(const ProtobufCBinaryData *headers, size_t n,
+                                            uint64_t start, size_t *bad, char *detail,
+                                            size_t detail_len)
 {
     say(detail, detail_len, "ok");
     for (size_t i = 0; i < n; i++) {
@@ -240,23 +245,23 @@ peer_outcome_kind_t pw_check_headers(const ProtobufCBinaryData *headers, size_t 
         alys_verdict_t v;
         if (alys_header_decode(headers[i].data, headers[i].len, &hd, &v) != 0) {
             say(detail, detail_len, "header %llu does not decode: %s", h, v.detail);
-            return PEER_OUTCOME_INVALID;
+            return ALYS_WIRE_INVALID;
         }
         if (hd.height != start + i) {
             say(detail, detail_len, "header at position of height %llu has height %llu", h,
                 (unsigned long long) hd.height);
-            return PEER_OUTCOME_INVALID;
+            return ALYS_WIRE_INVALID;
         }
     }
-    return PEER_OUTCOME_OK;
+    return ALYS_WIRE_OK;
 }
 
 /* ---- names -------------------------------------------------------------- */
 
-bool pw_valid_node_id(const char *id)
+bool alys_wire_valid_node_id(const char *id)
 {
     size_t n = str_len(id);
-    if (n == 0 || n >= PEER_ID_MAX)
+    if (n == 0 || n >= ALYS_WIRE_ID_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
@@ -268,10 +273,10 @@ bool pw_valid_node_id(const char *id)
     return true;
 }
 
-bool pw_valid_endpoint(const char *ep)
+bool alys_wire_valid_endpoint(const char *ep)
 {
     size_t n = str_len(ep);
-    if (n <= 6 || n >= PEER_ENDPOINT_MAX || strncmp(ep, "tcp://", 6) != 0)
+    if (n <= 6 || n >= ALYS_ENDPOINT_MAX || strncmp(ep, "tcp://", 6) != 0)
         return false;
     const char *colon = strrchr(ep + 6, ':');
     if (!colon || colon == ep + 6 || !colon[1])
@@ -285,11 +290,11 @@ bool pw_valid_endpoint(const char *ep)
     return true;
 }
 
-void pw_endpoint_id(const char *endpoint, char *out, size_t outlen)
+void alys_wire_endpoint_id(const char *endpoint, char *out, size_t outlen)
 {
     const char *e = endpoint ? endpoint : "";
     if (strncmp(e, "tcp://", 6) == 0)
         e += 6;
-    size_t room = outlen < PEER_ID_MAX ? outlen : PEER_ID_MAX;
+    size_t room = outlen < ALYS_WIRE_ID_MAX ? outlen : ALYS_WIRE_ID_MAX;
     snprintf(out, room, "@%s", e);
 }
