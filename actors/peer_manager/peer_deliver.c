@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "pm.h"
+#include "pm_mon.h"
 #include "util.h"
 
 #define DROPS_MAX 32
@@ -606,35 +607,7 @@ int pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
 
 zsock_t *pm_bp_monitor_new(zsock_t *bp)
 {
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://pm-bp-monitor-%p", (void *) bp);
-    if (zmq_socket_monitor(zsock_resolve(bp), ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
-        return NULL;
-    zsock_t *pair = zsock_new(ZMQ_PAIR);
-    if (!pair)
-        return NULL;
-    zsock_set_linger(pair, 0);
-    if (zsock_connect(pair, "%s", ep) != 0)
-        zsock_destroy(&pair);
-    return pair;
-}
-
-/* Event number of one monitor message (libzmq 4.x: frame 1 = u16 event +
- * u32 value, frame 2 = address), 0 if it is not one. */
-static int monitor_event(zsock_t *mon)
-{
-    zmsg_t *msg = zmsg_recv(mon);
-    if (!msg)
-        return 0;
-    int ev = 0;
-    zframe_t *head = zmsg_first(msg);
-    if (head && zframe_size(head) >= 6) {
-        uint16_t e;
-        memcpy(&e, zframe_data(head), sizeof e);
-        ev = e;
-    }
-    zmsg_destroy(&msg);
-    return ev;
+    return pm_mon_new(bp);
 }
 
 /* The processor restarted: what it held is gone. Resend in order. */
@@ -642,7 +615,7 @@ int pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
     pm_t *pm = arg;
-    int ev = monitor_event(sock);
+    int ev = pm_mon_event(sock);
     if (ev == ZMQ_EVENT_DISCONNECTED) {
         pm->bp_was_down = true;
     } else if (ev == ZMQ_EVENT_CONNECTED && pm->bp_was_down) {

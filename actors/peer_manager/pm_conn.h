@@ -1,0 +1,164 @@
+/*  pm_conn.h: PeerManager's outbound connections as a pure core: the
+ *  endpoint book (which endpoints we know and dial) and, per endpoint, the
+ *  connection state machine. No sockets, no clock: every input carries the
+ *  monotonic time, and every transition returns what the shell must do
+ *  (pm_conn_fx_t). tests/unit/peer/test_conn.c drives it directly.
+ *
+ *  States:
+ *    IDLE     known, not dialled yet, or waiting for its backoff
+ *    DIALING  our Status sent (the handshake), no answer yet
+ *    READY    handshake done: a connected peer
+ *    DOWN     was ready, lost: probed again with backoff until it answers
+ *    CLOSED   dropped for its score or banned: re-dialled when the peer
+ *             table allows (pm_conn_may_dial)
+ *    REFUSED  another genesis, bad handshake: looked at again after
+ *             PM_CONN_REFUSED_RETRY_MS
+ *    SELF     it was this node
+ *
+ *  Probes. A Status every PM_CONN_PROBE_EVERY_MS while connected; one not
+ *  answered within PM_CONN_PROBE_TIMEOUT_MS fails. A failed probe of a ready
+ *  peer costs it a timeout (PM_DO_CHARGE), like a swallowed request; two in
+ *  a row and it is DOWN. A peer that is not ready is probed with backoff:
+ *  100 ms doubling to PM_CONN_BACKOFF_MAX_MS (the first probe of a fresh
+ *  dial often fails only because TCP is not up yet: ZMQ_IMMEDIATE).
+ *
+ *  The link. ZeroMQ re-makes dropped TCP connections by itself, and a
+ *  socket monitor tells the shell when it does. A disconnect of a ready
+ *  peer (pm_conn_link_down), or a send to it that fails because nothing is
+ *  connected (pm_conn_send_failed: ZMQ_IMMEDIATE), is the link failing
+ *  under that peer: it goes DOWN at once and is charged one timeout
+ *  (PM_DO_LOST | PM_DO_CHARGE); the requests it had in flight are lost with
+ *  the link and are charged as timeouts by the shell (pm_cost.h). It is not
+ *  "nobody's fault". When the link is back (pm_conn_link_up) the next probe
+ *  goes at once, and an answer makes it READY again.
+ *
+ *  Ownership: pm_conns_new allocates the book, pm_conns_destroy(&self)
+ *  frees it and nulls the pointer. pm_conn_t pointers stay valid for the
+ *  book's life (slots are reused, never moved). Strings in pm_conn_fx_t are
+ *  static.
+ */
+#ifndef PM_CONN_H
+#define PM_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "peer_table.h"
+#include "wire/wire.h"
+
+#define PM_CONN_MAX               64
+#define PM_CONN_PROBE_EVERY_MS    1000
+#define PM_CONN_PROBE_TIMEOUT_MS  3000
+#define PM_CONN_DOWN_AFTER        2        /* failed probes in a row */
+#define PM_CONN_BACKOFF_MAX_MS    30000
+#define PM_CONN_PEERS_EVERY_MS    10000    /* GetPeers */
+#define PM_CONN_REFUSED_RETRY_MS  600000   /* another look at a refused endpoint */
+
+typedef enum {
+    PM_CONN_FREE = 0,
+    PM_CONN_IDLE,
+    PM_CONN_DIALING,
+    PM_CONN_READY,
+    PM_CONN_DOWN,
+    PM_CONN_CLOSED,
+    PM_CONN_REFUSED,
+    PM_CONN_SELF,
+} pm_conn_state_t;
+
+typedef struct {
+    pm_conn_state_t state;
+    char            endpoint[ALYS_ENDPOINT_MAX];
+    char            peer_id[ALYS_WIRE_ID_MAX];   /* "" until the first handshake */
+    bool            plugged;       /* the shell's socket is connected to endpoint */
+    uint64_t        probe_id;      /* outstanding Status, 0 = none */
+    int64_t         probe_sent;
+    int64_t         next_probe;
+    uint32_t        failures;      /* probes failed in a row */
+    int64_t         next_peers;
+    int64_t         refused_at;
+    char            reason[PEER_REASON_MAX];
+} pm_conn_t;
+
+/* What the shell does after a transition, in this order. */
+enum {
+    PM_DO_UNPLUG    = 1 << 0,  /* disconnect the socket from the endpoint */
+    PM_DO_LOST      = 1 << 1,  /* no longer live: end its requests (pm_cost
+                                * says how), the table marks it disconnected */
+    PM_DO_CHARGE    = 1 << 2,  /* record a timeout against peer_id (why) */
+    PM_DO_PLUG      = 1 << 3,  /* connect the socket, then pm_conn_plugged */
+    PM_DO_PROBE     = 1 << 4,  /* send a Status, then pm_conn_probe_sent or
+                                * pm_conn_send_failed */
+    PM_DO_GET_PEERS = 1 << 5,  /* send GetPeers (a request of the table) */
+};
+
+typedef struct {
+    unsigned    todo;          /* PM_DO_* */
+    bool        was_ready;     /* with LOST: tell SyncActor (PeerDisconnected) */
+    bool        link_lost;     /* with LOST: the link failed under it (its
+                                * requests are charged), not closed by us */
+    bool        dialing;       /* with PLUG/PROBE from IDLE/CLOSED/REFUSED: a
+                                * new dial (peer table: connecting) */
+    const char *why;           /* static; for logs, reports and the charge */
+} pm_conn_fx_t;
+
+/* ---- the endpoint book ---------------------------------------------------- */
+
+typedef struct pm_conns pm_conns_t;
+
+/* our_listen: this node's listen endpoint ("" = none), never dialled. */
+pm_conns_t *pm_conns_new(const char *our_listen);
+void        pm_conns_destroy(pm_conns_t **self_p);
+/* Learn an endpoint: its slot (new IDLE, or the one it already has), or -1
+ * when it is not tcp://HOST:PORT, is ours, or the book is full. */
+int         pm_conns_learn(pm_conns_t *self, const char *endpoint);
+pm_conn_t  *pm_conns_at(pm_conns_t *self, size_t slot);   /* NULL past the end */
+int         pm_conns_by_peer(const pm_conns_t *self, const char *peer_id);
+int         pm_conns_by_endpoint(const pm_conns_t *self, const char *endpoint);
+size_t      pm_conns_ready(const pm_conns_t *self);
+bool        pm_conns_is_ours(const pm_conns_t *self, const char *endpoint);
+
+/* ---- the state machine ---------------------------------------------------- */
+
+const char *pm_conn_state_name(pm_conn_state_t s);
+/* Backoff before the n-th probe of a peer that is not ready. */
+int64_t pm_conn_backoff(uint32_t failures);
+
+/* Whether an IDLE/CLOSED/REFUSED connection may be dialled now: its backoff
+ * passed, not banned (id or endpoint), a closed peer's score recovered,
+ * a refused endpoint waited long enough. wall_ms is unix ms (the table's). */
+bool pm_conn_may_dial(const pm_conn_t *c, peer_table_t *table, int64_t now, uint64_t wall_ms);
+
+/* Timers: dial when allowed (may_dial from pm_conn_may_dial), fail a probe
+ * past its timeout, probe when due, GetPeers when due. */
+pm_conn_fx_t pm_conn_tick(pm_conn_t *c, int64_t now, bool may_dial);
+/* The shell connected the socket (PM_DO_PLUG). */
+void pm_conn_plugged(pm_conn_t *c);
+/* A probe went out with wire id probe_id. */
+void pm_conn_probe_sent(pm_conn_t *c, uint64_t probe_id, int64_t now);
+/* A send (probe or request) failed: nothing connected (ZMQ_IMMEDIATE). */
+pm_conn_fx_t pm_conn_send_failed(pm_conn_t *c, int64_t now);
+/* The socket monitor: the TCP link dropped / is (re)connected. */
+pm_conn_fx_t pm_conn_link_down(pm_conn_t *c, int64_t now);
+void pm_conn_link_up(pm_conn_t *c, int64_t now);
+/* A Status answered our probe (request id probe_id). false = stale or not
+ * ours (ignore it). The handshake's checks are the caller's; then
+ * pm_conn_ready or pm_conn_refuse. */
+bool pm_conn_is_probe(const pm_conn_t *c, uint64_t request_id);
+/* The handshake passed: READY as peer_id. Returns true when it was not
+ * ready before (connected: PeerDiscovered, GetPeers at once). */
+bool pm_conn_ready(pm_conn_t *c, const char *peer_id, int64_t now);
+/* An error answered our probe (unavailable, rate limited): try later. */
+pm_conn_fx_t pm_conn_probe_error(pm_conn_t *c, int64_t now);
+/* We end it: CLOSED (score, ban), REFUSED (genesis, handshake), SELF. */
+pm_conn_fx_t pm_conn_close(pm_conn_t *c, const char *why);
+pm_conn_fx_t pm_conn_refuse(pm_conn_t *c, int64_t now, const char *why);
+pm_conn_fx_t pm_conn_self(pm_conn_t *c);
+/* The peer id for a handshake on slot by a node that calls itself node_id
+ * (valid: alys_wire_valid_node_id): its own id, unless a ready connection at
+ * another endpoint holds it, then "@host:port"; an id held by a connection
+ * that is not ready moves here. Written to id (ALYS_WIRE_ID_MAX). */
+void pm_conns_choose_id(pm_conns_t *self, size_t slot, const char *node_id, char *id, size_t idlen);
+
+#endif

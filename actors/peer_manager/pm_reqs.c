@@ -1,0 +1,126 @@
+/*  pm_reqs.c: see pm_reqs.h. */
+#include "pm_reqs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pending.h"
+
+struct pm_reqs {
+    alys_pending_t *pending;   /* payload: pm_req_t */
+};
+
+pm_reqs_t *pm_reqs_new(size_t capacity)
+{
+    pm_reqs_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pending = alys_pending_new(capacity, sizeof(pm_req_t));
+    if (!self->pending) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+static void free_expected(uint64_t corr_id, void *payload, void *arg)
+{
+    (void) corr_id;
+    (void) arg;
+    pm_req_clear(payload);
+}
+
+void pm_reqs_destroy(pm_reqs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pm_reqs_t *self = *self_p;
+    alys_pending_each(self->pending, free_expected, NULL);
+    alys_pending_destroy(&self->pending);
+    free(self);
+    *self_p = NULL;
+}
+
+bool pm_reqs_full(const pm_reqs_t *self)
+{
+    return alys_pending_count(self->pending) >= alys_pending_capacity(self->pending);
+}
+
+size_t pm_reqs_count(const pm_reqs_t *self)
+{
+    return alys_pending_count(self->pending);
+}
+
+int pm_reqs_add(pm_reqs_t *self, uint64_t wire_id, int64_t deadline, const pm_req_t *r)
+{
+    pm_req_t *slot = alys_pending_add(self->pending, wire_id, deadline);
+    if (!slot)
+        return -1;
+    *slot = *r;
+    return 0;
+}
+
+bool pm_reqs_take(pm_reqs_t *self, int conn, uint64_t wire_id, pm_req_t *out)
+{
+    const pm_req_t *r = alys_pending_find(self->pending, wire_id);
+    if (!r || r->conn != conn)
+        return false;
+    return alys_pending_take(self->pending, wire_id, out);
+}
+
+bool pm_reqs_expire(pm_reqs_t *self, int64_t now, pm_req_t *out)
+{
+    return alys_pending_expire(self->pending, now, NULL, out);
+}
+
+typedef struct {
+    int      conn;
+    uint64_t found;
+} by_conn_t;
+
+static void find_conn(uint64_t corr_id, void *payload, void *arg)
+{
+    by_conn_t *b = arg;
+    if (!b->found && ((const pm_req_t *) payload)->conn == b->conn)
+        b->found = corr_id;
+}
+
+bool pm_reqs_take_conn(pm_reqs_t *self, int conn, pm_req_t *out)
+{
+    by_conn_t b = {.conn = conn};
+    alys_pending_each(self->pending, find_conn, &b);
+    return b.found && alys_pending_take(self->pending, b.found, out);
+}
+
+void pm_req_clear(pm_req_t *r)
+{
+    if (r) {
+        free(r->expected);
+        memset(r, 0, sizeof *r);
+    }
+}
+
+int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
+                 const ProtobufCBinaryData *expected, size_t n_expected, char *why, size_t why_len)
+{
+    uint32_t max = kind == PM_REQ_HEADERS ? ALYS_WIRE_MAX_HEADERS : ALYS_WIRE_MAX_BLOCKS;
+    if (count == 0 || count > max || start == 0) {
+        snprintf(why, why_len, "bad request: count must be 1..%u and start >= 1", max);
+        return -1;
+    }
+    bool hashes_ok = n_expected == 0 || n_expected == count;
+    for (size_t i = 0; hashes_ok && i < n_expected; i++)
+        hashes_ok = expected[i].len == ALYS_HASH_LEN;
+    if (!hashes_ok) {
+        snprintf(why, why_len, "bad request: expected_hashes must be count 32-byte hashes");
+        return -1;
+    }
+    return 0;
+}
+
+uint32_t pm_req_timeout_ms(uint32_t asked, uint32_t adaptive)
+{
+    uint32_t ms = asked ? asked : adaptive;
+    return ms < PM_REQ_MAX_TIMEOUT_MS ? ms : PM_REQ_MAX_TIMEOUT_MS;
+}

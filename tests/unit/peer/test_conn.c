@@ -1,0 +1,265 @@
+/*  PeerManager's connection core (pm_conn.h) without sockets: the endpoint
+ *  book, dial, handshake, probes, down, backoff, re-dial, and the link
+ *  failing under a ready peer (socket monitor, failed send) charging it. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "peer_test_util.h"
+#include "pm_conn.h"
+
+#define EP "tcp://127.0.0.1:4000"
+
+static pm_conns_t *s_book;
+
+static void setup(void)
+{
+    s_book = pm_conns_new("tcp://127.0.0.1:9999");
+    cr_assert_not_null(s_book);
+}
+
+static void teardown(void)
+{
+    pm_conns_destroy(&s_book);
+    cr_assert_null(s_book);
+}
+
+TestSuite(conn, .init = setup, .fini = teardown);
+
+/* A connection dialled and handshaken at t: READY as "peer1", probe id 1 done. */
+static pm_conn_t *ready_conn(int64_t t)
+{
+    int slot = pm_conns_learn(s_book, EP);
+    cr_assert_geq(slot, 0);
+    pm_conn_t *c = pm_conns_at(s_book, (size_t) slot);
+    pm_conn_fx_t fx = pm_conn_tick(c, t, true);
+    cr_assert_eq(fx.todo, PM_DO_PLUG | PM_DO_PROBE);
+    cr_assert(fx.dialing);
+    pm_conn_plugged(c);
+    pm_conn_probe_sent(c, 1, t);
+    cr_assert(pm_conn_is_probe(c, 1));
+    cr_assert(pm_conn_ready(c, "peer1", t + 5));
+    cr_assert_eq(c->state, PM_CONN_READY);
+    return c;
+}
+
+Test(conn, book_learns_valid_endpoints_once_and_never_ours)
+{
+    int a = pm_conns_learn(s_book, EP);
+    cr_expect_geq(a, 0);
+    cr_expect_eq(pm_conns_learn(s_book, EP), a, "known endpoint keeps its slot");
+    cr_expect_eq(pm_conns_learn(s_book, "tcp://127.0.0.1:9999"), -1, "our own listen");
+    cr_expect_eq(pm_conns_learn(s_book, "ipc:///tmp/x"), -1, "not tcp://");
+    cr_expect_eq(pm_conns_learn(s_book, "tcp://bad host:1"), -1, "spaces");
+    cr_expect_eq(pm_conns_by_endpoint(s_book, EP), a);
+    cr_expect_eq(pm_conns_at(s_book, (size_t) a)->state, PM_CONN_IDLE);
+}
+
+Test(conn, book_is_bounded)
+{
+    char ep[64];
+    for (int i = 0; i < PM_CONN_MAX; i++) {
+        snprintf(ep, sizeof ep, "tcp://10.0.0.1:%d", 1000 + i);
+        cr_assert_geq(pm_conns_learn(s_book, ep), 0);
+    }
+    cr_expect_eq(pm_conns_learn(s_book, "tcp://10.0.0.2:1"), -1);
+}
+
+Test(conn, handshake_makes_ready_and_asks_for_peers)
+{
+    pm_conn_t *c = ready_conn(1000);
+    cr_expect_str_eq(c->peer_id, "peer1");
+    cr_expect_eq(pm_conns_ready(s_book), 1);
+    /* GetPeers at once after the handshake, then every PEERS_EVERY. */
+    pm_conn_fx_t fx = pm_conn_tick(c, 1005, false);
+    cr_expect(fx.todo & PM_DO_GET_PEERS);
+    fx = pm_conn_tick(c, 1006, false);
+    cr_expect_not(fx.todo & PM_DO_GET_PEERS);
+    /* A second answer while ready is not "newly" ready. */
+    pm_conn_probe_sent(c, 2, 2005);
+    cr_expect_not(pm_conn_ready(c, "peer1", 2010));
+}
+
+Test(conn, probes_every_second_while_ready)
+{
+    pm_conn_t *c = ready_conn(1000);
+    cr_expect_not(pm_conn_tick(c, 1005 + PM_CONN_PROBE_EVERY_MS - 1, false).todo & PM_DO_PROBE);
+    cr_expect(pm_conn_tick(c, 1005 + PM_CONN_PROBE_EVERY_MS, false).todo & PM_DO_PROBE);
+}
+
+Test(conn, stale_or_foreign_status_is_not_a_probe_answer)
+{
+    pm_conn_t *c = ready_conn(1000);
+    cr_expect_not(pm_conn_is_probe(c, 1), "already answered");
+    pm_conn_probe_sent(c, 7, 2000);
+    cr_expect_not(pm_conn_is_probe(c, 8));
+    cr_expect_not(pm_conn_is_probe(c, 0));
+    cr_expect(pm_conn_is_probe(c, 7));
+}
+
+Test(conn, swallowed_probe_of_a_ready_peer_is_charged)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_probe_sent(c, 2, 2000);
+    pm_conn_fx_t fx = pm_conn_tick(c, 2000 + PM_CONN_PROBE_TIMEOUT_MS - 1, false);
+    cr_expect_not(fx.todo & PM_DO_CHARGE, "not before the timeout");
+    fx = pm_conn_tick(c, 2000 + PM_CONN_PROBE_TIMEOUT_MS, false);
+    cr_expect(fx.todo & PM_DO_CHARGE, "a swallowed probe costs like a swallowed request");
+    cr_expect_not(fx.todo & PM_DO_LOST, "one miss is not down");
+    cr_expect_eq(c->state, PM_CONN_READY);
+}
+
+Test(conn, two_unanswered_probes_in_a_row_take_it_down)
+{
+    pm_conn_t *c = ready_conn(1000);
+    int64_t t = 2000;
+    pm_conn_probe_sent(c, 2, t);
+    t += PM_CONN_PROBE_TIMEOUT_MS;
+    pm_conn_tick(c, t, false);
+    t += PM_CONN_PROBE_EVERY_MS;
+    cr_assert(pm_conn_tick(c, t, false).todo & PM_DO_PROBE);
+    pm_conn_probe_sent(c, 3, t);
+    pm_conn_fx_t fx = pm_conn_tick(c, t + PM_CONN_PROBE_TIMEOUT_MS, false);
+    cr_expect_eq(fx.todo & (PM_DO_CHARGE | PM_DO_LOST), PM_DO_CHARGE | PM_DO_LOST);
+    cr_expect(fx.was_ready);
+    cr_expect_eq(c->state, PM_CONN_DOWN);
+}
+
+Test(conn, monitor_disconnect_of_a_ready_peer_is_down_and_charged_at_once)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_probe_sent(c, 2, 2000);
+    pm_conn_fx_t fx = pm_conn_link_down(c, 2100);
+    cr_expect_eq(fx.todo, PM_DO_LOST | PM_DO_CHARGE);
+    cr_expect(fx.was_ready, "SyncActor is told");
+    cr_expect(fx.link_lost, "its requests went with the link: charged");
+    cr_expect_eq(c->state, PM_CONN_DOWN);
+    cr_expect_eq(c->probe_id, 0, "the outstanding probe went with the link");
+    /* A second event of the same outage costs nothing more. */
+    cr_expect_eq(pm_conn_link_down(c, 2150).todo, 0);
+}
+
+Test(conn, send_failing_under_a_ready_peer_is_its_link_failing)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_fx_t fx = pm_conn_send_failed(c, 1500);
+    cr_expect_eq(fx.todo, PM_DO_LOST | PM_DO_CHARGE, "not nobody's fault");
+    cr_expect(fx.link_lost);
+    cr_expect_eq(c->state, PM_CONN_DOWN);
+    /* While down, more failures are not charged again. */
+    cr_expect_not(pm_conn_send_failed(c, 1600).todo & PM_DO_CHARGE);
+}
+
+Test(conn, down_peer_is_reprobed_with_backoff_and_at_once_when_the_link_is_back)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_link_down(c, 2000);
+    cr_expect_not(pm_conn_tick(c, 2000, false).todo & PM_DO_PROBE, "backoff first");
+    cr_expect(pm_conn_tick(c, 2000 + pm_conn_backoff(1), false).todo & PM_DO_PROBE);
+    /* Nobody there: the probe cannot go; the wait doubles. */
+    pm_conn_fx_t fx = pm_conn_send_failed(c, 2100);
+    cr_expect_not(fx.todo & (PM_DO_CHARGE | PM_DO_LOST));
+    cr_expect_eq(c->next_probe, 2100 + pm_conn_backoff(2));
+    /* The monitor says it is back: probe now, not after the backoff. */
+    pm_conn_link_up(c, 2150);
+    cr_expect(pm_conn_tick(c, 2150, false).todo & PM_DO_PROBE);
+    pm_conn_probe_sent(c, 9, 2150);
+    cr_expect(pm_conn_ready(c, "peer1", 2160), "re-dialled: ready again");
+    cr_expect_eq(c->failures, 0);
+}
+
+Test(conn, backoff_doubles_from_100ms_to_the_cap)
+{
+    cr_expect_eq(pm_conn_backoff(0), 100);
+    cr_expect_eq(pm_conn_backoff(1), 100);
+    cr_expect_eq(pm_conn_backoff(2), 200);
+    cr_expect_eq(pm_conn_backoff(3), 400);
+    cr_expect_eq(pm_conn_backoff(40), PM_CONN_BACKOFF_MAX_MS);
+}
+
+Test(conn, dial_that_is_not_answered_backs_off_without_charge)
+{
+    int slot = pm_conns_learn(s_book, EP);
+    pm_conn_t *c = pm_conns_at(s_book, (size_t) slot);
+    pm_conn_tick(c, 0, true);
+    pm_conn_plugged(c);
+    pm_conn_probe_sent(c, 1, 0);
+    pm_conn_fx_t fx = pm_conn_tick(c, PM_CONN_PROBE_TIMEOUT_MS, false);
+    cr_expect_not(fx.todo & (PM_DO_CHARGE | PM_DO_LOST));
+    cr_expect_eq(c->state, PM_CONN_DIALING);
+    cr_expect_eq(c->next_probe, PM_CONN_PROBE_TIMEOUT_MS + pm_conn_backoff(1));
+}
+
+Test(conn, probe_error_is_not_charged)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_probe_sent(c, 2, 2000);
+    pm_conn_fx_t fx = pm_conn_probe_error(c, 2001);
+    cr_expect_not(fx.todo & PM_DO_CHARGE, "it answered: busy, not silent");
+}
+
+Test(conn, close_and_refuse_unplug_and_end_requests)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_fx_t fx = pm_conn_close(c, "score");
+    cr_expect_eq(fx.todo, PM_DO_UNPLUG | PM_DO_LOST);
+    cr_expect(fx.was_ready);
+    cr_expect_not(fx.link_lost, "closed by us: its requests are not its fault");
+    cr_expect_eq(c->state, PM_CONN_CLOSED);
+    cr_expect_eq(pm_conn_close(c, "again").todo, 0, "closing twice does nothing");
+    fx = pm_conn_refuse(c, 5000, "wrong genesis");
+    cr_expect_eq(c->state, PM_CONN_REFUSED);
+    cr_expect_str_eq(c->reason, "wrong genesis");
+}
+
+Test(conn, self_is_never_dialled_again)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_fx_t fx = pm_conn_self(c);
+    cr_expect(fx.todo & PM_DO_UNPLUG);
+    cr_expect_eq(c->state, PM_CONN_SELF);
+    peer_table_config_t cfg;
+    peer_table_config_defaults(&cfg);
+    peer_table_t *t = table_with(&cfg);
+    cr_expect_not(pm_conn_may_dial(c, t, 1000000, T0));
+    cr_expect_eq(pm_conn_tick(c, 1000000, true).todo, 0);
+    peer_table_destroy(&t);
+}
+
+Test(conn, may_dial_respects_bans_backoff_and_refusal_wait)
+{
+    peer_table_config_t cfg;
+    peer_table_config_defaults(&cfg);
+    peer_table_t *t = table_with(&cfg);
+    int slot = pm_conns_learn(s_book, EP);
+    pm_conn_t *c = pm_conns_at(s_book, (size_t) slot);
+    cr_expect(pm_conn_may_dial(c, t, 0, T0), "fresh endpoint");
+    pm_conn_refuse(c, 0, "bad handshake");
+    cr_expect_not(pm_conn_may_dial(c, t, PM_CONN_REFUSED_RETRY_MS - 1, T0));
+    cr_expect(pm_conn_may_dial(c, t, PM_CONN_REFUSED_RETRY_MS, T0));
+    /* A banned endpoint is not dialled. */
+    cr_assert_eq(peer_table_add(t, "@127.0.0.1:4000", EP, T0), PEER_OK);
+    peer_action_t a = PEER_ACTION_NONE;
+    peer_table_blame_now(t, "@127.0.0.1:4000", PEER_OUTCOME_VIOLATION, "x", T0, &a);
+    cr_expect_not(pm_conn_may_dial(c, t, PM_CONN_REFUSED_RETRY_MS, T0 + 1));
+    peer_table_destroy(&t);
+}
+
+Test(conn, choose_id_moves_or_falls_back_to_the_endpoint)
+{
+    int a = pm_conns_learn(s_book, "tcp://10.0.0.1:1");
+    int b = pm_conns_learn(s_book, "tcp://10.0.0.2:2");
+    char id[ALYS_WIRE_ID_MAX];
+    pm_conns_choose_id(s_book, (size_t) a, "node", id, sizeof id);
+    cr_expect_str_eq(id, "node");
+    pm_conn_t *ca = pm_conns_at(s_book, (size_t) a);
+    pm_conn_ready(ca, id, 0);
+    /* The same node id from another endpoint while the first is ready. */
+    pm_conns_choose_id(s_book, (size_t) b, "node", id, sizeof id);
+    cr_expect_str_eq(id, "@10.0.0.2:2");
+    /* The first is no longer ready: the id moves. */
+    pm_conn_close(ca, "gone");
+    pm_conns_choose_id(s_book, (size_t) b, "node", id, sizeof id);
+    cr_expect_str_eq(id, "node");
+    cr_expect_str_eq(ca->peer_id, "");
+}
