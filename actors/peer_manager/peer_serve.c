@@ -5,28 +5,12 @@
 #include <string.h>
 
 #include "log.h"
-#include "rate_limit.h"
+#include "pm_admit.h"
 #include "util.h"
-
-#define ID_MAX 255
-
-typedef enum { CL_NEW = 0, CL_OK, CL_REFUSED } clstate_t;
-
-typedef struct {
-    bool      used;
-    uint8_t   id[ID_MAX];
-    size_t    id_len;
-    clstate_t state;
-    int64_t   last_seen;
-    int64_t   refused_at;
-    char      node_id[PEER_ID_MAX];
-    char      listen[PEER_ENDPOINT_MAX];
-    char      reason[PEER_REASON_MAX];
-} client_t;
 
 typedef struct {
     uint64_t             job_id;       /* 0 = free; the storage request's tag */
-    uint8_t              id[ID_MAX];   /* the client's routing id */
+    uint8_t              id[PM_CLIENT_ID_MAX];  /* the client's routing id */
     size_t               id_len;
     uint64_t             request_id;   /* the client's wire request id */
     bool                 headers;
@@ -41,7 +25,7 @@ struct ps {
     pm_t            *pm;
     zsock_t         *router;
     serve_limiter_t *limiter;
-    client_t        *clients;          /* PS_MAX_CLIENTS */
+    pm_clients_t    *clients;          /* PS_MAX_CLIENTS */
     job_t            jobs[PS_MAX_JOBS];
     uint64_t         next_job;
 };
@@ -57,7 +41,7 @@ ps_t *ps_new(pm_t *pm)
     const alys_config_t *cfg = pm->cfg;
     if (!cfg->listen[0])
         return self;                       /* not serving: nothing else to make */
-    self->clients = calloc(PS_MAX_CLIENTS, sizeof *self->clients);
+    self->clients = pm_clients_new(PS_MAX_CLIENTS);
     self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
     self->router = self->clients && self->limiter ? alys_router_bind(cfg->listen) : NULL;
     if (!self->router || alys_actor_add_reader(pm->actor, self->router, on_router, self) != 0) {
@@ -91,7 +75,7 @@ void ps_destroy(ps_t **self_p)
         zsock_destroy(&self->router);
     }
     serve_limiter_destroy(&self->limiter);
-    free(self->clients);
+    pm_clients_destroy(&self->clients);
     free(self);
     *self_p = NULL;
 }
@@ -131,71 +115,29 @@ static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t re
                     "Requests from peers answered with an error, by WireError code", 1);
 }
 
-/* ---- clients ----------------------------------------------------------------- */
+/* ---- the handshake ---------------------------------------------------------- */
 
-/* The client with this routing id; a new one takes a free slot, else the
- * least recently seen one. */
-static client_t *client_get(ps_t *self, const uint8_t *id, size_t id_len, int64_t now)
-{
-    client_t *victim = NULL;
-    for (size_t i = 0; i < PS_MAX_CLIENTS; i++) {
-        client_t *c = &self->clients[i];
-        if (c->used && c->id_len == id_len && memcmp(c->id, id, id_len) == 0) {
-            c->last_seen = now;
-            return c;
-        }
-        if (!c->used) {
-            if (!victim || victim->used)
-                victim = c;
-        } else if (!victim || (victim->used && c->last_seen < victim->last_seen)) {
-            victim = c;
-        }
-    }
-    *victim = (client_t){.used = true, .id_len = id_len, .last_seen = now};
-    memcpy(victim->id, id, id_len);
-    return victim;
-}
-
-static void refuse(ps_t *self, client_t *c, const char *why, int64_t now)
-{
-    c->state = CL_REFUSED;
-    c->refused_at = now;
-    snprintf(c->reason, sizeof c->reason, "%s", why);
-    log_warn("inbound peer %s (%s) refused: %s", c->node_id[0] ? c->node_id : "?",
-             c->listen[0] ? c->listen : "no listen endpoint", why);
-    self->pm->peerset_dirty = true;
-}
-
-static void on_status(ps_t *self, client_t *c, const alys_wire_msg_t *m, int64_t now)
+static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     pm_t *pm = self->pm;
-    const Alys__Wire__Status *st = m->status;
-    snprintf(c->node_id, sizeof c->node_id, "%s", alys_wire_valid_node_id(st->node_id) ? st->node_id : "?");
-    snprintf(c->listen, sizeof c->listen, "%s", alys_wire_valid_endpoint(st->listen) ? st->listen : "");
     Alys__Wire__Status ours;
-    if (!pm_status(pm, &ours)) {
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE,
-                   "starting: storage not answering yet");
-        return;
+    bool have = pm_status(pm, &ours);
+    pm_serve_t s = pm_admit_status(c, m->status, have, pm->genesis_hash, pm->table, pm_now(), now);
+    if (s.what == PM_SERVE_ERROR)
+        send_error(self, c->id, c->id_len, m->request_id, s.code, s.why);
+    if (s.refused) {
+        log_warn("inbound peer %s (%s) refused: %s", c->node_id[0] ? c->node_id : "?",
+                 c->listen[0] ? c->listen : "no listen endpoint", c->reason);
+        pm->peerset_dirty = true;
     }
-    if (memcmp(st->genesis_hash.data, pm->genesis_hash, ALYS_HASH_LEN) != 0) {
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__WRONG_GENESIS,
-                   "another genesis");
-        refuse(self, c, "wrong genesis", now);
+    if (s.what != PM_SERVE_STATUS)
         return;
-    }
-    const char *nid = c->node_id[0] != '?' ? c->node_id : NULL;
-    if (peer_table_is_banned(pm->table, nid, c->listen[0] ? c->listen : NULL, pm_now())) {
-        refuse(self, c, "banned", now);
-        return;
-    }
-    c->state = CL_OK;
     alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     r.status = &ours;
     send_to(self, c->id, c->id_len, &r);
-    if (c->listen[0])
+    if (s.learn)
         pn_learn_endpoint(pm, c->listen);
 }
 
@@ -319,7 +261,7 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
     job_clear(j);
 }
 
-static job_t *job_new(ps_t *self, const client_t *c, uint64_t request_id, bool headers,
+static job_t *job_new(ps_t *self, const pm_client_t *c, uint64_t request_id, bool headers,
                       uint64_t start, uint32_t count)
 {
     for (size_t i = 0; i < PS_MAX_JOBS; i++) {
@@ -334,34 +276,29 @@ static job_t *job_new(ps_t *self, const client_t *c, uint64_t request_id, bool h
     return NULL;
 }
 
-static void serve_range(ps_t *self, client_t *c, const alys_wire_msg_t *m, bool headers)
+static bool read_free(const ps_t *self)
 {
+    for (size_t i = 0; i < PS_MAX_JOBS; i++)
+        if (!self->jobs[i].job_id)
+            return true;
+    return false;
+}
+
+/* Admitted (pm_admit): read it from storage. */
+static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
+{
+    bool headers = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
     uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
-    uint32_t max = headers ? ALYS_WIRE_MAX_HEADERS : ALYS_WIRE_MAX_BLOCKS;
-    char why[96];
-    if (count == 0 || count > max || start == 0) {
-        snprintf(why, sizeof why, "count must be 1..%u and start >= 1", max);
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, why);
-        return;
-    }
-    if (start > self->pm->head_height) {
-        snprintf(why, sizeof why, "start %llu is above our head %llu", (unsigned long long) start,
-                 (unsigned long long) self->pm->head_height);
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND, why);
-        return;
-    }
     job_t *j = job_new(self, c, m->request_id, headers, start, count);
-    if (!j) {
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE,
-                   "too many reads in flight");
-        return;
-    }
-    if (job_read(self, j) != 0)
+    if (!j)
+        send_error(self, c->id, c->id_len, m->request_id,
+                   ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "too many reads in flight");
+    else if (job_read(self, j) != 0)
         job_fail(self, j, "storage not reachable");
 }
 
-static void serve_peers(ps_t *self, client_t *c, const alys_wire_msg_t *m)
+static void serve_peers(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
     const char *eps[ALYS_WIRE_MAX_ENDPOINTS];
     size_t n = pn_endpoints(self->pm, eps, ALYS_WIRE_MAX_ENDPOINTS);
@@ -375,7 +312,7 @@ static void serve_peers(ps_t *self, client_t *c, const alys_wire_msg_t *m)
     send_to(self, c->id, c->id_len, &r);
 }
 
-static void forward_new_block(ps_t *self, client_t *c, const alys_wire_msg_t *m)
+static void forward_new_block(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
     Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
     ProtobufCBinaryData block = m->new_block->block;
@@ -389,33 +326,19 @@ static void forward_new_block(ps_t *self, client_t *c, const alys_wire_msg_t *m)
         log_debug("cannot forward a new block from %s", c->node_id);
 }
 
-static void handle(ps_t *self, client_t *c, const alys_wire_msg_t *m, int64_t now)
+/* One frame from a client: m decoded, or NULL (err). */
+static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const char *err,
+                   int64_t now)
 {
-    if (c->state == CL_REFUSED) {
-        if (now - c->refused_at < PS_REFUSED_TTL_MS)
-            return;                        /* ignored thereafter */
-        c->state = CL_NEW;
-    }
-    if (!serve_limiter_allow(self->limiter, c->id, c->id_len, (uint64_t) now)) {
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED,
-                   "over the per-peer rate limit");
-        return;
-    }
-    if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS) {
-        on_status(self, c, m, now);
-        return;
-    }
-    if (c->state != CL_OK) {
-        send_error(self, c->id, c->id_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST,
-                   "handshake first: send Status");
-        return;
-    }
-    switch (m->body_case) {
-    case ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS: serve_range(self, c, m, true); break;
-    case ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS: serve_range(self, c, m, false); break;
-    case ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS: serve_peers(self, c, m); break;
-    case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK: forward_new_block(self, c, m); break;
-    default: break;                        /* responses have no business here */
+    pm_serve_t s = pm_admit(c, self->limiter, m, err, self->pm->head_height, read_free(self), now);
+    uint64_t request_id = m ? m->request_id : 0;
+    switch (s.what) {
+    case PM_SERVE_ERROR: send_error(self, c->id, c->id_len, request_id, s.code, s.why); break;
+    case PM_SERVE_STATUS: on_status(self, c, m, now); break;
+    case PM_SERVE_RANGE: serve_range(self, c, m); break;
+    case PM_SERVE_PEERS: serve_peers(self, c, m); break;
+    case PM_SERVE_NEW_BLOCK: forward_new_block(self, c, m); break;
+    default: break;
     }
 }
 
@@ -428,20 +351,15 @@ static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg)
         return 0;
     zframe_t *id = zmsg_first(msg);
     zframe_t *data = zmsg_next(msg);
-    if (zmsg_size(msg) == 2 && zframe_size(id) > 0 && zframe_size(id) <= ID_MAX) {
-        int64_t now = pm_mono();
-        client_t *c = client_get(self, zframe_data(id), zframe_size(id), now);
+    int64_t now = pm_mono();
+    pm_client_t *c = zmsg_size(msg) == 2
+                         ? pm_clients_get(self->clients, zframe_data(id), zframe_size(id), now)
+                         : NULL;
+    if (c) {
         char err[160];
         alys_wire_msg_t *m = alys_wire_decode(zframe_data(data), zframe_size(data), err, sizeof err);
-        if (m) {
-            handle(self, c, m, now);
-            alys_wire_free(&m);
-        } else if (c->state != CL_REFUSED
-                   && serve_limiter_allow(self->limiter, c->id, c->id_len, (uint64_t) now)) {
-            /* Garbage costs a token too, and past the limit gets no answer:
-             * otherwise a peer could make us reply to a flood for free. */
-            send_error(self, c->id, c->id_len, 0, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, err);
-        }
+        handle(self, c, m, err, now);
+        alys_wire_free(&m);
     }
     zmsg_destroy(&msg);
     return 0;
@@ -453,8 +371,8 @@ size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap)
     size_t n = 0;
     int64_t now = pm_mono();
     for (size_t i = 0; self && self->clients && i < PS_MAX_CLIENTS && n < cap; i++) {
-        const client_t *c = &self->clients[i];
-        if (!c->used || c->state != CL_REFUSED || now - c->refused_at >= PS_REFUSED_TTL_MS)
+        const pm_client_t *c = pm_clients_at(self->clients, i);
+        if (!pm_client_refused(c, now))
             continue;
         if (c->listen[0])
             snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->listen);

@@ -5,11 +5,13 @@
  *  own (genesis, head and checkpoint from StorageActor's cached Head, at
  *  most ~500 ms old); a Status with another genesis gets WireError
  *  WRONG_GENESIS and the client is refused: its later messages are ignored
- *  (for PS_REFUSED_TTL_MS, then it may try again) and it is listed as
+ *  (for PM_ADMIT_REFUSED_TTL_MS, then it may try again) and it is listed as
  *  "refused" by GetPeers. A client whose node id or listen endpoint is
  *  banned is ignored the same way. Before the handshake anything else gets
  *  BAD_REQUEST. A client's Status also tells us its listen endpoint, which
- *  the client side may dial (discovery without a round of GetPeers).
+ *  the client side may dial (discovery without a round of GetPeers). Every
+ *  one of these decisions is pm_admit.h's (pure, unit-tested); this file
+ *  moves the bytes and the storage reads.
  *
  *  Serving. GetHeaders (count 1..2048) and GetBlocks (count 1..1024) are read
  *  from StorageActor (GetBlocks, headers_only for headers; storage gives at
@@ -41,7 +43,6 @@
 
 #define PS_MAX_CLIENTS     1024
 #define PS_MAX_JOBS        64
-#define PS_REFUSED_TTL_MS  600000
 #define PS_STORAGE_CHUNK   1024     /* items per storage read (STORAGE_MAX_GET_BLOCKS) */
 
 #endif

@@ -357,6 +357,21 @@ group_control() {
 
 # ---- faults -------------------------------------------------------------------------------
 
+FAULT_REQUEST_TIMEOUT_MS=3000
+
+# faulty_penalised NODE PROXY_EP TIMEOUT_S: within TIMEOUT_S, the proxied
+# peer is banned, disconnected or refused by PeerManager, has a negative
+# score, or failures on record (error_rate > 0).
+faulty_penalised() {
+  local node=$1 ep=$2 deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    peer_states "$node" | awk -v ep="$ep" '$4 == ep && ($2 == "banned" || $2 == "disconnected" ||
+      $2 == "refused" || $3 < 0 || $5 > 0) {found = 1} END {exit !found}' && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 # fault_case KIND[=ARG] CHAIN: servers 1-2 honest, server 3 behind the proxy.
 fault_case() {
   local kind=${1%%=*} chain=$2 ppid pport node proxy_ep states arg=()
@@ -372,19 +387,24 @@ fault_case() {
   # gets work all along (with three, a processing-bound sync hands each
   # freed slot to the best-ranked idle peer, rarely the proxied one).
   ALYS_SYNC_START_PAUSED=1 start_fresh "fault-$tag" "$chain/genesis" \
-    "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" 'request_timeout_ms=3000' 'max_parallel_downloads=6'
+    "${SERVER_EPS[0]} ${SERVER_EPS[1]} $proxy_ep" "request_timeout_ms=$FAULT_REQUEST_TIMEOUT_MS" \
+    'max_parallel_downloads=6'
   node=$FRESH
   # A 3000-block sync takes a second or two: hold it until the faulty peer
   # is connected too, so that it gets its share of the ranges.
   hold_until_peers "$node" 3 5
   check "fault $kind: sync completes" alys_wait_synced "$node" 3000 120
   check "fault $kind: head and state root equal chaingen's" head_matches "$node" "$chain"
+  # The fault is charged when it happens (a dropped link: at once, by the
+  # socket monitor) or at the latest when what it swallowed times out (a
+  # request: request_timeout_ms; a Status probe: 3 s, twice to be down),
+  # which may be after Synced: wait for it that long, not one reading.
+  local faulty honest_bad
+  if faulty_penalised "$node" "$proxy_ep" $(( (FAULT_REQUEST_TIMEOUT_MS + 2 * 3000) / 1000 + 1 )); then
+    faulty=yes
+  fi
   states=$(peer_states "$node")
   diag "fault $kind: peers: $(tr '\n' ';' <<< "$states")"
-  # Penalised: banned or disconnected by PeerManager, a negative score, or
-  # failures on record (error_rate); honest: not banned, score >= 0.
-  local faulty honest_bad
-  faulty=$(awk -v ep="$proxy_ep" '$4 == ep && ($2 == "banned" || $2 == "disconnected" || $2 == "refused" || $3 < 0 || $5 > 0) {print "yes"; exit}' <<< "$states")
   honest_bad=$(awk -v ep="$proxy_ep" '$4 != ep && $4 != "" && ($2 == "banned" || $3 < 0) {print $1}' <<< "$states")
   case $kind in
     lie_height)
