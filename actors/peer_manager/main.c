@@ -4,8 +4,8 @@
  *  FetchBlocks, RangeVerdict, Penalise, GetPeers from anyone), DEALERs to
  *  StorageActor, BlockProcessorActor and SyncActor, one DEALER per remote
  *  peer (peer_net.c) and the ROUTER at [network] listen (peer_serve.c).
- *  This file wires them to the modules and runs the timers; the logic lives
- *  in peer_table.c, peer_wire.c, peer_reorder.c and the modules in pm.h.
+ *  This file wires them to the modules and runs the timers; the decisions
+ *  live in the pure cores and the shell's layers are listed in pm.h.
  *
  *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config.
  */
@@ -65,7 +65,16 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
                              "peer_manager does not serve this peer message");
         break;
     }
+    pn_flush_closes(pm);                    /* what verdicts and penalties earned */
     return 0;
+}
+
+/* BatchProcessed: blame may close connections. */
+static int on_bp(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    int rc = pm_bp_on_reply(actor, sock, arg);
+    pn_flush_closes(arg);
+    return rc;
 }
 
 /* SyncActor sends us nothing on this socket; keep the pipe drained. */
@@ -95,7 +104,7 @@ static int on_fast(alys_actor_t *actor, void *arg)
 static int on_head(alys_actor_t *actor, void *arg)
 {
     (void) actor;
-    pm_storage_refresh_head(arg);
+    pm_deliver_refresh_head(arg);
     return 0;
 }
 
@@ -138,14 +147,15 @@ static int make_table(pm_t *pm)
     }
     pm->table = peer_table_new(&tc);
     pm->reorder = reorder_new(NULL);
-    return pm->table && pm->reorder ? 0 : -1;
+    pm->store = pm_storage_new();
+    return pm->table && pm->reorder && pm->store ? 0 : -1;
 }
 
 static int setup(pm_t *pm)
 {
     pm->storage = connect_to(pm, pm->cfg->ep_storage, pm_storage_on_reply);
     pm->sync = connect_to(pm, pm->cfg->ep_sync, on_sync);
-    pm->bp = connect_to(pm, pm->cfg->ep_block_processor, pm_bp_on_reply);
+    pm->bp = connect_to(pm, pm->cfg->ep_block_processor, on_bp);
     if (!pm->storage || !pm->sync || !pm->bp)
         return -1;
     pm->bp_mon = pm_bp_monitor_new(pm->bp);
@@ -166,7 +176,7 @@ static int setup(pm_t *pm)
     /* Counters exist from the start, so a dashboard shows 0, not "no data". */
     alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL, "Peers banned", 0);
     /* Ask at once: peers are dialled only after both answers. */
-    pm_storage_refresh_head(pm);
+    pm_deliver_refresh_head(pm);
     pm_bans_tick(pm);
     return 0;
 }
@@ -186,6 +196,7 @@ static void teardown(pm_t *pm)
             zsock_destroy(socks[i]);
         }
     }
+    pm_storage_destroy(&pm->store);
     reorder_destroy(&pm->reorder);
     peer_table_destroy(&pm->table);
 }

@@ -275,11 +275,15 @@ static void apply(pm_t *pm, int slot, pm_conn_fx_t fx, int64_t now)
         send_get_peers(pm, slot, now);
 }
 
-void pn_disconnect(pm_t *pm, const char *peer_id, const char *reason)
+void pn_flush_closes(pm_t *pm)
 {
-    int slot = pm_conns_by_peer(pm->net->book, peer_id);
-    if (slot >= 0)
-        apply(pm, slot, pm_conn_close(conn_at(pm, slot), reason), pm_mono());
+    /* A close may record (its requests end) and so queue more: drain. */
+    for (size_t i = 0; i < pm->n_closing; i++) {
+        int slot = pm_conns_by_peer(pm->net->book, pm->closing[i].peer_id);
+        if (slot >= 0)
+            apply(pm, slot, pm_conn_close(conn_at(pm, slot), pm->closing[i].why), pm_mono());
+    }
+    pm->n_closing = 0;
 }
 
 static void refuse(pm_t *pm, int slot, const char *why)
@@ -328,6 +332,7 @@ void pn_tick(pm_t *pm)
         pm_conn_t *c = conn_at(pm, i);
         apply(pm, i, pm_conn_tick(c, now, pm_conn_may_dial(c, pm->table, now, wall)), now);
     }
+    pn_flush_closes(pm);
 }
 
 /* ---- handshake ------------------------------------------------------------- */
@@ -705,6 +710,7 @@ static int on_conn(alys_actor_t *actor, zsock_t *sock, void *arg)
         }
     }
     zmsg_destroy(&msg);
+    pn_flush_closes(pm);
     return 0;
 }
 
@@ -722,6 +728,7 @@ static int on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
         apply(pm, slot, pm_conn_link_down(conn_at(pm, slot), now), now);
     else if (ev == ZMQ_EVENT_CONNECTED)
         pm_conn_link_up(conn_at(pm, slot), now);
+    pn_flush_closes(pm);
     return 0;
 }
 

@@ -1,16 +1,27 @@
-/*  pm.h: the PeerManagerActor process, shared by its I/O modules (private to
- *  actors/peer_manager; the pure logic is in peer_table.h, common wire/wire.h and
- *  peer_reorder.h).
+/*  pm.h: the PeerManagerActor's shell, shared by its I/O modules (private
+ *  to actors/peer_manager). Every decision is in a pure core that tests
+ *  drive without sockets: peer_table.h (scores, bans, blame, selection,
+ *  batch size, timeouts), pm_conn.h (connections), pm_cost.h (what an
+ *  outcome costs), pm_reqs.h (requests in flight), pm_admit.h (serving
+ *  admission), peer_reorder.h (the reorder buffer), rate_limit.h, and the
+ *  common wire/wire.h (codec and answer checks). The shell moves bytes:
  *
+ *  Layers: a module calls only modules below it (no cycles).
  *    main.c          actor set-up, mailbox dispatch (FetchHeaders,
- *                    FetchBlocks, RangeVerdict, Penalise, GetPeers), timers
- *    pm_storage.c    the StorageActor client: requests with deadlines, the
- *                    cached head/genesis (our Status), ban load and save
- *    peer_net.c      client side: one DEALER per remote peer, handshake,
- *                    Status refresh, peer exchange, fetches and their checks
- *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
- *                    BatchProcessed -> SyncActor, blame; messages to SyncActor
+ *                    FetchBlocks, RangeVerdict, Penalise, GetPeers), timers;
+ *                    after every event, pn_flush_closes
+ *    pm_peerset.c    the PeerSet for SyncActor and alysctl; peer gauges
  *    peer_serve.c    server side: the ROUTER at [network] listen
+ *    peer_net.c      client side: one DEALER per remote peer and its
+ *                    monitor, handshake, probes, peer exchange, fetches
+ *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
+ *                    BatchProcessed -> SyncActor, blame; our head
+ *    pm_record.c     outcomes on a peer's record and the action they earn
+ *                    (a close is queued: pm_close_later)
+ *    pm_storage.c    the StorageActor client: requests with deadlines
+ *                    (common/pending.h), our Status, ban load and save
+ *    pm_out.c        messages to SyncActor
+ *    pm_mon.c        socket monitors
  *
  *  Everything runs on the actor's one zloop thread; no locks.
  *
@@ -18,7 +29,7 @@
  *  (deadlines, RTT) uses the monotonic clock. pm_now() / pm_mono() read them.
  *
  *  Ownership: pm_t is made and freed by main.c; each module's state hangs
- *  off it (net, serve, reorder) and is freed by its *_destroy.
+ *  off it (store, net, serve, reorder) and is freed by its *_destroy.
  */
 #ifndef PM_H
 #define PM_H
@@ -31,19 +42,29 @@
 #include "chain/chain.h"
 #include "peer_reorder.h"
 #include "peer_table.h"
+#include "util.h"
 #include "wire/wire.h"
 
 #define PM_STORE_TIMEOUT_MS  2000     /* a storage request unanswered this long failed */
 #define PM_MAX_STORE_REQS    128      /* storage requests in flight */
 
+#define PM_CLOSING_MAX       64       /* connections to close after this event */
+
+typedef struct pm_store pm_store_t;   /* pm_storage.c */
 typedef struct pn pn_t;     /* peer_net.c */
 typedef struct ps ps_t;     /* peer_serve.c */
+
+typedef struct {
+    char peer_id[ALYS_WIRE_ID_MAX];
+    char why[PEER_REASON_MAX + 32];
+} pm_closing_t;
 
 typedef struct pm {
     alys_actor_t        *actor;
     const alys_config_t *cfg;
     peer_table_t        *table;
     reorder_t           *reorder;
+    pm_store_t          *store;
     pn_t                *net;
     ps_t                *serve;
     zsock_t             *storage;        /* DEALER -> StorageActor */
@@ -59,6 +80,8 @@ typedef struct pm {
     uint8_t              genesis_hash[ALYS_HASH_LEN];
     uint64_t             checkpoint;
     int64_t              head_at;        /* mono ms of the last Head */
+    bool                 head_asking;    /* a GetHead is in flight */
+    bool                 genesis_warned; /* "storage has no genesis" said once */
 
     /* Bans: loaded once from storage before any peer is dialled, saved on change. */
     bool                 bans_loaded;
@@ -73,12 +96,27 @@ typedef struct pm {
     int64_t              bp_reply_at;    /* mono ms of the last BatchProcessed */
     uint64_t             head_ask_seq;   /* reorder_seq() when GetHead was sent */
     bool                 bp_was_down;    /* the processor's socket disconnected */
+
+    /* Connections to close once the current event is handled (pm_record.c
+     * queues, peer_net.c closes): see pm_close_later. */
+    pm_closing_t         closing[PM_CLOSING_MAX];
+    size_t               n_closing;
 } pm_t;
 
-uint64_t pm_now(void);                   /* unix ms, for peer_table */
-int64_t  pm_mono(void);                  /* monotonic ms */
+static inline uint64_t pm_now(void) { return (uint64_t) alys_now_ms(); }  /* unix ms */
+static inline int64_t  pm_mono(void) { return alys_mono_ms(); }           /* monotonic ms */
+
+/* ---- pm_out.c --------------------------------------------------------------- */
+
+int  pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
+int  pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
+void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
+void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
 
 /* ---- pm_storage.c ---------------------------------------------------------- */
+
+pm_store_t *pm_storage_new(void);
+void        pm_storage_destroy(pm_store_t **self_p);
 
 /* reply is the storage answer (a StorageMsg or an Error body), or NULL when
  * the request timed out or could not be sent. Borrowed for the call. */
@@ -93,24 +131,25 @@ int  pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeo
 void pm_storage_cancel(pm_t *pm, void *arg);
 int  pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
 void pm_storage_tick(pm_t *pm);          /* deadlines */
-void pm_storage_refresh_head(pm_t *pm);  /* GetHead; every 500 ms */
+/* reply's StorageMsg if it is one of kind want, else NULL. */
+const Alys__Storage__StorageMsg *pm_storage_body(const alys_env_t *reply,
+                                                 Alys__Storage__StorageMsg__MsgCase want);
 void pm_bans_tick(pm_t *pm);             /* load once, then save when dirty */
 /* Our Status as a wire message (fields borrowed from pm). false until the
  * head and genesis are known. */
 bool pm_status(pm_t *pm, Alys__Wire__Status *out);
 
-/* ---- peer_deliver.c -------------------------------------------------------- */
+/* ---- pm_record.c --------------------------------------------------------- */
 
-int  pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
-int  pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
-void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
-void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
-/* The ordered PeerSet: eligible peers best first. all = also every other
- * table entry, every ban and every refused connection (alysctl peers).
- * Free with pm_peerset_free. */
-Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all);
-void pm_peerset_free(Alys__Peer__PeerSet **set_p);
-void pm_push_peerset(pm_t *pm, bool force);
+/* Record an outcome against a peer and carry out the action it earns
+ * (close: queued, ban: + save). kind OK/SHORT/TIMEOUT use peer_table_record,
+ * INVALID/VIOLATION blame at once. */
+void pm_record(pm_t *pm, const char *peer_id, const peer_outcome_t *o);
+void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const char *reason);
+/* Queue the close of peer_id's connection (pn_flush_closes carries it out). */
+void pm_close_later(pm_t *pm, const char *peer_id, const char *why);
+
+/* ---- peer_deliver.c -------------------------------------------------------- */
 
 /* A checked download [start, start + n) from peer_id for SyncActor's
  * request_id: into the reorder buffer, then to BlockProcessor in order.
@@ -121,21 +160,14 @@ int  pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t sta
                 const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered);
 void pm_deliver_pump(pm_t *pm);
 void pm_deliver_tick(pm_t *pm);
-/* Storage's head, asked at asked_at (mono ms) when the reorder buffer's
- * newest entry was seen_seq: ignored when a BatchProcessed arrived since
- * (it is fresher). */
-void pm_deliver_on_head(pm_t *pm, uint64_t head, int64_t asked_at, uint64_t seen_seq);
+/* Ask StorageActor for our head (every 500 ms): our Status, and the reorder
+ * buffer's floor (a Head older than the last BatchProcessed is ignored). */
+void pm_deliver_refresh_head(pm_t *pm);
 int  pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
 /* A PAIR socket carrying bp's connect/disconnect events (NULL on failure),
  * read by pm_bp_on_monitor. The caller destroys it before bp. */
 zsock_t *pm_bp_monitor_new(zsock_t *bp);
 int  pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
-
-/* Record an outcome against a peer and carry out the action it earns
- * (disconnect, ban + save). kind OK/SHORT/TIMEOUT use peer_table_record,
- * INVALID/VIOLATION blame at once. */
-void pm_record(pm_t *pm, const char *peer_id, const peer_outcome_t *o);
-void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const char *reason);
 void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v);
 void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p);
 
@@ -148,9 +180,9 @@ void  pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req);
 void  pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req);
 /* An endpoint heard of (inbound Status, Peers): dial it if new and allowed. */
 void  pn_learn_endpoint(pm_t *pm, const char *endpoint);
-/* Close the connection to peer_id (action or ban); it is re-dialled later
- * only if peer_table_may_connect allows. */
-void  pn_disconnect(pm_t *pm, const char *peer_id, const char *reason);
+/* Close the connections queued by pm_close_later (actions, bans); each is
+ * re-dialled later only if peer_table_may_connect allows. */
+void  pn_flush_closes(pm_t *pm);
 /* Endpoints of connected peers (for GetPeers answers): up to cap. */
 size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
 /* Endpoints known but not (or no longer) in the peer table, for listings:
@@ -172,5 +204,14 @@ void  ps_destroy(ps_t **self_p);
 void  ps_tick(pm_t *pm);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap);
+
+/* ---- pm_peerset.c ---------------------------------------------------------- */
+
+/* The ordered PeerSet: eligible peers best first. all = also every other
+ * table entry, every ban and every refused connection (alysctl peers).
+ * Free with pm_peerset_free. */
+Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all);
+void pm_peerset_free(Alys__Peer__PeerSet **set_p);
+void pm_push_peerset(pm_t *pm, bool force);
 
 #endif

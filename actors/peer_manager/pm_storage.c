@@ -9,71 +9,78 @@
 #include <string.h>
 
 #include "log.h"
+#include "pending.h"
 #include "pm.h"
 #include "util.h"
 
+/* One request's context in the pending table (common/pending.h). */
 typedef struct {
-    uint64_t     corr_id;       /* 0 = free slot */
     pm_store_cb *cb;
     void        *arg;
     uint64_t     tag;
-    int64_t      deadline;
 } store_req_t;
 
-static store_req_t s_reqs[PM_MAX_STORE_REQS];
-static bool s_head_pending;
-static bool s_bans_loading;
-static bool s_genesis_warned;
+struct pm_store {
+    alys_pending_t *pending;      /* store_req_t, PM_MAX_STORE_REQS */
+    bool            bans_loading;
+};
 
-uint64_t pm_now(void) { return (uint64_t) alys_now_ms(); }
-int64_t  pm_mono(void) { return alys_mono_ms(); }
-
-static alys_env_t storage_env(Alys__Storage__StorageMsg *msg)
+pm_store_t *pm_storage_new(void)
 {
-    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
-    env.storage = msg;
-    return env;
+    pm_store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pending = alys_pending_new(PM_MAX_STORE_REQS, sizeof(store_req_t));
+    if (!self->pending)
+        pm_storage_destroy(&self);
+    return self;
 }
 
-static store_req_t *free_req(void)
+void pm_storage_destroy(pm_store_t **self_p)
 {
-    for (size_t i = 0; i < PM_MAX_STORE_REQS; i++)
-        if (s_reqs[i].corr_id == 0)
-            return &s_reqs[i];
-    return NULL;
+    if (!self_p || !*self_p)
+        return;
+    alys_pending_destroy(&(*self_p)->pending);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+const Alys__Storage__StorageMsg *pm_storage_body(const alys_env_t *reply,
+                                                 Alys__Storage__StorageMsg__MsgCase want)
+{
+    if (!reply || reply->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE ||
+        reply->storage->msg_case != want)
+        return NULL;
+    return reply->storage;
 }
 
 int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeout_ms,
                        pm_store_cb *cb, void *arg, uint64_t tag)
 {
-    store_req_t *r = free_req();
-    if (!r || !pm->storage)
+    alys_pending_t *pending = pm->store->pending;
+    if (!pm->storage || alys_pending_count(pending) >= alys_pending_capacity(pending))
         return -1;
-    alys_env_t env = storage_env(msg);
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = msg;
     env.corr_id = alys_next_corr_id();
     if (alys_send(pm->storage, &env) != 0)
         return -1;
-    *r = (store_req_t){.corr_id = env.corr_id, .cb = cb, .arg = arg, .tag = tag,
-                       .deadline = pm_mono() + timeout_ms};
+    store_req_t *r = alys_pending_add(pending, env.corr_id, pm_mono() + timeout_ms);
+    if (!r)
+        return -1;                         /* cannot happen: checked above */
+    *r = (store_req_t){.cb = cb, .arg = arg, .tag = tag};
     return 0;
+}
+
+static bool has_arg(const void *payload, void *arg)
+{
+    return ((const store_req_t *) payload)->arg == arg;
 }
 
 void pm_storage_cancel(pm_t *pm, void *arg)
 {
-    (void) pm;
-    for (size_t i = 0; i < PM_MAX_STORE_REQS; i++)
-        if (s_reqs[i].corr_id && s_reqs[i].arg == arg)
-            s_reqs[i].corr_id = 0;
-}
-
-/* Take the request out of the table before its callback runs, so the
- * callback may issue new requests (and reuse the slot). */
-static void complete(pm_t *pm, store_req_t *r, const alys_env_t *reply)
-{
-    store_req_t copy = *r;
-    r->corr_id = 0;
-    copy.cb(pm, copy.arg, copy.tag, reply);
+    alys_pending_remove_if(pm->store->pending, has_arg, NULL, arg);
 }
 
 int pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
@@ -84,80 +91,23 @@ int pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
     int rc = alys_recv(sock, &env);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
-    for (size_t i = 0; env->reply && i < PM_MAX_STORE_REQS; i++) {
-        if (s_reqs[i].corr_id == env->corr_id) {
-            complete(pm, &s_reqs[i], env);
-            break;
-        }
-    }
+    /* Taken out of the table before its callback runs, so the callback may
+     * issue new requests; a late or duplicate reply finds nothing. */
+    store_req_t r;
+    if (env->reply && alys_pending_take(pm->store->pending, env->corr_id, &r))
+        r.cb(pm, r.arg, r.tag, env);
     alys_env_free(&env);
     return 0;
 }
 
 void pm_storage_tick(pm_t *pm)
 {
-    int64_t now = pm_mono();
-    for (size_t i = 0; i < PM_MAX_STORE_REQS; i++)
-        if (s_reqs[i].corr_id && now >= s_reqs[i].deadline)
-            complete(pm, &s_reqs[i], NULL);
+    store_req_t r;
+    while (alys_pending_expire(pm->store->pending, pm_mono(), NULL, &r))
+        r.cb(pm, r.arg, r.tag, NULL);
 }
 
-/* ---- head ------------------------------------------------------------------ */
-
-static const Alys__Storage__StorageMsg *storage_body(const alys_env_t *reply,
-                                                      Alys__Storage__StorageMsg__MsgCase want)
-{
-    if (!reply || reply->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE ||
-        reply->storage->msg_case != want)
-        return NULL;
-    return reply->storage;
-}
-
-static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
-{
-    (void) arg;
-    s_head_pending = false;
-    const Alys__Storage__StorageMsg *m = storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
-    if (!m)
-        return;
-    const Alys__Storage__Head *h = m->head;
-    if (h->genesis_hash.len != ALYS_HASH_LEN) {
-        if (!s_genesis_warned)
-            log_warn("storage has no genesis yet: not talking to peers until it has");
-        s_genesis_warned = true;
-        return;
-    }
-    if (!pm->have_head)
-        log_info("head %llu from storage; serving and dialling peers",
-                 (unsigned long long) h->height);
-    memcpy(pm->genesis_hash, h->genesis_hash.data, ALYS_HASH_LEN);
-    pm->checkpoint = h->last_checkpoint;
-    pm->head_at = pm_mono();
-    pm->have_head = true;
-    /* A BatchProcessed that arrived after we asked knows a fresher head. */
-    if ((int64_t) tag < pm->bp_reply_at)
-        return;
-    memset(pm->head_hash, 0, ALYS_HASH_LEN);
-    if (h->hash.len == ALYS_HASH_LEN)
-        memcpy(pm->head_hash, h->hash.data, ALYS_HASH_LEN);
-    pm->head_height = h->height;
-    pm_deliver_on_head(pm, h->height, (int64_t) tag, pm->head_ask_seq);
-}
-
-void pm_storage_refresh_head(pm_t *pm)
-{
-    if (s_head_pending)
-        return;
-    Alys__Storage__GetHead get = ALYS__STORAGE__GET_HEAD__INIT;
-    Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
-    msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
-    msg.get_head = &get;
-    uint64_t seq = reorder_seq(pm->reorder);
-    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, (uint64_t) pm_mono()) == 0) {
-        s_head_pending = true;
-        pm->head_ask_seq = seq;
-    }
-}
+/* ---- our Status ---------------------------------------------------------------- */
 
 bool pm_status(pm_t *pm, Alys__Wire__Status *out)
 {
@@ -193,8 +143,8 @@ static void on_bans_loaded(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *
 {
     (void) arg;
     (void) tag;
-    s_bans_loading = false;
-    const Alys__Storage__StorageMsg *m = storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
+    pm->store->bans_loading = false;
+    const Alys__Storage__StorageMsg *m = pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
     if (!m) {
         log_warn("cannot load the peer bans from storage (%s): retrying",
                  reply ? "error reply" : "no answer");
@@ -222,7 +172,7 @@ static void on_bans_saved(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *r
 {
     (void) arg;
     pm->bans_saving = false;
-    if (!storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS)) {
+    if (!pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS)) {
         log_warn("cannot save the peer bans (%s): retrying", reply ? "error reply" : "no answer");
         pm->bans_dirty = true;
         return;
@@ -266,14 +216,14 @@ out:
 void pm_bans_tick(pm_t *pm)
 {
     if (!pm->bans_loaded) {
-        if (s_bans_loading)
+        if (pm->store->bans_loading)
             return;
         Alys__Storage__GetPeerBans get = ALYS__STORAGE__GET_PEER_BANS__INIT;
         Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
         msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS;
         msg.get_peer_bans = &get;
         if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_bans_loaded, NULL, 0) == 0)
-            s_bans_loading = true;
+            pm->store->bans_loading = true;
         return;
     }
     /* Expired bans change the count too: the stored list follows. */
