@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "pm.h"
+#include "pm_judge.h"
 #include "pm_mon.h"
 #include "util.h"
 
@@ -65,10 +66,9 @@ void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v)
 void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p)
 {
     const char *peer = p->peer_id ? p->peer_id : "";
-    if (p->outcome == ALYS__PEER__OUTCOME__OK || p->outcome > ALYS__PEER__OUTCOME__VIOLATION)
-        return;                   /* NO_PEER, BUSY: nobody's fault */
-    peer_outcome_t o = {.kind = (peer_outcome_kind_t) p->outcome,
-                        .reason = p->reason && *p->reason ? p->reason : "penalised by sync"};
+    peer_outcome_t o = {.reason = p->reason && *p->reason ? p->reason : "penalised by sync"};
+    if (!pm_judge_penalty((int) p->outcome, &o.kind))
+        return;
     pm_record(pm, peer, &o);
 }
 
@@ -252,37 +252,12 @@ void pm_deliver_refresh_head(pm_t *pm)
 
 /* ---- from BlockProcessor ----------------------------------------------------- */
 
-static bool name_in(const char *name, const char *const *list)
-{
-    for (size_t i = 0; list[i]; i++)
-        if (strcmp(name, list[i]) == 0)
-            return true;
-    return false;
-}
-
-/* About the block's own bytes: nobody else's state or clock is involved. */
-static bool content_reason(const char *reason)
-{
-    static const char *const k[] = {"bad_proposer_signature", "wrong_proposer", "bad_tx_signature",
-                                    "tx_root_mismatch", "bad_timestamp", "bad_nonce",
-                                    "insufficient_balance", "state_root_mismatch", "malformed",
-                                    "oversize", "header_mismatch", NULL};
-    return reason && name_in(reason, k);
-}
-
-/* Linkage: the block's fault inside a chunk, the previous batch's at its start. */
-static bool linkage_reason(const char *reason)
-{
-    static const char *const k[] = {"parent_mismatch", "height_gap", "non_increasing_slot", NULL};
-    return reason && name_in(reason, k);
-}
-
 static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
 {
     reorder_result_t r = {.batch_id = bp->batch_id, .committed = bp->committed,
                           .head_height = bp->head_height, .failed = bp->failed,
                           .failed_height = bp->failed_height,
-                          .content_fault = content_reason(bp->reason)};
+                          .content_fault = pm_judge_refusal(bp->reason, 0, 0).content_fault};
     reorder_ref_t ref, drops[DROPS_MAX];
     size_t nd = 0;
     reorder_done_t done = reorder_on_processed(pm->reorder, &r, (uint64_t) pm_mono(), &ref, drops,
@@ -310,8 +285,7 @@ static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
         bo.failed_height = bp->failed_height;
         bo.reason = bp->reason;
         bo.detail = bp->detail;
-        bool own = content_reason(bp->reason) ||
-                   (linkage_reason(bp->reason) && bp->failed_height > ref.start);
+        bool own = pm_judge_refusal(bp->reason, bp->failed_height, ref.start).suspect;
         log_warn("block %llu from %s refused (%s: %s)%s", (unsigned long long) bp->failed_height,
                  ref.peer_id, bp->reason, bp->detail, own ? ": peer suspected" : "");
         if (own)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pm_judge.h"
 #include "pm_mon.h"
 #include "util.h"
 
@@ -404,25 +405,24 @@ static void on_status(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
     const Alys__Wire__Status *st = m->status;
     if (!pm_conn_is_probe(c, m->request_id))
         return;                            /* stale answer */
-    const char *node_id = st->node_id ? st->node_id : "";
-    if (memcmp(st->genesis_hash.data, pm->genesis_hash, ALYS_HASH_LEN) != 0) {
-        wrong_genesis(pm, slot, node_id);
-        return;
-    }
-    if (st->listen && pm_conns_is_ours(pm->net->book, st->listen) &&
-        strcmp(node_id, pm->cfg->node_name) == 0) {
+    char id[ALYS_WIRE_ID_MAX];
+    switch (pm_judge_status(st, pm->genesis_hash, pm->cfg->listen, pm->cfg->node_name)) {
+    case PM_HS_WRONG_GENESIS:
+        wrong_genesis(pm, slot, st->node_id);
+        break;
+    case PM_HS_SELF:
         apply(pm, slot, pm_conn_self(c), now);
         log_info("%s is this node: not a peer", c->endpoint);
-        return;
-    }
-    if (!alys_wire_valid_node_id(node_id)) {
+        break;
+    case PM_HS_BAD_ID:
         refuse(pm, slot, "handshake with an invalid node id");
-        return;
+        break;
+    default:
+        pm_conns_choose_id(pm->net->book, (size_t) slot, st->node_id, id, sizeof id);
+        if (table_admit(pm, slot, id))
+            now_ready(pm, slot, id, st, now);
+        break;
     }
-    char id[ALYS_WIRE_ID_MAX];
-    pm_conns_choose_id(pm->net->book, (size_t) slot, node_id, id, sizeof id);
-    if (table_admit(pm, slot, id))
-        now_ready(pm, slot, id, st, now);
 }
 
 static void on_status_error(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
@@ -548,24 +548,14 @@ static void observe_latency(pm_t *pm, const char *peer_id, uint32_t ms)
 
 static void on_headers(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, uint32_t latency)
 {
-    const Alys__Wire__Headers *h = m->headers;
-    char detail[ALYS_WIRE_DETAIL_MAX];
-    bool partial = false;
-    alys_wire_verdict_t k = alys_wire_check_range(r->start, r->count, h->start, h->n_headers,
-                                                  h->truncated, &partial, detail, sizeof detail);
-    if (k == ALYS_WIRE_OK)
-        k = alys_wire_check_headers(h->headers, h->n_headers, r->start, NULL, detail,
-                                    sizeof detail);
+    pm_verdict_t v = pm_judge_headers(r->start, r->count, m->headers);
     /* A latency sample only: header bytes and counts would skew the
      * bandwidth and blocks-per-request that batch sizes and timeouts use. */
-    peer_outcome_t o = {.kind = (peer_outcome_kind_t) k, .latency_ms = latency, .reason = detail};
+    peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .reason = v.detail};
     pm_record(pm, r->peer_id, &o);
-    /* Headers are only as good as SyncActor's verification: a short answer
-     * still carries them, it verifies what it got. */
-    bool data = k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT;
-    result_t res = {.outcome = (int) k, .headers = data ? h->headers : NULL,
-                    .n_headers = data ? h->n_headers : 0, .latency_ms = latency,
-                    .detail = detail};
+    result_t res = {.outcome = v.report, .headers = v.data ? m->headers->headers : NULL,
+                    .n_headers = v.data ? m->headers->n_headers : 0, .latency_ms = latency,
+                    .detail = v.detail};
     report(pm, r->kind, r->request_id, r->peer_id, r->start, &res);
 }
 
@@ -573,27 +563,17 @@ static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, siz
                       uint32_t latency)
 {
     const Alys__Wire__Blocks *b = m->blocks;
-    char detail[ALYS_WIRE_DETAIL_MAX];
-    bool partial = false;
     const uint8_t (*expected)[ALYS_HASH_LEN] = (const uint8_t (*)[ALYS_HASH_LEN]) r->expected;
-    alys_wire_verdict_t k = alys_wire_check_range(r->start, r->count, b->start, b->n_blocks,
-                                                  b->truncated, &partial, detail, sizeof detail);
-    if ((k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) &&
-        alys_wire_check_blocks(b->blocks, b->n_blocks, r->start, expected,
-                               r->expected ? r->count : 0, NULL, detail,
-                               sizeof detail) != ALYS_WIRE_OK)
-        k = ALYS_WIRE_INVALID;
-    peer_outcome_t o = {.kind = (peer_outcome_kind_t) k, .latency_ms = latency,
-                        .bytes = frame_len, .blocks = (uint32_t) b->n_blocks, .reason = detail};
+    pm_verdict_t v = pm_judge_blocks(r->start, r->count, expected, b);
+    peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .bytes = frame_len,
+                        .blocks = (uint32_t) b->n_blocks, .reason = v.detail};
     pm_record(pm, r->peer_id, &o);
-    result_t res = {.outcome = (int) k, .latency_ms = latency, .bytes = frame_len,
-                    .detail = detail};
-    if ((k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) && b->n_blocks > 0) {
-        res.outcome = pm_deliver(pm, r->request_id, r->peer_id, r->start, b->blocks, b->n_blocks,
-                                 expected, &res.delivered);
-        if (res.outcome == ALYS__PEER__OUTCOME__OK && (k == ALYS_WIRE_SHORT || partial))
-            res.outcome = ALYS__PEER__OUTCOME__SHORT;  /* SyncActor fetches the rest */
-    }
+    result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
+    int delivered = ALYS__PEER__OUTCOME__OK;
+    if (v.data)
+        delivered = pm_deliver(pm, r->request_id, r->peer_id, r->start, b->blocks, b->n_blocks,
+                               expected, &res.delivered);
+    res.outcome = pm_judge_fetch_report(&v, delivered);
     report(pm, r->kind, r->request_id, r->peer_id, r->start, &res);
 }
 

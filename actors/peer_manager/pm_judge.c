@@ -1,0 +1,98 @@
+/*  pm_judge.c: see pm_judge.h. */
+#include "pm_judge.h"
+
+#include <string.h>
+
+#include "peer.pb-c.h"
+
+pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
+                        const char *our_listen, const char *our_name)
+{
+    /* The decoder checked the hash is 32 bytes (wire/wire.h). */
+    if (st->genesis_hash.len != ALYS_HASH_LEN ||
+        memcmp(st->genesis_hash.data, genesis, ALYS_HASH_LEN) != 0)
+        return PM_HS_WRONG_GENESIS;
+    const char *node_id = st->node_id ? st->node_id : "";
+    if (st->listen && our_listen && our_listen[0] && strcmp(st->listen, our_listen) == 0 &&
+        strcmp(node_id, our_name) == 0)
+        return PM_HS_SELF;
+    return alys_wire_valid_node_id(node_id) ? PM_HS_OK : PM_HS_BAD_ID;
+}
+
+pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__Headers *h)
+{
+    pm_verdict_t v = {0};
+    alys_wire_verdict_t k = alys_wire_check_range(start, count, h->start, h->n_headers,
+                                                  h->truncated, &v.partial, v.detail,
+                                                  sizeof v.detail);
+    if (k == ALYS_WIRE_OK)
+        k = alys_wire_check_headers(h->headers, h->n_headers, start, NULL, v.detail,
+                                    sizeof v.detail);
+    v.kind = (peer_outcome_kind_t) k;
+    v.report = (int) k;
+    /* Headers are only as good as SyncActor's verification: a short answer
+     * still carries them, it verifies what it got. */
+    v.data = k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT;
+    return v;
+}
+
+pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
+                             const uint8_t (*expected)[ALYS_HASH_LEN],
+                             const Alys__Wire__Blocks *b)
+{
+    pm_verdict_t v = {0};
+    alys_wire_verdict_t k = alys_wire_check_range(start, count, b->start, b->n_blocks,
+                                                  b->truncated, &v.partial, v.detail,
+                                                  sizeof v.detail);
+    /* A short answer's blocks are checked too: they are delivered. */
+    if ((k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) &&
+        alys_wire_check_blocks(b->blocks, b->n_blocks, start, expected, expected ? count : 0,
+                               NULL, v.detail, sizeof v.detail) != ALYS_WIRE_OK)
+        k = ALYS_WIRE_INVALID;
+    v.kind = (peer_outcome_kind_t) k;
+    v.report = (int) k;
+    v.data = (k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) && b->n_blocks > 0;
+    return v;
+}
+
+int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome)
+{
+    if (!v->data)
+        return v->report;
+    if (delivered_outcome == ALYS__PEER__OUTCOME__OK &&
+        (v->kind == PEER_OUTCOME_SHORT || v->partial))
+        return ALYS__PEER__OUTCOME__SHORT;  /* SyncActor fetches the rest */
+    return delivered_outcome;
+}
+
+static bool name_in(const char *name, const char *const *list)
+{
+    for (size_t i = 0; name && list[i]; i++)
+        if (strcmp(name, list[i]) == 0)
+            return true;
+    return false;
+}
+
+pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start)
+{
+    /* About the block's own bytes: nobody else's state or clock is involved. */
+    static const char *const content[] = {
+        "bad_proposer_signature", "wrong_proposer", "bad_tx_signature", "tx_root_mismatch",
+        "bad_timestamp", "bad_nonce", "insufficient_balance", "state_root_mismatch",
+        "malformed", "oversize", "header_mismatch", NULL};
+    /* Linkage: the block's fault inside a range, the previous batch's at its start. */
+    static const char *const linkage[] = {"parent_mismatch", "height_gap",
+                                          "non_increasing_slot", NULL};
+    pm_refusal_t r = {.content_fault = name_in(reason, content)};
+    r.suspect = r.content_fault || (name_in(reason, linkage) && failed_height > range_start);
+    return r;
+}
+
+bool pm_judge_penalty(int outcome, peer_outcome_kind_t *kind)
+{
+    if (outcome == ALYS__PEER__OUTCOME__OK || outcome < 0 ||
+        outcome > ALYS__PEER__OUTCOME__VIOLATION)
+        return false;                      /* NO_PEER, BUSY: nobody's fault */
+    *kind = (peer_outcome_kind_t) outcome;
+    return true;
+}

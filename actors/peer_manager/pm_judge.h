@@ -1,0 +1,75 @@
+/*  pm_judge.h: PeerManager's verdicts on what peers and BlockProcessor send
+ *  back, as pure functions (tests/unit/peer/test_judge.c):
+ *
+ *  Handshakes (pm_judge_status): another genesis -> WRONG_GENESIS (the
+ *  endpoint is banned as "@host:port"); our own listen endpoint and node
+ *  name -> SELF; a node id that is not 1..64 of [A-Za-z0-9._:@/-] ->
+ *  BAD_ID (refused); else OK.
+ *
+ *  Answers to GetHeaders/GetBlocks (pm_judge_headers / pm_judge_blocks):
+ *  the range rules, then the content rules of wire/wire.h. The verdict is
+ *  what the peer's record gets; what SyncActor hears differs in two ways:
+ *  headers of a short answer are still passed on (SyncActor verifies what
+ *  it got), and blocks of an OK or SHORT answer are delivered, a partial
+ *  (truncated at the frame limit) or short one reported SHORT so SyncActor
+ *  fetches the rest (pm_judge_fetch_report).
+ *
+ *  Refusals by BlockProcessor (pm_judge_refusal): a block refused for its
+ *  own bytes (signatures, roots, nonces, balances, size, header mismatch)
+ *  is a content fault, and its server is suspected; a linkage failure
+ *  (parent, height gap, slot order) is the block's own only inside its
+ *  range, at the range's first block it is the previous batch's; anything
+ *  else (future slot: our clock; internal errors) suspects no one.
+ *
+ *  Penalise from SyncActor (pm_judge_penalty): OK, NO_PEER and BUSY are
+ *  nobody's fault; TIMEOUT..VIOLATION are recorded as such.
+ */
+#ifndef PM_JUDGE_H
+#define PM_JUDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peer_table.h"
+#include "wire/wire.h"
+
+typedef enum {
+    PM_HS_OK = 0,
+    PM_HS_WRONG_GENESIS,
+    PM_HS_SELF,
+    PM_HS_BAD_ID,
+} pm_hs_t;
+
+/* ours: our genesis hash; our_listen ("" = none) and our_name. */
+pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
+                        const char *our_listen, const char *our_name);
+
+typedef struct {
+    peer_outcome_kind_t kind;     /* for the peer's record */
+    int                 report;   /* Alys__Peer__Outcome for SyncActor */
+    bool                partial;  /* OK but fewer than asked (frame limit) */
+    bool                data;     /* items to pass on (headers) / deliver (blocks) */
+    char                detail[ALYS_WIRE_DETAIL_MAX];
+} pm_verdict_t;
+
+pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__Headers *h);
+/* expected: count hashes or NULL. */
+pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
+                             const uint8_t (*expected)[ALYS_HASH_LEN],
+                             const Alys__Wire__Blocks *b);
+/* What SyncActor hears for blocks, once the reorder buffer answered
+ * delivered_outcome (OK, or BUSY when full) for the delivered ones. */
+int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome);
+
+typedef struct {
+    bool content_fault;           /* for the reorder buffer */
+    bool suspect;                 /* suspect the server for the failed block */
+} pm_refusal_t;
+
+pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start);
+
+/* Penalise: false = nobody's fault; else *kind for the record. */
+bool pm_judge_penalty(int outcome, peer_outcome_kind_t *kind);
+
+#endif
