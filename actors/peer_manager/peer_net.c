@@ -307,7 +307,7 @@ static void start_once(pm_t *pm)
 {
     pn_t *self = pm->net;
     /* Bans first: a banned bootstrap endpoint must not be dialled once. */
-    if (self->started || !pm->bans_loaded || !pm->have_head)
+    if (self->started || !pm->bans.loaded || !pm->have_head)
         return;
     self->started = true;
     for (uint32_t i = 0; i < pm->cfg->bootstrap_peer_count; i++) {
@@ -351,7 +351,7 @@ static void wrong_genesis(pm_t *pm, int slot, const char *node_id)
         peer_action_t action = PEER_ACTION_NONE;
         peer_table_blame_now(pm->table, id, PEER_OUTCOME_VIOLATION, why, now, &action);
         if (action == PEER_ACTION_BAN) {
-            pm->bans_dirty = true;
+            pm_bans_changed(&pm->bans);
             alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL,
                             "Peers banned", 1);
         }

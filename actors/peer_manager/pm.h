@@ -41,6 +41,7 @@
 #include "actor.h"
 #include "chain/chain.h"
 #include "peer_reorder.h"
+#include "pm_bans.h"
 #include "peer_table.h"
 #include "util.h"
 #include "wire/wire.h"
@@ -84,10 +85,7 @@ typedef struct pm {
     bool                 genesis_warned; /* "storage has no genesis" said once */
 
     /* Bans: loaded once from storage before any peer is dialled, saved on change. */
-    bool                 bans_loaded;
-    bool                 bans_dirty;
-    bool                 bans_saving;
-    size_t               bans_saved_count;
+    pm_bans_t            bans;
 
     /* PeerSet push to SyncActor: on change, and at least every 2 s. */
     bool                 peerset_dirty;

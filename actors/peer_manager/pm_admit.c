@@ -59,7 +59,8 @@ pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len
 
 bool pm_client_refused(const pm_client_t *c, int64_t now)
 {
-    return c->used && c->state == PM_CLIENT_REFUSED && now - c->refused_at < PM_ADMIT_REFUSED_TTL_MS;
+    return c->used && c->state == PM_CLIENT_REFUSED &&
+           now - c->refused_at < PM_ADMIT_REFUSED_TTL_MS;
 }
 
 static pm_serve_t error(Alys__Wire__WireError__Code code, const char *why)

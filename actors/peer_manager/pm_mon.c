@@ -8,7 +8,8 @@ zsock_t *pm_mon_new(zsock_t *sock)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://pm-monitor-%p", (void *) sock);
-    if (zmq_socket_monitor(zsock_resolve(sock), ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED;
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
         return NULL;
     zsock_t *pair = zsock_new(ZMQ_PAIR);
     if (!pair)

@@ -22,7 +22,6 @@ typedef struct {
 
 struct pm_store {
     alys_pending_t *pending;      /* store_req_t, PM_MAX_STORE_REQS */
-    bool            bans_loading;
 };
 
 pm_store_t *pm_storage_new(void)
@@ -143,27 +142,24 @@ static void on_bans_loaded(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *
 {
     (void) arg;
     (void) tag;
-    pm->store->bans_loading = false;
-    const Alys__Storage__StorageMsg *m = pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
-    if (!m) {
+    const Alys__Storage__StorageMsg *m =
+        pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
+    size_t n = m ? m->peer_bans->n_bans : 0;
+    n = n < PEER_MAX_BANS ? n : PEER_MAX_BANS;
+    peer_ban_t *bans = m ? calloc(n ? n : 1, sizeof *bans) : NULL;
+    if (!bans) {
         log_warn("cannot load the peer bans from storage (%s): retrying",
-                 reply ? "error reply" : "no answer");
+                 !m ? (reply ? "error reply" : "no answer") : "out of memory");
+        pm_bans_loaded(&pm->bans, false, 0, 0);
         return;
     }
-    size_t n = m->peer_bans->n_bans < PEER_MAX_BANS ? m->peer_bans->n_bans : PEER_MAX_BANS;
-    peer_ban_t *bans = calloc(n ? n : 1, sizeof *bans);
-    if (!bans)
-        return;
     size_t ok = 0;
     for (size_t i = 0; i < n; i++)
         if (ban_from_pb(m->peer_bans->bans[i], &bans[ok]))
             ok++;
     size_t imported = peer_table_import_bans(pm->table, bans, ok, pm_now());
     free(bans);
-    pm->bans_loaded = true;
-    /* Bans made before the load (none normally) must be saved with the rest. */
-    pm->bans_dirty = peer_table_ban_count(pm->table, pm_now()) != imported;
-    pm->bans_saved_count = imported;
+    pm_bans_loaded(&pm->bans, true, imported, peer_table_ban_count(pm->table, pm_now()));
     pm->peerset_dirty = true;
     log_info("loaded %zu active peer bans from storage", imported);
 }
@@ -171,13 +167,10 @@ static void on_bans_loaded(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *
 static void on_bans_saved(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
 {
     (void) arg;
-    pm->bans_saving = false;
-    if (!pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS)) {
+    bool ok = pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS) != NULL;
+    if (!ok)
         log_warn("cannot save the peer bans (%s): retrying", reply ? "error reply" : "no answer");
-        pm->bans_dirty = true;
-        return;
-    }
-    pm->bans_saved_count = (size_t) tag;
+    pm_bans_saved(&pm->bans, ok, (size_t) tag);
 }
 
 static void save_bans(pm_t *pm)
@@ -203,8 +196,7 @@ static void save_bans(pm_t *pm)
     msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS;
     msg.put_peer_bans = &put;
     if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_bans_saved, NULL, n) == 0) {
-        pm->bans_saving = true;
-        pm->bans_dirty = false;
+        pm_bans_sent(&pm->bans, PM_BANS_SAVE);
         log_info("saving %zu peer bans", n);
     }
 out:
@@ -215,20 +207,15 @@ out:
 
 void pm_bans_tick(pm_t *pm)
 {
-    if (!pm->bans_loaded) {
-        if (pm->store->bans_loading)
-            return;
+    pm_bans_do_t what = pm_bans_next(&pm->bans, peer_table_ban_count(pm->table, pm_now()));
+    if (what == PM_BANS_SAVE) {
+        save_bans(pm);
+    } else if (what == PM_BANS_LOAD) {
         Alys__Storage__GetPeerBans get = ALYS__STORAGE__GET_PEER_BANS__INIT;
         Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
         msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS;
         msg.get_peer_bans = &get;
         if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_bans_loaded, NULL, 0) == 0)
-            pm->store->bans_loading = true;
-        return;
+            pm_bans_sent(&pm->bans, PM_BANS_LOAD);
     }
-    /* Expired bans change the count too: the stored list follows. */
-    if (peer_table_ban_count(pm->table, pm_now()) != pm->bans_saved_count)
-        pm->bans_dirty = true;
-    if (pm->bans_dirty && !pm->bans_saving)
-        save_bans(pm);
 }
