@@ -473,23 +473,6 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
     return NULL;
 }
 
-/* Whether SyncActor's request can go to peer now: its ready, unbanned
- * connection's slot, or -1 with why. */
-static int usable(pm_t *pm, const char *peer, const char **why)
-{
-    int slot = pm_conns_by_peer(pm->net->book, peer);
-    pm_conn_t *c = slot >= 0 ? conn_at(pm, slot) : NULL;
-    if (!c || c->state != PM_CONN_READY) {
-        *why = c ? "peer not connected" : "unknown peer";
-        return -1;
-    }
-    if (peer_table_is_banned(pm->table, peer, c->endpoint, pm_now())) {
-        *why = "peer banned";
-        return -1;
-    }
-    return slot;
-}
-
 /* What FetchHeaders and FetchBlocks share. expected: the FetchBlocks
  * hashes (none for headers). */
 static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char *peer,
@@ -501,7 +484,7 @@ static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char 
     pm_cost_t cost = pm_cost_of(PM_END_NOT_READY, 0);
     pm_req_t r = {.kind = kind, .request_id = request_id, .start = start, .count = count};
     snprintf(r.peer_id, sizeof r.peer_id, "%s", peer);
-    int slot = usable(pm, peer, &why);
+    int slot = pm_conns_usable(pm->net->book, pm->table, peer, pm_now(), &why);
     if (slot < 0) {
     } else if (pm_reqs_full(pm->net->reqs)) {
         why = "too many requests in flight";

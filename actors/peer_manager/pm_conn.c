@@ -78,6 +78,22 @@ size_t pm_conns_ready(const pm_conns_t *self)
     return n;
 }
 
+int pm_conns_usable(const pm_conns_t *self, peer_table_t *table, const char *peer_id,
+                    uint64_t wall_ms, const char **why)
+{
+    int slot = pm_conns_by_peer(self, peer_id);
+    const pm_conn_t *c = slot >= 0 ? &self->conns[slot] : NULL;
+    if (!c || c->state != PM_CONN_READY) {
+        *why = c ? "peer not connected" : "unknown peer";
+        return -1;
+    }
+    if (peer_table_is_banned(table, peer_id, c->endpoint, wall_ms)) {
+        *why = "peer banned";
+        return -1;
+    }
+    return slot;
+}
+
 void pm_conns_choose_id(pm_conns_t *self, size_t slot, const char *node_id, char *id, size_t idlen)
 {
     pm_conn_t *c = &self->conns[slot];

@@ -117,6 +117,11 @@ pm_conn_t  *pm_conns_at(pm_conns_t *self, size_t slot);   /* NULL past the end *
 int         pm_conns_by_peer(const pm_conns_t *self, const char *peer_id);
 int         pm_conns_by_endpoint(const pm_conns_t *self, const char *endpoint);
 size_t      pm_conns_ready(const pm_conns_t *self);
+/* The slot a request for peer_id may go out on now: its connection is
+ * READY and neither its id nor its endpoint is banned. -1 with why
+ * ("unknown peer", "peer not connected", "peer banned": NO_PEER). */
+int         pm_conns_usable(const pm_conns_t *self, peer_table_t *table, const char *peer_id,
+                            uint64_t wall_ms, const char **why);
 bool        pm_conns_is_ours(const pm_conns_t *self, const char *endpoint);
 
 /* ---- the state machine ---------------------------------------------------- */

@@ -263,3 +263,26 @@ Test(conn, choose_id_moves_or_falls_back_to_the_endpoint)
     cr_expect_str_eq(id, "node");
     cr_expect_str_eq(ca->peer_id, "");
 }
+
+Test(conn, requests_go_only_to_ready_unbanned_peers)
+{
+    peer_table_config_t cfg;
+    peer_table_config_defaults(&cfg);
+    peer_table_t *t = table_with(&cfg);
+    const char *why = NULL;
+    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0, &why), -1);
+    cr_expect_str_eq(why, "unknown peer");
+    pm_conn_t *c = ready_conn(1000);
+    int slot = pm_conns_by_peer(s_book, "peer1");
+    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0, &why), slot);
+    pm_conn_link_down(c, 2000);
+    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0, &why), -1);
+    cr_expect_str_eq(why, "peer not connected", "down: SyncActor was told, not charged again");
+    pm_conn_ready(c, "peer1", 3000);
+    cr_assert_eq(peer_table_add(t, "peer1", EP, T0), PEER_OK);
+    peer_action_t a = PEER_ACTION_NONE;
+    peer_table_blame_now(t, "peer1", PEER_OUTCOME_VIOLATION, "x", T0, &a);
+    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0 + 1, &why), -1);
+    cr_expect_str_eq(why, "peer banned");
+    peer_table_destroy(&t);
+}
