@@ -78,78 +78,6 @@ static int send_msg(pm_t *pm, int slot, const alys_wire_msg_t *m)
     return rc;
 }
 
-/* ---- reports to SyncActor -------------------------------------------------- */
-
-static const char *outcome_label(int outcome)
-{
-    switch (outcome) {
-    case ALYS__PEER__OUTCOME__OK: return "ok";
-    case ALYS__PEER__OUTCOME__TIMEOUT: return "timeout";
-    case ALYS__PEER__OUTCOME__INVALID: return "invalid";
-    case ALYS__PEER__OUTCOME__SHORT: return "short";
-    case ALYS__PEER__OUTCOME__VIOLATION: return "violation";
-    case ALYS__PEER__OUTCOME__NO_PEER: return "no_peer";
-    case ALYS__PEER__OUTCOME__BUSY: return "busy";
-    default: return "unknown";
-    }
-}
-
-static void metric_outcome(pm_t *pm, const char *kind, int outcome)
-{
-    char labels[96];
-    snprintf(labels, sizeof labels, "kind=\"%s\",outcome=\"%s\"", kind, outcome_label(outcome));
-    alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_requests_total", labels,
-                    "Requests to remote peers by kind and outcome", 1);
-}
-
-/* One result for SyncActor's request_id: HeadersResult (with headers) or
- * FetchResult (with delivered and bytes). */
-typedef struct {
-    int                        outcome;
-    const ProtobufCBinaryData *headers;
-    size_t                     n_headers;
-    uint32_t                   delivered;
-    uint64_t                   bytes;
-    uint32_t                   latency_ms;
-    const char                *detail;
-} result_t;
-
-static void report(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char *peer_id,
-                   uint64_t start, const result_t *res)
-{
-    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
-    Alys__Peer__HeadersResult hr = ALYS__PEER__HEADERS_RESULT__INIT;
-    Alys__Peer__FetchResult fr = ALYS__PEER__FETCH_RESULT__INIT;
-    if (kind == PM_REQ_HEADERS) {
-        hr.request_id = request_id;
-        hr.peer_id = (char *) peer_id;
-        hr.outcome = (Alys__Peer__Outcome) res->outcome;
-        hr.start = start;
-        hr.n_headers = res->n_headers;
-        hr.headers = (ProtobufCBinaryData *) res->headers;
-        hr.detail = (char *) res->detail;
-        hr.latency_ms = res->latency_ms;
-        msg.msg_case = ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT;
-        msg.headers_result = &hr;
-    } else if (kind == PM_REQ_BLOCKS) {
-        fr.request_id = request_id;
-        fr.peer_id = (char *) peer_id;
-        fr.outcome = (Alys__Peer__Outcome) res->outcome;
-        fr.start = start;
-        fr.delivered = res->delivered;
-        fr.latency_ms = res->latency_ms;
-        fr.bytes = res->bytes;
-        fr.detail = (char *) res->detail;
-        msg.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT;
-        msg.fetch_result = &fr;
-    } else {
-        return;                            /* GetPeers: ours, nobody to tell */
-    }
-    metric_outcome(pm, kind == PM_REQ_HEADERS ? "headers" : "blocks", res->outcome);
-    if (pm_send_sync_peer(pm, &msg) != 0)
-        log_warn("cannot report request %llu to sync", (unsigned long long) request_id);
-}
-
 /* A request ends without data: charge what it costs, tell who asked. */
 static void req_end(pm_t *pm, pm_req_t *r, pm_cost_t cost, const char *why, int64_t now)
 {
@@ -158,8 +86,9 @@ static void req_end(pm_t *pm, pm_req_t *r, pm_cost_t cost, const char *why, int6
         peer_outcome_t o = {.kind = cost.kind, .latency_ms = latency, .reason = why};
         pm_record(pm, r->peer_id, &o);
     }
-    result_t res = {.outcome = cost.report, .latency_ms = latency, .detail = why};
-    report(pm, r->kind, r->request_id, r->peer_id, r->start, &res);
+    pm_result_t res = {.outcome = cost.report, .latency_ms = latency, .detail = why};
+    pm_report(pm, r->kind == PM_REQ_HEADERS, r->kind == PM_REQ_PEERS, r->request_id, r->peer_id,
+              r->start, &res);
     pm_req_clear(r);
 }
 
@@ -501,8 +430,8 @@ static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char 
         why = send_range(pm, slot, &r, timeout_ms, &cost);
     }
     if (why) {
-        result_t res = {.outcome = cost.report, .detail = why};
-        report(pm, kind, request_id, peer, start, &res);
+        pm_result_t res = {.outcome = cost.report, .detail = why};
+        pm_report(pm, kind == PM_REQ_HEADERS, false, request_id, peer, start, &res);
         pm_req_clear(&r);
     }
 }
@@ -536,10 +465,11 @@ static void on_headers(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, ui
      * bandwidth and blocks-per-request that batch sizes and timeouts use. */
     peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .reason = v.detail};
     pm_record(pm, r->peer_id, &o);
-    result_t res = {.outcome = v.report, .headers = v.data ? m->headers->headers : NULL,
+    pm_result_t res = {.outcome = v.report, .headers = v.data ? m->headers->headers : NULL,
                     .n_headers = v.data ? m->headers->n_headers : 0, .latency_ms = latency,
                     .detail = v.detail};
-    report(pm, r->kind, r->request_id, r->peer_id, r->start, &res);
+    pm_report(pm, r->kind == PM_REQ_HEADERS, r->kind == PM_REQ_PEERS, r->request_id, r->peer_id,
+              r->start, &res);
 }
 
 static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, size_t frame_len,
@@ -551,13 +481,14 @@ static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, siz
     peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .bytes = frame_len,
                         .blocks = (uint32_t) b->n_blocks, .reason = v.detail};
     pm_record(pm, r->peer_id, &o);
-    result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
+    pm_result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
     int delivered = ALYS__PEER__OUTCOME__OK;
     if (v.data)
         delivered = pm_deliver(pm, r->request_id, r->peer_id, r->start, b->blocks, b->n_blocks,
                                expected, &res.delivered);
     res.outcome = pm_judge_fetch_report(&v, delivered);
-    report(pm, r->kind, r->request_id, r->peer_id, r->start, &res);
+    pm_report(pm, r->kind == PM_REQ_HEADERS, r->kind == PM_REQ_PEERS, r->request_id, r->peer_id,
+              r->start, &res);
 }
 
 static void on_error(pm_t *pm, pm_req_t *r, const alys_wire_msg_t *m, int64_t now)

@@ -111,6 +111,22 @@ int  pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
 void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
 void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
 
+/* One result for SyncActor's request_id: HeadersResult (headers) or
+ * FetchResult (delivered, bytes). Fields borrowed for the call. */
+typedef struct {
+    int                        outcome;      /* Alys__Peer__Outcome */
+    const ProtobufCBinaryData *headers;
+    size_t                     n_headers;
+    uint32_t                   delivered;
+    uint64_t                   bytes;
+    uint32_t                   latency_ms;
+    const char                *detail;
+} pm_result_t;
+/* headers: a HeadersResult, else a FetchResult; ours: our own request
+ * (GetPeers), nobody to tell. Counted in alys_peer_requests_total. */
+void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const char *peer_id,
+               uint64_t start, const pm_result_t *res);
+
 /* ---- pm_storage.c ---------------------------------------------------------- */
 
 pm_store_t *pm_storage_new(void);

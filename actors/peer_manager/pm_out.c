@@ -1,5 +1,7 @@
 /*  pm_out.c: PeerManager's messages to SyncActor (see pm.h). The bottom of
  *  the shell: it calls no other module. */
+#include <stdio.h>
+
 #include "log.h"
 #include "pm.h"
 
@@ -45,5 +47,64 @@ void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason)
     if (pm_send_sync_msg(pm, &msg) != 0)
         log_debug("cannot tell sync peer %s left", peer_id);
     pm->peerset_dirty = true;
+}
+
+
+static const char *outcome_label(int outcome)
+{
+    switch (outcome) {
+    case ALYS__PEER__OUTCOME__OK: return "ok";
+    case ALYS__PEER__OUTCOME__TIMEOUT: return "timeout";
+    case ALYS__PEER__OUTCOME__INVALID: return "invalid";
+    case ALYS__PEER__OUTCOME__SHORT: return "short";
+    case ALYS__PEER__OUTCOME__VIOLATION: return "violation";
+    case ALYS__PEER__OUTCOME__NO_PEER: return "no_peer";
+    case ALYS__PEER__OUTCOME__BUSY: return "busy";
+    default: return "unknown";
+    }
+}
+
+static void metric_outcome(pm_t *pm, const char *kind, int outcome)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "kind=\"%s\",outcome=\"%s\"", kind, outcome_label(outcome));
+    alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_requests_total", labels,
+                    "Requests to remote peers by kind and outcome", 1);
+}
+
+void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const char *peer_id,
+               uint64_t start, const pm_result_t *res)
+{
+    if (ours)
+        return;                            /* GetPeers: nobody to tell */
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    Alys__Peer__HeadersResult hr = ALYS__PEER__HEADERS_RESULT__INIT;
+    Alys__Peer__FetchResult fr = ALYS__PEER__FETCH_RESULT__INIT;
+    if (headers) {
+        hr.request_id = request_id;
+        hr.peer_id = (char *) peer_id;
+        hr.outcome = (Alys__Peer__Outcome) res->outcome;
+        hr.start = start;
+        hr.n_headers = res->n_headers;
+        hr.headers = (ProtobufCBinaryData *) res->headers;
+        hr.detail = (char *) res->detail;
+        hr.latency_ms = res->latency_ms;
+        msg.msg_case = ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT;
+        msg.headers_result = &hr;
+    } else {
+        fr.request_id = request_id;
+        fr.peer_id = (char *) peer_id;
+        fr.outcome = (Alys__Peer__Outcome) res->outcome;
+        fr.start = start;
+        fr.delivered = res->delivered;
+        fr.latency_ms = res->latency_ms;
+        fr.bytes = res->bytes;
+        fr.detail = (char *) res->detail;
+        msg.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT;
+        msg.fetch_result = &fr;
+    }
+    metric_outcome(pm, headers ? "headers" : "blocks", res->outcome);
+    if (pm_send_sync_peer(pm, &msg) != 0)
+        log_warn("cannot report request %llu to sync", (unsigned long long) request_id);
 }
 
