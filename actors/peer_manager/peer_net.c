@@ -125,8 +125,11 @@ static bool plug(pm_t *pm, int slot, int64_t now)
 {
     pn_t *self = pm->net;
     pm_conn_t *c = conn_at(pm, slot);
-    if (!self->socks[slot] && !(self->socks[slot] = make_socket(pm, slot)))
+    if (!self->socks[slot] && !(self->socks[slot] = make_socket(pm, slot))) {
+        log_warn("no socket for %s: trying again later", c->endpoint);
+        apply(pm, slot, pm_conn_send_failed(c, now), now);   /* backs off */
         return false;
+    }
     if (zsock_connect(self->socks[slot], "%s", c->endpoint) != 0) {
         apply(pm, slot, pm_conn_refuse(c, now, "cannot connect to this endpoint"), now);
         log_warn("peer at %s refused: cannot connect", c->endpoint);

@@ -201,8 +201,9 @@ pm_conn_fx_t pm_conn_tick(pm_conn_t *c, int64_t now, bool may_dial)
         return fx;
     if (c->probe_id && now - c->probe_sent >= PM_CONN_PROBE_TIMEOUT_MS)
         fx = probe_failed(c, now, true, "status probe unanswered");
+    /* Not plugged while live: making the socket failed; try again. */
     if (!c->probe_id && now >= c->next_probe)
-        fx.todo |= PM_DO_PROBE;
+        fx.todo |= PM_DO_PROBE | (c->plugged ? 0u : (unsigned) PM_DO_PLUG);
     if (c->state == PM_CONN_READY && now >= c->next_peers) {
         c->next_peers = now + PM_CONN_PEERS_EVERY_MS;
         fx.todo |= PM_DO_GET_PEERS;

@@ -286,3 +286,16 @@ Test(conn, requests_go_only_to_ready_unbanned_peers)
     cr_expect_str_eq(why, "peer banned");
     peer_table_destroy(&t);
 }
+
+Test(conn, a_dial_whose_socket_failed_is_plugged_again_after_a_backoff)
+{
+    int slot = pm_conns_learn(s_book, EP);
+    pm_conn_t *c = pm_conns_at(s_book, (size_t) slot);
+    cr_assert(pm_conn_tick(c, 0, true).todo & PM_DO_PLUG);
+    /* The shell could not make the socket: not plugged, the send fails. */
+    pm_conn_send_failed(c, 0);
+    cr_expect_eq(c->state, PM_CONN_DIALING);
+    cr_expect_eq(pm_conn_tick(c, 1, false).todo, 0, "backing off");
+    pm_conn_fx_t fx = pm_conn_tick(c, pm_conn_backoff(1), false);
+    cr_expect_eq(fx.todo & (PM_DO_PLUG | PM_DO_PROBE), PM_DO_PLUG | PM_DO_PROBE);
+}
