@@ -208,7 +208,8 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
 {
     (void) arg;
     pm->head_asking = false;
-    const Alys__Storage__StorageMsg *m = pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
+    const Alys__Storage__StorageMsg *m =
+        pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
     if (!m)
         return;
     const Alys__Storage__Head *h = m->head;
@@ -244,7 +245,8 @@ void pm_deliver_refresh_head(pm_t *pm)
     msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     msg.get_head = &get;
     uint64_t seq = reorder_seq(pm->reorder);
-    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, (uint64_t) pm_mono()) == 0) {
+    uint64_t asked_at = (uint64_t) pm_mono();
+    if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, asked_at) == 0) {
         pm->head_asking = true;
         pm->head_ask_seq = seq;
     }
