@@ -26,7 +26,7 @@
 #include "log.h"
 #include "pm.h"
 #include "pm_judge.h"
-#include "pm_mon.h"
+#include "sockmon.h"
 #include "util.h"
 
 #define DROPS_MAX 32
@@ -347,7 +347,7 @@ int pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
 
 zsock_t *pm_bp_monitor_new(zsock_t *bp)
 {
-    return pm_mon_new(bp);
+    return sockmon_new(bp, "pm-bp", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
 }
 
 /* The processor restarted: what it held is gone. Resend in order. */
@@ -355,7 +355,7 @@ int pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
     pm_t *pm = arg;
-    int ev = pm_mon_event(sock);
+    int ev = sockmon_read(sock, NULL, 0);
     if (ev == ZMQ_EVENT_DISCONNECTED) {
         pm->bp_was_down = true;
     } else if (ev == ZMQ_EVENT_CONNECTED && pm->bp_was_down) {

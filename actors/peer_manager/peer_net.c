@@ -10,7 +10,7 @@
 
 #include "log.h"
 #include "pm_judge.h"
-#include "pm_mon.h"
+#include "sockmon.h"
 #include "util.h"
 
 struct pn {
@@ -111,7 +111,8 @@ static zsock_t *make_socket(pm_t *pm, int slot)
         zsock_destroy(&sock);
         return NULL;
     }
-    zsock_t *mon = pm_mon_new(sock);
+    zsock_t *mon = sockmon_new(sock, "pm-peer", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    /* libzmq keeps one monitor per socket: never also alys_actor_monitor. */
     if (mon && alys_actor_add_reader(pm->actor, mon, on_monitor, pm) != 0)
         zsock_destroy(&mon);
     if (!mon)
@@ -616,7 +617,7 @@ static int on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
     pm_t *pm = arg;
-    int ev = pm_mon_event(sock);
+    int ev = sockmon_read(sock, NULL, 0);
     int slot = slot_of(pm->net->mons, sock);
     if (slot < 0)
         return 0;

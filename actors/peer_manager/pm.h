@@ -21,7 +21,7 @@
  *    pm_storage.c    the StorageActor client: requests with deadlines
  *                    (common/pending.h), our Status, ban load and save
  *    pm_out.c        messages to SyncActor
- *    pm_mon.c        socket monitors
+ *  Socket monitors (peer DEALERs, the BlockProcessor DEALER) are common/sockmon.h's.
  *
  *  Everything runs on the actor's one zloop thread; no locks.
  *
