@@ -13,27 +13,27 @@
 #define FP_CLIENTS 64
 
 typedef struct {
-    bool     used;
-    uint8_t  id[255];
-    size_t   len;
-    uint64_t served;        /* blocks forwarded to it (stall) */
-    uint64_t seen;          /* for recycling the least recent */
+    bool used;
+    uint8_t id[255];
+    size_t len;
+    uint64_t served; /* blocks forwarded to it (stall) */
+    uint64_t seen;   /* for recycling the least recent */
 } fp_client_t;
 
 struct fp {
     fp_config_t cfg;
-    uint64_t    responses;
-    uint64_t    altered;
-    uint64_t    data_responses;
-    uint64_t    requests;
-    uint64_t    tick;
+    uint64_t responses;
+    uint64_t altered;
+    uint64_t data_responses;
+    uint64_t requests;
+    uint64_t tick;
     fp_client_t clients[FP_CLIENTS];
 };
 
 static const struct {
     const char *name;
-    fp_kind_t   kind;
-    uint64_t    default_arg;
+    fp_kind_t kind;
+    uint64_t default_arg;
 } s_kinds[] = {
     {"delay", FP_DELAY, 50},
     {"drop", FP_DROP, 3},
@@ -94,8 +94,10 @@ int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t
             return alys_forge_fault_parse(colon + 1, &cfg->corrupt, err, errlen);
         return 0;
     }
-    say(err, errlen, "--fault %s: unknown kind (delay, drop, stall, corrupt:<kind>, truncate, "
-        "lie_height, lie_height_near, disconnect, wrong_genesis)", spec);
+    say(err, errlen,
+        "--fault %s: unknown kind (delay, drop, stall, corrupt:<kind>, truncate, "
+        "lie_height, lie_height_near, disconnect, wrong_genesis)",
+        spec);
     return -1;
 }
 
@@ -156,8 +158,14 @@ void fp_destroy(fp_t **self_p)
     }
 }
 
-uint64_t fp_responses(const fp_t *self) { return self->responses; }
-uint64_t fp_altered(const fp_t *self) { return self->altered; }
+uint64_t fp_responses(const fp_t *self)
+{
+    return self->responses;
+}
+uint64_t fp_altered(const fp_t *self)
+{
+    return self->altered;
+}
 
 /* ---- helpers ----------------------------------------------------------------- */
 
@@ -201,8 +209,8 @@ static void status_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
     /* "<node_id>/<tag>", cut so the tag survives */
     size_t tag = strlen(self->cfg.tag);
     int keep = (int) (ALYS_WIRE_ID_MAX - 2 - tag);
-    snprintf(node_id, sizeof node_id, "%.*s/%s", keep > 0 ? keep : 0, st.node_id ? st.node_id : "",
-             self->cfg.tag);
+    snprintf(node_id, sizeof node_id, "%.*s/%s", keep > 0 ? keep : 0,
+             st.node_id ? st.node_id : "", self->cfg.tag);
     st.node_id = node_id;
     if (self->cfg.listen[0])
         st.listen = self->cfg.listen;
@@ -223,7 +231,8 @@ static void status_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
         self->altered++;
     } else if (self->cfg.kind == FP_LIE_HEIGHT_NEAR) {
         say(out->note, sizeof out->note, "status: height %llu claimed as %llu",
-            (unsigned long long) st.head_height, (unsigned long long) (st.head_height + self->cfg.arg));
+            (unsigned long long) st.head_height,
+            (unsigned long long) (st.head_height + self->cfg.arg));
         st.head_height += self->cfg.arg;
         self->altered++;
     }
@@ -247,8 +256,8 @@ static void items_of(const alys_wire_msg_t *m, ProtobufCBinaryData **items, size
 }
 
 /* m with its items replaced by items[0..n), truncated flag as given. */
-static void pack_items(const alys_wire_msg_t *m, ProtobufCBinaryData *items, size_t n, bool truncated,
-                       fp_out_t *out)
+static void pack_items(const alys_wire_msg_t *m, ProtobufCBinaryData *items, size_t n,
+                       bool truncated, fp_out_t *out)
 {
     alys_wire_msg_t copy = *m;
     Alys__Wire__Headers h;
@@ -283,8 +292,7 @@ static void truncate_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
 }
 
 /* The index to corrupt: the middle, or the nearest one the kind applies to. */
-static bool pick_block(const fp_config_t *cfg, const ProtobufCBinaryData *blocks, size_t n,
-                       size_t *at)
+static bool pick_block(const fp_config_t *cfg, const ProtobufCBinaryData *blocks, size_t n, size_t *at)
 {
     bool tx = cfg->corrupt == ALYS_BLOCK_BAD_TX_SIG || cfg->corrupt == ALYS_BLOCK_BAD_NONCE ||
               cfg->corrupt == ALYS_BLOCK_INSUFFICIENT_BALANCE;
@@ -320,7 +328,8 @@ static int corrupt_block(const fp_config_t *cfg, const ProtobufCBinaryData *bloc
     } else {
         bool has_parent = i > 0 && alys_block_decode(blocks[i - 1].data, blocks[i - 1].len,
                                                      &parent, NULL) == 0;
-        alys_forge_fault_ctx_t ctx = {.genesis = cfg->genesis, .keys = cfg->keys,
+        alys_forge_fault_ctx_t ctx = {.genesis = cfg->genesis,
+                                      .keys = cfg->keys,
                                       .parent = has_parent ? &parent.header : NULL};
         rc = alys_forge_corrupt_block(&b, cfg->corrupt, &ctx, NULL, err, errlen);
         if (rc == 0)
@@ -385,9 +394,7 @@ static void apply(fp_t *self, const void *client, size_t client_len, const alys_
 {
     bool blocks = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
     switch (self->cfg.kind) {
-    case FP_DELAY:
-        out->delay_ms = (uint32_t) self->cfg.arg;
-        break;
+    case FP_DELAY: out->delay_ms = (uint32_t) self->cfg.arg; break;
     case FP_DROP:
         /* the 1st, (N+1)th, ...: even a peer asked only once misbehaves */
         if (is_items(m) && self->data_responses++ % self->cfg.arg == 0) {
@@ -408,8 +415,7 @@ static void apply(fp_t *self, const void *client, size_t client_len, const alys_
         if (is_items(m))
             truncate_out(self, m, out);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -421,7 +427,7 @@ void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_
     char err[160];
     alys_wire_msg_t *m = alys_wire_decode(in, len, err, sizeof err);
     if (!m)
-        return;                            /* not ours to judge: pass it on */
+        return; /* not ours to judge: pass it on */
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS)
         status_out(self, m, out);
     if (self->cfg.kind == FP_DELAY)

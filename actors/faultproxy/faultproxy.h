@@ -69,34 +69,34 @@ typedef enum {
 #define FP_TAG_MAX          24
 
 typedef struct {
-    fp_kind_t                   kind;
-    uint64_t                    arg;          /* 0 = the kind's default */
-    alys_block_error_t          corrupt;      /* FP_CORRUPT: which invalid kind */
-    const alys_genesis_t       *genesis;      /* FP_CORRUPT: wrong_proposer, *_slot need it */
-    const alys_forge_keys_t    *keys;         /* FP_CORRUPT: for re-signing; may be NULL */
-    char                        tag[FP_TAG_MAX];            /* appended to node ids */
-    char                        listen[ALYS_ENDPOINT_MAX];  /* replaces Status.listen; "" = keep */
+    fp_kind_t kind;
+    uint64_t arg;                   /* 0 = the kind's default */
+    alys_block_error_t corrupt;     /* FP_CORRUPT: which invalid kind */
+    const alys_genesis_t *genesis;  /* FP_CORRUPT: wrong_proposer, *_slot need it */
+    const alys_forge_keys_t *keys;  /* FP_CORRUPT: for re-signing; may be NULL */
+    char tag[FP_TAG_MAX];           /* appended to node ids */
+    char listen[ALYS_ENDPOINT_MAX]; /* replaces Status.listen; "" = keep */
 } fp_config_t;
 
 /* Parse "--fault KIND" (and the corrupt kind after "corrupt:") into cfg->kind,
  * cfg->corrupt, with the arg's default filled in when arg is 0. Returns 0, or
  * -1 with err naming the valid kinds. */
-int  fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t errlen);
+int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t errlen);
 const char *fp_kind_name(fp_kind_t k);
 /* Whether cfg has what its kind needs (genesis, keys); -1 with err if not. */
-int  fp_check(const fp_config_t *cfg, char *err, size_t errlen);
+int fp_check(const fp_config_t *cfg, char *err, size_t errlen);
 
 typedef struct fp fp_t;
 
 fp_t *fp_new(const fp_config_t *cfg);
-void  fp_destroy(fp_t **self_p);
+void fp_destroy(fp_t **self_p);
 
 typedef struct {
-    bool      drop;        /* swallow it */
-    uint32_t  delay_ms;    /* hold it this long first */
-    uint8_t  *bytes;       /* send these instead (malloc'ed; NULL = unchanged) */
-    size_t    len;
-    char      note[128];   /* what was done, "" = nothing */
+    bool drop;         /* swallow it */
+    uint32_t delay_ms; /* hold it this long first */
+    uint8_t *bytes;    /* send these instead (malloc'ed; NULL = unchanged) */
+    size_t len;
+    char note[128]; /* what was done, "" = nothing */
 } fp_out_t;
 
 /* A response from upstream for the downstream client `client` (its routing

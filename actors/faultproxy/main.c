@@ -29,45 +29,45 @@
 #include "log.h"
 #include "util.h"
 
-#define MAX_CLIENTS   64
-#define MAX_DELAYED   4096
-#define POLL_MAX_MS   50
+#define MAX_CLIENTS 64
+#define MAX_DELAYED 4096
+#define POLL_MAX_MS 50
 
 typedef struct {
-    bool     used;
-    uint8_t  id[255];
-    size_t   len;
-    zsock_t *up;             /* DEALER -> upstream, same routing id */
-    int64_t  seen;
+    bool used;
+    uint8_t id[255];
+    size_t len;
+    zsock_t *up; /* DEALER -> upstream, same routing id */
+    int64_t seen;
 } client_t;
 
 typedef struct {
-    int64_t   due;
-    size_t    client;        /* index; checked against id on delivery */
-    uint8_t   id[255];
-    size_t    len;
+    int64_t due;
+    size_t client; /* index; checked against id on delivery */
+    uint8_t id[255];
+    size_t len;
     zframe_t *frame;
 } delayed_t;
 
 typedef struct {
-    char        tag[FP_TAG_MAX];
-    char        listen[ALYS_ENDPOINT_MAX];
-    char        upstream[ALYS_ENDPOINT_MAX];
-    uint32_t    down_ms;
-    fp_t       *fp;
-    zsock_t    *router;
-    int64_t     down_until;  /* 0 = up */
-    client_t    clients[MAX_CLIENTS];
-    delayed_t   delayed[MAX_DELAYED];
-    size_t      n_delayed;
+    char tag[FP_TAG_MAX];
+    char listen[ALYS_ENDPOINT_MAX];
+    char upstream[ALYS_ENDPOINT_MAX];
+    uint32_t down_ms;
+    fp_t *fp;
+    zsock_t *router;
+    int64_t down_until; /* 0 = up */
+    client_t clients[MAX_CLIENTS];
+    delayed_t delayed[MAX_DELAYED];
+    size_t n_delayed;
 } proxy_t;
 
 /* ---- arguments --------------------------------------------------------------- */
 
 typedef struct {
     const char *listen, *upstream, *fault, *keys, *genesis, *seed, *tag;
-    uint64_t    arg;
-    uint32_t    down_ms;
+    uint64_t arg;
+    uint32_t down_ms;
 } args_t;
 
 static void usage(void)
@@ -96,13 +96,17 @@ static int parse_num(const char *opt, const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'}, {"upstream", required_argument, 0, 'u'},
-        {"fault", required_argument, 0, 'f'},  {"fault-arg", required_argument, 0, 'a'},
-        {"keys", required_argument, 0, 'k'},   {"genesis", required_argument, 0, 'g'},
-        {"seed", required_argument, 0, 's'},   {"down-ms", required_argument, 0, 'd'},
-        {"tag", required_argument, 0, 't'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                         {"upstream", required_argument, 0, 'u'},
+                                         {"fault", required_argument, 0, 'f'},
+                                         {"fault-arg", required_argument, 0, 'a'},
+                                         {"keys", required_argument, 0, 'k'},
+                                         {"genesis", required_argument, 0, 'g'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"down-ms", required_argument, 0, 'd'},
+                                         {"tag", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     *a = (args_t){.down_ms = 2000};
     uint64_t v;
     int c;
@@ -137,10 +141,10 @@ static int parse_args(int argc, char **argv, args_t *a)
 /* ---- keys and genesis --------------------------------------------------------- */
 
 typedef struct {
-    alys_genesis_t    genesis;
-    bool              has_genesis;
+    alys_genesis_t genesis;
+    bool has_genesis;
     alys_forge_keys_t keys;
-    bool              has_keys;
+    bool has_keys;
 } material_t;
 
 static int load_material(const args_t *a, material_t *m, fp_config_t *cfg)
@@ -291,7 +295,7 @@ static void on_downstream(proxy_t *p, int64_t now)
 static void delay_push(proxy_t *p, const client_t *c, zframe_t **frame, int64_t due)
 {
     if (p->n_delayed >= MAX_DELAYED) {
-        send_down(p, c->id, c->len, frame);   /* queue full: late is better than lost */
+        send_down(p, c->id, c->len, frame); /* queue full: late is better than lost */
         return;
     }
     delayed_t *d = &p->delayed[p->n_delayed++];
@@ -378,7 +382,7 @@ static int run(proxy_t *p)
             if (i == 0 && p->router && items[0].socket == zsock_resolve(p->router)) {
                 on_downstream(p, now);
                 if (!p->router)
-                    break;             /* went down: the pollset is stale */
+                    break; /* went down: the pollset is stale */
             } else if (owner[i]->used && owner[i]->up) {
                 on_upstream(p, owner[i], now);
             }
@@ -419,8 +423,8 @@ int main(int argc, char **argv)
         snprintf(p->listen, sizeof p->listen, "%s", a.listen);
         snprintf(p->upstream, sizeof p->upstream, "%s", a.upstream);
         p->down_ms = a.down_ms;
-        log_info("%s -> %s, fault %s (arg %" PRIu64 ")", a.listen, a.upstream, fp_kind_name(cfg.kind),
-                 cfg.arg);
+        log_info("%s -> %s, fault %s (arg %" PRIu64 ")", a.listen, a.upstream,
+                 fp_kind_name(cfg.kind), cfg.arg);
         rc = run(p);
         log_info("stopping: %" PRIu64 " responses, %" PRIu64 " altered", fp_responses(p->fp),
                  fp_altered(p->fp));

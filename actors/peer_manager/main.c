@@ -19,9 +19,9 @@
 #include "pm.h"
 #include "util.h"
 
-#define FAST_TICK_MS  100     /* request deadlines, probes, hand-off retries */
-#define HEAD_TICK_MS  500     /* our Status: storage's head */
-#define SLOW_TICK_MS  1000    /* score decay, bans, metrics */
+#define FAST_TICK_MS 100  /* request deadlines, probes, hand-off retries */
+#define HEAD_TICK_MS 500  /* our Status: storage's head */
+#define SLOW_TICK_MS 1000 /* score decay, bans, metrics */
 
 /* ---- mailbox ------------------------------------------------------------------ */
 
@@ -65,7 +65,7 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
                              "peer_manager does not serve this peer message");
         break;
     }
-    pn_flush_closes(pm);                    /* what verdicts and penalties earned */
+    pn_flush_closes(pm); /* what verdicts and penalties earned */
     return 0;
 }
 
@@ -113,7 +113,7 @@ static int on_slow(alys_actor_t *actor, void *arg)
     (void) actor;
     pm_t *pm = arg;
     if (peer_table_tick(pm->table, pm_now()) > 0)
-        pm->peerset_dirty = true;           /* a ban ran out */
+        pm->peerset_dirty = true; /* a ban ran out */
     pm_bans_tick(pm);
     return 0;
 }

@@ -59,8 +59,8 @@ void pt_ban_list_put(peer_table_t *self, const char *peer_id, const char *endpoi
     }
     b = new_entry(self, ban_until);
     if (!b)
-        return;       /* full of longer bans; the table entry is still banned */
-    *b = (peer_ban_t) { .ban_until = ban_until };
+        return; /* full of longer bans; the table entry is still banned */
+    *b = (peer_ban_t){.ban_until = ban_until};
     pt_copy_trunc(b->peer_id, sizeof b->peer_id, peer_id);
     pt_copy_trunc(b->endpoint, sizeof b->endpoint, endpoint);
     pt_copy_trunc(b->reason, sizeof b->reason, reason);
@@ -76,8 +76,7 @@ void pt_ban_list_expire(peer_table_t *self, uint64_t now_ms)
     self->ban_count = kept;
 }
 
-const char *pt_ban_reason(peer_table_t *self, const char *peer_id, const char *endpoint,
-                          uint64_t now_ms)
+const char *pt_ban_reason(peer_table_t *self, const char *peer_id, const char *endpoint, uint64_t now_ms)
 {
     for (size_t i = 0; i < self->ban_count; i++) {
         const peer_ban_t *b = &self->bans[i];
@@ -106,8 +105,7 @@ int peer_table_ban(peer_table_t *self, const char *peer_id, uint64_t duration_ms
     return PEER_OK;
 }
 
-bool peer_table_is_banned(peer_table_t *self, const char *peer_id, const char *endpoint,
-                          uint64_t now_ms)
+bool peer_table_is_banned(peer_table_t *self, const char *peer_id, const char *endpoint, uint64_t now_ms)
 {
     for (size_t i = 0; i < self->ban_count; i++) {
         const peer_ban_t *b = &self->bans[i];
@@ -131,8 +129,7 @@ size_t peer_table_ban_count(peer_table_t *self, uint64_t now_ms)
     return n;
 }
 
-size_t peer_table_export_bans(peer_table_t *self, uint64_t now_ms, peer_ban_t *out,
-                              size_t cap)
+size_t peer_table_export_bans(peer_table_t *self, uint64_t now_ms, peer_ban_t *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < self->ban_count && n < cap; i++) {
@@ -145,10 +142,9 @@ size_t peer_table_export_bans(peer_table_t *self, uint64_t now_ms, peer_ban_t *o
 /* Imported data came from disk: trust nothing about its strings. */
 static bool ban_well_formed(const peer_ban_t *b)
 {
-    return memchr(b->peer_id, '\0', sizeof b->peer_id)
-        && memchr(b->endpoint, '\0', sizeof b->endpoint)
-        && memchr(b->reason, '\0', sizeof b->reason)
-        && (b->peer_id[0] || b->endpoint[0]);
+    return memchr(b->peer_id, '\0', sizeof b->peer_id) &&
+           memchr(b->endpoint, '\0', sizeof b->endpoint) &&
+           memchr(b->reason, '\0', sizeof b->reason) && (b->peer_id[0] || b->endpoint[0]);
 }
 
 /* Table entries the imported ban names become banned (no score change: the
@@ -167,8 +163,7 @@ static void mark_matching(peer_table_t *self, const peer_ban_t *b, uint64_t now_
     }
 }
 
-size_t peer_table_import_bans(peer_table_t *self, const peer_ban_t *bans, size_t n,
-                              uint64_t now_ms)
+size_t peer_table_import_bans(peer_table_t *self, const peer_ban_t *bans, size_t n, uint64_t now_ms)
 {
     size_t imported = 0;
     for (size_t i = 0; bans && i < n; i++) {

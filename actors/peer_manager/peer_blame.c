@@ -28,12 +28,12 @@ static void drop_suspect(peer_table_t *self, size_t i)
 static peer_suspect_t *suspect_slot(peer_table_t *self)
 {
     if (self->suspect_count == PEER_MAX_SUSPECTS)
-        drop_suspect(self, 0);               /* compact and in time order */
+        drop_suspect(self, 0); /* compact and in time order */
     return &self->suspects[self->suspect_count++];
 }
 
-int peer_table_suspect(peer_table_t *self, const char *peer_id, uint64_t start,
-                       uint64_t end, const char *reason, uint64_t now_ms)
+int peer_table_suspect(peer_table_t *self, const char *peer_id, uint64_t start, uint64_t end,
+                       const char *reason, uint64_t now_ms)
 {
     if (start >= end)
         return PEER_ERR_INVALID;
@@ -47,7 +47,7 @@ int peer_table_suspect(peer_table_t *self, const char *peer_id, uint64_t start,
             return PEER_OK;
     }
     peer_suspect_t *s = suspect_slot(self);
-    *s = (peer_suspect_t) { .start = start, .end = end, .at_ms = now_ms };
+    *s = (peer_suspect_t){.start = start, .end = end, .at_ms = now_ms};
     pt_copy_trunc(s->peer_id, sizeof s->peer_id, peer_id);
     pt_copy_trunc(s->reason, sizeof s->reason, reason);
     return PEER_OK;
@@ -68,7 +68,7 @@ static peer_action_t convict(peer_table_t *self, const peer_suspect_t *s, uint64
 {
     peer_t *p = pt_find(self, s->peer_id);
     if (!p)
-        return PEER_ACTION_NONE;             /* gone from the table */
+        return PEER_ACTION_NONE; /* gone from the table */
     peer_outcome_t o = {
         .kind = PEER_OUTCOME_INVALID,
         .reason = s->reason[0] ? s->reason : "served a range that validated from another peer",
@@ -80,11 +80,11 @@ size_t peer_table_range_validated(peer_table_t *self, const char *peer_id, uint6
                                   uint64_t end, uint64_t now_ms, peer_ref_t *blamed,
                                   peer_action_t *actions, size_t cap)
 {
-    peer_ref_t done[PEER_MAX_SUSPECTS];      /* convicted in this call */
+    peer_ref_t done[PEER_MAX_SUSPECTS]; /* convicted in this call */
     size_t n_done = 0;
     if (!peer_id)
         return 0;
-    pt_suspects_expire(self, now_ms);        /* stale suspicions prove nothing */
+    pt_suspects_expire(self, now_ms); /* stale suspicions prove nothing */
     size_t i = 0;
     while (i < self->suspect_count) {
         peer_suspect_t s = self->suspects[i];
@@ -92,9 +92,9 @@ size_t peer_table_range_validated(peer_table_t *self, const char *peer_id, uint6
             i++;
             continue;
         }
-        drop_suspect(self, i);               /* settled either way */
-        if (strcmp(s.peer_id, peer_id) == 0 || already_listed(done, n_done, s.peer_id)
-            || !pt_find(self, s.peer_id))
+        drop_suspect(self, i); /* settled either way */
+        if (strcmp(s.peer_id, peer_id) == 0 || already_listed(done, n_done, s.peer_id) ||
+            !pt_find(self, s.peer_id))
             continue;
         peer_action_t a = convict(self, &s, now_ms);
         memcpy(done[n_done].id, s.peer_id, sizeof s.peer_id);

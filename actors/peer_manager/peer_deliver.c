@@ -94,7 +94,7 @@ static void report_drops(pm_t *pm, const reorder_ref_t *drops, size_t n)
                  (unsigned long long) d->start, d->count, (unsigned long long) d->request_id,
                  d->peer_id, reorder_drop_name(d->why));
         if (d->why == REORDER_DROP_SUPERSEDED)
-            continue;                  /* its blocks are still here, under a newer request */
+            continue; /* its blocks are still here, under a newer request */
         Alys__Peer__BatchOutcome bo = ALYS__PEER__BATCH_OUTCOME__INIT;
         bo.request_id = d->request_id;
         bo.peer_id = (char *) d->peer_id;
@@ -116,8 +116,12 @@ int pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t star
                const ProtobufCBinaryData *blocks, size_t n,
                const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered)
 {
-    reorder_batch_t b = {.request_id = request_id, .peer_id = peer_id, .start = start,
-                         .blocks = blocks, .n = n, .expected = expected};
+    reorder_batch_t b = {.request_id = request_id,
+                         .peer_id = peer_id,
+                         .start = start,
+                         .blocks = blocks,
+                         .n = n,
+                         .expected = expected};
     reorder_ref_t drops[DROPS_MAX];
     size_t nd = 0;
     reorder_insert_t rc = reorder_insert(pm->reorder, &b, drops, DROPS_MAX, &nd);
@@ -208,8 +212,7 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
 {
     (void) arg;
     pm->head_asking = false;
-    const Alys__Storage__StorageMsg *m =
-        pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
+    const Alys__Storage__StorageMsg *m = pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
     if (!m)
         return;
     const Alys__Storage__Head *h = m->head;
@@ -220,8 +223,7 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
         return;
     }
     if (!pm->have_head)
-        log_info("head %llu from storage; serving and dialling peers",
-                 (unsigned long long) h->height);
+        log_info("head %llu from storage; serving and dialling peers", (unsigned long long) h->height);
     memcpy(pm->genesis_hash, h->genesis_hash.data, ALYS_HASH_LEN);
     pm->checkpoint = h->last_checkpoint;
     pm->head_at = pm_mono();
@@ -256,8 +258,10 @@ void pm_deliver_refresh_head(pm_t *pm)
 
 static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
 {
-    reorder_result_t r = {.batch_id = bp->batch_id, .committed = bp->committed,
-                          .head_height = bp->head_height, .failed = bp->failed,
+    reorder_result_t r = {.batch_id = bp->batch_id,
+                          .committed = bp->committed,
+                          .head_height = bp->head_height,
+                          .failed = bp->failed,
                           .failed_height = bp->failed_height,
                           .content_fault = pm_judge_refusal(bp->reason, 0, 0).content_fault};
     reorder_ref_t ref, drops[DROPS_MAX];
@@ -265,7 +269,7 @@ static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
     reorder_done_t done = reorder_on_processed(pm->reorder, &r, (uint64_t) pm_mono(), &ref, drops,
                                                DROPS_MAX, &nd);
     if (done == REORDER_UNKNOWN)
-        return;                            /* an abandoned send: its chunk went again */
+        return; /* an abandoned send: its chunk went again */
     pm->bp_reply_at = pm_mono();
     pm->head_height = bp->head_height;
     if (bp->head_hash.len == ALYS_HASH_LEN)
@@ -310,8 +314,8 @@ static void on_refused(pm_t *pm, const alys_env_t *env)
     }
     reorder_ref_t ref, drops[DROPS_MAX];
     size_t nd = 0;
-    if (reorder_on_refused(pm->reorder, env->corr_id, (uint64_t) pm_mono(), &ref, drops, DROPS_MAX,
-                           &nd) == REORDER_UNKNOWN)
+    if (reorder_on_refused(pm->reorder, env->corr_id, (uint64_t) pm_mono(), &ref, drops,
+                           DROPS_MAX, &nd) == REORDER_UNKNOWN)
         return;
     log_error("block processor refused [%llu,...) from %s: %s", (unsigned long long) ref.start,
               ref.peer_id, text);

@@ -14,12 +14,12 @@
 #include "util.h"
 
 struct pn {
-    pm_t       *pm;
+    pm_t *pm;
     pm_conns_t *book;
-    pm_reqs_t  *reqs;
-    zsock_t    *socks[PM_CONN_MAX];   /* made once per slot, kept (see peer_net.h) */
-    zsock_t    *mons[PM_CONN_MAX];    /* their monitors; NULL = unmonitored */
-    bool        started;
+    pm_reqs_t *reqs;
+    zsock_t *socks[PM_CONN_MAX]; /* made once per slot, kept (see peer_net.h) */
+    zsock_t *mons[PM_CONN_MAX];  /* their monitors; NULL = unmonitored */
+    bool started;
 };
 
 static int on_conn(alys_actor_t *actor, zsock_t *sock, void *arg);
@@ -128,7 +128,7 @@ static bool plug(pm_t *pm, int slot, int64_t now)
     pm_conn_t *c = conn_at(pm, slot);
     if (!self->socks[slot] && !(self->socks[slot] = make_socket(pm, slot))) {
         log_warn("no socket for %s: trying again later", c->endpoint);
-        apply(pm, slot, pm_conn_send_failed(c, now), now);   /* backs off */
+        apply(pm, slot, pm_conn_send_failed(c, now), now); /* backs off */
         return false;
     }
     if (zsock_connect(self->socks[slot], "%s", c->endpoint) != 0) {
@@ -308,8 +308,7 @@ static bool table_admit(pm_t *pm, int slot, const char *id)
 }
 
 /* The handshake passed the checks: ready as id, tell SyncActor what it has. */
-static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Status *st,
-                      int64_t now)
+static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Status *st, int64_t now)
 {
     pm_conn_t *c = conn_at(pm, slot);
     peer_view_t before;
@@ -337,19 +336,15 @@ static void on_status(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
     pm_conn_t *c = conn_at(pm, slot);
     const Alys__Wire__Status *st = m->status;
     if (!pm_conn_is_probe(c, m->request_id))
-        return;                            /* stale answer */
+        return; /* stale answer */
     char id[ALYS_WIRE_ID_MAX];
     switch (pm_judge_status(st, pm->genesis_hash, pm->cfg->listen, pm->cfg->node_name)) {
-    case PM_HS_WRONG_GENESIS:
-        wrong_genesis(pm, slot, st->node_id);
-        break;
+    case PM_HS_WRONG_GENESIS: wrong_genesis(pm, slot, st->node_id); break;
     case PM_HS_SELF:
         apply(pm, slot, pm_conn_self(c), now);
         log_info("%s is this node: not a peer", c->endpoint);
         break;
-    case PM_HS_BAD_ID:
-        refuse(pm, slot, "handshake with an invalid node id");
-        break;
+    case PM_HS_BAD_ID: refuse(pm, slot, "handshake with an invalid node id"); break;
     default:
         pm_conns_choose_id(pm->net->book, (size_t) slot, st->node_id, id, sizeof id);
         if (table_admit(pm, slot, id))
@@ -362,7 +357,7 @@ static void on_status_error(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_
 {
     if (m->error->code == ALYS__WIRE__WIRE_ERROR__CODE__WRONG_GENESIS)
         wrong_genesis(pm, slot, NULL);
-    else                                   /* unavailable, rate limited: later */
+    else /* unavailable, rate limited: later */
         apply(pm, slot, pm_conn_probe_error(conn_at(pm, slot), now), now);
 }
 
@@ -370,8 +365,7 @@ static void on_status_error(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_
 
 /* Send GetHeaders/GetBlocks for r on slot and record it. NULL, or why not
  * (*cost then says what it is). */
-static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_ms,
-                              pm_cost_t *cost)
+static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_ms, pm_cost_t *cost)
 {
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
@@ -398,8 +392,8 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
     r->conn = slot;
     r->sent_at = now;
     uint32_t adaptive = peer_table_request_timeout(pm->table, r->peer_id, r->count);
-    if (pm_reqs_add(pm->net->reqs, m.request_id, now + pm_req_timeout_ms(timeout_ms, adaptive),
-                    r) != 0) {
+    if (pm_reqs_add(pm->net->reqs, m.request_id, now + pm_req_timeout_ms(timeout_ms, adaptive), r) !=
+        0) {
         *cost = pm_cost_of(PM_END_NOT_READY, 0);
         return "request not recorded";
     }
@@ -422,8 +416,7 @@ static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char 
     } else if (pm_reqs_full(pm->net->reqs)) {
         why = "too many requests in flight";
         cost.report = ALYS__PEER__OUTCOME__BUSY;
-    } else if (pm_req_check(kind, start, count, expected, n_expected, why_buf,
-                            sizeof why_buf) != 0) {
+    } else if (pm_req_check(kind, start, count, expected, n_expected, why_buf, sizeof why_buf) != 0) {
         why = why_buf;
     } else if (n_expected && !(r.expected = malloc((size_t) count * ALYS_HASH_LEN))) {
         why = "out of memory";
@@ -469,9 +462,11 @@ static void on_headers(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, ui
      * bandwidth and blocks-per-request that batch sizes and timeouts use. */
     peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .reason = v.detail};
     pm_record(pm, r->peer_id, &o);
-    pm_result_t res = {.outcome = v.report, .headers = v.data ? m->headers->headers : NULL,
-                    .n_headers = v.data ? m->headers->n_headers : 0, .latency_ms = latency,
-                    .detail = v.detail};
+    pm_result_t res = {.outcome = v.report,
+                       .headers = v.data ? m->headers->headers : NULL,
+                       .n_headers = v.data ? m->headers->n_headers : 0,
+                       .latency_ms = latency,
+                       .detail = v.detail};
     pm_report(pm, r->kind == PM_REQ_HEADERS, r->kind == PM_REQ_PEERS, r->request_id, r->peer_id,
               r->start, &res);
 }
@@ -480,10 +475,13 @@ static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, siz
                       uint32_t latency)
 {
     const Alys__Wire__Blocks *b = m->blocks;
-    const uint8_t (*expected)[ALYS_HASH_LEN] = (const uint8_t (*)[ALYS_HASH_LEN]) r->expected;
+    const uint8_t(*expected)[ALYS_HASH_LEN] = (const uint8_t(*)[ALYS_HASH_LEN]) r->expected;
     pm_verdict_t v = pm_judge_blocks(r->start, r->count, expected, b);
-    peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .bytes = frame_len,
-                        .blocks = (uint32_t) b->n_blocks, .reason = v.detail};
+    peer_outcome_t o = {.kind = v.kind,
+                        .latency_ms = latency,
+                        .bytes = frame_len,
+                        .blocks = (uint32_t) b->n_blocks,
+                        .reason = v.detail};
     pm_record(pm, r->peer_id, &o);
     pm_result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
     int delivered = ALYS__PEER__OUTCOME__OK;
@@ -564,8 +562,7 @@ static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_
     int64_t now = pm_mono();
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS) {
         on_status(pm, slot, m, now);
-    } else if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR &&
-               pm_conn_is_probe(c, m->request_id)) {
+    } else if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR && pm_conn_is_probe(c, m->request_id)) {
         on_status_error(pm, slot, m, now);
     } else if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK) {
         if (c->state == PM_CONN_READY)
@@ -653,7 +650,9 @@ size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap)
             continue;
         snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->endpoint);
         snprintf(out[n].reason, sizeof out[n].reason, "%s",
-                 refused ? c->reason : c->failures ? "no answer yet" : "");
+                 refused       ? c->reason
+                 : c->failures ? "no answer yet"
+                               : "");
         alys_wire_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
         out[n].state = refused ? "refused" : "connecting";
         n++;

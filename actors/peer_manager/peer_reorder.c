@@ -8,33 +8,33 @@
 typedef enum { E_FREE = 0, E_WAITING, E_SENT } estate_t;
 
 typedef struct {
-    estate_t             state;
-    uint64_t             seq;          /* insertion order: newest wins a tie */
-    uint64_t             request_id;
-    char                 peer_id[PEER_ID_MAX];
-    uint64_t             start;
-    uint32_t             count;
-    uint8_t             *buf;          /* every block, concatenated (owned) */
-    size_t               bytes;
-    ProtobufCBinaryData *blocks;       /* count items pointing into buf (owned array) */
-    uint8_t             *hashes;       /* count * 32, or NULL (owned) */
-    ProtobufCBinaryData *expected;     /* count items into hashes, or NULL (owned array) */
-    uint64_t             batch_id;     /* of the chunk at BlockProcessor */
-    uint64_t             sent_from;    /* chunk [sent_from, sent_to) */
-    uint64_t             sent_to;
-    uint64_t             sent_at;
-    uint32_t             busy_attempts;
-    uint64_t             retry_at;
+    estate_t state;
+    uint64_t seq; /* insertion order: newest wins a tie */
+    uint64_t request_id;
+    char peer_id[PEER_ID_MAX];
+    uint64_t start;
+    uint32_t count;
+    uint8_t *buf; /* every block, concatenated (owned) */
+    size_t bytes;
+    ProtobufCBinaryData *blocks;   /* count items pointing into buf (owned array) */
+    uint8_t *hashes;               /* count * 32, or NULL (owned) */
+    ProtobufCBinaryData *expected; /* count items into hashes, or NULL (owned array) */
+    uint64_t batch_id;             /* of the chunk at BlockProcessor */
+    uint64_t sent_from;            /* chunk [sent_from, sent_to) */
+    uint64_t sent_to;
+    uint64_t sent_at;
+    uint32_t busy_attempts;
+    uint64_t retry_at;
 } entry_t;
 
 struct _reorder_t {
     reorder_config_t cfg;
-    entry_t         *entries;          /* cfg.max_entries slots */
-    uint64_t         head;
-    uint64_t         head_seq;         /* entries up to this seq arrived before head was seen */
-    uint64_t         next_seq;
-    size_t           used;
-    size_t           bytes;
+    entry_t *entries; /* cfg.max_entries slots */
+    uint64_t head;
+    uint64_t head_seq; /* entries up to this seq arrived before head was seen */
+    uint64_t next_seq;
+    size_t used;
+    size_t bytes;
 };
 
 void reorder_config_defaults(reorder_config_t *cfg)
@@ -176,9 +176,18 @@ static void to_waiting(entry_t *e, uint64_t retry_at)
 
 /* ---- queries --------------------------------------------------------------- */
 
-uint64_t reorder_head(const reorder_t *self) { return self->head; }
-size_t   reorder_entries(const reorder_t *self) { return self->used; }
-size_t   reorder_bytes(const reorder_t *self) { return self->bytes; }
+uint64_t reorder_head(const reorder_t *self)
+{
+    return self->head;
+}
+size_t reorder_entries(const reorder_t *self)
+{
+    return self->used;
+}
+size_t reorder_bytes(const reorder_t *self)
+{
+    return self->bytes;
+}
 
 size_t reorder_blocks(const reorder_t *self)
 {
@@ -221,7 +230,10 @@ void reorder_set_head(reorder_t *self, uint64_t head, uint64_t seen_seq, reorder
     drop_committed(self, drops, cap, n_drops);
 }
 
-uint64_t reorder_seq(const reorder_t *self) { return self->next_seq; }
+uint64_t reorder_seq(const reorder_t *self)
+{
+    return self->next_seq;
+}
 
 /* ---- insert ---------------------------------------------------------------- */
 
@@ -310,8 +322,12 @@ static int add_entry(reorder_t *self, const reorder_batch_t *b, size_t total)
     entry_t *e = free_slot(self);
     if (!e)
         return -1;
-    *e = (entry_t){.state = E_WAITING, .seq = ++self->next_seq, .request_id = b->request_id,
-                   .start = b->start, .count = (uint32_t) b->n, .bytes = total};
+    *e = (entry_t){.state = E_WAITING,
+                   .seq = ++self->next_seq,
+                   .request_id = b->request_id,
+                   .start = b->start,
+                   .count = (uint32_t) b->n,
+                   .bytes = total};
     snprintf(e->peer_id, sizeof e->peer_id, "%s", b->peer_id ? b->peer_id : "");
     self->used++;
     self->bytes += total;
@@ -432,7 +448,7 @@ static reorder_done_t on_success(reorder_t *self, entry_t *e, const reorder_resu
     if (complete)
         entry_free(self, e);
     else
-        to_waiting(e, 0);           /* its next chunk goes as soon as it may */
+        to_waiting(e, 0); /* its next chunk goes as soon as it may */
     drop_committed(self, drops, cap, n);
     return REORDER_PROGRESS;
 }
@@ -467,7 +483,7 @@ reorder_done_t reorder_on_processed(reorder_t *self, const reorder_result_t *r, 
     if (!e)
         return REORDER_UNKNOWN;
     self->head = r->head_height;
-    self->head_seq = self->next_seq;      /* fresh: every entry arrived before it */
+    self->head_seq = self->next_seq; /* fresh: every entry arrived before it */
     e->busy_attempts = 0;
     if (!r->failed)
         return on_success(self, e, r, ref, drops, cap, n_drops);
@@ -488,7 +504,9 @@ reorder_done_t reorder_on_refused(reorder_t *self, uint64_t batch_id, uint64_t n
     entry_t *e = find_sent(self, batch_id);
     if (!e)
         return REORDER_UNKNOWN;
-    reorder_result_t r = {.batch_id = batch_id, .head_height = self->head, .failed = true,
+    reorder_result_t r = {.batch_id = batch_id,
+                          .head_height = self->head,
+                          .failed = true,
                           .failed_height = e->sent_from};
     return on_failure(self, e, &r, ref, drops, cap, n_drops);
 }

@@ -70,63 +70,63 @@
 #include "peer_table.h"
 
 typedef struct {
-    uint32_t max_entries;          /* 32 */
-    size_t   max_bytes;            /* 64 MiB */
-    uint32_t max_inflight;         /* 2 chunks at BlockProcessor */
-    uint32_t chunk_blocks;         /* 1024 */
-    size_t   chunk_bytes;          /* 4 MiB */
-    uint32_t busy_backoff_min_ms;  /* 100 */
-    uint32_t busy_backoff_max_ms;  /* 2000 */
-    uint32_t processing_timeout_ms;/* 30000: no reply at all -> resend */
+    uint32_t max_entries;           /* 32 */
+    size_t max_bytes;               /* 64 MiB */
+    uint32_t max_inflight;          /* 2 chunks at BlockProcessor */
+    uint32_t chunk_blocks;          /* 1024 */
+    size_t chunk_bytes;             /* 4 MiB */
+    uint32_t busy_backoff_min_ms;   /* 100 */
+    uint32_t busy_backoff_max_ms;   /* 2000 */
+    uint32_t processing_timeout_ms; /* 30000: no reply at all -> resend */
 } reorder_config_t;
 
 void reorder_config_defaults(reorder_config_t *cfg);
 
 /* A downloaded range, as the caller hands it in (copied). */
 typedef struct {
-    uint64_t                   request_id;   /* SyncActor's */
-    const char                *peer_id;
-    uint64_t                   start;
+    uint64_t request_id; /* SyncActor's */
+    const char *peer_id;
+    uint64_t start;
     const ProtobufCBinaryData *blocks;
-    size_t                     n;
-    const uint8_t            (*expected)[ALYS_HASH_LEN];  /* NULL or n hashes */
+    size_t n;
+    const uint8_t (*expected)[ALYS_HASH_LEN]; /* NULL or n hashes */
 } reorder_batch_t;
 
 typedef enum {
-    REORDER_DROP_COMMITTED = 0,   /* wholly at or below the head */
-    REORDER_DROP_AFTER_FAILURE,   /* above a failed height */
-    REORDER_DROP_EVICTED,         /* buffer full */
-    REORDER_DROP_SUPERSEDED,      /* replaced by a newer download of it */
+    REORDER_DROP_COMMITTED = 0, /* wholly at or below the head */
+    REORDER_DROP_AFTER_FAILURE, /* above a failed height */
+    REORDER_DROP_EVICTED,       /* buffer full */
+    REORDER_DROP_SUPERSEDED,    /* replaced by a newer download of it */
 } reorder_drop_t;
 
 const char *reorder_drop_name(reorder_drop_t why);
 
 /* An entry described by value (for reports). */
 typedef struct {
-    uint64_t       request_id;
-    char           peer_id[PEER_ID_MAX];
-    uint64_t       start;          /* of the entry, or of the chunk for results */
-    uint32_t       count;
-    reorder_drop_t why;            /* for drops */
-    bool           complete;       /* for results: nothing of it is left */
+    uint64_t request_id;
+    char peer_id[PEER_ID_MAX];
+    uint64_t start; /* of the entry, or of the chunk for results */
+    uint32_t count;
+    reorder_drop_t why; /* for drops */
+    bool complete;      /* for results: nothing of it is left */
 } reorder_ref_t;
 
 typedef enum {
     REORDER_ACCEPTED = 0,
-    REORDER_FULL,          /* does not fit: refused, nothing evicted */
-    REORDER_INVALID,       /* empty, or out of memory */
+    REORDER_FULL,    /* does not fit: refused, nothing evicted */
+    REORDER_INVALID, /* empty, or out of memory */
 } reorder_insert_t;
 
 /* A chunk to hand to BlockProcessor now. */
 typedef struct {
-    uint64_t                   batch_id;
-    uint64_t                   request_id;
-    char                       peer_id[PEER_ID_MAX];
-    uint64_t                   start;
-    uint32_t                   count;
-    const ProtobufCBinaryData *blocks;       /* count items */
-    const ProtobufCBinaryData *expected;     /* count items, or NULL */
-    size_t                     bytes;
+    uint64_t batch_id;
+    uint64_t request_id;
+    char peer_id[PEER_ID_MAX];
+    uint64_t start;
+    uint32_t count;
+    const ProtobufCBinaryData *blocks;   /* count items */
+    const ProtobufCBinaryData *expected; /* count items, or NULL */
+    size_t bytes;
 } reorder_send_t;
 
 /* BatchProcessed, as far as the buffer cares. */
@@ -134,23 +134,23 @@ typedef struct {
     uint64_t batch_id;
     uint32_t committed;
     uint64_t head_height;
-    bool     failed;
+    bool failed;
     uint64_t failed_height;
-    bool     content_fault;   /* the reason is about the block's own content */
+    bool content_fault; /* the reason is about the block's own content */
 } reorder_result_t;
 
 typedef enum {
-    REORDER_UNKNOWN = 0,   /* no chunk has this batch id: late or abandoned, ignore */
-    REORDER_PROGRESS,      /* committed: report; ref.complete says if it is done */
-    REORDER_REQUEUED,      /* failed for a missing parent: waits again, no report */
-    REORDER_FAILED,        /* failed: report; drops listed */
+    REORDER_UNKNOWN = 0, /* no chunk has this batch id: late or abandoned, ignore */
+    REORDER_PROGRESS,    /* committed: report; ref.complete says if it is done */
+    REORDER_REQUEUED,    /* failed for a missing parent: waits again, no report */
+    REORDER_FAILED,      /* failed: report; drops listed */
 } reorder_done_t;
 
 typedef struct _reorder_t reorder_t;
 
 /* NULL cfg = defaults. NULL on out-of-memory. */
 reorder_t *reorder_new(const reorder_config_t *cfg);
-void       reorder_destroy(reorder_t **self_p);
+void reorder_destroy(reorder_t **self_p);
 
 /* The committed head as storage reports it, read after the entries up to
  * seen_seq (reorder_seq() when the read was asked) had arrived. Ignored while
@@ -178,7 +178,7 @@ reorder_done_t reorder_on_refused(reorder_t *self, uint64_t batch_id, uint64_t n
                                   reorder_ref_t *ref, reorder_ref_t *drops, size_t cap,
                                   size_t *n_drops);
 /* BlockProcessor refused batch_id as busy (or unavailable). false if unknown. */
-bool   reorder_on_busy(reorder_t *self, uint64_t batch_id, uint64_t now_ms);
+bool reorder_on_busy(reorder_t *self, uint64_t batch_id, uint64_t now_ms);
 /* BlockProcessor restarted: everything sent goes back to waiting. Returns how many. */
 size_t reorder_on_lost(reorder_t *self);
 /* A chunk unanswered for processing_timeout_ms: as reorder_on_lost. */
@@ -186,9 +186,9 @@ size_t reorder_expire(reorder_t *self, uint64_t now_ms);
 
 uint64_t reorder_head(const reorder_t *self);
 uint64_t reorder_next_height(const reorder_t *self);
-size_t   reorder_entries(const reorder_t *self);
-size_t   reorder_bytes(const reorder_t *self);
-size_t   reorder_blocks(const reorder_t *self);
-size_t   reorder_inflight(const reorder_t *self);
+size_t reorder_entries(const reorder_t *self);
+size_t reorder_bytes(const reorder_t *self);
+size_t reorder_blocks(const reorder_t *self);
+size_t reorder_inflight(const reorder_t *self);
 
 #endif

@@ -9,14 +9,14 @@
 /* EWMA gains. Latency uses TCP's (RFC 6298) so the timeout derived from it
  * behaves like a well-understood RTO; error rate and bandwidth are smoothed
  * a little less, so that a peer turning bad shows within ~10 requests. */
-#define SRTT_GAIN        0.125
-#define RTTVAR_GAIN      0.25
-#define ERROR_GAIN       0.1
-#define BANDWIDTH_GAIN   0.2
-#define BLOCKS_GAIN      0.2
-#define MAX_BACKOFF      8u
+#define SRTT_GAIN      0.125
+#define RTTVAR_GAIN    0.25
+#define ERROR_GAIN     0.1
+#define BANDWIDTH_GAIN 0.2
+#define BLOCKS_GAIN    0.2
+#define MAX_BACKOFF    8u
 /* Below this a decayed score is 0: exponential decay never gets there alone. */
-#define SCORE_EPSILON    0.01
+#define SCORE_EPSILON  0.01
 
 static double clamp(double v, double lo, double hi)
 {
@@ -41,10 +41,10 @@ void peer_score_decay(peer_score_t *s, uint64_t now_ms, uint64_t half_life_ms)
 const char *peer_outcome_name(peer_outcome_kind_t k)
 {
     switch (k) {
-    case PEER_OUTCOME_OK:        return "ok";
-    case PEER_OUTCOME_TIMEOUT:   return "timeout";
-    case PEER_OUTCOME_INVALID:   return "invalid";
-    case PEER_OUTCOME_SHORT:     return "short";
+    case PEER_OUTCOME_OK: return "ok";
+    case PEER_OUTCOME_TIMEOUT: return "timeout";
+    case PEER_OUTCOME_INVALID: return "invalid";
+    case PEER_OUTCOME_SHORT: return "short";
     case PEER_OUTCOME_VIOLATION: return "violation";
     }
     return "unknown";
@@ -80,8 +80,7 @@ void pt_refresh(peer_table_t *self, peer_t *p, uint64_t now_ms)
 bool pt_eligible(peer_table_t *self, peer_t *p, uint64_t now_ms)
 {
     pt_refresh(self, p, now_ms);
-    return p->info.state == PEER_STATE_CONNECTED
-        && p->score.value >= pt_score_cutoff(&self->cfg);
+    return p->info.state == PEER_STATE_CONNECTED && p->score.value >= pt_score_cutoff(&self->cfg);
 }
 
 /* ---- metrics -------------------------------------------------------------- */
@@ -109,8 +108,7 @@ static void note_delivery(peer_metrics_t *m, const peer_outcome_t *o)
         m->latency_dev_ms = lat / 2.0;
         m->has_latency = true;
     } else {
-        m->latency_dev_ms = ewma(m->latency_dev_ms, fabs(m->average_latency_ms - lat),
-                                 RTTVAR_GAIN);
+        m->latency_dev_ms = ewma(m->latency_dev_ms, fabs(m->average_latency_ms - lat), RTTVAR_GAIN);
         m->average_latency_ms = ewma(m->average_latency_ms, lat, SRTT_GAIN);
     }
     note_rtt(m, lat);
@@ -122,7 +120,8 @@ static void note_delivery(peer_metrics_t *m, const peer_outcome_t *o)
     }
     if (o->blocks > 0) {
         m->avg_request_blocks = m->avg_request_blocks > 0
-            ? ewma(m->avg_request_blocks, o->blocks, BLOCKS_GAIN) : o->blocks;
+                                    ? ewma(m->avg_request_blocks, o->blocks, BLOCKS_GAIN)
+                                    : o->blocks;
         m->blocks_served += o->blocks;
     }
 }
@@ -130,14 +129,14 @@ static void note_delivery(peer_metrics_t *m, const peer_outcome_t *o)
 static void count_outcome(peer_metrics_t *m, peer_outcome_kind_t k)
 {
     switch (k) {
-    case PEER_OUTCOME_OK:        m->requests_ok++;        break;
-    case PEER_OUTCOME_TIMEOUT:   m->requests_timeout++;   break;
-    case PEER_OUTCOME_INVALID:   m->requests_invalid++;   break;
-    case PEER_OUTCOME_SHORT:     m->requests_short++;     break;
+    case PEER_OUTCOME_OK: m->requests_ok++; break;
+    case PEER_OUTCOME_TIMEOUT: m->requests_timeout++; break;
+    case PEER_OUTCOME_INVALID: m->requests_invalid++; break;
+    case PEER_OUTCOME_SHORT: m->requests_short++; break;
     case PEER_OUTCOME_VIOLATION: m->requests_violation++; break;
     }
-    uint64_t total = m->requests_ok + m->requests_timeout + m->requests_invalid
-                   + m->requests_short + m->requests_violation;
+    uint64_t total = m->requests_ok + m->requests_timeout + m->requests_invalid +
+                     m->requests_short + m->requests_violation;
     /* Laplace's rule: an unmeasured peer is 0.5, and one lucky answer does
      * not make a peer perfectly reliable. */
     m->reliability_score = (double) (m->requests_ok + 1) / (double) (total + 2);
@@ -152,15 +151,14 @@ static void update_metrics(peer_t *p, const peer_outcome_t *o, uint64_t now_ms)
         /* Karn: a timed-out request says nothing about latency, but the next
          * wait should be longer, so one slow moment does not cascade into
          * timeouts and disconnects. */
-        m->timeout_backoff = m->timeout_backoff >= MAX_BACKOFF ? MAX_BACKOFF
-                           : m->timeout_backoff * 2;
+        m->timeout_backoff = m->timeout_backoff >= MAX_BACKOFF ? MAX_BACKOFF : m->timeout_backoff * 2;
         return;
     }
     /* An empty short answer says nothing about speed; an OK is always a
      * sample (0 ms is a real loopback reading). Invalid and violation are
      * verdicts, possibly reached long after the response: no sample. */
-    bool delivered = o->kind == PEER_OUTCOME_OK
-                  || (o->kind == PEER_OUTCOME_SHORT && (o->blocks > 0 || o->bytes > 0));
+    bool delivered = o->kind == PEER_OUTCOME_OK ||
+                     (o->kind == PEER_OUTCOME_SHORT && (o->blocks > 0 || o->bytes > 0));
     if (delivered) {
         p->info.last_response = now_ms;
         note_delivery(m, o);
@@ -170,12 +168,12 @@ static void update_metrics(peer_t *p, const peer_outcome_t *o, uint64_t now_ms)
 
 /* ---- bans on table entries ------------------------------------------------ */
 
-static void ban_peer(peer_table_t *self, peer_t *p, uint64_t duration_ms,
-                     const char *reason, uint64_t now_ms)
+static void ban_peer(peer_table_t *self, peer_t *p, uint64_t duration_ms, const char *reason,
+                     uint64_t now_ms)
 {
     uint64_t until = now_ms + duration_ms;
     if (until < now_ms)
-        until = UINT64_MAX;                 /* absurd duration: ban "forever" */
+        until = UINT64_MAX; /* absurd duration: ban "forever" */
     if (until > p->info.ban_until)
         p->info.ban_until = until;
     p->info.state = PEER_STATE_BANNED;
@@ -188,11 +186,11 @@ static void ban_peer(peer_table_t *self, peer_t *p, uint64_t duration_ms,
 static double penalty_for(const peer_table_config_t *c, peer_outcome_kind_t k)
 {
     switch (k) {
-    case PEER_OUTCOME_TIMEOUT:   return c->timeout_penalty;
-    case PEER_OUTCOME_INVALID:   return c->invalid_penalty;
-    case PEER_OUTCOME_SHORT:     return c->short_penalty;
-    case PEER_OUTCOME_VIOLATION: return PEER_SCORE_MIN * 2;   /* fatal whatever the score */
-    case PEER_OUTCOME_OK:        return 0.0;
+    case PEER_OUTCOME_TIMEOUT: return c->timeout_penalty;
+    case PEER_OUTCOME_INVALID: return c->invalid_penalty;
+    case PEER_OUTCOME_SHORT: return c->short_penalty;
+    case PEER_OUTCOME_VIOLATION: return PEER_SCORE_MIN * 2; /* fatal whatever the score */
+    case PEER_OUTCOME_OK: return 0.0;
     }
     return 0.0;
 }
@@ -216,12 +214,12 @@ static peer_action_t apply_thresholds(peer_table_t *self, peer_t *p, const peer_
 {
     const peer_table_config_t *c = &self->cfg;
     if (p->info.state == PEER_STATE_BANNED)
-        return PEER_ACTION_NONE;           /* late news about a peer already gone */
+        return PEER_ACTION_NONE; /* late news about a peer already gone */
     if (o->kind == PEER_OUTCOME_VIOLATION || p->score.value <= c->ban_score) {
         char why[PEER_REASON_MAX];
         int n = snprintf(why, sizeof why, "%s (score %.0f)%s%s", peer_outcome_name(o->kind),
                          p->score.value, o->reason ? ": " : "", o->reason ? o->reason : "");
-        (void) n;                           /* truncation of a reason is fine */
+        (void) n; /* truncation of a reason is fine */
         ban_peer(self, p, c->ban_ms, why, now_ms);
         return PEER_ACTION_BAN;
     }
@@ -236,8 +234,7 @@ static peer_action_t apply_thresholds(peer_table_t *self, peer_t *p, const peer_
     return PEER_ACTION_DISCONNECT;
 }
 
-peer_action_t pt_apply(peer_table_t *self, peer_t *p, const peer_outcome_t *o,
-                       uint64_t now_ms)
+peer_action_t pt_apply(peer_table_t *self, peer_t *p, const peer_outcome_t *o, uint64_t now_ms)
 {
     pt_refresh(self, p, now_ms);
     update_metrics(p, o, now_ms);
@@ -266,8 +263,7 @@ int peer_table_record(peer_table_t *self, const char *peer_id, const peer_outcom
     return PEER_OK;
 }
 
-int peer_table_record_rtt(peer_table_t *self, const char *peer_id, uint32_t rtt_ms,
-                          uint64_t now_ms)
+int peer_table_record_rtt(peer_table_t *self, const char *peer_id, uint32_t rtt_ms, uint64_t now_ms)
 {
     peer_t *p = pt_find(self, peer_id);
     if (!p)
@@ -277,8 +273,7 @@ int peer_table_record_rtt(peer_table_t *self, const char *peer_id, uint32_t rtt_
     return PEER_OK;
 }
 
-int peer_table_score(peer_table_t *self, const char *peer_id, uint64_t now_ms,
-                     double *score)
+int peer_table_score(peer_table_t *self, const char *peer_id, uint64_t now_ms, double *score)
 {
     peer_t *p = pt_find(self, peer_id);
     if (!p)
@@ -296,7 +291,7 @@ int peer_table_blame_now(peer_table_t *self, const char *peer_id, peer_outcome_k
             *action = PEER_ACTION_NONE;
         return PEER_ERR_INVALID;
     }
-    peer_outcome_t o = { .kind = kind, .reason = reason };
+    peer_outcome_t o = {.kind = kind, .reason = reason};
     return peer_table_record(self, peer_id, &o, now_ms, action);
 }
 

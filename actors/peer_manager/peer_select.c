@@ -7,16 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_BASE          128.0
-#define BYTES_PER_MB        1e6
+#define BATCH_BASE     128.0
+#define BYTES_PER_MB   1e6
 /* Loopback answers in "0 ms"; ratios against it need a floor. */
-#define MIN_LATENCY_MS      1.0
+#define MIN_LATENCY_MS 1.0
 
 typedef struct {
     peer_t *p;
-    size_t  slot;
-    double  score;
-    double  key;         /* higher = preferred */
+    size_t slot;
+    double score;
+    double key; /* higher = preferred */
 } cand_t;
 
 static double clamp(double v, double lo, double hi)
@@ -34,8 +34,7 @@ static bool excluded(const peer_select_req_t *req, const char *peer_id)
 }
 
 /* Eligible peers in table order. req NULL = ignore height and exclusions. */
-static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t now_ms,
-                     cand_t *out)
+static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t now_ms, cand_t *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
@@ -44,7 +43,7 @@ static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t 
             continue;
         if (req && (p->info.reported_height < req->min_height || excluded(req, p->info.peer_id)))
             continue;
-        out[n++] = (cand_t) { .p = p, .slot = i, .score = p->score.value };
+        out[n++] = (cand_t){.p = p, .slot = i, .score = p->score.value};
     }
     return n;
 }
@@ -52,9 +51,9 @@ static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t 
 /* ---- neutral values for unmeasured peers ---------------------------------- */
 
 typedef struct {
-    double latency;      /* ms, mean of the measured; 0 if none */
-    double rtt;          /* ms */
-    double bandwidth;    /* bytes/s */
+    double latency;   /* ms, mean of the measured; 0 if none */
+    double rtt;       /* ms */
+    double bandwidth; /* bytes/s */
 } neutral_t;
 
 static neutral_t neutral_of(const cand_t *c, size_t n)
@@ -63,13 +62,22 @@ static neutral_t neutral_of(const cand_t *c, size_t n)
     size_t n_lat = 0, n_rtt = 0, n_bw = 0;
     for (size_t i = 0; i < n; i++) {
         const peer_metrics_t *m = &c[i].p->m;
-        if (m->has_latency) { lat += m->average_latency_ms; n_lat++; }
-        if (m->has_rtt)     { rtt += m->min_rtt_ms;         n_rtt++; }
-        if (m->has_bandwidth) { bw += m->bandwidth_bps;     n_bw++; }
+        if (m->has_latency) {
+            lat += m->average_latency_ms;
+            n_lat++;
+        }
+        if (m->has_rtt) {
+            rtt += m->min_rtt_ms;
+            n_rtt++;
+        }
+        if (m->has_bandwidth) {
+            bw += m->bandwidth_bps;
+            n_bw++;
+        }
     }
-    return (neutral_t) {
-        .latency   = n_lat ? lat / (double) n_lat : 0,
-        .rtt       = n_rtt ? rtt / (double) n_rtt : 0,
+    return (neutral_t){
+        .latency = n_lat ? lat / (double) n_lat : 0,
+        .rtt = n_rtt ? rtt / (double) n_rtt : 0,
         .bandwidth = n_bw ? bw / (double) n_bw : 0,
     };
 }
@@ -94,8 +102,7 @@ static double eff_bandwidth(const peer_metrics_t *m, const neutral_t *nv)
 /* Weighted: each metric normalised against the best candidate, so the
  * weights compare like with like: latency best/own, bandwidth own/best,
  * reliability already 0..1. */
-static void weighted_keys(const peer_table_config_t *cfg, cand_t *c, size_t n,
-                          const neutral_t *nv)
+static void weighted_keys(const peer_table_config_t *cfg, cand_t *c, size_t n, const neutral_t *nv)
 {
     double best_lat = INFINITY, best_bw = 0;
     for (size_t i = 0; i < n; i++) {
@@ -107,13 +114,12 @@ static void weighted_keys(const peer_table_config_t *cfg, cand_t *c, size_t n,
         const peer_metrics_t *m = &c[i].p->m;
         double lat_n = best_lat / fmax(eff_latency(m, nv), MIN_LATENCY_MS);
         double bw_n = best_bw > 0 ? eff_bandwidth(m, nv) / best_bw : 0;
-        c[i].key = cfg->latency_weight * lat_n + cfg->reliability_weight * m->reliability_score
-                 + cfg->bandwidth_weight * bw_n;
+        c[i].key = cfg->latency_weight * lat_n + cfg->reliability_weight * m->reliability_score +
+                   cfg->bandwidth_weight * bw_n;
     }
 }
 
-static void assign_keys(const peer_table_config_t *cfg, peer_strategy_t strategy,
-                        cand_t *c, size_t n)
+static void assign_keys(const peer_table_config_t *cfg, peer_strategy_t strategy, cand_t *c, size_t n)
 {
     neutral_t nv = neutral_of(c, n);
     if (strategy == PEER_SELECT_WEIGHTED) {
@@ -124,9 +130,9 @@ static void assign_keys(const peer_table_config_t *cfg, peer_strategy_t strategy
         const peer_metrics_t *m = &c[i].p->m;
         switch (strategy) {
         case PEER_SELECT_LOWEST_LATENCY: c[i].key = -eff_latency(m, &nv); break;
-        case PEER_SELECT_MOST_RELIABLE:  c[i].key = m->reliability_score; break;
-        case PEER_SELECT_PROXIMITY:      c[i].key = -eff_rtt(m, &nv);     break;
-        default:                         c[i].key = 0;                    break;
+        case PEER_SELECT_MOST_RELIABLE: c[i].key = m->reliability_score; break;
+        case PEER_SELECT_PROXIMITY: c[i].key = -eff_rtt(m, &nv); break;
+        default: c[i].key = 0; break;
         }
     }
 }
@@ -147,8 +153,7 @@ static int cand_cmp(const void *a, const void *b)
 
 /* Round robin: continue in table order after the last peer handed out, so
  * consecutive calls spread load over every eligible peer. */
-static size_t round_robin(peer_table_t *self, const cand_t *c, size_t n, size_t want,
-                          peer_ref_t *out)
+static size_t round_robin(peer_table_t *self, const cand_t *c, size_t n, size_t want, peer_ref_t *out)
 {
     size_t first = 0;
     while (first < n && c[first].slot < self->rr_cursor)
@@ -163,10 +168,10 @@ static size_t round_robin(peer_table_t *self, const cand_t *c, size_t n, size_t 
 }
 
 size_t peer_table_select_with(peer_table_t *self, peer_strategy_t strategy,
-                              const peer_select_req_t *req, uint64_t now_ms,
-                              peer_ref_t *out, size_t cap)
+                              const peer_select_req_t *req, uint64_t now_ms, peer_ref_t *out,
+                              size_t cap)
 {
-    static const peer_select_req_t any = { .count = PEER_TABLE_MAX_PEERS };
+    static const peer_select_req_t any = {.count = PEER_TABLE_MAX_PEERS};
     if (!req)
         req = &any;
     cand_t c[PEER_TABLE_MAX_PEERS];
@@ -196,15 +201,16 @@ size_t peer_table_eligible_count(peer_table_t *self, uint64_t now_ms)
 
 /* ---- batch size ----------------------------------------------------------- */
 
-uint32_t peer_batch_size_formula(double avg_bandwidth_bps, double avg_latency_ms,
-                                 size_t peers, uint32_t min_batch, uint32_t max_batch)
+uint32_t peer_batch_size_formula(double avg_bandwidth_bps, double avg_latency_ms, size_t peers,
+                                 uint32_t min_batch, uint32_t max_batch)
 {
     if (max_batch < min_batch)
         max_batch = min_batch;
     double size = BATCH_BASE;
     if (avg_latency_ms > 0) {
         double bw_f = avg_bandwidth_bps > 0
-            ? clamp(avg_bandwidth_bps / BYTES_PER_MB / 10.0, 1.0, 8.0) : 1.0;
+                          ? clamp(avg_bandwidth_bps / BYTES_PER_MB / 10.0, 1.0, 8.0)
+                          : 1.0;
         double lat_f = clamp(100.0 / avg_latency_ms, 0.5, 4.0);
         double peer_f = clamp((double) peers / 5.0, 0.5, 2.0);
         size = BATCH_BASE * bw_f * lat_f * peer_f;
@@ -223,11 +229,16 @@ uint32_t peer_table_batch_size(peer_table_t *self, uint64_t now_ms)
     size_t n_lat = 0, n_bw = 0;
     for (size_t i = 0; i < n; i++) {
         const peer_metrics_t *m = &c[i].p->m;
-        if (m->has_latency) { lat += fmax(m->average_latency_ms, MIN_LATENCY_MS); n_lat++; }
-        if (m->has_bandwidth) { bw += m->bandwidth_bps; n_bw++; }
+        if (m->has_latency) {
+            lat += fmax(m->average_latency_ms, MIN_LATENCY_MS);
+            n_lat++;
+        }
+        if (m->has_bandwidth) {
+            bw += m->bandwidth_bps;
+            n_bw++;
+        }
     }
-    return peer_batch_size_formula(n_bw ? bw / (double) n_bw : 0,
-                                   n_lat ? lat / (double) n_lat : 0,
+    return peer_batch_size_formula(n_bw ? bw / (double) n_bw : 0, n_lat ? lat / (double) n_lat : 0,
                                    n, cfg->min_batch_size, cfg->max_batch_size);
 }
 
@@ -238,13 +249,12 @@ uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uin
     const peer_table_config_t *cfg = &self->cfg;
     const peer_t *p = pt_find(self, peer_id);
     if (!p || !p->m.has_latency)
-        return cfg->timeout_ceiling_ms;      /* nothing known: the most patient */
+        return cfg->timeout_ceiling_ms; /* nothing known: the most patient */
     const peer_metrics_t *m = &p->m;
     double rto = m->average_latency_ms + 4.0 * m->latency_dev_ms;
     /* Bigger request than this peer usually answers: proportionally longer. */
     if (m->avg_request_blocks > 0 && blocks > m->avg_request_blocks)
         rto *= (double) blocks / m->avg_request_blocks;
     rto *= (double) (m->timeout_backoff ? m->timeout_backoff : 1);
-    return (uint32_t) clamp(rto, (double) cfg->timeout_floor_ms,
-                            (double) cfg->timeout_ceiling_ms);
+    return (uint32_t) clamp(rto, (double) cfg->timeout_floor_ms, (double) cfg->timeout_ceiling_ms);
 }

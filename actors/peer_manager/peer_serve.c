@@ -9,25 +9,25 @@
 #include "util.h"
 
 typedef struct {
-    uint64_t             job_id;       /* 0 = free; the storage request's tag */
-    uint8_t              id[PM_CLIENT_ID_MAX];  /* the client's routing id */
-    size_t               id_len;
-    uint64_t             request_id;   /* the client's wire request id */
-    bool                 headers;
-    uint64_t             start;
-    uint32_t             count;
-    uint64_t             next;         /* next height to read */
-    ProtobufCBinaryData *items;        /* headers collected so far (owned copies) */
-    size_t               n;
+    uint64_t job_id;              /* 0 = free; the storage request's tag */
+    uint8_t id[PM_CLIENT_ID_MAX]; /* the client's routing id */
+    size_t id_len;
+    uint64_t request_id; /* the client's wire request id */
+    bool headers;
+    uint64_t start;
+    uint32_t count;
+    uint64_t next;              /* next height to read */
+    ProtobufCBinaryData *items; /* headers collected so far (owned copies) */
+    size_t n;
 } job_t;
 
 struct ps {
-    pm_t            *pm;
-    zsock_t         *router;
+    pm_t *pm;
+    zsock_t *router;
     serve_limiter_t *limiter;
-    pm_clients_t    *clients;          /* PS_MAX_CLIENTS */
-    job_t            jobs[PS_MAX_JOBS];
-    uint64_t         next_job;
+    pm_clients_t *clients; /* PS_MAX_CLIENTS */
+    job_t jobs[PS_MAX_JOBS];
+    uint64_t next_job;
 };
 
 static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg);
@@ -40,7 +40,7 @@ ps_t *ps_new(pm_t *pm)
     self->pm = pm;
     const alys_config_t *cfg = pm->cfg;
     if (!cfg->listen[0])
-        return self;                       /* not serving: nothing else to make */
+        return self; /* not serving: nothing else to make */
     self->clients = pm_clients_new(PS_MAX_CLIENTS);
     self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
     self->router = self->clients && self->limiter ? alys_router_bind(cfg->listen) : NULL;
@@ -82,7 +82,7 @@ void ps_destroy(ps_t **self_p)
 
 void ps_tick(pm_t *pm)
 {
-    (void) pm;                             /* jobs end by storage deadline; nothing to do */
+    (void) pm; /* jobs end by storage deadline; nothing to do */
 }
 
 /* ---- sending ----------------------------------------------------------------- */
@@ -184,13 +184,19 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
     Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
     m.request_id = j->request_id;
     if (j->headers) {
-        h = (Alys__Wire__Headers){.base = h.base, .start = j->start, .n_headers = fit,
-                                  .headers = (ProtobufCBinaryData *) items, .truncated = truncated};
+        h = (Alys__Wire__Headers){.base = h.base,
+                                  .start = j->start,
+                                  .n_headers = fit,
+                                  .headers = (ProtobufCBinaryData *) items,
+                                  .truncated = truncated};
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
         m.headers = &h;
     } else {
-        b = (Alys__Wire__Blocks){.base = b.base, .start = j->start, .n_blocks = fit,
-                                 .blocks = (ProtobufCBinaryData *) items, .truncated = truncated};
+        b = (Alys__Wire__Blocks){.base = b.base,
+                                 .start = j->start,
+                                 .n_blocks = fit,
+                                 .blocks = (ProtobufCBinaryData *) items,
+                                 .truncated = truncated};
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
         m.blocks = &b;
     }
@@ -268,8 +274,13 @@ static job_t *job_new(ps_t *self, const pm_client_t *c, uint64_t request_id, boo
         job_t *j = &self->jobs[i];
         if (j->job_id)
             continue;
-        *j = (job_t){.job_id = ++self->next_job, .request_id = request_id, .headers = headers,
-                     .start = start, .count = count, .next = start, .id_len = c->id_len};
+        *j = (job_t){.job_id = ++self->next_job,
+                     .request_id = request_id,
+                     .headers = headers,
+                     .start = start,
+                     .count = count,
+                     .next = start,
+                     .id_len = c->id_len};
         memcpy(j->id, c->id, c->id_len);
         return j;
     }
@@ -327,8 +338,7 @@ static void forward_new_block(ps_t *self, pm_client_t *c, const alys_wire_msg_t 
 }
 
 /* One frame from a client: m decoded, or NULL (err). */
-static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const char *err,
-                   int64_t now)
+static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const char *err, int64_t now)
 {
     pm_serve_t s = pm_admit(c, self->limiter, m, err, self->pm->head_height, read_free(self), now);
     uint64_t request_id = m ? m->request_id : 0;

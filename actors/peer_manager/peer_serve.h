@@ -41,8 +41,8 @@
 
 #include "pm.h"
 
-#define PS_MAX_CLIENTS     1024
-#define PS_MAX_JOBS        64
-#define PS_STORAGE_CHUNK   1024     /* items per storage read (STORAGE_MAX_GET_BLOCKS) */
+#define PS_MAX_CLIENTS   1024
+#define PS_MAX_JOBS      64
+#define PS_STORAGE_CHUNK 1024 /* items per storage read (STORAGE_MAX_GET_BLOCKS) */
 
 #endif

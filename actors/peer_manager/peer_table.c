@@ -13,23 +13,23 @@
 const char *peer_err_name(int err)
 {
     switch (err) {
-    case PEER_OK:          return "ok";
+    case PEER_OK: return "ok";
     case PEER_ERR_INVALID: return "invalid argument";
-    case PEER_ERR_FULL:    return "peer table full";
-    case PEER_ERR_BANNED:  return "peer is banned";
-    case PEER_ERR_EXISTS:  return "peer already known";
+    case PEER_ERR_FULL: return "peer table full";
+    case PEER_ERR_BANNED: return "peer is banned";
+    case PEER_ERR_EXISTS: return "peer already known";
     case PEER_ERR_UNKNOWN: return "unknown peer";
-    default:               return "unknown error";
+    default: return "unknown error";
     }
 }
 
 const char *peer_state_name(peer_state_t s)
 {
     switch (s) {
-    case PEER_STATE_CONNECTING:   return "connecting";
-    case PEER_STATE_CONNECTED:    return "connected";
+    case PEER_STATE_CONNECTING: return "connecting";
+    case PEER_STATE_CONNECTED: return "connected";
     case PEER_STATE_DISCONNECTED: return "disconnected";
-    case PEER_STATE_BANNED:       return "banned";
+    case PEER_STATE_BANNED: return "banned";
     }
     return "unknown";
 }
@@ -37,19 +37,19 @@ const char *peer_state_name(peer_state_t s)
 const char *peer_action_name(peer_action_t a)
 {
     switch (a) {
-    case PEER_ACTION_NONE:       return "none";
+    case PEER_ACTION_NONE: return "none";
     case PEER_ACTION_DISCONNECT: return "disconnect";
-    case PEER_ACTION_BAN:        return "ban";
+    case PEER_ACTION_BAN: return "ban";
     }
     return "unknown";
 }
 
 static const char *const strategy_names[] = {
     [PEER_SELECT_LOWEST_LATENCY] = "lowest_latency",
-    [PEER_SELECT_MOST_RELIABLE]  = "most_reliable",
-    [PEER_SELECT_ROUND_ROBIN]    = "round_robin",
-    [PEER_SELECT_WEIGHTED]       = "weighted",
-    [PEER_SELECT_PROXIMITY]      = "proximity",
+    [PEER_SELECT_MOST_RELIABLE] = "most_reliable",
+    [PEER_SELECT_ROUND_ROBIN] = "round_robin",
+    [PEER_SELECT_WEIGHTED] = "weighted",
+    [PEER_SELECT_PROXIMITY] = "proximity",
 };
 #define STRATEGY_COUNT (sizeof strategy_names / sizeof strategy_names[0])
 
@@ -96,27 +96,27 @@ void pt_copy_trunc(char *dst, size_t cap, const char *src)
 
 void peer_table_config_defaults(peer_table_config_t *cfg)
 {
-    *cfg = (peer_table_config_t) {
-        .ok_reward          = 1.0,
-        .ok_cap             = 20.0,
-        .short_penalty      = -3.0,
-        .timeout_penalty    = -5.0,
-        .invalid_penalty    = -40.0,
-        .disconnect_score   = -30.0,
-        .ban_score          = -60.0,
-        .half_life_ms       = 10 * 60 * 1000,
-        .ban_ms             = 60 * 60 * 1000,
-        .suspect_ttl_ms     = 10 * 60 * 1000,
-        .score_threshold    = 0.5,
-        .strategy           = PEER_SELECT_WEIGHTED,
-        .latency_weight     = 0.4,
+    *cfg = (peer_table_config_t){
+        .ok_reward = 1.0,
+        .ok_cap = 20.0,
+        .short_penalty = -3.0,
+        .timeout_penalty = -5.0,
+        .invalid_penalty = -40.0,
+        .disconnect_score = -30.0,
+        .ban_score = -60.0,
+        .half_life_ms = 10 * 60 * 1000,
+        .ban_ms = 60 * 60 * 1000,
+        .suspect_ttl_ms = 10 * 60 * 1000,
+        .score_threshold = 0.5,
+        .strategy = PEER_SELECT_WEIGHTED,
+        .latency_weight = 0.4,
         .reliability_weight = 0.4,
-        .bandwidth_weight   = 0.2,
-        .adaptive_batch     = true,
-        .fixed_batch_size   = 256,
-        .min_batch_size     = 16,
-        .max_batch_size     = 1024,
-        .timeout_floor_ms   = 500,
+        .bandwidth_weight = 0.2,
+        .adaptive_batch = true,
+        .fixed_batch_size = 256,
+        .min_batch_size = 16,
+        .max_batch_size = 1024,
+        .timeout_floor_ms = 500,
         .timeout_ceiling_ms = 5000,
     };
 }
@@ -124,13 +124,13 @@ void peer_table_config_defaults(peer_table_config_t *cfg)
 /* Reasons a config cannot work; NULL if it can. */
 static const char *config_problem(const peer_table_config_t *c)
 {
-    if (!(c->ban_score < c->disconnect_score && c->disconnect_score < 0
-          && c->ban_score > PEER_SCORE_MIN - 1))
+    if (!(c->ban_score < c->disconnect_score && c->disconnect_score < 0 &&
+          c->ban_score > PEER_SCORE_MIN - 1))
         return "need -100 <= ban_score < disconnect_score < 0";
     if (c->half_life_ms == 0 || c->ban_ms == 0)
         return "half_life_ms and ban_ms must be > 0";
-    if (c->ok_reward < 0 || c->ok_cap < 0 || c->short_penalty > 0
-        || c->timeout_penalty > 0 || c->invalid_penalty > 0)
+    if (c->ok_reward < 0 || c->ok_cap < 0 || c->short_penalty > 0 || c->timeout_penalty > 0 ||
+        c->invalid_penalty > 0)
         return "rewards must be >= 0 and penalties <= 0";
     if (!(c->score_threshold >= 0.0 && c->score_threshold <= 1.0))
         return "peer_score_threshold must be in [0, 1]";
@@ -154,8 +154,8 @@ static int fail(char *err, size_t errlen, const char *msg)
     return -1;
 }
 
-int peer_table_config_from_alys(peer_table_config_t *cfg, const alys_config_t *ac,
-                                char *err, size_t errlen)
+int peer_table_config_from_alys(peer_table_config_t *cfg, const alys_config_t *ac, char *err,
+                                size_t errlen)
 {
     peer_table_config_defaults(cfg);
     if (peer_strategy_parse(ac->peer_selection, &cfg->strategy) != 0)
@@ -166,13 +166,13 @@ int peer_table_config_from_alys(peer_table_config_t *cfg, const alys_config_t *a
         cfg->adaptive_batch = false;
     else
         return fail(err, errlen, "sync.batch_size: want adaptive or fixed");
-    cfg->latency_weight     = ac->latency_weight;
+    cfg->latency_weight = ac->latency_weight;
     cfg->reliability_weight = ac->reliability_weight;
-    cfg->bandwidth_weight   = ac->bandwidth_weight;
-    cfg->score_threshold    = ac->peer_score_threshold;
-    cfg->fixed_batch_size   = ac->fixed_batch_size;
-    cfg->min_batch_size     = ac->min_batch_size;
-    cfg->max_batch_size     = ac->max_batch_size;
+    cfg->bandwidth_weight = ac->bandwidth_weight;
+    cfg->score_threshold = ac->peer_score_threshold;
+    cfg->fixed_batch_size = ac->fixed_batch_size;
+    cfg->min_batch_size = ac->min_batch_size;
+    cfg->max_batch_size = ac->max_batch_size;
     cfg->timeout_ceiling_ms = ac->request_timeout_ms;
     /* A ceiling under the default floor (tiny test configs) lowers the floor
      * rather than refusing: the ceiling is what the operator asked for. */
@@ -260,13 +260,11 @@ static peer_t *free_slot(peer_table_t *self, uint64_t now_ms)
     return victim;
 }
 
-int peer_table_add(peer_table_t *self, const char *peer_id, const char *endpoint,
-                   uint64_t now_ms)
+int peer_table_add(peer_table_t *self, const char *peer_id, const char *endpoint, uint64_t now_ms)
 {
-    peer_info_t info = { .state = PEER_STATE_CONNECTING };
-    if (!peer_id || !peer_id[0]
-        || pt_copy_exact(info.peer_id, sizeof info.peer_id, peer_id) != 0
-        || pt_copy_exact(info.endpoint, sizeof info.endpoint, endpoint ? endpoint : "") != 0)
+    peer_info_t info = {.state = PEER_STATE_CONNECTING};
+    if (!peer_id || !peer_id[0] || pt_copy_exact(info.peer_id, sizeof info.peer_id, peer_id) != 0 ||
+        pt_copy_exact(info.endpoint, sizeof info.endpoint, endpoint ? endpoint : "") != 0)
         return PEER_ERR_INVALID;
     if (pt_find(self, peer_id))
         return PEER_ERR_EXISTS;
@@ -275,12 +273,12 @@ int peer_table_add(peer_table_t *self, const char *peer_id, const char *endpoint
     peer_t *p = free_slot(self, now_ms);
     if (!p)
         return PEER_ERR_FULL;
-    *p = (peer_t) {
-        .used  = true,
-        .info  = info,
-        .score = { .value = 0.0, .as_of_ms = now_ms },
+    *p = (peer_t){
+        .used = true,
+        .info = info,
+        .score = {.value = 0.0, .as_of_ms = now_ms},
     };
-    p->m.reliability_score = 0.5;      /* the (0 + 1) / (0 + 2) prior */
+    p->m.reliability_score = 0.5; /* the (0 + 1) / (0 + 2) prior */
     p->m.timeout_backoff = 1;
     self->peer_count++;
     return PEER_OK;
@@ -339,7 +337,7 @@ int peer_table_set_disconnected(peer_table_t *self, const char *peer_id, uint64_
         return PEER_ERR_UNKNOWN;
     pt_refresh(self, p, now_ms);
     if (p->info.state == PEER_STATE_BANNED)
-        return PEER_OK;                  /* stays banned; already not connected */
+        return PEER_OK; /* stays banned; already not connected */
     if (p->info.state != PEER_STATE_DISCONNECTED)
         p->disconnected_at = now_ms;
     p->info.state = PEER_STATE_DISCONNECTED;
@@ -361,19 +359,19 @@ bool peer_table_may_connect(peer_table_t *self, const char *peer_id, uint64_t no
 
 static void fill_view(peer_table_t *self, peer_t *p, uint64_t now_ms, peer_view_t *out)
 {
-    out->eligible = pt_eligible(self, p, now_ms);   /* refreshes p first */
+    out->eligible = pt_eligible(self, p, now_ms); /* refreshes p first */
     out->info = p->info;
     out->metrics = p->m;
     out->score = p->score.value;
     const char *why = p->info.state == PEER_STATE_BANNED
-        ? pt_ban_reason(self, p->info.peer_id, p->info.endpoint, now_ms) : NULL;
+                          ? pt_ban_reason(self, p->info.peer_id, p->info.endpoint, now_ms)
+                          : NULL;
     pt_copy_trunc(out->ban_reason, sizeof out->ban_reason, why);
     uint32_t blocks = p->m.avg_request_blocks > 0 ? (uint32_t) p->m.avg_request_blocks : 1;
     out->timeout_ms = peer_table_request_timeout(self, p->info.peer_id, blocks);
 }
 
-int peer_table_get(peer_table_t *self, const char *peer_id, uint64_t now_ms,
-                   peer_view_t *out)
+int peer_table_get(peer_table_t *self, const char *peer_id, uint64_t now_ms, peer_view_t *out)
 {
     peer_t *p = pt_find(self, peer_id);
     if (!p)

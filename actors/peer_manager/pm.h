@@ -46,14 +46,14 @@
 #include "util.h"
 #include "wire/wire.h"
 
-#define PM_STORE_TIMEOUT_MS  2000     /* a storage request unanswered this long failed */
-#define PM_MAX_STORE_REQS    128      /* storage requests in flight */
+#define PM_STORE_TIMEOUT_MS 2000 /* a storage request unanswered this long failed */
+#define PM_MAX_STORE_REQS   128  /* storage requests in flight */
 
-#define PM_CLOSING_MAX       64       /* connections to close after this event */
+#define PM_CLOSING_MAX 64 /* connections to close after this event */
 
-typedef struct pm_store pm_store_t;   /* pm_storage.c */
-typedef struct pn pn_t;     /* peer_net.c */
-typedef struct ps ps_t;     /* peer_serve.c */
+typedef struct pm_store pm_store_t; /* pm_storage.c */
+typedef struct pn pn_t;             /* peer_net.c */
+typedef struct ps ps_t;             /* peer_serve.c */
 
 typedef struct {
     char peer_id[ALYS_WIRE_ID_MAX];
@@ -61,66 +61,72 @@ typedef struct {
 } pm_closing_t;
 
 typedef struct pm {
-    alys_actor_t        *actor;
+    alys_actor_t *actor;
     const alys_config_t *cfg;
-    peer_table_t        *table;
-    reorder_t           *reorder;
-    pm_store_t          *store;
-    pn_t                *net;
-    ps_t                *serve;
-    zsock_t             *storage;        /* DEALER -> StorageActor */
-    zsock_t             *sync;           /* DEALER -> SyncActor */
-    zsock_t             *bp;             /* DEALER -> BlockProcessorActor */
-    zsock_t             *bp_mon;         /* connection events of bp (may be NULL) */
-    char                 identity[ALYS_NAME_MAX + 16];  /* routing id towards peers */
+    peer_table_t *table;
+    reorder_t *reorder;
+    pm_store_t *store;
+    pn_t *net;
+    ps_t *serve;
+    zsock_t *storage;                  /* DEALER -> StorageActor */
+    zsock_t *sync;                     /* DEALER -> SyncActor */
+    zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
+    zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
+    char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
 
     /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
-    bool                 have_head;
-    uint64_t             head_height;
-    uint8_t              head_hash[ALYS_HASH_LEN];
-    uint8_t              genesis_hash[ALYS_HASH_LEN];
-    uint64_t             checkpoint;
-    int64_t              head_at;        /* mono ms of the last Head */
-    bool                 head_asking;    /* a GetHead is in flight */
-    bool                 genesis_warned; /* "storage has no genesis" said once */
+    bool have_head;
+    uint64_t head_height;
+    uint8_t head_hash[ALYS_HASH_LEN];
+    uint8_t genesis_hash[ALYS_HASH_LEN];
+    uint64_t checkpoint;
+    int64_t head_at;     /* mono ms of the last Head */
+    bool head_asking;    /* a GetHead is in flight */
+    bool genesis_warned; /* "storage has no genesis" said once */
 
     /* Bans: loaded once from storage before any peer is dialled, saved on change. */
-    pm_bans_t            bans;
+    pm_bans_t bans;
 
     /* PeerSet push to SyncActor: on change, and at least every 2 s. */
-    bool                 peerset_dirty;
-    int64_t              peerset_at;
-    uint64_t             batches_sent;   /* ProcessBatch messages sent */
-    int64_t              bp_reply_at;    /* mono ms of the last BatchProcessed */
-    uint64_t             head_ask_seq;   /* reorder_seq() when GetHead was sent */
-    bool                 bp_was_down;    /* the processor's socket disconnected */
+    bool peerset_dirty;
+    int64_t peerset_at;
+    uint64_t batches_sent; /* ProcessBatch messages sent */
+    int64_t bp_reply_at;   /* mono ms of the last BatchProcessed */
+    uint64_t head_ask_seq; /* reorder_seq() when GetHead was sent */
+    bool bp_was_down;      /* the processor's socket disconnected */
 
     /* Connections to close once the current event is handled (pm_record.c
      * queues, peer_net.c closes): see pm_close_later. */
-    pm_closing_t         closing[PM_CLOSING_MAX];
-    size_t               n_closing;
+    pm_closing_t closing[PM_CLOSING_MAX];
+    size_t n_closing;
 } pm_t;
 
-static inline uint64_t pm_now(void) { return (uint64_t) alys_now_ms(); }  /* unix ms */
-static inline int64_t  pm_mono(void) { return alys_mono_ms(); }           /* monotonic ms */
+static inline uint64_t pm_now(void)
+{
+    return (uint64_t) alys_now_ms();
+} /* unix ms */
+static inline int64_t pm_mono(void)
+{
+    return alys_mono_ms();
+} /* monotonic ms */
 
 /* ---- pm_out.c --------------------------------------------------------------- */
 
-int  pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
-int  pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
+int pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
+int pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
 void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
 void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
 
 /* One result for SyncActor's request_id: HeadersResult (headers) or
  * FetchResult (delivered, bytes). Fields borrowed for the call. */
 typedef struct {
-    int                        outcome;      /* Alys__Peer__Outcome */
+    int outcome; /* Alys__Peer__Outcome */
     const ProtobufCBinaryData *headers;
-    size_t                     n_headers;
-    uint32_t                   delivered;
-    uint64_t                   bytes;
-    uint32_t                   latency_ms;
-    const char                *detail;
+    size_t n_headers;
+    uint32_t delivered;
+    uint64_t bytes;
+    uint32_t latency_ms;
+    const char *detail;
 } pm_result_t;
 /* headers: a HeadersResult, else a FetchResult; ours: our own request
  * (GetPeers), nobody to tell. Counted in alys_peer_requests_total. */
@@ -130,25 +136,25 @@ void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const cha
 /* ---- pm_storage.c ---------------------------------------------------------- */
 
 pm_store_t *pm_storage_new(void);
-void        pm_storage_destroy(pm_store_t **self_p);
+void pm_storage_destroy(pm_store_t **self_p);
 
 /* reply is the storage answer (a StorageMsg or an Error body), or NULL when
  * the request timed out or could not be sent. Borrowed for the call. */
-typedef void (pm_store_cb)(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply);
+typedef void(pm_store_cb)(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply);
 
 /* Send msg to StorageActor; cb runs exactly once (reply or timeout). -1 when
  * the request cannot be sent (table full, socket): cb is then NOT called. */
-int  pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeout_ms,
-                        pm_store_cb *cb, void *arg, uint64_t tag);
+int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeout_ms,
+                       pm_store_cb *cb, void *arg, uint64_t tag);
 /* Forget pending requests whose arg is arg (its owner is going away): their
  * callbacks will not run. */
 void pm_storage_cancel(pm_t *pm, void *arg);
-int  pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
-void pm_storage_tick(pm_t *pm);          /* deadlines */
+int pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
+void pm_storage_tick(pm_t *pm); /* deadlines */
 /* reply's StorageMsg if it is one of kind want, else NULL. */
 const Alys__Storage__StorageMsg *pm_storage_body(const alys_env_t *reply,
                                                  Alys__Storage__StorageMsg__MsgCase want);
-void pm_bans_tick(pm_t *pm);             /* load once, then save when dirty */
+void pm_bans_tick(pm_t *pm); /* load once, then save when dirty */
 /* Our Status as a wire message (fields borrowed from pm). false until the
  * head and genesis are known. */
 bool pm_status(pm_t *pm, Alys__Wire__Status *out);
@@ -169,53 +175,53 @@ void pm_close_later(pm_t *pm, const char *peer_id, const char *why);
  * request_id: into the reorder buffer, then to BlockProcessor in order.
  * Returns the outcome to report in FetchResult (OK, or BUSY when the buffer
  * is full) and sets *delivered. */
-int  pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t start,
-                const ProtobufCBinaryData *blocks, size_t n,
-                const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered);
+int pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t start,
+               const ProtobufCBinaryData *blocks, size_t n,
+               const uint8_t (*expected)[ALYS_HASH_LEN], uint32_t *delivered);
 void pm_deliver_pump(pm_t *pm);
 void pm_deliver_tick(pm_t *pm);
 /* Ask StorageActor for our head (every 500 ms): our Status, and the reorder
  * buffer's floor (a Head older than the last BatchProcessed is ignored). */
 void pm_deliver_refresh_head(pm_t *pm);
-int  pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
+int pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
 /* A PAIR socket carrying bp's connect/disconnect events (NULL on failure),
  * read by pm_bp_on_monitor. The caller destroys it before bp. */
 zsock_t *pm_bp_monitor_new(zsock_t *bp);
-int  pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
+int pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
 void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v);
 void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p);
 
 /* ---- peer_net.c ------------------------------------------------------------ */
 
 pn_t *pn_new(pm_t *pm);
-void  pn_destroy(pn_t **self_p);
-void  pn_tick(pm_t *pm);                 /* every 100 ms */
-void  pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req);
-void  pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req);
+void pn_destroy(pn_t **self_p);
+void pn_tick(pm_t *pm); /* every 100 ms */
+void pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req);
+void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req);
 /* An endpoint heard of (inbound Status, Peers): dial it if new and allowed. */
-void  pn_learn_endpoint(pm_t *pm, const char *endpoint);
+void pn_learn_endpoint(pm_t *pm, const char *endpoint);
 /* Close the connections queued by pm_close_later (actions, bans); each is
  * re-dialled later only if peer_table_may_connect allows. */
-void  pn_flush_closes(pm_t *pm);
+void pn_flush_closes(pm_t *pm);
 /* Endpoints of connected peers (for GetPeers answers): up to cap. */
 size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
 /* Endpoints known but not (or no longer) in the peer table, for listings:
  * refused at the handshake ("refused"), or dialled and never answered yet
  * ("connecting": an unreachable bootstrap peer shows here). */
 typedef struct {
-    char        peer_id[PEER_ID_MAX];   /* "@host:port", or the inbound node id */
-    char        endpoint[PEER_ENDPOINT_MAX];
-    const char *state;                  /* "refused" or "connecting" (static) */
-    char        reason[PEER_REASON_MAX];
+    char peer_id[PEER_ID_MAX]; /* "@host:port", or the inbound node id */
+    char endpoint[PEER_ENDPOINT_MAX];
+    const char *state; /* "refused" or "connecting" (static) */
+    char reason[PEER_REASON_MAX];
 } pn_refused_t;
 size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);
 
 /* ---- peer_serve.c ---------------------------------------------------------- */
 
-ps_t *ps_new(pm_t *pm);                  /* binds [network] listen if set; NULL on error */
-void  ps_destroy(ps_t **self_p);
-void  ps_tick(pm_t *pm);
+ps_t *ps_new(pm_t *pm); /* binds [network] listen if set; NULL on error */
+void ps_destroy(ps_t **self_p);
+void ps_tick(pm_t *pm);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap);
 

@@ -7,7 +7,7 @@
 
 struct pm_clients {
     pm_client_t *clients;
-    size_t       capacity;
+    size_t capacity;
 };
 
 pm_clients_t *pm_clients_new(size_t capacity)
@@ -59,8 +59,7 @@ pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len
 
 bool pm_client_refused(const pm_client_t *c, int64_t now)
 {
-    return c->used && c->state == PM_CLIENT_REFUSED &&
-           now - c->refused_at < PM_ADMIT_REFUSED_TTL_MS;
+    return c->used && c->state == PM_CLIENT_REFUSED && now - c->refused_at < PM_ADMIT_REFUSED_TTL_MS;
 }
 
 static pm_serve_t error(Alys__Wire__WireError__Code code, const char *why)
@@ -96,7 +95,7 @@ pm_serve_t pm_admit(pm_client_t *c, serve_limiter_t *limiter, const alys_wire_ms
 {
     if (c->state == PM_CLIENT_REFUSED) {
         if (now - c->refused_at < PM_ADMIT_REFUSED_TTL_MS)
-            return (pm_serve_t){0};        /* ignored thereafter */
+            return (pm_serve_t){0}; /* ignored thereafter */
         c->state = PM_CLIENT_NEW;
     }
     /* Garbage costs a token too, and past the limit gets no answer:
@@ -115,7 +114,7 @@ pm_serve_t pm_admit(pm_client_t *c, serve_limiter_t *limiter, const alys_wire_ms
     case ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS: return range(m, head, read_free);
     case ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS: return (pm_serve_t){.what = PM_SERVE_PEERS};
     case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK: return (pm_serve_t){.what = PM_SERVE_NEW_BLOCK};
-    default: return (pm_serve_t){0};       /* responses have no business here */
+    default: return (pm_serve_t){0}; /* responses have no business here */
     }
 }
 
@@ -128,16 +127,14 @@ static void refuse(pm_client_t *c, pm_serve_t *s, const char *why, int64_t now)
 }
 
 pm_serve_t pm_admit_status(pm_client_t *c, const Alys__Wire__Status *st, bool ours,
-                           const uint8_t *genesis, peer_table_t *table, uint64_t wall_ms,
-                           int64_t now)
+                           const uint8_t *genesis, peer_table_t *table, uint64_t wall_ms, int64_t now)
 {
     snprintf(c->node_id, sizeof c->node_id, "%s",
              alys_wire_valid_node_id(st->node_id) ? st->node_id : "?");
     snprintf(c->listen, sizeof c->listen, "%s",
              alys_wire_valid_endpoint(st->listen) ? st->listen : "");
     if (!ours)
-        return error(ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE,
-                     "starting: storage not answering yet");
+        return error(ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "starting: storage not answering yet");
     if (memcmp(st->genesis_hash.data, genesis, ALYS_HASH_LEN) != 0) {
         pm_serve_t s = error(ALYS__WIRE__WIRE_ERROR__CODE__WRONG_GENESIS, "another genesis");
         refuse(c, &s, "wrong genesis", now);

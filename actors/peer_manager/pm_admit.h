@@ -36,51 +36,51 @@
 #include "rate_limit.h"
 #include "wire/wire.h"
 
-#define PM_CLIENT_ID_MAX         255
-#define PM_ADMIT_REFUSED_TTL_MS  600000
-#define PM_ADMIT_WHY_MAX         96
+#define PM_CLIENT_ID_MAX        255
+#define PM_ADMIT_REFUSED_TTL_MS 600000
+#define PM_ADMIT_WHY_MAX        96
 
 typedef enum { PM_CLIENT_NEW = 0, PM_CLIENT_OK, PM_CLIENT_REFUSED } pm_client_state_t;
 
 typedef struct {
-    bool              used;
-    uint8_t           id[PM_CLIENT_ID_MAX];
-    size_t            id_len;
+    bool used;
+    uint8_t id[PM_CLIENT_ID_MAX];
+    size_t id_len;
     pm_client_state_t state;
-    int64_t           last_seen;
-    int64_t           refused_at;
-    char              node_id[ALYS_WIRE_ID_MAX];   /* "?" when it gave none valid */
-    char              listen[ALYS_ENDPOINT_MAX];   /* "" = none */
-    char              reason[PEER_REASON_MAX];
+    int64_t last_seen;
+    int64_t refused_at;
+    char node_id[ALYS_WIRE_ID_MAX]; /* "?" when it gave none valid */
+    char listen[ALYS_ENDPOINT_MAX]; /* "" = none */
+    char reason[PEER_REASON_MAX];
 } pm_client_t;
 
 typedef struct pm_clients pm_clients_t;
 
 pm_clients_t *pm_clients_new(size_t capacity);
-void          pm_clients_destroy(pm_clients_t **self_p);
+void pm_clients_destroy(pm_clients_t **self_p);
 /* The client with this routing id (1..PM_CLIENT_ID_MAX bytes), seen now; a
  * new one takes a free slot, else the least recently seen one's. NULL for
  * an id out of bounds. */
-pm_client_t  *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len, int64_t now);
-pm_client_t  *pm_clients_at(pm_clients_t *self, size_t i);   /* NULL past the end */
+pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len, int64_t now);
+pm_client_t *pm_clients_at(pm_clients_t *self, size_t i); /* NULL past the end */
 /* Refused less than the TTL ago (listings). */
-bool          pm_client_refused(const pm_client_t *c, int64_t now);
+bool pm_client_refused(const pm_client_t *c, int64_t now);
 
 typedef enum {
-    PM_SERVE_NOTHING = 0,  /* no answer */
-    PM_SERVE_ERROR,        /* WireError code, why */
-    PM_SERVE_STATUS,       /* the handshake: decide with pm_admit_status */
-    PM_SERVE_RANGE,        /* read the range from storage */
-    PM_SERVE_PEERS,        /* our connected peers' endpoints */
-    PM_SERVE_NEW_BLOCK,    /* forward to SyncActor */
+    PM_SERVE_NOTHING = 0, /* no answer */
+    PM_SERVE_ERROR,       /* WireError code, why */
+    PM_SERVE_STATUS,      /* the handshake: decide with pm_admit_status */
+    PM_SERVE_RANGE,       /* read the range from storage */
+    PM_SERVE_PEERS,       /* our connected peers' endpoints */
+    PM_SERVE_NEW_BLOCK,   /* forward to SyncActor */
 } pm_serve_do_t;
 
 typedef struct {
-    pm_serve_do_t               what;
-    Alys__Wire__WireError__Code code;      /* PM_SERVE_ERROR */
-    bool                        refused;   /* the client was refused just now */
-    bool                        learn;     /* dial its listen endpoint */
-    char                        why[PM_ADMIT_WHY_MAX];
+    pm_serve_do_t what;
+    Alys__Wire__WireError__Code code; /* PM_SERVE_ERROR */
+    bool refused;                     /* the client was refused just now */
+    bool learn;                       /* dial its listen endpoint */
+    char why[PM_ADMIT_WHY_MAX];
 } pm_serve_t;
 
 /* m: the decoded message, or NULL when the frame did not decode (err says

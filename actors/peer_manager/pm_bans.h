@@ -17,10 +17,10 @@
 #include <stddef.h>
 
 typedef struct {
-    bool   loaded;
-    bool   loading;
-    bool   dirty;
-    bool   saving;
+    bool loaded;
+    bool loading;
+    bool dirty;
+    bool saving;
     size_t saved_count;
 } pm_bans_t;
 

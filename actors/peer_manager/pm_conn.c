@@ -7,7 +7,7 @@
 
 struct pm_conns {
     pm_conn_t conns[PM_CONN_MAX];
-    char      our_listen[ALYS_ENDPOINT_MAX];
+    char our_listen[ALYS_ENDPOINT_MAX];
 };
 
 pm_conns_t *pm_conns_new(const char *our_listen)
@@ -108,7 +108,7 @@ void pm_conns_choose_id(pm_conns_t *self, size_t slot, const char *node_id, char
         return;
     }
     if (other)
-        other->peer_id[0] = '\0';          /* the id moves to this endpoint */
+        other->peer_id[0] = '\0'; /* the id moves to this endpoint */
     snprintf(id, idlen, "%s", node_id);
 }
 
@@ -116,7 +116,7 @@ void pm_conns_choose_id(pm_conns_t *self, size_t slot, const char *node_id, char
 
 const char *pm_conn_state_name(pm_conn_state_t s)
 {
-    static const char *const names[] = {"free", "idle", "dialing", "ready",
+    static const char *const names[] = {"free", "idle",   "dialing", "ready",
                                         "down", "closed", "refused", "self"};
     return (size_t) s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
@@ -153,8 +153,10 @@ bool pm_conn_may_dial(const pm_conn_t *c, peer_table_t *table, int64_t now, uint
 /* Leave the live states for next: the shell ends its requests. */
 static pm_conn_fx_t lose(pm_conn_t *c, pm_conn_state_t next, bool link_lost, const char *why)
 {
-    pm_conn_fx_t fx = {.todo = PM_DO_LOST, .was_ready = c->state == PM_CONN_READY,
-                       .link_lost = link_lost, .why = why};
+    pm_conn_fx_t fx = {.todo = PM_DO_LOST,
+                       .was_ready = c->state == PM_CONN_READY,
+                       .link_lost = link_lost,
+                       .why = why};
     c->state = next;
     c->probe_id = 0;
     snprintf(c->reason, sizeof c->reason, "%s", why);
@@ -240,7 +242,7 @@ pm_conn_fx_t pm_conn_link_down(pm_conn_t *c, int64_t now)
 pm_conn_fx_t pm_conn_send_failed(pm_conn_t *c, int64_t now)
 {
     if (c->state == PM_CONN_READY)
-        return pm_conn_link_down(c, now);  /* nothing connected under a ready peer */
+        return pm_conn_link_down(c, now); /* nothing connected under a ready peer */
     if (!live(c))
         return (pm_conn_fx_t){0};
     c->probe_sent = now;
@@ -250,7 +252,7 @@ pm_conn_fx_t pm_conn_send_failed(pm_conn_t *c, int64_t now)
 void pm_conn_link_up(pm_conn_t *c, int64_t now)
 {
     if ((c->state == PM_CONN_DIALING || c->state == PM_CONN_DOWN) && !c->probe_id)
-        c->next_probe = now;               /* it is back: ask at once */
+        c->next_probe = now; /* it is back: ask at once */
 }
 
 bool pm_conn_is_probe(const pm_conn_t *c, uint64_t request_id)
@@ -304,6 +306,6 @@ pm_conn_fx_t pm_conn_refuse(pm_conn_t *c, int64_t now, const char *why)
 pm_conn_fx_t pm_conn_self(pm_conn_t *c)
 {
     pm_conn_fx_t fx = end(c, PM_CONN_SELF, "this node");
-    fx.todo &= ~(unsigned) PM_DO_LOST;     /* never a peer: nothing to end */
+    fx.todo &= ~(unsigned) PM_DO_LOST; /* never a peer: nothing to end */
     return fx;
 }

@@ -48,13 +48,13 @@
 #include "peer_table.h"
 #include "wire/wire.h"
 
-#define PM_CONN_MAX               64
-#define PM_CONN_PROBE_EVERY_MS    1000
-#define PM_CONN_PROBE_TIMEOUT_MS  3000
-#define PM_CONN_DOWN_AFTER        2        /* failed probes in a row */
-#define PM_CONN_BACKOFF_MAX_MS    30000
-#define PM_CONN_PEERS_EVERY_MS    10000    /* GetPeers */
-#define PM_CONN_REFUSED_RETRY_MS  600000   /* another look at a refused endpoint */
+#define PM_CONN_MAX              64
+#define PM_CONN_PROBE_EVERY_MS   1000
+#define PM_CONN_PROBE_TIMEOUT_MS 3000
+#define PM_CONN_DOWN_AFTER       2 /* failed probes in a row */
+#define PM_CONN_BACKOFF_MAX_MS   30000
+#define PM_CONN_PEERS_EVERY_MS   10000  /* GetPeers */
+#define PM_CONN_REFUSED_RETRY_MS 600000 /* another look at a refused endpoint */
 
 typedef enum {
     PM_CONN_FREE = 0,
@@ -69,38 +69,46 @@ typedef enum {
 
 typedef struct {
     pm_conn_state_t state;
-    char            endpoint[ALYS_ENDPOINT_MAX];
-    char            peer_id[ALYS_WIRE_ID_MAX];   /* "" until the first handshake */
-    bool            plugged;       /* the shell's socket is connected to endpoint */
-    uint64_t        probe_id;      /* outstanding Status, 0 = none */
-    int64_t         probe_sent;
-    int64_t         next_probe;
-    uint32_t        failures;      /* probes failed in a row */
-    int64_t         next_peers;
-    int64_t         refused_at;
-    char            reason[PEER_REASON_MAX];
+    char endpoint[ALYS_ENDPOINT_MAX];
+    char peer_id[ALYS_WIRE_ID_MAX]; /* "" until the first handshake */
+    bool plugged;                   /* the shell's socket is connected to endpoint */
+    uint64_t probe_id;              /* outstanding Status, 0 = none */
+    int64_t probe_sent;
+    int64_t next_probe;
+    uint32_t failures; /* probes failed in a row */
+    int64_t next_peers;
+    int64_t refused_at;
+    char reason[PEER_REASON_MAX];
 } pm_conn_t;
 
-/* What the shell does after a transition, in this order. */
+/* What the shell does after a transition, in this order:
+ *   UNPLUG     disconnect the socket from the endpoint
+ *   LOST       no longer live: end its requests (pm_cost says how), the
+ *              table marks it disconnected
+ *   CHARGE     record a timeout against peer_id (why)
+ *   PLUG       connect the socket, then pm_conn_plugged
+ *   PROBE      send a Status, then pm_conn_probe_sent or pm_conn_send_failed
+ *   GET_PEERS  send GetPeers (a request of the table) */
 enum {
-    PM_DO_UNPLUG    = 1 << 0,  /* disconnect the socket from the endpoint */
-    PM_DO_LOST      = 1 << 1,  /* no longer live: end its requests (pm_cost
-                                * says how), the table marks it disconnected */
-    PM_DO_CHARGE    = 1 << 2,  /* record a timeout against peer_id (why) */
-    PM_DO_PLUG      = 1 << 3,  /* connect the socket, then pm_conn_plugged */
-    PM_DO_PROBE     = 1 << 4,  /* send a Status, then pm_conn_probe_sent or
-                                * pm_conn_send_failed */
-    PM_DO_GET_PEERS = 1 << 5,  /* send GetPeers (a request of the table) */
+    PM_DO_UNPLUG = 1 << 0,
+    PM_DO_LOST = 1 << 1,
+    PM_DO_CHARGE = 1 << 2,
+    PM_DO_PLUG = 1 << 3,
+    PM_DO_PROBE = 1 << 4,
+    PM_DO_GET_PEERS = 1 << 5,
 };
 
+/* was_ready (with LOST): tell SyncActor (PeerDisconnected). link_lost (with
+ * LOST): the link failed under it, its requests are charged; not closed by
+ * us. dialing (with PLUG/PROBE from IDLE/CLOSED/REFUSED): a new dial (peer
+ * table: connecting). why: for logs, reports and the charge; valid until
+ * the caller's string (or static). */
 typedef struct {
-    unsigned    todo;          /* PM_DO_* */
-    bool        was_ready;     /* with LOST: tell SyncActor (PeerDisconnected) */
-    bool        link_lost;     /* with LOST: the link failed under it (its
-                                * requests are charged), not closed by us */
-    bool        dialing;       /* with PLUG/PROBE from IDLE/CLOSED/REFUSED: a
-                                * new dial (peer table: connecting) */
-    const char *why;           /* static; for logs, reports and the charge */
+    unsigned todo; /* PM_DO_* */
+    bool was_ready;
+    bool link_lost;
+    bool dialing;
+    const char *why;
 } pm_conn_fx_t;
 
 /* ---- the endpoint book ---------------------------------------------------- */
@@ -109,20 +117,20 @@ typedef struct pm_conns pm_conns_t;
 
 /* our_listen: this node's listen endpoint ("" = none), never dialled. */
 pm_conns_t *pm_conns_new(const char *our_listen);
-void        pm_conns_destroy(pm_conns_t **self_p);
+void pm_conns_destroy(pm_conns_t **self_p);
 /* Learn an endpoint: its slot (new IDLE, or the one it already has), or -1
  * when it is not tcp://HOST:PORT, is ours, or the book is full. */
-int         pm_conns_learn(pm_conns_t *self, const char *endpoint);
-pm_conn_t  *pm_conns_at(pm_conns_t *self, size_t slot);   /* NULL past the end */
-int         pm_conns_by_peer(const pm_conns_t *self, const char *peer_id);
-int         pm_conns_by_endpoint(const pm_conns_t *self, const char *endpoint);
-size_t      pm_conns_ready(const pm_conns_t *self);
+int pm_conns_learn(pm_conns_t *self, const char *endpoint);
+pm_conn_t *pm_conns_at(pm_conns_t *self, size_t slot); /* NULL past the end */
+int pm_conns_by_peer(const pm_conns_t *self, const char *peer_id);
+int pm_conns_by_endpoint(const pm_conns_t *self, const char *endpoint);
+size_t pm_conns_ready(const pm_conns_t *self);
 /* The slot a request for peer_id may go out on now: its connection is
  * READY and neither its id nor its endpoint is banned. -1 with why
  * ("unknown peer", "peer not connected", "peer banned": NO_PEER). */
-int         pm_conns_usable(const pm_conns_t *self, peer_table_t *table, const char *peer_id,
-                            uint64_t wall_ms, const char **why);
-bool        pm_conns_is_ours(const pm_conns_t *self, const char *endpoint);
+int pm_conns_usable(const pm_conns_t *self, peer_table_t *table, const char *peer_id,
+                    uint64_t wall_ms, const char **why);
+bool pm_conns_is_ours(const pm_conns_t *self, const char *endpoint);
 
 /* ---- the state machine ---------------------------------------------------- */
 

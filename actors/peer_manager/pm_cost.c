@@ -21,8 +21,7 @@ static pm_cost_t error_cost(Alys__Wire__WireError__Code code)
         return free_of_charge(ALYS__PEER__OUTCOME__BUSY);
     case ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE:
         return charged(PEER_OUTCOME_TIMEOUT, ALYS__PEER__OUTCOME__TIMEOUT);
-    default:
-        return charged(PEER_OUTCOME_SHORT, ALYS__PEER__OUTCOME__SHORT);
+    default: return charged(PEER_OUTCOME_SHORT, ALYS__PEER__OUTCOME__SHORT);
     }
 }
 
@@ -30,17 +29,13 @@ pm_cost_t pm_cost_of(pm_end_t end, Alys__Wire__WireError__Code code)
 {
     switch (end) {
     case PM_END_DEADLINE:
-    case PM_END_LINK_LOST:
-        return charged(PEER_OUTCOME_TIMEOUT, ALYS__PEER__OUTCOME__TIMEOUT);
+    case PM_END_LINK_LOST: return charged(PEER_OUTCOME_TIMEOUT, ALYS__PEER__OUTCOME__TIMEOUT);
     case PM_END_WRONG_KIND:
-    case PM_END_BAD_FRAME:
-        return charged(PEER_OUTCOME_VIOLATION, ALYS__PEER__OUTCOME__VIOLATION);
-    case PM_END_ERROR:
-        return error_cost(code);
-    case PM_END_SEND_FAILED:       /* the link's charge covers it */
+    case PM_END_BAD_FRAME: return charged(PEER_OUTCOME_VIOLATION, ALYS__PEER__OUTCOME__VIOLATION);
+    case PM_END_ERROR: return error_cost(code);
+    case PM_END_SEND_FAILED: /* the link's charge covers it */
     case PM_END_CLOSED:
     case PM_END_NOT_READY:
-    default:
-        return free_of_charge(ALYS__PEER__OUTCOME__NO_PEER);
+    default: return free_of_charge(ALYS__PEER__OUTCOME__NO_PEER);
     }
 }

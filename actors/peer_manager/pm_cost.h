@@ -38,14 +38,14 @@ typedef enum {
     PM_END_CLOSED,
     PM_END_NOT_READY,
     PM_END_WRONG_KIND,
-    PM_END_ERROR,          /* a WireError answer: see code */
+    PM_END_ERROR, /* a WireError answer: see code */
     PM_END_BAD_FRAME,
 } pm_end_t;
 
 typedef struct {
-    bool                charge;   /* record kind against the peer */
+    bool charge; /* record kind against the peer */
     peer_outcome_kind_t kind;
-    int                 report;   /* Alys__Peer__Outcome for SyncActor */
+    int report; /* Alys__Peer__Outcome for SyncActor */
 } pm_cost_t;
 
 /* code: the WireError code for PM_END_ERROR, ignored otherwise. */

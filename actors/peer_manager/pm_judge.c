@@ -22,12 +22,10 @@ pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
 pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__Headers *h)
 {
     pm_verdict_t v = {0};
-    alys_wire_verdict_t k = alys_wire_check_range(start, count, h->start, h->n_headers,
-                                                  h->truncated, &v.partial, v.detail,
-                                                  sizeof v.detail);
+    alys_wire_verdict_t k = alys_wire_check_range(start, count, h->start, h->n_headers, h->truncated,
+                                                  &v.partial, v.detail, sizeof v.detail);
     if (k == ALYS_WIRE_OK)
-        k = alys_wire_check_headers(h->headers, h->n_headers, start, NULL, v.detail,
-                                    sizeof v.detail);
+        k = alys_wire_check_headers(h->headers, h->n_headers, start, NULL, v.detail, sizeof v.detail);
     v.kind = (peer_outcome_kind_t) k;
     v.report = (int) k;
     /* Headers are only as good as SyncActor's verification: a short answer
@@ -37,13 +35,11 @@ pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__
 }
 
 pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
-                             const uint8_t (*expected)[ALYS_HASH_LEN],
-                             const Alys__Wire__Blocks *b)
+                             const uint8_t (*expected)[ALYS_HASH_LEN], const Alys__Wire__Blocks *b)
 {
     pm_verdict_t v = {0};
-    alys_wire_verdict_t k = alys_wire_check_range(start, count, b->start, b->n_blocks,
-                                                  b->truncated, &v.partial, v.detail,
-                                                  sizeof v.detail);
+    alys_wire_verdict_t k = alys_wire_check_range(start, count, b->start, b->n_blocks, b->truncated,
+                                                  &v.partial, v.detail, sizeof v.detail);
     /* A short answer's blocks are checked too: they are delivered. */
     if ((k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) &&
         alys_wire_check_blocks(b->blocks, b->n_blocks, start, expected, expected ? count : 0,
@@ -59,9 +55,8 @@ int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome)
 {
     if (!v->data)
         return v->report;
-    if (delivered_outcome == ALYS__PEER__OUTCOME__OK &&
-        (v->kind == PEER_OUTCOME_SHORT || v->partial))
-        return ALYS__PEER__OUTCOME__SHORT;  /* SyncActor fetches the rest */
+    if (delivered_outcome == ALYS__PEER__OUTCOME__OK && (v->kind == PEER_OUTCOME_SHORT || v->partial))
+        return ALYS__PEER__OUTCOME__SHORT; /* SyncActor fetches the rest */
     return delivered_outcome;
 }
 
@@ -76,13 +71,21 @@ static bool name_in(const char *name, const char *const *list)
 pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start)
 {
     /* About the block's own bytes: nobody else's state or clock is involved. */
-    static const char *const content[] = {
-        "bad_proposer_signature", "wrong_proposer", "bad_tx_signature", "tx_root_mismatch",
-        "bad_timestamp", "bad_nonce", "insufficient_balance", "state_root_mismatch",
-        "malformed", "oversize", "header_mismatch", NULL};
+    static const char *const content[] = {"bad_proposer_signature",
+                                          "wrong_proposer",
+                                          "bad_tx_signature",
+                                          "tx_root_mismatch",
+                                          "bad_timestamp",
+                                          "bad_nonce",
+                                          "insufficient_balance",
+                                          "state_root_mismatch",
+                                          "malformed",
+                                          "oversize",
+                                          "header_mismatch",
+                                          NULL};
     /* Linkage: the block's fault inside a range, the previous batch's at its start. */
-    static const char *const linkage[] = {"parent_mismatch", "height_gap",
-                                          "non_increasing_slot", NULL};
+    static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
+                                          NULL};
     pm_refusal_t r = {.content_fault = name_in(reason, content)};
     r.suspect = r.content_fault || (name_in(reason, linkage) && failed_height > range_start);
     return r;
@@ -90,9 +93,8 @@ pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64
 
 bool pm_judge_penalty(int outcome, peer_outcome_kind_t *kind)
 {
-    if (outcome == ALYS__PEER__OUTCOME__OK || outcome < 0 ||
-        outcome > ALYS__PEER__OUTCOME__VIOLATION)
-        return false;                      /* NO_PEER, BUSY: nobody's fault */
+    if (outcome == ALYS__PEER__OUTCOME__OK || outcome < 0 || outcome > ALYS__PEER__OUTCOME__VIOLATION)
+        return false; /* NO_PEER, BUSY: nobody's fault */
     *kind = (peer_outcome_kind_t) outcome;
     return true;
 }

@@ -46,25 +46,24 @@ pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
                         const char *our_listen, const char *our_name);
 
 typedef struct {
-    peer_outcome_kind_t kind;     /* for the peer's record */
-    int                 report;   /* Alys__Peer__Outcome for SyncActor */
-    bool                partial;  /* OK but fewer than asked (frame limit) */
-    bool                data;     /* items to pass on (headers) / deliver (blocks) */
-    char                detail[ALYS_WIRE_DETAIL_MAX];
+    peer_outcome_kind_t kind; /* for the peer's record */
+    int report;               /* Alys__Peer__Outcome for SyncActor */
+    bool partial;             /* OK but fewer than asked (frame limit) */
+    bool data;                /* items to pass on (headers) / deliver (blocks) */
+    char detail[ALYS_WIRE_DETAIL_MAX];
 } pm_verdict_t;
 
 pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__Headers *h);
 /* expected: count hashes or NULL. */
 pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
-                             const uint8_t (*expected)[ALYS_HASH_LEN],
-                             const Alys__Wire__Blocks *b);
+                             const uint8_t (*expected)[ALYS_HASH_LEN], const Alys__Wire__Blocks *b);
 /* What SyncActor hears for blocks, once the reorder buffer answered
  * delivered_outcome (OK, or BUSY when full) for the delivered ones. */
 int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome);
 
 typedef struct {
-    bool content_fault;           /* for the reorder buffer */
-    bool suspect;                 /* suspect the server for the failed block */
+    bool content_fault; /* for the reorder buffer */
+    bool suspect;       /* suspect the server for the failed block */
 } pm_refusal_t;
 
 pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start);

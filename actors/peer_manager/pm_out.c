@@ -76,7 +76,7 @@ void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const cha
                uint64_t start, const pm_result_t *res)
 {
     if (ours)
-        return;                            /* GetPeers: nobody to tell */
+        return; /* GetPeers: nobody to tell */
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
     Alys__Peer__HeadersResult hr = ALYS__PEER__HEADERS_RESULT__INIT;
     Alys__Peer__FetchResult fr = ALYS__PEER__FETCH_RESULT__INIT;
@@ -107,4 +107,3 @@ void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const cha
     if (pm_send_sync_peer(pm, &msg) != 0)
         log_warn("cannot report request %llu to sync", (unsigned long long) request_id);
 }
-

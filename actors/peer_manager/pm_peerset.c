@@ -8,19 +8,19 @@
 #include "log.h"
 #include "pm.h"
 
-#define PN_REFUSED_CAP 64     /* unlisted endpoints taken from each side */
-#define PS_CAP (PEER_TABLE_MAX_PEERS + PEER_MAX_BANS + PN_REFUSED_CAP * 2)
+#define PN_REFUSED_CAP 64 /* unlisted endpoints taken from each side */
+#define PS_CAP         (PEER_TABLE_MAX_PEERS + PEER_MAX_BANS + PN_REFUSED_CAP * 2)
 
 /* Everything a PeerSet points to; set is first so a PeerSet* is a holder*. */
 typedef struct {
-    Alys__Peer__PeerSet     set;
-    Alys__Peer__PeerEntry  *entries;    /* PS_CAP */
+    Alys__Peer__PeerSet set;
+    Alys__Peer__PeerEntry *entries; /* PS_CAP */
     Alys__Peer__PeerEntry **ptrs;
-    uint32_t               *timeouts;
-    peer_view_t            *views;      /* PEER_TABLE_MAX_PEERS: strings live here */
-    peer_ban_t             *bans;       /* PEER_MAX_BANS */
-    pn_refused_t           *refused;    /* PN_REFUSED_CAP * 2 */
-    peer_ref_t             *order;      /* PEER_TABLE_MAX_PEERS */
+    uint32_t *timeouts;
+    peer_view_t *views;    /* PEER_TABLE_MAX_PEERS: strings live here */
+    peer_ban_t *bans;      /* PEER_MAX_BANS */
+    pn_refused_t *refused; /* PN_REFUSED_CAP * 2 */
+    peer_ref_t *order;     /* PEER_TABLE_MAX_PEERS */
 } holder_t;
 
 void pm_peerset_free(Alys__Peer__PeerSet **set_p)
@@ -56,7 +56,8 @@ static void entry_from_view(Alys__Peer__PeerEntry *e, peer_view_t *v)
     /* Connected but below the score cutoff: not for sync, and said so, as
      * SyncActor reads "connected" as usable. */
     e->state = v->info.state == PEER_STATE_CONNECTED && !v->eligible
-                   ? "low_score" : (char *) peer_state_name(v->info.state);
+                   ? "low_score"
+                   : (char *) peer_state_name(v->info.state);
     e->reported_height = v->info.reported_height;
     e->score = v->score;
     e->latency_ms = v->metrics.average_latency_ms;
@@ -90,8 +91,8 @@ static void add_table(pm_t *pm, holder_t *h, bool all, uint64_t now)
         n_views++;
         Alys__Peer__PeerEntry *e = entry_add(h);
         entry_from_view(e, v);
-        h->timeouts[h->set.n_timeout_ms++] =
-            peer_table_request_timeout(pm->table, v->info.peer_id, h->set.batch_size);
+        h->timeouts[h->set.n_timeout_ms++] = peer_table_request_timeout(pm->table, v->info.peer_id,
+                                                                        h->set.batch_size);
     }
     if (!all)
         return;
@@ -212,4 +213,3 @@ void pm_push_peerset(pm_t *pm, bool force)
     pm->peerset_dirty = false;
     pm->peerset_at = now;
 }
-

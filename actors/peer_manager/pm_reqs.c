@@ -8,7 +8,7 @@
 #include "pending.h"
 
 struct pm_reqs {
-    alys_pending_t *pending;   /* payload: pm_req_t */
+    alys_pending_t *pending; /* payload: pm_req_t */
 };
 
 pm_reqs_t *pm_reqs_new(size_t capacity)
@@ -75,7 +75,7 @@ bool pm_reqs_expire(pm_reqs_t *self, int64_t now, pm_req_t *out)
 }
 
 typedef struct {
-    int      conn;
+    int conn;
     uint64_t found;
 } by_conn_t;
 

@@ -27,44 +27,43 @@
 #include "chain/chain.h"
 #include "wire/wire.h"
 
-#define PM_REQS_MAX            512
-#define PM_REQ_MAX_TIMEOUT_MS  60000
+#define PM_REQS_MAX           512
+#define PM_REQ_MAX_TIMEOUT_MS 60000
 
 typedef enum { PM_REQ_HEADERS = 0, PM_REQ_BLOCKS, PM_REQ_PEERS } pm_req_kind_t;
 
 typedef struct {
     pm_req_kind_t kind;
-    int           conn;                      /* pm_conns slot */
-    uint64_t      request_id;                /* SyncActor's (0 for GetPeers) */
-    char          peer_id[ALYS_WIRE_ID_MAX];
-    uint64_t      start;
-    uint32_t      count;
-    uint8_t     (*expected)[ALYS_HASH_LEN];  /* count hashes or NULL; owned */
-    int64_t       sent_at;
+    int conn;            /* pm_conns slot */
+    uint64_t request_id; /* SyncActor's (0 for GetPeers) */
+    char peer_id[ALYS_WIRE_ID_MAX];
+    uint64_t start;
+    uint32_t count;
+    uint8_t (*expected)[ALYS_HASH_LEN]; /* count hashes or NULL; owned */
+    int64_t sent_at;
 } pm_req_t;
 
 typedef struct pm_reqs pm_reqs_t;
 
 pm_reqs_t *pm_reqs_new(size_t capacity);
-void       pm_reqs_destroy(pm_reqs_t **self_p);
-bool       pm_reqs_full(const pm_reqs_t *self);
-size_t     pm_reqs_count(const pm_reqs_t *self);
+void pm_reqs_destroy(pm_reqs_t **self_p);
+bool pm_reqs_full(const pm_reqs_t *self);
+size_t pm_reqs_count(const pm_reqs_t *self);
 /* Record r under wire_id until deadline. 0, or -1 (full, id 0 or taken:
  * r->expected stays the caller's). */
-int        pm_reqs_add(pm_reqs_t *self, uint64_t wire_id, int64_t deadline, const pm_req_t *r);
+int pm_reqs_add(pm_reqs_t *self, uint64_t wire_id, int64_t deadline, const pm_req_t *r);
 /* The response with wire_id on connection conn: true and the request in
  * out, exactly once; false for anything else (late, duplicate, other conn). */
-bool       pm_reqs_take(pm_reqs_t *self, int conn, uint64_t wire_id, pm_req_t *out);
+bool pm_reqs_take(pm_reqs_t *self, int conn, uint64_t wire_id, pm_req_t *out);
 /* One request past its deadline (earliest first), or false. */
-bool       pm_reqs_expire(pm_reqs_t *self, int64_t now, pm_req_t *out);
+bool pm_reqs_expire(pm_reqs_t *self, int64_t now, pm_req_t *out);
 /* One request on connection conn (it went away), or false. */
-bool       pm_reqs_take_conn(pm_reqs_t *self, int conn, pm_req_t *out);
-void       pm_req_clear(pm_req_t *r);
+bool pm_reqs_take_conn(pm_reqs_t *self, int conn, pm_req_t *out);
+void pm_req_clear(pm_req_t *r);
 
 /* Admission: 0, or -1 with why (a bad request: SyncActor's to fix). */
-int      pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
-                      const ProtobufCBinaryData *expected, size_t n_expected, char *why,
-                      size_t why_len);
+int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
+                 const ProtobufCBinaryData *expected, size_t n_expected, char *why, size_t why_len);
 /* asked: the request's timeout_ms (0 = none); adaptive: the peer's. */
 uint32_t pm_req_timeout_ms(uint32_t asked, uint32_t adaptive);
 

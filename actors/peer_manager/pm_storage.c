@@ -16,12 +16,12 @@
 /* One request's context in the pending table (common/pending.h). */
 typedef struct {
     pm_store_cb *cb;
-    void        *arg;
-    uint64_t     tag;
+    void *arg;
+    uint64_t tag;
 } store_req_t;
 
 struct pm_store {
-    alys_pending_t *pending;      /* store_req_t, PM_MAX_STORE_REQS */
+    alys_pending_t *pending; /* store_req_t, PM_MAX_STORE_REQS */
 };
 
 pm_store_t *pm_storage_new(void)
@@ -67,7 +67,7 @@ int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeou
         return -1;
     store_req_t *r = alys_pending_add(pending, env.corr_id, pm_mono() + timeout_ms);
     if (!r)
-        return -1;                         /* cannot happen: checked above */
+        return -1; /* cannot happen: checked above */
     *r = (store_req_t){.cb = cb, .arg = arg, .tag = tag};
     return 0;
 }
@@ -142,8 +142,8 @@ static void on_bans_loaded(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *
 {
     (void) arg;
     (void) tag;
-    const Alys__Storage__StorageMsg *m =
-        pm_storage_body(reply, ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
+    const Alys__Storage__StorageMsg *m = pm_storage_body(reply,
+                                                         ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS);
     size_t n = m ? m->peer_bans->n_bans : 0;
     n = n < PEER_MAX_BANS ? n : PEER_MAX_BANS;
     peer_ban_t *bans = m ? calloc(n ? n : 1, sizeof *bans) : NULL;

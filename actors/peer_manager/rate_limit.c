@@ -10,20 +10,20 @@
 #define MILLI 1000u
 
 typedef struct {
-    uint8_t  key[SERVE_LIMITER_KEY_MAX];
-    uint8_t  key_len;
+    uint8_t key[SERVE_LIMITER_KEY_MAX];
+    uint8_t key_len;
     uint64_t tokens_milli;
-    uint64_t refilled_at;     /* ms of the last refill */
-    uint64_t seen_at;         /* ms of the last request: eviction order */
+    uint64_t refilled_at; /* ms of the last refill */
+    uint64_t seen_at;     /* ms of the last request: eviction order */
 } bucket_t;
 
 struct _serve_limiter_t {
-    uint64_t  rate;           /* tokens per second */
-    uint64_t  burst_milli;    /* bucket size: 2 * rate tokens */
-    size_t    capacity;
-    size_t    used;
-    uint64_t  refused;
-    bucket_t *buckets;        /* [capacity], first `used` in use */
+    uint64_t rate;        /* tokens per second */
+    uint64_t burst_milli; /* bucket size: 2 * rate tokens */
+    size_t capacity;
+    size_t used;
+    uint64_t refused;
+    bucket_t *buckets; /* [capacity], first `used` in use */
 };
 
 serve_limiter_t *serve_limiter_new(uint32_t rate_per_s, size_t capacity)
@@ -84,7 +84,7 @@ static bucket_t *claim(serve_limiter_t *self, const void *key, size_t len, uint6
 static void refill(const serve_limiter_t *self, bucket_t *b, uint64_t now_ms)
 {
     if (now_ms <= b->refilled_at) {
-        b->refilled_at = now_ms;      /* clock stepped back: re-anchor, no gift */
+        b->refilled_at = now_ms; /* clock stepped back: re-anchor, no gift */
         return;
     }
     uint64_t elapsed = now_ms - b->refilled_at;
@@ -97,8 +97,7 @@ static void refill(const serve_limiter_t *self, bucket_t *b, uint64_t now_ms)
     b->refilled_at = now_ms;
 }
 
-bool serve_limiter_allow(serve_limiter_t *self, const void *key, size_t key_len,
-                         uint64_t now_ms)
+bool serve_limiter_allow(serve_limiter_t *self, const void *key, size_t key_len, uint64_t now_ms)
 {
     if (self->rate == 0)
         return true;

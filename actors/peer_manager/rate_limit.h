@@ -25,21 +25,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SERVE_LIMITER_KEY_MAX      255   /* ZeroMQ routing ids are <= 255 bytes */
-#define SERVE_LIMITER_DEFAULT_CAP  1024  /* peers tracked at once */
+#define SERVE_LIMITER_KEY_MAX     255  /* ZeroMQ routing ids are <= 255 bytes */
+#define SERVE_LIMITER_DEFAULT_CAP 1024 /* peers tracked at once */
 
 typedef struct _serve_limiter_t serve_limiter_t;
 
 /* rate_per_s: serve_rate_limit; 0 disables limiting (every request allowed).
  * capacity: buckets kept; 0 = SERVE_LIMITER_DEFAULT_CAP. NULL on OOM. */
 serve_limiter_t *serve_limiter_new(uint32_t rate_per_s, size_t capacity);
-void             serve_limiter_destroy(serve_limiter_t **self_p);
+void serve_limiter_destroy(serve_limiter_t **self_p);
 
 /* May this peer be served now? Takes a token when it may. */
-bool   serve_limiter_allow(serve_limiter_t *self, const void *key, size_t key_len,
-                           uint64_t now_ms);
+bool serve_limiter_allow(serve_limiter_t *self, const void *key, size_t key_len, uint64_t now_ms);
 /* Convenience for string keys. */
-bool   serve_limiter_allow_str(serve_limiter_t *self, const char *key, uint64_t now_ms);
+bool serve_limiter_allow_str(serve_limiter_t *self, const char *key, uint64_t now_ms);
 
 size_t serve_limiter_size(const serve_limiter_t *self);      /* buckets in use */
 uint64_t serve_limiter_refused(const serve_limiter_t *self); /* total refusals */

@@ -61,18 +61,17 @@ static const char *bounds_problem(const alys_wire_msg_t *m)
         return NULL;
     case ALYS__WIRE__WIRE_MSG__BODY_ERROR:
         return str_len(m->error->message) > ALYS_WIRE_MAX_TEXT ? "error text too long" : NULL;
-    case ALYS__WIRE__WIRE_MSG__BODY__NOT_SET:
-        return "no body";
-    default:
-        return NULL;
+    case ALYS__WIRE__WIRE_MSG__BODY__NOT_SET: return "no body";
+    default: return NULL;
     }
 }
 
 alys_wire_msg_t *alys_wire_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     bool oversize;
-    alys_wire_msg_t *m = (alys_wire_msg_t *) alys_pb_unpack_bounded(
-        &alys__wire__wire_msg__descriptor, data, len, "WireMsg", &oversize, err, errlen);
+    alys_wire_msg_t *m = (alys_wire_msg_t *) alys_pb_unpack_bounded(&alys__wire__wire_msg__descriptor,
+                                                                    data, len, "WireMsg",
+                                                                    &oversize, err, errlen);
     if (!m)
         return NULL;
     const char *problem = bounds_problem(m);
@@ -131,8 +130,7 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-size_t alys_wire_fit_items(const ProtobufCBinaryData *items, size_t count, size_t overhead,
-                           size_t limit)
+size_t alys_wire_fit_items(const ProtobufCBinaryData *items, size_t count, size_t overhead, size_t limit)
 {
     /* The items sit inside a length-delimited sub-message (Headers/Blocks)
      * inside WireMsg: reserve 16 bytes for those two tags and lengths. */
@@ -200,8 +198,7 @@ static bool hash_differs(const alys_header_t *h, const uint8_t expected[ALYS_HAS
 }
 
 alys_wire_verdict_t alys_wire_check_blocks(const ProtobufCBinaryData *blocks, size_t n,
-                                           uint64_t start,
-                                           const uint8_t (*expected)[ALYS_HASH_LEN],
+                                           uint64_t start, const uint8_t (*expected)[ALYS_HASH_LEN],
                                            size_t n_expected, size_t *bad, char *detail,
                                            size_t detail_len)
 {

@@ -45,33 +45,33 @@
 #include "config.h"
 #include "wire.pb-c.h"
 
-#define ALYS_WIRE_PROTOCOL_VERSION  1
-#define ALYS_WIRE_MAX_HEADERS       2048    /* GetHeaders count bound */
-#define ALYS_WIRE_MAX_BLOCKS        1024    /* GetBlocks count bound */
-#define ALYS_WIRE_MAX_ENDPOINTS     64      /* Peers list bound */
-#define ALYS_WIRE_MAX_HEADER_BYTES  1024    /* one encoded header */
-#define ALYS_WIRE_MAX_TEXT          512     /* node_id, listen, error text */
-#define ALYS_WIRE_DETAIL_MAX        160
-#define ALYS_WIRE_ID_MAX            65      /* a peer id: <= 64 chars + NUL */
+#define ALYS_WIRE_PROTOCOL_VERSION 1
+#define ALYS_WIRE_MAX_HEADERS      2048 /* GetHeaders count bound */
+#define ALYS_WIRE_MAX_BLOCKS       1024 /* GetBlocks count bound */
+#define ALYS_WIRE_MAX_ENDPOINTS    64   /* Peers list bound */
+#define ALYS_WIRE_MAX_HEADER_BYTES 1024 /* one encoded header */
+#define ALYS_WIRE_MAX_TEXT         512  /* node_id, listen, error text */
+#define ALYS_WIRE_DETAIL_MAX       160
+#define ALYS_WIRE_ID_MAX           65 /* a peer id: <= 64 chars + NUL */
 
 /* What a response's checks conclude. Same values as Alys__Peer__Outcome. */
 typedef enum {
-    ALYS_WIRE_OK        = 0,
-    ALYS_WIRE_INVALID   = 2,    /* provably invalid data */
-    ALYS_WIRE_SHORT     = 3,    /* fewer items than asked, without reason */
-    ALYS_WIRE_VIOLATION = 4,    /* larger than asked, not matching */
+    ALYS_WIRE_OK = 0,
+    ALYS_WIRE_INVALID = 2,   /* provably invalid data */
+    ALYS_WIRE_SHORT = 3,     /* fewer items than asked, without reason */
+    ALYS_WIRE_VIOLATION = 4, /* larger than asked, not matching */
 } alys_wire_verdict_t;
 
 typedef Alys__Wire__WireMsg alys_wire_msg_t;
 
 /* Decode one frame with every bound above. NULL with the reason in err. */
 alys_wire_msg_t *alys_wire_decode(const uint8_t *data, size_t len, char *err, size_t errlen);
-void             alys_wire_free(alys_wire_msg_t **msg_p);
+void alys_wire_free(alys_wire_msg_t **msg_p);
 /* Encode into a new frame; NULL when the message would exceed the frame
  * limit (the caller must have cut it: see alys_wire_fit_items). */
-zframe_t        *alys_wire_encode(const alys_wire_msg_t *msg);
+zframe_t *alys_wire_encode(const alys_wire_msg_t *msg);
 /* Name of the body for logs: "status", "get_blocks", ... */
-const char      *alys_wire_body_name(const alys_wire_msg_t *msg);
+const char *alys_wire_body_name(const alys_wire_msg_t *msg);
 
 /* Largest n <= count such that n items of the given sizes, plus `overhead`
  * bytes, encode within limit bytes (protobuf framing of each item counted).
@@ -89,8 +89,7 @@ alys_wire_verdict_t alys_wire_check_range(uint64_t req_start, uint32_t req_count
  * (n_expected 0) or hold one 32-byte hash per block (n_expected >= n).
  * bad (may be NULL) gets the index of the first failing block. */
 alys_wire_verdict_t alys_wire_check_blocks(const ProtobufCBinaryData *blocks, size_t n,
-                                           uint64_t start,
-                                           const uint8_t (*expected)[ALYS_HASH_LEN],
+                                           uint64_t start, const uint8_t (*expected)[ALYS_HASH_LEN],
                                            size_t n_expected, size_t *bad, char *detail,
                                            size_t detail_len);
 

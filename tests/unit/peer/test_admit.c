@@ -10,8 +10,8 @@ static const uint8_t GENESIS[ALYS_HASH_LEN] = {1, 2, 3};
 static uint8_t s_other[ALYS_HASH_LEN] = {9};
 
 typedef struct {
-    alys_wire_msg_t     m;
-    Alys__Wire__Status  st;
+    alys_wire_msg_t m;
+    Alys__Wire__Status st;
     Alys__Wire__GetBlocks gb;
     Alys__Wire__GetHeaders gh;
 } msg_t;
@@ -52,9 +52,9 @@ static alys_wire_msg_t *headers_msg(msg_t *x, uint64_t start, uint32_t count)
     return &x->m;
 }
 
-static pm_clients_t    *s_clients;
+static pm_clients_t *s_clients;
 static serve_limiter_t *s_limiter;
-static peer_table_t    *s_table;
+static peer_table_t *s_table;
 
 static void setup(void)
 {
@@ -103,7 +103,7 @@ Test(admit, clients_are_found_again_and_the_oldest_is_recycled)
     client("b", 3);
     client("c", 4);
     client("d", 5);
-    pm_client_t *e = client("e", 6);             /* table of 4: "a" (seen at 2) goes */
+    pm_client_t *e = client("e", 6); /* table of 4: "a" (seen at 2) goes */
     cr_expect_eq(e, a);
     cr_expect_eq(e->id_len, 1);
     cr_expect_eq(e->id[0], 'e');
@@ -170,10 +170,12 @@ Test(admit, ranges_are_checked_against_bounds_head_and_read_slots)
     msg_t x;
     cr_expect_eq(pm_admit(c, s_limiter, blocks_msg(&x, 0, 1), NULL, 100, true, 2).code,
                  ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, "start 0");
-    cr_expect_eq(pm_admit(c, s_limiter, blocks_msg(&x, 1, ALYS_WIRE_MAX_BLOCKS + 1), NULL, 100,
-                          true, 2).code, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST);
-    cr_expect_eq(pm_admit(c, s_limiter, headers_msg(&x, 1, ALYS_WIRE_MAX_BLOCKS + 1), NULL, 5000,
-                          true, 2).what, PM_SERVE_RANGE, "headers have their own bound");
+    cr_expect_eq(
+        pm_admit(c, s_limiter, blocks_msg(&x, 1, ALYS_WIRE_MAX_BLOCKS + 1), NULL, 100, true, 2).code,
+        ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST);
+    cr_expect_eq(
+        pm_admit(c, s_limiter, headers_msg(&x, 1, ALYS_WIRE_MAX_BLOCKS + 1), NULL, 5000, true, 2).what,
+        PM_SERVE_RANGE, "headers have their own bound");
     cr_expect_eq(pm_admit(c, s_limiter, blocks_msg(&x, 101, 1), NULL, 100, true, 2).code,
                  ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND, "above our head");
     cr_expect_eq(pm_admit(c, s_limiter, blocks_msg(&x, 90, 50), NULL, 100, true, 2).what,
@@ -185,7 +187,7 @@ Test(admit, ranges_are_checked_against_bounds_head_and_read_slots)
 Test(admit, over_the_rate_limit_is_rate_limited_and_garbage_gets_no_answer)
 {
     serve_limiter_destroy(&s_limiter);
-    s_limiter = serve_limiter_new(1, 0);          /* 1/s, burst 2 */
+    s_limiter = serve_limiter_new(1, 0); /* 1/s, burst 2 */
     pm_client_t *c = client("a", 1);
     msg_t x;
     alys_wire_msg_t *m = status_msg(&x, GENESIS, "n", "");

@@ -47,11 +47,11 @@ Test(bans, import_skips_expired_and_malformed)
     peer_ban_t in[3];
     memset(in, 0, sizeof in);
     snprintf(in[0].peer_id, sizeof in[0].peer_id, "old");
-    in[0].ban_until = T0 - 1;                          /* expired while we were down */
-    memset(in[1].peer_id, 'x', sizeof in[1].peer_id);  /* not NUL-terminated */
+    in[0].ban_until = T0 - 1;                         /* expired while we were down */
+    memset(in[1].peer_id, 'x', sizeof in[1].peer_id); /* not NUL-terminated */
     in[1].ban_until = T0 + HOUR;
     snprintf(in[2].endpoint, sizeof in[2].endpoint, "tcp://bad:1");
-    in[2].ban_until = T0 + HOUR;                       /* endpoint-only ban: fine */
+    in[2].ban_until = T0 + HOUR; /* endpoint-only ban: fine */
     peer_table_t *t = table_with(NULL);
     cr_expect_eq(peer_table_import_bans(t, in, 3, T0), 1);
     cr_expect_eq(peer_table_add(t, "old", "tcp://old:1", T0), PEER_OK);
@@ -93,12 +93,12 @@ Test(bans, manual_ban_of_a_known_peer_and_extension)
 {
     peer_table_t *t = table_with(NULL);
     add_connected(t, "a", 10, T0);
-    cr_assert_eq(peer_table_ban(t, "a", 0, "operator", T0), PEER_OK);   /* 0 = ban_ms */
+    cr_assert_eq(peer_table_ban(t, "a", 0, "operator", T0), PEER_OK); /* 0 = ban_ms */
     cr_expect_eq(view_of(t, "a", T0).info.ban_until, T0 + HOUR);
     cr_assert_eq(peer_table_ban(t, "a", 3 * HOUR, "again", T0), PEER_OK);
     cr_expect_eq(view_of(t, "a", T0).info.ban_until, T0 + 3 * HOUR);
     cr_assert_eq(peer_table_ban(t, "a", MINUTE, "shorter", T0), PEER_OK);
-    cr_expect_eq(view_of(t, "a", T0).info.ban_until, T0 + 3 * HOUR);  /* never shortened */
+    cr_expect_eq(view_of(t, "a", T0).info.ban_until, T0 + 3 * HOUR); /* never shortened */
     cr_expect_eq(peer_table_ban_count(t, T0), 1);
     cr_expect_eq(peer_table_ban(t, "", 0, "x", T0), PEER_ERR_INVALID);
     peer_table_tick(t, T0 + 3 * HOUR);

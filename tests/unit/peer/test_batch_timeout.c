@@ -7,8 +7,8 @@
 Test(batch, formula_no_data_is_the_base)
 {
     cr_expect_eq(peer_batch_size_formula(0, 0, 0, 16, 1024), 128);
-    cr_expect_eq(peer_batch_size_formula(50 * MB, 0, 3, 16, 1024), 128);   /* no latency */
-    cr_expect_eq(peer_batch_size_formula(0, 0, 0, 200, 1024), 200);        /* base clamped */
+    cr_expect_eq(peer_batch_size_formula(50 * MB, 0, 3, 16, 1024), 128); /* no latency */
+    cr_expect_eq(peer_batch_size_formula(0, 0, 0, 200, 1024), 200);      /* base clamped */
 }
 
 Test(batch, formula_factors)
@@ -36,7 +36,7 @@ Test(batch, table_fast_network_clamps_to_max)
     for (int i = 0; i < 10; i++) {
         snprintf(id, sizeof id, "p%d", i);
         add_connected(t, id, 10, T0);
-        record_ok(t, id, 2, 1000000, 128, T0);            /* 500 MB/s, 2 ms */
+        record_ok(t, id, 2, 1000000, 128, T0); /* 500 MB/s, 2 ms */
     }
     cr_expect_eq(peer_table_batch_size(t, T0), 1024);
     peer_table_destroy(&t);
@@ -49,7 +49,7 @@ Test(batch, table_slow_single_peer_clamps_to_min)
     cfg.min_batch_size = 64;
     peer_table_t *t = table_with(&cfg);
     add_connected(t, "slow", 10, T0);
-    record_ok(t, "slow", 2000, 100000, 16, T0);            /* 50 kB/s, 2 s */
+    record_ok(t, "slow", 2000, 100000, 16, T0); /* 50 kB/s, 2 s */
     cr_expect_eq(peer_table_batch_size(t, T0), 64);
     peer_table_destroy(&t);
 }
@@ -57,9 +57,9 @@ Test(batch, table_slow_single_peer_clamps_to_min)
 Test(batch, table_no_data_is_base_and_fixed_mode)
 {
     peer_table_t *t = table_with(NULL);
-    cr_expect_eq(peer_table_batch_size(t, T0), 128);         /* no peers at all */
+    cr_expect_eq(peer_table_batch_size(t, T0), 128); /* no peers at all */
     add_connected(t, "a", 10, T0);
-    cr_expect_eq(peer_table_batch_size(t, T0), 128);         /* peer, nothing measured */
+    cr_expect_eq(peer_table_batch_size(t, T0), 128); /* peer, nothing measured */
     peer_table_destroy(&t);
 
     peer_table_config_t cfg;
@@ -78,7 +78,7 @@ Test(batch, banned_peers_do_not_count)
     peer_table_t *t = table_with(NULL);
     add_connected(t, "slow", 10, T0);
     add_connected(t, "fast-liar", 10, T0);
-    record_ok(t, "slow", 100, 2000000, 128, T0);             /* 20 MB/s, 100 ms */
+    record_ok(t, "slow", 100, 2000000, 128, T0); /* 20 MB/s, 100 ms */
     record_ok(t, "fast-liar", 1, 10000000, 128, T0);
     record(t, "fast-liar", PEER_OUTCOME_VIOLATION, T0);
     /* slow alone: 2 * 1 * 0.5 (1 peer) */
@@ -124,8 +124,8 @@ Test(timeout, stays_within_bounds)
         record_ok(t, "fast", 2, 100000, 128, T0);
         record_ok(t, "slow", 6000, 100000, 128, T0);
     }
-    cr_expect_eq(peer_table_request_timeout(t, "fast", 128), 500);      /* floor */
-    cr_expect_eq(peer_table_request_timeout(t, "slow", 128), 5000);     /* ceiling */
+    cr_expect_eq(peer_table_request_timeout(t, "fast", 128), 500);  /* floor */
+    cr_expect_eq(peer_table_request_timeout(t, "slow", 128), 5000); /* ceiling */
     cr_expect_eq(peer_table_request_timeout(t, "fast", 1000000), 5000);
     peer_table_destroy(&t);
 }
@@ -142,7 +142,7 @@ Test(timeout, backs_off_after_a_timeout_and_resets)
     cr_expect(once >= 2 * base - 2 && once <= 2 * base + 2, "base %u once %u", base, once);
     record(t, "a", PEER_OUTCOME_TIMEOUT, T0);
     record(t, "a", PEER_OUTCOME_TIMEOUT, T0);
-    cr_expect_eq(peer_table_request_timeout(t, "a", 100), 5000);     /* 8x, capped */
+    cr_expect_eq(peer_table_request_timeout(t, "a", 100), 5000); /* 8x, capped */
     record_ok(t, "a", 1000, 100000, 100, T0);
     cr_expect(peer_table_request_timeout(t, "a", 100) <= base + 5);
     peer_table_destroy(&t);

@@ -8,7 +8,7 @@ Test(blame, suspect_then_convict_when_another_peer_validates)
     add_connected(t, "liar", 500, T0);
     add_connected(t, "honest", 500, T0);
     cr_assert_eq(peer_table_suspect(t, "liar", 100, 101, "bad_tx_signature", T0), PEER_OK);
-    cr_expect_eq(score_of(t, "liar", T0), 0.0);          /* suspected, not punished */
+    cr_expect_eq(score_of(t, "liar", T0), 0.0); /* suspected, not punished */
     cr_expect_eq(peer_table_suspect_count(t), 1);
 
     peer_ref_t blamed[4];
@@ -98,7 +98,7 @@ Test(blame, duplicate_reports_convict_once_and_every_liar_pays)
     add_connected(t, "l2", 500, T0);
     add_connected(t, "h", 500, T0);
     cr_assert_eq(peer_table_suspect(t, "l1", 100, 101, "x", T0), PEER_OK);
-    cr_assert_eq(peer_table_suspect(t, "l1", 100, 101, "x", T0), PEER_OK);  /* same report */
+    cr_assert_eq(peer_table_suspect(t, "l1", 100, 101, "x", T0), PEER_OK); /* same report */
     cr_assert_eq(peer_table_suspect(t, "l1", 150, 151, "y", T0), PEER_OK);
     cr_assert_eq(peer_table_suspect(t, "l2", 100, 101, "z", T0), PEER_OK);
     cr_expect_eq(peer_table_suspect_count(t), 3);
@@ -120,15 +120,16 @@ Test(blame, objective_faults_are_penalised_at_once)
     add_connected(t, "mismatch", 500, T0);
     peer_action_t a;
     cr_assert_eq(peer_table_blame_now(t, "malformed", PEER_OUTCOME_INVALID,
-                                      "body does not match verified header", T0, &a), PEER_OK);
+                                      "body does not match verified header", T0, &a),
+                 PEER_OK);
     cr_expect_eq(a, PEER_ACTION_DISCONNECT);
     assert_near(score_of(t, "malformed", T0), -40, 1e-9);
     cr_assert_eq(peer_table_blame_now(t, "mismatch", PEER_OUTCOME_VIOLATION,
-                                      "response does not match request", T0, &a), PEER_OK);
+                                      "response does not match request", T0, &a),
+                 PEER_OK);
     cr_expect_eq(a, PEER_ACTION_BAN);
     cr_expect(peer_table_is_banned(t, "mismatch", NULL, T0));
-    cr_expect_eq(peer_table_blame_now(t, "malformed", PEER_OUTCOME_OK, "", T0, &a),
-                 PEER_ERR_INVALID);
+    cr_expect_eq(peer_table_blame_now(t, "malformed", PEER_OUTCOME_OK, "", T0, &a), PEER_ERR_INVALID);
     cr_expect_eq(peer_table_suspect(t, "nobody", 1, 2, "x", T0), PEER_ERR_UNKNOWN);
     cr_expect_eq(peer_table_suspect(t, "malformed", 2, 2, "x", T0), PEER_ERR_INVALID);
     peer_table_destroy(&t);

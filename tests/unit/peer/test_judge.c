@@ -7,8 +7,14 @@
 
 static chain_fx_t s_fx;
 
-static void setup(void) { chain_fx_make(&s_fx, 8, 1); }
-static void teardown(void) { chain_fx_free(&s_fx); }
+static void setup(void)
+{
+    chain_fx_make(&s_fx, 8, 1);
+}
+static void teardown(void)
+{
+    chain_fx_free(&s_fx);
+}
 
 TestSuite(judge, .init = setup, .fini = teardown);
 
@@ -78,7 +84,7 @@ static Alys__Wire__Blocks blocks(uint64_t start, size_t n, bool truncated)
 
 Test(judge, blocks_ok_partial_short_and_invalid)
 {
-    const uint8_t (*exp)[ALYS_HASH_LEN] = (const uint8_t (*)[ALYS_HASH_LEN]) s_fx.hash;
+    const uint8_t(*exp)[ALYS_HASH_LEN] = (const uint8_t(*)[ALYS_HASH_LEN]) s_fx.hash;
     Alys__Wire__Blocks b = blocks(1, 4, false);
     pm_verdict_t v = pm_judge_blocks(1, 4, exp, &b);
     cr_expect_eq(v.kind, PEER_OUTCOME_OK);
@@ -102,7 +108,7 @@ Test(judge, blocks_ok_partial_short_and_invalid)
     memcpy(wrong, s_fx.hash, sizeof wrong);
     wrong[1][0] ^= 1;
     b = blocks(1, 4, false);
-    v = pm_judge_blocks(1, 4, (const uint8_t (*)[ALYS_HASH_LEN]) wrong, &b);
+    v = pm_judge_blocks(1, 4, (const uint8_t(*)[ALYS_HASH_LEN]) wrong, &b);
     cr_expect_eq(v.kind, PEER_OUTCOME_INVALID);
     cr_expect_not(v.data);
     cr_expect_eq(pm_judge_fetch_report(&v, ALYS__PEER__OUTCOME__OK), ALYS__PEER__OUTCOME__INVALID);

@@ -9,8 +9,14 @@
 
 static chain_fx_t fx;
 
-static void fx_setup(void) { chain_fx_make(&fx, 12, 3); }
-static void fx_teardown(void) { chain_fx_free(&fx); }
+static void fx_setup(void)
+{
+    chain_fx_make(&fx, 12, 3);
+}
+static void fx_teardown(void)
+{
+    chain_fx_free(&fx);
+}
 
 TestSuite(net_fault, .init = fx_setup, .fini = fx_teardown);
 
@@ -34,7 +40,7 @@ static fp_t *proxy(const char *spec, uint64_t arg)
 
 typedef struct {
     uint8_t *bytes;
-    size_t   len;
+    size_t len;
 } frame_t;
 
 static frame_t pack(const alys_wire_msg_t *m)
@@ -82,7 +88,7 @@ static alys_wire_msg_t *passed(const frame_t *in, const fp_out_t *out)
 {
     char err[160];
     alys_wire_msg_t *m = out->bytes ? alys_wire_decode(out->bytes, out->len, err, sizeof err)
-                               : alys_wire_decode(in->bytes, in->len, err, sizeof err);
+                                    : alys_wire_decode(in->bytes, in->len, err, sizeof err);
     cr_assert_not_null(m, "%s", err);
     return m;
 }
@@ -303,8 +309,9 @@ Test(net_fault, truncate_cuts_without_the_flag)
     alys_wire_msg_t *m = passed(&b, &out);
     cr_expect_eq(m->blocks->n_blocks, 6);
     cr_expect(!m->blocks->truncated);
-    cr_expect_eq(alys_wire_check_range(1, 12, m->blocks->start, m->blocks->n_blocks, m->blocks->truncated,
-                                NULL, NULL, 0), ALYS_WIRE_SHORT);
+    cr_expect_eq(alys_wire_check_range(1, 12, m->blocks->start, m->blocks->n_blocks,
+                                       m->blocks->truncated, NULL, NULL, 0),
+                 ALYS_WIRE_SHORT);
     alys_wire_free(&m);
     free(out.bytes);
     /* a single block cannot be halved */
@@ -336,8 +343,9 @@ static size_t changed_block(const alys_wire_msg_t *m, size_t n)
 
 static const char *const s_stateless[] = {"bad_proposer_signature", "wrong_proposer",
                                           "bad_tx_signature", "tx_root_mismatch", "bad_timestamp"};
-static const char *const s_resigned[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
-                                         "future_slot", "bad_nonce", "insufficient_balance",
+static const char *const s_resigned[] = {"parent_mismatch",     "height_gap",
+                                         "non_increasing_slot", "future_slot",
+                                         "bad_nonce",           "insufficient_balance",
                                          "state_root_mismatch"};
 
 static alys_wire_msg_t *corrupted(const char *kind, size_t *at)
@@ -366,7 +374,8 @@ Test(net_fault, corrupt_stateless_kinds_fail_exactly_their_check)
         alys_wire_msg_t *m = corrupted(s_stateless[k], &at);
         alys_block_t b;
         alys_verdict_t v;
-        cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v), 0);
+        cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v),
+                     0);
         cr_expect(!alys_block_check_stateless(g, &b, &v), "%s passed", s_stateless[k]);
         cr_expect_str_eq(alys_block_error_name(v.code), s_stateless[k]);
         alys_block_clear(&b);
@@ -385,13 +394,15 @@ Test(net_fault, corrupt_kinds_that_resign_pass_the_signature_checks)
         alys_wire_msg_t *m = corrupted(s_resigned[k], &at);
         alys_block_t b;
         alys_verdict_t v;
-        cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v), 0);
+        cr_assert_eq(alys_block_decode(m->blocks->blocks[at].data, m->blocks->blocks[at].len, &b, &v),
+                     0);
         cr_expect(alys_block_check_stateless(g, &b, &v), "%s: %s", s_resigned[k], v.detail);
         alys_hash_t h;
         alys_header_hash(&b.header, h);
         cr_expect_neq(memcmp(h, fx.hash[at], 32), 0, "%s: header changed", s_resigned[k]);
-        cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
-                                     NULL, NULL, 0), ALYS_WIRE_INVALID, "%s", s_resigned[k]);
+        cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1,
+                                            (const uint8_t(*)[32]) fx.hash, 12, NULL, NULL, 0),
+                     ALYS_WIRE_INVALID, "%s", s_resigned[k]);
         alys_block_clear(&b);
         alys_wire_free(&m);
     }
@@ -403,8 +414,9 @@ Test(net_fault, bad_tx_signature_keeps_the_header_hash)
      * matches, only validation (BlockProcessor) can tell. */
     size_t at;
     alys_wire_msg_t *m = corrupted("bad_tx_signature", &at);
-    cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12,
-                                 NULL, NULL, 0), ALYS_WIRE_OK);
+    cr_expect_eq(alys_wire_check_blocks(m->blocks->blocks, 12, 1, (const uint8_t(*)[32]) fx.hash,
+                                        12, NULL, NULL, 0),
+                 ALYS_WIRE_OK);
     alys_wire_free(&m);
 }
 

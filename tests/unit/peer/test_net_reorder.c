@@ -41,8 +41,12 @@ static reorder_insert_t put(reorder_t *r, uint64_t req, uint64_t start, size_t n
 {
     reorder_ref_t scratch[8];
     size_t sn;
-    reorder_batch_t b = {.request_id = req, .peer_id = "p", .start = start, .blocks = s_blocks,
-                         .n = n, .expected = NULL};
+    reorder_batch_t b = {.request_id = req,
+                         .peer_id = "p",
+                         .start = start,
+                         .blocks = s_blocks,
+                         .n = n,
+                         .expected = NULL};
     return reorder_insert(r, &b, drops ? drops : scratch, 8, nd ? nd : &sn);
 }
 
@@ -147,7 +151,7 @@ Test(net_reorder, a_rollback_is_not_mistaken_for_committed_blocks)
     reorder_set_head(r, 200, reorder_seq(r), NULL, 0, &(size_t){0});
     /* storage was rolled back to 150 behind our back; 151..200 is re-fetched
      * before we have read the head again */
-    uint64_t asked = reorder_seq(r);       /* a head read asked now ... */
+    uint64_t asked = reorder_seq(r); /* a head read asked now ... */
     cr_assert_eq(put(r, 1, 151, 50, NULL, NULL), REORDER_ACCEPTED);
     reorder_ref_t drops[8];
     size_t nd = 9;
@@ -234,8 +238,12 @@ Test(net_reorder, failure_drops_what_lies_above_and_reports_it)
     cr_assert_eq(next(r, 0, 101).start, 1);
     cr_assert_eq(next(r, 0, 102).start, 11);
     /* block 5 of the first range is bad: 1..4 committed */
-    reorder_result_t res = {.batch_id = 101, .committed = 4, .head_height = 4, .failed = true,
-                            .failed_height = 5, .content_fault = true};
+    reorder_result_t res = {.batch_id = 101,
+                            .committed = 4,
+                            .head_height = 4,
+                            .failed = true,
+                            .failed_height = 5,
+                            .content_fault = true};
     reorder_ref_t ref, drops[8];
     size_t nd;
     cr_expect_eq(reorder_on_processed(r, &res, 0, &ref, drops, 8, &nd), REORDER_FAILED);
@@ -258,8 +266,12 @@ Test(net_reorder, refetch_of_the_failed_range_from_another_peer_goes_next)
     cr_assert_eq(next(r, 0, 101).start, 1);
     /* meanwhile the same range arrived again (reassigned): it waits */
     cr_assert_eq(put(r, 2, 1, 10, NULL, NULL), REORDER_ACCEPTED);
-    reorder_result_t res = {.batch_id = 101, .committed = 2, .head_height = 2, .failed = true,
-                            .failed_height = 3, .content_fault = true};
+    reorder_result_t res = {.batch_id = 101,
+                            .committed = 2,
+                            .head_height = 2,
+                            .failed = true,
+                            .failed_height = 3,
+                            .content_fault = true};
     reorder_ref_t ref, drops[8];
     size_t nd;
     cr_expect_eq(reorder_on_processed(r, &res, 0, &ref, drops, 8, &nd), REORDER_FAILED);
@@ -280,8 +292,12 @@ Test(net_reorder, missing_parent_requeues_without_report)
     cr_assert_eq(next(r, 0, 102).start, 11);
     /* the processor answers the second first as "parent missing" (e.g. it
      * lost the first on a restart) */
-    reorder_result_t res = {.batch_id = 102, .committed = 0, .head_height = 0, .failed = true,
-                            .failed_height = 11, .content_fault = false};
+    reorder_result_t res = {.batch_id = 102,
+                            .committed = 0,
+                            .head_height = 0,
+                            .failed = true,
+                            .failed_height = 11,
+                            .content_fault = false};
     reorder_ref_t ref, drops[8];
     size_t nd;
     cr_expect_eq(reorder_on_processed(r, &res, 0, &ref, drops, 8, &nd), REORDER_REQUEUED);
@@ -339,7 +355,7 @@ Test(net_reorder, big_ranges_go_in_chunks)
     c.chunk_bytes = 1000;
     c.max_inflight = 1;
     reorder_t *r = reorder_new(&c);
-    fill_blocks(300);                      /* 3 blocks per chunk */
+    fill_blocks(300); /* 3 blocks per chunk */
     cr_assert_eq(put(r, 1, 1, 8, NULL, NULL), REORDER_ACCEPTED);
     reorder_send_t s = next(r, 0, 101);
     cr_expect_eq(s.start, 1);
@@ -385,8 +401,12 @@ Test(net_reorder, expected_hashes_travel_with_their_blocks)
     reorder_set_head(r, 3, reorder_seq(r), NULL, 0, &(size_t){0});
     reorder_ref_t drops[4];
     size_t nd;
-    reorder_batch_t b = {.request_id = 9, .peer_id = "peer-x", .start = 1, .blocks = s_blocks,
-                         .n = 10, .expected = (const uint8_t (*)[ALYS_HASH_LEN]) hashes};
+    reorder_batch_t b = {.request_id = 9,
+                         .peer_id = "peer-x",
+                         .start = 1,
+                         .blocks = s_blocks,
+                         .n = 10,
+                         .expected = (const uint8_t(*)[ALYS_HASH_LEN]) hashes};
     cr_assert_eq(reorder_insert(r, &b, drops, 4, &nd), REORDER_ACCEPTED);
     reorder_send_t s = next(r, 0, 1);
     cr_expect_eq(s.start, 4);

@@ -19,11 +19,11 @@
 #define FX_MAX 64
 
 typedef struct {
-    size_t               n;
-    ProtobufCBinaryData  blocks[FX_MAX];    /* owned copies */
-    ProtobufCBinaryData  headers[FX_MAX];   /* owned encodings */
-    uint8_t              hash[FX_MAX][ALYS_HASH_LEN];
-    alys_chaingen_t     *gen;
+    size_t n;
+    ProtobufCBinaryData blocks[FX_MAX];  /* owned copies */
+    ProtobufCBinaryData headers[FX_MAX]; /* owned encodings */
+    uint8_t hash[FX_MAX][ALYS_HASH_LEN];
+    alys_chaingen_t *gen;
 } chain_fx_t;
 
 static inline void chain_fx_make(chain_fx_t *fx, size_t n, uint32_t txs)

@@ -12,34 +12,36 @@ typedef struct {
     uint64_t req_start;
     uint32_t req_count;
     uint64_t resp_start;
-    size_t   n;
-    bool     truncated;
+    size_t n;
+    bool truncated;
     alys_wire_verdict_t want;
-    bool     want_partial;
+    bool want_partial;
 } range_case_t;
 
 Test(net_wire, range_rules)
 {
     const range_case_t cases[] = {
-        {100, 10, 100, 10, false, ALYS_WIRE_OK, false},         /* as asked */
-        {100, 10, 100, 10, true, ALYS_WIRE_OK, false},          /* flag on a full answer: harmless */
-        {100, 10, 100, 11, false, ALYS_WIRE_VIOLATION, false},  /* more than asked */
+        {100, 10, 100, 10, false, ALYS_WIRE_OK, false}, /* as asked */
+        {100, 10, 100, 10, true, ALYS_WIRE_OK, false},  /* flag on a full answer: harmless */
+        {100, 10, 100, 11, false, ALYS_WIRE_VIOLATION, false}, /* more than asked */
         {100, 10, 100, 11, true, ALYS_WIRE_VIOLATION, false},
-        {100, 10, 101, 10, false, ALYS_WIRE_VIOLATION, false},  /* wrong start */
+        {100, 10, 101, 10, false, ALYS_WIRE_VIOLATION, false}, /* wrong start */
         {100, 10, 99, 3, true, ALYS_WIRE_VIOLATION, false},
-        {100, 10, 100, 4, false, ALYS_WIRE_SHORT, false},       /* fewer, no reason */
-        {100, 10, 100, 4, true, ALYS_WIRE_OK, true},            /* fewer, frame limit */
-        {100, 10, 0, 0, false, ALYS_WIRE_SHORT, false},         /* nothing at all */
-        {100, 10, 100, 0, true, ALYS_WIRE_VIOLATION, false},    /* empty "truncated" */
+        {100, 10, 100, 4, false, ALYS_WIRE_SHORT, false},    /* fewer, no reason */
+        {100, 10, 100, 4, true, ALYS_WIRE_OK, true},         /* fewer, frame limit */
+        {100, 10, 0, 0, false, ALYS_WIRE_SHORT, false},      /* nothing at all */
+        {100, 10, 100, 0, true, ALYS_WIRE_VIOLATION, false}, /* empty "truncated" */
         {100, 1, 100, 1, false, ALYS_WIRE_OK, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const range_case_t *c = &cases[i];
         bool partial = true;
         char detail[ALYS_WIRE_DETAIL_MAX] = "";
-        alys_wire_verdict_t k = alys_wire_check_range(c->req_start, c->req_count, c->resp_start, c->n,
-                                               c->truncated, &partial, detail, sizeof detail);
-        cr_expect_eq(k, c->want, "case %zu: got %s want %s (%s)", i, peer_outcome_name((peer_outcome_kind_t) k),
+        alys_wire_verdict_t k = alys_wire_check_range(c->req_start, c->req_count, c->resp_start,
+                                                      c->n, c->truncated, &partial, detail,
+                                                      sizeof detail);
+        cr_expect_eq(k, c->want, "case %zu: got %s want %s (%s)", i,
+                     peer_outcome_name((peer_outcome_kind_t) k),
                      peer_outcome_name((peer_outcome_kind_t) c->want), detail);
         cr_expect_eq(partial, c->want_partial, "case %zu partial", i);
         cr_expect(detail[0] != '\0', "case %zu has a detail", i);
@@ -50,18 +52,26 @@ Test(net_wire, range_rules)
 
 static chain_fx_t fx;
 
-static void fx_setup(void) { chain_fx_make(&fx, 12, 3); }
-static void fx_teardown(void) { chain_fx_free(&fx); }
+static void fx_setup(void)
+{
+    chain_fx_make(&fx, 12, 3);
+}
+static void fx_teardown(void)
+{
+    chain_fx_free(&fx);
+}
 
 TestSuite(net_blocks, .init = fx_setup, .fini = fx_teardown);
 
 Test(net_blocks, matching_blocks_pass_with_and_without_expected_hashes)
 {
     char detail[ALYS_WIRE_DETAIL_MAX];
-    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, (const uint8_t (*)[32]) fx.hash, 12, NULL,
-                                 detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
-    cr_expect_eq(alys_wire_check_blocks(fx.blocks + 4, 5, 5, (const uint8_t (*)[32]) &fx.hash[4], 5, NULL,
-                                 detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, (const uint8_t(*)[32]) fx.hash, 12,
+                                        NULL, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s", detail);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks + 4, 5, 5, (const uint8_t(*)[32]) & fx.hash[4],
+                                        5, NULL, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s", detail);
     cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, NULL, 0, NULL, detail, sizeof detail),
                  ALYS_WIRE_OK, "%s", detail);
 }
@@ -70,22 +80,24 @@ Test(net_blocks, body_not_matching_its_verified_header_is_invalid_at_once)
 {
     uint8_t expected[12][ALYS_HASH_LEN];
     memcpy(expected, fx.hash, sizeof expected);
-    expected[6][0] ^= 1;                   /* the verified header of height 7 says otherwise */
+    expected[6][0] ^= 1; /* the verified header of height 7 says otherwise */
     size_t bad = 99;
     char detail[ALYS_WIRE_DETAIL_MAX];
-    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, (const uint8_t (*)[32]) expected, 12, &bad,
-                                 detail, sizeof detail), ALYS_WIRE_INVALID);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 12, 1, (const uint8_t(*)[32]) expected, 12,
+                                        &bad, detail, sizeof detail),
+                 ALYS_WIRE_INVALID);
     cr_expect_eq(bad, 6);
     cr_expect(strstr(detail, "block 7") != NULL, "%s", detail);
     /* A short answer is checked against the hashes of the heights it holds. */
-    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 6, 1, (const uint8_t (*)[32]) expected, 12, &bad,
-                                 detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
+    cr_expect_eq(alys_wire_check_blocks(fx.blocks, 6, 1, (const uint8_t(*)[32]) expected, 12,
+                                        &bad, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s", detail);
 }
 
 Test(net_blocks, undecodable_block_is_invalid)
 {
     ProtobufCBinaryData blocks[3] = {fx.blocks[0], fx.blocks[1], fx.blocks[2]};
-    uint8_t junk[] = {0x0a, 0xff, 0xff, 0x01};   /* a field running past the end */
+    uint8_t junk[] = {0x0a, 0xff, 0xff, 0x01}; /* a field running past the end */
     blocks[1] = (ProtobufCBinaryData){sizeof junk, junk};
     size_t bad = 99;
     char detail[ALYS_WIRE_DETAIL_MAX];
@@ -108,8 +120,8 @@ Test(net_blocks, blocks_at_the_wrong_heights_are_invalid)
 Test(net_blocks, headers_checked_for_decoding_and_heights)
 {
     char detail[ALYS_WIRE_DETAIL_MAX];
-    cr_expect_eq(alys_wire_check_headers(fx.headers, 12, 1, NULL, detail, sizeof detail), ALYS_WIRE_OK,
-                 "%s", detail);
+    cr_expect_eq(alys_wire_check_headers(fx.headers, 12, 1, NULL, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s", detail);
     size_t bad = 99;
     cr_expect_eq(alys_wire_check_headers(fx.headers + 2, 4, 2, &bad, detail, sizeof detail),
                  ALYS_WIRE_INVALID);

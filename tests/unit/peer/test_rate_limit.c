@@ -18,12 +18,12 @@ static int allowed_n(serve_limiter_t *l, const char *key, int tries, uint64_t no
 
 Test(rate_limit, burst_then_limit_then_refill)
 {
-    serve_limiter_t *l = serve_limiter_new(10, 0);          /* 10/s, burst 20 */
+    serve_limiter_t *l = serve_limiter_new(10, 0); /* 10/s, burst 20 */
     cr_assert_not_null(l);
     cr_expect_eq(allowed_n(l, "flood", 25, T0), 20);
     cr_expect_eq(serve_limiter_refused(l), 5);
     cr_expect_not(serve_limiter_allow_str(l, "flood", T0 + 99));
-    cr_expect(serve_limiter_allow_str(l, "flood", T0 + 100));   /* one token per 100 ms */
+    cr_expect(serve_limiter_allow_str(l, "flood", T0 + 100)); /* one token per 100 ms */
     cr_expect_not(serve_limiter_allow_str(l, "flood", T0 + 100));
     /* A long quiet spell refills to the burst, not beyond. */
     cr_expect_eq(allowed_n(l, "flood", 30, T0 + 60000), 20);
@@ -56,7 +56,7 @@ Test(rate_limit, zero_rate_disables)
 
 Test(rate_limit, table_is_bounded_and_keeps_the_flooder)
 {
-    serve_limiter_t *l = serve_limiter_new(1, 4);           /* burst 2, 4 buckets */
+    serve_limiter_t *l = serve_limiter_new(1, 4); /* burst 2, 4 buckets */
     cr_assert_not_null(l);
     char key[32];
     for (int i = 0; i < 3; i++) {
@@ -87,7 +87,7 @@ Test(rate_limit, bad_keys_and_clock_steps)
     cr_expect_not(serve_limiter_allow(l, NULL, 0, T0));
     cr_expect_not(serve_limiter_allow_str(l, "", T0));
     /* Binary routing ids with zeros are distinct keys. */
-    uint8_t a[5] = { 0, 1, 2, 3, 4 }, b[5] = { 0, 1, 2, 3, 5 };
+    uint8_t a[5] = {0, 1, 2, 3, 4}, b[5] = {0, 1, 2, 3, 5};
     cr_expect_eq(serve_limiter_allow(l, a, 5, T0) + serve_limiter_allow(l, a, 5, T0), 2);
     cr_expect(serve_limiter_allow(l, b, 5, T0));
     cr_expect_not(serve_limiter_allow(l, a, 5, T0));

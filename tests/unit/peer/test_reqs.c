@@ -9,8 +9,7 @@
 
 static pm_req_t blocks_req(int conn, uint64_t request_id, bool with_hashes)
 {
-    pm_req_t r = {.kind = PM_REQ_BLOCKS, .conn = conn, .request_id = request_id, .start = 1,
-                  .count = 4};
+    pm_req_t r = {.kind = PM_REQ_BLOCKS, .conn = conn, .request_id = request_id, .start = 1, .count = 4};
     strcpy(r.peer_id, "p");
     if (with_hashes) {
         r.expected = calloc(4, ALYS_HASH_LEN);
@@ -69,7 +68,7 @@ Test(reqs, a_connection_going_away_drains_only_its_requests)
     }
     cr_expect_eq(n, 2);
     cr_expect_eq(pm_reqs_count(t), 1);
-    pm_reqs_destroy(&t);   /* frees what is left, hashes included (ASan checks) */
+    pm_reqs_destroy(&t); /* frees what is left, hashes included (ASan checks) */
 }
 
 Test(reqs, bounded_and_ids_unique)
@@ -94,10 +93,10 @@ Test(reqs, admission_checks_count_start_and_hashes)
     cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 1, 2, NULL, 0, why, sizeof why), 0);
     cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 0, 2, NULL, 0, why, sizeof why), -1, "start 0");
     cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 1, 0, NULL, 0, why, sizeof why), -1, "count 0");
-    cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 1, ALYS_WIRE_MAX_BLOCKS + 1, NULL, 0, why,
-                              sizeof why), -1);
-    cr_expect_eq(pm_req_check(PM_REQ_HEADERS, 1, ALYS_WIRE_MAX_BLOCKS + 1, NULL, 0, why,
-                              sizeof why), 0, "headers have their own bound");
+    cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 1, ALYS_WIRE_MAX_BLOCKS + 1, NULL, 0, why, sizeof why),
+                 -1);
+    cr_expect_eq(pm_req_check(PM_REQ_HEADERS, 1, ALYS_WIRE_MAX_BLOCKS + 1, NULL, 0, why, sizeof why),
+                 0, "headers have their own bound");
     cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 1, 3, h, 2, why, sizeof why), -1, "hash count");
     h[1].len = 31;
     cr_expect_eq(pm_req_check(PM_REQ_BLOCKS, 1, 2, h, 2, why, sizeof why), -1, "hash size");

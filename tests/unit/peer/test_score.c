@@ -17,7 +17,7 @@ Test(score, fresh_peer_is_neutral_and_eligible)
 Test(score, each_outcome_moves_the_score)
 {
     peer_table_t *t = table_with(NULL);
-    const char *ids[] = { "ok", "timeout", "short", "invalid", "violation" };
+    const char *ids[] = {"ok", "timeout", "short", "invalid", "violation"};
     for (int i = 0; i < 5; i++)
         add_connected(t, ids[i], 10, T0);
     cr_expect_eq(record(t, "ok", PEER_OUTCOME_OK, T0), PEER_ACTION_NONE);
@@ -70,9 +70,9 @@ Test(score, decays_toward_zero_with_half_life)
     peer_table_t *t = table_with(NULL);
     add_connected(t, "a", 10, T0);
     add_connected(t, "b", 10, T0);
-    record(t, "a", PEER_OUTCOME_INVALID, T0);                    /* -40 */
+    record(t, "a", PEER_OUTCOME_INVALID, T0); /* -40 */
     for (int i = 0; i < 20; i++)
-        record_ok(t, "b", 10, 1000, 1, T0);                      /* +20 */
+        record_ok(t, "b", 10, 1000, 1, T0); /* +20 */
     assert_near(score_of(t, "a", T0 + 10 * MINUTE), -20, 1e-6);
     assert_near(score_of(t, "a", T0 + 20 * MINUTE), -10, 1e-6);
     assert_near(score_of(t, "b", T0 + 10 * MINUTE), 10, 1e-6);
@@ -83,12 +83,12 @@ Test(score, decays_toward_zero_with_half_life)
 
 Test(score, decay_is_a_parameter_and_tolerates_clock_steps)
 {
-    peer_score_t s = { .value = -80, .as_of_ms = T0 };
+    peer_score_t s = {.value = -80, .as_of_ms = T0};
     peer_score_decay(&s, T0 + 1000, 1000);
     assert_near(s.value, -40, 1e-9);
-    peer_score_decay(&s, T0, 1000);                   /* clock stepped back */
+    peer_score_decay(&s, T0, 1000); /* clock stepped back */
     assert_near(s.value, -40, 1e-9);
-    peer_score_decay(&s, T0 + 1000, 1000);   /* forward again: 1 s really passed */
+    peer_score_decay(&s, T0 + 1000, 1000); /* forward again: 1 s really passed */
     assert_near(s.value, -20, 1e-9);
 }
 
@@ -114,7 +114,7 @@ Test(score, ban_threshold_ban_period_and_expiry)
     peer_table_t *t = table_with(NULL);
     add_connected(t, "a", 10, T0);
     cr_expect_eq(record(t, "a", PEER_OUTCOME_INVALID, T0), PEER_ACTION_DISCONNECT);
-    cr_expect_eq(record(t, "a", PEER_OUTCOME_INVALID, T0), PEER_ACTION_BAN);   /* -80 */
+    cr_expect_eq(record(t, "a", PEER_OUTCOME_INVALID, T0), PEER_ACTION_BAN); /* -80 */
     peer_view_t v = view_of(t, "a", T0);
     cr_expect_eq(v.info.state, PEER_STATE_BANNED);
     cr_expect_eq(v.info.ban_until, T0 + HOUR);
@@ -141,8 +141,8 @@ Test(score, violation_is_an_immediate_ban)
     peer_table_t *t = table_with(NULL);
     add_connected(t, "a", 10, T0);
     for (int i = 0; i < 20; i++)
-        record_ok(t, "a", 10, 1000, 1, T0);                       /* best credit */
-    peer_outcome_t o = { .kind = PEER_OUTCOME_VIOLATION, .reason = "response larger than asked" };
+        record_ok(t, "a", 10, 1000, 1, T0); /* best credit */
+    peer_outcome_t o = {.kind = PEER_OUTCOME_VIOLATION, .reason = "response larger than asked"};
     peer_action_t a;
     cr_assert_eq(peer_table_record(t, "a", &o, T0, &a), PEER_OK);
     cr_expect_eq(a, PEER_ACTION_BAN);
@@ -169,7 +169,7 @@ Test(score, metrics_follow_outcomes)
     cr_expect_eq(v.info.last_response, T0 + 5);
     record_ok(t, "a", 200, 1000000, 50, T0 + 6);
     v = view_of(t, "a", T0 + 6);
-    assert_near(v.metrics.average_latency_ms, 112.5, 1e-9);      /* srtt += (200-100)/8 */
+    assert_near(v.metrics.average_latency_ms, 112.5, 1e-9); /* srtt += (200-100)/8 */
     assert_near(v.metrics.min_rtt_ms, 100, 1e-9);
     record(t, "a", PEER_OUTCOME_TIMEOUT, T0 + 7);
     v = view_of(t, "a", T0 + 7);
@@ -177,7 +177,7 @@ Test(score, metrics_follow_outcomes)
     cr_expect_eq(v.metrics.requests_timeout, 1);
     assert_near(v.metrics.reliability_score, 3.0 / 5.0, 1e-9);
     assert_near(v.metrics.error_rate, 0.1, 1e-9);
-    cr_expect_eq(v.info.last_response, T0 + 6);                   /* a timeout is silence */
+    cr_expect_eq(v.info.last_response, T0 + 6); /* a timeout is silence */
     cr_expect_eq(peer_table_record_rtt(t, "a", 7, T0 + 8), PEER_OK);
     assert_near(view_of(t, "a", T0 + 8).metrics.min_rtt_ms, 7, 1e-9);
     peer_table_destroy(&t);
@@ -186,7 +186,7 @@ Test(score, metrics_follow_outcomes)
 Test(score, unknown_peer_and_bad_arguments)
 {
     peer_table_t *t = table_with(NULL);
-    peer_outcome_t o = { .kind = PEER_OUTCOME_OK };
+    peer_outcome_t o = {.kind = PEER_OUTCOME_OK};
     peer_action_t a = PEER_ACTION_BAN;
     cr_expect_eq(peer_table_record(t, "nobody", &o, T0, &a), PEER_ERR_UNKNOWN);
     cr_expect_eq(a, PEER_ACTION_NONE);
@@ -218,9 +218,9 @@ Test(table, strings_are_bounded)
     peer_table_t *t = table_with(NULL);
     char id[PEER_ID_MAX + 1];
     memset(id, 'x', sizeof id - 1);
-    id[PEER_ID_MAX] = '\0';                        /* 65 chars: too long */
+    id[PEER_ID_MAX] = '\0'; /* 65 chars: too long */
     cr_expect_eq(peer_table_add(t, id, "tcp://x:1", T0), PEER_ERR_INVALID);
-    id[PEER_ID_MAX - 1] = '\0';                    /* 64 chars: fine */
+    id[PEER_ID_MAX - 1] = '\0'; /* 64 chars: fine */
     cr_expect_eq(peer_table_add(t, id, "tcp://x:1", T0), PEER_OK);
     cr_expect_eq(peer_table_add(t, "", "tcp://x:1", T0), PEER_ERR_INVALID);
     cr_expect_eq(peer_table_add(t, NULL, "tcp://x:1", T0), PEER_ERR_INVALID);
@@ -271,7 +271,7 @@ Test(table, remove_and_list)
     cr_assert_eq(peer_table_list(t, T0, v, 4), 1);
     cr_expect_str_eq(v[0].info.peer_id, "b");
     cr_expect_eq(v[0].info.reported_height, 2);
-    cr_expect_eq(v[0].timeout_ms, 5000);               /* unmeasured: the ceiling */
+    cr_expect_eq(v[0].timeout_ms, 5000); /* unmeasured: the ceiling */
     peer_table_destroy(&t);
 }
 
@@ -306,8 +306,7 @@ Test(config, from_node_config)
 
 Test(config, strategy_names_round_trip)
 {
-    const char *names[] = { "lowest_latency", "most_reliable", "round_robin", "weighted",
-                            "proximity" };
+    const char *names[] = {"lowest_latency", "most_reliable", "round_robin", "weighted", "proximity"};
     for (int i = 0; i < 5; i++) {
         peer_strategy_t s;
         cr_assert_eq(peer_strategy_parse(names[i], &s), 0);
@@ -337,12 +336,12 @@ Test(score, only_deliveries_are_latency_samples)
     peer_table_t *t = table_with(NULL);
     add_connected(t, "a", 10, T0);
     record_ok(t, "a", 100, 1000, 10, T0 + 1);
-    record(t, "a", PEER_OUTCOME_SHORT, T0 + 2);              /* empty: no sample */
-    peer_outcome_t o = { .kind = PEER_OUTCOME_SHORT, .latency_ms = 300, .blocks = 3 };
+    record(t, "a", PEER_OUTCOME_SHORT, T0 + 2); /* empty: no sample */
+    peer_outcome_t o = {.kind = PEER_OUTCOME_SHORT, .latency_ms = 300, .blocks = 3};
     cr_assert_eq(peer_table_record(t, "a", &o, T0 + 3, NULL), PEER_OK);
-    record(t, "a", PEER_OUTCOME_INVALID, T0 + 4);            /* a verdict, not a reply */
+    record(t, "a", PEER_OUTCOME_INVALID, T0 + 4); /* a verdict, not a reply */
     peer_view_t v = view_of(t, "a", T0 + 4);
-    assert_near(v.metrics.average_latency_ms, 125, 1e-9);    /* 100 + (300-100)/8 */
+    assert_near(v.metrics.average_latency_ms, 125, 1e-9); /* 100 + (300-100)/8 */
     cr_expect_eq(v.metrics.blocks_served, 13);
     cr_expect_eq(v.metrics.requests_short, 2);
     cr_expect_eq(v.info.last_response, T0 + 3);
