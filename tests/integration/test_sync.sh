@@ -405,6 +405,7 @@ fault_case() {
   fi
   states=$(peer_states "$node")
   diag "fault $kind: peers: $(tr '\n' ';' <<< "$states")"
+  # Honest: not banned, score >= 0.
   honest_bad=$(awk -v ep="$proxy_ep" '$4 != ep && $4 != "" && ($2 == "banned" || $3 < 0) {print $1}' <<< "$states")
   case $kind in
     lie_height)
