@@ -304,37 +304,11 @@ static const char *s_actor_bins[][2] = {
     {"validator", "alys-validator"},
 };
 
-/* ALYS_IT_STANDIN=1: n->dir/bin with the real binaries where built and the
- * stand-in elsewhere; the supervisor finds it through ALYS_BIN_DIR. */
-static void standin_bin_dir(it_node_t *n)
-{
-    char dir[160];
-    snprintf(dir, sizeof dir, "%s/bin", n->dir);
-    mkdir(dir, 0755);
-    for (size_t i = 0; i < sizeof s_actor_bins / sizeof s_actor_bins[0]; i++) {
-        char rel[128], link[256];
-        snprintf(rel, sizeof rel, "actors/%s/%s", s_actor_bins[i][0], s_actor_bins[i][1]);
-        snprintf(link, sizeof link, "%s/%s", dir, s_actor_bins[i][1]);
-        const char *target = it_bin(rel);
-        if (access(target, X_OK) != 0) {
-            fprintf(stderr, "harness: WARNING %s is not built: using the stand-in actor\n",
-                    s_actor_bins[i][1]);
-            target = it_bin("tests/integration/alys-it-standin");
-        }
-        if (symlink(target, link) != 0 && errno != EEXIST)
-            fprintf(stderr, "harness: cannot link %s: %s\n", link, strerror(errno));
-    }
-    setenv("ALYS_BIN_DIR", dir, 1);
-}
-
 const char *it_missing_actors(it_node_t *n)
 {
+    (void) n;
     static char missing[256];
     missing[0] = '\0';
-    if (getenv("ALYS_IT_STANDIN") && strcmp(getenv("ALYS_IT_STANDIN"), "1") == 0) {
-        standin_bin_dir(n);
-        return missing;
-    }
     if (getenv("ALYS_BIN_DIR"))
         return missing;                 /* the caller chose the binaries */
     for (size_t i = 0; i < sizeof s_actor_bins / sizeof s_actor_bins[0]; i++) {
@@ -406,6 +380,78 @@ void it_node_cleanup(it_node_t *n)
     }
 }
 
+/* ---- time budgets */
+
+int it_time_factor(void)
+{
+    const char *v = getenv("ALYS_TIME_FACTOR");
+    int f = v ? atoi(v) : 0;
+    return f > 0 ? f : 3;
+}
+
+long long it_cfg_int(const it_node_t *n, const char *key)
+{
+    char *text = it_read_file(n->config);
+    size_t klen = strlen(key);
+    long long v = -1;
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' && line[klen] != '='))
+            continue;
+        const char *eq = strchr(line, '=');
+        if (!eq)
+            break;
+        v = 0;
+        for (const char *p = eq + 1; *p && *p != '\n' && *p != '#'; p++)
+            if (*p >= '0' && *p <= '9')
+                v = v * 10 + (*p - '0');
+        break;
+    }
+    free(text);
+    return v;
+}
+
+/* A key the budgets need; the template has them all (a missing one is a
+ * broken test set-up, made loud by a huge budget being unlikely: 60 s). */
+static long long cfg_ms(const it_node_t *n, const char *key)
+{
+    long long v = it_cfg_int(n, key);
+    if (v < 0) {
+        fprintf(stderr, "harness: %s not in %s, taking 60000\n", key, n->config);
+        return 60000;
+    }
+    return v;
+}
+
+int it_budget_ms(const it_node_t *n, it_budget_t kind, long long count)
+{
+    long long start = cfg_ms(n, "start_timeout_ms");
+    long long actors = 4 + cfg_ms(n, "validation_workers");
+    long long ms = 0;
+    switch (kind) {
+    case IT_READY:
+        ms = start * actors;
+        break;
+    case IT_RESTART:
+        ms = cfg_ms(n, "heartbeat_timeout_ms") + cfg_ms(n, "restart_backoff_max_ms") + start;
+        break;
+    case IT_REQUEST:
+        ms = cfg_ms(n, "request_timeout_ms");
+        break;
+    case IT_SHUTDOWN:
+        ms = cfg_ms(n, "shutdown_timeout_ms") * actors;
+        break;
+    case IT_BLOCKS:
+        ms = (count / cfg_ms(n, "download_window") + 1) * 2 * cfg_ms(n, "request_timeout_ms") +
+             start * actors;
+        break;
+    case IT_GIVE_UP:
+        ms = (cfg_ms(n, "max_restarts") + 1) * (cfg_ms(n, "restart_backoff_max_ms") + start);
+        break;
+    }
+    ms *= it_time_factor();
+    return ms > 3600000 ? 3600000 : (int) ms;
+}
+
 /* ---- status */
 
 json_t *it_status(const it_node_t *n)
@@ -413,7 +459,7 @@ json_t *it_status(const it_node_t *n)
     const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", n->config, "status",
                           "--json", NULL};
     static char out[1 << 16];
-    if (it_run(argv, out, sizeof out, 5000) != 0)
+    if (it_run(argv, out, sizeof out, it_budget_ms(n, IT_REQUEST, 0)) != 0)
         return NULL;
     json_error_t err;
     return json_loads(out, 0, &err);

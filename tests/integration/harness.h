@@ -10,6 +10,13 @@
  *  child subreaper, so actors orphaned by a killed supervisor are reparented
  *  to it and it_pid_alive can tell "dead" from "zombie nobody reaped".
  *
+ *  Time: every wait is "eventually within T": a fact polled until it holds or
+ *  T has passed, never a sleep that hopes something happened, and no
+ *  assertion that something was fast. T comes from the node's own config
+ *  (it_budget_ms reads node.toml) times ALYS_TIME_FACTOR (default 3, see
+ *  it_time_factor): a loaded machine may need several times what the config
+ *  allows a healthy node, a correct node never more.
+ *
  *  Ownership: it_node_t is a plain struct the test owns; it_node_cleanup
  *  kills what is left and removes the directory. it_status returns a json_t
  *  the caller json_decref's.
@@ -40,10 +47,37 @@ const char *it_bin(const char *relative);
  * template). overrides is NULL-terminated, may be NULL. 0 or -1. */
 int  it_node_init(it_node_t *n, const char *const *overrides);
 /* The actor binaries the supervisor needs that are not built, as
- * "alys-sync alys-peer-manager" ("" if none). With ALYS_IT_STANDIN=1 in the
- * environment, missing ones are replaced by tests/integration's stand-in
- * actor (through ALYS_BIN_DIR, with a warning) and this returns "". */
+ * "alys-sync alys-peer-manager" ("" if none, or if ALYS_BIN_DIR names
+ * where the supervisor is to find them). */
 const char *it_missing_actors(it_node_t *n);
+
+/* ---- time budgets: T of "eventually within T", from the node's config */
+
+/* ALYS_TIME_FACTOR from the environment (a positive integer), default 3. */
+int it_time_factor(void);
+/* An integer key of the node's node.toml ("key = N" on its own line,
+ * `_` separators allowed); -1 if absent. */
+long long it_cfg_int(const it_node_t *n, const char *key);
+
+typedef enum {
+    IT_READY,      /* every actor started one after the other, each within
+                      start_timeout_ms: (4 + validation_workers) of them */
+    IT_RESTART,    /* a dead or hung actor noticed (heartbeat_timeout_ms),
+                      restarted after restart_backoff_max_ms, ready within
+                      start_timeout_ms */
+    IT_REQUEST,    /* one request to a peer or an actor: request_timeout_ms */
+    IT_SHUTDOWN,   /* every actor stopped in turn, each within
+                      shutdown_timeout_ms */
+    IT_BLOCKS,     /* `count` blocks (synced or imported): each window of
+                      download_window blocks within two request timeouts,
+                      plus IT_READY */
+    IT_GIVE_UP,    /* an actor failing at start max_restarts + 1 times, each
+                      after at most restart_backoff_max_ms and
+                      start_timeout_ms */
+} it_budget_t;
+/* T in milliseconds for that kind of step on node n (count: blocks, for
+ * IT_BLOCKS), times it_time_factor(). */
+int it_budget_ms(const it_node_t *n, it_budget_t kind, long long count);
 /* Start alys-supervisor --config n->config, output to n->log. */
 int  it_node_start(it_node_t *n);
 void it_node_cleanup(it_node_t *n);

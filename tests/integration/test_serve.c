@@ -25,7 +25,12 @@
  *      UNAVAILABLE, never silence, and serving again once storage is back;
  *    - (suite serve_frame, a chain of 16 blocks of ~590 KB) an answer that
  *      would overflow the 8 MiB frame is cut at a block with truncated set.
- *  No assertion is about speed: deadlines are hang guards only. Each test
+ *  No assertion is about speed: deadlines are hang guards only, "eventually
+ *  within T" with T from the node's config (it_budget_ms); the one wait that
+ *  is a duration is the token bucket's refill, whose time the configured
+ *  rate defines (wait_refill). The node's own upper bounds are checked
+ *  against the time actually watched (at most so many tokens in that time).
+ *  Each test
  *  starts its own node (about a second); the chains are generated once and
  *  cached under /tmp/alys-serve-chains (chaingen is deterministic).
  */
@@ -53,7 +58,6 @@
 #define BIG_TXS       4096       /* about 590 KB each: 14 fill an 8 MiB frame */
 #define RATE          5          /* serve_rate_limit of the node */
 #define BURST         (2 * RATE) /* rate_limit.h: bursts of twice the rate */
-#define ANSWER_MS     10000      /* hang guard for an answer that must come */
 #define QUIET_MS      1500       /* how long an ignored peer is watched */
 #define MAX_PEERS     8
 
@@ -142,6 +146,9 @@ static void chain_get(int blocks_n, int txs_n)
 
 static it_node_t s_node;
 static char s_endpoint[64];
+static int s_answer_ms;          /* hang guard for an answer that must come: */
+                                 /* it_budget_ms(IT_REQUEST), set by node_up */
+#define ANSWER_MS s_answer_ms
 
 /* A loopback TCP port nobody listens on, below the kernel's ephemeral range
  * (as lib.sh's alys_free_port: there outgoing connections could take a port
@@ -416,7 +423,7 @@ static pid_t peer_manager_pid(void)
 static void wait_head_served(void)
 {
     peer_t *p = peer_open();
-    int64_t end = it_now_ms() + 20000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_READY, 0);
     uint64_t height = 0;
     while (it_now_ms() < end) {
         uint64_t id = send_status(p, s_chain.genesis_hash, "serve-it-warmup");
@@ -448,10 +455,11 @@ static void node_up(int blocks_n, int txs_n)
     snprintf(rate, sizeof rate, "serve_rate_limit = %d", RATE);
     const char *ov[] = {genesis, listen, rate, "validation_workers = 1", "bootstrap_peers = []", NULL};
     cr_assert_eq(it_node_init(&s_node, ov), 0, "node set-up failed");
+    s_answer_ms = it_budget_ms(&s_node, IT_REQUEST, 0);
     const char *missing = it_missing_actors(&s_node);
     cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
     cr_assert_eq(it_node_start(&s_node), 0);
-    json_t *st = it_wait_all_ready(&s_node, 30000);
+    json_t *st = it_wait_all_ready(&s_node, it_budget_ms(&s_node, IT_READY, 0));
     char *log = st ? NULL : it_read_file(s_node.log);
     cr_assert_not_null(st, "node not ready; supervisor log:\n%s", log ? log : "");
     json_decref(st);
@@ -459,7 +467,7 @@ static void node_up(int blocks_n, int txs_n)
     static char out[1 << 14];
     const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "import",
                           s_chain.export_path, NULL};
-    int rc = it_run(argv, out, sizeof out, 90000);
+    int rc = it_run(argv, out, sizeof out, it_budget_ms(&s_node, IT_BLOCKS, blocks_n));
     cr_assert_eq(rc, 0, "alysctl import failed (%d):\n%s", rc, out);
     char v[32];
     cr_assert_eq(strtoull(it_kv(out, "head_height", v, sizeof v), NULL, 10), s_chain.n, "%s", out);
@@ -479,6 +487,18 @@ static void teardown(void)
 }
 
 TestSuite(serve, .init = setup, .fini = teardown, .timeout = 60);
+
+/* The token bucket (rate_limit.h: 2 x serve_rate_limit tokens, refilled at
+ * serve_rate_limit a second) is full again: its refill time, from the
+ * node's config, and one token's time more. Not an event to wait for but a
+ * duration the configured rate defines; nothing can be polled instead
+ * without spending the tokens it waits for. */
+static void wait_refill(void)
+{
+    long long rate = it_cfg_int(&s_node, "serve_rate_limit");
+    cr_assert_gt(rate, 0);
+    it_sleep_ms((int) (2000 + 2000 / rate));
+}
 
 /* ---------------------------------------------------------------- tests */
 
@@ -589,7 +609,7 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
 
     /* After the bucket's refill time (2 x rate tokens at rate per second),
      * the flooding peer gets a full burst served again. */
-    it_sleep_ms(BURST * 1000 / RATE + 500);
+    wait_refill();
     uint64_t ids[BURST - 1];
     for (int i = 0; i < BURST - 1; i++)
         ids[i] = send_range(p, false, (uint64_t) (200 + i), 1);
@@ -624,7 +644,7 @@ Test(serve, a_flood_of_undecodable_frames_is_rate_limited_like_requests)
     cr_assert_leq(answered, most, "more garbage answered than the token bucket allows");
 
     /* Once the bucket refilled, the same peer is served normally. */
-    it_sleep_ms(BURST * 1000 / RATE + 500);
+    wait_refill();
     m = answer(p, send_range(p, false, 5, 2));
     assert_blocks(&m, 5, 2, "a GetBlocks after the garbage flood");
 }
@@ -818,14 +838,14 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
     }
     /* The malformed frames took tokens too (garbage is rate limited like
      * requests): let the bucket refill, so what follows is not refused. */
-    it_sleep_ms(BURST * 1000 / RATE + 500);
+    wait_refill();
     /* Handshake again (the connection may be a new one), retried while the
      * DEALER reconnects: a request written into the dropped connection is
      * lost with it. At most one Status a second: under the rate limit. */
     uint64_t status_ids[32];
     size_t n_status = 0;
     bool back = false;
-    int64_t end = it_now_ms() + 20000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_RESTART, 0);
     while (!back && it_now_ms() < end && n_status < 32) {
         status_ids[n_status++] = send_status(p, s_chain.genesis_hash, "serve-it");
         int64_t round_end = it_now_ms() + 1000;
@@ -876,7 +896,7 @@ Test(serve, a_storage_read_without_answer_gets_unavailable_never_silence)
     /* Served again once storage answers (UNAVAILABLE meanwhile, if it is
      * being restarted). Two requests a second: under the rate limit. */
     bool served = false;
-    int64_t end = it_now_ms() + 20000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_RESTART, 0);
     while (!served && it_now_ms() < end) {
         m = answer(p, send_range(p, false, 500, 10));
         if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR) {
@@ -896,7 +916,7 @@ static bool peers_lists(const char *peer_id, const char *state, const char *reas
 {
     const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "peers", "--json", NULL};
     static char out[1 << 16];
-    if (it_run(argv, out, sizeof out, 5000) != 0)
+    if (it_run(argv, out, sizeof out, ANSWER_MS) != 0)
         return false;
     json_error_t err;
     json_t *root = json_loads(out, 0, &err);
@@ -930,7 +950,7 @@ Test(serve, a_status_with_another_genesis_is_refused_with_wrong_genesis_and_the_
     wire_msg_t *m = recv_msg(p, QUIET_MS);
     cr_assert_null(m, "a refused peer got an answer: %s", m ? describe(m) : "");
 
-    int64_t end = it_now_ms() + 10000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_REQUEST, 0);
     bool listed = false;
     while (!listed && it_now_ms() < end) {
         listed = peers_lists("serve-it-other", "refused", "wrong genesis");
