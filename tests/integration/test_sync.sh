@@ -276,9 +276,8 @@ group_kills() {
 
 # ---- control ----------------------------------------------------------------------------
 
-# The request timeout of the nodes started here (deploy's default; the
-# fault cases override it).
-REQ_TIMEOUT_MS=$(awk '$1 == "request_timeout_ms" {print $3}' "$ALYS_ROOT/deploy/alys-sync.toml")
+# request_s NODE: the node's request_timeout_ms in whole seconds (rounded up).
+request_s() { echo $((($(alys_cfg "$1" request_timeout_ms) + 999) / 1000)); }
 
 # refused_for_genesis NODE N: at least N peers are listed refused or banned
 # for their genesis.
@@ -301,7 +300,7 @@ group_control() {
     # What was in flight lands or times out within one request timeout:
     # wait until the head rests for that long, then watch it rest as long
     # again.
-    hold=$(((REQ_TIMEOUT_MS + 999) / 1000))
+    hold=$(request_s "$node")
     alys_eventually "$(alys_budget_s "$node" request)" settled "$node" "$hold" ||
       diag "pause: the head did not come to rest"
     h1=$(sync_field "$node" current_height)
@@ -328,7 +327,7 @@ group_control() {
   if alys_wait_synced "$node" 12000; then
     # Not one block past the target, for as long as a request could take.
     check "target: Synced exactly at 12000 (and stays there)" \
-      alys_holds $(((REQ_TIMEOUT_MS + 999) / 1000)) height_is "$node" 12000
+      alys_holds "$(request_s "$node")" height_is "$node" 12000
     check "target: target_height is 12000" test "$(sync_field "$node" target_height)" = 12000
     check "target: state still Synced" test "$(sync_field "$node" state)" = Synced
     check "target: sync start without a target" alys_ctl "$node" sync start
