@@ -107,13 +107,13 @@ peers_usable() {
 }
 
 # peers_decided NODE N: at least N peers have had their handshake, either
-# way: connected, or refused or banned (a peer of another genesis never
+# way: no longer "connecting" (connected; or refused, banned, or dropped
+# after it: a peer of another genesis, or one that lied in it, never
 # becomes usable).
 peers_decided() {
   alys_ctl "$1" peers --json 2>/dev/null |
-    jq -e --argjson n "$2" \
-      '[(.peers // [])[] | select(.state == "connected" or .state == "banned" or .state == "refused")]
-       | length >= $n' >/dev/null 2>&1
+    jq -e --argjson n "$2" '[(.peers // [])[] | select(.state != "connecting")] | length >= $n' \
+      >/dev/null 2>&1
 }
 
 # hold_until_peers NODE N [TIMEOUT_S]: for a node started with
