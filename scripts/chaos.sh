@@ -279,6 +279,11 @@ if [ "$synced" = 1 ]; then
     fail "the node's export differs from the chain file (a block lost or changed)"
   fi
 fi
+# For the record (no check: faults may stop the head for good reasons):
+# the longest time the head stood still while the faults went on.
+echo "chaos: longest stand-still during the faults: $(awk -v a="$t0" -v b="$faults_end" '
+    $1 >= a && $1 <= b { if ($2 != h) { h = $2; since = $1 } else if ($1 - since > m) m = $1 - since }
+    END { printf "%.1f s", m / 1000 }' "$WORK/heads.log")"
 down=$(awk 'NR > 1 && $2 < prev {print prev " -> " $2 " at " $1; exit} {prev = $2}' "$WORK/heads.log")
 [ -z "$down" ] || fail "the committed head went down: $down"
 
