@@ -143,7 +143,7 @@ bool it_pid_alive(pid_t pid)
 {
     if (pid <= 1)
         return false;
-    waitpid(pid, NULL, WNOHANG);       /* reap it if it is ours (subreaper) */
+    waitpid(pid, NULL, WNOHANG); /* reap it if it is ours (subreaper) */
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return false;
     return !is_zombie(pid);
@@ -236,9 +236,20 @@ static int make_genesis(const it_node_t *n, char *path, size_t len)
 {
     char out[96];
     snprintf(out, sizeof out, "%s/chain", n->dir);
-    const char *argv[] = {it_bin("actors/chaingen/alys-chaingen"), "--blocks", "1",
-                          "--txs-per-block", "1", "--accounts", "4", "--authorities", "1",
-                          "--seed", "1", "--out", out, NULL};
+    const char *argv[] = {it_bin("actors/chaingen/alys-chaingen"),
+                          "--blocks",
+                          "1",
+                          "--txs-per-block",
+                          "1",
+                          "--accounts",
+                          "4",
+                          "--authorities",
+                          "1",
+                          "--seed",
+                          "1",
+                          "--out",
+                          out,
+                          NULL};
     char buf[1024];
     if (it_run(argv, buf, sizeof buf, 20000) != 0) {
         fprintf(stderr, "harness: alys-chaingen failed: %s\n", buf);
@@ -310,7 +321,7 @@ const char *it_missing_actors(it_node_t *n)
     static char missing[256];
     missing[0] = '\0';
     if (getenv("ALYS_BIN_DIR"))
-        return missing;                 /* the caller chose the binaries */
+        return missing; /* the caller chose the binaries */
     for (size_t i = 0; i < sizeof s_actor_bins / sizeof s_actor_bins[0]; i++) {
         char rel[128];
         snprintf(rel, sizeof rel, "actors/%s/%s", s_actor_bins[i][0], s_actor_bins[i][1]);
@@ -394,7 +405,8 @@ long long it_cfg_int(const it_node_t *n, const char *key)
     char *text = it_read_file(n->config);
     size_t klen = strlen(key);
     long long v = -1;
-    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' && line[klen] != '='))
             continue;
         const char *eq = strchr(line, '=');
@@ -428,18 +440,12 @@ int it_budget_ms(const it_node_t *n, it_budget_t kind, long long count)
     long long actors = 4 + cfg_ms(n, "validation_workers");
     long long ms = 0;
     switch (kind) {
-    case IT_READY:
-        ms = start * actors;
-        break;
+    case IT_READY: ms = start * actors; break;
     case IT_RESTART:
         ms = cfg_ms(n, "heartbeat_timeout_ms") + cfg_ms(n, "restart_backoff_max_ms") + start;
         break;
-    case IT_REQUEST:
-        ms = cfg_ms(n, "request_timeout_ms");
-        break;
-    case IT_SHUTDOWN:
-        ms = cfg_ms(n, "shutdown_timeout_ms") * actors;
-        break;
+    case IT_REQUEST: ms = cfg_ms(n, "request_timeout_ms"); break;
+    case IT_SHUTDOWN: ms = cfg_ms(n, "shutdown_timeout_ms") * actors; break;
     case IT_BLOCKS:
         ms = (count / cfg_ms(n, "download_window") + 1) * 2 * cfg_ms(n, "request_timeout_ms") +
              start * actors;
@@ -456,8 +462,8 @@ int it_budget_ms(const it_node_t *n, it_budget_t kind, long long count)
 
 json_t *it_status(const it_node_t *n)
 {
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", n->config, "status",
-                          "--json", NULL};
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", n->config, "status", "--json", NULL};
     static char out[1 << 16];
     if (it_run(argv, out, sizeof out, it_budget_ms(n, IT_REQUEST, 0)) != 0)
         return NULL;
@@ -470,7 +476,8 @@ json_t *it_actor(json_t *status, const char *name)
     json_t *actors = json_object_get(status, "actors");
     size_t i;
     json_t *a;
-    json_array_foreach(actors, i, a) {
+    json_array_foreach(actors, i, a)
+    {
         const char *n = json_string_value(json_object_get(a, "name"));
         if (n && strcmp(n, name) == 0)
             return a;
@@ -485,7 +492,8 @@ static bool all_ready(json_t *status)
     json_t *a;
     if (json_array_size(actors) == 0)
         return false;
-    json_array_foreach(actors, i, a) {
+    json_array_foreach(actors, i, a)
+    {
         const char *state = json_string_value(json_object_get(a, "state"));
         if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "external") != 0))
             return false;
@@ -532,7 +540,8 @@ json_t *it_wait_restarted(const it_node_t *n, const char *name, pid_t old_pid, i
 char *it_http_get(int port, const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t) port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) != 0) {
         if (fd >= 0)

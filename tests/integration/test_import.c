@@ -56,17 +56,33 @@ static void chain_get(chain_t *c, const char *seed, const char *blocks, const ch
     cr_assert_eq(stat(gen, &st), 0, "%s not built", gen);
     char fhs[32];
     snprintf(fhs, sizeof fhs, "%llu", fh);
-    snprintf(c->dir, sizeof c->dir, "/tmp/alys-import-chains/%lld-%s-%s-%s-%s-%s", (long long) st.st_mtime,
-             seed, blocks, txs, fault ? fault : "none", fhs);
+    snprintf(c->dir, sizeof c->dir, "/tmp/alys-import-chains/%lld-%s-%s-%s-%s-%s",
+             (long long) st.st_mtime, seed, blocks, txs, fault ? fault : "none", fhs);
     snprintf(c->export_path, sizeof c->export_path, "%s/chain.export", c->dir);
     snprintf(c->genesis, sizeof c->genesis, "%s/genesis", c->dir);
     char result[320], out[4096];
     snprintf(result, sizeof result, "%s/result.txt", c->dir);
     char *cached = it_read_file(result);
     if (!cached || !strstr(cached, "state_root")) {
-        const char *argv[] = {gen, "--blocks", blocks, "--txs-per-block", txs, "--accounts", "500",
-                              "--authorities", "3", "--seed", seed, "--out", c->dir, "--no-verify",
-                              fault ? "--fault" : NULL, fault, "--fault-height", fhs, NULL};
+        const char *argv[] = {gen,
+                              "--blocks",
+                              blocks,
+                              "--txs-per-block",
+                              txs,
+                              "--accounts",
+                              "500",
+                              "--authorities",
+                              "3",
+                              "--seed",
+                              seed,
+                              "--out",
+                              c->dir,
+                              "--no-verify",
+                              fault ? "--fault" : NULL,
+                              fault,
+                              "--fault-height",
+                              fhs,
+                              NULL};
         cr_assert_eq(it_run(argv, out, sizeof out, 120000), 0, "alys-chaingen failed: %s", out);
         FILE *f = fopen(result, "w");
         cr_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
@@ -82,12 +98,15 @@ static void chain_get(chain_t *c, const char *seed, const char *blocks, const ch
 
 typedef struct {
     it_node_t n;
-    int       workers;
+    int workers;
 } node_t;
 
 static node_t node;
 
-static void fini(void) { it_node_cleanup(&node.n); }
+static void fini(void)
+{
+    it_node_cleanup(&node.n);
+}
 
 
 /* A node on the chain's genesis with `workers` validators. extra: more
@@ -98,9 +117,14 @@ static void node_start(const chain_t *c, int workers, const char *strategy, cons
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", c->genesis);
     snprintf(nworkers, sizeof nworkers, "validation_workers = %d", workers);
     snprintf(strat, sizeof strat, "strategy = \"%s\"", strategy);
-    const char *ov[16] = {genesis, nworkers, strat, "task_timeout_ms = 1000",
-                          "heartbeat_interval_ms = 200", "heartbeat_timeout_ms = 2000",
-                          "restart_backoff_min_ms = 50", "max_restarts = 10"};
+    const char *ov[16] = {genesis,
+                          nworkers,
+                          strat,
+                          "task_timeout_ms = 1000",
+                          "heartbeat_interval_ms = 200",
+                          "heartbeat_timeout_ms = 2000",
+                          "restart_backoff_min_ms = 50",
+                          "max_restarts = 10"};
     int k = 8;
     for (int i = 0; extra && extra[i] && k < 15; i++)
         ov[k++] = extra[i];
@@ -140,8 +164,8 @@ static void node_kill9(const char *name)
 /* StorageActor's committed head (`alysctl sync head`), -1 if no answer. */
 static long long node_head(void)
 {
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.n.config, "sync", "head",
-                          NULL};
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", node.n.config, "sync", "head", NULL};
     char out[1024], v[32];
     if (it_run(argv, out, sizeof out, it_budget_ms(&node.n, IT_REQUEST, 0)) != 0)
         return -1;
@@ -151,9 +175,11 @@ static long long node_head(void)
 /* ---------------------------------------------------------------- alysctl */
 
 /* An alysctl command of the node; T: the import of the big chain. */
-static int alysctl(char *out, size_t outlen, const char *cmd, const char *a1, const char *a2, const char *a3)
+static int alysctl(char *out, size_t outlen, const char *cmd, const char *a1, const char *a2,
+                   const char *a3)
 {
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.n.config, cmd, a1, a2, a3, NULL};
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", node.n.config, cmd, a1, a2, a3, NULL};
     return it_run(argv, out, outlen, it_budget_ms(&node.n, IT_BLOCKS, BIG_N));
 }
 
@@ -223,18 +249,18 @@ static const struct {
     const char *kind;
     unsigned long long height;
 } s_faults[] = {
-    {"malformed", 1},                     /* the very first block */
+    {"malformed", 1}, /* the very first block */
     {"bad_proposer_signature", 40},
-    {"wrong_proposer", 296},              /* first block of the 2nd batch */
+    {"wrong_proposer", 296}, /* first block of the 2nd batch */
     {"bad_tx_signature", 350},
-    {"tx_root_mismatch", 605},            /* last block of the 1st batch */
-    {"height_gap", 861},                  /* first of a batch: storage's link check */
+    {"tx_root_mismatch", 605}, /* last block of the 1st batch */
+    {"height_gap", 861},       /* first of a batch: storage's link check */
     {"parent_mismatch", 900},
-    {"non_increasing_slot", 1156},        /* first of a batch */
+    {"non_increasing_slot", 1156}, /* first of a batch */
     {"future_slot", 1200},
     {"bad_timestamp", 1250},
-    {"bad_nonce", 1300},                  /* execution (storage) */
-    {"insufficient_balance", 1556},       /* execution, first of a batch */
+    {"bad_nonce", 1300},            /* execution (storage) */
+    {"insufficient_balance", 1556}, /* execution, first of a batch */
     {"state_root_mismatch", 1600},
     {"oversize", 1650},
 };
@@ -249,13 +275,14 @@ Test(import, every_invalid_kind_is_refused_at_its_height_and_nothing_after_commi
         const char *kind = s_faults[i].kind;
         unsigned long long h = s_faults[i].height;
         chain_get(&c, "it-faults", "1700", "4", kind, h);
-        for (int round = 0; round < 2; round++) {   /* again: still refused, still nothing after */
+        for (int round = 0; round < 2; round++) { /* again: still refused, still nothing after */
             int rc = alysctl(out, sizeof out, "import", c.export_path, NULL, NULL);
             char reason[64];
             cr_assert_eq(rc, 1, "%s at %llu: exit %d, want 1:\n%s", kind, h, rc, out);
             cr_assert_str_eq(it_kv(out, "reason", reason, sizeof reason), kind, "%s:\n%s", kind, out);
             cr_assert_eq(kv_u64(out, "failed_height"), h, "%s:\n%s", kind, out);
-            cr_assert_eq(kv_u64(out, "head_height"), h - 1, "%s: blocks after it committed:\n%s", kind, out);
+            cr_assert_eq(kv_u64(out, "head_height"), h - 1, "%s: blocks after it committed:\n%s",
+                         kind, out);
         }
     }
 }
@@ -276,8 +303,12 @@ static void import_while_killing(const char *victim, int times, int workers)
     srand(seed);
     char outpath[200];
     snprintf(outpath, sizeof outpath, "%s/import.out", node.n.dir);
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.n.config, "import",
-                          c.export_path, NULL};
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"),
+                          "--config",
+                          node.n.config,
+                          "import",
+                          c.export_path,
+                          NULL};
     pid_t imp = it_spawn(argv, outpath);
     int budget = it_budget_ms(&node.n, IT_BLOCKS, BIG_N);
     long long part = BIG_N * 3 / 4 / times;
@@ -406,8 +437,10 @@ static pid_t remote_validator(const char *name, const char *cert, int port)
     char endpoint[64], log[200];
     snprintf(endpoint, sizeof endpoint, "tcp://10.77.0.1:%d", port);
     snprintf(log, sizeof log, "%s/%s.log", node.n.dir, name);
-    const char *argv[] = {"/usr/sbin/ip", "netns", "exec", s_net.ns, it_bin("actors/validator/alys-validator"),
-                          "--connect", endpoint, "--cert", cert, "--name", name, NULL};
+    const char *argv[] = {
+        "/usr/sbin/ip", "netns",  "exec",   s_net.ns, it_bin("actors/validator/alys-validator"),
+        "--connect",    endpoint, "--cert", cert,     "--name",
+        name,           NULL};
     return it_spawn(argv, log);
 }
 
@@ -430,7 +463,7 @@ Test(curve, a_validator_in_another_netns_joins_over_curve_and_an_unknown_one_can
     snprintf(server_cert, sizeof server_cert, "curve_server_cert = \"%s/server.cert\"", certdir);
     snprintf(allowed, sizeof allowed, "curve_allowed_dir = \"%s/allowed\"", certdir);
     const char *extra[] = {listen, "curve_enabled = true", server_cert, allowed, NULL};
-    node_start(&c, 0, "parallel", extra);    /* no local validator: only the remote one */
+    node_start(&c, 0, "parallel", extra); /* no local validator: only the remote one */
 
     char good[300], bad[300], bp_log[200];
     snprintf(good, sizeof good, "%s/worker/good.cert", certdir);
@@ -442,7 +475,8 @@ Test(curve, a_validator_in_another_netns_joins_over_curve_and_an_unknown_one_can
     cr_assert(it_wait_file_contains(bp_log, "validator remote-good joined the pool",
                                     it_budget_ms(&node.n, IT_READY, 0)),
               "the allowed remote validator did not join");
-    cr_assert(it_wait_file_contains(bp_log, "remote validator refused", it_budget_ms(&node.n, IT_READY, 0)),
+    cr_assert(it_wait_file_contains(bp_log, "remote validator refused",
+                                    it_budget_ms(&node.n, IT_READY, 0)),
               "no refused handshake logged for the unknown certificate");
 
     static char out[1 << 16];

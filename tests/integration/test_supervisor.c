@@ -25,22 +25,19 @@
 static it_node_t node;
 
 static const char *const s_timing[] = {
-    "heartbeat_interval_ms = 100",
-    "heartbeat_timeout_ms = 2000",
-    "start_timeout_ms = 5000",
-    "restart_backoff_min_ms = 50",
-    "restart_backoff_max_ms = 500",
-    "max_restarts = 5",
-    "restart_window_secs = 10",
-    "shutdown_timeout_ms = 2000",
-    NULL,
+    "heartbeat_interval_ms = 100", "heartbeat_timeout_ms = 2000",  "start_timeout_ms = 5000",
+    "restart_backoff_min_ms = 50", "restart_backoff_max_ms = 500", "max_restarts = 5",
+    "restart_window_secs = 10",    "shutdown_timeout_ms = 2000",   NULL,
 };
 
-static const char *s_actors[] = {"storage", "peer_manager", "block_processor", "sync",
-                                 "validator-1", "validator-2"};
+static const char *s_actors[] = {"storage", "peer_manager", "block_processor",
+                                 "sync",    "validator-1",  "validator-2"};
 #define NACTORS 6
 
-static void cleanup(void) { it_node_cleanup(&node); }
+static void cleanup(void)
+{
+    it_node_cleanup(&node);
+}
 
 /* The real actor binaries, or a clear failure naming the missing ones. */
 static void require_actors(void)
@@ -103,8 +100,8 @@ Test(supervisor, every_actor_killed_with_sigkill_is_restarted)
         cr_assert_not_null(st, "%s was not restarted", name);
         cr_assert_neq(pid_of(st, name), old, "%s has a new pid", name);
         cr_assert_eq(restarts_of(st, name), restarts + 1, "%s restarts +1", name);
-        cr_assert(wait_dead(old, it_budget_ms(&node, IT_RESTART, 0)), "old %s process %d is gone", name,
-                  (int) old);
+        cr_assert(wait_dead(old, it_budget_ms(&node, IT_RESTART, 0)), "old %s process %d is gone",
+                  name, (int) old);
         cr_assert_str_eq(json_string_value(json_object_get(it_actor(st, name), "last_exit")),
                          "signal 9 (Killed)");
     }
@@ -147,8 +144,11 @@ Test(supervisor, an_actor_dying_at_start_hits_the_intensity_limit)
     char bad[200];
     snprintf(bad, sizeof bad, "storage = \"ipc:///tmp/alys-it-no-such-dir-%d/storage.sock\"",
              (int) getpid());
-    const char *overrides[] = {"max_restarts = 3", "restart_window_secs = 30",
-                               "restart_backoff_min_ms = 20", "restart_backoff_max_ms = 100", bad,
+    const char *overrides[] = {"max_restarts = 3",
+                               "restart_window_secs = 30",
+                               "restart_backoff_min_ms = 20",
+                               "restart_backoff_max_ms = 100",
+                               bad,
                                NULL};
     cr_assert_eq(it_node_init(&node, overrides), 0);
     require_actors();
@@ -207,8 +207,7 @@ Test(supervisor, sigkill_of_the_supervisor_leaves_no_process)
     /* PR_SET_PDEATHSIG: they follow at once; T is a hang guard. */
     for (int i = 0; i < NACTORS; i++)
         cr_assert(wait_dead(pids[i], it_budget_ms(&node, IT_RESTART, 0)),
-                  "%s (pid %d) outlived a SIGKILLed supervisor",
-                  s_actors[i], (int) pids[i]);
+                  "%s (pid %d) outlived a SIGKILLed supervisor", s_actors[i], (int) pids[i]);
 }
 
 Test(supervisor, the_metrics_endpoint_serves_text_that_parses)
@@ -274,35 +273,43 @@ Test(supervisor, monitor_shows_lifecycle_and_zmq_events)
     json_decref(st);
     char out[256];
     snprintf(out, sizeof out, "%s/monitor.txt", node.dir);
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.config, "monitor",
-                          NULL};
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.config, "monitor", NULL};
     pid_t mon = it_spawn(argv, out);
     /* The SUB connects asynchronously: it is subscribed once it prints the
      * zmq events that our own status requests cause on the supervisor's
      * control socket. */
     bool subscribed = false;
-    for (int64_t end = it_now_ms() + it_budget_ms(&node, IT_REQUEST, 0); !subscribed && it_now_ms() < end;) {
+    for (int64_t end = it_now_ms() + it_budget_ms(&node, IT_REQUEST, 0);
+         !subscribed && it_now_ms() < end;) {
         json_decref(it_status(&node));
         subscribed = it_wait_file_contains(out, "zmq supervisor", 50);
     }
     cr_assert(subscribed, "alysctl monitor shows no event");
     cr_assert_eq(kill(victim, SIGKILL), 0);
-    cr_assert(it_wait_file_contains(out, "lifecycle sync ready pid", it_budget_ms(&node, IT_RESTART, 0)),
+    cr_assert(it_wait_file_contains(out, "lifecycle sync ready pid",
+                                    it_budget_ms(&node, IT_RESTART, 0)),
               "no ready event");
     kill(mon, SIGINT);
-    cr_assert_neq(it_wait_exit(mon, it_budget_ms(&node, IT_REQUEST, 0)), -1, "monitor stops on Ctrl-C");
+    cr_assert_neq(it_wait_exit(mon, it_budget_ms(&node, IT_REQUEST, 0)), -1,
+                  "monitor stops on Ctrl-C");
     char *text = it_read_file(out);
-    const char *expect[] = {"lifecycle sync exited signal 9 (Killed)", "lifecycle sync restarting in 0 ms",
-                            "lifecycle sync spawned pid", "lifecycle sync ready pid",
-                            "zmq supervisor disconnected control ipc://"};
+    const char *expect[] = {"lifecycle sync exited signal 9 (Killed)",
+                            "lifecycle sync restarting in 0 ms", "lifecycle sync spawned pid",
+                            "lifecycle sync ready pid", "zmq supervisor disconnected control ipc://"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
         cr_assert(strstr(text, expect[i]), "'%s' missing from:\n%s", expect[i], text);
     cr_assert_null(strstr(text, " metric "), "metrics hidden without --metrics");
     free(text);
     /* --count N: exits by itself after N lines. */
     snprintf(out, sizeof out, "%s/monitor2.txt", node.dir);
-    const char *argv2[] = {it_bin("actors/alysctl/alysctl"), "--config", node.config, "monitor",
-                           "--count", "2", "--metrics", NULL};
+    const char *argv2[] = {it_bin("actors/alysctl/alysctl"),
+                           "--config",
+                           node.config,
+                           "monitor",
+                           "--count",
+                           "2",
+                           "--metrics",
+                           NULL};
     mon = it_spawn(argv2, out);
     /* Metric snapshots arrive every second: T is a hang guard. */
     int status = it_wait_exit(mon, it_budget_ms(&node, IT_RESTART, 0));
@@ -336,12 +343,13 @@ Test(supervisor, a_validator_started_by_hand_is_listed_as_external)
     const char *argv[] = {it_bin("actors/validator/alys-validator"), "--config", node.config, NULL};
     pid_t ext = it_spawn(argv, out);
     json_t *found = NULL;
-    for (int64_t end = it_now_ms() + it_budget_ms(&node, IT_READY, 0); !found && it_now_ms() < end;
-         it_sleep_ms(50)) {
+    for (int64_t end = it_now_ms() + it_budget_ms(&node, IT_READY, 0);
+         !found && it_now_ms() < end; it_sleep_ms(50)) {
         json_t *st = it_status(&node);
         size_t i;
         json_t *a;
-        json_array_foreach(json_object_get(st, "actors"), i, a) {
+        json_array_foreach(json_object_get(st, "actors"), i, a)
+        {
             if (json_integer_value(json_object_get(a, "pid")) == ext)
                 found = json_incref(a);
         }
@@ -357,8 +365,8 @@ Test(supervisor, a_validator_started_by_hand_is_listed_as_external)
     cr_assert_eq(kill(ext, SIGKILL), 0);
     cr_assert_neq(it_wait_exit(ext, it_budget_ms(&node, IT_RESTART, 0)), -1);
     bool gone = false;
-    for (int64_t end = it_now_ms() + it_budget_ms(&node, IT_RESTART, 0); !gone && it_now_ms() < end;
-         it_sleep_ms(100)) {
+    for (int64_t end = it_now_ms() + it_budget_ms(&node, IT_RESTART, 0);
+         !gone && it_now_ms() < end; it_sleep_ms(100)) {
         json_t *st = it_status(&node);
         gone = st && json_array_size(json_object_get(st, "actors")) == NACTORS;
         json_decref(st);
