@@ -38,8 +38,8 @@ mkdir -p "$bench_dir"
 bin() { echo "$build/actors/$1"; }
 pids=()
 stop_all() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:-}"; do if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi; done
+  for p in "${pids[@]:-}"; do if [ -n "$p" ]; then wait "$p" 2>/dev/null || true; fi; done
   pids=()
 }
 trap stop_all EXIT
@@ -138,7 +138,7 @@ done
 echo "== import throughput, best of $repeat ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 # Rounds go through the verify rate and every mode in turn, so a burst of
 # other load does not fall on one figure only.
-for r in $(seq 1 "$repeat"); do
+for _ in $(seq 1 "$repeat"); do
   measure_verify
   for txs in 10 100; do
     for mode in "${modes[@]}"; do one_run "$txs" "$mode" "${chain_of[$txs]}"; done

@@ -30,7 +30,7 @@ DIR="$(mktemp -d /tmp/alys-bench-XXXXXX)"    # short: ipc paths are <= 107 bytes
 SUP_PID=""
 MON_PID=""
 cleanup() {
-    [[ -n "$MON_PID" ]] && kill "$MON_PID" 2>/dev/null || true
+    if [[ -n "$MON_PID" ]]; then kill "$MON_PID" 2>/dev/null || true; fi
     if [[ -n "$SUP_PID" ]]; then
         kill -TERM "$SUP_PID" 2>/dev/null || true
         wait "$SUP_PID" 2>/dev/null || true

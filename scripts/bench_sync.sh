@@ -25,8 +25,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ALYS_ROOT=$ROOT
-export ALYS_BUILD=$(cd "${1:-$ROOT/build}" && pwd)
-# shellcheck source=../tests/integration/lib.sh
+ALYS_BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+export ALYS_BUILD
+# shellcheck source=SCRIPTDIR/../tests/integration/lib.sh
 source "$ROOT/tests/integration/lib.sh"
 for b in supervisor alysctl chaingen faultproxy; do
   [ -x "$(alys_bin $b)" ] || { echo "bench_sync: $(alys_bin $b) is not built" >&2; exit 2; }

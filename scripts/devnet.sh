@@ -41,8 +41,12 @@ usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
-need() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "devnet: $1 needs a value" >&2; exit 2; }; }
-posint() { [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] || { echo "devnet: $1 $2: not an integer >= ${3:-1}" >&2; exit 2; }; }
+need() { if [ $# -lt 2 ] || [ -z "$2" ]; then echo "devnet: $1 needs a value" >&2; exit 2; fi; }
+posint() {
+  if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "${3:-1}" ]; then
+    echo "devnet: $1 $2: not an integer >= ${3:-1}" >&2; exit 2
+  fi
+}
 while [ $# -gt 0 ]; do
   case $1 in
     --keep) keep=1 ;;
@@ -63,7 +67,7 @@ case $strategy in parallel|sequential) ;; *) echo "devnet: --strategy parallel|s
 
 export ALYS_ROOT=$ROOT
 export ALYS_BUILD=${ALYS_BUILD:-$ROOT/build}
-# shellcheck source=../tests/integration/lib.sh
+# shellcheck source=SCRIPTDIR/../tests/integration/lib.sh
 source "$ROOT/tests/integration/lib.sh"
 
 # Nodes whose supervisor is still running (the pid is checked to still be an

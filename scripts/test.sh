@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize)
       builddir=build-asan
-      meson_args+=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
+      meson_args+=("-Db_sanitize=address,undefined" -Db_lundef=false -Dbuildtype=debug)
       ;;
     --suite) suite=(--suite "$2"); shift ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
@@ -28,10 +28,20 @@ while [ $# -gt 0 ]; do
 done
 
 bash scripts/deps.sh
+# Quiet when all is well; on failure, what meson or the compiler said.
+buildlog=$(mktemp)
+trap 'rm -f "$buildlog"' EXIT
+quiet() {
+  if ! "$@" > "$buildlog" 2>&1; then
+    cat "$buildlog" >&2
+    echo "test.sh: '$*' failed (its output is above)" >&2
+    exit 1
+  fi
+}
 if [ ! -f "$builddir/build.ninja" ]; then
-  meson setup "$builddir" "${meson_args[@]}" >/dev/null
+  quiet meson setup "$builddir" "${meson_args[@]}"
 fi
-ninja -C "$builddir" >/dev/null
+quiet ninja -C "$builddir"
 
 # Sanitizers: any report fails the test (no recovering from UB).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -143,7 +143,7 @@ bool it_pid_alive(pid_t pid)
 {
     if (pid <= 1)
         return false;
-    waitpid(pid, NULL, WNOHANG);       /* reap it if it is ours (subreaper) */
+    waitpid(pid, NULL, WNOHANG); /* reap it if it is ours (subreaper) */
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return false;
     return !is_zombie(pid);
@@ -236,9 +236,20 @@ static int make_genesis(const it_node_t *n, char *path, size_t len)
 {
     char out[96];
     snprintf(out, sizeof out, "%s/chain", n->dir);
-    const char *argv[] = {it_bin("actors/chaingen/alys-chaingen"), "--blocks", "1",
-                          "--txs-per-block", "1", "--accounts", "4", "--authorities", "1",
-                          "--seed", "1", "--out", out, NULL};
+    const char *argv[] = {it_bin("actors/chaingen/alys-chaingen"),
+                          "--blocks",
+                          "1",
+                          "--txs-per-block",
+                          "1",
+                          "--accounts",
+                          "4",
+                          "--authorities",
+                          "1",
+                          "--seed",
+                          "1",
+                          "--out",
+                          out,
+                          NULL};
     char buf[1024];
     if (it_run(argv, buf, sizeof buf, 20000) != 0) {
         fprintf(stderr, "harness: alys-chaingen failed: %s\n", buf);
@@ -304,39 +315,13 @@ static const char *s_actor_bins[][2] = {
     {"validator", "alys-validator"},
 };
 
-/* ALYS_IT_STANDIN=1: n->dir/bin with the real binaries where built and the
- * stand-in elsewhere; the supervisor finds it through ALYS_BIN_DIR. */
-static void standin_bin_dir(it_node_t *n)
-{
-    char dir[160];
-    snprintf(dir, sizeof dir, "%s/bin", n->dir);
-    mkdir(dir, 0755);
-    for (size_t i = 0; i < sizeof s_actor_bins / sizeof s_actor_bins[0]; i++) {
-        char rel[128], link[256];
-        snprintf(rel, sizeof rel, "actors/%s/%s", s_actor_bins[i][0], s_actor_bins[i][1]);
-        snprintf(link, sizeof link, "%s/%s", dir, s_actor_bins[i][1]);
-        const char *target = it_bin(rel);
-        if (access(target, X_OK) != 0) {
-            fprintf(stderr, "harness: WARNING %s is not built: using the stand-in actor\n",
-                    s_actor_bins[i][1]);
-            target = it_bin("tests/integration/alys-it-standin");
-        }
-        if (symlink(target, link) != 0 && errno != EEXIST)
-            fprintf(stderr, "harness: cannot link %s: %s\n", link, strerror(errno));
-    }
-    setenv("ALYS_BIN_DIR", dir, 1);
-}
-
 const char *it_missing_actors(it_node_t *n)
 {
+    (void) n;
     static char missing[256];
     missing[0] = '\0';
-    if (getenv("ALYS_IT_STANDIN") && strcmp(getenv("ALYS_IT_STANDIN"), "1") == 0) {
-        standin_bin_dir(n);
-        return missing;
-    }
     if (getenv("ALYS_BIN_DIR"))
-        return missing;                 /* the caller chose the binaries */
+        return missing; /* the caller chose the binaries */
     for (size_t i = 0; i < sizeof s_actor_bins / sizeof s_actor_bins[0]; i++) {
         char rel[128];
         snprintf(rel, sizeof rel, "actors/%s/%s", s_actor_bins[i][0], s_actor_bins[i][1]);
@@ -406,14 +391,81 @@ void it_node_cleanup(it_node_t *n)
     }
 }
 
+/* ---- time budgets */
+
+int it_time_factor(void)
+{
+    const char *v = getenv("ALYS_TIME_FACTOR");
+    int f = v ? atoi(v) : 0;
+    return f > 0 ? f : 3;
+}
+
+long long it_cfg_int(const it_node_t *n, const char *key)
+{
+    char *text = it_read_file(n->config);
+    size_t klen = strlen(key);
+    long long v = -1;
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' && line[klen] != '='))
+            continue;
+        const char *eq = strchr(line, '=');
+        if (!eq)
+            break;
+        v = 0;
+        for (const char *p = eq + 1; *p && *p != '\n' && *p != '#'; p++)
+            if (*p >= '0' && *p <= '9')
+                v = v * 10 + (*p - '0');
+        break;
+    }
+    free(text);
+    return v;
+}
+
+/* A key the budgets need; the template has them all (a missing one is a
+ * broken test set-up, made loud by a huge budget being unlikely: 60 s). */
+static long long cfg_ms(const it_node_t *n, const char *key)
+{
+    long long v = it_cfg_int(n, key);
+    if (v < 0) {
+        fprintf(stderr, "harness: %s not in %s, taking 60000\n", key, n->config);
+        return 60000;
+    }
+    return v;
+}
+
+int it_budget_ms(const it_node_t *n, it_budget_t kind, long long count)
+{
+    long long start = cfg_ms(n, "start_timeout_ms");
+    long long actors = 4 + cfg_ms(n, "validation_workers");
+    long long ms = 0;
+    switch (kind) {
+    case IT_READY: ms = start * actors; break;
+    case IT_RESTART:
+        ms = cfg_ms(n, "heartbeat_timeout_ms") + cfg_ms(n, "restart_backoff_max_ms") + start;
+        break;
+    case IT_REQUEST: ms = cfg_ms(n, "request_timeout_ms"); break;
+    case IT_SHUTDOWN: ms = cfg_ms(n, "shutdown_timeout_ms") * actors; break;
+    case IT_BLOCKS:
+        ms = (count / cfg_ms(n, "download_window") + 1) * 2 * cfg_ms(n, "request_timeout_ms") +
+             start * actors;
+        break;
+    case IT_GIVE_UP:
+        ms = (cfg_ms(n, "max_restarts") + 1) * (cfg_ms(n, "restart_backoff_max_ms") + start);
+        break;
+    }
+    ms *= it_time_factor();
+    return ms > 3600000 ? 3600000 : (int) ms;
+}
+
 /* ---- status */
 
 json_t *it_status(const it_node_t *n)
 {
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", n->config, "status",
-                          "--json", NULL};
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", n->config, "status", "--json", NULL};
     static char out[1 << 16];
-    if (it_run(argv, out, sizeof out, 5000) != 0)
+    if (it_run(argv, out, sizeof out, it_budget_ms(n, IT_REQUEST, 0)) != 0)
         return NULL;
     json_error_t err;
     return json_loads(out, 0, &err);
@@ -424,7 +476,8 @@ json_t *it_actor(json_t *status, const char *name)
     json_t *actors = json_object_get(status, "actors");
     size_t i;
     json_t *a;
-    json_array_foreach(actors, i, a) {
+    json_array_foreach(actors, i, a)
+    {
         const char *n = json_string_value(json_object_get(a, "name"));
         if (n && strcmp(n, name) == 0)
             return a;
@@ -439,7 +492,8 @@ static bool all_ready(json_t *status)
     json_t *a;
     if (json_array_size(actors) == 0)
         return false;
-    json_array_foreach(actors, i, a) {
+    json_array_foreach(actors, i, a)
+    {
         const char *state = json_string_value(json_object_get(a, "state"));
         if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "external") != 0))
             return false;
@@ -486,7 +540,8 @@ json_t *it_wait_restarted(const it_node_t *n, const char *name, pid_t old_pid, i
 char *it_http_get(int port, const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t) port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) != 0) {
         if (fd >= 0)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: bash helpers to run whole alys-sync nodes on loopback, shared by
 # tests/integration/test_sync.sh, scripts/devnet.sh and scripts/bench_sync.sh.
 # Source it; it defines functions and a few variables, nothing runs.
@@ -16,9 +17,17 @@
 # fault proxies); alys_cleanup stops them all (SIGTERM, then SIGKILL after
 # a grace period). Callers install it in their EXIT trap.
 #
-# JSON: `alysctl ... --json` output is pretty-printed (one key per line);
-# alys_jget reads a top-level scalar from it with jq when installed, else
-# with sed (good enough for the flat keys used here).
+# JSON: `alysctl ... --json` output is read with jq (scripts/deps.sh
+# installs it); alys_jget and alys_jfields read top-level scalars.
+#
+# Time: every wait here is "eventually within T": a fact is polled every
+# ALYS_POLL_S seconds until it holds or T has passed, and nothing asserts
+# that something happened *fast*. T is never a constant of the test: it is
+# the node's own configured timeout for that kind of step (alys_budget_s,
+# read from NODE/node.toml) times ALYS_TIME_FACTOR (default 3: a loaded
+# machine, two cores shared with other work or a sanitizer build, may need
+# several times what the config allows a healthy node; a correct node never
+# needs more than that, so a failure past it is a real one).
 
 ALYS_ROOT=${ALYS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 ALYS_BUILD=${ALYS_BUILD:-$ALYS_ROOT/build}
@@ -29,17 +38,86 @@ alys_bin() {
     supervisor) echo "$ALYS_BUILD/actors/supervisor/alys-supervisor" ;;
     alysctl) echo "$ALYS_BUILD/actors/alysctl/alysctl" ;;
     chaingen) echo "$ALYS_BUILD/actors/chaingen/alys-chaingen" ;;
-    faultproxy)
-      local p
-      for p in "$ALYS_BUILD"/actors/*/alys-faultproxy; do
-        [ -x "$p" ] && { echo "$p"; return; }
-      done
-      echo "$ALYS_BUILD/actors/peer_manager/alys-faultproxy" ;;
+    faultproxy) echo "$ALYS_BUILD/actors/faultproxy/alys-faultproxy" ;;
     *) echo "$ALYS_BUILD/actors/$1" ;;
   esac
 }
 
 alys_now_ms() { date +%s%3N; }
+
+# ---- time: eventually within T -------------------------------------------------
+
+ALYS_TIME_FACTOR=${ALYS_TIME_FACTOR:-3}
+ALYS_POLL_S=${ALYS_POLL_S:-0.1}
+
+# alys_cfg NODE KEY: the value of KEY in NODE/node.toml (the first line
+# "KEY = VALUE", comment and quotes stripped); "" if absent.
+alys_cfg() {
+  awk -v k="$2" '$1 == k && $2 == "=" {
+      v = $0; sub(/^[^=]*= */, "", v); sub(/ *#.*$/, "", v); gsub(/"/, "", v); print v; exit }' \
+    "$1/node.toml"
+}
+
+# alys_budget_s NODE KIND [N]: T in seconds (rounded up) for one kind of
+# step, from NODE's config, times ALYS_TIME_FACTOR:
+#   ready     the supervisor starts its actors one after the other, each
+#             within start_timeout_ms: (4 + validation_workers) of them
+#   restart   an actor dead or hung is noticed within heartbeat_timeout_ms,
+#             restarted after at most restart_backoff_max_ms and ready
+#             within start_timeout_ms
+#   request   one request to a peer: request_timeout_ms
+#   sync N    N blocks: a download window of download_window blocks costs
+#             at most one request timeout per range, twice (a range that
+#             timed out is re-asked of another peer); plus the start
+alys_budget_s() {
+  local node=$1 kind=$2 n=${3:-0} ms
+  local st hb bo rq win vw
+  st=$(alys_cfg "$node" start_timeout_ms)
+  hb=$(alys_cfg "$node" heartbeat_timeout_ms)
+  bo=$(alys_cfg "$node" restart_backoff_max_ms)
+  rq=$(alys_cfg "$node" request_timeout_ms)
+  win=$(alys_cfg "$node" download_window)
+  vw=$(alys_cfg "$node" validation_workers)
+  case $kind in
+    ready) ms=$((st * (4 + vw))) ;;
+    restart) ms=$((hb + bo + st)) ;;
+    request) ms=$rq ;;
+    sync) ms=$(((n / win + 1) * 2 * rq + st * (4 + vw))) ;;
+    *) echo "alys_budget_s: unknown kind $kind" >&2; return 1 ;;
+  esac
+  echo $(((ms * ALYS_TIME_FACTOR + 999) / 1000))
+}
+
+# alys_eventually T_S CMD...: run CMD every ALYS_POLL_S until it succeeds
+# (0) or T_S seconds have passed (1). CMD returning 2 stops the wait at once
+# (it saw that the fact can no longer come: a process it needs has exited).
+alys_eventually() {
+  local t=$1 rc
+  shift
+  local deadline=$(($(alys_now_ms) + t * 1000))
+  while :; do
+    "$@"
+    rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    [ "$rc" -eq 2 ] && return 1
+    (($(alys_now_ms) >= deadline)) && return 1
+    sleep "$ALYS_POLL_S"
+  done
+}
+
+# alys_holds T_S CMD...: CMD keeps succeeding, polled every ALYS_POLL_S,
+# for T_S seconds (a fact that must not change, such as a paused head: the
+# only kind of check that has to watch for a while). 1 at the first failure.
+alys_holds() {
+  local t=$1
+  shift
+  local deadline=$(($(alys_now_ms) + t * 1000))
+  while (($(alys_now_ms) < deadline)); do
+    "$@" || return 1
+    sleep "$ALYS_POLL_S"
+  done
+  "$@"
+}
 
 # A TCP port nobody listens on (and not handed out before in this shell).
 ALYS_PORTS_GIVEN=" "
@@ -72,6 +150,31 @@ alys_chain() {
 
 # alys_chain_value DIR KEY: head_height | head_hash | state_root | genesis_hash
 alys_chain_value() { awk -v k="$2" '$1 == k {print $2}' "$1/result.txt"; }
+
+# alys_chain_db CACHE NAME BLOCKS TXS WORK [chaingen args]: chain CACHE/NAME
+# (chaingen seed "it-NAME") and its database imported by a node under WORK,
+# CACHE/NAME/db, each made once; echoes the chain dir. Shared by
+# test_sync.sh and scripts/chaos.sh (same CACHE, same chains).
+alys_chain_db() {
+  local cache=$1 name=$2 blocks=$3 txs=$4 work=$5
+  shift 5
+  local dir=$cache/$name
+  mkdir -p "$cache"
+  alys_chain "$dir" "$blocks" "$txs" "it-$name" --no-verify "$@" >&2 || return 1
+  if [ ! -f "$dir/db.done" ]; then
+    local node=$work/import-$name
+    rm -rf "$dir/db"
+    alys_node_config "$node" "$work/r/imp-$name" "$dir/genesis" 'name="import"' \
+      'validation_workers=2' 'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)" || return 1
+    alys_node_start "$node"
+    alys_node_wait_ready "$node" || { echo "alys_chain_db: import node did not start" >&2; return 1; }
+    alys_ctl "$node" import "$dir/chain.export" > "$node/import.out" 2>&1 ||
+      { echo "alys_chain_db: import failed: $(tail -n 3 "$node/import.out")" >&2; return 1; }
+    alys_node_stop "$node"
+    mv "$node/data" "$dir/db" && touch "$dir/db.done"
+  fi
+  echo "$dir"
+}
 
 # ---- nodes ---------------------------------------------------------------------
 
@@ -110,19 +213,20 @@ alys_node_start() {
 
 alys_node_pid() { cat "$1/supervisor.pid" 2>/dev/null; }
 
+# alys_pid_gone PID: no such process (or a zombie nobody reaped yet).
+alys_pid_gone() {
+  ! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
 # alys_stop_pid PID [GRACE_S] [noterm]: SIGTERM (unless "noterm": already
 # sent), then SIGKILL after the grace period.
 alys_stop_pid() {
-  local pid=$1 grace=${2:-10} i
+  local pid=$1 grace=${2:-10}
   [ -n "$pid" ] || return 0
   if [ "${3:-}" != noterm ]; then
     kill -TERM "$pid" 2>/dev/null || return 0
   fi
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
+  alys_eventually "$grace" alys_pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
 
@@ -140,45 +244,80 @@ alys_cleanup() {
 
 # alys_jget KEY: a top-level scalar of the JSON on stdin ("" if absent).
 alys_jget() {
-  if command -v jq >/dev/null 2>&1; then
-    jq -r --arg k "$1" 'if type == "object" and has($k) then .[$k] | tostring else "" end' 2>/dev/null
-  else
-    sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n1
-  fi
+  jq -r --arg k "$1" 'if type == "object" and has($k) then .[$k] | tostring else "" end' 2>/dev/null
 }
 
 # alys_jfields KEY...: those top-level scalars of the JSON on stdin, one
 # tab-separated line ("" for absent keys).
 alys_jfields() {
-  if command -v jq >/dev/null 2>&1; then
-    jq -r '[$ARGS.positional[] as $k | (if has($k) then .[$k] | tostring else "" end)] | @tsv' \
-      --args "$@" 2>/dev/null
-  else
-    local js k out=()
-    js=$(cat)
-    for k in "$@"; do out+=("$(alys_jget "$k" <<< "$js")"); done
-    (IFS=$'\t'; echo "${out[*]}")
-  fi
+  jq -r '[$ARGS.positional[] as $k | (if has($k) then .[$k] | tostring else "" end)] | @tsv' \
+    --args "$@" 2>/dev/null
 }
 
 # alys_actor_pid NODE NAME: pid of an actor from `alysctl status --json`.
 alys_actor_pid() {
   alys_ctl "$1" status --json 2>/dev/null |
-    awk -v n="$2" '/"name":/ {cur = ($2 == "\"" n "\",")} cur && /"pid":/ {gsub(/[^0-9]/, "", $2); print $2; exit}'
+    jq -r --arg n "$2" '.actors[]? | select(.name == $n) | .pid' 2>/dev/null | head -n1
 }
 
-# alys_node_wait_ready NODE TIMEOUT_S: every actor ready.
+# alys_all_ready NODE: every actor of the node's supervisor is ready (or a
+# hand-started "external" one).
+alys_all_ready() {
+  alys_ctl "$1" status --json 2>/dev/null |
+    jq -e '(.actors | length) > 0 and all(.actors[]; .state == "ready" or .state == "external")' \
+      >/dev/null 2>&1
+}
+
+# alys_node_wait_ready NODE [TIMEOUT_S]: every actor ready (default T:
+# alys_budget_s NODE ready).
 alys_node_wait_ready() {
-  local node=$1 deadline=$((SECONDS + $2)) st
-  while ((SECONDS < deadline)); do
-    st=$(alys_ctl "$node" status --json 2>/dev/null) || st=""
-    if [ -n "$st" ] && ! grep -q '"state": "\(starting\|restarting\|stopped\)"' <<< "$st" \
-       && grep -q '"state": "ready"' <<< "$st"; then
-      return 0
-    fi
-    sleep 0.2
+  alys_eventually "${2:-$(alys_budget_s "$1" ready)}" alys_all_ready "$1"
+}
+
+# alys_start_servers WORK PREFIX CHAIN N [key=value ...]: N serving nodes
+# WORK/PREFIX1.. holding CHAIN's database (a copy each), listening on free
+# loopback ports, every actor ready. Sets ALYS_SERVERS (node dirs) and
+# ALYS_SERVER_EPS (their listen endpoints).
+ALYS_SERVERS=() ALYS_SERVER_EPS=()
+alys_start_servers() {
+  local work=$1 prefix=$2 chain=$3 n=$4 i node port
+  shift 4
+  ALYS_SERVERS=() ALYS_SERVER_EPS=()
+  for i in $(seq 1 "$n"); do
+    node=$work/$prefix$i
+    mkdir -p "$node"
+    cp -a "$chain/db" "$node/data"
+    port=$(alys_free_port)
+    alys_node_config "$node" "$work/r/$prefix$i" "$chain/genesis" "name=\"$prefix$i\"" \
+      'validation_workers=1' 'log_level="info"' "listen=\"tcp://127.0.0.1:$port\"" \
+      "metrics_port=$(alys_free_port)" "$@" || return 1
+    alys_node_start "$node"
+    ALYS_SERVERS+=("$node")
+    ALYS_SERVER_EPS+=("tcp://127.0.0.1:$port")
   done
-  return 1
+  for node in "${ALYS_SERVERS[@]}"; do
+    alys_node_wait_ready "$node" || { echo "alys_start_servers: $node did not start" >&2; return 1; }
+  done
+}
+
+# alys_start_fresh WORK NAME GENESIS "EP EP..." [key=value ...]: a fresh
+# node WORK/NAME with those bootstrap peers, started (not waited for).
+# Sets ALYS_FRESH to its dir. ALYS_IT_LOG sets its log_level (info).
+ALYS_FRESH=""
+alys_start_fresh() {
+  local work=$1 name=$2 genesis=$3 eps=$4
+  local node=$work/$name list="" e
+  shift 4
+  for e in $eps; do list+="\"$e\", "; done
+  list="[${list%, }]"
+  rm -rf "$node"
+  mkdir -p "$node"
+  alys_node_config "$node" "$work/r/$name" "$genesis" "name=\"$name\"" 'validation_workers=2' \
+    "log_level=\"${ALYS_IT_LOG:-info}\"" "bootstrap_peers=$list" "metrics_port=$(alys_free_port)" "$@" ||
+    return 1
+  alys_node_start "$node"
+  # shellcheck disable=SC2034  # for the caller
+  ALYS_FRESH=$node
 }
 
 alys_sync_json() { alys_ctl "$1" sync status --json 2>/dev/null; }
@@ -186,31 +325,31 @@ alys_sync_json() { alys_ctl "$1" sync status --json 2>/dev/null; }
 # alys_head NODE KEY: head_height | head_hash | state_root from StorageActor.
 alys_head() { { alys_ctl "$1" sync head 2>/dev/null || true; } | awk -v k="$2" '$1 == k {print $2}'; }
 
-# alys_wait_synced NODE HEIGHT TIMEOUT_S: state Synced at >= HEIGHT.
+# alys_synced_at NODE HEIGHT: state Synced at >= HEIGHT now; 2 (stop
+# waiting) if the node's supervisor has exited.
+alys_synced_at() {
+  local node=$1 height=$2 js st cur pid
+  pid=$(alys_node_pid "$node")
+  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    echo "alys_synced_at: the supervisor of $node exited" >&2
+    return 2
+  fi
+  js=$(alys_sync_json "$node") || js=""
+  IFS=$'\t' read -r st cur < <(alys_jfields state current_height <<< "$js") || true
+  [ "$st" = Synced ] && [ -n "$cur" ] && [ "$cur" -ge "$height" ]
+}
+
+# alys_wait_synced NODE HEIGHT [TIMEOUT_S]: state Synced at >= HEIGHT
+# (default T: alys_budget_s NODE sync HEIGHT).
 alys_wait_synced() {
-  local node=$1 height=$2 deadline=$((SECONDS + $3)) js st cur pid
-  while ((SECONDS < deadline)); do
-    pid=$(alys_node_pid "$node")
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-      echo "alys_wait_synced: the supervisor of $node exited" >&2
-      return 1
-    fi
-    js=$(alys_sync_json "$node") || js=""
-    st=$(alys_jget state <<< "$js")
-    cur=$(alys_jget current_height <<< "$js")
-    if [ "$st" = Synced ] && [ -n "$cur" ] && [ "$cur" -ge "$height" ]; then
-      return 0
-    fi
-    sleep 0.3
-  done
-  return 1
+  alys_eventually "${3:-$(alys_budget_s "$1" sync "$2")}" alys_synced_at "$1" "$2"
 }
 
 # alys_metric NODE NAME [LABEL_MATCH]: value of one series on /metrics
 # (the first whose line contains LABEL_MATCH), "" if absent.
 alys_metric() {
   local port
-  port=$(sed -n 's/^metrics_port = \([0-9]*\).*/\1/p' "$1/node.toml")
+  port=$(alys_cfg "$1" metrics_port)
   { curl -s --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null || true; } |
     awk -v n="$2" -v m="${3:-}" '$1 ~ "^" n "([{]|$)" && index($0, m) {print $NF; exit}'
 }

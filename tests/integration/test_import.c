@@ -7,12 +7,12 @@
  *  final state; a validator in another network namespace joins over tcp
  *  with CURVE while one with an unknown certificate cannot.
  *
- *  The node runs under alys-supervisor when every actor binary is built (or
- *  ALYS_IT_STANDIN=1 stands in for the missing ones); otherwise the test
- *  starts storage, block_processor and the validators itself and restarts
- *  what it kills, as the supervisor would. Generated chains are cached under
- *  /tmp/alys-import-chains, keyed by the chaingen binary and the arguments
- *  (chaingen is deterministic).
+ *  The node runs under alys-supervisor. The kills land at random heights of
+ *  the import (drawn from a seed the log shows; ALYS_IT_SEED=N replays
+ *  one), each as soon as StorageActor's committed head has passed it. Every
+ *  wait is "eventually within T", T from the node's config (it_budget_ms).
+ *  Generated chains are cached under /tmp/alys-import-chains, keyed by the
+ *  chaingen binary and the arguments (chaingen is deterministic).
  */
 #include <criterion/criterion.h>
 #include <czmq.h>
@@ -28,9 +28,8 @@
 
 #include "harness.h"
 
-#define MAX_ACTORS 8
 #define BIG_BLOCKS "20000"
-#define IMPORT_TIMEOUT_MS 300000
+#define BIG_N      20000
 
 /* ---------------------------------------------------------------- chains */
 
@@ -57,17 +56,33 @@ static void chain_get(chain_t *c, const char *seed, const char *blocks, const ch
     cr_assert_eq(stat(gen, &st), 0, "%s not built", gen);
     char fhs[32];
     snprintf(fhs, sizeof fhs, "%llu", fh);
-    snprintf(c->dir, sizeof c->dir, "/tmp/alys-import-chains/%lld-%s-%s-%s-%s-%s", (long long) st.st_mtime,
-             seed, blocks, txs, fault ? fault : "none", fhs);
+    snprintf(c->dir, sizeof c->dir, "/tmp/alys-import-chains/%lld-%s-%s-%s-%s-%s",
+             (long long) st.st_mtime, seed, blocks, txs, fault ? fault : "none", fhs);
     snprintf(c->export_path, sizeof c->export_path, "%s/chain.export", c->dir);
     snprintf(c->genesis, sizeof c->genesis, "%s/genesis", c->dir);
     char result[320], out[4096];
     snprintf(result, sizeof result, "%s/result.txt", c->dir);
     char *cached = it_read_file(result);
     if (!cached || !strstr(cached, "state_root")) {
-        const char *argv[] = {gen, "--blocks", blocks, "--txs-per-block", txs, "--accounts", "500",
-                              "--authorities", "3", "--seed", seed, "--out", c->dir, "--no-verify",
-                              fault ? "--fault" : NULL, fault, "--fault-height", fhs, NULL};
+        const char *argv[] = {gen,
+                              "--blocks",
+                              blocks,
+                              "--txs-per-block",
+                              txs,
+                              "--accounts",
+                              "500",
+                              "--authorities",
+                              "3",
+                              "--seed",
+                              seed,
+                              "--out",
+                              c->dir,
+                              "--no-verify",
+                              fault ? "--fault" : NULL,
+                              fault,
+                              "--fault-height",
+                              fhs,
+                              NULL};
         cr_assert_eq(it_run(argv, out, sizeof out, 120000), 0, "alys-chaingen failed: %s", out);
         FILE *f = fopen(result, "w");
         cr_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
@@ -83,49 +98,16 @@ static void chain_get(chain_t *c, const char *seed, const char *blocks, const ch
 
 typedef struct {
     it_node_t n;
-    bool      supervised;
-    int       workers;
-    char      names[MAX_ACTORS][32];
-    pid_t     pids[MAX_ACTORS];
-    int       count;
+    int workers;
 } node_t;
 
 static node_t node;
 
-static void fini(void) { it_node_cleanup(&node.n); }
-
-static const char *binary_of(const char *name)
+static void fini(void)
 {
-    if (strcmp(name, "storage") == 0)
-        return it_bin("actors/storage/alys-storage");
-    if (strcmp(name, "block_processor") == 0)
-        return it_bin("actors/block_processor/alys-block-processor");
-    return it_bin("actors/validator/alys-validator");
+    it_node_cleanup(&node.n);
 }
 
-static void log_path(const char *name, char *out, size_t len)
-{
-    snprintf(out, len, "%s/%s.log", node.n.dir, name);
-}
-
-static pid_t spawn_actor(const char *name)
-{
-    char log[200];
-    log_path(name, log, sizeof log);
-    const char *argv[] = {binary_of(name), "--config", node.n.config, "--name", name, NULL};
-    pid_t pid = it_spawn(argv, log);
-    cr_assert_gt(pid, 0);
-    return pid;
-}
-
-static void wait_ready_by_hand(void)
-{
-    for (int i = 0; i < node.count; i++) {
-        char log[200];
-        log_path(node.names[i], log, sizeof log);
-        cr_assert(it_wait_file_contains(log, "ready", 15000), "%s did not start", node.names[i]);
-    }
-}
 
 /* A node on the chain's genesis with `workers` validators. extra: more
  * config overrides (NULL-terminated, may be NULL). */
@@ -135,9 +117,14 @@ static void node_start(const chain_t *c, int workers, const char *strategy, cons
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", c->genesis);
     snprintf(nworkers, sizeof nworkers, "validation_workers = %d", workers);
     snprintf(strat, sizeof strat, "strategy = \"%s\"", strategy);
-    const char *ov[16] = {genesis, nworkers, strat, "task_timeout_ms = 1000",
-                          "heartbeat_interval_ms = 200", "heartbeat_timeout_ms = 2000",
-                          "restart_backoff_min_ms = 50", "max_restarts = 10"};
+    const char *ov[16] = {genesis,
+                          nworkers,
+                          strat,
+                          "task_timeout_ms = 1000",
+                          "heartbeat_interval_ms = 200",
+                          "heartbeat_timeout_ms = 2000",
+                          "restart_backoff_min_ms = 50",
+                          "max_restarts = 10"};
     int k = 8;
     for (int i = 0; extra && extra[i] && k < 15; i++)
         ov[k++] = extra[i];
@@ -146,34 +133,16 @@ static void node_start(const chain_t *c, int workers, const char *strategy, cons
     cr_assert_eq(it_node_init(&node.n, ov), 0, "node set-up failed");
     node.workers = workers;
     const char *missing = it_missing_actors(&node.n);
-    node.supervised = missing[0] == '\0';
-    if (node.supervised) {
-        cr_assert_eq(it_node_start(&node.n), 0);
-        json_t *st = it_wait_all_ready(&node.n, 30000);
-        char *log = st ? NULL : it_read_file(node.n.log);
-        cr_assert_not_null(st, "node not ready; supervisor log:\n%s", log ? log : "");
-        json_decref(st);
-        return;
-    }
-    cr_log_warn("no supervisor run (%s not built): starting the actors by hand", missing);
-    mkdir(node.n.run_dir, 0755);   /* the supervisor's job otherwise */
-    snprintf(node.names[node.count++], 32, "storage");
-    snprintf(node.names[node.count++], 32, "block_processor");
-    for (int i = 1; i <= workers; i++)
-        snprintf(node.names[node.count++], 32, "validator-%d", i);
-    for (int i = 0; i < node.count; i++)
-        node.pids[i] = spawn_actor(node.names[i]);
-    wait_ready_by_hand();
+    cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
+    cr_assert_eq(it_node_start(&node.n), 0);
+    json_t *st = it_wait_all_ready(&node.n, it_budget_ms(&node.n, IT_READY, 0));
+    char *log = st ? NULL : it_read_file(node.n.log);
+    cr_assert_not_null(st, "node not ready; supervisor log:\n%s", log ? log : "");
+    json_decref(st);
 }
 
 static pid_t node_pid(const char *name)
 {
-    if (!node.supervised) {
-        for (int i = 0; i < node.count; i++)
-            if (strcmp(node.names[i], name) == 0)
-                return node.pids[i];
-        return 0;
-    }
     json_t *st = it_status(&node.n);
     json_t *a = st ? it_actor(st, name) : NULL;
     pid_t pid = a ? (pid_t) json_integer_value(json_object_get(a, "pid")) : 0;
@@ -181,32 +150,37 @@ static pid_t node_pid(const char *name)
     return pid;
 }
 
-/* kill -9 and wait until it runs again (restarted by the supervisor, or by
- * us when there is none). */
+/* kill -9 and wait until the supervisor has it running again. */
 static void node_kill9(const char *name)
 {
     pid_t pid = node_pid(name);
     cr_assert_gt(pid, 0, "no pid for %s", name);
     cr_assert_eq(kill(pid, SIGKILL), 0);
-    if (node.supervised) {
-        json_t *st = it_wait_restarted(&node.n, name, pid, 1, 20000);
-        cr_assert_not_null(st, "%s was not restarted", name);
-        json_decref(st);
-        return;
-    }
-    it_wait_exit(pid, 5000);
-    it_sleep_ms(100);
-    for (int i = 0; i < node.count; i++)
-        if (strcmp(node.names[i], name) == 0)
-            node.pids[i] = spawn_actor(name);
+    json_t *st = it_wait_restarted(&node.n, name, pid, 1, it_budget_ms(&node.n, IT_RESTART, 0));
+    cr_assert_not_null(st, "%s was not restarted", name);
+    json_decref(st);
+}
+
+/* StorageActor's committed head (`alysctl sync head`), -1 if no answer. */
+static long long node_head(void)
+{
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", node.n.config, "sync", "head", NULL};
+    char out[1024], v[32];
+    if (it_run(argv, out, sizeof out, it_budget_ms(&node.n, IT_REQUEST, 0)) != 0)
+        return -1;
+    return it_kv(out, "head_height", v, sizeof v)[0] ? strtoll(v, NULL, 10) : -1;
 }
 
 /* ---------------------------------------------------------------- alysctl */
 
-static int alysctl(char *out, size_t outlen, const char *cmd, const char *a1, const char *a2, const char *a3)
+/* An alysctl command of the node; T: the import of the big chain. */
+static int alysctl(char *out, size_t outlen, const char *cmd, const char *a1, const char *a2,
+                   const char *a3)
 {
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.n.config, cmd, a1, a2, a3, NULL};
-    return it_run(argv, out, outlen, IMPORT_TIMEOUT_MS);
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", node.n.config, cmd, a1, a2, a3, NULL};
+    return it_run(argv, out, outlen, it_budget_ms(&node.n, IT_BLOCKS, BIG_N));
 }
 
 static void assert_final_state(const char *out, const chain_t *c, const char *blocks)
@@ -275,18 +249,18 @@ static const struct {
     const char *kind;
     unsigned long long height;
 } s_faults[] = {
-    {"malformed", 1},                     /* the very first block */
+    {"malformed", 1}, /* the very first block */
     {"bad_proposer_signature", 40},
-    {"wrong_proposer", 296},              /* first block of the 2nd batch */
+    {"wrong_proposer", 296}, /* first block of the 2nd batch */
     {"bad_tx_signature", 350},
-    {"tx_root_mismatch", 605},            /* last block of the 1st batch */
-    {"height_gap", 861},                  /* first of a batch: storage's link check */
+    {"tx_root_mismatch", 605}, /* last block of the 1st batch */
+    {"height_gap", 861},       /* first of a batch: storage's link check */
     {"parent_mismatch", 900},
-    {"non_increasing_slot", 1156},        /* first of a batch */
+    {"non_increasing_slot", 1156}, /* first of a batch */
     {"future_slot", 1200},
     {"bad_timestamp", 1250},
-    {"bad_nonce", 1300},                  /* execution (storage) */
-    {"insufficient_balance", 1556},       /* execution, first of a batch */
+    {"bad_nonce", 1300},            /* execution (storage) */
+    {"insufficient_balance", 1556}, /* execution, first of a batch */
     {"state_root_mismatch", 1600},
     {"oversize", 1650},
 };
@@ -301,39 +275,55 @@ Test(import, every_invalid_kind_is_refused_at_its_height_and_nothing_after_commi
         const char *kind = s_faults[i].kind;
         unsigned long long h = s_faults[i].height;
         chain_get(&c, "it-faults", "1700", "4", kind, h);
-        for (int round = 0; round < 2; round++) {   /* again: still refused, still nothing after */
+        for (int round = 0; round < 2; round++) { /* again: still refused, still nothing after */
             int rc = alysctl(out, sizeof out, "import", c.export_path, NULL, NULL);
             char reason[64];
             cr_assert_eq(rc, 1, "%s at %llu: exit %d, want 1:\n%s", kind, h, rc, out);
             cr_assert_str_eq(it_kv(out, "reason", reason, sizeof reason), kind, "%s:\n%s", kind, out);
             cr_assert_eq(kv_u64(out, "failed_height"), h, "%s:\n%s", kind, out);
-            cr_assert_eq(kv_u64(out, "head_height"), h - 1, "%s: blocks after it committed:\n%s", kind, out);
+            cr_assert_eq(kv_u64(out, "head_height"), h - 1, "%s: blocks after it committed:\n%s",
+                         kind, out);
         }
     }
 }
 
 /* Import the big chain while `victim` is killed `times` times at random
- * moments; the import must finish with chaingen's final state. */
+ * heights (the k-th somewhere in the k-th of `times` equal parts of the
+ * chain's first three quarters); the import must finish with chaingen's
+ * final state. */
 static void import_while_killing(const char *victim, int times, int workers)
 {
     chain_t c;
     chain_get(&c, "it-import", BIG_BLOCKS, "10", NULL, 0);
     node_start(&c, workers, "parallel", NULL);
-    unsigned seed = (unsigned) time(NULL) ^ (unsigned) getpid();
-    cr_log_info("kill moments seed %u", seed);
+    const char *env_seed = getenv("ALYS_IT_SEED");
+    unsigned seed = env_seed ? (unsigned) strtoul(env_seed, NULL, 10)
+                             : (unsigned) time(NULL) ^ (unsigned) getpid();
+    cr_log_info("kill heights seed %u (ALYS_IT_SEED=%u replays them)", seed, seed);
     srand(seed);
     char outpath[200];
     snprintf(outpath, sizeof outpath, "%s/import.out", node.n.dir);
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", node.n.config, "import",
-                          c.export_path, NULL};
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"),
+                          "--config",
+                          node.n.config,
+                          "import",
+                          c.export_path,
+                          NULL};
     pid_t imp = it_spawn(argv, outpath);
+    int budget = it_budget_ms(&node.n, IT_BLOCKS, BIG_N);
+    long long part = BIG_N * 3 / 4 / times;
     for (int k = 0; k < times; k++) {
-        it_sleep_ms(300 + rand() % 1500);
-        if (it_wait_exit(imp, 0) >= 0)
-            cr_assert_fail("the import ended before kill %d of %s: make the chain longer", k + 1, victim);
+        long long at = part * k + 1 + rand() % part, head = -1;
+        for (int64_t end = it_now_ms() + budget; it_now_ms() < end && it_wait_exit(imp, 0) < 0;
+             it_sleep_ms(20))
+            if ((head = node_head()) >= at)
+                break;
+        cr_assert_geq(head, at, "the import %s before height %lld (kill %d of %s)",
+                      it_wait_exit(imp, 0) >= 0 ? "ended" : "did not get", at, k + 1, victim);
+        cr_log_info("kill %d of %s at head %lld", k + 1, victim, head);
         node_kill9(victim);
     }
-    int status = it_wait_exit(imp, IMPORT_TIMEOUT_MS);
+    int status = it_wait_exit(imp, budget);
     char *out = it_read_file(outpath);
     cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "import did not succeed after killing %s:\n%s", victim, out ? out : "");
@@ -447,8 +437,10 @@ static pid_t remote_validator(const char *name, const char *cert, int port)
     char endpoint[64], log[200];
     snprintf(endpoint, sizeof endpoint, "tcp://10.77.0.1:%d", port);
     snprintf(log, sizeof log, "%s/%s.log", node.n.dir, name);
-    const char *argv[] = {"/usr/sbin/ip", "netns", "exec", s_net.ns, it_bin("actors/validator/alys-validator"),
-                          "--connect", endpoint, "--cert", cert, "--name", name, NULL};
+    const char *argv[] = {
+        "/usr/sbin/ip", "netns",  "exec",   s_net.ns, it_bin("actors/validator/alys-validator"),
+        "--connect",    endpoint, "--cert", cert,     "--name",
+        name,           NULL};
     return it_spawn(argv, log);
 }
 
@@ -471,7 +463,7 @@ Test(curve, a_validator_in_another_netns_joins_over_curve_and_an_unknown_one_can
     snprintf(server_cert, sizeof server_cert, "curve_server_cert = \"%s/server.cert\"", certdir);
     snprintf(allowed, sizeof allowed, "curve_allowed_dir = \"%s/allowed\"", certdir);
     const char *extra[] = {listen, "curve_enabled = true", server_cert, allowed, NULL};
-    node_start(&c, 0, "parallel", extra);    /* no local validator: only the remote one */
+    node_start(&c, 0, "parallel", extra); /* no local validator: only the remote one */
 
     char good[300], bad[300], bp_log[200];
     snprintf(good, sizeof good, "%s/worker/good.cert", certdir);
@@ -479,13 +471,12 @@ Test(curve, a_validator_in_another_netns_joins_over_curve_and_an_unknown_one_can
     pid_t vg = remote_validator("remote-good", good, port);
     pid_t vb = remote_validator("remote-bad", bad, port);
     cr_assert(vg > 0 && vb > 0);
-    if (node.supervised)
-        snprintf(bp_log, sizeof bp_log, "%s", node.n.log);
-    else
-        log_path("block_processor", bp_log, sizeof bp_log);
-    cr_assert(it_wait_file_contains(bp_log, "validator remote-good joined the pool", 15000),
+    snprintf(bp_log, sizeof bp_log, "%s", node.n.log);
+    cr_assert(it_wait_file_contains(bp_log, "validator remote-good joined the pool",
+                                    it_budget_ms(&node.n, IT_READY, 0)),
               "the allowed remote validator did not join");
-    cr_assert(it_wait_file_contains(bp_log, "remote validator refused", 15000),
+    cr_assert(it_wait_file_contains(bp_log, "remote validator refused",
+                                    it_budget_ms(&node.n, IT_READY, 0)),
               "no refused handshake logged for the unknown certificate");
 
     static char out[1 << 16];
@@ -499,8 +490,8 @@ Test(curve, a_validator_in_another_netns_joins_over_curve_and_an_unknown_one_can
     free(log);
     kill(vg, SIGTERM);
     kill(vb, SIGTERM);
-    it_wait_exit(vg, 5000);
-    it_wait_exit(vb, 5000);
+    it_wait_exit(vg, it_budget_ms(&node.n, IT_SHUTDOWN, 0));
+    it_wait_exit(vb, it_budget_ms(&node.n, IT_SHUTDOWN, 0));
     char glog[200];
     snprintf(glog, sizeof glog, "%s/remote-good.log", node.n.dir);
     char *gl = it_read_file(glog);

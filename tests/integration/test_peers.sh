@@ -12,6 +12,8 @@
 #   - P (wrong_genesis) is refused and banned, A is not penalised;
 #   - the bans survive a kill -9 of B's peer manager: listed again after its
 #     restart with the same expiry (loaded from StorageActor, not re-made).
+# Every wait is "eventually within T" (lib.sh), T from the node's config
+# timeouts (alys_budget_s) times ALYS_TIME_FACTOR.
 # Nodes live under /tmp/alys-itp-XXXXXX (ipc paths <= 107 bytes), kept on
 # failure or with ALYS_IT_KEEP=1. Every process is stopped on exit (trap).
 set -uo pipefail
@@ -19,7 +21,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export ALYS_ROOT=${ALYS_SOURCE_DIR:-$(cd "$HERE/../.." && pwd)}
 export ALYS_BUILD=${ALYS_BUILD_DIR:-$ALYS_ROOT/build}
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$HERE/lib.sh"
 
 WORK=$(mktemp -d /tmp/alys-itp-XXXXXX)
@@ -47,10 +49,6 @@ for b in supervisor alysctl chaingen faultproxy; do
     exit 0
   fi
 done
-if ! command -v jq >/dev/null 2>&1; then
-  echo "1..0 # SKIP jq is not installed"
-  exit 0
-fi
 
 # ---- helpers -------------------------------------------------------------------------
 
@@ -60,24 +58,27 @@ peer_field() {
     jq -r --arg ep "$2" --arg f "$3" '[.peers[] | select(.endpoint == $ep)][0][$f] // empty' 2>/dev/null
 }
 
-# wait_peer NODE ENDPOINT FIELD REGEX TIMEOUT_S: until the field matches.
+# peer_matches NODE ENDPOINT FIELD REGEX: the field matches now.
+peer_matches() { [[ $(peer_field "$1" "$2" "$3") =~ $4 ]]; }
+
+# wait_peer NODE ENDPOINT FIELD REGEX: until the field matches, within T:
+# the node's start and a handshake (one request timeout), alys_budget_s.
 wait_peer() {
-  local deadline=$((SECONDS + $5)) v
-  while ((SECONDS < deadline)); do
-    v=$(peer_field "$1" "$2" "$3")
-    [[ $v =~ $4 ]] && return 0
-    sleep 0.2
-  done
-  diag "$1: $2 $3 = '$v', wanted /$4/"
+  local t
+  t=$(($(alys_budget_s "$1" ready) + $(alys_budget_s "$1" request)))
+  alys_eventually "$t" peer_matches "$@" && return 0
+  diag "$1: $2 $3 = '$(peer_field "$1" "$2" "$3")', wanted /$4/"
   return 1
 }
 
-# new_node NAME GENESIS BOOTSTRAP_JSON: configure WORK/NAME (ports picked here).
+# new_node NAME GENESIS BOOTSTRAP_JSON: configure WORK/NAME (ports picked
+# here); sets EP_NAME to its listen endpoint.
+EP_A="" EP_B="" EP_C=""
 new_node() {
   local name=$1 port mport
   port=$(alys_free_port)
   mport=$(alys_free_port)
-  eval "EP_$name=tcp://127.0.0.1:$port"
+  printf -v "EP_$name" '%s' "tcp://127.0.0.1:$port"
   alys_node_config "$WORK/$name" "$WORK/$name/run" "$2" "name=\"$name\"" \
     "listen=\"tcp://127.0.0.1:$port\"" "bootstrap_peers=$3" "metrics_port=$mport" \
     "validation_workers=1" 'log_level="info"'
@@ -85,7 +86,7 @@ new_node() {
 
 start_ready() {
   alys_node_start "$WORK/$1"
-  alys_node_wait_ready "$WORK/$1" 30
+  alys_node_wait_ready "$WORK/$1"
 }
 
 import_chain() { alys_ctl "$WORK/$1" import "$2" > "$WORK/import-$1.log" 2>&1; }
@@ -114,21 +115,21 @@ check "node B starts fresh with A, C and P as bootstrap peers" start_ready B
 
 # ---- handshake and table -----------------------------------------------------------
 
-check "B: A is connected" wait_peer "$WORK/B" "$EP_A" state '^connected$' 20
-check "B: A reports height $HEIGHT" wait_peer "$WORK/B" "$EP_A" reported_height "^$HEIGHT\$" 10
+check "B: A is connected" wait_peer "$WORK/B" "$EP_A" state '^connected$'
+check "B: A reports height $HEIGHT" wait_peer "$WORK/B" "$EP_A" reported_height "^$HEIGHT\$"
 check "B: A is listed under its node id" test "$(peer_field "$WORK/B" "$EP_A" peer_id)" = A
 if alys_ctl "$WORK/B" sync status --json >/dev/null 2>&1; then
-  check "B syncs A's chain through the peer manager" alys_wait_synced "$WORK/B" "$HEIGHT" 60
+  check "B syncs A's chain through the peer manager" alys_wait_synced "$WORK/B" "$HEIGHT"
 else
   ok "B syncs A's chain # SKIP alysctl sync status is not built"
 fi
 
-check "B: C (another genesis) refused and banned" wait_peer "$WORK/B" "$EP_C" state '^banned$' 20
-check "B: C's ban says why" wait_peer "$WORK/B" "$EP_C" ban_reason 'genesis' 5
+check "B: C (another genesis) refused and banned" wait_peer "$WORK/B" "$EP_C" state '^banned$'
+check "B: C's ban says why" wait_peer "$WORK/B" "$EP_C" ban_reason 'genesis'
 check "C: B shows as refused (inbound, wrong genesis)" \
-  wait_peer "$WORK/C" "$EP_B" ban_reason 'wrong genesis' 20
+  wait_peer "$WORK/C" "$EP_B" ban_reason 'wrong genesis'
 check "B: the proxy with wrong_genesis refused and banned" \
-  wait_peer "$WORK/B" "$EP_P" ban_reason 'wrong genesis' 20
+  wait_peer "$WORK/B" "$EP_P" ban_reason 'wrong genesis'
 score=$(peer_field "$WORK/B" "$EP_A" score)
 check "B: A not penalised (score $score)" awk -v s="$score" 'BEGIN {exit !(s != "" && s >= 0)}'
 
@@ -137,15 +138,18 @@ check "B: A not penalised (score $score)" awk -v s="$score" 'BEGIN {exit !(s != 
 until_p=$(peer_field "$WORK/B" "$EP_P" ban_until)
 until_c=$(peer_field "$WORK/B" "$EP_C" ban_until)
 old=$(alys_actor_pid "$WORK/B" peer_manager)
-sleep 1.5          # bans are saved on the next second's tick
+# Bans are handed to StorageActor on the peer manager's next one-second
+# tick, logged as "saving N peer bans": wait for both bans to have gone.
+bans_sent() { grep -Eq 'saving ([2-9]|[1-9][0-9]+) peer bans' "$WORK/B/node.log"; }
+alys_eventually "$(alys_budget_s "$WORK/B" request)" bans_sent || diag "B: no 'saving 2 peer bans' logged"
+# pm_restarted: a new peer manager, answering.
+pm_restarted() {
+  new=$(alys_actor_pid "$WORK/B" peer_manager)
+  [ -n "$new" ] && [ "$new" != "$old" ] && alys_ctl "$WORK/B" peers --json >/dev/null 2>&1
+}
 if [ -n "$old" ] && kill -9 "$old" 2>/dev/null; then
-  deadline=$((SECONDS + 20))
   new=""
-  while ((SECONDS < deadline)); do
-    new=$(alys_actor_pid "$WORK/B" peer_manager)
-    [ -n "$new" ] && [ "$new" != "$old" ] && alys_ctl "$WORK/B" peers --json >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  alys_eventually "$(alys_budget_s "$WORK/B" restart)" pm_restarted
   after_p=$(peer_field "$WORK/B" "$EP_P" ban_until)
   after_c=$(peer_field "$WORK/B" "$EP_C" ban_until)
   diag "ban_until of P: $until_p -> $after_p, of C: $until_c -> $after_c (peer_manager $old -> $new)"

@@ -25,7 +25,12 @@
  *      UNAVAILABLE, never silence, and serving again once storage is back;
  *    - (suite serve_frame, a chain of 16 blocks of ~590 KB) an answer that
  *      would overflow the 8 MiB frame is cut at a block with truncated set.
- *  No assertion is about speed: deadlines are hang guards only. Each test
+ *  No assertion is about speed: deadlines are hang guards only, "eventually
+ *  within T" with T from the node's config (it_budget_ms); the one wait that
+ *  is a duration is the token bucket's refill, whose time the configured
+ *  rate defines (wait_refill). The node's own upper bounds are checked
+ *  against the time actually watched (at most so many tokens in that time).
+ *  Each test
  *  starts its own node (about a second); the chains are generated once and
  *  cached under /tmp/alys-serve-chains (chaingen is deterministic).
  */
@@ -47,15 +52,14 @@
 #include "harness.h"
 #include "wire/wire.h"
 
-#define CHAIN_BLOCKS  1100       /* the chain of most tests: 1100 blocks of 2 txs (above */
-                                 /* the 1024-block bound and storage's 1024-item read) */
-#define BIG_BLOCKS    16         /* ... of the frame-limit test: 16 blocks of 4096 txs, */
-#define BIG_TXS       4096       /* about 590 KB each: 14 fill an 8 MiB frame */
-#define RATE          5          /* serve_rate_limit of the node */
-#define BURST         (2 * RATE) /* rate_limit.h: bursts of twice the rate */
-#define ANSWER_MS     10000      /* hang guard for an answer that must come */
-#define QUIET_MS      1500       /* how long an ignored peer is watched */
-#define MAX_PEERS     8
+#define CHAIN_BLOCKS 1100       /* the chain of most tests: 1100 blocks of 2 txs (above */
+                                /* the 1024-block bound and storage's 1024-item read) */
+#define BIG_BLOCKS   16         /* ... of the frame-limit test: 16 blocks of 4096 txs, */
+#define BIG_TXS      4096       /* about 590 KB each: 14 fill an 8 MiB frame */
+#define RATE         5          /* serve_rate_limit of the node */
+#define BURST        (2 * RATE) /* rate_limit.h: bursts of twice the rate */
+#define QUIET_MS     1500       /* how long an ignored peer is watched */
+#define MAX_PEERS    8
 
 typedef Alys__Wire__WireError__Code wire_code_t;
 #define E_BAD_REQUEST   ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST
@@ -67,14 +71,14 @@ typedef Alys__Wire__WireError__Code wire_code_t;
 /* ---------------------------------------------------------------- the chain */
 
 static struct {
-    char                dir[256];
-    char                genesis_file[300];
-    char                export_path[300];
-    uint8_t             genesis_hash[ALYS_HASH_LEN];
-    uint8_t             head_hash[ALYS_HASH_LEN];
-    uint64_t            n;                            /* head height */
-    ProtobufCBinaryData blocks[CHAIN_BLOCKS];         /* height h at index h - 1 */
-    uint8_t             hash[CHAIN_BLOCKS][ALYS_HASH_LEN];
+    char dir[256];
+    char genesis_file[300];
+    char export_path[300];
+    uint8_t genesis_hash[ALYS_HASH_LEN];
+    uint8_t head_hash[ALYS_HASH_LEN];
+    uint64_t n;                               /* head height */
+    ProtobufCBinaryData blocks[CHAIN_BLOCKS]; /* height h at index h - 1 */
+    uint8_t hash[CHAIN_BLOCKS][ALYS_HASH_LEN];
 } s_chain;
 
 static void chain_load_export(void)
@@ -91,7 +95,8 @@ static void chain_load_export(void)
         s_chain.blocks[i] = (ProtobufCBinaryData){len, bytes};
         alys_block_t b;
         alys_verdict_t v;
-        cr_assert_eq(alys_block_decode(bytes, len, &b, &v), 0, "export block %zu: %s", i + 1, v.detail);
+        cr_assert_eq(alys_block_decode(bytes, len, &b, &v), 0, "export block %zu: %s", i + 1,
+                     v.detail);
         alys_header_hash(&b.header, s_chain.hash[i]);
         alys_block_clear(&b);
     }
@@ -119,8 +124,10 @@ static void chain_get(int blocks_n, int txs_n)
     char *cached = it_read_file(result);
     if (!cached || !strstr(cached, "genesis_hash")) {
         static char out[4096];
-        const char *argv[] = {gen, "--blocks", blocks, "--txs-per-block", txs, "--accounts", "1000",
-                              "--authorities", "3", "--seed", "serve-it", "--out", s_chain.dir, NULL};
+        const char *argv[] = {gen,         "--blocks",   blocks,     "--txs-per-block",
+                              txs,         "--accounts", "1000",     "--authorities",
+                              "3",         "--seed",     "serve-it", "--out",
+                              s_chain.dir, NULL};
         cr_assert_eq(it_run(argv, out, sizeof out, 60000), 0, "alys-chaingen failed: %s", out);
         FILE *f = fopen(tmp, "w");
         cr_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
@@ -129,11 +136,13 @@ static void chain_get(int blocks_n, int txs_n)
         cached = strdup(out);
     }
     char v[100];
-    cr_assert_eq(strtoull(it_kv(cached, "head_height", v, sizeof v), NULL, 10), s_chain.n, "%s", cached);
-    cr_assert_eq(alys_unhex(it_kv(cached, "genesis_hash", v, sizeof v), s_chain.genesis_hash, ALYS_HASH_LEN), 0,
-                 "%s", cached);
-    cr_assert_eq(alys_unhex(it_kv(cached, "head_hash", v, sizeof v), s_chain.head_hash, ALYS_HASH_LEN), 0,
-                 "%s", cached);
+    cr_assert_eq(strtoull(it_kv(cached, "head_height", v, sizeof v), NULL, 10), s_chain.n, "%s",
+                 cached);
+    cr_assert_eq(alys_unhex(it_kv(cached, "genesis_hash", v, sizeof v), s_chain.genesis_hash,
+                            ALYS_HASH_LEN),
+                 0, "%s", cached);
+    cr_assert_eq(alys_unhex(it_kv(cached, "head_hash", v, sizeof v), s_chain.head_hash, ALYS_HASH_LEN),
+                 0, "%s", cached);
     free(cached);
     chain_load_export();
 }
@@ -142,6 +151,9 @@ static void chain_get(int blocks_n, int txs_n)
 
 static it_node_t s_node;
 static char s_endpoint[64];
+static int s_answer_ms; /* hang guard for an answer that must come: */
+                        /* it_budget_ms(IT_REQUEST), set by node_up */
+#define ANSWER_MS s_answer_ms
 
 /* A loopback TCP port nobody listens on, below the kernel's ephemeral range
  * (as lib.sh's alys_free_port: there outgoing connections could take a port
@@ -152,7 +164,8 @@ static int free_port(void)
     for (int tries = 0; tries < 200; tries++) {
         int port = 12000 + (int) (rand_r(&seed) % 20000);
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t) port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
         if (fd >= 0)
@@ -167,13 +180,13 @@ static int free_port(void)
 
 typedef struct {
     zsock_t *sock;
-    char     id[48];
+    char id[48];
     uint64_t next_id;
 } peer_t;
 
 static peer_t s_peers[MAX_PEERS];
 static size_t s_npeers;
-static unsigned s_serial;      /* never reused: the node keeps state per routing id */
+static unsigned s_serial; /* never reused: the node keeps state per routing id */
 
 /* A DEALER to the node's listen endpoint with PeerManager's socket options
  * (alys_sock_limits) and a routing id of its form "<name>/<8 hex>". */
@@ -221,7 +234,7 @@ static uint64_t send_status(peer_t *p, const uint8_t genesis[ALYS_HASH_LEN], con
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) genesis};
     st.node_id = (char *) node_id;
-    st.listen = (char *) "";                 /* we do not serve: not to be dialled */
+    st.listen = (char *) ""; /* we do not serve: not to be dialled */
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     m.status = &st;
@@ -270,7 +283,7 @@ static alys_wire_msg_t *recv_msg(peer_t *p, int timeout_ms)
         if (rc > 0)
             break;
         if (rc == 0 || it_now_ms() >= end)
-            return NULL;                         /* rc < 0: EINTR, poll again */
+            return NULL; /* rc < 0: EINTR, poll again */
     }
     zframe_t *f = zframe_recv(p->sock);
     cr_assert_not_null(f);
@@ -288,7 +301,8 @@ static const char *describe(const alys_wire_msg_t *m)
         snprintf(buf, sizeof buf, "request %llu: error %d (%s)", (unsigned long long) m->request_id,
                  (int) m->error->code, m->error->message ? m->error->message : "");
     else
-        snprintf(buf, sizeof buf, "request %llu: %s", (unsigned long long) m->request_id, alys_wire_body_name(m));
+        snprintf(buf, sizeof buf, "request %llu: %s", (unsigned long long) m->request_id,
+                 alys_wire_body_name(m));
     return buf;
 }
 
@@ -296,7 +310,8 @@ static const char *describe(const alys_wire_msg_t *m)
 static alys_wire_msg_t *answer(peer_t *p, uint64_t id)
 {
     alys_wire_msg_t *m = recv_msg(p, ANSWER_MS);
-    cr_assert_not_null(m, "no answer to request %llu within %d ms", (unsigned long long) id, ANSWER_MS);
+    cr_assert_not_null(m, "no answer to request %llu within %d ms", (unsigned long long) id,
+                       ANSWER_MS);
     cr_assert_eq(m->request_id, id, "waiting for request %llu, got %s", (unsigned long long) id,
                  describe(m));
     return m;
@@ -305,8 +320,8 @@ static alys_wire_msg_t *answer(peer_t *p, uint64_t id)
 static void assert_error(alys_wire_msg_t **m_p, wire_code_t code, const char *what)
 {
     alys_wire_msg_t *m = *m_p;
-    cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR, "%s: want error %d, got %s", what,
-                 (int) code, describe(m));
+    cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR, "%s: want error %d, got %s",
+                 what, (int) code, describe(m));
     cr_assert_eq(m->error->code, code, "%s: want error %d, got %s", what, (int) code, describe(m));
     alys_wire_free(m_p);
 }
@@ -344,12 +359,15 @@ static void assert_blocks_flag(alys_wire_msg_t **m_p, uint64_t start, size_t n, 
     cr_assert_eq(b->truncated, truncated, "%s: truncated = %d", what, (int) b->truncated);
     for (size_t i = 0; i < n; i++) {
         const ProtobufCBinaryData *want = &s_chain.blocks[start - 1 + i];
-        cr_assert(b->blocks[i].len == want->len && memcmp(b->blocks[i].data, want->data, want->len) == 0,
+        cr_assert(b->blocks[i].len == want->len &&
+                      memcmp(b->blocks[i].data, want->data, want->len) == 0,
                   "%s: block %llu differs from chaingen's", what, (unsigned long long) (start + i));
     }
     char detail[ALYS_WIRE_DETAIL_MAX];
-    cr_assert_eq(alys_wire_check_blocks(b->blocks, n, start, (const uint8_t (*)[ALYS_HASH_LEN]) &s_chain.hash[start - 1],
-                                 n, NULL, detail, sizeof detail), ALYS_WIRE_OK, "%s: %s", what, detail);
+    cr_assert_eq(alys_wire_check_blocks(b->blocks, n, start,
+                                 (const uint8_t(*)[ALYS_HASH_LEN]) & s_chain.hash[start - 1], n,
+                                 NULL, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s: %s", what, detail);
     alys_wire_free(m_p);
 }
 
@@ -376,7 +394,8 @@ static void assert_headers(alys_wire_msg_t **m_p, uint64_t start, size_t n, cons
         alys_header_hash(&hd, got);
         cr_assert_eq(hd.height, start + i, "%s", what);
         cr_assert_eq(memcmp(got, s_chain.hash[start - 1 + i], ALYS_HASH_LEN), 0,
-                     "%s: header %llu differs from chaingen's", what, (unsigned long long) (start + i));
+                     "%s: header %llu differs from chaingen's", what,
+                     (unsigned long long) (start + i));
     }
     alys_wire_free(m_p);
 }
@@ -416,7 +435,7 @@ static pid_t peer_manager_pid(void)
 static void wait_head_served(void)
 {
     peer_t *p = peer_open();
-    int64_t end = it_now_ms() + 20000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_READY, 0);
     uint64_t height = 0;
     while (it_now_ms() < end) {
         uint64_t id = send_status(p, s_chain.genesis_hash, "serve-it-warmup");
@@ -428,7 +447,7 @@ static void wait_head_served(void)
         alys_wire_free(&m);
         if (done)
             break;
-        it_sleep_ms(300);                        /* below the rate limit */
+        it_sleep_ms(300); /* below the rate limit */
     }
     cr_assert_eq(height, s_chain.n, "the node's Status never showed the imported head");
     zsock_destroy(&p->sock);
@@ -446,28 +465,40 @@ static void node_up(int blocks_n, int txs_n)
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
     snprintf(listen, sizeof listen, "listen = \"%s\"", s_endpoint);
     snprintf(rate, sizeof rate, "serve_rate_limit = %d", RATE);
-    const char *ov[] = {genesis, listen, rate, "validation_workers = 1", "bootstrap_peers = []", NULL};
+    const char *ov[] = {genesis, listen, rate, "validation_workers = 1", "bootstrap_peers = []",
+                        NULL};
     cr_assert_eq(it_node_init(&s_node, ov), 0, "node set-up failed");
+    s_answer_ms = it_budget_ms(&s_node, IT_REQUEST, 0);
     const char *missing = it_missing_actors(&s_node);
     cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
     cr_assert_eq(it_node_start(&s_node), 0);
-    json_t *st = it_wait_all_ready(&s_node, 30000);
+    json_t *st = it_wait_all_ready(&s_node, it_budget_ms(&s_node, IT_READY, 0));
     char *log = st ? NULL : it_read_file(s_node.log);
     cr_assert_not_null(st, "node not ready; supervisor log:\n%s", log ? log : "");
     json_decref(st);
 
     static char out[1 << 14];
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "import",
-                          s_chain.export_path, NULL};
-    int rc = it_run(argv, out, sizeof out, 90000);
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"),
+                          "--config",
+                          s_node.config,
+                          "import",
+                          s_chain.export_path,
+                          NULL};
+    int rc = it_run(argv, out, sizeof out, it_budget_ms(&s_node, IT_BLOCKS, blocks_n));
     cr_assert_eq(rc, 0, "alysctl import failed (%d):\n%s", rc, out);
     char v[32];
     cr_assert_eq(strtoull(it_kv(out, "head_height", v, sizeof v), NULL, 10), s_chain.n, "%s", out);
     wait_head_served();
 }
 
-static void setup(void) { node_up(CHAIN_BLOCKS, 2); }
-static void setup_big(void) { node_up(BIG_BLOCKS, BIG_TXS); }
+static void setup(void)
+{
+    node_up(CHAIN_BLOCKS, 2);
+}
+static void setup_big(void)
+{
+    node_up(BIG_BLOCKS, BIG_TXS);
+}
 
 static void teardown(void)
 {
@@ -479,6 +510,18 @@ static void teardown(void)
 }
 
 TestSuite(serve, .init = setup, .fini = teardown, .timeout = 60);
+
+/* The token bucket (rate_limit.h: 2 x serve_rate_limit tokens, refilled at
+ * serve_rate_limit a second) is full again: its refill time, from the
+ * node's config, and one token's time more. Not an event to wait for but a
+ * duration the configured rate defines; nothing can be polled instead
+ * without spending the tokens it waits for. */
+static void wait_refill(void)
+{
+    long long rate = it_cfg_int(&s_node, "serve_rate_limit");
+    cr_assert_gt(rate, 0);
+    it_sleep_ms((int) (2000 + 2000 / rate));
+}
 
 /* ---------------------------------------------------------------- tests */
 
@@ -495,7 +538,8 @@ Test(serve, get_blocks_inside_the_chain_returns_exactly_the_asked_blocks_decoded
     alys_hash_t prev;
     memcpy(prev, s_chain.genesis_hash, ALYS_HASH_LEN);
     for (uint64_t start = 1; start <= CHAIN_BLOCKS; start += ALYS_WIRE_MAX_BLOCKS) {
-        uint64_t count = CHAIN_BLOCKS - start + 1 < ALYS_WIRE_MAX_BLOCKS ? CHAIN_BLOCKS - start + 1 : ALYS_WIRE_MAX_BLOCKS;
+        uint64_t count = CHAIN_BLOCKS - start + 1 < ALYS_WIRE_MAX_BLOCKS ? CHAIN_BLOCKS - start + 1
+                                                                  : ALYS_WIRE_MAX_BLOCKS;
         m = answer(p, send_range(p, false, start, (uint32_t) count));
         cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s", describe(m));
         cr_assert_eq(m->blocks->n_blocks, count);
@@ -514,7 +558,8 @@ Test(serve, get_blocks_inside_the_chain_returns_exactly_the_asked_blocks_decoded
         }
         assert_blocks(&m, start, count, "GetBlocks of a part of the whole chain");
     }
-    cr_assert_eq(memcmp(prev, s_chain.head_hash, ALYS_HASH_LEN), 0, "the last block is not chaingen's head");
+    cr_assert_eq(memcmp(prev, s_chain.head_hash, ALYS_HASH_LEN), 0,
+                 "the last block is not chaingen's head");
 
     /* The headers of the same range are those blocks' headers. */
     m = answer(p, send_range(p, true, 101, 50));
@@ -529,7 +574,7 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
     enum { N = 100 };
     peer_t *p = peer_open();
     int64_t t0 = it_now_ms();
-    handshake(p);                                 /* a request too: one token */
+    handshake(p); /* a request too: one token */
 
     /* Pipelined, as a syncing peer does, all request kinds mixed. */
     uint64_t first = 0;
@@ -550,7 +595,8 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
     for (int k = 0; k < N; k++) {
         alys_wire_msg_t *m = recv_msg(p, ANSWER_MS);
         cr_assert_not_null(m, "only %d of %d requests answered", k, N);
-        cr_assert(m->request_id >= first && m->request_id < first + N, "stray answer %s", describe(m));
+        cr_assert(m->request_id >= first && m->request_id < first + N, "stray answer %s",
+                  describe(m));
         int i = (int) (m->request_id - first);
         cr_assert_not(seen[i], "request %d answered twice", i);
         seen[i] = true;
@@ -574,8 +620,8 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
      * refills at `rate` per second: what the server may have granted within
      * the time we watched, whatever the machine's speed. */
     int most = BURST - 1 + (int) (elapsed * RATE / 1000) + 1;
-    cr_log_info("burst of %d: %d served, %d rate limited in %lld ms (at most %d may be served)", N,
-                served, limited, (long long) elapsed, most);
+    cr_log_info("burst of %d: %d served, %d rate limited in %lld ms (at most %d may be served)",
+                N, served, limited, (long long) elapsed, most);
     cr_assert_geq(served, BURST - 1, "a full bucket must serve its burst");
     cr_assert_leq(served, most, "more served than the token bucket allows");
     cr_assert_gt(limited, 0, "nothing rate limited");
@@ -589,7 +635,7 @@ Test(serve, a_burst_far_above_serve_rate_limit_is_rate_limited_and_serving_resum
 
     /* After the bucket's refill time (2 x rate tokens at rate per second),
      * the flooding peer gets a full burst served again. */
-    it_sleep_ms(BURST * 1000 / RATE + 500);
+    wait_refill();
     uint64_t ids[BURST - 1];
     for (int i = 0; i < BURST - 1; i++)
         ids[i] = send_range(p, false, (uint64_t) (200 + i), 1);
@@ -604,7 +650,7 @@ Test(serve, a_flood_of_undecodable_frames_is_rate_limited_like_requests)
     enum { N = 100 };
     peer_t *p = peer_open();
     int64_t t0 = it_now_ms();
-    handshake(p);                                 /* one token */
+    handshake(p); /* one token */
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
     for (int i = 0; i < N; i++)
         send_raw(p, junk, sizeof junk);
@@ -624,7 +670,7 @@ Test(serve, a_flood_of_undecodable_frames_is_rate_limited_like_requests)
     cr_assert_leq(answered, most, "more garbage answered than the token bucket allows");
 
     /* Once the bucket refilled, the same peer is served normally. */
-    it_sleep_ms(BURST * 1000 / RATE + 500);
+    wait_refill();
     m = answer(p, send_range(p, false, 5, 2));
     assert_blocks(&m, 5, 2, "a GetBlocks after the garbage flood");
 }
@@ -633,7 +679,8 @@ Test(serve, a_range_beyond_the_head_gets_not_found_or_the_part_up_to_the_head)
 {
     peer_t *p = peer_open();
     handshake(p);
-    expect_error(p, send_range(p, false, CHAIN_BLOCKS + 1, 10), E_NOT_FOUND, "GetBlocks from head + 1");
+    expect_error(p, send_range(p, false, CHAIN_BLOCKS + 1, 10), E_NOT_FOUND,
+                 "GetBlocks from head + 1");
     expect_error(p, send_range(p, false, 1000000, 1), E_NOT_FOUND, "GetBlocks from 1000000");
     expect_error(p, send_range(p, false, UINT64_MAX - 5, 1024), E_NOT_FOUND, "GetBlocks near 2^64");
     expect_error(p, send_range(p, true, CHAIN_BLOCKS + 1, 5), E_NOT_FOUND, "GetHeaders from head + 1");
@@ -656,7 +703,8 @@ Test(serve, a_count_above_the_per_request_bound_is_refused_with_bad_request_not_
     peer_t *p = peer_open();
     handshake(p);
     expect_error(p, send_range(p, false, 1, ALYS_WIRE_MAX_BLOCKS + 1), E_BAD_REQUEST, "GetBlocks count 1025");
-    expect_error(p, send_range(p, true, 1, ALYS_WIRE_MAX_HEADERS + 1), E_BAD_REQUEST, "GetHeaders count 2049");
+    expect_error(p, send_range(p, true, 1, ALYS_WIRE_MAX_HEADERS + 1), E_BAD_REQUEST,
+                 "GetHeaders count 2049");
     expect_error(p, send_range(p, false, 1, UINT32_MAX), E_BAD_REQUEST, "GetBlocks count 2^32-1");
     expect_error(p, send_range(p, false, 1, 0), E_BAD_REQUEST, "GetBlocks count 0");
     expect_error(p, send_range(p, false, 0, 1), E_BAD_REQUEST, "GetBlocks start 0");
@@ -697,9 +745,10 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
 
     /* Frames that are not a valid WireMsg, or break the protocol's bounds. */
     int sent = 0;
-    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
+    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                               0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
     send_raw(p, garbage, sizeof garbage), sent++;
-    send_raw(p, "", 0), sent++;                        /* empty: a WireMsg without a body */
+    send_raw(p, "", 0), sent++; /* empty: a WireMsg without a body */
     {
         /* A valid GetBlocks cut in the middle. */
         Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
@@ -818,14 +867,14 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
     }
     /* The malformed frames took tokens too (garbage is rate limited like
      * requests): let the bucket refill, so what follows is not refused. */
-    it_sleep_ms(BURST * 1000 / RATE + 500);
+    wait_refill();
     /* Handshake again (the connection may be a new one), retried while the
      * DEALER reconnects: a request written into the dropped connection is
      * lost with it. At most one Status a second: under the rate limit. */
     uint64_t status_ids[32];
     size_t n_status = 0;
     bool back = false;
-    int64_t end = it_now_ms() + 20000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_RESTART, 0);
     while (!back && it_now_ms() < end && n_status < 32) {
         status_ids[n_status++] = send_status(p, s_chain.genesis_hash, "serve-it");
         int64_t round_end = it_now_ms() + 1000;
@@ -876,7 +925,7 @@ Test(serve, a_storage_read_without_answer_gets_unavailable_never_silence)
     /* Served again once storage answers (UNAVAILABLE meanwhile, if it is
      * being restarted). Two requests a second: under the rate limit. */
     bool served = false;
-    int64_t end = it_now_ms() + 20000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_RESTART, 0);
     while (!served && it_now_ms() < end) {
         m = answer(p, send_range(p, false, 500, 10));
         if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR) {
@@ -894,9 +943,10 @@ Test(serve, a_storage_read_without_answer_gets_unavailable_never_silence)
  * ban_reason containing reason_part? */
 static bool peers_lists(const char *peer_id, const char *state, const char *reason_part)
 {
-    const char *argv[] = {it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "peers", "--json", NULL};
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "peers", "--json", NULL};
     static char out[1 << 16];
-    if (it_run(argv, out, sizeof out, 5000) != 0)
+    if (it_run(argv, out, sizeof out, ANSWER_MS) != 0)
         return false;
     json_error_t err;
     json_t *root = json_loads(out, 0, &err);
@@ -904,11 +954,13 @@ static bool peers_lists(const char *peer_id, const char *state, const char *reas
     bool found = false;
     size_t i;
     json_t *e;
-    json_array_foreach(peers, i, e) {
+    json_array_foreach(peers, i, e)
+    {
         const char *id = json_string_value(json_object_get(e, "peer_id"));
         const char *st = json_string_value(json_object_get(e, "state"));
         const char *why = json_string_value(json_object_get(e, "ban_reason"));
-        if (id && st && why && strcmp(id, peer_id) == 0 && strcmp(st, state) == 0 && strstr(why, reason_part))
+        if (id && st && why && strcmp(id, peer_id) == 0 && strcmp(st, state) == 0 &&
+            strstr(why, reason_part))
             found = true;
     }
     json_decref(root);
@@ -921,7 +973,8 @@ Test(serve, a_status_with_another_genesis_is_refused_with_wrong_genesis_and_the_
     memcpy(other, s_chain.genesis_hash, ALYS_HASH_LEN);
     other[0] ^= 0x80;
     peer_t *p = peer_open();
-    expect_error(p, send_status(p, other, "serve-it-other"), E_WRONG_GENESIS, "Status of another genesis");
+    expect_error(p, send_status(p, other, "serve-it-other"), E_WRONG_GENESIS,
+                 "Status of another genesis");
 
     /* Refused: ignored thereafter, even a Status of the right genesis. */
     send_range(p, false, 1, 5);
@@ -930,7 +983,7 @@ Test(serve, a_status_with_another_genesis_is_refused_with_wrong_genesis_and_the_
     alys_wire_msg_t *m = recv_msg(p, QUIET_MS);
     cr_assert_null(m, "a refused peer got an answer: %s", m ? describe(m) : "");
 
-    int64_t end = it_now_ms() + 10000;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_REQUEST, 0);
     bool listed = false;
     while (!listed && it_now_ms() < end) {
         listed = peers_lists("serve-it-other", "refused", "wrong genesis");
@@ -976,10 +1029,11 @@ Test(serve_frame, an_answer_over_the_frame_limit_is_cut_at_a_block_with_truncate
     size_t n = m->blocks->n_blocks;
     bool partial = false;
     char detail[ALYS_WIRE_DETAIL_MAX];
-    cr_assert_eq(alys_wire_check_range(1, BIG_BLOCKS, m->blocks->start, n, m->blocks->truncated, &partial,
-                                detail, sizeof detail), ALYS_WIRE_OK, "%s", detail);
-    cr_assert(partial && n >= 1 && n < BIG_BLOCKS, "%zu of %d blocks, truncated %d", n, BIG_BLOCKS,
-              (int) m->blocks->truncated);
+    cr_assert_eq(alys_wire_check_range(1, BIG_BLOCKS, m->blocks->start, n, m->blocks->truncated,
+                                &partial, detail, sizeof detail),
+                 ALYS_WIRE_OK, "%s", detail);
+    cr_assert(partial && n >= 1 && n < BIG_BLOCKS, "%zu of %d blocks, truncated %d", n,
+              BIG_BLOCKS, (int) m->blocks->truncated);
     cr_log_info("GetBlocks 1+%d: %zu blocks, truncated", BIG_BLOCKS, n);
     /* Cut at the last block that fits: one more would not have. Storage
      * reads at most the frame limit less 64 KiB (actors/storage/service.h,
