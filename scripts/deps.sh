@@ -15,6 +15,7 @@ PACKAGES=(
   libmicrohttpd-dev libjansson-dev
   libcriterion-dev
   iproute2 procps curl jq
+  shellcheck clang-format
   "$@"
 )
 
