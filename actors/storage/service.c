@@ -200,6 +200,85 @@ static void serve_find_block(storage_reply_t *rep, storage_t *store,
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BLOCK_REF);
 }
 
+/* ---- the signing fence ---- */
+
+/* A byte field of a fence request must be exactly want bytes. */
+static bool fence_field_ok(storage_reply_t *rep, const char *msg, const char *field,
+                           const ProtobufCBinaryData *b, size_t want)
+{
+    if (b->len == want)
+        return true;
+    reply_error(rep, ALYS_ERR_BAD_REQUEST, "%s: %s of %zu bytes, want %zu", msg, field, b->len,
+                want);
+    return false;
+}
+
+static void serve_fence_record(storage_reply_t *rep, storage_t *store,
+                               const Alys__Storage__FenceRecord *req)
+{
+    if (!fence_field_ok(rep, "fence_record", "authority", &req->authority, ALYS_PUBKEY_LEN) ||
+        !fence_field_ok(rep, "fence_record", "block_hash", &req->block_hash, ALYS_HASH_LEN))
+        return;
+    memcpy(rep->fence_authority, req->authority.data, ALYS_PUBKEY_LEN);
+    memcpy(rep->fence_hash, req->block_hash.data, ALYS_HASH_LEN);
+    char err[256] = "", who[17];
+    alys_hex(rep->fence_authority, 8, who);
+    storage_fence_result_t r;
+    int rc = storage_fence_record(store, rep->fence_authority, req->slot, rep->fence_hash, &r, err,
+                                  sizeof err);
+    Alys__Storage__FenceRecorded *f = &rep->fence_recorded;
+    *f = (Alys__Storage__FenceRecorded) ALYS__STORAGE__FENCE_RECORDED__INIT;
+    f->ok = rc == STORAGE_OK && r.ok;
+    f->found = r.stored.any;
+    if (r.stored.any) {
+        memcpy(rep->fence_hash, r.stored.hash, ALYS_HASH_LEN);
+        f->slot = r.stored.slot;
+        f->block_hash = bin(rep->fence_hash, ALYS_HASH_LEN);
+    }
+    if (rc != STORAGE_OK) {
+        snprintf(rep->reason, sizeof rep->reason, "io_error");
+        log_error("fence %s slot %llu height %llu: %s", who, (unsigned long long) req->slot,
+                  (unsigned long long) req->height, err);
+    } else if (!r.ok) {
+        snprintf(rep->reason, sizeof rep->reason, "%s", alys_fence_verdict_name(r.verdict));
+        log_warn("fence %s slot %llu height %llu refused (%s): record is slot %llu", who,
+                 (unsigned long long) req->slot, (unsigned long long) req->height, rep->reason,
+                 (unsigned long long) r.stored.slot);
+    } else {
+        log_info("fence %s slot %llu height %llu: %s", who, (unsigned long long) req->slot,
+                 (unsigned long long) req->height, r.written ? "recorded (fsync'ed)" : "already recorded");
+    }
+    if (!f->ok)
+        f->reason = rep->reason;
+    rep->msg.fence_recorded = f;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORDED);
+}
+
+static void serve_get_fence(storage_reply_t *rep, storage_t *store, const Alys__Storage__GetFence *req)
+{
+    if (!fence_field_ok(rep, "get_fence", "authority", &req->authority, ALYS_PUBKEY_LEN))
+        return;
+    memcpy(rep->fence_authority, req->authority.data, ALYS_PUBKEY_LEN);
+    char err[256] = "";
+    alys_fence_record_t r;
+    int rc = storage_fence_get(store, rep->fence_authority, &r, err, sizeof err);
+    if (rc != STORAGE_OK) {
+        reply_store_error(rep, rc, err);
+        return;
+    }
+    Alys__Storage__Fence *f = &rep->fence;
+    *f = (Alys__Storage__Fence) ALYS__STORAGE__FENCE__INIT;
+    f->authority = bin(rep->fence_authority, ALYS_PUBKEY_LEN);
+    f->found = r.any;
+    if (r.any) {
+        memcpy(rep->fence_hash, r.hash, ALYS_HASH_LEN);
+        f->slot = r.slot;
+        f->block_hash = bin(rep->fence_hash, ALYS_HASH_LEN);
+    }
+    rep->msg.fence = f;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_FENCE);
+}
+
 /* ---- writes other than batches ---- */
 
 static void serve_rollback(storage_reply_t *rep, storage_t *store, const Alys__Storage__Rollback *req)
@@ -323,6 +402,12 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS: serve_peer_bans(rep, store); break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK:
         serve_find_block(rep, store, m->find_block);
+        break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORD:
+        serve_fence_record(rep, store, m->fence_record);
+        break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_FENCE:
+        serve_get_fence(rep, store, m->get_fence);
         break;
     default:
         reply_error(rep, ALYS_ERR_BAD_REQUEST, "storage does not serve %s", msg_name(m->msg_case));

@@ -52,6 +52,10 @@ typedef struct {
     Alys__Storage__Checkpoints checkpoints;
     Alys__Storage__PeerBans bans;
     Alys__Storage__BlockRef ref;
+    Alys__Storage__FenceRecorded fence_recorded;
+    Alys__Storage__Fence fence;
+    alys_hash_t fence_hash;                  /* the record the reply names */
+    uint8_t fence_authority[ALYS_PUBKEY_LEN];
     storage_head_t head_value;
     alys_hash_t failed_hash;
     uint8_t pubkey[ALYS_PUBKEY_LEN];

@@ -26,6 +26,10 @@
  *                                       || slot BE64   (80 bytes)
  *                 "lattice"          -> the state lattice, ALYS_LATTICE_BYTES
  *                                       (2048; alys_lattice_to_bytes)
+ *                 "fence/" || authority pubkey[32]   (38-byte key)
+ *                                    -> slot BE64 || header hash[32] (40 bytes):
+ *                                       the signing fence record of that
+ *                                       authority (below)
  *    checkpoints  height BE64        -> alys.chain.BlockCheckpoint
  *    peers        peer id (UTF-8)    -> alys.storage.PeerBan
  *
@@ -64,6 +68,19 @@
  *  database then reopens at an older, still consistent head and sync simply
  *  fetches those blocks again. true costs one fsync per batch (not per block).
  *
+ *  SIGNING FENCE (issue 9; the rule is common/chain/fence.h)
+ *  -------------
+ *  One record per authority key: the (slot, alys_header_hash) of the last
+ *  block it may have signed. storage_fence_record is a check-and-set: the
+ *  stored record, alys_fence_check, and only if that allows a NEW record a
+ *  write with sync = true (fsync'd WAL) whatever wal_sync says; ok is
+ *  reported only after that write returned OK. The same (slot, hash) again
+ *  is acknowledged without a write (it is already durable). The records live
+ *  in meta under their own prefix and nothing else in the store writes or
+ *  deletes them: rollback, checkpoints, recovery at open, batch execution
+ *  (and so import) and the consistency check leave them as they are; a
+ *  record only ever moves up, by storage_fence_record.
+ *
  *  TRUST
  *  -----
  *  Blocks reaching the store have passed the stateless checks (signatures,
@@ -88,6 +105,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "chain/chain.h"
+#include "chain/fence.h"
 #include "chain/state.h"
 #include "config.h"
 #include "metrics_client.h"
@@ -192,6 +210,26 @@ int storage_create_checkpoint(storage_t *self, const Alys__Progress__SyncProgres
  * refused; a repeated peer id keeps its last entry. */
 int storage_put_peer_bans(storage_t *self, Alys__Storage__PeerBan *const *bans, size_t n,
                           char *err, size_t errlen);
+
+/* ---- the signing fence (see SIGNING FENCE above) ---- */
+
+typedef struct {
+    alys_fence_verdict_t verdict; /* of the request against the stored record */
+    bool ok;                      /* (slot, hash) is durably the record: may sign */
+    bool written;                 /* this call wrote it (allow_new) */
+    alys_fence_record_t stored;   /* the record after the call */
+} storage_fence_result_t;
+
+/* Check-and-set the fence record of authority to (slot, hash). STORAGE_OK
+ * with *out filled (out->ok false: refused, out->stored is the record that
+ * refused it), or STORAGE_EIO (the read or the synced write failed: nothing
+ * is acknowledged; out->ok false, out->stored the record read, if any). */
+int storage_fence_record(storage_t *self, const uint8_t authority[ALYS_PUBKEY_LEN], uint64_t slot,
+                         const alys_hash_t hash, storage_fence_result_t *out, char *err,
+                         size_t errlen);
+/* The stored record (out->any false: none). STORAGE_OK or STORAGE_EIO. */
+int storage_fence_get(storage_t *self, const uint8_t authority[ALYS_PUBKEY_LEN],
+                      alys_fence_record_t *out, char *err, size_t errlen);
 
 /* ---- reads ---- */
 

@@ -19,6 +19,8 @@
  *                           pruned, listed) and the peer ban list
  *    storage_read.c         reads: blocks, headers, accounts, hash index
  *    storage_check.c        consistency check and figures
+ *    storage_fence.c        the producers' signing fence records (read,
+ *                           check-and-set with a synced write)
  *
  *  State: all of it hangs off struct storage (below); no file has statics
  *  other than constant tables. Every RocksDB call that takes an errptr is
@@ -57,6 +59,11 @@ extern const char *const storage_cf_names[CF_COUNT];
 #define META_GENESIS      "genesis"
 #define META_HEAD         "head"
 #define META_LATTICE      "lattice"
+/* Fence records: META_FENCE_PREFIX || authority pubkey[32] (storage.h). */
+#define META_FENCE_PREFIX     "fence/"
+#define META_FENCE_PREFIX_LEN 6
+#define FENCE_KEY_LEN         (META_FENCE_PREFIX_LEN + ALYS_PUBKEY_LEN)
+#define FENCE_RECORD_LEN      (8 + ALYS_HASH_LEN) /* slot BE64 || header hash[32] */
 
 #define HEIGHT_KEY_LEN  8 /* height BE64 */
 #define HEAD_RECORD_LEN (8 + ALYS_HASH_LEN + ALYS_HASH_LEN + 8)
@@ -76,6 +83,7 @@ typedef struct {
     rocksdb_column_family_handle_t *cf[CF_COUNT];
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
+    rocksdb_writeoptions_t *wopts_sync; /* sync = true whatever wal_sync says: fences */
 } storage_db_t;
 
 /* What the configuration asks of the store (copied at open). */
@@ -149,6 +157,10 @@ void storage_account_decode(const uint8_t in[ACCOUNT_LEN], alys_account_t *a);
  * not part of the record (decode leaves them as they were). */
 void storage_head_encode(const storage_head_t *h, uint8_t out[HEAD_RECORD_LEN]);
 void storage_head_decode(const uint8_t in[HEAD_RECORD_LEN], storage_head_t *h);
+/* The key of an authority's fence record and the record itself. */
+void storage_fence_key(const uint8_t authority[ALYS_PUBKEY_LEN], uint8_t out[FENCE_KEY_LEN]);
+void storage_fence_encode(uint64_t slot, const alys_hash_t hash, uint8_t out[FENCE_RECORD_LEN]);
+void storage_fence_decode(const uint8_t in[FENCE_RECORD_LEN], alys_fence_record_t *r);
 
 /* The undo record of one block, built while it executes. The buffer is
  * owned by the builder; storage_undo_free releases it. */

@@ -82,6 +82,11 @@ static int open_db(storage_t *self, const alys_config_t *cfg, char *err, size_t 
     d->ropts = rocksdb_readoptions_create();
     d->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(d->wopts, self->policy.wal_sync ? 1 : 0);
+    /* A fence record is acknowledged only once fsync'ed, whatever wal_sync
+     * says for blocks: a lost block is fetched again, a lost fence record
+     * could let the producer sign a second block for a slot. */
+    d->wopts_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(d->wopts_sync, 1);
     return STORAGE_OK;
 }
 
@@ -360,6 +365,8 @@ static void close_db(storage_db_t *d)
         rocksdb_readoptions_destroy(d->ropts);
     if (d->wopts)
         rocksdb_writeoptions_destroy(d->wopts);
+    if (d->wopts_sync)
+        rocksdb_writeoptions_destroy(d->wopts_sync);
     if (d->opts)
         rocksdb_options_destroy(d->opts);
     if (d->cache)

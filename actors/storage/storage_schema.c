@@ -47,6 +47,25 @@ void storage_head_decode(const uint8_t in[HEAD_RECORD_LEN], storage_head_t *h)
     h->slot = get_be64(in + 8 + 2 * ALYS_HASH_LEN);
 }
 
+void storage_fence_key(const uint8_t authority[ALYS_PUBKEY_LEN], uint8_t out[FENCE_KEY_LEN])
+{
+    memcpy(out, META_FENCE_PREFIX, META_FENCE_PREFIX_LEN);
+    memcpy(out + META_FENCE_PREFIX_LEN, authority, ALYS_PUBKEY_LEN);
+}
+
+void storage_fence_encode(uint64_t slot, const alys_hash_t hash, uint8_t out[FENCE_RECORD_LEN])
+{
+    put_be64(out, slot);
+    memcpy(out + 8, hash, ALYS_HASH_LEN);
+}
+
+void storage_fence_decode(const uint8_t in[FENCE_RECORD_LEN], alys_fence_record_t *r)
+{
+    r->any = true;
+    r->slot = get_be64(in);
+    memcpy(r->hash, in + 8, ALYS_HASH_LEN);
+}
+
 int storage_undo_reserve(storage_undo_t *u, uint32_t tx_count)
 {
     size_t want = UNDO_HEADER_LEN + ((size_t) 2 * tx_count + 1) * UNDO_ENTRY_LEN;

@@ -152,3 +152,30 @@ Test(records, checkpoint_record)
     cr_assert_eq(cp->sync_progress->current_height, 0);
     alys__chain__block_checkpoint__free_unpacked(cp, NULL);
 }
+
+/* Fence record: key "fence/" || authority[32] in meta; value slot BE64 ||
+ * header hash[32] (40 bytes). */
+Test(records, fence_layout)
+{
+    cr_assert_eq(FENCE_KEY_LEN, 38);
+    cr_assert_eq(FENCE_RECORD_LEN, 40);
+    uint8_t authority[ALYS_PUBKEY_LEN];
+    memset(authority, 0xa1, sizeof authority);
+    uint8_t key[FENCE_KEY_LEN];
+    storage_fence_key(authority, key);
+    cr_assert_arr_eq(key, "fence/", 6);
+    cr_assert_arr_eq(key + 6, authority, ALYS_PUBKEY_LEN);
+
+    alys_hash_t hash;
+    memset(hash, 0x5c, sizeof hash);
+    uint8_t rec[FENCE_RECORD_LEN];
+    storage_fence_encode(0x0102030405060708ULL, hash, rec);
+    const uint8_t slot_be[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    cr_assert_arr_eq(rec, slot_be, sizeof slot_be);
+    cr_assert_arr_eq(rec + 8, hash, ALYS_HASH_LEN);
+    alys_fence_record_t back = {0};
+    storage_fence_decode(rec, &back);
+    cr_assert(back.any);
+    cr_assert_eq(back.slot, 0x0102030405060708ULL);
+    cr_assert_arr_eq(back.hash, hash, ALYS_HASH_LEN);
+}

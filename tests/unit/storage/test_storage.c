@@ -1144,3 +1144,300 @@ Test(storage, ldb_reads_the_head, .timeout = 60)
     storage_destroy(&s);
     fx_fini(&f);
 }
+
+/* ------------------------------------------------------------ signing fence */
+
+/* A distinct header hash per (slot, variant). */
+static void fence_hash(uint64_t slot, uint8_t variant, alys_hash_t out)
+{
+    memset(out, variant, ALYS_HASH_LEN);
+    memcpy(out, &slot, sizeof slot);
+}
+
+static void expect_fence(storage_t *s, const uint8_t *authority, bool any, uint64_t slot,
+                         uint8_t variant)
+{
+    char err[256] = "";
+    alys_fence_record_t r;
+    cr_assert_eq(storage_fence_get(s, authority, &r, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_eq(r.any, any);
+    if (!any)
+        return;
+    alys_hash_t want;
+    fence_hash(slot, variant, want);
+    cr_assert_eq(r.slot, slot, "record at slot %llu, want %llu", (unsigned long long) r.slot,
+                 (unsigned long long) slot);
+    cr_assert_arr_eq(r.hash, want, ALYS_HASH_LEN);
+}
+
+static storage_fence_result_t fence_record(storage_t *s, const uint8_t *authority, uint64_t slot,
+                                           uint8_t variant)
+{
+    char err[256] = "";
+    alys_hash_t h;
+    fence_hash(slot, variant, h);
+    storage_fence_result_t r;
+    cr_assert_eq(storage_fence_record(s, authority, slot, h, &r, err, sizeof err), STORAGE_OK,
+                 "%s", err);
+    return r;
+}
+
+Test(storage, fence_every_verdict)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    const uint8_t *a = f.chain->genesis.authorities[0], *b = f.chain->genesis.authorities[1];
+    expect_fence(s, a, false, 0, 0);
+
+    storage_fence_result_t r = fence_record(s, a, 10, 1);
+    cr_assert_eq(r.verdict, ALYS_FENCE_ALLOW_NEW);
+    cr_assert(r.ok && r.written);
+    expect_fence(s, a, true, 10, 1);
+
+    r = fence_record(s, a, 10, 1); /* the same block again */
+    cr_assert_eq(r.verdict, ALYS_FENCE_ALLOW_RESIGN);
+    cr_assert(r.ok);
+    cr_assert_not(r.written, "the same record is not written again");
+
+    r = fence_record(s, a, 10, 2); /* another block for the slot */
+    cr_assert_eq(r.verdict, ALYS_FENCE_REFUSE_DOUBLE);
+    cr_assert_not(r.ok || r.written);
+    cr_assert(r.stored.any && r.stored.slot == 10, "the refusing record is reported");
+    expect_fence(s, a, true, 10, 1);
+
+    r = fence_record(s, a, 9, 1); /* below the record */
+    cr_assert_eq(r.verdict, ALYS_FENCE_REFUSE_STALE);
+    cr_assert_not(r.ok || r.written);
+    expect_fence(s, a, true, 10, 1);
+
+    r = fence_record(s, a, 11, 3);
+    cr_assert_eq(r.verdict, ALYS_FENCE_ALLOW_NEW);
+    cr_assert(r.ok && r.written);
+    expect_fence(s, a, true, 11, 3);
+
+    /* One record per authority: b is independent of a. */
+    expect_fence(s, b, false, 0, 0);
+    r = fence_record(s, b, 5, 7);
+    cr_assert_eq(r.verdict, ALYS_FENCE_ALLOW_NEW);
+    expect_fence(s, a, true, 11, 3);
+    expect_fence(s, b, true, 5, 7);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+Test(storage, fence_survives_reopen)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    const uint8_t *a = f.chain->genesis.authorities[2];
+    cr_assert(fence_record(s, a, 1234, 9).ok);
+    storage_destroy(&s);
+    s = fx_open(&f);
+    expect_fence(s, a, true, 1234, 9);
+    cr_assert_eq(fence_record(s, a, 1234, 8).verdict, ALYS_FENCE_REFUSE_DOUBLE,
+                 "after a restart the record still refuses a second block");
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* Rollback, batches (what import does), checkpoints, the consistency check
+ * and recovery at open never lower or delete the record. */
+Test(storage, fence_untouched_by_rollback_batches_and_checks)
+{
+    fx_t f;
+    fx_init(&f, 16);
+    f.cfg.max_reorg_depth = 16;
+    f.cfg.checkpoint_interval = 3;
+    cr_assert_eq(tchain_extend(f.chain, 10, 4), 0);
+    storage_t *s = fx_open(&f);
+    const uint8_t *a = f.chain->genesis.authorities[0];
+    cr_assert(fence_record(s, a, 500, 4).ok);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 10, &r);
+    cr_assert_not(r.failed);
+    expect_fence(s, a, true, 500, 4);
+    char err[256] = "";
+    cr_assert_eq(storage_rollback(s, 2, err, sizeof err), STORAGE_OK, "%s", err);
+    expect_head(s, f.chain, 2);
+    expect_fence(s, a, true, 500, 4);
+    cr_assert_eq(storage_create_checkpoint(s, NULL, NULL, err, sizeof err), STORAGE_OK, "%s", err);
+    expect_consistent(s);
+    expect_fence(s, a, true, 500, 4);
+    cr_assert_eq(storage_rollback(s, 0, err, sizeof err), STORAGE_OK, "%s", err);
+    expect_fence(s, a, true, 500, 4);
+    storage_destroy(&s);
+    s = fx_open(&f);
+    expect_head(s, f.chain, 0);
+    expect_fence(s, a, true, 500, 4);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
+/* Child: from the stored record on, record slot after slot for authority
+ * and report each acknowledged slot (8 bytes) on fd, until killed. */
+static void fence_forever(fx_t *f, const uint8_t *authority, int fd)
+{
+    char err[512];
+    storage_t *s = storage_open(&f->cfg, err, sizeof err);
+    if (!s)
+        _exit(3);
+    alys_fence_record_t last;
+    if (storage_fence_get(s, authority, &last, err, sizeof err) != STORAGE_OK)
+        _exit(4);
+    for (uint64_t slot = last.any ? last.slot + 1 : 1;; slot++) {
+        alys_hash_t h;
+        fence_hash(slot, 0x33, h);
+        storage_fence_result_t r;
+        if (storage_fence_record(s, authority, slot, h, &r, err, sizeof err) != STORAGE_OK || !r.ok)
+            _exit(5);
+        if (write(fd, &slot, sizeof slot) != (ssize_t) sizeof slot)
+            _exit(6);
+    }
+}
+
+/* The last slot the child reported acknowledged (0: none). */
+static uint64_t last_acknowledged(int fd)
+{
+    uint64_t slot = 0, got;
+    while (read(fd, &got, sizeof got) == (ssize_t) sizeof got)
+        slot = got;
+    return slot;
+}
+
+Test(storage, fence_survives_kill_at_any_instant, .timeout = 120)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    f.cfg.wal_sync = false; /* the fence is fsync'ed whatever wal_sync says */
+    storage_t *s = fx_open(&f); /* initialise the database once */
+    storage_destroy(&s);
+    const uint8_t *a = f.chain->genesis.authorities[1];
+    unsigned seed = (unsigned) time(NULL) ^ (unsigned) getpid();
+    srand(seed);
+    uint64_t floor = 0;
+    int kills = 0, acked_rounds = 0;
+    for (int round = 0; round < 12; round++) {
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            fence_forever(&f, a, fds[1]);
+        }
+        close(fds[1]);
+        usleep((useconds_t) (5000 + rand() % 60000));
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status), "child ended by itself: status %d (seed %u)", status, seed);
+        kills++;
+        uint64_t acked = last_acknowledged(fds[0]);
+        close(fds[0]);
+        if (acked > floor) {
+            floor = acked;
+            acked_rounds++;
+        }
+        s = fx_open(&f);
+        alys_fence_record_t r;
+        char err[256] = "";
+        cr_assert_eq(storage_fence_get(s, a, &r, err, sizeof err), STORAGE_OK, "%s", err);
+        if (floor) {
+            cr_assert(r.any, "acknowledged slot %llu lost (seed %u)", (unsigned long long) floor,
+                      seed);
+            cr_assert_geq(r.slot, floor, "record at %llu below acknowledged %llu (seed %u)",
+                          (unsigned long long) r.slot, (unsigned long long) floor, seed);
+            /* Never lower than any earlier reopen saw, and the stored hash
+             * is the one recorded for that slot. */
+            floor = r.slot;
+            expect_fence(s, a, true, r.slot, 0x33);
+        }
+        storage_destroy(&s);
+    }
+    cr_assert_geq(acked_rounds, 1, "no record was acknowledged before a kill (seed %u)", seed);
+    cr_log_info("fence kill test: %d kills, record at slot %llu, seed %u", kills,
+                (unsigned long long) floor, seed);
+    fx_fini(&f);
+}
+
+/* FenceRecord and GetFence through the mailbox protocol. */
+Test(storage, service_fence)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    storage_reply_t rep;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    uint8_t *a = f.chain->genesis.authorities[0];
+
+    Alys__Storage__GetFence gf = ALYS__STORAGE__GET_FENCE__INIT;
+    gf.authority = (ProtobufCBinaryData){ALYS_PUBKEY_LEN - 1, a};
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_FENCE;
+    m.get_fence = &gf;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "authority of 31 bytes");
+    storage_reply_clear(&rep);
+    gf.authority.len = ALYS_PUBKEY_LEN;
+    serve(s, &m, &rep);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+    cr_assert_eq(rep.env.storage->msg_case, ALYS__STORAGE__STORAGE_MSG__MSG_FENCE);
+    cr_assert_not(rep.env.storage->fence->found);
+    storage_reply_clear(&rep);
+
+    alys_hash_t h1, h2;
+    fence_hash(40, 1, h1);
+    fence_hash(40, 2, h2);
+    Alys__Storage__FenceRecord fr = ALYS__STORAGE__FENCE_RECORD__INIT;
+    fr.authority = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, a};
+    fr.slot = 40;
+    fr.height = 12;
+    fr.block_hash = (ProtobufCBinaryData){ALYS_HASH_LEN + 1, h1};
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORD;
+    m.fence_record = &fr;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "block_hash of 33 bytes");
+    storage_reply_clear(&rep);
+    expect_fence(s, a, false, 0, 0);
+    fr.block_hash.len = ALYS_HASH_LEN;
+    fr.authority.len = 0;
+    serve(s, &m, &rep);
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "authority of 0 bytes");
+    storage_reply_clear(&rep);
+    fr.authority.len = ALYS_PUBKEY_LEN;
+
+    const char *want_reason[3] = {NULL, NULL, "refuse_double"};
+    const uint8_t *want_hash[3] = {h1, h1, h1};
+    bool want_ok[3] = {true, true, false};
+    for (int i = 0; i < 3; i++) {
+        fr.block_hash.data = i == 2 ? h2 : h1;
+        serve(s, &m, &rep);
+        cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+        Alys__Storage__FenceRecorded *fd = rep.env.storage->fence_recorded;
+        cr_assert_eq(rep.env.storage->msg_case, ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORDED);
+        cr_assert_eq(fd->ok, want_ok[i], "request %d", i);
+        cr_assert(fd->found);
+        cr_assert_eq(fd->slot, 40);
+        cr_assert_arr_eq(fd->block_hash.data, want_hash[i], ALYS_HASH_LEN, "the stored record");
+        if (want_reason[i])
+            cr_assert_str_eq(fd->reason, want_reason[i]);
+        storage_reply_clear(&rep);
+    }
+    fr.slot = 39;
+    serve(s, &m, &rep);
+    cr_assert_not(rep.env.storage->fence_recorded->ok);
+    cr_assert_str_eq(rep.env.storage->fence_recorded->reason, "refuse_stale");
+    storage_reply_clear(&rep);
+
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_FENCE;
+    serve(s, &m, &rep);
+    Alys__Storage__Fence *fe = rep.env.storage->fence;
+    cr_assert(fe->found);
+    cr_assert_eq(fe->slot, 40);
+    cr_assert_arr_eq(fe->block_hash.data, h1, ALYS_HASH_LEN);
+    cr_assert_arr_eq(fe->authority.data, a, ALYS_PUBKEY_LEN);
+    storage_reply_clear(&rep);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
