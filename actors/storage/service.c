@@ -134,6 +134,27 @@ static void serve_get_head(storage_reply_t *rep, storage_t *store)
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
 }
 
+/* The head with its header and lattice, what a producer builds on. */
+static void serve_get_head_state(storage_reply_t *rep, storage_t *store)
+{
+    alys_header_t h;
+    alys_lattice_t l;
+    storage_head_state(store, &h, &l);
+    fill_head(rep, store);
+    if (rep->head_value.height > 0) {
+        size_t len = 0;
+        if (alys_header_encode(&h, &rep->head_header, &len) != 0) {
+            reply_error(rep, ALYS_ERR_INTERNAL, "get_head: cannot encode the head header");
+            return;
+        }
+        rep->head.header = bin(rep->head_header, len);
+    }
+    alys_lattice_to_bytes(&l, rep->lattice);
+    rep->head.lattice = bin(rep->lattice, ALYS_LATTICE_BYTES);
+    rep->msg.head = &rep->head;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
+}
+
 static void serve_get_blocks(storage_reply_t *rep, storage_t *store,
                              const Alys__Storage__GetBlocks *req)
 {
@@ -382,7 +403,12 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
     case ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH:
         serve_execute(rep, store, m->execute_batch);
         break;
-    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD: serve_get_head(rep, store); break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD:
+        if (m->get_head && m->get_head->with_state)
+            serve_get_head_state(rep, store);
+        else
+            serve_get_head(rep, store);
+        break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS:
         serve_get_blocks(rep, store, m->get_blocks);
         break;
@@ -453,6 +479,8 @@ void storage_reply_clear(storage_reply_t *rep)
     storage_blobs_clear(&rep->blobs);
     storage_checkpoints_free(rep->cps, rep->ncps);
     storage_peer_bans_free(rep->ban_list, rep->nbans);
+    free(rep->head_header);
+    rep->head_header = NULL;
     rep->cps = NULL;
     rep->ban_list = NULL;
     rep->ncps = rep->nbans = 0;

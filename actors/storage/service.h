@@ -56,6 +56,8 @@ typedef struct {
     Alys__Storage__Fence fence;
     alys_hash_t fence_hash;                  /* the record the reply names */
     uint8_t fence_authority[ALYS_PUBKEY_LEN];
+    uint8_t *head_header; /* owned: the encoded head header (GetHead with_state) */
+    uint8_t lattice[ALYS_LATTICE_BYTES];
     storage_head_t head_value;
     alys_hash_t failed_hash;
     uint8_t pubkey[ALYS_PUBKEY_LEN];

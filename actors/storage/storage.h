@@ -177,6 +177,9 @@ void storage_set_metrics(storage_t *self, alys_metrics_t *m);
 const alys_genesis_t *storage_genesis(const storage_t *self);
 void storage_head(const storage_t *self, storage_head_t *out);
 const char *storage_db_path(const storage_t *self);
+/* The head's header (alys_genesis_parent at height 0) and the lattice of the
+ * committed state, as the store holds them in memory. */
+void storage_head_state(const storage_t *self, alys_header_t *header, alys_lattice_t *lattice);
 
 /* ---- the one writer ---- */
 

@@ -407,6 +407,12 @@ void storage_head(const storage_t *self, storage_head_t *out)
     *out = self->head;
 }
 
+void storage_head_state(const storage_t *self, alys_header_t *header, alys_lattice_t *lattice)
+{
+    *header = self->head_header;
+    *lattice = self->lattice;
+}
+
 const char *storage_db_path(const storage_t *self)
 {
     return self->db_path;

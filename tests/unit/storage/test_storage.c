@@ -1441,3 +1441,52 @@ Test(storage, service_fence)
     storage_destroy(&s);
     fx_fini(&f);
 }
+
+/* GetHead with_state carries what a producer builds on: the head's header
+ * and the lattice whose root is the head's state root. */
+Test(storage, service_head_with_state)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    cr_assert_eq(tchain_extend(f.chain, 3, 2), 0);
+    storage_t *s = fx_open(&f);
+    storage_reply_t rep;
+    Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
+    m.get_head = &gh;
+    for (int round = 0; round < 2; round++) {
+        gh.with_state = false;
+        serve(s, &m, &rep);
+        cr_assert_eq(rep.env.storage->head->lattice.len, 0, "not asked: not sent");
+        cr_assert_eq(rep.env.storage->head->header.len, 0);
+        storage_reply_clear(&rep);
+        gh.with_state = true;
+        serve(s, &m, &rep);
+        Alys__Storage__Head *h = rep.env.storage->head;
+        cr_assert_eq(h->lattice.len, ALYS_LATTICE_BYTES);
+        alys_lattice_t l;
+        alys_lattice_from_bytes(&l, h->lattice.data);
+        alys_hash_t root;
+        alys_lattice_root(&l, root);
+        cr_assert_arr_eq(root, h->state_root.data, ALYS_HASH_LEN);
+        if (round == 0) {
+            cr_assert_eq(h->height, 0);
+            cr_assert_eq(h->header.len, 0, "the genesis is not a block");
+        } else {
+            cr_assert_eq(h->height, 3);
+            alys_header_t hdr;
+            alys_verdict_t v;
+            cr_assert_eq(alys_header_decode(h->header.data, h->header.len, &hdr, &v), 0);
+            alys_hash_t hash;
+            alys_header_hash(&hdr, hash);
+            cr_assert_arr_eq(hash, h->hash.data, ALYS_HASH_LEN);
+        }
+        storage_reply_clear(&rep);
+        storage_batch_result_t r;
+        if (round == 0)
+            run_batch(s, f.chain, 1, 3, &r);
+    }
+    storage_destroy(&s);
+    fx_fini(&f);
+}
