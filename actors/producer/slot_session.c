@@ -172,6 +172,15 @@ ss_action_t ss_abandon(slot_session_t *ss, const char *reason)
     return end_missed(ss, reason);
 }
 
+ss_action_t ss_not_submitted(slot_session_t *ss, uint64_t slot, const char *reason)
+{
+    /* Only the slot just signed: the session went idle at SIGN_SUBMIT and
+     * nothing else ends a slot that is already over. */
+    if (ss->phase != SS_IDLE || slot != ss->slot || !ss->fence.any || ss->fence.slot != slot)
+        return none();
+    return missed(ss, slot, reason);
+}
+
 void ss_on_committed(slot_session_t *ss, uint64_t slot)
 {
     (void) slot;

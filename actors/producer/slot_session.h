@@ -18,8 +18,11 @@
  *    FenceRecorded not ok, or fence_timeout_ms without an answer
  *                      -> MISSED(fence_unavailable): never signed on hope
  *    build failed      -> MISSED(build_failed)
- *    abandon(reason)   -> MISSED(reason) (e.g. not_wired, while the hand-off
- *                         to BlockProcessor does not exist)
+ *    abandon(reason)   -> MISSED(reason) while the slot's work is under way
+ *    not_submitted(reason) after SIGN_SUBMIT -> MISSED(reason): the signed
+ *                         block did not reach the chain (not_wired, while
+ *                         the hand-off to BlockProcessor does not exist;
+ *                         sign_failed)
  *  An answer whose corr id is not the one awaited (late, for an older slot)
  *  changes nothing. A slot start while another slot's work is unfinished
  *  is decided as busy.
@@ -96,6 +99,9 @@ ss_action_t ss_built(slot_session_t *ss, uint64_t slot, const alys_hash_t header
 ss_action_t ss_build_failed(slot_session_t *ss, uint64_t slot);
 ss_action_t ss_on_fence_recorded(slot_session_t *ss, uint64_t corr, bool ok);
 ss_action_t ss_abandon(slot_session_t *ss, const char *reason);
+/* After SS_SIGN_SUBMIT for slot: the block was not handed over (reason).
+ * A miss of that slot; the fence record stays (it may have been signed). */
+ss_action_t ss_not_submitted(slot_session_t *ss, uint64_t slot, const char *reason);
 /* The block handed over was committed (counts as produced). */
 void ss_on_committed(slot_session_t *ss, uint64_t slot);
 /* The durable record read at start (GetFence; durable->any false when

@@ -192,3 +192,21 @@ Test(slot_session, no_production_before_the_durable_record_is_known)
     a = start_and_answer(10, true, 3);
     cr_assert_eq(a.kind, SS_BUILD);
 }
+
+Test(slot_session, a_signed_block_not_handed_over_is_a_miss_of_its_slot)
+{
+    ss_action_t a = start_and_answer(4, true, 3);
+    a = ss_built(&ss, 4, H1, start_of(4) + 20);
+    a = ss_on_fence_recorded(&ss, a.corr_fence, true);
+    cr_assert_eq(a.kind, SS_SIGN_SUBMIT);
+    a = ss_not_submitted(&ss, 4, "not_wired");
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_eq(a.slot, 4);
+    cr_assert_str_eq(a.reason, "not_wired");
+    cr_assert_eq(ss_missed_count(&ss, "not_wired"), 1);
+    cr_assert_eq(ss.produced, 0);
+    cr_assert(ss.fence.any && ss.fence.slot == 4, "the fence record stays");
+    /* Only once, and only for the slot just signed. */
+    cr_assert_eq(ss_not_submitted(&ss, 3, "not_wired").kind, SS_NONE);
+    cr_assert_eq(ss.missed, 1);
+}

@@ -1,0 +1,47 @@
+/*  head_state.h: the head a producer builds on, taken from StorageActor's
+ *  Head reply to GetHead{with_state} (proto/storage.proto), checked before
+ *  anything is built on it. Pure: no I/O.
+ *
+ *  A reply is taken only if it is whole and agrees with itself: 32-byte
+ *  hashes, a lattice of ALYS_LATTICE_BYTES whose root is the state root,
+ *  and the head's header (absent at height 0, where the genesis parent
+ *  stands in and the hash must be the genesis hash) that decodes, has the
+ *  head's height and state root, and hashes to the head hash.
+ *
+ *  The state view has the head's lattice and no account reads: the
+ *  producer holds no mempool yet (issue 9 item 3), so a block has no txs
+ *  and nothing is read; a read would fail the build (BUILD_STATE_ERROR),
+ *  never be guessed.
+ *
+ *  Ownership: a head_state_t holds no pointers to the reply; copy freely.
+ */
+#ifndef ALYS_PRODUCER_HEAD_STATE_H
+#define ALYS_PRODUCER_HEAD_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "builder.h"
+#include "chain/chain.h"
+#include "chain/state.h"
+#include "storage.pb-c.h"
+
+typedef struct {
+    bool valid;
+    uint64_t height;
+    alys_header_t header;   /* alys_genesis_parent at height 0 */
+    alys_hash_t hash;       /* header hash; the genesis hash at height 0 */
+    alys_state_view_t view; /* lattice after the head; reads refused */
+} head_state_t;
+
+/* Take m into hs (hs->valid says whether it was taken). 0, or -1 with err
+ * saying what was wrong (hs->valid false). */
+int head_state_take(head_state_t *hs, const alys_genesis_t *g, const Alys__Storage__Head *m,
+                    char *err, size_t errlen);
+
+/* The builder's input for slot on hs (no txs: max_txs 0). hs must stay
+ * where it is while the input is used (the input points at hs->view). */
+void head_state_input(const head_state_t *hs, const alys_genesis_t *g, uint64_t slot,
+                      uint64_t hash_seed, builder_input_t *in);
+
+#endif
