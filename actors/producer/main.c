@@ -1,22 +1,25 @@
-/*  alys-producer: the ProducerActor's process (issue 9), SKELETAL.
+/*  alys-producer: the ProducerActor's process (issue 9), PARTLY WIRED.
  *
  *  What it does now: loads the genesis (genesis_file of --config) and the
  *  authority key (--key-file FILE, see keyfile.h: exit 78 on a key that is
- *  not one of the genesis authorities or a file others may read), then at
+ *  not one of the genesis authorities or a file others may read), then
  *  asks StorageActor for its durable fence record (GetFence; again at each
  *  own slot until read: no block before it is known, fence_unknown), then at
  *  the start of each of its own Aura slots asks SyncActor CanProduceBlocks
- *  and StorageActor GetHead, and a quarter of a slot later (or at once when
- *  both have answered) takes the pure decision (slot_session.h, aura.h),
- *  logs it and counts misses (alys_producer_missed_slots_total{reason}).
+ *  and StorageActor GetHead{with_state}, and a quarter of a slot later (or
+ *  at once when both have answered) takes the pure decision (slot_session.h,
+ *  aura.h). On "produce" it builds a block with no txs on that head
+ *  (head_state.h, builder.h), sends FenceRecord(slot, header hash) to
+ *  StorageActor and waits (a quarter of a slot at most) for FenceRecorded
+ *  ok, which storage sends only after an fsync'ed write; only then does it
+ *  sign (builder_sign checks the acknowledged record names the block).
+ *  Misses are logged and counted (alys_producer_missed_slots_total{reason}).
  *
- *  What it does NOT do yet, and never claims to: build, fence, sign or hand
- *  over a block. A "produce" decision is logged as such with the words "not
- *  produced: block hand-off is not wired yet" and counted as
- *  alys_producer_missed_slots_total{reason="not_wired"}. The pure parts it
- *  will use are built and unit-tested: slot_session.h (the whole slot:
- *  ask, decide, build, fence, sign), builder.h (assembly, self-check,
- *  fenced signing), common/chain/fence.h and common/chain/mempool.h.
+ *  What it does NOT do yet, and never claims to: hand the signed block to
+ *  BlockProcessor/Storage, announce it, or take txs. After signing it logs
+ *  "signed ...; not produced: block hand-off is not wired yet" and counts
+ *  alys_producer_missed_slots_total{reason="not_wired"}; the block is
+ *  dropped (the fence record keeps its slot: it is never signed twice).
  *
  *  Its mailbox (ipc://<run_dir>/producer.sock) answers GetProducerStatus
  *  (proto/producer.proto) and refuses SubmitTx (no mempool yet).
@@ -28,10 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "actor.h"
 #include "aura.h"
+#include "builder.h"
 #include "chain/chain.h"
+#include "head_state.h"
 #include "keyfile.h"
 #include "log.h"
 #include "slot_session.h"
@@ -57,6 +63,9 @@ typedef struct {
     uint64_t       next_slot;     /* the own slot the slot timer is armed for */
     bool           armed;         /* the slot timer is armed */
     uint64_t       corr_get_fence;  /* the GetFence in flight (0: none) */
+    head_state_t   head;          /* the head of the slot in progress (its GetHead) */
+    alys_block_t   block;         /* built, waiting for the fence; owned, cleared */
+    bool           have_block;
 } prod_t;
 
 static void schedule_next(prod_t *p);
@@ -82,6 +91,7 @@ static void ask_sync(prod_t *p, uint64_t corr)
 static void ask_head(prod_t *p, uint64_t corr)
 {
     Alys__Storage__GetHead q = ALYS__STORAGE__GET_HEAD__INIT;
+    q.with_state = true; /* the header and lattice to build on */
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     sm.get_head = &q;
@@ -127,6 +137,56 @@ static void take_fence(prod_t *p, const Alys__Storage__Fence *fm)
              fm->found ? (unsigned long long) fm->slot : 0ULL);
 }
 
+/* FenceRecord(slot, header hash) for the block built; the reply (or the
+ * fence deadline) decides whether it may be signed. */
+static void record_fence(prod_t *p, uint64_t corr)
+{
+    alys_hash_t h;
+    alys_header_hash(&p->block.header, h);
+    Alys__Storage__FenceRecord q = ALYS__STORAGE__FENCE_RECORD__INIT;
+    q.authority = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, p->genesis.authorities[p->index] };
+    q.slot = p->block.header.slot;
+    q.block_hash = (ProtobufCBinaryData) { ALYS_HASH_LEN, h };
+    q.height = p->block.header.height;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORD;
+    sm.fence_record = &q;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = &sm;
+    if (alys_send(p->storage, &env) != 0)
+        log_warn("slot %llu: cannot send FenceRecord (the deadline will miss the slot)",
+                 (unsigned long long) q.slot);
+}
+
+/* The FenceRecorded reply of the slot in progress. A refusal carries the
+ * stored record: the local copy catches up with it (it only moves up). */
+static ss_action_t take_fence_recorded(prod_t *p, uint64_t corr, const Alys__Storage__FenceRecorded *fr)
+{
+    if (p->ss.phase != SS_FENCING || corr != p->ss.corr_fence)
+        return (ss_action_t) { .kind = SS_NONE };
+    if (!fr->ok) {
+        log_warn("slot %llu: fence record refused by StorageActor (%s; stored record %s%llu)",
+                 (unsigned long long) p->ss.slot, fr->reason ? fr->reason : "?",
+                 fr->found ? "slot " : "none ", (unsigned long long) fr->slot);
+        if (fr->found && fr->block_hash.len == ALYS_HASH_LEN) {
+            alys_fence_record_t r = { .any = true, .slot = fr->slot };
+            memcpy(r.hash, fr->block_hash.data, ALYS_HASH_LEN);
+            ss_set_fence(&p->ss, &r);
+        }
+    }
+    return ss_on_fence_recorded(&p->ss, corr, fr->ok);
+}
+
+static void drop_block(prod_t *p)
+{
+    if (p->have_block)
+        alys_block_clear(&p->block);
+    p->have_block = false;
+}
+
 /* ---------------------------------------------------------------- actions */
 
 static int on_tick(alys_actor_t *actor, void *arg)
@@ -148,6 +208,51 @@ static void missed(prod_t *p, const ss_action_t *a)
     log_info("slot %llu: missed (%s)", (unsigned long long) a->slot, a->reason);
 }
 
+/* Build on the head of this slot's GetHead; the fence comes next. */
+static ss_action_t build(prod_t *p, uint64_t slot)
+{
+    if (!p->head.valid) {
+        log_warn("slot %llu: no usable head from StorageActor: nothing built",
+                 (unsigned long long) slot);
+        return ss_build_failed(&p->ss, slot);
+    }
+    builder_input_t in;
+    head_state_input(&p->head, &p->genesis, slot, (uint64_t) alys_now_ms() ^ (uint64_t) getpid(),
+                     &in);
+    char err[256] = "";
+    drop_block(p);
+    builder_result_t r = builder_assemble(&in, NULL, &p->block, NULL, err, sizeof err);
+    if (r != BUILD_OK) {
+        log_error("slot %llu: build failed (%s): %s", (unsigned long long) slot,
+                  builder_result_name(r), err);
+        return ss_build_failed(&p->ss, slot);
+    }
+    p->have_block = true;
+    alys_hash_t h;
+    alys_header_hash(&p->block.header, h);
+    return ss_built(&p->ss, slot, h, (uint64_t) alys_now_ms());
+}
+
+/* The durable record names the block: sign it. The hand-off is not wired,
+ * so the slot is then a miss (not_wired), said as such. */
+static ss_action_t sign_block(prod_t *p, uint64_t slot)
+{
+    if (!p->have_block || p->block.header.slot != slot)
+        return ss_not_submitted(&p->ss, slot, "sign_failed");
+    if (builder_sign(&p->genesis, &p->ss.fence, &p->block, p->seckey) != 0) {
+        log_error("slot %llu: the block does not sign under the fence record", (unsigned long long) slot);
+        drop_block(p);
+        return ss_not_submitted(&p->ss, slot, "sign_failed");
+    }
+    char hex[2 * ALYS_HASH_LEN + 1];
+    alys_hex(p->ss.fence.hash, ALYS_HASH_LEN, hex);
+    log_info("slot %llu: block height %llu hash %s signed under the durable fence record; "
+             "not produced: block hand-off is not wired yet (issue 9)",
+             (unsigned long long) slot, (unsigned long long) p->block.header.height, hex);
+    drop_block(p);
+    return ss_not_submitted(&p->ss, slot, "not_wired");
+}
+
 static void act(prod_t *p, ss_action_t a)
 {
     switch (a.kind) {
@@ -161,19 +266,23 @@ static void act(prod_t *p, ss_action_t a)
             act(p, ss_abandon(&p->ss, "timer_failed"));
         break;
     case SS_BUILD:
-        /* Building, the fence and the hand-off are pure and tested
-         * (builder.h, slot_session.h) but not wired to StorageActor and
-         * BlockProcessor yet: say so, never claim a block. */
-        log_info("slot %llu: decision produce; not produced: block hand-off is not wired yet "
-                 "(issue 9)", (unsigned long long) a.slot);
-        act(p, ss_abandon(&p->ss, "not_wired"));
+        act(p, build(p, a.slot));
         return;
     case SS_RECORD_FENCE:
-    case SS_SIGN_SUBMIT:
-        /* Unreachable until SS_BUILD is wired (ss_built is never called). */
-        log_error("slot %llu: unexpected action %d", (unsigned long long) a.slot, (int) a.kind);
+        record_fence(p, a.corr_fence);
+        /* The fence deadline: the session misses the slot (fence_unavailable)
+         * at fence_timeout_ms without an ok, and a late ok changes nothing. */
+        if (alys_actor_add_timer(p->actor, (size_t) p->ss.fence_timeout_ms + 1, 1, on_tick, p) < 0)
+            act(p, ss_abandon(&p->ss, "timer_failed"));
         break;
+    case SS_SIGN_SUBMIT:
+        act(p, sign_block(p, a.slot));
+        return;
     case SS_MISSED:
+        /* A busy miss names a new slot while this one is still fencing:
+         * its block stays. */
+        if (p->ss.phase == SS_IDLE)
+            drop_block(p);
         missed(p, &a);
         break;
     }
@@ -215,6 +324,17 @@ static void schedule_next(prod_t *p)
 
 /* ---------------------------------------------------------------- replies */
 
+/* The head of the slot in progress (its GetHead), kept to build on. */
+static ss_action_t take_head(prod_t *p, uint64_t corr, const Alys__Storage__Head *m, uint64_t now)
+{
+    if (p->ss.phase == SS_ASKING && corr == p->ss.corr_head) {
+        char err[256] = "";
+        if (head_state_take(&p->head, &p->genesis, m, err, sizeof err) != 0)
+            log_warn("slot %llu: %s", (unsigned long long) p->ss.slot, err);
+    }
+    return ss_on_head(&p->ss, corr, m->slot, now);
+}
+
 static void take_reply(prod_t *p, zsock_t *sock)
 {
     alys_env_t *env = NULL;
@@ -227,7 +347,10 @@ static void take_reply(prod_t *p, zsock_t *sock)
         a = ss_on_can_produce(&p->ss, env->corr_id, env->sync->can_produce_reply->can_produce, now);
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD)
-        a = ss_on_head(&p->ss, env->corr_id, env->storage->head->slot, now);
+        a = take_head(p, env->corr_id, env->storage->head, now);
+    else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+             env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORDED)
+        a = take_fence_recorded(p, env->corr_id, env->storage->fence_recorded);
     else if (env->reply && p->corr_get_fence && env->corr_id == p->corr_get_fence &&
              env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_FENCE)
@@ -378,7 +501,9 @@ int main(int argc, char **argv)
                "  --key-file FILE  the authority's secret key: 64 hex digits on one line\n"
                "                   (a line of alys-chaingen's keys file), mode 0600; a key\n"
                "                   that is not a genesis authority is refused (exit 78)\n"
-               "Decides each own Aura slot and logs it; it does not produce blocks yet.\n");
+               "Decides each own Aura slot; when allowed builds an empty block, records it\n"
+               "in StorageActor's signing fence and signs it; it does not hand blocks over\n"
+               "yet (the slot is counted missed: not_wired).\n");
         return 0;
     }
     const char *key_file = NULL;
@@ -412,6 +537,7 @@ int main(int argc, char **argv)
                  p.ss.last_missed_reason ? p.ss.last_missed_reason : "none");
     }
     explicit_bzero(p.seckey, sizeof p.seckey);
+    drop_block(&p);
     alys_actor_destroy(&p.actor);
     zsock_destroy(&p.sync);
     zsock_destroy(&p.storage);
