@@ -133,8 +133,10 @@ static void take_fence(prod_t *p, const Alys__Storage__Fence *fm)
         memcpy(r.hash, fm->block_hash.data, ALYS_HASH_LEN);
     ss_set_fence(&p->ss, &r);
     p->corr_get_fence = 0;
-    log_info("fence record: %s%llu", fm->found ? "signed up to slot " : "nothing signed",
-             fm->found ? (unsigned long long) fm->slot : 0ULL);
+    if (fm->found)
+        log_info("fence record: signed up to slot %llu", (unsigned long long) fm->slot);
+    else
+        log_info("fence record: nothing signed yet");
 }
 
 /* FenceRecord(slot, header hash) for the block built; the reply (or the
