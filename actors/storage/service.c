@@ -229,8 +229,7 @@ static bool fence_field_ok(storage_reply_t *rep, const char *msg, const char *fi
 {
     if (b->len == want)
         return true;
-    reply_error(rep, ALYS_ERR_BAD_REQUEST, "%s: %s of %zu bytes, want %zu", msg, field, b->len,
-                want);
+    reply_error(rep, ALYS_ERR_BAD_REQUEST, "%s: %s of %zu bytes, want %zu", msg, field, b->len, want);
     return false;
 }
 
@@ -245,8 +244,8 @@ static void serve_fence_record(storage_reply_t *rep, storage_t *store,
     char err[256] = "", who[17];
     alys_hex(rep->fence_authority, 8, who);
     storage_fence_result_t r;
-    int rc = storage_fence_record(store, rep->fence_authority, req->slot, rep->fence_hash, &r, err,
-                                  sizeof err);
+    int rc = storage_fence_record(store, rep->fence_authority, req->slot, rep->fence_hash, &r,
+                                  err, sizeof err);
     Alys__Storage__FenceRecorded *f = &rep->fence_recorded;
     *f = (Alys__Storage__FenceRecorded) ALYS__STORAGE__FENCE_RECORDED__INIT;
     f->ok = rc == STORAGE_OK && r.ok;
@@ -267,7 +266,8 @@ static void serve_fence_record(storage_reply_t *rep, storage_t *store,
                  (unsigned long long) r.stored.slot);
     } else {
         log_info("fence %s slot %llu height %llu: %s", who, (unsigned long long) req->slot,
-                 (unsigned long long) req->height, r.written ? "recorded (fsync'ed)" : "already recorded");
+                 (unsigned long long) req->height,
+                 r.written ? "recorded (fsync'ed)" : "already recorded");
     }
     if (!f->ok)
         f->reason = rep->reason;

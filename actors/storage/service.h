@@ -54,7 +54,7 @@ typedef struct {
     Alys__Storage__BlockRef ref;
     Alys__Storage__FenceRecorded fence_recorded;
     Alys__Storage__Fence fence;
-    alys_hash_t fence_hash;                  /* the record the reply names */
+    alys_hash_t fence_hash; /* the record the reply names */
     uint8_t fence_authority[ALYS_PUBKEY_LEN];
     uint8_t *head_header; /* owned: the encoded head header (GetHead with_state) */
     uint8_t lattice[ALYS_LATTICE_BYTES];

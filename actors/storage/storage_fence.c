@@ -40,8 +40,7 @@ static int write_fence(storage_t *self, const uint8_t key[FENCE_KEY_LEN],
 }
 
 int storage_fence_record(storage_t *self, const uint8_t authority[ALYS_PUBKEY_LEN], uint64_t slot,
-                         const alys_hash_t hash, storage_fence_result_t *out, char *err,
-                         size_t errlen)
+                         const alys_hash_t hash, storage_fence_result_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->verdict = ALYS_FENCE_REFUSE_STALE; /* until the record is read */

@@ -54,11 +54,11 @@ enum {
 extern const char *const storage_cf_names[CF_COUNT];
 
 /* Keys of the meta column family. */
-#define META_FORMAT       "format"
-#define META_GENESIS_HASH "genesis_hash"
-#define META_GENESIS      "genesis"
-#define META_HEAD         "head"
-#define META_LATTICE      "lattice"
+#define META_FORMAT           "format"
+#define META_GENESIS_HASH     "genesis_hash"
+#define META_GENESIS          "genesis"
+#define META_HEAD             "head"
+#define META_LATTICE          "lattice"
 /* Fence records: META_FENCE_PREFIX || authority pubkey[32] (storage.h). */
 #define META_FENCE_PREFIX     "fence/"
 #define META_FENCE_PREFIX_LEN 6

@@ -19,7 +19,10 @@ static void setup(void)
     alys_lattice_to_bytes(&f.view.lattice, lattice);
 }
 
-static void teardown(void) { mpf_fini(&f); }
+static void teardown(void)
+{
+    mpf_fini(&f);
+}
 TestSuite(head_state, .init = setup, .fini = teardown);
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)

@@ -1311,7 +1311,7 @@ Test(storage, fence_survives_kill_at_any_instant, .timeout = 120)
 {
     fx_t f;
     fx_init(&f, 4);
-    f.cfg.wal_sync = false; /* the fence is fsync'ed whatever wal_sync says */
+    f.cfg.wal_sync = false;     /* the fence is fsync'ed whatever wal_sync says */
     storage_t *s = fx_open(&f); /* initialise the database once */
     storage_destroy(&s);
     const uint8_t *a = f.chain->genesis.authorities[1];
