@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "pm.h"
+#include "pm_flow.h"
 #include "pm_judge.h"
 #include "sockmon.h"
 #include "util.h"
@@ -93,21 +94,9 @@ static void report_drops(pm_t *pm, const reorder_ref_t *drops, size_t n)
         log_info("range [%llu,+%u) of request %llu from %s dropped: %s",
                  (unsigned long long) d->start, d->count, (unsigned long long) d->request_id,
                  d->peer_id, reorder_drop_name(d->why));
-        if (d->why == REORDER_DROP_SUPERSEDED)
-            continue; /* its blocks are still here, under a newer request */
-        Alys__Peer__BatchOutcome bo = ALYS__PEER__BATCH_OUTCOME__INIT;
-        bo.request_id = d->request_id;
-        bo.peer_id = (char *) d->peer_id;
-        bo.start = d->start;
-        if (d->why == REORDER_DROP_COMMITTED) {
-            bo.committed = d->count;
-            bo.detail = "already committed";
-        } else {
-            bo.failed = true;
-            bo.failed_height = d->start;
-            bo.reason = "dropped";
-            bo.detail = (char *) reorder_drop_name(d->why);
-        }
+        Alys__Peer__BatchOutcome bo;
+        if (!pm_flow_drop_outcome(d, &bo))
+            continue; /* superseded: its blocks are still here */
         send_outcome(pm, &bo);
     }
 }
@@ -195,10 +184,8 @@ void pm_deliver_tick(pm_t *pm)
     pm_deliver_pump(pm);
 }
 
-static void head_moved(pm_t *pm, uint64_t head, int64_t asked_at, uint64_t seen_seq)
+static void head_moved(pm_t *pm, uint64_t head, uint64_t seen_seq)
 {
-    if (asked_at < pm->bp_reply_at)
-        return;
     reorder_ref_t drops[DROPS_MAX];
     size_t nd = 0;
     reorder_set_head(pm->reorder, head, seen_seq, drops, DROPS_MAX, &nd);
@@ -216,7 +203,8 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
     if (!m)
         return;
     const Alys__Storage__Head *h = m->head;
-    if (h->genesis_hash.len != ALYS_HASH_LEN) {
+    pm_head_t judged = pm_flow_head(h, (int64_t) tag, pm->bp_reply_at);
+    if (judged == PM_HEAD_NO_GENESIS) {
         if (!pm->genesis_warned)
             log_warn("storage has no genesis yet: not talking to peers until it has");
         pm->genesis_warned = true;
@@ -228,14 +216,13 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
     pm->checkpoint = h->last_checkpoint;
     pm->head_at = pm_mono();
     pm->have_head = true;
-    /* A BatchProcessed that arrived after we asked knows a fresher head. */
-    if ((int64_t) tag < pm->bp_reply_at)
-        return;
+    if (judged == PM_HEAD_STALE)
+        return; /* a BatchProcessed that arrived after we asked knows a fresher head */
     memset(pm->head_hash, 0, ALYS_HASH_LEN);
     if (h->hash.len == ALYS_HASH_LEN)
         memcpy(pm->head_hash, h->hash.data, ALYS_HASH_LEN);
     pm->head_height = h->height;
-    head_moved(pm, h->height, (int64_t) tag, pm->head_ask_seq);
+    head_moved(pm, h->height, pm->head_ask_seq);
 }
 
 void pm_deliver_refresh_head(pm_t *pm)
@@ -306,7 +293,7 @@ static void on_refused(pm_t *pm, const alys_env_t *env)
 {
     uint32_t code = env->error->code;
     const char *text = env->error->message ? env->error->message : "";
-    if (code != ALYS_ERR_BAD_REQUEST) {
+    if (pm_flow_bp_busy(code)) {
         /* busy, unavailable, restarting storage: keep it, try again later */
         if (reorder_on_busy(pm->reorder, env->corr_id, (uint64_t) pm_mono()))
             log_debug("block processor busy (%u: %s): backing off", code, text);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pm_flow.h"
 #include "pm_judge.h"
 #include "sockmon.h"
 #include "util.h"
@@ -271,23 +272,16 @@ void pn_tick(pm_t *pm)
 
 /* ---- handshake ------------------------------------------------------------- */
 
-/* Another genesis: ban the endpoint under "@host:port" (see peer_net.h). */
+/* Another genesis: ban the endpoint under "@host:port" (pm_flow.h). */
 static void wrong_genesis(pm_t *pm, int slot, const char *node_id)
 {
     pm_conn_t *c = conn_at(pm, slot);
     char id[ALYS_WIRE_ID_MAX], why[PEER_REASON_MAX];
-    alys_wire_endpoint_id(c->endpoint, id, sizeof id);
-    snprintf(why, sizeof why, "wrong genesis (node %s)", node_id && *node_id ? node_id : "?");
-    uint64_t now = pm_now();
-    int rc = peer_table_add(pm->table, id, c->endpoint, now);
-    if (rc == PEER_OK || rc == PEER_ERR_EXISTS) {
-        peer_action_t action = PEER_ACTION_NONE;
-        peer_table_blame_now(pm->table, id, PEER_OUTCOME_VIOLATION, why, now, &action);
-        if (action == PEER_ACTION_BAN) {
-            pm_bans_changed(&pm->bans);
-            alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL,
-                            "Peers banned", 1);
-        }
+    if (pm_flow_wrong_genesis(pm->table, c->endpoint, node_id, pm_now(), id, sizeof id, why,
+                              sizeof why)) {
+        pm_bans_changed(&pm->bans);
+        alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL,
+                        "Peers banned", 1);
     }
     if (!c->peer_id[0])
         snprintf(c->peer_id, sizeof c->peer_id, "%s", id);
@@ -323,7 +317,7 @@ static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Stat
     if (newly)
         log_info("peer %s connected at %s, height %llu", id, c->endpoint,
                  (unsigned long long) st->head_height);
-    if (newly || !had || before.info.reported_height != st->head_height)
+    if (pm_flow_discover(newly, had, had ? before.info.reported_height : 0, st->head_height))
         pm_peer_discovered(pm, id, st->head_height, hh);
     if (newly)
         pm->peerset_dirty = true;
