@@ -632,26 +632,9 @@ size_t pn_endpoints(pm_t *pm, const char **out, size_t cap)
     return n;
 }
 
-size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap)
+size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 {
-    size_t n = 0;
-    for (int i = 0; i < PM_CONN_MAX && n < cap; i++) {
-        const pm_conn_t *c = conn_at(pm, i);
-        bool refused = c->state == PM_CONN_REFUSED;
-        bool dialling = (c->state == PM_CONN_IDLE || c->state == PM_CONN_DIALING) && !c->peer_id[0];
-        /* Those with a table entry (or a ban) are listed from the table. */
-        if ((!refused && !dialling) || (c->peer_id[0] && peer_table_contains(pm->table, c->peer_id)))
-            continue;
-        snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->endpoint);
-        snprintf(out[n].reason, sizeof out[n].reason, "%s",
-                 refused       ? c->reason
-                 : c->failures ? "no answer yet"
-                               : "");
-        alys_wire_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
-        out[n].state = refused ? "refused" : "connecting";
-        n++;
-    }
-    return n;
+    return pm_list_conns(pm->net->book, pm->table, out, cap);
 }
 
 size_t pn_connected_count(pm_t *pm)

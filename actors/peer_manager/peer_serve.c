@@ -375,23 +375,8 @@ static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg)
     return 0;
 }
 
-size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap)
+size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 {
     ps_t *self = pm->serve;
-    size_t n = 0;
-    int64_t now = pm_mono();
-    for (size_t i = 0; self && self->clients && i < PS_MAX_CLIENTS && n < cap; i++) {
-        const pm_client_t *c = pm_clients_at(self->clients, i);
-        if (!pm_client_refused(c, now))
-            continue;
-        if (c->listen[0])
-            snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->listen);
-        else
-            snprintf(out[n].endpoint, sizeof out[n].endpoint, "inbound:%s", c->node_id);
-        snprintf(out[n].reason, sizeof out[n].reason, "inbound: %.80s", c->reason);
-        snprintf(out[n].peer_id, sizeof out[n].peer_id, "%s", c->node_id[0] ? c->node_id : "?");
-        out[n].state = "refused";
-        n++;
-    }
-    return n;
+    return self ? pm_list_clients(self->clients, pm_mono(), out, cap) : 0;
 }

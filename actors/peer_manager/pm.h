@@ -42,6 +42,7 @@
 #include "chain/chain.h"
 #include "peer_reorder.h"
 #include "pm_bans.h"
+#include "pm_list.h"
 #include "peer_table.h"
 #include "util.h"
 #include "wire/wire.h"
@@ -205,16 +206,9 @@ void pn_learn_endpoint(pm_t *pm, const char *endpoint);
 void pn_flush_closes(pm_t *pm);
 /* Endpoints of connected peers (for GetPeers answers): up to cap. */
 size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
-/* Endpoints known but not (or no longer) in the peer table, for listings:
- * refused at the handshake ("refused"), or dialled and never answered yet
- * ("connecting": an unreachable bootstrap peer shows here). */
-typedef struct {
-    char peer_id[PEER_ID_MAX]; /* "@host:port", or the inbound node id */
-    char endpoint[PEER_ENDPOINT_MAX];
-    const char *state; /* "refused" or "connecting" (static) */
-    char reason[PEER_REASON_MAX];
-} pn_refused_t;
-size_t pn_refused(pm_t *pm, pn_refused_t *out, size_t cap);
+/* Endpoints known but not (or no longer) in the peer table, for listings
+ * (pm_list_conns): refused at the handshake, or dialled and never answered. */
+size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);
 
 /* ---- peer_serve.c ---------------------------------------------------------- */
@@ -223,7 +217,7 @@ ps_t *ps_new(pm_t *pm); /* binds [network] listen if set; NULL on error */
 void ps_destroy(ps_t **self_p);
 void ps_tick(pm_t *pm);
 /* Inbound peers refused at the handshake, for listings. */
-size_t ps_refused(pm_t *pm, pn_refused_t *out, size_t cap);
+size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 
 /* ---- pm_peerset.c ---------------------------------------------------------- */
 
