@@ -1,11 +1,14 @@
-/*  alys-peer-manager: the PeerManagerActor process.
+/*  alys-peer-manager: the PeerManagerActor process, the shell around
+ *  pm_core.h: sockets, the loop, the clocks.
  *
  *  Sockets: the mailbox ROUTER (ep_peer_manager: SyncActor's FetchHeaders,
  *  FetchBlocks, RangeVerdict, Penalise, GetPeers from anyone), DEALERs to
- *  StorageActor, BlockProcessorActor and SyncActor, one DEALER per remote
- *  peer (peer_net.c) and the ROUTER at [network] listen (peer_serve.c).
- *  This file wires them to the modules and runs the timers; the decisions
- *  live in the pure cores and the shell's layers are listed in pm.h.
+ *  StorageActor, BlockProcessorActor (with a monitor: a restart means
+ *  resending) and SyncActor, one DEALER per remote peer slot with its
+ *  monitor (peer_net.h says why sockets are kept per slot), and the ROUTER
+ *  at [network] listen. This file reads the clocks, passes every frame,
+ *  reply and socket event to the core, and is the core's port; every
+ *  decision is the core's.
  *
  *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config.
  */
@@ -15,21 +18,176 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "actor.h"
 #include "log.h"
-#include "pm.h"
+#include "pm_conn.h"
+#include "pm_core.h"
+#include "sockmon.h"
 #include "util.h"
 
 #define FAST_TICK_MS 100  /* request deadlines, probes, hand-off retries */
 #define HEAD_TICK_MS 500  /* our Status: storage's head */
 #define SLOW_TICK_MS 1000 /* score decay, bans, metrics */
 
-/* ---- mailbox ------------------------------------------------------------------ */
+typedef struct {
+    alys_actor_t *actor;
+    const alys_config_t *cfg;
+    pm_t *core;
+    zsock_t *storage;            /* DEALER -> StorageActor */
+    zsock_t *sync;               /* DEALER -> SyncActor */
+    zsock_t *bp;                 /* DEALER -> BlockProcessorActor */
+    zsock_t *bp_mon;             /* connection events of bp (may be NULL) */
+    zsock_t *router;             /* [network] listen (NULL = not serving) */
+    zsock_t *socks[PM_CONN_MAX]; /* peer slots: made once, kept */
+    zsock_t *mons[PM_CONN_MAX];  /* their monitors; NULL = unmonitored */
+    char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
+} shell_t;
 
-static void reply_peers(pm_t *pm, zframe_t *from, const alys_env_t *req)
+/* The clocks, read once per input. */
+static pm_t *core_now(shell_t *sh)
 {
-    Alys__Peer__PeerSet *set = pm_peerset_new(pm, true);
+    pm_core_clock(sh->core, (uint64_t) alys_now_ms(), alys_mono_ms());
+    return sh->core;
+}
+
+/* ---- the port ------------------------------------------------------------------ */
+
+static int port_send(void *ctx, pm_dest_t to, alys_env_t *env)
+{
+    shell_t *sh = ctx;
+    zsock_t *sock = to == PM_TO_SYNC ? sh->sync : to == PM_TO_STORAGE ? sh->storage : sh->bp;
+    return sock ? alys_send(sock, env) : -1;
+}
+
+static int on_peer(alys_actor_t *actor, zsock_t *sock, void *arg);
+static int on_peer_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
+
+static zsock_t *make_peer_socket(shell_t *sh, int slot)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    alys_sock_limits(sock);
+    zsock_set_identity(sock, sh->identity);
+    /* Nothing queues for a peer that is not there: a send fails at once
+     * (pm_conn_send_failed), instead of a burst of stale requests reaching
+     * the peer when it comes back. */
+    zsock_set_immediate(sock, 1);
+    zsock_set_reconnect_ivl(sock, 100);
+    zsock_set_reconnect_ivl_max(sock, 5000);
+    if (alys_actor_add_reader(sh->actor, sock, on_peer, sh) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    zsock_t *mon = sockmon_new(sock, "pm-peer", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    /* libzmq keeps one monitor per socket: never also alys_actor_monitor. */
+    if (mon && alys_actor_add_reader(sh->actor, mon, on_peer_monitor, sh) != 0)
+        zsock_destroy(&mon);
+    if (!mon)
+        log_warn("peer socket %d unmonitored: a dropped link shows only as silence", slot);
+    sh->mons[slot] = mon;
+    return sock;
+}
+
+static int port_peer_dial(void *ctx, int slot, const char *endpoint)
+{
+    shell_t *sh = ctx;
+    if (!sh->socks[slot] && !(sh->socks[slot] = make_peer_socket(sh, slot)))
+        return PM_DIAL_NO_SOCKET;
+    return zsock_connect(sh->socks[slot], "%s", endpoint) == 0 ? PM_DIAL_OK : PM_DIAL_REFUSED;
+}
+
+static void port_peer_hangup(void *ctx, int slot, const char *endpoint)
+{
+    shell_t *sh = ctx;
+    if (sh->socks[slot])
+        zsock_disconnect(sh->socks[slot], "%s", endpoint);
+}
+
+static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
+{
+    shell_t *sh = ctx;
+    zframe_t *f = alys_wire_encode(m);
+    if (!f || !sh->socks[slot]) {
+        zframe_destroy(&f);
+        return -1;
+    }
+    int rc = zframe_send(&f, sh->socks[slot], ZFRAME_DONTWAIT);
+    zframe_destroy(&f);
+    return rc;
+}
+
+static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+{
+    shell_t *sh = ctx;
+    zframe_t *f = alys_wire_encode(m);
+    zframe_t *who = zframe_new(id, id_len);
+    int rc = -1;
+    if (sh->router && f && who && zframe_send(&who, sh->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0 &&
+        zframe_send(&f, sh->router, ZFRAME_DONTWAIT) == 0)
+        rc = 0;
+    zframe_destroy(&who);
+    zframe_destroy(&f);
+    return rc;
+}
+
+/* ---- peers --------------------------------------------------------------------- */
+
+static int slot_of(zsock_t *const *socks, zsock_t *sock)
+{
+    for (int i = 0; i < PM_CONN_MAX; i++)
+        if (socks[i] == sock)
+            return i;
+    return -1;
+}
+
+static int on_peer(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    shell_t *sh = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *f = zmsg_first(msg);
+    pm_core_on_peer_frame(core_now(sh), slot_of(sh->socks, sock), zframe_data(f), zframe_size(f),
+                          zmsg_size(msg));
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+static int on_peer_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    shell_t *sh = arg;
+    int ev = sockmon_read(sock, NULL, 0);
+    if (ev == ZMQ_EVENT_DISCONNECTED || ev == ZMQ_EVENT_CONNECTED)
+        pm_core_on_peer_link(core_now(sh), slot_of(sh->mons, sock), ev == ZMQ_EVENT_CONNECTED);
+    return 0;
+}
+
+static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    shell_t *sh = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *id = zmsg_first(msg);
+    zframe_t *data = zmsg_next(msg);
+    if (zmsg_size(msg) == 2)
+        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), zframe_data(data),
+                                zframe_size(data));
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+/* ---- the other actors ------------------------------------------------------------ */
+
+static void reply_peers(shell_t *sh, zframe_t *from, const alys_env_t *req)
+{
+    Alys__Peer__PeerSet *set = pm_peerset_new(sh->core, true);
     if (!set) {
-        alys_reply_error(alys_actor_mailbox(pm->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
+        alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
         return;
     }
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
@@ -38,14 +196,15 @@ static void reply_peers(pm_t *pm, zframe_t *from, const alys_env_t *req)
     alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
     rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
     rep.peer = &msg;
-    if (alys_reply(alys_actor_mailbox(pm->actor), from, req, &rep) != 0)
+    if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
         log_debug("cannot answer GetPeers (requester gone)");
     pm_peerset_free(&set);
 }
 
 static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
-    pm_t *pm = arg;
+    shell_t *sh = arg;
+    core_now(sh);
     if (env->body_case != ALYS__BUS__ENVELOPE__BODY_PEER) {
         if (env->corr_id && !env->reply)
             alys_reply_error(alys_actor_mailbox(actor), from, env, ALYS_ERR_BAD_REQUEST,
@@ -54,27 +213,46 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     }
     Alys__Peer__PeerMsg *m = env->peer;
     switch (m->msg_case) {
-    case ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS: pn_fetch_headers(pm, m->fetch_headers); break;
-    case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS: pn_fetch_blocks(pm, m->fetch_blocks); break;
-    case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT: pm_range_verdict(pm, m->range_verdict); break;
-    case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_penalise(pm, m->penalise); break;
-    case ALYS__PEER__PEER_MSG__MSG_GET_PEERS: reply_peers(pm, from, env); break;
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS:
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS:
+    case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT:
+    case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_core_on_peer_msg(sh->core, m); break;
+    case ALYS__PEER__PEER_MSG__MSG_GET_PEERS: reply_peers(sh, from, env); break;
     default:
         if (env->corr_id && !env->reply)
             alys_reply_error(alys_actor_mailbox(actor), from, env, ALYS_ERR_BAD_REQUEST,
                              "peer_manager does not serve this peer message");
         break;
     }
-    pn_flush_closes(pm); /* what verdicts and penalties earned */
     return 0;
 }
 
-/* BatchProcessed: blame may close connections. */
-static int on_bp(alys_actor_t *actor, zsock_t *sock, void *arg)
+/* StorageActor's and BlockProcessor's replies. */
+static int on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
-    int rc = pm_bp_on_reply(actor, sock, arg);
-    pn_flush_closes(arg);
-    return rc;
+    (void) actor;
+    shell_t *sh = arg;
+    alys_env_t *env = NULL;
+    int rc = alys_recv(sock, &env);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (sock == sh->storage)
+        pm_core_on_storage(core_now(sh), env);
+    else
+        pm_core_on_processor(core_now(sh), env);
+    alys_env_free(&env);
+    return 0;
+}
+
+/* The processor restarted: what it held is gone (the core resends). */
+static int on_bp_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    shell_t *sh = arg;
+    int ev = sockmon_read(sock, NULL, 0);
+    if (ev == ZMQ_EVENT_DISCONNECTED || ev == ZMQ_EVENT_CONNECTED)
+        pm_core_on_processor_link(core_now(sh), ev == ZMQ_EVENT_CONNECTED);
+    return 0;
 }
 
 /* SyncActor sends us nothing on this socket; keep the pipe drained. */
@@ -92,138 +270,134 @@ static int on_sync(alys_actor_t *actor, zsock_t *sock, void *arg)
 static int on_fast(alys_actor_t *actor, void *arg)
 {
     (void) actor;
-    pm_t *pm = arg;
-    pm_storage_tick(pm);
-    pn_tick(pm);
-    ps_tick(pm);
-    pm_deliver_tick(pm);
-    pm_push_peerset(pm, false);
+    pm_core_tick_fast(core_now(arg));
     return 0;
 }
 
 static int on_head(alys_actor_t *actor, void *arg)
 {
     (void) actor;
-    pm_deliver_refresh_head(arg);
+    pm_core_tick_head(core_now(arg));
     return 0;
 }
 
 static int on_slow(alys_actor_t *actor, void *arg)
 {
     (void) actor;
-    pm_t *pm = arg;
-    if (peer_table_tick(pm->table, pm_now()) > 0)
-        pm->peerset_dirty = true; /* a ban ran out */
-    pm_bans_tick(pm);
+    pm_core_tick_slow(core_now(arg));
     return 0;
 }
 
 /* ---- set-up ------------------------------------------------------------------- */
 
 /* "<node_name>/<8 hex>": unique per process, see peer_net.h. */
-static void make_identity(pm_t *pm)
+static void make_identity(shell_t *sh)
 {
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != (ssize_t) sizeof r)
         r = (uint32_t) getpid() ^ (uint32_t) alys_mono_us();
-    snprintf(pm->identity, sizeof pm->identity, "%s/%08x", pm->cfg->node_name, r);
+    snprintf(sh->identity, sizeof sh->identity, "%s/%08x", sh->cfg->node_name, r);
 }
 
-static zsock_t *connect_to(pm_t *pm, const char *endpoint, alys_reader_fn *fn)
+static zsock_t *connect_to(shell_t *sh, const char *endpoint, alys_reader_fn *fn)
 {
-    zsock_t *sock = alys_dealer_connect(endpoint, alys_actor_name(pm->actor));
-    if (sock && alys_actor_add_reader(pm->actor, sock, fn, pm) != 0)
+    zsock_t *sock = alys_dealer_connect(endpoint, alys_actor_name(sh->actor));
+    if (sock && alys_actor_add_reader(sh->actor, sock, fn, sh) != 0)
         zsock_destroy(&sock);
     return sock;
 }
 
-static int make_table(pm_t *pm)
+static int serve(shell_t *sh)
 {
-    peer_table_config_t tc;
-    char err[ALYS_ERR_MAX];
-    if (peer_table_config_from_alys(&tc, pm->cfg, err, sizeof err) != 0) {
-        log_error("config: %s", err);
+    const alys_config_t *cfg = sh->cfg;
+    if (!cfg->listen[0])
+        return 0; /* not serving */
+    sh->router = alys_router_bind(cfg->listen);
+    if (!sh->router || alys_actor_add_reader(sh->actor, sh->router, on_client, sh) != 0) {
+        log_error("cannot serve peers at %s", cfg->listen);
         return -1;
     }
-    pm->table = peer_table_new(&tc);
-    pm->reorder = reorder_new(NULL);
-    pm->store = pm_storage_new();
-    return pm->table && pm->reorder && pm->store ? 0 : -1;
-}
-
-static int setup(pm_t *pm)
-{
-    pm->storage = connect_to(pm, pm->cfg->ep_storage, pm_storage_on_reply);
-    pm->sync = connect_to(pm, pm->cfg->ep_sync, on_sync);
-    pm->bp = connect_to(pm, pm->cfg->ep_block_processor, on_bp);
-    if (!pm->storage || !pm->sync || !pm->bp)
-        return -1;
-    pm->bp_mon = pm_bp_monitor_new(pm->bp);
-    if (pm->bp_mon && alys_actor_add_reader(pm->actor, pm->bp_mon, pm_bp_on_monitor, pm) != 0)
-        zsock_destroy(&pm->bp_mon);
-    if (!pm->bp_mon)
-        log_warn("no connection events from the block processor socket: resends rely on timeouts");
-    pm->net = pn_new(pm);
-    pm->serve = ps_new(pm);
-    if (!pm->net || !pm->serve)
-        return -1;
-    if (alys_actor_bind(pm->actor, pm->cfg->ep_peer_manager, on_mailbox, pm) != 0)
-        return -1;
-    if (alys_actor_add_timer(pm->actor, FAST_TICK_MS, 0, on_fast, pm) < 0 ||
-        alys_actor_add_timer(pm->actor, HEAD_TICK_MS, 0, on_head, pm) < 0 ||
-        alys_actor_add_timer(pm->actor, SLOW_TICK_MS, 0, on_slow, pm) < 0)
-        return -1;
-    /* Counters exist from the start, so a dashboard shows 0, not "no data". */
-    alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL, "Peers banned", 0);
-    /* Ask at once: peers are dialled only after both answers. */
-    pm_deliver_refresh_head(pm);
-    pm_bans_tick(pm);
+    alys_actor_monitor(sh->actor, sh->router, "peers");
+    log_info("serving peers at %s (rate limit %u/s per peer)", cfg->listen, cfg->serve_rate_limit);
     return 0;
 }
 
-static void teardown(pm_t *pm)
+static int setup(shell_t *sh)
 {
-    ps_destroy(&pm->serve);
-    pn_destroy(&pm->net);
-    if (pm->bp_mon) {
-        alys_actor_remove_reader(pm->actor, pm->bp_mon);
-        zsock_destroy(&pm->bp_mon);
+    sh->storage = connect_to(sh, sh->cfg->ep_storage, on_reply);
+    sh->sync = connect_to(sh, sh->cfg->ep_sync, on_sync);
+    sh->bp = connect_to(sh, sh->cfg->ep_block_processor, on_reply);
+    if (!sh->storage || !sh->sync || !sh->bp)
+        return -1;
+    sh->bp_mon = sockmon_new(sh->bp, "pm-bp", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    if (sh->bp_mon && alys_actor_add_reader(sh->actor, sh->bp_mon, on_bp_monitor, sh) != 0)
+        zsock_destroy(&sh->bp_mon);
+    if (!sh->bp_mon)
+        log_warn("no connection events from the block processor socket: resends rely on timeouts");
+    if (serve(sh) != 0 || alys_actor_bind(sh->actor, sh->cfg->ep_peer_manager, on_mailbox, sh) != 0)
+        return -1;
+    if (alys_actor_add_timer(sh->actor, FAST_TICK_MS, 0, on_fast, sh) < 0 ||
+        alys_actor_add_timer(sh->actor, HEAD_TICK_MS, 0, on_head, sh) < 0 ||
+        alys_actor_add_timer(sh->actor, SLOW_TICK_MS, 0, on_slow, sh) < 0)
+        return -1;
+    pm_core_start(core_now(sh));
+    return 0;
+}
+
+static void drop_socket(shell_t *sh, zsock_t **sock_p)
+{
+    if (*sock_p) {
+        alys_actor_remove_reader(sh->actor, *sock_p);
+        zsock_destroy(sock_p);
     }
-    zsock_t **socks[] = {&pm->storage, &pm->sync, &pm->bp};
-    for (size_t i = 0; i < 3; i++) {
-        if (*socks[i]) {
-            alys_actor_remove_reader(pm->actor, *socks[i]);
-            zsock_destroy(socks[i]);
-        }
+}
+
+static void teardown(shell_t *sh)
+{
+    pm_core_destroy(&sh->core); /* first: it may not send through the port now */
+    for (size_t i = 0; i < PM_CONN_MAX; i++) {
+        drop_socket(sh, &sh->mons[i]);
+        drop_socket(sh, &sh->socks[i]);
     }
-    pm_storage_destroy(&pm->store);
-    reorder_destroy(&pm->reorder);
-    peer_table_destroy(&pm->table);
+    drop_socket(sh, &sh->router);
+    drop_socket(sh, &sh->bp_mon);
+    drop_socket(sh, &sh->storage);
+    drop_socket(sh, &sh->sync);
+    drop_socket(sh, &sh->bp);
 }
 
 int main(int argc, char **argv)
 {
-    pm_t pm;
-    memset(&pm, 0, sizeof pm);
-    pm.actor = alys_actor_new("peer_manager", argc, argv);
-    if (!pm.actor)
+    shell_t sh;
+    memset(&sh, 0, sizeof sh);
+    sh.actor = alys_actor_new("peer_manager", argc, argv);
+    if (!sh.actor)
         return 2;
-    pm.cfg = alys_actor_config(pm.actor);
-    make_identity(&pm);
+    sh.cfg = alys_actor_config(sh.actor);
+    make_identity(&sh);
+    pm_port_t port = {.ctx = &sh,
+                      .send = port_send,
+                      .peer_dial = port_peer_dial,
+                      .peer_hangup = port_peer_hangup,
+                      .peer_send = port_peer_send,
+                      .client_send = port_client_send};
+    char err[ALYS_ERR_MAX];
     int rc = 0;
-    if (make_table(&pm) != 0)
+    sh.core = pm_core_new(sh.cfg, alys_actor_metrics(sh.actor), &port, err, sizeof err);
+    if (!sh.core) {
+        log_error("config: %s", err);
         rc = 2;
-    else if (setup(&pm) != 0) {
+    } else if (setup(&sh) != 0) {
         log_error("cannot set up the peer manager's sockets");
         rc = 1;
     }
     if (rc == 0) {
-        alys_actor_ready(pm.actor);
+        alys_actor_ready(sh.actor);
         log_info("peer manager up: %u bootstrap peers, strategy %s, routing id %s",
-                 pm.cfg->bootstrap_peer_count, pm.cfg->peer_selection, pm.identity);
-        alys_actor_run(pm.actor);
+                 sh.cfg->bootstrap_peer_count, sh.cfg->peer_selection, sh.identity);
+        alys_actor_run(sh.actor);
     }
-    teardown(&pm);
-    alys_actor_destroy(&pm.actor);
+    teardown(&sh);
+    alys_actor_destroy(&sh.actor);
     return rc;
 }

@@ -27,7 +27,6 @@
 #include "pm.h"
 #include "pm_flow.h"
 #include "pm_judge.h"
-#include "sockmon.h"
 #include "util.h"
 
 #define DROPS_MAX 32
@@ -39,7 +38,7 @@ static void validated(pm_t *pm, const char *peer_id, uint64_t start, uint64_t en
 {
     peer_ref_t blamed[16];
     peer_action_t actions[16];
-    size_t n = peer_table_range_validated(pm->table, peer_id, start, end, pm_now(), blamed,
+    size_t n = peer_table_range_validated(pm->table, peer_id, start, end, pm_now(pm), blamed,
                                           actions, 16);
     for (size_t i = 0; i < n && i < 16; i++) {
         log_warn("peer %s convicted: it served blocks in [%llu,%llu) that failed, now proven good",
@@ -61,7 +60,7 @@ void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v)
         validated(pm, peer, v->start, v->start + v->count);
     else
         peer_table_suspect(pm->table, peer, v->start, v->start + v->count,
-                           v->reason ? v->reason : "invalid", pm_now());
+                           v->reason ? v->reason : "invalid", pm_now(pm));
 }
 
 void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p)
@@ -144,12 +143,12 @@ static int send_chunk(pm_t *pm, const reorder_send_t *s)
     env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
     env.processor = &msg;
     env.corr_id = s->batch_id;
-    return alys_send(pm->bp, &env);
+    return pm->port.send(pm->port.ctx, PM_TO_PROCESSOR, &env);
 }
 
 static void buffer_metrics(pm_t *pm)
 {
-    alys_metrics_t *m = alys_actor_metrics(pm->actor);
+    alys_metrics_t *m = pm->metrics;
     alys_metric_set(m, "alys_peer_reorder_blocks", NULL, "Downloaded blocks waiting for their turn",
                     (double) reorder_blocks(pm->reorder));
     alys_metric_set(m, "alys_peer_reorder_bytes", NULL, "Bytes in the reorder buffer",
@@ -161,12 +160,12 @@ void pm_deliver_pump(pm_t *pm)
     for (;;) {
         uint64_t id = alys_next_corr_id();
         reorder_send_t s;
-        if (!reorder_next(pm->reorder, (uint64_t) pm_mono(), id, &s))
+        if (!reorder_next(pm->reorder, (uint64_t) pm_mono(pm), id, &s))
             break;
         if (send_chunk(pm, &s) != 0) {
             log_warn("cannot hand [%llu,+%u) to the block processor: retrying",
                      (unsigned long long) s.start, s.count);
-            reorder_on_busy(pm->reorder, id, (uint64_t) pm_mono());
+            reorder_on_busy(pm->reorder, id, (uint64_t) pm_mono(pm));
             break;
         }
         pm->batches_sent++;
@@ -178,7 +177,7 @@ void pm_deliver_pump(pm_t *pm)
 
 void pm_deliver_tick(pm_t *pm)
 {
-    size_t n = reorder_expire(pm->reorder, (uint64_t) pm_mono());
+    size_t n = reorder_expire(pm->reorder, (uint64_t) pm_mono(pm));
     if (n)
         log_warn("%zu batches unanswered by the block processor: resending", n);
     pm_deliver_pump(pm);
@@ -214,7 +213,7 @@ static void on_head(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
         log_info("head %llu from storage; serving and dialling peers", (unsigned long long) h->height);
     memcpy(pm->genesis_hash, h->genesis_hash.data, ALYS_HASH_LEN);
     pm->checkpoint = h->last_checkpoint;
-    pm->head_at = pm_mono();
+    pm->head_at = pm_mono(pm);
     pm->have_head = true;
     if (judged == PM_HEAD_STALE)
         return; /* a BatchProcessed that arrived after we asked knows a fresher head */
@@ -234,7 +233,7 @@ void pm_deliver_refresh_head(pm_t *pm)
     msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     msg.get_head = &get;
     uint64_t seq = reorder_seq(pm->reorder);
-    uint64_t asked_at = (uint64_t) pm_mono();
+    uint64_t asked_at = (uint64_t) pm_mono(pm);
     if (pm_storage_request(pm, &msg, PM_STORE_TIMEOUT_MS, on_head, NULL, asked_at) == 0) {
         pm->head_asking = true;
         pm->head_ask_seq = seq;
@@ -253,11 +252,11 @@ static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
                           .content_fault = pm_judge_refusal(bp->reason, 0, 0).content_fault};
     reorder_ref_t ref, drops[DROPS_MAX];
     size_t nd = 0;
-    reorder_done_t done = reorder_on_processed(pm->reorder, &r, (uint64_t) pm_mono(), &ref, drops,
+    reorder_done_t done = reorder_on_processed(pm->reorder, &r, (uint64_t) pm_mono(pm), &ref, drops,
                                                DROPS_MAX, &nd);
     if (done == REORDER_UNKNOWN)
         return; /* an abandoned send: its chunk went again */
-    pm->bp_reply_at = pm_mono();
+    pm->bp_reply_at = pm_mono(pm);
     pm->head_height = bp->head_height;
     if (bp->head_hash.len == ALYS_HASH_LEN)
         memcpy(pm->head_hash, bp->head_hash.data, ALYS_HASH_LEN);
@@ -283,7 +282,7 @@ static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
                  ref.peer_id, bp->reason, bp->detail, own ? ": peer suspected" : "");
         if (own)
             peer_table_suspect(pm->table, ref.peer_id, bp->failed_height, bp->failed_height + 1,
-                               bp->reason, pm_now());
+                               bp->reason, pm_now(pm));
     }
     send_outcome(pm, &bo);
     report_drops(pm, drops, nd);
@@ -295,13 +294,13 @@ static void on_refused(pm_t *pm, const alys_env_t *env)
     const char *text = env->error->message ? env->error->message : "";
     if (pm_flow_bp_busy(code)) {
         /* busy, unavailable, restarting storage: keep it, try again later */
-        if (reorder_on_busy(pm->reorder, env->corr_id, (uint64_t) pm_mono()))
+        if (reorder_on_busy(pm->reorder, env->corr_id, (uint64_t) pm_mono(pm)))
             log_debug("block processor busy (%u: %s): backing off", code, text);
         return;
     }
     reorder_ref_t ref, drops[DROPS_MAX];
     size_t nd = 0;
-    if (reorder_on_refused(pm->reorder, env->corr_id, (uint64_t) pm_mono(), &ref, drops,
+    if (reorder_on_refused(pm->reorder, env->corr_id, (uint64_t) pm_mono(pm), &ref, drops,
                            DROPS_MAX, &nd) == REORDER_UNKNOWN)
         return;
     log_error("block processor refused [%llu,...) from %s: %s", (unsigned long long) ref.start,
@@ -318,43 +317,26 @@ static void on_refused(pm_t *pm, const alys_env_t *env)
     report_drops(pm, drops, nd);
 }
 
-int pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
+void pm_bp_on_env(pm_t *pm, const alys_env_t *env)
 {
-    (void) actor;
-    pm_t *pm = arg;
-    alys_env_t *env = NULL;
-    int rc = alys_recv(sock, &env);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
     if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
         env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)
         on_processed(pm, env->processor->batch_processed);
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR)
         on_refused(pm, env);
-    alys_env_free(&env);
     pm_deliver_pump(pm);
-    return 0;
-}
-
-zsock_t *pm_bp_monitor_new(zsock_t *bp)
-{
-    return sockmon_new(bp, "pm-bp", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
 }
 
 /* The processor restarted: what it held is gone. Resend in order. */
-int pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
+void pm_bp_on_link(pm_t *pm, bool up)
 {
-    (void) actor;
-    pm_t *pm = arg;
-    int ev = sockmon_read(sock, NULL, 0);
-    if (ev == ZMQ_EVENT_DISCONNECTED) {
+    if (!up) {
         pm->bp_was_down = true;
-    } else if (ev == ZMQ_EVENT_CONNECTED && pm->bp_was_down) {
+    } else if (pm->bp_was_down) {
         pm->bp_was_down = false;
         size_t n = reorder_on_lost(pm->reorder);
         if (n)
             log_warn("block processor reconnected: resending %zu batches", n);
         pm_deliver_pump(pm);
     }
-    return 0;
 }

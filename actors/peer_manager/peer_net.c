@@ -11,20 +11,15 @@
 #include "log.h"
 #include "pm_flow.h"
 #include "pm_judge.h"
-#include "sockmon.h"
 #include "util.h"
 
 struct pn {
     pm_t *pm;
     pm_conns_t *book;
     pm_reqs_t *reqs;
-    zsock_t *socks[PM_CONN_MAX]; /* made once per slot, kept (see peer_net.h) */
-    zsock_t *mons[PM_CONN_MAX];  /* their monitors; NULL = unmonitored */
     bool started;
 };
 
-static int on_conn(alys_actor_t *actor, zsock_t *sock, void *arg);
-static int on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
 static void apply(pm_t *pm, int slot, pm_conn_fx_t fx, int64_t now);
 
 pn_t *pn_new(pm_t *pm)
@@ -47,16 +42,6 @@ void pn_destroy(pn_t **self_p)
     pn_t *self = *self_p;
     pm_reqs_destroy(&self->reqs);
     pm_conns_destroy(&self->book);
-    for (size_t i = 0; i < PM_CONN_MAX; i++) {
-        if (self->mons[i]) {
-            alys_actor_remove_reader(self->pm->actor, self->mons[i]);
-            zsock_destroy(&self->mons[i]);
-        }
-        if (self->socks[i]) {
-            alys_actor_remove_reader(self->pm->actor, self->socks[i]);
-            zsock_destroy(&self->socks[i]);
-        }
-    }
     free(self);
     *self_p = NULL;
 }
@@ -68,15 +53,7 @@ static pm_conn_t *conn_at(pm_t *pm, int slot)
 
 static int send_msg(pm_t *pm, int slot, const alys_wire_msg_t *m)
 {
-    zsock_t *sock = pm->net->socks[slot];
-    zframe_t *f = alys_wire_encode(m);
-    if (!f || !sock) {
-        zframe_destroy(&f);
-        return -1;
-    }
-    int rc = zframe_send(&f, sock, ZFRAME_DONTWAIT);
-    zframe_destroy(&f);
-    return rc;
+    return pm->port.peer_send(pm->port.ctx, slot, m);
 }
 
 /* A request ends without data: charge what it costs, tell who asked. */
@@ -95,44 +72,17 @@ static void req_end(pm_t *pm, pm_req_t *r, pm_cost_t cost, const char *why, int6
 
 /* ---- connections ----------------------------------------------------------- */
 
-static zsock_t *make_socket(pm_t *pm, int slot)
-{
-    zsock_t *sock = zsock_new(ZMQ_DEALER);
-    if (!sock)
-        return NULL;
-    alys_sock_limits(sock);
-    zsock_set_identity(sock, pm->identity);
-    /* Nothing queues for a peer that is not there: a send fails at once
-     * (pm_conn_send_failed), instead of a burst of stale requests reaching
-     * the peer when it comes back. */
-    zsock_set_immediate(sock, 1);
-    zsock_set_reconnect_ivl(sock, 100);
-    zsock_set_reconnect_ivl_max(sock, 5000);
-    if (alys_actor_add_reader(pm->actor, sock, on_conn, pm) != 0) {
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    zsock_t *mon = sockmon_new(sock, "pm-peer", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
-    /* libzmq keeps one monitor per socket: never also alys_actor_monitor. */
-    if (mon && alys_actor_add_reader(pm->actor, mon, on_monitor, pm) != 0)
-        zsock_destroy(&mon);
-    if (!mon)
-        log_warn("peer socket %d unmonitored: a dropped link shows only as silence", slot);
-    pm->net->mons[slot] = mon;
-    return sock;
-}
-
 /* PM_DO_PLUG: connect the slot's socket. false = refused (cannot connect). */
 static bool plug(pm_t *pm, int slot, int64_t now)
 {
-    pn_t *self = pm->net;
     pm_conn_t *c = conn_at(pm, slot);
-    if (!self->socks[slot] && !(self->socks[slot] = make_socket(pm, slot))) {
+    int rc = pm->port.peer_dial(pm->port.ctx, slot, c->endpoint);
+    if (rc == PM_DIAL_NO_SOCKET) {
         log_warn("no socket for %s: trying again later", c->endpoint);
         apply(pm, slot, pm_conn_send_failed(c, now), now); /* backs off */
         return false;
     }
-    if (zsock_connect(self->socks[slot], "%s", c->endpoint) != 0) {
+    if (rc != PM_DIAL_OK) {
         apply(pm, slot, pm_conn_refuse(c, now, "cannot connect to this endpoint"), now);
         log_warn("peer at %s refused: cannot connect", c->endpoint);
         return false;
@@ -150,7 +100,7 @@ static void lost(pm_t *pm, int slot, const pm_conn_fx_t *fx, int64_t now)
     while (pm_reqs_take_conn(pm->net->reqs, slot, &r))
         req_end(pm, &r, cost, fx->why, now);
     if (c->peer_id[0])
-        peer_table_set_disconnected(pm->table, c->peer_id, pm_now());
+        peer_table_set_disconnected(pm->table, c->peer_id, pm_now(pm));
     if (fx->was_ready) {
         log_info("peer %s (%s) disconnected: %s", c->peer_id, c->endpoint, fx->why);
         pm_peer_disconnected(pm, c->peer_id, fx->why);
@@ -192,8 +142,8 @@ static void send_get_peers(pm_t *pm, int slot, int64_t now)
 static void apply(pm_t *pm, int slot, pm_conn_fx_t fx, int64_t now)
 {
     pm_conn_t *c = conn_at(pm, slot);
-    if ((fx.todo & PM_DO_UNPLUG) && pm->net->socks[slot])
-        zsock_disconnect(pm->net->socks[slot], "%s", c->endpoint);
+    if (fx.todo & PM_DO_UNPLUG)
+        pm->port.peer_hangup(pm->port.ctx, slot, c->endpoint);
     if (fx.todo & PM_DO_LOST)
         lost(pm, slot, &fx, now);
     if ((fx.todo & PM_DO_CHARGE) && c->peer_id[0]) {
@@ -203,7 +153,7 @@ static void apply(pm_t *pm, int slot, pm_conn_fx_t fx, int64_t now)
     if ((fx.todo & PM_DO_PLUG) && !plug(pm, slot, now))
         return;
     if (fx.dialing && c->peer_id[0])
-        peer_table_set_connecting(pm->table, c->peer_id, pm_now());
+        peer_table_set_connecting(pm->table, c->peer_id, pm_now(pm));
     if (fx.todo & PM_DO_PROBE)
         send_probe(pm, slot, now);
     if ((fx.todo & PM_DO_GET_PEERS) && c->state == PM_CONN_READY)
@@ -216,7 +166,7 @@ void pn_flush_closes(pm_t *pm)
     for (size_t i = 0; i < pm->n_closing; i++) {
         int slot = pm_conns_by_peer(pm->net->book, pm->closing[i].peer_id);
         if (slot >= 0)
-            apply(pm, slot, pm_conn_close(conn_at(pm, slot), pm->closing[i].why), pm_mono());
+            apply(pm, slot, pm_conn_close(conn_at(pm, slot), pm->closing[i].why), pm_mono(pm));
     }
     pm->n_closing = 0;
 }
@@ -224,7 +174,7 @@ void pn_flush_closes(pm_t *pm)
 static void refuse(pm_t *pm, int slot, const char *why)
 {
     log_warn("peer at %s refused: %s", conn_at(pm, slot)->endpoint, why);
-    int64_t now = pm_mono();
+    int64_t now = pm_mono(pm);
     apply(pm, slot, pm_conn_refuse(conn_at(pm, slot), now, why), now);
 }
 
@@ -258,11 +208,11 @@ void pn_tick(pm_t *pm)
     start_once(pm);
     if (!pm->net->started)
         return;
-    int64_t now = pm_mono();
+    int64_t now = pm_mono(pm);
     pm_req_t r;
     while (pm_reqs_expire(pm->net->reqs, now, &r))
         req_end(pm, &r, pm_cost_of(PM_END_DEADLINE, 0), "no answer before the deadline", now);
-    uint64_t wall = pm_now();
+    uint64_t wall = pm_now(pm);
     for (int i = 0; i < PM_CONN_MAX; i++) {
         pm_conn_t *c = conn_at(pm, i);
         apply(pm, i, pm_conn_tick(c, now, pm_conn_may_dial(c, pm->table, now, wall)), now);
@@ -277,10 +227,10 @@ static void wrong_genesis(pm_t *pm, int slot, const char *node_id)
 {
     pm_conn_t *c = conn_at(pm, slot);
     char id[ALYS_WIRE_ID_MAX], why[PEER_REASON_MAX];
-    if (pm_flow_wrong_genesis(pm->table, c->endpoint, node_id, pm_now(), id, sizeof id, why,
+    if (pm_flow_wrong_genesis(pm->table, c->endpoint, node_id, pm_now(pm), id, sizeof id, why,
                               sizeof why)) {
         pm_bans_changed(&pm->bans);
-        alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL,
+        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL,
                         "Peers banned", 1);
     }
     if (!c->peer_id[0])
@@ -292,7 +242,7 @@ static bool table_admit(pm_t *pm, int slot, const char *id)
 {
     if (peer_table_contains(pm->table, id))
         return true;
-    int rc = peer_table_add(pm->table, id, conn_at(pm, slot)->endpoint, pm_now());
+    int rc = peer_table_add(pm->table, id, conn_at(pm, slot)->endpoint, pm_now(pm));
     if (rc == PEER_OK)
         return true;
     char why[PEER_REASON_MAX];
@@ -306,13 +256,13 @@ static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Stat
 {
     pm_conn_t *c = conn_at(pm, slot);
     peer_view_t before;
-    bool had = peer_table_get(pm->table, id, pm_now(), &before) == PEER_OK;
+    bool had = peer_table_get(pm->table, id, pm_now(pm), &before) == PEER_OK;
     const uint8_t *hh = st->head_hash.len == ALYS_HASH_LEN ? st->head_hash.data : NULL;
-    if (peer_table_on_status(pm->table, id, st->head_height, hh, "1", pm_now()) != PEER_OK) {
+    if (peer_table_on_status(pm->table, id, st->head_height, hh, "1", pm_now(pm)) != PEER_OK) {
         refuse(pm, slot, "banned");
         return;
     }
-    peer_table_record_rtt(pm->table, id, (uint32_t) (now - c->probe_sent), pm_now());
+    peer_table_record_rtt(pm->table, id, (uint32_t) (now - c->probe_sent), pm_now(pm));
     bool newly = pm_conn_ready(c, id, now);
     if (newly)
         log_info("peer %s connected at %s, height %llu", id, c->endpoint,
@@ -376,7 +326,7 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS;
         m.get_blocks = &gb;
     }
-    int64_t now = pm_mono();
+    int64_t now = pm_mono(pm);
     if (send_msg(pm, slot, &m) != 0) {
         /* The link failed under a ready peer: its charge, once (pm_cost.h). */
         *cost = pm_cost_of(PM_END_SEND_FAILED, 0);
@@ -405,7 +355,7 @@ static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char 
     pm_cost_t cost = pm_cost_of(PM_END_NOT_READY, 0);
     pm_req_t r = {.kind = kind, .request_id = request_id, .start = start, .count = count};
     snprintf(r.peer_id, sizeof r.peer_id, "%s", peer);
-    int slot = pm_conns_usable(pm->net->book, pm->table, peer, pm_now(), &why);
+    int slot = pm_conns_usable(pm->net->book, pm->table, peer, pm_now(pm), &why);
     if (slot < 0) {
     } else if (pm_reqs_full(pm->net->reqs)) {
         why = "too many requests in flight";
@@ -445,7 +395,7 @@ static void observe_latency(pm_t *pm, const char *peer_id, uint32_t ms)
 {
     char labels[96];
     snprintf(labels, sizeof labels, "peer_id=\"%s\"", peer_id);
-    alys_metric_observe(alys_actor_metrics(pm->actor), "alys_peer_response_time_seconds", labels,
+    alys_metric_observe(pm->metrics, "alys_peer_response_time_seconds", labels,
                         "Response time of remote peers", ms / 1000.0);
 }
 
@@ -512,11 +462,11 @@ static void on_response(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t fra
 {
     pm_req_t r;
     if (!pm_reqs_take(pm->net->reqs, slot, m->request_id, &r)) {
-        alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_late_responses_total", NULL,
+        alys_metric_add(pm->metrics, "alys_peer_late_responses_total", NULL,
                         "Responses to requests no longer pending (timed out, duplicates)", 1);
         return;
     }
-    int64_t now = pm_mono();
+    int64_t now = pm_mono(pm);
     uint32_t latency = (uint32_t) (now - r.sent_at);
     if (r.kind != PM_REQ_PEERS)
         observe_latency(pm, r.peer_id, latency);
@@ -553,7 +503,7 @@ static void on_new_block(pm_t *pm, pm_conn_t *c, const alys_wire_msg_t *m)
 static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_len)
 {
     pm_conn_t *c = conn_at(pm, slot);
-    int64_t now = pm_mono();
+    int64_t now = pm_mono(pm);
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS) {
         on_status(pm, slot, m, now);
     } else if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR && pm_conn_is_probe(c, m->request_id)) {
@@ -566,29 +516,14 @@ static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_
     }
 }
 
-static int slot_of(zsock_t *const *socks, zsock_t *sock)
+void pn_on_frame(pm_t *pm, int slot, const uint8_t *data, size_t len, size_t n_frames)
 {
-    for (int i = 0; i < PM_CONN_MAX; i++)
-        if (socks[i] == sock)
-            return i;
-    return -1;
-}
-
-static int on_conn(alys_actor_t *actor, zsock_t *sock, void *arg)
-{
-    (void) actor;
-    pm_t *pm = arg;
-    zmsg_t *msg = zmsg_recv(sock);
-    if (!msg)
-        return 0;
-    int slot = slot_of(pm->net->socks, sock);
-    pm_conn_t *c = slot >= 0 ? conn_at(pm, slot) : NULL;
-    zframe_t *f = zmsg_first(msg);
-    if (c && c->state != PM_CONN_FREE && zmsg_size(msg) == 1) {
+    pm_conn_t *c = slot >= 0 && slot < PM_CONN_MAX ? conn_at(pm, slot) : NULL;
+    if (c && c->state != PM_CONN_FREE && n_frames == 1) {
         char err[160];
-        alys_wire_msg_t *m = alys_wire_decode(zframe_data(f), zframe_size(f), err, sizeof err);
+        alys_wire_msg_t *m = alys_wire_decode(data, len, err, sizeof err);
         if (m) {
-            dispatch(pm, slot, m, zframe_size(f));
+            dispatch(pm, slot, m, len);
             alys_wire_free(&m);
         } else if (c->peer_id[0] && c->state == PM_CONN_READY) {
             /* Undecodable or over its bounds: its fault, whatever it was. */
@@ -598,27 +533,20 @@ static int on_conn(alys_actor_t *actor, zsock_t *sock, void *arg)
             pm_record(pm, c->peer_id, &o);
         }
     }
-    zmsg_destroy(&msg);
     pn_flush_closes(pm);
-    return 0;
 }
 
-/* The socket monitor: the link under a connection dropped or is back. */
-static int on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
+/* The link under a connection dropped or is back. */
+void pn_on_link(pm_t *pm, int slot, bool up)
 {
-    (void) actor;
-    pm_t *pm = arg;
-    int ev = sockmon_read(sock, NULL, 0);
-    int slot = slot_of(pm->net->mons, sock);
-    if (slot < 0)
-        return 0;
-    int64_t now = pm_mono();
-    if (ev == ZMQ_EVENT_DISCONNECTED)
+    if (slot < 0 || slot >= PM_CONN_MAX)
+        return;
+    int64_t now = pm_mono(pm);
+    if (!up)
         apply(pm, slot, pm_conn_link_down(conn_at(pm, slot), now), now);
-    else if (ev == ZMQ_EVENT_CONNECTED)
+    else
         pm_conn_link_up(conn_at(pm, slot), now);
     pn_flush_closes(pm);
-    return 0;
 }
 
 /* ---- listings -------------------------------------------------------------- */

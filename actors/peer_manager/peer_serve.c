@@ -23,14 +23,12 @@ typedef struct {
 
 struct ps {
     pm_t *pm;
-    zsock_t *router;
     serve_limiter_t *limiter;
     pm_clients_t *clients; /* PS_MAX_CLIENTS */
     job_t jobs[PS_MAX_JOBS];
     uint64_t next_job;
 };
 
-static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg);
 
 ps_t *ps_new(pm_t *pm)
 {
@@ -43,14 +41,8 @@ ps_t *ps_new(pm_t *pm)
         return self; /* not serving: nothing else to make */
     self->clients = pm_clients_new(PS_MAX_CLIENTS);
     self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
-    self->router = self->clients && self->limiter ? alys_router_bind(cfg->listen) : NULL;
-    if (!self->router || alys_actor_add_reader(pm->actor, self->router, on_router, self) != 0) {
-        log_error("cannot serve peers at %s", cfg->listen);
+    if (!self->clients || !self->limiter)
         ps_destroy(&self);
-        return NULL;
-    }
-    alys_actor_monitor(pm->actor, self->router, "peers");
-    log_info("serving peers at %s (rate limit %u/s per peer)", cfg->listen, cfg->serve_rate_limit);
     return self;
 }
 
@@ -70,32 +62,19 @@ void ps_destroy(ps_t **self_p)
     pm_storage_cancel(self->pm, self);
     for (size_t i = 0; i < PS_MAX_JOBS; i++)
         job_clear(&self->jobs[i]);
-    if (self->router) {
-        alys_actor_remove_reader(self->pm->actor, self->router);
-        zsock_destroy(&self->router);
-    }
     serve_limiter_destroy(&self->limiter);
     pm_clients_destroy(&self->clients);
     free(self);
     *self_p = NULL;
 }
 
-void ps_tick(pm_t *pm)
-{
-    (void) pm; /* jobs end by storage deadline; nothing to do */
-}
-
 /* ---- sending ----------------------------------------------------------------- */
 
 static void send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
 {
-    zframe_t *f = alys_wire_encode(m);
-    zframe_t *who = zframe_new(id, id_len);
-    if (!f || !who || zframe_send(&who, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) != 0 ||
-        zframe_send(&f, self->router, ZFRAME_DONTWAIT) != 0)
+    pm_t *pm = self->pm;
+    if (pm->port.client_send(pm->port.ctx, id, id_len, m) != 0)
         log_debug("answer to a peer dropped (gone, or over the limit)");
-    zframe_destroy(&who);
-    zframe_destroy(&f);
 }
 
 static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t request_id,
@@ -111,7 +90,7 @@ static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t re
     send_to(self, id, id_len, &m);
     char labels[64];
     snprintf(labels, sizeof labels, "code=\"%d\"", (int) code);
-    alys_metric_add(alys_actor_metrics(self->pm->actor), "alys_peer_serve_errors_total", labels,
+    alys_metric_add(self->pm->metrics, "alys_peer_serve_errors_total", labels,
                     "Requests from peers answered with an error, by WireError code", 1);
 }
 
@@ -122,7 +101,7 @@ static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int6
     pm_t *pm = self->pm;
     Alys__Wire__Status ours;
     bool have = pm_status(pm, &ours);
-    pm_serve_t s = pm_admit_status(c, m->status, have, pm->genesis_hash, pm->table, pm_now(), now);
+    pm_serve_t s = pm_admit_status(c, m->status, have, pm->genesis_hash, pm->table, pm_now(pm), now);
     if (s.what == PM_SERVE_ERROR)
         send_error(self, c->id, c->id_len, m->request_id, s.code, s.why);
     if (s.refused) {
@@ -201,7 +180,7 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         m.blocks = &b;
     }
     send_to(self, j->id, j->id_len, &m);
-    alys_metric_add(alys_actor_metrics(self->pm->actor), "alys_peer_served_items_total",
+    alys_metric_add(self->pm->metrics, "alys_peer_served_items_total",
                     j->headers ? "kind=\"headers\"" : "kind=\"blocks\"",
                     "Headers and blocks served to peers", (double) fit);
 }
@@ -352,31 +331,23 @@ static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const c
     }
 }
 
-static int on_router(alys_actor_t *actor, zsock_t *sock, void *arg)
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len)
 {
-    (void) actor;
-    ps_t *self = arg;
-    zmsg_t *msg = zmsg_recv(sock);
-    if (!msg)
-        return 0;
-    zframe_t *id = zmsg_first(msg);
-    zframe_t *data = zmsg_next(msg);
-    int64_t now = pm_mono();
-    pm_client_t *c = zmsg_size(msg) == 2
-                         ? pm_clients_get(self->clients, zframe_data(id), zframe_size(id), now)
-                         : NULL;
-    if (c) {
-        char err[160];
-        alys_wire_msg_t *m = alys_wire_decode(zframe_data(data), zframe_size(data), err, sizeof err);
-        handle(self, c, m, err, now);
-        alys_wire_free(&m);
-    }
-    zmsg_destroy(&msg);
-    return 0;
+    ps_t *self = pm->serve;
+    if (!self || !self->clients)
+        return; /* not serving */
+    int64_t now = pm_mono(pm);
+    pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
+    if (!c)
+        return;
+    char err[160];
+    alys_wire_msg_t *m = alys_wire_decode(data, len, err, sizeof err);
+    handle(self, c, m, err, now);
+    alys_wire_free(&m);
 }
 
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 {
     ps_t *self = pm->serve;
-    return self ? pm_list_clients(self->clients, pm_mono(), out, cap) : 0;
+    return self ? pm_list_clients(self->clients, pm_mono(pm), out, cap) : 0;
 }

@@ -38,9 +38,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "actor.h"
+#include "bus.h"
+#include "config.h"
+#include "metrics_client.h"
 #include "chain/chain.h"
 #include "peer_reorder.h"
+#include "pm_core.h"
 #include "pm_bans.h"
 #include "pm_list.h"
 #include "peer_table.h"
@@ -61,19 +64,17 @@ typedef struct {
     char why[PEER_REASON_MAX + 32];
 } pm_closing_t;
 
-typedef struct pm {
-    alys_actor_t *actor;
+struct pm {
     const alys_config_t *cfg;
+    alys_metrics_t *metrics;
+    pm_port_t port;
+    uint64_t wall; /* unix ms of the current input (pm_core_clock) */
+    int64_t mono;  /* monotonic ms of the current input */
     peer_table_t *table;
     reorder_t *reorder;
     pm_store_t *store;
     pn_t *net;
     ps_t *serve;
-    zsock_t *storage;                  /* DEALER -> StorageActor */
-    zsock_t *sync;                     /* DEALER -> SyncActor */
-    zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
-    zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
-    char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
 
     /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
     bool have_head;
@@ -100,15 +101,16 @@ typedef struct pm {
      * queues, peer_net.c closes): see pm_close_later. */
     pm_closing_t closing[PM_CLOSING_MAX];
     size_t n_closing;
-} pm_t;
+};
 
-static inline uint64_t pm_now(void)
+/* The clocks of the current input (pm_core_clock): never read here. */
+static inline uint64_t pm_now(const pm_t *pm)
 {
-    return (uint64_t) alys_now_ms();
+    return pm->wall;
 } /* unix ms */
-static inline int64_t pm_mono(void)
+static inline int64_t pm_mono(const pm_t *pm)
 {
-    return alys_mono_ms();
+    return pm->mono;
 } /* monotonic ms */
 
 /* ---- pm_out.c --------------------------------------------------------------- */
@@ -150,7 +152,7 @@ int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeou
 /* Forget pending requests whose arg is arg (its owner is going away): their
  * callbacks will not run. */
 void pm_storage_cancel(pm_t *pm, void *arg);
-int pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
+void pm_storage_on_env(pm_t *pm, const alys_env_t *env);
 void pm_storage_tick(pm_t *pm); /* deadlines */
 /* reply's StorageMsg if it is one of kind want, else NULL. */
 const Alys__Storage__StorageMsg *pm_storage_body(const alys_env_t *reply,
@@ -184,11 +186,9 @@ void pm_deliver_tick(pm_t *pm);
 /* Ask StorageActor for our head (every 500 ms): our Status, and the reorder
  * buffer's floor (a Head older than the last BatchProcessed is ignored). */
 void pm_deliver_refresh_head(pm_t *pm);
-int pm_bp_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg);
-/* A PAIR socket carrying bp's connect/disconnect events (NULL on failure),
- * read by pm_bp_on_monitor. The caller destroys it before bp. */
-zsock_t *pm_bp_monitor_new(zsock_t *bp);
-int pm_bp_on_monitor(alys_actor_t *actor, zsock_t *sock, void *arg);
+/* A reply from BlockProcessor; its socket connected (up) or not. */
+void pm_bp_on_env(pm_t *pm, const alys_env_t *env);
+void pm_bp_on_link(pm_t *pm, bool up);
 void pm_range_verdict(pm_t *pm, const Alys__Peer__RangeVerdict *v);
 void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p);
 
@@ -210,22 +210,21 @@ size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
  * (pm_list_conns): refused at the handshake, or dialled and never answered. */
 size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);
+/* One frame from slot's socket (n_frames in its message); its link. */
+void pn_on_frame(pm_t *pm, int slot, const uint8_t *data, size_t len, size_t n_frames);
+void pn_on_link(pm_t *pm, int slot, bool up);
 
 /* ---- peer_serve.c ---------------------------------------------------------- */
 
-ps_t *ps_new(pm_t *pm); /* binds [network] listen if set; NULL on error */
+ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on error */
 void ps_destroy(ps_t **self_p);
-void ps_tick(pm_t *pm);
+/* One frame from the inbound client with this routing id. */
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 
 /* ---- pm_peerset.c ---------------------------------------------------------- */
 
-/* The ordered PeerSet: eligible peers best first. all = also every other
- * table entry, every ban and every refused connection (alysctl peers).
- * Free with pm_peerset_free. */
-Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all);
-void pm_peerset_free(Alys__Peer__PeerSet **set_p);
 void pm_push_peerset(pm_t *pm, bool force);
 
 #endif

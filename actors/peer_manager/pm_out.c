@@ -10,7 +10,7 @@ int pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg)
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
     env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
     env.peer = msg;
-    return alys_send(pm->sync, &env);
+    return pm->port.send(pm->port.ctx, PM_TO_SYNC, &env);
 }
 
 int pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg)
@@ -18,7 +18,7 @@ int pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg)
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
     env.body_case = ALYS__BUS__ENVELOPE__BODY_SYNC;
     env.sync = msg;
-    return alys_send(pm->sync, &env);
+    return pm->port.send(pm->port.ctx, PM_TO_SYNC, &env);
 }
 
 void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash)
@@ -68,7 +68,7 @@ static void metric_outcome(pm_t *pm, const char *kind, int outcome)
 {
     char labels[96];
     snprintf(labels, sizeof labels, "kind=\"%s\",outcome=\"%s\"", kind, outcome_label(outcome));
-    alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_requests_total", labels,
+    alys_metric_add(pm->metrics, "alys_peer_requests_total", labels,
                     "Requests to remote peers by kind and outcome", 1);
 }
 

@@ -19,7 +19,7 @@ Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all)
         n = pn_refused(pm, unlisted, PM_LIST_UNLISTED_CAP);
         n += ps_refused(pm, unlisted + n, PM_LIST_UNLISTED_CAP);
     }
-    Alys__Peer__PeerSet *set = pm_list_peerset(pm->table, pm_now(), all, unlisted, n);
+    Alys__Peer__PeerSet *set = pm_list_peerset(pm->table, pm_now(pm), all, unlisted, n);
     free(unlisted);
     return set;
 }
@@ -31,8 +31,8 @@ void pm_peerset_free(Alys__Peer__PeerSet **set_p)
 
 static void peer_metrics(pm_t *pm, const Alys__Peer__PeerSet *set)
 {
-    alys_metrics_t *m = alys_actor_metrics(pm->actor);
-    uint64_t now = pm_now();
+    alys_metrics_t *m = pm->metrics;
+    uint64_t now = pm_now(pm);
     alys_metric_set(m, "alys_sync_peer_count", NULL, "Number of peers available for sync",
                     (double) peer_table_eligible_count(pm->table, now));
     alys_metric_set(m, "alys_peers_connected", NULL, "Remote peers with a live handshake",
@@ -50,7 +50,7 @@ static void peer_metrics(pm_t *pm, const Alys__Peer__PeerSet *set)
 
 void pm_push_peerset(pm_t *pm, bool force)
 {
-    int64_t now = pm_mono();
+    int64_t now = pm_mono(pm);
     if (!pm_list_push_due(force, pm->peerset_dirty, pm->peerset_at, now))
         return;
     Alys__Peer__PeerSet *set = pm_peerset_new(pm, false);

@@ -36,7 +36,7 @@ void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const 
     log_warn("peer %s %s", peer_id, why);
     if (action == PEER_ACTION_BAN) {
         pm_bans_changed(&pm->bans);
-        alys_metric_add(alys_actor_metrics(pm->actor), "alys_peer_bans_total", NULL,
+        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL,
                         "Peers banned", 1);
     }
     pm_close_later(pm, peer_id, why);
@@ -46,7 +46,7 @@ void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const 
 void pm_record(pm_t *pm, const char *peer_id, const peer_outcome_t *o)
 {
     peer_action_t action = PEER_ACTION_NONE;
-    uint64_t now = pm_now();
+    uint64_t now = pm_now(pm);
     int rc = o->kind == PEER_OUTCOME_INVALID || o->kind == PEER_OUTCOME_VIOLATION
                  ? peer_table_blame_now(pm->table, peer_id, o->kind, o->reason, now, &action)
                  : peer_table_record(pm->table, peer_id, o, now, &action);

@@ -57,15 +57,15 @@ int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeou
                        pm_store_cb *cb, void *arg, uint64_t tag)
 {
     alys_pending_t *pending = pm->store->pending;
-    if (!pm->storage || alys_pending_count(pending) >= alys_pending_capacity(pending))
+    if (alys_pending_count(pending) >= alys_pending_capacity(pending))
         return -1;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
     env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
     env.storage = msg;
     env.corr_id = alys_next_corr_id();
-    if (alys_send(pm->storage, &env) != 0)
+    if (pm->port.send(pm->port.ctx, PM_TO_STORAGE, &env) != 0)
         return -1;
-    store_req_t *r = alys_pending_add(pending, env.corr_id, pm_mono() + timeout_ms);
+    store_req_t *r = alys_pending_add(pending, env.corr_id, pm_mono(pm) + timeout_ms);
     if (!r)
         return -1; /* cannot happen: checked above */
     *r = (store_req_t){.cb = cb, .arg = arg, .tag = tag};
@@ -82,27 +82,19 @@ void pm_storage_cancel(pm_t *pm, void *arg)
     alys_pending_remove_if(pm->store->pending, has_arg, NULL, arg);
 }
 
-int pm_storage_on_reply(alys_actor_t *actor, zsock_t *sock, void *arg)
+void pm_storage_on_env(pm_t *pm, const alys_env_t *env)
 {
-    (void) actor;
-    pm_t *pm = arg;
-    alys_env_t *env = NULL;
-    int rc = alys_recv(sock, &env);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
     /* Taken out of the table before its callback runs, so the callback may
      * issue new requests; a late or duplicate reply finds nothing. */
     store_req_t r;
     if (env->reply && alys_pending_take(pm->store->pending, env->corr_id, &r))
         r.cb(pm, r.arg, r.tag, env);
-    alys_env_free(&env);
-    return 0;
 }
 
 void pm_storage_tick(pm_t *pm)
 {
     store_req_t r;
-    while (alys_pending_expire(pm->store->pending, pm_mono(), NULL, &r))
+    while (alys_pending_expire(pm->store->pending, pm_mono(pm), NULL, &r))
         r.cb(pm, r.arg, r.tag, NULL);
 }
 
@@ -157,9 +149,9 @@ static void on_bans_loaded(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *
     for (size_t i = 0; i < n; i++)
         if (ban_from_pb(m->peer_bans->bans[i], &bans[ok]))
             ok++;
-    size_t imported = peer_table_import_bans(pm->table, bans, ok, pm_now());
+    size_t imported = peer_table_import_bans(pm->table, bans, ok, pm_now(pm));
     free(bans);
-    pm_bans_loaded(&pm->bans, true, imported, peer_table_ban_count(pm->table, pm_now()));
+    pm_bans_loaded(&pm->bans, true, imported, peer_table_ban_count(pm->table, pm_now(pm)));
     pm->peerset_dirty = true;
     log_info("loaded %zu active peer bans from storage", imported);
 }
@@ -180,7 +172,7 @@ static void save_bans(pm_t *pm)
     Alys__Storage__PeerBan **ptrs = calloc(PEER_MAX_BANS, sizeof *ptrs);
     if (!bans || !pb || !ptrs)
         goto out;
-    size_t n = peer_table_export_bans(pm->table, pm_now(), bans, PEER_MAX_BANS);
+    size_t n = peer_table_export_bans(pm->table, pm_now(pm), bans, PEER_MAX_BANS);
     for (size_t i = 0; i < n; i++) {
         pb[i] = (Alys__Storage__PeerBan) ALYS__STORAGE__PEER_BAN__INIT;
         pb[i].peer_id = bans[i].peer_id;
@@ -207,7 +199,7 @@ out:
 
 void pm_bans_tick(pm_t *pm)
 {
-    pm_bans_do_t what = pm_bans_next(&pm->bans, peer_table_ban_count(pm->table, pm_now()));
+    pm_bans_do_t what = pm_bans_next(&pm->bans, peer_table_ban_count(pm->table, pm_now(pm)));
     if (what == PM_BANS_SAVE) {
         save_bans(pm);
     } else if (what == PM_BANS_LOAD) {

@@ -1,0 +1,132 @@
+/*  pm_core.c: the core's entry points (see pm_core.h): set-up, the clocks,
+ *  and the dispatch of every input to the module that owns it. After every
+ *  input that may earn an action, the closes it queued are carried out
+ *  (pn_flush_closes). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pm.h"
+
+pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_port_t *port,
+                  char *err, size_t errlen)
+{
+    peer_table_config_t tc;
+    if (peer_table_config_from_alys(&tc, cfg, err, errlen) != 0)
+        return NULL;
+    pm_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->metrics = metrics;
+    self->port = *port;
+    self->table = peer_table_new(&tc);
+    self->reorder = reorder_new(NULL);
+    self->store = pm_storage_new();
+    if (self->table && self->reorder && self->store) {
+        self->net = pn_new(self);
+        self->serve = ps_new(self);
+    }
+    if (!self->net || !self->serve) {
+        snprintf(err, errlen, "out of memory");
+        pm_core_destroy(&self);
+    }
+    return self;
+}
+
+void pm_core_destroy(pm_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pm_t *self = *self_p;
+    ps_destroy(&self->serve);
+    pn_destroy(&self->net);
+    pm_storage_destroy(&self->store);
+    reorder_destroy(&self->reorder);
+    peer_table_destroy(&self->table);
+    free(self);
+    *self_p = NULL;
+}
+
+void pm_core_clock(pm_t *self, uint64_t now_unix_ms, int64_t now_mono_ms)
+{
+    self->wall = now_unix_ms;
+    self->mono = now_mono_ms;
+}
+
+void pm_core_start(pm_t *self)
+{
+    /* Counters exist from the start, so a dashboard shows 0, not "no data". */
+    alys_metric_add(self->metrics, "alys_peer_bans_total", NULL, "Peers banned", 0);
+    /* Ask at once: peers are dialled only after both answers. */
+    pm_deliver_refresh_head(self);
+    pm_bans_tick(self);
+}
+
+void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
+{
+    switch (m->msg_case) {
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS: pn_fetch_headers(self, m->fetch_headers); break;
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS: pn_fetch_blocks(self, m->fetch_blocks); break;
+    case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT: pm_range_verdict(self, m->range_verdict); break;
+    case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_penalise(self, m->penalise); break;
+    default: break;
+    }
+    pn_flush_closes(self); /* what verdicts and penalties earned */
+}
+
+void pm_core_on_storage(pm_t *self, const alys_env_t *env)
+{
+    pm_storage_on_env(self, env);
+}
+
+/* BatchProcessed: blame may close connections. */
+void pm_core_on_processor(pm_t *self, const alys_env_t *env)
+{
+    pm_bp_on_env(self, env);
+    pn_flush_closes(self);
+}
+
+void pm_core_on_processor_link(pm_t *self, bool up)
+{
+    pm_bp_on_link(self, up);
+}
+
+void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len, size_t n_frames)
+{
+    pn_on_frame(self, slot, data, len, n_frames);
+}
+
+void pm_core_on_peer_link(pm_t *self, int slot, bool up)
+{
+    pn_on_link(self, slot, up);
+}
+
+void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
+                             size_t len)
+{
+    ps_on_frame(self, id, id_len, data, len);
+}
+
+void pm_core_tick_fast(pm_t *self)
+{
+    pm_storage_tick(self);
+    pn_tick(self);
+    pm_deliver_tick(self);
+    pm_push_peerset(self, false);
+}
+
+void pm_core_tick_head(pm_t *self)
+{
+    pm_deliver_refresh_head(self);
+}
+
+void pm_core_tick_slow(pm_t *self)
+{
+    if (peer_table_tick(self->table, pm_now(self)) > 0)
+        self->peerset_dirty = true; /* a ban ran out */
+    pm_bans_tick(self);
+}

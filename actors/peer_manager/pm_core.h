@@ -1,0 +1,101 @@
+/*  pm_core.h: the PeerManagerActor without its process: everything between
+ *  the bytes main.c receives and the bytes it sends. No sockets, no clock,
+ *  no loop: main.c reads the clocks and hands them in (pm_core_clock),
+ *  passes every frame, reply and socket event in, and gives the core a port
+ *  to send through. tests/unit/peer/test_pm_core*.c drive it with a fake
+ *  port.
+ *
+ *  Inside (pm.h): the client side (peer_net.c), the server side
+ *  (peer_serve.c), the hand-off to BlockProcessor (peer_deliver.c), the
+ *  StorageActor client (pm_storage.c), records (pm_record.c), messages to
+ *  SyncActor (pm_out.c) and the PeerSet (pm_peerset.c), on top of the pure
+ *  modules (peer_table.h, pm_conn.h, pm_reqs.h, pm_cost.h, pm_judge.h,
+ *  pm_admit.h, pm_bans.h, pm_flow.h, pm_list.h, pm_jobs.h, peer_reorder.h).
+ *
+ *  Peer connections are slots 0..PM_CONN_MAX-1 (pm_conn.h): the port dials
+ *  a slot's endpoint, hangs it up, and sends on it; frames and link events
+ *  come back by slot. Inbound clients are known by their routing id.
+ *
+ *  Ownership: pm_core_new/destroy. The config and metrics are the caller's
+ *  and must outlive the core. Messages and envelopes given to the port are
+ *  valid during the call only.
+ */
+#ifndef PM_CORE_H
+#define PM_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "config.h"
+#include "metrics_client.h"
+#include "wire/wire.h"
+
+/* The other actors the core sends to. */
+typedef enum { PM_TO_SYNC = 0, PM_TO_STORAGE, PM_TO_PROCESSOR } pm_dest_t;
+
+/* What peer_dial answers. */
+#define PM_DIAL_OK        0
+#define PM_DIAL_NO_SOCKET (-1) /* no socket for the slot now: try again later */
+#define PM_DIAL_REFUSED   (-2) /* the endpoint cannot be connected to */
+
+/* What the core needs from its process (main.c: sockets and actor). */
+typedef struct {
+    void *ctx;
+    /* env to another actor; -1 when it could not be queued. */
+    int (*send)(void *ctx, pm_dest_t to, alys_env_t *env);
+    /* Connect slot's socket to endpoint (making the socket if needed). */
+    int (*peer_dial)(void *ctx, int slot, const char *endpoint);
+    /* Disconnect slot's socket from endpoint. */
+    void (*peer_hangup)(void *ctx, int slot, const char *endpoint);
+    /* m to the peer on slot; -1 when it could not be queued. */
+    int (*peer_send)(void *ctx, int slot, const alys_wire_msg_t *m);
+    /* m to the inbound client with routing id (id_len bytes). */
+    int (*client_send)(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m);
+} pm_port_t;
+
+typedef struct pm pm_t;
+
+/* NULL on a bad [peers] config (err says why) or out of memory. */
+pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_port_t *port,
+                  char *err, size_t errlen);
+void pm_core_destroy(pm_t **self_p);
+
+/* The clocks for the inputs that follow: unix ms (bans, scores) and
+ * monotonic ms (deadlines, RTT), read at the same moment. */
+void pm_core_clock(pm_t *self, uint64_t now_unix_ms, int64_t now_mono_ms);
+
+/* At start, once the sockets are up: ask storage for our head and bans. */
+void pm_core_start(pm_t *self);
+
+/* A message to our mailbox: FetchHeaders, FetchBlocks, RangeVerdict,
+ * Penalise (GetPeers is answered by the shell with pm_peerset_new). */
+void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m);
+/* A reply on the StorageActor / BlockProcessor sockets. */
+void pm_core_on_storage(pm_t *self, const alys_env_t *env);
+void pm_core_on_processor(pm_t *self, const alys_env_t *env);
+/* The BlockProcessor socket connected (true) or disconnected (false). */
+void pm_core_on_processor_link(pm_t *self, bool up);
+
+/* One frame (len bytes) from the peer on slot; n_frames: how many the
+ * message had (only single-frame messages are read). */
+void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len, size_t n_frames);
+/* The link under slot's socket dropped (false) or is back (true). */
+void pm_core_on_peer_link(pm_t *self, int slot, bool up);
+/* One frame from the inbound client with this routing id. */
+void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
+                             size_t len);
+
+/* Every 100 ms (deadlines, probes, retries, PeerSet push), 500 ms (our
+ * head), 1000 ms (score decay, bans). */
+void pm_core_tick_fast(pm_t *self);
+void pm_core_tick_head(pm_t *self);
+void pm_core_tick_slow(pm_t *self);
+
+/* The ordered PeerSet (pm_list.h); all = the alysctl listing. Free with
+ * pm_peerset_free. */
+Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all);
+void pm_peerset_free(Alys__Peer__PeerSet **set_p);
+
+#endif
