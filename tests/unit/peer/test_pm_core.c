@@ -1,0 +1,391 @@
+/*  test_pm_core.c: the PeerManager core (pm_core.h) driven through a fake
+ *  port: what the shell used to decide around its sockets. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "peer_serve.h"
+#include "pm.h"
+#include "pm_fake_port.h"
+
+#define WALL0 1700000000000ull
+
+typedef struct {
+    alys_config_t cfg;
+    alys_metrics_t *metrics;
+    fake_t fake;
+    pm_t *pm;
+    int64_t mono;
+    uint8_t genesis[ALYS_HASH_LEN];
+    uint8_t head_hash[ALYS_HASH_LEN];
+} h_t;
+
+static h_t *H;
+
+static void at(int64_t mono)
+{
+    H->mono = mono;
+    pm_core_clock(H->pm, WALL0 + (uint64_t) mono, mono);
+}
+
+static void setup(void)
+{
+    H = calloc(1, sizeof *H);
+    cr_assert_not_null(H);
+    alys_config_defaults(&H->cfg);
+    snprintf(H->cfg.node_name, sizeof H->cfg.node_name, "us");
+    snprintf(H->cfg.listen, sizeof H->cfg.listen, "tcp://127.0.0.1:30300");
+    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], "tcp://10.0.0.2:30300");
+    H->cfg.bootstrap_peer_count = 1;
+    memset(H->genesis, 0x11, ALYS_HASH_LEN);
+    memset(H->head_hash, 0x22, ALYS_HASH_LEN);
+    H->metrics = alys_metrics_new();
+    pm_port_t port = fake_port(&H->fake);
+    char err[128];
+    H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
+    cr_assert_not_null(H->pm, "%s", err);
+    at(1000);
+}
+
+static void teardown(void)
+{
+    pm_core_destroy(&H->pm);
+    fake_clear(&H->fake);
+    alys_metrics_destroy(&H->metrics);
+    free(H);
+}
+
+TestSuite(pm_core, .init = setup, .fini = teardown);
+
+/* ---- storage --------------------------------------------------------------------- */
+
+static void storage_reply(uint64_t corr_id, Alys__Storage__StorageMsg *msg)
+{
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = corr_id;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+    env.storage = msg;
+    pm_core_on_storage(H->pm, &env);
+}
+
+/* The next storage request, which must be of case want; its corr id. */
+static uint64_t expect_storage(Alys__Storage__StorageMsg__MsgCase want, alys_env_t **env_out)
+{
+    alys_env_t *env = fake_next_bus(&H->fake, PM_TO_STORAGE);
+    cr_assert_not_null(env, "no storage request");
+    cr_assert_eq(env->body_case, ALYS__BUS__ENVELOPE__BODY_STORAGE);
+    cr_assert_eq(env->storage->msg_case, want);
+    uint64_t id = env->corr_id;
+    if (env_out)
+        *env_out = env;
+    else
+        alys_env_free(&env);
+    return id;
+}
+
+static void answer_head(uint64_t corr_id, uint64_t height, bool genesis)
+{
+    Alys__Storage__Head h = ALYS__STORAGE__HEAD__INIT;
+    h.height = height;
+    h.hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    if (genesis)
+        h.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_HEAD;
+    m.head = &h;
+    storage_reply(corr_id, &m);
+}
+
+static void answer_no_bans(uint64_t corr_id)
+{
+    Alys__Storage__PeerBans b = ALYS__STORAGE__PEER_BANS__INIT;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS;
+    m.peer_bans = &b;
+    storage_reply(corr_id, &m);
+}
+
+/* Start, head at height (with genesis), no bans. */
+static void started(uint64_t height)
+{
+    pm_core_start(H->pm);
+    uint64_t head = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD, NULL);
+    uint64_t bans = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS, NULL);
+    answer_head(head, height, true);
+    answer_no_bans(bans);
+}
+
+/* ---- peers ------------------------------------------------------------------------ */
+
+/* Tick until the bootstrap peer is dialled and probed: its slot; *probe the
+ * probe's request id. */
+static int dialled(uint64_t *probe)
+{
+    pm_core_tick_fast(H->pm);
+    int slot = -1;
+    alys_wire_msg_t *m;
+    while ((m = fake_next_wire(&H->fake, OUT_PEER, &slot))) {
+        bool status = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+        *probe = m->request_id;
+        alys_wire_free(&m);
+        if (status)
+            return slot;
+    }
+    cr_assert_fail("no probe sent");
+    return -1;
+}
+
+static void peer_status(int slot, uint64_t request_id, const char *node_id, uint64_t height,
+                        const uint8_t *genesis)
+{
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) genesis};
+    st.head_height = height;
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    st.node_id = (char *) node_id;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = request_id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    zframe_t *f = alys_wire_encode(&m);
+    cr_assert_not_null(f);
+    pm_core_on_peer_frame(H->pm, slot, zframe_data(f), zframe_size(f), 1);
+    zframe_destroy(&f);
+}
+
+/* How many PeerDiscovered went to SyncActor since the last look. */
+static size_t discovered(uint64_t *height)
+{
+    size_t n = 0;
+    alys_env_t *env;
+    while ((env = fake_next_bus(&H->fake, PM_TO_SYNC))) {
+        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
+            env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCOVERED) {
+            n++;
+            if (height)
+                *height = env->sync->peer_discovered->reported_height;
+        }
+        alys_env_free(&env);
+    }
+    return n;
+}
+
+Test(pm_core, no_dial_before_head_and_bans)
+{
+    pm_core_start(H->pm);
+    pm_core_tick_fast(H->pm);
+    cr_assert_str_empty(H->fake.dialled[0]);
+}
+
+Test(pm_core, bootstrap_dialled_and_probed_once_started)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    cr_assert_str_eq(H->fake.dialled[slot], "tcp://10.0.0.2:30300");
+}
+
+Test(pm_core, peer_discovered_once_per_height)
+{
+    started(10);
+    uint64_t probe = 0, height = 0;
+    int slot = dialled(&probe);
+    peer_status(slot, probe, "peerA", 50, H->genesis);
+    cr_assert_eq(discovered(&height), 1);
+    cr_assert_eq(height, 50);
+    /* The next probe at the same height: nothing new for SyncActor. */
+    at(1000 + PM_CONN_PROBE_EVERY_MS + 1);
+    probe = 0;
+    slot = dialled(&probe);
+    peer_status(slot, probe, "peerA", 50, H->genesis);
+    cr_assert_eq(discovered(NULL), 0);
+    /* A new height is news. */
+    at(1000 + 2 * PM_CONN_PROBE_EVERY_MS + 2);
+    slot = dialled(&probe);
+    peer_status(slot, probe, "peerA", 60, H->genesis);
+    cr_assert_eq(discovered(&height), 1);
+    cr_assert_eq(height, 60);
+}
+
+Test(pm_core, wrong_genesis_bans_the_endpoint_and_hangs_up)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    uint8_t other[ALYS_HASH_LEN];
+    memset(other, 0x99, sizeof other);
+    peer_status(slot, probe, "evil", 50, other);
+    cr_assert(H->fake.hung_up[slot]);
+    cr_assert_eq(discovered(NULL), 0);
+    cr_assert(peer_table_is_banned(H->pm->table, "@10.0.0.2:30300", "tcp://10.0.0.2:30300",
+                                   WALL0 + 1001));
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_bans_total", NULL), 1);
+    /* alysctl peers shows it as banned under that id. */
+    Alys__Peer__PeerSet *set = pm_peerset_new(H->pm, true);
+    bool found = false;
+    for (size_t i = 0; i < set->n_peers; i++)
+        if (strcmp(set->peers[i]->peer_id, "@10.0.0.2:30300") == 0)
+            found = strcmp(set->peers[i]->state, "banned") == 0;
+    cr_assert(found);
+    pm_peerset_free(&set);
+}
+
+/* ---- the PeerSet push ----------------------------------------------------------------- */
+
+static size_t peersets(void)
+{
+    size_t n = 0;
+    alys_env_t *env;
+    while ((env = fake_next_bus(&H->fake, PM_TO_SYNC))) {
+        n += env->body_case == ALYS__BUS__ENVELOPE__BODY_PEER &&
+             env->peer->msg_case == ALYS__PEER__PEER_MSG__MSG_PEER_SET;
+        alys_env_free(&env);
+    }
+    return n;
+}
+
+Test(pm_core, peerset_pushed_on_change_then_every_interval)
+{
+    started(10);
+    pm_core_tick_fast(H->pm); /* the bans loaded: a change */
+    cr_assert_eq(peersets(), 1);
+    at(1000 + PM_LIST_PUSH_MS - 1);
+    pm_core_tick_fast(H->pm);
+    cr_assert_eq(peersets(), 0);
+    at(1000 + PM_LIST_PUSH_MS);
+    pm_core_tick_fast(H->pm);
+    cr_assert_eq(peersets(), 1);
+}
+
+/* ---- serving ------------------------------------------------------------------------- */
+
+static void client_frame(const alys_wire_msg_t *m)
+{
+    static const uint8_t id[] = "client-1";
+    zframe_t *f = alys_wire_encode(m);
+    cr_assert_not_null(f);
+    pm_core_on_client_frame(H->pm, id, sizeof id - 1, zframe_data(f), zframe_size(f));
+    zframe_destroy(&f);
+}
+
+static void client_handshake(void)
+{
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    st.node_id = "client";
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 1;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    client_frame(&m);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s", alys_wire_body_name(r));
+    alys_wire_free(&r);
+}
+
+static void answer_blocks(uint64_t corr, uint64_t start, uint32_t n)
+{
+    ProtobufCBinaryData *items = calloc(n ? n : 1, sizeof *items);
+    static uint8_t byte = 7;
+    for (uint32_t i = 0; i < n; i++)
+        items[i] = (ProtobufCBinaryData){1, &byte};
+    Alys__Storage__Blocks b = ALYS__STORAGE__BLOCKS__INIT;
+    b.start = start;
+    b.n_blocks = n;
+    b.blocks = items;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS;
+    m.blocks = &b;
+    storage_reply(corr, &m);
+    free(items);
+}
+
+static uint64_t expect_read(uint64_t start, uint32_t count, bool headers)
+{
+    alys_env_t *env = NULL;
+    uint64_t corr = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS, &env);
+    cr_assert_eq(env->storage->get_blocks->start, start);
+    cr_assert_eq(env->storage->get_blocks->count, count);
+    cr_assert_eq(env->storage->get_blocks->headers_only, headers);
+    alys_env_free(&env);
+    return corr;
+}
+
+static void get_headers(uint64_t start, uint32_t count)
+{
+    Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
+    gh.start = start;
+    gh.count = count;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 2;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
+    m.get_headers = &gh;
+    client_frame(&m);
+}
+
+Test(pm_core, headers_served_in_storage_chunks)
+{
+    started(5000);
+    client_handshake();
+    get_headers(1, 1500);
+    uint64_t corr = expect_read(1, PS_STORAGE_CHUNK, true);
+    answer_blocks(corr, 1, PS_STORAGE_CHUNK);
+    corr = expect_read(1 + PS_STORAGE_CHUNK, 1500 - PS_STORAGE_CHUNK, true);
+    answer_blocks(corr, 1 + PS_STORAGE_CHUNK, 1500 - PS_STORAGE_CHUNK);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_HEADERS);
+    cr_assert_eq(r->headers->start, 1);
+    cr_assert_eq(r->headers->n_headers, 1500);
+    cr_assert_not(r->headers->truncated);
+    alys_wire_free(&r);
+}
+
+Test(pm_core, short_chunk_ends_the_read_and_is_truncated_below_our_head)
+{
+    started(5000);
+    client_handshake();
+    get_headers(1, 1500);
+    uint64_t corr = expect_read(1, PS_STORAGE_CHUNK, true);
+    answer_blocks(corr, 1, 100); /* storage's own frame limit */
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE)); /* no second read */
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->headers->n_headers, 100);
+    cr_assert(r->headers->truncated); /* more exist below our head */
+    alys_wire_free(&r);
+}
+
+Test(pm_core, headers_read_stops_at_our_head)
+{
+    started(PS_STORAGE_CHUNK); /* head at the end of the first chunk */
+    client_handshake();
+    get_headers(1, 1500);
+    uint64_t corr = expect_read(1, PS_STORAGE_CHUNK, true);
+    answer_blocks(corr, 1, PS_STORAGE_CHUNK);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE));
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->headers->n_headers, PS_STORAGE_CHUNK);
+    cr_assert_not(r->headers->truncated);
+    alys_wire_free(&r);
+}
+
+Test(pm_core, storage_silence_answers_unavailable)
+{
+    started(5000);
+    client_handshake();
+    get_headers(1, 10);
+    expect_read(1, 10, true);
+    at(1000 + PM_STORE_TIMEOUT_MS + 1);
+    pm_core_tick_fast(H->pm);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE);
+    alys_wire_free(&r);
+}
