@@ -1,7 +1,8 @@
-/*  peer_net.h: PeerManager's client side of the wire protocol, the shell
- *  part: the peer DEALER sockets, their monitors, and the translation
- *  between wire frames, SyncActor's messages and the pure cores. Every
- *  decision is in a core:
+/*  peer_net.h: PeerManager's client side of the wire protocol, in the core
+ *  (pm.h): the translation between wire frames, SyncActor's messages and
+ *  the pure modules; the peer DEALER sockets and their monitors are the
+ *  shell's (main.c), reached through the port by slot. Every decision is in
+ *  a pure module:
  *    pm_conn.h   the endpoint book and the connection state machine (dial,
  *                handshake, Status probes, down, backoff, re-dial; the
  *                socket monitor's disconnects are one of its inputs)

@@ -1,5 +1,7 @@
-/*  peer_serve.h: PeerManager's server side of the wire protocol: a ROUTER
- *  bound at [network] listen (tcp), when that is set.
+/*  peer_serve.h: PeerManager's server side of the wire protocol, in the core
+ *  (pm.h): the shell binds a ROUTER at [network] listen (tcp) when that is
+ *  set and hands each client frame in (pm_core_on_client_frame); answers go
+ *  out through the port.
  *
  *  Handshake. A client's first message must be Status. We answer with our
  *  own (genesis, head and checkpoint from StorageActor's cached Head, at
@@ -11,7 +13,7 @@
  *  BAD_REQUEST. A client's Status also tells us its listen endpoint, which
  *  the client side may dial (discovery without a round of GetPeers). Every
  *  one of these decisions is pm_admit.h's (pure, unit-tested); this file
- *  moves the bytes and the storage reads.
+ *  translates and runs the storage reads (tests/unit/peer/test_pm_core.c).
  *
  *  Serving. GetHeaders (count 1..2048) and GetBlocks (count 1..1024) are read
  *  from StorageActor (GetBlocks, headers_only for headers; storage gives at

@@ -1,19 +1,22 @@
-/*  pm.h: the PeerManagerActor's shell, shared by its I/O modules (private
- *  to actors/peer_manager). Every decision is in a pure core that tests
- *  drive without sockets: peer_table.h (scores, bans, blame, selection,
- *  batch size, timeouts), pm_conn.h (connections), pm_cost.h (what an
- *  outcome costs), pm_reqs.h (requests in flight), pm_admit.h (serving
- *  admission), peer_reorder.h (the reorder buffer), rate_limit.h, and the
- *  common wire/wire.h (codec and answer checks). The shell moves bytes:
+/*  pm.h: the PeerManagerActor's core, shared by its modules (private to
+ *  actors/peer_manager; the public face is pm_core.h). No sockets, no
+ *  clock, no loop: main.c (the shell) hands in the clocks (pm_core_clock)
+ *  and every decoded input, and the core sends through pm_port_t. The
+ *  modules translate between messages and the pure decision modules:
+ *  peer_table.h (scores, bans, blame, selection, batch size, timeouts),
+ *  pm_conn.h (connections), pm_cost.h (what an outcome costs), pm_reqs.h
+ *  (requests in flight), pm_admit.h (serving admission), pm_judge.h
+ *  (verdicts), pm_flow.h (discovery, another genesis, drops, busy, stale
+ *  heads), pm_list.h (PeerSet, listings, push interval), pm_bans.h,
+ *  peer_reorder.h, rate_limit.h, and the common wire/wire.h.
  *
  *  Layers: a module calls only modules below it (no cycles).
- *    main.c          actor set-up, mailbox dispatch (FetchHeaders,
- *                    FetchBlocks, RangeVerdict, Penalise, GetPeers), timers;
- *                    after every event, pn_flush_closes
+ *    pm_core.c       entry points: set-up, clocks, dispatch of every input;
+ *                    after every input that may earn one, pn_flush_closes
  *    pm_peerset.c    the PeerSet for SyncActor and alysctl; peer gauges
- *    peer_serve.c    server side: the ROUTER at [network] listen
- *    peer_net.c      client side: one DEALER per remote peer and its
- *                    monitor, handshake, probes, peer exchange, fetches
+ *    peer_serve.c    server side: inbound clients, handshake, range reads
+ *    peer_net.c      client side: one slot per remote peer (the port dials
+ *                    it), handshake, probes, peer exchange, fetches
  *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
  *                    BatchProcessed -> SyncActor, blame; our head
  *    pm_record.c     outcomes on a peer's record and the action they earn
@@ -21,15 +24,16 @@
  *    pm_storage.c    the StorageActor client: requests with deadlines
  *                    (common/pending.h), our Status, ban load and save
  *    pm_out.c        messages to SyncActor
- *  Socket monitors (peer DEALERs, the BlockProcessor DEALER) are common/sockmon.h's.
  *
  *  Everything runs on the actor's one zloop thread; no locks.
  *
  *  Clocks: peer_table takes unix ms (bans are persisted), everything else
- *  (deadlines, RTT) uses the monotonic clock. pm_now() / pm_mono() read them.
+ *  (deadlines, RTT) the monotonic clock; pm_now(pm) / pm_mono(pm) are the
+ *  values the shell handed in for the current input.
  *
- *  Ownership: pm_t is made and freed by main.c; each module's state hangs
- *  off it (store, net, serve, reorder) and is freed by its *_destroy.
+ *  Ownership: pm_t is made and freed by pm_core_new/destroy; each module's
+ *  state hangs off it (store, net, serve, reorder) and is freed by its
+ *  *_destroy.
  */
 #ifndef PM_H
 #define PM_H

@@ -389,3 +389,254 @@ Test(pm_core, storage_silence_answers_unavailable)
     cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE);
     alys_wire_free(&r);
 }
+
+/* ---- requests to peers ------------------------------------------------------------------ */
+
+static void fetch_headers(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+{
+    Alys__Peer__FetchHeaders fh = ALYS__PEER__FETCH_HEADERS__INIT;
+    fh.request_id = request_id;
+    fh.peer_id = (char *) peer;
+    fh.start = start;
+    fh.count = count;
+    Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
+    m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS;
+    m.fetch_headers = &fh;
+    pm_core_on_peer_msg(H->pm, &m);
+}
+
+/* The next PeerMsg of case want to SyncActor (others skipped and freed). */
+static alys_env_t *to_sync_peer(Alys__Peer__PeerMsg__MsgCase want)
+{
+    alys_env_t *env;
+    while ((env = fake_next_bus(&H->fake, PM_TO_SYNC))) {
+        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PEER && env->peer->msg_case == want)
+            return env;
+        alys_env_free(&env);
+    }
+    return NULL;
+}
+
+/* A ready peer "peerA" at height on its slot. */
+static int ready_peer(uint64_t height)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    peer_status(slot, probe, "peerA", height, H->genesis);
+    cr_assert_eq(discovered(NULL), 1);
+    return slot;
+}
+
+static void peer_frame(int slot, const alys_wire_msg_t *m)
+{
+    zframe_t *f = alys_wire_encode(m);
+    cr_assert_not_null(f);
+    pm_core_on_peer_frame(H->pm, slot, zframe_data(f), zframe_size(f), 1);
+    zframe_destroy(&f);
+}
+
+Test(pm_core, fetch_from_unknown_peer_is_no_peer)
+{
+    started(10);
+    fetch_headers(77, "nobody", 1, 10);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT);
+    cr_assert_not_null(env);
+    cr_assert_eq(env->peer->headers_result->request_id, 77);
+    cr_assert_eq(env->peer->headers_result->outcome, ALYS__PEER__OUTCOME__NO_PEER);
+    alys_env_free(&env);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_requests_total",
+                                   "kind=\"headers\",outcome=\"no_peer\""),
+                 1);
+}
+
+Test(pm_core, answer_of_the_wrong_kind_is_a_violation)
+{
+    int slot = ready_peer(50);
+    fetch_headers(78, "peerA", 1, 10);
+    int s = -1;
+    alys_wire_msg_t *req = NULL;
+    while ((req = fake_next_wire(&H->fake, OUT_PEER, &s)) &&
+           req->body_case != ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS)
+        alys_wire_free(&req);
+    cr_assert_not_null(req, "no GetHeaders sent");
+    cr_assert_eq(s, slot);
+    Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = req->request_id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
+    m.blocks = &b;
+    alys_wire_free(&req);
+    peer_frame(slot, &m);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT);
+    cr_assert_not_null(env);
+    cr_assert_eq(env->peer->headers_result->outcome, ALYS__PEER__OUTCOME__VIOLATION);
+    alys_env_free(&env);
+}
+
+Test(pm_core, answer_to_no_pending_request_is_counted_late)
+{
+    int slot = ready_peer(50);
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 424242; /* never asked */
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
+    m.headers = &h;
+    peer_frame(slot, &m);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_late_responses_total", NULL), 1);
+    cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT));
+}
+
+static void new_block_from(int slot)
+{
+    uint8_t byte = 1;
+    Alys__Wire__NewBlock nb = ALYS__WIRE__NEW_BLOCK__INIT;
+    nb.block = (ProtobufCBinaryData){1, &byte};
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 5;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
+    m.new_block = &nb;
+    peer_frame(slot, &m);
+}
+
+static size_t forwarded_blocks(void)
+{
+    size_t n = 0;
+    alys_env_t *env;
+    while ((env = fake_next_bus(&H->fake, PM_TO_SYNC))) {
+        n += env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
+             env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH;
+        alys_env_free(&env);
+    }
+    return n;
+}
+
+Test(pm_core, new_block_forwarded_only_from_a_ready_peer)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    new_block_from(slot); /* handshake not done */
+    cr_assert_eq(forwarded_blocks(), 0);
+    peer_status(slot, probe, "peerA", 50, H->genesis);
+    new_block_from(slot);
+    cr_assert_eq(forwarded_blocks(), 1);
+}
+
+Test(pm_core, link_down_under_a_ready_peer_tells_sync)
+{
+    int slot = ready_peer(50);
+    pm_core_on_peer_link(H->pm, slot, false);
+    alys_env_t *env;
+    bool told = false;
+    while ((env = fake_next_bus(&H->fake, PM_TO_SYNC))) {
+        told |= env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
+                env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED;
+        alys_env_free(&env);
+    }
+    cr_assert(told);
+}
+
+/* ---- to BlockProcessor ------------------------------------------------------------------ */
+
+/* Deliver n one-byte blocks from start: returns the ProcessBatch's batch id. */
+static uint64_t delivered_batch(uint64_t start, size_t n)
+{
+    static uint8_t byte = 3;
+    ProtobufCBinaryData blocks[8];
+    cr_assert_leq(n, 8);
+    for (size_t i = 0; i < n; i++)
+        blocks[i] = (ProtobufCBinaryData){1, &byte};
+    uint32_t delivered = 0;
+    cr_assert_eq(pm_deliver(H->pm, 90, "peerA", start, blocks, n, NULL, &delivered),
+                 ALYS__PEER__OUTCOME__OK);
+    cr_assert_eq(delivered, n);
+    alys_env_t *env = fake_next_bus(&H->fake, PM_TO_PROCESSOR);
+    cr_assert_not_null(env, "nothing handed to the block processor");
+    cr_assert_eq(env->processor->msg_case, ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH);
+    uint64_t id = env->corr_id;
+    alys_env_free(&env);
+    return id;
+}
+
+static void bp_error(uint64_t corr, uint32_t code)
+{
+    Alys__Bus__Error e = ALYS__BUS__ERROR__INIT;
+    e.code = code;
+    e.message = "test";
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = corr;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    pm_core_on_processor(H->pm, &env);
+}
+
+Test(pm_core, busy_processor_keeps_the_batch)
+{
+    started(10);
+    uint64_t id = delivered_batch(11, 2);
+    bp_error(id, ALYS_ERR_BUSY);
+    cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME));
+    cr_assert_eq(reorder_blocks(H->pm->reorder), 2);
+}
+
+Test(pm_core, bad_request_drops_the_batch_and_tells_sync)
+{
+    started(10);
+    uint64_t id = delivered_batch(11, 2);
+    bp_error(id, ALYS_ERR_BAD_REQUEST);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME);
+    cr_assert_not_null(env);
+    cr_assert(env->peer->batch_outcome->failed);
+    cr_assert_eq(env->peer->batch_outcome->failed_height, 11);
+    cr_assert_str_eq(env->peer->batch_outcome->reason, "dropped");
+    alys_env_free(&env);
+}
+
+/* ---- our head --------------------------------------------------------------------------- */
+
+static void processed(uint64_t batch_id, uint32_t committed, uint64_t head)
+{
+    Alys__Processor__BatchProcessed bp = ALYS__PROCESSOR__BATCH_PROCESSED__INIT;
+    bp.batch_id = batch_id;
+    bp.committed = committed;
+    bp.head_height = head;
+    Alys__Processor__ProcessorMsg m = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    m.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED;
+    m.batch_processed = &bp;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = batch_id;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &m;
+    pm_core_on_processor(H->pm, &env);
+}
+
+Test(pm_core, head_asked_before_a_batch_processed_is_stale)
+{
+    started(10);
+    uint64_t id = delivered_batch(11, 2);
+    at(1500);
+    pm_core_tick_head(H->pm); /* GetHead asked at 1500 */
+    uint64_t ask = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD, NULL);
+    at(1600);
+    processed(id, 2, 12); /* the processor knows head 12 */
+    at(1700);
+    answer_head(ask, 10, true); /* storage's answer, from before */
+    cr_assert_eq(H->pm->head_height, 12);
+}
+
+Test(pm_core, head_asked_after_the_last_batch_processed_moves)
+{
+    started(10);
+    uint64_t id = delivered_batch(11, 2);
+    at(1500);
+    processed(id, 2, 12);
+    at(1600);
+    pm_core_tick_head(H->pm);
+    uint64_t ask = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD, NULL);
+    at(1700);
+    answer_head(ask, 8, true); /* a rollback: storage knows best */
+    cr_assert_eq(H->pm->head_height, 8);
+}
