@@ -33,13 +33,13 @@ typedef struct {
     alys_actor_t *actor;
     const alys_config_t *cfg;
     pm_t *core;
-    zsock_t *storage;            /* DEALER -> StorageActor */
-    zsock_t *sync;               /* DEALER -> SyncActor */
-    zsock_t *bp;                 /* DEALER -> BlockProcessorActor */
-    zsock_t *bp_mon;             /* connection events of bp (may be NULL) */
-    zsock_t *router;             /* [network] listen (NULL = not serving) */
-    zsock_t *socks[PM_CONN_MAX]; /* peer slots: made once, kept */
-    zsock_t *mons[PM_CONN_MAX];  /* their monitors; NULL = unmonitored */
+    zsock_t *storage;                  /* DEALER -> StorageActor */
+    zsock_t *sync;                     /* DEALER -> SyncActor */
+    zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
+    zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
+    zsock_t *router;                   /* [network] listen (NULL = not serving) */
+    zsock_t *socks[PM_CONN_MAX];       /* peer slots: made once, kept */
+    zsock_t *mons[PM_CONN_MAX];        /* their monitors; NULL = unmonitored */
     char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
 } shell_t;
 

@@ -252,8 +252,8 @@ static void on_processed(pm_t *pm, const Alys__Processor__BatchProcessed *bp)
                           .content_fault = pm_judge_refusal(bp->reason, 0, 0).content_fault};
     reorder_ref_t ref, drops[DROPS_MAX];
     size_t nd = 0;
-    reorder_done_t done = reorder_on_processed(pm->reorder, &r, (uint64_t) pm_mono(pm), &ref, drops,
-                                               DROPS_MAX, &nd);
+    reorder_done_t done = reorder_on_processed(pm->reorder, &r, (uint64_t) pm_mono(pm), &ref,
+                                               drops, DROPS_MAX, &nd);
     if (done == REORDER_UNKNOWN)
         return; /* an abandoned send: its chunk went again */
     pm->bp_reply_at = pm_mono(pm);

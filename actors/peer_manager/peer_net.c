@@ -230,8 +230,7 @@ static void wrong_genesis(pm_t *pm, int slot, const char *node_id)
     if (pm_flow_wrong_genesis(pm->table, c->endpoint, node_id, pm_now(pm), id, sizeof id, why,
                               sizeof why)) {
         pm_bans_changed(&pm->bans);
-        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL,
-                        "Peers banned", 1);
+        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL, "Peers banned", 1);
     }
     if (!c->peer_id[0])
         snprintf(c->peer_id, sizeof c->peer_id, "%s", id);

@@ -5,8 +5,7 @@
 
 #include "util.h"
 
-bool pm_flow_discover(bool newly_ready, bool was_in_table, uint64_t height_before,
-                      uint64_t height_now)
+bool pm_flow_discover(bool newly_ready, bool was_in_table, uint64_t height_before, uint64_t height_now)
 {
     return newly_ready || !was_in_table || height_before != height_now;
 }

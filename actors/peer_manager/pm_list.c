@@ -14,10 +14,10 @@ typedef struct {
     Alys__Peer__PeerEntry *entries; /* PS_CAP */
     Alys__Peer__PeerEntry **ptrs;
     uint32_t *timeouts;
-    peer_view_t *views;    /* PEER_TABLE_MAX_PEERS: strings live here */
-    peer_ban_t *bans;      /* PEER_MAX_BANS */
+    peer_view_t *views;     /* PEER_TABLE_MAX_PEERS: strings live here */
+    peer_ban_t *bans;       /* PEER_MAX_BANS */
     pm_unlisted_t *refused; /* UNLISTED_MAX */
-    peer_ref_t *order;     /* PEER_TABLE_MAX_PEERS */
+    peer_ref_t *order;      /* PEER_TABLE_MAX_PEERS */
 } holder_t;
 
 void pm_list_free(Alys__Peer__PeerSet **set_p)

@@ -32,8 +32,8 @@
 #include "pm_admit.h"
 #include "pm_conn.h"
 
-#define PM_LIST_PUSH_MS     2000 /* the PeerSet goes to SyncActor at least this often */
-#define PM_LIST_UNLISTED_CAP 64  /* unlisted endpoints taken from each side */
+#define PM_LIST_PUSH_MS      2000 /* the PeerSet goes to SyncActor at least this often */
+#define PM_LIST_UNLISTED_CAP 64   /* unlisted endpoints taken from each side */
 
 typedef struct {
     char peer_id[PEER_ID_MAX]; /* "@host:port", or the inbound node id */

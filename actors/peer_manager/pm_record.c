@@ -36,8 +36,7 @@ void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const 
     log_warn("peer %s %s", peer_id, why);
     if (action == PEER_ACTION_BAN) {
         pm_bans_changed(&pm->bans);
-        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL,
-                        "Peers banned", 1);
+        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL, "Peers banned", 1);
     }
     pm_close_later(pm, peer_id, why);
     pm->peerset_dirty = true;

@@ -102,7 +102,8 @@ static inline alys_env_t *fake_next_bus(fake_t *f, pm_dest_t to)
         if (o->taken || o->kind != OUT_BUS || o->to != to)
             continue;
         char err[128];
-        alys_env_t *env = alys_env_decode(zframe_data(o->frame), zframe_size(o->frame), err, sizeof err);
+        alys_env_t *env = alys_env_decode(zframe_data(o->frame), zframe_size(o->frame), err,
+                                          sizeof err);
         cr_assert_not_null(env, "%s", err);
         o->taken = true;
         return env;
@@ -119,7 +120,8 @@ static inline alys_wire_msg_t *fake_next_wire(fake_t *f, out_kind_t kind, int *s
         if (o->taken || o->kind != kind)
             continue;
         char err[128];
-        alys_wire_msg_t *m = alys_wire_decode(zframe_data(o->frame), zframe_size(o->frame), err, sizeof err);
+        alys_wire_msg_t *m = alys_wire_decode(zframe_data(o->frame), zframe_size(o->frame), err,
+                                              sizeof err);
         cr_assert_not_null(m, "%s", err);
         if (slot)
             *slot = o->slot;

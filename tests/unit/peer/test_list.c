@@ -81,10 +81,14 @@ Test(list, full_listing_adds_others_bans_then_unlisted)
     add_connected(t, "a", 100, T0);
     add_connected(t, "bad", 100, T0);
     cr_assert_eq(peer_table_ban(t, "bad", 0, "misbehaved", T0), PEER_OK);
-    peer_ban_t old = {.peer_id = "gone", .endpoint = "tcp://gone:1", .reason = "old ban",
+    peer_ban_t old = {.peer_id = "gone",
+                      .endpoint = "tcp://gone:1",
+                      .reason = "old ban",
                       .ban_until = T0 + HOUR};
     cr_assert_eq(peer_table_import_bans(t, &old, 1, T0), 1);
-    pm_unlisted_t u = {.peer_id = "@h:1", .endpoint = "tcp://h:1", .state = "refused",
+    pm_unlisted_t u = {.peer_id = "@h:1",
+                       .endpoint = "tcp://h:1",
+                       .state = "refused",
                        .reason = "wrong genesis"};
     Alys__Peer__PeerSet *s = pm_list_peerset(t, T0 + 1, true, &u, 1);
     cr_assert_str_eq(s->peers[0]->peer_id, "a"); /* the selection first */
@@ -171,8 +175,8 @@ Test(list, unlisted_conns_stop_at_cap)
     peer_table_destroy(&t);
 }
 
-static pm_client_t *refused_client(pm_clients_t *cl, uint8_t id, const char *node, const char *listen,
-                                   int64_t at)
+static pm_client_t *refused_client(pm_clients_t *cl, uint8_t id, const char *node,
+                                   const char *listen, int64_t at)
 {
     pm_client_t *c = pm_clients_get(cl, &id, 1, at);
     cr_assert_not_null(c);

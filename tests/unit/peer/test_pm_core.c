@@ -351,7 +351,7 @@ Test(pm_core, short_chunk_ends_the_read_and_is_truncated_below_our_head)
     client_handshake();
     get_headers(1, 1500);
     uint64_t corr = expect_read(1, PS_STORAGE_CHUNK, true);
-    answer_blocks(corr, 1, 100); /* storage's own frame limit */
+    answer_blocks(corr, 1, 100);                            /* storage's own frame limit */
     cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE)); /* no second read */
     alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
     cr_assert_not_null(r);
