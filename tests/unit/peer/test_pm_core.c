@@ -640,3 +640,37 @@ Test(pm_core, head_asked_after_the_last_batch_processed_moves)
     answer_head(ask, 8, true); /* a rollback: storage knows best */
     cr_assert_eq(H->pm->head_height, 8);
 }
+
+Test(pm_core, a_new_ban_is_saved_to_storage)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    uint8_t other[ALYS_HASH_LEN];
+    memset(other, 0x99, sizeof other);
+    peer_status(slot, probe, "evil", 50, other);
+    pm_core_tick_slow(H->pm);
+    alys_env_t *env = NULL;
+    expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
+    cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "@10.0.0.2:30300");
+    alys_env_free(&env);
+}
+
+Test(pm_core, get_peers_answered_with_ready_endpoints)
+{
+    ready_peer(50);
+    client_handshake();
+    Alys__Wire__GetPeers gp = ALYS__WIRE__GET_PEERS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 3;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS;
+    m.get_peers = &gp;
+    client_frame(&m);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_PEERS);
+    cr_assert_eq(r->peers->n_endpoints, 1);
+    cr_assert_str_eq(r->peers->endpoints[0], "tcp://10.0.0.2:30300");
+    alys_wire_free(&r);
+}
