@@ -674,3 +674,99 @@ Test(pm_core, get_peers_answered_with_ready_endpoints)
     cr_assert_str_eq(r->peers->endpoints[0], "tcp://10.0.0.2:30300");
     alys_wire_free(&r);
 }
+
+/* ---- more of BlockProcessor --------------------------------------------------------------- */
+
+Test(pm_core, processor_restart_resends_what_it_held)
+{
+    started(10);
+    delivered_batch(11, 2);
+    pm_core_on_processor_link(H->pm, false);
+    pm_core_on_processor_link(H->pm, true);
+    alys_env_t *env = fake_next_bus(&H->fake, PM_TO_PROCESSOR);
+    cr_assert_not_null(env, "nothing resent");
+    cr_assert_eq(env->processor->process_batch->n_blocks, 2);
+    alys_env_free(&env);
+}
+
+Test(pm_core, processor_connect_without_a_drop_resends_nothing)
+{
+    started(10);
+    delivered_batch(11, 2);
+    pm_core_on_processor_link(H->pm, true);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_PROCESSOR));
+}
+
+static void processed_failed(uint64_t batch_id, uint64_t failed_height, const char *reason)
+{
+    Alys__Processor__BatchProcessed bp = ALYS__PROCESSOR__BATCH_PROCESSED__INIT;
+    bp.batch_id = batch_id;
+    bp.head_height = failed_height - 1;
+    bp.committed = 0;
+    bp.failed = true;
+    bp.failed_height = failed_height;
+    bp.reason = (char *) reason;
+    bp.detail = "test";
+    Alys__Processor__ProcessorMsg m = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    m.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED;
+    m.batch_processed = &bp;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = batch_id;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &m;
+    pm_core_on_processor(H->pm, &env);
+}
+
+Test(pm_core, refused_block_content_suspects_its_server_and_tells_sync)
+{
+    ready_peer(50);
+    uint64_t id = delivered_batch(11, 2);
+    processed_failed(id, 12, "bad_proposer_signature");
+    cr_assert_eq(peer_table_suspect_count(H->pm->table), 1);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME);
+    cr_assert_not_null(env);
+    cr_assert(env->peer->batch_outcome->failed);
+    cr_assert_eq(env->peer->batch_outcome->failed_height, 12);
+    cr_assert_str_eq(env->peer->batch_outcome->reason, "bad_proposer_signature");
+    alys_env_free(&env);
+}
+
+Test(pm_core, failure_from_our_clock_suspects_no_one)
+{
+    ready_peer(50);
+    uint64_t id = delivered_batch(11, 2);
+    processed_failed(id, 12, "future_slot");
+    cr_assert_eq(peer_table_suspect_count(H->pm->table), 0);
+}
+
+/* ---- more of serving ------------------------------------------------------------------- */
+
+Test(pm_core, storage_answering_another_range_is_unavailable)
+{
+    started(5000);
+    client_handshake();
+    get_headers(1, 10);
+    uint64_t corr = expect_read(1, 10, true);
+    answer_blocks(corr, 2, 10);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE);
+    cr_assert_str_eq(r->error->message, "storage answered another range");
+    alys_wire_free(&r);
+}
+
+Test(pm_core, nothing_in_storage_below_our_cached_head_is_not_found)
+{
+    started(5000);
+    client_handshake();
+    get_headers(4000, 10);
+    uint64_t corr = expect_read(4000, 10, true);
+    answer_blocks(corr, 4000, 0); /* a rollback under our cached head */
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND);
+    alys_wire_free(&r);
+}
