@@ -855,3 +855,14 @@ size_t sim_pm_reorder_bytes(const sim_t *sim)
 {
     return reorder_bytes(sim_get_pm_c(sim)->reorder);
 }
+
+int sim_pm_score(sim_t *sim, const char *peer, double *score, bool *banned)
+{
+    sim_pm_t *pm = sim_get_pm(sim);
+    peer_view_t v;
+    if (peer_table_get(pm->table, peer, sim_now(sim), &v) != PEER_OK)
+        return -1;
+    *score = v.score;
+    *banned = v.info.state == PEER_STATE_BANNED;
+    return 0;
+}

@@ -71,7 +71,9 @@ static int op_send_task(void *ctx, int sock, const char *id, uint64_t task_id,
             break;
     }
     self->held++;
-    sim_post(self->sim, CH_W_PL, 1 + n / 8, "worker_result", task_id, r->n, on_w_result, r);
+    /* Task and storage request ids are drawn by the pipeline from getrandom
+     * (pipeline_new): opaque, so they stay out of the trace. */
+    sim_post(self->sim, CH_W_PL, 1 + n / 8, "worker_result", 0, r->n, on_w_result, r);
     return 0;
 }
 
@@ -109,7 +111,7 @@ static void on_storage_req(sim_t *sim, void *arg)
                 sim_post(sim, CH_ST_SYNC, 1, "head_advanced", h[0], 0, sim_sync_head_event, h);
             }
         }
-        sim_post(sim, CH_ST_PL, 1, "storage_reply", r->req_id, r->o.committed, on_storage_reply, r);
+        sim_post(sim, CH_ST_PL, 1, "storage_reply", r->o.head_height, r->o.committed, on_storage_reply, r);
     }
     for (size_t i = 0; i < q->n; i++)
         free(q->b[i].data);
@@ -137,7 +139,7 @@ static int op_send_storage(void *ctx, uint64_t req_id, uint64_t batch_seq,
         q->b[i].len = blocks[i].len;
         q->n = i + 1;
     }
-    sim_post_d(self->sim, CH_PL_ST, 1 + n / 32, n ? "execute_batch" : "get_head", req_id, n,
+    sim_post_d(self->sim, CH_PL_ST, 1 + n / 32, n ? "execute_batch" : "get_head", 0, n,
                on_storage_req, q, st_req_drop);
     return 0;
 }

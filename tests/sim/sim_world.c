@@ -498,8 +498,22 @@ static void watch(sim_t *sim, void *arg)
         sim_post(sim, -1, WATCH_MS, "watch", head, 0, watch, NULL);
 }
 
+/* A named case with a lying peer-0 (the integration tests' assertion):
+ * the liar ends up penalised or banned. */
+static void check_liar_penalised(sim_t *sim)
+{
+    if (!sim->c.name[0] || sim_fault_honest(sim->c.fault[0]))
+        return;
+    double score = 0;
+    bool banned = false;
+    if (sim_pm_score(sim, sim_peer_id(0), &score, &banned) != 0 || (!banned && score >= 0))
+        sim_fail(sim, "the faulty peer is penalised", "peer-0 (%s) ends with score %.1f%s",
+                 sim_fault_name(sim->c.fault[0]), score, banned ? ", banned" : ", not banned");
+}
+
 static void end_checks(sim_t *sim)
 {
+    check_liar_penalised(sim);
     alys_hash_t hash, root, full;
     uint64_t head = sim_storage_head(sim, hash, root);
     uint64_t final = sim_final_tip(sim);
