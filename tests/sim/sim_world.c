@@ -117,7 +117,7 @@ static void case_defaults(sim_case_t *c, uint64_t seed)
     c->height = 500;
     c->block_time_ms = 2000;
     c->peers = 3;
-    c->txs_per_block = 2;
+    c->txs_per_block = 1;
     c->checkpoint_interval = 100;
     c->latency_ms = 20;
     c->jitter_ms = 10;
