@@ -23,6 +23,7 @@ struct sim_pl {
     sim_t *sim;
     pipeline_t *p;
     uint32_t held;                 /* tasks at the worker */
+    uint64_t last_cp;              /* latest checkpoint SyncActor was told of */
 };
 
 typedef struct {
@@ -84,6 +85,12 @@ static void on_storage_reply(sim_t *sim, void *arg)
     free(r);
 }
 
+static void cp_event(sim_t *sim, void *arg)
+{
+    sim_sync_on_checkpoint(sim, *(uint64_t *) arg);
+    free(arg);
+}
+
 static void st_req_drop(void *arg)
 {
     st_req_t *q = arg;
@@ -109,6 +116,16 @@ static void on_storage_req(sim_t *sim, void *arg)
                 memcpy(h + 1, r->o.head_hash, ALYS_HASH_LEN);
                 /* StorageActor publishes head_advanced; SyncActor listens. */
                 sim_post(sim, CH_ST_SYNC, 1, "head_advanced", h[0], 0, sim_sync_head_event, h);
+            }
+        }
+        sim_pl_t *self = sim_get_pl(sim);
+        if (r->o.checkpoint_height != self->last_cp) {
+            /* StorageActor announces the checkpoints it writes. */
+            self->last_cp = r->o.checkpoint_height;
+            uint64_t *cp = malloc(sizeof *cp);
+            if (cp) {
+                *cp = self->last_cp;
+                sim_post(sim, CH_ST_SYNC, 1, "checkpoint_written", *cp, 0, cp_event, cp);
             }
         }
         sim_post(sim, CH_ST_PL, 1, "storage_reply", r->o.head_height, r->o.committed, on_storage_reply, r);
