@@ -72,6 +72,9 @@ void sim_pm_verdict(sim_t *sim, const char *peer, uint64_t start, uint32_t count
 void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o);
 void sim_pm_on_refused(sim_t *sim, uint64_t batch_id, bool bad_request);
 size_t sim_pm_reorder_entries(const sim_t *sim);
+size_t sim_pm_suspects(const sim_t *sim);
+size_t sim_pm_table_size(const sim_t *sim);
+size_t sim_pl_batches(const sim_t *sim);        /* admitted, not yet answered */
 /* The peer's current score and ban state; -1 if the table does not know it. */
 int sim_pm_score(sim_t *sim, const char *peer, double *score, bool *banned);
 size_t sim_pm_reorder_bytes(const sim_t *sim);

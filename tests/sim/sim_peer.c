@@ -17,7 +17,8 @@
  *  pw_check_range, pw_check_blocks, pw_check_headers,
  *  reorder_config_defaults, reorder_new, reorder_destroy, reorder_insert,
  *  reorder_next, reorder_on_processed, reorder_on_refused, reorder_on_busy,
- *  reorder_expire, reorder_entries, reorder_bytes.
+ *  reorder_expire, reorder_entries, reorder_bytes, peer_table_suspect_count,
+ *  peer_table_size.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -865,4 +866,14 @@ int sim_pm_score(sim_t *sim, const char *peer, double *score, bool *banned)
     *score = v.score;
     *banned = v.info.state == PEER_STATE_BANNED;
     return 0;
+}
+
+size_t sim_pm_suspects(const sim_t *sim)
+{
+    return peer_table_suspect_count(sim_get_pm_c(sim)->table);
+}
+
+size_t sim_pm_table_size(const sim_t *sim)
+{
+    return peer_table_size(sim_get_pm_c(sim)->table);
 }

@@ -7,7 +7,7 @@
  *
  *  Core API used: pipeline_config_default, pipeline_new, pipeline_destroy,
  *  pipeline_submit, pipeline_worker_seen, pipeline_task_result,
- *  pipeline_storage_result, pipeline_tick.
+ *  pipeline_storage_result, pipeline_tick, pipeline_batch_count.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,4 +256,9 @@ void sim_pl_submit(sim_t *sim, uint64_t batch_id, const char *origin,
     r->batch_id = batch_id;
     r->bad = rc == PL_BAD_REQUEST;
     sim_post(sim, CH_PL_PM, 1, r->bad ? "process_refused" : "process_busy", batch_id, 0, on_refused, r);
+}
+
+size_t sim_pl_batches(const sim_t *sim)
+{
+    return pipeline_batch_count(((const sim_pl_t *) sim_get_pl((sim_t *) sim))->p);
 }

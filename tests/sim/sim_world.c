@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "peer_reorder.h"
+#include "peer_table.h"
 #include "sim_internal.h"
 #include "sync_machine.h"
 
@@ -23,6 +24,7 @@
 #define WATCH_MS        100
 #define REORDER_ENTRIES_MAX 32
 #define REORDER_BYTES_MAX   ((size_t) 64 << 20)
+#define PL_MAX_BATCHES      4             /* pipeline_config_default's max_batches */
 
 typedef struct {
     uint64_t at, seq;
@@ -473,20 +475,30 @@ static void watch(sim_t *sim, void *arg)
         sim_pm_reorder_bytes(sim) > REORDER_BYTES_MAX)
         sim_fail(sim, "bounded tables", "reorder buffer holds %zu entries, %zu bytes",
                  sim_pm_reorder_entries(sim), sim_pm_reorder_bytes(sim));
+    if (sim_pm_table_size(sim) > PEER_TABLE_MAX_PEERS || sim_pm_suspects(sim) > PEER_MAX_SUSPECTS ||
+        sim_pl_batches(sim) > PL_MAX_BATCHES)
+        sim_fail(sim, "bounded tables", "peer table %zu, suspects %zu, processor batches %zu",
+                 sim_pm_table_size(sim), sim_pm_suspects(sim), sim_pl_batches(sim));
     uint64_t head = sim_storage_head(sim, NULL, NULL);
-    bool reach_ok = false;
+    int reach = -1;
     for (uint32_t p = 0; p < sim->c.peers; p++) {
         if (!sim_net_reachable(sim, p) || !useful(sim, p))
             sim->reach_since[p] = sim->now;
-        else if (sim->now - sim->reach_since[p] >= LIVE_MS)
-            reach_ok = true;
+        else if (sim->now - sim->reach_since[p] >= LIVE_MS && reach < 0)
+            reach = (int) p;
     }
-    if (head < sim_tip(sim) && reach_ok && sim->now - sim->last_advance >= LIVE_MS)
+    if (head < sim_tip(sim) && reach >= 0 && sim->now - sim->last_advance >= LIVE_MS) {
+        double score = 0;
+        bool banned = false;
+        sim_pm_score(sim, sim_peer_id((uint32_t) reach), &score, &banned);
         sim_fail(sim, "liveness",
                  "head %llu stood still for %llu ms while an honest peer with the blocks (tip %llu) "
-                 "was reachable all along; sync state %s",
+                 "was reachable all along (%s, %s, score %.1f%s); sync state %s",
                  (unsigned long long) head, (unsigned long long) (sim->now - sim->last_advance),
-                 (unsigned long long) sim_tip(sim), sync_state_name(sim_sync_state(sim)));
+                 (unsigned long long) sim_tip(sim), sim_peer_id((uint32_t) reach),
+                 sim_fault_name(sim->c.fault[reach]), score, banned ? ", banned" : "",
+                 sync_state_name(sim_sync_state(sim)));
+    }
     if (head >= sim_final_tip(sim) && sim_tip(sim) == sim_final_tip(sim)) {
         if (!sim->reached_at)
             sim->reached_at = sim->now;
