@@ -78,6 +78,9 @@ typedef struct {
     uint32_t download_window;
     uint32_t max_parallel;
     bool     inject_bug;        /* storage model accepts a block that fails execution */
+    uint32_t n_restarts;        /* actor crashes (kill -9 and restart) during the fault window */
+    uint64_t restart_at[4];
+    uint32_t restart_actor[4];  /* sim_actor_t */
     char     name[48];          /* named case ("" = generated) */
 } sim_case_t;
 
@@ -87,6 +90,10 @@ size_t sim_named_count(void);
 int sim_named_case(size_t i, uint64_t seed, sim_case_t *c);
 int sim_named_find(const char *name, uint64_t seed, sim_case_t *c);
 const char *sim_named_name(size_t i);
+
+/* The node's actors that the simulator can crash and restart. */
+typedef enum { ACT_PEER_MANAGER = 0, ACT_PROCESSOR, ACT_SYNC, ACT_COUNT } sim_actor_t;
+const char *sim_actor_name(uint32_t a);
 
 typedef struct sim sim_t;
 typedef void (*sim_fn)(sim_t *sim, void *arg);

@@ -7,6 +7,7 @@
 #define ALYS_SIM_INTERNAL_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdint.h>
 
 #include "pipeline.h"
 #include "sim.h"
@@ -26,6 +27,11 @@ uint64_t sim_now_slot(const sim_t *sim);
 const char *sim_peer_id(uint32_t peer);          /* "peer-3" */
 int sim_peer_index(const char *id);              /* -1 if not a sim peer id */
 bool sim_peer_honest(const sim_t *sim, uint32_t peer);
+
+/* Incarnation of an actor: bumped by each restart. Timers and ids carry it
+ * so a dead incarnation's timers stop and its ids never match the new one's. */
+uint32_t sim_incarnation(const sim_t *sim, sim_actor_t actor);
+#define SIM_INC_ARG(inc) ((void *) (uintptr_t) (inc))
 
 /* ---- remote peers and the network (sim_net.c) -------------------------------- */
 typedef enum { M_STATUS_REQ, M_STATUS, M_GET_HEADERS, M_HEADERS, M_GET_BLOCKS, M_BLOCKS,
@@ -71,6 +77,11 @@ void sim_pm_verdict(sim_t *sim, const char *peer, uint64_t start, uint32_t count
                     const char *reason);
 void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o);
 void sim_pm_on_refused(sim_t *sim, uint64_t batch_id, bool bad_request);
+/* BlockProcessor reconnected after a restart: resend what it held. */
+void sim_pm_processor_restarted(sim_t *sim);
+/* Bans survive a PeerManager restart (StorageActor keeps them). */
+size_t sim_pm_export_bans(sim_t *sim, void *out, size_t cap);
+void sim_pm_import_bans(sim_t *sim, const void *bans, size_t n);
 size_t sim_pm_reorder_entries(const sim_t *sim);
 size_t sim_pm_suspects(const sim_t *sim);
 size_t sim_pm_table_size(const sim_t *sim);
@@ -97,6 +108,7 @@ void sim_storage_destroy(sim_storage_t **self_p);
 /* ExecuteBatch (n > 0) or GetHead (n == 0): fills o like StorageActor's reply. */
 void sim_storage_execute(sim_t *sim, const ProtobufCBinaryData *blocks, size_t n, pl_outcome_t *o);
 uint64_t sim_storage_head(const sim_t *sim, alys_hash_t hash, alys_hash_t state_root);
+uint64_t sim_storage_last_checkpoint(const sim_t *sim);
 /* Full recomputation of the state root from every account (end check). */
 void sim_storage_recompute_root(const sim_t *sim, alys_hash_t out);
 size_t sim_storage_checkpoints(const sim_t *sim, uint64_t *heights, alys_hash_t *hashes,
@@ -120,6 +132,7 @@ void sim_sync_on_batch_outcome(sim_t *sim, uint64_t head, const alys_hash_t head
                                const char *detail);
 void sim_sync_on_head(sim_t *sim, uint64_t head, const alys_hash_t hash);
 void sim_sync_on_checkpoint(sim_t *sim, uint64_t height);
+void sim_sync_on_restarted(sim_t *sim, sim_actor_t actor);
 void sim_sync_head_event(sim_t *sim, void *arg);   /* arg: u64 height + hash, freed */
 int sim_sync_state(const sim_t *sim);            /* sync_state_kind_t */
 uint64_t sim_sync_head(const sim_t *sim);

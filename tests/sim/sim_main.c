@@ -119,6 +119,9 @@ static void describe(const sim_case_t *c, char *out, size_t len)
                       c->fault[p] == SF_CORRUPT || c->fault[p] == SF_BAD_CHAIN ? ":" : "",
                       c->fault[p] == SF_CORRUPT || c->fault[p] == SF_BAD_CHAIN
                           ? alys_block_error_name(c->corrupt[p]) : "");
+    for (uint32_t i = 0; i < c->n_restarts && i < 4 && n > 0 && (size_t) n < len; i++)
+        n += snprintf(out + n, len - (size_t) n, "%s%s@%" PRIu64, i ? " " : "] [kill ",
+                      sim_actor_name(c->restart_actor[i]), c->restart_at[i]);
     if (n > 0 && (size_t) n < len)
         snprintf(out + n, len - (size_t) n,
                  "], failure rate %.3f, loss %.3f%s, latency %u+%u ms, block time %u ms, "

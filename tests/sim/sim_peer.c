@@ -18,7 +18,8 @@
  *  reorder_config_defaults, reorder_new, reorder_destroy, reorder_insert,
  *  reorder_next, reorder_on_processed, reorder_on_refused, reorder_on_busy,
  *  reorder_expire, reorder_entries, reorder_bytes, peer_table_suspect_count,
- *  peer_table_size.
+ *  peer_table_size, peer_table_export_bans, peer_table_import_bans,
+ *  reorder_on_lost, reorder_set_head, reorder_seq.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,9 @@ struct sim_pm {
     uint64_t head;
     alys_hash_t head_hash;
     uint64_t peerset_at;
+    uint64_t bp_reply_at;          /* last BatchProcessed (it carries the head) */
+    uint64_t head_at;              /* last head read from storage */
+    bool head_pending;
     bool dirty;
     uint64_t last_table_tick;
 };
@@ -508,6 +512,7 @@ void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o)
         return;
     }
     pm->head = o->head_height;
+    pm->bp_reply_at = sim_now(sim);
     if (o->has_head)
         memcpy(pm->head_hash, o->head_hash, ALYS_HASH_LEN);
     if (done == REORDER_REQUEUED) {
@@ -687,6 +692,54 @@ void sim_pm_on_net(sim_t *sim, sim_msg_t *m)
     sim_msg_free(&m);
 }
 
+/* ---- the head from storage (pm_storage.c: at start and every 500 ms) -------------- */
+
+typedef struct {
+    uint32_t inc;
+    uint64_t asked_at, seq, head;
+} head_read_t;
+
+static void head_reply(sim_t *sim, void *arg)
+{
+    head_read_t *h = arg;
+    if (h->inc == sim_incarnation(sim, ACT_PEER_MANAGER)) {
+        sim_pm_t *pm = sim_get_pm(sim);
+        pm->head_pending = false;
+        /* A BatchProcessed that arrived after we asked knows a fresher head. */
+        if (h->asked_at >= pm->bp_reply_at) {
+            pm->head = h->head;
+            reorder_ref_t drops[DROPS_MAX];
+            size_t nd = 0;
+            reorder_set_head(pm->reorder, h->head, h->seq, drops, DROPS_MAX, &nd);
+            report_drops(pm, drops, nd);
+            pump(pm);
+        }
+    }
+    free(h);
+}
+
+static void head_read(sim_t *sim, void *arg)
+{
+    head_read_t *h = arg;
+    h->head = sim_storage_head(sim, NULL, NULL);
+    sim_post(sim, -1, 1, "head", h->head, 0, head_reply, h);
+}
+
+static void ask_head(sim_pm_t *pm, uint64_t now)
+{
+    if (pm->head_pending || (pm->head_at && now - pm->head_at < 500))
+        return;
+    head_read_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->inc = sim_incarnation(pm->sim, ACT_PEER_MANAGER);
+    h->asked_at = now;
+    h->seq = reorder_seq(pm->reorder);
+    pm->head_pending = true;
+    pm->head_at = now;
+    sim_post(pm->sim, -1, 1, "get_head", 0, 0, head_read, h);
+}
+
 /* ---- timers ------------------------------------------------------------------------ */
 
 static uint64_t backoff(uint32_t failures)
@@ -790,7 +843,8 @@ static void push_peerset(sim_pm_t *pm, uint64_t now)
 
 static void tick(sim_t *sim, void *arg)
 {
-    (void) arg;
+    if ((uintptr_t) arg != sim_incarnation(sim, ACT_PEER_MANAGER))
+        return;                          /* a dead incarnation's timer */
     sim_pm_t *pm = sim_get_pm(sim);
     uint64_t now = sim_now(sim);
     for (size_t i = 0; i < PM_MAX_REQS; i++) {
@@ -798,6 +852,7 @@ static void tick(sim_t *sim, void *arg)
         if (r->kind != R_FREE && now >= r->deadline)
             req_timed_out(pm, r, "deadline passed");
     }
+    ask_head(pm, now);
     probes(pm, now);
     if (reorder_expire(pm->reorder, now))
         sim_note(sim, "reorder: chunks unanswered by the processor, resending");
@@ -807,7 +862,7 @@ static void tick(sim_t *sim, void *arg)
         pm->last_table_tick = now;
     }
     push_peerset(pm, now);
-    sim_post(sim, -1, 100, "pm_tick", 0, 0, tick, NULL);
+    sim_post_d(sim, -1, 100, "pm_tick", 0, 0, tick, arg, NULL);
 }
 
 sim_pm_t *sim_pm_new(sim_t *sim)
@@ -816,6 +871,9 @@ sim_pm_t *sim_pm_new(sim_t *sim)
     if (!pm)
         return NULL;
     pm->sim = sim;
+    /* Ids unique per incarnation (the real PeerManager starts them from its
+     * pid): replies meant for a dead incarnation never match. */
+    pm->next_wire = pm->next_batch = (uint64_t) sim_incarnation(sim, ACT_PEER_MANAGER) << 40;
     peer_table_config_t cfg;
     peer_table_config_defaults(&cfg);
     pm->table = peer_table_new(&cfg);
@@ -844,7 +902,8 @@ void sim_pm_destroy(sim_pm_t **self_p)
 
 void sim_pm_start(sim_t *sim)
 {
-    sim_post(sim, -1, 0, "pm_tick", 0, 0, tick, NULL);
+    sim_post_d(sim, -1, 0, "pm_tick", 0, 0, tick,
+               SIM_INC_ARG(sim_incarnation(sim, ACT_PEER_MANAGER)), NULL);
 }
 
 size_t sim_pm_reorder_entries(const sim_t *sim)
@@ -876,4 +935,22 @@ size_t sim_pm_suspects(const sim_t *sim)
 size_t sim_pm_table_size(const sim_t *sim)
 {
     return peer_table_size(sim_get_pm_c(sim)->table);
+}
+
+void sim_pm_processor_restarted(sim_t *sim)
+{
+    sim_pm_t *pm = sim_get_pm(sim);
+    if (reorder_on_lost(pm->reorder))
+        sim_note(sim, "block processor reconnected: resending");
+    pump(pm);
+}
+
+size_t sim_pm_export_bans(sim_t *sim, void *out, size_t cap)
+{
+    return peer_table_export_bans(sim_get_pm(sim)->table, sim_now(sim), out, cap);
+}
+
+void sim_pm_import_bans(sim_t *sim, const void *bans, size_t n)
+{
+    peer_table_import_bans(sim_get_pm(sim)->table, bans, n, sim_now(sim));
 }

@@ -209,20 +209,22 @@ void sim_pl_destroy(sim_pl_t **self_p)
 
 static void tick(sim_t *sim, void *arg)
 {
-    (void) arg;
+    if ((uintptr_t) arg != sim_incarnation(sim, ACT_PROCESSOR))
+        return;                          /* a dead incarnation's timer */
     sim_pl_t *self = sim_get_pl(sim);
     int64_t now = (int64_t) sim_now(sim);
     /* The worker's heartbeat, as alys-validator sends it. */
     pipeline_worker_seen(self->p, W_SOCK, W_ID, 1, W_CAP, self->held, true, false, now);
     pipeline_tick(self->p, now);
-    sim_post(sim, -1, 100, "pl_tick", 0, 0, tick, NULL);
+    sim_post_d(sim, -1, 100, "pl_tick", 0, 0, tick, arg, NULL);
 }
 
 void sim_pl_start(sim_t *sim)
 {
     sim_pl_t *self = sim_get_pl(sim);
     pipeline_worker_seen(self->p, W_SOCK, W_ID, 1, W_CAP, 0, true, true, (int64_t) sim_now(sim));
-    sim_post(sim, -1, 100, "pl_tick", 0, 0, tick, NULL);
+    sim_post_d(sim, -1, 100, "pl_tick", 0, 0, tick, SIM_INC_ARG(sim_incarnation(sim, ACT_PROCESSOR)),
+               NULL);
 }
 
 typedef struct {

@@ -218,3 +218,9 @@ size_t sim_storage_checkpoints(const sim_t *sim, uint64_t *heights, alys_hash_t 
     }
     return n;
 }
+
+uint64_t sim_storage_last_checkpoint(const sim_t *sim)
+{
+    const sim_storage_t *self = sim_get_storage_c(sim);
+    return self->n_cp ? self->cp_height[self->n_cp - 1] : 0;
+}

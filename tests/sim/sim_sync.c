@@ -16,7 +16,8 @@
  *  sync_machine_on_checkpoint_written, sync_machine_tick,
  *  sync_machine_get_progress, sync_machine_get_batches,
  *  sync_machine_next_action, sync_machine_dropped_actions,
- *  sync_state_name, sync_action_name.
+ *  sync_machine_on_processor_restarted,
+ *  sync_machine_on_peer_manager_restarted, sync_state_name, sync_penalty_name.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ sim_sync_t *sim_sync_new(sim_t *sim)
     s->cfg.download_window = c->download_window;
     s->cfg.max_parallel_downloads = c->max_parallel;
     s->cfg.random_seed = c->seed;
-    s->cfg.req_id_base = 1000;
+    /* Unique per incarnation, as the actor's unix ms << 16. */
+    s->cfg.req_id_base = 1000 + ((uint64_t) sim_incarnation(sim, ACT_SYNC) << 40);
     s->m = sync_machine_new(&s->cfg);
     s->cap = 1024;
     s->slot = calloc(s->cap, sizeof *s->slot);
@@ -434,21 +436,36 @@ void sim_sync_on_checkpoint(sim_t *sim, uint64_t height)
 
 static void tick(sim_t *sim, void *arg)
 {
-    (void) arg;
+    if ((uintptr_t) arg != sim_incarnation(sim, ACT_SYNC))
+        return;                          /* a dead incarnation's timer */
     sim_sync_t *s = sim_get_sync(sim);
     sync_machine_tick(s->m, sim_now(sim));
     drain(s);
-    sim_post(sim, -1, 100, "sync_tick", 0, 0, tick, NULL);
+    sim_post_d(sim, -1, 100, "sync_tick", 0, 0, tick, arg, NULL);
+}
+
+void sim_sync_on_restarted(sim_t *sim, sim_actor_t actor)
+{
+    sim_sync_t *s = sim_get_sync(sim);
+    if (actor == ACT_PROCESSOR)
+        sync_machine_on_processor_restarted(s->m, sim_now(sim));
+    else if (actor == ACT_PEER_MANAGER)
+        sync_machine_on_peer_manager_restarted(s->m, sim_now(sim));
+    drain(s);
 }
 
 void sim_sync_start(sim_t *sim)
 {
     sim_sync_t *s = sim_get_sync(sim);
     uint64_t now = sim_now(sim);
-    sync_machine_init(s->m, now, 0, sim_genesis(sim)->hash, 0);
+    /* From the committed head and latest checkpoint, never from genesis. */
+    alys_hash_t hash;
+    uint64_t head = sim_storage_head(sim, hash, NULL);
+    sync_machine_init(s->m, now, head, hash, sim_storage_last_checkpoint(sim));
     sync_machine_start(s->m, now, false, 0, false, 0);
     drain(s);
-    sim_post(sim, -1, 100, "sync_tick", 0, 0, tick, NULL);
+    sim_post_d(sim, -1, 100, "sync_tick", 0, 0, tick, SIM_INC_ARG(sim_incarnation(sim, ACT_SYNC)),
+               NULL);
 }
 
 int sim_sync_state(const sim_t *sim)

@@ -58,6 +58,7 @@ struct sim {
     uint64_t reach_since[SIM_MAX_PEERS];
     uint64_t reached_at;           /* when the head first equalled the final tip */
     bool done;
+    uint32_t inc[ACT_COUNT];
     sim_net_t *net;
     sim_pm_t *pm;
     sim_pl_t *pl;
@@ -167,6 +168,23 @@ void sim_case_from_seed(sim_case_t *c, uint64_t seed)
         if (c->fault[p] == SF_BAD_CHAIN)
             c->corrupt[p] = chain_kinds[sim_rng_range(&r, 0, N_CHAIN_KINDS - 1)];
     }
+    /* Crashes of the node's own actors (kill -9, restart), from a stream of
+     * their own so the rest of a seed's case does not depend on them. */
+    sim_rng_t k;
+    sim_rng_seed(&k, seed ^ 0x6b696c6c2d39ULL);
+    if (sim_rng_chance(&k, c->failure_rate)) {
+        c->n_restarts = (uint32_t) sim_rng_range(&k, 1, 4);
+        for (uint32_t i = 0; i < c->n_restarts; i++) {
+            c->restart_at[i] = sim_rng_range(&k, 100, c->fault_end_ms);
+            c->restart_actor[i] = (uint32_t) sim_rng_range(&k, 0, ACT_COUNT - 1);
+        }
+    }
+}
+
+const char *sim_actor_name(uint32_t a)
+{
+    static const char *const n[ACT_COUNT] = {"peer_manager", "processor", "sync"};
+    return a < ACT_COUNT ? n[a] : "?";
 }
 
 /* ---- the fault matrix: one named case per fault kind and corrupt kind ----------- */
@@ -203,6 +221,10 @@ static size_t named_list(named_t *out, size_t cap)
         out[n] = (named_t){.fault = SF_NONE};
         snprintf(out[n].name, sizeof out[n].name, "partition");
         n++;
+    }
+    for (uint32_t a = 0; a < ACT_COUNT && n < cap; a++, n++) {
+        out[n] = (named_t){.fault = SF_NONE};
+        snprintf(out[n].name, sizeof out[n].name, "restart:%s", sim_actor_name(a));
     }
     return n;
 }
@@ -243,6 +265,17 @@ int sim_named_case(size_t i, uint64_t seed, sim_case_t *c)
         c->partitions = true;
         c->loss = 0.05;
     }
+    for (uint32_t a = 0; a < ACT_COUNT; a++) {
+        char name[48];
+        snprintf(name, sizeof name, "restart:%s", sim_actor_name(a));
+        if (strcmp(l[i].name, name) == 0) {
+            /* twice: mid-download, and again right after the first restart */
+            c->n_restarts = 2;
+            c->restart_at[0] = 300;
+            c->restart_at[1] = 1500;
+            c->restart_actor[0] = c->restart_actor[1] = a;
+        }
+    }
     snprintf(c->name, sizeof c->name, "%s", l[i].name);
     return 0;
 }
@@ -260,6 +293,7 @@ int sim_named_find(const char *name, uint64_t seed, sim_case_t *c)
 /* ---- accessors ------------------------------------------------------------------------ */
 
 uint64_t sim_now(const sim_t *sim) { return sim->now; }
+uint32_t sim_incarnation(const sim_t *sim, sim_actor_t a) { return sim->inc[a]; }
 sim_rng_t *sim_rng(sim_t *sim) { return &sim->rng; }
 const sim_case_t *sim_case(const sim_t *sim) { return &sim->c; }
 const sim_chain_t *sim_honest_chain(const sim_t *sim) { return sim->chain; }
@@ -575,6 +609,61 @@ static void end_checks(sim_t *sim)
     free(rr);
 }
 
+/* ---- restarts (kill -9 of one of the node's actors) ------------------------- */
+
+static void tell_sync_restarted(sim_t *sim, void *arg)
+{
+    sim_sync_on_restarted(sim, (sim_actor_t) (uintptr_t) arg);
+}
+
+static void processor_back(sim_t *sim, void *arg)
+{
+    (void) arg;
+    sim_pm_processor_restarted(sim);
+}
+
+static void restart(sim_t *sim, void *arg)
+{
+    sim_actor_t a = (sim_actor_t) (uintptr_t) arg;
+    sim->inc[a]++;
+    sim_note(sim, "kill -9 %s, restarted (incarnation %u)", sim_actor_name(a), sim->inc[a]);
+    bool ok = true;
+    if (a == ACT_PROCESSOR) {
+        sim_pl_destroy(&sim->pl);
+        sim->pl = sim_pl_new(sim);
+        ok = sim->pl != NULL;
+        if (ok) {
+            sim_pl_start(sim);
+            /* PeerManager's socket monitor sees the reconnect; SyncActor the
+             * lifecycle event. */
+            sim_post_d(sim, CH_PL_PM, 200, "processor_reconnected", 0, 0, processor_back, NULL, NULL);
+            sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted, arg,
+                       NULL);
+        }
+    } else if (a == ACT_PEER_MANAGER) {
+        peer_ban_t *bans = calloc(PEER_MAX_BANS, sizeof *bans);
+        size_t nb = bans ? sim_pm_export_bans(sim, bans, PEER_MAX_BANS) : 0;
+        sim_pm_destroy(&sim->pm);
+        sim->pm = sim_pm_new(sim);
+        ok = sim->pm != NULL;
+        if (ok) {
+            sim_pm_import_bans(sim, bans, nb);
+            sim_pm_start(sim);
+            sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted, arg,
+                       NULL);
+        }
+        free(bans);
+    } else {
+        sim_sync_destroy(&sim->sync);
+        sim->sync = sim_sync_new(sim);
+        ok = sim->sync != NULL;
+        if (ok)
+            sim_sync_start(sim);
+    }
+    if (!ok)
+        sim_fail(sim, "simulator", "out of memory restarting %s", sim_actor_name(a));
+}
+
 /* ---- one case ------------------------------------------------------------------------------- */
 
 static int build(sim_t *sim, char *err, size_t errlen)
@@ -649,6 +738,9 @@ int sim_run(const sim_case_t *c, sim_chain_cache_t *cache, bool verbose, sim_res
         sim_pm_start(sim);
         sim_sync_start(sim);
         sim_post(sim, -1, WATCH_MS, "watch", 0, 0, watch, NULL);
+        for (uint32_t i = 0; i < c->n_restarts && i < 4; i++)
+            sim_post_d(sim, -1, c->restart_at[i], "restart", c->restart_actor[i], 0, restart,
+                       SIM_INC_ARG(c->restart_actor[i]), NULL);
     }
     uint64_t limit = c->fault_end_ms + LIVE_MS * 3 + (c->height + c->grow) * 50 +
                      c->grow * c->block_time_ms;
