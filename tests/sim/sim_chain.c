@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "sim_chain.h"
-#include "check.h"
 
 #define CHAIN_MAX      64                 /* distinct chains in one process */
 #define SIM_CHAIN_LIMIT 20000ULL          /* blocks per honest chain at most */
@@ -203,7 +202,7 @@ const alys_genesis_t *sim_chain_genesis(const sim_chain_t *c)
     return alys_chaingen_genesis(c->gen);
 }
 
-const alys_chaingen_keys_t *sim_chain_keys(const sim_chain_t *c)
+const alys_forge_keys_t *sim_chain_keys(const sim_chain_t *c)
 {
     return alys_chaingen_keys(c->gen);
 }
@@ -281,7 +280,7 @@ bool sim_chain_check_block(sim_chain_cache_t *self, const alys_genesis_t *g, con
     memo_key(g, 'B', buf, len, key);
     if (memo_get(self, key, v, &ok))
         return ok;
-    ok = validator_check_block(g, buf, len, v);
+    ok = alys_block_decode_check(g, buf, len, v);
     if (ok)
         *v = (alys_verdict_t){.code = ALYS_BLOCK_OK, .tx_index = -1};
     memo_put(self, key, v, ok);

@@ -52,9 +52,9 @@ void sim_chain_cache_destroy(sim_chain_cache_t **self_p);
 sim_chain_t *sim_chain_need(sim_chain_cache_t *self, const sim_chain_key_t *key, uint64_t height,
                             char *err, size_t errlen);
 const alys_genesis_t *sim_chain_genesis(const sim_chain_t *c);
-const alys_chaingen_keys_t *sim_chain_keys(const sim_chain_t *c);
+const alys_forge_keys_t *sim_chain_keys(const sim_chain_t *c);
 
-/* Memo of validator_check_block verdicts by the SHA-256 of the block bytes:
+/* Memo of alys_block_decode_check verdicts by the SHA-256 of the block bytes:
  * the check is a pure function of (genesis, bytes), so a block seen by an
  * earlier case of the same process is not verified again. Returns true if
  * valid. */

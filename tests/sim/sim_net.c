@@ -8,7 +8,8 @@
  *  faultproxy kinds: delay, drop, stall, corrupt:<kind>, truncate,
  *  lie_height, lie_height_near, disconnect, wrong_genesis; and silent,
  *  slow, duplicate, wrong_start, bad_chain). Block corruption uses the
- *  chaingen library (alys_chaingen_corrupt_block / _corrupt_encoding), as
+ *  block-forging library (common/forge: alys_forge_corrupt_block /
+ *  _corrupt_encoding), as
  *  alys-faultproxy does.
  */
 #include <stdio.h>
@@ -201,8 +202,8 @@ static int corrupt(sim_t *sim, const sim_chain_t *chain, sim_msg_t *m, alys_bloc
     uint8_t *out = NULL;
     size_t len = 0;
     int rc;
-    if (alys_chaingen_fault_is_encoding(kind)) {
-        rc = alys_chaingen_corrupt_encoding(&b, kind, &out, &len, err, sizeof err);
+    if (alys_forge_fault_is_encoding(kind)) {
+        rc = alys_forge_corrupt_encoding(&b, kind, &out, &len, err, sizeof err);
     } else {
         alys_header_t parent;
         if (h > 1)
@@ -211,10 +212,10 @@ static int corrupt(sim_t *sim, const sim_chain_t *chain, sim_msg_t *m, alys_bloc
             alys_genesis_parent(sim_genesis(sim), &parent);
             rc = 0;
         }
-        alys_chaingen_fault_ctx_t ctx = {.genesis = sim_genesis(sim), .keys = sim_chain_keys(chain),
+        alys_forge_fault_ctx_t ctx = {.genesis = sim_genesis(sim), .keys = sim_chain_keys(chain),
                                          .parent = &parent};
         if (rc == 0)
-            rc = alys_chaingen_corrupt_block(&b, kind, &ctx, NULL, err, sizeof err);
+            rc = alys_forge_corrupt_block(&b, kind, &ctx, NULL, err, sizeof err);
         if (rc == 0)
             rc = alys_block_encode(&b, &out, &len);
     }

@@ -3,7 +3,7 @@
  *  validator worker (sock 0, "w0", 2 credits) whose results come back after
  *  a simulated validation time, and the storage model behind
  *  send_storage. The worker's check is the validators' own
- *  (validator_check_block), memoised by block bytes (sim_chain.h).
+ *  (alys_block_decode_check), memoised by block bytes (sim_chain.h).
  *
  *  Core API used: pipeline_config_default, pipeline_new, pipeline_destroy,
  *  pipeline_submit, pipeline_worker_seen, pipeline_task_result,
