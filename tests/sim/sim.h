@@ -84,7 +84,9 @@ typedef struct {
     char     name[48];          /* named case ("" = generated) */
 } sim_case_t;
 
-void sim_case_from_seed(sim_case_t *c, uint64_t seed);
+/* failure_rate < 0: drawn from the seed; else this rate drives the draws of
+ * faulty peers, loss, partitions and crashes. */
+void sim_case_from_seed(sim_case_t *c, uint64_t seed, double failure_rate);
 /* The fault matrix: named cases, one per fault kind (and corrupt kind). */
 size_t sim_named_count(void);
 int sim_named_case(size_t i, uint64_t seed, sim_case_t *c);

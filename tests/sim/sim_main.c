@@ -77,8 +77,8 @@ static void apply(const overrides_t *o, sim_case_t *c)
             c->fault[p] = SF_NONE;
         c->peers = o->peers;
     }
-    if (o->has_fr) {
-        c->failure_rate = o->fr;
+    if (o->has_fr && c->name[0]) {
+        c->failure_rate = o->fr;      /* generated cases drew with it already */
         c->loss = o->fr / 3;
     }
     if (o->has_cp)
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
             if (o.name[0])
                 sim_named_find(o.name, s, &c);
             else
-                sim_case_from_seed(&c, s);
+                sim_case_from_seed(&c, s, o.has_fr ? o.fr : -1);
             apply(&o, &c);
             if (run_one(argv[0], &c, &o, cache, verbose, has_seeds))
                 passed++;

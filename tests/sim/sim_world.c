@@ -129,7 +129,7 @@ static void case_defaults(sim_case_t *c, uint64_t seed)
     c->max_parallel = 3;
 }
 
-void sim_case_from_seed(sim_case_t *c, uint64_t seed)
+void sim_case_from_seed(sim_case_t *c, uint64_t seed, double failure_rate)
 {
     sim_rng_t r;
     sim_rng_seed(&r, seed ^ 0x616c79732d73696dULL);
@@ -140,6 +140,8 @@ void sim_case_from_seed(sim_case_t *c, uint64_t seed)
         c->height = 10000;
     c->peers = (uint32_t) sim_rng_range(&r, 1, 10);
     c->failure_rate = 0.3 * sim_rng_unit(&r);
+    if (failure_rate >= 0)
+        c->failure_rate = failure_rate;
     /* Two chains serve every sweep (generated once per process): the
      * variant and its block time follow the seed's parity. */
     c->block_time_ms = seed % 2 ? 1000 : 2000;
