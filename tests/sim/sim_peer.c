@@ -18,8 +18,9 @@
  *  reorder_config_defaults, reorder_new, reorder_destroy, reorder_insert,
  *  reorder_next, reorder_on_processed, reorder_on_refused, reorder_on_busy,
  *  reorder_expire, reorder_entries, reorder_bytes, peer_table_suspect_count,
- *  peer_table_size, peer_table_export_bans, peer_table_import_bans,
- *  reorder_on_lost, reorder_set_head, reorder_seq.
+ *  peer_table_export_bans, peer_table_import_bans, reorder_on_lost,
+ *  reorder_set_head, reorder_seq, peer_outcome_name, peer_state_name,
+ *  reorder_drop_name.
  */
 #include <stdio.h>
 #include <stdlib.h>
