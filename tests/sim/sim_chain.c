@@ -5,14 +5,14 @@
 
 #include "sim_chain.h"
 
-#define CHAIN_MAX      64                 /* distinct chains in one process */
-#define SIM_CHAIN_LIMIT 20000ULL          /* blocks per honest chain at most */
-#define FORK_TAIL      64                 /* blocks a fork chain has after its fault */
+#define CHAIN_MAX       64       /* distinct chains in one process */
+#define SIM_CHAIN_LIMIT 20000ULL /* blocks per honest chain at most */
+#define FORK_TAIL       64       /* blocks a fork chain has after its fault */
 
 typedef struct {
     alys_hash_t key;
-    bool        used;
-    bool        ok;
+    bool used;
+    bool ok;
     alys_verdict_t v;
 } memo_t;
 
@@ -120,8 +120,7 @@ static int chain_grow(sim_chain_t *c, uint64_t height, char *err, size_t errlen)
             cap *= 2;
         if (cap > c->max_blocks)
             cap = c->max_blocks;
-        void *p[5] = {realloc(c->block, cap * sizeof *c->block),
-                      NULL, NULL, NULL, NULL};
+        void *p[5] = {realloc(c->block, cap * sizeof *c->block), NULL, NULL, NULL, NULL};
         if (p[0])
             c->block = p[0];
         p[1] = realloc(c->header, cap * sizeof *c->header);
@@ -227,7 +226,7 @@ static void memo_grow(sim_chain_cache_t *self)
     size_t old_cap = self->memo_cap;
     memo_t *fresh = calloc(old_cap * 2, sizeof *fresh);
     if (!fresh)
-        return;                       /* keeps working, just fuller */
+        return; /* keeps working, just fuller */
     self->memo = fresh;
     self->memo_cap = old_cap * 2;
     for (size_t i = 0; i < old_cap; i++)
@@ -236,8 +235,7 @@ static void memo_grow(sim_chain_cache_t *self)
     free(old);
 }
 
-static void memo_key(const alys_genesis_t *g, char tag, const uint8_t *buf, size_t len,
-                     alys_hash_t out)
+static void memo_key(const alys_genesis_t *g, char tag, const uint8_t *buf, size_t len, alys_hash_t out)
 {
     alys_hash_t inner;
     alys_sha256(buf, len, inner);

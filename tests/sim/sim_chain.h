@@ -25,21 +25,21 @@ typedef struct {
     uint32_t variant;
     uint64_t slot_ms;
     uint32_t txs;
-    alys_block_error_t fault;       /* ALYS_BLOCK_OK = honest */
+    alys_block_error_t fault; /* ALYS_BLOCK_OK = honest */
     uint64_t fault_height;
 } sim_chain_key_t;
 
 typedef struct {
     sim_chain_key_t key;
     alys_chaingen_t *gen;
-    uint64_t max_blocks;            /* what the generator was configured for */
-    uint64_t n;                     /* blocks generated: heights 1..n */
+    uint64_t max_blocks; /* what the generator was configured for */
+    uint64_t n;          /* blocks generated: heights 1..n */
     uint64_t cap;
-    ProtobufCBinaryData *block;     /* [h - 1]: encoded block (the export record) */
-    ProtobufCBinaryData *header;    /* [h - 1]: encoded header */
-    alys_hash_t *hash;              /* [h - 1]: header hash */
-    alys_hash_t *state_root;        /* [h - 1] */
-    uint64_t *slot;                 /* [h - 1] */
+    ProtobufCBinaryData *block;  /* [h - 1]: encoded block (the export record) */
+    ProtobufCBinaryData *header; /* [h - 1]: encoded header */
+    alys_hash_t *hash;           /* [h - 1]: header hash */
+    alys_hash_t *state_root;     /* [h - 1] */
+    uint64_t *slot;              /* [h - 1] */
 } sim_chain_t;
 
 typedef struct sim_chain_cache sim_chain_cache_t;
@@ -63,6 +63,6 @@ bool sim_chain_check_block(sim_chain_cache_t *self, const alys_genesis_t *g, con
 /* Same memo for a header's stateless check (alys_header_check). */
 bool sim_chain_check_header(sim_chain_cache_t *self, const alys_genesis_t *g, const uint8_t *buf,
                             size_t len, const alys_header_t *h, alys_verdict_t *v);
-void sim_chain_memo_off(sim_chain_cache_t *self);   /* --no-memo: verify every time */
+void sim_chain_memo_off(sim_chain_cache_t *self); /* --no-memo: verify every time */
 
 #endif

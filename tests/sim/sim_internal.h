@@ -15,7 +15,7 @@
 
 /* ---- the world (sim_world.c) ------------------------------------------------ */
 const sim_chain_t *sim_honest_chain(const sim_t *sim);
-const sim_chain_t *sim_fork_chain(const sim_t *sim, uint32_t peer);   /* NULL unless SF_BAD_CHAIN */
+const sim_chain_t *sim_fork_chain(const sim_t *sim, uint32_t peer); /* NULL unless SF_BAD_CHAIN */
 const alys_genesis_t *sim_genesis(const sim_t *sim);
 sim_chain_cache_t *sim_cache(sim_t *sim);
 /* Height of the honest chain's tip now (grows at block_time_ms). */
@@ -24,8 +24,8 @@ uint64_t sim_final_tip(const sim_t *sim);
 /* Unix ms the virtual clock stands for (slot rules), and its slot. */
 uint64_t sim_unix_ms(const sim_t *sim);
 uint64_t sim_now_slot(const sim_t *sim);
-const char *sim_peer_id(uint32_t peer);          /* "peer-3" */
-int sim_peer_index(const char *id);              /* -1 if not a sim peer id */
+const char *sim_peer_id(uint32_t peer); /* "peer-3" */
+int sim_peer_index(const char *id);     /* -1 if not a sim peer id */
 bool sim_peer_honest(const sim_t *sim, uint32_t peer);
 
 /* Incarnation of an actor: bumped by each restart. Timers and ids carry it
@@ -34,20 +34,27 @@ uint32_t sim_incarnation(const sim_t *sim, sim_actor_t actor);
 #define SIM_INC_ARG(inc) ((void *) (uintptr_t) (inc))
 
 /* ---- remote peers and the network (sim_net.c) -------------------------------- */
-typedef enum { M_STATUS_REQ, M_STATUS, M_GET_HEADERS, M_HEADERS, M_GET_BLOCKS, M_BLOCKS,
-               M_NOT_FOUND } sim_msg_kind_t;
+typedef enum {
+    M_STATUS_REQ,
+    M_STATUS,
+    M_GET_HEADERS,
+    M_HEADERS,
+    M_GET_BLOCKS,
+    M_BLOCKS,
+    M_NOT_FOUND
+} sim_msg_kind_t;
 
 typedef struct {
     sim_msg_kind_t kind;
     uint32_t peer;
     uint64_t wire_id;
     uint64_t start;
-    uint32_t count;                 /* asked (requests) */
-    uint64_t height;                /* M_STATUS */
-    bool genesis_ok;                /* M_STATUS */
+    uint32_t count;  /* asked (requests) */
+    uint64_t height; /* M_STATUS */
+    bool genesis_ok; /* M_STATUS */
     bool truncated;
     size_t n;
-    ProtobufCBinaryData *items;     /* owned array; item bytes owned if owned[i] */
+    ProtobufCBinaryData *items; /* owned array; item bytes owned if owned[i] */
     bool *owned;
 } sim_msg_t;
 
@@ -59,14 +66,14 @@ void sim_net_destroy(sim_net_t **self_p);
 void sim_net_send(sim_t *sim, sim_msg_t *m);
 /* Whether the node can reach peer now (no partition, not down, not silent). */
 bool sim_net_reachable(const sim_t *sim, uint32_t peer);
-void sim_net_start(sim_t *sim);                 /* schedules partitions etc. */
+void sim_net_start(sim_t *sim); /* schedules partitions etc. */
 
 /* ---- PeerManager adapter (sim_peer.c) ---------------------------------------- */
 typedef struct sim_pm sim_pm_t;
 sim_pm_t *sim_pm_new(sim_t *sim);
 void sim_pm_destroy(sim_pm_t **self_p);
 void sim_pm_start(sim_t *sim);
-void sim_pm_on_net(sim_t *sim, sim_msg_t *m);            /* takes m */
+void sim_pm_on_net(sim_t *sim, sim_msg_t *m); /* takes m */
 void sim_pm_fetch_headers(sim_t *sim, uint64_t req_id, const char *peer, uint64_t start,
                           uint32_t count, uint32_t timeout_ms);
 /* expected: count hashes, copied. */
@@ -85,7 +92,7 @@ void sim_pm_import_bans(sim_t *sim, const void *bans, size_t n);
 size_t sim_pm_reorder_entries(const sim_t *sim);
 size_t sim_pm_suspects(const sim_t *sim);
 size_t sim_pm_table_size(const sim_t *sim);
-size_t sim_pl_batches(const sim_t *sim);        /* admitted, not yet answered */
+size_t sim_pl_batches(const sim_t *sim); /* admitted, not yet answered */
 /* The peer's current score and ban state; -1 if the table does not know it. */
 int sim_pm_score(sim_t *sim, const char *peer, double *score, bool *banned);
 size_t sim_pm_reorder_bytes(const sim_t *sim);
@@ -127,13 +134,13 @@ void sim_sync_on_batch_size(sim_t *sim, uint32_t batch_size);
 void sim_sync_on_headers(sim_t *sim, uint64_t req_id, int outcome, uint64_t start,
                          const ProtobufCBinaryData *headers, size_t n);
 void sim_sync_on_fetch_result(sim_t *sim, uint64_t req_id, int outcome);
-void sim_sync_on_batch_outcome(sim_t *sim, uint64_t head, const alys_hash_t head_hash, bool failed,
-                               uint64_t failed_height, uint64_t start, const char *reason,
-                               const char *detail);
+void sim_sync_on_batch_outcome(sim_t *sim, uint64_t head, const alys_hash_t head_hash,
+                               bool failed, uint64_t failed_height, uint64_t start,
+                               const char *reason, const char *detail);
 void sim_sync_on_head(sim_t *sim, uint64_t head, const alys_hash_t hash);
 void sim_sync_on_checkpoint(sim_t *sim, uint64_t height);
 void sim_sync_on_restarted(sim_t *sim, sim_actor_t actor);
-void sim_sync_head_event(sim_t *sim, void *arg);   /* arg: u64 height + hash, freed */
+void sim_sync_head_event(sim_t *sim, void *arg); /* arg: u64 height + hash, freed */
 int sim_sync_state(const sim_t *sim);            /* sync_state_kind_t */
 uint64_t sim_sync_head(const sim_t *sim);
 

@@ -78,7 +78,7 @@ static void apply(const overrides_t *o, sim_case_t *c)
         c->peers = o->peers;
     }
     if (o->has_fr && c->name[0]) {
-        c->failure_rate = o->fr;      /* generated cases drew with it already */
+        c->failure_rate = o->fr; /* generated cases drew with it already */
         c->loss = o->fr / 3;
     }
     if (o->has_cp)
@@ -115,10 +115,12 @@ static void describe(const sim_case_t *c, char *out, size_t len)
     int n = snprintf(out, len, "height %" PRIu64 "+%" PRIu64 ", peers %u [", c->height, c->grow,
                      c->peers);
     for (uint32_t p = 0; p < c->peers && n > 0 && (size_t) n < len; p++)
-        n += snprintf(out + n, len - (size_t) n, "%s%s%s%s", p ? " " : "", sim_fault_name(c->fault[p]),
+        n += snprintf(out + n, len - (size_t) n, "%s%s%s%s", p ? " " : "",
+                      sim_fault_name(c->fault[p]),
                       c->fault[p] == SF_CORRUPT || c->fault[p] == SF_BAD_CHAIN ? ":" : "",
                       c->fault[p] == SF_CORRUPT || c->fault[p] == SF_BAD_CHAIN
-                          ? alys_block_error_name(c->corrupt[p]) : "");
+                          ? alys_block_error_name(c->corrupt[p])
+                          : "");
     for (uint32_t i = 0; i < c->n_restarts && i < 4 && n > 0 && (size_t) n < len; i++)
         n += snprintf(out + n, len - (size_t) n, "%s%s@%" PRIu64, i ? " " : "] [kill ",
                       sim_actor_name(c->restart_actor[i]), c->restart_at[i]);

@@ -19,20 +19,20 @@
 #include "chaingen.h"
 #include "sim_internal.h"
 
-#define DROP_EVERY        3
-#define STALL_AFTER       64
-#define DISCONNECT_EVERY  20
-#define DISCONNECT_MS     2000
-#define LIE_NEAR          1000
-#define LIE_FAR           (1ULL << 40)
+#define DROP_EVERY       3
+#define STALL_AFTER      64
+#define DISCONNECT_EVERY 20
+#define DISCONNECT_MS    2000
+#define LIE_NEAR         1000
+#define LIE_FAR          (1ULL << 40)
 
 typedef struct {
-    uint64_t responses;          /* Headers/Blocks answered (drop) */
-    uint64_t requests;           /* every request (disconnect) */
-    uint64_t served_blocks;      /* stall */
+    uint64_t responses;     /* Headers/Blocks answered (drop) */
+    uint64_t requests;      /* every request (disconnect) */
+    uint64_t served_blocks; /* stall */
     uint64_t down_until;
     uint64_t partition_until;
-    uint64_t silent_at;          /* UINT64_MAX = never */
+    uint64_t silent_at; /* UINT64_MAX = never */
     uint32_t delay_ms;
     uint32_t ms_per_block;
 } peer_t;
@@ -143,7 +143,7 @@ static uint64_t latency(sim_t *sim, const sim_msg_t *m)
 static void to_node(sim_t *sim, void *arg)
 {
     sim_msg_t *m = arg;
-    if (!sim_net_reachable(sim, m->peer)) {     /* it went away while in flight */
+    if (!sim_net_reachable(sim, m->peer)) { /* it went away while in flight */
         sim_msg_free(&m);
         return;
     }
@@ -212,8 +212,9 @@ static int corrupt(sim_t *sim, const sim_chain_t *chain, sim_msg_t *m, alys_bloc
             alys_genesis_parent(sim_genesis(sim), &parent);
             rc = 0;
         }
-        alys_forge_fault_ctx_t ctx = {.genesis = sim_genesis(sim), .keys = sim_chain_keys(chain),
-                                         .parent = &parent};
+        alys_forge_fault_ctx_t ctx = {.genesis = sim_genesis(sim),
+                                      .keys = sim_chain_keys(chain),
+                                      .parent = &parent};
         if (rc == 0)
             rc = alys_forge_corrupt_block(&b, kind, &ctx, NULL, err, sizeof err);
         if (rc == 0)
@@ -261,7 +262,7 @@ static void serve_range(sim_t *sim, sim_net_t *self, const sim_msg_t *q)
     }
     uint64_t first = q->start;
     if (f == SF_WRONG_START && blocks && first + n <= height)
-        first++;                         /* the right count from the wrong place */
+        first++; /* the right count from the wrong place */
     m->start = first;
     m->n = n;
     for (uint64_t i = 0; i < n; i++)
@@ -300,7 +301,7 @@ static void at_peer(sim_t *sim, void *arg)
         goto done;
     pe->requests++;
     if (f == SF_DISCONNECT && pe->requests % DISCONNECT_EVERY == 0) {
-        pe->down_until = sim_now(sim) + DISCONNECT_MS;   /* swallowed, and gone a while */
+        pe->down_until = sim_now(sim) + DISCONNECT_MS; /* swallowed, and gone a while */
         sim_note(sim, "peer-%u goes down", q->peer);
         goto done;
     }
@@ -310,7 +311,9 @@ static void at_peer(sim_t *sim, void *arg)
             goto done;
         uint64_t height;
         served_chain(sim, q->peer, &height);
-        m->height = f == SF_LIE_HEIGHT ? LIE_FAR : f == SF_LIE_HEIGHT_NEAR ? height + LIE_NEAR : height;
+        m->height = f == SF_LIE_HEIGHT        ? LIE_FAR
+                    : f == SF_LIE_HEIGHT_NEAR ? height + LIE_NEAR
+                                              : height;
         m->genesis_ok = f != SF_WRONG_GENESIS;
         reply(sim, m);
     } else {

@@ -32,13 +32,13 @@
 #include "sim_internal.h"
 #include "sync_machine.h"
 
-#define PM_MAX_REQS   512
-#define DROPS_MAX     32
-#define STATUS_EVERY  1000
+#define PM_MAX_REQS    512
+#define DROPS_MAX      32
+#define STATUS_EVERY   1000
 #define STATUS_TIMEOUT 3000
-#define DOWN_AFTER    2
-#define BACKOFF_MAX   30000
-#define MAX_TIMEOUT   60000
+#define DOWN_AFTER     2
+#define BACKOFF_MAX    30000
+#define MAX_TIMEOUT    60000
 
 typedef struct {
     bool ready;
@@ -73,8 +73,8 @@ struct sim_pm {
     uint64_t head;
     alys_hash_t head_hash;
     uint64_t peerset_at;
-    uint64_t bp_reply_at;          /* last BatchProcessed (it carries the head) */
-    uint64_t head_at;              /* last head read from storage */
+    uint64_t bp_reply_at; /* last BatchProcessed (it carries the head) */
+    uint64_t head_at;     /* last head read from storage */
     bool head_pending;
     bool dirty;
     uint64_t last_table_tick;
@@ -83,7 +83,7 @@ struct sim_pm {
 /* ---- to SyncActor (messages on CH_PM_SYNC) ----------------------------------- */
 
 typedef struct {
-    int what;                      /* 0 status, 1 gone, 2 headers, 3 fetch, 4 outcome, 5 batch size */
+    int what; /* 0 status, 1 gone, 2 headers, 3 fetch, 4 outcome, 5 batch size */
     char peer[PEER_ID_MAX];
     uint64_t req_id, start, height, failed_height, head;
     uint32_t rank;
@@ -114,8 +114,8 @@ static void to_sync_run(sim_t *sim, void *arg)
     case 2: sim_sync_on_headers(sim, m->req_id, m->outcome, m->start, m->items, m->n); break;
     case 3: sim_sync_on_fetch_result(sim, m->req_id, m->outcome); break;
     case 4:
-        sim_sync_on_batch_outcome(sim, m->head, m->head_hash, m->failed, m->failed_height, m->start,
-                                  m->reason, m->detail);
+        sim_sync_on_batch_outcome(sim, m->head, m->head_hash, m->failed, m->failed_height,
+                                  m->start, m->reason, m->detail);
         break;
     default: sim_sync_on_batch_size(sim, (uint32_t) m->height); break;
     }
@@ -153,8 +153,8 @@ static void report_fetch(sim_pm_t *pm, const req_t *r, int outcome)
     to_sync(pm, m, "fetch_result");
 }
 
-static void report_headers(sim_pm_t *pm, const req_t *r, int outcome, const ProtobufCBinaryData *h,
-                           size_t n)
+static void report_headers(sim_pm_t *pm, const req_t *r, int outcome,
+                           const ProtobufCBinaryData *h, size_t n)
 {
     to_sync_t *m = msg_new(pm, 2, sim_peer_id(r->peer));
     if (!m)
@@ -288,8 +288,7 @@ static void fetch(sim_t *sim, rkind_t kind, uint64_t req_id, const char *peer, u
 {
     sim_pm_t *pm = sim_get_pm(sim);
     int idx = sim_peer_index(peer);
-    req_t probe = {.kind = kind, .req_id = req_id, .peer = idx < 0 ? 0 : (uint32_t) idx,
-                   .start = start};
+    req_t probe = {.kind = kind, .req_id = req_id, .peer = idx < 0 ? 0 : (uint32_t) idx, .start = start};
     uint64_t now = sim_now(sim);
     if (idx < 0 || !pm->conn[idx].ready || peer_table_is_banned(pm->table, peer, NULL, now)) {
         report_failure(pm, &probe, SYNC_OUTCOME_NO_PEER);
@@ -322,8 +321,14 @@ static void fetch(sim_t *sim, rkind_t kind, uint64_t req_id, const char *peer, u
     m->start = start;
     m->count = count;
     uint32_t ms = timeout_ms ? timeout_ms : peer_table_request_timeout(pm->table, peer, count);
-    *r = (req_t){.kind = kind, .wire_id = m->wire_id, .req_id = req_id, .peer = (uint32_t) idx,
-                 .start = start, .count = count, .expected = exp, .sent_at = now,
+    *r = (req_t){.kind = kind,
+                 .wire_id = m->wire_id,
+                 .req_id = req_id,
+                 .peer = (uint32_t) idx,
+                 .start = start,
+                 .count = count,
+                 .expected = exp,
+                 .sent_at = now,
                  .deadline = now + (ms < MAX_TIMEOUT ? ms : MAX_TIMEOUT)};
     sim_net_send(sim, m);
 }
@@ -484,10 +489,18 @@ static bool name_in(const char *name, const char *const *list)
 
 static bool content_reason(const char *reason)
 {
-    static const char *const k[] = {"bad_proposer_signature", "wrong_proposer", "bad_tx_signature",
-                                    "tx_root_mismatch", "bad_timestamp", "bad_nonce",
-                                    "insufficient_balance", "state_root_mismatch", "malformed",
-                                    "oversize", "header_mismatch", NULL};
+    static const char *const k[] = {"bad_proposer_signature",
+                                    "wrong_proposer",
+                                    "bad_tx_signature",
+                                    "tx_root_mismatch",
+                                    "bad_timestamp",
+                                    "bad_nonce",
+                                    "insufficient_balance",
+                                    "state_root_mismatch",
+                                    "malformed",
+                                    "oversize",
+                                    "header_mismatch",
+                                    NULL};
     return reason && name_in(reason, k);
 }
 
@@ -500,8 +513,10 @@ static bool linkage_reason(const char *reason)
 void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    reorder_result_t r = {.batch_id = o->batch_id, .committed = o->committed,
-                          .head_height = o->head_height, .failed = o->failed,
+    reorder_result_t r = {.batch_id = o->batch_id,
+                          .committed = o->committed,
+                          .head_height = o->head_height,
+                          .failed = o->failed,
                           .failed_height = o->failed_height,
                           .content_fault = content_reason(o->reason)};
     reorder_ref_t ref, drops[DROPS_MAX];
@@ -566,7 +581,7 @@ static void on_status(sim_pm_t *pm, const sim_msg_t *m)
     const char *id = sim_peer_id(m->peer);
     uint64_t now = sim_now(pm->sim);
     if (m->wire_id != c->probe_id || c->probe_id == 0)
-        return;                                  /* late answer to an older probe */
+        return; /* late answer to an older probe */
     c->probe_id = 0;
     if (!m->genesis_ok) {
         /* Another chain: banned by endpoint, never dialled again. */
@@ -605,14 +620,15 @@ static void on_headers(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
 {
     char detail[PW_DETAIL_MAX];
     bool partial = false;
-    peer_outcome_kind_t k = pw_check_range(r->start, r->count, m->start, m->n, m->truncated, &partial,
-                                           detail, sizeof detail);
+    peer_outcome_kind_t k = pw_check_range(r->start, r->count, m->start, m->n, m->truncated,
+                                           &partial, detail, sizeof detail);
     if (k == PEER_OUTCOME_OK)
         k = pw_check_headers(m->items, m->n, r->start, NULL, detail, sizeof detail);
     req_t copy = *r;
     r->expected = NULL;
     req_clear(r);
-    peer_outcome_t o = {.kind = k, .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
+    peer_outcome_t o = {.kind = k,
+                        .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
                         .reason = detail};
     record(pm, copy.peer, &o);
     bool data = k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT;
@@ -626,23 +642,30 @@ static void on_blocks(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
     size_t bytes = 0;
     for (size_t i = 0; i < m->n; i++)
         bytes += m->items[i].len;
-    peer_outcome_kind_t k = pw_check_range(r->start, r->count, m->start, m->n, m->truncated, &partial,
-                                           detail, sizeof detail);
+    peer_outcome_kind_t k = pw_check_range(r->start, r->count, m->start, m->n, m->truncated,
+                                           &partial, detail, sizeof detail);
     if (k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT)
-        k = pw_check_blocks(m->items, m->n, r->start, (const uint8_t (*)[ALYS_HASH_LEN]) r->expected,
+        k = pw_check_blocks(m->items, m->n, r->start, (const uint8_t(*)[ALYS_HASH_LEN]) r->expected,
                             r->expected ? r->count : 0, NULL, detail, sizeof detail) == PEER_OUTCOME_OK
-                ? k : PEER_OUTCOME_INVALID;
+                ? k
+                : PEER_OUTCOME_INVALID;
     req_t copy = *r;
     r->expected = NULL;
     req_clear(r);
-    peer_outcome_t o = {.kind = k, .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
-                        .bytes = bytes + 16 * m->n, .blocks = (uint32_t) m->n, .reason = detail};
+    peer_outcome_t o = {.kind = k,
+                        .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
+                        .bytes = bytes + 16 * m->n,
+                        .blocks = (uint32_t) m->n,
+                        .reason = detail};
     record(pm, copy.peer, &o);
     int outcome = (int) k;
     if ((k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT) && m->n > 0) {
-        reorder_batch_t b = {.request_id = copy.req_id, .peer_id = sim_peer_id(copy.peer),
-                             .start = copy.start, .blocks = m->items, .n = m->n,
-                             .expected = (const uint8_t (*)[ALYS_HASH_LEN]) copy.expected};
+        reorder_batch_t b = {.request_id = copy.req_id,
+                             .peer_id = sim_peer_id(copy.peer),
+                             .start = copy.start,
+                             .blocks = m->items,
+                             .n = m->n,
+                             .expected = (const uint8_t(*)[ALYS_HASH_LEN]) copy.expected};
         reorder_ref_t drops[DROPS_MAX];
         size_t nd = 0;
         reorder_insert_t rc = reorder_insert(pm->reorder, &b, drops, DROPS_MAX, &nd);
@@ -829,9 +852,10 @@ static void push_peerset(sim_pm_t *pm, uint64_t now)
             to_sync_t *s = msg_new(pm, 1, views[i].info.peer_id);
             if (!s)
                 return;
-            snprintf(s->reason, sizeof s->reason, "%s", views[i].info.state == PEER_STATE_CONNECTED
-                                                           ? "low_score"
-                                                           : peer_state_name(views[i].info.state));
+            snprintf(s->reason, sizeof s->reason, "%s",
+                     views[i].info.state == PEER_STATE_CONNECTED
+                         ? "low_score"
+                         : peer_state_name(views[i].info.state));
             to_sync(pm, s, "peerset_gone");
         }
     }
@@ -845,7 +869,7 @@ static void push_peerset(sim_pm_t *pm, uint64_t now)
 static void tick(sim_t *sim, void *arg)
 {
     if ((uintptr_t) arg != sim_incarnation(sim, ACT_PEER_MANAGER))
-        return;                          /* a dead incarnation's timer */
+        return; /* a dead incarnation's timer */
     sim_pm_t *pm = sim_get_pm(sim);
     uint64_t now = sim_now(sim);
     for (size_t i = 0; i < PM_MAX_REQS; i++) {

@@ -22,8 +22,8 @@
 struct sim_pl {
     sim_t *sim;
     pipeline_t *p;
-    uint32_t held;                 /* tasks at the worker */
-    uint64_t last_cp;              /* latest checkpoint SyncActor was told of */
+    uint32_t held;    /* tasks at the worker */
+    uint64_t last_cp; /* latest checkpoint SyncActor was told of */
 };
 
 typedef struct {
@@ -128,7 +128,8 @@ static void on_storage_req(sim_t *sim, void *arg)
                 sim_post(sim, CH_ST_SYNC, 1, "checkpoint_written", *cp, 0, cp_event, cp);
             }
         }
-        sim_post(sim, CH_ST_PL, 1, "storage_reply", r->o.head_height, r->o.committed, on_storage_reply, r);
+        sim_post(sim, CH_ST_PL, 1, "storage_reply", r->o.head_height, r->o.committed,
+                 on_storage_reply, r);
     }
     for (size_t i = 0; i < q->n; i++)
         free(q->b[i].data);
@@ -188,8 +189,10 @@ sim_pl_t *sim_pl_new(sim_t *sim)
     self->sim = sim;
     pl_config_t cfg;
     pipeline_config_default(&cfg);
-    static const pl_ops_t ops = {.send_task = op_send_task, .send_storage = op_send_storage,
-                                 .reply = op_reply, .free_reply_ctx = NULL};
+    static const pl_ops_t ops = {.send_task = op_send_task,
+                                 .send_storage = op_send_storage,
+                                 .reply = op_reply,
+                                 .free_reply_ctx = NULL};
     self->p = pipeline_new(&cfg, sim_genesis(sim), &ops, self);
     if (!self->p) {
         free(self);
@@ -210,7 +213,7 @@ void sim_pl_destroy(sim_pl_t **self_p)
 static void tick(sim_t *sim, void *arg)
 {
     if ((uintptr_t) arg != sim_incarnation(sim, ACT_PROCESSOR))
-        return;                          /* a dead incarnation's timer */
+        return; /* a dead incarnation's timer */
     sim_pl_t *self = sim_get_pl(sim);
     int64_t now = (int64_t) sim_now(sim);
     /* The worker's heartbeat, as alys-validator sends it. */
@@ -223,8 +226,8 @@ void sim_pl_start(sim_t *sim)
 {
     sim_pl_t *self = sim_get_pl(sim);
     pipeline_worker_seen(self->p, W_SOCK, W_ID, 1, W_CAP, 0, true, true, (int64_t) sim_now(sim));
-    sim_post_d(sim, -1, 100, "pl_tick", 0, 0, tick, SIM_INC_ARG(sim_incarnation(sim, ACT_PROCESSOR)),
-               NULL);
+    sim_post_d(sim, -1, 100, "pl_tick", 0, 0, tick,
+               SIM_INC_ARG(sim_incarnation(sim, ACT_PROCESSOR)), NULL);
 }
 
 typedef struct {
@@ -246,8 +249,8 @@ void sim_pl_submit(sim_t *sim, uint64_t batch_id, const char *origin,
     sim_pl_t *self = sim_get_pl(sim);
     char err[160];
     int64_t now = (int64_t) sim_now(sim);
-    pl_submit_t rc = pipeline_submit(self->p, "peer_manager", batch_id, origin, blocks, n, expected,
-                                     n_expected, NULL, now, err, sizeof err);
+    pl_submit_t rc = pipeline_submit(self->p, "peer_manager", batch_id, origin, blocks, n,
+                                     expected, n_expected, NULL, now, err, sizeof err);
     if (rc == PL_ACCEPTED || rc == PL_DUPLICATE) {
         pipeline_tick(self->p, now);
         return;
@@ -257,7 +260,8 @@ void sim_pl_submit(sim_t *sim, uint64_t batch_id, const char *origin,
         return;
     r->batch_id = batch_id;
     r->bad = rc == PL_BAD_REQUEST;
-    sim_post(sim, CH_PL_PM, 1, r->bad ? "process_refused" : "process_busy", batch_id, 0, on_refused, r);
+    sim_post(sim, CH_PL_PM, 1, r->bad ? "process_refused" : "process_busy", batch_id, 0,
+             on_refused, r);
 }
 
 size_t sim_pl_batches(const sim_t *sim)

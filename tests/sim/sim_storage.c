@@ -27,7 +27,7 @@ struct sim_storage {
     alys_state_view_t view;
     uint64_t head;
     alys_header_t head_header;
-    alys_hash_t *hashes;          /* [h]: committed header hash, [0] = genesis */
+    alys_hash_t *hashes; /* [h]: committed header hash, [0] = genesis */
     uint64_t cap;
     uint64_t interval;
     size_t n_cp;
@@ -89,7 +89,7 @@ static void checkpoint(sim_storage_t *self, uint64_t h, const alys_hash_t hash, 
 {
     if (self->interval == 0 || h % self->interval != 0)
         return;
-    if (self->n_cp == CP_MAX) {                 /* pruned to max_checkpoints, oldest first */
+    if (self->n_cp == CP_MAX) { /* pruned to max_checkpoints, oldest first */
         memmove(self->cp_height, self->cp_height + 1, (CP_MAX - 1) * sizeof *self->cp_height);
         memmove(self->cp_hash, self->cp_hash + 1, (CP_MAX - 1) * sizeof *self->cp_hash);
         memmove(self->cp_root, self->cp_root + 1, (CP_MAX - 1) * sizeof *self->cp_root);
@@ -129,7 +129,7 @@ static bool one_block(sim_t *sim, sim_storage_t *self, const ProtobufCBinaryData
     uint64_t h = b.header.height;
     bool ok = false;
     if (h >= 1 && h <= self->head) {
-        ok = memcmp(self->hashes[h], hash, ALYS_HASH_LEN) == 0;     /* idempotent replay */
+        ok = memcmp(self->hashes[h], hash, ALYS_HASH_LEN) == 0; /* idempotent replay */
         if (!ok) {
             v = (alys_verdict_t){.code = ALYS_BLOCK_PARENT_MISMATCH, .tx_index = -1};
             snprintf(v.detail, sizeof v.detail, "another block is committed at %llu",
@@ -149,7 +149,7 @@ static bool one_block(sim_t *sim, sim_storage_t *self, const ProtobufCBinaryData
             fail(o, h, hash, &v);
         }
     } else if (sim_case(sim)->inject_bug && v.code != ALYS_BLOCK_INTERNAL_ERROR) {
-        alys_overlay_reset(self->ov);       /* THE BUG: a refused block is committed */
+        alys_overlay_reset(self->ov); /* THE BUG: a refused block is committed */
         ok = true;
     } else {
         fail(o, h, hash, &v);

@@ -26,9 +26,9 @@
 #include "sim_internal.h"
 #include "sync_machine.h"
 
-#define HCTX_MAX     64
-#define HEADERS_MAX  2048
-#define BATCHES_MAX  256
+#define HCTX_MAX    64
+#define HEADERS_MAX 2048
+#define BATCHES_MAX 256
 
 typedef struct {
     bool used;
@@ -42,8 +42,8 @@ struct sim_sync {
     sync_machine_t *m;
     sync_machine_config_t cfg;
     hctx_t hctx[HCTX_MAX];
-    uint64_t *slot;                  /* [h]: slot of the verified header at h */
-    alys_hash_t *hash;               /* [h]: its hash */
+    uint64_t *slot;    /* [h]: slot of the verified header at h */
+    alys_hash_t *hash; /* [h]: its hash */
     uint64_t cap;
     alys_hash_t hashes[HEADERS_MAX];
     sync_batch_info_t batches[BATCHES_MAX];
@@ -92,7 +92,7 @@ void sim_sync_destroy(sim_sync_t **self_p)
 /* ---- actions out ------------------------------------------------------------ */
 
 typedef struct {
-    int what;                           /* 0 headers, 1 blocks, 2 penalise, 3 verdict */
+    int what; /* 0 headers, 1 blocks, 2 penalise, 3 verdict */
     uint64_t req_id, start;
     uint32_t count, timeout_ms;
     sync_peer_id_t peer;
@@ -113,7 +113,9 @@ static void to_pm_run(sim_t *sim, void *arg)
 {
     to_pm_t *t = arg;
     switch (t->what) {
-    case 0: sim_pm_fetch_headers(sim, t->req_id, t->peer, t->start, t->count, t->timeout_ms); break;
+    case 0:
+        sim_pm_fetch_headers(sim, t->req_id, t->peer, t->start, t->count, t->timeout_ms);
+        break;
     case 1:
         sim_pm_fetch_blocks(sim, t->req_id, t->peer, t->start, t->count, t->expected, t->timeout_ms);
         break;
@@ -128,7 +130,8 @@ static void hctx_add(sim_sync_t *s, const sync_action_t *a)
 {
     for (size_t i = 0; i < HCTX_MAX; i++)
         if (!s->hctx[i].used) {
-            s->hctx[i] = (hctx_t){.used = true, .req_id = a->fetch_headers.req_id,
+            s->hctx[i] = (hctx_t){.used = true,
+                                  .req_id = a->fetch_headers.req_id,
                                   .start = a->fetch_headers.start,
                                   .count = a->fetch_headers.count};
             memcpy(s->hctx[i].parent, a->fetch_headers.parent_hash, ALYS_HASH_LEN);
@@ -212,7 +215,8 @@ static void act(sim_sync_t *s, const sync_action_t *a)
             break;
         t->what = 2;
         memcpy(t->peer, a->penalise.peer, sizeof t->peer);
-        t->outcome = a->penalise.kind == SYNC_PENALTY_STALL ? SYNC_OUTCOME_TIMEOUT : SYNC_OUTCOME_INVALID;
+        t->outcome = a->penalise.kind == SYNC_PENALTY_STALL ? SYNC_OUTCOME_TIMEOUT
+                                                            : SYNC_OUTCOME_INVALID;
         snprintf(t->reason, sizeof t->reason, "%s", sync_penalty_name(a->penalise.kind));
         break;
     case SYNC_ACTION_RANGE_VERDICT:
@@ -236,13 +240,13 @@ static void act(sim_sync_t *s, const sync_action_t *a)
         sim_fail(s->sim, "no rollback", "the machine asked for a rollback to %llu",
                  (unsigned long long) a->rollback.height);
         break;
-    default:
-        break;       /* checkpoints (storage writes its own), logs, can-produce */
+    default: break; /* checkpoints (storage writes its own), logs, can-produce */
     }
     if (t) {
-        const char *label = a->kind == SYNC_ACTION_FETCH_HEADERS ? "fetch_headers"
-                          : a->kind == SYNC_ACTION_FETCH_BLOCKS  ? "fetch_blocks"
-                          : a->kind == SYNC_ACTION_PENALISE_PEER ? "penalise" : "range_verdict";
+        const char *label = a->kind == SYNC_ACTION_FETCH_HEADERS   ? "fetch_headers"
+                            : a->kind == SYNC_ACTION_FETCH_BLOCKS  ? "fetch_blocks"
+                            : a->kind == SYNC_ACTION_PENALISE_PEER ? "penalise"
+                                                                   : "range_verdict";
         sim_post_d(s->sim, CH_SYNC_PM, 1, label, t->start, t->count, to_pm_run, t, to_pm_drop);
     }
 }
@@ -257,8 +261,7 @@ static void drain(sim_sync_t *s)
 
 /* ---- inputs ------------------------------------------------------------------ */
 
-void sim_sync_on_peer_status(sim_t *sim, const char *peer, uint64_t height, uint32_t rank,
-                             double score)
+void sim_sync_on_peer_status(sim_t *sim, const char *peer, uint64_t height, uint32_t rank, double score)
 {
     sim_sync_t *s = sim_get_sync(sim);
     uint64_t now = sim_now(sim);
@@ -389,10 +392,18 @@ static bool name_in(const char *name, const char *const *list)
 /* sync_bus_reason_is_peer_fault. */
 static bool peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start)
 {
-    static const char *const content[] = {"bad_proposer_signature", "wrong_proposer",
-        "bad_tx_signature", "tx_root_mismatch", "bad_timestamp", "bad_nonce",
-        "insufficient_balance", "state_root_mismatch", "malformed", "oversize",
-        "header_mismatch", NULL};
+    static const char *const content[] = {"bad_proposer_signature",
+                                          "wrong_proposer",
+                                          "bad_tx_signature",
+                                          "tx_root_mismatch",
+                                          "bad_timestamp",
+                                          "bad_nonce",
+                                          "insufficient_balance",
+                                          "state_root_mismatch",
+                                          "malformed",
+                                          "oversize",
+                                          "header_mismatch",
+                                          NULL};
     static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
                                           NULL};
     if (!reason || !*reason)
@@ -400,9 +411,9 @@ static bool peer_fault(const char *reason, uint64_t failed_height, uint64_t rang
     return name_in(reason, content) || (name_in(reason, linkage) && failed_height > range_start);
 }
 
-void sim_sync_on_batch_outcome(sim_t *sim, uint64_t head, const alys_hash_t head_hash, bool failed,
-                               uint64_t failed_height, uint64_t start, const char *reason,
-                               const char *detail)
+void sim_sync_on_batch_outcome(sim_t *sim, uint64_t head, const alys_hash_t head_hash,
+                               bool failed, uint64_t failed_height, uint64_t start,
+                               const char *reason, const char *detail)
 {
     sim_sync_t *s = sim_get_sync(sim);
     uint64_t now = sim_now(sim);
@@ -437,7 +448,7 @@ void sim_sync_on_checkpoint(sim_t *sim, uint64_t height)
 static void tick(sim_t *sim, void *arg)
 {
     if ((uintptr_t) arg != sim_incarnation(sim, ACT_SYNC))
-        return;                          /* a dead incarnation's timer */
+        return; /* a dead incarnation's timer */
     sim_sync_t *s = sim_get_sync(sim);
     sync_machine_tick(s->m, sim_now(sim));
     drain(s);

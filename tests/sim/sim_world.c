@@ -19,12 +19,12 @@
 #include "sim_internal.h"
 #include "sync_machine.h"
 
-#define CHANNELS        (CH_NET_BASE + 2 * SIM_MAX_PEERS)
-#define LIVE_MS         120000      /* liveness bound: stuck this long = failure */
-#define WATCH_MS        100
+#define CHANNELS            (CH_NET_BASE + 2 * SIM_MAX_PEERS)
+#define LIVE_MS             120000 /* liveness bound: stuck this long = failure */
+#define WATCH_MS            100
 #define REORDER_ENTRIES_MAX 32
 #define REORDER_BYTES_MAX   ((size_t) 64 << 20)
-#define PL_MAX_BATCHES      4             /* pipeline_config_default's max_batches */
+#define PL_MAX_BATCHES      4 /* pipeline_config_default's max_batches */
 
 typedef struct {
     uint64_t at, seq;
@@ -56,7 +56,7 @@ struct sim {
     uint64_t base_unix_ms;
     uint64_t last_advance;
     uint64_t reach_since[SIM_MAX_PEERS];
-    uint64_t reached_at;           /* when the head first equalled the final tip */
+    uint64_t reached_at; /* when the head first equalled the final tip */
     bool done;
     uint32_t inc[ACT_COUNT];
     sim_net_t *net;
@@ -69,8 +69,9 @@ struct sim {
 /* ---- faults ------------------------------------------------------------------------ */
 
 static const char *const fault_names[SF_COUNT] = {
-    "none", "delay", "drop", "stall", "corrupt", "truncate", "lie_height", "lie_height_near",
-    "disconnect", "wrong_genesis", "silent", "slow", "duplicate", "wrong_start", "bad_chain"};
+    "none",       "delay",           "drop",       "stall",         "corrupt", "truncate",
+    "lie_height", "lie_height_near", "disconnect", "wrong_genesis", "silent",  "slow",
+    "duplicate",  "wrong_start",     "bad_chain"};
 
 const char *sim_fault_name(sim_fault_t f)
 {
@@ -90,25 +91,37 @@ int sim_fault_parse(const char *name, sim_fault_t *out)
 bool sim_fault_honest(sim_fault_t f)
 {
     switch (f) {
-    case SF_NONE: case SF_DELAY: case SF_DROP: case SF_STALL: case SF_DISCONNECT:
-    case SF_SILENT: case SF_SLOW: case SF_DUPLICATE:
-        return true;
-    default:
-        return false;
+    case SF_NONE:
+    case SF_DELAY:
+    case SF_DROP:
+    case SF_STALL:
+    case SF_DISCONNECT:
+    case SF_SILENT:
+    case SF_SLOW:
+    case SF_DUPLICATE: return true;
+    default: return false;
     }
 }
 
 /* Corrupt kinds a peer can apply to a served block, and the state rules a
  * bad chain can break with every header still valid. */
-static const alys_block_error_t corrupt_kinds[] = {
-    ALYS_BLOCK_BAD_PROPOSER_SIG, ALYS_BLOCK_WRONG_PROPOSER, ALYS_BLOCK_BAD_TX_SIG,
-    ALYS_BLOCK_TX_ROOT_MISMATCH, ALYS_BLOCK_PARENT_MISMATCH, ALYS_BLOCK_HEIGHT_GAP,
-    ALYS_BLOCK_NON_INCREASING_SLOT, ALYS_BLOCK_FUTURE_SLOT, ALYS_BLOCK_BAD_TIMESTAMP,
-    ALYS_BLOCK_BAD_NONCE, ALYS_BLOCK_INSUFFICIENT_BALANCE, ALYS_BLOCK_STATE_ROOT_MISMATCH,
-    ALYS_BLOCK_MALFORMED, ALYS_BLOCK_OVERSIZE};
+static const alys_block_error_t corrupt_kinds[] = {ALYS_BLOCK_BAD_PROPOSER_SIG,
+                                                   ALYS_BLOCK_WRONG_PROPOSER,
+                                                   ALYS_BLOCK_BAD_TX_SIG,
+                                                   ALYS_BLOCK_TX_ROOT_MISMATCH,
+                                                   ALYS_BLOCK_PARENT_MISMATCH,
+                                                   ALYS_BLOCK_HEIGHT_GAP,
+                                                   ALYS_BLOCK_NON_INCREASING_SLOT,
+                                                   ALYS_BLOCK_FUTURE_SLOT,
+                                                   ALYS_BLOCK_BAD_TIMESTAMP,
+                                                   ALYS_BLOCK_BAD_NONCE,
+                                                   ALYS_BLOCK_INSUFFICIENT_BALANCE,
+                                                   ALYS_BLOCK_STATE_ROOT_MISMATCH,
+                                                   ALYS_BLOCK_MALFORMED,
+                                                   ALYS_BLOCK_OVERSIZE};
 #define N_CORRUPT (sizeof corrupt_kinds / sizeof corrupt_kinds[0])
-static const alys_block_error_t chain_kinds[] = {
-    ALYS_BLOCK_BAD_NONCE, ALYS_BLOCK_INSUFFICIENT_BALANCE, ALYS_BLOCK_STATE_ROOT_MISMATCH};
+static const alys_block_error_t chain_kinds[] = {ALYS_BLOCK_BAD_NONCE, ALYS_BLOCK_INSUFFICIENT_BALANCE,
+                                                 ALYS_BLOCK_STATE_ROOT_MISMATCH};
 #define N_CHAIN_KINDS (sizeof chain_kinds / sizeof chain_kinds[0])
 
 /* ---- cases ------------------------------------------------------------------------- */
@@ -158,13 +171,14 @@ void sim_case_from_seed(sim_case_t *c, uint64_t seed, double failure_rate)
     c->max_parallel = (uint32_t) sim_rng_range(&r, 1, 8);
     /* Peer 0 always serves the honest chain (someone must); the others are
      * faulty with probability 2 x failure rate. */
-    static const sim_fault_t live_honest[] = {SF_NONE, SF_NONE, SF_NONE, SF_DELAY, SF_SLOW,
-                                              SF_DUPLICATE, SF_DROP, SF_DISCONNECT};
-    c->fault[0] = sim_rng_chance(&r, c->failure_rate * 2)
-                      ? live_honest[sim_rng_range(&r, 0, 7)] : SF_NONE;
+    static const sim_fault_t live_honest[] = {SF_NONE, SF_NONE,      SF_NONE, SF_DELAY,
+                                              SF_SLOW, SF_DUPLICATE, SF_DROP, SF_DISCONNECT};
+    c->fault[0] = sim_rng_chance(&r, c->failure_rate * 2) ? live_honest[sim_rng_range(&r, 0, 7)]
+                                                          : SF_NONE;
     for (uint32_t p = 1; p < c->peers; p++) {
         c->fault[p] = sim_rng_chance(&r, c->failure_rate * 2)
-                          ? (sim_fault_t) sim_rng_range(&r, 1, SF_COUNT - 1) : SF_NONE;
+                          ? (sim_fault_t) sim_rng_range(&r, 1, SF_COUNT - 1)
+                          : SF_NONE;
         if (c->fault[p] == SF_CORRUPT)
             c->corrupt[p] = corrupt_kinds[sim_rng_range(&r, 0, N_CORRUPT - 1)];
         if (c->fault[p] == SF_BAD_CHAIN)
@@ -294,24 +308,78 @@ int sim_named_find(const char *name, uint64_t seed, sim_case_t *c)
 
 /* ---- accessors ------------------------------------------------------------------------ */
 
-uint64_t sim_now(const sim_t *sim) { return sim->now; }
-uint32_t sim_incarnation(const sim_t *sim, sim_actor_t a) { return sim->inc[a]; }
-sim_rng_t *sim_rng(sim_t *sim) { return &sim->rng; }
-const sim_case_t *sim_case(const sim_t *sim) { return &sim->c; }
-const sim_chain_t *sim_honest_chain(const sim_t *sim) { return sim->chain; }
-const sim_chain_t *sim_fork_chain(const sim_t *sim, uint32_t peer) { return sim->fork[peer]; }
-const alys_genesis_t *sim_genesis(const sim_t *sim) { return sim_chain_genesis(sim->chain); }
-sim_chain_cache_t *sim_cache(sim_t *sim) { return sim->cache; }
-sim_pm_t *sim_get_pm(sim_t *sim) { return sim->pm; }
-sim_pl_t *sim_get_pl(sim_t *sim) { return sim->pl; }
-sim_storage_t *sim_get_storage(sim_t *sim) { return sim->st; }
-sim_sync_t *sim_get_sync(sim_t *sim) { return sim->sync; }
-sim_net_t *sim_get_net(sim_t *sim) { return sim->net; }
-const sim_pm_t *sim_get_pm_c(const sim_t *sim) { return sim->pm; }
-const sim_storage_t *sim_get_storage_c(const sim_t *sim) { return sim->st; }
-const sim_sync_t *sim_get_sync_c(const sim_t *sim) { return sim->sync; }
-const sim_net_t *sim_get_net_c(const sim_t *sim) { return sim->net; }
-bool sim_failed(const sim_t *sim) { return sim->failed; }
+uint64_t sim_now(const sim_t *sim)
+{
+    return sim->now;
+}
+uint32_t sim_incarnation(const sim_t *sim, sim_actor_t a)
+{
+    return sim->inc[a];
+}
+sim_rng_t *sim_rng(sim_t *sim)
+{
+    return &sim->rng;
+}
+const sim_case_t *sim_case(const sim_t *sim)
+{
+    return &sim->c;
+}
+const sim_chain_t *sim_honest_chain(const sim_t *sim)
+{
+    return sim->chain;
+}
+const sim_chain_t *sim_fork_chain(const sim_t *sim, uint32_t peer)
+{
+    return sim->fork[peer];
+}
+const alys_genesis_t *sim_genesis(const sim_t *sim)
+{
+    return sim_chain_genesis(sim->chain);
+}
+sim_chain_cache_t *sim_cache(sim_t *sim)
+{
+    return sim->cache;
+}
+sim_pm_t *sim_get_pm(sim_t *sim)
+{
+    return sim->pm;
+}
+sim_pl_t *sim_get_pl(sim_t *sim)
+{
+    return sim->pl;
+}
+sim_storage_t *sim_get_storage(sim_t *sim)
+{
+    return sim->st;
+}
+sim_sync_t *sim_get_sync(sim_t *sim)
+{
+    return sim->sync;
+}
+sim_net_t *sim_get_net(sim_t *sim)
+{
+    return sim->net;
+}
+const sim_pm_t *sim_get_pm_c(const sim_t *sim)
+{
+    return sim->pm;
+}
+const sim_storage_t *sim_get_storage_c(const sim_t *sim)
+{
+    return sim->st;
+}
+const sim_sync_t *sim_get_sync_c(const sim_t *sim)
+{
+    return sim->sync;
+}
+const sim_net_t *sim_get_net_c(const sim_t *sim)
+{
+    return sim->net;
+}
+bool sim_failed(const sim_t *sim)
+{
+    return sim->failed;
+}
 
 uint64_t sim_final_tip(const sim_t *sim)
 {
@@ -336,9 +404,10 @@ uint64_t sim_now_slot(const sim_t *sim)
 
 const char *sim_peer_id(uint32_t peer)
 {
-    static const char *const ids[SIM_MAX_PEERS] = {
-        "peer-0", "peer-1", "peer-2", "peer-3", "peer-4", "peer-5", "peer-6", "peer-7",
-        "peer-8", "peer-9", "peer-10", "peer-11", "peer-12", "peer-13", "peer-14", "peer-15"};
+    static const char *const ids[SIM_MAX_PEERS] = {"peer-0",  "peer-1",  "peer-2",  "peer-3",
+                                                   "peer-4",  "peer-5",  "peer-6",  "peer-7",
+                                                   "peer-8",  "peer-9",  "peer-10", "peer-11",
+                                                   "peer-12", "peer-13", "peer-14", "peer-15"};
     return peer < SIM_MAX_PEERS ? ids[peer] : "peer-?";
 }
 
@@ -431,8 +500,7 @@ void sim_post_d(sim_t *sim, int chan, uint64_t delay_ms, const char *label, uint
         sim->heap = h;
         sim->cap = cap;
     }
-    ev_t e = {.at = at, .seq = sim->seq++, .label = label, .a = a, .b = b, .fn = fn, .arg = arg,
-              .drop = drop};
+    ev_t e = {.at = at, .seq = sim->seq++, .label = label, .a = a, .b = b, .fn = fn, .arg = arg, .drop = drop};
     size_t i = sim->n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -511,8 +579,8 @@ static void watch(sim_t *sim, void *arg)
         sim_pm_reorder_bytes(sim) > REORDER_BYTES_MAX)
         sim_fail(sim, "bounded tables", "reorder buffer holds %zu entries, %zu bytes",
                  sim_pm_reorder_entries(sim), sim_pm_reorder_bytes(sim));
-    if (sim_pm_table_size(sim) > PEER_TABLE_MAX_PEERS || sim_pm_suspects(sim) > PEER_MAX_SUSPECTS ||
-        sim_pl_batches(sim) > PL_MAX_BATCHES)
+    if (sim_pm_table_size(sim) > PEER_TABLE_MAX_PEERS ||
+        sim_pm_suspects(sim) > PEER_MAX_SUSPECTS || sim_pl_batches(sim) > PL_MAX_BATCHES)
         sim_fail(sim, "bounded tables", "peer table %zu, suspects %zu, processor batches %zu",
                  sim_pm_table_size(sim), sim_pm_suspects(sim), sim_pl_batches(sim));
     uint64_t head = sim_storage_head(sim, NULL, NULL);
@@ -639,8 +707,8 @@ static void restart(sim_t *sim, void *arg)
             /* PeerManager's socket monitor sees the reconnect; SyncActor the
              * lifecycle event. */
             sim_post_d(sim, CH_PL_PM, 200, "processor_reconnected", 0, 0, processor_back, NULL, NULL);
-            sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted, arg,
-                       NULL);
+            sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted,
+                       arg, NULL);
         }
     } else if (a == ACT_PEER_MANAGER) {
         peer_ban_t *bans = calloc(PEER_MAX_BANS, sizeof *bans);
@@ -651,8 +719,8 @@ static void restart(sim_t *sim, void *arg)
         if (ok) {
             sim_pm_import_bans(sim, bans, nb);
             sim_pm_start(sim);
-            sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted, arg,
-                       NULL);
+            sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted,
+                       arg, NULL);
         }
         free(bans);
     } else {
@@ -670,7 +738,8 @@ static void restart(sim_t *sim, void *arg)
 
 static int build(sim_t *sim, char *err, size_t errlen)
 {
-    sim_chain_key_t key = {.variant = (uint32_t) (sim->c.seed % 2), .slot_ms = sim->c.block_time_ms,
+    sim_chain_key_t key = {.variant = (uint32_t) (sim->c.seed % 2),
+                           .slot_ms = sim->c.block_time_ms,
                            .txs = sim->c.txs_per_block};
     sim->chain = sim_chain_need(sim->cache, &key, sim_final_tip(sim), err, errlen);
     if (!sim->chain)
