@@ -651,6 +651,16 @@ sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
 }
 
 int
+sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+{
+    if (!self)
+        return -1;
+    int rc = sync_window_on_headers_fork(self, now_ms, req_id);
+    settle(self, now_ms);
+    return rc;
+}
+
+int
 sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                               sync_outcome_t outcome)
 {
@@ -828,7 +838,7 @@ sync_outcome_name(sync_outcome_t o)
 const char *
 sync_penalty_name(sync_penalty_t p)
 {
-    static const char *names[] = { "stall", "invalid_header", "lied_height" };
+    static const char *names[] = { "stall", "invalid_header", "lied_height", "invalid_chain" };
     return (unsigned) p < sizeof names / sizeof names[0] ? names[p] : "unknown";
 }
 

@@ -11,7 +11,7 @@
  *  sync_machine_start, sync_machine_on_peer_status,
  *  sync_machine_on_peer_disconnected, sync_machine_on_peer_score,
  *  sync_machine_on_peer_rank, sync_machine_on_batch_size,
- *  sync_machine_on_headers, sync_machine_on_range_outcome,
+ *  sync_machine_on_headers, sync_machine_on_headers_fork, sync_machine_on_range_outcome,
  *  sync_machine_on_committed, sync_machine_on_block_failed,
  *  sync_machine_on_checkpoint_written, sync_machine_tick,
  *  sync_machine_get_progress, sync_machine_get_batches,
@@ -310,7 +310,9 @@ static int remember(sim_sync_t *s, uint64_t h, uint64_t slot, const alys_hash_t 
     return 0;
 }
 
-/* sync_bus.c's sync_verify_headers, with the header check memoised. */
+/* sync_headers.c's sync_verify_headers (0, -1 invalid, -2 another branch),
+ * with the header check memoised (a signature check per header per case
+ * would dominate a sweep). */
 static int verify(sim_sync_t *s, const hctx_t *c, const ProtobufCBinaryData *hdr, size_t n)
 {
     const alys_genesis_t *g = sim_genesis(s->sim);
@@ -332,9 +334,10 @@ static int verify(sim_sync_t *s, const hctx_t *c, const ProtobufCBinaryData *hdr
             return -1;
         if (h.height != c->start + i)
             return -1;
-        if (!sim_chain_check_header(sim_cache(s->sim), g, hdr[i].data, hdr[i].len, &h, &v) ||
-            !alys_header_check_link(&parent, prev, &h, now_slot, &v))
+        if (!sim_chain_check_header(sim_cache(s->sim), g, hdr[i].data, hdr[i].len, &h, &v))
             return -1;
+        if (!alys_header_check_link(&parent, prev, &h, now_slot, &v))
+            return i == 0 && v.code == ALYS_BLOCK_PARENT_MISMATCH ? -2 : -1; /* -2: another branch */
         alys_header_hash(&h, s->hashes[i]);
         memcpy(prev, s->hashes[i], ALYS_HASH_LEN);
         parent = h;
@@ -359,12 +362,17 @@ void sim_sync_on_headers(sim_t *sim, uint64_t req_id, int outcome, uint64_t star
     if (!cp)
         return;
     hctx_t c = *cp;
+    int rc = 0;
     cp->used = false;
     if (outcome == SYNC_OUTCOME_SHORT && n > 0)
         outcome = SYNC_OUTCOME_OK;
     if (outcome != SYNC_OUTCOME_OK) {
         sync_machine_on_headers(s->m, now, req_id, (sync_outcome_t) outcome, c.start, 0, NULL);
-    } else if (verify(s, &c, headers, n) != 0) {
+    } else if ((rc = verify(s, &c, headers, n)) == -2) {
+        sim_note(sim, "headers for [%llu,+%u) are another branch", (unsigned long long) c.start,
+                 c.count);
+        sync_machine_on_headers_fork(s->m, now, req_id);
+    } else if (rc != 0) {
         sim_note(sim, "invalid headers for [%llu,+%u)", (unsigned long long) c.start, c.count);
         sync_machine_on_headers(s->m, now, req_id, SYNC_OUTCOME_INVALID, c.start, 0, NULL);
     } else {
