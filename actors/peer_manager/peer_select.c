@@ -33,19 +33,42 @@ static bool excluded(const peer_select_req_t *req, const char *peer_id)
     return false;
 }
 
-/* Eligible peers in table order. req NULL = ignore height and exclusions. */
+/* Not dropped: connected and above the disconnect score (a peer at or below
+ * it is being disconnected; one whose score recovered is dialled again
+ * first). */
+static bool usable(const peer_t *p, double disconnect_score)
+{
+    return p->info.state == PEER_STATE_CONNECTED && p->score.value > disconnect_score;
+}
+
+/* Eligible peers in table order. req NULL = ignore height and exclusions.
+ * When no connected peer passes the score cutoff, the connected ones still
+ * above the disconnect score are taken instead, lowest-scored last (the
+ * order's score tie-break): the cutoff says whom to prefer, not whom to
+ * refuse. Without this fallback a few timeouts against every peer (one bad
+ * link, a partition) left nobody to ask, and the 10-minute half-life kept it
+ * so for minutes while connected peers that have the blocks sat idle (issue
+ * 7: the sync stood still, then Failed). Misbehaviour still excludes: it
+ * costs enough to disconnect or ban. */
 static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t now_ms, cand_t *out)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
-        peer_t *p = &self->peers[i];
-        if (!p->used || !pt_eligible(self, p, now_ms))
-            continue;
-        if (req && (p->info.reported_height < req->min_height || excluded(req, p->info.peer_id)))
-            continue;
-        out[n++] = (cand_t){.p = p, .slot = i, .score = p->score.value};
+    for (int relaxed = 0; relaxed < 2; relaxed++) {
+        size_t n = 0;
+        for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
+            peer_t *p = &self->peers[i];
+            if (!p->used)
+                continue;
+            bool ok = pt_eligible(self, p, now_ms); /* refreshes the score first */
+            if (!ok && !(relaxed && usable(p, self->cfg.disconnect_score)))
+                continue;
+            if (req && (p->info.reported_height < req->min_height || excluded(req, p->info.peer_id)))
+                continue;
+            out[n++] = (cand_t){.p = p, .slot = i, .score = p->score.value};
+        }
+        if (n > 0)
+            return n;
     }
-    return n;
+    return 0;
 }
 
 /* ---- neutral values for unmeasured peers ---------------------------------- */
