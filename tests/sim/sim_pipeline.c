@@ -72,8 +72,8 @@ static int op_send_task(void *ctx, int sock, const char *id, uint64_t task_id,
             break;
     }
     self->held++;
-    /* Task and storage request ids are drawn by the pipeline from getrandom
-     * (pipeline_new): opaque, so they stay out of the trace. */
+    /* Task and storage request ids start from the config's id_base (per
+     * incarnation); they stay out of the trace all the same. */
     sim_post(self->sim, CH_W_PL, 1 + n / 8, "worker_result", 0, r->n, on_w_result, r);
     return 0;
 }
@@ -189,6 +189,8 @@ sim_pl_t *sim_pl_new(sim_t *sim)
     self->sim = sim;
     pl_config_t cfg;
     pipeline_config_default(&cfg);
+    /* Unique per incarnation, as the actor's random base. */
+    cfg.id_base = (uint64_t) sim_incarnation(sim, ACT_PROCESSOR) << 42;
     static const pl_ops_t ops = {.send_task = op_send_task,
                                  .send_storage = op_send_storage,
                                  .reply = op_reply,
