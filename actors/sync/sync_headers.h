@@ -46,6 +46,14 @@ sync_hdr_ring_t *sync_hdr_ring_new(size_t cap);
 void sync_hdr_ring_destroy(sync_hdr_ring_t **self_p);
 void sync_hdr_ring_put(sync_hdr_ring_t *self, uint64_t height, uint64_t slot,
                        const alys_hash_t hash);
+/* How one decoded header is checked alone: alys_header_check unless set.
+ * bytes are its encoding. The verdict is a pure function of the genesis and
+ * the bytes, so a caller that checked these bytes before may answer from
+ * memory (the simulator memoises signature checks this way); ctx is the
+ * caller's. fn NULL restores alys_header_check. */
+typedef bool (*sync_header_check_fn)(void *ctx, const alys_genesis_t *g, const uint8_t *bytes,
+                                     size_t len, const alys_header_t *h, alys_verdict_t *v);
+void sync_hdr_ring_set_check(sync_hdr_ring_t *self, sync_header_check_fn fn, void *ctx);
 /* Slot of the verified header (height, hash), or false if not held. */
 bool sync_hdr_ring_slot(const sync_hdr_ring_t *self, uint64_t height, const alys_hash_t hash,
                         uint64_t *slot);

@@ -27,8 +27,9 @@
  *  (timeout, invalid, short, violation), so the machine does NOT emit
  *  PENALISE_PEER for those. It emits PENALISE_PEER only for what PeerManager
  *  cannot know: a staller reassigned by the window logic, an implausible
- *  reported height, and headers that failed verification (INVALID from
- *  on_headers). A block that
+ *  reported height, headers that failed verification (INVALID from
+ *  on_headers), and the server of a header whose matching block broke a
+ *  state rule (invalid_chain: on_block_failed). A block that
  *  BlockProcessor refused makes the serving peer a suspect only: the range is
  *  fetched from another peer, and once a copy validates the machine emits
  *  RANGE_VERDICT{valid=false} for the suspect (and valid=true for the peer
@@ -72,13 +73,14 @@
  *    CANCEL -> nothing is sent (there is no Cancel message: PeerManager
  *    finishes or times the request out and the machine ignores the late
  *    result; the caller forgets its own context), PENALISE_PEER ->
- *    alys.peer.Penalise (stall -> TIMEOUT, invalid_header and lied_height ->
+ *    alys.peer.Penalise (stall -> TIMEOUT, invalid_header, lied_height, invalid_chain ->
  *    INVALID, reason = sync_penalty_name()), RANGE_VERDICT ->
  *    alys.peer.RangeVerdict, CREATE_CHECKPOINT/ROLLBACK -> Storage,
  *    STATE_CHANGED/CAN_PRODUCE_CHANGED -> event bus + log + metrics,
  *    RECOVERED -> alys_sync_recoveries_total, LOG -> log. Inputs:
  *    alys.peer.FetchResult -> on_range_outcome (the Outcome values are
- *    sync_outcome_t's), HeadersResult -> verify, then on_headers;
+ *    sync_outcome_t's), HeadersResult -> verify, then on_headers (or on_headers_fork when
+ *    sync_headers_judge says another branch);
  *    BatchOutcome -> on_committed(head) then, if failed, on_block_failed;
  *    PeerDiscovered / PeerSet "connected" entries -> on_peer_status (with
  *    rank and score), PeerDisconnected / entries gone / peers absent from

@@ -1,7 +1,8 @@
 /*  sim_sync.c: the SyncActor adapter. Drives the real sync machine
  *  (actors/sync/sync_machine.h) as the actor's shell does (sync_inbox.c,
- *  sync_act.c): peer reports in, header verification with the chain rules
- *  before the machine sees a header, range outcomes and batch outcomes in,
+ *  sync_act.c): peer reports in, header verification by the actor's own
+ *  module (sync_headers.h, with the signature check memoised) before the
+ *  machine sees a header, range outcomes and batch outcomes in,
  *  actions out to PeerManager, a tick every 100 ms. It also checks the
  *  machine's own invariants after every input: in-flight ranges within the
  *  window and the parallelism limit, no action dropped.
@@ -17,17 +18,20 @@
  *  sync_machine_get_progress, sync_machine_get_batches,
  *  sync_machine_next_action, sync_machine_dropped_actions,
  *  sync_machine_on_processor_restarted,
- *  sync_machine_on_peer_manager_restarted, sync_state_name, sync_penalty_name.
+ *  sync_machine_on_peer_manager_restarted, sync_state_name, sync_penalty_name;
+ *  sync_hdr_ring_new, sync_hdr_ring_destroy, sync_hdr_ring_set_check,
+ *  sync_headers_judge.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim_internal.h"
+#include "sync_headers.h"
 #include "sync_machine.h"
 
 #define HCTX_MAX    64
-#define HEADERS_MAX 2048
+#define HDR_RING    16384 /* as the actor's (sync_core.c) */
 #define BATCHES_MAX 256
 
 typedef struct {
@@ -42,15 +46,21 @@ struct sim_sync {
     sync_machine_t *m;
     sync_machine_config_t cfg;
     hctx_t hctx[HCTX_MAX];
-    uint64_t *slot;    /* [h]: slot of the verified header at h */
-    alys_hash_t *hash; /* [h]: its hash */
-    uint64_t cap;
-    alys_hash_t hashes[HEADERS_MAX];
+    sync_hdr_ring_t *ring; /* verified headers' slots (sync_headers.h) */
+    alys_hash_t hashes[SYNC_HEADERS_MAX];
     sync_batch_info_t batches[BATCHES_MAX];
     int state;
 };
 
 static void drain(sim_sync_t *s);
+
+/* The header check alone, memoised by the bytes' SHA-256 (a pure function of
+ * genesis and bytes): a sweep verifies each header's signature once. */
+static bool memo_check(void *ctx, const alys_genesis_t *g, const uint8_t *bytes, size_t len,
+                       const alys_header_t *h, alys_verdict_t *v)
+{
+    return sim_chain_check_header(sim_cache(ctx), g, bytes, len, h, v);
+}
 
 sim_sync_t *sim_sync_new(sim_t *sim)
 {
@@ -67,10 +77,10 @@ sim_sync_t *sim_sync_new(sim_t *sim)
     /* Unique per incarnation, as the actor's unix ms << 16. */
     s->cfg.req_id_base = 1000 + ((uint64_t) sim_incarnation(sim, ACT_SYNC) << 40);
     s->m = sync_machine_new(&s->cfg);
-    s->cap = 1024;
-    s->slot = calloc(s->cap, sizeof *s->slot);
-    s->hash = calloc(s->cap, sizeof *s->hash);
-    if (!s->m || !s->slot || !s->hash) {
+    s->ring = sync_hdr_ring_new(HDR_RING);
+    if (s->ring)
+        sync_hdr_ring_set_check(s->ring, memo_check, sim);
+    if (!s->m || !s->ring) {
         sim_sync_destroy(&s);
         return NULL;
     }
@@ -83,8 +93,7 @@ void sim_sync_destroy(sim_sync_t **self_p)
         return;
     sim_sync_t *s = *self_p;
     sync_machine_destroy(&s->m);
-    free(s->slot);
-    free(s->hash);
+    sync_hdr_ring_destroy(&s->ring);
     free(s);
     *self_p = NULL;
 }
@@ -288,70 +297,6 @@ void sim_sync_on_batch_size(sim_t *sim, uint32_t batch_size)
     drain(s);
 }
 
-static int remember(sim_sync_t *s, uint64_t h, uint64_t slot, const alys_hash_t hash)
-{
-    if (h >= s->cap) {
-        uint64_t cap = s->cap * 2;
-        while (cap <= h)
-            cap *= 2;
-        uint64_t *sl = realloc(s->slot, cap * sizeof *sl);
-        if (sl)
-            s->slot = sl;
-        alys_hash_t *hs = realloc(s->hash, cap * sizeof *hs);
-        if (hs)
-            s->hash = hs;
-        if (!sl || !hs)
-            return -1;
-        memset(s->slot + s->cap, 0, (cap - s->cap) * sizeof *sl);
-        s->cap = cap;
-    }
-    s->slot[h] = slot;
-    memcpy(s->hash[h], hash, ALYS_HASH_LEN);
-    return 0;
-}
-
-/* sync_headers.c's sync_verify_headers (0, -1 invalid, -2 another branch),
- * with the header check memoised (a signature check per header per case
- * would dominate a sweep). */
-static int verify(sim_sync_t *s, const hctx_t *c, const ProtobufCBinaryData *hdr, size_t n)
-{
-    const alys_genesis_t *g = sim_genesis(s->sim);
-    if (n == 0 || n > c->count || n > HEADERS_MAX || c->start == 0)
-        return -1;
-    alys_header_t parent;
-    memset(&parent, 0, sizeof parent);
-    parent.height = c->start - 1;
-    if (c->start > 1 && c->start - 1 < s->cap &&
-        memcmp(s->hash[c->start - 1], c->parent, ALYS_HASH_LEN) == 0)
-        parent.slot = s->slot[c->start - 1];
-    alys_hash_t prev;
-    memcpy(prev, c->parent, ALYS_HASH_LEN);
-    uint64_t now_slot = sim_now_slot(s->sim);
-    for (size_t i = 0; i < n; i++) {
-        alys_header_t h;
-        alys_verdict_t v;
-        if (!hdr[i].data || hdr[i].len == 0 || alys_header_decode(hdr[i].data, hdr[i].len, &h, &v) != 0)
-            return -1;
-        if (h.height != c->start + i)
-            return -1;
-        if (!sim_chain_check_header(sim_cache(s->sim), g, hdr[i].data, hdr[i].len, &h, &v))
-            return -1;
-        if (!alys_header_check_link(&parent, prev, &h, now_slot, &v))
-            return i == 0 && v.code == ALYS_BLOCK_PARENT_MISMATCH ? -2 : -1; /* -2: another branch */
-        alys_header_hash(&h, s->hashes[i]);
-        memcpy(prev, s->hashes[i], ALYS_HASH_LEN);
-        parent = h;
-    }
-    for (size_t i = 0; i < n; i++) {
-        alys_header_t h;
-        alys_verdict_t v;
-        if (alys_header_decode(hdr[i].data, hdr[i].len, &h, &v) != 0 ||
-            remember(s, c->start + i, h.slot, s->hashes[i]) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 void sim_sync_on_headers(sim_t *sim, uint64_t req_id, int outcome, uint64_t start,
                          const ProtobufCBinaryData *headers, size_t n)
 {
@@ -361,22 +306,25 @@ void sim_sync_on_headers(sim_t *sim, uint64_t req_id, int outcome, uint64_t star
     hctx_t *cp = hctx_find(s, req_id);
     if (!cp)
         return;
-    hctx_t c = *cp;
-    int rc = 0;
+    sync_hdr_req_t req = {.req_id = req_id, .start = cp->start, .count = cp->count};
+    memcpy(req.parent, cp->parent, ALYS_HASH_LEN);
     cp->used = false;
-    if (outcome == SYNC_OUTCOME_SHORT && n > 0)
-        outcome = SYNC_OUTCOME_OK;
-    if (outcome != SYNC_OUTCOME_OK) {
-        sync_machine_on_headers(s->m, now, req_id, (sync_outcome_t) outcome, c.start, 0, NULL);
-    } else if ((rc = verify(s, &c, headers, n)) == -2) {
-        sim_note(sim, "headers for [%llu,+%u) are another branch", (unsigned long long) c.start,
-                 c.count);
+    /* As sync_inbox.c's on_headers_result: the real verification. */
+    char why[256];
+    uint32_t count = 0;
+    bool fork = false;
+    sync_outcome_t o = sync_headers_judge(sim_genesis(sim), s->ring, sim_unix_ms(sim), &req,
+                                          (sync_outcome_t) outcome, headers, n, s->hashes, &count,
+                                          &fork, why, sizeof why);
+    if (fork) {
+        sim_note(sim, "headers for [%llu,+%u) are another branch: %s",
+                 (unsigned long long) req.start, req.count, why);
         sync_machine_on_headers_fork(s->m, now, req_id);
-    } else if (rc != 0) {
-        sim_note(sim, "invalid headers for [%llu,+%u)", (unsigned long long) c.start, c.count);
-        sync_machine_on_headers(s->m, now, req_id, SYNC_OUTCOME_INVALID, c.start, 0, NULL);
     } else {
-        sync_machine_on_headers(s->m, now, req_id, SYNC_OUTCOME_OK, c.start, (uint32_t) n,
+        if (*why)
+            sim_note(sim, "invalid headers for [%llu,+%u): %s", (unsigned long long) req.start,
+                     req.count, why);
+        sync_machine_on_headers(s->m, now, req_id, o, req.start, count,
                                 (const alys_hash_t *) s->hashes);
     }
     drain(s);

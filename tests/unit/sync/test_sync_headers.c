@@ -2,6 +2,7 @@
  *  flight (sync_headers.h), against a real signed chain (the chain tests'
  *  fixture). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,33 @@ Test(sync_headers, a_wrong_parent_is_another_branch_and_records_nothing)
                                      sizeof why), -2);
     uint64_t slot;
     cr_expect_not(sync_hdr_ring_slot(ring, 2, hash[2], &slot));
+}
+
+static int checks;
+
+static bool refuse_all(void *ctx, const alys_genesis_t *g, const uint8_t *bytes, size_t len,
+                       const alys_header_t *h, alys_verdict_t *v)
+{
+    (void) g, (void) bytes, (void) len, (void) h;
+    (*(int *) ctx)++;
+    v->code = ALYS_BLOCK_BAD_PROPOSER_SIG;
+    snprintf(v->detail, sizeof v->detail, "refused by the caller's check");
+    return false;
+}
+
+/* The simulator memoises the check of a header alone: the hook is what runs. */
+Test(sync_headers, the_callers_header_check_is_used_when_set)
+{
+    alys_hash_t out[N];
+    char why[200];
+    checks = 0;
+    sync_hdr_ring_set_check(ring, refuse_all, &checks);
+    cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 2, out, why,
+                                     sizeof why), -1);
+    cr_expect_eq(checks, 1);
+    sync_hdr_ring_set_check(ring, NULL, NULL);
+    cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 2, out, why,
+                                     sizeof why), 0, "%s", why);
 }
 
 Test(sync_headers, a_tampered_header_fails)
