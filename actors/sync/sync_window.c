@@ -358,8 +358,9 @@ trim_to_head(sync_machine_t *self, sync_batch_t *b)
 }
 
 /* A new range above sched_tip, if the window, the verified headers and a
- * peer allow it. Partial ranges only at the target or when at least half a
- * batch fits, so the window does not fragment into slivers. */
+ * peer allow it. Partial ranges only at the target, when at least half a
+ * batch fits, or when the headers cannot grow before these are executed,
+ * so the window does not fragment into slivers. */
 static bool
 new_batch(sync_machine_t *self, uint64_t now_ms)
 {
@@ -374,7 +375,11 @@ new_batch(sync_machine_t *self, uint64_t now_ms)
     uint32_t bsize = sync_batch_size(self);
     uint64_t room = limit - self->sched_tip;
     uint32_t count = room < bsize ? (uint32_t) room : bsize;
-    if (count < bsize && limit != target && 2 * (uint64_t) count < bsize)
+    /* No more headers until these are executed (another branch was offered,
+     * or the reply log is full): the sliver is all there is to fetch. */
+    bool hdr_held = limit == self->hdr_tip
+                 && (self->hdr_fork_hold || self->hdr_seg_len == SYNC_HDR_SEGS);
+    if (count < bsize && limit != target && 2 * (uint64_t) count < bsize && !hdr_held)
         return false;
     sync_peer_t *p = sync_pick_peer(self, now_ms, self->sched_tip + count, NULL, 0);
     sync_batch_t *b = p ? batch_alloc(self) : NULL;

@@ -249,7 +249,11 @@ static void act(sim_sync_t *s, const sync_action_t *a)
         sim_fail(s->sim, "no rollback", "the machine asked for a rollback to %llu",
                  (unsigned long long) a->rollback.height);
         break;
-    default: break; /* checkpoints (storage writes its own), logs, can-produce */
+    case SYNC_ACTION_LOG:
+        if (a->log.level >= SYNC_LOG_WARN)
+            sim_note(s->sim, "sync: %s", a->log.text);
+        break;
+    default: break; /* checkpoints (storage writes its own), can-produce */
     }
     if (t) {
         const char *label = a->kind == SYNC_ACTION_FETCH_HEADERS   ? "fetch_headers"

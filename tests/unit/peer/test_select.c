@@ -233,6 +233,24 @@ Test(select, falls_back_to_below_cutoff_peers_when_nobody_passes)
     peer_table_destroy(&t);
 }
 
+/* A peer far behind must not stand for the network: a below-cutoff peer
+ * that has blocks no eligible peer has is offered too, after them. */
+Test(select, a_below_cutoff_peer_with_blocks_nobody_eligible_has_is_offered_last)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "behind", 200, T0);
+    add_connected(t, "slow", 5000, T0);
+    add_connected(t, "slow_short", 150, T0);
+    for (int i = 0; i < 5; i++) {
+        record(t, "slow", PEER_OUTCOME_TIMEOUT, T0);         /* -25 */
+        record(t, "slow_short", PEER_OUTCOME_TIMEOUT, T0);
+    }
+    peer_ref_t out[10];
+    size_t n = peer_table_select_with(t, PEER_SELECT_LOWEST_LATENCY, NULL, T0, out, 10);
+    expect_order(out, n, "behind", "slow");
+    peer_table_destroy(&t);
+}
+
 Test(select, score_threshold_mapping)
 {
     peer_table_config_t cfg;

@@ -647,3 +647,28 @@ Test(sync_window, headers_nobody_backs_with_a_body_are_dropped)
     cr_assert_neq(t_state(t), SYNC_FAILED);
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
 }
+
+/* Held headers too few for a batch are still fetched: no more headers come
+ * until they are executed, so waiting for a full batch would wait for ever. */
+Test(sync_window, held_headers_too_few_for_a_batch_still_get_their_bodies)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 2);
+    const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    cr_assert_not_null(h);
+    alys_hash_t hs[93];
+    for (int i = 0; i < 93; i++)
+        t_hash(1 + i, hs[i]);
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
+                                         1, 93, (const alys_hash_t *) hs), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0, "93 < half a batch of 256: waits");
+    const sync_action_t *next = headers_from(94);
+    cr_assert_not_null(next);
+    cr_assert_eq(sync_machine_on_headers_fork(t->m, t->now, next->fetch_headers.req_id), 0);
+    t_drain(t);
+    const sync_action_t *f = fetch_for(1);
+    cr_assert_not_null(f, "the held headers' bodies are fetched");
+    cr_assert_eq(f->fetch_blocks.count, 93);
+}
