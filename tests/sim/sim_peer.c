@@ -14,7 +14,8 @@
  *  peer_table_suspect, peer_table_range_validated, peer_table_ban,
  *  peer_table_select, peer_table_get, peer_table_list, peer_table_batch_size,
  *  peer_table_request_timeout, peer_table_tick, peer_table_size,
- *  pw_check_range, pw_check_blocks, pw_check_headers,
+ *  pm_judge_headers, pm_judge_blocks, pm_judge_fetch_report, pm_judge_refusal,
+ *  pm_judge_penalty,
  *  reorder_config_defaults, reorder_new, reorder_destroy, reorder_insert,
  *  reorder_next, reorder_on_processed, reorder_on_refused, reorder_on_busy,
  *  reorder_expire, reorder_entries, reorder_bytes, peer_table_suspect_count,
@@ -28,7 +29,8 @@
 
 #include "peer_reorder.h"
 #include "peer_table.h"
-#include "peer_wire.h"
+#include "pm_judge.h"
+#include "wire/wire.h"
 #include "sim_internal.h"
 #include "sync_machine.h"
 
@@ -294,7 +296,7 @@ static void fetch(sim_t *sim, rkind_t kind, uint64_t req_id, const char *peer, u
         report_failure(pm, &probe, SYNC_OUTCOME_NO_PEER);
         return;
     }
-    uint32_t max = kind == R_HEADERS ? PW_MAX_HEADERS : PW_MAX_BLOCKS;
+    uint32_t max = kind == R_HEADERS ? ALYS_WIRE_MAX_HEADERS : ALYS_WIRE_MAX_BLOCKS;
     req_t *r = req_free_slot(pm);
     if (!r) {
         report_failure(pm, &probe, SYNC_OUTCOME_BUSY);
@@ -349,9 +351,9 @@ void sim_pm_penalise(sim_t *sim, const char *peer, int outcome, const char *reas
 {
     sim_pm_t *pm = sim_get_pm(sim);
     int idx = sim_peer_index(peer);
-    if (idx < 0 || outcome == SYNC_OUTCOME_OK || outcome > SYNC_OUTCOME_VIOLATION)
+    peer_outcome_t o = {.reason = reason};
+    if (idx < 0 || !pm_judge_penalty(outcome, &o.kind))
         return;
-    peer_outcome_t o = {.kind = (peer_outcome_kind_t) outcome, .reason = reason};
     record(pm, (uint32_t) idx, &o);
 }
 
@@ -479,37 +481,6 @@ static void report_drops(sim_pm_t *pm, const reorder_ref_t *drops, size_t n)
     }
 }
 
-static bool name_in(const char *name, const char *const *list)
-{
-    for (size_t i = 0; list[i]; i++)
-        if (strcmp(name, list[i]) == 0)
-            return true;
-    return false;
-}
-
-static bool content_reason(const char *reason)
-{
-    static const char *const k[] = {"bad_proposer_signature",
-                                    "wrong_proposer",
-                                    "bad_tx_signature",
-                                    "tx_root_mismatch",
-                                    "bad_timestamp",
-                                    "bad_nonce",
-                                    "insufficient_balance",
-                                    "state_root_mismatch",
-                                    "malformed",
-                                    "oversize",
-                                    "header_mismatch",
-                                    NULL};
-    return reason && name_in(reason, k);
-}
-
-static bool linkage_reason(const char *reason)
-{
-    static const char *const k[] = {"parent_mismatch", "height_gap", "non_increasing_slot", NULL};
-    return reason && name_in(reason, k);
-}
-
 void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o)
 {
     sim_pm_t *pm = sim_get_pm(sim);
@@ -518,7 +489,7 @@ void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o)
                           .head_height = o->head_height,
                           .failed = o->failed,
                           .failed_height = o->failed_height,
-                          .content_fault = content_reason(o->reason)};
+                          .content_fault = pm_judge_refusal(o->reason, o->failed_height, 0).content_fault};
     reorder_ref_t ref, drops[DROPS_MAX];
     size_t nd = 0;
     reorder_done_t done = reorder_on_processed(pm->reorder, &r, sim_now(sim), &ref, drops,
@@ -536,9 +507,7 @@ void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o)
         return;
     }
     if (done == REORDER_FAILED) {
-        bool own = content_reason(o->reason) ||
-                   (linkage_reason(o->reason) && o->failed_height > ref.start);
-        if (own)
+        if (pm_judge_refusal(o->reason, o->failed_height, ref.start).suspect)
             peer_table_suspect(pm->table, ref.peer_id, o->failed_height, o->failed_height + 1,
                                o->reason, sim_now(sim));
     }
@@ -618,48 +587,49 @@ static void on_status(sim_pm_t *pm, const sim_msg_t *m)
 
 static void on_headers(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
 {
-    char detail[PW_DETAIL_MAX];
-    bool partial = false;
-    peer_outcome_kind_t k = pw_check_range(r->start, r->count, m->start, m->n, m->truncated,
-                                           &partial, detail, sizeof detail);
-    if (k == PEER_OUTCOME_OK)
-        k = pw_check_headers(m->items, m->n, r->start, NULL, detail, sizeof detail);
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    h.start = m->start;
+    h.n_headers = m->n;
+    h.headers = m->items;
+    h.truncated = m->truncated;
+    pm_verdict_t v = pm_judge_headers(r->start, r->count, &h);
     req_t copy = *r;
     r->expected = NULL;
     req_clear(r);
-    peer_outcome_t o = {.kind = k,
+    peer_outcome_t o = {.kind = v.kind,
                         .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
-                        .reason = detail};
+                        .reason = v.detail};
     record(pm, copy.peer, &o);
-    bool data = k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT;
-    report_headers(pm, &copy, (int) k, data ? m->items : NULL, data ? m->n : 0);
+    report_headers(pm, &copy, v.report, v.data ? m->items : NULL, v.data ? m->n : 0);
 }
 
 static void on_blocks(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
 {
-    char detail[PW_DETAIL_MAX];
-    bool partial = false;
     size_t bytes = 0;
     for (size_t i = 0; i < m->n; i++)
         bytes += m->items[i].len;
-    peer_outcome_kind_t k = pw_check_range(r->start, r->count, m->start, m->n, m->truncated,
-                                           &partial, detail, sizeof detail);
-    if (k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT)
-        k = pw_check_blocks(m->items, m->n, r->start, (const uint8_t(*)[ALYS_HASH_LEN]) r->expected,
-                            r->expected ? r->count : 0, NULL, detail, sizeof detail) == PEER_OUTCOME_OK
-                ? k
-                : PEER_OUTCOME_INVALID;
+    Alys__Wire__Blocks bl = ALYS__WIRE__BLOCKS__INIT;
+    bl.start = m->start;
+    bl.n_blocks = m->n;
+    bl.blocks = m->items;
+    bl.truncated = m->truncated;
+    const uint8_t(*expected)[ALYS_HASH_LEN] = (const uint8_t(*)[ALYS_HASH_LEN]) r->expected;
+    pm_verdict_t v = pm_judge_blocks(r->start, r->count, expected, &bl);
     req_t copy = *r;
     r->expected = NULL;
     req_clear(r);
-    peer_outcome_t o = {.kind = k,
+    peer_outcome_t o = {.kind = v.kind,
                         .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
                         .bytes = bytes + 16 * m->n,
                         .blocks = (uint32_t) m->n,
-                        .reason = detail};
-    record(pm, copy.peer, &o);
-    int outcome = (int) k;
-    if ((k == PEER_OUTCOME_OK || k == PEER_OUTCOME_SHORT) && m->n > 0) {
+                        .reason = v.detail};
+    if (v.conflict) /* peer_net.c: a suspect, not charged */
+        peer_table_suspect(pm->table, sim_peer_id(copy.peer), copy.start, copy.start + copy.count,
+                           v.detail, sim_now(pm->sim));
+    else
+        record(pm, copy.peer, &o);
+    int delivered = SYNC_OUTCOME_OK;
+    if (v.data) {
         reorder_batch_t b = {.request_id = copy.req_id,
                              .peer_id = sim_peer_id(copy.peer),
                              .start = copy.start,
@@ -671,13 +641,9 @@ static void on_blocks(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
         reorder_insert_t rc = reorder_insert(pm->reorder, &b, drops, DROPS_MAX, &nd);
         report_drops(pm, drops, nd);
         if (rc != REORDER_ACCEPTED)
-            outcome = SYNC_OUTCOME_BUSY;
-        else if (k == PEER_OUTCOME_SHORT || partial)
-            outcome = SYNC_OUTCOME_SHORT;
-        else
-            outcome = SYNC_OUTCOME_OK;
+            delivered = SYNC_OUTCOME_BUSY;
     }
-    report_fetch(pm, &copy, outcome);
+    report_fetch(pm, &copy, pm_judge_fetch_report(&v, delivered));
     free(copy.expected);
     pump(pm);
 }
