@@ -77,8 +77,8 @@ static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t 
     size_t n = 0;
     for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
         peer_t *p = &self->peers[i];
-        bool fallback = !ok[i] && p->used && usable(p, self->cfg.disconnect_score) && wanted(p, req)
-                     && (strict == 0 || p->info.reported_height > best);
+        bool fallback = !ok[i] && p->used && usable(p, self->cfg.disconnect_score) &&
+                        wanted(p, req) && (strict == 0 || p->info.reported_height > best);
         if (ok[i] || fallback)
             out[n++] = (cand_t){.p = p, .slot = i, .score = p->score.value, .fallback = fallback};
     }

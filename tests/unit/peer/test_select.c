@@ -214,15 +214,15 @@ Test(select, falls_back_to_below_cutoff_peers_when_nobody_passes)
     add_connected(t, "liar", 1000, T0);
     add_connected(t, "gone", 1000, T0);
     for (int i = 0; i < 4; i++)
-        record(t, "worn", PEER_OUTCOME_TIMEOUT, T0);          /* -20 */
+        record(t, "worn", PEER_OUTCOME_TIMEOUT, T0); /* -20 */
     for (int i = 0; i < 8; i++)
-        record(t, "worse", PEER_OUTCOME_TIMEOUT, T0);         /* -29 */
-    record(t, "liar", PEER_OUTCOME_INVALID, T0);              /* -40: dropped */
+        record(t, "worse", PEER_OUTCOME_TIMEOUT, T0); /* -29 */
+    record(t, "liar", PEER_OUTCOME_INVALID, T0);      /* -40: dropped */
     for (int i = 0; i < 4; i++)
         record(t, "gone", PEER_OUTCOME_TIMEOUT, T0);
     cr_assert_eq(peer_table_set_disconnected(t, "gone", T0), PEER_OK);
     peer_ref_t out[10];
-    peer_select_req_t req = { .count = 10, .min_height = 1000 };
+    peer_select_req_t req = {.count = 10, .min_height = 1000};
     size_t n = peer_table_select_with(t, PEER_SELECT_MOST_RELIABLE, &req, T0, out, 10);
     expect_order(out, n, "worn", "worse");
     cr_expect_eq(peer_table_eligible_count(t, T0), 2);
@@ -242,7 +242,7 @@ Test(select, a_below_cutoff_peer_with_blocks_nobody_eligible_has_is_offered_last
     add_connected(t, "slow", 5000, T0);
     add_connected(t, "slow_short", 150, T0);
     for (int i = 0; i < 5; i++) {
-        record(t, "slow", PEER_OUTCOME_TIMEOUT, T0);         /* -25 */
+        record(t, "slow", PEER_OUTCOME_TIMEOUT, T0); /* -25 */
         record(t, "slow_short", PEER_OUTCOME_TIMEOUT, T0);
     }
     peer_ref_t out[10];
