@@ -785,6 +785,14 @@ recover(sync_machine_t *self, uint64_t now_ms)
                (unsigned long long) self->head);
 }
 
+/* Discovering counts its attempts only while no usable peer is known, and
+ * fails after max_discovery_attempts. It does not fail while PeerManager has
+ * connected peers that can serve: PeerManager offers every connected peer
+ * above its disconnect score, below-cutoff ones after the rest (peer_select.c),
+ * and timeouts alone never take a peer to the disconnect score (peer_score.c),
+ * so "no usable peer" means nobody connected, not "everybody was slow"
+ * (issue 7: an honest peer's timeouts left the machine with nobody, Failed,
+ * and a 60 s recovery wait while the peer sat connected). */
 static void
 discovery_timer(sync_machine_t *self, uint64_t now_ms)
 {
