@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "actor.h"
@@ -586,6 +587,9 @@ static pipeline_t *make_pipeline(bp_t *bp)
     pc.overlap = !pc.sequential;
     pc.max_batch_blocks = cfg->max_batch_size > pc.max_batch_blocks ? cfg->max_batch_size : pc.max_batch_blocks;
     pc.task_timeout_ms = pc.worker_timeout_ms = pc.inline_after_ms = cfg->task_timeout_ms;
+    /* Ids unique per incarnation: the pipeline (a pure core) draws none. */
+    if (getrandom(&pc.id_base, sizeof pc.id_base, 0) != (ssize_t) sizeof pc.id_base)
+        pc.id_base = (uint64_t) alys_now_ms() * 0x9e3779b97f4a7c15ull;
     pl_ops_t ops = {.send_task = op_send_task, .send_storage = op_send_storage,
                     .reply = op_reply, .free_reply_ctx = reply_ctx_free};
     log_info("strategy %s, task timeout %u ms", cfg->strategy, cfg->task_timeout_ms);

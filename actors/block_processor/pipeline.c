@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "log.h"
 #include "pending.h"
@@ -149,15 +148,6 @@ const char *pipeline_reason_name(uint32_t code)
     if (code == PL_HEADER_MISMATCH)
         return "header_mismatch";
     return alys_block_error_name((alys_block_error_t) code);
-}
-
-static uint64_t random_u64(void)
-{
-    uint64_t x = 0;
-    if (getrandom(&x, sizeof x, 0) != (ssize_t) sizeof x)
-        x = (uint64_t) alys_now_ms() * 0x9e3779b97f4a7c15ull;
-    /* Keep clear of wrap-around and of 0 (= "no correlation" on the bus). */
-    return (x >> 2) | 1;
 }
 
 static void verdict_set(alys_verdict_t *v, uint32_t code, int32_t tx_index, const char *detail)
@@ -944,9 +934,11 @@ pipeline_t *pipeline_new(const pl_config_t *cfg, const alys_genesis_t *genesis,
     self->genesis = genesis;
     self->ops = *ops;
     self->ctx = ctx;
-    self->next_task_id = random_u64();
-    self->next_req_id = random_u64();
-    self->next_seq = random_u64();
+    /* Keep clear of wrap-around and of 0 (= "no correlation" on the bus). */
+    uint64_t base = (self->cfg.id_base >> 2) | 1;
+    self->next_task_id = base;
+    self->next_req_id = base;
+    self->next_seq = base;
     self->no_workers_since = -1;
     return self;
 }

@@ -81,6 +81,11 @@ typedef struct {
     uint32_t storage_retry_ms;   /* after storage answered with an error */
     bool     sequential;         /* in-process, one block per task, no workers */
     bool     overlap;            /* validate later batches while storage works */
+    uint64_t id_base;            /* first task id, storage request id and batch
+                                    sequence: make it unique per incarnation (the
+                                    shell draws it at random) so that a reply meant
+                                    for a dead incarnation never matches; the core
+                                    draws nothing itself. 0 counts as 1. */
 } pl_config_t;
 
 /* Defaults (parallel): 4 batches, 1024 blocks, 6 MiB, 256 sigs / 64 blocks

@@ -425,7 +425,10 @@ static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, siz
                         .bytes = frame_len,
                         .blocks = (uint32_t) b->n_blocks,
                         .reason = v.detail};
-    pm_record(pm, r->peer_id, &o);
+    if (v.conflict) /* a suspect, not charged: the header came from someone else */
+        peer_table_suspect(pm->table, r->peer_id, r->start, r->start + r->count, v.detail, pm_now());
+    else
+        pm_record(pm, r->peer_id, &o);
     pm_result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
     int delivered = ALYS__PEER__OUTCOME__OK;
     if (v.data)

@@ -195,6 +195,9 @@ static double penalty_for(const peer_table_config_t *c, peer_outcome_kind_t k)
     return 0.0;
 }
 
+/* Lowest score timeouts alone can give: just above the disconnect score. */
+#define TIMEOUT_FLOOR_MARGIN 1.0
+
 static void change_score(const peer_table_config_t *c, peer_t *p, peer_outcome_kind_t k)
 {
     double v = p->score.value;
@@ -203,6 +206,19 @@ static void change_score(const peer_table_config_t *c, peer_t *p, peer_outcome_k
          * peer cannot bank enough to absorb repeated invalid data. */
         if (v < c->ok_cap)
             v = v + c->ok_reward > c->ok_cap ? c->ok_cap : v + c->ok_reward;
+    } else if (k == PEER_OUTCOME_TIMEOUT) {
+        /* Slowness is not misbehaviour: an honest peer behind a lossy link or
+         * a partition times out too. Timeouts push a peer below the selection
+         * cutoff (others are preferred) but never to the disconnect score, so
+         * they alone do not drop it: a peer is disconnected for what it sent
+         * (invalid data, violations), as Bitcoin Core and Lighthouse do, and
+         * slowness is answered by choosing other peers (peer_select.c falls
+         * back to below-cutoff peers only when nobody else is eligible). A
+         * peer that stops answering at all is dropped by the connection
+         * machine (probes), not by its score. */
+        double floor = c->disconnect_score + TIMEOUT_FLOOR_MARGIN;
+        double nv = v + penalty_for(c, k);
+        v = nv >= floor ? nv : v < floor ? v : floor;
     } else {
         v += penalty_for(c, k);
     }

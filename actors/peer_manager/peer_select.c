@@ -16,7 +16,8 @@ typedef struct {
     peer_t *p;
     size_t slot;
     double score;
-    double key; /* higher = preferred */
+    double key;    /* higher = preferred */
+    bool fallback; /* below the cutoff: after every eligible peer */
 } cand_t;
 
 static double clamp(double v, double lo, double hi)
@@ -33,17 +34,53 @@ static bool excluded(const peer_select_req_t *req, const char *peer_id)
     return false;
 }
 
-/* Eligible peers in table order. req NULL = ignore height and exclusions. */
+/* Not dropped: connected and above the disconnect score (a peer at or below
+ * it is being disconnected; one whose score recovered is dialled again
+ * first). */
+static bool usable(const peer_t *p, double disconnect_score)
+{
+    return p->info.state == PEER_STATE_CONNECTED && p->score.value > disconnect_score;
+}
+
+static bool wanted(const peer_t *p, const peer_select_req_t *req)
+{
+    return !req || (p->info.reported_height >= req->min_height && !excluded(req, p->info.peer_id));
+}
+
+/* Eligible peers in table order. req NULL = ignore height and exclusions.
+ *
+ * The score cutoff says whom to prefer, not whom to refuse. A connected peer
+ * below the cutoff but above the disconnect score is also taken (as a
+ * fallback, ordered after every eligible peer) when no eligible peer passes
+ * the request, or when it reports more blocks than every eligible peer does:
+ * then nobody better can serve what it has. Without this, a few timeouts
+ * against honest peers (one bad link, a partition) left nobody to ask, or
+ * only a peer far behind (a fork's short chain) whose height the sync took
+ * for the tip, and the 10-minute half-life kept it so for minutes while the
+ * connected peers that have the blocks sat idle (issue 7: the sync stood
+ * still, or called itself Synced). Misbehaviour still excludes: it costs
+ * enough to disconnect or ban. */
 static size_t gather(peer_table_t *self, const peer_select_req_t *req, uint64_t now_ms, cand_t *out)
 {
+    bool ok[PEER_TABLE_MAX_PEERS];
+    size_t strict = 0;
+    uint64_t best = 0;
+    for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
+        peer_t *p = &self->peers[i];
+        ok[i] = p->used && pt_eligible(self, p, now_ms) && wanted(p, req); /* refreshes p */
+        if (ok[i]) {
+            strict++;
+            if (p->info.reported_height > best)
+                best = p->info.reported_height;
+        }
+    }
     size_t n = 0;
     for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
         peer_t *p = &self->peers[i];
-        if (!p->used || !pt_eligible(self, p, now_ms))
-            continue;
-        if (req && (p->info.reported_height < req->min_height || excluded(req, p->info.peer_id)))
-            continue;
-        out[n++] = (cand_t){.p = p, .slot = i, .score = p->score.value};
+        bool fallback = !ok[i] && p->used && usable(p, self->cfg.disconnect_score) &&
+                        wanted(p, req) && (strict == 0 || p->info.reported_height > best);
+        if (ok[i] || fallback)
+            out[n++] = (cand_t){.p = p, .slot = i, .score = p->score.value, .fallback = fallback};
     }
     return n;
 }
@@ -137,11 +174,14 @@ static void assign_keys(const peer_table_config_t *cfg, peer_strategy_t strategy
     }
 }
 
-/* Key, then score, then table order: a total order, so results are
- * deterministic whatever qsort does with equal elements. */
+/* Eligible before fallback, then key, then score, then table order: a total
+ * order, so results are deterministic whatever qsort does with equal
+ * elements. */
 static int cand_cmp(const void *a, const void *b)
 {
     const cand_t *x = a, *y = b;
+    if (x->fallback != y->fallback)
+        return x->fallback ? 1 : -1;
     if (x->key != y->key)
         return x->key > y->key ? -1 : 1;
     if (x->score != y->score)

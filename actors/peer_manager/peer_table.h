@@ -17,7 +17,9 @@
  *  straight to -100 and banned). It decays exponentially toward 0 with a
  *  half-life (10 min), so old sins and old merits fade. At or below
  *  disconnect_score (-30) the peer is disconnected; at or below ban_score
- *  (-60) it is banned for ban_ms (1 h).
+ *  (-60) it is banned for ban_ms (1 h). Timeouts alone never take a peer to
+ *  the disconnect score (they stop 1 above it): slowness is not
+ *  misbehaviour, it is answered by choosing other peers.
  *
  *  peer_score_threshold t (config, 0..1, default 0.5) maps to a score cutoff
  *  for sync selection:  eligible iff score >= disconnect_score * (1 - t).
@@ -27,7 +29,10 @@
  *               invalid response) drops the peer until decay lifts it back;
  *    t = 1.0 -> cutoff 0: only peers with no outstanding penalty;
  *    t = 0.0 -> cutoff -30: any peer not yet disconnected.
- *  A fresh peer (score 0) is eligible for every t. The naive mapping
+ *  A fresh peer (score 0) is eligible for every t. When no connected peer
+ *  passes the cutoff, selection falls back to the connected peers above the
+ *  disconnect score (best first), so a few timeouts against every peer never
+ *  leave nobody to ask. The naive mapping
  *  (score + 100) / 200 >= t was rejected: with t = 0.5 a single timeout would
  *  exclude a peer for hours (exponential decay never quite reaches 0), and with
  *  three peers one bad second would leave none.

@@ -43,8 +43,12 @@ pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
     /* A short answer's blocks are checked too: they are delivered. */
     if ((k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) &&
         alys_wire_check_blocks(b->blocks, b->n_blocks, start, expected, expected ? count : 0,
-                               NULL, v.detail, sizeof v.detail) != ALYS_WIRE_OK)
+                               NULL, v.detail, sizeof v.detail) != ALYS_WIRE_OK) {
         k = ALYS_WIRE_INVALID;
+        /* Sound without the expected hashes: only the header match failed. */
+        v.conflict = expected && alys_wire_check_blocks(b->blocks, b->n_blocks, start, NULL, 0,
+                                                        NULL, NULL, 0) == ALYS_WIRE_OK;
+    }
     v.kind = (peer_outcome_kind_t) k;
     v.report = (int) k;
     v.data = (k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT) && b->n_blocks > 0;

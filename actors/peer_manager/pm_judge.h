@@ -12,7 +12,9 @@
  *  headers of a short answer are still passed on (SyncActor verifies what
  *  it got), and blocks of an OK or SHORT answer are delivered, a partial
  *  (truncated at the frame limit) or short one reported SHORT so SyncActor
- *  fetches the rest (pm_judge_fetch_report).
+ *  fetches the rest (pm_judge_fetch_report). A block whose only fault is
+ *  that it does not match the verified header hash is a conflict, not a
+ *  lie yet (pm_verdict_t.conflict): the header came from another peer.
  *
  *  Refusals by BlockProcessor (pm_judge_refusal): a block refused for its
  *  own bytes (signatures, roots, nonces, balances, size, header mismatch)
@@ -50,6 +52,14 @@ typedef struct {
     int report;               /* Alys__Peer__Outcome for SyncActor */
     bool partial;             /* OK but fewer than asked (frame limit) */
     bool data;                /* items to pass on (headers) / deliver (blocks) */
+    bool conflict;            /* blocks: sound in themselves, but one does not match
+                                 the header hash SyncActor verified (from another
+                                 peer): this peer or the header's server lies, one
+                                 body cannot say which. Suspect it for the range
+                                 (peer_table_suspect), do not charge it; SyncActor
+                                 hears INVALID, asks the header's server next and a
+                                 copy that validates convicts the liar
+                                 (RangeVerdict) */
     char detail[ALYS_WIRE_DETAIL_MAX];
 } pm_verdict_t;
 

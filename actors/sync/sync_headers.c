@@ -18,7 +18,23 @@ typedef struct {
 struct sync_hdr_ring {
     size_t cap;
     ring_entry_t *e;
+    sync_header_check_fn check; /* NULL: alys_header_check */
+    void *check_ctx;
 };
+
+void sync_hdr_ring_set_check(sync_hdr_ring_t *self, sync_header_check_fn fn, void *ctx)
+{
+    self->check = fn;
+    self->check_ctx = ctx;
+}
+
+static bool check_one(const sync_hdr_ring_t *ring, const alys_genesis_t *g,
+                      const ProtobufCBinaryData *bytes, const alys_header_t *h, alys_verdict_t *v)
+{
+    if (ring->check)
+        return ring->check(ring->check_ctx, g, bytes->data, bytes->len, h, v);
+    return alys_header_check(g, h, v);
+}
 
 sync_hdr_ring_t *sync_hdr_ring_new(size_t cap)
 {
@@ -108,9 +124,17 @@ int sync_verify_headers(const alys_genesis_t *g, sync_hdr_ring_t *ring, uint64_t
         if (h.height != height)
             return fail(why, whylen, "header at position %zu has height %llu, expected %llu", i,
                         (unsigned long long) h.height, (unsigned long long) height);
-        if (!alys_header_check(g, &h, &v) || !alys_header_check_link(&parent, prev_hash, &h, now_slot, &v))
+        if (!check_one(ring, g, &headers[i], &h, &v))
             return fail(why, whylen, "header %llu: %s: %s", (unsigned long long) height,
                         alys_block_error_name(v.code), v.detail);
+        if (!alys_header_check_link(&parent, prev_hash, &h, now_slot, &v)) {
+            /* A valid header whose parent is not the one we named: another
+             * branch, not (yet) a lie; see sync_machine_on_headers_fork. */
+            bool fork = i == 0 && v.code == ALYS_BLOCK_PARENT_MISMATCH;
+            fail(why, whylen, "header %llu: %s: %s", (unsigned long long) height,
+                 alys_block_error_name(v.code), v.detail);
+            return fork ? -2 : -1;
+        }
         alys_header_hash(&h, hashes[i]);
         memcpy(prev_hash, hashes[i], ALYS_HASH_LEN);
         slots[i] = h.slot;
@@ -218,10 +242,11 @@ size_t sync_hdr_reqs_count(const sync_hdr_reqs_t *self)
 sync_outcome_t sync_headers_judge(const alys_genesis_t *g, sync_hdr_ring_t *ring,
                                   uint64_t now_unix_ms, const sync_hdr_req_t *req,
                                   sync_outcome_t reported, const ProtobufCBinaryData *headers,
-                                  size_t n, alys_hash_t *hashes, uint32_t *count, char *why,
-                                  size_t whylen)
+                                  size_t n, alys_hash_t *hashes, uint32_t *count, bool *fork,
+                                  char *why, size_t whylen)
 {
     *count = 0;
+    *fork = false;
     if (whylen)
         why[0] = '\0';
     if (reported == SYNC_OUTCOME_SHORT && n > 0)
@@ -232,9 +257,12 @@ sync_outcome_t sync_headers_judge(const alys_genesis_t *g, sync_hdr_ring_t *ring
         snprintf(why, whylen, "no genesis loaded");
         return SYNC_OUTCOME_INVALID;
     }
-    if (sync_verify_headers(g, ring, now_unix_ms, req->start, req->count, req->parent, headers, n,
-                            hashes, why, whylen) != 0)
+    int rc = sync_verify_headers(g, ring, now_unix_ms, req->start, req->count, req->parent, headers,
+                                 n, hashes, why, whylen);
+    if (rc != 0) {
+        *fork = rc == -2;
         return SYNC_OUTCOME_INVALID;
+    }
     *count = (uint32_t) n;
     return SYNC_OUTCOME_OK;
 }

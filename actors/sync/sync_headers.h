@@ -46,6 +46,14 @@ sync_hdr_ring_t *sync_hdr_ring_new(size_t cap);
 void sync_hdr_ring_destroy(sync_hdr_ring_t **self_p);
 void sync_hdr_ring_put(sync_hdr_ring_t *self, uint64_t height, uint64_t slot,
                        const alys_hash_t hash);
+/* How one decoded header is checked alone: alys_header_check unless set.
+ * bytes are its encoding. The verdict is a pure function of the genesis and
+ * the bytes, so a caller that checked these bytes before may answer from
+ * memory (the simulator memoises signature checks this way); ctx is the
+ * caller's. fn NULL restores alys_header_check. */
+typedef bool (*sync_header_check_fn)(void *ctx, const alys_genesis_t *g, const uint8_t *bytes,
+                                     size_t len, const alys_header_t *h, alys_verdict_t *v);
+void sync_hdr_ring_set_check(sync_hdr_ring_t *self, sync_header_check_fn fn, void *ctx);
 /* Slot of the verified header (height, hash), or false if not held. */
 bool sync_hdr_ring_slot(const sync_hdr_ring_t *self, uint64_t height, const alys_hash_t hash,
                         uint64_t *slot);
@@ -53,7 +61,9 @@ bool sync_hdr_ring_slot(const sync_hdr_ring_t *self, uint64_t height, const alys
 /* Verify n encoded headers answering GetHeaders{start, asked} whose parent
  * (height start-1) has hash parent_hash. On success returns 0, fills
  * hashes[0..n) and records them in ring. On failure returns -1 and says why
- * (the peer served something invalid); nothing is recorded. n == 0 or
+ * (the peer served something invalid), or -2 when the headers are valid but
+ * the first does not link to parent_hash (another branch than the one we
+ * hold: sync_machine_on_headers_fork); nothing is recorded. n == 0 or
  * n > asked are failures too (the machine is told INVALID). */
 int sync_verify_headers(const alys_genesis_t *g, sync_hdr_ring_t *ring, uint64_t now_unix_ms,
                         uint64_t start, uint32_t asked, const alys_hash_t parent_hash,
@@ -93,11 +103,13 @@ size_t sync_hdr_reqs_count(const sync_hdr_reqs_t *self);
  * (it scored it already), or after verification OK (*count hashes in
  * hashes) or INVALID (why says what failed; why is "" otherwise). A SHORT
  * answer with headers keeps what verifies: the next request continues from
- * there. g NULL: no genesis loaded, nothing can verify. */
+ * there. g NULL: no genesis loaded, nothing can verify. *fork is set when
+ * INVALID only means "another branch" (sync_verify_headers' -2): the caller
+ * tells the machine sync_machine_on_headers_fork instead of on_headers. */
 sync_outcome_t sync_headers_judge(const alys_genesis_t *g, sync_hdr_ring_t *ring,
                                   uint64_t now_unix_ms, const sync_hdr_req_t *req,
                                   sync_outcome_t reported, const ProtobufCBinaryData *headers,
-                                  size_t n, alys_hash_t *hashes, uint32_t *count, char *why,
-                                  size_t whylen);
+                                  size_t n, alys_hash_t *hashes, uint32_t *count, bool *fork,
+                                  char *why, size_t whylen);
 
 #endif

@@ -258,9 +258,18 @@ static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
     }
     char why[256];
     uint32_t n = 0;
+    bool fork = false;
     sync_outcome_t o = sync_headers_judge(sa->have_genesis ? &sa->genesis : NULL, sa->ring,
                                           sa->now_unix, &req, sync_bus_outcome(hr->outcome),
-                                          hr->headers, hr->n_headers, sa->hashes, &n, why, sizeof why);
+                                          hr->headers, hr->n_headers, sa->hashes, &n, &fork, why,
+                                          sizeof why);
+    if (fork) {
+        log_warn("headers from %s for [%" PRIu64 ",+%u) are another branch: %s", req.peer,
+                 req.start, req.count, why);
+        sync_machine_on_headers_fork(sa->m, sa->now, req.req_id);
+        sa_drain(sa);
+        return;
+    }
     if (*why) {
         log_warn("invalid headers from %s for [%" PRIu64 ",+%u): %s", req.peer, req.start, req.count, why);
         sa_error_metric(sa, "invalid_header");

@@ -55,7 +55,19 @@ typedef struct {
     uint32_t suspect_count;
     char     suspect_reason[SYNC_LOG_MAX / 2];
     alys_hash_t *hashes;          /* expected header hashes, batch_hash_cap each */
+    sync_peer_id_t prefer;        /* ask this peer next: the server of the range's
+                                     headers, after a body did not match them */
 } sync_batch_t;
+
+/* Who served the verified headers of (start, end]: one entry per header
+ * reply, so the server of a header whose block breaks a state rule can be
+ * convicted. Entries cover (head, hdr_tip] in order; at most SYNC_HDR_SEGS
+ * (no more headers are asked for until the head frees one). */
+#define SYNC_HDR_SEGS 64
+typedef struct {
+    uint64_t start, end;          /* inclusive */
+    sync_peer_id_t peer;
+} sync_hdr_seg_t;
 
 typedef struct {
     bool     active;
@@ -101,6 +113,10 @@ struct _sync_machine_t {
     sync_header_req_t hreq;
     uint32_t hdr_failures;         /* consecutive */
     sync_peer_id_t hdr_last_failed;/* avoided for the next header request */
+    sync_hdr_seg_t hdr_segs[SYNC_HDR_SEGS];
+    uint32_t hdr_seg_len;
+    bool     hdr_fork_hold;        /* a peer's headers did not link to ours: ask no
+                                      more until ours are executed or dropped */
 
     /* Range window: batches cover (head, sched_tip] without gaps */
     sync_batch_t *batches;
@@ -178,6 +194,7 @@ void sync_window_timers(sync_machine_t *self, uint64_t now_ms);
 int  sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                             sync_outcome_t outcome, uint64_t start, uint32_t count,
                             const alys_hash_t *hashes);
+int  sync_window_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id);
 int  sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                             sync_outcome_t outcome);
 int  sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,

@@ -651,6 +651,16 @@ sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
 }
 
 int
+sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+{
+    if (!self)
+        return -1;
+    int rc = sync_window_on_headers_fork(self, now_ms, req_id);
+    settle(self, now_ms);
+    return rc;
+}
+
+int
 sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                               sync_outcome_t outcome)
 {
@@ -775,6 +785,14 @@ recover(sync_machine_t *self, uint64_t now_ms)
                (unsigned long long) self->head);
 }
 
+/* Discovering counts its attempts only while no usable peer is known, and
+ * fails after max_discovery_attempts. It does not fail while PeerManager has
+ * connected peers that can serve: PeerManager offers every connected peer
+ * above its disconnect score, below-cutoff ones after the rest (peer_select.c),
+ * and timeouts alone never take a peer to the disconnect score (peer_score.c),
+ * so "no usable peer" means nobody connected, not "everybody was slow"
+ * (issue 7: an honest peer's timeouts left the machine with nobody, Failed,
+ * and a 60 s recovery wait while the peer sat connected). */
 static void
 discovery_timer(sync_machine_t *self, uint64_t now_ms)
 {
@@ -828,7 +846,7 @@ sync_outcome_name(sync_outcome_t o)
 const char *
 sync_penalty_name(sync_penalty_t p)
 {
-    static const char *names[] = { "stall", "invalid_header", "lied_height" };
+    static const char *names[] = { "stall", "invalid_header", "lied_height", "invalid_chain" };
     return (unsigned) p < sizeof names / sizeof names[0] ? names[p] : "unknown";
 }
 

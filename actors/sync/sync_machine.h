@@ -27,8 +27,9 @@
  *  (timeout, invalid, short, violation), so the machine does NOT emit
  *  PENALISE_PEER for those. It emits PENALISE_PEER only for what PeerManager
  *  cannot know: a staller reassigned by the window logic, an implausible
- *  reported height, and headers that failed verification (INVALID from
- *  on_headers). A block that
+ *  reported height, headers that failed verification (INVALID from
+ *  on_headers), and the server of a header whose matching block broke a
+ *  state rule (invalid_chain: on_block_failed). A block that
  *  BlockProcessor refused makes the serving peer a suspect only: the range is
  *  fetched from another peer, and once a copy validates the machine emits
  *  RANGE_VERDICT{valid=false} for the suspect (and valid=true for the peer
@@ -72,13 +73,14 @@
  *    CANCEL -> nothing is sent (there is no Cancel message: PeerManager
  *    finishes or times the request out and the machine ignores the late
  *    result; the caller forgets its own context), PENALISE_PEER ->
- *    alys.peer.Penalise (stall -> TIMEOUT, invalid_header and lied_height ->
+ *    alys.peer.Penalise (stall -> TIMEOUT, invalid_header, lied_height, invalid_chain ->
  *    INVALID, reason = sync_penalty_name()), RANGE_VERDICT ->
  *    alys.peer.RangeVerdict, CREATE_CHECKPOINT/ROLLBACK -> Storage,
  *    STATE_CHANGED/CAN_PRODUCE_CHANGED -> event bus + log + metrics,
  *    RECOVERED -> alys_sync_recoveries_total, LOG -> log. Inputs:
  *    alys.peer.FetchResult -> on_range_outcome (the Outcome values are
- *    sync_outcome_t's), HeadersResult -> verify, then on_headers;
+ *    sync_outcome_t's), HeadersResult -> verify, then on_headers (or on_headers_fork when
+ *    sync_headers_judge says another branch);
  *    BatchOutcome -> on_committed(head) then, if failed, on_block_failed;
  *    PeerDiscovered / PeerSet "connected" entries -> on_peer_status (with
  *    rank and score), PeerDisconnected / entries gone / peers absent from
@@ -142,6 +144,10 @@ typedef enum {
     SYNC_PENALTY_STALL = 0,    /* held up the download window past its timeout */
     SYNC_PENALTY_INVALID_HEADER,/* header verification failed (INVALID from on_headers) */
     SYNC_PENALTY_LIED_HEIGHT,  /* reported a height above the wall-clock slot */
+    SYNC_PENALTY_INVALID_CHAIN,/* served a validly signed header whose block broke a
+                                  state rule (bad_nonce, insufficient_balance,
+                                  state_root_mismatch): the header commits to an
+                                  invalid block, so its server lied */
 } sync_penalty_t;
 
 /* Range ("batch") states, as the issue names them. DONE batches are freed at
@@ -382,6 +388,17 @@ int sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size);
 int sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                             sync_outcome_t outcome, uint64_t start, uint32_t count,
                             const alys_hash_t *hashes);
+/* Headers for a FETCH_HEADERS request that verified in themselves but whose
+ * first header does not link to the parent the request named: the peer is on
+ * another branch than the headers we hold. Which branch is the lie cannot be
+ * told from headers (both are validly signed), only by executing the blocks,
+ * so nobody is penalised: the peer is avoided for headers and no further
+ * headers are asked for until the held ones are executed (then the other
+ * branch was the lie) or dropped because their block broke a state rule
+ * (then their server is convicted, see sync_machine_on_block_failed). When
+ * the named parent is the committed head itself, the reply contradicts
+ * executed blocks and counts as INVALID. */
+int sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id);
 /* Outcome of a FETCH_BLOCKS request. Unknown, late or duplicate ids are
  * ignored (returns 0). */
 int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
@@ -391,7 +408,14 @@ int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_
  * committed: the head is now height/hash (call it first, with head_height).
  * failed: the block at height was refused; BlockProcessor is assumed to have
  * dropped what it held at and above height, so those ranges are fetched
- * again. peer_at_fault false (e.g. a storage error) retries without suspicion. */
+ * again. peer_at_fault false (e.g. a storage error) retries without suspicion.
+ * A block whose body matched its verified header (PeerManager checks every
+ * body against the header hash) and then broke a state rule (reason
+ * bad_nonce, insufficient_balance or state_root_mismatch) convicts the peer
+ * that served that HEADER (PENALISE_PEER invalid_chain): the signed header
+ * commits to an invalid block. The verified headers from that height up are
+ * dropped and fetched again from another peer; the body's server is not
+ * blamed by the machine (it served exactly what the header named). */
 int sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
                               const alys_hash_t hash);
 int sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,

@@ -111,6 +111,54 @@ excluded_len(const sync_batch_t *b)
     return b->excluded_count < SYNC_EXCLUDE_MAX ? b->excluded_count : SYNC_EXCLUDE_MAX;
 }
 
+/* ---- who served the verified headers ------------------------------------ */
+
+/* One entry per header reply; the last one grows when the same peer
+ * continues its own reply. */
+static void
+segs_add(sync_machine_t *self, uint64_t start, uint64_t end, const char *peer)
+{
+    sync_hdr_seg_t *last = self->hdr_seg_len ? &self->hdr_segs[self->hdr_seg_len - 1] : NULL;
+    if (last && last->end + 1 == start && strcmp(last->peer, peer) == 0) {
+        last->end = end;
+        return;
+    }
+    if (self->hdr_seg_len == SYNC_HDR_SEGS)  /* request_headers waits for room */
+        return;
+    sync_hdr_seg_t *s = &self->hdr_segs[self->hdr_seg_len++];
+    s->start = start;
+    s->end = end;
+    sync_copy_id(s->peer, peer);
+}
+
+/* Forget what is at or below the head (executed: nobody to convict) and
+ * what is at or above from (dropped). */
+static void
+segs_keep(sync_machine_t *self, uint64_t from)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < self->hdr_seg_len; i++) {
+        sync_hdr_seg_t s = self->hdr_segs[i];
+        if (s.start < self->head + 1)
+            s.start = self->head + 1;
+        if (s.end >= from)
+            s.end = from - 1;
+        if (s.start <= s.end)
+            self->hdr_segs[n++] = s;
+    }
+    self->hdr_seg_len = n;
+}
+
+/* The peer that served the verified header at height, or NULL. */
+static const char *
+segs_server(const sync_machine_t *self, uint64_t height)
+{
+    for (uint32_t i = 0; i < self->hdr_seg_len; i++)
+        if (self->hdr_segs[i].start <= height && height <= self->hdr_segs[i].end)
+            return self->hdr_segs[i].peer;
+    return NULL;
+}
+
 static void
 emit_verdict(sync_machine_t *self, const sync_batch_t *b, const char *peer, bool valid)
 {
@@ -239,8 +287,11 @@ header_hash(const sync_machine_t *self, uint64_t height)
 static void
 request_headers(sync_machine_t *self, uint64_t now_ms)
 {
-    if (self->hreq.active)
+    if (self->hreq.active || self->hdr_seg_len == SYNC_HDR_SEGS)
         return;
+    if (self->hdr_fork_hold && self->hdr_tip > self->head)
+        return;                /* another branch was offered: execution decides first */
+    self->hdr_fork_hold = false;
     uint64_t target = sync_target(self, now_ms);
     uint64_t held = self->hdr_tip - self->head;
     if (self->hdr_tip >= target || held >= self->hdr_cap)
@@ -307,8 +358,9 @@ trim_to_head(sync_machine_t *self, sync_batch_t *b)
 }
 
 /* A new range above sched_tip, if the window, the verified headers and a
- * peer allow it. Partial ranges only at the target or when at least half a
- * batch fits, so the window does not fragment into slivers. */
+ * peer allow it. Partial ranges only at the target, when at least half a
+ * batch fits, or when the headers cannot grow before these are executed,
+ * so the window does not fragment into slivers. */
 static bool
 new_batch(sync_machine_t *self, uint64_t now_ms)
 {
@@ -323,7 +375,11 @@ new_batch(sync_machine_t *self, uint64_t now_ms)
     uint32_t bsize = sync_batch_size(self);
     uint64_t room = limit - self->sched_tip;
     uint32_t count = room < bsize ? (uint32_t) room : bsize;
-    if (count < bsize && limit != target && 2 * (uint64_t) count < bsize)
+    /* No more headers until these are executed (another branch was offered,
+     * or the reply log is full): the sliver is all there is to fetch. */
+    bool hdr_held = limit == self->hdr_tip
+                 && (self->hdr_fork_hold || self->hdr_seg_len == SYNC_HDR_SEGS);
+    if (count < bsize && limit != target && 2 * (uint64_t) count < bsize && !hdr_held)
         return false;
     sync_peer_t *p = sync_pick_peer(self, now_ms, self->sched_tip + count, NULL, 0);
     sync_batch_t *b = p ? batch_alloc(self) : NULL;
@@ -350,10 +406,13 @@ dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
         if (b) {
             if (!trim_to_head(self, b))
                 continue;
-            sync_peer_t *p = sync_pick_peer(self, now_ms, batch_end(b),
-                                            (const sync_peer_id_t *) b->excluded, excluded_len(b));
+            sync_peer_t *p = b->prefer[0] ? sync_peer_find(self, b->prefer) : NULL;
+            if (!p || !sync_peer_usable(p) || sync_peer_height(p, now_ms) < batch_end(b))
+                p = sync_pick_peer(self, now_ms, batch_end(b),
+                                   (const sync_peer_id_t *) b->excluded, excluded_len(b));
             if (!p)
                 break;
+            b->prefer[0] = '\0';
             assign(self, now_ms, b, p);
         } else if (!new_batch(self, now_ms)) {
             break;
@@ -433,8 +492,11 @@ sync_window_reset(sync_machine_t *self, bool keep_headers)
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
         self->peers[i].in_flight = 0;
     self->sched_tip = self->head;
-    if (!keep_headers)
+    if (!keep_headers) {
         self->hdr_tip = self->head;
+        self->hdr_seg_len = 0;
+        self->hdr_fork_hold = false;
+    }
     self->hdr_failures = 0;
 }
 
@@ -465,6 +527,7 @@ sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
         self->hdr_tip = self->head;
         header_req_drop(self, true);
     }
+    segs_keep(self, UINT64_MAX);
 }
 
 /* StartSync{target}: nothing above the cap is fetched. */
@@ -528,6 +591,55 @@ sync_window_requeue_downloads(sync_machine_t *self)
 
 /* ---- outcomes -------------------------------------------------------------- */
 
+/* The verified headers from height up are not to be trusted (their block
+ * broke a state rule, or nobody can back them with a matching body): forget
+ * them, and every range that was built on them, and ask for headers again.
+ * BlockProcessor holds nothing at or above height (it failed there, or the
+ * bodies never matched), so the ranges are simply released. */
+static void
+drop_headers_from(sync_machine_t *self, uint64_t height)
+{
+    if (height <= self->head)
+        height = self->head + 1;
+    uint64_t tip = self->head;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        sync_batch_t *b = &self->batches[i];
+        if (!b->used)
+            continue;
+        if (batch_end(b) >= height) {
+            if (b->state == SYNC_BATCH_DOWNLOADING) {
+                sync_cancel(self, b->req_id, b->peer);
+                batch_unassign(self, b);
+            }
+            batch_release(b);
+        } else if (batch_end(b) > tip) {
+            tip = batch_end(b);
+        }
+    }
+    self->sched_tip = tip;
+    if (self->hdr_tip >= height)
+        self->hdr_tip = height - 1;
+    header_req_drop(self, true);
+    segs_keep(self, height);
+    self->hdr_fork_hold = false;
+    self->hdr_failures = 0;
+}
+
+/* Reasons of a block that matched its header and still broke a state rule:
+ * the header itself commits to the invalid block (its tx root names these
+ * transactions, its state root this result). Other refusals (a body that
+ * is not the one the header names: tx_root_mismatch, malformed, ...) are
+ * the body's server's. */
+static bool
+state_rule(const char *reason)
+{
+    static const char *const k[] = { "bad_nonce", "insufficient_balance", "state_root_mismatch" };
+    for (size_t i = 0; reason && i < sizeof k / sizeof k[0]; i++)
+        if (strcmp(reason, k[i]) == 0)
+            return true;
+    return false;
+}
+
 /* One failed attempt of a range: retried elsewhere, unless it is the
  * sequential baseline (stops on the first error) or out of attempts.
  * blame: the peer is cooled down and the range avoids it next time. */
@@ -585,6 +697,43 @@ not_served(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_outcome_
         sync_peer_failed(self, p, now_ms);   /* PeerDisconnected usually follows */
 }
 
+/* A body that PeerManager found INVALID (it does not match the header hash
+ * we sent, or does not decode): either its server or the server of our
+ * header lies, and one body cannot say which. So the body's server is only a
+ * suspect (convicted by RANGE_VERDICT once a copy validates against the same
+ * headers), and the range goes next to the header's server, who must be
+ * able to back its own header with a body. Once the header's server has
+ * failed the range too (or is gone) and another peer's body still does not
+ * match, nobody backs those headers: they are dropped and fetched again
+ * elsewhere, and the suspicions built on them go with them. true: the range
+ * was dropped with its headers. */
+static bool
+body_mismatch(sync_machine_t *self, sync_batch_t *b)
+{
+    if (sync_is_sequential(self))
+        return false;
+    const char *srv = segs_server(self, b->start);
+    if (!srv)
+        return false;
+    bool own = strcmp(srv, b->peer) == 0;
+    sync_peer_t *hp = sync_peer_find(self, srv);
+    bool failed_it = false;
+    for (uint32_t i = 0; i < excluded_len(b); i++)
+        failed_it = failed_it || strcmp(b->excluded[i], srv) == 0;
+    if (!own && (!hp || !sync_peer_usable(hp) || failed_it)) {
+        sync_log(self, SYNC_LOG_WARN, "range [%llu,%llu): no body matches the headers %s served "
+                 "(last from %s): fetching headers again", (unsigned long long) b->start,
+                 (unsigned long long) (b->start + b->count), srv, b->peer);
+        sync_copy_id(self->hdr_last_failed, srv);
+        drop_headers_from(self, b->start);
+        return true;
+    }
+    batch_suspect(b, "body does not match its verified header");
+    if (!own)
+        sync_copy_id(b->prefer, srv);
+    return false;
+}
+
 int
 sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                        sync_outcome_t outcome)
@@ -602,6 +751,8 @@ sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     sync_peer_t *p = sync_peer_find(self, b->peer);
     if (p && p->in_flight)
         p->in_flight--;
+    if (outcome == SYNC_OUTCOME_INVALID && body_mismatch(self, b))
+        return 0;
     if (outcome != SYNC_OUTCOME_OK) {
         /* No height cap here: one truncated body reply from a lone honest
          * peer must not lower the target and make us "Synced" early. Only a
@@ -643,6 +794,15 @@ headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p, sync_outco
     return 0;
 }
 
+static int
+headers_failed_at(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+{
+    (void) req_id;
+    sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
+    header_req_drop(self, false);
+    return headers_failed(self, now_ms, p, SYNC_OUTCOME_INVALID);
+}
+
 int
 sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                        sync_outcome_t outcome, uint64_t start, uint32_t count,
@@ -666,12 +826,29 @@ sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     for (uint32_t i = 0; i < count; i++)
         memcpy(self->hdr_ring[(start + i) % self->hdr_cap], hashes[i], sizeof(alys_hash_t));
     self->hdr_tip = start + count - 1;
+    segs_add(self, start, self->hdr_tip, p ? p->id : "");
     self->hdr_failures = 0;
     self->hdr_last_failed[0] = '\0';
     /* A partial reply is normal (PeerManager bounds bytes per message): the
      * next request simply continues from the new tip. */
     if (p)
         sync_peer_succeeded(p);
+    return 0;
+}
+
+int
+sync_window_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+{
+    if (!self->hreq.active || self->hreq.req_id != req_id)
+        return 0;
+    if (self->hdr_tip <= self->head)     /* it contradicts executed blocks */
+        return headers_failed_at(self, now_ms, req_id);
+    sync_copy_id(self->hdr_last_failed, self->hreq.peer);
+    sync_log(self, SYNC_LOG_WARN, "headers from %llu by %s do not link to ours (from %s): "
+             "another branch; executing ours first", (unsigned long long) self->hreq.start,
+             self->hreq.peer, segs_server(self, self->hdr_tip) ? segs_server(self, self->hdr_tip) : "?");
+    header_req_drop(self, false);
+    self->hdr_fork_hold = true;
     return 0;
 }
 
@@ -686,12 +863,40 @@ delivered_covering(sync_machine_t *self, uint64_t height)
     return NULL;
 }
 
+/* The block at height matched its verified header and broke a state rule:
+ * the peer that served the header is convicted, the headers from height up
+ * are dropped and fetched from someone else. */
+static void
+header_lied(sync_machine_t *self, uint64_t now_ms, uint64_t height, const char *reason)
+{
+    const char *srv = segs_server(self, height);
+    sync_peer_id_t liar = "";
+    if (srv)
+        sync_copy_id(liar, srv);
+    sync_log(self, SYNC_LOG_WARN, "block %llu broke a state rule (%s) yet matched the header %s "
+             "served: dropping the headers from %llu", (unsigned long long) height, reason,
+             liar[0] ? liar : "(unknown)", (unsigned long long) height);
+    if (liar[0]) {
+        sync_peer_t *p = sync_peer_find(self, liar);
+        if (p)                 /* it cannot show a valid block at height */
+            sync_peer_cap_height(p, height - 1, now_ms);
+        sync_penalise(self, liar, SYNC_PENALTY_INVALID_CHAIN);
+        sync_copy_id(self->hdr_last_failed, liar);
+    }
+    drop_headers_from(self, height);
+}
+
 int
 sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
                       bool peer_at_fault, const char *reason)
 {
     sync_batch_t *b = delivered_covering(self, height);
     self->blocks_failed++;
+    if (b && peer_at_fault && state_rule(reason) && !sync_is_sequential(self)
+        && height <= self->hdr_tip) {
+        header_lied(self, now_ms, height, reason);
+        return 0;
+    }
     if (!b) {
         sync_log(self, SYNC_LOG_INFO, "block %llu failed (%s): no delivered range holds it, ignored",
                  (unsigned long long) height, reason);

@@ -114,6 +114,29 @@ Test(judge, blocks_ok_partial_short_and_invalid)
     cr_expect_eq(pm_judge_fetch_report(&v, ALYS__PEER__OUTCOME__OK), ALYS__PEER__OUTCOME__INVALID);
 }
 
+/* Issue 7: a sound block that does not match the header hash SyncActor got
+ * from another peer is a conflict (a suspect), not this peer's lie; a block
+ * wrong in itself still is. */
+Test(judge, a_body_that_only_mismatches_its_header_is_a_conflict)
+{
+    uint8_t wrong[8][ALYS_HASH_LEN];
+    memcpy(wrong, s_fx.hash, sizeof wrong);
+    wrong[1][0] ^= 1;
+    Alys__Wire__Blocks b = blocks(1, 4, false);
+    pm_verdict_t v = pm_judge_blocks(1, 4, (const uint8_t(*)[ALYS_HASH_LEN]) wrong, &b);
+    cr_expect_eq(v.report, ALYS__PEER__OUTCOME__INVALID, "SyncActor fetches it elsewhere");
+    cr_expect(v.conflict);
+    /* Blocks at the wrong heights: wrong in themselves, charged. */
+    b = blocks(2, 4, false);
+    b.start = 1;
+    v = pm_judge_blocks(1, 4, (const uint8_t(*)[ALYS_HASH_LEN]) wrong, &b);
+    cr_expect_eq(v.kind, PEER_OUTCOME_INVALID);
+    cr_expect_not(v.conflict);
+    /* No expected hashes: nothing to conflict with. */
+    v = pm_judge_blocks(1, 4, NULL, &b);
+    cr_expect_not(v.conflict);
+}
+
 Test(judge, refusals_suspect_the_server_only_for_its_own_faults)
 {
     pm_refusal_t r = pm_judge_refusal("bad_tx_signature", 5, 1);

@@ -96,9 +96,9 @@ Test(score, disconnect_threshold_and_reconnect_backoff)
 {
     peer_table_t *t = table_with(NULL);
     add_connected(t, "a", 10, T0);
-    for (int i = 0; i < 5; i++)
-        cr_expect_eq(record(t, "a", PEER_OUTCOME_TIMEOUT, T0), PEER_ACTION_NONE);
-    cr_expect_eq(record(t, "a", PEER_OUTCOME_TIMEOUT, T0), PEER_ACTION_DISCONNECT); /* -30 */
+    for (int i = 0; i < 9; i++)
+        cr_expect_eq(record(t, "a", PEER_OUTCOME_SHORT, T0), PEER_ACTION_NONE);
+    cr_expect_eq(record(t, "a", PEER_OUTCOME_SHORT, T0), PEER_ACTION_DISCONNECT); /* -30 */
     peer_view_t v = view_of(t, "a", T0);
     cr_expect_eq(v.info.state, PEER_STATE_DISCONNECTED);
     cr_expect_not(v.eligible);
@@ -323,11 +323,42 @@ Test(score, late_penalties_on_a_disconnected_peer_delay_redial)
     add_connected(t, "a", 10, T0);
     cr_assert_eq(peer_table_set_disconnected(t, "a", T0), PEER_OK);
     cr_expect(peer_table_may_connect(t, "a", T0));
-    /* Requests that were in flight time out after the disconnect. */
-    for (int i = 0; i < 6; i++)
-        cr_expect_eq(record(t, "a", PEER_OUTCOME_TIMEOUT, T0 + 1), PEER_ACTION_NONE);
+    /* Requests that were in flight are judged after the disconnect. */
+    cr_expect_eq(record(t, "a", PEER_OUTCOME_INVALID, T0 + 1), PEER_ACTION_NONE);
     cr_expect_not(peer_table_may_connect(t, "a", T0 + 1));
-    cr_expect(peer_table_may_connect(t, "a", T0 + MINUTE));
+    cr_expect(peer_table_may_connect(t, "a", T0 + 10 * MINUTE));
+    peer_table_destroy(&t);
+}
+
+/* Slowness is not misbehaviour (issue 7): timeouts alone stop just above
+ * the disconnect score, however many; the peer stays connected and
+ * redialable, and is still charged (below the cutoff, chosen last). */
+Test(score, timeouts_alone_never_reach_the_disconnect_score)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "slow", 10, T0);
+    add_connected(t, "gone", 10, T0);
+    cr_assert_eq(peer_table_set_disconnected(t, "gone", T0), PEER_OK);
+    for (int i = 0; i < 20; i++) {
+        cr_expect_eq(record(t, "slow", PEER_OUTCOME_TIMEOUT, T0), PEER_ACTION_NONE);
+        cr_expect_eq(record(t, "gone", PEER_OUTCOME_TIMEOUT, T0), PEER_ACTION_NONE);
+    }
+    assert_near(score_of(t, "slow", T0), -29, 1e-9);
+    cr_expect_eq(view_of(t, "slow", T0).info.state, PEER_STATE_CONNECTED);
+    cr_expect_not(view_of(t, "slow", T0).eligible, "below the cutoff: others first");
+    cr_expect(peer_table_may_connect(t, "gone", T0 + 1), "timeouts do not delay a redial");
+    /* Misbehaviour still counts in full on top of it. */
+    cr_expect_eq(record(t, "slow", PEER_OUTCOME_INVALID, T0), PEER_ACTION_BAN);
+    peer_table_destroy(&t);
+}
+
+Test(score, a_timeout_does_not_lift_a_score_already_below_the_floor)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 10, T0);
+    cr_expect_eq(record(t, "a", PEER_OUTCOME_INVALID, T0), PEER_ACTION_DISCONNECT); /* -40 */
+    record(t, "a", PEER_OUTCOME_TIMEOUT, T0);
+    assert_near(score_of(t, "a", T0), -40, 1e-9);
     peer_table_destroy(&t);
 }
 

@@ -204,6 +204,53 @@ Test(select, eligibility_rules)
     peer_table_destroy(&t);
 }
 
+/* Issue 7: when nobody passes the cutoff, the connected peers above the
+ * disconnect score are offered, best first, rather than nobody. */
+Test(select, falls_back_to_below_cutoff_peers_when_nobody_passes)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "worn", 1000, T0);
+    add_connected(t, "worse", 1000, T0);
+    add_connected(t, "liar", 1000, T0);
+    add_connected(t, "gone", 1000, T0);
+    for (int i = 0; i < 4; i++)
+        record(t, "worn", PEER_OUTCOME_TIMEOUT, T0); /* -20 */
+    for (int i = 0; i < 8; i++)
+        record(t, "worse", PEER_OUTCOME_TIMEOUT, T0); /* -29 */
+    record(t, "liar", PEER_OUTCOME_INVALID, T0);      /* -40: dropped */
+    for (int i = 0; i < 4; i++)
+        record(t, "gone", PEER_OUTCOME_TIMEOUT, T0);
+    cr_assert_eq(peer_table_set_disconnected(t, "gone", T0), PEER_OK);
+    peer_ref_t out[10];
+    peer_select_req_t req = {.count = 10, .min_height = 1000};
+    size_t n = peer_table_select_with(t, PEER_SELECT_MOST_RELIABLE, &req, T0, out, 10);
+    expect_order(out, n, "worn", "worse");
+    cr_expect_eq(peer_table_eligible_count(t, T0), 2);
+    /* Someone passes the cutoff: only it is offered. */
+    add_connected(t, "fresh", 1000, T0);
+    n = peer_table_select_with(t, PEER_SELECT_MOST_RELIABLE, &req, T0, out, 10);
+    expect_order(out, n, "fresh");
+    peer_table_destroy(&t);
+}
+
+/* A peer far behind must not stand for the network: a below-cutoff peer
+ * that has blocks no eligible peer has is offered too, after them. */
+Test(select, a_below_cutoff_peer_with_blocks_nobody_eligible_has_is_offered_last)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "behind", 200, T0);
+    add_connected(t, "slow", 5000, T0);
+    add_connected(t, "slow_short", 150, T0);
+    for (int i = 0; i < 5; i++) {
+        record(t, "slow", PEER_OUTCOME_TIMEOUT, T0); /* -25 */
+        record(t, "slow_short", PEER_OUTCOME_TIMEOUT, T0);
+    }
+    peer_ref_t out[10];
+    size_t n = peer_table_select_with(t, PEER_SELECT_LOWEST_LATENCY, NULL, T0, out, 10);
+    expect_order(out, n, "behind", "slow");
+    peer_table_destroy(&t);
+}
+
 Test(select, score_threshold_mapping)
 {
     peer_table_config_t cfg;

@@ -247,6 +247,28 @@ Test(pipeline, chunks_by_signature_count)
     pipeline_destroy(&p);
 }
 
+/* The core draws no ids (issue 7): task ids start from the config's
+ * id_base, so two pipelines with one base number their work alike and a
+ * shell that passes a fresh base per incarnation never reuses an id. */
+Test(pipeline, ids_start_from_the_config_base)
+{
+    uint64_t first[3];
+    const uint64_t bases[3] = {1000, 1000, 1ull << 42};
+    for (int k = 0; k < 3; k++) {
+        pl_config_t c = small_chunks();
+        c.id_base = bases[k];
+        pipeline_t *p = make(&c);
+        join(p, "w1", 16, 0);
+        cr_assert_eq(submit(p, "req", 1, 0, 8, 1, 0), PL_ACCEPTED);
+        cr_assert_gt(R.ntasks, 0);
+        first[k] = R.tasks[0].task_id;
+        pipeline_destroy(&p);
+    }
+    cr_expect_eq(first[0], first[1], "the same base, the same ids");
+    cr_expect_neq(first[0], first[2], "another base, other ids");
+    cr_expect_neq(first[0], 0, "0 means no correlation");
+}
+
 Test(pipeline, chunk_block_cap)
 {
     pl_config_t c = small_chunks();

@@ -2,6 +2,7 @@
  *  flight (sync_headers.h), against a real signed chain (the chain tests'
  *  fixture). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,14 +78,43 @@ Test(sync_headers, a_continuation_links_to_the_recorded_parent)
                                      sizeof why), 0, "%s", why);
 }
 
-Test(sync_headers, a_wrong_parent_fails_and_records_nothing)
+/* Valid headers whose first parent is not the one named: another branch
+ * (-2), not a lie that headers alone could prove. */
+Test(sync_headers, a_wrong_parent_is_another_branch_and_records_nothing)
 {
     alys_hash_t out[N];
     char why[200];
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 2, 3, hash[0], &enc[2], 3, out, why,
-                                     sizeof why), -1);
+                                     sizeof why), -2);
     uint64_t slot;
     cr_expect_not(sync_hdr_ring_slot(ring, 2, hash[2], &slot));
+}
+
+static int checks;
+
+static bool refuse_all(void *ctx, const alys_genesis_t *g, const uint8_t *bytes, size_t len,
+                       const alys_header_t *h, alys_verdict_t *v)
+{
+    (void) g, (void) bytes, (void) len, (void) h;
+    (*(int *) ctx)++;
+    v->code = ALYS_BLOCK_BAD_PROPOSER_SIG;
+    snprintf(v->detail, sizeof v->detail, "refused by the caller's check");
+    return false;
+}
+
+/* The simulator memoises the check of a header alone: the hook is what runs. */
+Test(sync_headers, the_callers_header_check_is_used_when_set)
+{
+    alys_hash_t out[N];
+    char why[200];
+    checks = 0;
+    sync_hdr_ring_set_check(ring, refuse_all, &checks);
+    cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 2, out, why,
+                                     sizeof why), -1);
+    cr_expect_eq(checks, 1);
+    sync_hdr_ring_set_check(ring, NULL, NULL);
+    cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 2, out, why,
+                                     sizeof why), 0, "%s", why);
 }
 
 Test(sync_headers, a_tampered_header_fails)
@@ -130,13 +160,14 @@ Test(sync_headers, judge_passes_peer_manager_outcomes_through)
     sync_hdr_req_t r = req(1, N);
     alys_hash_t out[N];
     uint32_t n = 99;
+    bool fork = true;
     char why[200];
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_TIMEOUT, NULL, 0, out,
-                                    &n, why, sizeof why), SYNC_OUTCOME_TIMEOUT);
+                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_TIMEOUT);
     cr_expect_eq(n, 0);
     cr_expect_str_eq(why, "");
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_SHORT, NULL, 0, out,
-                                    &n, why, sizeof why), SYNC_OUTCOME_SHORT, "short and empty");
+                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_SHORT, "short and empty");
 }
 
 Test(sync_headers, judge_keeps_what_verifies_of_a_short_answer)
@@ -144,9 +175,10 @@ Test(sync_headers, judge_keeps_what_verifies_of_a_short_answer)
     sync_hdr_req_t r = req(1, N);
     alys_hash_t out[N];
     uint32_t n = 0;
+    bool fork = true;
     char why[200];
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_SHORT, &enc[1], 2, out,
-                                    &n, why, sizeof why), SYNC_OUTCOME_OK, "%s", why);
+                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_OK, "%s", why);
     cr_expect_eq(n, 2);
 }
 
@@ -155,14 +187,33 @@ Test(sync_headers, judge_calls_bad_headers_and_no_genesis_invalid)
     sync_hdr_req_t r = req(2, 3);          /* answered with headers from 1: wrong heights */
     alys_hash_t out[N];
     uint32_t n = 9;
+    bool fork = true;
     char why[200];
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out,
-                                    &n, why, sizeof why), SYNC_OUTCOME_INVALID);
+                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
     cr_expect_eq(n, 0);
     cr_expect_neq(why[0], '\0');
     r = req(1, 3);
     cr_expect_eq(sync_headers_judge(NULL, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out, &n,
-                                    why, sizeof why), SYNC_OUTCOME_INVALID);
+                                    &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+}
+
+Test(sync_headers, judge_says_fork_for_headers_of_another_branch)
+{
+    sync_hdr_req_t r = req(2, 3);
+    memcpy(r.parent, hash[0], ALYS_HASH_LEN);   /* we hold another header at 1 */
+    alys_hash_t out[N];
+    uint32_t n = 9;
+    bool fork = false;
+    char why[200];
+    cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[2], 3, out,
+                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+    cr_expect(fork, "valid headers of another branch are a fork, not a lie");
+    cr_expect_eq(n, 0);
+    r = req(2, 3);                               /* wrong heights: a lie, not a fork */
+    cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out,
+                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+    cr_expect_not(fork);
 }
 
 static sync_action_t fetch(uint64_t req_id, uint64_t start, uint32_t timeout_ms)

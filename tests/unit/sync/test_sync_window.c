@@ -476,3 +476,199 @@ Test(sync_window, processing_timeout_refetches_when_processor_silent)
     t_tick(t, 1000);
     cr_assert_not_null(fetch_for(1));
 }
+
+/* ---- a fork whose headers are validly signed (issue 7, finding B) ---------------------------- */
+
+/* The peer the first header request went to (it served headers 1..512). */
+static void
+answer_first_headers(char *server)
+{
+    const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    cr_assert_not_null(h);
+    snprintf(server, SYNC_PEER_ID_MAX + 1, "%s", h->fetch_headers.peer);
+    cr_assert_eq(t_answer_headers(t, 1), 1);
+}
+
+static const sync_action_t *
+headers_from(uint64_t start)
+{
+    for (size_t k = t->n; k > 0; k--)
+        if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_HEADERS
+            && t->acts[k - 1].fetch_headers.start == start)
+            return &t->acts[k - 1];
+    return NULL;
+}
+
+Test(sync_window, a_block_breaking_a_state_rule_convicts_its_header_server)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    char hsrv[SYNC_PEER_ID_MAX + 1];
+    answer_first_headers(hsrv);
+    char body[SYNC_PEER_ID_MAX + 1];
+    copy_peer(body, 257);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    t_commit(t, 256);
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_nonce"), 0);
+    t_drain(t);
+    /* The block matched the header hsrv served: that signed header commits to
+     * an invalid block, so hsrv lied; the body's server served what was asked. */
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 1);
+    cr_assert(t_penalised(t, hsrv, SYNC_PENALTY_INVALID_CHAIN));
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0);
+    cr_assert_eq(t_progress(t)->header_height, 299, "headers from the bad block up dropped");
+    const sync_action_t *h = headers_from(300);
+    cr_assert_not_null(h, "headers fetched again from the bad height");
+    cr_assert_str_neq(h->fetch_headers.peer, hsrv, "and not from the liar");
+    alys_hash_t parent;
+    t_hash(299, parent);
+    cr_assert_arr_eq(h->fetch_headers.parent_hash, parent, sizeof parent);
+    cr_assert_neq(t_state(t), SYNC_FAILED);
+}
+
+Test(sync_window, a_state_rule_is_not_charged_to_anyone_when_bodies_are_at_fault)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    char hsrv[SYNC_PEER_ID_MAX + 1];
+    answer_first_headers(hsrv);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    t_commit(t, 256);
+    t_clear(t);
+    /* tx_root_mismatch: the body is not the one the header names: the body's
+     * server is a suspect, the header's server is not charged. */
+    cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "tx_root_mismatch"), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+    cr_assert_eq(t_progress(t)->header_height, 512, "the headers stay");
+}
+
+Test(sync_window, headers_of_another_branch_charge_nobody_and_wait_for_execution)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    char hsrv[SYNC_PEER_ID_MAX + 1];
+    answer_first_headers(hsrv);
+    const sync_action_t *next = headers_from(513);
+    cr_assert_not_null(next);
+    char other[SYNC_PEER_ID_MAX + 1];
+    snprintf(other, sizeof other, "%s", next->fetch_headers.peer);
+    uint64_t req = next->fetch_headers.req_id;
+    size_t asked = t_count(t, SYNC_ACTION_FETCH_HEADERS);
+    cr_assert_eq(sync_machine_on_headers_fork(t->m, t->now, req), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "which branch lies is not known yet");
+    t_tick(t, 1000);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_HEADERS), asked, "no headers until ours are executed");
+    /* Ours executed: the other branch was the lie; headers continue, elsewhere. */
+    for (uint64_t st = 1; st < 512; st += 256)
+        outcome(st, SYNC_OUTCOME_OK);
+    t_commit(t, 512);
+    const sync_action_t *h = headers_from(513);
+    cr_assert_not_null(h, "headers continue once ours are executed");
+    cr_assert_str_neq(h->fetch_headers.peer, other);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+}
+
+Test(sync_window, headers_that_do_not_link_to_the_committed_head_are_invalid)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 1);
+    const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    cr_assert_not_null(h);
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_headers_fork(t->m, t->now, h->fetch_headers.req_id), 0);
+    t_drain(t);
+    cr_assert(t_penalised(t, "A", SYNC_PENALTY_INVALID_HEADER),
+              "the parent we named is executed: the reply contradicts it");
+}
+
+/* A body that does not match its header: the body's server is a suspect
+ * only, the header's server is asked next; a copy that validates convicts
+ * the suspect. */
+Test(sync_window, a_body_that_does_not_match_goes_to_the_header_server_next)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    char hsrv[SYNC_PEER_ID_MAX + 1];
+    answer_first_headers(hsrv);
+    uint64_t s = 0;
+    char body[SYNC_PEER_ID_MAX + 1];
+    for (uint64_t st = 1; st < 1024 && !s; st += 256) {
+        if (fetch_for(st) && strcmp(fetch_for(st)->fetch_blocks.peer, hsrv) != 0) {
+            s = st;
+            copy_peer(body, st);
+        }
+    }
+    cr_assert_neq(s, 0, "some range went to another peer than the header server");
+    outcome(s, SYNC_OUTCOME_INVALID);
+    cr_assert_str_eq(fetch_for(s)->fetch_blocks.peer, hsrv, "the header's server backs it");
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+    for (uint64_t st = 1; st < 1024; st += 256)
+        if (fetch_for(st))
+            outcome(st, SYNC_OUTCOME_OK);
+    t_commit(t, s + 255);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
+    const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
+    cr_assert_str_eq(v->range_verdict.peer, body);
+    cr_assert_not(v->range_verdict.valid);
+    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
+    cr_assert_str_eq(v->range_verdict.peer, hsrv);
+    cr_assert(v->range_verdict.valid);
+}
+
+Test(sync_window, headers_nobody_backs_with_a_body_are_dropped)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    char hsrv[SYNC_PEER_ID_MAX + 1];
+    answer_first_headers(hsrv);
+    outcome(1, SYNC_OUTCOME_OK);
+    t_commit(t, 256);
+    /* Three peers, three bodies for [257,513) that do not match: the header's
+     * server's own included. Nobody backs those headers. */
+    for (int i = 0; i < 3 && t_progress(t)->header_height >= 512; i++) {
+        cr_assert_not_null(fetch_for(257));
+        outcome(257, SYNC_OUTCOME_INVALID);
+    }
+    cr_assert_eq(t_progress(t)->header_height, 256, "headers from the range up dropped");
+    const sync_action_t *h = headers_from(257);
+    cr_assert_not_null(h);
+    cr_assert_str_neq(h->fetch_headers.peer, hsrv);
+    cr_assert_neq(t_state(t), SYNC_FAILED);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
+}
+
+/* Held headers too few for a batch are still fetched: no more headers come
+ * until they are executed, so waiting for a full batch would wait for ever. */
+Test(sync_window, held_headers_too_few_for_a_batch_still_get_their_bodies)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 2);
+    const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    cr_assert_not_null(h);
+    alys_hash_t hs[93];
+    for (int i = 0; i < 93; i++)
+        t_hash(1 + i, hs[i]);
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
+                                         1, 93, (const alys_hash_t *) hs), 0);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0, "93 < half a batch of 256: waits");
+    const sync_action_t *next = headers_from(94);
+    cr_assert_not_null(next);
+    cr_assert_eq(sync_machine_on_headers_fork(t->m, t->now, next->fetch_headers.req_id), 0);
+    t_drain(t);
+    const sync_action_t *f = fetch_for(1);
+    cr_assert_not_null(f, "the held headers' bodies are fetched");
+    cr_assert_eq(f->fetch_blocks.count, 93);
+}
