@@ -426,7 +426,7 @@ static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, siz
                         .blocks = (uint32_t) b->n_blocks,
                         .reason = v.detail};
     if (v.conflict) /* a suspect, not charged: the header came from someone else */
-        peer_table_suspect(pm->table, r->peer_id, r->start, r->start + r->count, v.detail, pm_now());
+        peer_table_suspect(pm->table, r->peer_id, r->start, r->start + r->count, v.detail, pm_now(pm));
     else
         pm_record(pm, r->peer_id, &o);
     pm_result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
