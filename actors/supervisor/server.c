@@ -45,6 +45,10 @@ static const kind_info_t s_kinds[] = {
 };
 #define NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
+/* zloop wakes a timer within a few ms; anything later than this past the
+ * deadline is the supervisor not running (see sup_policy_t.pause_slack_ms). */
+#define SUP_PAUSE_SLACK_MS 100
+
 struct sup_server {
     alys_config_t   cfg;
     char            config_path[PATH_MAX];
@@ -204,6 +208,7 @@ static sup_policy_t policy_of(const alys_config_t *cfg)
         .max_restarts = cfg->max_restarts,
         .restart_window_ms = cfg->restart_window_secs * 1000,
         .shutdown_timeout_ms = cfg->shutdown_timeout_ms,
+        .pause_slack_ms = SUP_PAUSE_SLACK_MS,
     };
 }
 
@@ -473,6 +478,10 @@ static void refresh_metrics(sup_server_t *self)
     self->metrics_version = v;
     for (size_t i = 0; i < sup_child_count(self->sup); i++)
         child_metrics(self, sup_child_at(self->sup, i));
+    collector_set(self->collector, "alys_supervisor_paused_seconds_total", "", COLLECTOR_COUNTER,
+                  "Time the supervisor found it had not been running (stopped, VM paused), "
+                  "not charged to the actors' heartbeat timeouts",
+                  (double) sup_paused_ms(self->sup) / 1000.0);
     collector_set(self->collector, "alys_collector_dropped_total", "", COLLECTOR_COUNTER,
                   "Metric updates refused by the collector (bad name, labels or type)",
                   (double) collector_dropped(self->collector));

@@ -22,6 +22,16 @@
  *  caller feeds reaped exit statuses in), which is what StorageActor needs:
  *  RocksDB allows one process per database.
  *
+ *  Time the supervisor itself did not run is not charged to its children.
+ *  Between two inputs the caller's loop sleeps at most until
+ *  sup_next_deadline; an input that comes later than that (by more than
+ *  pause_slack_ms) proves the supervisor was stopped or paused for the
+ *  difference, and every running timeout (Pong wait, start and stop
+ *  deadlines) is moved on by it. So a supervisor resumed after a SIGSTOP or
+ *  a VM pause longer than heartbeat_timeout_ms pings first and kills only
+ *  children that then stay silent for heartbeat_timeout_ms of its own
+ *  running time. Every input function does this check first.
+ *
  *  Shutdown stops the start-order groups in reverse: Stop + SIGTERM to every
  *  running child of the group (STOPPING), SIGKILL after shutdown_timeout,
  *  next group once all of it is reaped; then one EXIT action.
@@ -56,6 +66,11 @@ typedef struct {
     uint32_t max_restarts;           /* more than this within the window: give up */
     uint32_t restart_window_ms;
     uint32_t shutdown_timeout_ms;
+    /* An input later than the deadline the loop slept towards by more than
+     * this means the supervisor itself was not running (SIGSTOP, a VM pause,
+     * starved of CPU): the late part does not count towards any child's
+     * timeout. Smaller lateness is scheduling noise and counts. */
+    uint32_t pause_slack_ms;
 } sup_policy_t;
 
 typedef enum {
@@ -176,6 +191,8 @@ const sup_child_t *sup_child_find(const sup_t *self, const char *name);
 /* Bumped on every state change, so callers refresh derived views lazily. */
 uint64_t     sup_version(const sup_t *self);
 bool         sup_shutting_down(const sup_t *self);
+/* Total time, ms, the supervisor found it had not been running (see above). */
+int64_t      sup_paused_ms(const sup_t *self);
 
 /* "starting", "ready", "restarting", "stopping", "stopped", "external". */
 const char  *sup_state_name(sup_state_t state);

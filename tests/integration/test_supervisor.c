@@ -138,6 +138,34 @@ Test(supervisor, a_hung_actor_is_detected_and_restarted)
     json_decref(st);
 }
 
+/* Issue 7: a supervisor stopped for longer than heartbeat_timeout_ms (here
+ * 2 s; a SIGSTOP stands for a VM pause) used to kill every actor as hung on
+ * resume. The length of the pause is the fault itself, not a wait. */
+Test(supervisor, a_paused_supervisor_kills_nobody_on_resume)
+{
+    json_t *st = start_node();
+    pid_t before[NACTORS];
+    for (int i = 0; i < NACTORS; i++)
+        before[i] = pid_of(st, s_actors[i]);
+    json_decref(st);
+    cr_assert_eq(kill(node.supervisor, SIGSTOP), 0);
+    it_sleep_ms(3500);
+    cr_assert_eq(kill(node.supervisor, SIGCONT), 0);
+    cr_assert(it_wait_file_contains(node.log, "the supervisor did not run for", 10000),
+              "the supervisor noticed its own pause");
+    /* A status round trip goes through the loop after the resume tick. */
+    st = it_wait_all_ready(&node, 10000);
+    cr_assert_not_null(st, "every actor still ready after the pause");
+    for (int i = 0; i < NACTORS; i++) {
+        cr_assert_eq(pid_of(st, s_actors[i]), before[i], "%s kept its process", s_actors[i]);
+        cr_assert_eq(restarts_of(st, s_actors[i]), 0, "%s not restarted", s_actors[i]);
+    }
+    json_decref(st);
+    char *log = it_read_file(node.log);
+    cr_assert_null(strstr(log, "is hung"), "nobody declared hung:\n%s", log);
+    free(log);
+}
+
 Test(supervisor, an_actor_dying_at_start_hits_the_intensity_limit)
 {
     /* A real failure: storage cannot bind its mailbox in a missing folder. */
