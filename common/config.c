@@ -20,6 +20,12 @@
  * database file) from being slurped into memory. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
+const char *alys_config_default_path(void)
+{
+    const char *env = getenv("ALYS_CONFIG");
+    return env && env[0] ? env : ALYS_DEFAULT_CONFIG;
+}
+
 void alys_config_defaults(alys_config_t *cfg)
 {
     if (!cfg)

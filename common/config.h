@@ -23,6 +23,23 @@
 #define ALYS_ERR_MAX       512
 #define ALYS_SET_MAX       64     /* most --set overrides on one command line */
 
+/* Where every binary looks for the config without --config (after the
+ * ALYS_CONFIG environment variable). */
+#define ALYS_DEFAULT_CONFIG "/etc/alys-sync/alys-sync.toml"
+
+/* EX_CONFIG of sysexits.h: the config or the environment it names is wrong
+ * (bad key, unreadable genesis, data_dir not writable, port in use). Every
+ * binary exits with it for such errors; the supervisor never restarts an actor
+ * that exits with it, and the systemd unit does not restart the node. */
+#define ALYS_EXIT_CONFIG 78
+/* An actor exiting ALYS_EXIT_CONFIG leaves its message in the file
+ * $ALYS_NOTE_DIR/<name>.exit-note (the supervisor sets the variable to
+ * run_dir), so the supervisor can repeat it as its own last line. */
+#define ALYS_NOTE_DIR_ENV "ALYS_NOTE_DIR"
+#define ALYS_NOTE_SUFFIX  ".exit-note"
+/* Usage errors (bad option): the problem on stderr, exit 2. */
+#define ALYS_EXIT_USAGE  2
+
 typedef struct {
     /* [node] */
     char     node_name[ALYS_NAME_MAX];     /* "node" */
@@ -108,6 +125,9 @@ typedef struct {
      * them at start so the operator is told. */
     char     notes[1024];
 } alys_config_t;
+
+/* $ALYS_CONFIG if set and not empty, else ALYS_DEFAULT_CONFIG. */
+const char *alys_config_default_path(void);
 
 /* Fill every field with its default; endpoints are derived from run_dir. */
 void alys_config_defaults(alys_config_t *cfg);

@@ -24,6 +24,7 @@
 #include "collector.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "preflight.h"
 #include "sockmon.h"
 #include "spawn.h"
 #include "supervisor.h"
@@ -49,8 +50,12 @@ static const kind_info_t s_kinds[] = {
  * deadline is the supervisor not running (see sup_policy_t.pause_slack_ms). */
 #define SUP_PAUSE_SLACK_MS 100
 
+_Static_assert(SUP_EXIT_CONFIG == ALYS_EXIT_CONFIG, "one exit code for config errors");
+
 struct sup_server {
     alys_config_t   cfg;
+    const char     *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, passed on to every actor */
+    size_t          nsets;
     char            config_path[PATH_MAX];
     char            binaries[NKINDS][PATH_MAX];
     sup_t          *sup;
@@ -230,9 +235,21 @@ static int start_metrics(sup_server_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* Actors leave their last words for a config exit (78) here; see
+ * alys_actor_fail_config. The variable is inherited by every child. */
+static int set_note_dir(sup_server_t *self, char *err, size_t errlen)
+{
+    if (setenv(ALYS_NOTE_DIR_ENV, self->cfg.run_dir, 1) != 0) {
+        snprintf(err, errlen, "setenv: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int setup(sup_server_t *self, char *err, size_t errlen)
 {
-    if (block_signals(self, err, errlen) != 0 || make_dirs(&self->cfg, err, errlen) != 0 ||
+    if (preflight_check(&self->cfg, err, errlen) != 0 || set_note_dir(self, err, errlen) != 0 ||
+        block_signals(self, err, errlen) != 0 || make_dirs(&self->cfg, err, errlen) != 0 ||
         lock_run_dir(self, err, errlen) != 0 || find_binaries(self, err, errlen) != 0)
         return -1;
     /* Our signalfd handles SIGINT/SIGTERM; CZMQ's handler must not eat them. */
@@ -248,7 +265,8 @@ static int setup(sup_server_t *self, char *err, size_t errlen)
     return 0;
 }
 
-sup_server_t *sup_server_new(const alys_config_t *cfg, char *err, size_t errlen)
+sup_server_t *sup_server_new(const alys_config_t *cfg, const char *const *sets, size_t nsets,
+                             char *err, size_t errlen)
 {
     sup_server_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -256,6 +274,8 @@ sup_server_t *sup_server_new(const alys_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = *cfg;
+    for (size_t i = 0; i < nsets && i < ALYS_SET_MAX; i++)
+        self->sets[self->nsets++] = sets[i];
     self->sigfd = self->lockfd = self->timer_id = -1;
     self->armed = INT64_MAX;
     /* Children get an absolute path: they may resolve it after we chdir'ed,
@@ -301,6 +321,36 @@ static const kind_info_t *kind_index(const char *kind, size_t *index)
     return NULL;
 }
 
+static void note_path(const sup_server_t *self, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s%s", self->cfg.run_dir, name, ALYS_NOTE_SUFFIX);
+}
+
+static void clear_note(const sup_server_t *self, const char *name)
+{
+    char path[ALYS_PATH_MAX + SUP_NAME_MAX + 16];
+    note_path(self, name, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+/* The child's last words (one line, bounded), "" if none; the file is gone
+ * afterwards. */
+static void read_note(const sup_server_t *self, const char *name, char *out, size_t len)
+{
+    char path[ALYS_PATH_MAX + SUP_NAME_MAX + 16];
+    note_path(self, name, path, sizeof path);
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, len - 1);
+    close(fd);
+    out[n > 0 ? n : 0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    clear_note(self, name);
+}
+
 static void do_spawn(sup_server_t *self, const char *name)
 {
     int64_t now = alys_mono_ms();
@@ -310,9 +360,22 @@ static void do_spawn(sup_server_t *self, const char *name)
         sup_spawn_failed(self->sup, name, "unknown actor kind", now);
         return;
     }
-    /* Built before fork: the child may not allocate. */
-    char *argv[] = {self->binaries[k], "--config", self->config_path, "--name", (char *) name,
-                    "--supervised", NULL};
+    /* Built before fork: the child may not allocate. The --set overrides go
+     * on, so every actor reads the config the supervisor checked. */
+    char *argv[8 + 2 * ALYS_SET_MAX];
+    size_t n = 0;
+    argv[n++] = self->binaries[k];
+    argv[n++] = "--config";
+    argv[n++] = self->config_path;
+    argv[n++] = "--name";
+    argv[n++] = (char *) name;
+    argv[n++] = "--supervised";
+    for (size_t i = 0; i < self->nsets; i++) {
+        argv[n++] = "--set";
+        argv[n++] = (char *) self->sets[i];
+    }
+    argv[n] = NULL;
+    clear_note(self, name);
     pid_t pid = spawn_child(self->binaries[k], argv);
     if (pid < 0) {
         sup_spawn_failed(self->sup, name, strerror(errno), alys_mono_ms());
@@ -407,9 +470,10 @@ static void do_exit(sup_server_t *self, const sup_action_t *a)
 {
     self->done = true;
     self->exit_code = a->exit_code;
+    log_info("all actors stopped, exiting with %d", a->exit_code);
+    /* The cause is the operator's last line (journalctl -u shows it last). */
     if (*a->detail)
         fprintf(stderr, "alys-supervisor: %s\n", a->detail);
-    log_info("all actors stopped, exiting with %d", a->exit_code);
 }
 
 static void execute(sup_server_t *self, const sup_action_t *a)
@@ -589,7 +653,16 @@ static void reap(sup_server_t *self)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (!sup_exited(self->sup, pid, status, alys_mono_ms()))
+        char note[SUP_DETAIL_MAX / 2] = "";
+        if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_CONFIG) {
+            const sup_child_t *c = NULL;
+            for (size_t i = 0; i < sup_child_count(self->sup) && !c; i++)
+                if (sup_child_at(self->sup, i)->pid == pid)
+                    c = sup_child_at(self->sup, i);
+            if (c)
+                read_note(self, c->name, note, sizeof note);
+        }
+        if (!sup_exited_note(self->sup, pid, status, note, alys_mono_ms()))
             log_debug("reaped pid %d, not a current child", (int) pid);
     }
 }

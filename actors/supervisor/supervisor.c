@@ -487,6 +487,28 @@ static sup_child_t *find_pid(const sup_t *self, pid_t pid)
 
 bool sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now)
 {
+    return sup_exited_note(self, pid, wstatus, NULL, now);
+}
+
+/* The child refused its config: stop the node, exit 78 with its words. */
+static void config_error(sup_t *self, sup_child_t *c, const char *reason, const char *note,
+                         int64_t now)
+{
+    record_exit(c, reason);
+    c->pid = 0;
+    c->died_at = now;
+    snprintf(self->exit_message, sizeof self->exit_message,
+             "%s exited with %d (config error), not restarted: %s", c->name, SUP_EXIT_CONFIG,
+             note && *note ? note : "(it left no message; see its lines above)");
+    self->exit_code = SUP_EXIT_CONFIG;
+    log_error("%s", self->exit_message);
+    set_state(self, c, SUP_STOPPED);
+    event(self, c, "gave_up", "%s", self->exit_message);
+    begin_shutdown(self, now);
+}
+
+bool sup_exited_note(sup_t *self, pid_t pid, int wstatus, const char *note, int64_t now)
+{
     observe(self, now);
     sup_child_t *c = pid > 0 ? find_pid(self, pid) : NULL;
     if (!c)
@@ -505,7 +527,10 @@ bool sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now)
         add_field(a, "status", "%d", WEXITSTATUS(wstatus));
     if (WIFSIGNALED(wstatus))
         add_field(a, "signal", "%d", WTERMSIG(wstatus));
-    on_death(self, c, reason, now);
+    if (!self->shutting_down && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == SUP_EXIT_CONFIG)
+        config_error(self, c, reason, note, now);
+    else
+        on_death(self, c, reason, now);
     return true;
 }
 

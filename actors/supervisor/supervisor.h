@@ -32,6 +32,10 @@
  *  children that then stay silent for heartbeat_timeout_ms of its own
  *  running time. Every input function does this check first.
  *
+ *  A child that exits with SUP_EXIT_CONFIG (78, EX_CONFIG) says its config
+ *  or environment is wrong: restarting it cannot help, so the supervisor
+ *  stops everything and exits 78 itself with the child's message.
+ *
  *  Shutdown stops the start-order groups in reverse: Stop + SIGTERM to every
  *  running child of the group (STOPPING), SIGKILL after shutdown_timeout,
  *  next group once all of it is reaped; then one EXIT action.
@@ -56,6 +60,8 @@
 #define SUP_LAST_EXITS    3     /* exit reasons kept per child for the give-up message */
 #define SUP_MAX_EXTERNAL  64    /* hand-started validators accepted at once */
 #define SUP_MAX_FIELDS    4
+/* EX_CONFIG (ALYS_EXIT_CONFIG in config.h): restarting cannot help. */
+#define SUP_EXIT_CONFIG   78
 
 typedef struct {
     uint32_t start_timeout_ms;
@@ -173,6 +179,11 @@ sup_ready_result_t sup_ready(sup_t *self, const sup_ready_t *ready, int64_t now)
 void   sup_pong(sup_t *self, const char *name, uint64_t seq, int64_t now);
 /* A reaped child: wstatus as from waitpid. false if the pid is not ours. */
 bool   sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now);
+/* The same with the child's own last words (NULL or "" if it left none):
+ * a child that exits SUP_EXIT_CONFIG is not restarted. The whole supervisor
+ * stops and exits SUP_EXIT_CONFIG, its EXIT message naming the child and
+ * repeating `note`, so the operator reads the cause as the last line. */
+bool   sup_exited_note(sup_t *self, pid_t pid, int wstatus, const char *note, int64_t now);
 /* Timers: start/heartbeat/stop timeouts, pings, backoff expiries. */
 void   sup_tick(sup_t *self, int64_t now);
 /* SIGTERM/SIGINT: stop everything in reverse order and exit 0. A second call

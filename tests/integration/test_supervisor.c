@@ -11,6 +11,7 @@
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +72,17 @@ static pid_t pid_of(json_t *st, const char *name)
 static int restarts_of(json_t *st, const char *name)
 {
     return (int) json_integer_value(json_object_get(it_actor(st, name), "restarts"));
+}
+
+/* "restarting NAME in" lines of a log. */
+static int restarts_of_log(const char *log, const char *name)
+{
+    char needle[96];
+    snprintf(needle, sizeof needle, "restarting %s in ", name);
+    int n = 0;
+    for (const char *p = strstr(log, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
 }
 
 static bool wait_dead(pid_t pid, int timeout_ms)
@@ -287,9 +299,11 @@ Test(supervisor, a_metrics_port_in_use_is_a_startup_error)
     int status = it_wait_exit(node.supervisor, it_budget_ms(&node, IT_READY, 0));
     node.supervisor = 0;
     close(fd);
-    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 78,
+              "a port in use is the environment's fault: exit 78 (EX_CONFIG)");
     char *log = it_read_file(node.log);
     cr_assert(strstr(log, "Address already in use"), "clear reason:\n%s", log);
+    cr_assert(strstr(log, "metrics.metrics_port"), "names the key:\n%s", log);
     cr_assert_null(strstr(log, "spawned"), "no actor started:\n%s", log);
     free(log);
 }
@@ -411,4 +425,159 @@ Test(supervisor, status_without_a_supervisor_says_so)
     cr_assert_eq(rc, 1, "exit code %d: %s", rc, out);
     cr_assert(strstr(out, "no supervisor answering at ipc://"), "%s", out);
     cr_assert(strstr(out, "/run/supervisor.sock"), "%s", out);
+}
+
+/* ---- command line and fail-fast (issue 10) */
+
+/* Runs argv with stdout and stderr into two buffers; returns the exit code. */
+static int run_split(const char *const argv[], char *out, size_t outlen, char *err, size_t errlen)
+{
+    char dir[] = "/tmp/alys-it-cli-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char po[64], pe[64];
+    snprintf(po, sizeof po, "%s/out", dir);
+    snprintf(pe, sizeof pe, "%s/err", dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+            _exit(127);
+        execv(argv[0], (char *const *) argv);
+        _exit(127);
+    }
+    int status = it_wait_exit(pid, 20000);
+    cr_assert_neq(status, -1, "%s did not exit", argv[0]);
+    char *o = it_read_file(po), *e = it_read_file(pe);
+    snprintf(out, outlen, "%s", o ? o : "");
+    snprintf(err, errlen, "%s", e ? e : "");
+    free(o);
+    free(e);
+    unlink(po);
+    unlink(pe);
+    rmdir(dir);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *const s_binaries[] = {
+    "actors/supervisor/alys-supervisor", "actors/storage/alys-storage",
+    "actors/peer_manager/alys-peer-manager", "actors/block_processor/alys-block-processor",
+    "actors/sync/alys-sync", "actors/validator/alys-validator",
+};
+#define NBINARIES (sizeof s_binaries / sizeof s_binaries[0])
+
+Test(supervisor, every_binary_has_help_version_and_usage_errors)
+{
+    char out[8192], err[8192];
+    for (size_t i = 0; i < NBINARIES; i++) {
+        const char *bin = it_bin(s_binaries[i]);
+        const char *help[] = {bin, "--help", NULL};
+        cr_assert_eq(run_split(help, out, sizeof out, err, sizeof err), 0, "%s --help", bin);
+        cr_assert(strncmp(out, "usage: ", 7) == 0, "%s --help: usage on stdout:\n%s", bin, out);
+        cr_assert_str_empty(err, "%s --help: nothing on stderr", bin);
+        const char *h[] = {bin, "-h", NULL};
+        cr_assert_eq(run_split(h, out, sizeof out, err, sizeof err), 0, "%s -h", bin);
+        const char *ver[] = {bin, "--version", NULL};
+        cr_assert_eq(run_split(ver, out, sizeof out, err, sizeof err), 0, "%s --version", bin);
+        cr_assert(strstr(out, " (commit "), "%s --version:\n%s", bin, out);
+        const char *bad[] = {bin, "--no-such-option", NULL};
+        cr_assert_eq(run_split(bad, out, sizeof out, err, sizeof err), 2, "%s: usage error", bin);
+        cr_assert(strstr(err, "unknown option '--no-such-option'") &&
+                  strstr(err, "unknown option") < strstr(err, "usage:"),
+                  "%s: the problem comes first:\n%s", bin, err);
+    }
+}
+
+static int run_supervisor(const char *const *extra, char *log, size_t loglen)
+{
+    const char *argv[16] = {it_bin("actors/supervisor/alys-supervisor"), "--config", node.config};
+    size_t n = 3;
+    for (; extra && *extra && n < 15; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    char err[8192];
+    int rc = run_split(argv, log, loglen, err, sizeof err);
+    snprintf(log, loglen, "%s", err);     /* everything the supervisor says is on stderr */
+    return rc;
+}
+
+/* The last non-empty line of text, in place. */
+static const char *last_line(char *text)
+{
+    size_t n = strlen(text);
+    while (n && text[n - 1] == '\n')
+        text[--n] = '\0';
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+Test(supervisor, a_bad_genesis_is_refused_before_anything_starts_with_78)
+{
+    cr_assert_eq(it_node_init(&node, (const char *const[]){"genesis_file = \"no-such-genesis.bin\"",
+                                                           NULL}), 0);
+    char log[8192];
+    cr_assert_eq(run_supervisor(NULL, log, sizeof log), 78);
+    cr_assert_null(strstr(log, "spawned"), "nothing started:\n%s", log);
+    cr_assert(strstr(last_line(log), "node.genesis_file") &&
+              strstr(last_line(log), "No such file or directory"), "cause last:\n%s", log);
+    /* A file that is there but is not a genesis. */
+    char path[256];
+    snprintf(path, sizeof path, "%s/junk.bin", node.dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("not a genesis\n", f);
+    fclose(f);
+    char set[300];
+    snprintf(set, sizeof set, "genesis_file=%s", path);
+    cr_assert_eq(run_supervisor((const char *const[]){"--set", set, NULL}, log, sizeof log), 78);
+    cr_assert(strstr(last_line(log), "is not usable: genesis"), "%s", log);
+}
+
+Test(supervisor, config_and_directory_errors_exit_78_and_check_passes_a_good_config)
+{
+    cr_assert_eq(it_node_init(&node, NULL), 0);
+    char log[8192];
+    cr_assert_eq(run_supervisor((const char *const[]){"--check", NULL}, log, sizeof log), 0, "%s",
+                 log);
+    cr_assert_eq(run_supervisor((const char *const[]){"--set", "sync.no_such_key=1", NULL}, log,
+                                sizeof log), 78);
+    cr_assert(strstr(log, "unknown key 'sync.no_such_key'"), "%s", log);
+    /* data_dir is a regular file: it cannot be a directory, whoever runs this. */
+    char file[256], set[300];
+    snprintf(file, sizeof file, "%s/a-file", node.dir);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    snprintf(set, sizeof set, "data_dir=%s", file);
+    cr_assert_eq(run_supervisor((const char *const[]){"--set", set, NULL}, log, sizeof log), 78);
+    cr_assert(strstr(last_line(log), "node.data_dir"), "%s", log);
+    const char *bad[] = {"--set", "nokey", NULL};
+    cr_assert_eq(run_supervisor(bad, log, sizeof log), 2, "a --set without '=' is a usage error");
+}
+
+/* An actor that finds its config wrong exits 78: not restarted; the node stops
+ * with 78 and repeats the actor's message last. The config is made wrong
+ * under a running node, as an operator editing it would, then storage is
+ * killed so that its restart reads it. */
+Test(supervisor, an_actor_exiting_78_stops_the_node_with_its_message)
+{
+    json_t *st = start_node();
+    pid_t storage = pid_of(st, "storage");
+    json_decref(st);
+    FILE *f = fopen(node.config, "a");
+    cr_assert_not_null(f);
+    fputs("\n[bogus_table]\n", f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(kill(storage, SIGKILL), 0);
+    int status = it_wait_exit(node.supervisor, 30000);
+    node.supervisor = 0;
+    cr_assert(status != -1 && WIFEXITED(status), "the supervisor stopped");
+    cr_assert_eq(WEXITSTATUS(status), 78);
+    char *log = it_read_file(node.log);
+    const char *last = last_line(log);
+    cr_assert(strstr(last, "storage exited with 78 (config error), not restarted") &&
+              strstr(last, "unknown table [bogus_table]"), "last line:\n%s", last);
+    cr_assert_eq(restarts_of_log(log, "storage"), 1, "one restart (after the kill), none after 78");
+    free(log);
 }

@@ -557,3 +557,40 @@ Test(policy, lateness_within_the_slack_is_still_running_time)
     cr_assert_not_null(find_act(SUP_ACT_KILL, "storage"), "hung detected (t=%lld)", (long long) t);
     cr_assert_eq(sup_paused_ms(sup), 0);
 }
+
+/* Issue 10: an actor exiting 78 (EX_CONFIG) is not restarted; the node stops
+ * with 78 and the actor's own message as its last word. */
+Test(policy, an_actor_exiting_78_is_not_restarted_and_its_message_is_repeated)
+{
+    start_all(0);
+    pid_t pid = child("storage")->pid;
+    cr_assert(sup_exited_note(sup, pid, EXITED(78), "node.genesis_file: no such file", 100));
+    drain();
+    cr_assert_eq(count(SUP_ACT_SPAWN, NULL), 0, "not restarted");
+    cr_assert_not_null(find_event("storage", "gave_up"));
+    cr_assert_eq(child("storage")->state, SUP_STOPPED);
+    /* The rest stop in reverse order as for any shutdown. */
+    cr_assert_not_null(find_act(SUP_ACT_STOP, "validator-2"), "validators asked to stop");
+    cr_assert_not_null(find_act(SUP_ACT_STOP, "validator-1"));
+    sup_exited(sup, child("validator-1")->pid, EXITED(0), 110);
+    const char *rest[] = {"validator-2", "sync", "block_processor", "peer_manager"};
+    for (int i = 0; i < 4; i++) {
+        sup_exited(sup, child(rest[i])->pid, EXITED(0), 111 + i);
+        drain();
+        if (i + 1 < 4)
+            cr_assert_not_null(find_act(SUP_ACT_STOP, rest[i + 1]), "%s asked to stop", rest[i + 1]);
+    }
+    const sup_action_t *ex = find_act(SUP_ACT_EXIT, NULL);
+    cr_assert_not_null(ex);
+    cr_assert_eq(ex->exit_code, 78);
+    cr_assert_str_eq(ex->detail, "storage exited with 78 (config error), not restarted: "
+                     "node.genesis_file: no such file");
+}
+
+Test(policy, other_exit_codes_are_restarted_as_before)
+{
+    start_all(0);
+    cr_assert(sup_exited_note(sup, child("sync")->pid, EXITED(77), "", 100));
+    drain();
+    cr_assert_not_null(find_act(SUP_ACT_SPAWN, "sync"));
+}
