@@ -126,6 +126,10 @@ typedef struct {
     char     notes[1024];
 } alys_config_t;
 
+/* Optimal string alignment distance of a and b (99 past 63 bytes): for
+ * "did you mean" of keys and commands. */
+size_t alys_edit_distance(const char *a, const char *b);
+
 /* $ALYS_CONFIG if set and not empty, else ALYS_DEFAULT_CONFIG. */
 const char *alys_config_default_path(void);
 

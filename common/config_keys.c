@@ -205,8 +205,7 @@ int cfg_find_key_name(const char *name)
     return -1;
 }
 
-/* Optimal string alignment distance, capped: only "is it <= 2" matters. */
-static size_t edit_distance(const char *a, const char *b)
+size_t alys_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63)
@@ -237,7 +236,7 @@ static const char *closest(const char *word, const char *(*at)(size_t), size_t n
     const char *best = NULL;
     size_t best_d = 3;
     for (size_t i = 0; i < n; i++) {
-        size_t dist = edit_distance(word, at(i));
+        size_t dist = alys_edit_distance(word, at(i));
         if (dist < best_d) {
             best_d = dist;
             best = at(i);

@@ -463,7 +463,7 @@ static int run_split(const char *const argv[], char *out, size_t outlen, char *e
 static const char *const s_binaries[] = {
     "actors/supervisor/alys-supervisor", "actors/storage/alys-storage",
     "actors/peer_manager/alys-peer-manager", "actors/block_processor/alys-block-processor",
-    "actors/sync/alys-sync", "actors/validator/alys-validator",
+    "actors/sync/alys-sync", "actors/validator/alys-validator", "actors/alysctl/alysctl",
 };
 #define NBINARIES (sizeof s_binaries / sizeof s_binaries[0])
 
@@ -487,6 +487,34 @@ Test(supervisor, every_binary_has_help_version_and_usage_errors)
                   strstr(err, "unknown option") < strstr(err, "usage:"),
                   "%s: the problem comes first:\n%s", bin, err);
     }
+}
+
+Test(supervisor, alysctl_lists_every_command_and_helps_each)
+{
+    char out[8192], err[8192];
+    const char *bin = it_bin("actors/alysctl/alysctl");
+    const char *help[] = {bin, "--help", NULL};
+    cr_assert_eq(run_split(help, out, sizeof out, err, sizeof err), 0);
+    const char *expect[] = {"status", "monitor", "--metrics", "import", "export", "peers",
+                            "sync", "head", "can-produce", "checkpoint", "recover", "cert"};
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        cr_assert(strstr(out, expect[i]), "top help lists %s:\n%s", expect[i], out);
+    const char *cmds[] = {"status", "monitor", "import", "export", "peers", "sync", "checkpoint",
+                          "cert"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        const char *sub[] = {bin, cmds[i], "--help", NULL};
+        cr_assert_eq(run_split(sub, out, sizeof out, err, sizeof err), 0, "%s --help", cmds[i]);
+        cr_assert(strncmp(out, "usage: alysctl", 14) == 0 && strstr(out, cmds[i]), "%s", out);
+    }
+    const char *sync_status[] = {bin, "sync", "status", "--help", NULL};
+    cr_assert_eq(run_split(sync_status, out, sizeof out, err, sizeof err), 0);
+    const char *typo[] = {bin, "stauts", NULL};
+    cr_assert_eq(run_split(typo, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strncmp(err, "alysctl: unknown command 'stauts' (did you mean 'status'?)\n", 59) == 0,
+              "%s", err);
+    const char *none[] = {bin, "--config", "/no/such/file.toml", "status", NULL};
+    cr_assert_eq(run_split(none, out, sizeof out, err, sizeof err), 78, "a config error is 78");
+    cr_assert(strstr(err, "/no/such/file.toml: cannot open"), "%s", err);
 }
 
 static int run_supervisor(const char *const *extra, char *log, size_t loglen)
