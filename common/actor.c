@@ -1,6 +1,9 @@
 #include "actor.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -39,6 +42,8 @@ struct alys_actor {
     char           *connect;          /* --connect */
     char           *cert;             /* --cert */
     char            prog[ALYS_NAME_MAX]; /* the binary's name, for messages */
+    int             hupfd;            /* signalfd of SIGHUP, -1 if none */
+    zmq_pollitem_t  hupitem;
     const char     *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, pointing into argv */
     size_t          nsets;
     bool            supervised;
@@ -192,6 +197,21 @@ static int load_config(alys_actor_t *self, const char *path)
 
 static int on_control(zloop_t *loop, zsock_t *sock, void *arg);
 static int on_flush(zloop_t *loop, int timer_id, void *arg);
+static int on_sighup(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+/* SIGHUP is blocked and read from a signalfd in the loop: a handler would
+ * interrupt zmq_poll, and zloop ends on EINTR. Blocked before the first
+ * ZeroMQ socket, so libzmq's threads inherit the mask. */
+static int watch_sighup(alys_actor_t *self)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    self->hupfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return self->hupfd < 0 ? -1 : 0;
+}
 
 static int connect_bus(alys_actor_t *self)
 {
@@ -205,6 +225,11 @@ static int connect_bus(alys_actor_t *self)
         return -1;
     if (zloop_timer(self->loop, METRICS_FLUSH_MS, 0, on_flush, self) < 0)
         return -1;
+    if (self->hupfd >= 0) {
+        self->hupitem = (zmq_pollitem_t){.socket = NULL, .fd = self->hupfd, .events = ZMQ_POLLIN};
+        if (zloop_poller(self->loop, &self->hupitem, on_sighup, self) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -216,6 +241,7 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
     snprintf(self->kind, sizeof self->kind, "%s", kind);
     snprintf(self->name, sizeof self->name, "%s", kind);
     snprintf(self->prog, sizeof self->prog, "%s", prog_name(argv));
+    self->hupfd = -1;
     const char *config_path = NULL;
     bool name_given = false;
     int rc = parse_args(self, argc, argv, &config_path, &name_given);
@@ -242,6 +268,8 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
         snprintf(self->name, sizeof self->name, "validator-ext-%d", (int) getpid());
     alys_log_init(self->name, self->config.log_level);
     (void) alys_log_set_format(self->config.log_format);
+    if (watch_sighup(self) != 0)
+        log_warn("cannot handle SIGHUP: %s", strerror(errno));
     alys_bus_set_name(self->name);
     self->readers = zlistx_new();
     self->timers = zlistx_new();
@@ -277,6 +305,8 @@ void alys_actor_destroy(alys_actor_t **self_p)
     zsock_destroy(&self->control);
     zsock_destroy(&self->events);
     alys_metrics_destroy(&self->metrics);
+    if (self->hupfd >= 0)
+        close(self->hupfd);
     free(self->connect);
     free(self->cert);
     free(self);
@@ -346,6 +376,39 @@ static void sync_counter(alys_metrics_t *m, const char *labels, uint64_t total)
     const char *name = "alys_bus_dropped_total";
     double delta = (double) total - alys_metric_value(m, name, labels);
     alys_metric_add(m, name, labels, "Bus messages dropped on receipt, by reason", delta);
+}
+
+/* Re-reads the config file (with the same --set overrides) and applies what
+ * may change while running: log_level and log_format. The rest needs a
+ * restart; a config that no longer loads is reported and ignored. */
+static void reload(alys_actor_t *self)
+{
+    if (!self->config.path[0])
+        return;
+    alys_config_t fresh;
+    char err[ALYS_ERR_MAX];
+    if (alys_config_load_set(&fresh, self->config.path, self->sets, self->nsets, err,
+                             sizeof err) != 0) {
+        log_error("SIGHUP: config not reloaded: %s", err);
+        return;
+    }
+    (void) alys_log_set_level(fresh.log_level);
+    (void) alys_log_set_format(fresh.log_format);
+    log_info("SIGHUP: log_level %s, log_format %s", fresh.log_level, fresh.log_format);
+}
+
+static int on_sighup(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    alys_actor_t *self = arg;
+    struct signalfd_siginfo si;
+    bool got = false;
+    while (read(self->hupfd, &si, sizeof si) == (ssize_t) sizeof si)
+        got = true;
+    if (got)
+        reload(self);
+    return 0;
 }
 
 static int on_flush(zloop_t *loop, int timer_id, void *arg)

@@ -96,6 +96,12 @@ void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels,
     }
 }
 
+void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels,
+                         const char *help)
+{
+    alys_metric_add(self, name, labels, help, 0);
+}
+
 void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels,
                      const char *help, double value)
 {

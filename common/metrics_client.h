@@ -23,6 +23,11 @@ void alys_metrics_destroy(alys_metrics_t **self_p);
 /* labels: Prometheus label body without braces, e.g. "reason=\"bad_nonce\"", or NULL. */
 void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels,
                      const char *help, double delta);                 /* counter */
+/* A counter exported at 0 from the start, before its first event, so that
+ * dashboards and alerts (rate(), increase(), absent()) see it: call once per
+ * known label value at start. Same as alys_metric_add(..., 0). */
+void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels,
+                         const char *help);
 void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels,
                      const char *help, double value);                 /* gauge */
 void alys_metric_observe(alys_metrics_t *self, const char *name, const char *labels,

@@ -25,10 +25,13 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "preflight.h"
+#include "procstat.h"
+#include "sdnotify.h"
 #include "sockmon.h"
 #include "spawn.h"
 #include "supervisor.h"
 #include "util.h"
+#include "version.h"
 
 /* Actor kinds in dependency (start) order; validators start together last. */
 typedef struct {
@@ -74,6 +77,8 @@ struct sup_server {
     int64_t         armed;          /* deadline the timer is armed for */
     uint64_t        metrics_version;
     int64_t         started_ms;
+    bool            ready_told;     /* READY=1 sent to systemd */
+    bool            stopping_told;  /* STOPPING=1 sent */
     bool            done;
     int             exit_code;
 };
@@ -534,12 +539,59 @@ static void child_metrics(sup_server_t *self, const sup_child_t *c)
     }
 }
 
+/* Every supervised actor ready? body: "ready\n", or a line per actor that
+ * is not ("sync: starting"). */
+static bool all_ready(sup_server_t *self, char *body, size_t len)
+{
+    size_t used = 0;
+    bool ready = !sup_shutting_down(self->sup);
+    body[0] = '\0';
+    if (!ready)
+        used = (size_t) snprintf(body, len, "not ready: the node is stopping\n");
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        if (c->state == SUP_READY || c->state == SUP_EXTERNAL)
+            continue;
+        if (ready)
+            used = (size_t) snprintf(body, len, "not ready:\n");
+        ready = false;
+        if (used < len)
+            used += (size_t) snprintf(body + used, len - used, "%s: %s\n", c->name,
+                                      sup_state_name(c->state));
+    }
+    if (ready)
+        snprintf(body, len, "ready: %zu actors\n", sup_child_count(self->sup));
+    return ready;
+}
+
+/* /ready and systemd: READY=1 once, when every actor first is; STOPPING=1
+ * when the shutdown begins. */
+static void refresh_readiness(sup_server_t *self)
+{
+    char body[2048];
+    bool ready = all_ready(self, body, sizeof body);
+    metrics_http_set_ready(self->http, ready, body);
+    collector_set(self->collector, "alys_node_ready", "", COLLECTOR_GAUGE,
+                  "1 when every supervised actor is ready (as /ready answers 200)", ready ? 1 : 0);
+    if (ready && !self->ready_told) {
+        self->ready_told = true;
+        if (sdnotify_send("READY=1\nSTATUS=every actor ready") < 0)
+            log_warn("sd_notify READY=1: %s", strerror(errno));
+    }
+    if (sup_shutting_down(self->sup) && !self->stopping_told) {
+        self->stopping_told = true;
+        if (sdnotify_send("STOPPING=1\nSTATUS=stopping actors") < 0)
+            log_warn("sd_notify STOPPING=1: %s", strerror(errno));
+    }
+}
+
 static void refresh_metrics(sup_server_t *self)
 {
     uint64_t v = sup_version(self->sup);
     if (v == self->metrics_version)
         return;
     self->metrics_version = v;
+    refresh_readiness(self);
     for (size_t i = 0; i < sup_child_count(self->sup); i++)
         child_metrics(self, sup_child_at(self->sup, i));
     collector_set(self->collector, "alys_supervisor_paused_seconds_total", "", COLLECTOR_COUNTER,
@@ -549,6 +601,63 @@ static void refresh_metrics(sup_server_t *self)
     collector_set(self->collector, "alys_collector_dropped_total", "", COLLECTOR_COUNTER,
                   "Metric updates refused by the collector (bad name, labels or type)",
                   (double) collector_dropped(self->collector));
+}
+
+/* ---- process metrics, Prometheus' standard names, one series per actor */
+
+#define PROCESS_METRICS_MS 1000
+
+static void process_metrics_of(sup_server_t *self, const char *actor, pid_t pid)
+{
+    static const char *const families[] = {
+        "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+        "process_start_time_seconds"};
+    procstat_t ps;
+    if (pid <= 0 || procstat_read(pid, &ps) != 0) {
+        for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+            collector_remove(self->collector, families[i], actor);
+        return;
+    }
+    char labels[SUP_NAME_MAX + 16];
+    snprintf(labels, sizeof labels, "actor=\"%s\"", actor);
+    collector_set(self->collector, families[0], labels, COLLECTOR_COUNTER,
+                  "Total user and system CPU time spent in seconds.", ps.cpu_seconds);
+    collector_set(self->collector, families[1], labels, COLLECTOR_GAUGE,
+                  "Resident memory size in bytes.", ps.resident_bytes);
+    collector_set(self->collector, families[2], labels, COLLECTOR_GAUGE,
+                  "Virtual memory size in bytes.", ps.virtual_bytes);
+    collector_set(self->collector, families[3], labels, COLLECTOR_GAUGE,
+                  "Number of open file descriptors.", ps.open_fds);
+    collector_set(self->collector, families[4], labels, COLLECTOR_GAUGE,
+                  "Maximum number of open file descriptors.", ps.max_fds);
+    collector_set(self->collector, families[5], labels, COLLECTOR_GAUGE,
+                  "Start time of the process since unix epoch in seconds.",
+                  ps.start_time_seconds);
+}
+
+static int on_process_metrics(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    sup_server_t *self = arg;
+    process_metrics_of(self, "supervisor", getpid());
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        /* Externals run elsewhere (maybe another host): not ours to read. */
+        bool ours = c->state != SUP_EXTERNAL && c->pid > 0;
+        process_metrics_of(self, c->name, ours ? c->pid : 0);
+    }
+    return 0;
+}
+
+static void build_info(sup_server_t *self)
+{
+    char labels[256];
+    snprintf(labels, sizeof labels, "version=\"%s\",commit=\"%s\"", alys_version(),
+             alys_commit());
+    collector_set(self->collector, "alys_build_info", labels, COLLECTOR_GAUGE,
+                  "Version and commit of the running binaries (value 1)", 1);
 }
 
 /* ---- ZeroMQ events of the supervisor's own sockets
@@ -667,6 +776,33 @@ static void reap(sup_server_t *self)
     }
 }
 
+/* SIGHUP (systemctl reload): re-read the config, apply log_level and
+ * log_format here and in every actor (each re-reads the file on the SIGHUP
+ * passed on); the rest of the config needs a restart. A config that no
+ * longer loads changes nothing and says why. */
+static void reload(sup_server_t *self)
+{
+    alys_config_t fresh;
+    char err[ALYS_ERR_MAX];
+    if (alys_config_load_set(&fresh, self->config_path, self->sets, self->nsets, err,
+                             sizeof err) != 0) {
+        log_error("SIGHUP: config not reloaded: %s", err);
+        return;
+    }
+    (void) alys_log_set_level(fresh.log_level);
+    (void) alys_log_set_format(fresh.log_format);
+    snprintf(self->cfg.log_level, sizeof self->cfg.log_level, "%s", fresh.log_level);
+    snprintf(self->cfg.log_format, sizeof self->cfg.log_format, "%s", fresh.log_format);
+    log_info("SIGHUP: log_level %s, log_format %s; passed on to the actors", fresh.log_level,
+             fresh.log_format);
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        /* Only ready ones have their handler installed; never externals. */
+        if (c->state == SUP_READY && c->pid > 1 && kill(c->pid, SIGHUP) != 0 && errno != ESRCH)
+            log_warn("SIGHUP to %s: %s", c->name, strerror(errno));
+    }
+}
+
 static int on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
@@ -677,6 +813,8 @@ static int on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     while (read(self->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
         if (si.ssi_signo == SIGCHLD)
             child = true;
+        else if (si.ssi_signo == SIGHUP)
+            reload(self);
         else
             sup_shutdown(self->sup, strsignal((int) si.ssi_signo), alys_mono_ms());
     }
@@ -838,6 +976,9 @@ int sup_server_run(sup_server_t *self)
     if (watch_socket(self, 0, self->control, "control") != 0 ||
         watch_socket(self, 1, self->xsub, "events_in") != 0)
         log_warn("cannot monitor the supervisor's sockets: no zmq events of its own");
+    if (zloop_timer(self->loop, PROCESS_METRICS_MS, 0, on_process_metrics, self) < 0)
+        log_warn("cannot arm the process metrics timer: no process_* metrics");
+    build_info(self);
     self->started_ms = alys_mono_ms();
     log_info("supervising %zu actors (config %s)", sup_child_count(self->sup), self->config_path);
     sup_start(self->sup, self->started_ms);
