@@ -658,6 +658,9 @@ static void build_info(sup_server_t *self)
              alys_commit());
     collector_set(self->collector, "alys_build_info", labels, COLLECTOR_GAUGE,
                   "Version and commit of the running binaries (value 1)", 1);
+    /* The threshold of the AlysPeersBelowMinimum alert (deploy/alerts.yml). */
+    collector_set(self->collector, "alys_config_min_sync_peers", "", COLLECTOR_GAUGE,
+                  "sync.min_sync_peers of the config", self->cfg.min_sync_peers);
 }
 
 /* ---- ZeroMQ events of the supervisor's own sockets
