@@ -697,8 +697,8 @@ Test(config, set_overrides_the_file_with_the_same_validation)
     alys_config_t c;
     char err[ALYS_ERR_MAX] = "";
     const char *sets[] = {"sync.max_parallel_downloads=8", "node.log_level=debug",
-                          "metrics.metrics_bind=\"0.0.0.0\"", "network.bootstrap_peers="
-                          "[\"tcp://10.0.0.1:30303\"]", "wal_sync=false"};
+                          "metrics.metrics_bind=\"0.0.0.0\"",
+                          "network.bootstrap_peers=[\"tcp://10.0.0.1:30303\"]", "wal_sync=false"};
     cr_assert_eq(load_set(&c, "[sync]\nmax_parallel_downloads = 4\n", sets, 5, err, sizeof err),
                  0, "%s", err);
     cr_assert_eq(c.max_parallel_downloads, 8, "--set wins over the file");
