@@ -1,4 +1,5 @@
 /*  alysctl: inspect and steer a running node. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,9 +66,37 @@ static void usage(FILE *out)
                  "%d config error\n", ALYS_EXIT_CONFIG);
 }
 
+static const command_t *find_command(const char *name);
+
 static void command_usage(FILE *out, const command_t *c)
 {
     fprintf(out, "usage: alysctl [--config FILE] %s %s\n  %s\n", c->name, c->args, c->what);
+}
+
+int alysctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "alysctl %s: %s\n", cmd, msg);
+    const command_t *c = find_command(cmd);
+    if (c)
+        command_usage(stderr, c);
+    return ALYS_EXIT_USAGE;
+}
+
+int alysctl_bad_args(const char *cmd, int argc, char **argv)
+{
+    char args[400] = "";
+    size_t used = 0;
+    for (int i = 1; i < argc && used < sizeof args; i++)
+        used += (size_t) snprintf(args + used, sizeof args - used, "%s%s", i > 1 ? " " : "",
+                                  argv[i]);
+    if (argc <= 1)
+        return alysctl_usage_error(cmd, "arguments missing");
+    return alysctl_usage_error(cmd, "bad or missing arguments in '%s'", args);
 }
 
 static int usage_error(const char *fmt, const char *arg, const char *hint)

@@ -495,6 +495,7 @@ Test(supervisor, every_binary_has_help_version_and_usage_errors)
 
 Test(supervisor, alysctl_lists_every_command_and_helps_each)
 {
+    cr_assert_eq(it_node_init(&node, NULL), 0);     /* a config to read; no node runs */
     char out[8192], err[8192];
     const char *bin = it_bin("actors/alysctl/alysctl");
     const char *help[] = {bin, "--help", NULL};
@@ -509,6 +510,21 @@ Test(supervisor, alysctl_lists_every_command_and_helps_each)
         const char *sub[] = {bin, cmds[i], "--help", NULL};
         cr_assert_eq(run_split(sub, out, sizeof out, err, sizeof err), 0, "%s --help", cmds[i]);
         cr_assert(strncmp(out, "usage: alysctl", 14) == 0 && strstr(out, cmds[i]), "%s", out);
+    }
+    /* A usage error of a subcommand: the problem first, then its usage; exit 2. */
+    const char *bad[][5] = {{"sync", "bogus"}, {"checkpoint", "recover", "abc"}, {"status", "--x"},
+                            {"export"}, {"monitor", "--bad"}, {"cert"}, {"peers", "x"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *argv[8] = {bin, "--config", node.config};
+        size_t n = 3;
+        for (size_t k = 0; k < 5 && bad[i][k]; k++)
+            argv[n++] = bad[i][k];
+        argv[n] = NULL;
+        cr_assert_eq(run_split(argv, out, sizeof out, err, sizeof err), 2, "%s", bad[i][0]);
+        char first[64];
+        snprintf(first, sizeof first, "alysctl %s: ", bad[i][0]);
+        cr_assert(strncmp(err, first, strlen(first)) == 0 && strstr(err, "\nusage: alysctl"),
+                  "problem first, then usage:\n%s", err);
     }
     const char *sync_status[] = {bin, "sync", "status", "--help", NULL};
     cr_assert_eq(run_split(sync_status, out, sizeof out, err, sizeof err), 0);
