@@ -605,7 +605,7 @@ static void refresh_metrics(sup_server_t *self)
 
 /* ---- process metrics, Prometheus' standard names, one series per actor */
 
-#define PROCESS_METRICS_MS 1000
+#define PROCESS_METRICS_MS 1000   /* also the systemd watchdog period */
 
 static void process_metrics_of(sup_server_t *self, const char *actor, pid_t pid)
 {
@@ -641,6 +641,11 @@ static int on_process_metrics(zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     sup_server_t *self = arg;
+    /* The loop is turning: systemd's watchdog (WatchdogSec=) is fed from
+     * here, so a supervisor whose loop hangs is restarted. No-op outside
+     * systemd. */
+    if (sdnotify_send("WATCHDOG=1") < 0)
+        log_debug("sd_notify WATCHDOG=1: %s", strerror(errno));
     process_metrics_of(self, "supervisor", getpid());
     for (size_t i = 0; i < sup_child_count(self->sup); i++) {
         const sup_child_t *c = sup_child_at(self->sup, i);

@@ -12,6 +12,8 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -793,4 +795,44 @@ Test(supervisor, sighup_reloads_the_log_level_and_keeps_the_node)
     cr_assert_eq(pid_of(st, "storage"), before, "nothing restarted:\n%s", log);
     free(log);
     json_decref(st);
+}
+
+/* Type=notify: READY=1 once every actor is ready, WATCHDOG=1 from the loop,
+ * STOPPING=1 when SIGTERM starts the shutdown, over $NOTIFY_SOCKET. */
+static bool wait_datagram(int fd, const char *needle, int timeout_ms)
+{
+    char buf[512];
+    for (int64_t end = it_now_ms() + timeout_ms; it_now_ms() < end;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        if (strstr(buf, needle))
+            return true;
+    }
+    return false;
+}
+
+Test(supervisor, systemd_notify_ready_watchdog_and_stopping)
+{
+    char path[108];
+    snprintf(path, sizeof path, "/tmp/alys-it-notify-%d.sock", (int) getpid());
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    cr_assert_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    cr_assert_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+    json_t *st = start_node();
+    unsetenv("NOTIFY_SOCKET");
+    json_decref(st);
+    cr_assert(wait_datagram(fd, "READY=1", 10000), "READY=1 after every actor is ready");
+    cr_assert(wait_datagram(fd, "WATCHDOG=1", 10000), "watchdog pings");
+    cr_assert_eq(kill(node.supervisor, SIGTERM), 0);
+    cr_assert(wait_datagram(fd, "STOPPING=1", 10000), "STOPPING=1 on SIGTERM");
+    close(fd);
+    unlink(path);
 }
