@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chain/chain.h"
@@ -34,6 +35,11 @@ static int check_dir(const char *key, const char *dir, char *err, size_t errlen)
 {
     if (alys_mkdir_p(dir, 0755) != 0) {
         snprintf(err, errlen, "%s '%s' cannot be created: %s", key, dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s '%s' is not a directory", key, dir);
         return -1;
     }
     char probe[ALYS_PATH_MAX + 32];
