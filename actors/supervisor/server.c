@@ -49,9 +49,18 @@ static const kind_info_t s_kinds[] = {
 };
 #define NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
-/* zloop wakes a timer within a few ms; anything later than this past the
- * deadline is the supervisor not running (see sup_policy_t.pause_slack_ms). */
-#define SUP_PAUSE_SLACK_MS 100
+/* How late past its deadline the loop may wake and still count the time as
+ * its own (see sup_policy_t.pause_slack_ms). Starved of CPU on a loaded host
+ * the loop is often late by a few hundred ms: that time is charged as usual,
+ * so a stopped actor is still found hung on time. Only a longer gap, a
+ * SIGSTOP or VM pause, is not charged. A child can only be killed wrongly by
+ * a gap of at least heartbeat_timeout - heartbeat_interval (its last Pong is
+ * at most an interval old), so half of that keeps well clear of it. */
+static uint32_t pause_slack(const alys_config_t *cfg)
+{
+    uint32_t room = cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms;  /* > 0: config */
+    return room / 2;
+}
 
 _Static_assert(SUP_EXIT_CONFIG == ALYS_EXIT_CONFIG, "one exit code for config errors");
 
@@ -218,7 +227,7 @@ static sup_policy_t policy_of(const alys_config_t *cfg)
         .max_restarts = cfg->max_restarts,
         .restart_window_ms = cfg->restart_window_secs * 1000,
         .shutdown_timeout_ms = cfg->shutdown_timeout_ms,
-        .pause_slack_ms = SUP_PAUSE_SLACK_MS,
+        .pause_slack_ms = pause_slack(cfg),
     };
 }
 

@@ -73,9 +73,10 @@ typedef struct {
     uint32_t restart_window_ms;
     uint32_t shutdown_timeout_ms;
     /* An input later than the deadline the loop slept towards by more than
-     * this means the supervisor itself was not running (SIGSTOP, a VM pause,
-     * starved of CPU): the late part does not count towards any child's
-     * timeout. Smaller lateness is scheduling noise and counts. */
+     * this means the supervisor itself was not running (SIGSTOP, a VM pause):
+     * the late part does not count towards any child's timeout. Smaller
+     * lateness (scheduling delays on a busy host) counts as usual, so that a
+     * starved supervisor still finds a stopped child hung on time. */
     uint32_t pause_slack_ms;
 } sup_policy_t;
 

@@ -25,9 +25,10 @@
 #include "harness.h"
 #include "prom_parse.h"
 
-/* promtool lines allowed: none today (a seed-fixed name that promtool
- * disliked would be listed here with why). */
-#define SEED_FIXED_OK "\x01never"
+/* Names the design seed fixed that promtool's lint dislikes: its lines about
+ * them are allowed. alys_sync_peer_count is a gauge whose "_count" suffix
+ * promtool reserves for histograms and summaries. */
+static const char *const s_seed_fixed[] = {"alys_sync_peer_count "};
 
 static it_node_t node;
 
@@ -749,8 +750,12 @@ Test(supervisor, metrics_have_build_info_process_metrics_counters_at_0_and_pass_
     /* The seed fixed some names (alys_sync_blocks_per_second is a gauge named
      * like a rate...); everything else must be clean. */
     char *save = NULL;
-    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        cr_assert(strstr(line, SEED_FIXED_OK) != NULL, "promtool: %s", line);
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        bool seed = false;
+        for (size_t i = 0; i < sizeof s_seed_fixed / sizeof s_seed_fixed[0]; i++)
+            seed = seed || strncmp(line, s_seed_fixed[i], strlen(s_seed_fixed[i])) == 0;
+        cr_assert(seed, "promtool: %s", line);
+    }
 }
 
 /* Issue 10 item 6: SIGHUP no longer stops the node; it re-reads log_level
