@@ -54,8 +54,7 @@ static int sys_fail(char *err, size_t errlen, const char *file, const char *what
 
 /* Reads a regular file of at most CONFIG_MAX_BYTES, checked with fstat before
  * anything is read. *text is malloc'd, NUL-terminated, *len bytes. */
-static int read_fd(int fd, const char *file, char **text, size_t *len, char *err,
-                   size_t errlen)
+static int read_fd(int fd, const char *file, char **text, size_t *len, char *err, size_t errlen)
 {
     struct stat st;
     char msg[96];
@@ -71,7 +70,7 @@ static int read_fd(int fd, const char *file, char **text, size_t *len, char *err
         cfg_put_err(err, errlen, file, msg);
         return -1;
     }
-    size_t cap = (size_t) st.st_size + 1;  /* +1: notices a file growing under us */
+    size_t cap = (size_t) st.st_size + 1; /* +1: notices a file growing under us */
     char *buf = malloc(cap);
     if (!buf) {
         cfg_put_err(err, errlen, file, "out of memory");
@@ -134,4 +133,3 @@ int alys_config_load_set(alys_config_t *cfg, const char *file, const char *const
     free(text);
     return rc;
 }
-

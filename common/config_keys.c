@@ -14,29 +14,26 @@
 
 #include <string.h>
 
-#define NAME(t, k)  .table = t, .key = k, .name = t "." k
-#define FIELD(m)    .off = offsetof(alys_config_t, m), \
-                    .size = sizeof(((alys_config_t *) 0)->m)
-#define KSTR(t, k, m, ne, d)        NAME(t, k), .kind = CFG_K_STR, FIELD(m), .nonempty = ne, \
-                                    .sdef = d
-#define KPATH(t, k, m, ne, d)       KSTR(t, k, m, ne, d), .resolve = true
-#define KENUM(t, k, m, c, d)        NAME(t, k), .kind = CFG_K_ENUM, FIELD(m), .choices = c, \
-                                    .sdef = d
-#define KEP(t, k, m)                NAME(t, k), .kind = CFG_K_ENDPOINT, FIELD(m), .sdef = ""
-#define KINT(t, k, m, lo, hi, d)    NAME(t, k), .kind = CFG_K_INT, FIELD(m), .imin = lo, \
-                                    .imax = hi, .idef = d
-#define KF64(t, k, m, lo, hi, d)    NAME(t, k), .kind = CFG_K_F64, FIELD(m), .fmin = lo, \
-                                    .fmax = hi, .fdef = d
-#define KBOOL(t, k, m, d)           NAME(t, k), .kind = CFG_K_BOOL, FIELD(m), .idef = d
+#define NAME(t, k)            .table = t, .key = k, .name = t "." k
+#define FIELD(m)              .off = offsetof(alys_config_t, m), .size = sizeof(((alys_config_t *) 0)->m)
+#define KSTR(t, k, m, ne, d)  NAME(t, k), .kind = CFG_K_STR, FIELD(m), .nonempty = ne, .sdef = d
+#define KPATH(t, k, m, ne, d) KSTR(t, k, m, ne, d), .resolve = true
+#define KENUM(t, k, m, c, d)  NAME(t, k), .kind = CFG_K_ENUM, FIELD(m), .choices = c, .sdef = d
+#define KEP(t, k, m)          NAME(t, k), .kind = CFG_K_ENDPOINT, FIELD(m), .sdef = ""
+#define KINT(t, k, m, lo, hi, d) \
+    NAME(t, k), .kind = CFG_K_INT, FIELD(m), .imin = lo, .imax = hi, .idef = d
+#define KF64(t, k, m, lo, hi, d) \
+    NAME(t, k), .kind = CFG_K_F64, FIELD(m), .fmin = lo, .fmax = hi, .fdef = d
+#define KBOOL(t, k, m, d) NAME(t, k), .kind = CFG_K_BOOL, FIELD(m), .idef = d
 
 static const char *const strategy_choices[] = {"parallel", "sequential", NULL};
 static const char *const batch_choices[] = {"adaptive", "fixed", NULL};
 static const char *const log_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
-static const char *const peer_choices[] = {"weighted", "round_robin", "lowest_latency",
-                                           "most_reliable", "proximity", NULL};
+static const char *const peer_choices[] = {"weighted",      "round_robin", "lowest_latency",
+                                           "most_reliable", "proximity",   NULL};
 
-#define MS_MAX   600000     /* 10 minutes: any longer timeout is a typo */
+#define MS_MAX   600000 /* 10 minutes: any longer timeout is a typo */
 #define SECS_DAY 86400
 
 /* The SyncActor runs at most this many ranges at once (SYNC_MAX_PARALLEL in
@@ -45,14 +42,14 @@ static const char *const peer_choices[] = {"weighted", "round_robin", "lowest_la
 
 /* Why a key is accepted but does nothing yet. The loader tells the operator
  * (alys_config_t.notes); remove the note when the key takes effect. */
-#define INERT_CHECKPOINT_STORAGE \
-    "checkpoints are kept in the node's database under data_dir, written in the same " \
+#define INERT_CHECKPOINT_STORAGE                                                        \
+    "checkpoints are kept in the node's database under data_dir, written in the same "  \
     "atomic batch as the blocks they cover; a separate directory would break that, so " \
     "this key has no effect"
-#define INERT_SYNC_PEERS \
+#define INERT_SYNC_PEERS                                                   \
     "not yet used by the SyncActor: it syncs from every ready peer above " \
     "peer_score_threshold"
-#define INERT_MIN_SYNC_PEERS \
+#define INERT_MIN_SYNC_PEERS                                                               \
     "only the threshold of the AlysPeersBelowMinimum alert (alys_config_min_sync_peers); " \
     "the SyncActor does not wait for this many peers yet"
 
@@ -65,8 +62,7 @@ static const cfg_key_t s_keys[] = {
     {KENUM("node", "log_format", log_format, log_format_choices, "text")},
 
     {KENUM("sync", "strategy", strategy, strategy_choices, "parallel")},
-    {KINT("sync", "max_parallel_downloads", max_parallel_downloads, 1,
-          MAX_PARALLEL_DOWNLOADS, 3)},
+    {KINT("sync", "max_parallel_downloads", max_parallel_downloads, 1, MAX_PARALLEL_DOWNLOADS, 3)},
     {KENUM("sync", "batch_size", batch_size, batch_choices, "adaptive")},
     {KINT("sync", "fixed_batch_size", fixed_batch_size, 1, 65536, 256)},
     {KINT("sync", "min_batch_size", min_batch_size, 1, 65536, 16)},
@@ -99,8 +95,7 @@ static const cfg_key_t s_keys[] = {
     {KEP("network", "listen", listen)},
     {NAME("network", "bootstrap_peers"), .kind = CFG_K_LIST,
      .off = offsetof(alys_config_t, bootstrap_peers),
-     .size = sizeof(((alys_config_t *) 0)->bootstrap_peers[0]),
-     .imax = ALYS_MAX_BOOTSTRAP,
+     .size = sizeof(((alys_config_t *) 0)->bootstrap_peers[0]), .imax = ALYS_MAX_BOOTSTRAP,
      .count_off = offsetof(alys_config_t, bootstrap_peer_count)},
     {KINT("network", "serve_rate_limit", serve_rate_limit, 1, 1000000, 200)},
 
@@ -152,7 +147,7 @@ static const cfg_order_rule_t s_order_rules[] = {
 /* Endpoints derived from run_dir when left empty, in config.h's order. */
 static const struct {
     const char *name;
-    size_t      off;
+    size_t off;
 } s_endpoints[] = {
     {"supervisor", offsetof(alys_config_t, ep_supervisor)},
     {"events_in", offsetof(alys_config_t, ep_events_in)},
@@ -169,10 +164,22 @@ _Static_assert(6 + CFG_IPC_PATH_MAX + 1 <= ALYS_ENDPOINT_MAX, "ipc endpoint must
 
 /* ------------------------------------------------------------------ lookups */
 
-size_t cfg_key_count(void) { return NKEYS; }
-const cfg_key_t *cfg_key_at(size_t index) { return index < NKEYS ? &s_keys[index] : NULL; }
-size_t cfg_table_count(void) { return NTABLES; }
-const char *cfg_table_at(size_t index) { return index < NTABLES ? s_tables[index] : NULL; }
+size_t cfg_key_count(void)
+{
+    return NKEYS;
+}
+const cfg_key_t *cfg_key_at(size_t index)
+{
+    return index < NKEYS ? &s_keys[index] : NULL;
+}
+size_t cfg_table_count(void)
+{
+    return NTABLES;
+}
+const char *cfg_table_at(size_t index)
+{
+    return index < NTABLES ? s_tables[index] : NULL;
+}
 
 const cfg_order_rule_t *cfg_order_rules(size_t *count)
 {
@@ -248,10 +255,19 @@ static const char *closest(const char *word, const char *(*at)(size_t), size_t n
     return best;
 }
 
-static const char *key_word(size_t i) { return s_keys[i].key; }
+static const char *key_word(size_t i)
+{
+    return s_keys[i].key;
+}
 
-const char *cfg_suggest_key(const char *word) { return closest(word, key_word, NKEYS); }
-const char *cfg_suggest_table(const char *word) { return closest(word, cfg_table_at, NTABLES); }
+const char *cfg_suggest_key(const char *word)
+{
+    return closest(word, key_word, NKEYS);
+}
+const char *cfg_suggest_table(const char *word)
+{
+    return closest(word, cfg_table_at, NTABLES);
+}
 
 /* ----------------------------------------------------------------- defaults */
 
@@ -273,7 +289,7 @@ int64_t cfg_load_int(const alys_config_t *c, const cfg_key_t *k)
         return *(const uint16_t *) f;
     if (k->size == sizeof(uint32_t))
         return *(const uint32_t *) f;
-    return (int64_t) *(const uint64_t *) f;
+    return (int64_t) * (const uint64_t *) f;
 }
 
 /* A string default longer than its field is cut to fit; the config unit test
@@ -293,11 +309,11 @@ void cfg_set_defaults(alys_config_t *c)
     for (size_t i = 0; i < NKEYS; i++) {
         const cfg_key_t *k = &s_keys[i];
         switch (k->kind) {
-        case CFG_K_INT:  cfg_store_int(c, k, k->idef); break;
-        case CFG_K_F64:  *(double *) ((char *) c + k->off) = k->fdef; break;
+        case CFG_K_INT: cfg_store_int(c, k, k->idef); break;
+        case CFG_K_F64: *(double *) ((char *) c + k->off) = k->fdef; break;
         case CFG_K_BOOL: *(bool *) ((char *) c + k->off) = k->idef != 0; break;
-        case CFG_K_LIST: break;     /* empty: memset */
-        default:         default_string(c, k); break;
+        case CFG_K_LIST: break; /* empty: memset */
+        default: default_string(c, k); break;
         }
     }
 }

@@ -31,15 +31,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#define KEY_NAME_MAX 64   /* longest bare key or table name we accept */
-#define TOKEN_SHOW   32   /* how much of a bad token an error message quotes */
+#define KEY_NAME_MAX 64 /* longest bare key or table name we accept */
+#define TOKEN_SHOW   32 /* how much of a bad token an error message quotes */
 /* A --set value quoted and escaped: a path or an array of a few endpoints. */
 #define SET_TEXT_MAX (ALYS_PATH_MAX * 2 + 8)
 
 /* -------------------------------------------------------------- error output */
 
 typedef struct {
-    int line, col;   /* line 0: no position (whole-file problems) */
+    int line, col; /* line 0: no position (whole-file problems) */
 } pos_t;
 
 static const pos_t NOPOS = {0, 0};
@@ -64,34 +64,33 @@ void cfg_put_err(char *err, size_t errlen, const char *name, const char *msg)
 /* ------------------------------------------------------------------- parser */
 
 typedef struct {
-    const char   *s;            /* the text, n bytes, not NUL-terminated */
-    size_t        n, i;         /* length and read position */
-    int           line;         /* 1-based line of s[i] */
-    size_t        line_start;   /* offset of that line's first byte */
-    const char   *name;         /* file name for messages */
-    char         *err;
-    size_t        errlen;
-    int           table;        /* index in tables[], -1 before the first header */
-    pos_t         table_seen[CFG_MAX_TABLES];
-    pos_t         key_seen[CFG_MAX_KEYS];  /* where each key was set; line 0 = default */
-    char          base[PATH_MAX];   /* absolute directory of the config file */
-    char          abs_name[PATH_MAX];
-    alys_config_t cfg;          /* scratch: copied out only on success */
-    const char *const *sets;    /* --set overrides, applied after the text */
-    size_t        nsets;
-    bool          setting;      /* applying a --set: p->name is "--set K=V", no line */
-    char          set_name[ALYS_ERR_MAX / 2];
+    const char *s;     /* the text, n bytes, not NUL-terminated */
+    size_t n, i;       /* length and read position */
+    int line;          /* 1-based line of s[i] */
+    size_t line_start; /* offset of that line's first byte */
+    const char *name;  /* file name for messages */
+    char *err;
+    size_t errlen;
+    int table; /* index in tables[], -1 before the first header */
+    pos_t table_seen[CFG_MAX_TABLES];
+    pos_t key_seen[CFG_MAX_KEYS]; /* where each key was set; line 0 = default */
+    char base[PATH_MAX];          /* absolute directory of the config file */
+    char abs_name[PATH_MAX];
+    alys_config_t cfg;       /* scratch: copied out only on success */
+    const char *const *sets; /* --set overrides, applied after the text */
+    size_t nsets;
+    bool setting; /* applying a --set: p->name is "--set K=V", no line */
+    char set_name[ALYS_ERR_MAX / 2];
 } parser_t;
 
-__attribute__((format(printf, 3, 4)))
-static int fail_at(parser_t *p, pos_t at, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail_at(parser_t *p, pos_t at, const char *fmt, ...)
 {
     char msg[ALYS_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    (void) vsnprintf(msg, sizeof msg, fmt, ap);  /* truncation: see put_err */
+    (void) vsnprintf(msg, sizeof msg, fmt, ap); /* truncation: see put_err */
     va_end(ap);
-    if (at.line < 0) {           /* a key set by --set number -line - 1 */
+    if (at.line < 0) { /* a key set by --set number -line - 1 */
         char name[ALYS_ERR_MAX / 2];
         (void) snprintf(name, sizeof name, "--set %s", p->sets[-at.line - 1]);
         put_err(p->err, p->errlen, name, NOPOS, msg);
@@ -103,7 +102,7 @@ static int fail_at(parser_t *p, pos_t at, const char *fmt, ...)
 
 static pos_t here(const parser_t *p)
 {
-    return (pos_t) {p->line, (int) (p->i - p->line_start) + 1};
+    return (pos_t){p->line, (int) (p->i - p->line_start) + 1};
 }
 
 static unsigned char peek(const parser_t *p, size_t k)
@@ -111,12 +110,30 @@ static unsigned char peek(const parser_t *p, size_t k)
     return p->i + k < p->n ? (unsigned char) p->s[p->i + k] : '\0';
 }
 
-static unsigned char cur(const parser_t *p) { return peek(p, 0); }
-static bool at_eof(const parser_t *p) { return p->i >= p->n; }
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-static bool is_bare(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '-'; }
-static bool is_ctrl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+static unsigned char cur(const parser_t *p)
+{
+    return peek(p, 0);
+}
+static bool at_eof(const parser_t *p)
+{
+    return p->i >= p->n;
+}
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_alpha(unsigned char c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+static bool is_bare(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || c == '_' || c == '-';
+}
+static bool is_ctrl(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
 
 static bool is_token(unsigned char c)
 {
@@ -238,8 +255,6 @@ static int read_name(parser_t *p, char *out, size_t cap, bool dots)
 }
 
 
-
-
 static int parse_table(parser_t *p)
 {
     pos_t at = here(p);
@@ -263,8 +278,7 @@ static int parse_table(parser_t *p)
     if (t < 0)
         return fail_at(p, at, "unknown table [%s]", name);
     if (p->table_seen[t].line)
-        return fail_at(p, at, "duplicate table [%s] (first at line %d)", name,
-                       p->table_seen[t].line);
+        return fail_at(p, at, "duplicate table [%s] (first at line %d)", name, p->table_seen[t].line);
     p->table_seen[t] = at;
     p->table = t;
     return end_line(p, "the table header");
@@ -352,18 +366,18 @@ static const char *value_class(const parser_t *p)
 static const char *type_word(cfg_kind_t kind)
 {
     switch (kind) {
-    case CFG_K_INT:  return "an integer";
-    case CFG_K_F64:  return "a number";
+    case CFG_K_INT: return "an integer";
+    case CFG_K_F64: return "a number";
     case CFG_K_BOOL: return "true or false";
     case CFG_K_LIST: return "an array of strings";
-    default:     return "a string";
+    default: return "a string";
     }
 }
 
 static int wrong_type(parser_t *p, const cfg_key_t *k)
 {
-    return fail_at(p, here(p), "expected %s for key '%s', found %s", type_word(k->kind),
-                   k->name, value_class(p));
+    return fail_at(p, here(p), "expected %s for key '%s', found %s", type_word(k->kind), k->name,
+                   value_class(p));
 }
 
 /* At the byte after '\\'. */
@@ -373,10 +387,10 @@ static int read_escape(parser_t *p, pos_t start, unsigned char *out)
     at.col--;
     unsigned char c = cur(p);
     switch (c) {
-    case '"':  *out = '"'; break;
+    case '"': *out = '"'; break;
     case '\\': *out = '\\'; break;
-    case 'n':  *out = '\n'; break;
-    case 't':  *out = '\t'; break;
+    case 'n': *out = '\n'; break;
+    case 't': *out = '\t'; break;
     default:
         if (at_line_end(p))
             return fail_at(p, start, "unterminated string");
@@ -464,14 +478,18 @@ static int check_endpoint(parser_t *p, pos_t at, const cfg_key_t *k, const char 
     if (strncmp(v, "ipc://", 6) == 0 && v[6] != '\0') {
         size_t len = strlen(v + 6);
         if (len > CFG_IPC_PATH_MAX)
-            return fail_at(p, at, "ipc path of '%s' is %zu bytes, over the %d-byte "
-                           "unix socket path limit", k->name, len, CFG_IPC_PATH_MAX);
+            return fail_at(p, at,
+                           "ipc path of '%s' is %zu bytes, over the %d-byte "
+                           "unix socket path limit",
+                           k->name, len, CFG_IPC_PATH_MAX);
         return 0;
     }
     if (strncmp(v, "tcp://", 6) == 0 && tcp_ok(v + 6))
         return 0;
-    return fail_at(p, at, "'%s' must be an endpoint like tcp://HOST:PORT or ipc://PATH "
-                   "(got '%s')", k->name, v);
+    return fail_at(p, at,
+                   "'%s' must be an endpoint like tcp://HOST:PORT or ipc://PATH "
+                   "(got '%s')",
+                   k->name, v);
 }
 
 static int check_string(parser_t *p, pos_t at, const cfg_key_t *k, const char *v)
@@ -522,11 +540,9 @@ static int parse_list_item(parser_t *p, const cfg_key_t *k, size_t count)
     char buf[ALYS_PATH_MAX];
     size_t len;
     if (cur(p) != '"')
-        return fail_at(p, at, "expected a string in array '%s', found %s", k->name,
-                       value_class(p));
+        return fail_at(p, at, "expected a string in array '%s', found %s", k->name, value_class(p));
     if (count >= (size_t) k->imax)
-        return fail_at(p, at, "too many entries in '%s' (max %lld)", k->name,
-                       (long long) k->imax);
+        return fail_at(p, at, "too many entries in '%s' (max %lld)", k->name, (long long) k->imax);
     if (read_field_string(p, k, buf, &len) != 0)
         return -1;
     if (buf[0] == '\0')
@@ -574,7 +590,6 @@ static int parse_list_value(parser_t *p, const cfg_key_t *k)
 }
 
 
-
 /* The token without its '_' separators, NUL-terminated; false if too long to
  * be any number we accept. */
 static bool strip_token(const char *t, size_t n, char *out, size_t cap)
@@ -608,10 +623,10 @@ static int out_of_range(parser_t *p, const cfg_key_t *k, size_t len)
 {
     int show = (int) (len > TOKEN_SHOW ? TOKEN_SHOW : len);
     if (k->kind == CFG_K_F64)
-        return fail_at(p, here(p), "value %.*s out of range for '%s' (%g..%g)", show,
-                       p->s + p->i, k->name, k->fmin, k->fmax);
-    return fail_at(p, here(p), "value %.*s out of range for '%s' (%lld..%lld)", show,
-                   p->s + p->i, k->name, (long long) k->imin, (long long) k->imax);
+        return fail_at(p, here(p), "value %.*s out of range for '%s' (%g..%g)", show, p->s + p->i,
+                       k->name, k->fmin, k->fmax);
+    return fail_at(p, here(p), "value %.*s out of range for '%s' (%lld..%lld)", show, p->s + p->i,
+                   k->name, (long long) k->imin, (long long) k->imax);
 }
 
 static int parse_int_value(parser_t *p, const cfg_key_t *k)
@@ -667,11 +682,11 @@ static int parse_bool_value(parser_t *p, const cfg_key_t *k)
 static int parse_value(parser_t *p, const cfg_key_t *k)
 {
     switch (k->kind) {
-    case CFG_K_INT:  return parse_int_value(p, k);
-    case CFG_K_F64:  return parse_f64_value(p, k);
+    case CFG_K_INT: return parse_int_value(p, k);
+    case CFG_K_F64: return parse_f64_value(p, k);
     case CFG_K_BOOL: return parse_bool_value(p, k);
     case CFG_K_LIST: return parse_list_value(p, k);
-    default:     return parse_string_value(p, k);
+    default: return parse_string_value(p, k);
     }
 }
 
@@ -800,8 +815,7 @@ static int locate_file(parser_t *p)
     char cwd[PATH_MAX];
     if (p->name[0] != '/' && !getcwd(cwd, sizeof cwd))
         return fail_at(p, NOPOS, "cannot resolve relative paths: getcwd: %s", strerror(errno));
-    if (make_absolute(p->name[0] == '/' ? "/" : cwd, p->name, p->abs_name,
-                      sizeof p->abs_name) != 0)
+    if (make_absolute(p->name[0] == '/' ? "/" : cwd, p->name, p->abs_name, sizeof p->abs_name) != 0)
         return fail_at(p, NOPOS, "config file path is too long");
     memcpy(p->base, p->abs_name, sizeof p->base);
     char *slash = strrchr(p->base, '/');
@@ -822,8 +836,10 @@ static int resolve_paths(parser_t *p)
             continue;
         char out[ALYS_PATH_MAX];
         if (make_absolute(p->base, field, out, cfg_key_at(k)->size) != 0)
-            return fail_at(p, p->key_seen[k], "'%s' is too long once made absolute "
-                           "(max %zu bytes)", cfg_key_at(k)->name, cfg_key_at(k)->size - 1);
+            return fail_at(p, p->key_seen[k],
+                           "'%s' is too long once made absolute "
+                           "(max %zu bytes)",
+                           cfg_key_at(k)->name, cfg_key_at(k)->size - 1);
         memset(field, 0, cfg_key_at(k)->size);
         memcpy(field, out, strlen(out) + 1);
     }
@@ -835,7 +851,7 @@ static int resolve_paths(parser_t *p)
 static pos_t later_pos(const parser_t *p, int a, int b)
 {
     pos_t pa = p->key_seen[a], pb = p->key_seen[b];
-    if (pa.line < 0 || pb.line < 0)     /* a --set: the latest edit of all */
+    if (pa.line < 0 || pb.line < 0) /* a --set: the latest edit of all */
         return pa.line < pb.line ? pa : pb;
     if (pa.line > pb.line || (pa.line == pb.line && pa.col > pb.col))
         return pa;
@@ -855,8 +871,8 @@ static int check_order(parser_t *p)
         bool ok = rules[r].strict ? va < vb : va <= vb;
         if (!ok)
             return fail_at(p, later_pos(p, a, b), "%s (%lld) must be %s %s (%lld)",
-                           cfg_key_at(a)->name, (long long) va, rules[r].strict ? "<" : "<=",
-                           cfg_key_at(b)->name, (long long) vb);
+                           cfg_key_at(a)->name, (long long) va,
+                           rules[r].strict ? "<" : "<=", cfg_key_at(b)->name, (long long) vb);
     }
     return 0;
 }
@@ -882,7 +898,8 @@ static int derive_checked(parser_t *p)
     return fail_at(p, p->key_seen[cfg_find_key_name("node.run_dir")],
                    "run_dir '%s' is too long for ipc endpoints: %s.sock would need a "
                    "%zu-byte path, over the %d-byte unix socket limit (shorten run_dir or "
-                   "set [endpoints] %s)", p->cfg.run_dir, bad, need, CFG_IPC_PATH_MAX, bad);
+                   "set [endpoints] %s)",
+                   p->cfg.run_dir, bad, need, CFG_IPC_PATH_MAX, bad);
 }
 
 /* The cache is one consumer of the memory budget among several (the
@@ -895,7 +912,8 @@ static int check_memory(parser_t *p)
     if ((uint64_t) c->cache_size_mb <= budget_mb / 2)
         return 0;
     int a = cfg_find_key_name("sync.cache_size_mb"), b = cfg_find_key_name("sync.max_memory_gb");
-    return fail_at(p, later_pos(p, a, b), "sync.cache_size_mb (%u MiB) must be at most half of "
+    return fail_at(p, later_pos(p, a, b),
+                   "sync.cache_size_mb (%u MiB) must be at most half of "
                    "sync.max_memory_gb (%u GiB): the rest of the budget is for the download "
                    "window, the validators and the database's write buffers",
                    (unsigned) c->cache_size_mb, (unsigned) c->max_memory_gb);
@@ -910,8 +928,8 @@ static void collect_notes(parser_t *p)
         const cfg_key_t *d = cfg_key_at(k);
         if (!d->inert || p->key_seen[k].line == 0)
             continue;
-        int w = snprintf(p->cfg.notes + used, sizeof p->cfg.notes - used, "%s has no effect: %s\n",
-                         d->name, d->inert);
+        int w = snprintf(p->cfg.notes + used, sizeof p->cfg.notes - used,
+                         "%s has no effect: %s\n", d->name, d->inert);
         if (w < 0 || (size_t) w >= sizeof p->cfg.notes - used)
             break;
         used += (size_t) w;
@@ -919,8 +937,7 @@ static void collect_notes(parser_t *p)
 }
 
 /* "KEY=VALUE" as the text of that key's value, or of its unquoted string. */
-static int set_value_text(parser_t *p, const cfg_key_t *k, const char *value, char *out,
-                          size_t cap)
+static int set_value_text(parser_t *p, const cfg_key_t *k, const char *value, char *out, size_t cap)
 {
     bool stringy = k->kind == CFG_K_STR || k->kind == CFG_K_ENUM || k->kind == CFG_K_ENDPOINT;
     size_t o = 0;
@@ -953,13 +970,14 @@ static int apply_set(parser_t *p, size_t index)
     char key[KEY_NAME_MAX * 2 + 2];
     size_t klen = eq ? (size_t) (eq - set) : 0;
     if (!eq || klen == 0 || klen >= sizeof key)
-        return fail_at(p, NOPOS, "expected KEY=VALUE with KEY as table.key, "
+        return fail_at(p, NOPOS,
+                       "expected KEY=VALUE with KEY as table.key, "
                        "e.g. sync.max_parallel_downloads=8");
     memcpy(key, set, klen);
     key[klen] = '\0';
     int k = cfg_find_key_name(key);
     if (k < 0 && !strchr(key, '.'))
-        k = cfg_find_key(NULL, key);        /* a short name is unambiguous today */
+        k = cfg_find_key(NULL, key); /* a short name is unambiguous today */
     if (k < 0) {
         const char *dot = strrchr(key, '.');
         const char *near = cfg_suggest_key(dot ? dot + 1 : key);
@@ -979,12 +997,11 @@ static int apply_set(parser_t *p, size_t index)
         rc = parse_value(p, cfg_key_at(k));
         skip_ws(p);
         if (rc == 0 && !at_eof(p))
-            rc = fail_at(p, NOPOS, "unexpected text after the value of '%s'",
-                         cfg_key_at(k)->name);
+            rc = fail_at(p, NOPOS, "unexpected text after the value of '%s'", cfg_key_at(k)->name);
     }
     free(buf);
     if (rc == 0)
-        p->key_seen[k] = (pos_t) {-(int) index - 1, 0};
+        p->key_seen[k] = (pos_t){-(int) index - 1, 0};
     return rc;
 }
 
@@ -1014,8 +1031,7 @@ static int finish(parser_t *p, bool from_file)
 }
 
 int cfg_parse_text(alys_config_t *cfg, const char *text, size_t len, const char *name,
-                   bool from_file, const char *const *sets, size_t nsets, char *err,
-                   size_t errlen)
+                   bool from_file, const char *const *sets, size_t nsets, char *err, size_t errlen)
 {
     /* ~30 KiB of scratch: on the heap, not on a possibly small thread stack. */
     parser_t *p = calloc(1, sizeof *p);
@@ -1042,8 +1058,7 @@ int cfg_parse_text(alys_config_t *cfg, const char *text, size_t len, const char 
     return rc;
 }
 
-int alys_config_parse(alys_config_t *cfg, const char *text, const char *name, char *err,
-                      size_t errlen)
+int alys_config_parse(alys_config_t *cfg, const char *text, const char *name, char *err, size_t errlen)
 {
     if (!name || !name[0])
         name = "<config>";
@@ -1053,4 +1068,3 @@ int alys_config_parse(alys_config_t *cfg, const char *text, const char *name, ch
     }
     return cfg_parse_text(cfg, text, strlen(text), name, false, NULL, 0, err, errlen);
 }
-

@@ -7,8 +7,14 @@
 
 #include "version_tag.h"
 
-const char *alys_version(void) { return ALYS_PROJECT_VERSION; }
-const char *alys_commit(void) { return ALYS_COMMIT_STRING; }
+const char *alys_version(void)
+{
+    return ALYS_PROJECT_VERSION;
+}
+const char *alys_commit(void)
+{
+    return ALYS_COMMIT_STRING;
+}
 
 void alys_print_version(const char *prog)
 {

@@ -5,9 +5,9 @@
 #ifndef ALYS_VERSION_H
 #define ALYS_VERSION_H
 
-const char *alys_version(void);     /* "0.1.0" */
-const char *alys_commit(void);      /* "836d26f-dirty", "unknown" */
+const char *alys_version(void); /* "0.1.0" */
+const char *alys_commit(void);  /* "836d26f-dirty", "unknown" */
 /* "PROG 0.1.0 (commit 836d26f)" on stdout. */
-void        alys_print_version(const char *prog);
+void alys_print_version(const char *prog);
 
 #endif

@@ -17,7 +17,7 @@
 static int check_genesis(const alys_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->genesis_file[0])
-        return 0;                 /* "none yet" is a documented state */
+        return 0; /* "none yet" is a documented state */
     alys_genesis_t g;
     memset(&g, 0, sizeof g);
     char why[256];
@@ -60,13 +60,13 @@ static int check_dir(const char *key, const char *dir, char *err, size_t errlen)
 /* Binds host:port once and lets go. host NULL: every address. */
 static int try_bind(const char *key, const char *host, const char *port, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "%s: cannot resolve '%s': %s", key, host ? host : "*",
-                 gai_strerror(rc));
+        snprintf(err, errlen, "%s: cannot resolve '%s': %s", key, host ? host : "*", gai_strerror(rc));
         return -1;
     }
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
@@ -95,13 +95,13 @@ static int check_endpoint_port(const char *key, const char *ep, char *err, size_
     snprintf(host, sizeof host, "%s", ep + 6);
     char *colon = strrchr(host, ':');
     if (!colon)
-        return 0;                 /* the config loader already refuses this */
+        return 0; /* the config loader already refuses this */
     *colon = '\0';
     const char *port = colon + 1;
     if (strcmp(port, "*") == 0)
         return 0;
     char *h = host;
-    if (h[0] == '[') {            /* [::1] */
+    if (h[0] == '[') { /* [::1] */
         h++;
         h[strcspn(h, "]")] = '\0';
     }

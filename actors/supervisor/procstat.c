@@ -40,8 +40,10 @@ static int read_stat(pid_t pid, procstat_t *out)
     unsigned long long start = 0;
     long rss = 0;
     /* state(3) ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24) */
-    int got = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
-                     "%*d %*d %llu %lu %ld", &utime, &stime, &start, &vsize, &rss);
+    int got = sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                     "%*d %*d %llu %lu %ld",
+                     &utime, &stime, &start, &vsize, &rss);
     if (got != 5) {
         errno = EINVAL;
         return -1;

@@ -9,12 +9,12 @@
 #include <sys/types.h>
 
 typedef struct {
-    double cpu_seconds;          /* user + system */
+    double cpu_seconds; /* user + system */
     double resident_bytes;
     double virtual_bytes;
     double open_fds;
-    double max_fds;              /* soft RLIMIT_NOFILE */
-    double start_time_seconds;   /* unix time */
+    double max_fds;            /* soft RLIMIT_NOFILE */
+    double start_time_seconds; /* unix time */
 } procstat_t;
 
 /* 0, or -1 if the process is gone or /proc unreadable (errno set). */

@@ -22,7 +22,7 @@ int sdnotify_send(const char *state)
     }
     memcpy(sa.sun_path, path, len);
     if (sa.sun_path[0] == '@')
-        sa.sun_path[0] = '\0';          /* abstract namespace */
+        sa.sun_path[0] = '\0'; /* abstract namespace */
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
