@@ -1,5 +1,9 @@
 #include "actor.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 #include "log.h"
 #include "sockmon.h"
 #include "util.h"
+#include "version.h"
 
 #define METRICS_FLUSH_MS 1000
 
@@ -36,6 +41,11 @@ struct alys_actor {
     char            endpoint[ALYS_ENDPOINT_MAX];
     char           *connect;          /* --connect */
     char           *cert;             /* --cert */
+    char            prog[ALYS_NAME_MAX]; /* the binary's name, for messages */
+    int             hupfd;            /* signalfd of SIGHUP, -1 if none */
+    zmq_pollitem_t  hupitem;
+    const char     *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, pointing into argv */
+    size_t          nsets;
     bool            supervised;
     alys_config_t   config;
     zloop_t        *loop;
@@ -50,15 +60,48 @@ struct alys_actor {
     bool            stopping;
 };
 
-static void usage(const char *kind)
+/* The binary's own name for messages: alys-block-processor, not the kind. */
+static const char *prog_name(char **argv)
 {
-    fprintf(stderr,
-            "usage: alys-%s --config FILE [--name NAME] [--connect ENDPOINT] [--cert FILE]\n"
-            "  --config FILE      the node's config (deploy/alys-sync.toml)\n"
+    const char *p = argv && argv[0] ? strrchr(argv[0], '/') : NULL;
+    return p ? p + 1 : (argv && argv[0] ? argv[0] : "alys-actor");
+}
+
+static void usage(FILE *out, const char *prog, const char *kind)
+{
+    fprintf(out,
+            "usage: %s [--config FILE] [--set KEY=VALUE]... [--name NAME] [--connect ENDPOINT]\n"
+            "       %*s [--cert FILE] [--supervised]\n"
+            "       %s --help | --version\n"
+            "  one %s actor of an alys-sync node; normally started by alys-supervisor\n"
+            "  --config FILE      the node's config (default: $ALYS_CONFIG, else %s)\n"
+            "  --set KEY=VALUE    override a config key (table.key), as the supervisor passes on\n"
             "  --name NAME        actor name on the bus (default: %s)\n"
-            "  --connect ENDPOINT work endpoint to connect to (remote validators)\n"
-            "  --cert FILE        CURVE client certificate (remote validators)\n",
-            kind, kind);
+            "  --connect ENDPOINT work endpoint to connect to (remote validators; no config needed)\n"
+            "  --cert FILE        CURVE client certificate (remote validators)\n"
+            "  --supervised       started by alys-supervisor (exit when it dies)\n"
+            "  -h, --help         this help, on stdout\n"
+            "  -V, --version      version and commit\n"
+            "exit status: 0 stopped cleanly, 2 usage error, %d config error (not restarted)\n",
+            prog, (int) strlen(prog), "", prog, kind, ALYS_DEFAULT_CONFIG, kind, ALYS_EXIT_CONFIG);
+}
+
+/* A usage error: the problem first, on its own line, then the usage. */
+static int usage_error(const char *prog, const char *kind, const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s%s%s\n", prog, what, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+    usage(stderr, prog, kind);
+    return -1;
+}
+
+static int add_set(alys_actor_t *self, const char *prog, const char *arg)
+{
+    if (self->nsets >= ALYS_SET_MAX)
+        return usage_error(prog, self->kind, "too many --set options", NULL);
+    if (!strchr(arg, '='))
+        return usage_error(prog, self->kind, "--set needs KEY=VALUE, got", arg);
+    self->sets[self->nsets++] = arg;
+    return 0;
 }
 
 static int parse_args(alys_actor_t *self, int argc, char **argv, const char **config_path,
@@ -68,36 +111,75 @@ static int parse_args(alys_actor_t *self, int argc, char **argv, const char **co
         {"config", required_argument, 0, 'c'}, {"name", required_argument, 0, 'n'},
         {"connect", required_argument, 0, 'C'}, {"cert", required_argument, 0, 'k'},
         {"supervised", no_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
+        {"set", required_argument, 0, 'S'},    {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
+    const char *prog = prog_name(argv);
     optind = 1;
+    opterr = 0;                    /* our own messages, problem first */
     int c;
-    while ((c = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:n:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': *config_path = optarg; break;
         case 'n':
             *name_given = true;
-            if (alys_strlcpy(self->name, optarg, sizeof self->name) != 0) {
-                fprintf(stderr, "alys-%s: --name is longer than %d bytes\n", self->kind, ALYS_NAME_MAX - 1);
-                return -1;
-            }
+            if (alys_strlcpy(self->name, optarg, sizeof self->name) != 0)
+                return usage_error(prog, self->kind, "--name is too long:", optarg);
             break;
-        case 'C': self->connect = strdup(optarg); break;
-        case 'k': self->cert = strdup(optarg); break;
+        case 'C': free(self->connect); self->connect = strdup(optarg); break;
+        case 'k': free(self->cert); self->cert = strdup(optarg); break;
         case 's': self->supervised = true; break;
-        default: usage(self->kind); return -1;
+        case 'S':
+            if (add_set(self, prog, optarg) != 0)
+                return -1;
+            break;
+        case 'h': usage(stdout, prog, self->kind); return 1;
+        case 'V': alys_print_version(prog); return 1;
+        case ':': return usage_error(prog, self->kind, "option needs a value:", argv[optind - 1]);
+        default: return usage_error(prog, self->kind, "unknown option", argv[optind - 1]);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "alys-%s: unexpected argument '%s'\n", self->kind, argv[optind]);
-        usage(self->kind);
-        return -1;
-    }
-    if (!*config_path && !self->connect) {
-        fprintf(stderr, "alys-%s: --config FILE is required\n", self->kind);
-        usage(self->kind);
-        return -1;
-    }
+    if (optind < argc)
+        return usage_error(prog, self->kind, "unexpected argument", argv[optind]);
+    if (!*config_path && !self->connect)
+        *config_path = alys_config_default_path();
     return 0;
+}
+
+/* The message of a config exit, where the supervisor looks for it (see
+ * ALYS_NOTE_DIR_ENV). Best effort: stderr has it anyway. */
+static void leave_note(const char *name, const char *msg)
+{
+    const char *dir = getenv(ALYS_NOTE_DIR_ENV);
+    if (!dir || !*dir || strchr(name, '/'))
+        return;
+    char path[ALYS_PATH_MAX + ALYS_NAME_MAX + 16];
+    int n = snprintf(path, sizeof path, "%s/%s%s", dir, name, ALYS_NOTE_SUFFIX);
+    if (n < 0 || (size_t) n >= sizeof path)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    ssize_t w = write(fd, msg, strlen(msg));
+    (void) w;
+    close(fd);
+}
+
+static void fail_config_msg(const char *prog, const char *name, const char *msg)
+{
+    fprintf(stderr, "%s: config error: %s\n", prog, msg);
+    leave_note(name, msg);
+}
+
+void alys_actor_fail_config(alys_actor_t *self, const char *fmt, ...)
+{
+    char msg[ALYS_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_error("config error: %s", msg);
+    fail_config_msg(self->prog, self->name, msg);
+    exit(ALYS_EXIT_CONFIG);
 }
 
 static int load_config(alys_actor_t *self, const char *path)
@@ -106,8 +188,8 @@ static int load_config(alys_actor_t *self, const char *path)
     if (!path)
         return 0;
     char err[ALYS_ERR_MAX];
-    if (alys_config_load(&self->config, path, err, sizeof err) != 0) {
-        fprintf(stderr, "alys-%s: config error: %s\n", self->kind, err);
+    if (alys_config_load_set(&self->config, path, self->sets, self->nsets, err, sizeof err) != 0) {
+        fail_config_msg(self->prog, self->name, err);
         return -1;
     }
     return 0;
@@ -115,6 +197,21 @@ static int load_config(alys_actor_t *self, const char *path)
 
 static int on_control(zloop_t *loop, zsock_t *sock, void *arg);
 static int on_flush(zloop_t *loop, int timer_id, void *arg);
+static int on_sighup(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+/* SIGHUP is blocked and read from a signalfd in the loop: a handler would
+ * interrupt zmq_poll, and zloop ends on EINTR. Blocked before the first
+ * ZeroMQ socket, so libzmq's threads inherit the mask. */
+static int watch_sighup(alys_actor_t *self)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    self->hupfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return self->hupfd < 0 ? -1 : 0;
+}
 
 static int connect_bus(alys_actor_t *self)
 {
@@ -128,6 +225,11 @@ static int connect_bus(alys_actor_t *self)
         return -1;
     if (zloop_timer(self->loop, METRICS_FLUSH_MS, 0, on_flush, self) < 0)
         return -1;
+    if (self->hupfd >= 0) {
+        self->hupitem = (zmq_pollitem_t){.socket = NULL, .fd = self->hupfd, .events = ZMQ_POLLIN};
+        if (zloop_poller(self->loop, &self->hupitem, on_sighup, self) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -138,11 +240,20 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
         return NULL;
     snprintf(self->kind, sizeof self->kind, "%s", kind);
     snprintf(self->name, sizeof self->name, "%s", kind);
+    snprintf(self->prog, sizeof self->prog, "%s", prog_name(argv));
+    self->hupfd = -1;
     const char *config_path = NULL;
     bool name_given = false;
-    if (parse_args(self, argc, argv, &config_path, &name_given) != 0 || load_config(self, config_path) != 0) {
+    int rc = parse_args(self, argc, argv, &config_path, &name_given);
+    if (rc != 0) {
         alys_actor_destroy(&self);
-        return NULL;
+        if (rc > 0)
+            exit(0);               /* --help or --version: done, nothing started */
+        return NULL;               /* usage error: the caller exits 2 */
+    }
+    if (load_config(self, config_path) != 0) {
+        alys_actor_destroy(&self);
+        exit(ALYS_EXIT_CONFIG);    /* the supervisor will not restart us for it */
     }
     /* Supervised actors must not outlive the supervisor: it set
      * PR_SET_PDEATHSIG before exec; if it already died in between, go now. */
@@ -156,6 +267,9 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
     if (!self->supervised && !name_given && strcmp(kind, "validator") == 0)
         snprintf(self->name, sizeof self->name, "validator-ext-%d", (int) getpid());
     alys_log_init(self->name, self->config.log_level);
+    (void) alys_log_set_format(self->config.log_format);
+    if (watch_sighup(self) != 0)
+        log_warn("cannot handle SIGHUP: %s", strerror(errno));
     alys_bus_set_name(self->name);
     self->readers = zlistx_new();
     self->timers = zlistx_new();
@@ -191,6 +305,8 @@ void alys_actor_destroy(alys_actor_t **self_p)
     zsock_destroy(&self->control);
     zsock_destroy(&self->events);
     alys_metrics_destroy(&self->metrics);
+    if (self->hupfd >= 0)
+        close(self->hupfd);
     free(self->connect);
     free(self->cert);
     free(self);
@@ -260,6 +376,39 @@ static void sync_counter(alys_metrics_t *m, const char *labels, uint64_t total)
     const char *name = "alys_bus_dropped_total";
     double delta = (double) total - alys_metric_value(m, name, labels);
     alys_metric_add(m, name, labels, "Bus messages dropped on receipt, by reason", delta);
+}
+
+/* Re-reads the config file (with the same --set overrides) and applies what
+ * may change while running: log_level and log_format. The rest needs a
+ * restart; a config that no longer loads is reported and ignored. */
+static void reload(alys_actor_t *self)
+{
+    if (!self->config.path[0])
+        return;
+    alys_config_t fresh;
+    char err[ALYS_ERR_MAX];
+    if (alys_config_load_set(&fresh, self->config.path, self->sets, self->nsets, err,
+                             sizeof err) != 0) {
+        log_error("SIGHUP: config not reloaded: %s", err);
+        return;
+    }
+    (void) alys_log_set_level(fresh.log_level);
+    (void) alys_log_set_format(fresh.log_format);
+    log_info("SIGHUP: log_level %s, log_format %s", fresh.log_level, fresh.log_format);
+}
+
+static int on_sighup(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    alys_actor_t *self = arg;
+    struct signalfd_siginfo si;
+    bool got = false;
+    while (read(self->hupfd, &si, sizeof si) == (ssize_t) sizeof si)
+        got = true;
+    if (got)
+        reload(self);
+    return 0;
 }
 
 static int on_flush(zloop_t *loop, int timer_id, void *arg)

@@ -1,7 +1,8 @@
 /*  actor.h: the runtime every actor process uses, so its main.c stays short.
  *
- *  alys_actor_new parses the common command line (--config FILE, --name NAME,
- *  --connect ENDPOINT, --cert FILE, --supervised), loads the config, starts
+ *  alys_actor_new parses the common command line (--config FILE, --set
+ *  KEY=VALUE, --name NAME, --connect ENDPOINT, --cert FILE, --supervised,
+ *  --help, --version), loads the config, starts
  *  logging, connects the control DEALER to the supervisor and the event PUB to
  *  the supervisor's event proxy. The actor then binds its mailbox, adds its
  *  readers and timers, calls alys_actor_ready (READY to the supervisor) and
@@ -33,7 +34,12 @@ typedef int (alys_mailbox_fn)(alys_actor_t *self, zframe_t *from, alys_env_t *en
 typedef int (alys_timer_fn)(alys_actor_t *self, void *arg);
 typedef int (alys_reader_fn)(alys_actor_t *self, zsock_t *sock, void *arg);
 
-/* Returns NULL after printing why (bad arguments or config); exit code 2. */
+/* Parses the command line and loads the config. --help/-h prints the usage
+ * on stdout and --version the version, then exit(0); a config error is
+ * printed and exit(ALYS_EXIT_CONFIG), which the supervisor does not restart.
+ * Returns NULL after printing why (a usage error, the problem on the first
+ * line): the caller exits 2. The config path is --config, else $ALYS_CONFIG,
+ * else ALYS_DEFAULT_CONFIG (none for a validator given --connect only). */
 alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv);
 void alys_actor_destroy(alys_actor_t **self_p);
 
@@ -65,5 +71,11 @@ int  alys_actor_event(alys_actor_t *self, const char *topic, const char *kind,
 int  alys_actor_run(alys_actor_t *self);
 /* Ask the loop to end after the current handler. */
 void alys_actor_stop(alys_actor_t *self);
+/* A config or environment error found after start (a genesis that does not
+ * load, a data_dir the database refuses): logs and prints the message,
+ * leaves it for the supervisor and exits ALYS_EXIT_CONFIG, which the
+ * supervisor does not restart; it repeats the message as its last line. */
+void alys_actor_fail_config(alys_actor_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 
 #endif

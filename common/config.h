@@ -21,6 +21,24 @@
 #define ALYS_NAME_MAX      64
 #define ALYS_MAX_BOOTSTRAP 32
 #define ALYS_ERR_MAX       512
+#define ALYS_SET_MAX       64     /* most --set overrides on one command line */
+
+/* Where every binary looks for the config without --config (after the
+ * ALYS_CONFIG environment variable). */
+#define ALYS_DEFAULT_CONFIG "/etc/alys-sync/alys-sync.toml"
+
+/* EX_CONFIG of sysexits.h: the config or the environment it names is wrong
+ * (bad key, unreadable genesis, data_dir not writable, port in use). Every
+ * binary exits with it for such errors; the supervisor never restarts an actor
+ * that exits with it, and the systemd unit does not restart the node. */
+#define ALYS_EXIT_CONFIG 78
+/* An actor exiting ALYS_EXIT_CONFIG leaves its message in the file
+ * $ALYS_NOTE_DIR/<name>.exit-note (the supervisor sets the variable to
+ * run_dir), so the supervisor can repeat it as its own last line. */
+#define ALYS_NOTE_DIR_ENV "ALYS_NOTE_DIR"
+#define ALYS_NOTE_SUFFIX  ".exit-note"
+/* Usage errors (bad option): the problem on stderr, exit 2. */
+#define ALYS_EXIT_USAGE  2
 
 typedef struct {
     /* [node] */
@@ -28,7 +46,8 @@ typedef struct {
     char     data_dir[ALYS_PATH_MAX];      /* "./data": RocksDB and everything durable */
     char     run_dir[ALYS_PATH_MAX];       /* "./run": ipc sockets, pid files */
     char     genesis_file[ALYS_PATH_MAX];  /* "" = none yet */
-    char     log_level[16];                /* debug, info, warn, error */
+    char     log_level[16];                /* debug, info, warn, error (also accepted in [sync]) */
+    char     log_format[8];                /* text | json (one JSON object a line) */
 
     /* [sync]: every key of the seed's [sync] section, with its defaults */
     char     strategy[16];                 /* parallel | sequential */
@@ -101,7 +120,18 @@ typedef struct {
     char     metrics_bind[64];             /* "127.0.0.1" */
 
     char     path[ALYS_PATH_MAX];          /* the file this was loaded from */
+    /* Keys set in the file that are accepted but have no effect, one line
+     * each saying why ("" if none). Loading succeeds; the supervisor logs
+     * them at start so the operator is told. */
+    char     notes[1024];
 } alys_config_t;
+
+/* Optimal string alignment distance of a and b (99 past 63 bytes): for
+ * "did you mean" of keys and commands. */
+size_t alys_edit_distance(const char *a, const char *b);
+
+/* $ALYS_CONFIG if set and not empty, else ALYS_DEFAULT_CONFIG. */
+const char *alys_config_default_path(void);
 
 /* Fill every field with its default; endpoints are derived from run_dir. */
 void alys_config_defaults(alys_config_t *cfg);
@@ -112,6 +142,14 @@ void alys_config_defaults(alys_config_t *cfg);
  * to the directory of FILE. On error returns -1, leaves cfg untouched and
  * writes "file:line:col: message naming the key" into err (errlen bytes). */
 int  alys_config_load(alys_config_t *cfg, const char *file, char *err, size_t errlen);
+
+/* alys_config_load, then each of sets[0..nsets) applied over the file, in
+ * order: "KEY=VALUE" with KEY the full name (sync.max_parallel_downloads)
+ * and VALUE written as in the file (strings may leave out their quotes).
+ * Same validation as the file, including the cross-key checks; an error
+ * names the --set. The supervisor's --set. */
+int  alys_config_load_set(alys_config_t *cfg, const char *file, const char *const *sets,
+                          size_t nsets, char *err, size_t errlen);
 
 /* Same, from a string (name is used in messages, and its directory, against
  * the cwd, anchors relative paths). For tests and tools. */

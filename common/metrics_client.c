@@ -96,6 +96,24 @@ void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels,
     }
 }
 
+void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels,
+                         const char *help)
+{
+    alys_metric_add(self, name, labels, help, 0);
+}
+
+void alys_metric_counter_set(alys_metrics_t *self, const char *name, const char *labels,
+                             const char *help, double value)
+{
+    series_t *s = lookup(self, name, labels, help, ALYS__CONTROL__METRIC__KIND__COUNTER);
+    if (s && (value > s->value || s->count == 0)) {
+        if (value > s->value)
+            s->value = value;
+        s->count = 1;          /* marks "has been set" so a first 0 is still sent */
+        s->dirty = true;
+    }
+}
+
 void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels,
                      const char *help, double value)
 {

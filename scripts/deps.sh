@@ -16,6 +16,7 @@ PACKAGES=(
   libcriterion-dev
   iproute2 procps curl jq
   shellcheck clang-format
+  prometheus systemd  # promtool test rules, systemd-analyze verify/security (meson suite deploy)
   "$@"
 )
 

@@ -16,6 +16,13 @@ typedef int (alysctl_cmd_fn)(const alys_config_t *cfg, int argc, char **argv);
  * caller prints its usage). */
 int alysctl_json_flag(int argc, char **argv, int first);
 
+/* A usage error of subcommand `cmd`: "alysctl CMD: PROBLEM" on stderr, then
+ * that command's usage. Returns 2 (ALYS_EXIT_USAGE) for the caller to return. */
+int alysctl_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The same when the arguments as a whole do not parse: names them. */
+int alysctl_bad_args(const char *cmd, int argc, char **argv);
+
 alysctl_cmd_fn alysctl_status;      /* status [--json] */
 alysctl_cmd_fn alysctl_monitor;     /* monitor */
 alysctl_cmd_fn alysctl_import;      /* import FILE */

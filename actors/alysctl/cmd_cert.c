@@ -15,8 +15,9 @@ int alysctl_cert(const alys_config_t *cfg, int argc, char **argv)
 {
     (void) cfg;
     if (argc != 3 || strcmp(argv[1], "new") != 0) {
-        fprintf(stderr, "usage: alysctl --config FILE cert new PATH\n");
-        return 2;
+        return argc >= 2 && strcmp(argv[1], "new") != 0
+                   ? alysctl_usage_error("cert", "unknown subcommand '%s'", argv[1])
+                   : alysctl_usage_error("cert", "expected: new PATH");
     }
     zcert_t *cert = zcert_new();
     if (!cert) {

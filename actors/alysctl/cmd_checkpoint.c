@@ -24,11 +24,6 @@
 
 #define CHECKPOINT_TIMEOUT_MS 10000
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: alysctl --config FILE checkpoint list [--json] | create | recover HEIGHT\n");
-}
-
 static void hex(const ProtobufCBinaryData *b, char *out, size_t outlen)
 {
     if (b->len == 0 || 2 * b->len + 1 > outlen) {
@@ -169,10 +164,8 @@ static int cmd_recover(const alys_config_t *cfg, const char *arg)
     char *end = NULL;
     errno = 0;
     unsigned long long h = (arg[0] >= '0' && arg[0] <= '9') ? strtoull(arg, &end, 10) : 0;
-    if (!end || *end || errno == ERANGE) {
-        usage();
-        return 2;
-    }
+    if (!end || *end || errno == ERANGE)
+        return alysctl_usage_error("checkpoint", "recover: '%s' is not a height", arg);
     Alys__Sync__RecoverFromCheckpoint rf = ALYS__SYNC__RECOVER_FROM_CHECKPOINT__INIT;
     rf.height = h;
     Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
@@ -193,16 +186,15 @@ int alysctl_checkpoint(const alys_config_t *cfg, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
         int json = alysctl_json_flag(argc, argv, 2);
-        if (json < 0) {
-            usage();
-            return 2;
-        }
+        if (json < 0)
+            return alysctl_usage_error("checkpoint", "list takes only --json");
         return cmd_list(cfg, json == 1);
     }
     if (argc == 2 && strcmp(argv[1], "create") == 0)
         return cmd_create(cfg);
     if (argc == 3 && strcmp(argv[1], "recover") == 0)
         return cmd_recover(cfg, argv[2]);
-    usage();
-    return 2;
+    if (argc < 2)
+        return alysctl_usage_error("checkpoint", "list, create or recover HEIGHT expected");
+    return alysctl_bad_args("checkpoint", argc, argv);
 }

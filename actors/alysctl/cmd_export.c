@@ -59,12 +59,12 @@ static int parse_args(int argc, char **argv, export_args_t *a)
         } else if (argv[i][0] != '-' && !a->path) {
             a->path = argv[i];
         } else {
-            fprintf(stderr, "usage: alysctl export FILE [--from H] [--to H]\n");
+            alysctl_usage_error("export", "unexpected argument '%s'", argv[i]);
             return -1;
         }
     }
     if (!a->path) {
-        fprintf(stderr, "usage: alysctl export FILE [--from H] [--to H]\n");
+        alysctl_usage_error("export", "no FILE given");
         return -1;
     }
     return 0;

@@ -644,7 +644,7 @@ int alysctl_import(const alys_config_t *cfg, int argc, char **argv)
     im.batch_blocks = BATCH_BLOCKS_DEFAULT;
     im.window = WINDOW_DEFAULT;
     if (parse_args(&im, argc, argv) != 0) {
-        fprintf(stderr, "usage: alysctl import FILE [--batch N] [--window N]\n");
+        alysctl_bad_args("import", argc, argv);
         return IMPORT_USAGE;
     }
     im.tty = isatty(STDOUT_FILENO);

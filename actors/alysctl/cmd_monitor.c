@@ -97,8 +97,7 @@ int alysctl_monitor(const alys_config_t *cfg, int argc, char **argv)
 {
     monitor_opts_t o = {0};
     if (parse_opts(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: alysctl --config FILE monitor [--metrics] [--fields] [--count N]\n");
-        return 2;
+        return alysctl_bad_args("monitor", argc, argv);
     }
     /* Lines must reach a pipe or file as they happen, not at exit. */
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -107,8 +107,7 @@ int alysctl_peers(const alys_config_t *cfg, int argc, char **argv)
 {
     int json = alysctl_json_flag(argc, argv, 1);
     if (json < 0) {
-        fprintf(stderr, "usage: alysctl peers [--json]\n");
-        return 2;
+        return alysctl_usage_error("peers", "takes only --json");
     }
     Alys__Peer__GetPeers get = ALYS__PEER__GET_PEERS__INIT;
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;

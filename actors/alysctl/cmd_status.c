@@ -137,8 +137,7 @@ int alysctl_status(const alys_config_t *cfg, int argc, char **argv)
 {
     int json = alysctl_json_flag(argc, argv, 1);
     if (json < 0) {
-        fprintf(stderr, "usage: alysctl --config FILE status [--json]\n");
-        return 2;
+        return alysctl_usage_error("status", "takes only --json");
     }
     alys_env_t *env = NULL;
     const status_t *st = ask(cfg, &env);

@@ -23,12 +23,6 @@
 
 static const char *str(const char *s) { return s ? s : ""; }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: alysctl --config FILE sync pause|resume|status [--json]|can-produce|head\n"
-                    "       alysctl --config FILE sync start [--from H] [--target H]\n");
-}
-
 static int parse_height(const char *s, uint64_t *out)
 {
     char *end = NULL;
@@ -235,10 +229,8 @@ int alysctl_sync_status_print(const alys_config_t *cfg)
 static int cmd_status(const alys_config_t *cfg, int argc, char **argv)
 {
     int json = alysctl_json_flag(argc, argv, 2);
-    if (json < 0) {
-        usage();
-        return 2;
-    }
+    if (json < 0)
+        return alysctl_usage_error("sync", "status takes only --json");
     if (!json)
         return alysctl_sync_status_print(cfg) == 0 ? 0 : 1;
     json_t *o = NULL;
@@ -285,10 +277,10 @@ static int cmd_start(const alys_config_t *cfg, int argc, char **argv)
             s.has_target = true;
             h = &s.target_height;
         }
-        if (!h || i + 1 >= argc || parse_height(argv[i + 1], h) != 0) {
-            usage();
-            return 2;
-        }
+        if (!h)
+            return alysctl_usage_error("sync", "start: unexpected argument '%s'", argv[i]);
+        if (i + 1 >= argc || parse_height(argv[i + 1], h) != 0)
+            return alysctl_usage_error("sync", "start: %s needs a height", argv[i]);
     }
     Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
     msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_START_SYNC;
@@ -369,20 +361,16 @@ static int cmd_head(const alys_config_t *cfg)
 
 int alysctl_sync(const alys_config_t *cfg, int argc, char **argv)
 {
-    if (argc < 2) {
-        usage();
-        return 2;
-    }
+    if (argc < 2)
+        return alysctl_usage_error("sync", "a subcommand is needed");
     const char *sub = argv[1];
     Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
     if (strcmp(sub, "status") == 0)
         return cmd_status(cfg, argc, argv);
     if (strcmp(sub, "start") == 0)
         return cmd_start(cfg, argc, argv);
-    if (argc != 2) {
-        usage();
-        return 2;
-    }
+    if (argc != 2)
+        return alysctl_usage_error("sync", "%s takes no arguments", sub);
     if (strcmp(sub, "pause") == 0) {
         Alys__Sync__PauseSync p = ALYS__SYNC__PAUSE_SYNC__INIT;
         msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PAUSE_SYNC;
@@ -399,6 +387,5 @@ int alysctl_sync(const alys_config_t *cfg, int argc, char **argv)
         return cmd_can_produce(cfg);
     if (strcmp(sub, "head") == 0)
         return cmd_head(cfg);
-    usage();
-    return 2;
+    return alysctl_usage_error("sync", "unknown subcommand '%s'", sub);
 }

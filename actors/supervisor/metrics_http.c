@@ -1,9 +1,10 @@
-/*  metrics_http.c: GET /metrics over libmicrohttpd. */
+/*  metrics_http.c: GET /metrics, /health and /ready over libmicrohttpd. */
 #include "metrics_http.h"
 
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +13,42 @@
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+#define READY_BODY_MAX 2048
+
 struct metrics_http {
     collector_t       *collector;
     struct MHD_Daemon *daemon;
     int                fd;
+    pthread_mutex_t    lock;        /* guards ready and ready_body */
+    bool               ready;
+    char               ready_body[READY_BODY_MAX];
 };
+
+void metrics_http_set_ready(metrics_http_t *self, bool ready, const char *body)
+{
+    if (!self)
+        return;
+    pthread_mutex_lock(&self->lock);
+    self->ready = ready;
+    snprintf(self->ready_body, sizeof self->ready_body, "%s", body ? body : "");
+    pthread_mutex_unlock(&self->lock);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *body,
+                             enum MHD_ResponseMemoryMode mode, const char *type);
+
+static enum MHD_Result reply_ready(metrics_http_t *self, struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&self->lock);
+    bool ready = self->ready;
+    char *body = strdup(self->ready_body);
+    pthread_mutex_unlock(&self->lock);
+    if (!body)
+        return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n",
+                     MHD_RESPMEM_PERSISTENT, "text/plain");
+    return reply(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body,
+                 MHD_RESPMEM_MUST_FREE, "text/plain; charset=utf-8");
+}
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *body,
                              enum MHD_ResponseMemoryMode mode, const char *type)
@@ -46,8 +78,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n", MHD_RESPMEM_PERSISTENT,
                      "text/plain");
+    if (strcmp(url, "/health") == 0)
+        return reply(conn, MHD_HTTP_OK, "ok\n", MHD_RESPMEM_PERSISTENT, "text/plain");
+    if (strcmp(url, "/ready") == 0)
+        return reply_ready(self, conn);
     if (strcmp(url, "/metrics") != 0)
-        return reply(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n",
+        return reply(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /health or /ready\n",
                      MHD_RESPMEM_PERSISTENT, "text/plain");
     char *text = collector_render(self->collector);
     if (!text)
@@ -95,9 +131,16 @@ metrics_http_t *metrics_http_new(collector_t *collector, const char *bind_addr, 
         return NULL;
     }
     self->collector = collector;
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        snprintf(err, errlen, "cannot make a mutex");
+        free(self);
+        return NULL;
+    }
+    snprintf(self->ready_body, sizeof self->ready_body, "not ready: starting\n");
     int family = AF_INET;
     self->fd = listen_on(bind_addr, port, &family, err, errlen);
     if (self->fd < 0) {
+        pthread_mutex_destroy(&self->lock);
         free(self);
         return NULL;
     }
@@ -111,6 +154,7 @@ metrics_http_t *metrics_http_new(collector_t *collector, const char *bind_addr, 
         snprintf(err, errlen, "metrics: libmicrohttpd did not start on %s:%u", bind_addr,
                  (unsigned) port);
         close(self->fd);
+        pthread_mutex_destroy(&self->lock);
         free(self);
         return NULL;
     }
@@ -124,6 +168,7 @@ void metrics_http_destroy(metrics_http_t **self_p)
     metrics_http_t *self = *self_p;
     /* MHD_stop_daemon closes the listening socket it was given. */
     MHD_stop_daemon(self->daemon);
+    pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
 }

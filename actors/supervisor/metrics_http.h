@@ -1,4 +1,10 @@
-/*  metrics_http.h: serves the collector at http://BIND:PORT/metrics.
+/*  metrics_http.h: serves the collector at http://BIND:PORT/metrics, and
+ *  the probes of load balancers and orchestrators:
+ *    /health  200 "ok" while the supervisor process serves at all;
+ *    /ready   200 "ready" when every supervised actor is ready, else 503 with
+ *             one line naming each actor that is not and its state.
+ *  The readiness text is set by the supervisor's loop (metrics_http_set_ready)
+ *  and read by the HTTP thread under a mutex.
  *
  *  libmicrohttpd with its own polling thread; the handler only renders the
  *  collector (which takes its own lock). The listening socket is made here,
@@ -12,6 +18,7 @@
 #ifndef ALYS_METRICS_HTTP_H
 #define ALYS_METRICS_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,5 +30,9 @@ typedef struct metrics_http metrics_http_t;
 metrics_http_t *metrics_http_new(collector_t *collector, const char *bind_addr, uint16_t port,
                                  char *err, size_t errlen);
 void metrics_http_destroy(metrics_http_t **self_p);
+
+/* What /ready answers from now on: ready or not, and the body (copied,
+ * truncated to 2 KiB). */
+void metrics_http_set_ready(metrics_http_t *self, bool ready, const char *body);
 
 #endif

@@ -24,10 +24,14 @@
 #include "collector.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "preflight.h"
+#include "procstat.h"
+#include "sdnotify.h"
 #include "sockmon.h"
 #include "spawn.h"
 #include "supervisor.h"
 #include "util.h"
+#include "version.h"
 
 /* Actor kinds in dependency (start) order; validators start together last. */
 typedef struct {
@@ -45,8 +49,25 @@ static const kind_info_t s_kinds[] = {
 };
 #define NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
+/* How late past its deadline the loop may wake and still count the time as
+ * its own (see sup_policy_t.pause_slack_ms). Starved of CPU on a loaded host
+ * the loop is often late by a few hundred ms: that time is charged as usual,
+ * so a stopped actor is still found hung on time. Only a longer gap, a
+ * SIGSTOP or VM pause, is not charged. A child can only be killed wrongly by
+ * a gap of at least heartbeat_timeout - heartbeat_interval (its last Pong is
+ * at most an interval old), so half of that keeps well clear of it. */
+static uint32_t pause_slack(const alys_config_t *cfg)
+{
+    uint32_t room = cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms;  /* > 0: config */
+    return room / 2;
+}
+
+_Static_assert(SUP_EXIT_CONFIG == ALYS_EXIT_CONFIG, "one exit code for config errors");
+
 struct sup_server {
     alys_config_t   cfg;
+    const char     *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, passed on to every actor */
+    size_t          nsets;
     char            config_path[PATH_MAX];
     char            binaries[NKINDS][PATH_MAX];
     sup_t          *sup;
@@ -65,6 +86,8 @@ struct sup_server {
     int64_t         armed;          /* deadline the timer is armed for */
     uint64_t        metrics_version;
     int64_t         started_ms;
+    bool            ready_told;     /* READY=1 sent to systemd */
+    bool            stopping_told;  /* STOPPING=1 sent */
     bool            done;
     int             exit_code;
 };
@@ -204,6 +227,7 @@ static sup_policy_t policy_of(const alys_config_t *cfg)
         .max_restarts = cfg->max_restarts,
         .restart_window_ms = cfg->restart_window_secs * 1000,
         .shutdown_timeout_ms = cfg->shutdown_timeout_ms,
+        .pause_slack_ms = pause_slack(cfg),
     };
 }
 
@@ -225,9 +249,21 @@ static int start_metrics(sup_server_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* Actors leave their last words for a config exit (78) here; see
+ * alys_actor_fail_config. The variable is inherited by every child. */
+static int set_note_dir(sup_server_t *self, char *err, size_t errlen)
+{
+    if (setenv(ALYS_NOTE_DIR_ENV, self->cfg.run_dir, 1) != 0) {
+        snprintf(err, errlen, "setenv: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int setup(sup_server_t *self, char *err, size_t errlen)
 {
-    if (block_signals(self, err, errlen) != 0 || make_dirs(&self->cfg, err, errlen) != 0 ||
+    if (preflight_check(&self->cfg, err, errlen) != 0 || set_note_dir(self, err, errlen) != 0 ||
+        block_signals(self, err, errlen) != 0 || make_dirs(&self->cfg, err, errlen) != 0 ||
         lock_run_dir(self, err, errlen) != 0 || find_binaries(self, err, errlen) != 0)
         return -1;
     /* Our signalfd handles SIGINT/SIGTERM; CZMQ's handler must not eat them. */
@@ -243,7 +279,8 @@ static int setup(sup_server_t *self, char *err, size_t errlen)
     return 0;
 }
 
-sup_server_t *sup_server_new(const alys_config_t *cfg, char *err, size_t errlen)
+sup_server_t *sup_server_new(const alys_config_t *cfg, const char *const *sets, size_t nsets,
+                             char *err, size_t errlen)
 {
     sup_server_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -251,6 +288,8 @@ sup_server_t *sup_server_new(const alys_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = *cfg;
+    for (size_t i = 0; i < nsets && i < ALYS_SET_MAX; i++)
+        self->sets[self->nsets++] = sets[i];
     self->sigfd = self->lockfd = self->timer_id = -1;
     self->armed = INT64_MAX;
     /* Children get an absolute path: they may resolve it after we chdir'ed,
@@ -296,6 +335,36 @@ static const kind_info_t *kind_index(const char *kind, size_t *index)
     return NULL;
 }
 
+static void note_path(const sup_server_t *self, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s%s", self->cfg.run_dir, name, ALYS_NOTE_SUFFIX);
+}
+
+static void clear_note(const sup_server_t *self, const char *name)
+{
+    char path[ALYS_PATH_MAX + SUP_NAME_MAX + 16];
+    note_path(self, name, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+/* The child's last words (one line, bounded), "" if none; the file is gone
+ * afterwards. */
+static void read_note(const sup_server_t *self, const char *name, char *out, size_t len)
+{
+    char path[ALYS_PATH_MAX + SUP_NAME_MAX + 16];
+    note_path(self, name, path, sizeof path);
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, len - 1);
+    close(fd);
+    out[n > 0 ? n : 0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    clear_note(self, name);
+}
+
 static void do_spawn(sup_server_t *self, const char *name)
 {
     int64_t now = alys_mono_ms();
@@ -305,9 +374,22 @@ static void do_spawn(sup_server_t *self, const char *name)
         sup_spawn_failed(self->sup, name, "unknown actor kind", now);
         return;
     }
-    /* Built before fork: the child may not allocate. */
-    char *argv[] = {self->binaries[k], "--config", self->config_path, "--name", (char *) name,
-                    "--supervised", NULL};
+    /* Built before fork: the child may not allocate. The --set overrides go
+     * on, so every actor reads the config the supervisor checked. */
+    char *argv[8 + 2 * ALYS_SET_MAX];
+    size_t n = 0;
+    argv[n++] = self->binaries[k];
+    argv[n++] = "--config";
+    argv[n++] = self->config_path;
+    argv[n++] = "--name";
+    argv[n++] = (char *) name;
+    argv[n++] = "--supervised";
+    for (size_t i = 0; i < self->nsets; i++) {
+        argv[n++] = "--set";
+        argv[n++] = (char *) self->sets[i];
+    }
+    argv[n] = NULL;
+    clear_note(self, name);
     pid_t pid = spawn_child(self->binaries[k], argv);
     if (pid < 0) {
         sup_spawn_failed(self->sup, name, strerror(errno), alys_mono_ms());
@@ -402,9 +484,10 @@ static void do_exit(sup_server_t *self, const sup_action_t *a)
 {
     self->done = true;
     self->exit_code = a->exit_code;
+    log_info("all actors stopped, exiting with %d", a->exit_code);
+    /* The cause is the operator's last line (journalctl -u shows it last). */
     if (*a->detail)
         fprintf(stderr, "alys-supervisor: %s\n", a->detail);
-    log_info("all actors stopped, exiting with %d", a->exit_code);
 }
 
 static void execute(sup_server_t *self, const sup_action_t *a)
@@ -465,17 +548,133 @@ static void child_metrics(sup_server_t *self, const sup_child_t *c)
     }
 }
 
+/* Every supervised actor ready? body: "ready\n", or a line per actor that
+ * is not ("sync: starting"). */
+static bool all_ready(sup_server_t *self, char *body, size_t len)
+{
+    size_t used = 0;
+    bool ready = !sup_shutting_down(self->sup);
+    body[0] = '\0';
+    if (!ready)
+        used = (size_t) snprintf(body, len, "not ready: the node is stopping\n");
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        if (c->state == SUP_READY || c->state == SUP_EXTERNAL)
+            continue;
+        if (ready)
+            used = (size_t) snprintf(body, len, "not ready:\n");
+        ready = false;
+        if (used < len)
+            used += (size_t) snprintf(body + used, len - used, "%s: %s\n", c->name,
+                                      sup_state_name(c->state));
+    }
+    if (ready)
+        snprintf(body, len, "ready: %zu actors\n", sup_child_count(self->sup));
+    return ready;
+}
+
+/* /ready and systemd: READY=1 once, when every actor first is; STOPPING=1
+ * when the shutdown begins. */
+static void refresh_readiness(sup_server_t *self)
+{
+    char body[2048];
+    bool ready = all_ready(self, body, sizeof body);
+    metrics_http_set_ready(self->http, ready, body);
+    collector_set(self->collector, "alys_node_ready", "", COLLECTOR_GAUGE,
+                  "1 when every supervised actor is ready (as /ready answers 200)", ready ? 1 : 0);
+    if (ready && !self->ready_told) {
+        self->ready_told = true;
+        if (sdnotify_send("READY=1\nSTATUS=every actor ready") < 0)
+            log_warn("sd_notify READY=1: %s", strerror(errno));
+    }
+    if (sup_shutting_down(self->sup) && !self->stopping_told) {
+        self->stopping_told = true;
+        if (sdnotify_send("STOPPING=1\nSTATUS=stopping actors") < 0)
+            log_warn("sd_notify STOPPING=1: %s", strerror(errno));
+    }
+}
+
 static void refresh_metrics(sup_server_t *self)
 {
     uint64_t v = sup_version(self->sup);
     if (v == self->metrics_version)
         return;
     self->metrics_version = v;
+    refresh_readiness(self);
     for (size_t i = 0; i < sup_child_count(self->sup); i++)
         child_metrics(self, sup_child_at(self->sup, i));
+    collector_set(self->collector, "alys_supervisor_paused_seconds_total", "", COLLECTOR_COUNTER,
+                  "Time the supervisor found it had not been running (stopped, VM paused), "
+                  "not charged to the actors' heartbeat timeouts",
+                  (double) sup_paused_ms(self->sup) / 1000.0);
     collector_set(self->collector, "alys_collector_dropped_total", "", COLLECTOR_COUNTER,
                   "Metric updates refused by the collector (bad name, labels or type)",
                   (double) collector_dropped(self->collector));
+}
+
+/* ---- process metrics, Prometheus' standard names, one series per actor */
+
+#define PROCESS_METRICS_MS 1000   /* also the systemd watchdog period */
+
+static void process_metrics_of(sup_server_t *self, const char *actor, pid_t pid)
+{
+    static const char *const families[] = {
+        "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+        "process_start_time_seconds"};
+    procstat_t ps;
+    if (pid <= 0 || procstat_read(pid, &ps) != 0) {
+        for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+            collector_remove(self->collector, families[i], actor);
+        return;
+    }
+    char labels[SUP_NAME_MAX + 16];
+    snprintf(labels, sizeof labels, "actor=\"%s\"", actor);
+    collector_set(self->collector, families[0], labels, COLLECTOR_COUNTER,
+                  "Total user and system CPU time spent in seconds.", ps.cpu_seconds);
+    collector_set(self->collector, families[1], labels, COLLECTOR_GAUGE,
+                  "Resident memory size in bytes.", ps.resident_bytes);
+    collector_set(self->collector, families[2], labels, COLLECTOR_GAUGE,
+                  "Virtual memory size in bytes.", ps.virtual_bytes);
+    collector_set(self->collector, families[3], labels, COLLECTOR_GAUGE,
+                  "Number of open file descriptors.", ps.open_fds);
+    collector_set(self->collector, families[4], labels, COLLECTOR_GAUGE,
+                  "Maximum number of open file descriptors.", ps.max_fds);
+    collector_set(self->collector, families[5], labels, COLLECTOR_GAUGE,
+                  "Start time of the process since unix epoch in seconds.",
+                  ps.start_time_seconds);
+}
+
+static int on_process_metrics(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    sup_server_t *self = arg;
+    /* The loop is turning: systemd's watchdog (WatchdogSec=) is fed from
+     * here, so a supervisor whose loop hangs is restarted. No-op outside
+     * systemd. */
+    if (sdnotify_send("WATCHDOG=1") < 0)
+        log_debug("sd_notify WATCHDOG=1: %s", strerror(errno));
+    process_metrics_of(self, "supervisor", getpid());
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        /* Externals run elsewhere (maybe another host): not ours to read. */
+        bool ours = c->state != SUP_EXTERNAL && c->pid > 0;
+        process_metrics_of(self, c->name, ours ? c->pid : 0);
+    }
+    return 0;
+}
+
+static void build_info(sup_server_t *self)
+{
+    char labels[256];
+    snprintf(labels, sizeof labels, "version=\"%s\",commit=\"%s\"", alys_version(),
+             alys_commit());
+    collector_set(self->collector, "alys_build_info", labels, COLLECTOR_GAUGE,
+                  "Version and commit of the running binaries (value 1)", 1);
+    /* The threshold of the AlysPeersBelowMinimum alert (deploy/alerts.yml). */
+    collector_set(self->collector, "alys_config_min_sync_peers", "", COLLECTOR_GAUGE,
+                  "sync.min_sync_peers of the config", self->cfg.min_sync_peers);
 }
 
 /* ---- ZeroMQ events of the supervisor's own sockets
@@ -580,8 +779,44 @@ static void reap(sup_server_t *self)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (!sup_exited(self->sup, pid, status, alys_mono_ms()))
+        char note[SUP_DETAIL_MAX / 2] = "";
+        if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_CONFIG) {
+            const sup_child_t *c = NULL;
+            for (size_t i = 0; i < sup_child_count(self->sup) && !c; i++)
+                if (sup_child_at(self->sup, i)->pid == pid)
+                    c = sup_child_at(self->sup, i);
+            if (c)
+                read_note(self, c->name, note, sizeof note);
+        }
+        if (!sup_exited_note(self->sup, pid, status, note, alys_mono_ms()))
             log_debug("reaped pid %d, not a current child", (int) pid);
+    }
+}
+
+/* SIGHUP (systemctl reload): re-read the config, apply log_level and
+ * log_format here and in every actor (each re-reads the file on the SIGHUP
+ * passed on); the rest of the config needs a restart. A config that no
+ * longer loads changes nothing and says why. */
+static void reload(sup_server_t *self)
+{
+    alys_config_t fresh;
+    char err[ALYS_ERR_MAX];
+    if (alys_config_load_set(&fresh, self->config_path, self->sets, self->nsets, err,
+                             sizeof err) != 0) {
+        log_error("SIGHUP: config not reloaded: %s", err);
+        return;
+    }
+    (void) alys_log_set_level(fresh.log_level);
+    (void) alys_log_set_format(fresh.log_format);
+    snprintf(self->cfg.log_level, sizeof self->cfg.log_level, "%s", fresh.log_level);
+    snprintf(self->cfg.log_format, sizeof self->cfg.log_format, "%s", fresh.log_format);
+    log_info("SIGHUP: log_level %s, log_format %s; passed on to the actors", fresh.log_level,
+             fresh.log_format);
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        /* Only ready ones have their handler installed; never externals. */
+        if (c->state == SUP_READY && c->pid > 1 && kill(c->pid, SIGHUP) != 0 && errno != ESRCH)
+            log_warn("SIGHUP to %s: %s", c->name, strerror(errno));
     }
 }
 
@@ -595,6 +830,8 @@ static int on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     while (read(self->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
         if (si.ssi_signo == SIGCHLD)
             child = true;
+        else if (si.ssi_signo == SIGHUP)
+            reload(self);
         else
             sup_shutdown(self->sup, strsignal((int) si.ssi_signo), alys_mono_ms());
     }
@@ -756,6 +993,9 @@ int sup_server_run(sup_server_t *self)
     if (watch_socket(self, 0, self->control, "control") != 0 ||
         watch_socket(self, 1, self->xsub, "events_in") != 0)
         log_warn("cannot monitor the supervisor's sockets: no zmq events of its own");
+    if (zloop_timer(self->loop, PROCESS_METRICS_MS, 0, on_process_metrics, self) < 0)
+        log_warn("cannot arm the process metrics timer: no process_* metrics");
+    build_info(self);
     self->started_ms = alys_mono_ms();
     log_info("supervising %zu actors (config %s)", sup_child_count(self->sup), self->config_path);
     sup_start(self->sup, self->started_ms);

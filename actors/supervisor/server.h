@@ -25,14 +25,20 @@
 
 typedef struct sup_server sup_server_t;
 
-/* Binds everything and checks the actor binaries; spawns nothing yet.
- * NULL with the reason in err. Must be called before any other thread or
- * ZeroMQ socket exists in the process (it blocks the signals it handles). */
-sup_server_t *sup_server_new(const alys_config_t *cfg, char *err, size_t errlen);
+/* Checks what can be checked before anything runs (preflight.h), binds
+ * everything and finds the actor binaries; spawns nothing yet. NULL with the
+ * reason in err: every such failure is the config's or the environment's
+ * (exit ALYS_EXIT_CONFIG). sets (KEY=VALUE, nsets of them) are the --set
+ * overrides cfg was loaded with; they are passed on to every actor and must
+ * outlive the server. Must be called before any other thread or ZeroMQ
+ * socket exists in the process (it blocks the signals it handles). */
+sup_server_t *sup_server_new(const alys_config_t *cfg, const char *const *sets, size_t nsets,
+                             char *err, size_t errlen);
 void sup_server_destroy(sup_server_t **self_p);
 
 /* Start the actors and run until everything has stopped. Returns the exit
- * code: 0 after SIGTERM/SIGINT, 1 after giving up on an actor. */
+ * code: 0 after SIGTERM/SIGINT, 1 after giving up on an actor, 78 when an
+ * actor exited 78 (its config error; not restarted). */
 int sup_server_run(sup_server_t *self);
 
 #endif

@@ -27,6 +27,9 @@ struct sup {
     int           exit_code;
     char          exit_message[SUP_DETAIL_MAX];
     uint64_t      version;
+    bool          seen_input;      /* last_input is set */
+    int64_t       last_input;      /* time of the latest input */
+    int64_t       paused_ms;       /* sum of the gaps not charged to children */
 };
 
 /* ---- construction */
@@ -210,6 +213,67 @@ static void set_state(sup_t *self, sup_child_t *c, sup_state_t state)
     self->version++;
 }
 
+/* ---- the supervisor's own running time */
+
+/* Moves every running timeout on by lost ms: the time between the deadline
+ * the loop slept towards and now, in which the supervisor did not run. A
+ * child's silence only counts while we were there to hear it. And whatever
+ * it had left, a child gets one heartbeat interval of our running time to be
+ * heard after the pause (its Pong or Ready may sit unread in the socket while
+ * the timer fires first). Backoff expiries are not moved: a late restart
+ * gains nothing from waiting more. */
+static void discount(sup_t *self, int64_t lost, int64_t now)
+{
+    int64_t grace = now + self->policy.heartbeat_interval_ms;
+    int64_t seen_floor = grace - self->policy.heartbeat_timeout_ms;
+    for (size_t i = 0; i < self->count; i++) {
+        sup_child_t *c = self->children[i];
+        switch (c->state) {
+        case SUP_READY:
+        case SUP_EXTERNAL:
+            c->last_seen += lost;       /* the Pong wait resumes where it stopped */
+            if (c->last_seen < seen_floor)
+                c->last_seen = seen_floor;
+            break;
+        case SUP_STARTING:
+        case SUP_STOPPING:
+            c->deadline += lost;
+            if (c->deadline < grace)
+                c->deadline = grace;
+            break;
+        default:
+            break;
+        }
+    }
+    self->paused_ms += lost;
+    self->version++;
+}
+
+/* Called first by every input. The loop wakes by sup_next_deadline at the
+ * latest (state changes only through inputs, so the deadline computed now is
+ * the one it slept towards); being later than that by more than the slack
+ * means we were stopped. The ping due meanwhile goes out on this tick. */
+static void observe(sup_t *self, int64_t now)
+{
+    if (self->seen_input) {
+        int64_t due = sup_next_deadline(self);
+        if (due < self->last_input)
+            due = self->last_input;    /* we were running at the last input */
+        int64_t late = due == INT64_MAX ? 0 : now - due;
+        if (late > (int64_t) self->policy.pause_slack_ms) {
+            alys_log(late >= (int64_t) self->policy.heartbeat_interval_ms ? ALYS_LOG_WARN
+                                                                           : ALYS_LOG_DEBUG,
+                     "the supervisor did not run for %lld ms (stopped or paused): "
+                     "heartbeat and start/stop timeouts resume from now",
+                     (long long) late);
+            discount(self, late, now);
+        }
+    }
+    self->seen_input = true;
+    if (now > self->last_input)
+        self->last_input = now;
+}
+
 /* ---- starting */
 
 static void spawn(sup_t *self, sup_child_t *c, int64_t now)
@@ -255,6 +319,7 @@ void sup_start(sup_t *self, int64_t now)
 {
     if (self->started)
         return;
+    observe(self, now);
     self->started = true;
     start_pending(self, now);
     if (self->supervised == 0)
@@ -263,7 +328,7 @@ void sup_start(sup_t *self, int64_t now)
 
 void sup_spawned(sup_t *self, const char *name, pid_t pid, int64_t now)
 {
-    (void) now;
+    observe(self, now);
     sup_child_t *c = find(self, name, NULL);
     if (!c)
         return;
@@ -391,6 +456,7 @@ static void on_death(sup_t *self, sup_child_t *c, const char *reason, int64_t no
 
 void sup_spawn_failed(sup_t *self, const char *name, const char *why, int64_t now)
 {
+    observe(self, now);
     sup_child_t *c = find(self, name, NULL);
     if (!c || c->state != SUP_STARTING || c->pid != 0)
         return;
@@ -421,6 +487,29 @@ static sup_child_t *find_pid(const sup_t *self, pid_t pid)
 
 bool sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now)
 {
+    return sup_exited_note(self, pid, wstatus, NULL, now);
+}
+
+/* The child refused its config: stop the node, exit 78 with its words. */
+static void config_error(sup_t *self, sup_child_t *c, const char *reason, const char *note,
+                         int64_t now)
+{
+    record_exit(c, reason);
+    c->pid = 0;
+    c->died_at = now;
+    snprintf(self->exit_message, sizeof self->exit_message,
+             "%s exited with %d (config error), not restarted: %s", c->name, SUP_EXIT_CONFIG,
+             note && *note ? note : "(it left no message; see its lines above)");
+    self->exit_code = SUP_EXIT_CONFIG;
+    log_error("%s", self->exit_message);
+    set_state(self, c, SUP_STOPPED);
+    event(self, c, "gave_up", "%s", self->exit_message);
+    begin_shutdown(self, now);
+}
+
+bool sup_exited_note(sup_t *self, pid_t pid, int wstatus, const char *note, int64_t now)
+{
+    observe(self, now);
     sup_child_t *c = pid > 0 ? find_pid(self, pid) : NULL;
     if (!c)
         return false;
@@ -438,7 +527,10 @@ bool sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now)
         add_field(a, "status", "%d", WEXITSTATUS(wstatus));
     if (WIFSIGNALED(wstatus))
         add_field(a, "signal", "%d", WTERMSIG(wstatus));
-    on_death(self, c, reason, now);
+    if (!self->shutting_down && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == SUP_EXIT_CONFIG)
+        config_error(self, c, reason, note, now);
+    else
+        on_death(self, c, reason, now);
     return true;
 }
 
@@ -515,6 +607,7 @@ sup_ready_result_t sup_ready(sup_t *self, const sup_ready_t *r, int64_t now)
 {
     if (self->exited || !r->name || !*r->name)
         return SUP_READY_UNKNOWN;
+    observe(self, now);
     size_t index;
     sup_child_t *c = find(self, r->name, &index);
     if (c && index < self->supervised)
@@ -531,6 +624,7 @@ sup_ready_result_t sup_ready(sup_t *self, const sup_ready_t *r, int64_t now)
 
 void sup_pong(sup_t *self, const char *name, uint64_t seq, int64_t now)
 {
+    observe(self, now);
     sup_child_t *c = find(self, name, NULL);
     if (c && (c->state == SUP_READY || c->state == SUP_EXTERNAL) && seq <= c->ping_seq)
         c->last_seen = now;
@@ -592,6 +686,7 @@ void sup_tick(sup_t *self, int64_t now)
 {
     if (self->exited)
         return;
+    observe(self, now);
     for (size_t i = 0; i < self->count; i++) {
         sup_child_t *c = self->children[i];
         switch (c->state) {
@@ -739,6 +834,7 @@ void sup_shutdown(sup_t *self, const char *why, int64_t now)
 {
     if (self->exited)
         return;
+    observe(self, now);
     if (self->shutting_down) {
         /* Asked twice: the operator does not want to wait. */
         log_warn("second stop request: killing every actor now");
@@ -771,6 +867,7 @@ const sup_child_t *sup_child_find(const sup_t *self, const char *name)
 
 uint64_t sup_version(const sup_t *self) { return self->version; }
 bool sup_shutting_down(const sup_t *self) { return self->shutting_down; }
+int64_t sup_paused_ms(const sup_t *self) { return self->paused_ms; }
 
 const char *sup_state_name(sup_state_t state)
 {

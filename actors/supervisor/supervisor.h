@@ -22,6 +22,20 @@
  *  caller feeds reaped exit statuses in), which is what StorageActor needs:
  *  RocksDB allows one process per database.
  *
+ *  Time the supervisor itself did not run is not charged to its children.
+ *  Between two inputs the caller's loop sleeps at most until
+ *  sup_next_deadline; an input that comes later than that (by more than
+ *  pause_slack_ms) proves the supervisor was stopped or paused for the
+ *  difference, and every running timeout (Pong wait, start and stop
+ *  deadlines) is moved on by it. So a supervisor resumed after a SIGSTOP or
+ *  a VM pause longer than heartbeat_timeout_ms pings first and kills only
+ *  children that then stay silent for heartbeat_timeout_ms of its own
+ *  running time. Every input function does this check first.
+ *
+ *  A child that exits with SUP_EXIT_CONFIG (78, EX_CONFIG) says its config
+ *  or environment is wrong: restarting it cannot help, so the supervisor
+ *  stops everything and exits 78 itself with the child's message.
+ *
  *  Shutdown stops the start-order groups in reverse: Stop + SIGTERM to every
  *  running child of the group (STOPPING), SIGKILL after shutdown_timeout,
  *  next group once all of it is reaped; then one EXIT action.
@@ -46,6 +60,8 @@
 #define SUP_LAST_EXITS    3     /* exit reasons kept per child for the give-up message */
 #define SUP_MAX_EXTERNAL  64    /* hand-started validators accepted at once */
 #define SUP_MAX_FIELDS    4
+/* EX_CONFIG (ALYS_EXIT_CONFIG in config.h): restarting cannot help. */
+#define SUP_EXIT_CONFIG   78
 
 typedef struct {
     uint32_t start_timeout_ms;
@@ -56,6 +72,12 @@ typedef struct {
     uint32_t max_restarts;           /* more than this within the window: give up */
     uint32_t restart_window_ms;
     uint32_t shutdown_timeout_ms;
+    /* An input later than the deadline the loop slept towards by more than
+     * this means the supervisor itself was not running (SIGSTOP, a VM pause):
+     * the late part does not count towards any child's timeout. Smaller
+     * lateness (scheduling delays on a busy host) counts as usual, so that a
+     * starved supervisor still finds a stopped child hung on time. */
+    uint32_t pause_slack_ms;
 } sup_policy_t;
 
 typedef enum {
@@ -158,6 +180,11 @@ sup_ready_result_t sup_ready(sup_t *self, const sup_ready_t *ready, int64_t now)
 void   sup_pong(sup_t *self, const char *name, uint64_t seq, int64_t now);
 /* A reaped child: wstatus as from waitpid. false if the pid is not ours. */
 bool   sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now);
+/* The same with the child's own last words (NULL or "" if it left none):
+ * a child that exits SUP_EXIT_CONFIG is not restarted. The whole supervisor
+ * stops and exits SUP_EXIT_CONFIG, its EXIT message naming the child and
+ * repeating `note`, so the operator reads the cause as the last line. */
+bool   sup_exited_note(sup_t *self, pid_t pid, int wstatus, const char *note, int64_t now);
 /* Timers: start/heartbeat/stop timeouts, pings, backoff expiries. */
 void   sup_tick(sup_t *self, int64_t now);
 /* SIGTERM/SIGINT: stop everything in reverse order and exit 0. A second call
@@ -176,6 +203,8 @@ const sup_child_t *sup_child_find(const sup_t *self, const char *name);
 /* Bumped on every state change, so callers refresh derived views lazily. */
 uint64_t     sup_version(const sup_t *self);
 bool         sup_shutting_down(const sup_t *self);
+/* Total time, ms, the supervisor found it had not been running (see above). */
+int64_t      sup_paused_ms(const sup_t *self);
 
 /* "starting", "ready", "restarting", "stopping", "stopped", "external". */
 const char  *sup_state_name(sup_state_t state);

@@ -2,6 +2,7 @@
  * key read back, path resolution, endpoint derivation, and one test per class
  * of bad input, asserting the exact message with its line:col. */
 #include "config.h"
+#include "config_schema.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -161,54 +162,31 @@ Test(config, deploy_file_loads_with_every_default)
 }
 
 /* Loading equal to the defaults proves nothing for a key left out of the file:
- * check that the file spells out every key, in its table. */
+ * check that the file spells out every key of the schema, in its table, and
+ * leaves out the keys that do nothing (they are refused from it by a note). */
 Test(config, deploy_file_lists_every_key)
 {
-    static const char *const keys[][2] = {
-        {"node", "name"}, {"node", "data_dir"}, {"node", "run_dir"}, {"node", "genesis_file"},
-        {"node", "log_level"},
-        {"sync", "strategy"}, {"sync", "max_parallel_downloads"}, {"sync", "batch_size"},
-        {"sync", "fixed_batch_size"}, {"sync", "min_batch_size"}, {"sync", "max_batch_size"},
-        {"sync", "checkpoint_interval"}, {"sync", "max_checkpoints"},
-        {"sync", "checkpoint_storage"}, {"sync", "max_recovery_attempts"},
-        {"sync", "recovery_backoff_secs"}, {"sync", "auto_recovery"},
-        {"sync", "peer_selection"}, {"sync", "latency_weight"},
-        {"sync", "reliability_weight"}, {"sync", "bandwidth_weight"},
-        {"sync", "min_sync_peers"}, {"sync", "max_sync_peers"},
-        {"sync", "peer_score_threshold"}, {"sync", "validation_workers"},
-        {"sync", "max_memory_gb"}, {"sync", "cache_size_mb"},
-        {"sync", "production_threshold"}, {"sync", "production_max_blocks_behind"},
-        {"sync", "download_window"}, {"sync", "request_timeout_ms"},
-        {"storage", "max_reorg_depth"}, {"storage", "wal_sync"},
-        {"network", "listen"}, {"network", "bootstrap_peers"}, {"network", "serve_rate_limit"},
-        {"validation", "worker_listen"}, {"validation", "curve_enabled"},
-        {"validation", "curve_server_cert"}, {"validation", "curve_allowed_dir"},
-        {"validation", "task_timeout_ms"},
-        {"endpoints", "supervisor"}, {"endpoints", "events_in"}, {"endpoints", "events"},
-        {"endpoints", "storage"}, {"endpoints", "peer_manager"},
-        {"endpoints", "block_processor"}, {"endpoints", "validators"}, {"endpoints", "sync"},
-        {"supervisor", "start_timeout_ms"}, {"supervisor", "heartbeat_interval_ms"},
-        {"supervisor", "heartbeat_timeout_ms"}, {"supervisor", "restart_backoff_min_ms"},
-        {"supervisor", "restart_backoff_max_ms"}, {"supervisor", "max_restarts"},
-        {"supervisor", "restart_window_secs"}, {"supervisor", "shutdown_timeout_ms"},
-        {"metrics", "metrics_enabled"}, {"metrics", "metrics_port"}, {"metrics", "metrics_bind"},
-    };
     static char text[1 << 16];
     FILE *f = fopen(DEPLOY_TOML, "r");
     cr_assert_not_null(f);
     size_t n = fread(text, 1, sizeof text - 1, f);
     cr_assert_eq(fclose(f), 0);
     text[n] = '\0';
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    cr_assert_gt(cfg_key_count(), 50);
+    for (size_t i = 0; i < cfg_key_count(); i++) {
+        const cfg_key_t *k = cfg_key_at(i);
         char header[64], line[96];
-        (void) snprintf(header, sizeof header, "\n[%s]\n", keys[i][0]);
-        (void) snprintf(line, sizeof line, "\n%s = ", keys[i][1]);
+        (void) snprintf(header, sizeof header, "\n[%s]\n", k->table);
+        (void) snprintf(line, sizeof line, "\n%s = ", k->key);
         const char *table = strstr(text, header);
-        cr_assert_not_null(table, "no [%s] in the deploy file", keys[i][0]);
+        cr_assert_not_null(table, "no [%s] in the deploy file", k->table);
         const char *next = strstr(table + 1, "\n[");
         const char *at = strstr(table, line);
-        cr_assert(at && (!next || at < next), "no %s.%s in the deploy file", keys[i][0],
-                  keys[i][1]);
+        bool listed = at && (!next || at < next);
+        if (k->inert)
+            cr_assert(!listed, "%s does nothing but is in the deploy file", k->name);
+        else
+            cr_assert(listed, "no %s in the deploy file", k->name);
     }
 }
 
@@ -544,11 +522,16 @@ Test(config, unknown_table)
 Test(config, unknown_key)
 {
     expect_error("[sync]\nstrategy = \"parallel\"\nfoo = 1\n", "t.toml:3:1: unknown key 'sync.foo'");
-    /* The design doc's [sync] keys that live elsewhere here get a hint. */
-    expect_error("[sync]\nlog_level = \"info\"\n",
-                 "t.toml:2:1: unknown key 'sync.log_level' (it belongs in [node])");
-    expect_error("[sync]\nmetrics_port = 9091\n",
-                 "t.toml:2:1: unknown key 'sync.metrics_port' (it belongs in [metrics])");
+    /* A key in the wrong table gets a hint where it belongs. */
+    expect_error("[node]\nstrategy = \"parallel\"\n",
+                 "t.toml:2:1: unknown key 'node.strategy' (it belongs in [sync])");
+    expect_error("[sync]\nmetrics_bind = \"0.0.0.0\"\n",
+                 "t.toml:2:1: unknown key 'sync.metrics_bind' (it belongs in [metrics])");
+    /* A near miss gets a "did you mean". */
+    expect_error("[sync]\nmax_paralel_downloads = 4\n",
+                 "t.toml:2:1: unknown key 'sync.max_paralel_downloads' (did you mean "
+                 "'max_parallel_downloads'?)");
+    expect_error("[syncc]\n", "t.toml:1:1: unknown table [syncc] (did you mean [sync]?)");
 }
 
 Test(config, wrong_type)
@@ -579,7 +562,7 @@ Test(config, wrong_type)
 Test(config, out_of_range)
 {
     expect_error("[sync]\nmax_parallel_downloads = 0\n",
-                 "t.toml:2:26: value 0 out of range for 'sync.max_parallel_downloads' (1..64)");
+                 "t.toml:2:26: value 0 out of range for 'sync.max_parallel_downloads' (1..32)");
     expect_error("[sync]\nvalidation_workers = 65\n",
                  "t.toml:2:22: value 65 out of range for 'sync.validation_workers' (0..64)");
     expect_error("[sync]\nmax_sync_peers = -1\n",
@@ -630,6 +613,134 @@ Test(config, duplicate_key)
                  "t.toml:3:1: duplicate key 'sync.strategy' (first set at line 2)");
     expect_error("[sync]\n[node]\n[sync]\n",
                  "t.toml:3:1: duplicate table [sync] (first at line 1)");
+    /* Accepted in [sync] (where the design seed put it) or [node]: one place only. */
+    expect_error("[node]\nlog_level = \"info\"\n[sync]\nlog_level = \"debug\"\n",
+                 "t.toml:4:1: duplicate key 'node.log_level' (first set at line 2)");
+    expect_error("[sync]\nmetrics_port = 1\n[metrics]\nmetrics_port = 2\n",
+                 "t.toml:4:1: duplicate key 'metrics.metrics_port' (first set at line 2)");
+}
+
+/* Issue 10: the design seed's own [sync] section, pasted as is, loads; its
+ * keys are accepted where the seed put them. */
+static const char seed_sync[] =
+    "[sync]\n"
+    "# Sync strategy\n"
+    "strategy = \"parallel\"  # parallel, sequential\n"
+    "max_parallel_downloads = 3\n"
+    "batch_size = \"adaptive\"  # adaptive, fixed\n"
+    "fixed_batch_size = 256\n"
+    "\n"
+    "# Checkpointing\n"
+    "checkpoint_interval = 100  # blocks\n"
+    "max_checkpoints = 10\n"
+    "checkpoint_storage = \"/data/checkpoints\"\n"
+    "\n"
+    "# Recovery\n"
+    "max_recovery_attempts = 5\n"
+    "recovery_backoff_secs = 60\n"
+    "auto_recovery = true\n"
+    "\n"
+    "# Peer management\n"
+    "peer_selection = \"weighted\"  # weighted, round_robin, lowest_latency\n"
+    "min_sync_peers = 3\n"
+    "max_sync_peers = 10\n"
+    "peer_score_threshold = 0.5\n"
+    "\n"
+    "# Performance\n"
+    "validation_workers = 4\n"
+    "max_memory_gb = 8\n"
+    "cache_size_mb = 512\n"
+    "\n"
+    "# Monitoring\n"
+    "metrics_enabled = true\n"
+    "metrics_port = 9191\n"
+    "log_level = \"warn\"\n";
+
+Test(config, the_seeds_sync_section_loads_as_is)
+{
+    alys_config_t c;
+    alys_config_defaults(&c);
+    parse_ok(&c, seed_sync, "seed.toml");
+    cr_assert_eq(c.metrics_port, 9191, "metrics_port read from [sync]");
+    cr_assert_str_eq(c.log_level, "warn", "log_level read from [sync]");
+    cr_assert_eq(c.metrics_enabled, true);
+    /* Keys that do nothing are said so, with why; loading still succeeds. */
+    cr_assert(strstr(c.notes, "sync.checkpoint_storage has no effect: checkpoints are kept"),
+              "%s", c.notes);
+    cr_assert(strstr(c.notes, "sync.min_sync_peers has no effect: only the threshold"), "%s",
+              c.notes);
+    cr_assert(strstr(c.notes, "sync.max_sync_peers has no effect: not yet used"), "%s", c.notes);
+    alys_config_t d;
+    alys_config_defaults(&d);
+    parse_ok(&d, "[sync]\nstrategy = \"parallel\"\n", "plain.toml");
+    cr_assert_str_empty(d.notes, "no note for keys left out");
+}
+
+/* ------------------------------------------------------------- --set KEY=VALUE */
+
+static int load_set(alys_config_t *c, const char *text, const char *const *sets, size_t n,
+                    char *err, size_t errlen)
+{
+    char dir[64], path[128];
+    make_tmpdir(dir, sizeof dir);
+    join(path, sizeof path, dir, "n.toml");
+    write_file(path, text);
+    alys_config_defaults(c);
+    int rc = alys_config_load_set(c, path, sets, n, err, errlen);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(rmdir(dir), 0);
+    return rc;
+}
+
+Test(config, set_overrides_the_file_with_the_same_validation)
+{
+    alys_config_t c;
+    char err[ALYS_ERR_MAX] = "";
+    const char *sets[] = {"sync.max_parallel_downloads=8", "node.log_level=debug",
+                          "metrics.metrics_bind=\"0.0.0.0\"",
+                          "network.bootstrap_peers=[\"tcp://10.0.0.1:30303\"]", "wal_sync=false"};
+    cr_assert_eq(load_set(&c, "[sync]\nmax_parallel_downloads = 4\n", sets, 5, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(c.max_parallel_downloads, 8, "--set wins over the file");
+    cr_assert_str_eq(c.log_level, "debug", "strings need no quotes");
+    cr_assert_str_eq(c.metrics_bind, "0.0.0.0", "quoted strings too");
+    cr_assert_eq(c.bootstrap_peer_count, 1);
+    cr_assert_eq(c.wal_sync, false, "a short name that is unique");
+
+    const char *bad[] = {"sync.max_parallel_downloads=99"};
+    cr_assert_eq(load_set(&c, "", bad, 1, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--set sync.max_parallel_downloads=99: value 99 out of range for "
+                     "'sync.max_parallel_downloads' (1..32)");
+    const char *typo[] = {"sync.max_paralel_downloads=4"};
+    cr_assert_eq(load_set(&c, "", typo, 1, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--set sync.max_paralel_downloads=4: unknown key "
+                     "'sync.max_paralel_downloads' (did you mean 'max_parallel_downloads'?)");
+    const char *noeq[] = {"sync.strategy"};
+    cr_assert_eq(load_set(&c, "", noeq, 1, err, sizeof err), -1);
+    cr_assert(strstr(err, "expected KEY=VALUE"), "%s", err);
+    const char *order[] = {"sync.min_sync_peers=20"};
+    cr_assert_eq(load_set(&c, "", order, 1, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--set sync.min_sync_peers=20: sync.min_sync_peers (20) must be <= "
+                     "sync.max_sync_peers (10)");
+}
+
+Test(config, the_cache_must_fit_the_memory_budget)
+{
+    expect_error("[sync]\nmax_memory_gb = 1\ncache_size_mb = 600\n",
+                 "t.toml:3:1: sync.cache_size_mb (600 MiB) must be at most half of "
+                 "sync.max_memory_gb (1 GiB): the rest of the budget is for the download "
+                 "window, the validators and the database's write buffers");
+}
+
+Test(config, log_format_is_text_or_json)
+{
+    alys_config_t c;
+    alys_config_defaults(&c);
+    cr_assert_str_eq(c.log_format, "text");
+    parse_ok(&c, "[node]\nlog_format = \"json\"\n", "t.toml");
+    cr_assert_str_eq(c.log_format, "json");
+    expect_error("[node]\nlog_format = \"xml\"\n",
+                 "t.toml:2:14: node.log_format must be one of text, json (got 'xml')");
 }
 
 Test(config, string_too_long)

@@ -26,6 +26,7 @@ static const sup_policy_t s_policy = {
     .max_restarts = 5,
     .restart_window_ms = 10000,
     .shutdown_timeout_ms = 300,
+    .pause_slack_ms = 50,
 };
 
 /* Wait statuses as waitpid reports them. */
@@ -147,6 +148,17 @@ static void die(const char *name, int64_t t)
     pid_t pid = child(name)->pid;
     cr_assert(sup_exited(sup, pid, KILLED(SIGKILL), t));
     drain();
+}
+
+/* The server's loop wakes at every deadline: tick at each one before t, then
+ * at t. Actions accumulate until the next drain(). Skipping deadlines would
+ * look to the policy like the supervisor had been paused. */
+static void tick_to(int64_t t)
+{
+    int64_t d;
+    while ((d = sup_next_deadline(sup)) < t)
+        sup_tick(sup, d);
+    sup_tick(sup, t);
 }
 
 TestSuite(policy, .init = setup, .fini = teardown);
@@ -293,7 +305,7 @@ Test(policy, missing_pongs_mean_hung_killed_then_restarted_after_reap)
     start_all(0);
     /* Pings go out every interval while pongs come back. */
     for (int64_t t = 100; t <= 1000; t += 100) {
-        sup_tick(sup, t);
+        tick_to(t);
         drain();
         cr_assert_not_null(find_act(SUP_ACT_PING, "storage"), "ping at %lld", (long long) t);
         if (t < 1000)
@@ -321,10 +333,10 @@ Test(policy, missing_pongs_mean_hung_killed_then_restarted_after_reap)
 Test(policy, hung_is_detected_at_the_timeout)
 {
     start_all(0);
-    sup_tick(sup, 500);
+    tick_to(500);
     drain();
     cr_assert_eq(count(SUP_ACT_KILL, NULL), 0, "500 ms of silence is not yet hung");
-    sup_tick(sup, 501);
+    tick_to(501);
     drain();
     cr_assert_eq(count(SUP_ACT_KILL, NULL), 6, "all silent for 501 ms");
     const sup_action_t *k = find_act(SUP_ACT_KILL, "storage");
@@ -370,10 +382,10 @@ Test(policy, sigterm_stops_groups_in_reverse_order_with_kill_after_timeout)
     drain();
     cr_assert_not_null(find_act(SUP_ACT_STOP, "sync"));
     /* sync ignores SIGTERM: SIGKILL after shutdown_timeout. */
-    sup_tick(sup, 120 + 299);
+    tick_to(120 + 299);
     drain();
     cr_assert_eq(count(SUP_ACT_KILL, "sync"), 0);
-    sup_tick(sup, 120 + 300);
+    tick_to(120 + 300);
     drain();
     cr_assert_eq(find_act(SUP_ACT_KILL, "sync")->signal, SIGKILL);
     sup_exited(sup, child("sync")->pid, KILLED(SIGKILL), 430);
@@ -421,12 +433,13 @@ Test(policy, external_actors_are_listed_heartbeated_and_dropped_when_silent)
     cr_assert_eq(sup_child_count(sup), before + 1);
     cr_assert_str_eq(sup_state_name(child("validator-ext-4242")->state), "external");
     cr_assert_not_null(find_event("validator-ext-4242", "ready"));
-    sup_tick(sup, 110);
+    tick_to(110);
     drain();
     cr_assert_not_null(find_act(SUP_ACT_PING, "validator-ext-4242"));
     /* Silent: removed, never killed or restarted (it is not our child). */
+    tick_to(400);
     sup_pong(sup, "storage", 1, 400);
-    sup_tick(sup, 511);
+    tick_to(511);
     drain();
     cr_assert_not_null(find_event("validator-ext-4242", "removed"));
     cr_assert_null(find_act(SUP_ACT_KILL, "validator-ext-4242"));
@@ -467,4 +480,117 @@ Test(policy, a_failed_fork_counts_as_a_death)
     drain();
     cr_assert_not_null(find_act(SUP_ACT_SPAWN, "storage"));
     cr_assert_str_eq(child("storage")->last_exit, "spawn failed: Resource temporarily unavailable");
+}
+
+/* Issue 7: a supervisor stopped (SIGSTOP, VM pause) for longer than the
+ * heartbeat timeout must not kill its children as hung when it resumes: the
+ * children ran, it did not hear them. */
+Test(policy, a_paused_supervisor_does_not_kill_its_children_on_resume)
+{
+    start_all(0);
+    tick_to(100);
+    pong_all(100);
+    drain();
+    /* The loop slept towards the ping at 200 and woke 10 s later. */
+    sup_tick(sup, 10200);
+    drain();
+    cr_assert_eq(count(SUP_ACT_KILL, NULL), 0, "no child is hung for our own pause");
+    cr_assert_not_null(find_act(SUP_ACT_PING, "storage"), "pings go out at once on resume");
+    cr_assert(sup_paused_ms(sup) >= 10000, "pause counted: %lld", (long long) sup_paused_ms(sup));
+    for (size_t i = 0; i < sup_child_count(sup); i++)
+        cr_assert_eq(sup_child_at(sup, i)->state, SUP_READY);
+}
+
+Test(policy, after_a_pause_the_pong_wait_counts_only_running_time)
+{
+    start_all(0);
+    tick_to(100);
+    pong_all(100);
+    drain();
+    /* Due at 200, woke at 10200: 100 ms of silence were heard before the pause. */
+    sup_tick(sup, 10200);
+    drain();
+    /* Then every child answers but sync, which stays silent from now on. */
+    for (int64_t t = 10300; t <= 10500; t += 100) {
+        tick_to(t);
+        for (size_t i = 0; i < sup_child_count(sup); i++) {
+            const sup_child_t *c = sup_child_at(sup, i);
+            if (strcmp(c->name, "sync") != 0)
+                sup_pong(sup, c->name, c->ping_seq, t);
+        }
+    }
+    drain();
+    cr_assert_eq(count(SUP_ACT_KILL, "sync"), 0, "400 ms of running silence is not hung");
+    /* 100 ms before the pause + 400 after it: the timeout (500) is reached next. */
+    tick_to(10601);
+    drain();
+    cr_assert_not_null(find_act(SUP_ACT_KILL, "sync"), "silent for the timeout of running time");
+    cr_assert_eq(count(SUP_ACT_KILL, NULL), 1, "only the silent one");
+}
+
+Test(policy, a_pause_does_not_cut_a_start_timeout_short)
+{
+    sup_start(sup, 0);
+    drain();
+    spawn_all(0);
+    drain();
+    /* Ready was in the socket when the supervisor resumed at 5000: the timer
+     * may fire first, before the message is read. */
+    sup_tick(sup, 5000);
+    drain();
+    cr_assert_eq(count(SUP_ACT_KILL, NULL), 0, "storage had no chance to be heard");
+    make_ready("storage", 5001);
+    drain();
+    cr_assert_not_null(find_act(SUP_ACT_SPAWN, "peer_manager"));
+}
+
+Test(policy, lateness_within_the_slack_is_still_running_time)
+{
+    start_all(0);
+    /* Each tick 40 ms late (slack 50): silence still adds up to hung. */
+    int64_t t = 0;
+    while (count(SUP_ACT_KILL, "storage") == 0 && t < 5000) {
+        t = sup_next_deadline(sup) + 40;
+        sup_tick(sup, t);
+        drain();
+    }
+    cr_assert_not_null(find_act(SUP_ACT_KILL, "storage"), "hung detected (t=%lld)", (long long) t);
+    cr_assert_eq(sup_paused_ms(sup), 0);
+}
+
+/* Issue 10: an actor exiting 78 (EX_CONFIG) is not restarted; the node stops
+ * with 78 and the actor's own message as its last word. */
+Test(policy, an_actor_exiting_78_is_not_restarted_and_its_message_is_repeated)
+{
+    start_all(0);
+    pid_t pid = child("storage")->pid;
+    cr_assert(sup_exited_note(sup, pid, EXITED(78), "node.genesis_file: no such file", 100));
+    drain();
+    cr_assert_eq(count(SUP_ACT_SPAWN, NULL), 0, "not restarted");
+    cr_assert_not_null(find_event("storage", "gave_up"));
+    cr_assert_eq(child("storage")->state, SUP_STOPPED);
+    /* The rest stop in reverse order as for any shutdown. */
+    cr_assert_not_null(find_act(SUP_ACT_STOP, "validator-2"), "validators asked to stop");
+    cr_assert_not_null(find_act(SUP_ACT_STOP, "validator-1"));
+    sup_exited(sup, child("validator-1")->pid, EXITED(0), 110);
+    const char *rest[] = {"validator-2", "sync", "block_processor", "peer_manager"};
+    for (int i = 0; i < 4; i++) {
+        sup_exited(sup, child(rest[i])->pid, EXITED(0), 111 + i);
+        drain();
+        if (i + 1 < 4)
+            cr_assert_not_null(find_act(SUP_ACT_STOP, rest[i + 1]), "%s asked to stop", rest[i + 1]);
+    }
+    const sup_action_t *ex = find_act(SUP_ACT_EXIT, NULL);
+    cr_assert_not_null(ex);
+    cr_assert_eq(ex->exit_code, 78);
+    cr_assert_str_eq(ex->detail, "storage exited with 78 (config error), not restarted: "
+                     "node.genesis_file: no such file");
+}
+
+Test(policy, other_exit_codes_are_restarted_as_before)
+{
+    start_all(0);
+    cr_assert(sup_exited_note(sup, child("sync")->pid, EXITED(77), "", 100));
+    drain();
+    cr_assert_not_null(find_act(SUP_ACT_SPAWN, "sync"));
 }

@@ -1,0 +1,13 @@
+/*  version.h: what every binary says for --version and in alys_build_info.
+ *  The version is meson's project version; the commit is `git describe
+ *  --always --dirty` of the source tree at build time ("unknown" outside git).
+ */
+#ifndef ALYS_VERSION_H
+#define ALYS_VERSION_H
+
+const char *alys_version(void); /* "0.1.0" */
+const char *alys_commit(void);  /* "836d26f-dirty", "unknown" */
+/* "PROG 0.1.0 (commit 836d26f)" on stdout. */
+void alys_print_version(const char *prog);
+
+#endif

@@ -1,0 +1,179 @@
+/*  The supervisor's OS-facing helpers against the real system: the checks
+ *  before start (preflight), /proc readings (procstat) and the systemd
+ *  notify datagram (sdnotify).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "preflight.h"
+#include "procstat.h"
+#include "sdnotify.h"
+
+/* ---- procstat */
+
+Test(procstat, reads_this_process)
+{
+    procstat_t ps;
+    cr_assert_eq(procstat_read(getpid(), &ps), 0, "%s", strerror(errno));
+    cr_assert_gt(ps.open_fds, 2, "stdin, stdout, stderr at least");
+    cr_assert_gt(ps.max_fds, 0);
+    cr_assert_gt(ps.resident_bytes, 0);
+    cr_assert_geq(ps.cpu_seconds, 0);
+    double now = (double) time(NULL);
+    cr_assert(ps.start_time_seconds > now - 3600 && ps.start_time_seconds <= now + 1,
+              "started recently: %f vs %f", ps.start_time_seconds, now);
+}
+
+Test(procstat, a_gone_process_is_an_error)
+{
+    procstat_t ps;
+    cr_assert_eq(procstat_read(999999999, &ps), -1);
+}
+
+/* ---- sdnotify */
+
+Test(sdnotify, nothing_without_notify_socket)
+{
+    cr_assert_eq(unsetenv("NOTIFY_SOCKET"), 0);
+    cr_assert_eq(sdnotify_send("READY=1"), 0);
+}
+
+static void expect_datagram(const char *env_path, const struct sockaddr_un *sa, socklen_t len)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (const struct sockaddr *) sa, len), 0, "%s", strerror(errno));
+    cr_assert_eq(setenv("NOTIFY_SOCKET", env_path, 1), 0);
+    cr_assert_eq(sdnotify_send("READY=1\nSTATUS=ok"), 1);
+    char buf[64];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    cr_assert_eq(n, (ssize_t) strlen("READY=1\nSTATUS=ok"));
+    buf[n] = '\0';
+    cr_assert_str_eq(buf, "READY=1\nSTATUS=ok");
+    close(fd);
+    unsetenv("NOTIFY_SOCKET");
+}
+
+Test(sdnotify, sends_one_datagram_to_a_path_socket)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/alys-sdnotify-%d.sock", (int) getpid());
+    unlink(path);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    expect_datagram(path, &sa, sizeof sa);
+    unlink(path);
+}
+
+Test(sdnotify, sends_to_an_abstract_socket)
+{
+    char name[64];
+    snprintf(name, sizeof name, "@alys-sdnotify-%d", (int) getpid());
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, name, strlen(name));
+    sa.sun_path[0] = '\0';
+    expect_datagram(name, &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(name)));
+}
+
+Test(sdnotify, a_relative_path_is_refused)
+{
+    cr_assert_eq(setenv("NOTIFY_SOCKET", "relative.sock", 1), 0);
+    cr_assert_eq(sdnotify_send("READY=1"), -1);
+    cr_assert_eq(errno, EINVAL);
+    unsetenv("NOTIFY_SOCKET");
+}
+
+/* ---- preflight */
+
+static char s_dir[64];
+
+static void make_dir(void)
+{
+    snprintf(s_dir, sizeof s_dir, "/tmp/alys-preflight-XXXXXX");
+    cr_assert_not_null(mkdtemp(s_dir));
+}
+
+static void base_config(alys_config_t *c)
+{
+    alys_config_defaults(c);
+    snprintf(c->data_dir, sizeof c->data_dir, "%s/data", s_dir);
+    snprintf(c->run_dir, sizeof c->run_dir, "%s/run", s_dir);
+    c->metrics_enabled = false;
+}
+
+Test(preflight, a_usable_environment_passes_and_dirs_are_made)
+{
+    make_dir();
+    alys_config_t c;
+    base_config(&c);
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(access(c.data_dir, W_OK), 0);
+    cr_assert_eq(access(c.run_dir, W_OK), 0);
+}
+
+Test(preflight, a_missing_or_bad_genesis_names_the_key)
+{
+    make_dir();
+    alys_config_t c;
+    base_config(&c);
+    snprintf(c.genesis_file, sizeof c.genesis_file, "%s/nope", s_dir);
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "node.genesis_file") && strstr(err, "No such file"), "%s", err);
+    FILE *f = fopen(c.genesis_file, "w");
+    cr_assert_not_null(f);
+    fputs("junk", f);
+    fclose(f);
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "is not usable: genesis"), "%s", err);
+}
+
+Test(preflight, a_data_dir_that_cannot_be_a_directory)
+{
+    make_dir();
+    alys_config_t c;
+    base_config(&c);
+    snprintf(c.data_dir, sizeof c.data_dir, "%s/file", s_dir);
+    FILE *f = fopen(c.data_dir, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strncmp(err, "node.data_dir '", 15) == 0 && strstr(err, "is not a directory"), "%s",
+              err);
+}
+
+Test(preflight, a_port_in_use_names_the_key_and_the_cause)
+{
+    make_dir();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 1), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+    alys_config_t c;
+    base_config(&c);
+    snprintf(c.listen, sizeof c.listen, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "network.listen") && strstr(err, "Address already in use"), "%s", err);
+    c.listen[0] = '\0';
+    c.metrics_enabled = true;
+    snprintf(c.metrics_bind, sizeof c.metrics_bind, "127.0.0.1");
+    c.metrics_port = ntohs(a.sin_port);
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "metrics.metrics_port"), "%s", err);
+    close(fd);
+    cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "free again: %s", err);
+}
