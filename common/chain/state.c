@@ -36,7 +36,8 @@
  *  account, whose vector was just computed. The overlay keeps a bounded
  *  memo of vectors (VCACHE_SETS x 2 ways, 4 MiB, allocated on the first
  *  block; keyed by the full account, checked on every hit) so that second
- *  computation is mostly a copy. It is a pure function's memo: rollback and
+ *  computation is mostly a copy (accounts a block creates are not cached:
+ *  most are one-shot recipients). It is a pure function's memo: rollback and
  *  reset leave it valid, and a miss only costs the computation.
  *
  *  Overlay. Entries live in a dense array in first-touch order (deterministic
@@ -495,10 +496,10 @@ static void rollback(alys_overlay_t *o)
     o->undo_len = 0;
 }
 
-/* The account's vector, from the cache when it holds it (else computed
- * and cached). The pointer is valid until the next call. */
+/* The account's vector, from the cache when it holds it, else computed
+ * and, if keep, cached. The pointer is valid until the next call. */
 static const uint16_t *cached_vector(alys_overlay_t *o, const entry_t *e, const alys_account_t *a,
-                                     uint16_t scratch[ALYS_LATTICE_LANES])
+                                     bool keep, uint16_t scratch[ALYS_LATTICE_LANES])
 {
     if (!o->vcache && !o->vcache_failed) {
         o->vcache = calloc(VCACHE_SETS, sizeof *o->vcache);
@@ -522,6 +523,10 @@ static const uint16_t *cached_vector(alys_overlay_t *o, const entry_t *e, const 
             return v->lanes;
         }
     }
+    if (!keep) {
+        account_vector(e->key, a, scratch);
+        return scratch;
+    }
     vslot_t *v = &set->way[set->victim];
     set->victim = (uint8_t) (1 - set->victim);
     account_vector(e->key, a, v->lanes);
@@ -539,10 +544,14 @@ static void update_lattice(alys_overlay_t *o, alys_lattice_t *l)
         const entry_t *e = &o->entries[u->idx];
         if (memcmp(&u->start, &e->now, sizeof e->now) == 0)
             continue;
-        if (!account_is_zero(&u->start))
-            lanes_sub(l, cached_vector(o, e, &u->start, scratch));
+        /* An account this block created (absent before) is not cached:
+         * one-shot recipients would push out the vectors of accounts that
+         * do come back. */
+        bool existed = !account_is_zero(&u->start);
+        if (existed)
+            lanes_sub(l, cached_vector(o, e, &u->start, true, scratch));
         if (!account_is_zero(&e->now))
-            lanes_add(l, cached_vector(o, e, &e->now, scratch));
+            lanes_add(l, cached_vector(o, e, &e->now, existed, scratch));
     }
 }
 
