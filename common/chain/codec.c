@@ -525,16 +525,21 @@ static int genesis_balances(const Alys__Chain__Genesis *m, alys_genesis_t *g, ch
     return genesis_no_duplicates(g, err, errlen);
 }
 
-static int genesis_from_pb(const Alys__Chain__Genesis *m, alys_genesis_t *g, char *err, size_t errlen)
+static int genesis_from_pb(const Alys__Chain__Genesis *m, alys_genesis_t *g, bool with_root,
+                           char *err, size_t errlen)
 {
     if (genesis_params(m, g, err, errlen) != 0 || genesis_authorities(m, g, err, errlen) != 0
         || genesis_balances(m, g, err, errlen) != 0)
         return -1;
-    alys_genesis_finalize(g);
+    if (with_root)
+        alys_genesis_finalize(g);
+    else
+        achain_genesis_hash(g);
     return 0;
 }
 
-int alys_genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, char *err, size_t errlen)
+static int genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, bool with_root,
+                          char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!buf && len)
@@ -545,13 +550,24 @@ int alys_genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, cha
     arena_init(&a, len);
     ProtobufCAllocator alloc = arena_allocator(&a);
     Alys__Chain__Genesis *m = alys__chain__genesis__unpack(&alloc, len, buf);
-    int rc = m ? genesis_from_pb(m, out, err, errlen)
+    int rc = m ? genesis_from_pb(m, out, with_root, err, errlen)
                : gfail(err, errlen, a.exhausted ? "genesis: decoding exceeds its memory budget"
                                                 : "genesis: invalid protobuf");
     arena_release(&a);
     if (rc != 0)
         alys_genesis_clear(out);
     return rc;
+}
+
+int alys_genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, char *err, size_t errlen)
+{
+    return genesis_decode(buf, len, out, true, err, errlen);
+}
+
+int alys_genesis_decode_light(const uint8_t *buf, size_t len, alys_genesis_t *out,
+                              char *err, size_t errlen)
+{
+    return genesis_decode(buf, len, out, false, err, errlen);
 }
 
 int alys_genesis_encode(const alys_genesis_t *g, uint8_t **out, size_t *len)
@@ -623,16 +639,26 @@ static int read_file(const char *path, uint8_t **buf, size_t *len, char *err, si
     return 0;
 }
 
-int alys_genesis_load(const char *path, alys_genesis_t *out, char *err, size_t errlen)
+static int genesis_load(const char *path, alys_genesis_t *out, bool with_root, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     uint8_t *buf = NULL;
     size_t len = 0;
     if (read_file(path, &buf, &len, err, errlen) != 0)
         return -1;
-    int rc = alys_genesis_decode(buf, len, out, err, errlen);
+    int rc = genesis_decode(buf, len, out, with_root, err, errlen);
     free(buf);
     return rc;
+}
+
+int alys_genesis_load(const char *path, alys_genesis_t *out, char *err, size_t errlen)
+{
+    return genesis_load(path, out, true, err, errlen);
+}
+
+int alys_genesis_load_light(const char *path, alys_genesis_t *out, char *err, size_t errlen)
+{
+    return genesis_load(path, out, false, err, errlen);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

@@ -1,21 +1,24 @@
 /*  crypto.c: hashing (OpenSSL libcrypto) and BIP340 Schnorr (libsecp256k1).
  *
- *  Process-wide state is created once (pthread_once): the fetched EVP_MD and
- *  EVP_CIPHER objects, a randomized signing context and the hash-map key.
+ *  Process-wide state is created once each (pthread_once), on first use of
+ *  what needs it, because OpenSSL's provider machinery is expensive to wake:
+ *  its first EVP fetch loads openssl.cnf and the default provider, ~9
+ *  million instructions, as much as loading the actors' 32 shared libraries,
+ *  paid on every actor (re)start before Ready. So:
+ *    - SHA-256 (one-shot and streaming) uses OpenSSL's low-level
+ *      SHA256_Init/Update/Final: no provider, no EVP dispatch (EVP added
+ *      ~2,000 instructions to each ~100-byte hash; a 10-tx block does ~70
+ *      of them in storage and ~25 per validator). Deprecated in OpenSSL 3
+ *      but present, and they run the same assembly (SHA-NI where present).
+ *    - the hash-map key comes from getrandom(2), not RAND_bytes;
+ *    - ChaCha20 (lattice vectors) and SHAKE256 are fetched on first use;
+ *      each thread keeps one ChaCha20 EVP_CIPHER_CTX (freed at thread exit),
+ *      set up with the fetched cipher once and only re-keyed per call: a
+ *      fresh context per call with EVP_chacha20() cost an implicit provider
+ *      fetch and two allocations each time, ~30% of a lattice vector;
+ *    - the signing context (randomized) is made on the first signature.
  *  Verification uses secp256k1_context_static, which needs no setup and is
  *  safe from any thread.
- *
- *  Hot path costs (callgrind, per call): one-shot SHA-256 goes through
- *  OpenSSL's SHA256_Init/Update/Final, not EVP: EVP_DigestInit_ex2 +
- *  Update + Final add ~2,000 instructions of dispatch to a 100-byte hash
- *  that itself costs about as much, and a 10-tx block does ~70 of them
- *  (tx hashes, Merkle tree, lattice keys) in storage and ~25 per validator.
- *  The low-level functions are deprecated in OpenSSL 3 but remain, and
- *  they run the same assembly (SHA-NI where the CPU has it). Each thread
- *  keeps one ChaCha20 EVP_CIPHER_CTX (freed at thread exit), initialised
- *  with the fetched cipher once and re-keyed per call: a fresh context per
- *  call with EVP_chacha20() cost an implicit provider fetch and two
- *  allocations each time, ~30% of a lattice vector.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED   /* SHA256_Init/Update/Final, see above */
 
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -36,13 +40,15 @@
 
 /* What one thread reuses between calls. */
 typedef struct {
-    EVP_MD_CTX     *md;         /* SHAKE256 */
+    EVP_MD_CTX     *md;         /* SHAKE256; NULL until first use */
     EVP_CIPHER_CTX *chacha;     /* ChaCha20, cipher set; NULL until first use */
 } thread_ctx_t;
 
-static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;    /* thread key, SipHash key */
+static pthread_once_t s_chacha_once = PTHREAD_ONCE_INIT; /* fetched ChaCha20 */
+static pthread_once_t s_shake_once = PTHREAD_ONCE_INIT;  /* fetched SHAKE256 */
+static pthread_once_t s_sign_once = PTHREAD_ONCE_INIT;   /* signing context */
 static pthread_key_t s_ctx_key;
-static EVP_MD *s_sha256;
 static EVP_MD *s_shake256;
 static EVP_CIPHER *s_chacha20;
 static secp256k1_context *s_sign_ctx;
@@ -62,47 +68,59 @@ static void free_thread_ctx(void *p)
     free(t);
 }
 
-/* Randomization only hardens signing against side channels; a failure to get
- * entropy leaves a working (unblinded) context, so it is not fatal. Same for
- * the hash-map key: without entropy it is fixed, which only weakens the
- * flooding defence. */
-static void init_once(void)
+/* Without entropy the hash-map key is fixed, which only weakens the flooding
+ * defence: not fatal. */
+static void init_keys(void)
 {
-    s_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    s_shake256 = EVP_MD_fetch(NULL, "SHAKE256", NULL);
-    s_chacha20 = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL);
-    if (!s_sha256 || !s_shake256 || !s_chacha20)
-        die("OpenSSL has no SHA256/SHAKE256/ChaCha20");
     if (pthread_key_create(&s_ctx_key, free_thread_ctx) != 0)
         die("pthread_key_create failed");
+    uint64_t k[2];
+    if (getrandom(k, sizeof k, 0) == (ssize_t) sizeof k) {
+        s_sip_k0 = k[0];
+        s_sip_k1 = k[1];
+    }
+}
+
+static void init_chacha(void)
+{
+    if (!(s_chacha20 = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL)))
+        die("OpenSSL has no ChaCha20");
+}
+
+static void init_shake(void)
+{
+    if (!(s_shake256 = EVP_MD_fetch(NULL, "SHAKE256", NULL)))
+        die("OpenSSL has no SHAKE256");
+}
+
+/* Randomization only hardens signing against side channels; a failure to get
+ * entropy leaves a working (unblinded) context, so it is not fatal. */
+static void init_sign(void)
+{
     s_sign_ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     if (!s_sign_ctx)
         die("secp256k1_context_create failed");
-    uint8_t seed[48];
-    if (RAND_bytes(seed, sizeof seed) == 1) {
-        if (!secp256k1_context_randomize(s_sign_ctx, seed))
-            fprintf(stderr, "alys chain crypto: context randomize failed\n");
-        memcpy(&s_sip_k0, seed + 32, 8);
-        memcpy(&s_sip_k1, seed + 40, 8);
-    }
+    uint8_t seed[32];
+    if (RAND_bytes(seed, sizeof seed) == 1 && !secp256k1_context_randomize(s_sign_ctx, seed))
+        fprintf(stderr, "alys chain crypto: context randomize failed\n");
     OPENSSL_cleanse(seed, sizeof seed);
 }
 
-static void ensure_init(void)
+static void once(pthread_once_t *o, void (*fn)(void))
 {
-    if (pthread_once(&s_once, init_once) != 0)
+    if (pthread_once(o, fn) != 0)
         die("pthread_once failed");
 }
 
 static thread_ctx_t *thread_ctx(void)
 {
-    ensure_init();
+    once(&s_key_once, init_keys);
     thread_ctx_t *t = pthread_getspecific(s_ctx_key);
     if (t)
         return t;
     t = calloc(1, sizeof *t);
-    if (!t || !(t->md = EVP_MD_CTX_new()) || pthread_setspecific(s_ctx_key, t) != 0)
-        die("cannot allocate a digest context");
+    if (!t || pthread_setspecific(s_ctx_key, t) != 0)
+        die("cannot allocate a thread's crypto contexts");
     return t;
 }
 
@@ -113,35 +131,39 @@ void alys_sha256(const void *data, size_t len, alys_hash_t out)
         die("SHA-256 failed");
 }
 
-/* Own context, not the thread's: callers may hash other things meanwhile. */
+/* Own context (malloc'ed SHA256_CTX), not the thread's: callers may hash
+ * other things meanwhile. */
 void achain_sha256_init(achain_sha256_t *st)
 {
-    ensure_init();
-    st->md_ctx = EVP_MD_CTX_new();
-    if (!st->md_ctx || EVP_DigestInit_ex2(st->md_ctx, s_sha256, NULL) != 1)
+    SHA256_CTX *c = malloc(sizeof *c);
+    if (!c || SHA256_Init(c) != 1)
         die("SHA-256 init failed");
+    st->md_ctx = c;
 }
 
 void achain_sha256_update(achain_sha256_t *st, const void *data, size_t len)
 {
-    if (EVP_DigestUpdate(st->md_ctx, data, len) != 1)
+    if (SHA256_Update(st->md_ctx, data, len) != 1)
         die("SHA-256 update failed");
 }
 
 void achain_sha256_final(achain_sha256_t *st, alys_hash_t out)
 {
-    if (EVP_DigestFinal_ex(st->md_ctx, out, NULL) != 1)
+    if (SHA256_Final(out, st->md_ctx) != 1)
         die("SHA-256 final failed");
-    EVP_MD_CTX_free(st->md_ctx);
+    free(st->md_ctx);
     st->md_ctx = NULL;
 }
 
 void achain_shake256(const void *data, size_t len, uint8_t *out, size_t outlen)
 {
-    EVP_MD_CTX *ctx = thread_ctx()->md;
-    if (EVP_DigestInit_ex2(ctx, s_shake256, NULL) != 1
-        || EVP_DigestUpdate(ctx, data, len) != 1
-        || EVP_DigestFinalXOF(ctx, out, outlen) != 1)
+    once(&s_shake_once, init_shake);
+    thread_ctx_t *t = thread_ctx();
+    if (!t->md && !(t->md = EVP_MD_CTX_new()))
+        die("cannot allocate a digest context");
+    if (EVP_DigestInit_ex2(t->md, s_shake256, NULL) != 1
+        || EVP_DigestUpdate(t->md, data, len) != 1
+        || EVP_DigestFinalXOF(t->md, out, outlen) != 1)
         die("SHAKE256 failed");
 }
 
@@ -155,6 +177,7 @@ void achain_expand(const void *data, size_t len, uint8_t *out, size_t outlen)
     static const uint8_t iv[16];
     alys_hash_t key;
     alys_sha256(data, len, key);
+    once(&s_chacha_once, init_chacha);
     thread_ctx_t *t = thread_ctx();
     if (!t->chacha) {
         t->chacha = EVP_CIPHER_CTX_new();
@@ -204,7 +227,7 @@ static void sip_absorb(uint64_t v[4], uint64_t m)
 
 uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
 {
-    ensure_init();              /* makes sure the key is initialised */
+    once(&s_key_once, init_keys);   /* makes sure the key is initialised */
     uint64_t v[4] = { s_sip_k0 ^ 0x736f6d6570736575ULL, s_sip_k1 ^ 0x646f72616e646f6dULL,
                       s_sip_k0 ^ 0x6c7967656e657261ULL, s_sip_k1 ^ 0x7465646279746573ULL };
     for (int i = 0; i < ALYS_PUBKEY_LEN; i += 8)
@@ -220,7 +243,7 @@ uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
 
 static const secp256k1_context *sign_ctx(void)
 {
-    ensure_init();
+    once(&s_sign_once, init_sign);
     return s_sign_ctx;
 }
 
