@@ -34,8 +34,8 @@
  *  value at block start (subtracted) and at block end (added). The start
  *  value is, most often, the end value of the last block that changed the
  *  account, whose vector was just computed. The overlay keeps a bounded
- *  memo of vectors (VCACHE_SETS x 2 ways, 4 MiB, allocated on the first
- *  block; keyed by the full account, checked on every hit) so that second
+ *  memo of vectors (VCACHE_SETS x 2 ways, 4 MiB, allocated on the overlay's
+ *  second block; keyed by the full account, checked on every hit) so that second
  *  computation is mostly a copy (accounts a block creates are not cached:
  *  most are one-shot recipients). It is a pure function's memo: rollback and
  *  reset leave it valid, and a miss only costs the computation.
@@ -501,7 +501,10 @@ static void rollback(alys_overlay_t *o)
 static const uint16_t *cached_vector(alys_overlay_t *o, const entry_t *e, const alys_account_t *a,
                                      bool keep, uint16_t scratch[ALYS_LATTICE_LANES])
 {
-    if (!o->vcache && !o->vcache_failed) {
+    /* From an overlay's second block on: one block's start vectors never
+     * come from its own end vectors, so one-shot overlays (a producer's
+     * self-check) would pay the 4 MiB for nothing. */
+    if (!o->vcache && !o->vcache_failed && o->epoch > 1) {
         o->vcache = calloc(VCACHE_SETS, sizeof *o->vcache);
         o->vcache_failed = !o->vcache;
     }
