@@ -12,12 +12,17 @@
 # per 1.1 s, killing the actors in turn. So 100 kills take about 2 minutes.
 #
 # usage: scripts/bench_restart.sh [BUILD_DIR]     (default: build)
-# env:   KILLS=N (default 100), ALYS_BIN_DIR as for alys-supervisor.
+# env:   KILLS=N (default 100; 5 with BENCH_QUICK=1), ALYS_BIN_DIR as for
+#        alys-supervisor, BENCH_FIGURES (see figure below).
 set -euo pipefail
+
+# figure KEY VALUE [WHY]: one figure for scripts/bench.sh --json, appended to
+# $BENCH_FIGURES when set. VALUE is a number, or null with WHY.
+figure() { if [ -n "${BENCH_FIGURES:-}" ]; then printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$BENCH_FIGURES"; fi; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$(cd "${1:-$ROOT/build}" 2>/dev/null && pwd)" || { echo "bench_restart: no build dir ${1:-$ROOT/build}" >&2; exit 2; }
-KILLS="${KILLS:-100}"
+KILLS="${KILLS:-$([ "${BENCH_QUICK:-0}" = 1 ] && echo 5 || echo 100)}"
 SUP="$BUILD/actors/supervisor/alys-supervisor"
 CTL="$BUILD/actors/alysctl/alysctl"
 GEN="$BUILD/actors/chaingen/alys-chaingen"
@@ -112,12 +117,20 @@ done
 
 printf '%-16s %6s %10s %10s %10s %10s\n' actor kills median_ms p99_ms min_ms max_ms
 for a in "${ACTORS[@]}"; do
-    sort -n "$DIR/lat.$a" | awk -v name="$a" '
+    read -r n med p99 min max < <(sort -n "$DIR/lat.$a" | awk '
         { v[NR] = $1 }
         END {
-            n = NR; if (n == 0) { printf "%-16s %6d\n", name, 0; exit }
+            n = NR; if (n == 0) { print 0, "null", "null", "null", "null"; exit }
             med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
             r = int(0.99 * n + 0.999999); if (r < 1) r = 1; if (r > n) r = n
-            printf "%-16s %6d %10.2f %10.2f %10.2f %10.2f\n", name, n, med / 1000, v[r] / 1000, v[1] / 1000, v[n] / 1000
-        }'
+            printf "%d %.2f %.2f %.2f %.2f\n", n, med / 1000, v[r] / 1000, v[1] / 1000, v[n] / 1000
+        }')
+    printf '%-16s %6d %10s %10s %10s %10s\n' "$a" "$n" "$med" "$p99" "$min" "$max"
+    why=""
+    [ "$n" = 0 ] && why="no restart of $a was timed"
+    figure "restart_kills.$a" "$n"
+    figure "restart_median_ms.$a" "$med" "$why"
+    figure "restart_p99_ms.$a" "$p99" "$why"
+    figure "restart_min_ms.$a" "$min" "$why"
+    figure "restart_max_ms.$a" "$max" "$why"
 done

@@ -14,14 +14,21 @@
 #      at about a third of the sync: what the servers served beyond the
 #      chain's length (their alys_peer_served_items_total{kind="blocks"});
 #   4. peak RSS (VmHWM) of every process of the syncing node, of a serving
-#      node and of a fault proxy, read from /proc just before they stop.
+#      node and of a fault proxy, read from /proc just before they stop;
+#   5. sync over import: the parallel sync's tx/s over the tx/s of an
+#      `alysctl import` of the same chain into a fresh node with the same
+#      config, measured in the same run (what the network costs when the
+#      peers are fast);
+#   6. bandwidth-capped peers (issue 11 item 4): not measured yet, the
+#      fault proxy has no upload cap; written as null with the reason.
 #
 # The syncing node starts paused (ALYS_SYNC_START_PAUSED=1) and is resumed
 # once all three peers are connected, so every run starts from the same
 # place and the clock measures the sync, not the dialling.
 # Environment: BENCH_DIR (default /tmp/alys-bench; chains are kept there),
 # BLOCKS (20000), REPEAT (1: best of N per figure), DELAY_MS (50),
-# KILL_BLOCKS (6000: chain of the kill runs).
+# KILL_BLOCKS (6000: chain of the kill runs); BENCH_QUICK=1 makes the
+# defaults BLOCKS 1000, KILL_BLOCKS 600. BENCH_FIGURES: see figure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ALYS_ROOT=$ROOT
@@ -33,11 +40,17 @@ for b in supervisor alysctl chaingen faultproxy; do
   [ -x "$(alys_bin $b)" ] || { echo "bench_sync: $(alys_bin $b) is not built" >&2; exit 2; }
 done
 
+# figure KEY VALUE [WHY]: one figure for scripts/bench.sh --json, appended to
+# $BENCH_FIGURES when set. VALUE is a number, or null with WHY.
+figure() { if [ -n "${BENCH_FIGURES:-}" ]; then printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$BENCH_FIGURES"; fi; }
+quick() { if [ "${BENCH_QUICK:-0}" = 1 ]; then echo "$1"; else echo "$2"; fi; }
+num_or_null() { if [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; then echo "$1"; else echo null; fi; }
+
 bench_dir=${BENCH_DIR:-/tmp/alys-bench}/sync
-blocks=${BLOCKS:-20000}
+blocks=${BLOCKS:-$(quick 1000 20000)}
 repeat=${REPEAT:-1}
 delay=${DELAY_MS:-50}
-kill_blocks=${KILL_BLOCKS:-6000}
+kill_blocks=${KILL_BLOCKS:-$(quick 600 6000)}
 txs=10
 mkdir -p "$bench_dir"
 WORK=$(mktemp -d /tmp/alys-bsync-XXXXXX)
@@ -147,10 +160,38 @@ measure() {   # measure LABEL STRATEGY EPS...
     best=$(awk -v a="$s" -v b="$best" 'BEGIN {print (b == "" || a < b) ? a : b}')
   done
   secs[$label]=$best
-  awk -v l="$label" -v n="$BLOCKS_NOW" -v t="$txs" -v s="$best" \
-    'BEGIN {printf "%-28s %8d %8.2f %10.0f %10.0f\n", l, n, s, n / s, n * t / s}'
+  report "$label" "$best"
+}
+# report LABEL SECONDS: a line of the table and its figures.
+report() {
+  local bps tps
+  bps=$(awk -v n="$BLOCKS_NOW" -v s="$2" 'BEGIN {printf "%.0f", n / s}')
+  tps=$(awk -v n="$BLOCKS_NOW" -v t="$txs" -v s="$2" 'BEGIN {printf "%.0f", n * t / s}')
+  printf '%-28s %8d %8.2f %10s %10s\n' "$1" "$BLOCKS_NOW" "$2" "$bps" "$tps"
+  figure "sync.$1.blocks" "$BLOCKS_NOW"
+  figure "sync.$1.seconds" "$2"
+  figure "sync.$1.blocks_per_s" "$bps"
+  figure "sync.$1.tx_per_s" "$tps"
 }
 ratio() { awk -v a="${secs[$1]}" -v b="${secs[$2]}" 'BEGIN {printf "%.2f", (a > 0 ? a / b : 0)}'; }
+
+# import_same_chain: seconds of an alysctl import of $CHAIN into a fresh node
+# configured as the syncing ones are (no peers).
+import_same_chain() {
+  local node=$WORK/import-same t0 t1
+  rm -rf "$node" "$WORK/r/import-same"
+  mkdir -p "$node"
+  alys_node_config "$node" "$WORK/r/import-same" "$CHAIN/genesis" 'name="import-same"' \
+    'validation_workers=2' 'log_level="warn"' 'strategy="parallel"' "metrics_port=$(alys_free_port)"
+  alys_node_start "$node"
+  alys_node_wait_ready "$node" 60
+  t0=$(alys_now_ms)
+  alys_ctl "$node" import "$CHAIN/chain.export" >/dev/null
+  t1=$(alys_now_ms)
+  alys_node_stop "$node"
+  rm -rf "$node"
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", (b - a) / 1000}'
+}
 
 echo "== sync throughput: $blocks blocks x $txs txs from 3 local peers ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 CHAIN=$(chain_db "$blocks")
@@ -162,10 +203,28 @@ measure sequential sequential "${SERVER_EPS[@]}"
 start_proxies
 measure "parallel+${delay}ms" parallel "${PROXY_EPS[@]}"
 measure "sequential+${delay}ms" sequential "${PROXY_EPS[@]}"
+secs[import]=$(import_same_chain)
+report "import (alysctl, same chain)" "${secs[import]}"
 echo
-echo "parallel / sequential:               $(ratio sequential parallel)x"
-echo "parallel / sequential, ${delay} ms latency: $(ratio "sequential+${delay}ms" "parallel+${delay}ms")x"
-echo "latency cost: parallel $(ratio "parallel+${delay}ms" parallel)x slower, sequential $(ratio "sequential+${delay}ms" sequential)x slower"
+r_pos=$(ratio sequential parallel)
+r_delay=$(ratio "sequential+${delay}ms" "parallel+${delay}ms")
+r_lat_p=$(ratio "parallel+${delay}ms" parallel)
+r_lat_s=$(ratio "sequential+${delay}ms" sequential)
+r_soi=$(ratio import parallel)
+echo "parallel / sequential:               ${r_pos}x"
+echo "parallel / sequential, ${delay} ms latency: ${r_delay}x"
+echo "latency cost: parallel ${r_lat_p}x slower, sequential ${r_lat_s}x slower"
+echo "sync over import (parallel sync tx/s / import tx/s, same chain): $r_soi"
+figure parallel_over_sequential.sync_3peers "$r_pos"
+figure "parallel_over_sequential.sync_3peers_delay${delay}ms" "$r_delay"
+figure latency_cost.parallel "$r_lat_p"
+figure latency_cost.sequential "$r_lat_s"
+figure sync_over_import "$r_soi"
+cap_why="alys-faultproxy has no upload cap yet (issue 11 item 4, peer_manager/faultproxy's owner)"
+for k in sync_capped_3peers sync_capped_8peers; do
+  echo "parallel / sequential, $k: not measured: $cap_why"
+  figure "parallel_over_sequential.$k" null "$cap_why"
+done
 
 # ---- peak RSS: a parallel sync through the proxies, all processes alive at the end
 echo
@@ -179,10 +238,16 @@ for a in supervisor storage peer_manager block_processor sync validator-1 valida
   else
     p1=$(alys_actor_pid "$FRESH" "$a"); p2=$(alys_actor_pid "${SERVERS[0]}" "$a")
   fi
-  printf '%-18s %10s %10s\n' "$a" "$( [ -n "$p1" ] && alys_hwm_kb "$p1" || echo -)" \
-    "$( [ -n "$p2" ] && alys_hwm_kb "$p2" || echo -)"
+  h1=-; h2=-
+  [ -n "$p1" ] && h1=$(alys_hwm_kb "$p1")
+  [ -n "$p2" ] && h2=$(alys_hwm_kb "$p2")
+  printf '%-18s %10s %10s\n' "$a" "$h1" "$h2"
+  figure "rss_kib_sync.syncing.$a.$blocks" "$(num_or_null "$h1")" "no $a process"
+  figure "rss_kib_sync.serving.$a.$blocks" "$(num_or_null "$h2")" "no $a process"
 done
-printf '%-18s %10s\n' alys-faultproxy "$(alys_hwm_kb "${PROXY_PIDS[0]}")"
+hp=$(alys_hwm_kb "${PROXY_PIDS[0]}")
+printf '%-18s %10s\n' alys-faultproxy "$hp"
+figure "rss_kib_sync.alys-faultproxy.$blocks" "$(num_or_null "$hp")" "no proxy process"
 alys_node_stop "$FRESH"
 stop_proxies
 for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
@@ -215,6 +280,9 @@ for a in none storage peer_manager block_processor sync validator-1; do
   sleep 1.5
   after=$(served)
   printf '%-18s %10s %12s %14s\n' "$a" "$at" "$((after - before))" "$((after - before - kill_blocks))"
+  figure "redownloaded_blocks.$a" "$((after - before - kill_blocks))"
+  figure "served_blocks_after_kill.$a" "$((after - before))"
+  figure "killed_at_height.$a" "$(num_or_null "$at")" "not killed (the reference run) or the sync never reached 1/3"
   alys_node_stop "$node"
 done
 for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done

@@ -7,6 +7,10 @@
  *  Output, one "key value" per line:
  *      verify_1core_per_s 22000
  *      verify_2core_per_s 43000
+ *      verify_per_cpu_s 22500
+ *  The last is verifications per CPU-second of the verifying threads (their
+ *  CLOCK_THREAD_CPUTIME_ID), which other load on the machine barely moves:
+ *  bench_import.sh divides import tx per CPU-second of the node by it.
  *  usage: alys-verify-bench [--seconds S] [--threads N]
  */
 #include <pthread.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chain/chain.h"
@@ -35,7 +40,16 @@ typedef struct {
     int      offset;
     uint64_t done;
     uint64_t bad;
+    double   cpu_s;              /* CPU time the thread used */
 } worker_t;
+
+static double thread_cpu_s(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        return 0;
+    return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+}
 
 static int make_items(void)
 {
@@ -54,17 +68,20 @@ static int make_items(void)
 static void *verify_loop(void *arg)
 {
     worker_t *w = arg;
+    double c0 = thread_cpu_s();
     for (int i = w->offset; !atomic_load_explicit(&s_stop, memory_order_relaxed); i++) {
         const item_t *it = &s_items[i % NSIGS];
         if (!alys_verify(it->pub, it->msg, it->sig))
             w->bad++;
         w->done++;
     }
+    w->cpu_s = thread_cpu_s() - c0;
     return NULL;
 }
 
-/* Verifications per second with n threads for about ms milliseconds. */
-static double rate(int n, int ms)
+/* Verifications per second with n threads for about ms milliseconds;
+ * *per_cpu_s (if not NULL): per CPU-second of those threads. */
+static double rate(int n, int ms, double *per_cpu_s)
 {
     pthread_t th[MAX_THREADS];
     worker_t w[MAX_THREADS];
@@ -79,11 +96,15 @@ static double rate(int n, int ms)
         usleep(10000);
     atomic_store(&s_stop, true);
     uint64_t total = 0, bad = 0;
+    double cpu = 0;
     for (int i = 0; i < n; i++) {
         pthread_join(th[i], NULL);
         total += w[i].done;
         bad += w[i].bad;
+        cpu += w[i].cpu_s;
     }
+    if (per_cpu_s)
+        *per_cpu_s = cpu > 0 ? (double) total / cpu : 0;
     double secs = (double) (alys_mono_us() - t0) / 1e6;
     if (bad) {
         fprintf(stderr, "alys-verify-bench: %llu signatures did not verify\n", (unsigned long long) bad);
@@ -114,12 +135,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "alys-verify-bench: cannot make test signatures\n");
         return 1;
     }
-    double r1 = rate(1, (int) (seconds * 1000));
-    double rn = threads > 1 ? rate(threads, (int) (seconds * 1000)) : r1;
+    double per_cpu = 0;
+    double r1 = rate(1, (int) (seconds * 1000), &per_cpu);
+    double rn = threads > 1 ? rate(threads, (int) (seconds * 1000), NULL) : r1;
     if (r1 < 0 || rn < 0)
         return 1;
     printf("verify_1core_per_s %.0f\n", r1);
     if (threads > 1)
         printf("verify_%dcore_per_s %.0f\n", threads, rn);
+    printf("verify_per_cpu_s %.0f\n", per_cpu);
     return 0;
 }

@@ -385,6 +385,12 @@ static void genesis_hash(const alys_genesis_t *g, alys_hash_t out)
 
 /* Assumes distinct balance keys (alys_genesis_decode enforces it): two entries
  * for one key would enter the lattice as two accounts. */
+void achain_genesis_hash(alys_genesis_t *g)
+{
+    genesis_hash(g, g->hash);
+    memset(g->state_root, 0, ALYS_HASH_LEN);
+}
+
 void alys_genesis_finalize(alys_genesis_t *g)
 {
     genesis_hash(g, g->hash);

@@ -22,6 +22,9 @@ void achain_expand(const void *data, size_t len, uint8_t *out, size_t outlen);
  * steer into collisions. */
 uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN]);
 
+/* The genesis hash alone (alys_genesis_finalize without the state root). */
+void achain_genesis_hash(alys_genesis_t *g);
+
 /* Fill v (if not NULL) and return false, so callers can `return fail(...)`. */
 bool achain_fail(alys_verdict_t *v, alys_block_error_t code, int32_t tx_index,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -1,29 +1,56 @@
 /*  crypto.c: hashing (OpenSSL libcrypto) and BIP340 Schnorr (libsecp256k1).
  *
- *  Process-wide state is created once (pthread_once): the fetched EVP_MD
- *  objects, a randomized signing context and the hash-map key. Verification
- *  uses secp256k1_context_static, which needs no setup and is safe from any
- *  thread. Each thread keeps one EVP_MD_CTX (freed at thread exit) because
- *  allocating a context per hash costs more than the SHA-256 itself.
+ *  Process-wide state is created once each (pthread_once), on first use of
+ *  what needs it, because OpenSSL's provider machinery is expensive to wake:
+ *  its first EVP fetch loads openssl.cnf and the default provider, ~9
+ *  million instructions, as much as loading the actors' 32 shared libraries,
+ *  paid on every actor (re)start before Ready. So:
+ *    - SHA-256 (one-shot and streaming) uses OpenSSL's low-level
+ *      SHA256_Init/Update/Final: no provider, no EVP dispatch (EVP added
+ *      ~2,000 instructions to each ~100-byte hash; a 10-tx block does ~70
+ *      of them in storage and ~25 per validator). Deprecated in OpenSSL 3
+ *      but present, and they run the same assembly (SHA-NI where present).
+ *    - the hash-map key comes from getrandom(2), not RAND_bytes;
+ *    - ChaCha20 (lattice vectors) and SHAKE256 are fetched on first use;
+ *      each thread keeps one ChaCha20 EVP_CIPHER_CTX (freed at thread exit),
+ *      set up with the fetched cipher once and only re-keyed per call: a
+ *      fresh context per call with EVP_chacha20() cost an implicit provider
+ *      fetch and two allocations each time, ~30% of a lattice vector;
+ *    - the signing context (randomized) is made on the first signature.
+ *  Verification uses secp256k1_context_static, which needs no setup and is
+ *  safe from any thread.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED   /* SHA256_Init/Update/Final, see above */
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <secp256k1.h>
 #include <secp256k1_extrakeys.h>
 #include <secp256k1_schnorrsig.h>
 
 #include "chain_internal.h"
 
-static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+/* What one thread reuses between calls. */
+typedef struct {
+    EVP_MD_CTX     *md;         /* SHAKE256; NULL until first use */
+    EVP_CIPHER_CTX *chacha;     /* ChaCha20, cipher set; NULL until first use */
+} thread_ctx_t;
+
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;    /* thread key, SipHash key */
+static pthread_once_t s_chacha_once = PTHREAD_ONCE_INIT; /* fetched ChaCha20 */
+static pthread_once_t s_shake_once = PTHREAD_ONCE_INIT;  /* fetched SHAKE256 */
+static pthread_once_t s_sign_once = PTHREAD_ONCE_INIT;   /* signing context */
 static pthread_key_t s_ctx_key;
-static EVP_MD *s_sha256;
 static EVP_MD *s_shake256;
+static EVP_CIPHER *s_chacha20;
 static secp256k1_context *s_sign_ctx;
 static uint64_t s_sip_k0, s_sip_k1;
 
@@ -35,108 +62,139 @@ static void die(const char *what)
 
 static void free_thread_ctx(void *p)
 {
-    EVP_MD_CTX_free(p);
+    thread_ctx_t *t = p;
+    EVP_MD_CTX_free(t->md);
+    EVP_CIPHER_CTX_free(t->chacha);
+    free(t);
+}
+
+/* Without entropy the hash-map key is fixed, which only weakens the flooding
+ * defence: not fatal. */
+static void init_keys(void)
+{
+    if (pthread_key_create(&s_ctx_key, free_thread_ctx) != 0)
+        die("pthread_key_create failed");
+    uint64_t k[2];
+    if (getrandom(k, sizeof k, 0) == (ssize_t) sizeof k) {
+        s_sip_k0 = k[0];
+        s_sip_k1 = k[1];
+    }
+}
+
+static void init_chacha(void)
+{
+    if (!(s_chacha20 = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL)))
+        die("OpenSSL has no ChaCha20");
+}
+
+static void init_shake(void)
+{
+    if (!(s_shake256 = EVP_MD_fetch(NULL, "SHAKE256", NULL)))
+        die("OpenSSL has no SHAKE256");
 }
 
 /* Randomization only hardens signing against side channels; a failure to get
- * entropy leaves a working (unblinded) context, so it is not fatal. Same for
- * the hash-map key: without entropy it is fixed, which only weakens the
- * flooding defence. */
-static void init_once(void)
+ * entropy leaves a working (unblinded) context, so it is not fatal. */
+static void init_sign(void)
 {
-    s_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    s_shake256 = EVP_MD_fetch(NULL, "SHAKE256", NULL);
-    if (!s_sha256 || !s_shake256)
-        die("OpenSSL has no SHA256/SHAKE256");
-    if (pthread_key_create(&s_ctx_key, free_thread_ctx) != 0)
-        die("pthread_key_create failed");
     s_sign_ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     if (!s_sign_ctx)
         die("secp256k1_context_create failed");
-    uint8_t seed[48];
-    if (RAND_bytes(seed, sizeof seed) == 1) {
-        if (!secp256k1_context_randomize(s_sign_ctx, seed))
-            fprintf(stderr, "alys chain crypto: context randomize failed\n");
-        memcpy(&s_sip_k0, seed + 32, 8);
-        memcpy(&s_sip_k1, seed + 40, 8);
-    }
+    uint8_t seed[32];
+    if (RAND_bytes(seed, sizeof seed) == 1 && !secp256k1_context_randomize(s_sign_ctx, seed))
+        fprintf(stderr, "alys chain crypto: context randomize failed\n");
     OPENSSL_cleanse(seed, sizeof seed);
 }
 
-static EVP_MD_CTX *thread_ctx(void)
+static void once(pthread_once_t *o, void (*fn)(void))
 {
-    if (pthread_once(&s_once, init_once) != 0)
+    if (pthread_once(o, fn) != 0)
         die("pthread_once failed");
-    EVP_MD_CTX *ctx = pthread_getspecific(s_ctx_key);
-    if (ctx)
-        return ctx;
-    ctx = EVP_MD_CTX_new();
-    if (!ctx || pthread_setspecific(s_ctx_key, ctx) != 0)
-        die("cannot allocate a digest context");
-    return ctx;
+}
+
+static thread_ctx_t *thread_ctx(void)
+{
+    once(&s_key_once, init_keys);
+    thread_ctx_t *t = pthread_getspecific(s_ctx_key);
+    if (t)
+        return t;
+    t = calloc(1, sizeof *t);
+    if (!t || pthread_setspecific(s_ctx_key, t) != 0)
+        die("cannot allocate a thread's crypto contexts");
+    return t;
 }
 
 void alys_sha256(const void *data, size_t len, alys_hash_t out)
 {
-    EVP_MD_CTX *ctx = thread_ctx();
-    if (EVP_DigestInit_ex2(ctx, s_sha256, NULL) != 1
-        || EVP_DigestUpdate(ctx, data, len) != 1
-        || EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+    SHA256_CTX c;
+    if (SHA256_Init(&c) != 1 || SHA256_Update(&c, data, len) != 1 || SHA256_Final(out, &c) != 1)
         die("SHA-256 failed");
 }
 
-/* Own context, not the thread's: callers may hash other things meanwhile. */
+/* Own context (malloc'ed SHA256_CTX), not the thread's: callers may hash
+ * other things meanwhile. */
 void achain_sha256_init(achain_sha256_t *st)
 {
-    (void) thread_ctx();
-    st->md_ctx = EVP_MD_CTX_new();
-    if (!st->md_ctx || EVP_DigestInit_ex2(st->md_ctx, s_sha256, NULL) != 1)
+    SHA256_CTX *c = malloc(sizeof *c);
+    if (!c || SHA256_Init(c) != 1)
         die("SHA-256 init failed");
+    st->md_ctx = c;
 }
 
 void achain_sha256_update(achain_sha256_t *st, const void *data, size_t len)
 {
-    if (EVP_DigestUpdate(st->md_ctx, data, len) != 1)
+    if (SHA256_Update(st->md_ctx, data, len) != 1)
         die("SHA-256 update failed");
 }
 
 void achain_sha256_final(achain_sha256_t *st, alys_hash_t out)
 {
-    if (EVP_DigestFinal_ex(st->md_ctx, out, NULL) != 1)
+    if (SHA256_Final(out, st->md_ctx) != 1)
         die("SHA-256 final failed");
-    EVP_MD_CTX_free(st->md_ctx);
+    free(st->md_ctx);
     st->md_ctx = NULL;
 }
 
 void achain_shake256(const void *data, size_t len, uint8_t *out, size_t outlen)
 {
-    EVP_MD_CTX *ctx = thread_ctx();
-    if (EVP_DigestInit_ex2(ctx, s_shake256, NULL) != 1
-        || EVP_DigestUpdate(ctx, data, len) != 1
-        || EVP_DigestFinalXOF(ctx, out, outlen) != 1)
+    once(&s_shake_once, init_shake);
+    thread_ctx_t *t = thread_ctx();
+    if (!t->md && !(t->md = EVP_MD_CTX_new()))
+        die("cannot allocate a digest context");
+    if (EVP_DigestInit_ex2(t->md, s_shake256, NULL) != 1
+        || EVP_DigestUpdate(t->md, data, len) != 1
+        || EVP_DigestFinalXOF(t->md, out, outlen) != 1)
         die("SHAKE256 failed");
 }
 
 /* Expand data to outlen pseudo-random bytes: ChaCha20 keystream keyed by
  * SHA-256(data). It replaced SHAKE256 for the lattice's 2 KiB account
  * vectors: same role (an XOF from a hash), about 4x cheaper per account,
- * and account vectors dominate sequential execution time. */
+ * and account vectors dominate sequential execution time. The keystream is
+ * the encryption of zeros, done in place in out. */
 void achain_expand(const void *data, size_t len, uint8_t *out, size_t outlen)
 {
-    static const uint8_t zeros[256];
+    static const uint8_t iv[16];
     alys_hash_t key;
-    uint8_t iv[16] = {0};
     alys_sha256(data, len, key);
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c || EVP_EncryptInit_ex(c, EVP_chacha20(), NULL, key, iv) != 1)
-        die("ChaCha20 init failed");
-    for (size_t off = 0; off < outlen; off += sizeof zeros) {
-        size_t n = outlen - off < sizeof zeros ? outlen - off : sizeof zeros;
-        int outl = 0;
-        if (EVP_EncryptUpdate(c, out + off, &outl, zeros, (int) n) != 1 || (size_t) outl != n)
-            die("ChaCha20 failed");
+    once(&s_chacha_once, init_chacha);
+    thread_ctx_t *t = thread_ctx();
+    if (!t->chacha) {
+        t->chacha = EVP_CIPHER_CTX_new();
+        if (!t->chacha || EVP_EncryptInit_ex2(t->chacha, s_chacha20, NULL, NULL, NULL) != 1)
+            die("ChaCha20 init failed");
     }
-    EVP_CIPHER_CTX_free(c);
+    /* NULL cipher: keep the one set above, only re-key (no fetch, no alloc). */
+    if (EVP_EncryptInit_ex2(t->chacha, NULL, key, iv, NULL) != 1)
+        die("ChaCha20 init failed");
+    memset(out, 0, outlen);
+    for (size_t off = 0; off < outlen;) {
+        int n = outlen - off > INT32_MAX ? INT32_MAX : (int) (outlen - off);
+        int outl = 0;
+        if (EVP_EncryptUpdate(t->chacha, out + off, &outl, out + off, n) != 1 || outl != n)
+            die("ChaCha20 failed");
+        off += (size_t) n;
+    }
 }
 
 /* ---- SipHash-2-4 over exactly 32 bytes ---- */
@@ -169,7 +227,7 @@ static void sip_absorb(uint64_t v[4], uint64_t m)
 
 uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
 {
-    (void) thread_ctx();        /* makes sure the key is initialised */
+    once(&s_key_once, init_keys);   /* makes sure the key is initialised */
     uint64_t v[4] = { s_sip_k0 ^ 0x736f6d6570736575ULL, s_sip_k1 ^ 0x646f72616e646f6dULL,
                       s_sip_k0 ^ 0x6c7967656e657261ULL, s_sip_k1 ^ 0x7465646279746573ULL };
     for (int i = 0; i < ALYS_PUBKEY_LEN; i += 8)
@@ -185,7 +243,7 @@ uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
 
 static const secp256k1_context *sign_ctx(void)
 {
-    (void) thread_ctx();
+    once(&s_sign_once, init_sign);
     return s_sign_ctx;
 }
 

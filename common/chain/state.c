@@ -30,6 +30,16 @@
  *  plus the proposer) is reserved before the first change, so nothing is
  *  allocated, and nothing can fail to allocate, half-way through a block.
  *
+ *  Vector cache. Each changed account costs two vectors per block: its
+ *  value at block start (subtracted) and at block end (added). The start
+ *  value is, most often, the end value of the last block that changed the
+ *  account, whose vector was just computed. The overlay keeps a bounded
+ *  memo of vectors (VCACHE_SETS x 2 ways, 4 MiB, allocated on the overlay's
+ *  second block; keyed by the full account, checked on every hit) so that second
+ *  computation is mostly a copy (accounts a block creates are not cached:
+ *  most are one-shot recipients). It is a pure function's memo: rollback and
+ *  reset leave it valid, and a miss only costs the computation.
+ *
  *  Overlay. Entries live in a dense array in first-touch order (deterministic
  *  iteration, cheap reset) indexed by an open-addressing table (linear
  *  probing, load <= 1/2). The table is keyed by a keyed SipHash of the full
@@ -46,6 +56,15 @@
 #define ACCOUNT_TAG     "alys/account/v1"
 #define ACCOUNT_TAG_LEN (sizeof(ACCOUNT_TAG) - 1)
 #define MIN_SLOTS       1024
+#define VCACHE_SETS     1024            /* x 2 ways x 2 KiB vectors */
+
+/* On a little-endian host the lanes' in-memory bytes are the serialized
+ * form: the keystream lands in the lanes directly, no conversion. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LANES_ARE_LE 1
+#else
+#define LANES_ARE_LE 0
+#endif
 
 /* ---- lattice ---- */
 
@@ -63,14 +82,32 @@ static void account_vector(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_acc
                            uint16_t lanes[ALYS_LATTICE_LANES])
 {
     uint8_t in[ACCOUNT_TAG_LEN + ALYS_PUBKEY_LEN + 16];
-    uint8_t out[ALYS_LATTICE_BYTES];
     memcpy(in, ACCOUNT_TAG, ACCOUNT_TAG_LEN);
     memcpy(in + ACCOUNT_TAG_LEN, pubkey, ALYS_PUBKEY_LEN);
     achain_put_le64(in + ACCOUNT_TAG_LEN + ALYS_PUBKEY_LEN, a->balance);
     achain_put_le64(in + ACCOUNT_TAG_LEN + ALYS_PUBKEY_LEN + 8, a->nonce);
+#if LANES_ARE_LE
+    achain_expand(in, sizeof in, (uint8_t *) lanes, ALYS_LATTICE_BYTES);
+#else
+    uint8_t out[ALYS_LATTICE_BYTES];
     achain_expand(in, sizeof in, out, sizeof out);
     for (int i = 0; i < ALYS_LATTICE_LANES; i++)
         lanes[i] = (uint16_t) (out[2 * i] | out[2 * i + 1] << 8);
+#endif
+}
+
+/* restrict: a vector never is the lattice; it lets -O2 vectorize these
+ * (one 2 KiB pass per changed account and block). */
+static void lanes_add(alys_lattice_t *restrict l, const uint16_t *restrict v)
+{
+    for (int i = 0; i < ALYS_LATTICE_LANES; i++)
+        l->lane[i] = (uint16_t) (l->lane[i] + v[i]);
+}
+
+static void lanes_sub(alys_lattice_t *restrict l, const uint16_t *restrict v)
+{
+    for (int i = 0; i < ALYS_LATTICE_LANES; i++)
+        l->lane[i] = (uint16_t) (l->lane[i] - v[i]);
 }
 
 void alys_lattice_add_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN],
@@ -80,8 +117,7 @@ void alys_lattice_add_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKE
         return;
     uint16_t v[ALYS_LATTICE_LANES];
     account_vector(pubkey, a, v);
-    for (int i = 0; i < ALYS_LATTICE_LANES; i++)
-        l->lane[i] = (uint16_t) (l->lane[i] + v[i]);
+    lanes_add(l, v);
 }
 
 void alys_lattice_sub_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN],
@@ -91,29 +127,40 @@ void alys_lattice_sub_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKE
         return;
     uint16_t v[ALYS_LATTICE_LANES];
     account_vector(pubkey, a, v);
-    for (int i = 0; i < ALYS_LATTICE_LANES; i++)
-        l->lane[i] = (uint16_t) (l->lane[i] - v[i]);
+    lanes_sub(l, v);
 }
 
 void alys_lattice_to_bytes(const alys_lattice_t *l, uint8_t out[ALYS_LATTICE_BYTES])
 {
+#if LANES_ARE_LE
+    memcpy(out, l->lane, ALYS_LATTICE_BYTES);
+#else
     for (int i = 0; i < ALYS_LATTICE_LANES; i++) {
         out[2 * i] = (uint8_t) l->lane[i];
         out[2 * i + 1] = (uint8_t) (l->lane[i] >> 8);
     }
+#endif
 }
 
 void alys_lattice_from_bytes(alys_lattice_t *l, const uint8_t in[ALYS_LATTICE_BYTES])
 {
+#if LANES_ARE_LE
+    memcpy(l->lane, in, ALYS_LATTICE_BYTES);
+#else
     for (int i = 0; i < ALYS_LATTICE_LANES; i++)
         l->lane[i] = (uint16_t) (in[2 * i] | in[2 * i + 1] << 8);
+#endif
 }
 
 void alys_lattice_root(const alys_lattice_t *l, alys_hash_t out)
 {
+#if LANES_ARE_LE
+    alys_sha256(l->lane, ALYS_LATTICE_BYTES, out);
+#else
     uint8_t bytes[ALYS_LATTICE_BYTES];
     alys_lattice_to_bytes(l, bytes);
     alys_sha256(bytes, sizeof bytes, out);
+#endif
 }
 
 void alys_lattice_from_genesis(alys_lattice_t *l, const alys_genesis_t *g)
@@ -146,7 +193,21 @@ typedef struct {
     alys_account_t start;       /* value at block start */
 } undo_t;
 
+typedef struct {
+    uint8_t key[ALYS_PUBKEY_LEN];
+    alys_account_t a;
+    bool used;
+    uint16_t lanes[ALYS_LATTICE_LANES];
+} vslot_t;
+
+typedef struct {
+    vslot_t way[2];
+    uint8_t victim;             /* the way the next miss overwrites */
+} vset_t;
+
 struct alys_overlay {
+    vset_t *vcache;             /* VCACHE_SETS; NULL until the first block */
+    bool vcache_failed;         /* could not allocate: compute every vector */
     entry_t *entries;
     size_t count, entry_cap;
     slot_t *slots;
@@ -175,6 +236,7 @@ void alys_overlay_destroy(alys_overlay_t **self_p)
     if (!self_p || !*self_p)
         return;
     alys_overlay_t *self = *self_p;
+    free(self->vcache);
     free(self->entries);
     free(self->slots);
     free(self->undo);
@@ -434,15 +496,65 @@ static void rollback(alys_overlay_t *o)
     o->undo_len = 0;
 }
 
-static void update_lattice(const alys_overlay_t *o, alys_lattice_t *l)
+/* The account's vector, from the cache when it holds it, else computed
+ * and, if keep, cached. The pointer is valid until the next call. */
+static const uint16_t *cached_vector(alys_overlay_t *o, const entry_t *e, const alys_account_t *a,
+                                     bool keep, uint16_t scratch[ALYS_LATTICE_LANES])
 {
+    /* From an overlay's second block on: one block's start vectors never
+     * come from its own end vectors, so one-shot overlays (a producer's
+     * self-check) would pay the 4 MiB for nothing. */
+    if (!o->vcache && !o->vcache_failed && o->epoch > 1) {
+        o->vcache = calloc(VCACHE_SETS, sizeof *o->vcache);
+        o->vcache_failed = !o->vcache;
+    }
+    if (!o->vcache) {
+        account_vector(e->key, a, scratch);
+        return scratch;
+    }
+    /* e->hash is keyed (SipHash): nobody can aim accounts at one set. */
+    uint64_t x = e->hash ^ (a->balance * 0x9e3779b97f4a7c15ull) ^ (a->nonce * 0xc2b2ae3d27d4eb4full);
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    vset_t *set = &o->vcache[x & (VCACHE_SETS - 1)];
+    for (int w = 0; w < 2; w++) {
+        vslot_t *v = &set->way[w];
+        if (v->used && v->a.balance == a->balance && v->a.nonce == a->nonce
+            && memcmp(v->key, e->key, ALYS_PUBKEY_LEN) == 0) {
+            set->victim = (uint8_t) (1 - w);
+            return v->lanes;
+        }
+    }
+    if (!keep) {
+        account_vector(e->key, a, scratch);
+        return scratch;
+    }
+    vslot_t *v = &set->way[set->victim];
+    set->victim = (uint8_t) (1 - set->victim);
+    account_vector(e->key, a, v->lanes);
+    memcpy(v->key, e->key, ALYS_PUBKEY_LEN);
+    v->a = *a;
+    v->used = true;
+    return v->lanes;
+}
+
+static void update_lattice(alys_overlay_t *o, alys_lattice_t *l)
+{
+    uint16_t scratch[ALYS_LATTICE_LANES];
     for (size_t k = 0; k < o->undo_len; k++) {
         const undo_t *u = &o->undo[k];
         const entry_t *e = &o->entries[u->idx];
         if (memcmp(&u->start, &e->now, sizeof e->now) == 0)
             continue;
-        alys_lattice_sub_account(l, e->key, &u->start);
-        alys_lattice_add_account(l, e->key, &e->now);
+        /* An account this block created (absent before) is not cached:
+         * one-shot recipients would push out the vectors of accounts that
+         * do come back. */
+        bool existed = !account_is_zero(&u->start);
+        if (existed)
+            lanes_sub(l, cached_vector(o, e, &u->start, true, scratch));
+        if (!account_is_zero(&e->now))
+            lanes_add(l, cached_vector(o, e, &e->now, existed, scratch));
     }
 }
 
