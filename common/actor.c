@@ -19,45 +19,45 @@
 #define METRICS_FLUSH_MS 1000
 
 typedef struct {
-    alys_actor_t   *actor;
-    zsock_t        *sock;
+    alys_actor_t *actor;
+    zsock_t *sock;
     alys_reader_fn *fn;
-    void           *arg;
-    bool            owned;     /* runtime-made socket: destroyed with the actor */
-    char            label[32]; /* for monitor sockets: whose events */
+    void *arg;
+    bool owned;     /* runtime-made socket: destroyed with the actor */
+    char label[32]; /* for monitor sockets: whose events */
 } reader_t;
 
 typedef struct {
-    alys_actor_t  *actor;
+    alys_actor_t *actor;
     alys_timer_fn *fn;
-    void          *arg;
-    size_t         times;
-    int            id;
+    void *arg;
+    size_t times;
+    int id;
 } timer_t_;
 
 struct alys_actor {
-    char            kind[ALYS_NAME_MAX];
-    char            name[ALYS_NAME_MAX];
-    char            endpoint[ALYS_ENDPOINT_MAX];
-    char           *connect;          /* --connect */
-    char           *cert;             /* --cert */
-    char            prog[ALYS_NAME_MAX]; /* the binary's name, for messages */
-    int             hupfd;            /* signalfd of SIGHUP, -1 if none */
-    zmq_pollitem_t  hupitem;
-    const char     *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, pointing into argv */
-    size_t          nsets;
-    bool            supervised;
-    alys_config_t   config;
-    zloop_t        *loop;
-    zsock_t        *control;          /* DEALER -> supervisor */
-    zsock_t        *events;           /* PUB -> supervisor's XSUB */
-    zsock_t        *mailbox;          /* ROUTER */
+    char kind[ALYS_NAME_MAX];
+    char name[ALYS_NAME_MAX];
+    char endpoint[ALYS_ENDPOINT_MAX];
+    char *connect;            /* --connect */
+    char *cert;               /* --cert */
+    char prog[ALYS_NAME_MAX]; /* the binary's name, for messages */
+    int hupfd;                /* signalfd of SIGHUP, -1 if none */
+    zmq_pollitem_t hupitem;
+    const char *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, pointing into argv */
+    size_t nsets;
+    bool supervised;
+    alys_config_t config;
+    zloop_t *loop;
+    zsock_t *control; /* DEALER -> supervisor */
+    zsock_t *events;  /* PUB -> supervisor's XSUB */
+    zsock_t *mailbox; /* ROUTER */
     alys_mailbox_fn *on_message;
-    void           *on_message_arg;
-    zlistx_t       *readers;          /* reader_t* */
-    zlistx_t       *timers;           /* timer_t_* */
+    void *on_message_arg;
+    zlistx_t *readers; /* reader_t* */
+    zlistx_t *timers;  /* timer_t_* */
     alys_metrics_t *metrics;
-    bool            stopping;
+    bool stopping;
 };
 
 /* The binary's own name for messages: alys-block-processor, not the kind. */
@@ -107,15 +107,18 @@ static int add_set(alys_actor_t *self, const char *prog, const char *arg)
 static int parse_args(alys_actor_t *self, int argc, char **argv, const char **config_path,
                       bool *name_given)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"name", required_argument, 0, 'n'},
-        {"connect", required_argument, 0, 'C'}, {"cert", required_argument, 0, 'k'},
-        {"supervised", no_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
-        {"set", required_argument, 0, 'S'},    {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"name", required_argument, 0, 'n'},
+                                         {"connect", required_argument, 0, 'C'},
+                                         {"cert", required_argument, 0, 'k'},
+                                         {"supervised", no_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"set", required_argument, 0, 'S'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
     const char *prog = prog_name(argv);
     optind = 1;
-    opterr = 0;                    /* our own messages, problem first */
+    opterr = 0; /* our own messages, problem first */
     int c;
     while ((c = getopt_long(argc, argv, ":c:n:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -125,8 +128,14 @@ static int parse_args(alys_actor_t *self, int argc, char **argv, const char **co
             if (alys_strlcpy(self->name, optarg, sizeof self->name) != 0)
                 return usage_error(prog, self->kind, "--name is too long:", optarg);
             break;
-        case 'C': free(self->connect); self->connect = strdup(optarg); break;
-        case 'k': free(self->cert); self->cert = strdup(optarg); break;
+        case 'C':
+            free(self->connect);
+            self->connect = strdup(optarg);
+            break;
+        case 'k':
+            free(self->cert);
+            self->cert = strdup(optarg);
+            break;
         case 's': self->supervised = true; break;
         case 'S':
             if (add_set(self, prog, optarg) != 0)
@@ -248,12 +257,12 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
     if (rc != 0) {
         alys_actor_destroy(&self);
         if (rc > 0)
-            exit(0);               /* --help or --version: done, nothing started */
-        return NULL;               /* usage error: the caller exits 2 */
+            exit(0); /* --help or --version: done, nothing started */
+        return NULL; /* usage error: the caller exits 2 */
     }
     if (load_config(self, config_path) != 0) {
         alys_actor_destroy(&self);
-        exit(ALYS_EXIT_CONFIG);    /* the supervisor will not restart us for it */
+        exit(ALYS_EXIT_CONFIG); /* the supervisor will not restart us for it */
     }
     /* Supervised actors must not outlive the supervisor: it set
      * PR_SET_PDEATHSIG before exec; if it already died in between, go now. */
@@ -313,13 +322,34 @@ void alys_actor_destroy(alys_actor_t **self_p)
     *self_p = NULL;
 }
 
-const alys_config_t *alys_actor_config(alys_actor_t *self) { return &self->config; }
-const char *alys_actor_name(alys_actor_t *self) { return self->name; }
-const char *alys_actor_kind(alys_actor_t *self) { return self->kind; }
-bool alys_actor_supervised(alys_actor_t *self) { return self->supervised; }
-alys_metrics_t *alys_actor_metrics(alys_actor_t *self) { return self->metrics; }
-zsock_t *alys_actor_mailbox(alys_actor_t *self) { return self->mailbox; }
-zsock_t *alys_actor_events(alys_actor_t *self) { return self->events; }
+const alys_config_t *alys_actor_config(alys_actor_t *self)
+{
+    return &self->config;
+}
+const char *alys_actor_name(alys_actor_t *self)
+{
+    return self->name;
+}
+const char *alys_actor_kind(alys_actor_t *self)
+{
+    return self->kind;
+}
+bool alys_actor_supervised(alys_actor_t *self)
+{
+    return self->supervised;
+}
+alys_metrics_t *alys_actor_metrics(alys_actor_t *self)
+{
+    return self->metrics;
+}
+zsock_t *alys_actor_mailbox(alys_actor_t *self)
+{
+    return self->mailbox;
+}
+zsock_t *alys_actor_events(alys_actor_t *self)
+{
+    return self->events;
+}
 
 const char *alys_actor_arg(alys_actor_t *self, const char *option)
 {
@@ -387,8 +417,7 @@ static void reload(alys_actor_t *self)
         return;
     alys_config_t fresh;
     char err[ALYS_ERR_MAX];
-    if (alys_config_load_set(&fresh, self->config.path, self->sets, self->nsets, err,
-                             sizeof err) != 0) {
+    if (alys_config_load_set(&fresh, self->config.path, self->sets, self->nsets, err, sizeof err) != 0) {
         log_error("SIGHUP: config not reloaded: %s", err);
         return;
     }
@@ -513,7 +542,8 @@ static int on_timer(zloop_t *loop, int timer_id, void *arg)
     return self->stopping ? -1 : rc;
 }
 
-int alys_actor_add_timer(alys_actor_t *self, size_t delay_ms, size_t times, alys_timer_fn *fn, void *arg)
+int alys_actor_add_timer(alys_actor_t *self, size_t delay_ms, size_t times, alys_timer_fn *fn,
+                         void *arg)
 {
     timer_t_ *t = calloc(1, sizeof *t);
     if (!t)

@@ -30,9 +30,9 @@ typedef struct alys_actor alys_actor_t;
 
 /* A message arrived in the mailbox. Return 0 to go on, -1 to stop the actor.
  * env is freed by the runtime after the call; keep nothing of it. */
-typedef int (alys_mailbox_fn)(alys_actor_t *self, zframe_t *from, alys_env_t *env, void *arg);
-typedef int (alys_timer_fn)(alys_actor_t *self, void *arg);
-typedef int (alys_reader_fn)(alys_actor_t *self, zsock_t *sock, void *arg);
+typedef int(alys_mailbox_fn)(alys_actor_t *self, zframe_t *from, alys_env_t *env, void *arg);
+typedef int(alys_timer_fn)(alys_actor_t *self, void *arg);
+typedef int(alys_reader_fn)(alys_actor_t *self, zsock_t *sock, void *arg);
 
 /* Parses the command line and loads the config. --help/-h prints the usage
  * on stdout and --version the version, then exit(0); a config error is
@@ -47,28 +47,29 @@ const alys_config_t *alys_actor_config(alys_actor_t *self);
 const char *alys_actor_name(alys_actor_t *self);
 const char *alys_actor_kind(alys_actor_t *self);
 const char *alys_actor_arg(alys_actor_t *self, const char *option); /* "connect", "cert"; NULL if absent */
-bool        alys_actor_supervised(alys_actor_t *self);
+bool alys_actor_supervised(alys_actor_t *self);
 alys_metrics_t *alys_actor_metrics(alys_actor_t *self);
-zsock_t    *alys_actor_mailbox(alys_actor_t *self);
-zsock_t    *alys_actor_events(alys_actor_t *self);   /* PUB */
+zsock_t *alys_actor_mailbox(alys_actor_t *self);
+zsock_t *alys_actor_events(alys_actor_t *self); /* PUB */
 
 /* Bind the mailbox ROUTER at endpoint; messages go to fn. */
-int  alys_actor_bind(alys_actor_t *self, const char *endpoint, alys_mailbox_fn *fn, void *arg);
-int  alys_actor_add_reader(alys_actor_t *self, zsock_t *sock, alys_reader_fn *fn, void *arg);
+int alys_actor_bind(alys_actor_t *self, const char *endpoint, alys_mailbox_fn *fn, void *arg);
+int alys_actor_add_reader(alys_actor_t *self, zsock_t *sock, alys_reader_fn *fn, void *arg);
 void alys_actor_remove_reader(alys_actor_t *self, zsock_t *sock);
 /* times = 0 repeats forever. Returns a timer id for alys_actor_cancel_timer. */
-int  alys_actor_add_timer(alys_actor_t *self, size_t delay_ms, size_t times, alys_timer_fn *fn, void *arg);
+int alys_actor_add_timer(alys_actor_t *self, size_t delay_ms, size_t times, alys_timer_fn *fn,
+                         void *arg);
 void alys_actor_cancel_timer(alys_actor_t *self, int timer_id);
 /* Watch a socket (common/sockmon.h); its events are published as topic "zmq". */
-int  alys_actor_monitor(alys_actor_t *self, zsock_t *sock, const char *label);
+int alys_actor_monitor(alys_actor_t *self, zsock_t *sock, const char *label);
 
 /* Tell the supervisor we are ready (after binding). */
-int  alys_actor_ready(alys_actor_t *self);
+int alys_actor_ready(alys_actor_t *self);
 /* Publish an Event {topic, actor = self, kind, detail}. */
-int  alys_actor_event(alys_actor_t *self, const char *topic, const char *kind,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int alys_actor_event(alys_actor_t *self, const char *topic, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Run the loop until SIGTERM/SIGINT/Stop. Returns 0 on a clean stop. */
-int  alys_actor_run(alys_actor_t *self);
+int alys_actor_run(alys_actor_t *self);
 /* Ask the loop to end after the current handler. */
 void alys_actor_stop(alys_actor_t *self);
 /* A config or environment error found after start (a genesis that does not

@@ -17,8 +17,14 @@ void alys_bus_set_name(const char *name)
     snprintf(s_name, sizeof s_name, "%s", name ? name : "anon");
 }
 
-const char *alys_bus_name(void) { return s_name; }
-const alys_bus_stats_t *alys_bus_stats(void) { return &s_stats; }
+const char *alys_bus_name(void)
+{
+    return s_name;
+}
+const alys_bus_stats_t *alys_bus_stats(void)
+{
+    return &s_stats;
+}
 
 uint64_t alys_next_corr_id(void)
 {
@@ -34,7 +40,7 @@ uint64_t alys_next_corr_id(void)
 typedef struct {
     size_t budget;
     size_t used;
-    bool   exhausted;
+    bool exhausted;
 } budget_t;
 
 static void *budget_alloc(void *data, size_t size)
@@ -91,8 +97,8 @@ alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t e
 {
     s_stats.received++;
     bool oversize = false;
-    alys_env_t *env = (alys_env_t *) alys_pb_unpack_bounded(&alys__bus__envelope__descriptor, data, len,
-                                                            "envelope", &oversize, err, errlen);
+    alys_env_t *env = (alys_env_t *) alys_pb_unpack_bounded(&alys__bus__envelope__descriptor, data,
+                                                            len, "envelope", &oversize, err, errlen);
     if (!env) {
         if (oversize)
             s_stats.oversize++;
@@ -287,8 +293,8 @@ int alys_reply(zsock_t *router, zframe_t *identity, const alys_env_t *req, alys_
     return alys_send_to(router, identity, rep);
 }
 
-int alys_reply_error(zsock_t *router, zframe_t *identity, const alys_env_t *req,
-                     uint32_t code, const char *fmt, ...)
+int alys_reply_error(zsock_t *router, zframe_t *identity, const alys_env_t *req, uint32_t code,
+                     const char *fmt, ...)
 {
     char text[512];
     va_list ap;

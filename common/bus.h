@@ -27,30 +27,30 @@
 
 #include "bus.pb-c.h"
 
-#define ALYS_MAX_MSG_BYTES   (8 * 1024 * 1024)   /* one frame, any socket */
-#define ALYS_MAX_FRAMES      4                   /* frames per message */
+#define ALYS_MAX_MSG_BYTES (8 * 1024 * 1024) /* one frame, any socket */
+#define ALYS_MAX_FRAMES    4                 /* frames per message */
 
 enum {
     ALYS_ERR_BAD_REQUEST = 1,
-    ALYS_ERR_TIMEOUT     = 2,
+    ALYS_ERR_TIMEOUT = 2,
     ALYS_ERR_UNAVAILABLE = 3,
-    ALYS_ERR_INTERNAL    = 4,
-    ALYS_ERR_BUSY        = 5,
-    ALYS_ERR_NOT_FOUND   = 6,
-    ALYS_ERR_INVALID     = 7,
+    ALYS_ERR_INTERNAL = 4,
+    ALYS_ERR_BUSY = 5,
+    ALYS_ERR_NOT_FOUND = 6,
+    ALYS_ERR_INVALID = 7,
 };
 
 typedef Alys__Bus__Envelope alys_env_t;
 
 typedef struct {
     uint64_t received;
-    uint64_t malformed;      /* does not unpack */
-    uint64_t oversize;       /* over ALYS_MAX_MSG_BYTES or the unpack budget */
-    uint64_t bad_framing;    /* wrong number of frames */
+    uint64_t malformed;   /* does not unpack */
+    uint64_t oversize;    /* over ALYS_MAX_MSG_BYTES or the unpack budget */
+    uint64_t bad_framing; /* wrong number of frames */
 } alys_bus_stats_t;
 
 /* Process-wide sender name written into every envelope sent. */
-void        alys_bus_set_name(const char *name);
+void alys_bus_set_name(const char *name);
 const char *alys_bus_name(void);
 const alys_bus_stats_t *alys_bus_stats(void);
 
@@ -66,9 +66,9 @@ void alys_pb_free(ProtobufCMessage *msg);
 
 /* Decode with bounds. NULL on error, with the reason in err. */
 alys_env_t *alys_env_decode(const uint8_t *data, size_t len, char *err, size_t errlen);
-void        alys_env_free(alys_env_t **env_p);
+void alys_env_free(alys_env_t **env_p);
 /* Encode into a new frame (caller owns it). Fills sender if empty. */
-zframe_t   *alys_env_encode(alys_env_t *env);
+zframe_t *alys_env_encode(alys_env_t *env);
 /* Name of the body for logs: "control.ping", "storage", ... */
 const char *alys_env_body_name(const alys_env_t *env);
 
@@ -78,9 +78,9 @@ zsock_t *alys_dealer_connect(const char *endpoint, const char *identity);
 zsock_t *alys_pub_connect(const char *endpoint);
 zsock_t *alys_sub_connect(const char *endpoint, const char *topic);
 /* Apply the options to a socket made elsewhere. */
-void     alys_sock_limits(zsock_t *sock);
+void alys_sock_limits(zsock_t *sock);
 /* Remove a stale ipc socket file before binding (a crashed actor leaves one). */
-void     alys_unlink_ipc(const char *endpoint);
+void alys_unlink_ipc(const char *endpoint);
 
 /* Send; 0 or -1. The envelope is encoded, not retained. */
 int alys_send(zsock_t *dealer, alys_env_t *env);
@@ -89,8 +89,8 @@ int alys_send_to_name(zsock_t *router, const char *identity, alys_env_t *env);
 int alys_publish(zsock_t *pub, const char *topic, alys_env_t *env);
 /* Reply helpers: copy corr_id, set reply=true. */
 int alys_reply(zsock_t *router, zframe_t *identity, const alys_env_t *req, alys_env_t *rep);
-int alys_reply_error(zsock_t *router, zframe_t *identity, const alys_env_t *req,
-                     uint32_t code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int alys_reply_error(zsock_t *router, zframe_t *identity, const alys_env_t *req, uint32_t code,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Receive one message. Bad messages are dropped, logged and counted; then
  * these return 1 ("nothing usable") so loops go on. 0 = *env set, -1 = the

@@ -21,7 +21,7 @@
 #define ALYS_NAME_MAX      64
 #define ALYS_MAX_BOOTSTRAP 32
 #define ALYS_ERR_MAX       512
-#define ALYS_SET_MAX       64     /* most --set overrides on one command line */
+#define ALYS_SET_MAX       64 /* most --set overrides on one command line */
 
 /* Where every binary looks for the config without --config (after the
  * ALYS_CONFIG environment variable). */
@@ -31,99 +31,99 @@
  * (bad key, unreadable genesis, data_dir not writable, port in use). Every
  * binary exits with it for such errors; the supervisor never restarts an actor
  * that exits with it, and the systemd unit does not restart the node. */
-#define ALYS_EXIT_CONFIG 78
+#define ALYS_EXIT_CONFIG  78
 /* An actor exiting ALYS_EXIT_CONFIG leaves its message in the file
  * $ALYS_NOTE_DIR/<name>.exit-note (the supervisor sets the variable to
  * run_dir), so the supervisor can repeat it as its own last line. */
 #define ALYS_NOTE_DIR_ENV "ALYS_NOTE_DIR"
 #define ALYS_NOTE_SUFFIX  ".exit-note"
 /* Usage errors (bad option): the problem on stderr, exit 2. */
-#define ALYS_EXIT_USAGE  2
+#define ALYS_EXIT_USAGE   2
 
 typedef struct {
     /* [node] */
-    char     node_name[ALYS_NAME_MAX];     /* "node" */
-    char     data_dir[ALYS_PATH_MAX];      /* "./data": RocksDB and everything durable */
-    char     run_dir[ALYS_PATH_MAX];       /* "./run": ipc sockets, pid files */
-    char     genesis_file[ALYS_PATH_MAX];  /* "" = none yet */
-    char     log_level[16];                /* debug, info, warn, error (also accepted in [sync]) */
-    char     log_format[8];                /* text | json (one JSON object a line) */
+    char node_name[ALYS_NAME_MAX];    /* "node" */
+    char data_dir[ALYS_PATH_MAX];     /* "./data": RocksDB and everything durable */
+    char run_dir[ALYS_PATH_MAX];      /* "./run": ipc sockets, pid files */
+    char genesis_file[ALYS_PATH_MAX]; /* "" = none yet */
+    char log_level[16];               /* debug, info, warn, error (also accepted in [sync]) */
+    char log_format[8];               /* text | json (one JSON object a line) */
 
     /* [sync]: every key of the seed's [sync] section, with its defaults */
-    char     strategy[16];                 /* parallel | sequential */
-    uint32_t max_parallel_downloads;       /* 3 */
-    char     batch_size[16];               /* adaptive | fixed */
-    uint32_t fixed_batch_size;             /* 256 */
-    uint32_t min_batch_size;               /* 16 (adaptive clamp) */
-    uint32_t max_batch_size;               /* 1024 (adaptive clamp) */
-    uint64_t checkpoint_interval;          /* 100 blocks */
-    uint32_t max_checkpoints;              /* 10 */
-    char     checkpoint_storage[ALYS_PATH_MAX]; /* "checkpoints", relative to data_dir */
-    uint32_t max_recovery_attempts;        /* 5 */
-    uint32_t recovery_backoff_secs;        /* 60 */
-    bool     auto_recovery;                /* true */
-    char     peer_selection[32];           /* weighted | round_robin | lowest_latency | most_reliable | proximity */
-    double   latency_weight;               /* 0.4 */
-    double   reliability_weight;           /* 0.4 */
-    double   bandwidth_weight;             /* 0.2 */
+    char strategy[16];                      /* parallel | sequential */
+    uint32_t max_parallel_downloads;        /* 3 */
+    char batch_size[16];                    /* adaptive | fixed */
+    uint32_t fixed_batch_size;              /* 256 */
+    uint32_t min_batch_size;                /* 16 (adaptive clamp) */
+    uint32_t max_batch_size;                /* 1024 (adaptive clamp) */
+    uint64_t checkpoint_interval;           /* 100 blocks */
+    uint32_t max_checkpoints;               /* 10 */
+    char checkpoint_storage[ALYS_PATH_MAX]; /* "checkpoints", relative to data_dir */
+    uint32_t max_recovery_attempts;         /* 5 */
+    uint32_t recovery_backoff_secs;         /* 60 */
+    bool auto_recovery;                     /* true */
+    char peer_selection[32]; /* weighted | round_robin | lowest_latency | most_reliable | proximity */
+    double latency_weight;                 /* 0.4 */
+    double reliability_weight;             /* 0.4 */
+    double bandwidth_weight;               /* 0.2 */
     uint32_t min_sync_peers;               /* 3 */
     uint32_t max_sync_peers;               /* 10 */
-    double   peer_score_threshold;         /* 0.5 */
+    double peer_score_threshold;           /* 0.5 */
     uint32_t validation_workers;           /* 4 */
     uint32_t max_memory_gb;                /* 8 */
     uint32_t cache_size_mb;                /* 512 */
-    double   production_threshold;         /* 99.5 (percent) */
+    double production_threshold;           /* 99.5 (percent) */
     uint64_t production_max_blocks_behind; /* 10 */
     uint64_t download_window;              /* 1024 blocks ahead of the head */
     uint32_t request_timeout_ms;           /* 5000: upper bound of the adaptive timeout */
 
     /* [storage] */
-    uint32_t max_reorg_depth;              /* 64 */
-    bool     wal_sync;                     /* true: fsync the WAL on every batch commit */
+    uint32_t max_reorg_depth; /* 64 */
+    bool wal_sync;            /* true: fsync the WAL on every batch commit */
 
     /* [network] */
-    char     listen[ALYS_ENDPOINT_MAX];    /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
-    char     bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
+    char listen[ALYS_ENDPOINT_MAX]; /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
+    char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
     uint32_t bootstrap_peer_count;
-    uint32_t serve_rate_limit;             /* requests per second per peer, 200 */
+    uint32_t serve_rate_limit; /* requests per second per peer, 200 */
 
     /* [validation] remote validator access */
-    char     worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */
-    bool     curve_enabled;                /* false; CURVE on tcp worker links (needs the two below) */
-    char     curve_server_cert[ALYS_PATH_MAX]; /* server secret cert file */
-    char     curve_allowed_dir[ALYS_PATH_MAX]; /* directory of allowed worker public certs */
+    char worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */
+    bool curve_enabled; /* false; CURVE on tcp worker links (needs the two below) */
+    char curve_server_cert[ALYS_PATH_MAX]; /* server secret cert file */
+    char curve_allowed_dir[ALYS_PATH_MAX]; /* directory of allowed worker public certs */
     uint32_t task_timeout_ms;              /* 2000: re-dispatch work held by a silent worker */
 
     /* [endpoints]: "" = ipc://<run_dir>/<name>.sock */
-    char     ep_supervisor[ALYS_ENDPOINT_MAX];
-    char     ep_events_in[ALYS_ENDPOINT_MAX];  /* actors' PUB connect here (XSUB) */
-    char     ep_events[ALYS_ENDPOINT_MAX];     /* tools SUB here (XPUB) */
-    char     ep_storage[ALYS_ENDPOINT_MAX];
-    char     ep_peer_manager[ALYS_ENDPOINT_MAX];
-    char     ep_block_processor[ALYS_ENDPOINT_MAX];
-    char     ep_validators[ALYS_ENDPOINT_MAX]; /* BlockProcessor's worker ROUTER */
-    char     ep_sync[ALYS_ENDPOINT_MAX];
+    char ep_supervisor[ALYS_ENDPOINT_MAX];
+    char ep_events_in[ALYS_ENDPOINT_MAX]; /* actors' PUB connect here (XSUB) */
+    char ep_events[ALYS_ENDPOINT_MAX];    /* tools SUB here (XPUB) */
+    char ep_storage[ALYS_ENDPOINT_MAX];
+    char ep_peer_manager[ALYS_ENDPOINT_MAX];
+    char ep_block_processor[ALYS_ENDPOINT_MAX];
+    char ep_validators[ALYS_ENDPOINT_MAX]; /* BlockProcessor's worker ROUTER */
+    char ep_sync[ALYS_ENDPOINT_MAX];
 
     /* [supervisor] */
-    uint32_t start_timeout_ms;             /* 5000 */
-    uint32_t heartbeat_interval_ms;        /* 500 */
-    uint32_t heartbeat_timeout_ms;         /* 3000 */
-    uint32_t restart_backoff_min_ms;       /* 100 */
-    uint32_t restart_backoff_max_ms;       /* 5000 */
-    uint32_t max_restarts;                 /* 5 */
-    uint32_t restart_window_secs;          /* 60 */
-    uint32_t shutdown_timeout_ms;          /* 3000 */
+    uint32_t start_timeout_ms;       /* 5000 */
+    uint32_t heartbeat_interval_ms;  /* 500 */
+    uint32_t heartbeat_timeout_ms;   /* 3000 */
+    uint32_t restart_backoff_min_ms; /* 100 */
+    uint32_t restart_backoff_max_ms; /* 5000 */
+    uint32_t max_restarts;           /* 5 */
+    uint32_t restart_window_secs;    /* 60 */
+    uint32_t shutdown_timeout_ms;    /* 3000 */
 
     /* [metrics] */
-    bool     metrics_enabled;              /* true */
-    uint16_t metrics_port;                 /* 9091 */
-    char     metrics_bind[64];             /* "127.0.0.1" */
+    bool metrics_enabled;  /* true */
+    uint16_t metrics_port; /* 9091 */
+    char metrics_bind[64]; /* "127.0.0.1" */
 
-    char     path[ALYS_PATH_MAX];          /* the file this was loaded from */
+    char path[ALYS_PATH_MAX]; /* the file this was loaded from */
     /* Keys set in the file that are accepted but have no effect, one line
      * each saying why ("" if none). Loading succeeds; the supervisor logs
      * them at start so the operator is told. */
-    char     notes[1024];
+    char notes[1024];
 } alys_config_t;
 
 /* Optimal string alignment distance of a and b (99 past 63 bytes): for
@@ -141,26 +141,26 @@ void alys_config_defaults(alys_config_t *cfg);
  * curve paths (and the defaults "./data", "./run") are made absolute relative
  * to the directory of FILE. On error returns -1, leaves cfg untouched and
  * writes "file:line:col: message naming the key" into err (errlen bytes). */
-int  alys_config_load(alys_config_t *cfg, const char *file, char *err, size_t errlen);
+int alys_config_load(alys_config_t *cfg, const char *file, char *err, size_t errlen);
 
 /* alys_config_load, then each of sets[0..nsets) applied over the file, in
  * order: "KEY=VALUE" with KEY the full name (sync.max_parallel_downloads)
  * and VALUE written as in the file (strings may leave out their quotes).
  * Same validation as the file, including the cross-key checks; an error
  * names the --set. The supervisor's --set. */
-int  alys_config_load_set(alys_config_t *cfg, const char *file, const char *const *sets,
-                          size_t nsets, char *err, size_t errlen);
+int alys_config_load_set(alys_config_t *cfg, const char *file, const char *const *sets,
+                         size_t nsets, char *err, size_t errlen);
 
 /* Same, from a string (name is used in messages, and its directory, against
  * the cwd, anchors relative paths). For tests and tools. */
-int  alys_config_parse(alys_config_t *cfg, const char *text, const char *name,
-                       char *err, size_t errlen);
+int alys_config_parse(alys_config_t *cfg, const char *text, const char *name, char *err,
+                      size_t errlen);
 
 /* Fill empty endpoints with ipc://<run_dir>/<name>.sock. Called by load/parse;
  * public so tools that change run_dir can re-derive (clear the endpoints
  * first). Returns -1 if some ipc path would exceed the 107-byte unix socket
  * path limit (that endpoint is left empty; load/parse report it as an error
  * naming run_dir), else 0. */
-int  alys_config_derive_endpoints(alys_config_t *cfg);
+int alys_config_derive_endpoints(alys_config_t *cfg);
 
 #endif

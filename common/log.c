@@ -89,20 +89,20 @@ static size_t format_line(char *line, size_t cap, alys_log_level_t level, const 
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    char ts[96];    /* sized for any int the compiler can imagine in struct tm */
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long) (tv.tv_usec / 1000));
+    char ts[96]; /* sized for any int the compiler can imagine in struct tm */
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long) (tv.tv_usec / 1000));
     int n;
     if (s_json) {
         char esc[1600], name[140];
         json_escape(msg, esc, sizeof esc);
         json_escape(s_name, name, sizeof name);
-        n = snprintf(line, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"proc\":\"%s\",\"pid\":%d,"
-                     "\"msg\":\"%s\"}", ts, s_words[level], name, (int) getpid(), esc);
+        n = snprintf(line, cap,
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"proc\":\"%s\",\"pid\":%d,"
+                     "\"msg\":\"%s\"}",
+                     ts, s_words[level], name, (int) getpid(), esc);
     } else {
-        n = snprintf(line, cap, "%s %-5s %s[%d]: %s", ts, s_tags[level], s_name,
-                     (int) getpid(), msg);
+        n = snprintf(line, cap, "%s %-5s %s[%d]: %s", ts, s_tags[level], s_name, (int) getpid(), msg);
     }
     if (n < 0)
         return 0;

@@ -8,13 +8,18 @@
 #ifndef ALYS_LOG_H
 #define ALYS_LOG_H
 
-typedef enum { ALYS_LOG_DEBUG = 0, ALYS_LOG_INFO, ALYS_LOG_WARN, ALYS_LOG_ERROR } alys_log_level_t;
+typedef enum {
+    ALYS_LOG_DEBUG = 0,
+    ALYS_LOG_INFO,
+    ALYS_LOG_WARN,
+    ALYS_LOG_ERROR
+} alys_log_level_t;
 
-void alys_log_init(const char *name, const char *level);   /* level: debug|info|warn|error */
+void alys_log_init(const char *name, const char *level); /* level: debug|info|warn|error */
 void alys_log_set_name(const char *name);
-int  alys_log_set_level(const char *level);    /* -1 if not a level name; unchanged */
-int  alys_log_set_format(const char *format);  /* "text" | "json"; -1 otherwise */
-int  alys_log_level_parse(const char *s, alys_log_level_t *out);
+int alys_log_set_level(const char *level);   /* -1 if not a level name; unchanged */
+int alys_log_set_format(const char *format); /* "text" | "json"; -1 otherwise */
+int alys_log_level_parse(const char *s, alys_log_level_t *out);
 void alys_log(alys_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) alys_log(ALYS_LOG_DEBUG, __VA_ARGS__)

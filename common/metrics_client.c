@@ -8,25 +8,25 @@
 
 /* Histogram upper bounds in seconds: 100 us to 10 s covers a signature check
  * up to a stalled batch. */
-static const double s_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                   0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const double s_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define NBUCKETS (sizeof s_buckets / sizeof s_buckets[0])
 
 typedef struct {
-    char   *name;
-    char   *labels;
-    char   *help;
-    int     kind;              /* ALYS__CONTROL__METRIC__KIND__* */
-    double  value;             /* counter/gauge */
-    double  sum;               /* histogram */
+    char *name;
+    char *labels;
+    char *help;
+    int kind;     /* ALYS__CONTROL__METRIC__KIND__* */
+    double value; /* counter/gauge */
+    double sum;   /* histogram */
     uint64_t count;
     uint64_t bucket[NBUCKETS]; /* cumulative at flush, per-bucket here */
-    bool    dirty;
+    bool dirty;
 } series_t;
 
 struct alys_metrics {
-    zlistx_t *series;          /* of series_t*; a handful per actor: linear scan is fine */
-    uint64_t  flushes;
+    zlistx_t *series; /* of series_t*; a handful per actor: linear scan is fine */
+    uint64_t flushes;
 };
 
 static void series_destroy(void **item)
@@ -86,8 +86,8 @@ static series_t *lookup(alys_metrics_t *self, const char *name, const char *labe
     return s;
 }
 
-void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels,
-                     const char *help, double delta)
+void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels, const char *help,
+                     double delta)
 {
     series_t *s = lookup(self, name, labels, help, ALYS__CONTROL__METRIC__KIND__COUNTER);
     if (s) {
@@ -96,8 +96,7 @@ void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels,
     }
 }
 
-void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels,
-                         const char *help)
+void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels, const char *help)
 {
     alys_metric_add(self, name, labels, help, 0);
 }
@@ -109,18 +108,18 @@ void alys_metric_counter_set(alys_metrics_t *self, const char *name, const char 
     if (s && (value > s->value || s->count == 0)) {
         if (value > s->value)
             s->value = value;
-        s->count = 1;          /* marks "has been set" so a first 0 is still sent */
+        s->count = 1; /* marks "has been set" so a first 0 is still sent */
         s->dirty = true;
     }
 }
 
-void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels,
-                     const char *help, double value)
+void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels, const char *help,
+                     double value)
 {
     series_t *s = lookup(self, name, labels, help, ALYS__CONTROL__METRIC__KIND__GAUGE);
     if (s && (s->value != value || s->count == 0)) {
         s->value = value;
-        s->count = 1;          /* marks "has been set" so a 0 is still sent once */
+        s->count = 1; /* marks "has been set" so a 0 is still sent once */
         s->dirty = true;
     }
 }

@@ -21,22 +21,21 @@ alys_metrics_t *alys_metrics_new(void);
 void alys_metrics_destroy(alys_metrics_t **self_p);
 
 /* labels: Prometheus label body without braces, e.g. "reason=\"bad_nonce\"", or NULL. */
-void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels,
-                     const char *help, double delta);                 /* counter */
+void alys_metric_add(alys_metrics_t *self, const char *name, const char *labels, const char *help,
+                     double delta); /* counter */
 /* A counter exported at 0 from the start, before its first event, so that
  * dashboards and alerts (rate(), increase(), absent()) see it: call once per
  * known label value at start. Same as alys_metric_add(..., 0). */
-void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels,
-                         const char *help);
+void alys_metric_declare(alys_metrics_t *self, const char *name, const char *labels, const char *help);
 /* A counter whose absolute count the caller keeps (events since start):
  * exported as a counter (name ends in _total), unlike a gauge. A value below
  * the last one is ignored: counters only go up within a process. */
 void alys_metric_counter_set(alys_metrics_t *self, const char *name, const char *labels,
                              const char *help, double value);
-void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels,
-                     const char *help, double value);                 /* gauge */
+void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels, const char *help,
+                     double value); /* gauge */
 void alys_metric_observe(alys_metrics_t *self, const char *name, const char *labels,
-                         const char *help, double value);             /* histogram, seconds */
+                         const char *help, double value); /* histogram, seconds */
 double alys_metric_value(alys_metrics_t *self, const char *name, const char *labels);
 
 /* Publish every series changed since the last flush (topic "metric").

@@ -6,15 +6,15 @@
 #include <string.h>
 
 typedef struct {
-    uint64_t corr_id;   /* 0 = free */
-    int64_t  deadline;
+    uint64_t corr_id; /* 0 = free */
+    int64_t deadline;
 } slot_head_t;
 
 struct alys_pending {
-    size_t   capacity;
-    size_t   payload_size;
-    size_t   stride;    /* slot_head_t + payload, rounded for alignment */
-    size_t   count;
+    size_t capacity;
+    size_t payload_size;
+    size_t stride; /* slot_head_t + payload, rounded for alignment */
+    size_t count;
     uint8_t *slots;
 };
 
@@ -85,7 +85,7 @@ void *alys_pending_add(alys_pending_t *self, uint64_t corr_id, int64_t deadline)
         self->count++;
         return s_payload(slot);
     }
-    return NULL;   /* unreachable while count is right */
+    return NULL; /* unreachable while count is right */
 }
 
 void *alys_pending_find(alys_pending_t *self, uint64_t corr_id)
@@ -118,8 +118,8 @@ bool alys_pending_expire(alys_pending_t *self, int64_t now, uint64_t *corr_id, v
     slot_head_t *earliest = NULL;
     for (size_t i = 0; i < self->capacity; i++) {
         slot_head_t *slot = s_slot(self, i);
-        if (slot->corr_id != 0 && slot->deadline <= now
-            && (!earliest || slot->deadline < earliest->deadline))
+        if (slot->corr_id != 0 && slot->deadline <= now &&
+            (!earliest || slot->deadline < earliest->deadline))
             earliest = slot;
     }
     if (!earliest)

@@ -49,8 +49,7 @@ int alys_mkdir_p(const char *path, unsigned mode)
     return 0;
 }
 
-int alys_read_file(const char *path, size_t max, uint8_t **out, size_t *len,
-                   char *err, size_t errlen)
+int alys_read_file(const char *path, size_t max, uint8_t **out, size_t *len, char *err, size_t errlen)
 {
     *out = NULL;
     *len = 0;

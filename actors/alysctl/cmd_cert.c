@@ -29,7 +29,8 @@ int alysctl_cert(const alys_config_t *cfg, int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "alysctl: cannot write %s and %s_secret\n", argv[2], argv[2]);
     else
-        printf("public  %s\nsecret  %s_secret\nkey     %s\n", argv[2], argv[2], zcert_public_txt(cert));
+        printf("public  %s\nsecret  %s_secret\nkey     %s\n", argv[2], argv[2],
+               zcert_public_txt(cert));
     zcert_destroy(&cert);
     return rc == 0 ? 0 : 3;
 }

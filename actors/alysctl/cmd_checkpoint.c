@@ -88,8 +88,8 @@ static int cmd_list(const alys_config_t *cfg, bool json)
     const char *error = alysctl_reply_error(reply);
     if (error)
         fprintf(stderr, "alysctl: storage refused: %s\n", error);
-    else if (reply->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE
-             || reply->storage->msg_case != ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS)
+    else if (reply->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE ||
+             reply->storage->msg_case != ALYS__STORAGE__STORAGE_MSG__MSG_CHECKPOINTS)
         fprintf(stderr, "alysctl: unexpected %s reply\n", alys_env_body_name(reply));
     else {
         const Alys__Storage__Checkpoints *cps = reply->storage->checkpoints;
@@ -103,7 +103,8 @@ static int cmd_list(const alys_config_t *cfg, bool json)
                 printf("%s\n", text);
             free(text);
         } else {
-            printf("%10s  %-18s  %-18s  %-20s  %s\n", "HEIGHT", "HASH", "STATE ROOT", "TIME", "VERIFIED");
+            printf("%10s  %-18s  %-18s  %-20s  %s\n", "HEIGHT", "HASH", "STATE ROOT", "TIME",
+                   "VERIFIED");
             for (size_t i = 0; i < cps->n_checkpoints; i++)
                 print_checkpoint(cps->checkpoints[i]);
             if (cps->n_checkpoints == 0)

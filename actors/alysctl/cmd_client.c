@@ -10,8 +10,8 @@
  * correlation id and deadline, so a reply completes it once and anything
  * else (a late reply to an earlier request, a duplicate) is skipped. */
 struct alysctl_client {
-    zsock_t        *dealer;
-    zpoller_t      *poller;
+    zsock_t *dealer;
+    zpoller_t *poller;
     alys_pending_t *pending;
 };
 
@@ -47,7 +47,7 @@ static int await_reply(alysctl_client_t *self, int64_t deadline, alys_env_t **re
     for (int64_t now = alys_mono_ms(); !alys_pending_expire(self->pending, now, NULL, NULL);
          now = alys_mono_ms()) {
         if (!zpoller_wait(self->poller, (int) (deadline - now)))
-            return -1;                  /* timeout or Ctrl-C */
+            return -1; /* timeout or Ctrl-C */
         alys_env_t *env = NULL;
         int rc = alys_recv(self->dealer, &env);
         if (rc < 0)
@@ -56,19 +56,18 @@ static int await_reply(alysctl_client_t *self, int64_t deadline, alys_env_t **re
             *reply = env;
             return 0;
         }
-        alys_env_free(&env);            /* late reply to something else */
+        alys_env_free(&env); /* late reply to something else */
     }
     return -1;
 }
 
-int alysctl_client_request(alysctl_client_t *self, alys_env_t *req, int timeout_ms,
-                           alys_env_t **reply)
+int alysctl_client_request(alysctl_client_t *self, alys_env_t *req, int timeout_ms, alys_env_t **reply)
 {
     *reply = NULL;
     req->corr_id = alys_next_corr_id();
     int64_t deadline = alys_mono_ms() + timeout_ms;
     if (!alys_pending_add(self->pending, req->corr_id, deadline))
-        return -1;                      /* a request already in flight (not reentrant) */
+        return -1; /* a request already in flight (not reentrant) */
     int rc = alys_send(self->dealer, req) == 0 ? await_reply(self, deadline, reply) : -1;
     /* Whatever ended the wait, nothing stays pending: a reply arriving
      * after this returns is late and skipped by the next request. */

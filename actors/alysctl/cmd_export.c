@@ -20,14 +20,14 @@
 #include "log.h"
 #include "util.h"
 
-#define STORAGE_WAIT_MS  60000    /* total patience with a restarting storage */
-#define REQUEST_MS       5000
-#define BLOCKS_PER_CALL  1024
+#define STORAGE_WAIT_MS 60000 /* total patience with a restarting storage */
+#define REQUEST_MS      5000
+#define BLOCKS_PER_CALL 1024
 
 typedef struct {
     uint64_t from;
     uint64_t to;
-    bool     has_from, has_to;
+    bool has_from, has_to;
     const char *path;
 } export_args_t;
 
@@ -116,8 +116,8 @@ static int get_head(alysctl_client_t *c, uint64_t *height, alys_hash_t genesis)
 
 /* Write blocks [start, start + want) that one GetBlocks returns; *got is how
  * many it returned (maybe fewer: storage bounds its answers). */
-static int copy_range(alysctl_client_t *c, alys_export_writer_t *w, uint64_t start,
-                      uint32_t want, uint32_t *got)
+static int copy_range(alysctl_client_t *c, alys_export_writer_t *w, uint64_t start, uint32_t want,
+                      uint32_t *got)
 {
     Alys__Storage__GetBlocks gb = ALYS__STORAGE__GET_BLOCKS__INIT;
     gb.start = start;
@@ -131,7 +131,8 @@ static int copy_range(alysctl_client_t *c, alys_export_writer_t *w, uint64_t sta
     const Alys__Storage__Blocks *b = rep->storage->blocks;
     int rc = 0;
     if (b->n_blocks == 0 || b->start != start || b->n_blocks > want) {
-        fprintf(stderr, "alysctl: storage answered %zu blocks from %" PRIu64 " for %u from %" PRIu64 "\n",
+        fprintf(stderr,
+                "alysctl: storage answered %zu blocks from %" PRIu64 " for %u from %" PRIu64 "\n",
                 b->n_blocks, b->start, want, start);
         rc = -1;
     }
@@ -157,7 +158,8 @@ static int check_range(export_args_t *a, uint64_t head)
         return -1;
     }
     if (a->from > a->to || a->to > head) {
-        fprintf(stderr, "alysctl export: range %" PRIu64 "..%" PRIu64 " is not within 1..%" PRIu64 "\n",
+        fprintf(stderr,
+                "alysctl export: range %" PRIu64 "..%" PRIu64 " is not within 1..%" PRIu64 "\n",
                 a->from, a->to, head);
         return -1;
     }
@@ -202,11 +204,14 @@ int alysctl_export(const alys_config_t *cfg, int argc, char **argv)
     alys_hash_t genesis;
     int64_t t0 = alys_mono_ms();
     int rc = get_head(c, &head, genesis) == 0 && check_range(&a, head) == 0 &&
-             write_export(c, &a, genesis) == 0 ? 0 : 3;
+                     write_export(c, &a, genesis) == 0
+                 ? 0
+                 : 3;
     alysctl_client_destroy(&c);
     /* The summary must not end up inside a stream written to stdout. */
     if (rc == 0)
-        fprintf(strcmp(a.path, "-") == 0 ? stderr : stdout, "exported %" PRIu64 " blocks (%" PRIu64 "..%" PRIu64 ") to %s in %.1f s\n",
-               a.to - a.from + 1, a.from, a.to, a.path, (double) (alys_mono_ms() - t0) / 1000.0);
+        fprintf(strcmp(a.path, "-") == 0 ? stderr : stdout,
+                "exported %" PRIu64 " blocks (%" PRIu64 "..%" PRIu64 ") to %s in %.1f s\n",
+                a.to - a.from + 1, a.from, a.to, a.path, (double) (alys_mono_ms() - t0) / 1000.0);
     return rc;
 }

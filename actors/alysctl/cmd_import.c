@@ -44,7 +44,7 @@
 #define BUSY_BACKOFF_MS      100
 #define RETRY_BACKOFF_MS     500
 #define STORAGE_WAIT_MS      60000
-#define NO_PROGRESS_MS       180000   /* give up when the head has not moved this long */
+#define NO_PROGRESS_MS       180000 /* give up when the head has not moved this long */
 #define TTY_EVERY_MS         200
 #define PLAIN_EVERY_MS       2000
 
@@ -53,22 +53,22 @@ enum { IMPORT_OK = 0, IMPORT_INVALID = 1, IMPORT_USAGE = 2, IMPORT_ERROR = 3 };
 /* One ProcessBatch: the blocks it holds until acknowledged. */
 typedef struct {
     uint64_t id;
-    uint64_t first;                  /* height of blocks[0] */
-    size_t   n;
-    ProtobufCBinaryData *blocks;     /* owned */
-    size_t   bytes;
-    uint64_t corr_id;                /* of the last send; 0 = (re)send it */
-    int64_t  sent_ms;
-    bool     done;
+    uint64_t first; /* height of blocks[0] */
+    size_t n;
+    ProtobufCBinaryData *blocks; /* owned */
+    size_t bytes;
+    uint64_t corr_id; /* of the last send; 0 = (re)send it */
+    int64_t sent_ms;
+    bool done;
 } ibatch_t;
 
 typedef struct {
     uint64_t height;
-    uint8_t  hash[ALYS_HASH_LEN];
-    bool     has_hash;
-    char     reason[48];
-    char     detail[200];
-    int32_t  tx_index;
+    uint8_t hash[ALYS_HASH_LEN];
+    bool has_hash;
+    char reason[48];
+    char detail[200];
+    int32_t tx_index;
 } failure_t;
 
 typedef struct {
@@ -77,30 +77,30 @@ typedef struct {
     uint32_t batch_blocks;
     uint32_t window;
     alys_export_reader_t *reader;
-    uint64_t next_height;            /* height of the next record */
-    ProtobufCBinaryData carry;       /* a record read but not yet batched */
-    bool     eof;
-    bool     read_failed;
-    char     read_err[256];
+    uint64_t next_height;      /* height of the next record */
+    ProtobufCBinaryData carry; /* a record read but not yet batched */
+    bool eof;
+    bool read_failed;
+    char read_err[256];
     alysctl_client_t *storage;
     zsock_t *proc;
     zsock_t *proc_mon;
     zpoller_t *poller;
     ibatch_t *win[WINDOW_MAX];
-    size_t   nwin;
+    size_t nwin;
     uint64_t next_id;
-    bool     proc_lost;              /* disconnected since the last connect */
-    int64_t  resync_at;              /* 0 = none due */
+    bool proc_lost;    /* disconnected since the last connect */
+    int64_t resync_at; /* 0 = none due */
     uint64_t start_head;
-    int64_t  progress_ms;            /* when the head last moved */
+    int64_t progress_ms; /* when the head last moved */
     uint64_t head;
-    uint8_t  head_hash[ALYS_HASH_LEN];
-    uint8_t  state_root[ALYS_HASH_LEN];
-    uint64_t target;                 /* last height in the file, 0 = unknown */
-    int64_t  t0;
-    int64_t  last_print;
-    bool     tty;
-    bool     invalid;
+    uint8_t head_hash[ALYS_HASH_LEN];
+    uint8_t state_root[ALYS_HASH_LEN];
+    uint64_t target; /* last height in the file, 0 = unknown */
+    int64_t t0;
+    int64_t last_print;
+    bool tty;
+    bool invalid;
     failure_t fail;
 } import_t;
 
@@ -162,11 +162,11 @@ static ibatch_t *read_batch(import_t *im)
             break;
         }
         if (b->n > 0 && b->bytes + rec.len > BATCH_BYTES_MAX) {
-            im->carry = rec;   /* starts the next batch */
+            im->carry = rec; /* starts the next batch */
             break;
         }
         if (b->n == 0)
-            b->first = im->next_height - 1;   /* rec is the last record read */
+            b->first = im->next_height - 1; /* rec is the last record read */
         b->blocks[b->n++] = rec;
         b->bytes += rec.len;
     }
@@ -242,8 +242,9 @@ static int read_head(import_t *im, uint8_t genesis[ALYS_HASH_LEN])
         if (alysctl_storage_request(im->storage, NULL, &msg, 2000, &rep) != 0)
             continue;
         const Alys__Storage__Head *h = rep->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
-                                       rep->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD
-                                           ? rep->storage->head : NULL;
+                                               rep->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD
+                                           ? rep->storage->head
+                                           : NULL;
         int rc = h && h->hash.len == ALYS_HASH_LEN && h->genesis_hash.len == ALYS_HASH_LEN ? 0 : -1;
         if (rc == 0) {
             im->head = h->height;
@@ -258,8 +259,8 @@ static int read_head(import_t *im, uint8_t genesis[ALYS_HASH_LEN])
             return 0;
         zclock_sleep(200);
     }
-    fprintf(stderr, "\nalysctl: storage (%s) did not tell its head within %d s\n", im->cfg->ep_storage,
-            STORAGE_WAIT_MS / 1000);
+    fprintf(stderr, "\nalysctl: storage (%s) did not tell its head within %d s\n",
+            im->cfg->ep_storage, STORAGE_WAIT_MS / 1000);
     return -1;
 }
 
@@ -277,7 +278,7 @@ static bool trim(import_t *im, ibatch_t *b)
     memmove(b->blocks, b->blocks + k, (b->n - k) * sizeof *b->blocks);
     b->n -= k;
     b->first += k;
-    b->id = ++im->next_id;   /* new content, new id */
+    b->id = ++im->next_id; /* new content, new id */
     return false;
 }
 
@@ -296,8 +297,10 @@ static int resync(import_t *im)
     }
     im->nwin = kept;
     if (im->nwin > 0 && im->win[0]->first > im->head + 1) {
-        fprintf(stderr, "\nalysctl: the node's head %" PRIu64 " is below block %" PRIu64
-                        ", which it had acknowledged\n", im->head, im->win[0]->first - 1);
+        fprintf(stderr,
+                "\nalysctl: the node's head %" PRIu64 " is below block %" PRIu64
+                ", which it had acknowledged\n",
+                im->head, im->win[0]->first - 1);
         return -1;
     }
     return 0;
@@ -388,7 +391,7 @@ static int on_reply(import_t *im)
     ibatch_t *b = env->reply ? batch_of(im, env->corr_id) : NULL;
     int rc = 0;
     if (!b)
-        ;   /* an answer to a send forgotten by a resync */
+        ; /* an answer to a send forgotten by a resync */
     else if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR)
         rc = on_error(im, env->error);
     else if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
@@ -428,7 +431,7 @@ static int check_timeouts(import_t *im)
                      REPLY_TIMEOUT_MS / 1000);
             resync_later(im, 0);
         }
-        return 0;   /* only the oldest outstanding one matters */
+        return 0; /* only the oldest outstanding one matters */
     }
     return 0;
 }
@@ -466,8 +469,8 @@ static void progress(import_t *im, bool final)
     for (int i = 0; i < 30; i++)
         bar[i] = i < filled ? '#' : '.';
     bar[30] = '\0';
-    printf("\r[%s] %" PRIu64 "/%" PRIu64 " blocks  %.0f blocks/s  ETA %s\033[K%s", bar, done, total,
-           rate, eta, final ? "\n" : "");
+    printf("\r[%s] %" PRIu64 "/%" PRIu64 " blocks  %.0f blocks/s  ETA %s\033[K%s", bar, done,
+           total, rate, eta, final ? "\n" : "");
     fflush(stdout);
 }
 
@@ -498,8 +501,9 @@ static void summary(const import_t *im)
     char tx[32] = "";
     if (f->tx_index >= 0)
         snprintf(tx, sizeof tx, " (tx %d)", f->tx_index);
-    fprintf(stderr, "alysctl: import failed at height %" PRIu64 " (block %s): %s%s: %s\n"
-                    "alysctl: blocks up to %" PRIu64 " are committed, nothing after\n",
+    fprintf(stderr,
+            "alysctl: import failed at height %" PRIu64 " (block %s): %s%s: %s\n"
+            "alysctl: blocks up to %" PRIu64 " are committed, nothing after\n",
             f->height, hash, f->reason, tx, f->detail, im->head);
     printf("failed_height %" PRIu64 "\nreason %s\n", f->height, f->reason);
 }
@@ -567,9 +571,10 @@ static int connect_node(import_t *im)
         return -1;
     }
     if (h->first_height > im->head + 1) {
-        fprintf(stderr, "alysctl: %s starts at height %" PRIu64 " but the node's head is %" PRIu64
-                        ": blocks %" PRIu64 "..%" PRIu64 " are missing\n", im->path, h->first_height,
-                im->head, im->head + 1, h->first_height - 1);
+        fprintf(stderr,
+                "alysctl: %s starts at height %" PRIu64 " but the node's head is %" PRIu64
+                ": blocks %" PRIu64 "..%" PRIu64 " are missing\n",
+                im->path, h->first_height, im->head, im->head + 1, h->first_height - 1);
         return -1;
     }
     char id[64];

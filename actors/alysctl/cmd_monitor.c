@@ -20,7 +20,7 @@
 typedef struct {
     bool metrics;
     bool fields;
-    long count;      /* 0 = forever */
+    long count; /* 0 = forever */
 } monitor_opts_t;
 
 static int parse_opts(int argc, char **argv, monitor_opts_t *o)
@@ -50,7 +50,10 @@ static void format_time(int64_t ms, char *buf, size_t len)
     snprintf(buf, len, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ms % 1000));
 }
 
-static const char *str(const char *s) { return s && *s ? s : "-"; }
+static const char *str(const char *s)
+{
+    return s && *s ? s : "-";
+}
 
 static void print_event(const char *topic, const Alys__Control__Event *ev, bool fields)
 {
@@ -72,8 +75,8 @@ static void print_metric(const alys_env_t *env)
     format_time((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000, when, sizeof when);
     const Alys__Control__Metric *m = env->metric;
     bool labels = m->labels && *m->labels;
-    printf("%s metric %s %s%s%s%s %.17g\n", when, str(env->sender), str(m->name), labels ? "{" : "",
-           labels ? m->labels : "", labels ? "}" : "", m->value);
+    printf("%s metric %s %s%s%s%s %.17g\n", when, str(env->sender), str(m->name),
+           labels ? "{" : "", labels ? m->labels : "", labels ? "}" : "", m->value);
 }
 
 /* Print one message; returns 1 if a line was printed. */
@@ -113,7 +116,7 @@ int alysctl_monitor(const alys_config_t *cfg, int argc, char **argv)
     long printed = 0;
     while (!o.count || printed < o.count) {
         if (!zpoller_wait(poller, -1))
-            break;                              /* Ctrl-C */
+            break; /* Ctrl-C */
         char topic[64];
         alys_env_t *env = NULL;
         int rc = alys_recv_topic(sub, topic, sizeof topic, &env);

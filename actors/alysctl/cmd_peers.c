@@ -29,17 +29,20 @@
 
 typedef Alys__Peer__PeerSet peerset_t;
 
-static const char *str(const char *s) { return s ? s : ""; }
+static const char *str(const char *s)
+{
+    return s ? s : "";
+}
 
 static json_t *entry_json(const Alys__Peer__PeerEntry *e, uint32_t timeout_ms)
 {
     return json_pack("{s:s, s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:s}",
-                     "peer_id", str(e->peer_id), "endpoint", str(e->endpoint),
-                     "state", str(e->state), "reported_height", (json_int_t) e->reported_height,
-                     "score", e->score, "latency_ms", e->latency_ms, "min_rtt_ms", e->min_rtt_ms,
-                     "bandwidth", e->bandwidth, "error_rate", e->error_rate,
-                     "reliability", e->reliability, "blocks_served", (json_int_t) e->blocks_served,
-                     "timeout_ms", (json_int_t) timeout_ms, "ban_until", (json_int_t) e->ban_until,
+                     "peer_id", str(e->peer_id), "endpoint", str(e->endpoint), "state",
+                     str(e->state), "reported_height", (json_int_t) e->reported_height, "score",
+                     e->score, "latency_ms", e->latency_ms, "min_rtt_ms", e->min_rtt_ms,
+                     "bandwidth", e->bandwidth, "error_rate", e->error_rate, "reliability",
+                     e->reliability, "blocks_served", (json_int_t) e->blocks_served, "timeout_ms",
+                     (json_int_t) timeout_ms, "ban_until", (json_int_t) e->ban_until,
                      "ban_reason", str(e->ban_reason));
 }
 

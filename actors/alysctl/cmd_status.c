@@ -33,7 +33,10 @@ static void status_sync_text(const alys_config_t *cfg)
     (void) alysctl_sync_status_print(cfg);
 }
 
-static const char *str(const char *s) { return s ? s : ""; }
+static const char *str(const char *s)
+{
+    return s ? s : "";
+}
 
 /* "3d04h", "2h05m", "1m02s", "7s"; "-" when not running. */
 static void format_uptime(double secs, char *buf, size_t len)
@@ -70,17 +73,17 @@ static void print_table(const status_t *st)
 
 static json_t *actor_json(const Alys__Control__ActorStatus *a)
 {
-    return json_pack("{s:s, s:I, s:s, s:I, s:f, s:s, s:s}",
-                     "name", str(a->name), "pid", (json_int_t) a->pid, "state", str(a->state),
-                     "restarts", (json_int_t) a->restarts, "uptime_s", a->uptime_s,
-                     "endpoint", str(a->endpoint), "last_exit", str(a->last_exit));
+    return json_pack("{s:s, s:I, s:s, s:I, s:f, s:s, s:s}", "name", str(a->name), "pid",
+                     (json_int_t) a->pid, "state", str(a->state), "restarts",
+                     (json_int_t) a->restarts, "uptime_s", a->uptime_s, "endpoint",
+                     str(a->endpoint), "last_exit", str(a->last_exit));
 }
 
 static int print_json(const alys_config_t *cfg, const status_t *st)
 {
     json_t *actors = json_array();
-    json_t *root = json_pack("{s:{s:I, s:f}}", "supervisor", "pid", (json_int_t) st->supervisor_pid,
-                             "uptime_s", st->uptime_s);
+    json_t *root = json_pack("{s:{s:I, s:f}}", "supervisor", "pid",
+                             (json_int_t) st->supervisor_pid, "uptime_s", st->uptime_s);
     if (!actors || !root) {
         json_decref(actors);
         json_decref(root);

@@ -21,7 +21,10 @@
 #include "cmd_client.h"
 #include "util.h"
 
-static const char *str(const char *s) { return s ? s : ""; }
+static const char *str(const char *s)
+{
+    return s ? s : "";
+}
 
 static int parse_height(const char *s, uint64_t *out)
 {
@@ -65,8 +68,8 @@ static const Alys__Sync__SyncStatus *get_status(const alys_config_t *cfg, alys_e
     msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_GET_SYNC_STATUS;
     msg.get_sync_status = &gs;
     const Alys__Sync__SyncMsg *r = ask(cfg, &msg, reply, quiet);
-    if (!r || r->msg_case != ALYS__SYNC__SYNC_MSG__MSG_SYNC_STATUS || !r->sync_status->state
-        || !r->sync_status->progress) {
+    if (!r || r->msg_case != ALYS__SYNC__SYNC_MSG__MSG_SYNC_STATUS || !r->sync_status->state ||
+        !r->sync_status->progress) {
         if (r && !quiet)
             fprintf(stderr, "alysctl: unexpected reply to GetSyncStatus\n");
         return NULL;
@@ -118,31 +121,24 @@ static json_t *status_json(const Alys__Sync__SyncStatus *st)
     const Alys__Progress__SyncProgress *p = st->progress;
     json_t *scores = json_object();
     for (size_t i = 0; scores && i < p->n_peer_scores; i++)
-        json_object_set_new(scores, str(p->peer_scores[i]->peer_id), json_real(p->peer_scores[i]->score));
+        json_object_set_new(scores, str(p->peer_scores[i]->peer_id),
+                            json_real(p->peer_scores[i]->score));
     uint64_t behind = p->target_height > p->current_height ? p->target_height - p->current_height : 0;
     json_t *o = json_pack(
         "{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:f, s:b,"
         " s:I, s:f, s:I, s:I}",
-        "state", str(st->state->name), "paused", st->state->paused,
-        "genesis_height", (json_int_t) p->genesis_height,
-        "current_height", (json_int_t) p->current_height,
-        "target_height", (json_int_t) p->target_height,
-        "highest_peer_height", (json_int_t) p->highest_peer_height,
-        "blocks_processed", (json_int_t) p->blocks_processed,
-        "blocks_failed", (json_int_t) p->blocks_failed,
-        "blocks_per_second", p->blocks_per_second,
-        "sync_start_time", (json_int_t) p->sync_start_time,
-        "last_checkpoint", (json_int_t) p->last_checkpoint,
-        "checkpoint_frequency", (json_int_t) p->checkpoint_frequency,
-        "active_peers", (json_int_t) p->active_peers,
-        "total_peers", (json_int_t) p->total_peers,
-        "peer_scores", scores ? scores : json_object(),
-        "eta_seconds", p->eta_seconds,
-        "can_produce_blocks", p->can_produce_blocks,
-        "blocks_behind", (json_int_t) behind,
-        "percent", percent(p->current_height, p->target_height),
-        "retries", (json_int_t) st->retries,
-        "production_allowed_at", (json_int_t) st->production_allowed_at);
+        "state", str(st->state->name), "paused", st->state->paused, "genesis_height",
+        (json_int_t) p->genesis_height, "current_height", (json_int_t) p->current_height,
+        "target_height", (json_int_t) p->target_height, "highest_peer_height",
+        (json_int_t) p->highest_peer_height, "blocks_processed", (json_int_t) p->blocks_processed,
+        "blocks_failed", (json_int_t) p->blocks_failed, "blocks_per_second", p->blocks_per_second,
+        "sync_start_time", (json_int_t) p->sync_start_time, "last_checkpoint",
+        (json_int_t) p->last_checkpoint, "checkpoint_frequency",
+        (json_int_t) p->checkpoint_frequency, "active_peers", (json_int_t) p->active_peers,
+        "total_peers", (json_int_t) p->total_peers, "peer_scores", scores ? scores : json_object(),
+        "eta_seconds", p->eta_seconds, "can_produce_blocks", p->can_produce_blocks, "blocks_behind",
+        (json_int_t) behind, "percent", percent(p->current_height, p->target_height), "retries",
+        (json_int_t) st->retries, "production_allowed_at", (json_int_t) st->production_allowed_at);
     if (o)
         json_object_set_new(o, "state_fields", state_fields(st->state));
     return o;
@@ -178,8 +174,8 @@ static void print_state_fields(const Alys__Sync__SyncStateInfo *s)
         printf("      discovering: %u attempts\n", s->attempts);
     else if (strcmp(n, "DownloadingHeaders") == 0)
         printf("      headers verified up to %" PRIu64 " (from %" PRIu64 ", target %" PRIu64 ")%s%s\n",
-               s->current_height, s->start_height, s->target_height, *str(s->peer) ? ", from " : "",
-               str(s->peer));
+               s->current_height, s->start_height, s->target_height,
+               *str(s->peer) ? ", from " : "", str(s->peer));
     else if (strcmp(n, "DownloadingBlocks") == 0) {
         printf("      from %" PRIu64 ", batch %u, downloading from:", s->start_height, s->batch_size);
         for (size_t i = 0; i < s->n_peers; i++)
@@ -188,8 +184,8 @@ static void print_state_fields(const Alys__Sync__SyncStateInfo *s)
     } else if (strcmp(n, "Synced") == 0)
         printf("      best peer height %" PRIu64 "\n", s->peer_height);
     else if (strcmp(n, "Failed") == 0) {
-        printf("      reason: %s; last good height %" PRIu64 ", recovery attempts %u", str(s->reason),
-               s->last_good_height, s->recovery_attempts);
+        printf("      reason: %s; last good height %" PRIu64 ", recovery attempts %u",
+               str(s->reason), s->last_good_height, s->recovery_attempts);
         if (s->next_retry) {
             long long in = ((long long) s->next_retry - (long long) alys_now_ms()) / 1000;
             printf(", next retry in %llds\n", in > 0 ? in : 0);
@@ -216,12 +212,13 @@ int alysctl_sync_status_print(const alys_config_t *cfg)
            p->target_height, percent(p->current_height, p->target_height), p->blocks_per_second,
            eta, p->active_peers, p->total_peers, p->can_produce_blocks ? "yes" : "no");
     print_state_fields(st->state);
-    printf("      checkpoint %" PRIu64 " (every %" PRIu64 "), processed %" PRIu64 ", failed %" PRIu64
-           ", retries %" PRIu64 ", best peer %" PRIu64 "\n",
+    printf("      checkpoint %" PRIu64 " (every %" PRIu64 "), processed %" PRIu64
+           ", failed %" PRIu64 ", retries %" PRIu64 ", best peer %" PRIu64 "\n",
            p->last_checkpoint, p->checkpoint_frequency, p->blocks_processed, p->blocks_failed,
            st->retries, p->highest_peer_height);
     for (size_t i = 0; i < p->n_peer_scores; i++)
-        printf("      peer %-24s score %7.2f\n", str(p->peer_scores[i]->peer_id), p->peer_scores[i]->score);
+        printf("      peer %-24s score %7.2f\n", str(p->peer_scores[i]->peer_id),
+               p->peer_scores[i]->score);
     alys_env_free(&reply);
     return 0;
 }
@@ -268,7 +265,7 @@ static int print_ack(const Alys__Sync__SyncMsg *r)
 static int cmd_start(const alys_config_t *cfg, int argc, char **argv)
 {
     Alys__Sync__StartSync s = ALYS__SYNC__START_SYNC__INIT;
-    for (int i = 2; i < argc; i += 2) {          /* OPTION VALUE pairs */
+    for (int i = 2; i < argc; i += 2) { /* OPTION VALUE pairs */
         uint64_t *h = NULL;
         if (strcmp(argv[i], "--from") == 0) {
             s.has_from = true;
@@ -341,8 +338,8 @@ static int cmd_head(const alys_config_t *cfg)
         return 1;
     }
     int rc = 1;
-    if (reply->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE
-        && reply->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
+    if (reply->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+        reply->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD) {
         const Alys__Storage__Head *h = reply->storage->head;
         printf("head_height %" PRIu64 "\n", h->height);
         print_hex_line("head_hash", &h->hash);

@@ -19,10 +19,10 @@
 #pragma weak alysctl_cert
 
 typedef struct {
-    const char     *name;
+    const char *name;
     alysctl_cmd_fn *fn;
-    const char     *args;      /* what follows the command name */
-    const char     *what;      /* one line: what it does */
+    const char *args; /* what follows the command name */
+    const char *what; /* one line: what it does */
 } command_t;
 
 static const command_t s_cmds[] = {
@@ -62,8 +62,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < NCMDS; i++)
         fprintf(out, "  %-11s %s%s\n  %-11s   %s\n", s_cmds[i].name, s_cmds[i].args,
                 s_cmds[i].fn ? "" : " (not built)", "", s_cmds[i].what);
-    fprintf(out, "exit status: 0 done, 1 refused or no answer, 2 usage error, 3 failed, "
-                 "%d config error\n", ALYS_EXIT_CONFIG);
+    fprintf(out,
+            "exit status: 0 done, 1 refused or no answer, 2 usage error, 3 failed, "
+            "%d config error\n",
+            ALYS_EXIT_CONFIG);
 }
 
 static const command_t *find_command(const char *name);
@@ -92,8 +94,7 @@ int alysctl_bad_args(const char *cmd, int argc, char **argv)
     char args[400] = "";
     size_t used = 0;
     for (int i = 1; i < argc && used < sizeof args; i++)
-        used += (size_t) snprintf(args + used, sizeof args - used, "%s%s", i > 1 ? " " : "",
-                                  argv[i]);
+        used += (size_t) snprintf(args + used, sizeof args - used, "%s%s", i > 1 ? " " : "", argv[i]);
     if (argc <= 1)
         return alysctl_usage_error(cmd, "arguments missing");
     return alysctl_usage_error(cmd, "bad or missing arguments in '%s'", args);
@@ -118,7 +119,10 @@ static const command_t *find_command(const char *name)
     return NULL;
 }
 
-static const char *command_name(size_t i) { return s_cmds[i].name; }
+static const char *command_name(size_t i)
+{
+    return s_cmds[i].name;
+}
 
 /* The command closest to a mistyped one (edit distance <= 2). */
 static const char *suggest(const char *word)

@@ -24,23 +24,23 @@
 #include "chain/chain.h"
 #include "util.h"
 
-#define NSIGS 1024          /* distinct keys, messages, signatures */
+#define NSIGS       1024 /* distinct keys, messages, signatures */
 #define MAX_THREADS 64
 
 typedef struct {
-    uint8_t     pub[ALYS_PUBKEY_LEN];
+    uint8_t pub[ALYS_PUBKEY_LEN];
     alys_hash_t msg;
-    uint8_t     sig[ALYS_SIG_LEN];
+    uint8_t sig[ALYS_SIG_LEN];
 } item_t;
 
 static item_t s_items[NSIGS];
 static atomic_bool s_stop;
 
 typedef struct {
-    int      offset;
+    int offset;
     uint64_t done;
     uint64_t bad;
-    double   cpu_s;              /* CPU time the thread used */
+    double cpu_s; /* CPU time the thread used */
 } worker_t;
 
 static double thread_cpu_s(void)
@@ -59,7 +59,8 @@ static int make_items(void)
         snprintf(label, sizeof label, "verify-bench-%d", i);
         alys_sha256(label, strlen(label), sk);
         alys_sha256(sk, sizeof sk, s_items[i].msg);
-        if (alys_keypair_pubkey(sk, s_items[i].pub) != 0 || alys_sign(sk, s_items[i].msg, s_items[i].sig) != 0)
+        if (alys_keypair_pubkey(sk, s_items[i].pub) != 0 ||
+            alys_sign(sk, s_items[i].msg, s_items[i].sig) != 0)
             return -1;
     }
     return 0;
@@ -107,7 +108,8 @@ static double rate(int n, int ms, double *per_cpu_s)
         *per_cpu_s = cpu > 0 ? (double) total / cpu : 0;
     double secs = (double) (alys_mono_us() - t0) / 1e6;
     if (bad) {
-        fprintf(stderr, "alys-verify-bench: %llu signatures did not verify\n", (unsigned long long) bad);
+        fprintf(stderr, "alys-verify-bench: %llu signatures did not verify\n",
+                (unsigned long long) bad);
         return -1;
     }
     return (double) total / secs;

@@ -25,31 +25,31 @@
 #include "sockmon.h"
 #include "util.h"
 
-#define TICK_MS          100
-#define INLINE_SLICE_MS  20
-#define SOCK_LOCAL       0
-#define SOCK_REMOTE      1
+#define TICK_MS         100
+#define INLINE_SLICE_MS 20
+#define SOCK_LOCAL      0
+#define SOCK_REMOTE     1
 
 typedef struct {
-    alys_actor_t  *actor;
+    alys_actor_t *actor;
     const alys_config_t *cfg;
     alys_genesis_t genesis;
-    bool           have_genesis;
-    uint8_t       *genesis_bytes;      /* encoded, for WorkerWelcome */
-    size_t         genesis_len;
-    pipeline_t    *pl;
-    zsock_t       *workers[2];         /* SOCK_LOCAL, SOCK_REMOTE (may be NULL) */
-    zsock_t       *remote_mon;
-    zactor_t      *auth;
-    zsock_t       *storage;
-    zsock_t       *storage_mon;
-    bool           inline_scheduled;
+    bool have_genesis;
+    uint8_t *genesis_bytes; /* encoded, for WorkerWelcome */
+    size_t genesis_len;
+    pipeline_t *pl;
+    zsock_t *workers[2]; /* SOCK_LOCAL, SOCK_REMOTE (may be NULL) */
+    zsock_t *remote_mon;
+    zactor_t *auth;
+    zsock_t *storage;
+    zsock_t *storage_mon;
+    bool inline_scheduled;
 } bp_t;
 
 /* Who to answer: owned by the pipeline once a batch is accepted. */
 typedef struct {
     zframe_t *identity;
-    uint64_t  corr_id;
+    uint64_t corr_id;
 } reply_ctx_t;
 
 static void reply_ctx_free(void *p)
@@ -104,7 +104,7 @@ static int op_send_task(void *ctx, int sock, const char *id, uint64_t task_id,
     Alys__Processor__ValidateTask task = ALYS__PROCESSOR__VALIDATE_TASK__INIT;
     task.task_id = task_id;
     task.n_blocks = n;
-    task.blocks = (ProtobufCBinaryData *) blocks;   /* packing only reads */
+    task.blocks = (ProtobufCBinaryData *) blocks; /* packing only reads */
     Alys__Processor__ProcessorMsg msg = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
     msg.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_VALIDATE_TASK;
     msg.validate_task = &task;
@@ -150,9 +150,9 @@ static void count_outcome(bp_t *bp, const pl_outcome_t *o)
         char labels[64];
         snprintf(labels, sizeof labels, "reason=\"%s\"", o->reason);
         alys_metric_add(m, "alys_blocks_failed_total", labels, "Blocks refused, by reason", 1);
-        log_warn("batch %llu from %s: block %llu refused: %s (%s)%s", (unsigned long long) o->batch_id,
-                 o->origin, (unsigned long long) o->failed_height, o->reason, o->detail,
-                 o->committed ? ", the blocks before it are committed" : "");
+        log_warn("batch %llu from %s: block %llu refused: %s (%s)%s",
+                 (unsigned long long) o->batch_id, o->origin, (unsigned long long) o->failed_height,
+                 o->reason, o->detail, o->committed ? ", the blocks before it are committed" : "");
     }
 }
 
@@ -213,8 +213,9 @@ static int on_inline(alys_actor_t *actor, void *arg)
             break;
         double per_block = (double) (alys_mono_us() - t0) / 1e6 / (double) n;
         for (size_t i = 0; i < n; i++)
-            alys_metric_observe(alys_actor_metrics(bp->actor), "alys_block_validation_duration_seconds",
-                                NULL, "Stateless checks of one block", per_block);
+            alys_metric_observe(alys_actor_metrics(bp->actor),
+                                "alys_block_validation_duration_seconds", NULL,
+                                "Stateless checks of one block", per_block);
         if (alys_mono_us() - start >= INLINE_SLICE_MS * 1000)
             break;
     }
@@ -232,8 +233,8 @@ static void submit(bp_t *bp, zframe_t *from, alys_env_t *env, Alys__Processor__P
              (const char *) zframe_data(from));
     zsock_t *mailbox = alys_actor_mailbox(bp->actor);
     if (load_genesis(bp) != 0) {
-        alys_reply_error(mailbox, from, env, ALYS_ERR_UNAVAILABLE, "no genesis (genesis_file = \"%s\")",
-                         bp->cfg->genesis_file);
+        alys_reply_error(mailbox, from, env, ALYS_ERR_UNAVAILABLE,
+                         "no genesis (genesis_file = \"%s\")", bp->cfg->genesis_file);
         return;
     }
     reply_ctx_t *r = calloc(1, sizeof *r);
@@ -250,8 +251,9 @@ static void submit(bp_t *bp, zframe_t *from, alys_env_t *env, Alys__Processor__P
     if (rc == PL_ACCEPTED || rc == PL_DUPLICATE)
         return;
     reply_ctx_free(r);
-    uint32_t code = rc == PL_BUSY ? ALYS_ERR_BUSY
-                  : rc == PL_BAD_REQUEST ? ALYS_ERR_BAD_REQUEST : ALYS_ERR_UNAVAILABLE;
+    uint32_t code = rc == PL_BUSY          ? ALYS_ERR_BUSY
+                    : rc == PL_BAD_REQUEST ? ALYS_ERR_BAD_REQUEST
+                                           : ALYS_ERR_UNAVAILABLE;
     if (rc == PL_BUSY)
         alys_metric_add(alys_actor_metrics(bp->actor), "alys_processor_busy_total", NULL,
                         "ProcessBatch refused because the pipeline was full", 1);
@@ -354,8 +356,7 @@ static void worker_message(bp_t *bp, int sock, const char *id, Alys__Processor__
     case ALYS__PROCESSOR__PROCESSOR_MSG__MSG_VALIDATE_RESULT:
         worker_result(bp, sock, id, m->validate_result);
         break;
-    default:
-        log_warn("validator %s sent an unexpected message", id);
+    default: log_warn("validator %s sent an unexpected message", id);
     }
 }
 
@@ -426,7 +427,8 @@ static int on_storage(alys_actor_t *actor, zsock_t *sock, void *arg)
     pl_outcome_t o;
     memset(&o, 0, sizeof o);
     o.tx_index = -1;
-    Alys__Storage__StorageMsg *m = env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE ? env->storage : NULL;
+    Alys__Storage__StorageMsg *m = env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE ? env->storage
+                                                                                       : NULL;
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR) {
         log_warn("storage refused a request: %s", env->error->message);
         pipeline_storage_error(bp->pl, env->corr_id, now);
@@ -461,7 +463,8 @@ static int on_remote_event(alys_actor_t *actor, zsock_t *sock, void *arg)
     static int64_t last_log;
     char addr[128];
     int ev = sockmon_read(sock, addr, sizeof addr);
-    bool refused = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+    bool refused = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                   ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
                    ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
     /* A refused worker retries every few ms: one line every few seconds. */
     if (refused && alys_mono_ms() - last_log >= 5000) {
@@ -478,8 +481,8 @@ static int on_tick(alys_actor_t *actor, void *arg)
     alys_metrics_t *m = alys_actor_metrics(actor);
     alys_metric_set(m, "alys_validators_connected", NULL, "Validator workers in the pool",
                     (double) pipeline_worker_count(bp->pl));
-    alys_metric_set(m, "alys_processor_batches_in_flight", NULL, "Batches admitted and not yet answered",
-                    (double) pipeline_batch_count(bp->pl));
+    alys_metric_set(m, "alys_processor_batches_in_flight", NULL,
+                    "Batches admitted and not yet answered", (double) pipeline_batch_count(bp->pl));
     schedule_inline(bp);
     return 0;
 }
@@ -492,8 +495,8 @@ static zsock_t *worker_router(void)
     if (!s)
         return NULL;
     alys_sock_limits(s);
-    zsock_set_router_handover(s, 1);      /* a restarted worker keeps its name */
-    zsock_set_router_mandatory(s, 1);     /* a task to a gone worker fails now */
+    zsock_set_router_handover(s, 1);  /* a restarted worker keeps its name */
+    zsock_set_router_mandatory(s, 1); /* a task to a gone worker fails now */
     return s;
 }
 
@@ -539,15 +542,18 @@ static int bind_remote(bp_t *bp)
         if (secure_remote(bp, s) != 0)
             return -1;
     } else if (tcp) {
-        log_warn("worker_listen %s without CURVE: any host that reaches it can join", cfg->worker_listen);
+        log_warn("worker_listen %s without CURVE: any host that reaches it can join",
+                 cfg->worker_listen);
     }
-    bp->remote_mon = sockmon_new(s, "remote", ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    bp->remote_mon = sockmon_new(s, "remote",
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
     if (zsock_bind(s, "%s", cfg->worker_listen) < 0) {
         log_error("cannot bind worker_listen %s: %s", cfg->worker_listen, zmq_strerror(zmq_errno()));
         return -1;
     }
-    log_info("remote validators: %s%s", cfg->worker_listen, tcp && cfg->curve_enabled ? " (CURVE)" : "");
+    log_info("remote validators: %s%s", cfg->worker_listen,
+             tcp && cfg->curve_enabled ? " (CURVE)" : "");
     if (bp->remote_mon && alys_actor_add_reader(bp->actor, bp->remote_mon, on_remote_event, bp) != 0)
         return -1;
     return alys_actor_add_reader(bp->actor, s, on_workers, bp);
@@ -572,7 +578,8 @@ static int connect_storage(bp_t *bp)
     bp->storage = alys_dealer_connect(bp->cfg->ep_storage, alys_actor_name(bp->actor));
     if (!bp->storage)
         return -1;
-    bp->storage_mon = sockmon_new(bp->storage, "storage", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    bp->storage_mon = sockmon_new(bp->storage, "storage",
+                                  ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
     if (!bp->storage_mon)
         return -1;
     if (alys_actor_add_reader(bp->actor, bp->storage_mon, on_storage_event, bp) != 0)
@@ -588,13 +595,16 @@ static pipeline_t *make_pipeline(bp_t *bp)
     pc.sequential = strcmp(cfg->strategy, "sequential") == 0;
     /* The seed's behaviour: validate a batch, commit it, then the next. */
     pc.overlap = !pc.sequential;
-    pc.max_batch_blocks = cfg->max_batch_size > pc.max_batch_blocks ? cfg->max_batch_size : pc.max_batch_blocks;
+    pc.max_batch_blocks = cfg->max_batch_size > pc.max_batch_blocks ? cfg->max_batch_size
+                                                                    : pc.max_batch_blocks;
     pc.task_timeout_ms = pc.worker_timeout_ms = pc.inline_after_ms = cfg->task_timeout_ms;
     /* Ids unique per incarnation: the pipeline (a pure core) draws none. */
     if (getrandom(&pc.id_base, sizeof pc.id_base, 0) != (ssize_t) sizeof pc.id_base)
         pc.id_base = (uint64_t) alys_now_ms() * 0x9e3779b97f4a7c15ull;
-    pl_ops_t ops = {.send_task = op_send_task, .send_storage = op_send_storage,
-                    .reply = op_reply, .free_reply_ctx = reply_ctx_free};
+    pl_ops_t ops = {.send_task = op_send_task,
+                    .send_storage = op_send_storage,
+                    .reply = op_reply,
+                    .free_reply_ctx = reply_ctx_free};
     log_info("strategy %s, task timeout %u ms", cfg->strategy, cfg->task_timeout_ms);
     return pipeline_new(&pc, NULL, &ops, bp);
 }

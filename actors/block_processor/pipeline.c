@@ -34,9 +34,9 @@
 #include "pending.h"
 #include "util.h"
 
-#define PL_MAX_CHUNK     64     /* blocks per task, hard cap */
-#define PL_STORE_SENDS   32     /* sends of one storage operation remembered */
-#define PL_MAX_ATTEMPTS  3      /* unusable results before a task goes in-process */
+#define PL_MAX_CHUNK    64 /* blocks per task, hard cap */
+#define PL_STORE_SENDS  32 /* sends of one storage operation remembered */
+#define PL_MAX_ATTEMPTS 3  /* unusable results before a task goes in-process */
 
 enum { SL_PENDING = 0, SL_OK, SL_FAIL };
 enum { T_QUEUED = 0, T_DISPATCHED, T_DONE, T_CANCELLED };
@@ -45,82 +45,82 @@ typedef struct worker worker_t;
 
 typedef struct {
     alys_hash_t hash;
-    uint32_t    tx_count;
-    bool        decoded;
-    uint8_t     sl;              /* stateless verdict: SL_* */
+    uint32_t tx_count;
+    bool decoded;
+    uint8_t sl; /* stateless verdict: SL_* */
 } block_t;
 
 typedef struct {
-    uint32_t  first;
-    uint32_t  count;
-    uint8_t   state;             /* T_* */
-    uint8_t   attempts;          /* unusable results so far */
-    bool      inline_only;       /* workers failed it PL_MAX_ATTEMPTS times */
-    worker_t *worker;            /* valid while T_DISPATCHED */
+    uint32_t first;
+    uint32_t count;
+    uint8_t state;    /* T_* */
+    uint8_t attempts; /* unusable results so far */
+    bool inline_only; /* workers failed it PL_MAX_ATTEMPTS times */
+    worker_t *worker; /* valid while T_DISPATCHED */
 } task_t;
 
 typedef struct {
-    uint64_t seq;                /* ExecuteBatch batch_id, unique per processor */
-    uint64_t batch_id;           /* the requester's */
-    char     requester[PL_ID_MAX];
-    char     origin[PL_ORIGIN_MAX];
-    void    *reply_ctx;
-    int64_t  started_ms;
+    uint64_t seq;      /* ExecuteBatch batch_id, unique per processor */
+    uint64_t batch_id; /* the requester's */
+    char requester[PL_ID_MAX];
+    char origin[PL_ORIGIN_MAX];
+    void *reply_ctx;
+    int64_t started_ms;
     uint32_t n;
-    ProtobufCBinaryData *bytes;  /* n copies, owned */
-    block_t *blocks;             /* n */
-    uint32_t adm_idx;            /* first admission failure, n if none */
+    ProtobufCBinaryData *bytes; /* n copies, owned */
+    block_t *blocks;            /* n */
+    uint32_t adm_idx;           /* first admission failure, n if none */
     alys_verdict_t adm_v;
-    uint32_t sl_idx;             /* first stateless failure, n if none */
+    uint32_t sl_idx; /* first stateless failure, n if none */
     alys_verdict_t sl_v;
-    uint32_t ok_prefix;          /* blocks [0, ok_prefix) passed the stateless checks */
-    task_t  *tasks;
+    uint32_t ok_prefix; /* blocks [0, ok_prefix) passed the stateless checks */
+    task_t *tasks;
     uint32_t ntasks;
     uint64_t first_task_id;
-    uint32_t scan_from;          /* no queued task below this index */
+    uint32_t scan_from; /* no queued task below this index */
 } batch_t;
 
 typedef struct {
     uint64_t task_id;
-    int64_t  deadline;
+    int64_t deadline;
 } held_t;
 
 struct worker {
-    int      sock;
-    char     id[PL_ID_MAX];
-    int32_t  pid;
+    int sock;
+    char id[PL_ID_MAX];
+    int32_t pid;
     uint32_t capacity;
-    uint32_t phantom;            /* tasks of a previous processor it still works on */
-    held_t   held[PL_MAX_CAPACITY];
+    uint32_t phantom; /* tasks of a previous processor it still works on */
+    held_t held[PL_MAX_CAPACITY];
     uint32_t nheld;
-    uint64_t ready_seq;          /* LRU order: lowest waited longest */
-    int64_t  last_seen;
-    bool     suspect;            /* a task timed out: no work until it speaks again */
+    uint64_t ready_seq; /* LRU order: lowest waited longest */
+    int64_t last_seen;
+    bool suspect; /* a task timed out: no work until it speaks again */
 };
 
 typedef struct {
-    batch_t *batch;              /* NULL = storage idle */
-    uint32_t prefix;             /* blocks sent */
-    int64_t  deadline;           /* resend when reached */
+    batch_t *batch;   /* NULL = storage idle */
+    uint32_t prefix;  /* blocks sent */
+    int64_t deadline; /* resend when reached */
 } store_t;
 
 struct pipeline {
     pl_config_t cfg;
     const alys_genesis_t *genesis;
-    pl_ops_t  ops;
-    void     *ctx;
-    batch_t **batches;           /* admission order, cfg.max_batches slots */
-    uint32_t  nbatches;
+    pl_ops_t ops;
+    void *ctx;
+    batch_t **batches; /* admission order, cfg.max_batches slots */
+    uint32_t nbatches;
     worker_t *workers[PL_MAX_WORKERS];
-    uint32_t  nworkers;
-    uint64_t  next_task_id;
-    uint64_t  next_req_id;
-    uint64_t  next_seq;
-    uint64_t  ready_seq;
-    int64_t   no_workers_since;  /* -1 = not known yet */
-    bool      inline_logged;
-    store_t   store;
-    alys_pending_t *store_reqs;  /* ids of store's sends: any answer counts, once */
+    uint32_t nworkers;
+    uint64_t next_task_id;
+    uint64_t next_req_id;
+    uint64_t next_seq;
+    uint64_t ready_seq;
+    int64_t no_workers_since; /* -1 = not known yet */
+    bool inline_logged;
+    store_t store;
+    alys_pending_t *store_reqs; /* ids of store's sends: any answer counts, once */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -199,7 +199,7 @@ static task_t *find_task(pipeline_t *self, uint64_t task_id, batch_t **b_out)
 {
     for (uint32_t i = 0; i < self->nbatches; i++) {
         batch_t *b = self->batches[i];
-        uint64_t k = task_id - b->first_task_id;   /* wraps to huge when below */
+        uint64_t k = task_id - b->first_task_id; /* wraps to huge when below */
         if (k < b->ntasks) {
             *b_out = b;
             return &b->tasks[k];
@@ -271,8 +271,8 @@ static void admit(pipeline_t *self, batch_t *b, const ProtobufCBinaryData *expec
         k->decoded = true;
         k->tx_count = blk.tx_count;
         alys_header_hash(&blk.header, k->hash);
-        bool ok = i == 0 || alys_header_check_link(&prev, b->blocks[i - 1].hash, &blk.header,
-                                                   now_slot, &v);
+        bool ok = i == 0 ||
+                  alys_header_check_link(&prev, b->blocks[i - 1].hash, &blk.header, now_slot, &v);
         if (ok && expected && memcmp(expected[i].data, k->hash, ALYS_HASH_LEN) != 0) {
             verdict_set(&v, PL_HEADER_MISMATCH, -1,
                         "header hash differs from the expected header at this height");
@@ -349,8 +349,8 @@ static pl_submit_t check_request(pipeline_t *self, const ProtobufCBinaryData *bl
     }
     for (size_t i = 0; i < n_expected; i++) {
         if (expected[i].len != ALYS_HASH_LEN) {
-            snprintf(err, errlen, "expected hash %zu has %zu bytes (want %d)", i,
-                     expected[i].len, ALYS_HASH_LEN);
+            snprintf(err, errlen, "expected hash %zu has %zu bytes (want %d)", i, expected[i].len,
+                     ALYS_HASH_LEN);
             return PL_BAD_REQUEST;
         }
     }
@@ -402,8 +402,8 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
     }
     b->reply_ctx = reply_ctx;
     self->batches[self->nbatches++] = b;
-    log_debug("batch %llu from %s: %u blocks, %u tasks, %u in flight", (unsigned long long) batch_id,
-              requester, b->n, b->ntasks, self->nbatches);
+    log_debug("batch %llu from %s: %u blocks, %u tasks, %u in flight",
+              (unsigned long long) batch_id, requester, b->n, b->ntasks, self->nbatches);
     pump(self, now_ms);
     return PL_ACCEPTED;
 }
@@ -478,8 +478,8 @@ static worker_t *add_worker(pipeline_t *self, int sock, const char *id, int32_t 
 }
 
 pl_worker_t pipeline_worker_seen(pipeline_t *self, int sock, const char *id, int32_t pid,
-                                 uint32_t capacity, uint32_t queued, bool has_genesis,
-                                 bool ready, int64_t now_ms)
+                                 uint32_t capacity, uint32_t queued, bool has_genesis, bool ready,
+                                 int64_t now_ms)
 {
     uint32_t idx;
     worker_t *w = find_worker(self, sock, id, &idx);
@@ -553,7 +553,7 @@ static task_t *next_queued(pipeline_t *self, bool for_worker, batch_t **b_out)
             if (t->state != T_QUEUED)
                 continue;
             if (first) {
-                b->scan_from = k;   /* nothing queued before k */
+                b->scan_from = k; /* nothing queued before k */
                 first = false;
             }
             if (for_worker && t->inline_only)
@@ -748,7 +748,7 @@ static void storage_send(pipeline_t *self, int64_t now_ms)
     store_t *s = &self->store;
     batch_t *b = s->batch;
     uint64_t req = self->next_req_id++;
-    if (req == 0)                /* 0 is no correlation id */
+    if (req == 0) /* 0 is no correlation id */
         req = self->next_req_id++;
     if (!store_track(self, req, now_ms + self->cfg.storage_timeout_ms)) {
         log_warn("storage request %llu cannot be tracked: retrying", (unsigned long long) req);
@@ -756,7 +756,7 @@ static void storage_send(pipeline_t *self, int64_t now_ms)
         return;
     }
     int rc = self->ops.send_storage(self->ctx, req, b->seq, b->bytes, s->prefix, b->origin);
-    if (rc != 0)                 /* it never left: no answer can come */
+    if (rc != 0) /* it never left: no answer can come */
         (void) alys_pending_take(self->store_reqs, req, NULL);
     s->deadline = now_ms + (rc == 0 ? self->cfg.storage_timeout_ms : self->cfg.storage_retry_ms);
 }
@@ -767,8 +767,9 @@ static void storage_start(pipeline_t *self, int64_t now_ms)
         return;
     batch_t *b = self->batches[0];
     self->store = (store_t){.batch = b, .prefix = batch_cut(b)};
-    log_debug("batch %llu validated in %lld ms: %u blocks to storage", (unsigned long long) b->batch_id,
-              (long long) (now_ms - b->started_ms), self->store.prefix);
+    log_debug("batch %llu validated in %lld ms: %u blocks to storage",
+              (unsigned long long) b->batch_id, (long long) (now_ms - b->started_ms),
+              self->store.prefix);
     storage_send(self, now_ms);
 }
 
@@ -806,8 +807,8 @@ static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_out
         o->failed = true;
         o->failed_height = r->head_height + 1;
         snprintf(o->reason, sizeof o->reason, "%s", alys_block_error_name(ALYS_BLOCK_INTERNAL_ERROR));
-        snprintf(o->detail, sizeof o->detail, "storage committed %u of %u blocks and named no failure",
-                 committed, prefix);
+        snprintf(o->detail, sizeof o->detail,
+                 "storage committed %u of %u blocks and named no failure", committed, prefix);
         o->tx_index = -1;
     } else if (prefix < b->n) {
         fill_failure(o, b, prefix, b->sl_idx == prefix ? &b->sl_v : &b->adm_v);
@@ -819,8 +820,7 @@ static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_out
         o->committed_txs += b->blocks[i].tx_count;
 }
 
-bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome_t *r,
-                             int64_t now_ms)
+bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome_t *r, int64_t now_ms)
 {
     store_t *s = &self->store;
     if (!s->batch || !alys_pending_take(self->store_reqs, req_id, NULL))
@@ -896,7 +896,7 @@ void pipeline_tick(pipeline_t *self, int64_t now_ms)
         worker_t *w = self->workers[i];
         if (now_ms - w->last_seen > (int64_t) self->cfg.worker_timeout_ms) {
             evict(self, i, "silent", now_ms);
-            continue;   /* slot i now holds another worker */
+            continue; /* slot i now holds another worker */
         }
         expire_tasks(self, w, now_ms);
         i++;
@@ -963,8 +963,14 @@ void pipeline_set_genesis(pipeline_t *self, const alys_genesis_t *genesis)
     self->genesis = genesis;
 }
 
-size_t pipeline_worker_count(const pipeline_t *self) { return self->nworkers; }
-size_t pipeline_batch_count(const pipeline_t *self) { return self->nbatches; }
+size_t pipeline_worker_count(const pipeline_t *self)
+{
+    return self->nworkers;
+}
+size_t pipeline_batch_count(const pipeline_t *self)
+{
+    return self->nbatches;
+}
 
 uint32_t pipeline_worker_credits(const pipeline_t *self, int sock, const char *id)
 {

@@ -57,8 +57,8 @@
 #include "chain/chain.h"
 
 #define PL_MAX_WORKERS     256
-#define PL_ID_MAX          128          /* worker / requester routing id, bytes */
-#define PL_MAX_CAPACITY    16           /* tasks one worker may hold at once */
+#define PL_ID_MAX          128 /* worker / requester routing id, bytes */
+#define PL_MAX_CAPACITY    16  /* tasks one worker may hold at once */
 #define PL_REASON_MAX      40
 #define PL_ORIGIN_MAX      64
 /* Verdict code of an expected-hash mismatch ("header_mismatch"); beyond the
@@ -71,7 +71,7 @@ typedef struct pipeline pipeline_t;
 typedef struct {
     uint32_t max_batches;        /* admitted and not yet answered */
     uint32_t max_batch_blocks;   /* blocks per ProcessBatch */
-    size_t   max_batch_bytes;    /* sum of block bytes per ProcessBatch */
+    size_t max_batch_bytes;      /* sum of block bytes per ProcessBatch */
     uint32_t chunk_sigs;         /* target signatures per task */
     uint32_t chunk_max_blocks;   /* and at most this many blocks */
     uint32_t task_timeout_ms;    /* re-dispatch a task held this long */
@@ -79,8 +79,8 @@ typedef struct {
     uint32_t inline_after_ms;    /* no worker this long: validate in-process */
     uint32_t storage_timeout_ms; /* resend a storage request after this */
     uint32_t storage_retry_ms;   /* after storage answered with an error */
-    bool     sequential;         /* in-process, one block per task, no workers */
-    bool     overlap;            /* validate later batches while storage works */
+    bool sequential;             /* in-process, one block per task, no workers */
+    bool overlap;                /* validate later batches while storage works */
     uint64_t id_base;            /* first task id, storage request id and batch
                                     sequence: make it unique per incarnation (the
                                     shell draws it at random) so that a reply meant
@@ -97,35 +97,35 @@ void pipeline_config_default(pl_config_t *c);
  * reason, detail, tx_index, checkpoint_height; 0 / has_head for a Head). */
 typedef struct {
     uint64_t batch_id;
-    uint32_t committed;          /* leading blocks of the batch now in the chain */
-    uint64_t committed_txs;      /* txs in the committed blocks */
-    uint32_t received;           /* blocks in the batch */
+    uint32_t committed;     /* leading blocks of the batch now in the chain */
+    uint64_t committed_txs; /* txs in the committed blocks */
+    uint32_t received;      /* blocks in the batch */
     uint64_t head_height;
-    uint8_t  head_hash[ALYS_HASH_LEN];
-    bool     has_head;           /* head_hash and state_root are set */
-    uint8_t  state_root[ALYS_HASH_LEN];
-    bool     failed;
+    uint8_t head_hash[ALYS_HASH_LEN];
+    bool has_head; /* head_hash and state_root are set */
+    uint8_t state_root[ALYS_HASH_LEN];
+    bool failed;
     uint64_t failed_height;
-    uint8_t  failed_hash[ALYS_HASH_LEN];
-    bool     has_failed_hash;    /* false when the block does not decode */
-    char     reason[PL_REASON_MAX];
-    char     detail[160];
-    int32_t  tx_index;
+    uint8_t failed_hash[ALYS_HASH_LEN];
+    bool has_failed_hash; /* false when the block does not decode */
+    char reason[PL_REASON_MAX];
+    char detail[160];
+    int32_t tx_index;
     uint64_t checkpoint_height;
-    int64_t  duration_ms;        /* admission to reply */
-    char     origin[PL_ORIGIN_MAX];
+    int64_t duration_ms; /* admission to reply */
+    char origin[PL_ORIGIN_MAX];
 } pl_outcome_t;
 
 typedef struct {
     /* Send a ValidateTask to worker `id` on socket `sock` (the caller's tag:
      * local or remote ROUTER). Return 0, or -1 if unreachable (the worker is
      * then dropped and its tasks go back to the queue). */
-    int  (*send_task)(void *ctx, int sock, const char *id, uint64_t task_id,
-                      const ProtobufCBinaryData *blocks, size_t n);
+    int (*send_task)(void *ctx, int sock, const char *id, uint64_t task_id,
+                     const ProtobufCBinaryData *blocks, size_t n);
     /* Send ExecuteBatch{batch_seq, blocks} (n > 0) or GetHead (n == 0) with
      * correlation id req_id. Return 0 or -1 (then retried like a timeout). */
-    int  (*send_storage)(void *ctx, uint64_t req_id, uint64_t batch_seq,
-                         const ProtobufCBinaryData *blocks, size_t n, const char *origin);
+    int (*send_storage)(void *ctx, uint64_t req_id, uint64_t batch_seq,
+                        const ProtobufCBinaryData *blocks, size_t n, const char *origin);
     /* Answer the requester; reply_ctx is the one given to pipeline_submit. */
     void (*reply)(void *ctx, void *reply_ctx, const pl_outcome_t *o);
     /* Release a reply_ctx (after reply, refusal or replacement). May be NULL. */
@@ -134,16 +134,16 @@ typedef struct {
 
 typedef enum {
     PL_ACCEPTED = 0,
-    PL_DUPLICATE,       /* same requester + batch_id in flight: reply_ctx replaced */
-    PL_BUSY,            /* max_batches in flight: back off and resend */
-    PL_BAD_REQUEST,     /* empty, over-size, expected hashes do not match the blocks */
-    PL_UNAVAILABLE      /* no genesis */
+    PL_DUPLICATE,   /* same requester + batch_id in flight: reply_ctx replaced */
+    PL_BUSY,        /* max_batches in flight: back off and resend */
+    PL_BAD_REQUEST, /* empty, over-size, expected hashes do not match the blocks */
+    PL_UNAVAILABLE  /* no genesis */
 } pl_submit_t;
 
 typedef enum {
-    PL_WORKER_OK = 0,         /* registered (or known and alive) */
-    PL_WORKER_NEEDS_GENESIS,  /* send it a WorkerWelcome; not registered yet */
-    PL_WORKER_REFUSED         /* the pool is full */
+    PL_WORKER_OK = 0,        /* registered (or known and alive) */
+    PL_WORKER_NEEDS_GENESIS, /* send it a WorkerWelcome; not registered yet */
+    PL_WORKER_REFUSED        /* the pool is full */
 } pl_worker_t;
 
 pipeline_t *pipeline_new(const pl_config_t *cfg, const alys_genesis_t *genesis,
@@ -162,8 +162,8 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
  * (queued = tasks it holds). A known id with a new pid restarted: its old
  * tasks are re-dispatched. */
 pl_worker_t pipeline_worker_seen(pipeline_t *self, int sock, const char *id, int32_t pid,
-                                 uint32_t capacity, uint32_t queued, bool has_genesis,
-                                 bool ready, int64_t now_ms);
+                                 uint32_t capacity, uint32_t queued, bool has_genesis, bool ready,
+                                 int64_t now_ms);
 
 /* A ValidateResult: verdicts for the task's blocks in order, stopping at
  * the first failure. Returns true if it was used, false if ignored (unknown,
@@ -173,8 +173,7 @@ bool pipeline_task_result(pipeline_t *self, int sock, const char *id, uint64_t t
 
 /* Storage answered request req_id (a BatchResult or Head, converted into
  * r). Returns true if it matched the outstanding request. */
-bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome_t *r,
-                             int64_t now_ms);
+bool pipeline_storage_result(pipeline_t *self, uint64_t req_id, const pl_outcome_t *r, int64_t now_ms);
 /* Storage answered req_id with an error: retry after storage_retry_ms. */
 void pipeline_storage_error(pipeline_t *self, uint64_t req_id, int64_t now_ms);
 /* Storage (re)connected: resend the outstanding request now. */
@@ -191,8 +190,8 @@ bool pipeline_inline_wanted(pipeline_t *self, int64_t now_ms);
 size_t pipeline_run_inline(pipeline_t *self, size_t max_blocks, int64_t now_ms);
 
 /* Introspection (metrics, tests). */
-size_t   pipeline_worker_count(const pipeline_t *self);
-size_t   pipeline_batch_count(const pipeline_t *self);
+size_t pipeline_worker_count(const pipeline_t *self);
+size_t pipeline_batch_count(const pipeline_t *self);
 uint32_t pipeline_worker_credits(const pipeline_t *self, int sock, const char *id);
 
 /* Name of a verdict code: alys_block_error_name, or "header_mismatch". */

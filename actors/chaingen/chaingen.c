@@ -44,20 +44,22 @@
 /* An error message into err; chaingen returns its status apart. */
 #define cg_err(err, errlen, ...) ((void) alys_set_err((err), (errlen), -1, __VA_ARGS__))
 
-#define RNG_TAG      "alys-chaingen/v1/rng"
-#define SKIP_ONE_IN  20            /* 1 slot in 20 is left empty */
-#define MAX_AMOUNT   1000
-#define MAX_FEE      10
-#define BATCH_TXS    4096          /* txs per batch: bounds the pipeline's memory */
-#define MAX_BATCH    256
-#define VCACHE_MAX   16384         /* accounts whose lattice vector we keep (32 MiB) */
-#define POOL         3             /* batches alive: emitting, executing, building */
+#define RNG_TAG     "alys-chaingen/v1/rng"
+#define SKIP_ONE_IN 20 /* 1 slot in 20 is left empty */
+#define MAX_AMOUNT  1000
+#define MAX_FEE     10
+#define BATCH_TXS   4096 /* txs per batch: bounds the pipeline's memory */
+#define MAX_BATCH   256
+#define VCACHE_MAX  16384 /* accounts whose lattice vector we keep (32 MiB) */
+#define POOL        3     /* batches alive: emitting, executing, building */
 
 /* ================================================================ rng */
 
 /* xoshiro256** (Blackman & Vigna): fast, and defined bit for bit, so every
  * platform draws the same chain. */
-typedef struct { uint64_t s[4]; } rng_t;
+typedef struct {
+    uint64_t s[4];
+} rng_t;
 
 static uint64_t rotl64(uint64_t x, int k)
 {
@@ -103,7 +105,7 @@ static void rng_seed(rng_t *r, const char *seed)
             r->s[w] = (r->s[w] << 8) | h[8 * w + i];
     }
     if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
-        r->s[0] = 1;        /* the one state xoshiro cannot leave */
+        r->s[0] = 1; /* the one state xoshiro cannot leave */
 }
 
 /* ================================================================ config */
@@ -121,22 +123,30 @@ static int check_sizes(const alys_chaingen_config_t *c, char *err, size_t errlen
 {
     if (c->blocks > ALYS_CHAINGEN_MAX_BLOCKS)
         return cg_err(err, errlen, "--blocks %" PRIu64 " exceeds the limit %llu", c->blocks,
-                       ALYS_CHAINGEN_MAX_BLOCKS), -1;
+                      ALYS_CHAINGEN_MAX_BLOCKS),
+               -1;
     if (c->txs_per_block > ALYS_MAX_TXS_PER_BLOCK)
         return cg_err(err, errlen, "--txs-per-block %" PRIu32 " exceeds the limit %d",
-                       c->txs_per_block, ALYS_MAX_TXS_PER_BLOCK), -1;
+                      c->txs_per_block, ALYS_MAX_TXS_PER_BLOCK),
+               -1;
     if (c->accounts < 1 || c->accounts > ALYS_MAX_GENESIS_ACCOUNTS)
         return cg_err(err, errlen, "--accounts %" PRIu32 " is outside 1..%d", c->accounts,
-                       ALYS_MAX_GENESIS_ACCOUNTS), -1;
+                      ALYS_MAX_GENESIS_ACCOUNTS),
+               -1;
     if (c->txs_per_block > 0 && c->accounts < 2)
-        return cg_err(err, errlen, "--accounts %" PRIu32 ": transfers need at least 2 accounts "
-                       "(or --txs-per-block 0)", c->accounts), -1;
+        return cg_err(err, errlen,
+                      "--accounts %" PRIu32 ": transfers need at least 2 accounts "
+                      "(or --txs-per-block 0)",
+                      c->accounts),
+               -1;
     if (c->authorities < 1 || c->authorities > ALYS_MAX_AUTHORITIES)
         return cg_err(err, errlen, "--authorities %" PRIu32 " is outside 1..%d", c->authorities,
-                       ALYS_MAX_AUTHORITIES), -1;
+                      ALYS_MAX_AUTHORITIES),
+               -1;
     if (c->threads > ALYS_CHAINGEN_MAX_THREADS)
         return cg_err(err, errlen, "--threads %" PRIu32 " exceeds the limit %d", c->threads,
-                       ALYS_CHAINGEN_MAX_THREADS), -1;
+                      ALYS_CHAINGEN_MAX_THREADS),
+               -1;
     return 0;
 }
 
@@ -150,7 +160,8 @@ static int check_chain_id(const char *id, char *err, size_t errlen)
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
         if (!ok)
-            return cg_err(err, errlen, "--chain-id may hold only letters, digits, '-', '_' and '.'"), -1;
+            return cg_err(err, errlen, "--chain-id may hold only letters, digits, '-', '_' and '.'"),
+                   -1;
     }
     return 0;
 }
@@ -164,10 +175,12 @@ static int check_chain(const alys_chaingen_config_t *c, char *err, size_t errlen
         return cg_err(err, errlen, "--seed is longer than %d characters", ALYS_CHAINGEN_MAX_SEED), -1;
     if (c->slot_ms < 1 || c->slot_ms > ALYS_CHAINGEN_MAX_SLOT_MS)
         return cg_err(err, errlen, "--slot-ms %" PRIu64 " is outside 1..%llu", c->slot_ms,
-                       ALYS_CHAINGEN_MAX_SLOT_MS), -1;
+                      ALYS_CHAINGEN_MAX_SLOT_MS),
+               -1;
     if (c->genesis_time > ALYS_CHAINGEN_MAX_GENESIS_TIME)
         return cg_err(err, errlen, "--genesis-time %" PRIu64 " exceeds the limit %llu",
-                       c->genesis_time, ALYS_CHAINGEN_MAX_GENESIS_TIME), -1;
+                      c->genesis_time, ALYS_CHAINGEN_MAX_GENESIS_TIME),
+               -1;
     return check_chain_id(c->chain_id, err, errlen);
 }
 
@@ -182,11 +195,13 @@ static int check_fault(const alys_chaingen_config_t *c, char *err, size_t errlen
     if (!alys_forge_fault_is_kind(c->fault))
         return cg_err(err, errlen, "--fault %s is not a fault kind", name), -1;
     if (c->fault_height == 0)
-        return cg_err(err, errlen, "--fault %s needs --fault-height H (1..%" PRIu64 ")",
-                      name, c->blocks), -1;
+        return cg_err(err, errlen, "--fault %s needs --fault-height H (1..%" PRIu64 ")", name,
+                      c->blocks),
+               -1;
     if (c->fault_height > c->blocks)
-        return cg_err(err, errlen, "--fault-height %" PRIu64 " is outside 1..%" PRIu64
-                       " (--blocks)", c->fault_height, c->blocks), -1;
+        return cg_err(err, errlen, "--fault-height %" PRIu64 " is outside 1..%" PRIu64 " (--blocks)",
+                      c->fault_height, c->blocks),
+               -1;
     if (alys_forge_fault_needs_tx(c->fault) && c->txs_per_block == 0)
         return cg_err(err, errlen, "--fault %s needs --txs-per-block >= 1", name), -1;
     if (c->fault == ALYS_BLOCK_WRONG_PROPOSER && c->authorities < 2)
@@ -204,74 +219,74 @@ int alys_chaingen_config_check(const alys_chaingen_config_t *c, char *err, size_
 /* ================================================================ generator state */
 
 typedef struct {
-    uint64_t     pos;            /* 1..N: position in the chain */
-    alys_block_t block;          /* txs: capacity K, owned */
-    alys_tx_t   *exec_txs;       /* tx faults only: the valid twin's txs, owned */
-    alys_hash_t  sim_root;       /* the state root the generator computed */
-    alys_hash_t  hash;           /* header hash (after link faults) */
-    uint8_t     *bytes;          /* the record, malloc'ed */
-    size_t       len;
+    uint64_t pos;         /* 1..N: position in the chain */
+    alys_block_t block;   /* txs: capacity K, owned */
+    alys_tx_t *exec_txs;  /* tx faults only: the valid twin's txs, owned */
+    alys_hash_t sim_root; /* the state root the generator computed */
+    alys_hash_t hash;     /* header hash (after link faults) */
+    uint8_t *bytes;       /* the record, malloc'ed */
+    size_t len;
 } gblock_t;
 
 typedef struct {
     gblock_t *b;
-    size_t    count, cap;
-    uint32_t *signer;            /* cap * K sender account indices */
+    size_t count, cap;
+    uint32_t *signer; /* cap * K sender account indices */
     /* accounts each block changed, recorded by the draft: entries
      * t_off[j] .. t_off[j+1]-1 belong to block j */
-    size_t         *t_off;       /* cap + 1 */
-    uint32_t       *t_idx;       /* cap * (2K+1) account indices */
+    size_t *t_off;   /* cap + 1 */
+    uint32_t *t_idx; /* cap * (2K+1) account indices */
     alys_account_t *t_before, *t_after;
     /* execution status, guarded by the generator's mutex */
-    bool      queued, done;
-    int       exec_rc;
-    char      exec_err[512];
+    bool queued, done;
+    int exec_rc;
+    char exec_err[512];
 } batch_t;
 
 struct alys_chaingen {
     alys_chaingen_config_t cfg;
-    uint32_t               threads;
-    alys_forge_keys_t   keys;
-    secp256k1_keypair     *kp;          /* F authorities then A accounts */
-    alys_genesis_t         genesis;
-    rng_t                  rng;
+    uint32_t threads;
+    alys_forge_keys_t keys;
+    secp256k1_keypair *kp; /* F authorities then A accounts */
+    alys_genesis_t genesis;
+    rng_t rng;
 
     /* the generator's own view of the state: accounts 0..A-1, then the
      * authorities A..A+F-1 (they receive the fees) */
     alys_account_t *acct;
-    uint64_t       *stamp;              /* last block that touched it */
-    uint32_t       *touched;            /* this block's accounts, first-touch order */
-    size_t          touched_n;
+    uint64_t *stamp;   /* last block that touched it */
+    uint32_t *touched; /* this block's accounts, first-touch order */
+    size_t touched_n;
     alys_account_t *touched_before;
     alys_lattice_t lattice;
-    alys_lattice_t *vcache;             /* current vector per account, or NULL */
-    alys_lattice_t *scratch;            /* per changed account of a batch: its
+    alys_lattice_t *vcache;  /* current vector per account, or NULL */
+    alys_lattice_t *scratch; /* per changed account of a batch: its
                                          * new vector (or new - old, no vcache) */
 
     /* chain position */
-    uint64_t       built;               /* blocks drafted so far */
-    alys_header_t  prev;                /* last drafted header (draft fields) */
-    alys_hash_t    prev_hash;           /* last linked header hash */
+    uint64_t built;        /* blocks drafted so far */
+    alys_header_t prev;    /* last drafted header (draft fields) */
+    alys_hash_t prev_hash; /* last linked header hash */
 
     /* pipeline */
-    batch_t        pool[POOL];
-    batch_t       *cur, *ahead;
-    size_t         cur_pos;
-    size_t         batch_blocks;
+    batch_t pool[POOL];
+    batch_t *cur, *ahead;
+    size_t cur_pos;
+    size_t batch_blocks;
 
     /* execution thread */
-    pthread_t       exec_tid;
-    bool            exec_started, exec_stop;
+    pthread_t exec_tid;
+    bool exec_started, exec_stop;
     pthread_mutex_t mu;
-    pthread_cond_t  cv;
-    batch_t        *exec_queue[POOL];
-    size_t          exec_head, exec_len;
+    pthread_cond_t cv;
+    batch_t *exec_queue[POOL];
+    size_t exec_head, exec_len;
     alys_memstate_t *ms;
-    alys_overlay_t  *ov;
+    alys_overlay_t *ov;
     alys_state_view_t view;
 
     alys_chaingen_result_t result;
-    char            err[512];           /* sticky */
+    char err[512]; /* sticky */
 };
 
 const alys_genesis_t *alys_chaingen_genesis(const alys_chaingen_t *self)
@@ -303,12 +318,12 @@ static int build_genesis(alys_chaingen_t *self)
     alys_genesis_t *g = &self->genesis;
     memset(g, 0, sizeof *g);
     snprintf(g->chain_id, sizeof g->chain_id, "%s", c->chain_id);
-    g->authorities = malloc((size_t)c->authorities * ALYS_PUBKEY_LEN);
-    g->balances = malloc((size_t)c->accounts * sizeof *g->balances);
+    g->authorities = malloc((size_t) c->authorities * ALYS_PUBKEY_LEN);
+    g->balances = malloc((size_t) c->accounts * sizeof *g->balances);
     if (!g->authorities || !g->balances)
         return -1;
     g->authority_count = c->authorities;
-    memcpy(g->authorities, self->keys.authority_pub, (size_t)c->authorities * ALYS_PUBKEY_LEN);
+    memcpy(g->authorities, self->keys.authority_pub, (size_t) c->authorities * ALYS_PUBKEY_LEN);
     g->slot_duration_ms = c->slot_ms;
     g->genesis_time = c->genesis_time;
     g->balance_count = c->accounts;
@@ -323,13 +338,13 @@ static int build_genesis(alys_chaingen_t *self)
 static void lattice_add(alys_lattice_t *l, const alys_lattice_t *v)
 {
     for (int i = 0; i < ALYS_LATTICE_LANES; i++)
-        l->lane[i] = (uint16_t)(l->lane[i] + v->lane[i]);
+        l->lane[i] = (uint16_t) (l->lane[i] + v->lane[i]);
 }
 
 static void lattice_sub(alys_lattice_t *l, const alys_lattice_t *v)
 {
     for (int i = 0; i < ALYS_LATTICE_LANES; i++)
-        l->lane[i] = (uint16_t)(l->lane[i] - v->lane[i]);
+        l->lane[i] = (uint16_t) (l->lane[i] - v->lane[i]);
 }
 
 /* The account's vector alone: the lattice of a state holding only it. */
@@ -342,7 +357,7 @@ static void account_vector(alys_lattice_t *out, const uint8_t *pub, const alys_a
 static void genesis_vector(void *arg, size_t i)
 {
     alys_chaingen_t *self = arg;
-    account_vector(&self->vcache[i], pub_of(self, (uint32_t)i), &self->acct[i]);
+    account_vector(&self->vcache[i], pub_of(self, (uint32_t) i), &self->acct[i]);
 }
 
 /* Accounts funded, authorities empty; the lattice of that state, and the
@@ -351,7 +366,7 @@ static void genesis_vector(void *arg, size_t i)
 static int sim_init(alys_chaingen_t *self)
 {
     uint32_t a = self->cfg.accounts, n = a + self->cfg.authorities;
-    size_t t = 2 * (size_t)self->cfg.txs_per_block + 1;
+    size_t t = 2 * (size_t) self->cfg.txs_per_block + 1;
     self->acct = calloc(n, sizeof *self->acct);
     self->stamp = calloc(n, sizeof *self->stamp);
     self->touched = calloc(t, sizeof *self->touched);
@@ -398,7 +413,7 @@ static void touch(alys_chaingen_t *self, uint32_t idx, uint64_t epoch)
 static int pick_sender(alys_chaingen_t *self, uint64_t cost, uint32_t *out)
 {
     uint32_t a = self->cfg.accounts;
-    uint32_t from = (uint32_t)rng_below(&self->rng, a);
+    uint32_t from = (uint32_t) rng_below(&self->rng, a);
     for (uint32_t k = 0; k < a; k++, from = (from + 1) % a) {
         if (self->acct[from].balance >= cost) {
             *out = from;
@@ -421,11 +436,12 @@ static int draft_txs(alys_chaingen_t *self, batch_t *bt, size_t j, uint64_t epoc
         uint64_t fee = 1 + rng_below(&self->rng, MAX_FEE);
         uint32_t from;
         if (pick_sender(self, amount + fee, &from) != 0) {
-            snprintf(self->err, sizeof self->err, "chaingen: block %" PRIu64
-                     ": every account ran dry (use more --accounts)", epoch);
+            snprintf(self->err, sizeof self->err,
+                     "chaingen: block %" PRIu64 ": every account ran dry (use more --accounts)",
+                     epoch);
             return -1;
         }
-        uint32_t to = (uint32_t)rng_below(&self->rng, a - 1);
+        uint32_t to = (uint32_t) rng_below(&self->rng, a - 1);
         to += to >= from;
         touch(self, from, epoch);
         touch(self, to, epoch);
@@ -470,21 +486,21 @@ typedef enum { PH_NONE, PH_DRAFT, PH_TXS, PH_LINK, PH_SIGNED, PH_ENCODING } phas
 static phase_t fault_phase(alys_block_error_t k)
 {
     switch (k) {
-    case ALYS_BLOCK_WRONG_PROPOSER: case ALYS_BLOCK_HEIGHT_GAP:
-    case ALYS_BLOCK_NON_INCREASING_SLOT: case ALYS_BLOCK_FUTURE_SLOT:
-    case ALYS_BLOCK_BAD_TIMESTAMP:
-        return PH_DRAFT;
-    case ALYS_BLOCK_BAD_NONCE: case ALYS_BLOCK_INSUFFICIENT_BALANCE:
-        return PH_TXS;
-    case ALYS_BLOCK_PARENT_MISMATCH: case ALYS_BLOCK_TX_ROOT_MISMATCH:
-    case ALYS_BLOCK_STATE_ROOT_MISMATCH:
-        return PH_LINK;
-    case ALYS_BLOCK_BAD_PROPOSER_SIG: case ALYS_BLOCK_BAD_TX_SIG:
-        return PH_SIGNED;
-    case ALYS_BLOCK_MALFORMED: case ALYS_BLOCK_OVERSIZE:
-        return PH_ENCODING;
-    default:
-        return PH_NONE;
+    case ALYS_BLOCK_WRONG_PROPOSER:
+    case ALYS_BLOCK_HEIGHT_GAP:
+    case ALYS_BLOCK_NON_INCREASING_SLOT:
+    case ALYS_BLOCK_FUTURE_SLOT:
+    case ALYS_BLOCK_BAD_TIMESTAMP: return PH_DRAFT;
+    case ALYS_BLOCK_BAD_NONCE:
+    case ALYS_BLOCK_INSUFFICIENT_BALANCE: return PH_TXS;
+    case ALYS_BLOCK_PARENT_MISMATCH:
+    case ALYS_BLOCK_TX_ROOT_MISMATCH:
+    case ALYS_BLOCK_STATE_ROOT_MISMATCH: return PH_LINK;
+    case ALYS_BLOCK_BAD_PROPOSER_SIG:
+    case ALYS_BLOCK_BAD_TX_SIG: return PH_SIGNED;
+    case ALYS_BLOCK_MALFORMED:
+    case ALYS_BLOCK_OVERSIZE: return PH_ENCODING;
+    default: return PH_NONE;
     }
 }
 
@@ -498,8 +514,8 @@ static phase_t fault_here(const alys_chaingen_t *self, uint64_t pos)
 
 static void mutate_here(alys_chaingen_t *self, alys_block_t *b, const alys_header_t *parent)
 {
-    alys_forge_fault_ctx_t ctx = { &self->genesis, &self->keys, parent };
-    (void)alys_forge_fault_mutate(b, self->cfg.fault, &ctx);
+    alys_forge_fault_ctx_t ctx = {&self->genesis, &self->keys, parent};
+    (void) alys_forge_fault_mutate(b, self->cfg.fault, &ctx);
 }
 
 static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
@@ -510,14 +526,15 @@ static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
     phase_t ph = fault_here(self, pos);
     memset(h, 0, sizeof *h);
     h->height = self->prev.height + 1;
-    alys_forge_set_slot(h, &self->genesis, self->prev.slot + 1 + (rng_below(&self->rng, SKIP_ONE_IN) == 0));
+    alys_forge_set_slot(h, &self->genesis,
+                        self->prev.slot + 1 + (rng_below(&self->rng, SKIP_ONE_IN) == 0));
     if (ph == PH_DRAFT)
         mutate_here(self, &gb->block, &self->prev);
     if (draft_txs(self, bt, j, pos) != 0)
         return -1;
     record_changes(self, bt, j);
     if (ph == PH_TXS) {
-        size_t n = (size_t)gb->block.tx_count * sizeof *gb->exec_txs;
+        size_t n = (size_t) gb->block.tx_count * sizeof *gb->exec_txs;
         if (!(gb->exec_txs = malloc(n)))
             return -1;
         memcpy(gb->exec_txs, gb->block.txs, n);
@@ -532,8 +549,8 @@ static int draft_block(alys_chaingen_t *self, batch_t *bt, size_t j)
 
 typedef struct {
     alys_chaingen_t *self;
-    batch_t         *bt;
-    atomic_int       failed;
+    batch_t *bt;
+    atomic_int failed;
 } phase_job_t;
 
 static void seal_txs(void *arg, size_t j)
@@ -599,11 +616,12 @@ static void seal_header(void *arg, size_t j)
     alys_chaingen_t *self = p->self;
     gblock_t *gb = &p->bt->b[j];
     alys_header_t *h = &gb->block.header;
-    if (!secp256k1_schnorrsig_sign32(alys_forge_secp(), h->signature, gb->hash, &self->kp[h->proposer], NULL))
+    if (!secp256k1_schnorrsig_sign32(alys_forge_secp(), h->signature, gb->hash,
+                                     &self->kp[h->proposer], NULL))
         atomic_store(&p->failed, 1);
     phase_t ph = fault_here(self, gb->pos);
     if (ph == PH_SIGNED || ph == PH_ENCODING)
-        return;             /* encoded by fault_batch, after its change */
+        return; /* encoded by fault_batch, after its change */
     if (alys_block_encode(&gb->block, &gb->bytes, &gb->len) != 0)
         atomic_store(&p->failed, 1);
 }
@@ -618,7 +636,7 @@ static int fault_batch(alys_chaingen_t *self, batch_t *bt)
     phase_t ph = fault_phase(self->cfg.fault);
     if (ph == PH_ENCODING)
         return alys_forge_corrupt_encoding(&gb->block, self->cfg.fault, &gb->bytes, &gb->len,
-                                              self->err, sizeof self->err);
+                                           self->err, sizeof self->err);
     if (ph == PH_SIGNED) {
         mutate_here(self, &gb->block, NULL);
         if (alys_block_encode(&gb->block, &gb->bytes, &gb->len) != 0)
@@ -661,7 +679,7 @@ static void batch_free(batch_t *bt)
 
 static int batch_alloc(batch_t *bt, size_t cap, uint32_t k)
 {
-    size_t t = cap * (2 * (size_t)k + 1);
+    size_t t = cap * (2 * (size_t) k + 1);
     bt->b = calloc(cap, sizeof *bt->b);
     bt->signer = calloc(cap * (k ? k : 1), sizeof *bt->signer);
     bt->t_off = calloc(cap + 1, sizeof *bt->t_off);
@@ -701,7 +719,7 @@ static batch_t *build_batch(alys_chaingen_t *self)
         return NULL;
     }
     uint64_t left = self->cfg.blocks - self->built;
-    bt->count = left < self->batch_blocks ? (size_t)left : self->batch_blocks;
+    bt->count = left < self->batch_blocks ? (size_t) left : self->batch_blocks;
     for (size_t j = 0; j < bt->count; j++) {
         if (draft_block(self, bt, j) != 0) {
             if (!self->err[0])
@@ -709,7 +727,7 @@ static batch_t *build_batch(alys_chaingen_t *self)
             return NULL;
         }
     }
-    phase_job_t job = { .self = self, .bt = bt };
+    phase_job_t job = {.self = self, .bt = bt};
     atomic_init(&job.failed, 0);
     alys_forge_parallel_for(bt->count, self->threads, seal_txs, &job);
     link_batch(self, bt);
@@ -731,7 +749,7 @@ static int exec_batch(alys_chaingen_t *self, batch_t *bt)
 {
     for (size_t j = 0; j < bt->count; j++) {
         gblock_t *gb = &bt->b[j];
-        alys_block_t eb = gb->block;         /* shallow: same txs */
+        alys_block_t eb = gb->block; /* shallow: same txs */
         memcpy(eb.header.state_root, gb->sim_root, ALYS_HASH_LEN);
         if (gb->exec_txs)
             eb.txs = gb->exec_txs;
@@ -766,7 +784,7 @@ static void *exec_main(void *arg)
         self->exec_len--;
         pthread_mutex_unlock(&self->mu);
         int rc = -1;
-        if (failed)     /* the state is no longer the chain's: refuse the rest */
+        if (failed) /* the state is no longer the chain's: refuse the rest */
             snprintf(bt->exec_err, sizeof bt->exec_err, "chaingen: an earlier batch failed");
         else
             rc = exec_batch(self, bt);
@@ -782,7 +800,7 @@ static void *exec_main(void *arg)
 
 static void exec_enqueue(alys_chaingen_t *self, batch_t *bt)
 {
-    if (!self->exec_started) {      /* no_verify: nothing to confirm */
+    if (!self->exec_started) { /* no_verify: nothing to confirm */
         bt->queued = bt->done = true;
         return;
     }
@@ -854,12 +872,14 @@ alys_chaingen_t *alys_chaingen_new(const alys_chaingen_config_t *c, char *err, s
     uint32_t k = c->txs_per_block;
     size_t per = BATCH_TXS / (k ? k : 1);
     self->batch_blocks = per < 1 ? 1 : per > MAX_BATCH ? MAX_BATCH : per;
-    self->kp = calloc((size_t)c->authorities + c->accounts, sizeof *self->kp);
+    self->kp = calloc((size_t) c->authorities + c->accounts, sizeof *self->kp);
     rng_seed(&self->rng, c->seed);
     if (!self->kp ||
-        alys_forge_keys_derive_par(c->seed, c->authorities, c->accounts, self->threads, &self->keys, self->kp) != 0 ||
+        alys_forge_keys_derive_par(c->seed, c->authorities, c->accounts, self->threads,
+                                   &self->keys, self->kp) != 0 ||
         build_genesis(self) != 0 || sim_init(self) != 0 || exec_start(self) != 0) {
-        cg_err(err, errlen, "%s", self->err[0] ? self->err : "chaingen: out of memory or no secp256k1 context");
+        cg_err(err, errlen, "%s",
+               self->err[0] ? self->err : "chaingen: out of memory or no secp256k1 context");
         alys_chaingen_destroy(&self);
         return NULL;
     }
@@ -886,7 +906,8 @@ void alys_chaingen_destroy(alys_chaingen_t **self_p)
     alys_memstate_destroy(&self->ms);
     alys_overlay_destroy(&self->ov);
     if (self->kp)
-        explicit_bzero(self->kp, ((size_t)self->cfg.authorities + self->cfg.accounts) * sizeof *self->kp);
+        explicit_bzero(self->kp,
+                       ((size_t) self->cfg.authorities + self->cfg.accounts) * sizeof *self->kp);
     free(self->kp);
     alys_forge_keys_clear(&self->keys);
     alys_genesis_clear(&self->genesis);
@@ -961,14 +982,14 @@ int alys_chaingen_next(alys_chaingen_t *self, const uint8_t **bytes, size_t *len
 static int join_path(char *out, size_t outlen, const char *dir, const char *name)
 {
     int n = snprintf(out, outlen, "%s/%s", dir, name);
-    return n > 0 && (size_t)n < outlen ? 0 : -1;
+    return n > 0 && (size_t) n < outlen ? 0 : -1;
 }
 
 /* mkdir -p: every missing component, 0755. */
 static int make_dirs(const char *dir)
 {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int) sizeof buf)
         return errno = ENAMETOOLONG, -1;
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
@@ -986,8 +1007,8 @@ static int make_dirs(const char *dir)
     return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
 }
 
-static int write_export(alys_chaingen_t *gen, const char *tmp, const char *final,
-                        char *err, size_t errlen)
+static int write_export(alys_chaingen_t *gen, const char *tmp, const char *final, char *err,
+                        size_t errlen)
 {
     const alys_genesis_t *g = alys_chaingen_genesis(gen);
     alys_export_writer_t *w = alys_export_writer_new(tmp, g->hash, 1, gen->cfg.blocks, err, errlen);
@@ -1013,7 +1034,7 @@ static int write_export(alys_chaingen_t *gen, const char *tmp, const char *final
         rc = -1;
     }
     if (rc != 0)
-        (void)unlink(tmp);
+        (void) unlink(tmp);
     return rc;
 }
 
@@ -1021,7 +1042,8 @@ int alys_chaingen_run(const alys_chaingen_config_t *c, const char *out_dir,
                       alys_chaingen_result_t *res, char *err, size_t errlen)
 {
     char gpath[4096], kpath[4096], tmp[4096], epath[4096];
-    if (join_path(gpath, sizeof gpath, out_dir, "genesis") || join_path(kpath, sizeof kpath, out_dir, "keys") ||
+    if (join_path(gpath, sizeof gpath, out_dir, "genesis") ||
+        join_path(kpath, sizeof kpath, out_dir, "keys") ||
         join_path(tmp, sizeof tmp, out_dir, "chain.export.tmp") ||
         join_path(epath, sizeof epath, out_dir, "chain.export")) {
         cg_err(err, errlen, "--out %s: path too long", out_dir);

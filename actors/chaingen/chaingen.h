@@ -48,12 +48,12 @@
 #include "forge/keys.h"
 #include "forge/par.h"
 
-#define ALYS_CHAINGEN_FUNDING        1000000000000ULL   /* per funded account */
-#define ALYS_CHAINGEN_MAX_BLOCKS     1000000000ULL
-#define ALYS_CHAINGEN_MAX_SLOT_MS    3600000ULL
-#define ALYS_CHAINGEN_MAX_GENESIS_TIME 100000000000ULL  /* year ~5100 */
-#define ALYS_CHAINGEN_MAX_SEED       ALYS_FORGE_MAX_SEED
-#define ALYS_CHAINGEN_MAX_THREADS    ALYS_FORGE_MAX_THREADS
+#define ALYS_CHAINGEN_FUNDING              1000000000000ULL /* per funded account */
+#define ALYS_CHAINGEN_MAX_BLOCKS           1000000000ULL
+#define ALYS_CHAINGEN_MAX_SLOT_MS          3600000ULL
+#define ALYS_CHAINGEN_MAX_GENESIS_TIME     100000000000ULL /* year ~5100 */
+#define ALYS_CHAINGEN_MAX_SEED             ALYS_FORGE_MAX_SEED
+#define ALYS_CHAINGEN_MAX_THREADS          ALYS_FORGE_MAX_THREADS
 #define ALYS_CHAINGEN_DEFAULT_SLOT_MS      2000
 #define ALYS_CHAINGEN_DEFAULT_GENESIS_TIME 1600000000ULL
 #define ALYS_CHAINGEN_DEFAULT_CHAIN_ID     "alys-chaingen"
@@ -61,18 +61,18 @@
 /* ---------------------------------------------------------------- generator */
 
 typedef struct {
-    uint64_t blocks;              /* N */
-    uint32_t txs_per_block;       /* K */
-    uint32_t accounts;            /* A */
-    uint32_t authorities;         /* F */
-    char     seed[ALYS_CHAINGEN_MAX_SEED + 1];
+    uint64_t blocks;        /* N */
+    uint32_t txs_per_block; /* K */
+    uint32_t accounts;      /* A */
+    uint32_t authorities;   /* F */
+    char seed[ALYS_CHAINGEN_MAX_SEED + 1];
     uint64_t slot_ms;
-    uint64_t genesis_time;        /* unix seconds */
-    char     chain_id[64];
-    alys_block_error_t fault;     /* ALYS_BLOCK_OK = none */
-    uint64_t fault_height;        /* position 1..N of the faulty block */
-    uint32_t threads;             /* 0 = online CPUs; never changes the output */
-    bool     no_verify;           /* skip the alys_execute_block confirmation
+    uint64_t genesis_time; /* unix seconds */
+    char chain_id[64];
+    alys_block_error_t fault; /* ALYS_BLOCK_OK = none */
+    uint64_t fault_height;    /* position 1..N of the faulty block */
+    uint32_t threads;         /* 0 = online CPUs; never changes the output */
+    bool no_verify;           /* skip the alys_execute_block confirmation
                                    * (faster, same bytes) */
 } alys_chaingen_config_t;
 
@@ -81,7 +81,7 @@ typedef struct {
 void alys_chaingen_config_default(alys_chaingen_config_t *c);
 /* Every bound and combination; the message names the option, e.g.
  * "--txs-per-block 5000 exceeds the limit 4096". Returns 0 or -1. */
-int  alys_chaingen_config_check(const alys_chaingen_config_t *c, char *err, size_t errlen);
+int alys_chaingen_config_check(const alys_chaingen_config_t *c, char *err, size_t errlen);
 
 typedef struct alys_chaingen alys_chaingen_t;
 
@@ -90,22 +90,22 @@ alys_chaingen_t *alys_chaingen_new(const alys_chaingen_config_t *c, char *err, s
 void alys_chaingen_destroy(alys_chaingen_t **self_p);
 
 /* Owned by the generator, valid until destroy. */
-const alys_genesis_t       *alys_chaingen_genesis(const alys_chaingen_t *self);
-const alys_forge_keys_t    *alys_chaingen_keys(const alys_chaingen_t *self);
+const alys_genesis_t *alys_chaingen_genesis(const alys_chaingen_t *self);
+const alys_forge_keys_t *alys_chaingen_keys(const alys_chaingen_t *self);
 
 /* The next block, in order. Returns 1 with *bytes and *len (the export record:
  * for encoding faults the invalid bytes) and, if block is not NULL, *block
  * (the block value, before any encoding fault), all owned by the generator
  * and valid until the next call; 0 after the last block; -1 with err. */
-int  alys_chaingen_next(alys_chaingen_t *self, const uint8_t **bytes, size_t *len,
-                        const alys_block_t **block, char *err, size_t errlen);
+int alys_chaingen_next(alys_chaingen_t *self, const uint8_t **bytes, size_t *len,
+                       const alys_block_t **block, char *err, size_t errlen);
 
 typedef struct {
-    uint64_t    blocks;
-    uint64_t    txs;
-    uint64_t    head_height;      /* as written in the last header */
-    alys_hash_t head_hash;        /* alys_header_hash of the last header */
-    alys_hash_t state_root;       /* the last header's state_root */
+    uint64_t blocks;
+    uint64_t txs;
+    uint64_t head_height;   /* as written in the last header */
+    alys_hash_t head_hash;  /* alys_header_hash of the last header */
+    alys_hash_t state_root; /* the last header's state_root */
     alys_hash_t genesis_hash;
 } alys_chaingen_result_t;
 
@@ -115,7 +115,7 @@ void alys_chaingen_result(const alys_chaingen_t *self, alys_chaingen_result_t *o
 /* The whole tool: create out_dir if missing, write out_dir/genesis
  * (alys_genesis_save), out_dir/keys (authority secret keys, hex, one per
  * line, mode 0600) and out_dir/chain.export (fsync'ed). Returns 0 or -1. */
-int  alys_chaingen_run(const alys_chaingen_config_t *c, const char *out_dir,
-                       alys_chaingen_result_t *res, char *err, size_t errlen);
+int alys_chaingen_run(const alys_chaingen_config_t *c, const char *out_dir,
+                      alys_chaingen_result_t *res, char *err, size_t errlen);
 
 #endif

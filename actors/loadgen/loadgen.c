@@ -9,10 +9,10 @@
 struct loadgen {
     const alys_forge_keys_t *keys;
     loadgen_params_t p;
-    uint64_t *nonce;          /* per account: next nonce */
-    uint64_t *budget;         /* per account: what it may still spend; NULL = unbounded */
-    uint32_t  next_sender;
-    uint64_t  rng;
+    uint64_t *nonce;  /* per account: next nonce */
+    uint64_t *budget; /* per account: what it may still spend; NULL = unbounded */
+    uint32_t next_sender;
+    uint64_t rng;
 };
 
 static uint64_t splitmix(uint64_t *s)
@@ -46,8 +46,10 @@ static int set_budgets(loadgen_t *self, const alys_genesis_t *g, char *err, size
                 found = true;
             }
         if (!found) {
-            snprintf(err, errlen, "account %u of the seed is not funded in the genesis: "
-                     "is --seed the chain's, and --accounts at most its account count?", i);
+            snprintf(err, errlen,
+                     "account %u of the seed is not funded in the genesis: "
+                     "is --seed the chain's, and --accounts at most its account count?",
+                     i);
             return -1;
         }
     }
@@ -144,12 +146,12 @@ int loadgen_next(loadgen_t *self, alys_tx_t *out)
 size_t loadgen_encode_tx(const alys_tx_t *tx, uint8_t *buf, size_t cap)
 {
     Alys__Chain__Tx m = ALYS__CHAIN__TX__INIT;
-    m.from = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, (uint8_t *) tx->from };
-    m.to = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, (uint8_t *) tx->to };
+    m.from = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, (uint8_t *) tx->from};
+    m.to = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, (uint8_t *) tx->to};
     m.amount = tx->amount;
     m.fee = tx->fee;
     m.nonce = tx->nonce;
-    m.signature = (ProtobufCBinaryData) { ALYS_SIG_LEN, (uint8_t *) tx->signature };
+    m.signature = (ProtobufCBinaryData){ALYS_SIG_LEN, (uint8_t *) tx->signature};
     size_t len = alys__chain__tx__get_packed_size(&m);
     if (len > cap)
         return 0;

@@ -33,14 +33,14 @@
 #include "chain/chain.h"
 #include "forge/keys.h"
 
-#define LOADGEN_MAX_RATE     100000    /* tx/s; 0 = as fast as possible */
-#define LOADGEN_TX_MAX_BYTES 200       /* bound on one encoded Tx */
+#define LOADGEN_MAX_RATE     100000 /* tx/s; 0 = as fast as possible */
+#define LOADGEN_TX_MAX_BYTES 200    /* bound on one encoded Tx */
 
 typedef struct {
-    uint64_t first_nonce;     /* every account's next nonce at the start */
-    uint64_t amount_max;      /* >= 1 */
+    uint64_t first_nonce; /* every account's next nonce at the start */
+    uint64_t amount_max;  /* >= 1 */
     uint64_t fee_min;
-    uint64_t fee_max;         /* >= fee_min */
+    uint64_t fee_max; /* >= fee_min */
     uint64_t rng_seed;
 } loadgen_params_t;
 

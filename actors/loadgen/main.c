@@ -33,28 +33,28 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: alys-loadgen --seed S --accounts A --rate TPS [--count N] [--duration SECONDS]\n"
-        "                    [--out FILE] [--format hex|bin] [--genesis FILE [--chain FILE]]\n"
-        "                    [--first-nonce N] [--amount-max X] [--fee-min F] [--fee-max F]\n"
-        "                    [--rng-seed R]\n"
-        "Writes signed transfers between the first A accounts of the chain generated\n"
-        "with seed S (alys-chaingen --seed S: the same keys), TPS per second (0: as fast\n"
-        "as possible, at most %d), until N txs or SECONDS have passed (whichever comes\n"
-        "first; neither: until SIGINT/SIGTERM).\n"
-        "  --out FILE       write there (default: stdout, also '-')\n"
-        "  --format hex     one hex-encoded alys.chain.Tx per line (default)\n"
-        "  --format bin     per tx: u32 little-endian length, then the encoded Tx\n"
-        "  --genesis FILE   check the accounts are funded there and never let one spend\n"
-        "                   more than its genesis balance\n"
-        "  --chain FILE     the chain's export (alys-chaingen's chain.export): replayed\n"
-        "                   with the chain's own execution rules to start every account\n"
-        "                   at its head nonce and balance (needs --genesis)\n"
-        "  --first-nonce N  every account's next nonce when there is no --chain\n"
-        "                   (default 0)\n"
-        "  --amount-max X   amounts in [1, X] (default 1000)\n"
-        "  --fee-min F, --fee-max G  fees in [F, G] (default 1 .. 10)\n"
-        "  --rng-seed R     recipient/amount/fee stream (default 1): runs are reproducible\n",
-        LOADGEN_MAX_RATE);
+            "usage: alys-loadgen --seed S --accounts A --rate TPS [--count N] [--duration SECONDS]\n"
+            "                    [--out FILE] [--format hex|bin] [--genesis FILE [--chain FILE]]\n"
+            "                    [--first-nonce N] [--amount-max X] [--fee-min F] [--fee-max F]\n"
+            "                    [--rng-seed R]\n"
+            "Writes signed transfers between the first A accounts of the chain generated\n"
+            "with seed S (alys-chaingen --seed S: the same keys), TPS per second (0: as fast\n"
+            "as possible, at most %d), until N txs or SECONDS have passed (whichever comes\n"
+            "first; neither: until SIGINT/SIGTERM).\n"
+            "  --out FILE       write there (default: stdout, also '-')\n"
+            "  --format hex     one hex-encoded alys.chain.Tx per line (default)\n"
+            "  --format bin     per tx: u32 little-endian length, then the encoded Tx\n"
+            "  --genesis FILE   check the accounts are funded there and never let one spend\n"
+            "                   more than its genesis balance\n"
+            "  --chain FILE     the chain's export (alys-chaingen's chain.export): replayed\n"
+            "                   with the chain's own execution rules to start every account\n"
+            "                   at its head nonce and balance (needs --genesis)\n"
+            "  --first-nonce N  every account's next nonce when there is no --chain\n"
+            "                   (default 0)\n"
+            "  --amount-max X   amounts in [1, X] (default 1000)\n"
+            "  --fee-min F, --fee-max G  fees in [F, G] (default 1 .. 10)\n"
+            "  --rng-seed R     recipient/amount/fee stream (default 1): runs are reproducible\n",
+            LOADGEN_MAX_RATE);
 }
 
 /* Decimal only, whole string, no sign, at most max. */
@@ -77,32 +77,40 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out
 
 typedef struct {
     const char *seed, *out, *genesis, *chain;
-    bool        hex;
-    uint64_t    accounts, rate, count, duration;
-    bool        has_rate;
+    bool hex;
+    uint64_t accounts, rate, count, duration;
+    bool has_rate;
     loadgen_params_t p;
 } args_t;
 
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    static const struct option opts[] = {
-        {"seed", required_argument, 0, 's'},       {"accounts", required_argument, 0, 'a'},
-        {"rate", required_argument, 0, 'r'},       {"count", required_argument, 0, 'n'},
-        {"duration", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
-        {"format", required_argument, 0, 'f'},     {"genesis", required_argument, 0, 'g'},
-        {"first-nonce", required_argument, 0, 'N'}, {"amount-max", required_argument, 0, 'A'},
-        {"fee-min", required_argument, 0, 'm'},    {"fee-max", required_argument, 0, 'M'},
-        {"rng-seed", required_argument, 0, 'R'},   {"chain", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    *a = (args_t) { .hex = true, .p = { .amount_max = 1000, .fee_min = 1, .fee_max = 10,
-                                        .rng_seed = 1 } };
+    static const struct option opts[] = {{"seed", required_argument, 0, 's'},
+                                         {"accounts", required_argument, 0, 'a'},
+                                         {"rate", required_argument, 0, 'r'},
+                                         {"count", required_argument, 0, 'n'},
+                                         {"duration", required_argument, 0, 'd'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"genesis", required_argument, 0, 'g'},
+                                         {"first-nonce", required_argument, 0, 'N'},
+                                         {"amount-max", required_argument, 0, 'A'},
+                                         {"fee-min", required_argument, 0, 'm'},
+                                         {"fee-max", required_argument, 0, 'M'},
+                                         {"rng-seed", required_argument, 0, 'R'},
+                                         {"chain", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    *a = (args_t){.hex = true, .p = {.amount_max = 1000, .fee_min = 1, .fee_max = 10, .rng_seed = 1}};
     int c, rc = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's': a->seed = optarg; break;
         case 'a': rc = parse_u64("accounts", optarg, MAX_ACCOUNTS, &a->accounts); break;
-        case 'r': rc = parse_u64("rate", optarg, LOADGEN_MAX_RATE, &a->rate); a->has_rate = true; break;
+        case 'r':
+            rc = parse_u64("rate", optarg, LOADGEN_MAX_RATE, &a->rate);
+            a->has_rate = true;
+            break;
         case 'n': rc = parse_u64("count", optarg, UINT64_MAX, &a->count); break;
         case 'd': rc = parse_u64("duration", optarg, 365ULL * 24 * 3600, &a->duration); break;
         case 'o': a->out = optarg; break;
@@ -155,8 +163,8 @@ static uint64_t now_ms(void)
 
 static void sleep_ms(uint64_t ms)
 {
-    struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);    /* EINTR: the loop re-checks stop_requested */
+    struct timespec ts = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL); /* EINTR: the loop re-checks stop_requested */
 }
 
 static int write_tx(FILE *f, bool hex, const alys_tx_t *tx)
@@ -170,7 +178,8 @@ static int write_tx(FILE *f, bool hex, const alys_tx_t *tx)
         alys_hex(buf, len, line);
         return fprintf(f, "%s\n", line) < 0 ? -1 : 0;
     }
-    uint8_t hdr[4] = { (uint8_t) len, (uint8_t) (len >> 8), (uint8_t) (len >> 16), (uint8_t) (len >> 24) };
+    uint8_t hdr[4] = {(uint8_t) len, (uint8_t) (len >> 8), (uint8_t) (len >> 16),
+                      (uint8_t) (len >> 24)};
     return fwrite(hdr, 1, 4, f) == 4 && fwrite(buf, 1, len, f) == len ? 0 : -1;
 }
 
@@ -257,8 +266,10 @@ static int replay_chain(const char *path, const alys_genesis_t *g, const alys_fo
     if (memcmp(h->genesis_hash, g->hash, ALYS_HASH_LEN) != 0)
         fprintf(stderr, "alys-loadgen: %s is not a chain of this genesis\n", path);
     else if (h->first_height != 1)
-        fprintf(stderr, "alys-loadgen: %s starts at height %" PRIu64 ": a replay needs the "
-                "whole chain from height 1\n", path, h->first_height);
+        fprintf(stderr,
+                "alys-loadgen: %s starts at height %" PRIu64 ": a replay needs the "
+                "whole chain from height 1\n",
+                path, h->first_height);
     else if (st && alys_memstate_load_genesis(st, g) == 0 && replay_blocks(r, g, st, &blocks) == 0)
         rc = 0;
     for (uint32_t i = 0; rc == 0 && i < keys->account_count; i++) {

@@ -33,8 +33,8 @@ int aura_authority_index(const alys_genesis_t *g, const uint8_t pubkey[ALYS_PUBK
     return -1;
 }
 
-bool aura_next_own_slot(const alys_genesis_t *g, uint32_t index, uint64_t now_ms,
-                        uint64_t *slot, uint64_t *start_ms)
+bool aura_next_own_slot(const alys_genesis_t *g, uint32_t index, uint64_t now_ms, uint64_t *slot,
+                        uint64_t *start_ms)
 {
     uint32_t n = g->authority_count;
     if (n == 0 || index >= n || g->slot_duration_ms == 0)
@@ -43,9 +43,9 @@ bool aura_next_own_slot(const alys_genesis_t *g, uint32_t index, uint64_t now_ms
     if (!aura_slot_start_ms(g, s, &start))
         return false;
     if (start < now_ms)
-        s++;                         /* the current slot has begun: the next one */
+        s++; /* the current slot has begun: the next one */
     if (s == 0)
-        s = 1;                       /* slot 0 is the genesis' own */
+        s = 1; /* slot 0 is the genesis' own */
     uint64_t r = s % n;
     uint64_t add = (index + n - r) % n;
     if (s > UINT64_MAX - add)
@@ -59,14 +59,10 @@ bool aura_next_own_slot(const alys_genesis_t *g, uint32_t index, uint64_t now_ms
 }
 
 static const char *names[AURA_DECISION_COUNT] = {
-    [AURA_PRODUCE] = "produce",
-    [AURA_NOT_OUR_SLOT] = "not_our_slot",
-    [AURA_GENESIS_SLOT] = "genesis_slot",
-    [AURA_ALREADY_SIGNED] = "already_signed",
-    [AURA_HEAD_AHEAD] = "head_ahead",
-    [AURA_NO_ANSWER] = "no_answer",
-    [AURA_NOT_ALLOWED] = "not_allowed",
-    [AURA_BUSY] = "busy",
+    [AURA_PRODUCE] = "produce",           [AURA_NOT_OUR_SLOT] = "not_our_slot",
+    [AURA_GENESIS_SLOT] = "genesis_slot", [AURA_ALREADY_SIGNED] = "already_signed",
+    [AURA_HEAD_AHEAD] = "head_ahead",     [AURA_NO_ANSWER] = "no_answer",
+    [AURA_NOT_ALLOWED] = "not_allowed",   [AURA_BUSY] = "busy",
     [AURA_TOO_LATE] = "too_late",
 };
 
@@ -88,7 +84,7 @@ static bool in_time(const aura_input_t *in)
     if (!aura_slot_start_ms(in->genesis, in->slot, &start))
         return false;
     if (in->now_ms < start)
-        return true;                 /* a timer firing a little early */
+        return true; /* a timer firing a little early */
     return in->now_ms - start <= in->late_ms;
 }
 

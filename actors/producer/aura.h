@@ -41,8 +41,8 @@ int aura_authority_index(const alys_genesis_t *g, const uint8_t pubkey[ALYS_PUBK
 /* The first slot >= 1 authored by authority index whose start is at or
  * after now_ms, and its start. False if index is out of range, the genesis
  * has no authorities or no slot duration, or it overflows. */
-bool aura_next_own_slot(const alys_genesis_t *g, uint32_t index, uint64_t now_ms,
-                        uint64_t *slot, uint64_t *start_ms);
+bool aura_next_own_slot(const alys_genesis_t *g, uint32_t index, uint64_t now_ms, uint64_t *slot,
+                        uint64_t *start_ms);
 
 typedef enum {
     AURA_PRODUCE = 0,
@@ -66,15 +66,15 @@ typedef enum { AURA_SYNC_NO_ANSWER = 0, AURA_SYNC_NO, AURA_SYNC_YES } aura_sync_
 
 typedef struct {
     const alys_genesis_t *genesis;
-    uint32_t authority;         /* our index */
+    uint32_t authority; /* our index */
     uint64_t slot;
     uint64_t now_ms;
-    uint64_t late_ms;           /* latest start offset into the slot */
+    uint64_t late_ms; /* latest start offset into the slot */
     aura_sync_answer_t can_produce;
-    bool     busy;
+    bool busy;
     uint64_t head_slot;
-    bool     fence_any;         /* the fence holds a signed slot ... */
-    uint64_t fence_slot;        /* ... this one */
+    bool fence_any;      /* the fence holds a signed slot ... */
+    uint64_t fence_slot; /* ... this one */
 } aura_input_t;
 
 aura_decision_t aura_decide(const aura_input_t *in);

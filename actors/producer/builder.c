@@ -15,18 +15,18 @@
 #include "builder.h"
 
 typedef struct {
-    uint8_t        key[ALYS_PUBKEY_LEN];
+    uint8_t key[ALYS_PUBKEY_LEN];
     alys_account_t before;
     alys_account_t now;
-    bool           used;
+    bool used;
 } acct_t;
 
 typedef struct {
-    acct_t  *slots;
-    size_t   mask;
+    acct_t *slots;
+    size_t mask;
     uint64_t seed;
     const alys_state_view_t *head;
-    bool     read_failed;
+    bool read_failed;
 } table_t;
 
 const char *builder_result_name(builder_result_t r)
@@ -225,14 +225,17 @@ static builder_result_t self_check(const builder_input_t *in, const alys_block_t
     alys_overlay_t *ov = alys_overlay_new();
     if (!ov)
         return fail(err, errlen, BUILD_NO_MEMORY, "out of memory for the self-check");
-    alys_state_view_t view = { .genesis = in->genesis, .read = read_head,
-                               .read_ctx = (void *) in->head_state, .overlay = ov,
-                               .lattice = in->head_state->lattice };
+    alys_state_view_t view = {.genesis = in->genesis,
+                              .read = read_head,
+                              .read_ctx = (void *) in->head_state,
+                              .overlay = ov,
+                              .lattice = in->head_state->lattice};
     bool ok = alys_execute_block(&view, b, &v);
     alys_overlay_destroy(&ov);
     if (!ok)
-        return fail(err, errlen, v.code == ALYS_BLOCK_INTERNAL_ERROR ? BUILD_STATE_ERROR
-                                                                    : BUILD_SELF_CHECK, v.detail);
+        return fail(err, errlen,
+                    v.code == ALYS_BLOCK_INTERNAL_ERROR ? BUILD_STATE_ERROR : BUILD_SELF_CHECK,
+                    v.detail);
     uint8_t *buf = NULL;
     size_t len = 0;
     if (alys_block_encode(b, &buf, &len) != 0)
@@ -278,8 +281,7 @@ static builder_result_t select_txs(const builder_input_t *in, const alys_mempool
 }
 
 builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_t *pool,
-                                  alys_block_t *out, builder_stats_t *st_out,
-                                  char *err, size_t errlen)
+                                  alys_block_t *out, builder_stats_t *st_out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     builder_stats_t st_local;
@@ -301,8 +303,8 @@ builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_
         fill_header(in, &t, out);
         r = self_check(in, out, st, err, errlen);
     } else {
-        fail(err, errlen, r, r == BUILD_NO_MEMORY ? "out of memory selecting txs"
-                                                  : "head state read failed");
+        fail(err, errlen, r,
+             r == BUILD_NO_MEMORY ? "out of memory selecting txs" : "head state read failed");
     }
     free(t.slots);
     if (r != BUILD_OK)

@@ -38,41 +38,40 @@
 #include "chain/state.h"
 
 typedef struct {
-    const alys_genesis_t    *genesis;
-    const alys_state_view_t *head_state;  /* the state after head; its lattice's root
+    const alys_genesis_t *genesis;
+    const alys_state_view_t *head_state; /* the state after head; its lattice's root
                                              must be head.state_root */
-    alys_header_t head;                   /* alys_genesis_parent() for an empty chain */
-    alys_hash_t   head_hash;              /* its header hash (genesis->hash for height 0) */
+    alys_header_t head;                  /* alys_genesis_parent() for an empty chain */
+    alys_hash_t head_hash;               /* its header hash (genesis->hash for height 0) */
     uint64_t slot;
-    uint32_t max_txs;                     /* <= ALYS_MAX_TXS_PER_BLOCK */
-    size_t   max_bytes;                   /* <= ALYS_MAX_BLOCK_BYTES */
-    uint64_t hash_seed;                   /* keys the scratch account table (random in
+    uint32_t max_txs;   /* <= ALYS_MAX_TXS_PER_BLOCK */
+    size_t max_bytes;   /* <= ALYS_MAX_BLOCK_BYTES */
+    uint64_t hash_seed; /* keys the scratch account table (random in
                                              the process, fixed in tests) */
 } builder_input_t;
 
 typedef struct {
-    uint32_t considered;        /* txs the pool offered */
+    uint32_t considered; /* txs the pool offered */
     uint32_t included;
-    uint32_t skipped_nonce;     /* nonce no longer the sender's next */
-    uint32_t skipped_balance;   /* cannot pay amount + fee (or a credit overflows) */
-    uint32_t skipped_size;      /* would pass max_bytes */
-    size_t   encoded_bytes;     /* the block's real encoded size */
+    uint32_t skipped_nonce;   /* nonce no longer the sender's next */
+    uint32_t skipped_balance; /* cannot pay amount + fee (or a credit overflows) */
+    uint32_t skipped_size;    /* would pass max_bytes */
+    size_t encoded_bytes;     /* the block's real encoded size */
 } builder_stats_t;
 
 typedef enum {
     BUILD_OK = 0,
-    BUILD_BAD_INPUT,            /* slot not after head, no authorities, bounds, head state */
+    BUILD_BAD_INPUT, /* slot not after head, no authorities, bounds, head state */
     BUILD_NO_MEMORY,
-    BUILD_STATE_ERROR,          /* the head state could not be read */
-    BUILD_SELF_CHECK,           /* the chain's own execution refused the result: a bug */
+    BUILD_STATE_ERROR, /* the head state could not be read */
+    BUILD_SELF_CHECK,  /* the chain's own execution refused the result: a bug */
 } builder_result_t;
 
 const char *builder_result_name(builder_result_t r);
 
 /* Fill out (unsigned). On error out is empty and err says why. st may be NULL. */
 builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_t *pool,
-                                  alys_block_t *out, builder_stats_t *st,
-                                  char *err, size_t errlen);
+                                  alys_block_t *out, builder_stats_t *st, char *err, size_t errlen);
 /* Sign the header with the authority's secret key, only if durable, the
  * fence record StorageActor acknowledged as written (FenceRecorded ok), names
  * exactly this block: its slot and its header hash. So no signature can

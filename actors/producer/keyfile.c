@@ -69,7 +69,7 @@ int keyfile_load(const char *path, const alys_genesis_t *g, uint8_t seckey[ALYS_
                  hex, g->authority_count);
         fail(err, errlen, path, why);
     }
-    explicit_bzero(buf, sizeof buf);   /* a plain memset before return may be elided */
+    explicit_bzero(buf, sizeof buf); /* a plain memset before return may be elided */
     if (rc < 0)
         explicit_bzero(seckey, ALYS_SECKEY_LEN);
     return rc;

@@ -20,7 +20,7 @@
 
 #include "chain/chain.h"
 
-#define KEYFILE_MAX 256
+#define KEYFILE_MAX         256
 #define KEYFILE_EXIT_CONFIG 78
 
 /* Read path into seckey and check it against g. Returns the authority

@@ -44,28 +44,28 @@
 #include "status.h"
 #include "util.h"
 
-#define WAIT_DIVISOR  4         /* wait for the answers a quarter of a slot at most */
-#define LATE_DIVISOR  2         /* start building no later than half-way into the slot */
-#define FENCE_DIVISOR 4         /* the fence's durable write: a quarter of a slot at most */
+#define WAIT_DIVISOR  4 /* wait for the answers a quarter of a slot at most */
+#define LATE_DIVISOR  2 /* start building no later than half-way into the slot */
+#define FENCE_DIVISOR 4 /* the fence's durable write: a quarter of a slot at most */
 #define MAX_ARGS      64
 
 typedef struct {
-    alys_actor_t  *actor;
+    alys_actor_t *actor;
     const alys_config_t *cfg;
     alys_genesis_t genesis;
-    bool           have_genesis;
-    uint8_t        seckey[ALYS_SECKEY_LEN];
-    uint32_t       index;
-    zsock_t       *sync;          /* DEALER to SyncActor */
-    zsock_t       *storage;       /* DEALER to StorageActor */
-    slot_session_t ss;            /* every decision about an own slot */
-    uint64_t       own_slots;
-    uint64_t       next_slot;     /* the own slot the slot timer is armed for */
-    bool           armed;         /* the slot timer is armed */
-    uint64_t       corr_get_fence;  /* the GetFence in flight (0: none) */
-    head_state_t   head;          /* the head of the slot in progress (its GetHead) */
-    alys_block_t   block;         /* built, waiting for the fence; owned, cleared */
-    bool           have_block;
+    bool have_genesis;
+    uint8_t seckey[ALYS_SECKEY_LEN];
+    uint32_t index;
+    zsock_t *sync;     /* DEALER to SyncActor */
+    zsock_t *storage;  /* DEALER to StorageActor */
+    slot_session_t ss; /* every decision about an own slot */
+    uint64_t own_slots;
+    uint64_t next_slot;      /* the own slot the slot timer is armed for */
+    bool armed;              /* the slot timer is armed */
+    uint64_t corr_get_fence; /* the GetFence in flight (0: none) */
+    head_state_t head;       /* the head of the slot in progress (its GetHead) */
+    alys_block_t block;      /* built, waiting for the fence; owned, cleared */
+    bool have_block;
 } prod_t;
 
 static void schedule_next(prod_t *p);
@@ -108,7 +108,7 @@ static void ask_head(prod_t *p, uint64_t corr)
 static void ask_fence(prod_t *p)
 {
     Alys__Storage__GetFence q = ALYS__STORAGE__GET_FENCE__INIT;
-    q.authority = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, p->genesis.authorities[p->index] };
+    q.authority = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, p->genesis.authorities[p->index]};
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_FENCE;
     sm.get_fence = &q;
@@ -124,7 +124,7 @@ static void ask_fence(prod_t *p)
 
 static void take_fence(prod_t *p, const Alys__Storage__Fence *fm)
 {
-    alys_fence_record_t r = { .any = fm->found, .slot = fm->slot };
+    alys_fence_record_t r = {.any = fm->found, .slot = fm->slot};
     if (fm->found && fm->block_hash.len != ALYS_HASH_LEN) {
         log_error("StorageActor's fence record has a %zu-byte hash: ignored", fm->block_hash.len);
         return;
@@ -146,9 +146,9 @@ static void record_fence(prod_t *p, uint64_t corr)
     alys_hash_t h;
     alys_header_hash(&p->block.header, h);
     Alys__Storage__FenceRecord q = ALYS__STORAGE__FENCE_RECORD__INIT;
-    q.authority = (ProtobufCBinaryData) { ALYS_PUBKEY_LEN, p->genesis.authorities[p->index] };
+    q.authority = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, p->genesis.authorities[p->index]};
     q.slot = p->block.header.slot;
-    q.block_hash = (ProtobufCBinaryData) { ALYS_HASH_LEN, h };
+    q.block_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, h};
     q.height = p->block.header.height;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORD;
@@ -165,16 +165,17 @@ static void record_fence(prod_t *p, uint64_t corr)
 
 /* The FenceRecorded reply of the slot in progress. A refusal carries the
  * stored record: the local copy catches up with it (it only moves up). */
-static ss_action_t take_fence_recorded(prod_t *p, uint64_t corr, const Alys__Storage__FenceRecorded *fr)
+static ss_action_t take_fence_recorded(prod_t *p, uint64_t corr,
+                                       const Alys__Storage__FenceRecorded *fr)
 {
     if (p->ss.phase != SS_FENCING || corr != p->ss.corr_fence)
-        return (ss_action_t) { .kind = SS_NONE };
+        return (ss_action_t){.kind = SS_NONE};
     if (!fr->ok) {
         log_warn("slot %llu: fence record refused by StorageActor (%s; stored record %s%llu)",
                  (unsigned long long) p->ss.slot, fr->reason ? fr->reason : "?",
                  fr->found ? "slot " : "none ", (unsigned long long) fr->slot);
         if (fr->found && fr->block_hash.len == ALYS_HASH_LEN) {
-            alys_fence_record_t r = { .any = true, .slot = fr->slot };
+            alys_fence_record_t r = {.any = true, .slot = fr->slot};
             memcpy(r.hash, fr->block_hash.data, ALYS_HASH_LEN);
             ss_set_fence(&p->ss, &r);
         }
@@ -219,8 +220,7 @@ static ss_action_t build(prod_t *p, uint64_t slot)
         return ss_build_failed(&p->ss, slot);
     }
     builder_input_t in;
-    head_state_input(&p->head, &p->genesis, slot, (uint64_t) alys_now_ms() ^ (uint64_t) getpid(),
-                     &in);
+    head_state_input(&p->head, &p->genesis, slot, (uint64_t) alys_now_ms() ^ (uint64_t) getpid(), &in);
     char err[256] = "";
     drop_block(p);
     builder_result_t r = builder_assemble(&in, NULL, &p->block, NULL, err, sizeof err);
@@ -242,7 +242,8 @@ static ss_action_t sign_block(prod_t *p, uint64_t slot)
     if (!p->have_block || p->block.header.slot != slot)
         return ss_not_submitted(&p->ss, slot, "sign_failed");
     if (builder_sign(&p->genesis, &p->ss.fence, &p->block, p->seckey) != 0) {
-        log_error("slot %llu: the block does not sign under the fence record", (unsigned long long) slot);
+        log_error("slot %llu: the block does not sign under the fence record",
+                  (unsigned long long) slot);
         drop_block(p);
         return ss_not_submitted(&p->ss, slot, "sign_failed");
     }
@@ -258,8 +259,7 @@ static ss_action_t sign_block(prod_t *p, uint64_t slot)
 static void act(prod_t *p, ss_action_t a)
 {
     switch (a.kind) {
-    case SS_NONE:
-        break;
+    case SS_NONE: break;
     case SS_ASK:
         ask_sync(p, a.corr_sync);
         ask_head(p, a.corr_head);
@@ -267,9 +267,7 @@ static void act(prod_t *p, ss_action_t a)
         if (alys_actor_add_timer(p->actor, (size_t) p->ss.wait_ms + 1, 1, on_tick, p) < 0)
             act(p, ss_abandon(&p->ss, "timer_failed"));
         break;
-    case SS_BUILD:
-        act(p, build(p, a.slot));
-        return;
+    case SS_BUILD: act(p, build(p, a.slot)); return;
     case SS_RECORD_FENCE:
         record_fence(p, a.corr_fence);
         /* The fence deadline: the session misses the slot (fence_unavailable)
@@ -277,9 +275,7 @@ static void act(prod_t *p, ss_action_t a)
         if (alys_actor_add_timer(p->actor, (size_t) p->ss.fence_timeout_ms + 1, 1, on_tick, p) < 0)
             act(p, ss_abandon(&p->ss, "timer_failed"));
         break;
-    case SS_SIGN_SUBMIT:
-        act(p, sign_block(p, a.slot));
-        return;
+    case SS_SIGN_SUBMIT: act(p, sign_block(p, a.slot)); return;
     case SS_MISSED:
         /* A busy miss names a new slot while this one is still fencing:
          * its block stays. */
@@ -298,7 +294,7 @@ static int on_slot_start(alys_actor_t *actor, void *arg)
     (void) actor;
     prod_t *p = arg;
     uint64_t now = (uint64_t) alys_now_ms();
-    uint64_t slot = p->next_slot;     /* a late timer: the decision says too_late */
+    uint64_t slot = p->next_slot; /* a late timer: the decision says too_late */
     p->armed = false;
     p->own_slots++;
     if (!p->ss.fence_loaded)
@@ -343,7 +339,7 @@ static void take_reply(prod_t *p, zsock_t *sock)
     if (alys_recv(sock, &env) != 0)
         return;
     uint64_t now = (uint64_t) alys_now_ms();
-    ss_action_t a = { .kind = SS_NONE };
+    ss_action_t a = {.kind = SS_NONE};
     if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
         env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_REPLY)
         a = ss_on_can_produce(&p->ss, env->corr_id, env->sync->can_produce_reply->can_produce, now);

@@ -3,8 +3,8 @@
 
 #include "slot_session.h"
 
-void ss_init(slot_session_t *ss, const alys_genesis_t *g, uint32_t authority,
-             uint64_t wait_ms, uint64_t late_ms, uint64_t fence_timeout_ms)
+void ss_init(slot_session_t *ss, const alys_genesis_t *g, uint32_t authority, uint64_t wait_ms,
+             uint64_t late_ms, uint64_t fence_timeout_ms)
 {
     memset(ss, 0, sizeof *ss);
     ss->genesis = g;
@@ -16,7 +16,7 @@ void ss_init(slot_session_t *ss, const alys_genesis_t *g, uint32_t authority,
 
 static ss_action_t none(void)
 {
-    return (ss_action_t) { .kind = SS_NONE };
+    return (ss_action_t){.kind = SS_NONE};
 }
 
 static void count_miss(slot_session_t *ss, uint64_t slot, const char *reason)
@@ -50,7 +50,7 @@ uint64_t ss_missed_count(const slot_session_t *ss, const char *reason)
 static ss_action_t missed(slot_session_t *ss, uint64_t slot, const char *reason)
 {
     count_miss(ss, slot, reason);
-    return (ss_action_t) { .kind = SS_MISSED, .slot = slot, .reason = reason };
+    return (ss_action_t){.kind = SS_MISSED, .slot = slot, .reason = reason};
 }
 
 /* End the slot in progress with a miss. */
@@ -73,16 +73,24 @@ ss_action_t ss_slot_start(slot_session_t *ss, uint64_t slot, uint64_t now_ms)
     ss->head_known = false;
     ss->corr_sync = ++ss->next_corr;
     ss->corr_head = ++ss->next_corr;
-    return (ss_action_t) { .kind = SS_ASK, .slot = slot, .corr_sync = ss->corr_sync,
-                           .corr_head = ss->corr_head };
+    return (ss_action_t){.kind = SS_ASK,
+                         .slot = slot,
+                         .corr_sync = ss->corr_sync,
+                         .corr_head = ss->corr_head};
 }
 
 static ss_action_t decide(slot_session_t *ss, uint64_t now_ms)
 {
-    aura_input_t in = { .genesis = ss->genesis, .authority = ss->authority, .slot = ss->slot,
-                        .now_ms = now_ms, .late_ms = ss->late_ms, .can_produce = ss->answer,
-                        .busy = false, .head_slot = ss->head_slot,
-                        .fence_any = ss->fence.any, .fence_slot = ss->fence.slot };
+    aura_input_t in = {.genesis = ss->genesis,
+                       .authority = ss->authority,
+                       .slot = ss->slot,
+                       .now_ms = now_ms,
+                       .late_ms = ss->late_ms,
+                       .can_produce = ss->answer,
+                       .busy = false,
+                       .head_slot = ss->head_slot,
+                       .fence_any = ss->fence.any,
+                       .fence_slot = ss->fence.slot};
     aura_decision_t d = aura_decide(&in);
     if (d == AURA_PRODUCE && !ss->fence_loaded) {
         ss->phase = SS_IDLE;
@@ -90,7 +98,7 @@ static ss_action_t decide(slot_session_t *ss, uint64_t now_ms)
     }
     if (d == AURA_PRODUCE) {
         ss->phase = SS_BUILDING;
-        return (ss_action_t) { .kind = SS_BUILD, .slot = ss->slot };
+        return (ss_action_t){.kind = SS_BUILD, .slot = ss->slot};
     }
     ss->phase = SS_IDLE;
     if (!aura_decision_is_miss(d))
@@ -127,14 +135,13 @@ ss_action_t ss_tick(slot_session_t *ss, uint64_t now_ms)
 {
     if (ss->phase == SS_ASKING && ss->slot_start_ms != UINT64_MAX &&
         now_ms >= ss->slot_start_ms + ss->wait_ms)
-        return decide(ss, now_ms);     /* a silent SyncActor decides no_answer */
+        return decide(ss, now_ms); /* a silent SyncActor decides no_answer */
     if (ss->phase == SS_FENCING && now_ms >= ss->fence_sent_ms + ss->fence_timeout_ms)
         return end_missed(ss, "fence_unavailable");
     return none();
 }
 
-ss_action_t ss_built(slot_session_t *ss, uint64_t slot, const alys_hash_t header_hash,
-                     uint64_t now_ms)
+ss_action_t ss_built(slot_session_t *ss, uint64_t slot, const alys_hash_t header_hash, uint64_t now_ms)
 {
     if (ss->phase != SS_BUILDING || slot != ss->slot)
         return none();
@@ -144,7 +151,7 @@ ss_action_t ss_built(slot_session_t *ss, uint64_t slot, const alys_hash_t header
     ss->phase = SS_FENCING;
     ss->fence_sent_ms = now_ms;
     ss->corr_fence = ++ss->next_corr;
-    return (ss_action_t) { .kind = SS_RECORD_FENCE, .slot = slot, .corr_fence = ss->corr_fence };
+    return (ss_action_t){.kind = SS_RECORD_FENCE, .slot = slot, .corr_fence = ss->corr_fence};
 }
 
 ss_action_t ss_build_failed(slot_session_t *ss, uint64_t slot)
@@ -162,7 +169,7 @@ ss_action_t ss_on_fence_recorded(slot_session_t *ss, uint64_t corr, bool ok)
         return end_missed(ss, "fence_unavailable");
     alys_fence_advance(&ss->fence, ss->slot, ss->building);
     ss->phase = SS_IDLE;
-    return (ss_action_t) { .kind = SS_SIGN_SUBMIT, .slot = ss->slot };
+    return (ss_action_t){.kind = SS_SIGN_SUBMIT, .slot = ss->slot};
 }
 
 ss_action_t ss_abandon(slot_session_t *ss, const char *reason)

@@ -43,18 +43,18 @@
 
 typedef enum {
     SS_NONE = 0,
-    SS_ASK,            /* send CanProduceBlocks (corr_sync) and GetHead (corr_head) */
-    SS_BUILD,          /* build on the head now (builder_assemble) */
-    SS_RECORD_FENCE,   /* send FenceRecord(slot, hash) (corr_fence) */
-    SS_SIGN_SUBMIT,    /* sign (builder_sign with ss->fence) and hand the block over */
-    SS_MISSED,         /* the slot is missed: reason */
+    SS_ASK,          /* send CanProduceBlocks (corr_sync) and GetHead (corr_head) */
+    SS_BUILD,        /* build on the head now (builder_assemble) */
+    SS_RECORD_FENCE, /* send FenceRecord(slot, hash) (corr_fence) */
+    SS_SIGN_SUBMIT,  /* sign (builder_sign with ss->fence) and hand the block over */
+    SS_MISSED,       /* the slot is missed: reason */
 } ss_action_kind_t;
 
 typedef struct {
     ss_action_kind_t kind;
-    uint64_t    slot;
-    const char *reason;          /* SS_MISSED: aura_decision_name or the names above */
-    uint64_t    corr_sync, corr_head, corr_fence;
+    uint64_t slot;
+    const char *reason; /* SS_MISSED: aura_decision_name or the names above */
+    uint64_t corr_sync, corr_head, corr_fence;
 } ss_action_t;
 
 typedef enum { SS_IDLE = 0, SS_ASKING, SS_BUILDING, SS_FENCING } ss_phase_t;
@@ -68,23 +68,26 @@ typedef struct {
     uint64_t wait_ms, late_ms, fence_timeout_ms;
     /* the slot in progress */
     ss_phase_t phase;
-    uint64_t   slot, slot_start_ms, fence_sent_ms;
-    uint64_t   corr_sync, corr_head, corr_fence, next_corr;
+    uint64_t slot, slot_start_ms, fence_sent_ms;
+    uint64_t corr_sync, corr_head, corr_fence, next_corr;
     aura_sync_answer_t answer;
-    bool       head_known;
-    uint64_t   head_slot;          /* the latest head seen (kept across slots) */
-    alys_hash_t building;          /* the block being fenced */
+    bool head_known;
+    uint64_t head_slot;   /* the latest head seen (kept across slots) */
+    alys_hash_t building; /* the block being fenced */
     /* the durable fence record (as acknowledged, or read at start) */
     alys_fence_record_t fence;
-    bool       fence_loaded;       /* read from StorageActor (found or not) */
+    bool fence_loaded; /* read from StorageActor (found or not) */
     /* status */
     uint64_t produced, missed, last_missed_slot;
     const char *last_missed_reason;
-    struct { const char *reason; uint64_t count; } missed_by[SS_REASONS_MAX];
+    struct {
+        const char *reason;
+        uint64_t count;
+    } missed_by[SS_REASONS_MAX];
 } slot_session_t;
 
-void ss_init(slot_session_t *ss, const alys_genesis_t *g, uint32_t authority,
-             uint64_t wait_ms, uint64_t late_ms, uint64_t fence_timeout_ms);
+void ss_init(slot_session_t *ss, const alys_genesis_t *g, uint32_t authority, uint64_t wait_ms,
+             uint64_t late_ms, uint64_t fence_timeout_ms);
 
 /* Events. Each returns the action to take now (SS_NONE: nothing). */
 ss_action_t ss_slot_start(slot_session_t *ss, uint64_t slot, uint64_t now_ms);

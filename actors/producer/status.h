@@ -12,8 +12,8 @@
 
 typedef struct {
     Alys__Producer__ProducerStatus msg;
-    Alys__Producer__MissedSlots    items[SS_REASONS_MAX];
-    Alys__Producer__MissedSlots   *ptrs[SS_REASONS_MAX];
+    Alys__Producer__MissedSlots items[SS_REASONS_MAX];
+    Alys__Producer__MissedSlots *ptrs[SS_REASONS_MAX];
 } producer_status_t;
 
 void producer_status_fill(producer_status_t *out, const slot_session_t *ss, bool enabled,

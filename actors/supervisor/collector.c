@@ -11,32 +11,34 @@
 #define MAX_LABELS 32
 
 typedef struct {
-    const char *key;   size_t key_len;
-    const char *value; size_t value_len;    /* raw, still escaped */
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len; /* raw, still escaped */
 } label_t;
 
 typedef struct {
-    char  *family;     /* TYPE/HELP name: the sample name less _bucket/_sum/_count */
-    char  *name;       /* sample name */
-    char  *labels;     /* as rendered, actor first */
-    char  *base;       /* labels without le: groups a histogram's samples */
-    char  *actor;      /* actor label value, "" if none */
-    int    rank;       /* histogram order: 0 bucket, 1 sum, 2 count */
+    char *family; /* TYPE/HELP name: the sample name less _bucket/_sum/_count */
+    char *name;   /* sample name */
+    char *labels; /* as rendered, actor first */
+    char *base;   /* labels without le: groups a histogram's samples */
+    char *actor;  /* actor label value, "" if none */
+    int rank;     /* histogram order: 0 bucket, 1 sum, 2 count */
     double le;
     double value;
 } series_t;
 
 typedef struct {
     collector_kind_t kind;
-    char   *help;
-    size_t  refs;      /* series in the family */
+    char *help;
+    size_t refs; /* series in the family */
 } family_t;
 
 struct collector {
     pthread_mutex_t lock;
-    zhashx_t *series;      /* "name{labels}" -> series_t* */
-    zhashx_t *families;    /* family -> family_t* */
-    uint64_t  dropped;
+    zhashx_t *series;   /* "name{labels}" -> series_t* */
+    zhashx_t *families; /* family -> family_t* */
+    uint64_t dropped;
 };
 
 /* ---- validation */
@@ -46,7 +48,10 @@ static int is_name_start(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
 }
 
-static int is_name_char(int c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+static int is_name_char(int c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9');
+}
 
 int collector_valid_name(const char *name)
 {
@@ -269,8 +274,8 @@ static series_t *series_new(const char *name, const char *labels, collector_kind
 }
 
 /* Family bookkeeping: one kind per family; returns -1 on a kind conflict. */
-static int family_ref(collector_t *self, const series_t *s, collector_kind_t kind, const char *help,
-                      char *err, size_t errlen)
+static int family_ref(collector_t *self, const series_t *s, collector_kind_t kind,
+                      const char *help, char *err, size_t errlen)
 {
     family_t *f = zhashx_lookup(self->families, s->family);
     if (f) {
@@ -334,8 +339,7 @@ static int store(collector_t *self, const char *name, const char *labels, collec
     return 0;
 }
 
-static int check(const char *name, const char *labels, collector_kind_t kind, char *err,
-                 size_t errlen)
+static int check(const char *name, const char *labels, collector_kind_t kind, char *err, size_t errlen)
 {
     if (!collector_valid_name(name)) {
         snprintf(err, errlen, "invalid metric name '%.80s'", name ? name : "");
@@ -353,8 +357,7 @@ static int check(const char *name, const char *labels, collector_kind_t kind, ch
 }
 
 int collector_push(collector_t *self, const char *sender, const char *name, const char *labels,
-                   collector_kind_t kind, const char *help, double value,
-                   char *err, size_t errlen)
+                   collector_kind_t kind, const char *help, double value, char *err, size_t errlen)
 {
     labels = labels ? labels : "";
     int has_actor = 0;
@@ -385,8 +388,8 @@ int collector_push(collector_t *self, const char *sender, const char *name, cons
     return rc;
 }
 
-int collector_set(collector_t *self, const char *name, const char *labels,
-                  collector_kind_t kind, const char *help, double value)
+int collector_set(collector_t *self, const char *name, const char *labels, collector_kind_t kind,
+                  const char *help, double value)
 {
     char err[256];
     labels = labels ? labels : "";
@@ -499,7 +502,9 @@ static void write_help(FILE *out, const char *family, const char *help)
 
 static const char *type_name(collector_kind_t kind)
 {
-    return kind == COLLECTOR_COUNTER ? "counter" : kind == COLLECTOR_GAUGE ? "gauge" : "histogram";
+    return kind == COLLECTOR_COUNTER ? "counter"
+           : kind == COLLECTOR_GAUGE ? "gauge"
+                                     : "histogram";
 }
 
 static void render_sorted(collector_t *self, series_t **all, size_t n, FILE *out)

@@ -23,13 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COLLECTOR_MAX_SERIES  20000
-#define COLLECTOR_NAME_MAX    128
-#define COLLECTOR_LABELS_MAX  512
-#define COLLECTOR_HELP_MAX    256
+#define COLLECTOR_MAX_SERIES 20000
+#define COLLECTOR_NAME_MAX   128
+#define COLLECTOR_LABELS_MAX 512
+#define COLLECTOR_HELP_MAX   256
 
 typedef enum {
-    COLLECTOR_COUNTER = 0,     /* same numbering as alys.control.Metric.Kind */
+    COLLECTOR_COUNTER = 0, /* same numbering as alys.control.Metric.Kind */
     COLLECTOR_GAUGE = 1,
     COLLECTOR_HISTOGRAM = 2,
 } collector_kind_t;
@@ -44,13 +44,12 @@ void collector_destroy(collector_t **self_p);
  * labels already carry an actor label. Returns 0, or -1 (with the reason in
  * err) when the sample is refused. */
 int collector_push(collector_t *self, const char *sender, const char *name, const char *labels,
-                   collector_kind_t kind, const char *help, double value,
-                   char *err, size_t errlen);
+                   collector_kind_t kind, const char *help, double value, char *err, size_t errlen);
 
 /* A series of the collector's owner, labels taken as they are (the caller
  * includes actor=...). Returns 0 or -1. */
-int collector_set(collector_t *self, const char *name, const char *labels,
-                  collector_kind_t kind, const char *help, double value);
+int collector_set(collector_t *self, const char *name, const char *labels, collector_kind_t kind,
+                  const char *help, double value);
 
 /* Drop every series of family `name` whose actor label is `actor` (an
  * info-style gauge whose reason label changed). */
@@ -59,7 +58,7 @@ void collector_remove(collector_t *self, const char *name, const char *actor);
 void collector_forget(collector_t *self, const char *actor);
 
 size_t collector_size(collector_t *self);
-uint64_t collector_dropped(collector_t *self);   /* refused pushes */
+uint64_t collector_dropped(collector_t *self); /* refused pushes */
 
 /* The exposition text; NULL on allocation failure. Caller frees. */
 char *collector_render(collector_t *self);

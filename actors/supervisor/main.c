@@ -18,8 +18,8 @@
 typedef struct {
     const char *config;
     const char *sets[ALYS_SET_MAX];
-    size_t      nsets;
-    bool        check;          /* --check: validate, report, exit */
+    size_t nsets;
+    bool check; /* --check: validate, report, exit */
 } args_t;
 
 static void usage(FILE *out)
@@ -53,10 +53,12 @@ static int usage_error(const char *what, const char *arg)
 /* -1: go on; else the exit code. */
 static int parse_args(args_t *a, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 'S'},
-        {"check", no_argument, 0, 'k'},        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'S'},
+                                         {"check", no_argument, 0, 'k'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":c:hV", opts, NULL)) != -1) {

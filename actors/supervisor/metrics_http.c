@@ -16,12 +16,12 @@
 #define READY_BODY_MAX 2048
 
 struct metrics_http {
-    collector_t       *collector;
+    collector_t *collector;
     struct MHD_Daemon *daemon;
-    int                fd;
-    pthread_mutex_t    lock;        /* guards ready and ready_body */
-    bool               ready;
-    char               ready_body[READY_BODY_MAX];
+    int fd;
+    pthread_mutex_t lock; /* guards ready and ready_body */
+    bool ready;
+    char ready_body[READY_BODY_MAX];
 };
 
 void metrics_http_set_ready(metrics_http_t *self, bool ready, const char *body)
@@ -66,9 +66,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *b
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void) version;
     (void) upload_data;
@@ -97,7 +96,8 @@ static int listen_on(const char *addr, uint16_t port, int *family, char *err, si
 {
     char service[8];
     snprintf(service, sizeof service, "%u", (unsigned) port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(addr, service, &hints, &ai);
@@ -145,11 +145,9 @@ metrics_http_t *metrics_http_new(collector_t *collector, const char *bind_addr, 
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, self,
-                                    MHD_OPTION_LISTEN_SOCKET, self->fd,
-                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
-                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10,
-                                    MHD_OPTION_END);
+    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_LISTEN_SOCKET,
+                                    self->fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
+                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "metrics: libmicrohttpd did not start on %s:%u", bind_addr,
                  (unsigned) port);

@@ -37,7 +37,7 @@
 typedef struct {
     const char *kind;
     const char *binary;
-    const char *subdir;     /* folder of the binary in a meson build tree */
+    const char *subdir; /* folder of the binary in a meson build tree */
 } kind_info_t;
 
 static const kind_info_t s_kinds[] = {
@@ -58,38 +58,38 @@ static const kind_info_t s_kinds[] = {
  * at most an interval old), so half of that keeps well clear of it. */
 static uint32_t pause_slack(const alys_config_t *cfg)
 {
-    uint32_t room = cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms;  /* > 0: config */
+    uint32_t room = cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms; /* > 0: config */
     return room / 2;
 }
 
 _Static_assert(SUP_EXIT_CONFIG == ALYS_EXIT_CONFIG, "one exit code for config errors");
 
 struct sup_server {
-    alys_config_t   cfg;
-    const char     *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, passed on to every actor */
-    size_t          nsets;
-    char            config_path[PATH_MAX];
-    char            binaries[NKINDS][PATH_MAX];
-    sup_t          *sup;
-    collector_t    *collector;
+    alys_config_t cfg;
+    const char *sets[ALYS_SET_MAX]; /* --set KEY=VALUE, passed on to every actor */
+    size_t nsets;
+    char config_path[PATH_MAX];
+    char binaries[NKINDS][PATH_MAX];
+    sup_t *sup;
+    collector_t *collector;
     metrics_http_t *http;
-    zloop_t        *loop;
-    zsock_t        *control;        /* ROUTER at ep_supervisor */
-    zsock_t        *xsub;           /* ep_events_in */
-    zsock_t        *xpub;           /* ep_events */
-    zsock_t        *monitors[2];    /* socket-monitor PAIRs of control and xsub */
-    const char     *monitor_labels[2];
-    int             sigfd;
-    int             lockfd;         /* run_dir/supervisor.pid, flock'ed */
-    zmq_pollitem_t  sigitem;
-    int             timer_id;
-    int64_t         armed;          /* deadline the timer is armed for */
-    uint64_t        metrics_version;
-    int64_t         started_ms;
-    bool            ready_told;     /* READY=1 sent to systemd */
-    bool            stopping_told;  /* STOPPING=1 sent */
-    bool            done;
-    int             exit_code;
+    zloop_t *loop;
+    zsock_t *control;     /* ROUTER at ep_supervisor */
+    zsock_t *xsub;        /* ep_events_in */
+    zsock_t *xpub;        /* ep_events */
+    zsock_t *monitors[2]; /* socket-monitor PAIRs of control and xsub */
+    const char *monitor_labels[2];
+    int sigfd;
+    int lockfd; /* run_dir/supervisor.pid, flock'ed */
+    zmq_pollitem_t sigitem;
+    int timer_id;
+    int64_t armed; /* deadline the timer is armed for */
+    uint64_t metrics_version;
+    int64_t started_ms;
+    bool ready_told;    /* READY=1 sent to systemd */
+    bool stopping_told; /* STOPPING=1 sent */
+    bool done;
+    int exit_code;
 };
 
 /* ---- setup helpers */
@@ -128,8 +128,7 @@ static int lock_run_dir(sup_server_t *self, char *err, size_t errlen)
         ssize_t n = pread(self->lockfd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
-        snprintf(err, errlen, "another supervisor (pid %s) is running on %s", pid,
-                 self->cfg.run_dir);
+        snprintf(err, errlen, "another supervisor (pid %s) is running on %s", pid, self->cfg.run_dir);
         return -1;
     }
     char line[32];
@@ -614,14 +613,16 @@ static void refresh_metrics(sup_server_t *self)
 
 /* ---- process metrics, Prometheus' standard names, one series per actor */
 
-#define PROCESS_METRICS_MS 1000   /* also the systemd watchdog period */
+#define PROCESS_METRICS_MS 1000 /* also the systemd watchdog period */
 
 static void process_metrics_of(sup_server_t *self, const char *actor, pid_t pid)
 {
-    static const char *const families[] = {
-        "process_cpu_seconds_total", "process_resident_memory_bytes",
-        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
-        "process_start_time_seconds"};
+    static const char *const families[] = {"process_cpu_seconds_total",
+                                           "process_resident_memory_bytes",
+                                           "process_virtual_memory_bytes",
+                                           "process_open_fds",
+                                           "process_max_fds",
+                                           "process_start_time_seconds"};
     procstat_t ps;
     if (pid <= 0 || procstat_read(pid, &ps) != 0) {
         for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
@@ -641,8 +642,7 @@ static void process_metrics_of(sup_server_t *self, const char *actor, pid_t pid)
     collector_set(self->collector, families[4], labels, COLLECTOR_GAUGE,
                   "Maximum number of open file descriptors.", ps.max_fds);
     collector_set(self->collector, families[5], labels, COLLECTOR_GAUGE,
-                  "Start time of the process since unix epoch in seconds.",
-                  ps.start_time_seconds);
+                  "Start time of the process since unix epoch in seconds.", ps.start_time_seconds);
 }
 
 static int on_process_metrics(zloop_t *loop, int timer_id, void *arg)
@@ -668,8 +668,7 @@ static int on_process_metrics(zloop_t *loop, int timer_id, void *arg)
 static void build_info(sup_server_t *self)
 {
     char labels[256];
-    snprintf(labels, sizeof labels, "version=\"%s\",commit=\"%s\"", alys_version(),
-             alys_commit());
+    snprintf(labels, sizeof labels, "version=\"%s\",commit=\"%s\"", alys_version(), alys_commit());
     collector_set(self->collector, "alys_build_info", labels, COLLECTOR_GAUGE,
                   "Version and commit of the running binaries (value 1)", 1);
     /* The threshold of the AlysPeersBelowMinimum alert (deploy/alerts.yml). */
@@ -704,7 +703,8 @@ static int on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop;
     sup_server_t *self = arg;
-    const char *label = sock == self->monitors[0] ? self->monitor_labels[0] : self->monitor_labels[1];
+    const char *label = sock == self->monitors[0] ? self->monitor_labels[0]
+                                                  : self->monitor_labels[1];
     char addr[256];
     int ev = sockmon_read(sock, addr, sizeof addr);
     if (ev != 0) {
@@ -768,7 +768,7 @@ static int on_timer(zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     sup_server_t *self = arg;
-    self->timer_id = -1;       /* one-shot: zloop has already forgotten it */
+    self->timer_id = -1; /* one-shot: zloop has already forgotten it */
     self->armed = INT64_MAX;
     sup_tick(self->sup, alys_mono_ms());
     return process(self);
@@ -801,8 +801,7 @@ static void reload(sup_server_t *self)
 {
     alys_config_t fresh;
     char err[ALYS_ERR_MAX];
-    if (alys_config_load_set(&fresh, self->config_path, self->sets, self->nsets, err,
-                             sizeof err) != 0) {
+    if (alys_config_load_set(&fresh, self->config_path, self->sets, self->nsets, err, sizeof err) != 0) {
         log_error("SIGHUP: config not reloaded: %s", err);
         return;
     }
@@ -851,8 +850,11 @@ static void on_ready(sup_server_t *self, zframe_t *from, const Alys__Control__Re
                  r->name ? r->name : "");
         return;
     }
-    sup_ready_t ready = {.name = r->name, .pid = r->pid, .endpoint = r->endpoint,
-                         .kind = r->kind, .external = r->external};
+    sup_ready_t ready = {.name = r->name,
+                         .pid = r->pid,
+                         .endpoint = r->endpoint,
+                         .kind = r->kind,
+                         .external = r->external};
     sup_ready(self->sup, &ready, alys_mono_ms());
 }
 
@@ -866,7 +868,7 @@ static int on_control(zloop_t *loop, zsock_t *sock, void *arg)
     alys_env_t *env = NULL;
     int rc = alys_recv_from(sock, &from, &env);
     if (rc != 0)
-        return 0;                       /* bad message: logged and counted by the bus */
+        return 0; /* bad message: logged and counted by the bus */
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_CONTROL) {
         const Alys__Control__Control *ctl = env->control;
         char name[SUP_NAME_MAX];
@@ -981,7 +983,7 @@ int sup_server_run(sup_server_t *self)
     self->loop = zloop_new();
     if (!self->loop)
         return 1;
-    zloop_set_nonstop(self->loop, true);   /* signals come through our signalfd */
+    zloop_set_nonstop(self->loop, true); /* signals come through our signalfd */
     self->sigitem = (zmq_pollitem_t){.socket = NULL, .fd = self->sigfd, .events = ZMQ_POLLIN};
     if (zloop_reader(self->loop, self->control, on_control, self) != 0 ||
         zloop_reader(self->loop, self->xsub, on_events_in, self) != 0 ||

@@ -36,8 +36,8 @@ static int search_env(const char *dirs, const char *binary, char *out, size_t le
     return -1;
 }
 
-int spawn_find_binary(const char *binary, const char *subdir, char *out, size_t len,
-                      char *err, size_t errlen)
+int spawn_find_binary(const char *binary, const char *subdir, char *out, size_t len, char *err,
+                      size_t errlen)
 {
     const char *env = getenv("ALYS_BIN_DIR");
     if (env && *env) {
@@ -75,7 +75,7 @@ static void child_exec(const char *path, char *const argv[], pid_t parent, int e
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &dfl, NULL);     /* EINVAL for KILL/STOP and RT internals: fine */
+        sigaction(sig, &dfl, NULL); /* EINVAL for KILL/STOP and RT internals: fine */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -25,8 +25,8 @@
  * (dirname of /proc/self/exe), then the build tree's sibling folder
  * <dir>/../<subdir>/ (meson puts each actor in its own folder). Writes the
  * path into out; returns 0, or -1 with the places searched in err. */
-int spawn_find_binary(const char *binary, const char *subdir, char *out, size_t len,
-                      char *err, size_t errlen);
+int spawn_find_binary(const char *binary, const char *subdir, char *out, size_t len, char *err,
+                      size_t errlen);
 
 /* fork + exec path with argv (argv[0] first, NULL-terminated). Returns the
  * child's pid once it has exec'ed, or -1 with errno set (fork failed, or the

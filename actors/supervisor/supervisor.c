@@ -14,22 +14,22 @@
 #include "log.h"
 
 struct sup {
-    sup_policy_t  policy;
-    sup_child_t **children;        /* supervised first (start order), externals after */
-    size_t        count, cap;
-    size_t        supervised;      /* children[0 .. supervised) are ours */
-    sup_action_t *actions;         /* FIFO: actions[head .. nact) pending */
-    size_t        nact, head, act_cap;
-    bool          started;
-    bool          shutting_down;
-    bool          exited;
-    int           stop_group;      /* group being stopped during shutdown */
-    int           exit_code;
-    char          exit_message[SUP_DETAIL_MAX];
-    uint64_t      version;
-    bool          seen_input;      /* last_input is set */
-    int64_t       last_input;      /* time of the latest input */
-    int64_t       paused_ms;       /* sum of the gaps not charged to children */
+    sup_policy_t policy;
+    sup_child_t **children; /* supervised first (start order), externals after */
+    size_t count, cap;
+    size_t supervised;     /* children[0 .. supervised) are ours */
+    sup_action_t *actions; /* FIFO: actions[head .. nact) pending */
+    size_t nact, head, act_cap;
+    bool started;
+    bool shutting_down;
+    bool exited;
+    int stop_group; /* group being stopped during shutdown */
+    int exit_code;
+    char exit_message[SUP_DETAIL_MAX];
+    uint64_t version;
+    bool seen_input;    /* last_input is set */
+    int64_t last_input; /* time of the latest input */
+    int64_t paused_ms;  /* sum of the gaps not charged to children */
 };
 
 /* ---- construction */
@@ -140,7 +140,7 @@ int sup_add_child(sup_t *self, const char *name, const char *kind, int group)
 static sup_action_t *push(sup_t *self, sup_action_kind_t kind, const char *name)
 {
     if (self->head == self->nact)
-        self->head = self->nact = 0;   /* drained: reuse from the start */
+        self->head = self->nact = 0; /* drained: reuse from the start */
     if (self->nact == self->act_cap) {
         size_t cap = self->act_cap ? self->act_cap * 2 : 32;
         sup_action_t *p = realloc(self->actions, cap * sizeof *p);
@@ -181,8 +181,8 @@ static void add_field(sup_action_t *a, const char *key, const char *fmt, ...)
     va_end(ap);
 }
 
-static sup_action_t *event(sup_t *self, const sup_child_t *c, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static sup_action_t *event(sup_t *self, const sup_child_t *c, const char *kind, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
 
 static sup_action_t *event(sup_t *self, const sup_child_t *c, const char *kind, const char *fmt, ...)
 {
@@ -231,7 +231,7 @@ static void discount(sup_t *self, int64_t lost, int64_t now)
         switch (c->state) {
         case SUP_READY:
         case SUP_EXTERNAL:
-            c->last_seen += lost;       /* the Pong wait resumes where it stopped */
+            c->last_seen += lost; /* the Pong wait resumes where it stopped */
             if (c->last_seen < seen_floor)
                 c->last_seen = seen_floor;
             break;
@@ -241,8 +241,7 @@ static void discount(sup_t *self, int64_t lost, int64_t now)
             if (c->deadline < grace)
                 c->deadline = grace;
             break;
-        default:
-            break;
+        default: break;
         }
     }
     self->paused_ms += lost;
@@ -258,11 +257,11 @@ static void observe(sup_t *self, int64_t now)
     if (self->seen_input) {
         int64_t due = sup_next_deadline(self);
         if (due < self->last_input)
-            due = self->last_input;    /* we were running at the last input */
+            due = self->last_input; /* we were running at the last input */
         int64_t late = due == INT64_MAX ? 0 : now - due;
         if (late > (int64_t) self->policy.pause_slack_ms) {
             alys_log(late >= (int64_t) self->policy.heartbeat_interval_ms ? ALYS_LOG_WARN
-                                                                           : ALYS_LOG_DEBUG,
+                                                                          : ALYS_LOG_DEBUG,
                      "the supervisor did not run for %lld ms (stopped or paused): "
                      "heartbeat and start/stop timeouts resume from now",
                      (long long) late);
@@ -491,8 +490,7 @@ bool sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now)
 }
 
 /* The child refused its config: stop the node, exit 78 with its words. */
-static void config_error(sup_t *self, sup_child_t *c, const char *reason, const char *note,
-                         int64_t now)
+static void config_error(sup_t *self, sup_child_t *c, const char *reason, const char *note, int64_t now)
 {
     record_exit(c, reason);
     c->pid = 0;
@@ -540,8 +538,8 @@ static sup_ready_result_t ready_supervised(sup_t *self, sup_child_t *c, const su
                                            int64_t now)
 {
     if (r->external) {
-        log_warn("an external actor claims the supervised name '%s' (pid %d): ignored",
-                 r->name, (int) r->pid);
+        log_warn("an external actor claims the supervised name '%s' (pid %d): ignored", r->name,
+                 (int) r->pid);
         return SUP_READY_CONFLICT;
     }
     if (c->pid != r->pid || (c->state != SUP_STARTING && c->state != SUP_READY)) {
@@ -551,7 +549,7 @@ static sup_ready_result_t ready_supervised(sup_t *self, sup_child_t *c, const su
     }
     c->last_seen = now;
     if (c->state == SUP_READY)
-        return SUP_READY_ACCEPTED;        /* a repeated Ready: proof of life only */
+        return SUP_READY_ACCEPTED; /* a repeated Ready: proof of life only */
     snprintf(c->endpoint, sizeof c->endpoint, "%s", r->endpoint ? r->endpoint : "");
     c->ready_at = now;
     c->next_ping_at = now + self->policy.heartbeat_interval_ms;
@@ -561,8 +559,7 @@ static sup_ready_result_t ready_supervised(sup_t *self, sup_child_t *c, const su
     add_field(a, "start_ms", "%lld", (long long) (now - c->spawned_at));
     if (c->restarts > 0)
         add_field(a, "down_ms", "%lld", (long long) (now - c->died_at));
-    log_info("%s ready (pid %d) in %lld ms", c->name, (int) c->pid,
-             (long long) (now - c->spawned_at));
+    log_info("%s ready (pid %d) in %lld ms", c->name, (int) c->pid, (long long) (now - c->spawned_at));
     start_pending(self, now);
     return SUP_READY_ACCEPTED;
 }
@@ -572,8 +569,7 @@ static size_t external_count(const sup_t *self)
     return self->count - self->supervised;
 }
 
-static sup_ready_result_t ready_external(sup_t *self, sup_child_t *c, const sup_ready_t *r,
-                                         int64_t now)
+static sup_ready_result_t ready_external(sup_t *self, sup_child_t *c, const sup_ready_t *r, int64_t now)
 {
     if (!c) {
         if (external_count(self) >= SUP_MAX_EXTERNAL) {
@@ -697,7 +693,7 @@ void sup_tick(sup_t *self, int64_t now)
         case SUP_READY:
         case SUP_EXTERNAL:
             if (tick_live(self, c, i, now))
-                i--;    /* removed: the next child moved into slot i */
+                i--; /* removed: the next child moved into slot i */
             break;
         case SUP_RESTARTING:
             if (!self->shutting_down && now >= c->restart_at)
@@ -707,14 +703,16 @@ void sup_tick(sup_t *self, int64_t now)
             if (!c->stop_killed && now >= c->deadline)
                 tick_stop_timeout(self, c);
             break;
-        default:
-            break;
+        default: break;
         }
     }
     start_pending(self, now);
 }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
 
 int64_t sup_next_deadline(const sup_t *self)
 {
@@ -741,8 +739,7 @@ int64_t sup_next_deadline(const sup_t *self)
             if (!c->stop_killed)
                 next = min64(next, c->deadline);
             break;
-        default:
-            break;
+        default: break;
         }
     }
     return next;
@@ -773,7 +770,7 @@ static int prev_group(const sup_t *self, int below)
 static void stop_child(sup_t *self, sup_child_t *c, int64_t now)
 {
     if (c->state == SUP_KILLING || c->state == SUP_STOPPING)
-        return;                          /* already on its way out: wait for the reap */
+        return; /* already on its way out: wait for the reap */
     if (!is_running(c) || c->pid <= 0) {
         if (c->state != SUP_STOPPED) {
             set_state(self, c, SUP_STOPPED);
@@ -853,7 +850,10 @@ void sup_shutdown(sup_t *self, const char *why, int64_t now)
 
 /* ---- queries */
 
-size_t sup_child_count(const sup_t *self) { return self->count; }
+size_t sup_child_count(const sup_t *self)
+{
+    return self->count;
+}
 
 const sup_child_t *sup_child_at(const sup_t *self, size_t index)
 {
@@ -865,14 +865,23 @@ const sup_child_t *sup_child_find(const sup_t *self, const char *name)
     return find(self, name, NULL);
 }
 
-uint64_t sup_version(const sup_t *self) { return self->version; }
-bool sup_shutting_down(const sup_t *self) { return self->shutting_down; }
-int64_t sup_paused_ms(const sup_t *self) { return self->paused_ms; }
+uint64_t sup_version(const sup_t *self)
+{
+    return self->version;
+}
+bool sup_shutting_down(const sup_t *self)
+{
+    return self->shutting_down;
+}
+int64_t sup_paused_ms(const sup_t *self)
+{
+    return self->paused_ms;
+}
 
 const char *sup_state_name(sup_state_t state)
 {
     switch (state) {
-    case SUP_IDLE: return "starting";       /* waiting for its dependencies */
+    case SUP_IDLE: return "starting"; /* waiting for its dependencies */
     case SUP_STARTING: return "starting";
     case SUP_READY: return "ready";
     case SUP_KILLING: return "restarting";

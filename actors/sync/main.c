@@ -39,19 +39,19 @@
 #include "sync_core.h"
 #include "util.h"
 
-#define TICK_MS             100
-#define PROGRESS_MS         1000
-#define GENESIS_RETRY_MS    2000
-#define READ_BURST          64
+#define TICK_MS          100
+#define PROGRESS_MS      1000
+#define GENESIS_RETRY_MS 2000
+#define READ_BURST       64
 
 typedef struct {
     alys_actor_t *actor;
     const alys_config_t *cfg;
     sync_core_t *core;
-    zsock_t *to[3];                    /* DEALERs, by sync_dest_t */
-    zsock_t *mon[SYNC_WATCH_COUNT];    /* their monitors, by sync_watch_t */
+    zsock_t *to[3];                 /* DEALERs, by sync_dest_t */
+    zsock_t *mon[SYNC_WATCH_COUNT]; /* their monitors, by sync_watch_t */
     zsock_t *sub;
-    int64_t  last_genesis_try;
+    int64_t last_genesis_try;
 } shell_t;
 
 static const char *const dest_name[] = {"peer_manager", "storage", "block_processor"};
@@ -175,8 +175,8 @@ static int on_event(alys_actor_t *actor, zsock_t *sock, void *arg)
 static void load_genesis(shell_t *sh)
 {
     int64_t now = alys_mono_ms();
-    if (sync_core_has_genesis(sh->core)
-        || (sh->last_genesis_try && now - sh->last_genesis_try < GENESIS_RETRY_MS))
+    if (sync_core_has_genesis(sh->core) ||
+        (sh->last_genesis_try && now - sh->last_genesis_try < GENESIS_RETRY_MS))
         return;
     sh->last_genesis_try = now;
     if (!*sh->cfg->genesis_file) {
@@ -193,7 +193,7 @@ static void load_genesis(shell_t *sh)
     alys_hex(g.hash, ALYS_HASH_LEN, hex);
     log_info("genesis %s (%s, %u authorities, slot %" PRIu64 " ms)", hex, g.chain_id,
              g.authority_count, g.slot_duration_ms);
-    sync_core_set_genesis(sh->core, &g);           /* the core owns it now */
+    sync_core_set_genesis(sh->core, &g); /* the core owns it now */
 }
 
 static int on_tick(alys_actor_t *actor, void *arg)
@@ -233,8 +233,11 @@ static int connect_peer_actor(shell_t *sh, sync_watch_t w, sync_dest_t to, const
 
 static sync_core_t *make_core(shell_t *sh, alys_metrics_t *metrics)
 {
-    sync_port_t port = {.ctx = sh, .send = port_send, .reply = port_reply,
-                        .reply_error = port_reply_error, .event = port_event,
+    sync_port_t port = {.ctx = sh,
+                        .send = port_send,
+                        .reply = port_reply,
+                        .reply_error = port_reply_error,
+                        .event = port_event,
                         .next_corr = port_next_corr};
     uint64_t now_unix = (uint64_t) alys_now_ms();
     /* Unique per incarnation: a restarted actor never matches a stale id. */
@@ -256,9 +259,10 @@ static int setup(shell_t *sh)
         log_error("cannot bind the mailbox %s", cfg->ep_sync);
         return -1;
     }
-    if (connect_peer_actor(sh, SYNC_WATCH_PEER_MANAGER, SYNC_TO_PEER_MANAGER, cfg->ep_peer_manager) != 0
-        || connect_peer_actor(sh, SYNC_WATCH_STORAGE, SYNC_TO_STORAGE, cfg->ep_storage) != 0
-        || connect_peer_actor(sh, SYNC_WATCH_PROCESSOR, SYNC_TO_PROCESSOR, cfg->ep_block_processor) != 0) {
+    if (connect_peer_actor(sh, SYNC_WATCH_PEER_MANAGER, SYNC_TO_PEER_MANAGER,
+                           cfg->ep_peer_manager) != 0 ||
+        connect_peer_actor(sh, SYNC_WATCH_STORAGE, SYNC_TO_STORAGE, cfg->ep_storage) != 0 ||
+        connect_peer_actor(sh, SYNC_WATCH_PROCESSOR, SYNC_TO_PROCESSOR, cfg->ep_block_processor) != 0) {
         log_error("cannot connect to the other actors");
         return -1;
     }
@@ -266,9 +270,9 @@ static int setup(shell_t *sh)
     if (!sh->sub)
         return -1;
     zsock_set_subscribe(sh->sub, "storage");
-    if (alys_actor_add_reader(sh->actor, sh->sub, on_event, sh) != 0
-        || alys_actor_add_timer(sh->actor, TICK_MS, 0, on_tick, sh) < 0
-        || alys_actor_add_timer(sh->actor, PROGRESS_MS, 0, on_progress, sh) < 0)
+    if (alys_actor_add_reader(sh->actor, sh->sub, on_event, sh) != 0 ||
+        alys_actor_add_timer(sh->actor, TICK_MS, 0, on_tick, sh) < 0 ||
+        alys_actor_add_timer(sh->actor, PROGRESS_MS, 0, on_progress, sh) < 0)
         return -1;
     shell_clock(sh);
     load_genesis(sh);

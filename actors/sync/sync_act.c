@@ -115,7 +115,7 @@ static void act_fetch_blocks(sa_t *sa, const sync_action_t *a)
         ProtobufCBinaryData *e = realloc(sa->expected, n * sizeof *e);
         if (!e) {
             log_error("out of memory for %u expected hashes", n);
-            return;                    /* the machine's lost-request timer re-issues it */
+            return; /* the machine's lost-request timer re-issues it */
         }
         sa->expected = e;
         sa->expected_cap = n;
@@ -181,7 +181,10 @@ static void act_verdict(sa_t *sa, const sync_action_t *a)
     sa_send_peer(sa, &pm, 0);
 }
 
-static double state_gauge(sync_state_kind_t k) { return (double) k; }
+static double state_gauge(sync_state_kind_t k)
+{
+    return (double) k;
+}
 
 static void act_state_changed(sa_t *sa, const sync_action_t *a)
 {
@@ -222,7 +225,7 @@ static void act_create_checkpoint(sa_t *sa, const sync_action_t *a)
     }
     sa_pend_take_client(sa, p);
     p->height = a->create_checkpoint.height;
-    static sync_progress_buf_t buf;    /* large; one at a time */
+    static sync_progress_buf_t buf; /* large; one at a time */
     sync_bus_progress(&buf, sa->m, sa->now, sa->now_unix);
     Alys__Storage__CreateCheckpoint cc = ALYS__STORAGE__CREATE_CHECKPOINT__INIT;
     cc.progress = &buf.msg;
@@ -256,7 +259,8 @@ static void act_rollback(sa_t *sa, const sync_action_t *a)
 
 static void act_log(const sync_action_t *a)
 {
-    static const alys_log_level_t map[] = {ALYS_LOG_DEBUG, ALYS_LOG_INFO, ALYS_LOG_WARN, ALYS_LOG_ERROR};
+    static const alys_log_level_t map[] = {ALYS_LOG_DEBUG, ALYS_LOG_INFO, ALYS_LOG_WARN,
+                                           ALYS_LOG_ERROR};
     unsigned lvl = (unsigned) a->log.level < 4 ? (unsigned) a->log.level : 1;
     alys_log(map[lvl], "%s", a->log.text);
 }
@@ -299,19 +303,22 @@ void sa_publish_metrics(sa_t *sa, const sync_progress_t *p)
     alys_metric_set(m, "alys_sync_state", NULL,
                     "Current sync state (0=discovering, 1=headers, 2=blocks, 3=catchup, 4=synced, 5=failed)",
                     state_gauge(p->state));
-    alys_metric_set(m, "alys_sync_current_height", NULL, "Current synced height", (double) p->current_height);
+    alys_metric_set(m, "alys_sync_current_height", NULL, "Current synced height",
+                    (double) p->current_height);
     alys_metric_set(m, "alys_sync_target_height", NULL, "Target sync height from peers",
                     (double) p->target_height);
-    alys_metric_set(m, "alys_sync_blocks_per_second", NULL, "Current sync speed in blocks per second",
-                    p->blocks_per_second);
+    alys_metric_set(m, "alys_sync_blocks_per_second", NULL,
+                    "Current sync speed in blocks per second", p->blocks_per_second);
     alys_metric_set(m, "alys_sync_blocks_behind", NULL, "Number of blocks behind the network",
                     (double) p->blocks_behind);
     alys_metric_set(m, "alys_checkpoint_height", NULL, "Latest checkpoint height",
                     (double) p->last_checkpoint);
     alys_metric_set(m, "alys_sync_can_produce_blocks", NULL,
-                    "1 when block production is allowed (CanProduceBlocks)", p->can_produce_blocks ? 1 : 0);
+                    "1 when block production is allowed (CanProduceBlocks)",
+                    p->can_produce_blocks ? 1 : 0);
     alys_metric_set(m, "alys_sync_paused", NULL, "1 while sync is paused", p->paused ? 1 : 0);
-    alys_metric_set(m, "alys_sync_header_height", NULL, "Highest verified header", (double) p->header_height);
+    alys_metric_set(m, "alys_sync_header_height", NULL, "Highest verified header",
+                    (double) p->header_height);
     alys_metric_set(m, "alys_sync_ranges_in_flight", NULL, "Block ranges being downloaded",
                     (double) p->ranges_in_flight);
     alys_metric_set(m, "alys_sync_retries", NULL, "Range attempts that failed since the start",
@@ -320,5 +327,6 @@ void sa_publish_metrics(sa_t *sa, const sync_progress_t *p)
                     (double) p->reassignments);
     alys_metric_set(m, "alys_sync_stall_timeout_seconds", NULL,
                     "Current adaptive stall timeout of a full range", p->stall_timeout_ms / 1000.0);
-    alys_metric_set(m, "alys_sync_active_peers", NULL, "Peers usable for sync", (double) p->active_peers);
+    alys_metric_set(m, "alys_sync_active_peers", NULL, "Peers usable for sync",
+                    (double) p->active_peers);
 }

@@ -37,10 +37,18 @@ static bool name_in(const char *s, const char *const *list)
  * it is the previous range's (or ours); storage, busy, restarts are nobody's. */
 bool sync_bus_reason_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start)
 {
-    static const char *const content[] = {"bad_proposer_signature", "wrong_proposer",
-        "bad_tx_signature", "tx_root_mismatch", "bad_timestamp", "bad_nonce",
-        "insufficient_balance", "state_root_mismatch", "malformed", "oversize",
-        "header_mismatch", NULL};
+    static const char *const content[] = {"bad_proposer_signature",
+                                          "wrong_proposer",
+                                          "bad_tx_signature",
+                                          "tx_root_mismatch",
+                                          "bad_timestamp",
+                                          "bad_nonce",
+                                          "insufficient_balance",
+                                          "state_root_mismatch",
+                                          "malformed",
+                                          "oversize",
+                                          "header_mismatch",
+                                          NULL};
     static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
                                           NULL};
     if (!reason || !*reason)
@@ -78,8 +86,8 @@ bool sync_bus_parse_head_advanced(const char *detail, uint64_t *height, alys_has
 {
     unsigned long long h = 0;
     char hex[2 * ALYS_HASH_LEN + 1];
-    if (!detail || sscanf(detail, "height=%llu hash=%64s", &h, hex) != 2
-        || alys_unhex(hex, hash, ALYS_HASH_LEN) != 0)
+    if (!detail || sscanf(detail, "height=%llu hash=%64s", &h, hex) != 2 ||
+        alys_unhex(hex, hash, ALYS_HASH_LEN) != 0)
         return false;
     *height = h;
     return true;

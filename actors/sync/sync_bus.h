@@ -45,10 +45,10 @@ uint32_t sync_bus_penalty_outcome(sync_penalty_t p);
 /* What a refused block of a BatchOutcome means (reason, detail: its
  * fields; failed_height, range_start: the block and its range's first). */
 typedef enum {
-    SYNC_REFUSAL_REPEAT,        /* "dropped"/"after_failure": the lower range's
+    SYNC_REFUSAL_REPEAT,     /* "dropped"/"after_failure": the lower range's
                                    failure re-queued it already: nothing */
-    SYNC_REFUSAL_PEER_FAULT,    /* its content: the serving peer may have lied */
-    SYNC_REFUSAL_OURS,          /* storage, busy, restart: nobody's fault */
+    SYNC_REFUSAL_PEER_FAULT, /* its content: the serving peer may have lied */
+    SYNC_REFUSAL_OURS,       /* storage, busy, restart: nobody's fault */
 } sync_refusal_t;
 sync_refusal_t sync_bus_refusal(const char *reason, const char *detail, uint64_t failed_height,
                                 uint64_t range_start);
@@ -82,7 +82,7 @@ typedef struct {
     Alys__Progress__SyncProgress msg;
     Alys__Progress__PeerScore scores[SYNC_MAX_PEERS];
     Alys__Progress__PeerScore *score_ptrs[SYNC_MAX_PEERS];
-    sync_progress_t p;                       /* the values the strings point into */
+    sync_progress_t p; /* the values the strings point into */
 } sync_progress_buf_t;
 
 /* Fill buf->msg from the machine's progress at now_ms (monotonic; the

@@ -7,7 +7,7 @@
 
 #include "sync_core_internal.h"
 
-#define HDR_RING            16384      /* verified headers whose slot we keep */
+#define HDR_RING 16384 /* verified headers whose slot we keep */
 
 static bool make_modules(sa_t *sa, uint64_t instance)
 {
@@ -32,7 +32,7 @@ sync_core_t *sync_core_new(const alys_config_t *cfg, alys_metrics_t *metrics,
 {
     if (!cfg || !metrics || !port)
         return NULL;
-    sa_t *sa = calloc(1, sizeof *sa);      /* large (hash scratch): never on a stack */
+    sa_t *sa = calloc(1, sizeof *sa); /* large (hash scratch): never on a stack */
     if (!sa)
         return NULL;
     sa->port = *port;
@@ -52,7 +52,7 @@ void sync_core_destroy(sync_core_t **self_p)
     sa_t *sa = *self_p;
     sync_pend_t p;
     while (sa->pend && sync_pending_next_expired(sa->pend, UINT64_MAX, &p))
-        sa_pend_done(&p);                  /* every client frame */
+        sa_pend_done(&p); /* every client frame */
     sync_machine_destroy(&sa->m);
     sync_hdr_ring_destroy(&sa->ring);
     sync_hdr_reqs_destroy(&sa->hreqs);
@@ -78,7 +78,7 @@ void sync_core_set_genesis(sync_core_t *self, alys_genesis_t *genesis)
     if (self->have_genesis)
         alys_genesis_clear(&self->genesis);
     self->genesis = *genesis;
-    memset(genesis, 0, sizeof *genesis);   /* ours now */
+    memset(genesis, 0, sizeof *genesis); /* ours now */
     self->have_genesis = true;
     sa_request_head(self);
 }
@@ -119,15 +119,15 @@ void sync_core_on_socket(sync_core_t *self, sync_watch_t w, bool connected)
 void sync_core_tick(sync_core_t *self)
 {
     if (!self->have_genesis)
-        return;                        /* nothing can be verified yet */
+        return; /* nothing can be verified yet */
     sa_expire_pending(self);
     uint64_t now = self->now;
     if (!self->initialised) {
-        sa_request_head(self);         /* retried until StorageActor answers */
+        sa_request_head(self); /* retried until StorageActor answers */
         return;
     }
     if (sync_rollback_window_closed(self->rollback, now))
-        sa_request_head(self);         /* commits reported meanwhile were ignored: catch up */
+        sa_request_head(self); /* commits reported meanwhile were ignored: catch up */
     else if (now - self->last_head_poll >= HEAD_POLL_MS)
         sa_request_head(self);
     if (now - self->last_peer_set >= PEERS_POLL_MS)

@@ -35,45 +35,45 @@
 #include "sync_restart.h"
 #include "sync_rollback.h"
 
-#define STORAGE_TIMEOUT_MS  2000
-#define HEAD_POLL_MS        5000
-#define PEERS_POLL_MS       2500       /* PeerManager pushes one at least every 2 s */
-#define MAX_PENDING         64
-#define MAX_HDR_REQS        8
+#define STORAGE_TIMEOUT_MS 2000
+#define HEAD_POLL_MS       5000
+#define PEERS_POLL_MS      2500 /* PeerManager pushes one at least every 2 s */
+#define MAX_PENDING        64
+#define MAX_HDR_REQS       8
 
 struct sync_core {
-    sync_port_t    port;
-    bool           start_paused;        /* pause the first sync (sync_core_new) */
+    sync_port_t port;
+    bool start_paused; /* pause the first sync (sync_core_new) */
     const alys_config_t *cfg;
     alys_metrics_t *metrics;
     alys_genesis_t genesis;
-    bool           have_genesis;
+    bool have_genesis;
     sync_machine_t *m;
-    bool           initialised;
+    bool initialised;
     /* The pure modules: every decision is theirs or the machine's. */
     sync_hdr_ring_t *ring;
     sync_hdr_reqs_t *hreqs;
-    sync_known_t    *known;
-    sync_restart_t  *restarts;
+    sync_known_t *known;
+    sync_restart_t *restarts;
     sync_rollback_t *rollback;
-    sync_pending_t  *pend;              /* our requests awaiting replies */
+    sync_pending_t *pend; /* our requests awaiting replies */
 
     /* The clocks main.c read at the start of this callback
      * (sync_core_clock): every input of the callback sees this moment. */
-    uint64_t now;                       /* monotonic ms: the machine's clock */
-    uint64_t now_unix;                  /* unix ms, read at the same moment */
+    uint64_t now;      /* monotonic ms: the machine's clock */
+    uint64_t now_unix; /* unix ms, read at the same moment */
 
     alys_hash_t hashes[SYNC_HEADERS_MAX];
-    ProtobufCBinaryData *expected;      /* FetchBlocks expected_hashes scratch */
-    size_t   expected_cap;
+    ProtobufCBinaryData *expected; /* FetchBlocks expected_hashes scratch */
+    size_t expected_cap;
 
     /* Client of the input call being made (its actions answer it). */
     zframe_t *client;
-    uint64_t  client_corr;
+    uint64_t client_corr;
 
-    uint64_t last_peer_set;             /* mono ms of the last PeerSet */
+    uint64_t last_peer_set; /* mono ms of the last PeerSet */
     uint64_t last_head_poll;
-    uint64_t production_allowed_at;     /* unix ms */
+    uint64_t production_allowed_at; /* unix ms */
     uint64_t last_checkpoint_seen;
 };
 typedef struct sync_core sa_t;
@@ -82,15 +82,15 @@ typedef struct sync_core sa_t;
 
 /* -1 when the message could not be queued (the port logs it at debug only:
  * the machine's timers and our pending deadlines recover from a lost send). */
-int  sa_send_env(sa_t *sa, sync_dest_t to, alys_env_t *env);
-int  sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr);
-int  sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr);
+int sa_send_env(sa_t *sa, sync_dest_t to, alys_env_t *env);
+int sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr);
+int sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr);
 /* Reply to a client (identity + its corr_id); nothing when no one waits
  * (client NULL or corr 0). */
 void sa_reply_sync(sa_t *sa, zframe_t *client, uint64_t corr, Alys__Sync__SyncMsg *msg);
 void sa_reply_ack(sa_t *sa, zframe_t *client, uint64_t corr, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-void sa_error_metric(sa_t *sa, const char *type);   /* alys_sync_errors_total{error_type} */
+void sa_error_metric(sa_t *sa, const char *type); /* alys_sync_errors_total{error_type} */
 
 /* Translate every queued action. Called after EVERY machine input: the
  * FETCH_BLOCKS expected pointer is only valid until the next input. */
@@ -102,12 +102,12 @@ void sa_publish_metrics(sa_t *sa, const sync_progress_t *p);
 /* NULL when the table is full: the caller answers its client or retries
  * on a later tick. */
 sync_pend_t *sa_pend_add(sa_t *sa, sync_pend_kind_t kind, uint32_t timeout_ms);
-void sa_pend_take_client(sa_t *sa, sync_pend_t *p);  /* the current input's client */
-void sa_pend_done(sync_pend_t *p);                   /* frees its client frame */
+void sa_pend_take_client(sa_t *sa, sync_pend_t *p); /* the current input's client */
+void sa_pend_done(sync_pend_t *p);                  /* frees its client frame */
 void sa_expire_pending(sa_t *sa);
 
-void sa_request_head(sa_t *sa);          /* GetHead, unless one is in flight */
-void sa_request_peers(sa_t *sa);         /* GetPeers, unless one is in flight */
+void sa_request_head(sa_t *sa);  /* GetHead, unless one is in flight */
+void sa_request_peers(sa_t *sa); /* GetPeers, unless one is in flight */
 
 /* from: the mailbox client, NULL for replies on our DEALERs. */
 void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env);

@@ -257,8 +257,8 @@ sync_outcome_t sync_headers_judge(const alys_genesis_t *g, sync_hdr_ring_t *ring
         snprintf(why, whylen, "no genesis loaded");
         return SYNC_OUTCOME_INVALID;
     }
-    int rc = sync_verify_headers(g, ring, now_unix_ms, req->start, req->count, req->parent, headers,
-                                 n, hashes, why, whylen);
+    int rc = sync_verify_headers(g, ring, now_unix_ms, req->start, req->count, req->parent,
+                                 headers, n, hashes, why, whylen);
     if (rc != 0) {
         *fork = rc == -2;
         return SYNC_OUTCOME_INVALID;

@@ -34,9 +34,9 @@
 #include "sync_machine.h"
 
 /* A header's encoding is ~200 bytes; anything much larger is not a header. */
-#define SYNC_HEADER_MAX_BYTES  1024
+#define SYNC_HEADER_MAX_BYTES 1024
 /* Headers accepted in one HeadersResult (wire.proto bounds GetHeaders at 2048). */
-#define SYNC_HEADERS_MAX       2048
+#define SYNC_HEADERS_MAX      2048
 
 /* ---- verified headers ------------------------------------------------------ */
 typedef struct sync_hdr_ring sync_hdr_ring_t;
@@ -44,8 +44,7 @@ typedef struct sync_hdr_ring sync_hdr_ring_t;
 /* cap: entries (one per height, modulo cap); NULL on allocation failure. */
 sync_hdr_ring_t *sync_hdr_ring_new(size_t cap);
 void sync_hdr_ring_destroy(sync_hdr_ring_t **self_p);
-void sync_hdr_ring_put(sync_hdr_ring_t *self, uint64_t height, uint64_t slot,
-                       const alys_hash_t hash);
+void sync_hdr_ring_put(sync_hdr_ring_t *self, uint64_t height, uint64_t slot, const alys_hash_t hash);
 /* How one decoded header is checked alone: alys_header_check unless set.
  * bytes are its encoding. The verdict is a pure function of the genesis and
  * the bytes, so a caller that checked these bytes before may answer from
@@ -72,12 +71,12 @@ int sync_verify_headers(const alys_genesis_t *g, sync_hdr_ring_t *ring, uint64_t
 
 /* ---- requests in flight -------------------------------------------------- */
 typedef struct {
-    uint64_t    req_id;
+    uint64_t req_id;
     sync_peer_id_t peer;
-    uint64_t    start;
-    uint32_t    count;
+    uint64_t start;
+    uint32_t count;
     alys_hash_t parent;
-    uint64_t    deadline;        /* now_ms past which no answer is awaited */
+    uint64_t deadline; /* now_ms past which no answer is awaited */
 } sync_hdr_req_t;
 
 typedef struct sync_hdr_reqs sync_hdr_reqs_t;
@@ -94,7 +93,7 @@ void sync_hdr_reqs_add(sync_hdr_reqs_t *self, const sync_action_t *fetch_headers
 /* Copy the request out and forget it; false when unknown (late, cancelled,
  * evicted, or expired). */
 bool sync_hdr_reqs_take(sync_hdr_reqs_t *self, uint64_t req_id, sync_hdr_req_t *out);
-void sync_hdr_reqs_clear(sync_hdr_reqs_t *self);            /* PeerManager restarted */
+void sync_hdr_reqs_clear(sync_hdr_reqs_t *self); /* PeerManager restarted */
 void sync_hdr_reqs_expire(sync_hdr_reqs_t *self, uint64_t now_ms);
 size_t sync_hdr_reqs_count(const sync_hdr_reqs_t *self);
 

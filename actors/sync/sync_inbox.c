@@ -30,8 +30,8 @@
 #include "sync_core_internal.h"
 #include "util.h"
 
-#define PROCESS_TIMEOUT_MS  30000
-#define MAX_BATCH_BLOCKS    1024       /* ProcessBlockBatch bound */
+#define PROCESS_TIMEOUT_MS 30000
+#define MAX_BATCH_BLOCKS   1024 /* ProcessBlockBatch bound */
 
 /* ---------------------------------------------------------------- pending */
 
@@ -66,7 +66,7 @@ void sa_request_head(sa_t *sa)
     sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_GET_HEAD, STORAGE_TIMEOUT_MS);
     if (!p)
         return;
-    p->height = sa->initialised ? machine_head(sa) : 0;     /* what we knew when asking */
+    p->height = sa->initialised ? machine_head(sa) : 0; /* what we knew when asking */
     Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
@@ -152,8 +152,8 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
 {
     if (h->hash.len != ALYS_HASH_LEN)
         return;
-    if (sa->have_genesis && h->genesis_hash.len == ALYS_HASH_LEN
-        && memcmp(h->genesis_hash.data, sa->genesis.hash, ALYS_HASH_LEN) != 0)
+    if (sa->have_genesis && h->genesis_hash.len == ALYS_HASH_LEN &&
+        memcmp(h->genesis_hash.data, sa->genesis.hash, ALYS_HASH_LEN) != 0)
         log_error("storage holds another chain than genesis_file %s", sa->cfg->genesis_file);
     sync_hdr_ring_put(sa->ring, h->height, h->slot, h->hash.data);
     uint64_t now = sa->now;
@@ -166,14 +166,14 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
         sa_drain(sa);
         if (!sa->initialised) {
             sa->initialised = true;
-            sync_machine_start(sa->m, now, false, 0, false, 0);     /* auto start */
+            sync_machine_start(sa->m, now, false, 0, false, 0); /* auto start */
             sa_drain(sa);
             if (sa->start_paused) {
                 log_info("ALYS_SYNC_START_PAUSED=1: waiting for `alysctl sync resume`");
                 sync_machine_pause(sa->m, now);
                 sa_drain(sa);
             }
-            sa_request_peers(sa);      /* the peers now, not at the next push */
+            sa_request_peers(sa); /* the peers now, not at the next push */
         }
         sa->last_checkpoint_seen = h->last_checkpoint;
         return;
@@ -271,12 +271,14 @@ static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
         return;
     }
     if (*why) {
-        log_warn("invalid headers from %s for [%" PRIu64 ",+%u): %s", req.peer, req.start, req.count, why);
+        log_warn("invalid headers from %s for [%" PRIu64 ",+%u): %s", req.peer, req.start,
+                 req.count, why);
         sa_error_metric(sa, "invalid_header");
     } else if (o != SYNC_OUTCOME_OK) {
         sa_error_metric(sa, sync_outcome_name(o));
     }
-    sync_machine_on_headers(sa->m, sa->now, req.req_id, o, req.start, n, (const alys_hash_t *) sa->hashes);
+    sync_machine_on_headers(sa->m, sa->now, req.req_id, o, req.start, n,
+                            (const alys_hash_t *) sa->hashes);
     sa_drain(sa);
 }
 
@@ -288,8 +290,8 @@ static void on_fetch_result(sa_t *sa, const Alys__Peer__FetchResult *fr)
         log_debug("range [%" PRIu64 ",...) from %s: %s %s", fr->start, fr->peer_id,
                   sync_outcome_name(outcome), fr->detail ? fr->detail : "");
     } else {
-        log_debug("range [%" PRIu64 ",+%u) from %s delivered (request %" PRIu64 ", %u ms)", fr->start,
-                  fr->delivered, fr->peer_id, fr->request_id, fr->latency_ms);
+        log_debug("range [%" PRIu64 ",+%u) from %s delivered (request %" PRIu64 ", %u ms)",
+                  fr->start, fr->delivered, fr->peer_id, fr->request_id, fr->latency_ms);
         alys_metric_add(sa->metrics, "alys_sync_blocks_downloaded_total", NULL,
                         "Blocks PeerManager delivered to BlockProcessor for us", fr->delivered);
         alys_metric_add(sa->metrics, "alys_sync_bytes_downloaded_total", NULL,
@@ -321,12 +323,14 @@ static void on_peer_msg(sa_t *sa, const alys_env_t *env)
 {
     const Alys__Peer__PeerMsg *pm = env->peer;
     switch (pm->msg_case) {
-    case ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT: on_headers_result(sa, pm->headers_result); break;
+    case ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT:
+        on_headers_result(sa, pm->headers_result);
+        break;
     case ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT: on_fetch_result(sa, pm->fetch_result); break;
     case ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME: on_batch_outcome(sa, pm->batch_outcome); break;
     case ALYS__PEER__PEER_MSG__MSG_PEER_SET: {
         if (env->reply)
-            sync_pending_take(sa->pend, env->corr_id, NULL);    /* our GetPeers: no client */
+            sync_pending_take(sa->pend, env->corr_id, NULL); /* our GetPeers: no client */
         sa->last_peer_set = sa->now;
         on_peer_set(sa, pm->peer_set);
         break;
@@ -363,8 +367,8 @@ static void on_checkpoints(sa_t *sa, sync_pend_t *p, const Alys__Storage__Checkp
     if (p->kind == SYNC_PEND_CREATE_CP) {
         Alys__Chain__BlockCheckpoint *cp = cps->n_checkpoints ? cps->checkpoints[0] : NULL;
         if (cp) {
-            alys_metric_set(sa->metrics, "alys_checkpoint_height", NULL, "Latest checkpoint height",
-                            (double) cp->height);
+            alys_metric_set(sa->metrics, "alys_checkpoint_height", NULL,
+                            "Latest checkpoint height", (double) cp->height);
             checkpoint_seen(sa, cp->height, true);
             log_info("checkpoint written at height %" PRIu64, cp->height);
         }
@@ -381,17 +385,17 @@ static void on_checkpoints(sa_t *sa, sync_pend_t *p, const Alys__Storage__Checkp
     const Alys__Chain__BlockCheckpoint *found = sync_bus_find_checkpoint(cps, p->height);
     if (!found) {
         sa_reply_ack(sa, p->client, p->client_corr, false,
-                  "no checkpoint at height %" PRIu64 " (see alysctl checkpoint list)", p->height);
+                     "no checkpoint at height %" PRIu64 " (see alysctl checkpoint list)", p->height);
         return;
     }
-    sa->client = p->client;                /* the ROLLBACK action answers it */
+    sa->client = p->client; /* the ROLLBACK action answers it */
     sa->client_corr = p->client_corr;
     int rc = sync_machine_recover_from_checkpoint(sa->m, sa->now, found->height, found->hash.data);
     sa_drain(sa);
     sa->client = NULL;
     if (rc != 0)
         sa_reply_ack(sa, p->client, p->client_corr, false,
-                  "cannot recover to %" PRIu64 ": above the committed head", p->height);
+                     "cannot recover to %" PRIu64 ": above the committed head", p->height);
 }
 
 static void on_storage_reply(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
@@ -402,7 +406,7 @@ static void on_storage_reply(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
         sa_reply_ack(sa, p->client, p->client_corr, false, "storage refused: %s", msg);
         if (p->kind == SYNC_PEND_ROLLBACK) {
             sync_rollback_failed(sa->rollback);
-            sa_request_head(sa);           /* the machine moved; storage did not */
+            sa_request_head(sa); /* the machine moved; storage did not */
         }
         return;
     }
@@ -428,11 +432,11 @@ static void on_processed(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
 {
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR) {
         sa_reply_ack(sa, p->client, p->client_corr, false, "block processor refused: %s",
-                  env->error && env->error->message ? env->error->message : "error");
+                     env->error && env->error->message ? env->error->message : "error");
         return;
     }
-    if (env->body_case != ALYS__BUS__ENVELOPE__BODY_PROCESSOR
-        || env->processor->msg_case != ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)
+    if (env->body_case != ALYS__BUS__ENVELOPE__BODY_PROCESSOR ||
+        env->processor->msg_case != ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)
         return;
     const Alys__Processor__BatchProcessed *bp = env->processor->batch_processed;
     /* Not a range of ours: no on_block_failed (it would suspect whoever
@@ -441,10 +445,10 @@ static void on_processed(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
     if (bp->failed) {
         sa_error_metric(sa, "block_pushed_invalid");
         sa_reply_ack(sa, p->client, p->client_corr, false, "block %" PRIu64 " refused: %s",
-                  bp->failed_height, bp->reason ? bp->reason : "");
+                     bp->failed_height, bp->reason ? bp->reason : "");
     } else {
-        sa_reply_ack(sa, p->client, p->client_corr, true, "%u committed, head %" PRIu64, bp->committed,
-                  bp->head_height);
+        sa_reply_ack(sa, p->client, p->client_corr, true, "%u committed, head %" PRIu64,
+                     bp->committed, bp->head_height);
     }
 }
 
@@ -452,16 +456,17 @@ static void on_processed(sa_t *sa, sync_pend_t *p, const alys_env_t *env)
 
 static void on_reply(sa_t *sa, const alys_env_t *env)
 {
-    sync_pend_t copy;                     /* out of the table: handlers may add pendings */
+    sync_pend_t copy; /* out of the table: handlers may add pendings */
     if (!sync_pending_take(sa->pend, env->corr_id, &copy)) {
         log_debug("late or unknown reply %s %" PRIu64 " from %s", alys_env_body_name(env),
                   env->corr_id, env->sender);
         return;
     }
     switch (copy.kind) {
-    case SYNC_PEND_GET_HEAD: case SYNC_PEND_CREATE_CP: case SYNC_PEND_LIST_CP: case SYNC_PEND_ROLLBACK:
-        on_storage_reply(sa, &copy, env);
-        break;
+    case SYNC_PEND_GET_HEAD:
+    case SYNC_PEND_CREATE_CP:
+    case SYNC_PEND_LIST_CP:
+    case SYNC_PEND_ROLLBACK: on_storage_reply(sa, &copy, env); break;
     case SYNC_PEND_PROCESS: on_processed(sa, &copy, env); break;
     case SYNC_PEND_GET_PEERS: break;
     }
@@ -498,7 +503,7 @@ static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *e
     const Alys__Sync__ProcessBlockBatch *b = env->sync->process_block_batch;
     if (b->n_blocks == 0 || b->n_blocks > MAX_BATCH_BLOCKS) {
         sa_reply_ack(sa, from, env->corr_id, false, "%zu blocks: 1..%d per batch", b->n_blocks,
-                  MAX_BATCH_BLOCKS);
+                     MAX_BATCH_BLOCKS);
         return;
     }
     sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_PROCESS, PROCESS_TIMEOUT_MS);
@@ -540,7 +545,8 @@ static void on_command(sa_t *sa, zframe_t *from, const alys_env_t *env)
     switch (sm->msg_case) {
     case ALYS__SYNC__SYNC_MSG__MSG_START_SYNC: {
         const Alys__Sync__StartSync *s = sm->start_sync;
-        rc = sync_machine_start(sa->m, now, s->has_from, s->from_height, s->has_target, s->target_height);
+        rc = sync_machine_start(sa->m, now, s->has_from, s->from_height, s->has_target,
+                                s->target_height);
         what = "sync started";
         break;
     }
@@ -552,8 +558,7 @@ static void on_command(sa_t *sa, zframe_t *from, const alys_env_t *env)
         rc = sync_machine_resume(sa->m, now);
         what = "sync resumed";
         break;
-    default:
-        return;
+    default: return;
     }
     sa_drain(sa);
     log_info("%s by %s", what, env->sender ? env->sender : "?");
@@ -576,11 +581,14 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
         return;
     case ALYS__SYNC__SYNC_MSG__MSG_GET_SYNC_STATUS: on_status_request(sa, from, env); return;
     case ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_BLOCKS: on_can_produce(sa, from, env); return;
-    case ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH: on_process_block_batch(sa, from, env); return;
+    case ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH:
+        on_process_block_batch(sa, from, env);
+        return;
     default: break;
     }
     if (!ready) {
-        sa_reply_ack(sa, from, env->corr_id, false, "not started yet: waiting for StorageActor's head");
+        sa_reply_ack(sa, from, env->corr_id, false,
+                     "not started yet: waiting for StorageActor's head");
         return;
     }
     switch (sm->msg_case) {
@@ -597,9 +605,7 @@ static void on_sync_msg(sa_t *sa, zframe_t *from, const alys_env_t *env)
         request_list_checkpoints(sa, sm->recover_from_checkpoint->height);
         sa->client = NULL;
         return;
-    default:
-        on_command(sa, from, env);
-        return;
+    default: on_command(sa, from, env); return;
     }
 }
 
@@ -609,7 +615,7 @@ void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
     if (env->reply && sync_pending_known(sa->pend, env->corr_id)) {
         if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PEER)
-            on_peer_msg(sa, env);          /* GetPeers -> PeerSet */
+            on_peer_msg(sa, env); /* GetPeers -> PeerSet */
         else
             on_reply(sa, env);
         return;

@@ -8,7 +8,7 @@
 typedef struct {
     bool used;
     sync_peer_id_t id;
-    uint64_t seen_at;            /* now_ms of the last "connected" report */
+    uint64_t seen_at; /* now_ms of the last "connected" report */
 } entry_t;
 
 struct sync_known {
@@ -46,8 +46,8 @@ sync_entry_kind_t sync_known_entry_kind(const char *state)
         return SYNC_ENTRY_OTHER;
     if (strcmp(state, "connected") == 0)
         return SYNC_ENTRY_CONNECTED;
-    if (strcmp(state, "disconnected") == 0 || strcmp(state, "banned") == 0
-        || strcmp(state, "refused") == 0)
+    if (strcmp(state, "disconnected") == 0 || strcmp(state, "banned") == 0 ||
+        strcmp(state, "refused") == 0)
         return SYNC_ENTRY_GONE;
     return SYNC_ENTRY_OTHER;
 }

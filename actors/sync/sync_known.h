@@ -33,9 +33,9 @@
 
 /* What a PeerSet entry's state says about the peer. */
 typedef enum {
-    SYNC_ENTRY_CONNECTED,       /* "connected": (re)report it */
-    SYNC_ENTRY_GONE,            /* "disconnected", "banned", "refused" */
-    SYNC_ENTRY_OTHER,           /* dialing, handshaking...: not yet ours */
+    SYNC_ENTRY_CONNECTED, /* "connected": (re)report it */
+    SYNC_ENTRY_GONE,      /* "disconnected", "banned", "refused" */
+    SYNC_ENTRY_OTHER,     /* dialing, handshaking...: not yet ours */
 } sync_entry_kind_t;
 
 typedef struct sync_known sync_known_t;

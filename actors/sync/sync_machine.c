@@ -18,15 +18,14 @@
 
 /* The machine's own tunables: not keys of the node config (config.c does
  * not know them), so their defaults live here and only here. */
-static void
-machine_tunables(sync_machine_config_t *cfg)
+static void machine_tunables(sync_machine_config_t *cfg)
 {
-    cfg->header_lookahead = 0;          /* 0 = 4 * download_window */
+    cfg->header_lookahead = 0; /* 0 = 4 * download_window */
     cfg->header_batch = 512;
     cfg->max_range_attempts = 5;
     cfg->stall_floor_ms = 1000;
     cfg->stall_k = 4.0;
-    cfg->lost_request_ms = 0;           /* 0 = 2 * request_timeout_ms + 1000 */
+    cfg->lost_request_ms = 0; /* 0 = 2 * request_timeout_ms + 1000 */
     cfg->processing_timeout_ms = 30000;
     cfg->discovery_interval_ms = 1000;
     cfg->max_discovery_attempts = 30;
@@ -37,12 +36,11 @@ machine_tunables(sync_machine_config_t *cfg)
 
 /* The [sync] keys come from the node config, whose defaults are the one
  * source of theirs (alys_config_defaults): none are repeated here. */
-void
-sync_machine_config_defaults(sync_machine_config_t *cfg)
+void sync_machine_config_defaults(sync_machine_config_t *cfg)
 {
     if (!cfg)
         return;
-    alys_config_t node;                 /* ~15 KB, once per machine */
+    alys_config_t node; /* ~15 KB, once per machine */
     alys_config_defaults(&node);
     sync_machine_config_from(cfg, &node);
     /* A default node has no bootstrap peers, but a machine built from the
@@ -50,8 +48,7 @@ sync_machine_config_defaults(sync_machine_config_t *cfg)
     cfg->solo = false;
 }
 
-void
-sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node)
+void sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node)
 {
     if (!cfg)
         return;
@@ -61,8 +58,8 @@ sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node)
     }
     memset(cfg, 0, sizeof *cfg);
     machine_tunables(cfg);
-    cfg->strategy = strcmp(node->strategy, "sequential") == 0
-                  ? SYNC_STRATEGY_SEQUENTIAL : SYNC_STRATEGY_PARALLEL;
+    cfg->strategy = strcmp(node->strategy, "sequential") == 0 ? SYNC_STRATEGY_SEQUENTIAL
+                                                              : SYNC_STRATEGY_PARALLEL;
     cfg->max_parallel_downloads = node->max_parallel_downloads;
     cfg->adaptive_batch = strcmp(node->batch_size, "fixed") != 0;
     cfg->fixed_batch_size = node->fixed_batch_size;
@@ -79,16 +76,14 @@ sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *node)
     cfg->solo = node->bootstrap_peer_count == 0;
 }
 
-static uint32_t
-clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
+static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
 /* Bring every knob into a range the machine can work with, so a bad value
  * degrades to a sane one instead of dividing by zero or unbounded memory. */
-static void
-normalise_config(sync_machine_config_t *c)
+static void normalise_config(sync_machine_config_t *c)
 {
     /* A zero window or timeout (a hand-built config: the node config
      * refuses them) takes the node config's default, not a copy of it. */
@@ -135,8 +130,7 @@ normalise_config(sync_machine_config_t *c)
 /* Largest range the machine will ever hand out: the window is split so that
  * max_parallel ranges fit in it (otherwise one big range would fill the
  * window and there would be nothing to parallelise). */
-static uint32_t
-largest_batch(const sync_machine_config_t *c)
+static uint32_t largest_batch(const sync_machine_config_t *c)
 {
     if (c->strategy == SYNC_STRATEGY_SEQUENTIAL)
         return SYNC_SEQUENTIAL_BATCH;
@@ -147,8 +141,7 @@ largest_batch(const sync_machine_config_t *c)
     return hi;
 }
 
-static size_t
-batch_slots(const sync_machine_config_t *c)
+static size_t batch_slots(const sync_machine_config_t *c)
 {
     if (c->strategy == SYNC_STRATEGY_SEQUENTIAL)
         return 1;
@@ -160,8 +153,7 @@ batch_slots(const sync_machine_config_t *c)
     return n > 1024 ? 1024 : (size_t) n;
 }
 
-static int
-alloc_pools(sync_machine_t *self)
+static int alloc_pools(sync_machine_t *self)
 {
     const sync_machine_config_t *c = &self->cfg;
     bool seq = c->strategy == SYNC_STRATEGY_SEQUENTIAL;
@@ -183,8 +175,7 @@ alloc_pools(sync_machine_t *self)
     return self->hdr_ring && self->actions ? 0 : -1;
 }
 
-sync_machine_t *
-sync_machine_new(const sync_machine_config_t *cfg)
+sync_machine_t *sync_machine_new(const sync_machine_config_t *cfg)
 {
     if (!cfg)
         return NULL;
@@ -204,8 +195,7 @@ sync_machine_new(const sync_machine_config_t *cfg)
     return self;
 }
 
-void
-sync_machine_destroy(sync_machine_t **self_p)
+void sync_machine_destroy(sync_machine_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -223,8 +213,7 @@ sync_machine_destroy(sync_machine_t **self_p)
 
 /* Queue an action. LOG actions give way first: when the queue is three
  * quarters full they are dropped so that real work always fits. */
-sync_action_t *
-sync_push(sync_machine_t *self, sync_action_kind_t kind)
+sync_action_t *sync_push(sync_machine_t *self, sync_action_kind_t kind)
 {
     bool is_log = kind == SYNC_ACTION_LOG;
     if (self->act_len >= self->act_cap || (is_log && self->act_len * 4 >= self->act_cap * 3)) {
@@ -239,8 +228,7 @@ sync_push(sync_machine_t *self, sync_action_kind_t kind)
     return a;
 }
 
-bool
-sync_machine_next_action(sync_machine_t *self, sync_action_t *out)
+bool sync_machine_next_action(sync_machine_t *self, sync_action_t *out)
 {
     if (!self || !out || self->act_len == 0)
         return false;
@@ -250,26 +238,22 @@ sync_machine_next_action(sync_machine_t *self, sync_action_t *out)
     return true;
 }
 
-size_t
-sync_machine_pending_actions(const sync_machine_t *self)
+size_t sync_machine_pending_actions(const sync_machine_t *self)
 {
     return self ? self->act_len : 0;
 }
 
-uint64_t
-sync_machine_dropped_actions(const sync_machine_t *self)
+uint64_t sync_machine_dropped_actions(const sync_machine_t *self)
 {
     return self ? self->act_dropped : 0;
 }
 
-void
-sync_copy_id(sync_peer_id_t dst, const char *src)
+void sync_copy_id(sync_peer_id_t dst, const char *src)
 {
     snprintf(dst, sizeof(sync_peer_id_t), "%s", src ? src : "");
 }
 
-void
-sync_log(sync_machine_t *self, sync_log_level_t level, const char *fmt, ...)
+void sync_log(sync_machine_t *self, sync_log_level_t level, const char *fmt, ...)
 {
     sync_action_t *a = sync_push(self, SYNC_ACTION_LOG);
     if (!a)
@@ -281,8 +265,7 @@ sync_log(sync_machine_t *self, sync_log_level_t level, const char *fmt, ...)
     va_end(ap);
 }
 
-void
-sync_penalise(sync_machine_t *self, const char *peer, sync_penalty_t kind)
+void sync_penalise(sync_machine_t *self, const char *peer, sync_penalty_t kind)
 {
     sync_action_t *a = sync_push(self, SYNC_ACTION_PENALISE_PEER);
     if (!a)
@@ -291,8 +274,7 @@ sync_penalise(sync_machine_t *self, const char *peer, sync_penalty_t kind)
     a->penalise.kind = kind;
 }
 
-void
-sync_cancel(sync_machine_t *self, uint64_t req_id, const char *peer)
+void sync_cancel(sync_machine_t *self, uint64_t req_id, const char *peer)
 {
     sync_action_t *a = sync_push(self, SYNC_ACTION_CANCEL);
     if (!a)
@@ -303,17 +285,15 @@ sync_cancel(sync_machine_t *self, uint64_t req_id, const char *peer)
 
 /* ---- state transitions ----------------------------------------------- */
 
-bool
-sync_is_sequential(const sync_machine_t *self)
+bool sync_is_sequential(const sync_machine_t *self)
 {
     return self->cfg.strategy == SYNC_STRATEGY_SEQUENTIAL;
 }
 
-bool
-sync_is_downloading(const sync_machine_t *self)
+bool sync_is_downloading(const sync_machine_t *self)
 {
-    return self->state == SYNC_DOWNLOADING_HEADERS || self->state == SYNC_DOWNLOADING_BLOCKS
-        || self->state == SYNC_CATCHING_UP;
+    return self->state == SYNC_DOWNLOADING_HEADERS || self->state == SYNC_DOWNLOADING_BLOCKS ||
+           self->state == SYNC_CATCHING_UP;
 }
 
 static void emit_state(sync_machine_t *self, sync_state_kind_t from, const char *reason)
@@ -327,8 +307,7 @@ static void emit_state(sync_machine_t *self, sync_state_kind_t from, const char 
     snprintf(a->state_changed.reason, sizeof a->state_changed.reason, "%s", reason);
 }
 
-static void
-enter_state(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to)
+static void enter_state(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to)
 {
     bool was_downloading = sync_is_downloading(self);
     self->state = to;
@@ -340,7 +319,7 @@ enter_state(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to)
         break;
     case SYNC_SYNCED:
         self->synced_last_check = now_ms;
-        self->recovery_attempts = 0;     /* a full sync ends a run of failures */
+        self->recovery_attempts = 0; /* a full sync ends a run of failures */
         break;
     default:
         if (!was_downloading)
@@ -350,11 +329,10 @@ enter_state(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to)
 }
 
 /* The one place the state changes: every change is reported with its reason. */
-static void
-transition(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void
-transition(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to, const char *fmt, ...)
+static void transition(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void transition(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to,
+                       const char *fmt, ...)
 {
     char reason[SYNC_REASON_MAX];
     va_list ap;
@@ -366,15 +344,13 @@ transition(sync_machine_t *self, uint64_t now_ms, sync_state_kind_t to, const ch
     emit_state(self, from, reason);
 }
 
-static bool
-retry_allowed(const sync_machine_t *self)
+static bool retry_allowed(const sync_machine_t *self)
 {
-    return self->cfg.auto_recovery && !sync_is_sequential(self)
-        && self->recovery_attempts < self->cfg.max_recovery_attempts;
+    return self->cfg.auto_recovery && !sync_is_sequential(self) &&
+           self->recovery_attempts < self->cfg.max_recovery_attempts;
 }
 
-void
-sync_fail(sync_machine_t *self, uint64_t now_ms, const char *fmt, ...)
+void sync_fail(sync_machine_t *self, uint64_t now_ms, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -383,15 +359,14 @@ sync_fail(sync_machine_t *self, uint64_t now_ms, const char *fmt, ...)
     /* Everything in flight is abandoned: recovery restarts from the head. */
     sync_window_reset(self, false);
     self->fail_last_good = self->head;
-    self->next_retry = retry_allowed(self)
-                     ? now_ms + (uint64_t) self->cfg.recovery_backoff_secs * 1000 : 0;
+    self->next_retry = retry_allowed(self) ? now_ms + (uint64_t) self->cfg.recovery_backoff_secs * 1000
+                                           : 0;
     self->seq_peer[0] = '\0';
     transition(self, now_ms, SYNC_FAILED, "%s", self->fail_reason);
     if (retry_allowed(self))
         sync_log(self, SYNC_LOG_WARN, "sync failed at height %llu: %s; recovery %u/%u in %u s",
-                 (unsigned long long) self->head, self->fail_reason,
-                 self->recovery_attempts + 1, self->cfg.max_recovery_attempts,
-                 self->cfg.recovery_backoff_secs);
+                 (unsigned long long) self->head, self->fail_reason, self->recovery_attempts + 1,
+                 self->cfg.max_recovery_attempts, self->cfg.recovery_backoff_secs);
     else
         sync_log(self, SYNC_LOG_ERROR, "sync failed at height %llu: %s; waiting for StartSync",
                  (unsigned long long) self->head, self->fail_reason);
@@ -400,8 +375,7 @@ sync_fail(sync_machine_t *self, uint64_t now_ms, const char *fmt, ...)
 /* Re-derive the state from the facts. DownloadingHeaders is only the opening
  * phase of a long sync: once bodies flow, waiting for the next header batch
  * stays DownloadingBlocks instead of flapping between the two. */
-static void
-evaluate(sync_machine_t *self, uint64_t now_ms)
+static void evaluate(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self->initialised || self->state == SYNC_FAILED)
         return;
@@ -449,13 +423,11 @@ evaluate(sync_machine_t *self, uint64_t now_ms)
         if (!near)
             transition(self, now_ms, SYNC_DOWNLOADING_BLOCKS, "target moved: %llu behind", b);
         break;
-    case SYNC_FAILED:
-        break;
+    case SYNC_FAILED: break;
     }
 }
 
-static void
-settle(sync_machine_t *self, uint64_t now_ms)
+static void settle(sync_machine_t *self, uint64_t now_ms)
 {
     evaluate(self, now_ms);
     if (self->initialised && sync_is_downloading(self) && !self->paused)
@@ -471,15 +443,13 @@ settle(sync_machine_t *self, uint64_t now_ms)
 
 /* ---- inputs ----------------------------------------------------------- */
 
-static bool
-valid_id(const char *id)
+static bool valid_id(const char *id)
 {
     return id && id[0] && strlen(id) <= SYNC_PEER_ID_MAX;
 }
 
-int
-sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
-                  const alys_hash_t head_hash, uint64_t checkpoint_height)
+int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
+                      const alys_hash_t head_hash, uint64_t checkpoint_height)
 {
     if (!self || !head_hash)
         return -1;
@@ -503,8 +473,7 @@ sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
     return 0;
 }
 
-static void
-set_paused(sync_machine_t *self, bool paused, const char *reason)
+static void set_paused(sync_machine_t *self, bool paused, const char *reason)
 {
     if (self->paused == paused)
         return;
@@ -512,14 +481,14 @@ set_paused(sync_machine_t *self, bool paused, const char *reason)
     emit_state(self, self->state, reason);
 }
 
-int
-sync_machine_start(sync_machine_t *self, uint64_t now_ms, bool has_from, uint64_t from_height,
-                   bool has_target, uint64_t target_height)
+int sync_machine_start(sync_machine_t *self, uint64_t now_ms, bool has_from, uint64_t from_height,
+                       bool has_target, uint64_t target_height)
 {
     if (!self)
         return -1;
     if (has_from && from_height != self->head + 1)
-        sync_log(self, SYNC_LOG_INFO, "StartSync from %llu: resuming from committed head %llu "
+        sync_log(self, SYNC_LOG_INFO,
+                 "StartSync from %llu: resuming from committed head %llu "
                  "instead (RecoverFromCheckpoint rolls back)",
                  (unsigned long long) from_height, (unsigned long long) self->head);
     self->has_target_cap = has_target;
@@ -535,8 +504,7 @@ sync_machine_start(sync_machine_t *self, uint64_t now_ms, bool has_from, uint64_
     return 0;
 }
 
-int
-sync_machine_pause(sync_machine_t *self, uint64_t now_ms)
+int sync_machine_pause(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self)
         return -1;
@@ -545,8 +513,7 @@ sync_machine_pause(sync_machine_t *self, uint64_t now_ms)
     return 0;
 }
 
-int
-sync_machine_resume(sync_machine_t *self, uint64_t now_ms)
+int sync_machine_resume(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self)
         return -1;
@@ -555,9 +522,8 @@ sync_machine_resume(sync_machine_t *self, uint64_t now_ms)
     return 0;
 }
 
-int
-sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const char *peer_id,
-                            uint64_t reported_height, uint64_t max_plausible_height)
+int sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const char *peer_id,
+                                uint64_t reported_height, uint64_t max_plausible_height)
 {
     if (!self || !valid_id(peer_id))
         return -1;
@@ -572,8 +538,10 @@ sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const char *p
         /* No valid chain is longer than the slots since genesis. */
         p->lying = true;
         sync_penalise(self, peer_id, SYNC_PENALTY_LIED_HEIGHT);
-        sync_log(self, SYNC_LOG_WARN, "peer %s claims height %llu above the wall-clock slot %llu: "
-                 "ignored", peer_id, (unsigned long long) reported_height,
+        sync_log(self, SYNC_LOG_WARN,
+                 "peer %s claims height %llu above the wall-clock slot %llu: "
+                 "ignored",
+                 peer_id, (unsigned long long) reported_height,
                  (unsigned long long) max_plausible_height);
     } else {
         p->lying = false;
@@ -585,9 +553,8 @@ sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const char *p
     return 0;
 }
 
-int
-sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms,
-                                  const char *peer_id, const char *reason)
+int sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms, const char *peer_id,
+                                      const char *reason)
 {
     if (!self || !valid_id(peer_id))
         return -1;
@@ -605,8 +572,7 @@ sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms,
     return 0;
 }
 
-int
-sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double score)
+int sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double score)
 {
     if (!self || !valid_id(peer_id))
         return -1;
@@ -618,8 +584,7 @@ sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double sco
     return 0;
 }
 
-int
-sync_machine_on_peer_rank(sync_machine_t *self, const char *peer_id, uint32_t rank)
+int sync_machine_on_peer_rank(sync_machine_t *self, const char *peer_id, uint32_t rank)
 {
     if (!self || !valid_id(peer_id))
         return -1;
@@ -629,8 +594,7 @@ sync_machine_on_peer_rank(sync_machine_t *self, const char *peer_id, uint32_t ra
     return 0;
 }
 
-int
-sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size)
+int sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size)
 {
     if (!self)
         return -1;
@@ -638,10 +602,9 @@ sync_machine_on_batch_size(sync_machine_t *self, uint32_t batch_size)
     return 0;
 }
 
-int
-sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
-                        sync_outcome_t outcome, uint64_t start, uint32_t count,
-                        const alys_hash_t *hashes)
+int sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                            sync_outcome_t outcome, uint64_t start, uint32_t count,
+                            const alys_hash_t *hashes)
 {
     if (!self || (outcome == SYNC_OUTCOME_OK && count && !hashes))
         return -1;
@@ -650,8 +613,7 @@ sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     return rc;
 }
 
-int
-sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+int sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
 {
     if (!self)
         return -1;
@@ -660,9 +622,8 @@ sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req
     return rc;
 }
 
-int
-sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
-                              sync_outcome_t outcome)
+int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                                  sync_outcome_t outcome)
 {
     if (!self)
         return -1;
@@ -671,14 +632,13 @@ sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t re
     return rc;
 }
 
-int
-sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
-                          const alys_hash_t hash)
+int sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                              const alys_hash_t hash)
 {
     if (!self || !hash)
         return -1;
     if (!self->initialised || height <= self->head)
-        return 0;               /* stale or duplicate: storage only moves forward here */
+        return 0; /* stale or duplicate: storage only moves forward here */
     self->blocks_processed += height - self->head;
     self->head = height;
     memcpy(self->head_hash, hash, sizeof(alys_hash_t));
@@ -689,9 +649,8 @@ sync_machine_on_committed(sync_machine_t *self, uint64_t now_ms, uint64_t height
     return 0;
 }
 
-int
-sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
-                             bool peer_at_fault, const char *reason)
+int sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                                 bool peer_at_fault, const char *reason)
 {
     if (!self)
         return -1;
@@ -700,8 +659,7 @@ sync_machine_on_block_failed(sync_machine_t *self, uint64_t now_ms, uint64_t hei
     return rc;
 }
 
-int
-sync_machine_on_processor_restarted(sync_machine_t *self, uint64_t now_ms)
+int sync_machine_on_processor_restarted(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self)
         return -1;
@@ -711,8 +669,7 @@ sync_machine_on_processor_restarted(sync_machine_t *self, uint64_t now_ms)
     return 0;
 }
 
-int
-sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms)
+int sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self)
         return -1;
@@ -722,8 +679,7 @@ sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms)
     return 0;
 }
 
-int
-sync_machine_create_checkpoint(sync_machine_t *self, uint64_t now_ms)
+int sync_machine_create_checkpoint(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self)
         return -1;
@@ -734,8 +690,7 @@ sync_machine_create_checkpoint(sync_machine_t *self, uint64_t now_ms)
     return a ? 0 : -1;
 }
 
-int
-sync_machine_on_checkpoint_written(sync_machine_t *self, uint64_t now_ms, uint64_t height)
+int sync_machine_on_checkpoint_written(sync_machine_t *self, uint64_t now_ms, uint64_t height)
 {
     if (!self)
         return -1;
@@ -745,9 +700,8 @@ sync_machine_on_checkpoint_written(sync_machine_t *self, uint64_t now_ms, uint64
     return 0;
 }
 
-int
-sync_machine_recover_from_checkpoint(sync_machine_t *self, uint64_t now_ms,
-                                     uint64_t height, const alys_hash_t hash)
+int sync_machine_recover_from_checkpoint(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                                         const alys_hash_t hash)
 {
     if (!self || !hash || !self->initialised || height > self->head)
         return -1;
@@ -770,8 +724,7 @@ sync_machine_recover_from_checkpoint(sync_machine_t *self, uint64_t now_ms,
 }
 
 /* Failed -> recovery at next_retry: restart from the committed head. */
-static void
-recover(sync_machine_t *self, uint64_t now_ms)
+static void recover(sync_machine_t *self, uint64_t now_ms)
 {
     self->recovery_attempts++;
     sync_action_t *a = sync_push(self, SYNC_ACTION_RECOVERED);
@@ -793,28 +746,25 @@ recover(sync_machine_t *self, uint64_t now_ms)
  * so "no usable peer" means nobody connected, not "everybody was slow"
  * (issue 7: an honest peer's timeouts left the machine with nobody, Failed,
  * and a 60 s recovery wait while the peer sat connected). */
-static void
-discovery_timer(sync_machine_t *self, uint64_t now_ms)
+static void discovery_timer(sync_machine_t *self, uint64_t now_ms)
 {
     if (now_ms < self->disc_last_attempt + self->cfg.discovery_interval_ms)
         return;
     self->disc_last_attempt = now_ms;
     self->disc_attempts++;
     /* The old code waited for peers forever; the sequential baseline does too. */
-    if (self->cfg.max_discovery_attempts && !sync_is_sequential(self)
-        && self->disc_attempts >= self->cfg.max_discovery_attempts)
+    if (self->cfg.max_discovery_attempts && !sync_is_sequential(self) &&
+        self->disc_attempts >= self->cfg.max_discovery_attempts)
         sync_fail(self, now_ms, "no usable peers after %u attempts", self->disc_attempts);
 }
 
-int
-sync_machine_tick(sync_machine_t *self, uint64_t now_ms)
+int sync_machine_tick(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self)
         return -1;
     if (!self->initialised)
         return 0;
-    if (self->state == SYNC_FAILED && self->next_retry && now_ms >= self->next_retry
-        && !self->paused)
+    if (self->state == SYNC_FAILED && self->next_retry && now_ms >= self->next_retry && !self->paused)
         recover(self, now_ms);
     if (self->state == SYNC_DISCOVERING && sync_usable_peers(self) == 0)
         discovery_timer(self, now_ms);
@@ -827,42 +777,39 @@ sync_machine_tick(sync_machine_t *self, uint64_t now_ms)
 
 /* ---- names ------------------------------------------------------------ */
 
-const char *
-sync_state_name(sync_state_kind_t s)
+const char *sync_state_name(sync_state_kind_t s)
 {
-    static const char *names[] = { "Discovering", "DownloadingHeaders", "DownloadingBlocks",
-                                   "CatchingUp", "Synced", "Failed" };
+    static const char *names[] = {
+        "Discovering", "DownloadingHeaders", "DownloadingBlocks", "CatchingUp", "Synced",
+        "Failed"};
     return (unsigned) s < sizeof names / sizeof names[0] ? names[s] : "Unknown";
 }
 
-const char *
-sync_outcome_name(sync_outcome_t o)
+const char *sync_outcome_name(sync_outcome_t o)
 {
-    static const char *names[] = { "ok", "timeout", "invalid", "short", "violation",
-                                   "no_peer", "busy" };
+    static const char *names[] = {"ok",        "timeout", "invalid", "short",
+                                  "violation", "no_peer", "busy"};
     return (unsigned) o < sizeof names / sizeof names[0] ? names[o] : "unknown";
 }
 
-const char *
-sync_penalty_name(sync_penalty_t p)
+const char *sync_penalty_name(sync_penalty_t p)
 {
-    static const char *names[] = { "stall", "invalid_header", "lied_height", "invalid_chain" };
+    static const char *names[] = {"stall", "invalid_header", "lied_height", "invalid_chain"};
     return (unsigned) p < sizeof names / sizeof names[0] ? names[p] : "unknown";
 }
 
-const char *
-sync_batch_state_name(sync_batch_state_t s)
+const char *sync_batch_state_name(sync_batch_state_t s)
 {
-    static const char *names[] = { "awaiting_download", "downloading", "awaiting_processing",
-                                   "processing", "done", "failed" };
+    static const char *names[] = {"awaiting_download", "downloading", "awaiting_processing",
+                                  "processing",        "done",        "failed"};
     return (unsigned) s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
-const char *
-sync_action_name(sync_action_kind_t k)
+const char *sync_action_name(sync_action_kind_t k)
 {
-    static const char *names[] = { "fetch_headers", "fetch_blocks", "cancel", "penalise_peer",
-                                   "state_changed", "can_produce_changed", "create_checkpoint",
-                                   "rollback", "recovered", "log", "range_verdict" };
+    static const char *names[] = {
+        "fetch_headers",       "fetch_blocks",      "cancel",   "penalise_peer", "state_changed",
+        "can_produce_changed", "create_checkpoint", "rollback", "recovered",     "log",
+        "range_verdict"};
     return (unsigned) k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }

@@ -104,26 +104,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chain/chain.h"     /* alys_hash_t */
-#include "config.h"          /* alys_config_t */
+#include "chain/chain.h" /* alys_hash_t */
+#include "config.h"      /* alys_config_t */
 
-#define SYNC_PEER_ID_MAX     64     /* bytes, without the NUL */
-#define SYNC_MAX_PEERS       128    /* peers the machine tracks at once */
-#define SYNC_MAX_PARALLEL    32     /* cap on max_parallel_downloads */
-#define SYNC_REASON_MAX      160
-#define SYNC_LOG_MAX         200
-#define SYNC_SEQUENTIAL_BATCH 1024  /* the old code's fixed batch */
+#define SYNC_PEER_ID_MAX      64  /* bytes, without the NUL */
+#define SYNC_MAX_PEERS        128 /* peers the machine tracks at once */
+#define SYNC_MAX_PARALLEL     32  /* cap on max_parallel_downloads */
+#define SYNC_REASON_MAX       160
+#define SYNC_LOG_MAX          200
+#define SYNC_SEQUENTIAL_BATCH 1024 /* the old code's fixed batch */
 
 typedef char sync_peer_id_t[SYNC_PEER_ID_MAX + 1];
 
 /* The seed's SyncState. The numbers are alys_sync_state's gauge values. */
 typedef enum {
-    SYNC_DISCOVERING          = 0,
-    SYNC_DOWNLOADING_HEADERS  = 1,
-    SYNC_DOWNLOADING_BLOCKS   = 2,
-    SYNC_CATCHING_UP          = 3,
-    SYNC_SYNCED               = 4,
-    SYNC_FAILED               = 5,
+    SYNC_DISCOVERING = 0,
+    SYNC_DOWNLOADING_HEADERS = 1,
+    SYNC_DOWNLOADING_BLOCKS = 2,
+    SYNC_CATCHING_UP = 3,
+    SYNC_SYNCED = 4,
+    SYNC_FAILED = 5,
 } sync_state_kind_t;
 
 typedef enum { SYNC_STRATEGY_PARALLEL, SYNC_STRATEGY_SEQUENTIAL } sync_strategy_t;
@@ -131,20 +131,20 @@ typedef enum { SYNC_STRATEGY_PARALLEL, SYNC_STRATEGY_SEQUENTIAL } sync_strategy_
 /* Outcome of one request id, as PeerManager (or the header verification,
  * sync_headers.h) reports it. The values are alys.peer.Outcome's (proto/peer.proto). */
 typedef enum {
-    SYNC_OUTCOME_OK = 0,       /* bodies delivered to BlockProcessor / headers verified */
+    SYNC_OUTCOME_OK = 0, /* bodies delivered to BlockProcessor / headers verified */
     SYNC_OUTCOME_TIMEOUT = 1,
-    SYNC_OUTCOME_INVALID = 2,  /* data did not verify (body vs header, bad header) */
-    SYNC_OUTCOME_SHORT = 3,    /* fewer items than asked */
-    SYNC_OUTCOME_VIOLATION = 4,/* protocol violation (PeerManager drops the peer) */
-    SYNC_OUTCOME_NO_PEER = 5,  /* peer unknown or gone: re-issued, nobody blamed */
-    SYNC_OUTCOME_BUSY = 6,     /* BlockProcessor full: re-issued a little later */
+    SYNC_OUTCOME_INVALID = 2,   /* data did not verify (body vs header, bad header) */
+    SYNC_OUTCOME_SHORT = 3,     /* fewer items than asked */
+    SYNC_OUTCOME_VIOLATION = 4, /* protocol violation (PeerManager drops the peer) */
+    SYNC_OUTCOME_NO_PEER = 5,   /* peer unknown or gone: re-issued, nobody blamed */
+    SYNC_OUTCOME_BUSY = 6,      /* BlockProcessor full: re-issued a little later */
 } sync_outcome_t;
 
 typedef enum {
-    SYNC_PENALTY_STALL = 0,    /* held up the download window past its timeout */
-    SYNC_PENALTY_INVALID_HEADER,/* header verification failed (INVALID from on_headers) */
-    SYNC_PENALTY_LIED_HEIGHT,  /* reported a height above the wall-clock slot */
-    SYNC_PENALTY_INVALID_CHAIN,/* served a validly signed header whose block broke a
+    SYNC_PENALTY_STALL = 0,      /* held up the download window past its timeout */
+    SYNC_PENALTY_INVALID_HEADER, /* header verification failed (INVALID from on_headers) */
+    SYNC_PENALTY_LIED_HEIGHT,    /* reported a height above the wall-clock slot */
+    SYNC_PENALTY_INVALID_CHAIN,  /* served a validly signed header whose block broke a
                                   state rule (bad_nonce, insufficient_balance,
                                   state_root_mismatch): the header commits to an
                                   invalid block, so its server lied */
@@ -180,43 +180,61 @@ typedef enum {
 typedef struct {
     sync_action_kind_t kind;
     union {
-        struct {                       /* GetHeaders [start, start+count) */
+        struct { /* GetHeaders [start, start+count) */
             uint64_t req_id;
             sync_peer_id_t peer;
             uint64_t start;
             uint32_t count;
-            alys_hash_t parent_hash;   /* hash of height start-1: verify linkage */
-            uint32_t timeout_ms;       /* upper bound; PeerManager may use less */
+            alys_hash_t parent_hash; /* hash of height start-1: verify linkage */
+            uint32_t timeout_ms;     /* upper bound; PeerManager may use less */
         } fetch_headers;
-        struct {                       /* GetBlocks [start, start+count) */
+        struct { /* GetBlocks [start, start+count) */
             uint64_t req_id;
             sync_peer_id_t peer;
             uint64_t start;
             uint32_t count;
-            const alys_hash_t *expected;   /* header hash per height, or NULL */
-            uint32_t expected_count;       /* == count, or 0 (sequential) */
-            bool deliver_to_processor;     /* always true today */
-            uint32_t timeout_ms;           /* upper bound; PeerManager may use less */
+            const alys_hash_t *expected; /* header hash per height, or NULL */
+            uint32_t expected_count;     /* == count, or 0 (sequential) */
+            bool deliver_to_processor;   /* always true today */
+            uint32_t timeout_ms;         /* upper bound; PeerManager may use less */
         } fetch_blocks;
-        struct { uint64_t req_id; sync_peer_id_t peer; } cancel;
-        struct { sync_peer_id_t peer; sync_penalty_t kind; } penalise;
-        struct {                       /* from == to when only paused flips */
+        struct {
+            uint64_t req_id;
+            sync_peer_id_t peer;
+        } cancel;
+        struct {
+            sync_peer_id_t peer;
+            sync_penalty_t kind;
+        } penalise;
+        struct { /* from == to when only paused flips */
             sync_state_kind_t from, to;
             bool paused;
             char reason[SYNC_REASON_MAX];
         } state_changed;
-        struct { bool value; } can_produce;
-        struct { uint64_t height; } create_checkpoint;   /* at the head, now */
-        struct { uint64_t height; } rollback;            /* roll storage back to height */
-        struct { uint64_t from_height; uint32_t attempt; } recovered;
-        struct { sync_log_level_t level; char text[SYNC_LOG_MAX]; } log;
-        struct {                       /* alys.peer.RangeVerdict: sent when a range
+        struct {
+            bool value;
+        } can_produce;
+        struct {
+            uint64_t height;
+        } create_checkpoint; /* at the head, now */
+        struct {
+            uint64_t height;
+        } rollback; /* roll storage back to height */
+        struct {
+            uint64_t from_height;
+            uint32_t attempt;
+        } recovered;
+        struct {
+            sync_log_level_t level;
+            char text[SYNC_LOG_MAX];
+        } log;
+        struct { /* alys.peer.RangeVerdict: sent when a range
                                           that failed processing from one peer later
                                           validated from another (or the same) peer */
             uint64_t start;
             uint32_t count;
             sync_peer_id_t peer;
-            bool valid;                /* false: this peer served bad data */
+            bool valid; /* false: this peer served bad data */
             char reason[SYNC_LOG_MAX / 2];
         } range_verdict;
     };
@@ -229,72 +247,72 @@ typedef struct {
  * theirs in sync_machine.c. Out-of-range values are clamped by new(). */
 typedef struct {
     sync_strategy_t strategy;
-    uint32_t max_parallel_downloads;   /* ranges in flight, [1, SYNC_MAX_PARALLEL] */
-    bool     adaptive_batch;           /* batch size from PeerManager, else fixed */
+    uint32_t max_parallel_downloads; /* ranges in flight, [1, SYNC_MAX_PARALLEL] */
+    bool adaptive_batch;             /* batch size from PeerManager, else fixed */
     uint32_t fixed_batch_size;
     uint32_t min_batch_size, max_batch_size;
     uint64_t checkpoint_interval;
     uint32_t max_recovery_attempts;
     uint32_t recovery_backoff_secs;
-    bool     auto_recovery;
-    double   production_threshold;     /* percent, 99.5 */
+    bool auto_recovery;
+    double production_threshold; /* percent, 99.5 */
     uint64_t production_max_blocks_behind;
-    uint64_t download_window;          /* blocks ahead of the committed head */
-    uint32_t request_timeout_ms;       /* upper bound of the adaptive timeout */
+    uint64_t download_window;    /* blocks ahead of the committed head */
+    uint32_t request_timeout_ms; /* upper bound of the adaptive timeout */
     /* Machine tunables (not in the TOML; defaults are sound). */
-    uint64_t header_lookahead;         /* verified header hashes kept above the head;
+    uint64_t header_lookahead;       /* verified header hashes kept above the head;
                                           0 = 4 * download_window, at least the window */
-    uint32_t header_batch;             /* headers per GetHeaders, 512 */
-    uint32_t max_range_attempts;       /* attempts per range before Failed, 5 */
-    uint32_t stall_floor_ms;           /* adaptive timeout floor, 1000 */
-    double   stall_k;                  /* timeout = k * expected time, 4 */
-    uint32_t lost_request_ms;          /* no outcome at all: request lost;
+    uint32_t header_batch;           /* headers per GetHeaders, 512 */
+    uint32_t max_range_attempts;     /* attempts per range before Failed, 5 */
+    uint32_t stall_floor_ms;         /* adaptive timeout floor, 1000 */
+    double stall_k;                  /* timeout = k * expected time, 4 */
+    uint32_t lost_request_ms;        /* no outcome at all: request lost;
                                           0 = 2 * request_timeout_ms + 1000 */
-    uint32_t processing_timeout_ms;    /* delivered but head still: processor lost them, 30000 */
-    uint32_t discovery_interval_ms;    /* one Discovering attempt per interval, 1000 */
-    uint32_t max_discovery_attempts;   /* then Failed; 0 = keep discovering, 30 */
-    bool     solo;                     /* no bootstrap peers: we are the network */
-    uint64_t genesis_height;           /* 0 */
-    uint64_t random_seed;              /* sequential peer choice; deterministic */
-    uint64_t req_id_base;              /* first request id; make it unique per
+    uint32_t processing_timeout_ms;  /* delivered but head still: processor lost them, 30000 */
+    uint32_t discovery_interval_ms;  /* one Discovering attempt per interval, 1000 */
+    uint32_t max_discovery_attempts; /* then Failed; 0 = keep discovering, 30 */
+    bool solo;                       /* no bootstrap peers: we are the network */
+    uint64_t genesis_height;         /* 0 */
+    uint64_t random_seed;            /* sequential peer choice; deterministic */
+    uint64_t req_id_base;            /* first request id; make it unique per
                                           incarnation (e.g. unix ms << 16) so a
                                           restarted actor never matches a stale one */
 } sync_machine_config_t;
 
 typedef struct {
     sync_peer_id_t peer_id;
-    double score;                      /* PeerManager's, [-100, 100] */
+    double score; /* PeerManager's, [-100, 100] */
 } sync_peer_score_t;
 
 /* The seed's SyncProgress, as a plain struct. */
 typedef struct {
     sync_state_kind_t state;
-    bool     paused;
+    bool paused;
     uint64_t genesis_height;
-    uint64_t current_height;           /* committed head */
-    uint64_t target_height;            /* max plausible peer height, capped by StartSync */
-    uint64_t highest_peer_height;      /* uncapped */
+    uint64_t current_height;      /* committed head */
+    uint64_t target_height;       /* max plausible peer height, capped by StartSync */
+    uint64_t highest_peer_height; /* uncapped */
     uint64_t blocks_behind;
-    double   percent;                  /* current/target*100, 100 when target is 0 */
+    double percent; /* current/target*100, 100 when target is 0 */
     uint64_t blocks_processed;
     uint64_t blocks_failed;
-    uint64_t sync_start_time;          /* now_ms of the sync's start */
-    double   blocks_per_second;        /* head advance over the last 10 s */
-    double   eta_seconds;              /* -1 when unknown */
-    uint64_t last_checkpoint;          /* height, 0 = none */
+    uint64_t sync_start_time; /* now_ms of the sync's start */
+    double blocks_per_second; /* head advance over the last 10 s */
+    double eta_seconds;       /* -1 when unknown */
+    uint64_t last_checkpoint; /* height, 0 = none */
     uint64_t checkpoint_frequency;
-    uint32_t active_peers;             /* connected and usable for sync */
-    uint32_t total_peers;              /* connected */
+    uint32_t active_peers; /* connected and usable for sync */
+    uint32_t total_peers;  /* connected */
     uint32_t peer_score_count;
     sync_peer_score_t peer_scores[SYNC_MAX_PEERS];
-    bool     can_produce_blocks;
+    bool can_produce_blocks;
     /* Diagnostics */
-    uint64_t header_height;            /* highest verified header */
+    uint64_t header_height; /* highest verified header */
     uint32_t ranges_in_flight;
-    uint64_t retries;                  /* range attempts that failed */
-    uint64_t reassignments;            /* stalls moved to another peer */
-    uint32_t stall_timeout_ms;         /* current adaptive timeout for a full batch */
-    uint32_t batch_size;               /* effective size of new ranges */
+    uint64_t retries;          /* range attempts that failed */
+    uint64_t reassignments;    /* stalls moved to another peer */
+    uint32_t stall_timeout_ms; /* current adaptive timeout for a full batch */
+    uint32_t batch_size;       /* effective size of new ranges */
 } sync_progress_t;
 
 /* The seed's SyncState with its fields, filled at query time. */
@@ -302,10 +320,13 @@ typedef struct {
     sync_state_kind_t kind;
     bool paused;
     union {
-        struct { uint64_t started_at; uint32_t attempts; } discovering;
+        struct {
+            uint64_t started_at;
+            uint32_t attempts;
+        } discovering;
         struct {
             uint64_t start_height, target_height, current_height;
-            sync_peer_id_t peer;               /* "" when no request in flight */
+            sync_peer_id_t peer; /* "" when no request in flight */
         } downloading_headers;
         struct {
             uint64_t start_height, target_height, current_height;
@@ -313,13 +334,20 @@ typedef struct {
             uint32_t peer_count;
             sync_peer_id_t peers[SYNC_MAX_PARALLEL];
         } downloading_blocks;
-        struct { uint64_t blocks_behind; double sync_speed; double estimated_time; } catching_up;
-        struct { uint64_t last_check; uint64_t peer_height; } synced;
+        struct {
+            uint64_t blocks_behind;
+            double sync_speed;
+            double estimated_time;
+        } catching_up;
+        struct {
+            uint64_t last_check;
+            uint64_t peer_height;
+        } synced;
         struct {
             char reason[SYNC_REASON_MAX];
             uint64_t last_good_height;
             uint32_t recovery_attempts;
-            uint64_t next_retry;               /* 0 = none: waits for StartSync */
+            uint64_t next_retry; /* 0 = none: waits for StartSync */
         } failed;
     };
 } sync_state_t;
@@ -330,7 +358,7 @@ typedef struct {
     uint32_t count;
     sync_batch_state_t state;
     uint64_t req_id;
-    sync_peer_id_t peer;                       /* downloading from / served by */
+    sync_peer_id_t peer; /* downloading from / served by */
     uint32_t attempts;
 } sync_batch_info_t;
 
@@ -370,8 +398,8 @@ int sync_machine_resume(sync_machine_t *self, uint64_t now_ms);
  * ignored and penalised. */
 int sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const char *peer_id,
                                 uint64_t reported_height, uint64_t max_plausible_height);
-int sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms,
-                                      const char *peer_id, const char *reason);
+int sync_machine_on_peer_disconnected(sync_machine_t *self, uint64_t now_ms, const char *peer_id,
+                                      const char *reason);
 /* PeerManager's current score for a peer (reported in SyncProgress). */
 int sync_machine_on_peer_score(sync_machine_t *self, const char *peer_id, double score);
 /* The peer's place in PeerManager's PeerSet order (0 = preferred by the
@@ -432,8 +460,8 @@ int sync_machine_create_checkpoint(sync_machine_t *self, uint64_t now_ms);
 int sync_machine_on_checkpoint_written(sync_machine_t *self, uint64_t now_ms, uint64_t height);
 /* RecoverFromCheckpoint: queues ROLLBACK{height} and resumes from there.
  * -1 when height is above the head (nothing to roll back to). */
-int sync_machine_recover_from_checkpoint(sync_machine_t *self, uint64_t now_ms,
-                                         uint64_t height, const alys_hash_t hash);
+int sync_machine_recover_from_checkpoint(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                                         const alys_hash_t hash);
 
 /* Timers: staller detection, lost requests, discovery attempts, recovery. */
 int sync_machine_tick(sync_machine_t *self, uint64_t now_ms);

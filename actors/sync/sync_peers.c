@@ -10,8 +10,7 @@
 
 #include "sync_internal.h"
 
-sync_peer_t *
-sync_peer_find(sync_machine_t *self, const char *id)
+sync_peer_t *sync_peer_find(sync_machine_t *self, const char *id)
 {
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
         if (self->peers[i].used && strcmp(self->peers[i].id, id) == 0)
@@ -19,8 +18,7 @@ sync_peer_find(sync_machine_t *self, const char *id)
     return NULL;
 }
 
-sync_peer_t *
-sync_peer_add(sync_machine_t *self, const char *id)
+sync_peer_t *sync_peer_add(sync_machine_t *self, const char *id)
 {
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++) {
         sync_peer_t *p = &self->peers[i];
@@ -36,8 +34,7 @@ sync_peer_add(sync_machine_t *self, const char *id)
     return NULL;
 }
 
-void
-sync_peer_remove(sync_machine_t *self, sync_peer_t *p)
+void sync_peer_remove(sync_machine_t *self, sync_peer_t *p)
 {
     (void) self;
     memset(p, 0, sizeof *p);
@@ -46,29 +43,25 @@ sync_peer_remove(sync_machine_t *self, sync_peer_t *p)
 /* The height we believe: its claim, unless it recently failed to serve what
  * it claimed (a peer that lies within the slot bound cannot hold the target
  * up for ever). The cap expires so an honest peer's blip is forgiven. */
-uint64_t
-sync_peer_height(const sync_peer_t *p, uint64_t now_ms)
+uint64_t sync_peer_height(const sync_peer_t *p, uint64_t now_ms)
 {
     if (p->served_cap != UINT64_MAX && now_ms < p->cap_until && p->served_cap < p->reported_height)
         return p->served_cap;
     return p->reported_height;
 }
 
-void
-sync_peer_cap_height(sync_peer_t *p, uint64_t proven, uint64_t now_ms)
+void sync_peer_cap_height(sync_peer_t *p, uint64_t proven, uint64_t now_ms)
 {
     p->served_cap = proven;
     p->cap_until = now_ms + SYNC_HEIGHT_CAP_MS;
 }
 
-bool
-sync_peer_usable(const sync_peer_t *p)
+bool sync_peer_usable(const sync_peer_t *p)
 {
     return p->used && !p->lying;
 }
 
-uint32_t
-sync_usable_peers(const sync_machine_t *self)
+uint32_t sync_usable_peers(const sync_machine_t *self)
 {
     uint32_t n = 0;
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
@@ -76,8 +69,7 @@ sync_usable_peers(const sync_machine_t *self)
     return n;
 }
 
-uint32_t
-sync_connected_peers(const sync_machine_t *self)
+uint32_t sync_connected_peers(const sync_machine_t *self)
 {
     uint32_t n = 0;
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
@@ -85,8 +77,7 @@ sync_connected_peers(const sync_machine_t *self)
     return n;
 }
 
-uint64_t
-sync_best_peer_height(const sync_machine_t *self, uint64_t now_ms)
+uint64_t sync_best_peer_height(const sync_machine_t *self, uint64_t now_ms)
 {
     uint64_t best = 0;
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++) {
@@ -98,8 +89,7 @@ sync_best_peer_height(const sync_machine_t *self, uint64_t now_ms)
 }
 
 /* Max of the plausible peer heights, capped by StartSync's target. */
-uint64_t
-sync_target(const sync_machine_t *self, uint64_t now_ms)
+uint64_t sync_target(const sync_machine_t *self, uint64_t now_ms)
 {
     uint64_t t = sync_best_peer_height(self, now_ms);
     if (self->has_target_cap && t > self->target_cap)
@@ -107,8 +97,7 @@ sync_target(const sync_machine_t *self, uint64_t now_ms)
     return t;
 }
 
-static bool
-avoided(const sync_peer_t *p, const sync_peer_id_t *avoid, uint32_t n)
+static bool avoided(const sync_peer_t *p, const sync_peer_id_t *avoid, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
         if (strcmp(avoid[i], p->id) == 0)
@@ -119,8 +108,7 @@ avoided(const sync_peer_t *p, const sync_peer_id_t *avoid, uint32_t n)
 /* Is a better than b for the next range? Fewest ranges in flight first (so
  * ranges land on different peers), then PeerManager's order (its configured
  * selection strategy), then its score, then the least recently used. */
-static bool
-better(const sync_peer_t *a, const sync_peer_t *b)
+static bool better(const sync_peer_t *a, const sync_peer_t *b)
 {
     if (a->in_flight != b->in_flight)
         return a->in_flight < b->in_flight;
@@ -135,15 +123,14 @@ better(const sync_peer_t *a, const sync_peer_t *b)
 /* A peer that has need_height, is not cooling down after a failure, and is
  * not in avoid (the peers this range already failed on) unless no other
  * peer can serve it. NULL when nobody can. */
-sync_peer_t *
-sync_pick_peer(sync_machine_t *self, uint64_t now_ms, uint64_t need_height,
-               const sync_peer_id_t *avoid, uint32_t avoid_count)
+sync_peer_t *sync_pick_peer(sync_machine_t *self, uint64_t now_ms, uint64_t need_height,
+                            const sync_peer_id_t *avoid, uint32_t avoid_count)
 {
     sync_peer_t *best = NULL, *fallback = NULL;
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++) {
         sync_peer_t *p = &self->peers[i];
-        if (!sync_peer_usable(p) || sync_peer_height(p, now_ms) < need_height
-            || now_ms < p->cooldown_until)
+        if (!sync_peer_usable(p) || sync_peer_height(p, now_ms) < need_height ||
+            now_ms < p->cooldown_until)
             continue;
         if (avoided(p, avoid, avoid_count)) {
             if (!fallback || better(p, fallback))
@@ -157,8 +144,7 @@ sync_pick_peer(sync_machine_t *self, uint64_t now_ms, uint64_t need_height,
 
 /* Back off a failing peer for a while, doubling per consecutive failure, so
  * retries go elsewhere first without banning anyone (PeerManager bans). */
-void
-sync_peer_failed(sync_machine_t *self, sync_peer_t *p, uint64_t now_ms)
+void sync_peer_failed(sync_machine_t *self, sync_peer_t *p, uint64_t now_ms)
 {
     (void) self;
     if (p->consecutive_failures < 16)
@@ -167,16 +153,14 @@ sync_peer_failed(sync_machine_t *self, sync_peer_t *p, uint64_t now_ms)
     p->cooldown_until = now_ms + (ms > SYNC_COOLDOWN_MAX_MS ? SYNC_COOLDOWN_MAX_MS : ms);
 }
 
-void
-sync_peer_succeeded(sync_peer_t *p)
+void sync_peer_succeeded(sync_peer_t *p)
 {
     p->consecutive_failures = 0;
     p->cooldown_until = 0;
 }
 
 /* xorshift64*: deterministic from the configured seed, for tests and bench. */
-uint64_t
-sync_rand(sync_machine_t *self)
+uint64_t sync_rand(sync_machine_t *self)
 {
     uint64_t x = self->rng;
     x ^= x >> 12;

@@ -10,7 +10,7 @@
 typedef struct {
     uint64_t corr;
     uint64_t req_id;
-    bool     headers;
+    bool headers;
 } fetch_t;
 
 struct sync_pending {
@@ -122,8 +122,8 @@ size_t sync_pending_drop_kind(sync_pending_t *self, sync_pend_kind_t kind,
 
 const char *sync_pending_kind_name(sync_pend_kind_t kind)
 {
-    static const char *const n[] = {"GetHead", "CreateCheckpoint", "ListCheckpoints", "Rollback",
-                                    "ProcessBatch", "GetPeers"};
+    static const char *const n[] = {"GetHead",  "CreateCheckpoint", "ListCheckpoints",
+                                    "Rollback", "ProcessBatch",     "GetPeers"};
     return (unsigned) kind < sizeof n / sizeof n[0] ? n[kind] : "?";
 }
 
@@ -132,8 +132,7 @@ void sync_pending_fetch_sent(sync_pending_t *self, uint64_t corr_id, uint64_t re
     self->fetch[self->fetch_next++ % SYNC_PENDING_FETCHES] = (fetch_t){corr_id, req_id, headers};
 }
 
-bool sync_pending_fetch_refused(sync_pending_t *self, uint64_t corr_id, uint64_t *req_id,
-                                bool *headers)
+bool sync_pending_fetch_refused(sync_pending_t *self, uint64_t corr_id, uint64_t *req_id, bool *headers)
 {
     for (size_t i = 0; corr_id && i < SYNC_PENDING_FETCHES; i++) {
         fetch_t *f = &self->fetch[i];

@@ -26,18 +26,22 @@
 #define SYNC_PENDING_FETCHES 256
 
 typedef enum {
-    SYNC_PEND_GET_HEAD, SYNC_PEND_CREATE_CP, SYNC_PEND_LIST_CP, SYNC_PEND_ROLLBACK,
-    SYNC_PEND_PROCESS, SYNC_PEND_GET_PEERS
+    SYNC_PEND_GET_HEAD,
+    SYNC_PEND_CREATE_CP,
+    SYNC_PEND_LIST_CP,
+    SYNC_PEND_ROLLBACK,
+    SYNC_PEND_PROCESS,
+    SYNC_PEND_GET_PEERS
 } sync_pend_kind_t;
 
 /* A request awaiting its reply, and who asked us for it. */
 typedef struct {
     sync_pend_kind_t kind;
     uint64_t corr_id;
-    uint64_t deadline;           /* now_ms past which it has timed out */
-    void    *client;             /* the caller's; NULL when no client waits */
+    uint64_t deadline; /* now_ms past which it has timed out */
+    void *client;      /* the caller's; NULL when no client waits */
     uint64_t client_corr;
-    uint64_t height;             /* what the request was about */
+    uint64_t height; /* what the request was about */
 } sync_pend_t;
 
 typedef struct sync_pending sync_pending_t;
@@ -63,7 +67,7 @@ bool sync_pending_next_expired(sync_pending_t *self, uint64_t now_ms, sync_pend_
  * many ended. */
 size_t sync_pending_drop_kind(sync_pending_t *self, sync_pend_kind_t kind,
                               void (*done)(sync_pend_t *p));
-const char *sync_pending_kind_name(sync_pend_kind_t kind);     /* "GetHead", ... */
+const char *sync_pending_kind_name(sync_pend_kind_t kind); /* "GetHead", ... */
 
 /* A fetch sent with envelope corr_id for the machine's req_id. */
 void sync_pending_fetch_sent(sync_pending_t *self, uint64_t corr_id, uint64_t req_id, bool headers);

@@ -8,8 +8,7 @@
 
 /* ---- blocks per second ------------------------------------------------------ */
 
-void
-sync_rate_reset(sync_machine_t *self, uint64_t now_ms)
+void sync_rate_reset(sync_machine_t *self, uint64_t now_ms)
 {
     self->rate_len = 0;
     self->rate_next = 0;
@@ -18,8 +17,7 @@ sync_rate_reset(sync_machine_t *self, uint64_t now_ms)
 
 /* One sample per SYNC_RATE_BUCKET_MS at most, so a burst of commits does not
  * push the window's start out of the ring. */
-void
-sync_rate_sample(sync_machine_t *self, uint64_t now_ms)
+void sync_rate_sample(sync_machine_t *self, uint64_t now_ms)
 {
     if (self->rate_len > 0) {
         sync_rate_sample_t *last =
@@ -29,7 +27,7 @@ sync_rate_sample(sync_machine_t *self, uint64_t now_ms)
             return;
         }
     }
-    self->rate[self->rate_next] = (sync_rate_sample_t) { .t = now_ms, .h = self->head };
+    self->rate[self->rate_next] = (sync_rate_sample_t){.t = now_ms, .h = self->head};
     self->rate_next = (self->rate_next + 1) % SYNC_RATE_SAMPLES;
     if (self->rate_len < SYNC_RATE_SAMPLES)
         self->rate_len++;
@@ -37,8 +35,7 @@ sync_rate_sample(sync_machine_t *self, uint64_t now_ms)
 
 /* Head advance since the newest sample at least SYNC_RATE_WINDOW_MS old (or
  * the oldest one kept), per second. 0 when the head has not moved. */
-double
-sync_rate(const sync_machine_t *self, uint64_t now_ms)
+double sync_rate(const sync_machine_t *self, uint64_t now_ms)
 {
     if (self->rate_len == 0)
         return 0;
@@ -57,8 +54,7 @@ sync_rate(const sync_machine_t *self, uint64_t now_ms)
 
 /* ---- CanProduceBlocks ------------------------------------------------------------ */
 
-static double
-percent_of(uint64_t current, uint64_t target)
+static double percent_of(uint64_t current, uint64_t target)
 {
     if (target == 0 || current >= target)
         return 100.0;
@@ -66,8 +62,7 @@ percent_of(uint64_t current, uint64_t target)
     return (double) current * 100.0 / (double) target;
 }
 
-bool
-sync_compute_can_produce(const sync_machine_t *self, uint64_t now_ms)
+bool sync_compute_can_produce(const sync_machine_t *self, uint64_t now_ms)
 {
     if (!self->initialised)
         return false;
@@ -77,26 +72,23 @@ sync_compute_can_produce(const sync_machine_t *self, uint64_t now_ms)
         return false;
     uint64_t target = sync_target(self, now_ms);
     uint64_t behind = target > self->head ? target - self->head : 0;
-    return behind <= self->cfg.production_max_blocks_behind
-        && percent_of(self->head, target) >= self->cfg.production_threshold - 1e-9;
+    return behind <= self->cfg.production_max_blocks_behind &&
+           percent_of(self->head, target) >= self->cfg.production_threshold - 1e-9;
 }
 
-bool
-sync_machine_can_produce_blocks(const sync_machine_t *self)
+bool sync_machine_can_produce_blocks(const sync_machine_t *self)
 {
     return self && self->can_produce;
 }
 
 /* ---- getters ------------------------------------------------------------------------ */
 
-uint32_t
-sync_machine_request_timeout_ms(const sync_machine_t *self, uint32_t count)
+uint32_t sync_machine_request_timeout_ms(const sync_machine_t *self, uint32_t count)
 {
     return self ? sync_stall_timeout_ms(self, count) : 0;
 }
 
-static void
-fill_peers(const sync_machine_t *self, sync_progress_t *out)
+static void fill_peers(const sync_machine_t *self, sync_progress_t *out)
 {
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++) {
         const sync_peer_t *p = &self->peers[i];
@@ -112,8 +104,7 @@ fill_peers(const sync_machine_t *self, sync_progress_t *out)
     }
 }
 
-void
-sync_machine_get_progress(const sync_machine_t *self, uint64_t now_ms, sync_progress_t *out)
+void sync_machine_get_progress(const sync_machine_t *self, uint64_t now_ms, sync_progress_t *out)
 {
     if (!out)
         return;
@@ -134,8 +125,9 @@ sync_machine_get_progress(const sync_machine_t *self, uint64_t now_ms, sync_prog
     out->sync_start_time = self->sync_start_time;
     out->blocks_per_second = sync_rate(self, now_ms);
     out->eta_seconds = out->blocks_behind == 0 ? 0
-                     : out->blocks_per_second > 0
-                     ? (double) out->blocks_behind / out->blocks_per_second : -1;
+                       : out->blocks_per_second > 0
+                           ? (double) out->blocks_behind / out->blocks_per_second
+                           : -1;
     out->last_checkpoint = self->last_checkpoint;
     out->checkpoint_frequency = self->cfg.checkpoint_interval;
     fill_peers(self, out);
@@ -148,8 +140,7 @@ sync_machine_get_progress(const sync_machine_t *self, uint64_t now_ms, sync_prog
     out->batch_size = sync_batch_size(self);
 }
 
-static void
-fill_block_peers(const sync_machine_t *self, sync_state_t *out)
+static void fill_block_peers(const sync_machine_t *self, sync_state_t *out)
 {
     uint32_t *n = &out->downloading_blocks.peer_count;
     for (size_t i = 0; i < self->batch_cap && *n < SYNC_MAX_PARALLEL; i++) {
@@ -164,8 +155,7 @@ fill_block_peers(const sync_machine_t *self, sync_state_t *out)
     }
 }
 
-void
-sync_machine_get_state(const sync_machine_t *self, uint64_t now_ms, sync_state_t *out)
+void sync_machine_get_state(const sync_machine_t *self, uint64_t now_ms, sync_state_t *out)
 {
     if (!out)
         return;
@@ -215,8 +205,7 @@ sync_machine_get_state(const sync_machine_t *self, uint64_t now_ms, sync_state_t
     }
 }
 
-size_t
-sync_machine_get_batches(const sync_machine_t *self, sync_batch_info_t *out, size_t cap)
+size_t sync_machine_get_batches(const sync_machine_t *self, sync_batch_info_t *out, size_t cap)
 {
     if (!self)
         return 0;
@@ -237,8 +226,11 @@ sync_machine_get_batches(const sync_machine_t *self, sync_batch_info_t *out, siz
             continue;
         size_t move = (n < cap ? n : cap - 1) - j;
         memmove(&out[j + 1], &out[j], move * sizeof *out);
-        out[j] = (sync_batch_info_t) { .start = b->start, .count = b->count, .state = b->state,
-                                       .req_id = b->req_id, .attempts = b->attempts };
+        out[j] = (sync_batch_info_t){.start = b->start,
+                                     .count = b->count,
+                                     .state = b->state,
+                                     .req_id = b->req_id,
+                                     .attempts = b->attempts};
         sync_copy_id(out[j].peer, b->peer);
     }
     return total;

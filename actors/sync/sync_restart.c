@@ -10,12 +10,12 @@
 #define RECENT_PIDS 8
 
 typedef struct {
-    int      pid;                /* instance we know is current, 0 = none yet */
-    int      recent[RECENT_PIDS];
+    int pid; /* instance we know is current, 0 = none yet */
+    int recent[RECENT_PIDS];
     unsigned recent_next;
-    bool     lost;               /* socket down since on_socket_lost */
-    int      lost_pid;           /* pid current when the socket dropped */
-    unsigned unnamed;            /* instances acted on from the socket whose
+    bool lost;        /* socket down since on_socket_lost */
+    int lost_pid;     /* pid current when the socket dropped */
+    unsigned unnamed; /* instances acted on from the socket whose
                                     ready has not come yet */
     uint64_t handled;
 } watch_t;
@@ -106,10 +106,10 @@ bool sync_restart_on_socket_back(sync_restart_t *self, sync_watch_t w)
         return false;
     watch_t *wt = &self->w[w];
     if (!wt->lost)
-        return false;                   /* the first connect */
+        return false; /* the first connect */
     wt->lost = false;
     if (wt->pid != wt->lost_pid)
-        return false;                   /* its ready came first: acted on */
+        return false; /* its ready came first: acted on */
     wt->unnamed++;
     return handle(wt);
 }

@@ -44,10 +44,10 @@ typedef enum {
 
 /* What to do about one restart (a bit set). */
 enum {
-    SYNC_RESTART_GET_HEAD   = 1 << 0,  /* ask Storage for its head again */
-    SYNC_RESTART_REISSUE    = 1 << 1,  /* forget header requests in flight; machine:
+    SYNC_RESTART_GET_HEAD = 1 << 0,  /* ask Storage for its head again */
+    SYNC_RESTART_REISSUE = 1 << 1,   /* forget header requests in flight; machine:
                                           on_peer_manager_restarted, on_processor_restarted */
-    SYNC_RESTART_GET_PEERS  = 1 << 2,  /* ask PeerManager for its peer set now */
+    SYNC_RESTART_GET_PEERS = 1 << 2, /* ask PeerManager for its peer set now */
 };
 
 typedef struct sync_restart sync_restart_t;

@@ -5,8 +5,8 @@
 
 struct sync_rollback {
     uint32_t quiet_ms;
-    bool     in_flight;          /* our Rollback, not answered yet */
-    bool     settling;           /* answered at settled_at: the window is open */
+    bool in_flight; /* our Rollback, not answered yet */
+    bool settling;  /* answered at settled_at: the window is open */
     uint64_t settled_at;
 };
 
@@ -45,7 +45,8 @@ void sync_rollback_failed(sync_rollback_t *self)
 
 static bool quiet(const sync_rollback_t *self, uint64_t now_ms)
 {
-    return self->settling && (now_ms < self->settled_at || now_ms - self->settled_at < self->quiet_ms);
+    return self->settling &&
+           (now_ms < self->settled_at || now_ms - self->settled_at < self->quiet_ms);
 }
 
 bool sync_rollback_accepts_commit(const sync_rollback_t *self, uint64_t now_ms)

@@ -23,7 +23,7 @@ typedef struct sync_rollback sync_rollback_t;
 sync_rollback_t *sync_rollback_new(uint32_t quiet_ms);
 void sync_rollback_destroy(sync_rollback_t **self_p);
 
-void sync_rollback_sent(sync_rollback_t *self);                /* our Rollback went out */
+void sync_rollback_sent(sync_rollback_t *self);                  /* our Rollback went out */
 void sync_rollback_done(sync_rollback_t *self, uint64_t now_ms); /* Storage answered: its head */
 /* Storage refused it or it timed out: no window (the caller asks the head). */
 void sync_rollback_failed(sync_rollback_t *self);

@@ -30,37 +30,32 @@
 /* ---- batch helpers ---------------------------------------------------- */
 
 /* now - since, 0 if the caller's clock stepped back (it should be monotonic). */
-static uint64_t
-elapsed(uint64_t now_ms, uint64_t since)
+static uint64_t elapsed(uint64_t now_ms, uint64_t since)
 {
     return now_ms > since ? now_ms - since : 0;
 }
 
-static uint64_t
-batch_end(const sync_batch_t *b)          /* last height, inclusive */
+static uint64_t batch_end(const sync_batch_t *b) /* last height, inclusive */
 {
     return b->start + b->count - 1;
 }
 
-static bool
-delivered(const sync_batch_t *b)
+static bool delivered(const sync_batch_t *b)
 {
     return b->state == SYNC_BATCH_AWAITING_PROCESSING || b->state == SYNC_BATCH_PROCESSING;
 }
 
-static bool
-waiting(const sync_batch_t *b)
+static bool waiting(const sync_batch_t *b)
 {
     return b->state == SYNC_BATCH_AWAITING_DOWNLOAD || b->state == SYNC_BATCH_FAILED;
 }
 
-static sync_batch_t *
-batch_alloc(sync_machine_t *self)
+static sync_batch_t *batch_alloc(sync_machine_t *self)
 {
     for (size_t i = 0; i < self->batch_cap; i++)
         if (!self->batches[i].used) {
             sync_batch_t *b = &self->batches[i];
-            alys_hash_t *keep = b->hashes;     /* the slot's buffer outlives batches */
+            alys_hash_t *keep = b->hashes; /* the slot's buffer outlives batches */
             memset(b, 0, sizeof *b);
             b->hashes = keep;
             b->used = true;
@@ -69,14 +64,12 @@ batch_alloc(sync_machine_t *self)
     return NULL;
 }
 
-static void
-batch_release(sync_batch_t *b)
+static void batch_release(sync_batch_t *b)
 {
     b->used = false;
 }
 
-static sync_batch_t *
-batch_by_req(sync_machine_t *self, uint64_t req_id)
+static sync_batch_t *batch_by_req(sync_machine_t *self, uint64_t req_id)
 {
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
@@ -86,8 +79,7 @@ batch_by_req(sync_machine_t *self, uint64_t req_id)
     return NULL;
 }
 
-static sync_batch_t *
-batch_lowest(sync_machine_t *self, bool only_waiting)
+static sync_batch_t *batch_lowest(sync_machine_t *self, bool only_waiting)
 {
     sync_batch_t *low = NULL;
     for (size_t i = 0; i < self->batch_cap; i++) {
@@ -98,15 +90,13 @@ batch_lowest(sync_machine_t *self, bool only_waiting)
     return low;
 }
 
-static void
-batch_exclude(sync_batch_t *b, const char *peer)
+static void batch_exclude(sync_batch_t *b, const char *peer)
 {
     sync_copy_id(b->excluded[b->excluded_count % SYNC_EXCLUDE_MAX], peer);
     b->excluded_count++;
 }
 
-static uint32_t
-excluded_len(const sync_batch_t *b)
+static uint32_t excluded_len(const sync_batch_t *b)
 {
     return b->excluded_count < SYNC_EXCLUDE_MAX ? b->excluded_count : SYNC_EXCLUDE_MAX;
 }
@@ -115,15 +105,14 @@ excluded_len(const sync_batch_t *b)
 
 /* One entry per header reply; the last one grows when the same peer
  * continues its own reply. */
-static void
-segs_add(sync_machine_t *self, uint64_t start, uint64_t end, const char *peer)
+static void segs_add(sync_machine_t *self, uint64_t start, uint64_t end, const char *peer)
 {
     sync_hdr_seg_t *last = self->hdr_seg_len ? &self->hdr_segs[self->hdr_seg_len - 1] : NULL;
     if (last && last->end + 1 == start && strcmp(last->peer, peer) == 0) {
         last->end = end;
         return;
     }
-    if (self->hdr_seg_len == SYNC_HDR_SEGS)  /* request_headers waits for room */
+    if (self->hdr_seg_len == SYNC_HDR_SEGS) /* request_headers waits for room */
         return;
     sync_hdr_seg_t *s = &self->hdr_segs[self->hdr_seg_len++];
     s->start = start;
@@ -133,8 +122,7 @@ segs_add(sync_machine_t *self, uint64_t start, uint64_t end, const char *peer)
 
 /* Forget what is at or below the head (executed: nobody to convict) and
  * what is at or above from (dropped). */
-static void
-segs_keep(sync_machine_t *self, uint64_t from)
+static void segs_keep(sync_machine_t *self, uint64_t from)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < self->hdr_seg_len; i++) {
@@ -150,8 +138,7 @@ segs_keep(sync_machine_t *self, uint64_t from)
 }
 
 /* The peer that served the verified header at height, or NULL. */
-static const char *
-segs_server(const sync_machine_t *self, uint64_t height)
+static const char *segs_server(const sync_machine_t *self, uint64_t height)
 {
     for (uint32_t i = 0; i < self->hdr_seg_len; i++)
         if (self->hdr_segs[i].start <= height && height <= self->hdr_segs[i].end)
@@ -159,8 +146,7 @@ segs_server(const sync_machine_t *self, uint64_t height)
     return NULL;
 }
 
-static void
-emit_verdict(sync_machine_t *self, const sync_batch_t *b, const char *peer, bool valid)
+static void emit_verdict(sync_machine_t *self, const sync_batch_t *b, const char *peer, bool valid)
 {
     sync_action_t *a = sync_push(self, SYNC_ACTION_RANGE_VERDICT);
     if (!a)
@@ -176,8 +162,7 @@ emit_verdict(sync_machine_t *self, const sync_batch_t *b, const char *peer, bool
  * that served them lied (this copy validated): convict them, and clear the
  * one whose copy was good. A suspect whose own later copy validated is
  * cleared: the first failure was not its data. */
-static void
-batch_done(sync_machine_t *self, sync_batch_t *b)
+static void batch_done(sync_machine_t *self, sync_batch_t *b)
 {
     for (uint32_t i = 0; i < b->suspect_count; i++)
         if (strcmp(b->suspects[i], b->peer) != 0)
@@ -187,8 +172,7 @@ batch_done(sync_machine_t *self, sync_batch_t *b)
     batch_release(b);
 }
 
-static void
-batch_suspect(sync_batch_t *b, const char *reason)
+static void batch_suspect(sync_batch_t *b, const char *reason)
 {
     for (uint32_t i = 0; i < b->suspect_count; i++)
         if (strcmp(b->suspects[i], b->peer) == 0)
@@ -199,8 +183,7 @@ batch_suspect(sync_batch_t *b, const char *reason)
 }
 
 /* Back to the queue without blame: the request was lost, not failed. */
-static void
-batch_unassign(sync_machine_t *self, sync_batch_t *b)
+static void batch_unassign(sync_machine_t *self, sync_batch_t *b)
 {
     sync_peer_t *p = b->peer[0] ? sync_peer_find(self, b->peer) : NULL;
     if (p && b->state == SYNC_BATCH_DOWNLOADING && p->in_flight)
@@ -209,8 +192,7 @@ batch_unassign(sync_machine_t *self, sync_batch_t *b)
     b->req_id = 0;
 }
 
-uint32_t
-sync_in_flight(const sync_machine_t *self)
+uint32_t sync_in_flight(const sync_machine_t *self)
 {
     uint32_t n = 0;
     for (size_t i = 0; i < self->batch_cap; i++)
@@ -220,8 +202,7 @@ sync_in_flight(const sync_machine_t *self)
 
 /* Adaptive (PeerManager's hint, clamped) or fixed, and never more than a
  * window's share per parallel range. */
-uint32_t
-sync_batch_size(const sync_machine_t *self)
+uint32_t sync_batch_size(const sync_machine_t *self)
 {
     const sync_machine_config_t *c = &self->cfg;
     if (sync_is_sequential(self))
@@ -230,20 +211,20 @@ sync_batch_size(const sync_machine_t *self)
     if (c->adaptive_batch) {
         if (self->batch_size_hint)
             b = self->batch_size_hint;
-        b = b < c->min_batch_size ? c->min_batch_size : b > c->max_batch_size ? c->max_batch_size : b;
+        b = b < c->min_batch_size   ? c->min_batch_size
+            : b > c->max_batch_size ? c->max_batch_size
+                                    : b;
     }
     if (b > self->batch_hash_cap)
         b = self->batch_hash_cap;
     return b ? b : 1;
 }
 
-uint32_t
-sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
+uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
 {
     const sync_machine_config_t *c = &self->cfg;
-    double base = self->ewma_ms_per_block > 0
-                ? c->stall_k * self->ewma_ms_per_block * (double) count
-                : (double) c->request_timeout_ms;
+    double base = self->ewma_ms_per_block > 0 ? c->stall_k * self->ewma_ms_per_block * (double) count
+                                              : (double) c->request_timeout_ms;
     double t = base * self->stall_mult;
     if (t < c->stall_floor_ms)
         t = c->stall_floor_ms;
@@ -254,8 +235,7 @@ sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
 
 /* ---- requests out -------------------------------------------------------- */
 
-static void
-assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_peer_t *p)
+static void assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_peer_t *p)
 {
     b->req_id = self->next_req_id++;
     b->state = SYNC_BATCH_DOWNLOADING;
@@ -276,21 +256,19 @@ assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_peer_t *p)
     a->fetch_blocks.timeout_ms = self->cfg.request_timeout_ms;
 }
 
-static const uint8_t *
-header_hash(const sync_machine_t *self, uint64_t height)
+static const uint8_t *header_hash(const sync_machine_t *self, uint64_t height)
 {
     if (height <= self->head)
-        return self->head_hash;            /* only ever asked for the head itself */
+        return self->head_hash; /* only ever asked for the head itself */
     return self->hdr_ring[height % self->hdr_cap];
 }
 
-static void
-request_headers(sync_machine_t *self, uint64_t now_ms)
+static void request_headers(sync_machine_t *self, uint64_t now_ms)
 {
     if (self->hreq.active || self->hdr_seg_len == SYNC_HDR_SEGS)
         return;
     if (self->hdr_fork_hold && self->hdr_tip > self->head)
-        return;                /* another branch was offered: execution decides first */
+        return; /* another branch was offered: execution decides first */
     self->hdr_fork_hold = false;
     uint64_t target = sync_target(self, now_ms);
     uint64_t held = self->hdr_tip - self->head;
@@ -303,7 +281,7 @@ request_headers(sync_machine_t *self, uint64_t now_ms)
         count = self->hdr_cap - held;
     sync_peer_t *p = sync_pick_peer(self, now_ms, self->hdr_tip + count,
                                     (const sync_peer_id_t *) &self->hdr_last_failed, 1);
-    if (!p)                                 /* nobody has them all: take what one has */
+    if (!p) /* nobody has them all: take what one has */
         p = sync_pick_peer(self, now_ms, self->hdr_tip + 1,
                            (const sync_peer_id_t *) &self->hdr_last_failed, 1);
     if (!p)
@@ -311,9 +289,11 @@ request_headers(sync_machine_t *self, uint64_t now_ms)
     uint64_t has = sync_peer_height(p, now_ms);
     if (self->hdr_tip + count > has)
         count = has - self->hdr_tip;
-    self->hreq = (sync_header_req_t) { .active = true, .req_id = self->next_req_id++,
-                                       .start = self->hdr_tip + 1, .count = (uint32_t) count,
-                                       .sent_at = now_ms };
+    self->hreq = (sync_header_req_t){.active = true,
+                                     .req_id = self->next_req_id++,
+                                     .start = self->hdr_tip + 1,
+                                     .count = (uint32_t) count,
+                                     .sent_at = now_ms};
     sync_copy_id(self->hreq.peer, p->id);
     /* Not counted in p->in_flight: headers are light, and bodies should
      * spread over all peers, the header peer included. */
@@ -328,8 +308,7 @@ request_headers(sync_machine_t *self, uint64_t now_ms)
     a->fetch_headers.timeout_ms = self->cfg.request_timeout_ms;
 }
 
-static void
-header_req_drop(sync_machine_t *self, bool cancel)
+static void header_req_drop(sync_machine_t *self, bool cancel)
 {
     if (!self->hreq.active)
         return;
@@ -340,8 +319,7 @@ header_req_drop(sync_machine_t *self, bool cancel)
 
 /* Drop the part of a waiting range that got committed meanwhile (a partly
  * processed range that failed above its start). false: nothing is left. */
-static bool
-trim_to_head(sync_machine_t *self, sync_batch_t *b)
+static bool trim_to_head(sync_machine_t *self, sync_batch_t *b)
 {
     if (b->start > self->head)
         return true;
@@ -361,8 +339,7 @@ trim_to_head(sync_machine_t *self, sync_batch_t *b)
  * peer allow it. Partial ranges only at the target, when at least half a
  * batch fits, or when the headers cannot grow before these are executed,
  * so the window does not fragment into slivers. */
-static bool
-new_batch(sync_machine_t *self, uint64_t now_ms)
+static bool new_batch(sync_machine_t *self, uint64_t now_ms)
 {
     uint64_t target = sync_target(self, now_ms);
     uint64_t limit = self->head + self->cfg.download_window;
@@ -377,8 +354,8 @@ new_batch(sync_machine_t *self, uint64_t now_ms)
     uint32_t count = room < bsize ? (uint32_t) room : bsize;
     /* No more headers until these are executed (another branch was offered,
      * or the reply log is full): the sliver is all there is to fetch. */
-    bool hdr_held = limit == self->hdr_tip
-                 && (self->hdr_fork_hold || self->hdr_seg_len == SYNC_HDR_SEGS);
+    bool hdr_held = limit == self->hdr_tip &&
+                    (self->hdr_fork_hold || self->hdr_seg_len == SYNC_HDR_SEGS);
     if (count < bsize && limit != target && 2 * (uint64_t) count < bsize && !hdr_held)
         return false;
     sync_peer_t *p = sync_pick_peer(self, now_ms, self->sched_tip + count, NULL, 0);
@@ -395,8 +372,7 @@ new_batch(sync_machine_t *self, uint64_t now_ms)
 }
 
 /* Lowest first: a retried range is always nearer the window head than a new one. */
-static void
-dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
+static void dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
 {
     request_headers(self, now_ms);
     if (now_ms < self->busy_until)
@@ -420,14 +396,12 @@ dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
     }
 }
 
-static void
-choose_sequential_peer(sync_machine_t *self, uint64_t now_ms)
+static void choose_sequential_peer(sync_machine_t *self, uint64_t now_ms)
 {
     sync_peer_t *cand[SYNC_MAX_PEERS];
     size_t n = 0;
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++)
-        if (sync_peer_usable(&self->peers[i])
-            && sync_peer_height(&self->peers[i], now_ms) > self->head)
+        if (sync_peer_usable(&self->peers[i]) && sync_peer_height(&self->peers[i], now_ms) > self->head)
             cand[n++] = &self->peers[i];
     if (n == 0)
         return;
@@ -437,8 +411,7 @@ choose_sequential_peer(sync_machine_t *self, uint64_t now_ms)
 
 /* The old behaviour: one peer, 1024 blocks, the next request only once the
  * previous range is committed. */
-static void
-dispatch_sequential(sync_machine_t *self, uint64_t now_ms)
+static void dispatch_sequential(sync_machine_t *self, uint64_t now_ms)
 {
     sync_batch_t *b = batch_lowest(self, false);
     if ((b && !waiting(b)) || now_ms < self->busy_until)
@@ -453,7 +426,7 @@ dispatch_sequential(sync_machine_t *self, uint64_t now_ms)
     }
     if (!p)
         return;
-    if (b) {                    /* re-issue a lost or refused request: not an error */
+    if (b) { /* re-issue a lost or refused request: not an error */
         if (trim_to_head(self, b))
             assign(self, now_ms, b, p);
         return;
@@ -468,8 +441,7 @@ dispatch_sequential(sync_machine_t *self, uint64_t now_ms)
     assign(self, now_ms, b, p);
 }
 
-void
-sync_dispatch(sync_machine_t *self, uint64_t now_ms)
+void sync_dispatch(sync_machine_t *self, uint64_t now_ms)
 {
     if (sync_is_sequential(self))
         dispatch_sequential(self, now_ms);
@@ -479,8 +451,7 @@ sync_dispatch(sync_machine_t *self, uint64_t now_ms)
 
 /* ---- resets ---------------------------------------------------------------- */
 
-void
-sync_window_reset(sync_machine_t *self, bool keep_headers)
+void sync_window_reset(sync_machine_t *self, bool keep_headers)
 {
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
@@ -500,16 +471,15 @@ sync_window_reset(sync_machine_t *self, bool keep_headers)
     self->hdr_failures = 0;
 }
 
-void
-sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
+void sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
 {
     (void) now_ms;
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
         if (!b->used)
             continue;
-        if (batch_end(b) <= self->head) {              /* DONE */
-            if (b->state == SYNC_BATCH_DOWNLOADING) {  /* someone else's copy won */
+        if (batch_end(b) <= self->head) {             /* DONE */
+            if (b->state == SYNC_BATCH_DOWNLOADING) { /* someone else's copy won */
                 sync_cancel(self, b->req_id, b->peer);
                 batch_unassign(self, b);
                 batch_release(b);
@@ -523,7 +493,7 @@ sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
     }
     if (self->sched_tip < self->head)
         self->sched_tip = self->head;
-    if (self->hdr_tip < self->head) {                   /* the head overtook the headers */
+    if (self->hdr_tip < self->head) { /* the head overtook the headers */
         self->hdr_tip = self->head;
         header_req_drop(self, true);
     }
@@ -531,8 +501,7 @@ sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
 }
 
 /* StartSync{target}: nothing above the cap is fetched. */
-void
-sync_window_on_cap(sync_machine_t *self, uint64_t cap)
+void sync_window_on_cap(sync_machine_t *self, uint64_t cap)
 {
     uint64_t tip = self->head;
     for (size_t i = 0; i < self->batch_cap; i++) {
@@ -552,8 +521,7 @@ sync_window_on_cap(sync_machine_t *self, uint64_t cap)
     self->sched_tip = tip;
 }
 
-void
-sync_window_peer_gone(sync_machine_t *self, uint64_t now_ms, const char *peer)
+void sync_window_peer_gone(sync_machine_t *self, uint64_t now_ms, const char *peer)
 {
     (void) now_ms;
     for (size_t i = 0; i < self->batch_cap; i++) {
@@ -566,8 +534,7 @@ sync_window_peer_gone(sync_machine_t *self, uint64_t now_ms, const char *peer)
 }
 
 /* Ranges BlockProcessor no longer holds go back to the queue, no blame. */
-void
-sync_window_requeue_delivered(sync_machine_t *self, uint64_t from_height)
+void sync_window_requeue_delivered(sync_machine_t *self, uint64_t from_height)
 {
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
@@ -576,8 +543,7 @@ sync_window_requeue_delivered(sync_machine_t *self, uint64_t from_height)
     }
 }
 
-void
-sync_window_requeue_downloads(sync_machine_t *self)
+void sync_window_requeue_downloads(sync_machine_t *self)
 {
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
@@ -596,8 +562,7 @@ sync_window_requeue_downloads(sync_machine_t *self)
  * them, and every range that was built on them, and ask for headers again.
  * BlockProcessor holds nothing at or above height (it failed there, or the
  * bodies never matched), so the ranges are simply released. */
-static void
-drop_headers_from(sync_machine_t *self, uint64_t height)
+static void drop_headers_from(sync_machine_t *self, uint64_t height)
 {
     if (height <= self->head)
         height = self->head + 1;
@@ -630,10 +595,9 @@ drop_headers_from(sync_machine_t *self, uint64_t height)
  * transactions, its state root this result). Other refusals (a body that
  * is not the one the header names: tx_root_mismatch, malformed, ...) are
  * the body's server's. */
-static bool
-state_rule(const char *reason)
+static bool state_rule(const char *reason)
 {
-    static const char *const k[] = { "bad_nonce", "insufficient_balance", "state_root_mismatch" };
+    static const char *const k[] = {"bad_nonce", "insufficient_balance", "state_root_mismatch"};
     for (size_t i = 0; reason && i < sizeof k / sizeof k[0]; i++)
         if (strcmp(reason, k[i]) == 0)
             return true;
@@ -643,8 +607,8 @@ state_rule(const char *reason)
 /* One failed attempt of a range: retried elsewhere, unless it is the
  * sequential baseline (stops on the first error) or out of attempts.
  * blame: the peer is cooled down and the range avoids it next time. */
-static void
-range_failed(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, bool blame, const char *why)
+static void range_failed(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, bool blame,
+                         const char *why)
 {
     sync_peer_t *p = b->peer[0] ? sync_peer_find(self, b->peer) : NULL;
     unsigned long long s = b->start, e = b->start + b->count;
@@ -666,17 +630,17 @@ range_failed(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, bool blame,
                   b->attempts, why, b->peer);
         return;
     }
-    sync_log(self, SYNC_LOG_WARN, "range [%llu,%llu) %s from %s: retry %u/%u on another peer",
-             s, e, why, b->peer, b->attempts, self->cfg.max_range_attempts);
+    sync_log(self, SYNC_LOG_WARN, "range [%llu,%llu) %s from %s: retry %u/%u on another peer", s,
+             e, why, b->peer, b->attempts, self->cfg.max_range_attempts);
 }
 
-static void
-learn_speed(sync_machine_t *self, const sync_batch_t *b, uint64_t now_ms)
+static void learn_speed(sync_machine_t *self, const sync_batch_t *b, uint64_t now_ms)
 {
     double per_block = (double) elapsed(now_ms, b->since) / (double) b->count;
     self->ewma_ms_per_block = self->ewma_ms_per_block > 0
-        ? (1 - SYNC_EWMA_ALPHA) * self->ewma_ms_per_block + SYNC_EWMA_ALPHA * per_block
-        : per_block;
+                                  ? (1 - SYNC_EWMA_ALPHA) * self->ewma_ms_per_block +
+                                        SYNC_EWMA_ALPHA * per_block
+                                  : per_block;
     self->stall_mult *= SYNC_STALL_DECAY;
     if (self->stall_mult < 1.0)
         self->stall_mult = 1.0;
@@ -684,8 +648,7 @@ learn_speed(sync_machine_t *self, const sync_batch_t *b, uint64_t now_ms)
 
 /* NO_PEER / BUSY: nobody served anything wrong. Re-issue; after BUSY hold
  * new bodies back briefly so a full BlockProcessor is not hammered. */
-static void
-not_served(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_outcome_t outcome)
+static void not_served(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_outcome_t outcome)
 {
     sync_peer_t *p = sync_peer_find(self, b->peer);
     sync_log(self, SYNC_LOG_DEBUG, "range [%llu,%llu) %s: re-issuing", (unsigned long long) b->start,
@@ -694,7 +657,7 @@ not_served(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_outcome_
     if (outcome == SYNC_OUTCOME_BUSY)
         self->busy_until = now_ms + SYNC_BUSY_BACKOFF_MS;
     else if (p)
-        sync_peer_failed(self, p, now_ms);   /* PeerDisconnected usually follows */
+        sync_peer_failed(self, p, now_ms); /* PeerDisconnected usually follows */
 }
 
 /* A body that PeerManager found INVALID (it does not match the header hash
@@ -707,8 +670,7 @@ not_served(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_outcome_
  * match, nobody backs those headers: they are dropped and fetched again
  * elsewhere, and the suspicions built on them go with them. true: the range
  * was dropped with its headers. */
-static bool
-body_mismatch(sync_machine_t *self, sync_batch_t *b)
+static bool body_mismatch(sync_machine_t *self, sync_batch_t *b)
 {
     if (sync_is_sequential(self))
         return false;
@@ -721,9 +683,11 @@ body_mismatch(sync_machine_t *self, sync_batch_t *b)
     for (uint32_t i = 0; i < excluded_len(b); i++)
         failed_it = failed_it || strcmp(b->excluded[i], srv) == 0;
     if (!own && (!hp || !sync_peer_usable(hp) || failed_it)) {
-        sync_log(self, SYNC_LOG_WARN, "range [%llu,%llu): no body matches the headers %s served "
-                 "(last from %s): fetching headers again", (unsigned long long) b->start,
-                 (unsigned long long) (b->start + b->count), srv, b->peer);
+        sync_log(self, SYNC_LOG_WARN,
+                 "range [%llu,%llu): no body matches the headers %s served "
+                 "(last from %s): fetching headers again",
+                 (unsigned long long) b->start, (unsigned long long) (b->start + b->count), srv,
+                 b->peer);
         sync_copy_id(self->hdr_last_failed, srv);
         drop_headers_from(self, b->start);
         return true;
@@ -734,12 +698,11 @@ body_mismatch(sync_machine_t *self, sync_batch_t *b)
     return false;
 }
 
-int
-sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
-                       sync_outcome_t outcome)
+int sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                           sync_outcome_t outcome)
 {
     sync_batch_t *b = batch_by_req(self, req_id);
-    if (!b) {                    /* reassigned, cancelled or duplicate: nothing to do */
+    if (!b) { /* reassigned, cancelled or duplicate: nothing to do */
         sync_log(self, SYNC_LOG_DEBUG, "late %s outcome for request %llu ignored",
                  sync_outcome_name(outcome), (unsigned long long) req_id);
         return 0;
@@ -770,8 +733,7 @@ sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     return 0;
 }
 
-static int
-headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p, sync_outcome_t outcome)
+static int headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p, sync_outcome_t outcome)
 {
     self->hdr_failures++;
     self->retries++;
@@ -779,7 +741,7 @@ headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p, sync_outco
     if (p) {
         if (outcome == SYNC_OUTCOME_INVALID)
             sync_penalise(self, p->id, SYNC_PENALTY_INVALID_HEADER);
-        if (outcome != SYNC_OUTCOME_TIMEOUT)   /* it could not show the next header */
+        if (outcome != SYNC_OUTCOME_TIMEOUT) /* it could not show the next header */
             sync_peer_cap_height(p, self->hreq.start - 1, now_ms);
         sync_peer_failed(self, p, now_ms);
     }
@@ -794,8 +756,7 @@ headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p, sync_outco
     return 0;
 }
 
-static int
-headers_failed_at(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+static int headers_failed_at(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
 {
     (void) req_id;
     sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
@@ -803,10 +764,9 @@ headers_failed_at(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
     return headers_failed(self, now_ms, p, SYNC_OUTCOME_INVALID);
 }
 
-int
-sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
-                       sync_outcome_t outcome, uint64_t start, uint32_t count,
-                       const alys_hash_t *hashes)
+int sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
+                           sync_outcome_t outcome, uint64_t start, uint32_t count,
+                           const alys_hash_t *hashes)
 {
     if (!self->hreq.active || self->hreq.req_id != req_id) {
         sync_log(self, SYNC_LOG_DEBUG, "late header reply %llu ignored", (unsigned long long) req_id);
@@ -815,14 +775,16 @@ sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
     header_req_drop(self, false);
     if (outcome == SYNC_OUTCOME_NO_PEER || outcome == SYNC_OUTCOME_BUSY) {
-        if (p)                                   /* not a failure of the headers */
+        if (p) /* not a failure of the headers */
             sync_peer_failed(self, p, now_ms);
         return 0;
     }
     bool fits = start == self->hreq.start && count <= self->hreq.count;
     if (outcome != SYNC_OUTCOME_OK || count == 0 || !fits)
-        return headers_failed(self, now_ms, p, outcome == SYNC_OUTCOME_OK
-                              ? (fits ? SYNC_OUTCOME_SHORT : SYNC_OUTCOME_VIOLATION) : outcome);
+        return headers_failed(self, now_ms, p,
+                              outcome == SYNC_OUTCOME_OK
+                                  ? (fits ? SYNC_OUTCOME_SHORT : SYNC_OUTCOME_VIOLATION)
+                                  : outcome);
     for (uint32_t i = 0; i < count; i++)
         memcpy(self->hdr_ring[(start + i) % self->hdr_cap], hashes[i], sizeof(alys_hash_t));
     self->hdr_tip = start + count - 1;
@@ -836,24 +798,24 @@ sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
     return 0;
 }
 
-int
-sync_window_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
+int sync_window_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
 {
     if (!self->hreq.active || self->hreq.req_id != req_id)
         return 0;
-    if (self->hdr_tip <= self->head)     /* it contradicts executed blocks */
+    if (self->hdr_tip <= self->head) /* it contradicts executed blocks */
         return headers_failed_at(self, now_ms, req_id);
     sync_copy_id(self->hdr_last_failed, self->hreq.peer);
-    sync_log(self, SYNC_LOG_WARN, "headers from %llu by %s do not link to ours (from %s): "
-             "another branch; executing ours first", (unsigned long long) self->hreq.start,
-             self->hreq.peer, segs_server(self, self->hdr_tip) ? segs_server(self, self->hdr_tip) : "?");
+    sync_log(self, SYNC_LOG_WARN,
+             "headers from %llu by %s do not link to ours (from %s): "
+             "another branch; executing ours first",
+             (unsigned long long) self->hreq.start, self->hreq.peer,
+             segs_server(self, self->hdr_tip) ? segs_server(self, self->hdr_tip) : "?");
     header_req_drop(self, false);
     self->hdr_fork_hold = true;
     return 0;
 }
 
-static sync_batch_t *
-delivered_covering(sync_machine_t *self, uint64_t height)
+static sync_batch_t *delivered_covering(sync_machine_t *self, uint64_t height)
 {
     for (size_t i = 0; i < self->batch_cap; i++) {
         sync_batch_t *b = &self->batches[i];
@@ -866,19 +828,20 @@ delivered_covering(sync_machine_t *self, uint64_t height)
 /* The block at height matched its verified header and broke a state rule:
  * the peer that served the header is convicted, the headers from height up
  * are dropped and fetched from someone else. */
-static void
-header_lied(sync_machine_t *self, uint64_t now_ms, uint64_t height, const char *reason)
+static void header_lied(sync_machine_t *self, uint64_t now_ms, uint64_t height, const char *reason)
 {
     const char *srv = segs_server(self, height);
     sync_peer_id_t liar = "";
     if (srv)
         sync_copy_id(liar, srv);
-    sync_log(self, SYNC_LOG_WARN, "block %llu broke a state rule (%s) yet matched the header %s "
-             "served: dropping the headers from %llu", (unsigned long long) height, reason,
-             liar[0] ? liar : "(unknown)", (unsigned long long) height);
+    sync_log(self, SYNC_LOG_WARN,
+             "block %llu broke a state rule (%s) yet matched the header %s "
+             "served: dropping the headers from %llu",
+             (unsigned long long) height, reason, liar[0] ? liar : "(unknown)",
+             (unsigned long long) height);
     if (liar[0]) {
         sync_peer_t *p = sync_peer_find(self, liar);
-        if (p)                 /* it cannot show a valid block at height */
+        if (p) /* it cannot show a valid block at height */
             sync_peer_cap_height(p, height - 1, now_ms);
         sync_penalise(self, liar, SYNC_PENALTY_INVALID_CHAIN);
         sync_copy_id(self->hdr_last_failed, liar);
@@ -886,14 +849,13 @@ header_lied(sync_machine_t *self, uint64_t now_ms, uint64_t height, const char *
     drop_headers_from(self, height);
 }
 
-int
-sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
-                      bool peer_at_fault, const char *reason)
+int sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
+                          bool peer_at_fault, const char *reason)
 {
     sync_batch_t *b = delivered_covering(self, height);
     self->blocks_failed++;
-    if (b && peer_at_fault && state_rule(reason) && !sync_is_sequential(self)
-        && height <= self->hdr_tip) {
+    if (b && peer_at_fault && state_rule(reason) && !sync_is_sequential(self) &&
+        height <= self->hdr_tip) {
         header_lied(self, now_ms, height, reason);
         return 0;
     }
@@ -905,9 +867,11 @@ sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
     if (peer_at_fault) {
         /* Suspect, not convicted: the verdict comes when another copy validates. */
         batch_suspect(b, reason);
-        sync_log(self, SYNC_LOG_WARN, "block %llu refused (%s): %s served [%llu,%llu), "
-                 "fetching it elsewhere", (unsigned long long) height, reason, b->peer,
-                 (unsigned long long) b->start, (unsigned long long) (b->start + b->count));
+        sync_log(self, SYNC_LOG_WARN,
+                 "block %llu refused (%s): %s served [%llu,%llu), "
+                 "fetching it elsewhere",
+                 (unsigned long long) height, reason, b->peer, (unsigned long long) b->start,
+                 (unsigned long long) (b->start + b->count));
     }
     /* BlockProcessor dropped what it held above the failure: fetch it again. */
     sync_window_requeue_delivered(self, b->start + b->count);
@@ -919,8 +883,7 @@ sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
 
 /* No outcome at all long after PeerManager's own timeout: the request died
  * with a PeerManager restart. Re-issue it, blaming nobody. */
-static void
-lost_requests(sync_machine_t *self, uint64_t now_ms)
+static void lost_requests(sync_machine_t *self, uint64_t now_ms)
 {
     uint64_t lost = self->cfg.lost_request_ms;
     for (size_t i = 0; i < self->batch_cap; i++) {
@@ -942,13 +905,12 @@ lost_requests(sync_machine_t *self, uint64_t now_ms)
 
 /* The window head was delivered but the head has not moved for a long time:
  * BlockProcessor lost it (crash between our restart notices). */
-static void
-lost_processing(sync_machine_t *self, uint64_t now_ms)
+static void lost_processing(sync_machine_t *self, uint64_t now_ms)
 {
     sync_batch_t *low = batch_lowest(self, false);
     uint64_t limit = self->cfg.processing_timeout_ms;
-    if (!low || !delivered(low) || elapsed(now_ms, low->since) < limit
-        || elapsed(now_ms, self->last_head_advance) < limit)
+    if (!low || !delivered(low) || elapsed(now_ms, low->since) < limit ||
+        elapsed(now_ms, self->last_head_advance) < limit)
         return;
     sync_log(self, SYNC_LOG_WARN, "no commit for %llu ms with [%llu,...) delivered: re-fetching",
              (unsigned long long) elapsed(now_ms, self->last_head_advance),
@@ -957,12 +919,11 @@ lost_processing(sync_machine_t *self, uint64_t now_ms)
     self->last_head_advance = now_ms;
 }
 
-static void
-stall_check(sync_machine_t *self, uint64_t now_ms)
+static void stall_check(sync_machine_t *self, uint64_t now_ms)
 {
     sync_batch_t *b = batch_lowest(self, false);
-    if (!b || b->state != SYNC_BATCH_DOWNLOADING
-        || elapsed(now_ms, b->since) < sync_stall_timeout_ms(self, b->count))
+    if (!b || b->state != SYNC_BATCH_DOWNLOADING ||
+        elapsed(now_ms, b->since) < sync_stall_timeout_ms(self, b->count))
         return;
     sync_peer_t *slow = sync_peer_find(self, b->peer);
     sync_peer_id_t avoid[SYNC_EXCLUDE_MAX + 1];
@@ -971,13 +932,14 @@ stall_check(sync_machine_t *self, uint64_t now_ms)
     sync_copy_id(avoid[n++], b->peer);
     sync_peer_t *alt = sync_pick_peer(self, now_ms, batch_end(b), (const sync_peer_id_t *) avoid, n);
     if (!alt || alt == slow)
-        return;                  /* nobody else: PeerManager's own timeout decides */
+        return; /* nobody else: PeerManager's own timeout decides */
     sync_cancel(self, b->req_id, b->peer);
     sync_penalise(self, b->peer, SYNC_PENALTY_STALL);
-    sync_log(self, SYNC_LOG_WARN, "peer %s stalled the window at [%llu,%llu) for %llu ms: "
-             "moving it to %s", b->peer, (unsigned long long) b->start,
-             (unsigned long long) (b->start + b->count), (unsigned long long) elapsed(now_ms, b->since),
-             alt->id);
+    sync_log(self, SYNC_LOG_WARN,
+             "peer %s stalled the window at [%llu,%llu) for %llu ms: "
+             "moving it to %s",
+             b->peer, (unsigned long long) b->start, (unsigned long long) (b->start + b->count),
+             (unsigned long long) elapsed(now_ms, b->since), alt->id);
     if (slow && slow->in_flight)
         slow->in_flight--;
     self->reassignments++;
@@ -989,8 +951,7 @@ stall_check(sync_machine_t *self, uint64_t now_ms)
         assign(self, now_ms, b, alt);
 }
 
-void
-sync_window_timers(sync_machine_t *self, uint64_t now_ms)
+void sync_window_timers(sync_machine_t *self, uint64_t now_ms)
 {
     lost_requests(self, now_ms);
     lost_processing(self, now_ms);

@@ -29,20 +29,20 @@
 #include "util.h"
 
 #define HEARTBEAT_MS 500
-#define CAPACITY     2          /* tasks held at once: one running, one ready */
-#define MAX_BACKLOG  64         /* more than any processor sends: a safety bound */
+#define CAPACITY     2  /* tasks held at once: one running, one ready */
+#define MAX_BACKLOG  64 /* more than any processor sends: a safety bound */
 
 typedef struct {
-    alys_actor_t  *actor;
+    alys_actor_t *actor;
     const alys_config_t *cfg;
-    char           id[128];
-    zsock_t       *work;
+    char id[128];
+    zsock_t *work;
     alys_genesis_t genesis;
-    bool           have_genesis;
-    zlistx_t      *backlog;          /* alys_env_t* holding a ValidateTask */
-    bool           work_scheduled;
-    uint64_t       tasks;            /* done, for the exit log */
-    uint64_t       blocks;
+    bool have_genesis;
+    zlistx_t *backlog; /* alys_env_t* holding a ValidateTask */
+    bool work_scheduled;
+    uint64_t tasks; /* done, for the exit log */
+    uint64_t blocks;
 } val_t;
 
 /* ---------------------------------------------------------------- sending */
@@ -98,8 +98,8 @@ static int on_heartbeat(alys_actor_t *actor, void *arg)
 /* Validate the task's blocks in order, stopping at the first failure.
  * verdicts/items are caller arrays of at least n_blocks entries. */
 static size_t validate_task(val_t *v, const Alys__Processor__ValidateTask *t,
-                            Alys__Processor__BlockVerdict *items, Alys__Processor__BlockVerdict **ptrs,
-                            alys_verdict_t *verdicts)
+                            Alys__Processor__BlockVerdict *items,
+                            Alys__Processor__BlockVerdict **ptrs, alys_verdict_t *verdicts)
 {
     size_t n = 0;
     while (n < t->n_blocks) {
@@ -150,7 +150,8 @@ static void run_task(val_t *v, const Alys__Processor__ValidateTask *t)
     v->blocks += n;
     alys_metrics_t *m = alys_actor_metrics(v->actor);
     alys_metric_add(m, "alys_validator_tasks_total", NULL, "Validation tasks done by this worker", 1);
-    alys_metric_add(m, "alys_validator_blocks_total", NULL, "Blocks checked by this worker", (double) n);
+    alys_metric_add(m, "alys_validator_blocks_total", NULL, "Blocks checked by this worker",
+                    (double) n);
     free(items), free(ptrs), free(verdicts);
 }
 
@@ -188,13 +189,14 @@ static void adopt_genesis(val_t *v, const Alys__Processor__WorkerWelcome *w)
         log_error("the processor's genesis does not decode: %s", err);
         return;
     }
-    if (w->genesis_hash.len != ALYS_HASH_LEN || memcmp(g.hash, w->genesis_hash.data, ALYS_HASH_LEN) != 0) {
+    if (w->genesis_hash.len != ALYS_HASH_LEN ||
+        memcmp(g.hash, w->genesis_hash.data, ALYS_HASH_LEN) != 0) {
         log_error("the processor's genesis does not match its announced hash");
         alys_genesis_clear(&g);
         return;
     }
     if (v->have_genesis && memcmp(v->genesis.hash, g.hash, ALYS_HASH_LEN) == 0) {
-        alys_genesis_clear(&g);   /* a repeated welcome: already have it */
+        alys_genesis_clear(&g); /* a repeated welcome: already have it */
         send_ready(v);
         return;
     }
@@ -219,8 +221,9 @@ static int take_message(val_t *v)
     alys_env_t *env = NULL;
     if (alys_recv(v->work, &env) != 0)
         return 1;
-    Alys__Processor__ProcessorMsg *m =
-        env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR ? env->processor : NULL;
+    Alys__Processor__ProcessorMsg *m = env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR
+                                           ? env->processor
+                                           : NULL;
     if (m && m->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_VALIDATE_TASK &&
         zlistx_size(v->backlog) < MAX_BACKLOG) {
         zlistx_add_end(v->backlog, env);

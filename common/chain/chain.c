@@ -75,8 +75,7 @@ const char *alys_block_error_name(alys_block_error_t e)
     return s_error_names[e];
 }
 
-bool achain_fail(alys_verdict_t *v, alys_block_error_t code, int32_t tx_index,
-                 const char *fmt, ...)
+bool achain_fail(alys_verdict_t *v, alys_block_error_t code, int32_t tx_index, const char *fmt, ...)
 {
     if (!v)
         return false;
@@ -213,9 +212,8 @@ static bool check_proposer(const alys_genesis_t *g, const alys_header_t *h, alys
                            "proposer index %u >= authority count %u", h->proposer, n);
     uint64_t want = h->slot % n;
     if (h->proposer != want)
-        return achain_fail(v, ALYS_BLOCK_WRONG_PROPOSER, -1,
-                           "proposer %u != slot %llu mod %u = %llu", h->proposer,
-                           (unsigned long long) h->slot, n, (unsigned long long) want);
+        return achain_fail(v, ALYS_BLOCK_WRONG_PROPOSER, -1, "proposer %u != slot %llu mod %u = %llu",
+                           h->proposer, (unsigned long long) h->slot, n, (unsigned long long) want);
     return true;
 }
 

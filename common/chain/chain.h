@@ -16,16 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ALYS_HASH_LEN          32
-#define ALYS_PUBKEY_LEN        32
-#define ALYS_SECKEY_LEN        32
-#define ALYS_SIG_LEN           64
+#define ALYS_HASH_LEN             32
+#define ALYS_PUBKEY_LEN           32
+#define ALYS_SECKEY_LEN           32
+#define ALYS_SIG_LEN              64
 /* Bounds on everything that arrives from outside; checked before allocating. */
-#define ALYS_MAX_TXS_PER_BLOCK 4096
-#define ALYS_MAX_BLOCK_BYTES   (1024 * 1024)
-#define ALYS_MAX_AUTHORITIES   64
+#define ALYS_MAX_TXS_PER_BLOCK    4096
+#define ALYS_MAX_BLOCK_BYTES      (1024 * 1024)
+#define ALYS_MAX_AUTHORITIES      64
 #define ALYS_MAX_GENESIS_ACCOUNTS 100000
-#define ALYS_MAX_GENESIS_BYTES (16 * 1024 * 1024)
+#define ALYS_MAX_GENESIS_BYTES    (16 * 1024 * 1024)
 
 typedef uint8_t alys_hash_t[ALYS_HASH_LEN];
 
@@ -33,17 +33,17 @@ typedef uint8_t alys_hash_t[ALYS_HASH_LEN];
  * used in logs, metrics labels and results. */
 typedef enum {
     ALYS_BLOCK_OK = 0,
-    ALYS_BLOCK_MALFORMED,           /* does not decode, wrong field sizes */
-    ALYS_BLOCK_OVERSIZE,            /* too many txs or bytes */
+    ALYS_BLOCK_MALFORMED, /* does not decode, wrong field sizes */
+    ALYS_BLOCK_OVERSIZE,  /* too many txs or bytes */
     ALYS_BLOCK_BAD_PROPOSER_SIG,
-    ALYS_BLOCK_WRONG_PROPOSER,      /* proposer != slot mod n */
-    ALYS_BLOCK_BAD_TX_SIG,          /* bad_tx_index says which */
+    ALYS_BLOCK_WRONG_PROPOSER, /* proposer != slot mod n */
+    ALYS_BLOCK_BAD_TX_SIG,     /* bad_tx_index says which */
     ALYS_BLOCK_TX_ROOT_MISMATCH,
     ALYS_BLOCK_PARENT_MISMATCH,
     ALYS_BLOCK_HEIGHT_GAP,
     ALYS_BLOCK_NON_INCREASING_SLOT,
-    ALYS_BLOCK_FUTURE_SLOT,         /* slot after the wall clock's slot */
-    ALYS_BLOCK_BAD_TIMESTAMP,       /* != genesis_time + slot * duration */
+    ALYS_BLOCK_FUTURE_SLOT,   /* slot after the wall clock's slot */
+    ALYS_BLOCK_BAD_TIMESTAMP, /* != genesis_time + slot * duration */
     ALYS_BLOCK_BAD_NONCE,
     ALYS_BLOCK_INSUFFICIENT_BALANCE,
     ALYS_BLOCK_STATE_ROOT_MISMATCH,
@@ -53,29 +53,29 @@ typedef enum {
     ALYS_BLOCK_ERROR_COUNT
 } alys_block_error_t;
 
-const char *alys_block_error_name(alys_block_error_t e);   /* "bad_tx_signature", ... */
+const char *alys_block_error_name(alys_block_error_t e); /* "bad_tx_signature", ... */
 
 typedef struct {
     alys_block_error_t code;
-    int32_t  tx_index;          /* the offending tx, or -1 */
-    char     detail[160];       /* human-readable, names the rule */
+    int32_t tx_index; /* the offending tx, or -1 */
+    char detail[160]; /* human-readable, names the rule */
 } alys_verdict_t;
 
 typedef struct {
-    uint8_t  pubkey[ALYS_PUBKEY_LEN];
+    uint8_t pubkey[ALYS_PUBKEY_LEN];
     uint64_t balance;
 } alys_genesis_account_t;
 
 typedef struct {
-    char      chain_id[64];
+    char chain_id[64];
     uint8_t (*authorities)[ALYS_PUBKEY_LEN];
-    uint32_t  authority_count;
-    uint64_t  slot_duration_ms;
-    uint64_t  genesis_time;               /* unix seconds */
+    uint32_t authority_count;
+    uint64_t slot_duration_ms;
+    uint64_t genesis_time; /* unix seconds */
     alys_genesis_account_t *balances;
-    uint32_t  balance_count;
-    alys_hash_t hash;                     /* filled by alys_genesis_finalize() */
-    alys_hash_t state_root;               /* state root of the genesis accounts */
+    uint32_t balance_count;
+    alys_hash_t hash;       /* filled by alys_genesis_finalize() */
+    alys_hash_t state_root; /* state root of the genesis accounts */
 } alys_genesis_t;
 
 typedef struct {
@@ -86,62 +86,63 @@ typedef struct {
     uint32_t proposer;
     alys_hash_t tx_root;
     alys_hash_t state_root;
-    uint8_t  signature[ALYS_SIG_LEN];
+    uint8_t signature[ALYS_SIG_LEN];
 } alys_header_t;
 
 typedef struct {
-    uint8_t  from[ALYS_PUBKEY_LEN];
-    uint8_t  to[ALYS_PUBKEY_LEN];
+    uint8_t from[ALYS_PUBKEY_LEN];
+    uint8_t to[ALYS_PUBKEY_LEN];
     uint64_t amount;
     uint64_t fee;
     uint64_t nonce;
-    uint8_t  signature[ALYS_SIG_LEN];
+    uint8_t signature[ALYS_SIG_LEN];
 } alys_tx_t;
 
 typedef struct {
     alys_header_t header;
-    alys_tx_t    *txs;      /* owned */
-    uint32_t      tx_count;
+    alys_tx_t *txs; /* owned */
+    uint32_t tx_count;
 } alys_block_t;
 
 /* ---- hashing and signing ---- */
 void alys_sha256(const void *data, size_t len, alys_hash_t out);
-void alys_header_hash(const alys_header_t *h, alys_hash_t out);   /* excludes signature */
-void alys_tx_hash(const alys_tx_t *tx, alys_hash_t out);          /* excludes signature */
+void alys_header_hash(const alys_header_t *h, alys_hash_t out);       /* excludes signature */
+void alys_tx_hash(const alys_tx_t *tx, alys_hash_t out);              /* excludes signature */
 void alys_tx_root(const alys_tx_t *txs, uint32_t n, alys_hash_t out); /* Merkle, zeros if n==0 */
 /* Derive a keypair from 32 secret bytes; returns -1 if the secret is invalid. */
-int  alys_keypair_pubkey(const uint8_t seckey[ALYS_SECKEY_LEN], uint8_t pubkey[ALYS_PUBKEY_LEN]);
-int  alys_sign(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg, uint8_t sig[ALYS_SIG_LEN]);
+int alys_keypair_pubkey(const uint8_t seckey[ALYS_SECKEY_LEN], uint8_t pubkey[ALYS_PUBKEY_LEN]);
+int alys_sign(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg, uint8_t sig[ALYS_SIG_LEN]);
 /* As alys_sign with BIP340 auxiliary randomness aux32 (32 bytes, or NULL as in
  * alys_sign: deterministic). For the BIP340 test vectors and for callers who
  * want side-channel hardening more than reproducible bytes. */
-int  alys_sign_aux(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg,
-                   const uint8_t *aux32, uint8_t sig[ALYS_SIG_LEN]);
-bool alys_verify(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_hash_t msg, const uint8_t sig[ALYS_SIG_LEN]);
-void alys_hex(const uint8_t *bytes, size_t n, char *out);          /* out: 2n+1 chars */
-int  alys_unhex(const char *hex, uint8_t *out, size_t n);          /* exactly n bytes, -1 on error */
+int alys_sign_aux(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg,
+                  const uint8_t *aux32, uint8_t sig[ALYS_SIG_LEN]);
+bool alys_verify(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_hash_t msg,
+                 const uint8_t sig[ALYS_SIG_LEN]);
+void alys_hex(const uint8_t *bytes, size_t n, char *out); /* out: 2n+1 chars */
+int alys_unhex(const char *hex, uint8_t *out, size_t n);  /* exactly n bytes, -1 on error */
 
 /* ---- codec: protobuf (proto/chain.proto) <-> C, bounded ---- */
 /* Decode one Block. Returns 0, or -1 with v->code MALFORMED/OVERSIZE and detail. */
-int  alys_block_decode(const uint8_t *buf, size_t len, alys_block_t *out, alys_verdict_t *v);
+int alys_block_decode(const uint8_t *buf, size_t len, alys_block_t *out, alys_verdict_t *v);
 /* Encode; *out is malloc'ed, caller frees. Returns 0 or -1. */
-int  alys_block_encode(const alys_block_t *b, uint8_t **out, size_t *len);
-int  alys_header_decode(const uint8_t *buf, size_t len, alys_header_t *out, alys_verdict_t *v);
-int  alys_header_encode(const alys_header_t *h, uint8_t **out, size_t *len);
+int alys_block_encode(const alys_block_t *b, uint8_t **out, size_t *len);
+int alys_header_decode(const uint8_t *buf, size_t len, alys_header_t *out, alys_verdict_t *v);
+int alys_header_encode(const alys_header_t *h, uint8_t **out, size_t *len);
 void alys_block_clear(alys_block_t *b);
 
-int  alys_genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, char *err, size_t errlen);
-int  alys_genesis_encode(const alys_genesis_t *g, uint8_t **out, size_t *len);
-int  alys_genesis_load(const char *path, alys_genesis_t *out, char *err, size_t errlen);
-int  alys_genesis_save(const char *path, const alys_genesis_t *g);
+int alys_genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, char *err, size_t errlen);
+int alys_genesis_encode(const alys_genesis_t *g, uint8_t **out, size_t *len);
+int alys_genesis_load(const char *path, alys_genesis_t *out, char *err, size_t errlen);
+int alys_genesis_save(const char *path, const alys_genesis_t *g);
 /* As alys_genesis_decode / alys_genesis_load, but the state root is not
  * computed (state_root is left all zeros): for processes that never execute
  * blocks (validators, the BlockProcessor) and need the parameters and the
  * hash only. The root costs one 2 KiB lattice vector per genesis account on
  * every start, before Ready (a 100,000-account genesis: ~0.1 s). */
-int  alys_genesis_decode_light(const uint8_t *buf, size_t len, alys_genesis_t *out,
-                               char *err, size_t errlen);
-int  alys_genesis_load_light(const char *path, alys_genesis_t *out, char *err, size_t errlen);
+int alys_genesis_decode_light(const uint8_t *buf, size_t len, alys_genesis_t *out, char *err,
+                              size_t errlen);
+int alys_genesis_load_light(const char *path, alys_genesis_t *out, char *err, size_t errlen);
 /* Compute hash and state_root. Call after filling a genesis by hand. */
 void alys_genesis_finalize(alys_genesis_t *g);
 void alys_genesis_clear(alys_genesis_t *g);

@@ -8,7 +8,9 @@
 #include "chain.h"
 
 /* Incremental SHA-256 for inputs too large to lay out in one buffer. */
-typedef struct { void *md_ctx; } achain_sha256_t;
+typedef struct {
+    void *md_ctx;
+} achain_sha256_t;
 void achain_sha256_init(achain_sha256_t *st);
 void achain_sha256_update(achain_sha256_t *st, const void *data, size_t len);
 void achain_sha256_final(achain_sha256_t *st, alys_hash_t out);
@@ -26,8 +28,8 @@ uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN]);
 void achain_genesis_hash(alys_genesis_t *g);
 
 /* Fill v (if not NULL) and return false, so callers can `return fail(...)`. */
-bool achain_fail(alys_verdict_t *v, alys_block_error_t code, int32_t tx_index,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool achain_fail(alys_verdict_t *v, alys_block_error_t code, int32_t tx_index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void achain_ok(alys_verdict_t *v);
 
 static inline void achain_put_le64(uint8_t *p, uint64_t x)

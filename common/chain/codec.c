@@ -48,7 +48,7 @@ static chunk_t *arena_chunk(arena_t *a, size_t size)
 {
     size_t cap = a->next_cap > size ? a->next_cap : size;
     if (cap > a->budget - a->spent && size <= a->budget - a->spent)
-        cap = a->budget - a->spent;        /* never reserve past the budget */
+        cap = a->budget - a->spent; /* never reserve past the budget */
     chunk_t *c = malloc(sizeof *c + cap);
     if (!c)
         return NULL;
@@ -138,7 +138,7 @@ static bool skip_value(const uint8_t *buf, size_t len, size_t *pos, unsigned wir
         if (!read_varint(buf, len, pos, &n))
             return false;
         break;
-    default: return false;     /* groups (3, 4) are not proto3 */
+    default: return false; /* groups (3, 4) are not proto3 */
     }
     if (n > len - *pos)
         return false;
@@ -155,8 +155,8 @@ static bool scan_fields(const uint8_t *buf, size_t len, size_t counts[SCAN_FIELD
     while (pos < len) {
         size_t start = pos;
         uint64_t tag;
-        if (!read_varint(buf, len, &pos, &tag) || (tag >> 3) == 0
-            || !skip_value(buf, len, &pos, (unsigned) (tag & 7))) {
+        if (!read_varint(buf, len, &pos, &tag) || (tag >> 3) == 0 ||
+            !skip_value(buf, len, &pos, (unsigned) (tag & 7))) {
             *bad_at = start;
             return false;
         }
@@ -186,10 +186,10 @@ static bool header_from_pb(const Alys__Chain__Header *m, alys_header_t *h, alys_
     h->slot = m->slot;
     h->timestamp = m->timestamp;
     h->proposer = m->proposer;
-    return copy_bytes(h->parent_hash, &m->parent_hash, ALYS_HASH_LEN, v, "header", "parent_hash")
-        && copy_bytes(h->tx_root, &m->tx_root, ALYS_HASH_LEN, v, "header", "tx_root")
-        && copy_bytes(h->state_root, &m->state_root, ALYS_HASH_LEN, v, "header", "state_root")
-        && copy_bytes(h->signature, &m->signature, ALYS_SIG_LEN, v, "header", "signature");
+    return copy_bytes(h->parent_hash, &m->parent_hash, ALYS_HASH_LEN, v, "header", "parent_hash") &&
+           copy_bytes(h->tx_root, &m->tx_root, ALYS_HASH_LEN, v, "header", "tx_root") &&
+           copy_bytes(h->state_root, &m->state_root, ALYS_HASH_LEN, v, "header", "state_root") &&
+           copy_bytes(h->signature, &m->signature, ALYS_SIG_LEN, v, "header", "signature");
 }
 
 /* The "tx N" of a failure's detail is formatted only on failure: an
@@ -199,8 +199,8 @@ static bool tx_from_pb(const Alys__Chain__Tx *m, alys_tx_t *tx, size_t i, alys_v
     tx->amount = m->amount;
     tx->fee = m->fee;
     tx->nonce = m->nonce;
-    if (m->from.len == ALYS_PUBKEY_LEN && m->to.len == ALYS_PUBKEY_LEN
-        && m->signature.len == ALYS_SIG_LEN) {
+    if (m->from.len == ALYS_PUBKEY_LEN && m->to.len == ALYS_PUBKEY_LEN &&
+        m->signature.len == ALYS_SIG_LEN) {
         memcpy(tx->from, m->from.data, ALYS_PUBKEY_LEN);
         memcpy(tx->to, m->to.data, ALYS_PUBKEY_LEN);
         memcpy(tx->signature, m->signature.data, ALYS_SIG_LEN);
@@ -208,8 +208,8 @@ static bool tx_from_pb(const Alys__Chain__Tx *m, alys_tx_t *tx, size_t i, alys_v
     }
     char where[24];
     snprintf(where, sizeof where, "tx %zu", i);
-    if (copy_bytes(tx->from, &m->from, ALYS_PUBKEY_LEN, v, where, "from")
-        && copy_bytes(tx->to, &m->to, ALYS_PUBKEY_LEN, v, where, "to"))
+    if (copy_bytes(tx->from, &m->from, ALYS_PUBKEY_LEN, v, where, "from") &&
+        copy_bytes(tx->to, &m->to, ALYS_PUBKEY_LEN, v, where, "to"))
         (void) copy_bytes(tx->signature, &m->signature, ALYS_SIG_LEN, v, where, "signature");
     v->tx_index = (int32_t) i;
     return false;
@@ -219,9 +219,9 @@ static bool block_from_pb(const Alys__Chain__Block *m, alys_block_t *out, alys_v
 {
     if (!header_from_pb(m->header, &out->header, v))
         return false;
-    if (m->n_txs > ALYS_MAX_TXS_PER_BLOCK)     /* the scan makes this unreachable */
-        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "block has %zu txs, max %d",
-                           m->n_txs, ALYS_MAX_TXS_PER_BLOCK);
+    if (m->n_txs > ALYS_MAX_TXS_PER_BLOCK) /* the scan makes this unreachable */
+        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "block has %zu txs, max %d", m->n_txs,
+                           ALYS_MAX_TXS_PER_BLOCK);
     if (m->n_txs == 0)
         return true;
     out->txs = malloc(m->n_txs * sizeof *out->txs);
@@ -236,7 +236,7 @@ static bool block_from_pb(const Alys__Chain__Block *m, alys_block_t *out, alys_v
 
 static ProtobufCAllocator arena_allocator(arena_t *a)
 {
-    return (ProtobufCAllocator) { .alloc = arena_alloc, .free = arena_free, .allocator_data = a };
+    return (ProtobufCAllocator){.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
 }
 
 static bool unpack_failed(alys_verdict_t *v, const arena_t *a, const char *what)
@@ -250,15 +250,15 @@ static bool unpack_failed(alys_verdict_t *v, const arena_t *a, const char *what)
 static bool block_prescan(const uint8_t *buf, size_t len, alys_verdict_t *v)
 {
     if (len > ALYS_MAX_BLOCK_BYTES)
-        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "block is %zu bytes, max %d",
-                           len, ALYS_MAX_BLOCK_BYTES);
+        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "block is %zu bytes, max %d", len,
+                           ALYS_MAX_BLOCK_BYTES);
     size_t counts[SCAN_FIELDS], bad_at;
     if (!scan_fields(buf, len, counts, &bad_at))
         return achain_fail(v, ALYS_BLOCK_MALFORMED, -1,
                            "block: truncated or invalid field at byte %zu of %zu", bad_at, len);
     if (counts[2] > ALYS_MAX_TXS_PER_BLOCK)
-        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "block has %zu txs, max %d",
-                           counts[2], ALYS_MAX_TXS_PER_BLOCK);
+        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "block has %zu txs, max %d", counts[2],
+                           ALYS_MAX_TXS_PER_BLOCK);
     return true;
 }
 
@@ -293,8 +293,9 @@ int alys_header_decode(const uint8_t *buf, size_t len, alys_header_t *out, alys_
         v = &scratch;
     memset(out, 0, sizeof *out);
     if (len > HEADER_MAX_BYTES)
-        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "header is %zu bytes, max %d",
-                           len, HEADER_MAX_BYTES), -1;
+        return achain_fail(v, ALYS_BLOCK_OVERSIZE, -1, "header is %zu bytes, max %d", len,
+                           HEADER_MAX_BYTES),
+               -1;
     if (!buf && len)
         return achain_fail(v, ALYS_BLOCK_MALFORMED, -1, "header: no buffer"), -1;
     arena_t a;
@@ -323,7 +324,7 @@ void alys_block_clear(alys_block_t *b)
 /* protobuf-c's binary fields are non-const but packing only reads them. */
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
 {
-    return (ProtobufCBinaryData) { .len = n, .data = (uint8_t *) p };
+    return (ProtobufCBinaryData){.len = n, .data = (uint8_t *) p};
 }
 
 static void header_to_pb(const alys_header_t *h, Alys__Chain__Header *m)
@@ -453,7 +454,8 @@ static int genesis_params(const Alys__Chain__Genesis *m, alys_genesis_t *g, char
     return 0;
 }
 
-static int genesis_authorities(const Alys__Chain__Genesis *m, alys_genesis_t *g, char *err, size_t errlen)
+static int genesis_authorities(const Alys__Chain__Genesis *m, alys_genesis_t *g, char *err,
+                               size_t errlen)
 {
     if (m->n_authorities == 0 || m->n_authorities > ALYS_MAX_AUTHORITIES)
         return gfail(err, errlen, "genesis has %zu authorities, need 1..%d", m->n_authorities,
@@ -517,8 +519,8 @@ static int genesis_balances(const Alys__Chain__Genesis *m, alys_genesis_t *g, ch
     for (size_t i = 0; i < m->n_balances; i++) {
         const ProtobufCBinaryData *pk = &m->balances[i]->pubkey;
         if (pk->len != ALYS_PUBKEY_LEN)
-            return gfail(err, errlen, "genesis: account %zu pubkey is %zu bytes, expected %d",
-                         i, pk->len, ALYS_PUBKEY_LEN);
+            return gfail(err, errlen, "genesis: account %zu pubkey is %zu bytes, expected %d", i,
+                         pk->len, ALYS_PUBKEY_LEN);
         memcpy(g->balances[i].pubkey, pk->data, ALYS_PUBKEY_LEN);
         g->balances[i].balance = m->balances[i]->balance;
     }
@@ -528,8 +530,8 @@ static int genesis_balances(const Alys__Chain__Genesis *m, alys_genesis_t *g, ch
 static int genesis_from_pb(const Alys__Chain__Genesis *m, alys_genesis_t *g, bool with_root,
                            char *err, size_t errlen)
 {
-    if (genesis_params(m, g, err, errlen) != 0 || genesis_authorities(m, g, err, errlen) != 0
-        || genesis_balances(m, g, err, errlen) != 0)
+    if (genesis_params(m, g, err, errlen) != 0 || genesis_authorities(m, g, err, errlen) != 0 ||
+        genesis_balances(m, g, err, errlen) != 0)
         return -1;
     if (with_root)
         alys_genesis_finalize(g);
@@ -551,8 +553,9 @@ static int genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, b
     ProtobufCAllocator alloc = arena_allocator(&a);
     Alys__Chain__Genesis *m = alys__chain__genesis__unpack(&alloc, len, buf);
     int rc = m ? genesis_from_pb(m, out, with_root, err, errlen)
-               : gfail(err, errlen, a.exhausted ? "genesis: decoding exceeds its memory budget"
-                                                : "genesis: invalid protobuf");
+               : gfail(err, errlen,
+                       a.exhausted ? "genesis: decoding exceeds its memory budget"
+                                   : "genesis: invalid protobuf");
     arena_release(&a);
     if (rc != 0)
         alys_genesis_clear(out);
@@ -564,8 +567,8 @@ int alys_genesis_decode(const uint8_t *buf, size_t len, alys_genesis_t *out, cha
     return genesis_decode(buf, len, out, true, err, errlen);
 }
 
-int alys_genesis_decode_light(const uint8_t *buf, size_t len, alys_genesis_t *out,
-                              char *err, size_t errlen)
+int alys_genesis_decode_light(const uint8_t *buf, size_t len, alys_genesis_t *out, char *err,
+                              size_t errlen)
 {
     return genesis_decode(buf, len, out, false, err, errlen);
 }
@@ -575,8 +578,8 @@ int alys_genesis_encode(const alys_genesis_t *g, uint8_t **out, size_t *len)
     size_t na = g->authority_count, nb = g->balance_count;
     if (na > ALYS_MAX_AUTHORITIES || nb > ALYS_MAX_GENESIS_ACCOUNTS)
         return -1;
-    size_t bytes = na * sizeof(ProtobufCBinaryData)
-                 + nb * (sizeof(Alys__Chain__Account) + sizeof(Alys__Chain__Account *)) + 1;
+    size_t bytes = na * sizeof(ProtobufCBinaryData) +
+                   nb * (sizeof(Alys__Chain__Account) + sizeof(Alys__Chain__Account *)) + 1;
     void *mem = malloc(bytes);
     if (!mem)
         return -1;
@@ -686,7 +689,8 @@ int alys_genesis_save(const char *path, const alys_genesis_t *g)
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = (n > 0 && (size_t) n < sizeof tmp)
-           ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+                 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                 : -1;
     int rc = fd < 0 ? -1 : 0;
     if (rc == 0 && (write_all(fd, buf, len) != 0 || fsync(fd) != 0))
         rc = -1;

@@ -20,7 +20,7 @@
  *  Verification uses secp256k1_context_static, which needs no setup and is
  *  safe from any thread.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED   /* SHA256_Init/Update/Final, see above */
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init/Update/Final, see above */
 
 #include <pthread.h>
 #include <stdio.h>
@@ -40,8 +40,8 @@
 
 /* What one thread reuses between calls. */
 typedef struct {
-    EVP_MD_CTX     *md;         /* SHAKE256; NULL until first use */
-    EVP_CIPHER_CTX *chacha;     /* ChaCha20, cipher set; NULL until first use */
+    EVP_MD_CTX *md;         /* SHAKE256; NULL until first use */
+    EVP_CIPHER_CTX *chacha; /* ChaCha20, cipher set; NULL until first use */
 } thread_ctx_t;
 
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;    /* thread key, SipHash key */
@@ -161,9 +161,8 @@ void achain_shake256(const void *data, size_t len, uint8_t *out, size_t outlen)
     thread_ctx_t *t = thread_ctx();
     if (!t->md && !(t->md = EVP_MD_CTX_new()))
         die("cannot allocate a digest context");
-    if (EVP_DigestInit_ex2(t->md, s_shake256, NULL) != 1
-        || EVP_DigestUpdate(t->md, data, len) != 1
-        || EVP_DigestFinalXOF(t->md, out, outlen) != 1)
+    if (EVP_DigestInit_ex2(t->md, s_shake256, NULL) != 1 ||
+        EVP_DigestUpdate(t->md, data, len) != 1 || EVP_DigestFinalXOF(t->md, out, outlen) != 1)
         die("SHAKE256 failed");
 }
 
@@ -199,14 +198,24 @@ void achain_expand(const void *data, size_t len, uint8_t *out, size_t outlen)
 
 /* ---- SipHash-2-4 over exactly 32 bytes ---- */
 
-#define ROTL(x, b) (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
 static void sip_round(uint64_t v[4])
 {
-    v[0] += v[1]; v[1] = ROTL(v[1], 13); v[1] ^= v[0]; v[0] = ROTL(v[0], 32);
-    v[2] += v[3]; v[3] = ROTL(v[3], 16); v[3] ^= v[2];
-    v[0] += v[3]; v[3] = ROTL(v[3], 21); v[3] ^= v[0];
-    v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
+    v[0] += v[1];
+    v[1] = ROTL(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = ROTL(v[0], 32);
+    v[2] += v[3];
+    v[3] = ROTL(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = ROTL(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = ROTL(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = ROTL(v[2], 32);
 }
 
 static uint64_t load_le64(const uint8_t *p)
@@ -227,9 +236,9 @@ static void sip_absorb(uint64_t v[4], uint64_t m)
 
 uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
 {
-    once(&s_key_once, init_keys);   /* makes sure the key is initialised */
-    uint64_t v[4] = { s_sip_k0 ^ 0x736f6d6570736575ULL, s_sip_k1 ^ 0x646f72616e646f6dULL,
-                      s_sip_k0 ^ 0x6c7967656e657261ULL, s_sip_k1 ^ 0x7465646279746573ULL };
+    once(&s_key_once, init_keys); /* makes sure the key is initialised */
+    uint64_t v[4] = {s_sip_k0 ^ 0x736f6d6570736575ULL, s_sip_k1 ^ 0x646f72616e646f6dULL,
+                     s_sip_k0 ^ 0x6c7967656e657261ULL, s_sip_k1 ^ 0x7465646279746573ULL};
     for (int i = 0; i < ALYS_PUBKEY_LEN; i += 8)
         sip_absorb(v, load_le64(key + i));
     sip_absorb(v, (uint64_t) ALYS_PUBKEY_LEN << 56);
@@ -252,9 +261,9 @@ int alys_keypair_pubkey(const uint8_t seckey[ALYS_SECKEY_LEN], uint8_t pubkey[AL
     const secp256k1_context *ctx = sign_ctx();
     secp256k1_keypair kp;
     secp256k1_xonly_pubkey xpk;
-    int ok = secp256k1_keypair_create(ctx, &kp, seckey)
-          && secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &kp)
-          && secp256k1_xonly_pubkey_serialize(ctx, pubkey, &xpk);
+    int ok = secp256k1_keypair_create(ctx, &kp, seckey) &&
+             secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &kp) &&
+             secp256k1_xonly_pubkey_serialize(ctx, pubkey, &xpk);
     OPENSSL_cleanse(&kp, sizeof kp);
     return ok ? 0 : -1;
 }
@@ -264,8 +273,8 @@ int alys_sign_aux(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg,
 {
     const secp256k1_context *ctx = sign_ctx();
     secp256k1_keypair kp;
-    int ok = secp256k1_keypair_create(ctx, &kp, seckey)
-          && secp256k1_schnorrsig_sign32(ctx, sig, msg, &kp, aux32);
+    int ok = secp256k1_keypair_create(ctx, &kp, seckey) &&
+             secp256k1_schnorrsig_sign32(ctx, sig, msg, &kp, aux32);
     OPENSSL_cleanse(&kp, sizeof kp);
     return ok ? 0 : -1;
 }
@@ -277,7 +286,8 @@ int alys_sign(const uint8_t seckey[ALYS_SECKEY_LEN], const alys_hash_t msg, uint
     return alys_sign_aux(seckey, msg, NULL, sig);
 }
 
-bool alys_verify(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_hash_t msg, const uint8_t sig[ALYS_SIG_LEN])
+bool alys_verify(const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_hash_t msg,
+                 const uint8_t sig[ALYS_SIG_LEN])
 {
     secp256k1_xonly_pubkey xpk;
     if (!secp256k1_xonly_pubkey_parse(secp256k1_context_static, &xpk, pubkey))
@@ -299,9 +309,12 @@ void alys_hex(const uint8_t *bytes, size_t n, char *out)
 
 static int nibble(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 

@@ -26,16 +26,16 @@
 
 static void put_be32(uint8_t out[4], uint32_t v)
 {
-    out[0] = (uint8_t)(v >> 24);
-    out[1] = (uint8_t)(v >> 16);
-    out[2] = (uint8_t)(v >> 8);
-    out[3] = (uint8_t)v;
+    out[0] = (uint8_t) (v >> 24);
+    out[1] = (uint8_t) (v >> 16);
+    out[2] = (uint8_t) (v >> 8);
+    out[3] = (uint8_t) v;
 }
 
 static uint32_t get_be32(const uint8_t in[4])
 {
-    return ((uint32_t)in[0] << 24) | ((uint32_t)in[1] << 16) |
-           ((uint32_t)in[2] << 8) | (uint32_t)in[3];
+    return ((uint32_t) in[0] << 24) | ((uint32_t) in[1] << 16) | ((uint32_t) in[2] << 8) |
+           (uint32_t) in[3];
 }
 
 /* Copy up to 32 chars of untrusted text, printable ASCII only, so a hostile
@@ -44,8 +44,8 @@ static void sanitize(const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
     for (size_t i = 0; in[i] && o + 1 < outlen && i < 32; i++) {
-        unsigned char c = (unsigned char)in[i];
-        out[o++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+        unsigned char c = (unsigned char) in[i];
+        out[o++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char) c : '?';
     }
     out[o] = '\0';
 }
@@ -55,8 +55,8 @@ static void sanitize(const char *in, char *out, size_t outlen)
 int alys_export_header_encode(const alys_export_header_t *h, uint8_t **out, size_t *len)
 {
     Alys__Chain__ExportHeader m = ALYS__CHAIN__EXPORT_HEADER__INIT;
-    m.magic = (char *)ALYS_EXPORT_MAGIC;
-    m.genesis_hash.data = (uint8_t *)h->genesis_hash;
+    m.magic = (char *) ALYS_EXPORT_MAGIC;
+    m.genesis_hash.data = (uint8_t *) h->genesis_hash;
     m.genesis_hash.len = ALYS_HASH_LEN;
     m.first_height = h->first_height;
     m.block_count = h->block_count;
@@ -76,13 +76,13 @@ static int check_header_msg(const Alys__Chain__ExportHeader *m, alys_export_head
     if (strcmp(m->magic, ALYS_EXPORT_MAGIC) != 0) {
         char shown[40];
         sanitize(m->magic, shown, sizeof shown);
-        set_err(err, errlen, "wrong magic \"%s\" (want \"%s\"): not an alys export stream",
-                shown, ALYS_EXPORT_MAGIC);
+        set_err(err, errlen, "wrong magic \"%s\" (want \"%s\"): not an alys export stream", shown,
+                ALYS_EXPORT_MAGIC);
         return -1;
     }
     if (m->genesis_hash.len != ALYS_HASH_LEN) {
-        set_err(err, errlen, "genesis_hash is %zu bytes (want %d)",
-                m->genesis_hash.len, ALYS_HASH_LEN);
+        set_err(err, errlen, "genesis_hash is %zu bytes (want %d)", m->genesis_hash.len,
+                ALYS_HASH_LEN);
         return -1;
     }
     if (m->first_height == 0) {
@@ -99,13 +99,14 @@ int alys_export_header_decode(const uint8_t *buf, size_t len, alys_export_header
                               char *err, size_t errlen)
 {
     if (len > ALYS_EXPORT_MAX_HEADER_BYTES) {
-        set_err(err, errlen, "header length %zu exceeds the limit %d",
-                len, ALYS_EXPORT_MAX_HEADER_BYTES);
+        set_err(err, errlen, "header length %zu exceeds the limit %d", len,
+                ALYS_EXPORT_MAX_HEADER_BYTES);
         return -1;
     }
     Alys__Chain__ExportHeader *m = alys__chain__export_header__unpack(NULL, len, buf);
     if (!m) {
-        set_err(err, errlen, "header does not decode as alys.chain.ExportHeader: "
+        set_err(err, errlen,
+                "header does not decode as alys.chain.ExportHeader: "
                 "not an alys export stream");
         return -1;
     }
@@ -117,26 +118,27 @@ int alys_export_header_decode(const uint8_t *buf, size_t len, alys_export_header
 /* ---------------------------------------------------------------- writer */
 
 struct alys_export_writer {
-    FILE    *f;
-    bool     is_stdout;
-    uint64_t announced;       /* 0 = unknown */
+    FILE *f;
+    bool is_stdout;
+    uint64_t announced; /* 0 = unknown */
     uint64_t count;
-    char     path[256];
-    char     err[ERR_BYTES];
+    char path[256];
+    char err[ERR_BYTES];
 };
 
 static int write_record(alys_export_writer_t *self, const uint8_t *bytes, size_t len)
 {
     uint8_t prefix[ALYS_EXPORT_PREFIX_BYTES];
     if (len > UINT32_MAX) {
-        set_err(self->err, sizeof self->err, "chain.export: record of %zu bytes cannot be framed", len);
+        set_err(self->err, sizeof self->err, "chain.export: record of %zu bytes cannot be framed",
+                len);
         return -1;
     }
-    put_be32(prefix, (uint32_t)len);
+    put_be32(prefix, (uint32_t) len);
     if (fwrite(prefix, 1, sizeof prefix, self->f) != sizeof prefix ||
         (len > 0 && fwrite(bytes, 1, len, self->f) != len)) {
-        set_err(self->err, sizeof self->err, "chain.export: %s: write: %s",
-                self->path, strerror(errno));
+        set_err(self->err, sizeof self->err, "chain.export: %s: write: %s", self->path,
+                strerror(errno));
         return -1;
     }
     return 0;
@@ -149,7 +151,7 @@ static FILE *open_out(const char *path, bool *is_stdout)
     /* A full buffer per write call: the default 4 KiB would mean a syscall
      * for most blocks. Failure to enlarge only costs speed. */
     if (f && !*is_stdout)
-        (void)setvbuf(f, NULL, _IOFBF, STDIO_BUF_BYTES);
+        (void) setvbuf(f, NULL, _IOFBF, STDIO_BUF_BYTES);
     return f;
 }
 
@@ -174,7 +176,7 @@ alys_export_writer_t *alys_export_writer_new(const char *path, const alys_hash_t
         free(self);
         return NULL;
     }
-    alys_export_header_t h = { .first_height = first_height, .block_count = block_count };
+    alys_export_header_t h = {.first_height = first_height, .block_count = block_count};
     memcpy(h.genesis_hash, genesis_hash, ALYS_HASH_LEN);
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -218,8 +220,8 @@ int alys_export_writer_write_block_value(alys_export_writer_t *self, const alys_
     uint8_t *buf = NULL;
     size_t len = 0;
     if (alys_block_encode(b, &buf, &len) != 0) {
-        set_err(self->err, sizeof self->err, "chain.export: block at height %" PRIu64
-                " does not encode", b->header.height);
+        set_err(self->err, sizeof self->err,
+                "chain.export: block at height %" PRIu64 " does not encode", b->header.height);
         return -1;
     }
     int rc = alys_export_writer_write_block(self, buf, len);
@@ -258,13 +260,13 @@ int alys_export_writer_close(alys_export_writer_t *self)
     }
     int rc = 0;
     if (fflush(self->f) != 0 || sync_file(self->f) != 0) {
-        set_err(self->err, sizeof self->err, "chain.export: %s: flush: %s",
-                self->path, strerror(errno));
+        set_err(self->err, sizeof self->err, "chain.export: %s: flush: %s", self->path,
+                strerror(errno));
         rc = -1;
     }
     if (!self->is_stdout && fclose(self->f) != 0 && rc == 0) {
-        set_err(self->err, sizeof self->err, "chain.export: %s: close: %s",
-                self->path, strerror(errno));
+        set_err(self->err, sizeof self->err, "chain.export: %s: close: %s", self->path,
+                strerror(errno));
         rc = -1;
     }
     self->f = NULL;
@@ -293,12 +295,12 @@ void alys_export_writer_destroy(alys_export_writer_t **self_p)
 /* ---------------------------------------------------------------- reader */
 
 struct alys_export_reader {
-    FILE    *f;
-    bool     is_stdin;
+    FILE *f;
+    bool is_stdin;
     alys_export_header_t header;
     uint64_t count;          /* block records returned */
     uint64_t offset;         /* byte offset of the next record */
-    char     err[2 * ERR_BYTES]; /* sticky error, "" if none */
+    char err[2 * ERR_BYTES]; /* sticky error, "" if none */
 };
 
 /* Fill self->err with "chain.export: record I at offset O: <why>". */
@@ -312,8 +314,8 @@ static void rec_err(alys_export_reader_t *self, uint64_t index, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    snprintf(self->err, sizeof self->err, "chain.export: record %" PRIu64 " at offset %" PRIu64 ": %s",
-             index, self->offset, why);
+    snprintf(self->err, sizeof self->err,
+             "chain.export: record %" PRIu64 " at offset %" PRIu64 ": %s", index, self->offset, why);
 }
 
 /* fread that tells a short read apart from an I/O error. Returns bytes read. */
@@ -327,8 +329,8 @@ static size_t read_full(alys_export_reader_t *self, uint8_t *buf, size_t len, bo
 /* Read one record's length prefix and body, bounded by limit. Returns 1 with
  * a malloc'ed body, 0 on a clean EOF before the first prefix byte, -1 on
  * error (self->err set). */
-static int read_record(alys_export_reader_t *self, uint64_t index, size_t limit,
-                       uint8_t **body, size_t *len)
+static int read_record(alys_export_reader_t *self, uint64_t index, size_t limit, uint8_t **body,
+                       size_t *len)
 {
     uint8_t prefix[ALYS_EXPORT_PREFIX_BYTES];
     bool io_error = false;
@@ -379,7 +381,7 @@ static int read_header(alys_export_reader_t *self)
         return -1;
     char why[ERR_BYTES];
     if (alys_export_header_decode(buf, len, &self->header, why, sizeof why) != 0) {
-        self->offset = 0;    /* the error is about the record at 0 */
+        self->offset = 0; /* the error is about the record at 0 */
         rec_err(self, 0, "%s", why);
         free(buf);
         return -1;
@@ -422,7 +424,7 @@ alys_export_reader_t *alys_export_reader_new(const char *path, char *err, size_t
         return NULL;
     }
     if (!is_stdin)
-        (void)setvbuf(f, NULL, _IOFBF, STDIO_BUF_BYTES);
+        (void) setvbuf(f, NULL, _IOFBF, STDIO_BUF_BYTES);
     return reader_open(f, !is_stdin, err, errlen);
 }
 
@@ -435,15 +437,17 @@ const alys_export_header_t *alys_export_reader_header(const alys_export_reader_t
 static int at_end(alys_export_reader_t *self, uint64_t index)
 {
     if (self->header.block_count != 0 && self->count < self->header.block_count) {
-        rec_err(self, index, "truncated (the header announces %" PRIu64
-                " blocks, the stream ends after %" PRIu64 ")", self->header.block_count, self->count);
+        rec_err(self, index,
+                "truncated (the header announces %" PRIu64
+                " blocks, the stream ends after %" PRIu64 ")",
+                self->header.block_count, self->count);
         return -1;
     }
     return 0;
 }
 
-int alys_export_reader_next(alys_export_reader_t *self, uint8_t **bytes, size_t *len,
-                            char *err, size_t errlen)
+int alys_export_reader_next(alys_export_reader_t *self, uint8_t **bytes, size_t *len, char *err,
+                            size_t errlen)
 {
     if (self->err[0]) {
         set_err(err, errlen, "%s", self->err);

@@ -87,8 +87,8 @@
 
 typedef struct {
     alys_hash_t genesis_hash;
-    uint64_t    first_height;
-    uint64_t    block_count;     /* 0 = unknown */
+    uint64_t first_height;
+    uint64_t block_count; /* 0 = unknown */
 } alys_export_header_t;
 
 /* ---------------------------------------------------------------- writer */
@@ -146,8 +146,8 @@ const alys_export_header_t *alys_export_reader_header(const alys_export_reader_t
  * frees; never NULL, even for len 0) and *len set, 0 at the clean end of the
  * stream, -1 on error with a message in err. Errors are sticky: every later
  * call returns -1 again. */
-int alys_export_reader_next(alys_export_reader_t *self, uint8_t **bytes, size_t *len,
-                            char *err, size_t errlen);
+int alys_export_reader_next(alys_export_reader_t *self, uint8_t **bytes, size_t *len, char *err,
+                            size_t errlen);
 
 /* Block records returned so far, and the byte offset of the next record. */
 uint64_t alys_export_reader_count(const alys_export_reader_t *self);

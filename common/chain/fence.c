@@ -3,13 +3,15 @@
 
 #include "fence.h"
 
-alys_fence_verdict_t alys_fence_check(const alys_fence_record_t *last, uint64_t slot, const alys_hash_t hash)
+alys_fence_verdict_t alys_fence_check(const alys_fence_record_t *last, uint64_t slot,
+                                      const alys_hash_t hash)
 {
     if (!last->any || slot > last->slot)
         return ALYS_FENCE_ALLOW_NEW;
     if (slot < last->slot)
         return ALYS_FENCE_REFUSE_STALE;
-    return memcmp(hash, last->hash, ALYS_HASH_LEN) == 0 ? ALYS_FENCE_ALLOW_RESIGN : ALYS_FENCE_REFUSE_DOUBLE;
+    return memcmp(hash, last->hash, ALYS_HASH_LEN) == 0 ? ALYS_FENCE_ALLOW_RESIGN
+                                                        : ALYS_FENCE_REFUSE_DOUBLE;
 }
 
 const char *alys_fence_verdict_name(alys_fence_verdict_t v)

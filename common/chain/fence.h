@@ -36,8 +36,8 @@
 #include "chain.h"
 
 typedef struct {
-    bool        any;        /* false: nothing signed yet by this authority */
-    uint64_t    slot;
+    bool any; /* false: nothing signed yet by this authority */
+    uint64_t slot;
     alys_hash_t hash;
 } alys_fence_record_t;
 
@@ -48,7 +48,8 @@ typedef enum {
     ALYS_FENCE_REFUSE_STALE,
 } alys_fence_verdict_t;
 
-alys_fence_verdict_t alys_fence_check(const alys_fence_record_t *last, uint64_t slot, const alys_hash_t hash);
+alys_fence_verdict_t alys_fence_check(const alys_fence_record_t *last, uint64_t slot,
+                                      const alys_hash_t hash);
 static inline bool alys_fence_allows(alys_fence_verdict_t v)
 {
     return v == ALYS_FENCE_ALLOW_NEW || v == ALYS_FENCE_ALLOW_RESIGN;

@@ -15,18 +15,18 @@
 #define KEY_HEX_LEN (2 * ALYS_PUBKEY_LEN + 1)
 
 typedef struct {
-    uint8_t   key[ALYS_PUBKEY_LEN];
-    alys_tx_t *txs;        /* nonce order, contiguous */
-    uint32_t  count;
-    uint32_t  cap;
-    uint64_t  cost;        /* sum of amount + fee; admission keeps it <= a balance */
-    bool      gathered;    /* readmit: already counted */
+    uint8_t key[ALYS_PUBKEY_LEN];
+    alys_tx_t *txs; /* nonce order, contiguous */
+    uint32_t count;
+    uint32_t cap;
+    uint64_t cost; /* sum of amount + fee; admission keeps it <= a balance */
+    bool gathered; /* readmit: already counted */
 } sender_t;
 
 struct alys_mempool {
     alys_mempool_limits_t limits;
-    zhashx_t *senders;     /* hex key -> sender_t*, owned */
-    size_t    total;
+    zhashx_t *senders; /* hex key -> sender_t*, owned */
+    size_t total;
 };
 
 static const char *result_names[ALYS_MEMPOOL_RESULT_COUNT] = {
@@ -98,7 +98,7 @@ static void sender_remove(alys_mempool_t *self, sender_t *s)
     char hex[KEY_HEX_LEN];
     key_hex(s->key, hex);
     self->total -= s->count;
-    zhashx_delete(self->senders, hex);   /* frees s */
+    zhashx_delete(self->senders, hex); /* frees s */
 }
 
 static uint64_t tx_cost(const alys_tx_t *tx)
@@ -115,7 +115,7 @@ static void sender_pop_tail(alys_mempool_t *self, sender_t *s)
     s->cost -= tx_cost(&s->txs[s->count]);
     self->total--;
     if (s->count == 0)
-        sender_remove(self, s);   /* subtracts s->count, now 0 */
+        sender_remove(self, s); /* subtracts s->count, now 0 */
 }
 
 /* Drop the first k txs of s; frees s when it empties. */
@@ -217,9 +217,8 @@ bool alys_mempool_get(const alys_mempool_t *self, const uint8_t from[ALYS_PUBKEY
 static bool same_tx(const alys_tx_t *a, const alys_tx_t *b)
 {
     return memcmp(a->from, b->from, ALYS_PUBKEY_LEN) == 0 &&
-           memcmp(a->to, b->to, ALYS_PUBKEY_LEN) == 0 && a->amount == b->amount &&
-           a->fee == b->fee && a->nonce == b->nonce &&
-           memcmp(a->signature, b->signature, ALYS_SIG_LEN) == 0;
+           memcmp(a->to, b->to, ALYS_PUBKEY_LEN) == 0 && a->amount == b->amount && a->fee == b->fee &&
+           a->nonce == b->nonce && memcmp(a->signature, b->signature, ALYS_SIG_LEN) == 0;
 }
 
 static bool signature_ok(const alys_tx_t *tx)
@@ -240,7 +239,7 @@ static alys_mempool_result_t check_account(const sender_t *s, const alys_tx_t *t
         return ALYS_MEMPOOL_NONCE_TOO_LOW;
     uint64_t next = (s && s->count) ? s->txs[0].nonce + s->count : acct.nonce;
     if (tx->nonce < next)
-        return ALYS_MEMPOOL_NONCE_TOO_LOW;   /* unreachable: taken/duplicate caught first */
+        return ALYS_MEMPOOL_NONCE_TOO_LOW; /* unreachable: taken/duplicate caught first */
     if (tx->nonce > next)
         return ALYS_MEMPOOL_NONCE_GAP;
     uint64_t pooled = s ? s->cost : 0;
@@ -306,7 +305,7 @@ alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx
     if (victim) {
         if (evicted)
             *evicted = victim->txs[victim->count - 1];
-        sender_pop_tail(self, victim);   /* never s: find_victim skipped tx->from */
+        sender_pop_tail(self, victim); /* never s: find_victim skipped tx->from */
         r = ALYS_MEMPOOL_ADDED_EVICTED;
     }
     sender_append(s, tx);
@@ -336,16 +335,15 @@ static size_t sender_revalidate(alys_mempool_t *self, sender_t *s, const alys_st
         }
     size_t dropped = s->count - keep;
     if (keep == 0) {
-        sender_remove(self, s);       /* frees s, subtracts its count */
+        sender_remove(self, s); /* frees s, subtracts its count */
         return dropped;
     }
     while (s->count > keep)
-        sender_pop_tail(self, s);     /* keep > 0: s stays */
+        sender_pop_tail(self, s); /* keep > 0: s stays */
     return dropped;
 }
 
-size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b,
-                             const alys_state_view_t *view)
+size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b, const alys_state_view_t *view)
 {
     size_t removed = 0;
     for (uint32_t i = 0; i < b->tx_count; i++) {
@@ -370,7 +368,7 @@ size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b,
 
 typedef struct {
     alys_tx_t tx;
-    bool      undone;     /* came from an undone block (counts in the result) */
+    bool undone; /* came from an undone block (counts in the result) */
 } readmit_t;
 
 static int readmit_cmp(const void *pa, const void *pb)
@@ -381,7 +379,7 @@ static int readmit_cmp(const void *pa, const void *pb)
         return c;
     if (a->tx.nonce != b->tx.nonce)
         return a->tx.nonce < b->tx.nonce ? -1 : 1;
-    return (int) b->undone - (int) a->undone;   /* the undone copy first */
+    return (int) b->undone - (int) a->undone; /* the undone copy first */
 }
 
 /* Mark (or unmark) the pooled senders of the undone txs; returns the
@@ -418,12 +416,12 @@ static readmit_t *gather(alys_mempool_t *self, const alys_block_t *blocks, size_
     for (size_t i = 0; i < nb; i++)
         for (uint32_t j = 0; j < blocks[i].tx_count; j++) {
             const alys_tx_t *tx = &blocks[i].txs[j];
-            all[k++] = (readmit_t) { .tx = *tx, .undone = true };
+            all[k++] = (readmit_t){.tx = *tx, .undone = true};
             sender_t *s = sender_find(self, tx->from);
             if (!s)
                 continue;
             for (uint32_t t = 0; t < s->count; t++)
-                all[k++] = (readmit_t) { .tx = s->txs[t], .undone = false };
+                all[k++] = (readmit_t){.tx = s->txs[t], .undone = false};
             sender_remove(self, s);
         }
     *n = k;
@@ -455,14 +453,14 @@ long alys_mempool_readmit(alys_mempool_t *self, const alys_block_t *blocks, size
 
 typedef struct {
     const sender_t *s;
-    uint32_t        cur;
+    uint32_t cur;
 } cursor_t;
 
 struct alys_mempool_iter {
-    cursor_t *heap;        /* max-heap by the fee of each cursor's tx */
-    size_t    n;
-    cursor_t  pending;     /* last returned; pushed back (cur + 1) on next() */
-    bool      has_pending;
+    cursor_t *heap; /* max-heap by the fee of each cursor's tx */
+    size_t n;
+    cursor_t pending; /* last returned; pushed back (cur + 1) on next() */
+    bool has_pending;
 };
 
 static bool before(const cursor_t *a, const cursor_t *b)
@@ -514,7 +512,7 @@ alys_mempool_iter_t *alys_mempool_iter_new(const alys_mempool_t *self)
     /* zhashx iteration needs a non-const table; it moves only its cursor. */
     zhashx_t *senders = self->senders;
     for (sender_t *s = zhashx_first(senders); s; s = zhashx_next(senders)) {
-        it->heap[it->n] = (cursor_t) { .s = s, .cur = 0 };
+        it->heap[it->n] = (cursor_t){.s = s, .cur = 0};
         heap_up(it->heap, it->n++);
     }
     return it;

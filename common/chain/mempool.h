@@ -68,24 +68,24 @@
 #define ALYS_MEMPOOL_MAX_PER_SENDER 4096u
 
 typedef struct {
-    uint32_t max_txs;          /* 1 .. ALYS_MEMPOOL_MAX_TXS */
-    uint32_t max_per_sender;   /* 1 .. ALYS_MEMPOOL_MAX_PER_SENDER */
+    uint32_t max_txs;        /* 1 .. ALYS_MEMPOOL_MAX_TXS */
+    uint32_t max_per_sender; /* 1 .. ALYS_MEMPOOL_MAX_PER_SENDER */
 } alys_mempool_limits_t;
 
 /* Outcome of an admission. Names (alys_mempool_result_name) are stable
  * strings for logs and metric labels. */
 typedef enum {
     ALYS_MEMPOOL_ADDED = 0,
-    ALYS_MEMPOOL_ADDED_EVICTED,       /* added, a lower-fee tx was evicted */
-    ALYS_MEMPOOL_DUPLICATE,           /* the same tx is already pooled */
-    ALYS_MEMPOOL_NONCE_TAKEN,         /* another tx of this sender has this nonce */
+    ALYS_MEMPOOL_ADDED_EVICTED, /* added, a lower-fee tx was evicted */
+    ALYS_MEMPOOL_DUPLICATE,     /* the same tx is already pooled */
+    ALYS_MEMPOOL_NONCE_TAKEN,   /* another tx of this sender has this nonce */
     ALYS_MEMPOOL_BAD_SIGNATURE,
-    ALYS_MEMPOOL_NONCE_TOO_LOW,       /* below the sender's account nonce */
-    ALYS_MEMPOOL_NONCE_GAP,           /* above the sender's next nonce */
+    ALYS_MEMPOOL_NONCE_TOO_LOW, /* below the sender's account nonce */
+    ALYS_MEMPOOL_NONCE_GAP,     /* above the sender's next nonce */
     ALYS_MEMPOOL_INSUFFICIENT_BALANCE,
     ALYS_MEMPOOL_SENDER_FULL,
-    ALYS_MEMPOOL_POOL_FULL,           /* full and the fee does not beat the cheapest */
-    ALYS_MEMPOOL_STATE_ERROR,         /* the state view could not be read */
+    ALYS_MEMPOOL_POOL_FULL,   /* full and the fee does not beat the cheapest */
+    ALYS_MEMPOOL_STATE_ERROR, /* the state view could not be read */
     ALYS_MEMPOOL_NO_MEMORY,
     ALYS_MEMPOOL_RESULT_COUNT
 } alys_mempool_result_t;

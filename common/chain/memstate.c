@@ -11,15 +11,15 @@
 #define INITIAL_SLOTS 1024
 
 typedef struct {
-    uint8_t        pubkey[ALYS_PUBKEY_LEN];
+    uint8_t pubkey[ALYS_PUBKEY_LEN];
     alys_account_t acct;
-    bool           used;
+    bool used;
 } slot_t;
 
 struct alys_memstate {
     slot_t *slots;
-    size_t  cap;       /* power of two */
-    size_t  count;
+    size_t cap; /* power of two */
+    size_t count;
 };
 
 /* Public keys are x-coordinates of random points: their bytes are uniform,
@@ -28,7 +28,7 @@ static size_t home_of(const uint8_t pubkey[ALYS_PUBKEY_LEN], size_t cap)
 {
     uint64_t h;
     memcpy(&h, pubkey, sizeof h);
-    return (size_t)(h & (cap - 1));
+    return (size_t) (h & (cap - 1));
 }
 
 static bool is_zero(const alys_account_t *a)
@@ -168,10 +168,10 @@ int alys_memstate_load_genesis(alys_memstate_t *self, const alys_genesis_t *g)
     return 0;
 }
 
-static int commit_one(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
-                      const alys_account_t *now, const alys_account_t *before)
+static int commit_one(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *now,
+                      const alys_account_t *before)
 {
-    (void)before;
+    (void) before;
     return alys_memstate_put(ctx, pubkey, now);
 }
 
@@ -204,11 +204,11 @@ static int add_to_lattice(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], cons
 void alys_memstate_lattice(const alys_memstate_t *self, alys_lattice_t *out)
 {
     alys_lattice_zero(out);
-    (void)alys_memstate_foreach(self, add_to_lattice, out);
+    (void) alys_memstate_foreach(self, add_to_lattice, out);
 }
 
-void alys_memstate_view_init(alys_memstate_t *self, const alys_genesis_t *g,
-                             alys_overlay_t *ov, alys_state_view_t *view)
+void alys_memstate_view_init(alys_memstate_t *self, const alys_genesis_t *g, alys_overlay_t *ov,
+                             alys_state_view_t *view)
 {
     memset(view, 0, sizeof *view);
     view->genesis = g;

@@ -71,7 +71,7 @@ void alys_memstate_lattice(const alys_memstate_t *self, alys_lattice_t *out);
 
 /* Fill view: read callback to self, the given overlay (borrowed), and the
  * lattice of the store's current content. No change callback. */
-void alys_memstate_view_init(alys_memstate_t *self, const alys_genesis_t *g,
-                             alys_overlay_t *ov, alys_state_view_t *view);
+void alys_memstate_view_init(alys_memstate_t *self, const alys_genesis_t *g, alys_overlay_t *ov,
+                             alys_state_view_t *view);
 
 #endif

@@ -56,7 +56,7 @@
 #define ACCOUNT_TAG     "alys/account/v1"
 #define ACCOUNT_TAG_LEN (sizeof(ACCOUNT_TAG) - 1)
 #define MIN_SLOTS       1024
-#define VCACHE_SETS     1024            /* x 2 ways x 2 KiB vectors */
+#define VCACHE_SETS     1024 /* x 2 ways x 2 KiB vectors */
 
 /* On a little-endian host the lanes' in-memory bytes are the serialized
  * form: the keystream lands in the lanes directly, no conversion. */
@@ -167,7 +167,7 @@ void alys_lattice_from_genesis(alys_lattice_t *l, const alys_genesis_t *g)
 {
     alys_lattice_zero(l);
     for (uint32_t i = 0; i < g->balance_count; i++) {
-        alys_account_t a = { .balance = g->balances[i].balance, .nonce = 0 };
+        alys_account_t a = {.balance = g->balances[i].balance, .nonce = 0};
         alys_lattice_add_account(l, g->balances[i].pubkey, &a);
     }
 }
@@ -177,20 +177,20 @@ void alys_lattice_from_genesis(alys_lattice_t *l, const alys_genesis_t *g)
 typedef struct {
     uint8_t key[ALYS_PUBKEY_LEN];
     alys_account_t now;
-    alys_account_t before;      /* committed value when first touched */
-    uint64_t epoch;             /* block that last recorded it in the undo list */
+    alys_account_t before; /* committed value when first touched */
+    uint64_t epoch;        /* block that last recorded it in the undo list */
     uint64_t hash;
 } entry_t;
 
 typedef struct {
-    uint32_t idx1;              /* entry index + 1; 0 = empty */
-    uint32_t hash_lo;           /* skips most key compares on collisions */
+    uint32_t idx1;    /* entry index + 1; 0 = empty */
+    uint32_t hash_lo; /* skips most key compares on collisions */
 } slot_t;
 
 typedef struct {
     uint32_t idx;
-    bool inserted;              /* the block created the entry */
-    alys_account_t start;       /* value at block start */
+    bool inserted;        /* the block created the entry */
+    alys_account_t start; /* value at block start */
 } undo_t;
 
 typedef struct {
@@ -202,16 +202,16 @@ typedef struct {
 
 typedef struct {
     vslot_t way[2];
-    uint8_t victim;             /* the way the next miss overwrites */
+    uint8_t victim; /* the way the next miss overwrites */
 } vset_t;
 
 struct alys_overlay {
-    vset_t *vcache;             /* VCACHE_SETS; NULL until the first block */
-    bool vcache_failed;         /* could not allocate: compute every vector */
+    vset_t *vcache;     /* VCACHE_SETS; NULL until the first block */
+    bool vcache_failed; /* could not allocate: compute every vector */
     entry_t *entries;
     size_t count, entry_cap;
     slot_t *slots;
-    size_t mask;                /* slot count - 1, slot count a power of two */
+    size_t mask; /* slot count - 1, slot count a power of two */
     undo_t *undo;
     size_t undo_len, undo_cap;
     uint64_t epoch;
@@ -340,8 +340,8 @@ static int reserve(alys_overlay_t *self, size_t extra)
     size_t want = self->count + extra;
     if (want > UINT32_MAX - 1)
         return -1;
-    if (grow_array((void **) &self->entries, &self->entry_cap, want, sizeof(entry_t)) != 0
-        || grow_array((void **) &self->undo, &self->undo_cap, extra, sizeof(undo_t)) != 0)
+    if (grow_array((void **) &self->entries, &self->entry_cap, want, sizeof(entry_t)) != 0 ||
+        grow_array((void **) &self->undo, &self->undo_cap, extra, sizeof(undo_t)) != 0)
         return -1;
     return grow_slots(self, want);
 }
@@ -420,7 +420,7 @@ static entry_t *touch(exec_t *x, const uint8_t *key, uint32_t txi)
     if (s->idx1) {
         entry_t *e = &o->entries[s->idx1 - 1];
         if (e->epoch != o->epoch) {
-            o->undo[o->undo_len++] = (undo_t) { .idx = s->idx1 - 1, .start = e->now };
+            o->undo[o->undo_len++] = (undo_t){.idx = s->idx1 - 1, .start = e->now};
             e->epoch = o->epoch;
         }
         return e;
@@ -434,8 +434,8 @@ static entry_t *touch(exec_t *x, const uint8_t *key, uint32_t txi)
         return NULL;
     }
     entry_t *e = insert(o, s, key, h, &committed);
-    o->undo[o->undo_len++] = (undo_t) { .idx = (uint32_t) o->count - 1, .inserted = true,
-                                        .start = committed };
+    o->undo[o->undo_len++] =
+        (undo_t){.idx = (uint32_t) o->count - 1, .inserted = true, .start = committed};
     return e;
 }
 
@@ -464,8 +464,8 @@ static bool debit_sender(exec_t *x, const alys_tx_t *tx, uint32_t i)
     if (s->now.balance < cost)
         return achain_fail(x->v, ALYS_BLOCK_INSUFFICIENT_BALANCE, (int32_t) i,
                            "tx %u: balance %llu < amount %llu + fee %llu", i,
-                           (unsigned long long) s->now.balance,
-                           (unsigned long long) tx->amount, (unsigned long long) tx->fee);
+                           (unsigned long long) s->now.balance, (unsigned long long) tx->amount,
+                           (unsigned long long) tx->fee);
     if (s->now.nonce == UINT64_MAX)
         return achain_fail(x->v, ALYS_BLOCK_MALFORMED, (int32_t) i, "tx %u: nonce overflow", i);
     s->now.balance -= cost;
@@ -520,8 +520,8 @@ static const uint16_t *cached_vector(alys_overlay_t *o, const entry_t *e, const 
     vset_t *set = &o->vcache[x & (VCACHE_SETS - 1)];
     for (int w = 0; w < 2; w++) {
         vslot_t *v = &set->way[w];
-        if (v->used && v->a.balance == a->balance && v->a.nonce == a->nonce
-            && memcmp(v->key, e->key, ALYS_PUBKEY_LEN) == 0) {
+        if (v->used && v->a.balance == a->balance && v->a.nonce == a->nonce &&
+            memcmp(v->key, e->key, ALYS_PUBKEY_LEN) == 0) {
             set->victim = (uint8_t) (1 - w);
             return v->lanes;
         }
@@ -606,8 +606,10 @@ bool alys_execute_block(alys_state_view_t *view, const alys_block_t *b, alys_ver
     alys_overlay_t *o = view->overlay;
     o->epoch++;
     o->undo_len = 0;
-    exec_t x = { .view = view, .o = o, .v = v,
-                 .proposer_key = view->genesis->authorities[b->header.proposer] };
+    exec_t x = {.view = view,
+                .o = o,
+                .v = v,
+                .proposer_key = view->genesis->authorities[b->header.proposer]};
     for (uint32_t i = 0; i < b->tx_count; i++) {
         if (!apply_tx(&x, &b->txs[i], i)) {
             rollback(o);

@@ -21,18 +21,22 @@
 #include "chain.h"
 
 #define ALYS_LATTICE_LANES 1024
-#define ALYS_LATTICE_BYTES (2 * ALYS_LATTICE_LANES)   /* serialized: lanes little-endian */
+#define ALYS_LATTICE_BYTES (2 * ALYS_LATTICE_LANES) /* serialized: lanes little-endian */
 
-typedef struct { uint16_t lane[ALYS_LATTICE_LANES]; } alys_lattice_t;
+typedef struct {
+    uint16_t lane[ALYS_LATTICE_LANES];
+} alys_lattice_t;
 
 typedef struct {
     uint64_t balance;
-    uint64_t nonce;        /* next nonce expected from this account */
+    uint64_t nonce; /* next nonce expected from this account */
 } alys_account_t;
 
 void alys_lattice_zero(alys_lattice_t *l);
-void alys_lattice_add_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *a);
-void alys_lattice_sub_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN], const alys_account_t *a);
+void alys_lattice_add_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                              const alys_account_t *a);
+void alys_lattice_sub_account(alys_lattice_t *l, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                              const alys_account_t *a);
 void alys_lattice_root(const alys_lattice_t *l, alys_hash_t out);
 /* Persisted form of a lattice (what StorageActor stores beside the head). */
 void alys_lattice_to_bytes(const alys_lattice_t *l, uint8_t out[ALYS_LATTICE_BYTES]);
@@ -41,9 +45,10 @@ void alys_lattice_from_bytes(alys_lattice_t *l, const uint8_t in[ALYS_LATTICE_BY
 void alys_lattice_from_genesis(alys_lattice_t *l, const alys_genesis_t *g);
 
 /* Read the committed account. Return 1 found, 0 absent (zero account), -1 on I/O error. */
-typedef int (*alys_state_read_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out);
+typedef int (*alys_state_read_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                                  alys_account_t *out);
 
-typedef struct alys_overlay alys_overlay_t;   /* hash map of changed accounts */
+typedef struct alys_overlay alys_overlay_t; /* hash map of changed accounts */
 
 alys_overlay_t *alys_overlay_new(void);
 void alys_overlay_destroy(alys_overlay_t **self_p);
@@ -56,19 +61,20 @@ typedef int (*alys_overlay_visit_fn)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY
  * non-zero fn result, else 0. */
 int alys_overlay_foreach(const alys_overlay_t *self, alys_overlay_visit_fn fn, void *ctx);
 /* The overlay's current value of an account: 1 if the overlay holds it, else 0. */
-int alys_overlay_get(const alys_overlay_t *self, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *now);
+int alys_overlay_get(const alys_overlay_t *self, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                     alys_account_t *now);
 
 typedef struct {
     const alys_genesis_t *genesis;
-    alys_state_read_fn    read;
-    void                 *read_ctx;
-    alys_overlay_t       *overlay;     /* borrowed */
-    alys_lattice_t        lattice;     /* current lattice, updated per block */
+    alys_state_read_fn read;
+    void *read_ctx;
+    alys_overlay_t *overlay; /* borrowed */
+    alys_lattice_t lattice;  /* current lattice, updated per block */
     /* Optional: after a block executes, called once per account it touched,
      * with the account's value before and after that block (undo data). */
     void (*on_change)(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
                       const alys_account_t *before, const alys_account_t *after);
-    void                 *change_ctx;
+    void *change_ctx;
 } alys_state_view_t;
 
 /* Execute one block on top of view (txs in order: nonce, balance, amount+fee,
@@ -77,7 +83,8 @@ typedef struct {
 bool alys_execute_block(alys_state_view_t *view, const alys_block_t *b, alys_verdict_t *v);
 /* An account as the view sees it (overlay, else committed state). Returns 1
  * found, 0 absent (zero account), -1 on read error. */
-int alys_state_view_get(const alys_state_view_t *view, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out);
+int alys_state_view_get(const alys_state_view_t *view, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                        alys_account_t *out);
 
 
 #endif

@@ -12,7 +12,7 @@
 #include "chain.pb-c.h"
 #include "util.h"
 
-#define FAR_FUTURE_MS 31557600000000ULL   /* 1000 Julian years */
+#define FAR_FUTURE_MS 31557600000000ULL /* 1000 Julian years */
 
 bool alys_forge_fault_is_kind(alys_block_error_t k)
 {
@@ -35,16 +35,16 @@ int alys_forge_fault_parse(const char *name, alys_block_error_t *kind, char *err
     char list[512] = "";
     size_t used = 0;
     for (int k = 0; k < ALYS_BLOCK_ERROR_COUNT; k++) {
-        if (!alys_forge_fault_is_kind((alys_block_error_t)k))
+        if (!alys_forge_fault_is_kind((alys_block_error_t) k))
             continue;
-        const char *n = alys_block_error_name((alys_block_error_t)k);
+        const char *n = alys_block_error_name((alys_block_error_t) k);
         if (strcmp(n, name) == 0) {
-            *kind = (alys_block_error_t)k;
+            *kind = (alys_block_error_t) k;
             return 0;
         }
         int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", n);
-        if (w > 0 && (size_t)w < sizeof list - used)
-            used += (size_t)w;
+        if (w > 0 && (size_t) w < sizeof list - used)
+            used += (size_t) w;
     }
     return alys_set_err(err, errlen, -1, "--fault %s: unknown kind (one of: %s)", name, list);
 }
@@ -54,7 +54,7 @@ int alys_forge_fault_parse(const char *name, alys_block_error_t *kind, char *err
 void alys_forge_set_slot(alys_header_t *h, const alys_genesis_t *g, uint64_t slot)
 {
     h->slot = slot;
-    h->proposer = (uint32_t)(slot % g->authority_count);
+    h->proposer = (uint32_t) (slot % g->authority_count);
     h->timestamp = g->genesis_time + slot * g->slot_duration_ms / 1000;
 }
 
@@ -85,20 +85,22 @@ int32_t alys_forge_fault_mutate(alys_block_t *b, alys_block_error_t kind,
 {
     alys_header_t *h = &b->header;
     const alys_genesis_t *g = ctx->genesis;
-    int32_t m = (int32_t)(b->tx_count / 2);
+    int32_t m = (int32_t) (b->tx_count / 2);
     switch (kind) {
-    case ALYS_BLOCK_BAD_PROPOSER_SIG:     h->signature[0] ^= 1; break;
-    case ALYS_BLOCK_WRONG_PROPOSER:       h->proposer = (uint32_t)((h->slot + 1) % g->authority_count); break;
-    case ALYS_BLOCK_BAD_TX_SIG:           b->txs[m].signature[0] ^= 1; return m;
-    case ALYS_BLOCK_TX_ROOT_MISMATCH:     h->tx_root[0] ^= 1; break;
-    case ALYS_BLOCK_PARENT_MISMATCH:      h->parent_hash[0] ^= 1; break;
-    case ALYS_BLOCK_HEIGHT_GAP:           h->height += 1; break;
-    case ALYS_BLOCK_NON_INCREASING_SLOT:  alys_forge_set_slot(h, g, ctx->parent->slot); break;
-    case ALYS_BLOCK_FUTURE_SLOT:          alys_forge_set_slot(h, g, h->slot + far_future_slots(g)); break;
-    case ALYS_BLOCK_BAD_TIMESTAMP:        h->timestamp += 1; break;
-    case ALYS_BLOCK_BAD_NONCE:            b->txs[m].nonce += 1; return m;
+    case ALYS_BLOCK_BAD_PROPOSER_SIG: h->signature[0] ^= 1; break;
+    case ALYS_BLOCK_WRONG_PROPOSER:
+        h->proposer = (uint32_t) ((h->slot + 1) % g->authority_count);
+        break;
+    case ALYS_BLOCK_BAD_TX_SIG: b->txs[m].signature[0] ^= 1; return m;
+    case ALYS_BLOCK_TX_ROOT_MISMATCH: h->tx_root[0] ^= 1; break;
+    case ALYS_BLOCK_PARENT_MISMATCH: h->parent_hash[0] ^= 1; break;
+    case ALYS_BLOCK_HEIGHT_GAP: h->height += 1; break;
+    case ALYS_BLOCK_NON_INCREASING_SLOT: alys_forge_set_slot(h, g, ctx->parent->slot); break;
+    case ALYS_BLOCK_FUTURE_SLOT: alys_forge_set_slot(h, g, h->slot + far_future_slots(g)); break;
+    case ALYS_BLOCK_BAD_TIMESTAMP: h->timestamp += 1; break;
+    case ALYS_BLOCK_BAD_NONCE: b->txs[m].nonce += 1; return m;
     case ALYS_BLOCK_INSUFFICIENT_BALANCE: b->txs[m].amount = 1ULL << 62; return m;
-    case ALYS_BLOCK_STATE_ROOT_MISMATCH:  h->state_root[0] ^= 1; break;
+    case ALYS_BLOCK_STATE_ROOT_MISMATCH: h->state_root[0] ^= 1; break;
     default: break;
     }
     return -1;
@@ -142,8 +144,8 @@ int alys_forge_corrupt_block(alys_block_t *b, alys_block_error_t kind,
         return -1;
     /* a fault touches the header and at most tx m: keep both to restore */
     alys_header_t header = b->header;
-    int32_t m = (int32_t)(b->tx_count / 2);
-    alys_tx_t tx = { 0 };
+    int32_t m = (int32_t) (b->tx_count / 2);
+    alys_tx_t tx = {0};
     if (b->tx_count)
         tx = b->txs[m];
     int32_t changed = alys_forge_fault_mutate(b, kind, ctx);
@@ -162,12 +164,12 @@ int alys_forge_corrupt_block(alys_block_t *b, alys_block_error_t kind,
 static int encode_tx_pb(const alys_tx_t *tx, uint8_t **out, size_t *len)
 {
     Alys__Chain__Tx m = ALYS__CHAIN__TX__INIT;
-    m.from = (ProtobufCBinaryData){ ALYS_PUBKEY_LEN, (uint8_t *)tx->from };
-    m.to = (ProtobufCBinaryData){ ALYS_PUBKEY_LEN, (uint8_t *)tx->to };
+    m.from = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, (uint8_t *) tx->from};
+    m.to = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, (uint8_t *) tx->to};
     m.amount = tx->amount;
     m.fee = tx->fee;
     m.nonce = tx->nonce;
-    m.signature = (ProtobufCBinaryData){ ALYS_SIG_LEN, (uint8_t *)tx->signature };
+    m.signature = (ProtobufCBinaryData){ALYS_SIG_LEN, (uint8_t *) tx->signature};
     *len = alys__chain__tx__get_packed_size(&m);
     *out = malloc(*len);
     if (!*out)
@@ -180,25 +182,24 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
     while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
+        p[n++] = (uint8_t) (v | 0x80);
         v >>= 7;
     }
-    p[n++] = (uint8_t)v;
+    p[n++] = (uint8_t) v;
     return n;
 }
 
 /* Block.txs is field 2, length-delimited: protobuf appends repeated
  * elements found later in the bytes, so extra "0x12 len tx" entries after a
  * valid encoding add txs without re-encoding the rest. */
-static int pad_txs(const alys_block_t *b, uint8_t *enc, size_t enc_len,
-                   uint8_t **out, size_t *len)
+static int pad_txs(const alys_block_t *b, uint8_t *enc, size_t enc_len, uint8_t **out, size_t *len)
 {
     static const alys_tx_t zero_tx;
     uint8_t *tx_bytes = NULL;
     size_t tx_len = 0;
     if (encode_tx_pb(b->tx_count ? &b->txs[0] : &zero_tx, &tx_bytes, &tx_len) != 0)
         return -1;
-    size_t extra = (size_t)ALYS_MAX_TXS_PER_BLOCK + 1 - b->tx_count;
+    size_t extra = (size_t) ALYS_MAX_TXS_PER_BLOCK + 1 - b->tx_count;
     size_t per = 1 + 10 + tx_len;
     uint8_t *buf = malloc(enc_len + extra * per);
     if (!buf) {
@@ -260,4 +261,3 @@ int alys_forge_corrupt_encoding(const alys_block_t *b, alys_block_error_t kind, 
     }
     return rc;
 }
-

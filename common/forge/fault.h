@@ -47,7 +47,7 @@
 
 /* Parse a fault name ("bad_nonce", ...) into its alys_block_error_t.
  * Returns 0, or -1 with the list of valid names in err. */
-int  alys_forge_fault_parse(const char *name, alys_block_error_t *kind, char *err, size_t errlen);
+int alys_forge_fault_parse(const char *name, alys_block_error_t *kind, char *err, size_t errlen);
 /* Every error kind but ok and internal_error is a fault kind. */
 bool alys_forge_fault_is_kind(alys_block_error_t kind);
 /* The kinds that alter a tx (need K >= 1). */
@@ -57,9 +57,9 @@ bool alys_forge_fault_needs_tx(alys_block_error_t kind);
 bool alys_forge_fault_is_encoding(alys_block_error_t kind);
 
 typedef struct {
-    const alys_genesis_t    *genesis;
-    const alys_forge_keys_t *keys;     /* to re-sign what the fault changes */
-    const alys_header_t     *parent;   /* needed by non_increasing_slot */
+    const alys_genesis_t *genesis;
+    const alys_forge_keys_t *keys; /* to re-sign what the fault changes */
+    const alys_header_t *parent;   /* needed by non_increasing_slot */
 } alys_forge_fault_ctx_t;
 
 /* Make a valid, signed block b invalid in exactly the way `kind` names
@@ -71,14 +71,14 @@ typedef struct {
  * err (b unchanged) when the kind does not apply (an encoding kind, K = 0
  * for a tx kind, F < 2 for wrong_proposer, no parent, an unknown key).
  * *tx_index (may be NULL) gets the altered tx or -1. */
-int  alys_forge_corrupt_block(alys_block_t *b, alys_block_error_t kind,
-                              const alys_forge_fault_ctx_t *ctx, int32_t *tx_index,
-                              char *err, size_t errlen);
+int alys_forge_corrupt_block(alys_block_t *b, alys_block_error_t kind,
+                             const alys_forge_fault_ctx_t *ctx, int32_t *tx_index, char *err,
+                             size_t errlen);
 
 /* Encode b as the invalid record bytes of an encoding kind (malformed,
  * oversize). Returns 0 with *out malloc'ed, or -1 with err. */
-int  alys_forge_corrupt_encoding(const alys_block_t *b, alys_block_error_t kind,
-                                 uint8_t **out, size_t *len, char *err, size_t errlen);
+int alys_forge_corrupt_encoding(const alys_block_t *b, alys_block_error_t kind, uint8_t **out,
+                                size_t *len, char *err, size_t errlen);
 
 /* The building blocks, for a generator that signs and hashes later anyway
  * (alys-chaingen applies the change where it belongs in its pipeline). */

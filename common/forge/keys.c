@@ -44,7 +44,7 @@ static void derive_secret(const char *seed, const char *label, uint32_t index,
 {
     uint8_t buf[sizeof KDF_TAG + ALYS_FORGE_MAX_SEED + 1 + 16 + 4 + 1];
     size_t n = 0, sl = strnlen(seed, ALYS_FORGE_MAX_SEED), ll = strnlen(label, 16);
-    memcpy(buf + n, KDF_TAG, sizeof KDF_TAG);          /* includes the NUL */
+    memcpy(buf + n, KDF_TAG, sizeof KDF_TAG); /* includes the NUL */
     n += sizeof KDF_TAG;
     memcpy(buf + n, seed, sl);
     n += sl;
@@ -63,10 +63,10 @@ static void derive_secret(const char *seed, const char *label, uint32_t index,
 }
 
 typedef struct {
-    const char        *seed;
+    const char *seed;
     alys_forge_keys_t *k;
-    secp256k1_keypair *kp;      /* authorities then accounts, may be NULL */
-    atomic_int         failed;
+    secp256k1_keypair *kp; /* authorities then accounts, may be NULL */
+    atomic_int failed;
 } derive_job_t;
 
 static void derive_one(void *arg, size_t i)

@@ -28,8 +28,8 @@
 
 #include "chain/chain.h"
 
-#define ALYS_FORGE_MAX_SEED      256          /* bytes of seed text used */
-#define ALYS_FORGE_KEYS_FILE_MAX (64 * 1024)  /* bound on a keys file */
+#define ALYS_FORGE_MAX_SEED      256         /* bytes of seed text used */
+#define ALYS_FORGE_KEYS_FILE_MAX (64 * 1024) /* bound on a keys file */
 
 typedef struct {
     uint32_t authority_count;
@@ -42,13 +42,13 @@ typedef struct {
 
 /* Derive F authority and A account key pairs from seed (see above) on all
  * online CPUs. Returns 0, or -1 (out of memory, no signing context). */
-int  alys_forge_keys_derive(const char *seed, uint32_t authorities, uint32_t accounts,
-                            alys_forge_keys_t *out);
+int alys_forge_keys_derive(const char *seed, uint32_t authorities, uint32_t accounts,
+                           alys_forge_keys_t *out);
 /* The same on `threads` threads; kp (may be NULL) gets the F + A libsecp256k1
  * key pairs, authorities first, for fast signing (the caller owns kp, an
  * array of F + A entries, and should wipe it after use). */
-int  alys_forge_keys_derive_par(const char *seed, uint32_t authorities, uint32_t accounts,
-                                uint32_t threads, alys_forge_keys_t *out, secp256k1_keypair *kp);
+int alys_forge_keys_derive_par(const char *seed, uint32_t authorities, uint32_t accounts,
+                               uint32_t threads, alys_forge_keys_t *out, secp256k1_keypair *kp);
 void alys_forge_keys_clear(alys_forge_keys_t *k);
 /* Secret key of an authority or account public key; NULL if unknown.
  * Linear search: meant for the odd re-signing, not for every tx. */
@@ -57,11 +57,11 @@ const uint8_t *alys_forge_keys_secret(const alys_forge_keys_t *k,
 
 /* Write the keys file (authorities only, mode 0600 even over an existing
  * file, fsync'ed). Returns 0, or -1 with err. */
-int  alys_forge_keys_save(const char *path, const alys_forge_keys_t *k, char *err, size_t errlen);
+int alys_forge_keys_save(const char *path, const alys_forge_keys_t *k, char *err, size_t errlen);
 /* Read a keys file (at most ALYS_FORGE_KEYS_FILE_MAX bytes and
  * ALYS_MAX_AUTHORITIES keys) into out, public keys recomputed. Returns 0,
  * or -1 with err naming the line (out is then empty). */
-int  alys_forge_keys_load(const char *path, alys_forge_keys_t *out, char *err, size_t errlen);
+int alys_forge_keys_load(const char *path, alys_forge_keys_t *out, char *err, size_t errlen);
 
 /* The process-wide signing context (created once, then only read, so any
  * thread may sign with it); NULL if libsecp256k1 could not create it. */

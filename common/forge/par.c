@@ -15,9 +15,9 @@ uint32_t alys_forge_online_cpus(void)
 
 typedef struct {
     alys_forge_par_fn fn;
-    void             *ctx;
-    size_t            n;
-    atomic_size_t     next;
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
 } par_t;
 
 static void *par_worker(void *arg)

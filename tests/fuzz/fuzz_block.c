@@ -23,8 +23,7 @@ static void check_stateless(const alys_block_t *b)
     case ALYS_BLOCK_WRONG_PROPOSER:
     case ALYS_BLOCK_BAD_TIMESTAMP:
     case ALYS_BLOCK_TX_ROOT_MISMATCH:
-    case ALYS_BLOCK_BAD_PROPOSER_SIG:
-        break;
+    case ALYS_BLOCK_BAD_PROPOSER_SIG: break;
     case ALYS_BLOCK_BAD_TX_SIG:
         FUZZ_CHECK(v.tx_index >= 0 && (uint32_t) v.tx_index < b->tx_count,
                    "bad tx index %d of %u", v.tx_index, b->tx_count);

@@ -11,7 +11,7 @@
  *  heartbeat interval < timeout) and CURVE keys when CURVE is on; no memory
  *  error or leak.
  */
-#include <sys/mman.h>  /* memfd_create: _GNU_SOURCE comes from meson.build */
+#include <sys/mman.h> /* memfd_create: _GNU_SOURCE comes from meson.build */
 #include <unistd.h>
 
 #include "config.h"
@@ -38,8 +38,8 @@ static void check_refusal(const alys_config_t *cfg, const alys_config_t *sentine
     FUZZ_CHECK(memcmp(cfg, sentinel, sizeof *cfg) == 0, "a refused config changed cfg");
     FUZZ_CHECK(fuzz_has_text(err, errlen), "refused without a message");
     size_t nl = strlen(name);
-    FUZZ_CHECK(strncmp(err, name, nl) == 0 && err[nl] == ':', "error '%s' does not start with '%s:'",
-               err, name);
+    FUZZ_CHECK(strncmp(err, name, nl) == 0 && err[nl] == ':',
+               "error '%s' does not start with '%s:'", err, name);
     int line, col;
     if (sscanf(err + nl, ":%d:%d: ", &line, &col) == 2) {
         size_t lines = 1;
@@ -50,7 +50,8 @@ static void check_refusal(const alys_config_t *cfg, const alys_config_t *sentine
     }
 }
 
-#define TERMINATED(field) FUZZ_CHECK(memchr(c->field, '\0', sizeof c->field), #field " unterminated")
+#define TERMINATED(field) \
+    FUZZ_CHECK(memchr(c->field, '\0', sizeof c->field), #field " unterminated")
 
 static void check_accepted(const alys_config_t *c)
 {
@@ -73,8 +74,9 @@ static void check_accepted(const alys_config_t *c)
                c->bootstrap_peer_count);
     for (uint32_t i = 0; i < c->bootstrap_peer_count; i++)
         TERMINATED(bootstrap_peers[i]);
-    const char *eps[] = {c->ep_supervisor, c->ep_events_in, c->ep_events, c->ep_storage,
-                         c->ep_peer_manager, c->ep_block_processor, c->ep_validators, c->ep_sync};
+    const char *eps[] = {c->ep_supervisor, c->ep_events_in,    c->ep_events,
+                         c->ep_storage,    c->ep_peer_manager, c->ep_block_processor,
+                         c->ep_validators, c->ep_sync};
     for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++)
         FUZZ_CHECK(eps[i][0] != '\0' && memchr(eps[i], '\0', ALYS_ENDPOINT_MAX), "endpoint %zu", i);
     FUZZ_CHECK(c->data_dir[0] == '/' && c->run_dir[0] == '/', "relative node paths");

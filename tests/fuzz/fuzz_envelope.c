@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                (int) env->body_case);
     FUZZ_CHECK(env->sender != NULL, "NULL sender");
 
-    if (fuzz_pb_has_field0(&env->base)) {   /* see fuzz_util.h */
+    if (fuzz_pb_has_field0(&env->base)) { /* see fuzz_util.h */
         alys_env_free(&env);
         return 0;
     }

@@ -31,8 +31,8 @@ static void check_header(const alys_export_header_t *h)
     alys_export_header_t back;
     FUZZ_CHECK(alys_export_header_decode(enc, len, &back, why, sizeof why) == 0,
                "re-encoded header refused: %s", why);
-    FUZZ_CHECK(memcmp(back.genesis_hash, h->genesis_hash, ALYS_HASH_LEN) == 0
-                   && back.first_height == h->first_height && back.block_count == h->block_count,
+    FUZZ_CHECK(memcmp(back.genesis_hash, h->genesis_hash, ALYS_HASH_LEN) == 0 &&
+                   back.first_height == h->first_height && back.block_count == h->block_count,
                "header changed in the round trip");
     free(enc);
 }
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = fmemopen(copy, size ? size : 1, "rb");
     FUZZ_CHECK(f != NULL, "fmemopen failed");
     if (size == 0)
-        (void) fgetc(f);            /* consume the placeholder byte: empty stream */
+        (void) fgetc(f); /* consume the placeholder byte: empty stream */
 
     char err[1024] = "";
     alys_export_reader_t *r = alys_export_reader_new_stream(f, err, sizeof err);

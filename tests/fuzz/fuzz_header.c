@@ -16,11 +16,11 @@ static void check_verdict(bool ok, const alys_verdict_t *v, bool link)
     if (ok)
         return;
     fuzz_check_refusal(v);
-    bool expected = link ? (v->code == ALYS_BLOCK_HEIGHT_GAP || v->code == ALYS_BLOCK_PARENT_MISMATCH
-                            || v->code == ALYS_BLOCK_NON_INCREASING_SLOT
-                            || v->code == ALYS_BLOCK_FUTURE_SLOT)
-                         : (v->code == ALYS_BLOCK_WRONG_PROPOSER || v->code == ALYS_BLOCK_BAD_TIMESTAMP
-                            || v->code == ALYS_BLOCK_BAD_PROPOSER_SIG);
+    bool expected =
+        link ? (v->code == ALYS_BLOCK_HEIGHT_GAP || v->code == ALYS_BLOCK_PARENT_MISMATCH ||
+                v->code == ALYS_BLOCK_NON_INCREASING_SLOT || v->code == ALYS_BLOCK_FUTURE_SLOT)
+             : (v->code == ALYS_BLOCK_WRONG_PROPOSER || v->code == ALYS_BLOCK_BAD_TIMESTAMP ||
+                v->code == ALYS_BLOCK_BAD_PROPOSER_SIG);
     FUZZ_CHECK(expected, "%s check gave %s (%s)", link ? "link" : "header",
                alys_block_error_name(v->code), v->detail);
 }

@@ -22,18 +22,17 @@
 /* Must match the alys-chaingen arguments in scripts/fuzz.sh. */
 #define FUZZ_CHAIN_SEED        "1"
 #define FUZZ_CHAIN_AUTHORITIES 3u
-#define FUZZ_CHAIN_SLOT_MS     2000u          /* alys-chaingen default */
-#define FUZZ_CHAIN_TIME        1600000000u    /* alys-chaingen default */
+#define FUZZ_CHAIN_SLOT_MS     2000u       /* alys-chaingen default */
+#define FUZZ_CHAIN_TIME        1600000000u /* alys-chaingen default */
 
-#define FUZZ_CHECK(cond, ...)                                                        \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "fuzz invariant violated at %s:%d: %s\n  ", __FILE__,    \
-                    __LINE__, #cond);                                                \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            abort();                                                                 \
-        }                                                                            \
+#define FUZZ_CHECK(cond, ...)                                                                       \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            fprintf(stderr, "fuzz invariant violated at %s:%d: %s\n  ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                                           \
+            fputc('\n', stderr);                                                                    \
+            abort();                                                                                \
+        }                                                                                           \
     } while (0)
 
 /* A NUL-terminated message was written: errors must say why. */
@@ -46,11 +45,10 @@ static inline int fuzz_has_text(const char *s, size_t cap)
  * SHA-256("alys-chaingen/v1" 0 seed 0 "authority" 0 index-u32le [counter]). */
 static inline void fuzz_authority_pubkey(uint32_t index, uint8_t pub[ALYS_PUBKEY_LEN])
 {
-    static const char tag[] = "alys-chaingen/v1", seed[] = FUZZ_CHAIN_SEED,
-                      label[] = "authority";
+    static const char tag[] = "alys-chaingen/v1", seed[] = FUZZ_CHAIN_SEED, label[] = "authority";
     uint8_t buf[sizeof tag + sizeof seed + sizeof label + 5], sec[ALYS_SECKEY_LEN];
     size_t n = 0;
-    memcpy(buf + n, tag, sizeof tag);       /* each copy includes its NUL */
+    memcpy(buf + n, tag, sizeof tag); /* each copy includes its NUL */
     n += sizeof tag;
     memcpy(buf + n, seed, sizeof seed);
     n += sizeof seed;
@@ -87,8 +85,7 @@ static inline const alys_genesis_t *fuzz_genesis(void)
 /* A verdict that refuses must name a known rule and say why. */
 static inline void fuzz_check_refusal(const alys_verdict_t *v)
 {
-    FUZZ_CHECK(v->code > ALYS_BLOCK_OK && v->code < ALYS_BLOCK_ERROR_COUNT, "code %d",
-               (int) v->code);
+    FUZZ_CHECK(v->code > ALYS_BLOCK_OK && v->code < ALYS_BLOCK_ERROR_COUNT, "code %d", (int) v->code);
     FUZZ_CHECK(fuzz_has_text(v->detail, sizeof v->detail), "refusal %s without detail",
                alys_block_error_name(v->code));
 }
@@ -111,8 +108,8 @@ static inline bool fuzz_pb_has_field0(const ProtobufCMessage *m)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_MESSAGE)
             continue;
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-            && *(const uint32_t *) (base + f->quantifier_offset) != f->id)
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *) (base + f->quantifier_offset) != f->id)
             continue;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(const size_t *) (base + f->quantifier_offset);

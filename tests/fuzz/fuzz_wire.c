@@ -27,8 +27,8 @@ static uint8_t *pack(const alys_wire_msg_t *m, size_t *len)
 
 static void check_kind(alys_wire_verdict_t k, size_t bad, size_t n, const char *detail)
 {
-    FUZZ_CHECK(k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT || k == ALYS_WIRE_INVALID
-                   || k == ALYS_WIRE_VIOLATION,
+    FUZZ_CHECK(k == ALYS_WIRE_OK || k == ALYS_WIRE_SHORT || k == ALYS_WIRE_INVALID ||
+                   k == ALYS_WIRE_VIOLATION,
                "outcome %d", (int) k);
     FUZZ_CHECK(fuzz_has_text(detail, ALYS_WIRE_DETAIL_MAX), "outcome %d without detail", (int) k);
     if (k == ALYS_WIRE_INVALID)
@@ -48,15 +48,15 @@ static void check_endpoint_text(const char *ep)
 /* The checks a peer manager runs on a response to GetX{start, count}; the
  * request's count is taken from request_id so both sides of every
  * matching rule are reachable. */
-static void check_items(const ProtobufCBinaryData *items, size_t n, uint64_t start, bool truncated,
-                        uint64_t request_id, bool blocks)
+static void check_items(const ProtobufCBinaryData *items, size_t n, uint64_t start,
+                        bool truncated, uint64_t request_id, bool blocks)
 {
     char detail[ALYS_WIRE_DETAIL_MAX];
     bool partial = false;
     size_t bad = 0;
     uint32_t req_count = (uint32_t) (request_id % (ALYS_WIRE_MAX_BLOCKS + 2));
-    alys_wire_verdict_t k = alys_wire_check_range(start, req_count, start + (request_id >> 63), n, truncated,
-                                           &partial, detail, sizeof detail);
+    alys_wire_verdict_t k = alys_wire_check_range(start, req_count, start + (request_id >> 63), n,
+                                                  truncated, &partial, detail, sizeof detail);
     check_kind(k, 0, 1, detail);
     FUZZ_CHECK(!partial || (k == ALYS_WIRE_OK && n < req_count), "partial with %zu of %u", n,
                req_count);
@@ -66,8 +66,8 @@ static void check_items(const ProtobufCBinaryData *items, size_t n, uint64_t sta
         /* Against expected hashes too (all zero: no real header hashes so). */
         uint8_t(*expected)[ALYS_HASH_LEN] = calloc(n ? n : 1, ALYS_HASH_LEN);
         FUZZ_CHECK(expected != NULL, "out of memory");
-        k = alys_wire_check_blocks(items, n, start, (const uint8_t(*)[ALYS_HASH_LEN]) expected, n, &bad,
-                            detail, sizeof detail);
+        k = alys_wire_check_blocks(items, n, start, (const uint8_t(*)[ALYS_HASH_LEN]) expected, n,
+                                   &bad, detail, sizeof detail);
         check_kind(k, bad, n, detail);
         free(expected);
     } else {
@@ -87,14 +87,15 @@ static void check_body(const alys_wire_msg_t *m)
         check_endpoint_text(m->status->listen);
         break;
     case ALYS__WIRE__WIRE_MSG__BODY_HEADERS:
-        FUZZ_CHECK(m->headers->n_headers <= ALYS_WIRE_MAX_HEADERS, "%zu headers", m->headers->n_headers);
+        FUZZ_CHECK(m->headers->n_headers <= ALYS_WIRE_MAX_HEADERS, "%zu headers",
+                   m->headers->n_headers);
         check_items(m->headers->headers, m->headers->n_headers, m->headers->start,
                     m->headers->truncated, m->request_id, false);
         break;
     case ALYS__WIRE__WIRE_MSG__BODY_BLOCKS:
         FUZZ_CHECK(m->blocks->n_blocks <= ALYS_WIRE_MAX_BLOCKS, "%zu blocks", m->blocks->n_blocks);
-        check_items(m->blocks->blocks, m->blocks->n_blocks, m->blocks->start, m->blocks->truncated,
-                    m->request_id, true);
+        check_items(m->blocks->blocks, m->blocks->n_blocks, m->blocks->start,
+                    m->blocks->truncated, m->request_id, true);
         break;
     case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK:
         FUZZ_CHECK(m->new_block->block.len <= ALYS_MAX_BLOCK_BYTES, "new block size");
@@ -109,8 +110,7 @@ static void check_body(const alys_wire_msg_t *m)
     case ALYS__WIRE__WIRE_MSG__BODY_ERROR:
         FUZZ_CHECK(strlen(m->error->message) <= ALYS_WIRE_MAX_TEXT, "error text length");
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                (int) m->body_case);
     check_body(m);
 
-    if (fuzz_pb_has_field0(&m->base)) {      /* see fuzz_util.h */
+    if (fuzz_pb_has_field0(&m->base)) { /* see fuzz_util.h */
         alys_wire_free(&m);
         return 0;
     }

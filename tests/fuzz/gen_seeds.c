@@ -83,8 +83,8 @@ static uint8_t *read_all(const char *path, size_t *len)
 /* ---- generic messages from descriptors -------------------------------- */
 
 typedef struct {
-    void  **p;
-    size_t  n, cap;
+    void **p;
+    size_t n, cap;
 } pool_t;
 
 static void *pool_alloc(pool_t *pool, size_t size)
@@ -112,14 +112,17 @@ static void pool_free(pool_t *pool)
 static size_t elem_size(const ProtobufCFieldDescriptor *f)
 {
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
     case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
     case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
     case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
     case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-    default: return 4;   /* 32-bit integers, enums, float */
+    default: return 4; /* 32-bit integers, enums, float */
     }
 }
 
@@ -132,16 +135,17 @@ static void fill_value(pool_t *pool, const ProtobufCFieldDescriptor *f, void *ds
                        const unsigned *picks)
 {
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-        *(uint64_t *) dst = 3;
-        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: *(uint64_t *) dst = 3; break;
     case PROTOBUF_C_TYPE_DOUBLE: *(double *) dst = 1.5; break;
     case PROTOBUF_C_TYPE_FLOAT: *(float *) dst = 1.5f; break;
     case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *) dst = 1; break;
     case PROTOBUF_C_TYPE_STRING: *(char **) dst = s_text; break;
     case PROTOBUF_C_TYPE_BYTES:
-        *(ProtobufCBinaryData *) dst = (ProtobufCBinaryData) {sizeof s_bytes, s_bytes};
+        *(ProtobufCBinaryData *) dst = (ProtobufCBinaryData){sizeof s_bytes, s_bytes};
         break;
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *e = f->descriptor;
@@ -156,9 +160,7 @@ static void fill_value(pool_t *pool, const ProtobufCFieldDescriptor *f, void *ds
         *(ProtobufCMessage **) dst = sub;
         break;
     }
-    default:
-        *(uint32_t *) dst = 3;
-        break;
+    default: *(uint32_t *) dst = 3; break;
     }
 }
 
@@ -174,8 +176,8 @@ static void fill_message(pool_t *pool, ProtobufCMessage *m, int depth, const uns
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             unsigned count = 0, ord = 0;
             for (unsigned j = 0; j < d->n_fields; j++) {
-                if ((d->fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-                    && d->fields[j].quantifier_offset == f->quantifier_offset) {
+                if ((d->fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                    d->fields[j].quantifier_offset == f->quantifier_offset) {
                     if (j < i)
                         ord++;
                     count++;
@@ -192,8 +194,8 @@ static void fill_message(pool_t *pool, ProtobufCMessage *m, int depth, const uns
             *(void **) (base + f->offset) = arr;
         } else {
             fill_value(pool, f, base + f->offset, depth, picks);
-            if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING
-                && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
+                f->type != PROTOBUF_C_TYPE_MESSAGE)
                 *(protobuf_c_boolean *) (base + f->quantifier_offset) = 1;
         }
     }
@@ -220,7 +222,7 @@ static int generic_seeds(const char *dir, const ProtobufCMessageDescriptor *d,
             char name[32];
             memcpy(name, "gen-", 4);
             alys_hex(h, 8, name + 4);
-            write_file(dir, name, buf, len);   /* same bytes, same name: deduplicated */
+            write_file(dir, name, buf, len); /* same bytes, same name: deduplicated */
             written++;
             accepted += accepts(buf, len);
             pool_free(&pool);
@@ -251,10 +253,10 @@ static bool wire_accepts(const uint8_t *buf, size_t len)
 
 typedef struct {
     uint8_t *block[MAX_RECORDS];
-    size_t   block_len[MAX_RECORDS];
+    size_t block_len[MAX_RECORDS];
     uint8_t *header[MAX_RECORDS];
-    size_t   header_len[MAX_RECORDS];
-    size_t   n;
+    size_t header_len[MAX_RECORDS];
+    size_t n;
     alys_header_t last;
 } chain_seeds_t;
 
@@ -271,11 +273,11 @@ static void chain_seeds(const char *chain_dir, chain_seeds_t *cs, alys_genesis_t
     /* The block target checks signatures against fuzz_genesis(): the chain
      * must have been generated with the same seed and authority count. */
     const alys_genesis_t *fg = fuzz_genesis();
-    if (g->authority_count != fg->authority_count
-        || memcmp(g->authorities, fg->authorities, g->authority_count * ALYS_PUBKEY_LEN) != 0
-        || g->slot_duration_ms != fg->slot_duration_ms || g->genesis_time != fg->genesis_time)
-        die("the chain's genesis is not fuzz_util.h's (alys-chaingen --seed "
-            FUZZ_CHAIN_SEED " --authorities 3 and default slot/time expected)");
+    if (g->authority_count != fg->authority_count ||
+        memcmp(g->authorities, fg->authorities, g->authority_count * ALYS_PUBKEY_LEN) != 0 ||
+        g->slot_duration_ms != fg->slot_duration_ms || g->genesis_time != fg->genesis_time)
+        die("the chain's genesis is not fuzz_util.h's (alys-chaingen --seed " FUZZ_CHAIN_SEED
+            " --authorities 3 and default slot/time expected)");
 
     snprintf(path, sizeof path, "%s/chain.export", chain_dir);
     uint8_t *stream = read_all(path, &len);
@@ -288,7 +290,8 @@ static void chain_seeds(const char *chain_dir, chain_seeds_t *cs, alys_genesis_t
     uint8_t *bytes;
     size_t blen;
     int rc;
-    while (cs->n < MAX_RECORDS && (rc = alys_export_reader_next(r, &bytes, &blen, err, sizeof err)) == 1) {
+    while (cs->n < MAX_RECORDS &&
+           (rc = alys_export_reader_next(r, &bytes, &blen, err, sizeof err)) == 1) {
         alys_block_t b;
         alys_verdict_t v;
         if (alys_block_decode(bytes, blen, &b, &v) != 0)
@@ -309,7 +312,7 @@ static void chain_seeds(const char *chain_dir, chain_seeds_t *cs, alys_genesis_t
         cs->header_len[cs->n] = hlen;
         cs->last = b.header;
         cs->n++;
-        if (cs->n == 3)   /* a short stream: header + 2 records */
+        if (cs->n == 3) /* a short stream: header + 2 records */
             write_file("export", "three-records", stream, alys_export_reader_offset(r));
         alys_block_clear(&b);
     }
@@ -328,9 +331,9 @@ static void wire_seeds(const chain_seeds_t *cs, const alys_genesis_t *g)
     alys_header_hash(&cs->last, head);
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
-    st.genesis_hash = (ProtobufCBinaryData) {ALYS_HASH_LEN, (uint8_t *) g->hash};
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) g->hash};
     st.head_height = cs->last.height;
-    st.head_hash = (ProtobufCBinaryData) {ALYS_HASH_LEN, head};
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, head};
     st.node_id = s_text;
     char listen_ep[] = "tcp://127.0.0.1:30303";
     st.listen = listen_ep;
@@ -340,7 +343,7 @@ static void wire_seeds(const chain_seeds_t *cs, const alys_genesis_t *g)
 
     ProtobufCBinaryData items[MAX_RECORDS];
     for (size_t i = 0; i < cs->n; i++)
-        items[i] = (ProtobufCBinaryData) {cs->header_len[i], cs->header[i]};
+        items[i] = (ProtobufCBinaryData){cs->header_len[i], cs->header[i]};
     Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
     gh.start = 1;
     gh.count = (uint32_t) cs->n;
@@ -351,14 +354,14 @@ static void wire_seeds(const chain_seeds_t *cs, const alys_genesis_t *g)
     hs.start = 1;
     hs.n_headers = cs->n;
     hs.headers = items;
-    m.request_id = cs->n;   /* fuzz_wire.c reads the asked count from it */
+    m.request_id = cs->n; /* fuzz_wire.c reads the asked count from it */
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
     m.headers = &hs;
     write_msg("wire", "headers", &m.base);
 
     size_t nb = cs->n < 4 ? cs->n : 4;
     for (size_t i = 0; i < nb; i++)
-        items[i] = (ProtobufCBinaryData) {cs->block_len[i], cs->block[i]};
+        items[i] = (ProtobufCBinaryData){cs->block_len[i], cs->block[i]};
     Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
     gb.start = 1;
     gb.count = (uint32_t) nb;
@@ -378,7 +381,7 @@ static void wire_seeds(const chain_seeds_t *cs, const alys_genesis_t *g)
     write_msg("wire", "blocks-truncated", &m.base);
 
     Alys__Wire__NewBlock nbk = ALYS__WIRE__NEW_BLOCK__INIT;
-    nbk.block = (ProtobufCBinaryData) {cs->block_len[cs->n - 1], cs->block[cs->n - 1]};
+    nbk.block = (ProtobufCBinaryData){cs->block_len[cs->n - 1], cs->block[cs->n - 1]};
     m.request_id = cs->last.height;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
     m.new_block = &nbk;

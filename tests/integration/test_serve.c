@@ -365,8 +365,8 @@ static void assert_blocks_flag(alys_wire_msg_t **m_p, uint64_t start, size_t n, 
     }
     char detail[ALYS_WIRE_DETAIL_MAX];
     cr_assert_eq(alys_wire_check_blocks(b->blocks, n, start,
-                                 (const uint8_t(*)[ALYS_HASH_LEN]) & s_chain.hash[start - 1], n,
-                                 NULL, detail, sizeof detail),
+                                        (const uint8_t(*)[ALYS_HASH_LEN]) & s_chain.hash[start - 1],
+                                        n, NULL, detail, sizeof detail),
                  ALYS_WIRE_OK, "%s: %s", what, detail);
     alys_wire_free(m_p);
 }
@@ -539,7 +539,7 @@ Test(serve, get_blocks_inside_the_chain_returns_exactly_the_asked_blocks_decoded
     memcpy(prev, s_chain.genesis_hash, ALYS_HASH_LEN);
     for (uint64_t start = 1; start <= CHAIN_BLOCKS; start += ALYS_WIRE_MAX_BLOCKS) {
         uint64_t count = CHAIN_BLOCKS - start + 1 < ALYS_WIRE_MAX_BLOCKS ? CHAIN_BLOCKS - start + 1
-                                                                  : ALYS_WIRE_MAX_BLOCKS;
+                                                                         : ALYS_WIRE_MAX_BLOCKS;
         m = answer(p, send_range(p, false, start, (uint32_t) count));
         cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s", describe(m));
         cr_assert_eq(m->blocks->n_blocks, count);
@@ -691,7 +691,7 @@ Test(serve, a_range_beyond_the_head_gets_not_found_or_the_part_up_to_the_head)
     char detail[ALYS_WIRE_DETAIL_MAX];
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "%s", describe(m));
     cr_assert_eq(alys_wire_check_range(CHAIN_BLOCKS - 4, 10, m->blocks->start, m->blocks->n_blocks,
-                                m->blocks->truncated, NULL, detail, sizeof detail),
+                                       m->blocks->truncated, NULL, detail, sizeof detail),
                  ALYS_WIRE_SHORT, "%s", detail);
     assert_blocks(&m, CHAIN_BLOCKS - 4, 5, "GetBlocks head-4 + 10");
     m = answer(p, send_range(p, true, CHAIN_BLOCKS - 9, 2048));
@@ -702,7 +702,8 @@ Test(serve, a_count_above_the_per_request_bound_is_refused_with_bad_request_not_
 {
     peer_t *p = peer_open();
     handshake(p);
-    expect_error(p, send_range(p, false, 1, ALYS_WIRE_MAX_BLOCKS + 1), E_BAD_REQUEST, "GetBlocks count 1025");
+    expect_error(p, send_range(p, false, 1, ALYS_WIRE_MAX_BLOCKS + 1), E_BAD_REQUEST,
+                 "GetBlocks count 1025");
     expect_error(p, send_range(p, true, 1, ALYS_WIRE_MAX_HEADERS + 1), E_BAD_REQUEST,
                  "GetHeaders count 2049");
     expect_error(p, send_range(p, false, 1, UINT32_MAX), E_BAD_REQUEST, "GetBlocks count 2^32-1");
@@ -1030,7 +1031,7 @@ Test(serve_frame, an_answer_over_the_frame_limit_is_cut_at_a_block_with_truncate
     bool partial = false;
     char detail[ALYS_WIRE_DETAIL_MAX];
     cr_assert_eq(alys_wire_check_range(1, BIG_BLOCKS, m->blocks->start, n, m->blocks->truncated,
-                                &partial, detail, sizeof detail),
+                                       &partial, detail, sizeof detail),
                  ALYS_WIRE_OK, "%s", detail);
     cr_assert(partial && n >= 1 && n < BIG_BLOCKS, "%zu of %d blocks, truncated %d", n,
               BIG_BLOCKS, (int) m->blocks->truncated);

@@ -468,9 +468,13 @@ static int run_split(const char *const argv[], char *out, size_t outlen, char *e
 }
 
 static const char *const s_binaries[] = {
-    "actors/supervisor/alys-supervisor", "actors/storage/alys-storage",
-    "actors/peer_manager/alys-peer-manager", "actors/block_processor/alys-block-processor",
-    "actors/sync/alys-sync", "actors/validator/alys-validator", "actors/alysctl/alysctl",
+    "actors/supervisor/alys-supervisor",
+    "actors/storage/alys-storage",
+    "actors/peer_manager/alys-peer-manager",
+    "actors/block_processor/alys-block-processor",
+    "actors/sync/alys-sync",
+    "actors/validator/alys-validator",
+    "actors/alysctl/alysctl",
 };
 #define NBINARIES (sizeof s_binaries / sizeof s_binaries[0])
 
@@ -491,32 +495,34 @@ Test(supervisor, every_binary_has_help_version_and_usage_errors)
         const char *bad[] = {bin, "--no-such-option", NULL};
         cr_assert_eq(run_split(bad, out, sizeof out, err, sizeof err), 2, "%s: usage error", bin);
         cr_assert(strstr(err, "unknown option '--no-such-option'") &&
-                  strstr(err, "unknown option") < strstr(err, "usage:"),
+                      strstr(err, "unknown option") < strstr(err, "usage:"),
                   "%s: the problem comes first:\n%s", bin, err);
     }
 }
 
 Test(supervisor, alysctl_lists_every_command_and_helps_each)
 {
-    cr_assert_eq(it_node_init(&node, NULL), 0);     /* a config to read; no node runs */
+    cr_assert_eq(it_node_init(&node, NULL), 0); /* a config to read; no node runs */
     char out[8192], err[8192];
     const char *bin = it_bin("actors/alysctl/alysctl");
     const char *help[] = {bin, "--help", NULL};
     cr_assert_eq(run_split(help, out, sizeof out, err, sizeof err), 0);
-    const char *expect[] = {"status", "monitor", "--metrics", "import", "export", "peers",
-                            "sync", "head", "can-produce", "checkpoint", "recover", "cert"};
+    const char *expect[] = {"status", "monitor", "--metrics",   "import",     "export",  "peers",
+                            "sync",   "head",    "can-produce", "checkpoint", "recover", "cert"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
         cr_assert(strstr(out, expect[i]), "top help lists %s:\n%s", expect[i], out);
-    const char *cmds[] = {"status", "monitor", "import", "export", "peers", "sync", "checkpoint",
-                          "cert"};
+    const char *cmds[] = {"status", "monitor", "import",     "export",
+                          "peers",  "sync",    "checkpoint", "cert"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         const char *sub[] = {bin, cmds[i], "--help", NULL};
         cr_assert_eq(run_split(sub, out, sizeof out, err, sizeof err), 0, "%s --help", cmds[i]);
         cr_assert(strncmp(out, "usage: alysctl", 14) == 0 && strstr(out, cmds[i]), "%s", out);
     }
     /* A usage error of a subcommand: the problem first, then its usage; exit 2. */
-    const char *bad[][5] = {{"sync", "bogus"}, {"checkpoint", "recover", "abc"}, {"status", "--x"},
-                            {"export"}, {"monitor", "--bad"}, {"cert"}, {"peers", "x"}};
+    const char *bad[][5] = {{"sync", "bogus"},    {"checkpoint", "recover", "abc"},
+                            {"status", "--x"},    {"export"},
+                            {"monitor", "--bad"}, {"cert"},
+                            {"peers", "x"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *argv[8] = {bin, "--config", node.config};
         size_t n = 3;
@@ -549,7 +555,7 @@ static int run_supervisor(const char *const *extra, char *log, size_t loglen)
     argv[n] = NULL;
     char err[8192];
     int rc = run_split(argv, log, loglen, err, sizeof err);
-    snprintf(log, loglen, "%s", err);     /* everything the supervisor says is on stderr */
+    snprintf(log, loglen, "%s", err); /* everything the supervisor says is on stderr */
     return rc;
 }
 
@@ -565,13 +571,15 @@ static const char *last_line(char *text)
 
 Test(supervisor, a_bad_genesis_is_refused_before_anything_starts_with_78)
 {
-    cr_assert_eq(it_node_init(&node, (const char *const[]){"genesis_file = \"no-such-genesis.bin\"",
-                                                           NULL}), 0);
+    cr_assert_eq(it_node_init(&node,
+                              (const char *const[]){"genesis_file = \"no-such-genesis.bin\"", NULL}),
+                 0);
     char log[8192];
     cr_assert_eq(run_supervisor(NULL, log, sizeof log), 78);
     cr_assert_null(strstr(log, "spawned"), "nothing started:\n%s", log);
     cr_assert(strstr(last_line(log), "node.genesis_file") &&
-              strstr(last_line(log), "No such file or directory"), "cause last:\n%s", log);
+                  strstr(last_line(log), "No such file or directory"),
+              "cause last:\n%s", log);
     /* A file that is there but is not a genesis. */
     char path[256];
     snprintf(path, sizeof path, "%s/junk.bin", node.dir);
@@ -592,7 +600,8 @@ Test(supervisor, config_and_directory_errors_exit_78_and_check_passes_a_good_con
     cr_assert_eq(run_supervisor((const char *const[]){"--check", NULL}, log, sizeof log), 0, "%s",
                  log);
     cr_assert_eq(run_supervisor((const char *const[]){"--set", "sync.no_such_key=1", NULL}, log,
-                                sizeof log), 78);
+                                sizeof log),
+                 78);
     cr_assert(strstr(log, "unknown key 'sync.no_such_key'"), "%s", log);
     /* data_dir is a regular file: it cannot be a directory, whoever runs this. */
     char file[256], set[300];
@@ -628,7 +637,8 @@ Test(supervisor, an_actor_exiting_78_stops_the_node_with_its_message)
     char *log = it_read_file(node.log);
     const char *last = last_line(log);
     cr_assert(strstr(last, "storage exited with 78 (config error), not restarted") &&
-              strstr(last, "unknown table [bogus_table]"), "last line:\n%s", last);
+                  strstr(last, "unknown table [bogus_table]"),
+              "last line:\n%s", last);
     cr_assert_eq(restarts_of_log(log, "storage"), 1, "one restart (after the kill), none after 78");
     free(log);
 }
@@ -639,7 +649,8 @@ Test(supervisor, an_actor_exiting_78_stops_the_node_with_its_message)
 static int http_status(int port, const char *path, char *body, size_t len)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t) port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) != 0) {
         if (fd >= 0)
@@ -776,8 +787,9 @@ Test(supervisor, sighup_reloads_the_log_level_and_keeps_the_node)
     cr_assert_eq(fclose(f), 0);
     free(text);
     cr_assert_eq(kill(node.supervisor, SIGHUP), 0);
-    cr_assert(it_wait_file_contains(node.log, "SIGHUP: log_level debug, log_format text; passed on",
-                                    10000), "the supervisor reloaded");
+    cr_assert(it_wait_file_contains(node.log,
+                                    "SIGHUP: log_level debug, log_format text; passed on", 10000),
+              "the supervisor reloaded");
     /* Each actor applies it within its next metrics flush (1 s). */
     char *log = NULL;
     int reloaded = 0;

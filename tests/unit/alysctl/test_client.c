@@ -15,18 +15,18 @@
 #define SILENCE_MS    100
 
 typedef enum {
-    ANSWER_WITH_NOISE,   /* a reply to another id, a non-reply, then the reply */
-    HOLD,                /* no answer (the client times out) */
-    ANSWER_HELD_FIRST,   /* the held request's reply (late), then this one's */
+    ANSWER_WITH_NOISE, /* a reply to another id, a non-reply, then the reply */
+    HOLD,              /* no answer (the client times out) */
+    ANSWER_HELD_FIRST, /* the held request's reply (late), then this one's */
 } step_t;
 
 /* The server thread does not call Criterion's assertions (they end the
  * test from its own thread): it counts failed sends for the test to check. */
 typedef struct {
-    char   endpoint[64];
+    char endpoint[64];
     step_t steps[4];
     size_t nsteps;
-    int    send_failures;
+    int send_failures;
 } script_t;
 
 static void reply_named(script_t *sc, zsock_t *router, zframe_t *who, const alys_env_t *req,
@@ -48,7 +48,7 @@ static void server(zsock_t *pipe, void *arg)
     for (size_t step = 0; router && poller;) {
         zsock_t *which = zpoller_wait(poller, -1);
         if (which != router)
-            break;                       /* $TERM or interrupted */
+            break; /* $TERM or interrupted */
         zframe_t *who = NULL;
         alys_env_t *req = NULL;
         if (alys_recv_from(router, &who, &req) != 0)
@@ -127,7 +127,7 @@ Test(alysctl_client, the_reply_with_the_request_id_is_returned_and_the_rest_skip
     alysctl_client_t *c = alysctl_client_new(sc.endpoint);
     cr_assert_not_null(c);
     expect_reply(c, "the reply");
-    expect_reply(c, "the reply");      /* the same client, a second request */
+    expect_reply(c, "the reply"); /* the same client, a second request */
     alysctl_client_destroy(&c);
     cr_expect_null(c);
     zactor_destroy(&srv);

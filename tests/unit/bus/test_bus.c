@@ -107,12 +107,15 @@ Test(bus, small_frame_cannot_unpack_into_huge_structure)
     size_t inner = n * 2;
     uint8_t *buf = malloc(inner + 16);
     size_t off = 0;
-    buf[off++] = (11 << 3) | 2;          /* field 11, length-delimited */
-    size_t v = inner;                    /* varint length */
-    while (v >= 0x80) { buf[off++] = (uint8_t) (v | 0x80); v >>= 7; }
+    buf[off++] = (11 << 3) | 2; /* field 11, length-delimited */
+    size_t v = inner;           /* varint length */
+    while (v >= 0x80) {
+        buf[off++] = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
     buf[off++] = (uint8_t) v;
     for (size_t i = 0; i < n; i++) {
-        buf[off++] = (6 << 3) | 2;       /* Event.fields, empty Field */
+        buf[off++] = (6 << 3) | 2; /* Event.fields, empty Field */
         buf[off++] = 0;
     }
     char err[256];
@@ -223,7 +226,7 @@ Test(bus, metrics_flush_publishes_changed_series)
     alys_env_t *env = NULL;
     int rc;
     while ((rc = alys_recv_topic(sub, topic, sizeof topic, &env)) == 1)
-        ;   /* the warm-up, if it got through, is not an envelope */
+        ; /* the warm-up, if it got through, is not an envelope */
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(topic, "metric");
     cr_assert_str_eq(env->metric->name, "alys_test_total");

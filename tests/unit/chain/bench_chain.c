@@ -25,7 +25,7 @@ static fx_t s_fx;
 static void build(uint32_t n, alys_block_t *b)
 {
     alys_tx_t *txs = malloc(n * sizeof *txs);
-    uint64_t nonce[FX_USERS] = { 0 };
+    uint64_t nonce[FX_USERS] = {0};
     for (uint32_t i = 0; i < n; i++) {
         uint8_t to[32];
         memset(to, 0, 32);
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     size_t touched = FX_USERS + n + 1;
     t = now_us();
     alys_lattice_t l = start;
-    alys_account_t a = { 5, 5 };
+    alys_account_t a = {5, 5};
     for (int i = 0; i < 2000; i++)
         alys_lattice_add_account(&l, s_fx.user_pk[i % FX_USERS], &a);
     double lat = (now_us() - t) / 2000;
@@ -110,8 +110,8 @@ int main(int argc, char **argv)
     printf("decode:                 %8.1f us\n", dec);
     printf("stateless check:        %8.1f us  (%.1f us/signature)\n", chk, chk / (n + 1));
     printf("decode + check:         %8.1f us\n", both);
-    printf("execute (%zu accounts): %8.1f us cold, %.1f us warm  (%.2f us/lattice vector)\n", touched,
-           exe_cold, exe, lat);
+    printf("execute (%zu accounts): %8.1f us cold, %.1f us warm  (%.2f us/lattice vector)\n",
+           touched, exe_cold, exe, lat);
     free(buf);
     alys_block_clear(&b);
     alys_overlay_destroy(&ov);

@@ -48,7 +48,7 @@ void fx_init(fx_t *fx)
         assert(alys_keypair_pubkey(fx->user_sk[i], fx->user_pk[i]) == 0);
         memcpy(g->balances[i].pubkey, fx->user_pk[i], ALYS_PUBKEY_LEN);
         g->balances[i].balance = FX_BALANCE;
-        alys_account_t a = { .balance = FX_BALANCE };
+        alys_account_t a = {.balance = FX_BALANCE};
         ledger_put(&fx->committed, fx->user_pk[i], &a);
     }
     alys_genesis_finalize(g);
@@ -66,10 +66,10 @@ void fx_resign_tx(const fx_t *fx, int from, alys_tx_t *tx)
     assert(alys_sign(fx->user_sk[from], h, tx->signature) == 0);
 }
 
-alys_tx_t fx_tx(const fx_t *fx, int from, const uint8_t to[ALYS_PUBKEY_LEN],
-                uint64_t amount, uint64_t fee, uint64_t nonce)
+alys_tx_t fx_tx(const fx_t *fx, int from, const uint8_t to[ALYS_PUBKEY_LEN], uint64_t amount,
+                uint64_t fee, uint64_t nonce)
 {
-    alys_tx_t tx = { .amount = amount, .fee = fee, .nonce = nonce };
+    alys_tx_t tx = {.amount = amount, .fee = fee, .nonce = nonce};
     memcpy(tx.from, fx->user_pk[from], ALYS_PUBKEY_LEN);
     memcpy(tx.to, to, ALYS_PUBKEY_LEN);
     fx_resign_tx(fx, from, &tx);
@@ -122,7 +122,7 @@ int ledger_find(const ledger_t *l, const uint8_t pk[ALYS_PUBKEY_LEN])
 alys_account_t ledger_get(const ledger_t *l, const uint8_t pk[ALYS_PUBKEY_LEN])
 {
     int i = ledger_find(l, pk);
-    return i < 0 ? (alys_account_t) { 0, 0 } : l->e[i].a;
+    return i < 0 ? (alys_account_t){0, 0} : l->e[i].a;
 }
 
 void ledger_put(ledger_t *l, const uint8_t pk[ALYS_PUBKEY_LEN], const alys_account_t *a)
@@ -193,8 +193,7 @@ void ledger_root(const ledger_t *l, alys_hash_t out)
 bool ledger_apply(ledger_t *l, const uint8_t proposer[ALYS_PUBKEY_LEN], const alys_tx_t *tx)
 {
     alys_account_t s = ledger_get(l, tx->from);
-    if (tx->nonce != s.nonce || tx->amount > UINT64_MAX - tx->fee
-        || s.balance < tx->amount + tx->fee)
+    if (tx->nonce != s.nonce || tx->amount > UINT64_MAX - tx->fee || s.balance < tx->amount + tx->fee)
         return false;
     s.balance -= tx->amount + tx->fee;
     s.nonce++;
@@ -218,8 +217,8 @@ void fx_view(fx_t *fx, alys_overlay_t *ov, alys_state_view_t *view)
     ledger_lattice(&fx->committed, &view->lattice);
 }
 
-static int commit_one(void *ctx, const uint8_t pk[ALYS_PUBKEY_LEN],
-                      const alys_account_t *now, const alys_account_t *before)
+static int commit_one(void *ctx, const uint8_t pk[ALYS_PUBKEY_LEN], const alys_account_t *now,
+                      const alys_account_t *before)
 {
     (void) before;
     ledger_put(ctx, pk, now);

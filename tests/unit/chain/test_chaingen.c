@@ -22,9 +22,9 @@
 #include "chain/memstate.h"
 #include "chain/state.h"
 
-#define BLOCKS      30
-#define TXS         4
-#define FAULT_AT    17
+#define BLOCKS   30
+#define TXS      4
+#define FAULT_AT 17
 
 static void small_config(alys_chaingen_config_t *c, const char *seed)
 {
@@ -40,7 +40,7 @@ static uint64_t now_slot(const alys_genesis_t *g)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return alys_genesis_slot_at(g, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+    return alys_genesis_slot_at(g, (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
 }
 
 /* ---------------------------------------------------------------- a node-like checker */
@@ -49,12 +49,12 @@ typedef enum { ST_DECODE, ST_STATELESS, ST_LINK, ST_EXECUTE, ST_OK } stage_t;
 
 typedef struct {
     const alys_genesis_t *g;
-    alys_memstate_t  *ms;
-    alys_overlay_t   *ov;
+    alys_memstate_t *ms;
+    alys_overlay_t *ov;
     alys_state_view_t view;
-    alys_header_t     parent;
-    alys_hash_t       parent_hash;
-    uint64_t          now_slot;
+    alys_header_t parent;
+    alys_hash_t parent_hash;
+    uint64_t now_slot;
 } checker_t;
 
 static void checker_init(checker_t *k, const alys_genesis_t *g)
@@ -118,7 +118,7 @@ static char *make_dir(void)
 
 static void remove_dir(char *d)
 {
-    const char *names[] = { "genesis", "keys", "chain.export", "chain.export.tmp" };
+    const char *names[] = {"genesis", "keys", "chain.export", "chain.export.tmp"};
     char p[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", d, names[i]);
@@ -137,11 +137,11 @@ static uint8_t *slurp(const char *dir, const char *name, size_t *len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
+    uint8_t *buf = malloc((size_t) n + 1);
     cr_assert(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    cr_assert_eq(fread(buf, 1, (size_t) n, f), (size_t) n);
     fclose(f);
-    *len = (size_t)n;
+    *len = (size_t) n;
     return buf;
 }
 
@@ -165,7 +165,7 @@ Test(chaingen, same_arguments_same_bytes)
     alys_chaingen_result_t r1, r2;
     c.threads = 1;
     cr_assert_eq(alys_chaingen_run(&c, d1, &r1, err, sizeof err), 0, "%s", err);
-    c.threads = 4;      /* the thread count must not show in the output */
+    c.threads = 4; /* the thread count must not show in the output */
     cr_assert_eq(alys_chaingen_run(&c, d2, &r2, err, sizeof err), 0, "%s", err);
     assert_same_file(d1, d2, "genesis");
     assert_same_file(d1, d2, "keys");
@@ -173,7 +173,7 @@ Test(chaingen, same_arguments_same_bytes)
     cr_assert_eq(memcmp(&r1, &r2, sizeof r1), 0);
     cr_assert_eq(r1.head_height, BLOCKS);
     cr_assert_eq(r1.blocks, BLOCKS);
-    cr_assert_eq(r1.txs, (uint64_t)BLOCKS * TXS);
+    cr_assert_eq(r1.txs, (uint64_t) BLOCKS * TXS);
 
     small_config(&c, "determinism!");
     char *d3 = make_dir();
@@ -239,7 +239,8 @@ Test(chaingen, files_are_what_they_say)
     int rc;
     while ((rc = alys_export_reader_next(rd, &bytes, &len, err, sizeof err)) == 1) {
         alys_verdict_t v;
-        cr_assert_eq(check_record(&k, bytes, len, &v), ST_OK, "%s: %s", alys_block_error_name(v.code), v.detail);
+        cr_assert_eq(check_record(&k, bytes, len, &v), ST_OK, "%s: %s",
+                     alys_block_error_name(v.code), v.detail);
         free(bytes);
     }
     cr_assert_eq(rc, 0, "%s", err);
@@ -273,8 +274,8 @@ Test(chaingen, generated_chain_validates)
         count++;
         uint64_t prev_slot = k.parent.slot;
         alys_verdict_t v;
-        cr_assert_eq(check_record(&k, bytes, len, &v), ST_OK, "block %" PRIu64 ": %s: %s",
-                     count, alys_block_error_name(v.code), v.detail);
+        cr_assert_eq(check_record(&k, bytes, len, &v), ST_OK, "block %" PRIu64 ": %s: %s", count,
+                     alys_block_error_name(v.code), v.detail);
         cr_assert_eq(b->header.height, count);
         cr_assert_eq(b->header.proposer, b->header.slot % 3);
         cr_assert_eq(b->tx_count, TXS);
@@ -314,7 +315,8 @@ Test(chaingen, no_txs_and_big_batches)
     while ((rc = alys_chaingen_next(gen, &bytes, &len, NULL, err, sizeof err)) == 1) {
         alys_verdict_t v;
         cr_assert_eq(check_record(&k, bytes, len, &v), ST_OK, "%s", v.detail);
-        cr_assert_eq(memcmp(k.parent.state_root, alys_chaingen_genesis(gen)->state_root, ALYS_HASH_LEN), 0);
+        cr_assert_eq(memcmp(k.parent.state_root, alys_chaingen_genesis(gen)->state_root, ALYS_HASH_LEN),
+                     0);
     }
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_eq(k.parent.height, 600);
@@ -326,24 +328,24 @@ Test(chaingen, no_txs_and_big_batches)
 
 typedef struct {
     alys_block_error_t kind;
-    stage_t            stage;
+    stage_t stage;
 } fault_case_t;
 
 static fault_case_t s_cases[] = {
-    { ALYS_BLOCK_BAD_PROPOSER_SIG,     ST_STATELESS },
-    { ALYS_BLOCK_WRONG_PROPOSER,       ST_STATELESS },
-    { ALYS_BLOCK_BAD_TX_SIG,           ST_STATELESS },
-    { ALYS_BLOCK_TX_ROOT_MISMATCH,     ST_STATELESS },
-    { ALYS_BLOCK_PARENT_MISMATCH,      ST_LINK },
-    { ALYS_BLOCK_HEIGHT_GAP,           ST_LINK },
-    { ALYS_BLOCK_NON_INCREASING_SLOT,  ST_LINK },
-    { ALYS_BLOCK_FUTURE_SLOT,          ST_LINK },
-    { ALYS_BLOCK_BAD_TIMESTAMP,        ST_STATELESS },
-    { ALYS_BLOCK_BAD_NONCE,            ST_EXECUTE },
-    { ALYS_BLOCK_INSUFFICIENT_BALANCE, ST_EXECUTE },
-    { ALYS_BLOCK_STATE_ROOT_MISMATCH,  ST_EXECUTE },
-    { ALYS_BLOCK_MALFORMED,            ST_DECODE },
-    { ALYS_BLOCK_OVERSIZE,             ST_DECODE },
+    {ALYS_BLOCK_BAD_PROPOSER_SIG, ST_STATELESS},
+    {ALYS_BLOCK_WRONG_PROPOSER, ST_STATELESS},
+    {ALYS_BLOCK_BAD_TX_SIG, ST_STATELESS},
+    {ALYS_BLOCK_TX_ROOT_MISMATCH, ST_STATELESS},
+    {ALYS_BLOCK_PARENT_MISMATCH, ST_LINK},
+    {ALYS_BLOCK_HEIGHT_GAP, ST_LINK},
+    {ALYS_BLOCK_NON_INCREASING_SLOT, ST_LINK},
+    {ALYS_BLOCK_FUTURE_SLOT, ST_LINK},
+    {ALYS_BLOCK_BAD_TIMESTAMP, ST_STATELESS},
+    {ALYS_BLOCK_BAD_NONCE, ST_EXECUTE},
+    {ALYS_BLOCK_INSUFFICIENT_BALANCE, ST_EXECUTE},
+    {ALYS_BLOCK_STATE_ROOT_MISMATCH, ST_EXECUTE},
+    {ALYS_BLOCK_MALFORMED, ST_DECODE},
+    {ALYS_BLOCK_OVERSIZE, ST_DECODE},
 };
 
 ParameterizedTestParameters(chaingen, fault_at_exact_height)
@@ -367,8 +369,9 @@ static void check_after_fault(const alys_genesis_t *g, const alys_block_t *fault
     while ((rc = alys_chaingen_next(gen, &bytes, &len, &b, err, sizeof err)) == 1) {
         alys_verdict_t v;
         cr_assert(alys_block_check_stateless(g, b, &v), "after the fault: %s", v.detail);
-        bool far = faulty->header.slot > slot_now;   /* future_slot: so are its children */
-        cr_assert(alys_header_check_link(&parent, parent_hash, &b->header, far ? UINT64_MAX : slot_now, &v),
+        bool far = faulty->header.slot > slot_now; /* future_slot: so are its children */
+        cr_assert(alys_header_check_link(&parent, parent_hash, &b->header,
+                                         far ? UINT64_MAX : slot_now, &v),
                   "after the fault: %s", v.detail);
         parent = b->header;
         alys_header_hash(&parent, parent_hash);
@@ -400,8 +403,10 @@ ParameterizedTest(fault_case_t *fc, chaingen, fault_at_exact_height)
             cr_assert_eq(st, ST_OK, "%s: block %" PRIu64 " fails early: %s", name, pos, v.detail);
             continue;
         }
-        cr_assert_eq(st, fc->stage, "%s: failed in stage %d, want %d (%s)", name, st, fc->stage, v.detail);
-        cr_assert_eq(v.code, fc->kind, "%s: got %s (%s)", name, alys_block_error_name(v.code), v.detail);
+        cr_assert_eq(st, fc->stage, "%s: failed in stage %d, want %d (%s)", name, st, fc->stage,
+                     v.detail);
+        cr_assert_eq(v.code, fc->kind, "%s: got %s (%s)", name, alys_block_error_name(v.code),
+                     v.detail);
         if (fc->kind == ALYS_BLOCK_BAD_TX_SIG || fc->kind == ALYS_BLOCK_BAD_NONCE ||
             fc->kind == ALYS_BLOCK_INSUFFICIENT_BALANCE)
             cr_assert_eq(v.tx_index, TXS / 2, "%s: tx index %d", name, v.tx_index);
@@ -442,9 +447,10 @@ Test(chaingen, corrupt_block_on_served_blocks)
         uint8_t *enc = NULL;
         size_t enc_len = 0;
         if (alys_forge_fault_is_encoding(kind)) {
-            cr_assert_eq(alys_forge_corrupt_encoding(&copy, kind, &enc, &enc_len, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(alys_forge_corrupt_encoding(&copy, kind, &enc, &enc_len, err, sizeof err),
+                         0, "%s", err);
         } else {
-            alys_forge_fault_ctx_t ctx = { g, alys_chaingen_keys(gen), &k.parent };
+            alys_forge_fault_ctx_t ctx = {g, alys_chaingen_keys(gen), &k.parent};
             int32_t txi = -2;
             cr_assert_eq(alys_forge_corrupt_block(&copy, kind, &ctx, &txi, err, sizeof err), 0,
                          "%s: %s", alys_block_error_name(kind), err);
@@ -479,12 +485,17 @@ Test(chaingen, corrupt_block_refuses_what_does_not_apply)
     const alys_block_t *b;
     cr_assert_eq(alys_chaingen_next(gen, &bytes, &len, &b, err, sizeof err), 1);
     alys_block_t copy = *b;
-    alys_forge_fault_ctx_t ctx = { alys_chaingen_genesis(gen), alys_chaingen_keys(gen), NULL };
-    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
+    alys_forge_fault_ctx_t ctx = {alys_chaingen_genesis(gen), alys_chaingen_keys(gen), NULL};
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err),
+                 -1);
     cr_assert(strstr(err, "needs a block with txs"), "%s", err);
-    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_WRONG_PROPOSER, &ctx, NULL, err, sizeof err), -1);
-    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_NON_INCREASING_SLOT, &ctx, NULL, err, sizeof err), -1);
-    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_MALFORMED, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_WRONG_PROPOSER, &ctx, NULL, err, sizeof err),
+                 -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_NON_INCREASING_SLOT, &ctx, NULL, err,
+                                          sizeof err),
+                 -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_MALFORMED, &ctx, NULL, err, sizeof err),
+                 -1);
     cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_OK, &ctx, NULL, err, sizeof err), -1);
     cr_assert_eq(memcmp(&copy, b, sizeof copy), 0, "a refused fault changes nothing");
     alys_chaingen_destroy(&gen);
@@ -499,11 +510,14 @@ Test(chaingen, corrupt_block_refuses_what_does_not_apply)
     memcpy(txs, b->txs, sizeof txs);
     copy = *b;
     copy.txs = txs;
-    alys_forge_keys_t none = { 0 };
-    ctx = (alys_forge_fault_ctx_t){ alys_chaingen_genesis(gen), &none, NULL };
-    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err), -1);
+    alys_forge_keys_t none = {0};
+    ctx = (alys_forge_fault_ctx_t){alys_chaingen_genesis(gen), &none, NULL};
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_BAD_NONCE, &ctx, NULL, err, sizeof err),
+                 -1);
     cr_assert(strstr(err, "no secret key for the sender"), "%s", err);
-    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_PARENT_MISMATCH, &ctx, NULL, err, sizeof err), -1);
+    cr_assert_eq(alys_forge_corrupt_block(&copy, ALYS_BLOCK_PARENT_MISMATCH, &ctx, NULL, err,
+                                          sizeof err),
+                 -1);
     cr_assert(strstr(err, "no secret key for authority"), "%s", err);
     cr_assert_eq(memcmp(&copy.header, &b->header, sizeof copy.header), 0);
     cr_assert_eq(memcmp(txs, b->txs, sizeof txs), 0);
@@ -592,7 +606,7 @@ Test(chaingen, keys_are_derived_from_the_seed)
         cr_assert_eq(memcmp(pk, a.account_pub[i], ALYS_PUBKEY_LEN), 0);
         cr_assert_eq(alys_forge_keys_secret(&a, pk), a.account_sec[i]);
     }
-    uint8_t unknown[ALYS_PUBKEY_LEN] = { 0 };
+    uint8_t unknown[ALYS_PUBKEY_LEN] = {0};
     cr_assert_null(alys_forge_keys_secret(&a, unknown));
     alys_forge_keys_clear(&a);
     alys_forge_keys_clear(&b);
@@ -612,15 +626,15 @@ Test(memstate, put_get_remove_grow)
         /* same first bytes for a third of the keys: long probe runs */
         if (i % 3 == 0)
             memset(pk, 0, 8);
-        alys_account_t a = { .balance = i + 1, .nonce = i };
+        alys_account_t a = {.balance = i + 1, .nonce = i};
         cr_assert_eq(alys_memstate_put(ms, pk, &a), 0);
     }
     cr_assert_eq(alys_memstate_size(ms), N);
-    for (uint32_t i = 0; i < N; i += 2) {   /* remove every other one */
+    for (uint32_t i = 0; i < N; i += 2) { /* remove every other one */
         alys_sha256(&i, sizeof i, pk);
         if (i % 3 == 0)
             memset(pk, 0, 8);
-        alys_account_t zero = { 0, 0 };
+        alys_account_t zero = {0, 0};
         cr_assert_eq(alys_memstate_put(ms, pk, &zero), 0);
     }
     cr_assert_eq(alys_memstate_size(ms), N / 2);

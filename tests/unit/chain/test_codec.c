@@ -61,7 +61,7 @@ Test(codec, block_roundtrip)
 
 Test(codec, empty_block_roundtrip)
 {
-    alys_block_t e = { .header = s_b.header };
+    alys_block_t e = {.header = s_b.header};
     uint8_t *buf;
     size_t len;
     encode(&e, &buf, &len);
@@ -119,22 +119,22 @@ Test(codec, missing_header_is_malformed)
     free(buf);
 }
 
-static void fill_pb_block(Alys__Chain__Block *m, Alys__Chain__Header *h,
-                          Alys__Chain__Tx *txs, Alys__Chain__Tx **ptrs, int n)
+static void fill_pb_block(Alys__Chain__Block *m, Alys__Chain__Header *h, Alys__Chain__Tx *txs,
+                          Alys__Chain__Tx **ptrs, int n)
 {
     static uint8_t z[64];
     alys__chain__block__init(m);
     alys__chain__header__init(h);
-    h->parent_hash = (ProtobufCBinaryData) { 32, z };
-    h->tx_root = (ProtobufCBinaryData) { 32, z };
-    h->state_root = (ProtobufCBinaryData) { 32, z };
-    h->signature = (ProtobufCBinaryData) { 64, z };
+    h->parent_hash = (ProtobufCBinaryData){32, z};
+    h->tx_root = (ProtobufCBinaryData){32, z};
+    h->state_root = (ProtobufCBinaryData){32, z};
+    h->signature = (ProtobufCBinaryData){64, z};
     m->header = h;
     for (int i = 0; i < n; i++) {
         alys__chain__tx__init(&txs[i]);
-        txs[i].from = (ProtobufCBinaryData) { 32, z };
-        txs[i].to = (ProtobufCBinaryData) { 32, z };
-        txs[i].signature = (ProtobufCBinaryData) { 64, z };
+        txs[i].from = (ProtobufCBinaryData){32, z};
+        txs[i].to = (ProtobufCBinaryData){32, z};
+        txs[i].signature = (ProtobufCBinaryData){64, z};
         ptrs[i] = &txs[i];
     }
     m->n_txs = (size_t) n;
@@ -175,13 +175,15 @@ Test(codec, wrong_field_lengths_name_the_field)
 
     h.parent_hash.len = 0;
     pack_pb(&m.base, &buf, &len);
-    expect_decode_fail(buf, len, ALYS_BLOCK_MALFORMED, -1, "header: parent_hash is 0 bytes, expected 32");
+    expect_decode_fail(buf, len, ALYS_BLOCK_MALFORMED, -1,
+                       "header: parent_hash is 0 bytes, expected 32");
     free(buf);
     h.parent_hash.len = 32;
 
     h.signature.len = 63;
     pack_pb(&m.base, &buf, &len);
-    expect_decode_fail(buf, len, ALYS_BLOCK_MALFORMED, -1, "header: signature is 63 bytes, expected 64");
+    expect_decode_fail(buf, len, ALYS_BLOCK_MALFORMED, -1,
+                       "header: signature is 63 bytes, expected 64");
     free(buf);
 }
 
@@ -218,7 +220,7 @@ Test(codec, memory_budget_caps_crafted_input)
     uint8_t *buf = malloc(len);
     cr_assert(buf);
     for (size_t i = 0; i + 1 < len; i += 2) {
-        buf[i] = 0x38;          /* field 7, varint */
+        buf[i] = 0x38; /* field 7, varint */
         buf[i + 1] = 0x00;
     }
     alys_block_t b;
@@ -235,9 +237,9 @@ Test(codec, garbage_and_empty_input)
     alys_verdict_t v;
     cr_assert_eq(alys_block_decode(NULL, 0, &b, &v), -1);
     cr_assert_str_eq(v.detail, "block has no header");
-    const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     expect_decode_fail(junk, sizeof junk, ALYS_BLOCK_MALFORMED, -1, NULL);
-    const uint8_t group[] = { 0x0b, 0x0c };       /* field 1 as a group */
+    const uint8_t group[] = {0x0b, 0x0c}; /* field 1 as a group */
     expect_decode_fail(group, sizeof group, ALYS_BLOCK_MALFORMED, -1, NULL);
 }
 
@@ -263,7 +265,7 @@ Test(codec, every_truncation_fails_cleanly)
     size_t len;
     encode(&s_b, &buf, &len);
     for (size_t n = 0; n < len; n++) {
-        uint8_t *copy = malloc(n ? n : 1);  /* exact size: ASan sees any over-read */
+        uint8_t *copy = malloc(n ? n : 1); /* exact size: ASan sees any over-read */
         memcpy(copy, buf, n);
         decode_damaged(copy, n, "truncated to", n);
         free(copy);
@@ -342,14 +344,14 @@ Test(codec, genesis_hash_covers_every_field)
 {
     alys_hash_t h0;
     memcpy(h0, s_fx.g.hash, 32);
-#define CHANGES(stmt, undo)                                            \
-    do {                                                               \
-        stmt;                                                          \
-        alys_genesis_finalize(&s_fx.g);                                \
-        cr_assert(memcmp(h0, s_fx.g.hash, 32) != 0, "%s", #stmt);      \
-        undo;                                                          \
-        alys_genesis_finalize(&s_fx.g);                                \
-        cr_assert_arr_eq(h0, s_fx.g.hash, 32);                         \
+#define CHANGES(stmt, undo)                                       \
+    do {                                                          \
+        stmt;                                                     \
+        alys_genesis_finalize(&s_fx.g);                           \
+        cr_assert(memcmp(h0, s_fx.g.hash, 32) != 0, "%s", #stmt); \
+        undo;                                                     \
+        alys_genesis_finalize(&s_fx.g);                           \
+        cr_assert_arr_eq(h0, s_fx.g.hash, 32);                    \
     } while (0)
     CHANGES(s_fx.g.chain_id[0] = 'b', s_fx.g.chain_id[0] = 'a');
     CHANGES(s_fx.g.authorities[1][3] ^= 1, s_fx.g.authorities[1][3] ^= 1);
@@ -401,7 +403,7 @@ Test(codec, genesis_field_sizes_and_bounds)
     static uint8_t key[33];
     ProtobufCBinaryData auths[ALYS_MAX_AUTHORITIES + 1];
     for (int i = 0; i <= ALYS_MAX_AUTHORITIES; i++)
-        auths[i] = (ProtobufCBinaryData) { 32, key };
+        auths[i] = (ProtobufCBinaryData){32, key};
     m.slot_duration_ms = 1000;
     m.authorities = auths;
     m.n_authorities = 1;

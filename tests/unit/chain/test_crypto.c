@@ -36,7 +36,7 @@ Test(crypto, sha256_known_answers)
 
 Test(crypto, hex_roundtrip_and_errors)
 {
-    uint8_t b[4] = { 0x00, 0xab, 0x7f, 0xff }, back[4];
+    uint8_t b[4] = {0x00, 0xab, 0x7f, 0xff}, back[4];
     char s[9];
     alys_hex(b, 4, s);
     cr_assert_str_eq(s, "00ab7fff");
@@ -50,8 +50,10 @@ Test(crypto, hex_roundtrip_and_errors)
 
 static alys_header_t sample_header(void)
 {
-    alys_header_t h = { .height = 0x0102030405060708ULL, .slot = 77, .timestamp = 1700000154,
-                        .proposer = 2 };
+    alys_header_t h = {.height = 0x0102030405060708ULL,
+                       .slot = 77,
+                       .timestamp = 1700000154,
+                       .proposer = 2};
     for (int i = 0; i < 32; i++) {
         h.parent_hash[i] = (uint8_t) i;
         h.tx_root[i] = (uint8_t) (0x40 + i);
@@ -72,14 +74,22 @@ Test(crypto, header_hash_matches_documented_layout)
 {
     alys_header_t h = sample_header();
     uint8_t buf[138], *p = buf;
-    memcpy(p, "alys/header/v1", 14); p += 14;
-    le(p, h.height, 8); p += 8;
-    memcpy(p, h.parent_hash, 32); p += 32;
-    le(p, h.slot, 8); p += 8;
-    le(p, h.timestamp, 8); p += 8;
-    le(p, h.proposer, 4); p += 4;
-    memcpy(p, h.tx_root, 32); p += 32;
-    memcpy(p, h.state_root, 32); p += 32;
+    memcpy(p, "alys/header/v1", 14);
+    p += 14;
+    le(p, h.height, 8);
+    p += 8;
+    memcpy(p, h.parent_hash, 32);
+    p += 32;
+    le(p, h.slot, 8);
+    p += 8;
+    le(p, h.timestamp, 8);
+    p += 8;
+    le(p, h.proposer, 4);
+    p += 4;
+    memcpy(p, h.tx_root, 32);
+    p += 32;
+    memcpy(p, h.state_root, 32);
+    p += 32;
     cr_assert_eq(p - buf, 138);
     alys_hash_t want, got;
     SHA256(buf, sizeof buf, want);
@@ -93,7 +103,7 @@ Test(crypto, header_hash_matches_documented_layout)
 
 static alys_tx_t sample_tx(void)
 {
-    alys_tx_t tx = { .amount = 1000, .fee = 7, .nonce = 3 };
+    alys_tx_t tx = {.amount = 1000, .fee = 7, .nonce = 3};
     memset(tx.from, 0x11, 32);
     memset(tx.to, 0x22, 32);
     memset(tx.signature, 0x33, 64);
@@ -104,12 +114,18 @@ Test(crypto, tx_hash_matches_documented_layout)
 {
     alys_tx_t tx = sample_tx();
     uint8_t buf[98], *p = buf;
-    memcpy(p, "alys/tx/v1", 10); p += 10;
-    memcpy(p, tx.from, 32); p += 32;
-    memcpy(p, tx.to, 32); p += 32;
-    le(p, tx.amount, 8); p += 8;
-    le(p, tx.fee, 8); p += 8;
-    le(p, tx.nonce, 8); p += 8;
+    memcpy(p, "alys/tx/v1", 10);
+    p += 10;
+    memcpy(p, tx.from, 32);
+    p += 32;
+    memcpy(p, tx.to, 32);
+    p += 32;
+    le(p, tx.amount, 8);
+    p += 8;
+    le(p, tx.fee, 8);
+    p += 8;
+    le(p, tx.nonce, 8);
+    p += 8;
     alys_hash_t want, got;
     SHA256(buf, sizeof buf, want);
     alys_tx_hash(&tx, got);
@@ -119,13 +135,13 @@ Test(crypto, tx_hash_matches_documented_layout)
     cr_assert_str_eq(hex, TX_HASH_PIN, "tx hash changed: %s", hex);
 }
 
-#define MUTATE(T, sample, hashfn, stmt, expect_change)                    \
-    do {                                                                  \
-        T x = sample();                                                   \
-        alys_hash_t a, b;                                                 \
-        hashfn(&x, a);                                                    \
-        stmt;                                                             \
-        hashfn(&x, b);                                                    \
+#define MUTATE(T, sample, hashfn, stmt, expect_change)                   \
+    do {                                                                 \
+        T x = sample();                                                  \
+        alys_hash_t a, b;                                                \
+        hashfn(&x, a);                                                   \
+        stmt;                                                            \
+        hashfn(&x, b);                                                   \
         cr_assert_eq(memcmp(a, b, 32) != 0, expect_change, "%s", #stmt); \
     } while (0)
 
@@ -182,8 +198,8 @@ Test(crypto, sign_verify_and_every_flipped_bit_fails)
 
 Test(crypto, invalid_secret_keys_refused)
 {
-    uint8_t zero[32] = { 0 }, order[32], pk[32], sig[64];
-    alys_hash_t msg = { 0 };
+    uint8_t zero[32] = {0}, order[32], pk[32], sig[64];
+    alys_hash_t msg = {0};
     unhex_any("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", order, 32);
     cr_assert_eq(alys_keypair_pubkey(zero, pk), -1);
     cr_assert_eq(alys_keypair_pubkey(order, pk), -1);
@@ -220,8 +236,8 @@ static void check_vector_verify(int i, const bip340_vec_t *t)
     }
     /* Our API signs 32-byte hashes only; the library checks the others. */
     secp256k1_xonly_pubkey x;
-    int ok = secp256k1_xonly_pubkey_parse(secp256k1_context_static, &x, pk)
-          && secp256k1_schnorrsig_verify(secp256k1_context_static, sig, msg, mlen, &x);
+    int ok = secp256k1_xonly_pubkey_parse(secp256k1_context_static, &x, pk) &&
+             secp256k1_schnorrsig_verify(secp256k1_context_static, sig, msg, mlen, &x);
     cr_assert_eq(ok == 1, t->valid, "vector %d verify (msg %zu bytes)", i, mlen);
 }
 
@@ -270,7 +286,7 @@ static void ref_root(const alys_tx_t *txs, uint32_t n, alys_hash_t out)
         memset(out, 0, 32);
         return;
     }
-    uint8_t (*level)[32] = malloc((n + 1) * 32);
+    uint8_t(*level)[32] = malloc((n + 1) * 32);
     cr_assert(level);
     for (uint32_t i = 0; i < n; i++)
         alys_tx_hash(&txs[i], level[i]);

@@ -62,9 +62,15 @@ Test(decode_check, gives_the_stateless_verdict_of_the_decoded_block)
         cr_assert_not_null(b.txs);
         memcpy(b.txs, s_b.txs, s_b.tx_count * sizeof *b.txs);
         switch (breakage) {
-        case 0: b.txs[2].signature[5] ^= 1; break;               /* bad_tx_signature, tx 2 */
-        case 1: b.header.tx_root[0] ^= 1; fx_resign(&s_fx, &b.header); break;
-        case 2: b.header.proposer = (SLOT + 1) % FX_AUTHS; fx_resign(&s_fx, &b.header); break;
+        case 0: b.txs[2].signature[5] ^= 1; break; /* bad_tx_signature, tx 2 */
+        case 1:
+            b.header.tx_root[0] ^= 1;
+            fx_resign(&s_fx, &b.header);
+            break;
+        case 2:
+            b.header.proposer = (SLOT + 1) % FX_AUTHS;
+            fx_resign(&s_fx, &b.header);
+            break;
         case 3: b.header.signature[0] ^= 1; break;
         }
         alys_verdict_t want, got;

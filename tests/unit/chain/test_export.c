@@ -31,18 +31,18 @@ static void drop_path(void)
 
 TestSuite(export, .init = make_path, .fini = drop_path);
 
-static const alys_hash_t s_genesis = { 0xab, 0xcd, 1, 2, 3 };
+static const alys_hash_t s_genesis = {0xab, 0xcd, 1, 2, 3};
 
 /* Block i: i*7 bytes (record 1 is empty), content a function of i. */
 static size_t fake_len(int i)
 {
-    return (size_t)i * 7;
+    return (size_t) i * 7;
 }
 
 static void fake_bytes(int i, uint8_t *out)
 {
     for (size_t k = 0; k < fake_len(i); k++)
-        out[k] = (uint8_t)(i * 31 + k);
+        out[k] = (uint8_t) (i * 31 + k);
 }
 
 static void write_fake(const char *path, uint64_t announced)
@@ -68,11 +68,11 @@ static uint8_t *slurp(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
+    uint8_t *buf = malloc((size_t) n + 1);
     cr_assert(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    cr_assert_eq(fread(buf, 1, (size_t) n, f), (size_t) n);
     fclose(f);
-    *len = (size_t)n;
+    *len = (size_t) n;
     return buf;
 }
 
@@ -131,8 +131,8 @@ Test(export, round_trip_identical_bytes)
 
 Test(export, block_values_round_trip)
 {
-    alys_block_t b = { 0 };
-    alys_tx_t txs[2] = { { .amount = 5, .fee = 1, .nonce = 0 }, { .amount = 6, .fee = 2, .nonce = 1 } };
+    alys_block_t b = {0};
+    alys_tx_t txs[2] = {{.amount = 5, .fee = 1, .nonce = 0}, {.amount = 6, .fee = 2, .nonce = 1}};
     txs[0].from[0] = 1;
     txs[1].to[0] = 2;
     b.header.height = 7;
@@ -170,7 +170,8 @@ static void record_offsets(const uint8_t *buf, size_t len, size_t *off, int *cou
     int n = 0;
     while (o + 4 <= len) {
         off[n++] = o;
-        o += 4 + ((size_t)buf[o] << 24 | (size_t)buf[o + 1] << 16 | (size_t)buf[o + 2] << 8 | buf[o + 3]);
+        o += 4 + ((size_t) buf[o] << 24 | (size_t) buf[o + 1] << 16 | (size_t) buf[o + 2] << 8 |
+                  buf[o + 3]);
     }
     off[n] = o;
     *count = n;
@@ -197,10 +198,11 @@ Test(export, truncated_at_every_byte)
         while (rec < nrec && off[rec + 1] <= cut)
             rec++;
         snprintf(want, sizeof want, "chain.export: record %d at offset %zu: ", rec, off[rec]);
-        cr_assert(strncmp(err, want, strlen(want)) == 0, "cut %zu: got '%s', want prefix '%s'", cut, err, want);
+        cr_assert(strncmp(err, want, strlen(want)) == 0, "cut %zu: got '%s', want prefix '%s'",
+                  cut, err, want);
         cr_assert(strstr(err, "truncated") || strstr(err, "empty stream"), "cut %zu: '%s'", cut, err);
         cr_assert_eq(rc, rec == 0 ? -2 : -1, "cut %zu", cut);
-        cr_assert_eq(n, rec == 0 ? 0 : (uint64_t)rec - 1, "cut %zu: blocks before the error", cut);
+        cr_assert_eq(n, rec == 0 ? 0 : (uint64_t) rec - 1, "cut %zu: blocks before the error", cut);
     }
     free(full);
 }
@@ -218,14 +220,16 @@ Test(export, truncation_message_names_sizes)
     char err[256], want[160];
     uint64_t n;
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), -1);
-    snprintf(want, sizeof want, "chain.export: record %d at offset %zu: truncated (need 28 bytes, have 3)",
-             NBLOCKS, off[NBLOCKS]);
+    snprintf(want, sizeof want,
+             "chain.export: record %d at offset %zu: truncated (need 28 bytes, have 3)", NBLOCKS,
+             off[NBLOCKS]);
     cr_assert_str_eq(err, want);
     /* a cut inside a length prefix */
     spit(s_path, full, off[2] + 2);
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "chain.export: record 2 at offset %zu: truncated length prefix (need 4 bytes, have 2)", off[2]);
+             "chain.export: record 2 at offset %zu: truncated length prefix (need 4 bytes, have 2)",
+             off[2]);
     cr_assert_str_eq(err, want);
     free(full);
 }
@@ -249,16 +253,17 @@ Test(export, oversize_length_refused_before_reading)
     uint8_t *buf = malloc(len + 4);
     memcpy(buf, full, len);
     uint32_t big = ALYS_MAX_BLOCK_BYTES + 1;
-    buf[len] = (uint8_t)(big >> 24);
-    buf[len + 1] = (uint8_t)(big >> 16);
-    buf[len + 2] = (uint8_t)(big >> 8);
-    buf[len + 3] = (uint8_t)big;
+    buf[len] = (uint8_t) (big >> 24);
+    buf[len + 1] = (uint8_t) (big >> 16);
+    buf[len + 2] = (uint8_t) (big >> 8);
+    buf[len + 3] = (uint8_t) big;
     spit(s_path, buf, len + 4);
     char err[256], want[160];
     uint64_t n;
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), -1);
-    snprintf(want, sizeof want, "chain.export: record %d at offset %zu: length %u exceeds the limit %d",
-             NBLOCKS + 1, len, big, ALYS_MAX_BLOCK_BYTES);
+    snprintf(want, sizeof want,
+             "chain.export: record %d at offset %zu: length %u exceeds the limit %d", NBLOCKS + 1,
+             len, big, ALYS_MAX_BLOCK_BYTES);
     cr_assert_str_eq(err, want);
     cr_assert_eq(n, NBLOCKS);
     /* 0xffffffff likewise */
@@ -267,7 +272,7 @@ Test(export, oversize_length_refused_before_reading)
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), -1);
     cr_assert(strstr(err, "length 4294967295 exceeds the limit"), "%s", err);
     /* and a header length over 4096 */
-    spit(s_path, (const uint8_t *)"\x00\x00\x10\x01", 4);
+    spit(s_path, (const uint8_t *) "\x00\x00\x10\x01", 4);
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), -2);
     cr_assert_str_eq(err, "chain.export: record 0 at offset 0: length 4097 exceeds the limit 4096");
     free(buf);
@@ -277,9 +282,9 @@ Test(export, oversize_length_refused_before_reading)
 /* A header record from raw fields, bypassing the writer's checks. */
 static void write_header(const char *path, const char *magic, size_t hash_len, uint64_t first)
 {
-    uint8_t hash[40] = { 0 };
+    uint8_t hash[40] = {0};
     Alys__Chain__ExportHeader m = ALYS__CHAIN__EXPORT_HEADER__INIT;
-    m.magic = (char *)magic;
+    m.magic = (char *) magic;
     m.genesis_hash.data = hash;
     m.genesis_hash.len = hash_len;
     m.first_height = first;
@@ -287,8 +292,8 @@ static void write_header(const char *path, const char *magic, size_t hash_len, u
     uint8_t buf[256];
     cr_assert(n + 4 <= sizeof buf);
     buf[0] = buf[1] = 0;
-    buf[2] = (uint8_t)(n >> 8);
-    buf[3] = (uint8_t)n;
+    buf[2] = (uint8_t) (n >> 8);
+    buf[3] = (uint8_t) n;
     alys__chain__export_header__pack(&m, buf + 4);
     spit(path, buf, n + 4);
 }
@@ -317,7 +322,7 @@ Test(export, wrong_magic_and_bad_header_fields)
     cr_assert(r, "%s", err);
     alys_export_reader_destroy(&r);
     /* not protobuf at all */
-    spit(s_path, (const uint8_t *)"\x00\x00\x00\x03\xff\xff\xff", 7);
+    spit(s_path, (const uint8_t *) "\x00\x00\x00\x03\xff\xff\xff", 7);
     cr_assert_null(alys_export_reader_new(s_path, err, sizeof err));
     cr_assert(strstr(err, "does not decode"), "%s", err);
     /* a missing file */
@@ -332,13 +337,15 @@ Test(export, counts_enforced)
     alys_export_writer_t *w = alys_export_writer_new(s_path, s_genesis, 1, 2, err, sizeof err);
     cr_assert(w);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(alys_export_writer_write_block(w, (const uint8_t *)"x", 1), 0);
+        cr_assert_eq(alys_export_writer_write_block(w, (const uint8_t *) "x", 1), 0);
     cr_assert_eq(alys_export_writer_close(w), -1, "the writer refuses a count mismatch");
-    cr_assert(strstr(alys_export_writer_error(w), "announces 2 blocks but 3"), "%s", alys_export_writer_error(w));
+    cr_assert(strstr(alys_export_writer_error(w), "announces 2 blocks but 3"), "%s",
+              alys_export_writer_error(w));
     alys_export_writer_destroy(&w);
     uint64_t n;
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), -1);
-    cr_assert(strstr(err, "record 3 at offset") && strstr(err, "extra record after the 2 blocks"), "%s", err);
+    cr_assert(strstr(err, "record 3 at offset") && strstr(err, "extra record after the 2 blocks"),
+              "%s", err);
     cr_assert_eq(n, 2);
 }
 
@@ -353,11 +360,12 @@ Test(export, writer_bounds)
     uint8_t *big = calloc(1, ALYS_MAX_BLOCK_BYTES + 1);
     cr_assert_eq(alys_export_writer_write_block(w, big, ALYS_MAX_BLOCK_BYTES + 1), -1);
     cr_assert(strstr(alys_export_writer_error(w), "over the limit"));
-    cr_assert_eq(alys_export_writer_write_block(w, big, ALYS_MAX_BLOCK_BYTES), 0, "the bound itself is fine");
+    cr_assert_eq(alys_export_writer_write_block(w, big, ALYS_MAX_BLOCK_BYTES), 0,
+                 "the bound itself is fine");
     cr_assert_eq(alys_export_writer_close(w), 0);
     cr_assert_eq(alys_export_writer_close(w), -1, "closing twice is an error, not a crash");
     alys_export_writer_destroy(&w);
-    alys_export_writer_destroy(&w);    /* NULL-safe */
+    alys_export_writer_destroy(&w); /* NULL-safe */
     uint64_t n;
     cr_assert_eq(read_all(s_path, &n, err, sizeof err), 0, "%s", err);
     cr_assert_eq(n, 1);
@@ -371,7 +379,7 @@ Test(export, bit_flips_never_crash)
     uint8_t *full = slurp(s_path, &len);
     for (size_t i = 0; i < len; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
-            full[i] ^= (uint8_t)(1 << bit);
+            full[i] ^= (uint8_t) (1 << bit);
             FILE *f = fmemopen(full, len, "rb");
             cr_assert(f);
             char err[256];
@@ -387,7 +395,7 @@ Test(export, bit_flips_never_crash)
                 cr_assert(rc == 0 || strncmp(err, "chain.export: record ", 21) == 0, "%s", err);
                 alys_export_reader_destroy(&r);
             }
-            full[i] ^= (uint8_t)(1 << bit);
+            full[i] ^= (uint8_t) (1 << bit);
         }
     }
     free(full);

@@ -110,7 +110,7 @@ Test(forge, clear_leaves_an_empty_value)
     cr_assert_eq(alys_forge_keys_derive("c", 1, 1, &k), 0);
     alys_forge_keys_clear(&k);
     cr_expect(all_zero(&k, sizeof k));
-    alys_forge_keys_clear(&k);      /* twice is harmless */
+    alys_forge_keys_clear(&k); /* twice is harmless */
     alys_forge_keys_clear(NULL);
 }
 
@@ -164,8 +164,7 @@ static void expect_load_error(const char *want)
 {
     alys_forge_keys_t got;
     char err[256] = "";
-    cr_assert_eq(alys_forge_keys_load(s_path, &got, err, sizeof err), -1, "accepted; want '%s'",
-                 want);
+    cr_assert_eq(alys_forge_keys_load(s_path, &got, err, sizeof err), -1, "accepted; want '%s'", want);
     cr_expect(strstr(err, want), "got '%s', want '%s'", err, want);
     cr_expect(all_zero(&got, sizeof got), "a refused file leaves nothing behind");
 }
@@ -179,7 +178,7 @@ Test(forge, keys_file_load_names_what_is_wrong)
     memset(zero, '0', 2 * ALYS_SECKEY_LEN);
     zero[2 * ALYS_SECKEY_LEN] = '\n';
     zero[2 * ALYS_SECKEY_LEN + 1] = '\0';
-    write_text(zero);                  /* 64 hex digits, but 0 is no secret key */
+    write_text(zero); /* 64 hex digits, but 0 is no secret key */
     expect_load_error("key 1 is not a valid secret key");
 
     write_text("\n\n");
@@ -226,7 +225,7 @@ Test(forge, parallel_for_runs_every_item_exactly_once)
         for (size_t i = 0; i < 1000; i++)
             cr_assert_eq(atomic_load(&h->hits[i]), 1, "threads %u: item %zu ran %d times",
                          threads[t], i, atomic_load(&h->hits[i]));
-        alys_forge_parallel_for(0, threads[t], hit, h);   /* no item, no call */
+        alys_forge_parallel_for(0, threads[t], hit, h); /* no item, no call */
         free(h);
     }
     uint32_t cpus = alys_forge_online_cpus();

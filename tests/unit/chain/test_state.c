@@ -21,8 +21,8 @@ static alys_account_t random_account(uint64_t *seed)
 {
     uint64_t r = fx_rand(seed);
     if (r % 10 == 0)
-        return (alys_account_t) { 0, 0 };            /* emptied: must become absent */
-    return (alys_account_t) { .balance = fx_rand(seed) >> (r % 64), .nonce = r % 1000 };
+        return (alys_account_t){0, 0}; /* emptied: must become absent */
+    return (alys_account_t){.balance = fx_rand(seed) >> (r % 64), .nonce = r % 1000};
 }
 
 /* Recompute from scratch, visiting accounts in a random order each time. */
@@ -45,7 +45,7 @@ Test(lattice, incremental_equals_full_recomputation)
     uint8_t keys[200][32];
     for (int i = 0; i < 200; i++) {
         random_key(&seed, keys[i]);
-        alys_account_t a = { 0, 0 };
+        alys_account_t a = {0, 0};
         ledger_put(&ref, keys[i], &a);
     }
     alys_lattice_t l;
@@ -73,11 +73,11 @@ Test(lattice, zero_account_is_absent_and_add_sub_cancel)
     alys_lattice_zero(&empty);
     uint8_t pk[32];
     memset(pk, 7, 32);
-    alys_account_t zero = { 0, 0 }, a = { 5, 1 }, b = { 0, 1 };
+    alys_account_t zero = {0, 0}, a = {5, 1}, b = {0, 1};
     alys_lattice_add_account(&l, pk, &zero);
     cr_assert_arr_eq(l.lane, empty.lane, sizeof l.lane);
     alys_lattice_add_account(&l, pk, &a);
-    alys_lattice_add_account(&l, pk, &b);      /* nonce only: present */
+    alys_lattice_add_account(&l, pk, &b); /* nonce only: present */
     cr_assert(memcmp(l.lane, empty.lane, sizeof l.lane) != 0);
     alys_lattice_sub_account(&l, pk, &a);
     alys_lattice_sub_account(&l, pk, &b);
@@ -198,7 +198,7 @@ static void advance(alys_block_t *b)
 
 Test(execute, valid_blocks_match_reference_roots)
 {
-    uint64_t nonce[FX_USERS] = { 0 };
+    uint64_t nonce[FX_USERS] = {0};
     uint64_t seed = 9;
     for (uint64_t slot = 1; slot <= 12; slot++) {
         alys_tx_t txs[6];
@@ -211,8 +211,8 @@ Test(execute, valid_blocks_match_reference_roots)
         alys_block_t b;
         block_of(slot, txs, 6, &b);
         alys_verdict_t v;
-        cr_assert(alys_execute_block(&s_view, &b, &v), "slot %llu: %s",
-                  (unsigned long long) slot, v.detail);
+        cr_assert(alys_execute_block(&s_view, &b, &v), "slot %llu: %s", (unsigned long long) slot,
+                  v.detail);
         /* Commit only every third block: the overlay spans several blocks. */
         if (slot % 3 == 0)
             fx_commit(s_fx, s_ov);
@@ -236,9 +236,8 @@ Test(execute, valid_blocks_match_reference_roots)
 Test(execute, bad_nonce_names_the_tx)
 {
     alys_tx_t txs[3] = {
-        fx_tx(s_fx, 0, s_fx->user_pk[1], 10, 1, 0),
-        fx_tx(s_fx, 0, s_fx->user_pk[2], 10, 1, 1),
-        fx_tx(s_fx, 0, s_fx->user_pk[2], 10, 1, 1),      /* replay of nonce 1 */
+        fx_tx(s_fx, 0, s_fx->user_pk[1], 10, 1, 0), fx_tx(s_fx, 0, s_fx->user_pk[2], 10, 1, 1),
+        fx_tx(s_fx, 0, s_fx->user_pk[2], 10, 1, 1), /* replay of nonce 1 */
     };
     alys_block_t b;
     block_of(1, txs, 3, &b);
@@ -262,7 +261,7 @@ Test(execute, insufficient_balance_names_the_tx)
 {
     alys_tx_t txs[2] = {
         fx_tx(s_fx, 1, s_fx->user_pk[2], FX_BALANCE - 10, 5, 0),
-        fx_tx(s_fx, 1, s_fx->user_pk[2], 5, 1, 1),       /* 5 left, needs 6 */
+        fx_tx(s_fx, 1, s_fx->user_pk[2], 5, 1, 1), /* 5 left, needs 6 */
     };
     alys_block_t b;
     block_of(1, txs, 2, &b);
@@ -320,7 +319,7 @@ Test(execute, fee_goes_to_the_slot_proposer)
         fx_tx(s_fx, 2, s_fx->user_pk[3], 50, 4, 0),
     };
     alys_block_t b;
-    block_of(5, txs, 2, &b);         /* slot 5: authority 2 */
+    block_of(5, txs, 2, &b); /* slot 5: authority 2 */
     advance(&b);
     alys_account_t p = ledger_get(&s_fx->committed, s_fx->g.authorities[2]);
     cr_assert_eq(p.balance, 11);
@@ -364,7 +363,7 @@ Test(execute, proposer_spends_fee_earned_earlier_in_block)
     memcpy(auth_pk, s_fx->g.authorities[1], 32);
     alys_tx_t txs[2];
     txs[0] = fx_tx(s_fx, 0, s_fx->user_pk[1], 0, 10, 0);
-    txs[1] = (alys_tx_t) { .amount = 6, .fee = 4, .nonce = 0 };
+    txs[1] = (alys_tx_t){.amount = 6, .fee = 4, .nonce = 0};
     memcpy(txs[1].from, auth_pk, 32);
     memcpy(txs[1].to, s_fx->user_pk[2], 32);
     alys_hash_t th;
@@ -374,7 +373,7 @@ Test(execute, proposer_spends_fee_earned_earlier_in_block)
     block_of(1, txs, 2, &b);
     advance(&b);
     alys_account_t p = ledger_get(&s_fx->committed, auth_pk);
-    cr_assert_eq(p.balance, 4);     /* +10 -10 +4 */
+    cr_assert_eq(p.balance, 4); /* +10 -10 +4 */
     cr_assert_eq(p.nonce, 1);
 }
 
@@ -383,7 +382,7 @@ Test(execute, credit_overflow_is_malformed)
     /* A recipient sitting at the top of the range. */
     uint8_t rich[32];
     memset(rich, 0xee, 32);
-    alys_account_t r = { .balance = UINT64_MAX - 5 };
+    alys_account_t r = {.balance = UINT64_MAX - 5};
     ledger_put(&s_fx->committed, rich, &r);
     fx_view(s_fx, s_ov, &s_view);
     alys_tx_t tx = fx_tx(s_fx, 0, rich, 6, 0, 0);
@@ -415,13 +414,13 @@ Test(execute, failed_block_leaves_view_unchanged)
     /* Block 2 touches old entries and many new ones, then fails at the end. */
     uint8_t fresh[20][32];
     alys_tx_t t2[21];
-    uint64_t nonce[FX_USERS] = { 1, 0, 1 };     /* users 0 and 2 sent in block 1 */
+    uint64_t nonce[FX_USERS] = {1, 0, 1}; /* users 0 and 2 sent in block 1 */
     for (int i = 0; i < 20; i++) {
         int from = i % FX_USERS;
         memset(fresh[i], 0x60 + i, 32);
         t2[i] = fx_tx(s_fx, from, fresh[i], 1, 1, nonce[from]++);
     }
-    t2[20] = fx_tx(s_fx, 0, s_fx->user_pk[5], 1, 1, 99);   /* bad nonce at the end */
+    t2[20] = fx_tx(s_fx, 0, s_fx->user_pk[5], 1, 1, 99); /* bad nonce at the end */
     block_of(2, t2, 21, &b);
     expect_exec_fail(&b, ALYS_BLOCK_BAD_NONCE, 20);
     alys_block_clear(&b);
@@ -464,7 +463,7 @@ static int find_change(const changes_t *c, const uint8_t *pk)
 
 Test(execute, on_change_once_per_touched_account)
 {
-    changes_t c = { 0 };
+    changes_t c = {0};
     s_view.on_change = on_change;
     s_view.change_ctx = &c;
     alys_tx_t txs[3] = {
@@ -473,7 +472,7 @@ Test(execute, on_change_once_per_touched_account)
         fx_tx(s_fx, 1, s_fx->user_pk[0], 5, 0, 0),
     };
     alys_block_t b;
-    block_of(3, txs, 3, &b);           /* proposer 0 */
+    block_of(3, txs, 3, &b); /* proposer 0 */
     advance(&b);
     cr_assert_eq(c.calls, 3, "user 0, user 1, authority 0: got %d", c.calls);
     int u0 = find_change(&c, s_fx->user_pk[0]);
@@ -507,7 +506,7 @@ static int failing_read(void *ctx, const uint8_t pk[32], alys_account_t *out)
 
 Test(execute, read_error_is_internal_and_leaves_view_unchanged)
 {
-    int countdown = 2;          /* sender and recipient read, proposer fails */
+    int countdown = 2; /* sender and recipient read, proposer fails */
     s_view.read = failing_read;
     s_view.read_ctx = &countdown;
     alys_tx_t tx = fx_tx(s_fx, 0, s_fx->user_pk[1], 0, 0, 0);
@@ -530,7 +529,7 @@ Test(execute, overlay_get_and_view_get)
     cr_assert_eq(alys_overlay_get(s_ov, s_fx->user_pk[7], &a), 0);
     cr_assert_eq(alys_state_view_get(&s_view, s_fx->user_pk[7], &a), 1);
     cr_assert_eq(a.balance, FX_BALANCE);
-    uint8_t nobody[32] = { 1 };
+    uint8_t nobody[32] = {1};
     cr_assert_eq(alys_state_view_get(&s_view, nobody, &a), 0);
     alys_block_clear(&b);
 }
@@ -587,7 +586,7 @@ Test(execute, rollback_keeps_every_key_reachable)
     alys_block_clear(&b);
     for (int i = 0; i < NEW; i++)
         txs[i] = fx_tx(s_fx, 5, keys[OLD + i], 1, 0, (uint64_t) i);
-    txs[NEW] = fx_tx(s_fx, 6, keys[0], 1, 0, 0);          /* stale nonce */
+    txs[NEW] = fx_tx(s_fx, 6, keys[0], 1, 0, 0); /* stale nonce */
     block_of(2, txs, NEW + 1, &b);
     snapshot_t snap;
     snapshot(&snap);

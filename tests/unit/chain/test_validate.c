@@ -11,7 +11,7 @@ static fx_t s_fx;
 static alys_header_t s_parent;
 static alys_hash_t s_parent_hash;
 static alys_block_t s_b;
-#define SLOT 7
+#define SLOT     7
 #define NOW_SLOT 100
 
 /* Block 1 on genesis at slot 7 with 4 txs. */
@@ -60,8 +60,8 @@ Test(validate, valid_block_passes_everything)
     cr_assert(alys_block_check_stateless(&s_fx.g, &s_b, &v), "%s", v.detail);
     cr_assert_eq(v.code, ALYS_BLOCK_OK);
     cr_assert(alys_header_check(&s_fx.g, &s_b.header, &v), "%s", v.detail);
-    cr_assert(alys_header_check_link(&s_parent, s_parent_hash, &s_b.header, NOW_SLOT, &v),
-              "%s", v.detail);
+    cr_assert(alys_header_check_link(&s_parent, s_parent_hash, &s_b.header, NOW_SLOT, &v), "%s",
+              v.detail);
     alys_overlay_t *ov = alys_overlay_new();
     alys_state_view_t view;
     fx_view(&s_fx, ov, &view);
@@ -72,7 +72,7 @@ Test(validate, valid_block_passes_everything)
 Test(validate, wrong_proposer_for_slot)
 {
     s_b.header.proposer = (SLOT + 1) % FX_AUTHS;
-    fx_resign(&s_fx, &s_b.header);     /* a real signature by the wrong authority */
+    fx_resign(&s_fx, &s_b.header); /* a real signature by the wrong authority */
     expect_stateless(ALYS_BLOCK_WRONG_PROPOSER, -1);
     alys_verdict_t v;
     cr_assert_not(alys_header_check(&s_fx.g, &s_b.header, &v));
@@ -121,7 +121,7 @@ Test(validate, bad_timestamp)
 
 Test(validate, timestamp_rule_rounds_down_to_the_second)
 {
-    s_fx.g.slot_duration_ms = 1500;     /* slot 7 starts 10.5 s after genesis */
+    s_fx.g.slot_duration_ms = 1500; /* slot 7 starts 10.5 s after genesis */
     s_b.header.timestamp = FX_GENESIS_TIME + 10;
     fx_resign(&s_fx, &s_b.header);
     alys_verdict_t v;
@@ -131,7 +131,7 @@ Test(validate, timestamp_rule_rounds_down_to_the_second)
 Test(validate, tx_root_mismatch_from_changed_tx)
 {
     s_b.txs[1].amount += 1;
-    fx_resign_tx(&s_fx, 1, &s_b.txs[1]);      /* the tx itself stays valid */
+    fx_resign_tx(&s_fx, 1, &s_b.txs[1]); /* the tx itself stays valid */
     expect_stateless(ALYS_BLOCK_TX_ROOT_MISMATCH, -1);
 }
 
@@ -230,10 +230,22 @@ Test(validate, slot_at_wall_clock)
 Test(validate, error_names_are_stable)
 {
     static const char *want[] = {
-        "ok", "malformed", "oversize", "bad_proposer_signature", "wrong_proposer",
-        "bad_tx_signature", "tx_root_mismatch", "parent_mismatch", "height_gap",
-        "non_increasing_slot", "future_slot", "bad_timestamp", "bad_nonce",
-        "insufficient_balance", "state_root_mismatch", "internal_error",
+        "ok",
+        "malformed",
+        "oversize",
+        "bad_proposer_signature",
+        "wrong_proposer",
+        "bad_tx_signature",
+        "tx_root_mismatch",
+        "parent_mismatch",
+        "height_gap",
+        "non_increasing_slot",
+        "future_slot",
+        "bad_timestamp",
+        "bad_nonce",
+        "insufficient_balance",
+        "state_root_mismatch",
+        "internal_error",
     };
     cr_assert_eq(sizeof want / sizeof want[0], ALYS_BLOCK_ERROR_COUNT);
     for (int i = 0; i < ALYS_BLOCK_ERROR_COUNT; i++)

@@ -4,7 +4,7 @@
 #include "pending.h"
 
 typedef struct {
-    int   tag;
+    int tag;
     void *ptr;
 } ctx_t;
 
@@ -102,5 +102,5 @@ Test(pending, zero_payload_tables_work)
     cr_assert_not_null(alys_pending_add(p, 5, 0));
     cr_assert(alys_pending_expire(p, 0, NULL, NULL));
     alys_pending_destroy(&p);
-    alys_pending_destroy(&p);   /* safe on NULL */
+    alys_pending_destroy(&p); /* safe on NULL */
 }

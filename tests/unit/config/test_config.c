@@ -24,10 +24,14 @@ static void expect_endpoints(const alys_config_t *c, const char *run_dir)
     const struct {
         const char *got, *name;
     } eps[] = {
-        {c->ep_supervisor, "supervisor"},   {c->ep_events_in, "events_in"},
-        {c->ep_events, "events"},           {c->ep_storage, "storage"},
-        {c->ep_peer_manager, "peer_manager"}, {c->ep_block_processor, "block_processor"},
-        {c->ep_validators, "validators"},   {c->ep_sync, "sync"},
+        {c->ep_supervisor, "supervisor"},
+        {c->ep_events_in, "events_in"},
+        {c->ep_events, "events"},
+        {c->ep_storage, "storage"},
+        {c->ep_peer_manager, "peer_manager"},
+        {c->ep_block_processor, "block_processor"},
+        {c->ep_validators, "validators"},
+        {c->ep_sync, "sync"},
     };
     for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
         char want[ALYS_ENDPOINT_MAX];
@@ -109,8 +113,7 @@ static void expect_error(const char *text, const char *want)
     char err[ALYS_ERR_MAX] = "";
     alys_config_defaults(&cfg);
     before = cfg;
-    cr_assert_eq(alys_config_parse(&cfg, text, "t.toml", err, sizeof err), -1,
-                 "accepted:\n%s", text);
+    cr_assert_eq(alys_config_parse(&cfg, text, "t.toml", err, sizeof err), -1, "accepted:\n%s", text);
     cr_assert_str_eq(err, want);
     cr_assert(memcmp(&cfg, &before, sizeof cfg) == 0, "config changed by a failed parse");
 }
@@ -192,88 +195,87 @@ Test(config, deploy_file_lists_every_key)
 
 /* ------------------------------------------------------------ every key set */
 
-static const char every_key[] =
-    "# every key, none at its default\n"
-    "[node]\n"
-    "name = \"a\\\"b\\\\c\\td\\ne\"\n"
-    "data_dir = \"../data\"\n"
-    "run_dir = \"/tmp/r\"\n"
-    "genesis_file = \"genesis.json\"\n"
-    "log_level = \"debug\"\n"
-    "\n"
-    "[sync]\n"
-    "strategy = \"sequential\"\n"
-    "max_parallel_downloads = 7\n"
-    "batch_size = \"fixed\"\n"
-    "fixed_batch_size = 300\n"
-    "min_batch_size = 32\n"
-    "max_batch_size = 2_048\n"
-    "checkpoint_interval = 250\n"
-    "max_checkpoints = 20\n"
-    "checkpoint_storage = \"/srv/cp\"\n"
-    "max_recovery_attempts = 9\n"
-    "recovery_backoff_secs = 30\n"
-    "auto_recovery = false\n"
-    "peer_selection = \"most_reliable\"\n"
-    "latency_weight = 0.25\n"
-    "reliability_weight = 1\n"
-    "bandwidth_weight = 2.5e-1\n"
-    "min_sync_peers = 2\n"
-    "max_sync_peers = 12\n"
-    "peer_score_threshold = 0.75\n"
-    "validation_workers = 0\n"
-    "max_memory_gb = 16\n"
-    "cache_size_mb = 1_024\n"
-    "production_threshold = 98.0\n"
-    "production_max_blocks_behind = 5\n"
-    "download_window = 4096\n"
-    "request_timeout_ms = +7000\n"
-    "\n"
-    "[storage]\n"
-    "max_reorg_depth = 128\n"
-    "wal_sync = false\n"
-    "\n"
-    "[network]\n"
-    "listen = \"tcp://0.0.0.0:30303\"\n"
-    "bootstrap_peers = [\n"
-    "    \"tcp://10.0.0.1:30303\", # first\n"
-    "\n"
-    "    \"tcp://[::1]:30304\"  ,\n"
-    "    \"ipc:///tmp/peer.sock\",\n"
-    "]\n"
-    "serve_rate_limit = 50\n"
-    "\n"
-    "[validation]\n"
-    "worker_listen = \"tcp://*:7701\"\n"
-    "curve_enabled = true\n"
-    "curve_server_cert = \"keys/server.secret\"\n"
-    "curve_allowed_dir = \"/etc/alys/workers\"\n"
-    "task_timeout_ms = 1500\n"
-    "\n"
-    "[endpoints]\n"
-    "supervisor = \"ipc:///tmp/e/sup.sock\"\n"
-    "events_in = \"tcp://127.0.0.1:7001\"\n"
-    "events = \"tcp://127.0.0.1:7002\"\n"
-    "storage = \"tcp://127.0.0.1:7003\"\n"
-    "peer_manager = \"tcp://127.0.0.1:7004\"\n"
-    "block_processor = \"tcp://127.0.0.1:7005\"\n"
-    "validators = \"tcp://127.0.0.1:7006\"\n"
-    "sync = \"tcp://127.0.0.1:7007\"\n"
-    "\n"
-    "[supervisor]\n"
-    "start_timeout_ms = 6000\n"
-    "heartbeat_interval_ms = 250\n"
-    "heartbeat_timeout_ms = 1000\n"
-    "restart_backoff_min_ms = 0\n"
-    "restart_backoff_max_ms = 800\n"
-    "max_restarts = 0\n"
-    "restart_window_secs = 10\n"
-    "shutdown_timeout_ms = 1200\n"
-    "\n"
-    "[metrics]\n"
-    "metrics_enabled = false\n"
-    "metrics_port = 19091\n"
-    "metrics_bind = \"0.0.0.0\"\n";
+static const char every_key[] = "# every key, none at its default\n"
+                                "[node]\n"
+                                "name = \"a\\\"b\\\\c\\td\\ne\"\n"
+                                "data_dir = \"../data\"\n"
+                                "run_dir = \"/tmp/r\"\n"
+                                "genesis_file = \"genesis.json\"\n"
+                                "log_level = \"debug\"\n"
+                                "\n"
+                                "[sync]\n"
+                                "strategy = \"sequential\"\n"
+                                "max_parallel_downloads = 7\n"
+                                "batch_size = \"fixed\"\n"
+                                "fixed_batch_size = 300\n"
+                                "min_batch_size = 32\n"
+                                "max_batch_size = 2_048\n"
+                                "checkpoint_interval = 250\n"
+                                "max_checkpoints = 20\n"
+                                "checkpoint_storage = \"/srv/cp\"\n"
+                                "max_recovery_attempts = 9\n"
+                                "recovery_backoff_secs = 30\n"
+                                "auto_recovery = false\n"
+                                "peer_selection = \"most_reliable\"\n"
+                                "latency_weight = 0.25\n"
+                                "reliability_weight = 1\n"
+                                "bandwidth_weight = 2.5e-1\n"
+                                "min_sync_peers = 2\n"
+                                "max_sync_peers = 12\n"
+                                "peer_score_threshold = 0.75\n"
+                                "validation_workers = 0\n"
+                                "max_memory_gb = 16\n"
+                                "cache_size_mb = 1_024\n"
+                                "production_threshold = 98.0\n"
+                                "production_max_blocks_behind = 5\n"
+                                "download_window = 4096\n"
+                                "request_timeout_ms = +7000\n"
+                                "\n"
+                                "[storage]\n"
+                                "max_reorg_depth = 128\n"
+                                "wal_sync = false\n"
+                                "\n"
+                                "[network]\n"
+                                "listen = \"tcp://0.0.0.0:30303\"\n"
+                                "bootstrap_peers = [\n"
+                                "    \"tcp://10.0.0.1:30303\", # first\n"
+                                "\n"
+                                "    \"tcp://[::1]:30304\"  ,\n"
+                                "    \"ipc:///tmp/peer.sock\",\n"
+                                "]\n"
+                                "serve_rate_limit = 50\n"
+                                "\n"
+                                "[validation]\n"
+                                "worker_listen = \"tcp://*:7701\"\n"
+                                "curve_enabled = true\n"
+                                "curve_server_cert = \"keys/server.secret\"\n"
+                                "curve_allowed_dir = \"/etc/alys/workers\"\n"
+                                "task_timeout_ms = 1500\n"
+                                "\n"
+                                "[endpoints]\n"
+                                "supervisor = \"ipc:///tmp/e/sup.sock\"\n"
+                                "events_in = \"tcp://127.0.0.1:7001\"\n"
+                                "events = \"tcp://127.0.0.1:7002\"\n"
+                                "storage = \"tcp://127.0.0.1:7003\"\n"
+                                "peer_manager = \"tcp://127.0.0.1:7004\"\n"
+                                "block_processor = \"tcp://127.0.0.1:7005\"\n"
+                                "validators = \"tcp://127.0.0.1:7006\"\n"
+                                "sync = \"tcp://127.0.0.1:7007\"\n"
+                                "\n"
+                                "[supervisor]\n"
+                                "start_timeout_ms = 6000\n"
+                                "heartbeat_interval_ms = 250\n"
+                                "heartbeat_timeout_ms = 1000\n"
+                                "restart_backoff_min_ms = 0\n"
+                                "restart_backoff_max_ms = 800\n"
+                                "max_restarts = 0\n"
+                                "restart_window_secs = 10\n"
+                                "shutdown_timeout_ms = 1200\n"
+                                "\n"
+                                "[metrics]\n"
+                                "metrics_enabled = false\n"
+                                "metrics_port = 19091\n"
+                                "metrics_bind = \"0.0.0.0\"\n";
 
 Test(config, every_key_is_read)
 {
@@ -467,8 +469,7 @@ Test(config, run_dir_too_long_for_ipc_is_an_error)
     cr_assert_eq(strlen(c.ep_block_processor), strlen("ipc://") + 107);
     dir[86] = 'a';
     (void) snprintf(text, sizeof text,
-                    "[node]\nrun_dir = \"%s\"\n[endpoints]\nblock_processor = \"tcp://h:1\"\n",
-                    dir);
+                    "[node]\nrun_dir = \"%s\"\n[endpoints]\nblock_processor = \"tcp://h:1\"\n", dir);
     parse_ok(&c, text, "t.toml");
 }
 
@@ -611,8 +612,7 @@ Test(config, duplicate_key)
 {
     expect_error("[sync]\nstrategy = \"parallel\"\nstrategy = \"sequential\"\n",
                  "t.toml:3:1: duplicate key 'sync.strategy' (first set at line 2)");
-    expect_error("[sync]\n[node]\n[sync]\n",
-                 "t.toml:3:1: duplicate table [sync] (first at line 1)");
+    expect_error("[sync]\n[node]\n[sync]\n", "t.toml:3:1: duplicate table [sync] (first at line 1)");
     /* Accepted in [sync] (where the design seed put it) or [node]: one place only. */
     expect_error("[node]\nlog_level = \"info\"\n[sync]\nlog_level = \"debug\"\n",
                  "t.toml:4:1: duplicate key 'node.log_level' (first set at line 2)");
@@ -622,39 +622,38 @@ Test(config, duplicate_key)
 
 /* Issue 10: the design seed's own [sync] section, pasted as is, loads; its
  * keys are accepted where the seed put them. */
-static const char seed_sync[] =
-    "[sync]\n"
-    "# Sync strategy\n"
-    "strategy = \"parallel\"  # parallel, sequential\n"
-    "max_parallel_downloads = 3\n"
-    "batch_size = \"adaptive\"  # adaptive, fixed\n"
-    "fixed_batch_size = 256\n"
-    "\n"
-    "# Checkpointing\n"
-    "checkpoint_interval = 100  # blocks\n"
-    "max_checkpoints = 10\n"
-    "checkpoint_storage = \"/data/checkpoints\"\n"
-    "\n"
-    "# Recovery\n"
-    "max_recovery_attempts = 5\n"
-    "recovery_backoff_secs = 60\n"
-    "auto_recovery = true\n"
-    "\n"
-    "# Peer management\n"
-    "peer_selection = \"weighted\"  # weighted, round_robin, lowest_latency\n"
-    "min_sync_peers = 3\n"
-    "max_sync_peers = 10\n"
-    "peer_score_threshold = 0.5\n"
-    "\n"
-    "# Performance\n"
-    "validation_workers = 4\n"
-    "max_memory_gb = 8\n"
-    "cache_size_mb = 512\n"
-    "\n"
-    "# Monitoring\n"
-    "metrics_enabled = true\n"
-    "metrics_port = 9191\n"
-    "log_level = \"warn\"\n";
+static const char seed_sync[] = "[sync]\n"
+                                "# Sync strategy\n"
+                                "strategy = \"parallel\"  # parallel, sequential\n"
+                                "max_parallel_downloads = 3\n"
+                                "batch_size = \"adaptive\"  # adaptive, fixed\n"
+                                "fixed_batch_size = 256\n"
+                                "\n"
+                                "# Checkpointing\n"
+                                "checkpoint_interval = 100  # blocks\n"
+                                "max_checkpoints = 10\n"
+                                "checkpoint_storage = \"/data/checkpoints\"\n"
+                                "\n"
+                                "# Recovery\n"
+                                "max_recovery_attempts = 5\n"
+                                "recovery_backoff_secs = 60\n"
+                                "auto_recovery = true\n"
+                                "\n"
+                                "# Peer management\n"
+                                "peer_selection = \"weighted\"  # weighted, round_robin, lowest_latency\n"
+                                "min_sync_peers = 3\n"
+                                "max_sync_peers = 10\n"
+                                "peer_score_threshold = 0.5\n"
+                                "\n"
+                                "# Performance\n"
+                                "validation_workers = 4\n"
+                                "max_memory_gb = 8\n"
+                                "cache_size_mb = 512\n"
+                                "\n"
+                                "# Monitoring\n"
+                                "metrics_enabled = true\n"
+                                "metrics_port = 9191\n"
+                                "log_level = \"warn\"\n";
 
 Test(config, the_seeds_sync_section_loads_as_is)
 {
@@ -667,8 +666,7 @@ Test(config, the_seeds_sync_section_loads_as_is)
     /* Keys that do nothing are said so, with why; loading still succeeds. */
     cr_assert(strstr(c.notes, "sync.checkpoint_storage has no effect: checkpoints are kept"),
               "%s", c.notes);
-    cr_assert(strstr(c.notes, "sync.min_sync_peers has no effect: only the threshold"), "%s",
-              c.notes);
+    cr_assert(strstr(c.notes, "sync.min_sync_peers has no effect: only the threshold"), "%s", c.notes);
     cr_assert(strstr(c.notes, "sync.max_sync_peers has no effect: not yet used"), "%s", c.notes);
     alys_config_t d;
     alys_config_defaults(&d);
@@ -710,18 +708,18 @@ Test(config, set_overrides_the_file_with_the_same_validation)
     const char *bad[] = {"sync.max_parallel_downloads=99"};
     cr_assert_eq(load_set(&c, "", bad, 1, err, sizeof err), -1);
     cr_assert_str_eq(err, "--set sync.max_parallel_downloads=99: value 99 out of range for "
-                     "'sync.max_parallel_downloads' (1..32)");
+                          "'sync.max_parallel_downloads' (1..32)");
     const char *typo[] = {"sync.max_paralel_downloads=4"};
     cr_assert_eq(load_set(&c, "", typo, 1, err, sizeof err), -1);
     cr_assert_str_eq(err, "--set sync.max_paralel_downloads=4: unknown key "
-                     "'sync.max_paralel_downloads' (did you mean 'max_parallel_downloads'?)");
+                          "'sync.max_paralel_downloads' (did you mean 'max_parallel_downloads'?)");
     const char *noeq[] = {"sync.strategy"};
     cr_assert_eq(load_set(&c, "", noeq, 1, err, sizeof err), -1);
     cr_assert(strstr(err, "expected KEY=VALUE"), "%s", err);
     const char *order[] = {"sync.min_sync_peers=20"};
     cr_assert_eq(load_set(&c, "", order, 1, err, sizeof err), -1);
     cr_assert_str_eq(err, "--set sync.min_sync_peers=20: sync.min_sync_peers (20) must be <= "
-                     "sync.max_sync_peers (10)");
+                          "sync.max_sync_peers (10)");
 }
 
 Test(config, the_cache_must_fit_the_memory_budget)
@@ -764,7 +762,7 @@ Test(config, string_too_long)
 
     /* Too many array entries is the same class: no silent truncation. */
     char big[40 * 24] = "[network]\nbootstrap_peers = [";
-    size_t col = strlen("bootstrap_peers = [") + 1;  /* where entry 33 starts */
+    size_t col = strlen("bootstrap_peers = [") + 1; /* where entry 33 starts */
     for (int i = 1; i <= 33; i++) {
         size_t used = strlen(big);
         int w = snprintf(big + used, sizeof big - used, "\"tcp://h:%d\",", i);

@@ -47,7 +47,7 @@ alys_tx_t mpf_tx(const mpf_t *f, uint32_t from, uint32_t to, uint64_t amount, ui
                  uint64_t nonce)
 {
     assert(from < f->keys.account_count && to < f->keys.account_count);
-    alys_tx_t tx = { .amount = amount, .fee = fee, .nonce = nonce };
+    alys_tx_t tx = {.amount = amount, .fee = fee, .nonce = nonce};
     memcpy(tx.from, f->keys.account_pub[from], ALYS_PUBKEY_LEN);
     memcpy(tx.to, f->keys.account_pub[to], ALYS_PUBKEY_LEN);
     alys_hash_t h;
@@ -60,7 +60,7 @@ alys_tx_t mpf_tx(const mpf_t *f, uint32_t from, uint32_t to, uint64_t amount, ui
 
 void mpf_set(mpf_t *f, uint32_t account, uint64_t balance, uint64_t nonce)
 {
-    alys_account_t a = { .balance = balance, .nonce = nonce };
+    alys_account_t a = {.balance = balance, .nonce = nonce};
     int rc = alys_memstate_put(f->ms, f->keys.account_pub[account], &a);
     assert(rc == 0);
     (void) rc;

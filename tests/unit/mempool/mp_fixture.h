@@ -18,10 +18,10 @@
 #define MPF_GENESIS_TIME 1700000000ULL
 
 typedef struct {
-    alys_genesis_t    g;
+    alys_genesis_t g;
     alys_forge_keys_t keys;
-    alys_memstate_t  *ms;
-    alys_overlay_t   *ov;
+    alys_memstate_t *ms;
+    alys_overlay_t *ov;
     alys_state_view_t view;
 } mpf_t;
 

@@ -13,12 +13,15 @@ static alys_mempool_t *pool;
 static void setup_n(uint32_t max_txs, uint32_t per_sender)
 {
     mpf_init(&f, 8, BAL);
-    alys_mempool_limits_t lim = { .max_txs = max_txs, .max_per_sender = per_sender };
+    alys_mempool_limits_t lim = {.max_txs = max_txs, .max_per_sender = per_sender};
     pool = alys_mempool_new(&lim);
     cr_assert_not_null(pool);
 }
 
-static void setup(void) { setup_n(100, 16); }
+static void setup(void)
+{
+    setup_n(100, 16);
+}
 
 static void teardown(void)
 {
@@ -36,9 +39,9 @@ TestSuite(mempool, .init = setup, .fini = teardown);
 
 Test(mempool, limits_out_of_range_are_refused)
 {
-    alys_mempool_limits_t zero = { .max_txs = 0, .max_per_sender = 1 };
-    alys_mempool_limits_t big = { .max_txs = ALYS_MEMPOOL_MAX_TXS + 1, .max_per_sender = 1 };
-    alys_mempool_limits_t sender0 = { .max_txs = 10, .max_per_sender = 0 };
+    alys_mempool_limits_t zero = {.max_txs = 0, .max_per_sender = 1};
+    alys_mempool_limits_t big = {.max_txs = ALYS_MEMPOOL_MAX_TXS + 1, .max_per_sender = 1};
+    alys_mempool_limits_t sender0 = {.max_txs = 10, .max_per_sender = 0};
     cr_assert_null(alys_mempool_new(&zero));
     cr_assert_null(alys_mempool_new(&big));
     cr_assert_null(alys_mempool_new(&sender0));
@@ -59,7 +62,7 @@ Test(mempool, valid_tx_is_admitted_and_copied)
 Test(mempool, bad_signature_is_refused)
 {
     alys_tx_t tx = mpf_tx(&f, 0, 1, 10, 2, 0);
-    tx.amount = 11;        /* signature now covers another tx */
+    tx.amount = 11; /* signature now covers another tx */
     cr_assert_eq(alys_mempool_add(pool, &tx, &f.view, NULL), ALYS_MEMPOOL_BAD_SIGNATURE);
     cr_assert_eq(alys_mempool_size(pool), 0);
 }
@@ -98,14 +101,14 @@ Test(mempool, nonce_gap_is_refused_and_the_next_nonce_accepted)
 Test(mempool, amount_plus_fee_over_balance_is_refused)
 {
     cr_assert_eq(add(0, BAL, 1, 0), ALYS_MEMPOOL_INSUFFICIENT_BALANCE);
-    cr_assert_eq(add(0, BAL - 1, 1, 0), ALYS_MEMPOOL_ADDED);   /* exactly the balance */
+    cr_assert_eq(add(0, BAL - 1, 1, 0), ALYS_MEMPOOL_ADDED); /* exactly the balance */
 }
 
 Test(mempool, balance_covers_all_pooled_txs_of_the_sender)
 {
     cr_assert_eq(add(0, 590, 10, 0), ALYS_MEMPOOL_ADDED);
-    cr_assert_eq(add(0, 390, 11, 1), ALYS_MEMPOOL_INSUFFICIENT_BALANCE);  /* 600 + 401 */
-    cr_assert_eq(add(0, 390, 10, 1), ALYS_MEMPOOL_ADDED);                 /* 600 + 400 */
+    cr_assert_eq(add(0, 390, 11, 1), ALYS_MEMPOOL_INSUFFICIENT_BALANCE); /* 600 + 401 */
+    cr_assert_eq(add(0, 390, 10, 1), ALYS_MEMPOOL_ADDED);                /* 600 + 400 */
 }
 
 Test(mempool, amount_plus_fee_overflowing_is_refused)
@@ -117,7 +120,7 @@ Test(mempool, amount_plus_fee_overflowing_is_refused)
 Test(mempool, per_sender_bound)
 {
     alys_mempool_destroy(&pool);
-    alys_mempool_limits_t lim = { .max_txs = 100, .max_per_sender = 3 };
+    alys_mempool_limits_t lim = {.max_txs = 100, .max_per_sender = 3};
     pool = alys_mempool_new(&lim);
     for (uint64_t n = 0; n < 3; n++)
         cr_assert_eq(add(0, 1, 1, n), ALYS_MEMPOOL_ADDED);
@@ -126,7 +129,10 @@ Test(mempool, per_sender_bound)
     cr_assert_eq(alys_mempool_sender_count(pool, f.keys.account_pub[0]), 3);
 }
 
-static void small_pool(void) { setup_n(3, 16); }
+static void small_pool(void)
+{
+    setup_n(3, 16);
+}
 TestSuite(mempool_full, .init = small_pool, .fini = teardown);
 
 Test(mempool_full, full_pool_refuses_a_fee_not_above_the_cheapest)
@@ -134,7 +140,7 @@ Test(mempool_full, full_pool_refuses_a_fee_not_above_the_cheapest)
     cr_assert_eq(add(0, 1, 5, 0), ALYS_MEMPOOL_ADDED);
     cr_assert_eq(add(1, 1, 3, 0), ALYS_MEMPOOL_ADDED);
     cr_assert_eq(add(2, 1, 4, 0), ALYS_MEMPOOL_ADDED);
-    cr_assert_eq(add(3, 1, 3, 0), ALYS_MEMPOOL_POOL_FULL);     /* equal: not more */
+    cr_assert_eq(add(3, 1, 3, 0), ALYS_MEMPOOL_POOL_FULL); /* equal: not more */
     cr_assert_eq(add(3, 1, 2, 0), ALYS_MEMPOOL_POOL_FULL);
     cr_assert_eq(alys_mempool_size(pool), 3);
 }
@@ -150,12 +156,12 @@ Test(mempool_full, full_pool_evicts_the_cheapest_for_a_higher_fee)
     cr_assert_eq(ev.fee, 3);
     cr_assert_not(alys_mempool_get(pool, f.keys.account_pub[1], 0, NULL));
     cr_assert_eq(alys_mempool_size(pool), 3);
-    cr_assert_eq(alys_mempool_senders(pool), 3);   /* the emptied sender is gone */
+    cr_assert_eq(alys_mempool_senders(pool), 3); /* the emptied sender is gone */
 }
 
 Test(mempool_full, eviction_takes_a_senders_last_tx_never_a_middle_one)
 {
-    cr_assert_eq(add(0, 1, 1, 0), ALYS_MEMPOOL_ADDED);    /* cheapest, but not a tail */
+    cr_assert_eq(add(0, 1, 1, 0), ALYS_MEMPOOL_ADDED); /* cheapest, but not a tail */
     cr_assert_eq(add(0, 1, 9, 1), ALYS_MEMPOOL_ADDED);
     cr_assert_eq(add(1, 1, 3, 0), ALYS_MEMPOOL_ADDED);
     alys_tx_t tx = mpf_tx(&f, 2, 7, 1, 4, 0), ev;
@@ -206,7 +212,7 @@ Test(mempool, committed_block_removes_included_and_stale_txs)
     cr_assert_eq(add(1, 1, 1, 0), ALYS_MEMPOOL_ADDED);
     /* The block holds account 0's nonces 0 and 1, one of them a tx the pool
      * never saw (another tx with nonce 1): both pooled 0 and 1 go. */
-    alys_tx_t txs[2] = { mpf_tx(&f, 0, 7, 1, 1, 0), mpf_tx(&f, 0, 6, 2, 2, 1) };
+    alys_tx_t txs[2] = {mpf_tx(&f, 0, 7, 1, 1, 0), mpf_tx(&f, 0, 6, 2, 2, 1)};
     alys_block_t b = block_of(txs, 2);
     cr_assert_eq(alys_mempool_on_block(pool, &b, NULL), 2);
     cr_assert_not(alys_mempool_get(pool, f.keys.account_pub[0], 1, NULL));
@@ -224,7 +230,7 @@ Test(mempool, committed_block_cuts_what_the_senders_new_balance_no_longer_covers
     /* The block holds another nonce-0 tx of account 0 costing 750: the
      * state after it has 250 left, which covers nonce 1 (200), not also
      * nonce 2 (100). */
-    alys_tx_t txs[1] = { mpf_tx(&f, 0, 6, 740, 10, 0) };
+    alys_tx_t txs[1] = {mpf_tx(&f, 0, 6, 740, 10, 0)};
     mpf_set(&f, 0, BAL - 750, 1);
     alys_block_t b = block_of(txs, 1);
     cr_assert_eq(alys_mempool_on_block(pool, &b, &f.view), 2);
@@ -237,8 +243,8 @@ Test(mempool, committed_block_drops_a_run_that_no_longer_starts_at_the_account_n
 {
     cr_assert_eq(add(0, 1, 1, 0), ALYS_MEMPOOL_ADDED);
     cr_assert_eq(add(0, 1, 1, 1), ALYS_MEMPOOL_ADDED);
-    alys_tx_t txs[1] = { mpf_tx(&f, 0, 6, 1, 1, 0) };
-    mpf_set(&f, 0, BAL, 5);        /* the account moved on further than the block says */
+    alys_tx_t txs[1] = {mpf_tx(&f, 0, 6, 1, 1, 0)};
+    mpf_set(&f, 0, BAL, 5); /* the account moved on further than the block says */
     alys_block_t b = block_of(txs, 1);
     cr_assert_eq(alys_mempool_on_block(pool, &b, &f.view), 2);
     cr_assert_eq(alys_mempool_size(pool), 0);
@@ -248,7 +254,7 @@ Test(mempool, committed_block_drops_a_run_that_no_longer_starts_at_the_account_n
 Test(mempool, committed_block_of_unknown_senders_changes_nothing)
 {
     cr_assert_eq(add(0, 1, 1, 0), ALYS_MEMPOOL_ADDED);
-    alys_tx_t txs[1] = { mpf_tx(&f, 3, 7, 1, 1, 0) };
+    alys_tx_t txs[1] = {mpf_tx(&f, 3, 7, 1, 1, 0)};
     alys_block_t b = block_of(txs, 1);
     cr_assert_eq(alys_mempool_on_block(pool, &b, &f.view), 0);
     cr_assert_eq(alys_mempool_size(pool), 1);
@@ -258,7 +264,7 @@ Test(mempool, undone_block_txs_come_back_before_the_senders_pooled_ones)
 {
     /* Head: a block with account 0's nonces 0, 1 was committed (state nonce 2);
      * the pool holds nonce 2. A reorg undoes that block: state back to nonce 0. */
-    alys_tx_t undone[2] = { mpf_tx(&f, 0, 7, 5, 1, 0), mpf_tx(&f, 0, 7, 5, 1, 1) };
+    alys_tx_t undone[2] = {mpf_tx(&f, 0, 7, 5, 1, 0), mpf_tx(&f, 0, 7, 5, 1, 1)};
     mpf_set(&f, 0, BAL - 12, 2);
     cr_assert_eq(add(0, 5, 1, 2), ALYS_MEMPOOL_ADDED);
     mpf_set(&f, 0, BAL, 0);
@@ -273,8 +279,8 @@ Test(mempool, undone_block_txs_come_back_before_the_senders_pooled_ones)
 
 Test(mempool, undone_txs_the_new_branch_included_are_dropped)
 {
-    alys_tx_t undone[2] = { mpf_tx(&f, 0, 7, 5, 1, 0), mpf_tx(&f, 0, 7, 5, 1, 1) };
-    mpf_set(&f, 0, BAL - 6, 1);    /* the new branch included nonce 0 */
+    alys_tx_t undone[2] = {mpf_tx(&f, 0, 7, 5, 1, 0), mpf_tx(&f, 0, 7, 5, 1, 1)};
+    mpf_set(&f, 0, BAL - 6, 1); /* the new branch included nonce 0 */
     alys_block_t b = block_of(undone, 2);
     cr_assert_eq(alys_mempool_readmit(pool, &b, 1, &f.view), 1);
     cr_assert_not(alys_mempool_get(pool, f.keys.account_pub[0], 0, NULL));
@@ -291,7 +297,7 @@ Test(mempool, selection_is_nonce_order_per_sender_and_fee_across_senders)
     cr_assert_eq(add(2, 1, 3, 0), ALYS_MEMPOOL_ADDED);
     alys_tx_t out[8];
     cr_assert_eq(alys_mempool_select(pool, out, 8), 4);
-    uint64_t fees[4] = { 5, 3, 1, 10 };
+    uint64_t fees[4] = {5, 3, 1, 10};
     for (int i = 0; i < 4; i++)
         cr_assert_eq(out[i].fee, fees[i], "position %d: fee %llu", i, (unsigned long long) out[i].fee);
     cr_assert_eq(out[2].nonce, 0);
@@ -336,15 +342,15 @@ Test(mempool, result_names_are_stable)
 Test(mempool, readmitting_many_txs_of_one_sender_keeps_them_all_in_order)
 {
     alys_mempool_destroy(&pool);
-    alys_mempool_limits_t lim = { .max_txs = 1000, .max_per_sender = 100 };
+    alys_mempool_limits_t lim = {.max_txs = 1000, .max_per_sender = 100};
     pool = alys_mempool_new(&lim);
     alys_tx_t undone[50];
     for (uint64_t n = 0; n < 50; n++)
         undone[n] = mpf_tx(&f, 0, 7, 1, 1, n);
-    mpf_set(&f, 0, BAL - 100, 50);           /* the head after the undone block */
+    mpf_set(&f, 0, BAL - 100, 50); /* the head after the undone block */
     for (uint64_t n = 50; n < 60; n++)
         cr_assert_eq(add(0, 1, 1, n), ALYS_MEMPOOL_ADDED);
-    mpf_set(&f, 0, BAL, 0);                  /* the new head: the block is undone */
+    mpf_set(&f, 0, BAL, 0); /* the new head: the block is undone */
     alys_block_t b = block_of(undone, 50);
     cr_assert_eq(alys_mempool_readmit(pool, &b, 1, &f.view), 50);
     cr_assert_eq(alys_mempool_size(pool), 60);

@@ -12,15 +12,15 @@
 
 #define MAXB   256
 #define MAXREC 512
-#define W      0           /* socket tag of the fake workers */
+#define W      0 /* socket tag of the fake workers */
 
 /* ---------------------------------------------------------------- chain */
 
 typedef struct {
-    alys_chaingen_t    *gen;
+    alys_chaingen_t *gen;
     const alys_genesis_t *g;
     ProtobufCBinaryData b[MAXB];
-    size_t              n;
+    size_t n;
 } chain_t;
 
 static chain_t C;
@@ -74,31 +74,31 @@ static uint64_t height_of(const uint8_t *data, size_t len)
 /* ---------------------------------------------------------------- recorder */
 
 typedef struct {
-    int      sock;
-    char     id[64];
+    int sock;
+    char id[64];
     uint64_t task_id;
     uint64_t first_height;
-    size_t   n;
+    size_t n;
 } sent_task_t;
 
 typedef struct {
     uint64_t req;
     uint64_t seq;
-    size_t   n;
+    size_t n;
     uint64_t first_height;
 } sent_store_t;
 
 typedef struct {
-    sent_task_t  tasks[MAXREC];
-    size_t       ntasks;
+    sent_task_t tasks[MAXREC];
+    size_t ntasks;
     sent_store_t stores[MAXREC];
-    size_t       nstores;
+    size_t nstores;
     pl_outcome_t replies[MAXREC];
-    int          reply_tag[MAXREC];
-    size_t       nreplies;
-    int          freed;
-    char         unreachable[64];   /* send_task to this id fails */
-    bool         storage_down;
+    int reply_tag[MAXREC];
+    size_t nreplies;
+    int freed;
+    char unreachable[64]; /* send_task to this id fails */
+    bool storage_down;
 } rec_t;
 
 static rec_t R;
@@ -166,7 +166,7 @@ static pl_config_t small_chunks(void)
 {
     pl_config_t c;
     pipeline_config_default(&c);
-    c.chunk_sigs = 10;          /* 2-tx blocks: 3 sigs each, 4 blocks per task */
+    c.chunk_sigs = 10; /* 2-tx blocks: 3 sigs each, 4 blocks per task */
     return c;
 }
 
@@ -180,7 +180,7 @@ static pl_submit_t submit(pipeline_t *p, const char *who, uint64_t batch_id, siz
     pl_submit_t rc = pipeline_submit(p, who, batch_id, "test", &C.b[first], n, NULL, 0, t, now,
                                      err, sizeof err);
     if (rc != PL_ACCEPTED && rc != PL_DUPLICATE)
-        free(t);   /* refused: still ours */
+        free(t); /* refused: still ours */
     return rc;
 }
 
@@ -225,8 +225,14 @@ static void join(pipeline_t *p, const char *id, uint32_t capacity, int64_t now)
     cr_assert_eq(pipeline_worker_seen(p, W, id, 100, capacity, 0, true, true, now), PL_WORKER_OK);
 }
 
-static void init(void) { chain_make(40, 2, ALYS_BLOCK_OK, 0); }
-static void fini(void) { chain_free(); }
+static void init(void)
+{
+    chain_make(40, 2, ALYS_BLOCK_OK, 0);
+}
+static void fini(void)
+{
+    chain_free();
+}
 
 TestSuite(pipeline, .init = init, .fini = fini);
 
@@ -277,7 +283,7 @@ Test(pipeline, chunk_block_cap)
     pipeline_t *p = make(&c);
     join(p, "w1", 16, 0);
     cr_assert_eq(submit(p, "req", 1, 0, 40, 1, 0), PL_ACCEPTED);
-    cr_assert_eq(R.ntasks, 6);      /* 7,7,7,7,7,5 */
+    cr_assert_eq(R.ntasks, 6); /* 7,7,7,7,7,5 */
     cr_assert_eq(R.tasks[5].n, 5);
     pipeline_destroy(&p);
 }
@@ -317,8 +323,10 @@ Test(pipeline, least_recently_ready_worker_first)
     /* They finish in the order c, a: the queue hands out to c, then a. */
     size_t ic = 0, ia = 0;
     for (size_t i = 0; i < 3; i++) {
-        if (!strcmp(R.tasks[i].id, "c")) ic = i;
-        if (!strcmp(R.tasks[i].id, "a")) ia = i;
+        if (!strcmp(R.tasks[i].id, "c"))
+            ic = i;
+        if (!strcmp(R.tasks[i].id, "a"))
+            ia = i;
     }
     cr_assert(answer(p, ic, 0, 1));
     cr_assert(answer(p, ia, 0, 2));
@@ -362,7 +370,7 @@ Test(pipeline, redispatch_after_task_timeout)
     c.worker_timeout_ms = 5000;
     pipeline_t *p = make(&c);
     join(p, "slow", 1, 0);
-    cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED);   /* one task */
+    cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED); /* one task */
     cr_assert_eq(R.ntasks, 1);
     join(p, "fast", 1, 10);
     pipeline_tick(p, 999);
@@ -387,11 +395,11 @@ Test(pipeline, silent_worker_dropped_and_its_tasks_redispatched)
     c.worker_timeout_ms = 2000;
     pipeline_t *p = make(&c);
     join(p, "dies", 2, 0);
-    cr_assert_eq(submit(p, "req", 1, 0, 8, 1, 0), PL_ACCEPTED);   /* two tasks */
+    cr_assert_eq(submit(p, "req", 1, 0, 8, 1, 0), PL_ACCEPTED); /* two tasks */
     cr_assert_eq(R.ntasks, 2);
     join(p, "lives", 2, 0);
     for (int64_t t = 100; t <= 2000; t += 100) {
-        pipeline_worker_seen(p, W, "lives", 100, 2, 0, true, false, t);   /* heartbeats */
+        pipeline_worker_seen(p, W, "lives", 100, 2, 0, true, false, t); /* heartbeats */
         pipeline_tick(p, t);
     }
     cr_assert_eq(pipeline_worker_count(p), 2);
@@ -488,7 +496,7 @@ Test(pipeline, tasks_after_a_failure_are_cancelled)
     pipeline_t *p = make(&c);
     join(p, "w", 1, 0);
     cr_assert_eq(submit(p, "req", 1, 0, 40, 1, 0), PL_ACCEPTED);
-    cr_assert(answer(p, 0, 2, 1));                 /* block 2 fails */
+    cr_assert(answer(p, 0, 2, 1)); /* block 2 fails */
     cr_assert_eq(R.ntasks, 1, "nothing after the failure is dispatched");
     cr_assert_eq(R.nstores, 1);
     cr_assert_eq(R.stores[0].n, 1);
@@ -528,7 +536,7 @@ Test(pipeline, stateless_failure_ranks_before_linkage_at_the_same_block)
     pl_config_t c = small_chunks();
     pipeline_t *p = make(&c);
     join(p, "w", 16, 0);
-    ProtobufCBinaryData b[3] = {C.b[0], C.b[1], C.b[3]};   /* block 4 after 2 */
+    ProtobufCBinaryData b[3] = {C.b[0], C.b[1], C.b[3]}; /* block 4 after 2 */
     char err[128];
     cr_assert_eq(pipeline_submit(p, "req", 1, "t", b, 3, NULL, 0, tag(1), 0, err, sizeof err),
                  PL_ACCEPTED);
@@ -549,7 +557,7 @@ Test(pipeline, undecodable_block_and_empty_prefix)
     pl_config_t c = small_chunks();
     pipeline_t *p = make(&c);
     join(p, "w", 16, 0);
-    uint8_t junk[] = {0x0a, 0x7f, 0x01};   /* a field running past the end */
+    uint8_t junk[] = {0x0a, 0x7f, 0x01}; /* a field running past the end */
     ProtobufCBinaryData b[2] = {{sizeof junk, junk}, C.b[1]};
     char err[128];
     cr_assert_eq(pipeline_submit(p, "req", 3, "t", b, 2, NULL, 0, tag(1), 0, err, sizeof err),
@@ -623,9 +631,9 @@ Test(pipeline, storage_gets_batches_in_order_one_at_a_time)
     pl_config_t c = small_chunks();
     pipeline_t *p = make(&c);
     join(p, "w", 16, 0);
-    cr_assert_eq(submit(p, "req", 1, 0, 8, 1, 0), PL_ACCEPTED);    /* tasks 0,1 */
-    cr_assert_eq(submit(p, "req", 2, 8, 8, 2, 0), PL_ACCEPTED);    /* tasks 2,3 */
-    cr_assert_eq(submit(p, "req", 3, 16, 8, 3, 0), PL_ACCEPTED);   /* tasks 4,5 */
+    cr_assert_eq(submit(p, "req", 1, 0, 8, 1, 0), PL_ACCEPTED);  /* tasks 0,1 */
+    cr_assert_eq(submit(p, "req", 2, 8, 8, 2, 0), PL_ACCEPTED);  /* tasks 2,3 */
+    cr_assert_eq(submit(p, "req", 3, 16, 8, 3, 0), PL_ACCEPTED); /* tasks 4,5 */
     cr_assert_eq(R.ntasks, 6, "later batches validate in parallel");
     answer(p, 2, 0, 1);
     answer(p, 3, 0, 1);
@@ -729,7 +737,7 @@ Test(pipeline, a_send_that_failed_is_never_an_answer)
     join(p, "w", 16, 0);
     cr_assert_eq(submit(p, "req", 1, 0, 4, 1, 0), PL_ACCEPTED);
     R.storage_down = true;
-    answer(p, 0, 0, 0);             /* the send fails: id 1 of the sequence is used */
+    answer(p, 0, 0, 0); /* the send fails: id 1 of the sequence is used */
     R.storage_down = false;
     pipeline_tick(p, 200);
     cr_assert_eq(R.nstores, 1);
@@ -794,13 +802,17 @@ Test(pipeline, bad_requests)
     pipeline_t *p = make(&c);
     char err[128];
     int dummy = 0;
-    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 0, NULL, 0, &dummy, 0, err, sizeof err), PL_BAD_REQUEST);
-    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 9, NULL, 0, &dummy, 0, err, sizeof err), PL_BAD_REQUEST);
-    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 4, C.b, 3, &dummy, 0, err, sizeof err), PL_BAD_REQUEST);
-    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 4, C.b, 4, &dummy, 0, err, sizeof err), PL_BAD_REQUEST,
-                 "expected hashes must be 32 bytes");
+    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 0, NULL, 0, &dummy, 0, err, sizeof err),
+                 PL_BAD_REQUEST);
+    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 9, NULL, 0, &dummy, 0, err, sizeof err),
+                 PL_BAD_REQUEST);
+    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 4, C.b, 3, &dummy, 0, err, sizeof err),
+                 PL_BAD_REQUEST);
+    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 4, C.b, 4, &dummy, 0, err, sizeof err),
+                 PL_BAD_REQUEST, "expected hashes must be 32 bytes");
     pipeline_set_genesis(p, NULL);
-    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 4, NULL, 0, &dummy, 0, err, sizeof err), PL_UNAVAILABLE);
+    cr_assert_eq(pipeline_submit(p, "r", 1, "", C.b, 4, NULL, 0, &dummy, 0, err, sizeof err),
+                 PL_UNAVAILABLE);
     cr_assert_eq(R.freed, 0, "refused requests keep their reply context");
     pipeline_destroy(&p);
 }
@@ -841,7 +853,7 @@ Test(pipeline, unusable_results_end_up_in_process)
     alys_verdict_t v[4];
     for (int k = 0; k < 3; k++) {
         ok_verdicts(v, 4);
-        v[0].code = ALYS_BLOCK_INTERNAL_ERROR;     /* not the block's fault */
+        v[0].code = ALYS_BLOCK_INTERNAL_ERROR; /* not the block's fault */
         sent_task_t *t = &R.tasks[R.ntasks - 1];
         cr_assert_not(pipeline_task_result(p, W, t->id, t->task_id, v, 1, k + 1));
     }
@@ -932,7 +944,7 @@ Test(pipeline, a_worker_that_timed_out_gets_work_again_once_it_speaks)
     pipeline_tick(p, 1001);
     cr_assert_eq(R.ntasks, 1, "not straight back to the worker that sat on it");
     cr_assert_eq(pipeline_worker_credits(p, W, "w"), 0);
-    pipeline_worker_seen(p, W, "w", 100, 1, 0, true, false, 1100);   /* a heartbeat */
+    pipeline_worker_seen(p, W, "w", 100, 1, 0, true, false, 1100); /* a heartbeat */
     cr_assert_eq(R.ntasks, 2);
     cr_assert_eq(R.tasks[1].task_id, R.tasks[0].task_id, "the timed-out task first");
     pipeline_destroy(&p);

@@ -7,8 +7,14 @@
 static mpf_t f;
 #define G0 (MPF_GENESIS_TIME * 1000)
 
-static void setup(void) { mpf_init(&f, 2, 100); }
-static void teardown(void) { mpf_fini(&f); }
+static void setup(void)
+{
+    mpf_init(&f, 2, 100);
+}
+static void teardown(void)
+{
+    mpf_fini(&f);
+}
 TestSuite(aura, .init = setup, .fini = teardown);
 
 Test(aura, slot_is_elapsed_time_over_slot_duration)
@@ -74,9 +80,14 @@ Test(aura, next_own_slot_of_an_unknown_index_is_refused)
 static aura_input_t base(void)
 {
     /* slot 4 is authority 1's; 10 ms into it, allowed, idle, head at slot 3. */
-    return (aura_input_t) { .genesis = &f.g, .authority = 1, .slot = 4,
-                            .now_ms = G0 + 4 * MPF_SLOT_MS + 10, .late_ms = 1000,
-                            .can_produce = AURA_SYNC_YES, .busy = false, .head_slot = 3 };
+    return (aura_input_t){.genesis = &f.g,
+                          .authority = 1,
+                          .slot = 4,
+                          .now_ms = G0 + 4 * MPF_SLOT_MS + 10,
+                          .late_ms = 1000,
+                          .can_produce = AURA_SYNC_YES,
+                          .busy = false,
+                          .head_slot = 3};
 }
 
 Test(aura, own_slot_allowed_idle_in_time_produces)
@@ -129,10 +140,10 @@ Test(aura, past_the_lateness_bound_is_too_late)
 {
     aura_input_t in = base();
     in.now_ms = G0 + 4 * MPF_SLOT_MS + in.late_ms;
-    cr_assert_eq(aura_decide(&in), AURA_PRODUCE);      /* the bound itself is in time */
+    cr_assert_eq(aura_decide(&in), AURA_PRODUCE); /* the bound itself is in time */
     in.now_ms++;
     cr_assert_eq(aura_decide(&in), AURA_TOO_LATE);
-    in.now_ms = G0 + 4 * MPF_SLOT_MS - 3;              /* a timer firing early */
+    in.now_ms = G0 + 4 * MPF_SLOT_MS - 3; /* a timer firing early */
     cr_assert_eq(aura_decide(&in), AURA_PRODUCE);
 }
 

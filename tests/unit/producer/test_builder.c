@@ -14,7 +14,7 @@
 #define ACCOUNTS 24
 #define BAL      1000000
 
-static mpf_t f;                  /* the producer's node: its state is f.view */
+static mpf_t f; /* the producer's node: its state is f.view */
 static alys_mempool_t *pool;
 static alys_header_t head;
 static alys_hash_t head_hash;
@@ -24,7 +24,7 @@ static alys_fence_record_t fence;
 static void setup(void)
 {
     mpf_init(&f, ACCOUNTS, BAL);
-    alys_mempool_limits_t lim = { .max_txs = 4096, .max_per_sender = 64 };
+    alys_mempool_limits_t lim = {.max_txs = 4096, .max_per_sender = 64};
     pool = alys_mempool_new(&lim);
     cr_assert_not_null(pool);
     memset(&fence, 0, sizeof fence);
@@ -42,9 +42,13 @@ TestSuite(builder, .init = setup, .fini = teardown);
 
 static builder_input_t input(uint64_t slot)
 {
-    builder_input_t in = { .genesis = &f.g, .head_state = &f.view, .head = head, .slot = slot,
-                           .max_txs = ALYS_MAX_TXS_PER_BLOCK, .max_bytes = ALYS_MAX_BLOCK_BYTES,
-                           .hash_seed = 42 };
+    builder_input_t in = {.genesis = &f.g,
+                          .head_state = &f.view,
+                          .head = head,
+                          .slot = slot,
+                          .max_txs = ALYS_MAX_TXS_PER_BLOCK,
+                          .max_bytes = ALYS_MAX_BLOCK_BYTES,
+                          .hash_seed = 42};
     memcpy(in.head_hash, head_hash, ALYS_HASH_LEN);
     return in;
 }
@@ -111,7 +115,7 @@ Test(builder, blocks_built_on_a_generated_chain_pass_full_validation_on_a_replic
             if (alys_mempool_sender_count(pool, f.keys.account_pub[from]) < 64)
                 add_ok(from, to, 1 + (rng >> 40) % 500, 1 + (rng >> 20) % 50);
         }
-        slot += 1 + (uint64_t) (round % 3);          /* some slots without a block */
+        slot += 1 + (uint64_t) (round % 3); /* some slots without a block */
         builder_input_t in = input(slot);
         alys_block_t b;
         builder_stats_t st;
@@ -128,7 +132,8 @@ Test(builder, blocks_built_on_a_generated_chain_pass_full_validation_on_a_replic
         cr_assert(alys_block_decode_check(&f.g, buf, len, &v), "stateless: %s", v.detail);
         free(buf);
         alys_header_t rparent = head;
-        cr_assert(alys_header_check_link(&rparent, head_hash, &b.header, slot, &v), "link: %s", v.detail);
+        cr_assert(alys_header_check_link(&rparent, head_hash, &b.header, slot, &v), "link: %s",
+                  v.detail);
         cr_assert(alys_execute_block(&rview, &b, &v), "replica execution: %s", v.detail);
         cr_assert_eq(alys_memstate_commit_overlay(rms, rov), 0);
 
@@ -204,10 +209,11 @@ Test(builder, at_most_max_bytes)
 
 Test(builder, tx_encoded_bound_is_never_below_the_real_encoding)
 {
-    alys_tx_t txs[3] = { mpf_tx(&f, 0, 1, 0, 0, 0), mpf_tx(&f, 0, 1, UINT64_MAX, UINT64_MAX, UINT64_MAX),
-                         mpf_tx(&f, 0, 1, 300, 2, 130) };
+    alys_tx_t txs[3] = {mpf_tx(&f, 0, 1, 0, 0, 0),
+                        mpf_tx(&f, 0, 1, UINT64_MAX, UINT64_MAX, UINT64_MAX),
+                        mpf_tx(&f, 0, 1, 300, 2, 130)};
     for (int i = 0; i < 3; i++) {
-        alys_block_t one = { .txs = &txs[i], .tx_count = 1 }, none = { 0 };
+        alys_block_t one = {.txs = &txs[i], .tx_count = 1}, none = {0};
         uint8_t *b1 = NULL, *b0 = NULL;
         size_t l1 = 0, l0 = 0;
         cr_assert_eq(alys_block_encode(&one, &b1, &l1), 0);
@@ -220,10 +226,10 @@ Test(builder, tx_encoded_bound_is_never_below_the_real_encoding)
 
 Test(builder, a_tx_whose_nonce_the_head_used_is_skipped_alone)
 {
-    add_ok(0, 5, 10, 1);      /* nonce 0 */
-    add_ok(0, 5, 10, 1);      /* nonce 1 */
-    mpf_set(&f, 0, BAL - 11, 1);   /* nonce 0 went into a block the pool did not see */
-    alys_lattice_root(&f.view.lattice, head.state_root);   /* the head follows the state */
+    add_ok(0, 5, 10, 1);         /* nonce 0 */
+    add_ok(0, 5, 10, 1);         /* nonce 1 */
+    mpf_set(&f, 0, BAL - 11, 1); /* nonce 0 went into a block the pool did not see */
+    alys_lattice_root(&f.view.lattice, head.state_root); /* the head follows the state */
     builder_input_t in = input(1);
     char err[256] = "";
     alys_block_t b;
@@ -240,7 +246,7 @@ Test(builder, a_tx_its_sender_cannot_pay_is_skipped_with_the_senders_later_txs)
     add_ok(0, 5, 400000, 1);
     add_ok(0, 5, 400000, 1);
     add_ok(1, 5, 10, 1);
-    mpf_set(&f, 0, 1000, 0);        /* account 0 spent its balance elsewhere */
+    mpf_set(&f, 0, 1000, 0); /* account 0 spent its balance elsewhere */
     alys_lattice_root(&f.view.lattice, head.state_root);
     builder_input_t in = input(1);
     char err[256] = "";
@@ -256,9 +262,9 @@ Test(builder, a_tx_its_sender_cannot_pay_is_skipped_with_the_senders_later_txs)
 
 Test(builder, a_sender_can_spend_what_an_earlier_tx_of_the_block_paid_it)
 {
-    add_ok(2, 3, 400, 1);          /* admitted while account 2 was funded */
-    add_ok(0, 2, 500, 50);         /* higher fee: selected first, pays account 2 */
-    mpf_set(&f, 2, 0, 0);          /* account 2 spent everything elsewhere */
+    add_ok(2, 3, 400, 1);  /* admitted while account 2 was funded */
+    add_ok(0, 2, 500, 50); /* higher fee: selected first, pays account 2 */
+    mpf_set(&f, 2, 0, 0);  /* account 2 spent everything elsewhere */
     alys_lattice_root(&f.view.lattice, head.state_root);
     builder_input_t in = input(1);
     alys_block_t b;
@@ -326,7 +332,7 @@ Test(builder, signing_with_a_key_not_the_slots_author_is_refused)
     char err[128];
     cr_assert_eq(builder_assemble(&in, pool, &b, NULL, err, sizeof err), BUILD_OK);
     record(&b);
-    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[0]), -1);   /* slot 1 is authority 1's */
+    cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[0]), -1); /* slot 1 is authority 1's */
     cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), 0);
     alys_verdict_t v;
     cr_assert(alys_header_check(&f.g, &b.header, &v), "%s", v.detail);
@@ -359,13 +365,13 @@ Test(builder, a_block_the_durable_fence_record_does_not_name_is_never_signed)
     alys_block_t b, other;
     char err[128];
     cr_assert_eq(builder_assemble(&in, pool, &b, NULL, err, sizeof err), BUILD_OK);
-    uint8_t zero[ALYS_SIG_LEN] = { 0 };
+    uint8_t zero[ALYS_SIG_LEN] = {0};
     /* No record at all. */
     cr_assert_eq(builder_sign(&f.g, &fence, &b, f.keys.authority_sec[1]), -1);
     cr_assert_eq(memcmp(b.header.signature, zero, ALYS_SIG_LEN), 0);
     /* The record names another block for the same slot (built before the
      * pool changed): this one may not be signed, ever. */
-    alys_mempool_t *empty = alys_mempool_new(&(alys_mempool_limits_t) { 10, 10 });
+    alys_mempool_t *empty = alys_mempool_new(&(alys_mempool_limits_t){10, 10});
     cr_assert_eq(builder_assemble(&in, empty, &other, NULL, err, sizeof err), BUILD_OK);
     record(&other);
     alys_hash_t h;

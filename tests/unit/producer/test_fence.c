@@ -4,18 +4,18 @@
 
 #include "chain/fence.h"
 
-static const alys_hash_t H1 = { 1 }, H2 = { 2 };
+static const alys_hash_t H1 = {1}, H2 = {2};
 
 static alys_fence_record_t at(uint64_t slot, const alys_hash_t h)
 {
-    alys_fence_record_t r = { .any = true, .slot = slot };
+    alys_fence_record_t r = {.any = true, .slot = slot};
     memcpy(r.hash, h, ALYS_HASH_LEN);
     return r;
 }
 
 Test(fence, nothing_signed_allows_any_slot)
 {
-    alys_fence_record_t r = { .any = false };
+    alys_fence_record_t r = {.any = false};
     cr_assert_eq(alys_fence_check(&r, 0, H1), ALYS_FENCE_ALLOW_NEW);
     cr_assert_eq(alys_fence_check(&r, 7, H1), ALYS_FENCE_ALLOW_NEW);
 }
@@ -51,11 +51,11 @@ Test(fence, a_slot_below_the_signed_one_is_refused_even_for_the_same_hash)
 
 Test(fence, advance_never_moves_back)
 {
-    alys_fence_record_t r = { .any = false };
+    alys_fence_record_t r = {.any = false};
     alys_fence_advance(&r, 5, H1);
     cr_assert(r.any);
     cr_assert_eq(r.slot, 5);
-    alys_fence_advance(&r, 3, H2);     /* a late acknowledgement */
+    alys_fence_advance(&r, 3, H2); /* a late acknowledgement */
     cr_assert_eq(r.slot, 5);
     cr_assert_eq(memcmp(r.hash, H1, ALYS_HASH_LEN), 0);
     alys_fence_advance(&r, 5, H2);

@@ -88,7 +88,7 @@ Test(keyfile, a_key_not_among_the_authorities_is_refused)
     write_key(f.keys.account_sec[0], "\n", 0600);
     cr_assert_eq(keyfile_load(path, &f.g, sk, err, sizeof err), -1);
     cr_assert(strstr(err, "not one of the genesis' 3 authorities"), "%s", err);
-    uint8_t zero[ALYS_SECKEY_LEN] = { 0 };
+    uint8_t zero[ALYS_SECKEY_LEN] = {0};
     cr_assert_eq(memcmp(sk, zero, ALYS_SECKEY_LEN), 0, "the refused secret is wiped");
 }
 

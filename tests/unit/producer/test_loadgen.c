@@ -12,10 +12,16 @@
 #define ACCOUNTS 6
 
 static mpf_t f;
-static const loadgen_params_t P = { .amount_max = 100, .fee_min = 2, .fee_max = 9, .rng_seed = 3 };
+static const loadgen_params_t P = {.amount_max = 100, .fee_min = 2, .fee_max = 9, .rng_seed = 3};
 
-static void setup(void) { mpf_init(&f, ACCOUNTS, 1000000); }
-static void teardown(void) { mpf_fini(&f); }
+static void setup(void)
+{
+    mpf_init(&f, ACCOUNTS, 1000000);
+}
+static void teardown(void)
+{
+    mpf_fini(&f);
+}
 TestSuite(loadgen, .init = setup, .fini = teardown);
 
 Test(loadgen, every_tx_is_admitted_by_a_mempool_on_the_genesis_state)
@@ -23,7 +29,7 @@ Test(loadgen, every_tx_is_admitted_by_a_mempool_on_the_genesis_state)
     char err[256] = "";
     loadgen_t *gen = loadgen_new(&f.keys, &f.g, &P, err, sizeof err);
     cr_assert_not_null(gen, "%s", err);
-    alys_mempool_limits_t lim = { .max_txs = 1000, .max_per_sender = 100 };
+    alys_mempool_limits_t lim = {.max_txs = 1000, .max_per_sender = 100};
     alys_mempool_t *pool = alys_mempool_new(&lim);
     for (int i = 0; i < 300; i++) {
         alys_tx_t tx;
@@ -46,7 +52,7 @@ Test(loadgen, encoding_is_the_chains_tx_and_round_trips)
     loadgen_t *gen = loadgen_new(&f.keys, NULL, &P, err, sizeof err);
     alys_tx_t tx;
     cr_assert_eq(loadgen_next(gen, &tx), 1);
-    tx.amount = tx.fee = tx.nonce = UINT64_MAX;      /* the longest varints */
+    tx.amount = tx.fee = tx.nonce = UINT64_MAX; /* the longest varints */
     uint8_t buf[LOADGEN_TX_MAX_BYTES];
     size_t len = loadgen_encode_tx(&tx, buf, sizeof buf);
     cr_assert_gt(len, 0);
@@ -70,7 +76,7 @@ Test(loadgen, an_account_never_spends_more_than_its_genesis_balance)
     char err[256] = "";
     loadgen_t *gen = loadgen_new(&f.keys, &f.g, &P, err, sizeof err);
     cr_assert_not_null(gen, "%s", err);
-    uint64_t spent[2] = { 0, 0 };
+    uint64_t spent[2] = {0, 0};
     alys_tx_t tx;
     int n = 0, rc;
     while ((rc = loadgen_next(gen, &tx)) == 1 && n < 1000) {

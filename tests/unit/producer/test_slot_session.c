@@ -7,7 +7,7 @@
 
 static mpf_t f;
 static slot_session_t ss;
-static const alys_hash_t H1 = { 1 }, H2 = { 2 };
+static const alys_hash_t H1 = {1}, H2 = {2};
 #define WAIT  500
 #define LATE  1000
 #define FENCE 300
@@ -22,12 +22,15 @@ static uint64_t start_of(uint64_t slot)
 static void setup(void)
 {
     mpf_init(&f, 2, 100);
-    ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE);     /* authority 1: slots 1, 4, 7, ... */
-    alys_fence_record_t none = { .any = false };
-    ss_set_fence(&ss, &none);                     /* storage holds no record */
+    ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE); /* authority 1: slots 1, 4, 7, ... */
+    alys_fence_record_t none = {.any = false};
+    ss_set_fence(&ss, &none); /* storage holds no record */
 }
 
-static void teardown(void) { mpf_fini(&f); }
+static void teardown(void)
+{
+    mpf_fini(&f);
+}
 TestSuite(slot_session, .init = setup, .fini = teardown);
 
 /* Start slot, answer both (sync says yes/no), return the action. */
@@ -137,7 +140,7 @@ Test(slot_session, a_block_the_fence_refuses_is_never_recorded)
     ss_action_t a = start_and_answer(4, true, 3);
     cr_assert_eq(a.kind, SS_BUILD);
     /* The durable record, read meanwhile, names another block of slot 4. */
-    alys_fence_record_t r = { .any = true, .slot = 4 };
+    alys_fence_record_t r = {.any = true, .slot = 4};
     memcpy(r.hash, H2, ALYS_HASH_LEN);
     ss_set_fence(&ss, &r);
     a = ss_built(&ss, 4, H1, start_of(4) + 20);
@@ -147,7 +150,7 @@ Test(slot_session, a_block_the_fence_refuses_is_never_recorded)
 
 Test(slot_session, after_a_restart_a_signed_slot_is_already_signed)
 {
-    alys_fence_record_t r = { .any = true, .slot = 4 };
+    alys_fence_record_t r = {.any = true, .slot = 4};
     memcpy(r.hash, H1, ALYS_HASH_LEN);
     ss_set_fence(&ss, &r);
     ss_action_t a = start_and_answer(4, true, 3);
@@ -181,13 +184,13 @@ Test(slot_session, another_authoritys_slot_is_neither_built_nor_missed)
 
 Test(slot_session, no_production_before_the_durable_record_is_known)
 {
-    ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE);     /* a restart: the record not read yet */
+    ss_init(&ss, &f.g, 1, WAIT, LATE, FENCE); /* a restart: the record not read yet */
     ss_action_t a = start_and_answer(4, true, 3);
     cr_assert_eq(a.kind, SS_MISSED);
     cr_assert_str_eq(a.reason, "fence_unknown");
     a = start_and_answer(7, false, 3);
     cr_assert_str_eq(a.reason, "not_allowed", "other reasons still come first");
-    alys_fence_record_t none = { .any = false };
+    alys_fence_record_t none = {.any = false};
     ss_set_fence(&ss, &none);
     a = start_and_answer(10, true, 3);
     cr_assert_eq(a.kind, SS_BUILD);

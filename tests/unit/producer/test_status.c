@@ -6,8 +6,14 @@
 #include "status.h"
 
 static mpf_t f;
-static void setup(void) { mpf_init(&f, 2, 100); }
-static void teardown(void) { mpf_fini(&f); }
+static void setup(void)
+{
+    mpf_init(&f, 2, 100);
+}
+static void teardown(void)
+{
+    mpf_fini(&f);
+}
 TestSuite(status, .init = setup, .fini = teardown);
 
 Test(status, a_fresh_session_reports_nothing_signed_nothing_missed)
@@ -30,18 +36,18 @@ Test(status, misses_by_reason_signed_slot_and_produced_are_reported)
 {
     slot_session_t ss;
     ss_init(&ss, &f.g, 1, 500, 1000, 300);
-    alys_fence_record_t none = { .any = false };
+    alys_fence_record_t none = {.any = false};
     ss_set_fence(&ss, &none);
     uint64_t t;
     cr_assert(aura_slot_start_ms(&f.g, 4, &t));
     ss_action_t a = ss_slot_start(&ss, 4, t);
-    ss_tick(&ss, t + 500);                              /* no_answer */
+    ss_tick(&ss, t + 500); /* no_answer */
     cr_assert(aura_slot_start_ms(&f.g, 7, &t));
     a = ss_slot_start(&ss, 7, t);
     ss_on_can_produce(&ss, a.corr_sync, true, t + 1);
     a = ss_on_head(&ss, a.corr_head, 4, t + 2);
     cr_assert_eq(a.kind, SS_BUILD);
-    const alys_hash_t h = { 7 };
+    const alys_hash_t h = {7};
     a = ss_built(&ss, 7, h, t + 3);
     a = ss_on_fence_recorded(&ss, a.corr_fence, true);
     cr_assert_eq(a.kind, SS_SIGN_SUBMIT);

@@ -10,18 +10,24 @@
 #define LINE_MAX_ 4096
 
 typedef struct {
-    char   family[256];
-    char   type[16];
+    char family[256];
+    char type[16];
     /* histogram state for the current label set */
-    char   base[1024];
+    char base[1024];
     double last_le;
     double last_bucket;
     double inf_count;
-    bool   have_inf;
+    bool have_inf;
 } state_t;
 
-static bool name_start(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'; }
-static bool name_char(int c) { return name_start(c) || (c >= '0' && c <= '9'); }
+static bool name_start(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+static bool name_char(int c)
+{
+    return name_start(c) || (c >= '0' && c <= '9');
+}
 
 static const char *read_name(const char *p, char *out, size_t len)
 {
@@ -36,9 +42,18 @@ static const char *read_name(const char *p, char *out, size_t len)
 
 static bool parse_value(const char *s, double *v)
 {
-    if (strcmp(s, "+Inf") == 0) { *v = INFINITY; return true; }
-    if (strcmp(s, "-Inf") == 0) { *v = -INFINITY; return true; }
-    if (strcmp(s, "NaN") == 0) { *v = NAN; return true; }
+    if (strcmp(s, "+Inf") == 0) {
+        *v = INFINITY;
+        return true;
+    }
+    if (strcmp(s, "-Inf") == 0) {
+        *v = -INFINITY;
+        return true;
+    }
+    if (strcmp(s, "NaN") == 0) {
+        *v = NAN;
+        return true;
+    }
     char *end;
     *v = strtod(s, &end);
     return *s && *end == '\0';
@@ -50,7 +65,7 @@ static const char *read_labels(const char *p, char *base, size_t blen, double *l
     size_t used = 0;
     base[0] = '\0';
     *has_le = false;
-    p++;                                        /* '{' */
+    p++; /* '{' */
     while (*p != '}') {
         char key[128];
         const char *kstart = p;
@@ -103,13 +118,14 @@ static bool has_suffix(const char *name, const char *family, const char *suffix)
 }
 
 /* Comment lines. Declared families are remembered in seen (newline list). */
-static int comment(state_t *st, char *seen, size_t seenlen, const char *l, int n, char *err, size_t errlen)
+static int comment(state_t *st, char *seen, size_t seenlen, const char *l, int n, char *err,
+                   size_t errlen)
 {
     char name[256];
     if (strncmp(l, "# HELP ", 7) == 0)
         return read_name(l + 7, name, sizeof name) ? 0 : fail(err, errlen, n, "bad HELP", l);
     if (strncmp(l, "# TYPE ", 7) != 0)
-        return 0;                                /* other comments are allowed */
+        return 0; /* other comments are allowed */
     const char *p = read_name(l + 7, name, sizeof name);
     if (!p || *p != ' ')
         return fail(err, errlen, n, "bad TYPE", l);
@@ -127,12 +143,12 @@ static int comment(state_t *st, char *seen, size_t seenlen, const char *l, int n
     }
     snprintf(st->family, sizeof st->family, "%s", name);
     snprintf(st->type, sizeof st->type, "%s", p);
-    st->base[0] = '\x01';                        /* no label set yet */
+    st->base[0] = '\x01'; /* no label set yet */
     return 0;
 }
 
-static int histogram_sample(state_t *st, const char *name, const char *base, double le, bool has_le,
-                            double v, int n, const char *l, char *err, size_t errlen)
+static int histogram_sample(state_t *st, const char *name, const char *base, double le,
+                            bool has_le, double v, int n, const char *l, char *err, size_t errlen)
 {
     if (has_suffix(name, st->family, "_bucket")) {
         if (!has_le)
@@ -177,7 +193,7 @@ static int sample(state_t *st, const char *l, int n, prom_summary_t *out, char *
         return fail(err, errlen, n, "no value", l);
     char value[64];
     snprintf(value, sizeof value, "%s", p + 1);
-    char *sp = strchr(value, ' ');               /* an optional timestamp follows */
+    char *sp = strchr(value, ' '); /* an optional timestamp follows */
     if (sp)
         *sp = '\0';
     double v;

@@ -9,9 +9,9 @@
 #include <stddef.h>
 
 typedef struct {
-    int    families;
-    int    samples;
-    int    histograms;
+    int families;
+    int samples;
+    int histograms;
 } prom_summary_t;
 
 /* Validates text: HELP/TYPE syntax, each family declared once and before its

@@ -13,8 +13,15 @@
 static collector_t *col;
 static char err[256];
 
-static void setup(void) { col = collector_new(); cr_assert_not_null(col); }
-static void teardown(void) { collector_destroy(&col); }
+static void setup(void)
+{
+    col = collector_new();
+    cr_assert_not_null(col);
+}
+static void teardown(void)
+{
+    collector_destroy(&col);
+}
 
 TestSuite(collector, .init = setup, .fini = teardown);
 
@@ -30,14 +37,18 @@ static char *render_and_parse(prom_summary_t *sum)
 Test(collector, renders_counters_and_gauges_that_parse_back)
 {
     cr_assert_eq(collector_push(col, "sync", "alys_sync_current_height", "", COLLECTOR_GAUGE,
-                                "Local head height", 1234, err, sizeof err), 0, "%s", err);
+                                "Local head height", 1234, err, sizeof err),
+                 0, "%s", err);
     cr_assert_eq(collector_push(col, "peer_manager", "alys_peer_requests_total", "peer=\"p1\"",
-                                COLLECTOR_COUNTER, "Requests sent", 7, err, sizeof err), 0, "%s", err);
+                                COLLECTOR_COUNTER, "Requests sent", 7, err, sizeof err),
+                 0, "%s", err);
     cr_assert_eq(collector_push(col, "peer_manager", "alys_peer_requests_total", "peer=\"p2\"",
-                                COLLECTOR_COUNTER, "Requests sent", 0.5, err, sizeof err), 0, "%s", err);
+                                COLLECTOR_COUNTER, "Requests sent", 0.5, err, sizeof err),
+                 0, "%s", err);
     /* A newer value replaces the old one. */
     cr_assert_eq(collector_push(col, "sync", "alys_sync_current_height", "", COLLECTOR_GAUGE,
-                                "Local head height", 1300, err, sizeof err), 0);
+                                "Local head height", 1300, err, sizeof err),
+                 0);
     prom_summary_t sum;
     char *text = render_and_parse(&sum);
     cr_assert_eq(sum.families, 2);
@@ -45,7 +56,8 @@ Test(collector, renders_counters_and_gauges_that_parse_back)
     double v;
     cr_assert_eq(prom_value(text, "alys_sync_current_height{actor=\"sync\"}", &v), 0, "%s", text);
     cr_assert_eq(v, 1300);
-    cr_assert_eq(prom_value(text, "alys_peer_requests_total{actor=\"peer_manager\",peer=\"p2\"}", &v), 0);
+    cr_assert_eq(prom_value(text, "alys_peer_requests_total{actor=\"peer_manager\",peer=\"p2\"}", &v),
+                 0);
     cr_assert_eq(v, 0.5);
     cr_assert(strstr(text, "# HELP alys_sync_current_height Local head height\n"));
     cr_assert(strstr(text, "# TYPE alys_peer_requests_total counter\n"));
@@ -55,13 +67,15 @@ Test(collector, renders_counters_and_gauges_that_parse_back)
 Test(collector, keeps_an_actor_label_the_sender_already_set)
 {
     cr_assert_eq(collector_push(col, "supervisor", "alys_thing", "actor=\"storage\",x=\"1\"",
-                                COLLECTOR_GAUGE, "", 1, err, sizeof err), 0);
+                                COLLECTOR_GAUGE, "", 1, err, sizeof err),
+                 0);
     char *text = collector_render(col);
     cr_assert(strstr(text, "alys_thing{actor=\"storage\",x=\"1\"} 1\n"), "%s", text);
     cr_assert_null(strstr(text, "actor=\"supervisor\""));
     /* A label merely ending in "actor" is not the actor label. */
     cr_assert_eq(collector_push(col, "sync", "alys_other", "factor=\"2\"", COLLECTOR_GAUGE, "", 1,
-                                err, sizeof err), 0);
+                                err, sizeof err),
+                 0);
     free(text);
     text = collector_render(col);
     cr_assert(strstr(text, "alys_other{actor=\"sync\",factor=\"2\"} 1\n"), "%s", text);
@@ -81,9 +95,11 @@ Test(collector, renders_histograms_as_bucket_sum_count_in_le_order)
                      0, "%s", err);
     }
     cr_assert_eq(collector_push(col, "validator-1", "alys_check_seconds_count", "stage=\"sig\"",
-                                COLLECTOR_HISTOGRAM, "Check time", 10, err, sizeof err), 0);
+                                COLLECTOR_HISTOGRAM, "Check time", 10, err, sizeof err),
+                 0);
     cr_assert_eq(collector_push(col, "validator-1", "alys_check_seconds_sum", "stage=\"sig\"",
-                                COLLECTOR_HISTOGRAM, "Check time", 2.25, err, sizeof err), 0);
+                                COLLECTOR_HISTOGRAM, "Check time", 2.25, err, sizeof err),
+                 0);
     prom_summary_t sum;
     char *text = render_and_parse(&sum);
     cr_assert_eq(sum.histograms, 1);
@@ -111,27 +127,40 @@ Test(collector, the_parser_rejects_broken_text)
     cr_assert_eq(prom_parse("# TYPE a gauge\nb 1\n", &sum, e, sizeof e), -1);
     cr_assert_eq(prom_parse("# TYPE a gauge\n# TYPE a gauge\n", &sum, e, sizeof e), -1);
     cr_assert_eq(prom_parse("# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"0.5\"} 6\n",
-                            &sum, e, sizeof e), -1, "descending le");
+                            &sum, e, sizeof e),
+                 -1, "descending le");
     cr_assert_eq(prom_parse("# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"+Inf\"} 6\n"
-                            "h_count 7\n", &sum, e, sizeof e), -1, "count != +Inf bucket");
+                            "h_count 7\n",
+                            &sum, e, sizeof e),
+                 -1, "count != +Inf bucket");
     cr_assert_eq(prom_parse("# TYPE a gauge\na x\n", &sum, e, sizeof e), -1, "bad value");
 }
 
 Test(collector, refuses_what_would_break_the_exposition)
 {
     cr_assert_eq(collector_push(col, "sync", "9bad", "", COLLECTOR_GAUGE, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "sync", "bad-name", "", COLLECTOR_GAUGE, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "sync", "ok", "x=1", COLLECTOR_GAUGE, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "sync", "ok", "x=\"a\nb\"", COLLECTOR_GAUGE, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "sync", "ok", "x=\"1\",", COLLECTOR_GAUGE, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "sync", "h_total", "", COLLECTOR_HISTOGRAM, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "sync", "h_bucket", "", COLLECTOR_HISTOGRAM, "", 1, err, sizeof err), -1,
-                 "bucket without le");
-    cr_assert_eq(collector_push(col, "sync", "ok", "", (collector_kind_t) 7, "", 1, err, sizeof err), -1);
-    cr_assert_eq(collector_push(col, "bad\"sender", "ok", "", COLLECTOR_GAUGE, "", 1, err, sizeof err), -1);
+    cr_assert_eq(collector_push(col, "sync", "bad-name", "", COLLECTOR_GAUGE, "", 1, err, sizeof err),
+                 -1);
+    cr_assert_eq(collector_push(col, "sync", "ok", "x=1", COLLECTOR_GAUGE, "", 1, err, sizeof err),
+                 -1);
+    cr_assert_eq(collector_push(col, "sync", "ok", "x=\"a\nb\"", COLLECTOR_GAUGE, "", 1, err,
+                                sizeof err),
+                 -1);
+    cr_assert_eq(collector_push(col, "sync", "ok", "x=\"1\",", COLLECTOR_GAUGE, "", 1, err, sizeof err),
+                 -1);
+    cr_assert_eq(collector_push(col, "sync", "h_total", "", COLLECTOR_HISTOGRAM, "", 1, err, sizeof err),
+                 -1);
+    cr_assert_eq(collector_push(col, "sync", "h_bucket", "", COLLECTOR_HISTOGRAM, "", 1, err,
+                                sizeof err),
+                 -1, "bucket without le");
+    cr_assert_eq(collector_push(col, "sync", "ok", "", (collector_kind_t) 7, "", 1, err, sizeof err),
+                 -1);
+    cr_assert_eq(collector_push(col, "bad\"sender", "ok", "", COLLECTOR_GAUGE, "", 1, err, sizeof err),
+                 -1);
     /* One type per family. */
     cr_assert_eq(collector_push(col, "sync", "same", "", COLLECTOR_GAUGE, "", 1, err, sizeof err), 0);
-    cr_assert_eq(collector_push(col, "storage", "same", "", COLLECTOR_COUNTER, "", 1, err, sizeof err), -1);
+    cr_assert_eq(collector_push(col, "storage", "same", "", COLLECTOR_COUNTER, "", 1, err, sizeof err),
+                 -1);
     cr_assert_eq(collector_dropped(col), 10);
     cr_assert_eq(collector_size(col), 1);
     prom_summary_t sum;
@@ -154,8 +183,10 @@ Test(collector, escapes_help_and_formats_special_values)
 
 Test(collector, remove_and_forget_drop_an_actors_series)
 {
-    collector_set(col, "alys_actor_last_exit", "actor=\"storage\",reason=\"exit 1\"", COLLECTOR_GAUGE, "", 1);
-    collector_set(col, "alys_actor_last_exit", "actor=\"sync\",reason=\"exit 2\"", COLLECTOR_GAUGE, "", 1);
+    collector_set(col, "alys_actor_last_exit", "actor=\"storage\",reason=\"exit 1\"",
+                  COLLECTOR_GAUGE, "", 1);
+    collector_set(col, "alys_actor_last_exit", "actor=\"sync\",reason=\"exit 2\"",
+                  COLLECTOR_GAUGE, "", 1);
     collector_remove(col, "alys_actor_last_exit", "storage");
     collector_set(col, "alys_actor_last_exit", "actor=\"storage\",reason=\"signal 9 (Killed)\"",
                   COLLECTOR_GAUGE, "", 1);
@@ -181,7 +212,7 @@ Test(collector, accepts_what_metrics_client_publishes)
     cr_assert_eq(zsock_bind(pub, "inproc://metrics-test"), 0);
     zsock_t *sub = zsock_new_sub(">inproc://metrics-test", "metric");
     cr_assert_not_null(sub);
-    zclock_sleep(50);     /* let the subscription reach the PUB */
+    zclock_sleep(50); /* let the subscription reach the PUB */
     alys_bus_set_name("block_processor");
     alys_metrics_t *m = alys_metrics_new();
     alys_metric_add(m, "alys_blocks_total", "result=\"ok\"", "Blocks processed", 3);
@@ -199,8 +230,9 @@ Test(collector, accepts_what_metrics_client_publishes)
             continue;
         cr_assert_eq(env->body_case, ALYS__BUS__ENVELOPE__BODY_METRIC);
         Alys__Control__Metric *mm = env->metric;
-        cr_assert_eq(collector_push(col, env->sender, mm->name, mm->labels, (collector_kind_t) mm->kind,
-                                    mm->help, mm->value, err, sizeof err), 0, "%s: %s", mm->name, err);
+        cr_assert_eq(collector_push(col, env->sender, mm->name, mm->labels,
+                                    (collector_kind_t) mm->kind, mm->help, mm->value, err, sizeof err),
+                     0, "%s: %s", mm->name, err);
         alys_env_free(&env);
         got++;
     }
@@ -209,9 +241,11 @@ Test(collector, accepts_what_metrics_client_publishes)
     char *text = render_and_parse(&sum);
     cr_assert_eq(sum.histograms, 1, "%s", text);
     double v;
-    cr_assert_eq(prom_value(text, "alys_batch_seconds_count{actor=\"block_processor\"}", &v), 0, "%s", text);
+    cr_assert_eq(prom_value(text, "alys_batch_seconds_count{actor=\"block_processor\"}", &v), 0,
+                 "%s", text);
     cr_assert_eq(v, 2);
-    cr_assert_eq(prom_value(text, "alys_blocks_total{actor=\"block_processor\",result=\"ok\"}", &v), 0);
+    cr_assert_eq(prom_value(text, "alys_blocks_total{actor=\"block_processor\",result=\"ok\"}", &v),
+                 0);
     cr_assert_eq(v, 3);
     free(text);
     zpoller_destroy(&poller);

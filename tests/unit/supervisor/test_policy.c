@@ -30,7 +30,7 @@ static const sup_policy_t s_policy = {
 };
 
 /* Wait statuses as waitpid reports them. */
-#define KILLED(sig) (sig)
+#define KILLED(sig)  (sig)
 #define EXITED(code) ((code) << 8)
 
 static void drain(void)
@@ -90,8 +90,14 @@ static void make(const sup_policy_t *policy, int validators)
     }
 }
 
-static void setup(void) { make(&s_policy, 2); }
-static void teardown(void) { sup_destroy(&sup); }
+static void setup(void)
+{
+    make(&s_policy, 2);
+}
+static void teardown(void)
+{
+    sup_destroy(&sup);
+}
 
 /* Feed every SPAWN with a new pid (the caller's job in the real server). */
 static void spawn_all(int64_t now)
@@ -216,12 +222,14 @@ Test(policy, first_restart_is_immediate_then_backoff_doubles_to_the_cap)
         pong_all(t + expect[i] - 1);
         sup_tick(sup, t + expect[i] - 1);
         drain();
-        cr_assert_eq(count(SUP_ACT_SPAWN, "storage"), 0, "death %d: not before %u ms", i + 2, expect[i]);
+        cr_assert_eq(count(SUP_ACT_SPAWN, "storage"), 0, "death %d: not before %u ms", i + 2,
+                     expect[i]);
         t += expect[i];
         pong_all(t);
         sup_tick(sup, t);
         drain();
-        cr_assert_eq(count(SUP_ACT_SPAWN, "storage"), 1, "death %d: restarted after %u ms", i + 2, expect[i]);
+        cr_assert_eq(count(SUP_ACT_SPAWN, "storage"), 1, "death %d: restarted after %u ms", i + 2,
+                     expect[i]);
     }
     cr_assert_eq(child("storage")->restarts, 7);
 }
@@ -234,7 +242,7 @@ Test(policy, restart_after_a_healthy_run_is_immediate_again)
     spawn_all(1000);
     make_ready("sync", 1005);
     drain();
-    die("sync", 1100);                     /* soon after: backs off */
+    die("sync", 1100); /* soon after: backs off */
     cr_assert_eq(count(SUP_ACT_SPAWN, "sync"), 0);
     sup_tick(sup, 1200);
     drain();
@@ -250,7 +258,8 @@ Test(policy, restart_after_a_healthy_run_is_immediate_again)
     make_ready("sync", t + 1);
     drain();
     die("sync", t + 50);
-    cr_assert_str_eq(find_event("sync", "restarting")->detail, "in 100 ms", "backoff starts from min again");
+    cr_assert_str_eq(find_event("sync", "restarting")->detail, "in 100 ms",
+                     "backoff starts from min again");
 }
 
 Test(policy, intensity_limit_gives_up_and_stops_everything_in_reverse_order)
@@ -309,7 +318,8 @@ Test(policy, missing_pongs_mean_hung_killed_then_restarted_after_reap)
         drain();
         cr_assert_not_null(find_act(SUP_ACT_PING, "storage"), "ping at %lld", (long long) t);
         if (t < 1000)
-            cr_assert_not_null(find_act(SUP_ACT_PING, "block_processor"), "ping at %lld", (long long) t);
+            cr_assert_not_null(find_act(SUP_ACT_PING, "block_processor"), "ping at %lld",
+                               (long long) t);
         for (size_t i = 0; i < sup_child_count(sup); i++) {
             const sup_child_t *c = sup_child_at(sup, i);
             if (strcmp(c->name, "block_processor") != 0 || t < 500)
@@ -412,7 +422,7 @@ Test(policy, shutdown_skips_children_waiting_out_a_backoff)
     spawn_all(100);
     make_ready("storage", 100);
     drain();
-    die("storage", 200);                    /* now in backoff */
+    die("storage", 200); /* now in backoff */
     cr_assert_eq(child("storage")->state, SUP_RESTARTING);
     sup_shutdown(sup, "Interrupt", 210);
     drain();
@@ -426,7 +436,10 @@ Test(policy, external_actors_are_listed_heartbeated_and_dropped_when_silent)
 {
     start_all(0);
     size_t before = sup_child_count(sup);
-    sup_ready_t ext = {.name = "validator-ext-4242", .pid = 4242, .endpoint = "", .kind = "validator",
+    sup_ready_t ext = {.name = "validator-ext-4242",
+                       .pid = 4242,
+                       .endpoint = "",
+                       .kind = "validator",
                        .external = true};
     cr_assert_eq(sup_ready(sup, &ext, 10), SUP_READY_EXTERNAL);
     drain();
@@ -584,7 +597,7 @@ Test(policy, an_actor_exiting_78_is_not_restarted_and_its_message_is_repeated)
     cr_assert_not_null(ex);
     cr_assert_eq(ex->exit_code, 78);
     cr_assert_str_eq(ex->detail, "storage exited with 78 (config error), not restarted: "
-                     "node.genesis_file: no such file");
+                                 "node.genesis_file: no such file");
 }
 
 Test(policy, other_exit_codes_are_restarted_as_before)

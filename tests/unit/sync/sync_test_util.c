@@ -4,8 +4,7 @@
 
 #include "sync_test_util.h"
 
-sync_machine_config_t
-t_config(void)
+sync_machine_config_t t_config(void)
 {
     sync_machine_config_t c;
     sync_machine_config_defaults(&c);
@@ -18,15 +17,13 @@ t_config(void)
     return c;
 }
 
-void
-t_hash(uint64_t height, alys_hash_t out)
+void t_hash(uint64_t height, alys_hash_t out)
 {
     memset(out, 0xA5, sizeof(alys_hash_t));
     memcpy(out, &height, sizeof height);
 }
 
-void
-t_drain(t_harness_t *t)
+void t_drain(t_harness_t *t)
 {
     sync_action_t a;
     while (sync_machine_next_action(t->m, &a)) {
@@ -35,16 +32,14 @@ t_drain(t_harness_t *t)
     }
 }
 
-void
-t_clear(t_harness_t *t)
+void t_clear(t_harness_t *t)
 {
     t_drain(t);
     t->n = 0;
     t->hdr_scan = 0;
 }
 
-void
-t_setup(t_harness_t *t, const sync_machine_config_t *cfg, uint64_t head)
+void t_setup(t_harness_t *t, const sync_machine_config_t *cfg, uint64_t head)
 {
     memset(t, 0, sizeof *t);
     t->m = sync_machine_new(cfg);
@@ -56,23 +51,20 @@ t_setup(t_harness_t *t, const sync_machine_config_t *cfg, uint64_t head)
     t_drain(t);
 }
 
-void
-t_teardown(t_harness_t *t)
+void t_teardown(t_harness_t *t)
 {
     cr_assert_eq(sync_machine_dropped_actions(t->m), 0);
     sync_machine_destroy(&t->m);
     cr_assert_null(t->m);
 }
 
-void
-t_peer(t_harness_t *t, const char *id, uint64_t height)
+void t_peer(t_harness_t *t, const char *id, uint64_t height)
 {
     cr_assert_eq(sync_machine_on_peer_status(t->m, t->now, id, height, 0), 0);
     t_drain(t);
 }
 
-void
-t_commit(t_harness_t *t, uint64_t height)
+void t_commit(t_harness_t *t, uint64_t height)
 {
     alys_hash_t h;
     t_hash(height, h);
@@ -80,16 +72,14 @@ t_commit(t_harness_t *t, uint64_t height)
     t_drain(t);
 }
 
-void
-t_tick(t_harness_t *t, uint64_t advance_ms)
+void t_tick(t_harness_t *t, uint64_t advance_ms)
 {
     t->now += advance_ms;
     cr_assert_eq(sync_machine_tick(t->m, t->now), 0);
     t_drain(t);
 }
 
-size_t
-t_count(const t_harness_t *t, sync_action_kind_t kind)
+size_t t_count(const t_harness_t *t, sync_action_kind_t kind)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++)
@@ -97,8 +87,7 @@ t_count(const t_harness_t *t, sync_action_kind_t kind)
     return n;
 }
 
-const sync_action_t *
-t_find(const t_harness_t *t, sync_action_kind_t kind, size_t idx)
+const sync_action_t *t_find(const t_harness_t *t, sync_action_kind_t kind, size_t idx)
 {
     for (size_t i = 0; i < t->n; i++)
         if (t->acts[i].kind == kind && idx-- == 0)
@@ -106,8 +95,7 @@ t_find(const t_harness_t *t, sync_action_kind_t kind, size_t idx)
     return NULL;
 }
 
-const sync_action_t *
-t_last(const t_harness_t *t, sync_action_kind_t kind)
+const sync_action_t *t_last(const t_harness_t *t, sync_action_kind_t kind)
 {
     for (size_t i = t->n; i > 0; i--)
         if (t->acts[i - 1].kind == kind)
@@ -115,32 +103,29 @@ t_last(const t_harness_t *t, sync_action_kind_t kind)
     return NULL;
 }
 
-bool
-t_has_transition(const t_harness_t *t, sync_state_kind_t from, sync_state_kind_t to)
+bool t_has_transition(const t_harness_t *t, sync_state_kind_t from, sync_state_kind_t to)
 {
     for (size_t i = 0; i < t->n; i++) {
         const sync_action_t *a = &t->acts[i];
-        if (a->kind == SYNC_ACTION_STATE_CHANGED && a->state_changed.from == from
-            && a->state_changed.to == to)
+        if (a->kind == SYNC_ACTION_STATE_CHANGED && a->state_changed.from == from &&
+            a->state_changed.to == to)
             return true;
     }
     return false;
 }
 
-bool
-t_penalised(const t_harness_t *t, const char *peer, sync_penalty_t kind)
+bool t_penalised(const t_harness_t *t, const char *peer, sync_penalty_t kind)
 {
     for (size_t i = 0; i < t->n; i++) {
         const sync_action_t *a = &t->acts[i];
-        if (a->kind == SYNC_ACTION_PENALISE_PEER && a->penalise.kind == kind
-            && strcmp(a->penalise.peer, peer) == 0)
+        if (a->kind == SYNC_ACTION_PENALISE_PEER && a->penalise.kind == kind &&
+            strcmp(a->penalise.peer, peer) == 0)
             return true;
     }
     return false;
 }
 
-int
-t_answer_headers(t_harness_t *t, int max_rounds)
+int t_answer_headers(t_harness_t *t, int max_rounds)
 {
     int sent = 0;
     while (sent < max_rounds) {
@@ -164,7 +149,8 @@ t_answer_headers(t_harness_t *t, int max_rounds)
         for (uint32_t i = 0; i < count; i++)
             t_hash(start + i, hs[i]);
         cr_assert_eq(sync_machine_on_headers(t->m, t->now, req, SYNC_OUTCOME_OK, start, count,
-                                             (const alys_hash_t *) hs), 0);
+                                             (const alys_hash_t *) hs),
+                     0);
         free(hs);
         t_drain(t);
         sent++;
@@ -172,24 +158,21 @@ t_answer_headers(t_harness_t *t, int max_rounds)
     return sent;
 }
 
-sync_state_kind_t
-t_state(const t_harness_t *t)
+sync_state_kind_t t_state(const t_harness_t *t)
 {
     sync_state_t s;
     sync_machine_get_state(t->m, t->now, &s);
     return s.kind;
 }
 
-sync_progress_t *
-t_progress(const t_harness_t *t)
+sync_progress_t *t_progress(const t_harness_t *t)
 {
     static sync_progress_t p;
     sync_machine_get_progress(t->m, t->now, &p);
     return &p;
 }
 
-size_t
-t_open_fetches(const t_harness_t *t)
+size_t t_open_fetches(const t_harness_t *t)
 {
     return t_progress(t)->ranges_in_flight;
 }

@@ -12,17 +12,17 @@
 typedef struct {
     sync_machine_t *m;
     uint64_t now;
-    sync_action_t acts[T_MAX_ACTS];   /* actions since the last t_clear() */
+    sync_action_t acts[T_MAX_ACTS]; /* actions since the last t_clear() */
     size_t n;
-    size_t hdr_scan;                  /* FETCH_HEADERS answered up to here */
+    size_t hdr_scan; /* FETCH_HEADERS answered up to here */
 } t_harness_t;
 
 sync_machine_config_t t_config(void);
 /* New harness with cfg, init at head (hash of head) at now = 1000. */
 void t_setup(t_harness_t *t, const sync_machine_config_t *cfg, uint64_t head);
 void t_teardown(t_harness_t *t);
-void t_drain(t_harness_t *t);          /* append pending actions to acts */
-void t_clear(t_harness_t *t);          /* drain, then forget recorded actions */
+void t_drain(t_harness_t *t); /* append pending actions to acts */
+void t_clear(t_harness_t *t); /* drain, then forget recorded actions */
 void t_hash(uint64_t height, alys_hash_t out);
 void t_peer(t_harness_t *t, const char *id, uint64_t height);
 void t_commit(t_harness_t *t, uint64_t height);
@@ -39,7 +39,7 @@ bool t_penalised(const t_harness_t *t, const char *peer, sync_penalty_t kind);
  * verified hashes, up to max_rounds replies. Returns replies sent. */
 int t_answer_headers(t_harness_t *t, int max_rounds);
 sync_state_kind_t t_state(const t_harness_t *t);
-sync_progress_t *t_progress(const t_harness_t *t);   /* static buffer */
+sync_progress_t *t_progress(const t_harness_t *t); /* static buffer */
 /* Requests of this kind still open: emitted, not cancelled, not answered. */
 size_t t_open_fetches(const t_harness_t *t);
 

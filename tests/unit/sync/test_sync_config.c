@@ -9,7 +9,7 @@ Test(sync_config, defaults_are_the_node_configs)
 {
     alys_config_t node;
     alys_config_defaults(&node);
-    node.max_parallel_downloads = 7;       /* a value no default has */
+    node.max_parallel_downloads = 7; /* a value no default has */
     node.download_window = 333;
     sync_machine_config_t a, b;
     sync_machine_config_from(&a, &node);

@@ -12,9 +12,9 @@
 #define MAX_SENT 256
 
 typedef struct {
-    sync_dest_t to;                       /* or -1 for a reply to a client */
-    int body;                             /* alys_env_t body_case */
-    int msg;                              /* the body's msg_case */
+    sync_dest_t to; /* or -1 for a reply to a client */
+    int body;       /* alys_env_t body_case */
+    int msg;        /* the body's msg_case */
     uint64_t corr;
     bool error;
 } sent_t;
@@ -43,8 +43,11 @@ static int msg_case(const alys_env_t *env)
 static void record(int to, const alys_env_t *env, bool error)
 {
     cr_assert_lt(n_sent, MAX_SENT);
-    sent[n_sent++] = (sent_t){.to = (sync_dest_t) to, .body = (int) env->body_case,
-                              .msg = msg_case(env), .corr = env->corr_id, .error = error};
+    sent[n_sent++] = (sent_t){.to = (sync_dest_t) to,
+                              .body = (int) env->body_case,
+                              .msg = msg_case(env),
+                              .corr = env->corr_id,
+                              .error = error};
 }
 
 static int f_send(void *ctx, sync_dest_t to, alys_env_t *env)
@@ -124,12 +127,15 @@ static void setup(void)
     alys_config_defaults(&cfg);
     metrics = alys_metrics_new();
     cr_assert_not_null(metrics);
-    sync_port_t port = {.send = f_send, .reply = f_reply, .reply_error = f_reply_error,
-                        .event = f_event, .next_corr = f_next_corr};
+    sync_port_t port = {.send = f_send,
+                        .reply = f_reply,
+                        .reply_error = f_reply_error,
+                        .event = f_event,
+                        .next_corr = f_next_corr};
     core = sync_core_new(&cfg, metrics, &port, now, FX_GENESIS_TIME * 1000 + 100000, 42, false);
     cr_assert_not_null(core);
     fx_init(&fx);
-    sync_core_set_genesis(core, &fx.g);   /* taken over: asks Storage for its head */
+    sync_core_set_genesis(core, &fx.g); /* taken over: asks Storage for its head */
     const sent_t *gh = last_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD);
     cr_assert_not_null(gh);
     storage_head(gh->corr, 0);
@@ -188,7 +194,7 @@ static void answer_peers(void)
  * de-duplication ignored the second for 5 s). */
 Test(sync_core, two_peer_manager_restarts_100_ms_apart_are_both_acted_on)
 {
-    ready("peer_manager", 100);                     /* its first start */
+    ready("peer_manager", 100); /* its first start */
     cr_expect_eq(restarts_seen("peer_manager"), 0);
     answer_peers();
     size_t asked = count_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS);
@@ -198,7 +204,7 @@ Test(sync_core, two_peer_manager_restarts_100_ms_apart_are_both_acted_on)
     cr_expect_eq(count_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_PEERS), asked + 1,
                  "the restart asks for the peers at once");
     answer_peers();
-    sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, true);   /* same instance */
+    sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, true); /* same instance */
     now += 100;
     sync_core_on_socket(core, SYNC_WATCH_PEER_MANAGER, false);
     ready("peer_manager", 102);
@@ -210,7 +216,7 @@ Test(sync_core, two_peer_manager_restarts_100_ms_apart_are_both_acted_on)
 Test(sync_core, a_restart_seen_on_the_socket_and_then_its_ready_is_acted_on_once)
 {
     ready("storage", 200);
-    sync_core_on_socket(core, SYNC_WATCH_STORAGE, true);        /* first connect */
+    sync_core_on_socket(core, SYNC_WATCH_STORAGE, true); /* first connect */
     sync_core_on_socket(core, SYNC_WATCH_STORAGE, false);
     size_t heads = count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD);
     sync_core_on_socket(core, SYNC_WATCH_STORAGE, true);
@@ -372,15 +378,15 @@ Test(sync_core, commit_reports_are_dropped_around_our_rollback)
     const sent_t *rb = last_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK);
     cr_assert_not_null(rb);
     cr_expect_eq(machine_head(), 50);
-    head_advanced(101);                               /* from before the rollback */
+    head_advanced(101); /* from before the rollback */
     cr_expect_eq(machine_head(), 50, "in flight: dropped");
-    storage_head(rb->corr, 50);                       /* Storage rolled back */
+    storage_head(rb->corr, 50); /* Storage rolled back */
     cr_expect_eq(machine_head(), 50);
     now += 100;
     head_advanced(102);
     cr_expect_eq(machine_head(), 50, "quiet window: dropped");
     size_t heads = count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD);
-    now += 200;                                       /* the window (300 ms) has passed */
+    now += 200; /* the window (300 ms) has passed */
     sync_core_clock(core, now, FX_GENESIS_TIME * 1000 + now);
     sync_core_tick(core);
     cr_expect_eq(count_sent(SYNC_TO_STORAGE, ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD), heads + 1,

@@ -12,7 +12,7 @@
 #define N 6
 
 static fx_t fx;
-static alys_header_t hdr[N + 1];          /* hdr[0]: the genesis' virtual parent */
+static alys_header_t hdr[N + 1]; /* hdr[0]: the genesis' virtual parent */
 static alys_hash_t hash[N + 1];
 static ProtobufCBinaryData enc[N + 1];
 static sync_hdr_ring_t *ring;
@@ -60,7 +60,8 @@ Test(sync_headers, a_valid_chain_verifies_and_is_recorded)
     alys_hash_t out[N];
     char why[200];
     cr_assert_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, N, hash[0], &enc[1], N, out, why,
-                                     sizeof why), 0, "%s", why);
+                                     sizeof why),
+                 0, "%s", why);
     for (int i = 0; i < N; i++)
         cr_expect_eq(memcmp(out[i], hash[i + 1], ALYS_HASH_LEN), 0);
     uint64_t slot = 0;
@@ -73,9 +74,11 @@ Test(sync_headers, a_continuation_links_to_the_recorded_parent)
     alys_hash_t out[N];
     char why[200];
     cr_assert_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 3, hash[0], &enc[1], 3, out, why,
-                                     sizeof why), 0, "%s", why);
+                                     sizeof why),
+                 0, "%s", why);
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 4, 3, hash[3], &enc[4], 3, out, why,
-                                     sizeof why), 0, "%s", why);
+                                     sizeof why),
+                 0, "%s", why);
 }
 
 /* Valid headers whose first parent is not the one named: another branch
@@ -85,7 +88,8 @@ Test(sync_headers, a_wrong_parent_is_another_branch_and_records_nothing)
     alys_hash_t out[N];
     char why[200];
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 2, 3, hash[0], &enc[2], 3, out, why,
-                                     sizeof why), -2);
+                                     sizeof why),
+                 -2);
     uint64_t slot;
     cr_expect_not(sync_hdr_ring_slot(ring, 2, hash[2], &slot));
 }
@@ -110,25 +114,27 @@ Test(sync_headers, the_callers_header_check_is_used_when_set)
     checks = 0;
     sync_hdr_ring_set_check(ring, refuse_all, &checks);
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 2, out, why,
-                                     sizeof why), -1);
+                                     sizeof why),
+                 -1);
     cr_expect_eq(checks, 1);
     sync_hdr_ring_set_check(ring, NULL, NULL);
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 2, out, why,
-                                     sizeof why), 0, "%s", why);
+                                     sizeof why),
+                 0, "%s", why);
 }
 
 Test(sync_headers, a_tampered_header_fails)
 {
     alys_header_t h = hdr[2];
-    h.timestamp += 1;                     /* the signature no longer matches */
+    h.timestamp += 1; /* the signature no longer matches */
     ProtobufCBinaryData bad[2] = {enc[1], {0}};
     size_t len = 0;
     cr_assert_eq(alys_header_encode(&h, &bad[1].data, &len), 0);
     bad[1].len = len;
     alys_hash_t out[2];
     char why[200] = "";
-    cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], bad, 2, out, why,
-                                     sizeof why), -1);
+    cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], bad, 2, out, why, sizeof why),
+                 -1);
     cr_expect_neq(why[0], '\0');
     free(bad[1].data);
 }
@@ -137,9 +143,10 @@ Test(sync_headers, headers_from_the_future_fail)
 {
     alys_hash_t out[N];
     char why[200];
-    uint64_t early = FX_GENESIS_TIME * 1000 + 3 * FX_SLOT_MS;   /* slot 3: header 2 has slot 4 */
+    uint64_t early = FX_GENESIS_TIME * 1000 + 3 * FX_SLOT_MS; /* slot 3: header 2 has slot 4 */
     cr_expect_eq(sync_verify_headers(&fx.g, ring, early, 1, N, hash[0], &enc[1], N, out, why,
-                                     sizeof why), -1);
+                                     sizeof why),
+                 -1);
 }
 
 Test(sync_headers, empty_oversized_and_too_many_fail)
@@ -147,12 +154,15 @@ Test(sync_headers, empty_oversized_and_too_many_fail)
     alys_hash_t out[N];
     char why[200];
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, N, hash[0], &enc[1], 0, out, why,
-                                     sizeof why), -1);
+                                     sizeof why),
+                 -1);
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 2, hash[0], &enc[1], 3, out, why,
-                                     sizeof why), -1, "more than asked");
+                                     sizeof why),
+                 -1, "more than asked");
     ProtobufCBinaryData big = {SYNC_HEADER_MAX_BYTES + 1, enc[1].data};
     cr_expect_eq(sync_verify_headers(&fx.g, ring, now_unix, 1, 1, hash[0], &big, 1, out, why,
-                                     sizeof why), -1);
+                                     sizeof why),
+                 -1);
 }
 
 Test(sync_headers, judge_passes_peer_manager_outcomes_through)
@@ -163,11 +173,13 @@ Test(sync_headers, judge_passes_peer_manager_outcomes_through)
     bool fork = true;
     char why[200];
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_TIMEOUT, NULL, 0, out,
-                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_TIMEOUT);
+                                    &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_TIMEOUT);
     cr_expect_eq(n, 0);
     cr_expect_str_eq(why, "");
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_SHORT, NULL, 0, out,
-                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_SHORT, "short and empty");
+                                    &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_SHORT, "short and empty");
 }
 
 Test(sync_headers, judge_keeps_what_verifies_of_a_short_answer)
@@ -177,42 +189,47 @@ Test(sync_headers, judge_keeps_what_verifies_of_a_short_answer)
     uint32_t n = 0;
     bool fork = true;
     char why[200];
-    cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_SHORT, &enc[1], 2, out,
-                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_OK, "%s", why);
+    cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_SHORT, &enc[1], 2,
+                                    out, &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_OK, "%s", why);
     cr_expect_eq(n, 2);
 }
 
 Test(sync_headers, judge_calls_bad_headers_and_no_genesis_invalid)
 {
-    sync_hdr_req_t r = req(2, 3);          /* answered with headers from 1: wrong heights */
+    sync_hdr_req_t r = req(2, 3); /* answered with headers from 1: wrong heights */
     alys_hash_t out[N];
     uint32_t n = 9;
     bool fork = true;
     char why[200];
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out,
-                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+                                    &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_INVALID);
     cr_expect_eq(n, 0);
     cr_expect_neq(why[0], '\0');
     r = req(1, 3);
-    cr_expect_eq(sync_headers_judge(NULL, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out, &n,
-                                    &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+    cr_expect_eq(sync_headers_judge(NULL, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out,
+                                    &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_INVALID);
 }
 
 Test(sync_headers, judge_says_fork_for_headers_of_another_branch)
 {
     sync_hdr_req_t r = req(2, 3);
-    memcpy(r.parent, hash[0], ALYS_HASH_LEN);   /* we hold another header at 1 */
+    memcpy(r.parent, hash[0], ALYS_HASH_LEN); /* we hold another header at 1 */
     alys_hash_t out[N];
     uint32_t n = 9;
     bool fork = false;
     char why[200];
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[2], 3, out,
-                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+                                    &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_INVALID);
     cr_expect(fork, "valid headers of another branch are a fork, not a lie");
     cr_expect_eq(n, 0);
-    r = req(2, 3);                               /* wrong heights: a lie, not a fork */
+    r = req(2, 3); /* wrong heights: a lie, not a fork */
     cr_expect_eq(sync_headers_judge(&fx.g, ring, now_unix, &r, SYNC_OUTCOME_OK, &enc[1], 3, out,
-                                    &n, &fork, why, sizeof why), SYNC_OUTCOME_INVALID);
+                                    &n, &fork, why, sizeof why),
+                 SYNC_OUTCOME_INVALID);
     cr_expect_not(fork);
 }
 
@@ -249,9 +266,9 @@ Test(sync_headers, requests_expire_and_the_full_table_evicts_the_earliest_deadli
     sync_hdr_reqs_t *q = sync_hdr_reqs_new(2);
     cr_assert_not_null(q);
     sync_action_t a = fetch(1, 1, 1000), b = fetch(2, 2, 5000), c = fetch(3, 3, 1000);
-    sync_hdr_reqs_add(q, &a, 0);          /* deadline 5000 */
-    sync_hdr_reqs_add(q, &b, 0);          /* deadline 13000 */
-    sync_hdr_reqs_add(q, &c, 0);          /* evicts 1 */
+    sync_hdr_reqs_add(q, &a, 0); /* deadline 5000 */
+    sync_hdr_reqs_add(q, &b, 0); /* deadline 13000 */
+    sync_hdr_reqs_add(q, &c, 0); /* evicts 1 */
     cr_expect_not(sync_hdr_reqs_take(q, 1, NULL));
     cr_expect_eq(sync_hdr_reqs_count(q), 2);
     sync_hdr_reqs_expire(q, 4999);

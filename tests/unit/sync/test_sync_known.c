@@ -54,7 +54,7 @@ Test(sync_known, a_peer_missing_from_the_sets_leaves_after_the_absent_time)
 {
     seen("a", 1000);
     seen("b", 1000);
-    seen("b", 1000 + SYNC_KNOWN_ABSENT_MS);          /* b is still in the set */
+    seen("b", 1000 + SYNC_KNOWN_ABSENT_MS); /* b is still in the set */
     sync_peer_id_t id;
     cr_expect_not(sync_known_next_absent(k, 1000 + SYNC_KNOWN_ABSENT_MS - 1, id));
     cr_assert(sync_known_next_absent(k, 1000 + SYNC_KNOWN_ABSENT_MS, id));

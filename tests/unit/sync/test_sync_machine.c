@@ -13,26 +13,27 @@
 static t_harness_t H;
 static t_harness_t *t = &H;
 
-static void teardown(void) { if (t->m) t_teardown(t); }
+static void teardown(void)
+{
+    if (t->m)
+        t_teardown(t);
+}
 TestSuite(sync_state, .fini = teardown);
 
-static const sync_action_t *
-last_transition(void)
+static const sync_action_t *last_transition(void)
 {
     return t_last(t, SYNC_ACTION_STATE_CHANGED);
 }
 
-static bool
-reason_has(const sync_action_t *a, const char *text)
+static bool reason_has(const sync_action_t *a, const char *text)
 {
     return a && strstr(a->state_changed.reason, text) != NULL;
 }
 
 /* Bring a fresh machine at head 0 to DownloadingBlocks with peers at height. */
-static void
-start_downloading(uint64_t height, int peers)
+static void start_downloading(uint64_t height, int peers)
 {
-    const char *ids[] = { "A", "B", "C", "D" };
+    const char *ids[] = {"A", "B", "C", "D"};
     for (int i = 0; i < peers; i++)
         t_peer(t, ids[i], height);
     t_answer_headers(t, 1);
@@ -100,8 +101,8 @@ Test(sync_state, small_gap_catches_up_then_synced)
     cr_assert_not_null(f);
     cr_assert_eq(f->fetch_blocks.start, 1);
     cr_assert_eq(f->fetch_blocks.count, 100, "a partial range is fine at the target");
-    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, f->fetch_blocks.req_id,
-                                               SYNC_OUTCOME_OK), 0);
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, f->fetch_blocks.req_id, SYNC_OUTCOME_OK),
+                 0);
     cr_assert_not(sync_machine_can_produce_blocks(t->m));
     t_commit(t, 100);
     cr_assert(t_has_transition(t, SYNC_CATCHING_UP, SYNC_SYNCED));
@@ -121,7 +122,7 @@ Test(sync_state, synced_back_to_catching_up_and_downloading)
     t_setup(t, &c, 100);
     t_peer(t, "A", 100);
     cr_assert(t_has_transition(t, SYNC_DISCOVERING, SYNC_SYNCED));
-    t_peer(t, "A", 105);                            /* a NewBlock announcement */
+    t_peer(t, "A", 105); /* a NewBlock announcement */
     cr_assert(t_has_transition(t, SYNC_SYNCED, SYNC_CATCHING_UP));
     cr_assert(reason_has(last_transition(), "5 blocks behind target 105"));
     t_peer(t, "B", 5000);
@@ -198,7 +199,7 @@ Test(sync_state, resume_from_nonzero_head_never_refetches_below)
     t_peer(t, "A", 8000);
     t_peer(t, "B", 8000);
     const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
-    cr_assert_eq(h->fetch_headers.start, 5001);   /* parent hash checked by the helper */
+    cr_assert_eq(h->fetch_headers.start, 5001); /* parent hash checked by the helper */
     t_answer_headers(t, 20);
     cr_assert_gt(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0);
     for (size_t i = 0; i < t_count(t, SYNC_ACTION_FETCH_BLOCKS); i++)
@@ -275,8 +276,9 @@ Test(sync_state, pause_stops_new_fetches_and_resume_continues)
     size_t fetches = t_count(t, SYNC_ACTION_FETCH_BLOCKS) + t_count(t, SYNC_ACTION_FETCH_HEADERS);
     /* In-flight work still completes while paused... */
     for (size_t i = 0; i < t_count(t, SYNC_ACTION_FETCH_BLOCKS); i++)
-        sync_machine_on_range_outcome(t->m, t->now, t_find(t, SYNC_ACTION_FETCH_BLOCKS, i)
-                                      ->fetch_blocks.req_id, SYNC_OUTCOME_OK);
+        sync_machine_on_range_outcome(t->m, t->now,
+                                      t_find(t, SYNC_ACTION_FETCH_BLOCKS, i)->fetch_blocks.req_id,
+                                      SYNC_OUTCOME_OK);
     t_answer_headers(t, 3);
     t_commit(t, 256);
     t_tick(t, 1000);
@@ -308,7 +310,7 @@ Test(sync_state, can_produce_at_9_10_11_blocks_behind)
     t_commit(t, 19991);
     cr_assert(sync_machine_can_produce_blocks(t->m), "9 behind: yes");
     cr_assert_eq(t_count(t, SYNC_ACTION_CAN_PRODUCE_CHANGED), 1, "reported on flips only");
-    t_peer(t, "A", 20002);                          /* 11 behind again */
+    t_peer(t, "A", 20002); /* 11 behind again */
     cr_assert_not(sync_machine_can_produce_blocks(t->m));
     cr_assert_not(t_last(t, SYNC_ACTION_CAN_PRODUCE_CHANGED)->can_produce.value);
     cr_assert_not(t_progress(t)->can_produce_blocks);
@@ -317,7 +319,7 @@ Test(sync_state, can_produce_at_9_10_11_blocks_behind)
 Test(sync_state, can_produce_at_99_4_and_99_5_percent)
 {
     sync_machine_config_t c = t_config();
-    c.production_max_blocks_behind = 1000;   /* only the percentage decides here */
+    c.production_max_blocks_behind = 1000; /* only the percentage decides here */
     t_setup(t, &c, 9940);
     t_peer(t, "A", 10000);
     cr_assert_eq(t_state(t), SYNC_CATCHING_UP);
@@ -328,7 +330,7 @@ Test(sync_state, can_produce_at_99_4_and_99_5_percent)
     cr_assert(sync_machine_can_produce_blocks(t->m), "99.5%%: yes");
 
     t_teardown(t);
-    c = t_config();                          /* defaults: 10 behind and 99.5% */
+    c = t_config(); /* defaults: 10 behind and 99.5% */
     t_setup(t, &c, 994);
     t_peer(t, "A", 1000);
     cr_assert_not(sync_machine_can_produce_blocks(t->m), "6 behind but 99.4%%: no");
@@ -371,21 +373,21 @@ Test(sync_state, recover_from_checkpoint_rolls_back_and_resumes)
     cr_assert(t_has_transition(t, SYNC_DISCOVERING, SYNC_CATCHING_UP));
     cr_assert_eq(t_find(t, SYNC_ACTION_FETCH_HEADERS, 0)->fetch_headers.start, 201);
     cr_assert_eq(t_progress(t)->current_height, 200);
-    cr_assert_eq(t_answer_headers(t, 1), 1);        /* parent = hash of 200 */
+    cr_assert_eq(t_answer_headers(t, 1), 1); /* parent = hash of 200 */
 }
 
 /* ---- failure and recovery ----------------------------------------------------------------------- */
 
 /* Time out whatever holds height 1 until the machine gives up. */
-static void
-fail_window_head(void)
+static void fail_window_head(void)
 {
     uint64_t last_req = 0;
     for (int i = 0; i < 60 && t_state(t) != SYNC_FAILED; i++) {
         t_answer_headers(t, 10);
         const sync_action_t *f = NULL;
         for (size_t k = t->n; k > 0 && !f; k--)
-            if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_BLOCKS && t->acts[k - 1].fetch_blocks.start == 1)
+            if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_BLOCKS &&
+                t->acts[k - 1].fetch_blocks.start == 1)
                 f = &t->acts[k - 1];
         if (f && f->fetch_blocks.req_id != last_req) {
             last_req = f->fetch_blocks.req_id;
@@ -467,8 +469,7 @@ Test(sync_state, no_auto_recovery_when_disabled)
 
 /* ---- sequential baseline -------------------------------------------------------------------------- */
 
-static void
-setup_sequential(uint64_t seed)
+static void setup_sequential(uint64_t seed)
 {
     sync_machine_config_t c = t_config();
     c.strategy = SYNC_STRATEGY_SEQUENTIAL;
@@ -476,8 +477,8 @@ setup_sequential(uint64_t seed)
     memset(t, 0, sizeof *t);
     t->m = sync_machine_new(&c);
     t->now = 1000;
-    const char *ids[] = { "A", "B", "C" };
-    for (int i = 0; i < 3; i++)            /* peers known before the head is */
+    const char *ids[] = {"A", "B", "C"};
+    for (int i = 0; i < 3; i++) /* peers known before the head is */
         cr_assert_eq(sync_machine_on_peer_status(t->m, t->now, ids[i], 5000, 0), 0);
     alys_hash_t h;
     t_hash(0, h);

@@ -33,7 +33,7 @@ Test(sync_restart, two_restarts_100_ms_apart_are_both_handled)
     sync_restart_on_socket_lost(r, pm);
     cr_expect(sync_restart_on_ready(r, pm, 101), "first restart");
     cr_expect_not(sync_restart_on_socket_back(r, pm), "its reconnect is the same restart");
-    sync_restart_on_socket_lost(r, pm);            /* 100 ms later it dies again */
+    sync_restart_on_socket_lost(r, pm); /* 100 ms later it dies again */
     cr_expect(sync_restart_on_ready(r, pm, 102), "second restart");
     cr_expect_not(sync_restart_on_socket_back(r, pm));
     cr_expect_eq(sync_restart_count(r, pm), 2);
@@ -86,9 +86,9 @@ Test(sync_restart, an_instance_that_died_unnamed_does_not_hide_the_next)
 {
     sync_watch_t pm = SYNC_WATCH_PEER_MANAGER;
     sync_restart_on_socket_lost(r, pm);
-    cr_expect(sync_restart_on_socket_back(r, pm));  /* instance 2, no ready yet */
+    cr_expect(sync_restart_on_socket_back(r, pm)); /* instance 2, no ready yet */
     sync_restart_on_socket_lost(r, pm);            /* instance 2 dies */
-    cr_expect(sync_restart_on_ready(r, pm, 103));   /* instance 3 ready, socket down */
+    cr_expect(sync_restart_on_ready(r, pm, 103));  /* instance 3 ready, socket down */
     cr_expect_not(sync_restart_on_socket_back(r, pm));
     cr_expect_eq(sync_restart_count(r, pm), 2);
 }

@@ -10,27 +10,31 @@ enum { HONEST, STALLER, LIAR_DATA, LIAR_HEIGHT, BAD_BLOCKS };
 
 typedef struct {
     const char *id;
-    int      kind;
-    uint64_t latency_ms;          /* per request */
-    double   ms_per_block;
-    uint64_t served;              /* body ranges answered OK */
-    bool     penalised;
-    uint64_t claim_extra;         /* LIAR_HEIGHT: claims this many blocks it lacks */
-    uint64_t convicted;           /* RANGE_VERDICT valid=false against it */
+    int kind;
+    uint64_t latency_ms; /* per request */
+    double ms_per_block;
+    uint64_t served; /* body ranges answered OK */
+    bool penalised;
+    uint64_t claim_extra; /* LIAR_HEIGHT: claims this many blocks it lacks */
+    uint64_t convicted;   /* RANGE_VERDICT valid=false against it */
 } sim_peer_t;
 
 typedef struct {
-    bool     used;
-    bool     headers;
+    bool used;
+    bool headers;
     uint64_t req;
-    int      peer;
+    int peer;
     uint64_t start;
     uint32_t count;
     uint64_t due;
     sync_outcome_t outcome;
 } sim_req_t;
 
-typedef struct { bool used; uint64_t start, end; int peer; } sim_range_t;   /* end exclusive */
+typedef struct {
+    bool used;
+    uint64_t start, end;
+    int peer;
+} sim_range_t; /* end exclusive */
 
 #define SIM_REQS   256
 #define SIM_RANGES 256
@@ -48,13 +52,12 @@ typedef struct {
     uint64_t fetches;
     bool can_produce_seen;
     uint64_t state_changes;
-    uint64_t height;              /* the real chain's tip */
+    uint64_t height; /* the real chain's tip */
 } sim_t;
 
 static sim_t S;
 
-static int
-peer_index(const sim_t *s, const char *id)
+static int peer_index(const sim_t *s, const char *id)
 {
     for (int i = 0; i < s->npeers; i++)
         if (strcmp(s->peers[i].id, id) == 0)
@@ -63,15 +66,21 @@ peer_index(const sim_t *s, const char *id)
     return -1;
 }
 
-static void
-add_req(sim_t *s, bool headers, uint64_t req, const char *peer, uint64_t start, uint32_t count)
+static void add_req(sim_t *s, bool headers, uint64_t req, const char *peer, uint64_t start,
+                    uint32_t count)
 {
     int p = peer_index(s, peer);
     sim_peer_t *sp = &s->peers[p];
-    sim_req_t r = { .used = true, .headers = headers, .req = req, .peer = p, .start = start,
-                    .count = count, .outcome = SYNC_OUTCOME_OK };
-    r.due = s->now + sp->latency_ms + (uint64_t) (sp->ms_per_block * (headers ? count / 20.0 : count));
-    if (sp->kind == STALLER) {              /* PeerManager's own timeout fires */
+    sim_req_t r = {.used = true,
+                   .headers = headers,
+                   .req = req,
+                   .peer = p,
+                   .start = start,
+                   .count = count,
+                   .outcome = SYNC_OUTCOME_OK};
+    r.due = s->now + sp->latency_ms +
+            (uint64_t) (sp->ms_per_block * (headers ? count / 20.0 : count));
+    if (sp->kind == STALLER) { /* PeerManager's own timeout fires */
         r.due = s->now + s->cfg.request_timeout_ms;
         r.outcome = SYNC_OUTCOME_TIMEOUT;
     } else if (sp->kind == LIAR_DATA) {
@@ -85,8 +94,7 @@ add_req(sim_t *s, bool headers, uint64_t req, const char *peer, uint64_t start, 
     cr_assert_fail("too many open requests");
 }
 
-static void
-check_fetch_blocks(sim_t *s, const sync_action_t *a)
+static void check_fetch_blocks(sim_t *s, const sync_action_t *a)
 {
     uint64_t end = a->fetch_blocks.start + a->fetch_blocks.count - 1;
     cr_assert_gt(a->fetch_blocks.start, s->head, "never below the committed head");
@@ -104,16 +112,14 @@ check_fetch_blocks(sim_t *s, const sync_action_t *a)
     s->fetches++;
 }
 
-static void
-cancel_req(sim_t *s, uint64_t req)
+static void cancel_req(sim_t *s, uint64_t req)
 {
     for (int i = 0; i < SIM_REQS; i++)
         if (s->reqs[i].used && s->reqs[i].req == req)
             s->reqs[i].used = false;
 }
 
-static void
-drain(sim_t *s)
+static void drain(sim_t *s)
 {
     sync_action_t a;
     while (sync_machine_next_action(s->m, &a)) {
@@ -127,24 +133,17 @@ drain(sim_t *s)
             add_req(s, false, a.fetch_blocks.req_id, a.fetch_blocks.peer, a.fetch_blocks.start,
                     a.fetch_blocks.count);
             break;
-        case SYNC_ACTION_CANCEL:
-            cancel_req(s, a.cancel.req_id);
-            break;
+        case SYNC_ACTION_CANCEL: cancel_req(s, a.cancel.req_id); break;
         case SYNC_ACTION_PENALISE_PEER:
             s->peers[peer_index(s, a.penalise.peer)].penalised = true;
             break;
-        case SYNC_ACTION_CAN_PRODUCE_CHANGED:
-            s->can_produce_seen |= a.can_produce.value;
-            break;
-        case SYNC_ACTION_STATE_CHANGED:
-            s->state_changes++;
-            break;
+        case SYNC_ACTION_CAN_PRODUCE_CHANGED: s->can_produce_seen |= a.can_produce.value; break;
+        case SYNC_ACTION_STATE_CHANGED: s->state_changes++; break;
         case SYNC_ACTION_RANGE_VERDICT:
             if (!a.range_verdict.valid)
                 s->peers[peer_index(s, a.range_verdict.peer)].convicted++;
             break;
-        default:
-            break;
+        default: break;
         }
     }
     sync_progress_t pr;
@@ -153,19 +152,17 @@ drain(sim_t *s)
         s->max_in_flight = pr.ranges_in_flight;
 }
 
-static void
-add_delivered(sim_t *s, uint64_t start, uint32_t count, int peer)
+static void add_delivered(sim_t *s, uint64_t start, uint32_t count, int peer)
 {
     for (int i = 0; i < SIM_RANGES; i++)
         if (!s->delivered[i].used) {
-            s->delivered[i] = (sim_range_t) { true, start, start + count, peer };
+            s->delivered[i] = (sim_range_t){true, start, start + count, peer};
             return;
         }
     cr_assert_fail("processor queue overflow");
 }
 
-static void
-answer(sim_t *s, sim_req_t *r)
+static void answer(sim_t *s, sim_req_t *r)
 {
     sim_peer_t *p = &s->peers[r->peer];
     if (p->kind == LIAR_HEIGHT && r->start + r->count - 1 > s->height) {
@@ -185,7 +182,8 @@ answer(sim_t *s, sim_req_t *r)
         for (uint32_t i = 0; i < r->count; i++)
             t_hash(r->start + i, hs[i]);
         cr_assert_eq(sync_machine_on_headers(s->m, s->now, r->req, SYNC_OUTCOME_OK, r->start,
-                                             r->count, (const alys_hash_t *) hs), 0);
+                                             r->count, (const alys_hash_t *) hs),
+                     0);
         return;
     }
     cr_assert_eq(sync_machine_on_range_outcome(s->m, s->now, r->req, r->outcome), 0);
@@ -196,8 +194,7 @@ answer(sim_t *s, sim_req_t *r)
 }
 
 /* The fake BlockProcessor commits, in order, one delivered range per step. */
-static void
-process(sim_t *s)
+static void process(sim_t *s)
 {
     for (int i = 0; i < SIM_RANGES; i++) {
         sim_range_t *d = &s->delivered[i];
@@ -207,7 +204,8 @@ process(sim_t *s)
             /* Matches its headers but fails validation: the processor drops
              * it and everything it held above. */
             cr_assert_eq(sync_machine_on_block_failed(s->m, s->now, s->head + 1, true,
-                                                      "bad_tx_signature"), 0);
+                                                      "bad_tx_signature"),
+                         0);
             for (int k = 0; k < SIM_RANGES; k++)
                 s->delivered[k].used = false;
             return;
@@ -222,8 +220,7 @@ process(sim_t *s)
     }
 }
 
-static void
-sim_step(sim_t *s, uint64_t dt)
+static void sim_step(sim_t *s, uint64_t dt)
 {
     drain(s);
     for (int i = 0; i < SIM_REQS; i++)
@@ -240,9 +237,8 @@ sim_step(sim_t *s, uint64_t dt)
     drain(s);
 }
 
-static void
-sim_run(sim_t *s, const sync_machine_config_t *cfg, sim_peer_t *peers, int n, uint64_t height,
-        uint64_t max_steps)
+static void sim_run(sim_t *s, const sync_machine_config_t *cfg, sim_peer_t *peers, int n,
+                    uint64_t height, uint64_t max_steps)
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
@@ -257,7 +253,8 @@ sim_run(sim_t *s, const sync_machine_config_t *cfg, sim_peer_t *peers, int n, ui
     cr_assert_eq(sync_machine_init(s->m, s->now, 0, h, 0), 0);
     for (int i = 0; i < n; i++)
         cr_assert_eq(sync_machine_on_peer_status(s->m, s->now, peers[i].id,
-                                                 height + peers[i].claim_extra, height + 100), 0);
+                                                 height + peers[i].claim_extra, height + 100),
+                     0);
     for (uint64_t step = 0; step < max_steps; step++) {
         sim_step(s, 5);
         sync_state_t st;
@@ -267,8 +264,7 @@ sim_run(sim_t *s, const sync_machine_config_t *cfg, sim_peer_t *peers, int n, ui
     }
 }
 
-static void
-sim_finish(sim_t *s, uint64_t height)
+static void sim_finish(sim_t *s, uint64_t height)
 {
     sync_progress_t p;
     sync_machine_get_progress(s->m, s->now, &p);
@@ -297,9 +293,9 @@ sim_finish(sim_t *s, uint64_t height)
 Test(sync_sim, full_sync_20000_blocks_from_3_peers)
 {
     sim_peer_t peers[] = {
-        { .id = "peer-a", .latency_ms = 20, .ms_per_block = 0.05 },
-        { .id = "peer-b", .latency_ms = 35, .ms_per_block = 0.08 },
-        { .id = "peer-c", .latency_ms = 50, .ms_per_block = 0.10 },
+        {.id = "peer-a", .latency_ms = 20, .ms_per_block = 0.05},
+        {.id = "peer-b", .latency_ms = 35, .ms_per_block = 0.08},
+        {.id = "peer-c", .latency_ms = 50, .ms_per_block = 0.10},
     };
     sync_machine_config_t c = t_config();
     sim_run(&S, &c, peers, 3, 20000, 200000);
@@ -314,11 +310,11 @@ Test(sync_sim, full_sync_20000_blocks_from_3_peers)
 Test(sync_sim, full_sync_with_a_staller_and_a_bad_data_peer)
 {
     sim_peer_t peers[] = {
-        { .id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05 },
-        { .id = "staller",  .kind = STALLER, .latency_ms = 20 },
-        { .id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05 },
-        { .id = "corrupt",  .kind = LIAR_DATA, .latency_ms = 5 },
-        { .id = "honest-3", .latency_ms = 40, .ms_per_block = 0.05 },
+        {.id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05},
+        {.id = "staller", .kind = STALLER, .latency_ms = 20},
+        {.id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05},
+        {.id = "corrupt", .kind = LIAR_DATA, .latency_ms = 5},
+        {.id = "honest-3", .latency_ms = 40, .ms_per_block = 0.05},
     };
     sync_machine_config_t c = t_config();
     c.stall_floor_ms = 200;
@@ -335,9 +331,9 @@ Test(sync_sim, full_sync_with_a_staller_and_a_bad_data_peer)
 Test(sync_sim, sequential_baseline_syncs_one_range_at_a_time)
 {
     sim_peer_t peers[] = {
-        { .id = "peer-a", .latency_ms = 20, .ms_per_block = 0.05 },
-        { .id = "peer-b", .latency_ms = 20, .ms_per_block = 0.05 },
-        { .id = "peer-c", .latency_ms = 20, .ms_per_block = 0.05 },
+        {.id = "peer-a", .latency_ms = 20, .ms_per_block = 0.05},
+        {.id = "peer-b", .latency_ms = 20, .ms_per_block = 0.05},
+        {.id = "peer-c", .latency_ms = 20, .ms_per_block = 0.05},
     };
     sync_machine_config_t c = t_config();
     c.strategy = SYNC_STRATEGY_SEQUENTIAL;
@@ -354,9 +350,9 @@ Test(sync_sim, sequential_baseline_syncs_one_range_at_a_time)
 Test(sync_sim, plausible_height_liar_does_not_hold_sync_up)
 {
     sim_peer_t peers[] = {
-        { .id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05 },
-        { .id = "tall-tale", .kind = LIAR_HEIGHT, .claim_extra = 50, .latency_ms = 10 },
-        { .id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05 },
+        {.id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05},
+        {.id = "tall-tale", .kind = LIAR_HEIGHT, .claim_extra = 50, .latency_ms = 10},
+        {.id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05},
     };
     sync_machine_config_t c = t_config();
     sim_run(&S, &c, peers, 3, 3000, 100000);
@@ -371,9 +367,9 @@ Test(sync_sim, plausible_height_liar_does_not_hold_sync_up)
 Test(sync_sim, bad_blocks_convict_only_the_peer_that_served_them)
 {
     sim_peer_t peers[] = {
-        { .id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05 },
-        { .id = "bad-blocks", .kind = BAD_BLOCKS, .latency_ms = 5, .ms_per_block = 0.01 },
-        { .id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05 },
+        {.id = "honest-1", .latency_ms = 20, .ms_per_block = 0.05},
+        {.id = "bad-blocks", .kind = BAD_BLOCKS, .latency_ms = 5, .ms_per_block = 0.01},
+        {.id = "honest-2", .latency_ms = 30, .ms_per_block = 0.05},
     };
     sync_machine_config_t c = t_config();
     sim_run(&S, &c, peers, 3, 8000, 200000);

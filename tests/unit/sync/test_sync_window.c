@@ -10,38 +10,38 @@
 static t_harness_t H;
 static t_harness_t *t = &H;
 
-static void teardown(void) { if (t->m) t_teardown(t); }
+static void teardown(void)
+{
+    if (t->m)
+        t_teardown(t);
+}
 TestSuite(sync_window, .fini = teardown);
 
-static void
-peers(uint64_t height, int n)
+static void peers(uint64_t height, int n)
 {
-    const char *ids[] = { "A", "B", "C", "D" };
+    const char *ids[] = {"A", "B", "C", "D"};
     for (int i = 0; i < n; i++)
         t_peer(t, ids[i], height);
 }
 
 /* Requests of the last FETCH_BLOCKS actions still open, per our bookkeeping. */
-static const sync_action_t *
-fetch_for(uint64_t start)
+static const sync_action_t *fetch_for(uint64_t start)
 {
     for (size_t k = t->n; k > 0; k--)
-        if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_BLOCKS
-            && t->acts[k - 1].fetch_blocks.start == start)
+        if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_BLOCKS &&
+            t->acts[k - 1].fetch_blocks.start == start)
             return &t->acts[k - 1];
     return NULL;
 }
 
-static void
-copy_peer(char *dst, uint64_t start)
+static void copy_peer(char *dst, uint64_t start)
 {
     const sync_action_t *f = fetch_for(start);
     cr_assert_not_null(f);
     snprintf(dst, SYNC_PEER_ID_MAX + 1, "%s", f->fetch_blocks.peer);
 }
 
-static void
-outcome(uint64_t start, sync_outcome_t o)
+static void outcome(uint64_t start, sync_outcome_t o)
 {
     const sync_action_t *f = fetch_for(start);
     cr_assert_not_null(f, "no fetch for %llu", (unsigned long long) start);
@@ -49,8 +49,7 @@ outcome(uint64_t start, sync_outcome_t o)
     t_drain(t);
 }
 
-static uint32_t
-in_flight(void)
+static uint32_t in_flight(void)
 {
     return t_progress(t)->ranges_in_flight;
 }
@@ -69,14 +68,16 @@ Test(sync_window, bodies_only_for_verified_headers_with_hashes)
     for (int i = 0; i < 300; i++)
         t_hash(1 + i, hs[i]);
     cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
-                                         1, 100, (const alys_hash_t *) hs), 0);
+                                         1, 100, (const alys_hash_t *) hs),
+                 0);
     t_drain(t);
     cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0);
     cr_assert_eq(t_progress(t)->header_height, 100);
     h = t_last(t, SYNC_ACTION_FETCH_HEADERS);
     cr_assert_eq(h->fetch_headers.start, 101, "headers continue from the new tip");
     cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
-                                         101, 200, (const alys_hash_t *) &hs[100]), 0);
+                                         101, 200, (const alys_hash_t *) &hs[100]),
+                 0);
     t_drain(t);
     cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 1, "[1,256]; [257,300] is too small");
     const sync_action_t *f = t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0);
@@ -97,7 +98,8 @@ Test(sync_window, invalid_headers_penalised_and_retried_elsewhere)
     char bad[SYNC_PEER_ID_MAX + 1];
     strcpy(bad, h->fetch_headers.peer);
     cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id,
-                                         SYNC_OUTCOME_INVALID, 0, 0, NULL), 0);
+                                         SYNC_OUTCOME_INVALID, 0, 0, NULL),
+                 0);
     t_drain(t);
     cr_assert(t_penalised(t, bad, SYNC_PENALTY_INVALID_HEADER));
     h = t_last(t, SYNC_ACTION_FETCH_HEADERS);
@@ -106,9 +108,10 @@ Test(sync_window, invalid_headers_penalised_and_retried_elsewhere)
     /* A late reply for the first request changes nothing. */
     alys_hash_t x;
     t_hash(1, x);
-    cr_assert_eq(sync_machine_on_headers(t->m, t->now, t_find(t, SYNC_ACTION_FETCH_HEADERS, 0)
-                                         ->fetch_headers.req_id, SYNC_OUTCOME_OK, 1, 1,
-                                         (const alys_hash_t *) &x), 0);
+    cr_assert_eq(sync_machine_on_headers(t->m, t->now,
+                                         t_find(t, SYNC_ACTION_FETCH_HEADERS, 0)->fetch_headers.req_id,
+                                         SYNC_OUTCOME_OK, 1, 1, (const alys_hash_t *) &x),
+                 0);
     t_drain(t);
     cr_assert_eq(t_progress(t)->header_height, 0);
     cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0);
@@ -116,8 +119,7 @@ Test(sync_window, invalid_headers_penalised_and_retried_elsewhere)
 
 /* ---- the parallel window ---------------------------------------------------------------------- */
 
-static void
-check_window(uint64_t head)
+static void check_window(uint64_t head)
 {
     sync_batch_info_t b[64];
     size_t n = sync_machine_get_batches(t->m, b, 64);
@@ -446,7 +448,7 @@ Test(sync_window, processor_restart_refetches_delivered)
     t_answer_headers(t, 100);
     outcome(1, SYNC_OUTCOME_OK);
     outcome(257, SYNC_OUTCOME_OK);
-    t_commit(t, 100);                           /* part of [1,256] made it */
+    t_commit(t, 100); /* part of [1,256] made it */
     t_clear(t);
     cr_assert_eq(sync_machine_on_processor_restarted(t->m, t->now), 0);
     t_drain(t);
@@ -480,8 +482,7 @@ Test(sync_window, processing_timeout_refetches_when_processor_silent)
 /* ---- a fork whose headers are validly signed (issue 7, finding B) ---------------------------- */
 
 /* The peer the first header request went to (it served headers 1..512). */
-static void
-answer_first_headers(char *server)
+static void answer_first_headers(char *server)
 {
     const sync_action_t *h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
     cr_assert_not_null(h);
@@ -489,12 +490,11 @@ answer_first_headers(char *server)
     cr_assert_eq(t_answer_headers(t, 1), 1);
 }
 
-static const sync_action_t *
-headers_from(uint64_t start)
+static const sync_action_t *headers_from(uint64_t start)
 {
     for (size_t k = t->n; k > 0; k--)
-        if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_HEADERS
-            && t->acts[k - 1].fetch_headers.start == start)
+        if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_HEADERS &&
+            t->acts[k - 1].fetch_headers.start == start)
             return &t->acts[k - 1];
     return NULL;
 }
@@ -661,7 +661,8 @@ Test(sync_window, held_headers_too_few_for_a_batch_still_get_their_bodies)
     for (int i = 0; i < 93; i++)
         t_hash(1 + i, hs[i]);
     cr_assert_eq(sync_machine_on_headers(t->m, t->now, h->fetch_headers.req_id, SYNC_OUTCOME_OK,
-                                         1, 93, (const alys_hash_t *) hs), 0);
+                                         1, 93, (const alys_hash_t *) hs),
+                 0);
     t_drain(t);
     cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0, "93 < half a batch of 256: waits");
     const sync_action_t *next = headers_from(94);
