@@ -4,6 +4,7 @@
 #include "version.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "version_tag.h"
 
@@ -19,4 +20,25 @@ const char *alys_commit(void)
 void alys_print_version(const char *prog)
 {
     printf("%s %s (commit %s)\n", prog, alys_version(), alys_commit());
+}
+
+static bool s_has_arg(int argc, char **argv, const char *a, const char *b)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], a) == 0 || (b && strcmp(argv[i], b) == 0))
+            return true;
+    }
+    return false;
+}
+
+bool alys_cli_asks_version(int argc, char **argv)
+{
+    return s_has_arg(argc, argv, "--version", NULL);
+}
+
+bool alys_cli_asks_help(int argc, char **argv)
+{
+    return s_has_arg(argc, argv, "--help", "-h");
 }

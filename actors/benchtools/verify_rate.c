@@ -23,6 +23,7 @@
 
 #include "chain/chain.h"
 #include "util.h"
+#include "version.h"
 
 #define NSIGS       1024 /* distinct keys, messages, signatures */
 #define MAX_THREADS 64
@@ -117,6 +118,15 @@ static double rate(int n, int ms, double *per_cpu_s)
 
 int main(int argc, char **argv)
 {
+    if (alys_cli_asks_version(argc, argv)) {
+        alys_print_version("alys-verify-bench");
+        return 0;
+    }
+    if (alys_cli_asks_help(argc, argv)) {
+        printf("usage: alys-verify-bench [--seconds S] [--threads N]\n"
+               "Raw BIP340 verification rate of libsecp256k1 on 1 and N threads.\n");
+        return 0;
+    }
     double seconds = 2;
     int threads = 2;
     for (int i = 1; i < argc; i++) {
@@ -125,6 +135,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
         else {
+            fprintf(stderr, "alys-verify-bench: unknown option or missing value '%s'\n", argv[i]);
             fprintf(stderr, "usage: alys-verify-bench [--seconds S] [--threads N]\n");
             return 2;
         }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chaingen.h"
+#include "version.h"
 
 static void usage(FILE *f)
 {
@@ -168,6 +169,10 @@ static int parse_args(int argc, char **argv, alys_chaingen_config_t *c, const ch
 
 int main(int argc, char **argv)
 {
+    if (alys_cli_asks_version(argc, argv)) {
+        alys_print_version("alys-chaingen");
+        return 0;
+    }
     alys_chaingen_config_t c;
     alys_chaingen_config_default(&c);
     const char *out_dir = NULL;

@@ -28,6 +28,7 @@
 #include "faultproxy.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #define MAX_CLIENTS 64
 #define MAX_DELAYED 4096
@@ -70,15 +71,14 @@ typedef struct {
     uint32_t down_ms;
 } args_t;
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr,
-            "usage: alys-faultproxy --listen tcp://HOST:P --upstream tcp://HOST:Q --fault KIND\n"
-            "                       [--fault-arg N] [--keys FILE] [--genesis FILE] [--seed S]\n"
-            "                       [--down-ms 2000] [--tag NAME]\n"
-            "kinds: delay N(ms) | drop N(1 in N) | stall K(blocks) | corrupt:<block error> |\n"
-            "       truncate | lie_height | lie_height_near N | disconnect N(requests) |\n"
-            "       wrong_genesis   (see actors/faultproxy/faultproxy.h)\n");
+    fprintf(out, "usage: alys-faultproxy --listen tcp://HOST:P --upstream tcp://HOST:Q --fault KIND\n"
+                 "                       [--fault-arg N] [--keys FILE] [--genesis FILE] [--seed S]\n"
+                 "                       [--down-ms 2000] [--tag NAME]\n"
+                 "kinds: delay N(ms) | drop N(1 in N) | stall K(blocks) | corrupt:<block error> |\n"
+                 "       truncate | lie_height | lie_height_near N | disconnect N(requests) |\n"
+                 "       wrong_genesis   (see actors/faultproxy/faultproxy.h)\n");
 }
 
 static int parse_num(const char *opt, const char *s, uint64_t *out)
@@ -128,11 +128,11 @@ static int parse_args(int argc, char **argv, args_t *a)
                 return -1;
             a->down_ms = (uint32_t) v;
             break;
-        default: usage(); return -1;
+        default: usage(stderr); return -1;
         }
     }
     if (optind < argc || !a->listen || !a->upstream || !a->fault) {
-        usage();
+        usage(stderr);
         return -1;
     }
     return 0;
@@ -394,6 +394,14 @@ static int run(proxy_t *p)
 
 int main(int argc, char **argv)
 {
+    if (alys_cli_asks_version(argc, argv)) {
+        alys_print_version("alys-faultproxy");
+        return 0;
+    }
+    if (alys_cli_asks_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     args_t a;
     if (parse_args(argc, argv, &a) != 0)
         return 2;

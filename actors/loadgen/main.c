@@ -19,6 +19,7 @@
 #include "chain/memstate.h"
 #include "chain/state.h"
 #include "loadgen.h"
+#include "version.h"
 
 #define MAX_ACCOUNTS 100000
 
@@ -304,6 +305,10 @@ static int load_inputs(const args_t *a, alys_forge_keys_t *keys, alys_genesis_t 
 
 int main(int argc, char **argv)
 {
+    if (alys_cli_asks_version(argc, argv)) {
+        alys_print_version("alys-loadgen");
+        return 0;
+    }
     args_t a;
     if (parse_args(argc, argv, &a) != 0)
         return 2;

@@ -43,6 +43,7 @@
 #include "slot_session.h"
 #include "status.h"
 #include "util.h"
+#include "version.h"
 
 #define WAIT_DIVISOR  4 /* wait for the answers a quarter of a slot at most */
 #define LATE_DIVISOR  2 /* start building no later than half-way into the slot */
@@ -493,6 +494,10 @@ static bool wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (alys_cli_asks_version(argc, argv)) {
+        alys_print_version("alys-producer");
+        return 0;
+    }
     if (wants_help(argc, argv)) {
         printf("usage: alys-producer --config FILE --key-file FILE [--name NAME]\n"
                "  --config FILE    the node's config (genesis_file, run_dir, endpoints)\n"

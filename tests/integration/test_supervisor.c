@@ -500,6 +500,34 @@ Test(supervisor, every_binary_has_help_version_and_usage_errors)
     }
 }
 
+/* The tools (not started by the supervisor) parse their own arguments but
+ * answer --help and --version the same way, whatever else the line holds. */
+static const char *const s_tools[] = {
+    "actors/chaingen/alys-chaingen",       "actors/loadgen/alys-loadgen",
+    "actors/producer/alys-producer",       "actors/faultproxy/alys-faultproxy",
+    "actors/benchtools/alys-verify-bench", "tests/sim/alys-sim",
+};
+#define NTOOLS (sizeof s_tools / sizeof s_tools[0])
+
+Test(supervisor, every_tool_has_help_and_version)
+{
+    char out[8192], err[8192];
+    for (size_t i = 0; i < NTOOLS; i++) {
+        const char *bin = it_bin(s_tools[i]);
+        const char *help[] = {bin, "--help", "--seed", NULL};
+        cr_assert_eq(run_split(help, out, sizeof out, err, sizeof err), 0, "%s --help", bin);
+        cr_assert(strncmp(out, "usage: ", 7) == 0, "%s --help: usage on stdout:\n%s", bin, out);
+        cr_assert_str_empty(err, "%s --help: nothing on stderr", bin);
+        const char *ver[] = {bin, "--no-such-option", "--version", NULL};
+        cr_assert_eq(run_split(ver, out, sizeof out, err, sizeof err), 0, "%s --version", bin);
+        cr_assert(strstr(out, " (commit "), "%s --version:\n%s", bin, out);
+        const char *bad[] = {bin, "--no-such-option", NULL};
+        cr_assert_eq(run_split(bad, out, sizeof out, err, sizeof err), 2, "%s: usage error", bin);
+        cr_assert(strchr(err, '\n') && strchr(err, '\n') - err > 10,
+                  "%s: a first line saying what is wrong:\n%s", bin, err);
+    }
+}
+
 Test(supervisor, alysctl_lists_every_command_and_helps_each)
 {
     cr_assert_eq(it_node_init(&node, NULL), 0); /* a config to read; no node runs */

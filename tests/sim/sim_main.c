@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "sim.h"
+#include "version.h"
 
 static const char usage[] =
     "usage: alys-sim --seed S [options]      run one case, bit-for-bit reproducible\n"
@@ -182,6 +183,10 @@ static int parse_range(const char *s, uint64_t *a, uint64_t *b)
 
 int main(int argc, char **argv)
 {
+    if (alys_cli_asks_version(argc, argv)) {
+        alys_print_version("alys-sim");
+        return 0;
+    }
     overrides_t o = {0};
     bool has_seed = false, has_seeds = false, matrix = false, verbose = false, no_memo = false;
     uint64_t seed = 1, a = 0, b = 0;
