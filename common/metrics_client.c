@@ -140,6 +140,18 @@ void alys_metric_observe(alys_metrics_t *self, const char *name, const char *lab
     s->dirty = true;
 }
 
+bool alys_metric_has(alys_metrics_t *self, const char *name, const char *labels, bool *is_counter)
+{
+    labels = labels ? labels : "";
+    for (series_t *s = zlistx_first(self->series); s; s = zlistx_next(self->series))
+        if (strcmp(s->name, name) == 0 && strcmp(s->labels, labels) == 0) {
+            if (is_counter)
+                *is_counter = s->kind == ALYS__CONTROL__METRIC__KIND__COUNTER;
+            return true;
+        }
+    return false;
+}
+
 double alys_metric_value(alys_metrics_t *self, const char *name, const char *labels)
 {
     labels = labels ? labels : "";

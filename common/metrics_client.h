@@ -37,6 +37,10 @@ void alys_metric_set(alys_metrics_t *self, const char *name, const char *labels,
 void alys_metric_observe(alys_metrics_t *self, const char *name, const char *labels,
                          const char *help, double value); /* histogram, seconds */
 double alys_metric_value(alys_metrics_t *self, const char *name, const char *labels);
+/* True when the series exists (declared or touched), whatever its value:
+ * alys_metric_value() cannot tell a series at 0 from one never made.
+ * *is_counter, when not NULL, says whether it is exported as a counter. */
+bool alys_metric_has(alys_metrics_t *self, const char *name, const char *labels, bool *is_counter);
 
 /* Publish every series changed since the last flush (topic "metric").
  * Returns the number of series sent, -1 on error. */

@@ -312,7 +312,7 @@ if pj=$(alys_ctl "$fresh" peers --json 2>/dev/null); then
 fi
 prod=$(grep -m1 'block production allowed at height' "$fresh/node.log" | sed 's/.*at height \([0-9]*\).*/\1/' || true)
 prod_s=$(awk -v a="${allowed_at:-0}" -v t="$t0" 'BEGIN {if (a > 0) printf "%.1f", (a - t) / 1000; else print "?"}')
-reassign=$(alys_metric "$fresh" alys_sync_reassignments)
+reassign=$(alys_metric "$fresh" alys_sync_reassignments_total)
 requested=$(alys_metric "$fresh" alys_sync_blocks_requested_total)
 
 echo

@@ -75,11 +75,63 @@ void sa_reply_ack(sa_t *sa, zframe_t *client, uint64_t corr, bool ok, const char
     sa_reply_sync(sa, client, corr, &msg);
 }
 
-void sa_error_metric(sa_t *sa, const char *type)
+static void error_series(sa_t *sa, const char *type, double delta)
 {
     char labels[96];
     snprintf(labels, sizeof labels, "error_type=\"%s\"", type);
-    alys_metric_add(sa->metrics, "alys_sync_errors_total", labels, "Sync errors by type", 1);
+    alys_metric_add(sa->metrics, "alys_sync_errors_total", labels, "Sync errors by type", delta);
+}
+
+void sa_error_metric(sa_t *sa, const char *type)
+{
+    error_series(sa, type, 1);
+}
+
+/* Every error_type sa_error_metric() is called with, besides the machine's
+ * outcome and penalty names (declared from their own name functions below). */
+static const char *const s_error_types[] = {"invalid_header",       "sync_failed",
+                                            "block_invalid",        "block_processing",
+                                            "block_pushed_invalid", "request_timeout"};
+
+/* Every counter the core increments, declared at 0 for every label value it
+ * can take, so that rate(), increase() and the alerts see each series from
+ * the start rather than from its first event (issue 10). */
+void sa_declare_metrics(sa_t *sa)
+{
+    alys_metrics_t *m = sa->metrics;
+    for (size_t i = 0; i < sizeof s_error_types / sizeof s_error_types[0]; i++)
+        error_series(sa, s_error_types[i], 0);
+    for (int o = SYNC_OUTCOME_OK + 1; o <= SYNC_OUTCOME_BUSY; o++)
+        error_series(sa, sync_outcome_name((sync_outcome_t) o), 0);
+    for (int p = SYNC_PENALTY_STALL; p <= SYNC_PENALTY_INVALID_CHAIN; p++)
+        error_series(sa, sync_penalty_name((sync_penalty_t) p), 0);
+    for (int w = 0; w < SYNC_WATCH_COUNT; w++)
+        sa_restart_series(sa, (sync_watch_t) w, 0);
+    alys_metric_declare(m, "alys_sync_recoveries_total", NULL, "Number of successful sync recoveries");
+    alys_metric_declare(m, "alys_sync_blocks_requested_total", NULL,
+                        "Blocks asked of PeerManager (re-requests included)");
+    alys_metric_declare(m, "alys_sync_range_requests_total", NULL,
+                        "Block ranges asked of PeerManager");
+    alys_metric_declare(m, "alys_sync_blocks_downloaded_total", NULL,
+                        "Blocks PeerManager delivered to BlockProcessor for us");
+    alys_metric_declare(m, "alys_sync_bytes_downloaded_total", NULL,
+                        "Bytes of the ranges PeerManager fetched for us");
+    alys_metric_declare(m, "alys_checkpoints_created_total", NULL, "Total checkpoints created");
+    sa_progress_counters(sa, 0, 0, 0);
+}
+
+/* The machine keeps these counts since its start: exported as counters
+ * (_total), not gauges, because they count events. */
+void sa_progress_counters(sa_t *sa, uint64_t retries, uint64_t reassignments, uint64_t dropped)
+{
+    alys_metrics_t *m = sa->metrics;
+    alys_metric_counter_set(m, "alys_sync_retries_total", NULL,
+                            "Range attempts that failed since the start", (double) retries);
+    alys_metric_counter_set(m, "alys_sync_reassignments_total", NULL,
+                            "Stalled ranges moved to another peer", (double) reassignments);
+    alys_metric_counter_set(m, "alys_sync_dropped_actions_total", NULL,
+                            "Machine actions lost to a full queue (a bug if not 0)",
+                            (double) dropped);
 }
 
 /* ---------------------------------------------------------------- actions */
@@ -289,10 +341,6 @@ void sa_drain(sa_t *sa)
         case SYNC_ACTION_RANGE_VERDICT: act_verdict(sa, &a); break;
         }
     }
-    uint64_t dropped = sync_machine_dropped_actions(sa->m);
-    if (dropped)
-        alys_metric_set(sa->metrics, "alys_sync_dropped_actions", NULL,
-                        "Machine actions lost to a full queue (a bug if not 0)", (double) dropped);
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -321,10 +369,7 @@ void sa_publish_metrics(sa_t *sa, const sync_progress_t *p)
                     (double) p->header_height);
     alys_metric_set(m, "alys_sync_ranges_in_flight", NULL, "Block ranges being downloaded",
                     (double) p->ranges_in_flight);
-    alys_metric_set(m, "alys_sync_retries", NULL, "Range attempts that failed since the start",
-                    (double) p->retries);
-    alys_metric_set(m, "alys_sync_reassignments", NULL, "Stalled ranges moved to another peer",
-                    (double) p->reassignments);
+    sa_progress_counters(sa, p->retries, p->reassignments, sync_machine_dropped_actions(sa->m));
     alys_metric_set(m, "alys_sync_stall_timeout_seconds", NULL,
                     "Current adaptive stall timeout of a full range", p->stall_timeout_ms / 1000.0);
     alys_metric_set(m, "alys_sync_active_peers", NULL, "Peers usable for sync",

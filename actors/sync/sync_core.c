@@ -42,6 +42,8 @@ sync_core_t *sync_core_new(const alys_config_t *cfg, alys_metrics_t *metrics,
     sync_core_clock(sa, now_ms, now_unix_ms);
     if (!make_modules(sa, instance ? instance : 1))
         sync_core_destroy(&sa);
+    else
+        sa_declare_metrics(sa);
     return sa;
 }
 

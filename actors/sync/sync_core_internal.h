@@ -91,6 +91,12 @@ void sa_reply_sync(sa_t *sa, zframe_t *client, uint64_t corr, Alys__Sync__SyncMs
 void sa_reply_ack(sa_t *sa, zframe_t *client, uint64_t corr, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void sa_error_metric(sa_t *sa, const char *type); /* alys_sync_errors_total{error_type} */
+/* Declare at 0 every counter the core can increment, for every label value
+ * (called once by sync_core_new). */
+void sa_declare_metrics(sa_t *sa);
+/* The machine's own event counts (SyncProgress, dropped actions) as _total
+ * counters. */
+void sa_progress_counters(sa_t *sa, uint64_t retries, uint64_t reassignments, uint64_t dropped);
 
 /* Translate every queued action. Called after EVERY machine input: the
  * FETCH_BLOCKS expected pointer is only valid until the next input. */
@@ -113,6 +119,8 @@ void sa_request_peers(sa_t *sa); /* GetPeers, unless one is in flight */
 void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env);
 void sa_on_lifecycle(sa_t *sa, const Alys__Control__Event *ev);
 void sa_on_storage_event(sa_t *sa, const Alys__Control__Event *ev);
+/* alys_sync_actor_restarts_seen_total{actor} += delta (0 declares it). */
+void sa_restart_series(sa_t *sa, sync_watch_t w, double delta);
 /* A restart of w that sync_restart said to act on; how: what showed it. */
 void sa_restarted(sa_t *sa, sync_watch_t w, const char *how);
 

@@ -642,14 +642,19 @@ void sa_dispatch(sa_t *sa, zframe_t *from, const alys_env_t *env)
 
 /* ---------------------------------------------------------------- restarts */
 
+void sa_restart_series(sa_t *sa, sync_watch_t w, double delta)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "actor=\"%s\"", sync_restart_name(w));
+    alys_metric_add(sa->metrics, "alys_sync_actor_restarts_seen_total", labels,
+                    "Restarts of other actors the SyncActor acted on", delta);
+}
+
 void sa_restarted(sa_t *sa, sync_watch_t w, const char *how)
 {
     const char *name = sync_restart_name(w);
     log_warn("%s restarted (%s)", name, how);
-    char labels[64];
-    snprintf(labels, sizeof labels, "actor=\"%s\"", name);
-    alys_metric_add(sa->metrics, "alys_sync_actor_restarts_seen_total", labels,
-                    "Restarts of other actors the SyncActor acted on", 1);
+    sa_restart_series(sa, w, 1);
     unsigned fx = sync_restart_effects(w, sa->initialised);
     if (fx & SYNC_RESTART_GET_HEAD)
         sa_request_head(sa);

@@ -394,3 +394,70 @@ Test(sync_core, commit_reports_are_dropped_around_our_rollback)
     head_advanced(51);
     cr_expect_eq(machine_head(), 51, "commits count again");
 }
+
+/* Issue 10: every counter the SyncActor can increment exists from the start,
+ * at 0, for each label value it can take, so that rate() and the alerts see
+ * it before its first event. The list is the error_type values the code
+ * emits, written out here rather than taken from the code under test. */
+static void expect_zero_counter(const char *name, const char *labels)
+{
+    bool is_counter = false;
+    cr_expect(alys_metric_has(metrics, name, labels, &is_counter), "%s{%s} declared", name,
+              labels ? labels : "");
+    cr_expect(is_counter, "%s{%s} is a counter", name, labels ? labels : "");
+    cr_expect_eq(alys_metric_value(metrics, name, labels), 0, "%s{%s} at 0", name,
+                 labels ? labels : "");
+}
+
+Test(sync_core, every_counter_is_declared_at_zero_from_the_start)
+{
+    static const char *const error_types[] = {"block_pushed_invalid",
+                                              "invalid_header",
+                                              "request_timeout",
+                                              "sync_failed",
+                                              "block_invalid",
+                                              "block_processing",
+                                              "timeout",
+                                              "invalid",
+                                              "short",
+                                              "violation",
+                                              "no_peer",
+                                              "busy",
+                                              "stall",
+                                              "lied_height",
+                                              "invalid_chain"};
+    for (size_t i = 0; i < sizeof error_types / sizeof error_types[0]; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "error_type=\"%s\"", error_types[i]);
+        expect_zero_counter("alys_sync_errors_total", labels);
+    }
+    static const char *const watched[] = {"storage", "peer_manager", "block_processor"};
+    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "actor=\"%s\"", watched[i]);
+        expect_zero_counter("alys_sync_actor_restarts_seen_total", labels);
+    }
+    static const char *const plain[] = {
+        "alys_sync_recoveries_total",        "alys_sync_retries_total",
+        "alys_sync_reassignments_total",     "alys_sync_dropped_actions_total",
+        "alys_sync_blocks_requested_total",  "alys_sync_range_requests_total",
+        "alys_sync_blocks_downloaded_total", "alys_sync_bytes_downloaded_total",
+        "alys_checkpoints_created_total"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        expect_zero_counter(plain[i], NULL);
+}
+
+/* Event counts are _total counters: the progress tick no longer exports the
+ * retries and reassignments as gauges under their old names. */
+Test(sync_core, event_counts_are_counters_not_gauges)
+{
+    sync_core_progress(core);
+    cr_expect_not(alys_metric_has(metrics, "alys_sync_retries", NULL, NULL));
+    cr_expect_not(alys_metric_has(metrics, "alys_sync_reassignments", NULL, NULL));
+    cr_expect_not(alys_metric_has(metrics, "alys_sync_dropped_actions", NULL, NULL));
+    expect_zero_counter("alys_sync_retries_total", NULL);
+    expect_zero_counter("alys_sync_reassignments_total", NULL);
+    bool is_gauge_too = false;
+    cr_expect(alys_metric_has(metrics, "alys_sync_state", NULL, &is_gauge_too));
+    cr_expect_not(is_gauge_too, "a level stays a gauge");
+}
