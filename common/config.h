@@ -71,7 +71,7 @@ typedef struct {
     double peer_score_threshold;           /* 0.5 */
     uint32_t validation_workers;           /* 4 */
     uint32_t max_memory_gb;                /* 8 */
-    uint32_t cache_size_mb;                /* 512 */
+    uint32_t cache_size_mb;                /* 0: 1/16 of the budget (membudget.h) */
     double production_threshold;           /* 99.5 (percent) */
     uint64_t production_max_blocks_behind; /* 10 */
     uint64_t download_window;              /* 1024 blocks ahead of the head */

@@ -82,8 +82,11 @@ static const cfg_key_t s_keys[] = {
     {KINT("sync", "max_sync_peers", max_sync_peers, 1, 1000, 10), .inert = INERT_SYNC_PEERS},
     {KF64("sync", "peer_score_threshold", peer_score_threshold, 0, 1, 0.5)},
     {KINT("sync", "validation_workers", validation_workers, 0, 64, 4)},
+    /* The budget the cache, write buffers and reorder buffer are sized
+     * from (common/membudget.h); cache_size_mb 0 = 1/16 of it, else that
+     * size, at most half the budget. */
     {KINT("sync", "max_memory_gb", max_memory_gb, 1, 4096, 8)},
-    {KINT("sync", "cache_size_mb", cache_size_mb, 0, 1048576, 512)},
+    {KINT("sync", "cache_size_mb", cache_size_mb, 0, 1048576, 0)},
     {KF64("sync", "production_threshold", production_threshold, 0, 100, 99.5)},
     {KINT("sync", "production_max_blocks_behind", production_max_blocks_behind, 0, 1000000, 10)},
     {KINT("sync", "download_window", download_window, 1, 1000000, 1024)},

@@ -21,6 +21,7 @@
  *  a half-loaded config.
  */
 #include "config_schema.h"
+#include "membudget.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -902,21 +903,17 @@ static int derive_checked(parser_t *p)
                    p->cfg.run_dir, bad, need, CFG_IPC_PATH_MAX, bad);
 }
 
-/* The cache is one consumer of the memory budget among several (the
- * download window's blocks, the validators, RocksDB's write buffers): it may
- * take at most half. */
+/* The memory budget must hold its parts (rule in membudget.h): refused at
+ * load, so every actor's alys_membudget_derive succeeds later. */
 static int check_memory(parser_t *p)
 {
     const alys_config_t *c = &p->cfg;
-    uint64_t budget_mb = (uint64_t) c->max_memory_gb * 1024;
-    if ((uint64_t) c->cache_size_mb <= budget_mb / 2)
+    alys_membudget_t b;
+    char why[ALYS_ERR_MAX];
+    if (alys_membudget_derive(&b, c->max_memory_gb, c->cache_size_mb, why, sizeof why) == 0)
         return 0;
-    int a = cfg_find_key_name("sync.cache_size_mb"), b = cfg_find_key_name("sync.max_memory_gb");
-    return fail_at(p, later_pos(p, a, b),
-                   "sync.cache_size_mb (%u MiB) must be at most half of "
-                   "sync.max_memory_gb (%u GiB): the rest of the budget is for the download "
-                   "window, the validators and the database's write buffers",
-                   (unsigned) c->cache_size_mb, (unsigned) c->max_memory_gb);
+    int a = cfg_find_key_name("sync.cache_size_mb"), k = cfg_find_key_name("sync.max_memory_gb");
+    return fail_at(p, later_pos(p, a, k), "%s", why);
 }
 
 /* Keys set (in the file or by --set) that are accepted but do nothing: said

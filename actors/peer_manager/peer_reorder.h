@@ -71,7 +71,7 @@
 
 typedef struct {
     uint32_t max_entries;           /* 32 */
-    size_t max_bytes;               /* 64 MiB */
+    size_t max_bytes;               /* 64 MiB; PeerManager: membudget.h */
     uint32_t max_inflight;          /* 2 chunks at BlockProcessor */
     uint32_t chunk_blocks;          /* 1024 */
     size_t chunk_bytes;             /* 4 MiB */

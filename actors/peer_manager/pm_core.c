@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "membudget.h"
 #include "pm.h"
 
 pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_port_t *port,
@@ -14,6 +15,9 @@ pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_po
 {
     peer_table_config_t tc;
     if (peer_table_config_from_alys(&tc, cfg, err, errlen) != 0)
+        return NULL;
+    alys_membudget_t mb; /* the reorder buffer's bound */
+    if (alys_membudget_derive(&mb, cfg->max_memory_gb, cfg->cache_size_mb, err, errlen) != 0)
         return NULL;
     pm_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -24,7 +28,10 @@ pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_po
     self->metrics = metrics;
     self->port = *port;
     self->table = peer_table_new(&tc);
-    self->reorder = reorder_new(NULL);
+    reorder_config_t rc;
+    reorder_config_defaults(&rc);
+    rc.max_bytes = (size_t) mb.reorder_bytes;
+    self->reorder = reorder_new(&rc);
     self->store = pm_storage_new();
     if (self->table && self->reorder && self->store) {
         self->net = pn_new(self);

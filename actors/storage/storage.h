@@ -166,8 +166,9 @@ typedef struct {
  * check it: stored genesis against cfg->genesis_file, lattice root against
  * the head's state root, the head's header against its hash. Returns NULL
  * with a one-line reason in err. Reads data_dir, genesis_file,
- * checkpoint_interval, max_checkpoints, max_reorg_depth, wal_sync and
- * cache_size_mb; keeps no pointer to cfg. */
+ * checkpoint_interval, max_checkpoints, max_reorg_depth, wal_sync,
+ * max_memory_gb and cache_size_mb (cache and write buffers: membudget.h);
+ * keeps no pointer to cfg. */
 storage_t *storage_open(const alys_config_t *cfg, char *err, size_t errlen);
 void storage_destroy(storage_t **self_p);
 

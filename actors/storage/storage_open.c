@@ -10,22 +10,21 @@
 #include <string.h>
 
 #include "log.h"
+#include "membudget.h"
 #include "storage_internal.h"
 #include "util.h"
 
-/* Memtables: a bounded total (write buffer manager) rather than 64 MiB per
- * column family by default, so the process's memory stays flat however long
- * the chain gets. */
-#define WRITE_BUFFER_BYTES    (4u << 20)
-#define DB_WRITE_BUFFER_BYTES (16u << 20)
-#define MIN_CACHE_BYTES       (8u << 20)
+/* Cache and memtables are sized from the memory budget (membudget.h). The
+ * memtables are a bounded total (write buffer manager) rather than 64 MiB
+ * per column family by default, so the process's memory stays flat however
+ * long the chain gets. */
 /* Table files kept open at once (the rest are opened on demand): bounds file
  * descriptors and keeps the open from touching every table file. */
 #define MAX_OPEN_TABLE_FILES  512
 
 /* ------------------------------------------------------------ RocksDB */
 
-static rocksdb_options_t *db_options(rocksdb_cache_t *cache)
+static rocksdb_options_t *db_options(rocksdb_cache_t *cache, const alys_membudget_t *mb)
 {
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(t, cache);
@@ -42,8 +41,8 @@ static rocksdb_options_t *db_options(rocksdb_cache_t *cache)
     rocksdb_options_set_create_missing_column_families(opts, 1);
     rocksdb_options_set_block_based_table_factory(opts, t);
     rocksdb_block_based_options_destroy(t);
-    rocksdb_options_set_write_buffer_size(opts, WRITE_BUFFER_BYTES);
-    rocksdb_options_set_db_write_buffer_size(opts, DB_WRITE_BUFFER_BYTES);
+    rocksdb_options_set_write_buffer_size(opts, (size_t) mb->cf_write_buffer_bytes);
+    rocksdb_options_set_db_write_buffer_size(opts, (size_t) mb->write_buffer_bytes);
     rocksdb_options_set_max_background_jobs(opts, 2);
     rocksdb_options_set_keep_log_file_num(opts, 4);
     /* Point-in-time recovery: replay the WAL up to the last whole record.
@@ -64,9 +63,12 @@ static rocksdb_options_t *db_options(rocksdb_cache_t *cache)
 static int open_db(storage_t *self, const alys_config_t *cfg, char *err, size_t errlen)
 {
     storage_db_t *d = &self->db;
-    size_t cache = (size_t) cfg->cache_size_mb << 20;
-    d->cache = rocksdb_cache_create_lru(cache < MIN_CACHE_BYTES ? MIN_CACHE_BYTES : cache);
-    d->opts = db_options(d->cache);
+    alys_membudget_t mb;
+    char why[ALYS_ERR_MAX];
+    if (alys_membudget_derive(&mb, cfg->max_memory_gb, cfg->cache_size_mb, why, sizeof why) != 0)
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "%s", why);
+    d->cache = rocksdb_cache_create_lru((size_t) mb.cache_bytes);
+    d->opts = db_options(d->cache, &mb);
     const rocksdb_options_t *cf_opts[CF_COUNT];
     for (int i = 0; i < CF_COUNT; i++)
         cf_opts[i] = d->opts;

@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "config.h"
 #include "log.h"
+#include "membudget.h"
 #include "preflight.h"
 #include "server.h"
 #include "version.h"
@@ -93,8 +94,14 @@ static void report_config(const alys_config_t *cfg)
     char *save = NULL;
     for (char *line = strtok_r(notes, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         log_warn("config: %s", line);
-    log_info("memory budget %u GiB (sync.max_memory_gb): database block cache %u MiB",
-             (unsigned) cfg->max_memory_gb, (unsigned) cfg->cache_size_mb);
+    alys_membudget_t mb;
+    char line[ALYS_ERR_MAX];
+    if (alys_membudget_derive(&mb, cfg->max_memory_gb, cfg->cache_size_mb, line, sizeof line) != 0) {
+        log_warn("config: %s", line); /* not reached: refused at load */
+        return;
+    }
+    alys_membudget_describe(&mb, line, sizeof line);
+    log_info("%s", line);
 }
 
 int main(int argc, char **argv)

@@ -71,7 +71,7 @@ static void expect_defaults(const alys_config_t *c, const char *data_dir, const 
     cr_assert_float_eq(c->peer_score_threshold, 0.5, 1e-12);
     cr_assert_eq(c->validation_workers, 4);
     cr_assert_eq(c->max_memory_gb, 8);
-    cr_assert_eq(c->cache_size_mb, 512);
+    cr_assert_eq(c->cache_size_mb, 0); /* 1/16 of max_memory_gb */
     cr_assert_float_eq(c->production_threshold, 99.5, 1e-12);
     cr_assert_eq(c->production_max_blocks_behind, 10);
     cr_assert_eq(c->download_window, 1024);
