@@ -6,16 +6,16 @@
 #define MIB ((uint64_t) 1 << 20)
 #define GIB ((uint64_t) 1 << 30)
 
-#define CACHE_SHARE    16 /* budget / 16 */
-#define CACHE_FLOOR    (8 * MIB)
-#define WBUF_SHARE     512
-#define WBUF_FLOOR     (8 * MIB)
-#define WBUF_CAP       (256 * MIB)
-#define CF_WBUF_FLOOR  (2 * MIB)
-#define CF_WBUF_CAP    (64 * MIB)
-#define REORDER_SHARE  128
-#define REORDER_FLOOR  (16 * MIB)
-#define REORDER_CAP    (256 * MIB)
+#define CACHE_SHARE   16 /* budget / 16 */
+#define CACHE_FLOOR   (8 * MIB)
+#define WBUF_SHARE    512
+#define WBUF_FLOOR    (8 * MIB)
+#define WBUF_CAP      (256 * MIB)
+#define CF_WBUF_FLOOR (2 * MIB)
+#define CF_WBUF_CAP   (64 * MIB)
+#define REORDER_SHARE 128
+#define REORDER_FLOOR (16 * MIB)
+#define REORDER_CAP   (256 * MIB)
 
 static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
 {
@@ -59,7 +59,8 @@ void alys_membudget_describe(const alys_membudget_t *b, char *buf, size_t len)
     snprintf(buf, len,
              "memory budget %llu GiB (sync.max_memory_gb): rocksdb cache %llu MiB (%s), "
              "write buffers %llu MiB (%llu MiB per column family), reorder buffer %llu MiB",
-             (unsigned long long) (b->budget_bytes / GIB), (unsigned long long) (b->cache_bytes / MIB),
+             (unsigned long long) (b->budget_bytes / GIB),
+             (unsigned long long) (b->cache_bytes / MIB),
              b->cache_explicit ? "sync.cache_size_mb" : "1/16 of the budget",
              (unsigned long long) (b->write_buffer_bytes / MIB),
              (unsigned long long) (b->cf_write_buffer_bytes / MIB),

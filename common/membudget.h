@@ -22,16 +22,17 @@
 #ifndef ALYS_MEMBUDGET_H
 #define ALYS_MEMBUDGET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
-    uint64_t budget_bytes;       /* max_memory_gb, in bytes */
-    uint64_t cache_bytes;        /* RocksDB block cache */
-    int cache_explicit;          /* 1: from sync.cache_size_mb */
-    uint64_t write_buffer_bytes; /* RocksDB memtables, all column families */
+    uint64_t budget_bytes;          /* max_memory_gb, in bytes */
+    uint64_t cache_bytes;           /* RocksDB block cache */
+    bool cache_explicit;            /* from sync.cache_size_mb */
+    uint64_t write_buffer_bytes;    /* RocksDB memtables, all column families */
     uint64_t cf_write_buffer_bytes; /* one column family's memtable */
-    uint64_t reorder_bytes;      /* PeerManager reorder buffer bound */
+    uint64_t reorder_bytes;         /* PeerManager reorder buffer bound */
 } alys_membudget_t;
 
 /* Fills *out from the budget in GiB and the explicit cache size in MiB (0:

@@ -20,7 +20,7 @@
  * long the chain gets. */
 /* Table files kept open at once (the rest are opened on demand): bounds file
  * descriptors and keeps the open from touching every table file. */
-#define MAX_OPEN_TABLE_FILES  512
+#define MAX_OPEN_TABLE_FILES 512
 
 /* ------------------------------------------------------------ RocksDB */
 

@@ -22,7 +22,7 @@ Test(membudget, default_budget_keeps_todays_sizes)
     alys_membudget_t b = derive_ok(8, 0);
     cr_assert_eq(b.budget_bytes, 8 * GIB);
     cr_assert_eq(b.cache_bytes, 512 * MIB);
-    cr_assert_eq(b.cache_explicit, 0);
+    cr_assert_not(b.cache_explicit);
     cr_assert_eq(b.write_buffer_bytes, 16 * MIB);
     cr_assert_eq(b.cf_write_buffer_bytes, 4 * MIB);
     cr_assert_eq(b.reorder_bytes, 64 * MIB);
@@ -59,7 +59,7 @@ Test(membudget, explicit_cache_wins)
 {
     alys_membudget_t b = derive_ok(8, 1024);
     cr_assert_eq(b.cache_bytes, 1024 * MIB);
-    cr_assert_eq(b.cache_explicit, 1);
+    cr_assert(b.cache_explicit);
     cr_assert_eq(b.reorder_bytes, 64 * MIB); /* the rest is unchanged */
     /* Below the floor, raised to it. */
     cr_assert_eq(derive_ok(8, 1).cache_bytes, 8 * MIB);
