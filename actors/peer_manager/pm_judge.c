@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "chain/chain.h"
 #include "peer.pb-c.h"
 
 pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
@@ -64,34 +65,10 @@ int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome)
     return delivered_outcome;
 }
 
-static bool name_in(const char *name, const char *const *list)
-{
-    for (size_t i = 0; name && list[i]; i++)
-        if (strcmp(name, list[i]) == 0)
-            return true;
-    return false;
-}
-
 pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start)
 {
-    /* About the block's own bytes: nobody else's state or clock is involved. */
-    static const char *const content[] = {"bad_proposer_signature",
-                                          "wrong_proposer",
-                                          "bad_tx_signature",
-                                          "tx_root_mismatch",
-                                          "bad_timestamp",
-                                          "bad_nonce",
-                                          "insufficient_balance",
-                                          "state_root_mismatch",
-                                          "malformed",
-                                          "oversize",
-                                          "header_mismatch",
-                                          NULL};
-    /* Linkage: the block's fault inside a range, the previous batch's at its start. */
-    static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
-                                          NULL};
-    pm_refusal_t r = {.content_fault = name_in(reason, content)};
-    r.suspect = r.content_fault || (name_in(reason, linkage) && failed_height > range_start);
+    pm_refusal_t r = {.content_fault = alys_refusal_is_content(reason),
+                      .suspect = alys_refusal_is_peer_fault(reason, failed_height, range_start)};
     return r;
 }
 

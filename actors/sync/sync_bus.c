@@ -24,36 +24,10 @@ sync_outcome_t sync_bus_outcome(uint32_t outcome)
     return outcome <= SYNC_OUTCOME_BUSY ? (sync_outcome_t) outcome : SYNC_OUTCOME_NO_PEER;
 }
 
-static bool name_in(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return true;
-    return false;
-}
-
-/* The same split as PeerManager's (peer_deliver.c): content errors are the
- * serving peer's; a linkage error inside a range is too, at its first block
- * it is the previous range's (or ours); storage, busy, restarts are nobody's. */
+/* The split PeerManager judges with too (alys_refusal_is_peer_fault). */
 bool sync_bus_reason_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start)
 {
-    static const char *const content[] = {"bad_proposer_signature",
-                                          "wrong_proposer",
-                                          "bad_tx_signature",
-                                          "tx_root_mismatch",
-                                          "bad_timestamp",
-                                          "bad_nonce",
-                                          "insufficient_balance",
-                                          "state_root_mismatch",
-                                          "malformed",
-                                          "oversize",
-                                          "header_mismatch",
-                                          NULL};
-    static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
-                                          NULL};
-    if (!reason || !*reason)
-        return false;
-    return name_in(reason, content) || (name_in(reason, linkage) && failed_height > range_start);
+    return alys_refusal_is_peer_fault(reason, failed_height, range_start);
 }
 
 uint32_t sync_bus_penalty_outcome(sync_penalty_t p)

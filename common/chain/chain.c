@@ -405,3 +405,38 @@ void alys_genesis_clear(alys_genesis_t *g)
     free(g->balances);
     memset(g, 0, sizeof *g);
 }
+
+/* ---- whose fault a refusal is (chain.h) ------------------------------------ */
+
+static bool s_name_in(const char *name, const char *const *list)
+{
+    for (size_t i = 0; name && list[i]; i++)
+        if (strcmp(name, list[i]) == 0)
+            return true;
+    return false;
+}
+
+bool alys_refusal_is_content(const char *reason)
+{
+    static const char *const content[] = {"bad_proposer_signature",
+                                          "wrong_proposer",
+                                          "bad_tx_signature",
+                                          "tx_root_mismatch",
+                                          "bad_timestamp",
+                                          "bad_nonce",
+                                          "insufficient_balance",
+                                          "state_root_mismatch",
+                                          "malformed",
+                                          "oversize",
+                                          "header_mismatch",
+                                          NULL};
+    return s_name_in(reason, content);
+}
+
+bool alys_refusal_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start)
+{
+    static const char *const linkage[] = {"parent_mismatch", "height_gap", "non_increasing_slot",
+                                          NULL};
+    return alys_refusal_is_content(reason) ||
+           (s_name_in(reason, linkage) && failed_height > range_start);
+}

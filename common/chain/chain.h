@@ -55,6 +55,16 @@ typedef enum {
 
 const char *alys_block_error_name(alys_block_error_t e); /* "bad_tx_signature", ... */
 
+/* Whose fault a refused block is, from its reason (a name above, or
+ * "header_mismatch"): a content reason is about the block's own bytes, so the
+ * peer that served it; a linkage reason (parent_mismatch, height_gap,
+ * non_increasing_slot) is the serving peer's inside a range it served, but at
+ * the range's first block it is the previous range's (or ours). Anything else
+ * (storage, busy, restarts, an empty reason) is nobody's. PeerManager and
+ * SyncActor both judge with these, so they never disagree. */
+bool alys_refusal_is_content(const char *reason);
+bool alys_refusal_is_peer_fault(const char *reason, uint64_t failed_height, uint64_t range_start);
+
 typedef struct {
     alys_block_error_t code;
     int32_t tx_index; /* the offending tx, or -1 */
