@@ -49,17 +49,17 @@ static const kind_info_t s_kinds[] = {
 };
 #define NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
-/* How late past its deadline the loop may wake and still count the time as
- * its own (see sup_policy_t.pause_slack_ms). Starved of CPU on a loaded host
- * the loop is often late by a few hundred ms: that time is charged as usual,
- * so a stopped actor is still found hung on time. Only a longer gap, a
- * SIGSTOP or VM pause, is not charged. A child can only be killed wrongly by
- * a gap of at least heartbeat_timeout - heartbeat_interval (its last Pong is
- * at most an interval old), so half of that keeps well clear of it. */
-static uint32_t pause_slack(const alys_config_t *cfg)
+/* How late past its deadline the loop must wake, with no SIGCONT, for the
+ * delay to count as a pause (sup_policy_t.pause_min_ms). A delay this long
+ * is the shortest that could get a child killed wrongly: its last Pong is at
+ * most one interval old when the loop sleeps, and may sit unread when the
+ * timer fires. Shorter delays are CPU starvation and are charged, so a
+ * stopped actor is found hung on time however busy the host; a SIGSTOP of
+ * the supervisor itself is recognised by its SIGCONT instead, whatever its
+ * length (read_sigcont). */
+static uint32_t pause_min(const alys_config_t *cfg)
 {
-    uint32_t room = cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms; /* > 0: config */
-    return room / 2;
+    return cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms; /* > 0: config */
 }
 
 _Static_assert(SUP_EXIT_CONFIG == ALYS_EXIT_CONFIG, "one exit code for config errors");
@@ -80,6 +80,7 @@ struct sup_server {
     zsock_t *monitors[2]; /* socket-monitor PAIRs of control and xsub */
     const char *monitor_labels[2];
     int sigfd;
+    int contfd; /* SIGCONT only: read before every input, see read_sigcont */
     int lockfd; /* run_dir/supervisor.pid, flock'ed */
     zmq_pollitem_t sigitem;
     int timer_id;
@@ -109,7 +110,33 @@ static int block_signals(sup_server_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         return -1;
     }
+    /* SIGCONT has its own signalfd, polled by nobody: the loop may run a
+     * timer before it reads the main signalfd, so every input first reads
+     * this one (read_sigcont). Blocking SIGCONT does not stop it resuming
+     * the process. */
+    sigset_t cont;
+    sigemptyset(&cont);
+    sigaddset(&cont, SIGCONT);
+    if (sigprocmask(SIG_BLOCK, &cont, NULL) != 0 ||
+        (self->contfd = signalfd(-1, &cont, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        snprintf(err, errlen, "cannot set up SIGCONT handling: %s", strerror(errno));
+        return -1;
+    }
     return 0;
+}
+
+/* The clock for an input to the policy. A pending SIGCONT means we were
+ * stopped until just now: tell the policy before the input, so the input's
+ * lateness is not charged to the children. */
+static int64_t input_clock(sup_server_t *self)
+{
+    struct signalfd_siginfo si;
+    bool resumed = false;
+    while (read(self->contfd, &si, sizeof si) == (ssize_t) sizeof si)
+        resumed = true;
+    if (resumed)
+        sup_resumed(self->sup);
+    return alys_mono_ms();
 }
 
 /* One supervisor per run_dir: binding would otherwise unlink the live one's
@@ -226,7 +253,7 @@ static sup_policy_t policy_of(const alys_config_t *cfg)
         .max_restarts = cfg->max_restarts,
         .restart_window_ms = cfg->restart_window_secs * 1000,
         .shutdown_timeout_ms = cfg->shutdown_timeout_ms,
-        .pause_slack_ms = pause_slack(cfg),
+        .pause_min_ms = pause_min(cfg),
     };
 }
 
@@ -289,7 +316,7 @@ sup_server_t *sup_server_new(const alys_config_t *cfg, const char *const *sets, 
     self->cfg = *cfg;
     for (size_t i = 0; i < nsets && i < ALYS_SET_MAX; i++)
         self->sets[self->nsets++] = sets[i];
-    self->sigfd = self->lockfd = self->timer_id = -1;
+    self->sigfd = self->contfd = self->lockfd = self->timer_id = -1;
     self->armed = INT64_MAX;
     /* Children get an absolute path: they may resolve it after we chdir'ed,
      * and a relative --config in a log line says little. */
@@ -316,6 +343,8 @@ void sup_server_destroy(sup_server_t **self_p)
     sup_destroy(&self->sup);
     if (self->sigfd >= 0)
         close(self->sigfd);
+    if (self->contfd >= 0)
+        close(self->contfd);
     if (self->lockfd >= 0)
         close(self->lockfd);
     free(self);
@@ -391,11 +420,11 @@ static void do_spawn(sup_server_t *self, const char *name)
     clear_note(self, name);
     pid_t pid = spawn_child(self->binaries[k], argv);
     if (pid < 0) {
-        sup_spawn_failed(self->sup, name, strerror(errno), alys_mono_ms());
+        sup_spawn_failed(self->sup, name, strerror(errno), input_clock(self));
         return;
     }
     log_debug("spawned %s as pid %d", name, (int) pid);
-    sup_spawned(self->sup, name, pid, alys_mono_ms());
+    sup_spawned(self->sup, name, pid, input_clock(self));
 }
 
 static void do_kill(const sup_action_t *a)
@@ -770,7 +799,7 @@ static int on_timer(zloop_t *loop, int timer_id, void *arg)
     sup_server_t *self = arg;
     self->timer_id = -1; /* one-shot: zloop has already forgotten it */
     self->armed = INT64_MAX;
-    sup_tick(self->sup, alys_mono_ms());
+    sup_tick(self->sup, input_clock(self));
     return process(self);
 }
 
@@ -788,7 +817,7 @@ static void reap(sup_server_t *self)
             if (c)
                 read_note(self, c->name, note, sizeof note);
         }
-        if (!sup_exited_note(self->sup, pid, status, note, alys_mono_ms()))
+        if (!sup_exited_note(self->sup, pid, status, note, input_clock(self)))
             log_debug("reaped pid %d, not a current child", (int) pid);
     }
 }
@@ -832,7 +861,7 @@ static int on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         else if (si.ssi_signo == SIGHUP)
             reload(self);
         else
-            sup_shutdown(self->sup, strsignal((int) si.ssi_signo), alys_mono_ms());
+            sup_shutdown(self->sup, strsignal((int) si.ssi_signo), input_clock(self));
     }
     /* Signals coalesce: reap every exited child, not one per SIGCHLD. */
     if (child)
@@ -855,7 +884,7 @@ static void on_ready(sup_server_t *self, zframe_t *from, const Alys__Control__Re
                          .endpoint = r->endpoint,
                          .kind = r->kind,
                          .external = r->external};
-    sup_ready(self->sup, &ready, alys_mono_ms());
+    sup_ready(self->sup, &ready, input_clock(self));
 }
 
 static void reply_status(sup_server_t *self, zframe_t *from, const alys_env_t *req);
@@ -876,7 +905,7 @@ static int on_control(zloop_t *loop, zsock_t *sock, void *arg)
         switch (ctl->msg_case) {
         case ALYS__CONTROL__CONTROL__MSG_READY: on_ready(self, from, ctl->ready); break;
         case ALYS__CONTROL__CONTROL__MSG_PONG:
-            sup_pong(self->sup, name, ctl->pong->seq, alys_mono_ms());
+            sup_pong(self->sup, name, ctl->pong->seq, input_clock(self));
             break;
         case ALYS__CONTROL__CONTROL__MSG_STATUS_REQUEST: reply_status(self, from, env); break;
         default: log_debug("ignored control message %d", (int) ctl->msg_case); break;

@@ -28,6 +28,7 @@ struct sup {
     char exit_message[SUP_DETAIL_MAX];
     uint64_t version;
     bool seen_input;    /* last_input is set */
+    bool resumed;       /* SIGCONT since the last input: it was stopped */
     int64_t last_input; /* time of the latest input */
     int64_t paused_ms;  /* sum of the gaps not charged to children */
 };
@@ -250,8 +251,9 @@ static void discount(sup_t *self, int64_t lost, int64_t now)
 
 /* Called first by every input. The loop wakes by sup_next_deadline at the
  * latest (state changes only through inputs, so the deadline computed now is
- * the one it slept towards); being later than that by more than the slack
- * means we were stopped. The ping due meanwhile goes out on this tick. */
+ * the one it slept towards); being later than that after a SIGCONT, or by at
+ * least pause_min_ms, means we were stopped or paused. The ping due
+ * meanwhile goes out on this tick. */
 static void observe(sup_t *self, int64_t now)
 {
     if (self->seen_input) {
@@ -259,7 +261,8 @@ static void observe(sup_t *self, int64_t now)
         if (due < self->last_input)
             due = self->last_input; /* we were running at the last input */
         int64_t late = due == INT64_MAX ? 0 : now - due;
-        if (late > (int64_t) self->policy.pause_slack_ms) {
+        bool paused = late > 0 && (self->resumed || late >= (int64_t) self->policy.pause_min_ms);
+        if (paused) {
             alys_log(late >= (int64_t) self->policy.heartbeat_interval_ms ? ALYS_LOG_WARN
                                                                           : ALYS_LOG_DEBUG,
                      "the supervisor did not run for %lld ms (stopped or paused): "
@@ -269,6 +272,7 @@ static void observe(sup_t *self, int64_t now)
         }
     }
     self->seen_input = true;
+    self->resumed = false;
     if (now > self->last_input)
         self->last_input = now;
 }
@@ -676,6 +680,11 @@ static void tick_stop_timeout(sup_t *self, sup_child_t *c)
              self->policy.shutdown_timeout_ms);
     c->stop_killed = true;
     act_kill(self, c, SIGKILL);
+}
+
+void sup_resumed(sup_t *self)
+{
+    self->resumed = true;
 }
 
 void sup_tick(sup_t *self, int64_t now)

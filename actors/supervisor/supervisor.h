@@ -24,13 +24,17 @@
  *
  *  Time the supervisor itself did not run is not charged to its children.
  *  Between two inputs the caller's loop sleeps at most until
- *  sup_next_deadline; an input that comes later than that (by more than
- *  pause_slack_ms) proves the supervisor was stopped or paused for the
- *  difference, and every running timeout (Pong wait, start and stop
- *  deadlines) is moved on by it. So a supervisor resumed after a SIGSTOP or
- *  a VM pause longer than heartbeat_timeout_ms pings first and kills only
- *  children that then stay silent for heartbeat_timeout_ms of its own
- *  running time. Every input function does this check first.
+ *  sup_next_deadline; an input that comes later than that was delayed, and
+ *  the delay is forgiven (every running timeout, Pong wait, start and stop
+ *  deadlines, moves on by it) only when it proves the supervisor was not
+ *  running: a SIGCONT arrived since the previous input (sup_resumed: it was
+ *  stopped), or the delay is at least pause_min_ms (a VM pause, which sends
+ *  no signal). A shorter delay without SIGCONT is CPU starvation on a busy
+ *  host and counts as usual, so a stopped child is still found hung on time
+ *  however often the supervisor runs late. So a supervisor resumed after a
+ *  SIGSTOP or a VM pause pings first and kills only children that then stay
+ *  silent for heartbeat_timeout_ms of its own running time. Every input
+ *  function does this check first.
  *
  *  A child that exits with SUP_EXIT_CONFIG (78, EX_CONFIG) says its config
  *  or environment is wrong: restarting it cannot help, so the supervisor
@@ -72,12 +76,13 @@ typedef struct {
     uint32_t max_restarts; /* more than this within the window: give up */
     uint32_t restart_window_ms;
     uint32_t shutdown_timeout_ms;
-    /* An input later than the deadline the loop slept towards by more than
-     * this means the supervisor itself was not running (SIGSTOP, a VM pause):
+    /* An input later than the deadline the loop slept towards by at least
+     * this, with no SIGCONT, means the supervisor was paused (a VM pause):
      * the late part does not count towards any child's timeout. Smaller
-     * lateness (scheduling delays on a busy host) counts as usual, so that a
-     * starved supervisor still finds a stopped child hung on time. */
-    uint32_t pause_slack_ms;
+     * lateness without SIGCONT (scheduling delays on a busy host) counts as
+     * usual, so that a starved supervisor still finds a stopped child hung
+     * on time. */
+    uint32_t pause_min_ms;
 } sup_policy_t;
 
 typedef enum {
@@ -187,6 +192,11 @@ bool sup_exited(sup_t *self, pid_t pid, int wstatus, int64_t now);
 bool sup_exited_note(sup_t *self, pid_t pid, int wstatus, const char *note, int64_t now);
 /* Timers: start/heartbeat/stop timeouts, pings, backoff expiries. */
 void sup_tick(sup_t *self, int64_t now);
+
+/* The supervisor received SIGCONT: it was stopped, so the lateness of the
+ * next input is time it did not run, whatever its size. Call before the
+ * next input (the caller reads SIGCONT before handing any input in). */
+void sup_resumed(sup_t *self);
 /* SIGTERM/SIGINT: stop everything in reverse order and exit 0. A second call
  * kills whatever is left at once. */
 void sup_shutdown(sup_t *self, const char *why, int64_t now);
