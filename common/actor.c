@@ -1,5 +1,7 @@
 #include "actor.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -71,7 +73,7 @@ static void usage(FILE *out, const char *prog, const char *kind)
 {
     fprintf(out,
             "usage: %s [--config FILE] [--set KEY=VALUE]... [--name NAME] [--connect ENDPOINT]\n"
-            "       %*s [--cert FILE] [--supervised]\n"
+            "       %*s [--cert FILE] [--supervised [--standby]]\n"
             "       %s --help | --version\n"
             "  one %s actor of an alys-sync node; normally started by alys-supervisor\n"
             "  --config FILE      the node's config (default: $ALYS_CONFIG, else %s)\n"
@@ -80,6 +82,8 @@ static void usage(FILE *out, const char *prog, const char *kind)
             "  --connect ENDPOINT work endpoint to connect to (remote validators; no config needed)\n"
             "  --cert FILE        CURVE client certificate (remote validators)\n"
             "  --supervised       started by alys-supervisor (exit when it dies)\n"
+            "  --standby          (with --supervised) wait, loaded but idle, until the\n"
+            "                     supervisor activates this process to replace a dead one\n"
             "  -h, --help         this help, on stdout\n"
             "  -V, --version      version and commit\n"
             "exit status: 0 stopped cleanly, 2 usage error, %d config error (not restarted)\n",
@@ -105,17 +109,14 @@ static int add_set(alys_actor_t *self, const char *prog, const char *arg)
 }
 
 static int parse_args(alys_actor_t *self, int argc, char **argv, const char **config_path,
-                      bool *name_given)
+                      bool *name_given, bool *standby)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"name", required_argument, 0, 'n'},
-                                         {"connect", required_argument, 0, 'C'},
-                                         {"cert", required_argument, 0, 'k'},
-                                         {"supervised", no_argument, 0, 's'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"set", required_argument, 0, 'S'},
-                                         {"version", no_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},  {"name", required_argument, 0, 'n'},
+        {"connect", required_argument, 0, 'C'}, {"cert", required_argument, 0, 'k'},
+        {"supervised", no_argument, 0, 's'},    {"standby", no_argument, 0, 'W'},
+        {"help", no_argument, 0, 'h'},          {"set", required_argument, 0, 'S'},
+        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
     const char *prog = prog_name(argv);
     optind = 1;
     opterr = 0; /* our own messages, problem first */
@@ -137,6 +138,7 @@ static int parse_args(alys_actor_t *self, int argc, char **argv, const char **co
             self->cert = strdup(optarg);
             break;
         case 's': self->supervised = true; break;
+        case 'W': *standby = true; break;
         case 'S':
             if (add_set(self, prog, optarg) != 0)
                 return -1;
@@ -149,6 +151,8 @@ static int parse_args(alys_actor_t *self, int argc, char **argv, const char **co
     }
     if (optind < argc)
         return usage_error(prog, self->kind, "unexpected argument", argv[optind]);
+    if (*standby && !self->supervised)
+        return usage_error(prog, self->kind, "--standby needs --supervised", NULL);
     if (!*config_path && !self->connect)
         *config_path = alys_config_default_path();
     return 0;
@@ -242,6 +246,42 @@ static int connect_bus(alys_actor_t *self)
     return 0;
 }
 
+/* A warm standby (--standby): the supervisor spawned this process ahead of
+ * need so that a restart skips exec, dynamic linking (about 35 shared
+ * libraries, most of a cold start) and static initialisers. It also does,
+ * before waiting, the start-up work that claims nothing: the ZeroMQ context
+ * and its I/O thread, OpenSSL's configuration. Then it waits, before reading
+ * the config, binding or connecting anything (the dead process's routing id
+ * and, for storage, its database are not ours yet), for SIGUSR1 from the
+ * supervisor. The supervisor spawned us with SIGUSR1 already blocked, so a
+ * signal sent early stays pending instead of killing us. SIGTERM or SIGINT
+ * while waiting end the standby at once; if the supervisor dies,
+ * PR_SET_PDEATHSIG does. The config is read after activation, so a standby
+ * never starts with a stale one. */
+static int wait_activation(void)
+{
+    sigset_t wake;
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGUSR1);
+    sigaddset(&wake, SIGTERM);
+    sigaddset(&wake, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &wake, NULL) != 0)
+        return -1;
+    zsys_init();
+    (void) OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&wake, &si);
+        if (sig < 0 && errno != EINTR)
+            return -1;
+        if (sig == SIGTERM || sig == SIGINT)
+            _exit(0); /* nothing was started: nothing to stop */
+        if (sig == SIGUSR1 && si.si_pid == getppid())
+            break; /* only our supervisor activates us */
+    }
+    return sigprocmask(SIG_UNBLOCK, &wake, NULL);
+}
+
 alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
 {
     alys_actor_t *self = calloc(1, sizeof *self);
@@ -253,12 +293,17 @@ alys_actor_t *alys_actor_new(const char *kind, int argc, char **argv)
     self->hupfd = -1;
     const char *config_path = NULL;
     bool name_given = false;
-    int rc = parse_args(self, argc, argv, &config_path, &name_given);
+    bool standby = false;
+    int rc = parse_args(self, argc, argv, &config_path, &name_given, &standby);
     if (rc != 0) {
         alys_actor_destroy(&self);
         if (rc > 0)
             exit(0); /* --help or --version: done, nothing started */
         return NULL; /* usage error: the caller exits 2 */
+    }
+    if (standby && wait_activation() != 0) {
+        alys_actor_destroy(&self);
+        return NULL;
     }
     if (load_config(self, config_path) != 0) {
         alys_actor_destroy(&self);

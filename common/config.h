@@ -113,6 +113,7 @@ typedef struct {
     uint32_t max_restarts;           /* 5 */
     uint32_t restart_window_secs;    /* 60 */
     uint32_t shutdown_timeout_ms;    /* 3000 */
+    bool warm_standby;               /* true */
 
     /* [metrics] */
     bool metrics_enabled;  /* true */

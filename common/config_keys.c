@@ -125,6 +125,7 @@ static const cfg_key_t s_keys[] = {
     {KINT("supervisor", "max_restarts", max_restarts, 0, 10000, 5)},
     {KINT("supervisor", "restart_window_secs", restart_window_secs, 1, SECS_DAY, 60)},
     {KINT("supervisor", "shutdown_timeout_ms", shutdown_timeout_ms, 1, MS_MAX, 3000)},
+    {KBOOL("supervisor", "warm_standby", warm_standby, true)},
 
     {KBOOL("metrics", "metrics_enabled", metrics_enabled, true), .also = "sync"},
     {KINT("metrics", "metrics_port", metrics_port, 1, 65535, 9091), .also = "sync"},

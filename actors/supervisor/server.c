@@ -29,6 +29,7 @@
 #include "sdnotify.h"
 #include "sockmon.h"
 #include "spawn.h"
+#include "standby.h"
 #include "supervisor.h"
 #include "util.h"
 #include "version.h"
@@ -56,7 +57,7 @@ static const kind_info_t s_kinds[] = {
  * timer fires. Shorter delays are CPU starvation and are charged, so a
  * stopped actor is found hung on time however busy the host; a SIGSTOP of
  * the supervisor itself is recognised by its SIGCONT instead, whatever its
- * length (read_sigcont). */
+ * length (input_clock). */
 static uint32_t pause_min(const alys_config_t *cfg)
 {
     return cfg->heartbeat_timeout_ms - cfg->heartbeat_interval_ms; /* > 0: config */
@@ -80,8 +81,9 @@ struct sup_server {
     zsock_t *monitors[2]; /* socket-monitor PAIRs of control and xsub */
     const char *monitor_labels[2];
     int sigfd;
-    int contfd; /* SIGCONT only: read before every input, see read_sigcont */
-    int lockfd; /* run_dir/supervisor.pid, flock'ed */
+    int contfd;          /* SIGCONT only: read before every input, see input_clock */
+    standby_t *standbys; /* NULL when [supervisor] warm_standby is off */
+    int lockfd;          /* run_dir/supervisor.pid, flock'ed */
     zmq_pollitem_t sigitem;
     int timer_id;
     int64_t armed; /* deadline the timer is armed for */
@@ -112,7 +114,7 @@ static int block_signals(sup_server_t *self, char *err, size_t errlen)
     }
     /* SIGCONT has its own signalfd, polled by nobody: the loop may run a
      * timer before it reads the main signalfd, so every input first reads
-     * this one (read_sigcont). Blocking SIGCONT does not stop it resuming
+     * this one (input_clock). Blocking SIGCONT does not stop it resuming
      * the process. */
     sigset_t cont;
     sigemptyset(&cont);
@@ -302,6 +304,11 @@ static int setup(sup_server_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot build the child table");
         return -1;
     }
+    if (self->cfg.warm_standby &&
+        !(self->standbys = standby_new(sup_child_count(self->sup), self->cfg.restart_backoff_max_ms))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -340,6 +347,7 @@ void sup_server_destroy(sup_server_t **self_p)
     zsock_destroy(&self->control);
     zsock_destroy(&self->xsub);
     zsock_destroy(&self->xpub);
+    standby_destroy(&self->standbys);
     sup_destroy(&self->sup);
     if (self->sigfd >= 0)
         close(self->sigfd);
@@ -393,18 +401,11 @@ static void read_note(const sup_server_t *self, const char *name, char *out, siz
     clear_note(self, name);
 }
 
-static void do_spawn(sup_server_t *self, const char *name)
+/* Built before fork: the child may not allocate. The --set overrides go
+ * on, so every actor reads the config the supervisor checked. argv has room
+ * for 9 + 2 * ALYS_SET_MAX entries. */
+static void build_argv(sup_server_t *self, size_t k, const char *name, bool standby, char **argv)
 {
-    int64_t now = alys_mono_ms();
-    const sup_child_t *c = sup_child_find(self->sup, name);
-    size_t k = 0;
-    if (!c || !kind_index(c->kind, &k)) {
-        sup_spawn_failed(self->sup, name, "unknown actor kind", now);
-        return;
-    }
-    /* Built before fork: the child may not allocate. The --set overrides go
-     * on, so every actor reads the config the supervisor checked. */
-    char *argv[8 + 2 * ALYS_SET_MAX];
     size_t n = 0;
     argv[n++] = self->binaries[k];
     argv[n++] = "--config";
@@ -416,15 +417,60 @@ static void do_spawn(sup_server_t *self, const char *name)
         argv[n++] = "--set";
         argv[n++] = (char *) self->sets[i];
     }
+    if (standby)
+        argv[n++] = "--standby";
     argv[n] = NULL;
-    clear_note(self, name);
-    pid_t pid = spawn_child(self->binaries[k], argv);
-    if (pid < 0) {
-        sup_spawn_failed(self->sup, name, strerror(errno), input_clock(self));
+}
+
+static void do_spawn(sup_server_t *self, const char *name)
+{
+    int64_t now = alys_mono_ms();
+    const sup_child_t *c = sup_child_find(self->sup, name);
+    size_t k = 0;
+    if (!c || !kind_index(c->kind, &k)) {
+        sup_spawn_failed(self->sup, name, "unknown actor kind", now);
         return;
     }
-    log_debug("spawned %s as pid %d", name, (int) pid);
+    char *argv[9 + 2 * ALYS_SET_MAX];
+    build_argv(self, k, name, false, argv);
+    clear_note(self, name);
+    pid_t pid = self->standbys ? standby_activate(self->standbys, name) : 0;
+    if (pid > 0) {
+        log_debug("activated the standby of %s, pid %d", name, (int) pid);
+    } else if ((pid = spawn_child(self->binaries[k], argv)) < 0) {
+        sup_spawn_failed(self->sup, name, strerror(errno), input_clock(self));
+        return;
+    } else {
+        log_debug("spawned %s as pid %d", name, (int) pid);
+    }
     sup_spawned(self->sup, name, pid, input_clock(self));
+}
+
+/* One standby for every ready child that has none (standby.h). One spawn per
+ * call: each blocks until the exec, and inputs come often enough. None while
+ * shutting down: those left are killed. */
+static void keep_standbys(sup_server_t *self)
+{
+    if (!self->standbys)
+        return;
+    if (sup_shutting_down(self->sup)) {
+        standby_kill_all(self->standbys);
+        return;
+    }
+    int64_t now = alys_mono_ms();
+    for (size_t i = 0; i < sup_child_count(self->sup); i++) {
+        const sup_child_t *c = sup_child_at(self->sup, i);
+        size_t k = 0;
+        if (c->state != SUP_READY || !kind_index(c->kind, &k) ||
+            !standby_wanted(self->standbys, c->name, now))
+            continue;
+        char *argv[9 + 2 * ALYS_SET_MAX];
+        build_argv(self, k, c->name, true, argv);
+        if (standby_spawn(self->standbys, c->name, self->binaries[k], argv, now) != 0)
+            log_warn("cannot spawn a standby for %s: %s (restarts spawn cold meanwhile)", c->name,
+                     strerror(errno));
+        return;
+    }
 }
 
 static void do_kill(const sup_action_t *a)
@@ -578,7 +624,7 @@ static void child_metrics(sup_server_t *self, const sup_child_t *c)
 
 /* Every supervised actor ready? body: "ready\n", or a line per actor that
  * is not ("sync: starting"). */
-static bool all_ready(sup_server_t *self, char *body, size_t len)
+static bool all_ready(sup_server_t *self, char *body, size_t len, int64_t now)
 {
     size_t used = 0;
     bool ready = !sup_shutting_down(self->sup);
@@ -587,12 +633,17 @@ static bool all_ready(sup_server_t *self, char *body, size_t len)
         used = (size_t) snprintf(body, len, "not ready: the node is stopping\n");
     for (size_t i = 0; i < sup_child_count(self->sup); i++) {
         const sup_child_t *c = sup_child_at(self->sup, i);
-        if (c->state == SUP_READY || c->state == SUP_EXTERNAL)
+        if (sup_child_answering(self->sup, c, now))
             continue;
         if (ready)
             used = (size_t) snprintf(body, len, "not ready:\n");
         ready = false;
-        if (used < len)
+        if (used >= len)
+            continue;
+        if (c->state == SUP_READY || c->state == SUP_EXTERNAL)
+            used += (size_t) snprintf(body + used, len - used, "%s: no Pong for %lld ms\n",
+                                      c->name, (long long) (now - c->last_seen));
+        else
             used += (size_t) snprintf(body + used, len - used, "%s: %s\n", c->name,
                                       sup_state_name(c->state));
     }
@@ -602,11 +653,12 @@ static bool all_ready(sup_server_t *self, char *body, size_t len)
 }
 
 /* /ready and systemd: READY=1 once, when every actor first is; STOPPING=1
- * when the shutdown begins. */
+ * when the shutdown begins. Refreshed after every input, not only on state
+ * changes: an actor that stops answering changes nothing but the time. */
 static void refresh_readiness(sup_server_t *self)
 {
     char body[2048];
-    bool ready = all_ready(self, body, sizeof body);
+    bool ready = all_ready(self, body, sizeof body, alys_mono_ms());
     metrics_http_set_ready(self->http, ready, body);
     collector_set(self->collector, "alys_node_ready", "", COLLECTOR_GAUGE,
                   "1 when every supervised actor is ready (as /ready answers 200)", ready ? 1 : 0);
@@ -628,9 +680,16 @@ static void refresh_metrics(sup_server_t *self)
     if (v == self->metrics_version)
         return;
     self->metrics_version = v;
-    refresh_readiness(self);
     for (size_t i = 0; i < sup_child_count(self->sup); i++)
         child_metrics(self, sup_child_at(self->sup, i));
+    if (self->standbys) {
+        collector_set(self->collector, "alys_supervisor_standbys", "", COLLECTOR_GAUGE,
+                      "Warm standby processes waiting to replace a dead actor",
+                      (double) standby_count(self->standbys));
+        collector_set(self->collector, "alys_supervisor_standby_activations_total", "",
+                      COLLECTOR_COUNTER, "Restarts served by activating a warm standby",
+                      (double) standby_activations(self->standbys));
+    }
     collector_set(self->collector, "alys_supervisor_paused_seconds_total", "", COLLECTOR_COUNTER,
                   "Time the supervisor found it had not been running (stopped, VM paused), "
                   "not charged to the actors' heartbeat timeouts",
@@ -785,6 +844,8 @@ static int process(sup_server_t *self)
     sup_action_t a;
     while (sup_next_action(self->sup, &a))
         execute(self, &a);
+    keep_standbys(self);
+    refresh_readiness(self);
     refresh_metrics(self);
     if (self->done)
         return -1;
@@ -817,6 +878,11 @@ static void reap(sup_server_t *self)
             if (c)
                 read_note(self, c->name, note, sizeof note);
         }
+        if (self->standbys && standby_reaped(self->standbys, pid, alys_mono_ms())) {
+            log_warn("standby pid %d ended before activation (status %d); replaced later",
+                     (int) pid, status);
+            continue;
+        }
         if (!sup_exited_note(self->sup, pid, status, note, input_clock(self)))
             log_debug("reaped pid %d, not a current child", (int) pid);
     }
@@ -840,6 +906,10 @@ static void reload(sup_server_t *self)
     snprintf(self->cfg.log_format, sizeof self->cfg.log_format, "%s", fresh.log_format);
     log_info("SIGHUP: log_level %s, log_format %s; passed on to the actors", fresh.log_level,
              fresh.log_format);
+    /* Standbys read the config only when activated, but run the binaries
+     * that were on disk when they were spawned: replace them. */
+    if (self->standbys)
+        standby_kill_all(self->standbys);
     for (size_t i = 0; i < sup_child_count(self->sup); i++) {
         const sup_child_t *c = sup_child_at(self->sup, i);
         /* Only ready ones have their handler installed; never externals. */

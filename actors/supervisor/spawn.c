@@ -65,7 +65,8 @@ int spawn_find_binary(const char *binary, const char *subdir, char *out, size_t 
 
 /* In the child, before exec: async-signal-safe calls only. Reports errno
  * through errfd (close-on-exec, so a successful exec just closes it). */
-static void child_exec(const char *path, char *const argv[], pid_t parent, int errfd)
+static void child_exec(const char *path, char *const argv[], const sigset_t *mask, pid_t parent,
+                       int errfd)
 {
     /* Die with the supervisor; and if it already died since fork, go now. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
@@ -78,7 +79,7 @@ static void child_exec(const char *path, char *const argv[], pid_t parent, int e
         sigaction(sig, &dfl, NULL); /* EINVAL for KILL/STOP and RT internals: fine */
     sigset_t none;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigprocmask(SIG_SETMASK, mask ? mask : &none, NULL);
     setpgid(0, 0);
     /* Every inherited descriptor (sockets, the metrics listener, the pid-file
      * lock) closes at exec; errfd must stay open until then. */
@@ -95,13 +96,18 @@ static void child_exec(const char *path, char *const argv[], pid_t parent, int e
 
 pid_t spawn_child(const char *path, char *const argv[])
 {
+    return spawn_child_masked(path, argv, NULL);
+}
+
+pid_t spawn_child_masked(const char *path, char *const argv[], const sigset_t *mask)
+{
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         return -1;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(path, argv, parent, pipefd[1]);
+        child_exec(path, argv, mask, parent, pipefd[1]);
     int saved = errno;
     close(pipefd[1]);
     if (pid < 0) {

@@ -17,6 +17,7 @@
 #ifndef ALYS_SPAWN_H
 #define ALYS_SPAWN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,5 +33,10 @@ int spawn_find_binary(const char *binary, const char *subdir, char *out, size_t 
  * child's pid once it has exec'ed, or -1 with errno set (fork failed, or the
  * exec failed in the child: errno is the child's). */
 pid_t spawn_child(const char *path, char *const argv[]);
+
+/* The same, with mask as the child's signal mask instead of an empty one
+ * (NULL: empty). Blocked signals stay blocked across exec, and one sent
+ * before the program is ready stays pending instead of acting. */
+pid_t spawn_child_masked(const char *path, char *const argv[], const sigset_t *mask);
 
 #endif

@@ -630,6 +630,12 @@ void sup_pong(sup_t *self, const char *name, uint64_t seq, int64_t now)
         c->last_seen = now;
 }
 
+bool sup_child_answering(const sup_t *self, const sup_child_t *c, int64_t now)
+{
+    return (c->state == SUP_READY || c->state == SUP_EXTERNAL) &&
+           now - c->last_seen <= 2 * (int64_t) self->policy.heartbeat_interval_ms;
+}
+
 static void hung(sup_t *self, sup_child_t *c, int64_t now)
 {
     event(self, c, "hung", "no Pong within %u ms", self->policy.heartbeat_timeout_ms);

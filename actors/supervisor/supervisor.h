@@ -213,6 +213,12 @@ const sup_child_t *sup_child_find(const sup_t *self, const char *name);
 /* Bumped on every state change, so callers refresh derived views lazily. */
 uint64_t sup_version(const sup_t *self);
 bool sup_shutting_down(const sup_t *self);
+
+/* Whether c answers its heartbeats now: ready (or external) and heard
+ * within two heartbeat intervals (one to be pinged, one to answer). A child
+ * that stops answering (stopped, stuck) is reported not ready at once, long
+ * before it is declared hung at heartbeat_timeout_ms. */
+bool sup_child_answering(const sup_t *self, const sup_child_t *c, int64_t now);
 /* Total time, ms, the supervisor found it had not been running (see above). */
 int64_t sup_paused_ms(const sup_t *self);
 

@@ -10,6 +10,8 @@
  *  only timing assertion is a lower bound (not hung before the timeout).
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -101,6 +103,59 @@ static bool wait_dead(pid_t pid, int timeout_ms)
         it_sleep_ms(10);
     }
     return true;
+}
+
+/* The pid of name's warm standby: a child of the supervisor started with
+ * "--name NAME" and "--standby", other than skip (an activated standby keeps
+ * its command line); 0 if there is none. */
+static pid_t standby_of(pid_t sup, const char *name, pid_t skip)
+{
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    pid_t found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        pid_t pid = (pid_t) atoi(e->d_name);
+        char path[64], buf[4096];
+        if (pid <= 1 || pid == skip)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "r");
+        int ppid = 0;
+        if (!f)
+            continue;
+        /* "pid (comm) state ppid": comm is the binary's name, no spaces. */
+        int ok = fscanf(f, "%*d %*s %*c %d", &ppid);
+        fclose(f);
+        if (ok != 1 || ppid != sup)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        bool standby = false, named = false;
+        for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t) strlen(buf + i) + 1) {
+            buf[n] = '\0';
+            standby = standby || strcmp(buf + i, "--standby") == 0;
+            named = named ||
+                    (strcmp(buf + i, "--name") == 0 && i + 7 < n && strcmp(buf + i + 7, name) == 0);
+        }
+        if (standby && named)
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
+/* name's standby, waited for (it is spawned once name is ready). */
+static pid_t wait_standby(const char *name, pid_t skip)
+{
+    int64_t end = it_now_ms() + it_budget_ms(&node, IT_RESTART, 0);
+    pid_t pid;
+    while ((pid = standby_of(node.supervisor, name, skip)) == 0 && it_now_ms() < end)
+        it_sleep_ms(20);
+    return pid;
 }
 
 TestSuite(supervisor, .fini = cleanup, .timeout = 120);
@@ -889,4 +944,54 @@ Test(supervisor, systemd_notify_ready_watchdog_and_stopping)
     cr_assert(wait_datagram(fd, "STOPPING=1", 10000), "STOPPING=1 on SIGTERM");
     close(fd);
     unlink(path);
+}
+
+/* Issue 11: a restart activates the actor's warm standby, an idle process
+ * of the same binary spawned ahead of need, instead of fork + exec; a new
+ * standby follows; every standby goes with the node. */
+Test(supervisor, a_restart_activates_the_warm_standby_and_a_new_one_follows)
+{
+    json_t *st = start_node();
+    const char *names[] = {"storage", "sync"};
+    for (int i = 0; i < 2; i++) {
+        const char *name = names[i];
+        pid_t old = pid_of(st, name), standby = wait_standby(name, old);
+        int restarts = restarts_of(st, name);
+        cr_assert_gt(standby, 1, "%s has a standby once ready", name);
+        cr_assert_eq(kill(old, SIGKILL), 0);
+        json_decref(st);
+        st = it_wait_restarted(&node, name, old, restarts + 1, it_budget_ms(&node, IT_RESTART, 0));
+        cr_assert_not_null(st, "%s was not restarted", name);
+        cr_assert_eq(pid_of(st, name), standby, "%s's replacement is its standby (pid %d, not %d)",
+                     name, (int) standby, (int) pid_of(st, name));
+        pid_t next = wait_standby(name, standby);
+        cr_assert_gt(next, 1, "a new standby for %s", name);
+    }
+    pid_t left = standby_of(node.supervisor, "sync", pid_of(st, "sync"));
+    json_decref(st);
+    cr_assert_eq(kill(node.supervisor, SIGTERM), 0);
+    cr_assert_eq(it_wait_exit(node.supervisor, it_budget_ms(&node, IT_RESTART, 0)), 0);
+    node.supervisor = 0;
+    cr_assert(wait_dead(left, it_budget_ms(&node, IT_RESTART, 0)), "standby %d outlived the node",
+              (int) left);
+}
+
+Test(supervisor, warm_standby_off_spawns_no_standby)
+{
+    const char *overrides[] = {"warm_standby = false", "heartbeat_interval_ms = 100", NULL};
+    cr_assert_eq(it_node_init(&node, overrides), 0);
+    require_actors();
+    cr_assert_eq(it_node_start(&node), 0);
+    json_t *st = it_wait_all_ready(&node, it_budget_ms(&node, IT_READY, 0));
+    cr_assert_not_null(st);
+    pid_t old = pid_of(st, "sync");
+    int restarts = restarts_of(st, "sync");
+    json_decref(st);
+    cr_assert_eq(kill(old, SIGKILL), 0);
+    st = it_wait_restarted(&node, "sync", old, restarts + 1, it_budget_ms(&node, IT_RESTART, 0));
+    cr_assert_not_null(st, "restarted cold");
+    json_decref(st);
+    for (int i = 0; i < NACTORS; i++)
+        cr_assert_eq(standby_of(node.supervisor, s_actors[i], 0), 0, "no standby for %s",
+                     s_actors[i]);
 }

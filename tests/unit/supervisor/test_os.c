@@ -4,6 +4,8 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "preflight.h"
 #include "procstat.h"
 #include "sdnotify.h"
+#include "standby.h"
 
 /* ---- procstat */
 
@@ -176,4 +179,83 @@ Test(preflight, a_port_in_use_names_the_key_and_the_cause)
     cr_assert(strstr(err, "metrics.metrics_port"), "%s", err);
     close(fd);
     cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "free again: %s", err);
+}
+
+/* ---- warm standbys (standby.c), with real child processes */
+
+static char *const s_sleep[] = {"sleep", "30", NULL};
+static char *const s_true[] = {"true", NULL};
+
+/* Whether SIGUSR1 is pending (blocked, not acted on) in pid. */
+static bool usr1_pending(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    unsigned long long mask = 0;
+    bool found = false;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "ShdPnd: %llx", &mask) == 1 && (mask & (1ULL << (SIGUSR1 - 1)))) {
+            found = true;
+            break;
+        }
+    fclose(f);
+    return found;
+}
+
+Test(standby, activation_is_a_signal_the_standby_holds_until_it_is_ready)
+{
+    standby_t *sb = standby_new(4, 1000);
+    cr_assert_not_null(sb);
+    cr_assert(standby_wanted(sb, "sync", 0));
+    cr_assert_eq(standby_spawn(sb, "sync", "/bin/sleep", s_sleep, 0), 0);
+    cr_assert_not(standby_wanted(sb, "sync", 0), "one standby per name");
+    cr_assert_eq(standby_count(sb), 1);
+    pid_t pid = standby_activate(sb, "sync");
+    cr_assert_gt(pid, 1);
+    cr_assert_eq(standby_count(sb), 0, "an activated standby is a standby no more");
+    cr_assert_eq(standby_activations(sb), 1);
+    /* sleep knows nothing of SIGUSR1: blocked from exec on, it stays pending
+     * instead of killing the process. */
+    cr_assert(usr1_pending(pid), "SIGUSR1 pending, process alive");
+    cr_assert_eq(standby_activate(sb, "sync"), 0, "nothing left to activate");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    standby_destroy(&sb);
+    cr_assert_null(sb);
+}
+
+Test(standby, a_standby_that_dies_is_replaced_only_after_the_retry_delay)
+{
+    standby_t *sb = standby_new(4, 1000);
+    cr_assert_eq(standby_spawn(sb, "storage", "/bin/true", s_true, 100), 0);
+    int status;
+    pid_t pid = waitpid(-1, &status, 0);
+    cr_assert_gt(pid, 1);
+    cr_assert_not(standby_reaped(sb, pid + 100000, 200), "not a standby");
+    cr_assert(standby_reaped(sb, pid, 200));
+    cr_assert_eq(standby_count(sb), 0);
+    cr_assert_not(standby_wanted(sb, "storage", 1199), "no respawn loop");
+    cr_assert(standby_wanted(sb, "storage", 1200));
+    standby_destroy(&sb);
+}
+
+Test(standby, kill_all_ends_every_standby_and_destroy_reaps_the_rest)
+{
+    standby_t *sb = standby_new(2, 1000);
+    cr_assert_eq(standby_spawn(sb, "a", "/bin/sleep", s_sleep, 0), 0);
+    cr_assert_eq(standby_spawn(sb, "b", "/bin/sleep", s_sleep, 0), 0);
+    cr_assert_eq(standby_spawn(sb, "c", "/bin/sleep", s_sleep, 0), -1, "the table is bounded");
+    cr_assert_eq(errno, ENOSPC);
+    cr_assert_eq(standby_count(sb), 2);
+    standby_kill_all(sb);
+    for (int i = 0; i < 2; i++) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        cr_assert(standby_reaped(sb, pid, 0));
+    }
+    cr_assert_eq(standby_count(sb), 0);
+    standby_destroy(&sb);
 }

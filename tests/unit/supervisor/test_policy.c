@@ -672,3 +672,29 @@ Test(policy, other_exit_codes_are_restarted_as_before)
     drain();
     cr_assert_not_null(find_act(SUP_ACT_SPAWN, "sync"));
 }
+
+/* /ready: a child that stops answering is not ready after two heartbeat
+ * intervals of silence, long before it is hung (heartbeat timeout). */
+Test(policy, a_silent_child_is_not_answering_long_before_it_is_hung)
+{
+    start_all(0);
+    tick_to(100);
+    pong_all(100);
+    drain();
+    const sup_child_t *c = child("sync");
+    cr_assert(sup_child_answering(sup, c, 300), "heard 200 ms ago: 2 intervals");
+    cr_assert_not(sup_child_answering(sup, c, 301), "silent for more than 2 intervals");
+    tick_to(301);
+    drain();
+    cr_assert_eq(count(SUP_ACT_KILL, NULL), 0, "and not hung yet");
+    cr_assert_eq(c->state, SUP_READY);
+    sup_pong(sup, "sync", c->ping_seq, 320);
+    cr_assert(sup_child_answering(sup, c, 320), "answering again once heard");
+}
+
+Test(policy, a_child_that_is_not_ready_is_not_answering)
+{
+    sup_start(sup, 0);
+    drain();
+    cr_assert_not(sup_child_answering(sup, child("storage"), 0), "spawned, no Ready yet");
+}
