@@ -66,7 +66,7 @@ typedef struct {
     double latency_weight;                 /* 0.4 */
     double reliability_weight;             /* 0.4 */
     double bandwidth_weight;               /* 0.2 */
-    uint32_t min_sync_peers;               /* 3 */
+    uint32_t min_sync_peers;               /* 1 */
     uint32_t max_sync_peers;               /* 10 */
     double peer_score_threshold;           /* 0.5 */
     uint32_t validation_workers;           /* 4 */

@@ -49,9 +49,6 @@ static const char *const peer_choices[] = {"weighted",      "round_robin", "lowe
 #define INERT_SYNC_PEERS                                                   \
     "not yet used by the SyncActor: it syncs from every ready peer above " \
     "peer_score_threshold"
-#define INERT_MIN_SYNC_PEERS                                                               \
-    "only the threshold of the AlysPeersBelowMinimum alert (alys_config_min_sync_peers); " \
-    "the SyncActor does not wait for this many peers yet"
 
 static const cfg_key_t s_keys[] = {
     {KSTR("node", "name", node_name, true, "node")},
@@ -78,7 +75,7 @@ static const cfg_key_t s_keys[] = {
     {KF64("sync", "latency_weight", latency_weight, 0, 1000, 0.4)},
     {KF64("sync", "reliability_weight", reliability_weight, 0, 1000, 0.4)},
     {KF64("sync", "bandwidth_weight", bandwidth_weight, 0, 1000, 0.2)},
-    {KINT("sync", "min_sync_peers", min_sync_peers, 1, 1000, 3), .inert = INERT_MIN_SYNC_PEERS},
+    {KINT("sync", "min_sync_peers", min_sync_peers, 0, 1000, 1)},
     {KINT("sync", "max_sync_peers", max_sync_peers, 1, 1000, 10), .inert = INERT_SYNC_PEERS},
     {KF64("sync", "peer_score_threshold", peer_score_threshold, 0, 1, 0.5)},
     {KINT("sync", "validation_workers", validation_workers, 0, 64, 4)},

@@ -99,6 +99,7 @@ struct _sync_machine_t {
     uint32_t recovery_attempts;
     uint64_t next_retry;
     uint64_t synced_last_check;
+    uint64_t below_min_since; /* Synced with fewer than min_sync_peers since; 0: not */
     bool can_produce;
 
     /* Chain position */

@@ -29,6 +29,7 @@ static void machine_tunables(sync_machine_config_t *cfg)
     cfg->processing_timeout_ms = 30000;
     cfg->discovery_interval_ms = 1000;
     cfg->max_discovery_attempts = 30;
+    cfg->isolation_grace_ms = 2000;
     cfg->genesis_height = 0;
     cfg->random_seed = 1;
     cfg->req_id_base = 1;
@@ -73,6 +74,7 @@ void sync_machine_config_from(sync_machine_config_t *cfg, const alys_config_t *n
     cfg->production_max_blocks_behind = node->production_max_blocks_behind;
     cfg->download_window = node->download_window;
     cfg->request_timeout_ms = node->request_timeout_ms;
+    cfg->min_sync_peers = node->min_sync_peers;
     cfg->solo = node->bootstrap_peer_count == 0;
 }
 
@@ -123,6 +125,8 @@ static void normalise_config(sync_machine_config_t *c)
         c->max_parallel_downloads = 1;
         c->auto_recovery = false;
     }
+    if (c->solo)
+        c->min_sync_peers = 0; /* no bootstrap peers: we are the network */
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -350,6 +354,17 @@ static bool retry_allowed(const sync_machine_t *self)
            self->recovery_attempts < self->cfg.max_recovery_attempts;
 }
 
+/* Past max_recovery_attempts the machine does not give up for good while
+ * peers may come back (a partition, a network outage): it retries every
+ * recovery_backoff_secs (at least 1 s), and at once when a usable peer
+ * appears after none (sync_machine_on_peer_status). Failed stays visible
+ * meanwhile. Only auto_recovery = false (the operator's choice) and the
+ * sequential baseline wait for StartSync. */
+static bool keeps_trying(const sync_machine_t *self)
+{
+    return self->cfg.auto_recovery && !sync_is_sequential(self);
+}
+
 void sync_fail(sync_machine_t *self, uint64_t now_ms, const char *fmt, ...)
 {
     va_list ap;
@@ -359,17 +374,55 @@ void sync_fail(sync_machine_t *self, uint64_t now_ms, const char *fmt, ...)
     /* Everything in flight is abandoned: recovery restarts from the head. */
     sync_window_reset(self, false);
     self->fail_last_good = self->head;
-    self->next_retry = retry_allowed(self) ? now_ms + (uint64_t) self->cfg.recovery_backoff_secs * 1000
-                                           : 0;
+    uint64_t backoff_ms = (uint64_t) self->cfg.recovery_backoff_secs * 1000;
+    if (!retry_allowed(self) && backoff_ms < 1000)
+        backoff_ms = 1000; /* retrying for ever: never a busy loop */
+    self->next_retry = keeps_trying(self) ? now_ms + backoff_ms : 0;
     self->seq_peer[0] = '\0';
     transition(self, now_ms, SYNC_FAILED, "%s", self->fail_reason);
     if (retry_allowed(self))
         sync_log(self, SYNC_LOG_WARN, "sync failed at height %llu: %s; recovery %u/%u in %u s",
                  (unsigned long long) self->head, self->fail_reason, self->recovery_attempts + 1,
                  self->cfg.max_recovery_attempts, self->cfg.recovery_backoff_secs);
+    else if (keeps_trying(self))
+        sync_log(self, SYNC_LOG_ERROR,
+                 "sync failed at height %llu: %s; recovery attempts used up (%u): "
+                 "retrying every %llu s, and as soon as a peer appears",
+                 (unsigned long long) self->head, self->fail_reason,
+                 self->cfg.max_recovery_attempts, (unsigned long long) (backoff_ms / 1000));
     else
         sync_log(self, SYNC_LOG_ERROR, "sync failed at height %llu: %s; waiting for StartSync",
                  (unsigned long long) self->head, self->fail_reason);
+}
+
+/* Below min_sync_peers a Synced node is Synced no more (so it may not
+ * produce: an isolated authority must not build its own chain), once it has
+ * been below for isolation_grace_ms: a PeerManager restart or a peer blip is
+ * not isolation. With no usable peer at all there is nothing to download:
+ * Discovering. true: evaluate stops here. */
+static bool isolated(sync_machine_t *self, uint64_t now_ms, uint32_t usable)
+{
+    bool below = usable < self->cfg.min_sync_peers;
+    if (!below)
+        self->below_min_since = 0;
+    if (below && self->state == SYNC_SYNCED) {
+        if (!self->below_min_since)
+            self->below_min_since = now_ms;
+        if (now_ms - self->below_min_since < self->cfg.isolation_grace_ms)
+            return true;
+        transition(self, now_ms, SYNC_DISCOVERING,
+                   "only %u usable peers for %llu ms, min_sync_peers %u: not Synced, "
+                   "may not produce",
+                   usable, (unsigned long long) (now_ms - self->below_min_since),
+                   self->cfg.min_sync_peers);
+        self->below_min_since = 0;
+        return true;
+    }
+    if (usable > 0 || !below)
+        return false; /* below with some peers: keep downloading, not Synced */
+    if (self->state != SYNC_DISCOVERING)
+        transition(self, now_ms, SYNC_DISCOVERING, "no usable peers left");
+    return true;
 }
 
 /* Re-derive the state from the facts. DownloadingHeaders is only the opening
@@ -379,16 +432,20 @@ static void evaluate(sync_machine_t *self, uint64_t now_ms)
 {
     if (!self->initialised || self->state == SYNC_FAILED)
         return;
-    if (sync_usable_peers(self) == 0) {
-        /* A synced node that loses its peers is still synced: nothing says
-         * otherwise, and production must not stop on a peer blip. */
-        if (self->state != SYNC_DISCOVERING && self->state != SYNC_SYNCED)
-            transition(self, now_ms, SYNC_DISCOVERING, "no usable peers left");
+    uint32_t usable = sync_usable_peers(self);
+    if (isolated(self, now_ms, usable))
         return;
-    }
     uint64_t target = sync_target(self, now_ms);
     uint64_t behind = target > self->head ? target - self->head : 0;
     if (behind == 0) {
+        if (usable < self->cfg.min_sync_peers) {
+            if (self->state != SYNC_DISCOVERING && self->state != SYNC_SYNCED)
+                transition(self, now_ms, SYNC_DISCOVERING,
+                           "at target height %llu with %u usable peers: waiting for "
+                           "min_sync_peers %u",
+                           (unsigned long long) target, usable, self->cfg.min_sync_peers);
+            return;
+        }
         if (self->state != SYNC_SYNCED)
             transition(self, now_ms, SYNC_SYNCED, "reached target height %llu",
                        (unsigned long long) target);
@@ -527,6 +584,7 @@ int sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const cha
 {
     if (!self || !valid_id(peer_id))
         return -1;
+    uint32_t usable_before = sync_usable_peers(self);
     sync_peer_t *p = sync_peer_find(self, peer_id);
     if (!p)
         p = sync_peer_add(self, peer_id);
@@ -549,6 +607,13 @@ int sync_machine_on_peer_status(sync_machine_t *self, uint64_t now_ms, const cha
     }
     if (self->state == SYNC_SYNCED)
         self->synced_last_check = now_ms;
+    if (self->state == SYNC_FAILED && self->next_retry > now_ms && usable_before == 0 &&
+        sync_usable_peers(self) > 0) {
+        /* A partition heals: no reason to sit out the backoff. */
+        sync_log(self, SYNC_LOG_INFO,
+                 "peer %s appeared while Failed with no peers: recovering now", peer_id);
+        self->next_retry = now_ms;
+    }
     settle(self, now_ms);
     return 0;
 }
@@ -733,9 +798,16 @@ static void recover(sync_machine_t *self, uint64_t now_ms)
         a->recovered.attempt = self->recovery_attempts;
     }
     self->hdr_failures = 0;
-    transition(self, now_ms, SYNC_DISCOVERING, "auto recovery %u/%u from committed head %llu",
-               self->recovery_attempts, self->cfg.max_recovery_attempts,
-               (unsigned long long) self->head);
+    if (self->recovery_attempts <= self->cfg.max_recovery_attempts)
+        transition(self, now_ms, SYNC_DISCOVERING, "auto recovery %u/%u from committed head %llu",
+                   self->recovery_attempts, self->cfg.max_recovery_attempts,
+                   (unsigned long long) self->head);
+    else
+        transition(self, now_ms, SYNC_DISCOVERING,
+                   "auto recovery %u (past %u: retrying while peers may come back) "
+                   "from committed head %llu",
+                   self->recovery_attempts, self->cfg.max_recovery_attempts,
+                   (unsigned long long) self->head);
 }
 
 /* Discovering counts its attempts only while no usable peer is known, and

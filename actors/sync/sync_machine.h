@@ -259,6 +259,8 @@ typedef struct {
     uint64_t production_max_blocks_behind;
     uint64_t download_window;    /* blocks ahead of the committed head */
     uint32_t request_timeout_ms; /* upper bound of the adaptive timeout */
+    uint32_t min_sync_peers;     /* fewer usable peers: not Synced, may not
+                                    produce; 0 lets a lone node be Synced */
     /* Machine tunables (not in the TOML; defaults are sound). */
     uint64_t header_lookahead;       /* verified header hashes kept above the head;
                                           0 = 4 * download_window, at least the window */
@@ -271,6 +273,9 @@ typedef struct {
     uint32_t processing_timeout_ms;  /* delivered but head still: processor lost them, 30000 */
     uint32_t discovery_interval_ms;  /* one Discovering attempt per interval, 1000 */
     uint32_t max_discovery_attempts; /* then Failed; 0 = keep discovering, 30 */
+    uint32_t isolation_grace_ms;     /* Synced stays Synced this long below
+                                          min_sync_peers (a PeerManager restart,
+                                          a peer blip), 2000 */
     bool solo;                       /* no bootstrap peers: we are the network */
     uint64_t genesis_height;         /* 0 */
     uint64_t random_seed;            /* sequential peer choice; deterministic */

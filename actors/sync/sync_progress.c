@@ -67,7 +67,9 @@ bool sync_compute_can_produce(const sync_machine_t *self, uint64_t now_ms)
     if (!self->initialised)
         return false;
     if (self->state == SYNC_SYNCED)
-        return true;
+        return true; /* below min_sync_peers it stops being Synced (isolated()) */
+    if (sync_usable_peers(self) < self->cfg.min_sync_peers)
+        return false;
     if (self->state != SYNC_CATCHING_UP)
         return false;
     uint64_t target = sync_target(self, now_ms);

@@ -66,7 +66,7 @@ static void expect_defaults(const alys_config_t *c, const char *data_dir, const 
     cr_assert_float_eq(c->latency_weight, 0.4, 1e-12);
     cr_assert_float_eq(c->reliability_weight, 0.4, 1e-12);
     cr_assert_float_eq(c->bandwidth_weight, 0.2, 1e-12);
-    cr_assert_eq(c->min_sync_peers, 3);
+    cr_assert_eq(c->min_sync_peers, 1);
     cr_assert_eq(c->max_sync_peers, 10);
     cr_assert_float_eq(c->peer_score_threshold, 0.5, 1e-12);
     cr_assert_eq(c->validation_workers, 4);
@@ -666,7 +666,8 @@ Test(config, the_seeds_sync_section_loads_as_is)
     /* Keys that do nothing are said so, with why; loading still succeeds. */
     cr_assert(strstr(c.notes, "sync.checkpoint_storage has no effect: checkpoints are kept"),
               "%s", c.notes);
-    cr_assert(strstr(c.notes, "sync.min_sync_peers has no effect: only the threshold"), "%s", c.notes);
+    cr_assert_null(strstr(c.notes, "min_sync_peers"), "min_sync_peers is honoured: %s", c.notes);
+    cr_assert_eq(c.min_sync_peers, 3, "the seed's value is read");
     cr_assert(strstr(c.notes, "sync.max_sync_peers has no effect: not yet used"), "%s", c.notes);
     alys_config_t d;
     alys_config_defaults(&d);
@@ -782,8 +783,8 @@ Test(config, cross_key_violation)
                  "t.toml:2:1: sync.min_batch_size (512) must be <= sync.fixed_batch_size (256)");
     expect_error("[sync]\nfixed_batch_size = 2000\n",
                  "t.toml:2:1: sync.fixed_batch_size (2000) must be <= sync.max_batch_size (1024)");
-    expect_error("[sync]\nmax_sync_peers = 2\n",
-                 "t.toml:2:1: sync.min_sync_peers (3) must be <= sync.max_sync_peers (2)");
+    expect_error("[sync]\nmin_sync_peers = 3\nmax_sync_peers = 2\n",
+                 "t.toml:3:1: sync.min_sync_peers (3) must be <= sync.max_sync_peers (2)");
     expect_error("[supervisor]\nrestart_backoff_max_ms = 50\n",
                  "t.toml:2:1: supervisor.restart_backoff_min_ms (100) must be <= "
                  "supervisor.restart_backoff_max_ms (50)");

@@ -439,15 +439,23 @@ Test(sync_state, repeated_failures_fail_with_details_then_recover)
     t_tick(t, 10000);
     cr_assert_eq(t_count(t, SYNC_ACTION_RECOVERED), 2);
 
-    /* Third failure: out of recoveries, waits for StartSync. */
+    /* Third failure: out of counted recoveries, but peers may come back
+     * (issue 9: never give up for good): Failed stays visible, and it
+     * retries every backoff. */
     fail_window_head();
     sync_machine_get_state(t->m, t->now, &s);
     cr_assert_eq(s.failed.recovery_attempts, 2);
-    cr_assert_eq(s.failed.next_retry, 0);
+    cr_assert_eq(s.failed.next_retry, t->now + 10000, "still retrying");
     t_clear(t);
-    t_tick(t, 3600 * 1000);
+    t_tick(t, 9999);
+    cr_assert_eq(t_state(t), SYNC_FAILED, "Failed stays visible until the retry");
+    t_tick(t, 1);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RECOVERED), 1);
+    cr_assert(reason_has(t_find(t, SYNC_ACTION_STATE_CHANGED, 0), "auto recovery 3 (past 2"));
+    /* StartSync still works at any time. */
+    fail_window_head();
     cr_assert_eq(t_state(t), SYNC_FAILED);
-    cr_assert_eq(t_count(t, SYNC_ACTION_RECOVERED), 0);
+    t_clear(t);
     cr_assert_eq(sync_machine_start(t->m, t->now, false, 0, false, 0), 0);
     t_drain(t);
     cr_assert(t_has_transition(t, SYNC_FAILED, SYNC_DISCOVERING));
@@ -558,4 +566,82 @@ Test(sync_state, sequential_reissues_lost_requests_without_stopping)
     cr_assert_eq(f->fetch_blocks.start, 1);
     cr_assert_str_eq(f->fetch_blocks.peer, t_find(t, SYNC_ACTION_FETCH_BLOCKS, 0)->fetch_blocks.peer);
     cr_assert_neq(t_state(t), SYNC_FAILED, "a lost request is not the peer's error");
+}
+
+/* ---- partitions and min_sync_peers (issue 9) ------------------------------------------------------- */
+
+Test(sync_state, failed_with_no_peers_recovers_at_once_when_a_peer_appears)
+{
+    sync_machine_config_t c = t_config();
+    c.max_recovery_attempts = 0; /* straight to the retry-for-ever regime */
+    t_setup(t, &c, 0);
+    for (int i = 0; i < 30; i++)
+        t_tick(t, 1000);
+    cr_assert_eq(t_state(t), SYNC_FAILED, "no peers for 30 attempts");
+    sync_state_t s;
+    sync_machine_get_state(t->m, t->now, &s);
+    cr_assert_gt(s.failed.next_retry, t->now, "a retry is scheduled, not abandoned");
+    t_clear(t);
+    t_peer(t, "A", 500);
+    t_tick(t, 1);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RECOVERED), 1, "recovered without waiting the backoff");
+    cr_assert_neq(t_state(t), SYNC_FAILED);
+}
+
+Test(sync_state, an_isolated_synced_node_stops_being_allowed_to_produce_and_resumes)
+{
+    sync_machine_config_t c = t_config();
+    c.min_sync_peers = 1;
+    c.isolation_grace_ms = 2000;
+    t_setup(t, &c, 50);
+    t_peer(t, "A", 50);
+    cr_assert_eq(t_state(t), SYNC_SYNCED);
+    cr_assert(sync_machine_can_produce_blocks(t->m));
+    cr_assert_eq(sync_machine_on_peer_disconnected(t->m, t->now, "A", "eof"), 0);
+    t_tick(t, 1999);
+    cr_assert_eq(t_state(t), SYNC_SYNCED, "a blip shorter than the grace is not isolation");
+    cr_assert(sync_machine_can_produce_blocks(t->m));
+    t_tick(t, 1);
+    cr_assert_eq(t_state(t), SYNC_DISCOVERING);
+    cr_assert(reason_has(last_transition(), "min_sync_peers 1"));
+    cr_assert_not(sync_machine_can_produce_blocks(t->m), "isolated: may not produce");
+    t_peer(t, "B", 50);
+    cr_assert_eq(t_state(t), SYNC_SYNCED, "peers back: Synced again");
+    cr_assert(sync_machine_can_produce_blocks(t->m));
+}
+
+Test(sync_state, below_min_sync_peers_downloads_but_is_not_synced)
+{
+    sync_machine_config_t c = t_config();
+    c.min_sync_peers = 2;
+    t_setup(t, &c, 0);
+    t_peer(t, "A", 100);
+    t_answer_headers(t, 1);
+    cr_assert_gt(t_count(t, SYNC_ACTION_FETCH_BLOCKS), 0, "one peer is enough to download from");
+    t_commit(t, 100);
+    cr_assert_neq(t_state(t), SYNC_SYNCED, "at the target with 1 of 2 peers");
+    cr_assert_not(sync_machine_can_produce_blocks(t->m));
+    t_peer(t, "B", 100);
+    cr_assert_eq(t_state(t), SYNC_SYNCED);
+    cr_assert(sync_machine_can_produce_blocks(t->m));
+}
+
+Test(sync_state, min_sync_peers_0_lets_a_lone_node_be_synced)
+{
+    sync_machine_config_t c = t_config();
+    c.min_sync_peers = 0;
+    t_setup(t, &c, 9);
+    t_tick(t, 1);
+    cr_assert_eq(t_state(t), SYNC_SYNCED);
+    cr_assert(sync_machine_can_produce_blocks(t->m));
+}
+
+Test(sync_state, no_bootstrap_peers_ignores_min_sync_peers)
+{
+    sync_machine_config_t c = t_config();
+    c.solo = true;
+    c.min_sync_peers = 3;
+    t_setup(t, &c, 7);
+    t_tick(t, 10000);
+    cr_assert_eq(t_state(t), SYNC_SYNCED, "the network is this node");
 }
