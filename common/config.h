@@ -85,7 +85,8 @@ typedef struct {
     char listen[ALYS_ENDPOINT_MAX]; /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
     char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
     uint32_t bootstrap_peer_count;
-    uint32_t serve_rate_limit; /* requests per second per peer, 200 */
+    uint32_t serve_rate_limit;   /* requests per second per peer, 200 */
+    uint32_t serve_byte_rate_kb; /* KiB per second one peer may send us, 4096 */
 
     /* [validation] remote validator access */
     char worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */

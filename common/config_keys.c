@@ -98,6 +98,10 @@ static const cfg_key_t s_keys[] = {
      .size = sizeof(((alys_config_t *) 0)->bootstrap_peers[0]), .imax = ALYS_MAX_BOOTSTRAP,
      .count_off = offsetof(alys_config_t, bootstrap_peer_count)},
     {KINT("network", "serve_rate_limit", serve_rate_limit, 1, 1000000, 200)},
+    /* Bytes count as well as requests (rate_limit.h): an honest peer sends
+     * small requests and at most a block per slot; bursts hold one whole
+     * frame whatever the rate. */
+    {KINT("network", "serve_byte_rate_kb", serve_byte_rate_kb, 1, 4194304, 4096)},
 
     {KEP("validation", "worker_listen", worker_listen)},
     {KBOOL("validation", "curve_enabled", curve_enabled, false)},

@@ -149,8 +149,9 @@ static int on_peer(alys_actor_t *actor, zsock_t *sock, void *arg)
     if (!msg)
         return 0;
     zframe_t *f = zmsg_first(msg);
-    pm_core_on_peer_frame(core_now(sh), slot_of(sh->socks, sock), zframe_data(f), zframe_size(f),
-                          zmsg_size(msg));
+    /* A multi-part message is not read, only priced: by all its bytes. */
+    size_t len = zmsg_size(msg) == 1 ? zframe_size(f) : zmsg_content_size(msg);
+    pm_core_on_peer_frame(core_now(sh), slot_of(sh->socks, sock), zframe_data(f), len, zmsg_size(msg));
     zmsg_destroy(&msg);
     return 0;
 }
@@ -177,6 +178,9 @@ static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
     if (zmsg_size(msg) == 2)
         pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), zframe_data(data),
                                 zframe_size(data));
+    else if (id) /* one WireMsg per frame: not read, only priced */
+        pm_core_on_client_parts(core_now(sh), zframe_data(id), zframe_size(id),
+                                zmsg_content_size(msg) - zframe_size(id));
     zmsg_destroy(&msg);
     return 0;
 }

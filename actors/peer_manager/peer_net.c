@@ -17,6 +17,7 @@ struct pn {
     pm_t *pm;
     pm_conns_t *book;
     pm_reqs_t *reqs;
+    pm_late_t late; /* requests that ended unanswered: their answers are late */
     bool started;
 };
 
@@ -97,8 +98,10 @@ static void lost(pm_t *pm, int slot, const pm_conn_fx_t *fx, int64_t now)
     pm_conn_t *c = conn_at(pm, slot);
     pm_cost_t cost = pm_cost_of(fx->link_lost ? PM_END_LINK_LOST : PM_END_CLOSED, 0);
     pm_req_t r;
-    while (pm_reqs_take_conn(pm->net->reqs, slot, &r))
+    while (pm_reqs_take_conn(pm->net->reqs, slot, &r)) {
+        pm_late_note(&pm->net->late, slot, r.wire_id);
         req_end(pm, &r, cost, fx->why, now);
+    }
     if (c->peer_id[0])
         peer_table_set_disconnected(pm->table, c->peer_id, pm_now(pm));
     if (fx->was_ready) {
@@ -130,7 +133,7 @@ static void send_get_peers(pm_t *pm, int slot, int64_t now)
     m.request_id = alys_next_corr_id();
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS;
     m.get_peers = &gp;
-    pm_req_t r = {.kind = PM_REQ_PEERS, .conn = slot, .sent_at = now};
+    pm_req_t r = {.kind = PM_REQ_PEERS, .conn = slot, .sent_at = now, .wire_id = m.request_id};
     snprintf(r.peer_id, sizeof r.peer_id, "%s", conn_at(pm, slot)->peer_id);
     if (send_msg(pm, slot, &m) != 0)
         apply(pm, slot, pm_conn_send_failed(conn_at(pm, slot), now), now);
@@ -210,8 +213,10 @@ void pn_tick(pm_t *pm)
         return;
     int64_t now = pm_mono(pm);
     pm_req_t r;
-    while (pm_reqs_expire(pm->net->reqs, now, &r))
+    while (pm_reqs_expire(pm->net->reqs, now, &r)) {
+        pm_late_note(&pm->net->late, r.conn, r.wire_id);
         req_end(pm, &r, pm_cost_of(PM_END_DEADLINE, 0), "no answer before the deadline", now);
+    }
     uint64_t wall = pm_now(pm);
     for (int i = 0; i < PM_CONN_MAX; i++) {
         pm_conn_t *c = conn_at(pm, i);
@@ -334,6 +339,7 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
     }
     r->conn = slot;
     r->sent_at = now;
+    r->wire_id = m.request_id;
     uint32_t adaptive = peer_table_request_timeout(pm->table, r->peer_id, r->count);
     if (pm_reqs_add(pm->net->reqs, m.request_id, now + pm_req_timeout_ms(timeout_ms, adaptive), r) !=
         0) {
@@ -386,6 +392,31 @@ void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req)
 {
     fetch(pm, PM_REQ_BLOCKS, req->request_id, req->peer_id ? req->peer_id : "", req->start,
           req->count, req->timeout_ms, req->expected_hashes, req->n_expected_hashes);
+}
+
+/* ---- misbehaviour ----------------------------------------------------------- */
+
+/* A frame outside any exchange from the peer on c: its score pays
+ * (pm_cost.h's table); a flood ends in a ban (closed at pn_flush_closes). */
+static void misbehaved(pm_t *pm, const pm_conn_t *c, pm_bad_t bad, size_t len, const char *detail)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "side=\"outbound\",offence=\"%s\"", pm_bad_name(bad));
+    alys_metric_add(pm->metrics, "alys_peer_misbehaviour_total", labels,
+                    "Frames outside any exchange, by side and offence (each costs its sender)", 1);
+    if (!c->peer_id[0])
+        return; /* not in the table yet: the handshake decides */
+    char why[PEER_REASON_MAX];
+    snprintf(why, sizeof why, "%s frame of %zu bytes%s%.40s", pm_bad_name(bad), len,
+             detail ? ": " : "", detail ? detail : "");
+    peer_action_t action = PEER_ACTION_NONE;
+    if (peer_table_penalise(pm->table, c->peer_id, pm_bad_cost(bad, len), why, pm_now(pm),
+                            &action) != PEER_OK)
+        return;
+    /* Per frame at debug only: a flood must not flood the log too. */
+    log_debug("peer %s: %s", c->peer_id, why);
+    pm_apply_action(pm, c->peer_id, action, why);
+    pm->peerset_dirty = true;
 }
 
 /* ---- responses ------------------------------------------------------------- */
@@ -464,8 +495,11 @@ static void on_response(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t fra
 {
     pm_req_t r;
     if (!pm_reqs_take(pm->net->reqs, slot, m->request_id, &r)) {
-        alys_metric_add(pm->metrics, "alys_peer_late_responses_total", NULL,
-                        "Responses to requests no longer pending (timed out, duplicates)", 1);
+        if (pm_late_take(&pm->net->late, slot, m->request_id))
+            alys_metric_add(pm->metrics, "alys_peer_late_responses_total", NULL,
+                            "Answers to requests that had ended unanswered (deadline, link)", 1);
+        else /* made up, or a duplicate */
+            misbehaved(pm, conn_at(pm, slot), PM_BAD_UNSOLICITED, frame_len, alys_wire_body_name(m));
         return;
     }
     int64_t now = pm_mono(pm);
@@ -506,6 +540,12 @@ static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_
 {
     pm_conn_t *c = conn_at(pm, slot);
     int64_t now = pm_mono(pm);
+    pm_frame_t f = pm_judge_frame(m, frame_len, false);
+    if (f != PM_FRAME_OK) {
+        misbehaved(pm, c, f == PM_FRAME_OVERSIZE ? PM_BAD_OVERSIZE : PM_BAD_WRONG_WAY, frame_len,
+                   alys_wire_body_name(m));
+        return;
+    }
     if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS) {
         on_status(pm, slot, m, now);
     } else if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR && pm_conn_is_probe(c, m->request_id)) {
@@ -521,19 +561,16 @@ static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_
 void pn_on_frame(pm_t *pm, int slot, const uint8_t *data, size_t len, size_t n_frames)
 {
     pm_conn_t *c = slot >= 0 && slot < PM_CONN_MAX ? conn_at(pm, slot) : NULL;
-    if (c && c->state != PM_CONN_FREE && n_frames == 1) {
+    if (c && c->state != PM_CONN_FREE) {
         char err[160];
-        alys_wire_msg_t *m = alys_wire_decode(data, len, err, sizeof err);
-        if (m) {
+        alys_wire_msg_t *m = n_frames == 1 ? alys_wire_decode(data, len, err, sizeof err) : NULL;
+        if (n_frames != 1) /* one WireMsg per frame: the rest is padding */
+            misbehaved(pm, c, PM_BAD_SHAPE, len, "multi-part message");
+        else if (!m) /* undecodable or over its bounds: its fault, whatever it was */
+            misbehaved(pm, c, PM_BAD_UNDECODABLE, len, err);
+        else
             dispatch(pm, slot, m, len);
-            alys_wire_free(&m);
-        } else if (c->peer_id[0] && c->state == PM_CONN_READY) {
-            /* Undecodable or over its bounds: its fault, whatever it was. */
-            log_warn("peer %s sent a bad frame: %s", c->peer_id, err);
-            pm_cost_t cost = pm_cost_of(PM_END_BAD_FRAME, 0);
-            peer_outcome_t o = {.kind = cost.kind, .reason = err};
-            pm_record(pm, c->peer_id, &o);
-        }
+        alys_wire_free(&m);
     }
     pn_flush_closes(pm);
 }

@@ -279,6 +279,31 @@ int peer_table_record(peer_table_t *self, const char *peer_id, const peer_outcom
     return PEER_OK;
 }
 
+int peer_table_penalise(peer_table_t *self, const char *peer_id, double points,
+                        const char *reason, uint64_t now_ms, peer_action_t *action)
+{
+    if (action)
+        *action = PEER_ACTION_NONE;
+    if (!(points > 0.0))
+        return PEER_ERR_INVALID;
+    peer_t *p = pt_find(self, peer_id);
+    if (!p)
+        return PEER_ERR_UNKNOWN;
+    pt_refresh(self, p, now_ms);
+    if (p->info.state == PEER_STATE_BANNED)
+        return PEER_OK; /* late news about a peer already gone */
+    p->score.value = clamp(p->score.value - points, PEER_SCORE_MIN, PEER_SCORE_MAX);
+    if (p->score.value > self->cfg.ban_score)
+        return PEER_OK;
+    char why[PEER_REASON_MAX];
+    snprintf(why, sizeof why, "misbehaviour (score %.0f)%s%s", p->score.value, reason ? ": " : "",
+             reason ? reason : "");
+    ban_peer(self, p, self->cfg.ban_ms, why, now_ms);
+    if (action)
+        *action = PEER_ACTION_BAN;
+    return PEER_OK;
+}
+
 int peer_table_record_rtt(peer_table_t *self, const char *peer_id, uint32_t rtt_ms, uint64_t now_ms)
 {
     peer_t *p = pt_find(self, peer_id);

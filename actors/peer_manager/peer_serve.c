@@ -6,6 +6,8 @@
 
 #include "log.h"
 #include "pm_admit.h"
+#include "pm_cost.h"
+#include "pm_judge.h"
 #include "util.h"
 
 typedef struct {
@@ -24,6 +26,7 @@ typedef struct {
 struct ps {
     pm_t *pm;
     serve_limiter_t *limiter;
+    pm_ledger_t *ledger;   /* misbehaviour of inbound clients (pm_cost.h) */
     pm_clients_t *clients; /* PS_MAX_CLIENTS */
     job_t jobs[PS_MAX_JOBS];
     uint64_t next_job;
@@ -41,8 +44,13 @@ ps_t *ps_new(pm_t *pm)
         return self; /* not serving: nothing else to make */
     self->clients = pm_clients_new(PS_MAX_CLIENTS);
     self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
-    if (!self->clients || !self->limiter)
+    const peer_table_config_t *tc = peer_table_config(pm->table);
+    self->ledger = pm_ledger_new(PS_MAX_CLIENTS, tc->ban_score, tc->half_life_ms);
+    if (!self->clients || !self->limiter || !self->ledger) {
         ps_destroy(&self);
+        return NULL;
+    }
+    serve_limiter_set_byte_rate(self->limiter, (uint64_t) cfg->serve_byte_rate_kb * 1024u);
     return self;
 }
 
@@ -63,6 +71,7 @@ void ps_destroy(ps_t **self_p)
     for (size_t i = 0; i < PS_MAX_JOBS; i++)
         job_clear(&self->jobs[i]);
     serve_limiter_destroy(&self->limiter);
+    pm_ledger_destroy(&self->ledger);
     pm_clients_destroy(&self->clients);
     free(self);
     *self_p = NULL;
@@ -316,11 +325,48 @@ static void forward_new_block(ps_t *self, pm_client_t *c, const alys_wire_msg_t 
         log_debug("cannot forward a new block from %s", c->node_id);
 }
 
+/* ---- misbehaviour ------------------------------------------------------------- */
+
+/* A frame outside any exchange from client c (who: its ban id): its ledger
+ * pays (pm_cost.h's table); at the ban score it is banned in the peer
+ * table's list (persisted, shown by alysctl peers) and refused: true. */
+static bool bad(ps_t *self, pm_client_t *c, const char *who, pm_bad_t what, size_t len,
+                const char *detail, int64_t now)
+{
+    pm_t *pm = self->pm;
+    char labels[64];
+    snprintf(labels, sizeof labels, "side=\"inbound\",offence=\"%s\"", pm_bad_name(what));
+    alys_metric_add(pm->metrics, "alys_peer_misbehaviour_total", labels,
+                    "Frames outside any exchange, by side and offence (each costs its sender)", 1);
+    double score;
+    if (!pm_ledger_charge(self->ledger, c->id, c->id_len, pm_bad_cost(what, len), now, &score))
+        return false;
+    char why[PEER_REASON_MAX];
+    snprintf(why, sizeof why, "misbehaviour (score %.0f): %s frame of %zu bytes%s%.32s", score,
+             pm_bad_name(what), len, detail ? ": " : "", detail ? detail : "");
+    if (peer_table_ban(pm->table, who, 0, why, pm_now(pm)) == PEER_OK) {
+        pm_bans_changed(&pm->bans);
+        alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL, "Peers banned", 1);
+    }
+    log_warn("inbound peer %s (node id %s) banned: %s", who, c->node_id[0] ? c->node_id : "?", why);
+    c->state = PM_CLIENT_REFUSED;
+    c->refused_at = now;
+    snprintf(c->reason, sizeof c->reason, "banned: %.80s", why);
+    pm->peerset_dirty = true;
+    return true;
+}
+
 /* One frame from a client: m decoded, or NULL (err). */
 static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const char *err, int64_t now)
 {
     pm_serve_t s = pm_admit(c, self->limiter, m, err, self->pm->head_height, read_free(self), now);
     uint64_t request_id = m ? m->request_id : 0;
+    if (s.what == PM_SERVE_ERROR && s.code == ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED) {
+        char who[ALYS_WIRE_ID_MAX];
+        pm_judge_who_id(c->id, c->id_len, who, sizeof who);
+        if (bad(self, c, who, PM_BAD_OVER_RATE, 0, NULL, now))
+            return; /* banned just now: no more answers */
+    }
     switch (s.what) {
     case PM_SERVE_ERROR: send_error(self, c->id, c->id_len, request_id, s.code, s.why); break;
     case PM_SERVE_STATUS: on_status(self, c, m, now); break;
@@ -337,13 +383,51 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data
     if (!self || !self->clients)
         return; /* not serving */
     int64_t now = pm_mono(pm);
+    char who[ALYS_WIRE_ID_MAX];
+    pm_judge_who_id(id, id_len, who, sizeof who);
+    if (id_len == 0 || peer_table_is_banned(pm->table, who, NULL, pm_now(pm))) {
+        alys_metric_add(pm->metrics, "alys_peer_banned_frames_total", NULL,
+                        "Frames from banned inbound clients, dropped unread", 1);
+        return;
+    }
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;
+    /* Bytes before anything else: a refused frame is not even decoded. */
+    if (!serve_limiter_bytes(self->limiter, id, id_len, len, now)) {
+        bad(self, c, who, PM_BAD_OVER_BYTES, len, NULL, now);
+        return;
+    }
     char err[160];
     alys_wire_msg_t *m = alys_wire_decode(data, len, err, sizeof err);
-    handle(self, c, m, err, now);
+    pm_frame_t f = m ? pm_judge_frame(m, len, true) : PM_FRAME_OK;
+    bool banned = false;
+    if (!m)
+        banned = bad(self, c, who, PM_BAD_UNDECODABLE, len, err, now);
+    else if (f != PM_FRAME_OK)
+        banned = bad(self, c, who, f == PM_FRAME_OVERSIZE ? PM_BAD_OVERSIZE : PM_BAD_WRONG_WAY,
+                     len, alys_wire_body_name(m), now);
+    /* Undecodable still gets its BAD_REQUEST within the rate limit, and a
+     * response goes on to pm_admit (which ignores it, after its token); an
+     * over-size frame is not served. */
+    if (!banned && f != PM_FRAME_OVERSIZE)
+        handle(self, c, m, err, now);
     alys_wire_free(&m);
+}
+
+void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len)
+{
+    ps_t *self = pm->serve;
+    if (!self || !self->clients)
+        return;
+    int64_t now = pm_mono(pm);
+    char who[ALYS_WIRE_ID_MAX];
+    pm_judge_who_id(id, id_len, who, sizeof who);
+    if (id_len == 0 || peer_table_is_banned(pm->table, who, NULL, pm_now(pm)))
+        return;
+    pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
+    if (c)
+        bad(self, c, who, PM_BAD_SHAPE, len, "multi-part message", now);
 }
 
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)

@@ -257,6 +257,14 @@ bool peer_table_may_connect(peer_table_t *self, const char *peer_id, uint64_t no
 int peer_table_record(peer_table_t *self, const char *peer_id, const peer_outcome_t *o,
                       uint64_t now_ms, peer_action_t *action);
 
+/* Misbehaviour outside any request (pm_cost.h's table): the score falls by
+ * points (> 0), no request counters move. Only a ban is earned (score at or
+ * below ban_score), never a mere drop: a dropped peer is re-dialled as soon
+ * as its score decays back, and a flood would start over without ever
+ * reaching the ban. PEER_ERR_UNKNOWN if no such peer. */
+int peer_table_penalise(peer_table_t *self, const char *peer_id, double points,
+                        const char *reason, uint64_t now_ms, peer_action_t *action);
+
 /* A round trip that carried no blocks (Status ping): min RTT only. */
 int peer_table_record_rtt(peer_table_t *self, const char *peer_id, uint32_t rtt_ms, uint64_t now_ms);
 

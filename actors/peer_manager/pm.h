@@ -224,6 +224,8 @@ ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on e
 void ps_destroy(ps_t **self_p);
 /* One frame from the inbound client with this routing id. */
 void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
+/* A message of other than one frame from that client: priced, not read. */
+void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 

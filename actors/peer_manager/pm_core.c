@@ -118,6 +118,11 @@ void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const
     ps_on_frame(self, id, id_len, data, len);
 }
 
+void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len)
+{
+    ps_on_parts(self, id, id_len, len);
+}
+
 void pm_core_tick_fast(pm_t *self)
 {
     pm_storage_tick(self);

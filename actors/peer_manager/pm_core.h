@@ -79,13 +79,17 @@ void pm_core_on_processor(pm_t *self, const alys_env_t *env);
 void pm_core_on_processor_link(pm_t *self, bool up);
 
 /* One frame (len bytes) from the peer on slot; n_frames: how many the
- * message had (only single-frame messages are read). */
+ * message had (only single-frame messages are read; for others len is the
+ * bytes of all the frames, and data is not read). */
 void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len, size_t n_frames);
 /* The link under slot's socket dropped (false) or is back (true). */
 void pm_core_on_peer_link(pm_t *self, int slot, bool up);
 /* One frame from the inbound client with this routing id. */
 void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
                              size_t len);
+/* A message of other than one frame from that client (len: its bytes after
+ * the routing id): not read, only priced (pm_cost.h, SHAPE). */
+void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len);
 
 /* Every 100 ms (deadlines, probes, retries, PeerSet push), 500 ms (our
  * head), 1000 ms (score decay, bans). */

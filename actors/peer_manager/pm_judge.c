@@ -1,8 +1,10 @@
 /*  pm_judge.c: see pm_judge.h. */
 #include "pm_judge.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "bus.h"
 #include "chain/chain.h"
 #include "peer.pb-c.h"
 
@@ -78,4 +80,85 @@ bool pm_judge_penalty(int outcome, peer_outcome_kind_t *kind)
         return false; /* NO_PEER, BUSY: nobody's fault */
     *kind = (peer_outcome_kind_t) outcome;
     return true;
+}
+
+/* ---- frames outside any exchange -------------------------------------------- */
+
+size_t pm_judge_frame_max(Alys__Wire__WireMsg__BodyCase body)
+{
+    switch (body) {
+    case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK: return ALYS_MAX_BLOCK_BYTES + 64;
+    case ALYS__WIRE__WIRE_MSG__BODY_PEERS:
+        /* Each endpoint: tag, length (2 bytes) and the text. */
+        return ALYS_WIRE_MAX_ENDPOINTS * (ALYS_ENDPOINT_MAX + 3) + 64;
+    case ALYS__WIRE__WIRE_MSG__BODY_HEADERS:
+        return (size_t) ALYS_WIRE_MAX_HEADERS * (ALYS_WIRE_MAX_HEADER_BYTES + 3) + 64;
+    case ALYS__WIRE__WIRE_MSG__BODY_BLOCKS: return ALYS_MAX_MSG_BYTES;
+    default: return PM_JUDGE_SMALL_FRAME;
+    }
+}
+
+static bool is_response(Alys__Wire__WireMsg__BodyCase body)
+{
+    return body == ALYS__WIRE__WIRE_MSG__BODY_HEADERS || body == ALYS__WIRE__WIRE_MSG__BODY_BLOCKS ||
+           body == ALYS__WIRE__WIRE_MSG__BODY_PEERS || body == ALYS__WIRE__WIRE_MSG__BODY_ERROR;
+}
+
+static bool is_request(Alys__Wire__WireMsg__BodyCase body)
+{
+    /* Status goes both ways (the handshake and its answer), NewBlock is
+     * pushed both ways. */
+    return body == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS ||
+           body == ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS ||
+           body == ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS;
+}
+
+pm_frame_t pm_judge_frame(const alys_wire_msg_t *m, size_t len, bool serving)
+{
+    if (len > pm_judge_frame_max(m->body_case))
+        return PM_FRAME_OVERSIZE;
+    if (serving ? is_response(m->body_case) : is_request(m->body_case))
+        return PM_FRAME_WRONG_WAY;
+    return PM_FRAME_OK;
+}
+
+void pm_late_note(pm_late_t *l, int conn, uint64_t request_id)
+{
+    l->ring[l->next].conn = conn;
+    l->ring[l->next].id = request_id;
+    l->next = (l->next + 1) % PM_LATE_MAX;
+    if (l->used < PM_LATE_MAX)
+        l->used++;
+}
+
+bool pm_late_take(pm_late_t *l, int conn, uint64_t request_id)
+{
+    for (size_t i = 0; i < l->used; i++) {
+        if (l->ring[i].conn == conn && l->ring[i].id == request_id && request_id != 0) {
+            l->ring[i].id = 0; /* 0 is never a request id we send */
+            return true;
+        }
+    }
+    return false;
+}
+
+
+void pm_judge_who_id(const uint8_t *who, size_t len, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    char raw[62];
+    bool plain = len > 0 && len < sizeof raw;
+    if (plain) {
+        memcpy(raw, who, len);
+        raw[len] = '\0';
+        plain = strlen(raw) == len && alys_wire_valid_node_id(raw);
+    }
+    if (plain) {
+        snprintf(out, cap, "in:%s", raw);
+        return;
+    }
+    size_t o = (size_t) snprintf(out, cap, "in:x");
+    for (size_t i = 0; i < len && i < 29 && o + 2 < cap; i++, o += 2)
+        snprintf(out + o, cap - o, "%02x", who[i]);
 }

@@ -25,6 +25,14 @@
  *
  *  Penalise from SyncActor (pm_judge_penalty): OK, NO_PEER and BUSY are
  *  nobody's fault; TIMEOUT..VIOLATION are recorded as such.
+ *
+ *  Frames that are no part of an exchange (pm_judge_frame, priced by
+ *  pm_cost.h's table): a frame larger than its kind can be (OVERSIZE:
+ *  pm_judge_frame_max), a response arriving on our serving socket or a
+ *  request on a link where we only ask (WRONG_WAY). Answers nobody is
+ *  waiting for are UNSOLICITED unless they are late: pm_late_t remembers
+ *  the last PM_LATE_MAX requests that ended unanswered (deadline, lost
+ *  link), and the first answer to one of them is free.
  */
 #ifndef PM_JUDGE_H
 #define PM_JUDGE_H
@@ -80,5 +88,44 @@ pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64
 
 /* Penalise: false = nobody's fault; else *kind for the record. */
 bool pm_judge_penalty(int outcome, peer_outcome_kind_t *kind);
+
+/* ---- frames outside any exchange ------------------------------------------- */
+
+#define PM_JUDGE_SMALL_FRAME 4096 /* Status, Get*, WireError: ~1.2 KiB at most */
+
+/* The largest frame a message of this body can honestly be. */
+size_t pm_judge_frame_max(Alys__Wire__WireMsg__BodyCase body);
+
+typedef enum {
+    PM_FRAME_OK = 0,
+    PM_FRAME_OVERSIZE,  /* larger than its kind can be */
+    PM_FRAME_WRONG_WAY, /* a response to a server, a request to a client */
+} pm_frame_t;
+
+/* serving: it came in on our serving socket (from an inbound client), else
+ * on an outbound link (from a server we dialled). len: the frame's bytes. */
+pm_frame_t pm_judge_frame(const alys_wire_msg_t *m, size_t len, bool serving);
+
+#define PM_LATE_MAX 256
+
+/* Requests that ended without an answer, newest over oldest. Plain value:
+ * embed it, zero it to start. */
+typedef struct {
+    struct {
+        int conn;
+        uint64_t id;
+    } ring[PM_LATE_MAX];
+    size_t next;
+    size_t used;
+} pm_late_t;
+
+void pm_late_note(pm_late_t *l, int conn, uint64_t request_id);
+/* A late answer to one of them (forgotten: a second answer is not late). */
+bool pm_late_take(pm_late_t *l, int conn, uint64_t request_id);
+
+/* The peer id an inbound client is known (and banned) by: "in:" + its
+ * routing id when that is a valid node id of at most 61 chars, else
+ * "in:x" + hex of its first 29 bytes. out: ALYS_WIRE_ID_MAX bytes. */
+void pm_judge_who_id(const uint8_t *who, size_t len, char *out, size_t cap);
 
 #endif

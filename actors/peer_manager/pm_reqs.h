@@ -36,6 +36,7 @@ typedef struct {
     pm_req_kind_t kind;
     int conn;            /* pm_conns slot */
     uint64_t request_id; /* SyncActor's (0 for GetPeers) */
+    uint64_t wire_id;    /* the wire request_id it went out with (late answers) */
     char peer_id[ALYS_WIRE_ID_MAX];
     uint64_t start;
     uint32_t count;

@@ -14,6 +14,8 @@ typedef struct {
     uint8_t key_len;
     uint64_t tokens_milli;
     uint64_t refilled_at; /* ms of the last refill */
+    uint64_t bytes_left;  /* the byte bucket: bytes it may still send */
+    uint64_t bytes_at;    /* ms of its last refill */
     uint64_t seen_at;     /* ms of the last request: eviction order */
 } bucket_t;
 
@@ -23,6 +25,9 @@ struct _serve_limiter_t {
     size_t capacity;
     size_t used;
     uint64_t refused;
+    uint64_t byte_rate;  /* bytes per second; 0 = not limited */
+    uint64_t byte_burst; /* byte bucket size */
+    uint64_t refused_bytes;
     bucket_t *buckets; /* [capacity], first `used` in use */
 };
 
@@ -78,6 +83,8 @@ static bucket_t *claim(serve_limiter_t *self, const void *key, size_t len, uint6
     b->key_len = (uint8_t) len;
     b->tokens_milli = self->burst_milli;
     b->refilled_at = now_ms;
+    b->bytes_left = self->byte_burst;
+    b->bytes_at = now_ms;
     return b;
 }
 
@@ -118,6 +125,59 @@ bool serve_limiter_allow(serve_limiter_t *self, const void *key, size_t key_len,
     return true;
 }
 
+void serve_limiter_set_byte_rate(serve_limiter_t *self, uint64_t bytes_per_s)
+{
+    /* Bounded so that 2 * rate and elapsed * rate below cannot overflow. */
+    if (bytes_per_s > UINT64_MAX / 4 / 1000)
+        bytes_per_s = UINT64_MAX / 4 / 1000;
+    self->byte_rate = bytes_per_s;
+    uint64_t burst = 2 * bytes_per_s;
+    self->byte_burst = burst < SERVE_LIMITER_MIN_BYTE_BURST ? SERVE_LIMITER_MIN_BYTE_BURST : burst;
+    for (size_t i = 0; i < self->used; i++) {
+        self->buckets[i].bytes_left = self->byte_burst;
+        self->buckets[i].bytes_at = self->buckets[i].refilled_at;
+    }
+}
+
+static void refill_bytes(const serve_limiter_t *self, bucket_t *b, uint64_t now_ms)
+{
+    if (now_ms <= b->bytes_at) {
+        b->bytes_at = now_ms; /* clock stepped back: re-anchor, no gift */
+        return;
+    }
+    uint64_t elapsed = now_ms - b->bytes_at;
+    /* Less than a byte earned: keep the time for the next call, so a peer
+     * seen every millisecond at a slow rate still refills. */
+    uint64_t full_after = self->byte_burst / self->byte_rate * 1000 + 1000;
+    uint64_t add = elapsed >= full_after ? self->byte_burst : elapsed * self->byte_rate / 1000;
+    if (add == 0)
+        return;
+    b->bytes_left = b->bytes_left + add > self->byte_burst ? self->byte_burst : b->bytes_left + add;
+    b->bytes_at = now_ms;
+}
+
+bool serve_limiter_bytes(serve_limiter_t *self, const void *key, size_t key_len, uint64_t bytes,
+                         uint64_t now_ms)
+{
+    if (self->byte_rate == 0)
+        return true;
+    if (!key || key_len == 0 || key_len > SERVE_LIMITER_KEY_MAX) {
+        self->refused_bytes++;
+        return false;
+    }
+    bucket_t *b = find(self, key, key_len);
+    if (!b)
+        b = claim(self, key, key_len, now_ms);
+    b->seen_at = now_ms;
+    refill_bytes(self, b, now_ms);
+    if (bytes > b->bytes_left) {
+        self->refused_bytes++;
+        return false;
+    }
+    b->bytes_left -= bytes;
+    return true;
+}
+
 bool serve_limiter_allow_str(serve_limiter_t *self, const char *key, uint64_t now_ms)
 {
     return serve_limiter_allow(self, key, key ? strlen(key) : 0, now_ms);
@@ -131,4 +191,9 @@ size_t serve_limiter_size(const serve_limiter_t *self)
 uint64_t serve_limiter_refused(const serve_limiter_t *self)
 {
     return self->refused;
+}
+
+uint64_t serve_limiter_refused_bytes(const serve_limiter_t *self)
+{
+    return self->refused_bytes;
 }

@@ -49,3 +49,80 @@ Test(cost, error_answers_by_code)
     expect(PM_END_ERROR, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND, true, PEER_OUTCOME_SHORT,
            ALYS__PEER__OUTCOME__SHORT);
 }
+
+/* ---- misbehaviour: the cost table and the inbound ledger ------------------- */
+
+#define MIB       (1024u * 1024u)
+#define BAN       (-60.0)
+#define HALF_LIFE 600000u
+
+Test(cost, every_offence_costs_something_and_bytes_cost_more)
+{
+    for (int b = 0; b < PM_BAD_COUNT; b++) {
+        cr_expect_gt(pm_bad_cost((pm_bad_t) b, 0), 0.0, "%s free", pm_bad_name((pm_bad_t) b));
+        cr_expect_geq(pm_bad_cost((pm_bad_t) b, 8 * MIB), pm_bad_cost((pm_bad_t) b, 0));
+    }
+    cr_expect_eq(pm_bad_cost(PM_BAD_COUNT, 100), 0.0);
+    cr_expect_str_eq(pm_bad_name(PM_BAD_COUNT), "unknown");
+}
+
+Test(cost, one_bad_frame_is_forgiven_and_a_flood_is_not)
+{
+    /* Every offence: one alone stays above the ban score... */
+    for (int b = 0; b < PM_BAD_COUNT; b++)
+        cr_expect_gt(-pm_bad_cost((pm_bad_t) b, 100), BAN, "%s bans at once",
+                     pm_bad_name((pm_bad_t) b));
+    /* ...a few hundred small ones at once do not, */
+    for (int b = 0; b < PM_BAD_COUNT; b++)
+        cr_expect_leq(-300 * pm_bad_cost((pm_bad_t) b, 100), BAN, "%s never bans",
+                      pm_bad_name((pm_bad_t) b));
+    /* and two unsolicited 8 MiB frames cost what twelve small ones do. */
+    cr_expect_leq(-2 * pm_bad_cost(PM_BAD_UNSOLICITED, 8 * MIB), BAN);
+    cr_expect_gt(-2 * pm_bad_cost(PM_BAD_UNSOLICITED, 100), BAN);
+}
+
+Test(cost, the_ledger_bans_once_at_the_ban_score_and_starts_over)
+{
+    pm_ledger_t *l = pm_ledger_new(4, BAN, HALF_LIFE);
+    cr_assert_not_null(l);
+    double score = 0;
+    cr_expect_not(pm_ledger_charge(l, "a", 1, 25, 0, &score));
+    cr_expect_float_eq(score, -25.0, 1e-9);
+    cr_expect_not(pm_ledger_charge(l, "a", 1, 25, 0, &score));
+    cr_expect(pm_ledger_charge(l, "a", 1, 25, 0, &score), "-75 is past the ban score");
+    cr_expect_float_eq(score, -75.0, 1e-9);
+    cr_expect_float_eq(pm_ledger_score(l, "a", 1, 0), 0.0, 1e-9, "not reset after the ban");
+    cr_expect_float_eq(pm_ledger_score(l, "b", 1, 0), 0.0, 1e-9, "a stranger owes");
+    pm_ledger_destroy(&l);
+    cr_expect_null(l);
+}
+
+Test(cost, the_ledger_forgets_with_the_half_life_and_not_backwards)
+{
+    pm_ledger_t *l = pm_ledger_new(4, BAN, HALF_LIFE);
+    pm_ledger_charge(l, "a", 1, 40, 1000, NULL);
+    cr_expect_float_eq(pm_ledger_score(l, "a", 1, 1000 + HALF_LIFE), -20.0, 1e-6);
+    cr_expect_float_eq(pm_ledger_score(l, "a", 1, 0), -20.0, 1e-6, "time went back and decayed");
+    /* Slow enough a trickle never adds up to a ban: 20 every half-life
+     * settles at -40. */
+    bool ever = false;
+    for (int i = 0; i < 50; i++)
+        ever |= pm_ledger_charge(l, "slow", 4, 20, (int64_t) i * HALF_LIFE, NULL);
+    cr_expect_not(ever, "a trickle within the decay was banned");
+    pm_ledger_destroy(&l);
+}
+
+Test(cost, a_full_ledger_recycles_the_least_owing_and_keeps_the_worst)
+{
+    pm_ledger_t *l = pm_ledger_new(2, BAN, HALF_LIFE);
+    pm_ledger_charge(l, "worst", 5, 50, 0, NULL);
+    pm_ledger_charge(l, "mild", 4, 1, 0, NULL);
+    pm_ledger_charge(l, "new", 3, 2, 0, NULL); /* takes mild's entry */
+    cr_expect_eq(pm_ledger_size(l), 2);
+    cr_expect_float_eq(pm_ledger_score(l, "worst", 5, 0), -50.0, 1e-9);
+    cr_expect_float_eq(pm_ledger_score(l, "mild", 4, 0), 0.0, 1e-9);
+    cr_expect_float_eq(pm_ledger_score(l, "new", 3, 0), -2.0, 1e-9);
+    cr_expect_not(pm_ledger_charge(l, "", 0, 100, 0, NULL), "an empty who charged");
+    cr_expect_not(pm_ledger_charge(l, "x", 1, -5, 0, NULL), "a negative charge");
+    pm_ledger_destroy(&l);
+}

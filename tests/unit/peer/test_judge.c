@@ -164,3 +164,91 @@ Test(judge, penalties_from_sync)
     cr_expect(pm_judge_penalty(ALYS__PEER__OUTCOME__VIOLATION, &k));
     cr_expect_eq(k, PEER_OUTCOME_VIOLATION);
 }
+
+/* ---- frames outside any exchange ------------------------------------------- */
+
+static alys_wire_msg_t body(Alys__Wire__WireMsg__BodyCase c)
+{
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = c;
+    return m;
+}
+
+Test(judge, responses_to_a_server_and_requests_to_a_client_are_the_wrong_way)
+{
+    Alys__Wire__WireMsg__BodyCase responses[] = {ALYS__WIRE__WIRE_MSG__BODY_HEADERS,
+                                                 ALYS__WIRE__WIRE_MSG__BODY_BLOCKS,
+                                                 ALYS__WIRE__WIRE_MSG__BODY_PEERS,
+                                                 ALYS__WIRE__WIRE_MSG__BODY_ERROR};
+    Alys__Wire__WireMsg__BodyCase requests[] = {ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS,
+                                                ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS,
+                                                ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS};
+    for (size_t i = 0; i < 4; i++) {
+        alys_wire_msg_t m = body(responses[i]);
+        cr_expect_eq(pm_judge_frame(&m, 10, true), PM_FRAME_WRONG_WAY);
+        cr_expect_eq(pm_judge_frame(&m, 10, false), PM_FRAME_OK);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        alys_wire_msg_t m = body(requests[i]);
+        cr_expect_eq(pm_judge_frame(&m, 10, false), PM_FRAME_WRONG_WAY);
+        cr_expect_eq(pm_judge_frame(&m, 10, true), PM_FRAME_OK);
+    }
+    /* Status and NewBlock go both ways. */
+    alys_wire_msg_t st = body(ALYS__WIRE__WIRE_MSG__BODY_STATUS);
+    alys_wire_msg_t nb = body(ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK);
+    cr_expect_eq(pm_judge_frame(&st, 100, true), PM_FRAME_OK);
+    cr_expect_eq(pm_judge_frame(&st, 100, false), PM_FRAME_OK);
+    cr_expect_eq(pm_judge_frame(&nb, 100, true), PM_FRAME_OK);
+    cr_expect_eq(pm_judge_frame(&nb, 100, false), PM_FRAME_OK);
+}
+
+Test(judge, a_frame_larger_than_its_kind_can_be_is_oversize)
+{
+    alys_wire_msg_t st = body(ALYS__WIRE__WIRE_MSG__BODY_STATUS);
+    cr_expect_eq(pm_judge_frame(&st, PM_JUDGE_SMALL_FRAME, true), PM_FRAME_OK);
+    cr_expect_eq(pm_judge_frame(&st, PM_JUDGE_SMALL_FRAME + 1, true), PM_FRAME_OVERSIZE);
+    alys_wire_msg_t nb = body(ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK);
+    cr_expect_eq(pm_judge_frame(&nb, ALYS_MAX_BLOCK_BYTES, true), PM_FRAME_OK);
+    cr_expect_eq(pm_judge_frame(&nb, 2 * ALYS_MAX_BLOCK_BYTES, true), PM_FRAME_OVERSIZE);
+    alys_wire_msg_t b = body(ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    cr_expect_eq(pm_judge_frame(&b, 8u << 20, false), PM_FRAME_OK);
+    /* Oversize is judged before the direction. */
+    cr_expect_eq(pm_judge_frame(&b, (8u << 20) + 1, true), PM_FRAME_OVERSIZE);
+    /* A whole honest Headers answer fits its bound. */
+    cr_expect_geq(pm_judge_frame_max(ALYS__WIRE__WIRE_MSG__BODY_HEADERS),
+                  (size_t) ALYS_WIRE_MAX_HEADERS * ALYS_WIRE_MAX_HEADER_BYTES);
+}
+
+Test(judge, an_answer_to_a_request_that_ended_unanswered_is_late_once)
+{
+    pm_late_t late;
+    memset(&late, 0, sizeof late);
+    pm_late_note(&late, 3, 100);
+    cr_expect_not(pm_late_take(&late, 4, 100), "another connection's id");
+    cr_expect_not(pm_late_take(&late, 3, 101), "an id never noted");
+    cr_expect(pm_late_take(&late, 3, 100));
+    cr_expect_not(pm_late_take(&late, 3, 100), "a second answer is not late");
+    cr_expect_not(pm_late_take(&late, 3, 0), "id 0");
+    /* Bounded: the oldest are forgotten. */
+    for (uint64_t i = 0; i < PM_LATE_MAX + 1; i++)
+        pm_late_note(&late, 1, 1000 + i);
+    cr_expect_not(pm_late_take(&late, 1, 1000));
+    cr_expect(pm_late_take(&late, 1, 1000 + PM_LATE_MAX));
+}
+
+Test(judge, an_inbound_client_is_known_by_its_routing_id)
+{
+    char id[ALYS_WIRE_ID_MAX];
+    pm_judge_who_id((const uint8_t *) "node/0000abcd", 13, id, sizeof id);
+    cr_expect_str_eq(id, "in:node/0000abcd");
+    const uint8_t bin[5] = {0x00, 0x6b, 0x8b, 0x45, 0x67}; /* ZeroMQ's own ids */
+    pm_judge_who_id(bin, sizeof bin, id, sizeof id);
+    cr_expect_str_eq(id, "in:x006b8b4567");
+    uint8_t big[255];
+    memset(big, 'a', sizeof big);
+    pm_judge_who_id(big, sizeof big, id, sizeof id);
+    cr_expect(alys_wire_valid_node_id(id), "'%s' is not a valid peer id", id);
+    cr_expect_eq(strncmp(id, "in:x6161", 8), 0);
+    pm_judge_who_id((const uint8_t *) "a b", 3, id, sizeof id);
+    cr_expect_str_eq(id, "in:x612062", "a space kept in an id");
+}

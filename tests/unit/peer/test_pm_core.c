@@ -5,6 +5,8 @@
 
 #include "peer_serve.h"
 #include "pm.h"
+#include "pm_cost.h"
+#include "pm_reqs.h"
 #include "pm_fake_port.h"
 
 #define WALL0 1700000000000ull
@@ -474,7 +476,14 @@ Test(pm_core, answer_of_the_wrong_kind_is_a_violation)
     alys_env_free(&env);
 }
 
-Test(pm_core, answer_to_no_pending_request_is_counted_late)
+static double score_of(const char *peer)
+{
+    double v = 0;
+    cr_assert_eq(peer_table_score(H->pm->table, peer, pm_now(H->pm), &v), PEER_OK);
+    return v;
+}
+
+Test(pm_core, answer_to_no_pending_request_is_unsolicited_and_costs_a_little)
 {
     int slot = ready_peer(50);
     Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
@@ -483,7 +492,12 @@ Test(pm_core, answer_to_no_pending_request_is_counted_late)
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
     m.headers = &h;
     peer_frame(slot, &m);
-    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_late_responses_total", NULL), 1);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_late_responses_total", NULL), 0);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
+                                   "side=\"outbound\",offence=\"unsolicited\""),
+                 1);
+    double v = score_of("peerA");
+    cr_assert(v < 0 && v > peer_table_config(H->pm->table)->ban_score, "score %f", v);
     cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT));
 }
 
@@ -769,4 +783,202 @@ Test(pm_core, nothing_in_storage_below_our_cached_head_is_not_found)
     cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
     cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND);
     alys_wire_free(&r);
+}
+
+/* ---- every bad thing costs (pm_cost.h's misbehaviour table) ---------------------- */
+
+static uint64_t sent_get_headers(int slot)
+{
+    int s = -1;
+    alys_wire_msg_t *req = NULL;
+    while ((req = fake_next_wire(&H->fake, OUT_PEER, &s)) &&
+           req->body_case != ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS)
+        alys_wire_free(&req);
+    cr_assert_not_null(req, "no GetHeaders sent");
+    cr_assert_eq(s, slot);
+    uint64_t id = req->request_id;
+    alys_wire_free(&req);
+    return id;
+}
+
+static void empty_headers(int slot, uint64_t id)
+{
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
+    m.headers = &h;
+    peer_frame(slot, &m);
+}
+
+Test(pm_core, an_answer_after_the_deadline_is_late_and_free_but_a_second_copy_costs)
+{
+    int slot = ready_peer(50);
+    fetch_headers(90, "peerA", 1, 10);
+    uint64_t id = sent_get_headers(slot);
+    at(1000 + PM_REQ_MAX_TIMEOUT_MS + 1);
+    pm_core_tick_fast(H->pm); /* the deadline: a timeout, charged as such */
+    double after_timeout = score_of("peerA");
+    empty_headers(slot, id);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_late_responses_total", NULL), 1);
+    cr_assert_float_eq(score_of("peerA"), after_timeout, 1e-9, "a late answer cost something");
+    empty_headers(slot, id); /* the same answer again: nobody asked twice */
+    cr_assert_lt(score_of("peerA"), after_timeout);
+}
+
+static void peer_raw(int slot, const void *data, size_t len, size_t n_frames)
+{
+    pm_core_on_peer_frame(H->pm, slot, data, len, n_frames);
+}
+
+static bool banned(const char *id)
+{
+    return peer_table_is_banned(H->pm->table, id, NULL, pm_now(H->pm));
+}
+
+
+Test(pm_core, one_undecodable_frame_costs_a_little_and_a_flood_bans_the_server)
+{
+    int slot = ready_peer(50);
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    peer_raw(slot, junk, sizeof junk, 1);
+    cr_assert_not(banned("peerA"), "one bad frame is not a ban");
+    cr_assert_lt(score_of("peerA"), 0.0);
+    int n = 1;
+    while (!banned("peerA") && n < 100) {
+        peer_raw(slot, junk, sizeof junk, 1);
+        n++;
+    }
+    cr_assert(banned("peerA"), "100 undecodable frames and not banned");
+    cr_assert_leq(n, 10, "banned only after %d frames", n);
+    cr_assert(H->fake.hung_up[slot], "a banned server's link is kept");
+    pm_core_tick_slow(H->pm); /* the ban path: persisted */
+    alys_env_t *env = NULL;
+    expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
+    cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "peerA");
+    alys_env_free(&env);
+}
+
+Test(pm_core, a_request_from_a_server_we_dialled_is_the_wrong_way)
+{
+    int slot = ready_peer(50);
+    Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
+    gb.start = 1;
+    gb.count = 10;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 7;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS;
+    m.get_blocks = &gb;
+    peer_frame(slot, &m);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
+                                   "side=\"outbound\",offence=\"wrong_way\""),
+                 1);
+    cr_assert_lt(score_of("peerA"), 0.0);
+}
+
+Test(pm_core, a_multi_part_message_from_a_server_is_priced_by_all_its_bytes)
+{
+    int slot = ready_peer(50);
+    static const uint8_t junk[16] = {0};
+    peer_raw(slot, junk, 4u << 20, 3); /* data not read for n_frames != 1 */
+    double v = score_of("peerA");
+    cr_assert_float_eq(v, -pm_bad_cost(PM_BAD_SHAPE, 4u << 20), 1e-6, "score %f", v);
+}
+
+/* ---- the same on the serving side ------------------------------------------------ */
+
+static void client_raw(const char *id, const void *data, size_t len)
+{
+    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), data, len);
+}
+
+static size_t client_answers(void)
+{
+    size_t n = 0;
+    alys_wire_msg_t *r;
+    while ((r = fake_next_wire(&H->fake, OUT_CLIENT, NULL))) {
+        n++;
+        alys_wire_free(&r);
+    }
+    return n;
+}
+
+Test(pm_core, a_flood_of_undecodable_frames_bans_an_inbound_client_by_who_it_is)
+{
+    started(10);
+    client_handshake(); /* "client-1" */
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    client_raw("client-1", junk, sizeof junk);
+    cr_assert_eq(client_answers(), 1, "the first gets its BAD_REQUEST");
+    cr_assert_not(banned("in:client-1"));
+    int n = 1;
+    while (!banned("in:client-1") && n < 100) {
+        client_raw("client-1", junk, sizeof junk);
+        n++;
+    }
+    cr_assert(banned("in:client-1"), "100 undecodable frames and not banned");
+    cr_assert_leq(n, 10, "banned only after %d frames", n);
+    client_answers();
+    get_headers(1, 5); /* a valid request from the banned client: nothing */
+    cr_assert_eq(client_answers(), 0, "a banned client is still answered");
+    cr_assert_gt(alys_metric_value(H->metrics, "alys_peer_banned_frames_total", NULL), 0);
+    /* Another client is served as ever. */
+    client_raw("client-2", junk, sizeof junk);
+    cr_assert_eq(client_answers(), 1);
+    pm_core_tick_slow(H->pm);
+    alys_env_t *env = NULL;
+    expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
+    cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "in:client-1");
+    alys_env_free(&env);
+}
+
+Test(pm_core, a_response_sent_to_the_server_is_the_wrong_way_and_unanswered)
+{
+    started(10);
+    client_handshake();
+    Alys__Wire__Peers p = ALYS__WIRE__PEERS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 3;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
+    m.peers = &p;
+    client_frame(&m);
+    cr_assert_eq(client_answers(), 0);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
+                                   "side=\"inbound\",offence=\"wrong_way\""),
+                 1);
+}
+
+Test(pm_core, big_frames_past_the_byte_bucket_are_refused_unread_and_end_in_a_ban)
+{
+    started(10);
+    size_t len = 5u << 20; /* a 5 MiB frame: well under the frame limit */
+    uint8_t *junk = calloc(1, len);
+    cr_assert_not_null(junk);
+    client_raw("flooder", junk, len); /* within the 8 MiB burst: read (undecodable) */
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
+                                   "side=\"inbound\",offence=\"over_bytes\""),
+                 0);
+    int n = 1;
+    while (!banned("in:flooder") && n < 20) {
+        client_raw("flooder", junk, len); /* same millisecond: no refill */
+        n++;
+    }
+    free(junk);
+    cr_assert(banned("in:flooder"), "20 frames of 5 MiB at once and not banned");
+    cr_assert_leq(n, 5, "banned only after %d frames", n);
+    cr_assert_geq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
+                                    "side=\"inbound\",offence=\"over_bytes\""),
+                  1);
+}
+
+Test(pm_core, a_multi_part_message_to_the_server_costs_its_sender)
+{
+    started(10);
+    pm_core_on_client_parts(H->pm, (const uint8_t *) "parts", 5, 100);
+    cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
+                                   "side=\"inbound\",offence=\"shape\""),
+                 1);
+    cr_assert_eq(client_answers(), 0);
 }

@@ -97,3 +97,58 @@ Test(rate_limit, bad_keys_and_clock_steps)
     cr_expect(serve_limiter_allow(l, a, 5, T0 - 4000));
     serve_limiter_destroy(&l);
 }
+
+/* ---- bytes ------------------------------------------------------------------ */
+
+#define MIB (1024u * 1024u)
+
+Test(rate_limit, bytes_cut_off_big_frames_long_before_the_message_count_does)
+{
+    serve_limiter_t *l = serve_limiter_new(100, 0); /* 100 msgs/s: 200 burst */
+    serve_limiter_set_byte_rate(l, 1 * MIB);        /* burst: one frame, 8 MiB */
+    int passed = 0;
+    for (int i = 0; i < 10; i++)
+        passed += serve_limiter_bytes(l, "big", 3, 3 * MIB, T0);
+    cr_expect_eq(passed, 2, "8 MiB of burst: two 3 MiB frames, not %d", passed);
+    cr_expect_eq(serve_limiter_refused_bytes(l), 8);
+    cr_expect_eq(serve_limiter_refused(l), 0, "no message was refused for its count");
+    /* The same peer's small requests still pass the message bucket. */
+    cr_expect(serve_limiter_allow(l, "big", 3, T0));
+    /* 2 MiB were left, refilled at 1 MiB/s: one more frame of 3 MiB after
+     * a second, not before. */
+    cr_expect_not(serve_limiter_bytes(l, "big", 3, 3 * MIB, T0 + 999));
+    cr_expect(serve_limiter_bytes(l, "big", 3, 3 * MIB, T0 + 1000));
+    serve_limiter_destroy(&l);
+}
+
+Test(rate_limit, a_rested_byte_bucket_passes_one_whole_frame_whatever_the_rate)
+{
+    serve_limiter_t *l = serve_limiter_new(10, 0);
+    serve_limiter_set_byte_rate(l, 1024); /* 1 KiB/s */
+    cr_expect(serve_limiter_bytes(l, "a", 1, SERVE_LIMITER_MIN_BYTE_BURST, T0));
+    cr_expect_not(serve_limiter_bytes(l, "a", 1, 1, T0));
+    cr_expect_not(serve_limiter_bytes(l, "a", 1, SERVE_LIMITER_MIN_BYTE_BURST + 1, T0 + 10000000));
+    serve_limiter_destroy(&l);
+}
+
+Test(rate_limit, byte_buckets_are_per_peer_and_off_by_default)
+{
+    serve_limiter_t *l = serve_limiter_new(10, 0);
+    cr_expect(serve_limiter_bytes(l, "x", 1, UINT64_MAX, T0), "bytes limited before set");
+    serve_limiter_set_byte_rate(l, MIB);
+    cr_expect(serve_limiter_bytes(l, "x", 1, 8 * MIB, T0));
+    cr_expect_not(serve_limiter_bytes(l, "x", 1, 1, T0));
+    cr_expect(serve_limiter_bytes(l, "y", 1, 8 * MIB, T0), "another peer paid for x");
+    cr_expect_not(serve_limiter_bytes(l, "", 0, 1, T0), "an empty key is refused");
+    serve_limiter_destroy(&l);
+}
+
+Test(rate_limit, a_clock_stepping_back_refills_no_bytes)
+{
+    serve_limiter_t *l = serve_limiter_new(10, 0);
+    serve_limiter_set_byte_rate(l, MIB);
+    cr_expect(serve_limiter_bytes(l, "x", 1, 8 * MIB, T0 + 5000));
+    cr_expect_not(serve_limiter_bytes(l, "x", 1, MIB, T0));
+    cr_expect_not(serve_limiter_bytes(l, "x", 1, MIB, T0 + 500));
+    serve_limiter_destroy(&l);
+}
