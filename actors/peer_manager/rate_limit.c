@@ -14,7 +14,7 @@ typedef struct {
     uint8_t key_len;
     uint64_t tokens_milli;
     uint64_t refilled_at; /* ms of the last refill */
-    uint64_t bytes_left;  /* the byte bucket: bytes it may still send */
+    uint64_t bytes_milli; /* the byte bucket, in thousandths of a byte */
     uint64_t bytes_at;    /* ms of its last refill */
     uint64_t seen_at;     /* ms of the last request: eviction order */
 } bucket_t;
@@ -83,7 +83,7 @@ static bucket_t *claim(serve_limiter_t *self, const void *key, size_t len, uint6
     b->key_len = (uint8_t) len;
     b->tokens_milli = self->burst_milli;
     b->refilled_at = now_ms;
-    b->bytes_left = self->byte_burst;
+    b->bytes_milli = self->byte_burst * MILLI;
     b->bytes_at = now_ms;
     return b;
 }
@@ -127,14 +127,14 @@ bool serve_limiter_allow(serve_limiter_t *self, const void *key, size_t key_len,
 
 void serve_limiter_set_byte_rate(serve_limiter_t *self, uint64_t bytes_per_s)
 {
-    /* Bounded so that 2 * rate and elapsed * rate below cannot overflow. */
-    if (bytes_per_s > UINT64_MAX / 4 / 1000)
-        bytes_per_s = UINT64_MAX / 4 / 1000;
+    /* Bounded so that the burst in thousandths cannot overflow. */
+    if (bytes_per_s > UINT64_MAX / 4 / MILLI / MILLI)
+        bytes_per_s = UINT64_MAX / 4 / MILLI / MILLI;
     self->byte_rate = bytes_per_s;
     uint64_t burst = 2 * bytes_per_s;
     self->byte_burst = burst < SERVE_LIMITER_MIN_BYTE_BURST ? SERVE_LIMITER_MIN_BYTE_BURST : burst;
     for (size_t i = 0; i < self->used; i++) {
-        self->buckets[i].bytes_left = self->byte_burst;
+        self->buckets[i].bytes_milli = self->byte_burst * MILLI;
         self->buckets[i].bytes_at = self->buckets[i].refilled_at;
     }
 }
@@ -145,14 +145,13 @@ static void refill_bytes(const serve_limiter_t *self, bucket_t *b, uint64_t now_
         b->bytes_at = now_ms; /* clock stepped back: re-anchor, no gift */
         return;
     }
+    /* In thousandths of a byte, like the request tokens: exact, whatever
+     * the spacing of the calls. */
     uint64_t elapsed = now_ms - b->bytes_at;
-    /* Less than a byte earned: keep the time for the next call, so a peer
-     * seen every millisecond at a slow rate still refills. */
-    uint64_t full_after = self->byte_burst / self->byte_rate * 1000 + 1000;
-    uint64_t add = elapsed >= full_after ? self->byte_burst : elapsed * self->byte_rate / 1000;
-    if (add == 0)
-        return;
-    b->bytes_left = b->bytes_left + add > self->byte_burst ? self->byte_burst : b->bytes_left + add;
+    uint64_t burst_milli = self->byte_burst * MILLI;
+    uint64_t full_after = burst_milli / self->byte_rate + 1;
+    uint64_t add = elapsed >= full_after ? burst_milli : elapsed * self->byte_rate;
+    b->bytes_milli = b->bytes_milli + add > burst_milli ? burst_milli : b->bytes_milli + add;
     b->bytes_at = now_ms;
 }
 
@@ -170,11 +169,11 @@ bool serve_limiter_bytes(serve_limiter_t *self, const void *key, size_t key_len,
         b = claim(self, key, key_len, now_ms);
     b->seen_at = now_ms;
     refill_bytes(self, b, now_ms);
-    if (bytes > b->bytes_left) {
+    if (bytes > b->bytes_milli / MILLI) {
         self->refused_bytes++;
         return false;
     }
-    b->bytes_left -= bytes;
+    b->bytes_milli -= bytes * MILLI;
     return true;
 }
 
