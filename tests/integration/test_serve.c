@@ -17,7 +17,9 @@
  *    - malformed frames, wrong framing, bounds-breaking messages and a frame
  *      over the 8 MiB bus/wire limit are dropped (the last by libzmq, which
  *      closes that connection): the node answers the next valid request and
- *      the peer manager keeps its pid with 0 restarts;
+ *      the peer manager keeps its pid with 0 restarts (each bad frame also
+ *      costs its sender, pm_cost.h: they are spread over three peers; a
+ *      flood of them bans, tests/integration/test_hostile.c);
  *    - a Status with another genesis: WRONG_GENESIS, the peer is ignored
  *      afterwards and listed as refused by `alysctl peers`;
  *    - anything before the handshake: BAD_REQUEST;
@@ -669,10 +671,17 @@ Test(serve, a_flood_of_undecodable_frames_is_rate_limited_like_requests)
     cr_assert_geq(answered, 1, "the first undecodable frame gets its BAD_REQUEST");
     cr_assert_leq(answered, most, "more garbage answered than the token bucket allows");
 
-    /* Once the bucket refilled, the same peer is served normally. */
+    /* Every undecodable frame also costs its sender (pm_cost.h): the
+     * flooder is banned and gets nothing more, even after the bucket
+     * refilled; another peer is served. */
     wait_refill();
-    m = answer(p, send_range(p, false, 5, 2));
-    assert_blocks(&m, 5, 2, "a GetBlocks after the garbage flood");
+    send_range(p, false, 5, 2);
+    m = recv_msg(p, QUIET_MS);
+    cr_assert_null(m, "a banned flooder was answered: %s", m ? describe(m) : "");
+    peer_t *q = peer_open();
+    handshake(q);
+    m = answer(q, send_range(q, false, 5, 2));
+    assert_blocks(&m, 5, 2, "another peer's GetBlocks after the garbage flood");
 }
 
 Test(serve, a_range_beyond_the_head_gets_not_found_or_the_part_up_to_the_head)
@@ -741,14 +750,21 @@ static void send_packed(peer_t *p, const alys_wire_msg_t *m, size_t cut)
 Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_survives)
 {
     pid_t pm_pid = peer_manager_pid();
-    peer_t *p = peer_open();
-    handshake(p);
+    /* Each bad frame costs its sender (pm_cost.h) and a few ban it: they
+     * are spread over three peers, none of which earns a ban. */
+    peer_t *peers[3];
+    for (int i = 0; i < 3; i++) {
+        peers[i] = peer_open();
+        handshake(peers[i]);
+    }
+    peer_t *p = peers[0];
 
     /* Frames that are not a valid WireMsg, or break the protocol's bounds. */
     int sent = 0;
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
     send_raw(p, garbage, sizeof garbage), sent++;
+    p = peers[1];
     send_raw(p, "", 0), sent++; /* empty: a WireMsg without a body */
     {
         /* A valid GetBlocks cut in the middle. */
@@ -759,6 +775,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         m.request_id = 77;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS;
         m.get_blocks = &gb;
+        p = peers[2];
         send_packed(p, &m, 1), sent++;
     }
     {
@@ -771,6 +788,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         m.request_id = 78;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
         m.status = &st;
+        p = peers[0];
         send_packed(p, &m, 0), sent++;
     }
     {
@@ -783,6 +801,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         m.request_id = 79;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
         m.new_block = &nb;
+        p = peers[1];
         send_packed(p, &m, 0), sent++;
         free(nb.block.data);
     }
@@ -800,10 +819,12 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         m.request_id = 80;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
         m.peers = &pe;
+        p = peers[2];
         send_packed(p, &m, 0), sent++;
         free(eps);
     }
     /* Wrong framing: two frames in one message (the protocol has one). */
+    p = peers[0];
     cr_assert_eq(zmq_send(zsock_resolve(p->sock), "a", 1, ZMQ_SNDMORE), 1);
     cr_assert_eq(zmq_send(zsock_resolve(p->sock), "b", 1, 0), 1);
     {
@@ -814,23 +835,28 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
         m.request_id = 81;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
         m.blocks = &b;
+        p = peers[1];
         send_packed(p, &m, 0);
     }
 
     /* None of it is acted on: whatever comes back before the answer to the
      * next valid request is a BAD_REQUEST (never data), at most one per
      * undecodable frame; then that request is served as usual. */
-    uint64_t id = send_range(p, false, 11, 5);
     int bad = 0;
     alys_wire_msg_t *m;
-    while ((m = recv_msg(p, ANSWER_MS)) && m->request_id != id) {
-        assert_error(&m, E_BAD_REQUEST, "an answer to a malformed frame");
-        bad++;
+    for (int i = 0; i < 3; i++) {
+        p = peers[i];
+        uint64_t id = send_range(p, false, 11, 5);
+        while ((m = recv_msg(p, ANSWER_MS)) && m->request_id != id) {
+            assert_error(&m, E_BAD_REQUEST, "an answer to a malformed frame");
+            bad++;
+        }
+        cr_assert_not_null(m, "no answer to a valid request after malformed frames");
+        assert_blocks(&m, 11, 5, "GetBlocks after malformed frames");
     }
-    cr_assert_not_null(m, "no answer to a valid request after malformed frames");
     cr_assert_leq(bad, sent, "%d answers to %d malformed frames", bad, sent);
     cr_log_info("%d malformed frames: %d BAD_REQUEST answers", sent, bad);
-    assert_blocks(&m, 11, 5, "GetBlocks after malformed frames");
+    p = peers[0];
 
     /* A frame over the 8 MiB bus/wire limit (ZMQ_MAXMSGSIZE): a real
      * WireMsg, a NewBlock of 8 MiB. libzmq drops the connection that carried

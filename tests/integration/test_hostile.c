@@ -1,0 +1,595 @@
+/*  Hostile peers against real node processes (issue 8, "every bad thing
+ *  costs"). Each test starts two nodes on loopback: H, an honest server
+ *  holding a generated chain (alys-chaingen, imported with alysctl import),
+ *  and V, the victim, a fresh node serving at its own [network] listen with
+ *  H and a hostile server X (hostile.h: a ROUTER V dials) as bootstrap
+ *  peers. One attacker is let loose per test: a hostile client
+ *  (hostile.h: a raw DEALER at V's listen endpoint) or X in one of its
+ *  modes. Then, whatever the attack:
+ *    - V keeps its pids: every actor the same process, no restart;
+ *    - V syncs H's whole chain (its head reaches chaingen's);
+ *    - V serves an honest client exactly the bytes chaingen wrote;
+ *    - V's peer manager stays under PM_RSS_BOUND_KB of resident memory
+ *      (VmRSS in /proc/<pid>/status), however many bytes were thrown at it;
+ *    - the attacker is penalised: banned, as `alysctl peers --json` lists
+ *      it (inbound clients as "in:<routing id>", X under its node id), or
+ *      for attacks that are not misbehaviour its score falls.
+ *  Attacks: undecodable, empty, over-size (padded) and multi-part frames,
+ *  responses sent to the server, a byte flood of few messages, request
+ *  fields at and past every bound (answered, not punished); from X:
+ *  undecodable, empty, over-size and multi-part frames, unsolicited answers
+ *  (small, and 7 MiB ones), requests sent back to the node that dialled it,
+ *  and a Status claiming an absurd head.
+ *  Every wait is "eventually within T", T from the node's config
+ *  (it_budget_ms); no sleeps, no upper bounds on time.
+ */
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "hostile.h"
+
+#define CHAIN_N         600
+#define CHAIN_TXS       2
+/* The peer manager's resident memory bound under attack. Its own budget is
+ * the reorder buffer (membudget: a share of sync.max_memory_gb, 64 MiB or
+ * so on a test node) plus a few frames in flight (8 MiB each, decoded
+ * copies included); an attacker must not be able to make it grow past
+ * that, whatever it sends. */
+#define PM_RSS_BOUND_KB (256 * 1024)
+
+static hc_chain_t s_chain;
+static it_node_t s_h, s_v;
+static char s_h_ep[64], s_v_ep[64], s_x_ep[64];
+static hs_server_t *s_x;
+
+#define MAX_ACTORS 16
+static struct {
+    char name[32];
+    pid_t pid;
+} s_pids[MAX_ACTORS];
+static size_t s_npids;
+
+/* ---- the nodes ------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    unsigned seed = (unsigned) getpid() ^ (unsigned) it_now_ms();
+    for (int tries = 0; tries < 200; tries++) {
+        int port = 12000 + (int) (rand_r(&seed) % 20000);
+        char ep[64];
+        snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+        zsock_t *probe = zsock_new(ZMQ_PULL);
+        bool ok = probe && zsock_bind(probe, "%s", ep) == port;
+        zsock_destroy(&probe);
+        if (ok)
+            return port;
+    }
+    return -1;
+}
+
+static void start_node(it_node_t *n, const char *name, const char *listen, const char *bootstrap)
+{
+    char genesis[400], lis[100], boot[300], nm[64];
+    snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
+    snprintf(lis, sizeof lis, "listen = \"%s\"", listen);
+    snprintf(boot, sizeof boot, "bootstrap_peers = %s", bootstrap);
+    snprintf(nm, sizeof nm, "name = \"%s\"", name);
+    const char *ov[] = {genesis, lis, boot, nm, "validation_workers = 1", NULL};
+    cr_assert_eq(it_node_init(n, ov), 0, "node %s set-up failed", name);
+    const char *missing = it_missing_actors(n);
+    cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
+    cr_assert_eq(it_node_start(n), 0);
+    json_t *st = it_wait_all_ready(n, it_budget_ms(n, IT_READY, 0));
+    char *log = st ? NULL : it_read_file(n->log);
+    cr_assert_not_null(st, "node %s not ready; supervisor log:\n%s", name, log ? log : "");
+    json_decref(st);
+}
+
+static void import_chain(it_node_t *n)
+{
+    static char out[1 << 14];
+    const char *argv[] = {it_bin("actors/alysctl/alysctl"),
+                          "--config",
+                          n->config,
+                          "import",
+                          s_chain.export_path,
+                          NULL};
+    int rc = it_run(argv, out, sizeof out, it_budget_ms(n, IT_BLOCKS, CHAIN_N));
+    cr_assert_eq(rc, 0, "alysctl import failed (%d):\n%s", rc, out);
+}
+
+static void remember_pids(void)
+{
+    json_t *st = it_status(&s_v);
+    cr_assert_not_null(st);
+    json_t *actors = json_object_get(st, "actors");
+    size_t i;
+    json_t *a;
+    s_npids = 0;
+    json_array_foreach(actors, i, a)
+    {
+        pid_t pid = (pid_t) json_integer_value(json_object_get(a, "pid"));
+        const char *name = json_string_value(json_object_get(a, "name"));
+        if (pid > 0 && name && s_npids < MAX_ACTORS) {
+            snprintf(s_pids[s_npids].name, sizeof s_pids[0].name, "%s", name);
+            s_pids[s_npids++].pid = pid;
+        }
+    }
+    json_decref(st);
+    cr_assert_gt(s_npids, 0, "no actor pids in V's status");
+}
+
+/* H serving the chain, X in mode (its Status claims x_height), V dialling
+ * both: every actor of V ready. */
+static void up(hs_mode_t mode, uint64_t x_height)
+{
+    char err[256];
+    cr_assert_eq(hc_chain_get(&s_chain, it_bin("actors/chaingen/alys-chaingen"), CHAIN_N,
+                              CHAIN_TXS, err, sizeof err),
+                 0, "%s", err);
+    int hp = free_port(), vp = free_port(), xp = free_port();
+    cr_assert(hp > 0 && vp > 0 && xp > 0 && hp != vp && vp != xp && hp != xp);
+    snprintf(s_h_ep, sizeof s_h_ep, "tcp://127.0.0.1:%d", hp);
+    snprintf(s_v_ep, sizeof s_v_ep, "tcp://127.0.0.1:%d", vp);
+    snprintf(s_x_ep, sizeof s_x_ep, "tcp://127.0.0.1:%d", xp);
+    start_node(&s_h, "honest", s_h_ep, "[]");
+    import_chain(&s_h);
+    s_x = hs_new(s_x_ep, mode, s_chain.genesis_hash, x_height ? x_height : CHAIN_N, "hostile-x");
+    cr_assert_not_null(s_x, "hostile server not bound at %s", s_x_ep);
+    char boot[200];
+    snprintf(boot, sizeof boot, "[\"%s\", \"%s\"]", s_h_ep, s_x_ep);
+    start_node(&s_v, "victim", s_v_ep, boot);
+    remember_pids();
+}
+
+static void teardown(void)
+{
+    hs_destroy(&s_x);
+    it_node_cleanup(&s_v);
+    it_node_cleanup(&s_h);
+    hc_chain_free(&s_chain);
+}
+
+TestSuite(hostile, .fini = teardown, .timeout = 240);
+
+/* ---- what must hold whatever the attack -------------------------------------------- */
+
+static void assert_same_pids(void)
+{
+    json_t *st = it_status(&s_v);
+    cr_assert_not_null(st, "alysctl status failed");
+    for (size_t k = 0; k < s_npids; k++) {
+        json_t *a = it_actor(st, s_pids[k].name);
+        cr_assert_not_null(a, "actor %s gone from the status", s_pids[k].name);
+        pid_t pid = (pid_t) json_integer_value(json_object_get(a, "pid"));
+        json_int_t restarts = json_integer_value(json_object_get(a, "restarts"));
+        cr_assert_eq(pid, s_pids[k].pid, "%s: pid %d, was %d", s_pids[k].name, (int) pid,
+                     (int) s_pids[k].pid);
+        cr_assert_eq(restarts, 0, "%s restarted %lld times", s_pids[k].name, (long long) restarts);
+    }
+    json_decref(st);
+}
+
+static pid_t pid_of(const char *name)
+{
+    for (size_t k = 0; k < s_npids; k++)
+        if (strcmp(s_pids[k].name, name) == 0)
+            return s_pids[k].pid;
+    return 0;
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    char *text = it_read_file(path);
+    const char *line = text ? strstr(text, "VmRSS:") : NULL;
+    long kb = line ? strtol(line + 6, NULL, 10) : -1;
+    free(text);
+    return kb;
+}
+
+static void assert_rss_bounded(void)
+{
+    pid_t pm = pid_of("peer_manager");
+    cr_assert_gt(pm, 0, "no peer_manager pid");
+    long kb = rss_kb(pm);
+    cr_log_info("peer manager VmRSS %ld kB (bound %d kB)", kb, PM_RSS_BOUND_KB);
+    cr_assert_gt(kb, 0, "no VmRSS for pid %d", (int) pm);
+    cr_assert_leq(kb, PM_RSS_BOUND_KB, "peer manager resident %ld kB", kb);
+}
+
+static uint64_t head_of(it_node_t *n)
+{
+    static char out[4096];
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", n->config, "sync", "head", NULL};
+    if (it_run(argv, out, sizeof out, it_budget_ms(n, IT_REQUEST, 0)) != 0)
+        return 0;
+    char v[32];
+    return strtoull(it_kv(out, "head_height", v, sizeof v), NULL, 10);
+}
+
+static void assert_synced(void)
+{
+    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N);
+    uint64_t h = 0;
+    while ((h = head_of(&s_v)) < CHAIN_N && it_now_ms() < end)
+        it_sleep_ms(200);
+    cr_assert_eq(h, CHAIN_N, "V's head is %llu, not H's %d", (unsigned long long) h, CHAIN_N);
+}
+
+static void assert_blocks_exact(hc_client_t *c, uint64_t start, uint32_t n)
+{
+    uint64_t id = hc_send_range(c, false, start, n);
+    cr_assert_neq(id, 0);
+    alys_wire_msg_t *m = hc_answer(c, id, it_budget_ms(&s_v, IT_REQUEST, 0));
+    cr_assert_not_null(m, "no answer to GetBlocks %llu+%u", (unsigned long long) start, n);
+    cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "GetBlocks answered %s",
+                 alys_wire_body_name(m));
+    cr_assert_eq(m->blocks->start, start);
+    cr_assert_eq(m->blocks->n_blocks, n);
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCBinaryData *want = &s_chain.block[start - 1 + i];
+        cr_assert(m->blocks->blocks[i].len == want->len &&
+                      memcmp(m->blocks->blocks[i].data, want->data, want->len) == 0,
+                  "block %llu differs from chaingen's", (unsigned long long) (start + i));
+    }
+    alys_wire_free(&m);
+}
+
+static void assert_serves_honest_client(void)
+{
+    char id[64];
+    snprintf(id, sizeof id, "honest-client/%08x", (unsigned) it_now_ms());
+    hc_client_t *c = hc_client_new(s_v_ep, id);
+    cr_assert_not_null(c);
+    alys_wire_msg_t *st = hc_handshake(c, s_chain.genesis_hash, it_budget_ms(&s_v, IT_REQUEST, 0));
+    cr_assert_not_null(st, "V did not answer an honest handshake");
+    alys_wire_free(&st);
+    assert_blocks_exact(c, 1, 64);
+    assert_blocks_exact(c, CHAIN_N - 63, 64);
+    hc_client_destroy(&c);
+}
+
+/* All of it, after an attack. */
+static void assert_node_well(void)
+{
+    assert_synced();
+    assert_serves_honest_client();
+    assert_same_pids();
+    assert_rss_bounded();
+}
+
+/* ---- what V says of its peers ------------------------------------------------------- */
+
+/* V's `alysctl peers --json` entry of peer_id (a json_t to decref), or NULL. */
+static json_t *peer_entry(const char *peer_id)
+{
+    static char out[1 << 18];
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", s_v.config, "peers", "--json", NULL};
+    if (it_run(argv, out, sizeof out, it_budget_ms(&s_v, IT_REQUEST, 0)) != 0)
+        return NULL;
+    json_t *root = json_loads(out, 0, NULL);
+    json_t *peers = root ? json_object_get(root, "peers") : NULL;
+    json_t *found = NULL, *p;
+    size_t i;
+    json_array_foreach(peers, i, p)
+    {
+        const char *pid = json_string_value(json_object_get(p, "peer_id"));
+        if (pid && strcmp(pid, peer_id) == 0) {
+            found = json_incref(p);
+            break;
+        }
+    }
+    json_decref(root);
+    return found;
+}
+
+static void assert_banned(const char *peer_id)
+{
+    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_REQUEST, 0);
+    bool banned = false;
+    char reason[256] = "";
+    while (!banned && it_now_ms() < end) {
+        json_t *e = peer_entry(peer_id);
+        const char *state = e ? json_string_value(json_object_get(e, "state")) : NULL;
+        banned = state && strcmp(state, "banned") == 0;
+        const char *why = e ? json_string_value(json_object_get(e, "ban_reason")) : NULL;
+        if (banned)
+            snprintf(reason, sizeof reason, "%s", why ? why : "");
+        json_decref(e);
+        if (!banned)
+            it_sleep_ms(100);
+    }
+    cr_assert(banned, "%s not listed banned by V", peer_id);
+    cr_log_info("%s banned: %s", peer_id, reason);
+    cr_assert(strstr(reason, "misbehaviour") != NULL, "%s banned for '%s'", peer_id, reason);
+}
+
+/* ---- the hostile client -------------------------------------------------------------- */
+
+static hc_client_t *attacker(const char *id)
+{
+    hc_client_t *c = hc_client_new(s_v_ep, id);
+    cr_assert_not_null(c);
+    return c;
+}
+
+/* Send frames until V bans "in:<id>" (listed) or `most` were sent. */
+typedef int(send_fn)(hc_client_t *c, int i);
+
+static void flood_until_banned(const char *id, send_fn *send, int most)
+{
+    hc_client_t *c = attacker(id);
+    char who[80];
+    snprintf(who, sizeof who, "in:%s", id);
+    int sent = 0;
+    for (; sent < most; sent++) {
+        cr_assert_eq(send(c, sent), 0, "send %d failed", sent);
+        if (sent % 16 == 15) {
+            json_t *e = peer_entry(who);
+            const char *state = e ? json_string_value(json_object_get(e, "state")) : NULL;
+            bool done = state && strcmp(state, "banned") == 0;
+            json_decref(e);
+            if (done)
+                break;
+        }
+    }
+    cr_log_info("%s: %d frames sent", id, sent);
+    assert_banned(who);
+    /* Banned: a valid request of its gets nothing. */
+    hc_send_range(c, false, 1, 1);
+    alys_wire_msg_t *m;
+    while ((m = hc_recv(c, 1000, NULL)) != NULL) {
+        cr_assert_neq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS, "a banned client was served");
+        alys_wire_free(&m);
+    }
+    hc_client_destroy(&c);
+}
+
+static int send_junk(hc_client_t *c, int i)
+{
+    (void) i;
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    return hc_send_raw(c, junk, sizeof junk);
+}
+
+static int send_empty(hc_client_t *c, int i)
+{
+    (void) i;
+    return hc_send_raw(c, "", 0);
+}
+
+static int send_padded_status(hc_client_t *c, int i)
+{
+    (void) i;
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, s_chain.genesis_hash};
+    st.node_id = (char *) "padded";
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    return hc_send(c, &m, 1u << 20) ? 0 : -1; /* a Status of 1 MiB */
+}
+
+static int send_responses(hc_client_t *c, int i)
+{
+    if (i % 2 == 0) { /* a 7 MiB Blocks nobody asked for */
+        size_t len;
+        uint8_t *buf = hc_pack_blocks(4242 + (uint64_t) i, 1, 7, (1u << 20) - 64, &len);
+        int rc = buf ? hc_send_raw(c, buf, len) : -1;
+        free(buf);
+        return rc;
+    }
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
+    m.headers = &h;
+    return hc_send(c, &m, 0) ? 0 : -1;
+}
+
+static int send_parts(hc_client_t *c, int i)
+{
+    (void) i;
+    static const uint8_t a[] = {1, 2, 3}, b[] = {4, 5, 6};
+    const void *parts[] = {a, b, a};
+    size_t lens[] = {sizeof a, sizeof b, sizeof a};
+    return hc_send_parts(c, parts, lens, 3);
+}
+
+/* 3 MiB frames: a few a second is far under the message rate limit (200/s)
+ * and far over the byte rate (4 MiB/s). */
+static int send_big_junk(hc_client_t *c, int i)
+{
+    (void) i;
+    static uint8_t *big;
+    size_t len = 3u << 20;
+    if (!big && !(big = malloc(len)))
+        return -1;
+    memset(big, 0xff, len);
+    return hc_send_raw(c, big, len);
+}
+
+Test(hostile, a_flood_of_undecodable_frames_bans_the_client_and_the_node_is_well)
+{
+    up(HS_HONEST_STATUS, 0);
+    flood_until_banned("junk-client", send_junk, 2000);
+    assert_node_well();
+}
+
+Test(hostile, a_flood_of_empty_frames_bans_the_client)
+{
+    up(HS_HONEST_STATUS, 0);
+    flood_until_banned("empty-client", send_empty, 2000);
+    assert_node_well();
+}
+
+Test(hostile, over_size_frames_padded_past_their_kind_ban_the_client)
+{
+    up(HS_HONEST_STATUS, 0);
+    flood_until_banned("padding-client", send_padded_status, 200);
+    assert_node_well();
+}
+
+Test(hostile, unsolicited_responses_sent_to_the_server_ban_the_client)
+{
+    up(HS_HONEST_STATUS, 0);
+    flood_until_banned("answering-client", send_responses, 200);
+    assert_node_well();
+}
+
+Test(hostile, multi_part_messages_ban_the_client)
+{
+    up(HS_HONEST_STATUS, 0);
+    flood_until_banned("parts-client", send_parts, 2000);
+    assert_node_well();
+}
+
+Test(hostile, a_byte_flood_of_few_messages_is_cut_off_and_banned)
+{
+    up(HS_HONEST_STATUS, 0);
+    flood_until_banned("bytes-client", send_big_junk, 200);
+    char *metrics = it_http_get(s_v.metrics_port, "/metrics");
+    if (metrics)
+        cr_log_info("over_bytes counted: %s",
+                    strstr(metrics, "offence=\"over_bytes\"") ? "yes" : "not exported");
+    free(metrics);
+    assert_node_well();
+}
+
+/* Request fields at and past every bound: answered (BAD_REQUEST or
+ * NOT_FOUND), never served wrong, never fatal, and not misbehaviour. */
+Test(hostile, requests_with_absurd_fields_are_answered_and_the_node_is_well)
+{
+    up(HS_HONEST_STATUS, 0);
+    hc_client_t *c = attacker("absurd-client");
+    int T = it_budget_ms(&s_v, IT_REQUEST, 0);
+    /* A Status claiming the highest head there is. */
+    uint64_t id = hc_send_status(c, s_chain.genesis_hash, UINT64_MAX, "absurd");
+    alys_wire_msg_t *m = hc_answer(c, id, T);
+    cr_assert_not_null(m, "no answer to an absurd Status");
+    cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s", alys_wire_body_name(m));
+    alys_wire_free(&m);
+    assert_synced(); /* V's head: what a range is judged against */
+    const struct {
+        bool headers;
+        uint64_t start;
+        uint32_t count;
+        int code;
+    } cases[] = {
+        {false, 1, 0, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST},
+        {false, 1, 1025, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST},
+        {false, 1, UINT32_MAX, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST},
+        {false, 0, 10, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST},
+        {false, UINT64_MAX, 1, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND},
+        {false, UINT64_MAX - 5, 1024, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND},
+        {true, 1, 0, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST},
+        {true, 1, 2049, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST},
+        {true, UINT64_MAX - 1, 2048, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        id = hc_send_range(c, cases[i].headers, cases[i].start, cases[i].count);
+        m = hc_answer(c, id, T);
+        cr_assert_not_null(m, "case %zu: no answer", i);
+        cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR, "case %zu: answered %s", i,
+                     alys_wire_body_name(m));
+        cr_assert_eq((int) m->error->code, cases[i].code, "case %zu: error %d", i,
+                     (int) m->error->code);
+        alys_wire_free(&m);
+    }
+    /* A range running past the head: the part up to it, exact. */
+    id = hc_send_range(c, false, CHAIN_N - 2, 1024);
+    m = hc_answer(c, id, T);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    cr_assert_eq(m->blocks->n_blocks, 3);
+    alys_wire_free(&m);
+    /* Asking is not misbehaving: still served. */
+    assert_blocks_exact(c, 10, 5);
+    json_t *e = peer_entry("in:absurd-client");
+    cr_assert_null(e, "a client asking out-of-bound ranges was listed: %s",
+                   e ? json_string_value(json_object_get(e, "state")) : "");
+    hc_client_destroy(&c);
+    assert_node_well();
+}
+
+/* ---- the hostile server ------------------------------------------------------------- */
+
+/* X is dialled, answers the handshake, then attacks: banned, and V well. */
+static void server_attack(hs_mode_t mode)
+{
+    up(mode, 0);
+    assert_banned("hostile-x");
+    cr_log_info("X sent %llu attack frames, answered %llu probes",
+                (unsigned long long) hs_sent(s_x), (unsigned long long) hs_probes(s_x));
+    cr_assert_gt(hs_sent(s_x), 0, "X never attacked");
+    assert_node_well();
+}
+
+Test(hostile, a_server_sending_undecodable_frames_is_banned)
+{
+    server_attack(HS_JUNK);
+}
+
+Test(hostile, a_server_sending_empty_frames_is_banned)
+{
+    server_attack(HS_EMPTY);
+}
+
+Test(hostile, a_server_sending_answers_with_unknown_request_ids_is_banned)
+{
+    server_attack(HS_UNSOLICITED);
+}
+
+Test(hostile, a_server_sending_unsolicited_7_mib_answers_is_banned_and_memory_stays_bounded)
+{
+    server_attack(HS_UNSOLICITED_BIG);
+}
+
+Test(hostile, a_server_sending_padded_over_size_frames_is_banned)
+{
+    server_attack(HS_OVERSIZE);
+}
+
+Test(hostile, a_server_sending_requests_to_the_node_that_dialled_it_is_banned)
+{
+    server_attack(HS_WRONG_WAY);
+}
+
+Test(hostile, a_server_sending_multi_part_messages_is_banned)
+{
+    server_attack(HS_MULTIPART);
+}
+
+/* A Status claiming a head near 2^64 that it never serves: not a provable
+ * lie (the head may exist), so no ban; V still syncs H's chain, and X's
+ * score falls as it fails to serve. */
+Test(hostile, a_server_claiming_an_absurd_head_does_not_stop_the_sync)
+{
+    up(HS_HONEST_STATUS, UINT64_MAX - 1);
+    assert_node_well();
+    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N);
+    double score = 0;
+    bool listed = false;
+    while (it_now_ms() < end) {
+        json_t *e = peer_entry("hostile-x");
+        listed = e != NULL;
+        score = e ? json_real_value(json_object_get(e, "score")) : 0;
+        json_decref(e);
+        if (score < 0)
+            break;
+        it_sleep_ms(200);
+    }
+    cr_assert(listed, "X not in V's peer table");
+    cr_log_info("X's score %.1f", score);
+    cr_assert_lt(score, 0, "X claimed a head it never served, unpunished");
+}
