@@ -43,8 +43,11 @@
  *
  *  Requests. FetchHeaders/FetchBlocks from SyncActor become GetHeaders /
  *  GetBlocks with a fresh wire request_id and a deadline (pm_reqs.h). A
- *  response is matched by id and connection; unknown ids are counted
- *  (alys_peer_late_responses_total) and ignored. The outcome is recorded in
+ *  response is matched by id and connection; an answer to a request that
+ *  ended unanswered (deadline, lost link) is late, counted
+ *  (alys_peer_late_responses_total) and free; any other unknown id is
+ *  unsolicited and costs the peer (pm_cost.h's misbehaviour table, like
+ *  undecodable, over-size, multi-part frames and requests sent to us). The outcome is recorded in
  *  the peer table and reported to SyncActor (pm_cost.h):
  *    HeadersResult: OK (+ header bytes), TIMEOUT, VIOLATION, SHORT (fewer,
  *      not truncated; or a NOT_FOUND answer), INVALID (undecodable or wrong

@@ -33,6 +33,12 @@
  *  GetPeers answers with the listen endpoints of our connected peers.
  *  NewBlock from a client is forwarded to SyncActor (ProcessBlockBatch).
  *
+ *  Misbehaviour (pm_cost.h): undecodable, over-size, multi-part frames,
+ *  responses sent to us, requests past the token bucket and frames past
+ *  the byte bucket cost the client in a ledger by routing id; at the ban
+ *  score it is banned as "in:<routing id>" in the peer table's ban list
+ *  and its frames are dropped unread from then on.
+ *
  *  Memory: clients are tracked in a bounded table (PS_MAX_CLIENTS, least
  *  recently seen recycled); header answers are assembled in copies (at most
  *  2048 headers of at most ALYS_WIRE_MAX_HEADER_BYTES), block answers are sent

@@ -35,7 +35,7 @@ pm_cost_t pm_cost_of(pm_end_t end, Alys__Wire__WireError__Code code)
     case PM_END_DEADLINE:
     case PM_END_LINK_LOST: return charged(PEER_OUTCOME_TIMEOUT, ALYS__PEER__OUTCOME__TIMEOUT);
     case PM_END_WRONG_KIND:
-    case PM_END_BAD_FRAME: return charged(PEER_OUTCOME_VIOLATION, ALYS__PEER__OUTCOME__VIOLATION);
+        return charged(PEER_OUTCOME_VIOLATION, ALYS__PEER__OUTCOME__VIOLATION);
     case PM_END_ERROR: return error_cost(code);
     case PM_END_SEND_FAILED: /* the link's charge covers it */
     case PM_END_CLOSED:

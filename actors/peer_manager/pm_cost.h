@@ -16,8 +16,6 @@
  *                                                      as silence, as mild)
  *    error NOT_FOUND, other             SHORT          SHORT (it lacks
  *                                                      what it claimed)
- *    an undecodable frame from a ready
- *      peer                             VIOLATION      (no request)
  *
  *  A failed link is charged to the peer whose link it is, once per outage
  *  (pm_conn.h: PM_DO_CHARGE), never to "nobody": a peer that drops out
@@ -79,7 +77,6 @@ typedef enum {
     PM_END_NOT_READY,
     PM_END_WRONG_KIND,
     PM_END_ERROR, /* a WireError answer: see code */
-    PM_END_BAD_FRAME,
 } pm_end_t;
 
 typedef struct {

@@ -35,7 +35,6 @@ Test(cost, a_send_failing_on_a_dead_link_is_no_peer_and_the_link_pays)
 Test(cost, wrong_answers_are_violations)
 {
     expect(PM_END_WRONG_KIND, 0, true, PEER_OUTCOME_VIOLATION, ALYS__PEER__OUTCOME__VIOLATION);
-    expect(PM_END_BAD_FRAME, 0, true, PEER_OUTCOME_VIOLATION, ALYS__PEER__OUTCOME__VIOLATION);
 }
 
 Test(cost, error_answers_by_code)
