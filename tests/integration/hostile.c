@@ -385,6 +385,43 @@ static void answer_twice(hs_server_t *self, zframe_t *who, const alys_wire_msg_t
     atomic_fetch_add(&self->sent, 1);
 }
 
+/* One item more than asked, of junk: a count that does not match. */
+static void answer_more(hs_server_t *self, zframe_t *who, const alys_wire_msg_t *req)
+{
+    bool headers = req->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
+    uint64_t start = headers ? req->get_headers->start : req->get_blocks->start;
+    uint32_t count = headers ? req->get_headers->count : req->get_blocks->count;
+    if (count > ALYS_WIRE_MAX_HEADERS)
+        return;
+    size_t n = (size_t) count + 1;
+    ProtobufCBinaryData *items = calloc(n, sizeof *items);
+    static uint8_t item[64];
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        items[i] = (ProtobufCBinaryData){sizeof item, item};
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
+    m.request_id = req->request_id;
+    if (headers) {
+        h.start = start;
+        h.n_headers = n;
+        h.headers = items;
+        m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
+        m.headers = &h;
+    } else {
+        b.start = start;
+        b.n_blocks = n;
+        b.blocks = items;
+        m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
+        m.blocks = &b;
+    }
+    send_msg(self, who, &m, 0);
+    free(items);
+    atomic_fetch_add(&self->sent, 1);
+}
+
 /* One burst of the mode's frames. */
 static void attack(hs_server_t *self, zframe_t *who)
 {
@@ -469,6 +506,10 @@ static void on_node(hs_server_t *self, zframe_t **last)
             answer_status(self, who, m->request_id);
         else if (m && self->mode == HS_DUPLICATE)
             answer_twice(self, who, m);
+        else if (m && self->mode == HS_MISMATCH &&
+                 (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS ||
+                  m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS))
+            answer_more(self, who, m);
         alys_wire_free(&m);
         /* Ready only after our first Status answer: the attack follows it. */
         if (status || *last) {

@@ -108,6 +108,7 @@ typedef enum {
     HS_WRONG_WAY,         /* GetBlocks requests to the node that dialled us */
     HS_MULTIPART,         /* a valid Status answer split into three frames */
     HS_DUPLICATE,         /* answers every request twice (empty, valid) */
+    HS_MISMATCH,          /* answers GetHeaders/GetBlocks with one item more than asked */
 } hs_mode_t;
 
 typedef struct hs_server hs_server_t;

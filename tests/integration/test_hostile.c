@@ -305,9 +305,10 @@ static json_t *peer_entry(const char *peer_id)
     return found;
 }
 
-static void assert_banned(const char *peer_id)
+/* Listed banned within wait_ms, the ban reason containing why. */
+static void assert_banned_for(const char *peer_id, const char *why, int wait_ms)
 {
-    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_REQUEST, 0);
+    int64_t end = it_now_ms() + wait_ms;
     bool banned = false;
     char reason[256] = "";
     while (!banned && it_now_ms() < end) {
@@ -323,7 +324,12 @@ static void assert_banned(const char *peer_id)
     }
     cr_assert(banned, "%s not listed banned by V", peer_id);
     cr_log_info("%s banned: %s", peer_id, reason);
-    cr_assert(strstr(reason, "misbehaviour") != NULL, "%s banned for '%s'", peer_id, reason);
+    cr_assert(strstr(reason, why) != NULL, "%s banned for '%s'", peer_id, reason);
+}
+
+static void assert_banned(const char *peer_id)
+{
+    assert_banned_for(peer_id, "misbehaviour", it_budget_ms(&s_v, IT_REQUEST, 0));
 }
 
 /* ---- the hostile client -------------------------------------------------------------- */
@@ -604,4 +610,39 @@ Test(hostile, a_server_claiming_an_absurd_head_does_not_stop_the_sync)
     cr_assert(listed, "X not in V's peer table");
     cr_log_info("X's score %.1f", score);
     cr_assert_lt(score, 0, "X claimed a head it never served, unpunished");
+}
+
+/* Answers with more items than asked: a protocol violation, banned at
+ * once (the existing path), once V asks X for anything. */
+Test(hostile, a_server_answering_more_items_than_asked_is_banned_for_a_violation)
+{
+    up(HS_MISMATCH, 0);
+    assert_synced();
+    assert_banned_for("hostile-x", "violation", it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N));
+    assert_node_well();
+}
+
+/* Every answer twice: the first is an ordinary (short) answer, the copy is
+ * unsolicited and costs: X's score falls with every request it is asked. */
+Test(hostile, a_server_answering_every_request_twice_pays_for_the_copies)
+{
+    up(HS_DUPLICATE, 0);
+    assert_node_well();
+    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N);
+    double score = 0;
+    const char *state = NULL;
+    while (it_now_ms() < end) {
+        json_t *e = peer_entry("hostile-x");
+        score = e ? json_real_value(json_object_get(e, "score")) : 0;
+        static char st[32];
+        snprintf(st, sizeof st, "%s", e ? json_string_value(json_object_get(e, "state")) : "");
+        state = st;
+        json_decref(e);
+        if (score < 0 || strcmp(state, "banned") == 0)
+            break;
+        it_sleep_ms(200);
+    }
+    cr_log_info("X: %s, score %.1f, %llu answers doubled", state ? state : "?", score,
+                (unsigned long long) hs_sent(s_x));
+    cr_assert(score < 0 || (state && strcmp(state, "banned") == 0), "X paid nothing");
 }
