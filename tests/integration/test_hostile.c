@@ -646,3 +646,54 @@ Test(hostile, a_server_answering_every_request_twice_pays_for_the_copies)
                 (unsigned long long) hs_sent(s_x));
     cr_assert(score < 0 || (state && strcmp(state, "banned") == 0), "X paid nothing");
 }
+
+/* A swarm: 16 clients throw 8 frames of 3 MiB each at once (384 MiB
+ * offered). Each is cut off by bytes and banned; the peer manager's
+ * resident memory, sampled all along, stays bounded: frames of banned
+ * clients are dropped unread, nothing queues in the peer manager. */
+Test(hostile, a_swarm_of_clients_flooding_big_frames_at_once_is_banned_and_memory_stays_bounded)
+{
+    enum { CLIENTS = 16, FRAMES = 8 };
+    up(HS_HONEST_STATUS, 0);
+    hc_client_t *c[CLIENTS];
+    char id[CLIENTS][32];
+    size_t len = 3u << 20;
+    uint8_t *big = malloc(len);
+    cr_assert_not_null(big);
+    memset(big, 0xff, len);
+    for (int i = 0; i < CLIENTS; i++) {
+        snprintf(id[i], sizeof id[i], "swarm-%02d", i);
+        c[i] = attacker(id[i]);
+    }
+    pid_t pm = pid_of("peer_manager");
+    long max_kb = 0;
+    for (int f = 0; f < FRAMES; f++)
+        for (int i = 0; i < CLIENTS; i++) {
+            cr_assert_eq(hc_send_raw(c[i], big, len), 0);
+            long kb = rss_kb(pm);
+            max_kb = kb > max_kb ? kb : max_kb;
+        }
+    free(big);
+    int banned = 0;
+    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_READY, 0);
+    while (banned < CLIENTS && it_now_ms() < end) {
+        banned = 0;
+        for (int i = 0; i < CLIENTS; i++) {
+            char who[48];
+            snprintf(who, sizeof who, "in:%.40s", id[i]);
+            json_t *e = peer_entry(who);
+            const char *state = e ? json_string_value(json_object_get(e, "state")) : NULL;
+            banned += state && strcmp(state, "banned") == 0;
+            json_decref(e);
+        }
+        long kb = rss_kb(pm);
+        max_kb = kb > max_kb ? kb : max_kb;
+    }
+    cr_log_info("swarm: %d of %d banned; peer manager VmRSS at most %ld kB during it", banned,
+                CLIENTS, max_kb);
+    cr_assert_eq(banned, CLIENTS, "only %d of %d flooding clients banned", banned, CLIENTS);
+    cr_assert_leq(max_kb, PM_RSS_BOUND_KB, "peer manager resident %ld kB during the swarm", max_kb);
+    for (int i = 0; i < CLIENTS; i++)
+        hc_client_destroy(&c[i]);
+    assert_node_well();
+}
