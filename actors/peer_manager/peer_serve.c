@@ -344,7 +344,7 @@ static bool bad(ps_t *self, pm_client_t *c, const char *who, pm_bad_t what, size
     char why[PEER_REASON_MAX];
     snprintf(why, sizeof why, "misbehaviour (score %.0f): %s frame of %zu bytes%s%.32s", score,
              pm_bad_name(what), len, detail ? ": " : "", detail ? detail : "");
-    if (peer_table_ban(pm->table, who, 0, why, pm_now(pm)) == PEER_OK) {
+    if (peer_table_ban(pm->table, who, PM_INBOUND_BAN_MS, why, pm_now(pm)) == PEER_OK) {
         pm_bans_changed(&pm->bans);
         alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL, "Peers banned", 1);
     }

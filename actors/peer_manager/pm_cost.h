@@ -116,6 +116,14 @@ const char *pm_bad_name(pm_bad_t what);
  * remembered. Time: any ms clock (monotonic); a clock stepping back decays
  * nothing. Ownership: pm_ledger_new / pm_ledger_destroy(&self). */
 #define PM_LEDGER_WHO_MAX 255
+/* How long an inbound client is banned: 10 minutes, not the peer table's
+ * hour. Who it is costs it nothing to change (a routing id; a fresh key
+ * later), so a long ban buys little, and the ban list is shared and
+ * bounded (PEER_MAX_BANS, the entry ending soonest makes room): a swarm of
+ * throw-away identities banned for an hour each would push out the bans of
+ * peers we dialled; banned for less, they can only displace bans in their
+ * last ten minutes. */
+#define PM_INBOUND_BAN_MS 600000
 
 typedef struct pm_ledger pm_ledger_t;
 

@@ -982,3 +982,16 @@ Test(pm_core, a_multi_part_message_to_the_server_costs_its_sender)
                  1);
     cr_assert_eq(client_answers(), 0);
 }
+
+Test(pm_core, an_inbound_ban_is_short_and_runs_out)
+{
+    started(10);
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    for (int i = 0; i < 10 && !banned("in:short"); i++)
+        client_raw("short", junk, sizeof junk);
+    cr_assert(banned("in:short"));
+    at(H->mono + PM_INBOUND_BAN_MS - 1);
+    cr_assert(banned("in:short"), "the ban ended early");
+    at(H->mono + 2);
+    cr_assert_not(banned("in:short"), "an inbound ban outlasted PM_INBOUND_BAN_MS");
+}
