@@ -437,6 +437,30 @@ static int send_big_junk(hc_client_t *c, int i)
     return hc_send_raw(c, big, len);
 }
 
+/* Valid requests far past the token bucket (serve_rate_limit 200/s,
+ * bursts of 400), never reading the RATE_LIMITED answers. */
+static int send_get_peers(hc_client_t *c, int i)
+{
+    (void) i;
+    Alys__Wire__GetPeers gp = ALYS__WIRE__GET_PEERS__INIT;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS;
+    m.get_peers = &gp;
+    return hc_send(c, &m, 0) ? 0 : -1;
+}
+
+Test(hostile, a_request_flood_that_ignores_rate_limited_ends_in_a_ban)
+{
+    up(HS_HONEST_STATUS, 0);
+    hc_client_t *c = attacker("eager-client");
+    alys_wire_msg_t *st = hc_handshake(c, s_chain.genesis_hash, it_budget_ms(&s_v, IT_REQUEST, 0));
+    cr_assert_not_null(st);
+    alys_wire_free(&st);
+    hc_client_destroy(&c);
+    flood_until_banned("eager-client", send_get_peers, 20000);
+    assert_node_well();
+}
+
 Test(hostile, a_flood_of_undecodable_frames_bans_the_client_and_the_node_is_well)
 {
     up(HS_HONEST_STATUS, 0);
