@@ -385,7 +385,7 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data
     int64_t now = pm_mono(pm);
     char who[ALYS_WIRE_ID_MAX];
     pm_judge_who_id(id, id_len, who, sizeof who);
-    if (id_len == 0 || peer_table_is_banned(pm->table, who, NULL, pm_now(pm))) {
+    if (peer_table_is_banned(pm->table, who, NULL, pm_now(pm))) {
         alys_metric_add(pm->metrics, "alys_peer_banned_frames_total", NULL,
                         "Frames from banned inbound clients, dropped unread", 1);
         return;
