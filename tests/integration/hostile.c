@@ -532,7 +532,10 @@ static void hs_run(zsock_t *pipe, void *arg)
         zsock_set_linger(self->router, 0);
         zsock_set_sndhwm(self->router, 1000);
         zsock_set_router_mandatory(self->router, 0); /* a hung-up node: dropped */
-        ok = zsock_bind(self->router, "%s", self->endpoint) >= 0;
+        int port = zsock_bind(self->router, "%s", self->endpoint);
+        ok = port > 0;
+        if (ok && strstr(self->endpoint, ":*"))
+            snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
     }
     if (ok && self->mode == HS_UNSOLICITED_BIG)
         ok = (self->big = hc_pack_blocks(random_id(), 1, 7, (1u << 20) - 64, &self->big_len)) != NULL;
@@ -597,6 +600,11 @@ void hs_destroy(hs_server_t **self_p)
     zactor_destroy(&(*self_p)->actor);
     free(*self_p);
     *self_p = NULL;
+}
+
+const char *hs_endpoint(hs_server_t *self)
+{
+    return self->endpoint;
 }
 
 uint64_t hs_sent(hs_server_t *self)

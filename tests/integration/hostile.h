@@ -113,12 +113,15 @@ typedef enum {
 
 typedef struct hs_server hs_server_t;
 
-/* Bind a ROUTER at endpoint ("tcp://127.0.0.1:PORT") and start the thread.
+/* Bind a ROUTER at endpoint ("tcp://127.0.0.1:PORT", or ":*" for a port
+ * of the kernel's choosing: hs_endpoint) and start the thread.
  * genesis: the node's (so the handshake passes); height: what its Status
  * claims; node_id: its name in the node's peer table. */
 hs_server_t *hs_new(const char *endpoint, hs_mode_t mode, const uint8_t *genesis, uint64_t height,
                     const char *node_id);
 void hs_destroy(hs_server_t **self_p);
+/* The endpoint bound (a "*" port resolved: tcp://127.0.0.1:PORT). */
+const char *hs_endpoint(hs_server_t *self);
 /* Attack frames sent so far; Status probes answered so far. */
 uint64_t hs_sent(hs_server_t *self);
 uint64_t hs_probes(hs_server_t *self);

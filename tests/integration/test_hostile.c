@@ -45,6 +45,19 @@
 /* ...and its growth during the attack: a few frames in flight and their
  * decoded copies, never the attacker's volume. */
 #define PM_RSS_GROWTH_KB (64 * 1024)
+/* Under AddressSanitizer (this test is built like the node's binaries, in
+ * the same build directory) freed memory waits in a quarantine of up to
+ * 256 MiB before reuse, and shadow memory comes on top: allowance for it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_ASAN_KB (512 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_ASAN_KB (512 * 1024)
+#endif
+#endif
+#ifndef RSS_ASAN_KB
+#define RSS_ASAN_KB 0
+#endif
 
 static hc_chain_t s_chain;
 static it_node_t s_h, s_v;
@@ -81,22 +94,52 @@ static int free_port(void)
     return -1;
 }
 
-static void start_node(it_node_t *n, const char *name, const char *listen, const char *bootstrap)
+/* Extra "key = value" for V's config (NULL: none), set before up(). */
+static const char *s_v_extra;
+
+/* Start node n serving at a free port (its endpoint into ep): true once
+ * every actor is ready. A port taken between our check and the node's
+ * bind (other tests run on this machine) is not the node's fault: the
+ * caller tries another. */
+static bool try_node(it_node_t *n, const char *name, char *ep, size_t eplen,
+                     const char *bootstrap, const char *extra)
 {
+    int port = free_port();
+    cr_assert_gt(port, 0);
+    snprintf(ep, eplen, "tcp://127.0.0.1:%d", port);
     char genesis[400], lis[100], boot[300], nm[64];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
-    snprintf(lis, sizeof lis, "listen = \"%s\"", listen);
+    snprintf(lis, sizeof lis, "listen = \"%s\"", ep);
     snprintf(boot, sizeof boot, "bootstrap_peers = %s", bootstrap);
     snprintf(nm, sizeof nm, "name = \"%s\"", name);
-    const char *ov[] = {genesis, lis, boot, nm, "validation_workers = 1", NULL};
+    const char *ov[] = {genesis, lis, boot, nm, "validation_workers = 1", extra, NULL};
     cr_assert_eq(it_node_init(n, ov), 0, "node %s set-up failed", name);
     const char *missing = it_missing_actors(n);
     cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
     cr_assert_eq(it_node_start(n), 0);
     json_t *st = it_wait_all_ready(n, it_budget_ms(n, IT_READY, 0));
-    char *log = st ? NULL : it_read_file(n->log);
-    cr_assert_not_null(st, "node %s not ready; supervisor log:\n%s", name, log ? log : "");
-    json_decref(st);
+    if (st) {
+        json_decref(st);
+        return true;
+    }
+    char *log = it_read_file(n->log);
+    bool port_taken = log && strstr(log, "Address already in use");
+    if (!port_taken)
+        cr_assert_fail("node %s not ready; supervisor log:\n%s", name, log ? log : "");
+    cr_log_warn("node %s: port %d taken meanwhile, trying another", name, port);
+    free(log);
+    it_node_cleanup(n);
+    memset(n, 0, sizeof *n);
+    return false;
+}
+
+static void start_node(it_node_t *n, const char *name, char *ep, size_t eplen,
+                       const char *bootstrap, const char *extra)
+{
+    for (int tries = 0; tries < 3; tries++)
+        if (try_node(n, name, ep, eplen, bootstrap, extra))
+            return;
+    cr_assert_fail("node %s: no free port in three tries", name);
 }
 
 static void import_chain(it_node_t *n)
@@ -141,18 +184,16 @@ static void up(hs_mode_t mode, uint64_t x_height)
     cr_assert_eq(hc_chain_get(&s_chain, it_bin("actors/chaingen/alys-chaingen"), CHAIN_N,
                               CHAIN_TXS, err, sizeof err),
                  0, "%s", err);
-    int hp = free_port(), vp = free_port(), xp = free_port();
-    cr_assert(hp > 0 && vp > 0 && xp > 0 && hp != vp && vp != xp && hp != xp);
-    snprintf(s_h_ep, sizeof s_h_ep, "tcp://127.0.0.1:%d", hp);
-    snprintf(s_v_ep, sizeof s_v_ep, "tcp://127.0.0.1:%d", vp);
-    snprintf(s_x_ep, sizeof s_x_ep, "tcp://127.0.0.1:%d", xp);
-    start_node(&s_h, "honest", s_h_ep, "[]");
+    start_node(&s_h, "honest", s_h_ep, sizeof s_h_ep, "[]", NULL);
     import_chain(&s_h);
-    s_x = hs_new(s_x_ep, mode, s_chain.genesis_hash, x_height ? x_height : CHAIN_N, "hostile-x");
-    cr_assert_not_null(s_x, "hostile server not bound at %s", s_x_ep);
+    /* X binds a port of the kernel's choosing: nobody can take it first. */
+    s_x = hs_new("tcp://127.0.0.1:*", mode, s_chain.genesis_hash, x_height ? x_height : CHAIN_N,
+                 "hostile-x");
+    cr_assert_not_null(s_x, "hostile server not bound");
+    snprintf(s_x_ep, sizeof s_x_ep, "%s", hs_endpoint(s_x));
     char boot[200];
     snprintf(boot, sizeof boot, "[\"%s\", \"%s\"]", s_h_ep, s_x_ep);
-    start_node(&s_v, "victim", s_v_ep, boot);
+    start_node(&s_v, "victim", s_v_ep, sizeof s_v_ep, boot, s_v_extra);
     remember_pids();
     s_rss0_kb = rss_kb(pid_of("peer_manager"));
 }
@@ -212,9 +253,9 @@ static void assert_rss_bounded(void)
     cr_log_info("peer manager VmRSS %ld kB, %ld kB at start (bounds %d kB, growth %d kB)", kb,
                 s_rss0_kb, PM_RSS_BOUND_KB, PM_RSS_GROWTH_KB);
     cr_assert_gt(kb, 0, "no VmRSS for pid %d", (int) pm);
-    cr_assert_leq(kb, PM_RSS_BOUND_KB, "peer manager resident %ld kB", kb);
-    cr_assert_leq(kb - s_rss0_kb, PM_RSS_GROWTH_KB, "peer manager grew from %ld to %ld kB",
-                  s_rss0_kb, kb);
+    cr_assert_leq(kb, PM_RSS_BOUND_KB + RSS_ASAN_KB, "peer manager resident %ld kB", kb);
+    cr_assert_leq(kb - s_rss0_kb, PM_RSS_GROWTH_KB + RSS_ASAN_KB,
+                  "peer manager grew from %ld to %ld kB", s_rss0_kb, kb);
 }
 
 static uint64_t head_of(it_node_t *n)
@@ -437,8 +478,8 @@ static int send_big_junk(hc_client_t *c, int i)
     return hc_send_raw(c, big, len);
 }
 
-/* Valid requests far past the token bucket (serve_rate_limit 200/s,
- * bursts of 400), never reading the RATE_LIMITED answers. */
+/* Valid requests far past the token bucket, never reading the
+ * RATE_LIMITED answers. */
 static int send_get_peers(hc_client_t *c, int i)
 {
     (void) i;
@@ -451,6 +492,8 @@ static int send_get_peers(hc_client_t *c, int i)
 
 Test(hostile, a_request_flood_that_ignores_rate_limited_ends_in_a_ban)
 {
+    /* A rate any peer manager outpaces (under sanitizers too): 5/s. */
+    s_v_extra = "serve_rate_limit = 5";
     up(HS_HONEST_STATUS, 0);
     hc_client_t *c = attacker("eager-client");
     alys_wire_msg_t *st = hc_handshake(c, s_chain.genesis_hash, it_budget_ms(&s_v, IT_REQUEST, 0));
@@ -716,7 +759,8 @@ Test(hostile, a_swarm_of_clients_flooding_big_frames_at_once_is_banned_and_memor
     cr_log_info("swarm: %d of %d banned; peer manager VmRSS at most %ld kB during it", banned,
                 CLIENTS, max_kb);
     cr_assert_eq(banned, CLIENTS, "only %d of %d flooding clients banned", banned, CLIENTS);
-    cr_assert_leq(max_kb, PM_RSS_BOUND_KB, "peer manager resident %ld kB during the swarm", max_kb);
+    cr_assert_leq(max_kb, PM_RSS_BOUND_KB + RSS_ASAN_KB,
+                  "peer manager resident %ld kB during the swarm", max_kb);
     for (int i = 0; i < CLIENTS; i++)
         hc_client_destroy(&c[i]);
     assert_node_well();
