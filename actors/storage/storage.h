@@ -111,15 +111,17 @@
 #include "metrics_client.h"
 #include "storage.pb-c.h"
 
-#define STORAGE_MAX_BATCH_BLOCKS  4096          /* blocks in one ExecuteBatch */
-#define STORAGE_MAX_GET_BLOCKS    1024          /* blocks in one GetBlocks answer */
-#define STORAGE_MAX_PEER_BANS     4096          /* entries in one PutPeerBans */
-#define STORAGE_MAX_PEER_ID       256           /* bytes of a peer id */
-#define STORAGE_MAX_BOOK_ENTRIES  2048          /* entries in one PutAddrBook */
-#define STORAGE_MAX_BOOK_ENDPOINT 255           /* bytes of a book endpoint */
-#define STORAGE_MAX_BOOK_SOURCE   63            /* bytes of a book entry's source group */
-#define STORAGE_MAX_BOOK_BYTES    (1024 * 1024) /* the stored book, encoded */
-#define STORAGE_FORMAT            "alys-storage/1"
+#define STORAGE_MAX_BATCH_BLOCKS 4096 /* blocks in one ExecuteBatch */
+#define STORAGE_MAX_GET_BLOCKS   1024 /* blocks in one GetBlocks answer */
+#define STORAGE_MAX_PEER_BANS    4096 /* entries in one PutPeerBans */
+#define STORAGE_MAX_PEER_ID      256  /* bytes of a peer id */
+#define STORAGE_FORMAT           "alys-storage/1"
+
+/* The address book (storage_peers.c). */
+#define STORAGE_MAX_BOOK_ENTRIES 2048    /* entries in one PutAddrBook */
+#define STORAGE_MAX_BOOK_EP      255     /* bytes of a book endpoint */
+#define STORAGE_MAX_BOOK_SRC     63      /* bytes of a book entry's source group */
+#define STORAGE_MAX_BOOK_BYTES   1048576 /* the stored book, encoded */
 
 /* Results of calls that can be refused. */
 #define STORAGE_OK     0

@@ -15,7 +15,7 @@ static bool entry_ok(const Alys__Storage__BookEntry *e)
 {
     size_t ep = e && e->endpoint ? strlen(e->endpoint) : 0;
     size_t src = e && e->source ? strlen(e->source) : 0;
-    return ep > 0 && ep <= STORAGE_MAX_BOOK_ENDPOINT && src <= STORAGE_MAX_BOOK_SOURCE;
+    return ep > 0 && ep <= STORAGE_MAX_BOOK_EP && src <= STORAGE_MAX_BOOK_SRC;
 }
 
 int storage_put_addr_book(storage_t *self, const Alys__Storage__PutAddrBook *req, char *err,
