@@ -141,8 +141,9 @@ void pm_addrbook_group(const char *endpoint, char *out, size_t outlen)
     if (!endpoint)
         return;
     if (!strstr(endpoint, "://")) { /* a bare source word, an address */
-        snprintf(host, sizeof host, "tcp://%s:0", endpoint);
-        if (!host_of(host, host, sizeof host))
+        char wrapped[ALYS_ENDPOINT_MAX + 16];
+        snprintf(wrapped, sizeof wrapped, "tcp://%s:0", endpoint);
+        if (!host_of(wrapped, host, sizeof host))
             return;
     } else if (!host_of(endpoint, host, sizeof host)) {
         return;
