@@ -68,7 +68,7 @@
 #define PM_BOOK_TRIED_MAX_FAILURES      10
 #define PM_BOOK_BACKOFF_BASE_MS         1000
 #define PM_BOOK_BACKOFF_MAX_MS          600000
-#define PM_BOOK_BOOT_BACKOFF_MAX_MS     30000
+#define PM_BOOK_BOOT_BACKOFF_MAX_MS     10000
 #define PM_BOOK_NEW_DIALS               2
 #define PM_BOOK_NEW_DIAL_INTERVAL_MS    1000
 /* Source group of announcements from inbound clients (sender unknown). */
