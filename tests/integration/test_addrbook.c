@@ -226,17 +226,23 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
-/* The state `alysctl peers --json` shows for endpoint ("" if not listed). */
-static const char *peer_state(const char *endpoint, char *out, size_t outlen)
+/* `alysctl peers --json`, parsed (json_decref); NULL if it failed. */
+static json_t *peers_json(void)
 {
     static char text[1 << 20];
     const char *argv[] = {
         it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "peers", "--json", NULL};
-    out[0] = '\0';
     if (it_run(argv, text, sizeof text, it_budget_ms(&s_node, IT_REQUEST, 0)) != 0)
-        return out;
+        return NULL;
     json_error_t jerr;
-    json_t *root = json_loads(text, 0, &jerr);
+    return json_loads(text, 0, &jerr);
+}
+
+/* The state `alysctl peers --json` shows for endpoint ("" if not listed). */
+static const char *peer_state(const char *endpoint, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    json_t *root = peers_json();
     json_t *peers = root ? json_object_get(root, "peers") : NULL;
     size_t i;
     json_t *e;
@@ -401,6 +407,20 @@ Test(addrbook, junk_cannot_fill_the_book_or_displace_bootstrap_peers)
     long rss_after = rss_kb(pid);
     cr_assert_leq(rss_after - rss_before, RSS_GROWTH_MAX_KB, "VmRSS %ld -> %ld kB", rss_before,
                   rss_after);
+
+    /* alysctl peers shows the book, within its bounds. */
+    json_t *root = peers_json();
+    json_t *book = root ? json_object_get(root, "book") : NULL;
+    cr_assert_not_null(book, "alysctl peers --json has no \"book\"");
+    json_int_t n_new = json_integer_value(json_object_get(book, "new"));
+    json_int_t n_boot = json_integer_value(json_object_get(book, "bootstrap"));
+    printf("# address book after the attack: %lld new, %lld tried, %lld bootstrap\n",
+           (long long) n_new, (long long) json_integer_value(json_object_get(book, "tried")),
+           (long long) n_boot);
+    cr_assert_gt(n_new, 0);
+    cr_assert_leq(n_new, BOOK_NEW_MAX);
+    cr_assert_eq(n_boot, 2);
+    json_decref(root);
 
     /* The book's gauges stay within its bounds (the supervisor's /metrics). */
     char *metrics = it_http_get(s_node.metrics_port, "/metrics");

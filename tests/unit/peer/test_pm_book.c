@@ -355,6 +355,15 @@ Test(pm_book, stored_book_is_loaded_and_changes_are_saved)
     Alys__Storage__BookEntry *list[] = {&e};
     started(list, 1);
     cr_assert_eq(pm_addrbook_table_of(pn_addrbook(B->pm), HONEST), PM_BOOK_TRIED);
+    /* alysctl peers shows the book's size (bootstrap peers added at the
+     * first tick). */
+    pm_core_tick_fast(B->pm);
+    fake_clear(&B->fake);
+    Alys__Peer__PeerSet *set = pm_peerset_new(B->pm, true);
+    cr_assert_not_null(set);
+    cr_assert_eq(set->book_tried, 1);
+    cr_assert_eq(set->book_bootstrap, 1);
+    pm_peerset_free(&set);
     pump_t p = {0};
     bool saved = false;
     for (int64_t start = B->mono; !saved && B->mono - start < 2 * PM_BOOK_SAVE_EVERY_MS;) {
