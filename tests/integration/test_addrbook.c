@@ -10,7 +10,8 @@
  *
  *  The attack: JUNK_CLIENTS raw clients (DEALERs) send JUNK_INBOUND Status
  *  messages between them, each announcing another dead `listen` endpoint
- *  (127.1.x.y:9, nobody there), while EVIL keeps answering GetPeers with
+ *  (127.x.y.1:9, nobody there, spread over 250 address groups so they
+ *  reach every bucket their source can), while EVIL keeps answering GetPeers with
  *  junk. Then one more client announces HONEST (a third ROUTER of this
  *  test) once. Checked:
  *    - HONEST receives N's Status probe within HONEST_WITHIN_MS (polled; the
@@ -132,8 +133,8 @@ static void fake_peers(fake_peer_t *p, zframe_t *who, const alys_wire_msg_t *req
     char *eps[ALYS_WIRE_MAX_ENDPOINTS];
     size_t n = p->hostile ? ALYS_WIRE_MAX_ENDPOINTS : 0;
     for (size_t i = 0; i < n; i++, p->junk_serial++) {
-        snprintf(bufs[i], sizeof bufs[i], "tcp://127.2.%u.%u:9", p->junk_serial / 250 % 250,
-                 p->junk_serial % 250 + 1);
+        snprintf(bufs[i], sizeof bufs[i], "tcp://127.%u.%u.2:9", p->junk_serial % 250 + 2,
+                 p->junk_serial / 250 % 250);
         eps[i] = bufs[i];
     }
     p->get_peers++;
@@ -304,7 +305,7 @@ static unsigned announce(unsigned first, unsigned n, const char *fixed_listen)
         if (fixed_listen)
             snprintf(listen, sizeof listen, "%s", fixed_listen);
         else
-            snprintf(listen, sizeof listen, "tcp://127.1.%u.%u:9", i / 250 % 250, i % 250 + 1);
+            snprintf(listen, sizeof listen, "tcp://127.%u.%u.1:9", i % 250 + 2, i / 250 % 250);
         snprintf(node_id, sizeof node_id, "junk-%u", i);
         Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
         st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
