@@ -7,11 +7,12 @@
  *  cutoff for sync); bans of peers not in the table (a ban outlives the
  *  entry and survives restarts); endpoints refused at the handshake (state
  *  "refused": another genesis, ...) or dialled without an answer yet (state
- *  "connecting": e.g. an unreachable bootstrap peer). No answer within 2 s:
+ *  "connecting": e.g. an unreachable bootstrap peer), and the size of the
+ *  address book (endpoints heard of, by table). No answer within 2 s:
  *  exit 1.
  *
  *  --json prints
- *    {"strategy", "batch_size",
+ *    {"strategy", "batch_size", "book": {"new", "tried", "bootstrap"},
  *     "peers": [{"peer_id", "endpoint", "state", "reported_height", "score",
  *                "latency_ms", "min_rtt_ms", "bandwidth", "error_rate",
  *                "reliability", "blocks_served", "timeout_ms", "ban_until",
@@ -49,8 +50,10 @@ static json_t *entry_json(const Alys__Peer__PeerEntry *e, uint32_t timeout_ms)
 static int print_json(const peerset_t *set)
 {
     json_t *peers = json_array();
-    json_t *root = json_pack("{s:s, s:I}", "strategy", str(set->strategy), "batch_size",
-                             (json_int_t) set->batch_size);
+    json_t *root = json_pack("{s:s, s:I, s:{s:I, s:I, s:I}}", "strategy", str(set->strategy),
+                             "batch_size", (json_int_t) set->batch_size, "book", "new",
+                             (json_int_t) set->book_new, "tried", (json_int_t) set->book_tried,
+                             "bootstrap", (json_int_t) set->book_bootstrap);
     if (!peers || !root) {
         json_decref(peers);
         json_decref(root);
@@ -91,6 +94,8 @@ static void print_table(const peerset_t *set)
 {
     printf("strategy %s, batch size %u, %zu entries\n", str(set->strategy), set->batch_size,
            set->n_peers);
+    printf("address book: %u new, %u tried, %u bootstrap\n", set->book_new, set->book_tried,
+           set->book_bootstrap);
     printf("%-24s %-28s %-12s %9s %7s %9s %9s %7s %s\n", "PEER", "ENDPOINT", "STATE", "HEIGHT",
            "SCORE", "LAT(ms)", "RTT(ms)", "ERR", "BAN / REASON");
     for (size_t i = 0; i < set->n_peers; i++) {

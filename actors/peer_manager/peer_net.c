@@ -1,21 +1,25 @@
 /*  peer_net.c: the client side of the wire protocol (see peer_net.h): moves
- *  bytes between the peer DEALERs and the pure cores (pm_conn.h decides the
- *  connections, pm_reqs.h holds the requests, pm_cost.h prices how each
- *  ends, wire/wire.h checks the answers). */
+ *  bytes between the peer DEALERs and the pure cores (pm_addrbook.h decides
+ *  what to dial, pm_conn.h the connections, pm_reqs.h holds the requests,
+ *  pm_cost.h prices how each ends, wire/wire.h checks the answers). */
 #include "peer_net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "pm_addrbook.h"
 #include "pm_flow.h"
 #include "pm_judge.h"
 #include "util.h"
 
 struct pn {
     pm_t *pm;
-    pm_conns_t *book;
+    pm_conns_t *book;     /* the connection slots */
+    pm_addrbook_t *addrs; /* every endpoint heard of: what to dial */
     pm_reqs_t *reqs;
     pm_late_t late; /* requests that ended unanswered: their answers are late */
     bool started;
@@ -29,9 +33,17 @@ pn_t *pn_new(pm_t *pm)
     if (!self)
         return NULL;
     self->pm = pm;
+    /* The bucket key: random per process, so nobody can aim at a bucket. */
+    uint8_t key[16];
+    if (getrandom(key, sizeof key, 0) != (ssize_t) sizeof key) {
+        uint64_t mix = (uint64_t) getpid() * 0x9e3779b97f4a7c15ULL ^ (uint64_t) (uintptr_t) self;
+        for (size_t i = 0; i < sizeof key; i++)
+            key[i] = (uint8_t) (mix >> (8 * (i % 8))) ^ (uint8_t) i;
+    }
     self->book = pm_conns_new(pm->cfg->listen);
+    self->addrs = pm_addrbook_new(key, pm->cfg->listen);
     self->reqs = pm_reqs_new(PM_REQS_MAX);
-    if (!self->book || !self->reqs)
+    if (!self->book || !self->addrs || !self->reqs)
         pn_destroy(&self);
     return self;
 }
@@ -43,6 +55,7 @@ void pn_destroy(pn_t **self_p)
     pn_t *self = *self_p;
     pm_reqs_destroy(&self->reqs);
     pm_conns_destroy(&self->book);
+    pm_addrbook_destroy(&self->addrs);
     free(self);
     *self_p = NULL;
 }
@@ -84,6 +97,7 @@ static bool plug(pm_t *pm, int slot, int64_t now)
         return false;
     }
     if (rc != PM_DIAL_OK) {
+        pm_addrbook_failed(pm->net->addrs, c->endpoint, pm_now(pm));
         apply(pm, slot, pm_conn_refuse(c, now, "cannot connect to this endpoint"), now);
         log_warn("peer at %s refused: cannot connect", c->endpoint);
         return false;
@@ -141,6 +155,24 @@ static void send_get_peers(pm_t *pm, int slot, int64_t now)
         log_debug("GetPeers not tracked (request table full)");
 }
 
+/* PM_DO_GIVE_UP: the dial (or the lost peer) did not answer: the address
+ * book counts the failure and the slot is free for the next dial. */
+static void give_up(pm_t *pm, int slot)
+{
+    pm_conn_t *c = conn_at(pm, slot);
+    if (c->plugged)
+        pm->port.peer_hangup(pm->port.ctx, slot, c->endpoint);
+    pm_req_t r;
+    while (pm_reqs_take_conn(pm->net->reqs, slot, &r))
+        req_end(pm, &r, pm_cost_of(PM_END_CLOSED, 0), "connection given up", pm_mono(pm));
+    if (c->peer_id[0] && c->state == PM_CONN_DIALING)
+        peer_table_set_disconnected(pm->table, c->peer_id, pm_now(pm)); /* was connecting */
+    log_debug("peer endpoint %s not answering: given up for now", c->endpoint);
+    pm_addrbook_failed(pm->net->addrs, c->endpoint, pm_now(pm));
+    pm_conns_release(pm->net->book, (size_t) slot);
+    pm->peerset_dirty = true;
+}
+
 /* Carry out what the connection core decided, in pm_conn.h's order. */
 static void apply(pm_t *pm, int slot, pm_conn_fx_t fx, int64_t now)
 {
@@ -161,6 +193,8 @@ static void apply(pm_t *pm, int slot, pm_conn_fx_t fx, int64_t now)
         send_probe(pm, slot, now);
     if ((fx.todo & PM_DO_GET_PEERS) && c->state == PM_CONN_READY)
         send_get_peers(pm, slot, now);
+    if (fx.todo & PM_DO_GIVE_UP)
+        give_up(pm, slot);
 }
 
 void pn_flush_closes(pm_t *pm)
@@ -177,33 +211,83 @@ void pn_flush_closes(pm_t *pm)
 static void refuse(pm_t *pm, int slot, const char *why)
 {
     log_warn("peer at %s refused: %s", conn_at(pm, slot)->endpoint, why);
+    pm_addrbook_failed(pm->net->addrs, conn_at(pm, slot)->endpoint, pm_now(pm));
     int64_t now = pm_mono(pm);
     apply(pm, slot, pm_conn_refuse(conn_at(pm, slot), now, why), now);
 }
 
+void pn_learn_from(pm_t *pm, const char *endpoint, const char *source)
+{
+    if (!endpoint || !*endpoint)
+        return;
+    /* Debug only: a flood of junk must not flood the log either. */
+    if (pm_addrbook_add(pm->net->addrs, endpoint, source, pm_now(pm)) == PM_BOOK_ADDED)
+        log_debug("peer endpoint %s heard of (from %s)", endpoint, source);
+}
+
 void pn_learn_endpoint(pm_t *pm, const char *endpoint)
 {
-    if (!pm->net->started || !endpoint || !*endpoint)
-        return;
-    bool known = pm_conns_by_endpoint(pm->net->book, endpoint) >= 0;
-    if (pm_conns_learn(pm->net->book, endpoint) >= 0 && !known)
-        log_info("peer endpoint %s added", endpoint);
+    pn_learn_from(pm, endpoint, PM_BOOK_SOURCE_INBOUND);
+}
+
+pm_addrbook_t *pn_addrbook(pm_t *pm)
+{
+    return pm->net->addrs;
 }
 
 static void start_once(pm_t *pm)
 {
     pn_t *self = pm->net;
     /* Bans first: a banned bootstrap endpoint must not be dialled once. */
-    if (self->started || !pm->bans.loaded || !pm->have_head)
+    if (self->started || !pm->bans.loaded || !pm->have_head || !pm_book_store_ready(pm))
         return;
     self->started = true;
     for (uint32_t i = 0; i < pm->cfg->bootstrap_peer_count; i++) {
         const char *ep = pm->cfg->bootstrap_peers[i];
-        if (pm_conns_learn(self->book, ep) < 0)
-            log_warn("bootstrap peer '%s' skipped (not tcp://HOST:PORT, ours, or too many)", ep);
+        if (!pm_addrbook_add_bootstrap(self->addrs, ep))
+            log_warn("bootstrap peer '%s' skipped (not an endpoint, ours, or too many)", ep);
         else
             log_info("peer endpoint %s added", ep);
     }
+}
+
+/* Give free slots to what the address book picks, while fewer than
+ * PM_CONN_OUTBOUND_MAX are live. A banned endpoint picked counts as a
+ * failed attempt (it comes back after its backoff, or is evicted). */
+static void fill_slots(pm_t *pm)
+{
+    pn_t *self = pm->net;
+    uint64_t wall = pm_now(pm);
+    char ep[ALYS_ENDPOINT_MAX], old[ALYS_ENDPOINT_MAX];
+    for (int n = 0; n < PM_CONN_MAX && pm_conns_active(self->book) < PM_CONN_OUTBOUND_MAX; n++) {
+        if (!pm_addrbook_pick(self->addrs, wall, ep, sizeof ep))
+            return;
+        if (peer_table_is_banned(pm->table, NULL, ep, wall)) {
+            pm_addrbook_failed(self->addrs, ep, wall);
+            continue;
+        }
+        bool was_closed = false;
+        int slot = pm_conns_open(self->book, ep, old, sizeof old, &was_closed);
+        if (slot < 0) { /* every slot live: give it back, try later */
+            pm_addrbook_released(self->addrs, ep, wall);
+            return;
+        }
+        if (was_closed) /* closed for its score: the book counts it a failure */
+            pm_addrbook_failed(self->addrs, old, wall);
+        log_debug("dialling %s (slot %d)", ep, slot);
+    }
+}
+
+static void book_metrics(pm_t *pm)
+{
+    pm_book_stats_t st;
+    pm_addrbook_stats(pm->net->addrs, &st);
+    const char *help = "Endpoints in the address book by table";
+    alys_metric_set(pm->metrics, "alys_peer_book_entries", "table=\"new\"", help, (double) st.n_new);
+    alys_metric_set(pm->metrics, "alys_peer_book_entries", "table=\"tried\"", help,
+                    (double) st.n_tried);
+    alys_metric_set(pm->metrics, "alys_peer_book_entries", "table=\"bootstrap\"", help,
+                    (double) st.n_boot);
 }
 
 void pn_tick(pm_t *pm)
@@ -218,11 +302,13 @@ void pn_tick(pm_t *pm)
         req_end(pm, &r, pm_cost_of(PM_END_DEADLINE, 0), "no answer before the deadline", now);
     }
     uint64_t wall = pm_now(pm);
+    fill_slots(pm);
     for (int i = 0; i < PM_CONN_MAX; i++) {
         pm_conn_t *c = conn_at(pm, i);
         apply(pm, i, pm_conn_tick(c, now, pm_conn_may_dial(c, pm->table, now, wall)), now);
     }
     pn_flush_closes(pm);
+    book_metrics(pm);
 }
 
 /* ---- handshake ------------------------------------------------------------- */
@@ -269,6 +355,8 @@ static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Stat
     peer_table_record_rtt(pm->table, id, (uint32_t) (now - c->probe_sent), pm_now(pm));
     bool newly = pm_conn_ready(c, id, now);
     if (newly)
+        pm_addrbook_good(pm->net->addrs, c->endpoint, pm_now(pm));
+    if (newly)
         log_info("peer %s connected at %s, height %llu", id, c->endpoint,
                  (unsigned long long) st->head_height);
     if (pm_flow_discover(newly, had, had ? before.info.reported_height : 0, st->head_height))
@@ -276,7 +364,7 @@ static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Stat
     if (newly)
         pm->peerset_dirty = true;
     if (st->listen && *st->listen)
-        pn_learn_endpoint(pm, st->listen);
+        pn_learn_from(pm, st->listen, c->endpoint);
 }
 
 static void on_status(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
@@ -289,12 +377,21 @@ static void on_status(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
     switch (pm_judge_status(st, pm->genesis_hash, pm->cfg->listen, pm->cfg->node_name)) {
     case PM_HS_WRONG_GENESIS: wrong_genesis(pm, slot, st->node_id); break;
     case PM_HS_SELF:
+        pm_addrbook_self(pm->net->addrs, c->endpoint);
         apply(pm, slot, pm_conn_self(c), now);
         log_info("%s is this node: not a peer", c->endpoint);
         break;
     case PM_HS_BAD_ID: refuse(pm, slot, "handshake with an invalid node id"); break;
     default:
         pm_conns_choose_id(pm->net->book, (size_t) slot, st->node_id, id, sizeof id);
+        if (c->state == PM_CONN_READY && strcmp(id, c->peer_id) != 0) {
+            /* The node behind this link is another one now: the old id
+             * leaves everywhere before the new one is admitted. */
+            log_info("peer %s at %s now calls itself %s", c->peer_id, c->endpoint, id);
+            alys_metric_add(pm->metrics, "alys_peer_id_changes_total", NULL,
+                            "Ready connections whose Status named another node", 1);
+            apply(pm, slot, pm_conn_renamed(c, "the node at this endpoint changed"), now);
+        }
         if (table_admit(pm, slot, id))
             now_ready(pm, slot, id, st, now);
         break;
@@ -515,8 +612,9 @@ static void on_response(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t fra
     } else if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_BLOCKS) {
         on_blocks(pm, &r, m, frame_len, latency);
     } else {
+        /* Heard from this peer: its endpoints share its source's buckets. */
         for (size_t i = 0; i < m->peers->n_endpoints; i++)
-            pn_learn_endpoint(pm, m->peers->endpoints[i]);
+            pn_learn_from(pm, m->peers->endpoints[i], conn_at(pm, slot)->endpoint);
     }
     pm_req_clear(&r);
 }

@@ -68,6 +68,19 @@ typedef struct {
     char why[PEER_REASON_MAX + 32];
 } pm_closing_t;
 
+#define PM_BOOK_LOAD_TRIES    3     /* unanswered loads before starting with an empty book */
+#define PM_BOOK_SAVE_EVERY_MS 30000 /* at most one address book save this often */
+
+/* The address book's load and save (pm_book_store.c). */
+typedef struct {
+    bool loaded;  /* answered, or given up: dialling may start */
+    bool loading; /* a GetAddrBook in flight */
+    bool saving;  /* a PutAddrBook in flight */
+    bool retry;   /* the last save failed */
+    unsigned load_tries;
+    int64_t saved_at; /* mono ms of the last save sent */
+} pm_book_io_t;
+
 struct pm {
     const alys_config_t *cfg;
     alys_metrics_t *metrics;
@@ -92,6 +105,8 @@ struct pm {
 
     /* Bans: loaded once from storage before any peer is dialled, saved on change. */
     pm_bans_t bans;
+    /* The address book: loaded once before any peer is dialled, saved on change. */
+    pm_book_io_t book_io;
 
     /* PeerSet push to SyncActor: on change, and at least every 2 s. */
     bool peerset_dirty;
@@ -166,6 +181,13 @@ void pm_bans_tick(pm_t *pm); /* load once, then save when dirty */
  * head and genesis are known. */
 bool pm_status(pm_t *pm, Alys__Wire__Status *out);
 
+/* ---- pm_book_store.c ------------------------------------------------------ */
+
+/* Load the address book once, then save it when changed (every 1 s tick
+ * and at start). */
+void pm_book_store_tick(pm_t *pm);
+bool pm_book_store_ready(const pm_t *pm);
+
 /* ---- pm_record.c --------------------------------------------------------- */
 
 /* Record an outcome against a peer and carry out the action it earns
@@ -203,8 +225,14 @@ void pn_destroy(pn_t **self_p);
 void pn_tick(pm_t *pm); /* every 100 ms */
 void pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req);
 void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req);
-/* An endpoint heard of (inbound Status, Peers): dial it if new and allowed. */
+/* An endpoint heard of, into the address book (pm_addrbook.h), which
+ * decides if and when it is dialled. _from: heard from source (the
+ * endpoint of the peer that told us); pn_learn_endpoint: from an inbound
+ * client (source group PM_BOOK_SOURCE_INBOUND). */
+void pn_learn_from(pm_t *pm, const char *endpoint, const char *source);
 void pn_learn_endpoint(pm_t *pm, const char *endpoint);
+/* The address book (pm_book_store.c loads and saves it). */
+struct pm_addrbook *pn_addrbook(pm_t *pm);
 /* Close the connections queued by pm_close_later (actions, bans); each is
  * re-dialled later only if peer_table_may_connect allows. */
 void pn_flush_closes(pm_t *pm);

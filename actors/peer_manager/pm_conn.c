@@ -70,6 +70,55 @@ int pm_conns_learn(pm_conns_t *self, const char *endpoint)
     return -1;
 }
 
+/* Kept only for a listing or a late retry: may be recycled. rank: the
+ * order to recycle in (self and refused before closed, which a recovered
+ * score would re-dial), 0 = not recyclable. */
+static int recycle_rank(const pm_conn_t *c)
+{
+    switch (c->state) {
+    case PM_CONN_SELF:
+    case PM_CONN_REFUSED: return 2;
+    case PM_CONN_CLOSED: return 1;
+    default: return 0;
+    }
+}
+
+int pm_conns_open(pm_conns_t *self, const char *endpoint, char *recycled, size_t len, bool *was_closed)
+{
+    recycled[0] = '\0';
+    *was_closed = false;
+    int slot = pm_conns_learn(self, endpoint);
+    if (slot >= 0 || !alys_wire_valid_endpoint(endpoint) || pm_conns_is_ours(self, endpoint))
+        return slot;
+    int best = -1;
+    for (int i = 0; i < PM_CONN_MAX; i++)
+        if (recycle_rank(&self->conns[i]) > (best < 0 ? 0 : recycle_rank(&self->conns[best])))
+            best = i;
+    if (best < 0)
+        return -1;
+    pm_conn_t *c = &self->conns[best];
+    snprintf(recycled, len, "%s", c->endpoint);
+    *was_closed = c->state == PM_CONN_CLOSED;
+    pm_conns_release(self, (size_t) best);
+    return pm_conns_learn(self, endpoint);
+}
+
+void pm_conns_release(pm_conns_t *self, size_t slot)
+{
+    if (slot < PM_CONN_MAX)
+        self->conns[slot] = (pm_conn_t){.state = PM_CONN_FREE};
+}
+
+size_t pm_conns_active(const pm_conns_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < PM_CONN_MAX; i++) {
+        pm_conn_state_t s = self->conns[i].state;
+        n += s == PM_CONN_IDLE || s == PM_CONN_DIALING || s == PM_CONN_READY || s == PM_CONN_DOWN;
+    }
+    return n;
+}
+
 size_t pm_conns_ready(const pm_conns_t *self)
 {
     size_t n = 0;
@@ -180,6 +229,9 @@ static pm_conn_fx_t probe_failed(pm_conn_t *c, int64_t now, bool charge, const c
             fx.was_ready = lost.was_ready;
             fx.link_lost = lost.link_lost;
         }
+    } else if ((c->state == PM_CONN_DIALING && c->failures >= PM_CONN_DIAL_TRIES) ||
+               (c->state == PM_CONN_DOWN && c->failures >= PM_CONN_DOWN_TRIES)) {
+        fx.todo |= PM_DO_GIVE_UP; /* the address book decides when to come back */
     }
     c->next_probe = now + (c->state == PM_CONN_READY ? PM_CONN_PROBE_EVERY_MS
                                                      : pm_conn_backoff(c->failures));
@@ -272,6 +324,16 @@ bool pm_conn_ready(pm_conn_t *c, const char *peer_id, int64_t now)
     if (newly)
         c->next_peers = now;
     return newly;
+}
+
+pm_conn_fx_t pm_conn_renamed(pm_conn_t *c, const char *why)
+{
+    if (c->state != PM_CONN_READY)
+        return (pm_conn_fx_t){0};
+    uint64_t probe = c->probe_id; /* the answer being handled */
+    pm_conn_fx_t fx = lose(c, PM_CONN_DIALING, false, why);
+    c->probe_id = probe;
+    return fx;
 }
 
 pm_conn_fx_t pm_conn_probe_error(pm_conn_t *c, int64_t now)

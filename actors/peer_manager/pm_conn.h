@@ -1,6 +1,9 @@
 /*  pm_conn.h: PeerManager's outbound connections as a pure core: the
- *  endpoint book (which endpoints we know and dial) and, per endpoint, the
- *  connection state machine. No sockets, no clock: every input carries the
+ *  connection slots and, per slot, the connection state machine. Which
+ *  endpoint a free slot dials is the address book's (pm_addrbook.h): a slot
+ *  holds an endpoint only while it is being dialled, connected, or kept for
+ *  a listing (refused, closed, this node), and those kept ones are recycled
+ *  when a dial needs the slot (pm_conns_open). No sockets, no clock: every input carries the
  *  monotonic time, and every transition returns what the shell must do
  *  (pm_conn_fx_t). tests/unit/peer/test_conn.c drives it directly.
  *
@@ -14,6 +17,11 @@
  *    REFUSED  another genesis, bad handshake: looked at again after
  *             PM_CONN_REFUSED_RETRY_MS
  *    SELF     it was this node
+ *
+ *  Giving up. A dial not answered after PM_CONN_DIAL_TRIES probes, or a
+ *  lost peer not back after PM_CONN_DOWN_TRIES, gives its slot up
+ *  (PM_DO_GIVE_UP): the address book counts the failure and decides when
+ *  (and whether) to dial it again.
  *
  *  Probes. A Status every PM_CONN_PROBE_EVERY_MS while connected; one not
  *  answered within PM_CONN_PROBE_TIMEOUT_MS fails. A failed probe of a ready
@@ -55,6 +63,9 @@
 #define PM_CONN_BACKOFF_MAX_MS   30000
 #define PM_CONN_PEERS_EVERY_MS   10000  /* GetPeers */
 #define PM_CONN_REFUSED_RETRY_MS 600000 /* another look at a refused endpoint */
+#define PM_CONN_OUTBOUND_MAX     32     /* slots dialling or connected at once */
+#define PM_CONN_DIAL_TRIES       4      /* probes of a fresh dial before giving up */
+#define PM_CONN_DOWN_TRIES       8      /* probes of a lost peer before giving up */
 
 typedef enum {
     PM_CONN_FREE = 0,
@@ -88,7 +99,9 @@ typedef struct {
  *   CHARGE     record a timeout against peer_id (why)
  *   PLUG       connect the socket, then pm_conn_plugged
  *   PROBE      send a Status, then pm_conn_probe_sent or pm_conn_send_failed
- *   GET_PEERS  send GetPeers (a request of the table) */
+ *   GET_PEERS  send GetPeers (a request of the table)
+ *   GIVE_UP    (after the above) the address book counts a failure, the
+ *              slot is hung up and freed (pm_conns_release) */
 enum {
     PM_DO_UNPLUG = 1 << 0,
     PM_DO_LOST = 1 << 1,
@@ -96,6 +109,7 @@ enum {
     PM_DO_PLUG = 1 << 3,
     PM_DO_PROBE = 1 << 4,
     PM_DO_GET_PEERS = 1 << 5,
+    PM_DO_GIVE_UP = 1 << 6,
 };
 
 /* was_ready (with LOST): tell SyncActor (PeerDisconnected). link_lost (with
@@ -119,8 +133,20 @@ typedef struct pm_conns pm_conns_t;
 pm_conns_t *pm_conns_new(const char *our_listen);
 void pm_conns_destroy(pm_conns_t **self_p);
 /* Learn an endpoint: its slot (new IDLE, or the one it already has), or -1
- * when it is not tcp://HOST:PORT, is ours, or the book is full. */
+ * when it is not tcp://HOST:PORT, is ours, or no slot is free. */
 int pm_conns_learn(pm_conns_t *self, const char *endpoint);
+/* A slot to dial endpoint from: the one it has, a free one, or one kept
+ * only for a listing (self, refused, then closed), recycled: its endpoint
+ * is copied to recycled (ALYS_ENDPOINT_MAX, "" when none) and, when it was
+ * closed (the book still counts it in use), *was_closed is set. The
+ * recycled slot was unplugged when it left the live states. -1 when the
+ * endpoint is invalid or ours, or every slot is live. */
+int pm_conns_open(pm_conns_t *self, const char *endpoint, char *recycled, size_t len,
+                  bool *was_closed);
+/* Forget slot (it was unplugged): FREE. */
+void pm_conns_release(pm_conns_t *self, size_t slot);
+/* Slots dialling, connected or lost-and-probed (IDLE, DIALING, READY, DOWN). */
+size_t pm_conns_active(const pm_conns_t *self);
 pm_conn_t *pm_conns_at(pm_conns_t *self, size_t slot); /* NULL past the end */
 int pm_conns_by_peer(const pm_conns_t *self, const char *peer_id);
 int pm_conns_by_endpoint(const pm_conns_t *self, const char *endpoint);
@@ -162,6 +188,12 @@ bool pm_conn_is_probe(const pm_conn_t *c, uint64_t request_id);
 /* The handshake passed: READY as peer_id. Returns true when it was not
  * ready before (connected: PeerDiscovered, GetPeers at once). */
 bool pm_conn_ready(pm_conn_t *c, const char *peer_id, int64_t now);
+/* A ready connection's Status names another node (a restart we did not see
+ * drop, or a peer changing its id): the peer it was is gone (LOST,
+ * was_ready: the table and SyncActor forget that id, no ghost stays), and
+ * the connection is DIALING again for the handshake being answered, which
+ * makes it ready under the new id (pm_conn_ready) or refuses it. */
+pm_conn_fx_t pm_conn_renamed(pm_conn_t *c, const char *why);
 /* An error answered our probe (unavailable, rate limited): try later. */
 pm_conn_fx_t pm_conn_probe_error(pm_conn_t *c, int64_t now);
 /* We end it: CLOSED (score, ban), REFUSED (genesis, handshake), SELF. */

@@ -71,6 +71,7 @@ void pm_core_start(pm_t *self)
     /* Ask at once: peers are dialled only after both answers. */
     pm_deliver_refresh_head(self);
     pm_bans_tick(self);
+    pm_book_store_tick(self);
 }
 
 void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
@@ -141,4 +142,5 @@ void pm_core_tick_slow(pm_t *self)
     if (peer_table_tick(self->table, pm_now(self)) > 0)
         self->peerset_dirty = true; /* a ban ran out */
     pm_bans_tick(self);
+    pm_book_store_tick(self);
 }

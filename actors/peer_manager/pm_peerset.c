@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "pm.h"
+#include "pm_addrbook.h"
 
 Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all)
 {
@@ -21,6 +22,13 @@ Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all)
     }
     Alys__Peer__PeerSet *set = pm_list_peerset(pm->table, pm_now(pm), all, unlisted, n);
     free(unlisted);
+    if (set && all) { /* alysctl peers: the address book's size too */
+        pm_book_stats_t st;
+        pm_addrbook_stats(pn_addrbook(pm), &st);
+        set->book_new = (uint32_t) st.n_new;
+        set->book_tried = (uint32_t) st.n_tried;
+        set->book_bootstrap = (uint32_t) st.n_boot;
+    }
     return set;
 }
 

@@ -388,6 +388,32 @@ static void serve_put_peer_bans(storage_reply_t *rep, storage_t *store,
     serve_peer_bans(rep, store);
 }
 
+static void serve_put_addr_book(storage_reply_t *rep, storage_t *store,
+                                const Alys__Storage__PutAddrBook *req)
+{
+    char err[256];
+    int rc = storage_put_addr_book(store, req, err, sizeof err);
+    if (rc != STORAGE_OK) {
+        reply_store_error(rep, rc, err);
+        return;
+    }
+    rep->book_ack = (Alys__Storage__AddrBook) ALYS__STORAGE__ADDR_BOOK__INIT;
+    rep->msg.addr_book = &rep->book_ack;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK);
+}
+
+static void serve_get_addr_book(storage_reply_t *rep, storage_t *store)
+{
+    char err[256];
+    int rc = storage_get_addr_book(store, &rep->addr_book, err, sizeof err);
+    if (rc != STORAGE_OK) {
+        reply_store_error(rep, rc, err);
+        return;
+    }
+    rep->msg.addr_book = rep->addr_book;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK);
+}
+
 /* ---- dispatch ---- */
 
 static const char *msg_name(Alys__Storage__StorageMsg__MsgCase c)
@@ -426,6 +452,10 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
         serve_put_peer_bans(rep, store, m->put_peer_bans);
         break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS: serve_peer_bans(rep, store); break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_PUT_ADDR_BOOK:
+        serve_put_addr_book(rep, store, m->put_addr_book);
+        break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_ADDR_BOOK: serve_get_addr_book(rep, store); break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK:
         serve_find_block(rep, store, m->find_block);
         break;
@@ -479,6 +509,7 @@ void storage_reply_clear(storage_reply_t *rep)
     storage_blobs_clear(&rep->blobs);
     storage_checkpoints_free(rep->cps, rep->ncps);
     storage_peer_bans_free(rep->ban_list, rep->nbans);
+    storage_addr_book_free(&rep->addr_book);
     free(rep->head_header);
     rep->head_header = NULL;
     rep->cps = NULL;

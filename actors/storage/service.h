@@ -69,6 +69,8 @@ typedef struct {
     size_t ncps;
     Alys__Storage__PeerBan **ban_list; /* owned */
     size_t nbans;
+    Alys__Storage__AddrBook *addr_book; /* owned (GetAddrBook) */
+    Alys__Storage__AddrBook book_ack;   /* PutAddrBook's empty answer */
 } storage_reply_t;
 
 /* Serve one request. Always fills rep (a reply body or an Error). A reply

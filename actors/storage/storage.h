@@ -117,6 +117,12 @@
 #define STORAGE_MAX_PEER_ID      256  /* bytes of a peer id */
 #define STORAGE_FORMAT           "alys-storage/1"
 
+/* The address book (storage_peers.c). */
+#define STORAGE_MAX_BOOK_ENTRIES 2048    /* entries in one PutAddrBook */
+#define STORAGE_MAX_BOOK_EP      255     /* bytes of a book endpoint */
+#define STORAGE_MAX_BOOK_SRC     63      /* bytes of a book entry's source group */
+#define STORAGE_MAX_BOOK_BYTES   1048576 /* the stored book, encoded */
+
 /* Results of calls that can be refused. */
 #define STORAGE_OK     0
 #define STORAGE_EINVAL (-1) /* the request is wrong or refused; err says why */
@@ -264,6 +270,16 @@ void storage_checkpoints_free(Alys__Chain__BlockCheckpoint **list, size_t n);
 int storage_get_peer_bans(storage_t *self, Alys__Storage__PeerBan ***out, size_t *n, char *err,
                           size_t errlen);
 void storage_peer_bans_free(Alys__Storage__PeerBan **list, size_t n);
+
+/* PeerManager's address book (storage_peers.c): replaced whole, every bound
+ * checked (STORAGE_EINVAL names the first broken one). Get returns the
+ * stored book, or an empty one when none is stored or it is damaged or over
+ * its bounds (entries past them are dropped); free with
+ * storage_addr_book_free. */
+int storage_put_addr_book(storage_t *self, const Alys__Storage__PutAddrBook *req, char *err,
+                          size_t errlen);
+int storage_get_addr_book(storage_t *self, Alys__Storage__AddrBook **out, char *err, size_t errlen);
+void storage_addr_book_free(Alys__Storage__AddrBook **book_p);
 
 /* ---- checks and figures ---- */
 

@@ -59,6 +59,7 @@ extern const char *const storage_cf_names[CF_COUNT];
 #define META_GENESIS          "genesis"
 #define META_HEAD             "head"
 #define META_LATTICE          "lattice"
+#define META_ADDR_BOOK        "peers/book" /* PeerManager's address book (storage_peers.c) */
 /* Fence records: META_FENCE_PREFIX || authority pubkey[32] (storage.h). */
 #define META_FENCE_PREFIX     "fence/"
 #define META_FENCE_PREFIX_LEN 6

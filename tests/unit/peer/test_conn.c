@@ -299,3 +299,70 @@ Test(conn, a_dial_whose_socket_failed_is_plugged_again_after_a_backoff)
     pm_conn_fx_t fx = pm_conn_tick(c, pm_conn_backoff(1), false);
     cr_expect_eq(fx.todo & (PM_DO_PLUG | PM_DO_PROBE), PM_DO_PLUG | PM_DO_PROBE);
 }
+
+/* ---- slots for the address book ---------------------------------------------------- */
+
+Test(conn, an_unanswered_dial_gives_its_slot_up)
+{
+    int slot = pm_conns_learn(s_book, EP);
+    pm_conn_t *c = pm_conns_at(s_book, (size_t) slot);
+    int64_t t = 0;
+    pm_conn_fx_t fx = pm_conn_tick(c, t, true);
+    pm_conn_plugged(c);
+    unsigned seen = 0;
+    for (int i = 0; i < PM_CONN_DIAL_TRIES; i++) {
+        cr_assert(fx.todo & PM_DO_PROBE, "probe %d", i);
+        fx = pm_conn_send_failed(c, t); /* nobody there */
+        seen |= fx.todo;
+        t = c->next_probe;
+        if (!(fx.todo & PM_DO_GIVE_UP))
+            fx = pm_conn_tick(c, t, false);
+    }
+    cr_assert(seen & PM_DO_GIVE_UP, "gave up after %d tries", PM_CONN_DIAL_TRIES);
+    pm_conns_release(s_book, (size_t) slot);
+    cr_assert_eq(pm_conns_by_endpoint(s_book, EP), -1);
+    cr_assert_eq(pm_conns_active(s_book), 0);
+}
+
+Test(conn, a_ready_peer_is_not_given_up_by_failed_probes)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_fx_t fx = pm_conn_send_failed(c, 2000);
+    cr_assert_eq(c->state, PM_CONN_DOWN);
+    cr_assert_not(fx.todo & PM_DO_GIVE_UP, "lost once: probed again first");
+}
+
+Test(conn, open_recycles_refused_before_closed_and_never_live)
+{
+    char ep[64], old[ALYS_ENDPOINT_MAX];
+    bool was_closed;
+    for (int i = 0; i < PM_CONN_MAX; i++) {
+        snprintf(ep, sizeof ep, "tcp://10.0.0.1:%d", 1000 + i);
+        cr_assert_geq(pm_conns_open(s_book, ep, old, sizeof old, &was_closed), 0);
+    }
+    cr_assert_eq(pm_conns_open(s_book, "tcp://10.0.0.2:1", old, sizeof old, &was_closed), -1,
+                 "every slot live: nothing recycled");
+    pm_conn_close(pm_conns_at(s_book, 3), "score");
+    pm_conn_refuse(pm_conns_at(s_book, 5), 0, "genesis");
+    int s = pm_conns_open(s_book, "tcp://10.0.0.2:1", old, sizeof old, &was_closed);
+    cr_assert_eq(s, 5, "the refused slot first");
+    cr_assert_str_eq(old, "tcp://10.0.0.1:1005");
+    cr_assert_not(was_closed);
+    s = pm_conns_open(s_book, "tcp://10.0.0.2:2", old, sizeof old, &was_closed);
+    cr_assert_eq(s, 3);
+    cr_assert(was_closed, "the book is told a closed one went");
+    cr_assert_eq(pm_conns_active(s_book), PM_CONN_MAX);
+}
+
+Test(conn, renamed_ready_peer_is_lost_then_ready_again)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_probe_sent(c, 7, 2000);
+    pm_conn_fx_t fx = pm_conn_renamed(c, "another node");
+    cr_assert(fx.todo & PM_DO_LOST);
+    cr_assert(fx.was_ready, "the old id leaves SyncActor");
+    cr_assert(pm_conn_is_probe(c, 7), "the answer being handled still counts");
+    cr_assert(pm_conn_ready(c, "peer2", 2001), "ready again: newly");
+    cr_assert_str_eq(c->peer_id, "peer2");
+    cr_assert_eq(pm_conn_renamed(pm_conns_at(s_book, 1), "x").todo, 0, "not ready: nothing");
+}

@@ -107,14 +107,27 @@ static void answer_no_bans(uint64_t corr_id)
     storage_reply(corr_id, &m);
 }
 
-/* Start, head at height (with genesis), no bans. */
+static void answer_book(uint64_t corr_id, Alys__Storage__BookEntry **entries, size_t n)
+{
+    Alys__Storage__AddrBook b = ALYS__STORAGE__ADDR_BOOK__INIT;
+    b.n_entries = n;
+    b.entries = entries;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK;
+    m.addr_book = &b;
+    storage_reply(corr_id, &m);
+}
+
+/* Start, head at height (with genesis), no bans, an empty address book. */
 static void started(uint64_t height)
 {
     pm_core_start(H->pm);
     uint64_t head = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD, NULL);
     uint64_t bans = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS, NULL);
+    uint64_t book = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_ADDR_BOOK, NULL);
     answer_head(head, height, true);
     answer_no_bans(bans);
+    answer_book(book, NULL, 0);
 }
 
 /* ---- peers ------------------------------------------------------------------------ */

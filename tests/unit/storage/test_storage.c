@@ -707,6 +707,53 @@ Test(storage, peer_bans_persist)
     fx_fini(&f);
 }
 
+Test(storage, addr_book_persists_bounded)
+{
+    fx_t f;
+    fx_init(&f, 4);
+    storage_t *s = fx_open(&f);
+    char err[256];
+    Alys__Storage__AddrBook *got = NULL;
+    cr_assert_eq(storage_get_addr_book(s, &got, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_eq(got->n_entries, 0, "nothing stored: an empty book");
+    storage_addr_book_free(&got);
+    cr_assert_null(got);
+
+    Alys__Storage__BookEntry e[2], *list[2];
+    const char *eps[] = {"tcp://10.0.0.1:30303", "tcp://10.0.0.2:30303"};
+    for (int i = 0; i < 2; i++) {
+        e[i] = (Alys__Storage__BookEntry) ALYS__STORAGE__BOOK_ENTRY__INIT;
+        e[i].endpoint = (char *) eps[i];
+        e[i].source = "10.0";
+        e[i].tried = i == 0;
+        e[i].last_success = 1700000000000ULL + (uint64_t) i;
+        e[i].failures = (uint32_t) i;
+        list[i] = &e[i];
+    }
+    Alys__Storage__PutAddrBook put = ALYS__STORAGE__PUT_ADDR_BOOK__INIT;
+    put.n_entries = 2;
+    put.entries = list;
+    cr_assert_eq(storage_put_addr_book(s, &put, err, sizeof err), STORAGE_OK, "%s", err);
+    storage_destroy(&s);
+    s = fx_open(&f);
+    cr_assert_eq(storage_get_addr_book(s, &got, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_eq(got->n_entries, 2);
+    cr_assert_str_eq(got->entries[0]->endpoint, eps[0]);
+    cr_assert(got->entries[0]->tried);
+    cr_assert_eq(got->entries[1]->failures, 1);
+    storage_addr_book_free(&got);
+    /* Over a bound: refused, nothing replaced. */
+    e[1].endpoint = "";
+    cr_assert_eq(storage_put_addr_book(s, &put, err, sizeof err), STORAGE_EINVAL);
+    put.n_entries = STORAGE_MAX_BOOK_ENTRIES + 1;
+    cr_assert_eq(storage_put_addr_book(s, &put, err, sizeof err), STORAGE_EINVAL);
+    cr_assert_eq(storage_get_addr_book(s, &got, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_eq(got->n_entries, 2);
+    storage_addr_book_free(&got);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
 /* ------------------------------------------------------------ reads */
 
 Test(storage, get_blocks_bounds)

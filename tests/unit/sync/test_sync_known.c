@@ -146,3 +146,27 @@ Test(sync_known, the_machine_never_keeps_a_ghost)
     }
     sync_machine_destroy(&m);
 }
+
+/* A peer that announces itself under a new id at every report (what a
+ * PeerManager without ghost protection used to pass on): each id that is
+ * no longer reported leaves after the absent time, so the table holds only
+ * the ids of the last absent_ms, never the whole history, and a late
+ * honest peer always gets in. */
+Test(sync_known, a_renaming_peer_cannot_fill_the_table)
+{
+    uint64_t now = 1000;
+    char id[32];
+    sync_peer_id_t out;
+    for (int i = 0; i < 500; i++, now += 1000) {
+        snprintf(id, sizeof id, "renamer-%d", i);
+        bool ev;
+        cr_assert(sync_known_seen(k, id, now, &ev, out));
+        cr_assert_not(ev, "report %d evicted %s: absent ids were not cleared", i, out);
+        while (sync_known_next_absent(k, now, out))
+            cr_assert_str_neq(out, id);
+        cr_assert_leq(sync_known_count(k), 1 + SYNC_KNOWN_ABSENT_MS / 1000);
+    }
+    bool ev;
+    cr_assert(sync_known_seen(k, "honest", now, &ev, out));
+    cr_assert(sync_known_has(k, "honest"));
+}
