@@ -99,6 +99,13 @@ static const cfg_key_t s_keys[] = {
      .count_off = offsetof(alys_config_t, bootstrap_peer_count)},
     {KINT("network", "serve_rate_limit", serve_rate_limit, 1, 1000000, 200)},
 
+    {KINT("mempool", "max_txs", mempool_max_txs, 1, 1048576, 10000)},
+    {KINT("mempool", "max_bytes", mempool_max_bytes, 256, 1ULL << 30, 2097152)},
+    {KINT("mempool", "max_per_sender", mempool_max_per_sender, 1, 4096, 64)},
+    {KINT("mempool", "max_sender_bytes", mempool_max_sender_bytes, 256, 1048576, 16384)},
+    {KINT("mempool", "gossip_rate", tx_gossip_rate, 1, 100000, 20)},
+    {KINT("mempool", "gossip_bytes", tx_gossip_bytes, 1024, 1U << 30, 262144)},
+
     {KEP("validation", "worker_listen", worker_listen)},
     {KBOOL("validation", "curve_enabled", curve_enabled, false)},
     {KPATH("validation", "curve_server_cert", curve_server_cert, false, "")},
