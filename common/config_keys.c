@@ -139,7 +139,8 @@ static const cfg_key_t s_keys[] = {
 _Static_assert(NKEYS <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 
 static const char *const s_tables[] = {
-    "node", "sync", "storage", "network", "validation", "endpoints", "supervisor", "metrics",
+    "node",       "sync",      "storage",    "network", "mempool",
+    "validation", "endpoints", "supervisor", "metrics",
 };
 #define NTABLES (sizeof s_tables / sizeof s_tables[0])
 _Static_assert(NTABLES <= CFG_MAX_TABLES, "raise CFG_MAX_TABLES");

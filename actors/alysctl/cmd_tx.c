@@ -53,8 +53,8 @@ static int read_key(const char *path, uint8_t sec[ALYS_SECKEY_LEN])
         return -1;
     }
     if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-        fprintf(stderr, "alysctl: %s: not a regular file of mode 0600 (the key signs transfers)\n",
-                path);
+        fprintf(stderr,
+                "alysctl: %s: not a regular file of mode 0600 (the key signs transfers)\n", path);
         return -1;
     }
     FILE *f = fopen(path, "r");
@@ -235,7 +235,8 @@ static void print_status(const Alys__Mempool__MempoolStatus *s, bool json)
     if (json) {
         json_t *refused = json_object();
         for (size_t i = 0; refused && i < s->n_refused; i++)
-            json_object_set_new(refused, s->refused[i]->reason, json_integer((json_int_t) s->refused[i]->count));
+            json_object_set_new(refused, s->refused[i]->reason,
+                                json_integer((json_int_t) s->refused[i]->count));
         json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I}", "txs",
                               (json_int_t) s->txs, "bytes", (json_int_t) s->bytes, "senders",
                               (json_int_t) s->senders, "max_txs", (json_int_t) s->max_txs,

@@ -118,7 +118,9 @@ static int parse_args(int argc, char **argv, args_t *a)
                                          {"export-key", required_argument, 0, 'K'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    *a = (args_t){.hex = true, .batch = 64, .p = {.amount_max = 1000, .fee_min = 1, .fee_max = 10, .rng_seed = 1}};
+    *a = (args_t){.hex = true,
+                  .batch = 64,
+                  .p = {.amount_max = 1000, .fee_min = 1, .fee_max = 10, .rng_seed = 1}};
     int c, rc = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -432,8 +434,8 @@ static int submit_all(const args_t *a, loadgen_t *gen, const alys_genesis_t *g)
     return rc;
 }
 
-static int finish_submit(const args_t *a, loadgen_t *gen, alys_genesis_t *g, alys_forge_keys_t *keys,
-                         int rc)
+static int finish_submit(const args_t *a, loadgen_t *gen, alys_genesis_t *g,
+                         alys_forge_keys_t *keys, int rc)
 {
     (void) a;
     loadgen_destroy(&gen);

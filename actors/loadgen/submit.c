@@ -34,9 +34,8 @@ void submit_tally_result(submit_tally_t *t, const char *r)
 
 void submit_tally_print(const submit_tally_t *t, FILE *f)
 {
-    fprintf(f, "alys-loadgen: %llu txs in %llu messages: %llu accepted",
-            (unsigned long long) t->txs, (unsigned long long) t->messages,
-            (unsigned long long) t->accepted);
+    fprintf(f, "alys-loadgen: %llu txs in %llu messages: %llu accepted", (unsigned long long) t->txs,
+            (unsigned long long) t->messages, (unsigned long long) t->accepted);
     for (size_t i = 0; i < SUBMIT_REASONS && t->reason[i][0]; i++)
         fprintf(f, ", %s %llu", t->reason[i], (unsigned long long) t->count[i]);
     fprintf(f, "; rate-limited messages %llu, other errors %llu, unanswered %llu\n",
@@ -71,8 +70,8 @@ static alys_wire_msg_t *recv_msg(submit_t *self, int wait_ms)
     return m;
 }
 
-submit_t *submit_new(const char *endpoint, const alys_hash_t genesis_hash, int timeout_ms, char *err,
-                     size_t errlen)
+submit_t *submit_new(const char *endpoint, const alys_hash_t genesis_hash, int timeout_ms,
+                     char *err, size_t errlen)
 {
     submit_t *self = calloc(1, sizeof *self);
     if (!self || !(self->sock = zsock_new(ZMQ_DEALER))) {

@@ -23,11 +23,11 @@
 #define SUBMIT_REASONS   24
 
 typedef struct {
-    uint64_t messages, txs;   /* sent */
-    uint64_t answered;        /* TxResults received */
-    uint64_t rate_limited;    /* messages answered RATE_LIMITED */
-    uint64_t other_errors;    /* other WireErrors */
-    uint64_t accepted;        /* txs answered added / added_evicted */
+    uint64_t messages, txs; /* sent */
+    uint64_t answered;      /* TxResults received */
+    uint64_t rate_limited;  /* messages answered RATE_LIMITED */
+    uint64_t other_errors;  /* other WireErrors */
+    uint64_t accepted;      /* txs answered added / added_evicted */
     char reason[SUBMIT_REASONS][32];
     uint64_t count[SUBMIT_REASONS]; /* txs per refusal reason */
 } submit_tally_t;
@@ -35,8 +35,8 @@ typedef struct {
 typedef struct submit submit_t;
 
 /* Connect and handshake within timeout_ms; NULL with err on failure. */
-submit_t *submit_new(const char *endpoint, const alys_hash_t genesis_hash, int timeout_ms, char *err,
-                     size_t errlen);
+submit_t *submit_new(const char *endpoint, const alys_hash_t genesis_hash, int timeout_ms,
+                     char *err, size_t errlen);
 void submit_destroy(submit_t **self_p);
 
 /* Send txs[0..n) (n <= SUBMIT_MAX_BATCH) as one SubmitTx. 0 or -1. */

@@ -305,8 +305,8 @@ void pm_tx_on_wire(pm_t *pm, const uint8_t *route, size_t route_len, const char 
                     "Transactions received over the wire (peers and clients)", (double) st->n_txs);
     if (!txg_take(self->g, route, route_len, bytes, pm_mono(pm))) {
         dropped(pm, "rate_limited", st->n_txs);
-        wire_error(pm, route, route_len, m->request_id, ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED,
-                   "over the transaction budget");
+        wire_error(pm, route, route_len, m->request_id,
+                   ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED, "over the transaction budget");
         return;
     }
     job_t *j = job_new(self, JOB_WIRE, route, route_len, m->request_id, origin, st->n_txs);
@@ -416,10 +416,10 @@ void pm_tx_flush(pm_t *pm)
 const char *pm_tx_result_name(const char *r)
 {
     static const char *const names[] = {
-        "added",         "added_evicted", "duplicate",     "nonce_taken",
-        "bad_signature", "nonce_too_low", "nonce_gap",     "insufficient_balance",
-        "sender_full",   "pool_full",     "state_error",   "no_memory",
-        "undecodable",   "seen",          "rate_limited",  "unavailable"};
+        "added",         "added_evicted", "duplicate",    "nonce_taken",
+        "bad_signature", "nonce_too_low", "nonce_gap",    "insufficient_balance",
+        "sender_full",   "pool_full",     "state_error",  "no_memory",
+        "undecodable",   "seen",          "rate_limited", "unavailable"};
     for (size_t i = 0; r && i < sizeof names / sizeof names[0]; i++)
         if (strcmp(r, names[i]) == 0)
             return names[i];

@@ -76,12 +76,12 @@ int main(int argc, char **argv)
         return 1;
     }
     storage_set_metrics(store, alys_actor_metrics(actor));
-    shell_t sh = {.store = store,
-                  .mempool = mempool_svc_new(cfg, store, alys_actor_metrics(actor))};
+    shell_t sh = {.store = store, .mempool = mempool_svc_new(cfg, store, alys_actor_metrics(actor))};
     int rc = 1;
     if (!sh.mempool)
         log_error("cannot make the mempool (out of memory)");
-    else if (alys_actor_bind(actor, cfg->ep_storage, on_message, &sh) == 0 && alys_actor_ready(actor) == 0)
+    else if (alys_actor_bind(actor, cfg->ep_storage, on_message, &sh) == 0 &&
+             alys_actor_ready(actor) == 0)
         rc = alys_actor_run(actor) == 0 ? 0 : 1;
     else
         log_error("cannot bind the mailbox %s", cfg->ep_storage);

@@ -9,8 +9,8 @@
 #include "log.h"
 
 struct mempool_svc {
-    storage_t *store;         /* borrowed */
-    alys_metrics_t *metrics;  /* borrowed, may be NULL */
+    storage_t *store;        /* borrowed */
+    alys_metrics_t *metrics; /* borrowed, may be NULL */
     alys_mempool_t *pool;
     alys_mempool_limits_t limits;
     /* Counters since start (the pool is volatile). */
@@ -217,7 +217,8 @@ void mempool_svc_after(mempool_svc_t *self)
         if (self->metrics && back > 0)
             alys_metric_add(self->metrics, "alys_mempool_readmitted_total", NULL,
                             "Transactions of undone blocks back in the mempool", (double) back);
-    } else if (now.height > self->before.height && still_there(self, self->before.height, self->before.hash)) {
+    } else if (now.height > self->before.height &&
+               still_there(self, self->before.height, self->before.hash)) {
         apply_blocks(self, self->before.height + 1, now.height, &view);
     } else if (now.height != self->before.height ||
                memcmp(now.hash, self->before.hash, ALYS_HASH_LEN) != 0) {
@@ -325,7 +326,8 @@ static void serve_get_txs(mempool_svc_t *self, mempool_reply_t *rep,
     }
     alys_tx_t *txs = calloc(req->max_txs, sizeof *txs);
     uint64_t bytes = 0;
-    size_t n = txs ? alys_mempool_select_bounded(self->pool, txs, req->max_txs, req->max_bytes, &bytes) : 0;
+    size_t n = txs ? alys_mempool_select_bounded(self->pool, txs, req->max_txs, req->max_bytes, &bytes)
+                   : 0;
     int rc = txs ? encode_items(rep, txs, n) : -1;
     free(txs);
     if (rc != 0) {
@@ -387,9 +389,13 @@ void mempool_svc_serve(mempool_svc_t *self, const alys_env_t *req, mempool_reply
     const Alys__Mempool__MempoolMsg *m = req->mempool;
     switch (m ? m->msg_case : ALYS__MEMPOOL__MEMPOOL_MSG__MSG__NOT_SET) {
     case ALYS__MEMPOOL__MEMPOOL_MSG__MSG_SUBMIT_TX: serve_submit(self, rep, m->submit_tx); break;
-    case ALYS__MEMPOOL__MEMPOOL_MSG__MSG_GET_MEMPOOL_TXS: serve_get_txs(self, rep, m->get_mempool_txs); break;
+    case ALYS__MEMPOOL__MEMPOOL_MSG__MSG_GET_MEMPOOL_TXS:
+        serve_get_txs(self, rep, m->get_mempool_txs);
+        break;
     case ALYS__MEMPOOL__MEMPOOL_MSG__MSG_GET_MEMPOOL_STATUS: serve_status(self, rep); break;
-    default: reply_error(rep, ALYS_ERR_BAD_REQUEST, "storage's mempool does not serve this message"); break;
+    default:
+        reply_error(rep, ALYS_ERR_BAD_REQUEST, "storage's mempool does not serve this message");
+        break;
     }
 }
 

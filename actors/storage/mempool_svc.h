@@ -35,10 +35,10 @@
 #include "metrics_client.h"
 #include "storage.h"
 
-#define MEMPOOL_SVC_MAX_SUBMIT   1024            /* txs in one SubmitTx */
-#define MEMPOOL_SVC_MAX_SELECT   4096            /* GetMempoolTxs.max_txs (a block's bound) */
-#define MEMPOOL_SVC_MAX_SEL_BYTE (1024 * 1024)   /* GetMempoolTxs.max_bytes */
-#define MEMPOOL_SVC_MAX_UNDO     1024            /* blocks a Rollback may give back */
+#define MEMPOOL_SVC_MAX_SUBMIT   1024          /* txs in one SubmitTx */
+#define MEMPOOL_SVC_MAX_SELECT   4096          /* GetMempoolTxs.max_txs (a block's bound) */
+#define MEMPOOL_SVC_MAX_SEL_BYTE (1024 * 1024) /* GetMempoolTxs.max_bytes */
+#define MEMPOOL_SVC_MAX_UNDO     1024          /* blocks a Rollback may give back */
 
 typedef struct mempool_svc mempool_svc_t;
 
@@ -56,7 +56,7 @@ typedef struct {
     Alys__Mempool__ReasonCount reasons[ALYS_MEMPOOL_RESULT_COUNT + 1];
     Alys__Mempool__ReasonCount *reason_ptrs[ALYS_MEMPOOL_RESULT_COUNT + 1];
     alys_hash_t head_hash;
-    char **results;            /* owned array of static strings */
+    char **results;             /* owned array of static strings */
     ProtobufCBinaryData *items; /* owned, each item's data owned */
     size_t n_items;
 } mempool_reply_t;

@@ -21,7 +21,7 @@ typedef struct {
     uint32_t cap;
     uint64_t cost;  /* sum of amount + fee; admission keeps it <= a balance */
     uint64_t bytes; /* sum of encoded sizes */
-    bool gathered; /* readmit: already counted */
+    bool gathered;  /* readmit: already counted */
 } sender_t;
 
 struct alys_mempool {
