@@ -43,6 +43,7 @@ typedef struct {
 
 struct pm_txs {
     txg_t *g;
+    uint64_t epoch; /* the mempool's SubmitTxReply.pool_epoch last seen */
     job_t jobs[PM_TX_JOBS];
     uint64_t next_tag;
 };
@@ -217,6 +218,14 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
     if (reply && reply->body_case == ALYS__BUS__ENVELOPE__BODY_MEMPOOL && reply->mempool &&
         reply->mempool->msg_case == ALYS__MEMPOOL__MEMPOOL_MSG__MSG_SUBMIT_TX_REPLY)
         r = reply->mempool->submit_tx_reply;
+    if (r && r->pool_epoch != self->epoch) {
+        /* StorageActor restarted with an empty pool: what we saw may come
+         * again and must reach it. */
+        if (self->epoch)
+            log_info("mempool restarted: forgetting %zu seen txs", txg_seen_count(self->g));
+        txg_seen_clear(self->g);
+        self->epoch = r->pool_epoch;
+    }
     for (size_t k = 0; k < j->n_fw; k++) {
         const char *res = "unavailable"; /* storage did not answer (restarting) */
         if (r && k < r->n_results && r->results[k])

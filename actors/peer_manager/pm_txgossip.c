@@ -108,6 +108,13 @@ size_t txg_seen_count(const txg_t *self)
     return self->ring_n;
 }
 
+void txg_seen_clear(txg_t *self)
+{
+    zhashx_purge(self->seen);
+    self->ring_n = 0;
+    self->ring_next = 0;
+}
+
 /* ---- budgets ---- */
 
 static budget_t *budget_get(txg_t *self, const void *key, size_t key_len, int64_t now)

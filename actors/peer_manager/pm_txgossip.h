@@ -52,6 +52,8 @@ bool txg_seen(txg_t *self, const alys_hash_t id);
 /* Remember id (no-op if known); forgets the oldest when full. */
 void txg_mark(txg_t *self, const alys_hash_t id);
 size_t txg_seen_count(const txg_t *self);
+/* Forget every id (the mempool behind us restarted empty). */
+void txg_seen_clear(txg_t *self);
 
 /* ---- budgets ---- */
 /* May key send a message of bytes now? Takes one message and bytes when

@@ -8,11 +8,13 @@
  */
 #include <czmq.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include "actor.h"
 #include "log.h"
 #include "mempool_svc.h"
 #include "service.h"
+#include "util.h"
 
 typedef struct {
     storage_t *store;
@@ -76,7 +78,10 @@ int main(int argc, char **argv)
         return 1;
     }
     storage_set_metrics(store, alys_actor_metrics(actor));
-    shell_t sh = {.store = store, .mempool = mempool_svc_new(cfg, store, alys_actor_metrics(actor))};
+    /* The pool's epoch: this process (pid) at this start (ms). */
+    uint64_t epoch = ((uint64_t) getpid() << 32) ^ (uint64_t) alys_now_ms();
+    shell_t sh = {.store = store,
+                  .mempool = mempool_svc_new(cfg, store, alys_actor_metrics(actor), epoch)};
     int rc = 1;
     if (!sh.mempool)
         log_error("cannot make the mempool (out of memory)");

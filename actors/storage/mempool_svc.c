@@ -13,6 +13,7 @@ struct mempool_svc {
     alys_metrics_t *metrics; /* borrowed, may be NULL */
     alys_mempool_t *pool;
     alys_mempool_limits_t limits;
+    uint64_t epoch; /* this pool's identity (SubmitTxReply.pool_epoch) */
     /* Counters since start (the pool is volatile). */
     uint64_t admitted;
     uint64_t refused[ALYS_MEMPOOL_RESULT_COUNT + 1]; /* + "undecodable" */
@@ -102,11 +103,13 @@ static void declare_metrics(mempool_svc_t *self)
 
 /* ---- life ---- */
 
-mempool_svc_t *mempool_svc_new(const alys_config_t *cfg, storage_t *store, alys_metrics_t *metrics)
+mempool_svc_t *mempool_svc_new(const alys_config_t *cfg, storage_t *store,
+                               alys_metrics_t *metrics, uint64_t epoch)
 {
     mempool_svc_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->epoch = epoch;
     self->store = store;
     self->metrics = metrics;
     self->limits = (alys_mempool_limits_t){.max_txs = cfg->mempool_max_txs,
@@ -292,6 +295,7 @@ static void serve_submit(mempool_svc_t *self, mempool_reply_t *rep, const Alys__
     rep->submit.n_results = req->n_txs;
     rep->submit.results = rep->results;
     rep->submit.head_height = h.height;
+    rep->submit.pool_epoch = self->epoch;
     rep->msg.submit_tx_reply = &rep->submit;
     reply_body(rep, ALYS__MEMPOOL__MEMPOOL_MSG__MSG_SUBMIT_TX_REPLY);
     if (alys_mempool_size(self->pool) != before_txs)

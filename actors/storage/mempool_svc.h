@@ -61,8 +61,11 @@ typedef struct {
     size_t n_items;
 } mempool_reply_t;
 
-/* NULL if the [mempool] limits are out of range or out of memory. */
-mempool_svc_t *mempool_svc_new(const alys_config_t *cfg, storage_t *store, alys_metrics_t *metrics);
+/* NULL if the [mempool] limits are out of range or out of memory. epoch:
+ * this pool's identity, different for every process start (main.c: pid
+ * and start time), told in every SubmitTxReply. */
+mempool_svc_t *mempool_svc_new(const alys_config_t *cfg, storage_t *store,
+                               alys_metrics_t *metrics, uint64_t epoch);
 void mempool_svc_destroy(mempool_svc_t **self_p);
 
 /* Is req a request for the mempool (a MempoolMsg body)? */

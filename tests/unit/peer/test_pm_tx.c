@@ -22,6 +22,7 @@ typedef struct {
     uint8_t head_hash[ALYS_HASH_LEN];
     size_t bus_replies;
     char bus_result[32];
+    uint64_t epoch; /* the fake pool's epoch */
 } h_t;
 
 static h_t *H;
@@ -53,6 +54,7 @@ static void setup(void)
     snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], "tcp://10.0.0.2:30300");
     H->cfg.bootstrap_peer_count = 1;
     H->cfg.tx_gossip_rate = 2; /* bursts of 4 messages */
+    H->epoch = 1;
     memset(H->genesis, 0x11, ALYS_HASH_LEN);
     memset(H->head_hash, 0x22, ALYS_HASH_LEN);
     H->metrics = alys_metrics_new();
@@ -122,6 +124,7 @@ static void pool_answers(const alys_env_t *req, const char *const *results)
     Alys__Mempool__SubmitTxReply r = ALYS__MEMPOOL__SUBMIT_TX_REPLY__INIT;
     r.n_results = req->mempool->submit_tx->n_txs;
     r.results = (char **) results;
+    r.pool_epoch = H->epoch;
     Alys__Mempool__MempoolMsg m = ALYS__MEMPOOL__MEMPOOL_MSG__INIT;
     m.msg_case = ALYS__MEMPOOL__MEMPOOL_MSG__MSG_SUBMIT_TX_REPLY;
     m.submit_tx_reply = &r;
@@ -345,4 +348,27 @@ Test(pm_tx, a_bus_submission_is_answered_on_the_mailbox)
     alys_env_free(&req);
     cr_assert_eq(H->bus_replies, 1);
     cr_assert_str_eq(H->bus_result, "bad_signature");
+}
+
+Test(pm_tx, a_restarted_pool_makes_seen_txs_welcome_again)
+{
+    started();
+    handshake("c1", "client");
+    const char *added[1] = {"added"};
+    submit_wire("c1", 7, 0, 1);
+    alys_env_t *req = next_storage();
+    pool_answers(req, added);
+    alys_env_free(&req);
+    submit_wire("c1", 8, 0, 1);
+    cr_assert_null(next_storage(), "seen");
+    /* Storage restarts: its next answer carries another epoch. */
+    H->epoch = 2;
+    submit_wire("c1", 9, 5, 1);
+    req = next_storage();
+    pool_answers(req, added);
+    alys_env_free(&req);
+    submit_wire("c1", 10, 0, 1);
+    req = next_storage();
+    cr_assert_not_null(req, "forwarded again: the new pool has not seen it");
+    alys_env_free(&req);
 }

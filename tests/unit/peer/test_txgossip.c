@@ -201,3 +201,19 @@ Test(txgossip, the_relay_queue_is_bounded_and_cleared)
     cr_assert_eq(txg_queue(g, tx, ALYS_TX_MAX_BYTES + 1, ""), -1);
     cr_assert_eq(txg_queue(g, tx, 0, ""), -1);
 }
+
+Test(txgossip, clearing_the_seen_set_forgets_every_id)
+{
+    alys_hash_t id;
+    for (int i = 0; i < 6; i++) {
+        id_of(i, id);
+        txg_mark(g, id);
+    }
+    txg_seen_clear(g);
+    cr_assert_eq(txg_seen_count(g), 0);
+    id_of(5, id);
+    cr_assert_not(txg_seen(g, id));
+    txg_mark(g, id);
+    cr_assert(txg_seen(g, id));
+    cr_assert_eq(txg_seen_count(g), 1);
+}

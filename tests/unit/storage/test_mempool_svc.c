@@ -52,7 +52,7 @@ static void setup(void)
     char err[512] = "";
     f.store = storage_open(&f.cfg, err, sizeof err);
     cr_assert_not_null(f.store, "storage_open: %s", err);
-    f.mp = mempool_svc_new(&f.cfg, f.store, NULL);
+    f.mp = mempool_svc_new(&f.cfg, f.store, NULL, 42);
     cr_assert_not_null(f.mp);
 }
 
@@ -135,6 +135,7 @@ static void submit(const alys_tx_t *txs, size_t n, const char **results)
     mempool_call(&m, &rep);
     cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_MEMPOOL);
     cr_assert_eq(rep.env.mempool->submit_tx_reply->n_results, n);
+    cr_assert_eq(rep.env.mempool->submit_tx_reply->pool_epoch, 42);
     for (size_t i = 0; i < n; i++)
         results[i] = rep.env.mempool->submit_tx_reply->results[i];
     mempool_reply_clear(&rep);
