@@ -153,6 +153,7 @@ const char *alys_env_body_name(const alys_env_t *env)
     case ALYS__BUS__ENVELOPE__BODY_PEER: return "peer";
     case ALYS__BUS__ENVELOPE__BODY_SYNC: return "sync";
     case ALYS__BUS__ENVELOPE__BODY_PRODUCER: return "producer";
+    case ALYS__BUS__ENVELOPE__BODY_MEMPOOL: return "mempool";
     default: return "unknown";
     }
 }

@@ -88,6 +88,14 @@ typedef struct {
     uint32_t serve_rate_limit;   /* requests per second per peer, 200 */
     uint32_t serve_byte_rate_kb; /* KiB per second one peer may send us, 4096 */
 
+    /* [mempool] (issue 9: StorageActor's pool, PeerManager's tx gossip) */
+    uint32_t mempool_max_txs;          /* 10000 txs in all */
+    uint64_t mempool_max_bytes;        /* 2 MiB of encoded txs in all */
+    uint32_t mempool_max_per_sender;   /* 64 txs of one sender */
+    uint32_t mempool_max_sender_bytes; /* 16 KiB of one sender */
+    uint32_t tx_gossip_rate;           /* tx messages per second per peer or client, 20 */
+    uint32_t tx_gossip_bytes;          /* tx bytes per second per peer or client, 256 KiB */
+
     /* [validation] remote validator access */
     char worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */
     bool curve_enabled; /* false; CURVE on tcp worker links (needs the two below) */

@@ -103,6 +103,13 @@ static const cfg_key_t s_keys[] = {
      * frame whatever the rate. */
     {KINT("network", "serve_byte_rate_kb", serve_byte_rate_kb, 1, 4194304, 4096)},
 
+    {KINT("mempool", "max_txs", mempool_max_txs, 1, 1048576, 10000)},
+    {KINT("mempool", "max_bytes", mempool_max_bytes, 256, 1ULL << 30, 2097152)},
+    {KINT("mempool", "max_per_sender", mempool_max_per_sender, 1, 4096, 64)},
+    {KINT("mempool", "max_sender_bytes", mempool_max_sender_bytes, 256, 1048576, 16384)},
+    {KINT("mempool", "gossip_rate", tx_gossip_rate, 1, 100000, 20)},
+    {KINT("mempool", "gossip_bytes", tx_gossip_bytes, 1024, 1U << 30, 262144)},
+
     {KEP("validation", "worker_listen", worker_listen)},
     {KBOOL("validation", "curve_enabled", curve_enabled, false)},
     {KPATH("validation", "curve_server_cert", curve_server_cert, false, "")},
@@ -136,7 +143,8 @@ static const cfg_key_t s_keys[] = {
 _Static_assert(NKEYS <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 
 static const char *const s_tables[] = {
-    "node", "sync", "storage", "network", "validation", "endpoints", "supervisor", "metrics",
+    "node",       "sync",      "storage",    "network", "mempool",
+    "validation", "endpoints", "supervisor", "metrics",
 };
 #define NTABLES (sizeof s_tables / sizeof s_tables[0])
 _Static_assert(NTABLES <= CFG_MAX_TABLES, "raise CFG_MAX_TABLES");

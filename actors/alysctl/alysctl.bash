@@ -19,7 +19,7 @@ _alysctl()
     done
     local words
     case $cmd in
-        '') words="status monitor import export peers sync checkpoint cert --config --help --version" ;;
+        '') words="status monitor import export peers sync checkpoint cert tx --config --help --version" ;;
         status|peers) words="--json --help" ;;
         monitor) words="--metrics --fields --count --help" ;;
         import) words="--batch --window --help" ;;
@@ -27,6 +27,7 @@ _alysctl()
         sync) words="status head can-produce pause resume start --from --target --json --help" ;;
         checkpoint) words="list create recover --json --help" ;;
         cert) words="new --help" ;;
+        tx) words="send submit status --to --amount --fee --nonce --key-file --json --help" ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
     if [[ $cmd == import || $cmd == export || $cmd == cert ]] && [[ $cur != -* ]]; then

@@ -17,6 +17,7 @@
 #pragma weak alysctl_sync
 #pragma weak alysctl_checkpoint
 #pragma weak alysctl_cert
+#pragma weak alysctl_tx
 
 typedef struct {
     const char *name;
@@ -38,6 +39,9 @@ static const command_t s_cmds[] = {
     {"checkpoint", alysctl_checkpoint, "list [--json] | create | recover HEIGHT",
      "sync checkpoints: list them, make one now, roll back to one"},
     {"cert", alysctl_cert, "new PATH", "make a CURVE certificate pair (remote validators)"},
+    {"tx", alysctl_tx,
+     "send --to ADDR --amount N --fee N [--nonce N] --key-file F | submit HEX | status [--json]",
+     "transactions: sign and submit a transfer, submit one, the mempool's state"},
 };
 #define NCMDS (sizeof s_cmds / sizeof s_cmds[0])
 

@@ -1,12 +1,13 @@
-/*  alys-loadgen: writes valid signed transfers from a chain's generated
- *  accounts at a given rate, for the devnet and benchmarks.
- *
- *  For now the txs go to a file or stdout in the chain's tx encoding (see
- *  loadgen.h); submitting them to a node (SubmitTx, proto/producer.proto)
- *  comes with the node's mempool service. Everything it decides is in
- *  loadgen.c; this file parses arguments, paces with the clock and writes.
+/*  alys-loadgen: valid signed transfers from a chain's generated accounts
+ *  at a given rate, for the devnet and benchmarks: written to a file or
+ *  stdout in the chain's tx encoding (see loadgen.h), or submitted to a
+ *  node over the wire (--submit: SubmitTx to its [network] listen
+ *  endpoint, submit.h), as a peer would. Everything it decides is in
+ *  loadgen.c; this file parses arguments, paces with the clock and writes
+ *  or sends.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -14,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chain/export.h"
 #include "chain/memstate.h"
 #include "chain/state.h"
 #include "loadgen.h"
+#include "submit.h"
 #include "version.h"
 
 #define MAX_ACCOUNTS 100000
@@ -37,7 +40,8 @@ static void usage(FILE *f)
             "usage: alys-loadgen --seed S --accounts A --rate TPS [--count N] [--duration SECONDS]\n"
             "                    [--out FILE] [--format hex|bin] [--genesis FILE [--chain FILE]]\n"
             "                    [--first-nonce N] [--amount-max X] [--fee-min F] [--fee-max F]\n"
-            "                    [--rng-seed R]\n"
+            "                    [--rng-seed R] [--submit ENDPOINT [--batch N] [--bad-signatures]]\n"
+            "       alys-loadgen --seed S --accounts A --export-key I --out FILE\n"
             "Writes signed transfers between the first A accounts of the chain generated\n"
             "with seed S (alys-chaingen --seed S: the same keys), TPS per second (0: as fast\n"
             "as possible, at most %d), until N txs or SECONDS have passed (whichever comes\n"
@@ -54,7 +58,15 @@ static void usage(FILE *f)
             "                   (default 0)\n"
             "  --amount-max X   amounts in [1, X] (default 1000)\n"
             "  --fee-min F, --fee-max G  fees in [F, G] (default 1 .. 10)\n"
-            "  --rng-seed R     recipient/amount/fee stream (default 1): runs are reproducible\n",
+            "  --rng-seed R     recipient/amount/fee stream (default 1): runs are reproducible\n"
+            "  --submit EP      send the txs to the node listening at EP (its [network] listen)\n"
+            "                   as SubmitTx messages, as a peer does (needs --genesis for the\n"
+            "                   handshake); a summary of the node's answers goes to stderr\n"
+            "  --batch N        txs per SubmitTx (1..256, default 64); a partial batch is\n"
+            "                   sent after 100 ms\n"
+            "  --bad-signatures every tx's signature broken (tests of a hostile client)\n"
+            "  --export-key I   write account I's secret key (64 hex digits, mode 0600) to\n"
+            "                   --out and print its public key (for alysctl tx send)\n",
             LOADGEN_MAX_RATE);
 }
 
@@ -77,9 +89,9 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out
 }
 
 typedef struct {
-    const char *seed, *out, *genesis, *chain;
-    bool hex;
-    uint64_t accounts, rate, count, duration;
+    const char *seed, *out, *genesis, *chain, *submit;
+    bool hex, bad_signatures, has_export;
+    uint64_t accounts, rate, count, duration, batch, export_key;
     bool has_rate;
     loadgen_params_t p;
 } args_t;
@@ -100,9 +112,15 @@ static int parse_args(int argc, char **argv, args_t *a)
                                          {"fee-max", required_argument, 0, 'M'},
                                          {"rng-seed", required_argument, 0, 'R'},
                                          {"chain", required_argument, 0, 'c'},
+                                         {"submit", required_argument, 0, 'S'},
+                                         {"batch", required_argument, 0, 'b'},
+                                         {"bad-signatures", no_argument, 0, 'B'},
+                                         {"export-key", required_argument, 0, 'K'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    *a = (args_t){.hex = true, .p = {.amount_max = 1000, .fee_min = 1, .fee_max = 10, .rng_seed = 1}};
+    *a = (args_t){.hex = true,
+                  .batch = 64,
+                  .p = {.amount_max = 1000, .fee_min = 1, .fee_max = 10, .rng_seed = 1}};
     int c, rc = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -117,6 +135,13 @@ static int parse_args(int argc, char **argv, args_t *a)
         case 'o': a->out = optarg; break;
         case 'g': a->genesis = optarg; break;
         case 'c': a->chain = optarg; break;
+        case 'S': a->submit = optarg; break;
+        case 'b': rc = parse_u64("batch", optarg, SUBMIT_MAX_BATCH, &a->batch); break;
+        case 'B': a->bad_signatures = true; break;
+        case 'K':
+            rc = parse_u64("export-key", optarg, MAX_ACCOUNTS - 1, &a->export_key);
+            a->has_export = true;
+            break;
         case 'N': rc = parse_u64("first-nonce", optarg, UINT64_MAX - 1, &a->p.first_nonce); break;
         case 'A': rc = parse_u64("amount-max", optarg, UINT64_MAX / 2, &a->p.amount_max); break;
         case 'm': rc = parse_u64("fee-min", optarg, UINT64_MAX / 2, &a->p.fee_min); break;
@@ -136,6 +161,19 @@ static int parse_args(int argc, char **argv, args_t *a)
     }
     if (rc == 0 && optind < argc) {
         fprintf(stderr, "alys-loadgen: unexpected argument '%s'\n", argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0 && a->has_export) {
+        if (!a->seed || a->export_key >= a->accounts || !a->out) {
+            fprintf(stderr, "alys-loadgen: --export-key I needs --seed, --accounts > I and --out\n");
+            rc = -1;
+        }
+        if (rc != 0)
+            usage(stderr);
+        return rc;
+    }
+    if (rc == 0 && a->submit && (!a->genesis || a->batch == 0)) {
+        fprintf(stderr, "alys-loadgen: --submit needs --genesis (the handshake) and --batch >= 1\n");
         rc = -1;
     }
     if (rc == 0 && (!a->seed || a->accounts == 0 || !a->has_rate)) {
@@ -210,6 +248,80 @@ static int run(const args_t *a, loadgen_t *gen, FILE *out, uint64_t *sent)
         }
         (*sent)++;
     }
+}
+
+/* Send the txs to a node (--submit): batches of a->batch, a partial batch
+ * after SUBMIT_FLUSH_MS, answers tallied as they come. */
+#define SUBMIT_FLUSH_MS 100
+
+static int run_submit(const args_t *a, loadgen_t *gen, submit_t *sub, uint64_t *sent)
+{
+    alys_tx_t batch[SUBMIT_MAX_BATCH];
+    size_t n = 0;
+    uint64_t start = now_ms(), first_at = 0;
+    bool exhausted = false; /* no account can pay any more */
+    for (;;) {
+        bool done = exhausted || stop_requested || (a->count && *sent >= a->count) ||
+                    (a->duration && now_ms() - start >= a->duration * 1000);
+        bool flush = n == a->batch || (n > 0 && (done || now_ms() - first_at >= SUBMIT_FLUSH_MS));
+        if (flush) {
+            if (submit_send(sub, batch, n) != 0) {
+                fprintf(stderr, "alys-loadgen: cannot send to the node\n");
+                return -1;
+            }
+            n = 0;
+        }
+        if (done)
+            return 0;
+        uint64_t wait = loadgen_wait_ms(a->rate, start, now_ms(), *sent);
+        if (wait) {
+            submit_poll(sub, 0);
+            sleep_ms(wait > 10 ? 10 : wait);
+            continue;
+        }
+        int g = loadgen_next(gen, &batch[n]);
+        if (g == 0) {
+            fprintf(stderr, "alys-loadgen: every account has spent its genesis balance\n");
+            exhausted = true; /* flush what is pending, then stop */
+            continue;
+        }
+        if (g < 0) {
+            fprintf(stderr, "alys-loadgen: signing failed\n");
+            return -1;
+        }
+        if (a->bad_signatures)
+            batch[n].signature[0] ^= 1;
+        if (n++ == 0)
+            first_at = now_ms();
+        (*sent)++;
+    }
+}
+
+/* --export-key: account I's secret to a 0600 file, its public key on stdout. */
+static int export_key(const args_t *a)
+{
+    alys_forge_keys_t keys;
+    memset(&keys, 0, sizeof keys);
+    if (alys_forge_keys_derive(a->seed, 0, (uint32_t) a->accounts, &keys) != 0) {
+        fprintf(stderr, "alys-loadgen: cannot derive the accounts' keys\n");
+        return 1;
+    }
+    char sec[2 * ALYS_SECKEY_LEN + 1], pub[2 * ALYS_PUBKEY_LEN + 1];
+    alys_hex(keys.account_sec[a->export_key], ALYS_SECKEY_LEN, sec);
+    alys_hex(keys.account_pub[a->export_key], ALYS_PUBKEY_LEN, pub);
+    alys_forge_keys_clear(&keys);
+    int fd = open(a->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int rc = f && fprintf(f, "%s\n", sec) > 0 ? 0 : 1;
+    if (f ? fclose(f) != 0 : (fd >= 0 && close(fd) != 0))
+        rc = 1;
+    memset(sec, 0, sizeof sec);
+    if (rc != 0) {
+        fprintf(stderr, "alys-loadgen: %s: %s\n", a->out, strerror(errno));
+        return 1;
+    }
+    printf("%s\n", pub);
+    return 0;
 }
 
 /* Execute every block of the export on st (checks every state root). */
@@ -303,6 +415,35 @@ static int load_inputs(const args_t *a, alys_forge_keys_t *keys, alys_genesis_t 
     return 0;
 }
 
+/* Handshake, send, drain the answers, print the tally. */
+static int submit_all(const args_t *a, loadgen_t *gen, const alys_genesis_t *g)
+{
+    char err[256];
+    submit_t *sub = submit_new(a->submit, g->hash, 5000, err, sizeof err);
+    if (!sub) {
+        fprintf(stderr, "alys-loadgen: %s\n", err);
+        return -1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    uint64_t sent = 0;
+    int rc = run_submit(a, gen, sub, &sent);
+    submit_drain(sub, 5000);
+    submit_tally_print(submit_tally(sub), stderr);
+    submit_destroy(&sub);
+    return rc;
+}
+
+static int finish_submit(const args_t *a, loadgen_t *gen, alys_genesis_t *g,
+                         alys_forge_keys_t *keys, int rc)
+{
+    (void) a;
+    loadgen_destroy(&gen);
+    alys_forge_keys_clear(keys);
+    alys_genesis_clear(g);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (alys_cli_asks_version(argc, argv)) {
@@ -312,6 +453,8 @@ int main(int argc, char **argv)
     args_t a;
     if (parse_args(argc, argv, &a) != 0)
         return 2;
+    if (a.has_export)
+        return export_key(&a);
     alys_forge_keys_t keys;
     memset(&keys, 0, sizeof keys);
     alys_genesis_t g;
@@ -326,6 +469,8 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && a.chain && replay_chain(a.chain, &g, &keys, gen) != 0)
         rc = -1;
+    if (rc == 0 && a.submit)
+        return finish_submit(&a, gen, &g, &keys, submit_all(&a, gen, &g));
     FILE *out = NULL;
     if (rc == 0) {
         out = (!a.out || strcmp(a.out, "-") == 0) ? stdout : fopen(a.out, a.hex ? "w" : "wb");

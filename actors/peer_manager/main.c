@@ -131,6 +131,20 @@ static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const a
     return rc;
 }
 
+static int port_mailbox_reply(void *ctx, const uint8_t *route, size_t route_len, uint64_t corr_id,
+                              alys_env_t *rep)
+{
+    shell_t *sh = ctx;
+    zframe_t *who = zframe_new(route, route_len);
+    if (!who)
+        return -1;
+    alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
+    req.corr_id = corr_id;
+    int rc = alys_reply(alys_actor_mailbox(sh->actor), who, &req, rep);
+    zframe_destroy(&who);
+    return rc;
+}
+
 /* ---- peers --------------------------------------------------------------------- */
 
 static int slot_of(zsock_t *const *socks, zsock_t *sock)
@@ -209,6 +223,10 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
 {
     shell_t *sh = arg;
     core_now(sh);
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_MEMPOOL) {
+        pm_core_on_mempool(sh->core, zframe_data(from), zframe_size(from), env);
+        return 0;
+    }
     if (env->body_case != ALYS__BUS__ENVELOPE__BODY_PEER) {
         if (env->corr_id && !env->reply)
             alys_reply_error(alys_actor_mailbox(actor), from, env, ALYS_ERR_BAD_REQUEST,
@@ -384,7 +402,8 @@ int main(int argc, char **argv)
                       .peer_dial = port_peer_dial,
                       .peer_hangup = port_peer_hangup,
                       .peer_send = port_peer_send,
-                      .client_send = port_client_send};
+                      .client_send = port_client_send,
+                      .mailbox_reply = port_mailbox_reply};
     char err[ALYS_ERR_MAX];
     int rc = 0;
     sh.core = pm_core_new(sh.cfg, alys_actor_metrics(sh.actor), &port, err, sizeof err);

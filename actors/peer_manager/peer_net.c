@@ -706,3 +706,15 @@ size_t pn_connected_count(pm_t *pm)
 {
     return pm_conns_ready(pm->net->book);
 }
+
+size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap)
+{
+    size_t n = 0;
+    pm_conn_t *c;
+    for (size_t i = 0; n < cap && (c = pm_conns_at(pm->net->book, i)); i++)
+        if (c->state == PM_CONN_READY && c->peer_id[0]) {
+            slots[n] = (int) i;
+            ids[n++] = c->peer_id;
+        }
+    return n;
+}

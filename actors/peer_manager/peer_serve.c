@@ -373,6 +373,7 @@ static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const c
     case PM_SERVE_RANGE: serve_range(self, c, m); break;
     case PM_SERVE_PEERS: serve_peers(self, c, m); break;
     case PM_SERVE_NEW_BLOCK: forward_new_block(self, c, m); break;
+    case PM_SERVE_SUBMIT_TX: pm_tx_on_wire(self->pm, c->id, c->id_len, c->node_id, m); break;
     default: break;
     }
 }

@@ -15,6 +15,8 @@
  *                    after every input that may earn one, pn_flush_closes
  *    pm_peerset.c    the PeerSet for SyncActor and alysctl; peer gauges
  *    peer_serve.c    server side: inbound clients, handshake, range reads
+ *    pm_tx.c         transactions: SubmitTx (wire and bus) to StorageActor's
+ *                    mempool, relay of what it admits (pm_txgossip.h)
  *    peer_net.c      client side: one slot per remote peer (the port dials
  *                    it), handshake, probes, peer exchange, fetches
  *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
@@ -62,6 +64,7 @@
 typedef struct pm_store pm_store_t; /* pm_storage.c */
 typedef struct pn pn_t;             /* peer_net.c */
 typedef struct ps ps_t;             /* peer_serve.c */
+typedef struct pm_txs pm_txs_t;     /* pm_tx.c */
 
 typedef struct {
     char peer_id[ALYS_WIRE_ID_MAX];
@@ -92,6 +95,7 @@ struct pm {
     pm_store_t *store;
     pn_t *net;
     ps_t *serve;
+    pm_txs_t *txs; /* transactions: SubmitTx, gossip (pm_tx.c) */
 
     /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
     bool have_head;
@@ -168,6 +172,10 @@ typedef void(pm_store_cb)(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *r
  * the request cannot be sent (table full, socket): cb is then NOT called. */
 int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeout_ms,
                        pm_store_cb *cb, void *arg, uint64_t tag);
+/* The same for an envelope whose body is set (another area's message to
+ * StorageActor, e.g. the mempool's); its corr_id is chosen here. */
+int pm_storage_request_env(pm_t *pm, alys_env_t *env, uint32_t timeout_ms, pm_store_cb *cb,
+                           void *arg, uint64_t tag);
 /* Forget pending requests whose arg is arg (its owner is going away): their
  * callbacks will not run. */
 void pm_storage_cancel(pm_t *pm, void *arg);
@@ -242,9 +250,31 @@ size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
  * (pm_list_conns): refused at the handshake, or dialled and never answered. */
 size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);
+/* Ready peer connections: their slots and peer ids (valid until the next
+ * input), up to cap. */
+size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap);
 /* One frame from slot's socket (n_frames in its message); its link. */
 void pn_on_frame(pm_t *pm, int slot, const uint8_t *data, size_t len, size_t n_frames);
 void pn_on_link(pm_t *pm, int slot, bool up);
+
+/* ---- pm_tx.c --------------------------------------------------------------- */
+
+pm_txs_t *pm_tx_new(pm_t *pm);
+void pm_tx_destroy(pm_t *pm, pm_txs_t **self_p);
+/* A SubmitTx from the inbound client with routing id route (origin: its
+ * node id): budget, seen set, to the mempool; answered with TxResults when
+ * m->request_id is not 0. */
+void pm_tx_on_wire(pm_t *pm, const uint8_t *route, size_t route_len, const char *origin,
+                   const alys_wire_msg_t *m);
+/* A SubmitTx on our mailbox from route (the requester's routing id). */
+void pm_tx_on_bus(pm_t *pm, const uint8_t *route, size_t route_len, uint64_t corr_id,
+                  const char *sender, const Alys__Mempool__SubmitTx *st);
+void pm_tx_bus_error(pm_t *pm, const uint8_t *route, size_t route_len, uint64_t corr_id,
+                     uint32_t code, const char *why);
+/* Relay what the mempool admitted since the last flush (every fast tick). */
+void pm_tx_flush(pm_t *pm);
+/* r as one of our static result names ("unknown" if it is none). */
+const char *pm_tx_result_name(const char *r);
 
 /* ---- peer_serve.c ---------------------------------------------------------- */
 

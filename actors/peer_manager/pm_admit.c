@@ -114,6 +114,7 @@ pm_serve_t pm_admit(pm_client_t *c, serve_limiter_t *limiter, const alys_wire_ms
     case ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS: return range(m, head, read_free);
     case ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS: return (pm_serve_t){.what = PM_SERVE_PEERS};
     case ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK: return (pm_serve_t){.what = PM_SERVE_NEW_BLOCK};
+    case ALYS__WIRE__WIRE_MSG__BODY_SUBMIT_TX: return (pm_serve_t){.what = PM_SERVE_SUBMIT_TX};
     default: return (pm_serve_t){0}; /* responses have no business here */
     }
 }

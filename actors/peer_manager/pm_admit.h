@@ -12,6 +12,7 @@
  *    5. GetHeaders/GetBlocks: count 1..max and start >= 1 or BAD_REQUEST;
  *       start above our head NOT_FOUND; no read slot free UNAVAILABLE;
  *       else a read; GetPeers: our peers; NewBlock: to SyncActor;
+ *       SubmitTx: to the mempool (its own tx budget: pm_txgossip.h);
  *       responses: ignored.
  *  An undecodable frame (m NULL) costs a token too and gets BAD_REQUEST
  *  while within the limit, nothing past it (a flood gets no answers) and
@@ -73,6 +74,7 @@ typedef enum {
     PM_SERVE_RANGE,       /* read the range from storage */
     PM_SERVE_PEERS,       /* our connected peers' endpoints */
     PM_SERVE_NEW_BLOCK,   /* forward to SyncActor */
+    PM_SERVE_SUBMIT_TX,   /* transactions: to the mempool (pm_tx.c) */
 } pm_serve_do_t;
 
 typedef struct {

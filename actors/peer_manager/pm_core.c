@@ -36,8 +36,9 @@ pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_po
     if (self->table && self->reorder && self->store) {
         self->net = pn_new(self);
         self->serve = ps_new(self);
+        self->txs = pm_tx_new(self);
     }
-    if (!self->net || !self->serve) {
+    if (!self->net || !self->serve || !self->txs) {
         snprintf(err, errlen, "out of memory");
         pm_core_destroy(&self);
     }
@@ -49,6 +50,7 @@ void pm_core_destroy(pm_t **self_p)
     if (!self_p || !*self_p)
         return;
     pm_t *self = *self_p;
+    pm_tx_destroy(self, &self->txs);
     ps_destroy(&self->serve);
     pn_destroy(&self->net);
     pm_storage_destroy(&self->store);
@@ -84,6 +86,17 @@ void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
     default: break;
     }
     pn_flush_closes(self); /* what verdicts and penalties earned */
+}
+
+void pm_core_on_mempool(pm_t *self, const uint8_t *route, size_t route_len, const alys_env_t *env)
+{
+    if (env->reply || env->body_case != ALYS__BUS__ENVELOPE__BODY_MEMPOOL || !env->mempool)
+        return;
+    if (env->mempool->msg_case == ALYS__MEMPOOL__MEMPOOL_MSG__MSG_SUBMIT_TX && env->mempool->submit_tx)
+        pm_tx_on_bus(self, route, route_len, env->corr_id, env->sender, env->mempool->submit_tx);
+    else
+        pm_tx_bus_error(self, route, route_len, env->corr_id, ALYS_ERR_BAD_REQUEST,
+                        "peer_manager takes SubmitTx; ask storage for the rest of the mempool");
 }
 
 void pm_core_on_storage(pm_t *self, const alys_env_t *env)
@@ -129,6 +142,7 @@ void pm_core_tick_fast(pm_t *self)
     pm_storage_tick(self);
     pn_tick(self);
     pm_deliver_tick(self);
+    pm_tx_flush(self);
     pm_push_peerset(self, false);
 }
 

@@ -53,6 +53,10 @@ typedef struct {
     int (*peer_send)(void *ctx, int slot, const alys_wire_msg_t *m);
     /* m to the inbound client with routing id (id_len bytes). */
     int (*client_send)(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m);
+    /* rep as the reply to corr_id, to the mailbox client with routing id
+     * route (route_len bytes); may be NULL (no bus replies: tests). */
+    int (*mailbox_reply)(void *ctx, const uint8_t *route, size_t route_len, uint64_t corr_id,
+                         alys_env_t *rep);
 } pm_port_t;
 
 typedef struct pm pm_t;
@@ -72,6 +76,9 @@ void pm_core_start(pm_t *self);
 /* A message to our mailbox: FetchHeaders, FetchBlocks, RangeVerdict,
  * Penalise (GetPeers is answered by the shell with pm_peerset_new). */
 void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m);
+/* A MempoolMsg on our mailbox (SubmitTx from alysctl and tools) from the
+ * client with routing id route. */
+void pm_core_on_mempool(pm_t *self, const uint8_t *route, size_t route_len, const alys_env_t *env);
 /* A reply on the StorageActor / BlockProcessor sockets. */
 void pm_core_on_storage(pm_t *self, const alys_env_t *env);
 void pm_core_on_processor(pm_t *self, const alys_env_t *env);

@@ -56,16 +56,22 @@ const Alys__Storage__StorageMsg *pm_storage_body(const alys_env_t *reply,
 int pm_storage_request(pm_t *pm, Alys__Storage__StorageMsg *msg, uint32_t timeout_ms,
                        pm_store_cb *cb, void *arg, uint64_t tag)
 {
-    alys_pending_t *pending = pm->store->pending;
-    if (alys_pending_count(pending) >= alys_pending_capacity(pending))
-        return -1;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
     env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
     env.storage = msg;
-    env.corr_id = alys_next_corr_id();
-    if (pm->port.send(pm->port.ctx, PM_TO_STORAGE, &env) != 0)
+    return pm_storage_request_env(pm, &env, timeout_ms, cb, arg, tag);
+}
+
+int pm_storage_request_env(pm_t *pm, alys_env_t *env, uint32_t timeout_ms, pm_store_cb *cb,
+                           void *arg, uint64_t tag)
+{
+    alys_pending_t *pending = pm->store->pending;
+    if (alys_pending_count(pending) >= alys_pending_capacity(pending))
         return -1;
-    store_req_t *r = alys_pending_add(pending, env.corr_id, pm_mono(pm) + timeout_ms);
+    env->corr_id = alys_next_corr_id();
+    if (pm->port.send(pm->port.ctx, PM_TO_STORAGE, env) != 0)
+        return -1;
+    store_req_t *r = alys_pending_add(pending, env->corr_id, pm_mono(pm) + timeout_ms);
     if (!r)
         return -1; /* cannot happen: checked above */
     *r = (store_req_t){.cb = cb, .arg = arg, .tag = tag};

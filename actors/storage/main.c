@@ -2,21 +2,46 @@
  *  bytes: every request goes to storage_serve (service.c) and its reply goes
  *  back to the requester. When the head moves it publishes an event (topic
  *  "storage", kind head_advanced or rolled_back) so SyncActor and tools see
- *  progress without polling.
+ *  progress without polling. It also holds the node's mempool
+ *  (mempool_svc.h says why): MempoolMsg requests go there, and the pool
+ *  follows the head around every StorageMsg served.
  */
 #include <czmq.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include "actor.h"
 #include "log.h"
+#include "mempool_svc.h"
 #include "service.h"
+#include "util.h"
+
+typedef struct {
+    storage_t *store;
+    mempool_svc_t *mempool;
+} shell_t;
+
+static void on_mempool(alys_actor_t *actor, zframe_t *from, alys_env_t *env, mempool_svc_t *mp)
+{
+    mempool_reply_t rep;
+    mempool_svc_serve(mp, env, &rep);
+    if (rep.answer && alys_reply(alys_actor_mailbox(actor), from, env, &rep.env) != 0)
+        log_warn("reply to %s failed", env->sender);
+    mempool_reply_clear(&rep);
+}
 
 /* What to answer and what to publish is decided by storage_serve. */
 static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
-    storage_t *store = arg;
+    shell_t *sh = arg;
+    if (mempool_svc_wants(env)) {
+        on_mempool(actor, from, env, sh->mempool);
+        return 0;
+    }
     storage_reply_t rep;
-    storage_serve(store, env, &rep);
+    mempool_svc_before(sh->mempool, env);
+    storage_serve(sh->store, env, &rep);
+    mempool_svc_after(sh->mempool);
     if (rep.answer && alys_reply(alys_actor_mailbox(actor), from, env, &rep.env) != 0)
         log_warn("reply to %s failed", env->sender);
     if (rep.head_changed)
@@ -53,11 +78,19 @@ int main(int argc, char **argv)
         return 1;
     }
     storage_set_metrics(store, alys_actor_metrics(actor));
+    /* The pool's epoch: this process (pid) at this start (ms). */
+    uint64_t epoch = ((uint64_t) getpid() << 32) ^ (uint64_t) alys_now_ms();
+    shell_t sh = {.store = store,
+                  .mempool = mempool_svc_new(cfg, store, alys_actor_metrics(actor), epoch)};
     int rc = 1;
-    if (alys_actor_bind(actor, cfg->ep_storage, on_message, store) == 0 && alys_actor_ready(actor) == 0)
+    if (!sh.mempool)
+        log_error("cannot make the mempool (out of memory)");
+    else if (alys_actor_bind(actor, cfg->ep_storage, on_message, &sh) == 0 &&
+             alys_actor_ready(actor) == 0)
         rc = alys_actor_run(actor) == 0 ? 0 : 1;
     else
         log_error("cannot bind the mailbox %s", cfg->ep_storage);
+    mempool_svc_destroy(&sh.mempool);
     storage_destroy(&store);
     alys_actor_destroy(&actor);
     return rc;

@@ -19,14 +19,16 @@ typedef struct {
     alys_tx_t *txs; /* nonce order, contiguous */
     uint32_t count;
     uint32_t cap;
-    uint64_t cost; /* sum of amount + fee; admission keeps it <= a balance */
-    bool gathered; /* readmit: already counted */
+    uint64_t cost;  /* sum of amount + fee; admission keeps it <= a balance */
+    uint64_t bytes; /* sum of encoded sizes */
+    bool gathered;  /* readmit: already counted */
 } sender_t;
 
 struct alys_mempool {
     alys_mempool_limits_t limits;
     zhashx_t *senders; /* hex key -> sender_t*, owned */
     size_t total;
+    uint64_t bytes; /* sum of encoded sizes */
 };
 
 static const char *result_names[ALYS_MEMPOOL_RESULT_COUNT] = {
@@ -98,6 +100,7 @@ static void sender_remove(alys_mempool_t *self, sender_t *s)
     char hex[KEY_HEX_LEN];
     key_hex(s->key, hex);
     self->total -= s->count;
+    self->bytes -= s->bytes;
     zhashx_delete(self->senders, hex); /* frees s */
 }
 
@@ -113,6 +116,9 @@ static void sender_pop_tail(alys_mempool_t *self, sender_t *s)
 {
     s->count--;
     s->cost -= tx_cost(&s->txs[s->count]);
+    uint64_t size = alys_tx_encoded_size(&s->txs[s->count]);
+    s->bytes -= size;
+    self->bytes -= size;
     self->total--;
     if (s->count == 0)
         sender_remove(self, s); /* subtracts s->count, now 0 */
@@ -121,8 +127,12 @@ static void sender_pop_tail(alys_mempool_t *self, sender_t *s)
 /* Drop the first k txs of s; frees s when it empties. */
 static void sender_drop_head(alys_mempool_t *self, sender_t *s, uint32_t k)
 {
-    for (uint32_t i = 0; i < k; i++)
+    for (uint32_t i = 0; i < k; i++) {
+        uint64_t size = alys_tx_encoded_size(&s->txs[i]);
         s->cost -= tx_cost(&s->txs[i]);
+        s->bytes -= size;
+        self->bytes -= size;
+    }
     memmove(s->txs, s->txs + k, (size_t) (s->count - k) * sizeof *s->txs);
     s->count -= k;
     self->total -= k;
@@ -144,10 +154,13 @@ static int sender_reserve(sender_t *s)
     return 0;
 }
 
-static void sender_append(sender_t *s, const alys_tx_t *tx)
+static void sender_append(alys_mempool_t *self, sender_t *s, const alys_tx_t *tx, uint64_t size)
 {
     s->txs[s->count++] = *tx;
     s->cost += tx_cost(tx);
+    s->bytes += size;
+    self->bytes += size;
+    self->total++;
 }
 
 /* ---------------------------------------------------------------- life */
@@ -161,6 +174,10 @@ alys_mempool_t *alys_mempool_new(const alys_mempool_limits_t *limits)
     if (!self)
         return NULL;
     self->limits = *limits;
+    if (self->limits.max_bytes == 0)
+        self->limits.max_bytes = (uint64_t) limits->max_txs * ALYS_TX_MAX_BYTES;
+    if (self->limits.max_sender_bytes == 0)
+        self->limits.max_sender_bytes = (uint64_t) limits->max_per_sender * ALYS_TX_MAX_BYTES;
     self->senders = zhashx_new();
     if (!self->senders) {
         free(self);
@@ -183,6 +200,11 @@ void alys_mempool_destroy(alys_mempool_t **self_p)
 size_t alys_mempool_size(const alys_mempool_t *self)
 {
     return self->total;
+}
+
+uint64_t alys_mempool_bytes(const alys_mempool_t *self)
+{
+    return self->bytes;
 }
 
 size_t alys_mempool_senders(const alys_mempool_t *self)
@@ -262,17 +284,50 @@ static bool worse(const alys_tx_t *a, const alys_tx_t *b)
     return memcmp(a->from, b->from, ALYS_PUBKEY_LEN) > 0;
 }
 
-/* The sender whose tail is the eviction victim, other than except; NULL if none. */
-static sender_t *find_victim(alys_mempool_t *self, const uint8_t except[ALYS_PUBKEY_LEN])
+/* The tail tx of the eviction victim, other than except's, as if skip_n
+ * txs of skip had gone already; NULL if none. *who gets its sender. */
+static const alys_tx_t *find_victim(alys_mempool_t *self, const uint8_t except[ALYS_PUBKEY_LEN],
+                                    const sender_t *skip, uint32_t skip_n, sender_t **who)
 {
-    sender_t *best = NULL;
+    const alys_tx_t *best = NULL;
     for (sender_t *s = zhashx_first(self->senders); s; s = zhashx_next(self->senders)) {
-        if (memcmp(s->key, except, ALYS_PUBKEY_LEN) == 0)
+        uint32_t c = s->count - (s == skip ? skip_n : 0);
+        if (c == 0 || memcmp(s->key, except, ALYS_PUBKEY_LEN) == 0)
             continue;
-        if (!best || worse(&s->txs[s->count - 1], &best->txs[best->count - 1]))
-            best = s;
+        if (!best || worse(&s->txs[c - 1], best)) {
+            best = &s->txs[c - 1];
+            *who = s;
+        }
     }
     return best;
+}
+
+static bool fits(const alys_mempool_t *self, size_t txs, uint64_t bytes, uint64_t size)
+{
+    return txs < self->limits.max_txs && bytes + size <= self->limits.max_bytes;
+}
+
+/* Plan the evictions that make room for tx (size bytes) without changing
+ * anything: up to ALYS_MEMPOOL_MAX_VICTIMS tails, each cheaper than tx.
+ * Returns how many (0: room already), or -1 when the pool stays full. */
+static int plan_victims(alys_mempool_t *self, const alys_tx_t *tx, uint64_t size,
+                        sender_t *who[ALYS_MEMPOOL_MAX_VICTIMS])
+{
+    size_t txs = self->total;
+    uint64_t bytes = self->bytes;
+    int n = 0;
+    while (!fits(self, txs, bytes, size)) {
+        if (n == ALYS_MEMPOOL_MAX_VICTIMS)
+            return -1;
+        /* Only the first victim's sender can have a tail planned already. */
+        const alys_tx_t *v = find_victim(self, tx->from, n ? who[0] : NULL, n ? 1 : 0, &who[n]);
+        if (!v || v->fee >= tx->fee)
+            return -1;
+        txs--;
+        bytes -= alys_tx_encoded_size(v);
+        n++;
+    }
+    return n;
 }
 
 alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx,
@@ -287,29 +342,31 @@ alys_mempool_result_t alys_mempool_add(alys_mempool_t *self, const alys_tx_t *tx
     alys_mempool_result_t r = check_account(s, tx, view);
     if (r != ALYS_MEMPOOL_ADDED)
         return r;
-    if (s && s->count >= self->limits.max_per_sender)
+    uint64_t size = alys_tx_encoded_size(tx);
+    if ((s && s->count >= self->limits.max_per_sender) ||
+        (s ? s->bytes : 0) + size > self->limits.max_sender_bytes)
         return ALYS_MEMPOOL_SENDER_FULL;
-    sender_t *victim = NULL;
-    if (self->total >= self->limits.max_txs) {
-        victim = find_victim(self, tx->from);
-        if (!victim || victim->txs[victim->count - 1].fee >= tx->fee)
-            return ALYS_MEMPOOL_POOL_FULL;
-    }
-    /* Allocate before evicting: out of memory must not cost the victim. */
+    sender_t *victims[ALYS_MEMPOOL_MAX_VICTIMS];
+    int nv = plan_victims(self, tx, size, victims);
+    if (nv < 0)
+        return ALYS_MEMPOOL_POOL_FULL;
+    /* Allocate before evicting: out of memory must not cost the victims. */
     s = sender_get_or_add(self, tx->from);
     if (!s || sender_reserve(s) != 0) {
         if (s && s->count == 0)
             sender_remove(self, s);
         return ALYS_MEMPOOL_NO_MEMORY;
     }
-    if (victim) {
-        if (evicted)
-            *evicted = victim->txs[victim->count - 1];
-        sender_pop_tail(self, victim); /* never s: find_victim skipped tx->from */
+    for (int i = 0; i < nv; i++) {
+        /* Never s (find_victim skipped tx->from); a victim sender freed by
+         * its pop is not used again: only victims[0] can repeat, and then
+         * it had two txs. */
+        if (i == 0 && evicted)
+            *evicted = victims[i]->txs[victims[i]->count - 1];
+        sender_pop_tail(self, victims[i]);
         r = ALYS_MEMPOOL_ADDED_EVICTED;
     }
-    sender_append(s, tx);
-    self->total++;
+    sender_append(self, s, tx, size);
     return r;
 }
 
@@ -363,6 +420,22 @@ size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b, const 
         if (s)
             removed += sender_revalidate(self, s, view);
     }
+    return removed;
+}
+
+size_t alys_mempool_revalidate(alys_mempool_t *self, const alys_state_view_t *view)
+{
+    /* Collect first: revalidation may delete senders, which a zhashx
+     * iteration must not see. */
+    size_t n = zhashx_size(self->senders), k = 0, removed = 0;
+    sender_t **all = calloc(n ? n : 1, sizeof *all);
+    if (!all)
+        return 0;
+    for (sender_t *s = zhashx_first(self->senders); s; s = zhashx_next(self->senders))
+        all[k++] = s;
+    for (size_t i = 0; i < k; i++)
+        removed += sender_revalidate(self, all[i], view);
+    free(all);
     return removed;
 }
 
@@ -550,6 +623,28 @@ const alys_tx_t *alys_mempool_iter_next(alys_mempool_iter_t *self)
 void alys_mempool_iter_drop_sender(alys_mempool_iter_t *self)
 {
     self->has_pending = false;
+}
+
+size_t alys_mempool_select_bounded(const alys_mempool_t *self, alys_tx_t *out, size_t max_txs,
+                                   uint64_t max_bytes, uint64_t *bytes)
+{
+    uint64_t used = 0;
+    size_t n = 0;
+    alys_mempool_iter_t *it = alys_mempool_iter_new(self);
+    const alys_tx_t *tx;
+    while (it && n < max_txs && (tx = alys_mempool_iter_next(it))) {
+        uint64_t size = alys_tx_encoded_size(tx);
+        if (size > max_bytes - used) {
+            alys_mempool_iter_drop_sender(it);
+            continue;
+        }
+        used += size;
+        out[n++] = *tx;
+    }
+    alys_mempool_iter_destroy(&it);
+    if (bytes)
+        *bytes = used;
+    return n;
 }
 
 size_t alys_mempool_select(const alys_mempool_t *self, alys_tx_t *out, size_t max)

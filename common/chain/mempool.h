@@ -21,14 +21,18 @@
  *                (credits the sender may receive are not counted: a
  *                conservative rule, never admits what cannot pay);
  *                (sender, nonce) not already pooled.
- *    bounds      at most limits.max_per_sender txs per sender and
- *                limits.max_txs in all.
- *    eviction    when full, the lowest-fee tx among the senders' LAST txs
- *                (evicting a middle tx would leave a gap) of senders other
- *                than the newcomer's is evicted, only if the newcomer pays
- *                strictly more fee; else the newcomer is refused. Ties: the
- *                highest nonce, then the greatest sender key (deterministic).
- *                Txs all have the same size, so fee is the fee rate.
+ *    bounds      at most limits.max_per_sender txs and max_sender_bytes
+ *                per sender, limits.max_txs txs and max_bytes in all. A
+ *                tx's bytes are its encoded size (mempool_tx.h, 134..167).
+ *    eviction    when full (count or bytes), the lowest-fee tx among the
+ *                senders' LAST txs (evicting a middle tx would leave a gap)
+ *                of senders other than the newcomer's is evicted, only if
+ *                the newcomer pays strictly more fee; else the newcomer is
+ *                refused. Ties: the highest nonce, then the greatest sender
+ *                key (deterministic). When bytes are short, up to
+ *                ALYS_MEMPOOL_MAX_VICTIMS are evicted, each cheaper than
+ *                the newcomer; if that is not enough nothing is evicted.
+ *                Sizes differ by at most 33 bytes, so fee is the fee rate.
  *    commit      alys_mempool_on_block removes, per sender of a committed
  *                block, every pooled tx with a nonce at or below the highest
  *                one the block included (included, or made stale by it),
@@ -61,15 +65,22 @@
 #include <stdint.h>
 
 #include "chain.h"
+#include "mempool_tx.h"
 #include "state.h"
 
 /* Hard ceilings on configured bounds (a typo cannot ask for 2^40 txs). */
 #define ALYS_MEMPOOL_MAX_TXS        (1u << 20)
 #define ALYS_MEMPOOL_MAX_PER_SENDER 4096u
 
+/* Evictions one admission may make (bytes: two txs always make room). */
+#define ALYS_MEMPOOL_MAX_VICTIMS 2
+
 typedef struct {
     uint32_t max_txs;        /* 1 .. ALYS_MEMPOOL_MAX_TXS */
     uint32_t max_per_sender; /* 1 .. ALYS_MEMPOOL_MAX_PER_SENDER */
+    /* Byte bounds; 0 = count x ALYS_TX_MAX_BYTES (the count bound alone). */
+    uint64_t max_bytes;
+    uint64_t max_sender_bytes;
 } alys_mempool_limits_t;
 
 /* Outcome of an admission. Names (alys_mempool_result_name) are stable
@@ -104,6 +115,8 @@ alys_mempool_t *alys_mempool_new(const alys_mempool_limits_t *limits);
 void alys_mempool_destroy(alys_mempool_t **self_p);
 
 size_t alys_mempool_size(const alys_mempool_t *self);
+/* Sum of the pooled txs' encoded sizes. */
+uint64_t alys_mempool_bytes(const alys_mempool_t *self);
 size_t alys_mempool_senders(const alys_mempool_t *self);
 /* Pooled txs of one sender. */
 size_t alys_mempool_sender_count(const alys_mempool_t *self, const uint8_t from[ALYS_PUBKEY_LEN]);
@@ -135,6 +148,12 @@ size_t alys_mempool_on_block(alys_mempool_t *self, const alys_block_t *b,
 long alys_mempool_readmit(alys_mempool_t *self, const alys_block_t *blocks, size_t n,
                           const alys_state_view_t *view);
 
+/* The head moved in a way the pool could not follow block by block (a
+ * change of head it was not shown): re-check every sender against view
+ * (its run must start at its account nonce and be covered by its balance;
+ * the rest is cut). Returns the number of txs removed. */
+size_t alys_mempool_revalidate(alys_mempool_t *self, const alys_state_view_t *view);
+
 /* Selection order (see RULES). NULL on out of memory. */
 alys_mempool_iter_t *alys_mempool_iter_new(const alys_mempool_t *self);
 void alys_mempool_iter_destroy(alys_mempool_iter_t **self_p);
@@ -146,5 +165,13 @@ void alys_mempool_iter_drop_sender(alys_mempool_iter_t *self);
 
 /* Up to max txs in selection order, copied into out. Returns the count. */
 size_t alys_mempool_select(const alys_mempool_t *self, alys_tx_t *out, size_t max);
+/* As alys_mempool_select, also bounded by max_bytes of encoded txs: a tx
+ * that does not fit ends its sender's run (what follows it could not be
+ * included without it) and smaller ones of other senders may still come.
+ * The result is valid as one sequence against the pool's head state (each
+ * sender's run starts at its account nonce and its balance covers the run;
+ * others' txs only credit it). *bytes (may be NULL) gets the total. */
+size_t alys_mempool_select_bounded(const alys_mempool_t *self, alys_tx_t *out, size_t max_txs,
+                                   uint64_t max_bytes, uint64_t *bytes);
 
 #endif

@@ -61,6 +61,16 @@ static const char *bounds_problem(const alys_wire_msg_t *m)
         return NULL;
     case ALYS__WIRE__WIRE_MSG__BODY_ERROR:
         return str_len(m->error->message) > ALYS_WIRE_MAX_TEXT ? "error text too long" : NULL;
+    case ALYS__WIRE__WIRE_MSG__BODY_SUBMIT_TX:
+        return items_problem(m->submit_tx->txs, m->submit_tx->n_txs, ALYS_WIRE_MAX_TXS,
+                             ALYS_WIRE_MAX_TX_BYTES);
+    case ALYS__WIRE__WIRE_MSG__BODY_TX_RESULTS:
+        if (m->tx_results->n_results > ALYS_WIRE_MAX_TXS)
+            return "too many results";
+        for (size_t i = 0; i < m->tx_results->n_results; i++)
+            if (str_len(m->tx_results->results[i]) > ALYS_WIRE_MAX_RESULT)
+                return "result too long";
+        return NULL;
     case ALYS__WIRE__WIRE_MSG__BODY__NOT_SET: return "no body";
     default: return NULL;
     }
@@ -115,6 +125,8 @@ const char *alys_wire_body_name(const alys_wire_msg_t *msg)
     case ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS: return "get_peers";
     case ALYS__WIRE__WIRE_MSG__BODY_PEERS: return "peers";
     case ALYS__WIRE__WIRE_MSG__BODY_ERROR: return "error";
+    case ALYS__WIRE__WIRE_MSG__BODY_SUBMIT_TX: return "submit_tx";
+    case ALYS__WIRE__WIRE_MSG__BODY_TX_RESULTS: return "tx_results";
     default: return "none";
     }
 }

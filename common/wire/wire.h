@@ -51,6 +51,9 @@
 #define ALYS_WIRE_MAX_ENDPOINTS    64   /* Peers list bound */
 #define ALYS_WIRE_MAX_HEADER_BYTES 1024 /* one encoded header */
 #define ALYS_WIRE_MAX_TEXT         512  /* node_id, listen, error text */
+#define ALYS_WIRE_MAX_TXS          256  /* txs in one SubmitTx (issue 9) */
+#define ALYS_WIRE_MAX_TX_BYTES     200  /* one encoded tx (ALYS_TX_MAX_BYTES) */
+#define ALYS_WIRE_MAX_RESULT       32   /* one TxResults entry */
 #define ALYS_WIRE_DETAIL_MAX       160
 #define ALYS_WIRE_ID_MAX           65 /* a peer id: <= 64 chars + NUL */
 

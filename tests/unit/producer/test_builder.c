@@ -371,7 +371,8 @@ Test(builder, a_block_the_durable_fence_record_does_not_name_is_never_signed)
     cr_assert_eq(memcmp(b.header.signature, zero, ALYS_SIG_LEN), 0);
     /* The record names another block for the same slot (built before the
      * pool changed): this one may not be signed, ever. */
-    alys_mempool_t *empty = alys_mempool_new(&(alys_mempool_limits_t){10, 10});
+    alys_mempool_t *empty = alys_mempool_new(
+        &(alys_mempool_limits_t){.max_txs = 10, .max_per_sender = 10});
     cr_assert_eq(builder_assemble(&in, empty, &other, NULL, err, sizeof err), BUILD_OK);
     record(&other);
     alys_hash_t h;

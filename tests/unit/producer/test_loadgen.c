@@ -2,12 +2,14 @@
  *  its txs are valid (a mempool on the chain's genesis admits every one),
  *  their encoding round-trips, the genesis budget holds, the pacing. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "chain.pb-c.h"
 #include "chain/mempool.h"
 #include "loadgen.h"
 #include "mp_fixture.h"
+#include "submit.h"
 
 #define ACCOUNTS 6
 
@@ -183,4 +185,34 @@ Test(loadgen, set_account_starts_an_account_at_the_heads_nonce_and_balance)
     gen = loadgen_new(&f.keys, NULL, &P, err, sizeof err);
     cr_assert_eq(loadgen_set_account(gen, 0, 1, 1), -1, "no budgets without a genesis");
     loadgen_destroy(&gen);
+}
+
+/* ---- alys-loadgen --submit: the tally of the node's answers (submit.h) ---- */
+
+Test(loadgen, submit_tally_counts_accepted_and_each_refusal_reason)
+{
+    submit_tally_t t;
+    memset(&t, 0, sizeof t);
+    const char *rs[] = {"added", "nonce_gap", "added_evicted", "nonce_gap", "bad_signature"};
+    for (size_t i = 0; i < 5; i++)
+        submit_tally_result(&t, rs[i]);
+    cr_assert_eq(t.accepted, 2);
+    cr_assert_str_eq(t.reason[0], "nonce_gap");
+    cr_assert_eq(t.count[0], 2);
+    cr_assert_str_eq(t.reason[1], "bad_signature");
+    cr_assert_eq(t.count[1], 1);
+    cr_assert_eq(t.reason[2][0], 0);
+}
+
+Test(loadgen, submit_tally_is_bounded_in_reasons)
+{
+    submit_tally_t t;
+    memset(&t, 0, sizeof t);
+    char name[32];
+    for (int i = 0; i < SUBMIT_REASONS + 5; i++) {
+        snprintf(name, sizeof name, "r%d", i);
+        submit_tally_result(&t, name);
+    }
+    cr_assert_str_eq(t.reason[SUBMIT_REASONS - 1], "r23");
+    cr_assert_eq(t.count[SUBMIT_REASONS - 1], 1);
 }
