@@ -76,6 +76,8 @@ void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p)
 
 static void send_outcome(pm_t *pm, Alys__Peer__BatchOutcome *bo)
 {
+    if (bo->request_id & PM_GOSSIP_REQ_BIT)
+        return; /* gossip's own ancestor fetch: not SyncActor's */
     bo->head_height = pm->head_height;
     bo->head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->head_hash};
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
@@ -319,12 +321,17 @@ static void on_refused(pm_t *pm, const alys_env_t *env)
 
 void pm_bp_on_env(pm_t *pm, const alys_env_t *env)
 {
+    if (env->reply && pg_on_processor(pm, env)) {
+        pm_deliver_pump(pm);
+        return; /* one of gossip's pushed blocks */
+    }
     if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
         env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)
         on_processed(pm, env->processor->batch_processed);
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR)
         on_refused(pm, env);
     pm_deliver_pump(pm);
+    pg_head_moved(pm); /* an orphan's ancestors may have just committed */
 }
 
 /* The processor restarted: what it held is gone. Resend in order. */

@@ -104,6 +104,7 @@ static void lost(pm_t *pm, int slot, const pm_conn_fx_t *fx, int64_t now)
     if (fx->was_ready) {
         log_info("peer %s (%s) disconnected: %s", c->peer_id, c->endpoint, fx->why);
         pm_peer_disconnected(pm, c->peer_id, fx->why);
+        pg_peer_gone(pm, c->peer_id);
     }
     pm->peerset_dirty = true;
 }
@@ -487,19 +488,10 @@ static void on_response(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t fra
     pm_req_clear(&r);
 }
 
-/* NewBlock pushed by a peer: SyncActor decides (ProcessBlockBatch). */
+/* NewBlock pushed by a peer: gossip decides (peer_gossip.c). */
 static void on_new_block(pm_t *pm, pm_conn_t *c, const alys_wire_msg_t *m)
 {
-    Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
-    ProtobufCBinaryData block = m->new_block->block;
-    pbb.n_blocks = 1;
-    pbb.blocks = &block;
-    pbb.from_peer = c->peer_id;
-    Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
-    msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH;
-    msg.process_block_batch = &pbb;
-    if (pm_send_sync_msg(pm, &msg) != 0)
-        log_debug("cannot forward a new block from %s", c->peer_id);
+    pg_on_new_block(pm, c->peer_id, &m->new_block->block);
 }
 
 static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_len)
@@ -570,4 +562,24 @@ size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 size_t pn_connected_count(pm_t *pm)
 {
     return pm_conns_ready(pm->net->book);
+}
+
+/* ---- gossip (peer_gossip.c) ---------------------------------------------------- */
+
+size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap)
+{
+    size_t n = 0;
+    for (int i = 0; i < PM_CONN_MAX && n < cap; i++) {
+        pm_conn_t *c = conn_at(pm, i);
+        if (c->state == PM_CONN_READY && c->peer_id[0]) {
+            slots[n] = i;
+            ids[n++] = c->peer_id;
+        }
+    }
+    return n;
+}
+
+int pn_push(pm_t *pm, int slot, const alys_wire_msg_t *m)
+{
+    return send_msg(pm, slot, m);
 }

@@ -79,6 +79,7 @@ struct pm {
     pm_store_t *store;
     pn_t *net;
     ps_t *serve;
+    struct pmg *gossip; /* pm_gossip.h */
 
     /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
     bool have_head;
@@ -217,6 +218,9 @@ size_t pn_connected_count(pm_t *pm);
 /* One frame from slot's socket (n_frames in its message); its link. */
 void pn_on_frame(pm_t *pm, int slot, const uint8_t *data, size_t len, size_t n_frames);
 void pn_on_link(pm_t *pm, int slot, bool up);
+/* Ready outbound peers: their slots and ids (borrowed until the next input). */
+size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap);
+int pn_push(pm_t *pm, int slot, const alys_wire_msg_t *m);
 
 /* ---- peer_serve.c ---------------------------------------------------------- */
 
@@ -224,6 +228,24 @@ ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on e
 void ps_destroy(ps_t **self_p);
 /* One frame from the inbound client with this routing id. */
 void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
+/* Clients past the handshake: their table indices and node ids. */
+size_t ps_ready_clients(pm_t *pm, size_t *idx, const char **ids, size_t cap);
+int ps_push(pm_t *pm, size_t idx, const alys_wire_msg_t *m);
+
+/* ---- peer_gossip.c: block gossip (pm_gossip.h decides) ------------------------- */
+
+/* Request ids of gossip's own ancestor fetches carry this bit: their
+ * results are not SyncActor's (pm_report, BatchOutcome skip them). */
+#define PM_GOSSIP_REQ_BIT (1ULL << 62)
+/* A NewBlock pushed by peer (outbound or inbound connection). */
+void pg_on_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *block);
+/* AnnounceBlock from our producer: committed, push it. */
+void pg_on_announce(pm_t *pm, const ProtobufCBinaryData *block);
+/* A BlockProcessor reply: true if it answered one of gossip's blocks. */
+bool pg_on_processor(pm_t *pm, const alys_env_t *env);
+/* Our head may have moved: orphans that now link go to BlockProcessor. */
+void pg_head_moved(pm_t *pm);
+void pg_peer_gone(pm_t *pm, const char *peer);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "membudget.h"
 #include "pm.h"
+#include "pm_gossip.h"
 
 pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_port_t *port,
                   char *err, size_t errlen)
@@ -33,7 +34,8 @@ pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_po
     rc.max_bytes = (size_t) mb.reorder_bytes;
     self->reorder = reorder_new(&rc);
     self->store = pm_storage_new();
-    if (self->table && self->reorder && self->store) {
+    self->gossip = pmg_new();
+    if (self->table && self->reorder && self->store && self->gossip) {
         self->net = pn_new(self);
         self->serve = ps_new(self);
     }
@@ -53,6 +55,7 @@ void pm_core_destroy(pm_t **self_p)
     pn_destroy(&self->net);
     pm_storage_destroy(&self->store);
     reorder_destroy(&self->reorder);
+    pmg_destroy(&self->gossip);
     peer_table_destroy(&self->table);
     free(self);
     *self_p = NULL;
@@ -80,6 +83,9 @@ void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
     case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS: pn_fetch_blocks(self, m->fetch_blocks); break;
     case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT: pm_range_verdict(self, m->range_verdict); break;
     case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_penalise(self, m->penalise); break;
+    case ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK:
+        pg_on_announce(self, &m->announce_block->block);
+        break;
     default: break;
     }
     pn_flush_closes(self); /* what verdicts and penalties earned */

@@ -75,8 +75,8 @@ static void metric_outcome(pm_t *pm, const char *kind, int outcome)
 void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const char *peer_id,
                uint64_t start, const pm_result_t *res)
 {
-    if (ours)
-        return; /* GetPeers: nobody to tell */
+    if (ours || (request_id & PM_GOSSIP_REQ_BIT))
+        return; /* GetPeers, gossip's ancestor fetches: nobody to tell */
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
     Alys__Peer__HeadersResult hr = ALYS__PEER__HEADERS_RESULT__INIT;
     Alys__Peer__FetchResult fr = ALYS__PEER__FETCH_RESULT__INIT;
