@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# test_live.sh: the live chain between real nodes on loopback (TAP output).
+#
+# A generated chain (alys-chaingen, one authority, short slots) whose genesis
+# time puts its last block's slot just before now. Node A imports it and
+# runs alys-producer with the authority's key ([producer] enabled, key_file);
+# node B starts fresh. Each has the other in bootstrap_peers. Checked:
+#   (a) A produces blocks in its slots (alys_producer_blocks_total grows),
+#       B receives them as NewBlock pushes (alys_gossip_blocks_received_total)
+#       and follows: B's head equals A's head within a few slots;
+#   (b) kill -9 of A's producer, then of A's storage, at moments spread over
+#       a slot: production resumes (the produced counter grows again) and the
+#       fence holds: across every incarnation of the producer, no slot was
+#       signed for two different blocks (the producer logs each signature
+#       with its slot and hash), and A and B agree on the chain;
+#   (c) the preflight refuses a key file others can read, and a key that is
+#       not a genesis authority (exit 78).
+# Every wait is "eventually within T" (lib.sh); T here is a number of slots
+# of the chain's own slot duration (SLOT_MS) times ALYS_TIME_FACTOR, plus the
+# node's configured start/restart budgets where a process (re)starts.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export ALYS_ROOT=${ALYS_SOURCE_DIR:-$(cd "$HERE/../.." && pwd)}
+export ALYS_BUILD=${ALYS_BUILD_DIR:-$ALYS_ROOT/build}
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$HERE/lib.sh"
+
+WORK=$(mktemp -d /tmp/alys-itl-XXXXXX)
+tests=0 failures=0
+SLOT_MS=${ALYS_IT_SLOT_MS:-1000}
+BLOCKS=40
+
+finish() {
+  alys_cleanup
+  if [ "$failures" -gt 0 ] || [ "${ALYS_IT_KEEP:-0}" = 1 ]; then
+    echo "# nodes and logs kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+ok() { tests=$((tests + 1)); echo "ok $tests - $*"; }
+not_ok() { tests=$((tests + 1)); failures=$((failures + 1)); echo "not ok $tests - $*"; }
+diag() { echo "# $*"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+
+for b in supervisor alysctl chaingen producer/alys-producer; do
+  if [ ! -x "$(alys_bin $b)" ]; then
+    echo "1..0 # SKIP $(alys_bin $b) is not built"
+    exit 0
+  fi
+done
+
+# slots_s N: N slots in seconds (rounded up), times ALYS_TIME_FACTOR.
+slots_s() { echo $(((SLOT_MS * $1 * ALYS_TIME_FACTOR + 999) / 1000)); }
+
+height() { alys_head "$WORK/$1" head_height; }
+head_hash() { alys_head "$WORK/$1" head_hash; }
+metric() { local v; v=$(alys_metric "$WORK/$1" "$2" "${3:-}"); echo "${v:-0}"; }
+
+# grows NODE METRIC FROM: the counter is above FROM now.
+grows() { awk -v a="$(metric "$1" "$2")" -v b="$3" 'BEGIN {exit !(a > b)}'; }
+# above NODE H: the node's head is above height H.
+above() { local h; h=$(height "$1"); [ -n "$h" ] && [ "$h" -gt "$2" ]; }
+# follows: B's head is A's head (same height and hash) now.
+follows() {
+  local ha hb
+  ha=$(head_hash A)
+  hb=$(head_hash B)
+  [ -n "$ha" ] && [ "$ha" = "$hb" ]
+}
+
+# fence_held: every "slot S: block height H hash X signed" line of A's
+# producers (all incarnations) names one hash per slot.
+fence_held() {
+  grep -ho 'slot [0-9]*: block height [0-9]* hash [0-9a-f]* signed' "$WORK/A/node.log" |
+    awk '{s = $2; h = $7; if ((s in seen) && seen[s] != h) {bad = 1; print "# slot " s " signed twice: " seen[s] " " h} seen[s] = h}
+         END {exit bad}'
+}
+
+# ---- the chain and the nodes -----------------------------------------------------
+
+echo "1..14"
+now_s=$(date +%s)
+# The last block's slot lands about now: chaingen leaves 1 slot in 20
+# empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
+gen_time=$((now_s - (BLOCKS * 21 / 20 + 2) * SLOT_MS / 1000))
+"$(alys_bin chaingen)" --blocks "$BLOCKS" --txs-per-block 2 --accounts 50 --authorities 1 \
+  --seed live-it --slot-ms "$SLOT_MS" --genesis-time "$gen_time" --out "$WORK/chain" \
+  > "$WORK/chain.txt" || { not_ok "chaingen"; exit 1; }
+head -n 1 "$WORK/chain/keys" > "$WORK/a.key"
+chmod 600 "$WORK/a.key"
+
+PA=$(alys_free_port) PB=$(alys_free_port)
+node_config() { # NAME PORT PEER_PORT [key=value ...]
+  local name=$1 port=$2 peer=$3
+  shift 3
+  mkdir -p "$WORK/$name"
+  alys_node_config "$WORK/$name" "$WORK/$name/run" "$WORK/chain/genesis" "name=\"$name\"" \
+    "listen=\"tcp://127.0.0.1:$port\"" "bootstrap_peers=[\"tcp://127.0.0.1:$peer\"]" \
+    "metrics_port=$(alys_free_port)" 'validation_workers=1' 'log_level="info"' "$@"
+}
+
+# (c) first: the preflight refuses bad keys before anything starts.
+node_config X "$(alys_free_port)" "$PA" 'enabled=true' "key_file=\"$WORK/x.key\""
+head -n 1 "$WORK/chain/keys" > "$WORK/x.key"
+chmod 644 "$WORK/x.key"
+"$(alys_bin supervisor)" --config "$WORK/X/node.toml" > "$WORK/X/node.log" 2>&1
+rc=$?
+check "preflight refuses a key file others can read (exit $rc)" \
+  test "$rc" = 78 -a -n "$(grep -l 'producer.key_file' "$WORK/X/node.log")"
+# Not an authority: a valid secret key that is not in the genesis.
+echo 0000000000000000000000000000000000000000000000000000000000000001 > "$WORK/x.key"
+chmod 600 "$WORK/x.key"
+"$(alys_bin supervisor)" --config "$WORK/X/node.toml" > "$WORK/X/node2.log" 2>&1
+rc=$?
+check "preflight refuses a key that is not a genesis authority (exit $rc)" \
+  test "$rc" = 78 -a -n "$(grep -l 'not one of the genesis' "$WORK/X/node2.log")"
+
+node_config A "$PA" "$PB" 'enabled=true' "key_file=\"$WORK/a.key\""
+node_config B "$PB" "$PA"
+alys_node_start "$WORK/A"
+check "A starts with its producer" alys_node_wait_ready "$WORK/A"
+import_chain() { alys_ctl "$WORK/A" import "$WORK/chain/chain.export" > "$WORK/import.log" 2>&1; }
+check "A imports the chain" import_chain
+alys_node_start "$WORK/B"
+check "B starts fresh" alys_node_wait_ready "$WORK/B"
+
+# ---- (a) production and gossip ---------------------------------------------------
+
+T_SYNC=$(($(alys_budget_s "$WORK/B" sync "$BLOCKS") + $(slots_s 10)))
+check "A produces blocks in its slots" alys_eventually "$T_SYNC" above A "$BLOCKS"
+check "B receives pushed blocks (NewBlock)" \
+  alys_eventually "$T_SYNC" grows B alys_gossip_blocks_received_total 0
+h0=$(height A)
+check "A keeps producing (head above $h0 within 5 slots)" \
+  alys_eventually "$(slots_s 5)" above A "$((h0 + 2))"
+check "B follows A: equal heads within a few slots" alys_eventually "$(slots_s 5)" follows
+diag "A: head $(height A), produced $(metric A alys_producer_blocks_total)," \
+  "missed $(metric A alys_producer_missed_slots_total); B: head $(height B)," \
+  "gossip received $(metric B alys_gossip_blocks_received_total)"
+
+# ---- (b) kill -9 of the producer, then storage, at moments spread over a slot ------
+
+T_RESTART=$(($(alys_budget_s "$WORK/A" restart) + $(slots_s 4)))
+kill_and_resume() { # ACTOR ROUND
+  local pid h
+  pid=$(alys_actor_pid "$WORK/A" "$1")
+  [ -n "$pid" ] || return 1
+  # A moment inside the slot: (ROUND * 37 % 100) percent of it.
+  sleep "$(awk -v r="$2" -v s="$SLOT_MS" 'BEGIN {printf "%.3f", (r * 37 % 100) * s / 100000}')"
+  kill -9 "$pid" 2>/dev/null || return 1
+  h=$(height A)
+  h=${h:-0}
+  alys_eventually "$T_RESTART" above A "$((h + 1))"
+}
+resumed=0
+for r in 1 2 3 4; do kill_and_resume producer "$r" && resumed=$((resumed + 1)); done
+check "production resumes after each kill -9 of the producer ($resumed of 4)" test "$resumed" = 4
+resumed=0
+for r in 1 2; do kill_and_resume storage "$r" && resumed=$((resumed + 1)); done
+check "production resumes after each kill -9 of storage ($resumed of 2)" test "$resumed" = 2
+check "the fence held: no slot signed for two blocks" fence_held
+check "B still follows A (same head hash)" alys_eventually "$(slots_s 8)" follows
+
+alys_node_stop "$WORK/B"
+alys_node_stop "$WORK/A"
+exit $((failures > 0))
