@@ -13,11 +13,16 @@
 #       fence holds: across every incarnation of the producer, no slot was
 #       signed for two different blocks (the producer logs each signature
 #       with its slot and hash), and A and B agree on the chain;
-#   (c) the preflight refuses a key file others can read, and a key that is
-#       not a genesis authority (exit 78).
+#   (c) a block pushed to B that fails the stateless checks (it_pusher: a
+#       peer "evil" pushing an unsigned block on B's head) is charged to
+#       its pusher and counted dropped;
+#   and first of all, the supervisor's preflight refuses a key file others
+#   can read, and a key that is not a genesis authority (exit 78).
 # Every wait is "eventually within T" (lib.sh); T here is a number of slots
 # of the chain's own slot duration (SLOT_MS) times ALYS_TIME_FACTOR, plus the
 # node's configured start/restart budgets where a process (re)starts.
+# Helpers run through check and alys_eventually (indirectly):
+# shellcheck disable=SC2317
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,7 +88,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..14"
+echo "1..15"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -142,6 +147,22 @@ check "B follows A: equal heads within a few slots" alys_eventually "$(slots_s 5
 diag "A: head $(height A), produced $(metric A alys_producer_blocks_total)," \
   "missed $(metric A alys_producer_missed_slots_total); B: head $(height B)," \
   "gossip received $(metric B alys_gossip_blocks_received_total)"
+
+# ---- (c) a pushed invalid block costs its pusher ------------------------------------
+
+PUSHER=${ALYS_IT_PUSHER:-$ALYS_BUILD/tests/integration/it_pusher}
+charged() { grep -q 'peer evil pushed an invalid block' "$WORK/B/node.log"; }
+if [ -x "$PUSHER" ]; then
+  "$PUSHER" "$WORK/chain/genesis" "tcp://127.0.0.1:$PB" evil > "$WORK/pusher.log" 2>&1 ||
+    diag "it_pusher: $(cat "$WORK/pusher.log")"
+  check "B charges the pusher of an unsigned block" \
+    alys_eventually "$(alys_budget_s "$WORK/B" request)" charged
+  check "B counts it dropped as invalid" \
+    grows B alys_gossip_blocks_dropped_total 0
+else
+  not_ok "B charges the pusher of an unsigned block # it_pusher not built"
+  not_ok "B counts it dropped as invalid # it_pusher not built"
+fi
 
 # ---- (b) kill -9 of the producer, then storage, at moments spread over a slot ------
 
