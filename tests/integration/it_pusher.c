@@ -91,8 +91,7 @@ int main(int argc, char **argv)
             m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
             m.new_block = &nb;
             if (send_msg(s, &m) == 0) {
-                printf("pushed an unsigned block at height %llu\n",
-                       (unsigned long long) (height + 1));
+                printf("pushed an unsigned block at height %llu\n", (unsigned long long) (height + 1));
                 rc = 0;
             }
             free(bytes);
