@@ -66,8 +66,8 @@ height() { alys_head "$WORK/$1" head_height; }
 head_hash() { alys_head "$WORK/$1" head_hash; }
 metric() { local v; v=$(alys_metric "$WORK/$1" "$2" "${3:-}"); echo "${v:-0}"; }
 
-# grows NODE METRIC FROM: the counter is above FROM now.
-grows() { awk -v a="$(metric "$1" "$2")" -v b="$3" 'BEGIN {exit !(a > b)}'; }
+# grows NODE METRIC FROM [LABEL_MATCH]: the counter is above FROM now.
+grows() { awk -v a="$(metric "$1" "$2" "${4:-}")" -v b="$3" 'BEGIN {exit !(a > b)}'; }
 # above NODE H: the node's head is above height H.
 above() { local h; h=$(height "$1"); [ -n "$h" ] && [ "$h" -gt "$2" ]; }
 # follows: B's head is A's head (same height and hash) now.
@@ -88,7 +88,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..15"
+echo "1..16"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -144,6 +144,13 @@ h0=$(height A)
 check "A keeps producing (head above $h0 within 5 slots)" \
   alys_eventually "$(slots_s 5)" above A "$((h0 + 2))"
 check "B follows A: equal heads within a few slots" alys_eventually "$(slots_s 5)" follows
+producer_status() {
+  alys_ctl "$WORK/A" status --json 2>/dev/null |
+    jq -e '.producer.enabled == true and .producer.authority_index == 0 and
+           .producer.produced > 0 and .producer.signed_up_to_slot > 0' > /dev/null 2>&1
+}
+check "alysctl status --json shows the producer's counters" \
+  alys_eventually "$(slots_s 5)" producer_status
 diag "A: head $(height A), produced $(metric A alys_producer_blocks_total)," \
   "missed $(metric A alys_producer_missed_slots_total); B: head $(height B)," \
   "gossip received $(metric B alys_gossip_blocks_received_total)"
@@ -157,8 +164,8 @@ if [ -x "$PUSHER" ]; then
     diag "it_pusher: $(cat "$WORK/pusher.log")"
   check "B charges the pusher of an unsigned block" \
     alys_eventually "$(alys_budget_s "$WORK/B" request)" charged
-  check "B counts it dropped as invalid" \
-    grows B alys_gossip_blocks_dropped_total 0
+  check "B counts it dropped as invalid" alys_eventually "$(alys_budget_s "$WORK/B" request)" \
+    grows B alys_gossip_blocks_dropped_total 0 'reason="invalid"'
 else
   not_ok "B charges the pusher of an unsigned block # it_pusher not built"
   not_ok "B counts it dropped as invalid # it_pusher not built"
