@@ -207,8 +207,16 @@ void pg_on_announce(pm_t *pm, const ProtobufCBinaryData *block)
         return;
     alys_hash_t h;
     alys_header_hash(&b.header, h);
+    uint64_t height = b.header.height;
     alys_block_clear(&b);
     pmg_mark_seen(pm->gossip, h); /* its echo from a peer is a duplicate */
+    if (height > pm->head_height) {
+        /* Committed before it was announced: our head now, for our Status
+         * and the next push's verdict, before the next GetHead says so. */
+        pm->bp_reply_at = pm_mono(pm);
+        pm->head_height = height;
+        memcpy(pm->head_hash, h, ALYS_HASH_LEN);
+    }
     push(pm, block, NULL);
 }
 
@@ -220,6 +228,9 @@ bool pg_on_processor(pm_t *pm, const alys_env_t *env)
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
         env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED) {
         const Alys__Processor__BatchProcessed *bp = env->processor->batch_processed;
+        /* As peer_deliver.c does: a GetHead asked before this answer must
+         * not take the head back (pm_flow_head's stale rule). */
+        pm->bp_reply_at = pm_mono(pm);
         pm->head_height = bp->head_height;
         if (bp->head_hash.len == ALYS_HASH_LEN)
             memcpy(pm->head_hash, bp->head_hash.data, ALYS_HASH_LEN);

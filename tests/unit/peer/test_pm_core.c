@@ -997,5 +997,6 @@ Test(pm_core, our_produced_block_is_pushed_to_every_ready_peer)
     pm_core_on_peer_msg(H->pm, &m);
     cr_assert_eq(pushes(OUT_PEER), 1);
     cr_assert_eq(pushes(OUT_CLIENT), 1);
+    cr_assert_eq(H->pm->head_height, 11, "committed before announced: our head now");
     free(blk.data);
 }
