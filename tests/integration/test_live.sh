@@ -16,6 +16,9 @@
 #   (c) a block pushed to B that fails the stateless checks (it_pusher: a
 #       peer "evil" pushing an unsigned block on B's head) is charged to
 #       its pusher and counted dropped;
+#   (d) two nodes, one authority each (a second chain with two
+#       authorities): both produce in their own slots and their heads
+#       converge on one chain;
 #   and first of all, the supervisor's preflight refuses a key file others
 #   can read, and a key that is not a genesis authority (exit 78).
 # Every wait is "eventually within T" (lib.sh); T here is a number of slots
@@ -88,7 +91,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..16"
+echo "1..18"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -196,4 +199,44 @@ check "B still follows A (same head hash)" alys_eventually "$(slots_s 8)" follow
 
 alys_node_stop "$WORK/B"
 alys_node_stop "$WORK/A"
+
+# ---- (d) two authorities, each producing in its own slots, one chain ----------------
+
+now_s=$(date +%s)
+gen_time=$((now_s - (BLOCKS * 21 / 20 + 2) * SLOT_MS / 1000))
+"$(alys_bin chaingen)" --blocks "$BLOCKS" --txs-per-block 2 --accounts 50 --authorities 2 \
+  --seed live-it-2 --slot-ms "$SLOT_MS" --genesis-time "$gen_time" --out "$WORK/chain2" \
+  > "$WORK/chain2.txt" || { not_ok "chaingen (two authorities)"; exit 1; }
+sed -n 1p "$WORK/chain2/keys" > "$WORK/c.key"
+sed -n 2p "$WORK/chain2/keys" > "$WORK/d.key"
+chmod 600 "$WORK/c.key" "$WORK/d.key"
+PC=$(alys_free_port) PD=$(alys_free_port)
+node_config2() { # NAME PORT PEER_PORT KEY
+  mkdir -p "$WORK/$1"
+  alys_node_config "$WORK/$1" "$WORK/$1/run" "$WORK/chain2/genesis" "name=\"$1\"" \
+    "listen=\"tcp://127.0.0.1:$2\"" "bootstrap_peers=[\"tcp://127.0.0.1:$3\"]" \
+    "metrics_port=$(alys_free_port)" 'validation_workers=1' 'log_level="info"' \
+    'enabled=true' "key_file=\"$4\""
+}
+node_config2 C "$PC" "$PD" "$WORK/c.key"
+node_config2 D "$PD" "$PC" "$WORK/d.key"
+alys_node_start "$WORK/C"
+alys_node_wait_ready "$WORK/C" && alys_ctl "$WORK/C" import "$WORK/chain2/chain.export" \
+  > "$WORK/import2.log" 2>&1
+alys_node_start "$WORK/D"
+alys_node_wait_ready "$WORK/D"
+both_produce() { grows C alys_producer_blocks_total 2 && grows D alys_producer_blocks_total 2; }
+check "two authorities both produce (3 blocks each) on one chain" \
+  alys_eventually "$(($(alys_budget_s "$WORK/D" sync "$BLOCKS") + $(slots_s 12)))" both_produce
+same_head() {
+  local hc hd
+  hc=$(alys_head "$WORK/C" head_hash)
+  hd=$(alys_head "$WORK/D" head_hash)
+  [ -n "$hc" ] && [ "$hc" = "$hd" ]
+}
+check "their heads converge (same hash) within a few slots" alys_eventually "$(slots_s 6)" same_head
+diag "C: head $(alys_head "$WORK/C" head_height), produced $(metric C alys_producer_blocks_total);" \
+  "D: head $(alys_head "$WORK/D" head_height), produced $(metric D alys_producer_blocks_total)"
+alys_node_stop "$WORK/D"
+alys_node_stop "$WORK/C"
 exit $((failures > 0))
