@@ -13,6 +13,8 @@
 #       fence holds: across every incarnation of the producer, no slot was
 #       signed for two different blocks (the producer logs each signature
 #       with its slot and hash), and A and B agree on the chain;
+#   (a') B stopped while A produces more than PMG_MAX_GAP blocks, then
+#       restarted: it catches up (range sync) and follows by gossip again;
 #   (c) a block pushed to B that fails the stateless checks (it_pusher: a
 #       peer "evil" pushing an unsigned block on B's head) is charged to
 #       its pusher and counted dropped;
@@ -37,6 +39,7 @@ source "$HERE/lib.sh"
 WORK=$(mktemp -d /tmp/alys-itl-XXXXXX)
 tests=0 failures=0
 SLOT_MS=${ALYS_IT_SLOT_MS:-1000}
+PMG_GAP=8 # PMG_MAX_GAP (actors/peer_manager/pm_gossip.h): farther ahead is range sync's
 BLOCKS=40
 
 finish() {
@@ -91,7 +94,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..18"
+echo "1..21"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -157,6 +160,19 @@ check "alysctl status --json shows the producer's counters" \
 diag "A: head $(height A), produced $(metric A alys_producer_blocks_total)," \
   "missed $(metric A alys_producer_missed_slots_total); B: head $(height B)," \
   "gossip received $(metric B alys_gossip_blocks_received_total)"
+
+# ---- (a') behind by more than a few blocks: range sync, then gossip again -----------
+
+alys_node_stop "$WORK/B"
+hb=$(height A)
+check "A produces on while B is down ($((PMG_GAP + 4)) blocks)" \
+  alys_eventually "$(slots_s $((2 * (PMG_GAP + 4))))" above A "$((hb + PMG_GAP + 4))"
+g0=$(metric B alys_gossip_blocks_received_total)
+alys_node_start "$WORK/B"
+check "B, restarted behind, catches up and follows A again" \
+  alys_eventually "$(($(alys_budget_s "$WORK/B" ready) + $(alys_budget_s "$WORK/B" sync 64) + $(slots_s 5)))" follows
+check "B follows through pushed blocks again" \
+  alys_eventually "$(slots_s 5)" grows B alys_gossip_blocks_received_total "$g0"
 
 # ---- (c) a pushed invalid block costs its pusher ------------------------------------
 
