@@ -31,7 +31,7 @@
  *  [network] serve_rate_limit per second, bursts of twice that); over it:
  *  RATE_LIMITED. At most PS_MAX_JOBS reads are in flight; beyond: UNAVAILABLE.
  *  GetPeers answers with the listen endpoints of our connected peers.
- *  NewBlock from a client is forwarded to SyncActor (ProcessBlockBatch).
+ *  NewBlock from a client goes to block gossip (peer_gossip.c, pm_gossip.h).
  *
  *  Memory: clients are tracked in a bounded table (PS_MAX_CLIENTS, least
  *  recently seen recycled); header answers are assembled in copies (at most

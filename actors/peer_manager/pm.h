@@ -17,6 +17,8 @@
  *    peer_serve.c    server side: inbound clients, handshake, range reads
  *    peer_net.c      client side: one slot per remote peer (the port dials
  *                    it), handshake, probes, peer exchange, fetches
+ *    peer_gossip.c   block gossip: NewBlock in (both sides), ProcessBatch of
+ *                    one, relay after commit, orphans (pm_gossip.h decides)
  *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
  *                    BatchProcessed -> SyncActor, blame; our head
  *    pm_record.c     outcomes on a peer's record and the action they earn
