@@ -321,17 +321,12 @@ static void on_refused(pm_t *pm, const alys_env_t *env)
 
 void pm_bp_on_env(pm_t *pm, const alys_env_t *env)
 {
-    if (env->reply && pg_on_processor(pm, env)) {
-        pm_deliver_pump(pm);
-        return; /* one of gossip's pushed blocks */
-    }
     if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
         env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)
         on_processed(pm, env->processor->batch_processed);
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR)
         on_refused(pm, env);
     pm_deliver_pump(pm);
-    pg_head_moved(pm); /* an orphan's ancestors may have just committed */
 }
 
 /* The processor restarted: what it held is gone. Resend in order. */

@@ -267,8 +267,11 @@ void pg_head_moved(pm_t *pm)
         dropped(pm, "orphan_stale");
 }
 
-void pg_peer_gone(pm_t *pm, const char *peer)
+void pg_take_stash(pm_t *pm)
 {
-    if (pm->gossip)
-        pmg_peer_gone(pm->gossip, peer);
+    if (!pm->stash.bytes)
+        return;
+    ProtobufCBinaryData blk = {pm->stash.len, pm->stash.bytes};
+    pg_on_new_block(pm, pm->stash.peer, &blk);
+    pm_stash_clear(pm);
 }

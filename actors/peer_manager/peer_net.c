@@ -104,7 +104,6 @@ static void lost(pm_t *pm, int slot, const pm_conn_fx_t *fx, int64_t now)
     if (fx->was_ready) {
         log_info("peer %s (%s) disconnected: %s", c->peer_id, c->endpoint, fx->why);
         pm_peer_disconnected(pm, c->peer_id, fx->why);
-        pg_peer_gone(pm, c->peer_id);
     }
     pm->peerset_dirty = true;
 }
@@ -488,10 +487,11 @@ static void on_response(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t fra
     pm_req_clear(&r);
 }
 
-/* NewBlock pushed by a peer: gossip decides (peer_gossip.c). */
+/* NewBlock pushed by a peer: kept for block gossip, which the core calls
+ * once this frame is handled (peer_gossip.c sits above this module). */
 static void on_new_block(pm_t *pm, pm_conn_t *c, const alys_wire_msg_t *m)
 {
-    pg_on_new_block(pm, c->peer_id, &m->new_block->block);
+    pm_stash_new_block(pm, c->peer_id, &m->new_block->block);
 }
 
 static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_len)

@@ -302,10 +302,10 @@ static void serve_peers(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     send_to(self, c->id, c->id_len, &r);
 }
 
-/* NewBlock pushed by a client: gossip decides (peer_gossip.c). */
+/* NewBlock pushed by a client: kept for block gossip (see peer_net.c). */
 static void forward_new_block(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
-    pg_on_new_block(self->pm, c->node_id, &m->new_block->block);
+    pm_stash_new_block(self->pm, c->node_id, &m->new_block->block);
 }
 
 /* One frame from a client: m decoded, or NULL (err). */

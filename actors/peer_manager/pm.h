@@ -14,11 +14,12 @@
  *    pm_core.c       entry points: set-up, clocks, dispatch of every input;
  *                    after every input that may earn one, pn_flush_closes
  *    pm_peerset.c    the PeerSet for SyncActor and alysctl; peer gauges
+ *    peer_gossip.c   block gossip: pushed blocks (stashed by peer_net.c and
+ *                    peer_serve.c, taken after each frame), ProcessBatch of
+ *                    one, relay after commit, orphans (pm_gossip.h decides)
  *    peer_serve.c    server side: inbound clients, handshake, range reads
  *    peer_net.c      client side: one slot per remote peer (the port dials
  *                    it), handshake, probes, peer exchange, fetches
- *    peer_gossip.c   block gossip: NewBlock in (both sides), ProcessBatch of
- *                    one, relay after commit, orphans (pm_gossip.h decides)
  *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
  *                    BatchProcessed -> SyncActor, blame; our head
  *    pm_record.c     outcomes on a peer's record and the action they earn
@@ -82,6 +83,13 @@ struct pm {
     pn_t *net;
     ps_t *serve;
     struct pmg *gossip; /* pm_gossip.h */
+    /* A NewBlock of the frame being handled (pm_stash_new_block), taken by
+     * the core for block gossip once the frame is done. Owned: bytes. */
+    struct {
+        char peer[ALYS_WIRE_ID_MAX];
+        uint8_t *bytes;
+        size_t len;
+    } stash;
 
     /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
     bool have_head;
@@ -126,6 +134,10 @@ int pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
 int pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
 void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
 void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
+/* Keep a pushed block (copied) for the core to hand to block gossip after
+ * the current frame: peer_net.c and peer_serve.c are below peer_gossip.c. */
+void pm_stash_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *block);
+void pm_stash_clear(pm_t *pm);
 
 /* One result for SyncActor's request_id: HeadersResult (headers) or
  * FetchResult (delivered, bytes). Fields borrowed for the call. */
@@ -247,7 +259,8 @@ void pg_on_announce(pm_t *pm, const ProtobufCBinaryData *block);
 bool pg_on_processor(pm_t *pm, const alys_env_t *env);
 /* Our head may have moved: orphans that now link go to BlockProcessor. */
 void pg_head_moved(pm_t *pm);
-void pg_peer_gone(pm_t *pm, const char *peer);
+/* The block pm_stash_new_block kept, if any, to pg_on_new_block. */
+void pg_take_stash(pm_t *pm);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 

@@ -56,6 +56,7 @@ void pm_core_destroy(pm_t **self_p)
     pm_storage_destroy(&self->store);
     reorder_destroy(&self->reorder);
     pmg_destroy(&self->gossip);
+    pm_stash_clear(self);
     peer_table_destroy(&self->table);
     free(self);
     *self_p = NULL;
@@ -99,7 +100,11 @@ void pm_core_on_storage(pm_t *self, const alys_env_t *env)
 /* BatchProcessed: blame may close connections. */
 void pm_core_on_processor(pm_t *self, const alys_env_t *env)
 {
-    pm_bp_on_env(self, env);
+    if (env->reply && pg_on_processor(self, env))
+        pm_deliver_pump(self); /* one of gossip's pushed blocks */
+    else
+        pm_bp_on_env(self, env);
+    pg_head_moved(self); /* an orphan's ancestors may have just committed */
     pn_flush_closes(self);
 }
 
@@ -111,6 +116,8 @@ void pm_core_on_processor_link(pm_t *self, bool up)
 void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len, size_t n_frames)
 {
     pn_on_frame(self, slot, data, len, n_frames);
+    pg_take_stash(self); /* a NewBlock of this frame */
+    pn_flush_closes(self);
 }
 
 void pm_core_on_peer_link(pm_t *self, int slot, bool up)
@@ -122,6 +129,8 @@ void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const
                              size_t len)
 {
     ps_on_frame(self, id, id_len, data, len);
+    pg_take_stash(self); /* a NewBlock of this frame */
+    pn_flush_closes(self);
 }
 
 void pm_core_tick_fast(pm_t *self)
