@@ -1000,3 +1000,19 @@ Test(pm_core, our_produced_block_is_pushed_to_every_ready_peer)
     cr_assert_eq(H->pm->head_height, 11, "committed before announced: our head now");
     free(blk.data);
 }
+
+Test(pm_core, a_block_pushed_by_an_inbound_client_is_taken_too)
+{
+    started(10);
+    client_handshake();
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    Alys__Wire__NewBlock nb = ALYS__WIRE__NEW_BLOCK__INIT;
+    nb.block = blk;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
+    m.new_block = &nb;
+    client_frame(&m);
+    cr_assert_eq(process_batches(NULL), 1, "to BlockProcessor, as from a peer we dialled");
+    cr_assert_null(H->pm->stash.bytes, "the stash is emptied after the frame");
+    free(blk.data);
+}
