@@ -113,6 +113,10 @@ typedef struct {
     char ep_validators[ALYS_ENDPOINT_MAX]; /* BlockProcessor's worker ROUTER */
     char ep_sync[ALYS_ENDPOINT_MAX];
 
+    /* [producer] */
+    bool producer_enabled; /* false: the supervisor starts alys-producer when true */
+    char producer_key_file[ALYS_PATH_MAX]; /* "": the authority secret key (authkey.h) */
+
     /* [supervisor] */
     uint32_t start_timeout_ms;       /* 5000 */
     uint32_t heartbeat_interval_ms;  /* 500 */

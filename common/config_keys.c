@@ -125,6 +125,14 @@ static const cfg_key_t s_keys[] = {
     {KEP("endpoints", "validators", ep_validators)},
     {KEP("endpoints", "sync", ep_sync)},
 
+    /* The ProducerActor (issue 9). Off by default: only an authority
+     * produces, and it needs its key. key_file holds one authority secret
+     * key as 64 hex digits (a line of alys-chaingen's keys file), mode 0600;
+     * the supervisor's preflight refuses (exit 78) a key that is not one of
+     * the genesis authorities or a file others may read. */
+    {KBOOL("producer", "enabled", producer_enabled, false)},
+    {KPATH("producer", "key_file", producer_key_file, false, "")},
+
     {KINT("supervisor", "start_timeout_ms", start_timeout_ms, 1, MS_MAX, 5000)},
     {KINT("supervisor", "heartbeat_interval_ms", heartbeat_interval_ms, 1, MS_MAX, 500)},
     {KINT("supervisor", "heartbeat_timeout_ms", heartbeat_timeout_ms, 1, MS_MAX, 3000)},
@@ -143,8 +151,8 @@ static const cfg_key_t s_keys[] = {
 _Static_assert(NKEYS <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 
 static const char *const s_tables[] = {
-    "node",       "sync",      "storage",    "network", "mempool",
-    "validation", "endpoints", "supervisor", "metrics",
+    "node",       "sync",      "storage",  "network",    "mempool",
+    "validation", "endpoints", "producer", "supervisor", "metrics",
 };
 #define NTABLES (sizeof s_tables / sizeof s_tables[0])
 _Static_assert(NTABLES <= CFG_MAX_TABLES, "raise CFG_MAX_TABLES");

@@ -28,6 +28,54 @@ static void status_sync_json(const alys_config_t *cfg, json_t *root)
     json_object_set_new(root, "sync", sync);
 }
 
+/* The "producer" section: {"enabled": false} without [producer] enabled;
+ * else the ProducerActor's own counters (GetProducerStatus at
+ * ipc://<run_dir>/producer.sock, where alys-producer binds its mailbox), or
+ * "error" when it does not answer (restarting, or not started yet). */
+#define PRODUCER_TIMEOUT_MS 1000
+
+static json_t *producer_json(const Alys__Producer__ProducerStatus *p)
+{
+    json_t *by = json_object();
+    for (size_t i = 0; by && i < p->n_missed_by_reason; i++)
+        json_object_set_new(by, p->missed_by_reason[i]->reason ? p->missed_by_reason[i]->reason : "",
+                            json_integer((json_int_t) p->missed_by_reason[i]->count));
+    return json_pack("{s:b, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:o*}", "enabled", 1,
+                     "authority_index", (json_int_t) p->authority_index, "produced",
+                     (json_int_t) p->produced, "missed_slots", (json_int_t) p->missed_slots,
+                     "last_missed_reason", p->last_missed_reason ? p->last_missed_reason : "",
+                     "last_missed_slot", (json_int_t) p->last_missed_slot, "signed_up_to_slot",
+                     (json_int_t) p->signed_up_to_slot, "next_own_slot",
+                     (json_int_t) p->next_own_slot, "missed_by_reason", by);
+}
+
+static void status_producer_json(const alys_config_t *cfg, json_t *root)
+{
+    json_t *out = NULL;
+    char ep[ALYS_PATH_MAX + 32];
+    int n = snprintf(ep, sizeof ep, "ipc://%s/producer.sock", cfg->run_dir);
+    if (!cfg->producer_enabled || n < 0 || (size_t) n >= sizeof ep) {
+        json_object_set_new(root, "producer", json_pack("{s:b}", "enabled", 0));
+        return;
+    }
+    Alys__Producer__GetProducerStatus q = ALYS__PRODUCER__GET_PRODUCER_STATUS__INIT;
+    Alys__Producer__ProducerMsg pm = ALYS__PRODUCER__PRODUCER_MSG__INIT;
+    pm.msg_case = ALYS__PRODUCER__PRODUCER_MSG__MSG_GET_PRODUCER_STATUS;
+    pm.get_producer_status = &q;
+    alys_env_t req = ALYS__BUS__ENVELOPE__INIT;
+    req.body_case = ALYS__BUS__ENVELOPE__BODY_PRODUCER;
+    req.producer = &pm;
+    alys_env_t *rep = NULL;
+    if (alysctl_request(ep, &req, PRODUCER_TIMEOUT_MS, &rep) == 0 &&
+        rep->body_case == ALYS__BUS__ENVELOPE__BODY_PRODUCER &&
+        rep->producer->msg_case == ALYS__PRODUCER__PRODUCER_MSG__MSG_PRODUCER_STATUS)
+        out = producer_json(rep->producer->producer_status);
+    alys_env_free(&rep);
+    if (!out)
+        out = json_pack("{s:b, s:s}", "enabled", 1, "error", "the producer does not answer");
+    json_object_set_new(root, "producer", out);
+}
+
 static void status_sync_text(const alys_config_t *cfg)
 {
     (void) alysctl_sync_status_print(cfg);
@@ -99,6 +147,7 @@ static int print_json(const alys_config_t *cfg, const status_t *st)
     }
     json_object_set_new(root, "actors", actors);
     status_sync_json(cfg, root);
+    status_producer_json(cfg, root);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text)

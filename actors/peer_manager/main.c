@@ -238,7 +238,8 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     case ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS:
     case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS:
     case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT:
-    case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_core_on_peer_msg(sh->core, m); break;
+    case ALYS__PEER__PEER_MSG__MSG_PENALISE:
+    case ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK: pm_core_on_peer_msg(sh->core, m); break;
     case ALYS__PEER__PEER_MSG__MSG_GET_PEERS: reply_peers(sh, from, env); break;
     default:
         if (env->corr_id && !env->reply)

@@ -76,6 +76,8 @@ void pm_penalise(pm_t *pm, const Alys__Peer__Penalise *p)
 
 static void send_outcome(pm_t *pm, Alys__Peer__BatchOutcome *bo)
 {
+    if (bo->request_id & PM_GOSSIP_REQ_BIT)
+        return; /* gossip's own ancestor fetch: not SyncActor's */
     bo->head_height = pm->head_height;
     bo->head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->head_hash};
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;

@@ -619,19 +619,11 @@ static void on_response(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t fra
     pm_req_clear(&r);
 }
 
-/* NewBlock pushed by a peer: SyncActor decides (ProcessBlockBatch). */
+/* NewBlock pushed by a peer: kept for block gossip, which the core calls
+ * once this frame is handled (peer_gossip.c sits above this module). */
 static void on_new_block(pm_t *pm, pm_conn_t *c, const alys_wire_msg_t *m)
 {
-    Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
-    ProtobufCBinaryData block = m->new_block->block;
-    pbb.n_blocks = 1;
-    pbb.blocks = &block;
-    pbb.from_peer = c->peer_id;
-    Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
-    msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH;
-    msg.process_block_batch = &pbb;
-    if (pm_send_sync_msg(pm, &msg) != 0)
-        log_debug("cannot forward a new block from %s", c->peer_id);
+    pm_stash_new_block(pm, c->peer_id, &m->new_block->block);
 }
 
 static void dispatch(pm_t *pm, int slot, const alys_wire_msg_t *m, size_t frame_len)
@@ -707,6 +699,8 @@ size_t pn_connected_count(pm_t *pm)
     return pm_conns_ready(pm->net->book);
 }
 
+/* ---- gossip (peer_gossip.c), transactions (pm_tx.c) ---------------------------- */
+
 size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap)
 {
     size_t n = 0;
@@ -717,4 +711,9 @@ size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap)
             ids[n++] = c->peer_id;
         }
     return n;
+}
+
+int pn_push(pm_t *pm, int slot, const alys_wire_msg_t *m)
+{
+    return send_msg(pm, slot, m);
 }

@@ -311,18 +311,10 @@ static void serve_peers(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     send_to(self, c->id, c->id_len, &r);
 }
 
+/* NewBlock pushed by a client: kept for block gossip (see peer_net.c). */
 static void forward_new_block(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
-    Alys__Sync__ProcessBlockBatch pbb = ALYS__SYNC__PROCESS_BLOCK_BATCH__INIT;
-    ProtobufCBinaryData block = m->new_block->block;
-    pbb.n_blocks = 1;
-    pbb.blocks = &block;
-    pbb.from_peer = c->node_id;
-    Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
-    msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH;
-    msg.process_block_batch = &pbb;
-    if (pm_send_sync_msg(self->pm, &msg) != 0)
-        log_debug("cannot forward a new block from %s", c->node_id);
+    pm_stash_new_block(self->pm, c->node_id, &m->new_block->block);
 }
 
 /* ---- misbehaviour ------------------------------------------------------------- */
@@ -435,4 +427,30 @@ size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 {
     ps_t *self = pm->serve;
     return self ? pm_list_clients(self->clients, pm_mono(pm), out, cap) : 0;
+}
+
+/* ---- gossip (peer_gossip.c) ---------------------------------------------------- */
+
+size_t ps_ready_clients(pm_t *pm, size_t *idx, const char **ids, size_t cap)
+{
+    ps_t *self = pm->serve;
+    size_t n = 0;
+    if (!self || !self->clients)
+        return 0;
+    pm_client_t *c;
+    for (size_t i = 0; n < cap && (c = pm_clients_at(self->clients, i)) != NULL; i++)
+        if (c->used && c->state == PM_CLIENT_OK && strcmp(c->node_id, "?") != 0) {
+            idx[n] = i;
+            ids[n++] = c->node_id;
+        }
+    return n;
+}
+
+int ps_push(pm_t *pm, size_t idx, const alys_wire_msg_t *m)
+{
+    ps_t *self = pm->serve;
+    pm_client_t *c = self && self->clients ? pm_clients_at(self->clients, idx) : NULL;
+    if (!c || !c->used)
+        return -1;
+    return pm->port.client_send(pm->port.ctx, c->id, c->id_len, m);
 }

@@ -31,7 +31,7 @@
  *  [network] serve_rate_limit per second, bursts of twice that); over it:
  *  RATE_LIMITED. At most PS_MAX_JOBS reads are in flight; beyond: UNAVAILABLE.
  *  GetPeers answers with the listen endpoints of our connected peers.
- *  NewBlock from a client is forwarded to SyncActor (ProcessBlockBatch).
+ *  NewBlock from a client goes to block gossip (peer_gossip.c, pm_gossip.h).
  *
  *  Misbehaviour (pm_cost.h): undecodable, over-size, multi-part frames,
  *  responses sent to us, requests past the token bucket and frames past

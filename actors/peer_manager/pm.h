@@ -14,6 +14,9 @@
  *    pm_core.c       entry points: set-up, clocks, dispatch of every input;
  *                    after every input that may earn one, pn_flush_closes
  *    pm_peerset.c    the PeerSet for SyncActor and alysctl; peer gauges
+ *    peer_gossip.c   block gossip: pushed blocks (stashed by peer_net.c and
+ *                    peer_serve.c, taken after each frame), ProcessBatch of
+ *                    one, relay after commit, orphans (pm_gossip.h decides)
  *    peer_serve.c    server side: inbound clients, handshake, range reads
  *    pm_tx.c         transactions: SubmitTx (wire and bus) to StorageActor's
  *                    mempool, relay of what it admits (pm_txgossip.h)
@@ -95,7 +98,15 @@ struct pm {
     pm_store_t *store;
     pn_t *net;
     ps_t *serve;
-    pm_txs_t *txs; /* transactions: SubmitTx, gossip (pm_tx.c) */
+    pm_txs_t *txs;      /* transactions: SubmitTx, gossip (pm_tx.c) */
+    struct pmg *gossip; /* pm_gossip.h */
+    /* A NewBlock of the frame being handled (pm_stash_new_block), taken by
+     * the core for block gossip once the frame is done. Owned: bytes. */
+    struct {
+        char peer[ALYS_WIRE_ID_MAX];
+        uint8_t *bytes;
+        size_t len;
+    } stash;
 
     /* Our Status, from StorageActor's Head (refreshed every 500 ms). */
     bool have_head;
@@ -142,6 +153,10 @@ int pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg);
 int pm_send_sync_msg(pm_t *pm, Alys__Sync__SyncMsg *msg);
 void pm_peer_discovered(pm_t *pm, const char *peer_id, uint64_t height, const uint8_t *head_hash);
 void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason);
+/* Keep a pushed block (copied) for the core to hand to block gossip after
+ * the current frame: peer_net.c and peer_serve.c are below peer_gossip.c. */
+void pm_stash_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *block);
+void pm_stash_clear(pm_t *pm);
 
 /* One result for SyncActor's request_id: HeadersResult (headers) or
  * FetchResult (delivered, bytes). Fields borrowed for the call. */
@@ -256,6 +271,7 @@ size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap);
 /* One frame from slot's socket (n_frames in its message); its link. */
 void pn_on_frame(pm_t *pm, int slot, const uint8_t *data, size_t len, size_t n_frames);
 void pn_on_link(pm_t *pm, int slot, bool up);
+int pn_push(pm_t *pm, int slot, const alys_wire_msg_t *m);
 
 /* ---- pm_tx.c --------------------------------------------------------------- */
 
@@ -284,6 +300,25 @@ void ps_destroy(ps_t **self_p);
 void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
 /* A message of other than one frame from that client: priced, not read. */
 void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len);
+/* Clients past the handshake: their table indices and node ids. */
+size_t ps_ready_clients(pm_t *pm, size_t *idx, const char **ids, size_t cap);
+int ps_push(pm_t *pm, size_t idx, const alys_wire_msg_t *m);
+
+/* ---- peer_gossip.c: block gossip (pm_gossip.h decides) ------------------------- */
+
+/* Request ids of gossip's own ancestor fetches carry this bit: their
+ * results are not SyncActor's (pm_report, BatchOutcome skip them). */
+#define PM_GOSSIP_REQ_BIT (1ULL << 62)
+/* A NewBlock pushed by peer (outbound or inbound connection). */
+void pg_on_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *block);
+/* AnnounceBlock from our producer: committed, push it. */
+void pg_on_announce(pm_t *pm, const ProtobufCBinaryData *block);
+/* A BlockProcessor reply: true if it answered one of gossip's blocks. */
+bool pg_on_processor(pm_t *pm, const alys_env_t *env);
+/* Our head may have moved: orphans that now link go to BlockProcessor. */
+void pg_head_moved(pm_t *pm);
+/* The block pm_stash_new_block kept, if any, to pg_on_new_block. */
+void pg_take_stash(pm_t *pm);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 

@@ -11,7 +11,7 @@
  *    4. anything else before the handshake: BAD_REQUEST;
  *    5. GetHeaders/GetBlocks: count 1..max and start >= 1 or BAD_REQUEST;
  *       start above our head NOT_FOUND; no read slot free UNAVAILABLE;
- *       else a read; GetPeers: our peers; NewBlock: to SyncActor;
+ *       else a read; GetPeers: our peers; NewBlock: to block gossip;
  *       SubmitTx: to the mempool (its own tx budget: pm_txgossip.h);
  *       responses: ignored.
  *  An undecodable frame (m NULL) costs a token too and gets BAD_REQUEST
@@ -73,7 +73,7 @@ typedef enum {
     PM_SERVE_STATUS,      /* the handshake: decide with pm_admit_status */
     PM_SERVE_RANGE,       /* read the range from storage */
     PM_SERVE_PEERS,       /* our connected peers' endpoints */
-    PM_SERVE_NEW_BLOCK,   /* forward to SyncActor */
+    PM_SERVE_NEW_BLOCK,   /* to block gossip (peer_gossip.c) */
     PM_SERVE_SUBMIT_TX,   /* transactions: to the mempool (pm_tx.c) */
 } pm_serve_do_t;
 

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "membudget.h"
 #include "pm.h"
+#include "pm_gossip.h"
 
 pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_port_t *port,
                   char *err, size_t errlen)
@@ -33,7 +34,8 @@ pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_po
     rc.max_bytes = (size_t) mb.reorder_bytes;
     self->reorder = reorder_new(&rc);
     self->store = pm_storage_new();
-    if (self->table && self->reorder && self->store) {
+    self->gossip = pmg_new();
+    if (self->table && self->reorder && self->store && self->gossip) {
         self->net = pn_new(self);
         self->serve = ps_new(self);
         self->txs = pm_tx_new(self);
@@ -55,6 +57,8 @@ void pm_core_destroy(pm_t **self_p)
     pn_destroy(&self->net);
     pm_storage_destroy(&self->store);
     reorder_destroy(&self->reorder);
+    pmg_destroy(&self->gossip);
+    pm_stash_clear(self);
     peer_table_destroy(&self->table);
     free(self);
     *self_p = NULL;
@@ -83,6 +87,9 @@ void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
     case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS: pn_fetch_blocks(self, m->fetch_blocks); break;
     case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT: pm_range_verdict(self, m->range_verdict); break;
     case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_penalise(self, m->penalise); break;
+    case ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK:
+        pg_on_announce(self, &m->announce_block->block);
+        break;
     default: break;
     }
     pn_flush_closes(self); /* what verdicts and penalties earned */
@@ -107,7 +114,11 @@ void pm_core_on_storage(pm_t *self, const alys_env_t *env)
 /* BatchProcessed: blame may close connections. */
 void pm_core_on_processor(pm_t *self, const alys_env_t *env)
 {
-    pm_bp_on_env(self, env);
+    if (env->reply && pg_on_processor(self, env))
+        pm_deliver_pump(self); /* one of gossip's pushed blocks */
+    else
+        pm_bp_on_env(self, env);
+    pg_head_moved(self); /* an orphan's ancestors may have just committed */
     pn_flush_closes(self);
 }
 
@@ -119,6 +130,8 @@ void pm_core_on_processor_link(pm_t *self, bool up)
 void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len, size_t n_frames)
 {
     pn_on_frame(self, slot, data, len, n_frames);
+    pg_take_stash(self); /* a NewBlock of this frame */
+    pn_flush_closes(self);
 }
 
 void pm_core_on_peer_link(pm_t *self, int slot, bool up)
@@ -130,6 +143,8 @@ void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const
                              size_t len)
 {
     ps_on_frame(self, id, id_len, data, len);
+    pg_take_stash(self); /* a NewBlock of this frame */
+    pn_flush_closes(self);
 }
 
 void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len)

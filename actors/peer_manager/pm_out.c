@@ -1,9 +1,13 @@
-/*  pm_out.c: PeerManager's messages to SyncActor (see pm.h). The bottom of
- *  the shell: it calls no other module. */
+/*  pm_out.c: PeerManager's messages to SyncActor, and the stash of a pushed
+ *  block for block gossip (see pm.h). The bottom of the shell: it calls no
+ *  other module of it (only the pure pm_gossip.h). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "pm.h"
+#include "pm_gossip.h"
 
 int pm_send_sync_peer(pm_t *pm, Alys__Peer__PeerMsg *msg)
 {
@@ -47,6 +51,27 @@ void pm_peer_disconnected(pm_t *pm, const char *peer_id, const char *reason)
     if (pm_send_sync_msg(pm, &msg) != 0)
         log_debug("cannot tell sync peer %s left", peer_id);
     pm->peerset_dirty = true;
+    if (pm->gossip)
+        pmg_peer_gone(pm->gossip, peer_id); /* its orphans go with it */
+}
+
+void pm_stash_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *block)
+{
+    pm_stash_clear(pm);
+    if (!(pm->stash.bytes = malloc(block->len ? block->len : 1))) {
+        log_warn("out of memory: a block pushed by %s is dropped", peer);
+        return;
+    }
+    memcpy(pm->stash.bytes, block->data, block->len);
+    pm->stash.len = block->len;
+    snprintf(pm->stash.peer, sizeof pm->stash.peer, "%s", peer);
+}
+
+void pm_stash_clear(pm_t *pm)
+{
+    free(pm->stash.bytes);
+    pm->stash.bytes = NULL;
+    pm->stash.len = 0;
 }
 
 
@@ -75,8 +100,8 @@ static void metric_outcome(pm_t *pm, const char *kind, int outcome)
 void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const char *peer_id,
                uint64_t start, const pm_result_t *res)
 {
-    if (ours)
-        return; /* GetPeers: nobody to tell */
+    if (ours || (request_id & PM_GOSSIP_REQ_BIT))
+        return; /* GetPeers, gossip's ancestor fetches: nobody to tell */
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
     Alys__Peer__HeadersResult hr = ALYS__PEER__HEADERS_RESULT__INIT;
     Alys__Peer__FetchResult fr = ALYS__PEER__FETCH_RESULT__INIT;

@@ -1,32 +1,35 @@
-/*  alys-producer: the ProducerActor's process (issue 9), PARTLY WIRED.
+/*  alys-producer: the ProducerActor's process (issue 9), started by the
+ *  supervisor when [producer] enabled = true.
  *
- *  What it does now: loads the genesis (genesis_file of --config) and the
- *  authority key (--key-file FILE, see keyfile.h: exit 78 on a key that is
- *  not one of the genesis authorities or a file others may read), then
- *  asks StorageActor for its durable fence record (GetFence; again at each
- *  own slot until read: no block before it is known, fence_unknown), then at
- *  the start of each of its own Aura slots asks SyncActor CanProduceBlocks
- *  and StorageActor GetHead{with_state}, and a quarter of a slot later (or
- *  at once when both have answered) takes the pure decision (slot_session.h,
- *  aura.h). On "produce" it builds a block with no txs on that head
- *  (head_state.h, builder.h), sends FenceRecord(slot, header hash) to
- *  StorageActor and waits (a quarter of a slot at most) for FenceRecorded
- *  ok, which storage sends only after an fsync'ed write; only then does it
- *  sign (builder_sign checks the acknowledged record names the block).
- *  Misses are logged and counted (alys_producer_missed_slots_total{reason}).
+ *  It loads the genesis (genesis_file of --config) and the authority key
+ *  ([producer] key_file, or --key-file FILE; see common/chain/authkey.h:
+ *  exit 78 on a key that is not one of the genesis authorities or a file
+ *  others may read), then asks StorageActor for its durable fence record
+ *  (GetFence; again at each own slot until read: no block before it is
+ *  known, fence_unknown), then at the start of each of its own Aura slots
+ *  asks SyncActor CanProduceBlocks and StorageActor GetHead{with_state}, and
+ *  a quarter of a slot later (or at once when both have answered) takes the
+ *  pure decision (slot_session.h, aura.h). On "produce" it builds a block
+ *  with no txs on that head (head_state.h, builder.h; the mempool is not
+ *  wired here yet), sends FenceRecord(slot, header hash) to StorageActor
+ *  and waits (a quarter of a slot at most) for FenceRecorded ok, which
+ *  storage sends only after an fsync'ed write; only then does it sign
+ *  (builder_sign checks the acknowledged record names the block).
  *
- *  What it does NOT do yet, and never claims to: hand the signed block to
- *  BlockProcessor/Storage, announce it, or take txs. After signing it logs
- *  "signed ...; not produced: block hand-off is not wired yet" and counts
- *  alys_producer_missed_slots_total{reason="not_wired"}; the block is
- *  dropped (the fence record keeps its slot: it is never signed twice).
+ *  The signed block goes to BlockProcessor as a ProcessBatch of one block
+ *  (origin "producer"): the same stateless checks and the same commit by
+ *  StorageActor as any block from a peer; nothing is special-cased for our
+ *  own. When BatchProcessed says it committed, the slot counts as produced
+ *  (alys_producer_blocks_total) and the block goes to PeerManager
+ *  (AnnounceBlock), which pushes it to peers. Misses are logged and counted
+ *  (alys_producer_missed_slots_total{reason}): not_allowed, too_late, busy,
+ *  fence_refused, fence_unavailable, refused, not_committed, ...
  *
  *  Its mailbox (ipc://<run_dir>/producer.sock) answers GetProducerStatus
- *  (proto/producer.proto) and refuses SubmitTx (no mempool yet).
+ *  (proto/producer.proto) and refuses SubmitTx (no mempool here yet).
  *
- *  --key-file is a command-line option until [producer] key_file exists in
- *  common/config; everything else on the command line goes to the common
- *  actor runtime (actor.h).
+ *  Everything else on the command line goes to the common actor runtime
+ *  (actor.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +60,12 @@ typedef struct {
     bool have_genesis;
     uint8_t seckey[ALYS_SECKEY_LEN];
     uint32_t index;
-    zsock_t *sync;     /* DEALER to SyncActor */
-    zsock_t *storage;  /* DEALER to StorageActor */
+    zsock_t *sync;      /* DEALER to SyncActor */
+    zsock_t *storage;   /* DEALER to StorageActor */
+    zsock_t *processor; /* DEALER to BlockProcessor: the signed block */
+    zsock_t *pm;        /* DEALER to PeerManager: AnnounceBlock */
+    uint8_t *submitted; /* the encoded block with BlockProcessor (owned) */
+    size_t submitted_len;
     slot_session_t ss; /* every decision about an own slot */
     uint64_t own_slots;
     uint64_t next_slot;      /* the own slot the slot timer is armed for */
@@ -236,8 +243,47 @@ static ss_action_t build(prod_t *p, uint64_t slot)
     return ss_built(&p->ss, slot, h, (uint64_t) alys_now_ms());
 }
 
-/* The durable record names the block: sign it. The hand-off is not wired,
- * so the slot is then a miss (not_wired), said as such. */
+static void drop_submitted(prod_t *p)
+{
+    free(p->submitted);
+    p->submitted = NULL;
+    p->submitted_len = 0;
+}
+
+/* The signed block to BlockProcessor: a ProcessBatch of one, like any
+ * other block; the answer (or the submit deadline) ends the slot. */
+static ss_action_t submit(prod_t *p, uint64_t slot)
+{
+    drop_submitted(p);
+    if (alys_block_encode(&p->block, &p->submitted, &p->submitted_len) != 0) {
+        p->submitted = NULL;
+        return ss_not_submitted(&p->ss, slot, "encode_failed");
+    }
+    uint64_t timeout = p->genesis.slot_duration_ms;
+    uint64_t corr = ss_submitted(&p->ss, slot, (uint64_t) alys_now_ms(), timeout);
+    ProtobufCBinaryData blk = {p->submitted_len, p->submitted};
+    Alys__Processor__ProcessBatch pb = ALYS__PROCESSOR__PROCESS_BATCH__INIT;
+    pb.batch_id = corr;
+    pb.n_blocks = 1;
+    pb.blocks = &blk;
+    pb.origin = "producer";
+    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH;
+    pm.process_batch = &pb;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &pm;
+    if (alys_send(p->processor, &env) != 0)
+        log_warn("slot %llu: cannot send the block to BlockProcessor (the deadline misses it)",
+                 (unsigned long long) slot);
+    if (alys_actor_add_timer(p->actor, (size_t) timeout + 1, 1, on_tick, p) < 0)
+        log_warn("slot %llu: no submit deadline timer", (unsigned long long) slot);
+    return (ss_action_t){.kind = SS_NONE};
+}
+
+/* The durable record names the block: sign it and hand it over. */
 static ss_action_t sign_block(prod_t *p, uint64_t slot)
 {
     if (!p->have_block || p->block.header.slot != slot)
@@ -250,11 +296,55 @@ static ss_action_t sign_block(prod_t *p, uint64_t slot)
     }
     char hex[2 * ALYS_HASH_LEN + 1];
     alys_hex(p->ss.fence.hash, ALYS_HASH_LEN, hex);
-    log_info("slot %llu: block height %llu hash %s signed under the durable fence record; "
-             "not produced: block hand-off is not wired yet (issue 9)",
+    log_info("slot %llu: block height %llu hash %.16s signed under the durable fence record",
              (unsigned long long) slot, (unsigned long long) p->block.header.height, hex);
+    ss_action_t a = submit(p, slot);
     drop_block(p);
-    return ss_not_submitted(&p->ss, slot, "not_wired");
+    return a;
+}
+
+/* PeerManager pushes the committed block to peers (no reply). */
+static void announce(prod_t *p)
+{
+    Alys__Peer__AnnounceBlock ab = ALYS__PEER__ANNOUNCE_BLOCK__INIT;
+    ab.block = (ProtobufCBinaryData){p->submitted_len, p->submitted};
+    Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
+    pm.msg_case = ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK;
+    pm.announce_block = &ab;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    env.peer = &pm;
+    if (alys_send(p->pm, &env) != 0)
+        log_warn("cannot announce the block to PeerManager");
+}
+
+/* BlockProcessor's answer to our ProcessBatch (or an error reply). */
+static ss_action_t take_processed(prod_t *p, const alys_env_t *env)
+{
+    bool committed = false;
+    const char *why = "error reply";
+    if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR) {
+        const Alys__Processor__BatchProcessed *bp = env->processor->batch_processed;
+        committed = !bp->failed && bp->committed == 1;
+        why = bp->reason && *bp->reason ? bp->reason : "not committed";
+    } else if (env->error && env->error->message) {
+        why = env->error->message;
+    }
+    uint64_t slot = 0;
+    ss_action_t a = ss_on_processed(&p->ss, env->corr_id, committed, &slot);
+    if (committed) {
+        alys_metric_add(alys_actor_metrics(p->actor), "alys_producer_blocks_total", NULL,
+                        "blocks this producer signed that storage committed", 1);
+        alys_actor_event(p->actor, "producer", "block_produced", "slot=%llu",
+                         (unsigned long long) slot);
+        log_info("slot %llu: block committed; announcing it", (unsigned long long) slot);
+        announce(p);
+    } else {
+        log_warn("slot %llu: block not committed: %s", (unsigned long long) slot, why);
+    }
+    drop_submitted(p);
+    return a;
 }
 
 static void act(prod_t *p, ss_action_t a)
@@ -278,6 +368,8 @@ static void act(prod_t *p, ss_action_t a)
         break;
     case SS_SIGN_SUBMIT: act(p, sign_block(p, a.slot)); return;
     case SS_MISSED:
+        if (!p->ss.submitting)
+            drop_submitted(p);
         /* A busy miss names a new slot while this one is still fencing:
          * its block stays. */
         if (p->ss.phase == SS_IDLE)
@@ -350,6 +442,11 @@ static void take_reply(prod_t *p, zsock_t *sock)
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORDED)
         a = take_fence_recorded(p, env->corr_id, env->storage->fence_recorded);
+    else if (env->reply && p->ss.submitting && env->corr_id == p->ss.corr_submit &&
+             (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR ||
+              (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
+               env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED)))
+        a = take_processed(p, env);
     else if (env->reply && p->corr_get_fence && env->corr_id == p->corr_get_fence &&
              env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_FENCE)
@@ -476,10 +573,14 @@ static int connect_peers(prod_t *p)
     snprintf(id, sizeof id, "%s", alys_actor_name(p->actor));
     p->sync = alys_dealer_connect(p->cfg->ep_sync, id);
     p->storage = alys_dealer_connect(p->cfg->ep_storage, id);
-    if (!p->sync || !p->storage)
+    p->processor = alys_dealer_connect(p->cfg->ep_block_processor, id);
+    p->pm = alys_dealer_connect(p->cfg->ep_peer_manager, id);
+    if (!p->sync || !p->storage || !p->processor || !p->pm)
         return -1;
     if (alys_actor_add_reader(p->actor, p->sync, on_reply, p) != 0 ||
-        alys_actor_add_reader(p->actor, p->storage, on_reply, p) != 0)
+        alys_actor_add_reader(p->actor, p->storage, on_reply, p) != 0 ||
+        alys_actor_add_reader(p->actor, p->processor, on_reply, p) != 0 ||
+        alys_actor_add_reader(p->actor, p->pm, on_reply, p) != 0)
         return -1;
     return 0;
 }
@@ -504,25 +605,29 @@ int main(int argc, char **argv)
                "  --key-file FILE  the authority's secret key: 64 hex digits on one line\n"
                "                   (a line of alys-chaingen's keys file), mode 0600; a key\n"
                "                   that is not a genesis authority is refused (exit 78)\n"
-               "Decides each own Aura slot; when allowed builds an empty block, records it\n"
-               "in StorageActor's signing fence and signs it; it does not hand blocks over\n"
-               "yet (the slot is counted missed: not_wired).\n");
+               "Decides each own Aura slot; when allowed builds a block on the head,\n"
+               "records it in StorageActor's signing fence, signs it and hands it to\n"
+               "BlockProcessor; once committed PeerManager pushes it to peers.\n"
+               "Without --key-file the key is [producer] key_file of the config.\n");
         return 0;
     }
     const char *key_file = NULL;
     if (argc > MAX_ARGS || take_key_file(&argc, argv, &key_file) != 0)
         return 2;
-    if (!key_file) {
-        fprintf(stderr, "alys-producer: --key-file FILE is required (the authority's secret "
-                        "key, 64 hex digits, mode 0600)\n");
-        return 2;
-    }
     prod_t p;
     memset(&p, 0, sizeof p);
     p.actor = alys_actor_new("producer", argc, argv);
     if (!p.actor)
         return 2;
     p.cfg = alys_actor_config(p.actor);
+    if (!key_file)
+        key_file = p.cfg->producer_key_file;
+    if (!*key_file) {
+        log_error("no key: set [producer] key_file (or --key-file FILE): the authority's "
+                  "secret key, 64 hex digits, mode 0600");
+        alys_actor_destroy(&p.actor);
+        return KEYFILE_EXIT_CONFIG;
+    }
     int rc = load_identity(&p, key_file) != 0 ? KEYFILE_EXIT_CONFIG : 0;
     if (rc == 0 && connect_peers(&p) != 0) {
         log_error("cannot connect to SyncActor/StorageActor");
@@ -544,6 +649,9 @@ int main(int argc, char **argv)
     alys_actor_destroy(&p.actor);
     zsock_destroy(&p.sync);
     zsock_destroy(&p.storage);
+    zsock_destroy(&p.processor);
+    zsock_destroy(&p.pm);
+    drop_submitted(&p);
     if (p.have_genesis)
         alys_genesis_clear(&p.genesis);
     return rc;

@@ -87,7 +87,7 @@ static ss_action_t decide(slot_session_t *ss, uint64_t now_ms)
                        .now_ms = now_ms,
                        .late_ms = ss->late_ms,
                        .can_produce = ss->answer,
-                       .busy = false,
+                       .busy = ss->submitting, /* our previous block is not committed yet */
                        .head_slot = ss->head_slot,
                        .fence_any = ss->fence.any,
                        .fence_slot = ss->fence.slot};
@@ -133,6 +133,10 @@ ss_action_t ss_on_head(slot_session_t *ss, uint64_t corr, uint64_t head_slot, ui
 
 ss_action_t ss_tick(slot_session_t *ss, uint64_t now_ms)
 {
+    if (ss->submitting && now_ms >= ss->submit_sent_ms + ss->submit_timeout_ms) {
+        ss->submitting = false;
+        return missed(ss, ss->submit_slot, "not_committed");
+    }
     if (ss->phase == SS_ASKING && ss->slot_start_ms != UINT64_MAX &&
         now_ms >= ss->slot_start_ms + ss->wait_ms)
         return decide(ss, now_ms); /* a silent SyncActor decides no_answer */
@@ -192,6 +196,29 @@ void ss_on_committed(slot_session_t *ss, uint64_t slot)
 {
     (void) slot;
     ss->produced++;
+}
+
+uint64_t ss_submitted(slot_session_t *ss, uint64_t slot, uint64_t now_ms, uint64_t timeout_ms)
+{
+    ss->submitting = true;
+    ss->submit_slot = slot;
+    ss->submit_sent_ms = now_ms;
+    ss->submit_timeout_ms = timeout_ms;
+    ss->corr_submit = ++ss->next_corr;
+    return ss->corr_submit;
+}
+
+ss_action_t ss_on_processed(slot_session_t *ss, uint64_t corr, bool committed, uint64_t *slot_out)
+{
+    if (!ss->submitting || corr != ss->corr_submit)
+        return none();
+    ss->submitting = false;
+    *slot_out = ss->submit_slot;
+    if (committed) {
+        ss_on_committed(ss, ss->submit_slot);
+        return none();
+    }
+    return missed(ss, ss->submit_slot, "refused");
 }
 
 void ss_set_fence(slot_session_t *ss, const alys_fence_record_t *durable)

@@ -20,9 +20,13 @@
  *    build failed      -> MISSED(build_failed)
  *    abandon(reason)   -> MISSED(reason) while the slot's work is under way
  *    not_submitted(reason) after SIGN_SUBMIT -> MISSED(reason): the signed
- *                         block did not reach the chain (not_wired, while
- *                         the hand-off to BlockProcessor does not exist;
- *                         sign_failed)
+ *                         block was not handed over (sign_failed,
+ *                         processor_unreachable)
+ *    submitted(corr)   -> the block is with BlockProcessor; its answer:
+ *                         committed -> produced; refused -> MISSED(refused);
+ *                         no answer within submit_timeout_ms (ss_tick)
+ *                         -> MISSED(not_committed). The session is idle
+ *                         meanwhile (the next own slot may start).
  *  An answer whose corr id is not the one awaited (late, for an older slot)
  *  changes nothing. A slot start while another slot's work is unfinished
  *  is decided as busy.
@@ -74,6 +78,9 @@ typedef struct {
     bool head_known;
     uint64_t head_slot;   /* the latest head seen (kept across slots) */
     alys_hash_t building; /* the block being fenced */
+    /* the signed block handed to BlockProcessor, awaiting its answer */
+    bool submitting;
+    uint64_t submit_slot, corr_submit, submit_sent_ms, submit_timeout_ms;
     /* the durable fence record (as acknowledged, or read at start) */
     alys_fence_record_t fence;
     bool fence_loaded; /* read from StorageActor (found or not) */
@@ -107,6 +114,15 @@ ss_action_t ss_abandon(slot_session_t *ss, const char *reason);
 ss_action_t ss_not_submitted(slot_session_t *ss, uint64_t slot, const char *reason);
 /* The block handed over was committed (counts as produced). */
 void ss_on_committed(slot_session_t *ss, uint64_t slot);
+/* After SIGN_SUBMIT for slot: the signed block went to BlockProcessor in a
+ * ProcessBatch whose batch id is the returned corr; its answer is awaited
+ * until now_ms + timeout_ms. */
+uint64_t ss_submitted(slot_session_t *ss, uint64_t slot, uint64_t now_ms, uint64_t timeout_ms);
+/* BlockProcessor's answer to the ProcessBatch corr: committed counts the
+ * slot produced (SS_NONE); not committed is MISSED(refused). An answer not
+ * awaited (late, or another corr) changes nothing. Sets *slot_out to the
+ * slot the answer was about (when it was awaited). */
+ss_action_t ss_on_processed(slot_session_t *ss, uint64_t corr, bool committed, uint64_t *slot_out);
 /* The durable record read at start (GetFence; durable->any false when
  * storage holds none) or re-read. Production waits for the first. */
 void ss_set_fence(slot_session_t *ss, const alys_fence_record_t *durable);

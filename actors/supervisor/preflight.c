@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chain/authkey.h"
 #include "chain/chain.h"
 #include "util.h"
 
@@ -26,6 +27,35 @@ static int check_genesis(const alys_config_t *cfg, char *err, size_t errlen)
         return -1;
     }
     alys_genesis_clear(&g);
+    return 0;
+}
+
+/* [producer] enabled: the key must load and be a genesis authority, from a
+ * file only its owner may read (authkey.h), before anything starts: the
+ * producer would otherwise die at each restart with the same reason. */
+static int check_producer(const alys_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->producer_enabled)
+        return 0;
+    if (!cfg->producer_key_file[0] || !cfg->genesis_file[0]) {
+        snprintf(err, errlen, "producer.enabled needs producer.key_file and node.genesis_file");
+        return -1;
+    }
+    alys_genesis_t g;
+    memset(&g, 0, sizeof g);
+    char why[512];
+    if (alys_genesis_load(cfg->genesis_file, &g, why, sizeof why) != 0) {
+        snprintf(err, errlen, "node.genesis_file '%s' is not usable: %s", cfg->genesis_file, why);
+        return -1;
+    }
+    uint8_t sk[ALYS_SECKEY_LEN];
+    int idx = alys_authkey_load(cfg->producer_key_file, &g, sk, why, sizeof why);
+    explicit_bzero(sk, sizeof sk);
+    alys_genesis_clear(&g);
+    if (idx < 0) {
+        snprintf(err, errlen, "producer.key_file: %s", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -110,7 +140,7 @@ static int check_endpoint_port(const char *key, const char *ep, char *err, size_
 
 int preflight_check(const alys_config_t *cfg, char *err, size_t errlen)
 {
-    if (check_genesis(cfg, err, errlen) != 0 ||
+    if (check_genesis(cfg, err, errlen) != 0 || check_producer(cfg, err, errlen) != 0 ||
         check_dir("node.data_dir", cfg->data_dir, err, errlen) != 0 ||
         check_dir("node.run_dir", cfg->run_dir, err, errlen) != 0 ||
         check_endpoint_port("network.listen", cfg->listen, err, errlen) != 0 ||

@@ -34,7 +34,9 @@
 #include "util.h"
 #include "version.h"
 
-/* Actor kinds in dependency (start) order; validators start together last. */
+/* Actor kinds in dependency (start) order; validators start together last.
+ * The producer asks SyncActor and StorageActor and hands blocks to
+ * BlockProcessor, so it starts after them. */
 typedef struct {
     const char *kind;
     const char *binary;
@@ -46,6 +48,7 @@ static const kind_info_t s_kinds[] = {
     {"peer_manager", "alys-peer-manager", "peer_manager"},
     {"block_processor", "alys-block-processor", "block_processor"},
     {"sync", "alys-sync", "sync"},
+    {"producer", "alys-producer", "producer"}, /* only with [producer] enabled */
     {"validator", "alys-validator", "validator"},
 };
 #define NKINDS (sizeof s_kinds / sizeof s_kinds[0])
@@ -180,10 +183,20 @@ static int make_dirs(const alys_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Validators only with workers configured; the producer only when enabled. */
+static bool kind_wanted(const alys_config_t *cfg, const char *kind)
+{
+    if (strcmp(kind, "validator") == 0)
+        return cfg->validation_workers > 0;
+    if (strcmp(kind, "producer") == 0)
+        return cfg->producer_enabled;
+    return true;
+}
+
 static int find_binaries(sup_server_t *self, char *err, size_t errlen)
 {
     for (size_t k = 0; k < NKINDS; k++) {
-        bool needed = strcmp(s_kinds[k].kind, "validator") != 0 || self->cfg.validation_workers > 0;
+        bool needed = kind_wanted(&self->cfg, s_kinds[k].kind);
         if (needed && spawn_find_binary(s_kinds[k].binary, s_kinds[k].subdir, self->binaries[k],
                                         sizeof self->binaries[k], err, errlen) != 0)
             return -1;
@@ -233,7 +246,8 @@ static int bind_sockets(sup_server_t *self, char *err, size_t errlen)
 static int add_children(sup_server_t *self)
 {
     for (int k = 0; k < (int) NKINDS - 1; k++)
-        if (sup_add_child(self->sup, s_kinds[k].kind, s_kinds[k].kind, k) != 0)
+        if (kind_wanted(&self->cfg, s_kinds[k].kind) &&
+            sup_add_child(self->sup, s_kinds[k].kind, s_kinds[k].kind, k) != 0)
             return -1;
     for (uint32_t i = 1; i <= self->cfg.validation_workers; i++) {
         char name[SUP_NAME_MAX];

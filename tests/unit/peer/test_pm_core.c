@@ -8,6 +8,7 @@
 #include "pm_cost.h"
 #include "pm_reqs.h"
 #include "pm_fake_port.h"
+#include "pm_gossip.h"
 
 #define WALL0 1700000000000ull
 
@@ -526,28 +527,22 @@ static void new_block_from(int slot)
     peer_frame(slot, &m);
 }
 
-static size_t forwarded_blocks(void)
+/* NewBlock goes to gossip (peer_gossip.c), which counts what it receives. */
+static double received_blocks(void)
 {
-    size_t n = 0;
-    alys_env_t *env;
-    while ((env = fake_next_bus(&H->fake, PM_TO_SYNC))) {
-        n += env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC &&
-             env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PROCESS_BLOCK_BATCH;
-        alys_env_free(&env);
-    }
-    return n;
+    return alys_metric_value(H->metrics, "alys_gossip_blocks_received_total", NULL);
 }
 
-Test(pm_core, new_block_forwarded_only_from_a_ready_peer)
+Test(pm_core, new_block_taken_only_from_a_ready_peer)
 {
     started(10);
     uint64_t probe = 0;
     int slot = dialled(&probe);
     new_block_from(slot); /* handshake not done */
-    cr_assert_eq(forwarded_blocks(), 0);
+    cr_assert_eq(received_blocks(), 0);
     peer_status(slot, probe, "peerA", 50, H->genesis);
     new_block_from(slot);
-    cr_assert_eq(forwarded_blocks(), 1);
+    cr_assert_eq(received_blocks(), 1);
 }
 
 Test(pm_core, link_down_under_a_ready_peer_tells_sync)
@@ -1007,4 +1002,255 @@ Test(pm_core, an_inbound_ban_is_short_and_runs_out)
     cr_assert(banned("in:short"), "the ban ended early");
     at(H->mono + 2);
     cr_assert_not(banned("in:short"), "an inbound ban outlasted PM_INBOUND_BAN_MS");
+}
+
+/* ---- block gossip (peer_gossip.c, pm_gossip.h) ----------------------------------------- */
+
+/* An encoded block at height on parent (no txs, not signed: gossip's own
+ * decisions only read the header). Freed by the caller. */
+static ProtobufCBinaryData gossip_block(uint64_t height, const uint8_t *parent, uint8_t tag)
+{
+    alys_block_t b;
+    memset(&b, 0, sizeof b);
+    b.header.height = height;
+    memcpy(b.header.parent_hash, parent, ALYS_HASH_LEN);
+    b.header.slot = height;
+    b.header.signature[0] = tag; /* a different block for another tag */
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    cr_assert_eq(alys_block_encode(&b, &bytes, &len), 0);
+    return (ProtobufCBinaryData){len, bytes};
+}
+
+static void push_from(int slot, ProtobufCBinaryData blk)
+{
+    Alys__Wire__NewBlock nb = ALYS__WIRE__NEW_BLOCK__INIT;
+    nb.block = blk;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
+    m.new_block = &nb;
+    peer_frame(slot, &m);
+}
+
+/* The ProcessBatch ids sent to BlockProcessor since the last look. */
+static size_t process_batches(uint64_t *last_corr)
+{
+    size_t n = 0;
+    alys_env_t *env;
+    while ((env = fake_next_bus(&H->fake, PM_TO_PROCESSOR))) {
+        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
+            env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH) {
+            n++;
+            cr_assert_eq(env->processor->process_batch->n_blocks, 1);
+            if (last_corr)
+                *last_corr = env->corr_id;
+        }
+        alys_env_free(&env);
+    }
+    return n;
+}
+
+/* NewBlock frames sent to peers of kind since the last look. */
+static size_t pushes(out_kind_t kind)
+{
+    size_t n = 0;
+    alys_wire_msg_t *m;
+    while ((m = fake_next_wire(&H->fake, kind, NULL))) {
+        n += m->body_case == ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
+        alys_wire_free(&m);
+    }
+    return n;
+}
+
+static void gossip_processed(uint64_t corr, bool ok, const char *reason, uint64_t head)
+{
+    static uint8_t new_head[ALYS_HASH_LEN] = {0x33};
+    Alys__Processor__BatchProcessed bp = ALYS__PROCESSOR__BATCH_PROCESSED__INIT;
+    bp.batch_id = corr;
+    bp.committed = ok ? 1 : 0;
+    bp.failed = !ok;
+    bp.failed_height = ok ? 0 : head + 1;
+    bp.reason = (char *) (ok ? "" : reason);
+    bp.head_height = head;
+    bp.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, ok ? new_head : H->head_hash};
+    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED;
+    pm.batch_processed = &bp;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = corr;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &pm;
+    pm_core_on_processor(H->pm, &env);
+}
+
+static double gossip_dropped(const char *reason)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+    return alys_metric_value(H->metrics, "alys_gossip_blocks_dropped_total", labels);
+}
+
+Test(pm_core, a_pushed_block_is_checked_then_relayed_to_others_not_back)
+{
+    int slot = ready_peer(50);
+    client_handshake(); /* a second peer, inbound */
+    pushes(OUT_PEER);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    push_from(slot, blk);
+    uint64_t corr = 0;
+    cr_assert_eq(process_batches(&corr), 1, "to BlockProcessor");
+    cr_assert_eq(pushes(OUT_CLIENT) + pushes(OUT_PEER), 0, "nothing relayed before the commit");
+    gossip_processed(corr, true, NULL, 11);
+    cr_assert_eq(pushes(OUT_CLIENT), 1, "relayed once committed");
+    cr_assert_eq(pushes(OUT_PEER), 0, "not back to its pusher");
+    free(blk.data);
+}
+
+Test(pm_core, a_duplicate_push_is_dropped_by_hash)
+{
+    int slot = ready_peer(50);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    push_from(slot, blk);
+    push_from(slot, blk);
+    cr_assert_eq(process_batches(NULL), 1);
+    cr_assert_eq(gossip_dropped("duplicate"), 1);
+    free(blk.data);
+}
+
+Test(pm_core, a_pushed_block_refused_for_its_content_costs_the_pusher)
+{
+    int slot = ready_peer(50);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    push_from(slot, blk);
+    uint64_t corr = 0;
+    process_batches(&corr);
+    gossip_processed(corr, false, "bad_proposer_signature", 10);
+    cr_assert_eq(gossip_dropped("invalid"), 1);
+    cr_assert_eq(pushes(OUT_CLIENT) + pushes(OUT_PEER), 0, "never relayed");
+    free(blk.data);
+}
+
+Test(pm_core, a_pushed_block_on_another_parent_costs_nothing)
+{
+    int slot = ready_peer(50);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    push_from(slot, blk);
+    uint64_t corr = 0;
+    process_batches(&corr);
+    gossip_processed(corr, false, "parent_mismatch", 10);
+    cr_assert_eq(gossip_dropped("invalid"), 0, "another branch is not a lie");
+    cr_assert_eq(gossip_dropped("not_linked"), 1);
+    free(blk.data);
+}
+
+Test(pm_core, an_undecodable_push_costs_the_pusher)
+{
+    int slot = ready_peer(50);
+    new_block_from(slot); /* one byte */
+    cr_assert_eq(gossip_dropped("invalid"), 1);
+    cr_assert_eq(process_batches(NULL), 0);
+}
+
+Test(pm_core, an_orphan_fetches_its_ancestors_from_its_pusher_then_goes)
+{
+    int slot = ready_peer(50);
+    pushes(OUT_PEER);
+    static const uint8_t p12[ALYS_HASH_LEN] = {0x44};
+    ProtobufCBinaryData blk = gossip_block(13, p12, 1);
+    push_from(slot, blk);
+    cr_assert_eq(process_batches(NULL), 0, "its parent is unknown");
+    alys_wire_msg_t *m;
+    int to = -1;
+    bool asked = false;
+    while ((m = fake_next_wire(&H->fake, OUT_PEER, &to))) {
+        if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS) {
+            asked = true;
+            cr_assert_eq(to, slot, "from the pusher");
+            cr_assert_eq(m->get_blocks->start, 11);
+            cr_assert_eq(m->get_blocks->count, 2);
+        }
+        alys_wire_free(&m);
+    }
+    cr_assert(asked, "the missing range is fetched");
+    cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT),
+                   "gossip's own fetch is not SyncActor's");
+    /* A block at 11 (from anywhere) commits; then 12 with hash p12 commits:
+     * the orphan links and goes. Simulated by the processor's answers. */
+    ProtobufCBinaryData b11 = gossip_block(11, H->head_hash, 2);
+    push_from(slot, b11);
+    uint64_t corr = 0;
+    process_batches(&corr);
+    gossip_processed(corr, true, NULL, 11);
+    cr_assert_eq(process_batches(NULL), 0, "not before its parent is the head");
+    ProtobufCBinaryData b12 = gossip_block(12, (const uint8_t[ALYS_HASH_LEN]){0x33}, 3);
+    push_from(slot, b12);
+    process_batches(&corr);
+    /* Storage's head is now 12 with hash p12. */
+    static uint8_t h12[ALYS_HASH_LEN] = {0x44};
+    Alys__Processor__BatchProcessed bp = ALYS__PROCESSOR__BATCH_PROCESSED__INIT;
+    bp.batch_id = corr;
+    bp.committed = 1;
+    bp.head_height = 12;
+    bp.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, h12};
+    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED;
+    pm.batch_processed = &bp;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = corr;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &pm;
+    pm_core_on_processor(H->pm, &env);
+    cr_assert_eq(process_batches(NULL), 1, "the orphan goes once its parent is the head");
+    free(blk.data);
+    free(b11.data);
+    free(b12.data);
+}
+
+Test(pm_core, a_push_far_ahead_is_left_to_range_sync)
+{
+    int slot = ready_peer(50);
+    discovered(NULL);
+    ProtobufCBinaryData blk = gossip_block(11 + PMG_MAX_GAP + 1, H->head_hash, 1);
+    push_from(slot, blk);
+    cr_assert_eq(process_batches(NULL), 0);
+    uint64_t h = 0;
+    cr_assert_eq(discovered(&h), 1, "SyncActor hears the peer's height");
+    cr_assert_eq(h, 11 + PMG_MAX_GAP + 1);
+    free(blk.data);
+}
+
+Test(pm_core, our_produced_block_is_pushed_to_every_ready_peer)
+{
+    ready_peer(50);
+    client_handshake();
+    pushes(OUT_PEER);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    Alys__Peer__AnnounceBlock ab = ALYS__PEER__ANNOUNCE_BLOCK__INIT;
+    ab.block = blk;
+    Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
+    m.msg_case = ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK;
+    m.announce_block = &ab;
+    pm_core_on_peer_msg(H->pm, &m);
+    cr_assert_eq(pushes(OUT_PEER), 1);
+    cr_assert_eq(pushes(OUT_CLIENT), 1);
+    cr_assert_eq(H->pm->head_height, 11, "committed before announced: our head now");
+    free(blk.data);
+}
+
+Test(pm_core, a_block_pushed_by_an_inbound_client_is_taken_too)
+{
+    started(10);
+    client_handshake();
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    Alys__Wire__NewBlock nb = ALYS__WIRE__NEW_BLOCK__INIT;
+    nb.block = blk;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_NEW_BLOCK;
+    m.new_block = &nb;
+    client_frame(&m);
+    cr_assert_eq(process_batches(NULL), 1, "to BlockProcessor, as from a peer we dialled");
+    cr_assert_null(H->pm->stash.bytes, "the stash is emptied after the frame");
+    free(blk.data);
 }

@@ -202,14 +202,70 @@ Test(slot_session, a_signed_block_not_handed_over_is_a_miss_of_its_slot)
     a = ss_built(&ss, 4, H1, start_of(4) + 20);
     a = ss_on_fence_recorded(&ss, a.corr_fence, true);
     cr_assert_eq(a.kind, SS_SIGN_SUBMIT);
-    a = ss_not_submitted(&ss, 4, "not_wired");
+    a = ss_not_submitted(&ss, 4, "encode_failed");
     cr_assert_eq(a.kind, SS_MISSED);
     cr_assert_eq(a.slot, 4);
-    cr_assert_str_eq(a.reason, "not_wired");
-    cr_assert_eq(ss_missed_count(&ss, "not_wired"), 1);
+    cr_assert_str_eq(a.reason, "encode_failed");
+    cr_assert_eq(ss_missed_count(&ss, "encode_failed"), 1);
     cr_assert_eq(ss.produced, 0);
     cr_assert(ss.fence.any && ss.fence.slot == 4, "the fence record stays");
     /* Only once, and only for the slot just signed. */
-    cr_assert_eq(ss_not_submitted(&ss, 3, "not_wired").kind, SS_NONE);
+    cr_assert_eq(ss_not_submitted(&ss, 3, "encode_failed").kind, SS_NONE);
     cr_assert_eq(ss.missed, 1);
+}
+
+/* Signed and handed to BlockProcessor: the corr of its ProcessBatch. */
+static uint64_t signed_and_submitted(uint64_t slot, uint64_t timeout)
+{
+    ss_action_t a = start_and_answer(slot, true, slot - 1);
+    a = ss_built(&ss, slot, H1, start_of(slot) + 20);
+    a = ss_on_fence_recorded(&ss, a.corr_fence, true);
+    cr_assert_eq(a.kind, SS_SIGN_SUBMIT);
+    return ss_submitted(&ss, slot, start_of(slot) + 40, timeout);
+}
+
+Test(slot_session, a_committed_block_counts_as_produced)
+{
+    uint64_t corr = signed_and_submitted(4, 1000);
+    uint64_t slot = 0;
+    cr_assert_eq(ss_on_processed(&ss, corr + 1, true, &slot).kind, SS_NONE);
+    cr_assert_eq(ss.produced, 0, "another batch's answer is not ours");
+    cr_assert_eq(ss_on_processed(&ss, corr, true, &slot).kind, SS_NONE);
+    cr_assert_eq(slot, 4);
+    cr_assert_eq(ss.produced, 1);
+    cr_assert_eq(ss.missed, 0);
+    cr_assert_eq(ss_on_processed(&ss, corr, true, &slot).kind, SS_NONE);
+    cr_assert_eq(ss.produced, 1, "one answer counts once");
+}
+
+Test(slot_session, a_refused_block_is_a_miss_of_its_slot)
+{
+    uint64_t corr = signed_and_submitted(4, 1000);
+    uint64_t slot = 0;
+    ss_action_t a = ss_on_processed(&ss, corr, false, &slot);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_eq(a.slot, 4);
+    cr_assert_str_eq(a.reason, "refused");
+    cr_assert_eq(ss.produced, 0);
+    cr_assert(ss.fence.any && ss.fence.slot == 4, "its slot stays fenced: never signed again");
+}
+
+Test(slot_session, no_answer_within_the_deadline_is_not_committed)
+{
+    signed_and_submitted(4, 1000);
+    uint64_t sent = start_of(4) + 40;
+    cr_assert_eq(ss_tick(&ss, sent + 999).kind, SS_NONE);
+    ss_action_t a = ss_tick(&ss, sent + 1000);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "not_committed");
+    cr_assert_eq(a.slot, 4);
+    cr_assert_eq(ss_tick(&ss, sent + 5000).kind, SS_NONE, "missed once");
+}
+
+Test(slot_session, the_next_own_slot_is_busy_while_our_block_is_not_committed)
+{
+    signed_and_submitted(4, 100000);
+    ss_action_t a = start_and_answer(7, true, 3);
+    cr_assert_eq(a.kind, SS_MISSED);
+    cr_assert_str_eq(a.reason, "busy", "building on a head without our block would fork");
 }

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "chain/chain.h"
 #include "config.h"
 #include "preflight.h"
 #include "procstat.h"
@@ -258,4 +260,77 @@ Test(standby, kill_all_ends_every_standby_and_destroy_reaps_the_rest)
     }
     cr_assert_eq(standby_count(sb), 0);
     standby_destroy(&sb);
+}
+
+/* ---- preflight: [producer] */
+
+/* A genesis with one authority whose secret key is all 0x11, saved under
+ * s_dir; the key file written with mode. */
+static void producer_setup(alys_config_t *c, const char *key_hex, mode_t mode)
+{
+    make_dir();
+    base_config(c);
+    uint8_t sk[ALYS_SECKEY_LEN], pub[ALYS_PUBKEY_LEN];
+    memset(sk, 0x11, sizeof sk);
+    cr_assert_eq(alys_keypair_pubkey(sk, pub), 0);
+    uint8_t auths[1][ALYS_PUBKEY_LEN];
+    memcpy(auths[0], pub, ALYS_PUBKEY_LEN);
+    alys_genesis_t g;
+    memset(&g, 0, sizeof g);
+    snprintf(g.chain_id, sizeof g.chain_id, "preflight");
+    g.authorities = auths;
+    g.authority_count = 1;
+    g.slot_duration_ms = 1000;
+    g.genesis_time = 1600000000;
+    alys_genesis_finalize(&g);
+    snprintf(c->genesis_file, sizeof c->genesis_file, "%s/genesis", s_dir);
+    cr_assert_eq(alys_genesis_save(c->genesis_file, &g), 0);
+    snprintf(c->producer_key_file, sizeof c->producer_key_file, "%s/key", s_dir);
+    FILE *f = fopen(c->producer_key_file, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", key_hex);
+    fclose(f);
+    cr_assert_eq(chmod(c->producer_key_file, mode), 0);
+    c->producer_enabled = true;
+}
+
+#define KEY_11 "1111111111111111111111111111111111111111111111111111111111111111"
+#define KEY_22 "2222222222222222222222222222222222222222222222222222222222222222"
+
+Test(preflight, the_producer_key_of_a_genesis_authority_passes)
+{
+    alys_config_t c;
+    producer_setup(&c, KEY_11, 0600);
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "%s", err);
+}
+
+Test(preflight, a_producer_key_others_can_read_is_refused)
+{
+    alys_config_t c;
+    producer_setup(&c, KEY_11, 0644);
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "producer.key_file") && strstr(err, "chmod 600"), "%s", err);
+}
+
+Test(preflight, a_producer_key_that_is_not_an_authority_is_refused)
+{
+    alys_config_t c;
+    producer_setup(&c, KEY_22, 0600);
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "producer.key_file") && strstr(err, "not one of the genesis"), "%s", err);
+}
+
+Test(preflight, the_producer_needs_its_key_file_when_enabled)
+{
+    alys_config_t c;
+    producer_setup(&c, KEY_11, 0600);
+    c.producer_key_file[0] = '\0';
+    char err[ALYS_ERR_MAX] = "";
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_assert(strstr(err, "producer.key_file"), "%s", err);
+    c.producer_enabled = false;
+    cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "disabled: no key needed (%s)", err);
 }

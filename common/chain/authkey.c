@@ -1,4 +1,4 @@
-/*  keyfile.c: see keyfile.h. */
+/*  authkey.c: see authkey.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -6,8 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aura.h"
-#include "keyfile.h"
+#include "authkey.h"
 
 static int fail(char *err, size_t errlen, const char *path, const char *why)
 {
@@ -15,7 +14,7 @@ static int fail(char *err, size_t errlen, const char *path, const char *why)
     return -1;
 }
 
-/* Read at most KEYFILE_MAX bytes of an owner-only regular file into buf. */
+/* Read at most ALYS_AUTHKEY_MAX bytes of an owner-only regular file into buf. */
 static int read_private(const char *path, char *buf, size_t *len, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -33,20 +32,29 @@ static int read_private(const char *path, char *buf, size_t *len, char *err, siz
                  (unsigned) (st.st_mode & 07777));
         return fail(err, errlen, path, why);
     }
-    ssize_t n = read(fd, buf, KEYFILE_MAX + 1);
+    ssize_t n = read(fd, buf, ALYS_AUTHKEY_MAX + 1);
     close(fd);
     if (n < 0)
         return fail(err, errlen, path, strerror(errno));
-    if ((size_t) n > KEYFILE_MAX)
+    if ((size_t) n > ALYS_AUTHKEY_MAX)
         return fail(err, errlen, path, "larger than one key line");
     *len = (size_t) n;
     return 0;
 }
 
-int keyfile_load(const char *path, const alys_genesis_t *g, uint8_t seckey[ALYS_SECKEY_LEN],
-                 char *err, size_t errlen)
+/* The genesis index of pubkey, -1 if it is not an authority. */
+static int authority_index(const alys_genesis_t *g, const uint8_t pub[ALYS_PUBKEY_LEN])
 {
-    char buf[KEYFILE_MAX + 2];
+    for (uint32_t i = 0; i < g->authority_count; i++)
+        if (memcmp(g->authorities[i], pub, ALYS_PUBKEY_LEN) == 0)
+            return (int) i;
+    return -1;
+}
+
+int alys_authkey_load(const char *path, const alys_genesis_t *g, uint8_t seckey[ALYS_SECKEY_LEN],
+                      char *err, size_t errlen)
+{
+    char buf[ALYS_AUTHKEY_MAX + 2];
     size_t len = 0;
     if (read_private(path, buf, &len, err, errlen) != 0)
         return -1;
@@ -61,7 +69,7 @@ int keyfile_load(const char *path, const alys_genesis_t *g, uint8_t seckey[ALYS_
         fail(err, errlen, path, "not one line of 64 hex digits");
     else if (alys_keypair_pubkey(seckey, pub) != 0)
         fail(err, errlen, path, "not a valid secp256k1 secret key");
-    else if ((rc = aura_authority_index(g, pub)) < 0) {
+    else if ((rc = authority_index(g, pub)) < 0) {
         char hex[2 * ALYS_PUBKEY_LEN + 1];
         alys_hex(pub, ALYS_PUBKEY_LEN, hex);
         char why[200];
