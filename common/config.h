@@ -85,7 +85,12 @@ typedef struct {
     char listen[ALYS_ENDPOINT_MAX]; /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
     char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
     uint32_t bootstrap_peer_count;
-    uint32_t serve_rate_limit; /* requests per second per peer, 200 */
+    uint32_t serve_rate_limit;        /* requests per second per peer, 200 */
+    uint32_t serve_max_requests;      /* 4: range requests per client read or owed */
+    uint32_t serve_client_mb;         /* 16: bytes owed to one client, MiB */
+    uint32_t serve_memory_mb;         /* 128: bytes owed to all clients, MiB */
+    uint32_t max_inbound_peers;       /* 64: inbound clients admitted at once */
+    uint32_t max_inbound_per_address; /* 8: of them from one remote address */
 
     /* [validation] remote validator access */
     char worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pm_conn.h"
 #include "pm_core.h"
+#include "serve_sock.h"
 #include "sockmon.h"
 #include "util.h"
 
@@ -37,16 +38,24 @@ typedef struct {
     zsock_t *sync;                     /* DEALER -> SyncActor */
     zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
     zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
-    zsock_t *router;                   /* [network] listen (NULL = not serving) */
+    serve_sock_t *listen;              /* [network] listen (NULL = not serving) */
     zsock_t *socks[PM_CONN_MAX];       /* peer slots: made once, kept */
     zsock_t *mons[PM_CONN_MAX];        /* their monitors; NULL = unmonitored */
     char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
 } shell_t;
 
-/* The clocks, read once per input. */
+static void on_taken(void *arg, const uint8_t *id, size_t id_len, uint64_t bytes, bool range)
+{
+    pm_core_on_client_taken(arg, id, id_len, bytes, range);
+}
+
+/* The clocks, read once per input; answers the listen socket has taken
+ * since the last input go to the core first (its budgets, pm_inbound.h). */
 static pm_t *core_now(shell_t *sh)
 {
     pm_core_clock(sh->core, (uint64_t) alys_now_ms(), alys_mono_ms());
+    if (sh->listen)
+        serve_sock_drain(sh->listen, on_taken, sh->core);
     return sh->core;
 }
 
@@ -117,16 +126,16 @@ static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
     return rc;
 }
 
-static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
+                            bool range)
 {
     shell_t *sh = ctx;
     zframe_t *f = alys_wire_encode(m);
-    zframe_t *who = zframe_new(id, id_len);
-    int rc = -1;
-    if (sh->router && f && who && zframe_send(&who, sh->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0 &&
-        zframe_send(&f, sh->router, ZFRAME_DONTWAIT) == 0)
-        rc = 0;
-    zframe_destroy(&who);
+    int rc = PM_SEND_GONE;
+    if (sh->listen && f) {
+        int sent = serve_sock_send(sh->listen, id, id_len, zframe_data(f), zframe_size(f), range);
+        rc = sent == 0 ? 0 : sent == -2 ? PM_SEND_FULL : PM_SEND_GONE;
+    }
     zframe_destroy(&f);
     return rc;
 }
@@ -174,9 +183,11 @@ static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
         return 0;
     zframe_t *id = zmsg_first(msg);
     zframe_t *data = zmsg_next(msg);
+    /* The remote address, for the per-address limit (pm_inbound.h). */
+    const char *addr = data ? zframe_meta(data, "Peer-Address") : NULL;
     if (zmsg_size(msg) == 2)
-        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), zframe_data(data),
-                                zframe_size(data));
+        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), addr,
+                                zframe_data(data), zframe_size(data));
     zmsg_destroy(&msg);
     return 0;
 }
@@ -312,13 +323,17 @@ static int serve(shell_t *sh)
     const alys_config_t *cfg = sh->cfg;
     if (!cfg->listen[0])
         return 0; /* not serving */
-    sh->router = alys_router_bind(cfg->listen);
-    if (!sh->router || alys_actor_add_reader(sh->actor, sh->router, on_client, sh) != 0) {
+    sh->listen = serve_sock_new(cfg->listen);
+    zsock_t *sock = sh->listen ? serve_sock_zsock(sh->listen) : NULL;
+    if (!sock || alys_actor_add_reader(sh->actor, sock, on_client, sh) != 0) {
         log_error("cannot serve peers at %s", cfg->listen);
         return -1;
     }
-    alys_actor_monitor(sh->actor, sh->router, "peers");
-    log_info("serving peers at %s (rate limit %u/s per peer)", cfg->listen, cfg->serve_rate_limit);
+    alys_actor_monitor(sh->actor, sock, "peers");
+    log_info("serving peers at %s (rate limit %u/s, %u requests and %u MiB owed per client, "
+             "%u MiB owed in all; %u inbound clients, %u per address)",
+             cfg->listen, cfg->serve_rate_limit, cfg->serve_max_requests, cfg->serve_client_mb,
+             cfg->serve_memory_mb, cfg->max_inbound_peers, cfg->max_inbound_per_address);
     return 0;
 }
 
@@ -359,7 +374,10 @@ static void teardown(shell_t *sh)
         drop_socket(sh, &sh->mons[i]);
         drop_socket(sh, &sh->socks[i]);
     }
-    drop_socket(sh, &sh->router);
+    if (sh->listen) {
+        alys_actor_remove_reader(sh->actor, serve_sock_zsock(sh->listen));
+        serve_sock_destroy(&sh->listen);
+    }
     drop_socket(sh, &sh->bp_mon);
     drop_socket(sh, &sh->storage);
     drop_socket(sh, &sh->sync);

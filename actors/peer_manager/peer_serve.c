@@ -27,7 +27,12 @@ struct ps {
     pm_clients_t *clients; /* PS_MAX_CLIENTS */
     job_t jobs[PS_MAX_JOBS];
     uint64_t next_job;
+    pm_inbound_cfg_t budget;    /* from [network] */
+    pm_inbound_totals_t totals; /* bytes owed, BUSY, evictions */
+    pm_inbound_cand_t *cands;   /* PS_MAX_CLIENTS: eviction scratch */
 };
+
+#define MIB (1024ull * 1024ull)
 
 
 ps_t *ps_new(pm_t *pm)
@@ -41,7 +46,13 @@ ps_t *ps_new(pm_t *pm)
         return self; /* not serving: nothing else to make */
     self->clients = pm_clients_new(PS_MAX_CLIENTS);
     self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
-    if (!self->clients || !self->limiter)
+    self->cands = calloc(PS_MAX_CLIENTS, sizeof *self->cands);
+    self->budget = (pm_inbound_cfg_t){.max_peers = cfg->max_inbound_peers,
+                                      .per_address = cfg->max_inbound_per_address,
+                                      .max_requests = cfg->serve_max_requests,
+                                      .client_bytes = cfg->serve_client_mb * MIB,
+                                      .total_bytes = cfg->serve_memory_mb * MIB};
+    if (!self->clients || !self->limiter || !self->cands)
         ps_destroy(&self);
     return self;
 }
@@ -64,17 +75,44 @@ void ps_destroy(ps_t **self_p)
         job_clear(&self->jobs[i]);
     serve_limiter_destroy(&self->limiter);
     pm_clients_destroy(&self->clients);
+    free(self->cands);
     free(self);
     *self_p = NULL;
 }
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+static void count(ps_t *self, const char *name, const char *help)
+{
+    alys_metric_add(self->pm->metrics, name, NULL, help, 1);
+}
+
+/* Hand m to the client's socket if its budgets allow (pm_inbound.h);
+ * range: it answers a range request. 0 handed, -1 not. */
+static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m, bool range)
 {
     pm_t *pm = self->pm;
-    if (pm->port.client_send(pm->port.ctx, id, id_len, m) != 0)
-        log_debug("answer to a peer dropped (gone, or over the limit)");
+    pm_client_t *c = pm_clients_find(self->clients, id, id_len);
+    uint64_t bytes = alys__wire__wire_msg__get_packed_size(m);
+    if (!c || !pm_inbound_may_send(&self->budget, &c->in, &self->totals, bytes)) {
+        self->totals.dropped++;
+        count(self, "alys_peer_serve_dropped_total",
+              "Answers to inbound clients not sent: over a byte budget, or the socket full");
+        return -1;
+    }
+    int rc = pm->port.client_send(pm->port.ctx, id, id_len, m, range);
+    if (rc != 0) {
+        /* Gone, or its pipe is full (the send high-water mark): the answer
+         * is dropped, never parked; the client asks again. */
+        log_debug("answer to an inbound client dropped (%s)",
+                  rc == PM_SEND_FULL ? "pipe full" : "gone");
+        self->totals.dropped++;
+        count(self, "alys_peer_serve_dropped_total",
+              "Answers to inbound clients not sent: over a byte budget, or the socket full");
+        return -1;
+    }
+    pm_inbound_charge(&c->in, &self->totals, bytes, range);
+    return 0;
 }
 
 static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t request_id,
@@ -87,11 +125,20 @@ static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t re
     m.request_id = request_id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_ERROR;
     m.error = &e;
-    send_to(self, id, id_len, &m);
+    send_to(self, id, id_len, &m, false);
     char labels[64];
     snprintf(labels, sizeof labels, "code=\"%d\"", (int) code);
     alys_metric_add(self->pm->metrics, "alys_peer_serve_errors_total", labels,
                     "Requests from peers answered with an error, by WireError code", 1);
+}
+
+static void send_busy(ps_t *self, const uint8_t *id, size_t id_len, uint64_t request_id,
+                      const char *why)
+{
+    self->totals.busy++;
+    count(self, "alys_peer_serve_busy_total",
+          "Range requests answered BUSY: the client's credit or a byte budget was spent");
+    send_error(self, id, id_len, request_id, ALYS__WIRE__WIRE_ERROR__CODE__BUSY, why);
 }
 
 /* ---- the handshake ---------------------------------------------------------- */
@@ -115,7 +162,7 @@ static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int6
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     r.status = &ours;
-    send_to(self, c->id, c->id_len, &r);
+    send_to(self, c->id, c->id_len, &r, false);
     if (s.learn)
         pn_learn_endpoint(pm, c->listen);
 }
@@ -179,16 +226,28 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
         m.blocks = &b;
     }
-    send_to(self, j->id, j->id_len, &m);
+    if (send_to(self, j->id, j->id_len, &m, true) != 0) {
+        send_busy(self, j->id, j->id_len, j->request_id, "over the bytes owed budget");
+        return;
+    }
     alys_metric_add(self->pm->metrics, "alys_peer_served_items_total",
                     j->headers ? "kind=\"headers\"" : "kind=\"blocks\"",
                     "Headers and blocks served to peers", (double) fit);
 }
 
+/* The job is over: its client's credit comes back. */
+static void job_end(ps_t *self, job_t *j)
+{
+    pm_client_t *c = pm_clients_find(self->clients, j->id, j->id_len);
+    if (c && c->in.in_flight)
+        c->in.in_flight--;
+    job_clear(j);
+}
+
 static void job_fail(ps_t *self, job_t *j, const char *why)
 {
     send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, why);
-    job_clear(j);
+    job_end(self, j);
 }
 
 /* Keep copies of a header chunk (a second read may follow). */
@@ -231,7 +290,7 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
     }
     if (!j->headers) {
         job_answer(self, j, b->blocks, b->n_blocks);
-        job_clear(j);
+        job_end(self, j);
         return;
     }
     if (job_keep(j, b) != 0) {
@@ -243,10 +302,10 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
     if (more && job_read(self, j) == 0)
         return;
     job_answer(self, j, j->items, j->n);
-    job_clear(j);
+    job_end(self, j);
 }
 
-static job_t *job_new(ps_t *self, const pm_client_t *c, uint64_t request_id, bool headers,
+static job_t *job_new(ps_t *self, pm_client_t *c, uint64_t request_id, bool headers,
                       uint64_t start, uint32_t count)
 {
     for (size_t i = 0; i < PS_MAX_JOBS; i++) {
@@ -261,6 +320,7 @@ static job_t *job_new(ps_t *self, const pm_client_t *c, uint64_t request_id, boo
                      .next = start,
                      .id_len = c->id_len};
         memcpy(j->id, c->id, c->id_len);
+        c->in.in_flight++;
         return j;
     }
     return NULL;
@@ -280,6 +340,11 @@ static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     bool headers = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
     uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
+    if (!pm_inbound_may_request(&self->budget, &c->in, &self->totals)) {
+        send_busy(self, c->id, c->id_len, m->request_id,
+                  "over this client's credit: read the answers owed first");
+        return;
+    }
     job_t *j = job_new(self, c, m->request_id, headers, start, count);
     if (!j)
         send_error(self, c->id, c->id_len, m->request_id,
@@ -299,7 +364,7 @@ static void serve_peers(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
     r.peers = &p;
-    send_to(self, c->id, c->id_len, &r);
+    send_to(self, c->id, c->id_len, &r, false);
 }
 
 static void forward_new_block(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
@@ -326,12 +391,96 @@ static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const c
     case PM_SERVE_STATUS: on_status(self, c, m, now); break;
     case PM_SERVE_RANGE: serve_range(self, c, m); break;
     case PM_SERVE_PEERS: serve_peers(self, c, m); break;
-    case PM_SERVE_NEW_BLOCK: forward_new_block(self, c, m); break;
+    case PM_SERVE_NEW_BLOCK:
+        c->in.last_block_at = now;
+        forward_new_block(self, c, m);
+        break;
     default: break;
     }
 }
 
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len)
+/* ---- admission ----------------------------------------------------------------- */
+
+static const char *inbound_why(pm_inbound_state_t st)
+{
+    switch (st) {
+    case PM_INBOUND_TOO_MANY_FROM_ADDRESS: return "too many clients from its address";
+    case PM_INBOUND_FULL: return "inbound slots full";
+    case PM_INBOUND_EVICTED: return "evicted for a newcomer";
+    default: return "admitted";
+    }
+}
+
+static void inbound_metric(ps_t *self, pm_inbound_state_t st)
+{
+    if (st == PM_INBOUND_EVICTED) {
+        count(self, "alys_peer_inbound_evicted_total",
+              "Inbound clients evicted to make room for a newcomer");
+        return;
+    }
+    char labels[64];
+    snprintf(labels, sizeof labels, "reason=\"%s\"",
+             st == PM_INBOUND_FULL ? "slots_full" : "per_address");
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total", labels,
+                    "Inbound clients refused: slots full (nobody to evict), or per-address limit", 1);
+}
+
+static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, int64_t now)
+{
+    pm_inbound_set(&c->in, st, &self->totals, now);
+    if (st == PM_INBOUND_ADMITTED)
+        return;
+    log_info("inbound client %s (%s) %s", c->node_id[0] ? c->node_id : "?",
+             c->in.addr[0] ? c->in.addr : "address unknown", inbound_why(st));
+    inbound_metric(self, st);
+}
+
+/* Slots full: the candidates are the other live admitted clients. */
+static bool evict_one(ps_t *self, const pm_client_t *newcomer, int64_t now)
+{
+    pm_t *pm = self->pm;
+    size_t n = 0;
+    pm_client_t *c;
+    for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++) {
+        if (c == newcomer || !pm_inbound_live(&c->in, c->last_seen, now))
+            continue;
+        pm_inbound_cand_t *k = &self->cands[n++];
+        *k = (pm_inbound_cand_t){.handle = i,
+                                 .connected_at = c->in.connected_at,
+                                 .last_block_at = c->in.last_block_at};
+        pm_inbound_group(c->in.addr, k->group, sizeof k->group);
+        if (c->node_id[0] && c->node_id[0] != '?' &&
+            peer_table_score(pm->table, c->node_id, pm_now(pm), &k->score) != 0)
+            k->score = 0;
+    }
+    long v = pm_inbound_pick_victim(self->cands, n);
+    if (v < 0)
+        return false;
+    inbound_decide(self, pm_clients_at(self->clients, self->cands[v].handle), PM_INBOUND_EVICTED, now);
+    return true;
+}
+
+/* A client speaking for the first time (or after PM_INBOUND_IDLE_MS of
+ * silence): admit it, evicting the worst when slots are full, or refuse. */
+static bool admit(ps_t *self, pm_client_t *c, int64_t now)
+{
+    size_t live = 0, from_addr = 0;
+    pm_client_t *o;
+    for (size_t i = 0; (o = pm_clients_at(self->clients, i)); i++) {
+        if (o == c || !pm_inbound_live(&o->in, o->last_seen, now))
+            continue;
+        live++;
+        from_addr += c->in.addr[0] && strcmp(o->in.addr, c->in.addr) == 0;
+    }
+    pm_inbound_state_t st = pm_inbound_admit(&self->budget, live, from_addr);
+    if (st == PM_INBOUND_FULL && evict_one(self, c, now))
+        st = PM_INBOUND_ADMITTED;
+    inbound_decide(self, c, st, now);
+    return st == PM_INBOUND_ADMITTED;
+}
+
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
+                 const uint8_t *data, size_t len)
 {
     ps_t *self = pm->serve;
     if (!self || !self->clients)
@@ -340,14 +489,54 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;
+    if (addr && addr[0])
+        snprintf(c->in.addr, sizeof c->in.addr, "%s", addr);
+    if (pm_inbound_ignored(&c->in, now))
+        return; /* refused or evicted: not even decoded */
+    if (c->in.state == PM_INBOUND_ADMITTED && now - c->prev_seen >= PM_INBOUND_IDLE_MS)
+        c->in.state = PM_INBOUND_NEW; /* its slot lapsed: admitted again, or not */
+    if (c->in.state == PM_INBOUND_NEW && !admit(self, c, now))
+        return;
     char err[160];
     alys_wire_msg_t *m = alys_wire_decode(data, len, err, sizeof err);
     handle(self, c, m, err, now);
     alys_wire_free(&m);
 }
 
+void ps_on_taken(pm_t *pm, const uint8_t *id, size_t id_len, uint64_t bytes, bool range)
+{
+    ps_t *self = pm->serve;
+    if (!self || !self->clients)
+        return;
+    pm_client_t *c = pm_clients_find(self->clients, id, id_len);
+    pm_inbound_credit(c ? &c->in : NULL, &self->totals, bytes, range);
+}
+
+void ps_tick(pm_t *pm)
+{
+    ps_t *self = pm->serve;
+    if (!self || !self->clients)
+        return;
+    int64_t now = pm_mono(pm);
+    size_t live = 0;
+    pm_client_t *c;
+    for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++)
+        live += pm_inbound_live(&c->in, c->last_seen, now);
+    alys_metric_set(pm->metrics, "alys_peer_serve_bytes_owed", NULL,
+                    "Bytes of answers handed to the listen socket and not yet taken by it, all clients",
+                    (double) self->totals.owed);
+    alys_metric_set(pm->metrics, "alys_peer_inbound_clients", NULL,
+                    "Inbound clients holding a slot (admitted, heard from recently)", (double) live);
+}
+
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 {
     ps_t *self = pm->serve;
     return self ? pm_list_clients(self->clients, pm_mono(pm), out, cap) : 0;
+}
+
+uint64_t ps_bytes_owed(pm_t *pm)
+{
+    ps_t *self = pm->serve;
+    return self ? self->totals.owed : 0;
 }

@@ -222,8 +222,15 @@ void pn_on_link(pm_t *pm, int slot, bool up);
 
 ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on error */
 void ps_destroy(ps_t **self_p);
-/* One frame from the inbound client with this routing id. */
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
+/* One frame from the inbound client with this routing id, from the remote
+ * address addr (NULL or "" = unknown). */
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
+                 const uint8_t *data, size_t len);
+/* The listen socket has taken bytes handed for this client (range: an
+ * answer to a range request). */
+void ps_on_taken(pm_t *pm, const uint8_t *id, size_t id_len, uint64_t bytes, bool range);
+void ps_tick(pm_t *pm);           /* gauges: bytes owed, inbound clients */
+uint64_t ps_bytes_owed(pm_t *pm); /* all clients */
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 

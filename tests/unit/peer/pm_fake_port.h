@@ -68,10 +68,12 @@ static int fake_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
     return 0;
 }
 
-static int fake_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+static int fake_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
+                            bool range)
 {
     (void) id;
     (void) id_len;
+    (void) range;
     fake_add(ctx, OUT_CLIENT, PM_TO_SYNC, -1, alys_wire_encode(m));
     return 0;
 }

@@ -265,7 +265,7 @@ static void client_frame(const alys_wire_msg_t *m)
     static const uint8_t id[] = "client-1";
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, id, sizeof id - 1, zframe_data(f), zframe_size(f));
+    pm_core_on_client_frame(H->pm, id, sizeof id - 1, "127.0.0.1", zframe_data(f), zframe_size(f));
     zframe_destroy(&f);
 }
 

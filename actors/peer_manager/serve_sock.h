@@ -1,0 +1,53 @@
+/*  serve_sock.h: the shell's side of the listen ROUTER (main.c): its
+ *  options, and sending answers so that the core learns when the socket
+ *  has taken them (the "bytes owed" of pm_inbound.h).
+ *
+ *  Options: ZMQ_SNDHWM SERVE_SOCK_SNDHWM and ZMQ_RCVHWM SERVE_SOCK_RCVHWM
+ *  messages per client (not the bus's 10,000), ROUTER_MANDATORY (from
+ *  alys_router_bind): a client whose pipe is full makes a send fail at once
+ *  with EAGAIN, and the answer is dropped (never parked: the core's budgets
+ *  already bound what is handed over, the high-water mark is a second
+ *  fence).
+ *
+ *  Bytes owed. An answer is handed to ZeroMQ zero-copy (zmq_msg_init_data)
+ *  with a receipt: libzmq calls the free function when it is done with the
+ *  bytes (written to the kernel, or dropped with the client's connection),
+ *  from its I/O thread. The free function only pushes the receipt onto a
+ *  lock-free stack; serve_sock_drain, on the actor's thread, pops them and
+ *  hands each to a callback (pm_core_on_client_taken).
+ *
+ *  Ownership: serve_sock_new binds; serve_sock_destroy(&self) closes the
+ *  socket and frees what it can. libzmq may still hold answers then (it
+ *  closes sockets in the background): the receipts' shared ledger is
+ *  reference-counted and freed by whichever of destroy and the last free
+ *  function comes last.
+ */
+#ifndef SERVE_SOCK_H
+#define SERVE_SOCK_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SERVE_SOCK_SNDHWM 16 /* answers queued per client in ZeroMQ */
+#define SERVE_SOCK_RCVHWM 64 /* requests queued per client in ZeroMQ */
+
+typedef struct serve_sock serve_sock_t;
+
+/* NULL when the endpoint cannot be bound. */
+serve_sock_t *serve_sock_new(const char *endpoint);
+void serve_sock_destroy(serve_sock_t **self_p);
+zsock_t *serve_sock_zsock(serve_sock_t *self);
+
+/* Send data (len bytes, copied) to the client with routing id; tag comes
+ * back with the receipt. 0 handed; -1 no such client; -2 its pipe is full. */
+int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
+                    size_t len, bool tag);
+
+typedef void(serve_sock_taken_fn)(void *arg, const uint8_t *id, size_t id_len, uint64_t bytes,
+                                  bool tag);
+/* Every receipt returned since the last call, to fn. */
+void serve_sock_drain(serve_sock_t *self, serve_sock_taken_fn *fn, void *arg);
+
+#endif
