@@ -390,6 +390,153 @@ Test(pm_core, storage_silence_answers_unavailable)
     alys_wire_free(&r);
 }
 
+/* ---- serving budgets (pm_inbound.h) --------------------------------------------------- */
+
+static void client_frame_from(const char *who, const char *addr, const alys_wire_msg_t *m)
+{
+    zframe_t *f = alys_wire_encode(m);
+    cr_assert_not_null(f);
+    pm_core_on_client_frame(H->pm, (const uint8_t *) who, strlen(who), addr, zframe_data(f),
+                            zframe_size(f));
+    zframe_destroy(&f);
+}
+
+static void status_from(const char *who, const char *addr)
+{
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    st.node_id = (char *) who;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 1;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    client_frame_from(who, addr, &m);
+}
+
+static void get_blocks_from(const char *who, uint64_t request_id)
+{
+    Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
+    gb.start = 1;
+    gb.count = 10;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = request_id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS;
+    m.get_blocks = &gb;
+    client_frame_from(who, "127.0.0.1", &m);
+}
+
+/* The next answer to a client: its body case (and error code, or -1). */
+static int next_answer(int *code)
+{
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r, "no answer");
+    int body = (int) r->body_case;
+    *code = body == ALYS__WIRE__WIRE_MSG__BODY_ERROR ? (int) r->error->code : -1;
+    alys_wire_free(&r);
+    return body;
+}
+
+Test(pm_core, a_client_that_never_reads_gets_busy_past_its_credit_and_credit_returns_when_taken)
+{
+    started(5000);
+    status_from("c1", "127.0.0.1");
+    int code;
+    next_answer(&code);
+    uint32_t max = H->cfg.serve_max_requests;
+    uint64_t corrs[64];
+    for (uint32_t i = 0; i < max; i++) {
+        get_blocks_from("c1", 10 + i);
+        corrs[i] = expect_read(1, 10, false);
+    }
+    get_blocks_from("c1", 99);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE), "no disk read past the credit");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+    /* The reads finish: the answers are owed (handed, not taken). */
+    for (uint32_t i = 0; i < max; i++) {
+        answer_blocks(corrs[i], 1, 10);
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    }
+    cr_assert_gt(ps_bytes_owed(H->pm), 0);
+    get_blocks_from("c1", 100);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE), "answers owed spend the credit too");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+    /* The socket takes one answer: one more request is read. */
+    uint64_t before = ps_bytes_owed(H->pm);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "c1", 2, 100, true);
+    cr_assert_eq(ps_bytes_owed(H->pm), before - 100);
+    get_blocks_from("c1", 101);
+    expect_read(1, 10, false);
+}
+
+Test(pm_core, clients_past_the_per_address_limit_are_ignored_others_are_served)
+{
+    started(5000);
+    uint32_t per = H->cfg.max_inbound_per_address;
+    char who[16];
+    int code;
+    for (uint32_t i = 0; i < per; i++) {
+        snprintf(who, sizeof who, "a%u", i);
+        status_from(who, "10.9.9.9");
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS);
+    }
+    status_from("a-extra", "10.9.9.9");
+    cr_assert_null(fake_next_wire(&H->fake, OUT_CLIENT, NULL),
+                   "over the per-address limit: no answer");
+    status_from("b0", "10.8.8.8");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "another address is served");
+}
+
+Test(pm_core, a_newcomer_evicts_the_worst_when_inbound_slots_are_full)
+{
+    H->cfg.max_inbound_peers = 8;
+    H->cfg.max_inbound_per_address = 1000;
+    pm_core_destroy(&H->pm);
+    pm_port_t port = fake_port(&H->fake);
+    char err[128];
+    H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
+    cr_assert_not_null(H->pm);
+    at(1000);
+    started(5000);
+    char who[16];
+    int code;
+    /* 4 honest clients in varied /16s, then an attacker fills the rest from one. */
+    for (int i = 0; i < 4; i++) {
+        char addr[32];
+        snprintf(who, sizeof who, "h%d", i);
+        snprintf(addr, sizeof addr, "20.%d.0.1", i);
+        at(1000 + i);
+        status_from(who, addr);
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS);
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(who, sizeof who, "x%d", i);
+        at(2000 + i);
+        status_from(who, "66.6.0.1");
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s admitted", who);
+    }
+    /* Every honest client is still served. */
+    for (int i = 0; i < 4; i++) {
+        snprintf(who, sizeof who, "h%d", i);
+        at(3000 + i);
+        status_from(who, "20.0.0.1");
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s still served", who);
+    }
+    /* And some attacker connection was evicted: ignored now. */
+    size_t ignored = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(who, sizeof who, "x%d", i);
+        status_from(who, "66.6.0.1");
+        alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+        ignored += r == NULL;
+        alys_wire_free(&r);
+    }
+    cr_assert_eq(ignored, 6, "10 attackers in 4 remaining slots");
+}
+
 /* ---- requests to peers ------------------------------------------------------------------ */
 
 static void fetch_headers(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
