@@ -12,6 +12,7 @@
  *
  *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,14 +131,8 @@ static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const a
                             bool range)
 {
     shell_t *sh = ctx;
-    zframe_t *f = alys_wire_encode(m);
-    int rc = PM_SEND_GONE;
-    if (sh->listen && f) {
-        int sent = serve_sock_send(sh->listen, id, id_len, zframe_data(f), zframe_size(f), range);
-        rc = sent == 0 ? 0 : sent == -2 ? PM_SEND_FULL : PM_SEND_GONE;
-    }
-    zframe_destroy(&f);
-    return rc;
+    int sent = sh->listen ? serve_sock_send(sh->listen, id, id_len, m, range) : -1;
+    return sent == 0 ? 0 : sent == -2 ? PM_SEND_FULL : PM_SEND_GONE;
 }
 
 /* ---- peers --------------------------------------------------------------------- */
@@ -388,6 +383,13 @@ int main(int argc, char **argv)
 {
     shell_t sh;
     memset(&sh, 0, sizeof sh);
+    /* Answers and storage replies are up to 8 MiB each: keep such buffers
+     * mmapped, so that freeing one gives its memory back to the system.
+     * glibc would otherwise raise its mmap threshold after the first free
+     * and serve later ones from a heap that does not shrink: the serving
+     * budgets (pm_inbound.h) bound what is owed, this keeps RSS near it. */
+    if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
+        log_warn("mallopt(M_MMAP_THRESHOLD) refused: large buffers may stay in the heap");
     sh.actor = alys_actor_new("peer_manager", argc, argv);
     if (!sh.actor)
         return 2;

@@ -19,6 +19,7 @@ typedef struct {
     uint64_t next;              /* next height to read */
     ProtobufCBinaryData *items; /* headers collected so far (owned copies) */
     size_t n;
+    uint64_t reserve; /* bytes reserved against the client's budget; 0 = given back */
 } job_t;
 
 struct ps {
@@ -30,6 +31,7 @@ struct ps {
     pm_inbound_cfg_t budget;    /* from [network] */
     pm_inbound_totals_t totals; /* bytes owed, BUSY, evictions */
     pm_inbound_cand_t *cands;   /* PS_MAX_CLIENTS: eviction scratch */
+    uint64_t item_max[2];       /* largest block [0] / header [1] served: the reservations */
 };
 
 #define MIB (1024ull * 1024ull)
@@ -94,7 +96,7 @@ static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire
     pm_t *pm = self->pm;
     pm_client_t *c = pm_clients_find(self->clients, id, id_len);
     uint64_t bytes = alys__wire__wire_msg__get_packed_size(m);
-    if (!c || !pm_inbound_may_send(&self->budget, &c->in, &self->totals, bytes)) {
+    if (!c || !pm_inbound_may_send(&self->budget, &c->in, &self->totals, bytes, range)) {
         self->totals.dropped++;
         count(self, "alys_peer_serve_dropped_total",
               "Answers to inbound clients not sent: over a byte budget, or the socket full");
@@ -192,9 +194,21 @@ static int job_read(ps_t *self, job_t *j)
     return pm_storage_request(self->pm, &msg, PM_STORE_TIMEOUT_MS, on_storage, self, j->job_id);
 }
 
+/* The read is over: its reservation and credit come back (once). */
+static void job_release(ps_t *self, job_t *j)
+{
+    if (!j->reserve)
+        return;
+    pm_client_t *c = pm_clients_find(self->clients, j->id, j->id_len);
+    pm_inbound_read_end(c ? &c->in : NULL, &self->totals, j->reserve);
+    j->reserve = 0;
+}
+
 /* Send the answer: items up to the frame limit (truncated when cut). */
 static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, size_t n)
 {
+    /* The answer replaces the reservation (send_to checks it). */
+    job_release(self, j);
     if (n == 0) {
         /* Our cached head was ahead of storage's (a rollback): nothing there. */
         send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND,
@@ -202,6 +216,9 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         return;
     }
     size_t fit = alys_wire_fit_items(items, n, 64, ALYS_MAX_MSG_BYTES);
+    for (size_t i = 0; i < fit; i++)
+        if (items[i].len > self->item_max[j->headers])
+            self->item_max[j->headers] = items[i].len;
     /* Fewer than asked while more exist below our head: only the frame
      * limit (ours or storage's) cuts an answer short. */
     bool truncated = fit < n || (n < j->count && j->start + n <= self->pm->head_height);
@@ -235,12 +252,9 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
                     "Headers and blocks served to peers", (double) fit);
 }
 
-/* The job is over: its client's credit comes back. */
 static void job_end(ps_t *self, job_t *j)
 {
-    pm_client_t *c = pm_clients_find(self->clients, j->id, j->id_len);
-    if (c && c->in.in_flight)
-        c->in.in_flight--;
+    job_release(self, j);
     job_clear(j);
 }
 
@@ -306,7 +320,7 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
 }
 
 static job_t *job_new(ps_t *self, pm_client_t *c, uint64_t request_id, bool headers,
-                      uint64_t start, uint32_t count)
+                      uint64_t start, uint32_t count, uint64_t reserve)
 {
     for (size_t i = 0; i < PS_MAX_JOBS; i++) {
         job_t *j = &self->jobs[i];
@@ -320,7 +334,8 @@ static job_t *job_new(ps_t *self, pm_client_t *c, uint64_t request_id, bool head
                      .next = start,
                      .id_len = c->id_len};
         memcpy(j->id, c->id, c->id_len);
-        c->in.in_flight++;
+        j->reserve = reserve;
+        pm_inbound_read_start(&c->in, &self->totals, reserve);
         return j;
     }
     return NULL;
@@ -340,12 +355,13 @@ static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     bool headers = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
     uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
-    if (!pm_inbound_may_request(&self->budget, &c->in, &self->totals)) {
+    uint64_t reserve = pm_inbound_reserve(count, self->item_max[headers], ALYS_MAX_MSG_BYTES);
+    if (!pm_inbound_may_request(&self->budget, &c->in, &self->totals, reserve)) {
         send_busy(self, c->id, c->id_len, m->request_id,
-                  "over this client's credit: read the answers owed first");
+                  "over the serving budget: read the answers owed first");
         return;
     }
-    job_t *j = job_new(self, c, m->request_id, headers, start, count);
+    job_t *j = job_new(self, c, m->request_id, headers, start, count, reserve);
     if (!j)
         send_error(self, c->id, c->id_len, m->request_id,
                    ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "too many reads in flight");
@@ -486,6 +502,7 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
     if (!self || !self->clients)
         return; /* not serving */
     int64_t now = pm_mono(pm);
+    count(self, "alys_peer_serve_frames_total", "Frames received from inbound clients");
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;
@@ -525,6 +542,9 @@ void ps_tick(pm_t *pm)
     alys_metric_set(pm->metrics, "alys_peer_serve_bytes_owed", NULL,
                     "Bytes of answers handed to the listen socket and not yet taken by it, all clients",
                     (double) self->totals.owed);
+    alys_metric_set(pm->metrics, "alys_peer_serve_bytes_reserved", NULL,
+                    "Bytes reserved by range reads in progress for inbound clients",
+                    (double) self->totals.reserved);
     alys_metric_set(pm->metrics, "alys_peer_inbound_clients", NULL,
                     "Inbound clients holding a slot (admitted, heard from recently)", (double) live);
 }

@@ -60,19 +60,54 @@ void pm_inbound_set(pm_inbound_t *in, pm_inbound_state_t state, pm_inbound_total
 
 /* ---- budgets ----------------------------------------------------------------- */
 
-bool pm_inbound_may_send(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
-                         const pm_inbound_totals_t *t, uint64_t bytes)
+static uint64_t minus(uint64_t a, uint64_t b)
 {
-    return in->owed + bytes <= cfg->client_bytes && t->owed + bytes <= cfg->total_bytes;
+    return a > b ? a - b : 0;
+}
+
+bool pm_inbound_may_send(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
+                         const pm_inbound_totals_t *t, uint64_t bytes, bool range)
+{
+    /* Other answers (errors, Status, Peers) are small and may use what
+     * reads have reserved: a BUSY must get through when the reservations
+     * have spent the budget. */
+    uint64_t mine = in->owed + (range ? in->reserved : 0);
+    uint64_t all = t->owed + (range ? t->reserved : 0);
+    return mine + bytes <= cfg->client_bytes && all + bytes <= cfg->total_bytes;
+}
+
+uint64_t pm_inbound_reserve(uint32_t count, uint64_t item_max, uint64_t frame_max)
+{
+    if (item_max == 0)
+        return frame_max;
+    /* Per item: its bytes and a few of framing. */
+    uint64_t r = (uint64_t) count * (item_max + 8) + 1024;
+    return r < frame_max ? r : frame_max;
 }
 
 bool pm_inbound_may_request(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
-                            const pm_inbound_totals_t *t)
+                            const pm_inbound_totals_t *t, uint64_t reserve)
 {
-    /* Bytes: an answer cannot be sent while the budget is spent, so do not
-     * read it from disk either. */
-    return in->in_flight + in->owed_ranges < cfg->max_requests && in->owed < cfg->client_bytes &&
-           t->owed < cfg->total_bytes;
+    return in->in_flight + in->owed_ranges < cfg->max_requests &&
+           in->owed + in->reserved + reserve <= cfg->client_bytes &&
+           t->owed + t->reserved + reserve <= cfg->total_bytes;
+}
+
+void pm_inbound_read_start(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t reserve)
+{
+    in->in_flight++;
+    in->reserved += reserve;
+    t->reserved += reserve;
+}
+
+void pm_inbound_read_end(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t reserve)
+{
+    t->reserved = minus(t->reserved, reserve);
+    if (!in)
+        return;
+    if (in->in_flight)
+        in->in_flight--;
+    in->reserved = minus(in->reserved, reserve);
 }
 
 void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range)
@@ -81,11 +116,6 @@ void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes,
     t->owed += bytes;
     if (range)
         in->owed_ranges++;
-}
-
-static uint64_t minus(uint64_t a, uint64_t b)
-{
-    return a > b ? a - b : 0;
 }
 
 void pm_inbound_credit(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range)

@@ -4,15 +4,24 @@
  *
  *  Budgets (credit-based serving). Every answer handed to the listen
  *  socket is "owed" to its client until the socket has taken it (the
- *  shell reports that: pm_core_on_client_taken). Per client:
+ *  shell reports that: pm_core_on_client_taken). A range request being
+ *  read from storage "reserves" the most its answer can be (the caller's
+ *  estimate, pm_inbound_reserve: at most one frame, 8 MiB): the storage
+ *  reply and the answer made from it live in our memory meanwhile. Per
+ *  client:
  *    - requests in progress (a storage read) plus range answers still owed
- *      are at most max_requests ([network] serve_max_requests); one more
- *      range request gets WireError BUSY, no disk read;
- *    - bytes owed are at most client_bytes ([network] serve_client_mb);
- *  and for all clients together, bytes owed are at most total_bytes
- *  ([network] serve_memory_mb). An answer that would go over either byte
- *  budget is not sent: a range answer becomes BUSY (when that fits), any
- *  other answer is dropped. So the memory the listen socket holds for its
+ *      are at most max_requests ([network] serve_max_requests);
+ *    - bytes owed plus bytes reserved are at most client_bytes ([network]
+ *      serve_client_mb);
+ *  and for all clients together, bytes owed plus reserved are at most
+ *  total_bytes ([network] serve_memory_mb). A range request past any of
+ *  these gets WireError BUSY and no disk read. An answer is checked again
+ *  when it is made (its reservation given back first): one that would go
+ *  over a byte budget is not sent (a range answer becomes BUSY when that
+ *  fits, any other answer is dropped). Small answers (errors, Status,
+ *  Peers) are checked against bytes owed only, so that a BUSY gets
+ *  through while reads have reserved the budget; at most SERVE_SOCK_SNDHWM
+ *  of them are queued per client (serve_sock.h). So the memory serving holds for its
  *  clients is bounded by the budgets, whatever they read or do not read.
  *
  *  Admission (pm_inbound_admit), when a client first speaks, or speaks
@@ -81,15 +90,17 @@ typedef struct {
     uint32_t in_flight;             /* range requests being read */
     uint32_t owed_ranges;           /* range answers handed, not yet taken */
     uint64_t owed;                  /* bytes handed, not yet taken */
+    uint64_t reserved;              /* bytes reserved by reads in progress */
 } pm_inbound_t;
 
 /* All clients together. */
 typedef struct {
-    uint64_t owed;    /* bytes handed, not yet taken */
-    uint64_t busy;    /* BUSY answers (credit or bytes) */
-    uint64_t dropped; /* answers not sent (over a byte budget, or the pipe full) */
-    uint64_t evicted; /* clients evicted for a newcomer */
-    uint64_t refused; /* clients refused (per-address limit, slots full) */
+    uint64_t owed;     /* bytes handed, not yet taken */
+    uint64_t reserved; /* bytes reserved by reads in progress */
+    uint64_t busy;     /* BUSY answers (credit or bytes) */
+    uint64_t dropped;  /* answers not sent (over a byte budget, or the pipe full) */
+    uint64_t evicted;  /* clients evicted for a newcomer */
+    uint64_t refused;  /* clients refused (per-address limit, slots full) */
 } pm_inbound_totals_t;
 
 /* An eviction candidate (the caller fills one per admitted client). */
@@ -124,12 +135,24 @@ bool pm_inbound_ignored(pm_inbound_t *in, int64_t now);
 pm_inbound_state_t pm_inbound_admit(const pm_inbound_cfg_t *cfg, size_t live, size_t from_addr);
 void pm_inbound_set(pm_inbound_t *in, pm_inbound_state_t state, pm_inbound_totals_t *t, int64_t now);
 
-/* May a range request start now (credit and bytes)? false = BUSY. */
+/* The bytes to reserve for a range of count items when the largest item
+ * seen so far is item_max bytes (0 = none seen yet: a full frame). At most
+ * frame_max, at least 1 KiB. */
+uint64_t pm_inbound_reserve(uint32_t count, uint64_t item_max, uint64_t frame_max);
+/* May a range request that reserves reserve bytes start now (credit and
+ * bytes)? false = BUSY. */
 bool pm_inbound_may_request(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
-                            const pm_inbound_totals_t *t);
-/* May an answer of bytes be handed to the socket? */
+                            const pm_inbound_totals_t *t, uint64_t reserve);
+/* A read started (reserve, in_flight + 1) / ended (both given back; in may
+ * be NULL when the client is no longer known). */
+void pm_inbound_read_start(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t reserve);
+void pm_inbound_read_end(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t reserve);
+/* May an answer of bytes be handed to the socket? range: it answers a range
+ * request (its own reservation given back already); other answers are
+ * checked against bytes owed only, not reservations (so a BUSY gets
+ * through), and are few (the listen socket's high-water mark). */
 bool pm_inbound_may_send(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
-                         const pm_inbound_totals_t *t, uint64_t bytes);
+                         const pm_inbound_totals_t *t, uint64_t bytes, bool range);
 /* An answer of bytes was handed (range: it answers a range request). */
 void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range);
 /* The socket has taken bytes (in NULL: the client is no longer known). */

@@ -141,9 +141,10 @@ void serve_sock_destroy(serve_sock_t **self_p)
     *self_p = NULL;
 }
 
-int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
-                    size_t len, bool tag)
+int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len,
+                    const alys_wire_msg_t *m, bool tag)
 {
+    size_t len = alys__wire__wire_msg__get_packed_size(m);
     if (!self->sock || id_len == 0 || id_len > sizeof((receipt_t *) 0)->id || len > ALYS_MAX_MSG_BYTES)
         return -1;
     receipt_t *r = malloc(sizeof *r + (len ? len : 1));
@@ -151,7 +152,7 @@ int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len, const 
         return -1;
     *r = (receipt_t){.ledger = self->ledger, .tag = tag, .bytes = len, .id_len = id_len};
     memcpy(r->id, id, id_len);
-    memcpy(r->data, data, len);
+    alys__wire__wire_msg__pack(m, r->data);
     void *handle = zsock_resolve(self->sock);
     zmq_msg_t who;
     if (zmq_msg_init_size(&who, id_len) != 0) {

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire/wire.h"
+
 #define SERVE_SOCK_SNDHWM 16 /* answers queued per client in ZeroMQ */
 #define SERVE_SOCK_RCVHWM 64 /* requests queued per client in ZeroMQ */
 
@@ -40,10 +42,12 @@ serve_sock_t *serve_sock_new(const char *endpoint);
 void serve_sock_destroy(serve_sock_t **self_p);
 zsock_t *serve_sock_zsock(serve_sock_t *self);
 
-/* Send data (len bytes, copied) to the client with routing id; tag comes
- * back with the receipt. 0 handed; -1 no such client; -2 its pipe is full. */
-int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
-                    size_t len, bool tag);
+/* Send m, packed straight into the buffer handed to ZeroMQ (one copy of
+ * an answer of up to 8 MiB, not two), to the client with routing id; tag
+ * comes back with the receipt. 0 handed; -1 no such client (or m over the
+ * frame limit); -2 its pipe is full. */
+int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len,
+                    const alys_wire_msg_t *m, bool tag);
 
 typedef void(serve_sock_taken_fn)(void *arg, const uint8_t *id, size_t id_len, uint64_t bytes,
                                   bool tag);

@@ -21,13 +21,14 @@ Test(inbound_budget, a_client_with_max_requests_in_progress_or_owed_gets_no_more
 {
     pm_inbound_t in = {.state = PM_INBOUND_ADMITTED};
     pm_inbound_totals_t t = {0};
-    in.in_flight = 2;
+    pm_inbound_read_start(&in, &t, 1024);
+    pm_inbound_read_start(&in, &t, 1024);
     pm_inbound_charge(&in, &t, 100, true);
-    cr_assert(pm_inbound_may_request(&CFG, &in, &t), "3 of 4 used: one more");
+    cr_assert(pm_inbound_may_request(&CFG, &in, &t, 1024), "3 of 4 used: one more");
     pm_inbound_charge(&in, &t, 100, true);
-    cr_assert_not(pm_inbound_may_request(&CFG, &in, &t), "2 read + 2 owed = 4: BUSY");
+    cr_assert_not(pm_inbound_may_request(&CFG, &in, &t, 1024), "2 read + 2 owed = 4: BUSY");
     pm_inbound_credit(&in, &t, 100, true);
-    cr_assert(pm_inbound_may_request(&CFG, &in, &t), "the socket took one: credit is back");
+    cr_assert(pm_inbound_may_request(&CFG, &in, &t, 1024), "the socket took one: credit is back");
 }
 
 Test(inbound_budget, small_answers_that_are_not_ranges_do_not_spend_the_request_credit)
@@ -36,7 +37,7 @@ Test(inbound_budget, small_answers_that_are_not_ranges_do_not_spend_the_request_
     pm_inbound_totals_t t = {0};
     for (int i = 0; i < 10; i++)
         pm_inbound_charge(&in, &t, 80, false);
-    cr_assert(pm_inbound_may_request(&CFG, &in, &t));
+    cr_assert(pm_inbound_may_request(&CFG, &in, &t, 1024));
     cr_assert_eq(in.owed, 800);
     cr_assert_eq(t.owed, 800);
 }
@@ -46,10 +47,10 @@ Test(inbound_budget, an_answer_that_would_pass_the_client_byte_budget_is_not_sen
     pm_inbound_t in = {.state = PM_INBOUND_ADMITTED};
     pm_inbound_totals_t t = {0};
     pm_inbound_charge(&in, &t, 8 * MIB, true);
-    cr_assert(pm_inbound_may_send(&CFG, &in, &t, 8 * MIB), "exactly 16 MiB owed is within");
+    cr_assert(pm_inbound_may_send(&CFG, &in, &t, 8 * MIB, true), "exactly 16 MiB owed is within");
     pm_inbound_charge(&in, &t, 8 * MIB, true);
-    cr_assert_not(pm_inbound_may_send(&CFG, &in, &t, 1), "one byte more is over");
-    cr_assert_not(pm_inbound_may_request(&CFG, &in, &t), "spent bytes: no disk read either");
+    cr_assert_not(pm_inbound_may_send(&CFG, &in, &t, 1, true), "one byte more is over");
+    cr_assert_not(pm_inbound_may_request(&CFG, &in, &t, 1024), "spent bytes: no disk read either");
 }
 
 Test(inbound_budget, the_total_budget_binds_when_many_clients_each_owe_within_their_own)
@@ -58,12 +59,12 @@ Test(inbound_budget, the_total_budget_binds_when_many_clients_each_owe_within_th
     pm_inbound_totals_t t = {0};
     pm_inbound_charge(&a, &t, 15 * MIB, true);
     pm_inbound_charge(&b, &t, 15 * MIB, true);
-    cr_assert(pm_inbound_may_send(&CFG, &c, &t, 10 * MIB), "30 + 10 = 40 MiB: within");
-    cr_assert_not(pm_inbound_may_send(&CFG, &c, &t, 10 * MIB + 1), "over the 40 MiB total");
+    cr_assert(pm_inbound_may_send(&CFG, &c, &t, 10 * MIB, true), "30 + 10 = 40 MiB: within");
+    cr_assert_not(pm_inbound_may_send(&CFG, &c, &t, 10 * MIB + 1, true), "over the 40 MiB total");
     pm_inbound_charge(&c, &t, 10 * MIB, true);
-    cr_assert_not(pm_inbound_may_request(&CFG, &c, &t), "total spent: BUSY for everyone");
+    cr_assert_not(pm_inbound_may_request(&CFG, &c, &t, 1024), "total spent: BUSY for everyone");
     pm_inbound_credit(&a, &t, 15 * MIB, true);
-    cr_assert(pm_inbound_may_request(&CFG, &c, &t), "another client's bytes were taken");
+    cr_assert(pm_inbound_may_request(&CFG, &c, &t, 1024), "another client's bytes were taken");
 }
 
 Test(inbound_budget, a_credit_for_a_client_no_longer_known_still_lowers_the_total_and_never_wraps)
@@ -77,6 +78,30 @@ Test(inbound_budget, a_credit_for_a_client_no_longer_known_still_lowers_the_tota
     cr_assert_eq(in.owed, 0, "clamped at zero");
     cr_assert_eq(in.owed_ranges, 0);
     cr_assert_eq(t.owed, 0);
+}
+
+Test(inbound_budget, reads_in_progress_reserve_their_worst_case_and_give_it_back)
+{
+    pm_inbound_t in = {.state = PM_INBOUND_ADMITTED};
+    pm_inbound_totals_t t = {0};
+    uint64_t big = pm_inbound_reserve(1024, 0, 8 * MIB);
+    cr_assert_eq(big, 8 * MIB, "nothing seen yet: a whole frame");
+    cr_assert(pm_inbound_may_request(&CFG, &in, &t, big));
+    pm_inbound_read_start(&in, &t, big);
+    pm_inbound_read_start(&in, &t, big);
+    cr_assert_not(pm_inbound_may_request(&CFG, &in, &t, big), "16 MiB reserved: no third");
+    cr_assert_not(pm_inbound_may_send(&CFG, &in, &t, 1, true), "reserved bytes count for answers too");
+    cr_assert(pm_inbound_may_send(&CFG, &in, &t, 100, false), "but not for a small BUSY");
+    pm_inbound_read_end(&in, &t, big);
+    cr_assert_eq(in.in_flight, 1);
+    cr_assert_eq(t.reserved, 8 * MIB);
+    cr_assert(pm_inbound_may_send(&CFG, &in, &t, 8 * MIB, true));
+}
+
+Test(inbound_budget, the_reservation_follows_the_largest_item_served_capped_at_a_frame)
+{
+    cr_assert_eq(pm_inbound_reserve(10, 1000, 8 * MIB), 10 * 1008 + 1024);
+    cr_assert_eq(pm_inbound_reserve(1024, 600000, 8 * MIB), 8 * MIB);
 }
 
 /* ---- admission --------------------------------------------------------------- */

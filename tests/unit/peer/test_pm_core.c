@@ -444,6 +444,13 @@ Test(pm_core, a_client_that_never_reads_gets_busy_past_its_credit_and_credit_ret
     status_from("c1", "127.0.0.1");
     int code;
     next_answer(&code);
+    /* A first answer shows how big blocks are (1 byte here): from then on
+     * a read reserves that much per block, not a whole frame. */
+    get_blocks_from("c1", 5);
+    answer_blocks(expect_read(1, 10, false), 1, 10);
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "c1", 2, ps_bytes_owed(H->pm), true);
+    cr_assert_eq(ps_bytes_owed(H->pm), 0);
     uint32_t max = H->cfg.serve_max_requests;
     uint64_t corrs[64];
     for (uint32_t i = 0; i < max; i++) {
@@ -470,6 +477,23 @@ Test(pm_core, a_client_that_never_reads_gets_busy_past_its_credit_and_credit_ret
     cr_assert_eq(ps_bytes_owed(H->pm), before - 100);
     get_blocks_from("c1", 101);
     expect_read(1, 10, false);
+}
+
+Test(pm_core, before_any_answer_a_read_reserves_a_whole_frame_so_two_fill_a_client_budget)
+{
+    started(5000);
+    status_from("c1", "127.0.0.1");
+    int code;
+    next_answer(&code);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "c1", 2, ps_bytes_owed(H->pm), false);
+    get_blocks_from("c1", 10);
+    expect_read(1, 10, false);
+    get_blocks_from("c1", 11);
+    expect_read(1, 10, false);
+    get_blocks_from("c1", 12);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE), "16 MiB reserved: no third read");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
 }
 
 Test(pm_core, clients_past_the_per_address_limit_are_ignored_others_are_served)
