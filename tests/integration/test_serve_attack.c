@@ -521,31 +521,6 @@ Test(serve_attack, many_clients_that_never_read_stay_within_serve_memory_mb_plus
     zsock_destroy(&honest.sock);
 }
 
-Test(serve_attack, a_client_that_disconnects_owing_gives_its_bytes_back)
-{
-    node_up(NULL);
-    rss_watch_t w;
-    client_t honest = honest_warm(&w);
-    client_t evil = client_open(false);
-    handshake(&evil);
-    for (int i = 0; i < 8; i++)
-        send_blocks(&evil, 1, 1024);
-    int t = it_budget_ms(&s_node, IT_REQUEST, 0) * 4;
-    /* Some answer is owed (the window closed), then the client goes. */
-    int64_t end = it_now_ms() + t;
-    double owed = 0;
-    while (it_now_ms() < end && (owed = metric("alys_peer_serve_bytes_owed")) < 4 * MIB)
-        it_sleep_ms(50);
-    cr_assert_geq(owed, 4 * MIB, "answers to a client that does not read are owed");
-    zsock_destroy(&evil.sock);
-    end = it_now_ms() + t;
-    while (it_now_ms() < end && (owed = metric("alys_peer_serve_bytes_owed")) > 0)
-        it_sleep_ms(50);
-    cr_assert_eq(owed, 0, "its bytes owed came back when its connection closed");
-    honest_exact(&honest, 2);
-    zsock_destroy(&honest.sock);
-}
-
 /* Does `alysctl peers --json` on node A list endpoint in state? */
 static bool peers_lists(const char *endpoint, const char *state)
 {
@@ -567,6 +542,55 @@ static bool peers_lists(const char *endpoint, const char *state)
     }
     json_decref(root);
     return found;
+}
+
+/* Does `alysctl peers --json` list an inbound client owed at least bytes? */
+static bool peers_list_owing(long long bytes)
+{
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", s_node.config, "peers", "--json", NULL};
+    static char out[1 << 16];
+    if (it_run(argv, out, sizeof out, s_answer_ms) != 0)
+        return false;
+    json_error_t err;
+    json_t *root = json_loads(out, 0, &err);
+    bool found = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(root, "peers"), i, e)
+    {
+        const char *st = json_string_value(json_object_get(e, "state"));
+        json_int_t owed = json_integer_value(json_object_get(e, "bytes_owed"));
+        found |= st && strcmp(st, "inbound") == 0 && owed >= bytes;
+    }
+    json_decref(root);
+    return found;
+}
+
+Test(serve_attack, a_client_that_disconnects_owing_gives_its_bytes_back)
+{
+    node_up(NULL);
+    rss_watch_t w;
+    client_t honest = honest_warm(&w);
+    client_t evil = client_open(false);
+    handshake(&evil);
+    for (int i = 0; i < 8; i++)
+        send_blocks(&evil, 1, 1024);
+    int t = it_budget_ms(&s_node, IT_REQUEST, 0) * 4;
+    /* Some answer is owed (the window closed), then the client goes. */
+    int64_t end = it_now_ms() + t;
+    double owed = 0;
+    while (it_now_ms() < end && (owed = metric("alys_peer_serve_bytes_owed")) < 4 * MIB)
+        it_sleep_ms(50);
+    cr_assert_geq(owed, 4 * MIB, "answers to a client that does not read are owed");
+    cr_assert(peers_list_owing(4 * MIB), "alysctl peers shows the client and its bytes owed");
+    zsock_destroy(&evil.sock);
+    end = it_now_ms() + t;
+    while (it_now_ms() < end && (owed = metric("alys_peer_serve_bytes_owed")) > 0)
+        it_sleep_ms(50);
+    cr_assert_eq(owed, 0, "its bytes owed came back when its connection closed");
+    honest_exact(&honest, 2);
+    zsock_destroy(&honest.sock);
 }
 
 Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffected)
