@@ -127,6 +127,13 @@ static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
     return rc;
 }
 
+static void port_client_drop(void *ctx, const uint8_t *id, size_t id_len)
+{
+    shell_t *sh = ctx;
+    if (sh->listen && serve_sock_drop(sh->listen, id, id_len) != 0)
+        log_debug("a stalled client's connection is already gone");
+}
+
 static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
                             bool range)
 {
@@ -169,21 +176,20 @@ static int on_peer_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
     return 0;
 }
 
+static void on_client_msg(void *arg, const uint8_t *id, size_t id_len, const char *addr,
+                          const uint8_t *data, size_t len, size_t n_frames)
+{
+    shell_t *sh = arg;
+    if (n_frames == 1)
+        pm_core_on_client_frame(core_now(sh), id, id_len, addr, data, len);
+}
+
 static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
+    (void) sock;
     shell_t *sh = arg;
-    zmsg_t *msg = zmsg_recv(sock);
-    if (!msg)
-        return 0;
-    zframe_t *id = zmsg_first(msg);
-    zframe_t *data = zmsg_next(msg);
-    /* The remote address, for the per-address limit (pm_inbound.h). */
-    const char *addr = data ? zframe_meta(data, "Peer-Address") : NULL;
-    if (zmsg_size(msg) == 2)
-        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), addr,
-                                zframe_data(data), zframe_size(data));
-    zmsg_destroy(&msg);
+    serve_sock_recv(sh->listen, on_client_msg, sh);
     return 0;
 }
 
@@ -400,7 +406,8 @@ int main(int argc, char **argv)
                       .peer_dial = port_peer_dial,
                       .peer_hangup = port_peer_hangup,
                       .peer_send = port_peer_send,
-                      .client_send = port_client_send};
+                      .client_send = port_client_send,
+                      .client_drop = port_client_drop};
     char err[ALYS_ERR_MAX];
     int rc = 0;
     sh.core = pm_core_new(sh.cfg, alys_actor_metrics(sh.actor), &port, err, sizeof err);

@@ -113,7 +113,7 @@ static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire
               "Answers to inbound clients not sent: over a byte budget, or the socket full");
         return -1;
     }
-    pm_inbound_charge(&c->in, &self->totals, bytes, range);
+    pm_inbound_charge(&c->in, &self->totals, bytes, range, pm_mono(pm));
     return 0;
 }
 
@@ -349,6 +349,30 @@ static bool read_free(const ps_t *self)
     return false;
 }
 
+static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, int64_t now);
+
+/* The total budget is spent: drop the stalled client owing the most (its
+ * bytes come back when its connection is closed). */
+static void drop_stalled(ps_t *self, int64_t now)
+{
+    pm_t *pm = self->pm;
+    pm_client_t *worst = NULL, *c;
+    for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++)
+        if (c->used && c->in.state == PM_INBOUND_ADMITTED && pm_inbound_stalled(&c->in, now) &&
+            (!worst || c->in.owed > worst->in.owed))
+            worst = c;
+    if (!worst)
+        return;
+    log_info("inbound client %s (%s) stalled owing %llu bytes: dropped", worst->node_id,
+             worst->in.addr[0] ? worst->in.addr : "address unknown",
+             (unsigned long long) worst->in.owed);
+    inbound_decide(self, worst, PM_INBOUND_EVICTED, now);
+    count(self, "alys_peer_inbound_dropped_total",
+          "Stalled inbound clients dropped because the total serving budget was spent");
+    if (pm->port.client_drop)
+        pm->port.client_drop(pm->port.ctx, worst->id, worst->id_len);
+}
+
 /* Admitted (pm_admit): read it from storage. */
 static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
@@ -359,6 +383,8 @@ static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     if (!pm_inbound_may_request(&self->budget, &c->in, &self->totals, reserve)) {
         send_busy(self, c->id, c->id_len, m->request_id,
                   "over the serving budget: read the answers owed first");
+        if (pm_inbound_total_spent(&self->budget, &self->totals, reserve))
+            drop_stalled(self, pm_mono(self->pm));
         return;
     }
     job_t *j = job_new(self, c, m->request_id, headers, start, count, reserve);
@@ -526,7 +552,7 @@ void ps_on_taken(pm_t *pm, const uint8_t *id, size_t id_len, uint64_t bytes, boo
     if (!self || !self->clients)
         return;
     pm_client_t *c = pm_clients_find(self->clients, id, id_len);
-    pm_inbound_credit(c ? &c->in : NULL, &self->totals, bytes, range);
+    pm_inbound_credit(c ? &c->in : NULL, &self->totals, bytes, range, pm_mono(pm));
 }
 
 void ps_tick(pm_t *pm)

@@ -62,6 +62,10 @@ typedef struct {
      * mark): nothing handed. */
     int (*client_send)(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
                        bool range);
+    /* Close the connection of the inbound client with routing id (a
+     * stalled client, pm_inbound.h); what was handed for it is then
+     * reported taken. May be NULL (nothing closed). */
+    void (*client_drop)(void *ctx, const uint8_t *id, size_t id_len);
 } pm_port_t;
 
 typedef struct pm pm_t;

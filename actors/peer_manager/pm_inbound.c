@@ -110,22 +110,37 @@ void pm_inbound_read_end(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t rese
     in->reserved = minus(in->reserved, reserve);
 }
 
-void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range)
+void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range,
+                       int64_t now)
 {
+    if (in->owed == 0)
+        in->progress_at = now;
     in->owed += bytes;
     t->owed += bytes;
     if (range)
         in->owed_ranges++;
 }
 
-void pm_inbound_credit(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range)
+void pm_inbound_credit(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range,
+                       int64_t now)
 {
     t->owed = minus(t->owed, bytes);
     if (!in)
         return;
+    in->progress_at = now;
     in->owed = minus(in->owed, bytes);
     if (range && in->owed_ranges)
         in->owed_ranges--;
+}
+
+bool pm_inbound_total_spent(const pm_inbound_cfg_t *cfg, const pm_inbound_totals_t *t, uint64_t reserve)
+{
+    return t->owed + t->reserved + reserve > cfg->total_bytes;
+}
+
+bool pm_inbound_stalled(const pm_inbound_t *in, int64_t now)
+{
+    return in->owed > 0 && now - in->progress_at >= PM_INBOUND_STALL_MS;
 }
 
 /* ---- eviction ---------------------------------------------------------------- */

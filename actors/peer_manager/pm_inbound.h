@@ -24,6 +24,13 @@
  *  of them are queued per client (serve_sock.h). So the memory serving holds for its
  *  clients is bounded by the budgets, whatever they read or do not read.
  *
+ *  Stalled clients. A client that owes bytes and whose socket has taken
+ *  none for PM_INBOUND_STALL_MS is stalled (it does not read). Its bytes
+ *  stay owed until its connection closes, so when the total budget is what
+ *  refuses a request, the stalled client owing the most is dropped: evicted
+ *  (ignored, as below) and its connection closed by the shell, which gives
+ *  its bytes back. A client alone over its own budget only gets BUSY.
+ *
  *  Admission (pm_inbound_admit), when a client first speaks, or speaks
  *  again after PM_INBOUND_IDLE_MS of silence (ROUTER sockets do not tell
  *  us of a disconnect, so a silent client stops holding a slot):
@@ -62,6 +69,7 @@
 #define PM_INBOUND_PROTECT    4
 #define PM_INBOUND_IDLE_MS    30000 /* a client silent this long holds no slot */
 #define PM_INBOUND_REFUSED_MS 60000 /* refused/evicted: ignored this long */
+#define PM_INBOUND_STALL_MS   10000 /* owed, and nothing taken this long: stalled */
 #define PM_INBOUND_MAX_CANDS  4096  /* pm_inbound_pick_victim reads at most this many */
 
 typedef struct {
@@ -91,6 +99,7 @@ typedef struct {
     uint32_t owed_ranges;           /* range answers handed, not yet taken */
     uint64_t owed;                  /* bytes handed, not yet taken */
     uint64_t reserved;              /* bytes reserved by reads in progress */
+    int64_t progress_at;            /* last bytes taken, or when owing began */
 } pm_inbound_t;
 
 /* All clients together. */
@@ -153,9 +162,17 @@ void pm_inbound_read_end(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t rese
  * through), and are few (the listen socket's high-water mark). */
 bool pm_inbound_may_send(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
                          const pm_inbound_totals_t *t, uint64_t bytes, bool range);
-/* An answer of bytes was handed (range: it answers a range request). */
-void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range);
-/* The socket has taken bytes (in NULL: the client is no longer known). */
-void pm_inbound_credit(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range);
+/* An answer of bytes was handed at now (range: it answers a range request). */
+void pm_inbound_charge(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range,
+                       int64_t now);
+/* The socket has taken bytes at now (in NULL: the client is no longer known). */
+void pm_inbound_credit(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t bytes, bool range,
+                       int64_t now);
+
+/* Is the total budget what refuses a request reserving reserve bytes? */
+bool pm_inbound_total_spent(const pm_inbound_cfg_t *cfg, const pm_inbound_totals_t *t,
+                            uint64_t reserve);
+/* Owes bytes and its socket has taken none for PM_INBOUND_STALL_MS. */
+bool pm_inbound_stalled(const pm_inbound_t *in, int64_t now);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,21 @@ struct ledger {
     bool closed;      /* the owner is gone: free receipts as they come back */
 };
 
+/* A connection a message came on (serve_sock_drop). */
+typedef struct {
+    uint8_t id[256];
+    size_t id_len; /* 0 = free */
+    int fd;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    uint64_t used; /* serve_sock's clock of messages: least recently used goes */
+} conn_t;
+
 struct serve_sock {
     zsock_t *sock;
     ledger_t *ledger;
+    conn_t *conns; /* SERVE_SOCK_CONNS */
+    uint64_t tick;
 };
 
 /* Drop one reference; true when it was the last (the caller frees). */
@@ -78,6 +91,11 @@ serve_sock_t *serve_sock_new(const char *endpoint)
     }
     l->refs = 1;
     self->ledger = l;
+    self->conns = calloc(SERVE_SOCK_CONNS, sizeof *self->conns);
+    if (!self->conns) {
+        serve_sock_destroy(&self);
+        return NULL;
+    }
     /* The high-water marks are set before bind: libzmq applies them to the
      * pipes of connections made afterwards. */
     zsock_t *sock = zsock_new(ZMQ_ROUTER);
@@ -137,6 +155,7 @@ void serve_sock_destroy(serve_sock_t **self_p)
         if (last)
             ledger_free(l);
     }
+    free(self->conns);
     free(self);
     *self_p = NULL;
 }
@@ -199,4 +218,81 @@ void serve_sock_drain(serve_sock_t *self, serve_sock_taken_fn *fn, void *arg)
         if (r->bytes)
             fn(arg, r->id, r->id_len, r->bytes, r->tag);
     free_list(list);
+}
+
+/* ---- connections ------------------------------------------------------------- */
+
+static conn_t *conn_find(serve_sock_t *self, const uint8_t *id, size_t id_len)
+{
+    for (size_t i = 0; i < SERVE_SOCK_CONNS; i++) {
+        conn_t *c = &self->conns[i];
+        if (c->id_len == id_len && memcmp(c->id, id, id_len) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static void conn_note(serve_sock_t *self, const uint8_t *id, size_t id_len, int fd)
+{
+    if (id_len == 0 || id_len > sizeof self->conns[0].id || fd < 0)
+        return;
+    conn_t *c = conn_find(self, id, id_len);
+    self->tick++;
+    if (c && c->fd == fd) {
+        c->used = self->tick;
+        return;
+    }
+    if (!c) {
+        c = &self->conns[0];
+        for (size_t i = 1; i < SERVE_SOCK_CONNS && c->id_len; i++)
+            if (!self->conns[i].id_len || self->conns[i].used < c->used)
+                c = &self->conns[i];
+    }
+    *c = (conn_t){.id_len = id_len, .fd = fd, .used = self->tick, .peer_len = sizeof c->peer};
+    memcpy(c->id, id, id_len);
+    if (getpeername(fd, (struct sockaddr *) &c->peer, &c->peer_len) != 0)
+        c->id_len = 0; /* cannot be checked later: never dropped */
+}
+
+void serve_sock_recv(serve_sock_t *self, serve_sock_msg_fn *fn, void *arg)
+{
+    void *handle = zsock_resolve(self->sock);
+    zmq_msg_t parts[3];
+    size_t n = 0;
+    int more = 1;
+    /* Routing id, then the data frames; only the first two are kept. */
+    while (more) {
+        zmq_msg_t *m = &parts[n < 2 ? n : 2];
+        if (zmq_msg_init(m) != 0 || zmq_msg_recv(m, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(m);
+            break;
+        }
+        more = zmq_msg_more(m);
+        n++;
+        if (n > 2)
+            zmq_msg_close(m);
+    }
+    if (n >= 2) {
+        const uint8_t *id = zmq_msg_data(&parts[0]);
+        size_t id_len = zmq_msg_size(&parts[0]);
+        conn_note(self, id, id_len, zmq_msg_get(&parts[1], ZMQ_SRCFD));
+        const char *addr = zmq_msg_gets(&parts[1], "Peer-Address");
+        fn(arg, id, id_len, addr, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), n - 1);
+    }
+    for (size_t i = 0; i < n && i < 2; i++)
+        zmq_msg_close(&parts[i]);
+}
+
+int serve_sock_drop(serve_sock_t *self, const uint8_t *id, size_t id_len)
+{
+    conn_t *c = conn_find(self, id, id_len);
+    if (!c || id_len == 0)
+        return -1;
+    struct sockaddr_storage now;
+    socklen_t len = sizeof now;
+    bool same = getpeername(c->fd, (struct sockaddr *) &now, &len) == 0 && len == c->peer_len &&
+                memcmp(&now, &c->peer, len) == 0;
+    int rc = same && shutdown(c->fd, SHUT_RDWR) == 0 ? 0 : -1;
+    c->id_len = 0;
+    return rc;
 }

@@ -32,8 +32,9 @@
 
 #include "wire/wire.h"
 
-#define SERVE_SOCK_SNDHWM 16 /* answers queued per client in ZeroMQ */
-#define SERVE_SOCK_RCVHWM 64 /* requests queued per client in ZeroMQ */
+#define SERVE_SOCK_SNDHWM 16   /* answers queued per client in ZeroMQ */
+#define SERVE_SOCK_RCVHWM 16   /* requests queued per client in ZeroMQ */
+#define SERVE_SOCK_CONNS  2048 /* connections remembered for serve_sock_drop */
 
 typedef struct serve_sock serve_sock_t;
 
@@ -48,6 +49,22 @@ zsock_t *serve_sock_zsock(serve_sock_t *self);
  * frame limit); -2 its pipe is full. */
 int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len,
                     const alys_wire_msg_t *m, bool tag);
+
+/* One client message: its routing id, remote address (NULL = unknown),
+ * its first data frame and how many data frames it had. */
+typedef void(serve_sock_msg_fn)(void *arg, const uint8_t *id, size_t id_len, const char *addr,
+                                const uint8_t *data, size_t len, size_t n_frames);
+/* Read one message (when the socket is readable) and hand it to fn. The
+ * connection it came on (its descriptor, from ZMQ_SRCFD, and its remote
+ * address and port) is remembered under the routing id, so that
+ * serve_sock_drop can close it. */
+void serve_sock_recv(serve_sock_t *self, serve_sock_msg_fn *fn, void *arg);
+/* Close the connection of the client with routing id: shutdown(2) of its
+ * descriptor, after checking the descriptor still belongs to the same
+ * remote address and port (libzmq may have closed and reused it). libzmq
+ * then ends the connection and frees what it held for it (receipts come
+ * back). 0 closed, -1 not known or no longer the same connection. */
+int serve_sock_drop(serve_sock_t *self, const uint8_t *id, size_t id_len);
 
 typedef void(serve_sock_taken_fn)(void *arg, const uint8_t *id, size_t id_len, uint64_t bytes,
                                   bool tag);

@@ -23,11 +23,11 @@ Test(inbound_budget, a_client_with_max_requests_in_progress_or_owed_gets_no_more
     pm_inbound_totals_t t = {0};
     pm_inbound_read_start(&in, &t, 1024);
     pm_inbound_read_start(&in, &t, 1024);
-    pm_inbound_charge(&in, &t, 100, true);
+    pm_inbound_charge(&in, &t, 100, true, 0);
     cr_assert(pm_inbound_may_request(&CFG, &in, &t, 1024), "3 of 4 used: one more");
-    pm_inbound_charge(&in, &t, 100, true);
+    pm_inbound_charge(&in, &t, 100, true, 0);
     cr_assert_not(pm_inbound_may_request(&CFG, &in, &t, 1024), "2 read + 2 owed = 4: BUSY");
-    pm_inbound_credit(&in, &t, 100, true);
+    pm_inbound_credit(&in, &t, 100, true, 0);
     cr_assert(pm_inbound_may_request(&CFG, &in, &t, 1024), "the socket took one: credit is back");
 }
 
@@ -36,7 +36,7 @@ Test(inbound_budget, small_answers_that_are_not_ranges_do_not_spend_the_request_
     pm_inbound_t in = {.state = PM_INBOUND_ADMITTED};
     pm_inbound_totals_t t = {0};
     for (int i = 0; i < 10; i++)
-        pm_inbound_charge(&in, &t, 80, false);
+        pm_inbound_charge(&in, &t, 80, false, 0);
     cr_assert(pm_inbound_may_request(&CFG, &in, &t, 1024));
     cr_assert_eq(in.owed, 800);
     cr_assert_eq(t.owed, 800);
@@ -46,9 +46,9 @@ Test(inbound_budget, an_answer_that_would_pass_the_client_byte_budget_is_not_sen
 {
     pm_inbound_t in = {.state = PM_INBOUND_ADMITTED};
     pm_inbound_totals_t t = {0};
-    pm_inbound_charge(&in, &t, 8 * MIB, true);
+    pm_inbound_charge(&in, &t, 8 * MIB, true, 0);
     cr_assert(pm_inbound_may_send(&CFG, &in, &t, 8 * MIB, true), "exactly 16 MiB owed is within");
-    pm_inbound_charge(&in, &t, 8 * MIB, true);
+    pm_inbound_charge(&in, &t, 8 * MIB, true, 0);
     cr_assert_not(pm_inbound_may_send(&CFG, &in, &t, 1, true), "one byte more is over");
     cr_assert_not(pm_inbound_may_request(&CFG, &in, &t, 1024), "spent bytes: no disk read either");
 }
@@ -57,13 +57,13 @@ Test(inbound_budget, the_total_budget_binds_when_many_clients_each_owe_within_th
 {
     pm_inbound_t a = {0}, b = {0}, c = {0};
     pm_inbound_totals_t t = {0};
-    pm_inbound_charge(&a, &t, 15 * MIB, true);
-    pm_inbound_charge(&b, &t, 15 * MIB, true);
+    pm_inbound_charge(&a, &t, 15 * MIB, true, 0);
+    pm_inbound_charge(&b, &t, 15 * MIB, true, 0);
     cr_assert(pm_inbound_may_send(&CFG, &c, &t, 10 * MIB, true), "30 + 10 = 40 MiB: within");
     cr_assert_not(pm_inbound_may_send(&CFG, &c, &t, 10 * MIB + 1, true), "over the 40 MiB total");
-    pm_inbound_charge(&c, &t, 10 * MIB, true);
+    pm_inbound_charge(&c, &t, 10 * MIB, true, 0);
     cr_assert_not(pm_inbound_may_request(&CFG, &c, &t, 1024), "total spent: BUSY for everyone");
-    pm_inbound_credit(&a, &t, 15 * MIB, true);
+    pm_inbound_credit(&a, &t, 15 * MIB, true, 0);
     cr_assert(pm_inbound_may_request(&CFG, &c, &t, 1024), "another client's bytes were taken");
 }
 
@@ -71,10 +71,10 @@ Test(inbound_budget, a_credit_for_a_client_no_longer_known_still_lowers_the_tota
 {
     pm_inbound_t in = {0};
     pm_inbound_totals_t t = {0};
-    pm_inbound_charge(&in, &t, 1000, true);
-    pm_inbound_credit(NULL, &t, 1000, true);
+    pm_inbound_charge(&in, &t, 1000, true, 0);
+    pm_inbound_credit(NULL, &t, 1000, true, 0);
     cr_assert_eq(t.owed, 0);
-    pm_inbound_credit(&in, &t, 5000, true);
+    pm_inbound_credit(&in, &t, 5000, true, 0);
     cr_assert_eq(in.owed, 0, "clamped at zero");
     cr_assert_eq(in.owed_ranges, 0);
     cr_assert_eq(t.owed, 0);

@@ -227,7 +227,7 @@ Test(list, inbound_clients_holding_a_slot_are_listed_with_their_bytes_owed_and_a
     snprintf(c->in.addr, sizeof c->in.addr, "10.0.0.7");
     pm_inbound_totals_t t = {0};
     pm_inbound_set(&c->in, PM_INBOUND_ADMITTED, &t, 100);
-    pm_inbound_charge(&c->in, &t, 5000, true);
+    pm_inbound_charge(&c->in, &t, 5000, true, 0);
     pm_client_t *d = pm_clients_get(cl, (const uint8_t *) "y", 1, 100);
     pm_inbound_set(&d->in, PM_INBOUND_EVICTED, &t, 100);
     pm_unlisted_t out[4];

@@ -496,6 +496,72 @@ Test(pm_core, before_any_answer_a_read_reserves_a_whole_frame_so_two_fill_a_clie
     cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
 }
 
+/* Blocks of `size` bytes each (storage's answer to corr). */
+static void answer_big_blocks(uint64_t corr, uint32_t n, size_t size)
+{
+    uint8_t *bytes = calloc(1, size);
+    ProtobufCBinaryData items[16];
+    cr_assert(n <= 16 && bytes);
+    for (uint32_t i = 0; i < n; i++)
+        items[i] = (ProtobufCBinaryData){size, bytes};
+    Alys__Storage__Blocks b = ALYS__STORAGE__BLOCKS__INIT;
+    b.start = 1;
+    b.n_blocks = n;
+    b.blocks = items;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS;
+    m.blocks = &b;
+    storage_reply(corr, &m);
+    free(bytes);
+}
+
+static void restart_core(void)
+{
+    pm_core_destroy(&H->pm);
+    pm_port_t port = fake_port(&H->fake);
+    char err[128];
+    H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
+    cr_assert_not_null(H->pm, "%s", err);
+    at(1000);
+}
+
+Test(pm_core, when_the_total_budget_is_spent_the_stalled_client_owing_most_is_dropped)
+{
+    H->cfg.serve_memory_mb = 8;
+    H->cfg.serve_client_mb = 8;
+    restart_core();
+    started(5000);
+    int code;
+    status_from("A", "10.1.0.1");
+    next_answer(&code);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "A", 1, ps_bytes_owed(H->pm), false);
+    /* A is answered ~8 MB and never reads. */
+    get_blocks_from("A", 10);
+    answer_big_blocks(expect_read(1, 10, false), 10, 800000);
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    uint64_t a_owed = ps_bytes_owed(H->pm);
+    cr_assert_gt(a_owed, 7000000);
+    /* B asks: the total is spent; A is not stalled yet: BUSY, nobody dropped. */
+    status_from("B", "10.2.0.1");
+    next_answer(&code);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "B", 1, ps_bytes_owed(H->pm) - a_owed, false);
+    get_blocks_from("B", 20);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE));
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+    cr_assert_eq(H->fake.n_dropped, 0);
+    /* A has taken nothing for PM_INBOUND_STALL_MS: B's next ask drops it. */
+    at(1000 + PM_INBOUND_STALL_MS);
+    get_blocks_from("B", 21);
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(H->fake.n_dropped, 1);
+    cr_assert_str_eq(H->fake.dropped, "A");
+    /* Its connection closed, its bytes come back, and B is served. */
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "A", 1, a_owed, true);
+    get_blocks_from("B", 22);
+    expect_read(1, 10, false);
+}
+
 Test(pm_core, clients_past_the_per_address_limit_are_ignored_others_are_served)
 {
     started(5000);
