@@ -89,6 +89,8 @@ static void count(ps_t *self, const char *name, const char *help)
     alys_metric_add(self->pm->metrics, name, NULL, help, 1);
 }
 
+static void drop_stalled(ps_t *self, int64_t now);
+
 /* Hand m to the client's socket if its budgets allow (pm_inbound.h);
  * range: it answers a range request. 0 handed, -1 not. */
 static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m, bool range)
@@ -97,6 +99,8 @@ static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire
     pm_client_t *c = pm_clients_find(self->clients, id, id_len);
     uint64_t bytes = alys__wire__wire_msg__get_packed_size(m);
     if (!c || !pm_inbound_may_send(&self->budget, &c->in, &self->totals, bytes, range)) {
+        if (c && pm_inbound_total_spent(&self->budget, &self->totals, bytes))
+            drop_stalled(self, pm_mono(pm));
         self->totals.dropped++;
         count(self, "alys_peer_serve_dropped_total",
               "Answers to inbound clients not sent: over a byte budget, or the socket full");

@@ -68,12 +68,15 @@ static uint64_t minus(uint64_t a, uint64_t b)
 bool pm_inbound_may_send(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
                          const pm_inbound_totals_t *t, uint64_t bytes, bool range)
 {
-    /* Other answers (errors, Status, Peers) are small and may use what
-     * reads have reserved: a BUSY must get through when the reservations
-     * have spent the budget. */
-    uint64_t mine = in->owed + (range ? in->reserved : 0);
-    uint64_t all = t->owed + (range ? t->reserved : 0);
-    return mine + bytes <= cfg->client_bytes && all + bytes <= cfg->total_bytes;
+    if (range)
+        return in->owed + in->reserved + bytes <= cfg->client_bytes &&
+               t->owed + t->reserved + bytes <= cfg->total_bytes;
+    /* Other answers (errors, Status, Peers) are small: they may use what
+     * reads have reserved and an eighth more than the total, so that a
+     * BUSY or a newcomer's Status gets through while clients that do not
+     * read hold the whole budget. */
+    return in->owed + bytes <= cfg->client_bytes &&
+           t->owed + bytes <= cfg->total_bytes + cfg->total_bytes / 8;
 }
 
 uint64_t pm_inbound_reserve(uint32_t count, uint64_t item_max, uint64_t frame_max)

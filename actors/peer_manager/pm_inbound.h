@@ -19,9 +19,10 @@
  *  when it is made (its reservation given back first): one that would go
  *  over a byte budget is not sent (a range answer becomes BUSY when that
  *  fits, any other answer is dropped). Small answers (errors, Status,
- *  Peers) are checked against bytes owed only, so that a BUSY gets
- *  through while reads have reserved the budget; at most SERVE_SOCK_SNDHWM
- *  of them are queued per client (serve_sock.h). So the memory serving holds for its
+ *  Peers) are checked against bytes owed only, and may pass the total by an
+ *  eighth, so that a BUSY or a newcomer's Status gets through while reads
+ *  have reserved the budget or stalled clients hold it; at most
+ *  SERVE_SOCK_SNDHWM of them are queued per client (serve_sock.h). So the memory serving holds for its
  *  clients is bounded by the budgets, whatever they read or do not read.
  *
  *  Stalled clients. A client that owes bytes and whose socket has taken
@@ -29,7 +30,8 @@
  *  stay owed until its connection closes, so when the total budget is what
  *  refuses a request, the stalled client owing the most is dropped: evicted
  *  (ignored, as below) and its connection closed by the shell, which gives
- *  its bytes back. A client alone over its own budget only gets BUSY.
+ *  its bytes back; so is an answer refused by the total. A client alone
+ *  over its own budget only gets BUSY.
  *
  *  Admission (pm_inbound_admit), when a client first speaks, or speaks
  *  again after PM_INBOUND_IDLE_MS of silence (ROUTER sockets do not tell
@@ -158,8 +160,9 @@ void pm_inbound_read_start(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t re
 void pm_inbound_read_end(pm_inbound_t *in, pm_inbound_totals_t *t, uint64_t reserve);
 /* May an answer of bytes be handed to the socket? range: it answers a range
  * request (its own reservation given back already); other answers are
- * checked against bytes owed only, not reservations (so a BUSY gets
- * through), and are few (the listen socket's high-water mark). */
+ * checked against bytes owed only, not reservations, with an eighth of the
+ * total as slack (so a BUSY gets through), and are few (the listen
+ * socket's high-water mark). */
 bool pm_inbound_may_send(const pm_inbound_cfg_t *cfg, const pm_inbound_t *in,
                          const pm_inbound_totals_t *t, uint64_t bytes, bool range);
 /* An answer of bytes was handed at now (range: it answers a range request). */

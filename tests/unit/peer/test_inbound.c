@@ -104,6 +104,21 @@ Test(inbound_budget, the_reservation_follows_the_largest_item_served_capped_at_a
     cr_assert_eq(pm_inbound_reserve(1024, 600000, 8 * MIB), 8 * MIB);
 }
 
+Test(inbound_budget, small_answers_may_pass_the_total_by_an_eighth_but_not_a_client_budget)
+{
+    pm_inbound_t a = {0}, b = {0};
+    pm_inbound_totals_t t = {0};
+    pm_inbound_charge(&a, &t, 16 * MIB, true, 0);
+    pm_inbound_charge(&b, &t, 16 * MIB, true, 0);
+    pm_inbound_t c = {0};
+    pm_inbound_charge(&c, &t, 8 * MIB, true, 0); /* the 40 MiB total is spent */
+    pm_inbound_t d = {0};
+    cr_assert_not(pm_inbound_may_send(&CFG, &d, &t, 100, true));
+    cr_assert(pm_inbound_may_send(&CFG, &d, &t, 100, false), "a newcomer's Status gets through");
+    cr_assert_not(pm_inbound_may_send(&CFG, &d, &t, 5 * MIB + 1, false), "within an eighth");
+    cr_assert_not(pm_inbound_may_send(&CFG, &a, &t, 1, false), "a's own budget is spent");
+}
+
 /* ---- admission --------------------------------------------------------------- */
 
 Test(inbound_admit, the_per_address_limit_holds_before_the_slot_count)
