@@ -37,6 +37,8 @@ struct ps {
 #define MIB (1024ull * 1024ull)
 
 
+static void declare_counters(ps_t *self);
+
 ps_t *ps_new(pm_t *pm)
 {
     ps_t *self = calloc(1, sizeof *self);
@@ -56,6 +58,8 @@ ps_t *ps_new(pm_t *pm)
                                       .total_bytes = cfg->serve_memory_mb * MIB};
     if (!self->clients || !self->limiter || !self->cands)
         ps_destroy(&self);
+    else
+        declare_counters(self);
     return self;
 }
 
@@ -84,9 +88,42 @@ void ps_destroy(ps_t **self_p)
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void count(ps_t *self, const char *name, const char *help)
+/* The counters of serving (declared at 0 when serving starts). */
+static const struct {
+    const char *name, *help;
+} s_counters[] = {
+    {"alys_peer_serve_frames_total", "Frames received from inbound clients"},
+    {"alys_peer_serve_busy_total",
+     "Range requests answered BUSY: the client's credit or a byte budget was spent"},
+    {"alys_peer_serve_dropped_total",
+     "Answers to inbound clients not sent: over a byte budget, or the socket full"},
+    {"alys_peer_inbound_evicted_total", "Inbound clients evicted to make room for a newcomer"},
+    {"alys_peer_inbound_dropped_total",
+     "Stalled inbound clients dropped because the total serving budget was spent"},
+};
+#define REFUSED_HELP "Inbound clients refused: slots full (nobody to evict), or per-address limit"
+
+static void count_by(ps_t *self, const char *name, double by)
 {
-    alys_metric_add(self->pm->metrics, name, NULL, help, 1);
+    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++)
+        if (strcmp(s_counters[i].name, name) == 0)
+            alys_metric_add(self->pm->metrics, name, NULL, s_counters[i].help, by);
+}
+
+static void count(ps_t *self, const char *name)
+{
+    count_by(self, name, 1);
+}
+
+/* At 0 from the start, so that rate() works before the first event. */
+static void declare_counters(ps_t *self)
+{
+    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++)
+        count_by(self, s_counters[i].name, 0);
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total",
+                    "reason=\"per_address\"", REFUSED_HELP, 0);
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total", "reason=\"slots_full\"",
+                    REFUSED_HELP, 0);
 }
 
 static void drop_stalled(ps_t *self, int64_t now);
@@ -102,8 +139,7 @@ static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire
         if (c && pm_inbound_total_spent(&self->budget, &self->totals, bytes))
             drop_stalled(self, pm_mono(pm));
         self->totals.dropped++;
-        count(self, "alys_peer_serve_dropped_total",
-              "Answers to inbound clients not sent: over a byte budget, or the socket full");
+        count(self, "alys_peer_serve_dropped_total");
         return -1;
     }
     int rc = pm->port.client_send(pm->port.ctx, id, id_len, m, range);
@@ -113,8 +149,7 @@ static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire
         log_debug("answer to an inbound client dropped (%s)",
                   rc == PM_SEND_FULL ? "pipe full" : "gone");
         self->totals.dropped++;
-        count(self, "alys_peer_serve_dropped_total",
-              "Answers to inbound clients not sent: over a byte budget, or the socket full");
+        count(self, "alys_peer_serve_dropped_total");
         return -1;
     }
     pm_inbound_charge(&c->in, &self->totals, bytes, range, pm_mono(pm));
@@ -142,8 +177,7 @@ static void send_busy(ps_t *self, const uint8_t *id, size_t id_len, uint64_t req
                       const char *why)
 {
     self->totals.busy++;
-    count(self, "alys_peer_serve_busy_total",
-          "Range requests answered BUSY: the client's credit or a byte budget was spent");
+    count(self, "alys_peer_serve_busy_total");
     send_error(self, id, id_len, request_id, ALYS__WIRE__WIRE_ERROR__CODE__BUSY, why);
 }
 
@@ -371,8 +405,7 @@ static void drop_stalled(ps_t *self, int64_t now)
              worst->in.addr[0] ? worst->in.addr : "address unknown",
              (unsigned long long) worst->in.owed);
     inbound_decide(self, worst, PM_INBOUND_EVICTED, now);
-    count(self, "alys_peer_inbound_dropped_total",
-          "Stalled inbound clients dropped because the total serving budget was spent");
+    count(self, "alys_peer_inbound_dropped_total");
     if (pm->port.client_drop)
         pm->port.client_drop(pm->port.ctx, worst->id, worst->id_len);
 }
@@ -460,15 +493,13 @@ static const char *inbound_why(pm_inbound_state_t st)
 static void inbound_metric(ps_t *self, pm_inbound_state_t st)
 {
     if (st == PM_INBOUND_EVICTED) {
-        count(self, "alys_peer_inbound_evicted_total",
-              "Inbound clients evicted to make room for a newcomer");
+        count(self, "alys_peer_inbound_evicted_total");
         return;
     }
     char labels[64];
     snprintf(labels, sizeof labels, "reason=\"%s\"",
              st == PM_INBOUND_FULL ? "slots_full" : "per_address");
-    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total", labels,
-                    "Inbound clients refused: slots full (nobody to evict), or per-address limit", 1);
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total", labels, REFUSED_HELP, 1);
 }
 
 static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, int64_t now)
@@ -532,7 +563,7 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
     if (!self || !self->clients)
         return; /* not serving */
     int64_t now = pm_mono(pm);
-    count(self, "alys_peer_serve_frames_total", "Frames received from inbound clients");
+    count(self, "alys_peer_serve_frames_total");
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;

@@ -506,7 +506,14 @@ Test(serve_attack, many_clients_that_never_read_stay_within_serve_memory_mb_plus
     double frames0 = metric("alys_peer_serve_frames_total");
     for (int i = 0; i < n; i++) {
         evil[i] = client_open(false);
-        handshake(&evil[i]);
+        alys_wire_msg_t *m = answer_to(&evil[i], send_status(&evil[i]), s_answer_ms);
+        if (!m) {
+            char *log = it_read_file(s_node.log);
+            size_t len = log ? strlen(log) : 0;
+            cr_assert_fail("client %d: no answer to its handshake; log tail:\n%s", i,
+                           log ? log + (len > 4000 ? len - 4000 : 0) : "");
+        }
+        alys_wire_free(&m);
         for (int k = 0; k < 10; k++)
             send_blocks(&evil[i], 1, 1024);
         rss_sample(&w);
