@@ -99,12 +99,13 @@ static const cfg_key_t s_keys[] = {
      .count_off = offsetof(alys_config_t, bootstrap_peer_count)},
     {KINT("network", "serve_rate_limit", serve_rate_limit, 1, 1000000, 200)},
     /* Serving budgets (actors/peer_manager/pm_inbound.h). One answer is at
-     * most 8 MiB (ALYS_MAX_MSG_BYTES), so no budget may be smaller. */
+     * most 8 MiB (ALYS_MAX_MSG_BYTES), so no budget may be smaller; the
+     * peer manager tracks at most 1024 inbound clients (PS_MAX_CLIENTS). */
     {KINT("network", "serve_max_requests", serve_max_requests, 1, 64, 4)},
     {KINT("network", "serve_client_mb", serve_client_mb, 8, 1024, 16)},
     {KINT("network", "serve_memory_mb", serve_memory_mb, 8, 65536, 128)},
-    {KINT("network", "max_inbound_peers", max_inbound_peers, 1, 1000, 64)},
-    {KINT("network", "max_inbound_per_address", max_inbound_per_address, 1, 1000, 8)},
+    {KINT("network", "max_inbound_peers", max_inbound_peers, 1, 1024, 64)},
+    {KINT("network", "max_inbound_per_address", max_inbound_per_address, 1, 1024, 8)},
 
     {KEP("validation", "worker_listen", worker_listen)},
     {KBOOL("validation", "curve_enabled", curve_enabled, false)},

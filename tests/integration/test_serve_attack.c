@@ -486,8 +486,8 @@ static int attack_clients(void)
 Test(serve_attack, many_clients_that_never_read_stay_within_serve_memory_mb_plus_64_mib)
 {
     const long long budget_mb = 64;
-    const char *ov[] = {"serve_memory_mb = 64", "max_inbound_peers = 1000",
-                        "max_inbound_per_address = 1000", NULL};
+    const char *ov[] = {"serve_memory_mb = 64", "max_inbound_peers = 1024",
+                        "max_inbound_per_address = 1024", NULL};
     int n = attack_clients();
     /* Up to 1,000 clients: two descriptors each here, one each in the peer
      * manager (which inherits this limit through the supervisor); before
