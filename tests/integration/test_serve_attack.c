@@ -17,7 +17,10 @@
  *      the extra ones get no answer at all, and node A's outbound peer (node
  *      B, which A dials) stays connected;
  *    - a client that asks, then disconnects without reading: its bytes owed
- *      are given back (alys_peer_serve_bytes_owed returns to 0).
+ *      are given back (alys_peer_serve_bytes_owed returns to 0), and while
+ *      it owes, `alysctl peers` lists it with its bytes owed;
+ *    - a client that pipelines 20 requests gets an answer to each: exact
+ *      blocks, or BUSY past its credit (never silence, never a queue).
  *  "Never reads": the attacker's DEALER has a receive high-water mark of 1
  *  and a 4 KiB kernel buffer, so its TCP window closes after the first
  *  answer, exactly as a client that stops calling recv.
@@ -682,4 +685,45 @@ Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffect
     cr_assert_eq(pm_pid(), pid);
     for (int i = 0; i < N; i++)
         zsock_destroy(&c[i].sock);
+}
+
+Test(serve_attack, a_pipelining_client_gets_an_answer_to_every_request_blocks_or_busy)
+{
+    node_up(NULL);
+    client_t c = client_open(true);
+    handshake(&c);
+    enum { N = 20 };
+    bool seen[N] = {false};
+    uint64_t first = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t id = send_blocks(&c, 1, 2);
+        if (i == 0)
+            first = id;
+    }
+    int blocks = 0, busy = 0;
+    for (int k = 0; k < N; k++) {
+        alys_wire_msg_t *m = recv_msg(&c, s_answer_ms);
+        cr_assert_not_null(m, "only %d of %d requests answered", k, N);
+        uint64_t i = m->request_id - first;
+        cr_assert(i < N && !seen[i], "an answer to no request or twice: %llu",
+                  (unsigned long long) m->request_id);
+        seen[i] = true;
+        if (m->body_case == ALYS__WIRE__WIRE_MSG__BODY_ERROR) {
+            cr_assert_eq(m->error->code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY, "%s", m->error->message);
+            busy++;
+        } else {
+            cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+            cr_assert_eq(m->blocks->n_blocks, 2);
+            for (size_t b = 0; b < 2; b++)
+                cr_assert(m->blocks->blocks[b].len == s_chain.blocks[b].len &&
+                          memcmp(m->blocks->blocks[b].data, s_chain.blocks[b].data,
+                                 s_chain.blocks[b].len) == 0);
+            blocks++;
+        }
+        alys_wire_free(&m);
+    }
+    cr_log_info("%d requests pipelined: %d served, %d BUSY", N, blocks, busy);
+    cr_assert_geq(blocks, 1);
+    cr_assert_geq(busy, 1, "past serve_max_requests in flight: BUSY, not a queue");
+    zsock_destroy(&c.sock);
 }
