@@ -21,9 +21,10 @@
  *  fits, any other answer is dropped). Small answers (errors, Status,
  *  Peers) are checked against bytes owed only, and may pass the total by an
  *  eighth, so that a BUSY or a newcomer's Status gets through while reads
- *  have reserved the budget or stalled clients hold it; at most
- *  SERVE_SOCK_SNDHWM of them are queued per client (serve_sock.h). So the memory serving holds for its
- *  clients is bounded by the budgets, whatever they read or do not read.
+ *  have reserved the budget or stalled clients hold it; their count per
+ *  client is bounded by SERVE_SOCK_SNDHWM (serve_sock.h). So the memory
+ *  serving holds for its clients is bounded by the budgets, whatever they
+ *  read or do not read.
  *
  *  Stalled clients. A client that owes bytes and whose socket has taken
  *  none for PM_INBOUND_STALL_MS is stalled (it does not read). Its bytes

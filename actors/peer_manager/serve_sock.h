@@ -3,11 +3,14 @@
  *  has taken them (the "bytes owed" of pm_inbound.h).
  *
  *  Options: ZMQ_SNDHWM SERVE_SOCK_SNDHWM and ZMQ_RCVHWM SERVE_SOCK_RCVHWM
- *  messages per client (not the bus's 10,000), ROUTER_MANDATORY (from
- *  alys_router_bind): a client whose pipe is full makes a send fail at once
- *  with EAGAIN, and the answer is dropped (never parked: the core's budgets
- *  already bound what is handed over, the high-water mark is a second
- *  fence).
+ *  messages per client (not the bus's 10,000), ROUTER_MANDATORY: a client
+ *  whose pipe is full makes a send fail at once with EAGAIN, and the answer
+ *  is dropped (never parked). The bytes are bounded by the core's budgets
+ *  (pm_inbound.h); the send mark bounds the count of small answers, and is
+ *  large enough for a burst a client may pipeline within the rate limit
+ *  (its answers leave our loop faster than libzmq's I/O thread writes
+ *  them: 16 lost some of a 100-request burst). Requests beyond the receive
+ *  mark wait in the client's TCP window, not here.
  *
  *  Bytes owed. An answer is handed to ZeroMQ zero-copy (zmq_msg_init_data)
  *  with a receipt: libzmq calls the free function when it is done with the
@@ -32,7 +35,7 @@
 
 #include "wire/wire.h"
 
-#define SERVE_SOCK_SNDHWM 16   /* answers queued per client in ZeroMQ */
+#define SERVE_SOCK_SNDHWM 512  /* answers queued per client in ZeroMQ */
 #define SERVE_SOCK_RCVHWM 16   /* requests queued per client in ZeroMQ */
 #define SERVE_SOCK_CONNS  2048 /* connections remembered for serve_sock_drop */
 
