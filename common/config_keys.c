@@ -102,6 +102,14 @@ static const cfg_key_t s_keys[] = {
      * small requests and at most a block per slot; bursts hold one whole
      * frame whatever the rate. */
     {KINT("network", "serve_byte_rate_kb", serve_byte_rate_kb, 1, 4194304, 4096)},
+    /* Serving budgets (actors/peer_manager/pm_inbound.h). One answer is at
+     * most 8 MiB (ALYS_MAX_MSG_BYTES), so no budget may be smaller; the
+     * peer manager tracks at most 1024 inbound clients (PS_MAX_CLIENTS). */
+    {KINT("network", "serve_max_requests", serve_max_requests, 1, 64, 4)},
+    {KINT("network", "serve_client_mb", serve_client_mb, 8, 1024, 16)},
+    {KINT("network", "serve_memory_mb", serve_memory_mb, 8, 65536, 128)},
+    {KINT("network", "max_inbound_peers", max_inbound_peers, 1, 1024, 64)},
+    {KINT("network", "max_inbound_per_address", max_inbound_per_address, 1, 1024, 8)},
 
     {KINT("mempool", "max_txs", mempool_max_txs, 1, 1048576, 10000)},
     {KINT("mempool", "max_bytes", mempool_max_bytes, 256, 1ULL << 30, 2097152)},

@@ -12,6 +12,7 @@
  *
  *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "pm_conn.h"
 #include "pm_core.h"
+#include "serve_sock.h"
 #include "sockmon.h"
 #include "util.h"
 
@@ -37,16 +39,24 @@ typedef struct {
     zsock_t *sync;                     /* DEALER -> SyncActor */
     zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
     zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
-    zsock_t *router;                   /* [network] listen (NULL = not serving) */
+    serve_sock_t *listen;              /* [network] listen (NULL = not serving) */
     zsock_t *socks[PM_CONN_MAX];       /* peer slots: made once, kept */
     zsock_t *mons[PM_CONN_MAX];        /* their monitors; NULL = unmonitored */
     char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
 } shell_t;
 
-/* The clocks, read once per input. */
+static void on_taken(void *arg, const uint8_t *id, size_t id_len, uint64_t bytes, bool range)
+{
+    pm_core_on_client_taken(arg, id, id_len, bytes, range);
+}
+
+/* The clocks, read once per input; answers the listen socket has taken
+ * since the last input go to the core first (its budgets, pm_inbound.h). */
 static pm_t *core_now(shell_t *sh)
 {
     pm_core_clock(sh->core, (uint64_t) alys_now_ms(), alys_mono_ms());
+    if (sh->listen)
+        serve_sock_drain(sh->listen, on_taken, sh->core);
     return sh->core;
 }
 
@@ -117,18 +127,19 @@ static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
     return rc;
 }
 
-static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+static void port_client_drop(void *ctx, const uint8_t *id, size_t id_len)
 {
     shell_t *sh = ctx;
-    zframe_t *f = alys_wire_encode(m);
-    zframe_t *who = zframe_new(id, id_len);
-    int rc = -1;
-    if (sh->router && f && who && zframe_send(&who, sh->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0 &&
-        zframe_send(&f, sh->router, ZFRAME_DONTWAIT) == 0)
-        rc = 0;
-    zframe_destroy(&who);
-    zframe_destroy(&f);
-    return rc;
+    if (sh->listen && serve_sock_drop(sh->listen, id, id_len) != 0)
+        log_debug("a stalled client's connection is already gone");
+}
+
+static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
+                            bool range)
+{
+    shell_t *sh = ctx;
+    int sent = sh->listen ? serve_sock_send(sh->listen, id, id_len, m, range) : -1;
+    return sent == 0 ? 0 : sent == -2 ? PM_SEND_FULL : PM_SEND_GONE;
 }
 
 static int port_mailbox_reply(void *ctx, const uint8_t *route, size_t route_len, uint64_t corr_id,
@@ -180,22 +191,22 @@ static int on_peer_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
     return 0;
 }
 
+static void on_client_msg(void *arg, const uint8_t *id, size_t id_len, const char *addr,
+                          const uint8_t *data, size_t len, size_t n_frames, size_t total)
+{
+    shell_t *sh = arg;
+    if (n_frames == 1)
+        pm_core_on_client_frame(core_now(sh), id, id_len, addr, data, len);
+    else /* one WireMsg per frame: not read, only priced */
+        pm_core_on_client_parts(core_now(sh), id, id_len, total);
+}
+
 static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
 {
     (void) actor;
+    (void) sock;
     shell_t *sh = arg;
-    zmsg_t *msg = zmsg_recv(sock);
-    if (!msg)
-        return 0;
-    zframe_t *id = zmsg_first(msg);
-    zframe_t *data = zmsg_next(msg);
-    if (zmsg_size(msg) == 2)
-        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), zframe_data(data),
-                                zframe_size(data));
-    else if (id) /* one WireMsg per frame: not read, only priced */
-        pm_core_on_client_parts(core_now(sh), zframe_data(id), zframe_size(id),
-                                zmsg_content_size(msg) - zframe_size(id));
-    zmsg_destroy(&msg);
+    serve_sock_recv(sh->listen, on_client_msg, sh);
     return 0;
 }
 
@@ -335,13 +346,17 @@ static int serve(shell_t *sh)
     const alys_config_t *cfg = sh->cfg;
     if (!cfg->listen[0])
         return 0; /* not serving */
-    sh->router = alys_router_bind(cfg->listen);
-    if (!sh->router || alys_actor_add_reader(sh->actor, sh->router, on_client, sh) != 0) {
+    sh->listen = serve_sock_new(cfg->listen);
+    zsock_t *sock = sh->listen ? serve_sock_zsock(sh->listen) : NULL;
+    if (!sock || alys_actor_add_reader(sh->actor, sock, on_client, sh) != 0) {
         log_error("cannot serve peers at %s", cfg->listen);
         return -1;
     }
-    alys_actor_monitor(sh->actor, sh->router, "peers");
-    log_info("serving peers at %s (rate limit %u/s per peer)", cfg->listen, cfg->serve_rate_limit);
+    alys_actor_monitor(sh->actor, sock, "peers");
+    log_info("serving peers at %s (rate limit %u/s, %u requests and %u MiB owed per client, "
+             "%u MiB owed in all; %u inbound clients, %u per address)",
+             cfg->listen, cfg->serve_rate_limit, cfg->serve_max_requests, cfg->serve_client_mb,
+             cfg->serve_memory_mb, cfg->max_inbound_peers, cfg->max_inbound_per_address);
     return 0;
 }
 
@@ -382,7 +397,10 @@ static void teardown(shell_t *sh)
         drop_socket(sh, &sh->mons[i]);
         drop_socket(sh, &sh->socks[i]);
     }
-    drop_socket(sh, &sh->router);
+    if (sh->listen) {
+        alys_actor_remove_reader(sh->actor, serve_sock_zsock(sh->listen));
+        serve_sock_destroy(&sh->listen);
+    }
     drop_socket(sh, &sh->bp_mon);
     drop_socket(sh, &sh->storage);
     drop_socket(sh, &sh->sync);
@@ -393,6 +411,13 @@ int main(int argc, char **argv)
 {
     shell_t sh;
     memset(&sh, 0, sizeof sh);
+    /* Answers and storage replies are up to 8 MiB each: keep such buffers
+     * mmapped, so that freeing one gives its memory back to the system.
+     * glibc would otherwise raise its mmap threshold after the first free
+     * and serve later ones from a heap that does not shrink: the serving
+     * budgets (pm_inbound.h) bound what is owed, this keeps RSS near it. */
+    if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
+        log_warn("mallopt(M_MMAP_THRESHOLD) refused: large buffers may stay in the heap");
     sh.actor = alys_actor_new("peer_manager", argc, argv);
     if (!sh.actor)
         return 2;
@@ -404,7 +429,8 @@ int main(int argc, char **argv)
                       .peer_hangup = port_peer_hangup,
                       .peer_send = port_peer_send,
                       .client_send = port_client_send,
-                      .mailbox_reply = port_mailbox_reply};
+                      .mailbox_reply = port_mailbox_reply,
+                      .client_drop = port_client_drop};
     char err[ALYS_ERR_MAX];
     int rc = 0;
     sh.core = pm_core_new(sh.cfg, alys_actor_metrics(sh.actor), &port, err, sizeof err);

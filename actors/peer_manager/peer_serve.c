@@ -21,6 +21,7 @@ typedef struct {
     uint64_t next;              /* next height to read */
     ProtobufCBinaryData *items; /* headers collected so far (owned copies) */
     size_t n;
+    uint64_t reserve; /* bytes reserved against the client's budget; 0 = given back */
 } job_t;
 
 struct ps {
@@ -30,8 +31,16 @@ struct ps {
     pm_clients_t *clients; /* PS_MAX_CLIENTS */
     job_t jobs[PS_MAX_JOBS];
     uint64_t next_job;
+    pm_inbound_cfg_t budget;    /* from [network] */
+    pm_inbound_totals_t totals; /* bytes owed, BUSY, evictions */
+    pm_inbound_cand_t *cands;   /* PS_MAX_CLIENTS: eviction scratch */
+    uint64_t item_max[2];       /* largest block [0] / header [1] served: the reservations */
 };
 
+#define MIB (1024ull * 1024ull)
+
+
+static void declare_counters(ps_t *self);
 
 ps_t *ps_new(pm_t *pm)
 {
@@ -44,13 +53,20 @@ ps_t *ps_new(pm_t *pm)
         return self; /* not serving: nothing else to make */
     self->clients = pm_clients_new(PS_MAX_CLIENTS);
     self->limiter = serve_limiter_new(cfg->serve_rate_limit, 0);
+    self->cands = calloc(PS_MAX_CLIENTS, sizeof *self->cands);
+    self->budget = (pm_inbound_cfg_t){.max_peers = cfg->max_inbound_peers,
+                                      .per_address = cfg->max_inbound_per_address,
+                                      .max_requests = cfg->serve_max_requests,
+                                      .client_bytes = cfg->serve_client_mb * MIB,
+                                      .total_bytes = cfg->serve_memory_mb * MIB};
     const peer_table_config_t *tc = peer_table_config(pm->table);
     self->ledger = pm_ledger_new(PS_MAX_CLIENTS, tc->ban_score, tc->half_life_ms);
-    if (!self->clients || !self->limiter || !self->ledger) {
+    if (!self->clients || !self->limiter || !self->ledger || !self->cands) {
         ps_destroy(&self);
         return NULL;
     }
     serve_limiter_set_byte_rate(self->limiter, (uint64_t) cfg->serve_byte_rate_kb * 1024u);
+    declare_counters(self);
     return self;
 }
 
@@ -73,17 +89,79 @@ void ps_destroy(ps_t **self_p)
     serve_limiter_destroy(&self->limiter);
     pm_ledger_destroy(&self->ledger);
     pm_clients_destroy(&self->clients);
+    free(self->cands);
     free(self);
     *self_p = NULL;
 }
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+/* The counters of serving (declared at 0 when serving starts). */
+static const struct {
+    const char *name, *help;
+} s_counters[] = {
+    {"alys_peer_serve_frames_total", "Frames received from inbound clients"},
+    {"alys_peer_serve_busy_total",
+     "Range requests answered BUSY: the client's credit or a byte budget was spent"},
+    {"alys_peer_serve_dropped_total",
+     "Answers to inbound clients not sent: over a byte budget, or the socket full"},
+    {"alys_peer_inbound_evicted_total", "Inbound clients evicted to make room for a newcomer"},
+    {"alys_peer_inbound_dropped_total",
+     "Stalled inbound clients dropped because the total serving budget was spent"},
+};
+#define REFUSED_HELP "Inbound clients refused: slots full (nobody to evict), or per-address limit"
+
+static void count_by(ps_t *self, const char *name, double by)
+{
+    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++)
+        if (strcmp(s_counters[i].name, name) == 0)
+            alys_metric_add(self->pm->metrics, name, NULL, s_counters[i].help, by);
+}
+
+static void count(ps_t *self, const char *name)
+{
+    count_by(self, name, 1);
+}
+
+/* At 0 from the start, so that rate() works before the first event. */
+static void declare_counters(ps_t *self)
+{
+    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++)
+        count_by(self, s_counters[i].name, 0);
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total",
+                    "reason=\"per_address\"", REFUSED_HELP, 0);
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total", "reason=\"slots_full\"",
+                    REFUSED_HELP, 0);
+}
+
+static void drop_stalled(ps_t *self, int64_t now);
+
+/* Hand m to the client's socket if its budgets allow (pm_inbound.h);
+ * range: it answers a range request. 0 handed, -1 not. */
+static int send_to(ps_t *self, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m, bool range)
 {
     pm_t *pm = self->pm;
-    if (pm->port.client_send(pm->port.ctx, id, id_len, m) != 0)
-        log_debug("answer to a peer dropped (gone, or over the limit)");
+    pm_client_t *c = pm_clients_find(self->clients, id, id_len);
+    uint64_t bytes = alys__wire__wire_msg__get_packed_size(m);
+    if (!c || !pm_inbound_may_send(&self->budget, &c->in, &self->totals, bytes, range)) {
+        if (c && pm_inbound_total_spent(&self->budget, &self->totals, bytes))
+            drop_stalled(self, pm_mono(pm));
+        self->totals.dropped++;
+        count(self, "alys_peer_serve_dropped_total");
+        return -1;
+    }
+    int rc = pm->port.client_send(pm->port.ctx, id, id_len, m, range);
+    if (rc != 0) {
+        /* Gone, or its pipe is full (the send high-water mark): the answer
+         * is dropped, never parked; the client asks again. */
+        log_debug("answer to an inbound client dropped (%s)",
+                  rc == PM_SEND_FULL ? "pipe full" : "gone");
+        self->totals.dropped++;
+        count(self, "alys_peer_serve_dropped_total");
+        return -1;
+    }
+    pm_inbound_charge(&c->in, &self->totals, bytes, range, pm_mono(pm));
+    return 0;
 }
 
 static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t request_id,
@@ -96,11 +174,19 @@ static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t re
     m.request_id = request_id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_ERROR;
     m.error = &e;
-    send_to(self, id, id_len, &m);
+    send_to(self, id, id_len, &m, false);
     char labels[64];
     snprintf(labels, sizeof labels, "code=\"%d\"", (int) code);
     alys_metric_add(self->pm->metrics, "alys_peer_serve_errors_total", labels,
                     "Requests from peers answered with an error, by WireError code", 1);
+}
+
+static void send_busy(ps_t *self, const uint8_t *id, size_t id_len, uint64_t request_id,
+                      const char *why)
+{
+    self->totals.busy++;
+    count(self, "alys_peer_serve_busy_total");
+    send_error(self, id, id_len, request_id, ALYS__WIRE__WIRE_ERROR__CODE__BUSY, why);
 }
 
 /* ---- the handshake ---------------------------------------------------------- */
@@ -124,7 +210,7 @@ static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int6
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     r.status = &ours;
-    send_to(self, c->id, c->id_len, &r);
+    send_to(self, c->id, c->id_len, &r, false);
     if (s.learn)
         pn_learn_endpoint(pm, c->listen);
 }
@@ -154,9 +240,21 @@ static int job_read(ps_t *self, job_t *j)
     return pm_storage_request(self->pm, &msg, PM_STORE_TIMEOUT_MS, on_storage, self, j->job_id);
 }
 
+/* The read is over: its reservation and credit come back (once). */
+static void job_release(ps_t *self, job_t *j)
+{
+    if (!j->reserve)
+        return;
+    pm_client_t *c = pm_clients_find(self->clients, j->id, j->id_len);
+    pm_inbound_read_end(c ? &c->in : NULL, &self->totals, j->reserve);
+    j->reserve = 0;
+}
+
 /* Send the answer: items up to the frame limit (truncated when cut). */
 static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, size_t n)
 {
+    /* The answer replaces the reservation (send_to checks it). */
+    job_release(self, j);
     if (n == 0) {
         /* Our cached head was ahead of storage's (a rollback): nothing there. */
         send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND,
@@ -164,6 +262,9 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         return;
     }
     size_t fit = alys_wire_fit_items(items, n, 64, ALYS_MAX_MSG_BYTES);
+    for (size_t i = 0; i < fit; i++)
+        if (items[i].len > self->item_max[j->headers])
+            self->item_max[j->headers] = items[i].len;
     /* Fewer than asked while more exist below our head: only the frame
      * limit (ours or storage's) cuts an answer short. */
     bool truncated = fit < n || (n < j->count && j->start + n <= self->pm->head_height);
@@ -188,16 +289,25 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
         m.blocks = &b;
     }
-    send_to(self, j->id, j->id_len, &m);
+    if (send_to(self, j->id, j->id_len, &m, true) != 0) {
+        send_busy(self, j->id, j->id_len, j->request_id, "over the bytes owed budget");
+        return;
+    }
     alys_metric_add(self->pm->metrics, "alys_peer_served_items_total",
                     j->headers ? "kind=\"headers\"" : "kind=\"blocks\"",
                     "Headers and blocks served to peers", (double) fit);
 }
 
+static void job_end(ps_t *self, job_t *j)
+{
+    job_release(self, j);
+    job_clear(j);
+}
+
 static void job_fail(ps_t *self, job_t *j, const char *why)
 {
     send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, why);
-    job_clear(j);
+    job_end(self, j);
 }
 
 /* Keep copies of a header chunk (a second read may follow). */
@@ -240,7 +350,7 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
     }
     if (!j->headers) {
         job_answer(self, j, b->blocks, b->n_blocks);
-        job_clear(j);
+        job_end(self, j);
         return;
     }
     if (job_keep(j, b) != 0) {
@@ -252,11 +362,11 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
     if (more && job_read(self, j) == 0)
         return;
     job_answer(self, j, j->items, j->n);
-    job_clear(j);
+    job_end(self, j);
 }
 
-static job_t *job_new(ps_t *self, const pm_client_t *c, uint64_t request_id, bool headers,
-                      uint64_t start, uint32_t count)
+static job_t *job_new(ps_t *self, pm_client_t *c, uint64_t request_id, bool headers,
+                      uint64_t start, uint32_t count, uint64_t reserve)
 {
     for (size_t i = 0; i < PS_MAX_JOBS; i++) {
         job_t *j = &self->jobs[i];
@@ -270,6 +380,8 @@ static job_t *job_new(ps_t *self, const pm_client_t *c, uint64_t request_id, boo
                      .next = start,
                      .id_len = c->id_len};
         memcpy(j->id, c->id, c->id_len);
+        j->reserve = reserve;
+        pm_inbound_read_start(&c->in, &self->totals, reserve);
         return j;
     }
     return NULL;
@@ -283,13 +395,44 @@ static bool read_free(const ps_t *self)
     return false;
 }
 
+static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, int64_t now);
+
+/* The total budget is spent: drop the stalled client owing the most (its
+ * bytes come back when its connection is closed). */
+static void drop_stalled(ps_t *self, int64_t now)
+{
+    pm_t *pm = self->pm;
+    pm_client_t *worst = NULL, *c;
+    for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++)
+        if (c->used && c->in.state == PM_INBOUND_ADMITTED && pm_inbound_stalled(&c->in, now) &&
+            (!worst || c->in.owed > worst->in.owed))
+            worst = c;
+    if (!worst)
+        return;
+    log_info("inbound client %s (%s) stalled owing %llu bytes: dropped", worst->node_id,
+             worst->in.addr[0] ? worst->in.addr : "address unknown",
+             (unsigned long long) worst->in.owed);
+    inbound_decide(self, worst, PM_INBOUND_EVICTED, now);
+    count(self, "alys_peer_inbound_dropped_total");
+    if (pm->port.client_drop)
+        pm->port.client_drop(pm->port.ctx, worst->id, worst->id_len);
+}
+
 /* Admitted (pm_admit): read it from storage. */
 static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
     bool headers = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
     uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
-    job_t *j = job_new(self, c, m->request_id, headers, start, count);
+    uint64_t reserve = pm_inbound_reserve(count, self->item_max[headers], ALYS_MAX_MSG_BYTES);
+    if (!pm_inbound_may_request(&self->budget, &c->in, &self->totals, reserve)) {
+        send_busy(self, c->id, c->id_len, m->request_id,
+                  "over the serving budget: read the answers owed first");
+        if (pm_inbound_total_spent(&self->budget, &self->totals, reserve))
+            drop_stalled(self, pm_mono(self->pm));
+        return;
+    }
+    job_t *j = job_new(self, c, m->request_id, headers, start, count, reserve);
     if (!j)
         send_error(self, c->id, c->id_len, m->request_id,
                    ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "too many reads in flight");
@@ -308,7 +451,7 @@ static void serve_peers(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     r.request_id = m->request_id;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
     r.peers = &p;
-    send_to(self, c->id, c->id_len, &r);
+    send_to(self, c->id, c->id_len, &r, false);
 }
 
 /* NewBlock pushed by a client: kept for block gossip (see peer_net.c). */
@@ -364,13 +507,95 @@ static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const c
     case PM_SERVE_STATUS: on_status(self, c, m, now); break;
     case PM_SERVE_RANGE: serve_range(self, c, m); break;
     case PM_SERVE_PEERS: serve_peers(self, c, m); break;
-    case PM_SERVE_NEW_BLOCK: forward_new_block(self, c, m); break;
+    case PM_SERVE_NEW_BLOCK:
+        c->in.last_block_at = now;
+        forward_new_block(self, c, m);
+        break;
     case PM_SERVE_SUBMIT_TX: pm_tx_on_wire(self->pm, c->id, c->id_len, c->node_id, m); break;
     default: break;
     }
 }
 
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len)
+/* ---- admission ----------------------------------------------------------------- */
+
+static const char *inbound_why(pm_inbound_state_t st)
+{
+    switch (st) {
+    case PM_INBOUND_TOO_MANY_FROM_ADDRESS: return "too many clients from its address";
+    case PM_INBOUND_FULL: return "inbound slots full";
+    case PM_INBOUND_EVICTED: return "evicted for a newcomer";
+    default: return "admitted";
+    }
+}
+
+static void inbound_metric(ps_t *self, pm_inbound_state_t st)
+{
+    if (st == PM_INBOUND_EVICTED) {
+        count(self, "alys_peer_inbound_evicted_total");
+        return;
+    }
+    char labels[64];
+    snprintf(labels, sizeof labels, "reason=\"%s\"",
+             st == PM_INBOUND_FULL ? "slots_full" : "per_address");
+    alys_metric_add(self->pm->metrics, "alys_peer_inbound_refused_total", labels, REFUSED_HELP, 1);
+}
+
+static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, int64_t now)
+{
+    pm_inbound_set(&c->in, st, &self->totals, now);
+    if (st == PM_INBOUND_ADMITTED)
+        return;
+    log_info("inbound client %s (%s) %s", c->node_id[0] ? c->node_id : "?",
+             c->in.addr[0] ? c->in.addr : "address unknown", inbound_why(st));
+    inbound_metric(self, st);
+}
+
+/* Slots full: the candidates are the other live admitted clients. */
+static bool evict_one(ps_t *self, const pm_client_t *newcomer, int64_t now)
+{
+    pm_t *pm = self->pm;
+    size_t n = 0;
+    pm_client_t *c;
+    for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++) {
+        if (c == newcomer || !pm_inbound_live(&c->in, c->last_seen, now))
+            continue;
+        pm_inbound_cand_t *k = &self->cands[n++];
+        *k = (pm_inbound_cand_t){.handle = i,
+                                 .connected_at = c->in.connected_at,
+                                 .last_block_at = c->in.last_block_at};
+        pm_inbound_group(c->in.addr, k->group, sizeof k->group);
+        if (c->node_id[0] && c->node_id[0] != '?' &&
+            peer_table_score(pm->table, c->node_id, pm_now(pm), &k->score) != 0)
+            k->score = 0;
+    }
+    long v = pm_inbound_pick_victim(self->cands, n);
+    if (v < 0)
+        return false;
+    inbound_decide(self, pm_clients_at(self->clients, self->cands[v].handle), PM_INBOUND_EVICTED, now);
+    return true;
+}
+
+/* A client speaking for the first time (or after PM_INBOUND_IDLE_MS of
+ * silence): admit it, evicting the worst when slots are full, or refuse. */
+static bool admit(ps_t *self, pm_client_t *c, int64_t now)
+{
+    size_t live = 0, from_addr = 0;
+    pm_client_t *o;
+    for (size_t i = 0; (o = pm_clients_at(self->clients, i)); i++) {
+        if (o == c || !pm_inbound_live(&o->in, o->last_seen, now))
+            continue;
+        live++;
+        from_addr += c->in.addr[0] && strcmp(o->in.addr, c->in.addr) == 0;
+    }
+    pm_inbound_state_t st = pm_inbound_admit(&self->budget, live, from_addr);
+    if (st == PM_INBOUND_FULL && evict_one(self, c, now))
+        st = PM_INBOUND_ADMITTED;
+    inbound_decide(self, c, st, now);
+    return st == PM_INBOUND_ADMITTED;
+}
+
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
+                 const uint8_t *data, size_t len)
 {
     ps_t *self = pm->serve;
     if (!self || !self->clients)
@@ -383,10 +608,19 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data
                         "Frames from banned inbound clients, dropped unread", 1);
         return;
     }
+    count(self, "alys_peer_serve_frames_total");
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;
-    /* Bytes before anything else: a refused frame is not even decoded. */
+    if (addr && addr[0])
+        snprintf(c->in.addr, sizeof c->in.addr, "%s", addr);
+    if (pm_inbound_ignored(&c->in, now))
+        return; /* refused or evicted: not even decoded */
+    if (c->in.state == PM_INBOUND_ADMITTED && now - c->prev_seen >= PM_INBOUND_IDLE_MS)
+        c->in.state = PM_INBOUND_NEW; /* its slot lapsed: admitted again, or not */
+    if (c->in.state == PM_INBOUND_NEW && !admit(self, c, now))
+        return;
+    /* Bytes before decoding: a refused frame is not even decoded. */
     if (!serve_limiter_bytes(self->limiter, id, id_len, len, now)) {
         bad(self, c, who, PM_BAD_OVER_BYTES, len, NULL, now);
         return;
@@ -423,13 +657,42 @@ void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len)
         bad(self, c, who, PM_BAD_SHAPE, len, "multi-part message", now);
 }
 
+void ps_on_taken(pm_t *pm, const uint8_t *id, size_t id_len, uint64_t bytes, bool range)
+{
+    ps_t *self = pm->serve;
+    if (!self || !self->clients)
+        return;
+    pm_client_t *c = pm_clients_find(self->clients, id, id_len);
+    pm_inbound_credit(c ? &c->in : NULL, &self->totals, bytes, range, pm_mono(pm));
+}
+
+void ps_tick(pm_t *pm)
+{
+    ps_t *self = pm->serve;
+    if (!self || !self->clients)
+        return;
+    int64_t now = pm_mono(pm);
+    size_t live = 0;
+    pm_client_t *c;
+    for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++)
+        live += pm_inbound_live(&c->in, c->last_seen, now);
+    alys_metric_set(pm->metrics, "alys_peer_serve_bytes_owed", NULL,
+                    "Bytes of answers handed to the listen socket and not yet taken by it, all clients",
+                    (double) self->totals.owed);
+    alys_metric_set(pm->metrics, "alys_peer_serve_bytes_reserved", NULL,
+                    "Bytes reserved by range reads in progress for inbound clients",
+                    (double) self->totals.reserved);
+    alys_metric_set(pm->metrics, "alys_peer_inbound_clients", NULL,
+                    "Inbound clients holding a slot (admitted, heard from recently)", (double) live);
+}
+
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap)
 {
     ps_t *self = pm->serve;
     return self ? pm_list_clients(self->clients, pm_mono(pm), out, cap) : 0;
 }
 
-/* ---- gossip (peer_gossip.c) ---------------------------------------------------- */
+/* ---- gossip (peer_gossip.c), transactions (pm_tx.c) ----------------------------- */
 
 size_t ps_ready_clients(pm_t *pm, size_t *idx, const char **ids, size_t cap)
 {
@@ -446,11 +709,25 @@ size_t ps_ready_clients(pm_t *pm, size_t *idx, const char **ids, size_t cap)
     return n;
 }
 
+/* Pushes and answers outside a range go through the same budget as every
+ * answer (send_to), so bytes owed stay exact. */
 int ps_push(pm_t *pm, size_t idx, const alys_wire_msg_t *m)
 {
     ps_t *self = pm->serve;
     pm_client_t *c = self && self->clients ? pm_clients_at(self->clients, idx) : NULL;
     if (!c || !c->used)
         return -1;
-    return pm->port.client_send(pm->port.ctx, c->id, c->id_len, m);
+    return send_to(self, c->id, c->id_len, m, false);
+}
+
+int ps_send(pm_t *pm, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+{
+    ps_t *self = pm->serve;
+    return self && self->clients ? send_to(self, id, id_len, m, false) : -1;
+}
+
+uint64_t ps_bytes_owed(pm_t *pm)
+{
+    ps_t *self = pm->serve;
+    return self ? self->totals.owed : 0;
 }

@@ -296,13 +296,23 @@ const char *pm_tx_result_name(const char *r);
 
 ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on error */
 void ps_destroy(ps_t **self_p);
-/* One frame from the inbound client with this routing id. */
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
+/* One frame from the inbound client with this routing id, from the remote
+ * address addr (NULL or "" = unknown). */
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
+                 const uint8_t *data, size_t len);
 /* A message of other than one frame from that client: priced, not read. */
 void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len);
+/* The listen socket has taken bytes handed for this client (range: an
+ * answer to a range request). */
+void ps_on_taken(pm_t *pm, const uint8_t *id, size_t id_len, uint64_t bytes, bool range);
+void ps_tick(pm_t *pm);           /* gauges: bytes owed, inbound clients */
+uint64_t ps_bytes_owed(pm_t *pm); /* all clients */
 /* Clients past the handshake: their table indices and node ids. */
 size_t ps_ready_clients(pm_t *pm, size_t *idx, const char **ids, size_t cap);
 int ps_push(pm_t *pm, size_t idx, const alys_wire_msg_t *m);
+/* m to the inbound client with this routing id, within its serving budget
+ * (bytes owed counted): 0, or -1 (unknown, over budget, pipe full). */
+int ps_send(pm_t *pm, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m);
 
 /* ---- peer_gossip.c: block gossip (pm_gossip.h decides) ------------------------- */
 

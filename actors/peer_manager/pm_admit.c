@@ -46,15 +46,26 @@ pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len
     for (size_t i = 0; i < self->capacity; i++) {
         pm_client_t *c = &self->clients[i];
         if (c->used && c->id_len == id_len && memcmp(c->id, id, id_len) == 0) {
+            c->prev_seen = c->last_seen;
             c->last_seen = now;
             return c;
         }
         if (!victim || (victim->used && (!c->used || c->last_seen < victim->last_seen)))
             victim = c;
     }
-    *victim = (pm_client_t){.used = true, .id_len = id_len, .last_seen = now};
+    *victim = (pm_client_t){.used = true, .id_len = id_len, .last_seen = now, .prev_seen = now};
     memcpy(victim->id, id, id_len);
     return victim;
+}
+
+pm_client_t *pm_clients_find(pm_clients_t *self, const uint8_t *id, size_t id_len)
+{
+    for (size_t i = 0; i < self->capacity; i++) {
+        pm_client_t *c = &self->clients[i];
+        if (c->used && c->id_len == id_len && memcmp(c->id, id, id_len) == 0)
+            return c;
+    }
+    return NULL;
 }
 
 bool pm_client_refused(const pm_client_t *c, int64_t now)

@@ -23,6 +23,10 @@
  *  banned node id or listen endpoint: refused, no answer; else our Status,
  *  and the client's listen endpoint may be dialled (learn).
  *
+ *  Before any of this, peer_serve.c admits the client (pm_inbound.h: slots,
+ *  per-address limit, eviction) and checks its budgets; a range request
+ *  that passes pm_admit still needs pm_inbound_may_request (else BUSY).
+ *
  *  Ownership: pm_clients_new / pm_clients_destroy(&self). Client pointers
  *  are valid until the next pm_clients_get (which may recycle one).
  */
@@ -34,6 +38,7 @@
 #include <stdint.h>
 
 #include "peer_table.h"
+#include "pm_inbound.h"
 #include "rate_limit.h"
 #include "wire/wire.h"
 
@@ -49,10 +54,12 @@ typedef struct {
     size_t id_len;
     pm_client_state_t state;
     int64_t last_seen;
+    int64_t prev_seen; /* last_seen before the current frame */
     int64_t refused_at;
     char node_id[ALYS_WIRE_ID_MAX]; /* "?" when it gave none valid */
     char listen[ALYS_ENDPOINT_MAX]; /* "" = none */
     char reason[PEER_REASON_MAX];
+    pm_inbound_t in; /* admission and budgets (pm_inbound.h) */
 } pm_client_t;
 
 typedef struct pm_clients pm_clients_t;
@@ -64,6 +71,8 @@ void pm_clients_destroy(pm_clients_t **self_p);
  * an id out of bounds. */
 pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len, int64_t now);
 pm_client_t *pm_clients_at(pm_clients_t *self, size_t i); /* NULL past the end */
+/* The client with this routing id, or NULL (nothing made, nothing seen). */
+pm_client_t *pm_clients_find(pm_clients_t *self, const uint8_t *id, size_t id_len);
 /* Refused less than the TTL ago (listings). */
 bool pm_client_refused(const pm_client_t *c, int64_t now);
 

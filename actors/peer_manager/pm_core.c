@@ -78,6 +78,7 @@ void pm_core_start(pm_t *self)
     pm_deliver_refresh_head(self);
     pm_bans_tick(self);
     pm_book_store_tick(self);
+    ps_tick(self);
 }
 
 void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
@@ -139,10 +140,10 @@ void pm_core_on_peer_link(pm_t *self, int slot, bool up)
     pn_on_link(self, slot, up);
 }
 
-void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
-                             size_t len)
+void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const char *addr,
+                             const uint8_t *data, size_t len)
 {
-    ps_on_frame(self, id, id_len, data, len);
+    ps_on_frame(self, id, id_len, addr, data, len);
     pg_take_stash(self); /* a NewBlock of this frame */
     pn_flush_closes(self);
 }
@@ -150,6 +151,11 @@ void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const
 void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len)
 {
     ps_on_parts(self, id, id_len, len);
+}
+
+void pm_core_on_client_taken(pm_t *self, const uint8_t *id, size_t id_len, uint64_t bytes, bool range)
+{
+    ps_on_taken(self, id, id_len, bytes, range);
 }
 
 void pm_core_tick_fast(pm_t *self)
@@ -172,4 +178,5 @@ void pm_core_tick_slow(pm_t *self)
         self->peerset_dirty = true; /* a ban ran out */
     pm_bans_tick(self);
     pm_book_store_tick(self);
+    ps_tick(self);
 }

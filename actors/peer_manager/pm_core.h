@@ -40,6 +40,10 @@ typedef enum { PM_TO_SYNC = 0, PM_TO_STORAGE, PM_TO_PROCESSOR } pm_dest_t;
 #define PM_DIAL_NO_SOCKET (-1) /* no socket for the slot now: try again later */
 #define PM_DIAL_REFUSED   (-2) /* the endpoint cannot be connected to */
 
+/* What client_send answers besides 0. */
+#define PM_SEND_GONE (-1) /* no such client (disconnected) */
+#define PM_SEND_FULL (-2) /* its pipe is full: the answer is dropped */
+
 /* What the core needs from its process (main.c: sockets and actor). */
 typedef struct {
     void *ctx;
@@ -51,12 +55,21 @@ typedef struct {
     void (*peer_hangup)(void *ctx, int slot, const char *endpoint);
     /* m to the peer on slot; -1 when it could not be queued. */
     int (*peer_send)(void *ctx, int slot, const alys_wire_msg_t *m);
-    /* m to the inbound client with routing id (id_len bytes). */
-    int (*client_send)(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m);
+    /* m to the inbound client with routing id (id_len bytes): 0 handed to
+     * the socket (then, once the socket has taken its bytes, the shell
+     * calls pm_core_on_client_taken with the packed size and range as
+     * given), PM_SEND_GONE or PM_SEND_FULL (the pipe is at its high-water
+     * mark): nothing handed. */
+    int (*client_send)(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
+                       bool range);
     /* rep as the reply to corr_id, to the mailbox client with routing id
      * route (route_len bytes); may be NULL (no bus replies: tests). */
     int (*mailbox_reply)(void *ctx, const uint8_t *route, size_t route_len, uint64_t corr_id,
                          alys_env_t *rep);
+    /* Close the connection of the inbound client with routing id (a
+     * stalled client, pm_inbound.h); what was handed for it is then
+     * reported taken. May be NULL (nothing closed). */
+    void (*client_drop)(void *ctx, const uint8_t *id, size_t id_len);
 } pm_port_t;
 
 typedef struct pm pm_t;
@@ -91,12 +104,17 @@ void pm_core_on_processor_link(pm_t *self, bool up);
 void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len, size_t n_frames);
 /* The link under slot's socket dropped (false) or is back (true). */
 void pm_core_on_peer_link(pm_t *self, int slot, bool up);
-/* One frame from the inbound client with this routing id. */
-void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const uint8_t *data,
-                             size_t len);
+/* One frame from the inbound client with this routing id, connected from
+ * the remote address addr (ZeroMQ's "Peer-Address"; NULL = unknown). */
+void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const char *addr,
+                             const uint8_t *data, size_t len);
 /* A message of other than one frame from that client (len: its bytes after
  * the routing id): not read, only priced (pm_cost.h, SHAPE). */
 void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len);
+/* The listen socket has taken (written out, or dropped with its client's
+ * connection) an answer handed through client_send: bytes is its packed
+ * size, range as given. */
+void pm_core_on_client_taken(pm_t *self, const uint8_t *id, size_t id_len, uint64_t bytes, bool range);
 
 /* Every 100 ms (deadlines, probes, retries, PeerSet push), 500 ms (our
  * head), 1000 ms (score decay, bans). */

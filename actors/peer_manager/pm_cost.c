@@ -21,6 +21,7 @@ static pm_cost_t error_cost(Alys__Wire__WireError__Code code)
 {
     switch (code) {
     case ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED:
+    case ALYS__WIRE__WIRE_ERROR__CODE__BUSY:
     case ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST:
         return free_of_charge(ALYS__PEER__OUTCOME__BUSY);
     case ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE:

@@ -138,6 +138,8 @@ static void add_refused(holder_t *h, const pm_unlisted_t *unlisted, size_t n)
         e->endpoint = h->refused[i].endpoint;
         e->state = (char *) h->refused[i].state;
         e->ban_reason = h->refused[i].reason;
+        e->bytes_owed = h->refused[i].bytes_owed;
+        e->address = h->refused[i].address;
         h->timeouts[h->set.n_timeout_ms++] = 0;
     }
 }
@@ -200,21 +202,45 @@ size_t pm_list_conns(pm_conns_t *book, const peer_table_t *table, pm_unlisted_t 
     return n;
 }
 
+static const char *inbound_refusal(const pm_client_t *c, int64_t now)
+{
+    if (pm_client_refused(c, now))
+        return c->reason;
+    if (now - c->in.decided_at >= PM_INBOUND_REFUSED_MS)
+        return NULL;
+    switch (c->in.state) {
+    case PM_INBOUND_TOO_MANY_FROM_ADDRESS: return "too many clients from its address";
+    case PM_INBOUND_FULL: return "inbound slots full";
+    case PM_INBOUND_EVICTED: return "evicted for a newcomer";
+    default: return NULL;
+    }
+}
+
 size_t pm_list_clients(pm_clients_t *clients, int64_t now, pm_unlisted_t *out, size_t cap)
 {
     size_t n = 0;
     const pm_client_t *c;
     for (size_t i = 0; clients && n < cap && (c = pm_clients_at(clients, i)); i++) {
-        if (!pm_client_refused(c, now))
+        if (!c->used)
             continue;
+        const char *refused = inbound_refusal(c, now);
+        if (!refused && !pm_inbound_live(&c->in, c->last_seen, now))
+            continue;
+        pm_unlisted_t *u = &out[n++];
+        memset(u, 0, sizeof *u);
         if (c->listen[0])
-            snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", c->listen);
+            snprintf(u->endpoint, sizeof u->endpoint, "%s", c->listen);
         else
-            snprintf(out[n].endpoint, sizeof out[n].endpoint, "inbound:%s", c->node_id);
-        snprintf(out[n].reason, sizeof out[n].reason, "inbound: %.80s", c->reason);
-        snprintf(out[n].peer_id, sizeof out[n].peer_id, "%s", c->node_id[0] ? c->node_id : "?");
-        out[n].state = "refused";
-        n++;
+            snprintf(u->endpoint, sizeof u->endpoint, "inbound:%s", c->node_id[0] ? c->node_id : "?");
+        snprintf(u->peer_id, sizeof u->peer_id, "%s", c->node_id[0] ? c->node_id : "?");
+        snprintf(u->address, sizeof u->address, "%s", c->in.addr);
+        u->bytes_owed = c->in.owed;
+        if (refused) {
+            snprintf(u->reason, sizeof u->reason, "inbound: %.80s", refused);
+            u->state = "refused";
+        } else {
+            u->state = "inbound";
+        }
     }
     return n;
 }

@@ -14,8 +14,11 @@
  *  ("refused", with the reason) or dialled and never answered
  *  ("connecting": "no answer yet" once a dial failed), unless their peer
  *  id is in the table (listed from there); inbound clients refused less
- *  than PM_ADMIT_REFUSED_TTL_MS ago ("refused", reason "inbound: ...",
- *  endpoint their listen address or "inbound:<node id>").
+ *  than PM_ADMIT_REFUSED_TTL_MS ago, or refused or evicted by the inbound
+ *  limits less than PM_INBOUND_REFUSED_MS ago ("refused", reason
+ *  "inbound: ..."), and inbound clients holding a slot ("inbound", with
+ *  their bytes owed); endpoint their listen address or "inbound:<node id>",
+ *  address their remote address.
  *
  *  Push to SyncActor: on change (dirty), when forced, and at least every
  *  PM_LIST_PUSH_MS.
@@ -38,13 +41,16 @@
 typedef struct {
     char peer_id[PEER_ID_MAX]; /* "@host:port", or the inbound node id */
     char endpoint[PEER_ENDPOINT_MAX];
-    const char *state; /* "refused" or "connecting" (static) */
+    const char *state; /* "refused", "connecting" or "inbound" (static) */
     char reason[PEER_REASON_MAX];
+    uint64_t bytes_owed;               /* inbound: answers not yet taken by its socket */
+    char address[PM_INBOUND_ADDR_MAX]; /* inbound: remote address */
 } pm_unlisted_t;
 
 /* Outbound connections in book not listed from table: up to cap into out. */
 size_t pm_list_conns(pm_conns_t *book, const peer_table_t *table, pm_unlisted_t *out, size_t cap);
-/* Inbound clients refused recently (now: monotonic ms): up to cap. */
+/* Inbound clients refused recently and those holding a slot (now:
+ * monotonic ms): up to cap. */
 size_t pm_list_clients(pm_clients_t *clients, int64_t now, pm_unlisted_t *out, size_t cap);
 
 /* The PeerSet at now (unix ms); unlisted (n_unlisted, copied) only with

@@ -129,7 +129,7 @@ static void answer_wire(pm_t *pm, const job_t *j)
     m.request_id = j->reply_id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_TX_RESULTS;
     m.tx_results = &r;
-    if (pm->port.client_send(pm->port.ctx, j->route, j->route_len, &m) != 0)
+    if (ps_send(pm, j->route, j->route_len, &m) != 0)
         log_debug("tx results to a client dropped (gone)");
 }
 
@@ -171,7 +171,7 @@ static void wire_error(pm_t *pm, const uint8_t *route, size_t route_len, uint64_
     m.request_id = request_id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_ERROR;
     m.error = &e;
-    if (pm->port.client_send(pm->port.ctx, route, route_len, &m) != 0)
+    if (ps_send(pm, route, route_len, &m) != 0)
         log_debug("tx error to a client dropped (gone)");
 }
 

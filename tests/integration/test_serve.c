@@ -467,7 +467,16 @@ static void node_up(int blocks_n, int txs_n)
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
     snprintf(listen, sizeof listen, "listen = \"%s\"", s_endpoint);
     snprintf(rate, sizeof rate, "serve_rate_limit = %d", RATE);
-    const char *ov[] = {genesis, listen, rate, "validation_workers = 1", "bootstrap_peers = []",
+    /* The serving budgets (credit, bytes owed) are test_serve_attack.c's;
+     * here they are wide, so that the rate limit alone decides a burst. */
+    const char *ov[] = {genesis,
+                        listen,
+                        rate,
+                        "validation_workers = 1",
+                        "bootstrap_peers = []",
+                        "serve_max_requests = 64",
+                        "serve_client_mb = 1024",
+                        "serve_memory_mb = 1024",
                         NULL};
     cr_assert_eq(it_node_init(&s_node, ov), 0, "node set-up failed");
     s_answer_ms = it_budget_ms(&s_node, IT_REQUEST, 0);

@@ -28,7 +28,9 @@ typedef struct {
     int dial_rc; /* what peer_dial answers */
     char dialled[PM_CONN_MAX][256];
     bool hung_up[PM_CONN_MAX];
-    int send_rc; /* what peer_send answers */
+    int send_rc;       /* what peer_send answers */
+    char dropped[256]; /* the last client dropped (client_drop) */
+    size_t n_dropped;
 } fake_t;
 
 static void fake_add(fake_t *f, out_kind_t kind, pm_dest_t to, int slot, zframe_t *frame)
@@ -68,12 +70,21 @@ static int fake_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
     return 0;
 }
 
-static int fake_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m)
+static int fake_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
+                            bool range)
 {
     (void) id;
     (void) id_len;
+    (void) range;
     fake_add(ctx, OUT_CLIENT, PM_TO_SYNC, -1, alys_wire_encode(m));
     return 0;
+}
+
+static void fake_client_drop(void *ctx, const uint8_t *id, size_t id_len)
+{
+    fake_t *f = ctx;
+    snprintf(f->dropped, sizeof f->dropped, "%.*s", (int) id_len, (const char *) id);
+    f->n_dropped++;
 }
 
 static inline pm_port_t fake_port(fake_t *f)
@@ -83,7 +94,8 @@ static inline pm_port_t fake_port(fake_t *f)
                        .peer_dial = fake_dial,
                        .peer_hangup = fake_hangup,
                        .peer_send = fake_peer_send,
-                       .client_send = fake_client_send};
+                       .client_send = fake_client_send,
+                       .client_drop = fake_client_drop};
 }
 
 static inline void fake_clear(fake_t *f)

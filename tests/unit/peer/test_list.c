@@ -218,3 +218,27 @@ Test(list, no_clients_table_lists_nothing)
     pm_unlisted_t out[1];
     cr_assert_eq(pm_list_clients(NULL, 0, out, 1), 0);
 }
+
+Test(list, inbound_clients_holding_a_slot_are_listed_with_their_bytes_owed_and_address)
+{
+    pm_clients_t *cl = pm_clients_new(8);
+    pm_client_t *c = pm_clients_get(cl, (const uint8_t *) "x", 1, 100);
+    snprintf(c->node_id, sizeof c->node_id, "nx");
+    snprintf(c->in.addr, sizeof c->in.addr, "10.0.0.7");
+    pm_inbound_totals_t t = {0};
+    pm_inbound_set(&c->in, PM_INBOUND_ADMITTED, &t, 100);
+    pm_inbound_charge(&c->in, &t, 5000, true, 0);
+    pm_client_t *d = pm_clients_get(cl, (const uint8_t *) "y", 1, 100);
+    pm_inbound_set(&d->in, PM_INBOUND_EVICTED, &t, 100);
+    pm_unlisted_t out[4];
+    cr_assert_eq(pm_list_clients(cl, 200, out, 4), 2);
+    cr_assert_str_eq(out[0].state, "inbound");
+    cr_assert_eq(out[0].bytes_owed, 5000);
+    cr_assert_str_eq(out[0].address, "10.0.0.7");
+    cr_assert_str_eq(out[0].endpoint, "inbound:nx");
+    cr_assert_str_eq(out[1].state, "refused");
+    cr_assert_str_eq(out[1].reason, "inbound: evicted for a newcomer");
+    /* A silent client's slot lapses; the eviction is forgotten in time. */
+    cr_assert_eq(pm_list_clients(cl, 100 + PM_INBOUND_REFUSED_MS, out, 4), 0);
+    pm_clients_destroy(&cl);
+}

@@ -281,7 +281,7 @@ static void client_frame(const alys_wire_msg_t *m)
     static const uint8_t id[] = "client-1";
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, id, sizeof id - 1, zframe_data(f), zframe_size(f));
+    pm_core_on_client_frame(H->pm, id, sizeof id - 1, "127.0.0.1", zframe_data(f), zframe_size(f));
     zframe_destroy(&f);
 }
 
@@ -404,6 +404,243 @@ Test(pm_core, storage_silence_answers_unavailable)
     cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
     cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE);
     alys_wire_free(&r);
+}
+
+/* ---- serving budgets (pm_inbound.h) --------------------------------------------------- */
+
+static void client_frame_from(const char *who, const char *addr, const alys_wire_msg_t *m)
+{
+    zframe_t *f = alys_wire_encode(m);
+    cr_assert_not_null(f);
+    pm_core_on_client_frame(H->pm, (const uint8_t *) who, strlen(who), addr, zframe_data(f),
+                            zframe_size(f));
+    zframe_destroy(&f);
+}
+
+static void status_from(const char *who, const char *addr)
+{
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    st.node_id = (char *) who;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 1;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    client_frame_from(who, addr, &m);
+}
+
+static void get_blocks_from(const char *who, uint64_t request_id)
+{
+    Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
+    gb.start = 1;
+    gb.count = 10;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = request_id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS;
+    m.get_blocks = &gb;
+    client_frame_from(who, "127.0.0.1", &m);
+}
+
+/* The next answer to a client: its body case (and error code, or -1). */
+static int next_answer(int *code)
+{
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r, "no answer");
+    int body = (int) r->body_case;
+    *code = body == ALYS__WIRE__WIRE_MSG__BODY_ERROR ? (int) r->error->code : -1;
+    alys_wire_free(&r);
+    return body;
+}
+
+Test(pm_core, a_client_that_never_reads_gets_busy_past_its_credit_and_credit_returns_when_taken)
+{
+    started(5000);
+    status_from("c1", "127.0.0.1");
+    int code;
+    next_answer(&code);
+    /* A first answer shows how big blocks are (1 byte here): from then on
+     * a read reserves that much per block, not a whole frame. */
+    get_blocks_from("c1", 5);
+    answer_blocks(expect_read(1, 10, false), 1, 10);
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "c1", 2, ps_bytes_owed(H->pm), true);
+    cr_assert_eq(ps_bytes_owed(H->pm), 0);
+    uint32_t max = H->cfg.serve_max_requests;
+    uint64_t corrs[64];
+    for (uint32_t i = 0; i < max; i++) {
+        get_blocks_from("c1", 10 + i);
+        corrs[i] = expect_read(1, 10, false);
+    }
+    get_blocks_from("c1", 99);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE), "no disk read past the credit");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+    /* The reads finish: the answers are owed (handed, not taken). */
+    for (uint32_t i = 0; i < max; i++) {
+        answer_blocks(corrs[i], 1, 10);
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    }
+    cr_assert_gt(ps_bytes_owed(H->pm), 0);
+    get_blocks_from("c1", 100);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE), "answers owed spend the credit too");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+    /* The socket takes one answer: one more request is read. */
+    uint64_t before = ps_bytes_owed(H->pm);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "c1", 2, 100, true);
+    cr_assert_eq(ps_bytes_owed(H->pm), before - 100);
+    get_blocks_from("c1", 101);
+    expect_read(1, 10, false);
+}
+
+Test(pm_core, before_any_answer_a_read_reserves_a_whole_frame_so_two_fill_a_client_budget)
+{
+    started(5000);
+    status_from("c1", "127.0.0.1");
+    int code;
+    next_answer(&code);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "c1", 2, ps_bytes_owed(H->pm), false);
+    get_blocks_from("c1", 10);
+    expect_read(1, 10, false);
+    get_blocks_from("c1", 11);
+    expect_read(1, 10, false);
+    get_blocks_from("c1", 12);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE), "16 MiB reserved: no third read");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+}
+
+/* Blocks of `size` bytes each (storage's answer to corr). */
+static void answer_big_blocks(uint64_t corr, uint32_t n, size_t size)
+{
+    uint8_t *bytes = calloc(1, size);
+    ProtobufCBinaryData items[16];
+    cr_assert(n <= 16 && bytes);
+    for (uint32_t i = 0; i < n; i++)
+        items[i] = (ProtobufCBinaryData){size, bytes};
+    Alys__Storage__Blocks b = ALYS__STORAGE__BLOCKS__INIT;
+    b.start = 1;
+    b.n_blocks = n;
+    b.blocks = items;
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS;
+    m.blocks = &b;
+    storage_reply(corr, &m);
+    free(bytes);
+}
+
+static void restart_core(void)
+{
+    pm_core_destroy(&H->pm);
+    pm_port_t port = fake_port(&H->fake);
+    char err[128];
+    H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
+    cr_assert_not_null(H->pm, "%s", err);
+    at(1000);
+}
+
+Test(pm_core, when_the_total_budget_is_spent_the_stalled_client_owing_most_is_dropped)
+{
+    H->cfg.serve_memory_mb = 8;
+    H->cfg.serve_client_mb = 8;
+    restart_core();
+    started(5000);
+    int code;
+    status_from("A", "10.1.0.1");
+    next_answer(&code);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "A", 1, ps_bytes_owed(H->pm), false);
+    /* A is answered ~8 MB and never reads. */
+    get_blocks_from("A", 10);
+    answer_big_blocks(expect_read(1, 10, false), 10, 800000);
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_BLOCKS);
+    uint64_t a_owed = ps_bytes_owed(H->pm);
+    cr_assert_gt(a_owed, 7000000);
+    /* B asks: the total is spent; A is not stalled yet: BUSY, nobody dropped. */
+    status_from("B", "10.2.0.1");
+    next_answer(&code);
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "B", 1, ps_bytes_owed(H->pm) - a_owed, false);
+    get_blocks_from("B", 20);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_STORAGE));
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(code, ALYS__WIRE__WIRE_ERROR__CODE__BUSY);
+    cr_assert_eq(H->fake.n_dropped, 0);
+    /* A has taken nothing for PM_INBOUND_STALL_MS: B's next ask drops it. */
+    at(1000 + PM_INBOUND_STALL_MS);
+    get_blocks_from("B", 21);
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    cr_assert_eq(H->fake.n_dropped, 1);
+    cr_assert_str_eq(H->fake.dropped, "A");
+    /* Its connection closed, its bytes come back, and B is served. */
+    pm_core_on_client_taken(H->pm, (const uint8_t *) "A", 1, a_owed, true);
+    get_blocks_from("B", 22);
+    expect_read(1, 10, false);
+}
+
+Test(pm_core, clients_past_the_per_address_limit_are_ignored_others_are_served)
+{
+    started(5000);
+    uint32_t per = H->cfg.max_inbound_per_address;
+    char who[16];
+    int code;
+    for (uint32_t i = 0; i < per; i++) {
+        snprintf(who, sizeof who, "a%u", i);
+        status_from(who, "10.9.9.9");
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS);
+    }
+    status_from("a-extra", "10.9.9.9");
+    cr_assert_null(fake_next_wire(&H->fake, OUT_CLIENT, NULL),
+                   "over the per-address limit: no answer");
+    status_from("b0", "10.8.8.8");
+    cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "another address is served");
+}
+
+Test(pm_core, a_newcomer_evicts_the_worst_when_inbound_slots_are_full)
+{
+    H->cfg.max_inbound_peers = 8;
+    H->cfg.max_inbound_per_address = 1000;
+    pm_core_destroy(&H->pm);
+    pm_port_t port = fake_port(&H->fake);
+    char err[128];
+    H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
+    cr_assert_not_null(H->pm);
+    at(1000);
+    started(5000);
+    char who[16];
+    int code;
+    /* 4 honest clients in varied /16s, then an attacker fills the rest from one. */
+    for (int i = 0; i < 4; i++) {
+        char addr[32];
+        snprintf(who, sizeof who, "h%d", i);
+        snprintf(addr, sizeof addr, "20.%d.0.1", i);
+        at(1000 + i);
+        status_from(who, addr);
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS);
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(who, sizeof who, "x%d", i);
+        at(2000 + i);
+        status_from(who, "66.6.0.1");
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s admitted", who);
+    }
+    /* Every honest client is still served. */
+    for (int i = 0; i < 4; i++) {
+        snprintf(who, sizeof who, "h%d", i);
+        at(3000 + i);
+        status_from(who, "20.0.0.1");
+        cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s still served", who);
+    }
+    /* And some attacker connection was evicted: ignored now. */
+    size_t ignored = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(who, sizeof who, "x%d", i);
+        status_from(who, "66.6.0.1");
+        alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+        ignored += r == NULL;
+        alys_wire_free(&r);
+    }
+    cr_assert_eq(ignored, 6, "10 attackers in 4 remaining slots");
 }
 
 /* ---- requests to peers ------------------------------------------------------------------ */
@@ -898,7 +1135,7 @@ Test(pm_core, a_multi_part_message_from_a_server_is_priced_by_all_its_bytes)
 
 static void client_raw(const char *id, const void *data, size_t len)
 {
-    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), data, len);
+    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), "127.0.0.1", data, len);
 }
 
 static size_t client_answers(void)

@@ -178,7 +178,8 @@ static void client_frame(const char *id, const alys_wire_msg_t *m)
 {
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), zframe_data(f), zframe_size(f));
+    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), "127.0.0.1", zframe_data(f),
+                            zframe_size(f));
     zframe_destroy(&f);
 }
 
