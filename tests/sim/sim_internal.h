@@ -66,6 +66,10 @@ void sim_net_destroy(sim_net_t **self_p);
 void sim_net_send(sim_t *sim, sim_msg_t *m);
 /* Whether the node can reach peer now (no partition, not down, not silent). */
 bool sim_net_reachable(const sim_t *sim, uint32_t peer);
+/* Whether a TCP connection to peer can stand now: false while a disconnect
+ * fault has it down (its connections reset). Partitions and silence keep
+ * connections up: nothing on a peer socket notices them but timeouts. */
+bool sim_net_link_ok(const sim_t *sim, uint32_t peer);
 void sim_net_start(sim_t *sim); /* schedules partitions etc. */
 
 /* ---- PeerManager adapter (sim_peer.c) ---------------------------------------- */
