@@ -450,11 +450,13 @@ static void deliver_frame(sim_pm_t *pm, int slot, const alys_wire_msg_t *m)
     check_penalties(pm);
 }
 
-/* GetPeers: the simulated peers know no one else. */
+/* GetPeers: the simulated peers know no one else (lost like any answer
+ * while the peer is out of reach). */
 static void peers_reply(sim_t *sim, void *arg)
 {
     peers_ev_t *e = arg;
-    if (alive(sim, e->inc) && sim_get_pm(sim)->slot[e->slot].link) {
+    const slot_t *s = alive(sim, e->inc) ? &sim_get_pm(sim)->slot[e->slot] : NULL;
+    if (s && s->link && s->peer >= 0 && sim_net_reachable(sim, (uint32_t) s->peer)) {
         Alys__Wire__Peers peers = ALYS__WIRE__PEERS__INIT;
         alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
         m.request_id = e->request_id;
