@@ -22,9 +22,9 @@
  *      the other side of a FIFO channel (as over a ZeroMQ pipe) and handed to
  *      sim_sync.c / sim_pipeline.c; BatchProcessed and refusals come back as
  *      envelopes into pm_core_on_processor;
- *    - StorageActor's part for PeerManager (GetHead, GetPeerBans,
- *      PutPeerBans) is answered here from the storage model; the bans saved
- *      survive a PeerManager restart (sim_pm_export_bans / _import_bans).
+ *    - StorageActor's part for PeerManager (GetHead, Get/PutPeerBans,
+ *      Get/PutAddrBook) is answered here from the storage model; the bans
+ *      and the book saved survive a PeerManager restart (sim_pm_inherit).
  *
  *  Invariant: after every input, no honest peer has an INVALID or VIOLATION
  *  on its record or is banned (the peer table's counters, read through
@@ -85,6 +85,8 @@ struct sim_pm {
     size_t n_bans;
     Alys__Storage__PeerBan ban_pb[PEER_MAX_BANS]; /* a PeerBans answer, built here */
     Alys__Storage__PeerBan *ban_ptrs[PEER_MAX_BANS];
+    uint8_t *book; /* the address book storage keeps: a packed PutAddrBook */
+    size_t book_len;
     bool honest[SIM_MAX_PEERS];
 };
 
@@ -309,6 +311,20 @@ static void keep_bans(sim_pm_t *pm, const Alys__Storage__PutPeerBans *put)
     }
 }
 
+/* PutAddrBook replaces the book whole; AddrBook has the same fields, so the
+ * packed bytes are kept and unpacked as the answer to GetAddrBook. */
+static void keep_book(sim_pm_t *pm, const Alys__Storage__PutAddrBook *put)
+{
+    size_t len = alys__storage__put_addr_book__get_packed_size(put);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes)
+        return;
+    alys__storage__put_addr_book__pack(put, bytes);
+    free(pm->book);
+    pm->book = bytes;
+    pm->book_len = len;
+}
+
 /* At StorageActor: answer one request, one hop later back to PeerManager. */
 static void at_storage(sim_t *sim, void *arg)
 {
@@ -319,6 +335,7 @@ static void at_storage(sim_t *sim, void *arg)
         Alys__Storage__StorageMsg out = ALYS__STORAGE__STORAGE_MSG__INIT;
         Alys__Storage__Head head = ALYS__STORAGE__HEAD__INIT;
         Alys__Storage__PeerBans pbs = ALYS__STORAGE__PEER_BANS__INIT;
+        Alys__Storage__AddrBook empty_book = ALYS__STORAGE__ADDR_BOOK__INIT, *book = NULL;
         alys_hash_t hash;
         switch (req->storage->msg_case) {
         case ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD: answer_head(sim, &out, &head, hash); break;
@@ -327,6 +344,16 @@ static void at_storage(sim_t *sim, void *arg)
             answer_bans(pm, &out, &pbs);
             break;
         case ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS: answer_bans(pm, &out, &pbs); break;
+        case ALYS__STORAGE__STORAGE_MSG__MSG_PUT_ADDR_BOOK:
+            keep_book(pm, req->storage->put_addr_book);
+            out.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK;
+            out.addr_book = &empty_book; /* the stored entries are not echoed */
+            break;
+        case ALYS__STORAGE__STORAGE_MSG__MSG_GET_ADDR_BOOK:
+            book = pm->book ? alys__storage__addr_book__unpack(NULL, pm->book_len, pm->book) : NULL;
+            out.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK;
+            out.addr_book = book ? book : &empty_book;
+            break;
         default: break;
         }
         if (out.msg_case != ALYS__STORAGE__STORAGE_MSG__MSG__NOT_SET) {
@@ -339,6 +366,8 @@ static void at_storage(sim_t *sim, void *arg)
             if (b)
                 sim_post(sim, -1, 1, "storage_reply", out.msg_case, 0, storage_reply, b);
         }
+        if (book)
+            alys__storage__addr_book__free_unpacked(book, NULL);
     }
     alys_env_free(&req);
     free(q);
@@ -821,6 +850,7 @@ void sim_pm_destroy(sim_pm_t **self_p)
     sim_pm_t *pm = *self_p;
     pm_core_destroy(&pm->core);
     alys_metrics_destroy(&pm->metrics);
+    free(pm->book);
     free(pm);
     *self_p = NULL;
 }
@@ -866,17 +896,14 @@ size_t sim_pm_table_size(const sim_t *sim)
     return peer_table_size(sim_get_pm_c(sim)->core->table);
 }
 
-size_t sim_pm_export_bans(sim_t *sim, void *out, size_t cap)
+void sim_pm_inherit(sim_pm_t *self, const sim_pm_t *old)
 {
-    sim_pm_t *pm = sim_get_pm(sim);
-    size_t n = pm->n_bans < cap ? pm->n_bans : cap;
-    memcpy(out, pm->bans, n * sizeof pm->bans[0]);
-    return n;
-}
-
-void sim_pm_import_bans(sim_t *sim, const void *bans, size_t n)
-{
-    sim_pm_t *pm = sim_get_pm(sim);
-    pm->n_bans = n < PEER_MAX_BANS ? n : PEER_MAX_BANS;
-    memcpy(pm->bans, bans, pm->n_bans * sizeof pm->bans[0]);
+    if (!old)
+        return;
+    self->n_bans = old->n_bans;
+    memcpy(self->bans, old->bans, old->n_bans * sizeof old->bans[0]);
+    if (old->book && (self->book = malloc(old->book_len ? old->book_len : 1))) {
+        memcpy(self->book, old->book, old->book_len);
+        self->book_len = old->book_len;
+    }
 }

@@ -711,18 +711,17 @@ static void restart(sim_t *sim, void *arg)
                        arg, NULL);
         }
     } else if (a == ACT_PEER_MANAGER) {
-        peer_ban_t *bans = calloc(PEER_MAX_BANS, sizeof *bans);
-        size_t nb = bans ? sim_pm_export_bans(sim, bans, PEER_MAX_BANS) : 0;
-        sim_pm_destroy(&sim->pm);
+        /* What StorageActor keeps for it (bans, address book) survives. */
+        sim_pm_t *old = sim->pm;
         sim->pm = sim_pm_new(sim);
         ok = sim->pm != NULL;
         if (ok) {
-            sim_pm_import_bans(sim, bans, nb);
+            sim_pm_inherit(sim->pm, old);
             sim_pm_start(sim);
             sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted,
                        arg, NULL);
         }
-        free(bans);
+        sim_pm_destroy(&old);
     } else {
         sim_sync_destroy(&sim->sync);
         sim->sync = sim_sync_new(sim);
