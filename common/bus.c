@@ -35,6 +35,11 @@ uint64_t alys_next_corr_id(void)
     return ++s_corr_id;
 }
 
+void alys_corr_id_set_base(uint64_t base)
+{
+    s_corr_id = base;
+}
+
 /* ---- budgeted allocator: a frame may not unpack into more than its budget */
 
 typedef struct {

@@ -101,5 +101,8 @@ int alys_recv_topic(zsock_t *sub, char *topic, size_t topiclen, alys_env_t **env
 
 /* Correlation ids: unique per process, never 0. */
 uint64_t alys_next_corr_id(void);
+/* Ids continue from base (0: from the pid again). For alys-sim, whose runs
+ * must not depend on the pid or the clock; a process never calls it. */
+void alys_corr_id_set_base(uint64_t base);
 
 #endif

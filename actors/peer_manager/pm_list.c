@@ -46,13 +46,15 @@ static Alys__Peer__PeerEntry *entry_add(holder_t *h)
     return e;
 }
 
-static void entry_from_view(Alys__Peer__PeerEntry *e, peer_view_t *v)
+/* selected: in peer_table_select's order, which takes peers below the
+ * cutoff when nobody eligible can serve: those are for sync too. */
+static void entry_from_view(Alys__Peer__PeerEntry *e, peer_view_t *v, bool selected)
 {
     e->peer_id = v->info.peer_id;
     e->endpoint = v->info.endpoint;
-    /* Connected but below the score cutoff: not for sync, and said so, as
-     * SyncActor reads "connected" as usable. */
-    e->state = v->info.state == PEER_STATE_CONNECTED && !v->eligible
+    /* Connected, below the score cutoff and not selected: not for sync, and
+     * said so, as SyncActor reads "connected" as usable. */
+    e->state = v->info.state == PEER_STATE_CONNECTED && !v->eligible && !selected
                    ? "low_score"
                    : (char *) peer_state_name(v->info.state);
     e->reported_height = v->info.reported_height;
@@ -87,7 +89,7 @@ static void add_table(peer_table_t *table, holder_t *h, bool all, uint64_t now)
             continue;
         n_views++;
         Alys__Peer__PeerEntry *e = entry_add(h);
-        entry_from_view(e, v);
+        entry_from_view(e, v, true);
         h->timeouts[h->set.n_timeout_ms++] = peer_table_request_timeout(table, v->info.peer_id,
                                                                         h->set.batch_size);
     }
@@ -101,7 +103,7 @@ static void add_table(peer_table_t *table, holder_t *h, bool all, uint64_t now)
         Alys__Peer__PeerEntry *e = entry_add(h);
         if (!e)
             return;
-        entry_from_view(e, &rest[i]);
+        entry_from_view(e, &rest[i], false);
         h->timeouts[h->set.n_timeout_ms++] = rest[i].timeout_ms;
     }
 }

@@ -121,6 +121,9 @@ int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
 
 uint32_t pm_req_timeout_ms(uint32_t asked, uint32_t adaptive)
 {
-    uint32_t ms = asked ? asked : adaptive;
+    /* SyncActor's timeout is an upper bound (sync_machine.h): the peer's
+     * own RTO (peer_table_request_timeout) is used when shorter, so a lost
+     * response costs about a round trip, not the whole bound. */
+    uint32_t ms = asked && (!adaptive || asked < adaptive) ? asked : adaptive;
     return ms < PM_REQ_MAX_TIMEOUT_MS ? ms : PM_REQ_MAX_TIMEOUT_MS;
 }

@@ -65,7 +65,8 @@ void pm_req_clear(pm_req_t *r);
 /* Admission: 0, or -1 with why (a bad request: SyncActor's to fix). */
 int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
                  const ProtobufCBinaryData *expected, size_t n_expected, char *why, size_t why_len);
-/* asked: the request's timeout_ms (0 = none); adaptive: the peer's. */
+/* asked: the request's timeout_ms (0 = none), an upper bound; adaptive:
+ * the peer's (0 = none). The shorter of the two, capped. */
 uint32_t pm_req_timeout_ms(uint32_t asked, uint32_t adaptive);
 
 #endif

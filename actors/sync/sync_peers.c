@@ -122,16 +122,24 @@ static bool better(const sync_peer_t *a, const sync_peer_t *b)
 
 /* A peer that has need_height, is not cooling down after a failure, and is
  * not in avoid (the peers this range already failed on) unless no other
- * peer can serve it. NULL when nobody can. */
+ * peer can serve it. The cool-down sends retries elsewhere first; when the
+ * failing peer is the only one with the height there is nowhere else, and
+ * waiting only adds its length to every lost response: it is taken at once
+ * (PeerManager's per-peer timeout already backs off). NULL when nobody can. */
 sync_peer_t *sync_pick_peer(sync_machine_t *self, uint64_t now_ms, uint64_t need_height,
                             const sync_peer_id_t *avoid, uint32_t avoid_count)
 {
-    sync_peer_t *best = NULL, *fallback = NULL;
+    sync_peer_t *best = NULL, *fallback = NULL, *cooling = NULL;
+    size_t can = 0; /* usable peers with the height, cooling or not */
     for (size_t i = 0; i < SYNC_MAX_PEERS; i++) {
         sync_peer_t *p = &self->peers[i];
-        if (!sync_peer_usable(p) || sync_peer_height(p, now_ms) < need_height ||
-            now_ms < p->cooldown_until)
+        if (!sync_peer_usable(p) || sync_peer_height(p, now_ms) < need_height)
             continue;
+        can++;
+        if (now_ms < p->cooldown_until) {
+            cooling = p;
+            continue;
+        }
         if (avoided(p, avoid, avoid_count)) {
             if (!fallback || better(p, fallback))
                 fallback = p;
@@ -139,6 +147,8 @@ sync_peer_t *sync_pick_peer(sync_machine_t *self, uint64_t now_ms, uint64_t need
             best = p;
         }
     }
+    if (!best && !fallback && can == 1)
+        return cooling;
     return best ? best : fallback;
 }
 

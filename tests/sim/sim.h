@@ -6,8 +6,8 @@
  *  bit for bit. Time only moves when the event queue pops the next event.
  *
  *  What runs is the real code: the sync machine (actors/sync sync_logic),
- *  PeerManager's pure logic (actors/peer_manager peer_logic: peer table,
- *  scores, blame, selection, wire checks, reorder buffer), the processor
+ *  PeerManager's core (actors/peer_manager pm_core.h: connections, probes,
+ *  requests, scores, blame, selection, wire checks, reorder buffer), the processor
  *  pipeline (actors/block_processor processor_logic, with the validators'
  *  own block check) and the chain rules (common/chain) over an in-memory
  *  state (memstate). Around each core sits a small adapter that does what

@@ -66,6 +66,10 @@ void sim_net_destroy(sim_net_t **self_p);
 void sim_net_send(sim_t *sim, sim_msg_t *m);
 /* Whether the node can reach peer now (no partition, not down, not silent). */
 bool sim_net_reachable(const sim_t *sim, uint32_t peer);
+/* Whether a TCP connection to peer can stand now: false while a disconnect
+ * fault has it down (its connections reset). Partitions and silence keep
+ * connections up: nothing on a peer socket notices them but timeouts. */
+bool sim_net_link_ok(const sim_t *sim, uint32_t peer);
 void sim_net_start(sim_t *sim); /* schedules partitions etc. */
 
 /* ---- PeerManager adapter (sim_peer.c) ---------------------------------------- */
@@ -86,9 +90,9 @@ void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o);
 void sim_pm_on_refused(sim_t *sim, uint64_t batch_id, bool bad_request);
 /* BlockProcessor reconnected after a restart: resend what it held. */
 void sim_pm_processor_restarted(sim_t *sim);
-/* Bans survive a PeerManager restart (StorageActor keeps them). */
-size_t sim_pm_export_bans(sim_t *sim, void *out, size_t cap);
-void sim_pm_import_bans(sim_t *sim, const void *bans, size_t n);
+/* A restarted PeerManager finds what StorageActor kept for the one before
+ * it (bans, address book): self takes them from old. */
+void sim_pm_inherit(sim_pm_t *self, const sim_pm_t *old);
 size_t sim_pm_reorder_entries(const sim_t *sim);
 size_t sim_pm_suspects(const sim_t *sim);
 size_t sim_pm_table_size(const sim_t *sim);

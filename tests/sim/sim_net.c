@@ -92,6 +92,11 @@ bool sim_net_reachable(const sim_t *sim, uint32_t peer)
     return now >= pe->partition_until && now >= pe->down_until && now < pe->silent_at;
 }
 
+bool sim_net_link_ok(const sim_t *sim, uint32_t peer)
+{
+    return sim_now(sim) >= sim_get_net_c(sim)->peer[peer].down_until;
+}
+
 /* ---- partitions ------------------------------------------------------------------- */
 
 static void partition(sim_t *sim, void *arg)

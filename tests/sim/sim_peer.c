@@ -1,280 +1,502 @@
-/*  sim_peer.c: the PeerManagerActor adapter. Drives PeerManager's pure
- *  logic as its shell does today (peer_net.c, peer_deliver.c): Status probes
- *  every second (two unanswered in a row: the peer is down, charged a
- *  timeout per request it held and one for the probes; re-probed with
- *  backoff 100 ms doubling to 30 s), one request table with deadlines,
- *  response checks, scoring and blame, the reorder buffer in front of
- *  BlockProcessor, and the PeerSet for SyncActor every 2 s or on change.
+/*  sim_peer.c: the PeerManagerActor adapter. It runs the real core
+ *  (actors/peer_manager/pm_core.h: connections, probes, the request table,
+ *  costs, blame, the reorder buffer, the PeerSet) and is its port and its
+ *  shell, as actors/peer_manager/main.c is with sockets:
  *
- *  Core API used (peer_logic): peer_table_config_defaults, peer_table_new,
- *  peer_table_destroy, peer_table_add, peer_table_contains,
- *  peer_table_on_status, peer_table_set_connecting,
- *  peer_table_set_disconnected, peer_table_may_connect, peer_table_is_banned,
- *  peer_table_record, peer_table_record_rtt, peer_table_blame_now,
- *  peer_table_suspect, peer_table_range_validated, peer_table_ban,
- *  peer_table_select, peer_table_get, peer_table_list, peer_table_batch_size,
- *  peer_table_request_timeout, peer_table_tick, peer_table_size,
- *  pm_judge_headers, pm_judge_blocks, pm_judge_fetch_report, pm_judge_refusal,
- *  pm_judge_penalty,
- *  reorder_config_defaults, reorder_new, reorder_destroy, reorder_insert,
- *  reorder_next, reorder_on_processed, reorder_on_refused, reorder_on_busy,
- *  reorder_expire, reorder_entries, reorder_bytes, peer_table_suspect_count,
- *  peer_table_export_bans, peer_table_import_bans, reorder_on_lost,
- *  reorder_set_head, reorder_seq, peer_outcome_name, peer_state_name,
- *  reorder_drop_name.
+ *    - the clocks: before every input, pm_core_clock(unix ms of the virtual
+ *      clock, virtual ms + MONO_BASE_MS); a timer every 100 ms calls
+ *      pm_core_tick_fast, every 500 ms pm_core_tick_head, every 1000 ms
+ *      pm_core_tick_slow (main.c's three timers);
+ *    - peer slots: peer_dial connects a slot to "tcp://peer-N.sim:30303"; the
+ *      link (main.c's socket monitor) comes up one latency later when the
+ *      peer is not down, drops when a disconnect fault takes the peer down
+ *      (a reset connection), and is re-made like ZeroMQ's reconnect (100 ms
+ *      doubling to 5 s). Partitions, loss and silent peers do not touch the
+ *      link (no heartbeats on peer sockets): the messages are lost;
+ *    - peer_send: with the link down it fails (ZMQ_IMMEDIATE); otherwise the
+ *      wire message becomes a sim_msg_t for the simulated network
+ *      (sim_net.c). Responses come back as encoded wire frames
+ *      (alys_wire_encode, cut at the frame limit like peer_serve.c) into
+ *      pm_core_on_peer_frame. GetPeers is answered with an empty Peers;
+ *    - envelopes to SyncActor and BlockProcessor are encoded and decoded on
+ *      the other side of a FIFO channel (as over a ZeroMQ pipe) and handed to
+ *      sim_sync.c / sim_pipeline.c; BatchProcessed and refusals come back as
+ *      envelopes into pm_core_on_processor;
+ *    - StorageActor's part for PeerManager (GetHead, Get/PutPeerBans,
+ *      Get/PutAddrBook) is answered here from the storage model; the bans
+ *      and the book saved survive a PeerManager restart (sim_pm_inherit).
+ *
+ *  Invariant: after every input, no honest peer has an INVALID or VIOLATION
+ *  on its record or is banned (the peer table's counters, read through
+ *  pm.h: a simulator may look inside the core).
+ *
+ *  Determinism: correlation ids start from a fixed base
+ *  (alys_corr_id_set_base), slots are chosen by the core in the order of the
+ *  bootstrap list, and every timer and message carries the incarnation so a
+ *  dead PeerManager's events do nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
+#include "metrics_client.h"
 #include "peer_reorder.h"
 #include "peer_table.h"
-#include "pm_judge.h"
-#include "wire/wire.h"
+#include "pm.h"
+#include "pm_conn.h"
+#include "pm_core.h"
 #include "sim_internal.h"
-#include "sync_machine.h"
+#include "sync_known.h"
+#include "wire/wire.h"
 
-#define PM_MAX_REQS    512
-#define DROPS_MAX      32
-#define STATUS_EVERY   1000
-#define STATUS_TIMEOUT 3000
-#define DOWN_AFTER     2
-#define BACKOFF_MAX    30000
-#define MAX_TIMEOUT    60000
+#define MONO_BASE_MS     1000000 /* a monotonic clock that did not start at 0 */
+#define TICK_MS          100
+#define RECONNECT_MIN_MS 100 /* main.c: zsock_set_reconnect_ivl */
+#define RECONNECT_MAX_MS 5000
+#define SIM_PORT         30303
+#define CORR_BASE        (1ULL << 32)
 
-typedef struct {
-    bool ready;
-    bool banned_genesis;
-    uint64_t probe_id;
-    uint64_t probe_sent;
-    uint64_t next_probe;
-    uint32_t failures;
-} conn_t;
-
-typedef enum { R_FREE = 0, R_HEADERS, R_BLOCKS } rkind_t;
+/* One genesis hash for the node and every honest peer (storage's Head and
+ * the peers' Status): the handshake only compares them. */
+static const uint8_t k_genesis[ALYS_HASH_LEN] = {0x47, 0x45, 0x4e, 0x45, 0x53, 0x49, 0x53, 0x2d,
+                                                 0x73, 0x69, 0x6d, 0x01, 0x02, 0x03, 0x04, 0x05,
+                                                 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d,
+                                                 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
 
 typedef struct {
-    rkind_t kind;
-    uint64_t wire_id;
-    uint64_t req_id;
-    uint32_t peer;
-    uint64_t start;
-    uint32_t count;
-    alys_hash_t *expected;
-    uint64_t sent_at, deadline;
-} req_t;
+    int peer;        /* sim peer on this slot, -1 = none */
+    bool plugged;    /* dialled (peer_dial) and not hung up */
+    bool link;       /* the TCP link is up */
+    bool connecting; /* a connect attempt is in flight */
+    uint64_t retry_at;
+    uint32_t retry_ms;
+} slot_t;
 
 struct sim_pm {
     sim_t *sim;
-    peer_table_t *table;
-    reorder_t *reorder;
-    conn_t conn[SIM_MAX_PEERS];
-    req_t reqs[PM_MAX_REQS];
-    uint64_t next_wire;
-    uint64_t next_batch;
-    uint64_t head;
-    alys_hash_t head_hash;
-    uint64_t peerset_at;
-    uint64_t bp_reply_at; /* last BatchProcessed (it carries the head) */
-    uint64_t head_at;     /* last head read from storage */
-    bool head_pending;
-    bool dirty;
-    uint64_t last_table_tick;
+    uint32_t inc; /* our incarnation */
+    alys_config_t cfg;
+    alys_metrics_t *metrics;
+    pm_t *core;
+    slot_t slot[PM_CONN_MAX];
+    uint64_t ticks;
+    peer_ban_t bans[PEER_MAX_BANS]; /* what StorageActor keeps */
+    size_t n_bans;
+    Alys__Storage__PeerBan ban_pb[PEER_MAX_BANS]; /* a PeerBans answer, built here */
+    Alys__Storage__PeerBan *ban_ptrs[PEER_MAX_BANS];
+    uint8_t *book; /* the address book storage keeps: a packed PutAddrBook */
+    size_t book_len;
+    bool honest[SIM_MAX_PEERS];
 };
 
-/* ---- to SyncActor (messages on CH_PM_SYNC) ----------------------------------- */
+static bool alive(sim_t *sim, uint32_t inc)
+{
+    return inc == sim_incarnation(sim, ACT_PEER_MANAGER) && sim_get_pm(sim);
+}
+
+/* The core, its clocks set to now. */
+static pm_t *core(sim_pm_t *pm)
+{
+    uint64_t now = sim_now(pm->sim);
+    pm_core_clock(pm->core, sim_unix_ms(pm->sim), (int64_t) (now + MONO_BASE_MS));
+    return pm->core;
+}
+
+/* The table's view of sim peer p: under its node id, or (refused at the
+ * handshake, e.g. another genesis) under its endpoint's id "@host:port". */
+static bool view_of(sim_pm_t *pm, uint32_t p, peer_view_t *v)
+{
+    uint64_t now = sim_unix_ms(pm->sim);
+    if (peer_table_get(pm->core->table, sim_peer_id(p), now, v) == PEER_OK)
+        return true;
+    char ep[64], id[ALYS_WIRE_ID_MAX];
+    snprintf(ep, sizeof ep, "tcp://peer-%u.sim:%d", p, SIM_PORT);
+    alys_wire_endpoint_id(ep, id, sizeof id);
+    return peer_table_get(pm->core->table, id, now, v) == PEER_OK;
+}
+
+/* Invariant: an honest peer is never charged INVALID/VIOLATION, convicted or
+ * banned (all of them leave a mark in the table). */
+static void check_penalties(sim_pm_t *pm)
+{
+    const sim_case_t *c = sim_case(pm->sim);
+    for (uint32_t p = 0; p < c->peers; p++) {
+        peer_view_t v;
+        if (!pm->honest[p] || !view_of(pm, p, &v))
+            continue;
+        char what[PEER_REASON_MAX + 16];
+        if (v.metrics.requests_invalid || v.metrics.requests_violation) {
+            snprintf(what, sizeof what, "%llu invalid, %llu violations",
+                     (unsigned long long) v.metrics.requests_invalid,
+                     (unsigned long long) v.metrics.requests_violation);
+            sim_check_penalty(pm->sim, sim_peer_id(p), what);
+        } else if (v.info.state == PEER_STATE_BANNED) {
+            snprintf(what, sizeof what, "banned: %s", v.ban_reason);
+            sim_check_penalty(pm->sim, sim_peer_id(p), what);
+        }
+    }
+}
+
+/* ---- envelopes across a channel ------------------------------------------------ */
 
 typedef struct {
-    int what; /* 0 status, 1 gone, 2 headers, 3 fetch, 4 outcome, 5 batch size */
-    char peer[PEER_ID_MAX];
-    uint64_t req_id, start, height, failed_height, head;
-    uint32_t rank;
-    double score;
-    int outcome;
-    bool failed;
-    alys_hash_t head_hash;
-    char reason[48], detail[64];
-    size_t n;
-    ProtobufCBinaryData *items;
-} to_sync_t;
+    uint32_t inc;
+    size_t len;
+    uint8_t data[];
+} blob_t;
 
-static void to_sync_drop(void *arg)
+static blob_t *blob_of_env(alys_env_t *env, uint32_t inc)
 {
-    to_sync_t *m = arg;
-    for (size_t i = 0; i < m->n; i++)
-        free(m->items[i].data);
-    free(m->items);
-    free(m);
-}
-
-static void to_sync_run(sim_t *sim, void *arg)
-{
-    to_sync_t *m = arg;
-    switch (m->what) {
-    case 0: sim_sync_on_peer_status(sim, m->peer, m->height, m->rank, m->score); break;
-    case 1: sim_sync_on_peer_gone(sim, m->peer, m->reason); break;
-    case 2: sim_sync_on_headers(sim, m->req_id, m->outcome, m->start, m->items, m->n); break;
-    case 3: sim_sync_on_fetch_result(sim, m->req_id, m->outcome); break;
-    case 4:
-        sim_sync_on_batch_outcome(sim, m->head, m->head_hash, m->failed, m->failed_height,
-                                  m->start, m->reason, m->detail);
-        break;
-    default: sim_sync_on_batch_size(sim, (uint32_t) m->height); break;
-    }
-    for (size_t i = 0; i < m->n; i++)
-        free(m->items[i].data);
-    free(m->items);
-    free(m);
-}
-
-static to_sync_t *msg_new(sim_pm_t *pm, int what, const char *peer)
-{
-    to_sync_t *m = calloc(1, sizeof *m);
-    if (!m) {
-        sim_fail(pm->sim, "simulator", "out of memory");
+    zframe_t *f = alys_env_encode(env);
+    if (!f)
         return NULL;
+    blob_t *b = malloc(sizeof *b + zframe_size(f));
+    if (b) {
+        b->inc = inc;
+        b->len = zframe_size(f);
+        memcpy(b->data, zframe_data(f), b->len);
     }
-    m->what = what;
-    snprintf(m->peer, sizeof m->peer, "%.*s", PEER_ID_MAX - 1, peer ? peer : "");
-    return m;
+    zframe_destroy(&f);
+    return b;
 }
 
-static void to_sync(sim_pm_t *pm, to_sync_t *m, const char *label)
+static alys_env_t *env_of_blob(sim_t *sim, const blob_t *b)
 {
-    sim_post_d(pm->sim, CH_PM_SYNC, 1, label, m->req_id, (uint64_t) m->outcome, to_sync_run, m,
-               to_sync_drop);
+    char err[160];
+    alys_env_t *env = alys_env_decode(b->data, b->len, err, sizeof err);
+    if (!env)
+        sim_fail(sim, "simulator", "an envelope did not decode: %s", err);
+    return env;
 }
 
-static void report_fetch(sim_pm_t *pm, const req_t *r, int outcome)
+/* ---- to SyncActor ------------------------------------------------------------------ */
+
+static void sync_peer_set(sim_t *sim, const Alys__Peer__PeerSet *ps)
 {
-    to_sync_t *m = msg_new(pm, 3, sim_peer_id(r->peer));
-    if (!m)
+    for (size_t i = 0; i < ps->n_peers; i++) {
+        const Alys__Peer__PeerEntry *e = ps->peers[i];
+        sync_entry_kind_t kind = sync_known_entry_kind(e->state);
+        if (kind == SYNC_ENTRY_CONNECTED && sim_peer_index(e->peer_id) >= 0)
+            sim_sync_on_peer_status(sim, e->peer_id, e->reported_height, (uint32_t) i, e->score);
+        else if (kind == SYNC_ENTRY_GONE && sim_peer_index(e->peer_id) >= 0)
+            sim_sync_on_peer_gone(sim, e->peer_id, e->state);
+    }
+    if (ps->batch_size)
+        sim_sync_on_batch_size(sim, ps->batch_size);
+}
+
+static void sync_peer_msg(sim_t *sim, const Alys__Peer__PeerMsg *m)
+{
+    switch (m->msg_case) {
+    case ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT: {
+        const Alys__Peer__HeadersResult *hr = m->headers_result;
+        sim_sync_on_headers(sim, hr->request_id, (int) hr->outcome, hr->start, hr->headers,
+                            hr->n_headers);
+        break;
+    }
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT:
+        sim_sync_on_fetch_result(sim, m->fetch_result->request_id, (int) m->fetch_result->outcome);
+        break;
+    case ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME: {
+        const Alys__Peer__BatchOutcome *bo = m->batch_outcome;
+        alys_hash_t hh = {0};
+        if (bo->head_hash.len == ALYS_HASH_LEN)
+            memcpy(hh, bo->head_hash.data, ALYS_HASH_LEN);
+        sim_sync_on_batch_outcome(sim, bo->head_height, hh, bo->failed, bo->failed_height, bo->start,
+                                  bo->reason ? bo->reason : "", bo->detail ? bo->detail : "");
+        break;
+    }
+    case ALYS__PEER__PEER_MSG__MSG_PEER_SET: sync_peer_set(sim, m->peer_set); break;
+    default: break;
+    }
+}
+
+static void sync_sync_msg(sim_t *sim, const Alys__Sync__SyncMsg *m)
+{
+    if (m->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCOVERED) {
+        const Alys__Sync__PeerDiscovered *pd = m->peer_discovered;
+        if (sim_peer_index(pd->peer_id) >= 0)
+            sim_sync_on_peer_status(sim, pd->peer_id, pd->reported_height, UINT32_MAX, 0);
+    } else if (m->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED) {
+        const Alys__Sync__PeerDisconnected *pd = m->peer_disconnected;
+        if (sim_peer_index(pd->peer_id) >= 0)
+            sim_sync_on_peer_gone(sim, pd->peer_id, pd->reason ? pd->reason : "");
+    }
+}
+
+static void at_sync(sim_t *sim, void *arg)
+{
+    alys_env_t *env = env_of_blob(sim, arg);
+    if (env && env->body_case == ALYS__BUS__ENVELOPE__BODY_PEER)
+        sync_peer_msg(sim, env->peer);
+    else if (env && env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC)
+        sync_sync_msg(sim, env->sync);
+    alys_env_free(&env);
+    free(arg);
+}
+
+/* ---- to BlockProcessor ------------------------------------------------------------- */
+
+static void at_processor(sim_t *sim, void *arg)
+{
+    alys_env_t *env = env_of_blob(sim, arg);
+    if (env && env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
+        env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH) {
+        const Alys__Processor__ProcessBatch *pb = env->processor->process_batch;
+        sim_pl_submit(sim, pb->batch_id, pb->origin ? pb->origin : "", pb->blocks, pb->n_blocks,
+                      pb->expected_hashes, pb->n_expected_hashes);
+    }
+    alys_env_free(&env);
+    free(arg);
+}
+
+/* ---- StorageActor (its PeerManager part) ---------------------------------------------- */
+
+static void storage_reply(sim_t *sim, void *arg)
+{
+    blob_t *b = arg;
+    if (alive(sim, b->inc)) {
+        sim_pm_t *pm = sim_get_pm(sim);
+        alys_env_t *env = env_of_blob(sim, b);
+        if (env)
+            pm_core_on_storage(core(pm), env);
+        alys_env_free(&env);
+        check_penalties(pm);
+    }
+    free(b);
+}
+
+static void answer_head(sim_t *sim, Alys__Storage__StorageMsg *out, Alys__Storage__Head *h,
+                        alys_hash_t hash)
+{
+    h->height = sim_storage_head(sim, hash, NULL);
+    h->hash = (ProtobufCBinaryData){ALYS_HASH_LEN, hash};
+    h->genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) k_genesis};
+    h->last_checkpoint = sim_storage_last_checkpoint(sim);
+    out->msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_HEAD;
+    out->head = h;
+}
+
+/* The bans storage keeps, as PeerBans (pointers into pm->bans). */
+static void answer_bans(sim_pm_t *pm, Alys__Storage__StorageMsg *out, Alys__Storage__PeerBans *pbs)
+{
+    Alys__Storage__PeerBan *pb = pm->ban_pb;
+    Alys__Storage__PeerBan **ptrs = pm->ban_ptrs;
+    for (size_t i = 0; i < pm->n_bans; i++) {
+        alys__storage__peer_ban__init(&pb[i]);
+        pb[i].peer_id = pm->bans[i].peer_id;
+        pb[i].endpoint = pm->bans[i].endpoint;
+        pb[i].ban_until = pm->bans[i].ban_until;
+        pb[i].reason = pm->bans[i].reason;
+        ptrs[i] = &pb[i];
+    }
+    pbs->n_bans = pm->n_bans;
+    pbs->bans = ptrs;
+    out->msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_PEER_BANS;
+    out->peer_bans = pbs;
+}
+
+static void keep_bans(sim_pm_t *pm, const Alys__Storage__PutPeerBans *put)
+{
+    pm->n_bans = 0;
+    for (size_t i = 0; i < put->n_bans && pm->n_bans < PEER_MAX_BANS; i++) {
+        const Alys__Storage__PeerBan *b = put->bans[i];
+        peer_ban_t *k = &pm->bans[pm->n_bans++];
+        memset(k, 0, sizeof *k);
+        snprintf(k->peer_id, sizeof k->peer_id, "%s", b->peer_id ? b->peer_id : "");
+        snprintf(k->endpoint, sizeof k->endpoint, "%s", b->endpoint ? b->endpoint : "");
+        snprintf(k->reason, sizeof k->reason, "%s", b->reason ? b->reason : "");
+        k->ban_until = b->ban_until;
+    }
+}
+
+/* PutAddrBook replaces the book whole; AddrBook has the same fields, so the
+ * packed bytes are kept and unpacked as the answer to GetAddrBook. */
+static void keep_book(sim_pm_t *pm, const Alys__Storage__PutAddrBook *put)
+{
+    size_t len = alys__storage__put_addr_book__get_packed_size(put);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes)
         return;
-    m->req_id = r->req_id;
-    m->outcome = outcome;
-    to_sync(pm, m, "fetch_result");
+    alys__storage__put_addr_book__pack(put, bytes);
+    free(pm->book);
+    pm->book = bytes;
+    pm->book_len = len;
 }
 
-static void report_headers(sim_pm_t *pm, const req_t *r, int outcome,
-                           const ProtobufCBinaryData *h, size_t n)
+/* At StorageActor: answer one request, one hop later back to PeerManager. */
+static void at_storage(sim_t *sim, void *arg)
 {
-    to_sync_t *m = msg_new(pm, 2, sim_peer_id(r->peer));
-    if (!m)
-        return;
-    m->req_id = r->req_id;
-    m->outcome = outcome;
-    m->start = r->start;
-    if (n) {
-        m->items = calloc(n, sizeof *m->items);
-        for (size_t i = 0; m->items && i < n; i++) {
-            m->items[i].data = malloc(h[i].len ? h[i].len : 1);
-            if (!m->items[i].data)
-                break;
-            memcpy(m->items[i].data, h[i].data, h[i].len);
-            m->items[i].len = h[i].len;
-            m->n = i + 1;
+    blob_t *q = arg;
+    sim_pm_t *pm = sim_get_pm(sim);
+    alys_env_t *req = alive(sim, q->inc) ? env_of_blob(sim, q) : NULL;
+    if (req && req->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE) {
+        Alys__Storage__StorageMsg out = ALYS__STORAGE__STORAGE_MSG__INIT;
+        Alys__Storage__Head head = ALYS__STORAGE__HEAD__INIT;
+        Alys__Storage__PeerBans pbs = ALYS__STORAGE__PEER_BANS__INIT;
+        Alys__Storage__AddrBook empty_book = ALYS__STORAGE__ADDR_BOOK__INIT, *book = NULL;
+        alys_hash_t hash;
+        switch (req->storage->msg_case) {
+        case ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD: answer_head(sim, &out, &head, hash); break;
+        case ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS:
+            keep_bans(pm, req->storage->put_peer_bans);
+            answer_bans(pm, &out, &pbs);
+            break;
+        case ALYS__STORAGE__STORAGE_MSG__MSG_GET_PEER_BANS: answer_bans(pm, &out, &pbs); break;
+        case ALYS__STORAGE__STORAGE_MSG__MSG_PUT_ADDR_BOOK:
+            keep_book(pm, req->storage->put_addr_book);
+            out.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK;
+            out.addr_book = &empty_book; /* the stored entries are not echoed */
+            break;
+        case ALYS__STORAGE__STORAGE_MSG__MSG_GET_ADDR_BOOK:
+            book = pm->book ? alys__storage__addr_book__unpack(NULL, pm->book_len, pm->book) : NULL;
+            out.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_ADDR_BOOK;
+            out.addr_book = book ? book : &empty_book;
+            break;
+        default: break;
         }
+        if (out.msg_case != ALYS__STORAGE__STORAGE_MSG__MSG__NOT_SET) {
+            alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+            rep.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
+            rep.storage = &out;
+            rep.reply = true;
+            rep.corr_id = req->corr_id;
+            blob_t *b = blob_of_env(&rep, q->inc);
+            if (b)
+                sim_post(sim, -1, 1, "storage_reply", out.msg_case, 0, storage_reply, b);
+        }
+        if (book)
+            alys__storage__addr_book__free_unpacked(book, NULL);
     }
-    to_sync(pm, m, "headers_result");
+    alys_env_free(&req);
+    free(q);
 }
 
-static void report_failure(sim_pm_t *pm, const req_t *r, int outcome)
+/* ---- the port ------------------------------------------------------------------------ */
+
+static int port_send(void *ctx, pm_dest_t to, alys_env_t *env)
 {
-    if (r->kind == R_HEADERS)
-        report_headers(pm, r, outcome, NULL, 0);
+    sim_pm_t *pm = ctx;
+    blob_t *b = blob_of_env(env, pm->inc);
+    if (!b)
+        return -1;
+    if (to == PM_TO_SYNC)
+        sim_post(pm->sim, CH_PM_SYNC, 1, "pm_to_sync", env->body_case, 0, at_sync, b);
+    else if (to == PM_TO_PROCESSOR)
+        sim_post(pm->sim, CH_PM_PL, 1, "process_batch", env->corr_id - CORR_BASE, 0, at_processor, b);
     else
-        report_fetch(pm, r, outcome);
+        sim_post(pm->sim, -1, 1, "pm_to_storage", 0, 0, at_storage, b);
+    return 0;
 }
 
-static void peer_gone(sim_pm_t *pm, uint32_t peer, const char *why)
+static int endpoint_peer(const char *endpoint)
 {
-    to_sync_t *m = msg_new(pm, 1, sim_peer_id(peer));
-    if (!m)
-        return;
-    snprintf(m->reason, sizeof m->reason, "%s", why);
-    to_sync(pm, m, "peer_disconnected");
-    pm->dirty = true;
+    unsigned p;
+    if (sscanf(endpoint, "tcp://peer-%u.sim:", &p) != 1 || p >= SIM_MAX_PEERS)
+        return -1;
+    return (int) p;
 }
 
-/* ---- requests ------------------------------------------------------------------ */
+typedef struct {
+    uint32_t inc;
+    int slot;
+} link_ev_t;
 
-static void req_clear(req_t *r)
+/* A connect attempt reached the peer (one latency after it started). */
+static void link_attempt(sim_t *sim, void *arg)
 {
-    free(r->expected);
-    *r = (req_t){0};
-}
-
-static void conn_lost(sim_pm_t *pm, uint32_t peer, const char *why);
-
-static void apply_action(sim_pm_t *pm, uint32_t peer, peer_action_t action)
-{
-    if (action == PEER_ACTION_NONE)
-        return;
-    if (action == PEER_ACTION_BAN)
-        sim_note(pm->sim, "%s banned", sim_peer_id(peer));
-    conn_lost(pm, peer, action == PEER_ACTION_BAN ? "banned" : "score too low");
-}
-
-/* pm_record: INVALID and VIOLATION are blamed at once, the rest recorded. */
-static void record(sim_pm_t *pm, uint32_t peer, const peer_outcome_t *o)
-{
-    peer_action_t action = PEER_ACTION_NONE;
-    uint64_t now = sim_now(pm->sim);
-    const char *id = sim_peer_id(peer);
-    int rc;
-    if (o->kind == PEER_OUTCOME_INVALID || o->kind == PEER_OUTCOME_VIOLATION) {
-        sim_check_penalty(pm->sim, id, o->reason ? o->reason : peer_outcome_name(o->kind));
-        rc = peer_table_blame_now(pm->table, id, o->kind, o->reason, now, &action);
-    } else {
-        rc = peer_table_record(pm->table, id, o, now, &action);
-    }
-    if (rc != PEER_OK)
-        return;
-    apply_action(pm, peer, action);
-    pm->dirty = true;
-}
-
-static void req_timed_out(sim_pm_t *pm, req_t *r, const char *why)
-{
-    (void) why;
-    peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT,
-                        .latency_ms = (uint32_t) (sim_now(pm->sim) - r->sent_at)};
-    req_t copy = *r;
-    r->expected = NULL;
-    req_clear(r);
-    record(pm, copy.peer, &o);
-    report_failure(pm, &copy, SYNC_OUTCOME_TIMEOUT);
-    free(copy.expected);
-}
-
-static void conn_lost(sim_pm_t *pm, uint32_t peer, const char *why)
-{
-    conn_t *c = &pm->conn[peer];
-    bool was = c->ready;
-    c->ready = false;
-    c->probe_id = 0;
-    for (size_t i = 0; i < PM_MAX_REQS; i++) {
-        req_t *r = &pm->reqs[i];
-        if (r->kind != R_FREE && r->peer == peer) {
-            report_failure(pm, r, SYNC_OUTCOME_NO_PEER);
-            req_clear(r);
+    link_ev_t *e = arg;
+    if (alive(sim, e->inc)) {
+        sim_pm_t *pm = sim_get_pm(sim);
+        slot_t *s = &pm->slot[e->slot];
+        s->connecting = false;
+        if (s->plugged && !s->link && s->peer >= 0 && sim_net_link_ok(sim, (uint32_t) s->peer)) {
+            s->link = true;
+            s->retry_ms = RECONNECT_MIN_MS;
+            pm_core_on_peer_link(core(pm), e->slot, true);
+            check_penalties(pm);
+        } else if (s->plugged && !s->link) {
+            s->retry_at = sim_now(sim) + s->retry_ms;
+            s->retry_ms = s->retry_ms * 2 < RECONNECT_MAX_MS ? s->retry_ms * 2 : RECONNECT_MAX_MS;
         }
     }
-    peer_table_set_disconnected(pm->table, sim_peer_id(peer), sim_now(pm->sim));
-    c->next_probe = sim_now(pm->sim) + 100;
-    if (was)
-        peer_gone(pm, peer, why);
+    free(e);
 }
 
-static req_t *req_free_slot(sim_pm_t *pm)
+static void start_connect(sim_pm_t *pm, int slot)
 {
-    for (size_t i = 0; i < PM_MAX_REQS; i++)
-        if (pm->reqs[i].kind == R_FREE)
-            return &pm->reqs[i];
-    return NULL;
+    slot_t *s = &pm->slot[slot];
+    link_ev_t *e = malloc(sizeof *e);
+    if (!e || s->connecting) {
+        free(e);
+        return;
+    }
+    *e = (link_ev_t){pm->inc, slot};
+    s->connecting = true;
+    sim_post(pm->sim, -1, sim_case(pm->sim)->latency_ms + 1, "link_attempt", (uint64_t) slot,
+             (uint64_t) s->peer, link_attempt, e);
 }
 
-static sim_msg_t *msg(sim_msg_kind_t kind, uint32_t peer, uint64_t wire_id)
+static int port_peer_dial(void *ctx, int slot, const char *endpoint)
+{
+    sim_pm_t *pm = ctx;
+    int peer = endpoint_peer(endpoint);
+    if (peer < 0 || (uint32_t) peer >= sim_case(pm->sim)->peers)
+        return PM_DIAL_REFUSED;
+    slot_t *s = &pm->slot[slot];
+    s->peer = peer;
+    s->plugged = true;
+    s->link = false;
+    s->retry_ms = RECONNECT_MIN_MS;
+    start_connect(pm, slot);
+    return PM_DIAL_OK;
+}
+
+static void port_peer_hangup(void *ctx, int slot, const char *endpoint)
+{
+    (void) endpoint;
+    sim_pm_t *pm = ctx;
+    pm->slot[slot].plugged = false;
+    pm->slot[slot].link = false;
+}
+
+typedef struct {
+    uint32_t inc;
+    int slot;
+    uint64_t request_id;
+} peers_ev_t;
+
+static void deliver_frame(sim_pm_t *pm, int slot, const alys_wire_msg_t *m)
+{
+    zframe_t *f = alys_wire_encode(m);
+    if (!f) {
+        sim_fail(pm->sim, "simulator", "a %s response did not encode", alys_wire_body_name(m));
+        return;
+    }
+    pm_core_on_peer_frame(core(pm), slot, zframe_data(f), zframe_size(f), 1);
+    zframe_destroy(&f);
+    check_penalties(pm);
+}
+
+/* GetPeers: the simulated peers know no one else (lost like any answer
+ * while the peer is out of reach). */
+static void peers_reply(sim_t *sim, void *arg)
+{
+    peers_ev_t *e = arg;
+    const slot_t *s = alive(sim, e->inc) ? &sim_get_pm(sim)->slot[e->slot] : NULL;
+    if (s && s->link && s->peer >= 0 && sim_net_reachable(sim, (uint32_t) s->peer)) {
+        Alys__Wire__Peers peers = ALYS__WIRE__PEERS__INIT;
+        alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+        m.request_id = e->request_id;
+        m.body_case = ALYS__WIRE__WIRE_MSG__BODY_PEERS;
+        m.peers = &peers;
+        deliver_frame(sim_get_pm(sim), e->slot, &m);
+    }
+    free(e);
+}
+
+static sim_msg_t *sim_msg_new(sim_msg_kind_t kind, uint32_t peer, uint64_t wire_id)
 {
     sim_msg_t *m = calloc(1, sizeof *m);
     if (m) {
@@ -285,576 +507,309 @@ static sim_msg_t *msg(sim_msg_kind_t kind, uint32_t peer, uint64_t wire_id)
     return m;
 }
 
-static void fetch(sim_t *sim, rkind_t kind, uint64_t req_id, const char *peer, uint64_t start,
-                  uint32_t count, const alys_hash_t *expected, uint32_t timeout_ms)
+static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *w)
+{
+    sim_pm_t *pm = ctx;
+    slot_t *s = &pm->slot[slot];
+    if (!s->plugged || !s->link || s->peer < 0)
+        return -1; /* ZMQ_IMMEDIATE: nothing connected */
+    sim_msg_t *m = NULL;
+    switch (w->body_case) {
+    case ALYS__WIRE__WIRE_MSG__BODY_STATUS:
+        m = sim_msg_new(M_STATUS_REQ, (uint32_t) s->peer, w->request_id);
+        break;
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS:
+        if ((m = sim_msg_new(M_GET_HEADERS, (uint32_t) s->peer, w->request_id))) {
+            m->start = w->get_headers->start;
+            m->count = w->get_headers->count;
+        }
+        break;
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS:
+        if ((m = sim_msg_new(M_GET_BLOCKS, (uint32_t) s->peer, w->request_id))) {
+            m->start = w->get_blocks->start;
+            m->count = w->get_blocks->count;
+        }
+        break;
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_PEERS: {
+        peers_ev_t *e = malloc(sizeof *e);
+        if (!e)
+            return -1;
+        *e = (peers_ev_t){pm->inc, slot, w->request_id};
+        sim_post(pm->sim, CH_NET_BASE + 2 * s->peer + 1, 2 * sim_case(pm->sim)->latency_ms + 1,
+                 "peers", (uint64_t) s->peer, 0, peers_reply, e);
+        return 0;
+    }
+    default: return 0; /* nothing else goes out on a peer slot */
+    }
+    if (!m)
+        return -1;
+    sim_net_send(pm->sim, m);
+    return 0;
+}
+
+static int port_client_send(void *ctx, const uint8_t *id, size_t id_len, const alys_wire_msg_t *m,
+                            bool range)
+{
+    (void) ctx;
+    (void) id;
+    (void) id_len;
+    (void) m;
+    (void) range;
+    return PM_SEND_GONE; /* the simulated node does not serve */
+}
+
+/* ---- from the network ------------------------------------------------------------------ */
+
+static int slot_of_peer(const sim_pm_t *pm, uint32_t peer)
+{
+    for (int i = 0; i < PM_CONN_MAX; i++)
+        if (pm->slot[i].peer == (int) peer && pm->slot[i].plugged)
+            return i;
+    return -1;
+}
+
+static void status_frame(sim_pm_t *pm, int slot, const sim_msg_t *m)
+{
+    uint8_t other[ALYS_HASH_LEN];
+    memcpy(other, k_genesis, ALYS_HASH_LEN);
+    other[0] ^= 0xff;
+    char listen[64];
+    snprintf(listen, sizeof listen, "tcp://peer-%u.sim:%d", m->peer, SIM_PORT);
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN,
+                                            m->genesis_ok ? (uint8_t *) k_genesis : other};
+    st.head_height = m->height;
+    st.node_id = (char *) sim_peer_id(m->peer);
+    st.listen = listen;
+    alys_wire_msg_t w = ALYS__WIRE__WIRE_MSG__INIT;
+    w.request_id = m->wire_id;
+    w.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    w.status = &st;
+    deliver_frame(pm, slot, &w);
+}
+
+/* Headers/Blocks, cut at the frame limit as a real server does. */
+static void range_frame(sim_pm_t *pm, int slot, const sim_msg_t *m)
+{
+    size_t n = alys_wire_fit_items(m->items, m->n, 64, ALYS_MAX_MSG_BYTES);
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
+    alys_wire_msg_t w = ALYS__WIRE__WIRE_MSG__INIT;
+    w.request_id = m->wire_id;
+    if (m->kind == M_HEADERS) {
+        h.start = m->start;
+        h.n_headers = n;
+        h.headers = m->items;
+        h.truncated = m->truncated || n < m->n;
+        w.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
+        w.headers = &h;
+    } else {
+        b.start = m->start;
+        b.n_blocks = n;
+        b.blocks = m->items;
+        b.truncated = m->truncated || n < m->n;
+        w.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
+        w.blocks = &b;
+    }
+    deliver_frame(pm, slot, &w);
+}
+
+/* peer_serve.c answers a range past its head with NOT_FOUND. */
+static void not_found_frame(sim_pm_t *pm, int slot, const sim_msg_t *m)
+{
+    Alys__Wire__WireError e = ALYS__WIRE__WIRE_ERROR__INIT;
+    e.code = ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND;
+    e.message = "not found";
+    alys_wire_msg_t w = ALYS__WIRE__WIRE_MSG__INIT;
+    w.request_id = m->wire_id;
+    w.body_case = ALYS__WIRE__WIRE_MSG__BODY_ERROR;
+    w.error = &e;
+    deliver_frame(pm, slot, &w);
+}
+
+void sim_pm_on_net(sim_t *sim, sim_msg_t *m)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    int idx = sim_peer_index(peer);
-    req_t probe = {.kind = kind, .req_id = req_id, .peer = idx < 0 ? 0 : (uint32_t) idx, .start = start};
-    uint64_t now = sim_now(sim);
-    if (idx < 0 || !pm->conn[idx].ready || peer_table_is_banned(pm->table, peer, NULL, now)) {
-        report_failure(pm, &probe, SYNC_OUTCOME_NO_PEER);
-        return;
+    int slot = slot_of_peer(pm, m->peer);
+    if (slot >= 0 && pm->slot[slot].link) { /* else: nothing connected to take it */
+        if (m->kind == M_STATUS)
+            status_frame(pm, slot, m);
+        else if (m->kind == M_NOT_FOUND)
+            not_found_frame(pm, slot, m);
+        else if (m->kind == M_HEADERS || m->kind == M_BLOCKS)
+            range_frame(pm, slot, m);
     }
-    uint32_t max = kind == R_HEADERS ? ALYS_WIRE_MAX_HEADERS : ALYS_WIRE_MAX_BLOCKS;
-    req_t *r = req_free_slot(pm);
-    if (!r) {
-        report_failure(pm, &probe, SYNC_OUTCOME_BUSY);
-        return;
-    }
-    if (count == 0 || count > max || start == 0) {
-        report_failure(pm, &probe, SYNC_OUTCOME_NO_PEER);
-        return;
-    }
-    sim_msg_t *m = msg(kind == R_HEADERS ? M_GET_HEADERS : M_GET_BLOCKS, (uint32_t) idx,
-                       ++pm->next_wire);
-    alys_hash_t *exp = NULL;
-    if (expected) {
-        exp = malloc((size_t) count * sizeof *exp);
-        if (exp)
-            memcpy(exp, expected, (size_t) count * sizeof *exp);
-    }
-    if (!m || (expected && !exp)) {
-        free(m);
-        free(exp);
-        report_failure(pm, &probe, SYNC_OUTCOME_BUSY);
-        return;
-    }
-    m->start = start;
-    m->count = count;
-    uint32_t ms = timeout_ms ? timeout_ms : peer_table_request_timeout(pm->table, peer, count);
-    *r = (req_t){.kind = kind,
-                 .wire_id = m->wire_id,
-                 .req_id = req_id,
-                 .peer = (uint32_t) idx,
-                 .start = start,
-                 .count = count,
-                 .expected = exp,
-                 .sent_at = now,
-                 .deadline = now + (ms < MAX_TIMEOUT ? ms : MAX_TIMEOUT)};
-    sim_net_send(sim, m);
+    sim_msg_free(&m);
 }
+
+/* ---- from SyncActor ----------------------------------------------------------------------- */
 
 void sim_pm_fetch_headers(sim_t *sim, uint64_t req_id, const char *peer, uint64_t start,
                           uint32_t count, uint32_t timeout_ms)
 {
-    fetch(sim, R_HEADERS, req_id, peer, start, count, NULL, timeout_ms);
+    sim_pm_t *pm = sim_get_pm(sim);
+    Alys__Peer__FetchHeaders fh = ALYS__PEER__FETCH_HEADERS__INIT;
+    fh.request_id = req_id;
+    fh.peer_id = (char *) peer;
+    fh.start = start;
+    fh.count = count;
+    fh.timeout_ms = timeout_ms;
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS;
+    msg.fetch_headers = &fh;
+    pm_core_on_peer_msg(core(pm), &msg);
+    check_penalties(pm);
 }
 
 void sim_pm_fetch_blocks(sim_t *sim, uint64_t req_id, const char *peer, uint64_t start,
                          uint32_t count, const alys_hash_t *expected, uint32_t timeout_ms)
 {
-    fetch(sim, R_BLOCKS, req_id, peer, start, count, expected, timeout_ms);
+    sim_pm_t *pm = sim_get_pm(sim);
+    ProtobufCBinaryData *hashes = expected ? calloc(count ? count : 1, sizeof *hashes) : NULL;
+    if (expected && !hashes) {
+        sim_fail(sim, "simulator", "out of memory");
+        return;
+    }
+    for (uint32_t i = 0; hashes && i < count; i++)
+        hashes[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) expected[i]};
+    Alys__Peer__FetchBlocks fb = ALYS__PEER__FETCH_BLOCKS__INIT;
+    fb.request_id = req_id;
+    fb.peer_id = (char *) peer;
+    fb.start = start;
+    fb.count = count;
+    fb.timeout_ms = timeout_ms;
+    fb.n_expected_hashes = hashes ? count : 0;
+    fb.expected_hashes = hashes;
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS;
+    msg.fetch_blocks = &fb;
+    pm_core_on_peer_msg(core(pm), &msg);
+    free(hashes);
+    check_penalties(pm);
 }
 
 void sim_pm_penalise(sim_t *sim, const char *peer, int outcome, const char *reason)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    int idx = sim_peer_index(peer);
-    peer_outcome_t o = {.reason = reason};
-    if (idx < 0 || !pm_judge_penalty(outcome, &o.kind))
-        return;
-    record(pm, (uint32_t) idx, &o);
+    Alys__Peer__Penalise p = ALYS__PEER__PENALISE__INIT;
+    p.peer_id = (char *) peer;
+    p.outcome = (Alys__Peer__Outcome) outcome;
+    p.reason = (char *) reason;
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_PENALISE;
+    msg.penalise = &p;
+    pm_core_on_peer_msg(core(pm), &msg);
+    check_penalties(pm);
 }
 
 void sim_pm_verdict(sim_t *sim, const char *peer, uint64_t start, uint32_t count, bool valid,
                     const char *reason)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    uint64_t now = sim_now(sim);
-    if (count == 0 || sim_peer_index(peer) < 0)
-        return;
-    if (!valid) {
-        peer_table_suspect(pm->table, peer, start, start + count, reason, now);
-        return;
-    }
-    peer_ref_t blamed[16];
-    peer_action_t actions[16];
-    size_t n = peer_table_range_validated(pm->table, peer, start, start + count, now, blamed,
-                                          actions, 16);
-    for (size_t i = 0; i < n && i < 16; i++) {
-        sim_check_penalty(sim, blamed[i].id, "convicted: served blocks that failed");
-        int idx = sim_peer_index(blamed[i].id);
-        if (idx >= 0)
-            apply_action(pm, (uint32_t) idx, actions[i]);
-    }
-    if (n)
-        pm->dirty = true;
+    Alys__Peer__RangeVerdict v = ALYS__PEER__RANGE_VERDICT__INIT;
+    v.peer_id = (char *) peer;
+    v.start = start;
+    v.count = count;
+    v.valid = valid;
+    v.reason = (char *) reason;
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT;
+    msg.range_verdict = &v;
+    pm_core_on_peer_msg(core(pm), &msg);
+    check_penalties(pm);
 }
 
-/* ---- to BlockProcessor --------------------------------------------------------- */
-
-typedef struct {
-    uint64_t batch_id;
-    char origin[PEER_ID_MAX];
-    size_t n, n_exp;
-    ProtobufCBinaryData *blocks, *expected;
-} to_pl_t;
-
-static void to_pl_drop(void *arg)
-{
-    to_pl_t *t = arg;
-    for (size_t i = 0; t->blocks && i < t->n; i++)
-        free(t->blocks[i].data);
-    for (size_t i = 0; t->expected && i < t->n_exp; i++)
-        free(t->expected[i].data);
-    free(t->blocks);
-    free(t->expected);
-    free(t);
-}
-
-static void to_pl_run(sim_t *sim, void *arg)
-{
-    to_pl_t *t = arg;
-    sim_pl_submit(sim, t->batch_id, t->origin, t->blocks, t->n, t->expected, t->n_exp);
-    to_pl_drop(t);
-}
-
-static int copy_items(ProtobufCBinaryData **out, const ProtobufCBinaryData *in, size_t n)
-{
-    *out = calloc(n ? n : 1, sizeof **out);
-    if (!*out)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        (*out)[i].data = malloc(in[i].len ? in[i].len : 1);
-        if (!(*out)[i].data)
-            return -1;
-        memcpy((*out)[i].data, in[i].data, in[i].len);
-        (*out)[i].len = in[i].len;
-    }
-    return 0;
-}
-
-static void pump(sim_pm_t *pm)
-{
-    for (;;) {
-        reorder_send_t s;
-        uint64_t id = ++pm->next_batch;
-        if (!reorder_next(pm->reorder, sim_now(pm->sim), id, &s))
-            break;
-        to_pl_t *t = calloc(1, sizeof *t);
-        if (!t) {
-            sim_fail(pm->sim, "simulator", "out of memory");
-            return;
-        }
-        t->n = s.count;
-        t->n_exp = s.expected ? s.count : 0;
-        if (copy_items(&t->blocks, s.blocks, s.count) != 0 ||
-            (s.expected && copy_items(&t->expected, s.expected, s.count) != 0)) {
-            to_pl_drop(t);
-            sim_fail(pm->sim, "simulator", "out of memory");
-            return;
-        }
-        t->batch_id = id;
-        snprintf(t->origin, sizeof t->origin, "%s", s.peer_id);
-        sim_post_d(pm->sim, CH_PM_PL, 1, "process_batch", s.start, s.count, to_pl_run, t, to_pl_drop);
-    }
-}
-
-static void send_outcome(sim_pm_t *pm, const char *peer, uint64_t start, bool failed,
-                         uint64_t failed_height, const char *reason, const char *detail)
-{
-    to_sync_t *m = msg_new(pm, 4, peer);
-    if (!m)
-        return;
-    m->head = pm->head;
-    memcpy(m->head_hash, pm->head_hash, ALYS_HASH_LEN);
-    m->failed = failed;
-    m->failed_height = failed_height;
-    m->start = start;
-    snprintf(m->reason, sizeof m->reason, "%s", reason ? reason : "");
-    snprintf(m->detail, sizeof m->detail, "%s", detail ? detail : "");
-    sim_post_d(pm->sim, CH_PM_SYNC, 1, "batch_outcome", start, failed, to_sync_run, m, to_sync_drop);
-}
-
-static void report_drops(sim_pm_t *pm, const reorder_ref_t *drops, size_t n)
-{
-    for (size_t i = 0; i < n && i < DROPS_MAX; i++) {
-        const reorder_ref_t *d = &drops[i];
-        if (d->why == REORDER_DROP_SUPERSEDED)
-            continue;
-        if (d->why == REORDER_DROP_COMMITTED)
-            send_outcome(pm, d->peer_id, d->start, false, 0, "", "already committed");
-        else
-            send_outcome(pm, d->peer_id, d->start, true, d->start, "dropped",
-                         reorder_drop_name(d->why));
-    }
-}
+/* ---- from BlockProcessor ---------------------------------------------------------------- */
 
 void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    reorder_result_t r = {.batch_id = o->batch_id,
-                          .committed = o->committed,
-                          .head_height = o->head_height,
-                          .failed = o->failed,
-                          .failed_height = o->failed_height,
-                          .content_fault = pm_judge_refusal(o->reason, o->failed_height, 0).content_fault};
-    reorder_ref_t ref, drops[DROPS_MAX];
-    size_t nd = 0;
-    reorder_done_t done = reorder_on_processed(pm->reorder, &r, sim_now(sim), &ref, drops,
-                                               DROPS_MAX, &nd);
-    if (done == REORDER_UNKNOWN) {
-        pump(pm);
-        return;
-    }
-    pm->head = o->head_height;
-    pm->bp_reply_at = sim_now(sim);
+    Alys__Processor__BatchProcessed bp = ALYS__PROCESSOR__BATCH_PROCESSED__INIT;
+    bp.batch_id = o->batch_id;
+    bp.committed = o->committed;
+    bp.head_height = o->head_height;
     if (o->has_head)
-        memcpy(pm->head_hash, o->head_hash, ALYS_HASH_LEN);
-    if (done == REORDER_REQUEUED) {
-        pump(pm);
-        return;
-    }
-    if (done == REORDER_FAILED) {
-        if (pm_judge_refusal(o->reason, o->failed_height, ref.start).suspect)
-            peer_table_suspect(pm->table, ref.peer_id, o->failed_height, o->failed_height + 1,
-                               o->reason, sim_now(sim));
-    }
-    send_outcome(pm, ref.peer_id, ref.start, done == REORDER_FAILED, o->failed_height,
-                 done == REORDER_FAILED ? o->reason : "", o->detail);
-    report_drops(pm, drops, nd);
-    pump(pm);
+        bp.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) o->head_hash};
+    bp.failed = o->failed;
+    bp.failed_height = o->failed_height;
+    bp.reason = (char *) o->reason;
+    bp.detail = (char *) o->detail;
+    Alys__Processor__ProcessorMsg msg = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    msg.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED;
+    msg.batch_processed = &bp;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &msg;
+    env.reply = true;
+    env.corr_id = o->batch_id;
+    pm_core_on_processor(core(pm), &env);
+    check_penalties(pm);
 }
 
 void sim_pm_on_refused(sim_t *sim, uint64_t batch_id, bool bad_request)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    if (!bad_request) {
-        reorder_on_busy(pm->reorder, batch_id, sim_now(sim));
-        return;
-    }
-    reorder_ref_t ref, drops[DROPS_MAX];
-    size_t nd = 0;
-    if (reorder_on_refused(pm->reorder, batch_id, sim_now(sim), &ref, drops, DROPS_MAX, &nd) ==
-        REORDER_UNKNOWN)
-        return;
-    send_outcome(pm, ref.peer_id, ref.start, true, ref.start, "dropped", "refused");
-    report_drops(pm, drops, nd);
-    pump(pm);
+    Alys__Bus__Error err = ALYS__BUS__ERROR__INIT;
+    err.code = bad_request ? ALYS_ERR_BAD_REQUEST : ALYS_ERR_BUSY;
+    err.message = bad_request ? "refused" : "busy";
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_ERROR;
+    env.error = &err;
+    env.reply = true;
+    env.corr_id = batch_id;
+    pm_core_on_processor(core(pm), &env);
+    check_penalties(pm);
 }
 
-/* ---- from the network ----------------------------------------------------------- */
-
-static req_t *req_take(sim_pm_t *pm, uint32_t peer, uint64_t wire_id)
-{
-    for (size_t i = 0; i < PM_MAX_REQS; i++)
-        if (pm->reqs[i].kind != R_FREE && pm->reqs[i].wire_id == wire_id && pm->reqs[i].peer == peer)
-            return &pm->reqs[i];
-    return NULL;
-}
-
-static void on_status(sim_pm_t *pm, const sim_msg_t *m)
-{
-    conn_t *c = &pm->conn[m->peer];
-    const char *id = sim_peer_id(m->peer);
-    uint64_t now = sim_now(pm->sim);
-    if (m->wire_id != c->probe_id || c->probe_id == 0)
-        return; /* late answer to an older probe */
-    c->probe_id = 0;
-    if (!m->genesis_ok) {
-        /* Another chain: banned by endpoint, never dialled again. */
-        peer_action_t a = PEER_ACTION_NONE;
-        if (!peer_table_contains(pm->table, id))
-            peer_table_add(pm->table, id, id, now);
-        sim_check_penalty(pm->sim, id, "wrong genesis");
-        peer_table_blame_now(pm->table, id, PEER_OUTCOME_VIOLATION, "wrong genesis", now, &a);
-        peer_table_ban(pm->table, id, 0, "wrong genesis", now);
-        c->banned_genesis = true;
-        if (c->ready)
-            conn_lost(pm, m->peer, "wrong genesis");
-        return;
-    }
-    if (!peer_table_contains(pm->table, id) && peer_table_add(pm->table, id, id, now) != PEER_OK)
-        return;
-    if (peer_table_on_status(pm->table, id, m->height, NULL, "1", now) != PEER_OK)
-        return;
-    peer_table_record_rtt(pm->table, id, (uint32_t) (now - c->probe_sent), now);
-    c->failures = 0;
-    c->next_probe = now + STATUS_EVERY;
-    bool was = c->ready;
-    c->ready = true;
-    if (!was) {
-        to_sync_t *s = msg_new(pm, 0, id);
-        if (s) {
-            s->height = m->height;
-            s->rank = UINT32_MAX;
-            to_sync(pm, s, "peer_discovered");
-        }
-    }
-    pm->dirty = true;
-}
-
-static void on_headers(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
-{
-    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
-    h.start = m->start;
-    h.n_headers = m->n;
-    h.headers = m->items;
-    h.truncated = m->truncated;
-    pm_verdict_t v = pm_judge_headers(r->start, r->count, &h);
-    req_t copy = *r;
-    r->expected = NULL;
-    req_clear(r);
-    peer_outcome_t o = {.kind = v.kind,
-                        .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
-                        .reason = v.detail};
-    record(pm, copy.peer, &o);
-    report_headers(pm, &copy, v.report, v.data ? m->items : NULL, v.data ? m->n : 0);
-}
-
-static void on_blocks(sim_pm_t *pm, req_t *r, const sim_msg_t *m)
-{
-    size_t bytes = 0;
-    for (size_t i = 0; i < m->n; i++)
-        bytes += m->items[i].len;
-    Alys__Wire__Blocks bl = ALYS__WIRE__BLOCKS__INIT;
-    bl.start = m->start;
-    bl.n_blocks = m->n;
-    bl.blocks = m->items;
-    bl.truncated = m->truncated;
-    const uint8_t(*expected)[ALYS_HASH_LEN] = (const uint8_t(*)[ALYS_HASH_LEN]) r->expected;
-    pm_verdict_t v = pm_judge_blocks(r->start, r->count, expected, &bl);
-    req_t copy = *r;
-    r->expected = NULL;
-    req_clear(r);
-    peer_outcome_t o = {.kind = v.kind,
-                        .latency_ms = (uint32_t) (sim_now(pm->sim) - copy.sent_at),
-                        .bytes = bytes + 16 * m->n,
-                        .blocks = (uint32_t) m->n,
-                        .reason = v.detail};
-    if (v.conflict) /* peer_net.c: a suspect, not charged */
-        peer_table_suspect(pm->table, sim_peer_id(copy.peer), copy.start, copy.start + copy.count,
-                           v.detail, sim_now(pm->sim));
-    else
-        record(pm, copy.peer, &o);
-    int delivered = SYNC_OUTCOME_OK;
-    if (v.data) {
-        reorder_batch_t b = {.request_id = copy.req_id,
-                             .peer_id = sim_peer_id(copy.peer),
-                             .start = copy.start,
-                             .blocks = m->items,
-                             .n = m->n,
-                             .expected = (const uint8_t(*)[ALYS_HASH_LEN]) copy.expected};
-        reorder_ref_t drops[DROPS_MAX];
-        size_t nd = 0;
-        reorder_insert_t rc = reorder_insert(pm->reorder, &b, drops, DROPS_MAX, &nd);
-        report_drops(pm, drops, nd);
-        if (rc != REORDER_ACCEPTED)
-            delivered = SYNC_OUTCOME_BUSY;
-    }
-    report_fetch(pm, &copy, pm_judge_fetch_report(&v, delivered));
-    free(copy.expected);
-    pump(pm);
-}
-
-void sim_pm_on_net(sim_t *sim, sim_msg_t *m)
+void sim_pm_processor_restarted(sim_t *sim)
 {
     sim_pm_t *pm = sim_get_pm(sim);
-    if (m->kind == M_STATUS) {
-        on_status(pm, m);
-    } else {
-        req_t *r = req_take(pm, m->peer, m->wire_id);
-        if (!r) {
-            /* late or duplicate: ignored */
-        } else if (m->kind == M_NOT_FOUND) {
-            peer_outcome_t o = {.kind = PEER_OUTCOME_SHORT, .reason = "not found"};
-            req_t copy = *r;
-            r->expected = NULL;
-            req_clear(r);
-            record(pm, copy.peer, &o);
-            report_failure(pm, &copy, SYNC_OUTCOME_SHORT);
-            free(copy.expected);
-        } else if ((m->kind == M_HEADERS) != (r->kind == R_HEADERS)) {
-            peer_outcome_t o = {.kind = PEER_OUTCOME_VIOLATION, .reason = "wrong kind"};
-            req_t copy = *r;
-            r->expected = NULL;
-            req_clear(r);
-            record(pm, copy.peer, &o);
-            report_failure(pm, &copy, SYNC_OUTCOME_VIOLATION);
-            free(copy.expected);
-        } else if (m->kind == M_HEADERS) {
-            on_headers(pm, r, m);
-        } else {
-            on_blocks(pm, r, m);
-        }
-    }
-    sim_msg_free(&m);
+    /* main.c's monitor on the processor socket: down, then up again. */
+    pm_core_on_processor_link(core(pm), false);
+    pm_core_on_processor_link(core(pm), true);
 }
 
-/* ---- the head from storage (pm_storage.c: at start and every 500 ms) -------------- */
+/* ---- timers and links -------------------------------------------------------------------- */
 
-typedef struct {
-    uint32_t inc;
-    uint64_t asked_at, seq, head;
-} head_read_t;
-
-static void head_reply(sim_t *sim, void *arg)
+/* main.c's socket monitors: a peer that went down (disconnect fault) reset
+ * its connection; a plugged slot without a link tries again. */
+static void watch_links(sim_pm_t *pm)
 {
-    head_read_t *h = arg;
-    if (h->inc == sim_incarnation(sim, ACT_PEER_MANAGER)) {
-        sim_pm_t *pm = sim_get_pm(sim);
-        pm->head_pending = false;
-        /* A BatchProcessed that arrived after we asked knows a fresher head. */
-        if (h->asked_at >= pm->bp_reply_at) {
-            pm->head = h->head;
-            reorder_ref_t drops[DROPS_MAX];
-            size_t nd = 0;
-            reorder_set_head(pm->reorder, h->head, h->seq, drops, DROPS_MAX, &nd);
-            report_drops(pm, drops, nd);
-            pump(pm);
-        }
-    }
-    free(h);
-}
-
-static void head_read(sim_t *sim, void *arg)
-{
-    head_read_t *h = arg;
-    h->head = sim_storage_head(sim, NULL, NULL);
-    sim_post(sim, -1, 1, "head", h->head, 0, head_reply, h);
-}
-
-static void ask_head(sim_pm_t *pm, uint64_t now)
-{
-    if (pm->head_pending || (pm->head_at && now - pm->head_at < 500))
-        return;
-    head_read_t *h = calloc(1, sizeof *h);
-    if (!h)
-        return;
-    h->inc = sim_incarnation(pm->sim, ACT_PEER_MANAGER);
-    h->asked_at = now;
-    h->seq = reorder_seq(pm->reorder);
-    pm->head_pending = true;
-    pm->head_at = now;
-    sim_post(pm->sim, -1, 1, "get_head", 0, 0, head_read, h);
-}
-
-/* ---- timers ------------------------------------------------------------------------ */
-
-static uint64_t backoff(uint32_t failures)
-{
-    uint64_t ms = 100;
-    for (uint32_t i = 1; i < failures && ms < BACKOFF_MAX; i++)
-        ms *= 2;
-    return ms < BACKOFF_MAX ? ms : BACKOFF_MAX;
-}
-
-static void conn_down(sim_pm_t *pm, uint32_t peer)
-{
-    for (size_t i = 0; i < PM_MAX_REQS; i++) {
-        req_t *r = &pm->reqs[i];
-        if (r->kind != R_FREE && r->peer == peer)
-            req_timed_out(pm, r, "peer stopped answering");
-    }
-    peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .reason = "status probes unanswered"};
-    record(pm, peer, &o);
-    if (pm->conn[peer].ready)
-        conn_lost(pm, peer, "not answering");
-}
-
-static void probes(sim_pm_t *pm, uint64_t now)
-{
-    for (uint32_t p = 0; p < sim_case(pm->sim)->peers; p++) {
-        conn_t *c = &pm->conn[p];
-        const char *id = sim_peer_id(p);
-        if (c->banned_genesis)
+    uint64_t now = sim_now(pm->sim);
+    for (int i = 0; i < PM_CONN_MAX; i++) {
+        slot_t *s = &pm->slot[i];
+        if (!s->plugged || s->peer < 0)
             continue;
-        if (c->probe_id && now >= c->probe_sent + STATUS_TIMEOUT) {
-            c->probe_id = 0;
-            c->failures++;
-            if (c->ready && c->failures >= DOWN_AFTER)
-                conn_down(pm, p);
-            c->next_probe = now + (c->ready ? STATUS_EVERY : backoff(c->failures));
+        if (s->link && !sim_net_link_ok(pm->sim, (uint32_t) s->peer)) {
+            s->link = false;
+            s->retry_at = now + RECONNECT_MIN_MS;
+            s->retry_ms = RECONNECT_MIN_MS;
+            pm_core_on_peer_link(core(pm), i, false);
+        } else if (!s->link && !s->connecting && now >= s->retry_at) {
+            start_connect(pm, i);
         }
-        if (c->probe_id || now < c->next_probe)
-            continue;
-        if (peer_table_contains(pm->table, id) && !c->ready) {
-            if (!peer_table_may_connect(pm->table, id, now)) {
-                c->next_probe = now + 1000;
-                continue;
-            }
-            peer_table_set_connecting(pm->table, id, now);
-        }
-        sim_msg_t *m = msg(M_STATUS_REQ, p, ++pm->next_wire);
-        if (!m)
-            return;
-        c->probe_id = m->wire_id;
-        c->probe_sent = now;
-        c->next_probe = now + STATUS_EVERY;
-        sim_net_send(pm->sim, m);
-    }
-}
-
-static void push_peerset(sim_pm_t *pm, uint64_t now)
-{
-    if (!pm->dirty && now - pm->peerset_at < 2000)
-        return;
-    pm->dirty = false;
-    pm->peerset_at = now;
-    peer_ref_t order[SIM_MAX_PEERS];
-    peer_select_req_t req = {.count = SIM_MAX_PEERS};
-    size_t n = peer_table_select(pm->table, &req, now, order, SIM_MAX_PEERS);
-    for (size_t i = 0; i < n; i++) {
-        peer_view_t v;
-        if (peer_table_get(pm->table, order[i].id, now, &v) != PEER_OK)
-            continue;
-        to_sync_t *s = msg_new(pm, 0, order[i].id);
-        if (!s)
-            return;
-        s->height = v.info.reported_height;
-        s->rank = (uint32_t) i;
-        s->score = v.score;
-        to_sync(pm, s, "peerset_entry");
-    }
-    /* Not selectable (disconnected, banned, low score): gone for sync. */
-    peer_view_t views[SIM_MAX_PEERS];
-    size_t nv = peer_table_list(pm->table, now, views, SIM_MAX_PEERS);
-    for (size_t i = 0; i < nv; i++) {
-        bool sel = false;
-        for (size_t j = 0; j < n && !sel; j++)
-            sel = strcmp(order[j].id, views[i].info.peer_id) == 0;
-        if (!sel && views[i].info.state != PEER_STATE_CONNECTING) {
-            to_sync_t *s = msg_new(pm, 1, views[i].info.peer_id);
-            if (!s)
-                return;
-            snprintf(s->reason, sizeof s->reason, "%s",
-                     views[i].info.state == PEER_STATE_CONNECTED
-                         ? "low_score"
-                         : peer_state_name(views[i].info.state));
-            to_sync(pm, s, "peerset_gone");
-        }
-    }
-    to_sync_t *b = msg_new(pm, 5, "");
-    if (b) {
-        b->height = peer_table_batch_size(pm->table, now);
-        to_sync(pm, b, "batch_size");
     }
 }
 
 static void tick(sim_t *sim, void *arg)
 {
-    if ((uintptr_t) arg != sim_incarnation(sim, ACT_PEER_MANAGER))
+    uint32_t inc = (uint32_t) (uintptr_t) arg;
+    if (!alive(sim, inc))
         return; /* a dead incarnation's timer */
     sim_pm_t *pm = sim_get_pm(sim);
-    uint64_t now = sim_now(sim);
-    for (size_t i = 0; i < PM_MAX_REQS; i++) {
-        req_t *r = &pm->reqs[i];
-        if (r->kind != R_FREE && now >= r->deadline)
-            req_timed_out(pm, r, "deadline passed");
-    }
-    ask_head(pm, now);
-    probes(pm, now);
-    if (reorder_expire(pm->reorder, now))
-        sim_note(sim, "reorder: chunks unanswered by the processor, resending");
-    pump(pm);
-    if (now - pm->last_table_tick >= 1000) {
-        peer_table_tick(pm->table, now);
-        pm->last_table_tick = now;
-    }
-    push_peerset(pm, now);
-    sim_post_d(sim, -1, 100, "pm_tick", 0, 0, tick, arg, NULL);
+    watch_links(pm);
+    pm->ticks++;
+    pm_core_tick_fast(core(pm));
+    if (pm->ticks % 5 == 0)
+        pm_core_tick_head(core(pm));
+    if (pm->ticks % 10 == 0)
+        pm_core_tick_slow(core(pm));
+    check_penalties(pm);
+    sim_post_d(sim, -1, TICK_MS, "pm_tick", 0, 0, tick, arg, NULL);
 }
+
+/* ---- life ------------------------------------------------------------------------------- */
 
 sim_pm_t *sim_pm_new(sim_t *sim)
 {
@@ -862,19 +817,31 @@ sim_pm_t *sim_pm_new(sim_t *sim)
     if (!pm)
         return NULL;
     pm->sim = sim;
-    /* Ids unique per incarnation (the real PeerManager starts them from its
-     * pid): replies meant for a dead incarnation never match. */
-    pm->next_wire = pm->next_batch = (uint64_t) sim_incarnation(sim, ACT_PEER_MANAGER) << 40;
-    peer_table_config_t cfg;
-    peer_table_config_defaults(&cfg);
-    pm->table = peer_table_new(&cfg);
-    reorder_config_t rc;
-    reorder_config_defaults(&rc);
-    pm->reorder = reorder_new(&rc);
-    if (!pm->table || !pm->reorder) {
-        sim_pm_destroy(&pm);
-        return NULL;
+    pm->inc = sim_incarnation(sim, ACT_PEER_MANAGER);
+    if (pm->inc == 0)
+        alys_corr_id_set_base(CORR_BASE); /* a new case: ids from a fixed base */
+    const sim_case_t *c = sim_case(sim);
+    alys_config_defaults(&pm->cfg);
+    snprintf(pm->cfg.node_name, sizeof pm->cfg.node_name, "sim-node");
+    for (uint32_t p = 0; p < c->peers && p < ALYS_MAX_BOOTSTRAP; p++) {
+        snprintf(pm->cfg.bootstrap_peers[p], sizeof pm->cfg.bootstrap_peers[p],
+                 "tcp://peer-%u.sim:%d", p, SIM_PORT);
+        pm->cfg.bootstrap_peer_count = p + 1;
+        pm->honest[p] = sim_peer_honest(sim, p);
     }
+    for (int i = 0; i < PM_CONN_MAX; i++)
+        pm->slot[i].peer = -1;
+    pm_port_t port = {.ctx = pm,
+                      .send = port_send,
+                      .peer_dial = port_peer_dial,
+                      .peer_hangup = port_peer_hangup,
+                      .peer_send = port_peer_send,
+                      .client_send = port_client_send};
+    char err[160];
+    pm->metrics = alys_metrics_new();
+    pm->core = pm->metrics ? pm_core_new(&pm->cfg, pm->metrics, &port, err, sizeof err) : NULL;
+    if (!pm->core)
+        sim_pm_destroy(&pm);
     return pm;
 }
 
@@ -883,35 +850,38 @@ void sim_pm_destroy(sim_pm_t **self_p)
     if (!self_p || !*self_p)
         return;
     sim_pm_t *pm = *self_p;
-    for (size_t i = 0; i < PM_MAX_REQS; i++)
-        free(pm->reqs[i].expected);
-    peer_table_destroy(&pm->table);
-    reorder_destroy(&pm->reorder);
+    pm_core_destroy(&pm->core);
+    alys_metrics_destroy(&pm->metrics);
+    free(pm->book);
     free(pm);
     *self_p = NULL;
 }
 
 void sim_pm_start(sim_t *sim)
 {
-    sim_post_d(sim, -1, 0, "pm_tick", 0, 0, tick,
-               SIM_INC_ARG(sim_incarnation(sim, ACT_PEER_MANAGER)), NULL);
+    sim_pm_t *pm = sim_get_pm(sim);
+    pm_core_start(core(pm));
+    sim_post_d(sim, -1, TICK_MS, "pm_tick", 0, 0, tick, SIM_INC_ARG(pm->inc), NULL);
 }
+
+/* ---- views for the invariants ------------------------------------------------------------ */
 
 size_t sim_pm_reorder_entries(const sim_t *sim)
 {
-    return reorder_entries(sim_get_pm_c(sim)->reorder);
+    return reorder_entries(sim_get_pm_c(sim)->core->reorder);
 }
 
 size_t sim_pm_reorder_bytes(const sim_t *sim)
 {
-    return reorder_bytes(sim_get_pm_c(sim)->reorder);
+    return reorder_bytes(sim_get_pm_c(sim)->core->reorder);
 }
 
 int sim_pm_score(sim_t *sim, const char *peer, double *score, bool *banned)
 {
     sim_pm_t *pm = sim_get_pm(sim);
     peer_view_t v;
-    if (peer_table_get(pm->table, peer, sim_now(sim), &v) != PEER_OK)
+    int p = sim_peer_index(peer);
+    if (p < 0 || !view_of(pm, (uint32_t) p, &v))
         return -1;
     *score = v.score;
     *banned = v.info.state == PEER_STATE_BANNED;
@@ -920,28 +890,22 @@ int sim_pm_score(sim_t *sim, const char *peer, double *score, bool *banned)
 
 size_t sim_pm_suspects(const sim_t *sim)
 {
-    return peer_table_suspect_count(sim_get_pm_c(sim)->table);
+    return peer_table_suspect_count(sim_get_pm_c(sim)->core->table);
 }
 
 size_t sim_pm_table_size(const sim_t *sim)
 {
-    return peer_table_size(sim_get_pm_c(sim)->table);
+    return peer_table_size(sim_get_pm_c(sim)->core->table);
 }
 
-void sim_pm_processor_restarted(sim_t *sim)
+void sim_pm_inherit(sim_pm_t *self, const sim_pm_t *old)
 {
-    sim_pm_t *pm = sim_get_pm(sim);
-    if (reorder_on_lost(pm->reorder))
-        sim_note(sim, "block processor reconnected: resending");
-    pump(pm);
-}
-
-size_t sim_pm_export_bans(sim_t *sim, void *out, size_t cap)
-{
-    return peer_table_export_bans(sim_get_pm(sim)->table, sim_now(sim), out, cap);
-}
-
-void sim_pm_import_bans(sim_t *sim, const void *bans, size_t n)
-{
-    peer_table_import_bans(sim_get_pm(sim)->table, bans, n, sim_now(sim));
+    if (!old)
+        return;
+    self->n_bans = old->n_bans;
+    memcpy(self->bans, old->bans, old->n_bans * sizeof old->bans[0]);
+    if (old->book && (self->book = malloc(old->book_len ? old->book_len : 1))) {
+        memcpy(self->book, old->book, old->book_len);
+        self->book_len = old->book_len;
+    }
 }

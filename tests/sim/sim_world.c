@@ -97,8 +97,9 @@ bool sim_fault_honest(sim_fault_t f)
     case SF_STALL:
     case SF_DISCONNECT:
     case SF_SILENT:
-    case SF_SLOW:
-    case SF_DUPLICATE: return true;
+    case SF_SLOW: return true;
+    /* SF_DUPLICATE is not: no honest node sends an answer twice, and
+     * PeerManager charges the copies (pm_cost.h, UNSOLICITED). */
     default: return false;
     }
 }
@@ -171,8 +172,8 @@ void sim_case_from_seed(sim_case_t *c, uint64_t seed, double failure_rate)
     c->max_parallel = (uint32_t) sim_rng_range(&r, 1, 8);
     /* Peer 0 always serves the honest chain (someone must); the others are
      * faulty with probability 2 x failure rate. */
-    static const sim_fault_t live_honest[] = {SF_NONE, SF_NONE,      SF_NONE, SF_DELAY,
-                                              SF_SLOW, SF_DUPLICATE, SF_DROP, SF_DISCONNECT};
+    static const sim_fault_t live_honest[] = {SF_NONE, SF_NONE, SF_NONE, SF_DELAY,
+                                              SF_SLOW, SF_NONE, SF_DROP, SF_DISCONNECT};
     c->fault[0] = sim_rng_chance(&r, c->failure_rate * 2) ? live_honest[sim_rng_range(&r, 0, 7)]
                                                           : SF_NONE;
     for (uint32_t p = 1; p < c->peers; p++) {
@@ -711,18 +712,17 @@ static void restart(sim_t *sim, void *arg)
                        arg, NULL);
         }
     } else if (a == ACT_PEER_MANAGER) {
-        peer_ban_t *bans = calloc(PEER_MAX_BANS, sizeof *bans);
-        size_t nb = bans ? sim_pm_export_bans(sim, bans, PEER_MAX_BANS) : 0;
-        sim_pm_destroy(&sim->pm);
+        /* What StorageActor keeps for it (bans, address book) survives. */
+        sim_pm_t *old = sim->pm;
         sim->pm = sim_pm_new(sim);
         ok = sim->pm != NULL;
         if (ok) {
-            sim_pm_import_bans(sim, bans, nb);
+            sim_pm_inherit(sim->pm, old);
             sim_pm_start(sim);
             sim_post_d(sim, CH_ST_SYNC, 100, "lifecycle_restarted", a, 0, tell_sync_restarted,
                        arg, NULL);
         }
-        free(bans);
+        sim_pm_destroy(&old);
     } else {
         sim_sync_destroy(&sim->sync);
         sim->sync = sim_sync_new(sim);

@@ -61,6 +61,49 @@ Test(list, sync_set_is_the_selection_in_order_with_its_timeouts)
     peer_table_destroy(&t);
 }
 
+static void time_out(peer_table_t *t, const char *id, int n, uint64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        peer_outcome_t o = {.kind = PEER_OUTCOME_TIMEOUT, .latency_ms = 5000};
+        peer_action_t a;
+        cr_assert_eq(peer_table_record(t, id, &o, now, &a), PEER_OK);
+    }
+}
+
+/* Every peer below the cutoff: the selection falls back to them, and the
+ * sync set must offer them as usable (a restarted SyncActor learns its
+ * peers from it), not as low_score (issue 7: the simulator's seed 142). */
+Test(list, sync_set_offers_fallback_peers_as_connected)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 100, T0);
+    time_out(t, "a", 5, T0);
+    peer_view_t v;
+    cr_assert_eq(peer_table_get(t, "a", T0 + 1, &v), PEER_OK);
+    cr_assert_not(v.eligible, "five timeouts put it below the cutoff");
+    Alys__Peer__PeerSet *s = pm_list_peerset(t, T0 + 1, false, NULL, 0);
+    cr_assert_eq(s->n_peers, 1);
+    cr_assert_str_eq(s->peers[0]->state, "connected");
+    pm_list_free(&s);
+    peer_table_destroy(&t);
+}
+
+/* An eligible peer exists: one below the cutoff is not selected, and the
+ * full listing says low_score. */
+Test(list, full_listing_says_low_score_when_another_is_eligible)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "a", 100, T0);
+    add_connected(t, "b", 100, T0);
+    time_out(t, "b", 5, T0);
+    Alys__Peer__PeerSet *s = pm_list_peerset(t, T0 + 1, true, NULL, 0);
+    cr_assert_not_null(find(s, "b"));
+    cr_assert_str_eq(find(s, "b")->state, "low_score");
+    cr_assert_str_eq(find(s, "a")->state, "connected");
+    pm_list_free(&s);
+    peer_table_destroy(&t);
+}
+
 Test(list, sync_set_leaves_out_bans_and_unlisted)
 {
     peer_table_t *t = table_with(NULL);

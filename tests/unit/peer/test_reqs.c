@@ -103,9 +103,11 @@ Test(reqs, admission_checks_count_start_and_hashes)
     cr_expect(strstr(why, "expected_hashes") != NULL);
 }
 
-Test(reqs, timeout_is_asked_or_adaptive_and_capped)
+Test(reqs, timeout_is_the_shorter_of_asked_and_adaptive_and_capped)
 {
-    cr_expect_eq(pm_req_timeout_ms(3000, 700), 3000);
+    cr_expect_eq(pm_req_timeout_ms(3000, 700), 700, "the peer's RTO, under sync's bound");
+    cr_expect_eq(pm_req_timeout_ms(700, 3000), 700, "sync's bound");
+    cr_expect_eq(pm_req_timeout_ms(3000, 0), 3000);
     cr_expect_eq(pm_req_timeout_ms(0, 700), 700);
     cr_expect_eq(pm_req_timeout_ms(PM_REQ_MAX_TIMEOUT_MS + 1, 0), PM_REQ_MAX_TIMEOUT_MS);
 }

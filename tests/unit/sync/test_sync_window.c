@@ -283,6 +283,35 @@ Test(sync_window, failed_range_retried_on_another_peer)
     cr_assert_neq(t_state(t), SYNC_FAILED, "never stops on one error");
 }
 
+/* A sole peer's lost response: retried on it at once, no cool-down wait
+ * (there is nobody else to try first). */
+Test(sync_window, sole_peer_retried_without_cool_down)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 1);
+    t_answer_headers(t, 100);
+    uint64_t req = fetch_for(1)->fetch_blocks.req_id;
+    outcome(1, SYNC_OUTCOME_TIMEOUT);
+    cr_assert_neq(fetch_for(1)->fetch_blocks.req_id, req, "re-issued at once");
+    cr_assert_str_eq(fetch_for(1)->fetch_blocks.peer, "A");
+}
+
+/* Two peers, both just failed: the cool-down holds the retry. */
+Test(sync_window, cooling_peers_wait_when_there_are_several)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 2);
+    t_answer_headers(t, 100);
+    outcome(1, SYNC_OUTCOME_TIMEOUT);
+    const sync_action_t *retry = fetch_for(1);
+    cr_assert_not_null(retry);
+    uint64_t req = retry->fetch_blocks.req_id;
+    outcome(1, SYNC_OUTCOME_TIMEOUT);
+    cr_assert_eq(fetch_for(1)->fetch_blocks.req_id, req, "no third attempt while both cool down");
+}
+
 Test(sync_window, invalid_block_blames_the_peer_that_served_it)
 {
     sync_machine_config_t c = t_config();
