@@ -94,6 +94,12 @@ size_t pm_judge_frame_max(Alys__Wire__WireMsg__BodyCase body)
     case ALYS__WIRE__WIRE_MSG__BODY_HEADERS:
         return (size_t) ALYS_WIRE_MAX_HEADERS * (ALYS_WIRE_MAX_HEADER_BYTES + 3) + 64;
     case ALYS__WIRE__WIRE_MSG__BODY_BLOCKS: return ALYS_MAX_MSG_BYTES;
+    case ALYS__WIRE__WIRE_MSG__BODY_SUBMIT_TX:
+        /* Each tx: tag, length (2 bytes) and its bytes. */
+        return (size_t) ALYS_WIRE_MAX_TXS * (ALYS_WIRE_MAX_TX_BYTES + 3) + 64;
+    case ALYS__WIRE__WIRE_MSG__BODY_TX_RESULTS:
+        /* One short result string per tx: tag, length, text. */
+        return (size_t) ALYS_WIRE_MAX_TXS * (ALYS_WIRE_MAX_RESULT + 2) + 64;
     default: return PM_JUDGE_SMALL_FRAME;
     }
 }

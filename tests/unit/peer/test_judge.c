@@ -252,3 +252,37 @@ Test(judge, an_inbound_client_is_known_by_its_routing_id)
     pm_judge_who_id((const uint8_t *) "a b", 3, id, sizeof id);
     cr_expect_str_eq(id, "in:x612062", "a space kept in an id");
 }
+
+/* The largest honest SubmitTx and TxResults (issue 9's tx path) are not
+ * over-size: their bound comes from the wire limits, not the small default. */
+Test(judge, the_largest_honest_submit_tx_and_tx_results_fit_their_bounds)
+{
+    static uint8_t tx[ALYS_WIRE_MAX_TX_BYTES];
+    static ProtobufCBinaryData txs[ALYS_WIRE_MAX_TXS];
+    static char result[ALYS_WIRE_MAX_RESULT];
+    static char *results[ALYS_WIRE_MAX_TXS];
+    memset(tx, 0xab, sizeof tx);
+    memset(result, 'x', sizeof result - 1);
+    for (size_t i = 0; i < ALYS_WIRE_MAX_TXS; i++) {
+        txs[i] = (ProtobufCBinaryData){sizeof tx, tx};
+        results[i] = result;
+    }
+    Alys__Wire__SubmitTx st = ALYS__WIRE__SUBMIT_TX__INIT;
+    st.n_txs = ALYS_WIRE_MAX_TXS;
+    st.txs = txs;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = UINT64_MAX;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_SUBMIT_TX;
+    m.submit_tx = &st;
+    size_t n = alys__wire__wire_msg__get_packed_size(&m);
+    cr_expect_eq(pm_judge_frame(&m, n, true), PM_FRAME_OK, "%zu bytes", n);
+    Alys__Wire__TxResults tr = ALYS__WIRE__TX_RESULTS__INIT;
+    tr.n_results = ALYS_WIRE_MAX_TXS;
+    tr.results = results;
+    alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
+    r.request_id = UINT64_MAX;
+    r.body_case = ALYS__WIRE__WIRE_MSG__BODY_TX_RESULTS;
+    r.tx_results = &tr;
+    n = alys__wire__wire_msg__get_packed_size(&r);
+    cr_expect_eq(pm_judge_frame(&r, n, false), PM_FRAME_OK, "%zu bytes", n);
+}
