@@ -234,18 +234,24 @@ sed -n 1p "$WORK/chain2/keys" > "$WORK/c.key"
 sed -n 2p "$WORK/chain2/keys" > "$WORK/d.key"
 chmod 600 "$WORK/c.key" "$WORK/d.key"
 PC=$(alys_free_port) PD=$(alys_free_port)
-node_config2() { # NAME PORT PEER_PORT KEY
+node_config2() { # NAME PORT PEER_PORT KEY [key=value ...]
   mkdir -p "$WORK/$1"
   alys_node_config "$WORK/$1" "$WORK/$1/run" "$WORK/chain2/genesis" "name=\"$1\"" \
     "listen=\"tcp://127.0.0.1:$2\"" "bootstrap_peers=[\"tcp://127.0.0.1:$3\"]" \
     "metrics_port=$(alys_free_port)" 'validation_workers=1' 'log_level="info"' \
-    'enabled=true' "key_file=\"$4\""
+    'enabled=true' "key_file=\"$4\"" "${@:5}"
 }
-node_config2 C "$PC" "$PD" "$WORK/c.key"
+# C holds the chain and may produce alone (min_sync_peers = 0); D starts
+# only once C has produced on the imported chain: an import goes straight to
+# storage, and C's peer manager, which polls its head, could otherwise still
+# tell D height 0 (D, with no fork choice yet, would then build on genesis).
+node_config2 C "$PC" "$PD" "$WORK/c.key" 'min_sync_peers=0'
 node_config2 D "$PD" "$PC" "$WORK/d.key"
 alys_node_start "$WORK/C"
 alys_node_wait_ready "$WORK/C" && alys_ctl "$WORK/C" import "$WORK/chain2/chain.export" \
   > "$WORK/import2.log" 2>&1
+c_produced() { grows C alys_producer_blocks_total 0; }
+check "C produces on the imported chain" alys_eventually "$(slots_s 6)" c_produced
 alys_node_start "$WORK/D"
 alys_node_wait_ready "$WORK/D"
 both_produce() { grows C alys_producer_blocks_total 2 && grows D alys_producer_blocks_total 2; }
