@@ -31,9 +31,10 @@ struct pm_addrbook {
     /* new-dial token bucket */
     uint32_t tokens;
     uint64_t tokens_at;
-    unsigned turn;     /* tried / new alternation */
-    unsigned new_turn; /* newest / round-robin alternation */
-    size_t cursor;     /* round-robin bucket */
+    unsigned turn;                         /* tried / new alternation */
+    unsigned new_turn;                     /* newest / round-robin alternation */
+    char newest_source[PM_BOOK_GROUP_MAX]; /* source group of the last newest pick */
+    size_t cursor;                         /* round-robin bucket */
     bool dirty;
     uint64_t added, evicted;
 };
@@ -479,14 +480,24 @@ static entry_t *oldest_try(entry_t *t, size_t n, uint64_t now)
     return best;
 }
 
-/* The due entry of t[0..n) heard last and never dialled. */
-static entry_t *newest(entry_t *t, size_t n, uint64_t now)
+/* The due entry of t[0..n) heard last and never dialled, from another
+ * source group than skip if there is one: one source announcing without
+ * end (a peer answering GetPeers with 64 new junk endpoints every 10 s)
+ * must not bury what another source announced once, so the newest picks
+ * take turns between source groups. */
+static entry_t *newest(entry_t *t, size_t n, uint64_t now, const char *skip)
 {
-    entry_t *best = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (due(&t[i], now) && !t[i].last_try && (!best || t[i].heard_at > best->heard_at))
-            best = &t[i];
-    return best;
+    entry_t *best = NULL, *other = NULL;
+    for (size_t i = 0; i < n; i++) {
+        entry_t *e = &t[i];
+        if (!due(e, now) || e->last_try)
+            continue;
+        if (!best || e->heard_at > best->heard_at)
+            best = e;
+        if (strcmp(e->source, skip) != 0 && (!other || e->heard_at > other->heard_at))
+            other = e;
+    }
+    return other ? other : best;
 }
 
 /* The entry of one bucket to dial on its round-robin turn: the due entry
@@ -542,8 +553,11 @@ static entry_t *pick_new(pm_addrbook_t *self, uint64_t now)
     if (!self->tokens)
         return NULL;
     entry_t *e = NULL;
-    if (self->new_turn++ % 2 == 0)
-        e = newest(self->new_, NEW_SLOTS, now);
+    if (self->new_turn++ % 2 == 0) {
+        e = newest(self->new_, NEW_SLOTS, now, self->newest_source);
+        if (e)
+            snprintf(self->newest_source, sizeof self->newest_source, "%s", e->source);
+    }
     if (!e)
         e = round_robin(self, now);
     if (e)

@@ -312,3 +312,31 @@ Test(addrbook, export_import_round_trip_is_bounded)
     cr_assert_eq(pm_addrbook_import(again, bad, 2, 5000), 0);
     pm_addrbook_destroy(&again);
 }
+
+/* One source that keeps announcing (GetPeers answers of 64 new endpoints
+ * every 10 s) does not bury an endpoint another source announced once: the
+ * newest picks take turns between source groups. */
+Test(addrbook, a_source_announcing_without_end_does_not_bury_another_sources_endpoint)
+{
+    flood(1000);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "inbound", 2000), PM_BOOK_ADDED);
+    char ep[ALYS_ENDPOINT_MAX], junk[64];
+    int serial = 0;
+    uint64_t picked_at = 0;
+    for (uint64_t now = 2000; now <= 2000 + 30000 && !picked_at; now += 100) {
+        if ((now - 2000) % 10000 == 0)
+            for (int j = 0; j < 64; j++, serial++) {
+                snprintf(junk, sizeof junk, "tcp://13.%d.%d.1:7000", serial / 256 % 256, serial % 256);
+                pm_addrbook_add(s_book, junk, "tcp://10.250.0.1:4000", now + 1);
+            }
+        while (!picked_at && pm_addrbook_pick(s_book, now, ep, sizeof ep)) {
+            if (strcmp(ep, HONEST) == 0)
+                picked_at = now;
+            else if (strcmp(ep, BOOT1) != 0 && strcmp(ep, BOOT2) != 0)
+                pm_addrbook_failed(s_book, ep, now);
+        }
+    }
+    cr_assert_neq(picked_at, 0, "the endpoint announced once was not picked within 30 s");
+    cr_assert_leq(picked_at - 2000, 3000, "picked only after %llu ms of simulated time",
+                  (unsigned long long) (picked_at - 2000));
+}
