@@ -416,11 +416,14 @@ int main(int argc, char **argv)
      * glibc would otherwise raise its mmap threshold after the first free
      * and serve later ones from a heap that does not shrink: the serving
      * budgets (pm_inbound.h) bound what is owed, this keeps RSS near it. */
-    if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
-        log_warn("mallopt(M_MMAP_THRESHOLD) refused: large buffers may stay in the heap");
     sh.actor = alys_actor_new("peer_manager", argc, argv);
     if (!sh.actor)
         return 2;
+    /* After the arguments: --help and --version print nothing else. A
+     * sanitizer's allocator refuses the option: said, not an error. */
+    if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
+        log_info("mallopt(M_MMAP_THRESHOLD) refused (a sanitizer's allocator?): large buffers "
+                 "may stay in the heap");
     sh.cfg = alys_actor_config(sh.actor);
     make_identity(&sh);
     pm_port_t port = {.ctx = &sh,
