@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain/chain.h"
 #include "wire/wire.h"
 
 #define NEW_SLOTS   (PM_BOOK_NEW_BUCKETS * PM_BOOK_BUCKET_SIZE)
@@ -39,54 +40,7 @@ struct pm_addrbook {
     uint64_t added, evicted;
 };
 
-/* ---- the keyed hash (SipHash-2-4) ------------------------------------------- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static void sip_round(uint64_t v[4])
-{
-    v[0] += v[1];
-    v[1] = ROTL(v[1], 13);
-    v[1] ^= v[0];
-    v[0] = ROTL(v[0], 32);
-    v[2] += v[3];
-    v[3] = ROTL(v[3], 16);
-    v[3] ^= v[2];
-    v[0] += v[3];
-    v[3] = ROTL(v[3], 21);
-    v[3] ^= v[0];
-    v[2] += v[1];
-    v[1] = ROTL(v[1], 17);
-    v[1] ^= v[2];
-    v[2] = ROTL(v[2], 32);
-}
-
-static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
-{
-    uint64_t v[4] = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-                     k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
-    size_t whole = len - len % 8;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = 0;
-        for (int j = 7; j >= 0; j--)
-            m = (m << 8) | in[i + (size_t) j];
-        v[3] ^= m;
-        sip_round(v);
-        sip_round(v);
-        v[0] ^= m;
-    }
-    uint64_t b = (uint64_t) len << 56;
-    for (size_t j = 0; j < len % 8; j++)
-        b |= (uint64_t) in[whole + j] << (8 * j);
-    v[3] ^= b;
-    sip_round(v);
-    sip_round(v);
-    v[0] ^= b;
-    v[2] ^= 0xff;
-    for (int i = 0; i < 4; i++)
-        sip_round(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
+/* ---- the keyed hash (SipHash-2-4, common/chain) ---- */
 
 /* hash of the strings a, b (NUL-separated) and the number n. */
 static uint64_t khash(const pm_addrbook_t *self, const char *a, const char *b, uint64_t n)
@@ -100,7 +54,7 @@ static uint64_t khash(const pm_addrbook_t *self, const char *a, const char *b, u
     size_t len = la + lb + 2;
     for (int i = 0; i < 8; i++)
         buf[len++] = (uint8_t) (n >> (8 * i));
-    return siphash(self->k0, self->k1, buf, len);
+    return alys_siphash24(self->k0, self->k1, buf, len);
 }
 
 static uint64_t ep_hash(const pm_addrbook_t *self, const char *endpoint)

@@ -116,6 +116,9 @@ typedef struct {
 
 /* ---- hashing and signing ---- */
 void alys_sha256(const void *data, size_t len, alys_hash_t out);
+/* SipHash-2-4 of in under the key (k0, k1): keyed hashing of strangers'
+ * input for tables (the address book's buckets, the key hash). */
+uint64_t alys_siphash24(uint64_t k0, uint64_t k1, const void *in, size_t len);
 void alys_header_hash(const alys_header_t *h, alys_hash_t out);       /* excludes signature */
 void alys_tx_hash(const alys_tx_t *tx, alys_hash_t out);              /* excludes signature */
 void alys_tx_root(const alys_tx_t *txs, uint32_t n, alys_hash_t out); /* Merkle, zeros if n==0 */

@@ -196,7 +196,7 @@ void achain_expand(const void *data, size_t len, uint8_t *out, size_t outlen)
     }
 }
 
-/* ---- SipHash-2-4 over exactly 32 bytes ---- */
+/* ---- SipHash-2-4 ---- */
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
@@ -218,10 +218,10 @@ static void sip_round(uint64_t v[4])
     v[2] = ROTL(v[2], 32);
 }
 
-static uint64_t load_le64(const uint8_t *p)
+static uint64_t load_le64(const uint8_t *p, size_t n)
 {
     uint64_t x = 0;
-    for (int i = 7; i >= 0; i--)
+    for (size_t i = n; i-- > 0;)
         x = (x << 8) | p[i];
     return x;
 }
@@ -234,18 +234,25 @@ static void sip_absorb(uint64_t v[4], uint64_t m)
     v[0] ^= m;
 }
 
-uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
+uint64_t alys_siphash24(uint64_t k0, uint64_t k1, const void *in, size_t len)
 {
-    once(&s_key_once, init_keys); /* makes sure the key is initialised */
-    uint64_t v[4] = {s_sip_k0 ^ 0x736f6d6570736575ULL, s_sip_k1 ^ 0x646f72616e646f6dULL,
-                     s_sip_k0 ^ 0x6c7967656e657261ULL, s_sip_k1 ^ 0x7465646279746573ULL};
-    for (int i = 0; i < ALYS_PUBKEY_LEN; i += 8)
-        sip_absorb(v, load_le64(key + i));
-    sip_absorb(v, (uint64_t) ALYS_PUBKEY_LEN << 56);
+    const uint8_t *p = in;
+    uint64_t v[4] = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
+                     k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
+    size_t whole = len - len % 8;
+    for (size_t i = 0; i < whole; i += 8)
+        sip_absorb(v, load_le64(p + i, 8));
+    sip_absorb(v, ((uint64_t) len << 56) | load_le64(p + whole, len % 8));
     v[2] ^= 0xff;
     for (int i = 0; i < 4; i++)
         sip_round(v);
     return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+uint64_t achain_key_hash(const uint8_t key[ALYS_PUBKEY_LEN])
+{
+    once(&s_key_once, init_keys); /* makes sure the key is initialised */
+    return alys_siphash24(s_sip_k0, s_sip_k1, key, ALYS_PUBKEY_LEN);
 }
 
 /* ---- BIP340 Schnorr ---- */

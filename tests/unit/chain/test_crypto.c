@@ -362,3 +362,16 @@ Test(merkle, streaming_equals_level_by_level)
         cr_assert_arr_eq(a, b, 32, "n = %u", n);
     }
 }
+
+/* SipHash-2-4 against the reference vectors of Aumasson and Bernstein's
+ * paper: key 00..0f, inputs 00.., of 0, 8 and 15 bytes. */
+Test(crypto, siphash24_matches_the_reference_vectors)
+{
+    uint8_t in[15];
+    for (int i = 0; i < 15; i++)
+        in[i] = (uint8_t) i;
+    const uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+    cr_expect_eq(alys_siphash24(k0, k1, in, 0), 0x726fdb47dd0e0e31ULL);
+    cr_expect_eq(alys_siphash24(k0, k1, in, 8), 0x93f5f5799a932462ULL);
+    cr_expect_eq(alys_siphash24(k0, k1, in, 15), 0xa129ca6149be45e5ULL);
+}
