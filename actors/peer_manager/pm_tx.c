@@ -392,6 +392,11 @@ void pm_tx_flush(pm_t *pm)
     int slots[PM_CONN_MAX];
     const char *ids[PM_CONN_MAX];
     size_t np = pn_ready_peers(pm, slots, ids, PM_CONN_MAX);
+    /* With no peer ready (a node still dialling, or between peers) the txs
+     * wait for the first one: clearing them would lose a tx submitted just
+     * after start for good. The queue is bounded (PM_TX_QUEUE). */
+    if (np == 0)
+        return;
     ProtobufCBinaryData batch[ALYS_WIRE_MAX_TXS];
     for (size_t p = 0; p < np; p++) {
         char key[TXG_KEY_MAX];

@@ -264,6 +264,24 @@ Test(pm_tx, a_client_submission_is_answered_per_tx_and_admitted_txs_are_relayed)
     cr_assert_eq(relayed_to(slot), 0, "once");
 }
 
+Test(pm_tx, txs_admitted_while_no_peer_is_ready_wait_for_the_first_peer)
+{
+    started();
+    handshake("c1", "client");
+    submit_wire("c1", 7, 0, 1);
+    alys_env_t *req = next_storage();
+    const char *added[1] = {"added"};
+    pool_answers(req, added);
+    alys_env_free(&req);
+    pm_core_tick_fast(H->pm); /* a flush with no peer ready */
+    pm_core_tick_fast(H->pm);
+    int slot = ready_peer();
+    pm_core_tick_fast(H->pm);
+    cr_assert_eq(relayed_to(slot), 1, "the tx waited for the peer");
+    pm_core_tick_fast(H->pm);
+    cr_assert_eq(relayed_to(slot), 0, "once");
+}
+
 Test(pm_tx, a_tx_already_admitted_is_not_forwarded_again)
 {
     started();
