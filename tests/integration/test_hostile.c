@@ -96,6 +96,11 @@ static int free_port(void)
 
 /* Extra "key = value" for V's config (NULL: none), set before up(). */
 static const char *s_v_extra;
+/* V's sync starts paused (ALYS_SYNC_START_PAUSED) and is resumed once H and
+ * X are both connected, set before up(): for attacks X makes only when it
+ * is asked for blocks, which V must not have finished fetching from H
+ * before X was ready (a loaded machine did, once: X was never asked). */
+static bool s_hold_sync;
 
 /* Start node n serving at a free port (its endpoint into ep): true once
  * every actor is ready. A port taken between our check and the node's
@@ -176,6 +181,31 @@ static void remember_pids(void)
     cr_assert_gt(s_npids, 0, "no actor pids in V's status");
 }
 
+static json_t *peer_entry(const char *peer_id);
+
+/* V lists peer_id connected. */
+static bool v_connected(const char *peer_id)
+{
+    json_t *e = peer_entry(peer_id);
+    const char *state = e ? json_string_value(json_object_get(e, "state")) : NULL;
+    bool yes = state && strcmp(state, "connected") == 0;
+    json_decref(e);
+    return yes;
+}
+
+static void resume_when_both_connected(void)
+{
+    int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_READY, 0);
+    while (it_now_ms() < end && !(v_connected("honest") && v_connected("hostile-x")))
+        it_sleep_ms(100);
+    cr_assert(v_connected("honest") && v_connected("hostile-x"), "V never had both peers");
+    static char out[1 << 12];
+    const char *argv[] = {
+        it_bin("actors/alysctl/alysctl"), "--config", s_v.config, "sync", "resume", NULL};
+    cr_assert_eq(it_run(argv, out, sizeof out, it_budget_ms(&s_v, IT_REQUEST, 0)), 0,
+                 "alysctl sync resume: %s", out);
+}
+
 /* H serving the chain, X in mode (its Status claims x_height), V dialling
  * both: every actor of V ready. */
 static void up(hs_mode_t mode, uint64_t x_height)
@@ -193,9 +223,14 @@ static void up(hs_mode_t mode, uint64_t x_height)
     snprintf(s_x_ep, sizeof s_x_ep, "%s", hs_endpoint(s_x));
     char boot[200];
     snprintf(boot, sizeof boot, "[\"%s\", \"%s\"]", s_h_ep, s_x_ep);
+    if (s_hold_sync)
+        setenv("ALYS_SYNC_START_PAUSED", "1", 1);
     start_node(&s_v, "victim", s_v_ep, sizeof s_v_ep, boot, s_v_extra);
+    unsetenv("ALYS_SYNC_START_PAUSED");
     remember_pids();
     s_rss0_kb = rss_kb(pid_of("peer_manager"));
+    if (s_hold_sync)
+        resume_when_both_connected();
 }
 
 static void teardown(void)
@@ -683,6 +718,7 @@ Test(hostile, a_server_claiming_an_absurd_head_does_not_stop_the_sync)
  * once (the existing path), once V asks X for anything. */
 Test(hostile, a_server_answering_more_items_than_asked_is_banned_for_a_violation)
 {
+    s_hold_sync = true; /* X lies only in answers: V must ask it */
     up(HS_MISMATCH, 0);
     assert_synced();
     assert_banned_for("hostile-x", "violation", it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N));
