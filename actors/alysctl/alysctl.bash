@@ -19,7 +19,7 @@ _alysctl()
     done
     local words
     case $cmd in
-        '') words="status monitor import export peers sync checkpoint cert --config --help --version" ;;
+        '') words="status monitor import export peers sync checkpoint cert key --config --help --version" ;;
         status|peers) words="--json --help" ;;
         monitor) words="--metrics --fields --count --help" ;;
         import) words="--batch --window --help" ;;
@@ -27,9 +27,10 @@ _alysctl()
         sync) words="status head can-produce pause resume start --from --target --json --help" ;;
         checkpoint) words="list create recover --json --help" ;;
         cert) words="new --help" ;;
+        key) words="show new --endpoint --help" ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
-    if [[ $cmd == import || $cmd == export || $cmd == cert ]] && [[ $cur != -* ]]; then
+    if [[ $cmd == import || $cmd == export || $cmd == cert || $cmd == key ]] && [[ $cur != -* ]]; then
         mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -f -- "$cur")
     fi
 }

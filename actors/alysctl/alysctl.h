@@ -30,5 +30,6 @@ alysctl_cmd_fn alysctl_peers;      /* peers [--json] */
 alysctl_cmd_fn alysctl_sync;       /* sync pause|resume|start [--from H] [--target H] */
 alysctl_cmd_fn alysctl_checkpoint; /* checkpoint list|create */
 alysctl_cmd_fn alysctl_cert;       /* cert new PATH */
+alysctl_cmd_fn alysctl_key;        /* key show [--endpoint] | new PATH */
 
 #endif

@@ -17,6 +17,7 @@
 #pragma weak alysctl_sync
 #pragma weak alysctl_checkpoint
 #pragma weak alysctl_cert
+#pragma weak alysctl_key
 
 typedef struct {
     const char *name;
@@ -38,6 +39,8 @@ static const command_t s_cmds[] = {
     {"checkpoint", alysctl_checkpoint, "list [--json] | create | recover HEIGHT",
      "sync checkpoints: list them, make one now, roll back to one"},
     {"cert", alysctl_cert, "new PATH", "make a CURVE certificate pair (remote validators)"},
+    {"key", alysctl_key, "show [--endpoint] | new PATH",
+     "the node's identity: its public key and alys:// endpoint (made on first use)"},
 };
 #define NCMDS (sizeof s_cmds / sizeof s_cmds[0])
 
