@@ -83,9 +83,10 @@ typedef struct {
 
     /* [network] */
     char listen[ALYS_ENDPOINT_MAX]; /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
-    char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
+    char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX]; /* alys://KEY@HOST:PORT */
     uint32_t bootstrap_peer_count;
     uint32_t serve_rate_limit; /* requests per second per peer, 200 */
+    bool plaintext; /* false; true: node links without CURVE (tests and benchmarks only) */
 
     /* [validation] remote validator access */
     char worker_listen[ALYS_ENDPOINT_MAX]; /* "" = ipc only; tcp://0.0.0.0:7701 for remote workers */

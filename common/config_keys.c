@@ -98,6 +98,11 @@ static const cfg_key_t s_keys[] = {
      .size = sizeof(((alys_config_t *) 0)->bootstrap_peers[0]), .imax = ALYS_MAX_BOOTSTRAP,
      .count_off = offsetof(alys_config_t, bootstrap_peer_count)},
     {KINT("network", "serve_rate_limit", serve_rate_limit, 1, 1000000, 200)},
+    /* Node-to-node links without CURVE: no encryption, and an inbound peer
+     * is whoever its Status says it is. For tests and for measuring what
+     * CURVE costs (scripts/bench.sh), never for a network with strangers.
+     * Endpoints still carry keys (they name the peers). */
+    {KBOOL("network", "plaintext", plaintext, false)},
 
     {KEP("validation", "worker_listen", worker_listen)},
     {KBOOL("validation", "curve_enabled", curve_enabled, false)},

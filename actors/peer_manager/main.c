@@ -10,7 +10,21 @@
  *  reply and socket event to the core, and is the core's port; every
  *  decision is the core's.
  *
- *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config.
+ *  Identity and CURVE. The node key (common/nodekey.h, <data_dir>/node.key,
+ *  made on first start) is loaded before anything else; an unsafe or
+ *  malformed key file is a config error. Every node-to-node socket uses
+ *  CURVE unless [network] plaintext (tests only): the listen ROUTER is a
+ *  CURVE server whose ZAP handler is the ROUTER `zap` below (bound at
+ *  inproc://zeromq.zap.01 before the listen socket, so no handshake is
+ *  ever let through unauthenticated; each request is decided by pm_zap.h),
+ *  and every frame a client sends carries its proved key as the "User-Id"
+ *  property, which is passed to the core as the client's id. Each peer
+ *  DEALER is a CURVE client whose server key is the key in the slot's
+ *  alys:// endpoint: a server without that key cannot complete the
+ *  handshake, so an outbound peer is its endpoint's key.
+ *
+ *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config,
+ *  ALYS_EXIT_CONFIG (78) an unusable node key file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +34,8 @@
 
 #include "actor.h"
 #include "log.h"
+#include "nodeaddr.h"
+#include "nodekey.h"
 #include "pm_conn.h"
 #include "pm_core.h"
 #include "sockmon.h"
@@ -38,6 +54,8 @@ typedef struct {
     zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
     zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
     zsock_t *router;                   /* [network] listen (NULL = not serving) */
+    zsock_t *zap;                      /* ZAP handler for router (NULL = plaintext) */
+    alys_nodekey_t *key;               /* who we are */
     zsock_t *socks[PM_CONN_MAX];       /* peer slots: made once, kept */
     zsock_t *mons[PM_CONN_MAX];        /* their monitors; NULL = unmonitored */
     char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
@@ -69,6 +87,10 @@ static zsock_t *make_peer_socket(shell_t *sh, int slot)
         return NULL;
     alys_sock_limits(sock);
     zsock_set_identity(sock, sh->identity);
+    if (!sh->cfg->plaintext) {
+        zsock_set_curve_publickey_bin(sock, alys_nodekey_public(sh->key));
+        zsock_set_curve_secretkey_bin(sock, alys_nodekey_secret(sh->key));
+    }
     /* Nothing queues for a peer that is not there: a send fails at once
      * (pm_conn_send_failed), instead of a burst of stale requests reaching
      * the peer when it comes back. */
@@ -89,19 +111,34 @@ static zsock_t *make_peer_socket(shell_t *sh, int slot)
     return sock;
 }
 
+/* The tcp:// address of an alys:// endpoint, and its key. */
+static int dial_address(const char *endpoint, alys_nodeaddr_t *a, char *tcp, size_t tcplen)
+{
+    return alys_nodeaddr_parse(endpoint, a) == 0 ? alys_nodeaddr_tcp(a, tcp, tcplen) : -1;
+}
+
 static int port_peer_dial(void *ctx, int slot, const char *endpoint)
 {
     shell_t *sh = ctx;
+    alys_nodeaddr_t a;
+    char tcp[ALYS_ENDPOINT_MAX];
+    if (dial_address(endpoint, &a, tcp, sizeof tcp) != 0)
+        return PM_DIAL_REFUSED;
     if (!sh->socks[slot] && !(sh->socks[slot] = make_peer_socket(sh, slot)))
         return PM_DIAL_NO_SOCKET;
-    return zsock_connect(sh->socks[slot], "%s", endpoint) == 0 ? PM_DIAL_OK : PM_DIAL_REFUSED;
+    /* The server key applies to the connects that follow: this one. */
+    if (!sh->cfg->plaintext)
+        zsock_set_curve_serverkey_bin(sh->socks[slot], a.key);
+    return zsock_connect(sh->socks[slot], "%s", tcp) == 0 ? PM_DIAL_OK : PM_DIAL_REFUSED;
 }
 
 static void port_peer_hangup(void *ctx, int slot, const char *endpoint)
 {
     shell_t *sh = ctx;
-    if (sh->socks[slot])
-        zsock_disconnect(sh->socks[slot], "%s", endpoint);
+    alys_nodeaddr_t a;
+    char tcp[ALYS_ENDPOINT_MAX];
+    if (sh->socks[slot] && dial_address(endpoint, &a, tcp, sizeof tcp) == 0)
+        zsock_disconnect(sh->socks[slot], "%s", tcp);
 }
 
 static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
@@ -174,9 +211,53 @@ static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
         return 0;
     zframe_t *id = zmsg_first(msg);
     zframe_t *data = zmsg_next(msg);
-    if (zmsg_size(msg) == 2)
-        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), zframe_data(data),
-                                zframe_size(data));
+    /* The key ZAP proved for this link; never missing on a CURVE socket,
+     * but a frame without one is not taken as anybody's. */
+    const char *key = sh->zap && data ? zframe_meta(data, "User-Id") : NULL;
+    if (zmsg_size(msg) == 2 && (!sh->zap || alys_key_is_hex(key)))
+        pm_core_on_client_frame(core_now(sh), zframe_data(id), zframe_size(id), key,
+                                zframe_data(data), zframe_size(data));
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+/* One ZAP request (RFC 27): [id][empty] "1.0" request_id domain address
+ * identity mechanism credentials...; the answer [id][empty] "1.0"
+ * request_id status text user_id metadata. */
+static int on_zap(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    shell_t *sh = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *f[9] = {0};
+    size_t n = 0;
+    for (zframe_t *x = zmsg_first(msg); x && n < 9; x = zmsg_next(msg))
+        f[n++] = x;
+    if (n < 8 || zframe_size(f[1]) != 0 || !zframe_streq(f[2], "1.0")) {
+        zmsg_destroy(&msg); /* not a ZAP request: nothing to answer */
+        return 0;
+    }
+    char *domain = zframe_strdup(f[4]), *mechanism = zframe_strdup(f[7]),
+         *address = zframe_strdup(f[5]);
+    zframe_t *cred = n > 8 ? f[8] : NULL;
+    pm_zap_t z = pm_core_zap(core_now(sh), domain, mechanism, cred ? zframe_data(cred) : NULL,
+                             cred ? zframe_size(cred) : 0);
+    if (!z.allow)
+        log_info("peer link from %s refused: %s%s%s", address ? address : "?", z.text,
+                 z.user_id[0] ? " " : "", z.user_id);
+    zmsg_t *rep = zmsg_new();
+    if (rep && zmsg_append(rep, &f[0]) == 0 && zmsg_addmem(rep, "", 0) == 0 &&
+        zmsg_addstr(rep, "1.0") == 0 && zmsg_addmem(rep, zframe_data(f[3]), zframe_size(f[3])) == 0 &&
+        zmsg_addstr(rep, z.status) == 0 && zmsg_addstr(rep, z.text) == 0 &&
+        zmsg_addstr(rep, z.allow ? z.user_id : "") == 0 && zmsg_addmem(rep, "", 0) == 0 &&
+        zmsg_send(&rep, sock) != 0)
+        log_warn("cannot answer a ZAP request: a peer's handshake will stall");
+    zmsg_destroy(&rep);
+    zstr_free(&domain);
+    zstr_free(&mechanism);
+    zstr_free(&address);
     zmsg_destroy(&msg);
     return 0;
 }
@@ -299,6 +380,21 @@ static void make_identity(shell_t *sh)
     snprintf(sh->identity, sizeof sh->identity, "%s/%08x", sh->cfg->node_name, r);
 }
 
+/* <data_dir>/node.key, made on first start (common/nodekey.h says why any
+ * of the supervisor, alysctl and this process may be the one to make it). */
+static int load_key(shell_t *sh)
+{
+    char path[ALYS_PATH_MAX + 16], err[ALYS_ERR_MAX];
+    bool created = false;
+    if (alys_nodekey_path(sh->cfg->data_dir, path, sizeof path) != 0 ||
+        !(sh->key = alys_nodekey_open(path, &created, err, sizeof err))) {
+        log_error("config error: %s", sh->key ? "" : err);
+        return -1;
+    }
+    log_info("node key %s%s (%s)", alys_nodekey_public_hex(sh->key), created ? " created" : "", path);
+    return 0;
+}
+
 static zsock_t *connect_to(shell_t *sh, const char *endpoint, alys_reader_fn *fn)
 {
     zsock_t *sock = alys_dealer_connect(endpoint, alys_actor_name(sh->actor));
@@ -307,18 +403,60 @@ static zsock_t *connect_to(shell_t *sh, const char *endpoint, alys_reader_fn *fn
     return sock;
 }
 
+/* The ZAP handler, bound before any CURVE server socket exists: libzmq
+ * lets a handshake through unauthenticated when no handler is bound. */
+static int start_zap(shell_t *sh)
+{
+    sh->zap = zsock_new(ZMQ_ROUTER);
+    if (!sh->zap || zsock_bind(sh->zap, PM_ZAP_ENDPOINT) != 0 ||
+        alys_actor_add_reader(sh->actor, sh->zap, on_zap, sh) != 0) {
+        log_error("cannot start the ZAP handler at %s", PM_ZAP_ENDPOINT);
+        return -1;
+    }
+    return 0;
+}
+
+/* The listen ROUTER: a CURVE server unless plaintext. Options before the
+ * bind, so no connection is ever made without them. */
+static zsock_t *listen_socket(shell_t *sh)
+{
+    const alys_config_t *cfg = sh->cfg;
+    if (cfg->plaintext)
+        return alys_router_bind(cfg->listen);
+    if (start_zap(sh) != 0)
+        return NULL;
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (!sock)
+        return NULL;
+    alys_sock_limits(sock);
+    zsock_set_router_mandatory(sock, 1);
+    /* No handover: a client names its own routing id, and must not take
+     * over another client's link by naming that one's. */
+    zsock_set_router_handover(sock, 0);
+    zsock_set_zap_domain(sock, PM_ZAP_DOMAIN);
+    zsock_set_curve_server(sock, 1);
+    zsock_set_curve_secretkey_bin(sock, alys_nodekey_secret(sh->key));
+    if (zsock_bind(sock, "%s", cfg->listen) < 0) {
+        log_error("cannot bind %s: %s", cfg->listen, zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
 static int serve(shell_t *sh)
 {
     const alys_config_t *cfg = sh->cfg;
     if (!cfg->listen[0])
         return 0; /* not serving */
-    sh->router = alys_router_bind(cfg->listen);
+    sh->router = listen_socket(sh);
     if (!sh->router || alys_actor_add_reader(sh->actor, sh->router, on_client, sh) != 0) {
         log_error("cannot serve peers at %s", cfg->listen);
         return -1;
     }
     alys_actor_monitor(sh->actor, sh->router, "peers");
-    log_info("serving peers at %s (rate limit %u/s per peer)", cfg->listen, cfg->serve_rate_limit);
+    log_info("serving peers at %s (%s, rate limit %u/s per peer)", cfg->listen,
+             cfg->plaintext ? "PLAINTEXT: [network] plaintext is for tests only" : "CURVE",
+             cfg->serve_rate_limit);
     return 0;
 }
 
@@ -360,6 +498,7 @@ static void teardown(shell_t *sh)
         drop_socket(sh, &sh->socks[i]);
     }
     drop_socket(sh, &sh->router);
+    drop_socket(sh, &sh->zap);
     drop_socket(sh, &sh->bp_mon);
     drop_socket(sh, &sh->storage);
     drop_socket(sh, &sh->sync);
@@ -375,6 +514,10 @@ int main(int argc, char **argv)
         return 2;
     sh.cfg = alys_actor_config(sh.actor);
     make_identity(&sh);
+    if (load_key(&sh) != 0) {
+        alys_actor_destroy(&sh.actor);
+        return ALYS_EXIT_CONFIG;
+    }
     pm_port_t port = {.ctx = &sh,
                       .send = port_send,
                       .peer_dial = port_peer_dial,
@@ -384,6 +527,8 @@ int main(int argc, char **argv)
     char err[ALYS_ERR_MAX];
     int rc = 0;
     sh.core = pm_core_new(sh.cfg, alys_actor_metrics(sh.actor), &port, err, sizeof err);
+    if (sh.core && pm_core_set_key(sh.core, alys_nodekey_public_hex(sh.key)) != 0)
+        pm_core_destroy(&sh.core);
     if (!sh.core) {
         log_error("config: %s", err);
         rc = 2;
@@ -393,11 +538,13 @@ int main(int argc, char **argv)
     }
     if (rc == 0) {
         alys_actor_ready(sh.actor);
-        log_info("peer manager up: %u bootstrap peers, strategy %s, routing id %s",
-                 sh.cfg->bootstrap_peer_count, sh.cfg->peer_selection, sh.identity);
+        log_info("peer manager up: key %s, %u bootstrap peers, strategy %s, routing id %s",
+                 alys_nodekey_public_hex(sh.key), sh.cfg->bootstrap_peer_count,
+                 sh.cfg->peer_selection, sh.identity);
         alys_actor_run(sh.actor);
     }
     teardown(&sh);
+    alys_nodekey_destroy(&sh.key);
     alys_actor_destroy(&sh.actor);
     return rc;
 }

@@ -96,6 +96,19 @@ static void send_error(ps_t *self, const uint8_t *id, size_t id_len, uint64_t re
 
 /* ---- the handshake ---------------------------------------------------------- */
 
+/* An inbound Status contradicted the key CURVE proved: a violation on the
+ * key's record (the same record as when we dial it: a peer is its key). */
+static void charge_key(pm_t *pm, const pm_client_t *c)
+{
+    int rc = peer_table_add(pm->table, c->key, c->listen, pm_now(pm));
+    if (rc == PEER_OK || rc == PEER_ERR_EXISTS) {
+        peer_outcome_t o = {.kind = PEER_OUTCOME_VIOLATION, .reason = "status contradicts its key"};
+        pm_record(pm, c->key, &o);
+    }
+    alys_metric_add(pm->metrics, "alys_peer_key_mismatch_total", NULL,
+                    "Handshakes whose Status contradicted the link's key", 1);
+}
+
 static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     pm_t *pm = self->pm;
@@ -109,6 +122,8 @@ static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int6
                  c->listen[0] ? c->listen : "no listen endpoint", c->reason);
         pm->peerset_dirty = true;
     }
+    if (s.violation)
+        charge_key(pm, c);
     if (s.what != PM_SERVE_STATUS)
         return;
     alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
@@ -331,7 +346,8 @@ static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const c
     }
 }
 
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len)
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *key, const uint8_t *data,
+                 size_t len)
 {
     ps_t *self = pm->serve;
     if (!self || !self->clients)
@@ -340,6 +356,7 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;
+    pm_client_set_key(c, key);
     char err[160];
     alys_wire_msg_t *m = alys_wire_decode(data, len, err, sizeof err);
     handle(self, c, m, err, now);

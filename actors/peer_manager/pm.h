@@ -70,6 +70,10 @@ typedef struct {
 
 struct pm {
     const alys_config_t *cfg;
+    /* Who we are (pm_core_set_key): our public key, hex, the node id of our
+     * Status; our alys:// endpoint for [network] listen ("" = none). */
+    char key_hex[ALYS_WIRE_ID_MAX];
+    char our_endpoint[ALYS_ENDPOINT_MAX];
     alys_metrics_t *metrics;
     pm_port_t port;
     uint64_t wall; /* unix ms of the current input (pm_core_clock) */
@@ -205,6 +209,8 @@ void pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req);
 void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req);
 /* An endpoint heard of (inbound Status, Peers): dial it if new and allowed. */
 void pn_learn_endpoint(pm_t *pm, const char *endpoint);
+/* Our key (hex): endpoints with it are ours, never dialled. */
+void pn_set_key(pm_t *pm, const char *key_hex);
 /* Close the connections queued by pm_close_later (actions, bans); each is
  * re-dialled later only if peer_table_may_connect allows. */
 void pn_flush_closes(pm_t *pm);
@@ -222,8 +228,10 @@ void pn_on_link(pm_t *pm, int slot, bool up);
 
 ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on error */
 void ps_destroy(ps_t **self_p);
-/* One frame from the inbound client with this routing id. */
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len);
+/* One frame from the inbound client with this routing id and key (hex,
+ * proved by CURVE; NULL = plaintext link). */
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *key, const uint8_t *data,
+                 size_t len);
 /* Inbound peers refused at the handshake, for listings. */
 size_t ps_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 

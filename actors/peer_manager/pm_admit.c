@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nodeaddr.h"
+
 struct pm_clients {
     pm_client_t *clients;
     size_t capacity;
@@ -55,6 +57,16 @@ pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len
     *victim = (pm_client_t){.used = true, .id_len = id_len, .last_seen = now};
     memcpy(victim->id, id, id_len);
     return victim;
+}
+
+void pm_client_set_key(pm_client_t *c, const char *key)
+{
+    const char *k = key ? key : "";
+    if (strcmp(c->key, k) == 0)
+        return;
+    if (c->key[0]) /* a connection's identity never changes: a new client */
+        *c = (pm_client_t){.used = true, .id_len = c->id_len, .last_seen = c->last_seen};
+    snprintf(c->key, sizeof c->key, "%s", k);
 }
 
 bool pm_client_refused(const pm_client_t *c, int64_t now)
@@ -126,18 +138,40 @@ static void refuse(pm_client_t *c, pm_serve_t *s, const char *why, int64_t now)
     s->refused = true;
 }
 
+/* On a CURVE link: the Status must name the link's key, and a listen
+ * endpoint it gives must carry that key. */
+static bool contradicts_key(const pm_client_t *c, const Alys__Wire__Status *st)
+{
+    char listen_key[ALYS_WIRE_ID_MAX];
+    if (!c->key[0])
+        return false;
+    if (!st->node_id || strcmp(st->node_id, c->key) != 0)
+        return true;
+    return st->listen && *st->listen &&
+           (alys_nodeaddr_key_hex(st->listen, listen_key, sizeof listen_key) != 0 ||
+            strcmp(listen_key, c->key) != 0);
+}
+
 pm_serve_t pm_admit_status(pm_client_t *c, const Alys__Wire__Status *st, bool ours,
                            const uint8_t *genesis, peer_table_t *table, uint64_t wall_ms, int64_t now)
 {
     snprintf(c->node_id, sizeof c->node_id, "%s",
-             alys_wire_valid_node_id(st->node_id) ? st->node_id : "?");
-    snprintf(c->listen, sizeof c->listen, "%s",
-             alys_wire_valid_endpoint(st->listen) ? st->listen : "");
+             c->key[0]                              ? c->key
+             : alys_wire_valid_node_id(st->node_id) ? st->node_id
+                                                    : "?");
+    snprintf(c->listen, sizeof c->listen, "%s", alys_nodeaddr_valid(st->listen) ? st->listen : "");
     if (!ours)
         return error(ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "starting: storage not answering yet");
     if (memcmp(st->genesis_hash.data, genesis, ALYS_HASH_LEN) != 0) {
         pm_serve_t s = error(ALYS__WIRE__WIRE_ERROR__CODE__WRONG_GENESIS, "another genesis");
         refuse(c, &s, "wrong genesis", now);
+        return s;
+    }
+    if (contradicts_key(c, st)) {
+        pm_serve_t s = error(ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST,
+                             "status contradicts the link's key");
+        refuse(c, &s, "status contradicts its key", now);
+        s.violation = true;
         return s;
     }
     const char *nid = c->node_id[0] != '?' ? c->node_id : NULL;

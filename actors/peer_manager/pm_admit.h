@@ -18,9 +18,14 @@
  *  nothing from a refused client.
  *
  *  The handshake (pm_admit_status): no Status of ours yet (storage not
- *  answering): UNAVAILABLE; another genesis: WRONG_GENESIS and refused; a
- *  banned node id or listen endpoint: refused, no answer; else our Status,
- *  and the client's listen endpoint may be dialled (learn).
+ *  answering): UNAVAILABLE; another genesis: WRONG_GENESIS and refused; on
+ *  a CURVE link (the client's key known, pm_client_set_key), a node id
+ *  other than that key or a listen endpoint with another key: refused, a
+ *  protocol violation (violation: the caller charges the key); a banned
+ *  key (node id) or listen endpoint: refused, no answer; else our Status,
+ *  and the client's listen endpoint may be dialled (learn). On a CURVE
+ *  link the client's node id is its key, whatever it says; on a plaintext
+ *  one ([network] plaintext, tests only) it is what its Status says.
  *
  *  Ownership: pm_clients_new / pm_clients_destroy(&self). Client pointers
  *  are valid until the next pm_clients_get (which may recycle one).
@@ -49,7 +54,8 @@ typedef struct {
     pm_client_state_t state;
     int64_t last_seen;
     int64_t refused_at;
-    char node_id[ALYS_WIRE_ID_MAX]; /* "?" when it gave none valid */
+    char key[ALYS_WIRE_ID_MAX];     /* its public key (hex) from the link; "" = plaintext */
+    char node_id[ALYS_WIRE_ID_MAX]; /* its key; plaintext: its claim, "?" when invalid */
     char listen[ALYS_ENDPOINT_MAX]; /* "" = none */
     char reason[PEER_REASON_MAX];
 } pm_client_t;
@@ -65,6 +71,10 @@ pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len
 pm_client_t *pm_clients_at(pm_clients_t *self, size_t i); /* NULL past the end */
 /* Refused less than the TTL ago (listings). */
 bool pm_client_refused(const pm_client_t *c, int64_t now);
+/* The key the link proved for this client (hex; NULL = plaintext). A
+ * routing id that comes back with another key is another client: it starts
+ * over (NEW). */
+void pm_client_set_key(pm_client_t *c, const char *key);
 
 typedef enum {
     PM_SERVE_NOTHING = 0, /* no answer */
@@ -80,6 +90,7 @@ typedef struct {
     Alys__Wire__WireError__Code code; /* PM_SERVE_ERROR */
     bool refused;                     /* the client was refused just now */
     bool learn;                       /* dial its listen endpoint */
+    bool violation;                   /* its Status contradicts its key: charge it */
     char why[PM_ADMIT_WHY_MAX];
 } pm_serve_t;
 

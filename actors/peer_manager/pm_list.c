@@ -184,7 +184,7 @@ size_t pm_list_conns(pm_conns_t *book, const peer_table_t *table, pm_unlisted_t 
         if (!c)
             break;
         bool refused = c->state == PM_CONN_REFUSED;
-        bool dialling = (c->state == PM_CONN_IDLE || c->state == PM_CONN_DIALING) && !c->peer_id[0];
+        bool dialling = c->state == PM_CONN_IDLE || c->state == PM_CONN_DIALING;
         /* Those with a table entry (or a ban) are listed from the table. */
         if ((!refused && !dialling) || (c->peer_id[0] && peer_table_contains(table, c->peer_id)))
             continue;
@@ -193,7 +193,7 @@ size_t pm_list_conns(pm_conns_t *book, const peer_table_t *table, pm_unlisted_t 
                  refused       ? c->reason
                  : c->failures ? "no answer yet"
                                : "");
-        alys_wire_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
+        snprintf(out[n].peer_id, sizeof out[n].peer_id, "%s", c->peer_id);
         out[n].state = refused ? "refused" : "connecting";
         n++;
     }

@@ -27,6 +27,12 @@ static void at(int64_t mono)
     pm_core_clock(H->pm, WALL0 + (uint64_t) mono, mono);
 }
 
+/* Keys (hex): a peer is its key (pm_conn.h, pm_judge.h). */
+#define OUR_KEY    "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
+#define PEER_KEY   "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define CLIENT_KEY "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3"
+#define PEER_EP    "alys://" PEER_KEY "@10.0.0.2:30300"
+
 static void setup(void)
 {
     H = calloc(1, sizeof *H);
@@ -34,7 +40,7 @@ static void setup(void)
     alys_config_defaults(&H->cfg);
     snprintf(H->cfg.node_name, sizeof H->cfg.node_name, "us");
     snprintf(H->cfg.listen, sizeof H->cfg.listen, "tcp://127.0.0.1:30300");
-    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], "tcp://10.0.0.2:30300");
+    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], PEER_EP);
     H->cfg.bootstrap_peer_count = 1;
     memset(H->genesis, 0x11, ALYS_HASH_LEN);
     memset(H->head_hash, 0x22, ALYS_HASH_LEN);
@@ -43,6 +49,7 @@ static void setup(void)
     char err[128];
     H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
     cr_assert_not_null(H->pm, "%s", err);
+    cr_assert_eq(pm_core_set_key(H->pm, OUR_KEY), 0);
     at(1000);
 }
 
@@ -183,7 +190,7 @@ Test(pm_core, bootstrap_dialled_and_probed_once_started)
     started(10);
     uint64_t probe = 0;
     int slot = dialled(&probe);
-    cr_assert_str_eq(H->fake.dialled[slot], "tcp://10.0.0.2:30300");
+    cr_assert_str_eq(H->fake.dialled[slot], PEER_EP);
 }
 
 Test(pm_core, peer_discovered_once_per_height)
@@ -191,19 +198,19 @@ Test(pm_core, peer_discovered_once_per_height)
     started(10);
     uint64_t probe = 0, height = 0;
     int slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", 50, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 50, H->genesis);
     cr_assert_eq(discovered(&height), 1);
     cr_assert_eq(height, 50);
     /* The next probe at the same height: nothing new for SyncActor. */
     at(1000 + PM_CONN_PROBE_EVERY_MS + 1);
     probe = 0;
     slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", 50, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 50, H->genesis);
     cr_assert_eq(discovered(NULL), 0);
     /* A new height is news. */
     at(1000 + 2 * PM_CONN_PROBE_EVERY_MS + 2);
     slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", 60, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 60, H->genesis);
     cr_assert_eq(discovered(&height), 1);
     cr_assert_eq(height, 60);
 }
@@ -218,14 +225,14 @@ Test(pm_core, wrong_genesis_bans_the_endpoint_and_hangs_up)
     peer_status(slot, probe, "evil", 50, other);
     cr_assert(H->fake.hung_up[slot]);
     cr_assert_eq(discovered(NULL), 0);
-    cr_assert(peer_table_is_banned(H->pm->table, "@10.0.0.2:30300", "tcp://10.0.0.2:30300",
-                                   WALL0 + 1001));
+    cr_assert(peer_table_is_banned(H->pm->table, PEER_KEY, PEER_EP, WALL0 + 1001),
+              "banned under its key");
     cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_bans_total", NULL), 1);
     /* alysctl peers shows it as banned under that id. */
     Alys__Peer__PeerSet *set = pm_peerset_new(H->pm, true);
     bool found = false;
     for (size_t i = 0; i < set->n_peers; i++)
-        if (strcmp(set->peers[i]->peer_id, "@10.0.0.2:30300") == 0)
+        if (strcmp(set->peers[i]->peer_id, PEER_KEY) == 0)
             found = strcmp(set->peers[i]->state, "banned") == 0;
     cr_assert(found);
     pm_peerset_free(&set);
@@ -260,13 +267,28 @@ Test(pm_core, peerset_pushed_on_change_then_every_interval)
 
 /* ---- serving ------------------------------------------------------------------------- */
 
+/* A frame from inbound client "client-1", whose link proved CLIENT_KEY. */
 static void client_frame(const alys_wire_msg_t *m)
 {
     static const uint8_t id[] = "client-1";
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, id, sizeof id - 1, zframe_data(f), zframe_size(f));
+    pm_core_on_client_frame(H->pm, id, sizeof id - 1, CLIENT_KEY, zframe_data(f), zframe_size(f));
     zframe_destroy(&f);
+}
+
+static void client_status(const char *node_id)
+{
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    st.node_id = (char *) node_id;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 1;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    client_frame(&m);
 }
 
 static void client_handshake(void)
@@ -275,7 +297,7 @@ static void client_handshake(void)
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
     st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
-    st.node_id = "client";
+    st.node_id = CLIENT_KEY;
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = 1;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
@@ -417,13 +439,13 @@ static alys_env_t *to_sync_peer(Alys__Peer__PeerMsg__MsgCase want)
     return NULL;
 }
 
-/* A ready peer "peerA" at height on its slot. */
+/* A ready peer PEER_KEY at height on its slot. */
 static int ready_peer(uint64_t height)
 {
     started(10);
     uint64_t probe = 0;
     int slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", height, H->genesis);
+    peer_status(slot, probe, PEER_KEY, height, H->genesis);
     cr_assert_eq(discovered(NULL), 1);
     return slot;
 }
@@ -453,7 +475,7 @@ Test(pm_core, fetch_from_unknown_peer_is_no_peer)
 Test(pm_core, answer_of_the_wrong_kind_is_a_violation)
 {
     int slot = ready_peer(50);
-    fetch_headers(78, "peerA", 1, 10);
+    fetch_headers(78, PEER_KEY, 1, 10);
     int s = -1;
     alys_wire_msg_t *req = NULL;
     while ((req = fake_next_wire(&H->fake, OUT_PEER, &s)) &&
@@ -518,7 +540,7 @@ Test(pm_core, new_block_forwarded_only_from_a_ready_peer)
     int slot = dialled(&probe);
     new_block_from(slot); /* handshake not done */
     cr_assert_eq(forwarded_blocks(), 0);
-    peer_status(slot, probe, "peerA", 50, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 50, H->genesis);
     new_block_from(slot);
     cr_assert_eq(forwarded_blocks(), 1);
 }
@@ -548,7 +570,7 @@ static uint64_t delivered_batch(uint64_t start, size_t n)
     for (size_t i = 0; i < n; i++)
         blocks[i] = (ProtobufCBinaryData){1, &byte};
     uint32_t delivered = 0;
-    cr_assert_eq(pm_deliver(H->pm, 90, "peerA", start, blocks, n, NULL, &delivered),
+    cr_assert_eq(pm_deliver(H->pm, 90, PEER_KEY, start, blocks, n, NULL, &delivered),
                  ALYS__PEER__OUTCOME__OK);
     cr_assert_eq(delivered, n);
     alys_env_t *env = fake_next_bus(&H->fake, PM_TO_PROCESSOR);
@@ -653,7 +675,7 @@ Test(pm_core, a_new_ban_is_saved_to_storage)
     alys_env_t *env = NULL;
     expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
     cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
-    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "@10.0.0.2:30300");
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, PEER_KEY);
     alys_env_free(&env);
 }
 
@@ -671,7 +693,7 @@ Test(pm_core, get_peers_answered_with_ready_endpoints)
     cr_assert_not_null(r);
     cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_PEERS);
     cr_assert_eq(r->peers->n_endpoints, 1);
-    cr_assert_str_eq(r->peers->endpoints[0], "tcp://10.0.0.2:30300");
+    cr_assert_str_eq(r->peers->endpoints[0], PEER_EP, "endpoints carry their keys");
     alys_wire_free(&r);
 }
 
@@ -769,4 +791,62 @@ Test(pm_core, nothing_in_storage_below_our_cached_head_is_not_found)
     cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
     cr_assert_eq(r->error->code, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND);
     alys_wire_free(&r);
+}
+
+/* ---- identity: a peer is its key ------------------------------------------------------ */
+
+Test(pm_core, our_status_names_our_key_and_our_keyed_endpoint)
+{
+    started(10);
+    alys_wire_msg_t *m = NULL;
+    pm_core_tick_fast(H->pm); /* dials the bootstrap peer: our Status first */
+    while ((m = fake_next_wire(&H->fake, OUT_PEER, NULL)) &&
+           m->body_case != ALYS__WIRE__WIRE_MSG__BODY_STATUS)
+        alys_wire_free(&m);
+    cr_assert_not_null(m);
+    cr_expect_str_eq(m->status->node_id, OUR_KEY);
+    cr_expect_str_eq(m->status->listen, "alys://" OUR_KEY "@127.0.0.1:30300");
+    alys_wire_free(&m);
+}
+
+Test(pm_core, a_status_contradicting_the_dialled_key_is_a_violation)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    peer_status(slot, probe, CLIENT_KEY, 50, H->genesis);
+    cr_assert(H->fake.hung_up[slot], "refused");
+    cr_assert_eq(discovered(NULL), 0);
+    peer_view_t v;
+    cr_assert_eq(peer_table_get(H->pm->table, PEER_KEY, WALL0 + 1001, &v), PEER_OK,
+                 "charged on the key it dialled");
+    cr_expect(peer_table_is_banned(H->pm->table, PEER_KEY, NULL, WALL0 + 1001),
+              "a violation bans: %s", v.ban_reason);
+    cr_expect_eq(alys_metric_value(H->metrics, "alys_peer_key_mismatch_total", NULL), 1);
+}
+
+Test(pm_core, our_own_key_is_this_node)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    peer_status(slot, probe, OUR_KEY, 50, H->genesis);
+    cr_assert(H->fake.hung_up[slot]);
+    cr_assert_eq(discovered(NULL), 0);
+}
+
+Test(pm_core, an_inbound_status_contradicting_its_link_key_is_refused_and_charged)
+{
+    started(10);
+    client_status("someone-else");
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_expect_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    alys_wire_free(&r);
+    peer_view_t v;
+    cr_assert_eq(peer_table_get(H->pm->table, CLIENT_KEY, WALL0 + 1001, &v), PEER_OK);
+    cr_expect(peer_table_is_banned(H->pm->table, CLIENT_KEY, NULL, WALL0 + 1001), "%s", v.ban_reason);
+    /* refused: its next requests get nothing */
+    client_status(CLIENT_KEY);
+    cr_expect_null(fake_next_wire(&H->fake, OUT_CLIENT, NULL));
 }
