@@ -248,8 +248,9 @@ static int on_zap(alys_actor_t *actor, zsock_t *sock, void *arg)
         log_info("peer link from %s refused: %s%s%s", address ? address : "?", z.text,
                  z.user_id[0] ? " " : "", z.user_id);
     zmsg_t *rep = zmsg_new();
-    if (rep && zmsg_append(rep, &f[0]) == 0 && zmsg_addmem(rep, "", 0) == 0 &&
-        zmsg_addstr(rep, "1.0") == 0 && zmsg_addmem(rep, zframe_data(f[3]), zframe_size(f[3])) == 0 &&
+    if (rep && zmsg_addmem(rep, zframe_data(f[0]), zframe_size(f[0])) == 0 &&
+        zmsg_addmem(rep, "", 0) == 0 && zmsg_addstr(rep, "1.0") == 0 &&
+        zmsg_addmem(rep, zframe_data(f[3]), zframe_size(f[3])) == 0 &&
         zmsg_addstr(rep, z.status) == 0 && zmsg_addstr(rep, z.text) == 0 &&
         zmsg_addstr(rep, z.allow ? z.user_id : "") == 0 && zmsg_addmem(rep, "", 0) == 0 &&
         zmsg_send(&rep, sock) != 0)
