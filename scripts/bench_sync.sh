@@ -69,7 +69,8 @@ chain_db() {
     alys_node_config "$node" "$WORK/r/import" "$dir/genesis" 'validation_workers=2' \
       'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)"
     alys_node_start "$node"
-    alys_node_wait_ready "$node" 60
+    # (in a || so that set -e does not end the script at the first poll)
+    alys_node_wait_ready "$node" 60 || { echo "bench_sync: import node did not start" >&2; exit 1; }
     alys_ctl "$node" import "$dir/chain.export" >/dev/null
     alys_node_stop "$node"
     mv "$node/data" "$dir/db"
@@ -99,7 +100,9 @@ start_servers() {   # start_servers CHAIN
     alys_node_start "$node"
     SERVERS+=("$node")
   done
-  for node in "${SERVERS[@]}"; do alys_node_wait_ready "$node" 60; done
+  for node in "${SERVERS[@]}"; do
+    alys_node_wait_ready "$node" 60 || { echo "bench_sync: $node did not start" >&2; exit 1; }
+  done
 }
 
 start_proxies() {   # a delay proxy in front of each server
@@ -188,7 +191,7 @@ import_same_chain() {
   alys_node_config "$node" "$WORK/r/import-same" "$CHAIN/genesis" 'name="import-same"' \
     'validation_workers=2' 'log_level="warn"' 'strategy="parallel"' "metrics_port=$(alys_free_port)"
   alys_node_start "$node"
-  alys_node_wait_ready "$node" 60
+  alys_node_wait_ready "$node" 60 || { echo "bench_sync: $node did not start" >&2; exit 1; }
   t0=$(alys_now_ms)
   alys_ctl "$node" import "$CHAIN/chain.export" >/dev/null
   t1=$(alys_now_ms)
