@@ -83,7 +83,7 @@ typedef struct {
 
     /* [network] */
     char listen[ALYS_ENDPOINT_MAX]; /* "" = do not serve (default); e.g. "tcp://127.0.0.1:30303" */
-    char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX];
+    char bootstrap_peers[ALYS_MAX_BOOTSTRAP][ALYS_ENDPOINT_MAX]; /* alys://KEY@HOST:PORT */
     uint32_t bootstrap_peer_count;
     uint32_t serve_rate_limit;        /* requests per second per peer, 200 */
     uint32_t serve_byte_rate_kb;      /* KiB per second one peer may send us, 4096 */
@@ -92,6 +92,7 @@ typedef struct {
     uint32_t serve_memory_mb;         /* 128: bytes owed to all clients, MiB */
     uint32_t max_inbound_peers;       /* 64: inbound clients admitted at once */
     uint32_t max_inbound_per_address; /* 8: of them from one remote address */
+    bool plaintext; /* false; true: node links without CURVE (tests and benchmarks only) */
 
     /* [mempool] (issue 9: StorageActor's pool, PeerManager's tx gossip) */
     uint32_t mempool_max_txs;          /* 10000 txs in all */

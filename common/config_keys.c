@@ -110,6 +110,11 @@ static const cfg_key_t s_keys[] = {
     {KINT("network", "serve_memory_mb", serve_memory_mb, 8, 65536, 128)},
     {KINT("network", "max_inbound_peers", max_inbound_peers, 1, 1024, 64)},
     {KINT("network", "max_inbound_per_address", max_inbound_per_address, 1, 1024, 8)},
+    /* Node-to-node links without CURVE: no encryption, and an inbound peer
+     * is whoever its Status says it is. For tests and for measuring what
+     * CURVE costs (scripts/bench.sh), never for a network with strangers.
+     * Endpoints still carry keys (they name the peers). */
+    {KBOOL("network", "plaintext", plaintext, false)},
 
     {KINT("mempool", "max_txs", mempool_max_txs, 1, 1048576, 10000)},
     {KINT("mempool", "max_bytes", mempool_max_bytes, 256, 1ULL << 30, 2097152)},

@@ -22,6 +22,7 @@
  */
 #include "config_schema.h"
 #include "membudget.h"
+#include "nodeaddr.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -534,6 +535,18 @@ static int parse_string_value(parser_t *p, const cfg_key_t *k)
 _Static_assert(ALYS_PATH_MAX >= ALYS_ENDPOINT_MAX && ALYS_PATH_MAX >= ALYS_NAME_MAX,
                "parse_string_value's buffer must hold the largest string field");
 
+/* A peer endpoint carries the peer's key (common/nodeaddr.h): a peer is
+ * its key, and a bare tcp://HOST:PORT says nothing about who answers. */
+static int check_peer(parser_t *p, pos_t at, const cfg_key_t *k, const char *v)
+{
+    if (alys_nodeaddr_valid(v))
+        return 0;
+    return fail_at(p, at,
+                   "'%s' entries must be alys://KEY@HOST:PORT (the peer's `alysctl key show`; "
+                   "KEY 64 hex or 40 z85 characters) (got '%s')",
+                   k->name, v);
+}
+
 /* One array entry; `count` entries are already stored. */
 static int parse_list_item(parser_t *p, const cfg_key_t *k, size_t count)
 {
@@ -548,7 +561,7 @@ static int parse_list_item(parser_t *p, const cfg_key_t *k, size_t count)
         return -1;
     if (buf[0] == '\0')
         return fail_at(p, at, "empty string in '%s'", k->name);
-    if (check_endpoint(p, at, k, buf) != 0)
+    if (check_peer(p, at, k, buf) != 0)
         return -1;
     char *entry = (char *) &p->cfg + k->off + count * k->size;
     memset(entry, 0, k->size);

@@ -8,7 +8,8 @@
 #   scripts/bench_sync.sh      sync throughput from 3 peers, parallel vs
 #                              sequential, with and without 50 ms latency, and
 #                              over the import of the same chain; re-downloads
-#                              after kill -9; peak RSS
+#                              after kill -9; peak RSS; CURVE links vs
+#                              [network] plaintext (the ratio)
 # Usage: scripts/bench.sh [--quick] [--json FILE] [restart|import|sync]...
 #                                                        (default: all three)
 #   --quick      small chains and few repeats (BENCH_QUICK=1 for the parts):

@@ -20,7 +20,9 @@
 #      config, measured in the same run (what the network costs when the
 #      peers are fast);
 #   6. bandwidth-capped peers (issue 11 item 4): not measured yet, the
-#      fault proxy has no upload cap; written as null with the reason.
+#      fault proxy has no upload cap; written as null with the reason;
+#   7. what CURVE costs: the parallel sync of 1. again with every node at
+#      [network] plaintext = true, and the ratio of the two throughputs.
 #
 # The syncing node starts paused (ALYS_SYNC_START_PAUSED=1) and is resumed
 # once all three peers are connected, so every run starts from the same
@@ -67,17 +69,21 @@ chain_db() {
     alys_node_config "$node" "$WORK/r/import" "$dir/genesis" 'validation_workers=2' \
       'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)"
     alys_node_start "$node"
-    alys_node_wait_ready "$node" 60
+    # (in a || so that set -e does not end the script at the first poll)
+    alys_node_wait_ready "$node" 60 || { echo "bench_sync: import node did not start" >&2; exit 1; }
     alys_ctl "$node" import "$dir/chain.export" >/dev/null
     alys_node_stop "$node"
     mv "$node/data" "$dir/db"
     touch "$dir/db.done"
     rm -rf "$node"
   fi
+  rm -f "$dir/db/node.key" # each server copy gets a key of its own
   echo "$dir"
 }
 
-SERVERS=() SERVER_EPS=() PROXY_EPS=() PROXY_PIDS=()
+# LINK: extra config of every node of a run: () = CURVE (the default),
+# ('plaintext=true') = no CURVE (what CURVE costs, section 7).
+SERVERS=() SERVER_EPS=() PROXY_EPS=() PROXY_PIDS=() LINK=()
 start_servers() {   # start_servers CHAIN
   local i node port
   SERVERS=() SERVER_EPS=()
@@ -89,12 +95,14 @@ start_servers() {   # start_servers CHAIN
     port=$(alys_free_port)
     alys_node_config "$node" "$WORK/r/s$i" "$1/genesis" "name=\"server$i\"" \
       'validation_workers=1' 'log_level="warn"' "listen=\"tcp://127.0.0.1:$port\"" \
-      "metrics_port=$(alys_free_port)"
+      "metrics_port=$(alys_free_port)" "${LINK[@]}"
+    SERVER_EPS+=("$(alys_node_endpoint "$node")")
     alys_node_start "$node"
     SERVERS+=("$node")
-    SERVER_EPS+=("tcp://127.0.0.1:$port")
   done
-  for node in "${SERVERS[@]}"; do alys_node_wait_ready "$node" 60; done
+  for node in "${SERVERS[@]}"; do
+    alys_node_wait_ready "$node" 60 || { echo "bench_sync: $node did not start" >&2; exit 1; }
+  done
 }
 
 start_proxies() {   # a delay proxy in front of each server
@@ -102,11 +110,10 @@ start_proxies() {   # a delay proxy in front of each server
   PROXY_EPS=() PROXY_PIDS=()
   for ep in "${SERVER_EPS[@]}"; do
     port=$(alys_free_port)
-    "$(alys_bin faultproxy)" --listen "tcp://127.0.0.1:$port" --upstream "$ep" --fault delay \
-      --fault-arg "$delay" > "$WORK/proxy-$port.log" 2>&1 &
-    ALYS_PIDS+=($!)
-    PROXY_PIDS+=($!)
-    PROXY_EPS+=("tcp://127.0.0.1:$port")
+    # a peer with a key of its own, CURVE on both sides
+    alys_proxy_start "$port" "$ep" "$WORK/proxy-$port.log" --fault delay --fault-arg "$delay"
+    PROXY_PIDS+=("$ALYS_PROXY_PID")
+    PROXY_EPS+=("$ALYS_PROXY_EP")
   done
   sleep 0.3
 }
@@ -123,7 +130,7 @@ fresh() {
   mkdir -p "$node"
   alys_node_config "$node" "$WORK/r/$name" "$CHAIN/genesis" "name=\"$name\"" \
     'validation_workers=2' 'log_level="warn"' "strategy=\"$strategy\"" \
-    "bootstrap_peers=[${list%, }]" "metrics_port=$(alys_free_port)"
+    "bootstrap_peers=[${list%, }]" "metrics_port=$(alys_free_port)" "${LINK[@]}"
   if [ "${HOLD:-1}" = 1 ]; then
     ALYS_SYNC_START_PAUSED=1 alys_node_start "$node"
   else
@@ -184,7 +191,7 @@ import_same_chain() {
   alys_node_config "$node" "$WORK/r/import-same" "$CHAIN/genesis" 'name="import-same"' \
     'validation_workers=2' 'log_level="warn"' 'strategy="parallel"' "metrics_port=$(alys_free_port)"
   alys_node_start "$node"
-  alys_node_wait_ready "$node" 60
+  alys_node_wait_ready "$node" 60 || { echo "bench_sync: $node did not start" >&2; exit 1; }
   t0=$(alys_now_ms)
   alys_ctl "$node" import "$CHAIN/chain.export" >/dev/null
   t1=$(alys_now_ms)
@@ -251,6 +258,19 @@ figure "rss_kib_sync.alys-faultproxy.$blocks" "$(num_or_null "$hp")" "no proxy p
 alys_node_stop "$FRESH"
 stop_proxies
 for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
+
+# ---- what CURVE costs: the same parallel sync over plaintext links
+echo
+echo "== CURVE cost: the parallel sync of $blocks blocks with [network] plaintext = true"
+LINK=('plaintext=true')
+start_servers "$CHAIN"
+printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
+measure parallel-plaintext parallel "${SERVER_EPS[@]}"
+for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
+LINK=()
+r_curve=$(ratio parallel-plaintext parallel)
+echo "CURVE / plaintext throughput (parallel, 3 peers): ${r_curve}x (1.00 = free; target >= 0.90)"
+figure curve_over_plaintext.sync_3peers "$r_curve"
 
 # ---- re-downloads after kill -9
 echo

@@ -203,24 +203,27 @@ for i in $(seq 1 "$peers"); do
   rm -rf "$node" "$RUNBASE/server$i"
   mkdir -p "$node"
   cp -a "$chain/db" "$node/data"
+  rm -f "$node/data/node.key" # a key of its own: a peer is its key
   port=$(alys_free_port)
   alys_node_config "$node" "$RUNBASE/server$i" "$chain/genesis" \
     "name=\"server$i\"" 'validation_workers=1' 'log_level="info"' \
     "listen=\"tcp://127.0.0.1:$port\"" "metrics_port=$(alys_free_port)"
+  # Its alys://KEY@HOST:PORT (the key is made now, before its first start).
+  server_eps+=("$(alys_node_endpoint "$node")") || { echo "devnet: no key for server$i" >&2; exit 1; }
   alys_node_start "$node"
-  server_eps+=("tcp://127.0.0.1:$port")
 done
 if [ -n "$fault" ]; then
   pport=$(alys_free_port)
   node=$DEVNET/nodes/server1
   fault_args=(--fault "${fault%%=*}")
   [[ $fault == *=* ]] && fault_args+=(--fault-arg "${fault#*=}")
-  # corrupt:<kind> re-signs what it changes: it needs the chain's keys.
-  "$(alys_bin faultproxy)" --listen "tcp://127.0.0.1:$pport" --upstream "${server_eps[0]}" \
-    "${fault_args[@]}" --genesis "$chain/genesis" --seed devnet > "$node/faultproxy.log" 2>&1 &
-  echo $! > "$node/faultproxy.pid"
-  ALYS_PIDS+=($!)
-  proxy_ep="tcp://127.0.0.1:$pport"
+  # corrupt:<kind> re-signs what it changes: it needs the chain's keys. The
+  # proxy is a peer with a key of its own (CURVE on both sides).
+  alys_proxy_start "$pport" "${server_eps[0]}" "$node/faultproxy.log" \
+    "${fault_args[@]}" --genesis "$chain/genesis" --seed devnet ||
+    { echo "devnet: cannot start alys-faultproxy" >&2; exit 1; }
+  echo "$ALYS_PROXY_PID" > "$node/faultproxy.pid"
+  proxy_ep=$ALYS_PROXY_EP
   echo "devnet:   server1 is behind alys-faultproxy ($fault) at $proxy_ep"
 fi
 for i in $(seq 1 "$peers"); do

@@ -79,7 +79,7 @@ cp deploy/alys-sync.toml "$work/seeds/config/alys-sync.toml"
     '"#"' '"[]"' '", "' '"1e3"' '"-1"' '"+0.5"' '"inf"' '"nan"' '"0x10"' '"1_000"' '"../"' \
     '"tcp://"' '"ipc://"' '"127.0.0.1:30303"' '"4294967296"' '"9223372036854775808"'
 } | sort -u >"$work/seeds/config.dict"
-printf '[node]\nnode_name = "n1"\n\n[sync]\nmin_batch_size = 8  # c\n\n[network]\nbootstrap_peers = ["tcp://10.0.0.1:30303", "tcp://10.0.0.2:30303"]\n' \
+printf '[node]\nnode_name = "n1"\n\n[sync]\nmin_batch_size = 8  # c\n\n[network]\nbootstrap_peers = ["alys://1111111111111111111111111111111111111111111111111111111111111111@10.0.0.1:30303", "alys://2222222222222222222222222222222222222222222222222222222222222222@10.0.0.2:30303"]\n' \
   >"$work/seeds/config/small.toml"
 
 # ---- run

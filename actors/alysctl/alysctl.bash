@@ -19,7 +19,7 @@ _alysctl()
     done
     local words
     case $cmd in
-        '') words="status monitor import export peers sync checkpoint cert tx --config --help --version" ;;
+        '') words="status monitor import export peers sync checkpoint cert tx key --config --help --version" ;;
         status|peers) words="--json --help" ;;
         monitor) words="--metrics --fields --count --help" ;;
         import) words="--batch --window --help" ;;
@@ -28,9 +28,10 @@ _alysctl()
         checkpoint) words="list create recover --json --help" ;;
         cert) words="new --help" ;;
         tx) words="send submit status --to --amount --fee --nonce --key-file --json --help" ;;
+        key) words="show new --endpoint --help" ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
-    if [[ $cmd == import || $cmd == export || $cmd == cert ]] && [[ $cur != -* ]]; then
+    if [[ $cmd == import || $cmd == export || $cmd == cert || $cmd == key ]] && [[ $cur != -* ]]; then
         mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -f -- "$cur")
     fi
 }

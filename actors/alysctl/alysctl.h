@@ -31,5 +31,6 @@ alysctl_cmd_fn alysctl_sync;       /* sync pause|resume|start [--from H] [--targ
 alysctl_cmd_fn alysctl_checkpoint; /* checkpoint list|create */
 alysctl_cmd_fn alysctl_cert;       /* cert new PATH */
 alysctl_cmd_fn alysctl_tx;         /* tx send|submit|status */
+alysctl_cmd_fn alysctl_key;        /* key show [--endpoint] | new PATH */
 
 #endif

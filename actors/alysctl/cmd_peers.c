@@ -47,7 +47,8 @@ static json_t *entry_json(const Alys__Peer__PeerEntry *e, uint32_t timeout_ms)
                           "ban_until", (json_int_t) e->ban_until, "ban_reason", str(e->ban_reason));
     /* Serving: what this inbound client is owed (pm_inbound.h). */
     if (!o || json_object_set_new(o, "bytes_owed", json_integer((json_int_t) e->bytes_owed)) != 0 ||
-        json_object_set_new(o, "address", json_string(str(e->address))) != 0) {
+        json_object_set_new(o, "address", json_string(str(e->address))) != 0 ||
+        json_object_set_new(o, "direction", json_string(str(e->direction))) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -103,16 +104,18 @@ static void print_table(const peerset_t *set)
            set->n_peers);
     printf("address book: %u new, %u tried, %u bootstrap\n", set->book_new, set->book_tried,
            set->book_bootstrap);
-    printf("%-24s %-28s %-12s %9s %7s %9s %9s %7s %9s %s\n", "PEER", "ENDPOINT", "STATE",
-           "HEIGHT", "SCORE", "LAT(ms)", "RTT(ms)", "ERR", "OWED(KiB)", "BAN / REASON");
+    printf("%-24s %-28s %-3s %-15s %-12s %9s %7s %9s %9s %7s %9s %s\n", "PEER", "ENDPOINT", "DIR",
+           "ADDRESS", "STATE", "HEIGHT", "SCORE", "LAT(ms)", "RTT(ms)", "ERR", "OWED(KiB)",
+           "BAN / REASON");
     for (size_t i = 0; i < set->n_peers; i++) {
         const Alys__Peer__PeerEntry *e = set->peers[i];
         char until[48], note[200];
         format_until(e->ban_until, until, sizeof until);
         snprintf(note, sizeof note, "%s%s%s", until, until[0] && *str(e->ban_reason) ? " " : "",
                  str(e->ban_reason));
-        printf("%-24s %-28s %-12s %9llu %7.1f %9.1f %9.1f %7.3f %9llu %s\n",
+        printf("%-24s %-28s %-3s %-15s %-12s %9llu %7.1f %9.1f %9.1f %7.3f %9llu %s\n",
                *str(e->peer_id) ? e->peer_id : "-", *str(e->endpoint) ? e->endpoint : "-",
+               *str(e->direction) ? e->direction : "-", *str(e->address) ? e->address : "-",
                str(e->state), (unsigned long long) e->reported_height, e->score, e->latency_ms,
                e->min_rtt_ms, e->error_rate, (unsigned long long) (e->bytes_owed / 1024), note);
     }

@@ -18,6 +18,7 @@
 #pragma weak alysctl_checkpoint
 #pragma weak alysctl_cert
 #pragma weak alysctl_tx
+#pragma weak alysctl_key
 
 typedef struct {
     const char *name;
@@ -42,6 +43,8 @@ static const command_t s_cmds[] = {
     {"tx", alysctl_tx,
      "send --to ADDR --amount N --fee N [--nonce N] --key-file F | submit HEX | status [--json]",
      "transactions: sign and submit a transfer, submit one, the mempool's state"},
+    {"key", alysctl_key, "show [--endpoint] | new PATH",
+     "the node's identity: its public key and alys:// endpoint (made on first use)"},
 };
 #define NCMDS (sizeof s_cmds / sizeof s_cmds[0])
 

@@ -206,11 +206,16 @@ static void status_out(fp_t *self, const alys_wire_msg_t *m, fp_out_t *out)
 {
     Alys__Wire__Status st = *m->status;
     char node_id[ALYS_WIRE_ID_MAX];
-    /* "<node_id>/<tag>", cut so the tag survives */
+    /* The proxy's own key when it has one (it is a peer of its own: a
+     * Status naming the upstream's key would contradict the link); else
+     * "<node_id>/<tag>", cut so the tag survives. */
     size_t tag = strlen(self->cfg.tag);
     int keep = (int) (ALYS_WIRE_ID_MAX - 2 - tag);
-    snprintf(node_id, sizeof node_id, "%.*s/%s", keep > 0 ? keep : 0,
-             st.node_id ? st.node_id : "", self->cfg.tag);
+    if (self->cfg.node_id[0])
+        snprintf(node_id, sizeof node_id, "%s", self->cfg.node_id);
+    else
+        snprintf(node_id, sizeof node_id, "%.*s/%s", keep > 0 ? keep : 0,
+                 st.node_id ? st.node_id : "", self->cfg.tag);
     st.node_id = node_id;
     if (self->cfg.listen[0])
         st.listen = self->cfg.listen;
@@ -448,10 +453,14 @@ bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out)
     }
     char err[160];
     alys_wire_msg_t *m = alys_wire_decode(in, len, err, sizeof err);
-    if (m && m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS && m->status->listen &&
-        m->status->listen[0]) {
+    bool rename = self->cfg.node_id[0] != '\0';
+    if (m && m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS &&
+        ((m->status->listen && m->status->listen[0]) || rename)) {
         Alys__Wire__Status st = *m->status;
         st.listen = "";
+        /* Upstream, the proxy's key is on the link: its Status must say so. */
+        if (rename)
+            st.node_id = self->cfg.node_id;
         alys_wire_msg_t copy = *m;
         copy.status = &st;
         pack(&copy, out);

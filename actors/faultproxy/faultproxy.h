@@ -32,10 +32,14 @@
  *                       proxy goes down (closes its sockets) for a while,
  *                       then comes back
  *    wrong_genesis      Status genesis_hash bits flipped
- *  In every mode, Status responses name the node "<node_id>/<tag>" and give
- *  the proxy's listen endpoint, so a proxied node and the same node reached
- *  directly are two peers, as they behave differently; Status requests go
- *  up without the client's listen endpoint (see fp_request).
+ *  The proxy is a peer of its own, with its own key (cfg.node_id, hex): it
+ *  terminates CURVE on both sides (main.c), so in every mode Status
+ *  responses name the proxy's key and give the proxy's alys:// listen
+ *  endpoint, and Status requests go up naming the proxy's key (the link
+ *  upstream is the proxy's) without the client's listen endpoint (see
+ *  fp_request). A proxied node and the same node reached directly are two
+ *  peers, as they behave differently. Without a key (cfg.node_id "")
+ *  responses name the node "<node_id>/<tag>" and requests keep theirs.
  *
  *  Ownership: fp_new copies the config but borrows genesis and keys, which
  *  must outlive it; fp_destroy(&self) frees. Replacement bytes in fp_out_t
@@ -51,6 +55,7 @@
 #include "chain/chain.h"
 #include "config.h"
 #include "forge/keys.h"
+#include "wire/wire.h"
 
 typedef enum {
     FP_NONE = 0,
@@ -76,6 +81,7 @@ typedef struct {
     const alys_forge_keys_t *keys;  /* FP_CORRUPT: for re-signing; may be NULL */
     char tag[FP_TAG_MAX];           /* appended to node ids */
     char listen[ALYS_ENDPOINT_MAX]; /* replaces Status.listen; "" = keep */
+    char node_id[ALYS_WIRE_ID_MAX]; /* the proxy's key (hex): Status node ids; "" = tag */
 } fp_config_t;
 
 /* Parse "--fault KIND" (and the corrupt kind after "corrupt:") into cfg->kind,

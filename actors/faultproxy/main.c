@@ -1,8 +1,19 @@
 /*  alys-faultproxy: a fault-injecting proxy for the node-to-node protocol.
  *
- *    alys-faultproxy --listen tcp://127.0.0.1:P --upstream tcp://127.0.0.1:Q
- *                    --fault KIND [--fault-arg N] [--keys FILE] [--genesis FILE]
- *                    [--seed S] [--down-ms MS] [--tag NAME]
+ *    alys-faultproxy --listen tcp://127.0.0.1:P --upstream alys://KEY@127.0.0.1:Q
+ *                    --key FILE --fault KIND [--fault-arg N] [--keys FILE]
+ *                    [--genesis FILE] [--seed S] [--down-ms MS] [--tag NAME]
+ *                    [--plaintext]
+ *
+ *  The proxy is a peer with its own key (--key: a node key file, made if
+ *  missing; `alysctl key new FILE` makes one ahead and prints its key, which
+ *  goes into the syncing node's bootstrap_peers as alys://KEY@listen). It
+ *  terminates CURVE on both sides: a CURVE server at --listen with its key
+ *  (no ZAP handler: any client key may connect to a test proxy), and for
+ *  each client a CURVE client to --upstream with the key in that endpoint.
+ *  So every fault kind sees and rewrites plaintext WireMsg frames, and the
+ *  Status it forwards names its own key (faultproxy.h). --plaintext: no
+ *  CURVE on either side (nodes with [network] plaintext = true).
  *
  *  A ROUTER at --listen takes the syncing node's connection; for every
  *  downstream client a DEALER connects to --upstream (an honest serving
@@ -27,6 +38,8 @@
 #include "bus.h"
 #include "faultproxy.h"
 #include "log.h"
+#include "nodeaddr.h"
+#include "nodekey.h"
 #include "util.h"
 #include "version.h"
 
@@ -53,7 +66,10 @@ typedef struct {
 typedef struct {
     char tag[FP_TAG_MAX];
     char listen[ALYS_ENDPOINT_MAX];
-    char upstream[ALYS_ENDPOINT_MAX];
+    char upstream[ALYS_ENDPOINT_MAX]; /* tcp:// */
+    uint8_t upstream_key[ALYS_KEY_LEN];
+    alys_nodekey_t *key; /* NULL: no key given (plaintext only) */
+    bool curve;          /* CURVE on both sides (not --plaintext) */
     uint32_t down_ms;
     fp_t *fp;
     zsock_t *router;
@@ -66,16 +82,19 @@ typedef struct {
 /* ---- arguments --------------------------------------------------------------- */
 
 typedef struct {
-    const char *listen, *upstream, *fault, *keys, *genesis, *seed, *tag;
+    const char *listen, *upstream, *fault, *keys, *genesis, *seed, *tag, *key;
+    bool plaintext;
     uint64_t arg;
     uint32_t down_ms;
 } args_t;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: alys-faultproxy --listen tcp://HOST:P --upstream tcp://HOST:Q --fault KIND\n"
+    fprintf(out, "usage: alys-faultproxy --listen tcp://HOST:P --upstream alys://KEY@HOST:Q\n"
+                 "                       --key FILE --fault KIND\n"
                  "                       [--fault-arg N] [--keys FILE] [--genesis FILE] [--seed S]\n"
-                 "                       [--down-ms 2000] [--tag NAME]\n"
+                 "                       [--down-ms 2000] [--tag NAME] [--plaintext]\n"
+                 "  --key FILE     the proxy's node key (made if missing); --plaintext: no CURVE\n"
                  "kinds: delay N(ms) | drop N(1 in N) | stall K(blocks) | corrupt:<block error> |\n"
                  "       truncate | lie_height | lie_height_near N | disconnect N(requests) |\n"
                  "       wrong_genesis   (see actors/faultproxy/faultproxy.h)\n");
@@ -105,6 +124,8 @@ static int parse_args(int argc, char **argv, args_t *a)
                                          {"seed", required_argument, 0, 's'},
                                          {"down-ms", required_argument, 0, 'd'},
                                          {"tag", required_argument, 0, 't'},
+                                         {"key", required_argument, 0, 'K'},
+                                         {"plaintext", no_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *a = (args_t){.down_ms = 2000};
@@ -119,6 +140,8 @@ static int parse_args(int argc, char **argv, args_t *a)
         case 'g': a->genesis = optarg; break;
         case 's': a->seed = optarg; break;
         case 't': a->tag = optarg; break;
+        case 'K': a->key = optarg; break;
+        case 'P': a->plaintext = true; break;
         case 'a':
             if (parse_num("fault-arg", optarg, &a->arg) != 0)
                 return -1;
@@ -131,10 +154,48 @@ static int parse_args(int argc, char **argv, args_t *a)
         default: usage(stderr); return -1;
         }
     }
-    if (optind < argc || !a->listen || !a->upstream || !a->fault) {
+    if (optind < argc || !a->listen || !a->upstream || !a->fault || (!a->key && !a->plaintext)) {
         usage(stderr);
         return -1;
     }
+    return 0;
+}
+
+/* ---- identity ------------------------------------------------------------------ */
+
+/* The proxy's key (--key; NULL with --plaintext), its node id and alys://
+ * listen endpoint for the Status it forwards, and the upstream's tcp://
+ * address and key. 0, or -1 after saying why. */
+static int identity(const args_t *a, alys_nodekey_t **key, fp_config_t *cfg, char *upstream,
+                    size_t uplen, uint8_t up_key[ALYS_KEY_LEN])
+{
+    char err[ALYS_ERR_MAX];
+    alys_nodeaddr_t up;
+    if (alys_nodeaddr_parse(a->upstream, &up) == 0) {
+        memcpy(up_key, up.key, ALYS_KEY_LEN);
+        if (alys_nodeaddr_tcp(&up, upstream, uplen) != 0)
+            return -1;
+    } else if (a->plaintext && strncmp(a->upstream, "tcp://", 6) == 0) {
+        snprintf(upstream, uplen, "%s", a->upstream);
+    } else {
+        fprintf(stderr, "alys-faultproxy: --upstream %s: not alys://KEY@HOST:PORT\n", a->upstream);
+        return -1;
+    }
+    if (!a->key)
+        return 0; /* plaintext without a key: Status node ids keep their tag form */
+    *key = alys_nodekey_open(a->key, NULL, err, sizeof err);
+    if (!*key) {
+        fprintf(stderr, "alys-faultproxy: --key: %s\n", err);
+        return -1;
+    }
+    snprintf(cfg->node_id, sizeof cfg->node_id, "%s", alys_nodekey_public_hex(*key));
+    if (alys_nodeaddr_from_listen(alys_nodekey_public(*key), a->listen, cfg->listen,
+                                  sizeof cfg->listen) != 0) {
+        fprintf(stderr, "alys-faultproxy: --listen %s: not tcp://HOST:PORT\n", a->listen);
+        alys_nodekey_destroy(key);
+        return -1;
+    }
+    log_info("proxy key %s, endpoint %s", cfg->node_id, cfg->listen);
     return 0;
 }
 
@@ -206,6 +267,10 @@ static int go_up(proxy_t *p)
         return -1;
     alys_sock_limits(p->router);
     zsock_set_router_handover(p->router, 1);
+    if (p->curve) {
+        zsock_set_curve_server(p->router, 1);
+        zsock_set_curve_secretkey_bin(p->router, alys_nodekey_secret(p->key));
+    }
     if (zsock_bind(p->router, "%s", p->listen) < 0) {
         log_error("cannot bind %s: %s", p->listen, zmq_strerror(zmq_errno()));
         zsock_destroy(&p->router);
@@ -249,6 +314,11 @@ static client_t *client_for(proxy_t *p, const uint8_t *id, size_t len, int64_t n
         snprintf(up_id, sizeof up_id, "%.200s~%s", (const char *) victim->id, p->tag);
         zsock_set_identity(victim->up, up_id);
         zsock_set_reconnect_ivl(victim->up, 100);
+        if (p->curve) {
+            zsock_set_curve_publickey_bin(victim->up, alys_nodekey_public(p->key));
+            zsock_set_curve_secretkey_bin(victim->up, alys_nodekey_secret(p->key));
+            zsock_set_curve_serverkey_bin(victim->up, p->upstream_key);
+        }
         if (zsock_connect(victim->up, "%s", p->upstream) != 0)
             zsock_destroy(&victim->up);
     }
@@ -418,6 +488,11 @@ int main(int argc, char **argv)
     if (!a.tag && port)
         snprintf(cfg.tag, sizeof cfg.tag, "fp%.16s", port + 1);
     snprintf(cfg.listen, sizeof cfg.listen, "%s", a.listen);
+    alys_nodekey_t *key = NULL;
+    char upstream[ALYS_ENDPOINT_MAX];
+    uint8_t upstream_key[ALYS_KEY_LEN] = {0};
+    if (identity(&a, &key, &cfg, upstream, sizeof upstream, upstream_key) != 0)
+        return 2;
     material_t m;
     memset(&m, 0, sizeof m);
     if (load_material(&a, &m, &cfg) != 0) {
@@ -429,7 +504,10 @@ int main(int argc, char **argv)
     if (p && (p->fp = fp_new(&cfg))) {
         snprintf(p->tag, sizeof p->tag, "%s", cfg.tag);
         snprintf(p->listen, sizeof p->listen, "%s", a.listen);
-        snprintf(p->upstream, sizeof p->upstream, "%s", a.upstream);
+        snprintf(p->upstream, sizeof p->upstream, "%s", upstream);
+        memcpy(p->upstream_key, upstream_key, sizeof upstream_key);
+        p->key = key;
+        p->curve = !a.plaintext;
         p->down_ms = a.down_ms;
         log_info("%s -> %s, fault %s (arg %" PRIu64 ")", a.listen, a.upstream,
                  fp_kind_name(cfg.kind), cfg.arg);
@@ -445,6 +523,7 @@ int main(int argc, char **argv)
         fp_destroy(&p->fp);
         free(p);
     }
+    alys_nodekey_destroy(&key);
     material_clear(&m);
     return rc;
 }

@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include "chain/mempool_tx.h"
+#include "nodeaddr.h"
+#include "nodekey.h"
+#include "peerlink.h"
 #include "util.h"
 #include "wire/wire.h"
 
 struct submit {
     zsock_t *sock;
+    alys_nodekey_t *key; /* ours on a CURVE link, NULL on plaintext */
     uint64_t next_id;
     submit_tally_t tally;
     uint8_t bufs[SUBMIT_MAX_BATCH][ALYS_TX_MAX_BYTES]; /* the message being sent */
@@ -80,10 +84,13 @@ submit_t *submit_new(const char *endpoint, const alys_hash_t genesis_hash, int t
         return NULL;
     }
     zsock_set_linger(self->sock, 0);
-    char id[64];
+    char id[ALYS_WIRE_ID_MAX];
     snprintf(id, sizeof id, "loadgen-%d", (int) getpid());
     zsock_set_identity(self->sock, id);
-    if (zsock_connect(self->sock, "%s", endpoint) != 0) {
+    /* On a CURVE link, a fresh key of ours each run: we are that key. */
+    if (alys_nodeaddr_valid(endpoint) && (self->key = alys_nodekey_new()))
+        snprintf(id, sizeof id, "%s", alys_nodekey_public_hex(self->key));
+    if (alys_peerlink_connect(self->sock, endpoint, self->key) != 0) {
         snprintf(err, errlen, "cannot connect to %s", endpoint);
         submit_destroy(&self);
         return NULL;
@@ -91,7 +98,7 @@ submit_t *submit_new(const char *endpoint, const alys_hash_t genesis_hash, int t
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) genesis_hash};
-    st.node_id = id;
+    st.node_id = id; /* on a CURVE link our key, the only id the node takes */
     st.listen = "";
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = ++self->next_id;
@@ -116,6 +123,7 @@ void submit_destroy(submit_t **self_p)
     if (!self_p || !*self_p)
         return;
     zsock_destroy(&(*self_p)->sock);
+    alys_nodekey_destroy(&(*self_p)->key);
     free(*self_p);
     *self_p = NULL;
 }

@@ -10,17 +10,34 @@
  *  reply and socket event to the core, and is the core's port; every
  *  decision is the core's.
  *
- *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config.
+ *  Identity and CURVE. The node key (common/nodekey.h, <data_dir>/node.key,
+ *  made on first start) is loaded before anything else; an unsafe or
+ *  malformed key file is a config error. Every node-to-node socket uses
+ *  CURVE unless [network] plaintext (tests only): the listen ROUTER is a
+ *  CURVE server whose ZAP handler is the ROUTER `zap` below (bound at
+ *  inproc://zeromq.zap.01 before the listen socket, so no handshake is
+ *  ever let through unauthenticated; each request is decided by pm_zap.h),
+ *  and every frame a client sends carries its proved key as the "User-Id"
+ *  property, which is passed to the core as the client's id. Each peer
+ *  DEALER is a CURVE client whose server key is the key in the slot's
+ *  alys:// endpoint: a server without that key cannot complete the
+ *  handshake, so an outbound peer is its endpoint's key.
+ *
+ *  Exit codes: 0 clean stop, 1 cannot set up sockets, 2 bad arguments/config,
+ *  ALYS_EXIT_CONFIG (78) an unusable node key file.
  */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "actor.h"
 #include "log.h"
+#include "nodeaddr.h"
+#include "nodekey.h"
 #include "pm_conn.h"
 #include "pm_core.h"
 #include "serve_sock.h"
@@ -40,6 +57,8 @@ typedef struct {
     zsock_t *bp;                       /* DEALER -> BlockProcessorActor */
     zsock_t *bp_mon;                   /* connection events of bp (may be NULL) */
     serve_sock_t *listen;              /* [network] listen (NULL = not serving) */
+    zsock_t *zap;                      /* ZAP handler for listen (NULL = plaintext) */
+    alys_nodekey_t *key;               /* who we are */
     zsock_t *socks[PM_CONN_MAX];       /* peer slots: made once, kept */
     zsock_t *mons[PM_CONN_MAX];        /* their monitors; NULL = unmonitored */
     char identity[ALYS_NAME_MAX + 16]; /* routing id towards peers */
@@ -79,6 +98,10 @@ static zsock_t *make_peer_socket(shell_t *sh, int slot)
         return NULL;
     alys_sock_limits(sock);
     zsock_set_identity(sock, sh->identity);
+    if (!sh->cfg->plaintext) {
+        zsock_set_curve_publickey_bin(sock, alys_nodekey_public(sh->key));
+        zsock_set_curve_secretkey_bin(sock, alys_nodekey_secret(sh->key));
+    }
     /* Nothing queues for a peer that is not there: a send fails at once
      * (pm_conn_send_failed), instead of a burst of stale requests reaching
      * the peer when it comes back. */
@@ -99,19 +122,34 @@ static zsock_t *make_peer_socket(shell_t *sh, int slot)
     return sock;
 }
 
+/* The tcp:// address of an alys:// endpoint, and its key. */
+static int dial_address(const char *endpoint, alys_nodeaddr_t *a, char *tcp, size_t tcplen)
+{
+    return alys_nodeaddr_parse(endpoint, a) == 0 ? alys_nodeaddr_tcp(a, tcp, tcplen) : -1;
+}
+
 static int port_peer_dial(void *ctx, int slot, const char *endpoint)
 {
     shell_t *sh = ctx;
+    alys_nodeaddr_t a;
+    char tcp[ALYS_ENDPOINT_MAX];
+    if (dial_address(endpoint, &a, tcp, sizeof tcp) != 0)
+        return PM_DIAL_REFUSED;
     if (!sh->socks[slot] && !(sh->socks[slot] = make_peer_socket(sh, slot)))
         return PM_DIAL_NO_SOCKET;
-    return zsock_connect(sh->socks[slot], "%s", endpoint) == 0 ? PM_DIAL_OK : PM_DIAL_REFUSED;
+    /* The server key applies to the connects that follow: this one. */
+    if (!sh->cfg->plaintext)
+        zsock_set_curve_serverkey_bin(sh->socks[slot], a.key);
+    return zsock_connect(sh->socks[slot], "%s", tcp) == 0 ? PM_DIAL_OK : PM_DIAL_REFUSED;
 }
 
 static void port_peer_hangup(void *ctx, int slot, const char *endpoint)
 {
     shell_t *sh = ctx;
-    if (sh->socks[slot])
-        zsock_disconnect(sh->socks[slot], "%s", endpoint);
+    alys_nodeaddr_t a;
+    char tcp[ALYS_ENDPOINT_MAX];
+    if (sh->socks[slot] && dial_address(endpoint, &a, tcp, sizeof tcp) == 0)
+        zsock_disconnect(sh->socks[slot], "%s", tcp);
 }
 
 static int port_peer_send(void *ctx, int slot, const alys_wire_msg_t *m)
@@ -192,13 +230,18 @@ static int on_peer_monitor(alys_actor_t *actor, zsock_t *sock, void *arg)
 }
 
 static void on_client_msg(void *arg, const uint8_t *id, size_t id_len, const char *addr,
-                          const uint8_t *data, size_t len, size_t n_frames, size_t total)
+                          const char *key, const uint8_t *data, size_t len, size_t n_frames,
+                          size_t total)
 {
     shell_t *sh = arg;
+    /* ZAP gives every CURVE link its key; a message without a valid one is
+     * taken as nobody's, not as a plaintext client's. */
+    if (sh->zap && !alys_key_is_hex(key))
+        return;
     if (n_frames == 1)
-        pm_core_on_client_frame(core_now(sh), id, id_len, addr, data, len);
+        pm_core_on_client_frame(core_now(sh), id, id_len, addr, key, data, len);
     else /* one WireMsg per frame: not read, only priced */
-        pm_core_on_client_parts(core_now(sh), id, id_len, total);
+        pm_core_on_client_parts(core_now(sh), id, id_len, key, total);
 }
 
 static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
@@ -207,6 +250,48 @@ static int on_client(alys_actor_t *actor, zsock_t *sock, void *arg)
     (void) sock;
     shell_t *sh = arg;
     serve_sock_recv(sh->listen, on_client_msg, sh);
+    return 0;
+}
+
+/* One ZAP request (RFC 27): [id][empty] "1.0" request_id domain address
+ * identity mechanism credentials...; the answer [id][empty] "1.0"
+ * request_id status text user_id metadata. */
+static int on_zap(alys_actor_t *actor, zsock_t *sock, void *arg)
+{
+    (void) actor;
+    shell_t *sh = arg;
+    zmsg_t *msg = zmsg_recv(sock);
+    if (!msg)
+        return 0;
+    zframe_t *f[9] = {0};
+    size_t n = 0;
+    for (zframe_t *x = zmsg_first(msg); x && n < 9; x = zmsg_next(msg))
+        f[n++] = x;
+    if (n < 8 || zframe_size(f[1]) != 0 || !zframe_streq(f[2], "1.0")) {
+        zmsg_destroy(&msg); /* not a ZAP request: nothing to answer */
+        return 0;
+    }
+    char *domain = zframe_strdup(f[4]), *mechanism = zframe_strdup(f[7]),
+         *address = zframe_strdup(f[5]);
+    zframe_t *cred = n > 8 ? f[8] : NULL;
+    pm_zap_t z = pm_core_zap(core_now(sh), domain, mechanism, cred ? zframe_data(cred) : NULL,
+                             cred ? zframe_size(cred) : 0);
+    if (!z.allow)
+        log_info("peer link from %s refused: %s%s%s", address ? address : "?", z.text,
+                 z.user_id[0] ? " " : "", z.user_id);
+    zmsg_t *rep = zmsg_new();
+    if (rep && zmsg_addmem(rep, zframe_data(f[0]), zframe_size(f[0])) == 0 &&
+        zmsg_addmem(rep, "", 0) == 0 && zmsg_addstr(rep, "1.0") == 0 &&
+        zmsg_addmem(rep, zframe_data(f[3]), zframe_size(f[3])) == 0 &&
+        zmsg_addstr(rep, z.status) == 0 && zmsg_addstr(rep, z.text) == 0 &&
+        zmsg_addstr(rep, z.allow ? z.user_id : "") == 0 && zmsg_addmem(rep, "", 0) == 0 &&
+        zmsg_send(&rep, sock) != 0)
+        log_warn("cannot answer a ZAP request: a peer's handshake will stall");
+    zmsg_destroy(&rep);
+    zstr_free(&domain);
+    zstr_free(&mechanism);
+    zstr_free(&address);
+    zmsg_destroy(&msg);
     return 0;
 }
 
@@ -304,7 +389,10 @@ static int on_sync(alys_actor_t *actor, zsock_t *sock, void *arg)
 static int on_fast(alys_actor_t *actor, void *arg)
 {
     (void) actor;
-    pm_core_tick_fast(core_now(arg));
+    shell_t *sh = arg;
+    if (sh->listen)
+        serve_sock_sweep(sh->listen);
+    pm_core_tick_fast(core_now(sh));
     return 0;
 }
 
@@ -333,6 +421,43 @@ static void make_identity(shell_t *sh)
     snprintf(sh->identity, sizeof sh->identity, "%s/%08x", sh->cfg->node_name, r);
 }
 
+/* Every inbound connection is a descriptor (libzmq's) until we close it,
+ * and at EMFILE libzmq's listener spins on accept while our own peer
+ * sockets cannot be made: the soft limit goes up to what the inbound
+ * clients, our peer slots and our own sockets need, within the hard limit
+ * (as bitcoind does). */
+static void raise_fd_limit(const alys_config_t *cfg)
+{
+    struct rlimit rl;
+    /* Strangers may connect faster than refused ones are closed: room for
+     * a few thousand at once, whatever the slots. */
+    rlim_t want = (rlim_t) cfg->max_inbound_peers * 4 + PM_CONN_MAX * 2 + 4096;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log_warn("open files limited to %llu (want %llu for %u inbound clients): raise the hard "
+                 "limit (LimitNOFILE=)",
+                 (unsigned long long) (rl.rlim_cur > was ? rl.rlim_cur : was),
+                 (unsigned long long) want, cfg->max_inbound_peers);
+}
+
+/* <data_dir>/node.key, made on first start (common/nodekey.h says why any
+ * of the supervisor, alysctl and this process may be the one to make it). */
+static int load_key(shell_t *sh)
+{
+    char path[ALYS_PATH_MAX + 16], err[ALYS_ERR_MAX];
+    bool created = false;
+    if (alys_nodekey_path(sh->cfg->data_dir, path, sizeof path) != 0 ||
+        !(sh->key = alys_nodekey_open(path, &created, err, sizeof err))) {
+        log_error("config error: %s", sh->key ? "" : err);
+        return -1;
+    }
+    log_info("node key %s%s (%s)", alys_nodekey_public_hex(sh->key), created ? " created" : "", path);
+    return 0;
+}
+
 static zsock_t *connect_to(shell_t *sh, const char *endpoint, alys_reader_fn *fn)
 {
     zsock_t *sock = alys_dealer_connect(endpoint, alys_actor_name(sh->actor));
@@ -341,21 +466,39 @@ static zsock_t *connect_to(shell_t *sh, const char *endpoint, alys_reader_fn *fn
     return sock;
 }
 
+/* The ZAP handler, bound before any CURVE server socket exists: libzmq
+ * lets a handshake through unauthenticated when no handler is bound. */
+static int start_zap(shell_t *sh)
+{
+    sh->zap = zsock_new(ZMQ_ROUTER);
+    if (!sh->zap || zsock_bind(sh->zap, PM_ZAP_ENDPOINT) != 0 ||
+        alys_actor_add_reader(sh->actor, sh->zap, on_zap, sh) != 0) {
+        log_error("cannot start the ZAP handler at %s", PM_ZAP_ENDPOINT);
+        return -1;
+    }
+    return 0;
+}
+
 static int serve(shell_t *sh)
 {
     const alys_config_t *cfg = sh->cfg;
     if (!cfg->listen[0])
         return 0; /* not serving */
-    sh->listen = serve_sock_new(cfg->listen);
+    if (!cfg->plaintext && start_zap(sh) != 0)
+        return -1;
+    sh->listen = serve_sock_new(cfg->listen, cfg->plaintext ? NULL : alys_nodekey_secret(sh->key),
+                                PM_ZAP_DOMAIN);
     zsock_t *sock = sh->listen ? serve_sock_zsock(sh->listen) : NULL;
     if (!sock || alys_actor_add_reader(sh->actor, sock, on_client, sh) != 0) {
         log_error("cannot serve peers at %s", cfg->listen);
         return -1;
     }
     alys_actor_monitor(sh->actor, sock, "peers");
-    log_info("serving peers at %s (rate limit %u/s, %u requests and %u MiB owed per client, "
+    log_info("serving peers at %s (%s; rate limit %u/s, %u requests and %u MiB owed per client, "
              "%u MiB owed in all; %u inbound clients, %u per address)",
-             cfg->listen, cfg->serve_rate_limit, cfg->serve_max_requests, cfg->serve_client_mb,
+             cfg->listen,
+             cfg->plaintext ? "PLAINTEXT: [network] plaintext is for tests only" : "CURVE",
+             cfg->serve_rate_limit, cfg->serve_max_requests, cfg->serve_client_mb,
              cfg->serve_memory_mb, cfg->max_inbound_peers, cfg->max_inbound_per_address);
     return 0;
 }
@@ -401,6 +544,7 @@ static void teardown(shell_t *sh)
         alys_actor_remove_reader(sh->actor, serve_sock_zsock(sh->listen));
         serve_sock_destroy(&sh->listen);
     }
+    drop_socket(sh, &sh->zap);
     drop_socket(sh, &sh->bp_mon);
     drop_socket(sh, &sh->storage);
     drop_socket(sh, &sh->sync);
@@ -425,7 +569,12 @@ int main(int argc, char **argv)
         log_info("mallopt(M_MMAP_THRESHOLD) refused (a sanitizer's allocator?): large buffers "
                  "may stay in the heap");
     sh.cfg = alys_actor_config(sh.actor);
+    raise_fd_limit(sh.cfg);
     make_identity(&sh);
+    if (load_key(&sh) != 0) {
+        alys_actor_destroy(&sh.actor);
+        return ALYS_EXIT_CONFIG;
+    }
     pm_port_t port = {.ctx = &sh,
                       .send = port_send,
                       .peer_dial = port_peer_dial,
@@ -437,6 +586,8 @@ int main(int argc, char **argv)
     char err[ALYS_ERR_MAX];
     int rc = 0;
     sh.core = pm_core_new(sh.cfg, alys_actor_metrics(sh.actor), &port, err, sizeof err);
+    if (sh.core && pm_core_set_key(sh.core, alys_nodekey_public_hex(sh.key)) != 0)
+        pm_core_destroy(&sh.core);
     if (!sh.core) {
         log_error("config: %s", err);
         rc = 2;
@@ -446,11 +597,13 @@ int main(int argc, char **argv)
     }
     if (rc == 0) {
         alys_actor_ready(sh.actor);
-        log_info("peer manager up: %u bootstrap peers, strategy %s, routing id %s",
-                 sh.cfg->bootstrap_peer_count, sh.cfg->peer_selection, sh.identity);
+        log_info("peer manager up: key %s, %u bootstrap peers, strategy %s, routing id %s",
+                 alys_nodekey_public_hex(sh.key), sh.cfg->bootstrap_peer_count,
+                 sh.cfg->peer_selection, sh.identity);
         alys_actor_run(sh.actor);
     }
     teardown(&sh);
+    alys_nodekey_destroy(&sh.key);
     alys_actor_destroy(&sh.actor);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "nodeaddr.h"
 #include "pm_addrbook.h"
 #include "pm_flow.h"
 #include "pm_judge.h"
@@ -216,13 +217,23 @@ static void refuse(pm_t *pm, int slot, const char *why)
     apply(pm, slot, pm_conn_refuse(conn_at(pm, slot), now, why), now);
 }
 
+void pn_set_key(pm_t *pm, const char *key_hex)
+{
+    pm_conns_set_key(pm->net->book, key_hex);
+}
+
+/* Endpoints go to the book in their canonical form (hex key), so one peer
+ * announced with a z85 key and with a hex key is one entry; our own key is
+ * never booked. */
 void pn_learn_from(pm_t *pm, const char *endpoint, const char *source)
 {
-    if (!endpoint || !*endpoint)
+    char canon[ALYS_ENDPOINT_MAX];
+    if (!endpoint || !*endpoint || alys_nodeaddr_canonical(endpoint, canon, sizeof canon) != 0 ||
+        pm_conns_is_ours(pm->net->book, canon))
         return;
     /* Debug only: a flood of junk must not flood the log either. */
-    if (pm_addrbook_add(pm->net->addrs, endpoint, source, pm_now(pm)) == PM_BOOK_ADDED)
-        log_debug("peer endpoint %s heard of (from %s)", endpoint, source);
+    if (pm_addrbook_add(pm->net->addrs, canon, source, pm_now(pm)) == PM_BOOK_ADDED)
+        log_debug("peer endpoint %s heard of (from %s)", canon, source);
 }
 
 void pn_learn_endpoint(pm_t *pm, const char *endpoint)
@@ -244,8 +255,10 @@ static void start_once(pm_t *pm)
     self->started = true;
     for (uint32_t i = 0; i < pm->cfg->bootstrap_peer_count; i++) {
         const char *ep = pm->cfg->bootstrap_peers[i];
-        if (!pm_addrbook_add_bootstrap(self->addrs, ep))
-            log_warn("bootstrap peer '%s' skipped (not an endpoint, ours, or too many)", ep);
+        char canon[ALYS_ENDPOINT_MAX];
+        if (alys_nodeaddr_canonical(ep, canon, sizeof canon) != 0 ||
+            pm_conns_is_ours(self->book, canon) || !pm_addrbook_add_bootstrap(self->addrs, canon))
+            log_warn("bootstrap peer '%s' skipped (not alys://KEY@HOST:PORT, ours, or too many)", ep);
         else
             log_info("peer endpoint %s added", ep);
     }
@@ -313,7 +326,7 @@ void pn_tick(pm_t *pm)
 
 /* ---- handshake ------------------------------------------------------------- */
 
-/* Another genesis: ban the endpoint under "@host:port" (pm_flow.h). */
+/* Another genesis: ban its key (pm_flow.h). */
 static void wrong_genesis(pm_t *pm, int slot, const char *node_id)
 {
     pm_conn_t *c = conn_at(pm, slot);
@@ -323,8 +336,25 @@ static void wrong_genesis(pm_t *pm, int slot, const char *node_id)
         pm_bans_changed(&pm->bans);
         alys_metric_add(pm->metrics, "alys_peer_bans_total", NULL, "Peers banned", 1);
     }
-    if (!c->peer_id[0])
-        snprintf(c->peer_id, sizeof c->peer_id, "%s", id);
+    refuse(pm, slot, why);
+}
+
+/* Its Status contradicts the key the link proved: a protocol violation on
+ * the key's record (the key is who is lying; nobody else can speak for it). */
+static void wrong_key(pm_t *pm, int slot, const Alys__Wire__Status *st)
+{
+    pm_conn_t *c = conn_at(pm, slot);
+    char why[PEER_REASON_MAX];
+    snprintf(why, sizeof why, "status contradicts its key (node id %.16s, listen %.24s)",
+             alys_wire_valid_node_id(st->node_id) ? st->node_id : "?",
+             st->listen && *st->listen ? st->listen : "none");
+    int rc = peer_table_add(pm->table, c->peer_id, c->endpoint, pm_now(pm));
+    if (rc == PEER_OK || rc == PEER_ERR_EXISTS) {
+        peer_outcome_t o = {.kind = PEER_OUTCOME_VIOLATION, .reason = why};
+        pm_record(pm, c->peer_id, &o);
+    }
+    alys_metric_add(pm->metrics, "alys_peer_key_mismatch_total", NULL,
+                    "Handshakes whose Status contradicted the link's key", 1);
     refuse(pm, slot, why);
 }
 
@@ -353,7 +383,7 @@ static void now_ready(pm_t *pm, int slot, const char *id, const Alys__Wire__Stat
         return;
     }
     peer_table_record_rtt(pm->table, id, (uint32_t) (now - c->probe_sent), pm_now(pm));
-    bool newly = pm_conn_ready(c, id, now);
+    bool newly = pm_conn_ready(c, now);
     if (newly)
         pm_addrbook_good(pm->net->addrs, c->endpoint, pm_now(pm));
     if (newly)
@@ -373,8 +403,7 @@ static void on_status(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
     const Alys__Wire__Status *st = m->status;
     if (!pm_conn_is_probe(c, m->request_id))
         return; /* stale answer */
-    char id[ALYS_WIRE_ID_MAX];
-    switch (pm_judge_status(st, pm->genesis_hash, pm->cfg->listen, pm->cfg->node_name)) {
+    switch (pm_judge_status(st, pm->genesis_hash, pm->key_hex, c->peer_id)) {
     case PM_HS_WRONG_GENESIS: wrong_genesis(pm, slot, st->node_id); break;
     case PM_HS_SELF:
         pm_addrbook_self(pm->net->addrs, c->endpoint);
@@ -382,18 +411,12 @@ static void on_status(pm_t *pm, int slot, const alys_wire_msg_t *m, int64_t now)
         log_info("%s is this node: not a peer", c->endpoint);
         break;
     case PM_HS_BAD_ID: refuse(pm, slot, "handshake with an invalid node id"); break;
+    case PM_HS_WRONG_KEY: wrong_key(pm, slot, st); break;
     default:
-        pm_conns_choose_id(pm->net->book, (size_t) slot, st->node_id, id, sizeof id);
-        if (c->state == PM_CONN_READY && strcmp(id, c->peer_id) != 0) {
-            /* The node behind this link is another one now: the old id
-             * leaves everywhere before the new one is admitted. */
-            log_info("peer %s at %s now calls itself %s", c->peer_id, c->endpoint, id);
-            alys_metric_add(pm->metrics, "alys_peer_id_changes_total", NULL,
-                            "Ready connections whose Status named another node", 1);
-            apply(pm, slot, pm_conn_renamed(c, "the node at this endpoint changed"), now);
-        }
-        if (table_admit(pm, slot, id))
-            now_ready(pm, slot, id, st, now);
+        if (pm_conns_duplicate(pm->net->book, (size_t) slot) >= 0)
+            refuse(pm, slot, "this key is connected at another endpoint");
+        else if (table_admit(pm, slot, c->peer_id))
+            now_ready(pm, slot, c->peer_id, st, now);
         break;
     }
 }

@@ -13,15 +13,19 @@
  *    wire/wire.h the bounded codec and the checks an answer must pass
  *
  *  Connections. One DEALER per remote endpoint (bootstrap_peers, endpoints
- *  learnt by peer exchange and from inbound handshakes), routing id
+ *  learnt by peer exchange and from inbound handshakes, all alys://KEY@HOST:
+ *  PORT; the key is the peer's id from the moment it is learnt, and the
+ *  shell makes the DEALER a CURVE client with that key as server key, so
+ *  only the key's owner can answer), routing id
  *  "<node_name>/<8 hex>" (node names are often left at their default and
  *  must not make two clients steal each other's identity at a server),
  *  ZMQ_IMMEDIATE so nothing queues for a peer that is not there, and a
  *  socket monitor whose CONNECTED/DISCONNECTED events go to pm_conn. ZeroMQ
  *  re-makes dropped TCP connections by itself; on top of that (pm_conn.h):
- *    - the handshake: our Status first; the answer's genesis must be ours,
- *      its node_id becomes the peer id (or "@host:port" when that id is taken
- *      by another connected endpoint);
+ *    - the handshake: our Status first; the answer's genesis must be ours and
+ *      its node_id the endpoint's key (another key, or a listen endpoint
+ *      with another key, is a violation: charged, refused); one connection
+ *      per key;
  *    - a Status every second while connected: reported height and RTT
  *      (peer_table_record_rtt, proximity's distance); a probe unanswered
  *      within 3 s costs a ready peer a timeout, two in a row and it is down;
@@ -33,8 +37,8 @@
  *      back) and is ready again when a probe is answered;
  *    - a peer dropped for its score, or banned, is not dialled while
  *      peer_table_may_connect / peer_table_is_banned say no;
- *    - another genesis (its Status, or its WRONG_GENESIS error to ours): the
- *      endpoint is banned as "@host:port" (a self-declared node id could be
+ *    - another genesis (its Status, or its WRONG_GENESIS error to ours): its
+ *      key is banned (CURVE proved the key; a self-declared node id could be
  *      an honest peer's) and shown as such;
  *    - GetPeers every 10 s: new endpoints are dialled (up to PM_CONN_MAX).
  *  Sockets are made once per slot and never destroyed while the actor runs

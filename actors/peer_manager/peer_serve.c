@@ -191,6 +191,19 @@ static void send_busy(ps_t *self, const uint8_t *id, size_t id_len, uint64_t req
 
 /* ---- the handshake ---------------------------------------------------------- */
 
+/* An inbound Status contradicted the key CURVE proved: a violation on the
+ * key's record (the same record as when we dial it: a peer is its key). */
+static void charge_key(pm_t *pm, const pm_client_t *c)
+{
+    int rc = peer_table_add(pm->table, c->key, c->listen, pm_now(pm));
+    if (rc == PEER_OK || rc == PEER_ERR_EXISTS) {
+        peer_outcome_t o = {.kind = PEER_OUTCOME_VIOLATION, .reason = "status contradicts its key"};
+        pm_record(pm, c->key, &o);
+    }
+    alys_metric_add(pm->metrics, "alys_peer_key_mismatch_total", NULL,
+                    "Handshakes whose Status contradicted the link's key", 1);
+}
+
 static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int64_t now)
 {
     pm_t *pm = self->pm;
@@ -204,6 +217,8 @@ static void on_status(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, int6
                  c->listen[0] ? c->listen : "no listen endpoint", c->reason);
         pm->peerset_dirty = true;
     }
+    if (s.violation)
+        charge_key(pm, c);
     if (s.what != PM_SERVE_STATUS)
         return;
     alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
@@ -401,7 +416,6 @@ static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, in
  * bytes come back when its connection is closed). */
 static void drop_stalled(ps_t *self, int64_t now)
 {
-    pm_t *pm = self->pm;
     pm_client_t *worst = NULL, *c;
     for (size_t i = 0; (c = pm_clients_at(self->clients, i)); i++)
         if (c->used && c->in.state == PM_INBOUND_ADMITTED && pm_inbound_stalled(&c->in, now) &&
@@ -412,10 +426,8 @@ static void drop_stalled(ps_t *self, int64_t now)
     log_info("inbound client %s (%s) stalled owing %llu bytes: dropped", worst->node_id,
              worst->in.addr[0] ? worst->in.addr : "address unknown",
              (unsigned long long) worst->in.owed);
-    inbound_decide(self, worst, PM_INBOUND_EVICTED, now);
+    inbound_decide(self, worst, PM_INBOUND_EVICTED, now); /* closes its connection */
     count(self, "alys_peer_inbound_dropped_total");
-    if (pm->port.client_drop)
-        pm->port.client_drop(pm->port.ctx, worst->id, worst->id_len);
 }
 
 /* Admitted (pm_admit): read it from storage. */
@@ -491,6 +503,26 @@ static bool bad(ps_t *self, pm_client_t *c, const char *who, pm_bad_t what, size
     return true;
 }
 
+/* The client table is full and id is new: the least recently seen client
+ * is forgotten, and its connection closed with it (a stranger must not
+ * keep a descriptor we no longer account for). */
+static void forget_oldest(ps_t *self, const uint8_t *id, size_t id_len)
+{
+    pm_client_t *old = pm_clients_recycled(self->clients, id, id_len);
+    if (old && self->pm->port.client_drop)
+        self->pm->port.client_drop(self->pm->port.ctx, old->id, old->id_len);
+}
+
+/* Who an inbound client is for scores and bans: the key CURVE proved for
+ * its link; on a plaintext link (tests) its routing id. */
+static void client_who(const uint8_t *id, size_t id_len, const char *key, char *who, size_t cap)
+{
+    if (key && key[0])
+        snprintf(who, cap, "%s", key);
+    else
+        pm_judge_who_id(id, id_len, who, cap);
+}
+
 /* One frame from a client: m decoded, or NULL (err). */
 static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const char *err, int64_t now)
 {
@@ -498,7 +530,7 @@ static void handle(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m, const c
     uint64_t request_id = m ? m->request_id : 0;
     if (s.what == PM_SERVE_ERROR && s.code == ALYS__WIRE__WIRE_ERROR__CODE__RATE_LIMITED) {
         char who[ALYS_WIRE_ID_MAX];
-        pm_judge_who_id(c->id, c->id_len, who, sizeof who);
+        client_who(c->id, c->id_len, c->key, who, sizeof who);
         if (bad(self, c, who, PM_BAD_OVER_RATE, 0, NULL, now))
             return; /* banned just now: no more answers */
     }
@@ -548,6 +580,10 @@ static void inbound_decide(ps_t *self, pm_client_t *c, pm_inbound_state_t st, in
     log_info("inbound client %s (%s) %s", c->node_id[0] ? c->node_id : "?",
              c->in.addr[0] ? c->in.addr : "address unknown", inbound_why(st));
     inbound_metric(self, st);
+    /* Refused or evicted: its connection is closed too, or strangers could
+     * hold descriptors (and libzmq's buffers) without end, up to EMFILE. */
+    if (self->pm->port.client_drop)
+        self->pm->port.client_drop(self->pm->port.ctx, c->id, c->id_len);
 }
 
 /* Slots full: the candidates are the other live admitted clients. */
@@ -594,7 +630,7 @@ static bool admit(ps_t *self, pm_client_t *c, int64_t now)
     return st == PM_INBOUND_ADMITTED;
 }
 
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr, const char *key,
                  const uint8_t *data, size_t len)
 {
     ps_t *self = pm->serve;
@@ -602,16 +638,18 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
         return; /* not serving */
     int64_t now = pm_mono(pm);
     char who[ALYS_WIRE_ID_MAX];
-    pm_judge_who_id(id, id_len, who, sizeof who);
+    client_who(id, id_len, key, who, sizeof who);
     if (peer_table_is_banned(pm->table, who, NULL, pm_now(pm))) {
         alys_metric_add(pm->metrics, "alys_peer_banned_frames_total", NULL,
                         "Frames from banned inbound clients, dropped unread", 1);
         return;
     }
     count(self, "alys_peer_serve_frames_total");
+    forget_oldest(self, id, id_len);
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);
     if (!c)
         return;
+    pm_client_set_key(c, key);
     if (addr && addr[0])
         snprintf(c->in.addr, sizeof c->in.addr, "%s", addr);
     if (pm_inbound_ignored(&c->in, now))
@@ -642,14 +680,14 @@ void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
     alys_wire_free(&m);
 }
 
-void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len)
+void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, const char *key, size_t len)
 {
     ps_t *self = pm->serve;
     if (!self || !self->clients)
         return;
     int64_t now = pm_mono(pm);
     char who[ALYS_WIRE_ID_MAX];
-    pm_judge_who_id(id, id_len, who, sizeof who);
+    client_who(id, id_len, key, who, sizeof who);
     if (id_len == 0 || peer_table_is_banned(pm->table, who, NULL, pm_now(pm)))
         return;
     pm_client_t *c = pm_clients_get(self->clients, id, id_len, now);

@@ -8,7 +8,11 @@
  *  most ~500 ms old); a Status with another genesis gets WireError
  *  WRONG_GENESIS and the client is refused: its later messages are ignored
  *  (for PM_ADMIT_REFUSED_TTL_MS, then it may try again) and it is listed as
- *  "refused" by GetPeers. A client whose node id or listen endpoint is
+ *  "refused" by GetPeers. On a CURVE link (the default) a client is the key
+ *  its link proved (the ZAP User-Id the shell hands in): a Status naming
+ *  another key, or a listen endpoint with another key, is a violation
+ *  charged to that key and the client is refused. A client whose key (node
+ *  id) or listen endpoint is
  *  banned is ignored the same way. Before the handshake anything else gets
  *  BAD_REQUEST. A client's Status also tells us its listen endpoint, which
  *  the client side may dial (discovery without a round of GetPeers). Every
@@ -35,9 +39,10 @@
  *
  *  Misbehaviour (pm_cost.h): undecodable, over-size, multi-part frames,
  *  responses sent to us, requests past the token bucket and frames past
- *  the byte bucket cost the client in a ledger by routing id; at the ban
- *  score it is banned as "in:<routing id>" in the peer table's ban list
- *  and its frames are dropped unread from then on.
+ *  the byte bucket cost the client in a ledger by its key (the link's,
+ *  proved by CURVE; on a plaintext link "in:<routing id>"); at the ban
+ *  score it is banned under it in the peer table's ban list and its frames
+ *  are dropped unread from then on.
  *
  *  Memory: clients are tracked in a bounded table (PS_MAX_CLIENTS, least
  *  recently seen recycled); header answers are assembled in copies (at most

@@ -89,6 +89,10 @@ typedef struct {
 
 struct pm {
     const alys_config_t *cfg;
+    /* Who we are (pm_core_set_key): our public key, hex, the node id of our
+     * Status; our alys:// endpoint for [network] listen ("" = none). */
+    char key_hex[ALYS_WIRE_ID_MAX];
+    char our_endpoint[ALYS_ENDPOINT_MAX];
     alys_metrics_t *metrics;
     pm_port_t port;
     uint64_t wall; /* unix ms of the current input (pm_core_clock) */
@@ -256,6 +260,8 @@ void pn_learn_from(pm_t *pm, const char *endpoint, const char *source);
 void pn_learn_endpoint(pm_t *pm, const char *endpoint);
 /* The address book (pm_book_store.c loads and saves it). */
 struct pm_addrbook *pn_addrbook(pm_t *pm);
+/* Our key (hex): endpoints with it are ours, never dialled. */
+void pn_set_key(pm_t *pm, const char *key_hex);
 /* Close the connections queued by pm_close_later (actions, bans); each is
  * re-dialled later only if peer_table_may_connect allows. */
 void pn_flush_closes(pm_t *pm);
@@ -297,11 +303,12 @@ const char *pm_tx_result_name(const char *r);
 ps_t *ps_new(pm_t *pm); /* serving state when [network] listen is set; NULL on error */
 void ps_destroy(ps_t **self_p);
 /* One frame from the inbound client with this routing id, from the remote
- * address addr (NULL or "" = unknown). */
-void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr,
+ * address addr (NULL or "" = unknown), with the key CURVE proved for its
+ * link (hex; NULL = plaintext link). */
+void ps_on_frame(pm_t *pm, const uint8_t *id, size_t id_len, const char *addr, const char *key,
                  const uint8_t *data, size_t len);
 /* A message of other than one frame from that client: priced, not read. */
-void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, size_t len);
+void ps_on_parts(pm_t *pm, const uint8_t *id, size_t id_len, const char *key, size_t len);
 /* The listen socket has taken bytes handed for this client (range: an
  * answer to a range request). */
 void ps_on_taken(pm_t *pm, const uint8_t *id, size_t id_len, uint64_t bytes, bool range);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "chain/chain.h"
+#include "nodeaddr.h"
 #include "wire/wire.h"
 
 #define NEW_SLOTS   (PM_BOOK_NEW_BUCKETS * PM_BOOK_BUCKET_SIZE)
@@ -197,8 +198,10 @@ static bool is_self(const pm_addrbook_t *self, const char *endpoint)
 
 static bool acceptable(const pm_addrbook_t *self, const char *endpoint)
 {
-    return endpoint && alys_wire_valid_endpoint(endpoint) &&
-           strlen(endpoint) < ALYS_ENDPOINT_MAX && !is_self(self, endpoint);
+    /* Keyed endpoints only (a peer is its key, common/nodeaddr.h); callers
+     * pass them canonical, so one peer is one entry. */
+    return endpoint && alys_nodeaddr_valid(endpoint) && strlen(endpoint) < ALYS_ENDPOINT_MAX &&
+           !is_self(self, endpoint);
 }
 
 /* ---- insertion -------------------------------------------------------------- */

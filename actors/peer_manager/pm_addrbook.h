@@ -41,8 +41,9 @@
  *  something newer came since, and within 2 * PM_BOOK_NEW_BUCKETS picks
  *  regardless.
  *
- *  Endpoints are keyed by their string (the "tcp://host:port" or
- *  "alys://key@host:port" a peer announces); the group is read from the host.
+ *  Endpoints are alys://KEY@host:port (common/nodeaddr.h), keyed by their
+ *  canonical string (the caller canonicalises: a z85 and a hex spelling of
+ *  one key are one entry); the group is read from the host.
  *
  *  Ownership: pm_addrbook_new allocates, pm_addrbook_destroy(&self) frees and
  *  nulls. Strings are copied in; pick copies the endpoint out.

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nodeaddr.h"
+
 struct pm_clients {
     pm_client_t *clients;
     size_t capacity;
@@ -58,6 +60,21 @@ pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len
     return victim;
 }
 
+pm_client_t *pm_clients_recycled(pm_clients_t *self, const uint8_t *id, size_t id_len)
+{
+    if (id_len == 0 || id_len > PM_CLIENT_ID_MAX || pm_clients_find(self, id, id_len))
+        return NULL;
+    pm_client_t *victim = NULL;
+    for (size_t i = 0; i < self->capacity; i++) {
+        pm_client_t *c = &self->clients[i];
+        if (!c->used)
+            return NULL;
+        if (!victim || c->last_seen < victim->last_seen)
+            victim = c;
+    }
+    return victim;
+}
+
 pm_client_t *pm_clients_find(pm_clients_t *self, const uint8_t *id, size_t id_len)
 {
     for (size_t i = 0; i < self->capacity; i++) {
@@ -66,6 +83,23 @@ pm_client_t *pm_clients_find(pm_clients_t *self, const uint8_t *id, size_t id_le
             return c;
     }
     return NULL;
+}
+
+void pm_client_set_key(pm_client_t *c, const char *key)
+{
+    const char *k = key ? key : "";
+    if (strcmp(c->key, k) == 0)
+        return;
+    if (c->key[0]) {
+        /* A connection's identity never changes: another key on this
+         * routing id is another client, whose handshake starts over. What
+         * is owed on the routing id (c->in) stays counted: the socket
+         * still holds those bytes until it reports them taken. */
+        c->state = PM_CLIENT_NEW;
+        c->refused_at = 0;
+        c->node_id[0] = c->listen[0] = c->reason[0] = '\0';
+    }
+    snprintf(c->key, sizeof c->key, "%s", k);
 }
 
 bool pm_client_refused(const pm_client_t *c, int64_t now)
@@ -138,18 +172,40 @@ static void refuse(pm_client_t *c, pm_serve_t *s, const char *why, int64_t now)
     s->refused = true;
 }
 
+/* On a CURVE link: the Status must name the link's key, and a listen
+ * endpoint it gives must carry that key. */
+static bool contradicts_key(const pm_client_t *c, const Alys__Wire__Status *st)
+{
+    char listen_key[ALYS_WIRE_ID_MAX];
+    if (!c->key[0])
+        return false;
+    if (!st->node_id || strcmp(st->node_id, c->key) != 0)
+        return true;
+    return st->listen && *st->listen &&
+           (alys_nodeaddr_key_hex(st->listen, listen_key, sizeof listen_key) != 0 ||
+            strcmp(listen_key, c->key) != 0);
+}
+
 pm_serve_t pm_admit_status(pm_client_t *c, const Alys__Wire__Status *st, bool ours,
                            const uint8_t *genesis, peer_table_t *table, uint64_t wall_ms, int64_t now)
 {
     snprintf(c->node_id, sizeof c->node_id, "%s",
-             alys_wire_valid_node_id(st->node_id) ? st->node_id : "?");
-    snprintf(c->listen, sizeof c->listen, "%s",
-             alys_wire_valid_endpoint(st->listen) ? st->listen : "");
+             c->key[0]                              ? c->key
+             : alys_wire_valid_node_id(st->node_id) ? st->node_id
+                                                    : "?");
+    snprintf(c->listen, sizeof c->listen, "%s", alys_nodeaddr_valid(st->listen) ? st->listen : "");
     if (!ours)
         return error(ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "starting: storage not answering yet");
     if (memcmp(st->genesis_hash.data, genesis, ALYS_HASH_LEN) != 0) {
         pm_serve_t s = error(ALYS__WIRE__WIRE_ERROR__CODE__WRONG_GENESIS, "another genesis");
         refuse(c, &s, "wrong genesis", now);
+        return s;
+    }
+    if (contradicts_key(c, st)) {
+        pm_serve_t s = error(ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST,
+                             "status contradicts the link's key");
+        refuse(c, &s, "status contradicts its key", now);
+        s.violation = true;
         return s;
     }
     const char *nid = c->node_id[0] != '?' ? c->node_id : NULL;

@@ -19,9 +19,14 @@
  *  nothing from a refused client.
  *
  *  The handshake (pm_admit_status): no Status of ours yet (storage not
- *  answering): UNAVAILABLE; another genesis: WRONG_GENESIS and refused; a
- *  banned node id or listen endpoint: refused, no answer; else our Status,
- *  and the client's listen endpoint may be dialled (learn).
+ *  answering): UNAVAILABLE; another genesis: WRONG_GENESIS and refused; on
+ *  a CURVE link (the client's key known, pm_client_set_key), a node id
+ *  other than that key or a listen endpoint with another key: refused, a
+ *  protocol violation (violation: the caller charges the key); a banned
+ *  key (node id) or listen endpoint: refused, no answer; else our Status,
+ *  and the client's listen endpoint may be dialled (learn). On a CURVE
+ *  link the client's node id is its key, whatever it says; on a plaintext
+ *  one ([network] plaintext, tests only) it is what its Status says.
  *
  *  Before any of this, peer_serve.c admits the client (pm_inbound.h: slots,
  *  per-address limit, eviction) and checks its budgets; a range request
@@ -56,7 +61,8 @@ typedef struct {
     int64_t last_seen;
     int64_t prev_seen; /* last_seen before the current frame */
     int64_t refused_at;
-    char node_id[ALYS_WIRE_ID_MAX]; /* "?" when it gave none valid */
+    char key[ALYS_WIRE_ID_MAX];     /* its public key (hex) from the link; "" = plaintext */
+    char node_id[ALYS_WIRE_ID_MAX]; /* its key; plaintext: its claim, "?" when invalid */
     char listen[ALYS_ENDPOINT_MAX]; /* "" = none */
     char reason[PEER_REASON_MAX];
     pm_inbound_t in; /* admission and budgets (pm_inbound.h) */
@@ -71,10 +77,19 @@ void pm_clients_destroy(pm_clients_t **self_p);
  * an id out of bounds. */
 pm_client_t *pm_clients_get(pm_clients_t *self, const uint8_t *id, size_t id_len, int64_t now);
 pm_client_t *pm_clients_at(pm_clients_t *self, size_t i); /* NULL past the end */
+/* The client pm_clients_get(id) would recycle to make room for id (the
+ * least recently seen, when id is new and no slot is free), or NULL. The
+ * caller closes its connection first: a forgotten client must not keep
+ * one. */
+pm_client_t *pm_clients_recycled(pm_clients_t *self, const uint8_t *id, size_t id_len);
 /* The client with this routing id, or NULL (nothing made, nothing seen). */
 pm_client_t *pm_clients_find(pm_clients_t *self, const uint8_t *id, size_t id_len);
 /* Refused less than the TTL ago (listings). */
 bool pm_client_refused(const pm_client_t *c, int64_t now);
+/* The key the link proved for this client (hex; NULL = plaintext). A
+ * routing id that comes back with another key is another client: it starts
+ * over (NEW). */
+void pm_client_set_key(pm_client_t *c, const char *key);
 
 typedef enum {
     PM_SERVE_NOTHING = 0, /* no answer */
@@ -91,6 +106,7 @@ typedef struct {
     Alys__Wire__WireError__Code code; /* PM_SERVE_ERROR */
     bool refused;                     /* the client was refused just now */
     bool learn;                       /* dial its listen endpoint */
+    bool violation;                   /* its Status contradicts its key: charge it */
     char why[PM_ADMIT_WHY_MAX];
 } pm_serve_t;
 

@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nodeaddr.h"
+
 struct pm_conns {
     pm_conn_t conns[PM_CONN_MAX];
     char our_listen[ALYS_ENDPOINT_MAX];
+    char our_key[ALYS_WIRE_ID_MAX]; /* hex; "" = not set */
 };
 
 pm_conns_t *pm_conns_new(const char *our_listen)
@@ -26,8 +29,17 @@ void pm_conns_destroy(pm_conns_t **self_p)
     }
 }
 
+void pm_conns_set_key(pm_conns_t *self, const char *key_hex)
+{
+    snprintf(self->our_key, sizeof self->our_key, "%s", key_hex ? key_hex : "");
+}
+
 bool pm_conns_is_ours(const pm_conns_t *self, const char *endpoint)
 {
+    char key[ALYS_WIRE_ID_MAX];
+    if (self->our_key[0] && alys_nodeaddr_key_hex(endpoint, key, sizeof key) == 0 &&
+        strcmp(key, self->our_key) == 0)
+        return true;
     return self->our_listen[0] && endpoint && strcmp(self->our_listen, endpoint) == 0;
 }
 
@@ -38,32 +50,49 @@ pm_conn_t *pm_conns_at(pm_conns_t *self, size_t slot)
 
 int pm_conns_by_endpoint(const pm_conns_t *self, const char *endpoint)
 {
-    for (int i = 0; endpoint && i < PM_CONN_MAX; i++)
-        if (self->conns[i].state != PM_CONN_FREE && strcmp(self->conns[i].endpoint, endpoint) == 0)
+    char canon[ALYS_ENDPOINT_MAX];
+    if (!endpoint || alys_nodeaddr_canonical(endpoint, canon, sizeof canon) != 0)
+        return -1;
+    for (int i = 0; i < PM_CONN_MAX; i++)
+        if (self->conns[i].state != PM_CONN_FREE && strcmp(self->conns[i].endpoint, canon) == 0)
             return i;
     return -1;
 }
 
+/* A key may be known at two endpoints (one node, two addresses): the ready
+ * one answers for it. */
 int pm_conns_by_peer(const pm_conns_t *self, const char *peer_id)
 {
-    for (int i = 0; peer_id && *peer_id && i < PM_CONN_MAX; i++)
-        if (self->conns[i].state != PM_CONN_FREE && strcmp(self->conns[i].peer_id, peer_id) == 0)
+    int found = -1;
+    for (int i = 0; peer_id && *peer_id && i < PM_CONN_MAX; i++) {
+        const pm_conn_t *c = &self->conns[i];
+        if (c->state == PM_CONN_FREE || strcmp(c->peer_id, peer_id) != 0)
+            continue;
+        if (c->state == PM_CONN_READY)
             return i;
-    return -1;
+        if (found < 0)
+            found = i;
+    }
+    return found;
 }
 
 int pm_conns_learn(pm_conns_t *self, const char *endpoint)
 {
-    if (!alys_wire_valid_endpoint(endpoint) || pm_conns_is_ours(self, endpoint))
+    char canon[ALYS_ENDPOINT_MAX], key[ALYS_WIRE_ID_MAX];
+    if (!endpoint || alys_nodeaddr_canonical(endpoint, canon, sizeof canon) != 0 ||
+        alys_nodeaddr_key_hex(canon, key, sizeof key) != 0 || pm_conns_is_ours(self, canon))
         return -1;
-    int slot = pm_conns_by_endpoint(self, endpoint);
+    int slot = pm_conns_by_endpoint(self, canon);
     if (slot >= 0)
         return slot;
     for (int i = 0; i < PM_CONN_MAX; i++) {
         pm_conn_t *c = &self->conns[i];
         if (c->state == PM_CONN_FREE) {
             *c = (pm_conn_t){.state = PM_CONN_IDLE};
-            snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+            snprintf(c->endpoint, sizeof c->endpoint, "%s", canon);
+            /* The peer is its key, from the moment we know of it: the
+             * handshake can only confirm it (CURVE) or contradict it. */
+            snprintf(c->peer_id, sizeof c->peer_id, "%s", key);
             return i;
         }
     }
@@ -88,7 +117,7 @@ int pm_conns_open(pm_conns_t *self, const char *endpoint, char *recycled, size_t
     recycled[0] = '\0';
     *was_closed = false;
     int slot = pm_conns_learn(self, endpoint);
-    if (slot >= 0 || !alys_wire_valid_endpoint(endpoint) || pm_conns_is_ours(self, endpoint))
+    if (slot >= 0 || !alys_nodeaddr_valid(endpoint) || pm_conns_is_ours(self, endpoint))
         return slot;
     int best = -1;
     for (int i = 0; i < PM_CONN_MAX; i++)
@@ -143,22 +172,14 @@ int pm_conns_usable(const pm_conns_t *self, peer_table_t *table, const char *pee
     return slot;
 }
 
-void pm_conns_choose_id(pm_conns_t *self, size_t slot, const char *node_id, char *id, size_t idlen)
+int pm_conns_duplicate(const pm_conns_t *self, size_t slot)
 {
-    pm_conn_t *c = &self->conns[slot];
-    if (c->peer_id[0] && (strcmp(c->peer_id, node_id) == 0 || c->peer_id[0] == '@')) {
-        snprintf(id, idlen, "%s", c->peer_id);
-        return;
-    }
-    int o = pm_conns_by_peer(self, node_id);
-    pm_conn_t *other = o >= 0 && (size_t) o != slot ? &self->conns[o] : NULL;
-    if (other && other->state == PM_CONN_READY) {
-        alys_wire_endpoint_id(c->endpoint, id, idlen);
-        return;
-    }
-    if (other)
-        other->peer_id[0] = '\0'; /* the id moves to this endpoint */
-    snprintf(id, idlen, "%s", node_id);
+    const pm_conn_t *c = &self->conns[slot];
+    for (int i = 0; c->peer_id[0] && i < PM_CONN_MAX; i++)
+        if ((size_t) i != slot && self->conns[i].state == PM_CONN_READY &&
+            strcmp(self->conns[i].peer_id, c->peer_id) == 0)
+            return i;
+    return -1;
 }
 
 /* ---- the state machine ---------------------------------------------------- */
@@ -312,10 +333,9 @@ bool pm_conn_is_probe(const pm_conn_t *c, uint64_t request_id)
     return live(c) && c->probe_id != 0 && request_id == c->probe_id;
 }
 
-bool pm_conn_ready(pm_conn_t *c, const char *peer_id, int64_t now)
+bool pm_conn_ready(pm_conn_t *c, int64_t now)
 {
     bool newly = c->state != PM_CONN_READY;
-    snprintf(c->peer_id, sizeof c->peer_id, "%s", peer_id);
     c->state = PM_CONN_READY;
     c->probe_id = 0;
     c->failures = 0;
@@ -324,16 +344,6 @@ bool pm_conn_ready(pm_conn_t *c, const char *peer_id, int64_t now)
     if (newly)
         c->next_peers = now;
     return newly;
-}
-
-pm_conn_fx_t pm_conn_renamed(pm_conn_t *c, const char *why)
-{
-    if (c->state != PM_CONN_READY)
-        return (pm_conn_fx_t){0};
-    uint64_t probe = c->probe_id; /* the answer being handled */
-    pm_conn_fx_t fx = lose(c, PM_CONN_DIALING, false, why);
-    c->probe_id = probe;
-    return fx;
 }
 
 pm_conn_fx_t pm_conn_probe_error(pm_conn_t *c, int64_t now)

@@ -81,7 +81,7 @@ typedef enum {
 typedef struct {
     pm_conn_state_t state;
     char endpoint[ALYS_ENDPOINT_MAX];
-    char peer_id[ALYS_WIRE_ID_MAX]; /* "" until the first handshake */
+    char peer_id[ALYS_WIRE_ID_MAX]; /* the endpoint's key (hex): the peer's id, fixed */
     bool plugged;                   /* the shell's socket is connected to endpoint */
     uint64_t probe_id;              /* outstanding Status, 0 = none */
     int64_t probe_sent;
@@ -132,8 +132,13 @@ typedef struct pm_conns pm_conns_t;
 /* our_listen: this node's listen endpoint ("" = none), never dialled. */
 pm_conns_t *pm_conns_new(const char *our_listen);
 void pm_conns_destroy(pm_conns_t **self_p);
+/* Our public key (hex): an endpoint with it is ours, never dialled. */
+void pm_conns_set_key(pm_conns_t *self, const char *key_hex);
 /* Learn an endpoint: its slot (new IDLE, or the one it already has), or -1
- * when it is not tcp://HOST:PORT, is ours, or no slot is free. */
+ * when it is not alys://KEY@HOST:PORT (common/nodeaddr.h), is ours (our
+ * key), or the book is full. The endpoint is kept in its canonical form and
+ * its key is the connection's peer_id from then on: a peer is its key
+ * (CURVE proves it on the link; see peer_net.h). */
 int pm_conns_learn(pm_conns_t *self, const char *endpoint);
 /* A slot to dial endpoint from: the one it has, a free one, or one kept
  * only for a listing (self, refused, then closed), recycled: its endpoint
@@ -185,25 +190,17 @@ void pm_conn_link_up(pm_conn_t *c, int64_t now);
  * ours (ignore it). The handshake's checks are the caller's; then
  * pm_conn_ready or pm_conn_refuse. */
 bool pm_conn_is_probe(const pm_conn_t *c, uint64_t request_id);
-/* The handshake passed: READY as peer_id. Returns true when it was not
- * ready before (connected: PeerDiscovered, GetPeers at once). */
-bool pm_conn_ready(pm_conn_t *c, const char *peer_id, int64_t now);
-/* A ready connection's Status names another node (a restart we did not see
- * drop, or a peer changing its id): the peer it was is gone (LOST,
- * was_ready: the table and SyncActor forget that id, no ghost stays), and
- * the connection is DIALING again for the handshake being answered, which
- * makes it ready under the new id (pm_conn_ready) or refuses it. */
-pm_conn_fx_t pm_conn_renamed(pm_conn_t *c, const char *why);
+/* The handshake passed: READY (as its key, c->peer_id). Returns true when
+ * it was not ready before (connected: PeerDiscovered, GetPeers at once). */
+bool pm_conn_ready(pm_conn_t *c, int64_t now);
 /* An error answered our probe (unavailable, rate limited): try later. */
 pm_conn_fx_t pm_conn_probe_error(pm_conn_t *c, int64_t now);
 /* We end it: CLOSED (score, ban), REFUSED (genesis, handshake), SELF. */
 pm_conn_fx_t pm_conn_close(pm_conn_t *c, const char *why);
 pm_conn_fx_t pm_conn_refuse(pm_conn_t *c, int64_t now, const char *why);
 pm_conn_fx_t pm_conn_self(pm_conn_t *c);
-/* The peer id for a handshake on slot by a node that calls itself node_id
- * (valid: alys_wire_valid_node_id): its own id, unless a ready connection at
- * another endpoint holds it, then "@host:port"; an id held by a connection
- * that is not ready moves here. Written to id (ALYS_WIRE_ID_MAX). */
-void pm_conns_choose_id(pm_conns_t *self, size_t slot, const char *node_id, char *id, size_t idlen);
+/* Another ready connection with slot's key (the same node reached at two
+ * endpoints): its slot, or -1. One connection per key. */
+int pm_conns_duplicate(const pm_conns_t *self, size_t slot);
 
 #endif

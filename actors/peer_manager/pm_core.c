@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "membudget.h"
+#include "nodeaddr.h"
 #include "pm.h"
 #include "pm_gossip.h"
 
@@ -123,6 +124,19 @@ void pm_core_on_processor(pm_t *self, const alys_env_t *env)
     pn_flush_closes(self);
 }
 
+int pm_core_set_key(pm_t *self, const char *key_hex)
+{
+    uint8_t key[ALYS_KEY_LEN];
+    if (!alys_key_is_hex(key_hex) || alys_key_parse(key_hex, ALYS_KEY_HEX_LEN, key) != 0)
+        return -1;
+    snprintf(self->key_hex, sizeof self->key_hex, "%s", key_hex);
+    if (alys_nodeaddr_from_listen(key, self->cfg->listen, self->our_endpoint,
+                                  sizeof self->our_endpoint) != 0)
+        self->our_endpoint[0] = '\0'; /* not serving over tcp: nothing to announce */
+    pn_set_key(self, key_hex);
+    return 0;
+}
+
 void pm_core_on_processor_link(pm_t *self, bool up)
 {
     pm_bp_on_link(self, up);
@@ -141,21 +155,27 @@ void pm_core_on_peer_link(pm_t *self, int slot, bool up)
 }
 
 void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const char *addr,
-                             const uint8_t *data, size_t len)
+                             const char *key, const uint8_t *data, size_t len)
 {
-    ps_on_frame(self, id, id_len, addr, data, len);
+    ps_on_frame(self, id, id_len, addr, key, data, len);
     pg_take_stash(self); /* a NewBlock of this frame */
     pn_flush_closes(self);
 }
 
-void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len)
+void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, const char *key, size_t len)
 {
-    ps_on_parts(self, id, id_len, len);
+    ps_on_parts(self, id, id_len, key, len);
 }
 
 void pm_core_on_client_taken(pm_t *self, const uint8_t *id, size_t id_len, uint64_t bytes, bool range)
 {
     ps_on_taken(self, id, id_len, bytes, range);
+}
+
+pm_zap_t pm_core_zap(pm_t *self, const char *domain, const char *mechanism, const uint8_t *key,
+                     size_t key_len)
+{
+    return pm_zap_decide(domain, mechanism, key, key_len, self->table, pm_now(self));
 }
 
 void pm_core_tick_fast(pm_t *self)

@@ -30,6 +30,7 @@
 #include "bus.h"
 #include "config.h"
 #include "metrics_client.h"
+#include "pm_zap.h"
 #include "wire/wire.h"
 
 /* The other actors the core sends to. */
@@ -78,6 +79,10 @@ typedef struct pm pm_t;
 pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_port_t *port,
                   char *err, size_t errlen);
 void pm_core_destroy(pm_t **self_p);
+/* Our identity (common/nodekey.h), before pm_core_start: the node id of
+ * our Status is this key (hex) and our listen endpoint goes out as
+ * alys://<key>@host:port. 0, or -1 when key_hex is not a canonical key. */
+int pm_core_set_key(pm_t *self, const char *key_hex);
 
 /* The clocks for the inputs that follow: unix ms (bans, scores) and
  * monotonic ms (deadlines, RTT), read at the same moment. */
@@ -105,16 +110,24 @@ void pm_core_on_peer_frame(pm_t *self, int slot, const uint8_t *data, size_t len
 /* The link under slot's socket dropped (false) or is back (true). */
 void pm_core_on_peer_link(pm_t *self, int slot, bool up);
 /* One frame from the inbound client with this routing id, connected from
- * the remote address addr (ZeroMQ's "Peer-Address"; NULL = unknown). */
+ * the remote address addr (ZeroMQ's "Peer-Address"; NULL = unknown); key:
+ * the client's public key (hex) that CURVE proved (the ZAP User-Id), NULL
+ * on a plaintext link. */
 void pm_core_on_client_frame(pm_t *self, const uint8_t *id, size_t id_len, const char *addr,
-                             const uint8_t *data, size_t len);
+                             const char *key, const uint8_t *data, size_t len);
 /* A message of other than one frame from that client (len: its bytes after
  * the routing id): not read, only priced (pm_cost.h, SHAPE). */
-void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, size_t len);
+void pm_core_on_client_parts(pm_t *self, const uint8_t *id, size_t id_len, const char *key,
+                             size_t len);
 /* The listen socket has taken (written out, or dropped with its client's
  * connection) an answer handed through client_send: bytes is its packed
  * size, range as given. */
 void pm_core_on_client_taken(pm_t *self, const uint8_t *id, size_t id_len, uint64_t bytes, bool range);
+
+/* A ZAP request for our listen socket (pm_zap.h), with the bans as of the
+ * current clock. */
+pm_zap_t pm_core_zap(pm_t *self, const char *domain, const char *mechanism, const uint8_t *key,
+                     size_t key_len);
 
 /* Every 100 ms (deadlines, probes, retries, PeerSet push), 500 ms (our
  * head), 1000 ms (score decay, bans). */

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "nodeaddr.h"
 #include "util.h"
 
 bool pm_flow_discover(bool newly_ready, bool was_in_table, uint64_t height_before, uint64_t height_now)
@@ -13,7 +14,10 @@ bool pm_flow_discover(bool newly_ready, bool was_in_table, uint64_t height_befor
 bool pm_flow_wrong_genesis(peer_table_t *table, const char *endpoint, const char *node_id,
                            uint64_t now, char *id, size_t idlen, char *why, size_t whylen)
 {
-    alys_wire_endpoint_id(endpoint, id, idlen);
+    /* The key, when the endpoint has one: CURVE proved it is this peer's,
+     * so the ban cannot land on an honest node. */
+    if (alys_nodeaddr_key_hex(endpoint, id, idlen) != 0)
+        alys_wire_endpoint_id(endpoint, id, idlen);
     snprintf(why, whylen, "wrong genesis (node %s)", node_id && *node_id ? node_id : "?");
     int rc = peer_table_add(table, id, endpoint, now);
     if (rc != PEER_OK && rc != PEER_ERR_EXISTS)

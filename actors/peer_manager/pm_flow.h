@@ -7,9 +7,10 @@
  *  before, or when its reported height changed; a repeated probe answer at
  *  the same height says nothing new.
  *
- *  Another genesis (pm_flow_wrong_genesis): the endpoint is banned under
- *  "@host:port" (alys_wire_endpoint_id): its node id is not ours to trust,
- *  and a ban by endpoint keeps it from being re-dialled.
+ *  Another genesis (pm_flow_wrong_genesis): the peer is banned under the
+ *  key of its alys:// endpoint (the link proved the key; its node id is not
+ *  ours to trust), or "@host:port" for an endpoint without one, and a ban
+ *  by endpoint keeps it from being re-dialled.
  *
  *  Ranges the reorder buffer let go (pm_flow_drop_outcome): a superseded
  *  range is not reported (its blocks are still there, under a newer
@@ -41,7 +42,7 @@ bool pm_flow_discover(bool newly_ready, bool was_in_table, uint64_t height_befor
                       uint64_t height_now);
 
 /* Ban endpoint (the peer that answered with another genesis, node_id may
- * be NULL or "") as "@host:port" in table at now (unix ms). Writes the id
+ * be NULL or "") as its key (else "@host:port") in table at now (unix ms). Writes the id
  * to id (idlen) and the reason to why (whylen). true when this made a new
  * ban (the caller saves the bans and counts it). */
 bool pm_flow_wrong_genesis(peer_table_t *table, const char *endpoint, const char *node_id,

@@ -6,20 +6,30 @@
 
 #include "bus.h"
 #include "chain/chain.h"
+#include "nodeaddr.h"
 #include "peer.pb-c.h"
 
-pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
-                        const char *our_listen, const char *our_name)
+pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis, const char *our_key,
+                        const char *link_key)
 {
     /* The decoder checked the hash is 32 bytes (wire/wire.h). */
     if (st->genesis_hash.len != ALYS_HASH_LEN ||
         memcmp(st->genesis_hash.data, genesis, ALYS_HASH_LEN) != 0)
         return PM_HS_WRONG_GENESIS;
     const char *node_id = st->node_id ? st->node_id : "";
-    if (st->listen && our_listen && our_listen[0] && strcmp(st->listen, our_listen) == 0 &&
-        strcmp(node_id, our_name) == 0)
+    if (our_key && our_key[0] && strcmp(node_id, our_key) == 0)
         return PM_HS_SELF;
-    return alys_wire_valid_node_id(node_id) ? PM_HS_OK : PM_HS_BAD_ID;
+    if (!alys_wire_valid_node_id(node_id))
+        return PM_HS_BAD_ID;
+    if (link_key && link_key[0]) {
+        char listen_key[ALYS_WIRE_ID_MAX];
+        if (strcmp(node_id, link_key) != 0)
+            return PM_HS_WRONG_KEY;
+        if (st->listen && alys_nodeaddr_key_hex(st->listen, listen_key, sizeof listen_key) == 0 &&
+            strcmp(listen_key, link_key) != 0)
+            return PM_HS_WRONG_KEY;
+    }
+    return PM_HS_OK;
 }
 
 pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__Headers *h)

@@ -1,10 +1,13 @@
 /*  pm_judge.h: PeerManager's verdicts on what peers and BlockProcessor send
  *  back, as pure functions (tests/unit/peer/test_judge.c):
  *
- *  Handshakes (pm_judge_status): another genesis -> WRONG_GENESIS (the
- *  endpoint is banned as "@host:port"); our own listen endpoint and node
- *  name -> SELF; a node id that is not 1..64 of [A-Za-z0-9._:@/-] ->
- *  BAD_ID (refused); else OK.
+ *  Handshakes (pm_judge_status): another genesis -> WRONG_GENESIS (its key
+ *  is banned); our own key as its node id -> SELF; a node id that is not
+ *  1..64 of [A-Za-z0-9._:@/-] -> BAD_ID (refused); a node id other than the
+ *  key of the link (the key CURVE authenticated: the endpoint's key when we
+ *  dialled, the ZAP User-Id when it dialled us), or a listen endpoint with
+ *  another key -> WRONG_KEY, a protocol violation (charged, refused): a
+ *  peer is its key and cannot claim to be another; else OK.
  *
  *  Answers to GetHeaders/GetBlocks (pm_judge_headers / pm_judge_blocks):
  *  the range rules, then the content rules of wire/wire.h. The verdict is
@@ -49,11 +52,13 @@ typedef enum {
     PM_HS_WRONG_GENESIS,
     PM_HS_SELF,
     PM_HS_BAD_ID,
+    PM_HS_WRONG_KEY,
 } pm_hs_t;
 
-/* ours: our genesis hash; our_listen ("" = none) and our_name. */
-pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis,
-                        const char *our_listen, const char *our_name);
+/* genesis: ours; our_key: our public key (hex, "" = unknown); link_key: the
+ * link's key (hex; NULL or "" = none known, plaintext inbound). */
+pm_hs_t pm_judge_status(const Alys__Wire__Status *st, const uint8_t *genesis, const char *our_key,
+                        const char *link_key);
 
 typedef struct {
     peer_outcome_kind_t kind; /* for the peer's record */
@@ -123,8 +128,9 @@ void pm_late_note(pm_late_t *l, int conn, uint64_t request_id);
 /* A late answer to one of them (forgotten: a second answer is not late). */
 bool pm_late_take(pm_late_t *l, int conn, uint64_t request_id);
 
-/* The peer id an inbound client is known (and banned) by: "in:" + its
- * routing id when that is a valid node id of at most 61 chars, else
+/* The peer id an inbound client on a plaintext link (no key) is known (and
+ * banned) by: "in:" + its routing id when that is a valid node id of at
+ * most 61 chars, else
  * "in:x" + hex of its first 29 bytes. out: ALYS_WIRE_ID_MAX bytes. */
 void pm_judge_who_id(const uint8_t *who, size_t len, char *out, size_t cap);
 

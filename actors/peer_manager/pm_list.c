@@ -67,6 +67,7 @@ static void entry_from_view(Alys__Peer__PeerEntry *e, peer_view_t *v, bool selec
     e->ban_until = v->info.state == PEER_STATE_BANNED ? v->info.ban_until : 0;
     e->ban_reason = v->ban_reason;
     e->min_rtt_ms = v->metrics.min_rtt_ms;
+    e->direction = "out"; /* the table holds the peers we dial */
 }
 
 static bool in_order(const holder_t *h, size_t n_order, const char *id)
@@ -142,6 +143,7 @@ static void add_refused(holder_t *h, const pm_unlisted_t *unlisted, size_t n)
         e->ban_reason = h->refused[i].reason;
         e->bytes_owed = h->refused[i].bytes_owed;
         e->address = h->refused[i].address;
+        e->direction = h->refused[i].inbound ? "in" : "out";
         h->timeouts[h->set.n_timeout_ms++] = 0;
     }
 }
@@ -188,7 +190,7 @@ size_t pm_list_conns(pm_conns_t *book, const peer_table_t *table, pm_unlisted_t 
         if (!c)
             break;
         bool refused = c->state == PM_CONN_REFUSED;
-        bool dialling = (c->state == PM_CONN_IDLE || c->state == PM_CONN_DIALING) && !c->peer_id[0];
+        bool dialling = c->state == PM_CONN_IDLE || c->state == PM_CONN_DIALING;
         /* Those with a table entry (or a ban) are listed from the table. */
         if ((!refused && !dialling) || (c->peer_id[0] && peer_table_contains(table, c->peer_id)))
             continue;
@@ -197,7 +199,7 @@ size_t pm_list_conns(pm_conns_t *book, const peer_table_t *table, pm_unlisted_t 
                  refused       ? c->reason
                  : c->failures ? "no answer yet"
                                : "");
-        alys_wire_endpoint_id(c->endpoint, out[n].peer_id, sizeof out[n].peer_id);
+        snprintf(out[n].peer_id, sizeof out[n].peer_id, "%s", c->peer_id);
         out[n].state = refused ? "refused" : "connecting";
         n++;
     }
@@ -237,6 +239,7 @@ size_t pm_list_clients(pm_clients_t *clients, int64_t now, pm_unlisted_t *out, s
         snprintf(u->peer_id, sizeof u->peer_id, "%s", c->node_id[0] ? c->node_id : "?");
         snprintf(u->address, sizeof u->address, "%s", c->in.addr);
         u->bytes_owed = c->in.owed;
+        u->inbound = true;
         if (refused) {
             snprintf(u->reason, sizeof u->reason, "inbound: %.80s", refused);
             u->state = "refused";

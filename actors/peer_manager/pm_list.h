@@ -45,6 +45,7 @@ typedef struct {
     char reason[PEER_REASON_MAX];
     uint64_t bytes_owed;               /* inbound: answers not yet taken by its socket */
     char address[PM_INBOUND_ADDR_MAX]; /* inbound: remote address */
+    bool inbound;                      /* an inbound client (else a connection we dial) */
 } pm_unlisted_t;
 
 /* Outbound connections in book not listed from table: up to cap into out. */

@@ -116,8 +116,9 @@ bool pm_status(pm_t *pm, Alys__Wire__Status *out)
     out->head_height = pm->head_height;
     out->head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->head_hash};
     out->latest_checkpoint = pm->checkpoint;
-    out->node_id = (char *) pm->cfg->node_name;
-    out->listen = (char *) pm->cfg->listen;
+    /* We are our key; the listen endpoint carries it (alys://). */
+    out->node_id = pm->key_hex[0] ? pm->key_hex : (char *) pm->cfg->node_name;
+    out->listen = pm->our_endpoint;
     return true;
 }
 

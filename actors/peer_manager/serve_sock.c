@@ -2,6 +2,7 @@
 #include "serve_sock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -30,21 +31,39 @@ struct ledger {
     bool closed;      /* the owner is gone: free receipts as they come back */
 };
 
-/* A connection a message came on (serve_sock_drop). */
+/* A connection a message came on (serve_sock_drop), and under CURVE the
+ * receipt it holds back (see serve_sock_drain). */
 typedef struct {
     uint8_t id[256];
     size_t id_len; /* 0 = free */
     int fd;
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    uint64_t used; /* serve_sock's clock of messages: least recently used goes */
+    uint64_t used;       /* serve_sock's clock of messages: least recently used goes */
+    uint64_t held_bytes; /* a receipt held back, 0 = none */
+    bool held_tag;
+    unsigned held_sweeps; /* sweeps that found the connection writable since */
+    uint64_t drain;       /* the drain that last held a receipt here */
 } conn_t;
+
+/* A held receipt let go (its connection gone or forgotten), for the next
+ * drain. */
+typedef struct released {
+    struct released *next;
+    size_t id_len;
+    uint8_t id[256];
+    uint64_t bytes;
+    bool tag;
+} released_t;
 
 struct serve_sock {
     zsock_t *sock;
     ledger_t *ledger;
     conn_t *conns; /* SERVE_SOCK_CONNS */
     uint64_t tick;
+    uint64_t drains;
+    released_t *released;
+    bool curve; /* a CURVE server: every message carries its link's key */
 };
 
 /* Drop one reference; true when it was the last (the caller frees). */
@@ -80,7 +99,7 @@ static void on_free(void *data, void *hint)
         ledger_free(l);
 }
 
-serve_sock_t *serve_sock_new(const char *endpoint)
+serve_sock_t *serve_sock_new(const char *endpoint, const uint8_t *curve_secret, const char *zap_domain)
 {
     serve_sock_t *self = calloc(1, sizeof *self);
     ledger_t *l = calloc(1, sizeof *l);
@@ -106,8 +125,16 @@ serve_sock_t *serve_sock_new(const char *endpoint)
     alys_sock_limits(sock);
     zsock_set_sndhwm(sock, SERVE_SOCK_SNDHWM);
     zsock_set_rcvhwm(sock, SERVE_SOCK_RCVHWM);
-    zsock_set_router_handover(sock, 1);
     zsock_set_router_mandatory(sock, 1);
+    if (curve_secret) {
+        zsock_set_router_handover(sock, 0);
+        zsock_set_zap_domain(sock, zap_domain);
+        zsock_set_curve_server(sock, 1);
+        zsock_set_curve_secretkey_bin(sock, curve_secret);
+        self->curve = true;
+    } else {
+        zsock_set_router_handover(sock, 1);
+    }
     alys_unlink_ipc(endpoint);
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         log_error("cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
@@ -154,6 +181,10 @@ void serve_sock_destroy(serve_sock_t **self_p)
         free_list(list);
         if (last)
             ledger_free(l);
+    }
+    for (released_t *x = self->released, *next; x; x = next) {
+        next = x->next;
+        free(x);
     }
     free(self->conns);
     free(self);
@@ -203,6 +234,57 @@ int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len,
     return 0;
 }
 
+static conn_t *conn_find(serve_sock_t *self, const uint8_t *id, size_t id_len)
+{
+    for (size_t i = 0; i < SERVE_SOCK_CONNS; i++) {
+        conn_t *c = &self->conns[i];
+        if (c->id_len == id_len && memcmp(c->id, id, id_len) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* c's held receipt goes to the next drain. Out of memory it is never
+ * given: the client's budget stays that much smaller (the safe side). */
+static void conn_release(serve_sock_t *self, conn_t *c)
+{
+    released_t *x = c->held_bytes ? malloc(sizeof *x) : NULL;
+    if (x) {
+        *x = (released_t){.next = self->released,
+                          .id_len = c->id_len,
+                          .bytes = c->held_bytes,
+                          .tag = c->held_tag};
+        memcpy(x->id, c->id, c->id_len);
+        self->released = x;
+    }
+    c->held_bytes = 0;
+}
+
+/* Under CURVE libzmq's engine encrypts an answer into a copy of its own
+ * and frees ours (the receipt) at once, then writes the copy to the kernel
+ * as the client reads; it takes the client's next answer only once that
+ * copy is written. So at a receipt, the client's previous answer is what
+ * is really gone: the newest receipt of each connection is held back, and
+ * credited at its next receipt, when its connection is gone, or when two
+ * sweeps found its socket writable (then libzmq has nothing left to write:
+ * it writes whenever it can) (serve_sock_sweep, serve_sock_drop). Without
+ * this a client that never reads holds one encrypted answer (up to 8 MiB)
+ * outside every budget (serve_attack measured +208 MiB over 64 MiB for
+ * 100 such clients). */
+static bool hold(serve_sock_t *self, const receipt_t *r, serve_sock_taken_fn *fn, void *arg)
+{
+    conn_t *c = self->curve ? conn_find(self, r->id, r->id_len) : NULL;
+    if (!c || c->drain == self->drains)
+        return false; /* not a CURVE link we know, or not its newest */
+    c->drain = self->drains;
+    if (c->held_bytes)
+        fn(arg, c->id, c->id_len, c->held_bytes, c->held_tag);
+    c->held_bytes = r->bytes;
+    c->held_tag = r->tag;
+    c->held_sweeps = 0;
+    return true;
+}
+
 void serve_sock_drain(serve_sock_t *self, serve_sock_taken_fn *fn, void *arg)
 {
     ledger_t *l = self->ledger;
@@ -214,22 +296,52 @@ void serve_sock_drain(serve_sock_t *self, serve_sock_taken_fn *fn, void *arg)
         n++;
     l->refs -= n; /* the owner holds one: never the last here */
     pthread_mutex_unlock(&l->lock);
+    released_t *x = self->released;
+    self->released = NULL;
+    while (x) {
+        released_t *next = x->next;
+        fn(arg, x->id, x->id_len, x->bytes, x->tag);
+        free(x);
+        x = next;
+    }
+    self->drains++;
+    /* Newest first (on_free pushes): the first of a connection is held. */
     for (receipt_t *r = list; r; r = r->next)
-        if (r->bytes)
+        if (r->bytes && !hold(self, r, fn, arg))
             fn(arg, r->id, r->id_len, r->bytes, r->tag);
     free_list(list);
 }
 
-/* ---- connections ------------------------------------------------------------- */
+static bool same_connection(const conn_t *c)
+{
+    struct sockaddr_storage now;
+    socklen_t len = sizeof now;
+    return getpeername(c->fd, (struct sockaddr *) &now, &len) == 0 && len == c->peer_len &&
+           memcmp(&now, &c->peer, len) == 0;
+}
 
-static conn_t *conn_find(serve_sock_t *self, const uint8_t *id, size_t id_len)
+/* The kernel would take more bytes on c's connection now: poll(2) of
+ * libzmq's descriptor for POLLOUT, which reads nothing and changes
+ * nothing. */
+static bool writable(const conn_t *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+void serve_sock_sweep(serve_sock_t *self)
 {
     for (size_t i = 0; i < SERVE_SOCK_CONNS; i++) {
         conn_t *c = &self->conns[i];
-        if (c->id_len == id_len && memcmp(c->id, id, id_len) == 0)
-            return c;
+        if (!c->id_len || !c->held_bytes)
+            continue;
+        if (!same_connection(c)) {
+            conn_release(self, c);
+            c->id_len = 0; /* gone: nothing to drop either */
+        } else if (writable(c) && ++c->held_sweeps >= 2) {
+            conn_release(self, c);
+        }
     }
-    return NULL;
 }
 
 static void conn_note(serve_sock_t *self, const uint8_t *id, size_t id_len, int fd)
@@ -248,6 +360,7 @@ static void conn_note(serve_sock_t *self, const uint8_t *id, size_t id_len, int 
             if (!self->conns[i].id_len || self->conns[i].used < c->used)
                 c = &self->conns[i];
     }
+    conn_release(self, c); /* another connection, or forgotten: let it go */
     *c = (conn_t){.id_len = id_len, .fd = fd, .used = self->tick, .peer_len = sizeof c->peer};
     memcpy(c->id, id, id_len);
     if (getpeername(fd, (struct sockaddr *) &c->peer, &c->peer_len) != 0)
@@ -281,7 +394,8 @@ void serve_sock_recv(serve_sock_t *self, serve_sock_msg_fn *fn, void *arg)
         size_t id_len = zmq_msg_size(&parts[0]);
         conn_note(self, id, id_len, zmq_msg_get(&parts[1], ZMQ_SRCFD));
         const char *addr = zmq_msg_gets(&parts[1], "Peer-Address");
-        fn(arg, id, id_len, addr, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), n - 1, total);
+        const char *key = self->curve ? zmq_msg_gets(&parts[1], "User-Id") : NULL;
+        fn(arg, id, id_len, addr, key, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), n - 1, total);
     }
     for (size_t i = 0; i < n && i < 2; i++)
         zmq_msg_close(&parts[i]);
@@ -292,11 +406,8 @@ int serve_sock_drop(serve_sock_t *self, const uint8_t *id, size_t id_len)
     conn_t *c = conn_find(self, id, id_len);
     if (!c || id_len == 0)
         return -1;
-    struct sockaddr_storage now;
-    socklen_t len = sizeof now;
-    bool same = getpeername(c->fd, (struct sockaddr *) &now, &len) == 0 && len == c->peer_len &&
-                memcmp(&now, &c->peer, len) == 0;
-    int rc = same && shutdown(c->fd, SHUT_RDWR) == 0 ? 0 : -1;
+    int rc = same_connection(c) && shutdown(c->fd, SHUT_RDWR) == 0 ? 0 : -1;
+    conn_release(self, c);
     c->id_len = 0;
     return rc;
 }

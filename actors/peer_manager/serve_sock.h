@@ -41,8 +41,13 @@
 
 typedef struct serve_sock serve_sock_t;
 
-/* NULL when the endpoint cannot be bound. */
-serve_sock_t *serve_sock_new(const char *endpoint);
+/* curve_secret: our secret key (ALYS_KEY_LEN bytes; common/nodekey.h) to
+ * serve as a CURVE server whose handshakes the ZAP handler at zap_domain
+ * decides; NULL = plaintext (tests). Under CURVE a client cannot take over
+ * another's routing id (no ROUTER_HANDOVER): the link is the identity.
+ * NULL when the endpoint cannot be bound. */
+serve_sock_t *serve_sock_new(const char *endpoint, const uint8_t *curve_secret,
+                             const char *zap_domain);
 void serve_sock_destroy(serve_sock_t **self_p);
 zsock_t *serve_sock_zsock(serve_sock_t *self);
 
@@ -54,11 +59,12 @@ int serve_sock_send(serve_sock_t *self, const uint8_t *id, size_t id_len,
                     const alys_wire_msg_t *m, bool tag);
 
 /* One client message: its routing id, remote address (NULL = unknown),
- * its first data frame and how many data frames it had. */
-/* data/len: the first data frame; n_frames data frames in all, of total
- * bytes together. */
+ * the key CURVE proved for its link (ZAP's User-Id; NULL on a plaintext
+ * socket), its first data frame (data/len) and how many data frames it
+ * had (n_frames, of total bytes together). */
 typedef void(serve_sock_msg_fn)(void *arg, const uint8_t *id, size_t id_len, const char *addr,
-                                const uint8_t *data, size_t len, size_t n_frames, size_t total);
+                                const char *key, const uint8_t *data, size_t len, size_t n_frames,
+                                size_t total);
 /* Read one message (when the socket is readable) and hand it to fn. The
  * connection it came on (its descriptor, from ZMQ_SRCFD, and its remote
  * address and port) is remembered under the routing id, so that
@@ -73,7 +79,15 @@ int serve_sock_drop(serve_sock_t *self, const uint8_t *id, size_t id_len);
 
 typedef void(serve_sock_taken_fn)(void *arg, const uint8_t *id, size_t id_len, uint64_t bytes,
                                   bool tag);
-/* Every receipt returned since the last call, to fn. */
+/* Every receipt returned since the last call, to fn. Under CURVE each
+ * connection's newest receipt is held back until its next one or until the
+ * connection is gone (libzmq still holds that answer encrypted: see
+ * serve_sock.c). */
 void serve_sock_drain(serve_sock_t *self, serve_sock_taken_fn *fn, void *arg);
+/* Let go of the receipts held for connections that are gone, or whose
+ * socket two sweeps in a row found writable (their next drain gives them).
+ * Every 100 ms or so: a getpeername(2) and a poll(2) per holding
+ * connection. */
+void serve_sock_sweep(serve_sock_t *self);
 
 #endif

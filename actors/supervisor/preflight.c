@@ -13,6 +13,7 @@
 
 #include "chain/authkey.h"
 #include "chain/chain.h"
+#include "nodekey.h"
 #include "util.h"
 
 static int check_genesis(const alys_config_t *cfg, char *err, size_t errlen)
@@ -138,11 +139,28 @@ static int check_endpoint_port(const char *key, const char *ep, char *err, size_
     return try_bind(key, strcmp(h, "*") == 0 ? NULL : h, port, err, errlen);
 }
 
+/* The node key (common/nodekey.h): made here on a first start, so the
+ * node's identity exists before any actor runs and a key file that is
+ * unsafe or malformed stops the node with its cause, not one actor in a
+ * restart loop. */
+static int check_node_key(const alys_config_t *cfg, char *err, size_t errlen)
+{
+    char path[ALYS_PATH_MAX + 16], why[ALYS_ERR_MAX];
+    if (alys_nodekey_path(cfg->data_dir, path, sizeof path) != 0)
+        return alys_set_err(err, errlen, -1, "node.data_dir: too long for the node key's path");
+    alys_nodekey_t *key = alys_nodekey_open(path, NULL, why, sizeof why);
+    if (!key)
+        return alys_set_err(err, errlen, -1, "node key: %s", why);
+    alys_nodekey_destroy(&key);
+    return 0;
+}
+
 int preflight_check(const alys_config_t *cfg, char *err, size_t errlen)
 {
     if (check_genesis(cfg, err, errlen) != 0 || check_producer(cfg, err, errlen) != 0 ||
         check_dir("node.data_dir", cfg->data_dir, err, errlen) != 0 ||
         check_dir("node.run_dir", cfg->run_dir, err, errlen) != 0 ||
+        check_node_key(cfg, err, errlen) != 0 ||
         check_endpoint_port("network.listen", cfg->listen, err, errlen) != 0 ||
         check_endpoint_port("validation.worker_listen", cfg->worker_listen, err, errlen) != 0)
         return -1;

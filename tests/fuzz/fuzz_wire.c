@@ -10,10 +10,13 @@
  *  protobuf-c's over-long field-0 leniency, see fuzz_util.h); check
  *  outcomes are valid kinds, INVALID names an item index inside the list;
  *  alys_wire_endpoint_id output is terminated, starts with '@' and fits
- *  ALYS_WIRE_ID_MAX; no memory error or leak.
+ *  ALYS_WIRE_ID_MAX; an endpoint text that parses as alys:// (common/nodeaddr)
+ *  has a canonical form that parses to the same key, host and port and is
+ *  its own canonical form; no memory error or leak.
  */
 #include "bus.h"
 #include "fuzz_util.h"
+#include "nodeaddr.h"
 #include "wire/wire.h"
 
 static uint8_t *pack(const alys_wire_msg_t *m, size_t *len)
@@ -43,6 +46,16 @@ static void check_endpoint_text(const char *ep)
     alys_wire_endpoint_id(ep, id, sizeof id);
     FUZZ_CHECK(id[0] == '@' && memchr(id, '\0', ALYS_WIRE_ID_MAX) != NULL, "endpoint id '%.*s'",
                ALYS_WIRE_ID_MAX, id);
+    alys_nodeaddr_t a, b;
+    char canon[ALYS_ENDPOINT_MAX], again[ALYS_ENDPOINT_MAX];
+    if (alys_nodeaddr_parse(ep, &a) != 0)
+        return;
+    FUZZ_CHECK(alys_nodeaddr_format(&a, canon, sizeof canon) == 0, "no canonical form for '%s'", ep);
+    FUZZ_CHECK(alys_nodeaddr_parse(canon, &b) == 0 && memcmp(a.key, b.key, ALYS_KEY_LEN) == 0 &&
+                   strcmp(a.host, b.host) == 0 && a.port == b.port,
+               "canonical '%s' of '%s' differs", canon, ep);
+    FUZZ_CHECK(alys_nodeaddr_canonical(canon, again, sizeof again) == 0 && strcmp(canon, again) == 0,
+               "canonical form not stable: '%s'", canon);
 }
 
 /* The checks a peer manager runs on a response to GetX{start, count}; the

@@ -10,6 +10,9 @@
 
 #include "chain/export.h"
 #include "harness.h"
+#include "nodeaddr.h"
+#include "nodekey.h"
+#include "peerlink.h"
 
 /* ---- a chain ------------------------------------------------------------------ */
 
@@ -178,7 +181,9 @@ hc_client_t *hc_client_new(const char *endpoint, const char *id)
     zsock_set_rcvhwm(self->sock, 100000);
     zsock_set_reconnect_ivl(self->sock, 100);
     self->next_id = 1000;
-    if (zsock_connect(self->sock, "%s", endpoint) != 0)
+    self->curve = alys_nodeaddr_valid(endpoint);
+    self->key = alys_nodekey_new();
+    if (!self->key || alys_peerlink_connect(self->sock, endpoint, self->curve ? self->key : NULL) != 0)
         hc_client_destroy(&self);
     return self;
 }
@@ -188,8 +193,18 @@ void hc_client_destroy(hc_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     zsock_destroy(&(*self_p)->sock);
+    alys_nodekey_destroy(&(*self_p)->key);
     free(*self_p);
     *self_p = NULL;
+}
+
+const char *hc_who(hc_client_t *self)
+{
+    static _Thread_local char who[160];
+    if (self->curve)
+        return alys_nodekey_public_hex(self->key);
+    snprintf(who, sizeof who, "in:%s", self->id);
+    return who;
 }
 
 int hc_send_raw(hc_client_t *self, const void *data, size_t len)
@@ -226,7 +241,7 @@ uint64_t hc_send_status(hc_client_t *self, const uint8_t *genesis, uint64_t head
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) genesis};
     st.head_height = head_height;
     st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, head};
-    st.node_id = (char *) node_id;
+    st.node_id = (char *) (node_id ? node_id : alys_nodekey_public_hex(self->key));
     st.listen = (char *) ""; /* not to be dialled back */
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
@@ -293,7 +308,7 @@ alys_wire_msg_t *hc_answer(hc_client_t *self, uint64_t id, int timeout_ms)
 
 alys_wire_msg_t *hc_handshake(hc_client_t *self, const uint8_t *genesis, int timeout_ms)
 {
-    uint64_t id = hc_send_status(self, genesis, 0, "hostile-it-honest");
+    uint64_t id = hc_send_status(self, genesis, 0, NULL);
     alys_wire_msg_t *m = id ? hc_answer(self, id, timeout_ms) : NULL;
     if (m && m->body_case != ALYS__WIRE__WIRE_MSG__BODY_STATUS)
         alys_wire_free(&m);
@@ -304,11 +319,12 @@ alys_wire_msg_t *hc_handshake(hc_client_t *self, const uint8_t *genesis, int tim
 
 struct hs_server {
     zactor_t *actor;
-    char endpoint[128];
+    char endpoint[ALYS_ENDPOINT_MAX]; /* tcp:// to bind, then alys:// */
     hs_mode_t mode;
     uint8_t genesis[ALYS_HASH_LEN];
     uint64_t height;
-    char node_id[64];
+    alys_nodekey_t *key;
+    char node_id[ALYS_WIRE_ID_MAX];
     _Atomic uint64_t sent;
     _Atomic uint64_t probes;
     bool up; /* bound and running (set before the thread signals) */
@@ -532,10 +548,14 @@ static void hs_run(zsock_t *pipe, void *arg)
         zsock_set_linger(self->router, 0);
         zsock_set_sndhwm(self->router, 1000);
         zsock_set_router_mandatory(self->router, 0); /* a hung-up node: dropped */
+        /* A CURVE server (no ZAP handler here: any client key is let in). */
+        zsock_set_curve_server(self->router, 1);
+        zsock_set_curve_secretkey_bin(self->router, alys_nodekey_secret(self->key));
         int port = zsock_bind(self->router, "%s", self->endpoint);
         ok = port > 0;
-        if (ok && strstr(self->endpoint, ":*"))
-            snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+        if (ok)
+            snprintf(self->endpoint, sizeof self->endpoint, "alys://%s@127.0.0.1:%d",
+                     alys_nodekey_public_hex(self->key), port);
     }
     if (ok && self->mode == HS_UNSOLICITED_BIG)
         ok = (self->big = hc_pack_blocks(random_id(), 1, 7, (1u << 20) - 64, &self->big_len)) != NULL;
@@ -578,7 +598,12 @@ hs_server_t *hs_new(const char *endpoint, hs_mode_t mode, const uint8_t *genesis
     if (!self)
         return NULL;
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
-    snprintf(self->node_id, sizeof self->node_id, "%s", node_id);
+    if (!(self->key = alys_nodekey_new())) {
+        free(self);
+        return NULL;
+    }
+    snprintf(self->node_id, sizeof self->node_id, "%s",
+             node_id ? node_id : alys_nodekey_public_hex(self->key));
     memcpy(self->genesis, genesis, ALYS_HASH_LEN);
     self->mode = mode;
     self->height = height;
@@ -598,6 +623,7 @@ void hs_destroy(hs_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     zactor_destroy(&(*self_p)->actor);
+    alys_nodekey_destroy(&(*self_p)->key);
     free(*self_p);
     *self_p = NULL;
 }
@@ -605,6 +631,11 @@ void hs_destroy(hs_server_t **self_p)
 const char *hs_endpoint(hs_server_t *self)
 {
     return self->endpoint;
+}
+
+const char *hs_key(hs_server_t *self)
+{
+    return alys_nodekey_public_hex(self->key);
 }
 
 uint64_t hs_sent(hs_server_t *self)

@@ -5,17 +5,23 @@
  *
  *  hc_client_t: a raw ZeroMQ DEALER connected to a node's [network] listen
  *  endpoint (the node's serving ROUTER), with a routing id of our choosing
- *  (the node keys inbound clients by it: tests/integration/test_hostile.c
- *  reads the ban of "in:<routing id>"). It sends WireMsgs (hc_send, any
+ *  and, to an alys://KEY@... endpoint, a CURVE link under a fresh key pair
+ *  of its own (common/peerlink.h): the node knows the client by that key
+ *  (hc_key; tests/integration/test_hostile.c reads its ban). To a tcp://
+ *  endpoint (a node with [network] plaintext) it is known by its routing
+ *  id, "in:<routing id>". It sends WireMsgs (hc_send, any
  *  size: packed by protobuf-c, not bounded by alys_wire_encode), raw bytes
  *  (hc_send_raw) and multi-part messages (hc_send_parts), and reads answers
  *  decoded with the wire bounds.
  *
  *  hs_server_t: a ROUTER the node dials as a bootstrap peer, run by a
  *  thread (a CZMQ zactor) so it keeps answering while the test does other
- *  things. It answers the node's Status probes with a valid Status (the
- *  node's genesis, a head height of the test's choosing), so the node takes
- *  it for a ready peer, and then misbehaves in its mode: each time the node
+ *  things. It is a CURVE server with a key pair of its own (its endpoint,
+ *  hs_endpoint, is alys://KEY@127.0.0.1:PORT; hs_key its key). It answers
+ *  the node's Status probes with a valid Status (the node's genesis, a head
+ *  height of the test's choosing, its key as node id unless told to lie),
+ *  so the node takes it for a ready peer, and then misbehaves in its mode:
+ *  each time the node
  *  sends it anything, and every HS_TICK_MS while it has a link, it sends a
  *  burst of the mode's frames. hs_sent counts them.
  *
@@ -60,10 +66,16 @@ typedef struct {
     zsock_t *sock;
     char id[128];
     uint64_t next_id;
+    struct alys_nodekey *key; /* ours; on a plaintext link unused */
+    bool curve;               /* linked with CURVE: the node knows us by hc_key */
 } hc_client_t;
 
-/* A DEALER to endpoint with routing id `id` (1..127 bytes). */
+/* A DEALER to endpoint (alys://: CURVE; tcp://: plaintext) with routing id
+ * `id` (1..127 bytes). */
 hc_client_t *hc_client_new(const char *endpoint, const char *id);
+/* Who the node takes this client for: its key (hex) on a CURVE link, else
+ * "in:<routing id>". */
+const char *hc_who(hc_client_t *self);
 void hc_client_destroy(hc_client_t **self_p);
 
 /* One frame of len bytes (may be 0). 0 or -1. */
@@ -74,6 +86,7 @@ int hc_send_parts(hc_client_t *self, const void *const *parts, const size_t *len
  * size, plus pad bytes of an unknown field (field 100: decoders skip it,
  * but it is in the frame). The request id, or 0 on failure. */
 uint64_t hc_send(hc_client_t *self, alys_wire_msg_t *m, size_t pad);
+/* node_id NULL: the client's own key (the only id a CURVE link allows). */
 uint64_t hc_send_status(hc_client_t *self, const uint8_t *genesis, uint64_t head_height,
                         const char *node_id);
 uint64_t hc_send_range(hc_client_t *self, bool headers, uint64_t start, uint32_t count);
@@ -113,15 +126,18 @@ typedef enum {
 
 typedef struct hs_server hs_server_t;
 
-/* Bind a ROUTER at endpoint ("tcp://127.0.0.1:PORT", or ":*" for a port
- * of the kernel's choosing: hs_endpoint) and start the thread.
- * genesis: the node's (so the handshake passes); height: what its Status
- * claims; node_id: its name in the node's peer table. */
+/* Bind a CURVE ROUTER at endpoint ("tcp://127.0.0.1:PORT", or ":*" for a
+ * port of the kernel's choosing) and start the thread. genesis: the node's
+ * (so the handshake passes); height: what its Status claims; node_id: the
+ * id its Status claims, NULL = its key (honest; any other id contradicts
+ * the key the node dialled). */
 hs_server_t *hs_new(const char *endpoint, hs_mode_t mode, const uint8_t *genesis, uint64_t height,
                     const char *node_id);
 void hs_destroy(hs_server_t **self_p);
-/* The endpoint bound (a "*" port resolved: tcp://127.0.0.1:PORT). */
+/* Its alys://KEY@127.0.0.1:PORT (a "*" port resolved): what the node dials. */
 const char *hs_endpoint(hs_server_t *self);
+/* Its key (hex): its id in the node's peer table. */
+const char *hs_key(hs_server_t *self);
 /* Attack frames sent so far; Status probes answered so far. */
 uint64_t hs_sent(hs_server_t *self);
 uint64_t hs_probes(hs_server_t *self);

@@ -1,17 +1,20 @@
 /*  it_pusher: a misbehaving peer for tests/integration/test_live.sh. It
- *  connects to a node's [network] listen endpoint, does the Status
- *  handshake under the name given, and pushes one NewBlock that links to
+ *  connects to a node's alys:// endpoint as a CURVE client with the key in
+ *  KEY_FILE (alysctl key new), does the Status handshake as that key, and
+ *  pushes one NewBlock that links to
  *  the node's head (height head+1, parent its head hash, the wall clock's
  *  slot, the slot's proposer) but carries no valid signature: a block that
  *  fails the stateless checks. Exit 0 once pushed, 1 on any failure.
  *
- *  usage: it_pusher GENESIS_FILE ENDPOINT NAME
+ *  usage: it_pusher GENESIS_FILE ENDPOINT KEY_FILE
  */
 #include <czmq.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "chain/chain.h"
+#include "nodekey.h"
+#include "peerlink.h"
 #include "util.h"
 #include "wire/wire.h"
 
@@ -58,7 +61,7 @@ static int handshake(zsock_t *s, const alys_genesis_t *g, const char *name, uint
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: it_pusher GENESIS_FILE ENDPOINT NAME\n");
+        fprintf(stderr, "usage: it_pusher GENESIS_FILE ENDPOINT KEY_FILE\n");
         return 1;
     }
     alys_genesis_t g;
@@ -68,11 +71,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "it_pusher: %s\n", err);
         return 1;
     }
-    zsock_t *s = zsock_new_dealer(argv[2]);
+    alys_nodekey_t *key = alys_nodekey_load(argv[3], err, sizeof err);
+    if (!key) {
+        fprintf(stderr, "it_pusher: %s\n", err);
+        alys_genesis_clear(&g);
+        return 1;
+    }
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    if (s && alys_peerlink_connect(s, argv[2], key) != 0)
+        zsock_destroy(&s);
     uint64_t height = 0;
     alys_hash_t head;
     int rc = 1;
-    if (s && handshake(s, &g, argv[3], &height, head) == 0) {
+    if (s && handshake(s, &g, alys_nodekey_public_hex(key), &height, head) == 0) {
         uint64_t now = (uint64_t) alys_now_ms();
         alys_block_t b;
         memset(&b, 0, sizeof b);
@@ -103,6 +114,7 @@ int main(int argc, char **argv)
     if (s)
         zsock_set_linger(s, 2000);
     zsock_destroy(&s);
+    alys_nodekey_destroy(&key);
     alys_genesis_clear(&g);
     return rc;
 }

@@ -173,6 +173,9 @@ alys_chain_db() {
     alys_node_stop "$node"
     mv "$node/data" "$dir/db" && touch "$dir/db.done"
   fi
+  # The import node's key is not the chain's: every copy of the database
+  # gets a node key of its own (a peer is its key).
+  rm -f "$dir/db/node.key"
   echo "$dir"
 }
 
@@ -202,6 +205,32 @@ alys_node_config() {
 }
 
 alys_ctl() { local node=$1; shift; "$(alys_bin alysctl)" --config "$node/node.toml" "$@"; }
+
+# alys_node_endpoint NODE: the node's alys://KEY@HOST:PORT for its listen
+# (its key is made now if it has none yet, as the node would at start).
+alys_node_endpoint() { alys_ctl "$1" key show --endpoint; }
+
+# alys_key_new FILE: a fresh node key file (a fault proxy's); echoes the key.
+alys_key_new() {
+  "$(alys_bin alysctl)" --config "$ALYS_ROOT/deploy/alys-sync.toml" key new "$1"
+}
+
+# alys_proxy_start LISTEN_PORT UPSTREAM_EP LOG ARGS...: alys-faultproxy with
+# a key of its own in front of UPSTREAM_EP (alys://); sets ALYS_PROXY_EP to
+# its alys:// endpoint and ALYS_PROXY_PID.
+ALYS_PROXY_EP="" ALYS_PROXY_PID=""
+alys_proxy_start() {
+  local port=$1 up=$2 log=$3 key
+  shift 3
+  rm -f "$log.key"
+  key=$(alys_key_new "$log.key") || return 1
+  "$(alys_bin faultproxy)" --listen "tcp://127.0.0.1:$port" --upstream "$up" --key "$log.key" \
+    "$@" > "$log" 2>&1 &
+  ALYS_PROXY_PID=$!
+  ALYS_PIDS+=("$ALYS_PROXY_PID")
+  # shellcheck disable=SC2034  # for the caller
+  ALYS_PROXY_EP="alys://$key@127.0.0.1:$port"
+}
 
 # alys_node_start NODE: the node's supervisor in the background.
 alys_node_start() {
@@ -276,8 +305,8 @@ alys_node_wait_ready() {
 
 # alys_start_servers WORK PREFIX CHAIN N [key=value ...]: N serving nodes
 # WORK/PREFIX1.. holding CHAIN's database (a copy each), listening on free
-# loopback ports, every actor ready. Sets ALYS_SERVERS (node dirs) and
-# ALYS_SERVER_EPS (their listen endpoints).
+# loopback ports, every actor ready, each with a key of its own. Sets
+# ALYS_SERVERS (node dirs) and ALYS_SERVER_EPS (their alys:// endpoints).
 ALYS_SERVERS=() ALYS_SERVER_EPS=()
 alys_start_servers() {
   local work=$1 prefix=$2 chain=$3 n=$4 i node port
@@ -287,13 +316,14 @@ alys_start_servers() {
     node=$work/$prefix$i
     mkdir -p "$node"
     cp -a "$chain/db" "$node/data"
+    rm -f "$node/data/node.key"
     port=$(alys_free_port)
     alys_node_config "$node" "$work/r/$prefix$i" "$chain/genesis" "name=\"$prefix$i\"" \
       'validation_workers=1' 'log_level="info"' "listen=\"tcp://127.0.0.1:$port\"" \
       "metrics_port=$(alys_free_port)" "$@" || return 1
+    ALYS_SERVER_EPS+=("$(alys_node_endpoint "$node")") || return 1
     alys_node_start "$node"
     ALYS_SERVERS+=("$node")
-    ALYS_SERVER_EPS+=("tcp://127.0.0.1:$port")
   done
   for node in "${ALYS_SERVERS[@]}"; do
     alys_node_wait_ready "$node" || { echo "alys_start_servers: $node did not start" >&2; return 1; }

@@ -4,16 +4,18 @@
  *  bootstrap peers played by this test: BOOT, an honest-looking peer that
  *  answers every Status and GetPeers with nothing, and EVIL, which answers
  *  Status too but every GetPeers with ALYS_WIRE_MAX_ENDPOINTS fresh junk
- *  endpoints (a hostile GetPeers server). Both are ROUTERs speaking
- *  proto/wire.proto through common/wire/wire.h; they learn N's genesis from
- *  N's own Status probe and answer with it.
+ *  endpoints (a hostile GetPeers server). Both are CURVE ROUTERs with keys
+ *  of their own (alys:// endpoints) speaking proto/wire.proto through
+ *  common/wire/wire.h; they learn N's genesis from N's own Status probe and
+ *  answer with it.
  *
- *  The attack: JUNK_CLIENTS raw clients (DEALERs) send JUNK_INBOUND Status
- *  messages between them, each announcing another dead `listen` endpoint
- *  (127.x.y.1:9, nobody there, spread over 250 address groups so they
- *  reach every bucket their source can), while EVIL keeps answering GetPeers with
- *  junk. Then one more client announces HONEST (a third ROUTER of this
- *  test) once. Checked:
+ *  The attack: JUNK_CLIENTS raw clients (CURVE DEALERs, a fresh key each)
+ *  send JUNK_INBOUND Status messages between them, each announcing another
+ *  dead `listen` endpoint under the client's key (127.x.y.1:9, nobody
+ *  there, spread over 250 address groups so they reach every bucket their
+ *  source can), while EVIL keeps answering GetPeers with junk. Then HONEST
+ *  (a third ROUTER of this test) links to N as a client under its own key
+ *  and announces its endpoint once. Checked:
  *    - HONEST receives N's Status probe within HONEST_WITHIN_MS (polled; the
  *      hang guard is that times ALYS_TIME_FACTOR, the measured time is
  *      printed), and then shows as connected in `alysctl peers`;
@@ -36,6 +38,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "itkey.h"
+#include "peerlink.h"
 #include "wire/wire.h"
 
 #define JUNK_INBOUND      3000
@@ -45,10 +49,13 @@
 #define BOOK_NEW_MAX      1024 /* pm_addrbook.h: 64 buckets of 16 */
 #define BOOK_TRIED_MAX    256
 
+/* Junk endpoints: one made-up key will do (the book keys them by string). */
+#define JUNK_KEY "e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5"
+
 typedef struct {
     zsock_t *sock;
-    char ep[64];
-    const char *node_id;
+    alys_nodekey_t *key; /* it is this key: its id and its endpoint's */
+    char ep[ALYS_ENDPOINT_MAX];
     bool hostile;
     unsigned probes, get_peers, junk_serial;
     bool have_genesis;
@@ -57,7 +64,7 @@ typedef struct {
 
 static it_node_t s_node;
 static fake_peer_t s_boot, s_evil, s_honest;
-static char s_listen[64];
+static char s_listen[ALYS_ENDPOINT_MAX];
 static uint8_t s_genesis[ALYS_HASH_LEN];
 
 static int free_port(void)
@@ -80,17 +87,21 @@ static int free_port(void)
 
 /* ---- the fake peers (ROUTERs N dials) ---------------------------------------------- */
 
-static void fake_open(fake_peer_t *p, const char *node_id, bool hostile)
+/* A CURVE server with a key of its own (no ZAP handler: any client key). */
+static void fake_open(fake_peer_t *p, bool hostile)
 {
     memset(p, 0, sizeof *p);
-    p->node_id = node_id;
     p->hostile = hostile;
+    p->key = alys_nodekey_new();
+    cr_assert_not_null(p->key);
     int port = free_port();
     cr_assert_gt(port, 0);
-    snprintf(p->ep, sizeof p->ep, "tcp://127.0.0.1:%d", port);
+    snprintf(p->ep, sizeof p->ep, "alys://%s@127.0.0.1:%d", alys_nodekey_public_hex(p->key), port);
     p->sock = zsock_new(ZMQ_ROUTER);
     cr_assert_not_null(p->sock);
-    cr_assert_neq(zsock_bind(p->sock, "%s", p->ep), -1, "cannot bind %s", p->ep);
+    zsock_set_curve_server(p->sock, 1);
+    zsock_set_curve_secretkey_bin(p->sock, alys_nodekey_secret(p->key));
+    cr_assert_neq(zsock_bind(p->sock, "tcp://127.0.0.1:%d", port), -1, "cannot bind %s", p->ep);
 }
 
 static void fake_reply(fake_peer_t *p, zframe_t *who, const alys_wire_msg_t *m)
@@ -118,7 +129,7 @@ static void fake_status(fake_peer_t *p, zframe_t *who, const alys_wire_msg_t *re
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, p->genesis};
     st.head_height = 0;
     st.head_hash = in->head_hash;
-    st.node_id = (char *) p->node_id;
+    st.node_id = (char *) alys_nodekey_public_hex(p->key);
     st.listen = p->ep;
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = req->request_id;
@@ -129,12 +140,12 @@ static void fake_status(fake_peer_t *p, zframe_t *who, const alys_wire_msg_t *re
 
 static void fake_peers(fake_peer_t *p, zframe_t *who, const alys_wire_msg_t *req)
 {
-    char bufs[ALYS_WIRE_MAX_ENDPOINTS][64];
+    char bufs[ALYS_WIRE_MAX_ENDPOINTS][ALYS_ENDPOINT_MAX];
     char *eps[ALYS_WIRE_MAX_ENDPOINTS];
     size_t n = p->hostile ? ALYS_WIRE_MAX_ENDPOINTS : 0;
     for (size_t i = 0; i < n; i++, p->junk_serial++) {
-        snprintf(bufs[i], sizeof bufs[i], "tcp://127.%u.%u.2:9", p->junk_serial % 250 + 2,
-                 p->junk_serial / 250 % 250);
+        snprintf(bufs[i], sizeof bufs[i], "alys://" JUNK_KEY "@127.%u.%u.2:9",
+                 p->junk_serial % 250 + 2, p->junk_serial / 250 % 250);
         eps[i] = bufs[i];
     }
     p->get_peers++;
@@ -288,25 +299,36 @@ static bool evil_answered_get_peers(void)
 
 /* ---- the raw clients ------------------------------------------------------------------- */
 
-/* One DEALER connected to N sending n Status messages announcing the
- * listens produced by name(i), answers drained. How many were answered
- * with a Status (the node took the announcement). */
-static unsigned announce(unsigned first, unsigned n, const char *fixed_listen)
+/* One client linked to N sending n Status messages announcing listen
+ * endpoints, answers drained: as `as` (a fake peer announcing its own
+ * endpoint), or as a fresh key announcing dead endpoints under that key
+ * (a listen must carry the link's key). How many were answered with a
+ * Status (the node took the announcement). */
+static unsigned announce(unsigned first, unsigned n, const fake_peer_t *as)
 {
-    zsock_t *c = zsock_new(ZMQ_DEALER);
-    cr_assert_not_null(c);
     char ident[48];
     snprintf(ident, sizeof ident, "junk-client-%u", first);
-    zsock_set_identity(c, ident);
+    alys_nodekey_t *fresh = NULL;
+    zsock_t *c = itk_dealer(s_listen, ident, &fresh);
+    cr_assert_not_null(c);
+    const alys_nodekey_t *key = fresh;
+    if (as) { /* the same link, under the fake peer's key */
+        zsock_destroy(&c);
+        c = zsock_new(ZMQ_DEALER);
+        cr_assert_not_null(c);
+        zsock_set_identity(c, ident);
+        cr_assert_eq(alys_peerlink_connect(c, s_listen, as->key), 0);
+        key = as->key;
+    }
     zsock_set_rcvtimeo(c, 50);
-    cr_assert_eq(zsock_connect(c, "%s", s_listen), 0);
-    char listen[64], node_id[32];
+    char listen[ALYS_ENDPOINT_MAX], node_id[ALYS_WIRE_ID_MAX];
+    snprintf(node_id, sizeof node_id, "%s", alys_nodekey_public_hex(key));
     for (unsigned i = first; i < first + n; i++) {
-        if (fixed_listen)
-            snprintf(listen, sizeof listen, "%s", fixed_listen);
+        if (as)
+            snprintf(listen, sizeof listen, "%s", as->ep);
         else
-            snprintf(listen, sizeof listen, "tcp://127.%u.%u.1:9", i % 250 + 2, i / 250 % 250);
-        snprintf(node_id, sizeof node_id, "junk-%u", i);
+            snprintf(listen, sizeof listen, "alys://%s@127.%u.%u.1:9", node_id, i % 250 + 2,
+                     i / 250 % 250);
         Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
         st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
         st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, s_genesis};
@@ -337,6 +359,7 @@ static unsigned announce(unsigned first, unsigned n, const char *fixed_listen)
         zframe_destroy(&f);
     }
     zsock_destroy(&c);
+    alys_nodekey_destroy(&fresh);
     return answered;
 }
 
@@ -344,17 +367,17 @@ static unsigned announce(unsigned first, unsigned n, const char *fixed_listen)
 
 static void setup(void)
 {
-    fake_open(&s_boot, "boot", false);
-    fake_open(&s_evil, "evil", true);
-    fake_open(&s_honest, "honest", false);
+    fake_open(&s_boot, false);
+    fake_open(&s_evil, true);
+    fake_open(&s_honest, false);
     int port = free_port();
     cr_assert_gt(port, 0);
-    snprintf(s_listen, sizeof s_listen, "tcp://127.0.0.1:%d", port);
-    char listen[100], boot[200];
-    snprintf(listen, sizeof listen, "listen = \"%s\"", s_listen);
+    char listen[100], boot[2 * ALYS_ENDPOINT_MAX + 32];
+    snprintf(listen, sizeof listen, "listen = \"tcp://127.0.0.1:%d\"", port);
     snprintf(boot, sizeof boot, "bootstrap_peers = [\"%s\", \"%s\"]", s_boot.ep, s_evil.ep);
     const char *ov[] = {listen, boot, "validation_workers = 1", NULL};
     cr_assert_eq(it_node_init(&s_node, ov), 0, "node set-up failed");
+    cr_assert_eq(itk_node_endpoint(&s_node, port, s_listen, sizeof s_listen), 0);
     const char *missing = it_missing_actors(&s_node);
     cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
     cr_assert_eq(it_node_start(&s_node), 0);
@@ -370,6 +393,9 @@ static void teardown(void)
     zsock_destroy(&s_boot.sock);
     zsock_destroy(&s_evil.sock);
     zsock_destroy(&s_honest.sock);
+    alys_nodekey_destroy(&s_boot.key);
+    alys_nodekey_destroy(&s_evil.key);
+    alys_nodekey_destroy(&s_honest.key);
 }
 
 TestSuite(addrbook, .init = setup, .fini = teardown, .timeout = 600);
@@ -394,7 +420,7 @@ Test(addrbook, junk_cannot_fill_the_book_or_displace_bootstrap_peers)
 
     /* One honest announcement, once. */
     int64_t heard = it_now_ms();
-    cr_assert_eq(announce(JUNK_INBOUND + 1, 1, s_honest.ep), 1);
+    cr_assert_eq(announce(JUNK_INBOUND + 1, 1, &s_honest), 1);
     bool probed = serve_until(honest_probed, HONEST_WITHIN_MS * it_time_factor());
     int64_t took = it_now_ms() - heard;
     cr_assert(probed, "HONEST was never dialled");

@@ -12,7 +12,7 @@
  *    - V's peer manager stays under PM_RSS_BOUND_KB of resident memory
  *      (VmRSS in /proc/<pid>/status), however many bytes were thrown at it;
  *    - the attacker is penalised: banned, as `alysctl peers --json` lists
- *      it (inbound clients as "in:<routing id>", X under its node id), or
+ *      it (inbound clients and X under their keys: every link is CURVE), or
  *      for attacks that are not misbehaviour its score falls.
  *  Attacks: undecodable, empty, over-size (padded) and multi-part frames,
  *  responses sent to the server, a byte flood of few messages, request
@@ -33,6 +33,8 @@
 
 #include "harness.h"
 #include "hostile.h"
+#include "itkey.h"
+#include "nodeaddr.h"
 
 #define CHAIN_N          600
 #define CHAIN_TXS        2
@@ -61,7 +63,7 @@
 
 static hc_chain_t s_chain;
 static it_node_t s_h, s_v;
-static char s_h_ep[64], s_v_ep[64], s_x_ep[64];
+static char s_h_ep[ALYS_ENDPOINT_MAX], s_v_ep[ALYS_ENDPOINT_MAX], s_x_ep[ALYS_ENDPOINT_MAX];
 static hs_server_t *s_x;
 
 #define MAX_ACTORS 16
@@ -111,14 +113,14 @@ static bool try_node(it_node_t *n, const char *name, char *ep, size_t eplen,
 {
     int port = free_port();
     cr_assert_gt(port, 0);
-    snprintf(ep, eplen, "tcp://127.0.0.1:%d", port);
-    char genesis[400], lis[100], boot[300], nm[64];
+    char genesis[400], lis[100], boot[2 * ALYS_ENDPOINT_MAX + 40], nm[64];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
-    snprintf(lis, sizeof lis, "listen = \"%s\"", ep);
+    snprintf(lis, sizeof lis, "listen = \"tcp://127.0.0.1:%d\"", port);
     snprintf(boot, sizeof boot, "bootstrap_peers = %s", bootstrap);
     snprintf(nm, sizeof nm, "name = \"%s\"", name);
     const char *ov[] = {genesis, lis, boot, nm, "validation_workers = 1", extra, NULL};
     cr_assert_eq(it_node_init(n, ov), 0, "node %s set-up failed", name);
+    cr_assert_eq(itk_node_endpoint(n, port, ep, eplen), 0, "node %s: no key", name);
     const char *missing = it_missing_actors(n);
     cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
     cr_assert_eq(it_node_start(n), 0);
@@ -195,10 +197,12 @@ static bool v_connected(const char *peer_id)
 
 static void resume_when_both_connected(void)
 {
+    char h_key[ALYS_WIRE_ID_MAX];
+    cr_assert_eq(alys_nodeaddr_key_hex(s_h_ep, h_key, sizeof h_key), 0);
     int64_t end = it_now_ms() + it_budget_ms(&s_v, IT_READY, 0);
-    while (it_now_ms() < end && !(v_connected("honest") && v_connected("hostile-x")))
+    while (it_now_ms() < end && !(v_connected(h_key) && v_connected(hs_key(s_x))))
         it_sleep_ms(100);
-    cr_assert(v_connected("honest") && v_connected("hostile-x"), "V never had both peers");
+    cr_assert(v_connected(h_key) && v_connected(hs_key(s_x)), "V never had both peers");
     static char out[1 << 12];
     const char *argv[] = {
         it_bin("actors/alysctl/alysctl"), "--config", s_v.config, "sync", "resume", NULL};
@@ -217,11 +221,10 @@ static void up(hs_mode_t mode, uint64_t x_height)
     start_node(&s_h, "honest", s_h_ep, sizeof s_h_ep, "[]", NULL);
     import_chain(&s_h);
     /* X binds a port of the kernel's choosing: nobody can take it first. */
-    s_x = hs_new("tcp://127.0.0.1:*", mode, s_chain.genesis_hash, x_height ? x_height : CHAIN_N,
-                 "hostile-x");
+    s_x = hs_new("tcp://127.0.0.1:*", mode, s_chain.genesis_hash, x_height ? x_height : CHAIN_N, NULL);
     cr_assert_not_null(s_x, "hostile server not bound");
     snprintf(s_x_ep, sizeof s_x_ep, "%s", hs_endpoint(s_x));
-    char boot[200];
+    char boot[2 * ALYS_ENDPOINT_MAX + 16];
     snprintf(boot, sizeof boot, "[\"%s\", \"%s\"]", s_h_ep, s_x_ep);
     if (s_hold_sync)
         setenv("ALYS_SYNC_START_PAUSED", "1", 1);
@@ -417,14 +420,14 @@ static hc_client_t *attacker(const char *id)
     return c;
 }
 
-/* Send frames until V bans "in:<id>" (listed) or `most` were sent. */
+/* Send frames until V bans the client's key (listed) or `most` were sent. */
 typedef int(send_fn)(hc_client_t *c, int i);
 
 static void flood_until_banned(const char *id, send_fn *send, int most)
 {
     hc_client_t *c = attacker(id);
-    char who[80];
-    snprintf(who, sizeof who, "in:%s", id);
+    char who[ALYS_WIRE_ID_MAX];
+    snprintf(who, sizeof who, "%s", hc_who(c));
     int sent = 0;
     for (; sent < most; sent++) {
         cr_assert_eq(send(c, sent), 0, "send %d failed", sent);
@@ -468,7 +471,7 @@ static int send_padded_status(hc_client_t *c, int i)
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, s_chain.genesis_hash};
-    st.node_id = (char *) "padded";
+    st.node_id = (char *) hc_who(c); /* its key: the size is the offence */
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
     m.status = &st;
@@ -594,7 +597,7 @@ Test(hostile, requests_with_absurd_fields_are_answered_and_the_node_is_well)
     hc_client_t *c = attacker("absurd-client");
     int T = it_budget_ms(&s_v, IT_REQUEST, 0);
     /* A Status claiming the highest head there is. */
-    uint64_t id = hc_send_status(c, s_chain.genesis_hash, UINT64_MAX, "absurd");
+    uint64_t id = hc_send_status(c, s_chain.genesis_hash, UINT64_MAX, NULL);
     alys_wire_msg_t *m = hc_answer(c, id, T);
     cr_assert_not_null(m, "no answer to an absurd Status");
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_STATUS, "%s", alys_wire_body_name(m));
@@ -635,9 +638,11 @@ Test(hostile, requests_with_absurd_fields_are_answered_and_the_node_is_well)
     alys_wire_free(&m);
     /* Asking is not misbehaving: still served. */
     assert_blocks_exact(c, 10, 5);
-    json_t *e = peer_entry("in:absurd-client");
-    cr_assert_null(e, "a client asking out-of-bound ranges was listed: %s",
-                   e ? json_string_value(json_object_get(e, "state")) : "");
+    json_t *e = peer_entry(hc_who(c));
+    const char *state = e ? json_string_value(json_object_get(e, "state")) : NULL;
+    bool banned = state && strcmp(state, "banned") == 0;
+    json_decref(e);
+    cr_assert_not(banned, "a client asking out-of-bound ranges was banned");
     hc_client_destroy(&c);
     assert_node_well();
 }
@@ -648,7 +653,7 @@ Test(hostile, requests_with_absurd_fields_are_answered_and_the_node_is_well)
 static void server_attack(hs_mode_t mode)
 {
     up(mode, 0);
-    assert_banned("hostile-x");
+    assert_banned(hs_key(s_x));
     cr_log_info("X sent %llu attack frames, answered %llu probes",
                 (unsigned long long) hs_sent(s_x), (unsigned long long) hs_probes(s_x));
     cr_assert_gt(hs_sent(s_x), 0, "X never attacked");
@@ -701,7 +706,7 @@ Test(hostile, a_server_claiming_an_absurd_head_does_not_stop_the_sync)
     double score = 0;
     bool listed = false;
     while (it_now_ms() < end) {
-        json_t *e = peer_entry("hostile-x");
+        json_t *e = peer_entry(hs_key(s_x));
         listed = e != NULL;
         score = e ? json_real_value(json_object_get(e, "score")) : 0;
         json_decref(e);
@@ -721,7 +726,7 @@ Test(hostile, a_server_answering_more_items_than_asked_is_banned_for_a_violation
     s_hold_sync = true; /* X lies only in answers: V must ask it */
     up(HS_MISMATCH, 0);
     assert_synced();
-    assert_banned_for("hostile-x", "violation", it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N));
+    assert_banned_for(hs_key(s_x), "violation", it_budget_ms(&s_v, IT_BLOCKS, CHAIN_N));
     assert_node_well();
 }
 
@@ -735,7 +740,7 @@ Test(hostile, a_server_answering_every_request_twice_pays_for_the_copies)
     double score = 0;
     const char *state = NULL;
     while (it_now_ms() < end) {
-        json_t *e = peer_entry("hostile-x");
+        json_t *e = peer_entry(hs_key(s_x));
         score = e ? json_real_value(json_object_get(e, "score")) : 0;
         static char st[32];
         snprintf(st, sizeof st, "%s", e ? json_string_value(json_object_get(e, "state")) : "");
@@ -786,9 +791,7 @@ Test(hostile, a_swarm_of_clients_flooding_big_frames_at_once_is_banned_and_memor
     while (banned < CLIENTS && it_now_ms() < end) {
         banned = 0;
         for (int i = 0; i < CLIENTS; i++) {
-            char who[48];
-            snprintf(who, sizeof who, "in:%.40s", id[i]);
-            json_t *e = peer_entry(who);
+            json_t *e = peer_entry(hc_who(c[i]));
             const char *state = e ? json_string_value(json_object_get(e, "state")) : NULL;
             banned += state && strcmp(state, "banned") == 0;
             json_decref(e);

@@ -105,18 +105,22 @@ gen_time=$((now_s - (BLOCKS * 21 / 20 + 2) * SLOT_MS / 1000))
 head -n 1 "$WORK/chain/keys" > "$WORK/a.key"
 chmod 600 "$WORK/a.key"
 
+# node_key NAME: the node's key made before its config (each node names the
+# other in bootstrap_peers, alys://KEY@...); echoes the key.
+node_key() { mkdir -p "$WORK/$1/data" && alys_key_new "$WORK/$1/data/node.key"; }
+KA=$(node_key A) KB=$(node_key B)
 PA=$(alys_free_port) PB=$(alys_free_port)
-node_config() { # NAME PORT PEER_PORT [key=value ...]
+node_config() { # NAME PORT PEER_ENDPOINT [key=value ...]
   local name=$1 port=$2 peer=$3
   shift 3
   mkdir -p "$WORK/$name"
   alys_node_config "$WORK/$name" "$WORK/$name/run" "$WORK/chain/genesis" "name=\"$name\"" \
-    "listen=\"tcp://127.0.0.1:$port\"" "bootstrap_peers=[\"tcp://127.0.0.1:$peer\"]" \
+    "listen=\"tcp://127.0.0.1:$port\"" "bootstrap_peers=[\"$peer\"]" \
     "metrics_port=$(alys_free_port)" 'validation_workers=1' 'log_level="info"' "$@"
 }
 
 # (c) first: the preflight refuses bad keys before anything starts.
-node_config X "$(alys_free_port)" "$PA" 'enabled=true' "key_file=\"$WORK/x.key\""
+node_config X "$(alys_free_port)" "alys://$KA@127.0.0.1:$PA" 'enabled=true' "key_file=\"$WORK/x.key\""
 head -n 1 "$WORK/chain/keys" > "$WORK/x.key"
 chmod 644 "$WORK/x.key"
 "$(alys_bin supervisor)" --config "$WORK/X/node.toml" > "$WORK/X/node.log" 2>&1
@@ -135,13 +139,13 @@ check "preflight refuses a key that is not a genesis authority (exit $rc)" \
 # the chain's only authority and may produce alone (min_sync_peers = 0, for
 # (a') where B is down), so a producer running before the import would
 # build its own chain from genesis.
-node_config A "$PA" "$PB"
-node_config B "$PB" "$PA"
+node_config A "$PA" "alys://$KB@127.0.0.1:$PB"
+node_config B "$PB" "alys://$KA@127.0.0.1:$PA"
 alys_node_start "$WORK/A"
 import_chain() { alys_ctl "$WORK/A" import "$WORK/chain/chain.export" > "$WORK/import.log" 2>&1; }
 if alys_node_wait_ready "$WORK/A" && import_chain; then ok "A imports the chain"; else not_ok "A imports the chain"; fi
 alys_node_stop "$WORK/A"
-node_config A "$PA" "$PB" 'enabled=true' "key_file=\"$WORK/a.key\"" 'min_sync_peers=0'
+node_config A "$PA" "alys://$KB@127.0.0.1:$PB" 'enabled=true' "key_file=\"$WORK/a.key\"" 'min_sync_peers=0'
 alys_node_start "$WORK/A"
 check "A starts with its producer" alys_node_wait_ready "$WORK/A"
 alys_node_start "$WORK/B"
@@ -184,9 +188,10 @@ check "B follows through pushed blocks again" \
 # ---- (c) a pushed invalid block costs its pusher ------------------------------------
 
 PUSHER=${ALYS_IT_PUSHER:-$ALYS_BUILD/tests/integration/it_pusher}
-charged() { grep -q 'peer evil pushed an invalid block' "$WORK/B/node.log"; }
+KEVIL=$(alys_key_new "$WORK/evil.key")
+charged() { grep -q "peer $KEVIL pushed an invalid block" "$WORK/B/node.log"; }
 if [ -x "$PUSHER" ]; then
-  "$PUSHER" "$WORK/chain/genesis" "tcp://127.0.0.1:$PB" evil > "$WORK/pusher.log" 2>&1 ||
+  "$PUSHER" "$WORK/chain/genesis" "alys://$KB@127.0.0.1:$PB" "$WORK/evil.key" > "$WORK/pusher.log" 2>&1 ||
     diag "it_pusher: $(cat "$WORK/pusher.log")"
   check "B charges the pusher of an unsigned block" \
     alys_eventually "$(alys_budget_s "$WORK/B" request)" charged
@@ -234,10 +239,11 @@ sed -n 1p "$WORK/chain2/keys" > "$WORK/c.key"
 sed -n 2p "$WORK/chain2/keys" > "$WORK/d.key"
 chmod 600 "$WORK/c.key" "$WORK/d.key"
 PC=$(alys_free_port) PD=$(alys_free_port)
-node_config2() { # NAME PORT PEER_PORT KEY [key=value ...]
+KC=$(node_key C) KD=$(node_key D)
+node_config2() { # NAME PORT PEER_ENDPOINT KEY [key=value ...]
   mkdir -p "$WORK/$1"
   alys_node_config "$WORK/$1" "$WORK/$1/run" "$WORK/chain2/genesis" "name=\"$1\"" \
-    "listen=\"tcp://127.0.0.1:$2\"" "bootstrap_peers=[\"tcp://127.0.0.1:$3\"]" \
+    "listen=\"tcp://127.0.0.1:$2\"" "bootstrap_peers=[\"$3\"]" \
     "metrics_port=$(alys_free_port)" 'validation_workers=1' 'log_level="info"' \
     'enabled=true' "key_file=\"$4\"" "${@:5}"
 }
@@ -245,8 +251,8 @@ node_config2() { # NAME PORT PEER_PORT KEY [key=value ...]
 # only once C has produced on the imported chain: an import goes straight to
 # storage, and C's peer manager, which polls its head, could otherwise still
 # tell D height 0 (D, with no fork choice yet, would then build on genesis).
-node_config2 C "$PC" "$PD" "$WORK/c.key" 'min_sync_peers=0'
-node_config2 D "$PD" "$PC" "$WORK/d.key"
+node_config2 C "$PC" "alys://$KD@127.0.0.1:$PD" "$WORK/c.key" 'min_sync_peers=0'
+node_config2 D "$PD" "alys://$KC@127.0.0.1:$PC" "$WORK/d.key"
 alys_node_start "$WORK/C"
 alys_node_wait_ready "$WORK/C" && alys_ctl "$WORK/C" import "$WORK/chain2/chain.export" \
   > "$WORK/import2.log" 2>&1

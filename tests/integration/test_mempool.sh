@@ -61,10 +61,11 @@ new_node() {
   local name=$1 port mport
   port=$(alys_free_port)
   mport=$(alys_free_port)
-  printf -v "EP_$name" '%s' "tcp://127.0.0.1:$port"
   alys_node_config "$WORK/$name" "$WORK/$name/run" "$WORK/chain/genesis" "name=\"$name\"" \
     "listen=\"tcp://127.0.0.1:$port\"" "bootstrap_peers=$2" "metrics_port=$mport" \
-    "validation_workers=1" 'log_level="info"'
+    "validation_workers=1" 'log_level="info"' || return 1
+  # Its alys://KEY@127.0.0.1:PORT (the key is made now, as at its start).
+  printf -v "EP_$name" '%s' "$(alys_node_endpoint "$WORK/$name")"
 }
 
 start_ready() {

@@ -11,7 +11,12 @@
 #     and B shows as refused on C (inbound);
 #   - P (wrong_genesis) is refused and banned, A is not penalised;
 #   - the bans survive a kill -9 of B's peer manager: listed again after its
-#     restart with the same expiry (loaded from StorageActor, not re-made).
+#     restart with the same expiry (loaded from StorageActor, not re-made);
+#   - identity: every node has a key (a 0600 file under data_dir, printed
+#     by `alysctl key show`); B lists A under A's key; P is a peer with its
+#     own key (CURVE on both sides); node D dialling A's address with the
+#     wrong key, and node E with [network] plaintext = true dialling A's
+#     right endpoint, never get A connected while B (honest, keyed) does.
 # Every wait is "eventually within T" (lib.sh), T from the node's config
 # timeouts (alys_budget_s) times ALYS_TIME_FACTOR.
 # Nodes live under /tmp/alys-itp-XXXXXX (ipc paths <= 107 bytes), kept on
@@ -71,18 +76,36 @@ wait_peer() {
   return 1
 }
 
-# new_node NAME GENESIS BOOTSTRAP_JSON: configure WORK/NAME (ports picked
-# here); sets EP_NAME to its listen endpoint.
+# new_node NAME GENESIS BOOTSTRAP_JSON [key=value ...]: configure WORK/NAME
+# (ports picked here); sets EP_NAME to its alys:// endpoint (its key made
+# now by `alysctl key show`, as a script hands out a node's endpoint).
 EP_A="" EP_B="" EP_C=""
 new_node() {
-  local name=$1 port mport
+  local name=$1 port mport ep
   port=$(alys_free_port)
   mport=$(alys_free_port)
-  printf -v "EP_$name" '%s' "tcp://127.0.0.1:$port"
   alys_node_config "$WORK/$name" "$WORK/$name/run" "$2" "name=\"$name\"" \
     "listen=\"tcp://127.0.0.1:$port\"" "bootstrap_peers=$3" "metrics_port=$mport" \
-    "validation_workers=1" 'log_level="info"'
+    "validation_workers=1" 'log_level="info"' "${@:4}"
+  ep=$(alys_node_endpoint "$WORK/$name")
+  printf -v "EP_$name" '%s' "$ep"
 }
+
+# key_of ENDPOINT: the key (hex) of an alys:// endpoint.
+key_of() { local k=${1#alys://}; echo "${k%@*}"; }
+
+# key_file_private NODE: the node's key file exists with mode 600.
+key_file_private() { [ "$(stat -c %a "$1/data/node.key" 2>/dev/null)" = 600 ]; }
+
+# key_show_consistent NODE EP: `key show` prints the key of EP and EP.
+key_show_consistent() {
+  local out
+  out=$(alys_ctl "$1" key show) || return 1
+  grep -q "^key  *$(key_of "$2")\$" <<< "$out" && grep -q "^endpoint  *$2\$" <<< "$out"
+}
+
+# not_connected NODE ENDPOINT: the peer at ENDPOINT is not connected.
+not_connected() { [ "$(peer_field "$1" "$2" state)" != connected ]; }
 
 start_ready() {
   alys_node_start "$WORK/$1"
@@ -93,7 +116,7 @@ import_chain() { alys_ctl "$WORK/$1" import "$2" > "$WORK/import-$1.log" 2>&1; }
 
 # ---- chains and nodes ----------------------------------------------------------------
 
-echo "1..15"
+echo "1..22"
 alys_chain "$WORK/chain" 2000 4 peers-it || { not_ok "chaingen"; exit 1; }
 alys_chain "$WORK/other" 3 1 peers-it-other || { not_ok "chaingen (other genesis)"; exit 1; }
 HEIGHT=$(alys_chain_value "$WORK/chain" head_height)
@@ -104,11 +127,13 @@ check "node A starts" start_ready A
 check "node C (another genesis) starts" start_ready C
 check "A imports the chain (alysctl import)" import_chain A "$WORK/chain/chain.export"
 
-PPORT=$(alys_free_port)
-EP_P=tcp://127.0.0.1:$PPORT
-"$(alys_bin faultproxy)" --listen "$EP_P" --upstream "$EP_A" --fault wrong_genesis \
-  > "$WORK/proxy.log" 2>&1 &
-ALYS_PIDS+=($!)
+check "A's key file is private (mode 600)" key_file_private "$WORK/A"
+check "alysctl key show prints A's key and alys:// endpoint" key_show_consistent "$WORK/A" "$EP_A"
+
+# The proxy is a peer with a key of its own, CURVE on both sides.
+alys_proxy_start "$(alys_free_port)" "$EP_A" "$WORK/proxy.log" --fault wrong_genesis ||
+  not_ok "faultproxy with its own key"
+EP_P=$ALYS_PROXY_EP
 
 new_node B "$WORK/chain/genesis" "[\"$EP_A\", \"$EP_C\", \"$EP_P\"]"
 check "node B starts fresh with A, C and P as bootstrap peers" start_ready B
@@ -117,7 +142,7 @@ check "node B starts fresh with A, C and P as bootstrap peers" start_ready B
 
 check "B: A is connected" wait_peer "$WORK/B" "$EP_A" state '^connected$'
 check "B: A reports height $HEIGHT" wait_peer "$WORK/B" "$EP_A" reported_height "^$HEIGHT\$"
-check "B: A is listed under its node id" test "$(peer_field "$WORK/B" "$EP_A" peer_id)" = A
+check "B: A is listed under its key" test "$(peer_field "$WORK/B" "$EP_A" peer_id)" = "$(key_of "$EP_A")"
 if alys_ctl "$WORK/B" sync status --json >/dev/null 2>&1; then
   check "B syncs A's chain through the peer manager" alys_wait_synced "$WORK/B" "$HEIGHT"
 else
@@ -132,6 +157,24 @@ check "B: the proxy with wrong_genesis refused and banned" \
   wait_peer "$WORK/B" "$EP_P" ban_reason 'wrong genesis'
 score=$(peer_field "$WORK/B" "$EP_A" score)
 check "B: A not penalised (score $score)" awk -v s="$score" 'BEGIN {exit !(s != "" && s >= 0)}'
+
+# ---- a peer is its key: the wrong key, or no CURVE, gets nowhere ------------------------
+
+# D dials A's address with another node's key (C's): the CURVE handshake
+# cannot complete. E runs without CURVE ([network] plaintext = true, for
+# tests only) and dials A's right endpoint: A's CURVE server refuses it.
+WRONG_A="alys://$(key_of "$EP_C")@${EP_A#*@}"
+new_node D "$WORK/chain/genesis" "[\"$WRONG_A\"]"
+new_node E "$WORK/chain/genesis" "[\"$EP_A\"]" 'plaintext=true'
+check "node D (A's address, wrong key) starts" start_ready D
+check "node E (plaintext) starts" start_ready E
+# As long as B took to connect to A, and more (B connected within this).
+T_LINK=$(($(alys_budget_s "$WORK/D" ready) + $(alys_budget_s "$WORK/D" request)))
+check "D: A at the wrong key is never connected" alys_holds "$T_LINK" not_connected "$WORK/D" "$WRONG_A"
+check "E: a plaintext client never gets A connected" alys_holds 1 not_connected "$WORK/E" "$EP_A"
+check "A still serves B (connected)" peer_matches "$WORK/B" "$EP_A" state '^connected$'
+alys_node_stop "$WORK/D"
+alys_node_stop "$WORK/E"
 
 # ---- bans survive a restart of the peer manager ----------------------------------------
 

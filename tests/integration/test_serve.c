@@ -52,6 +52,7 @@
 #include "chain/chain.h"
 #include "chain/export.h"
 #include "harness.h"
+#include "nodekey.h"
 #include "wire/wire.h"
 
 #define CHAIN_BLOCKS 1100       /* the chain of most tests: 1100 blocks of 2 txs (above */
@@ -184,15 +185,34 @@ typedef struct {
     zsock_t *sock;
     char id[48];
     uint64_t next_id;
+    alys_nodekey_t *key; /* its own CURVE key pair: a peer is its key */
 } peer_t;
 
 static peer_t s_peers[MAX_PEERS];
 static size_t s_npeers;
 static unsigned s_serial; /* never reused: the node keeps state per routing id */
 
+/* The node's public key, read from its key file (the node made it at its
+ * first start). */
+static uint8_t s_node_key[ALYS_KEY_LEN];
+
+static void read_node_key(void)
+{
+    char path[256], err[ALYS_ERR_MAX];
+    snprintf(path, sizeof path, "%s/data/node.key", s_node.dir);
+    alys_nodekey_t *k = alys_nodekey_load(path, err, sizeof err);
+    cr_assert_not_null(k, "%s", err);
+    memcpy(s_node_key, alys_nodekey_public(k), ALYS_KEY_LEN);
+    alys_nodekey_destroy(&k);
+}
+
+typedef enum { LINK_CURVE = 0, LINK_WRONG_SERVER_KEY, LINK_PLAINTEXT } link_t;
+
 /* A DEALER to the node's listen endpoint with PeerManager's socket options
- * (alys_sock_limits) and a routing id of its form "<name>/<8 hex>". */
-static peer_t *peer_open(void)
+ * (alys_sock_limits), a routing id of its form "<name>/<8 hex>" and, as
+ * PeerManager's, a CURVE client with a key of its own and the node's key
+ * as server key (or, to be refused, another server key or no CURVE). */
+static peer_t *peer_open_link(link_t link)
 {
     cr_assert_lt(s_npeers, MAX_PEERS);
     peer_t *p = &s_peers[s_npeers++];
@@ -202,15 +222,33 @@ static peer_t *peer_open(void)
     snprintf(p->id, sizeof p->id, "serve-it/%08x", (unsigned) getpid() * 64u + ++s_serial);
     zsock_set_identity(p->sock, p->id);
     zsock_set_reconnect_ivl(p->sock, 100);
+    p->key = alys_nodekey_new();
+    cr_assert_not_null(p->key);
+    if (link != LINK_PLAINTEXT) {
+        uint8_t server[ALYS_KEY_LEN];
+        memcpy(server, s_node_key, sizeof server);
+        if (link == LINK_WRONG_SERVER_KEY)
+            server[0] ^= 1;
+        zsock_set_curve_publickey_bin(p->sock, alys_nodekey_public(p->key));
+        zsock_set_curve_secretkey_bin(p->sock, alys_nodekey_secret(p->key));
+        zsock_set_curve_serverkey_bin(p->sock, server);
+    }
     cr_assert_eq(zsock_connect(p->sock, "%s", s_endpoint), 0);
     p->next_id = 1000;
     return p;
 }
 
+static peer_t *peer_open(void)
+{
+    return peer_open_link(LINK_CURVE);
+}
+
 static void peers_close(void)
 {
-    for (size_t i = 0; i < s_npeers; i++)
+    for (size_t i = 0; i < s_npeers; i++) {
         zsock_destroy(&s_peers[i].sock);
+        alys_nodekey_destroy(&s_peers[i].key);
+    }
     s_npeers = 0;
 }
 
@@ -230,12 +268,14 @@ static uint64_t send_msg(peer_t *p, alys_wire_msg_t *m)
     return m->request_id;
 }
 
+/* A Status naming node_id: NULL = the peer's own key (the only honest id
+ * on a CURVE link). */
 static uint64_t send_status(peer_t *p, const uint8_t genesis[ALYS_HASH_LEN], const char *node_id)
 {
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) genesis};
-    st.node_id = (char *) node_id;
+    st.node_id = (char *) (node_id ? node_id : alys_nodekey_public_hex(p->key));
     st.listen = (char *) ""; /* we do not serve: not to be dialled */
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
@@ -337,7 +377,7 @@ static void expect_error(peer_t *p, uint64_t id, wire_code_t code, const char *w
 /* Status with our genesis; the node answers with its own Status. */
 static void handshake(peer_t *p)
 {
-    alys_wire_msg_t *m = answer(p, send_status(p, s_chain.genesis_hash, "serve-it"));
+    alys_wire_msg_t *m = answer(p, send_status(p, s_chain.genesis_hash, NULL));
     cr_assert_eq(m->body_case, ALYS__WIRE__WIRE_MSG__BODY_STATUS, "handshake: %s", describe(m));
     const Alys__Wire__Status *st = m->status;
     cr_assert_eq(memcmp(st->genesis_hash.data, s_chain.genesis_hash, ALYS_HASH_LEN), 0);
@@ -440,7 +480,7 @@ static void wait_head_served(void)
     int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_READY, 0);
     uint64_t height = 0;
     while (it_now_ms() < end) {
-        uint64_t id = send_status(p, s_chain.genesis_hash, "serve-it-warmup");
+        uint64_t id = send_status(p, s_chain.genesis_hash, NULL);
         alys_wire_msg_t *m;
         while ((m = recv_msg(p, 1000)) && m->request_id != id)
             alys_wire_free(&m);
@@ -499,6 +539,7 @@ static void node_up(int blocks_n, int txs_n)
     cr_assert_eq(rc, 0, "alysctl import failed (%d):\n%s", rc, out);
     char v[32];
     cr_assert_eq(strtoull(it_kv(out, "head_height", v, sizeof v), NULL, 10), s_chain.n, "%s", out);
+    read_node_key();
     wait_head_served();
 }
 
@@ -912,7 +953,7 @@ Test(serve, malformed_and_over_size_frames_are_dropped_and_the_peer_manager_surv
     bool back = false;
     int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_RESTART, 0);
     while (!back && it_now_ms() < end && n_status < 32) {
-        status_ids[n_status++] = send_status(p, s_chain.genesis_hash, "serve-it");
+        status_ids[n_status++] = send_status(p, s_chain.genesis_hash, NULL);
         int64_t round_end = it_now_ms() + 1000;
         while (!back && it_now_ms() < round_end) {
             m = recv_msg(p, (int) (round_end - it_now_ms()));
@@ -1009,12 +1050,11 @@ Test(serve, a_status_with_another_genesis_is_refused_with_wrong_genesis_and_the_
     memcpy(other, s_chain.genesis_hash, ALYS_HASH_LEN);
     other[0] ^= 0x80;
     peer_t *p = peer_open();
-    expect_error(p, send_status(p, other, "serve-it-other"), E_WRONG_GENESIS,
-                 "Status of another genesis");
+    expect_error(p, send_status(p, other, NULL), E_WRONG_GENESIS, "Status of another genesis");
 
     /* Refused: ignored thereafter, even a Status of the right genesis. */
     send_range(p, false, 1, 5);
-    send_status(p, s_chain.genesis_hash, "serve-it-other");
+    send_status(p, s_chain.genesis_hash, NULL);
     send_get_peers(p);
     alys_wire_msg_t *m = recv_msg(p, QUIET_MS);
     cr_assert_null(m, "a refused peer got an answer: %s", m ? describe(m) : "");
@@ -1022,7 +1062,7 @@ Test(serve, a_status_with_another_genesis_is_refused_with_wrong_genesis_and_the_
     int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_REQUEST, 0);
     bool listed = false;
     while (!listed && it_now_ms() < end) {
-        listed = peers_lists("serve-it-other", "refused", "wrong genesis");
+        listed = peers_lists(alys_nodekey_public_hex(p->key), "refused", "wrong genesis");
         if (!listed)
             it_sleep_ms(200);
     }
@@ -1086,4 +1126,55 @@ Test(serve_frame, an_answer_over_the_frame_limit_is_cut_at_a_block_with_truncate
     assert_blocks(&m, 1 + n, BIG_BLOCKS - n, "the rest of the chain");
     m = answer(p, send_range(p, true, 1, BIG_BLOCKS));
     assert_headers(&m, 1, BIG_BLOCKS, "GetHeaders of the whole chain (small)");
+}
+
+/* ---------------------------------------------------------------- a peer is its key */
+
+Test(serve, a_client_with_the_wrong_server_key_or_without_curve_gets_nothing)
+{
+    peer_t *wrong = peer_open_link(LINK_WRONG_SERVER_KEY);
+    peer_t *plain = peer_open_link(LINK_PLAINTEXT);
+    send_status(wrong, s_chain.genesis_hash, NULL);
+    send_status(plain, s_chain.genesis_hash, NULL);
+    /* An honest keyed peer, opened after them, is answered meanwhile. */
+    peer_t *q = peer_open();
+    handshake(q);
+    alys_wire_msg_t *m = recv_msg(wrong, QUIET_MS);
+    cr_assert_null(m, "a client with the wrong server key got an answer: %s", m ? describe(m) : "");
+    m = recv_msg(plain, QUIET_MS);
+    cr_assert_null(m, "a plaintext client got an answer: %s", m ? describe(m) : "");
+}
+
+Test(serve, a_status_naming_another_key_is_a_violation_and_the_key_banned)
+{
+    peer_t *p = peer_open();
+    expect_error(p, send_status(p, s_chain.genesis_hash, "somebody-else"), E_BAD_REQUEST,
+                 "Status naming another key");
+    /* Banned under the key the link proved, not the name it gave. */
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_REQUEST, 0);
+    bool listed = false;
+    while (!listed && it_now_ms() < end) {
+        listed = peers_lists(alys_nodekey_public_hex(p->key), "banned", "contradicts its key");
+        if (!listed)
+            it_sleep_ms(200);
+    }
+    cr_assert(listed, "alysctl peers does not list the key as banned");
+    /* A new link with the same key is refused at the CURVE handshake (ZAP). */
+    peer_t *again = peer_open();
+    alys_nodekey_destroy(&again->key);
+    again->key = p->key;
+    p->key = NULL;
+    zsock_destroy(&again->sock);
+    again->sock = zsock_new(ZMQ_DEALER);
+    cr_assert_not_null(again->sock);
+    zsock_set_curve_publickey_bin(again->sock, alys_nodekey_public(again->key));
+    zsock_set_curve_secretkey_bin(again->sock, alys_nodekey_secret(again->key));
+    zsock_set_curve_serverkey_bin(again->sock, s_node_key);
+    cr_assert_eq(zsock_connect(again->sock, "%s", s_endpoint), 0);
+    send_status(again, s_chain.genesis_hash, NULL);
+    alys_wire_msg_t *m = recv_msg(again, QUIET_MS);
+    cr_assert_null(m, "a banned key got an answer: %s", m ? describe(m) : "");
+    /* Everyone else is still served. */
+    peer_t *q = peer_open();
+    handshake(q);
 }

@@ -20,7 +20,12 @@
  *      are given back (alys_peer_serve_bytes_owed returns to 0), and while
  *      it owes, `alysctl peers` lists it with its bytes owed;
  *    - a client that pipelines 20 requests gets an answer to each: exact
- *      blocks, or BUSY past its credit (never silence, never a queue).
+ *      blocks, or BUSY past its credit (never silence, never a queue);
+ *    - 2,000 identities (a CURVE key each) send a Status at once: at most
+ *      max_inbound_peers are admitted, the rest turned away and their
+ *      connections closed, growth within serve_memory_mb + 64 MiB, node
+ *      A's outbound peer stays connected, the peer manager keeps its pid.
+ *  Every client is a CURVE client with a fresh key (a peer is its key).
  *  "Never reads": the attacker's DEALER has a receive high-water mark of 1
  *  and a 4 KiB kernel buffer, so its TCP window closes after the first
  *  answer, exactly as a client that stops calling recv.
@@ -43,6 +48,8 @@
 #include "chain/chain.h"
 #include "chain/export.h"
 #include "harness.h"
+#include "itkey.h"
+#include "peerlink.h"
 #include "wire/wire.h"
 
 #define BIG_BLOCKS 16   /* 16 blocks of 4096 txs, about 590 KB each: */
@@ -115,7 +122,7 @@ static void chain_get(void)
 static it_node_t s_node;  /* A: the attacked node */
 static it_node_t s_other; /* B: A's outbound peer (one test) */
 static bool s_other_up;
-static char s_endpoint[64];
+static char s_endpoint[ALYS_ENDPOINT_MAX]; /* A's alys:// endpoint */
 static int s_answer_ms;
 
 static int free_port(void)
@@ -136,9 +143,11 @@ static int free_port(void)
     return -1;
 }
 
-static void node_start(it_node_t *n, const char *const *ov)
+/* Start node n listening on port; its alys:// endpoint into ep. */
+static void node_start(it_node_t *n, const char *const *ov, int port, char *ep, size_t eplen)
 {
     cr_assert_eq(it_node_init(n, ov), 0, "node set-up failed");
+    cr_assert_eq(itk_node_endpoint(n, port, ep, eplen), 0, "no node key");
     const char *missing = it_missing_actors(n);
     cr_assert_str_empty(missing, "actor binaries not built: %s", missing);
     cr_assert_eq(it_node_start(n), 0);
@@ -152,8 +161,15 @@ static void node_start(it_node_t *n, const char *const *ov)
 
 typedef struct {
     zsock_t *sock;
+    alys_nodekey_t *key; /* a fresh key: the client's id at the node */
     uint64_t next_id;
 } client_t;
+
+static void client_close(client_t *c)
+{
+    zsock_destroy(&c->sock);
+    alys_nodekey_destroy(&c->key);
+}
 
 static unsigned s_serial;
 
@@ -171,7 +187,9 @@ static client_t client_open(bool reads)
     char id[48];
     snprintf(id, sizeof id, "attack-it/%08x", (unsigned) getpid() * 4096u + ++s_serial);
     zsock_set_identity(c.sock, id);
-    cr_assert_eq(zsock_connect(c.sock, "%s", s_endpoint), 0);
+    c.key = alys_nodekey_new();
+    cr_assert_not_null(c.key);
+    cr_assert_eq(alys_peerlink_connect(c.sock, s_endpoint, c.key), 0);
     return c;
 }
 
@@ -191,7 +209,7 @@ static uint64_t send_status(client_t *c)
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, s_chain.genesis_hash};
-    st.node_id = (char *) "attack-it";
+    st.node_id = (char *) alys_nodekey_public_hex(c->key);
     st.listen = (char *) "";
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
@@ -338,10 +356,9 @@ static void node_up(const char *const *extra)
     chain_get();
     int port = free_port();
     cr_assert_gt(port, 0);
-    snprintf(s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", port);
     static char genesis[400], listen[100];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
-    snprintf(listen, sizeof listen, "listen = \"%s\"", s_endpoint);
+    snprintf(listen, sizeof listen, "listen = \"tcp://127.0.0.1:%d\"", port);
     const char *ov[16] = {genesis, listen, "validation_workers = 1", "serve_rate_limit = 1000"};
     size_t n = 4;
     bool bootstrap = false;
@@ -352,7 +369,7 @@ static void node_up(const char *const *extra)
     if (!bootstrap)
         ov[n++] = "bootstrap_peers = []";
     ov[n] = NULL;
-    node_start(&s_node, ov);
+    node_start(&s_node, ov, port, s_endpoint, sizeof s_endpoint);
     s_answer_ms = it_budget_ms(&s_node, IT_REQUEST, 0);
     static char out[1 << 14];
     const char *argv[] = {it_bin("actors/alysctl/alysctl"),
@@ -375,7 +392,7 @@ static void node_up(const char *const *extra)
         if (height != s_chain.n)
             it_sleep_ms(200);
     }
-    zsock_destroy(&c.sock);
+    client_close(&c);
     cr_assert_eq(height, s_chain.n, "the node's Status never showed the imported head");
 }
 
@@ -487,8 +504,8 @@ Test(serve_attack, one_client_that_never_reads_500_big_answers_costs_at_most_32_
                   (w.peak - w.base) / MIB, w.base / MIB);
     cr_assert_leq(metric("alys_peer_serve_bytes_owed"), 16 * MIB + 0.0,
                   "bytes owed within one client's budget");
-    zsock_destroy(&evil.sock);
-    zsock_destroy(&honest.sock);
+    client_close(&evil);
+    client_close(&honest);
 }
 
 static int attack_clients(void)
@@ -562,9 +579,9 @@ Test(serve_attack, many_clients_that_never_read_stay_within_serve_memory_mb_plus
                   "%d clients: RSS grew by %lld MiB (base %lld MiB)", n, (w.peak - w.base) / MIB,
                   w.base / MIB);
     for (int i = 0; i < n; i++)
-        zsock_destroy(&evil[i].sock);
+        client_close(&evil[i]);
     free(evil);
-    zsock_destroy(&honest.sock);
+    client_close(&honest);
 }
 
 /* Does `alysctl peers --json` on node A list endpoint in state? */
@@ -630,13 +647,13 @@ Test(serve_attack, a_client_that_disconnects_owing_gives_its_bytes_back)
         it_sleep_ms(50);
     cr_assert_geq(owed, 4 * MIB, "answers to a client that does not read are owed");
     cr_assert(peers_list_owing(4 * MIB), "alysctl peers shows the client and its bytes owed");
-    zsock_destroy(&evil.sock);
+    client_close(&evil);
     end = it_now_ms() + t;
     while (it_now_ms() < end && (owed = metric("alys_peer_serve_bytes_owed")) > 0)
         it_sleep_ms(50);
     cr_assert_eq(owed, 0, "its bytes owed came back when its connection closed");
     honest_exact(&honest, 2);
-    zsock_destroy(&honest.sock);
+    client_close(&honest);
 }
 
 Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffected)
@@ -645,15 +662,14 @@ Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffect
     chain_get();
     int port_b = free_port();
     cr_assert_gt(port_b, 0);
-    static char genesis[400], listen_b[100], boot[120], per[64];
-    char ep_b[64];
-    snprintf(ep_b, sizeof ep_b, "tcp://127.0.0.1:%d", port_b);
+    static char genesis[400], listen_b[100], boot[ALYS_ENDPOINT_MAX + 32], per[64];
+    char ep_b[ALYS_ENDPOINT_MAX];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
-    snprintf(listen_b, sizeof listen_b, "listen = \"%s\"", ep_b);
+    snprintf(listen_b, sizeof listen_b, "listen = \"tcp://127.0.0.1:%d\"", port_b);
     const char *ov_b[] = {genesis, listen_b, "validation_workers = 1", "bootstrap_peers = []", NULL};
     for (size_t i = 0; i < s_chain.n; i++)
         free(s_chain.blocks[i].data);
-    node_start(&s_other, ov_b);
+    node_start(&s_other, ov_b, port_b, ep_b, sizeof ep_b);
     s_other_up = true;
     snprintf(boot, sizeof boot, "bootstrap_peers = [\"%s\"]", ep_b);
     snprintf(per, sizeof per, "max_inbound_per_address = %d", PER_ADDR);
@@ -696,7 +712,76 @@ Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffect
     cr_assert(peers_lists(ep_b, "connected"), "node A lost its outbound peer");
     cr_assert_eq(pm_pid(), pid);
     for (int i = 0; i < N; i++)
-        zsock_destroy(&c[i].sock);
+        client_close(&c[i]);
+}
+
+/* Issue 8: "2,000 identities connecting at once: bounded tables, honest
+ * outbound peers unaffected". Each client is a key of its own (CURVE); all
+ * send a Status at once. The per-address limit is lifted, so the inbound
+ * slots and eviction are what bound them. */
+Test(serve_attack, two_thousand_identities_at_once_leave_bounded_tables_and_our_outbound_peer)
+{
+    enum { N = 2000 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    zsys_set_max_sockets((size_t) N + 64);
+    chain_get();
+    int port_b = free_port();
+    cr_assert_gt(port_b, 0);
+    static char genesis[400], listen_b[100], boot[ALYS_ENDPOINT_MAX + 32];
+    char ep_b[ALYS_ENDPOINT_MAX];
+    snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
+    snprintf(listen_b, sizeof listen_b, "listen = \"tcp://127.0.0.1:%d\"", port_b);
+    const char *ov_b[] = {genesis, listen_b, "validation_workers = 1", "bootstrap_peers = []", NULL};
+    for (size_t i = 0; i < s_chain.n; i++)
+        free(s_chain.blocks[i].data);
+    node_start(&s_other, ov_b, port_b, ep_b, sizeof ep_b);
+    s_other_up = true;
+    snprintf(boot, sizeof boot, "bootstrap_peers = [\"%s\"]", ep_b);
+    const char *ov[] = {boot, "max_inbound_per_address = 1024", NULL};
+    node_up(ov);
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_READY, 0);
+    while (it_now_ms() < end && !peers_lists(ep_b, "connected"))
+        it_sleep_ms(200);
+    cr_assert(peers_lists(ep_b, "connected"), "node A never connected to node B");
+    pid_t pid = pm_pid();
+    rss_watch_t w = {.pid = pid, .base = rss_of(pid)};
+    w.peak = w.base;
+    double frames0 = metric("alys_peer_serve_frames_total");
+    client_t *c = calloc(N, sizeof *c);
+    cr_assert_not_null(c);
+    for (int i = 0; i < N; i++) {
+        c[i] = client_open(true);
+        send_status(&c[i]);
+        if (i % 100 == 0)
+            rss_sample(&w);
+    }
+    /* Every Status reached the peer manager (counted before admission). */
+    wait_metric(&w, "alys_peer_serve_frames_total", frames0 + N,
+                it_budget_ms(&s_node, IT_REQUEST, 0) * 8);
+    long long slots = it_cfg_int(&s_node, "max_inbound_peers");
+    double inbound = metric("alys_peer_inbound_clients");
+    double evicted = metric("alys_peer_inbound_evicted_total");
+    double refused = metric("alys_peer_inbound_refused_total");
+    rss_sample(&w);
+    cr_log_info("%d identities: %.0f inbound, %.0f evicted, %.0f refused; peer manager RSS "
+                "+%lld KiB",
+                N, inbound, evicted, refused, (w.peak - w.base) / 1024);
+    cr_assert_leq(inbound, (double) slots, "inbound slots bounded");
+    cr_assert_geq(evicted + refused, N / 2, "the slots turned the newcomers away");
+    /* The bound the issue sets for 1,000 non-reading clients: here every
+     * connection's CURVE state, most of them closed again at once. */
+    long long bound_mb = it_cfg_int(&s_node, "serve_memory_mb") + 64;
+    cr_assert_leq(w.peak - w.base, bound_mb * MIB, "RSS grew by %lld MiB (bound %lld)",
+                  (w.peak - w.base) / MIB, bound_mb);
+    cr_assert(peers_lists(ep_b, "connected"), "node A lost its outbound peer");
+    cr_assert_eq(pm_pid(), pid, "the peer manager kept its pid");
+    for (int i = 0; i < N; i++)
+        client_close(&c[i]);
+    free(c);
 }
 
 Test(serve_attack, a_pipelining_client_gets_an_answer_to_every_request_blocks_or_busy)
@@ -737,5 +822,5 @@ Test(serve_attack, a_pipelining_client_gets_an_answer_to_every_request_blocks_or
     cr_log_info("%d requests pipelined: %d served, %d BUSY", N, blocks, busy);
     cr_assert_geq(blocks, 1);
     cr_assert_geq(busy, 1, "past serve_max_requests in flight: BUSY, not a queue");
-    zsock_destroy(&c.sock);
+    client_close(&c);
 }

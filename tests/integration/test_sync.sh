@@ -404,11 +404,11 @@ fault_case() {
   local tag=${kind//:/-}
   [[ $1 == *=* ]] && arg=(--fault-arg "${1#*=}")
   pport=$(alys_free_port)
-  proxy_ep="tcp://127.0.0.1:$pport"
-  "$(alys_bin faultproxy)" --listen "$proxy_ep" --upstream "${SERVER_EPS[2]}" --fault "$kind" "${arg[@]}" \
-    --genesis "$chain/genesis" --seed "it-$(basename "$chain")" > "$WORK/proxy-$tag.log" 2>&1 &
-  ppid=$!
-  ALYS_PIDS+=("$ppid")
+  # The proxy is a peer with its own key, CURVE on both sides.
+  alys_proxy_start "$pport" "${SERVER_EPS[2]}" "$WORK/proxy-$tag.log" --fault "$kind" "${arg[@]}" \
+    --genesis "$chain/genesis" --seed "it-$(basename "$chain")" || { not_ok "fault $kind: proxy"; return; }
+  proxy_ep=$ALYS_PROXY_EP
+  ppid=$ALYS_PROXY_PID
   # Six ranges in flight over three peers: every peer, the faulty one too,
   # gets work all along (with three, a processing-bound sync hands each
   # freed slot to the best-ranked idle peer, rarely the proxied one).

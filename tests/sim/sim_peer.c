@@ -7,7 +7,7 @@
  *      clock, virtual ms + MONO_BASE_MS); a timer every 100 ms calls
  *      pm_core_tick_fast, every 500 ms pm_core_tick_head, every 1000 ms
  *      pm_core_tick_slow (main.c's three timers);
- *    - peer slots: peer_dial connects a slot to "tcp://peer-N.sim:30303"; the
+ *    - peer slots: peer_dial connects a slot to "alys://<its key>@peer-N.sim:30303"; the
  *      link (main.c's socket monitor) comes up one latency later when the
  *      peer is not down, drops when a disconnect fault takes the peer down
  *      (a reset connection), and is re-made like ZeroMQ's reconnect (100 ms
@@ -110,8 +110,8 @@ static bool view_of(sim_pm_t *pm, uint32_t p, peer_view_t *v)
     uint64_t now = sim_unix_ms(pm->sim);
     if (peer_table_get(pm->core->table, sim_peer_id(p), now, v) == PEER_OK)
         return true;
-    char ep[64], id[ALYS_WIRE_ID_MAX];
-    snprintf(ep, sizeof ep, "tcp://peer-%u.sim:%d", p, SIM_PORT);
+    char ep[ALYS_ENDPOINT_MAX], id[ALYS_WIRE_ID_MAX];
+    snprintf(ep, sizeof ep, "alys://%s@peer-%u.sim:%d", sim_peer_id(p), p, SIM_PORT);
     alys_wire_endpoint_id(ep, id, sizeof id);
     return peer_table_get(pm->core->table, id, now, v) == PEER_OK;
 }
@@ -393,7 +393,7 @@ static int port_send(void *ctx, pm_dest_t to, alys_env_t *env)
 static int endpoint_peer(const char *endpoint)
 {
     unsigned p;
-    if (sscanf(endpoint, "tcp://peer-%u.sim:", &p) != 1 || p >= SIM_MAX_PEERS)
+    if (sscanf(endpoint, "alys://%*64[0-9a-f]@peer-%u.sim:", &p) != 1 || p >= SIM_MAX_PEERS)
         return -1;
     return (int) p;
 }
@@ -573,8 +573,9 @@ static void status_frame(sim_pm_t *pm, int slot, const sim_msg_t *m)
     uint8_t other[ALYS_HASH_LEN];
     memcpy(other, k_genesis, ALYS_HASH_LEN);
     other[0] ^= 0xff;
-    char listen[64];
-    snprintf(listen, sizeof listen, "tcp://peer-%u.sim:%d", m->peer, SIM_PORT);
+    char listen[ALYS_ENDPOINT_MAX];
+    snprintf(listen, sizeof listen, "alys://%s@peer-%u.sim:%d", sim_peer_id(m->peer), m->peer,
+             SIM_PORT);
     Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN,
@@ -825,7 +826,7 @@ sim_pm_t *sim_pm_new(sim_t *sim)
     snprintf(pm->cfg.node_name, sizeof pm->cfg.node_name, "sim-node");
     for (uint32_t p = 0; p < c->peers && p < ALYS_MAX_BOOTSTRAP; p++) {
         snprintf(pm->cfg.bootstrap_peers[p], sizeof pm->cfg.bootstrap_peers[p],
-                 "tcp://peer-%u.sim:%d", p, SIM_PORT);
+                 "alys://%s@peer-%u.sim:%d", sim_peer_id(p), p, SIM_PORT);
         pm->cfg.bootstrap_peer_count = p + 1;
         pm->honest[p] = sim_peer_honest(sim, p);
     }

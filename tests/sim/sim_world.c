@@ -403,21 +403,27 @@ uint64_t sim_now_slot(const sim_t *sim)
     return alys_genesis_slot_at(sim_genesis(sim), sim_unix_ms(sim));
 }
 
+/* A peer is its key (common/nodeaddr.h): sim peer p's is 60 '5's and p in
+ * four hex digits, so a trace still shows which peer it is. */
+#define SIM_KEY_PREFIX "555555555555555555555555555555555555555555555555555555555555"
+
 const char *sim_peer_id(uint32_t peer)
 {
-    static const char *const ids[SIM_MAX_PEERS] = {"peer-0",  "peer-1",  "peer-2",  "peer-3",
-                                                   "peer-4",  "peer-5",  "peer-6",  "peer-7",
-                                                   "peer-8",  "peer-9",  "peer-10", "peer-11",
-                                                   "peer-12", "peer-13", "peer-14", "peer-15"};
-    return peer < SIM_MAX_PEERS ? ids[peer] : "peer-?";
+    static char ids[SIM_MAX_PEERS][65];
+    if (peer >= SIM_MAX_PEERS)
+        return "peer-?";
+    if (!ids[peer][0])
+        snprintf(ids[peer], sizeof ids[peer], SIM_KEY_PREFIX "%04x", peer);
+    return ids[peer];
 }
 
 int sim_peer_index(const char *id)
 {
-    if (!id || strncmp(id, "peer-", 5) != 0)
+    size_t n = strlen(SIM_KEY_PREFIX);
+    if (!id || strlen(id) != n + 4 || strncmp(id, SIM_KEY_PREFIX, n) != 0)
         return -1;
     char *end;
-    long v = strtol(id + 5, &end, 10);
+    long v = strtol(id + n, &end, 16);
     return *end || v < 0 || v >= SIM_MAX_PEERS ? -1 : (int) v;
 }
 

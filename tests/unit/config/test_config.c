@@ -195,87 +195,88 @@ Test(config, deploy_file_lists_every_key)
 
 /* ------------------------------------------------------------ every key set */
 
-static const char every_key[] = "# every key, none at its default\n"
-                                "[node]\n"
-                                "name = \"a\\\"b\\\\c\\td\\ne\"\n"
-                                "data_dir = \"../data\"\n"
-                                "run_dir = \"/tmp/r\"\n"
-                                "genesis_file = \"genesis.json\"\n"
-                                "log_level = \"debug\"\n"
-                                "\n"
-                                "[sync]\n"
-                                "strategy = \"sequential\"\n"
-                                "max_parallel_downloads = 7\n"
-                                "batch_size = \"fixed\"\n"
-                                "fixed_batch_size = 300\n"
-                                "min_batch_size = 32\n"
-                                "max_batch_size = 2_048\n"
-                                "checkpoint_interval = 250\n"
-                                "max_checkpoints = 20\n"
-                                "checkpoint_storage = \"/srv/cp\"\n"
-                                "max_recovery_attempts = 9\n"
-                                "recovery_backoff_secs = 30\n"
-                                "auto_recovery = false\n"
-                                "peer_selection = \"most_reliable\"\n"
-                                "latency_weight = 0.25\n"
-                                "reliability_weight = 1\n"
-                                "bandwidth_weight = 2.5e-1\n"
-                                "min_sync_peers = 2\n"
-                                "max_sync_peers = 12\n"
-                                "peer_score_threshold = 0.75\n"
-                                "validation_workers = 0\n"
-                                "max_memory_gb = 16\n"
-                                "cache_size_mb = 1_024\n"
-                                "production_threshold = 98.0\n"
-                                "production_max_blocks_behind = 5\n"
-                                "download_window = 4096\n"
-                                "request_timeout_ms = +7000\n"
-                                "\n"
-                                "[storage]\n"
-                                "max_reorg_depth = 128\n"
-                                "wal_sync = false\n"
-                                "\n"
-                                "[network]\n"
-                                "listen = \"tcp://0.0.0.0:30303\"\n"
-                                "bootstrap_peers = [\n"
-                                "    \"tcp://10.0.0.1:30303\", # first\n"
-                                "\n"
-                                "    \"tcp://[::1]:30304\"  ,\n"
-                                "    \"ipc:///tmp/peer.sock\",\n"
-                                "]\n"
-                                "serve_rate_limit = 50\n"
-                                "\n"
-                                "[validation]\n"
-                                "worker_listen = \"tcp://*:7701\"\n"
-                                "curve_enabled = true\n"
-                                "curve_server_cert = \"keys/server.secret\"\n"
-                                "curve_allowed_dir = \"/etc/alys/workers\"\n"
-                                "task_timeout_ms = 1500\n"
-                                "\n"
-                                "[endpoints]\n"
-                                "supervisor = \"ipc:///tmp/e/sup.sock\"\n"
-                                "events_in = \"tcp://127.0.0.1:7001\"\n"
-                                "events = \"tcp://127.0.0.1:7002\"\n"
-                                "storage = \"tcp://127.0.0.1:7003\"\n"
-                                "peer_manager = \"tcp://127.0.0.1:7004\"\n"
-                                "block_processor = \"tcp://127.0.0.1:7005\"\n"
-                                "validators = \"tcp://127.0.0.1:7006\"\n"
-                                "sync = \"tcp://127.0.0.1:7007\"\n"
-                                "\n"
-                                "[supervisor]\n"
-                                "start_timeout_ms = 6000\n"
-                                "heartbeat_interval_ms = 250\n"
-                                "heartbeat_timeout_ms = 1000\n"
-                                "restart_backoff_min_ms = 0\n"
-                                "restart_backoff_max_ms = 800\n"
-                                "max_restarts = 0\n"
-                                "restart_window_secs = 10\n"
-                                "shutdown_timeout_ms = 1200\n"
-                                "\n"
-                                "[metrics]\n"
-                                "metrics_enabled = false\n"
-                                "metrics_port = 19091\n"
-                                "metrics_bind = \"0.0.0.0\"\n";
+static const char every_key[] =
+    "# every key, none at its default\n"
+    "[node]\n"
+    "name = \"a\\\"b\\\\c\\td\\ne\"\n"
+    "data_dir = \"../data\"\n"
+    "run_dir = \"/tmp/r\"\n"
+    "genesis_file = \"genesis.json\"\n"
+    "log_level = \"debug\"\n"
+    "\n"
+    "[sync]\n"
+    "strategy = \"sequential\"\n"
+    "max_parallel_downloads = 7\n"
+    "batch_size = \"fixed\"\n"
+    "fixed_batch_size = 300\n"
+    "min_batch_size = 32\n"
+    "max_batch_size = 2_048\n"
+    "checkpoint_interval = 250\n"
+    "max_checkpoints = 20\n"
+    "checkpoint_storage = \"/srv/cp\"\n"
+    "max_recovery_attempts = 9\n"
+    "recovery_backoff_secs = 30\n"
+    "auto_recovery = false\n"
+    "peer_selection = \"most_reliable\"\n"
+    "latency_weight = 0.25\n"
+    "reliability_weight = 1\n"
+    "bandwidth_weight = 2.5e-1\n"
+    "min_sync_peers = 2\n"
+    "max_sync_peers = 12\n"
+    "peer_score_threshold = 0.75\n"
+    "validation_workers = 0\n"
+    "max_memory_gb = 16\n"
+    "cache_size_mb = 1_024\n"
+    "production_threshold = 98.0\n"
+    "production_max_blocks_behind = 5\n"
+    "download_window = 4096\n"
+    "request_timeout_ms = +7000\n"
+    "\n"
+    "[storage]\n"
+    "max_reorg_depth = 128\n"
+    "wal_sync = false\n"
+    "\n"
+    "[network]\n"
+    "listen = \"tcp://0.0.0.0:30303\"\n"
+    "bootstrap_peers = [\n"
+    "    \"alys://1111111111111111111111111111111111111111111111111111111111111111@10.0.0.1:30303\", # first\n"
+    "\n"
+    "    \"alys://1111111111111111111111111111111111111111111111111111111111111111@[::1]:30304\"  ,\n"
+    "    \"alys://Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID@peer.example:1\",\n"
+    "]\n"
+    "serve_rate_limit = 50\n"
+    "\n"
+    "[validation]\n"
+    "worker_listen = \"tcp://*:7701\"\n"
+    "curve_enabled = true\n"
+    "curve_server_cert = \"keys/server.secret\"\n"
+    "curve_allowed_dir = \"/etc/alys/workers\"\n"
+    "task_timeout_ms = 1500\n"
+    "\n"
+    "[endpoints]\n"
+    "supervisor = \"ipc:///tmp/e/sup.sock\"\n"
+    "events_in = \"tcp://127.0.0.1:7001\"\n"
+    "events = \"tcp://127.0.0.1:7002\"\n"
+    "storage = \"tcp://127.0.0.1:7003\"\n"
+    "peer_manager = \"tcp://127.0.0.1:7004\"\n"
+    "block_processor = \"tcp://127.0.0.1:7005\"\n"
+    "validators = \"tcp://127.0.0.1:7006\"\n"
+    "sync = \"tcp://127.0.0.1:7007\"\n"
+    "\n"
+    "[supervisor]\n"
+    "start_timeout_ms = 6000\n"
+    "heartbeat_interval_ms = 250\n"
+    "heartbeat_timeout_ms = 1000\n"
+    "restart_backoff_min_ms = 0\n"
+    "restart_backoff_max_ms = 800\n"
+    "max_restarts = 0\n"
+    "restart_window_secs = 10\n"
+    "shutdown_timeout_ms = 1200\n"
+    "\n"
+    "[metrics]\n"
+    "metrics_enabled = false\n"
+    "metrics_port = 19091\n"
+    "metrics_bind = \"0.0.0.0\"\n";
 
 Test(config, every_key_is_read)
 {
@@ -320,9 +321,12 @@ Test(config, every_key_is_read)
 
     cr_assert_str_eq(c.listen, "tcp://0.0.0.0:30303");
     cr_assert_eq(c.bootstrap_peer_count, 3);
-    cr_assert_str_eq(c.bootstrap_peers[0], "tcp://10.0.0.1:30303");
-    cr_assert_str_eq(c.bootstrap_peers[1], "tcp://[::1]:30304");
-    cr_assert_str_eq(c.bootstrap_peers[2], "ipc:///tmp/peer.sock");
+    cr_assert_str_eq(c.bootstrap_peers[0],
+                     "alys://1111111111111111111111111111111111111111111111111111111111111111@10.0.0.1:30303");
+    cr_assert_str_eq(c.bootstrap_peers[1],
+                     "alys://1111111111111111111111111111111111111111111111111111111111111111@[::1]:30304");
+    cr_assert_str_eq(c.bootstrap_peers[2],
+                     "alys://Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID@peer.example:1");
     cr_assert_eq(c.serve_rate_limit, 50);
 
     cr_assert_str_eq(c.worker_listen, "tcp://*:7701");
@@ -502,15 +506,27 @@ Test(config, syntax_error)
     expect_error("[sync]\nstrategy = \"\"\"x\"\"\"\n",
                  "t.toml:2:12: multi-line strings (\"\"\") are not supported");
     expect_error("[sync]\rstrategy = \"x\"\n", "t.toml:1:7: carriage return without line feed");
-    expect_error("[network]\nbootstrap_peers = [\"tcp://a:1\" \"tcp://b:2\"]\n",
-                 "t.toml:2:32: expected ',' or ']' in the array, found '\"'");
+    expect_error("[network]\nbootstrap_peers = [\"alys://Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID@a:1\" \"tcp://b:2\"]\n",
+                 "t.toml:2:74: expected ',' or ']' in the array, found '\"'");
+}
+
+Test(config, bootstrap_peers_carry_keys)
+{
+    expect_error("[network]\nbootstrap_peers = [\"tcp://10.0.0.1:30303\"]\n",
+                 "t.toml:2:20: 'network.bootstrap_peers' entries must be alys://KEY@HOST:PORT (the "
+                 "peer's `alysctl key show`; KEY 64 hex or 40 z85 characters) (got "
+                 "'tcp://10.0.0.1:30303')");
+    expect_error("[network]\nbootstrap_peers = [\"alys://abc@10.0.0.1:30303\"]\n",
+                 "t.toml:2:20: 'network.bootstrap_peers' entries must be alys://KEY@HOST:PORT (the "
+                 "peer's `alysctl key show`; KEY 64 hex or 40 z85 characters) (got "
+                 "'alys://abc@10.0.0.1:30303')");
 }
 
 Test(config, unterminated_string)
 {
     expect_error("[node]\nname = \"abc\n", "t.toml:2:8: unterminated string");
     expect_error("[node]\nname = \"abc\\\"", "t.toml:2:8: unterminated string");
-    expect_error("[network]\nbootstrap_peers = [\n  \"tcp://a:1\",\n",
+    expect_error("[network]\nbootstrap_peers = [\n  \"alys://Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID@a:1\",\n",
                  "t.toml:2:19: unterminated array for 'network.bootstrap_peers'");
 }
 
@@ -553,8 +569,8 @@ Test(config, wrong_type)
     expect_error("[network]\nbootstrap_peers = \"tcp://a:1\"\n",
                  "t.toml:2:19: expected an array of strings for key 'network.bootstrap_peers', "
                  "found a string");
-    expect_error("[network]\nbootstrap_peers = [\"tcp://a:1\", 5]\n",
-                 "t.toml:2:33: expected a string in array 'network.bootstrap_peers', "
+    expect_error("[network]\nbootstrap_peers = [\"alys://1111111111111111111111111111111111111111111111111111111111111111@a:1\", 5]\n",
+                 "t.toml:2:99: expected a string in array 'network.bootstrap_peers', "
                  "found an integer");
     expect_error("[node]\nname =\n",
                  "t.toml:2:7: expected a string for key 'node.name', found end of line");
@@ -695,9 +711,10 @@ Test(config, set_overrides_the_file_with_the_same_validation)
 {
     alys_config_t c;
     char err[ALYS_ERR_MAX] = "";
-    const char *sets[] = {"sync.max_parallel_downloads=8", "node.log_level=debug",
-                          "metrics.metrics_bind=\"0.0.0.0\"",
-                          "network.bootstrap_peers=[\"tcp://10.0.0.1:30303\"]", "wal_sync=false"};
+    const char *sets[] = {
+        "sync.max_parallel_downloads=8", "node.log_level=debug", "metrics.metrics_bind=\"0.0.0.0\"",
+        "network.bootstrap_peers=[\"alys://1111111111111111111111111111111111111111111111111111111111111111@10.0.0.1:30303\"]",
+        "wal_sync=false"};
     cr_assert_eq(load_set(&c, "[sync]\nmax_parallel_downloads = 4\n", sets, 5, err, sizeof err),
                  0, "%s", err);
     cr_assert_eq(c.max_parallel_downloads, 8, "--set wins over the file");
@@ -762,11 +779,13 @@ Test(config, string_too_long)
     cr_assert_eq(strlen(c.node_name), 63);
 
     /* Too many array entries is the same class: no silent truncation. */
-    char big[40 * 24] = "[network]\nbootstrap_peers = [";
+    char big[120 * 34] = "[network]\nbootstrap_peers = [";
     size_t col = strlen("bootstrap_peers = [") + 1; /* where entry 33 starts */
     for (int i = 1; i <= 33; i++) {
         size_t used = strlen(big);
-        int w = snprintf(big + used, sizeof big - used, "\"tcp://h:%d\",", i);
+        int w = snprintf(big + used, sizeof big - used,
+                         "\"alys://1111111111111111111111111111111111111111111111111111111111111111@h:%d\",",
+                         i);
         cr_assert(w > 0 && (size_t) w < sizeof big - used);
         if (i < 33)
             col += (size_t) w;

@@ -9,11 +9,15 @@
 
 #include "pm_addrbook.h"
 
+/* Endpoints carry a key (common/nodeaddr.h); the book keys them by their
+ * string, so one key for all of them is enough here. */
+#define EPK "alys://a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1@"
+
 static const uint8_t KEY[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-#define OURS   "tcp://127.0.0.1:9999"
-#define BOOT1  "tcp://192.168.1.1:4000"
-#define BOOT2  "tcp://192.168.1.2:4000"
-#define HONEST "tcp://172.16.5.5:4000"
+#define OURS   EPK "127.0.0.1:9999"
+#define BOOT1  EPK "192.168.1.1:4000"
+#define BOOT2  EPK "192.168.1.2:4000"
+#define HONEST EPK "172.16.5.5:4000"
 
 static pm_addrbook_t *s_book;
 
@@ -34,18 +38,18 @@ TestSuite(addrbook, .init = setup, .fini = teardown);
 /* Source i of 100, each in its own /16; junk endpoint j of source i. */
 static void junk_source(int i, char *out, size_t len)
 {
-    snprintf(out, len, "tcp://10.%d.0.1:4000", i);
+    snprintf(out, len, EPK "10.%d.0.1:4000", i);
 }
 
 static void junk_endpoint(int i, int j, char *out, size_t len)
 {
-    snprintf(out, len, "tcp://11.%d.%d.%d:%d", i, j / 250, j % 250, 5000 + j);
+    snprintf(out, len, EPK "11.%d.%d.%d:%d", i, j / 250, j % 250, 5000 + j);
 }
 
 /* 10,000 junk endpoints from 100 sources, 100 each, at t. */
 static void flood(uint64_t t)
 {
-    char src[64], ep[64];
+    char src[ALYS_ENDPOINT_MAX], ep[ALYS_ENDPOINT_MAX];
     for (int i = 0; i < 100; i++) {
         junk_source(i, src, sizeof src);
         for (int j = 0; j < 100; j++) {
@@ -112,7 +116,7 @@ Test(addrbook, honest_endpoint_announced_once_after_junk_is_picked_within_30s)
     cr_assert(pm_addrbook_add_bootstrap(s_book, BOOT1));
     flood(1000);
     /* Heard from a source of its own, and (below) from one of the junk sources. */
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.200.0.1:4000", 2000), PM_BOOK_ADDED);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.200.0.1:4000", 2000), PM_BOOK_ADDED);
     uint64_t at = run_until_picked(HONEST, 2000, 30000);
     cr_assert(at != 0, "the honest endpoint was not picked within 30 s of simulated time");
 }
@@ -120,7 +124,7 @@ Test(addrbook, honest_endpoint_announced_once_after_junk_is_picked_within_30s)
 Test(addrbook, honest_endpoint_from_a_junk_source_is_picked_within_30s)
 {
     flood(1000);
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.7.0.1:4000", 2000), PM_BOOK_ADDED);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.7.0.1:4000", 2000), PM_BOOK_ADDED);
     uint64_t at = run_until_picked(HONEST, 2000, 30000);
     cr_assert(at != 0, "the honest endpoint was not picked within 30 s of simulated time");
 }
@@ -131,14 +135,14 @@ Test(addrbook, honest_endpoint_is_picked_while_junk_keeps_coming)
      * 100 ms from every source): the round-robin over buckets still gets
      * to it, just later. */
     flood(1000);
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.200.0.1:4000", 2000), PM_BOOK_ADDED);
-    char ep[ALYS_ENDPOINT_MAX], src[64], junk[64];
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.200.0.1:4000", 2000), PM_BOOK_ADDED);
+    char ep[ALYS_ENDPOINT_MAX], src[ALYS_ENDPOINT_MAX], junk[ALYS_ENDPOINT_MAX];
     int serial = 0;
     bool picked = false;
     for (uint64_t now = 2000; now <= 2000 + 120000 && !picked; now += 100) {
         for (int i = 0; i < 100; i++, serial++) {
             junk_source(i, src, sizeof src);
-            snprintf(junk, sizeof junk, "tcp://12.%d.%d.%d:7000", serial / 65536 % 256,
+            snprintf(junk, sizeof junk, EPK "12.%d.%d.%d:7000", serial / 65536 % 256,
                      serial / 256 % 256, serial % 256);
             pm_addrbook_add(s_book, junk, src, now);
         }
@@ -155,9 +159,9 @@ Test(addrbook, honest_endpoint_is_picked_while_junk_keeps_coming)
 
 Test(addrbook, one_source_fills_only_its_share)
 {
-    char ep[64];
+    char ep[ALYS_ENDPOINT_MAX];
     for (int j = 0; j < 10000; j++) {
-        snprintf(ep, sizeof ep, "tcp://11.%d.%d.1:%d", j / 200 % 256, j % 200, 5000 + j % 1000);
+        snprintf(ep, sizeof ep, EPK "11.%d.%d.1:%d", j / 200 % 256, j % 200, 5000 + j % 1000);
         pm_addrbook_add(s_book, ep, PM_BOOK_SOURCE_INBOUND, 1000);
     }
     pm_book_stats_t st;
@@ -176,10 +180,10 @@ Test(addrbook, tables_are_bounded)
     cr_assert_gt(st.n_new, PM_BOOK_NEW_BUCKETS * PM_BOOK_BUCKET_SIZE / 2,
                  "100 sources should spread over most buckets");
     /* Tried: 1,000 endpoints that all answered. */
-    char ep[64];
+    char ep[ALYS_ENDPOINT_MAX];
     for (int j = 0; j < 1000; j++) {
-        snprintf(ep, sizeof ep, "tcp://13.%d.%d.1:4000", j / 100, j % 100);
-        pm_addrbook_add(s_book, ep, "tcp://13.0.0.1:1", 3000);
+        snprintf(ep, sizeof ep, EPK "13.%d.%d.1:4000", j / 100, j % 100);
+        pm_addrbook_add(s_book, ep, EPK "13.0.0.1:1", 3000);
         pm_addrbook_good(s_book, ep, 3000 + (uint64_t) j);
         pm_addrbook_released(s_book, ep, 3000 + (uint64_t) j);
     }
@@ -191,18 +195,18 @@ Test(addrbook, tables_are_bounded)
 
 Test(addrbook, ours_and_self_are_never_added)
 {
-    cr_assert_eq(pm_addrbook_add(s_book, OURS, "tcp://10.0.0.1:1", 1), PM_BOOK_INVALID);
-    cr_assert_eq(pm_addrbook_add(s_book, "not an endpoint", "tcp://10.0.0.1:1", 1), PM_BOOK_INVALID);
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.0.0.1:1", 1), PM_BOOK_ADDED);
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.0.0.1:1", 1), PM_BOOK_KNOWN);
+    cr_assert_eq(pm_addrbook_add(s_book, OURS, EPK "10.0.0.1:1", 1), PM_BOOK_INVALID);
+    cr_assert_eq(pm_addrbook_add(s_book, "not an endpoint", EPK "10.0.0.1:1", 1), PM_BOOK_INVALID);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.0.0.1:1", 1), PM_BOOK_ADDED);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.0.0.1:1", 1), PM_BOOK_KNOWN);
     pm_addrbook_self(s_book, HONEST);
     cr_assert_eq(pm_addrbook_table_of(s_book, HONEST), PM_BOOK_NONE);
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.0.0.1:1", 2), PM_BOOK_INVALID);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.0.0.1:1", 2), PM_BOOK_INVALID);
 }
 
 Test(addrbook, failed_new_endpoint_backs_off_then_is_evicted)
 {
-    cr_assert_eq(pm_addrbook_add(s_book, HONEST, "tcp://10.0.0.1:1", 0), PM_BOOK_ADDED);
+    cr_assert_eq(pm_addrbook_add(s_book, HONEST, EPK "10.0.0.1:1", 0), PM_BOOK_ADDED);
     char ep[ALYS_ENDPOINT_MAX];
     uint64_t t = 10000;
     for (uint32_t f = 1; f <= PM_BOOK_NEW_RETRIES; f++) {
@@ -232,7 +236,7 @@ Test(addrbook, backoff_doubles_to_its_cap)
 Test(addrbook, tried_endpoint_survives_failures_until_its_limit)
 {
     char ep[ALYS_ENDPOINT_MAX];
-    pm_addrbook_add(s_book, HONEST, "tcp://10.0.0.1:1", 0);
+    pm_addrbook_add(s_book, HONEST, EPK "10.0.0.1:1", 0);
     cr_assert(pm_addrbook_pick(s_book, 1000, ep, sizeof ep));
     pm_addrbook_good(s_book, HONEST, 1000);
     cr_assert_eq(pm_addrbook_table_of(s_book, HONEST), PM_BOOK_TRIED);
@@ -265,10 +269,10 @@ Test(addrbook, new_endpoints_are_not_dialled_in_bulk)
 
 Test(addrbook, tried_and_new_take_turns)
 {
-    char ep[ALYS_ENDPOINT_MAX], t1[64];
+    char ep[ALYS_ENDPOINT_MAX], t1[ALYS_ENDPOINT_MAX];
     for (int j = 0; j < 4; j++) {
-        snprintf(t1, sizeof t1, "tcp://13.%d.0.1:4000", j);
-        pm_addrbook_add(s_book, t1, "tcp://13.0.0.1:1", 0);
+        snprintf(t1, sizeof t1, EPK "13.%d.0.1:4000", j);
+        pm_addrbook_add(s_book, t1, EPK "13.0.0.1:1", 0);
         pm_addrbook_good(s_book, t1, 100000);
         pm_addrbook_released(s_book, t1, 100000);
     }
@@ -289,7 +293,7 @@ Test(addrbook, tried_and_new_take_turns)
 Test(addrbook, export_import_round_trip_is_bounded)
 {
     char ep[ALYS_ENDPOINT_MAX];
-    pm_addrbook_add(s_book, HONEST, "tcp://10.0.0.1:1", 0);
+    pm_addrbook_add(s_book, HONEST, EPK "10.0.0.1:1", 0);
     cr_assert(pm_addrbook_pick(s_book, 1000, ep, sizeof ep));
     pm_addrbook_good(s_book, HONEST, 1000);
     flood(2000);
@@ -320,14 +324,14 @@ Test(addrbook, a_source_announcing_without_end_does_not_bury_another_sources_end
 {
     flood(1000);
     cr_assert_eq(pm_addrbook_add(s_book, HONEST, "inbound", 2000), PM_BOOK_ADDED);
-    char ep[ALYS_ENDPOINT_MAX], junk[64];
+    char ep[ALYS_ENDPOINT_MAX], junk[ALYS_ENDPOINT_MAX];
     int serial = 0;
     uint64_t picked_at = 0;
     for (uint64_t now = 2000; now <= 2000 + 30000 && !picked_at; now += 100) {
         if ((now - 2000) % 10000 == 0)
             for (int j = 0; j < 64; j++, serial++) {
-                snprintf(junk, sizeof junk, "tcp://13.%d.%d.1:7000", serial / 256 % 256, serial % 256);
-                pm_addrbook_add(s_book, junk, "tcp://10.250.0.1:4000", now + 1);
+                snprintf(junk, sizeof junk, EPK "13.%d.%d.1:7000", serial / 256 % 256, serial % 256);
+                pm_addrbook_add(s_book, junk, EPK "10.250.0.1:4000", now + 1);
             }
         while (!picked_at && pm_addrbook_pick(s_book, now, ep, sizeof ep)) {
             if (strcmp(ep, HONEST) == 0)

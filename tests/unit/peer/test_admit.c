@@ -82,12 +82,15 @@ static pm_client_t *client(const char *id, int64_t now)
     return c;
 }
 
-/* A client through the handshake. */
+#define KA "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0"
+#define KB "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+
+/* A client through the handshake (plaintext: no key on the link). */
 static pm_client_t *shaken(const char *id, int64_t now)
 {
     pm_client_t *c = client(id, now);
     msg_t x;
-    alys_wire_msg_t *m = status_msg(&x, GENESIS, "nodeA", "tcp://10.0.0.1:1");
+    alys_wire_msg_t *m = status_msg(&x, GENESIS, "nodeA", "alys://" KA "@10.0.0.1:1");
     cr_assert_eq(pm_admit(c, s_limiter, m, NULL, 100, true, now).what, PM_SERVE_STATUS);
     pm_serve_t s = pm_admit_status(c, m->status, true, GENESIS, s_table, T0, now);
     cr_assert_eq(s.what, PM_SERVE_STATUS);
@@ -212,4 +215,69 @@ Test(admit, other_requests)
     m->body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
     cr_expect_eq(pm_admit(c, s_limiter, m, NULL, 100, true, 2).what, PM_SERVE_NOTHING,
                  "a response has no business here");
+}
+
+/* ---- a CURVE link: the client is its key --------------------------------------------- */
+
+Test(admit, on_a_keyed_link_the_client_is_its_key)
+{
+    pm_client_t *c = client("k", 1);
+    pm_client_set_key(c, KA);
+    msg_t x;
+    pm_serve_t s = pm_admit_status(c, status_msg(&x, GENESIS, KA, "alys://" KA "@10.0.0.1:1")->status,
+                                   true, GENESIS, s_table, T0, 1);
+    cr_expect_eq(s.what, PM_SERVE_STATUS);
+    cr_expect_not(s.violation);
+    cr_expect_str_eq(c->node_id, KA);
+    cr_expect(s.learn);
+}
+
+Test(admit, a_status_naming_another_key_is_a_violation)
+{
+    pm_client_t *c = client("k", 1);
+    pm_client_set_key(c, KA);
+    msg_t x;
+    pm_serve_t s = pm_admit_status(c, status_msg(&x, GENESIS, KB, "")->status, true, GENESIS,
+                                   s_table, T0, 1);
+    cr_expect(s.violation);
+    cr_expect(s.refused);
+    cr_expect_eq(s.code, ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST);
+    cr_expect_str_eq(c->node_id, KA, "still known by its key, not its claim");
+}
+
+Test(admit, a_listen_endpoint_with_another_key_is_a_violation)
+{
+    pm_client_t *c = client("k", 1);
+    pm_client_set_key(c, KA);
+    msg_t x;
+    pm_serve_t s = pm_admit_status(c, status_msg(&x, GENESIS, KA, "alys://" KB "@10.0.0.1:1")->status,
+                                   true, GENESIS, s_table, T0, 1);
+    cr_expect(s.violation);
+    cr_expect(s.refused);
+}
+
+Test(admit, a_banned_key_is_refused_whatever_its_status_says)
+{
+    cr_assert_eq(peer_table_add(s_table, KA, "", T0), PEER_OK);
+    peer_action_t a = PEER_ACTION_NONE;
+    peer_table_blame_now(s_table, KA, PEER_OUTCOME_VIOLATION, "x", T0, &a);
+    pm_client_t *c = client("k", 1);
+    pm_client_set_key(c, KA);
+    msg_t x;
+    pm_serve_t s = pm_admit_status(c, status_msg(&x, GENESIS, KA, "")->status, true, GENESIS,
+                                   s_table, T0 + 1, 1);
+    cr_expect(s.refused);
+    cr_expect_str_eq(c->reason, "banned");
+}
+
+Test(admit, a_routing_id_back_with_another_key_is_a_new_client)
+{
+    pm_client_t *c = shaken("k", 1);
+    pm_client_set_key(c, KA);
+    c->state = PM_CLIENT_REFUSED;
+    pm_client_set_key(c, KA);
+    cr_expect_eq(c->state, PM_CLIENT_REFUSED, "same key: same client");
+    pm_client_set_key(c, KB);
+    cr_expect_eq(c->state, PM_CLIENT_NEW, "another key: starts over");
+    cr_expect_str_eq(c->key, KB);
 }

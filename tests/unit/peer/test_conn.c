@@ -8,7 +8,11 @@
 #include "peer_test_util.h"
 #include "pm_conn.h"
 
-#define EP "tcp://127.0.0.1:4000"
+/* Keys are 64 hex digits; a peer is its key (pm_conn.h). */
+#define K1   "1111111111111111111111111111111111111111111111111111111111111111"
+#define K2   "2222222222222222222222222222222222222222222222222222222222222222"
+#define KOUR "9999999999999999999999999999999999999999999999999999999999999999"
+#define EP   "alys://" K1 "@127.0.0.1:4000"
 
 static pm_conns_t *s_book;
 
@@ -16,6 +20,7 @@ static void setup(void)
 {
     s_book = pm_conns_new("tcp://127.0.0.1:9999");
     cr_assert_not_null(s_book);
+    pm_conns_set_key(s_book, KOUR);
 }
 
 static void teardown(void)
@@ -26,7 +31,7 @@ static void teardown(void)
 
 TestSuite(conn, .init = setup, .fini = teardown);
 
-/* A connection dialled and handshaken at t: READY as "peer1", probe id 1 done. */
+/* A connection dialled and handshaken at t: READY as K1, probe id 1 done. */
 static pm_conn_t *ready_conn(int64_t t)
 {
     int slot = pm_conns_learn(s_book, EP);
@@ -38,7 +43,7 @@ static pm_conn_t *ready_conn(int64_t t)
     pm_conn_plugged(c);
     pm_conn_probe_sent(c, 1, t);
     cr_assert(pm_conn_is_probe(c, 1));
-    cr_assert(pm_conn_ready(c, "peer1", t + 5));
+    cr_assert(pm_conn_ready(c, t + 5));
     cr_assert_eq(c->state, PM_CONN_READY);
     return c;
 }
@@ -48,27 +53,34 @@ Test(conn, book_learns_valid_endpoints_once_and_never_ours)
     int a = pm_conns_learn(s_book, EP);
     cr_expect_geq(a, 0);
     cr_expect_eq(pm_conns_learn(s_book, EP), a, "known endpoint keeps its slot");
-    cr_expect_eq(pm_conns_learn(s_book, "tcp://127.0.0.1:9999"), -1, "our own listen");
-    cr_expect_eq(pm_conns_learn(s_book, "ipc:///tmp/x"), -1, "not tcp://");
-    cr_expect_eq(pm_conns_learn(s_book, "tcp://bad host:1"), -1, "spaces");
+    cr_expect_eq(pm_conns_learn(s_book, "alys://" KOUR "@127.0.0.1:9999"), -1, "our own key");
+    cr_expect_eq(pm_conns_learn(s_book, "alys://" KOUR "@10.1.1.1:1"), -1, "our key anywhere");
+    cr_expect_eq(pm_conns_learn(s_book, "ipc:///tmp/x"), -1, "not alys://");
+    cr_expect_eq(pm_conns_learn(s_book, "tcp://127.0.0.1:4000"), -1, "no key");
+    cr_expect_eq(pm_conns_learn(s_book, "alys://" K1 "@bad host:1"), -1, "spaces");
     cr_expect_eq(pm_conns_by_endpoint(s_book, EP), a);
     cr_expect_eq(pm_conns_at(s_book, (size_t) a)->state, PM_CONN_IDLE);
+    cr_expect_str_eq(pm_conns_at(s_book, (size_t) a)->peer_id, K1, "the key is the id at once");
+    /* The same endpoint with its key in z85 is the same endpoint. */
+    cr_expect_eq(pm_conns_learn(s_book, "alys://Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID@1.2.3.4:5"),
+                 pm_conns_learn(s_book, "alys://bb88471d65e2659b30c55a5321cebb5aab2b70a398645c26dca2b2fcb43fc518"
+                                        "@1.2.3.4:5"));
 }
 
 Test(conn, book_is_bounded)
 {
-    char ep[64];
+    char ep[160];
     for (int i = 0; i < PM_CONN_MAX; i++) {
-        snprintf(ep, sizeof ep, "tcp://10.0.0.1:%d", 1000 + i);
+        snprintf(ep, sizeof ep, "alys://" K1 "@10.0.0.1:%d", 1000 + i);
         cr_assert_geq(pm_conns_learn(s_book, ep), 0);
     }
-    cr_expect_eq(pm_conns_learn(s_book, "tcp://10.0.0.2:1"), -1);
+    cr_expect_eq(pm_conns_learn(s_book, "alys://" K2 "@10.0.0.2:1"), -1);
 }
 
 Test(conn, handshake_makes_ready_and_asks_for_peers)
 {
     pm_conn_t *c = ready_conn(1000);
-    cr_expect_str_eq(c->peer_id, "peer1");
+    cr_expect_str_eq(c->peer_id, K1);
     cr_expect_eq(pm_conns_ready(s_book), 1);
     /* GetPeers at once after the handshake, then every PEERS_EVERY. */
     pm_conn_fx_t fx = pm_conn_tick(c, 1005, false);
@@ -77,7 +89,7 @@ Test(conn, handshake_makes_ready_and_asks_for_peers)
     cr_expect_not(fx.todo & PM_DO_GET_PEERS);
     /* A second answer while ready is not "newly" ready. */
     pm_conn_probe_sent(c, 2, 2005);
-    cr_expect_not(pm_conn_ready(c, "peer1", 2010));
+    cr_expect_not(pm_conn_ready(c, 2010));
 }
 
 Test(conn, probes_every_second_while_ready)
@@ -164,7 +176,7 @@ Test(conn, down_peer_is_reprobed_with_backoff_and_at_once_when_the_link_is_back)
     pm_conn_link_up(c, 2150);
     cr_expect(pm_conn_tick(c, 2150, false).todo & PM_DO_PROBE);
     pm_conn_probe_sent(c, 9, 2150);
-    cr_expect(pm_conn_ready(c, "peer1", 2160), "re-dialled: ready again");
+    cr_expect(pm_conn_ready(c, 2160), "re-dialled: ready again");
     cr_expect_eq(c->failures, 0);
 }
 
@@ -238,30 +250,26 @@ Test(conn, may_dial_respects_bans_backoff_and_refusal_wait)
     cr_expect_not(pm_conn_may_dial(c, t, PM_CONN_REFUSED_RETRY_MS - 1, T0));
     cr_expect(pm_conn_may_dial(c, t, PM_CONN_REFUSED_RETRY_MS, T0));
     /* A banned endpoint is not dialled. */
-    cr_assert_eq(peer_table_add(t, "@127.0.0.1:4000", EP, T0), PEER_OK);
+    cr_assert_eq(peer_table_add(t, K1, EP, T0), PEER_OK);
     peer_action_t a = PEER_ACTION_NONE;
-    peer_table_blame_now(t, "@127.0.0.1:4000", PEER_OUTCOME_VIOLATION, "x", T0, &a);
+    peer_table_blame_now(t, K1, PEER_OUTCOME_VIOLATION, "x", T0, &a);
     cr_expect_not(pm_conn_may_dial(c, t, PM_CONN_REFUSED_RETRY_MS, T0 + 1));
     peer_table_destroy(&t);
 }
 
-Test(conn, choose_id_moves_or_falls_back_to_the_endpoint)
+Test(conn, one_key_at_two_endpoints_is_one_connection)
 {
-    int a = pm_conns_learn(s_book, "tcp://10.0.0.1:1");
-    int b = pm_conns_learn(s_book, "tcp://10.0.0.2:2");
-    char id[ALYS_WIRE_ID_MAX];
-    pm_conns_choose_id(s_book, (size_t) a, "node", id, sizeof id);
-    cr_expect_str_eq(id, "node");
+    int a = pm_conns_learn(s_book, "alys://" K1 "@10.0.0.1:1");
+    int b = pm_conns_learn(s_book, "alys://" K1 "@10.0.0.2:2");
+    cr_assert(a >= 0 && b >= 0 && a != b);
+    cr_expect_eq(pm_conns_duplicate(s_book, (size_t) b), -1, "neither is ready");
     pm_conn_t *ca = pm_conns_at(s_book, (size_t) a);
-    pm_conn_ready(ca, id, 0);
-    /* The same node id from another endpoint while the first is ready. */
-    pm_conns_choose_id(s_book, (size_t) b, "node", id, sizeof id);
-    cr_expect_str_eq(id, "@10.0.0.2:2");
-    /* The first is no longer ready: the id moves. */
+    pm_conn_ready(ca, 0);
+    cr_expect_eq(pm_conns_duplicate(s_book, (size_t) b), a);
+    cr_expect_eq(pm_conns_by_peer(s_book, K1), a, "the ready one answers for the key");
     pm_conn_close(ca, "gone");
-    pm_conns_choose_id(s_book, (size_t) b, "node", id, sizeof id);
-    cr_expect_str_eq(id, "node");
-    cr_expect_str_eq(ca->peer_id, "");
+    cr_expect_eq(pm_conns_duplicate(s_book, (size_t) b), -1);
+    cr_expect_str_eq(ca->peer_id, K1, "an identity never changes");
 }
 
 Test(conn, requests_go_only_to_ready_unbanned_peers)
@@ -270,19 +278,19 @@ Test(conn, requests_go_only_to_ready_unbanned_peers)
     peer_table_config_defaults(&cfg);
     peer_table_t *t = table_with(&cfg);
     const char *why = NULL;
-    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0, &why), -1);
+    cr_expect_eq(pm_conns_usable(s_book, t, K1, T0, &why), -1);
     cr_expect_str_eq(why, "unknown peer");
     pm_conn_t *c = ready_conn(1000);
-    int slot = pm_conns_by_peer(s_book, "peer1");
-    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0, &why), slot);
+    int slot = pm_conns_by_peer(s_book, K1);
+    cr_expect_eq(pm_conns_usable(s_book, t, K1, T0, &why), slot);
     pm_conn_link_down(c, 2000);
-    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0, &why), -1);
+    cr_expect_eq(pm_conns_usable(s_book, t, K1, T0, &why), -1);
     cr_expect_str_eq(why, "peer not connected", "down: SyncActor was told, not charged again");
-    pm_conn_ready(c, "peer1", 3000);
-    cr_assert_eq(peer_table_add(t, "peer1", EP, T0), PEER_OK);
+    pm_conn_ready(c, 3000);
+    cr_assert_eq(peer_table_add(t, K1, EP, T0), PEER_OK);
     peer_action_t a = PEER_ACTION_NONE;
-    peer_table_blame_now(t, "peer1", PEER_OUTCOME_VIOLATION, "x", T0, &a);
-    cr_expect_eq(pm_conns_usable(s_book, t, "peer1", T0 + 1, &why), -1);
+    peer_table_blame_now(t, K1, PEER_OUTCOME_VIOLATION, "x", T0, &a);
+    cr_expect_eq(pm_conns_usable(s_book, t, K1, T0 + 1, &why), -1);
     cr_expect_str_eq(why, "peer banned");
     peer_table_destroy(&t);
 }
@@ -334,35 +342,22 @@ Test(conn, a_ready_peer_is_not_given_up_by_failed_probes)
 
 Test(conn, open_recycles_refused_before_closed_and_never_live)
 {
-    char ep[64], old[ALYS_ENDPOINT_MAX];
+    char ep[ALYS_ENDPOINT_MAX], old[ALYS_ENDPOINT_MAX];
     bool was_closed;
     for (int i = 0; i < PM_CONN_MAX; i++) {
-        snprintf(ep, sizeof ep, "tcp://10.0.0.1:%d", 1000 + i);
+        snprintf(ep, sizeof ep, "alys://" K1 "@10.0.0.1:%d", 1000 + i);
         cr_assert_geq(pm_conns_open(s_book, ep, old, sizeof old, &was_closed), 0);
     }
-    cr_assert_eq(pm_conns_open(s_book, "tcp://10.0.0.2:1", old, sizeof old, &was_closed), -1,
-                 "every slot live: nothing recycled");
+    cr_assert_eq(pm_conns_open(s_book, "alys://" K2 "@10.0.0.2:1", old, sizeof old, &was_closed),
+                 -1, "every slot live: nothing recycled");
     pm_conn_close(pm_conns_at(s_book, 3), "score");
     pm_conn_refuse(pm_conns_at(s_book, 5), 0, "genesis");
-    int s = pm_conns_open(s_book, "tcp://10.0.0.2:1", old, sizeof old, &was_closed);
+    int s = pm_conns_open(s_book, "alys://" K2 "@10.0.0.2:1", old, sizeof old, &was_closed);
     cr_assert_eq(s, 5, "the refused slot first");
-    cr_assert_str_eq(old, "tcp://10.0.0.1:1005");
+    cr_assert_str_eq(old, "alys://" K1 "@10.0.0.1:1005");
     cr_assert_not(was_closed);
-    s = pm_conns_open(s_book, "tcp://10.0.0.2:2", old, sizeof old, &was_closed);
+    s = pm_conns_open(s_book, "alys://" K2 "@10.0.0.2:2", old, sizeof old, &was_closed);
     cr_assert_eq(s, 3);
     cr_assert(was_closed, "the book is told a closed one went");
     cr_assert_eq(pm_conns_active(s_book), PM_CONN_MAX);
-}
-
-Test(conn, renamed_ready_peer_is_lost_then_ready_again)
-{
-    pm_conn_t *c = ready_conn(1000);
-    pm_conn_probe_sent(c, 7, 2000);
-    pm_conn_fx_t fx = pm_conn_renamed(c, "another node");
-    cr_assert(fx.todo & PM_DO_LOST);
-    cr_assert(fx.was_ready, "the old id leaves SyncActor");
-    cr_assert(pm_conn_is_probe(c, 7), "the answer being handled still counts");
-    cr_assert(pm_conn_ready(c, "peer2", 2001), "ready again: newly");
-    cr_assert_str_eq(c->peer_id, "peer2");
-    cr_assert_eq(pm_conn_renamed(pm_conns_at(s_book, 1), "x").todo, 0, "not ready: nothing");
 }

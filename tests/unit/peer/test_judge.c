@@ -27,22 +27,39 @@ static Alys__Wire__Status status(const uint8_t *genesis, const char *node, const
     return st;
 }
 
+#define KP "5151515151515151515151515151515151515151515151515151515151515151"
+#define KM "7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e"
+#define KX "0101010101010101010101010101010101010101010101010101010101010101"
+
 Test(judge, handshake)
 {
     uint8_t ours[ALYS_HASH_LEN] = {7}, other[ALYS_HASH_LEN] = {8};
-    Alys__Wire__Status st = status(ours, "peer1", "tcp://10.0.0.1:1");
-    cr_expect_eq(pm_judge_status(&st, ours, "tcp://10.0.0.9:9", "me"), PM_HS_OK);
-    st = status(other, "peer1", "");
-    cr_expect_eq(pm_judge_status(&st, ours, "", "me"), PM_HS_WRONG_GENESIS);
-    st = status(ours, "me", "tcp://10.0.0.9:9");
-    cr_expect_eq(pm_judge_status(&st, ours, "tcp://10.0.0.9:9", "me"), PM_HS_SELF);
-    st = status(ours, "twin", "tcp://10.0.0.9:9");
-    cr_expect_eq(pm_judge_status(&st, ours, "tcp://10.0.0.9:9", "me"), PM_HS_OK,
-                 "our endpoint with another name: a node behind the same address");
+    Alys__Wire__Status st = status(ours, KP, "alys://" KP "@10.0.0.1:1");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_OK);
+    st = status(other, KP, "");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_WRONG_GENESIS);
+    st = status(ours, KM, "alys://" KM "@10.0.0.9:9");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KM), PM_HS_SELF, "our own key");
     st = status(ours, "bad id", "");
-    cr_expect_eq(pm_judge_status(&st, ours, "", "me"), PM_HS_BAD_ID);
+    cr_expect_eq(pm_judge_status(&st, ours, KM, NULL), PM_HS_BAD_ID);
     st = status(ours, NULL, "");
-    cr_expect_eq(pm_judge_status(&st, ours, "", "me"), PM_HS_BAD_ID);
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_BAD_ID);
+}
+
+Test(judge, a_status_is_judged_against_the_key_of_the_link)
+{
+    uint8_t ours[ALYS_HASH_LEN] = {7};
+    Alys__Wire__Status st = status(ours, KX, "");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_WRONG_KEY, "another node id");
+    st = status(ours, "peer1", "");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_WRONG_KEY, "a name, not its key");
+    st = status(ours, KP, "alys://" KX "@10.0.0.1:1");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_WRONG_KEY, "a listen with another key");
+    st = status(ours, KP, "tcp://10.0.0.1:1");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, KP), PM_HS_OK, "a keyless listen is not a claim");
+    st = status(ours, "peer1", "");
+    cr_expect_eq(pm_judge_status(&st, ours, KM, NULL), PM_HS_OK,
+                 "no key known: nothing to contradict");
 }
 
 static Alys__Wire__Headers headers(uint64_t start, size_t n, bool truncated)

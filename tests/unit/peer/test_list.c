@@ -135,6 +135,7 @@ Test(list, full_listing_adds_others_bans_then_unlisted)
                        .reason = "wrong genesis"};
     Alys__Peer__PeerSet *s = pm_list_peerset(t, T0 + 1, true, &u, 1);
     cr_assert_str_eq(s->peers[0]->peer_id, "a"); /* the selection first */
+    cr_assert_str_eq(s->peers[0]->direction, "out", "the table's peers are ones we dial");
     const Alys__Peer__PeerEntry *bad = find(s, "bad");
     cr_assert_not_null(bad);
     cr_assert_str_eq(bad->state, "banned");
@@ -152,6 +153,7 @@ Test(list, full_listing_adds_others_bans_then_unlisted)
     cr_assert_str_eq(last->peer_id, "@h:1");
     cr_assert_str_eq(last->state, "refused");
     cr_assert_str_eq(last->ban_reason, "wrong genesis");
+    cr_assert_str_eq(last->direction, "out", "a refused endpoint we dialled");
     cr_assert_eq(s->timeout_ms[s->n_peers - 1], 0);
     cr_assert_eq(s->n_timeout_ms, s->n_peers);
     pm_list_free(&s);
@@ -160,17 +162,19 @@ Test(list, full_listing_adds_others_bans_then_unlisted)
 
 /* ---- unlisted endpoints ------------------------------------------------------------- */
 
+#define KH "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0"
+
 Test(list, dialled_endpoint_shows_connecting_until_answered)
 {
     peer_table_t *t = table_with(NULL);
     pm_conns_t *book = pm_conns_new("");
-    int slot = pm_conns_learn(book, "tcp://10.0.0.9:7000");
+    int slot = pm_conns_learn(book, "alys://" KH "@10.0.0.9:7000");
     cr_assert_geq(slot, 0);
     pm_unlisted_t out[4];
     cr_assert_eq(pm_list_conns(book, t, out, 4), 1);
     cr_assert_str_eq(out[0].state, "connecting");
-    cr_assert_str_eq(out[0].peer_id, "@10.0.0.9:7000");
-    cr_assert_str_eq(out[0].endpoint, "tcp://10.0.0.9:7000");
+    cr_assert_str_eq(out[0].peer_id, KH, "the key");
+    cr_assert_str_eq(out[0].endpoint, "alys://" KH "@10.0.0.9:7000");
     cr_assert_str_eq(out[0].reason, "");
     pm_conns_destroy(&book);
     peer_table_destroy(&t);
@@ -180,7 +184,7 @@ Test(list, refused_endpoint_shows_its_reason)
 {
     peer_table_t *t = table_with(NULL);
     pm_conns_t *book = pm_conns_new("");
-    int slot = pm_conns_learn(book, "tcp://h:1");
+    int slot = pm_conns_learn(book, "alys://" KH "@h:1");
     pm_conn_refuse(pm_conns_at(book, (size_t) slot), 10, "handshake with an invalid node id");
     pm_unlisted_t out[4];
     cr_assert_eq(pm_list_conns(book, t, out, 4), 1);
@@ -194,10 +198,9 @@ Test(list, refused_endpoint_in_the_table_is_listed_from_the_table)
 {
     peer_table_t *t = table_with(NULL);
     pm_conns_t *book = pm_conns_new("");
-    int slot = pm_conns_learn(book, "tcp://h:1");
+    int slot = pm_conns_learn(book, "alys://" KH "@h:1");
     pm_conn_t *c = pm_conns_at(book, (size_t) slot);
-    snprintf(c->peer_id, sizeof c->peer_id, "@h:1");
-    cr_assert_eq(peer_table_add(t, "@h:1", "tcp://h:1", T0), PEER_OK);
+    cr_assert_eq(peer_table_add(t, KH, "alys://" KH "@h:1", T0), PEER_OK);
     pm_conn_refuse(c, 10, "wrong genesis");
     pm_unlisted_t out[4];
     cr_assert_eq(pm_list_conns(book, t, out, 4), 0);
@@ -209,9 +212,11 @@ Test(list, unlisted_conns_stop_at_cap)
 {
     peer_table_t *t = table_with(NULL);
     pm_conns_t *book = pm_conns_new("");
-    pm_conns_learn(book, "tcp://h:1");
-    pm_conns_learn(book, "tcp://h:2");
-    pm_conns_learn(book, "tcp://h:3");
+    for (int i = 1; i <= 3; i++) {
+        char ep[128];
+        snprintf(ep, sizeof ep, "alys://" KH "@h:%d", i);
+        cr_assert_geq(pm_conns_learn(book, ep), 0);
+    }
     pm_unlisted_t out[2];
     cr_assert_eq(pm_list_conns(book, t, out, 2), 2);
     pm_conns_destroy(&book);
@@ -279,6 +284,7 @@ Test(list, inbound_clients_holding_a_slot_are_listed_with_their_bytes_owed_and_a
     cr_assert_eq(out[0].bytes_owed, 5000);
     cr_assert_str_eq(out[0].address, "10.0.0.7");
     cr_assert_str_eq(out[0].endpoint, "inbound:nx");
+    cr_assert(out[0].inbound && out[1].inbound, "listed as inbound (direction \"in\")");
     cr_assert_str_eq(out[1].state, "refused");
     cr_assert_str_eq(out[1].reason, "inbound: evicted for a newcomer");
     /* A silent client's slot lapses; the eviction is forgotten in time. */

@@ -433,3 +433,45 @@ Test(net_fault, corrupt_encoding_kinds_do_not_decode)
         alys_wire_free(&m);
     }
 }
+
+/* ---- a proxy with its own key ------------------------------------------------------ */
+
+#define PROXY_KEY "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0"
+
+static fp_t *keyed_proxy(const char *spec)
+{
+    fp_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char err[256];
+    cr_assert_eq(fp_parse(spec, 0, &cfg, err, sizeof err), 0, "%s", err);
+    cfg.genesis = alys_chaingen_genesis(fx.gen);
+    cfg.keys = alys_chaingen_keys(fx.gen);
+    snprintf(cfg.tag, sizeof cfg.tag, "fp9");
+    snprintf(cfg.node_id, sizeof cfg.node_id, PROXY_KEY);
+    snprintf(cfg.listen, sizeof cfg.listen, "alys://" PROXY_KEY "@127.0.0.1:9");
+    fp_t *fp = fp_new(&cfg);
+    cr_assert_not_null(fp);
+    return fp;
+}
+
+Test(net_fault, a_keyed_proxy_names_its_own_key_both_ways)
+{
+    fp_t *fp = keyed_proxy("lie_height");
+    frame_t in = status_frame(2000);
+    fp_out_t out;
+    fp_response(fp, "c", 1, in.bytes, in.len, &out);
+    alys_wire_msg_t *m = passed(&in, &out);
+    cr_expect_str_eq(m->status->node_id, PROXY_KEY, "downstream: the proxy's key is on the link");
+    cr_expect_str_eq(m->status->listen, "alys://" PROXY_KEY "@127.0.0.1:9");
+    cr_expect_eq(m->status->head_height, FP_LIE_HEIGHT_VALUE, "the fault still applies");
+    alys_wire_free(&m);
+    free(out.bytes);
+    cr_expect(!fp_request(fp, in.bytes, in.len, &out));
+    m = passed(&in, &out);
+    cr_expect_str_eq(m->status->node_id, PROXY_KEY, "upstream: the proxy's key is on that link too");
+    cr_expect_str_eq(m->status->listen, "");
+    alys_wire_free(&m);
+    free(out.bytes);
+    free(in.bytes);
+    fp_destroy(&fp);
+}

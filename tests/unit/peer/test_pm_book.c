@@ -11,9 +11,13 @@
 #include "pm_addrbook.h"
 #include "pm_fake_port.h"
 
-#define WALL0  1700000000000ull
-#define BOOT   "tcp://10.0.0.2:30300"
-#define HONEST "tcp://172.16.9.9:30300"
+#define WALL0    1700000000000ull
+#define BOOT_KEY "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+#define BOOT     "alys://" BOOT_KEY "@10.0.0.2:30300"
+#define HONEST \
+    "alys://d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4@172.16.9.9:30300"
+/* Junk endpoints share one key: the book keys endpoints by their string. */
+#define JUNK "alys://e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5@"
 
 typedef struct {
     alys_config_t cfg;
@@ -146,10 +150,10 @@ static void peer_status(int slot, uint64_t request_id, const char *node_id)
 /* A Peers answer of ALYS_WIRE_MAX_ENDPOINTS junk endpoints, all new. */
 static void answer_junk_peers(int slot, uint64_t request_id)
 {
-    char bufs[ALYS_WIRE_MAX_ENDPOINTS][64];
+    char bufs[ALYS_WIRE_MAX_ENDPOINTS][ALYS_ENDPOINT_MAX];
     char *eps[ALYS_WIRE_MAX_ENDPOINTS];
     for (int i = 0; i < ALYS_WIRE_MAX_ENDPOINTS; i++, B->junk_serial++) {
-        snprintf(bufs[i], sizeof bufs[i], "tcp://11.%u.%u.1:7000", B->junk_serial % 256,
+        snprintf(bufs[i], sizeof bufs[i], JUNK "11.%u.%u.1:7000", B->junk_serial % 256,
                  B->junk_serial / 256 % 256);
         eps[i] = bufs[i];
     }
@@ -163,9 +167,10 @@ static void answer_junk_peers(int slot, uint64_t request_id)
     peer_frame(slot, &m);
 }
 
-/* One 100 ms tick: the bootstrap peer answers its probes (as "boot", or
- * as a fresh id when renaming) and its GetPeers with junk; nobody else
- * answers anything. Counts the slots newly dialled. */
+/* One 100 ms tick: the bootstrap peer answers its probes (as its key, or
+ * as a fresh id when renaming: a lie its key contradicts) and its GetPeers
+ * with junk; nobody else answers anything. Counts the slots newly
+ * dialled. */
 typedef struct {
     bool rename;
     unsigned renames;
@@ -193,7 +198,7 @@ static void pump(pump_t *p)
     int slot = -1;
     while ((m = fake_next_wire(&B->fake, OUT_PEER, &slot))) {
         if (slot == B->boot_slot && m->body_case == ALYS__WIRE__WIRE_MSG__BODY_STATUS) {
-            char id[32] = "boot";
+            char id[ALYS_WIRE_ID_MAX] = BOOT_KEY;
             if (p->rename)
                 snprintf(id, sizeof id, "boot-%u", p->renames++);
             peer_status(slot, m->request_id, id);
@@ -217,7 +222,7 @@ static void run(pump_t *p, int64_t ms)
 static bool boot_ready(void)
 {
     peer_view_t v;
-    return peer_table_get(B->pm->table, "boot", WALL0 + (uint64_t) B->mono, &v) == PEER_OK &&
+    return peer_table_get(B->pm->table, BOOT_KEY, WALL0 + (uint64_t) B->mono, &v) == PEER_OK &&
            v.info.state == PEER_STATE_CONNECTED;
 }
 
@@ -273,9 +278,9 @@ Test(pm_book, honest_endpoint_heard_once_after_junk_is_dialled_within_30s)
     /* Junk from the bootstrap peer's GetPeers answers and from inbound
      * clients, thousands of endpoints. */
     run(&p, 3000);
-    char ep[64];
+    char ep[ALYS_ENDPOINT_MAX];
     for (int i = 0; i < 3000; i++) {
-        snprintf(ep, sizeof ep, "tcp://12.%d.%d.1:%d", i / 200, i % 200, 6000 + i % 100);
+        snprintf(ep, sizeof ep, JUNK "12.%d.%d.1:%d", i / 200, i % 200, 6000 + i % 100);
         pn_learn_endpoint(B->pm, ep);
     }
     run(&p, 5000);
@@ -288,34 +293,21 @@ Test(pm_book, honest_endpoint_heard_once_after_junk_is_dialled_within_30s)
     cr_assert_eq(pm_addrbook_table_of(pn_addrbook(B->pm), BOOT), PM_BOOK_BOOT);
 }
 
-Test(pm_book, a_peer_changing_its_id_leaves_no_ghost)
+/* A peer is its key: a Status under any other id contradicts the key we
+ * dialled (the link proves it), so the peer is refused and charged; it is
+ * never listed or announced under the ids it makes up (no ghosts). */
+Test(pm_book, a_peer_changing_its_id_is_refused_and_leaves_no_ghost)
 {
     started(NULL, 0);
     pump_t p = {.rename = true};
-    run(&p, 60000); /* a probe a second: ~60 ids */
-    cr_assert_gt(p.renames, 30);
-    Alys__Peer__PeerSet *set = pm_peerset_new(B->pm, false);
-    cr_assert_not_null(set);
-    size_t connected = 0;
-    for (size_t i = 0; i < set->n_peers; i++)
-        connected += strcmp(set->peers[i]->state, "connected") == 0;
-    pm_peerset_free(&set);
-    cr_assert_eq(connected, 1, "%zu peers listed connected over one link", connected);
-    cr_assert_eq(pn_connected_count(B->pm), 1);
-    cr_assert_geq(alys_metric_value(B->metrics, "alys_peer_id_changes_total", NULL), 30);
-}
-
-Test(pm_book, every_discovered_id_is_disconnected_before_the_next)
-{
-    started(NULL, 0);
-    pump_t p = {.rename = true};
-    size_t discovered = 0, disconnected = 0;
-    for (int k = 0; k < 200; k++) {
+    size_t discovered = 0;
+    for (int k = 0; k < 600; k++) { /* 60 s, a probe a second at most */
         at(B->mono + 100);
-        /* pump, but look at SyncActor's messages before they are cleared */
         char before[PM_CONN_MAX][256];
         memcpy(before, B->fake.dialled, sizeof before);
         pm_core_tick_fast(B->pm);
+        if (B->mono % 1000 == 0)
+            pm_core_tick_slow(B->pm);
         for (int i = 0; i < PM_CONN_MAX; i++)
             if (strcmp(B->fake.dialled[i], BOOT) == 0)
                 B->boot_slot = i;
@@ -331,18 +323,21 @@ Test(pm_book, every_discovered_id_is_disconnected_before_the_next)
         }
         alys_env_t *env;
         while ((env = fake_next_bus(&B->fake, PM_TO_SYNC))) {
-            if (env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC) {
+            if (env->body_case == ALYS__BUS__ENVELOPE__BODY_SYNC)
                 discovered += env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCOVERED;
-                disconnected += env->sync->msg_case == ALYS__SYNC__SYNC_MSG__MSG_PEER_DISCONNECTED;
-            }
             alys_env_free(&env);
-            /* At every moment SyncActor was told of at most one live peer. */
-            cr_assert_leq(discovered - disconnected, 1);
         }
         fake_clear(&B->fake);
     }
-    cr_assert_gt(discovered, 10);
-    cr_assert_eq(discovered - disconnected, 1);
+    cr_assert_gt(p.renames, 0, "the bootstrap peer was probed");
+    cr_assert_eq(discovered, 0, "SyncActor was told of a peer under a made-up id");
+    cr_assert_eq(pn_connected_count(B->pm), 0);
+    Alys__Peer__PeerSet *set = pm_peerset_new(B->pm, false);
+    cr_assert_not_null(set);
+    for (size_t i = 0; i < set->n_peers; i++)
+        cr_assert_str_neq(set->peers[i]->state, "connected", "%s", set->peers[i]->peer_id);
+    pm_peerset_free(&set);
+    cr_assert_geq(alys_metric_value(B->metrics, "alys_peer_key_mismatch_total", NULL), 1);
 }
 
 Test(pm_book, stored_book_is_loaded_and_changes_are_saved)
@@ -394,11 +389,11 @@ Test(pm_book, oversized_stored_book_is_bounded_on_load)
     size_t n = PM_BOOK_RECORDS_MAX + 500;
     Alys__Storage__BookEntry *es = calloc(n, sizeof *es);
     Alys__Storage__BookEntry **list = calloc(n, sizeof *list);
-    char(*eps)[64] = calloc(n, 64);
+    char(*eps)[ALYS_ENDPOINT_MAX] = calloc(n, ALYS_ENDPOINT_MAX);
     cr_assert(es && list && eps);
     for (size_t i = 0; i < n; i++) {
         es[i] = (Alys__Storage__BookEntry) ALYS__STORAGE__BOOK_ENTRY__INIT;
-        snprintf(eps[i], 64, "tcp://13.%zu.%zu.1:4000", i / 250, i % 250);
+        snprintf(eps[i], ALYS_ENDPOINT_MAX, JUNK "13.%zu.%zu.1:4000", i / 250, i % 250);
         es[i].endpoint = eps[i];
         es[i].source = "13.0";
         list[i] = &es[i];

@@ -30,6 +30,12 @@ static void at(int64_t mono)
     pm_core_clock(H->pm, WALL0 + (uint64_t) mono, mono);
 }
 
+/* Keys (hex): a peer is its key (pm_conn.h, pm_judge.h). */
+#define OUR_KEY    "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
+#define PEER_KEY   "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define CLIENT_KEY "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3"
+#define PEER_EP    "alys://" PEER_KEY "@10.0.0.2:30300"
+
 static void setup(void)
 {
     H = calloc(1, sizeof *H);
@@ -37,7 +43,7 @@ static void setup(void)
     alys_config_defaults(&H->cfg);
     snprintf(H->cfg.node_name, sizeof H->cfg.node_name, "us");
     snprintf(H->cfg.listen, sizeof H->cfg.listen, "tcp://127.0.0.1:30300");
-    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], "tcp://10.0.0.2:30300");
+    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], PEER_EP);
     H->cfg.bootstrap_peer_count = 1;
     memset(H->genesis, 0x11, ALYS_HASH_LEN);
     memset(H->head_hash, 0x22, ALYS_HASH_LEN);
@@ -46,6 +52,7 @@ static void setup(void)
     char err[128];
     H->pm = pm_core_new(&H->cfg, H->metrics, &port, err, sizeof err);
     cr_assert_not_null(H->pm, "%s", err);
+    cr_assert_eq(pm_core_set_key(H->pm, OUR_KEY), 0);
     at(1000);
 }
 
@@ -199,7 +206,7 @@ Test(pm_core, bootstrap_dialled_and_probed_once_started)
     started(10);
     uint64_t probe = 0;
     int slot = dialled(&probe);
-    cr_assert_str_eq(H->fake.dialled[slot], "tcp://10.0.0.2:30300");
+    cr_assert_str_eq(H->fake.dialled[slot], PEER_EP);
 }
 
 Test(pm_core, peer_discovered_once_per_height)
@@ -207,19 +214,19 @@ Test(pm_core, peer_discovered_once_per_height)
     started(10);
     uint64_t probe = 0, height = 0;
     int slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", 50, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 50, H->genesis);
     cr_assert_eq(discovered(&height), 1);
     cr_assert_eq(height, 50);
     /* The next probe at the same height: nothing new for SyncActor. */
     at(1000 + PM_CONN_PROBE_EVERY_MS + 1);
     probe = 0;
     slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", 50, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 50, H->genesis);
     cr_assert_eq(discovered(NULL), 0);
     /* A new height is news. */
     at(1000 + 2 * PM_CONN_PROBE_EVERY_MS + 2);
     slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", 60, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 60, H->genesis);
     cr_assert_eq(discovered(&height), 1);
     cr_assert_eq(height, 60);
 }
@@ -234,14 +241,14 @@ Test(pm_core, wrong_genesis_bans_the_endpoint_and_hangs_up)
     peer_status(slot, probe, "evil", 50, other);
     cr_assert(H->fake.hung_up[slot]);
     cr_assert_eq(discovered(NULL), 0);
-    cr_assert(peer_table_is_banned(H->pm->table, "@10.0.0.2:30300", "tcp://10.0.0.2:30300",
-                                   WALL0 + 1001));
+    cr_assert(peer_table_is_banned(H->pm->table, PEER_KEY, PEER_EP, WALL0 + 1001),
+              "banned under its key");
     cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_bans_total", NULL), 1);
     /* alysctl peers shows it as banned under that id. */
     Alys__Peer__PeerSet *set = pm_peerset_new(H->pm, true);
     bool found = false;
     for (size_t i = 0; i < set->n_peers; i++)
-        if (strcmp(set->peers[i]->peer_id, "@10.0.0.2:30300") == 0)
+        if (strcmp(set->peers[i]->peer_id, PEER_KEY) == 0)
             found = strcmp(set->peers[i]->state, "banned") == 0;
     cr_assert(found);
     pm_peerset_free(&set);
@@ -276,13 +283,29 @@ Test(pm_core, peerset_pushed_on_change_then_every_interval)
 
 /* ---- serving ------------------------------------------------------------------------- */
 
+/* A frame from inbound client "client-1", whose link proved CLIENT_KEY. */
 static void client_frame(const alys_wire_msg_t *m)
 {
     static const uint8_t id[] = "client-1";
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, id, sizeof id - 1, "127.0.0.1", zframe_data(f), zframe_size(f));
+    pm_core_on_client_frame(H->pm, id, sizeof id - 1, "127.0.0.1", CLIENT_KEY, zframe_data(f),
+                            zframe_size(f));
     zframe_destroy(&f);
+}
+
+static void client_status(const char *node_id)
+{
+    Alys__Wire__Status st = ALYS__WIRE__STATUS__INIT;
+    st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
+    st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
+    st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
+    st.node_id = (char *) node_id;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 1;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
+    m.status = &st;
+    client_frame(&m);
 }
 
 static void client_handshake(void)
@@ -291,7 +314,7 @@ static void client_handshake(void)
     st.protocol_version = ALYS_WIRE_PROTOCOL_VERSION;
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
     st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
-    st.node_id = "client";
+    st.node_id = CLIENT_KEY;
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = 1;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
@@ -412,7 +435,7 @@ static void client_frame_from(const char *who, const char *addr, const alys_wire
 {
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, (const uint8_t *) who, strlen(who), addr, zframe_data(f),
+    pm_core_on_client_frame(H->pm, (const uint8_t *) who, strlen(who), addr, NULL, zframe_data(f),
                             zframe_size(f));
     zframe_destroy(&f);
 }
@@ -592,6 +615,7 @@ Test(pm_core, clients_past_the_per_address_limit_are_ignored_others_are_served)
     status_from("a-extra", "10.9.9.9");
     cr_assert_null(fake_next_wire(&H->fake, OUT_CLIENT, NULL),
                    "over the per-address limit: no answer");
+    cr_assert_str_eq(H->fake.dropped, "a-extra", "and its connection closed (no descriptor held)");
     status_from("b0", "10.8.8.8");
     cr_assert_eq(next_answer(&code), ALYS__WIRE__WIRE_MSG__BODY_STATUS, "another address is served");
 }
@@ -641,6 +665,7 @@ Test(pm_core, a_newcomer_evicts_the_worst_when_inbound_slots_are_full)
         alys_wire_free(&r);
     }
     cr_assert_eq(ignored, 6, "10 attackers in 4 remaining slots");
+    cr_assert_geq(H->fake.n_dropped, 6, "the evicted connections were closed");
 }
 
 /* ---- requests to peers ------------------------------------------------------------------ */
@@ -670,13 +695,13 @@ static alys_env_t *to_sync_peer(Alys__Peer__PeerMsg__MsgCase want)
     return NULL;
 }
 
-/* A ready peer "peerA" at height on its slot. */
+/* A ready peer PEER_KEY at height on its slot. */
 static int ready_peer(uint64_t height)
 {
     started(10);
     uint64_t probe = 0;
     int slot = dialled(&probe);
-    peer_status(slot, probe, "peerA", height, H->genesis);
+    peer_status(slot, probe, PEER_KEY, height, H->genesis);
     cr_assert_eq(discovered(NULL), 1);
     return slot;
 }
@@ -706,7 +731,7 @@ Test(pm_core, fetch_from_unknown_peer_is_no_peer)
 Test(pm_core, answer_of_the_wrong_kind_is_a_violation)
 {
     int slot = ready_peer(50);
-    fetch_headers(78, "peerA", 1, 10);
+    fetch_headers(78, PEER_KEY, 1, 10);
     int s = -1;
     alys_wire_msg_t *req = NULL;
     while ((req = fake_next_wire(&H->fake, OUT_PEER, &s)) &&
@@ -747,7 +772,7 @@ Test(pm_core, answer_to_no_pending_request_is_unsolicited_and_costs_a_little)
     cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
                                    "side=\"outbound\",offence=\"unsolicited\""),
                  1);
-    double v = score_of("peerA");
+    double v = score_of(PEER_KEY);
     cr_assert(v < 0 && v > peer_table_config(H->pm->table)->ban_score, "score %f", v);
     cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT));
 }
@@ -777,7 +802,7 @@ Test(pm_core, new_block_taken_only_from_a_ready_peer)
     int slot = dialled(&probe);
     new_block_from(slot); /* handshake not done */
     cr_assert_eq(received_blocks(), 0);
-    peer_status(slot, probe, "peerA", 50, H->genesis);
+    peer_status(slot, probe, PEER_KEY, 50, H->genesis);
     new_block_from(slot);
     cr_assert_eq(received_blocks(), 1);
 }
@@ -807,7 +832,7 @@ static uint64_t delivered_batch(uint64_t start, size_t n)
     for (size_t i = 0; i < n; i++)
         blocks[i] = (ProtobufCBinaryData){1, &byte};
     uint32_t delivered = 0;
-    cr_assert_eq(pm_deliver(H->pm, 90, "peerA", start, blocks, n, NULL, &delivered),
+    cr_assert_eq(pm_deliver(H->pm, 90, PEER_KEY, start, blocks, n, NULL, &delivered),
                  ALYS__PEER__OUTCOME__OK);
     cr_assert_eq(delivered, n);
     alys_env_t *env = fake_next_bus(&H->fake, PM_TO_PROCESSOR);
@@ -912,7 +937,7 @@ Test(pm_core, a_new_ban_is_saved_to_storage)
     alys_env_t *env = NULL;
     expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
     cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
-    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "@10.0.0.2:30300");
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, PEER_KEY);
     alys_env_free(&env);
 }
 
@@ -930,7 +955,7 @@ Test(pm_core, get_peers_answered_with_ready_endpoints)
     cr_assert_not_null(r);
     cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_PEERS);
     cr_assert_eq(r->peers->n_endpoints, 1);
-    cr_assert_str_eq(r->peers->endpoints[0], "tcp://10.0.0.2:30300");
+    cr_assert_str_eq(r->peers->endpoints[0], PEER_EP, "endpoints carry their keys");
     alys_wire_free(&r);
 }
 
@@ -1059,16 +1084,16 @@ static void empty_headers(int slot, uint64_t id)
 Test(pm_core, an_answer_after_the_deadline_is_late_and_free_but_a_second_copy_costs)
 {
     int slot = ready_peer(50);
-    fetch_headers(90, "peerA", 1, 10);
+    fetch_headers(90, PEER_KEY, 1, 10);
     uint64_t id = sent_get_headers(slot);
     at(1000 + PM_REQ_MAX_TIMEOUT_MS + 1);
     pm_core_tick_fast(H->pm); /* the deadline: a timeout, charged as such */
-    double after_timeout = score_of("peerA");
+    double after_timeout = score_of(PEER_KEY);
     empty_headers(slot, id);
     cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_late_responses_total", NULL), 1);
-    cr_assert_float_eq(score_of("peerA"), after_timeout, 1e-9, "a late answer cost something");
+    cr_assert_float_eq(score_of(PEER_KEY), after_timeout, 1e-9, "a late answer cost something");
     empty_headers(slot, id); /* the same answer again: nobody asked twice */
-    cr_assert_lt(score_of("peerA"), after_timeout);
+    cr_assert_lt(score_of(PEER_KEY), after_timeout);
 }
 
 static void peer_raw(int slot, const void *data, size_t len, size_t n_frames)
@@ -1087,21 +1112,21 @@ Test(pm_core, one_undecodable_frame_costs_a_little_and_a_flood_bans_the_server)
     int slot = ready_peer(50);
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
     peer_raw(slot, junk, sizeof junk, 1);
-    cr_assert_not(banned("peerA"), "one bad frame is not a ban");
-    cr_assert_lt(score_of("peerA"), 0.0);
+    cr_assert_not(banned(PEER_KEY), "one bad frame is not a ban");
+    cr_assert_lt(score_of(PEER_KEY), 0.0);
     int n = 1;
-    while (!banned("peerA") && n < 100) {
+    while (!banned(PEER_KEY) && n < 100) {
         peer_raw(slot, junk, sizeof junk, 1);
         n++;
     }
-    cr_assert(banned("peerA"), "100 undecodable frames and not banned");
+    cr_assert(banned(PEER_KEY), "100 undecodable frames and not banned");
     cr_assert_leq(n, 10, "banned only after %d frames", n);
     cr_assert(H->fake.hung_up[slot], "a banned server's link is kept");
     pm_core_tick_slow(H->pm); /* the ban path: persisted */
     alys_env_t *env = NULL;
     expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
     cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
-    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "peerA");
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, PEER_KEY);
     alys_env_free(&env);
 }
 
@@ -1119,7 +1144,7 @@ Test(pm_core, a_request_from_a_server_we_dialled_is_the_wrong_way)
     cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
                                    "side=\"outbound\",offence=\"wrong_way\""),
                  1);
-    cr_assert_lt(score_of("peerA"), 0.0);
+    cr_assert_lt(score_of(PEER_KEY), 0.0);
 }
 
 Test(pm_core, a_multi_part_message_from_a_server_is_priced_by_all_its_bytes)
@@ -1127,15 +1152,18 @@ Test(pm_core, a_multi_part_message_from_a_server_is_priced_by_all_its_bytes)
     int slot = ready_peer(50);
     static const uint8_t junk[16] = {0};
     peer_raw(slot, junk, 4u << 20, 3); /* data not read for n_frames != 1 */
-    double v = score_of("peerA");
+    double v = score_of(PEER_KEY);
     cr_assert_float_eq(v, -pm_bad_cost(PM_BAD_SHAPE, 4u << 20), 1e-6, "score %f", v);
 }
 
 /* ---- the same on the serving side ------------------------------------------------ */
 
+/* "client-1" is on a CURVE link (CLIENT_KEY, as client_frame); other ids
+ * on plaintext links, known by their routing ids. */
 static void client_raw(const char *id, const void *data, size_t len)
 {
-    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), "127.0.0.1", data, len);
+    const char *key = strcmp(id, "client-1") == 0 ? CLIENT_KEY : NULL;
+    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), "127.0.0.1", key, data, len);
 }
 
 static size_t client_answers(void)
@@ -1152,17 +1180,17 @@ static size_t client_answers(void)
 Test(pm_core, a_flood_of_undecodable_frames_bans_an_inbound_client_by_who_it_is)
 {
     started(10);
-    client_handshake(); /* "client-1" */
+    client_handshake(); /* "client-1", whose link proved CLIENT_KEY: the ban is on the key */
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
     client_raw("client-1", junk, sizeof junk);
     cr_assert_eq(client_answers(), 1, "the first gets its BAD_REQUEST");
-    cr_assert_not(banned("in:client-1"));
+    cr_assert_not(banned(CLIENT_KEY));
     int n = 1;
-    while (!banned("in:client-1") && n < 100) {
+    while (!banned(CLIENT_KEY) && n < 100) {
         client_raw("client-1", junk, sizeof junk);
         n++;
     }
-    cr_assert(banned("in:client-1"), "100 undecodable frames and not banned");
+    cr_assert(banned(CLIENT_KEY), "100 undecodable frames and not banned");
     cr_assert_leq(n, 10, "banned only after %d frames", n);
     client_answers();
     get_headers(1, 5); /* a valid request from the banned client: nothing */
@@ -1175,7 +1203,7 @@ Test(pm_core, a_flood_of_undecodable_frames_bans_an_inbound_client_by_who_it_is)
     alys_env_t *env = NULL;
     expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_PUT_PEER_BANS, &env);
     cr_assert_eq(env->storage->put_peer_bans->n_bans, 1);
-    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, "in:client-1");
+    cr_assert_str_eq(env->storage->put_peer_bans->bans[0]->peer_id, CLIENT_KEY);
     alys_env_free(&env);
 }
 
@@ -1221,7 +1249,7 @@ Test(pm_core, big_frames_past_the_byte_bucket_are_refused_unread_and_end_in_a_ba
 Test(pm_core, a_multi_part_message_to_the_server_costs_its_sender)
 {
     started(10);
-    pm_core_on_client_parts(H->pm, (const uint8_t *) "parts", 5, 100);
+    pm_core_on_client_parts(H->pm, (const uint8_t *) "parts", 5, NULL, 100);
     cr_assert_eq(alys_metric_value(H->metrics, "alys_peer_misbehaviour_total",
                                    "side=\"inbound\",offence=\"shape\""),
                  1);
@@ -1490,4 +1518,62 @@ Test(pm_core, a_block_pushed_by_an_inbound_client_is_taken_too)
     cr_assert_eq(process_batches(NULL), 1, "to BlockProcessor, as from a peer we dialled");
     cr_assert_null(H->pm->stash.bytes, "the stash is emptied after the frame");
     free(blk.data);
+}
+
+/* ---- identity: a peer is its key ------------------------------------------------------ */
+
+Test(pm_core, our_status_names_our_key_and_our_keyed_endpoint)
+{
+    started(10);
+    alys_wire_msg_t *m = NULL;
+    pm_core_tick_fast(H->pm); /* dials the bootstrap peer: our Status first */
+    while ((m = fake_next_wire(&H->fake, OUT_PEER, NULL)) &&
+           m->body_case != ALYS__WIRE__WIRE_MSG__BODY_STATUS)
+        alys_wire_free(&m);
+    cr_assert_not_null(m);
+    cr_expect_str_eq(m->status->node_id, OUR_KEY);
+    cr_expect_str_eq(m->status->listen, "alys://" OUR_KEY "@127.0.0.1:30300");
+    alys_wire_free(&m);
+}
+
+Test(pm_core, a_status_contradicting_the_dialled_key_is_a_violation)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    peer_status(slot, probe, CLIENT_KEY, 50, H->genesis);
+    cr_assert(H->fake.hung_up[slot], "refused");
+    cr_assert_eq(discovered(NULL), 0);
+    peer_view_t v;
+    cr_assert_eq(peer_table_get(H->pm->table, PEER_KEY, WALL0 + 1001, &v), PEER_OK,
+                 "charged on the key it dialled");
+    cr_expect(peer_table_is_banned(H->pm->table, PEER_KEY, NULL, WALL0 + 1001),
+              "a violation bans: %s", v.ban_reason);
+    cr_expect_eq(alys_metric_value(H->metrics, "alys_peer_key_mismatch_total", NULL), 1);
+}
+
+Test(pm_core, our_own_key_is_this_node)
+{
+    started(10);
+    uint64_t probe = 0;
+    int slot = dialled(&probe);
+    peer_status(slot, probe, OUR_KEY, 50, H->genesis);
+    cr_assert(H->fake.hung_up[slot]);
+    cr_assert_eq(discovered(NULL), 0);
+}
+
+Test(pm_core, an_inbound_status_contradicting_its_link_key_is_refused_and_charged)
+{
+    started(10);
+    client_status("someone-else");
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_expect_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_ERROR);
+    alys_wire_free(&r);
+    peer_view_t v;
+    cr_assert_eq(peer_table_get(H->pm->table, CLIENT_KEY, WALL0 + 1001, &v), PEER_OK);
+    cr_expect(peer_table_is_banned(H->pm->table, CLIENT_KEY, NULL, WALL0 + 1001), "%s", v.ban_reason);
+    /* refused: its next requests get nothing */
+    client_status(CLIENT_KEY);
+    cr_expect_null(fake_next_wire(&H->fake, OUT_CLIENT, NULL));
 }

@@ -25,6 +25,9 @@ typedef struct {
     uint64_t epoch; /* the fake pool's epoch */
 } h_t;
 
+/* The peer we dial: its endpoint carries this key, which is its id. */
+#define PEER_KEY "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+
 static h_t *H;
 
 static void at(int64_t mono)
@@ -51,7 +54,8 @@ static void setup(void)
     alys_config_defaults(&H->cfg);
     snprintf(H->cfg.node_name, sizeof H->cfg.node_name, "us");
     snprintf(H->cfg.listen, sizeof H->cfg.listen, "tcp://127.0.0.1:30300");
-    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0], "tcp://10.0.0.2:30300");
+    snprintf(H->cfg.bootstrap_peers[0], sizeof H->cfg.bootstrap_peers[0],
+             "alys://" PEER_KEY "@10.0.0.2:30300");
     H->cfg.bootstrap_peer_count = 1;
     H->cfg.tx_gossip_rate = 2; /* bursts of 4 messages */
     H->epoch = 1;
@@ -163,7 +167,7 @@ static int ready_peer(void)
     st.genesis_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->genesis};
     st.head_height = 10;
     st.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, H->head_hash};
-    st.node_id = "peerA";
+    st.node_id = PEER_KEY;
     alys_wire_msg_t r = ALYS__WIRE__WIRE_MSG__INIT;
     r.request_id = probe;
     r.body_case = ALYS__WIRE__WIRE_MSG__BODY_STATUS;
@@ -178,8 +182,8 @@ static void client_frame(const char *id, const alys_wire_msg_t *m)
 {
     zframe_t *f = alys_wire_encode(m);
     cr_assert_not_null(f);
-    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), "127.0.0.1", zframe_data(f),
-                            zframe_size(f));
+    pm_core_on_client_frame(H->pm, (const uint8_t *) id, strlen(id), "127.0.0.1", NULL,
+                            zframe_data(f), zframe_size(f));
     zframe_destroy(&f);
 }
 
@@ -304,7 +308,7 @@ Test(pm_tx, txs_are_not_relayed_back_to_the_peer_they_came_from)
 {
     started();
     int slot = ready_peer();
-    handshake("peerA-route", "peerA");   /* peerA also dials us */
+    handshake("peerA-route", PEER_KEY);  /* the peer also dials us */
     submit_wire("peerA-route", 0, 0, 1); /* gossip: no answer wanted */
     alys_env_t *req = next_storage();
     const char *added[1] = {"added"};

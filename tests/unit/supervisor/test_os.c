@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chain/chain.h"
@@ -124,6 +125,22 @@ Test(preflight, a_usable_environment_passes_and_dirs_are_made)
     cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "%s", err);
     cr_assert_eq(access(c.data_dir, W_OK), 0);
     cr_assert_eq(access(c.run_dir, W_OK), 0);
+}
+
+Test(preflight, the_node_key_is_made_at_first_start_and_an_unsafe_one_stops_it)
+{
+    make_dir();
+    alys_config_t c;
+    base_config(&c);
+    char err[ALYS_ERR_MAX] = "", key[ALYS_PATH_MAX + 16];
+    cr_assert_eq(preflight_check(&c, err, sizeof err), 0, "%s", err);
+    snprintf(key, sizeof key, "%s/node.key", c.data_dir);
+    struct stat st;
+    cr_assert_eq(stat(key, &st), 0, "the key exists before any actor starts");
+    cr_expect_eq(st.st_mode & 0777, 0600);
+    cr_assert_eq(chmod(key, 0644), 0);
+    cr_assert_eq(preflight_check(&c, err, sizeof err), -1);
+    cr_expect(strstr(err, "node key") && strstr(err, "group or others"), "%s", err);
 }
 
 Test(preflight, a_missing_or_bad_genesis_names_the_key)
