@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "chain/chain.h"
 #include "util.h"
 
 struct alys_nodekey {
@@ -62,17 +63,6 @@ static void z85_encode(const uint8_t key[ALYS_KEY_LEN], char out[ALYS_KEY_Z85_LE
     out[ALYS_KEY_Z85_LEN] = '\0';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int alys_key_parse(const char *text, size_t len, uint8_t out[ALYS_KEY_LEN])
 {
     uint8_t key[ALYS_KEY_LEN];
@@ -82,12 +72,11 @@ int alys_key_parse(const char *text, size_t len, uint8_t out[ALYS_KEY_LEN])
         if (z85_decode(text, key) != 0)
             return -1;
     } else if (len == ALYS_KEY_HEX_LEN) {
-        for (size_t i = 0; i < ALYS_KEY_LEN; i++) {
-            int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            key[i] = (uint8_t) (hi << 4 | lo);
-        }
+        char hex[ALYS_KEY_HEX_LEN + 1]; /* text may go on past len */
+        memcpy(hex, text, len);
+        hex[len] = '\0';
+        if (alys_unhex(hex, key, ALYS_KEY_LEN) != 0)
+            return -1;
     } else {
         return -1;
     }
@@ -97,12 +86,7 @@ int alys_key_parse(const char *text, size_t len, uint8_t out[ALYS_KEY_LEN])
 
 void alys_key_hex(const uint8_t key[ALYS_KEY_LEN], char out[ALYS_KEY_HEX_LEN + 1])
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < ALYS_KEY_LEN; i++) {
-        out[2 * i] = digits[key[i] >> 4];
-        out[2 * i + 1] = digits[key[i] & 15];
-    }
-    out[ALYS_KEY_HEX_LEN] = '\0';
+    alys_hex(key, ALYS_KEY_LEN, out);
 }
 
 bool alys_key_is_hex(const char *text)
