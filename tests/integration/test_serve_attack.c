@@ -656,30 +656,36 @@ Test(serve_attack, a_client_that_disconnects_owing_gives_its_bytes_back)
     client_close(&honest);
 }
 
-Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffected)
+/* Node B (same genesis, serving), then node A (node_up) with B as its one
+ * bootstrap peer and extra (one "key = value"), until A lists B
+ * connected. B's endpoint into ep_b. */
+static void up_with_outbound_peer(const char *extra, char *ep_b, size_t len)
 {
-    /* Node B: same genesis, serving; node A dials it. */
     chain_get();
     int port_b = free_port();
     cr_assert_gt(port_b, 0);
-    static char genesis[400], listen_b[100], boot[ALYS_ENDPOINT_MAX + 32], per[64];
-    char ep_b[ALYS_ENDPOINT_MAX];
+    static char genesis[400], listen_b[100], boot[ALYS_ENDPOINT_MAX + 32];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
     snprintf(listen_b, sizeof listen_b, "listen = \"tcp://127.0.0.1:%d\"", port_b);
     const char *ov_b[] = {genesis, listen_b, "validation_workers = 1", "bootstrap_peers = []", NULL};
     for (size_t i = 0; i < s_chain.n; i++)
         free(s_chain.blocks[i].data);
-    node_start(&s_other, ov_b, port_b, ep_b, sizeof ep_b);
+    node_start(&s_other, ov_b, port_b, ep_b, len);
     s_other_up = true;
     snprintf(boot, sizeof boot, "bootstrap_peers = [\"%s\"]", ep_b);
-    snprintf(per, sizeof per, "max_inbound_per_address = %d", PER_ADDR);
-    const char *ov[] = {boot, per, NULL};
+    const char *ov[] = {boot, extra, NULL};
     node_up(ov);
-    int t = it_budget_ms(&s_node, IT_READY, 0);
-    int64_t end = it_now_ms() + t;
+    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_READY, 0);
     while (it_now_ms() < end && !peers_lists(ep_b, "connected"))
         it_sleep_ms(200);
     cr_assert(peers_lists(ep_b, "connected"), "node A never connected to node B");
+}
+
+Test(serve_attack, the_per_address_limit_holds_and_our_outbound_peer_is_unaffected)
+{
+    char ep_b[ALYS_ENDPOINT_MAX], per[64];
+    snprintf(per, sizeof per, "max_inbound_per_address = %d", PER_ADDR);
+    up_with_outbound_peer(per, ep_b, sizeof ep_b);
     pid_t pid = pm_pid();
 
     /* At most PER_ADDR clients from 127.0.0.1 are served at once, then
@@ -728,25 +734,8 @@ Test(serve_attack, two_thousand_identities_at_once_leave_bounded_tables_and_our_
         cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
     }
     zsys_set_max_sockets((size_t) N + 64);
-    chain_get();
-    int port_b = free_port();
-    cr_assert_gt(port_b, 0);
-    static char genesis[400], listen_b[100], boot[ALYS_ENDPOINT_MAX + 32];
     char ep_b[ALYS_ENDPOINT_MAX];
-    snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
-    snprintf(listen_b, sizeof listen_b, "listen = \"tcp://127.0.0.1:%d\"", port_b);
-    const char *ov_b[] = {genesis, listen_b, "validation_workers = 1", "bootstrap_peers = []", NULL};
-    for (size_t i = 0; i < s_chain.n; i++)
-        free(s_chain.blocks[i].data);
-    node_start(&s_other, ov_b, port_b, ep_b, sizeof ep_b);
-    s_other_up = true;
-    snprintf(boot, sizeof boot, "bootstrap_peers = [\"%s\"]", ep_b);
-    const char *ov[] = {boot, "max_inbound_per_address = 1024", NULL};
-    node_up(ov);
-    int64_t end = it_now_ms() + it_budget_ms(&s_node, IT_READY, 0);
-    while (it_now_ms() < end && !peers_lists(ep_b, "connected"))
-        it_sleep_ms(200);
-    cr_assert(peers_lists(ep_b, "connected"), "node A never connected to node B");
+    up_with_outbound_peer("max_inbound_per_address = 1024", ep_b, sizeof ep_b);
     pid_t pid = pm_pid();
     rss_watch_t w = {.pid = pid, .base = rss_of(pid)};
     w.peak = w.base;
