@@ -241,6 +241,17 @@ static size_t relayed_to(int slot)
     return n;
 }
 
+/* Client "c1" submits one tx (request 7) and the pool admits it. */
+static void admitted_from_client(void)
+{
+    handshake("c1", "client");
+    submit_wire("c1", 7, 0, 1);
+    alys_env_t *req = next_storage();
+    const char *added[1] = {"added"};
+    pool_answers(req, added);
+    alys_env_free(&req);
+}
+
 /* ---- tests ---- */
 
 Test(pm_tx, a_client_submission_is_answered_per_tx_and_admitted_txs_are_relayed)
@@ -271,12 +282,7 @@ Test(pm_tx, a_client_submission_is_answered_per_tx_and_admitted_txs_are_relayed)
 Test(pm_tx, txs_admitted_while_no_peer_is_ready_wait_for_the_first_peer)
 {
     started();
-    handshake("c1", "client");
-    submit_wire("c1", 7, 0, 1);
-    alys_env_t *req = next_storage();
-    const char *added[1] = {"added"};
-    pool_answers(req, added);
-    alys_env_free(&req);
+    admitted_from_client();
     pm_core_tick_fast(H->pm); /* a flush with no peer ready */
     pm_core_tick_fast(H->pm);
     int slot = ready_peer();
@@ -289,12 +295,7 @@ Test(pm_tx, txs_admitted_while_no_peer_is_ready_wait_for_the_first_peer)
 Test(pm_tx, a_tx_already_admitted_is_not_forwarded_again)
 {
     started();
-    handshake("c1", "client");
-    submit_wire("c1", 7, 0, 1);
-    alys_env_t *req = next_storage();
-    const char *added[1] = {"added"};
-    pool_answers(req, added);
-    alys_env_free(&req);
+    admitted_from_client();
     fake_clear(&H->fake);
     submit_wire("c1", 8, 0, 1);
     cr_assert_null(next_storage(), "seen: the mempool is not asked again");
