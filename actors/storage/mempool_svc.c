@@ -317,6 +317,51 @@ static int encode_items(mempool_reply_t *rep, const alys_tx_t *txs, size_t n)
     return 0;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, ALYS_PUBKEY_LEN);
+}
+
+/* The accounts a block of txs by proposer touches, each once, sorted, as
+ * the committed head holds them: the producer has no state of its own and
+ * builds from these (proto/mempool.proto). 0, or -1 (out of memory, a
+ * failed read: the reply is then an error, never a guess). */
+static int fill_accounts(mempool_svc_t *self, mempool_reply_t *rep, const alys_tx_t *txs,
+                         size_t n, const uint8_t proposer[ALYS_PUBKEY_LEN])
+{
+    size_t cap = 2 * n + 1, k = 0;
+    rep->acct_keys = calloc(cap, sizeof *rep->acct_keys);
+    rep->accts = calloc(cap, sizeof *rep->accts);
+    rep->acct_ptrs = calloc(cap, sizeof *rep->acct_ptrs);
+    if (!rep->acct_keys || !rep->accts || !rep->acct_ptrs)
+        return -1;
+    memcpy(rep->acct_keys[k++], proposer, ALYS_PUBKEY_LEN);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(rep->acct_keys[k++], txs[i].from, ALYS_PUBKEY_LEN);
+        memcpy(rep->acct_keys[k++], txs[i].to, ALYS_PUBKEY_LEN);
+    }
+    qsort(rep->acct_keys, k, sizeof *rep->acct_keys, key_cmp);
+    for (size_t i = 0; i < k; i++) {
+        if (rep->n_accts &&
+            memcmp(rep->acct_keys[i], rep->acct_keys[rep->n_accts - 1], ALYS_PUBKEY_LEN) == 0)
+            continue;
+        memmove(rep->acct_keys[rep->n_accts], rep->acct_keys[i], ALYS_PUBKEY_LEN);
+        alys_account_t a;
+        int rc = storage_get_account(self->store, rep->acct_keys[rep->n_accts], &a);
+        if (rc < 0)
+            return -1;
+        Alys__Storage__AccountState *m = &rep->accts[rep->n_accts];
+        *m = (Alys__Storage__AccountState) ALYS__STORAGE__ACCOUNT_STATE__INIT;
+        m->pubkey = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, rep->acct_keys[rep->n_accts]};
+        m->balance = a.balance;
+        m->nonce = a.nonce;
+        m->found = rc == 1;
+        rep->acct_ptrs[rep->n_accts] = m;
+        rep->n_accts++;
+    }
+    return 0;
+}
+
 static void serve_get_txs(mempool_svc_t *self, mempool_reply_t *rep,
                           const Alys__Mempool__GetMempoolTxs *req)
 {
@@ -328,14 +373,21 @@ static void serve_get_txs(mempool_svc_t *self, mempool_reply_t *rep,
                     (unsigned long long) req->max_bytes);
         return;
     }
+    if (req->proposer.len != 0 && req->proposer.len != ALYS_PUBKEY_LEN) {
+        reply_error(rep, ALYS_ERR_BAD_REQUEST, "get_mempool_txs: proposer of %zu bytes, not %d",
+                    req->proposer.len, ALYS_PUBKEY_LEN);
+        return;
+    }
     alys_tx_t *txs = calloc(req->max_txs, sizeof *txs);
     uint64_t bytes = 0;
     size_t n = txs ? alys_mempool_select_bounded(self->pool, txs, req->max_txs, req->max_bytes, &bytes)
                    : 0;
     int rc = txs ? encode_items(rep, txs, n) : -1;
+    if (rc == 0 && req->proposer.len)
+        rc = fill_accounts(self, rep, txs, n, req->proposer.data);
     free(txs);
     if (rc != 0) {
-        reply_error(rep, ALYS_ERR_INTERNAL, "get_mempool_txs: out of memory");
+        reply_error(rep, ALYS_ERR_INTERNAL, "get_mempool_txs: out of memory or a state read failed");
         return;
     }
     storage_head_t h;
@@ -347,6 +399,8 @@ static void serve_get_txs(mempool_svc_t *self, mempool_reply_t *rep,
     rep->txs.head_height = h.height;
     rep->txs.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, rep->head_hash};
     rep->txs.bytes = bytes;
+    rep->txs.n_accounts = rep->n_accts;
+    rep->txs.accounts = rep->acct_ptrs;
     rep->msg.mempool_txs = &rep->txs;
     reply_body(rep, ALYS__MEMPOOL__MEMPOOL_MSG__MSG_MEMPOOL_TXS);
 }
@@ -412,4 +466,11 @@ void mempool_reply_clear(mempool_reply_t *rep)
     free(rep->items);
     rep->items = NULL;
     rep->n_items = 0;
+    free(rep->acct_keys);
+    free(rep->accts);
+    free(rep->acct_ptrs);
+    rep->acct_keys = NULL;
+    rep->accts = NULL;
+    rep->acct_ptrs = NULL;
+    rep->n_accts = 0;
 }

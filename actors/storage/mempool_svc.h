@@ -59,6 +59,11 @@ typedef struct {
     char **results;             /* owned array of static strings */
     ProtobufCBinaryData *items; /* owned, each item's data owned */
     size_t n_items;
+    /* MempoolTxs.accounts (with a proposer): all three owned. */
+    uint8_t (*acct_keys)[ALYS_PUBKEY_LEN];
+    Alys__Storage__AccountState *accts;
+    Alys__Storage__AccountState **acct_ptrs;
+    size_t n_accts;
 } mempool_reply_t;
 
 /* NULL if the [mempool] limits are out of range or out of memory. epoch:

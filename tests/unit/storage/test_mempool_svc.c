@@ -279,6 +279,69 @@ Test(mempool_svc, get_mempool_txs_is_ordered_by_fee_then_nonce_within_bounds)
     mempool_reply_clear(&rep);
 }
 
+/* Is key among the reply's accounts? Its entry, or NULL. */
+static const Alys__Storage__AccountState *find_account(const Alys__Mempool__MempoolTxs *got,
+                                                       const uint8_t *key)
+{
+    for (size_t i = 0; i < got->n_accounts; i++)
+        if (memcmp(got->accounts[i]->pubkey.data, key, ALYS_PUBKEY_LEN) == 0)
+            return got->accounts[i];
+    return NULL;
+}
+
+Test(mempool_svc, get_mempool_txs_with_a_proposer_carries_every_touched_account_once)
+{
+    commit(1, 1);
+    /* Two txs of one sender: its key and its recipient's come once each. */
+    alys_tx_t txs[3] = {transfer(0, 0, 2), transfer(0, 1, 3), transfer(1, 0, 4)};
+    const char *r[3];
+    submit(txs, 3, r);
+    uint8_t proposer[ALYS_PUBKEY_LEN];
+    memset(proposer, 0xAB, sizeof proposer); /* an account the chain never saw */
+    Alys__Mempool__GetMempoolTxs g = ALYS__MEMPOOL__GET_MEMPOOL_TXS__INIT;
+    g.max_txs = 16;
+    g.max_bytes = 1024 * 1024;
+    g.proposer = (ProtobufCBinaryData){sizeof proposer, proposer};
+    Alys__Mempool__MempoolMsg m = ALYS__MEMPOOL__MEMPOOL_MSG__INIT;
+    m.msg_case = ALYS__MEMPOOL__MEMPOOL_MSG__MSG_GET_MEMPOOL_TXS;
+    m.get_mempool_txs = &g;
+    mempool_reply_t rep;
+    mempool_call(&m, &rep);
+    const Alys__Mempool__MempoolTxs *got = rep.env.mempool->mempool_txs;
+    cr_assert_eq(got->n_txs, 3);
+    /* Accounts 0, 1 and 2 (1 is a sender and a recipient) and the proposer. */
+    cr_assert_eq(got->n_accounts, 4);
+    for (size_t i = 1; i < got->n_accounts; i++)
+        cr_assert_lt(memcmp(got->accounts[i - 1]->pubkey.data, got->accounts[i]->pubkey.data,
+                            ALYS_PUBKEY_LEN),
+                     0, "accounts sorted, each once");
+    for (uint32_t a = 0; a < 3; a++) {
+        const Alys__Storage__AccountState *e = find_account(got, f.chain->acc_pub[a]);
+        cr_assert_not_null(e, "account %u", a);
+        alys_account_t want;
+        cr_assert_eq(storage_get_account(f.store, f.chain->acc_pub[a], &want), 1);
+        cr_assert(e->found);
+        cr_assert_eq(e->balance, want.balance);
+        cr_assert_eq(e->nonce, want.nonce);
+    }
+    const Alys__Storage__AccountState *p = find_account(got, proposer);
+    cr_assert_not_null(p);
+    cr_assert(!p->found);
+    cr_assert_eq(p->balance, 0);
+    mempool_reply_clear(&rep);
+    /* Without a proposer: no accounts. A proposer that is not 32 bytes is
+     * refused by name. */
+    g.proposer = (ProtobufCBinaryData){0, NULL};
+    mempool_call(&m, &rep);
+    cr_assert_eq(rep.env.mempool->mempool_txs->n_accounts, 0);
+    mempool_reply_clear(&rep);
+    g.proposer = (ProtobufCBinaryData){31, proposer};
+    mempool_call(&m, &rep);
+    cr_assert_eq(rep.env.body_case, ALYS__BUS__ENVELOPE__BODY_ERROR);
+    cr_assert(strstr(rep.env.error->message, "proposer"), "%s", rep.env.error->message);
+    mempool_reply_clear(&rep);
+}
+
 Test(mempool_svc, status_counts_admitted_and_refused_by_reason)
 {
     alys_tx_t txs[2] = {transfer(0, 0, 2), transfer(0, 5, 2)};
