@@ -122,6 +122,7 @@ typedef struct {
     /* [producer] */
     bool producer_enabled; /* false: the supervisor starts alys-producer when true */
     char producer_key_file[ALYS_PATH_MAX]; /* "": the authority secret key (authkey.h) */
+    uint32_t producer_max_block_txs;       /* 1024: txs per produced block at most */
 
     /* [supervisor] */
     uint32_t start_timeout_ms;       /* 5000 */

@@ -145,6 +145,11 @@ static const cfg_key_t s_keys[] = {
      * the genesis authorities or a file others may read. */
     {KBOOL("producer", "enabled", producer_enabled, false)},
     {KPATH("producer", "key_file", producer_key_file, false, "")},
+    /* Txs per produced block at most (the chain allows 4096): what the
+     * producer asks the mempool for. Validators check every signature of a
+     * block before it commits, so this bounds the work a block costs the
+     * network within a slot. 0: empty blocks. */
+    {KINT("producer", "max_block_txs", producer_max_block_txs, 0, 4096, 1024)},
 
     {KINT("supervisor", "start_timeout_ms", start_timeout_ms, 1, MS_MAX, 5000)},
     {KINT("supervisor", "heartbeat_interval_ms", heartbeat_interval_ms, 1, MS_MAX, 500)},

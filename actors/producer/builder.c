@@ -19,6 +19,7 @@ typedef struct {
     alys_account_t before;
     alys_account_t now;
     bool used;
+    bool dropped; /* a tx of this sender was skipped: its later ones cannot follow */
 } acct_t;
 
 typedef struct {
@@ -43,9 +44,9 @@ const char *builder_result_name(builder_result_t r)
 
 /* ---------------------------------------------------------------- table */
 
-static int table_init(table_t *t, uint32_t max_txs, uint64_t seed, const alys_state_view_t *head)
+static int table_init(table_t *t, size_t candidates, uint64_t seed, const alys_state_view_t *head)
 {
-    size_t want = 2 * (2 * (size_t) max_txs + 1), cap = 16;
+    size_t want = 2 * (2 * candidates + 1), cap = 16;
     while (cap < want)
         cap *= 2;
     t->slots = calloc(cap, sizeof *t->slots);
@@ -172,7 +173,7 @@ static builder_result_t check_input(const builder_input_t *in, char *err, size_t
     if (!g || !in->head_state || g->authority_count == 0 || g->slot_duration_ms == 0)
         return fail(err, errlen, BUILD_BAD_INPUT, "no genesis, head state or authorities");
     if (in->max_txs > ALYS_MAX_TXS_PER_BLOCK || in->max_bytes > ALYS_MAX_BLOCK_BYTES ||
-        in->max_bytes < BUILDER_HEADER_BOUND)
+        in->max_bytes < BUILDER_HEADER_BOUND || in->tx_count > ALYS_MAX_TXS_PER_BLOCK)
         return fail(err, errlen, BUILD_BAD_INPUT, "block bounds outside the chain's limits");
     if (in->slot <= in->head.slot || in->head.height == UINT64_MAX)
         return fail(err, errlen, BUILD_BAD_INPUT, "slot not after the head's slot");
@@ -247,41 +248,44 @@ static builder_result_t self_check(const builder_input_t *in, const alys_block_t
     return BUILD_OK;
 }
 
-/* Walk the pool's selection into b->txs (capacity in->max_txs). */
-static builder_result_t select_txs(const builder_input_t *in, const alys_mempool_t *pool,
-                                   table_t *t, alys_block_t *b, builder_stats_t *st)
+/* Walk the candidates into b->txs (capacity in->max_txs). */
+static builder_result_t select_txs(const builder_input_t *in, table_t *t, alys_block_t *b,
+                                   builder_stats_t *st)
 {
     const uint8_t *proposer = in->genesis->authorities[aura_author(in->genesis, in->slot)];
-    alys_mempool_iter_t *it = alys_mempool_iter_new(pool);
-    if (!it)
-        return BUILD_NO_MEMORY;
     size_t bytes = BUILDER_HEADER_BOUND;
-    const alys_tx_t *tx;
-    while (b->tx_count < in->max_txs && (tx = alys_mempool_iter_next(it))) {
+    for (size_t i = 0; i < in->tx_count && b->tx_count < in->max_txs; i++) {
+        const alys_tx_t *tx = &in->txs[i];
         st->considered++;
+        acct_t *s = table_touch(t, tx->from);
+        if (!s)
+            break;
+        if (s->dropped) {
+            st->skipped_sender++;
+            continue;
+        }
         size_t need = builder_tx_encoded_bound(tx);
         if (need > in->max_bytes - bytes) {
             st->skipped_size++;
-            alys_mempool_iter_drop_sender(it);
+            s->dropped = true;
             continue;
         }
         int rc = try_tx(t, proposer, tx, st);
         if (rc < 0)
             break;
         if (rc == 1)
-            alys_mempool_iter_drop_sender(it);
+            s->dropped = true;
         if (rc > 0)
             continue;
         b->txs[b->tx_count++] = *tx;
         bytes += need;
     }
-    alys_mempool_iter_destroy(&it);
     st->included = b->tx_count;
     return t->read_failed ? BUILD_STATE_ERROR : BUILD_OK;
 }
 
-builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_t *pool,
-                                  alys_block_t *out, builder_stats_t *st_out, char *err, size_t errlen)
+builder_result_t builder_assemble(const builder_input_t *in, alys_block_t *out,
+                                  builder_stats_t *st_out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     builder_stats_t st_local;
@@ -291,14 +295,14 @@ builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_
     if (r != BUILD_OK)
         return r;
     table_t t;
-    if (table_init(&t, in->max_txs, in->hash_seed, in->head_state) != 0)
+    if (table_init(&t, in->txs ? in->tx_count : 0, in->hash_seed, in->head_state) != 0)
         return fail(err, errlen, BUILD_NO_MEMORY, "out of memory for the account table");
     out->txs = calloc(in->max_txs ? in->max_txs : 1, sizeof *out->txs);
     if (!out->txs) {
         free(t.slots);
         return fail(err, errlen, BUILD_NO_MEMORY, "out of memory for the txs");
     }
-    r = pool ? select_txs(in, pool, &t, out, st) : BUILD_OK;
+    r = in->txs ? select_txs(in, &t, out, st) : BUILD_OK;
     if (r == BUILD_OK) {
         fill_header(in, &t, out);
         r = self_check(in, out, st, err, errlen);

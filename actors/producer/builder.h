@@ -1,16 +1,19 @@
 /*  builder.h: building a block on the head, pure (no I/O, no clock).
  *
  *  builder_assemble takes the head (its header, header hash and state
- *  view), the slot, the mempool and the block bounds, and fills a block
+ *  view), the slot, candidate txs and the block bounds, and fills a block
  *  whose header is complete except the signature: height = head + 1,
  *  parent = head hash, slot, timestamp = the slot's (chain.c's rule),
- *  proposer = slot mod n, tx root and state root. Txs come from the pool in
- *  its selection order (alys_mempool_iter) and each is checked against the
- *  block's running state with the execution rules of state.c (nonce equal
- *  to the sender's next, amount + fee within its balance, fee credited to
- *  the proposer at once); a tx whose nonce the head already used is skipped
- *  alone; any other failing tx with all later txs of its sender (they could
- *  not follow it). Bounds: at most max_txs txs and
+ *  proposer = slot mod n, tx root and state root. The candidates come in
+ *  the mempool's selection order (GetMempoolTxs, alys_mempool_select: by
+ *  nonce within a sender) and each is checked against the block's running
+ *  state with the execution rules of state.c (nonce equal to the sender's
+ *  next, amount + fee within its balance, fee credited to the proposer at
+ *  once); a tx whose nonce the head already used is skipped alone; any
+ *  other failing tx with all later txs of its sender (they could not follow
+ *  it). Signatures are not checked here: the pool admitted only signed
+ *  txs, and the validators check every block (ours too) before storage
+ *  commits it. Bounds: at most max_txs txs and
  *  max_bytes encoded bytes (an exact upper bound of each tx's encoding is
  *  counted; the real encoding is checked at the end).
  *
@@ -34,7 +37,6 @@
 
 #include "chain/chain.h"
 #include "chain/fence.h"
-#include "chain/mempool.h"
 #include "chain/state.h"
 
 typedef struct {
@@ -44,6 +46,8 @@ typedef struct {
     alys_header_t head;                  /* alys_genesis_parent() for an empty chain */
     alys_hash_t head_hash;               /* its header hash (genesis->hash for height 0) */
     uint64_t slot;
+    const alys_tx_t *txs; /* candidates in selection order (borrowed), or NULL */
+    size_t tx_count;
     uint32_t max_txs;   /* <= ALYS_MAX_TXS_PER_BLOCK */
     size_t max_bytes;   /* <= ALYS_MAX_BLOCK_BYTES */
     uint64_t hash_seed; /* keys the scratch account table (random in
@@ -51,11 +55,12 @@ typedef struct {
 } builder_input_t;
 
 typedef struct {
-    uint32_t considered; /* txs the pool offered */
+    uint32_t considered; /* candidates looked at */
     uint32_t included;
     uint32_t skipped_nonce;   /* nonce no longer the sender's next */
     uint32_t skipped_balance; /* cannot pay amount + fee (or a credit overflows) */
     uint32_t skipped_size;    /* would pass max_bytes */
+    uint32_t skipped_sender;  /* after an earlier tx of its sender was skipped */
     size_t encoded_bytes;     /* the block's real encoded size */
 } builder_stats_t;
 
@@ -70,8 +75,8 @@ typedef enum {
 const char *builder_result_name(builder_result_t r);
 
 /* Fill out (unsigned). On error out is empty and err says why. st may be NULL. */
-builder_result_t builder_assemble(const builder_input_t *in, const alys_mempool_t *pool,
-                                  alys_block_t *out, builder_stats_t *st, char *err, size_t errlen);
+builder_result_t builder_assemble(const builder_input_t *in, alys_block_t *out,
+                                  builder_stats_t *st, char *err, size_t errlen);
 /* Sign the header with the authority's secret key, only if durable, the
  * fence record StorageActor acknowledged as written (FenceRecorded ok), names
  * exactly this block: its slot and its header hash. So no signature can

@@ -7,7 +7,7 @@
 static int refuse_read(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_account_t *out)
 {
     (void) ctx, (void) pubkey, (void) out;
-    return -1; /* no mempool: a block reads no account (head_state.h) */
+    return -1; /* no mempool reply for this head: a block reads no account */
 }
 
 static int bad(head_state_t *hs, char *err, size_t errlen, const char *why)
@@ -63,16 +63,22 @@ int head_state_take(head_state_t *hs, const alys_genesis_t *g, const Alys__Stora
     return 0;
 }
 
-void head_state_input(const head_state_t *hs, const alys_genesis_t *g, uint64_t slot,
-                      uint64_t hash_seed, builder_input_t *in)
+bool head_state_input(head_state_t *hs, const alys_genesis_t *g, uint64_t slot, uint64_t hash_seed,
+                      const pool_txs_t *pt, uint32_t max_txs, builder_input_t *in)
 {
+    bool with_txs = pt && pool_txs_for_head(pt, hs->hash);
+    hs->view.read = with_txs ? pool_txs_read : refuse_read;
+    hs->view.read_ctx = with_txs ? (void *) pt : NULL;
     memset(in, 0, sizeof *in);
     in->genesis = g;
     in->head_state = &hs->view;
     in->head = hs->header;
     memcpy(in->head_hash, hs->hash, ALYS_HASH_LEN);
     in->slot = slot;
-    in->max_txs = 0;
+    in->txs = with_txs ? pt->txs : NULL;
+    in->tx_count = with_txs ? pt->tx_count : 0;
+    in->max_txs = with_txs ? max_txs : 0;
     in->max_bytes = ALYS_MAX_BLOCK_BYTES;
     in->hash_seed = hash_seed;
+    return with_txs;
 }

@@ -8,10 +8,11 @@
  *  stands in and the hash must be the genesis hash) that decodes, has the
  *  head's height and state root, and hashes to the head hash.
  *
- *  The state view has the head's lattice and no account reads: the
- *  producer holds no mempool yet (issue 9 item 3), so a block has no txs
- *  and nothing is read; a read would fail the build (BUILD_STATE_ERROR),
- *  never be guessed.
+ *  The state view has the head's lattice; its account reads are those of
+ *  the slot's mempool reply (pool_txs.h) when that reply was selected on
+ *  this very head, else none (the block then has no txs and reads nothing).
+ *  A read of an account the reply does not hold fails the build
+ *  (BUILD_STATE_ERROR): it is never guessed.
  *
  *  Ownership: a head_state_t holds no pointers to the reply; copy freely.
  */
@@ -24,6 +25,7 @@
 #include "builder.h"
 #include "chain/chain.h"
 #include "chain/state.h"
+#include "pool_txs.h"
 #include "storage.pb-c.h"
 
 typedef struct {
@@ -31,7 +33,7 @@ typedef struct {
     uint64_t height;
     alys_header_t header;   /* alys_genesis_parent at height 0 */
     alys_hash_t hash;       /* header hash; the genesis hash at height 0 */
-    alys_state_view_t view; /* lattice after the head; reads refused */
+    alys_state_view_t view; /* lattice after the head; reads: head_state_input */
 } head_state_t;
 
 /* Take m into hs (hs->valid says whether it was taken). 0, or -1 with err
@@ -39,9 +41,11 @@ typedef struct {
 int head_state_take(head_state_t *hs, const alys_genesis_t *g, const Alys__Storage__Head *m,
                     char *err, size_t errlen);
 
-/* The builder's input for slot on hs (no txs: max_txs 0). hs must stay
- * where it is while the input is used (the input points at hs->view). */
-void head_state_input(const head_state_t *hs, const alys_genesis_t *g, uint64_t slot,
-                      uint64_t hash_seed, builder_input_t *in);
+/* The builder's input for slot on hs, with pt's txs (up to max_txs) and
+ * account reads when pt (may be NULL) was selected on hs's head; else no
+ * txs. Returns whether pt's txs are in. hs and pt must stay where they are
+ * while the input is used (it points at hs->view, which reads from pt). */
+bool head_state_input(head_state_t *hs, const alys_genesis_t *g, uint64_t slot, uint64_t hash_seed,
+                      const pool_txs_t *pt, uint32_t max_txs, builder_input_t *in);
 
 #endif

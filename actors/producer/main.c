@@ -7,11 +7,14 @@
  *  others may read), then asks StorageActor for its durable fence record
  *  (GetFence; again at each own slot until read: no block before it is
  *  known, fence_unknown), then at the start of each of its own Aura slots
- *  asks SyncActor CanProduceBlocks and StorageActor GetHead{with_state}, and
- *  a quarter of a slot later (or at once when both have answered) takes the
- *  pure decision (slot_session.h, aura.h). On "produce" it builds a block
- *  with no txs on that head (head_state.h, builder.h; the mempool is not
- *  wired here yet), sends FenceRecord(slot, header hash) to StorageActor
+ *  asks SyncActor CanProduceBlocks and StorageActor GetHead{with_state} and
+ *  GetMempoolTxs{proposer: us}, and a quarter of a slot later (or at once
+ *  when all three have answered) takes the pure decision (slot_session.h,
+ *  aura.h). On "produce" it builds a block on that head with the mempool's
+ *  txs when they were selected on that same head, else with none
+ *  (pool_txs.h, head_state.h, builder.h: each tx checked against the
+ *  accounts storage sent with them, at most [producer] max_block_txs),
+ *  sends FenceRecord(slot, header hash) to StorageActor
  *  and waits (a quarter of a slot at most) for FenceRecorded ok, which
  *  storage sends only after an fsync'ed write; only then does it sign
  *  (builder_sign checks the acknowledged record names the block).
@@ -26,7 +29,8 @@
  *  fence_refused, fence_unavailable, refused, not_committed, ...
  *
  *  Its mailbox (ipc://<run_dir>/producer.sock) answers GetProducerStatus
- *  (proto/producer.proto) and refuses SubmitTx (no mempool here yet).
+ *  (proto/producer.proto). Txs go to PeerManager (alysctl tx send): the
+ *  mempool is StorageActor's.
  *
  *  Everything else on the command line goes to the common actor runtime
  *  (actor.h).
@@ -43,6 +47,7 @@
 #include "head_state.h"
 #include "keyfile.h"
 #include "log.h"
+#include "pool_txs.h"
 #include "slot_session.h"
 #include "status.h"
 #include "util.h"
@@ -72,6 +77,8 @@ typedef struct {
     bool armed;              /* the slot timer is armed */
     uint64_t corr_get_fence; /* the GetFence in flight (0: none) */
     head_state_t head;       /* the head of the slot in progress (its GetHead) */
+    pool_txs_t pool;         /* the slot's mempool reply (owned; cleared per slot) */
+    uint64_t submitted_txs;  /* txs in the block with BlockProcessor */
     alys_block_t block;      /* built, waiting for the fence; owned, cleared */
     bool have_block;
 } prod_t;
@@ -110,6 +117,25 @@ static void ask_head(prod_t *p, uint64_t corr)
     env.storage = &sm;
     if (alys_send(p->storage, &env) != 0)
         log_warn("slot %llu: cannot ask StorageActor", (unsigned long long) p->ss.slot);
+}
+
+/* Txs for this slot's block and the accounts they touch (pool_txs.h). */
+static void ask_pool(prod_t *p, uint64_t corr)
+{
+    Alys__Mempool__GetMempoolTxs q = ALYS__MEMPOOL__GET_MEMPOOL_TXS__INIT;
+    q.max_txs = p->cfg->producer_max_block_txs;
+    q.max_bytes = ALYS_MAX_BLOCK_BYTES - BUILDER_HEADER_BOUND;
+    q.proposer = (ProtobufCBinaryData){ALYS_PUBKEY_LEN, p->genesis.authorities[p->index]};
+    Alys__Mempool__MempoolMsg mm = ALYS__MEMPOOL__MEMPOOL_MSG__INIT;
+    mm.msg_case = ALYS__MEMPOOL__MEMPOOL_MSG__MSG_GET_MEMPOOL_TXS;
+    mm.get_mempool_txs = &q;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.sender = (char *) alys_actor_name(p->actor);
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_MEMPOOL;
+    env.mempool = &mm;
+    if (alys_send(p->storage, &env) != 0)
+        log_warn("slot %llu: cannot ask the mempool", (unsigned long long) p->ss.slot);
 }
 
 /* Read the durable fence record; asked again at each own slot until read. */
@@ -228,16 +254,28 @@ static ss_action_t build(prod_t *p, uint64_t slot)
         return ss_build_failed(&p->ss, slot);
     }
     builder_input_t in;
-    head_state_input(&p->head, &p->genesis, slot, (uint64_t) alys_now_ms() ^ (uint64_t) getpid(), &in);
+    bool with_txs = head_state_input(&p->head, &p->genesis, slot,
+                                     (uint64_t) alys_now_ms() ^ (uint64_t) getpid(), &p->pool,
+                                     p->cfg->producer_max_block_txs, &in);
+    if (!with_txs && p->pool.valid)
+        log_info("slot %llu: the mempool's txs were selected on another head: none taken",
+                 (unsigned long long) slot);
     char err[256] = "";
     drop_block(p);
-    builder_result_t r = builder_assemble(&in, NULL, &p->block, NULL, err, sizeof err);
+    builder_stats_t st;
+    builder_result_t r = builder_assemble(&in, &p->block, &st, err, sizeof err);
+    pool_txs_clear(&p->pool);
     if (r != BUILD_OK) {
         log_error("slot %llu: build failed (%s): %s", (unsigned long long) slot,
                   builder_result_name(r), err);
         return ss_build_failed(&p->ss, slot);
     }
     p->have_block = true;
+    if (st.considered)
+        log_info("slot %llu: %u of %u txs in the block (skipped: nonce %u, balance %u, size %u, "
+                 "after its sender's %u)",
+                 (unsigned long long) slot, st.included, st.considered, st.skipped_nonce,
+                 st.skipped_balance, st.skipped_size, st.skipped_sender);
     alys_hash_t h;
     alys_header_hash(&p->block.header, h);
     return ss_built(&p->ss, slot, h, (uint64_t) alys_now_ms());
@@ -255,6 +293,7 @@ static void drop_submitted(prod_t *p)
 static ss_action_t submit(prod_t *p, uint64_t slot)
 {
     drop_submitted(p);
+    p->submitted_txs = p->block.tx_count;
     if (alys_block_encode(&p->block, &p->submitted, &p->submitted_len) != 0) {
         p->submitted = NULL;
         return ss_not_submitted(&p->ss, slot, "encode_failed");
@@ -336,9 +375,13 @@ static ss_action_t take_processed(prod_t *p, const alys_env_t *env)
     if (committed) {
         alys_metric_add(alys_actor_metrics(p->actor), "alys_producer_blocks_total", NULL,
                         "blocks this producer signed that storage committed", 1);
+        alys_metric_add(alys_actor_metrics(p->actor), "alys_producer_block_txs_total", NULL,
+                        "txs in the blocks this producer signed that storage committed",
+                        p->submitted_txs);
         alys_actor_event(p->actor, "producer", "block_produced", "slot=%llu",
                          (unsigned long long) slot);
-        log_info("slot %llu: block committed; announcing it", (unsigned long long) slot);
+        log_info("slot %llu: block committed (%llu txs); announcing it",
+                 (unsigned long long) slot, (unsigned long long) p->submitted_txs);
         announce(p);
     } else {
         log_warn("slot %llu: block not committed: %s", (unsigned long long) slot, why);
@@ -352,11 +395,19 @@ static void act(prod_t *p, ss_action_t a)
     switch (a.kind) {
     case SS_NONE: break;
     case SS_ASK:
+        pool_txs_clear(&p->pool);
         ask_sync(p, a.corr_sync);
         ask_head(p, a.corr_head);
         /* The decision deadline: the session decides at wait_ms whatever came. */
-        if (alys_actor_add_timer(p->actor, (size_t) p->ss.wait_ms + 1, 1, on_tick, p) < 0)
+        if (alys_actor_add_timer(p->actor, (size_t) p->ss.wait_ms + 1, 1, on_tick, p) < 0) {
             act(p, ss_abandon(&p->ss, "timer_failed"));
+        } else if (p->cfg->producer_max_block_txs > 0) {
+            ask_pool(p, a.corr_pool);
+        } else {
+            /* Empty blocks by configuration: nothing to wait for. */
+            act(p, ss_on_pool(&p->ss, a.corr_pool, (uint64_t) alys_now_ms()));
+            return;
+        }
         break;
     case SS_BUILD: act(p, build(p, a.slot)); return;
     case SS_RECORD_FENCE:
@@ -415,6 +466,22 @@ static void schedule_next(prod_t *p)
 
 /* ---------------------------------------------------------------- replies */
 
+/* The slot's mempool reply (txs and accounts), kept to build with. An
+ * error reply or a reply that is not taken means a block without txs. */
+static ss_action_t take_pool(prod_t *p, const alys_env_t *env, uint64_t now)
+{
+    if (p->ss.phase != SS_ASKING || env->corr_id != p->ss.corr_pool)
+        return (ss_action_t){.kind = SS_NONE};
+    char err[256] = "";
+    if (env->body_case != ALYS__BUS__ENVELOPE__BODY_MEMPOOL)
+        log_warn("slot %llu: the mempool refused: %s", (unsigned long long) p->ss.slot,
+                 env->error && env->error->message ? env->error->message : "?");
+    else if (pool_txs_take(&p->pool, env->mempool->mempool_txs, p->cfg->producer_max_block_txs,
+                           p->genesis.authorities[p->index], err, sizeof err) != 0)
+        log_warn("slot %llu: %s", (unsigned long long) p->ss.slot, err);
+    return ss_on_pool(&p->ss, env->corr_id, now);
+}
+
 /* The head of the slot in progress (its GetHead), kept to build on. */
 static ss_action_t take_head(prod_t *p, uint64_t corr, const Alys__Storage__Head *m, uint64_t now)
 {
@@ -439,6 +506,11 @@ static void take_reply(prod_t *p, zsock_t *sock)
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD)
         a = take_head(p, env->corr_id, env->storage->head, now);
+    else if (env->reply && env->corr_id == p->ss.corr_pool &&
+             (env->body_case == ALYS__BUS__ENVELOPE__BODY_ERROR ||
+              (env->body_case == ALYS__BUS__ENVELOPE__BODY_MEMPOOL &&
+               env->mempool->msg_case == ALYS__MEMPOOL__MEMPOOL_MSG__MSG_MEMPOOL_TXS)))
+        a = take_pool(p, env, now);
     else if (env->reply && env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
              env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORDED)
         a = take_fence_recorded(p, env->corr_id, env->storage->fence_recorded);
@@ -490,10 +562,6 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PRODUCER &&
         env->producer->msg_case == ALYS__PRODUCER__PRODUCER_MSG__MSG_GET_PRODUCER_STATUS)
         reply_status(p, from, env);
-    else if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PRODUCER &&
-             env->producer->msg_case == ALYS__PRODUCER__PRODUCER_MSG__MSG_SUBMIT_TX)
-        alys_reply_error(mb, from, env, ALYS_ERR_UNAVAILABLE,
-                         "the producer holds no mempool yet (issue 9)");
     else if (env->corr_id)
         alys_reply_error(mb, from, env, ALYS_ERR_BAD_REQUEST, "alys-producer does not serve %s",
                          alys_env_body_name(env));
@@ -646,6 +714,7 @@ int main(int argc, char **argv)
     }
     explicit_bzero(p.seckey, sizeof p.seckey);
     drop_block(&p);
+    pool_txs_clear(&p.pool);
     alys_actor_destroy(&p.actor);
     zsock_destroy(&p.sync);
     zsock_destroy(&p.storage);

@@ -71,12 +71,15 @@ ss_action_t ss_slot_start(slot_session_t *ss, uint64_t slot, uint64_t now_ms)
         ss->slot_start_ms = UINT64_MAX;
     ss->answer = AURA_SYNC_NO_ANSWER;
     ss->head_known = false;
+    ss->pool_known = false;
     ss->corr_sync = ++ss->next_corr;
     ss->corr_head = ++ss->next_corr;
+    ss->corr_pool = ++ss->next_corr;
     return (ss_action_t){.kind = SS_ASK,
                          .slot = slot,
                          .corr_sync = ss->corr_sync,
-                         .corr_head = ss->corr_head};
+                         .corr_head = ss->corr_head,
+                         .corr_pool = ss->corr_pool};
 }
 
 static ss_action_t decide(slot_session_t *ss, uint64_t now_ms)
@@ -106,10 +109,10 @@ static ss_action_t decide(slot_session_t *ss, uint64_t now_ms)
     return missed(ss, ss->slot, aura_decision_name(d));
 }
 
-/* Decide as soon as both answers are in. */
+/* Decide as soon as all answers are in. */
 static ss_action_t maybe_decide(slot_session_t *ss, uint64_t now_ms)
 {
-    if (ss->phase == SS_ASKING && ss->answer != AURA_SYNC_NO_ANSWER && ss->head_known)
+    if (ss->phase == SS_ASKING && ss->answer != AURA_SYNC_NO_ANSWER && ss->head_known && ss->pool_known)
         return decide(ss, now_ms);
     return none();
 }
@@ -128,6 +131,14 @@ ss_action_t ss_on_head(slot_session_t *ss, uint64_t corr, uint64_t head_slot, ui
         return none();
     ss->head_known = true;
     ss->head_slot = head_slot;
+    return maybe_decide(ss, now_ms);
+}
+
+ss_action_t ss_on_pool(slot_session_t *ss, uint64_t corr, uint64_t now_ms)
+{
+    if (ss->phase != SS_ASKING || corr != ss->corr_pool)
+        return none();
+    ss->pool_known = true;
     return maybe_decide(ss, now_ms);
 }
 

@@ -3,9 +3,12 @@
  *  process shell only sends, receives and arms timers.
  *
  *  Flow of an own slot:
- *    slot start        -> ASK: CanProduceBlocks to SyncActor and GetHead to
- *                         StorageActor (corr ids given in the action)
- *    both answers, or wait_ms after the start -> the Aura decision
+ *    slot start        -> ASK: CanProduceBlocks to SyncActor, GetHead and
+ *                         GetMempoolTxs to StorageActor (corr ids given in
+ *                         the action)
+ *    all three answers, or wait_ms after the start -> the Aura decision
+ *                         (a block built without the mempool's answer has
+ *                         no txs)
  *                         (aura.h): BUILD, or MISSED(reason); a produce
  *                         decision before the durable fence record is known
  *                         (ss_set_fence: read from StorageActor at start) is
@@ -47,7 +50,8 @@
 
 typedef enum {
     SS_NONE = 0,
-    SS_ASK,          /* send CanProduceBlocks (corr_sync) and GetHead (corr_head) */
+    SS_ASK,          /* send CanProduceBlocks (corr_sync), GetHead (corr_head) and
+                        GetMempoolTxs (corr_pool) */
     SS_BUILD,        /* build on the head now (builder_assemble) */
     SS_RECORD_FENCE, /* send FenceRecord(slot, hash) (corr_fence) */
     SS_SIGN_SUBMIT,  /* sign (builder_sign with ss->fence) and hand the block over */
@@ -58,7 +62,7 @@ typedef struct {
     ss_action_kind_t kind;
     uint64_t slot;
     const char *reason; /* SS_MISSED: aura_decision_name or the names above */
-    uint64_t corr_sync, corr_head, corr_fence;
+    uint64_t corr_sync, corr_head, corr_pool, corr_fence;
 } ss_action_t;
 
 typedef enum { SS_IDLE = 0, SS_ASKING, SS_BUILDING, SS_FENCING } ss_phase_t;
@@ -73,9 +77,10 @@ typedef struct {
     /* the slot in progress */
     ss_phase_t phase;
     uint64_t slot, slot_start_ms, fence_sent_ms;
-    uint64_t corr_sync, corr_head, corr_fence, next_corr;
+    uint64_t corr_sync, corr_head, corr_pool, corr_fence, next_corr;
     aura_sync_answer_t answer;
     bool head_known;
+    bool pool_known;      /* the mempool answered (txs, or an error: none) */
     uint64_t head_slot;   /* the latest head seen (kept across slots) */
     alys_hash_t building; /* the block being fenced */
     /* the signed block handed to BlockProcessor, awaiting its answer */
@@ -100,6 +105,8 @@ void ss_init(slot_session_t *ss, const alys_genesis_t *g, uint32_t authority, ui
 ss_action_t ss_slot_start(slot_session_t *ss, uint64_t slot, uint64_t now_ms);
 ss_action_t ss_on_can_produce(slot_session_t *ss, uint64_t corr, bool yes, uint64_t now_ms);
 ss_action_t ss_on_head(slot_session_t *ss, uint64_t corr, uint64_t head_slot, uint64_t now_ms);
+/* StorageActor answered GetMempoolTxs (with txs or an error). */
+ss_action_t ss_on_pool(slot_session_t *ss, uint64_t corr, uint64_t now_ms);
 /* Timers: the decision deadline and the fence deadline. */
 ss_action_t ss_tick(slot_session_t *ss, uint64_t now_ms);
 /* The block for slot was assembled (header hash known, not signed); now_ms

@@ -13,6 +13,11 @@
 #       fence holds: across every incarnation of the producer, no slot was
 #       signed for two different blocks (the producer logs each signature
 #       with its slot and hash), and A and B agree on the chain;
+#   (t) txs: alys-loadgen submits TXN valid transfers to B as a peer would;
+#       B admits and gossips them to A; A's producer puts them in its blocks
+#       (alys_producer_block_txs_total reaches TXN), and B's pool lets each
+#       go when A's block including it commits on B (removed_included), so
+#       both pools end empty and B still follows A;
 #   (a') B stopped while A produces more than PMG_MAX_GAP blocks, then
 #       restarted: it catches up (range sync) and follows by gossip again;
 #   (c) a block pushed to B that fails the stateless checks (it_pusher: a
@@ -58,7 +63,7 @@ not_ok() { tests=$((tests + 1)); failures=$((failures + 1)); echo "not ok $tests
 diag() { echo "# $*"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
-for b in supervisor alysctl chaingen producer/alys-producer; do
+for b in supervisor alysctl chaingen producer/alys-producer loadgen/alys-loadgen; do
   if [ ! -x "$(alys_bin $b)" ]; then
     echo "1..0 # SKIP $(alys_bin $b) is not built"
     exit 0
@@ -84,6 +89,12 @@ follows() {
   [ -n "$ha" ] && [ "$ha" = "$hb" ]
 }
 
+# pool NODE FIELD: a field of `alysctl tx status --json` on NODE.
+pool() { alys_ctl "$WORK/$1" tx status --json 2>/dev/null | jq -r ".$2 // empty" 2>/dev/null; }
+pool_is() { [ "$(pool "$1" "$2")" = "$3" ]; }
+# metric_ge NODE NAME MIN: the counter is >= MIN now.
+metric_ge() { awk -v v="$(metric "$1" "$2")" -v m="$3" 'BEGIN {exit !(v + 0 >= m + 0)}'; }
+
 # fence_held: every "slot S: block height H hash X signed" line of A's
 # producers (all incarnations) names one hash per slot.
 fence_held() {
@@ -94,7 +105,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..22"
+echo "1..27"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -171,6 +182,24 @@ check "alysctl status --json shows the producer's counters" \
 diag "A: head $(height A), produced $(metric A alys_producer_blocks_total)," \
   "missed $(metric A alys_producer_missed_slots_total); B: head $(height B)," \
   "gossip received $(metric B alys_gossip_blocks_received_total)"
+
+# ---- (t) txs submitted to B end up in A's blocks ------------------------------------
+
+TXN=200
+LG=$(alys_bin loadgen/alys-loadgen)
+"$LG" --seed live-it --accounts 50 --genesis "$WORK/chain/genesis" --chain "$WORK/chain/chain.export"   --rate 0 --count "$TXN" --submit "alys://$KB@127.0.0.1:$PB" > /dev/null 2> "$WORK/loadgen.log"
+accepted=$(sed -n 's/.* \([0-9]*\) accepted.*/\1/p' "$WORK/loadgen.log" | tail -n1)
+check "B admits the $TXN txs alys-loadgen submits (accepted ${accepted:-none})" \
+  test "${accepted:-0}" = "$TXN"
+check "A's producer puts all $TXN in its blocks" \
+  alys_eventually "$(($(alys_budget_s "$WORK/B" request) + $(slots_s 10)))" \
+  metric_ge A alys_producer_block_txs_total "$TXN"
+check "B's pool lets them go as A's blocks commit on B (removed_included $TXN)" \
+  alys_eventually "$(slots_s 5)" pool_is B removed_included "$TXN"
+check "both pools end empty" alys_eventually "$(slots_s 5)" pool_is A txs 0
+check "B still follows A after blocks with txs" alys_eventually "$(slots_s 5)" follows
+diag "A: $(grep -c 'txs in the block' "$WORK/A/node.log") blocks built with txs;" \
+  "last: $(grep -o '[0-9]* of [0-9]* txs in the block' "$WORK/A/node.log" | tail -n1)"
 
 # ---- (a') behind by more than a few blocks: range sync, then gossip again -----------
 

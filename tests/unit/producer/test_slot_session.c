@@ -33,7 +33,8 @@ static void teardown(void)
 }
 TestSuite(slot_session, .init = setup, .fini = teardown);
 
-/* Start slot, answer both (sync says yes/no), return the action. */
+/* Start slot, answer all three (sync says yes/no; the mempool answers
+ * first), return the action. */
 static ss_action_t start_and_answer(uint64_t slot, bool yes, uint64_t head_slot)
 {
     uint64_t t = start_of(slot);
@@ -41,6 +42,9 @@ static ss_action_t start_and_answer(uint64_t slot, bool yes, uint64_t head_slot)
     cr_assert_eq(a.kind, SS_ASK);
     cr_assert_eq(a.slot, slot);
     cr_assert_neq(a.corr_sync, a.corr_head);
+    cr_assert_neq(a.corr_pool, a.corr_head);
+    cr_assert_neq(a.corr_pool, a.corr_sync);
+    cr_assert_eq(ss_on_pool(&ss, a.corr_pool, t + 2).kind, SS_NONE);
     cr_assert_eq(ss_on_can_produce(&ss, a.corr_sync, yes, t + 5).kind, SS_NONE,
                  "no decision before the head is known");
     return ss_on_head(&ss, a.corr_head, head_slot, t + 10);
@@ -62,6 +66,25 @@ Test(slot_session, allowed_slot_goes_ask_build_fence_sign)
     ss_on_committed(&ss, 4);
     cr_assert_eq(ss.produced, 1);
     cr_assert_eq(ss.missed, 0);
+}
+
+Test(slot_session, the_decision_waits_for_the_mempool_until_the_deadline)
+{
+    uint64_t t = start_of(4);
+    ss_action_t a = ss_slot_start(&ss, 4, t);
+    cr_assert_eq(ss_on_can_produce(&ss, a.corr_sync, true, t + 1).kind, SS_NONE);
+    cr_assert_eq(ss_on_head(&ss, a.corr_head, 3, t + 2).kind, SS_NONE, "the mempool is awaited");
+    cr_assert_eq(ss_on_pool(&ss, a.corr_sync, t + 3).kind, SS_NONE, "another request's corr");
+    cr_assert_eq(ss_on_pool(&ss, a.corr_pool, t + 4).kind, SS_BUILD);
+    /* A silent mempool: the deadline builds anyway (a block without txs). */
+    cr_assert_eq(ss_built(&ss, 4, H1, t + 5).kind, SS_RECORD_FENCE);
+    cr_assert_eq(ss_on_fence_recorded(&ss, ss.corr_fence, true).kind, SS_SIGN_SUBMIT);
+    t = start_of(7);
+    a = ss_slot_start(&ss, 7, t);
+    cr_assert_eq(ss_on_can_produce(&ss, a.corr_sync, true, t + 1).kind, SS_NONE);
+    cr_assert_eq(ss_on_head(&ss, a.corr_head, 4, t + 2).kind, SS_NONE);
+    cr_assert_eq(ss_tick(&ss, t + WAIT - 1).kind, SS_NONE);
+    cr_assert_eq(ss_tick(&ss, t + WAIT).kind, SS_BUILD);
 }
 
 Test(slot_session, silent_sync_is_decided_no_answer_at_the_wait_deadline)

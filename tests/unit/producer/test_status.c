@@ -45,6 +45,7 @@ Test(status, misses_by_reason_signed_slot_and_produced_are_reported)
     cr_assert(aura_slot_start_ms(&f.g, 7, &t));
     a = ss_slot_start(&ss, 7, t);
     ss_on_can_produce(&ss, a.corr_sync, true, t + 1);
+    ss_on_pool(&ss, a.corr_pool, t + 1);
     a = ss_on_head(&ss, a.corr_head, 4, t + 2);
     cr_assert_eq(a.kind, SS_BUILD);
     const alys_hash_t h = {7};
