@@ -6,11 +6,16 @@
  *    {"supervisor": {"pid", "uptime_s"},
  *     "actors": [{"name", "pid", "state", "restarts", "uptime_s", "endpoint",
  *                 "last_exit"}, ...]}
- *  and a "sync" object beside it (the SyncActor's state and SyncProgress).
+ *  and beside it "sync" (the SyncActor's state and SyncProgress), "chain"
+ *  (StorageActor's committed head: head_height, head_hash, and
+ *  finalized_or_reorg_limit_height, the highest block no rollback or reorg
+ *  may undo: head - max_reorg_depth) and "producer".
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "chain/chain.h"
 
 #include "alysctl.h"
 #include "cmd_client.h"
@@ -26,6 +31,32 @@ static void status_sync_json(const alys_config_t *cfg, json_t *root)
     if (alysctl_sync_status_json(cfg, &sync) != 0 || !sync)
         sync = json_null();
     json_object_set_new(root, "sync", sync);
+}
+
+/* The "chain" section: StorageActor's head (GetHead), or null when storage
+ * does not answer. */
+static void status_chain_json(const alys_config_t *cfg, json_t *root)
+{
+    Alys__Storage__GetHead gh = ALYS__STORAGE__GET_HEAD__INIT;
+    Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
+    sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
+    sm.get_head = &gh;
+    alys_env_t *rep = NULL;
+    json_t *out = NULL;
+    if (alysctl_storage_request(NULL, cfg->ep_storage, &sm, ALYSCTL_TIMEOUT_MS, &rep) == 0 &&
+        rep->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+        rep->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_HEAD &&
+        rep->storage->head->hash.len == ALYS_HASH_LEN) {
+        const Alys__Storage__Head *h = rep->storage->head;
+        char hex[2 * ALYS_HASH_LEN + 1];
+        alys_hex(h->hash.data, ALYS_HASH_LEN, hex);
+        uint64_t limit = h->height > cfg->max_reorg_depth ? h->height - cfg->max_reorg_depth : 0;
+        out = json_pack("{s:I, s:s, s:I, s:I}", "head_height", (json_int_t) h->height,
+                        "head_hash", hex, "finalized_or_reorg_limit_height", (json_int_t) limit,
+                        "last_checkpoint", (json_int_t) h->last_checkpoint);
+    }
+    alys_env_free(&rep);
+    json_object_set_new(root, "chain", out ? out : json_null());
 }
 
 /* The "producer" section: {"enabled": false} without [producer] enabled;
@@ -147,6 +178,7 @@ static int print_json(const alys_config_t *cfg, const status_t *st)
     }
     json_object_set_new(root, "actors", actors);
     status_sync_json(cfg, root);
+    status_chain_json(cfg, root);
     status_producer_json(cfg, root);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);

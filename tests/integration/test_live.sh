@@ -105,7 +105,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..27"
+echo "1..28"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -156,7 +156,8 @@ alys_node_start "$WORK/A"
 import_chain() { alys_ctl "$WORK/A" import "$WORK/chain/chain.export" > "$WORK/import.log" 2>&1; }
 if alys_node_wait_ready "$WORK/A" && import_chain; then ok "A imports the chain"; else not_ok "A imports the chain"; fi
 alys_node_stop "$WORK/A"
-node_config A "$PA" "alys://$KB@127.0.0.1:$PB" 'enabled=true' "key_file=\"$WORK/a.key\"" 'min_sync_peers=0'
+node_config A "$PA" "alys://$KB@127.0.0.1:$PB" 'enabled=true' "key_file=\"$WORK/a.key\"" 'min_sync_peers=0' \
+  'max_reorg_depth=16'
 alys_node_start "$WORK/A"
 check "A starts with its producer" alys_node_wait_ready "$WORK/A"
 alys_node_start "$WORK/B"
@@ -179,6 +180,13 @@ producer_status() {
 }
 check "alysctl status --json shows the producer's counters" \
   alys_eventually "$(slots_s 5)" producer_status
+chain_status() {
+  alys_ctl "$WORK/A" status --json 2>/dev/null |
+    jq -e --argjson b "$BLOCKS" '.chain.head_height > $b and (.chain.head_hash | length) == 64 and
+           .chain.finalized_or_reorg_limit_height == .chain.head_height - 16' > /dev/null 2>&1
+}
+check "alysctl status --json shows the chain: head and reorg limit (head - max_reorg_depth)" \
+  chain_status
 diag "A: head $(height A), produced $(metric A alys_producer_blocks_total)," \
   "missed $(metric A alys_producer_missed_slots_total); B: head $(height B)," \
   "gossip received $(metric B alys_gossip_blocks_received_total)"
