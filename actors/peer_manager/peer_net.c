@@ -168,7 +168,17 @@ static void give_up(pm_t *pm, int slot)
         req_end(pm, &r, pm_cost_of(PM_END_CLOSED, 0), "connection given up", pm_mono(pm));
     if (c->peer_id[0] && c->state == PM_CONN_DIALING)
         peer_table_set_disconnected(pm->table, c->peer_id, pm_now(pm)); /* was connecting */
-    log_debug("peer endpoint %s not answering: given up for now", c->endpoint);
+    /* An operator's own bootstrap peer that never answers is worth a line
+     * (a wrong key in its endpoint fails exactly so: CURVE cannot complete);
+     * its backoff is capped (PM_BOOK_BOOT_BACKOFF_MAX_MS), so this is at
+     * most one line per peer every few seconds. Endpoints heard from
+     * strangers stay at debug: junk announcements would fill the log. */
+    if (pm_addrbook_table_of(pm->net->addrs, c->endpoint) == PM_BOOK_BOOT)
+        log_info("bootstrap peer %s does not answer our handshake (down, not a node, or not "
+                 "that key): dialled again later",
+                 c->endpoint);
+    else
+        log_debug("peer endpoint %s not answering: given up for now", c->endpoint);
     pm_addrbook_failed(pm->net->addrs, c->endpoint, pm_now(pm));
     pm_conns_release(pm->net->book, (size_t) slot);
     pm->peerset_dirty = true;
