@@ -5,7 +5,7 @@
 #
 #   scripts/devnet.sh [--keep] [--peers P] [--blocks N] [--txs K]
 #                     [--fault KIND] [--strategy parallel|sequential]
-#                     [--timeout S]
+#                     [--timeout S] [--live [--tps R] [--follow F]]
 #   scripts/devnet.sh --stop        stop the nodes a --keep run left running
 #
 # Steps: install packages (scripts/deps.sh), build (meson + ninja) if needed,
@@ -26,6 +26,17 @@
 # is the kind's --fault-arg (delay=200: 200 ms). --strategy sequential runs
 # the fresh node with the old one-peer behaviour (the baseline).
 #
+# --live: the chain grows while the fresh node syncs. Each of the first
+# min(P, 5) servers runs alys-producer with one of the chain's 5 authority
+# keys (chaingen's keys file; the other authorities' slots stay empty), the
+# servers know each other (bootstrap_peers; min_sync_peers = 0, they are the
+# network), and alys-loadgen submits R valid transfers per second (default
+# 20) to server1, which gossips them to the other producers. After the
+# fresh node is Synced it must follow the growing chain by gossip until F
+# more blocks (default 5) were produced, with its head equal to server1's.
+# The summary counts blocks and txs produced and blocks the fresh node got
+# pushed.
+#
 # Everything lives in devnet/ (nodes/<name>/node.toml, node.log, data/);
 # ipc sockets under /tmp/alys-devnet-<uid>/. Every process is stopped on exit
 # (also on Ctrl-C and on failure) unless --keep; on failure the log paths
@@ -37,6 +48,7 @@ DEVNET=$ROOT/devnet
 RUNBASE=/tmp/alys-devnet-$(id -u)
 
 keep=0 peers=3 blocks=20000 txs=10 fault="" strategy=parallel timeout=600 stop=0
+live=0 tps=20 follow=5
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
   exit "${1:-2}"
@@ -57,6 +69,9 @@ while [ $# -gt 0 ]; do
     --fault) need "$@"; fault=$2; shift ;;
     --strategy) need "$@"; strategy=$2; shift ;;
     --timeout) need "$@"; posint "$1" "$2"; timeout=$2; shift ;;
+    --live) live=1 ;;
+    --tps) need "$@"; posint "$1" "$2" 0; tps=$2; shift ;;
+    --follow) need "$@"; posint "$1" "$2"; follow=$2; shift ;;
     -h|--help) usage 0 ;;
     *) echo "devnet: unknown option $1" >&2; usage 2 ;;
   esac
@@ -127,6 +142,11 @@ fi
 for b in supervisor alysctl chaingen; do
   [ -x "$(alys_bin $b)" ] || { echo "devnet: $(alys_bin $b) was not built" >&2; exit 1; }
 done
+if [ "$live" = 1 ]; then
+  for b in producer/alys-producer loadgen/alys-loadgen; do
+    [ -x "$(alys_bin $b)" ] || { echo "devnet: --live needs $(alys_bin $b), which was not built" >&2; exit 1; }
+  done
+fi
 if [ -n "$fault" ] && [ ! -x "$(alys_bin faultproxy)" ]; then
   echo "devnet: --fault needs alys-faultproxy, which is not built" >&2
   exit 1
@@ -140,6 +160,7 @@ on_exit() {
     return
   fi
   [ -t 1 ] && printf '\n'
+  [ -n "${LOADGEN_PID:-}" ] && alys_stop_pid "$LOADGEN_PID" 3
   alys_cleanup
   rm -f "$DEVNET"/nodes/*/supervisor.pid "$DEVNET"/nodes/*/faultproxy.pid
   if [ "$failed" = 1 ]; then
@@ -197,6 +218,7 @@ fi
 # ---- serving nodes ------------------------------------------------------------------
 echo "devnet: starting $peers serving node(s) with the chain ($blocks blocks)"
 server_eps=()
+server_cfg=()
 proxy_ep=""
 for i in $(seq 1 "$peers"); do
   node=$DEVNET/nodes/server$i
@@ -205,11 +227,29 @@ for i in $(seq 1 "$peers"); do
   cp -a "$chain/db" "$node/data"
   rm -f "$node/data/node.key" # a key of its own: a peer is its key
   port=$(alys_free_port)
-  alys_node_config "$node" "$RUNBASE/server$i" "$chain/genesis" \
-    "name=\"server$i\"" 'validation_workers=1' 'log_level="info"' \
-    "listen=\"tcp://127.0.0.1:$port\"" "metrics_port=$(alys_free_port)"
+  server_cfg[i]="name=\"server$i\"|validation_workers=1|log_level=\"info\"|listen=\"tcp://127.0.0.1:$port\"|metrics_port=$(alys_free_port)"
+  IFS='|' read -ra kv <<< "${server_cfg[i]}"
+  alys_node_config "$node" "$RUNBASE/server$i" "$chain/genesis" "${kv[@]}"
   # Its alys://KEY@HOST:PORT (the key is made now, before its first start).
   server_eps+=("$(alys_node_endpoint "$node")") || { echo "devnet: no key for server$i" >&2; exit 1; }
+done
+# --live: each server knows the others and the first five produce, each
+# with one authority key of the chain.
+for i in $(seq 1 "$peers"); do
+  node=$DEVNET/nodes/server$i
+  if [ "$live" = 1 ]; then
+    others=()
+    for j in $(seq 1 "$peers"); do [ "$j" = "$i" ] || others+=("${server_eps[j - 1]}"); done
+    list=$(printf '"%s", ' "${others[@]}")
+    [ "${#others[@]}" -gt 0 ] && list="[${list%, }]" || list="[]"
+    live_kv=("bootstrap_peers=$list" 'min_sync_peers=0')
+    if [ "$i" -le 5 ]; then
+      (umask 077 && sed -n "${i}p" "$chain/keys" > "$node/authority.key")
+      live_kv+=('enabled=true' "key_file=\"$node/authority.key\"")
+    fi
+    IFS='|' read -ra kv <<< "${server_cfg[i]}"
+    alys_node_config "$node" "$RUNBASE/server$i" "$chain/genesis" "${kv[@]}" "${live_kv[@]}"
+  fi
   alys_node_start "$node"
 done
 if [ -n "$fault" ]; then
@@ -230,6 +270,17 @@ for i in $(seq 1 "$peers"); do
   alys_node_wait_ready "$DEVNET/nodes/server$i" 60 ||
     { echo "devnet: server$i did not start" >&2; exit 1; }
 done
+LOADGEN_PID=""
+if [ "$live" = 1 ] && [ "$tps" -gt 0 ]; then
+  # Transfers between the chain's generated accounts, each account's nonce
+  # and balance taken from the chain's export, to server1 as a peer would.
+  "$(alys_bin loadgen/alys-loadgen)" --seed devnet --accounts 1000 --genesis "$chain/genesis" \
+    --chain "$chain/chain.export" --rate "$tps" --submit "${server_eps[0]}" \
+    > /dev/null 2> "$DEVNET/nodes/loadgen.log" &
+  LOADGEN_PID=$!
+  echo "devnet:   alys-loadgen submits $tps tx/s to server1 (log: $DEVNET/nodes/loadgen.log)"
+fi
+[ "$live" = 1 ] && echo "devnet:   live: servers 1..$((peers < 5 ? peers : 5)) produce in their Aura slots (the chain has 5 authorities)"
 
 # ---- the fresh node ------------------------------------------------------------------
 boot=("${server_eps[@]}")
@@ -302,6 +353,50 @@ done
 t1=$(alys_now_ms)
 [ "$tty" = 1 ] && echo
 
+# ---- --live: follow the growing chain ----------------------------------------------------
+# sum_metric NAME: the counter summed over the servers.
+sum_metric() {
+  local i t=0 v
+  for i in $(seq 1 "$peers"); do
+    v=$(alys_metric "$DEVNET/nodes/server$i" "$1")
+    t=$(awk -v a="$t" -v b="${v:-0}" 'BEGIN {printf "%.0f", a + b}')
+  done
+  echo "$t"
+}
+if [ "$live" = 1 ]; then
+  h_start=$(alys_head "$DEVNET/nodes/server1" head_height)
+  h_start=${h_start:-$blocks}
+  echo "devnet: synced; following the live chain for $follow more blocks (server1 at height $h_start)"
+  while :; do
+    now=$(alys_now_ms)
+    el=$(( (now - t0) / 1000 ))
+    kill -0 "$(alys_node_pid "$fresh")" 2>/dev/null || { echo "devnet: the fresh node's supervisor exited" >&2; exit 1; }
+    hs=$(alys_head "$DEVNET/nodes/server1" head_height) hf=$(alys_head "$fresh" head_height)
+    xs=$(alys_head "$DEVNET/nodes/server1" head_hash) xf=$(alys_head "$fresh" head_hash)
+    line=$(printf 'following: fresh %s / server1 %s  produced %s blocks, %s txs  pushed to fresh %s' \
+           "${hf:-?}" "${hs:-?}" "$(sum_metric alys_producer_blocks_total)" \
+           "$(sum_metric alys_producer_block_txs_total)" \
+           "$(alys_metric "$fresh" alys_gossip_blocks_received_total)")
+    if [ "$tty" = 1 ]; then
+      printf '\r\033[K%4ds %s' "$el" "$line"
+    elif [ $((now - last_plain)) -ge 2000 ]; then
+      printf '%4ds %s\n' "$el" "$line"
+      last_plain=$now
+    fi
+    if [ -n "$hs" ] && [ "$hs" -ge $((h_start + follow)) ] && [ -n "$xs" ] && [ "$xs" = "$xf" ]; then
+      break
+    fi
+    if [ "$el" -ge "$timeout" ]; then
+      [ "$tty" = 1 ] && echo
+      echo "devnet: the fresh node does not follow the live chain after ${timeout}s" \
+        "(fresh ${hf:-?} ${xf:0:16}, server1 ${hs:-?} ${xs:0:16})" >&2
+      exit 1
+    fi
+    sleep 0.25
+  done
+  [ "$tty" = 1 ] && echo
+fi
+
 # ---- summary ---------------------------------------------------------------------------
 sleep 1.2                  # the actors publish their metrics every second
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
@@ -328,7 +423,19 @@ echo "retries:      ${retries:-?} failed range attempt(s) retried, ${reassign:-?
 echo "              ${requested:-?} blocks requested for $blocks ($rereq re-requested)"
 echo "peers banned: $banned"
 echo "production:   allowed at height ${prod:-?}, ${prod_s} s after the fresh node started"
-if [ "$got_hash" = "$want_hash" ] && [ "$got_root" = "$want_root" ]; then
+if [ "$live" = 1 ]; then
+  srv_hash=$(alys_head "$DEVNET/nodes/server1" head_hash)
+  echo "live:         chain grew from $blocks to $(alys_head "$fresh" head_height) blocks; servers produced" \
+    "$(sum_metric alys_producer_blocks_total) blocks with $(sum_metric alys_producer_block_txs_total) txs;"
+  echo "              the fresh node got $(alys_metric "$fresh" alys_gossip_blocks_received_total) blocks pushed (gossip)"
+  [ -n "$LOADGEN_PID" ] && echo "              alys-loadgen: $tps tx/s to server1"
+  if [ "$got_hash" = "$srv_hash" ]; then
+    echo "head:         $got_hash: equal to server1's"
+  else
+    echo "head:         $got_hash DIFFERS from server1's $srv_hash" >&2
+    exit 1
+  fi
+elif [ "$got_hash" = "$want_hash" ] && [ "$got_root" = "$want_root" ]; then
   echo "head:         $got_hash, state root $got_root: equal to chaingen's"
 else
   echo "head:         $got_hash / state root $got_root DIFFER from chaingen's $want_hash / $want_root" >&2
