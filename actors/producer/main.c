@@ -568,6 +568,35 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     return 0;
 }
 
+/* Every counter exists at 0 from the start, each known miss reason too, so
+ * that rate() and increase() work before the first event (OPERATIONS.md). */
+static void declare_metrics(prod_t *p)
+{
+    alys_metrics_t *m = alys_actor_metrics(p->actor);
+    static const char *const other[] = {"fence_unknown", "fence_refused", "fence_unavailable",
+                                        "build_failed",  "refused",       "not_committed",
+                                        "sign_failed",   "encode_failed", "timer_failed"};
+    char labels[96];
+    alys_metric_declare(m, "alys_producer_blocks_total", NULL,
+                        "blocks this producer signed that storage committed");
+    alys_metric_declare(m, "alys_producer_block_txs_total", NULL,
+                        "txs in the blocks this producer signed that storage committed");
+    alys_metric_declare(m, "alys_producer_own_slots_total", NULL,
+                        "own Aura slots whose start this producer saw");
+    for (int d = 0; d < AURA_DECISION_COUNT; d++) {
+        if (!aura_decision_is_miss((aura_decision_t) d))
+            continue;
+        snprintf(labels, sizeof labels, "reason=\"%s\"", aura_decision_name((aura_decision_t) d));
+        alys_metric_declare(m, "alys_producer_missed_slots_total", labels,
+                            "own slots without a block of ours, by reason");
+    }
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"", other[i]);
+        alys_metric_declare(m, "alys_producer_missed_slots_total", labels,
+                            "own slots without a block of ours, by reason");
+    }
+}
+
 /* The mailbox: ipc://<run_dir>/producer.sock, derived as common/config
  * derives the others, until [endpoints] producer exists there. Without it
  * the producer still works (nobody can ask its status). */
@@ -702,6 +731,7 @@ int main(int argc, char **argv)
         rc = 1;
     }
     if (rc == 0) {
+        declare_metrics(&p);
         bind_mailbox(&p);
         ask_fence(&p);
         schedule_next(&p);

@@ -105,7 +105,7 @@ fence_held() {
 
 # ---- the chain and the nodes -----------------------------------------------------
 
-echo "1..28"
+echo "1..29"
 now_s=$(date +%s)
 # The last block's slot lands about now: chaingen leaves 1 slot in 20
 # empty, so BLOCKS blocks span at most BLOCKS * 21 / 20 slots.
@@ -178,6 +178,14 @@ producer_status() {
     jq -e '.producer.enabled == true and .producer.authority_index == 0 and
            .producer.produced > 0 and .producer.signed_up_to_slot > 0' > /dev/null 2>&1
 }
+# declared: a counter exported before its first event (its value may be 0).
+declared() { [ -n "$(alys_metric "$WORK/$1" "$2" "${3:-}")" ]; }
+producer_declared() {
+  declared A alys_producer_missed_slots_total 'reason="fence_refused"' &&
+    declared A alys_producer_block_txs_total
+}
+check "A exports the producer's counters from the start (a miss reason never seen, block txs)" \
+  alys_eventually "$(slots_s 3)" producer_declared
 check "alysctl status --json shows the producer's counters" \
   alys_eventually "$(slots_s 5)" producer_status
 chain_status() {
