@@ -108,10 +108,11 @@ if [ "$stop" = 1 ]; then
     alys_node_stop "$node"
     n=$((n + 1))
   done
-  for f in "$DEVNET"/nodes/*/faultproxy.pid; do
+  for f in "$DEVNET"/nodes/*/faultproxy.pid "$DEVNET"/nodes/loadgen.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q alys-faultproxy && alys_stop_pid "$pid" 3
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -Eq 'alys-(faultproxy|loadgen)' &&
+      alys_stop_pid "$pid" 3
     rm -f "$f"
   done
   echo "stopped $n node(s)"
@@ -162,7 +163,7 @@ on_exit() {
   [ -t 1 ] && printf '\n'
   [ -n "${LOADGEN_PID:-}" ] && alys_stop_pid "$LOADGEN_PID" 3
   alys_cleanup
-  rm -f "$DEVNET"/nodes/*/supervisor.pid "$DEVNET"/nodes/*/faultproxy.pid
+  rm -f "$DEVNET"/nodes/*/supervisor.pid "$DEVNET"/nodes/*/faultproxy.pid "$DEVNET"/nodes/loadgen.pid
   if [ "$failed" = 1 ]; then
     if [ "$rc" = 130 ]; then
       echo "devnet: interrupted; every node was stopped. Logs:" >&2
@@ -278,6 +279,7 @@ if [ "$live" = 1 ] && [ "$tps" -gt 0 ]; then
     --chain "$chain/chain.export" --rate "$tps" --submit "${server_eps[0]}" \
     > /dev/null 2> "$DEVNET/nodes/loadgen.log" &
   LOADGEN_PID=$!
+  echo "$LOADGEN_PID" > "$DEVNET/nodes/loadgen.pid" # for --stop after a --keep run
   echo "devnet:   alys-loadgen submits $tps tx/s to server1 (log: $DEVNET/nodes/loadgen.log)"
 fi
 [ "$live" = 1 ] && echo "devnet:   live: servers 1..$((peers < 5 ? peers : 5)) produce in their Aura slots (the chain has 5 authorities)"
