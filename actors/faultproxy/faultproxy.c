@@ -18,6 +18,7 @@ typedef struct {
     size_t len;
     uint64_t served; /* blocks forwarded to it (stall) */
     uint64_t seen;   /* for recycling the least recent */
+    int64_t busy_us; /* upload cap: its link is busy until then (fp_shape) */
 } fp_client_t;
 
 struct fp {
@@ -35,6 +36,7 @@ static const struct {
     fp_kind_t kind;
     uint64_t default_arg;
 } s_kinds[] = {
+    {"none", FP_NONE, 0},
     {"delay", FP_DELAY, 50},
     {"drop", FP_DROP, 3},
     {"stall", FP_STALL, 64},
@@ -95,7 +97,7 @@ int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t
         return 0;
     }
     say(err, errlen,
-        "--fault %s: unknown kind (delay, drop, stall, corrupt:<kind>, truncate, "
+        "--fault %s: unknown kind (none, delay, drop, stall, corrupt:<kind>, truncate, "
         "lie_height, lie_height_near, disconnect, wrong_genesis)",
         spec);
     return -1;
@@ -117,6 +119,11 @@ static bool needs_genesis(alys_block_error_t k)
 
 int fp_check(const fp_config_t *cfg, char *err, size_t errlen)
 {
+    if (cfg->upload_kbps > FP_UPLOAD_KBPS_MAX) {
+        say(err, errlen, "--upload-kbps %u: at most %u", (unsigned) cfg->upload_kbps,
+            (unsigned) FP_UPLOAD_KBPS_MAX);
+        return -1;
+    }
     if (cfg->kind != FP_CORRUPT)
         return 0;
     alys_block_error_t k = cfg->corrupt;
@@ -467,4 +474,26 @@ bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out)
     }
     alys_wire_free(&m);
     return false;
+}
+
+int64_t fp_shape(fp_t *self, const void *client, size_t client_len, size_t len, int64_t now_ms)
+{
+    if (self->cfg.upload_kbps == 0)
+        return now_ms;
+    fp_client_t *c = client_get(self, client, client_len);
+    int64_t now_us = now_ms * 1000;
+    int64_t start = c->busy_us > now_us ? c->busy_us : now_us;
+    /* Whole seconds and the remainder apart, so no len overflows; rounded
+     * up so that a frame never costs nothing. */
+    uint64_t rate = (uint64_t) self->cfg.upload_kbps * 1024;
+    uint64_t tx_us = (uint64_t) len / rate * 1000000 +
+                     ((uint64_t) len % rate * 1000000 + rate - 1) / rate;
+    c->busy_us = start + (int64_t) tx_us;
+    return (c->busy_us + 999) / 1000;
+}
+
+int64_t fp_due(fp_t *self, const void *client, size_t client_len, size_t len, uint32_t delay_ms,
+               int64_t now_ms)
+{
+    return fp_shape(self, client, client_len, len, now_ms) + delay_ms;
 }

@@ -32,6 +32,25 @@
  *                       proxy goes down (closes its sockets) for a while,
  *                       then comes back
  *    wrong_genesis      Status genesis_hash bits flipped
+ *    none               nothing changed (a plain proxy; with --upload-kbps,
+ *                       a merely slow peer)
+ *
+ *  Upload cap (--upload-kbps N, cfg.upload_kbps; 0 = none), with any kind:
+ *  the proxy sends each downstream client (per routing id) at most N KiB/s,
+ *  like a peer whose upload is the limit. fp_shape gives the time a frame of
+ *  `len` bytes has finished leaving that client's link:
+ *      due = max(now, busy_until) + len * 1000 / (N * 1024) ms; busy_until = due
+ *  A virtual finish time (a token bucket whose burst is one frame), not a
+ *  bucket that banks idle time: an idle peer does not then send a burst at
+ *  loopback speed, so over any busy stretch the rate is exactly N, which is
+ *  what a benchmark of bandwidth-bound peers needs. busy_until is kept in
+ *  microseconds so that many small frames do not round the rate away. Each
+ *  frame's due time is >= the previous one's for that client, so frames
+ *  held until their due time keep their order. --fault delay D composes as
+ *  latency after the link: the frame goes at fp_shape(...) + D (fp_due),
+ *  and D does not occupy the link. The per-client table is bounded
+ *  (FP_CLIENTS, least recently seen recycled: a recycled client starts
+ *  with a free link).
  *  The proxy is a peer of its own, with its own key (cfg.node_id, hex): it
  *  terminates CURVE on both sides (main.c), so in every mode Status
  *  responses name the proxy's key and give the proxy's alys:// listen
@@ -58,7 +77,7 @@
 #include "wire/wire.h"
 
 typedef enum {
-    FP_NONE = 0,
+    FP_NONE = 0, /* "--fault none": forward unchanged */
     FP_DELAY,
     FP_DROP,
     FP_STALL,
@@ -72,6 +91,7 @@ typedef enum {
 
 #define FP_LIE_HEIGHT_VALUE (1ULL << 40)
 #define FP_TAG_MAX          24
+#define FP_UPLOAD_KBPS_MAX  1000000u /* --upload-kbps: 1..this KiB/s */
 
 typedef struct {
     fp_kind_t kind;
@@ -82,6 +102,7 @@ typedef struct {
     char tag[FP_TAG_MAX];           /* appended to node ids */
     char listen[ALYS_ENDPOINT_MAX]; /* replaces Status.listen; "" = keep */
     char node_id[ALYS_WIRE_ID_MAX]; /* the proxy's key (hex): Status node ids; "" = tag */
+    uint32_t upload_kbps;           /* KiB/s per client, 0 = uncapped (fp_shape) */
 } fp_config_t;
 
 /* Parse "--fault KIND" (and the corrupt kind after "corrupt:") into cfg->kind,
@@ -89,7 +110,8 @@ typedef struct {
  * -1 with err naming the valid kinds. */
 int fp_parse(const char *spec, uint64_t arg, fp_config_t *cfg, char *err, size_t errlen);
 const char *fp_kind_name(fp_kind_t k);
-/* Whether cfg has what its kind needs (genesis, keys); -1 with err if not. */
+/* Whether cfg has what its kind needs (genesis, keys) and upload_kbps is
+ * within 0..FP_UPLOAD_KBPS_MAX; -1 with err if not. */
 int fp_check(const fp_config_t *cfg, char *err, size_t errlen);
 
 typedef struct fp fp_t;
@@ -115,6 +137,18 @@ void fp_response(fp_t *self, const void *client, size_t client_len, const uint8_
  * client's address and dial it back (the client would then reach it
  * directly, around the proxy). */
 bool fp_request(fp_t *self, const uint8_t *in, size_t len, fp_out_t *out);
+
+/* The upload cap: a frame of len bytes (what is actually sent: fp_out_t's
+ * replacement when there is one) for `client`, handed over at now_ms, has
+ * left the client's link at the returned time (ms, same clock as now_ms,
+ * rounded up); the link is busy until then. Without a cap, now_ms. Call it
+ * once per frame sent, in sending order; not for dropped frames (they use
+ * no bandwidth). */
+int64_t fp_shape(fp_t *self, const void *client, size_t client_len, size_t len, int64_t now_ms);
+/* When a capped proxy sends a frame on: fp_shape, then the latency
+ * delay_ms (fp_out_t's, --fault delay) after it has left the link. */
+int64_t fp_due(fp_t *self, const void *client, size_t client_len, size_t len, uint32_t delay_ms,
+               int64_t now_ms);
 
 /* Counters, for logs and tests. */
 uint64_t fp_responses(const fp_t *self);

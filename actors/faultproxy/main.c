@@ -1,9 +1,9 @@
 /*  alys-faultproxy: a fault-injecting proxy for the node-to-node protocol.
  *
  *    alys-faultproxy --listen tcp://127.0.0.1:P --upstream alys://KEY@127.0.0.1:Q
- *                    --key FILE --fault KIND [--fault-arg N] [--keys FILE]
+ *                    --key FILE [--fault KIND] [--fault-arg N] [--keys FILE]
  *                    [--genesis FILE] [--seed S] [--down-ms MS] [--tag NAME]
- *                    [--plaintext]
+ *                    [--upload-kbps N] [--plaintext]
  *
  *  The proxy is a peer with its own key (--key: a node key file, made if
  *  missing; `alysctl key new FILE` makes one ahead and prints its key, which
@@ -22,9 +22,21 @@
  *  There is no tc/netem on the test machines: this is how tests get slow,
  *  lossy, stalling, lying and corrupting peers.
  *
+ *  --fault defaults to none. --upload-kbps N caps what goes down to each
+ *  client at N KiB/s (fp_shape, faultproxy.h), with any kind: every response
+ *  of a capped proxy waits in the delayed queue until its client's link is
+ *  free, so a client's frames go in order, each no earlier than the cap
+ *  allows (plus --fault delay's latency, which does not occupy the link).
+ *
  *  A plain zmq_poll loop over a pollset rebuilt every pass (sockets come and
  *  go in disconnect mode; zloop would need care removing them). Delayed
- *  responses wait in a bounded queue. SIGINT/SIGTERM end it.
+ *  responses wait in a bounded queue (MAX_DELAYED). It is never overrun:
+ *  while fewer than MAX_CLIENTS slots are free the upstream sockets are not
+ *  polled (a pass reads at most one frame per upstream socket), so responses
+ *  wait in ZMQ's queues and then in TCP: backpressure, as on a congested
+ *  link, instead of sending early (breaking the cap) or dropping. With a
+ *  syncing node's few requests in flight per peer it does not engage in
+ *  practice. SIGINT/SIGTERM end it.
  *  Exit codes: 0 on a signal, 1 socket trouble, 2 bad arguments.
  */
 #include <czmq.h>
@@ -77,6 +89,8 @@ typedef struct {
     client_t clients[MAX_CLIENTS];
     delayed_t delayed[MAX_DELAYED];
     size_t n_delayed;
+    bool capped;       /* --upload-kbps: every response goes through the queue */
+    bool backpressure; /* upstream not read (queue nearly full), for the log */
 } proxy_t;
 
 /* ---- arguments --------------------------------------------------------------- */
@@ -86,18 +100,22 @@ typedef struct {
     bool plaintext;
     uint64_t arg;
     uint32_t down_ms;
+    uint32_t upload_kbps; /* 0 = uncapped */
 } args_t;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: alys-faultproxy --listen tcp://HOST:P --upstream alys://KEY@HOST:Q\n"
-                 "                       --key FILE --fault KIND\n"
-                 "                       [--fault-arg N] [--keys FILE] [--genesis FILE] [--seed S]\n"
-                 "                       [--down-ms 2000] [--tag NAME] [--plaintext]\n"
-                 "  --key FILE     the proxy's node key (made if missing); --plaintext: no CURVE\n"
-                 "kinds: delay N(ms) | drop N(1 in N) | stall K(blocks) | corrupt:<block error> |\n"
-                 "       truncate | lie_height | lie_height_near N | disconnect N(requests) |\n"
-                 "       wrong_genesis   (see actors/faultproxy/faultproxy.h)\n");
+    fprintf(out,
+            "usage: alys-faultproxy --listen tcp://HOST:P --upstream alys://KEY@HOST:Q\n"
+            "                       --key FILE [--fault KIND]\n"
+            "                       [--fault-arg N] [--keys FILE] [--genesis FILE] [--seed S]\n"
+            "                       [--down-ms 2000] [--tag NAME] [--upload-kbps N] [--plaintext]\n"
+            "  --key FILE     the proxy's node key (made if missing); --plaintext: no CURVE\n"
+            "  --upload-kbps N  send each client at most N KiB/s (1..1000000; default\n"
+            "                 uncapped), with any --fault kind: a peer whose upload is the limit\n"
+            "kinds: none (default) | delay N(ms) | drop N(1 in N) | stall K(blocks) |\n"
+            "       corrupt:<block error> | truncate | lie_height | lie_height_near N |\n"
+            "       disconnect N(requests) | wrong_genesis   (see actors/faultproxy/faultproxy.h)\n");
 }
 
 static int parse_num(const char *opt, const char *s, uint64_t *out)
@@ -125,10 +143,11 @@ static int parse_args(int argc, char **argv, args_t *a)
                                          {"down-ms", required_argument, 0, 'd'},
                                          {"tag", required_argument, 0, 't'},
                                          {"key", required_argument, 0, 'K'},
+                                         {"upload-kbps", required_argument, 0, 'U'},
                                          {"plaintext", no_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    *a = (args_t){.down_ms = 2000};
+    *a = (args_t){.down_ms = 2000, .fault = "none"};
     uint64_t v;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -151,10 +170,18 @@ static int parse_args(int argc, char **argv, args_t *a)
                 return -1;
             a->down_ms = (uint32_t) v;
             break;
+        case 'U':
+            if (parse_num("upload-kbps", optarg, &v) != 0 || v < 1 || v > FP_UPLOAD_KBPS_MAX) {
+                fprintf(stderr, "alys-faultproxy: --upload-kbps: 1..%u KiB/s\n",
+                        (unsigned) FP_UPLOAD_KBPS_MAX);
+                return -1;
+            }
+            a->upload_kbps = (uint32_t) v;
+            break;
         default: usage(stderr); return -1;
         }
     }
-    if (optind < argc || !a->listen || !a->upstream || !a->fault || (!a->key && !a->plaintext)) {
+    if (optind < argc || !a->listen || !a->upstream || (!a->key && !a->plaintext)) {
         usage(stderr);
         return -1;
     }
@@ -365,7 +392,10 @@ static void on_downstream(proxy_t *p, int64_t now)
 static void delay_push(proxy_t *p, const client_t *c, zframe_t **frame, int64_t due)
 {
     if (p->n_delayed >= MAX_DELAYED) {
-        send_down(p, c->id, c->len, frame); /* queue full: late is better than lost */
+        /* Not reached: run() stops reading upstream before the queue fills.
+         * Were it reached, late (or early) is better than lost. */
+        log_warn("delayed queue full: a response sent before its time");
+        send_down(p, c->id, c->len, frame);
         return;
     }
     delayed_t *d = &p->delayed[p->n_delayed++];
@@ -397,10 +427,15 @@ static void on_upstream(proxy_t *p, client_t *c, int64_t now)
     }
     if (!frame)
         return;
-    if (out.delay_ms)
+    if (p->capped) {
+        /* leaves the link when it is free and sent through, then the
+         * latency; always queued, so it cannot pass an earlier frame */
+        delay_push(p, c, &frame, fp_due(p->fp, c->id, c->len, zframe_size(frame), out.delay_ms, now));
+    } else if (out.delay_ms) {
         delay_push(p, c, &frame, now + out.delay_ms);
-    else
+    } else {
         send_down(p, c->id, c->len, &frame);
+    }
 }
 
 static void deliver_due(proxy_t *p, int64_t now)
@@ -425,6 +460,19 @@ static int poll_timeout(const proxy_t *p, int64_t now)
     return t < 0 ? 0 : (int) t;
 }
 
+/* Backpressure: read upstream only while the queue has room for a frame
+ * from every upstream socket (one each per pass), so it never overflows. */
+static bool upstream_readable(proxy_t *p)
+{
+    bool room = p->n_delayed + MAX_CLIENTS <= MAX_DELAYED;
+    if (room == p->backpressure) {
+        p->backpressure = !room;
+        log_info("delayed queue %s: upstream %s", room ? "has room" : "nearly full",
+                 room ? "read again" : "not read until it drains");
+    }
+    return room;
+}
+
 static int run(proxy_t *p)
 {
     zmq_pollitem_t items[1 + MAX_CLIENTS];
@@ -436,7 +484,8 @@ static int run(proxy_t *p)
         size_t n = 0;
         if (p->router)
             items[n++] = (zmq_pollitem_t){zsock_resolve(p->router), 0, ZMQ_POLLIN, 0};
-        for (size_t i = 0; i < MAX_CLIENTS; i++) {
+        bool readable = upstream_readable(p);
+        for (size_t i = 0; readable && i < MAX_CLIENTS; i++) {
             if (p->clients[i].used && p->clients[i].up) {
                 owner[n] = &p->clients[i];
                 items[n++] = (zmq_pollitem_t){zsock_resolve(p->clients[i].up), 0, ZMQ_POLLIN, 0};
@@ -488,6 +537,7 @@ int main(int argc, char **argv)
     if (!a.tag && port)
         snprintf(cfg.tag, sizeof cfg.tag, "fp%.16s", port + 1);
     snprintf(cfg.listen, sizeof cfg.listen, "%s", a.listen);
+    cfg.upload_kbps = a.upload_kbps;
     alys_nodekey_t *key = NULL;
     char upstream[ALYS_ENDPOINT_MAX];
     uint8_t upstream_key[ALYS_KEY_LEN] = {0};
@@ -509,8 +559,9 @@ int main(int argc, char **argv)
         p->key = key;
         p->curve = !a.plaintext;
         p->down_ms = a.down_ms;
-        log_info("%s -> %s, fault %s (arg %" PRIu64 ")", a.listen, a.upstream,
-                 fp_kind_name(cfg.kind), cfg.arg);
+        p->capped = cfg.upload_kbps > 0;
+        log_info("%s -> %s, fault %s (arg %" PRIu64 "), upload cap %" PRIu32 " KiB/s (0 = none)",
+                 a.listen, a.upstream, fp_kind_name(cfg.kind), cfg.arg, cfg.upload_kbps);
         rc = run(p);
         log_info("stopping: %" PRIu64 " responses, %" PRIu64 " altered", fp_responses(p->fp),
                  fp_altered(p->fp));

@@ -22,7 +22,8 @@ TestSuite(net_fault, .init = fx_setup, .fini = fx_teardown);
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-static fp_t *proxy(const char *spec, uint64_t arg)
+/* A proxy of kind spec, its upload capped at kbps KiB/s per client (0 = none). */
+static fp_t *proxy_capped(const char *spec, uint64_t arg, uint32_t kbps)
 {
     fp_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -32,10 +33,16 @@ static fp_t *proxy(const char *spec, uint64_t arg)
     cfg.keys = alys_chaingen_keys(fx.gen);
     snprintf(cfg.tag, sizeof cfg.tag, "fp9");
     snprintf(cfg.listen, sizeof cfg.listen, "tcp://127.0.0.1:9");
+    cfg.upload_kbps = kbps;
     cr_assert_eq(fp_check(&cfg, err, sizeof err), 0, "%s", err);
     fp_t *fp = fp_new(&cfg);
     cr_assert_not_null(fp);
     return fp;
+}
+
+static fp_t *proxy(const char *spec, uint64_t arg)
+{
+    return proxy_capped(spec, arg, 0);
 }
 
 typedef struct {
@@ -473,5 +480,112 @@ Test(net_fault, a_keyed_proxy_names_its_own_key_both_ways)
     alys_wire_free(&m);
     free(out.bytes);
     free(in.bytes);
+    fp_destroy(&fp);
+}
+
+/* ---- upload cap (fp_shape, fp_due) ---------------------------------------------- */
+
+Test(net_fault, parse_none_and_the_cap_bound)
+{
+    fp_config_t c;
+    char err[512];
+    memset(&c, 0, sizeof c);
+    c.kind = FP_DELAY;
+    cr_expect_eq(fp_parse("none", 0, &c, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(c.kind, FP_NONE);
+    cr_expect_str_eq(fp_kind_name(c.kind), "none");
+    c.upload_kbps = FP_UPLOAD_KBPS_MAX;
+    cr_expect_eq(fp_check(&c, err, sizeof err), 0, "%s", err);
+    c.upload_kbps = FP_UPLOAD_KBPS_MAX + 1;
+    cr_expect_neq(fp_check(&c, err, sizeof err), 0, "above the bound");
+}
+
+Test(net_fault, uncapped_frames_are_due_at_once)
+{
+    fp_t *fp = proxy("none", 0);
+    cr_expect_eq(fp_shape(fp, "a", 1, 1 << 20, 1000), 1000);
+    cr_expect_eq(fp_shape(fp, "a", 1, 1 << 20, 1000), 1000, "no link to be busy");
+    fp_destroy(&fp);
+}
+
+Test(net_fault, cap_paces_one_clients_frames_at_the_rate)
+{
+    /* 10 KiB/s: a 1024-byte frame takes 100 ms of link */
+    fp_t *fp = proxy_capped("none", 0, 10);
+    for (int i = 1; i <= 10; i++)
+        cr_expect_eq(fp_shape(fp, "a", 1, 1024, 5000), 5000 + 100 * i, "frame %d", i);
+    /* handed over while the link is still busy (until 6000): queued behind */
+    cr_expect_eq(fp_shape(fp, "a", 1, 2048, 5500), 6200);
+    /* after an idle stretch: from now, idle time is not banked as a burst */
+    cr_expect_eq(fp_shape(fp, "a", 1, 512, 9000), 9050);
+    cr_expect_eq(fp_shape(fp, "a", 1, 512, 9000), 9100);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, cap_keeps_the_rate_over_many_small_frames)
+{
+    /* 1000 KiB/s, 300-byte frames: 292.97 us each, not rounded to 0 or 1 ms
+     * per frame: 10,000 of them take 2.93 s of link, as the rate says */
+    fp_t *fp = proxy_capped("none", 0, 1000);
+    int64_t due = 0, prev = 0;
+    for (int i = 0; i < 10000; i++) {
+        due = fp_shape(fp, "a", 1, 300, 0);
+        cr_assert_geq(due, prev, "frame %d before frame %d", i, i - 1);
+        prev = due;
+    }
+    int64_t want = (int64_t) (10000.0 * 300 * 1000 / (1000 * 1024)); /* 2929 ms */
+    cr_expect(due >= want && due <= want + 1, "10,000 frames due at %lld ms, want ~%lld",
+              (long long) due, (long long) want);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, cap_keeps_each_clients_order)
+{
+    /* frames of every size, handed over at times going forward: each due
+     * time is no earlier than the previous one of the same client */
+    fp_t *fp = proxy_capped("none", 0, 3);
+    static const size_t sizes[] = {1, 70000, 5, 1024, 0, 9999, 3, 100000, 2};
+    int64_t prev = 0, now = 100;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int64_t due = fp_shape(fp, "a", 1, sizes[i], now);
+        cr_expect_geq(due, prev, "frame %zu (%zu bytes) would pass the one before", i, sizes[i]);
+        cr_expect_geq(due, now, "frame %zu due before it was handed over", i);
+        prev = due;
+        now += 7;
+    }
+    fp_destroy(&fp);
+}
+
+Test(net_fault, cap_is_per_client)
+{
+    fp_t *fp = proxy_capped("none", 0, 10);
+    for (int i = 0; i < 5; i++)
+        fp_shape(fp, "a", 1, 10240, 0); /* a's link busy for 5 s */
+    cr_expect_eq(fp_shape(fp, "b", 1, 1024, 0), 100, "b does not wait for a");
+    cr_expect_eq(fp_shape(fp, "ab", 2, 1024, 0), 100, "nor does a longer id sharing a's prefix");
+    cr_expect_eq(fp_shape(fp, "a", 1, 1024, 0), 5100, "a still waits for its own link");
+    cr_expect_eq(fp_shape(fp, "b", 1, 1024, 0), 200);
+    fp_destroy(&fp);
+}
+
+Test(net_fault, cap_composes_with_delay)
+{
+    /* --fault delay 40 --upload-kbps 10: each frame leaves the link at the
+     * capped rate, then arrives 40 ms later; the latency does not hold the
+     * link, so frames keep 100 ms apart, not 140 */
+    fp_t *fp = proxy_capped("delay", 40, 10);
+    frame_t b = blocks_frame(1, 4);
+    int64_t tx = ((int64_t) b.len * 1000000 + 10 * 1024 - 1) / (10 * 1024); /* us */
+    fp_out_t out;
+    for (int i = 1; i <= 3; i++) {
+        fp_response(fp, "c", 1, b.bytes, b.len, &out);
+        cr_expect_eq(out.delay_ms, 40);
+        cr_assert_null(out.bytes, "delay leaves the content alone");
+        int64_t due = fp_due(fp, "c", 1, b.len, out.delay_ms, 1000);
+        int64_t want = 1000 + (i * tx + 999) / 1000 + 40;
+        cr_expect(due >= want - 1 && due <= want, "frame %d due %lld, want %lld", i,
+                  (long long) due, (long long) want);
+    }
+    free(b.bytes);
     fp_destroy(&fp);
 }
