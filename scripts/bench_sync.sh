@@ -19,8 +19,14 @@
 #      `alysctl import` of the same chain into a fresh node with the same
 #      config, measured in the same run (what the network costs when the
 #      peers are fast);
-#   6. bandwidth-capped peers (issue 11 item 4): not measured yet, the
-#      fault proxy has no upload cap; written as null with the reason;
+#   6. bandwidth-capped peers (issue 11 item 4): alys-faultproxy
+#      --upload-kbps K in front of the servers, K computed from the chain's
+#      average encoded block size (chain.export bytes / blocks) so that one
+#      capped peer can send about CAP_BPS blocks/s: one capped peer
+#      (parallel strategy), 3 capped peers parallel vs sequential, and 8
+#      capped peers (8 proxies, each a peer of its own, in front of the 3
+#      servers in turn) parallel, over min(8 x one capped peer, the uncapped
+#      parallel sync of 1.);
 #   7. what CURVE costs: the parallel sync of 1. again with every node at
 #      [network] plaintext = true, and the ratio of the two throughputs.
 #
@@ -29,8 +35,10 @@
 # place and the clock measures the sync, not the dialling.
 # Environment: BENCH_DIR (default /tmp/alys-bench; chains are kept there),
 # BLOCKS (20000), REPEAT (1: best of N per figure), DELAY_MS (50),
-# KILL_BLOCKS (6000: chain of the kill runs); BENCH_QUICK=1 makes the
-# defaults BLOCKS 1000, KILL_BLOCKS 600. BENCH_FIGURES: see figure.
+# KILL_BLOCKS (6000: chain of the kill runs), CAP_BPS (300: blocks/s one
+# capped peer can send); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
+# KILL_BLOCKS 600. BENCH_FIGURES: see figure. BENCH_SYNC_ONLY=capped: only
+# the uncapped parallel sync of 1. and section 6 (a look at the cap alone).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ALYS_ROOT=$ROOT
@@ -52,6 +60,7 @@ bench_dir=${BENCH_DIR:-/tmp/alys-bench}/sync
 blocks=${BLOCKS:-$(quick 1000 20000)}
 repeat=${REPEAT:-1}
 delay=${DELAY_MS:-50}
+cap_bps=${CAP_BPS:-300}
 kill_blocks=${KILL_BLOCKS:-$(quick 600 6000)}
 txs=10
 mkdir -p "$bench_dir"
@@ -120,11 +129,29 @@ start_proxies() {   # a delay proxy in front of each server
 
 stop_proxies() { local p; for p in "${PROXY_PIDS[@]}"; do alys_stop_pid "$p" 3; done; PROXY_PIDS=(); }
 
+# start_capped N KBPS: capped proxies (no other fault) until there are N,
+# the i-th in front of server i mod 3: several proxies may front one server,
+# each is a peer of its own (its own key). CAP_EPS, CAP_PIDS.
+CAP_EPS=() CAP_PIDS=()
+start_capped() {
+  local i port
+  for ((i = ${#CAP_EPS[@]}; i < $1; i++)); do
+    port=$(alys_free_port)
+    alys_proxy_start "$port" "${SERVER_EPS[i % ${#SERVER_EPS[@]}]}" "$WORK/cap-$port.log" \
+      --upload-kbps "$2"
+    CAP_PIDS+=("$ALYS_PROXY_PID")
+    CAP_EPS+=("$ALYS_PROXY_EP")
+  done
+  sleep 0.3
+}
+stop_capped() { local p; for p in "${CAP_PIDS[@]}"; do alys_stop_pid "$p" 3; done; CAP_PIDS=() CAP_EPS=(); }
+
 # fresh NAME STRATEGY EPS...: a syncing node, started paused.
 fresh() {
   local name=$1 strategy=$2
   shift 2
   local node=$WORK/$name list
+  FRESH_PEERS=$#
   list=$(printf '"%s", ' "$@")
   rm -rf "$node" "$WORK/r/$name"
   mkdir -p "$node"
@@ -141,12 +168,13 @@ fresh() {
 
 sync_field() { alys_sync_json "$1" | alys_jget "$2"; }
 
-# run_sync: resume FRESH once its peers are there; print the seconds to Synced.
+# run_sync: resume FRESH once its peers (all of them, at most 20 s) are
+# there; print the seconds to Synced.
 run_sync() {
   local node=$FRESH deadline=$((SECONDS + 20)) ap t0 t1
   while ((SECONDS < deadline)); do
     ap=$(sync_field "$node" total_peers)
-    [ -n "$ap" ] && [ "$ap" -ge 3 ] && break
+    [ -n "$ap" ] && [ "$ap" -ge "$FRESH_PEERS" ] && break
     sleep 0.1
   done
   t0=$(alys_now_ms)
@@ -181,6 +209,41 @@ report() {
   figure "sync.$1.tx_per_s" "$tps"
 }
 ratio() { awk -v a="${secs[$1]}" -v b="${secs[$2]}" 'BEGIN {printf "%.2f", (a > 0 ? a / b : 0)}'; }
+bps_of() { awk -v n="$BLOCKS_NOW" -v s="${secs[$1]}" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}'; }
+
+# capped_section: section 6, with the servers up and secs[parallel] measured.
+capped_section() {
+  local bytes avg kbps r3 b1 b8 bp bound r8
+  bytes=$(stat -c %s "$CHAIN/chain.export")
+  avg=$(awk -v b="$bytes" -v n="$BLOCKS_NOW" 'BEGIN {printf "%.0f", b / n}')
+  # KiB/s for cap_bps blocks/s of the average block, rounded up
+  kbps=$(awk -v a="$avg" -v r="$cap_bps" 'BEGIN {k = a * r / 1024; printf "%d", (k == int(k) ? k : int(k) + 1)}')
+  echo
+  echo "== bandwidth-capped peers: --upload-kbps $kbps per proxy = ~$cap_bps blocks/s of $avg-byte blocks (chain.export $bytes bytes / $BLOCKS_NOW blocks)"
+  figure sync_capped.block_bytes "$avg"
+  figure sync_capped.upload_kbps "$kbps"
+  printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
+  start_capped 3 "$kbps"
+  measure parallel+cap-1peer parallel "${CAP_EPS[0]}"
+  measure parallel+cap-3peers parallel "${CAP_EPS[@]}"
+  measure sequential+cap-3peers sequential "${CAP_EPS[@]}"
+  start_capped 8 "$kbps"
+  measure parallel+cap-8peers parallel "${CAP_EPS[@]}"
+  stop_capped
+  r3=$(ratio sequential+cap-3peers parallel+cap-3peers)
+  b1=$(bps_of parallel+cap-1peer) b8=$(bps_of parallel+cap-8peers) bp=$(bps_of parallel)
+  bound=$(awk -v a="$b1" -v p="$bp" 'BEGIN {printf "%.0f", (8 * a < p ? 8 * a : p)}')
+  r8=$(awk -v a="$b8" -v b="$bound" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+  echo "one capped peer: $b1 blocks/s (cap ~$cap_bps); uncapped parallel (3 peers): $bp blocks/s"
+  echo "parallel / sequential, 3 capped peers: ${r3}x (limit 3x)"
+  echo "8 capped peers: $b8 blocks/s over min(8 x $b1, $bp) = $bound: $r8"
+  figure parallel_over_sequential.sync_capped_3peers "$r3"
+  figure parallel_over_sequential.sync_capped_8peers "$r8"
+  figure sync_capped.one_peer_blocks_per_s "$b1"
+  figure sync_capped.8peers_blocks_per_s "$b8"
+  figure sync_capped.uncapped_parallel_blocks_per_s "$bp"
+  figure sync_capped.8peers_bound_blocks_per_s "$bound"
+}
 
 # import_same_chain: seconds of an alysctl import of $CHAIN into a fresh node
 # configured as the syncing ones are (no peers).
@@ -206,6 +269,10 @@ BLOCKS_NOW=$blocks
 start_servers "$CHAIN"
 printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
 measure parallel parallel "${SERVER_EPS[@]}"
+if [ "${BENCH_SYNC_ONLY:-}" = capped ]; then
+  capped_section
+  exit 0
+fi
 measure sequential sequential "${SERVER_EPS[@]}"
 start_proxies
 measure "parallel+${delay}ms" parallel "${PROXY_EPS[@]}"
@@ -227,11 +294,7 @@ figure "parallel_over_sequential.sync_3peers_delay${delay}ms" "$r_delay"
 figure latency_cost.parallel "$r_lat_p"
 figure latency_cost.sequential "$r_lat_s"
 figure sync_over_import "$r_soi"
-cap_why="alys-faultproxy has no upload cap yet (issue 11 item 4, peer_manager/faultproxy's owner)"
-for k in sync_capped_3peers sync_capped_8peers; do
-  echo "parallel / sequential, $k: not measured: $cap_why"
-  figure "parallel_over_sequential.$k" null "$cap_why"
-done
+capped_section
 
 # ---- peak RSS: a parallel sync through the proxies, all processes alive at the end
 echo
