@@ -25,8 +25,8 @@
 #      capped peer can send about CAP_BPS blocks/s: one capped peer
 #      (parallel strategy), 3 capped peers parallel vs sequential, and 8
 #      capped peers (8 proxies, each a peer of its own, in front of the 3
-#      servers in turn) parallel, over min(8 x one capped peer, the uncapped
-#      parallel sync of 1.);
+#      servers in turn) parallel with max_parallel_downloads = CAP8_PARALLEL
+#      (16), over min(8 x one capped peer, the uncapped parallel sync of 1.);
 #   7. what CURVE costs: the parallel sync of 1. again with every node at
 #      [network] plaintext = true, and the ratio of the two throughputs.
 #
@@ -36,7 +36,8 @@
 # Environment: BENCH_DIR (default /tmp/alys-bench; chains are kept there),
 # BLOCKS (20000), REPEAT (1: best of N per figure), DELAY_MS (50),
 # KILL_BLOCKS (6000: chain of the kill runs), CAP_BPS (300: blocks/s one
-# capped peer can send); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
+# capped peer can send), CAP8_PARALLEL (16: the syncing node's
+# max_parallel_downloads with 8 capped peers); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
 # KILL_BLOCKS 600. BENCH_FIGURES: see figure. BENCH_SYNC_ONLY=capped: only
 # the uncapped parallel sync of 1. and section 6 (a look at the cap alone).
 set -euo pipefail
@@ -61,6 +62,7 @@ blocks=${BLOCKS:-$(quick 1000 20000)}
 repeat=${REPEAT:-1}
 delay=${DELAY_MS:-50}
 cap_bps=${CAP_BPS:-300}
+cap8_parallel=${CAP8_PARALLEL:-16}
 kill_blocks=${KILL_BLOCKS:-$(quick 600 6000)}
 txs=10
 mkdir -p "$bench_dir"
@@ -146,7 +148,9 @@ start_capped() {
 }
 stop_capped() { local p; for p in "${CAP_PIDS[@]}"; do alys_stop_pid "$p" 3; done; CAP_PIDS=() CAP_EPS=(); }
 
-# fresh NAME STRATEGY EPS...: a syncing node, started paused.
+# fresh NAME STRATEGY EPS...: a syncing node, started paused, with the
+# extra config FRESH_EXTRA (e.g. ('max_parallel_downloads=8')).
+FRESH_EXTRA=()
 fresh() {
   local name=$1 strategy=$2
   shift 2
@@ -157,7 +161,8 @@ fresh() {
   mkdir -p "$node"
   alys_node_config "$node" "$WORK/r/$name" "$CHAIN/genesis" "name=\"$name\"" \
     'validation_workers=2' 'log_level="warn"' "strategy=\"$strategy\"" \
-    "bootstrap_peers=[${list%, }]" "metrics_port=$(alys_free_port)" "${LINK[@]}"
+    "bootstrap_peers=[${list%, }]" "metrics_port=$(alys_free_port)" "${LINK[@]}" \
+    "${FRESH_EXTRA[@]}"
   if [ "${HOLD:-1}" = 1 ]; then
     ALYS_SYNC_START_PAUSED=1 alys_node_start "$node"
   else
@@ -167,6 +172,19 @@ fresh() {
 }
 
 sync_field() { alys_sync_json "$1" | alys_jget "$2"; }
+
+# synced_or_failed NODE HEIGHT: Synced at HEIGHT (0); Failed (2: stop
+# waiting, it waits for a StartSync; its log says why); else 1.
+synced_or_failed() {
+  local st
+  alys_synced_at "$1" "$2" && return 0
+  st=$(sync_field "$1" state)
+  if [ "$st" = Failed ]; then
+    grep 'sync failed' "$1/node.log" | tail -1 >&2
+    return 2
+  fi
+  return 1
+}
 
 # run_sync: resume FRESH once its peers (all of them, at most 20 s) are
 # there; print the seconds to Synced.
@@ -179,7 +197,8 @@ run_sync() {
   done
   t0=$(alys_now_ms)
   alys_ctl "$node" sync resume >/dev/null
-  alys_wait_synced "$node" "$BLOCKS_NOW" 1200 || { echo "bench_sync: sync did not finish" >&2; return 1; }
+  alys_eventually 1200 synced_or_failed "$node" "$BLOCKS_NOW" ||
+    { echo "bench_sync: $node: sync did not finish" >&2; return 1; }
   t1=$(alys_now_ms)
   awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", (b - a) / 1000}'
 }
@@ -190,11 +209,17 @@ measure() {   # measure LABEL STRATEGY EPS...
   shift 2
   for r in $(seq 1 "$repeat"); do
     fresh "f-$label-$r" "$strategy" "$@"
-    s=$(run_sync)
+    s=$(run_sync) || s=""
     alys_node_stop "$FRESH"
+    [ -n "$s" ] || continue
     best=$(awk -v a="$s" -v b="$best" 'BEGIN {print (b == "" || a < b) ? a : b}')
   done
   secs[$label]=$best
+  if [ -z "$best" ]; then
+    printf '%-28s %8d %8s\n' "$label" "$BLOCKS_NOW" failed
+    figure "sync.$label.seconds" null "the sync failed (its node.log says why)"
+    return 0
+  fi
   report "$label" "$best"
 }
 # report LABEL SECONDS: a line of the table and its figures.
@@ -208,8 +233,15 @@ report() {
   figure "sync.$1.blocks_per_s" "$bps"
   figure "sync.$1.tx_per_s" "$tps"
 }
-ratio() { awk -v a="${secs[$1]}" -v b="${secs[$2]}" 'BEGIN {printf "%.2f", (a > 0 ? a / b : 0)}'; }
-bps_of() { awk -v n="$BLOCKS_NOW" -v s="${secs[$1]}" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}'; }
+# ratio A B: secs[A] / secs[B]; bps_of A: blocks/s of A; null when a run failed
+ratio() {
+  if [ -z "${secs[$1]}" ] || [ -z "${secs[$2]}" ]; then echo null; return; fi
+  awk -v a="${secs[$1]}" -v b="${secs[$2]}" 'BEGIN {printf "%.2f", (a > 0 ? a / b : 0)}'
+}
+bps_of() {
+  if [ -z "${secs[$1]}" ]; then echo null; return; fi
+  awk -v n="$BLOCKS_NOW" -v s="${secs[$1]}" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}'
+}
 
 # capped_section: section 6, with the servers up and secs[parallel] measured.
 capped_section() {
@@ -224,25 +256,39 @@ capped_section() {
   figure sync_capped.upload_kbps "$kbps"
   printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
   start_capped 3 "$kbps"
+  # A sequential 1024-block range takes ~3.4 s of link at the cap: the
+  # default request_timeout_ms (5000, the ceiling of PeerManager's adaptive
+  # timeout) leaves too little room on a loaded machine, and the sequential
+  # strategy fails at its first timeout. The same for every capped run.
+  FRESH_EXTRA=('request_timeout_ms=30000')
   measure parallel+cap-1peer parallel "${CAP_EPS[0]}"
   measure parallel+cap-3peers parallel "${CAP_EPS[@]}"
   measure sequential+cap-3peers sequential "${CAP_EPS[@]}"
   start_capped 8 "$kbps"
+  # ranges in flight go to the peers with the fewest first (sync_peers.c),
+  # so the default 3 would keep only 3 of the 8 busy: 2 per peer, so that
+  # a peer's link is not idle while its next request is on its way
+  FRESH_EXTRA+=("max_parallel_downloads=$cap8_parallel")
   measure parallel+cap-8peers parallel "${CAP_EPS[@]}"
+  FRESH_EXTRA=()
   stop_capped
   r3=$(ratio sequential+cap-3peers parallel+cap-3peers)
   b1=$(bps_of parallel+cap-1peer) b8=$(bps_of parallel+cap-8peers) bp=$(bps_of parallel)
-  bound=$(awk -v a="$b1" -v p="$bp" 'BEGIN {printf "%.0f", (8 * a < p ? 8 * a : p)}')
-  r8=$(awk -v a="$b8" -v b="$bound" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+  bound=null r8=null
+  if [ "$b1" != null ] && [ "$b8" != null ] && [ "$bp" != null ]; then
+    bound=$(awk -v a="$b1" -v p="$bp" 'BEGIN {printf "%.0f", (8 * a < p ? 8 * a : p)}')
+    r8=$(awk -v a="$b8" -v b="$bound" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+  fi
   echo "one capped peer: $b1 blocks/s (cap ~$cap_bps); uncapped parallel (3 peers): $bp blocks/s"
   echo "parallel / sequential, 3 capped peers: ${r3}x (limit 3x)"
   echo "8 capped peers: $b8 blocks/s over min(8 x $b1, $bp) = $bound: $r8"
-  figure parallel_over_sequential.sync_capped_3peers "$r3"
-  figure parallel_over_sequential.sync_capped_8peers "$r8"
-  figure sync_capped.one_peer_blocks_per_s "$b1"
-  figure sync_capped.8peers_blocks_per_s "$b8"
-  figure sync_capped.uncapped_parallel_blocks_per_s "$bp"
-  figure sync_capped.8peers_bound_blocks_per_s "$bound"
+  local why="a sync it needs failed (see the table above)"
+  figure parallel_over_sequential.sync_capped_3peers "$r3" "$why"
+  figure parallel_over_sequential.sync_capped_8peers "$r8" "$why"
+  figure sync_capped.one_peer_blocks_per_s "$b1" "$why"
+  figure sync_capped.8peers_blocks_per_s "$b8" "$why"
+  figure sync_capped.uncapped_parallel_blocks_per_s "$bp" "$why"
+  figure sync_capped.8peers_bound_blocks_per_s "$bound" "$why"
 }
 
 # import_same_chain: seconds of an alysctl import of $CHAIN into a fresh node
