@@ -89,8 +89,9 @@ typedef struct {
     client_t clients[MAX_CLIENTS];
     delayed_t delayed[MAX_DELAYED];
     size_t n_delayed;
-    bool capped;       /* --upload-kbps: every response goes through the queue */
-    bool backpressure; /* upstream not read (queue nearly full), for the log */
+    bool capped;         /* --upload-kbps: every response goes through the queue */
+    bool backpressure;   /* upstream not read (queue nearly full), for the log */
+    uint64_t bytes_down; /* response bytes sent to clients (a cap's check) */
 } proxy_t;
 
 /* ---- arguments --------------------------------------------------------------- */
@@ -355,9 +356,12 @@ static client_t *client_for(proxy_t *p, const uint8_t *id, size_t len, int64_t n
 static void send_down(proxy_t *p, const uint8_t *id, size_t len, zframe_t **frame)
 {
     zframe_t *who = zframe_new(id, len);
+    size_t bytes = *frame ? zframe_size(*frame) : 0;
     if (!p->router || !who || zframe_send(&who, p->router, ZFRAME_MORE | ZFRAME_DONTWAIT) != 0 ||
         zframe_send(frame, p->router, ZFRAME_DONTWAIT) != 0)
         log_debug("response to a client dropped (gone)");
+    else
+        p->bytes_down += bytes;
     zframe_destroy(&who);
     zframe_destroy(frame);
 }
@@ -563,8 +567,8 @@ int main(int argc, char **argv)
         log_info("%s -> %s, fault %s (arg %" PRIu64 "), upload cap %" PRIu32 " KiB/s (0 = none)",
                  a.listen, a.upstream, fp_kind_name(cfg.kind), cfg.arg, cfg.upload_kbps);
         rc = run(p);
-        log_info("stopping: %" PRIu64 " responses, %" PRIu64 " altered", fp_responses(p->fp),
-                 fp_altered(p->fp));
+        log_info("stopping: %" PRIu64 " responses, %" PRIu64 " altered, %" PRIu64 " bytes down",
+                 fp_responses(p->fp), fp_altered(p->fp), p->bytes_down);
     }
     if (p) {
         for (size_t i = 0; i < p->n_delayed; i++)
