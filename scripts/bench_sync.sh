@@ -282,13 +282,20 @@ capped_section() {
   echo "one capped peer: $b1 blocks/s (cap ~$cap_bps); uncapped parallel (3 peers): $bp blocks/s"
   echo "parallel / sequential, 3 capped peers: ${r3}x (limit 3x)"
   echo "8 capped peers: $b8 blocks/s over min(8 x $b1, $bp) = $bound: $r8"
-  local why="a sync it needs failed (see the table above)"
-  figure parallel_over_sequential.sync_capped_3peers "$r3" "$why"
-  figure parallel_over_sequential.sync_capped_8peers "$r8" "$why"
-  figure sync_capped.one_peer_blocks_per_s "$b1" "$why"
-  figure sync_capped.8peers_blocks_per_s "$b8" "$why"
-  figure sync_capped.uncapped_parallel_blocks_per_s "$bp" "$why"
-  figure sync_capped.8peers_bound_blocks_per_s "$bound" "$why"
+  capped_figure parallel_over_sequential.sync_capped_3peers "$r3"
+  capped_figure parallel_over_sequential.sync_capped_8peers "$r8"
+  capped_figure sync_capped.one_peer_blocks_per_s "$b1"
+  capped_figure sync_capped.8peers_blocks_per_s "$b8"
+  capped_figure sync_capped.uncapped_parallel_blocks_per_s "$bp"
+  capped_figure sync_capped.8peers_bound_blocks_per_s "$bound"
+}
+# capped_figure KEY VALUE: VALUE is null only when a sync it needs failed
+capped_figure() {
+  if [ "$2" = null ]; then
+    figure "$1" null "a sync it needs failed (see the table above)"
+  else
+    figure "$1" "$2"
+  fi
 }
 
 # import_same_chain: seconds of an alysctl import of $CHAIN into a fresh node
