@@ -315,6 +315,27 @@ static void reply_peers(shell_t *sh, zframe_t *from, const alys_env_t *req)
     pm_peerset_free(&set);
 }
 
+/* GetInFlight (a restarted SyncActor): what we still hold of its fetches. */
+static void reply_in_flight(shell_t *sh, zframe_t *from, const alys_env_t *req)
+{
+    Alys__Peer__InFlight *inf = pm_in_flight_new(sh->core);
+    if (!inf) {
+        alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
+    msg.in_flight = inf;
+    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+    rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    rep.peer = &msg;
+    if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
+        log_debug("cannot answer GetInFlight (requester gone)");
+    else
+        log_info("told sync of %zu ranges we hold for it", inf->n_ranges);
+    pm_in_flight_free(&inf);
+}
+
 static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
     shell_t *sh = arg;
@@ -337,6 +358,7 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     case ALYS__PEER__PEER_MSG__MSG_PENALISE:
     case ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK: pm_core_on_peer_msg(sh->core, m); break;
     case ALYS__PEER__PEER_MSG__MSG_GET_PEERS: reply_peers(sh, from, env); break;
+    case ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT: reply_in_flight(sh, from, env); break;
     default:
         if (env->corr_id && !env->reply)
             alys_reply_error(alys_actor_mailbox(actor), from, env, ALYS_ERR_BAD_REQUEST,

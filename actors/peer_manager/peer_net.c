@@ -750,3 +750,32 @@ int pn_push(pm_t *pm, int slot, const alys_wire_msg_t *m)
 {
     return send_msg(pm, slot, m);
 }
+
+/* ---- what SyncActor left with us (GetInFlight) ----------------------------- */
+
+typedef struct {
+    pn_block_req_t *out;
+    size_t cap, n;
+} block_reqs_t;
+
+static void block_req(const pm_req_t *r, void *arg)
+{
+    block_reqs_t *b = arg;
+    if (r->kind != PM_REQ_BLOCKS || (r->request_id & PM_GOSSIP_REQ_BIT))
+        return;
+    if (b->n < b->cap) {
+        pn_block_req_t *o = &b->out[b->n];
+        o->request_id = r->request_id;
+        snprintf(o->peer_id, sizeof o->peer_id, "%s", r->peer_id);
+        o->start = r->start;
+        o->count = r->count;
+    }
+    b->n++;
+}
+
+size_t pn_block_requests(pm_t *pm, pn_block_req_t *out, size_t cap)
+{
+    block_reqs_t b = {.out = out, .cap = cap};
+    pm_reqs_each(pm->net->reqs, block_req, &b);
+    return b.n;
+}

@@ -558,3 +558,22 @@ size_t reorder_expire(reorder_t *self, uint64_t now_ms)
     }
     return 0;
 }
+
+size_t reorder_list(const reorder_t *self, reorder_ref_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < self->cfg.max_entries; i++) {
+        const entry_t *e = &self->entries[i];
+        if (e->state == E_FREE)
+            continue;
+        if (n < cap)
+            describe(e, REORDER_DROP_COMMITTED, &out[n]);
+        n++;
+    }
+    return n;
+}
+
+size_t reorder_capacity(const reorder_t *self)
+{
+    return self->cfg.max_entries;
+}

@@ -184,6 +184,13 @@ size_t reorder_on_lost(reorder_t *self);
 /* A chunk unanswered for processing_timeout_ms: as reorder_on_lost. */
 size_t reorder_expire(reorder_t *self, uint64_t now_ms);
 
+/* Every entry (waiting or at BlockProcessor), as stored: start and count
+ * of the blocks it holds (the leading ones may be committed already).
+ * Fills up to cap, returns how many there are. */
+size_t reorder_list(const reorder_t *self, reorder_ref_t *out, size_t cap);
+/* The most entries the buffer holds (its config's max_entries). */
+size_t reorder_capacity(const reorder_t *self);
+
 uint64_t reorder_head(const reorder_t *self);
 uint64_t reorder_next_height(const reorder_t *self);
 size_t reorder_entries(const reorder_t *self);

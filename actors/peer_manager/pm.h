@@ -271,6 +271,16 @@ size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
  * (pm_list_conns): refused at the handshake, or dialled and never answered. */
 size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);
+/* SyncActor's body requests outstanding at peers (not gossip's own, not
+ * headers): up to cap, as (request id, peer, start, count); returns how
+ * many there are. */
+typedef struct {
+    uint64_t request_id;
+    char peer_id[PEER_ID_MAX];
+    uint64_t start;
+    uint32_t count;
+} pn_block_req_t;
+size_t pn_block_requests(pm_t *pm, pn_block_req_t *out, size_t cap);
 /* Ready peer connections: their slots and peer ids (valid until the next
  * input), up to cap. */
 size_t pn_ready_peers(pm_t *pm, int *slots, const char **ids, size_t cap);

@@ -135,6 +135,15 @@ void pm_core_tick_fast(pm_t *self);
 void pm_core_tick_head(pm_t *self);
 void pm_core_tick_slow(pm_t *self);
 
+/* GetInFlight's answer: every FetchBlocks of SyncActor's (not gossip's)
+ * that we still hold, outstanding at a peer (delivered false) or in the
+ * reorder buffer, waiting or at BlockProcessor (delivered true: start and
+ * count of the blocks held). At most the request table's and the reorder
+ * buffer's sizes together. Free with pm_in_flight_free. NULL: out of
+ * memory. */
+Alys__Peer__InFlight *pm_in_flight_new(pm_t *pm);
+void pm_in_flight_free(Alys__Peer__InFlight **p);
+
 /* The ordered PeerSet (pm_list.h); all = the alysctl listing. Free with
  * pm_peerset_free. */
 Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "pm.h"
 #include "pm_addrbook.h"
+#include "pm_reqs.h"
 
 Alys__Peer__PeerSet *pm_peerset_new(pm_t *pm, bool all)
 {
@@ -73,4 +74,84 @@ void pm_push_peerset(pm_t *pm, bool force)
     pm_peerset_free(&set);
     pm->peerset_dirty = false;
     pm->peerset_at = now;
+}
+
+/* ---- GetInFlight --------------------------------------------------------------- */
+
+/* One allocation: the message, the pointer array, the ranges and their
+ * peer ids (pm_in_flight_free frees it, not protobuf-c). */
+typedef struct {
+    Alys__Peer__InFlight msg;
+    Alys__Peer__InFlightRange **ptrs;
+    Alys__Peer__InFlightRange *ranges;
+    char (*ids)[PEER_ID_MAX];
+    size_t cap;
+} in_flight_buf_t;
+
+static void buf_free(in_flight_buf_t *b)
+{
+    if (!b)
+        return;
+    free(b->ptrs);
+    free(b->ranges);
+    free(b->ids);
+    free(b);
+}
+
+static void in_flight_add(in_flight_buf_t *b, uint64_t request_id, const char *peer,
+                          uint64_t start, uint32_t count, bool delivered)
+{
+    if (b->msg.n_ranges >= b->cap || (request_id & PM_GOSSIP_REQ_BIT))
+        return;
+    size_t i = b->msg.n_ranges++;
+    Alys__Peer__InFlightRange *r = &b->ranges[i];
+    alys__peer__in_flight_range__init(r);
+    snprintf(b->ids[i], sizeof b->ids[i], "%s", peer);
+    r->request_id = request_id;
+    r->peer_id = b->ids[i];
+    r->start = start;
+    r->count = count;
+    r->delivered = delivered;
+    b->ptrs[i] = r;
+}
+
+Alys__Peer__InFlight *pm_in_flight_new(pm_t *pm)
+{
+    size_t n_buf = reorder_capacity(pm->reorder), n_req = PM_REQS_MAX;
+    in_flight_buf_t *b = calloc(1, sizeof *b);
+    reorder_ref_t *buffered = calloc(n_buf, sizeof *buffered);
+    pn_block_req_t *reqs = calloc(n_req, sizeof *reqs);
+    size_t cap = n_buf + n_req;
+    if (b) {
+        b->ptrs = calloc(cap, sizeof *b->ptrs);
+        b->ranges = calloc(cap, sizeof *b->ranges);
+        b->ids = calloc(cap, sizeof *b->ids);
+    }
+    if (!b || !buffered || !reqs || !b->ptrs || !b->ranges || !b->ids) {
+        free(buffered);
+        free(reqs);
+        buf_free(b);
+        return NULL;
+    }
+    b->cap = cap;
+    alys__peer__in_flight__init(&b->msg);
+    b->msg.ranges = b->ptrs;
+    size_t n = pn_block_requests(pm, reqs, n_req);
+    for (size_t i = 0; i < n && i < n_req; i++)
+        in_flight_add(b, reqs[i].request_id, reqs[i].peer_id, reqs[i].start, reqs[i].count, false);
+    n = reorder_list(pm->reorder, buffered, n_buf);
+    for (size_t i = 0; i < n && i < n_buf; i++)
+        in_flight_add(b, buffered[i].request_id, buffered[i].peer_id, buffered[i].start,
+                      buffered[i].count, true);
+    free(buffered);
+    free(reqs);
+    return &b->msg;
+}
+
+void pm_in_flight_free(Alys__Peer__InFlight **p)
+{
+    if (!p || !*p)
+        return;
+    buf_free((in_flight_buf_t *) (void *) *p); /* msg is its first member */
+    *p = NULL;
 }

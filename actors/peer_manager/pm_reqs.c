@@ -127,3 +127,21 @@ uint32_t pm_req_timeout_ms(uint32_t asked, uint32_t adaptive)
     uint32_t ms = asked && (!adaptive || asked < adaptive) ? asked : adaptive;
     return ms < PM_REQ_MAX_TIMEOUT_MS ? ms : PM_REQ_MAX_TIMEOUT_MS;
 }
+
+typedef struct {
+    pm_reqs_each_fn fn;
+    void *arg;
+} each_t;
+
+static void each_one(uint64_t corr_id, void *payload, void *arg)
+{
+    (void) corr_id;
+    each_t *e = arg;
+    e->fn(payload, e->arg);
+}
+
+void pm_reqs_each(pm_reqs_t *self, pm_reqs_each_fn fn, void *arg)
+{
+    each_t e = {.fn = fn, .arg = arg};
+    alys_pending_each(self->pending, each_one, &e);
+}

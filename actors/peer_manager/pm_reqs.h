@@ -61,6 +61,10 @@ bool pm_reqs_expire(pm_reqs_t *self, int64_t now, pm_req_t *out);
 /* One request on connection conn (it went away), or false. */
 bool pm_reqs_take_conn(pm_reqs_t *self, int conn, pm_req_t *out);
 void pm_req_clear(pm_req_t *r);
+/* fn for every request in the table, read only (the table must not change
+ * meanwhile). */
+typedef void (*pm_reqs_each_fn)(const pm_req_t *r, void *arg);
+void pm_reqs_each(pm_reqs_t *self, pm_reqs_each_fn fn, void *arg);
 
 /* Admission: 0, or -1 with why (a bad request: SyncActor's to fix). */
 int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
