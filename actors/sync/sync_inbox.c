@@ -89,6 +89,47 @@ void sa_request_peers(sa_t *sa)
     sa_send_peer(sa, &pm, p->corr_id);
 }
 
+/* At our start: what PeerManager still holds of an earlier SyncActor's
+ * fetches. The machine dispatches no body until the answer (or
+ * request_timeout_ms), so a restart re-downloads nothing. */
+static void request_in_flight(sa_t *sa)
+{
+    uint32_t timeout = sa->cfg->request_timeout_ms ? sa->cfg->request_timeout_ms : 5000;
+    sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_GET_IN_FLIGHT, timeout);
+    if (!p)
+        return;
+    Alys__Peer__GetInFlight gi = ALYS__PEER__GET_IN_FLIGHT__INIT;
+    Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
+    pm.msg_case = ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT;
+    pm.get_in_flight = &gi;
+    if (sa_send_peer(sa, &pm, p->corr_id) != 0)
+        return; /* the machine's wait ends by itself */
+    sync_machine_await_in_flight(sa->m, sa->now, timeout);
+}
+
+/* PeerManager's answer: its ranges become the machine's (sync_machine_adopt). */
+static void on_in_flight(sa_t *sa, const Alys__Peer__InFlight *inf)
+{
+    size_t n = inf && inf->n_ranges < SYNC_ADOPT_MAX ? inf->n_ranges : SYNC_ADOPT_MAX;
+    if (!inf)
+        n = 0;
+    sync_adopt_range_t *r = n ? calloc(n, sizeof *r) : NULL;
+    if (n && !r)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Alys__Peer__InFlightRange *x = inf->ranges[i];
+        r[i].req_id = x->request_id;
+        snprintf(r[i].peer, sizeof r[i].peer, "%s", x->peer_id ? x->peer_id : "");
+        r[i].start = x->start;
+        r[i].count = x->count;
+        r[i].delivered = x->delivered;
+    }
+    log_info("PeerManager holds %zu ranges of ours", inf ? inf->n_ranges : 0);
+    sync_machine_adopt(sa->m, sa->now, r, n);
+    free(r);
+    sa_drain(sa);
+}
+
 static void request_list_checkpoints(sa_t *sa, uint64_t height)
 {
     sync_pend_t *p = sa_pend_add(sa, SYNC_PEND_LIST_CP, STORAGE_TIMEOUT_MS);
@@ -162,6 +203,8 @@ static void on_head(sa_t *sa, const Alys__Storage__Head *h, uint64_t asked_at_he
          * for): resume from the committed head, never from genesis. */
         log_info("%s from committed head %" PRIu64 " (last checkpoint %" PRIu64 ")",
                  sa->initialised ? "restarting" : "starting", h->height, h->last_checkpoint);
+        if (!sa->initialised)
+            request_in_flight(sa); /* bodies wait for its answer */
         sync_machine_init(sa->m, now, h->height, h->hash.data, h->last_checkpoint);
         sa_drain(sa);
         if (!sa->initialised) {
@@ -328,6 +371,14 @@ static void on_peer_msg(sa_t *sa, const alys_env_t *env)
         break;
     case ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT: on_fetch_result(sa, pm->fetch_result); break;
     case ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME: on_batch_outcome(sa, pm->batch_outcome); break;
+    case ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT: {
+        sync_pend_t p;
+        if (env->reply && sync_pending_take(sa->pend, env->corr_id, &p)) {
+            sa_pend_done(&p);
+            on_in_flight(sa, pm->in_flight);
+        }
+        break;
+    }
     case ALYS__PEER__PEER_MSG__MSG_PEER_SET: {
         if (env->reply)
             sync_pending_take(sa->pend, env->corr_id, NULL); /* our GetPeers: no client */
@@ -469,6 +520,7 @@ static void on_reply(sa_t *sa, const alys_env_t *env)
     case SYNC_PEND_ROLLBACK: on_storage_reply(sa, &copy, env); break;
     case SYNC_PEND_PROCESS: on_processed(sa, &copy, env); break;
     case SYNC_PEND_GET_PEERS: break;
+    case SYNC_PEND_GET_IN_FLIGHT: on_in_flight(sa, NULL); break; /* refused: nothing to adopt */
     }
     sa_pend_done(&copy);
 }
@@ -712,7 +764,8 @@ void sa_expire_pending(sa_t *sa)
     while (sync_pending_next_expired(sa->pend, sa->now, &p)) {
         const char *name = sync_pending_kind_name(p.kind);
         log_debug("%s %" PRIu64 " timed out", name, p.corr_id);
-        if (p.kind != SYNC_PEND_GET_PEERS && p.kind != SYNC_PEND_GET_HEAD)
+        if (p.kind != SYNC_PEND_GET_PEERS && p.kind != SYNC_PEND_GET_HEAD &&
+            p.kind != SYNC_PEND_GET_IN_FLIGHT)
             sa_error_metric(sa, "request_timeout");
         sa_reply_ack(sa, p.client, p.client_corr, false, "%s timed out", name);
         sa_pend_done(&p);

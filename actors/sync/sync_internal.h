@@ -57,6 +57,10 @@ typedef struct {
     alys_hash_t *hashes;   /* expected header hashes, batch_hash_cap each */
     sync_peer_id_t prefer; /* ask this peer next: the server of the range's
                                      headers, after a body did not match them */
+    bool no_hashes;        /* adopted (sync_machine_adopt) or a gap between
+                              adopted ranges: hashes[] is not filled; the next
+                              fetch takes them from the verified headers if
+                              these cover the range, else fetches without */
 } sync_batch_t;
 
 /* Who served the verified headers of (start, end]: one entry per header
@@ -129,6 +133,8 @@ struct _sync_machine_t {
     uint64_t sched_tip;
     uint32_t batch_size_hint; /* PeerManager's adaptive size */
     uint64_t busy_until;      /* BlockProcessor BUSY: no new bodies before */
+    uint64_t adopt_until;     /* awaiting PeerManager's InFlight: no body
+                                 dispatched before this (0: not awaiting) */
 
     /* Adaptive timeout */
     double ewma_ms_per_block; /* 0 until the first completed range */
@@ -204,6 +210,11 @@ int sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_i
 int sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
                           bool peer_at_fault, const char *reason);
 uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count);
+/* Ranges PeerManager holds for us become batches (sync_machine_adopt). */
+void sync_window_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_range_t *ranges,
+                       size_t n);
+/* Body ranges downloading from peer id (its in_flight when it is added). */
+uint32_t sync_window_peer_load(const sync_machine_t *self, const char *id);
 
 /* sync_progress.c */
 void sync_rate_reset(sync_machine_t *self, uint64_t now_ms);

@@ -739,7 +739,41 @@ int sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms
     if (!self)
         return -1;
     sync_window_requeue_downloads(self);
+    self->adopt_until = 0; /* the new PeerManager holds nothing of ours */
     sync_log(self, SYNC_LOG_WARN, "PeerManager restarted: re-issuing requests in flight");
+    settle(self, now_ms);
+    return 0;
+}
+
+int sync_machine_await_in_flight(sync_machine_t *self, uint64_t now_ms, uint32_t timeout_ms)
+{
+    if (!self)
+        return -1;
+    if (sync_is_sequential(self))
+        return 0;
+    self->adopt_until = now_ms + (timeout_ms ? timeout_ms : 1);
+    return 0;
+}
+
+bool sync_machine_awaiting_in_flight(const sync_machine_t *self, uint64_t now_ms)
+{
+    return self && self->adopt_until && now_ms < self->adopt_until;
+}
+
+int sync_machine_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_range_t *ranges,
+                       size_t n)
+{
+    if (!self || (n && !ranges))
+        return -1;
+    if (!sync_machine_awaiting_in_flight(self, now_ms)) {
+        if (n)
+            sync_log(self, SYNC_LOG_INFO,
+                     "InFlight from PeerManager too late: %zu ranges not adopted", n);
+        return 0;
+    }
+    self->adopt_until = 0;
+    if (self->initialised)
+        sync_window_adopt(self, now_ms, ranges, n);
     settle(self, now_ms);
     return 0;
 }

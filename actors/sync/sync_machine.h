@@ -367,6 +367,19 @@ typedef struct {
     uint32_t attempts;
 } sync_batch_info_t;
 
+/* A body range PeerManager still holds for us after our restart
+ * (alys.peer.InFlightRange): outstanding at peer, or downloaded (delivered)
+ * and waiting in its reorder buffer or at BlockProcessor. */
+typedef struct {
+    uint64_t req_id; /* the request id an earlier incarnation gave it */
+    sync_peer_id_t peer;
+    uint64_t start;
+    uint32_t count;
+    bool delivered;
+} sync_adopt_range_t;
+
+#define SYNC_ADOPT_MAX 1024 /* ranges sync_machine_adopt looks at */
+
 typedef struct _sync_machine_t sync_machine_t;
 
 /* ---- config ---------------------------------------------------------- */
@@ -387,6 +400,33 @@ void sync_machine_destroy(sync_machine_t **self_p);
  * recorded but nothing is fetched. */
 int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
                       const alys_hash_t head_hash, uint64_t checkpoint_height);
+
+/* Restart without re-downloading. After init (at the actor's start) the
+ * caller asks PeerManager what it still holds for us (GetInFlight) and
+ * calls await_in_flight: no body range is dispatched (headers are) until
+ * adopt is called or timeout_ms has passed. Sequential: nothing (no hold).
+ *
+ * adopt: ranges (any order, at most SYNC_ADOPT_MAX looked at) become the
+ * machine's own batches with their request ids and peers: delivered ->
+ * awaiting processing, else downloading (counted in flight; the stall and
+ * lost-request timers apply as to any range; at most
+ * max_parallel_downloads of them). Ranges wholly at or below the head are
+ * ignored, one starting at or below it is trimmed; one that overlaps an
+ * adopted range, lies beyond head + download_window or is longer than the
+ * largest batch ends nothing: it is skipped (its result comes for an
+ * unknown id and is ignored; a gap re-fetches its heights). Gaps between
+ * adopted ranges (and between the head and the first) become waiting
+ * batches. Adopted and gap batches have no verified header hashes: a fetch
+ * of one takes them from the verified headers when the header download
+ * has reached its end, else goes without (BlockProcessor and Storage
+ * validate bodies fully either way). The machine's later request ids are
+ * above every adopted one. adopt only acts while awaiting (called late, or
+ * twice, it does nothing and returns 0); n = 0 just ends the wait.
+ * A PeerManager restart ends the wait too (the new one holds nothing). */
+int sync_machine_await_in_flight(sync_machine_t *self, uint64_t now_ms, uint32_t timeout_ms);
+int sync_machine_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_range_t *ranges,
+                       size_t n);
+bool sync_machine_awaiting_in_flight(const sync_machine_t *self, uint64_t now_ms);
 
 /* ---- SyncMessage inputs (0 = ok, -1 = bad argument) ------------------- */
 /* StartSync{from?, target?}: leaves Failed, resets recovery attempts, sets

@@ -29,6 +29,7 @@ sync_peer_t *sync_peer_add(sync_machine_t *self, const char *id)
         sync_copy_id(p->id, id);
         p->served_cap = UINT64_MAX;
         p->rank = UINT32_MAX;
+        p->in_flight = sync_window_peer_load(self, id); /* adopted before it was known */
         return p;
     }
     return NULL;

@@ -31,7 +31,8 @@ typedef enum {
     SYNC_PEND_LIST_CP,
     SYNC_PEND_ROLLBACK,
     SYNC_PEND_PROCESS,
-    SYNC_PEND_GET_PEERS
+    SYNC_PEND_GET_PEERS,
+    SYNC_PEND_GET_IN_FLIGHT
 } sync_pend_kind_t;
 
 /* A request awaiting its reply, and who asked us for it. */

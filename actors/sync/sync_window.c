@@ -23,6 +23,7 @@
  *  the multiplier by 0.85 back toward 1.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sync_internal.h"
@@ -235,6 +236,20 @@ uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
 
 /* ---- requests out -------------------------------------------------------- */
 
+/* A batch without hashes (adopted, or a gap between adopted ones) takes
+ * them from the verified headers once these cover it. false: none known. */
+static bool fill_hashes(sync_machine_t *self, sync_batch_t *b)
+{
+    if (!b->no_hashes)
+        return true;
+    if (b->start <= self->head || batch_end(b) > self->hdr_tip || b->count > self->batch_hash_cap)
+        return false;
+    for (uint32_t i = 0; i < b->count; i++)
+        memcpy(b->hashes[i], self->hdr_ring[(b->start + i) % self->hdr_cap], sizeof(alys_hash_t));
+    b->no_hashes = false;
+    return true;
+}
+
 static void assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_peer_t *p)
 {
     b->req_id = self->next_req_id++;
@@ -250,8 +265,9 @@ static void assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_
     sync_copy_id(a->fetch_blocks.peer, p->id);
     a->fetch_blocks.start = b->start;
     a->fetch_blocks.count = b->count;
-    a->fetch_blocks.expected = sync_is_sequential(self) ? NULL : (const alys_hash_t *) b->hashes;
-    a->fetch_blocks.expected_count = sync_is_sequential(self) ? 0 : b->count;
+    bool with_hashes = !sync_is_sequential(self) && fill_hashes(self, b);
+    a->fetch_blocks.expected = with_hashes ? (const alys_hash_t *) b->hashes : NULL;
+    a->fetch_blocks.expected_count = with_hashes ? b->count : 0;
     a->fetch_blocks.deliver_to_processor = true;
     a->fetch_blocks.timeout_ms = self->cfg.request_timeout_ms;
 }
@@ -375,6 +391,12 @@ static bool new_batch(sync_machine_t *self, uint64_t now_ms)
 static void dispatch_parallel(sync_machine_t *self, uint64_t now_ms)
 {
     request_headers(self, now_ms);
+    if (self->adopt_until) { /* bodies wait for what PeerManager still holds */
+        if (now_ms < self->adopt_until)
+            return;
+        self->adopt_until = 0;
+        sync_log(self, SYNC_LOG_INFO, "no InFlight from PeerManager in time: fetching afresh");
+    }
     if (now_ms < self->busy_until)
         return;
     while (sync_in_flight(self) < self->cfg.max_parallel_downloads) {
@@ -957,4 +979,127 @@ void sync_window_timers(sync_machine_t *self, uint64_t now_ms)
     lost_processing(self, now_ms);
     if (!sync_is_sequential(self) && !self->paused && sync_is_downloading(self))
         stall_check(self, now_ms);
+}
+
+/* ---- adoption (a restart that re-downloads nothing) ---------------------- */
+
+uint32_t sync_window_peer_load(const sync_machine_t *self, const char *id)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < self->batch_cap; i++) {
+        const sync_batch_t *b = &self->batches[i];
+        n += b->used && b->state == SYNC_BATCH_DOWNLOADING && strcmp(b->peer, id) == 0;
+    }
+    return n;
+}
+
+/* Lowest start first; on a tie the delivered copy (further along), then
+ * the newest request. */
+static int adopt_order(const void *x, const void *y)
+{
+    const sync_adopt_range_t *a = x, *b = y;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    if (a->delivered != b->delivered)
+        return a->delivered ? -1 : 1;
+    return a->req_id > b->req_id ? -1 : a->req_id < b->req_id;
+}
+
+/* Waiting batches without hashes over [from, to], at most a batch each.
+ * false: out of batch slots (sched_tip then ends where they end). */
+static bool adopt_gap(sync_machine_t *self, uint64_t from, uint64_t to)
+{
+    uint32_t size = sync_batch_size(self);
+    while (from <= to) {
+        sync_batch_t *b = batch_alloc(self);
+        if (!b)
+            return false;
+        uint64_t left = to - from + 1;
+        b->start = from;
+        b->count = left < size ? (uint32_t) left : size;
+        b->state = SYNC_BATCH_AWAITING_DOWNLOAD;
+        b->no_hashes = true;
+        from += b->count;
+        self->sched_tip = batch_end(b);
+    }
+    return true;
+}
+
+/* One range as a batch of ours, at sched_tip + 1 (the caller saw to it). */
+static void adopt_one(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b,
+                      const sync_adopt_range_t *r, uint64_t start, uint32_t count)
+{
+    b->start = start;
+    b->count = count;
+    b->req_id = r->req_id;
+    sync_copy_id(b->peer, r->peer);
+    b->since = now_ms;
+    b->no_hashes = true;
+    if (r->delivered) {
+        b->state = start <= self->head + 1 ? SYNC_BATCH_PROCESSING : SYNC_BATCH_AWAITING_PROCESSING;
+    } else {
+        b->state = SYNC_BATCH_DOWNLOADING;
+        sync_peer_t *p = sync_peer_find(self, r->peer);
+        if (p) {
+            p->in_flight++;
+            p->last_assigned = now_ms;
+        }
+    }
+    self->sched_tip = batch_end(b);
+    if (r->req_id >= self->next_req_id)
+        self->next_req_id = r->req_id + 1;
+}
+
+/* ranges: sorted (adopt_order). Batches cover (head, sched_tip] without
+ * gaps at every step, so a stop anywhere leaves the window sound. */
+static size_t adopt_sorted(sync_machine_t *self, uint64_t now_ms,
+                           const sync_adopt_range_t *ranges, size_t n)
+{
+    uint64_t limit = self->head + self->cfg.download_window;
+    uint32_t downloading = sync_in_flight(self);
+    size_t adopted = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sync_adopt_range_t *r = &ranges[i];
+        if (r->count == 0 || r->start + r->count - 1 <= self->head || !r->peer[0])
+            continue; /* committed already (or nothing) */
+        uint64_t start = r->start > self->head ? r->start : self->head + 1;
+        uint32_t count = (uint32_t) (r->start + r->count - start);
+        uint64_t end = start + count - 1;
+        if (start <= self->sched_tip || count > self->batch_hash_cap)
+            continue; /* overlaps one adopted, or longer than our batches */
+        if (end > limit || (!r->delivered && downloading >= self->cfg.max_parallel_downloads))
+            break; /* beyond the window, or more in flight than we run */
+        if (start > self->sched_tip + 1 && !adopt_gap(self, self->sched_tip + 1, start - 1))
+            break;
+        sync_batch_t *b = batch_alloc(self);
+        if (!b)
+            break;
+        adopt_one(self, now_ms, b, r, start, count);
+        downloading += !r->delivered;
+        adopted++;
+    }
+    return adopted;
+}
+
+void sync_window_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_range_t *ranges,
+                       size_t n)
+{
+    if (n > SYNC_ADOPT_MAX)
+        n = SYNC_ADOPT_MAX;
+    sync_adopt_range_t *sorted = n ? malloc(n * sizeof *sorted) : NULL;
+    if (n && !sorted) {
+        sync_log(self, SYNC_LOG_WARN, "cannot adopt %zu ranges (out of memory): fetching afresh", n);
+        return;
+    }
+    if (n)
+        memcpy(sorted, ranges, n * sizeof *sorted);
+    for (size_t i = 0; i < n; i++)
+        sorted[i].peer[SYNC_PEER_ID_MAX] = '\0';
+    if (n > 1)
+        qsort(sorted, n, sizeof *sorted, adopt_order);
+    size_t adopted = adopt_sorted(self, now_ms, sorted, n);
+    free(sorted);
+    sync_log(self, SYNC_LOG_INFO,
+             "adopted %zu of %zu ranges PeerManager holds for us: scheduled up to %llu", adopted,
+             n, (unsigned long long) self->sched_tip);
 }
