@@ -1577,3 +1577,67 @@ Test(pm_core, an_inbound_status_contradicting_its_link_key_is_refused_and_charge
     client_status(CLIENT_KEY);
     cr_expect_null(fake_next_wire(&H->fake, OUT_CLIENT, NULL));
 }
+
+/* ---- GetInFlight (a restarted SyncActor adopts what we hold) ------------------------------ */
+
+static void fetch_blocks(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+{
+    Alys__Peer__FetchBlocks fb = ALYS__PEER__FETCH_BLOCKS__INIT;
+    fb.request_id = request_id;
+    fb.peer_id = (char *) peer;
+    fb.start = start;
+    fb.count = count;
+    Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
+    m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS;
+    m.fetch_blocks = &fb;
+    pm_core_on_peer_msg(H->pm, &m);
+}
+
+static const Alys__Peer__InFlightRange *in_flight_of(const Alys__Peer__InFlight *inf, uint64_t id)
+{
+    for (size_t i = 0; i < inf->n_ranges; i++)
+        if (inf->ranges[i]->request_id == id)
+            return inf->ranges[i];
+    return NULL;
+}
+
+Test(pm_core, get_in_flight_lists_syncs_block_fetches_outstanding_and_buffered_only)
+{
+    ready_peer(100);
+    fetch_blocks(5, PEER_KEY, 20, 4);        /* outstanding at the peer */
+    fetch_headers(6, PEER_KEY, 30, 4);       /* headers: not listed */
+    uint64_t batch = delivered_batch(11, 2); /* request 90, at BlockProcessor */
+    static uint8_t byte = 4;
+    ProtobufCBinaryData blocks[2] = {{1, &byte}, {1, &byte}};
+    uint32_t delivered = 0;
+    uint64_t gossip = PM_GOSSIP_REQ_BIT | 7;
+    cr_assert_eq(pm_deliver(H->pm, gossip, PEER_KEY, 13, blocks, 2, NULL, &delivered),
+                 ALYS__PEER__OUTCOME__OK);
+
+    Alys__Peer__InFlight *inf = pm_in_flight_new(H->pm);
+    cr_assert_not_null(inf);
+    cr_assert_eq(inf->n_ranges, 2);
+    const Alys__Peer__InFlightRange *out = in_flight_of(inf, 5), *buf = in_flight_of(inf, 90);
+    cr_assert_not_null(out, "the outstanding fetch is missing");
+    cr_assert_not(out->delivered);
+    cr_assert_eq(out->start, 20);
+    cr_assert_eq(out->count, 4);
+    cr_assert_str_eq(out->peer_id, PEER_KEY);
+    cr_assert_not_null(buf, "the buffered range is missing");
+    cr_assert(buf->delivered);
+    cr_assert_eq(buf->start, 11);
+    cr_assert_eq(buf->count, 2);
+    cr_assert_null(in_flight_of(inf, 6), "a header fetch was listed");
+    cr_assert_null(in_flight_of(inf, gossip), "gossip's own fetch was listed");
+    /* It packs: the shell sends it as it is. */
+    cr_assert_gt(alys__peer__in_flight__get_packed_size(inf), 0);
+    pm_in_flight_free(&inf);
+    cr_assert_null(inf);
+
+    processed(batch, 2, 12); /* committed: no longer held */
+    inf = pm_in_flight_new(H->pm);
+    cr_assert_not_null(inf);
+    cr_assert_null(in_flight_of(inf, 90), "a committed range is still listed");
+    cr_assert_not_null(in_flight_of(inf, 5));
+    pm_in_flight_free(&inf);
+}
