@@ -461,3 +461,46 @@ Test(sync_core, event_counts_are_counters_not_gauges)
     cr_expect(alys_metric_has(metrics, "alys_sync_state", NULL, &is_gauge_too));
     cr_expect_not(is_gauge_too, "a level stays a gauge");
 }
+
+/* ---- a restart that re-downloads nothing --------------------------------------------------- */
+
+static void in_flight_reply(uint64_t corr, Alys__Peer__InFlightRange **ranges, size_t n)
+{
+    Alys__Peer__InFlight inf = ALYS__PEER__IN_FLIGHT__INIT;
+    inf.n_ranges = n;
+    inf.ranges = ranges;
+    Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
+    pm.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
+    pm.in_flight = &inf;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.reply = true;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    env.peer = &pm;
+    sync_core_on_message(core, NULL, &env);
+}
+
+Test(sync_core, at_start_it_asks_peer_manager_what_it_holds_and_adopts_the_answer)
+{
+    const sent_t *gi = last_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT);
+    cr_assert_not_null(gi, "GetInFlight not asked at start");
+    cr_assert_eq(count_sent(SYNC_TO_PEER_MANAGER, ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT), 1);
+    cr_assert(sync_machine_awaiting_in_flight(sync_core_machine(core), now));
+    Alys__Peer__InFlightRange r = ALYS__PEER__IN_FLIGHT_RANGE__INIT;
+    r.request_id = (uint64_t) 1 << 41;
+    r.peer_id = "a";
+    r.start = 1;
+    r.count = 20;
+    r.delivered = true;
+    Alys__Peer__InFlightRange *rs[] = {&r};
+    in_flight_reply(gi->corr, rs, 1);
+    cr_assert_not(sync_machine_awaiting_in_flight(sync_core_machine(core), now));
+    sync_batch_info_t b[4];
+    cr_assert_eq(sync_machine_get_batches(sync_core_machine(core), b, 4), 1);
+    cr_assert_eq(b[0].req_id, (uint64_t) 1 << 41);
+    cr_assert_eq(b[0].start, 1);
+    cr_assert_eq(b[0].count, 20);
+    /* A late copy of the answer does nothing. */
+    in_flight_reply(gi->corr, rs, 1);
+    cr_assert_eq(sync_machine_get_batches(sync_core_machine(core), b, 4), 1);
+}
