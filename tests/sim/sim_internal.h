@@ -9,6 +9,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdint.h>
 
+#include "peer.pb-c.h"
 #include "pipeline.h"
 #include "sim.h"
 #include "sim_chain.h"
@@ -86,6 +87,8 @@ void sim_pm_fetch_blocks(sim_t *sim, uint64_t req_id, const char *peer, uint64_t
 void sim_pm_penalise(sim_t *sim, const char *peer, int outcome, const char *reason);
 void sim_pm_verdict(sim_t *sim, const char *peer, uint64_t start, uint32_t count, bool valid,
                     const char *reason);
+/* GetInFlight from a (re)started SyncActor: answered on the channel to it. */
+void sim_pm_get_in_flight(sim_t *sim);
 void sim_pm_on_processed(sim_t *sim, const pl_outcome_t *o);
 void sim_pm_on_refused(sim_t *sim, uint64_t batch_id, bool bad_request);
 /* BlockProcessor reconnected after a restart: resend what it held. */
@@ -138,6 +141,8 @@ void sim_sync_on_batch_size(sim_t *sim, uint32_t batch_size);
 void sim_sync_on_headers(sim_t *sim, uint64_t req_id, int outcome, uint64_t start,
                          const ProtobufCBinaryData *headers, size_t n);
 void sim_sync_on_fetch_result(sim_t *sim, uint64_t req_id, int outcome);
+/* PeerManager's InFlight: adopted (sync_machine_adopt). */
+void sim_sync_on_in_flight(sim_t *sim, const Alys__Peer__InFlight *inf);
 void sim_sync_on_batch_outcome(sim_t *sim, uint64_t head, const alys_hash_t head_hash,
                                bool failed, uint64_t failed_height, uint64_t start,
                                const char *reason, const char *detail);

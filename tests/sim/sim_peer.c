@@ -18,6 +18,8 @@
  *      (sim_net.c). Responses come back as encoded wire frames
  *      (alys_wire_encode, cut at the frame limit like peer_serve.c) into
  *      pm_core_on_peer_frame. GetPeers is answered with an empty Peers;
+ *    - a (re)started SyncActor's GetInFlight is answered with
+ *      pm_in_flight_new, as main.c does;
  *    - envelopes to SyncActor and BlockProcessor are encoded and decoded on
  *      the other side of a FIFO channel (as over a ZeroMQ pipe) and handed to
  *      sim_sync.c / sim_pipeline.c; BatchProcessed and refusals come back as
@@ -208,6 +210,7 @@ static void sync_peer_msg(sim_t *sim, const Alys__Peer__PeerMsg *m)
         break;
     }
     case ALYS__PEER__PEER_MSG__MSG_PEER_SET: sync_peer_set(sim, m->peer_set); break;
+    case ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT: sim_sync_on_in_flight(sim, m->in_flight); break;
     default: break;
     }
 }
@@ -688,6 +691,27 @@ void sim_pm_fetch_blocks(sim_t *sim, uint64_t req_id, const char *peer, uint64_t
     pm_core_on_peer_msg(core(pm), &msg);
     free(hashes);
     check_penalties(pm);
+}
+
+/* As main.c's reply_in_flight. */
+void sim_pm_get_in_flight(sim_t *sim)
+{
+    sim_pm_t *pm = sim_get_pm(sim);
+    Alys__Peer__InFlight *inf = pm_in_flight_new(core(pm));
+    if (!inf) {
+        sim_fail(sim, "simulator", "out of memory");
+        return;
+    }
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
+    msg.in_flight = inf;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    env.peer = &msg;
+    if (port_send(pm, PM_TO_SYNC, &env) != 0)
+        sim_fail(sim, "simulator", "out of memory");
+    pm_in_flight_free(&inf);
 }
 
 void sim_pm_penalise(sim_t *sim, const char *peer, int outcome, const char *reason)

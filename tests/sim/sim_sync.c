@@ -18,7 +18,8 @@
  *  sync_machine_get_progress, sync_machine_get_batches,
  *  sync_machine_next_action, sync_machine_dropped_actions,
  *  sync_machine_on_processor_restarted,
- *  sync_machine_on_peer_manager_restarted, sync_state_name, sync_penalty_name;
+ *  sync_machine_on_peer_manager_restarted, sync_machine_await_in_flight,
+ *  sync_machine_adopt, sync_state_name, sync_penalty_name;
  *  sync_hdr_ring_new, sync_hdr_ring_destroy, sync_hdr_ring_set_check,
  *  sync_headers_judge.
  */
@@ -101,7 +102,7 @@ void sim_sync_destroy(sim_sync_t **self_p)
 /* ---- actions out ------------------------------------------------------------ */
 
 typedef struct {
-    int what; /* 0 headers, 1 blocks, 2 penalise, 3 verdict */
+    int what; /* 0 headers, 1 blocks, 2 penalise, 3 verdict, 4 GetInFlight */
     uint64_t req_id, start;
     uint32_t count, timeout_ms;
     sync_peer_id_t peer;
@@ -129,6 +130,7 @@ static void to_pm_run(sim_t *sim, void *arg)
         sim_pm_fetch_blocks(sim, t->req_id, t->peer, t->start, t->count, t->expected, t->timeout_ms);
         break;
     case 2: sim_pm_penalise(sim, t->peer, t->outcome, t->reason); break;
+    case 4: sim_pm_get_in_flight(sim); break;
     default: sim_pm_verdict(sim, t->peer, t->start, t->count, t->valid, t->reason); break;
     }
     free(t->expected);
@@ -334,6 +336,30 @@ void sim_sync_on_headers(sim_t *sim, uint64_t req_id, int outcome, uint64_t star
     drain(s);
 }
 
+void sim_sync_on_in_flight(sim_t *sim, const Alys__Peer__InFlight *inf)
+{
+    sim_sync_t *s = sim_get_sync(sim);
+    size_t n = inf->n_ranges < SYNC_ADOPT_MAX ? inf->n_ranges : SYNC_ADOPT_MAX;
+    sync_adopt_range_t *r = n ? calloc(n, sizeof *r) : NULL;
+    if (n && !r) {
+        sim_fail(sim, "simulator", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Alys__Peer__InFlightRange *x = inf->ranges[i];
+        r[i] = (sync_adopt_range_t){.req_id = x->request_id,
+                                    .start = x->start,
+                                    .count = x->count,
+                                    .delivered = x->delivered};
+        snprintf(r[i].peer, sizeof r[i].peer, "%s", x->peer_id ? x->peer_id : "");
+    }
+    if (n)
+        sim_note(sim, "sync adopts what PeerManager holds: %zu ranges", n);
+    sync_machine_adopt(s->m, sim_now(sim), r, n);
+    free(r);
+    drain(s);
+}
+
 void sim_sync_on_fetch_result(sim_t *sim, uint64_t req_id, int outcome)
 {
     sim_sync_t *s = sim_get_sync(sim);
@@ -432,6 +458,14 @@ void sim_sync_start(sim_t *sim)
     /* From the committed head and latest checkpoint, never from genesis. */
     alys_hash_t hash;
     uint64_t head = sim_storage_head(sim, hash, NULL);
+    /* As sync_inbox.c: ask PeerManager what it holds of ours; no body goes
+     * before its answer or request_timeout_ms. */
+    to_pm_t *t = calloc(1, sizeof *t);
+    if (t) {
+        t->what = 4;
+        sync_machine_await_in_flight(s->m, now, s->cfg.request_timeout_ms);
+        sim_post_d(sim, CH_SYNC_PM, 1, "get_in_flight", 0, 0, to_pm_run, t, to_pm_drop);
+    }
     sync_machine_init(s->m, now, head, hash, sim_storage_last_checkpoint(sim));
     sync_machine_start(s->m, now, false, 0, false, 0);
     drain(s);
