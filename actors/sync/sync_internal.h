@@ -87,6 +87,12 @@ typedef struct {
     uint64_t h;
 } sync_rate_sample_t;
 
+#define SYNC_EARLY_MAX 64 /* outcomes kept while awaiting InFlight */
+typedef struct {
+    uint64_t req_id;
+    sync_outcome_t outcome;
+} sync_early_t;
+
 struct _sync_machine_t {
     sync_machine_config_t cfg;
     bool initialised;
@@ -131,10 +137,12 @@ struct _sync_machine_t {
     size_t batch_cap;
     uint32_t batch_hash_cap; /* hashes per batch slot = largest batch */
     uint64_t sched_tip;
-    uint32_t batch_size_hint; /* PeerManager's adaptive size */
-    uint64_t busy_until;      /* BlockProcessor BUSY: no new bodies before */
-    uint64_t adopt_until;     /* awaiting PeerManager's InFlight: no body
+    uint32_t batch_size_hint;           /* PeerManager's adaptive size */
+    uint64_t busy_until;                /* BlockProcessor BUSY: no new bodies before */
+    uint64_t adopt_until;               /* awaiting PeerManager's InFlight: no body
                                  dispatched before this (0: not awaiting) */
+    sync_early_t early[SYNC_EARLY_MAX]; /* unknown ids' outcomes meanwhile */
+    uint32_t early_n;
 
     /* Adaptive timeout */
     double ewma_ms_per_block; /* 0 until the first completed range */

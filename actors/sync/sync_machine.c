@@ -687,11 +687,15 @@ int sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t
     return rc;
 }
 
+static bool early_outcome(sync_machine_t *self, uint64_t req_id, sync_outcome_t outcome);
+
 int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                                   sync_outcome_t outcome)
 {
     if (!self)
         return -1;
+    if (sync_machine_awaiting_in_flight(self, now_ms) && early_outcome(self, req_id, outcome))
+        return 0; /* perhaps a range InFlight will name: replayed by adopt */
     int rc = sync_window_on_outcome(self, now_ms, req_id, outcome);
     settle(self, now_ms);
     return rc;
@@ -740,6 +744,7 @@ int sync_machine_on_peer_manager_restarted(sync_machine_t *self, uint64_t now_ms
         return -1;
     sync_window_requeue_downloads(self);
     self->adopt_until = 0; /* the new PeerManager holds nothing of ours */
+    self->early_n = 0;
     sync_log(self, SYNC_LOG_WARN, "PeerManager restarted: re-issuing requests in flight");
     settle(self, now_ms);
     return 0;
@@ -760,6 +765,31 @@ bool sync_machine_awaiting_in_flight(const sync_machine_t *self, uint64_t now_ms
     return self && self->adopt_until && now_ms < self->adopt_until;
 }
 
+/* An outcome while awaiting InFlight for an id we do not know: PeerManager
+ * sends results and its InFlight answer on different sockets, so a result
+ * may overtake the answer that lists its range as outstanding. Kept (the
+ * last SYNC_EARLY_MAX) and replayed once the ranges are adopted. */
+static bool early_outcome(sync_machine_t *self, uint64_t req_id, sync_outcome_t outcome)
+{
+    for (size_t i = 0; i < self->batch_cap; i++)
+        if (self->batches[i].used && self->batches[i].req_id == req_id)
+            return false; /* one of ours: now */
+    self->early[self->early_n % SYNC_EARLY_MAX] = (sync_early_t){.req_id = req_id, .outcome = outcome};
+    self->early_n++;
+    return true;
+}
+
+static void replay_early(sync_machine_t *self, uint64_t now_ms)
+{
+    uint32_t n = self->early_n < SYNC_EARLY_MAX ? self->early_n : SYNC_EARLY_MAX;
+    uint32_t first = self->early_n - n;
+    for (uint32_t i = 0; i < n; i++) {
+        sync_early_t e = self->early[(first + i) % SYNC_EARLY_MAX];
+        sync_window_on_outcome(self, now_ms, e.req_id, e.outcome);
+    }
+    self->early_n = 0;
+}
+
 int sync_machine_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_range_t *ranges,
                        size_t n)
 {
@@ -774,6 +804,7 @@ int sync_machine_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_r
     self->adopt_until = 0;
     if (self->initialised)
         sync_window_adopt(self, now_ms, ranges, n);
+    replay_early(self, now_ms);
     settle(self, now_ms);
     return 0;
 }

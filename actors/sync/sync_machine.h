@@ -42,7 +42,9 @@
  *    target and fewer than header_lookahead verified hashes are held above
  *    the head, beside up to max_parallel_downloads body ranges (the limit
  *    counts body ranges only). Bodies are fetched only for heights with
- *    verified headers (the sequential strategy fetches without them).
+ *    verified headers (the sequential strategy fetches without them, and so
+ *    does a batch adopted at a restart, or a gap between adopted ones,
+ *    until the headers of its heights are verified: sync_machine_adopt).
  *    DownloadingHeaders is entered only from Discovering, far from the
  *    target; once headers are held the state is DownloadingBlocks, and
  *    CatchingUp within one download_window of the target.
@@ -67,7 +69,9 @@
  *  simulator do the same):
  *    cfg from sync_machine_config_from(&node_cfg) (the loaded config) or
  *    sync_machine_config_defaults(), req_id_base unique per start; new();
- *    init(head from Storage); then per message: the matching
+ *    at the actor's start, GetInFlight to PeerManager and
+ *    await_in_flight(); init(head from Storage); its InFlight answer ->
+ *    adopt(); then per message: the matching
  *    sync_machine_on_*() call, per timer (every 100 ms): tick(); after each
  *    call drain next_action() and translate: FETCH_* -> PeerManager,
  *    CANCEL -> nothing is sent (there is no Cancel message: PeerManager
@@ -420,7 +424,10 @@ int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_heigh
  * of one takes them from the verified headers when the header download
  * has reached its end, else goes without (BlockProcessor and Storage
  * validate bodies fully either way). The machine's later request ids are
- * above every adopted one. adopt only acts while awaiting (called late, or
+ * above every adopted one. A range outcome for an unknown id that comes
+ * while awaiting (PeerManager's results and its answer travel on different
+ * sockets, so a result can overtake the answer listing its range) is kept
+ * (the last 64) and replayed after adopting. adopt only acts while awaiting (called late, or
  * twice, it does nothing and returns 0); n = 0 just ends the wait.
  * A PeerManager restart ends the wait too (the new one holds nothing). */
 int sync_machine_await_in_flight(sync_machine_t *self, uint64_t now_ms, uint32_t timeout_ms);

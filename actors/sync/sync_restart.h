@@ -24,7 +24,10 @@
  *  ready is taken as a new instance (acted on twice: harmless, requests are
  *  re-issued). No instance is ever missed.
  *
- *  What a restart means for the SyncActor is sync_restart_effects().
+ *  What a restart means for the SyncActor is sync_restart_effects(). The
+ *  SyncActor's own restart is not seen here: at its start the core asks
+ *  PeerManager GetInFlight and the machine adopts what it still holds
+ *  (sync_machine_await_in_flight, sync_machine_adopt in sync_machine.h).
  *
  *  Ownership: sync_restart_new/destroy; names are static strings.
  */

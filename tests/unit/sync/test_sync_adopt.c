@@ -222,3 +222,20 @@ Test(sync_adopt, a_peer_manager_restart_ends_the_wait)
     t_drain(t);
     cr_assert_not(sync_machine_awaiting_in_flight(t->m, t->now));
 }
+
+Test(sync_adopt, a_result_that_overtakes_the_answer_is_applied_after_adopting)
+{
+    start_awaiting();
+    /* PeerManager's FetchResult for an outstanding range comes before its
+     * InFlight answer (another socket) that lists the range. */
+    cr_assert_eq(sync_machine_on_range_outcome(t->m, t->now, OLD_ID + 1, SYNC_OUTCOME_OK), 0);
+    t_drain(t);
+    sync_adopt_range_t r[] = {range(OLD_ID + 1, "A", 101, 256, false)};
+    adopt(r, 1);
+    sync_batch_info_t b[8];
+    cr_assert_geq(batches(b, 8), 1);
+    cr_assert_eq(b[0].req_id, OLD_ID + 1);
+    cr_assert_eq(b[0].state, SYNC_BATCH_PROCESSING, "the early OK was not applied");
+    cr_assert_eq(t_progress(t)->ranges_in_flight, 0);
+    cr_assert_eq(fetches_at_or_below(356), 0);
+}
