@@ -315,9 +315,17 @@ static void reply_peers(shell_t *sh, zframe_t *from, const alys_env_t *req)
     pm_peerset_free(&set);
 }
 
-/* GetInFlight (a restarted SyncActor): what we still hold of its fetches. */
+/* GetInFlight (a restarted SyncActor): what we still hold of its fetches.
+ * SyncActor's goes back on our socket to it (pm_core_on_get_in_flight:
+ * behind the results sent before it); anyone else's as a mailbox reply. */
 static void reply_in_flight(shell_t *sh, zframe_t *from, const alys_env_t *req)
 {
+    if (req->sender && strcmp(req->sender, "sync") == 0) {
+        if (pm_core_on_get_in_flight(sh->core, req->corr_id) != 0)
+            alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL,
+                             "cannot answer GetInFlight");
+        return;
+    }
     Alys__Peer__InFlight *inf = pm_in_flight_new(sh->core);
     if (!inf) {
         alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
@@ -331,8 +339,6 @@ static void reply_in_flight(shell_t *sh, zframe_t *from, const alys_env_t *req)
     rep.peer = &msg;
     if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
         log_debug("cannot answer GetInFlight (requester gone)");
-    else
-        log_info("told sync of %zu ranges we hold for it", inf->n_ranges);
     pm_in_flight_free(&inf);
 }
 

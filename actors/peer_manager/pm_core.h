@@ -143,6 +143,11 @@ void pm_core_tick_slow(pm_t *self);
  * memory. */
 Alys__Peer__InFlight *pm_in_flight_new(pm_t *pm);
 void pm_in_flight_free(Alys__Peer__InFlight **p);
+/* SyncActor's GetInFlight (corr_id): the answer goes to SyncActor through
+ * send(PM_TO_SYNC) as a reply to corr_id, on the same pipe as its
+ * FetchResults and BatchOutcomes, so it never overtakes a result sent
+ * before it. 0, or -1 (out of memory, or not queued). */
+int pm_core_on_get_in_flight(pm_t *self, uint64_t corr_id);
 
 /* The ordered PeerSet (pm_list.h); all = the alysctl listing. Free with
  * pm_peerset_free. */

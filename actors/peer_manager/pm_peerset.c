@@ -155,3 +155,23 @@ void pm_in_flight_free(Alys__Peer__InFlight **p)
     buf_free((in_flight_buf_t *) (void *) *p); /* msg is its first member */
     *p = NULL;
 }
+
+int pm_core_on_get_in_flight(pm_t *self, uint64_t corr_id)
+{
+    Alys__Peer__InFlight *inf = pm_in_flight_new(self);
+    if (!inf)
+        return -1;
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
+    msg.in_flight = inf;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr_id;
+    env.reply = true;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    env.peer = &msg;
+    int rc = self->port.send(self->port.ctx, PM_TO_SYNC, &env);
+    if (rc == 0)
+        log_info("told sync of %zu ranges we hold for it", inf->n_ranges);
+    pm_in_flight_free(&inf);
+    return rc == 0 ? 0 : -1;
+}

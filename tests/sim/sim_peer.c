@@ -19,7 +19,7 @@
  *      (alys_wire_encode, cut at the frame limit like peer_serve.c) into
  *      pm_core_on_peer_frame. GetPeers is answered with an empty Peers;
  *    - a (re)started SyncActor's GetInFlight is answered with
- *      pm_in_flight_new, as main.c does;
+ *      pm_core_on_get_in_flight, as main.c does;
  *    - envelopes to SyncActor and BlockProcessor are encoded and decoded on
  *      the other side of a FIFO channel (as over a ZeroMQ pipe) and handed to
  *      sim_sync.c / sim_pipeline.c; BatchProcessed and refusals come back as
@@ -693,25 +693,12 @@ void sim_pm_fetch_blocks(sim_t *sim, uint64_t req_id, const char *peer, uint64_t
     check_penalties(pm);
 }
 
-/* As main.c's reply_in_flight. */
+/* As main.c's reply_in_flight for SyncActor: on the channel to it,
+ * behind the results sent before. */
 void sim_pm_get_in_flight(sim_t *sim)
 {
-    sim_pm_t *pm = sim_get_pm(sim);
-    Alys__Peer__InFlight *inf = pm_in_flight_new(core(pm));
-    if (!inf) {
+    if (pm_core_on_get_in_flight(core(sim_get_pm(sim)), 1) != 0)
         sim_fail(sim, "simulator", "out of memory");
-        return;
-    }
-    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
-    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
-    msg.in_flight = inf;
-    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.reply = true;
-    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
-    env.peer = &msg;
-    if (port_send(pm, PM_TO_SYNC, &env) != 0)
-        sim_fail(sim, "simulator", "out of memory");
-    pm_in_flight_free(&inf);
 }
 
 void sim_pm_penalise(sim_t *sim, const char *peer, int outcome, const char *reason)

@@ -1641,3 +1641,17 @@ Test(pm_core, get_in_flight_lists_syncs_block_fetches_outstanding_and_buffered_o
     cr_assert_not_null(in_flight_of(inf, 5));
     pm_in_flight_free(&inf);
 }
+
+Test(pm_core, get_in_flight_from_sync_goes_back_on_the_pipe_of_its_results)
+{
+    ready_peer(100);
+    fetch_blocks(5, PEER_KEY, 20, 4);
+    cr_assert_eq(pm_core_on_get_in_flight(H->pm, 4242), 0);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT);
+    cr_assert_not_null(env, "no InFlight sent to sync");
+    cr_assert(env->reply);
+    cr_assert_eq(env->corr_id, 4242);
+    cr_assert_eq(env->peer->in_flight->n_ranges, 1);
+    cr_assert_eq(env->peer->in_flight->ranges[0]->request_id, 5);
+    alys_env_free(&env);
+}
