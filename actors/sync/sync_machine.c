@@ -765,10 +765,11 @@ bool sync_machine_awaiting_in_flight(const sync_machine_t *self, uint64_t now_ms
     return self && self->adopt_until && now_ms < self->adopt_until;
 }
 
-/* An outcome while awaiting InFlight for an id we do not know: PeerManager
- * sends results and its InFlight answer on different sockets, so a result
- * may overtake the answer that lists its range as outstanding. Kept (the
- * last SYNC_EARLY_MAX) and replayed once the ranges are adopted. */
+/* An outcome while awaiting InFlight for an id we do not know: it may be
+ * for a range the answer will list as outstanding, should a result ever
+ * overtake the answer (PeerManager sends both on one pipe today; the
+ * machine does not rely on it). Kept (the last SYNC_EARLY_MAX) and
+ * replayed once the ranges are adopted. */
 static bool early_outcome(sync_machine_t *self, uint64_t req_id, sync_outcome_t outcome)
 {
     for (size_t i = 0; i < self->batch_cap; i++)

@@ -417,7 +417,7 @@ int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_heigh
  * max_parallel_downloads of them). Ranges wholly at or below the head are
  * ignored, one starting at or below it is trimmed; one that overlaps an
  * adopted range, lies beyond head + download_window or is longer than the
- * largest batch ends nothing: it is skipped (its result comes for an
+ * largest batch is not adopted (its result comes for an
  * unknown id and is ignored; a gap re-fetches its heights). Gaps between
  * adopted ranges (and between the head and the first) become waiting
  * batches. Adopted and gap batches have no verified header hashes: a fetch
@@ -425,9 +425,10 @@ int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_heigh
  * has reached its end, else goes without (BlockProcessor and Storage
  * validate bodies fully either way). The machine's later request ids are
  * above every adopted one. A range outcome for an unknown id that comes
- * while awaiting (PeerManager's results and its answer travel on different
- * sockets, so a result can overtake the answer listing its range) is kept
- * (the last 64) and replayed after adopting. adopt only acts while awaiting (called late, or
+ * while awaiting is kept (the last 64) and replayed after adopting, so the
+ * machine does not depend on the answer never overtaking a result (the
+ * actor's PeerManager sends both on one pipe; the machine does not assume
+ * it). adopt only acts while awaiting (called late, or
  * twice, it does nothing and returns 0); n = 0 just ends the wait.
  * A PeerManager restart ends the wait too (the new one holds nothing). */
 int sync_machine_await_in_flight(sync_machine_t *self, uint64_t now_ms, uint32_t timeout_ms);
