@@ -39,7 +39,8 @@
 # capped peer can send), CAP8_PARALLEL (16: the syncing node's
 # max_parallel_downloads with 8 capped peers); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
 # KILL_BLOCKS 600. BENCH_FIGURES: see figure. BENCH_SYNC_ONLY=capped: only
-# the uncapped parallel sync of 1. and section 6 (a look at the cap alone).
+# the uncapped parallel sync of 1. and section 6 (a look at the cap alone);
+# BENCH_SYNC_ONLY=kills: only the re-downloads after kill -9.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ALYS_ROOT=$ROOT
@@ -316,6 +317,48 @@ import_same_chain() {
   awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", (b - a) / 1000}'
 }
 
+# ---- re-downloads after kill -9 (kill_section; BENCH_SYNC_ONLY=kills runs it alone)
+kill_section() {
+  echo
+  echo "== blocks re-downloaded after kill -9 at ~1/3 of a $kill_blocks-block sync (window 1024)"
+  CHAIN=$(chain_db "$kill_blocks")
+  BLOCKS_NOW=$kill_blocks
+  start_servers "$CHAIN"
+  served() { alys_served_blocks "${SERVERS[@]}"; }
+  printf '%-18s %10s %12s %14s\n' killed at_height served re-downloaded
+  for a in none storage peer_manager block_processor sync validator-1; do
+    sleep 1.2
+    before=$(served)
+    HOLD=0 fresh "k-$a" parallel "${SERVER_EPS[@]}"
+    node=$FRESH
+    at="-"
+    deadline=$((SECONDS + 60))
+    while [ "$a" != none ] && ((SECONDS < deadline)); do
+      cur=$(sync_field "$node" current_height)
+      if [ -n "$cur" ] && [ "$cur" -ge $((kill_blocks / 3)) ]; then
+        at=$cur
+        kill -9 "$(alys_actor_pid "$node" "$a")"
+        break
+      fi
+      sleep 0.05
+    done
+    alys_wait_synced "$node" "$kill_blocks" 300 || echo "bench_sync: kill $a: no sync" >&2
+    sleep 1.5
+    after=$(served)
+    printf '%-18s %10s %12s %14s\n' "$a" "$at" "$((after - before))" "$((after - before - kill_blocks))"
+    figure "redownloaded_blocks.$a" "$((after - before - kill_blocks))"
+    figure "served_blocks_after_kill.$a" "$((after - before))"
+    figure "killed_at_height.$a" "$(num_or_null "$at")" "not killed (the reference run) or the sync never reached 1/3"
+    alys_node_stop "$node"
+  done
+  for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
+}
+
+if [ "${BENCH_SYNC_ONLY:-}" = kills ]; then
+  kill_section
+  exit 0
+fi
+
 echo "== sync throughput: $blocks blocks x $txs txs from 3 local peers ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 CHAIN=$(chain_db "$blocks")
 BLOCKS_NOW=$blocks
@@ -388,37 +431,4 @@ r_curve=$(ratio parallel-plaintext parallel)
 echo "CURVE / plaintext throughput (parallel, 3 peers): ${r_curve}x (1.00 = free; target >= 0.90)"
 figure curve_over_plaintext.sync_3peers "$r_curve"
 
-# ---- re-downloads after kill -9
-echo
-echo "== blocks re-downloaded after kill -9 at ~1/3 of a $kill_blocks-block sync (window 1024)"
-CHAIN=$(chain_db "$kill_blocks")
-BLOCKS_NOW=$kill_blocks
-start_servers "$CHAIN"
-served() { alys_served_blocks "${SERVERS[@]}"; }
-printf '%-18s %10s %12s %14s\n' killed at_height served re-downloaded
-for a in none storage peer_manager block_processor sync validator-1; do
-  sleep 1.2
-  before=$(served)
-  HOLD=0 fresh "k-$a" parallel "${SERVER_EPS[@]}"
-  node=$FRESH
-  at="-"
-  deadline=$((SECONDS + 60))
-  while [ "$a" != none ] && ((SECONDS < deadline)); do
-    cur=$(sync_field "$node" current_height)
-    if [ -n "$cur" ] && [ "$cur" -ge $((kill_blocks / 3)) ]; then
-      at=$cur
-      kill -9 "$(alys_actor_pid "$node" "$a")"
-      break
-    fi
-    sleep 0.05
-  done
-  alys_wait_synced "$node" "$kill_blocks" 300 || echo "bench_sync: kill $a: no sync" >&2
-  sleep 1.5
-  after=$(served)
-  printf '%-18s %10s %12s %14s\n' "$a" "$at" "$((after - before))" "$((after - before - kill_blocks))"
-  figure "redownloaded_blocks.$a" "$((after - before - kill_blocks))"
-  figure "served_blocks_after_kill.$a" "$((after - before))"
-  figure "killed_at_height.$a" "$(num_or_null "$at")" "not killed (the reference run) or the sync never reached 1/3"
-  alys_node_stop "$node"
-done
-for n in "${SERVERS[@]}"; do alys_node_stop "$n"; done
+kill_section
