@@ -83,8 +83,17 @@ chain_db() {
     alys_node_start "$node"
     # (in a || so that set -e does not end the script at the first poll)
     alys_node_wait_ready "$node" 60 || { echo "bench_sync: import node did not start" >&2; exit 1; }
-    alys_ctl "$node" import "$dir/chain.export" >/dev/null
+    # The database is kept and reused: it must hold the whole chain (an
+    # import cut short once left a 5,632-block "20,000-block" database that
+    # made every later sync wait for heights no server had).
+    local got=""
+    alys_ctl "$node" import "$dir/chain.export" >"$WORK/import.out" 2>&1 &&
+      got=$(awk '$1 == "head_hash" {print $2}' "$WORK/import.out")
     alys_node_stop "$node"
+    if [ -z "$got" ] || [ "$got" != "$(alys_chain_value "$dir" head_hash)" ]; then
+      echo "bench_sync: the import of $dir did not reach the chain's head: $(tail -n 3 "$WORK/import.out")" >&2
+      exit 1
+    fi
     mv "$node/data" "$dir/db"
     touch "$dir/db.done"
     rm -rf "$node"
