@@ -40,7 +40,8 @@
 # max_parallel_downloads with 8 capped peers); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
 # KILL_BLOCKS 600. BENCH_FIGURES: see figure. BENCH_SYNC_ONLY=capped: only
 # the uncapped parallel sync of 1. and section 6 (a look at the cap alone);
-# BENCH_SYNC_ONLY=kills: only the re-downloads after kill -9.
+# BENCH_SYNC_ONLY=kills: only the re-downloads after kill -9 (KILL_ACTORS:
+# which, default "none storage peer_manager block_processor sync validator-1").
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ALYS_ROOT=$ROOT
@@ -335,7 +336,8 @@ kill_section() {
   start_servers "$CHAIN"
   served() { alys_served_blocks "${SERVERS[@]}"; }
   printf '%-18s %10s %12s %14s\n' killed at_height served re-downloaded
-  for a in none storage peer_manager block_processor sync validator-1; do
+  local a cur pid
+  for a in ${KILL_ACTORS:-none storage peer_manager block_processor sync validator-1}; do
     sleep 1.2
     before=$(served)
     HOLD=0 fresh "k-$a" parallel "${SERVER_EPS[@]}"
@@ -343,10 +345,14 @@ kill_section() {
     at="-"
     deadline=$((SECONDS + 60))
     while [ "$a" != none ] && ((SECONDS < deadline)); do
-      cur=$(sync_field "$node" current_height)
+      # A status or pid read may time out on a loaded machine: try again
+      # (under set -e a failed read would end the whole bench silently).
+      cur=$(sync_field "$node" current_height || true)
       if [ -n "$cur" ] && [ "$cur" -ge $((kill_blocks / 3)) ]; then
+        pid=$(alys_actor_pid "$node" "$a" || true)
+        [ -n "$pid" ] || continue
         at=$cur
-        kill -9 "$(alys_actor_pid "$node" "$a")"
+        kill -9 "$pid" || true
         break
       fi
       sleep 0.05
