@@ -375,7 +375,13 @@ static void setup(void)
     char listen[100], boot[2 * ALYS_ENDPOINT_MAX + 32];
     snprintf(listen, sizeof listen, "listen = \"tcp://127.0.0.1:%d\"", port);
     snprintf(boot, sizeof boot, "bootstrap_peers = [\"%s\", \"%s\"]", s_boot.ep, s_evil.ep);
-    const char *ov[] = {listen, boot, "validation_workers = 1", NULL};
+    /* Every raw client and HONEST come from 127.0.0.1. With the default
+     * per-address limit (8 clients heard from in the last 30 s), whether
+     * HONEST's one Status is admitted depends on when the junk clients
+     * last spoke: the likely cause of one failure under load (HONEST got
+     * no answer). Inbound admission is serve_attack's subject; the book
+     * is this test's, so the limit is out of its way here. */
+    const char *ov[] = {listen, boot, "validation_workers = 1", "max_inbound_per_address = 64", NULL};
     cr_assert_eq(it_node_init(&s_node, ov), 0, "node set-up failed");
     cr_assert_eq(itk_node_endpoint(&s_node, port, s_listen, sizeof s_listen), 0);
     const char *missing = it_missing_actors(&s_node);
