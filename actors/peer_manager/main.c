@@ -297,6 +297,17 @@ static int on_zap(alys_actor_t *actor, zsock_t *sock, void *arg)
 
 /* ---- the other actors ------------------------------------------------------------ */
 
+/* Answer req with msg (a PeerMsg body) on the mailbox; what names it in the log. */
+static void reply_peer_msg(shell_t *sh, zframe_t *from, const alys_env_t *req,
+                           Alys__Peer__PeerMsg *msg, const char *what)
+{
+    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+    rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    rep.peer = msg;
+    if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
+        log_debug("cannot answer %s (requester gone)", what);
+}
+
 static void reply_peers(shell_t *sh, zframe_t *from, const alys_env_t *req)
 {
     Alys__Peer__PeerSet *set = pm_peerset_new(sh->core, true);
@@ -307,11 +318,7 @@ static void reply_peers(shell_t *sh, zframe_t *from, const alys_env_t *req)
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
     msg.msg_case = ALYS__PEER__PEER_MSG__MSG_PEER_SET;
     msg.peer_set = set;
-    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
-    rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
-    rep.peer = &msg;
-    if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
-        log_debug("cannot answer GetPeers (requester gone)");
+    reply_peer_msg(sh, from, req, &msg, "GetPeers");
     pm_peerset_free(&set);
 }
 
@@ -334,11 +341,7 @@ static void reply_in_flight(shell_t *sh, zframe_t *from, const alys_env_t *req)
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
     msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
     msg.in_flight = inf;
-    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
-    rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
-    rep.peer = &msg;
-    if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
-        log_debug("cannot answer GetInFlight (requester gone)");
+    reply_peer_msg(sh, from, req, &msg, "GetInFlight");
     pm_in_flight_free(&inf);
 }
 

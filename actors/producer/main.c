@@ -88,6 +88,14 @@ static void act(prod_t *p, ss_action_t a);
 
 /* ---------------------------------------------------------------- requests */
 
+/* Send env (its body set) as ours with corr to sock; whether it went. */
+static bool send_env(prod_t *p, zsock_t *sock, uint64_t corr, alys_env_t *env)
+{
+    env->corr_id = corr;
+    env->sender = (char *) alys_actor_name(p->actor);
+    return alys_send(sock, env) == 0;
+}
+
 static void ask_sync(prod_t *p, uint64_t corr)
 {
     Alys__Sync__CanProduceBlocks q = ALYS__SYNC__CAN_PRODUCE_BLOCKS__INIT;
@@ -95,11 +103,9 @@ static void ask_sync(prod_t *p, uint64_t corr)
     sm.msg_case = ALYS__SYNC__SYNC_MSG__MSG_CAN_PRODUCE_BLOCKS;
     sm.can_produce_blocks = &q;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = corr;
-    env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_SYNC;
     env.sync = &sm;
-    if (alys_send(p->sync, &env) != 0)
+    if (!send_env(p, p->sync, corr, &env))
         log_warn("slot %llu: cannot ask SyncActor", (unsigned long long) p->ss.slot);
 }
 
@@ -111,11 +117,9 @@ static void ask_head(prod_t *p, uint64_t corr)
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_HEAD;
     sm.get_head = &q;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = corr;
-    env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
     env.storage = &sm;
-    if (alys_send(p->storage, &env) != 0)
+    if (!send_env(p, p->storage, corr, &env))
         log_warn("slot %llu: cannot ask StorageActor", (unsigned long long) p->ss.slot);
 }
 
@@ -130,11 +134,9 @@ static void ask_pool(prod_t *p, uint64_t corr)
     mm.msg_case = ALYS__MEMPOOL__MEMPOOL_MSG__MSG_GET_MEMPOOL_TXS;
     mm.get_mempool_txs = &q;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = corr;
-    env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_MEMPOOL;
     env.mempool = &mm;
-    if (alys_send(p->storage, &env) != 0)
+    if (!send_env(p, p->storage, corr, &env))
         log_warn("slot %llu: cannot ask the mempool", (unsigned long long) p->ss.slot);
 }
 
@@ -188,11 +190,9 @@ static void record_fence(prod_t *p, uint64_t corr)
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_FENCE_RECORD;
     sm.fence_record = &q;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = corr;
-    env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_STORAGE;
     env.storage = &sm;
-    if (alys_send(p->storage, &env) != 0)
+    if (!send_env(p, p->storage, corr, &env))
         log_warn("slot %llu: cannot send FenceRecord (the deadline will miss the slot)",
                  (unsigned long long) q.slot);
 }
@@ -310,11 +310,9 @@ static ss_action_t submit(prod_t *p, uint64_t slot)
     pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH;
     pm.process_batch = &pb;
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
-    env.corr_id = corr;
-    env.sender = (char *) alys_actor_name(p->actor);
     env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
     env.processor = &pm;
-    if (alys_send(p->processor, &env) != 0)
+    if (!send_env(p, p->processor, corr, &env))
         log_warn("slot %llu: cannot send the block to BlockProcessor (the deadline misses it)",
                  (unsigned long long) slot);
     if (alys_actor_add_timer(p->actor, (size_t) timeout + 1, 1, on_tick, p) < 0)
