@@ -174,7 +174,15 @@ hc_client_t *hc_client_new(const char *endpoint, const char *id)
         free(self);
         return NULL;
     }
-    snprintf(self->id, sizeof self->id, "%s", id);
+    /* Unique per connection: a ROUTER keeps a departed peer's routing id
+     * until its I/O thread has seen the disconnect, and a newcomer with
+     * that id meanwhile is parked as anonymous (ZMQ_ROUTER_HANDOVER off,
+     * as a server must have it: handover lets anyone take a client's id);
+     * libzmq 4.3 retries its identification only when its pipe is next
+     * activated, so it can stay parked with every frame it sends. A test
+     * that closed a client and opened another under the same name raced
+     * the server: under load its flood went nowhere (hostile, load run). */
+    snprintf(self->id, sizeof self->id, "%s/%08x", id, (unsigned) random_id());
     zsock_set_identity(self->sock, self->id);
     zsock_set_linger(self->sock, 0);
     zsock_set_sndhwm(self->sock, 100000);
