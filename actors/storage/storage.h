@@ -52,8 +52,8 @@
  *
  *  ATOMICITY AND WAL POLICY
  *  ------------------------
- *  Every change (a batch of blocks, a rollback, a checkpoint, the ban list)
- *  is ONE rocksdb WriteBatch: the blocks' headers, bodies and hash index, the
+ *  Every change (a batch of blocks, a reorg, a rollback, a checkpoint, the
+ *  ban list) is ONE rocksdb WriteBatch: the blocks' headers, bodies and hash index, the
  *  state changes, undo records, undo pruning, checkpoints and their pruning,
  *  and the new head and lattice. RocksDB applies a write batch atomically,
  *  including on WAL replay after a crash (point-in-time recovery drops a torn
@@ -67,6 +67,16 @@
  *  (kill -9) but the last ones can be lost to an OS crash or power loss; the
  *  database then reopens at an older, still consistent head and sync simply
  *  fetches those blocks again. true costs one fsync per batch (not per block).
+ *
+ *  REORGS (fork choice; storage_execute_reorg, storage_reorg.c)
+ *  ------
+ *  A reorg is one more WriteBatch of the same kind: the old branch's undo
+ *  records applied (newest first) to the execution overlay and checked
+ *  against the ancestor's state root, the old blocks' headers, bodies, hash
+ *  index entries, undo records and checkpoints deleted, the new blocks
+ *  executed from the ancestor, the new head and lattice. Written only when
+ *  every block executed and the branch ends above the old head, so after a
+ *  crash the database has the old branch or the new one, whole.
  *
  *  SIGNING FENCE (issue 9; the rule is common/chain/fence.h)
  *  -------------
@@ -207,7 +217,8 @@ void storage_head_state(const storage_t *self, alys_header_t *header, alys_latti
  * store fills when progress is NULL). Blocks at or below the head equal to
  * the committed ones are acknowledged, not re-executed. A block at or below
  * the head that differs from the committed one fails as parent_mismatch
- * (a fork: failed_height <= head height; roll back first).
+ * (a fork: failed_height <= head height; send the branch as a reorg,
+ * storage_execute_reorg, or roll back first).
  * Returns STORAGE_OK with *out filled (out->failed says whether a block
  * failed), STORAGE_EINVAL (too many blocks) or STORAGE_EIO (the commit failed:
  * nothing of the batch was written). */
@@ -222,7 +233,8 @@ int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, si
  * stable word): "bad_ancestor" (above the head), "too_deep" (more than
  * max_reorg_depth below the head: also logged as an error and counted in
  * alys_chain_reorgs_refused_total), "ancestor_mismatch" (our block there
- * has another hash), "no_undo" (undo data missing in between). Then, as
+ * has another hash); "no undo data for block N" (undo data missing in
+ * between, e.g. after max_reorg_depth was raised). Then, as
  * for a batch, STORAGE_OK with *out: a failing block (or a branch that is
  * not longer: out->not_longer) fails the whole request, out->committed 0,
  * nothing written; else every block is committed and out->reorg_depth =

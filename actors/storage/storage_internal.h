@@ -271,6 +271,15 @@ void storage_batch_clear(storage_batch_t *b);
 /* alys_storage_block_failures_total{reason} when out names a failure. */
 void storage_batch_count_failure(storage_t *self, const storage_batch_result_t *out);
 
+/* ------------------------------------------------------------ rollback (storage_rollback.c) */
+
+/* What undoing block h (1..head) needs: its undo record (*rec, freed with
+ * rocksdb_free) and its header hash. STORAGE_EINVAL "no undo data for
+ * block h" (outside the kept window), STORAGE_EIO (read failure, or no
+ * header: damaged); *rec is set only on STORAGE_OK. */
+int storage_undo_load(storage_t *self, uint64_t h, char **rec, size_t *len, alys_hash_t hash,
+                      char *err, size_t errlen);
+
 /* ------------------------------------------------------------ open and recovery */
 
 /* Head record and lattice as persisted into self->head and self->lattice

@@ -109,27 +109,15 @@ static int undo_into_view(storage_batch_t *b, uint64_t h, const uint8_t *rec, si
 static int undo_block(storage_batch_t *b, uint64_t h, char *err, size_t errlen)
 {
     storage_t *self = b->self;
-    uint8_t key[HEIGHT_KEY_LEN];
-    put_be64(key, h);
     char *rec;
     size_t len;
-    int rc = storage_db_get(self, CF_UNDO, key, sizeof key, &rec, &len, err, errlen);
-    if (rc == 0)
-        return alys_set_err(err, errlen, STORAGE_EINVAL, "no_undo: no undo data for block %llu",
-                            (unsigned long long) h);
-    if (rc != 1)
+    alys_hash_t hash;
+    int rc = storage_undo_load(self, h, &rec, &len, hash, err, errlen);
+    if (rc != STORAGE_OK)
         return rc;
     rc = undo_into_view(b, h, (const uint8_t *) rec, len, err, errlen);
     rocksdb_free(rec);
     if (rc != STORAGE_OK)
-        return rc;
-    alys_header_t hdr;
-    alys_hash_t hash;
-    rc = storage_load_header(self, h, &hdr, hash, err, errlen);
-    if (rc == 0)
-        return alys_set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
-                            (unsigned long long) h);
-    if (rc != 1)
         return rc;
     rocksdb_writebatch_delete_cf(b->wb, self->db.cf[CF_HASH_INDEX], (const char *) hash,
                                  ALYS_HASH_LEN);

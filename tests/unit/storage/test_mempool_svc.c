@@ -83,15 +83,20 @@ static void storage_call(Alys__Storage__StorageMsg *m)
     storage_reply_clear(&rep);
 }
 
+static void execute(Alys__Storage__ExecuteBatch *eb)
+{
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
+    m.execute_batch = eb;
+    storage_call(&m);
+}
+
 static void commit(uint64_t from, uint64_t to)
 {
     Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
     eb.blocks = &f.chain->blocks[from - 1];
     eb.n_blocks = (size_t) (to - from + 1);
-    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
-    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
-    m.execute_batch = &eb;
-    storage_call(&m);
+    execute(&eb);
     storage_head_t h;
     storage_head(f.store, &h);
     cr_assert_eq(h.height, to);
@@ -387,10 +392,7 @@ static void reorg_to(const tchain_t *b)
     eb.n_blocks = b->nblocks - 1;
     eb.reorg_ancestor_height = 1;
     eb.reorg_ancestor_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) b->hashes[0]};
-    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
-    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
-    m.execute_batch = &eb;
-    storage_call(&m);
+    execute(&eb);
     storage_head_t h;
     storage_head(f.store, &h);
     cr_assert_eq(h.height, b->nblocks);

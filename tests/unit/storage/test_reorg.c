@@ -34,6 +34,18 @@ static tchain_t *branch_of(const fx_t *f, uint64_t fork, uint32_t prefix_txs, ui
     return b;
 }
 
+/* Our chain: `height` blocks of txs transfers, committed in a store opened
+ * with f's configuration as the caller set it. */
+static storage_t *open_committed(fx_t *f, uint32_t height, uint32_t txs)
+{
+    cr_assert_eq(tchain_extend(f->chain, height, txs), 0);
+    storage_t *s = fx_open(f);
+    storage_batch_result_t r;
+    run_batch(s, f->chain, 1, height, &r);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    return s;
+}
+
 /* Reorg s to c's blocks (fork, to] with ancestor c's block at fork. */
 static int reorg_to(storage_t *s, const tchain_t *c, uint64_t fork, uint64_t to,
                     storage_batch_result_t *r, char *err, size_t errlen)
@@ -71,10 +83,8 @@ Test(reorg, longer_branch_commits_atomically)
     fx_t f;
     fx_init(&f, 16);
     f.cfg.max_reorg_depth = 8;
-    cr_assert_eq(tchain_extend(f.chain, 10, 6), 0);
-    storage_t *s = fx_open(&f);
+    storage_t *s = open_committed(&f, 10, 6);
     storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 10, &r);
     tchain_t *b = branch_of(&f, 6, 6, 7, 6); /* 7..13 */
     char err[256] = "";
     cr_assert_eq(reorg_to(s, b, 6, 13, &r, err, sizeof err), STORAGE_OK, "%s", err);
@@ -115,10 +125,8 @@ Test(reorg, to_a_branch_of_empty_blocks_restores_state_exactly)
     fx_t f;
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 16;
-    cr_assert_eq(tchain_extend(f.chain, 12, 8), 0);
-    storage_t *s = fx_open(&f);
+    storage_t *s = open_committed(&f, 12, 8);
     storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 12, &r);
     tchain_t *b = branch_of(&f, 2, 8, 11, 0); /* 3..13, no txs */
     char err[256] = "";
     cr_assert_eq(reorg_to(s, b, 2, 13, &r, err, sizeof err), STORAGE_OK, "%s", err);
@@ -137,10 +145,8 @@ Test(reorg, equal_or_shorter_branch_is_not_longer_and_writes_nothing)
     fx_t f;
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 8;
-    cr_assert_eq(tchain_extend(f.chain, 10, 4), 0);
-    storage_t *s = fx_open(&f);
+    storage_t *s = open_committed(&f, 10, 4);
     storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 10, &r);
     tchain_t *b = branch_of(&f, 6, 4, 4, 4); /* 7..10: a tie */
     char err[256] = "";
     for (uint64_t to = 10; to >= 9; to--) {
@@ -194,10 +200,8 @@ Test(reorg, wrong_or_unknown_ancestor_is_refused)
     fx_t f;
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 8;
-    cr_assert_eq(tchain_extend(f.chain, 10, 4), 0);
-    storage_t *s = fx_open(&f);
+    storage_t *s = open_committed(&f, 10, 4);
     storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 10, &r);
     tchain_t *b = branch_of(&f, 6, 4, 6, 4);
     char err[256] = "";
     /* Height 6 named with the hash of our block 5. */
@@ -231,10 +235,8 @@ Test(reorg, invalid_block_in_branch_writes_nothing_and_is_named)
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 8;
     f.cfg.checkpoint_interval = 4;
-    cr_assert_eq(tchain_extend(f.chain, 10, 4), 0);
-    storage_t *s = fx_open(&f);
+    storage_t *s = open_committed(&f, 10, 4);
     storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 10, &r);
     tchain_t *b = branch_of(&f, 6, 4, 7, 4);
     ProtobufCBinaryData blocks[7], bad;
     cr_assert_eq(tchain_corrupt(b, 12, TBAD_STATE_ROOT, &bad), 0);
@@ -271,10 +273,8 @@ Test(reorg, checkpoints_above_the_ancestor_are_replaced)
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 8;
     f.cfg.checkpoint_interval = 3;
-    cr_assert_eq(tchain_extend(f.chain, 10, 4), 0);
-    storage_t *s = fx_open(&f);
+    storage_t *s = open_committed(&f, 10, 4);
     storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 10, &r);
     tchain_t *b = branch_of(&f, 4, 4, 8, 4); /* 5..12: crosses 6 and 9, adds 12 */
     char err[256] = "";
     cr_assert_eq(reorg_to(s, b, 4, 12, &r, err, sizeof err), STORAGE_OK, "%s", err);
@@ -316,10 +316,7 @@ Test(reorg, service_reorg_result_events_and_bad_requests)
     fx_t f;
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 8;
-    cr_assert_eq(tchain_extend(f.chain, 8, 3), 0);
-    storage_t *s = fx_open(&f);
-    storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 8, &r);
+    storage_t *s = open_committed(&f, 8, 3);
     tchain_t *b = branch_of(&f, 5, 3, 4, 3); /* 6..9 */
     storage_reply_t rep;
     Alys__Storage__StorageMsg m;
@@ -447,10 +444,7 @@ Test(reorg, service_get_blocks_from_a_locator)
     fx_t f;
     fx_init(&f, 8);
     f.cfg.max_reorg_depth = 8;
-    cr_assert_eq(tchain_extend(f.chain, 20, 2), 0);
-    storage_t *s = fx_open(&f);
-    storage_batch_result_t r;
-    run_batch(s, f.chain, 1, 20, &r);
+    storage_t *s = open_committed(&f, 20, 2);
     tchain_t *b = branch_of(&f, 11, 2, 11, 2); /* the peer's chain: 12..22 its own */
     uint64_t hs[ALYS_LOCATOR_MAX];
     size_t n = alys_locator_heights(22, hs, ALYS_LOCATOR_MAX);
