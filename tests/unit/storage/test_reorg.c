@@ -117,6 +117,39 @@ Test(reorg, longer_branch_commits_atomically)
     fx_fini(&f);
 }
 
+/* An ancestor named lower than where the branches part: our blocks above
+ * it that the branch shares are undone and executed again, and stay
+ * indexed (their deletions are staged before the branch's puts). An
+ * ancestor at the head is an atomic extension, depth 0. */
+Test(reorg, shared_blocks_above_the_ancestor_and_depth_zero)
+{
+    fx_t f;
+    fx_init(&f, 8);
+    f.cfg.max_reorg_depth = 8;
+    f.cfg.checkpoint_interval = 5;
+    storage_t *s = open_committed(&f, 10, 4);
+    tchain_t *b = branch_of(&f, 6, 4, 6, 4); /* 7..12 */
+    storage_batch_result_t r;
+    char err[256] = "";
+    cr_assert_eq(reorg_to(s, b, 4, 12, &r, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    cr_assert_eq(r.reorg_depth, 6);
+    expect_head(s, b, 12);
+    expect_indexed(s, b, 1, 12, true);
+    expect_state_equals_chain(s, b);
+    expect_consistent(s);
+    cr_assert_eq(r.head.last_checkpoint, 10);
+    cr_assert_eq(tchain_extend(b, 2, 4), 0);
+    cr_assert_eq(reorg_to(s, b, 12, 14, &r, err, sizeof err), STORAGE_OK, "%s", err);
+    cr_assert_not(r.failed, "%s", r.verdict.detail);
+    cr_assert_eq(r.reorg_depth, 0);
+    expect_head(s, b, 14);
+    expect_consistent(s);
+    storage_destroy(&s);
+    tchain_destroy(&b);
+    fx_fini(&f);
+}
+
 /* The undo data of the old branch brings the state back: a reorg whose
  * branch re-creates nothing of ours still ends in the branch's exact state
  * (accounts the old branch created are gone). */
