@@ -6,7 +6,8 @@
  *       then execution and commit by StorageActor); NewBlock pushes to
  *       peers once a block is committed; GetBlocks for an orphan's missing
  *       ancestors from its pusher; PeerDiscovered to SyncActor when a push
- *       shows we are far behind (range sync's job).
+ *       shows we are far behind (range sync's job) or a longer branch
+ *       (fork choice's).
  *  Cost: a pushed block BlockProcessor refuses for its own content is
  *       charged to the pusher as an invalid served block (INVALID) at
  *       once: a node relays only what it committed, so an honest pusher
@@ -33,7 +34,7 @@ static void count(pm_t *pm, const char *name, const char *reason, const char *he
 static void dropped(pm_t *pm, const char *reason)
 {
     count(pm, "alys_gossip_blocks_dropped_total", reason,
-          "pushed blocks dropped (duplicate, old, invalid, pool full, behind)");
+          "pushed blocks dropped (duplicate, old, invalid, pool full, behind, other branch)");
 }
 
 static pmg_t *state(pm_t *pm)
@@ -180,8 +181,13 @@ void pg_on_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *bloc
     pmg_verdict_t verdict = pmg_on_block(pm->gossip, g.hash, g.height, pm->head_height);
     switch (verdict) {
     case PMG_PROCESS:
-        if (process(pm, &g) != 0)
+        if (pmg_other_branch(g.parent, g.height, pm->head_height, pm->head_hash)) {
+            /* A longer branch: SyncActor's fork choice syncs towards it. */
+            pm_peer_discovered(pm, peer, g.height, g.hash);
+            dropped(pm, "other_branch");
+        } else if (process(pm, &g) != 0) {
             dropped(pm, "busy");
+        }
         break;
     case PMG_ORPHAN:
         if (pmg_orphan_add(pm->gossip, peer, g.hash, g.parent, g.height, g.bytes, g.len) != 0) {
