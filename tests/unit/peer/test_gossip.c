@@ -199,3 +199,14 @@ Test(gossip, peers_past_the_bound_differ_between_blocks)
     pmg_push_pick(20, SIZE_MAX, PMG_PUSH_MAX, 10, b);
     cr_assert_neq(a[0], b[0]);
 }
+
+Test(gossip, a_block_one_above_our_head_on_another_parent_is_another_branch)
+{
+    alys_hash_t head, other;
+    hash_of(10, head);
+    hash_of(99, other);
+    cr_assert(pmg_other_branch(other, 11, 10, head), "a longer branch's tip");
+    cr_assert_not(pmg_other_branch(head, 11, 10, head), "our head's child");
+    cr_assert_not(pmg_other_branch(other, 12, 10, head), "a gap: an orphan's business");
+    cr_assert_not(pmg_other_branch(other, 10, 10, head), "not longer: ours stays");
+}

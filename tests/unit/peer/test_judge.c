@@ -1,6 +1,7 @@
 /*  PeerManager's verdicts (pm_judge.h): handshakes, answers to GetHeaders
  *  and GetBlocks (what the peer's record gets and what SyncActor hears),
  *  BlockProcessor's refusals and SyncActor's penalties. */
+#include "bus.h"
 #include "peer.pb-c.h"
 #include "pm_judge.h"
 #include "test_net_util.h"
@@ -87,6 +88,86 @@ Test(judge, headers_short_still_carry_their_data)
     v = pm_judge_headers(1, 4, &h);
     cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "wrong start");
     cr_expect_not(v.data);
+}
+
+/* ---- locator answers: the server chose the start ----------------------------- */
+
+Test(judge, a_locator_answer_may_start_anywhere_above_the_genesis)
+{
+    Alys__Wire__Headers h = headers(3, 4, false);
+    pm_verdict_t v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK, "%s", v.detail);
+    cr_expect_eq(v.report, ALYS__PEER__OUTCOME__OK);
+    cr_expect(v.data);
+    cr_expect_not(v.partial, "fewer than asked: the peer's chain ends there");
+    h = headers(1, 8, false);
+    v = pm_judge_locator_headers(8, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK, "%s", v.detail);
+}
+
+Test(judge, an_empty_locator_answer_is_ok_and_costs_nothing)
+{
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    h.start = 9;
+    pm_verdict_t v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK, "nothing above where the chains meet: %s", v.detail);
+    cr_expect_eq(v.report, ALYS__PEER__OUTCOME__OK);
+    cr_expect(v.data, "SyncActor hears it as an answer");
+    h.truncated = true;
+    v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "empty and truncated");
+}
+
+Test(judge, a_locator_answer_breaking_the_rules_is_refused)
+{
+    Alys__Wire__Headers h = headers(1, 4, false);
+    pm_verdict_t v = pm_judge_locator_headers(3, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "more than asked");
+    cr_expect_not(v.data);
+    h = headers(1, 4, false);
+    h.start = 0;
+    v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "start 0");
+    cr_expect_not(v.data);
+    h.start = UINT64_MAX - 1;
+    v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "heights that wrap");
+    h = headers(2, 4, false);
+    h.start = 3; /* the headers are of 2..5: not the heights claimed */
+    v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_INVALID, "not consecutive from its start");
+    cr_expect_not(v.data);
+    ProtobufCBinaryData gap[2] = {s_fx.headers[1], s_fx.headers[3]};
+    h = headers(2, 2, false);
+    h.headers = gap;
+    v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_INVALID, "a gap");
+}
+
+Test(judge, a_truncated_locator_answer_is_partial)
+{
+    Alys__Wire__Headers h = headers(2, 4, true);
+    pm_verdict_t v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK);
+    cr_expect(v.partial);
+    cr_expect(v.data);
+}
+
+Test(judge, blocks_handed_back_to_sync_are_cut_to_one_bus_message)
+{
+    /* Nine blocks of the largest size cannot travel in one 8 MiB frame. */
+    static ProtobufCBinaryData big[9];
+    for (size_t i = 0; i < 9; i++)
+        big[i] = (ProtobufCBinaryData){ALYS_MAX_BLOCK_BYTES, NULL};
+    size_t fit = pm_judge_result_fit(big, 9);
+    cr_expect_eq(fit, 7);
+    size_t bytes = PM_RESULT_OVERHEAD;
+    for (size_t i = 0; i < fit; i++)
+        bytes += big[i].len + 4; /* a tag and a 3-byte length each */
+    cr_expect_leq(bytes, ALYS_MAX_MSG_BYTES);
+    cr_expect_gt(bytes + big[fit].len, ALYS_MAX_MSG_BYTES, "one more would not fit");
+    /* An ordinary answer passes whole. */
+    cr_expect_eq(pm_judge_result_fit(s_fx.blocks, 8), 8);
 }
 
 static Alys__Wire__Blocks blocks(uint64_t start, size_t n, bool truncated)
