@@ -497,9 +497,9 @@ typedef struct {
 /* Admission (pm_reqs.h): NULL, or why not (in why). */
 static const char *admit(const pm_req_t *r, const fetch_opts_t *o, char *why, size_t len)
 {
-    int rc = o->n_locator ? pm_req_check_locator(r->count, o->locator, o->n_locator, why, len)
-                          : pm_req_check(r->kind, r->start, r->count, o->expected, o->n_expected,
-                                         why, len);
+    int rc = o->n_locator
+                 ? pm_req_check_locator(r->count, o->locator, o->n_locator, why, len)
+                 : pm_req_check(r->kind, r->start, r->count, o->expected, o->n_expected, why, len);
     return rc == 0 ? NULL : why;
 }
 

@@ -293,11 +293,9 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         if (items[i].len > self->item_max[j->headers])
             self->item_max[j->headers] = items[i].len;
     /* Fewer than asked while more exist below our head: only the frame
-     * limit (ours or storage's) cuts an answer short. */
-    /* An empty located answer is never truncated (the asker would see a
-     * violation): nothing of ours above where the chains meet. */
-    bool truncated =
-        fit > 0 && (fit < n || (n < j->count && j->start + n <= self->pm->head_height));
+     * limit (ours or storage's) cuts an answer short. An empty (located)
+     * answer never is: an asker takes that for a violation. */
+    bool truncated = fit > 0 && (fit < n || (n < j->count && j->start + n <= self->pm->head_height));
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
     Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;

@@ -68,8 +68,8 @@ pm_verdict_t pm_judge_locator_headers(uint32_t count, const Alys__Wire__Headers 
     alys_wire_verdict_t k = ALYS_WIRE_OK;
     const char *why = locator_range_problem(count, h);
     if (why) {
-        snprintf(v.detail, sizeof v.detail, "%s (%zu headers from %llu for %u)", why, h->n_headers,
-                 (unsigned long long) h->start, count);
+        snprintf(v.detail, sizeof v.detail, "%s (%zu headers from %llu for %u)", why,
+                 h->n_headers, (unsigned long long) h->start, count);
         k = ALYS_WIRE_VIOLATION;
     } else {
         k = alys_wire_check_headers(h->headers, h->n_headers, h->start, NULL, v.detail,

@@ -133,8 +133,7 @@ int pm_req_check_locator(uint32_t count, const ProtobufCBinaryData *locator, siz
     for (size_t i = 0; ok && i < n_locator; i++)
         ok = locator[i].len == ALYS_HASH_LEN;
     if (!ok) {
-        snprintf(why, why_len, "bad request: locator must be 1..%u 32-byte hashes",
-                 ALYS_LOCATOR_MAX);
+        snprintf(why, why_len, "bad request: locator must be 1..%u 32-byte hashes", ALYS_LOCATOR_MAX);
         return -1;
     }
     return 0;

@@ -118,30 +118,29 @@ Test(judge, an_empty_locator_answer_is_ok_and_costs_nothing)
     cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "empty and truncated");
 }
 
+/* The kind of a refused locator answer: its headers are never passed on. */
+static peer_outcome_kind_t refused_kind(uint32_t count, const Alys__Wire__Headers *h)
+{
+    pm_verdict_t v = pm_judge_locator_headers(count, h);
+    cr_expect_not(v.data, "a refused answer's headers were passed on");
+    return v.kind;
+}
+
 Test(judge, a_locator_answer_breaking_the_rules_is_refused)
 {
     Alys__Wire__Headers h = headers(1, 4, false);
-    pm_verdict_t v = pm_judge_locator_headers(3, &h);
-    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "more than asked");
-    cr_expect_not(v.data);
-    h = headers(1, 4, false);
+    cr_expect_eq(refused_kind(3, &h), PEER_OUTCOME_VIOLATION, "more than asked");
     h.start = 0;
-    v = pm_judge_locator_headers(10, &h);
-    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "start 0");
-    cr_expect_not(v.data);
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_VIOLATION, "start 0");
     h.start = UINT64_MAX - 1;
-    v = pm_judge_locator_headers(10, &h);
-    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "heights that wrap");
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_VIOLATION, "heights that wrap");
     h = headers(2, 4, false);
     h.start = 3; /* the headers are of 2..5: not the heights claimed */
-    v = pm_judge_locator_headers(10, &h);
-    cr_expect_eq(v.kind, PEER_OUTCOME_INVALID, "not consecutive from its start");
-    cr_expect_not(v.data);
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_INVALID, "not consecutive from its start");
     ProtobufCBinaryData gap[2] = {s_fx.headers[1], s_fx.headers[3]};
     h = headers(2, 2, false);
     h.headers = gap;
-    v = pm_judge_locator_headers(10, &h);
-    cr_expect_eq(v.kind, PEER_OUTCOME_INVALID, "a gap");
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_INVALID, "a gap");
 }
 
 Test(judge, a_truncated_locator_answer_is_partial)

@@ -670,17 +670,26 @@ Test(pm_core, a_newcomer_evicts_the_worst_when_inbound_slots_are_full)
 
 /* ---- requests to peers ------------------------------------------------------------------ */
 
-static void fetch_headers(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+/* A FetchHeaders from SyncActor; with n_locator hashes a locator request. */
+static void fetch_headers_with(uint64_t request_id, const char *peer, uint64_t start,
+                               uint32_t count, ProtobufCBinaryData *locator, size_t n_locator)
 {
     Alys__Peer__FetchHeaders fh = ALYS__PEER__FETCH_HEADERS__INIT;
     fh.request_id = request_id;
     fh.peer_id = (char *) peer;
     fh.start = start;
     fh.count = count;
+    fh.n_locator = n_locator;
+    fh.locator = locator;
     Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
     m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS;
     m.fetch_headers = &fh;
     pm_core_on_peer_msg(H->pm, &m);
+}
+
+static void fetch_headers(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+{
+    fetch_headers_with(request_id, peer, start, count, NULL, 0);
 }
 
 /* The next PeerMsg of case want to SyncActor (others skipped and freed). */
@@ -1071,14 +1080,22 @@ static uint64_t sent_get_headers(int slot)
     return id;
 }
 
-static void empty_headers(int slot, uint64_t id)
+static void answer_headers(int slot, uint64_t id, uint64_t start, ProtobufCBinaryData *items, size_t n)
 {
     Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    h.start = start;
+    h.n_headers = n;
+    h.headers = items;
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
     m.headers = &h;
     peer_frame(slot, &m);
+}
+
+static void empty_headers(int slot, uint64_t id)
+{
+    answer_headers(slot, id, 0, NULL, 0);
 }
 
 Test(pm_core, an_answer_after_the_deadline_is_late_and_free_but_a_second_copy_costs)
@@ -1580,17 +1597,24 @@ Test(pm_core, an_inbound_status_contradicting_its_link_key_is_refused_and_charge
 
 /* ---- GetInFlight (a restarted SyncActor adopts what we hold) ------------------------------ */
 
-static void fetch_blocks(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+static void fetch_blocks_for(uint64_t request_id, const char *peer, uint64_t start,
+                             uint32_t count, bool to_requester)
 {
     Alys__Peer__FetchBlocks fb = ALYS__PEER__FETCH_BLOCKS__INIT;
     fb.request_id = request_id;
     fb.peer_id = (char *) peer;
     fb.start = start;
     fb.count = count;
+    fb.to_requester = to_requester;
     Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
     m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS;
     m.fetch_blocks = &fb;
     pm_core_on_peer_msg(H->pm, &m);
+}
+
+static void fetch_blocks(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+{
+    fetch_blocks_for(request_id, peer, start, count, false);
 }
 
 static const Alys__Peer__InFlightRange *in_flight_of(const Alys__Peer__InFlight *inf, uint64_t id)
@@ -1666,16 +1690,7 @@ static void fetch_headers_located(uint64_t request_id, uint32_t count, size_t n_
     cr_assert_leq(n_hashes, ALYS_LOCATOR_MAX + 1);
     for (size_t i = 0; i < n_hashes; i++)
         loc[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, s_loc[i % 3]};
-    Alys__Peer__FetchHeaders fh = ALYS__PEER__FETCH_HEADERS__INIT;
-    fh.request_id = request_id;
-    fh.peer_id = PEER_KEY;
-    fh.count = count;
-    fh.n_locator = n_hashes;
-    fh.locator = loc;
-    Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
-    m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS;
-    m.fetch_headers = &fh;
-    pm_core_on_peer_msg(H->pm, &m);
+    fetch_headers_with(request_id, PEER_KEY, 0, count, loc, n_hashes);
 }
 
 /* The next request of body kind sent to a peer (others skipped). */
@@ -1704,20 +1719,6 @@ static void free_items(ProtobufCBinaryData *items, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(items[i].data);
-}
-
-static void answer_headers(int slot, uint64_t id, uint64_t start, ProtobufCBinaryData *items,
-                           size_t n)
-{
-    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
-    h.start = start;
-    h.n_headers = n;
-    h.headers = items;
-    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
-    m.request_id = id;
-    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
-    m.headers = &h;
-    peer_frame(slot, &m);
 }
 
 Test(pm_core, a_locator_fetch_goes_out_with_its_hashes_and_reports_where_the_answer_starts)
@@ -1779,16 +1780,7 @@ Test(pm_core, a_locator_of_more_than_the_wire_bound_is_a_bad_request_never_sent)
 
 static void fetch_blocks_to_requester(uint64_t request_id, uint64_t start, uint32_t count)
 {
-    Alys__Peer__FetchBlocks fb = ALYS__PEER__FETCH_BLOCKS__INIT;
-    fb.request_id = request_id;
-    fb.peer_id = PEER_KEY;
-    fb.start = start;
-    fb.count = count;
-    fb.to_requester = true;
-    Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
-    m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS;
-    m.fetch_blocks = &fb;
-    pm_core_on_peer_msg(H->pm, &m);
+    fetch_blocks_for(request_id, PEER_KEY, start, count, true);
 }
 
 /* Answer the next GetBlocks with n blocks from start (of another branch). */
@@ -1886,15 +1878,23 @@ static uint64_t expect_located_read(uint32_t count)
     return corr;
 }
 
-Test(pm_core, a_locator_get_headers_is_read_with_its_locator_and_answered_from_storages_start)
+/* A client's located GetHeaders for count, storage answering n items from
+ * storage_start: our answer to the client, a Headers (free it). */
+static alys_wire_msg_t *served_located(uint32_t count, uint64_t storage_start, uint32_t n)
 {
     started(5000);
     client_handshake();
-    get_headers_located(10);
-    answer_blocks(expect_located_read(10), 4990, 10);
+    get_headers_located(count);
+    answer_blocks(expect_located_read(count), storage_start, n);
     alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
     cr_assert_not_null(r);
     cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_HEADERS, "%s", alys_wire_body_name(r));
+    return r;
+}
+
+Test(pm_core, a_locator_get_headers_is_read_with_its_locator_and_answered_from_storages_start)
+{
+    alys_wire_msg_t *r = served_located(10, 4990, 10);
     cr_assert_eq(r->headers->start, 4990, "storage's start");
     cr_assert_eq(r->headers->n_headers, 10);
     cr_assert_not(r->headers->truncated);
@@ -1918,13 +1918,7 @@ Test(pm_core, a_long_locator_read_continues_from_storages_start_without_the_loca
 
 Test(pm_core, a_locator_meeting_our_head_gets_an_empty_answer_not_an_error)
 {
-    started(5000);
-    client_handshake();
-    get_headers_located(10);
-    answer_blocks(expect_located_read(10), 5001, 0);
-    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
-    cr_assert_not_null(r);
-    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_HEADERS, "%s", alys_wire_body_name(r));
+    alys_wire_msg_t *r = served_located(10, 5001, 0);
     cr_assert_eq(r->headers->start, 5001);
     cr_assert_eq(r->headers->n_headers, 0);
     cr_assert_not(r->headers->truncated, "an asker would take it for a violation");
