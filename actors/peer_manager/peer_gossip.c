@@ -181,13 +181,8 @@ void pg_on_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *bloc
     pmg_verdict_t verdict = pmg_on_block(pm->gossip, g.hash, g.height, pm->head_height);
     switch (verdict) {
     case PMG_PROCESS:
-        if (pmg_other_branch(g.parent, g.height, pm->head_height, pm->head_hash)) {
-            /* A longer branch: SyncActor's fork choice syncs towards it. */
-            pm_peer_discovered(pm, peer, g.height, g.hash);
-            dropped(pm, "other_branch");
-        } else if (process(pm, &g) != 0) {
+        if (process(pm, &g) != 0)
             dropped(pm, "busy");
-        }
         break;
     case PMG_ORPHAN:
         if (pmg_orphan_add(pm->gossip, peer, g.hash, g.parent, g.height, g.bytes, g.len) != 0) {
@@ -226,6 +221,24 @@ void pg_on_announce(pm_t *pm, const ProtobufCBinaryData *block)
     push(pm, block, NULL);
 }
 
+/* A pushed block BlockProcessor did not commit (our head already moved to
+ * its answer's): whose fault, if anyone's. */
+static void not_committed(pm_t *pm, const pmg_block_t *b, const char *reason)
+{
+    pm_refusal_t r = pm_judge_refusal(reason, b->height, b->height);
+    if (r.content_fault) {
+        charge(pm, b->peer, reason ? reason : "refused");
+    } else if (pmg_other_branch(r.linkage, b->height, pm->head_height)) {
+        /* A longer branch: SyncActor's fork choice syncs towards it. */
+        pm_peer_discovered(pm, b->peer, b->height, b->hash);
+        dropped(pm, "other_branch");
+    } else {
+        log_debug("pushed block %llu from %s not committed: %s", (unsigned long long) b->height,
+                  b->peer, reason ? reason : "");
+        dropped(pm, "not_linked");
+    }
+}
+
 bool pg_on_processor(pm_t *pm, const alys_env_t *env)
 {
     pmg_block_t b;
@@ -243,12 +256,8 @@ bool pg_on_processor(pm_t *pm, const alys_env_t *env)
         if (!bp->failed && bp->committed == 1) {
             ProtobufCBinaryData blk = {b.len, b.bytes};
             push(pm, &blk, b.peer); /* checked and committed: relay it */
-        } else if (pm_judge_refusal(bp->reason, b.height, b.height).content_fault) {
-            charge(pm, b.peer, bp->reason ? bp->reason : "refused");
         } else {
-            log_debug("pushed block %llu from %s not committed: %s",
-                      (unsigned long long) b.height, b.peer, bp->reason ? bp->reason : "");
-            dropped(pm, "not_linked");
+            not_committed(pm, &b, bp->reason);
         }
     } else {
         dropped(pm, "busy"); /* an error reply: busy or unavailable, nobody's fault */

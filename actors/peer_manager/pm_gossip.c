@@ -220,8 +220,8 @@ size_t pmg_push_pick(size_t n, size_t except, size_t cap, uint64_t seed, size_t 
     return k;
 }
 
-bool pmg_other_branch(const alys_hash_t parent, uint64_t height, uint64_t head_height,
-                      const alys_hash_t head_hash)
+bool pmg_other_branch(bool linkage_refused, uint64_t height, uint64_t head_height)
 {
-    return height == head_height + 1 && memcmp(parent, head_hash, ALYS_HASH_LEN) != 0;
+    /* Longest chain wins, a tie keeps ours: only a longer branch matters. */
+    return linkage_refused && height > head_height;
 }

@@ -123,6 +123,9 @@ pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64
 {
     pm_refusal_t r = {.content_fault = alys_refusal_is_content(reason),
                       .suspect = alys_refusal_is_peer_fault(reason, failed_height, range_start)};
+    /* chain.h's rule: a linkage reason is the peer's fault inside a range,
+     * a content reason always; what is left is linkage. */
+    r.linkage = !r.content_fault && alys_refusal_is_peer_fault(reason, 1, 0);
     return r;
 }
 

@@ -109,6 +109,8 @@ int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome);
 typedef struct {
     bool content_fault; /* for the reorder buffer */
     bool suspect;       /* suspect the server for the failed block */
+    bool linkage;       /* parent, height gap or slot order: at a block that
+                           should sit on our head, another branch */
 } pm_refusal_t;
 
 pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start);

@@ -200,13 +200,10 @@ Test(gossip, peers_past_the_bound_differ_between_blocks)
     cr_assert_neq(a[0], b[0]);
 }
 
-Test(gossip, a_block_one_above_our_head_on_another_parent_is_another_branch)
+Test(gossip, a_block_above_our_head_refused_for_linkage_is_another_branch)
 {
-    alys_hash_t head, other;
-    hash_of(10, head);
-    hash_of(99, other);
-    cr_assert(pmg_other_branch(other, 11, 10, head), "a longer branch's tip");
-    cr_assert_not(pmg_other_branch(head, 11, 10, head), "our head's child");
-    cr_assert_not(pmg_other_branch(other, 12, 10, head), "a gap: an orphan's business");
-    cr_assert_not(pmg_other_branch(other, 10, 10, head), "not longer: ours stays");
+    cr_assert(pmg_other_branch(true, 11, 10), "a longer branch's tip");
+    cr_assert(pmg_other_branch(true, 14, 10), "longer by more");
+    cr_assert_not(pmg_other_branch(true, 10, 10), "as long as ours: ours stays");
+    cr_assert_not(pmg_other_branch(false, 11, 10), "refused for something else");
 }

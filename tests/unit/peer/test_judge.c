@@ -244,10 +244,14 @@ Test(judge, refusals_suspect_the_server_only_for_its_own_faults)
     cr_expect(r.suspect, "inside its range: the block's own");
     r = pm_judge_refusal("parent_mismatch", 1, 1);
     cr_expect_not(r.suspect, "at the range's start: the previous batch's");
+    cr_expect(r.linkage, "another parent");
     r = pm_judge_refusal("future_slot", 5, 1);
     cr_expect_not(r.suspect, "our clock");
+    cr_expect_not(r.linkage);
     r = pm_judge_refusal(NULL, 5, 1);
     cr_expect_not(r.suspect);
+    cr_expect_not(r.linkage);
+    cr_expect_not(pm_judge_refusal("bad_tx_signature", 5, 1).linkage, "content, not linkage");
 }
 
 Test(judge, penalties_from_sync)

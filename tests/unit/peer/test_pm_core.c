@@ -1422,7 +1422,7 @@ Test(pm_core, a_pushed_block_on_another_parent_costs_nothing)
     process_batches(&corr);
     gossip_processed(corr, false, "parent_mismatch", 10);
     cr_assert_eq(gossip_dropped("invalid"), 0, "another branch is not a lie");
-    cr_assert_eq(gossip_dropped("not_linked"), 1);
+    cr_assert_eq(gossip_dropped("other_branch"), 1);
     free(blk.data);
 }
 
@@ -1933,10 +1933,25 @@ Test(pm_core, a_pushed_tip_of_a_longer_branch_tells_sync_its_height_and_costs_no
     ProtobufCBinaryData blk = gossip_block(11, other, 1);
     push_from(slot, blk);
     free(blk.data);
-    cr_assert_eq(process_batches(NULL), 0, "BlockProcessor could only refuse it");
+    uint64_t corr = 0;
+    cr_assert_eq(process_batches(&corr), 1);
+    gossip_processed(corr, false, "parent_mismatch", 10);
     uint64_t height = 0;
     cr_assert_eq(discovered(&height), 1);
     cr_assert_eq(height, 11);
     cr_assert_eq(gossip_dropped("other_branch"), 1);
     cr_assert_float_eq(score_of(PEER_KEY), before, 1e-9, "another branch is not a lie");
+}
+
+Test(pm_core, a_pushed_block_refused_for_our_clock_tells_sync_nothing)
+{
+    int slot = ready_peer(50);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    push_from(slot, blk);
+    free(blk.data);
+    uint64_t corr = 0;
+    cr_assert_eq(process_batches(&corr), 1);
+    gossip_processed(corr, false, "future_slot", 10);
+    cr_assert_eq(discovered(NULL), 0);
+    cr_assert_eq(gossip_dropped("not_linked"), 1);
 }
