@@ -801,6 +801,20 @@ static void fill_failure(pl_outcome_t *o, const batch_t *b, uint32_t i, const al
     o->tx_index = v->tx_index;
 }
 
+/* A reorg batch: storage names its own failures by their heights on the
+ * branch (never the head's next). A block of the batch that failed its
+ * stateless checks is reported unless storage refused an earlier one;
+ * when storage found the valid prefix not longer than our chain, the
+ * invalid block is what the requester must hear (the peer served an
+ * invalid branch), not the length. */
+static void reorg_outcome(const batch_t *b, uint32_t prefix, pl_outcome_t *o)
+{
+    if (prefix >= b->n || (o->failed && strcmp(o->reason, "not_longer") != 0))
+        return;
+    fill_failure(o, b, prefix, b->sl_idx == prefix ? &b->sl_v : &b->adm_v);
+    o->failed_height = b->reorg.ancestor_height + 1 + prefix;
+}
+
 /* Storage's answer plus the batch's own failure make the outcome. The
  * failing block is named by its place in the chain, the height after the
  * head the valid prefix reached (not by the height its header claims: a
@@ -817,7 +831,9 @@ static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_out
     o->duration_ms = now_ms - b->started_ms;
     snprintf(o->origin, sizeof o->origin, "%s", b->origin);
     uint32_t committed = r->committed < prefix ? r->committed : prefix;
-    if (r->failed) {
+    if (b->is_reorg) {
+        reorg_outcome(b, prefix, o);
+    } else if (r->failed) {
         if (r->failed_height > r->head_height)
             o->failed_height = r->head_height + 1;
     } else if (committed < prefix) {

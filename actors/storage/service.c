@@ -115,6 +115,27 @@ static bool reorg_fields_ok(storage_reply_t *rep, const Alys__Storage__ExecuteBa
     return false;
 }
 
+/* A reorg storage will not do (too deep, another ancestor, no undo data)
+ * is the batch's answer, not an error: BlockProcessor retries errors,
+ * and this one would never change. Nothing was written. */
+static void reorg_refused(storage_reply_t *rep, storage_t *store,
+                          const Alys__Storage__ExecuteBatch *req, const char *why)
+{
+    storage_batch_result_t r;
+    memset(&r, 0, sizeof r);
+    storage_head(store, &r.head);
+    fill_batch_result(rep, req->batch_id, &r);
+    Alys__Storage__BatchResult *b = &rep->batch;
+    b->failed = true;
+    b->failed_height = req->reorg_ancestor_height + 1;
+    snprintf(rep->reason, sizeof rep->reason, "reorg_refused");
+    snprintf(rep->detail, sizeof rep->detail, "%.*s", (int) sizeof rep->detail - 1, why);
+    b->reason = rep->reason;
+    b->detail = rep->detail;
+    rep->msg.batch_result = b;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT);
+}
+
 /* The "reorg" event's detail. */
 static void fill_reorg_text(storage_reply_t *rep, const storage_batch_result_t *r)
 {
@@ -145,6 +166,10 @@ static void serve_execute(storage_reply_t *rep, storage_t *store,
     storage_batch_result_t r;
     char err[256];
     int rc = run_execute(store, req, reorg, &r, err, sizeof err);
+    if (reorg && rc == STORAGE_EINVAL) {
+        reorg_refused(rep, store, req, err);
+        return;
+    }
     if (rc != STORAGE_OK) {
         log_error("batch %llu: %s", (unsigned long long) req->batch_id, err);
         reply_store_error(rep, rc, err);
