@@ -33,6 +33,11 @@ struct sync_fork {
     uint32_t n_hashes;
     uint32_t fetch_count; /* blocks asked, then blocks to process */
     cooldown_t cool[SYNC_FORK_COOLDOWNS];
+    struct {
+        sync_peer_id_t peer;
+        uint64_t height;
+    } waiting[SYNC_FORK_WAITING];
+    size_t n_waiting;
     sync_fork_status_t st;
 };
 
@@ -95,6 +100,7 @@ static void finish(sync_fork_t *self, uint64_t now_ms, sync_fork_step_t *out)
         self->cool[oldest].until = now_ms + SYNC_FORK_COOLDOWN_MS;
     }
     if (out->kind == SYNC_FORK_REORGED) {
+        self->n_waiting = 0;
         self->st.reorgs++;
         snprintf(self->st.last_reorg, sizeof self->st.last_reorg, "%s", out->detail);
     } else if (out->kind == SYNC_FORK_TOO_DEEP) {
@@ -111,12 +117,50 @@ static uint64_t new_req(sync_fork_t *self)
     return SYNC_FORK_REQ_BIT | self->next_req++;
 }
 
+/* A peer found while another resolution runs: it waits its turn (once;
+ * the oldest waiting one gives way when full). */
+static void wait_turn(sync_fork_t *self, const char *peer, uint64_t height)
+{
+    if (strcmp(peer, self->peer) == 0)
+        return;
+    for (size_t i = 0; i < self->n_waiting; i++)
+        if (strcmp(self->waiting[i].peer, peer) == 0) {
+            self->waiting[i].height = height;
+            return;
+        }
+    if (self->n_waiting == SYNC_FORK_WAITING) {
+        memmove(&self->waiting[0], &self->waiting[1],
+                (SYNC_FORK_WAITING - 1) * sizeof self->waiting[0]);
+        self->n_waiting--;
+    }
+    snprintf(self->waiting[self->n_waiting].peer, sizeof self->waiting[0].peer, "%s", peer);
+    self->waiting[self->n_waiting++].height = height;
+}
+
+void sync_fork_next(sync_fork_t *self, uint64_t now_ms, sync_fork_step_t *out)
+{
+    step(out, SYNC_FORK_NONE);
+    while (self->phase == PH_IDLE && self->n_waiting > 0 && out->kind == SYNC_FORK_NONE) {
+        sync_peer_id_t peer;
+        snprintf(peer, sizeof peer, "%s", self->waiting[0].peer);
+        uint64_t height = self->waiting[0].height;
+        memmove(&self->waiting[0], &self->waiting[1],
+                (SYNC_FORK_WAITING - 1) * sizeof self->waiting[0]);
+        self->n_waiting--;
+        sync_fork_found(self, now_ms, peer, height, out);
+    }
+}
+
 void sync_fork_found(sync_fork_t *self, uint64_t now_ms, const char *peer, uint64_t peer_height,
                      sync_fork_step_t *out)
 {
     step(out, SYNC_FORK_NONE);
-    if (self->phase != PH_IDLE || !peer || !*peer || cooling(self, peer, now_ms))
+    if (!peer || !*peer || cooling(self, peer, now_ms))
         return;
+    if (self->phase != PH_IDLE) {
+        wait_turn(self, peer, peer_height);
+        return;
+    }
     snprintf(self->peer, sizeof self->peer, "%s", peer);
     self->peer_height = peer_height;
     self->ancestor = 0;

@@ -32,7 +32,11 @@
  *  start names; a block of the branch refused for its content).
  *
  *  Each step has a deadline (timeout_ms); a peer whose resolution ended
- *  without a reorg is not tried again for SYNC_FORK_COOLDOWN_MS.
+ *  without a reorg is not tried again for SYNC_FORK_COOLDOWN_MS. Peers
+ *  found on another branch while one resolution runs wait their turn (the
+ *  last SYNC_FORK_WAITING of them); when it ends without a reorg the next
+ *  one starts (sync_fork_next); a reorg forgets them (the machine restarts
+ *  and finds again whoever is still on another branch).
  *
  *  Ownership: sync_fork_new / sync_fork_destroy(&self).
  */
@@ -52,9 +56,13 @@
 #define SYNC_FORK_EXTRA       64  /* blocks fetched beyond the least that is longer */
 #define SYNC_FORK_COOLDOWN_MS 10000
 #define SYNC_FORK_COOLDOWNS   8
+#define SYNC_FORK_WAITING     4
 /* Request ids of fork choice's own fetches carry this bit: their results
- * are the fork's, never the machine's. */
-#define SYNC_FORK_REQ_BIT     (1ull << 62)
+ * are the fork's, never the machine's (whose ids, from the actor's
+ * instance number, unix ms << 16, stay below 2^61 for a thousand years).
+ * Not bit 62: PeerManager marks its gossip's own fetches with it
+ * (PM_GOSSIP_REQ_BIT) and reports their results to nobody. */
+#define SYNC_FORK_REQ_BIT     (1ull << 61)
 
 typedef enum {
     SYNC_FORK_NONE = 0,      /* nothing to do */
@@ -96,6 +104,9 @@ void sync_fork_destroy(sync_fork_t **self_p);
  * already under way or the peer cools down. */
 void sync_fork_found(sync_fork_t *self, uint64_t now_ms, const char *peer, uint64_t peer_height,
                      sync_fork_step_t *out);
+/* After a resolution ended (any terminal step): GET_LOCATOR for the next
+ * peer waiting its turn, or NONE. */
+void sync_fork_next(sync_fork_t *self, uint64_t now_ms, sync_fork_step_t *out);
 /* Storage's Locator (heights descending, hashes 32 bytes each, parallel).
  * FETCH_HEADERS (the locator: sync_fork_locator), or ABANDONED when it is
  * malformed or not asked for. */

@@ -156,6 +156,12 @@ static void run(sa_t *sa, const sync_fork_step_t *s, const Alys__Peer__FetchResu
         break;
     case SYNC_FORK_ABANDONED: log_info("fork choice: %s", s->detail); break;
     }
+    if (s->kind >= SYNC_FORK_REORGED) { /* over: whoever waits its turn is next */
+        sync_fork_step_t next;
+        sync_fork_next(sa->fork, sa->now, &next);
+        if (next.kind == SYNC_FORK_GET_LOCATOR)
+            send_get_locator(sa);
+    }
 }
 
 void sa_fork_found(sa_t *sa, const char *peer, uint64_t peer_height)

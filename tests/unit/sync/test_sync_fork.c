@@ -132,6 +132,12 @@ Test(sync_fork, a_branch_not_above_our_head_keeps_ours_and_the_peer_cools_down)
     cr_assert_eq(s.kind, SYNC_FORK_NONE);
     sync_fork_tick(f, 3 + TMO, &s);
     cr_assert_eq(s.kind, SYNC_FORK_ABANDONED, "the locator step timed out");
+    sync_fork_next(f, 3 + TMO, &s);
+    cr_assert_eq(s.kind, SYNC_FORK_GET_LOCATOR, "R waited its turn");
+    cr_assert_str_eq(s.peer, "R");
+    sync_fork_tick(f, 3 + 2 * TMO, &s);
+    sync_fork_next(f, 3 + 2 * TMO, &s);
+    cr_assert_eq(s.kind, SYNC_FORK_NONE, "nobody else waits");
     sync_fork_found(f, 2 + SYNC_FORK_COOLDOWN_MS, "P", 120, &s);
     cr_assert_eq(s.kind, SYNC_FORK_GET_LOCATOR, "P's cooldown is over");
     sync_fork_destroy(&f);
