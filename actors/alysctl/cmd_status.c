@@ -56,6 +56,16 @@ static void status_chain_json(const alys_config_t *cfg, json_t *root)
                         "last_checkpoint", (json_int_t) h->last_checkpoint);
     }
     alys_env_free(&rep);
+    /* Fork choice is SyncActor's: its counts go beside the head, so that a
+     * refused reorg (deeper than max_reorg_depth) shows where operators
+     * look for the chain. */
+    json_t *sync = json_object_get(root, "sync");
+    const char *keys[] = {"reorgs", "reorgs_refused", "last_reorg", "last_reorg_refused"};
+    for (size_t i = 0; out && json_is_object(sync) && i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(sync, keys[i]);
+        if (v)
+            json_object_set(out, keys[i], v);
+    }
     json_object_set_new(root, "chain", out ? out : json_null());
 }
 

@@ -139,8 +139,14 @@ static json_t *status_json(const Alys__Sync__SyncStatus *st)
         "eta_seconds", p->eta_seconds, "can_produce_blocks", p->can_produce_blocks, "blocks_behind",
         (json_int_t) behind, "percent", percent(p->current_height, p->target_height), "retries",
         (json_int_t) st->retries, "production_allowed_at", (json_int_t) st->production_allowed_at);
-    if (o)
+    if (o) {
         json_object_set_new(o, "state_fields", state_fields(st->state));
+        /* Fork choice (SyncStatus 5..8): reorgs done, forks refused. */
+        json_object_set_new(o, "reorgs", json_integer((json_int_t) st->reorgs));
+        json_object_set_new(o, "reorgs_refused", json_integer((json_int_t) st->reorgs_refused));
+        json_object_set_new(o, "last_reorg", json_string(str(st->last_reorg)));
+        json_object_set_new(o, "last_reorg_refused", json_string(str(st->last_reorg_refused)));
+    }
     return o;
 }
 

@@ -113,7 +113,8 @@ static int op_send_task(void *ctx, int sock, const char *id, uint64_t task_id,
 }
 
 static int op_send_storage(void *ctx, uint64_t req_id, uint64_t batch_seq,
-                           const ProtobufCBinaryData *blocks, size_t n, const char *origin)
+                           const ProtobufCBinaryData *blocks, size_t n, const char *origin,
+                           const pl_reorg_t *reorg)
 {
     bp_t *bp = ctx;
     Alys__Storage__ExecuteBatch exec = ALYS__STORAGE__EXECUTE_BATCH__INIT;
@@ -124,6 +125,11 @@ static int op_send_storage(void *ctx, uint64_t req_id, uint64_t batch_seq,
         exec.n_blocks = n;
         exec.blocks = (ProtobufCBinaryData *) blocks;
         exec.origin = (char *) origin;
+        if (reorg) {
+            exec.reorg_ancestor_height = reorg->ancestor_height;
+            exec.reorg_ancestor_hash = (ProtobufCBinaryData){ALYS_HASH_LEN,
+                                                             (uint8_t *) reorg->ancestor_hash};
+        }
         msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
         msg.execute_batch = &exec;
     } else {
@@ -177,6 +183,7 @@ static void op_reply(void *ctx, void *reply_ctx, const pl_outcome_t *o)
     bpm.detail = (char *) o->detail;
     bpm.tx_index = o->tx_index;
     bpm.checkpoint_height = o->checkpoint_height;
+    bpm.reorg_depth = o->reorg_depth;
     Alys__Processor__ProcessorMsg msg = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
     msg.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_BATCH_PROCESSED;
     msg.batch_processed = &bpm;
@@ -245,9 +252,18 @@ static void submit(bp_t *bp, zframe_t *from, alys_env_t *env, Alys__Processor__P
     }
     r->corr_id = env->corr_id;
     char err[256];
-    pl_submit_t rc = pipeline_submit(bp->pl, requester, pb->batch_id, pb->origin, pb->blocks,
-                                     pb->n_blocks, pb->expected_hashes, pb->n_expected_hashes, r,
-                                     alys_mono_ms(), err, sizeof err);
+    pl_reorg_t reorg = {.ancestor_height = pb->reorg_ancestor_height};
+    bool is_reorg = pb->reorg_ancestor_hash.len == ALYS_HASH_LEN;
+    if (is_reorg)
+        memcpy(reorg.ancestor_hash, pb->reorg_ancestor_hash.data, ALYS_HASH_LEN);
+    pl_submit_t rc = PL_BAD_REQUEST;
+    if (pb->reorg_ancestor_hash.len != 0 && !is_reorg)
+        snprintf(err, sizeof err, "reorg_ancestor_hash of %zu bytes (want %d)",
+                 pb->reorg_ancestor_hash.len, ALYS_HASH_LEN);
+    else
+        rc = pipeline_submit_reorg(bp->pl, requester, pb->batch_id, pb->origin, pb->blocks,
+                                   pb->n_blocks, pb->expected_hashes, pb->n_expected_hashes,
+                                   is_reorg ? &reorg : NULL, r, alys_mono_ms(), err, sizeof err);
     if (rc == PL_ACCEPTED || rc == PL_DUPLICATE)
         return;
     reply_ctx_free(r);
@@ -404,6 +420,7 @@ static void from_batch_result(const Alys__Storage__BatchResult *br, pl_outcome_t
     snprintf(o->detail, sizeof o->detail, "%s", br->detail);
     o->tx_index = br->tx_index;
     o->checkpoint_height = br->checkpoint_height;
+    o->reorg_depth = br->reorg_depth;
 }
 
 static void from_head(const Alys__Storage__Head *h, pl_outcome_t *o)

@@ -78,6 +78,8 @@ typedef struct {
     uint32_t ntasks;
     uint64_t first_task_id;
     uint32_t scan_from; /* no queued task below this index */
+    bool is_reorg;
+    pl_reorg_t reorg;
 } batch_t;
 
 typedef struct {
@@ -364,6 +366,16 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
                             const ProtobufCBinaryData *expected, size_t n_expected,
                             void *reply_ctx, int64_t now_ms, char *err, size_t errlen)
 {
+    return pipeline_submit_reorg(self, requester, batch_id, origin, blocks, n, expected,
+                                 n_expected, NULL, reply_ctx, now_ms, err, errlen);
+}
+
+pl_submit_t pipeline_submit_reorg(pipeline_t *self, const char *requester, uint64_t batch_id,
+                                  const char *origin, const ProtobufCBinaryData *blocks, size_t n,
+                                  const ProtobufCBinaryData *expected, size_t n_expected,
+                                  const pl_reorg_t *reorg, void *reply_ctx, int64_t now_ms,
+                                  char *err, size_t errlen)
+{
     pl_submit_t rc = check_request(self, blocks, n, expected, n_expected, err, errlen);
     if (rc != PL_ACCEPTED)
         return rc;
@@ -394,6 +406,10 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
     snprintf(b->origin, sizeof b->origin, "%s", origin ? origin : "");
     b->started_ms = now_ms;
     b->adm_idx = b->sl_idx = b->n;
+    if (reorg) {
+        b->is_reorg = true;
+        b->reorg = *reorg;
+    }
     admit(self, b, n_expected ? expected : NULL);
     if (make_tasks(self, b) != 0) {
         batch_free(self, &b);
@@ -755,7 +771,8 @@ static void storage_send(pipeline_t *self, int64_t now_ms)
         s->deadline = now_ms + self->cfg.storage_retry_ms;
         return;
     }
-    int rc = self->ops.send_storage(self->ctx, req, b->seq, b->bytes, s->prefix, b->origin);
+    int rc = self->ops.send_storage(self->ctx, req, b->seq, b->bytes, s->prefix, b->origin,
+                                    b->is_reorg ? &b->reorg : NULL);
     if (rc != 0) /* it never left: no answer can come */
         (void) alys_pending_take(self->store_reqs, req, NULL);
     s->deadline = now_ms + (rc == 0 ? self->cfg.storage_timeout_ms : self->cfg.storage_retry_ms);
@@ -784,6 +801,20 @@ static void fill_failure(pl_outcome_t *o, const batch_t *b, uint32_t i, const al
     o->tx_index = v->tx_index;
 }
 
+/* A reorg batch: storage names its own failures by their heights on the
+ * branch (never the head's next). A block of the batch that failed its
+ * stateless checks is reported unless storage refused an earlier one;
+ * when storage found the valid prefix not longer than our chain, the
+ * invalid block is what the requester must hear (the peer served an
+ * invalid branch), not the length. */
+static void reorg_outcome(const batch_t *b, uint32_t prefix, pl_outcome_t *o)
+{
+    if (prefix >= b->n || (o->failed && strcmp(o->reason, "not_longer") != 0))
+        return;
+    fill_failure(o, b, prefix, b->sl_idx == prefix ? &b->sl_v : &b->adm_v);
+    o->failed_height = b->reorg.ancestor_height + 1 + prefix;
+}
+
 /* Storage's answer plus the batch's own failure make the outcome. The
  * failing block is named by its place in the chain, the height after the
  * head the valid prefix reached (not by the height its header claims: a
@@ -800,7 +831,9 @@ static void build_outcome(const pipeline_t *self, const batch_t *b, const pl_out
     o->duration_ms = now_ms - b->started_ms;
     snprintf(o->origin, sizeof o->origin, "%s", b->origin);
     uint32_t committed = r->committed < prefix ? r->committed : prefix;
-    if (r->failed) {
+    if (b->is_reorg) {
+        reorg_outcome(b, prefix, o);
+    } else if (r->failed) {
         if (r->failed_height > r->head_height)
             o->failed_height = r->head_height + 1;
     } else if (committed < prefix) {

@@ -112,9 +112,19 @@ typedef struct {
     char detail[160];
     int32_t tx_index;
     uint64_t checkpoint_height;
-    int64_t duration_ms; /* admission to reply */
+    uint32_t reorg_depth; /* blocks of the old branch undone (a reorg batch), else 0 */
+    int64_t duration_ms;  /* admission to reply */
     char origin[PL_ORIGIN_MAX];
 } pl_outcome_t;
+
+/* A reorg batch (fork choice): its blocks start at ancestor_height + 1 and
+ * replace the chain above the ancestor, in one storage operation (see
+ * proto/storage.proto ExecuteBatch). The pipeline validates it like any
+ * batch and hands it to storage with these fields. */
+typedef struct {
+    uint64_t ancestor_height;
+    uint8_t ancestor_hash[ALYS_HASH_LEN];
+} pl_reorg_t;
 
 typedef struct {
     /* Send a ValidateTask to worker `id` on socket `sock` (the caller's tag:
@@ -122,10 +132,12 @@ typedef struct {
      * then dropped and its tasks go back to the queue). */
     int (*send_task)(void *ctx, int sock, const char *id, uint64_t task_id,
                      const ProtobufCBinaryData *blocks, size_t n);
-    /* Send ExecuteBatch{batch_seq, blocks} (n > 0) or GetHead (n == 0) with
-     * correlation id req_id. Return 0 or -1 (then retried like a timeout). */
+    /* Send ExecuteBatch{batch_seq, blocks, reorg fields when reorg is not
+     * NULL} (n > 0) or GetHead (n == 0) with correlation id req_id. Return
+     * 0 or -1 (then retried like a timeout). */
     int (*send_storage)(void *ctx, uint64_t req_id, uint64_t batch_seq,
-                        const ProtobufCBinaryData *blocks, size_t n, const char *origin);
+                        const ProtobufCBinaryData *blocks, size_t n, const char *origin,
+                        const pl_reorg_t *reorg);
     /* Answer the requester; reply_ctx is the one given to pipeline_submit. */
     void (*reply)(void *ctx, void *reply_ctx, const pl_outcome_t *o);
     /* Release a reply_ctx (after reply, refusal or replacement). May be NULL. */
@@ -157,6 +169,15 @@ pl_submit_t pipeline_submit(pipeline_t *self, const char *requester, uint64_t ba
                             const char *origin, const ProtobufCBinaryData *blocks, size_t n,
                             const ProtobufCBinaryData *expected, size_t n_expected,
                             void *reply_ctx, int64_t now_ms, char *err, size_t errlen);
+
+/* pipeline_submit for a reorg batch (reorg copied; NULL = a plain batch).
+ * That blocks[0] links to the ancestor is storage's check, as the link of
+ * a plain batch to the head is. */
+pl_submit_t pipeline_submit_reorg(pipeline_t *self, const char *requester, uint64_t batch_id,
+                                  const char *origin, const ProtobufCBinaryData *blocks, size_t n,
+                                  const ProtobufCBinaryData *expected, size_t n_expected,
+                                  const pl_reorg_t *reorg, void *reply_ctx, int64_t now_ms,
+                                  char *err, size_t errlen);
 
 /* A WorkerReady (ready = true: the worker holds nothing) or WorkerHeartbeat
  * (queued = tasks it holds). A known id with a new pid restarted: its old

@@ -6,7 +6,8 @@
  *       then execution and commit by StorageActor); NewBlock pushes to
  *       peers once a block is committed; GetBlocks for an orphan's missing
  *       ancestors from its pusher; PeerDiscovered to SyncActor when a push
- *       shows we are far behind (range sync's job).
+ *       shows we are far behind (range sync's job) or a longer branch
+ *       (fork choice's).
  *  Cost: a pushed block BlockProcessor refuses for its own content is
  *       charged to the pusher as an invalid served block (INVALID) at
  *       once: a node relays only what it committed, so an honest pusher
@@ -33,7 +34,7 @@ static void count(pm_t *pm, const char *name, const char *reason, const char *he
 static void dropped(pm_t *pm, const char *reason)
 {
     count(pm, "alys_gossip_blocks_dropped_total", reason,
-          "pushed blocks dropped (duplicate, old, invalid, pool full, behind)");
+          "pushed blocks dropped (duplicate, old, invalid, pool full, behind, other branch)");
 }
 
 static pmg_t *state(pm_t *pm)
@@ -220,6 +221,24 @@ void pg_on_announce(pm_t *pm, const ProtobufCBinaryData *block)
     push(pm, block, NULL);
 }
 
+/* A pushed block BlockProcessor did not commit (our head already moved to
+ * its answer's): whose fault, if anyone's. */
+static void not_committed(pm_t *pm, const pmg_block_t *b, const char *reason)
+{
+    pm_refusal_t r = pm_judge_refusal(reason, b->height, b->height);
+    if (r.content_fault) {
+        charge(pm, b->peer, reason ? reason : "refused");
+    } else if (pmg_other_branch(r.linkage, b->height, pm->head_height)) {
+        /* A longer branch: SyncActor's fork choice syncs towards it. */
+        pm_peer_discovered(pm, b->peer, b->height, b->hash);
+        dropped(pm, "other_branch");
+    } else {
+        log_debug("pushed block %llu from %s not committed: %s", (unsigned long long) b->height,
+                  b->peer, reason ? reason : "");
+        dropped(pm, "not_linked");
+    }
+}
+
 bool pg_on_processor(pm_t *pm, const alys_env_t *env)
 {
     pmg_block_t b;
@@ -237,12 +256,8 @@ bool pg_on_processor(pm_t *pm, const alys_env_t *env)
         if (!bp->failed && bp->committed == 1) {
             ProtobufCBinaryData blk = {b.len, b.bytes};
             push(pm, &blk, b.peer); /* checked and committed: relay it */
-        } else if (pm_judge_refusal(bp->reason, b.height, b.height).content_fault) {
-            charge(pm, b.peer, bp->reason ? bp->reason : "refused");
         } else {
-            log_debug("pushed block %llu from %s not committed: %s",
-                      (unsigned long long) b.height, b.peer, bp->reason ? bp->reason : "");
-            dropped(pm, "not_linked");
+            not_committed(pm, &b, bp->reason);
         }
     } else {
         dropped(pm, "busy"); /* an error reply: busy or unavailable, nobody's fault */

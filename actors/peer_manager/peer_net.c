@@ -448,8 +448,14 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
     Alys__Wire__GetBlocks gb = ALYS__WIRE__GET_BLOCKS__INIT;
+    ProtobufCBinaryData loc[ALYS_LOCATOR_MAX];
     m.request_id = alys_next_corr_id();
     if (r->kind == PM_REQ_HEADERS) {
+        /* With a locator the server ignores start (wire.proto GetHeaders). */
+        for (size_t i = 0; i < r->n_locator && i < ALYS_LOCATOR_MAX; i++)
+            loc[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, r->locator[i]};
+        gh.n_locator = r->n_locator < ALYS_LOCATOR_MAX ? r->n_locator : ALYS_LOCATOR_MAX;
+        gh.locator = gh.n_locator ? loc : NULL;
         gh.start = r->start;
         gh.count = r->count;
         m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
@@ -479,30 +485,63 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
     return NULL;
 }
 
-/* What FetchHeaders and FetchBlocks share. expected: the FetchBlocks
- * hashes (none for headers). */
+/* What a fetch carries besides its range (borrowed for the call). */
+typedef struct {
+    const ProtobufCBinaryData *expected; /* FetchBlocks: verified header hashes */
+    size_t n_expected;
+    const ProtobufCBinaryData *locator; /* FetchHeaders: a block locator */
+    size_t n_locator;
+    bool to_requester; /* FetchBlocks: the blocks go back in FetchResult */
+} fetch_opts_t;
+
+/* Admission (pm_reqs.h): NULL, or why not (in why). */
+static const char *admit(const pm_req_t *r, const fetch_opts_t *o, char *why, size_t len)
+{
+    int rc = o->n_locator
+                 ? pm_req_check_locator(r->count, o->locator, o->n_locator, why, len)
+                 : pm_req_check(r->kind, r->start, r->count, o->expected, o->n_expected, why, len);
+    return rc == 0 ? NULL : why;
+}
+
+/* Copies of an admitted request's hashes, owned by r (pm_req_clear frees
+ * them): the message they came in is gone when the answer comes. */
+static int copy_hashes(pm_req_t *r, const fetch_opts_t *o)
+{
+    if (o->n_expected && !(r->expected = malloc(o->n_expected * ALYS_HASH_LEN)))
+        return -1;
+    for (size_t i = 0; i < o->n_expected; i++)
+        memcpy(r->expected[i], o->expected[i].data, ALYS_HASH_LEN);
+    if (o->n_locator && !(r->locator = malloc(o->n_locator * ALYS_HASH_LEN)))
+        return -1;
+    for (size_t i = 0; i < o->n_locator; i++)
+        memcpy(r->locator[i], o->locator[i].data, ALYS_HASH_LEN);
+    r->n_locator = o->n_locator;
+    return 0;
+}
+
+/* What FetchHeaders and FetchBlocks share. */
 static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char *peer,
-                  uint64_t start, uint32_t count, uint32_t timeout_ms,
-                  const ProtobufCBinaryData *expected, size_t n_expected)
+                  uint64_t start, uint32_t count, uint32_t timeout_ms, const fetch_opts_t *o)
 {
     char why_buf[96];
     const char *why = NULL;
     pm_cost_t cost = pm_cost_of(PM_END_NOT_READY, 0);
-    pm_req_t r = {.kind = kind, .request_id = request_id, .start = start, .count = count};
+    pm_req_t r = {.kind = kind,
+                  .request_id = request_id,
+                  .start = start,
+                  .count = count,
+                  .to_requester = o->to_requester};
     snprintf(r.peer_id, sizeof r.peer_id, "%s", peer);
     int slot = pm_conns_usable(pm->net->book, pm->table, peer, pm_now(pm), &why);
     if (slot < 0) {
     } else if (pm_reqs_full(pm->net->reqs)) {
         why = "too many requests in flight";
         cost.report = ALYS__PEER__OUTCOME__BUSY;
-    } else if (pm_req_check(kind, start, count, expected, n_expected, why_buf, sizeof why_buf) != 0) {
-        why = why_buf;
-    } else if (n_expected && !(r.expected = malloc((size_t) count * ALYS_HASH_LEN))) {
+    } else if ((why = admit(&r, o, why_buf, sizeof why_buf))) {
+    } else if (copy_hashes(&r, o) != 0) {
         why = "out of memory";
         cost.report = ALYS__PEER__OUTCOME__BUSY;
     } else {
-        for (size_t i = 0; i < n_expected; i++)
-            memcpy(r.expected[i], expected[i].data, ALYS_HASH_LEN);
         why = send_range(pm, slot, &r, timeout_ms, &cost);
     }
     if (why) {
@@ -514,14 +553,18 @@ static void fetch(pm_t *pm, pm_req_kind_t kind, uint64_t request_id, const char 
 
 void pn_fetch_headers(pm_t *pm, const Alys__Peer__FetchHeaders *req)
 {
+    fetch_opts_t o = {.locator = req->locator, .n_locator = req->n_locator};
     fetch(pm, PM_REQ_HEADERS, req->request_id, req->peer_id ? req->peer_id : "", req->start,
-          req->count, req->timeout_ms, NULL, 0);
+          req->count, req->timeout_ms, &o);
 }
 
 void pn_fetch_blocks(pm_t *pm, const Alys__Peer__FetchBlocks *req)
 {
+    fetch_opts_t o = {.expected = req->expected_hashes,
+                      .n_expected = req->n_expected_hashes,
+                      .to_requester = req->to_requester};
     fetch(pm, PM_REQ_BLOCKS, req->request_id, req->peer_id ? req->peer_id : "", req->start,
-          req->count, req->timeout_ms, req->expected_hashes, req->n_expected_hashes);
+          req->count, req->timeout_ms, &o);
 }
 
 /* ---- misbehaviour ----------------------------------------------------------- */
@@ -561,7 +604,11 @@ static void observe_latency(pm_t *pm, const char *peer_id, uint32_t ms)
 
 static void on_headers(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, uint32_t latency)
 {
-    pm_verdict_t v = pm_judge_headers(r->start, r->count, m->headers);
+    /* A locator answer starts where the server chose: SyncActor learns
+     * from HeadersResult.start where the branches meet. */
+    bool located = r->n_locator > 0;
+    pm_verdict_t v = located ? pm_judge_locator_headers(r->count, m->headers)
+                             : pm_judge_headers(r->start, r->count, m->headers);
     /* A latency sample only: header bytes and counts would skew the
      * bandwidth and blocks-per-request that batch sizes and timeouts use. */
     peer_outcome_t o = {.kind = v.kind, .latency_ms = latency, .reason = v.detail};
@@ -572,7 +619,23 @@ static void on_headers(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, ui
                        .latency_ms = latency,
                        .detail = v.detail};
     pm_report(pm, r->kind == PM_REQ_HEADERS, r->kind == PM_REQ_PEERS, r->request_id, r->peer_id,
-              r->start, &res);
+              located ? m->headers->start : r->start, &res);
+}
+
+/* A to_requester fetch: its blocks go back in the FetchResult instead of
+ * the reorder buffer, as many as one bus message holds; a cut answer is
+ * partial, so SyncActor hears SHORT and fetches the rest. */
+static void hand_back(const Alys__Wire__Blocks *b, pm_verdict_t *v, pm_result_t *res)
+{
+    size_t fit = pm_judge_result_fit(b->blocks, b->n_blocks);
+    if (fit < b->n_blocks) {
+        v->partial = true;
+        snprintf(v->detail, sizeof v->detail, "%zu of %zu blocks fit in one bus message", fit,
+                 b->n_blocks);
+    }
+    res->blocks = b->blocks;
+    res->n_blocks = fit;
+    res->delivered = (uint32_t) fit;
 }
 
 static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, size_t frame_len,
@@ -592,7 +655,9 @@ static void on_blocks(pm_t *pm, const pm_req_t *r, const alys_wire_msg_t *m, siz
         pm_record(pm, r->peer_id, &o);
     pm_result_t res = {.latency_ms = latency, .bytes = frame_len, .detail = v.detail};
     int delivered = ALYS__PEER__OUTCOME__OK;
-    if (v.data)
+    if (v.data && r->to_requester)
+        hand_back(b, &v, &res);
+    else if (v.data)
         delivered = pm_deliver(pm, r->request_id, r->peer_id, r->start, b->blocks, b->n_blocks,
                                expected, &res.delivered);
     res.outcome = pm_judge_fetch_report(&v, delivered);
@@ -761,7 +826,9 @@ typedef struct {
 static void block_req(const pm_req_t *r, void *arg)
 {
     block_reqs_t *b = arg;
-    if (r->kind != PM_REQ_BLOCKS || (r->request_id & PM_GOSSIP_REQ_BIT))
+    /* Gossip's own fetches and to_requester ones are not the reorder
+     * buffer's: a restarted SyncActor has nothing to adopt there. */
+    if (r->kind != PM_REQ_BLOCKS || (r->request_id & PM_GOSSIP_REQ_BIT) || r->to_requester)
         return;
     if (b->n < b->cap) {
         pn_block_req_t *o = &b->out[b->n];

@@ -22,6 +22,11 @@ typedef struct {
     ProtobufCBinaryData *items; /* headers collected so far (owned copies) */
     size_t n;
     uint64_t reserve; /* bytes reserved against the client's budget; 0 = given back */
+    /* A GetHeaders with a locator: storage places the answer (its Blocks
+     * start); the hashes are owned copies until then. */
+    bool located;
+    uint8_t (*locator)[ALYS_HASH_LEN];
+    size_t n_locator;
 } job_t;
 
 struct ps {
@@ -75,6 +80,7 @@ static void job_clear(job_t *j)
     for (size_t i = 0; j->items && i < j->n; i++)
         free(j->items[i].data);
     free(j->items);
+    free(j->locator);
     memset(j, 0, sizeof *j);
 }
 
@@ -249,6 +255,12 @@ static int job_read(ps_t *self, job_t *j)
     gb.start = j->next;
     gb.count = (uint32_t) (left < PS_STORAGE_CHUNK ? left : PS_STORAGE_CHUNK);
     gb.headers_only = j->headers;
+    ProtobufCBinaryData loc[ALYS_LOCATOR_MAX];
+    for (size_t i = 0; i < j->n_locator && i < ALYS_LOCATOR_MAX; i++)
+        loc[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, j->locator[i]};
+    /* Until placed, the read carries the locator (storage ignores start). */
+    gb.n_locator = j->n_locator < ALYS_LOCATOR_MAX ? j->n_locator : ALYS_LOCATOR_MAX;
+    gb.locator = gb.n_locator ? loc : NULL;
     Alys__Storage__StorageMsg msg = ALYS__STORAGE__STORAGE_MSG__INIT;
     msg.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS;
     msg.get_blocks = &gb;
@@ -270,7 +282,7 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
 {
     /* The answer replaces the reservation (send_to checks it). */
     job_release(self, j);
-    if (n == 0) {
+    if (n == 0 && !j->located) {
         /* Our cached head was ahead of storage's (a rollback): nothing there. */
         send_error(self, j->id, j->id_len, j->request_id, ALYS__WIRE__WIRE_ERROR__CODE__NOT_FOUND,
                    "range above our head");
@@ -281,8 +293,9 @@ static void job_answer(ps_t *self, job_t *j, const ProtobufCBinaryData *items, s
         if (items[i].len > self->item_max[j->headers])
             self->item_max[j->headers] = items[i].len;
     /* Fewer than asked while more exist below our head: only the frame
-     * limit (ours or storage's) cuts an answer short. */
-    bool truncated = fit < n || (n < j->count && j->start + n <= self->pm->head_height);
+     * limit (ours or storage's) cuts an answer short. An empty (located)
+     * answer never is: an asker takes that for a violation. */
+    bool truncated = fit > 0 && (fit < n || (n < j->count && j->start + n <= self->pm->head_height));
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
     Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
@@ -347,6 +360,20 @@ static int job_keep(job_t *j, const Alys__Storage__Blocks *b)
     return 0;
 }
 
+/* Storage answered a located read: the answer starts where it says (the
+ * height above the first locator hash on our chain, at least 1); later
+ * reads continue from there without the locator. */
+static int place(job_t *j, const Alys__Storage__Blocks *b)
+{
+    if (b->start == 0 || b->start > UINT64_MAX - j->count)
+        return -1;
+    j->start = j->next = b->start;
+    free(j->locator);
+    j->locator = NULL;
+    j->n_locator = 0;
+    return 0;
+}
+
 static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *reply)
 {
     ps_t *self = arg;
@@ -359,6 +386,10 @@ static void on_storage(pm_t *pm, void *arg, uint64_t tag, const alys_env_t *repl
         return;
     }
     const Alys__Storage__Blocks *b = reply->storage->blocks;
+    if (j->n_locator && place(j, b) != 0) {
+        job_fail(self, j, "storage answered another range");
+        return;
+    }
     if (b->n_blocks > 0 && b->start != j->next) {
         job_fail(self, j, "storage answered another range");
         return;
@@ -402,6 +433,23 @@ static job_t *job_new(ps_t *self, pm_client_t *c, uint64_t request_id, bool head
     return NULL;
 }
 
+/* Keep a copy of the locator (the request is gone when storage answers);
+ * the decoder bounded it (wire/wire.h). */
+static int job_locate(job_t *j, const Alys__Wire__GetHeaders *gh)
+{
+    size_t n = gh->n_locator < ALYS_LOCATOR_MAX ? gh->n_locator : ALYS_LOCATOR_MAX;
+    if (!(j->locator = malloc(n * ALYS_HASH_LEN)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (gh->locator[i].len != ALYS_HASH_LEN)
+            return -1;
+        memcpy(j->locator[i], gh->locator[i].data, ALYS_HASH_LEN);
+    }
+    j->n_locator = n;
+    j->located = true;
+    return 0;
+}
+
 static bool read_free(const ps_t *self)
 {
     for (size_t i = 0; i < PS_MAX_JOBS; i++)
@@ -434,7 +482,9 @@ static void drop_stalled(ps_t *self, int64_t now)
 static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
 {
     bool headers = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
-    uint64_t start = headers ? m->get_headers->start : m->get_blocks->start;
+    bool located = headers && m->get_headers->n_locator > 0;
+    /* Located: 1 until storage places it (its reads count from there). */
+    uint64_t start = located ? 1 : headers ? m->get_headers->start : m->get_blocks->start;
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
     uint64_t reserve = pm_inbound_reserve(count, self->item_max[headers], ALYS_MAX_MSG_BYTES);
     if (!pm_inbound_may_request(&self->budget, &c->in, &self->totals, reserve)) {
@@ -448,6 +498,8 @@ static void serve_range(ps_t *self, pm_client_t *c, const alys_wire_msg_t *m)
     if (!j)
         send_error(self, c->id, c->id_len, m->request_id,
                    ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "too many reads in flight");
+    else if (located && job_locate(j, m->get_headers) != 0)
+        job_fail(self, j, "out of memory");
     else if (job_read(self, j) != 0)
         job_fail(self, j, "storage not reachable");
 }

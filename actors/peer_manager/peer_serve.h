@@ -31,6 +31,12 @@
  *      head, truncated = false) -- the requester sees SHORT;
  *    - an answer that would exceed the frame limit is cut at the last item
  *      that fits, with truncated = true (only then).
+ *  A GetHeaders with a block locator (fork choice; at most ALYS_LOCATOR_MAX
+ *  hashes, bounded by the decoder) is checked for its count only; its first
+ *  storage read carries the locator (GetBlocks.locator: storage answers from
+ *  above the first hash on its chain, or from 1) and the answer starts at
+ *  storage's Blocks.start, later reads continuing from there; nothing above
+ *  it is an empty Headers at that start (not NOT_FOUND, never truncated).
  *  Every request counts against the client's token bucket (rate_limit.h,
  *  [network] serve_rate_limit per second, bursts of twice that); over it:
  *  RATE_LIMITED. At most PS_MAX_JOBS reads are in flight; beyond: UNAVAILABLE.

@@ -163,11 +163,14 @@ void pm_stash_new_block(pm_t *pm, const char *peer, const ProtobufCBinaryData *b
 void pm_stash_clear(pm_t *pm);
 
 /* One result for SyncActor's request_id: HeadersResult (headers) or
- * FetchResult (delivered, bytes). Fields borrowed for the call. */
+ * FetchResult (delivered, bytes; blocks for a to_requester fetch). Fields
+ * borrowed for the call. */
 typedef struct {
     int outcome; /* Alys__Peer__Outcome */
     const ProtobufCBinaryData *headers;
     size_t n_headers;
+    const ProtobufCBinaryData *blocks; /* FetchResult.blocks (to_requester) */
+    size_t n_blocks;
     uint32_t delivered;
     uint64_t bytes;
     uint32_t latency_ms;
@@ -272,7 +275,7 @@ size_t pn_endpoints(pm_t *pm, const char **out, size_t cap);
 size_t pn_refused(pm_t *pm, pm_unlisted_t *out, size_t cap);
 size_t pn_connected_count(pm_t *pm);
 /* SyncActor's body requests outstanding at peers (not gossip's own, not
- * headers): up to cap, as (request id, peer, start, count); returns how
+ * headers, not to_requester ones): up to cap, as (request id, peer, start, count); returns how
  * many there are. */
 typedef struct {
     uint64_t request_id;

@@ -114,6 +114,21 @@ static pm_serve_t error(Alys__Wire__WireError__Code code, const char *why)
     return s;
 }
 
+/* A GetHeaders with a locator (bounded by the decoder): storage finds
+ * where it starts (above the first hash on our chain), so only the count
+ * is ours to check. */
+static pm_serve_t located(uint32_t count, bool read_free)
+{
+    if (count == 0 || count > ALYS_WIRE_MAX_HEADERS) {
+        char why[PM_ADMIT_WHY_MAX];
+        snprintf(why, sizeof why, "count must be 1..%u", ALYS_WIRE_MAX_HEADERS);
+        return error(ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, why);
+    }
+    if (!read_free)
+        return error(ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "too many reads in flight");
+    return (pm_serve_t){.what = PM_SERVE_RANGE};
+}
+
 static pm_serve_t range(const alys_wire_msg_t *m, uint64_t head, bool read_free)
 {
     bool headers = m->body_case == ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
@@ -121,6 +136,8 @@ static pm_serve_t range(const alys_wire_msg_t *m, uint64_t head, bool read_free)
     uint32_t count = headers ? m->get_headers->count : m->get_blocks->count;
     uint32_t max = headers ? ALYS_WIRE_MAX_HEADERS : ALYS_WIRE_MAX_BLOCKS;
     char why[PM_ADMIT_WHY_MAX];
+    if (headers && m->get_headers->n_locator > 0)
+        return located(count, read_free);
     if (count == 0 || count > max || start == 0) {
         snprintf(why, sizeof why, "count must be 1..%u and start >= 1", max);
         return error(ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, why);

@@ -10,7 +10,8 @@
  *    3. Status: the handshake (pm_admit_status);
  *    4. anything else before the handshake: BAD_REQUEST;
  *    5. GetHeaders/GetBlocks: count 1..max and start >= 1 or BAD_REQUEST;
- *       start above our head NOT_FOUND; no read slot free UNAVAILABLE;
+ *       start above our head NOT_FOUND (a GetHeaders with a locator:
+ *       count only, start is storage's choice); no read slot free UNAVAILABLE;
  *       else a read; GetPeers: our peers; NewBlock: to block gossip;
  *       SubmitTx: to the mempool (its own tx budget: pm_txgossip.h);
  *       responses: ignored.

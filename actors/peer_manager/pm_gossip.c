@@ -219,3 +219,9 @@ size_t pmg_push_pick(size_t n, size_t except, size_t cap, uint64_t seed, size_t 
     }
     return k;
 }
+
+bool pmg_other_branch(bool linkage_refused, uint64_t height, uint64_t head_height)
+{
+    /* Longest chain wins, a tie keeps ours: only a longer branch matters. */
+    return linkage_refused && height > head_height;
+}

@@ -25,6 +25,14 @@
  *  Farther ahead: we are behind by more than a few blocks, which is range
  *  sync's work; SyncActor is told the peer's height.
  *
+ *  Another branch (pmg_other_branch): a pushed block that BlockProcessor
+ *  refused for linkage (another parent) and that is above our head is the
+ *  tip of a longer branch. Fork choice is SyncActor's (range sync from a
+ *  block locator finds where the branches meet), so SyncActor is told the
+ *  pusher's height, and the pusher pays nothing (another branch is not a
+ *  lie). BlockProcessor's answer decides, not our cached head hash, which
+ *  may lag the height it is paired with.
+ *
  *  After our head moves, an orphan whose parent is the new head goes to
  *  BlockProcessor (pmg_orphan_next); orphans at or below the head are
  *  dropped (pmg_orphans_prune).
@@ -83,6 +91,11 @@ void pmg_mark_seen(pmg_t *self, const alys_hash_t hash);
  * head_height. PROCESS and ORPHAN mark it seen (a second copy is a
  * duplicate); the others do not (a dropped block may come back usefully). */
 pmg_verdict_t pmg_on_block(pmg_t *self, const alys_hash_t hash, uint64_t height, uint64_t head_height);
+
+/* A pushed block at height, refused by BlockProcessor for linkage
+ * (pm_judge_refusal's linkage) or not, with our head now at head_height:
+ * the tip of another, longer branch (see above)? */
+bool pmg_other_branch(bool linkage_refused, uint64_t height, uint64_t head_height);
 
 /* Keep an orphan (bytes copied). -1 if the peer's share or the pool is
  * full, or out of memory: the block is dropped (and unmarked as seen). */

@@ -47,6 +47,48 @@ pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__
     return v;
 }
 
+/* The range rules of a locator answer (pm_judge.h); NULL when it keeps
+ * them. */
+static const char *locator_range_problem(uint32_t count, const Alys__Wire__Headers *h)
+{
+    if (h->n_headers > count)
+        return "more headers than asked";
+    if (h->start == 0)
+        return "answer starts at the genesis (0)";
+    if (h->start > UINT64_MAX - h->n_headers)
+        return "answer's heights wrap around";
+    if (h->n_headers == 0 && h->truncated)
+        return "empty answer flagged truncated";
+    return NULL;
+}
+
+pm_verdict_t pm_judge_locator_headers(uint32_t count, const Alys__Wire__Headers *h)
+{
+    pm_verdict_t v = {0};
+    alys_wire_verdict_t k = ALYS_WIRE_OK;
+    const char *why = locator_range_problem(count, h);
+    if (why) {
+        snprintf(v.detail, sizeof v.detail, "%s (%zu headers from %llu for %u)", why,
+                 h->n_headers, (unsigned long long) h->start, count);
+        k = ALYS_WIRE_VIOLATION;
+    } else {
+        k = alys_wire_check_headers(h->headers, h->n_headers, h->start, NULL, v.detail,
+                                    sizeof v.detail);
+    }
+    v.kind = (peer_outcome_kind_t) k;
+    v.report = (int) k;
+    /* Cut at the frame limit: SyncActor asks again from where it ends. */
+    v.partial = k == ALYS_WIRE_OK && h->truncated && h->n_headers < count;
+    v.data = k == ALYS_WIRE_OK;
+    return v;
+}
+
+size_t pm_judge_result_fit(const ProtobufCBinaryData *blocks, size_t n)
+{
+    /* Same framing as a wire answer's items (a tag and a length each). */
+    return alys_wire_fit_items(blocks, n, PM_RESULT_OVERHEAD, ALYS_MAX_MSG_BYTES);
+}
+
 pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
                              const uint8_t (*expected)[ALYS_HASH_LEN], const Alys__Wire__Blocks *b)
 {
@@ -81,6 +123,9 @@ pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64
 {
     pm_refusal_t r = {.content_fault = alys_refusal_is_content(reason),
                       .suspect = alys_refusal_is_peer_fault(reason, failed_height, range_start)};
+    /* chain.h's rule: a linkage reason is the peer's fault inside a range,
+     * a content reason always; what is left is linkage. */
+    r.linkage = !r.content_fault && alys_refusal_is_peer_fault(reason, 1, 0);
     return r;
 }
 

@@ -19,6 +19,21 @@
  *  that it does not match the verified header hash is a conflict, not a
  *  lie yet (pm_verdict_t.conflict): the header came from another peer.
  *
+ *  Answers to a locator GetHeaders (pm_judge_locator_headers, fork
+ *  choice): the server chooses where its answer starts (above the first
+ *  locator hash on its chain, or 1), so any start >= 1 is accepted with
+ *  consecutive heights from it (alys_wire_check_headers: INVALID
+ *  otherwise). Fewer than asked is OK, zero included: the peer's chain
+ *  ends there (no branch of its own above where the chains meet). More
+ *  than asked, start 0, an empty answer flagged truncated, or a start
+ *  whose heights would wrap: VIOLATION. Whether the first header links to
+ *  the locator hash below it is SyncActor's check (it holds the hashes).
+ *
+ *  Blocks for the requester (FetchBlocks.to_requester) travel back in one
+ *  FetchResult on the bus: pm_judge_result_fit says how many of them fit
+ *  in ALYS_MAX_MSG_BYTES; the rest is reported SHORT (SyncActor fetches
+ *  it), never a frame the bus would refuse.
+ *
  *  Refusals by BlockProcessor (pm_judge_refusal): a block refused for its
  *  own bytes (signatures, roots, nonces, balances, size, header mismatch)
  *  is a content fault, and its server is suspected; a linkage failure
@@ -80,6 +95,13 @@ pm_verdict_t pm_judge_headers(uint64_t start, uint32_t count, const Alys__Wire__
 /* expected: count hashes or NULL. */
 pm_verdict_t pm_judge_blocks(uint64_t start, uint32_t count,
                              const uint8_t (*expected)[ALYS_HASH_LEN], const Alys__Wire__Blocks *b);
+/* A locator GetHeaders for count headers answered with h (see above). */
+pm_verdict_t pm_judge_locator_headers(uint32_t count, const Alys__Wire__Headers *h);
+/* What a FetchResult holds besides its blocks, at most (envelope with its
+ * sender name, request id, peer id, detail, counters): a generous bound. */
+#define PM_RESULT_OVERHEAD 4096
+/* How many of blocks[0..n) fit in one FetchResult on the bus. */
+size_t pm_judge_result_fit(const ProtobufCBinaryData *blocks, size_t n);
 /* What SyncActor hears for blocks, once the reorder buffer answered
  * delivered_outcome (OK, or BUSY when full) for the delivered ones. */
 int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome);
@@ -87,6 +109,8 @@ int pm_judge_fetch_report(const pm_verdict_t *v, int delivered_outcome);
 typedef struct {
     bool content_fault; /* for the reorder buffer */
     bool suspect;       /* suspect the server for the failed block */
+    bool linkage;       /* parent, height gap or slot order: at a block that
+                           should sit on our head, another branch */
 } pm_refusal_t;
 
 pm_refusal_t pm_judge_refusal(const char *reason, uint64_t failed_height, uint64_t range_start);

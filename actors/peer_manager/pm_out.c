@@ -125,6 +125,8 @@ void pm_report(pm_t *pm, bool headers, bool ours, uint64_t request_id, const cha
         fr.latency_ms = res->latency_ms;
         fr.bytes = res->bytes;
         fr.detail = (char *) res->detail;
+        fr.n_blocks = res->n_blocks;
+        fr.blocks = (ProtobufCBinaryData *) res->blocks;
         msg.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT;
         msg.fetch_result = &fr;
     }

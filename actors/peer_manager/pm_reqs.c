@@ -97,6 +97,7 @@ void pm_req_clear(pm_req_t *r)
 {
     if (r) {
         free(r->expected);
+        free(r->locator);
         memset(r, 0, sizeof *r);
     }
 }
@@ -114,6 +115,25 @@ int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
         hashes_ok = expected[i].len == ALYS_HASH_LEN;
     if (!hashes_ok) {
         snprintf(why, why_len, "bad request: expected_hashes must be count 32-byte hashes");
+        return -1;
+    }
+    return 0;
+}
+
+int pm_req_check_locator(uint32_t count, const ProtobufCBinaryData *locator, size_t n_locator,
+                         char *why, size_t why_len)
+{
+    if (count == 0 || count > ALYS_WIRE_MAX_HEADERS) {
+        snprintf(why, why_len, "bad request: count must be 1..%u", ALYS_WIRE_MAX_HEADERS);
+        return -1;
+    }
+    /* The wire decoder refuses more (wire/wire.h): never send what a peer
+     * must refuse. */
+    bool ok = n_locator >= 1 && n_locator <= ALYS_LOCATOR_MAX;
+    for (size_t i = 0; ok && i < n_locator; i++)
+        ok = locator[i].len == ALYS_HASH_LEN;
+    if (!ok) {
+        snprintf(why, why_len, "bad request: locator must be 1..%u 32-byte hashes", ALYS_LOCATOR_MAX);
         return -1;
     }
     return 0;

@@ -12,10 +12,14 @@
  *  request's own timeout_ms, or the peer's adaptive one, capped at
  *  PM_REQ_MAX_TIMEOUT_MS.
  *
+ *  A locator request (FetchHeaders.locator, fork choice) is admitted by
+ *  pm_req_check_locator instead: count as for headers, start unused, 1..
+ *  ALYS_LOCATOR_MAX hashes of 32 bytes.
+ *
  *  Ownership: pm_reqs_new / pm_reqs_destroy(&self). A pm_req_t's expected
- *  hashes are malloc'ed; pm_reqs_add takes them over on success; every
- *  pm_req_t handed back (take, expire, take_conn) is the caller's, freed
- *  with pm_req_clear.
+ *  and locator hashes are malloc'ed copies; pm_reqs_add takes them over on
+ *  success; every pm_req_t handed back (take, expire, take_conn) is the
+ *  caller's, freed with pm_req_clear.
  */
 #ifndef PM_REQS_H
 #define PM_REQS_H
@@ -41,6 +45,13 @@ typedef struct {
     uint64_t start;
     uint32_t count;
     uint8_t (*expected)[ALYS_HASH_LEN]; /* count hashes or NULL; owned */
+    /* Headers from a block locator (n_locator > 0): start is unused, the
+     * answer's start is the server's choice. Owned copies. */
+    uint8_t (*locator)[ALYS_HASH_LEN];
+    size_t n_locator;
+    /* Blocks for SyncActor itself (FetchBlocks.to_requester): they come
+     * back in FetchResult.blocks, not through the reorder buffer. */
+    bool to_requester;
     int64_t sent_at;
 } pm_req_t;
 
@@ -69,6 +80,11 @@ void pm_reqs_each(pm_reqs_t *self, pm_reqs_each_fn fn, void *arg);
 /* Admission: 0, or -1 with why (a bad request: SyncActor's to fix). */
 int pm_req_check(pm_req_kind_t kind, uint64_t start, uint32_t count,
                  const ProtobufCBinaryData *expected, size_t n_expected, char *why, size_t why_len);
+/* Admission of a locator FetchHeaders: count 1..ALYS_WIRE_MAX_HEADERS,
+ * 1..ALYS_LOCATOR_MAX hashes of ALYS_HASH_LEN bytes (start unused). 0, or
+ * -1 with why. */
+int pm_req_check_locator(uint32_t count, const ProtobufCBinaryData *locator, size_t n_locator,
+                         char *why, size_t why_len);
 /* asked: the request's timeout_ms (0 = none), an upper bound; adaptive:
  * the peer's (0 = none). The shorter of the two, capped. */
 uint32_t pm_req_timeout_ms(uint32_t asked, uint32_t adaptive);

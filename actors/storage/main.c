@@ -2,7 +2,8 @@
  *  bytes: every request goes to storage_serve (service.c) and its reply goes
  *  back to the requester. When the head moves it publishes an event (topic
  *  "storage", kind head_advanced or rolled_back) so SyncActor and tools see
- *  progress without polling. It also holds the node's mempool
+ *  progress without polling; a reorg is published first as kind reorg. It
+ *  also holds the node's mempool
  *  (mempool_svc.h says why): MempoolMsg requests go there, and the pool
  *  follows the head around every StorageMsg served.
  */
@@ -44,6 +45,10 @@ static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     mempool_svc_after(sh->mempool);
     if (rep.answer && alys_reply(alys_actor_mailbox(actor), from, env, &rep.env) != 0)
         log_warn("reply to %s failed", env->sender);
+    /* A reorg is told before the head it leads to, so a reader of the
+     * events sees the old branch end before the new head. */
+    if (rep.reorged)
+        alys_actor_event(actor, "storage", "reorg", "%s", rep.reorg_text);
     if (rep.head_changed)
         alys_actor_event(actor, "storage", rep.head_event, "%s", rep.event_text);
     storage_reply_clear(&rep);

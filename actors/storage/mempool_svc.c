@@ -19,10 +19,14 @@ struct mempool_svc {
     uint64_t refused[ALYS_MEMPOOL_RESULT_COUNT + 1]; /* + "undecodable" */
     uint64_t removed_included;
     uint64_t readmitted;
-    /* The head before the request being served, and a Rollback's blocks. */
+    /* The head before the request being served, and the blocks a Rollback
+     * or a reorg would undo (read before they are deleted). */
     storage_head_t before;
     alys_block_t *undo;
     size_t n_undo;
+    bool reorg; /* the request is a reorg (ExecuteBatch with an ancestor) */
+    uint64_t reorg_ancestor;
+    uint32_t max_reorg_depth; /* [storage]: bounds the blocks read for a reorg */
 };
 
 #define UNDECODABLE ALYS_MEMPOOL_RESULT_COUNT /* index of "undecodable" in refused[] */
@@ -98,6 +102,8 @@ static void declare_metrics(mempool_svc_t *self)
                         "included them or made them invalid");
     alys_metric_declare(self->metrics, "alys_mempool_readmitted_total", NULL,
                         "Transactions of undone blocks back in the mempool");
+    alys_metric_declare(self->metrics, "alys_mempool_reorg_returned_total", NULL,
+                        "Transactions of blocks undone by a reorg back in the mempool");
     publish(self);
 }
 
@@ -110,6 +116,7 @@ mempool_svc_t *mempool_svc_new(const alys_config_t *cfg, storage_t *store,
     if (!self)
         return NULL;
     self->epoch = epoch;
+    self->max_reorg_depth = cfg->max_reorg_depth;
     self->store = store;
     self->metrics = metrics;
     self->limits = (alys_mempool_limits_t){.max_txs = cfg->mempool_max_txs,
@@ -157,11 +164,12 @@ bool mempool_svc_wants(const alys_env_t *req)
 
 /* ---- following the head ---- */
 
-/* Read the blocks a Rollback to height would undo (best effort: a read
- * failure means fewer txs come back, never a wrong one). */
-static void read_undo(mempool_svc_t *self, uint64_t height)
+/* Read the blocks above height that the request may undo, at most limit
+ * of them (best effort: a read failure means fewer txs come back, never a
+ * wrong one). */
+static void read_undo(mempool_svc_t *self, uint64_t height, uint64_t limit)
 {
-    if (height >= self->before.height || self->before.height - height > MEMPOOL_SVC_MAX_UNDO)
+    if (height >= self->before.height || self->before.height - height > limit)
         return;
     size_t n = (size_t) (self->before.height - height);
     self->undo = calloc(n, sizeof *self->undo);
@@ -172,13 +180,33 @@ static void read_undo(mempool_svc_t *self, uint64_t height)
             self->n_undo++;
 }
 
+/* An ExecuteBatch naming a reorg ancestor (service.c checks the rest). */
+static bool is_reorg(const Alys__Storage__StorageMsg *m)
+{
+    const Alys__Storage__ExecuteBatch *eb = m->execute_batch;
+    return m->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH && eb &&
+           eb->reorg_ancestor_hash.len == ALYS_HASH_LEN;
+}
+
 void mempool_svc_before(mempool_svc_t *self, const alys_env_t *req)
 {
     storage_head(self->store, &self->before);
     undo_clear(self);
-    if (req->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE && req->storage && !req->reply &&
-        req->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK && req->storage->rollback)
-        read_undo(self, req->storage->rollback->height);
+    self->reorg = false;
+    if (req->body_case != ALYS__BUS__ENVELOPE__BODY_STORAGE || !req->storage || req->reply)
+        return;
+    const Alys__Storage__StorageMsg *m = req->storage;
+    if (m->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_ROLLBACK && m->rollback) {
+        read_undo(self, m->rollback->height, MEMPOOL_SVC_MAX_UNDO);
+    } else if (is_reorg(m)) {
+        /* Storage refuses a reorg deeper than max_reorg_depth: no more
+         * blocks than that can come back. */
+        self->reorg = true;
+        self->reorg_ancestor = m->execute_batch->reorg_ancestor_height;
+        uint64_t limit = self->max_reorg_depth < MEMPOOL_SVC_MAX_UNDO ? self->max_reorg_depth
+                                                                      : MEMPOOL_SVC_MAX_UNDO;
+        read_undo(self, self->reorg_ancestor, limit);
+    }
 }
 
 /* Does the block at height still have hash (the head moved forward only)? */
@@ -204,6 +232,42 @@ static void apply_blocks(mempool_svc_t *self, uint64_t from, uint64_t to, const 
     }
 }
 
+static void count_back(mempool_svc_t *self, long back, const char *metric, const char *help)
+{
+    if (back <= 0)
+        return;
+    self->readmitted += (uint64_t) back;
+    if (self->metrics) {
+        alys_metric_add(self->metrics, "alys_mempool_readmitted_total", NULL,
+                        "Transactions of undone blocks back in the mempool", (double) back);
+        if (metric)
+            alys_metric_add(self->metrics, metric, NULL, help, (double) back);
+    }
+}
+
+/* A committed reorg: the new branch's blocks leave the pool as any commit
+ * does, every sender is re-checked (undone credits may no longer cover
+ * what it pooled), then the undone blocks' txs are re-admitted against the
+ * new head (those the new branch included fail as stale nonces). */
+static void follow_reorg(mempool_svc_t *self, const storage_head_t *now, const alys_state_view_t *view)
+{
+    apply_blocks(self, self->reorg_ancestor + 1, now->height, view);
+    self->removed_included += alys_mempool_revalidate(self->pool, view);
+    long back = alys_mempool_readmit(self->pool, self->undo, self->n_undo, view);
+    count_back(self, back, "alys_mempool_reorg_returned_total",
+               "Transactions of blocks undone by a reorg back in the mempool");
+    log_info("mempool: reorg: %ld txs of %zu undone blocks back in the pool", back, self->n_undo);
+}
+
+/* Did the request undo blocks of ours (a reorg that committed)? The old
+ * head's block is then no longer on the chain. */
+static bool reorged(mempool_svc_t *self, const storage_head_t *now)
+{
+    return self->reorg && self->reorg_ancestor < self->before.height &&
+           memcmp(now->hash, self->before.hash, ALYS_HASH_LEN) != 0 &&
+           !still_there(self, self->before.height, self->before.hash);
+}
+
 void mempool_svc_after(mempool_svc_t *self)
 {
     storage_head_t now;
@@ -212,14 +276,12 @@ void mempool_svc_after(mempool_svc_t *self)
     uint64_t removed = self->removed_included;
     alys_state_view_t view;
     head_view(self, &view);
-    if (self->n_undo > 0 && now.height < self->before.height) {
+    if (reorged(self, &now)) {
+        follow_reorg(self, &now, &view);
+    } else if (self->n_undo > 0 && !self->reorg && now.height < self->before.height) {
         long back = alys_mempool_readmit(self->pool, self->undo, self->n_undo, &view);
-        if (back > 0)
-            self->readmitted += (uint64_t) back;
+        count_back(self, back, NULL, NULL);
         log_info("mempool: %ld txs of %zu undone blocks back in the pool", back, self->n_undo);
-        if (self->metrics && back > 0)
-            alys_metric_add(self->metrics, "alys_mempool_readmitted_total", NULL,
-                            "Transactions of undone blocks back in the mempool", (double) back);
     } else if (now.height > self->before.height &&
                still_there(self, self->before.height, self->before.hash)) {
         apply_blocks(self, self->before.height + 1, now.height, &view);
@@ -228,6 +290,7 @@ void mempool_svc_after(mempool_svc_t *self)
         self->removed_included += alys_mempool_revalidate(self->pool, &view);
     }
     undo_clear(self);
+    self->reorg = false;
     if (self->metrics && self->removed_included > removed)
         alys_metric_add(self->metrics, "alys_mempool_removed_total", "why=\"included\"",
                         "Transactions that left the mempool because a committed block "

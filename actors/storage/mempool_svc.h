@@ -15,7 +15,13 @@
  *
  *  Following the head: main.c calls mempool_svc_before and _after around
  *  every StorageMsg it serves. A Rollback's blocks are read before it runs
- *  and their txs re-admitted after; blocks that extend the head are shown
+ *  and their txs re-admitted after. A reorg (ExecuteBatch with
+ *  reorg_ancestor_hash) likewise: the blocks above its ancestor (at most
+ *  [storage] max_reorg_depth) are read before it runs; once it committed,
+ *  the new branch's blocks are shown to the pool, every sender is
+ *  re-checked, and the undone txs are re-admitted against the new head
+ *  (counted in alys_mempool_reorg_returned_total; a reorg that wrote
+ *  nothing changes nothing). Blocks that extend the head are shown
  *  to the pool one by one (only when it holds txs: during a sync the pool
  *  is usually empty and costs nothing); any other change of head (a
  *  request that replaced blocks without a Rollback) re-checks every sender.

@@ -65,8 +65,7 @@ static void log_batch(const Alys__Storage__ExecuteBatch *req, const storage_batc
     if (r->failed)
         log_warn("batch %llu from %s: %u committed, block %llu refused: %s: %s",
                  (unsigned long long) req->batch_id, origin, r->committed,
-                 (unsigned long long) r->failed_height, alys_block_error_name(r->verdict.code),
-                 r->verdict.detail);
+                 (unsigned long long) r->failed_height, storage_batch_reason(r), r->verdict.detail);
     else
         log_debug("batch %llu from %s: %u committed (%u already), head %llu",
                   (unsigned long long) req->batch_id, origin, r->committed, r->already_committed,
@@ -85,6 +84,7 @@ static void fill_batch_result(storage_reply_t *rep, uint64_t batch_id, const sto
     b->head_hash = bin(rep->head_value.hash, ALYS_HASH_LEN);
     b->state_root = bin(rep->head_value.state_root, ALYS_HASH_LEN);
     b->checkpoint_height = rep->head_value.last_checkpoint;
+    b->reorg_depth = r->reorg_depth;
     b->tx_index = -1;
     if (!r->failed)
         return;
@@ -94,22 +94,82 @@ static void fill_batch_result(storage_reply_t *rep, uint64_t batch_id, const sto
     static const alys_hash_t zero;
     if (memcmp(rep->failed_hash, zero, ALYS_HASH_LEN) != 0)
         b->failed_hash = bin(rep->failed_hash, ALYS_HASH_LEN);
-    snprintf(rep->reason, sizeof rep->reason, "%s", alys_block_error_name(r->verdict.code));
+    snprintf(rep->reason, sizeof rep->reason, "%s", storage_batch_reason(r));
     snprintf(rep->detail, sizeof rep->detail, "%s", r->verdict.detail);
     b->reason = rep->reason;
     b->detail = rep->detail;
     b->tx_index = r->verdict.tx_index;
 }
 
+/* A reorg sets both fields (the hash exactly 32 bytes); a half-set
+ * request is refused before anything runs. *reorg says which it is. */
+static bool reorg_fields_ok(storage_reply_t *rep, const Alys__Storage__ExecuteBatch *req, bool *reorg)
+{
+    *reorg = req->reorg_ancestor_hash.len != 0 || req->reorg_ancestor_height != 0;
+    if (!*reorg || req->reorg_ancestor_hash.len == ALYS_HASH_LEN)
+        return true;
+    reply_error(rep, ALYS_ERR_BAD_REQUEST,
+                "execute_batch: reorg_ancestor_hash of %zu bytes, want %d (a reorg sets "
+                "reorg_ancestor_hash and reorg_ancestor_height together)",
+                req->reorg_ancestor_hash.len, ALYS_HASH_LEN);
+    return false;
+}
+
+/* A reorg storage will not do (too deep, another ancestor, no undo data)
+ * is the batch's answer, not an error: BlockProcessor retries errors,
+ * and this one would never change. Nothing was written. */
+static void reorg_refused(storage_reply_t *rep, storage_t *store,
+                          const Alys__Storage__ExecuteBatch *req, const char *why)
+{
+    storage_batch_result_t r;
+    memset(&r, 0, sizeof r);
+    storage_head(store, &r.head);
+    fill_batch_result(rep, req->batch_id, &r);
+    Alys__Storage__BatchResult *b = &rep->batch;
+    b->failed = true;
+    b->failed_height = req->reorg_ancestor_height + 1;
+    snprintf(rep->reason, sizeof rep->reason, "reorg_refused");
+    snprintf(rep->detail, sizeof rep->detail, "%.*s", (int) sizeof rep->detail - 1, why);
+    b->reason = rep->reason;
+    b->detail = rep->detail;
+    rep->msg.batch_result = b;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT);
+}
+
+/* The "reorg" event's detail. */
+static void fill_reorg_text(storage_reply_t *rep, const storage_batch_result_t *r)
+{
+    char o[2 * ALYS_HASH_LEN + 1], n[2 * ALYS_HASH_LEN + 1];
+    alys_hex(r->old_head.hash, ALYS_HASH_LEN, o);
+    alys_hex(r->head.hash, ALYS_HASH_LEN, n);
+    snprintf(rep->reorg_text, sizeof rep->reorg_text,
+             "depth=%u old_height=%llu old_hash=%s new_height=%llu new_hash=%s", r->reorg_depth,
+             (unsigned long long) r->old_head.height, o, (unsigned long long) r->head.height, n);
+    rep->reorged = true;
+}
+
+static int run_execute(storage_t *store, const Alys__Storage__ExecuteBatch *req, bool reorg,
+                       storage_batch_result_t *r, char *err, size_t errlen)
+{
+    if (!reorg)
+        return storage_execute_batch(store, req->blocks, req->n_blocks, req->progress, r, err, errlen);
+    return storage_execute_reorg(store, req->reorg_ancestor_height, req->reorg_ancestor_hash.data,
+                                 req->blocks, req->n_blocks, req->progress, r, err, errlen);
+}
+
 static void serve_execute(storage_reply_t *rep, storage_t *store,
                           const Alys__Storage__ExecuteBatch *req)
 {
+    bool reorg;
+    if (!reorg_fields_ok(rep, req, &reorg))
+        return;
     storage_batch_result_t r;
     char err[256];
-    storage_head(store, &rep->head_value);
-    uint64_t before = rep->head_value.height;
-    int rc = storage_execute_batch(store, req->blocks, req->n_blocks, req->progress, &r, err,
-                                   sizeof err);
+    int rc = run_execute(store, req, reorg, &r, err, sizeof err);
+    if (reorg && rc == STORAGE_EINVAL) {
+        reorg_refused(rep, store, req, err);
+        return;
+    }
     if (rc != STORAGE_OK) {
         log_error("batch %llu: %s", (unsigned long long) req->batch_id, err);
         reply_store_error(rep, rc, err);
@@ -119,7 +179,10 @@ static void serve_execute(storage_reply_t *rep, storage_t *store,
     fill_batch_result(rep, req->batch_id, &r);
     rep->msg.batch_result = &rep->batch;
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BATCH_RESULT);
-    if (r.head.height != before) {
+    if (r.reorg_depth > 0)
+        fill_reorg_text(rep, &r);
+    if (r.head.height != r.old_head.height ||
+        memcmp(r.head.hash, r.old_head.hash, ALYS_HASH_LEN) != 0) {
         rep->head_changed = true;
         rep->head_event = "head_advanced";
     }
@@ -155,12 +218,42 @@ static void serve_get_head_state(storage_reply_t *rep, storage_t *store)
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_HEAD);
 }
 
+/* GetBlocks.locator: where it meets our chain is the start. */
+static bool locate_start(storage_reply_t *rep, storage_t *store,
+                         const Alys__Storage__GetBlocks *req, uint64_t *start)
+{
+    *start = req->start;
+    if (req->n_locator == 0)
+        return true;
+    if (req->n_locator > ALYS_LOCATOR_MAX) {
+        reply_error(rep, ALYS_ERR_BAD_REQUEST, "get_blocks: locator of %zu hashes, at most %d",
+                    req->n_locator, ALYS_LOCATOR_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < req->n_locator; i++)
+        if (req->locator[i].len != ALYS_HASH_LEN) {
+            reply_error(rep, ALYS_ERR_BAD_REQUEST,
+                        "get_blocks: locator hash %zu of %zu bytes, want %d", i,
+                        req->locator[i].len, ALYS_HASH_LEN);
+            return false;
+        }
+    char err[256];
+    int rc = storage_locate(store, req->locator, req->n_locator, start, err, sizeof err);
+    if (rc != STORAGE_OK) {
+        reply_store_error(rep, rc, err);
+        return false;
+    }
+    return true;
+}
+
 static void serve_get_blocks(storage_reply_t *rep, storage_t *store,
                              const Alys__Storage__GetBlocks *req)
 {
     char err[256];
-    uint64_t first;
-    int rc = storage_get_blocks(store, req->start, req->count, req->headers_only,
+    uint64_t start, first;
+    if (!locate_start(rep, store, req, &start))
+        return;
+    int rc = storage_get_blocks(store, start, req->count, req->headers_only,
                                 STORAGE_REPLY_BLOCK_BYTES, &first, &rep->blobs, err, sizeof err);
     if (rc != STORAGE_OK) {
         reply_store_error(rep, rc, err);
@@ -172,6 +265,27 @@ static void serve_get_blocks(storage_reply_t *rep, storage_t *store,
     rep->blocks.blocks = rep->blobs.items;
     rep->msg.blocks = &rep->blocks;
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS);
+}
+
+static void serve_get_locator(storage_reply_t *rep, storage_t *store)
+{
+    char err[256];
+    size_t n = 0;
+    int rc = storage_locator(store, rep->loc_heights, rep->loc_hashes, ALYS_LOCATOR_MAX, &n, err,
+                             sizeof err);
+    if (rc != STORAGE_OK) {
+        reply_store_error(rep, rc, err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        rep->loc_items[i] = bin(rep->loc_hashes[i], ALYS_HASH_LEN);
+    rep->locator = (Alys__Storage__Locator) ALYS__STORAGE__LOCATOR__INIT;
+    rep->locator.n_heights = n;
+    rep->locator.heights = rep->loc_heights;
+    rep->locator.n_hashes = n;
+    rep->locator.hashes = rep->loc_items;
+    rep->msg.locator = &rep->locator;
+    reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_LOCATOR);
 }
 
 static void serve_get_account(storage_reply_t *rep, storage_t *store,
@@ -456,6 +570,7 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
         serve_put_addr_book(rep, store, m->put_addr_book);
         break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_ADDR_BOOK: serve_get_addr_book(rep, store); break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_LOCATOR: serve_get_locator(rep, store); break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK:
         serve_find_block(rep, store, m->find_block);
         break;

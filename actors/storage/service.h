@@ -12,7 +12,8 @@
  *  What the shell does with the outcome is decided here too: whether to
  *  send the reply at all (rep->answer: not for a reply that arrived as a
  *  request, nor for corr_id 0, which asks for none) and the event to publish
- *  when the head moved (rep->head_event, rep->event_text).
+ *  when the head moved (rep->head_event, rep->event_text), and after a
+ *  reorg a "reorg" event first (rep->reorged, rep->reorg_text).
  *
  *  Ownership: storage_serve fills a caller-provided storage_reply_t whose
  *  env points into the reply itself and into memory it allocated; send
@@ -26,6 +27,7 @@
 
 #include "bus.h"
 #include "storage.h"
+#include "wire/wire.h"
 
 /* Byte budget of a Blocks reply: the frame limit minus room for the
  * envelope around the blocks. */
@@ -33,6 +35,8 @@
 
 /* Room for "height=H hash=<64 hex> state_root=<64 hex>". */
 #define STORAGE_EVENT_TEXT (64 + 4 * ALYS_HASH_LEN)
+/* Room for "depth=D old_height=H old_hash=<64 hex> new_height=N new_hash=<64 hex>". */
+#define STORAGE_REORG_TEXT (96 + 4 * ALYS_HASH_LEN)
 
 typedef struct {
     alys_env_t env;                      /* the reply: body_case and body set */
@@ -40,6 +44,10 @@ typedef struct {
     bool head_changed;                   /* the head moved: publish an event */
     const char *head_event;              /* "head_advanced" or "rolled_back" */
     char event_text[STORAGE_EVENT_TEXT]; /* its detail: the new head */
+    /* A committed reorg (depth > 0): publish a "reorg" event with this
+     * detail before the head event. */
+    bool reorged;
+    char reorg_text[STORAGE_REORG_TEXT];
 
     /* Storage the env points into. */
     Alys__Bus__Error error;
@@ -71,6 +79,11 @@ typedef struct {
     size_t nbans;
     Alys__Storage__AddrBook *addr_book; /* owned (GetAddrBook) */
     Alys__Storage__AddrBook book_ack;   /* PutAddrBook's empty answer */
+    /* GetLocator's answer. */
+    Alys__Storage__Locator locator;
+    uint64_t loc_heights[ALYS_LOCATOR_MAX];
+    alys_hash_t loc_hashes[ALYS_LOCATOR_MAX];
+    ProtobufCBinaryData loc_items[ALYS_LOCATOR_MAX];
 } storage_reply_t;
 
 /* Serve one request. Always fills rep (a reply body or an Error). A reply

@@ -52,8 +52,8 @@
  *
  *  ATOMICITY AND WAL POLICY
  *  ------------------------
- *  Every change (a batch of blocks, a rollback, a checkpoint, the ban list)
- *  is ONE rocksdb WriteBatch: the blocks' headers, bodies and hash index, the
+ *  Every change (a batch of blocks, a reorg, a rollback, a checkpoint, the
+ *  ban list) is ONE rocksdb WriteBatch: the blocks' headers, bodies and hash index, the
  *  state changes, undo records, undo pruning, checkpoints and their pruning,
  *  and the new head and lattice. RocksDB applies a write batch atomically,
  *  including on WAL replay after a crash (point-in-time recovery drops a torn
@@ -67,6 +67,16 @@
  *  (kill -9) but the last ones can be lost to an OS crash or power loss; the
  *  database then reopens at an older, still consistent head and sync simply
  *  fetches those blocks again. true costs one fsync per batch (not per block).
+ *
+ *  REORGS (fork choice; storage_execute_reorg, storage_reorg.c)
+ *  ------
+ *  A reorg is one more WriteBatch of the same kind: the old branch's undo
+ *  records applied (newest first) to the execution overlay and checked
+ *  against the ancestor's state root, the old blocks' headers, bodies, hash
+ *  index entries, undo records and checkpoints deleted, the new blocks
+ *  executed from the ancestor, the new head and lattice. Written only when
+ *  every block executed and the branch ends above the old head, so after a
+ *  crash the database has the old branch or the new one, whole.
  *
  *  SIGNING FENCE (issue 9; the rule is common/chain/fence.h)
  *  -------------
@@ -146,8 +156,19 @@ typedef struct {
     uint64_t failed_height;  /* the expected height if it did not decode */
     alys_hash_t failed_hash; /* zeros if it did not decode */
     alys_verdict_t verdict;  /* code, tx_index, detail of the failure */
+    /* A reorg whose branch executed but does not end above the old head
+     * (longest chain; a tie keeps ours): verdict.code is
+     * ALYS_BLOCK_PARENT_MISMATCH, the reason callers see is "not_longer"
+     * (storage_batch_reason), failed_height/hash name the branch's tip. */
+    bool not_longer;
+    uint32_t reorg_depth;    /* blocks of the old branch undone (a committed reorg) */
+    storage_head_t old_head; /* the head before the request */
     storage_head_t head;     /* after the commit */
 } storage_batch_result_t;
+
+/* The stable name of a batch failure: "not_longer", or
+ * alys_block_error_name(verdict.code). */
+const char *storage_batch_reason(const storage_batch_result_t *r);
 
 /* A list of byte strings the caller owns; free with storage_blobs_clear. The
  * items are laid out as protobuf-c binary data so they can be handed to a
@@ -196,12 +217,33 @@ void storage_head_state(const storage_t *self, alys_header_t *header, alys_latti
  * store fills when progress is NULL). Blocks at or below the head equal to
  * the committed ones are acknowledged, not re-executed. A block at or below
  * the head that differs from the committed one fails as parent_mismatch
- * (a fork: failed_height <= head height; roll back first).
+ * (a fork: failed_height <= head height; send the branch as a reorg,
+ * storage_execute_reorg, or roll back first).
  * Returns STORAGE_OK with *out filled (out->failed says whether a block
  * failed), STORAGE_EINVAL (too many blocks) or STORAGE_EIO (the commit failed:
  * nothing of the batch was written). */
 int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, size_t n,
                           const Alys__Progress__SyncProgress *progress,
+                          storage_batch_result_t *out, char *err, size_t errlen);
+
+/* A reorg (fork choice): undo our blocks above ancestor_height, whose block
+ * must hash to ancestor_hash (the genesis hash at 0), and execute
+ * blocks[0..n) from ancestor_height + 1, in ONE WriteBatch, all or nothing.
+ * Refused with STORAGE_EINVAL and nothing written (err starts with a
+ * stable word): "bad_ancestor" (above the head), "too_deep" (more than
+ * max_reorg_depth below the head: also logged as an error and counted in
+ * alys_chain_reorgs_refused_total), "ancestor_mismatch" (our block there
+ * has another hash); "no undo data for block N" (undo data missing in
+ * between, e.g. after max_reorg_depth was raised). Then, as
+ * for a batch, STORAGE_OK with *out: a failing block (or a branch that is
+ * not longer: out->not_longer) fails the whole request, out->committed 0,
+ * nothing written; else every block is committed and out->reorg_depth =
+ * old head - ancestor. STORAGE_EIO: damaged undo data (the state root of
+ * the ancestor does not come back) or the write failed; nothing written.
+ * Blocks at or below the ancestor equal to ours are acknowledged. */
+int storage_execute_reorg(storage_t *self, uint64_t ancestor_height,
+                          const alys_hash_t ancestor_hash, const ProtobufCBinaryData *blocks,
+                          size_t n, const Alys__Progress__SyncProgress *progress,
                           storage_batch_result_t *out, char *err, size_t errlen);
 
 /* Undo the blocks above height, atomically. Refused (STORAGE_EINVAL) if
@@ -250,6 +292,20 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
                        size_t max_bytes, uint64_t *first, storage_blobs_t *out, char *err,
                        size_t errlen);
 void storage_blobs_clear(storage_blobs_t *b);
+
+/* The block locator of our chain (wire GetHeaders.locator, storage
+ * GetLocator): heights from alys_locator_heights(head) (head, the blocks
+ * below it one by one, then doubling steps, the genesis last) and the
+ * header hash stored at each (the genesis hash at 0). At most cap entries
+ * (<= ALYS_LOCATOR_MAX suffices for any head); *n says how many. */
+int storage_locator(storage_t *self, uint64_t *heights, alys_hash_t *hashes, size_t cap,
+                    size_t *n, char *err, size_t errlen);
+/* Where a peer's locator meets our chain: *start = 1 + the height of the
+ * first of hashes[0..n) (each ALYS_HASH_LEN bytes; the caller checks) that
+ * is one of our blocks (the genesis hash counts as height 0), or 1 when
+ * none is. STORAGE_OK or STORAGE_EIO. */
+int storage_locate(storage_t *self, const ProtobufCBinaryData *hashes, size_t n, uint64_t *start,
+                   char *err, size_t errlen);
 
 /* One block, decoded (alys_block_clear frees it). 1 found, 0 not, -1 error. */
 int storage_get_block(storage_t *self, uint64_t height, alys_block_t *out);

@@ -8,6 +8,11 @@
  *  from the overlay, undo and checkpoint pruning, the new head and lattice)
  *  goes into ONE WriteBatch; the in-memory head moves only after RocksDB
  *  applied it.
+ *
+ *  The batch machinery (storage_batch_t, storage_internal.h) is shared with
+ *  storage_reorg.c: a reorg starts the same batch from its ancestor instead
+ *  of the head, after staging the undo of the old branch in the same
+ *  overlay and WriteBatch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,25 +21,6 @@
 #include "storage_internal.h"
 #include "util.h"
 
-/* One ExecuteBatch in progress. */
-typedef struct {
-    storage_t *self;
-    rocksdb_writebatch_t *wb;
-    alys_state_view_t view;
-    const Alys__Progress__SyncProgress *progress;
-    storage_batch_result_t *out;
-    uint64_t now_slot;
-    /* The last block of the chain as this batch has it so far. */
-    alys_header_t cursor;
-    alys_hash_t cursor_hash;
-    bool started; /* a block has been accepted (dup or new) */
-    /* Undo record of the block being executed. */
-    storage_undo_t undo;
-    /* What the batch adds. */
-    uint32_t executed; /* UINT32_MAX: staging failed, nothing may be written */
-    uint64_t txs;
-    storage_cps_t cps;
-} batch_t;
 
 /* on_change of the view: the account's value before the block. Capacity
  * was reserved before execution, so this never allocates. */
@@ -42,14 +28,14 @@ static void undo_collect(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
                          const alys_account_t *before, const alys_account_t *after)
 {
     (void) after;
-    batch_t *b = ctx;
+    storage_batch_t *b = ctx;
     storage_undo_append(&b->undo, pubkey, before);
 }
 
 /* ------------------------------------------------------------ one block */
 
 /* Record the failure of block (expected) height h in the result; stop. */
-static bool batch_fail(batch_t *b, uint64_t h, const alys_hash_t hash, const alys_verdict_t *v)
+static bool batch_fail(storage_batch_t *b, uint64_t h, const alys_hash_t hash, const alys_verdict_t *v)
 {
     storage_batch_result_t *out = b->out;
     out->failed = true;
@@ -60,7 +46,8 @@ static bool batch_fail(batch_t *b, uint64_t h, const alys_hash_t hash, const aly
     return false;
 }
 
-static bool batch_fail_internal(batch_t *b, uint64_t h, const alys_hash_t hash, const char *what)
+static bool batch_fail_internal(storage_batch_t *b, uint64_t h, const alys_hash_t hash,
+                                const char *what)
 {
     alys_verdict_t v = {.code = ALYS_BLOCK_INTERNAL_ERROR, .tx_index = -1};
     snprintf(v.detail, sizeof v.detail, "%s", what);
@@ -68,7 +55,7 @@ static bool batch_fail_internal(batch_t *b, uint64_t h, const alys_hash_t hash, 
 }
 
 /* A block at or below the head: the committed one (acknowledge) or a fork. */
-static bool accept_duplicate(batch_t *b, const alys_block_t *blk, const alys_hash_t hash)
+static bool accept_duplicate(storage_batch_t *b, const alys_block_t *blk, const alys_hash_t hash)
 {
     uint64_t h = blk->header.height;
     uint64_t at;
@@ -98,7 +85,7 @@ static bool accept_duplicate(batch_t *b, const alys_block_t *blk, const alys_has
 
 /* Everything of an executed block except the state (written from the
  * overlay at commit) into the write batch. */
-static bool stage_block(batch_t *b, const ProtobufCBinaryData *raw, const alys_block_t *blk,
+static bool stage_block(storage_batch_t *b, const ProtobufCBinaryData *raw, const alys_block_t *blk,
                         const alys_hash_t hash, const uint8_t *henc, size_t hlen)
 {
     storage_t *self = b->self;
@@ -132,8 +119,8 @@ static void observe_exec(storage_t *self, int64_t t0_us)
 
 /* Tx root, then execute. Allocations happen before alys_execute_block so
  * that nothing can fail once the view holds the block's changes. */
-static bool execute_one(batch_t *b, const ProtobufCBinaryData *raw, const alys_block_t *blk,
-                        const alys_hash_t hash)
+static bool execute_one(storage_batch_t *b, const ProtobufCBinaryData *raw,
+                        const alys_block_t *blk, const alys_hash_t hash)
 {
     uint64_t h = blk->header.height;
     alys_verdict_t v;
@@ -168,11 +155,10 @@ static bool execute_one(batch_t *b, const ProtobufCBinaryData *raw, const alys_b
     return true;
 }
 
-/* One block of the batch. Returns true to go on with the next one. */
-static bool process_block(batch_t *b, const ProtobufCBinaryData *raw)
+bool storage_batch_block(storage_batch_t *b, const ProtobufCBinaryData *raw)
 {
     uint64_t expect = b->cursor.height + 1;
-    uint64_t head = b->self->head.height;
+    uint64_t head = b->dup_upto;
     alys_block_t blk;
     alys_verdict_t v;
     if (alys_block_decode(raw->data, raw->len, &blk, &v) != 0)
@@ -205,7 +191,7 @@ static bool process_block(batch_t *b, const ProtobufCBinaryData *raw)
 static int stage_account(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
                          const alys_account_t *now, const alys_account_t *before)
 {
-    batch_t *b = ctx;
+    storage_batch_t *b = ctx;
     if (memcmp(now, before, sizeof *now) == 0)
         return 0;
     rocksdb_column_family_handle_t *cf = b->self->db.cf[CF_STATE];
@@ -221,7 +207,7 @@ static int stage_account(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN],
 }
 
 /* Undo records falling out of the window (old - depth, new - depth]. */
-static void stage_undo_prune(batch_t *b, uint64_t old_head, uint64_t new_head)
+static void stage_undo_prune(storage_batch_t *b, uint64_t old_head, uint64_t new_head)
 {
     uint64_t depth = b->self->policy.max_reorg_depth;
     uint64_t lo = old_head > depth ? old_head - depth + 1 : 1;
@@ -230,7 +216,7 @@ static void stage_undo_prune(batch_t *b, uint64_t old_head, uint64_t new_head)
         storage_wb_delete_height(b->wb, b->self, CF_UNDO, h);
 }
 
-static void count_commit(storage_t *self, const batch_t *b, int64_t t0_us)
+static void count_commit(storage_t *self, const storage_batch_t *b, int64_t t0_us)
 {
     alys_metrics_t *m = self->metrics;
     if (!m)
@@ -248,7 +234,7 @@ static void count_commit(storage_t *self, const batch_t *b, int64_t t0_us)
                     (double) self->head.last_checkpoint);
 }
 
-static int commit_batch(batch_t *b, char *err, size_t errlen)
+int storage_batch_commit(storage_batch_t *b, char *err, size_t errlen)
 {
     storage_t *self = b->self;
     alys_overlay_foreach(self->overlay, stage_account, b);
@@ -277,8 +263,8 @@ static int commit_batch(batch_t *b, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ the batch */
 
-static void batch_init(batch_t *b, storage_t *self, const Alys__Progress__SyncProgress *progress,
-                       storage_batch_result_t *out)
+void storage_batch_init(storage_batch_t *b, storage_t *self,
+                        const Alys__Progress__SyncProgress *progress, storage_batch_result_t *out)
 {
     memset(b, 0, sizeof *b);
     b->self = self;
@@ -288,6 +274,7 @@ static void batch_init(batch_t *b, storage_t *self, const Alys__Progress__SyncPr
     b->now_slot = alys_genesis_slot_at(&self->genesis, (uint64_t) alys_now_ms());
     b->cursor = self->head_header;
     memcpy(b->cursor_hash, self->head.hash, ALYS_HASH_LEN);
+    b->dup_upto = self->head.height;
     alys_overlay_reset(self->overlay);
     b->view = (alys_state_view_t){
         .genesis = &self->genesis,
@@ -300,7 +287,7 @@ static void batch_init(batch_t *b, storage_t *self, const Alys__Progress__SyncPr
     };
 }
 
-static void batch_clear(batch_t *b)
+void storage_batch_clear(storage_batch_t *b)
 {
     rocksdb_writebatch_destroy(b->wb);
     alys_overlay_reset(b->self->overlay);
@@ -308,12 +295,12 @@ static void batch_clear(batch_t *b)
     free(b->cps.heights);
 }
 
-static void count_failure(storage_t *self, const storage_batch_result_t *out)
+void storage_batch_count_failure(storage_t *self, const storage_batch_result_t *out)
 {
     if (!self->metrics || !out->failed)
         return;
     char labels[64];
-    snprintf(labels, sizeof labels, "reason=\"%s\"", alys_block_error_name(out->verdict.code));
+    snprintf(labels, sizeof labels, "reason=\"%s\"", storage_batch_reason(out));
     alys_metric_add(self->metrics, "alys_storage_block_failures_total", labels,
                     "Blocks refused by execution or linkage, by reason", 1);
 }
@@ -324,13 +311,14 @@ int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, si
 {
     memset(out, 0, sizeof *out);
     out->verdict.tx_index = -1;
+    out->old_head = self->head;
     if (n > STORAGE_MAX_BATCH_BLOCKS)
         return alys_set_err(err, errlen, STORAGE_EINVAL, "batch of %zu blocks exceeds the limit %d",
                             n, STORAGE_MAX_BATCH_BLOCKS);
-    batch_t b;
-    batch_init(&b, self, progress, out);
+    storage_batch_t b;
+    storage_batch_init(&b, self, progress, out);
     for (size_t i = 0; i < n; i++)
-        if (!process_block(&b, &blocks[i]))
+        if (!storage_batch_block(&b, &blocks[i]))
             break;
     int rc = STORAGE_OK;
     if (b.executed == UINT32_MAX)
@@ -338,13 +326,13 @@ int storage_execute_batch(storage_t *self, const ProtobufCBinaryData *blocks, si
                           "out of memory staging block %llu: nothing written",
                           (unsigned long long) out->failed_height);
     else if (b.executed > 0)
-        rc = commit_batch(&b, err, errlen);
-    batch_clear(&b);
+        rc = storage_batch_commit(&b, err, errlen);
+    storage_batch_clear(&b);
     if (rc != STORAGE_OK) {
         out->committed = out->already_committed;
         return rc;
     }
-    count_failure(self, out);
+    storage_batch_count_failure(self, out);
     out->head = self->head;
     return STORAGE_OK;
 }

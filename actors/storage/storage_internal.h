@@ -12,7 +12,9 @@
  *                           initialisation from the genesis, loading and
  *                           checking the head, destroy, accessors
  *    storage_execute.c      execution of a batch and its commit in ONE
- *                           WriteBatch
+ *                           WriteBatch (storage_batch_t, below)
+ *    storage_reorg.c        a reorg: the old branch undone and the new one
+ *                           executed in ONE WriteBatch, all or nothing
  *    storage_rollback.c     rollback through the undo records, one
  *                           WriteBatch
  *    storage_checkpoints.c  checkpoints (written with batches or on demand,
@@ -225,6 +227,58 @@ int storage_state_read(void *ctx, const uint8_t pubkey[ALYS_PUBKEY_LEN], alys_ac
  * 1, 0 absent, STORAGE_EIO. */
 int storage_load_header(storage_t *self, uint64_t height, alys_header_t *h, alys_hash_t hash,
                         char *err, size_t errlen);
+
+/* ------------------------------------------------------------ batches (storage_execute.c) */
+
+/* One ExecuteBatch (or reorg) in progress: the blocks staged into one
+ * WriteBatch, the state changes in the store's overlay. */
+typedef struct {
+    storage_t *self;
+    rocksdb_writebatch_t *wb;
+    alys_state_view_t view;
+    const Alys__Progress__SyncProgress *progress;
+    storage_batch_result_t *out;
+    uint64_t now_slot;
+    /* The last block of the chain as this batch has it so far: the head,
+     * or a reorg's ancestor before its first block. */
+    alys_header_t cursor;
+    alys_hash_t cursor_hash;
+    /* Blocks at or below this height are compared with the committed ones
+     * (acknowledged or a fork), never executed: the head, or a reorg's
+     * ancestor (the blocks above it are being replaced). */
+    uint64_t dup_upto;
+    bool started; /* a block has been accepted (dup or new) */
+    /* Undo record of the block being executed. */
+    storage_undo_t undo;
+    /* What the batch adds. */
+    uint32_t executed; /* UINT32_MAX: staging failed, nothing may be written */
+    uint64_t txs;
+    storage_cps_t cps;
+} storage_batch_t;
+
+/* A batch on top of the head (cursor, dup_upto and view as for a plain
+ * ExecuteBatch; a reorg moves cursor and dup_upto to its ancestor). The
+ * overlay is reset. storage_batch_clear frees it whatever happened. */
+void storage_batch_init(storage_batch_t *b, storage_t *self,
+                        const Alys__Progress__SyncProgress *progress, storage_batch_result_t *out);
+/* Decode, link, execute and stage one block. false: it failed (out names
+ * it) and the batch stops. */
+bool storage_batch_block(storage_batch_t *b, const ProtobufCBinaryData *raw);
+/* State, head, lattice, undo and checkpoint pruning into the WriteBatch,
+ * then write it; the in-memory head follows only after RocksDB applied it. */
+int storage_batch_commit(storage_batch_t *b, char *err, size_t errlen);
+void storage_batch_clear(storage_batch_t *b);
+/* alys_storage_block_failures_total{reason} when out names a failure. */
+void storage_batch_count_failure(storage_t *self, const storage_batch_result_t *out);
+
+/* ------------------------------------------------------------ rollback (storage_rollback.c) */
+
+/* What undoing block h (1..head) needs: its undo record (*rec, freed with
+ * rocksdb_free) and its header hash. STORAGE_EINVAL "no undo data for
+ * block h" (outside the kept window), STORAGE_EIO (read failure, or no
+ * header: damaged); *rec is set only on STORAGE_OK. */
+int storage_undo_load(storage_t *self, uint64_t h, char **rec, size_t *len, alys_hash_t hash,
+                      char *err, size_t errlen);
 
 /* ------------------------------------------------------------ open and recovery */
 

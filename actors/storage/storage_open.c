@@ -423,6 +423,14 @@ void storage_set_metrics(storage_t *self, alys_metrics_t *m)
                         (double) self->head.height);
         alys_metric_set(m, "alys_checkpoint_height", NULL, "Height of the newest checkpoint",
                         (double) self->head.last_checkpoint);
+        /* Fork choice's counters at 0 from the start (storage_reorg.c).
+         * The depth histogram alys_chain_reorg_depth appears with the
+         * first reorg: the registry has no way to declare a histogram. */
+        alys_metric_declare(m, "alys_chain_reorgs_total", NULL,
+                            "Reorgs committed (a longer branch replaced blocks of ours)");
+        alys_metric_declare(m, "alys_chain_reorgs_refused_total", NULL,
+                            "Reorgs refused because the fork point is more than max_reorg_depth "
+                            "below the head");
     }
 }
 

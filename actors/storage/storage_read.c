@@ -1,5 +1,6 @@
 /*  storage_read.c: the reads: stored blocks or headers by height (bounded in
- *  count and bytes), one decoded block, one account, the hash index.
+ *  count and bytes), one decoded block, one account, the hash index, and
+ *  the block locator (ours, and where a peer's meets our chain).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "log.h"
 #include "storage_internal.h"
 #include "util.h"
+#include "wire/wire.h"
 
 void storage_blobs_clear(storage_blobs_t *b)
 {
@@ -121,4 +123,54 @@ int storage_find_block(storage_t *self, const alys_hash_t hash, uint64_t *height
     if (rc == 1)
         *height = get_be64(val);
     return rc;
+}
+
+/* The header hash at height: the genesis hash at 0. */
+static int hash_at(storage_t *self, uint64_t height, alys_hash_t out, char *err, size_t errlen)
+{
+    if (height == 0) {
+        memcpy(out, self->genesis.hash, ALYS_HASH_LEN);
+        return STORAGE_OK;
+    }
+    alys_header_t h;
+    int rc = storage_load_header(self, height, &h, out, err, errlen);
+    if (rc == 0)
+        return alys_set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
+                            (unsigned long long) height);
+    return rc == 1 ? STORAGE_OK : rc;
+}
+
+int storage_locator(storage_t *self, uint64_t *heights, alys_hash_t *hashes, size_t cap,
+                    size_t *n, char *err, size_t errlen)
+{
+    *n = alys_locator_heights(self->head.height, heights, cap);
+    for (size_t i = 0; i < *n; i++) {
+        int rc = hash_at(self, heights[i], hashes[i], err, errlen);
+        if (rc != STORAGE_OK) {
+            *n = 0;
+            return rc;
+        }
+    }
+    return STORAGE_OK;
+}
+
+int storage_locate(storage_t *self, const ProtobufCBinaryData *hashes, size_t n, uint64_t *start,
+                   char *err, size_t errlen)
+{
+    *start = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (hashes[i].len != ALYS_HASH_LEN)
+            continue; /* the caller bounds the request; a short hash is on no chain */
+        if (memcmp(hashes[i].data, self->genesis.hash, ALYS_HASH_LEN) == 0)
+            return STORAGE_OK; /* the genesis: height 0, start 1 */
+        uint64_t at = 0;
+        int rc = storage_find_block(self, hashes[i].data, &at);
+        if (rc < 0)
+            return alys_set_err(err, errlen, STORAGE_EIO, "hash index read failed");
+        if (rc == 1) {
+            *start = at + 1;
+            return STORAGE_OK;
+        }
+    }
+    return STORAGE_OK;
 }

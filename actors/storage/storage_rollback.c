@@ -70,6 +70,25 @@ static int rb_apply_undo(rollback_t *r, uint64_t h, const uint8_t *rec, size_t l
     return STORAGE_OK;
 }
 
+int storage_undo_load(storage_t *self, uint64_t h, char **rec, size_t *len, alys_hash_t hash,
+                      char *err, size_t errlen)
+{
+    uint8_t key[HEIGHT_KEY_LEN];
+    put_be64(key, h);
+    alys_header_t hdr;
+    int rc = storage_load_header(self, h, &hdr, hash, err, errlen);
+    if (rc == 0)
+        return alys_set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
+                            (unsigned long long) h);
+    if (rc != 1)
+        return rc;
+    rc = storage_db_get(self, CF_UNDO, key, sizeof key, rec, len, err, errlen);
+    if (rc == 0)
+        return alys_set_err(err, errlen, STORAGE_EINVAL, "no undo data for block %llu",
+                            (unsigned long long) h);
+    return rc == 1 ? STORAGE_OK : rc;
+}
+
 /* Undo block h: its state changes, header, body, hash index and undo record. */
 static int rb_undo_block(rollback_t *r, uint64_t h, char *err, size_t errlen)
 {
@@ -78,23 +97,13 @@ static int rb_undo_block(rollback_t *r, uint64_t h, char *err, size_t errlen)
     put_be64(key, h);
     char *rec;
     size_t len;
-    int rc = storage_db_get(self, CF_UNDO, key, sizeof key, &rec, &len, err, errlen);
-    if (rc == 0)
-        return alys_set_err(err, errlen, STORAGE_EINVAL, "no undo data for block %llu",
-                            (unsigned long long) h);
-    if (rc != 1)
+    alys_hash_t hash;
+    int rc = storage_undo_load(self, h, &rec, &len, hash, err, errlen);
+    if (rc != STORAGE_OK)
         return rc;
     rc = rb_apply_undo(r, h, (const uint8_t *) rec, len, err, errlen);
     rocksdb_free(rec);
     if (rc != STORAGE_OK)
-        return rc;
-    alys_header_t hdr;
-    alys_hash_t hash;
-    rc = storage_load_header(self, h, &hdr, hash, err, errlen);
-    if (rc == 0)
-        return alys_set_err(err, errlen, STORAGE_EIO, "no header for block %llu (damaged)",
-                            (unsigned long long) h);
-    if (rc != 1)
         return rc;
     storage_db_t *d = &self->db;
     rocksdb_writebatch_wi_delete_cf(r->wb, d->cf[CF_HASH_INDEX], (const char *) hash, ALYS_HASH_LEN);

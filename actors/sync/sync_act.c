@@ -117,6 +117,8 @@ void sa_declare_metrics(sa_t *sa)
     alys_metric_declare(m, "alys_sync_bytes_downloaded_total", NULL,
                         "Bytes of the ranges PeerManager fetched for us");
     alys_metric_declare(m, "alys_checkpoints_created_total", NULL, "Total checkpoints created");
+    alys_metric_declare(m, "alys_chain_reorgs_refused_total", NULL,
+                        "Forks not adopted: deeper than max_reorg_depth");
     sa_progress_counters(sa, 0, 0, 0);
 }
 
@@ -160,18 +162,25 @@ static void act_fetch_headers(sa_t *sa, const sync_action_t *a)
     sa_send_peer(sa, &pm, fetch_corr(sa, fh.request_id, true));
 }
 
+int sa_expected_reserve(sa_t *sa, uint32_t n)
+{
+    if (n <= sa->expected_cap)
+        return 0;
+    ProtobufCBinaryData *e = realloc(sa->expected, n * sizeof *e);
+    if (!e) {
+        log_error("out of memory for %u expected hashes", n);
+        return -1;
+    }
+    sa->expected = e;
+    sa->expected_cap = n;
+    return 0;
+}
+
 static void act_fetch_blocks(sa_t *sa, const sync_action_t *a)
 {
     uint32_t n = a->fetch_blocks.expected ? a->fetch_blocks.expected_count : 0;
-    if (n > sa->expected_cap) {
-        ProtobufCBinaryData *e = realloc(sa->expected, n * sizeof *e);
-        if (!e) {
-            log_error("out of memory for %u expected hashes", n);
-            return; /* the machine's lost-request timer re-issues it */
-        }
-        sa->expected = e;
-        sa->expected_cap = n;
-    }
+    if (sa_expected_reserve(sa, n) != 0)
+        return; /* the machine's lost-request timer re-issues it */
     for (uint32_t i = 0; i < n; i++) {
         sa->expected[i].len = ALYS_HASH_LEN;
         sa->expected[i].data = (uint8_t *) a->fetch_blocks.expected[i];
@@ -339,6 +348,9 @@ void sa_drain(sa_t *sa)
             break;
         case SYNC_ACTION_LOG: act_log(&a); break;
         case SYNC_ACTION_RANGE_VERDICT: act_verdict(sa, &a); break;
+        case SYNC_ACTION_FORK_FOUND:
+            sa_fork_found(sa, a.fork_found.peer, a.fork_found.peer_height);
+            break;
         }
     }
 }

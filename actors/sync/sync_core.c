@@ -23,7 +23,9 @@ static bool make_modules(sa_t *sa, uint64_t instance)
     sa->restarts = sync_restart_new();
     sa->rollback = sync_rollback_new(SYNC_ROLLBACK_QUIET_MS);
     sa->pend = sync_pending_new(MAX_PENDING);
-    return sa->m && sa->ring && sa->hreqs && sa->known && sa->restarts && sa->rollback && sa->pend;
+    sa->fork = sync_fork_new(sa->cfg->max_reorg_depth, sa->cfg->request_timeout_ms);
+    return sa->m && sa->ring && sa->hreqs && sa->known && sa->restarts && sa->rollback &&
+           sa->pend && sa->fork;
 }
 
 sync_core_t *sync_core_new(const alys_config_t *cfg, alys_metrics_t *metrics,
@@ -61,6 +63,7 @@ void sync_core_destroy(sync_core_t **self_p)
     sync_known_destroy(&sa->known);
     sync_restart_destroy(&sa->restarts);
     sync_rollback_destroy(&sa->rollback);
+    sync_fork_destroy(&sa->fork);
     sync_pending_destroy(&sa->pend);
     free(sa->expected);
     if (sa->have_genesis)
@@ -136,6 +139,7 @@ void sync_core_tick(sync_core_t *self)
         sa_request_peers(self);
     sync_machine_tick(self->m, now);
     sa_drain(self);
+    sa_fork_tick(self);
 }
 
 void sync_core_progress(sync_core_t *self)

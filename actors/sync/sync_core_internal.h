@@ -28,6 +28,7 @@
 #include "metrics_client.h"
 #include "sync_bus.h"
 #include "sync_core.h"
+#include "sync_fork.h"
 #include "sync_headers.h"
 #include "sync_known.h"
 #include "sync_machine.h"
@@ -57,6 +58,7 @@ struct sync_core {
     sync_restart_t *restarts;
     sync_rollback_t *rollback;
     sync_pending_t *pend; /* our requests awaiting replies */
+    sync_fork_t *fork;    /* fork choice (sync_reorg.c drives it) */
 
     /* The clocks main.c read at the start of this callback
      * (sync_core_clock): every input of the callback sees this moment. */
@@ -101,7 +103,18 @@ void sa_progress_counters(sa_t *sa, uint64_t retries, uint64_t reassignments, ui
 /* Translate every queued action. Called after EVERY machine input: the
  * FETCH_BLOCKS expected pointer is only valid until the next input. */
 void sa_drain(sa_t *sa);
+/* sa->expected holds at least n entries: 0, or -1 out of memory. */
+int sa_expected_reserve(sa_t *sa, uint32_t n);
 void sa_publish_metrics(sa_t *sa, const sync_progress_t *p);
+
+/* ---- sync_reorg.c: fork choice's steps (sync_fork.h) ------------------------ */
+
+void sa_fork_found(sa_t *sa, const char *peer, uint64_t peer_height);
+void sa_fork_on_locator(sa_t *sa, const Alys__Storage__Locator *loc); /* NULL: refused */
+void sa_fork_on_headers(sa_t *sa, const Alys__Peer__HeadersResult *hr);
+void sa_fork_on_fetch_result(sa_t *sa, const Alys__Peer__FetchResult *fr);
+void sa_fork_on_processed(sa_t *sa, const alys_env_t *env);
+void sa_fork_tick(sa_t *sa);
 
 /* ---- sync_inbox.c ----------------------------------------------------------- */
 

@@ -294,6 +294,10 @@ static void on_peer_set(sa_t *sa, const Alys__Peer__PeerSet *ps)
 
 static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
 {
+    if (hr->request_id & SYNC_FORK_REQ_BIT) {
+        sa_fork_on_headers(sa, hr);
+        return;
+    }
     sync_hdr_req_t req;
     if (!sync_hdr_reqs_take(sa->hreqs, hr->request_id, &req)) {
         log_debug("headers for unknown request %" PRIu64 " ignored", hr->request_id);
@@ -327,6 +331,10 @@ static void on_headers_result(sa_t *sa, const Alys__Peer__HeadersResult *hr)
 
 static void on_fetch_result(sa_t *sa, const Alys__Peer__FetchResult *fr)
 {
+    if (fr->request_id & SYNC_FORK_REQ_BIT) {
+        sa_fork_on_fetch_result(sa, fr);
+        return;
+    }
     sync_outcome_t outcome = sync_bus_outcome(fr->outcome);
     if (outcome != SYNC_OUTCOME_OK) {
         sa_error_metric(sa, sync_outcome_name(outcome));
@@ -521,6 +529,13 @@ static void on_reply(sa_t *sa, const alys_env_t *env)
     case SYNC_PEND_PROCESS: on_processed(sa, &copy, env); break;
     case SYNC_PEND_GET_PEERS: break;
     case SYNC_PEND_GET_IN_FLIGHT: on_in_flight(sa, NULL); break; /* refused: nothing to adopt */
+    case SYNC_PEND_LOCATOR:
+        sa_fork_on_locator(sa, env->body_case == ALYS__BUS__ENVELOPE__BODY_STORAGE &&
+                                       env->storage->msg_case == ALYS__STORAGE__STORAGE_MSG__MSG_LOCATOR
+                                   ? env->storage->locator
+                                   : NULL);
+        break;
+    case SYNC_PEND_REORG: sa_fork_on_processed(sa, env); break;
     }
     sa_pend_done(&copy);
 }
@@ -531,6 +546,12 @@ static void on_status_request(sa_t *sa, zframe_t *from, const alys_env_t *env)
 {
     static sync_status_buf_t buf;
     sync_bus_status(&buf, sa->m, sa->now, sa->now_unix, sa->production_allowed_at);
+    static sync_fork_status_t fs;
+    sync_fork_get_status(sa->fork, &fs);
+    buf.msg.reorgs = fs.reorgs;
+    buf.msg.reorgs_refused = fs.refused;
+    buf.msg.last_reorg = fs.last_reorg;
+    buf.msg.last_reorg_refused = fs.last_refused;
     Alys__Sync__SyncMsg msg = ALYS__SYNC__SYNC_MSG__INIT;
     msg.msg_case = ALYS__SYNC__SYNC_MSG__MSG_SYNC_STATUS;
     msg.sync_status = &buf.msg;

@@ -530,6 +530,19 @@ int sync_machine_init(sync_machine_t *self, uint64_t now_ms, uint64_t head_heigh
     return 0;
 }
 
+int sync_machine_on_reorg(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
+                          const alys_hash_t head_hash)
+{
+    if (!self || !head_hash || !self->initialised)
+        return -1;
+    for (size_t i = 0; i < SYNC_MAX_PEERS; i++) {
+        self->peers[i].served_cap = UINT64_MAX;
+        self->peers[i].cap_until = 0;
+    }
+    self->hdr_last_failed[0] = '\0';
+    return sync_machine_init(self, now_ms, head_height, head_hash, self->last_checkpoint);
+}
+
 static void set_paused(sync_machine_t *self, bool paused, const char *reason)
 {
     if (self->paused == paused)
@@ -948,6 +961,6 @@ const char *sync_action_name(sync_action_kind_t k)
     static const char *names[] = {
         "fetch_headers",       "fetch_blocks",      "cancel",   "penalise_peer", "state_changed",
         "can_produce_changed", "create_checkpoint", "rollback", "recovered",     "log",
-        "range_verdict"};
+        "range_verdict",       "fork_found"};
     return (unsigned) k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }

@@ -179,6 +179,7 @@ typedef enum {
     SYNC_ACTION_RECOVERED,
     SYNC_ACTION_LOG,
     SYNC_ACTION_RANGE_VERDICT,
+    SYNC_ACTION_FORK_FOUND,
 } sync_action_kind_t;
 
 typedef struct {
@@ -241,6 +242,11 @@ typedef struct {
             bool valid; /* false: this peer served bad data */
             char reason[SYNC_LOG_MAX / 2];
         } range_verdict;
+        struct { /* the peer's headers do not link to our committed head:
+                    fork choice's question (sync_fork.h) */
+            sync_peer_id_t peer;
+            uint64_t peer_height;
+        } fork_found;
     };
 } sync_action_t;
 
@@ -477,9 +483,18 @@ int sync_machine_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_
  * headers are asked for until the held ones are executed (then the other
  * branch was the lie) or dropped because their block broke a state rule
  * (then their server is convicted, see sync_machine_on_block_failed). When
- * the named parent is the committed head itself, the reply contradicts
- * executed blocks and counts as INVALID. */
+ * the named parent is the committed head itself, the peer's branch left
+ * ours at or below the head: FORK_FOUND (fork choice, sync_fork.h, decides
+ * which chain is longer), nobody penalised, and the peer is believed only
+ * up to our head until fork choice is done (sync_machine_on_reorg) or
+ * SYNC_HEIGHT_CAP_MS passes. */
 int sync_machine_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id);
+/* Fork choice moved the head to another branch (a reorg committed): the
+ * machine restarts from the new head (as init does) and believes every
+ * peer's claimed height again (caps proven against the old branch are
+ * void). */
+int sync_machine_on_reorg(sync_machine_t *self, uint64_t now_ms, uint64_t head_height,
+                          const alys_hash_t head_hash);
 /* Outcome of a FETCH_BLOCKS request. Unknown, late or duplicate ids are
  * ignored (returns 0). */
 int sync_machine_on_range_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,

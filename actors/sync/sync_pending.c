@@ -122,9 +122,9 @@ size_t sync_pending_drop_kind(sync_pending_t *self, sync_pend_kind_t kind,
 
 const char *sync_pending_kind_name(sync_pend_kind_t kind)
 {
-    static const char *const n[] = {"GetHead",    "CreateCheckpoint", "ListCheckpoints",
-                                    "Rollback",   "ProcessBatch",     "GetPeers",
-                                    "GetInFlight"};
+    static const char *const n[] = {"GetHead",     "CreateCheckpoint", "ListCheckpoints",
+                                    "Rollback",    "ProcessBatch",     "GetPeers",
+                                    "GetInFlight", "GetLocator",       "ReorgBatch"};
     return (unsigned) kind < sizeof n / sizeof n[0] ? n[kind] : "?";
 }
 

@@ -32,7 +32,9 @@ typedef enum {
     SYNC_PEND_ROLLBACK,
     SYNC_PEND_PROCESS,
     SYNC_PEND_GET_PEERS,
-    SYNC_PEND_GET_IN_FLIGHT
+    SYNC_PEND_GET_IN_FLIGHT,
+    SYNC_PEND_LOCATOR, /* fork choice's GetLocator */
+    SYNC_PEND_REORG    /* fork choice's reorg ProcessBatch */
 } sync_pend_kind_t;
 
 /* A request awaiting its reply, and who asked us for it. */

@@ -778,14 +778,6 @@ static int headers_failed(sync_machine_t *self, uint64_t now_ms, sync_peer_t *p,
     return 0;
 }
 
-static int headers_failed_at(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
-{
-    (void) req_id;
-    sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
-    header_req_drop(self, false);
-    return headers_failed(self, now_ms, p, SYNC_OUTCOME_INVALID);
-}
-
 int sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_id,
                            sync_outcome_t outcome, uint64_t start, uint32_t count,
                            const alys_hash_t *hashes)
@@ -820,12 +812,36 @@ int sync_window_on_headers(sync_machine_t *self, uint64_t now_ms, uint64_t req_i
     return 0;
 }
 
+/* The peer's headers do not link to our committed head: its branch left
+ * ours at or below it. Which chain is longer is fork choice's question
+ * (sync_fork.h); nobody pays for another branch. Until it is answered the
+ * peer is believed only up to our head, so the target does not chase a
+ * branch range sync cannot follow. */
+static int fork_found(sync_machine_t *self, uint64_t now_ms)
+{
+    sync_peer_t *p = sync_peer_find(self, self->hreq.peer);
+    sync_action_t *a = sync_push(self, SYNC_ACTION_FORK_FOUND);
+    if (a) {
+        sync_copy_id(a->fork_found.peer, self->hreq.peer);
+        a->fork_found.peer_height = p ? p->reported_height : 0;
+    }
+    sync_log(self, SYNC_LOG_WARN,
+             "headers from %llu by %s do not link to our head %llu: another branch; "
+             "fork choice decides",
+             (unsigned long long) self->hreq.start, self->hreq.peer, (unsigned long long) self->head);
+    if (p)
+        sync_peer_cap_height(p, self->head, now_ms);
+    sync_copy_id(self->hdr_last_failed, self->hreq.peer);
+    header_req_drop(self, false);
+    return 0;
+}
+
 int sync_window_on_headers_fork(sync_machine_t *self, uint64_t now_ms, uint64_t req_id)
 {
     if (!self->hreq.active || self->hreq.req_id != req_id)
         return 0;
-    if (self->hdr_tip <= self->head) /* it contradicts executed blocks */
-        return headers_failed_at(self, now_ms, req_id);
+    if (self->hdr_tip <= self->head)
+        return fork_found(self, now_ms);
     sync_copy_id(self->hdr_last_failed, self->hreq.peer);
     sync_log(self, SYNC_LOG_WARN,
              "headers from %llu by %s do not link to ours (from %s): "

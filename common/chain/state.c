@@ -410,6 +410,31 @@ int alys_state_view_get(const alys_state_view_t *view, const uint8_t pubkey[ALYS
     return rc;
 }
 
+int alys_state_view_restore(alys_state_view_t *view, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                            const alys_account_t *value)
+{
+    alys_overlay_t *o = view->overlay;
+    if (!o || reserve(o, 1) != 0)
+        return -1;
+    uint64_t h = achain_key_hash(pubkey);
+    slot_t *s = probe(o, pubkey, h);
+    entry_t *e;
+    if (s->idx1) {
+        e = &o->entries[s->idx1 - 1];
+    } else {
+        alys_account_t committed;
+        if (read_committed(view, pubkey, &committed) < 0)
+            return -1;
+        /* Not in the block undo list: no block is running, and the next
+         * block's first touch records the restored value as its start. */
+        e = insert(o, s, pubkey, h, &committed);
+    }
+    alys_lattice_sub_account(&view->lattice, pubkey, &e->now);
+    alys_lattice_add_account(&view->lattice, pubkey, value);
+    e->now = *value;
+    return 0;
+}
+
 /* The account's overlay entry, recording it in the undo list the first time
  * this block touches it. NULL (verdict set) if the committed read fails. */
 static entry_t *touch(exec_t *x, const uint8_t *key, uint32_t txi)

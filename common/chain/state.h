@@ -85,6 +85,17 @@ bool alys_execute_block(alys_state_view_t *view, const alys_block_t *b, alys_ver
  * found, 0 absent (zero account), -1 on read error. */
 int alys_state_view_get(const alys_state_view_t *view, const uint8_t pubkey[ALYS_PUBKEY_LEN],
                         alys_account_t *out);
+/* Set an account to value in the view's overlay, outside any block: the
+ * undo records of a reorg applied to an execution view (StorageActor undoes
+ * the old branch and executes the new one in one overlay, one WriteBatch).
+ * When the overlay lacks the account its committed value is read first, so
+ * alys_overlay_foreach's `before` stays the committed value and the commit
+ * writes only what differs. view->lattice follows (the current value's
+ * vector subtracted, the new one's added; zero accounts have none).
+ * on_change is not called. 0, or -1 (read error or out of memory; the view
+ * is then unchanged). */
+int alys_state_view_restore(alys_state_view_t *view, const uint8_t pubkey[ALYS_PUBKEY_LEN],
+                            const alys_account_t *value);
 
 
 #endif

@@ -27,6 +27,8 @@ static const char *items_problem(const ProtobufCBinaryData *items, size_t n, siz
     return NULL;
 }
 
+static const char *locator_problem(const ProtobufCBinaryData *hashes, size_t n);
+
 static const char *status_problem(const Alys__Wire__Status *s)
 {
     if (s->genesis_hash.len != ALYS_HASH_LEN)
@@ -38,12 +40,42 @@ static const char *status_problem(const Alys__Wire__Status *s)
     return NULL;
 }
 
+static const char *locator_problem(const ProtobufCBinaryData *hashes, size_t n)
+{
+    if (n > ALYS_LOCATOR_MAX)
+        return "locator of more than 64 hashes";
+    for (size_t i = 0; i < n; i++)
+        if (hashes[i].len != ALYS_HASH_LEN)
+            return "locator hash is not 32 bytes";
+    return NULL;
+}
+
+size_t alys_locator_heights(uint64_t head, uint64_t *out, size_t cap)
+{
+    size_t n = 0;
+    uint64_t step = 1, h = head;
+    /* Bitcoin's shape: the 10 blocks below the head one by one (a fork is
+     * most often shallow), then doubling steps back to the genesis, which
+     * is always last (both sides share it). */
+    while (n + 1 < cap && h > 0) {
+        out[n++] = h;
+        if (n >= 10)
+            step *= 2;
+        h = h > step ? h - step : 0;
+    }
+    if (n < cap)
+        out[n++] = 0;
+    return n;
+}
+
 /* The protocol's bounds on a decoded message. NULL = within bounds. */
 static const char *bounds_problem(const alys_wire_msg_t *m)
 {
     switch (m->body_case) {
     case ALYS__WIRE__WIRE_MSG__BODY_STATUS:
         return m->status ? status_problem(m->status) : "empty status";
+    case ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS:
+        return locator_problem(m->get_headers->locator, m->get_headers->n_locator);
     case ALYS__WIRE__WIRE_MSG__BODY_HEADERS:
         return items_problem(m->headers->headers, m->headers->n_headers, ALYS_WIRE_MAX_HEADERS,
                              ALYS_WIRE_MAX_HEADER_BYTES);

@@ -55,6 +55,7 @@
 #define ALYS_WIRE_MAX_TX_BYTES     200  /* one encoded tx (ALYS_TX_MAX_BYTES) */
 #define ALYS_WIRE_MAX_RESULT       32   /* one TxResults entry */
 #define ALYS_WIRE_DETAIL_MAX       160
+#define ALYS_LOCATOR_MAX           64 /* hashes in a block locator (GetHeaders.locator) */
 #define ALYS_WIRE_ID_MAX           65 /* a peer id: <= 64 chars + NUL */
 
 /* What a response's checks conclude. Same values as Alys__Peer__Outcome. */
@@ -100,6 +101,13 @@ alys_wire_verdict_t alys_wire_check_blocks(const ProtobufCBinaryData *blocks, si
 alys_wire_verdict_t alys_wire_check_headers(const ProtobufCBinaryData *headers, size_t n,
                                             uint64_t start, size_t *bad, char *detail,
                                             size_t detail_len);
+
+/* The heights of a block locator of a chain whose head is at head
+ * (GetHeaders.locator, storage's GetLocator): head, the 9 below it, then
+ * doubling steps, and 0 (the genesis) always last; strictly descending.
+ * At most cap (<= ALYS_LOCATOR_MAX) heights; returns how many. Every
+ * height from 0 to 2^50 fits in 64. */
+size_t alys_locator_heights(uint64_t head, uint64_t *out, size_t cap);
 
 /* A node id we accept as a peer id and metric label: 1..64 bytes of
  * [A-Za-z0-9._:@/-]. */

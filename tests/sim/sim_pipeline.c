@@ -137,10 +137,12 @@ static void on_storage_req(sim_t *sim, void *arg)
 }
 
 static int op_send_storage(void *ctx, uint64_t req_id, uint64_t batch_seq,
-                           const ProtobufCBinaryData *blocks, size_t n, const char *origin)
+                           const ProtobufCBinaryData *blocks, size_t n, const char *origin,
+                           const pl_reorg_t *reorg)
 {
     (void) batch_seq;
     (void) origin;
+    (void) reorg; /* the simulated chain has one branch */
     sim_pl_t *self = ctx;
     st_req_t *q = calloc(1, sizeof *q + (n ? n : 1) * sizeof q->b[0]);
     if (!q)

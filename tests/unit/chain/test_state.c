@@ -606,3 +606,109 @@ Test(execute, rollback_keeps_every_key_reachable)
     cr_assert_eq(alys_overlay_get(s_ov, s_fx->user_pk[6], &a), 1);
     cr_assert_eq(a.nonce, OLD);
 }
+
+/* ---- restore (undo records applied inside an execution overlay) ---- */
+
+/* Undo data of one block, as StorageActor collects it through on_change. */
+static void collect_before(void *ctx, const uint8_t pk[32], const alys_account_t *before,
+                           const alys_account_t *after)
+{
+    (void) after;
+    on_change(ctx, pk, before, before);
+}
+
+static int count_calls(void *ctx, const uint8_t pk[32], const alys_account_t *before,
+                       const alys_account_t *after)
+{
+    (void) pk, (void) before, (void) after;
+    ++*(int *) ctx;
+    return 0;
+}
+
+static void count_change(void *ctx, const uint8_t pk[32], const alys_account_t *before,
+                         const alys_account_t *after)
+{
+    (void) count_calls(ctx, pk, before, after);
+}
+
+/* A block executed then undone through restore leaves the genesis lattice,
+ * the overlay's `before` values committed ones, and no on_change call; a
+ * different block then executes on the restored view as on the genesis. */
+Test(execute, restore_undoes_a_block_in_the_overlay)
+{
+    changes_t undo = {0};
+    s_view.on_change = collect_before;
+    s_view.change_ctx = &undo;
+    alys_tx_t txs[2] = {fx_tx(s_fx, 0, s_fx->user_pk[1], 10, 1, 0),
+                        fx_tx(s_fx, 2, s_fx->user_pk[3], 7, 2, 0)};
+    alys_block_t b;
+    block_of(1, txs, 2, &b);
+    alys_verdict_t v;
+    cr_assert(alys_execute_block(&s_view, &b, &v), "%s", v.detail);
+    alys_block_clear(&b);
+    alys_lattice_t genesis;
+    alys_lattice_from_genesis(&genesis, &s_fx->g);
+    cr_assert_neq(memcmp(&genesis, &s_view.lattice, sizeof genesis), 0);
+
+    int calls = 0;
+    s_view.on_change = count_change;
+    s_view.change_ctx = &calls;
+    for (int i = undo.calls; i-- > 0;)
+        cr_assert_eq(alys_state_view_restore(&s_view, undo.keys[i], &undo.before[i]), 0);
+    cr_assert_eq(calls, 0, "restore does not call on_change");
+    cr_assert_arr_eq(&s_view.lattice, &genesis, sizeof genesis);
+    snapshot_t snap;
+    snapshot(&snap);
+    for (size_t i = 0; i < snap.size; i++)
+        cr_assert_arr_eq(&snap.now[i], &snap.before[i], sizeof snap.now[i], "account %zu", i);
+
+    /* Another block 1 on the restored view: the reference roots hold. */
+    alys_tx_t other = fx_tx(s_fx, 4, s_fx->user_pk[5], 99, 3, 0);
+    block_of(1, &other, 1, &b);
+    cr_assert(alys_execute_block(&s_view, &b, &v), "%s", v.detail);
+    cr_assert_eq(calls, 3, "the next block reports its accounts again: %d", calls);
+    alys_block_clear(&b);
+}
+
+/* An account the overlay lacks is read first: `before` is the committed
+ * value, `now` the restored one; a zero value leaves the lattice without it. */
+Test(execute, restore_reads_the_committed_value_first)
+{
+    alys_account_t a = {.balance = 5, .nonce = 3};
+    cr_assert_eq(alys_state_view_restore(&s_view, s_fx->user_pk[6], &a), 0);
+    alys_account_t got;
+    cr_assert_eq(alys_state_view_get(&s_view, s_fx->user_pk[6], &got), 1);
+    cr_assert(got.balance == 5 && got.nonce == 3);
+    snapshot_t snap;
+    snapshot(&snap);
+    cr_assert_eq(snap.size, 1);
+    cr_assert_eq(snap.before[0].balance, FX_BALANCE, "before is the committed value");
+    ledger_t *l = malloc(sizeof *l);
+    cr_assert(l);
+    *l = s_fx->committed;
+    ledger_put(l, s_fx->user_pk[6], &a);
+    alys_hash_t want, root;
+    ledger_root(l, want);
+    alys_lattice_root(&s_view.lattice, root);
+    cr_assert_arr_eq(root, want, 32);
+    alys_account_t zero = {0, 0};
+    cr_assert_eq(alys_state_view_restore(&s_view, s_fx->user_pk[6], &zero), 0);
+    ledger_put(l, s_fx->user_pk[6], &zero);
+    ledger_root(l, want);
+    alys_lattice_root(&s_view.lattice, root);
+    cr_assert_arr_eq(root, want, 32);
+    cr_assert_eq(alys_state_view_get(&s_view, s_fx->user_pk[6], &got), 0);
+    free(l);
+}
+
+Test(execute, restore_read_error_leaves_view_unchanged)
+{
+    int countdown = 0;
+    s_view.read = failing_read;
+    s_view.read_ctx = &countdown;
+    snapshot_t snap;
+    snapshot(&snap);
+    alys_account_t a = {.balance = 1, .nonce = 1};
+    cr_assert_eq(alys_state_view_restore(&s_view, s_fx->user_pk[2], &a), -1);
+    assert_unchanged(&snap);
+}

@@ -187,6 +187,31 @@ Test(admit, ranges_are_checked_against_bounds_head_and_read_slots)
                  ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "no read slot");
 }
 
+Test(admit, a_located_get_headers_is_checked_for_its_count_only)
+{
+    pm_client_t *c = shaken("a", 1);
+    msg_t x;
+    uint8_t hash[ALYS_HASH_LEN] = {4};
+    ProtobufCBinaryData loc[1] = {{ALYS_HASH_LEN, hash}};
+    alys_wire_msg_t *m = headers_msg(&x, 0, 10);
+    x.gh.n_locator = 1;
+    x.gh.locator = loc;
+    cr_expect_eq(pm_admit(c, s_limiter, m, NULL, 100, true, 2).what, PM_SERVE_RANGE,
+                 "start is storage's to find");
+    x.gh.start = 500;
+    cr_expect_eq(pm_admit(c, s_limiter, m, NULL, 100, true, 2).what, PM_SERVE_RANGE,
+                 "a start above our head is ignored");
+    x.gh.count = 0;
+    cr_expect_eq(pm_admit(c, s_limiter, m, NULL, 100, true, 2).code,
+                 ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, "count 0");
+    x.gh.count = ALYS_WIRE_MAX_HEADERS + 1;
+    cr_expect_eq(pm_admit(c, s_limiter, m, NULL, 100, true, 2).code,
+                 ALYS__WIRE__WIRE_ERROR__CODE__BAD_REQUEST, "over the bound");
+    x.gh.count = 10;
+    cr_expect_eq(pm_admit(c, s_limiter, m, NULL, 100, false, 2).code,
+                 ALYS__WIRE__WIRE_ERROR__CODE__UNAVAILABLE, "no read slot");
+}
+
 Test(admit, over_the_rate_limit_is_rate_limited_and_garbage_gets_no_answer)
 {
     serve_limiter_destroy(&s_limiter);

@@ -199,3 +199,11 @@ Test(gossip, peers_past_the_bound_differ_between_blocks)
     pmg_push_pick(20, SIZE_MAX, PMG_PUSH_MAX, 10, b);
     cr_assert_neq(a[0], b[0]);
 }
+
+Test(gossip, a_block_above_our_head_refused_for_linkage_is_another_branch)
+{
+    cr_assert(pmg_other_branch(true, 11, 10), "a longer branch's tip");
+    cr_assert(pmg_other_branch(true, 14, 10), "longer by more");
+    cr_assert_not(pmg_other_branch(true, 10, 10), "as long as ours: ours stays");
+    cr_assert_not(pmg_other_branch(false, 11, 10), "refused for something else");
+}

@@ -1,6 +1,7 @@
 /*  PeerManager's verdicts (pm_judge.h): handshakes, answers to GetHeaders
  *  and GetBlocks (what the peer's record gets and what SyncActor hears),
  *  BlockProcessor's refusals and SyncActor's penalties. */
+#include "bus.h"
 #include "peer.pb-c.h"
 #include "pm_judge.h"
 #include "test_net_util.h"
@@ -89,6 +90,85 @@ Test(judge, headers_short_still_carry_their_data)
     cr_expect_not(v.data);
 }
 
+/* ---- locator answers: the server chose the start ----------------------------- */
+
+Test(judge, a_locator_answer_may_start_anywhere_above_the_genesis)
+{
+    Alys__Wire__Headers h = headers(3, 4, false);
+    pm_verdict_t v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK, "%s", v.detail);
+    cr_expect_eq(v.report, ALYS__PEER__OUTCOME__OK);
+    cr_expect(v.data);
+    cr_expect_not(v.partial, "fewer than asked: the peer's chain ends there");
+    h = headers(1, 8, false);
+    v = pm_judge_locator_headers(8, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK, "%s", v.detail);
+}
+
+Test(judge, an_empty_locator_answer_is_ok_and_costs_nothing)
+{
+    Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    h.start = 9;
+    pm_verdict_t v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK, "nothing above where the chains meet: %s", v.detail);
+    cr_expect_eq(v.report, ALYS__PEER__OUTCOME__OK);
+    cr_expect(v.data, "SyncActor hears it as an answer");
+    h.truncated = true;
+    v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_VIOLATION, "empty and truncated");
+}
+
+/* The kind of a refused locator answer: its headers are never passed on. */
+static peer_outcome_kind_t refused_kind(uint32_t count, const Alys__Wire__Headers *h)
+{
+    pm_verdict_t v = pm_judge_locator_headers(count, h);
+    cr_expect_not(v.data, "a refused answer's headers were passed on");
+    return v.kind;
+}
+
+Test(judge, a_locator_answer_breaking_the_rules_is_refused)
+{
+    Alys__Wire__Headers h = headers(1, 4, false);
+    cr_expect_eq(refused_kind(3, &h), PEER_OUTCOME_VIOLATION, "more than asked");
+    h.start = 0;
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_VIOLATION, "start 0");
+    h.start = UINT64_MAX - 1;
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_VIOLATION, "heights that wrap");
+    h = headers(2, 4, false);
+    h.start = 3; /* the headers are of 2..5: not the heights claimed */
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_INVALID, "not consecutive from its start");
+    ProtobufCBinaryData gap[2] = {s_fx.headers[1], s_fx.headers[3]};
+    h = headers(2, 2, false);
+    h.headers = gap;
+    cr_expect_eq(refused_kind(10, &h), PEER_OUTCOME_INVALID, "a gap");
+}
+
+Test(judge, a_truncated_locator_answer_is_partial)
+{
+    Alys__Wire__Headers h = headers(2, 4, true);
+    pm_verdict_t v = pm_judge_locator_headers(10, &h);
+    cr_expect_eq(v.kind, PEER_OUTCOME_OK);
+    cr_expect(v.partial);
+    cr_expect(v.data);
+}
+
+Test(judge, blocks_handed_back_to_sync_are_cut_to_one_bus_message)
+{
+    /* Nine blocks of the largest size cannot travel in one 8 MiB frame. */
+    static ProtobufCBinaryData big[9];
+    for (size_t i = 0; i < 9; i++)
+        big[i] = (ProtobufCBinaryData){ALYS_MAX_BLOCK_BYTES, NULL};
+    size_t fit = pm_judge_result_fit(big, 9);
+    cr_expect_eq(fit, 7);
+    size_t bytes = PM_RESULT_OVERHEAD;
+    for (size_t i = 0; i < fit; i++)
+        bytes += big[i].len + 4; /* a tag and a 3-byte length each */
+    cr_expect_leq(bytes, ALYS_MAX_MSG_BYTES);
+    cr_expect_gt(bytes + big[fit].len, ALYS_MAX_MSG_BYTES, "one more would not fit");
+    /* An ordinary answer passes whole. */
+    cr_expect_eq(pm_judge_result_fit(s_fx.blocks, 8), 8);
+}
+
 static Alys__Wire__Blocks blocks(uint64_t start, size_t n, bool truncated)
 {
     Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
@@ -164,10 +244,14 @@ Test(judge, refusals_suspect_the_server_only_for_its_own_faults)
     cr_expect(r.suspect, "inside its range: the block's own");
     r = pm_judge_refusal("parent_mismatch", 1, 1);
     cr_expect_not(r.suspect, "at the range's start: the previous batch's");
+    cr_expect(r.linkage, "another parent");
     r = pm_judge_refusal("future_slot", 5, 1);
     cr_expect_not(r.suspect, "our clock");
+    cr_expect_not(r.linkage);
     r = pm_judge_refusal(NULL, 5, 1);
     cr_expect_not(r.suspect);
+    cr_expect_not(r.linkage);
+    cr_expect_not(pm_judge_refusal("bad_tx_signature", 5, 1).linkage, "content, not linkage");
 }
 
 Test(judge, penalties_from_sync)

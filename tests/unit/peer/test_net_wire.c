@@ -235,3 +235,62 @@ Test(net_wire, names_and_endpoints)
     cr_expect_str_eq(id, "@127.0.0.1:30303");
     cr_expect(alys_wire_valid_node_id(id));
 }
+
+/* ---- block locator ------------------------------------------------------------ */
+
+Test(net_wire, locator_heights_dense_then_doubling_genesis_last)
+{
+    uint64_t h[ALYS_LOCATOR_MAX];
+    size_t n = alys_locator_heights(1000, h, ALYS_LOCATOR_MAX);
+    const uint64_t want[] = {1000, 999, 998, 997, 996, 995, 994, 993, 992, 991,
+                             989,  985, 977, 961, 929, 865, 737, 481, 0};
+    cr_assert_eq(n, sizeof want / sizeof want[0], "%zu heights", n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(h[i], want[i], "height %zu: %llu != %llu", i, (unsigned long long) h[i],
+                     (unsigned long long) want[i]);
+    cr_assert_eq(alys_locator_heights(0, h, ALYS_LOCATOR_MAX), 1);
+    cr_assert_eq(h[0], 0);
+    n = alys_locator_heights(3, h, ALYS_LOCATOR_MAX);
+    cr_assert_eq(n, 4);
+    cr_assert(h[0] == 3 && h[1] == 2 && h[2] == 1 && h[3] == 0);
+    /* Any height fits: strictly descending, genesis last, within the bound. */
+    n = alys_locator_heights(UINT64_MAX / 2, h, ALYS_LOCATOR_MAX);
+    cr_assert(n <= ALYS_LOCATOR_MAX);
+    cr_assert_eq(h[n - 1], 0);
+    for (size_t i = 1; i < n; i++)
+        cr_assert(h[i] < h[i - 1]);
+}
+
+static alys_wire_msg_t *decode_get_headers(size_t n_hashes, size_t hash_len, char *err, size_t errlen)
+{
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
+    static uint8_t bytes[ALYS_LOCATOR_MAX + 1][ALYS_HASH_LEN + 1];
+    ProtobufCBinaryData loc[ALYS_LOCATOR_MAX + 1];
+    for (size_t i = 0; i < n_hashes; i++)
+        loc[i] = (ProtobufCBinaryData){.data = bytes[i], .len = hash_len};
+    gh.count = 512;
+    gh.locator = loc;
+    gh.n_locator = n_hashes;
+    m.request_id = 7;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
+    m.get_headers = &gh;
+    zframe_t *f = alys_wire_encode(&m);
+    cr_assert_not_null(f);
+    alys_wire_msg_t *out = alys_wire_decode(zframe_data(f), zframe_size(f), err, errlen);
+    zframe_destroy(&f);
+    return out;
+}
+
+Test(net_wire, locator_bounded_on_decode)
+{
+    char err[128];
+    alys_wire_msg_t *ok = decode_get_headers(ALYS_LOCATOR_MAX, ALYS_HASH_LEN, err, sizeof err);
+    cr_assert_not_null(ok, "%s", err);
+    cr_assert_eq(ok->get_headers->n_locator, ALYS_LOCATOR_MAX);
+    alys_wire_free(&ok);
+    cr_assert_null(decode_get_headers(ALYS_LOCATOR_MAX + 1, ALYS_HASH_LEN, err, sizeof err));
+    cr_assert(strstr(err, "locator of more than 64"), "%s", err);
+    cr_assert_null(decode_get_headers(3, ALYS_HASH_LEN + 1, err, sizeof err));
+    cr_assert(strstr(err, "locator hash is not 32 bytes"), "%s", err);
+}

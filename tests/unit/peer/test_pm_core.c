@@ -670,17 +670,26 @@ Test(pm_core, a_newcomer_evicts_the_worst_when_inbound_slots_are_full)
 
 /* ---- requests to peers ------------------------------------------------------------------ */
 
-static void fetch_headers(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+/* A FetchHeaders from SyncActor; with n_locator hashes a locator request. */
+static void fetch_headers_with(uint64_t request_id, const char *peer, uint64_t start,
+                               uint32_t count, ProtobufCBinaryData *locator, size_t n_locator)
 {
     Alys__Peer__FetchHeaders fh = ALYS__PEER__FETCH_HEADERS__INIT;
     fh.request_id = request_id;
     fh.peer_id = (char *) peer;
     fh.start = start;
     fh.count = count;
+    fh.n_locator = n_locator;
+    fh.locator = locator;
     Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
     m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS;
     m.fetch_headers = &fh;
     pm_core_on_peer_msg(H->pm, &m);
+}
+
+static void fetch_headers(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+{
+    fetch_headers_with(request_id, peer, start, count, NULL, 0);
 }
 
 /* The next PeerMsg of case want to SyncActor (others skipped and freed). */
@@ -1071,14 +1080,22 @@ static uint64_t sent_get_headers(int slot)
     return id;
 }
 
-static void empty_headers(int slot, uint64_t id)
+static void answer_headers(int slot, uint64_t id, uint64_t start, ProtobufCBinaryData *items, size_t n)
 {
     Alys__Wire__Headers h = ALYS__WIRE__HEADERS__INIT;
+    h.start = start;
+    h.n_headers = n;
+    h.headers = items;
     alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
     m.request_id = id;
     m.body_case = ALYS__WIRE__WIRE_MSG__BODY_HEADERS;
     m.headers = &h;
     peer_frame(slot, &m);
+}
+
+static void empty_headers(int slot, uint64_t id)
+{
+    answer_headers(slot, id, 0, NULL, 0);
 }
 
 Test(pm_core, an_answer_after_the_deadline_is_late_and_free_but_a_second_copy_costs)
@@ -1405,7 +1422,7 @@ Test(pm_core, a_pushed_block_on_another_parent_costs_nothing)
     process_batches(&corr);
     gossip_processed(corr, false, "parent_mismatch", 10);
     cr_assert_eq(gossip_dropped("invalid"), 0, "another branch is not a lie");
-    cr_assert_eq(gossip_dropped("not_linked"), 1);
+    cr_assert_eq(gossip_dropped("other_branch"), 1);
     free(blk.data);
 }
 
@@ -1580,17 +1597,24 @@ Test(pm_core, an_inbound_status_contradicting_its_link_key_is_refused_and_charge
 
 /* ---- GetInFlight (a restarted SyncActor adopts what we hold) ------------------------------ */
 
-static void fetch_blocks(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+static void fetch_blocks_for(uint64_t request_id, const char *peer, uint64_t start,
+                             uint32_t count, bool to_requester)
 {
     Alys__Peer__FetchBlocks fb = ALYS__PEER__FETCH_BLOCKS__INIT;
     fb.request_id = request_id;
     fb.peer_id = (char *) peer;
     fb.start = start;
     fb.count = count;
+    fb.to_requester = to_requester;
     Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
     m.msg_case = ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS;
     m.fetch_blocks = &fb;
     pm_core_on_peer_msg(H->pm, &m);
+}
+
+static void fetch_blocks(uint64_t request_id, const char *peer, uint64_t start, uint32_t count)
+{
+    fetch_blocks_for(request_id, peer, start, count, false);
 }
 
 static const Alys__Peer__InFlightRange *in_flight_of(const Alys__Peer__InFlight *inf, uint64_t id)
@@ -1654,4 +1678,280 @@ Test(pm_core, get_in_flight_from_sync_goes_back_on_the_pipe_of_its_results)
     cr_assert_eq(env->peer->in_flight->n_ranges, 1);
     cr_assert_eq(env->peer->in_flight->ranges[0]->request_id, 5);
     alys_env_free(&env);
+}
+
+/* ---- fork choice: locator headers, blocks for the requester ---------------------------- */
+
+static uint8_t s_loc[3][ALYS_HASH_LEN] = {{0xa0}, {0xa1}, {0xa2}};
+
+static void fetch_headers_located(uint64_t request_id, uint32_t count, size_t n_hashes)
+{
+    ProtobufCBinaryData loc[ALYS_LOCATOR_MAX + 1];
+    cr_assert_leq(n_hashes, ALYS_LOCATOR_MAX + 1);
+    for (size_t i = 0; i < n_hashes; i++)
+        loc[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, s_loc[i % 3]};
+    fetch_headers_with(request_id, PEER_KEY, 0, count, loc, n_hashes);
+}
+
+/* The next request of body kind sent to a peer (others skipped). */
+static alys_wire_msg_t *sent_request(Alys__Wire__WireMsg__BodyCase body)
+{
+    alys_wire_msg_t *req = NULL;
+    while ((req = fake_next_wire(&H->fake, OUT_PEER, NULL)) && req->body_case != body)
+        alys_wire_free(&req);
+    return req;
+}
+
+/* Encoded headers of heights start.. (n of them) into out; free with free_items. */
+static void headers_at(uint64_t start, size_t n, ProtobufCBinaryData *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        alys_header_t h;
+        memset(&h, 0, sizeof h);
+        h.height = start + i;
+        h.slot = start + i;
+        out[i] = (ProtobufCBinaryData){0, NULL};
+        cr_assert_eq(alys_header_encode(&h, &out[i].data, &out[i].len), 0);
+    }
+}
+
+static void free_items(ProtobufCBinaryData *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i].data);
+}
+
+Test(pm_core, a_locator_fetch_goes_out_with_its_hashes_and_reports_where_the_answer_starts)
+{
+    int slot = ready_peer(50);
+    fetch_headers_located(80, 10, 3);
+    alys_wire_msg_t *req = sent_request(ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS);
+    cr_assert_not_null(req, "no GetHeaders sent");
+    cr_assert_eq(req->get_headers->count, 10);
+    cr_assert_eq(req->get_headers->n_locator, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(memcmp(req->get_headers->locator[i].data, s_loc[i], ALYS_HASH_LEN), 0);
+    uint64_t id = req->request_id;
+    alys_wire_free(&req);
+    ProtobufCBinaryData items[3];
+    headers_at(5, 3, items); /* the server's choice: the chains meet at 4 */
+    answer_headers(slot, id, 5, items, 3);
+    free_items(items, 3);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT);
+    cr_assert_not_null(env);
+    const Alys__Peer__HeadersResult *hr = env->peer->headers_result;
+    cr_assert_eq(hr->request_id, 80);
+    cr_assert_eq(hr->outcome, ALYS__PEER__OUTCOME__OK, "%s", hr->detail);
+    cr_assert_eq(hr->start, 5, "where the answer starts");
+    cr_assert_eq(hr->n_headers, 3);
+    alys_env_free(&env);
+}
+
+Test(pm_core, an_empty_locator_answer_is_ok_and_costs_the_peer_nothing)
+{
+    int slot = ready_peer(50);
+    fetch_headers_located(81, 10, 2);
+    alys_wire_msg_t *req = sent_request(ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS);
+    cr_assert_not_null(req);
+    uint64_t id = req->request_id;
+    alys_wire_free(&req);
+    double before = score_of(PEER_KEY);
+    answer_headers(slot, id, 51, NULL, 0); /* our head is its head */
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT);
+    cr_assert_not_null(env);
+    cr_assert_eq(env->peer->headers_result->outcome, ALYS__PEER__OUTCOME__OK);
+    cr_assert_eq(env->peer->headers_result->n_headers, 0);
+    cr_assert_eq(env->peer->headers_result->start, 51);
+    alys_env_free(&env);
+    cr_assert_geq(score_of(PEER_KEY), before, "an empty answer cost the peer");
+}
+
+Test(pm_core, a_locator_of_more_than_the_wire_bound_is_a_bad_request_never_sent)
+{
+    ready_peer(50);
+    fetch_headers_located(82, 10, ALYS_LOCATOR_MAX + 1);
+    cr_assert_null(sent_request(ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS));
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_HEADERS_RESULT);
+    cr_assert_not_null(env);
+    cr_assert_eq(env->peer->headers_result->outcome, ALYS__PEER__OUTCOME__NO_PEER);
+    cr_assert(strstr(env->peer->headers_result->detail, "bad request") != NULL);
+    alys_env_free(&env);
+}
+
+static void fetch_blocks_to_requester(uint64_t request_id, uint64_t start, uint32_t count)
+{
+    fetch_blocks_for(request_id, PEER_KEY, start, count, true);
+}
+
+/* Answer the next GetBlocks with n blocks from start (of another branch). */
+static void answer_branch_blocks(int slot, uint64_t start, size_t n, bool truncated,
+                                 ProtobufCBinaryData *blks)
+{
+    alys_wire_msg_t *req = sent_request(ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS);
+    cr_assert_not_null(req, "no GetBlocks sent");
+    static const uint8_t other[ALYS_HASH_LEN] = {0x77};
+    for (size_t i = 0; i < n; i++)
+        blks[i] = gossip_block(start + i, other, 9);
+    Alys__Wire__Blocks b = ALYS__WIRE__BLOCKS__INIT;
+    b.start = start;
+    b.n_blocks = n;
+    b.blocks = blks;
+    b.truncated = truncated;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = req->request_id;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_BLOCKS;
+    m.blocks = &b;
+    alys_wire_free(&req);
+    peer_frame(slot, &m);
+}
+
+Test(pm_core, blocks_for_the_requester_come_back_in_the_fetch_result_not_to_the_processor)
+{
+    int slot = ready_peer(100);
+    fetch_blocks_to_requester(83, 11, 3);
+    Alys__Peer__InFlight *inf = pm_in_flight_new(H->pm);
+    cr_assert_not_null(inf);
+    cr_assert_null(in_flight_of(inf, 83), "not the reorder buffer's: not for a restarted sync");
+    pm_in_flight_free(&inf);
+    ProtobufCBinaryData blks[3];
+    answer_branch_blocks(slot, 11, 3, false, blks);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT);
+    cr_assert_not_null(env);
+    const Alys__Peer__FetchResult *fr = env->peer->fetch_result;
+    cr_assert_eq(fr->request_id, 83);
+    cr_assert_eq(fr->outcome, ALYS__PEER__OUTCOME__OK, "%s", fr->detail);
+    cr_assert_eq(fr->delivered, 3);
+    cr_assert_eq(fr->n_blocks, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(fr->blocks[i].len == blks[i].len &&
+                      memcmp(fr->blocks[i].data, blks[i].data, blks[i].len) == 0,
+                  "block %zu is not the one served", i);
+    alys_env_free(&env);
+    free_items(blks, 3);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_PROCESSOR), "handed to BlockProcessor");
+    cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME));
+    cr_assert_eq(reorder_blocks(H->pm->reorder), 0);
+}
+
+Test(pm_core, a_truncated_answer_for_the_requester_reports_what_came)
+{
+    int slot = ready_peer(100);
+    fetch_blocks_to_requester(84, 11, 3);
+    ProtobufCBinaryData blks[2];
+    answer_branch_blocks(slot, 11, 2, true, blks);
+    free_items(blks, 2);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT);
+    cr_assert_not_null(env);
+    cr_assert_eq(env->peer->fetch_result->outcome, ALYS__PEER__OUTCOME__SHORT);
+    cr_assert_eq(env->peer->fetch_result->delivered, 2);
+    cr_assert_eq(env->peer->fetch_result->n_blocks, 2);
+    alys_env_free(&env);
+    cr_assert_null(fake_next_bus(&H->fake, PM_TO_PROCESSOR));
+}
+
+static void get_headers_located(uint32_t count)
+{
+    ProtobufCBinaryData loc[2] = {{ALYS_HASH_LEN, s_loc[0]}, {ALYS_HASH_LEN, s_loc[1]}};
+    Alys__Wire__GetHeaders gh = ALYS__WIRE__GET_HEADERS__INIT;
+    gh.count = count; /* start 0: unused with a locator */
+    gh.n_locator = 2;
+    gh.locator = loc;
+    alys_wire_msg_t m = ALYS__WIRE__WIRE_MSG__INIT;
+    m.request_id = 3;
+    m.body_case = ALYS__WIRE__WIRE_MSG__BODY_GET_HEADERS;
+    m.get_headers = &gh;
+    client_frame(&m);
+}
+
+/* The storage read of a located GetHeaders: it carries the locator. */
+static uint64_t expect_located_read(uint32_t count)
+{
+    alys_env_t *env = NULL;
+    uint64_t corr = expect_storage(ALYS__STORAGE__STORAGE_MSG__MSG_GET_BLOCKS, &env);
+    const Alys__Storage__GetBlocks *gb = env->storage->get_blocks;
+    cr_assert(gb->headers_only);
+    cr_assert_eq(gb->count, count);
+    cr_assert_eq(gb->n_locator, 2);
+    cr_assert_eq(memcmp(gb->locator[0].data, s_loc[0], ALYS_HASH_LEN), 0);
+    cr_assert_eq(memcmp(gb->locator[1].data, s_loc[1], ALYS_HASH_LEN), 0);
+    alys_env_free(&env);
+    return corr;
+}
+
+/* A client's located GetHeaders for count, storage answering n items from
+ * storage_start: our answer to the client, a Headers (free it). */
+static alys_wire_msg_t *served_located(uint32_t count, uint64_t storage_start, uint32_t n)
+{
+    started(5000);
+    client_handshake();
+    get_headers_located(count);
+    answer_blocks(expect_located_read(count), storage_start, n);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, ALYS__WIRE__WIRE_MSG__BODY_HEADERS, "%s", alys_wire_body_name(r));
+    return r;
+}
+
+Test(pm_core, a_locator_get_headers_is_read_with_its_locator_and_answered_from_storages_start)
+{
+    alys_wire_msg_t *r = served_located(10, 4990, 10);
+    cr_assert_eq(r->headers->start, 4990, "storage's start");
+    cr_assert_eq(r->headers->n_headers, 10);
+    cr_assert_not(r->headers->truncated);
+    alys_wire_free(&r);
+}
+
+Test(pm_core, a_long_locator_read_continues_from_storages_start_without_the_locator)
+{
+    started(5000);
+    client_handshake();
+    get_headers_located(1500);
+    answer_blocks(expect_located_read(PS_STORAGE_CHUNK), 100, PS_STORAGE_CHUNK);
+    uint64_t corr = expect_read(100 + PS_STORAGE_CHUNK, 1500 - PS_STORAGE_CHUNK, true);
+    answer_blocks(corr, 100 + PS_STORAGE_CHUNK, 1500 - PS_STORAGE_CHUNK);
+    alys_wire_msg_t *r = fake_next_wire(&H->fake, OUT_CLIENT, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->headers->start, 100);
+    cr_assert_eq(r->headers->n_headers, 1500);
+    alys_wire_free(&r);
+}
+
+Test(pm_core, a_locator_meeting_our_head_gets_an_empty_answer_not_an_error)
+{
+    alys_wire_msg_t *r = served_located(10, 5001, 0);
+    cr_assert_eq(r->headers->start, 5001);
+    cr_assert_eq(r->headers->n_headers, 0);
+    cr_assert_not(r->headers->truncated, "an asker would take it for a violation");
+    alys_wire_free(&r);
+}
+
+Test(pm_core, a_pushed_tip_of_a_longer_branch_tells_sync_its_height_and_costs_nothing)
+{
+    int slot = ready_peer(50); /* our head: 10 */
+    double before = score_of(PEER_KEY);
+    static const uint8_t other[ALYS_HASH_LEN] = {0x55};
+    ProtobufCBinaryData blk = gossip_block(11, other, 1);
+    push_from(slot, blk);
+    free(blk.data);
+    uint64_t corr = 0;
+    cr_assert_eq(process_batches(&corr), 1);
+    gossip_processed(corr, false, "parent_mismatch", 10);
+    uint64_t height = 0;
+    cr_assert_eq(discovered(&height), 1);
+    cr_assert_eq(height, 11);
+    cr_assert_eq(gossip_dropped("other_branch"), 1);
+    cr_assert_float_eq(score_of(PEER_KEY), before, 1e-9, "another branch is not a lie");
+}
+
+Test(pm_core, a_pushed_block_refused_for_our_clock_tells_sync_nothing)
+{
+    int slot = ready_peer(50);
+    ProtobufCBinaryData blk = gossip_block(11, H->head_hash, 1);
+    push_from(slot, blk);
+    free(blk.data);
+    uint64_t corr = 0;
+    cr_assert_eq(process_batches(&corr), 1);
+    gossip_processed(corr, false, "future_slot", 10);
+    cr_assert_eq(discovered(NULL), 0);
+    cr_assert_eq(gossip_dropped("not_linked"), 1);
 }

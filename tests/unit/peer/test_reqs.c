@@ -111,3 +111,33 @@ Test(reqs, timeout_is_the_shorter_of_asked_and_adaptive_and_capped)
     cr_expect_eq(pm_req_timeout_ms(0, 700), 700);
     cr_expect_eq(pm_req_timeout_ms(PM_REQ_MAX_TIMEOUT_MS + 1, 0), PM_REQ_MAX_TIMEOUT_MS);
 }
+
+Test(reqs, a_locator_request_checks_count_and_hashes_not_start)
+{
+    char why[96];
+    ProtobufCBinaryData h[ALYS_LOCATOR_MAX + 1];
+    for (size_t i = 0; i <= ALYS_LOCATOR_MAX; i++)
+        h[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, NULL};
+    cr_expect_eq(pm_req_check_locator(10, h, 1, why, sizeof why), 0);
+    cr_expect_eq(pm_req_check_locator(ALYS_WIRE_MAX_HEADERS, h, ALYS_LOCATOR_MAX, why, sizeof why), 0);
+    cr_expect_eq(pm_req_check_locator(0, h, 1, why, sizeof why), -1, "count 0");
+    cr_expect_eq(pm_req_check_locator(ALYS_WIRE_MAX_HEADERS + 1, h, 1, why, sizeof why), -1);
+    cr_expect_eq(pm_req_check_locator(10, h, ALYS_LOCATOR_MAX + 1, why, sizeof why), -1,
+                 "more hashes than a peer's decoder takes");
+    cr_expect(strstr(why, "locator") != NULL);
+    h[3].len = 31;
+    cr_expect_eq(pm_req_check_locator(10, h, 4, why, sizeof why), -1, "hash size");
+}
+
+Test(reqs, clearing_a_request_frees_its_locator)
+{
+    /* Run under ASan: a leak here is a failure. */
+    pm_req_t r = blocks_req(1, 5, true);
+    r.kind = PM_REQ_HEADERS;
+    r.locator = calloc(3, ALYS_HASH_LEN);
+    cr_assert_not_null(r.locator);
+    r.n_locator = 3;
+    pm_req_clear(&r);
+    cr_expect_null(r.locator);
+    cr_expect_eq(r.n_locator, 0);
+}

@@ -86,6 +86,8 @@ typedef struct {
     uint64_t seq;
     size_t n;
     uint64_t first_height;
+    bool is_reorg;
+    pl_reorg_t reorg;
 } sent_store_t;
 
 typedef struct {
@@ -119,15 +121,17 @@ static int op_send_task(void *ctx, int sock, const char *id, uint64_t task_id,
     return 0;
 }
 
-static int op_send_storage(void *ctx, uint64_t req_id, uint64_t seq,
-                           const ProtobufCBinaryData *blocks, size_t n, const char *origin)
+static int op_send_storage(void *ctx, uint64_t req_id, uint64_t seq, const ProtobufCBinaryData *blocks,
+                           size_t n, const char *origin, const pl_reorg_t *reorg)
 {
     (void) ctx;
     (void) origin;
     if (R.storage_down)
         return -1;
     sent_store_t *s = &R.stores[R.nstores++];
-    *s = (sent_store_t){.req = req_id, .seq = seq, .n = n};
+    *s = (sent_store_t){.req = req_id, .seq = seq, .n = n, .is_reorg = reorg != NULL};
+    if (reorg)
+        s->reorg = *reorg;
     if (n)
         s->first_height = height_of(blocks[0].data, blocks[0].len);
     return 0;
@@ -235,6 +239,44 @@ static void fini(void)
 }
 
 TestSuite(pipeline, .init = init, .fini = fini);
+
+/* ---------------------------------------------------------------- reorg */
+
+/* A reorg batch is validated like any batch and reaches storage with its
+ * ancestor (storage undoes and applies in one WriteBatch); its reorg depth
+ * comes back in the outcome. A plain batch carries no reorg fields. */
+Test(pipeline, reorg_batch_reaches_storage_with_its_ancestor)
+{
+    pl_config_t c = small_chunks();
+    pipeline_t *p = make(&c);
+    join(p, "w", 16, 0);
+    pl_reorg_t rg = {.ancestor_height = 0};
+    memset(rg.ancestor_hash, 0x5a, sizeof rg.ancestor_hash);
+    char err[128] = "";
+    int *t = tag(1);
+    cr_assert_eq(pipeline_submit_reorg(p, "sync", 9, "peer", C.b, 8, NULL, 0, &rg, t, 0, err,
+                                       sizeof err),
+                 PL_ACCEPTED, "%s", err);
+    for (size_t i = 0; i < R.ntasks; i++)
+        cr_assert(answer(p, i, 0, 1));
+    cr_assert_eq(R.nstores, 1);
+    cr_assert(R.stores[0].is_reorg);
+    cr_assert_eq(R.stores[0].reorg.ancestor_height, 0);
+    cr_assert_eq(memcmp(R.stores[0].reorg.ancestor_hash, rg.ancestor_hash, ALYS_HASH_LEN), 0);
+    cr_assert_eq(R.stores[0].n, 8);
+    pl_outcome_t st = stored(8, 8);
+    st.reorg_depth = 5;
+    cr_assert(pipeline_storage_result(p, R.stores[0].req, &st, 2));
+    cr_assert_eq(R.nreplies, 1);
+    cr_assert_eq(R.replies[0].reorg_depth, 5);
+    cr_assert_eq(R.replies[0].committed, 8);
+    cr_assert_eq(submit(p, "req", 10, 8, 4, 2, 3), PL_ACCEPTED);
+    for (size_t i = 0; i < R.ntasks; i++)
+        answer(p, i, 0, 4);
+    cr_assert_eq(R.nstores, 2);
+    cr_assert_not(R.stores[1].is_reorg, "a plain batch has no ancestor");
+    pipeline_destroy(&p);
+}
 
 /* ---------------------------------------------------------------- chunking */
 

@@ -83,15 +83,20 @@ static void storage_call(Alys__Storage__StorageMsg *m)
     storage_reply_clear(&rep);
 }
 
+static void execute(Alys__Storage__ExecuteBatch *eb)
+{
+    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
+    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
+    m.execute_batch = eb;
+    storage_call(&m);
+}
+
 static void commit(uint64_t from, uint64_t to)
 {
     Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
     eb.blocks = &f.chain->blocks[from - 1];
     eb.n_blocks = (size_t) (to - from + 1);
-    Alys__Storage__StorageMsg m = ALYS__STORAGE__STORAGE_MSG__INIT;
-    m.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_EXECUTE_BATCH;
-    m.execute_batch = &eb;
-    storage_call(&m);
+    execute(&eb);
     storage_head_t h;
     storage_head(f.store, &h);
     cr_assert_eq(h.height, to);
@@ -362,4 +367,91 @@ Test(mempool_svc, status_counts_admitted_and_refused_by_reason)
     cr_assert_eq(s->refused[0]->count, 1);
     cr_assert_eq(s->max_txs, f.cfg.mempool_max_txs);
     mempool_reply_clear(&rep);
+}
+
+/* ---- reorgs ---- */
+
+/* A branch of the fixture's chain: its block 1, then n blocks of txs
+ * transfers of its own (heights 2..n+1). */
+static tchain_t *branch(uint32_t n, uint32_t txs)
+{
+    tchain_t *b = tchain_new(8, 7, "mempool-svc-test");
+    cr_assert_not_null(b);
+    cr_assert_eq(tchain_extend(b, 1, 4), 0);
+    cr_assert_arr_eq(b->tip_hash, f.chain->hashes[0], ALYS_HASH_LEN);
+    tchain_diverge(b, 99);
+    cr_assert_eq(tchain_extend(b, n, txs), 0);
+    return b;
+}
+
+/* ExecuteBatch of b's blocks above 1 as a reorg with ancestor block 1. */
+static void reorg_to(const tchain_t *b)
+{
+    Alys__Storage__ExecuteBatch eb = ALYS__STORAGE__EXECUTE_BATCH__INIT;
+    eb.blocks = &b->blocks[1];
+    eb.n_blocks = b->nblocks - 1;
+    eb.reorg_ancestor_height = 1;
+    eb.reorg_ancestor_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) b->hashes[0]};
+    execute(&eb);
+    storage_head_t h;
+    storage_head(f.store, &h);
+    cr_assert_eq(h.height, b->nblocks);
+    cr_assert_arr_eq(h.hash, b->tip_hash, ALYS_HASH_LEN, "the reorg committed");
+}
+
+Test(mempool_svc, txs_of_blocks_a_reorg_undid_come_back)
+{
+    alys_metrics_t *metrics = alys_metrics_new();
+    cr_assert_not_null(metrics);
+    mempool_svc_destroy(&f.mp);
+    f.mp = mempool_svc_new(&f.cfg, f.store, metrics, 42);
+    cr_assert_not_null(f.mp);
+    cr_assert(alys_metric_has(metrics, "alys_mempool_reorg_returned_total", NULL, NULL));
+    commit(1, 3);
+    tchain_t *b = branch(3, 0); /* empty blocks: nothing of ours is in them */
+    reorg_to(b);
+    size_t undone = 0;
+    for (uint64_t h = 2; h <= 3; h++) {
+        alys_block_t blk;
+        block_txs(h, &blk);
+        undone += blk.tx_count;
+        for (uint32_t i = 0; i < blk.tx_count; i++)
+            cr_assert(alys_mempool_get(mempool_svc_pool(f.mp), blk.txs[i].from, blk.txs[i].nonce, NULL),
+                      "tx %u of undone block %llu is back", i, (unsigned long long) h);
+        alys_block_clear(&blk);
+    }
+    cr_assert_gt(undone, 0);
+    cr_assert_eq(pool_size(), undone);
+    cr_assert_eq(alys_metric_value(metrics, "alys_mempool_reorg_returned_total", NULL),
+                 (double) undone);
+    mempool_svc_destroy(&f.mp); /* before the registry it borrows */
+    alys_metrics_destroy(&metrics);
+    tchain_destroy(&b);
+}
+
+Test(mempool_svc, txs_the_new_branch_includes_leave_the_pool)
+{
+    commit(1, 1);
+    tchain_t *b = branch(3, 4);
+    alys_block_t blk;
+    memset(&blk, 0, sizeof blk);
+    alys_verdict_t v;
+    cr_assert_eq(alys_block_decode(b->blocks[1].data, b->blocks[1].len, &blk, &v), 0);
+    const char *r[16];
+    submit(blk.txs, blk.tx_count, r); /* the branch's block 2, pooled on our block 1 */
+    for (uint32_t i = 0; i < blk.tx_count; i++)
+        cr_assert_str_eq(r[i], "added", "tx %u: %s", i, r[i]);
+    alys_block_clear(&blk);
+    commit(2, 3);
+    reorg_to(b);
+    for (uint64_t h = 2; h <= b->nblocks; h++) {
+        cr_assert_eq(alys_block_decode(b->blocks[h - 1].data, b->blocks[h - 1].len, &blk, &v), 0);
+        for (uint32_t i = 0; i < blk.tx_count; i++)
+            cr_assert_not(alys_mempool_get(mempool_svc_pool(f.mp), blk.txs[i].from,
+                                           blk.txs[i].nonce, NULL),
+                          "tx %u of the new branch's block %llu left the pool", i,
+                          (unsigned long long) h);
+        alys_block_clear(&blk);
+    }
+    tchain_destroy(&b);
 }

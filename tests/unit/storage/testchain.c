@@ -186,7 +186,8 @@ static int build_block(tchain_t *self, uint32_t txs)
     alys_header_t *h = &b.header;
     h->height = self->tip.height + 1;
     memcpy(h->parent_hash, self->tip_hash, ALYS_HASH_LEN);
-    h->slot = self->tip.slot + 1;
+    h->slot = self->tip.slot + 1 + self->slot_gap;
+    self->slot_gap = 0;
     h->proposer = (uint32_t) (h->slot % 3);
     h->timestamp = GENESIS_TIME + h->slot * SLOT_MS / 1000;
     b.txs = calloc(txs ? txs : 1, sizeof *b.txs);
@@ -203,6 +204,12 @@ static int build_block(tchain_t *self, uint32_t txs)
     alys_header_hash(h, self->tip_hash);
     alys_block_clear(&b);
     return rc;
+}
+
+void tchain_diverge(tchain_t *self, uint64_t salt)
+{
+    self->rng ^= salt * 0x9E3779B97F4A7C15ULL;
+    self->slot_gap = 1;
 }
 
 int tchain_extend(tchain_t *self, uint32_t n, uint32_t txs)

@@ -33,6 +33,7 @@ typedef struct {
     alys_header_t tip; /* genesis parent before any block */
     alys_hash_t tip_hash;
     uint64_t rng;
+    uint64_t slot_gap; /* extra slots before the next block (tchain_diverge) */
     /* blocks[i] is height i + 1 */
     ProtobufCBinaryData *blocks;
     alys_hash_t *hashes;
@@ -46,6 +47,12 @@ void tchain_destroy(tchain_t **self_p);
 int tchain_save_genesis(const tchain_t *self, const char *path);
 /* Append n blocks of txs transfers each. Returns 0 or -1. */
 int tchain_extend(tchain_t *self, uint32_t n, uint32_t txs);
+/* Make this chain a branch from here on: the next block skips a slot (so
+ * it differs from the block another chain of the same seed builds at this
+ * height even without txs) and the txs come from another random stream.
+ * Two chains of one seed extended alike share their blocks up to the
+ * height where one of them diverged. */
+void tchain_diverge(tchain_t *self, uint64_t salt);
 
 /* Re-encoded copies of block `height` made invalid. Caller frees ->data. */
 /* TBAD_TX_ROOT: one tx changed under the header's tx root (the header and its

@@ -605,7 +605,11 @@ Test(sync_window, headers_of_another_branch_charge_nobody_and_wait_for_execution
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
 }
 
-Test(sync_window, headers_that_do_not_link_to_the_committed_head_are_invalid)
+/* Headers that do not link to our committed head: the peer's branch left
+ * ours at or below it. Fork choice's question (FORK_FOUND), nobody
+ * penalised, and the peer is not chased as a target meanwhile; a reorg
+ * restarts the machine from the new head and believes the peer again. */
+Test(sync_window, headers_that_do_not_link_to_the_committed_head_are_a_fork)
 {
     sync_machine_config_t c = t_config();
     t_setup(t, &c, 0);
@@ -615,8 +619,28 @@ Test(sync_window, headers_that_do_not_link_to_the_committed_head_are_invalid)
     t_clear(t);
     cr_assert_eq(sync_machine_on_headers_fork(t->m, t->now, h->fetch_headers.req_id), 0);
     t_drain(t);
-    cr_assert(t_penalised(t, "A", SYNC_PENALTY_INVALID_HEADER),
-              "the parent we named is executed: the reply contradicts it");
+    const sync_action_t *f = t_find(t, SYNC_ACTION_FORK_FOUND, 0);
+    cr_assert_not_null(f, "the fork goes to fork choice");
+    cr_assert_str_eq(f->fork_found.peer, "A");
+    cr_assert_eq(f->fork_found.peer_height, 20000);
+    cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "another branch costs nothing");
+    t_clear(t);
+    t->now += 200;
+    sync_machine_tick(t->m, t->now);
+    t_drain(t);
+    cr_assert_eq(t_count(t, SYNC_ACTION_FETCH_HEADERS), 0,
+                 "the peer is believed only up to our head until fork choice is done");
+    alys_hash_t nh;
+    memset(nh, 0x77, sizeof nh);
+    cr_assert_eq(sync_machine_on_reorg(t->m, t->now, 40, nh), 0);
+    t_drain(t);
+    t->now += 200;
+    sync_machine_tick(t->m, t->now);
+    t_drain(t);
+    h = t_find(t, SYNC_ACTION_FETCH_HEADERS, 0);
+    cr_assert_not_null(h, "after the reorg the peer is a target again");
+    cr_assert_eq(h->fetch_headers.start, 41);
+    cr_assert_eq(memcmp(h->fetch_headers.parent_hash, nh, sizeof nh), 0);
 }
 
 /* A body that does not match its header: the body's server is a suspect
