@@ -16,6 +16,11 @@
 #       production goes on on the one chain (A's head and C's agree again
 #       after more blocks); A, on the longer branch, did no reorg; A is not
 #       banned or penalised to ban at C for serving another branch;
+#   (t) txs submitted to C during the partition (alys-loadgen) go into C's
+#       branch; the reorg undoes those blocks and their txs return to C's
+#       pool (alys_mempool_reorg_returned_total), and from there into a
+#       block of the one chain: C's pool ends empty, every tx having left
+#       it twice as included (C's branch, then the one chain);
 #   (c) D refuses A's branch loudly: its fork point is more than 2 blocks
 #       below D's head: chain.reorgs_refused >= 1 with the reason,
 #       alys_chain_reorgs_refused_total >= 1, an error in D's log, and D
@@ -57,7 +62,7 @@ not_ok() { tests=$((tests + 1)); failures=$((failures + 1)); echo "not ok $tests
 diag() { echo "# $*"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
-for b in supervisor alysctl chaingen producer/alys-producer faultproxy; do
+for b in supervisor alysctl chaingen producer/alys-producer faultproxy loadgen/alys-loadgen; do
   if [ ! -x "$(alys_bin $b)" ]; then
     echo "1..0 # SKIP $(alys_bin $b) is not built"
     exit 0
@@ -79,7 +84,7 @@ same_head() {
   [ -n "$a" ] && [ "$a" = "$b" ]
 }
 
-echo "1..12"
+echo "1..15"
 now_s=$(date +%s)
 gen_time=$((now_s - (BLOCKS * 21 / 20 + 2) * SLOT_MS / 1000))
 "$(alys_bin chaingen)" --blocks "$BLOCKS" --txs-per-block 2 --accounts 50 --authorities 4 \
@@ -93,7 +98,7 @@ for n in A B C D; do
 done
 
 node_key() { mkdir -p "$WORK/$1/data" && alys_key_new "$WORK/$1/data/node.key"; }
-KA=$(node_key A) KB=$(node_key B)
+KA=$(node_key A) KB=$(node_key B) KC=$(node_key C)
 PA=$(alys_free_port) PB=$(alys_free_port) PC=$(alys_free_port) PD=$(alys_free_port)
 # The proxies C and D will reach A through, keys made now (their endpoints
 # go into C's and D's configs); nothing listens there until the heal.
@@ -139,6 +144,14 @@ alys_node_stop "$WORK/D"
 cd_configs
 alys_node_start "$WORK/C"
 alys_node_start "$WORK/D"
+TXN=20
+alys_node_wait_ready "$WORK/C"
+"$(alys_bin loadgen/alys-loadgen)" --seed partition-it --accounts 50 --genesis "$WORK/chain/genesis" \
+  --chain "$WORK/chain/chain.export" --rate 0 --count "$TXN" --submit "alys://$KC@127.0.0.1:$PC" \
+  > /dev/null 2> "$WORK/loadgen.log"
+accepted=$(sed -n 's/.* \([0-9]*\) accepted.*/\1/p' "$WORK/loadgen.log" | tail -n1)
+check "C admits the $TXN txs alys-loadgen submits (accepted ${accepted:-none})" \
+  test "${accepted:-0}" = "$TXN"
 
 # ---- (a) the partition -------------------------------------------------------------
 
@@ -147,10 +160,11 @@ alys_node_start "$WORK/D"
 apart() {
   local a c d
   a=$(height A) c=$(height C) d=$(height D)
-  grows C alys_producer_blocks_total 0 && grows D alys_producer_blocks_total $((D_BRANCH - 1)) &&
+  grows C alys_producer_block_txs_total $((TXN - 1)) &&
+    grows D alys_producer_blocks_total $((D_BRANCH - 1)) &&
     [ -n "$a" ] && [ -n "$c" ] && [ -n "$d" ] && [ "$a" -gt "$c" ] && [ "$a" -gt "$d" ]
 }
-check "C and D produce alone while A and B grow a longer branch" \
+check "C (with the $TXN txs) and D produce alone while A and B grow a longer branch" \
   alys_eventually "$(($(alys_budget_s "$WORK/D" ready) + $(slots_s $((8 * D_BRANCH + 8)))))" apart
 diag "before the heal: A $(height A), B $(height B), C $(height C), D $(height D)" \
   "(common chain $BLOCKS)"
@@ -187,6 +201,19 @@ pc=$(metric C alys_producer_blocks_total)
 c_produces_on() { grows C alys_producer_blocks_total "$pc" && same_head A C; }
 check "C produces again on the one chain (a block of C's, heads agree)" \
   alys_eventually "$(slots_s 16)" c_produces_on
+
+# ---- (t) the txs of C's undone blocks ----------------------------------------------
+
+returned() { grows C alys_mempool_reorg_returned_total $((TXN - 1)) 'actor="storage"'; }
+check "the $TXN txs of C's undone blocks return to C's pool" alys_eventually "$(slots_s 4)" returned
+pool_empty() {
+  local st
+  st=$(alys_ctl "$WORK/C" tx status --json 2> /dev/null)
+  [ "$(jq -r '.txs // empty' <<< "$st")" = 0 ] &&
+    [ "$(jq -r '.removed_included // 0' <<< "$st")" -ge $((2 * TXN)) ] && same_head A C
+}
+check "they go into the one chain (C's pool ends empty, each tx included twice)" \
+  alys_eventually "$(slots_s 16)" pool_empty
 
 # ---- (c) D refuses a reorg deeper than its max_reorg_depth --------------------------
 
