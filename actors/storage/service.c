@@ -267,12 +267,14 @@ static void serve_get_blocks(storage_reply_t *rep, storage_t *store,
     reply_body(rep, ALYS__STORAGE__STORAGE_MSG__MSG_BLOCKS);
 }
 
-static void serve_get_locator(storage_reply_t *rep, storage_t *store)
+static void serve_get_locator(storage_reply_t *rep, storage_t *store,
+                              const Alys__Storage__GetLocator *req)
 {
     char err[256];
     size_t n = 0;
-    int rc = storage_locator(store, rep->loc_heights, rep->loc_hashes, ALYS_LOCATOR_MAX, &n, err,
-                             sizeof err);
+    uint32_t dense = req && req->dense ? req->dense : 10; /* 0: Bitcoin's shape */
+    int rc = storage_locator(store, dense, rep->loc_heights, rep->loc_hashes, ALYS_LOCATOR_MAX,
+                             &n, err, sizeof err);
     if (rc != STORAGE_OK) {
         reply_store_error(rep, rc, err);
         return;
@@ -570,7 +572,9 @@ static void dispatch(storage_reply_t *rep, storage_t *store, const Alys__Storage
         serve_put_addr_book(rep, store, m->put_addr_book);
         break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_GET_ADDR_BOOK: serve_get_addr_book(rep, store); break;
-    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_LOCATOR: serve_get_locator(rep, store); break;
+    case ALYS__STORAGE__STORAGE_MSG__MSG_GET_LOCATOR:
+        serve_get_locator(rep, store, m->get_locator);
+        break;
     case ALYS__STORAGE__STORAGE_MSG__MSG_FIND_BLOCK:
         serve_find_block(rep, store, m->find_block);
         break;

@@ -294,12 +294,13 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
 void storage_blobs_clear(storage_blobs_t *b);
 
 /* The block locator of our chain (wire GetHeaders.locator, storage
- * GetLocator): heights from alys_locator_heights(head) (head, the blocks
- * below it one by one, then doubling steps, the genesis last) and the
- * header hash stored at each (the genesis hash at 0). At most cap entries
- * (<= ALYS_LOCATOR_MAX suffices for any head); *n says how many. */
-int storage_locator(storage_t *self, uint64_t *heights, alys_hash_t *hashes, size_t cap,
-                    size_t *n, char *err, size_t errlen);
+ * GetLocator): heights from alys_locator_heights(head, dense) (head and
+ * the blocks below it one by one, dense in all, then doubling steps, the
+ * genesis last) and the header hash stored at each (the genesis hash at
+ * 0). At most cap entries (<= ALYS_LOCATOR_MAX suffices for any head);
+ * *n says how many. */
+int storage_locator(storage_t *self, uint32_t dense, uint64_t *heights, alys_hash_t *hashes,
+                    size_t cap, size_t *n, char *err, size_t errlen);
 /* Where a peer's locator meets our chain: *start = 1 + the height of the
  * first of hashes[0..n) (each ALYS_HASH_LEN bytes; the caller checks) that
  * is one of our blocks (the genesis hash counts as height 0), or 1 when

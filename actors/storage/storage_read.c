@@ -140,10 +140,10 @@ static int hash_at(storage_t *self, uint64_t height, alys_hash_t out, char *err,
     return rc == 1 ? STORAGE_OK : rc;
 }
 
-int storage_locator(storage_t *self, uint64_t *heights, alys_hash_t *hashes, size_t cap,
-                    size_t *n, char *err, size_t errlen)
+int storage_locator(storage_t *self, uint32_t dense, uint64_t *heights, alys_hash_t *hashes,
+                    size_t cap, size_t *n, char *err, size_t errlen)
 {
-    *n = alys_locator_heights(self->head.height, heights, cap);
+    *n = alys_locator_heights(self->head.height, dense, heights, cap);
     for (size_t i = 0; i < *n; i++) {
         int rc = hash_at(self, heights[i], hashes[i], err, errlen);
         if (rc != STORAGE_OK) {

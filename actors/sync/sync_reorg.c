@@ -25,6 +25,12 @@ static void send_get_locator(sa_t *sa)
     if (!p)
         return; /* the step's deadline ends the resolution */
     Alys__Storage__GetLocator gl = ALYS__STORAGE__GET_LOCATOR__INIT;
+    /* One by one over the whole reorg window (and one past it): the fork
+     * point found there is exact, so the depth judged against
+     * max_reorg_depth is the true one (a sparse locator would name a
+     * height below the fork point and refuse a fork we may adopt). */
+    uint64_t dense = (uint64_t) sa->cfg->max_reorg_depth + 2;
+    gl.dense = dense < ALYS_LOCATOR_DENSE_MAX ? (uint32_t) dense : ALYS_LOCATOR_DENSE_MAX;
     Alys__Storage__StorageMsg sm = ALYS__STORAGE__STORAGE_MSG__INIT;
     sm.msg_case = ALYS__STORAGE__STORAGE_MSG__MSG_GET_LOCATOR;
     sm.get_locator = &gl;

@@ -43,23 +43,27 @@ static const char *status_problem(const Alys__Wire__Status *s)
 static const char *locator_problem(const ProtobufCBinaryData *hashes, size_t n)
 {
     if (n > ALYS_LOCATOR_MAX)
-        return "locator of more than 64 hashes";
+        return "locator of more than 128 hashes";
     for (size_t i = 0; i < n; i++)
         if (hashes[i].len != ALYS_HASH_LEN)
             return "locator hash is not 32 bytes";
     return NULL;
 }
 
-size_t alys_locator_heights(uint64_t head, uint64_t *out, size_t cap)
+size_t alys_locator_heights(uint64_t head, uint32_t dense, uint64_t *out, size_t cap)
 {
     size_t n = 0;
     uint64_t step = 1, h = head;
-    /* Bitcoin's shape: the 10 blocks below the head one by one (a fork is
+    if (dense < 1)
+        dense = 1;
+    if (dense > ALYS_LOCATOR_DENSE_MAX)
+        dense = ALYS_LOCATOR_DENSE_MAX;
+    /* Bitcoin's shape: the blocks below the head one by one (a fork is
      * most often shallow), then doubling steps back to the genesis, which
      * is always last (both sides share it). */
     while (n + 1 < cap && h > 0) {
         out[n++] = h;
-        if (n >= 10)
+        if (n >= dense && step < (UINT64_C(1) << 62))
             step *= 2;
         h = h > step ? h - step : 0;
     }

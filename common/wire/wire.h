@@ -55,8 +55,9 @@
 #define ALYS_WIRE_MAX_TX_BYTES     200  /* one encoded tx (ALYS_TX_MAX_BYTES) */
 #define ALYS_WIRE_MAX_RESULT       32   /* one TxResults entry */
 #define ALYS_WIRE_DETAIL_MAX       160
-#define ALYS_LOCATOR_MAX           64 /* hashes in a block locator (GetHeaders.locator) */
-#define ALYS_WIRE_ID_MAX           65 /* a peer id: <= 64 chars + NUL */
+#define ALYS_LOCATOR_MAX           128 /* hashes in a block locator (GetHeaders.locator) */
+#define ALYS_LOCATOR_DENSE_MAX     96  /* heights listed one by one below the head */
+#define ALYS_WIRE_ID_MAX           65  /* a peer id: <= 64 chars + NUL */
 
 /* What a response's checks conclude. Same values as Alys__Peer__Outcome. */
 typedef enum {
@@ -103,11 +104,14 @@ alys_wire_verdict_t alys_wire_check_headers(const ProtobufCBinaryData *headers, 
                                             size_t detail_len);
 
 /* The heights of a block locator of a chain whose head is at head
- * (GetHeaders.locator, storage's GetLocator): head, the 9 below it, then
- * doubling steps, and 0 (the genesis) always last; strictly descending.
- * At most cap (<= ALYS_LOCATOR_MAX) heights; returns how many. Every
- * height from 0 to 2^50 fits in 64. */
-size_t alys_locator_heights(uint64_t head, uint64_t *out, size_t cap);
+ * (GetHeaders.locator, storage's GetLocator): head and the heights below
+ * it one by one, dense heights in all (1..ALYS_LOCATOR_DENSE_MAX; 10 is
+ * Bitcoin's shape), then doubling steps, and 0 (the genesis) always last;
+ * strictly descending. At most cap (<= ALYS_LOCATOR_MAX) heights; returns
+ * how many. The dense part is where a fork point is found exactly (fork
+ * choice asks for max_reorg_depth + 2 of them); with the densest, the
+ * doubling tail still reaches 2^32 blocks back before the genesis. */
+size_t alys_locator_heights(uint64_t head, uint32_t dense, uint64_t *out, size_t cap);
 
 /* A node id we accept as a peer id and metric label: 1..64 bytes of
  * [A-Za-z0-9._:@/-]. */

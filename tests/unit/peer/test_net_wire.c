@@ -241,20 +241,20 @@ Test(net_wire, names_and_endpoints)
 Test(net_wire, locator_heights_dense_then_doubling_genesis_last)
 {
     uint64_t h[ALYS_LOCATOR_MAX];
-    size_t n = alys_locator_heights(1000, h, ALYS_LOCATOR_MAX);
+    size_t n = alys_locator_heights(1000, 10, h, ALYS_LOCATOR_MAX);
     const uint64_t want[] = {1000, 999, 998, 997, 996, 995, 994, 993, 992, 991,
                              989,  985, 977, 961, 929, 865, 737, 481, 0};
     cr_assert_eq(n, sizeof want / sizeof want[0], "%zu heights", n);
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(h[i], want[i], "height %zu: %llu != %llu", i, (unsigned long long) h[i],
                      (unsigned long long) want[i]);
-    cr_assert_eq(alys_locator_heights(0, h, ALYS_LOCATOR_MAX), 1);
+    cr_assert_eq(alys_locator_heights(0, 10, h, ALYS_LOCATOR_MAX), 1);
     cr_assert_eq(h[0], 0);
-    n = alys_locator_heights(3, h, ALYS_LOCATOR_MAX);
+    n = alys_locator_heights(3, 10, h, ALYS_LOCATOR_MAX);
     cr_assert_eq(n, 4);
     cr_assert(h[0] == 3 && h[1] == 2 && h[2] == 1 && h[3] == 0);
     /* Any height fits: strictly descending, genesis last, within the bound. */
-    n = alys_locator_heights(UINT64_MAX / 2, h, ALYS_LOCATOR_MAX);
+    n = alys_locator_heights(UINT64_MAX / 2, 10, h, ALYS_LOCATOR_MAX);
     cr_assert(n <= ALYS_LOCATOR_MAX);
     cr_assert_eq(h[n - 1], 0);
     for (size_t i = 1; i < n; i++)
@@ -290,7 +290,28 @@ Test(net_wire, locator_bounded_on_decode)
     cr_assert_eq(ok->get_headers->n_locator, ALYS_LOCATOR_MAX);
     alys_wire_free(&ok);
     cr_assert_null(decode_get_headers(ALYS_LOCATOR_MAX + 1, ALYS_HASH_LEN, err, sizeof err));
-    cr_assert(strstr(err, "locator of more than 64"), "%s", err);
+    cr_assert(strstr(err, "locator of more than 128"), "%s", err);
     cr_assert_null(decode_get_headers(3, ALYS_HASH_LEN + 1, err, sizeof err));
     cr_assert(strstr(err, "locator hash is not 32 bytes"), "%s", err);
+}
+
+/* Fork choice asks for max_reorg_depth + 2 dense heights: the whole reorg
+ * window one by one, then the doubling tail; the genesis still last, and
+ * the densest request still fits the bound with 2^32 blocks of tail. */
+Test(net_wire, locator_heights_dense_over_the_reorg_window)
+{
+    uint64_t h[ALYS_LOCATOR_MAX];
+    size_t n = alys_locator_heights(1000, 66, h, ALYS_LOCATOR_MAX);
+    for (size_t i = 0; i < 66; i++)
+        cr_assert_eq(h[i], 1000 - i, "dense height %zu", i);
+    cr_assert_eq(h[66], 1000 - 65 - 2, "then doubling steps");
+    cr_assert_eq(h[n - 1], 0);
+    n = alys_locator_heights(UINT64_C(1) << 33, 500, h, ALYS_LOCATOR_MAX);
+    cr_assert(n <= ALYS_LOCATOR_MAX);
+    cr_assert_eq(h[ALYS_LOCATOR_DENSE_MAX - 1], (UINT64_C(1) << 33) - ALYS_LOCATOR_DENSE_MAX + 1,
+                 "dense is capped at ALYS_LOCATOR_DENSE_MAX");
+    cr_assert_eq(h[n - 1], 0);
+    for (size_t i = 1; i < n; i++)
+        cr_assert(h[i] < h[i - 1]);
+    cr_assert(h[n - 2] < (UINT64_C(1) << 33) - (UINT64_C(1) << 32), "the tail reaches 2^32 back");
 }

@@ -440,7 +440,7 @@ Test(reorg, service_get_locator)
     get_locator(s, &rep);
     const Alys__Storage__Locator *l = rep.env.storage->locator;
     uint64_t want[ALYS_LOCATOR_MAX];
-    size_t n = alys_locator_heights(40, want, ALYS_LOCATOR_MAX);
+    size_t n = alys_locator_heights(40, 10, want, ALYS_LOCATOR_MAX);
     cr_assert_eq(l->n_heights, n);
     cr_assert_eq(l->n_hashes, n);
     for (size_t i = 0; i < n; i++) {
@@ -480,7 +480,7 @@ Test(reorg, service_get_blocks_from_a_locator)
     storage_t *s = open_committed(&f, 20, 2);
     tchain_t *b = branch_of(&f, 11, 2, 11, 2); /* the peer's chain: 12..22 its own */
     uint64_t hs[ALYS_LOCATOR_MAX];
-    size_t n = alys_locator_heights(22, hs, ALYS_LOCATOR_MAX);
+    size_t n = alys_locator_heights(22, 10, hs, ALYS_LOCATOR_MAX);
     ProtobufCBinaryData loc[ALYS_LOCATOR_MAX + 1];
     for (size_t i = 0; i < n; i++)
         loc[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, hs[i] ? b->hashes[hs[i] - 1] : b->genesis.hash};
@@ -522,7 +522,7 @@ Test(reorg, service_get_blocks_from_a_locator)
     for (size_t i = 0; i <= ALYS_LOCATOR_MAX; i++)
         loc[i] = (ProtobufCBinaryData){ALYS_HASH_LEN, nobody};
     get_blocks_at(s, loc, ALYS_LOCATOR_MAX + 1, false, &rep);
-    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "locator of 65 hashes");
+    expect_error(&rep, ALYS_ERR_BAD_REQUEST, "locator of 129 hashes");
     storage_reply_clear(&rep);
     storage_destroy(&s);
     tchain_destroy(&b);

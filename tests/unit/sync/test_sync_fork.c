@@ -13,10 +13,12 @@ typedef struct {
     size_t n;
 } loc_t;
 
-/* Our locator at head: hash byte = height mod 251 + 1. */
+/* Our locator at head (dense heights one by one): hash byte = height mod
+ * 251 + 1. */
+static uint32_t s_dense = 10;
 static void our_locator(uint64_t head, loc_t *l)
 {
-    l->n = alys_locator_heights(head, l->heights, ALYS_LOCATOR_MAX);
+    l->n = alys_locator_heights(head, s_dense, l->heights, ALYS_LOCATOR_MAX);
     for (size_t i = 0; i < l->n; i++)
         memset(l->hashes[i], (int) (l->heights[i] % 251 + 1), ALYS_HASH_LEN);
 }
@@ -212,5 +214,28 @@ Test(sync_fork, a_malformed_locator_abandons)
     alys_hash_t hs[3] = {{0}};
     sync_fork_on_locator(f, 1, h, (const alys_hash_t *) hs, 3, &s);
     cr_assert_eq(s.kind, SYNC_FORK_ABANDONED, "heights must descend to the genesis");
+    sync_fork_destroy(&f);
+}
+
+/* With the reorg window dense (as the actor asks storage: max_reorg_depth
+ * + 2), a fork 40 below the head is found where it is and adopted; the
+ * sparse Bitcoin shape names a height below the fork point (heights 960
+ * and 959 are not in it) and would judge it deeper than it is. */
+Test(sync_fork, a_dense_locator_finds_the_fork_point_exactly)
+{
+    sync_fork_step_t s;
+    s_dense = DEPTH + 2;
+    sync_fork_t *f = to_headers(1000, 0, &s);
+    alys_hash_t parent;
+    cr_assert(sync_fork_parent(f, s.req_id, 961, parent), "960 is a dense locator height");
+    their_hashes(theirs, 100);
+    sync_fork_on_headers(f, 1, s.req_id, SYNC_OUTCOME_OK, true, 961, (const alys_hash_t *) theirs,
+                         100, "", &s);
+    cr_assert_eq(s.kind, SYNC_FORK_FETCH_BLOCKS, "%s", s.detail);
+    cr_assert_eq(s.depth, 40);
+    sync_fork_destroy(&f);
+    s_dense = 10;
+    f = to_headers(1000, 0, &s);
+    cr_assert_not(sync_fork_parent(f, s.req_id, 961, parent), "sparse: 960 is not named");
     sync_fork_destroy(&f);
 }
