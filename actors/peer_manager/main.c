@@ -297,54 +297,6 @@ static int on_zap(alys_actor_t *actor, zsock_t *sock, void *arg)
 
 /* ---- the other actors ------------------------------------------------------------ */
 
-/* Answer req with msg (a PeerMsg body) on the mailbox; what names it in the log. */
-static void reply_peer_msg(shell_t *sh, zframe_t *from, const alys_env_t *req,
-                           Alys__Peer__PeerMsg *msg, const char *what)
-{
-    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
-    rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
-    rep.peer = msg;
-    if (alys_reply(alys_actor_mailbox(sh->actor), from, req, &rep) != 0)
-        log_debug("cannot answer %s (requester gone)", what);
-}
-
-static void reply_peers(shell_t *sh, zframe_t *from, const alys_env_t *req)
-{
-    Alys__Peer__PeerSet *set = pm_peerset_new(sh->core, true);
-    if (!set) {
-        alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
-    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_PEER_SET;
-    msg.peer_set = set;
-    reply_peer_msg(sh, from, req, &msg, "GetPeers");
-    pm_peerset_free(&set);
-}
-
-/* GetInFlight (a restarted SyncActor): what we still hold of its fetches.
- * SyncActor's goes back on our socket to it (pm_core_on_get_in_flight:
- * behind the results sent before it); anyone else's as a mailbox reply. */
-static void reply_in_flight(shell_t *sh, zframe_t *from, const alys_env_t *req)
-{
-    if (req->sender && strcmp(req->sender, "sync") == 0) {
-        if (pm_core_on_get_in_flight(sh->core, req->corr_id) != 0)
-            alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL,
-                             "cannot answer GetInFlight");
-        return;
-    }
-    Alys__Peer__InFlight *inf = pm_in_flight_new(sh->core);
-    if (!inf) {
-        alys_reply_error(alys_actor_mailbox(sh->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
-    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
-    msg.in_flight = inf;
-    reply_peer_msg(sh, from, req, &msg, "GetInFlight");
-    pm_in_flight_free(&inf);
-}
-
 static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
     shell_t *sh = arg;
@@ -366,8 +318,10 @@ static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
     case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT:
     case ALYS__PEER__PEER_MSG__MSG_PENALISE:
     case ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK: pm_core_on_peer_msg(sh->core, m); break;
-    case ALYS__PEER__PEER_MSG__MSG_GET_PEERS: reply_peers(sh, from, env); break;
-    case ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT: reply_in_flight(sh, from, env); break;
+    case ALYS__PEER__PEER_MSG__MSG_GET_PEERS:
+    case ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT:
+        pm_core_on_mailbox_request(sh->core, zframe_data(from), zframe_size(from), env);
+        break;
     default:
         if (env->corr_id && !env->reply)
             alys_reply_error(alys_actor_mailbox(actor), from, env, ALYS_ERR_BAD_REQUEST,

@@ -92,7 +92,7 @@ void pm_core_clock(pm_t *self, uint64_t now_unix_ms, int64_t now_mono_ms);
 void pm_core_start(pm_t *self);
 
 /* A message to our mailbox: FetchHeaders, FetchBlocks, RangeVerdict,
- * Penalise (GetPeers is answered by the shell with pm_peerset_new). */
+ * Penalise (GetPeers and GetInFlight: pm_core_on_mailbox_request). */
 void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m);
 /* A MempoolMsg on our mailbox (SubmitTx from alysctl and tools) from the
  * client with routing id route. */
@@ -148,6 +148,11 @@ void pm_in_flight_free(Alys__Peer__InFlight **p);
  * FetchResults and BatchOutcomes, so it never overtakes a result sent
  * before it. 0, or -1 (out of memory, or not queued). */
 int pm_core_on_get_in_flight(pm_t *self, uint64_t corr_id);
+/* GetPeers (the PeerSet, every entry) and GetInFlight from the mailbox
+ * client at route: answered through the port's mailbox_reply (a
+ * SyncActor's GetInFlight through pm_core_on_get_in_flight). */
+void pm_core_on_mailbox_request(pm_t *self, const uint8_t *route, size_t route_len,
+                                const alys_env_t *req);
 
 /* The ordered PeerSet (pm_list.h); all = the alysctl listing. Free with
  * pm_peerset_free. */

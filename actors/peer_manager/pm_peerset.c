@@ -175,3 +175,71 @@ int pm_core_on_get_in_flight(pm_t *self, uint64_t corr_id)
     pm_in_flight_free(&inf);
     return rc == 0 ? 0 : -1;
 }
+
+/* A mailbox reply through the port: msg, or else an error (code, text). */
+static void mailbox_answer(pm_t *self, const uint8_t *route, size_t route_len, uint64_t corr,
+                           Alys__Peer__PeerMsg *msg, uint32_t code, const char *text, const char *what)
+{
+    alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+    Alys__Bus__Error error = ALYS__BUS__ERROR__INIT;
+    if (msg) {
+        rep.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+        rep.peer = msg;
+    } else {
+        error.code = code;
+        error.message = (char *) text;
+        rep.body_case = ALYS__BUS__ENVELOPE__BODY_ERROR;
+        rep.error = &error;
+    }
+    if (self->port.mailbox_reply(self->port.ctx, route, route_len, corr, &rep) != 0)
+        log_debug("cannot answer %s (requester gone)", what);
+}
+
+static void answer_peers(pm_t *self, const uint8_t *route, size_t route_len, uint64_t corr)
+{
+    Alys__Peer__PeerSet *set = pm_peerset_new(self, true);
+    if (!set) {
+        mailbox_answer(self, route, route_len, corr, NULL, ALYS_ERR_INTERNAL, "out of memory",
+                       "GetPeers");
+        return;
+    }
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_PEER_SET;
+    msg.peer_set = set;
+    mailbox_answer(self, route, route_len, corr, &msg, 0, NULL, "GetPeers");
+    pm_peerset_free(&set);
+}
+
+/* SyncActor's goes back on our socket to it (pm_core_on_get_in_flight:
+ * behind the results sent before it); anyone else's as a mailbox reply. */
+static void answer_in_flight(pm_t *self, const uint8_t *route, size_t route_len, const alys_env_t *req)
+{
+    if (req->sender && strcmp(req->sender, "sync") == 0) {
+        if (pm_core_on_get_in_flight(self, req->corr_id) != 0)
+            mailbox_answer(self, route, route_len, req->corr_id, NULL, ALYS_ERR_INTERNAL,
+                           "cannot answer GetInFlight", "GetInFlight");
+        return;
+    }
+    Alys__Peer__InFlight *inf = pm_in_flight_new(self);
+    if (!inf) {
+        mailbox_answer(self, route, route_len, req->corr_id, NULL, ALYS_ERR_INTERNAL,
+                       "out of memory", "GetInFlight");
+        return;
+    }
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT;
+    msg.in_flight = inf;
+    mailbox_answer(self, route, route_len, req->corr_id, &msg, 0, NULL, "GetInFlight");
+    pm_in_flight_free(&inf);
+}
+
+void pm_core_on_mailbox_request(pm_t *self, const uint8_t *route, size_t route_len,
+                                const alys_env_t *req)
+{
+    if (req->body_case != ALYS__BUS__ENVELOPE__BODY_PEER || !req->peer)
+        return;
+    if (req->peer->msg_case == ALYS__PEER__PEER_MSG__MSG_GET_PEERS)
+        answer_peers(self, route, route_len, req->corr_id);
+    else if (req->peer->msg_case == ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT)
+        answer_in_flight(self, route, route_len, req);
+}

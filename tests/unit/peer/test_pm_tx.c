@@ -22,6 +22,9 @@ typedef struct {
     uint8_t head_hash[ALYS_HASH_LEN];
     size_t bus_replies;
     char bus_result[32];
+    int last_body;     /* alys_env_t body_case of the last mailbox reply */
+    int last_peer_msg; /* its PeerMsg case, when a PeerMsg */
+    uint64_t last_corr;
     uint64_t epoch; /* the fake pool's epoch */
 } h_t;
 
@@ -38,8 +41,12 @@ static void at(int64_t mono)
 static int fake_mailbox_reply(void *ctx, const uint8_t *route, size_t route_len, uint64_t corr_id,
                               alys_env_t *rep)
 {
-    (void) ctx, (void) route, (void) route_len, (void) corr_id;
+    (void) ctx, (void) route, (void) route_len;
     H->bus_replies++;
+    H->last_body = rep->body_case;
+    H->last_peer_msg = rep->body_case == ALYS__BUS__ENVELOPE__BODY_PEER ? (int) rep->peer->msg_case
+                                                                        : -1;
+    H->last_corr = corr_id;
     if (rep->body_case == ALYS__BUS__ENVELOPE__BODY_MEMPOOL &&
         rep->mempool->submit_tx_reply->n_results > 0)
         snprintf(H->bus_result, sizeof H->bus_result, "%s",
@@ -403,4 +410,45 @@ Test(pm_tx, a_restarted_pool_makes_seen_txs_welcome_again)
     req = next_storage();
     cr_assert_not_null(req, "forwarded again: the new pool has not seen it");
     alys_env_free(&req);
+}
+
+/* ---- GetPeers and GetInFlight on the mailbox (pm_core_on_mailbox_request) ---- */
+
+static void mailbox_request(Alys__Peer__PeerMsg *m, const char *sender, uint64_t corr)
+{
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.sender = (char *) sender;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PEER;
+    env.peer = m;
+    static const uint8_t route[] = {0, 1, 2, 3};
+    pm_core_on_mailbox_request(H->pm, route, sizeof route, &env);
+}
+
+Test(pm_tx, get_peers_and_get_in_flight_are_answered_on_the_mailbox)
+{
+    started();
+    Alys__Peer__GetPeers gp = ALYS__PEER__GET_PEERS__INIT;
+    Alys__Peer__PeerMsg m = ALYS__PEER__PEER_MSG__INIT;
+    m.msg_case = ALYS__PEER__PEER_MSG__MSG_GET_PEERS;
+    m.get_peers = &gp;
+    size_t before = H->bus_replies;
+    mailbox_request(&m, "alysctl", 41);
+    cr_assert_eq(H->bus_replies, before + 1);
+    cr_assert_eq(H->last_corr, 41);
+    cr_assert_eq(H->last_peer_msg, ALYS__PEER__PEER_MSG__MSG_PEER_SET, "a PeerSet");
+    Alys__Peer__GetInFlight gi = ALYS__PEER__GET_IN_FLIGHT__INIT;
+    m.msg_case = ALYS__PEER__PEER_MSG__MSG_GET_IN_FLIGHT;
+    m.get_in_flight = &gi;
+    mailbox_request(&m, "alysctl", 42);
+    cr_assert_eq(H->bus_replies, before + 2);
+    cr_assert_eq(H->last_peer_msg, ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT, "anyone's: on the mailbox");
+    while (fake_next_bus(&H->fake, PM_TO_SYNC))
+        ;
+    mailbox_request(&m, "sync", 43);
+    cr_assert_eq(H->bus_replies, before + 2, "SyncActor's goes on our socket to it");
+    alys_env_t *to_sync = fake_next_bus(&H->fake, PM_TO_SYNC);
+    cr_assert_not_null(to_sync);
+    cr_assert_eq(to_sync->corr_id, 43);
+    cr_assert_eq(to_sync->peer->msg_case, ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT);
 }
