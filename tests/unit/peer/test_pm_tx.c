@@ -443,12 +443,14 @@ Test(pm_tx, get_peers_and_get_in_flight_are_answered_on_the_mailbox)
     mailbox_request(&m, "alysctl", 42);
     cr_assert_eq(H->bus_replies, before + 2);
     cr_assert_eq(H->last_peer_msg, ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT, "anyone's: on the mailbox");
-    while (fake_next_bus(&H->fake, PM_TO_SYNC))
-        ;
+    alys_env_t *old;
+    while ((old = fake_next_bus(&H->fake, PM_TO_SYNC)) != NULL)
+        alys_env_free(&old);
     mailbox_request(&m, "sync", 43);
     cr_assert_eq(H->bus_replies, before + 2, "SyncActor's goes on our socket to it");
     alys_env_t *to_sync = fake_next_bus(&H->fake, PM_TO_SYNC);
     cr_assert_not_null(to_sync);
     cr_assert_eq(to_sync->corr_id, 43);
     cr_assert_eq(to_sync->peer->msg_case, ALYS__PEER__PEER_MSG__MSG_IN_FLIGHT);
+    alys_env_free(&to_sync);
 }
