@@ -37,6 +37,18 @@ int sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr)
     return sa_send_env(sa, SYNC_TO_PEER_MANAGER, &env);
 }
 
+int sa_send_process_batch(sa_t *sa, Alys__Processor__ProcessBatch *pb, uint64_t corr)
+{
+    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH;
+    pm.process_batch = pb;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.corr_id = corr;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &pm;
+    return sa_send_env(sa, SYNC_TO_PROCESSOR, &env);
+}
+
 int sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr)
 {
     alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
@@ -212,18 +224,24 @@ static void act_cancel(sa_t *sa, const sync_action_t *a)
     sync_hdr_reqs_take(sa->hreqs, a->cancel.req_id, NULL);
 }
 
-static void act_penalise(sa_t *sa, const sync_action_t *a)
+int sa_penalise(sa_t *sa, const char *peer, uint32_t outcome, const char *reason)
 {
     Alys__Peer__Penalise pen = ALYS__PEER__PENALISE__INIT;
-    pen.peer_id = (char *) a->penalise.peer;
-    pen.outcome = sync_bus_penalty_outcome(a->penalise.kind);
-    pen.reason = (char *) sync_penalty_name(a->penalise.kind);
+    pen.peer_id = (char *) peer;
+    pen.outcome = outcome;
+    pen.reason = (char *) reason;
     Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
     pm.msg_case = ALYS__PEER__PEER_MSG__MSG_PENALISE;
     pm.penalise = &pen;
-    log_info("penalising peer %s: %s", pen.peer_id, pen.reason);
-    sa_error_metric(sa, pen.reason);
-    sa_send_peer(sa, &pm, 0);
+    return sa_send_peer(sa, &pm, 0);
+}
+
+static void act_penalise(sa_t *sa, const sync_action_t *a)
+{
+    const char *reason = sync_penalty_name(a->penalise.kind);
+    log_info("penalising peer %s: %s", a->penalise.peer, reason);
+    sa_error_metric(sa, reason);
+    sa_penalise(sa, a->penalise.peer, sync_bus_penalty_outcome(a->penalise.kind), reason);
 }
 
 static void act_verdict(sa_t *sa, const sync_action_t *a)

@@ -87,6 +87,9 @@ typedef struct sync_core sa_t;
 int sa_send_env(sa_t *sa, sync_dest_t to, alys_env_t *env);
 int sa_send_peer(sa_t *sa, Alys__Peer__PeerMsg *pm, uint64_t corr);
 int sa_send_storage(sa_t *sa, Alys__Storage__StorageMsg *sm, uint64_t corr);
+int sa_send_process_batch(sa_t *sa, Alys__Processor__ProcessBatch *pb, uint64_t corr);
+/* Penalise{peer, outcome (alys.peer.Outcome), reason} to PeerManager. */
+int sa_penalise(sa_t *sa, const char *peer, uint32_t outcome, const char *reason);
 /* Reply to a client (identity + its corr_id); nothing when no one waits
  * (client NULL or corr 0). */
 void sa_reply_sync(sa_t *sa, zframe_t *client, uint64_t corr, Alys__Sync__SyncMsg *msg);

@@ -364,9 +364,8 @@ void sync_fork_on_processed(sync_fork_t *self, uint64_t now_ms, bool answered,
         say(out, "the reorg batch from %s was not processed: %s", self->peer,
             reason && *reason ? reason : "no answer");
     }
-    out->head = head_height;
     finish(self, now_ms, out);
-    out->head = head_height;
+    out->head = head_height; /* finish named the head we started from */
 }
 
 void sync_fork_tick(sync_fork_t *self, uint64_t now_ms, sync_fork_step_t *out)

@@ -593,16 +593,9 @@ static void on_process_block_batch(sa_t *sa, zframe_t *from, const alys_env_t *e
     pb.n_blocks = b->n_blocks;
     pb.blocks = b->blocks;
     pb.origin = b->from_peer && *b->from_peer ? b->from_peer : (char *) env->sender;
-    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
-    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH;
-    pm.process_batch = &pb;
-    alys_env_t out = ALYS__BUS__ENVELOPE__INIT;
-    out.corr_id = p->corr_id;
-    out.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
-    out.processor = &pm;
-    if (sa_send_env(sa, SYNC_TO_PROCESSOR, &out) != 0) {
+    if (sa_send_process_batch(sa, &pb, p->corr_id) != 0) {
         sync_pend_t failed;
-        sync_pending_take(sa->pend, out.corr_id, &failed);
+        sync_pending_take(sa->pend, pb.batch_id, &failed);
         sa_reply_ack(sa, failed.client, failed.client_corr, false, "block processor unreachable");
         sa_pend_done(&failed);
     }

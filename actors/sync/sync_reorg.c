@@ -106,29 +106,9 @@ static void send_process(sa_t *sa, const sync_fork_step_t *s, const Alys__Peer__
     pb.origin = (char *) s->peer;
     pb.reorg_ancestor_height = s->ancestor;
     pb.reorg_ancestor_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) s->ancestor_hash};
-    Alys__Processor__ProcessorMsg pm = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
-    pm.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH;
-    pm.process_batch = &pb;
-    alys_env_t out = ALYS__BUS__ENVELOPE__INIT;
-    out.corr_id = p->corr_id;
-    out.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
-    out.processor = &pm;
     log_info("fork choice: %u blocks of %s's branch to BlockProcessor as one reorg above %" PRIu64,
              s->count, s->peer, s->ancestor);
-    sa_send_env(sa, SYNC_TO_PROCESSOR, &out);
-}
-
-static void penalise(sa_t *sa, const char *peer, const char *why)
-{
-    Alys__Peer__Penalise pen = ALYS__PEER__PENALISE__INIT;
-    pen.peer_id = (char *) peer;
-    pen.outcome = ALYS__PEER__OUTCOME__INVALID;
-    pen.reason = (char *) why;
-    Alys__Peer__PeerMsg pm = ALYS__PEER__PEER_MSG__INIT;
-    pm.msg_case = ALYS__PEER__PEER_MSG__MSG_PENALISE;
-    pm.penalise = &pen;
-    sa_error_metric(sa, "invalid_header");
-    sa_send_peer(sa, &pm, 0);
+    sa_send_process_batch(sa, &pb, p->corr_id);
 }
 
 static void reorged(sa_t *sa, const sync_fork_step_t *s)
@@ -158,7 +138,8 @@ static void run(sa_t *sa, const sync_fork_step_t *s, const Alys__Peer__FetchResu
     case SYNC_FORK_KEEP_OURS: log_info("fork choice: %s", s->detail); break;
     case SYNC_FORK_INVALID:
         log_warn("fork choice: %s", s->detail);
-        penalise(sa, s->peer, "invalid_branch");
+        sa_error_metric(sa, "invalid_header");
+        sa_penalise(sa, s->peer, ALYS__PEER__OUTCOME__INVALID, "invalid_branch");
         break;
     case SYNC_FORK_ABANDONED: log_info("fork choice: %s", s->detail); break;
     }
