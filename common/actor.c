@@ -268,6 +268,11 @@ static int wait_activation(void)
     if (sigprocmask(SIG_BLOCK, &wake, NULL) != 0)
         return -1;
     zsys_init();
+    /* libzmq starts a context's I/O and reaper threads at its first socket,
+     * not at zmq_ctx_new: open and close one now, so the activated actor
+     * does not spend two thread creations on its way to Ready. */
+    zsock_t *warm = zsock_new(ZMQ_PAIR);
+    zsock_destroy(&warm);
     (void) OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
     for (;;) {
         siginfo_t si;
