@@ -33,7 +33,7 @@ GEN="$BUILD/actors/chaingen/alys-chaingen"
 for b in "$SUP" "$CTL" "$GEN"; do
     [[ -x "$b" ]] || { echo "bench_restart: $b is not built" >&2; exit 2; }
 done
-ACTORS=(storage peer_manager block_processor sync validator-1)
+ACTORS=(storage peer_manager block_processor sync validator-1 producer)
 
 DIR="$(mktemp -d /tmp/alys-bench-XXXXXX)"    # short: ipc paths are <= 107 bytes
 SUP_PID=""
@@ -64,6 +64,12 @@ sed -e "s|^data_dir = .*|data_dir = \"$DIR/data\"|" \
     -e "s|^log_level = .*|log_level = \"warn\"|" \
     -e "s|^restart_window_secs = .*|restart_window_secs = 1|" \
     "$ROOT/deploy/alys-sync.toml" >"$DIR/node.toml"
+# The producer too (the one authority's key from chaingen): a stateless
+# actor like the others, restarted the same way.
+head -n 1 "$DIR/chain/keys" >"$DIR/authority.key"
+chmod 600 "$DIR/authority.key"
+sed -i -e '/^\[producer\]/,/^\[/ s|^enabled = .*|enabled = true|' \
+    -e "/^\[producer\]/,/^\[/ s|^key_file = .*|key_file = \"$DIR/authority.key\"|" "$DIR/node.toml"
 
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 
