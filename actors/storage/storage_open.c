@@ -24,6 +24,27 @@
 
 /* ------------------------------------------------------------ RocksDB */
 
+/* After a kill -9 the open replays the write-ahead log; by default RocksDB
+ * then writes what it replayed to a new table file (a write, its fsyncs and
+ * a manifest update) before the open returns. avoid_flush_during_recovery
+ * keeps the replayed writes in the memtable and the old log until the next
+ * ordinary flush: the same durability, a faster restart. The C API has no
+ * setter for it, hence the option string. On failure the defaults stay. */
+static rocksdb_options_t *with_recovery_options(rocksdb_options_t *opts)
+{
+    rocksdb_options_t *tuned = rocksdb_options_create();
+    char *e = NULL;
+    rocksdb_get_options_from_string(opts, "avoid_flush_during_recovery=true", tuned, &e);
+    if (e) {
+        log_warn("RocksDB: avoid_flush_during_recovery not set: %s", e);
+        rocksdb_free(e);
+        rocksdb_options_destroy(tuned);
+        return opts;
+    }
+    rocksdb_options_destroy(opts);
+    return tuned;
+}
+
 static rocksdb_options_t *db_options(rocksdb_cache_t *cache, const alys_membudget_t *mb)
 {
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
@@ -57,7 +78,7 @@ static rocksdb_options_t *db_options(rocksdb_cache_t *cache, const alys_membudge
     rocksdb_options_set_max_file_opening_threads(opts, 1);
     rocksdb_options_set_skip_stats_update_on_db_open(opts, 1);
     rocksdb_options_set_info_log_level(opts, 2 /* WARN_LEVEL */);
-    return opts;
+    return with_recovery_options(opts);
 }
 
 static int open_db(storage_t *self, const alys_config_t *cfg, char *err, size_t errlen)
@@ -258,10 +279,36 @@ static int load_checkpoints(storage_t *self, char *err, size_t errlen)
 
 /* Undo records older than the window (a smaller max_reorg_depth than the
  * last run's) would never be pruned by commits: drop them now. */
+/* True when the undo column family holds a record below height keep_from.
+ * A range deletion costs a write (an fsync with wal_sync) and a tombstone
+ * every later read steps over, so it is written only when there is
+ * something to delete: most opens find nothing. */
+static bool stale_undo_exists(storage_t *self, uint64_t keep_from)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts,
+                                                        self->db.cf[CF_UNDO]);
+    rocksdb_iter_seek_to_first(it);
+    bool stale = false;
+    if (rocksdb_iter_valid(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        stale = klen < HEIGHT_KEY_LEN || get_be64((const uint8_t *) k) < keep_from;
+    } else {
+        char *e = NULL;
+        rocksdb_iter_get_error(it, &e);
+        stale = e != NULL; /* unsure: prune, as before */
+        rocksdb_free(e);
+    }
+    rocksdb_iter_destroy(it);
+    return stale;
+}
+
 static int prune_stale_undo(storage_t *self, char *err, size_t errlen)
 {
     uint64_t depth = self->policy.max_reorg_depth;
     uint64_t keep_from = self->head.height >= depth ? self->head.height - depth + 1 : 1;
+    if (!stale_undo_exists(self, keep_from))
+        return STORAGE_OK;
     uint8_t lo[HEIGHT_KEY_LEN], hi[HEIGHT_KEY_LEN];
     put_be64(lo, 0);
     put_be64(hi, keep_from);

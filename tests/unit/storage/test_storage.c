@@ -515,6 +515,42 @@ Test(storage, rollback_restores_state_exactly)
     fx_fini(&f);
 }
 
+/* The open prunes undo records a smaller max_reorg_depth no longer keeps,
+ * and leaves them alone (no write) when there is nothing to prune. */
+Test(storage, open_prunes_undo_beyond_max_reorg_depth)
+{
+    fx_t f;
+    fx_init(&f, 16);
+    f.cfg.max_reorg_depth = 8;
+    cr_assert_eq(tchain_extend(f.chain, 20, 8), 0);
+    storage_t *s = fx_open(&f);
+    storage_batch_result_t r;
+    run_batch(s, f.chain, 1, 20, &r);
+    storage_stats_t st;
+    storage_stats(s, &st);
+    cr_assert_eq(st.undo_records, 8);
+    cr_assert_eq(st.undo_lowest, 13);
+    storage_destroy(&s);
+
+    f.cfg.max_reorg_depth = 4;
+    s = fx_open(&f);
+    storage_stats(s, &st);
+    cr_assert_eq(st.undo_records, 4, "reopened with max_reorg_depth 4: four undo records left");
+    cr_assert_eq(st.undo_lowest, 17);
+    expect_consistent(s);
+    storage_destroy(&s);
+
+    s = fx_open(&f); /* nothing stale: the open writes nothing */
+    cr_assert_eq(wal_bytes(f.cfg.data_dir), 0, "an open with nothing to prune wrote to the log");
+    storage_stats(s, &st);
+    cr_assert_eq(st.undo_records, 4);
+    cr_assert_eq(st.undo_lowest, 17);
+    expect_head(s, f.chain, 20);
+    expect_consistent(s);
+    storage_destroy(&s);
+    fx_fini(&f);
+}
+
 Test(storage, rollback_to_genesis)
 {
     fx_t f;
