@@ -40,6 +40,13 @@
 /* Usage errors (bad option): the problem on stderr, exit 2. */
 #define ALYS_EXIT_USAGE   2
 
+/* Request timeouts follow a peer's measured bandwidth past request_timeout_ms
+ * (issue 11: an honest peer whose upload is the limit needs longer for a big
+ * range), but never past this many times it, so that a peer measured at a
+ * trickle cannot hold a range for ever. PeerManager (peer_table.h) and
+ * SyncActor (sync_machine.h) both bound their timeouts by it. */
+#define ALYS_REQUEST_TIMEOUT_HARD_FACTOR 8
+
 typedef struct {
     /* [node] */
     char node_name[ALYS_NAME_MAX];    /* "node" */
@@ -75,7 +82,10 @@ typedef struct {
     double production_threshold;           /* 99.5 (percent) */
     uint64_t production_max_blocks_behind; /* 10 */
     uint64_t download_window;              /* 1024 blocks ahead of the head */
-    uint32_t request_timeout_ms;           /* 5000: upper bound of the adaptive timeout */
+    uint32_t request_timeout_ms;           /* 5000: bound of the adaptive timeout, unless
+                                              a peer's measured bandwidth needs longer
+                                              (then up to ALYS_REQUEST_TIMEOUT_HARD_FACTOR
+                                              times this) */
 
     /* [storage] */
     uint32_t max_reorg_depth; /* 64 */

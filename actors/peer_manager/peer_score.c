@@ -124,6 +124,14 @@ static void note_delivery(peer_metrics_t *m, const peer_outcome_t *o)
                                     : o->blocks;
         m->blocks_served += o->blocks;
     }
+    if (o->bytes > 0 && o->blocks > 0) {
+        /* Bytes per block: with bandwidth_bps, the time a range of n blocks
+         * takes to arrive (peer_table_request_timeout). Smoothed like the
+         * bandwidth it goes with. */
+        double per = (double) o->bytes / (double) o->blocks;
+        m->avg_block_bytes = m->avg_block_bytes > 0 ? ewma(m->avg_block_bytes, per, BANDWIDTH_GAIN)
+                                                    : per;
+    }
 }
 
 static void count_outcome(peer_metrics_t *m, peer_outcome_kind_t k)

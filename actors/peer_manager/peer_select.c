@@ -284,6 +284,27 @@ uint32_t peer_table_batch_size(peer_table_t *self, uint64_t now_ms)
 
 /* ---- per-peer request timeout --------------------------------------------- */
 
+/* Margin on the expected transfer time (peer_table.h gives the formula).
+ * 2x covers a request queued behind another on the same connection (a
+ * header request, or a second range when there are more parallel ranges
+ * than peers: both timers start at send), and a bandwidth that halves
+ * before the EWMA has followed it. */
+#define TRANSFER_MARGIN 2.0
+
+/* What the measured bandwidth says a response of `blocks` blocks needs, in
+ * ms; 0 when bandwidth or bytes per block are not measured. The bandwidth
+ * samples are bytes over the whole response time, so they already carry the
+ * peer's latency and queueing; min_rtt adds one bare round trip, the part
+ * that does not shrink with the size. */
+static double transfer_need_ms(const peer_metrics_t *m, uint32_t blocks)
+{
+    if (!m->has_bandwidth || m->bandwidth_bps <= 0 || m->avg_block_bytes <= 0)
+        return 0;
+    double bytes = (double) blocks * m->avg_block_bytes;
+    double rtt = m->has_rtt ? m->min_rtt_ms : 0;
+    return rtt + TRANSFER_MARGIN * bytes * 1000.0 / m->bandwidth_bps;
+}
+
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks)
 {
     const peer_table_config_t *cfg = &self->cfg;
@@ -291,6 +312,14 @@ uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uin
     if (!p || !p->m.has_latency)
         return cfg->timeout_ceiling_ms; /* nothing known: the most patient */
     const peer_metrics_t *m = &p->m;
+    /* Only a measured transfer time takes a request past request_timeout_ms;
+     * below it the latency RTO, which tracks the peer more tightly, rules.
+     * The backoff stays on the RTO: a peer is given more than the ceiling
+     * only for what its measured bandwidth shows, never for its timeouts
+     * alone. */
+    double need = transfer_need_ms(m, blocks);
+    if (need > (double) cfg->timeout_ceiling_ms)
+        return (uint32_t) fmin(need, (double) cfg->timeout_hard_ms);
     double rto = m->average_latency_ms + 4.0 * m->latency_dev_ms;
     /* Bigger request than this peer usually answers: proportionally longer. */
     if (m->avg_request_blocks > 0 && blocks > m->avg_request_blocks)

@@ -118,6 +118,7 @@ void peer_table_config_defaults(peer_table_config_t *cfg)
         .max_batch_size = 1024,
         .timeout_floor_ms = 500,
         .timeout_ceiling_ms = 5000,
+        .timeout_hard_ms = 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR,
     };
 }
 
@@ -144,6 +145,8 @@ static const char *config_problem(const peer_table_config_t *c)
         return "fixed_batch_size must be > 0";
     if (c->timeout_floor_ms == 0 || c->timeout_floor_ms > c->timeout_ceiling_ms)
         return "need 0 < timeout floor <= request_timeout_ms";
+    if (c->timeout_hard_ms < c->timeout_ceiling_ms)
+        return "need the hard timeout bound >= request_timeout_ms";
     return NULL;
 }
 
@@ -174,6 +177,10 @@ int peer_table_config_from_alys(peer_table_config_t *cfg, const alys_config_t *a
     cfg->min_batch_size = ac->min_batch_size;
     cfg->max_batch_size = ac->max_batch_size;
     cfg->timeout_ceiling_ms = ac->request_timeout_ms;
+    /* uint64: request_timeout_ms is at most 10 min, but the product must not
+     * wrap whatever the factor. */
+    uint64_t hard = (uint64_t) ac->request_timeout_ms * ALYS_REQUEST_TIMEOUT_HARD_FACTOR;
+    cfg->timeout_hard_ms = hard > UINT32_MAX ? UINT32_MAX : (uint32_t) hard;
     /* A ceiling under the default floor (tiny test configs) lowers the floor
      * rather than refusing: the ceiling is what the operator asked for. */
     if (cfg->timeout_floor_ms > cfg->timeout_ceiling_ms)

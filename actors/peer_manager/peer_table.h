@@ -138,6 +138,8 @@ typedef struct {
     double bandwidth_bps;      /* EWMA (0.2) of bytes/s of responses */
     double reliability_score;  /* (ok + 1) / (outcomes + 2): the long view */
     double avg_request_blocks; /* EWMA of blocks per answered request */
+    double avg_block_bytes;    /* EWMA (0.2) of response bytes per block;
+                                  0 = no block response measured yet */
     uint32_t timeout_backoff;  /* 1, doubled per timeout (Karn), reset on ok */
     bool has_latency;
     bool has_rtt;
@@ -208,7 +210,10 @@ typedef struct {
     uint32_t max_batch_size;
     /* per-peer request timeout */
     uint32_t timeout_floor_ms;   /* 500 */
-    uint32_t timeout_ceiling_ms; /* request_timeout_ms, 5000 */
+    uint32_t timeout_ceiling_ms; /* request_timeout_ms, 5000: the bound unless
+                                    the measured bandwidth needs longer */
+    uint32_t timeout_hard_ms;    /* request_timeout_ms * ALYS_REQUEST_TIMEOUT_
+                                    HARD_FACTOR, 40000: never longer */
 } peer_table_config_t;
 
 void peer_table_config_defaults(peer_table_config_t *cfg);
@@ -382,10 +387,21 @@ uint32_t peer_table_batch_size(peer_table_t *self, uint64_t now_ms);
 uint32_t peer_batch_size_formula(double avg_bandwidth_bps, double avg_latency_ms, size_t peers,
                                  uint32_t min_batch, uint32_t max_batch);
 
-/* How long to wait for peer_id to answer a request of `blocks` blocks:
- * (srtt + 4 * rttvar) * max(1, blocks / avg_request_blocks) * backoff,
- * clamped to [timeout_floor_ms, timeout_ceiling_ms]. An unknown or unmeasured
- * peer gets the ceiling. */
+/* How long to wait for peer_id to answer a request of `blocks` blocks.
+ *
+ *   rto  = clamp((srtt + 4 * rttvar) * max(1, blocks / avg_request_blocks)
+ *                * backoff, timeout_floor_ms, timeout_ceiling_ms)
+ *   need = min_rtt + 2 * blocks * avg_block_bytes / bandwidth_bps
+ *   timeout = need > timeout_ceiling_ms ? min(need, timeout_hard_ms) : rto
+ *
+ * rto is TCP's retransmission timeout (RFC 6298, Karn's backoff) and, as
+ * long as the transfer fits, request_timeout_ms (the ceiling) bounds it.
+ * need is the time the response's bytes take at the peer's measured
+ * bandwidth (issue 11): a peer whose upload is the limit answers a big range
+ * honestly but slowly, and is given that time, beyond the ceiling, up to the
+ * hard bound so that a peer measured at a trickle cannot hold a range for
+ * ever (its low bandwidth and high latency also rank it low in selection).
+ * An unknown or unmeasured peer gets the ceiling. */
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks);
 
 #endif

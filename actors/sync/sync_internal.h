@@ -218,6 +218,9 @@ int sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_i
 int sync_window_on_failed(sync_machine_t *self, uint64_t now_ms, uint64_t height,
                           bool peer_at_fault, const char *reason);
 uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count);
+/* request_timeout_ms * ALYS_REQUEST_TIMEOUT_HARD_FACTOR: no request of ours
+ * is given longer (FETCH_* timeout_ms, the stall timeout). */
+uint32_t sync_hard_timeout_ms(const sync_machine_config_t *c);
 /* Ranges PeerManager holds for us become batches (sync_machine_adopt). */
 void sync_window_adopt(sync_machine_t *self, uint64_t now_ms, const sync_adopt_range_t *ranges,
                        size_t n);

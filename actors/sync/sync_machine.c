@@ -25,7 +25,7 @@ static void machine_tunables(sync_machine_config_t *cfg)
     cfg->max_range_attempts = 5;
     cfg->stall_floor_ms = 1000;
     cfg->stall_k = 4.0;
-    cfg->lost_request_ms = 0; /* 0 = 2 * request_timeout_ms + 1000 */
+    cfg->lost_request_ms = 0; /* 0 = hard bound + request_timeout_ms + 1000 */
     cfg->processing_timeout_ms = 30000;
     cfg->discovery_interval_ms = 1000;
     cfg->max_discovery_attempts = 30;
@@ -111,8 +111,15 @@ static void normalise_config(sync_machine_config_t *c)
     c->stall_floor_ms = clamp_u32(c->stall_floor_ms, 1, c->request_timeout_ms);
     if (c->stall_k <= 0)
         c->stall_k = 4.0;
-    if (c->lost_request_ms == 0)
-        c->lost_request_ms = 2 * c->request_timeout_ms + 1000;
+    /* Lost = no outcome after the longest PeerManager may wait (the hard
+     * bound: a bandwidth-bound peer, issue 11) plus as long again as
+     * request_timeout_ms and a second for the outcome to reach us. Less,
+     * and a slow peer's range would be re-issued while it is still being
+     * served. */
+    if (c->lost_request_ms == 0) {
+        uint64_t lost = (uint64_t) sync_hard_timeout_ms(c) + c->request_timeout_ms + 1000;
+        c->lost_request_ms = lost > UINT32_MAX ? UINT32_MAX : (uint32_t) lost;
+    }
     if (c->processing_timeout_ms == 0)
         c->processing_timeout_ms = 30000;
     if (c->discovery_interval_ms == 0)

@@ -53,9 +53,17 @@
  *    [min_batch_size, max_batch_size], or fixed_batch_size) and at most a
  *    window's share (download_window / max_parallel).
  *  - Stalls: only the lowest unfinished range is watched. Timeout =
- *    clamp(stall_k * EWMA(ms per block) * count * mult, stall_floor_ms,
- *    request_timeout_ms); mult doubles per reassignment (max 32) and decays
- *    x0.85 per completed range (Bitcoin Core's m_block_stalling_timeout).
+ *    max(clamp(stall_k * EWMA(ms per block) * count * mult, stall_floor_ms,
+ *    request_timeout_ms), min(stall_k * EWMA(ms per block) * count, hard));
+ *    mult doubles per reassignment (max 32) and decays x0.85 per completed
+ *    range (Bitcoin Core's m_block_stalling_timeout). hard = request_timeout_ms
+ *    * ALYS_REQUEST_TIMEOUT_HARD_FACTOR (8): the measured throughput alone
+ *    may take the timeout past request_timeout_ms (peers whose upload is the
+ *    limit, issue 11), stalls seen never do. No sample: request_timeout_ms.
+ *  - Request timeouts: FETCH_* carry timeout_ms = the hard bound, an upper
+ *    bound only: PeerManager applies its per-peer timeout (peer_table.h:
+ *    request_timeout_ms unless the peer's measured bandwidth needs longer),
+ *    so the machine never cuts a request off before PeerManager would.
  *  - A range that fails is retried on another peer (the last
  *    SYNC_EXCLUDE_MAX peers it failed on are avoided) up to
  *    max_range_attempts times, then the sync is Failed (auto_recovery
@@ -268,7 +276,10 @@ typedef struct {
     double production_threshold; /* percent, 99.5 */
     uint64_t production_max_blocks_behind;
     uint64_t download_window;    /* blocks ahead of the committed head */
-    uint32_t request_timeout_ms; /* upper bound of the adaptive timeout */
+    uint32_t request_timeout_ms; /* bound of the adaptive timeouts unless the
+                                    measured throughput needs longer; 8x it
+                                    is the hard bound (ALYS_REQUEST_TIMEOUT_
+                                    HARD_FACTOR) */
     uint32_t min_sync_peers;     /* fewer usable peers: not Synced, may not
                                     produce; 0 lets a lone node be Synced */
     /* Machine tunables (not in the TOML; defaults are sound). */
@@ -279,7 +290,8 @@ typedef struct {
     uint32_t stall_floor_ms;         /* adaptive timeout floor, 1000 */
     double stall_k;                  /* timeout = k * expected time, 4 */
     uint32_t lost_request_ms;        /* no outcome at all: request lost;
-                                          0 = 2 * request_timeout_ms + 1000 */
+                                          0 = 9 * request_timeout_ms + 1000
+                                          (hard bound + request_timeout_ms + 1 s) */
     uint32_t processing_timeout_ms;  /* delivered but head still: processor lost them, 30000 */
     uint32_t discovery_interval_ms;  /* one Discovering attempt per interval, 1000 */
     uint32_t max_discovery_attempts; /* then Failed; 0 = keep discovering, 30 */

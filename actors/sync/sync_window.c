@@ -16,8 +16,11 @@
  *  Stalls (after Bitcoin Core's block stalling logic): only the lowest
  *  unfinished range holds the window up, so only it is watched. Its timeout
  *  adapts: k times the expected time (EWMA of ms per block times its length),
- *  times a multiplier, clamped to [stall_floor_ms, request_timeout_ms]. Past
- *  it, the range moves to another peer, the slow one is penalised and the
+ *  times a multiplier, clamped to [stall_floor_ms, request_timeout_ms]; the
+ *  measured expected time alone (k * EWMA * length, no multiplier) may take
+ *  it past request_timeout_ms, up to the hard bound (8 x), as PeerManager's
+ *  per-peer timeout does for a bandwidth-bound peer (issue 11). Past it, the
+ *  range moves to another peer, the slow one is penalised and the
  *  multiplier doubles, so a network that is slow for everyone does not
  *  cascade into disconnecting every peer in turn; each completed range decays
  *  the multiplier by 0.85 back toward 1.
@@ -221,16 +224,36 @@ uint32_t sync_batch_size(const sync_machine_t *self)
     return b ? b : 1;
 }
 
+uint32_t sync_hard_timeout_ms(const sync_machine_config_t *c)
+{
+    uint64_t hard = (uint64_t) c->request_timeout_ms * ALYS_REQUEST_TIMEOUT_HARD_FACTOR;
+    return hard > UINT32_MAX ? UINT32_MAX : (uint32_t) hard;
+}
+
+/* Two parts (sync_machine.h):
+ *   adaptive = clamp(k * EWMA(ms per block) * count * mult, floor, request_timeout_ms)
+ *   measured = min(k * EWMA(ms per block) * count, hard bound)
+ *   timeout  = max(adaptive, measured)
+ * The multiplier (stalls seen) stays under request_timeout_ms as before;
+ * only the throughput actually measured takes the timeout past it, so that
+ * a range from peers whose upload is the limit is not called a stall for
+ * taking the time such a range takes (issue 11). Without a sample: the
+ * request_timeout_ms bound. */
 uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
 {
     const sync_machine_config_t *c = &self->cfg;
-    double base = self->ewma_ms_per_block > 0 ? c->stall_k * self->ewma_ms_per_block * (double) count
-                                              : (double) c->request_timeout_ms;
-    double t = base * self->stall_mult;
+    double expected = self->ewma_ms_per_block > 0
+                          ? c->stall_k * self->ewma_ms_per_block * (double) count
+                          : (double) c->request_timeout_ms;
+    double t = expected * self->stall_mult;
     if (t < c->stall_floor_ms)
         t = c->stall_floor_ms;
     if (t > c->request_timeout_ms)
         t = c->request_timeout_ms;
+    if (self->ewma_ms_per_block > 0 && expected > t) {
+        double hard = (double) sync_hard_timeout_ms(c);
+        t = expected < hard ? expected : hard;
+    }
     return (uint32_t) t;
 }
 
@@ -269,7 +292,11 @@ static void assign(sync_machine_t *self, uint64_t now_ms, sync_batch_t *b, sync_
     a->fetch_blocks.expected = with_hashes ? (const alys_hash_t *) b->hashes : NULL;
     a->fetch_blocks.expected_count = with_hashes ? b->count : 0;
     a->fetch_blocks.deliver_to_processor = true;
-    a->fetch_blocks.timeout_ms = self->cfg.request_timeout_ms;
+    /* An upper bound only: PeerManager waits for its per-peer timeout when
+     * shorter, which is request_timeout_ms at most unless the peer's
+     * measured bandwidth says the range takes longer (issue 11). Sending
+     * request_timeout_ms here would cut that peer off at it again. */
+    a->fetch_blocks.timeout_ms = sync_hard_timeout_ms(&self->cfg);
 }
 
 static const uint8_t *header_hash(const sync_machine_t *self, uint64_t height)
@@ -321,7 +348,7 @@ static void request_headers(sync_machine_t *self, uint64_t now_ms)
     a->fetch_headers.start = self->hreq.start;
     a->fetch_headers.count = self->hreq.count;
     memcpy(a->fetch_headers.parent_hash, header_hash(self, self->hdr_tip), sizeof(alys_hash_t));
-    a->fetch_headers.timeout_ms = self->cfg.request_timeout_ms;
+    a->fetch_headers.timeout_ms = sync_hard_timeout_ms(&self->cfg); /* as for bodies */
 }
 
 static void header_req_drop(sync_machine_t *self, bool cancel)

@@ -122,11 +122,103 @@ Test(timeout, stays_within_bounds)
     add_connected(t, "slow", 10, T0);
     for (int i = 0; i < 10; i++) {
         record_ok(t, "fast", 2, 100000, 128, T0);
-        record_ok(t, "slow", 6000, 100000, 128, T0);
+        /* Slow without a byte counted (latency only): no bandwidth says a
+         * transfer needs longer, so request_timeout_ms bounds it. */
+        record_ok(t, "slow", 6000, 0, 128, T0);
     }
     cr_expect_eq(peer_table_request_timeout(t, "fast", 128), 500);  /* floor */
     cr_expect_eq(peer_table_request_timeout(t, "slow", 128), 5000); /* ceiling */
-    cr_expect_eq(peer_table_request_timeout(t, "fast", 1000000), 5000);
+    /* 50 MB/s, but 10^7 blocks would take minutes: the hard bound. */
+    cr_expect_eq(peer_table_request_timeout(t, "fast", 10000000),
+                 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
+    peer_table_destroy(&t);
+}
+
+/* Issue 11: a peer whose upload is capped at ~300 blocks/s of 1631 bytes
+ * (what scripts/bench_sync.sh's fault proxy does) is asked for 1024 blocks:
+ * 3.4 s of pure transfer, more behind a queued request. It must get the time
+ * its measured bandwidth says, past request_timeout_ms, below the hard bound. */
+Test(timeout, bandwidth_bound_peer_gets_its_transfer_time)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "capped", 10, T0);
+    cr_assert_eq(peer_table_record_rtt(t, "capped", 2, T0), PEER_OK); /* a Status ping */
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "capped", 855, 256 * 1631, 256, T0); /* ~488 kB/s */
+    uint32_t ms = peer_table_request_timeout(t, "capped", 1024);
+    /* need = 2 + 2 * 1024 * 1631 / 488346 B/s = ~6842 ms */
+    cr_expect(ms > 5000, "timeout %u ms: cut off at request_timeout_ms", ms);
+    cr_expect(ms >= 6800 && ms <= 6900, "timeout %u ms", ms);
+    cr_expect(ms < 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
+    /* The range it usually answers fits the ceiling: the latency RTO rules. */
+    cr_expect(peer_table_request_timeout(t, "capped", 256) <= 5000);
+    peer_table_destroy(&t);
+}
+
+/* 60 kB/s, 1024 blocks of 1.6 kB: 27 s of transfer, 55 s with the margin:
+ * past request_timeout_ms, held at the hard bound. */
+Test(timeout, slow_peer_is_held_at_the_hard_bound)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "slow", 10, T0);
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "slow", 3413, 128 * 1600, 128, T0); /* 60 kB/s */
+    cr_expect_eq(peer_table_request_timeout(t, "slow", 1024), 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
+    peer_table_destroy(&t);
+}
+
+/* Bandwidth collapsing to a trickle (a slow-loris peer) cannot take the
+ * timeout past the hard bound, nor can timeouts on top of it (backoff). */
+Test(timeout, collapsing_bandwidth_cannot_pass_the_hard_bound)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "loris", 10, T0);
+    for (int i = 0; i < 5; i++)
+        record_ok(t, "loris", 855, 256 * 1631, 256, T0);
+    uint32_t before = peer_table_request_timeout(t, "loris", 1024);
+    for (int i = 0; i < 20; i++)
+        record_ok(t, "loris", 60000, 1631, 1, T0); /* 27 B/s */
+    uint32_t hard = 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR;
+    uint32_t after = peer_table_request_timeout(t, "loris", 1024);
+    cr_expect(after > before, "before %u after %u", before, after);
+    cr_expect_eq(after, hard);
+    cr_expect(peer_table_request_timeout(t, "loris", 1) <= hard, "one block: bounded too");
+    for (int i = 0; i < 4; i++)
+        record(t, "loris", PEER_OUTCOME_TIMEOUT, T0);
+    cr_expect_eq(peer_table_request_timeout(t, "loris", 1024), hard);
+    peer_table_destroy(&t);
+}
+
+/* The hard bound follows request_timeout_ms (8 x). */
+Test(timeout, hard_bound_follows_request_timeout_ms)
+{
+    alys_config_t ac;
+    alys_config_defaults(&ac);
+    ac.request_timeout_ms = 2000;
+    peer_table_config_t cfg;
+    char err[128] = "";
+    cr_assert_eq(peer_table_config_from_alys(&cfg, &ac, err, sizeof err), 0, "%s", err);
+    peer_table_t *t = table_with(&cfg);
+    add_connected(t, "slow", 10, T0);
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "slow", 3413, 128 * 1600, 128, T0); /* 60 kB/s */
+    cr_expect_eq(peer_table_request_timeout(t, "slow", 1024), 2000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
+    /* 128 blocks: 3.4 s + 2 * 3.4 s = 10.2 s, past 2 s, below 16 s. */
+    uint32_t ms = peer_table_request_timeout(t, "slow", 128);
+    cr_expect(ms > 10000 && ms < 10500, "timeout %u ms", ms);
+    peer_table_destroy(&t);
+}
+
+/* Latency alone (header answers carry no bytes) never passes the ceiling. */
+Test(timeout, latency_alone_stays_under_the_ceiling)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "far", 10, T0);
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "far", 4000, 0, 0, T0);
+    for (int i = 0; i < 3; i++)
+        record(t, "far", PEER_OUTCOME_TIMEOUT, T0);
+    cr_expect_eq(peer_table_request_timeout(t, "far", 1024), 5000);
     peer_table_destroy(&t);
 }
 

@@ -296,6 +296,7 @@ Test(config, from_node_config)
     cr_expect_not(cfg.adaptive_batch);
     cr_expect_eq(cfg.fixed_batch_size, 300);
     cr_expect_eq(cfg.timeout_ceiling_ms, 4000);
+    cr_expect_eq(cfg.timeout_hard_ms, 4000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
     snprintf(ac.peer_selection, sizeof ac.peer_selection, "random");
     cr_expect_eq(peer_table_config_from_alys(&cfg, &ac, err, sizeof err), -1);
     cr_expect(strstr(err, "peer_selection") != NULL);

@@ -240,6 +240,62 @@ Test(sync_window, staller_reassigned_penalised_timeout_doubles_then_decays)
     cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), (uint32_t) (1024 * 2 * 0.85));
 }
 
+/* Issue 11: peers whose upload is the limit deliver 256-block ranges in
+ * 2.56 s (10 ms per block), so a range's measured expected time (k = 4:
+ * 10.24 s) is past request_timeout_ms (5 s). The window head is not called
+ * a stall at 5 s; it is at the measured time; and no throughput, however
+ * low, takes the stall timeout past the hard bound. */
+Test(sync_window, stall_timeout_follows_measured_throughput_to_the_hard_bound)
+{
+    sync_machine_config_t c = t_config();
+    c.request_timeout_ms = 5000;
+    c.stall_floor_ms = 100;
+    c.stall_k = 4;
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 5000, "no sample yet: the bound");
+    t->now += 2560;
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 4 * 10 * 256, "past request_timeout_ms");
+    t_commit(t, 768);
+    const sync_action_t *head = fetch_for(769);
+    cr_assert_not_null(head);
+    uint64_t req = head->fetch_blocks.req_id;
+    cr_assert_eq(head->fetch_blocks.timeout_ms, 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR,
+                 "PeerManager is not held to request_timeout_ms either");
+
+    t_clear(t);
+    t_tick(t, 5001);
+    cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0, "not a stall at request_timeout_ms");
+    t_tick(t, 4 * 10 * 256 - 5001);
+    const sync_action_t *cancel = t_find(t, SYNC_ACTION_CANCEL, 0);
+    cr_assert_not_null(cancel, "a stall at the measured time");
+    cr_assert_eq(cancel->cancel.req_id, req);
+    /* The multiplier (one stall: x2) stays under request_timeout_ms: the
+     * timeout is still the measured time, not twice it. */
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 4 * 10 * 256);
+
+    /* A trickle (1 s per block) is held at the hard bound. */
+    const sync_action_t *moved = fetch_for(769);
+    cr_assert_not_null(moved);
+    t->now += 256 * 1000;
+    outcome(769, SYNC_OUTCOME_OK);
+    for (int i = 0; i < 20 && sync_machine_request_timeout_ms(t->m, 256) < 5000 * 8; i++) {
+        const sync_action_t *next = NULL;
+        for (size_t k = t->n; k > 0 && !next; k--)
+            if (t->acts[k - 1].kind == SYNC_ACTION_FETCH_BLOCKS)
+                next = &t->acts[k - 1];
+        cr_assert_not_null(next);
+        t->now += 256 * 1000;
+        outcome(next->fetch_blocks.start, SYNC_OUTCOME_OK);
+    }
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 1024), 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
+}
+
 Test(sync_window, no_reassignment_without_another_peer)
 {
     sync_machine_config_t c = t_config();
@@ -252,8 +308,12 @@ Test(sync_window, no_reassignment_without_another_peer)
     t_tick(t, 6000);
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
     cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0);
+    /* Not lost while PeerManager may still be waiting for a bandwidth-bound
+     * peer: up to the hard bound (issue 11). */
+    t_tick(t, 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR - 6000);
+    cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0, "not lost before the hard bound");
     /* ...but a request with no outcome at all is lost and re-issued. */
-    t_tick(t, 6000);
+    t_tick(t, 5000 + 1000);
     cr_assert_eq(t_find(t, SYNC_ACTION_CANCEL, 0)->cancel.req_id, req);
     cr_assert_neq(fetch_for(1)->fetch_blocks.req_id, req);
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "nobody is blamed for a lost request");
@@ -393,7 +453,9 @@ Test(sync_window, no_peer_and_busy_reissue_without_blame)
     cr_assert_eq(b[0].attempts, 0, "neither counts as a failed attempt");
     cr_assert_eq(t_progress(t)->retries, 0);
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0);
-    cr_assert_eq(fetch_for(1)->fetch_blocks.timeout_ms, 5000);
+    /* An upper bound for PeerManager, whose per-peer timeout follows the
+     * peer's bandwidth past request_timeout_ms (issue 11): the hard bound. */
+    cr_assert_eq(fetch_for(1)->fetch_blocks.timeout_ms, 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
 }
 
 Test(sync_window, peer_manager_order_breaks_ties)
