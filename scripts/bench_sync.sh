@@ -268,8 +268,10 @@ capped_section() {
   printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
   start_capped 3 "$kbps"
   # The default request_timeout_ms: a sequential 1024-block range takes
-  # ~3.4 s of link at the cap, and once a peer's bandwidth is measured its
-  # timeout follows it past request_timeout_ms (peer_table.h; issue 11).
+  # ~3.4 s of link at the cap; once one range is measured, every peer's
+  # timeout follows the measured bandwidth past request_timeout_ms
+  # (peer_table.h, issue 11); only the very first range of a sync has the
+  # plain 5 s.
   FRESH_EXTRA=()
   measure parallel+cap-1peer parallel "${CAP_EPS[0]}"
   measure parallel+cap-3peers parallel "${CAP_EPS[@]}"

@@ -291,35 +291,73 @@ uint32_t peer_table_batch_size(peer_table_t *self, uint64_t now_ms)
  * before the EWMA has followed it. */
 #define TRANSFER_MARGIN 2.0
 
-/* What the measured bandwidth says a response of `blocks` blocks needs, in
- * ms; 0 when bandwidth or bytes per block are not measured. The bandwidth
- * samples are bytes over the whole response time, so they already carry the
- * peer's latency and queueing; min_rtt adds one bare round trip, the part
- * that does not shrink with the size. */
-static double transfer_need_ms(const peer_metrics_t *m, uint32_t blocks)
+/* Bandwidth and bytes per block to predict a transfer with: the peer's own,
+ * or, while it has answered no block range yet, the mean of the peers that
+ * have (the neutral value selection gives unmeasured peers too). Without
+ * that, the first range asked of each bandwidth-bound peer would be held to
+ * request_timeout_ms: with the sequential strategy, one such range per peer
+ * that times out fails the sync. false: nothing measured anywhere. */
+static bool transfer_basis(const peer_table_t *self, const peer_metrics_t *m, double *bps,
+                           double *per_block)
 {
-    if (!m->has_bandwidth || m->bandwidth_bps <= 0 || m->avg_block_bytes <= 0)
+    if (m->has_bandwidth && m->bandwidth_bps > 0 && m->avg_block_bytes > 0) {
+        *bps = m->bandwidth_bps;
+        *per_block = m->avg_block_bytes;
+        return true;
+    }
+    double bw = 0, bb = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < PEER_TABLE_MAX_PEERS; i++) {
+        const peer_metrics_t *o = &self->peers[i].m;
+        if (self->peers[i].used && o->has_bandwidth && o->bandwidth_bps > 0 && o->avg_block_bytes > 0) {
+            bw += o->bandwidth_bps;
+            bb += o->avg_block_bytes;
+            n++;
+        }
+    }
+    if (!n)
+        return false;
+    *bps = bw / (double) n;
+    *per_block = bb / (double) n;
+    return true;
+}
+
+/* The transfer term of the timeout: what the measured bandwidth says the
+ * bytes of a response of `blocks` blocks take, with the margin, in ms; 0
+ * when no bandwidth or bytes per block are measured. The bandwidth samples
+ * are bytes over the whole response time, so they already carry the peer's
+ * latency and queueing. */
+static double transfer_ms(const peer_table_t *self, const peer_metrics_t *m, uint32_t blocks)
+{
+    double bps = 0, per_block = 0;
+    if (!transfer_basis(self, m, &bps, &per_block))
         return 0;
-    double bytes = (double) blocks * m->avg_block_bytes;
-    double rtt = m->has_rtt ? m->min_rtt_ms : 0;
-    return rtt + TRANSFER_MARGIN * bytes * 1000.0 / m->bandwidth_bps;
+    return TRANSFER_MARGIN * (double) blocks * per_block * 1000.0 / bps;
 }
 
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks)
 {
     const peer_table_config_t *cfg = &self->cfg;
     const peer_t *p = pt_find(self, peer_id);
-    if (!p || !p->m.has_latency)
+    if (!p)
         return cfg->timeout_ceiling_ms; /* nothing known: the most patient */
     const peer_metrics_t *m = &p->m;
-    /* Only a measured transfer time takes a request past request_timeout_ms;
-     * below it the latency RTO, which tracks the peer more tightly, rules.
+    /* Only a measured transfer time longer than request_timeout_ms takes a
+     * request past it; below it the latency RTO, which tracks the peer more
+     * tightly, rules.
      * The backoff stays on the RTO: a peer is given more than the ceiling
-     * only for what its measured bandwidth shows, never for its timeouts
+     * only for what the measured bandwidth shows, never for its timeouts
      * alone. */
-    double need = transfer_need_ms(m, blocks);
-    if (need > (double) cfg->timeout_ceiling_ms)
+    double xfer = transfer_ms(self, m, blocks);
+    if (xfer > (double) cfg->timeout_ceiling_ms) {
+        /* min_rtt: one bare round trip on top, the part that does not
+         * shrink with the size. It only adds: latency alone never takes a
+         * request past the ceiling. */
+        double need = xfer + (m->has_rtt ? m->min_rtt_ms : 0);
         return (uint32_t) fmin(need, (double) cfg->timeout_hard_ms);
+    }
+    if (!m->has_latency)
+        return cfg->timeout_ceiling_ms; /* no latency measured: the ceiling */
     double rto = m->average_latency_ms + 4.0 * m->latency_dev_ms;
     /* Bigger request than this peer usually answers: proportionally longer. */
     if (m->avg_request_blocks > 0 && blocks > m->avg_request_blocks)

@@ -391,17 +391,26 @@ uint32_t peer_batch_size_formula(double avg_bandwidth_bps, double avg_latency_ms
  *
  *   rto  = clamp((srtt + 4 * rttvar) * max(1, blocks / avg_request_blocks)
  *                * backoff, timeout_floor_ms, timeout_ceiling_ms)
- *   need = min_rtt + 2 * blocks * avg_block_bytes / bandwidth_bps
- *   timeout = need > timeout_ceiling_ms ? min(need, timeout_hard_ms) : rto
+ *   xfer = 2 * blocks * avg_block_bytes / bandwidth_bps
+ *   timeout = xfer > timeout_ceiling_ms ? min(min_rtt + xfer, timeout_hard_ms)
+ *                                       : rto
  *
  * rto is TCP's retransmission timeout (RFC 6298, Karn's backoff) and, as
  * long as the transfer fits, request_timeout_ms (the ceiling) bounds it.
- * need is the time the response's bytes take at the peer's measured
- * bandwidth (issue 11): a peer whose upload is the limit answers a big range
- * honestly but slowly, and is given that time, beyond the ceiling, up to the
+ * xfer is twice the time the response's bytes take at the peer's measured
+ * bandwidth (issue 11; the margin covers a request queued ahead on the same
+ * connection and a bandwidth halving before the EWMA follows it): a peer
+ * whose upload is the limit answers a big range honestly but slowly, and is
+ * given that time plus one bare round trip, beyond the ceiling, up to the
  * hard bound so that a peer measured at a trickle cannot hold a range for
  * ever (its low bandwidth and high latency also rank it low in selection).
- * An unknown or unmeasured peer gets the ceiling. */
+ * Latency alone, and timeouts alone (the backoff), never take a request
+ * past the ceiling.
+ * A peer that has answered no block range yet is predicted with the mean
+ * bandwidth and bytes per block of the peers that have, so that the first
+ * range asked of each peer of a bandwidth-bound network is not held to the
+ * ceiling. An unknown peer, or one with nothing measured (nor any other
+ * peer's bandwidth), gets the ceiling. */
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks);
 
 #endif

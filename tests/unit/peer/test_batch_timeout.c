@@ -155,6 +155,23 @@ Test(timeout, bandwidth_bound_peer_gets_its_transfer_time)
     peer_table_destroy(&t);
 }
 
+/* The first range asked of a fresh peer in a bandwidth-bound network is
+ * predicted with the measured peers' bandwidth: with the sequential
+ * strategy one timeout fails the sync. Nothing measured anywhere: the
+ * ceiling. */
+Test(timeout, fresh_peer_among_capped_ones_gets_their_transfer_time)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "fresh", 10, T0);
+    cr_expect_eq(peer_table_request_timeout(t, "fresh", 1024), 5000, "nothing measured");
+    add_connected(t, "capped", 10, T0);
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "capped", 855, 256 * 1631, 256, T0); /* ~488 kB/s */
+    uint32_t ms = peer_table_request_timeout(t, "fresh", 1024);
+    cr_expect(ms >= 6800 && ms <= 6900, "timeout %u ms", ms); /* 2 x 3.42 s */
+    peer_table_destroy(&t);
+}
+
 /* 60 kB/s, 1024 blocks of 1.6 kB: 27 s of transfer, 55 s with the margin:
  * past request_timeout_ms, held at the hard bound. */
 Test(timeout, slow_peer_is_held_at_the_hard_bound)
