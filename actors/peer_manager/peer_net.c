@@ -476,7 +476,9 @@ static const char *send_range(pm_t *pm, int slot, pm_req_t *r, uint32_t timeout_
     r->conn = slot;
     r->sent_at = now;
     r->wire_id = m.request_id;
-    uint32_t adaptive = peer_table_request_timeout(pm->table, r->peer_id, r->count);
+    uint32_t adaptive = r->kind == PM_REQ_HEADERS
+                            ? peer_table_headers_timeout(pm->table, r->peer_id, r->count)
+                            : peer_table_request_timeout(pm->table, r->peer_id, r->count);
     if (pm_reqs_add(pm->net->reqs, m.request_id, now + pm_req_timeout_ms(timeout_ms, adaptive), r) !=
         0) {
         *cost = pm_cost_of(PM_END_NOT_READY, 0);

@@ -327,15 +327,32 @@ static bool transfer_basis(const peer_table_t *self, const peer_metrics_t *m, do
  * when no bandwidth or bytes per block are measured. The bandwidth samples
  * are bytes over the whole response time, so they already carry the peer's
  * latency and queueing. */
-static double transfer_ms(const peer_table_t *self, const peer_metrics_t *m, uint32_t blocks)
+static double transfer_ms(const peer_table_t *self, const peer_metrics_t *m, uint32_t items,
+                          double item_bytes)
 {
     double bps = 0, per_block = 0;
     if (!transfer_basis(self, m, &bps, &per_block))
         return 0;
-    return TRANSFER_MARGIN * (double) blocks * per_block * 1000.0 / bps;
+    double per = item_bytes > 0 ? item_bytes : per_block;
+    return TRANSFER_MARGIN * (double) items * per * 1000.0 / bps;
 }
 
+static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks,
+                                double item_bytes);
+
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks)
+{
+    return request_timeout(self, peer_id, blocks, 0);
+}
+
+uint32_t peer_table_headers_timeout(peer_table_t *self, const char *peer_id, uint32_t headers)
+{
+    return request_timeout(self, peer_id, headers, PEER_HEADER_WIRE_BYTES);
+}
+
+/* items of item_bytes each (0: the measured bytes per block). */
+static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks,
+                                double item_bytes)
 {
     const peer_table_config_t *cfg = &self->cfg;
     const peer_t *p = pt_find(self, peer_id);
@@ -348,7 +365,7 @@ uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uin
      * The backoff stays on the RTO: a peer is given more than the ceiling
      * only for what the measured bandwidth shows, never for its timeouts
      * alone. */
-    double xfer = transfer_ms(self, m, blocks);
+    double xfer = transfer_ms(self, m, blocks, item_bytes);
     if (xfer > (double) cfg->timeout_ceiling_ms) {
         /* min_rtt: one bare round trip on top, the part that does not
          * shrink with the size. It only adds: latency alone never takes a

@@ -412,5 +412,11 @@ uint32_t peer_batch_size_formula(double avg_bandwidth_bps, double avg_latency_ms
  * ceiling. An unknown peer, or one with nothing measured (nor any other
  * peer's bandwidth), gets the ceiling. */
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks);
+/* The same for a header request of `headers` headers: its transfer term
+ * counts PEER_HEADER_WIRE_BYTES a header, not the peer's bytes per block
+ * (a header range is a fraction of the bytes of the same block range, and
+ * a peer stalling headers must not be given a block range's time). */
+#define PEER_HEADER_WIRE_BYTES 192 /* an encoded Header: 3 hashes, a signature, 4 varints */
+uint32_t peer_table_headers_timeout(peer_table_t *self, const char *peer_id, uint32_t headers);
 
 #endif

@@ -184,6 +184,24 @@ Test(timeout, slow_peer_is_held_at_the_hard_bound)
     peer_table_destroy(&t);
 }
 
+/* Headers are a fraction of a block range's bytes: the same 60 kB/s peer
+ * asked for 1024 headers (~197 kB: seconds past the ceiling) is not given
+ * the hard bound a 1024-block range gets, and 256 headers stay under the
+ * ceiling. */
+Test(timeout, headers_are_timed_by_header_bytes)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "slow", 10, T0);
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "slow", 3413, 128 * 1600, 128, T0); /* 60 kB/s */
+    uint32_t blocks = peer_table_request_timeout(t, "slow", 1024);
+    uint32_t headers = peer_table_headers_timeout(t, "slow", 1024);
+    cr_expect(headers > 5000, "1024 headers at 60 kB/s: %u ms", headers);
+    cr_expect(headers < blocks / 2, "headers %u ms, blocks %u ms", headers, blocks);
+    cr_expect(peer_table_headers_timeout(t, "slow", 256) <= 5000);
+    peer_table_destroy(&t);
+}
+
 /* Bandwidth collapsing to a trickle (a slow-loris peer) cannot take the
  * timeout past the hard bound, nor can timeouts on top of it (backoff). */
 Test(timeout, collapsing_bandwidth_cannot_pass_the_hard_bound)
