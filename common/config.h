@@ -46,6 +46,13 @@
  * trickle cannot hold a range for ever. PeerManager (peer_table.h) and
  * SyncActor (sync_machine.h) both bound their timeouts by it. */
 #define ALYS_REQUEST_TIMEOUT_HARD_FACTOR 8
+/* With nothing measured yet (the first range of a sync: no bandwidth, no
+ * throughput), request_timeout_ms is the time allowed for a range of this
+ * many blocks; a bigger one gets proportionally more, up to the hard bound.
+ * Without it the first 1,024-block range asked of a bandwidth-bound peer
+ * (~10 s at 100 blocks/s) times out at 5 s, and the sequential strategy
+ * fails at its first timeout. */
+#define ALYS_REQUEST_TIMEOUT_REF_BLOCKS  256
 
 typedef struct {
     /* [node] */

@@ -237,20 +237,27 @@ uint32_t sync_hard_timeout_ms(const sync_machine_config_t *c)
  * The multiplier (stalls seen) stays under request_timeout_ms as before;
  * only the throughput actually measured takes the timeout past it, so that
  * a range from peers whose upload is the limit is not called a stall for
- * taking the time such a range takes (issue 11). Without a sample: the
- * request_timeout_ms bound. */
+ * taking the time such a range takes (issue 11). Without a sample:
+ * request_timeout_ms for ALYS_REQUEST_TIMEOUT_REF_BLOCKS blocks,
+ * proportionally more for a bigger range, up to the hard bound, as
+ * PeerManager allows an unmeasured range (common/config.h). */
 uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
 {
     const sync_machine_config_t *c = &self->cfg;
-    double expected = self->ewma_ms_per_block > 0
-                          ? c->stall_k * self->ewma_ms_per_block * (double) count
-                          : (double) c->request_timeout_ms;
+    if (self->ewma_ms_per_block <= 0) {
+        double t = (double) c->request_timeout_ms * (double) count / ALYS_REQUEST_TIMEOUT_REF_BLOCKS;
+        double hard = (double) sync_hard_timeout_ms(c);
+        return (uint32_t) (t < c->request_timeout_ms ? c->request_timeout_ms
+                           : t > hard                ? hard
+                                                     : t);
+    }
+    double expected = c->stall_k * self->ewma_ms_per_block * (double) count;
     double t = expected * self->stall_mult;
     if (t < c->stall_floor_ms)
         t = c->stall_floor_ms;
     if (t > c->request_timeout_ms)
         t = c->request_timeout_ms;
-    if (self->ewma_ms_per_block > 0 && expected > t) {
+    if (expected > t) {
         double hard = (double) sync_hard_timeout_ms(c);
         t = expected < hard ? expected : hard;
     }

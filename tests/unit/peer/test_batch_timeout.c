@@ -158,12 +158,15 @@ Test(timeout, bandwidth_bound_peer_gets_its_transfer_time)
 /* The first range asked of a fresh peer in a bandwidth-bound network is
  * predicted with the measured peers' bandwidth: with the sequential
  * strategy one timeout fails the sync. Nothing measured anywhere: the
- * ceiling. */
+ * ceiling for 256 blocks, proportionally more for a bigger range. */
 Test(timeout, fresh_peer_among_capped_ones_gets_their_transfer_time)
 {
     peer_table_t *t = table_with(NULL);
     add_connected(t, "fresh", 10, T0);
-    cr_expect_eq(peer_table_request_timeout(t, "fresh", 1024), 5000, "nothing measured");
+    /* Nothing measured: request_timeout_ms per ALYS_REQUEST_TIMEOUT_REF_BLOCKS. */
+    cr_expect_eq(peer_table_request_timeout(t, "fresh", 1024),
+                 5000 * 1024 / ALYS_REQUEST_TIMEOUT_REF_BLOCKS, "nothing measured");
+    cr_expect_eq(peer_table_request_timeout(t, "fresh", 128), 5000, "nothing measured, small range");
     add_connected(t, "capped", 10, T0);
     for (int i = 0; i < 10; i++)
         record_ok(t, "capped", 855, 256 * 1631, 256, T0); /* ~488 kB/s */

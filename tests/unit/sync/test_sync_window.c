@@ -255,6 +255,13 @@ Test(sync_window, stall_timeout_follows_measured_throughput_to_the_hard_bound)
     peers(20000, 3);
     t_answer_headers(t, 100);
     cr_assert_eq(sync_machine_request_timeout_ms(t->m, 256), 5000, "no sample yet: the bound");
+    /* No sample and a range bigger than ALYS_REQUEST_TIMEOUT_REF_BLOCKS (the
+     * sequential strategy's first 1024): proportionally more, not the 5 s a
+     * bandwidth-bound peer cannot meet; never past the hard bound. */
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 1024),
+                 5000 * 1024 / ALYS_REQUEST_TIMEOUT_REF_BLOCKS);
+    cr_assert_eq(sync_machine_request_timeout_ms(t->m, 1u << 20),
+                 5000 * ALYS_REQUEST_TIMEOUT_HARD_FACTOR);
     t->now += 2560;
     outcome(1, SYNC_OUTCOME_OK);
     outcome(257, SYNC_OUTCOME_OK);
