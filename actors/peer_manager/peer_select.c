@@ -350,8 +350,9 @@ uint32_t peer_table_headers_timeout(peer_table_t *self, const char *peer_id, uin
     return request_timeout(self, peer_id, headers, PEER_HEADER_WIRE_BYTES);
 }
 
-/* A block range when nothing is measured yet (no answer of this peer, no
- * peer's bandwidth; a peer heard from is timed by its latency): the ceiling for
+/* A block range bigger than ALYS_REQUEST_TIMEOUT_REF_BLOCKS when no peer's
+ * bandwidth is measured yet (latency from Status answers says nothing of a
+ * range's transfer; smaller ranges keep the latency RTO): the ceiling for
  * ALYS_REQUEST_TIMEOUT_REF_BLOCKS blocks, proportionally more for a bigger
  * range, up to the hard bound (common/config.h says why). */
 static uint32_t unmeasured_timeout(const peer_table_config_t *cfg, uint32_t blocks)
@@ -370,7 +371,8 @@ static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_
         return cfg->timeout_ceiling_ms; /* nothing known: the most patient */
     const peer_metrics_t *m = &p->m;
     double bps = 0, per_block = 0;
-    if (item_bytes <= 0 && !m->has_latency && !transfer_basis(self, m, &bps, &per_block))
+    if (item_bytes <= 0 && blocks > ALYS_REQUEST_TIMEOUT_REF_BLOCKS &&
+        !transfer_basis(self, m, &bps, &per_block))
         return unmeasured_timeout(cfg, blocks);
     /* Only a measured transfer time longer than request_timeout_ms takes a
      * request past it; below it the latency RTO, which tracks the peer more

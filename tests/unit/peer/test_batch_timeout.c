@@ -256,7 +256,25 @@ Test(timeout, latency_alone_stays_under_the_ceiling)
         record_ok(t, "far", 4000, 0, 0, T0);
     for (int i = 0; i < 3; i++)
         record(t, "far", PEER_OUTCOME_TIMEOUT, T0);
-    cr_expect_eq(peer_table_request_timeout(t, "far", 1024), 5000);
+    /* 256 blocks: a size request_timeout_ms covers with nothing measured
+     * (ALYS_REQUEST_TIMEOUT_REF_BLOCKS), so only latency could lift it. */
+    cr_expect_eq(peer_table_request_timeout(t, "far", ALYS_REQUEST_TIMEOUT_REF_BLOCKS), 5000);
+    peer_table_destroy(&t);
+}
+
+/* The sequential strategy's first range: 1024 blocks from a peer known only
+ * by its Status answers (latency, no bytes). Its latency says nothing of the
+ * transfer: request_timeout_ms per 256 blocks, not the 5 s a peer capped at
+ * 100 blocks/s (~10 s for the range) cannot meet (bench_sync, capped). */
+Test(timeout, first_big_range_known_by_latency_only_gets_time_for_its_size)
+{
+    peer_table_t *t = table_with(NULL);
+    add_connected(t, "capped", 10, T0);
+    for (int i = 0; i < 10; i++)
+        record_ok(t, "capped", 20, 0, 0, T0);
+    cr_expect_eq(peer_table_request_timeout(t, "capped", 1024),
+                 5000 * 1024 / ALYS_REQUEST_TIMEOUT_REF_BLOCKS);
+    cr_expect(peer_table_request_timeout(t, "capped", 128) < 5000, "small: the latency RTO");
     peer_table_destroy(&t);
 }
 
