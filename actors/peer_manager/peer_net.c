@@ -326,8 +326,12 @@ void pn_tick(pm_t *pm)
     }
     uint64_t wall = pm_now(pm);
     fill_slots(pm);
+    bool busy[PM_CONN_MAX];
+    pm_reqs_busy_conns(pm->net->reqs, busy, PM_CONN_MAX);
     for (int i = 0; i < PM_CONN_MAX; i++) {
         pm_conn_t *c = conn_at(pm, i);
+        if (busy[i])
+            pm_conn_response_due(c, now);
         apply(pm, i, pm_conn_tick(c, now, pm_conn_may_dial(c, pm->table, now, wall)), now);
     }
     pn_flush_closes(pm);

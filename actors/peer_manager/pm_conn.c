@@ -286,6 +286,12 @@ pm_conn_fx_t pm_conn_tick(pm_conn_t *c, int64_t now, bool may_dial)
     return fx;
 }
 
+void pm_conn_response_due(pm_conn_t *c, int64_t now)
+{
+    if (c->probe_id && c->state == PM_CONN_READY)
+        c->probe_sent = now;
+}
+
 void pm_conn_plugged(pm_conn_t *c)
 {
     c->plugged = true;

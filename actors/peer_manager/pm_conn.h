@@ -181,6 +181,14 @@ pm_conn_fx_t pm_conn_tick(pm_conn_t *c, int64_t now, bool may_dial);
 void pm_conn_plugged(pm_conn_t *c);
 /* A probe went out with wire id probe_id. */
 void pm_conn_probe_sent(pm_conn_t *c, uint64_t probe_id, int64_t now);
+/* A response to one of our requests is still due on c's link (call before
+ * pm_conn_tick). The peer answers in order and a bandwidth-bound link
+ * delivers in order, so a probe sent meanwhile is answered behind that
+ * response: its clock does not run until nothing of ours is due. Liveness
+ * meanwhile is the request's own deadline (pm_reqs.h), bounded. Without
+ * this a peer whose upload is the limit was called down (two probes
+ * unanswered) in the middle of sending us a 1,024-block range. */
+void pm_conn_response_due(pm_conn_t *c, int64_t now);
 /* A send (probe or request) failed: nothing connected (ZMQ_IMMEDIATE). */
 pm_conn_fx_t pm_conn_send_failed(pm_conn_t *c, int64_t now);
 /* The socket monitor: the TCP link dropped / is (re)connected. */

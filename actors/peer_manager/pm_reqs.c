@@ -93,6 +93,27 @@ bool pm_reqs_take_conn(pm_reqs_t *self, int conn, pm_req_t *out)
     return b.found && alys_pending_take(self->pending, b.found, out);
 }
 
+typedef struct {
+    bool *busy;
+    size_t n;
+} busy_t;
+
+static void mark_busy(uint64_t corr_id, void *payload, void *arg)
+{
+    (void) corr_id;
+    busy_t *b = arg;
+    int conn = ((const pm_req_t *) payload)->conn;
+    if (conn >= 0 && (size_t) conn < b->n)
+        b->busy[conn] = true;
+}
+
+void pm_reqs_busy_conns(pm_reqs_t *self, bool *busy, size_t n)
+{
+    memset(busy, 0, n * sizeof *busy);
+    busy_t b = {.busy = busy, .n = n};
+    alys_pending_each(self->pending, mark_busy, &b);
+}
+
 void pm_req_clear(pm_req_t *r)
 {
     if (r) {

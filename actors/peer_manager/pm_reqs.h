@@ -71,6 +71,8 @@ bool pm_reqs_take(pm_reqs_t *self, int conn, uint64_t wire_id, pm_req_t *out);
 bool pm_reqs_expire(pm_reqs_t *self, int64_t now, pm_req_t *out);
 /* One request on connection conn (it went away), or false. */
 bool pm_reqs_take_conn(pm_reqs_t *self, int conn, pm_req_t *out);
+/* busy[c] = true for every connection c < n with a request in flight. */
+void pm_reqs_busy_conns(pm_reqs_t *self, bool *busy, size_t n);
 void pm_req_clear(pm_req_t *r);
 /* fn for every request in the table, read only (the table must not change
  * meanwhile). */

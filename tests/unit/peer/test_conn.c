@@ -121,6 +121,24 @@ Test(conn, swallowed_probe_of_a_ready_peer_is_charged)
     cr_expect_eq(c->state, PM_CONN_READY);
 }
 
+/* A probe sent while a response of ours is still due is answered behind it
+ * (in order): its clock stops until nothing is due, then runs again. */
+Test(conn, probe_does_not_time_out_while_a_response_is_due)
+{
+    pm_conn_t *c = ready_conn(1000);
+    pm_conn_probe_sent(c, 2, 2000);
+    int64_t t = 2000;
+    for (; t < 2000 + 10 * PM_CONN_PROBE_TIMEOUT_MS; t += 100) {
+        pm_conn_response_due(c, t);
+        cr_assert_not(pm_conn_tick(c, t, false).todo & PM_DO_CHARGE, "charged at %lld", (long long) t);
+    }
+    cr_expect_eq(c->state, PM_CONN_READY);
+    /* Nothing due any more: the probe is judged PROBE_TIMEOUT after that. */
+    int64_t last = t - 100;
+    cr_expect_not(pm_conn_tick(c, last + PM_CONN_PROBE_TIMEOUT_MS - 1, false).todo & PM_DO_CHARGE);
+    cr_expect(pm_conn_tick(c, last + PM_CONN_PROBE_TIMEOUT_MS, false).todo & PM_DO_CHARGE);
+}
+
 Test(conn, two_unanswered_probes_in_a_row_take_it_down)
 {
     pm_conn_t *c = ready_conn(1000);

@@ -71,6 +71,24 @@ Test(reqs, a_connection_going_away_drains_only_its_requests)
     pm_reqs_destroy(&t); /* frees what is left, hashes included (ASan checks) */
 }
 
+Test(reqs, busy_connections_are_those_with_a_request_in_flight)
+{
+    pm_reqs_t *t = pm_reqs_new(8);
+    pm_req_t a = blocks_req(1, 1, false), b = blocks_req(3, 2, false), c = blocks_req(9, 3, false);
+    cr_assert_eq(pm_reqs_add(t, 11, 300, &a), 0);
+    cr_assert_eq(pm_reqs_add(t, 12, 300, &b), 0);
+    cr_assert_eq(pm_reqs_add(t, 13, 300, &c), 0);
+    bool busy[4] = {true, true, true, true};
+    pm_reqs_busy_conns(t, busy, 4); /* connection 9 is beyond n: ignored */
+    cr_expect(!busy[0] && busy[1] && !busy[2] && busy[3]);
+    pm_req_t out;
+    cr_assert(pm_reqs_take(t, 1, 11, &out));
+    pm_req_clear(&out);
+    pm_reqs_busy_conns(t, busy, 4);
+    cr_expect_not(busy[1], "its only request answered");
+    pm_reqs_destroy(&t);
+}
+
 Test(reqs, bounded_and_ids_unique)
 {
     pm_reqs_t *t = pm_reqs_new(2);
