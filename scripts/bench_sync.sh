@@ -37,7 +37,8 @@
 # BLOCKS (20000), REPEAT (1: best of N per figure), DELAY_MS (50),
 # KILL_BLOCKS (6000: chain of the kill runs), CAP_BPS (300: blocks/s one
 # capped peer can send), CAP8_PARALLEL (16: the syncing node's
-# max_parallel_downloads with 8 capped peers); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
+# max_parallel_downloads with 8 capped peers), CAP8_WINDOW (4096: its
+# download_window); BENCH_QUICK=1 makes the defaults BLOCKS 1000,
 # KILL_BLOCKS 600. BENCH_FIGURES: see figure. BENCH_SYNC_ONLY=capped: only
 # the uncapped parallel sync of 1. and section 6 (a look at the cap alone);
 # BENCH_SYNC_ONLY=kills: only the re-downloads after kill -9 (KILL_ACTORS:
@@ -65,6 +66,7 @@ repeat=${REPEAT:-1}
 delay=${DELAY_MS:-50}
 cap_bps=${CAP_BPS:-300}
 cap8_parallel=${CAP8_PARALLEL:-16}
+cap8_window=${CAP8_WINDOW:-4096}
 kill_blocks=${KILL_BLOCKS:-$(quick 600 6000)}
 txs=10
 mkdir -p "$bench_dir"
@@ -268,10 +270,10 @@ capped_section() {
   printf '%-28s %8s %8s %10s %10s\n' run blocks seconds blocks/s tx/s
   start_capped 3 "$kbps"
   # The default request_timeout_ms: a sequential 1024-block range takes
-  # ~3.4 s of link at the cap; once one range is measured, every peer's
-  # timeout follows the measured bandwidth past request_timeout_ms
-  # (peer_table.h, issue 11); only the very first range of a sync has the
-  # plain 5 s.
+  # ~3.4 s of link at the cap (10 s at CAP_BPS=100); once one range is
+  # measured, every peer's timeout follows the measured bandwidth past
+  # request_timeout_ms (peer_table.h, issue 11), and a first range with
+  # nothing measured gets request_timeout_ms per 256 blocks.
   FRESH_EXTRA=()
   measure parallel+cap-1peer parallel "${CAP_EPS[0]}"
   measure parallel+cap-3peers parallel "${CAP_EPS[@]}"
@@ -281,7 +283,11 @@ capped_section() {
   # first (sync_peers.c), so the default 3 would keep only 3 of the 8 busy:
   # 2 per peer, so that a peer's link is not idle while its next request is
   # on its way
-  FRESH_EXTRA+=("max_parallel_downloads=$cap8_parallel")
+  # and download_window 4096: the window must hold what 8 links deliver
+  # while a range travels and the one below it is processed; with 1024
+  # (64-block ranges) 8 capped peers reached ~0.77 of 8 x one peer, with
+  # 4096 ~0.87 on a 10,000-block chain (start and tail weigh more there).
+  FRESH_EXTRA+=("max_parallel_downloads=$cap8_parallel" "download_window=$cap8_window")
   measure parallel+cap-8peers parallel "${CAP_EPS[@]}"
   FRESH_EXTRA=()
   stop_capped
