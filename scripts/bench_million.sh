@@ -21,8 +21,8 @@
 #      started paused and resumed once its peers are connected.
 #
 # While each runs, a sampler reads every POLL seconds the node's head
-# (StorageActor) and, for every process of the node (supervisor and
-# actors), VmRSS and VmHWM and utime + stime from /proc. It prints:
+# (StorageActor) and, for every process of the node (supervisor, actors
+# and warm standbys), VmRSS and VmHWM and utime + stime from /proc. It prints:
 #   - per process: VmHWM and VmRSS when the head first passes EARLY
 #     (10,000) blocks and at the end, and the ratio of the two peaks (VmHWM
 #     is a high-water mark: the reading at EARLY is the 10k-block run's
@@ -50,13 +50,15 @@
 # the sync, if it has not started, syncs what was imported.
 #
 # Keys (scripts/bench.sh --json), P a process (supervisor, storage,
-# peer_manager, block_processor, sync, validator-1, validator-2), N the
-# blocks reached:
+# peer_manager, block_processor, sync, validator-1, validator-2, and the
+# supervisor's warm standbys: storage-standby, ...), N the blocks reached:
 #   rss_kib.P.N                       import: VmHWM at the end
 #   million.import.hwm_kib_at_10000.P, .rss_kib_at_10000.P, .rss_kib_end.P,
 #     .hwm_end_over_10000.P           (EARLY in the key when not 10000)
 #   million.import.total_rss_kib      sum of VmHWM at the end (bound 262144)
 #   million.import.total_rss_now_kib  sum of VmRSS at the end
+#   million.import.total_pss_now_kib  sum of Pss at the end (shared pages
+#                                     counted once: what the node costs)
 #   million.import.{blocks,seconds,blocks_per_s}
 #   million.import.{first,last}_blocks_per_s, .last_over_first_throughput
 #   million.import.cpu_s_per_kblock_{first,last}, .cpu_per_kblock_last_over_first
@@ -133,10 +135,20 @@ echo "chain: $CHAIN/chain.export, $(stat -c %s "$CHAIN/chain.export") bytes"
 
 # ---- the sampler
 
-# procs NODE: "name pid" lines, the supervisor and every actor of the node.
+# procs NODE: "name pid" lines, the supervisor and every process it
+# started: the actors (their --name) and the warm standbys it keeps for a
+# fast restart (NAME-standby): they are the node's memory too.
 procs() {
-  echo "supervisor $(alys_node_pid "$1")"
-  alys_ctl "$1" status --json 2>/dev/null | jq -r '.actors[]? | "\(.name) \(.pid)"' 2>/dev/null
+  local sup c
+  sup=$(alys_node_pid "$1")
+  echo "supervisor $sup"
+  for c in $(pgrep -P "$sup"); do
+    tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null |
+      awk -v pid="$c" '{n = ""; s = ""
+        for (i = 1; i < NF; i++) if ($i == "--name") n = $(i + 1)
+        for (i = 1; i <= NF; i++) if ($i == "--standby") s = "-standby"
+        if (n != "") print n s, pid}' || true
+  done
 }
 # status_kb PID FIELD: VmRSS / VmHWM in KiB, "" when the process is gone.
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true; }
@@ -217,10 +229,22 @@ progress() {
   read -r bps cpk _ < <(window "$(last_window_start)" $((${#SH[@]} - 1)))
   el=$(calc "printf \"%.0f\", ($(last ST) - ${ST[0]}) / 1000")
   w=$(du -sb "$NODE/data" 2>/dev/null | cut -f1)
-  printf '  %s: head %8d  %6s s  last %d blocks: %6s blocks/s %7s CPU s/kblock  total VmRSS %7d KiB  storage %7s KiB  data %s MB  load %s\n' \
+  printf '  %s: head %8d  %6s s  last %d blocks: %6s blocks/s %7s CPU s/kblock  total VmRSS %7d KiB  storage %7s KiB  data %s MB  load %s%s\n' \
     "$PHASE" "$top" "$el" "$early" "$bps" "$cpk" "$(sum_rss)" \
     "$(status_kb "$(pid_of storage)" VmRSS)" "$(calc "printf \"%.0f\", ${w:-0} / 1048576")" \
-    "$(cut -d' ' -f1 /proc/loadavg)"
+    "$(cut -d' ' -f1 /proc/loadavg)" "$(also)"
+}
+# also: the serving node's total VmRSS and its storage's (ALSO: its dir)
+ALSO=""
+also() {
+  [ -n "$ALSO" ] || return 0
+  local t=0 n p v st=0
+  while read -r n p; do
+    v=$(status_kb "$p" VmRSS)
+    t=$((t + ${v:-0}))
+    [ "$n" = storage ] && st=${v:-0}
+  done < <(procs "$ALSO")
+  echo "  server: total VmRSS $t KiB, storage $st KiB"
 }
 pid_of() { local i; for i in "${!PNAMES[@]}"; do [ "${PNAMES[i]}" = "$1" ] && { echo "${PPIDS[i]}"; return; }; done; echo 0; }
 
@@ -235,7 +259,9 @@ record_early() {
 }
 record_end() {
   local i
+  END_PSS=0
   for i in "${!PPIDS[@]}"; do
+    END_PSS=$((END_PSS + $(awk '$1 == "Pss:" {print $2}' "/proc/${PPIDS[i]}/smaps_rollup" 2>/dev/null || echo 0)))
     END_HWM[${PNAMES[i]}]=$(status_kb "${PPIDS[i]}" VmHWM)
     END_RSS[${PNAMES[i]}]=$(status_kb "${PPIDS[i]}" VmRSS)
   done
@@ -294,8 +320,10 @@ report() {
     tot=$((tot + ${hwe:-0})) totnow=$((totnow + ${END_RSS[$p]:-0}))
   done
   echo "total node RSS: sum of peaks $tot KiB ($(calc "printf \"%.1f\", $tot / 1024") MiB), now $totnow KiB; bound < $bound_kib KiB (256 MiB)"
+  echo "  (RSS counts the shared libraries' pages in every process; the node's proportional share, Pss, now: $END_PSS KiB)"
   fig "$kp.total_rss_kib" "$tot"
   fig "$kp.total_rss_now_kib" "$totnow"
+  fig "$kp.total_pss_now_kib" "$END_PSS"
   if [ -z "$EARLY_INDEX" ]; then
     echo "(the head never passed $early blocks: no window figures)"
     return 0
@@ -408,6 +436,7 @@ done
 load_procs "$FRESH"
 RESTARTS=0
 alys_ctl "$FRESH" sync resume >/dev/null
+ALSO=${SERVERS[0]}
 watch sync "$FRESH" 0 "$imported" "$sync_limit"
 report sync million.sync rss_kib_sync.syncing
 # the serving node's peaks (its processes, over the whole sync)
