@@ -306,12 +306,12 @@ report() {
   secs=$(calc "printf \"%.1f\", ($(last ST) - ${ST[0]}) / 1000")
   fig "$kp.seconds" "$secs"
   fig "$kp.blocks_per_s" "$(calc "printf \"%.0f\", $reached / $secs")"
-  printf '%-16s %12s %12s %12s %12s %8s\n' process "hwm@$early" "rss@$early" hwm@end rss@end end/early
+  printf '%-24s %10s %10s %10s %10s %9s\n' process "hwm@$early" "rss@$early" hwm@end rss@end end/early
   for p in "${PNAMES[@]}"; do
     hw=${AT10_HWM[$p]:-} hwe=${END_HWM[$p]:-}
     ratio=-
     [ -n "$hw" ] && [ -n "$hwe" ] && ratio=$(calc "printf \"%.2f\", $hwe / $hw")
-    printf '%-16s %12s %12s %12s %12s %8s\n' "$p" "${hw:--}" "${AT10_RSS[$p]:--}" "${hwe:--}" "${END_RSS[$p]:--}" "$ratio"
+    printf '%-24s %10s %10s %10s %10s %9s\n' "$p" "${hw:--}" "${AT10_RSS[$p]:--}" "${hwe:--}" "${END_RSS[$p]:--}" "$ratio"
     fig "$rk.$p.$reached" "$hwe"
     fig "$kp.hwm_kib_at_$early.$p" "$hw"
     fig "$kp.rss_kib_at_$early.$p" "${AT10_RSS[$p]:-}"
@@ -366,7 +366,9 @@ node_conf "$IMP" import
 alys_node_start "$IMP"
 alys_node_wait_ready "$IMP" 60 || { echo "bench_million: import node did not start" >&2; exit 1; }
 load_procs "$IMP"
-alys_ctl "$IMP" import "$CHAIN/chain.export" >"$WORK/import.out" 2>&1 &
+# the binary itself, not alys_ctl: $! must be alysctl's pid (a function in
+# the background is a subshell, and a signal to it would not reach alysctl)
+"$(alys_bin alysctl)" --config "$IMP/node.toml" import "$CHAIN/chain.export" >"$WORK/import.out" 2>&1 &
 imp_pid=$!
 ALYS_PIDS+=("$imp_pid")
 watch import "$IMP" "$imp_pid" "$blocks" "$import_limit"
@@ -444,11 +446,19 @@ echo "serving node (server1), VmHWM KiB at the end:"
 NODE=${SERVERS[0]}
 load_procs "$NODE"
 reached=$(($(last SH) - SH[0]))
+tot=0 pss=0
 for i in "${!PNAMES[@]}"; do
   hw=$(status_kb "${PPIDS[i]}" VmHWM)
-  printf '  %-16s %10s\n' "${PNAMES[i]}" "${hw:--}"
+  printf '  %-24s %10s\n' "${PNAMES[i]}" "${hw:--}"
   fig "rss_kib_sync.serving.${PNAMES[i]}.$reached" "$hw"
+  tot=$((tot + ${hw:-0}))
+  pss=$((pss + $(awk '$1 == "Pss:" {print $2}' "/proc/${PPIDS[i]}/smaps_rollup" 2>/dev/null || echo 0)))
 done
+echo "serving node total: sum of peaks $tot KiB ($(calc "printf \"%.1f\", $tot / 1024") MiB), Pss now $pss KiB; bound < $bound_kib KiB (256 MiB)"
+echo "  (its storage's block cache fills with the bodies it serves, up to the cache's size:"
+echo "   max_memory_gb = $(alys_cfg "$NODE" max_memory_gb), cache_size_mb = $(alys_cfg "$NODE" cache_size_mb): 0 = 1/16 of the budget)"
+fig million.sync.serving_total_rss_kib "$tot"
+fig million.sync.serving_total_pss_kib "$pss"
 alys_node_stop "$FRESH" 60
 for s in "${SERVERS[@]}"; do alys_node_stop "$s" 60; done
 echo
