@@ -23,10 +23,10 @@
 #                exercises every figure in a minute or two; the figures are
 #                noisier and the RSS ones say little.
 #   --million    also run the "million" part (BENCH_MILLION=1 for the
-#                parts): it takes long (here ~6 min to generate the chain
-#                once, cached in BENCH_DIR/chains, then ~30 min to import
-#                and ~20 min to sync it on 2 cores); with --quick it is a
-#                20,000-block version.
+#                parts): it takes long (on 2 cores under other load: 5 min
+#                to generate the chain once, cached in BENCH_DIR/chains,
+#                then 10 min to import and 12 min to sync it; ~5.5 GB of
+#                disk); with --quick it is a 20,000-block version.
 #   --json FILE  also write every printed figure to FILE (jq), nested by the
 #                dots of its key: .restart_median_ms.storage,
 #                .import_over_verify.tx10, .rss_kib.storage."10000", ...

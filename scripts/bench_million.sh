@@ -62,6 +62,8 @@
 #   million.import.{blocks,seconds,blocks_per_s}
 #   million.import.{first,last}_blocks_per_s, .last_over_first_throughput
 #   million.import.cpu_s_per_kblock_{first,last}, .cpu_per_kblock_last_over_first
+#   million.import.cpu_s_per_kblock_{first,last}_100000,
+#     .cpu_per_kblock_last_over_first_100000   (the same over EVERY blocks)
 #   rss_kib_sync.syncing.P.N, rss_kib_sync.serving.P.N   sync: VmHWM at the end
 #   million.sync.*                    as million.import.* (the syncing node)
 #   million.db_bytes, million.db_bytes_per_block, million.sst_bytes_per_block,
@@ -70,8 +72,8 @@
 # actors started by hand: the same-run 10k peaks are the million.*_at_10000.)
 #
 # Environment: BENCH_DIR (default /tmp/alys-bench; the chain is kept in
-# BENCH_DIR/chains, the imported database and nodes in BENCH_DIR/million,
-# ~1.6 GB of chain and a few GB of database for 1M blocks), MILLION_BLOCKS
+# BENCH_DIR/chains, the imported database and nodes in BENCH_DIR/million:
+# for 1M blocks 1.6 GB of chain and 1.9 GB of database twice), MILLION_BLOCKS
 # (1000000), MILLION_EARLY (10000), MILLION_EVERY (100000), MILLION_POLL_S
 # (2), MILLION_SERVERS (1), MILLION_LOG (log_level, "warn"),
 # MILLION_IMPORT_S, MILLION_SYNC_S (0); BENCH_QUICK=1 makes the defaults
@@ -208,15 +210,23 @@ window() {
     if (n <= 0 || s <= 0) { print "- - 0"; exit }
     printf "%.0f %.3f %d\n", n / s, (c1 - c0) / k / n * 1000, n }'
 }
-# last_window_start: index of the latest sample at least EARLY blocks
-# below the newest one (0 if none).
+# last_window_start [WIDTH]: index of the latest sample at least WIDTH
+# (EARLY) blocks below the newest one (0 if none).
 last_window_start() {
-  local n=${#SH[@]} top i
+  local n=${#SH[@]} top i w=${1:-$early}
   top=${SH[n - 1]}
   for ((i = n - 1; i >= 0; i--)); do
-    if ((SH[i] <= top - early)); then echo "$i"; return; fi
+    if ((SH[i] <= top - w)); then echo "$i"; return; fi
   done
   echo 0
+}
+# first_window_end WIDTH: index of the first sample WIDTH blocks above the
+# first one ("" if none).
+first_window_end() {
+  local i
+  for i in "${!SH[@]}"; do
+    if ((SH[i] >= SH[0] + $1)); then echo "$i"; return; fi
+  done
 }
 sum_rss() { local t=0 p v; for p in "${PPIDS[@]}"; do v=$(status_kb "$p" VmRSS); t=$((t + ${v:-0})); done; echo "$t"; }
 
@@ -347,6 +357,21 @@ report() {
   fig "$kp.last_over_first_throughput" "$rt"
   fig "$kp.cpu_per_kblock_last_over_first" "$rc"
   fig "$kp.restarts" "$RESTARTS"
+  # The same over EVERY-block windows, when there are two: 10k blocks are a
+  # few seconds, and the first ones carry the start (handshakes, the first
+  # requests, an empty cache); this one shows a trend over the run.
+  local e1 e2
+  e1=$(first_window_end "$every")
+  [ -n "$e1" ] || return 0
+  e2=$(last_window_start "$every")
+  ((e2 >= e1)) || return 0
+  read -r fb fc fn < <(window 0 "$e1")
+  read -r lb lc ln < <(window "$e2" "$last_i")
+  rc=$(calc "printf \"%.2f\", ($fc > 0 ? $lc / $fc : 0)" 2>/dev/null || echo -)
+  echo "over the first $fn and the last $ln blocks: $fc and $lc node CPU s per 1000 blocks: ${rc}x"
+  fig "$kp.cpu_s_per_kblock_first_$every" "$fc"
+  fig "$kp.cpu_s_per_kblock_last_$every" "$lc"
+  fig "$kp.cpu_per_kblock_last_over_first_$every" "$rc"
 }
 
 # ---- import
