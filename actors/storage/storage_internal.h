@@ -85,6 +85,10 @@ typedef struct {
     rocksdb_cache_t *cache;
     rocksdb_column_family_handle_t *cf[CF_COUNT];
     rocksdb_readoptions_t *ropts;
+    /* Range reads of blocks and headers (serving peers, export): fill_cache
+     * off, so blocks read once do not fill the block cache (a serving node's
+     * storage otherwise grows to the whole cache, 512 MiB by default). */
+    rocksdb_readoptions_t *ropts_scan;
     rocksdb_writeoptions_t *wopts;
     rocksdb_writeoptions_t *wopts_sync; /* sync = true whatever wal_sync says: fences */
 } storage_db_t;

@@ -103,6 +103,8 @@ static int open_db(storage_t *self, const alys_config_t *cfg, char *err, size_t 
         return STORAGE_EIO;
     }
     d->ropts = rocksdb_readoptions_create();
+    d->ropts_scan = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(d->ropts_scan, 0);
     d->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(d->wopts, self->policy.wal_sync ? 1 : 0);
     /* A fence record is acknowledged only once fsync'ed, whatever wal_sync
@@ -439,6 +441,8 @@ static void close_db(storage_db_t *d)
     }
     if (d->ropts)
         rocksdb_readoptions_destroy(d->ropts);
+    if (d->ropts_scan)
+        rocksdb_readoptions_destroy(d->ropts_scan);
     if (d->wopts)
         rocksdb_writeoptions_destroy(d->wopts);
     if (d->wopts_sync)

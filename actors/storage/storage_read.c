@@ -52,7 +52,7 @@ int storage_get_blocks(storage_t *self, uint64_t start, uint32_t count, bool hea
         return STORAGE_OK;
     uint64_t last = head - start + 1 < count ? head : start + count - 1;
     rocksdb_column_family_handle_t *cf = self->db.cf[headers_only ? CF_HEADERS : CF_BODIES];
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts, cf);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(self->db.db, self->db.ropts_scan, cf);
     uint8_t key[HEIGHT_KEY_LEN];
     put_be64(key, start);
     size_t cap = 0, framed = 0;
