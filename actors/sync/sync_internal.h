@@ -136,6 +136,7 @@ struct _sync_machine_t {
     sync_batch_t *batches;
     size_t batch_cap;
     uint32_t batch_hash_cap; /* hashes per batch slot = largest batch */
+    alys_hash_t *hash_pool;  /* every slot's hashes, one block (owned) */
     uint64_t sched_tip;
     uint32_t batch_size_hint;           /* PeerManager's adaptive size */
     uint64_t busy_until;                /* BlockProcessor BUSY: no new bodies before */

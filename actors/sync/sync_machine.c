@@ -173,10 +173,15 @@ static int alloc_pools(sync_machine_t *self)
     self->batches = calloc(self->batch_cap, sizeof *self->batches);
     if (!self->batches)
         return -1;
-    for (size_t i = 0; i < self->batch_cap && self->batch_hash_cap; i++) {
-        self->batches[i].hashes = calloc(self->batch_hash_cap, sizeof(alys_hash_t));
-        if (!self->batches[i].hashes)
+    /* One block for every slot's hashes (~0.75 MB by default): big enough
+     * for the allocator to map it, zeroed pages touched only when used, so
+     * a restarted SyncActor is not slowed by 69 heap allocations. */
+    if (self->batch_hash_cap) {
+        self->hash_pool = calloc(self->batch_cap * self->batch_hash_cap, sizeof(alys_hash_t));
+        if (!self->hash_pool)
             return -1;
+        for (size_t i = 0; i < self->batch_cap; i++)
+            self->batches[i].hashes = self->hash_pool + i * self->batch_hash_cap;
     }
     self->hdr_cap = seq ? 1 : c->header_lookahead;
     self->hdr_ring = calloc(self->hdr_cap, sizeof(alys_hash_t));
@@ -211,8 +216,7 @@ void sync_machine_destroy(sync_machine_t **self_p)
     if (!self_p || !*self_p)
         return;
     sync_machine_t *self = *self_p;
-    for (size_t i = 0; self->batches && i < self->batch_cap; i++)
-        free(self->batches[i].hashes);
+    free(self->hash_pool);
     free(self->batches);
     free(self->hdr_ring);
     free(self->actions);
