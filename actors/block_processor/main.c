@@ -9,6 +9,10 @@
  *                                         a restarted StorageActor gets the
  *                                         outstanding request again at once
  *
+ *  The mailbox also keeps PeerManager's parked ranges (park.h: Park, Unpark,
+ *  ParkRekey, GetParked -> Parked), and storage's answers tell the park the
+ *  committed head.
+ *
  *  In-process validation (sequential mode, or no worker for a while) runs in
  *  slices of about INLINE_SLICE_MS from a zero-delay timer, so the mailbox and
  *  heartbeats are served in between.
@@ -21,6 +25,8 @@
 #include "actor.h"
 #include "chain/chain.h"
 #include "log.h"
+#include "membudget.h"
+#include "park.h"
 #include "pipeline.h"
 #include "sockmon.h"
 #include "util.h"
@@ -38,6 +44,7 @@ typedef struct {
     uint8_t *genesis_bytes; /* encoded, for WorkerWelcome */
     size_t genesis_len;
     pipeline_t *pl;
+    park_t *park;        /* PeerManager's parked ranges */
     zsock_t *workers[2]; /* SOCK_LOCAL, SOCK_REMOTE (may be NULL) */
     zsock_t *remote_mon;
     zactor_t *auth;
@@ -278,12 +285,114 @@ static void submit(bp_t *bp, zframe_t *from, alys_env_t *env, Alys__Processor__P
     alys_reply_error(mailbox, from, env, code, "%s", err);
 }
 
+/* ---------------------------------------------------------------- parking */
+
+/* The requester's routing id as a string (the park's owner). */
+static void requester_of(zframe_t *from, char *out, size_t cap)
+{
+    size_t len = zframe_size(from) < cap - 1 ? zframe_size(from) : cap - 1;
+    snprintf(out, cap, "%.*s", (int) len, (const char *) zframe_data(from));
+}
+
+static void park_metrics(bp_t *bp)
+{
+    alys_metrics_t *m = alys_actor_metrics(bp->actor);
+    alys_metric_set(m, "alys_processor_parked_bytes", NULL,
+                    "Bytes of PeerManager's reorder buffer parked here",
+                    (double) park_bytes(bp->park));
+    alys_metric_set(m, "alys_processor_parked_ranges", NULL, "Ranges parked by PeerManager",
+                    (double) park_entries(bp->park));
+}
+
+static void on_park(bp_t *bp, const char *owner, const Alys__Processor__Park *p)
+{
+    park_put_t rc = park_put(bp->park, owner, p->request_id, p->peer_id, p->start, p->blocks,
+                             p->n_blocks, p->expected_hashes, p->n_expected_hashes,
+                             (uint64_t) alys_mono_ms());
+    if (rc == PARK_FULL)
+        alys_metric_add(alys_actor_metrics(bp->actor), "alys_processor_park_refused_total", NULL,
+                        "Parks refused for want of room (that range is re-downloaded if PeerManager dies)",
+                        1);
+    else if (rc != PARK_OK)
+        log_warn("park of [%llu,+%zu) from %s refused: invalid", (unsigned long long) p->start,
+                 p->n_blocks, owner);
+}
+
+/* Parked: the owner's ranges, lowest first, as many as one bus message
+ * holds (what the envelope adds is left as margin). */
+static void on_get_parked(bp_t *bp, zframe_t *from, const char *owner, const alys_env_t *req)
+{
+    size_t cap = park_entries(bp->park);
+    const park_entry_t **e = calloc(cap ? cap : 1, sizeof *e);
+    Alys__Processor__Park *parks = calloc(cap ? cap : 1, sizeof *parks);
+    Alys__Processor__Park **ptrs = calloc(cap ? cap : 1, sizeof *ptrs);
+    if (!e || !parks || !ptrs) {
+        alys_reply_error(alys_actor_mailbox(bp->actor), from, req, ALYS_ERR_INTERNAL, "out of memory");
+    } else {
+        size_t total = 0;
+        size_t n = park_list(bp->park, owner, ALYS_MAX_MSG_BYTES - 64 * 1024, e, cap, &total);
+        for (size_t i = 0; i < n; i++) {
+            Alys__Processor__Park *p = &parks[i];
+            alys__processor__park__init(p);
+            p->request_id = e[i]->request_id;
+            p->peer_id = (char *) e[i]->peer_id;
+            p->start = e[i]->start;
+            p->n_blocks = e[i]->n;
+            p->blocks = (ProtobufCBinaryData *) e[i]->blocks;
+            p->n_expected_hashes = e[i]->hashes ? e[i]->n : 0;
+            p->expected_hashes = (ProtobufCBinaryData *) e[i]->hashes;
+            ptrs[i] = p;
+        }
+        Alys__Processor__Parked out = ALYS__PROCESSOR__PARKED__INIT;
+        out.n_ranges = n;
+        out.ranges = ptrs;
+        out.truncated = n < total;
+        out.total = (uint32_t) total;
+        Alys__Processor__ProcessorMsg msg = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+        msg.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED;
+        msg.parked = &out;
+        alys_env_t rep = processor_env(&msg);
+        log_info("%s asked for its parked ranges: %zu of %zu sent", owner, n, total);
+        if (alys_reply(alys_actor_mailbox(bp->actor), from, req, &rep) != 0)
+            log_warn("cannot answer %s's GetParked", owner);
+    }
+    free(ptrs);
+    free(parks);
+    free(e);
+}
+
+/* A parking message; false if m is none. */
+static bool parking(bp_t *bp, zframe_t *from, const alys_env_t *env)
+{
+    const Alys__Processor__ProcessorMsg *m = env->processor;
+    char owner[PARK_OWNER_MAX];
+    requester_of(from, owner, sizeof owner);
+    switch (m->msg_case) {
+    case ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARK: on_park(bp, owner, m->park); break;
+    case ALYS__PROCESSOR__PROCESSOR_MSG__MSG_UNPARK:
+        park_unpark(bp->park, owner, m->unpark->request_ids, m->unpark->n_request_ids);
+        break;
+    case ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARK_REKEY:
+        park_rekey(bp->park, owner, m->park_rekey->old_request_id, m->park_rekey->new_request_id);
+        break;
+    case ALYS__PROCESSOR__PROCESSOR_MSG__MSG_GET_PARKED:
+        on_get_parked(bp, from, owner, env);
+        break;
+    default: return false;
+    }
+    park_metrics(bp);
+    return true;
+}
+
 static int on_mailbox(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void *arg)
 {
     bp_t *bp = arg;
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
         env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PROCESS_BATCH)
         submit(bp, from, env, env->processor->process_batch);
+    else if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR && !env->reply &&
+             parking(bp, from, env))
+        ; /* kept, dropped or listed */
     else if (env->corr_id && !env->reply)
         alys_reply_error(alys_actor_mailbox(actor), from, env, ALYS_ERR_BAD_REQUEST,
                          "block_processor does not serve %s", alys_env_body_name(env));
@@ -456,6 +565,8 @@ static int on_storage(alys_actor_t *actor, zsock_t *sock, void *arg)
         from_head(m->head, &o);
         pipeline_storage_result(bp->pl, env->corr_id, &o, now);
     }
+    if (o.has_head && park_set_head(bp->park, o.head_height))
+        park_metrics(bp); /* committed: parked copies of it are no longer needed */
     alys_env_free(&env);
     schedule_inline(bp);
     return 0;
@@ -626,11 +737,28 @@ static pipeline_t *make_pipeline(bp_t *bp)
     return pipeline_new(&pc, NULL, &ops, bp);
 }
 
+/* As big as PeerManager's reorder buffer (the same share of the memory
+ * budget): the mirror of it never needs more. */
+static park_t *make_park(const alys_config_t *cfg)
+{
+    alys_membudget_t mb;
+    char err[256];
+    if (alys_membudget_derive(&mb, cfg->max_memory_gb, cfg->cache_size_mb, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return NULL;
+    }
+    park_config_t pc;
+    park_config_defaults(&pc);
+    pc.max_bytes = (size_t) mb.reorder_bytes;
+    return park_new(&pc);
+}
+
 static int setup(bp_t *bp)
 {
     const alys_config_t *cfg = bp->cfg;
     bp->pl = make_pipeline(bp);
-    if (!bp->pl)
+    bp->park = make_park(cfg);
+    if (!bp->pl || !bp->park)
         return -1;
     if (load_genesis(bp) != 0)
         log_warn("no usable genesis yet: batches are refused until genesis_file loads");
@@ -643,6 +771,7 @@ static int setup(bp_t *bp)
 static void teardown(bp_t *bp)
 {
     pipeline_destroy(&bp->pl);
+    park_destroy(&bp->park);
     /* The runtime's loop goes first: it still points at these sockets. */
     alys_actor_destroy(&bp->actor);
     zsock_destroy(&bp->storage_mon);
