@@ -123,6 +123,7 @@ int pm_deliver(pm_t *pm, uint64_t request_id, const char *peer_id, uint64_t star
         return ALYS__PEER__OUTCOME__BUSY;
     }
     *delivered = (uint32_t) n;
+    pm_park_added(pm, &b);
     pm_deliver_pump(pm);
     return ALYS__PEER__OUTCOME__OK;
 }
@@ -174,6 +175,7 @@ void pm_deliver_pump(pm_t *pm)
         log_debug("handed [%llu,+%u) from %s to the block processor (batch %llu)",
                   (unsigned long long) s.start, s.count, s.peer_id, (unsigned long long) id);
     }
+    pm_park_sync(pm); /* every change of the buffer ends here */
     buffer_metrics(pm);
 }
 

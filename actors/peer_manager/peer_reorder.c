@@ -559,6 +559,31 @@ size_t reorder_expire(reorder_t *self, uint64_t now_ms)
     return 0;
 }
 
+static bool same_hashes(const entry_t *e, uint32_t count, const uint8_t (*expected)[ALYS_HASH_LEN])
+{
+    if (!expected)
+        return true;
+    return e->hashes && memcmp(e->hashes, expected, (size_t) count * ALYS_HASH_LEN) == 0;
+}
+
+bool reorder_rekey(reorder_t *self, uint64_t start, uint32_t count,
+                   const uint8_t (*expected)[ALYS_HASH_LEN], uint64_t new_request_id,
+                   reorder_ref_t *old)
+{
+    if (count == 0)
+        return false;
+    for (uint32_t i = 0; i < self->cfg.max_entries; i++) {
+        entry_t *e = &self->entries[i];
+        if (e->state == E_FREE || e->start != start || e->count < count ||
+            !same_hashes(e, count, expected))
+            continue;
+        describe(e, REORDER_DROP_COMMITTED, old);
+        e->request_id = new_request_id;
+        return true;
+    }
+    return false;
+}
+
 size_t reorder_list(const reorder_t *self, reorder_ref_t *out, size_t cap)
 {
     size_t n = 0;

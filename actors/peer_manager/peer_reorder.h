@@ -184,6 +184,18 @@ size_t reorder_on_lost(reorder_t *self);
 /* A chunk unanswered for processing_timeout_ms: as reorder_on_lost. */
 size_t reorder_expire(reorder_t *self, uint64_t now_ms);
 
+/* A fetch of [start, start + count) that the buffer already holds: an
+ * entry with the same start and at least count blocks (and, when expected
+ * is not NULL, those count expected hashes: a copy checked against other
+ * headers is not the one asked for) now answers new_request_id (its
+ * results and reports carry it). A PeerManager restarted with the ranges
+ * parked at BlockProcessor (pm_park.c) answers SyncActor's re-issued
+ * fetches this way instead of downloading them again. true, with the entry
+ * as it was (*old: its previous id and peer), when one did. */
+bool reorder_rekey(reorder_t *self, uint64_t start, uint32_t count,
+                   const uint8_t (*expected)[ALYS_HASH_LEN], uint64_t new_request_id,
+                   reorder_ref_t *old);
+
 /* Every entry (waiting or at BlockProcessor), as stored: start and count
  * of the blocks it holds (the leading ones may be committed already).
  * Fills up to cap, returns how many there are. */

@@ -24,6 +24,10 @@
  *                    it), handshake, probes, peer exchange, fetches
  *    peer_deliver.c  downloaded ranges -> reorder buffer -> BlockProcessor,
  *                    BatchProcessed -> SyncActor, blame; our head
+ *    pm_park.c       the reorder buffer's copy at BlockProcessor (Park,
+ *                    Unpark, ParkRekey), taken back at start (GetParked);
+ *                    SyncActor's fetches held until then, and answered
+ *                    from the buffer when it holds them
  *    pm_record.c     outcomes on a peer's record and the action they earn
  *                    (a close is queued: pm_close_later)
  *    pm_storage.c    the StorageActor client: requests with deadlines
@@ -68,6 +72,7 @@ typedef struct pm_store pm_store_t; /* pm_storage.c */
 typedef struct pn pn_t;             /* peer_net.c */
 typedef struct ps ps_t;             /* peer_serve.c */
 typedef struct pm_txs pm_txs_t;     /* pm_tx.c */
+typedef struct pm_park pm_park_t;   /* pm_park.c */
 
 typedef struct {
     char peer_id[ALYS_WIRE_ID_MAX];
@@ -103,6 +108,7 @@ struct pm {
     pn_t *net;
     ps_t *serve;
     pm_txs_t *txs;      /* transactions: SubmitTx, gossip (pm_tx.c) */
+    pm_park_t *park;    /* the reorder buffer's copy at BlockProcessor */
     struct pmg *gossip; /* pm_gossip.h */
     /* A NewBlock of the frame being handled (pm_stash_new_block), taken by
      * the core for block gossip once the frame is done. Owned: bytes. */
@@ -227,6 +233,30 @@ void pm_record(pm_t *pm, const char *peer_id, const peer_outcome_t *o);
 void pm_apply_action(pm_t *pm, const char *peer_id, peer_action_t action, const char *reason);
 /* Queue the close of peer_id's connection (pn_flush_closes carries it out). */
 void pm_close_later(pm_t *pm, const char *peer_id, const char *why);
+
+/* ---- pm_park.c: the reorder buffer's copy at BlockProcessor ------------------ */
+
+pm_park_t *pm_park_new(const alys_config_t *cfg);
+void pm_park_destroy(pm_park_t **self_p);
+/* The buffer accepted b: park a copy (Park). */
+void pm_park_added(pm_t *pm, const reorder_batch_t *b);
+/* After any change of the buffer: Unpark what left it. */
+void pm_park_sync(pm_t *pm);
+/* At start: GetParked (fetches are held until its answer or the wait). */
+void pm_park_start(pm_t *pm);
+bool pm_park_waiting(const pm_t *pm);
+/* A BlockProcessor reply: true if it was GetParked's answer (the parked
+ * ranges are back in the buffer; then release the held fetches). */
+bool pm_park_on_reply(pm_t *pm, const alys_env_t *env);
+/* Every fast tick: true when the wait for GetParked just ran out. */
+bool pm_park_tick(pm_t *pm);
+/* SyncActor's FetchBlocks: true if taken here (held while waiting, or
+ * answered from the buffer: FetchResult OK, nothing downloaded); false:
+ * download it (pn_fetch_blocks). */
+bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb);
+/* The next held fetch once the wait is over (caller frees it with
+ * alys__peer__fetch_blocks__free_unpacked(fb, NULL)); NULL: none. */
+Alys__Peer__FetchBlocks *pm_park_next_held(pm_t *pm);
 
 /* ---- peer_deliver.c -------------------------------------------------------- */
 

@@ -40,8 +40,9 @@ pm_t *pm_core_new(const alys_config_t *cfg, alys_metrics_t *metrics, const pm_po
         self->net = pn_new(self);
         self->serve = ps_new(self);
         self->txs = pm_tx_new(self);
+        self->park = pm_park_new(cfg);
     }
-    if (!self->net || !self->serve || !self->txs) {
+    if (!self->net || !self->serve || !self->txs || !self->park) {
         snprintf(err, errlen, "out of memory");
         pm_core_destroy(&self);
     }
@@ -57,6 +58,7 @@ void pm_core_destroy(pm_t **self_p)
     ps_destroy(&self->serve);
     pn_destroy(&self->net);
     pm_storage_destroy(&self->store);
+    pm_park_destroy(&self->park);
     reorder_destroy(&self->reorder);
     pmg_destroy(&self->gossip);
     pm_stash_clear(self);
@@ -80,13 +82,32 @@ void pm_core_start(pm_t *self)
     pm_bans_tick(self);
     pm_book_store_tick(self);
     ps_tick(self);
+    pm_park_start(self);
+}
+
+/* Fetches held for GetParked's answer: answered from the re-adopted
+ * ranges, or downloaded. */
+static void release_held(pm_t *self)
+{
+    Alys__Peer__FetchBlocks *fb;
+    while ((fb = pm_park_next_held(self))) {
+        if (!pm_park_on_fetch(self, fb))
+            pn_fetch_blocks(self, fb);
+        alys__peer__fetch_blocks__free_unpacked(fb, NULL);
+    }
+}
+
+static void fetch_blocks(pm_t *self, const Alys__Peer__FetchBlocks *fb)
+{
+    if (!pm_park_on_fetch(self, fb))
+        pn_fetch_blocks(self, fb);
 }
 
 void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m)
 {
     switch (m->msg_case) {
     case ALYS__PEER__PEER_MSG__MSG_FETCH_HEADERS: pn_fetch_headers(self, m->fetch_headers); break;
-    case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS: pn_fetch_blocks(self, m->fetch_blocks); break;
+    case ALYS__PEER__PEER_MSG__MSG_FETCH_BLOCKS: fetch_blocks(self, m->fetch_blocks); break;
     case ALYS__PEER__PEER_MSG__MSG_RANGE_VERDICT: pm_range_verdict(self, m->range_verdict); break;
     case ALYS__PEER__PEER_MSG__MSG_PENALISE: pm_penalise(self, m->penalise); break;
     case ALYS__PEER__PEER_MSG__MSG_ANNOUNCE_BLOCK:
@@ -116,7 +137,10 @@ void pm_core_on_storage(pm_t *self, const alys_env_t *env)
 /* BatchProcessed: blame may close connections. */
 void pm_core_on_processor(pm_t *self, const alys_env_t *env)
 {
-    if (env->reply && pg_on_processor(self, env))
+    if (pm_park_on_reply(self, env)) {
+        release_held(self);
+        pm_deliver_pump(self); /* the re-adopted ranges */
+    } else if (env->reply && pg_on_processor(self, env))
         pm_deliver_pump(self); /* one of gossip's pushed blocks */
     else
         pm_bp_on_env(self, env);
@@ -183,6 +207,8 @@ void pm_core_tick_fast(pm_t *self)
     pm_storage_tick(self);
     pn_tick(self);
     pm_deliver_tick(self);
+    if (pm_park_tick(self))
+        release_held(self);
     pm_tx_flush(self);
     pm_push_peerset(self, false);
 }

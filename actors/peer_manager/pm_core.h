@@ -34,7 +34,11 @@
 #include "wire/wire.h"
 
 /* The other actors the core sends to. */
-typedef enum { PM_TO_SYNC = 0, PM_TO_STORAGE, PM_TO_PROCESSOR } pm_dest_t;
+/* PM_TO_PARK: the reorder buffer's copy at BlockProcessor (pm_park.c:
+ * Park, Unpark, ParkRekey, GetParked), on the same socket as
+ * PM_TO_PROCESSOR; its own destination so that a port (the simulator)
+ * may treat it apart. */
+typedef enum { PM_TO_SYNC = 0, PM_TO_STORAGE, PM_TO_PROCESSOR, PM_TO_PARK } pm_dest_t;
 
 /* What peer_dial answers. */
 #define PM_DIAL_OK        0
@@ -88,7 +92,10 @@ int pm_core_set_key(pm_t *self, const char *key_hex);
  * monotonic ms (deadlines, RTT), read at the same moment. */
 void pm_core_clock(pm_t *self, uint64_t now_unix_ms, int64_t now_mono_ms);
 
-/* At start, once the sockets are up: ask storage for our head and bans. */
+/* At start, once the sockets are up: ask storage for our head and bans,
+ * and BlockProcessor for the ranges parked there (pm_park.c: SyncActor's
+ * FetchBlocks are held until it answers or a quarter of
+ * request_timeout_ms has passed). */
 void pm_core_start(pm_t *self);
 
 /* A message to our mailbox: FetchHeaders, FetchBlocks, RangeVerdict,
@@ -97,7 +104,8 @@ void pm_core_on_peer_msg(pm_t *self, const Alys__Peer__PeerMsg *m);
 /* A MempoolMsg on our mailbox (SubmitTx from alysctl and tools) from the
  * client with routing id route. */
 void pm_core_on_mempool(pm_t *self, const uint8_t *route, size_t route_len, const alys_env_t *env);
-/* A reply on the StorageActor / BlockProcessor sockets. */
+/* A reply on the StorageActor / BlockProcessor sockets (BlockProcessor's
+ * include Parked, the answer to GetParked). */
 void pm_core_on_storage(pm_t *self, const alys_env_t *env);
 void pm_core_on_processor(pm_t *self, const alys_env_t *env);
 /* The BlockProcessor socket connected (true) or disconnected (false). */

@@ -416,3 +416,29 @@ Test(net_reorder, expected_hashes_travel_with_their_blocks)
     cr_expect_str_eq(s.peer_id, "peer-x");
     reorder_destroy(&r);
 }
+
+Test(net_reorder, rekey_gives_a_held_range_to_a_new_request)
+{
+    reorder_t *r = make(8, 1 << 20, 2);
+    reorder_set_head(r, 100, reorder_seq(r), NULL, 0, &(size_t){0});
+    cr_assert_eq(put(r, 1, 101, 10, NULL, NULL), REORDER_ACCEPTED);
+    reorder_ref_t old;
+    /* another start, or more blocks than held: not held */
+    cr_assert_not(reorder_rekey(r, 102, 5, NULL, 7, &old));
+    cr_assert_not(reorder_rekey(r, 101, 11, NULL, 7, &old));
+    /* expected hashes asked for, none held: not the copy asked for */
+    static const uint8_t want[10][ALYS_HASH_LEN] = {{1}};
+    cr_assert_not(reorder_rekey(r, 101, 10, want, 7, &old));
+    cr_assert(reorder_rekey(r, 101, 8, NULL, 7, &old));
+    cr_assert_eq(old.request_id, 1);
+    cr_assert_str_eq(old.peer_id, "p");
+    cr_assert_eq(old.count, 10);
+    /* what follows carries the new id */
+    reorder_send_t s = next(r, 0, 1001);
+    cr_assert_eq(s.request_id, 7);
+    reorder_ref_t ref;
+    cr_assert_eq(ok(r, 1001, 10, 110, &ref), REORDER_PROGRESS);
+    cr_assert_eq(ref.request_id, 7);
+    cr_assert(ref.complete);
+    reorder_destroy(&r);
+}

@@ -126,7 +126,54 @@ static void answer_book(uint64_t corr_id, Alys__Storage__BookEntry **entries, si
     storage_reply(corr_id, &m);
 }
 
-/* Start, head at height (with genesis), no bans, an empty address book. */
+/* ---- the parked copy at BlockProcessor (pm_park.c) ------------------------------- */
+
+/* The next message to the park of case want (others skipped); NULL: none. */
+static alys_env_t *to_park(Alys__Processor__ProcessorMsg__MsgCase want)
+{
+    alys_env_t *env;
+    while ((env = fake_next_bus(&H->fake, PM_TO_PARK))) {
+        if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR && env->processor->msg_case == want)
+            return env;
+        alys_env_free(&env);
+    }
+    return NULL;
+}
+
+/* GetParked's corr id (it must have been asked). */
+static uint64_t get_parked_asked(void)
+{
+    alys_env_t *env = to_park(ALYS__PROCESSOR__PROCESSOR_MSG__MSG_GET_PARKED);
+    cr_assert_not_null(env, "GetParked not asked");
+    uint64_t corr = env->corr_id;
+    alys_env_free(&env);
+    return corr;
+}
+
+/* BlockProcessor's Parked answer to corr: n ranges. */
+static void answer_parked(uint64_t corr, Alys__Processor__Park **ranges, size_t n)
+{
+    Alys__Processor__Parked p = ALYS__PROCESSOR__PARKED__INIT;
+    p.n_ranges = n;
+    p.ranges = ranges;
+    p.total = (uint32_t) n;
+    Alys__Processor__ProcessorMsg m = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    m.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED;
+    m.parked = &p;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = corr;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &m;
+    pm_core_on_processor(H->pm, &env);
+}
+
+/* started() leaves GetParked unanswered (its corr id here) when set. */
+static bool s_parked_open;
+static uint64_t s_parked_corr;
+
+/* Start, head at height (with genesis), no bans, an empty address book,
+ * nothing parked (unless s_parked_open). */
 static void started(uint64_t height)
 {
     pm_core_start(H->pm);
@@ -136,6 +183,9 @@ static void started(uint64_t height)
     answer_head(head, height, true);
     answer_no_bans(bans);
     answer_book(book, NULL, 0);
+    s_parked_corr = get_parked_asked();
+    if (!s_parked_open)
+        answer_parked(s_parked_corr, NULL, 0);
 }
 
 /* ---- peers ------------------------------------------------------------------------ */
@@ -1954,4 +2004,133 @@ Test(pm_core, a_pushed_block_refused_for_our_clock_tells_sync_nothing)
     gossip_processed(corr, false, "future_slot", 10);
     cr_assert_eq(discovered(NULL), 0);
     cr_assert_eq(gossip_dropped("not_linked"), 1);
+}
+
+/* ---- the reorder buffer's copy at BlockProcessor (pm_park.c) --------------------------- */
+
+Test(pm_core, every_range_the_buffer_accepts_is_parked_at_the_block_processor)
+{
+    started(10);
+    delivered_batch(11, 2); /* request 90 */
+    alys_env_t *env = to_park(ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARK);
+    cr_assert_not_null(env, "not parked");
+    const Alys__Processor__Park *p = env->processor->park;
+    cr_assert_eq(env->corr_id, 0, "a Park expects no reply");
+    cr_assert_eq(p->request_id, 90);
+    cr_assert_eq(p->start, 11);
+    cr_assert_eq(p->n_blocks, 2);
+    cr_assert_str_eq(p->peer_id, PEER_KEY);
+    alys_env_free(&env);
+}
+
+Test(pm_core, a_range_that_leaves_the_buffer_is_unparked)
+{
+    started(10);
+    uint64_t batch = delivered_batch(11, 2);
+    cr_assert_null(to_park(ALYS__PROCESSOR__PROCESSOR_MSG__MSG_UNPARK), "unparked while held");
+    processed(batch, 2, 12); /* committed: the entry is complete */
+    alys_env_t *env = to_park(ALYS__PROCESSOR__PROCESSOR_MSG__MSG_UNPARK);
+    cr_assert_not_null(env, "a committed range stayed parked");
+    cr_assert_eq(env->processor->unpark->n_request_ids, 1);
+    cr_assert_eq(env->processor->unpark->request_ids[0], 90);
+    alys_env_free(&env);
+}
+
+/* The next block request sent to a peer, or NULL. */
+static alys_wire_msg_t *block_request(void)
+{
+    return sent_request(ALYS__WIRE__WIRE_MSG__BODY_GET_BLOCKS);
+}
+
+Test(pm_core, fetches_wait_for_the_parked_ranges_until_answered)
+{
+    s_parked_open = true;
+    ready_peer(100);
+    fetch_blocks(5, PEER_KEY, 20, 4);
+    cr_assert_null(block_request(), "downloaded before the parked ranges were known");
+    answer_parked(s_parked_corr, NULL, 0);
+    alys_wire_msg_t *req = block_request();
+    cr_assert_not_null(req, "the held fetch was not sent once the answer came");
+    cr_assert_eq(req->get_blocks->start, 20);
+    alys_wire_free(&req);
+    s_parked_open = false;
+}
+
+Test(pm_core, fetches_wait_for_the_parked_ranges_only_until_the_timeout)
+{
+    s_parked_open = true;
+    ready_peer(100);
+    fetch_blocks(5, PEER_KEY, 20, 4);
+    pm_core_tick_fast(H->pm);
+    cr_assert_null(block_request(), "downloaded before the wait ran out");
+    at(H->mono + H->cfg.request_timeout_ms); /* past the wait, whatever its share */
+    pm_core_tick_fast(H->pm);
+    alys_wire_msg_t *req = block_request();
+    cr_assert_not_null(req, "the held fetch was never sent");
+    alys_wire_free(&req);
+    /* the answer, late: nothing taken back, its ranges unparked */
+    static uint8_t byte = 5;
+    ProtobufCBinaryData blocks[2] = {{1, &byte}, {1, &byte}};
+    Alys__Processor__Park p = ALYS__PROCESSOR__PARK__INIT;
+    p.request_id = 77;
+    p.start = 11;
+    p.n_blocks = 2;
+    p.blocks = blocks;
+    Alys__Processor__Park *ranges[1] = {&p};
+    answer_parked(s_parked_corr, ranges, 1);
+    cr_assert_eq(reorder_entries(H->pm->reorder), 0, "a late answer was taken back");
+    alys_env_t *env = to_park(ALYS__PROCESSOR__PROCESSOR_MSG__MSG_UNPARK);
+    cr_assert_not_null(env);
+    cr_assert_eq(env->processor->unpark->request_ids[0], 77);
+    alys_env_free(&env);
+    s_parked_open = false;
+}
+
+Test(pm_core, a_reissued_range_is_answered_from_its_parked_copy_without_a_download)
+{
+    s_parked_open = true;
+    ready_peer(100);
+    fetch_blocks(5, PEER_KEY, 11, 2); /* SyncActor re-issues what was buffered */
+    fetch_blocks(6, PEER_KEY, 20, 4); /* and what was on the wire */
+    static uint8_t byte = 5;
+    ProtobufCBinaryData blocks[2] = {{1, &byte}, {1, &byte}};
+    Alys__Processor__Park p = ALYS__PROCESSOR__PARK__INIT;
+    p.request_id = 90; /* the killed PeerManager's id for it */
+    p.peer_id = PEER_KEY;
+    p.start = 11;
+    p.n_blocks = 2;
+    p.blocks = blocks;
+    Alys__Processor__Park *ranges[1] = {&p};
+    answer_parked(s_parked_corr, ranges, 1);
+
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT);
+    cr_assert_not_null(env, "sync got no result for the re-issued range");
+    cr_assert_eq(env->peer->fetch_result->request_id, 5);
+    cr_assert_eq(env->peer->fetch_result->outcome, ALYS__PEER__OUTCOME__OK);
+    cr_assert_eq(env->peer->fetch_result->delivered, 2);
+    alys_env_free(&env);
+    alys_wire_msg_t *req = block_request();
+    cr_assert_not_null(req, "the range that was on the wire was not downloaded");
+    cr_assert_eq(req->get_blocks->start, 20, "the parked range was downloaded again");
+    alys_wire_free(&req);
+    cr_assert_null(block_request());
+    env = to_park(ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARK_REKEY);
+    cr_assert_not_null(env, "the parked copy kept its old id");
+    cr_assert_eq(env->processor->park_rekey->old_request_id, 90);
+    cr_assert_eq(env->processor->park_rekey->new_request_id, 5);
+    alys_env_free(&env);
+    /* it goes on to BlockProcessor under the new request */
+    env = fake_next_bus(&H->fake, PM_TO_PROCESSOR);
+    cr_assert_not_null(env, "the re-adopted range was not handed on");
+    cr_assert_eq(env->processor->process_batch->n_blocks, 2);
+    alys_env_free(&env);
+    /* and GetInFlight lists it as delivered under the new id */
+    Alys__Peer__InFlight *inf = pm_in_flight_new(H->pm);
+    cr_assert_not_null(inf);
+    const Alys__Peer__InFlightRange *r = in_flight_of(inf, 5);
+    cr_assert_not_null(r);
+    cr_assert(r->delivered);
+    cr_assert_null(in_flight_of(inf, 90));
+    pm_in_flight_free(&inf);
+    s_parked_open = false;
 }
