@@ -24,6 +24,8 @@
  *      the other side of a FIFO channel (as over a ZeroMQ pipe) and handed to
  *      sim_sync.c / sim_pipeline.c; BatchProcessed and refusals come back as
  *      envelopes into pm_core_on_processor;
+ *    - the park at BlockProcessor (pm_park.c) keeps nothing: GetParked is
+ *      answered with no ranges, Park, Unpark and ParkRekey are dropped;
  *    - StorageActor's part for PeerManager (GetHead, Get/PutPeerBans,
  *      Get/PutAddrBook) is answered here from the storage model; the bans
  *      and the book saved survive a PeerManager restart (sim_pm_inherit).
@@ -376,6 +378,50 @@ static void at_storage(sim_t *sim, void *arg)
     free(q);
 }
 
+/* ---- BlockProcessor's park (actors/peer_manager/pm_park.c) -------------------------------- */
+
+/* The simulated BlockProcessor keeps no parked copies: Park, Unpark and
+ * ParkRekey are dropped, and GetParked is answered with none (what a
+ * restarted BlockProcessor answers), one hop later. A restarted PeerManager
+ * then downloads again what its buffer held, as before parking, and its
+ * fetches are held only for that hop. */
+static void parked_reply(sim_t *sim, void *arg)
+{
+    blob_t *b = arg;
+    if (alive(sim, b->inc)) {
+        sim_pm_t *pm = sim_get_pm(sim);
+        alys_env_t *env = env_of_blob(sim, b);
+        if (env)
+            pm_core_on_processor(core(pm), env);
+        alys_env_free(&env);
+        check_penalties(pm);
+    }
+    free(b);
+}
+
+static void at_park(sim_t *sim, void *arg)
+{
+    blob_t *q = arg;
+    alys_env_t *req = alive(sim, q->inc) ? env_of_blob(sim, q) : NULL;
+    if (req && req->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
+        req->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_GET_PARKED) {
+        Alys__Processor__Parked none = ALYS__PROCESSOR__PARKED__INIT;
+        Alys__Processor__ProcessorMsg msg = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+        msg.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED;
+        msg.parked = &none;
+        alys_env_t rep = ALYS__BUS__ENVELOPE__INIT;
+        rep.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+        rep.processor = &msg;
+        rep.reply = true;
+        rep.corr_id = req->corr_id;
+        blob_t *b = blob_of_env(&rep, q->inc);
+        if (b)
+            sim_post(sim, -1, 1, "parked_reply", 0, 0, parked_reply, b);
+    }
+    alys_env_free(&req);
+    free(q);
+}
+
 /* ---- the port ------------------------------------------------------------------------ */
 
 static int port_send(void *ctx, pm_dest_t to, alys_env_t *env)
@@ -388,6 +434,9 @@ static int port_send(void *ctx, pm_dest_t to, alys_env_t *env)
         sim_post(pm->sim, CH_PM_SYNC, 1, "pm_to_sync", env->body_case, 0, at_sync, b);
     else if (to == PM_TO_PROCESSOR)
         sim_post(pm->sim, CH_PM_PL, 1, "process_batch", env->corr_id - CORR_BASE, 0, at_processor, b);
+    else if (to == PM_TO_PARK)
+        sim_post(pm->sim, CH_PM_PL, 1, "park", env->processor ? env->processor->msg_case : 0, 0,
+                 at_park, b);
     else
         sim_post(pm->sim, -1, 1, "pm_to_storage", 0, 0, at_storage, b);
     return 0;
