@@ -242,18 +242,24 @@ void pm_park_destroy(pm_park_t **self_p);
 void pm_park_added(pm_t *pm, const reorder_batch_t *b);
 /* After any change of the buffer: Unpark what left it. */
 void pm_park_sync(pm_t *pm);
-/* At start: GetParked (fetches are held until its answer or the wait). */
+/* At start: GetParked (fetches are held until its answer and our head, or
+ * the wait). */
 void pm_park_start(pm_t *pm);
+/* Fetches are held. */
 bool pm_park_waiting(const pm_t *pm);
 /* A BlockProcessor reply: true if it was GetParked's answer (the parked
- * ranges are back in the buffer; then release the held fetches). */
+ * ranges are back in the buffer). */
 bool pm_park_on_reply(pm_t *pm, const alys_env_t *env);
-/* Every fast tick: true when the wait for GetParked just ran out. */
-bool pm_park_tick(pm_t *pm);
-/* SyncActor's FetchBlocks: true if taken here (held while waiting, or
- * answered from the buffer: FetchResult OK, nothing downloaded); false:
- * download it (pn_fetch_blocks). */
+/* After any input that may end the hold (GetParked's answer, our head,
+ * a tick: the wait): true once, when the held fetches may go. */
+bool pm_park_release_due(pm_t *pm);
+/* SyncActor's FetchBlocks: true if taken here (held, or answered from the
+ * buffer: FetchResult OK, nothing downloaded); false: download it
+ * (pn_fetch_blocks). */
 bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb);
+/* A held fetch, released: true if answered here (committed already while
+ * we were down: FetchResult OK and a BatchOutcome; or from the buffer). */
+bool pm_park_on_released(pm_t *pm, const Alys__Peer__FetchBlocks *fb);
 /* The next held fetch once the wait is over (caller frees it with
  * alys__peer__fetch_blocks__free_unpacked(fb, NULL)); NULL: none. */
 Alys__Peer__FetchBlocks *pm_park_next_held(pm_t *pm);

@@ -85,13 +85,16 @@ void pm_core_start(pm_t *self)
     pm_park_start(self);
 }
 
-/* Fetches held for GetParked's answer: answered from the re-adopted
+/* Fetches held for GetParked's answer and our head, once both are in (or
+ * the wait is over): committed already, answered from the re-adopted
  * ranges, or downloaded. */
 static void release_held(pm_t *self)
 {
+    if (!pm_park_release_due(self))
+        return;
     Alys__Peer__FetchBlocks *fb;
     while ((fb = pm_park_next_held(self))) {
-        if (!pm_park_on_fetch(self, fb))
+        if (!pm_park_on_released(self, fb))
             pn_fetch_blocks(self, fb);
         alys__peer__fetch_blocks__free_unpacked(fb, NULL);
     }
@@ -132,6 +135,7 @@ void pm_core_on_mempool(pm_t *self, const uint8_t *route, size_t route_len, cons
 void pm_core_on_storage(pm_t *self, const alys_env_t *env)
 {
     pm_storage_on_env(self, env);
+    release_held(self); /* our head may be what held fetches waited for */
 }
 
 /* BatchProcessed: blame may close connections. */
@@ -207,8 +211,7 @@ void pm_core_tick_fast(pm_t *self)
     pm_storage_tick(self);
     pn_tick(self);
     pm_deliver_tick(self);
-    if (pm_park_tick(self))
-        release_held(self);
+    release_held(self); /* the wait for GetParked may be over */
     pm_tx_flush(self);
     pm_push_peerset(self, false);
 }

@@ -14,11 +14,16 @@
  *      parked copy to the new request id (ParkRekey).
  *  At start PeerManager asks for its parked ranges (GetParked) and puts
  *  them back into its buffer under their old request ids. Until the answer
- *  comes (or park_wait_ms passes: a BlockProcessor that does not answer
- *  costs only that), SyncActor's FetchBlocks are held, so that its
- *  re-issued ranges are answered from the re-adopted copies (FetchResult OK
- *  as for a download that landed in the buffer) and only ranges that were
- *  on the wire are downloaded again.
+ *  comes and storage has told us our head (or wait_ms passes: a
+ *  BlockProcessor that does not answer costs only that), SyncActor's
+ *  FetchBlocks are held (no peer is dialled before the head anyway). Then
+ *  a held fetch whose range is wholly at or below the head was committed
+ *  meanwhile (BlockProcessor went on with what it had): it is answered
+ *  FetchResult OK and a BatchOutcome of it committed; one the buffer holds
+ *  is answered from the re-adopted copy (FetchResult OK as for a download
+ *  that landed in the buffer); only the rest, ranges that were on the
+ *  wire, is downloaded again. (Only held fetches are judged against the
+ *  head: later, after a rollback, a head read before it would be stale.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,7 @@ typedef struct {
 } held_t;
 
 struct pm_park {
+    bool holding;      /* fetches are held (from start until released) */
     bool waiting;      /* GetParked asked, not answered, not timed out */
     uint64_t ask_corr; /* its corr_id */
     int64_t asked_at;  /* mono ms */
@@ -203,11 +209,29 @@ void pm_park_start(pm_t *pm)
     self->ask_corr = alys_next_corr_id();
     self->asked_at = pm_mono(pm);
     self->waiting = send_park_msg(pm, &msg, self->ask_corr) == 0;
+    self->holding = true;
 }
 
 bool pm_park_waiting(const pm_t *pm)
 {
-    return pm->park->waiting;
+    return pm->park->holding;
+}
+
+bool pm_park_release_due(pm_t *pm)
+{
+    pm_park_t *self = pm->park;
+    if (!self->holding)
+        return false;
+    bool late = pm_mono(pm) - self->asked_at >= (int64_t) self->wait_ms;
+    if (late && self->waiting) {
+        self->waiting = false; /* ask_corr stays: a late answer is unparked */
+        log_warn("block processor did not answer GetParked in %u ms: downloading again",
+                 self->wait_ms);
+    }
+    if (self->waiting || (!pm->have_head && !late))
+        return false;
+    self->holding = false;
+    return true;
 }
 
 /* Contiguous expected hashes of a parked range (NULL: none; *bad when
@@ -294,16 +318,6 @@ bool pm_park_on_reply(pm_t *pm, const alys_env_t *env)
     return true;
 }
 
-bool pm_park_tick(pm_t *pm)
-{
-    pm_park_t *self = pm->park;
-    if (!self->waiting || pm_mono(pm) - self->asked_at < (int64_t) self->wait_ms)
-        return false;
-    self->waiting = false; /* ask_corr stays: a late answer is unparked */
-    log_warn("block processor did not answer GetParked in %u ms: downloading again", self->wait_ms);
-    return true;
-}
-
 /* ---- SyncActor's fetches ------------------------------------------------------------ */
 
 /* fb's expected hashes, contiguous (NULL and *ok when none; !*ok when they
@@ -380,15 +394,51 @@ bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
 {
     if (fb->to_requester || (fb->request_id & PM_GOSSIP_REQ_BIT))
         return false; /* its blocks never enter the buffer / not SyncActor's */
-    if (pm->park->waiting && hold(pm->park, fb))
+    if (pm->park->holding && hold(pm->park, fb))
         return true;
     return from_buffer(pm, fb);
+}
+
+/* A held fetch wholly at or below our head: committed while we were down. */
+static bool committed(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
+{
+    if (!pm->have_head || fb->count == 0 || fb->start + fb->count - 1 > pm->head_height)
+        return false;
+    log_info("range [%llu,+%u) for request %llu is committed already (head %llu): not downloaded",
+             (unsigned long long) fb->start, fb->count, (unsigned long long) fb->request_id,
+             (unsigned long long) pm->head_height);
+    count(pm, "committed_already");
+    const char *peer = fb->peer_id ? fb->peer_id : "";
+    pm_result_t res = {.outcome = ALYS__PEER__OUTCOME__OK,
+                       .delivered = fb->count,
+                       .detail = "committed already"};
+    pm_report(pm, false, false, fb->request_id, peer, fb->start, &res);
+    Alys__Peer__BatchOutcome bo = ALYS__PEER__BATCH_OUTCOME__INIT;
+    bo.request_id = fb->request_id;
+    bo.peer_id = (char *) peer;
+    bo.start = fb->start;
+    bo.committed = fb->count;
+    bo.head_height = pm->head_height;
+    bo.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->head_hash};
+    Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
+    msg.msg_case = ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME;
+    msg.batch_outcome = &bo;
+    if (pm_send_sync_peer(pm, &msg) != 0)
+        log_warn("cannot report request %llu to sync", (unsigned long long) fb->request_id);
+    return true;
+}
+
+bool pm_park_on_released(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
+{
+    if (fb->to_requester || (fb->request_id & PM_GOSSIP_REQ_BIT))
+        return false;
+    return committed(pm, fb) || from_buffer(pm, fb);
 }
 
 Alys__Peer__FetchBlocks *pm_park_next_held(pm_t *pm)
 {
     pm_park_t *self = pm->park;
-    if (self->waiting)
+    if (self->holding)
         return NULL;
     while (self->next_held < self->n_held) {
         held_t *h = &self->held[self->next_held++];

@@ -2134,3 +2134,24 @@ Test(pm_core, a_reissued_range_is_answered_from_its_parked_copy_without_a_downlo
     pm_in_flight_free(&inf);
     s_parked_open = false;
 }
+
+Test(pm_core, a_held_range_committed_while_we_were_down_is_not_downloaded)
+{
+    s_parked_open = true;
+    ready_peer(100);                 /* our head: 10 */
+    fetch_blocks(5, PEER_KEY, 7, 4); /* [7,10]: BlockProcessor committed it meanwhile */
+    answer_parked(s_parked_corr, NULL, 0);
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_FETCH_RESULT);
+    cr_assert_not_null(env, "sync got no result for the committed range");
+    cr_assert_eq(env->peer->fetch_result->request_id, 5);
+    cr_assert_eq(env->peer->fetch_result->outcome, ALYS__PEER__OUTCOME__OK);
+    alys_env_free(&env);
+    env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME);
+    cr_assert_not_null(env, "sync was not told the range is committed");
+    cr_assert_eq(env->peer->batch_outcome->request_id, 5);
+    cr_assert_eq(env->peer->batch_outcome->committed, 4);
+    cr_assert_eq(env->peer->batch_outcome->head_height, 10);
+    alys_env_free(&env);
+    cr_assert_null(block_request(), "a committed range was downloaded");
+    s_parked_open = false;
+}
