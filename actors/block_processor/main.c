@@ -44,7 +44,11 @@ typedef struct {
     uint8_t *genesis_bytes; /* encoded, for WorkerWelcome */
     size_t genesis_len;
     pipeline_t *pl;
-    park_t *park;        /* PeerManager's parked ranges */
+    park_t *park; /* PeerManager's parked ranges */
+    /* The head storage last reported (park_set_head's), told in Parked. */
+    uint64_t head_height;
+    uint8_t head_hash[ALYS_HASH_LEN];
+    bool have_head;
     zsock_t *workers[2]; /* SOCK_LOCAL, SOCK_REMOTE (may be NULL) */
     zsock_t *remote_mon;
     zactor_t *auth;
@@ -348,6 +352,10 @@ static void on_get_parked(bp_t *bp, zframe_t *from, const char *owner, const aly
         out.ranges = ptrs;
         out.truncated = n < total;
         out.total = (uint32_t) total;
+        if (bp->have_head) {
+            out.head_height = bp->head_height;
+            out.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, bp->head_hash};
+        }
         Alys__Processor__ProcessorMsg msg = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
         msg.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED;
         msg.parked = &out;
@@ -565,8 +573,13 @@ static int on_storage(alys_actor_t *actor, zsock_t *sock, void *arg)
         from_head(m->head, &o);
         pipeline_storage_result(bp->pl, env->corr_id, &o, now);
     }
-    if (o.has_head && park_set_head(bp->park, o.head_height))
-        park_metrics(bp); /* committed: parked copies of it are no longer needed */
+    if (o.has_head) {
+        bp->have_head = true;
+        bp->head_height = o.head_height;
+        memcpy(bp->head_hash, o.head_hash, ALYS_HASH_LEN);
+        if (park_set_head(bp->park, o.head_height))
+            park_metrics(bp); /* committed: parked copies of it are no longer needed */
+    }
     alys_env_free(&env);
     schedule_inline(bp);
     return 0;

@@ -17,8 +17,10 @@
  *  comes and storage has told us our head (or wait_ms passes: a
  *  BlockProcessor that does not answer costs only that), SyncActor's
  *  FetchBlocks are held (no peer is dialled before the head anyway). Then
- *  a held fetch whose range is wholly at or below the head was committed
- *  meanwhile (BlockProcessor went on with what it had): it is answered
+ *  a held fetch whose range is wholly at or below the head (ours, or the
+ *  one BlockProcessor dropped parked ranges by, Parked.head_height, if
+ *  newer) was committed meanwhile (BlockProcessor went on with what it
+ *  had, and dropped its parked copy): it is answered
  *  FetchResult OK and a BatchOutcome of it committed; one the buffer holds
  *  is answered from the re-adopted copy (FetchResult OK as for a download
  *  that landed in the buffer); only the rest, ranges that were on the
@@ -47,6 +49,10 @@ struct pm_park {
     uint64_t ask_corr; /* its corr_id */
     int64_t asked_at;  /* mono ms */
     uint32_t wait_ms;  /* how long fetches are held for the answer */
+    /* The head BlockProcessor dropped parked ranges by (Parked.head_*):
+     * what it dropped is committed even if our own head read is older. */
+    uint64_t bp_head;
+    uint8_t bp_head_hash[ALYS_HASH_LEN];
     uint64_t ids[PARK_MIRROR_MAX];
     size_t n_ids;
     held_t held[PARK_HELD_MAX];
@@ -311,9 +317,14 @@ bool pm_park_on_reply(pm_t *pm, const alys_env_t *env)
     self->waiting = false;
     self->ask_corr = 0;
     if (env->body_case == ALYS__BUS__ENVELOPE__BODY_PROCESSOR &&
-        env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED)
-        adopt_all(pm, env->processor->parked, late);
-    else
+        env->processor->msg_case == ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED) {
+        const Alys__Processor__Parked *p = env->processor->parked;
+        if (!late && p->head_hash.len == ALYS_HASH_LEN) {
+            self->bp_head = p->head_height;
+            memcpy(self->bp_head_hash, p->head_hash.data, ALYS_HASH_LEN);
+        }
+        adopt_all(pm, p, late);
+    } else
         log_info("block processor has no parked ranges for us (%s)", alys_env_body_name(env));
     return true;
 }
@@ -399,14 +410,20 @@ bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
     return from_buffer(pm, fb);
 }
 
-/* A held fetch wholly at or below our head: committed while we were down. */
+/* A held fetch wholly at or below our head, or the head BlockProcessor
+ * dropped parked ranges by (it may be newer than our read): committed
+ * while we were down. */
 static bool committed(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
 {
-    if (!pm->have_head || fb->count == 0 || fb->start + fb->count - 1 > pm->head_height)
+    const pm_park_t *self = pm->park;
+    bool bp_newer = self->bp_head > (pm->have_head ? pm->head_height : 0);
+    uint64_t head = bp_newer ? self->bp_head : pm->head_height;
+    const uint8_t *hash = bp_newer ? self->bp_head_hash : pm->head_hash;
+    if ((!pm->have_head && !bp_newer) || fb->count == 0 || fb->start + fb->count - 1 > head)
         return false;
     log_info("range [%llu,+%u) for request %llu is committed already (head %llu): not downloaded",
              (unsigned long long) fb->start, fb->count, (unsigned long long) fb->request_id,
-             (unsigned long long) pm->head_height);
+             (unsigned long long) head);
     count(pm, "committed_already");
     const char *peer = fb->peer_id ? fb->peer_id : "";
     pm_result_t res = {.outcome = ALYS__PEER__OUTCOME__OK,
@@ -418,8 +435,8 @@ static bool committed(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
     bo.peer_id = (char *) peer;
     bo.start = fb->start;
     bo.committed = fb->count;
-    bo.head_height = pm->head_height;
-    bo.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, pm->head_hash};
+    bo.head_height = head;
+    bo.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, (uint8_t *) hash};
     Alys__Peer__PeerMsg msg = ALYS__PEER__PEER_MSG__INIT;
     msg.msg_case = ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME;
     msg.batch_outcome = &bo;

@@ -2155,3 +2155,31 @@ Test(pm_core, a_held_range_committed_while_we_were_down_is_not_downloaded)
     cr_assert_null(block_request(), "a committed range was downloaded");
     s_parked_open = false;
 }
+
+Test(pm_core, a_range_the_block_processor_committed_after_our_head_read_is_not_downloaded)
+{
+    s_parked_open = true;
+    ready_peer(100);                  /* our head read: 10 */
+    fetch_blocks(5, PEER_KEY, 11, 2); /* [11,12]: committed after that read */
+    static uint8_t hash[ALYS_HASH_LEN] = {0x44};
+    Alys__Processor__Parked p = ALYS__PROCESSOR__PARKED__INIT;
+    p.head_height = 12; /* BlockProcessor dropped its parked copy at 12 */
+    p.head_hash = (ProtobufCBinaryData){ALYS_HASH_LEN, hash};
+    Alys__Processor__ProcessorMsg m = ALYS__PROCESSOR__PROCESSOR_MSG__INIT;
+    m.msg_case = ALYS__PROCESSOR__PROCESSOR_MSG__MSG_PARKED;
+    m.parked = &p;
+    alys_env_t env = ALYS__BUS__ENVELOPE__INIT;
+    env.reply = true;
+    env.corr_id = s_parked_corr;
+    env.body_case = ALYS__BUS__ENVELOPE__BODY_PROCESSOR;
+    env.processor = &m;
+    pm_core_on_processor(H->pm, &env);
+    alys_env_t *out = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME);
+    cr_assert_not_null(out, "sync was not told the range is committed");
+    cr_assert_eq(out->peer->batch_outcome->request_id, 5);
+    cr_assert_eq(out->peer->batch_outcome->head_height, 12);
+    cr_assert_eq(out->peer->batch_outcome->head_hash.data[0], 0x44, "head and hash do not match");
+    alys_env_free(&out);
+    cr_assert_null(block_request(), "a committed range was downloaded");
+    s_parked_open = false;
+}
