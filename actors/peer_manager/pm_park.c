@@ -24,8 +24,11 @@
  *  FetchResult OK and a BatchOutcome of it committed; one the buffer holds
  *  is answered from the re-adopted copy (FetchResult OK as for a download
  *  that landed in the buffer); only the rest, ranges that were on the
- *  wire, is downloaded again. (Only held fetches are judged against the
- *  head: later, after a rollback, a head read before it would be stale.)
+ *  wire, is downloaded again. Fetches that come after the release but
+ *  within wait_ms of our start are judged the same way (SyncActor's
+ *  re-issues may reach us only once its socket reconnected). Later ones
+ *  are not judged against the head: after a rollback a head read before
+ *  it would be stale.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,7 @@ typedef struct {
 } held_t;
 
 struct pm_park {
+    bool started;      /* pm_park_start ran (asked_at is our start) */
     bool holding;      /* fetches are held (from start until released) */
     bool waiting;      /* GetParked asked, not answered, not timed out */
     uint64_t ask_corr; /* its corr_id */
@@ -216,6 +220,7 @@ void pm_park_start(pm_t *pm)
     self->asked_at = pm_mono(pm);
     self->waiting = send_park_msg(pm, &msg, self->ask_corr) == 0;
     self->holding = true;
+    self->started = true;
 }
 
 bool pm_park_waiting(const pm_t *pm)
@@ -401,16 +406,16 @@ static bool hold(pm_park_t *self, const Alys__Peer__FetchBlocks *fb)
     return true;
 }
 
-bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
+
+/* Within wait_ms of our start: SyncActor's re-issues of what it had in
+ * flight when we died are still coming. */
+static bool starting(const pm_t *pm)
 {
-    if (fb->to_requester || (fb->request_id & PM_GOSSIP_REQ_BIT))
-        return false; /* its blocks never enter the buffer / not SyncActor's */
-    if (pm->park->holding && hold(pm->park, fb))
-        return true;
-    return from_buffer(pm, fb);
+    const pm_park_t *self = pm->park;
+    return self->started && pm_mono(pm) - self->asked_at < (int64_t) self->wait_ms;
 }
 
-/* A held fetch wholly at or below our head, or the head BlockProcessor
+/* A fetch at our start wholly at or below our head, or the head BlockProcessor
  * dropped parked ranges by (it may be newer than our read): committed
  * while we were down. */
 static bool committed(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
@@ -445,11 +450,29 @@ static bool committed(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
     return true;
 }
 
+bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
+{
+    if (fb->to_requester || (fb->request_id & PM_GOSSIP_REQ_BIT))
+        return false; /* its blocks never enter the buffer / not SyncActor's */
+    if (pm->park->holding && hold(pm->park, fb))
+        return true;
+    if (starting(pm) && committed(pm, fb))
+        return true;
+    return from_buffer(pm, fb);
+}
+
 bool pm_park_on_released(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
 {
     if (fb->to_requester || (fb->request_id & PM_GOSSIP_REQ_BIT))
         return false;
-    return committed(pm, fb) || from_buffer(pm, fb);
+    if (committed(pm, fb) || from_buffer(pm, fb))
+        return true;
+    /* What a restart costs: ranges that were on the wire (or whose copy
+     * never reached BlockProcessor) are downloaded again. */
+    log_info("range [%llu,+%u) for request %llu was neither held nor committed: downloading it again",
+             (unsigned long long) fb->start, fb->count, (unsigned long long) fb->request_id);
+    count(pm, "downloaded_again");
+    return false;
 }
 
 Alys__Peer__FetchBlocks *pm_park_next_held(pm_t *pm)

@@ -2183,3 +2183,21 @@ Test(pm_core, a_range_the_block_processor_committed_after_our_head_read_is_not_d
     cr_assert_null(block_request(), "a committed range was downloaded");
     s_parked_open = false;
 }
+
+Test(pm_core, a_committed_range_reissued_just_after_our_start_is_not_downloaded)
+{
+    ready_peer(100);                 /* GetParked answered, head 10: nothing held any more */
+    fetch_blocks(5, PEER_KEY, 7, 4); /* SyncActor's re-issue, after the release */
+    alys_env_t *env = to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME);
+    cr_assert_not_null(env, "sync was not told the range is committed");
+    cr_assert_eq(env->peer->batch_outcome->request_id, 5);
+    alys_env_free(&env);
+    cr_assert_null(block_request(), "a committed range was downloaded");
+    /* past the wait after our start, a head read is not trusted that way */
+    at(H->mono + H->cfg.request_timeout_ms);
+    fetch_blocks(6, PEER_KEY, 7, 4);
+    cr_assert_null(to_sync_peer(ALYS__PEER__PEER_MSG__MSG_BATCH_OUTCOME));
+    alys_wire_msg_t *req = block_request();
+    cr_assert_not_null(req, "a fetch long after the start was judged by an old head");
+    alys_wire_free(&req);
+}
