@@ -253,8 +253,8 @@ bool pm_park_on_reply(pm_t *pm, const alys_env_t *env);
 /* After any input that may end the hold (GetParked's answer, our head,
  * a tick: the wait): true once, when the held fetches may go. */
 bool pm_park_release_due(pm_t *pm);
-/* SyncActor's FetchBlocks: true if taken here (held; committed already,
- * within the wait after our start; or answered from the buffer:
+/* SyncActor's FetchBlocks: true if taken here (held; or, within the wait
+ * after our start, committed already or answered from the buffer:
  * FetchResult OK, nothing downloaded); false: download it
  * (pn_fetch_blocks). */
 bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb);

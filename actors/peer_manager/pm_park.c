@@ -27,8 +27,9 @@
  *  wire, is downloaded again. Fetches that come after the release but
  *  within wait_ms of our start are judged the same way (SyncActor's
  *  re-issues may reach us only once its socket reconnected). Later ones
- *  are not judged against the head: after a rollback a head read before
- *  it would be stale.
+ *  are downloaded as before parking: a head read before a rollback would
+ *  be stale, and a re-fetch of a range we hold then means SyncActor wants
+ *  another copy.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -456,9 +457,11 @@ bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
         return false; /* its blocks never enter the buffer / not SyncActor's */
     if (pm->park->holding && hold(pm->park, fb))
         return true;
-    if (starting(pm) && committed(pm, fb))
-        return true;
-    return from_buffer(pm, fb);
+    /* Only SyncActor's re-issues after our restart: in steady state a
+     * re-fetch of a range we hold means SyncActor wants another copy (the
+     * simulator's seed 164, one dropping peer, stalled for good when such
+     * re-fetches were answered with the copy held). */
+    return starting(pm) && (committed(pm, fb) || from_buffer(pm, fb));
 }
 
 bool pm_park_on_released(pm_t *pm, const Alys__Peer__FetchBlocks *fb)

@@ -2201,3 +2201,15 @@ Test(pm_core, a_committed_range_reissued_just_after_our_start_is_not_downloaded)
     cr_assert_not_null(req, "a fetch long after the start was judged by an old head");
     alys_wire_free(&req);
 }
+
+Test(pm_core, in_steady_state_a_refetch_of_a_held_range_is_downloaded)
+{
+    ready_peer(100);
+    delivered_batch(11, 2);                  /* request 90, held */
+    at(H->mono + H->cfg.request_timeout_ms); /* long after our start */
+    fetch_blocks(5, PEER_KEY, 11, 2);        /* SyncActor wants another copy */
+    alys_wire_msg_t *req = block_request();
+    cr_assert_not_null(req, "a steady-state re-fetch was answered with the copy held");
+    cr_assert_eq(req->get_blocks->start, 11);
+    alys_wire_free(&req);
+}
