@@ -461,7 +461,9 @@ bool pm_park_on_fetch(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
      * re-fetch of a range we hold means SyncActor wants another copy (the
      * simulator's seed 164, one dropping peer, stalled for good when such
      * re-fetches were answered with the copy held). */
-    return starting(pm) && (committed(pm, fb) || from_buffer(pm, fb));
+    if (!starting(pm))
+        return false;
+    return pm_park_on_released(pm, fb); /* judged as a held one */
 }
 
 bool pm_park_on_released(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
