@@ -16,8 +16,11 @@
  *  At the default budget (8 GiB) the shares give today's sizes: cache
  *  512 MiB, write buffers 16 MiB, reorder 64 MiB. The reorder cap is what
  *  its 32 entries of at most one 8 MiB download can hold; its floor holds
- *  two such downloads. The per-column-family memtable (4 MiB) is a quarter
- *  of the write-buffer total, at least 2 MiB, at most 64 MiB.
+ *  two such downloads. BlockProcessor's parked copy of that buffer
+ *  (actors/block_processor/park.h) is held to the same reorder share: the
+ *  buffer's bytes once more, at most. The per-column-family memtable
+ *  (4 MiB) is a quarter of the write-buffer total, at least 2 MiB, at most
+ *  64 MiB.
  */
 #ifndef ALYS_MEMBUDGET_H
 #define ALYS_MEMBUDGET_H
