@@ -54,6 +54,25 @@
  * fails at its first timeout. */
 #define ALYS_REQUEST_TIMEOUT_REF_BLOCKS  256
 
+/* The hard bound of a request's timeout: request_timeout_ms times
+ * ALYS_REQUEST_TIMEOUT_HARD_FACTOR, without wrapping. */
+static inline uint32_t alys_request_timeout_hard_ms(uint32_t request_timeout_ms)
+{
+    uint64_t hard = (uint64_t) request_timeout_ms * ALYS_REQUEST_TIMEOUT_HARD_FACTOR;
+    return hard > UINT32_MAX ? UINT32_MAX : (uint32_t) hard;
+}
+
+/* A range of `blocks` blocks with nothing measured: request_timeout_ms per
+ * ALYS_REQUEST_TIMEOUT_REF_BLOCKS blocks, at least request_timeout_ms, at
+ * most hard_ms. PeerManager and SyncActor apply the same rule, so neither
+ * gives up on such a range before the other. */
+static inline uint32_t alys_request_timeout_unmeasured_ms(uint32_t request_timeout_ms,
+                                                          uint32_t hard_ms, uint32_t blocks)
+{
+    double t = (double) request_timeout_ms * (double) blocks / ALYS_REQUEST_TIMEOUT_REF_BLOCKS;
+    return (uint32_t) (t < request_timeout_ms ? request_timeout_ms : t > hard_ms ? hard_ms : t);
+}
+
 typedef struct {
     /* [node] */
     char node_name[ALYS_NAME_MAX];    /* "node" */

@@ -322,47 +322,17 @@ static bool transfer_basis(const peer_table_t *self, const peer_metrics_t *m, do
     return true;
 }
 
-/* The transfer term of the timeout: what the measured bandwidth says the
- * bytes of a response of `blocks` blocks take, with the margin, in ms; 0
- * when no bandwidth or bytes per block are measured. The bandwidth samples
- * are bytes over the whole response time, so they already carry the peer's
- * latency and queueing. */
-static double transfer_ms(const peer_table_t *self, const peer_metrics_t *m, uint32_t items,
-                          double item_bytes)
+/* The transfer term of the timeout: what the measured bandwidth (bps) and
+ * bytes per item say a response of `items` items takes, with the margin,
+ * in ms. The bandwidth samples are bytes over the whole response time, so
+ * they already carry the peer's latency and queueing. */
+static double transfer_ms(double bps, double item_bytes, uint32_t items)
 {
-    double bps = 0, per_block = 0;
-    if (!transfer_basis(self, m, &bps, &per_block))
-        return 0;
-    double per = item_bytes > 0 ? item_bytes : per_block;
-    return TRANSFER_MARGIN * (double) items * per * 1000.0 / bps;
-}
-
-static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks,
-                                double item_bytes);
-
-uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks)
-{
-    return request_timeout(self, peer_id, blocks, 0);
-}
-
-uint32_t peer_table_headers_timeout(peer_table_t *self, const char *peer_id, uint32_t headers)
-{
-    return request_timeout(self, peer_id, headers, PEER_HEADER_WIRE_BYTES);
-}
-
-/* A block range bigger than ALYS_REQUEST_TIMEOUT_REF_BLOCKS when no peer's
- * bandwidth is measured yet (latency from Status answers says nothing of a
- * range's transfer; smaller ranges keep the latency RTO): the ceiling for
- * ALYS_REQUEST_TIMEOUT_REF_BLOCKS blocks, proportionally more for a bigger
- * range, up to the hard bound (common/config.h says why). */
-static uint32_t unmeasured_timeout(const peer_table_config_t *cfg, uint32_t blocks)
-{
-    double t = (double) cfg->timeout_ceiling_ms * (double) blocks / ALYS_REQUEST_TIMEOUT_REF_BLOCKS;
-    return (uint32_t) clamp(t, (double) cfg->timeout_ceiling_ms, (double) cfg->timeout_hard_ms);
+    return TRANSFER_MARGIN * (double) items * item_bytes * 1000.0 / bps;
 }
 
 /* items of item_bytes each (0: the measured bytes per block). */
-static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks,
+static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_t items,
                                 double item_bytes)
 {
     const peer_table_config_t *cfg = &self->cfg;
@@ -371,16 +341,20 @@ static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_
         return cfg->timeout_ceiling_ms; /* nothing known: the most patient */
     const peer_metrics_t *m = &p->m;
     double bps = 0, per_block = 0;
-    if (item_bytes <= 0 && blocks > ALYS_REQUEST_TIMEOUT_REF_BLOCKS &&
-        !transfer_basis(self, m, &bps, &per_block))
-        return unmeasured_timeout(cfg, blocks);
+    bool measured = transfer_basis(self, m, &bps, &per_block);
+    /* A block range bigger than ALYS_REQUEST_TIMEOUT_REF_BLOCKS with no
+     * peer's bandwidth measured yet: latency from Status answers says
+     * nothing of a range's transfer (smaller ranges keep the latency RTO). */
+    if (!measured && item_bytes <= 0 && items > ALYS_REQUEST_TIMEOUT_REF_BLOCKS)
+        return alys_request_timeout_unmeasured_ms(cfg->timeout_ceiling_ms, cfg->timeout_hard_ms,
+                                                  items);
     /* Only a measured transfer time longer than request_timeout_ms takes a
      * request past it; below it the latency RTO, which tracks the peer more
      * tightly, rules.
      * The backoff stays on the RTO: a peer is given more than the ceiling
      * only for what the measured bandwidth shows, never for its timeouts
      * alone. */
-    double xfer = transfer_ms(self, m, blocks, item_bytes);
+    double xfer = measured ? transfer_ms(bps, item_bytes > 0 ? item_bytes : per_block, items) : 0;
     if (xfer > (double) cfg->timeout_ceiling_ms) {
         /* min_rtt: one bare round trip on top, the part that does not
          * shrink with the size. It only adds: latency alone never takes a
@@ -392,8 +366,18 @@ static uint32_t request_timeout(peer_table_t *self, const char *peer_id, uint32_
         return cfg->timeout_ceiling_ms; /* no latency measured: the ceiling */
     double rto = m->average_latency_ms + 4.0 * m->latency_dev_ms;
     /* Bigger request than this peer usually answers: proportionally longer. */
-    if (m->avg_request_blocks > 0 && blocks > m->avg_request_blocks)
-        rto *= (double) blocks / m->avg_request_blocks;
+    if (m->avg_request_blocks > 0 && items > m->avg_request_blocks)
+        rto *= (double) items / m->avg_request_blocks;
     rto *= (double) (m->timeout_backoff ? m->timeout_backoff : 1);
     return (uint32_t) clamp(rto, (double) cfg->timeout_floor_ms, (double) cfg->timeout_ceiling_ms);
+}
+
+uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks)
+{
+    return request_timeout(self, peer_id, blocks, 0);
+}
+
+uint32_t peer_table_headers_timeout(peer_table_t *self, const char *peer_id, uint32_t headers)
+{
+    return request_timeout(self, peer_id, headers, PEER_HEADER_WIRE_BYTES);
 }

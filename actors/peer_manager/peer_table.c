@@ -177,10 +177,7 @@ int peer_table_config_from_alys(peer_table_config_t *cfg, const alys_config_t *a
     cfg->min_batch_size = ac->min_batch_size;
     cfg->max_batch_size = ac->max_batch_size;
     cfg->timeout_ceiling_ms = ac->request_timeout_ms;
-    /* uint64: request_timeout_ms is at most 10 min, but the product must not
-     * wrap whatever the factor. */
-    uint64_t hard = (uint64_t) ac->request_timeout_ms * ALYS_REQUEST_TIMEOUT_HARD_FACTOR;
-    cfg->timeout_hard_ms = hard > UINT32_MAX ? UINT32_MAX : (uint32_t) hard;
+    cfg->timeout_hard_ms = alys_request_timeout_hard_ms(ac->request_timeout_ms);
     /* A ceiling under the default floor (tiny test configs) lowers the floor
      * rather than refusing: the ceiling is what the operator asked for. */
     if (cfg->timeout_floor_ms > cfg->timeout_ceiling_ms)

@@ -409,8 +409,10 @@ uint32_t peer_batch_size_formula(double avg_bandwidth_bps, double avg_latency_ms
  * A peer that has answered no block range yet is predicted with the mean
  * bandwidth and bytes per block of the peers that have, so that the first
  * range asked of each peer of a bandwidth-bound network is not held to the
- * ceiling. An unknown peer, or one with nothing measured (nor any other
- * peer's bandwidth), gets the ceiling. */
+ * ceiling. With no peer's bandwidth measured, a range of more than
+ * ALYS_REQUEST_TIMEOUT_REF_BLOCKS blocks gets the ceiling per that many
+ * blocks, up to the hard bound (alys_request_timeout_unmeasured_ms); an
+ * unknown peer, or a smaller range with nothing measured, the ceiling. */
 uint32_t peer_table_request_timeout(peer_table_t *self, const char *peer_id, uint32_t blocks);
 /* The same for a header request of `headers` headers: its transfer term
  * counts PEER_HEADER_WIRE_BYTES a header, not the peer's bytes per block

@@ -226,8 +226,7 @@ uint32_t sync_batch_size(const sync_machine_t *self)
 
 uint32_t sync_hard_timeout_ms(const sync_machine_config_t *c)
 {
-    uint64_t hard = (uint64_t) c->request_timeout_ms * ALYS_REQUEST_TIMEOUT_HARD_FACTOR;
-    return hard > UINT32_MAX ? UINT32_MAX : (uint32_t) hard;
+    return alys_request_timeout_hard_ms(c->request_timeout_ms);
 }
 
 /* Two parts (sync_machine.h):
@@ -244,13 +243,9 @@ uint32_t sync_hard_timeout_ms(const sync_machine_config_t *c)
 uint32_t sync_stall_timeout_ms(const sync_machine_t *self, uint32_t count)
 {
     const sync_machine_config_t *c = &self->cfg;
-    if (self->ewma_ms_per_block <= 0) {
-        double t = (double) c->request_timeout_ms * (double) count / ALYS_REQUEST_TIMEOUT_REF_BLOCKS;
-        double hard = (double) sync_hard_timeout_ms(c);
-        return (uint32_t) (t < c->request_timeout_ms ? c->request_timeout_ms
-                           : t > hard                ? hard
-                                                     : t);
-    }
+    if (self->ewma_ms_per_block <= 0)
+        return alys_request_timeout_unmeasured_ms(c->request_timeout_ms, sync_hard_timeout_ms(c),
+                                                  count);
     double expected = c->stall_k * self->ewma_ms_per_block * (double) count;
     double t = expected * self->stall_mult;
     if (t < c->stall_floor_ms)
