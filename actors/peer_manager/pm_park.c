@@ -246,36 +246,37 @@ bool pm_park_release_due(pm_t *pm)
     return true;
 }
 
-/* Contiguous expected hashes of a parked range (NULL: none; *bad when
- * they are not one 32-byte hash per block: such a range is not taken). */
-static uint8_t (*expected_of(const Alys__Processor__Park *p, bool *bad))[ALYS_HASH_LEN]
+/* n hashes, contiguous, for a range of count blocks (NULL and *ok when
+ * n == 0; !*ok when they are not one 32-byte hash per block, or out of
+ * memory). Free with free(). */
+static uint8_t (*contiguous_hashes(const ProtobufCBinaryData *h, size_t n, size_t count,
+                                   bool *ok))[ALYS_HASH_LEN]
 {
-    *bad = false;
-    if (p->n_expected_hashes == 0)
+    *ok = true;
+    if (n == 0)
         return NULL;
-    if (p->n_expected_hashes != p->n_blocks) {
-        *bad = true;
+    *ok = false;
+    if (n != count)
         return NULL;
-    }
-    uint8_t(*h)[ALYS_HASH_LEN] = calloc(p->n_blocks, ALYS_HASH_LEN);
-    for (size_t i = 0; h && i < p->n_blocks; i++) {
-        if (p->expected_hashes[i].len != ALYS_HASH_LEN) {
-            free(h);
-            *bad = true;
+    uint8_t(*out)[ALYS_HASH_LEN] = calloc(count, ALYS_HASH_LEN);
+    for (size_t i = 0; out && i < count; i++) {
+        if (h[i].len != ALYS_HASH_LEN) {
+            free(out);
             return NULL;
         }
-        memcpy(h[i], p->expected_hashes[i].data, ALYS_HASH_LEN);
+        memcpy(out[i], h[i].data, ALYS_HASH_LEN);
     }
-    *bad = h == NULL;
-    return h;
+    *ok = out != NULL;
+    return out;
 }
 
 /* One parked range back into the buffer: true if it was taken. */
 static bool adopt(pm_t *pm, const Alys__Processor__Park *p)
 {
-    bool bad = false;
-    uint8_t(*expected)[ALYS_HASH_LEN] = expected_of(p, &bad);
-    if (bad || p->n_blocks == 0)
+    bool ok = false;
+    uint8_t(*expected)[ALYS_HASH_LEN] = contiguous_hashes(p->expected_hashes,
+                                                          p->n_expected_hashes, p->n_blocks, &ok);
+    if (!ok || p->n_blocks == 0)
         return false;
     reorder_batch_t b = {.request_id = p->request_id,
                          .peer_id = p->peer_id ? p->peer_id : "",
@@ -337,33 +338,12 @@ bool pm_park_on_reply(pm_t *pm, const alys_env_t *env)
 
 /* ---- SyncActor's fetches ------------------------------------------------------------ */
 
-/* fb's expected hashes, contiguous (NULL and *ok when none; !*ok when they
- * are not one 32-byte hash per block). Free with free(). */
-static uint8_t (*fetch_expected(const Alys__Peer__FetchBlocks *fb, bool *ok))[ALYS_HASH_LEN]
-{
-    *ok = true;
-    if (fb->n_expected_hashes == 0)
-        return NULL;
-    *ok = false;
-    if (fb->n_expected_hashes != fb->count)
-        return NULL;
-    uint8_t(*h)[ALYS_HASH_LEN] = calloc(fb->count, ALYS_HASH_LEN);
-    for (size_t i = 0; h && i < fb->count; i++) {
-        if (fb->expected_hashes[i].len != ALYS_HASH_LEN) {
-            free(h);
-            return NULL;
-        }
-        memcpy(h[i], fb->expected_hashes[i].data, ALYS_HASH_LEN);
-    }
-    *ok = h != NULL;
-    return h;
-}
-
 /* fb is held in the buffer already: it takes that entry. */
 static bool from_buffer(pm_t *pm, const Alys__Peer__FetchBlocks *fb)
 {
     bool ok = false;
-    uint8_t(*expected)[ALYS_HASH_LEN] = fetch_expected(fb, &ok);
+    uint8_t(*expected)[ALYS_HASH_LEN] = contiguous_hashes(fb->expected_hashes,
+                                                          fb->n_expected_hashes, fb->count, &ok);
     reorder_ref_t old;
     bool hit = ok && reorder_rekey(pm->reorder, fb->start, fb->count,
                                    (const uint8_t(*)[ALYS_HASH_LEN]) expected, fb->request_id, &old);

@@ -258,18 +258,24 @@ static void at_processor(sim_t *sim, void *arg)
 
 /* ---- StorageActor (its PeerManager part) ---------------------------------------------- */
 
-static void storage_reply(sim_t *sim, void *arg)
+/* An answer to PeerManager's core (on: its entry for the sender), unless
+ * the incarnation it was meant for is gone. Frees b. */
+static void reply_to_core(sim_t *sim, blob_t *b, void (*on)(pm_t *, const alys_env_t *))
 {
-    blob_t *b = arg;
     if (alive(sim, b->inc)) {
         sim_pm_t *pm = sim_get_pm(sim);
         alys_env_t *env = env_of_blob(sim, b);
         if (env)
-            pm_core_on_storage(core(pm), env);
+            on(core(pm), env);
         alys_env_free(&env);
         check_penalties(pm);
     }
     free(b);
+}
+
+static void storage_reply(sim_t *sim, void *arg)
+{
+    reply_to_core(sim, arg, pm_core_on_storage);
 }
 
 static void answer_head(sim_t *sim, Alys__Storage__StorageMsg *out, Alys__Storage__Head *h,
@@ -387,16 +393,7 @@ static void at_storage(sim_t *sim, void *arg)
  * fetches are held only for that hop. */
 static void parked_reply(sim_t *sim, void *arg)
 {
-    blob_t *b = arg;
-    if (alive(sim, b->inc)) {
-        sim_pm_t *pm = sim_get_pm(sim);
-        alys_env_t *env = env_of_blob(sim, b);
-        if (env)
-            pm_core_on_processor(core(pm), env);
-        alys_env_free(&env);
-        check_penalties(pm);
-    }
-    free(b);
+    reply_to_core(sim, arg, pm_core_on_processor);
 }
 
 static void at_park(sim_t *sim, void *arg)
