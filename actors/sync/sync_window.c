@@ -529,7 +529,14 @@ void sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
         sync_batch_t *b = &self->batches[i];
         if (!b->used)
             continue;
-        if (batch_end(b) <= self->head) {             /* DONE */
+        if (batch_end(b) <= self->head) { /* DONE */
+            if (b->state == SYNC_BATCH_DOWNLOADING && b->suspect_count) {
+                /* A retry of a range that failed: most likely its own copy
+                 * just committed, its FetchResult (another socket) not yet
+                 * here. That outcome settles it (sync_window_on_outcome):
+                 * released here, the liar would go unconvicted. */
+                continue;
+            }
             if (b->state == SYNC_BATCH_DOWNLOADING) { /* someone else's copy won */
                 sync_cancel(self, b->req_id, b->peer);
                 batch_unassign(self, b);
@@ -758,6 +765,13 @@ int sync_window_on_outcome(sync_machine_t *self, uint64_t now_ms, uint64_t req_i
                  sync_outcome_name(outcome), (unsigned long long) req_id);
         return 0;
     }
+    if (batch_end(b) <= self->head && outcome != SYNC_OUTCOME_OK) {
+        /* Kept past the head for its verdict (sync_window_on_commit), and
+         * this copy failed: it proves nothing, and nothing is left to get. */
+        batch_unassign(self, b);
+        batch_release(b);
+        return 0;
+    }
     if (outcome == SYNC_OUTCOME_NO_PEER || outcome == SYNC_OUTCOME_BUSY) {
         not_served(self, now_ms, b, outcome);
         return 0;
@@ -957,6 +971,12 @@ static void lost_requests(sync_machine_t *self, uint64_t now_ms)
         sync_batch_t *b = &self->batches[i];
         if (!b->used || b->state != SYNC_BATCH_DOWNLOADING || elapsed(now_ms, b->since) < lost)
             continue;
+        if (batch_end(b) <= self->head) { /* kept for a verdict that never came */
+            sync_cancel(self, b->req_id, b->peer);
+            batch_unassign(self, b);
+            batch_release(b);
+            continue;
+        }
         sync_log(self, SYNC_LOG_WARN, "request %llu for [%llu,%llu) lost: re-issuing",
                  (unsigned long long) b->req_id, (unsigned long long) b->start,
                  (unsigned long long) (b->start + b->count));
@@ -992,6 +1012,12 @@ static void stall_check(sync_machine_t *self, uint64_t now_ms)
     if (!b || b->state != SYNC_BATCH_DOWNLOADING ||
         elapsed(now_ms, b->since) < sync_stall_timeout_ms(self, b->count))
         return;
+    if (batch_end(b) <= self->head) { /* kept for its verdict: nothing to move */
+        sync_cancel(self, b->req_id, b->peer);
+        batch_unassign(self, b);
+        batch_release(b);
+        return;
+    }
     sync_peer_t *slow = sync_peer_find(self, b->peer);
     sync_peer_id_t avoid[SYNC_EXCLUDE_MAX + 1];
     uint32_t n = excluded_len(b);

@@ -425,7 +425,7 @@ fault_case() {
   # socket monitor) or at the latest when what it swallowed times out (a
   # request: request_timeout_ms; a Status probe: 3 s, twice to be down),
   # which may be after Synced: wait for it that long, not one reading.
-  local faulty honest_bad
+  local faulty=no honest_bad
   if faulty_penalised "$node" "$proxy_ep" $(( (FAULT_REQUEST_TIMEOUT_MS + 2 * 3000) / 1000 + 1 )); then
     faulty=yes
   fi

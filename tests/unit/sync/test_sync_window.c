@@ -423,6 +423,64 @@ Test(sync_window, invalid_block_blames_the_peer_that_served_it)
     cr_assert(v->range_verdict.valid);
 }
 
+/* The commit notice and the retry's FetchResult travel on different sockets:
+ * the head may pass the retried range before its outcome arrives. The
+ * outcome still settles it: the liar is convicted, not let off. */
+Test(sync_window, commit_before_the_retry_outcome_still_convicts)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    char liar[SYNC_PEER_ID_MAX + 1], good[SYNC_PEER_ID_MAX + 1];
+    copy_peer(liar, 257);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
+    t_drain(t);
+    copy_peer(good, 257);
+    cr_assert_str_neq(good, liar);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_commit(t, 512);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0, "whose copy committed is not known yet");
+    cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0, "the retry is not cancelled");
+    outcome(257, SYNC_OUTCOME_OK);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
+    const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
+    cr_assert_str_eq(v->range_verdict.peer, liar);
+    cr_assert_not(v->range_verdict.valid);
+    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
+    cr_assert_str_eq(v->range_verdict.peer, good);
+    cr_assert(v->range_verdict.valid);
+}
+
+/* The same, but the retry then fails: its copy proves nothing, nobody is
+ * convicted, and the committed range is not fetched again. */
+Test(sync_window, commit_before_a_failed_retry_convicts_nobody)
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_clear(t);
+    cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
+    t_drain(t);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_commit(t, 512);
+    outcome(257, SYNC_OUTCOME_TIMEOUT);
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0);
+    t_clear(t);
+    t->now += 60000;
+    cr_assert_eq(sync_machine_tick(t->m, t->now), 0);
+    t_drain(t);
+    cr_assert_null(fetch_for(257), "a committed range is not fetched again");
+}
+
 Test(sync_window, our_own_failure_convicts_nobody)
 {
     sync_machine_config_t c = t_config();
