@@ -159,7 +159,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # Per phase: PNAMES/PPIDS the processes; samples SH (head), ST (ms), SC
 # (CPU ticks of all the processes); AT10_HWM/AT10_RSS per process at EARLY.
 declare -a PNAMES PPIDS SH ST SC
-declare -A AT10_HWM AT10_RSS END_HWM END_RSS
+declare -A AT10_HWM AT10_RSS END_HWM END_RSS ROCKS
 load_procs() {
   local n p
   PNAMES=() PPIDS=()
@@ -256,6 +256,7 @@ also() {
   done < <(procs "$ALSO")
   echo "  server: total VmRSS $t KiB, storage $st KiB"
 }
+mib() { [[ ${1:-} =~ ^[0-9.e+]+$ ]] && calc "printf \"%.1f\", $1 / 1048576" || echo -; }
 pid_of() { local i; for i in "${!PNAMES[@]}"; do [ "${PNAMES[i]}" = "$1" ] && { echo "${PPIDS[i]}"; return; }; done; echo 0; }
 
 # at_early: once, when the head first passes EARLY above the start.
@@ -266,6 +267,17 @@ record_early() {
     AT10_RSS[${PNAMES[i]}]=$(status_kb "${PPIDS[i]}" VmRSS)
   done
   EARLY_INDEX=$((${#SH[@]} - 1))
+  rocks_read early
+}
+# rocks_read WHEN: storage's alys_storage_rocksdb_bytes gauges of NODE
+# (updated every 2 s) into ROCKS[WHEN:part]: which part of RocksDB's
+# memory moves between the early and the end readings.
+ROCKS_PARTS=(memtables table_readers block_cache block_cache_pinned)
+rocks_read() {
+  local part
+  for part in "${ROCKS_PARTS[@]}"; do
+    ROCKS[$1:$part]=$(alys_metric "$NODE" alys_storage_rocksdb_bytes "part=\"$part\"")
+  done
 }
 record_end() {
   local i
@@ -275,6 +287,7 @@ record_end() {
     END_HWM[${PNAMES[i]}]=$(status_kb "${PPIDS[i]}" VmHWM)
     END_RSS[${PNAMES[i]}]=$(status_kb "${PPIDS[i]}" VmRSS)
   done
+  rocks_read end
 }
 
 # watch PHASE NODE PID TARGET LIMIT_S: sample NODE until PID (the import,
@@ -285,7 +298,7 @@ watch() {
   local pid=$3 target=$4 limit=$5 start=$SECONDS top
   SH=() ST=() SC=() EARLY_INDEX=""
   rm -f "$WORK/$PHASE.samples"
-  AT10_HWM=() AT10_RSS=() END_HWM=() END_RSS=()
+  AT10_HWM=() AT10_RSS=() END_HWM=() END_RSS=() ROCKS=()
   NEXT_PRINT=$every
   sample
   [ ${#SH[@]} -gt 0 ] || { echo "bench_million: $PHASE: no head from $NODE" >&2; return 1; }
@@ -334,6 +347,13 @@ report() {
   fig "$kp.total_rss_kib" "$tot"
   fig "$kp.total_rss_now_kib" "$totnow"
   fig "$kp.total_pss_now_kib" "$END_PSS"
+  local part line="storage's RocksDB memory (its own accounting), MiB at $early -> end:"
+  for part in "${ROCKS_PARTS[@]}"; do
+    line+=" $part $(mib "${ROCKS[early:$part]:-}") -> $(mib "${ROCKS[end:$part]:-}")"
+    fig "$kp.rocksdb_bytes_at_$early.$part" "${ROCKS[early:$part]:-}"
+    fig "$kp.rocksdb_bytes_end.$part" "${ROCKS[end:$part]:-}"
+  done
+  echo "$line"
   if [ -z "$EARLY_INDEX" ]; then
     echo "(the head never passed $early blocks: no window figures)"
     return 0

@@ -62,6 +62,15 @@ static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
  * the heap, so RSS creeps up with the number of flushes (measured: 44 MB
  * after 10k blocks, 53 MB after 100k). A fixed mmap threshold returns them to
  * the OS on free and two arenas bound the per-thread caches (39 / 43 MB). */
+#define MEMORY_GAUGES_MS 2000
+
+static int on_memory_gauges(alys_actor_t *actor, void *arg)
+{
+    (void) actor;
+    storage_publish_memory(arg);
+    return 0;
+}
+
 static void tune_malloc(void)
 {
     mallopt(M_ARENA_MAX, 2);
@@ -83,6 +92,9 @@ int main(int argc, char **argv)
         return 1;
     }
     storage_set_metrics(store, alys_actor_metrics(actor));
+    storage_publish_memory(store);
+    if (alys_actor_add_timer(actor, MEMORY_GAUGES_MS, 0, on_memory_gauges, store) < 0)
+        log_warn("no timer for the RocksDB memory gauges: they stay at their first values");
     /* The pool's epoch: this process (pid) at this start (ms). */
     uint64_t epoch = ((uint64_t) getpid() << 32) ^ (uint64_t) alys_now_ms();
     shell_t sh = {.store = store,

@@ -201,6 +201,11 @@ void storage_destroy(storage_t **self_p);
 
 /* Record metrics into m (borrowed; NULL = none). */
 void storage_set_metrics(storage_t *self, alys_metrics_t *m);
+/* Set the RocksDB memory gauges (alys_storage_rocksdb_bytes{part=...}:
+ * memtables, table readers, block cache, its pinned part) in the metrics
+ * of storage_set_metrics. The process's RSS alone cannot say which of them
+ * grows with the chain. */
+void storage_publish_memory(storage_t *self);
 
 const alys_genesis_t *storage_genesis(const storage_t *self);
 void storage_head(const storage_t *self, storage_head_t *out);

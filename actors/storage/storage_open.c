@@ -485,6 +485,43 @@ void storage_set_metrics(storage_t *self, alys_metrics_t *m)
     }
 }
 
+static void memory_gauge(alys_metrics_t *m, const char *part, uint64_t bytes)
+{
+    char labels[48];
+    snprintf(labels, sizeof labels, "part=\"%s\"", part);
+    alys_metric_set(m, "alys_storage_rocksdb_bytes", labels,
+                    "Memory RocksDB holds, by part (block cache includes pinned)", (double) bytes);
+}
+
+void storage_publish_memory(storage_t *self)
+{
+    storage_db_t *d = &self->db;
+    if (!self->metrics || !d->db || !d->cache)
+        return;
+    rocksdb_memory_consumers_t *c = rocksdb_memory_consumers_create();
+    if (!c)
+        return;
+    rocksdb_memory_consumers_add_db(c, d->db);
+    rocksdb_memory_consumers_add_cache(c, d->cache);
+    char *e = NULL;
+    rocksdb_memory_usage_t *u = rocksdb_approximate_memory_usage_create(c, &e);
+    if (e) {
+        log_warn("cannot read RocksDB's memory usage: %s", e);
+        rocksdb_free(e);
+    } else if (u) {
+        memory_gauge(self->metrics, "memtables",
+                     rocksdb_approximate_memory_usage_get_mem_table_total(u));
+        memory_gauge(self->metrics, "table_readers",
+                     rocksdb_approximate_memory_usage_get_mem_table_readers_total(u));
+        memory_gauge(self->metrics, "block_cache",
+                     rocksdb_approximate_memory_usage_get_cache_total(u));
+    }
+    if (u)
+        rocksdb_approximate_memory_usage_destroy(u);
+    rocksdb_memory_consumers_destroy(c);
+    memory_gauge(self->metrics, "block_cache_pinned", rocksdb_cache_get_pinned_usage(d->cache));
+}
+
 const alys_genesis_t *storage_genesis(const storage_t *self)
 {
     return &self->genesis;
