@@ -62,6 +62,13 @@ static int on_message(alys_actor_t *actor, zframe_t *from, alys_env_t *env, void
  * the heap, so RSS creeps up with the number of flushes (measured: 44 MB
  * after 10k blocks, 53 MB after 100k). A fixed mmap threshold returns them to
  * the OS on free and two arenas bound the per-thread caches (39 / 43 MB). */
+static void tune_malloc(void)
+{
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
+/* RocksDB's memory by part, for the metrics (storage_publish_memory). */
 #define MEMORY_GAUGES_MS 2000
 
 static int on_memory_gauges(alys_actor_t *actor, void *arg)
@@ -69,12 +76,6 @@ static int on_memory_gauges(alys_actor_t *actor, void *arg)
     (void) actor;
     storage_publish_memory(arg);
     return 0;
-}
-
-static void tune_malloc(void)
-{
-    mallopt(M_ARENA_MAX, 2);
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 int main(int argc, char **argv)

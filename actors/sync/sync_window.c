@@ -196,6 +196,16 @@ static void batch_unassign(sync_machine_t *self, sync_batch_t *b)
     b->req_id = 0;
 }
 
+/* Forget a range, cancelling its download if one is still out. */
+static void batch_drop(sync_machine_t *self, sync_batch_t *b)
+{
+    if (b->state == SYNC_BATCH_DOWNLOADING) {
+        sync_cancel(self, b->req_id, b->peer);
+        batch_unassign(self, b);
+    }
+    batch_release(b);
+}
+
 uint32_t sync_in_flight(const sync_machine_t *self)
 {
     uint32_t n = 0;
@@ -530,20 +540,14 @@ void sync_window_on_commit(sync_machine_t *self, uint64_t now_ms)
         if (!b->used)
             continue;
         if (batch_end(b) <= self->head) { /* DONE */
-            if (b->state == SYNC_BATCH_DOWNLOADING && b->suspect_count) {
-                /* A retry of a range that failed: most likely its own copy
-                 * just committed, its FetchResult (another socket) not yet
-                 * here. That outcome settles it (sync_window_on_outcome):
-                 * released here, the liar would go unconvicted. */
-                continue;
-            }
-            if (b->state == SYNC_BATCH_DOWNLOADING) { /* someone else's copy won */
-                sync_cancel(self, b->req_id, b->peer);
-                batch_unassign(self, b);
-                batch_release(b);
-            } else {
+            if (b->state != SYNC_BATCH_DOWNLOADING)
                 batch_done(self, b);
-            }
+            else if (!b->suspect_count) /* someone else's copy won */
+                batch_drop(self, b);
+            /* else a retry of a range that failed: most likely its own copy
+             * just committed, its FetchResult (another socket) not yet
+             * here. That outcome settles it (sync_window_on_outcome):
+             * released here, the liar would go unconvicted. */
         } else if (b->state == SYNC_BATCH_AWAITING_PROCESSING && b->start <= self->head + 1) {
             b->state = SYNC_BATCH_PROCESSING;
             b->since = now_ms;
@@ -567,11 +571,7 @@ void sync_window_on_cap(sync_machine_t *self, uint64_t cap)
         if (!b->used)
             continue;
         if (b->start > cap) {
-            if (b->state == SYNC_BATCH_DOWNLOADING) {
-                sync_cancel(self, b->req_id, b->peer);
-                batch_unassign(self, b);
-            }
-            batch_release(b);
+            batch_drop(self, b);
         } else if (batch_end(b) > tip) {
             tip = batch_end(b);
         }
@@ -630,11 +630,7 @@ static void drop_headers_from(sync_machine_t *self, uint64_t height)
         if (!b->used)
             continue;
         if (batch_end(b) >= height) {
-            if (b->state == SYNC_BATCH_DOWNLOADING) {
-                sync_cancel(self, b->req_id, b->peer);
-                batch_unassign(self, b);
-            }
-            batch_release(b);
+            batch_drop(self, b);
         } else if (batch_end(b) > tip) {
             tip = batch_end(b);
         }
@@ -972,9 +968,7 @@ static void lost_requests(sync_machine_t *self, uint64_t now_ms)
         if (!b->used || b->state != SYNC_BATCH_DOWNLOADING || elapsed(now_ms, b->since) < lost)
             continue;
         if (batch_end(b) <= self->head) { /* kept for a verdict that never came */
-            sync_cancel(self, b->req_id, b->peer);
-            batch_unassign(self, b);
-            batch_release(b);
+            batch_drop(self, b);
             continue;
         }
         sync_log(self, SYNC_LOG_WARN, "request %llu for [%llu,%llu) lost: re-issuing",
@@ -1013,9 +1007,7 @@ static void stall_check(sync_machine_t *self, uint64_t now_ms)
         elapsed(now_ms, b->since) < sync_stall_timeout_ms(self, b->count))
         return;
     if (batch_end(b) <= self->head) { /* kept for its verdict: nothing to move */
-        sync_cancel(self, b->req_id, b->peer);
-        batch_unassign(self, b);
-        batch_release(b);
+        batch_drop(self, b);
         return;
     }
     sync_peer_t *slow = sync_peer_find(self, b->peer);

@@ -54,6 +54,34 @@ static uint32_t in_flight(void)
     return t_progress(t)->ranges_in_flight;
 }
 
+/* Headers from three peers, the first three ranges (1, 257, 513) delivered
+ * and the actions cleared. served (may be NULL): who got each range. */
+static void three_ranges_delivered(char (*served)[SYNC_PEER_ID_MAX + 1])
+{
+    sync_machine_config_t c = t_config();
+    t_setup(t, &c, 0);
+    peers(20000, 3);
+    t_answer_headers(t, 100);
+    for (int i = 0; served && i < 3; i++)
+        copy_peer(served[i], 1 + 256 * (uint64_t) i);
+    outcome(1, SYNC_OUTCOME_OK);
+    outcome(257, SYNC_OUTCOME_OK);
+    outcome(513, SYNC_OUTCOME_OK);
+    t_clear(t);
+}
+
+/* The two RangeVerdicts of a proven range: liar's copy bad, good's valid. */
+static void expect_verdicts(const char *liar, const char *good)
+{
+    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
+    const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
+    cr_assert_str_eq(v->range_verdict.peer, liar);
+    cr_assert_not(v->range_verdict.valid);
+    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
+    cr_assert_str_eq(v->range_verdict.peer, good);
+    cr_assert(v->range_verdict.valid);
+}
+
 /* ---- headers first ------------------------------------------------------------------------------ */
 
 Test(sync_window, bodies_only_for_verified_headers_with_hashes)
@@ -381,18 +409,8 @@ Test(sync_window, cooling_peers_wait_when_there_are_several)
 
 Test(sync_window, invalid_block_blames_the_peer_that_served_it)
 {
-    sync_machine_config_t c = t_config();
-    t_setup(t, &c, 0);
-    peers(20000, 3);
-    t_answer_headers(t, 100);
     char served[3][SYNC_PEER_ID_MAX + 1];
-    copy_peer(served[0], 1);
-    copy_peer(served[1], 257);
-    copy_peer(served[2], 513);
-    outcome(1, SYNC_OUTCOME_OK);
-    outcome(257, SYNC_OUTCOME_OK);
-    outcome(513, SYNC_OUTCOME_OK);
-    t_clear(t);
+    three_ranges_delivered(served);
     cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
     t_drain(t);
     cr_assert_eq(t_count(t, SYNC_ACTION_PENALISE_PEER), 0, "a suspect, not yet convicted");
@@ -411,16 +429,11 @@ Test(sync_window, invalid_block_blames_the_peer_that_served_it)
     t_commit(t, 256);
     cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0);
     t_commit(t, 512);
-    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
+    expect_verdicts(served[1], good);
     const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
-    cr_assert_str_eq(v->range_verdict.peer, served[1]);
-    cr_assert_not(v->range_verdict.valid);
     cr_assert_eq(v->range_verdict.start, 257);
     cr_assert_eq(v->range_verdict.count, 256);
     cr_assert_str_eq(v->range_verdict.reason, "bad_tx_signature");
-    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
-    cr_assert_str_eq(v->range_verdict.peer, good);
-    cr_assert(v->range_verdict.valid);
 }
 
 /* The commit notice and the retry's FetchResult travel on different sockets:
@@ -428,16 +441,9 @@ Test(sync_window, invalid_block_blames_the_peer_that_served_it)
  * outcome still settles it: the liar is convicted, not let off. */
 Test(sync_window, commit_before_the_retry_outcome_still_convicts)
 {
-    sync_machine_config_t c = t_config();
-    t_setup(t, &c, 0);
-    peers(20000, 3);
-    t_answer_headers(t, 100);
-    char liar[SYNC_PEER_ID_MAX + 1], good[SYNC_PEER_ID_MAX + 1];
-    copy_peer(liar, 257);
-    outcome(1, SYNC_OUTCOME_OK);
-    outcome(257, SYNC_OUTCOME_OK);
-    outcome(513, SYNC_OUTCOME_OK);
-    t_clear(t);
+    char served[3][SYNC_PEER_ID_MAX + 1], good[SYNC_PEER_ID_MAX + 1];
+    three_ranges_delivered(served);
+    const char *liar = served[1];
     cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
     t_drain(t);
     copy_peer(good, 257);
@@ -447,27 +453,14 @@ Test(sync_window, commit_before_the_retry_outcome_still_convicts)
     cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 0, "whose copy committed is not known yet");
     cr_assert_eq(t_count(t, SYNC_ACTION_CANCEL), 0, "the retry is not cancelled");
     outcome(257, SYNC_OUTCOME_OK);
-    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
-    const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
-    cr_assert_str_eq(v->range_verdict.peer, liar);
-    cr_assert_not(v->range_verdict.valid);
-    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
-    cr_assert_str_eq(v->range_verdict.peer, good);
-    cr_assert(v->range_verdict.valid);
+    expect_verdicts(liar, good);
 }
 
 /* The same, but the retry then fails: its copy proves nothing, nobody is
  * convicted, and the committed range is not fetched again. */
 Test(sync_window, commit_before_a_failed_retry_convicts_nobody)
 {
-    sync_machine_config_t c = t_config();
-    t_setup(t, &c, 0);
-    peers(20000, 3);
-    t_answer_headers(t, 100);
-    outcome(1, SYNC_OUTCOME_OK);
-    outcome(257, SYNC_OUTCOME_OK);
-    outcome(513, SYNC_OUTCOME_OK);
-    t_clear(t);
+    three_ranges_delivered(NULL);
     cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 300, true, "bad_tx_signature"), 0);
     t_drain(t);
     outcome(513, SYNC_OUTCOME_OK);
@@ -483,14 +476,7 @@ Test(sync_window, commit_before_a_failed_retry_convicts_nobody)
 
 Test(sync_window, our_own_failure_convicts_nobody)
 {
-    sync_machine_config_t c = t_config();
-    t_setup(t, &c, 0);
-    peers(20000, 3);
-    t_answer_headers(t, 100);
-    outcome(1, SYNC_OUTCOME_OK);
-    outcome(257, SYNC_OUTCOME_OK);
-    outcome(513, SYNC_OUTCOME_OK);
-    t_clear(t);
+    three_ranges_delivered(NULL);
     cr_assert_eq(sync_machine_on_block_failed(t->m, t->now, 5, false, "storage write failed"), 0);
     t_drain(t);
     cr_assert_not_null(fetch_for(1), "retried");
@@ -796,13 +782,7 @@ Test(sync_window, a_body_that_does_not_match_goes_to_the_header_server_next)
         if (fetch_for(st))
             outcome(st, SYNC_OUTCOME_OK);
     t_commit(t, s + 255);
-    cr_assert_eq(t_count(t, SYNC_ACTION_RANGE_VERDICT), 2);
-    const sync_action_t *v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 0);
-    cr_assert_str_eq(v->range_verdict.peer, body);
-    cr_assert_not(v->range_verdict.valid);
-    v = t_find(t, SYNC_ACTION_RANGE_VERDICT, 1);
-    cr_assert_str_eq(v->range_verdict.peer, hsrv);
-    cr_assert(v->range_verdict.valid);
+    expect_verdicts(body, hsrv);
 }
 
 Test(sync_window, headers_nobody_backs_with_a_body_are_dropped)
