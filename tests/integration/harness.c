@@ -342,12 +342,14 @@ int it_node_start(it_node_t *n)
 }
 
 /* SIGKILL every process whose command line names this node's config: a
- * failed test must not leave actors running into the next one. */
-static void kill_node_processes(const it_node_t *n)
+ * failed test must not leave actors running into the next one. Their pids go
+ * to pids[] (at most max); returns how many. */
+static size_t kill_node_processes(const it_node_t *n, pid_t *pids, size_t max)
 {
+    size_t count = 0;
     DIR *proc = opendir("/proc");
     if (!proc)
-        return;
+        return 0;
     for (struct dirent *d; (d = readdir(proc));) {
         pid_t pid = (pid_t) atoi(d->d_name);
         if (pid <= 1 || pid == getpid())
@@ -363,10 +365,21 @@ static void kill_node_processes(const it_node_t *n)
             if (cmd[i] == '\0')
                 cmd[i] = ' ';
         cmd[len] = '\0';
-        if (strstr(cmd, n->config))
-            kill(pid, SIGKILL);
+        if (strstr(cmd, n->config) && kill(pid, SIGKILL) == 0 && count < max)
+            pids[count++] = pid;
     }
     closedir(proc);
+    return count;
+}
+
+/* Gone: reaped by us (we are their subreaper once the supervisor is dead),
+ * or no longer in the process table at all. */
+static bool process_gone(pid_t pid)
+{
+    pid_t r = waitpid(pid, NULL, WNOHANG);
+    if (r == pid)
+        return true;
+    return r < 0 && kill(pid, 0) < 0 && errno == ESRCH;
 }
 
 void it_node_cleanup(it_node_t *n)
@@ -377,12 +390,20 @@ void it_node_cleanup(it_node_t *n)
         it_wait_exit(n->supervisor, 5000);
     }
     n->supervisor = 0;
-    if (*n->config)
-        kill_node_processes(n);
-    /* Reap orphans reparented to us. */
+    /* Wait for exactly this node's processes: another node of the same test
+     * may still be running, so "until no child is left" would only wait out
+     * the whole deadline. */
+    pid_t pids[256];
+    size_t npids = *n->config ? kill_node_processes(n, pids, sizeof pids / sizeof pids[0]) : 0;
     int64_t end = it_now_ms() + 2000;
-    while (it_now_ms() < end && waitpid(-1, NULL, WNOHANG) >= 0)
-        it_sleep_ms(10);
+    for (size_t k = 0; k < npids && it_now_ms() < end;)
+        if (process_gone(pids[k]))
+            k++;
+        else
+            it_sleep_ms(5);
+    /* Reap whatever else of ours has already exited (e.g. alysctl runs). */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
     if (*n->dir && getenv("ALYS_IT_KEEP") == NULL) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", n->dir);
