@@ -5,12 +5,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -190,18 +192,71 @@ int it_run(const char *const argv[], char *out, size_t outlen, int timeout_ms)
 
 /* ---- node set-up */
 
-static int free_port(void)
+/* This process's block of IT_PORT_SPAN ports: ALYS_IT_PORT_BASE, which
+ * meson gives every integration test a block of its own (two tests running
+ * side by side never pick the same port), or a block drawn from the pid when
+ * a test runs by hand. Blocks sit below the kernel's ephemeral range (32768+
+ * here), where outgoing connections could take a port between our check and
+ * the node's bind. */
+static int port_base(void)
+{
+    static int base;
+    if (!base) {
+        const char *v = getenv("ALYS_IT_PORT_BASE");
+        long b = v ? strtol(v, NULL, 10) : 0;
+        if (b < 1024 || b > 65535 - IT_PORT_SPAN)
+            b = 12000 + (long) ((unsigned) getpid() % 20) * IT_PORT_SPAN;
+        base = (int) b;
+    }
+    return base;
+}
+
+/* Free = bindable on loopback without SO_REUSEADDR: not listened on, and
+ * no connection of an earlier node lingers on it. */
+static bool port_free(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *) &a, &len) == 0)
-        port = ntohs(a.sin_port);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t) port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
     if (fd >= 0)
         close(fd);
-    return port;
+    return ok;
+}
+
+int it_free_port(void)
+{
+    static int next; /* in turn: two ports asked before either is bound differ */
+    for (int tries = 0; tries < IT_PORT_SPAN; tries++) {
+        int port = port_base() + next;
+        next = (next + 1) % IT_PORT_SPAN;
+        if (port_free(port))
+            return port;
+    }
+    return -1;
+}
+
+int it_cache_lock(const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s.lock", dir) >= (int) sizeof path)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    return fd;
+}
+
+void it_cache_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 /* Replace the line of `key` in text by `key = value` ("key = value" given). */
@@ -300,7 +355,7 @@ int it_node_init(it_node_t *n, const char *const *overrides)
     snprintf(n->config, sizeof n->config, "%s/node.toml", n->dir);
     snprintf(n->log, sizeof n->log, "%s/supervisor.log", n->dir);
     snprintf(n->run_dir, sizeof n->run_dir, "%s/run", n->dir);
-    n->metrics_port = free_port();
+    n->metrics_port = it_free_port();
     char genesis[256];
     if (n->metrics_port <= 0 || make_genesis(n, genesis, sizeof genesis) != 0)
         return -1;

@@ -118,4 +118,17 @@ const char *it_kv(const char *text, const char *key, char *out, size_t outlen);
 int64_t it_now_ms(void);
 void it_sleep_ms(int ms);
 
+/* Ports of this test: a loopback TCP port nobody listens on, the next of the
+ * test's own block (ALYS_IT_PORT_BASE, one block per integration test, so
+ * tests running side by side never pick the same port); -1 if the whole
+ * block is taken. */
+#define IT_PORT_SPAN 1000
+int it_free_port(void);
+
+/* Shared caches (generated chains under /tmp, used by several tests, which
+ * may run at the same time): hold dir's lock (the file dir.lock) while
+ * reading or making dir. Returns the lock's fd for it_cache_unlock, or -1. */
+int it_cache_lock(const char *dir);
+void it_cache_unlock(int fd);
+
 #endif

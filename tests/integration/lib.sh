@@ -119,17 +119,34 @@ alys_holds() {
   "$@"
 }
 
-# A TCP port nobody listens on (and not handed out before in this shell).
-ALYS_PORTS_GIVEN=" "
-# Below the kernel's ephemeral range (32768+ here), where outgoing
-# connections would take ports that look free to a connect probe.
+# Ports: each caller takes them in turn from one block of ALYS_PORT_SPAN
+# ports, ALYS_IT_PORT_BASE.. (meson gives every integration test a block of
+# its own, so two tests running side by side never pick the same port; run
+# by hand, a block is drawn at random). The block sits below the kernel's
+# ephemeral range (32768+ here), where outgoing connections could take a
+# port between our check and the node's bind. The last port handed out is
+# kept in a file: callers run alys_free_port in a $(...) subshell, where a
+# variable set would not survive.
+ALYS_PORT_SPAN=1000
+ALYS_PORT_BASE=${ALYS_IT_PORT_BASE:-$((12000 + RANDOM % 20 * ALYS_PORT_SPAN))}
+ALYS_PORTS_FILE=${ALYS_PORTS_FILE:-/tmp/alys-ports-$$}
+
+# alys_free_port: a TCP port nobody listens on, the next one of this shell's
+# block (after ALYS_PORT_SPAN of them it comes round to the first again).
 alys_free_port() {
-  local p=$((12000 + RANDOM % 20000))
-  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || [[ $ALYS_PORTS_GIVEN == *" $p "* ]]; do
-    p=$((p + 1))
+  local last i p
+  last=$(cat "$ALYS_PORTS_FILE" 2>/dev/null || true)
+  [[ $last =~ ^[0-9]+$ ]] || last=$((ALYS_PORT_BASE - 1))
+  for ((i = 1; i <= ALYS_PORT_SPAN; i++)); do
+    p=$((ALYS_PORT_BASE + (last - ALYS_PORT_BASE + i) % ALYS_PORT_SPAN))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p" > "$ALYS_PORTS_FILE"
+      echo "$p"
+      return 0
+    fi
   done
-  ALYS_PORTS_GIVEN+="$p "
-  echo "$p"
+  echo "alys_free_port: every port of $ALYS_PORT_BASE+$ALYS_PORT_SPAN is taken" >&2
+  return 1
 }
 
 # ---- chains ------------------------------------------------------------------
@@ -138,14 +155,33 @@ alys_free_port() {
 # (deterministic); DIR/result.txt holds chaingen's head_height, head_hash,
 # state_root and genesis_hash lines.
 alys_chain() {
-  local dir=$1 blocks=$2 txs=$3 seed=$4
+  local dir=$1 blocks=$2 txs=$3 seed=$4 lock rc=0
   shift 4
+  mkdir -p "$dir"
+  alys_lock "$dir.lock" lock || return 1
   if [ ! -s "$dir/result.txt" ]; then
-    mkdir -p "$dir"
-    "$(alys_bin chaingen)" --blocks "$blocks" --txs-per-block "$txs" --accounts 1000 \
-      --authorities 5 --seed "$seed" --out "$dir" "$@" > "$dir/result.tmp" || return 1
-    mv "$dir/result.tmp" "$dir/result.txt"
+    if "$(alys_bin chaingen)" --blocks "$blocks" --txs-per-block "$txs" --accounts 1000 \
+      --authorities 5 --seed "$seed" --out "$dir" "$@" > "$dir/result.tmp"; then
+      mv "$dir/result.tmp" "$dir/result.txt"
+    else
+      rc=1
+    fi
   fi
+  exec {lock}>&-
+  return "$rc"
+}
+
+# alys_lock FILE VAR: wait for the lock of FILE (flock), its fd in VAR; drop
+# it with exec {VAR}>&-. Caches (chains, imported databases) are shared by
+# tests that may run at the same time: one makes them, the other waits.
+alys_lock() {
+  local fd
+  exec {fd}>"$1" || return 1
+  if ! flock "$fd"; then
+    exec {fd}>&-
+    return 1
+  fi
+  printf -v "$2" '%s' "$fd"
 }
 
 # alys_chain_value DIR KEY: head_height | head_hash | state_root | genesis_hash
@@ -158,25 +194,34 @@ alys_chain_value() { awk -v k="$2" '$1 == k {print $2}' "$1/result.txt"; }
 alys_chain_db() {
   local cache=$1 name=$2 blocks=$3 txs=$4 work=$5
   shift 5
-  local dir=$cache/$name
+  local dir=$cache/$name lock rc=0
   mkdir -p "$cache"
   alys_chain "$dir" "$blocks" "$txs" "it-$name" --no-verify "$@" >&2 || return 1
+  alys_lock "$dir.db.lock" lock || return 1
   if [ ! -f "$dir/db.done" ]; then
-    local node=$work/import-$name
-    rm -rf "$dir/db"
-    alys_node_config "$node" "$work/r/imp-$name" "$dir/genesis" 'name="import"' \
-      'validation_workers=2' 'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)" || return 1
-    alys_node_start "$node"
-    alys_node_wait_ready "$node" || { echo "alys_chain_db: import node did not start" >&2; return 1; }
-    alys_ctl "$node" import "$dir/chain.export" > "$node/import.out" 2>&1 ||
-      { echo "alys_chain_db: import failed: $(tail -n 3 "$node/import.out")" >&2; return 1; }
-    alys_node_stop "$node"
-    mv "$node/data" "$dir/db" && touch "$dir/db.done"
+    alys_chain_import "$dir" "$work/import-$name" "$work/r/imp-$name" || rc=1
   fi
   # The import node's key is not the chain's: every copy of the database
   # gets a node key of its own (a peer is its key).
   rm -f "$dir/db/node.key"
-  echo "$dir"
+  exec {lock}>&-
+  [ "$rc" = 0 ] && echo "$dir"
+  return "$rc"
+}
+
+# alys_chain_import DIR NODE RUN_DIR: DIR/db, DIR's chain imported by a node
+# made at NODE (the caller holds DIR's db lock).
+alys_chain_import() {
+  local dir=$1 node=$2 run=$3
+  rm -rf "$dir/db"
+  alys_node_config "$node" "$run" "$dir/genesis" 'name="import"' \
+    'validation_workers=2' 'log_level="warn"' 'wal_sync=false' "metrics_port=$(alys_free_port)" || return 1
+  alys_node_start "$node"
+  alys_node_wait_ready "$node" || { echo "alys_chain_db: import node did not start" >&2; return 1; }
+  alys_ctl "$node" import "$dir/chain.export" > "$node/import.out" 2>&1 ||
+    { echo "alys_chain_db: import failed: $(tail -n 3 "$node/import.out")" >&2; return 1; }
+  alys_node_stop "$node"
+  mv "$node/data" "$dir/db" && touch "$dir/db.done"
 }
 
 # ---- nodes ---------------------------------------------------------------------
@@ -269,6 +314,7 @@ alys_cleanup() {
   for p in "${ALYS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${ALYS_PIDS[@]}"; do alys_stop_pid "$p" 5 noterm; done
   ALYS_PIDS=()
+  rm -f "$ALYS_PORTS_FILE"
 }
 
 # alys_jget KEY: a top-level scalar of the JSON on stdin ("" if absent).

@@ -67,24 +67,6 @@ static fake_peer_t s_boot, s_evil, s_honest;
 static char s_listen[ALYS_ENDPOINT_MAX];
 static uint8_t s_genesis[ALYS_HASH_LEN];
 
-static int free_port(void)
-{
-    unsigned seed = (unsigned) getpid() ^ (unsigned) it_now_ms();
-    for (int tries = 0; tries < 200; tries++) {
-        int port = 12000 + (int) (rand_r(&seed) % 20000);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t) port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
-
 /* ---- the fake peers (ROUTERs N dials) ---------------------------------------------- */
 
 /* A CURVE server with a key of its own (no ZAP handler: any client key). */
@@ -94,7 +76,7 @@ static void fake_open(fake_peer_t *p, bool hostile)
     p->hostile = hostile;
     p->key = alys_nodekey_new();
     cr_assert_not_null(p->key);
-    int port = free_port();
+    int port = it_free_port();
     cr_assert_gt(port, 0);
     snprintf(p->ep, sizeof p->ep, "alys://%s@127.0.0.1:%d", alys_nodekey_public_hex(p->key), port);
     p->sock = zsock_new(ZMQ_ROUTER);
@@ -370,7 +352,7 @@ static void setup(void)
     fake_open(&s_boot, false);
     fake_open(&s_evil, true);
     fake_open(&s_honest, false);
-    int port = free_port();
+    int port = it_free_port();
     cr_assert_gt(port, 0);
     char listen[100], boot[2 * ALYS_ENDPOINT_MAX + 32];
     snprintf(listen, sizeof listen, "listen = \"tcp://127.0.0.1:%d\"", port);

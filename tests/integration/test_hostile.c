@@ -78,24 +78,6 @@ static pid_t pid_of(const char *name);
 
 /* ---- the nodes ------------------------------------------------------------------- */
 
-static int free_port(void)
-{
-    static unsigned seed; /* one sequence: three ports asked at once differ */
-    if (!seed)
-        seed = (unsigned) getpid() ^ (unsigned) it_now_ms();
-    for (int tries = 0; tries < 200; tries++) {
-        int port = 12000 + (int) (rand_r(&seed) % 20000);
-        char ep[64];
-        snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
-        zsock_t *probe = zsock_new(ZMQ_PULL);
-        bool ok = probe && zsock_bind(probe, "%s", ep) == port;
-        zsock_destroy(&probe);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
-
 /* Extra "key = value" for V's config (NULL: none), set before up(). */
 static const char *s_v_extra;
 /* V's sync starts paused (ALYS_SYNC_START_PAUSED) and is resumed once H and
@@ -111,7 +93,7 @@ static bool s_hold_sync;
 static bool try_node(it_node_t *n, const char *name, char *ep, size_t eplen,
                      const char *bootstrap, const char *extra)
 {
-    int port = free_port();
+    int port = it_free_port();
     cr_assert_gt(port, 0);
     char genesis[400], lis[100], boot[2 * ALYS_ENDPOINT_MAX + 40], nm[64];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);

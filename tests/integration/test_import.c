@@ -452,7 +452,8 @@ Test(curve, a_validator_in_another_netns_joins_over_curve_and_an_unknown_one_can
     netns_up();
     chain_t c;
     chain_get(&c, "it-curve", "2000", "10", NULL, 0);
-    int port = 17000 + (int) (getpid() % 2000);
+    int port = it_free_port();
+    cr_assert_gt(port, 0);
     char listen[64], server_cert[300], allowed[300], certdir[200];
     /* The node directory exists only after node_start: certs go beside it. */
     snprintf(certdir, sizeof certdir, "/tmp/alys-it-curve-%d", (int) getpid());

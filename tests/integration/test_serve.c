@@ -124,6 +124,9 @@ static void chain_get(int blocks_n, int txs_n)
     snprintf(tmp, sizeof tmp, "%s.tmp", result);
     snprintf(blocks, sizeof blocks, "%d", blocks_n);
     snprintf(txs, sizeof txs, "%d", txs_n);
+    /* test_serve and test_serve_attack share this chain and may run at once. */
+    int lock = it_cache_lock(s_chain.dir);
+    cr_assert_geq(lock, 0, "cannot lock %s", s_chain.dir);
     char *cached = it_read_file(result);
     if (!cached || !strstr(cached, "genesis_hash")) {
         static char out[4096];
@@ -138,6 +141,7 @@ static void chain_get(int blocks_n, int txs_n)
         free(cached);
         cached = strdup(out);
     }
+    it_cache_unlock(lock);
     char v[100];
     cr_assert_eq(strtoull(it_kv(cached, "head_height", v, sizeof v), NULL, 10), s_chain.n, "%s",
                  cached);
@@ -157,27 +161,6 @@ static char s_endpoint[64];
 static int s_answer_ms; /* hang guard for an answer that must come: */
                         /* it_budget_ms(IT_REQUEST), set by node_up */
 #define ANSWER_MS s_answer_ms
-
-/* A loopback TCP port nobody listens on, below the kernel's ephemeral range
- * (as lib.sh's alys_free_port: there outgoing connections could take a port
- * between this check and the node's bind). */
-static int free_port(void)
-{
-    unsigned seed = (unsigned) getpid() ^ (unsigned) it_now_ms();
-    for (int tries = 0; tries < 200; tries++) {
-        int port = 12000 + (int) (rand_r(&seed) % 20000);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t) port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
 
 /* ---------------------------------------------------------------- the raw peer */
 
@@ -500,7 +483,7 @@ static void wait_head_served(void)
 static void node_up(int blocks_n, int txs_n)
 {
     chain_get(blocks_n, txs_n);
-    int port = free_port();
+    int port = it_free_port();
     cr_assert_gt(port, 0);
     snprintf(s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", port);
     char genesis[400], listen[100], rate[64];

@@ -86,6 +86,9 @@ static void chain_get(void)
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", result, (int) getpid());
     snprintf(blocks, sizeof blocks, "%d", BIG_BLOCKS);
     snprintf(txs, sizeof txs, "%d", BIG_TXS);
+    /* test_serve and test_serve_attack share this chain and may run at once. */
+    int lock = it_cache_lock(s_chain.dir);
+    cr_assert_geq(lock, 0, "cannot lock %s", s_chain.dir);
     char *cached = it_read_file(result);
     if (!cached || !strstr(cached, "genesis_hash")) {
         static char out[4096];
@@ -100,6 +103,7 @@ static void chain_get(void)
         free(cached);
         cached = strdup(out);
     }
+    it_cache_unlock(lock);
     char v[100];
     cr_assert_eq(alys_unhex(it_kv(cached, "genesis_hash", v, sizeof v), s_chain.genesis_hash,
                             ALYS_HASH_LEN),
@@ -124,24 +128,6 @@ static it_node_t s_other; /* B: A's outbound peer (one test) */
 static bool s_other_up;
 static char s_endpoint[ALYS_ENDPOINT_MAX]; /* A's alys:// endpoint */
 static int s_answer_ms;
-
-static int free_port(void)
-{
-    unsigned seed = (unsigned) getpid() ^ (unsigned) it_now_ms();
-    for (int tries = 0; tries < 200; tries++) {
-        int port = 12000 + (int) (rand_r(&seed) % 20000);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t) port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
 
 /* Start node n listening on port; its alys:// endpoint into ep. */
 static void node_start(it_node_t *n, const char *const *ov, int port, char *ep, size_t eplen)
@@ -354,7 +340,7 @@ static void wait_metric(rss_watch_t *w, const char *name, double want, int timeo
 static void node_up(const char *const *extra)
 {
     chain_get();
-    int port = free_port();
+    int port = it_free_port();
     cr_assert_gt(port, 0);
     static char genesis[400], listen[100];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
@@ -662,7 +648,7 @@ Test(serve_attack, a_client_that_disconnects_owing_gives_its_bytes_back)
 static void up_with_outbound_peer(const char *extra, char *ep_b, size_t len)
 {
     chain_get();
-    int port_b = free_port();
+    int port_b = it_free_port();
     cr_assert_gt(port_b, 0);
     static char genesis[400], listen_b[100], boot[ALYS_ENDPOINT_MAX + 32];
     snprintf(genesis, sizeof genesis, "genesis_file = \"%s\"", s_chain.genesis_file);
