@@ -186,11 +186,17 @@ fresh() {
 
 sync_field() { alys_sync_json "$1" | alys_jget "$2"; }
 
-# synced_or_failed NODE HEIGHT: Synced at HEIGHT (0); Failed (2: stop
-# waiting, it waits for a StartSync; its log says why); else 1.
+# synced_or_failed NODE HEIGHT: Synced at HEIGHT (0); Failed, or the
+# supervisor gone (2: stop waiting; its log says why); else 1.
 synced_or_failed() {
-  local st
-  alys_synced_at "$1" "$2" && return 0
+  local st rc=0
+  alys_synced_at "$1" "$2" || rc=$?
+  [ "$rc" = 0 ] && return 0
+  # The supervisor exited (a config it refused, say): no sense in polling on.
+  if [ "$rc" = 2 ]; then
+    tail -n 3 "$1/node.log" >&2
+    return 2
+  fi
   st=$(sync_field "$1" state)
   if [ "$st" = Failed ]; then
     grep 'sync failed' "$1/node.log" | tail -1 >&2
